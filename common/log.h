@@ -1,0 +1,39 @@
+/*
+ * common/log.h - one line per event on stderr, with a level.
+ *
+ * Format: "2026-11-26T00:58:07.123Z info  <message>". Lines are written with
+ * a single write(2) so that concurrent threads never interleave inside one.
+ * The level is process-wide state (the one exception to "no globals outside
+ * main.c": every module logs, and threading a logger through library-like
+ * modules, which must not log, would buy nothing).
+ */
+#pragma once
+
+enum rs_log_level {
+	RS_LOG_ERROR = 0,
+	RS_LOG_WARNING,
+	RS_LOG_NOTICE,
+	RS_LOG_INFO,
+	RS_LOG_DEBUG,
+};
+
+/**
+ * Parse "error", "warning", "notice", "info" or "debug".
+ * @return the level, or RS_EINVAL.
+ */
+int rs_log_level_parse(const char *text);
+
+/** Set the most verbose level that is written. Default RS_LOG_INFO. */
+void rs_log_set_level(enum rs_log_level level);
+
+/** Is @p level written? Lets callers skip building expensive messages. */
+int rs_log_enabled(enum rs_log_level level);
+
+/** Write one line at @p level; a trailing newline is added. */
+void rs_log(enum rs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define rs_log_error(...) rs_log(RS_LOG_ERROR, __VA_ARGS__)
+#define rs_log_warning(...) rs_log(RS_LOG_WARNING, __VA_ARGS__)
+#define rs_log_notice(...) rs_log(RS_LOG_NOTICE, __VA_ARGS__)
+#define rs_log_info(...) rs_log(RS_LOG_INFO, __VA_ARGS__)
+#define rs_log_debug(...) rs_log(RS_LOG_DEBUG, __VA_ARGS__)

@@ -1,0 +1,45 @@
+#include "common/ring.h"
+
+#include <stdio.h>
+
+uint32_t rs_ring_hash(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return (uint32_t)(h >> 32);
+}
+
+uint32_t rs_ring_token(const char *host, uint16_t port, unsigned vnode)
+{
+	char buf[320];
+	int n = snprintf(buf, sizeof(buf), "%s:%u#%u", host, port, vnode);
+	if (n < 0) {
+		n = 0;
+	} else if ((size_t)n >= sizeof(buf)) {
+		n = (int)sizeof(buf) - 1; /* host is at most 255 octets: cannot happen */
+	}
+	return rs_ring_hash(buf, (size_t)n);
+}
+
+size_t rs_ring_owner(const struct rs_ring_point *points, size_t n, uint32_t key_token)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (points[mid].token < key_token) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo == n ? 0 : lo;
+}
