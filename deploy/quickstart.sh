@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 	libjansson-dev dnsutils
 
 if [ ! -f build/build.ninja ]; then
-	meson setup build -Dtests=disabled >/dev/null
+	meson setup build >/dev/null
 fi
 ninja -C build

@@ -31,7 +31,9 @@ setup() { # dir, extra meson args...
 	local dir=$1
 	shift
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$@" >/dev/null
+		meson setup "$dir" -Dtests=enabled "$@" >/dev/null
+	else
+		meson configure "$dir" -Dtests=enabled >/dev/null
 	fi
 	ninja -C "$dir" -j "$JOBS"
 }
