@@ -69,5 +69,11 @@ void zg_buf_u64(struct zg_buf *b, uint64_t v);
 /** Append an IPv4 address (4 octets, network order) as a dotted quad. */
 void zg_buf_ipv4(struct zg_buf *b, const uint8_t a[4]);
 
+/**
+ * Append an IPv6 address (16 octets) in RFC 5952 form, exactly as
+ * inet_ntop() writes it (lower case, longest zero run as "::").
+ */
+void zg_buf_ipv6(struct zg_buf *b, const uint8_t a[16]);
+
 /** Append printf-style text; for the rare, non-hot lines. */
 void zg_buf_printf(struct zg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

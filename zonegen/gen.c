@@ -55,7 +55,7 @@ void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_
 static int host_cmp(const void *a, const void *b)
 {
 	const struct zg_host *x = a, *y = b;
-	int c = strcmp(x->site, y->site);
+	int c = x->site == y->site ? 0 : strcmp(x->site, y->site);
 	if (c != 0) {
 		return c;
 	}
@@ -80,8 +80,8 @@ static int role_host_cmp(const void *a, const void *b, void *hosts)
 	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
 	const struct zg_host *x = (const struct zg_host *)hosts + i;
 	const struct zg_host *y = (const struct zg_host *)hosts + j;
-	int c = strcmp(x->site, y->site);
-	if (c == 0) {
+	int c = x->site == y->site ? 0 : strcmp(x->site, y->site);
+	if (c == 0 && x->role != y->role) {
 		c = strcmp(x->role, y->role);
 	}
 	return c != 0 ? c : (i > j) - (i < j);
@@ -185,7 +185,7 @@ static int build_zones(struct zg_gen *g)
 	for (size_t i = 0; i < inv->nhosts;) {
 		const char *site = inv->hosts[i].site;
 		size_t j = i;
-		while (j < inv->nhosts && strcmp(inv->hosts[j].site, site) == 0) {
+		while (j < inv->nhosts && inv->hosts[j].site == site) {
 			j++;
 		}
 		snprintf(name, sizeof(name), "%s.%s", site, g->opt->domain);
@@ -194,8 +194,7 @@ static int build_zones(struct zg_gen *g)
 		}
 		size_t host_zone = g->nzones - 1;
 		size_t rfirst = r;
-		while (r < g->nroles &&
-				strcmp(inv->hosts[g->role_hosts[g->roles[r].first]].site, site) == 0) {
+		while (r < g->nroles && inv->hosts[g->role_hosts[g->roles[r].first]].site == site) {
 			r++;
 		}
 		if (r > rfirst) {
@@ -275,7 +274,7 @@ static void check_hosts(struct zg_gen *g)
 					"site's roles zone",
 					where(h, w1, sizeof(w1)), h->fqdn, h->site, g->opt->domain);
 		}
-		if (i > 0 && strcmp(h->site, h[-1].site) == 0 && strcmp(h->name, h[-1].name) == 0) {
+		if (i > 0 && h->site == h[-1].site && strcmp(h->name, h[-1].name) == 0) {
 			zg_diag_error(g->diag, "duplicate host %s: %s and %s", h->fqdn,
 					where(&h[-1], w1, sizeof(w1)), where(h, w2, sizeof(w2)));
 		}
@@ -339,7 +338,7 @@ static int collect_roles(struct zg_gen *g)
 		size_t j = i + 1;
 		while (j < g->nrole_hosts) {
 			const struct zg_host *k = &inv->hosts[g->role_hosts[j]];
-			if (strcmp(k->site, h->site) != 0 || strcmp(k->role, h->role) != 0) {
+			if (k->site != h->site || k->role != h->role) {
 				break;
 			}
 			j++;
@@ -842,10 +841,8 @@ static void addr_line(struct zg_buf *b, const char *owner, size_t olen, const st
 		line(b, owner, olen, "\tIN\tA\t");
 		zg_buf_ipv4(b, a->bytes);
 	} else {
-		char text[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, a->bytes, text, sizeof(text));
 		line(b, owner, olen, "\tIN\tAAAA\t");
-		zg_buf_str(b, text);
+		zg_buf_ipv6(b, a->bytes);
 	}
 	zg_buf_chr(b, '\n');
 }

@@ -29,10 +29,74 @@ void zg_inventory_deinit(struct zg_inventory *inv)
 		return;
 	}
 	rs_arena_deinit(&inv->arena);
+	free(inv->intern);
+	inv->intern = NULL;
+	inv->intern_cap = 0;
+	inv->interned = 0;
 	free(inv->hosts);
 	inv->hosts = NULL;
 	inv->nhosts = 0;
 	inv->cap = 0;
+}
+
+static uint32_t intern_hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (uint8_t)rs_ascii_lower((uint8_t)s[i])) * 16777619u;
+	}
+	return h;
+}
+
+static bool same_lower(const char *interned, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (interned[i] != (char)rs_ascii_lower((uint8_t)s[i])) {
+			return false;
+		}
+	}
+	return interned[n] == '\0';
+}
+
+static char *dup_lower(struct rs_arena *a, const char *s, size_t n);
+
+/* Sites, roles and pools repeat across the fleet: one lower-case copy of
+ * each, so the generator compares them by pointer before by text. */
+static const char *intern(struct zg_inventory *inv, const char *s, size_t n)
+{
+	if (inv->interned * 2 >= inv->intern_cap) {
+		size_t cap = inv->intern_cap == 0 ? 256 : inv->intern_cap * 2;
+		const char **t = calloc(cap, sizeof(*t));
+		if (t == NULL) {
+			return NULL;
+		}
+		for (size_t i = 0; i < inv->intern_cap; i++) {
+			const char *e = inv->intern[i];
+			if (e != NULL) {
+				size_t j = intern_hash(e, strlen(e)) & (cap - 1);
+				while (t[j] != NULL) {
+					j = (j + 1) & (cap - 1);
+				}
+				t[j] = e;
+			}
+		}
+		free(inv->intern);
+		inv->intern = t;
+		inv->intern_cap = cap;
+	}
+	size_t j = intern_hash(s, n) & (inv->intern_cap - 1);
+	while (inv->intern[j] != NULL) {
+		if (same_lower(inv->intern[j], s, n)) {
+			return inv->intern[j];
+		}
+		j = (j + 1) & (inv->intern_cap - 1);
+	}
+	char *p = dup_lower(&inv->arena, s, n);
+	if (p != NULL) {
+		inv->intern[j] = p;
+		inv->interned++;
+	}
+	return p;
 }
 
 static char *dup_lower(struct rs_arena *a, const char *s, size_t n)
@@ -48,6 +112,61 @@ static char *dup_lower(struct rs_arena *a, const char *s, size_t n)
 	return p;
 }
 
+/* One field of a line, whichever parser read it. */
+enum fkind {
+	F_ABSENT, /* missing or null */
+	F_STRING,
+	F_LIST, /* a list of strings */
+	F_OTHER, /* any other JSON value */
+};
+
+struct field {
+	enum fkind kind;
+	size_t n;
+	const char *s[ZG_HOST_ADDR_MAX + 1]; /* F_STRING: s[0]; F_LIST: n strings */
+};
+
+enum {
+	K_NAME,
+	K_IPV4,
+	K_IPV6,
+	K_SITE,
+	K_ROLE,
+	K_POOL,
+	K_SOURCE,
+	K_COUNT,
+};
+
+static const char *const field_keys[K_COUNT] = {
+	"name", "ipv4", "ipv6", "site", "role", "pool", "source",
+};
+
+/* The K_* of a key, or -1: one strcmp per key, not one per known key. */
+static int key_index(const char *key)
+{
+	int k = -1;
+	switch (key[0]) {
+	case 'n':
+		k = K_NAME;
+		break;
+	case 'i':
+		k = key[1] == 'p' && key[2] == 'v' && key[3] == '6' ? K_IPV6 : K_IPV4;
+		break;
+	case 's':
+		k = key[1] == 'o' ? K_SOURCE : K_SITE;
+		break;
+	case 'r':
+		k = K_ROLE;
+		break;
+	case 'p':
+		k = K_POOL;
+		break;
+	default:
+		return -1;
+	}
+	return strcmp(key, field_keys[k]) == 0 ? k : -1;
+}
+
 /* What one line says, before it becomes a host. */
 struct line_ctx {
 	const char *file;
@@ -57,19 +176,19 @@ struct line_ctx {
 };
 
 /* An optional string field: 1 found, 0 absent, -1 wrong type (reported). */
-static int opt_string(json_t *obj, const char *key, struct line_ctx *c, const char **out)
+static int opt_string(const struct field *f, const char *key, struct line_ctx *c,
+		const char **out)
 {
-	json_t *v = json_object_get(obj, key);
 	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
+	if (f->kind == F_ABSENT) {
 		return 0;
 	}
-	if (!json_is_string(v)) {
+	if (f->kind != F_STRING) {
 		zg_diag_error(c->diag, "%s:%u: host '%s': field \"%s\" must be a string", c->file,
 				c->line, c->name, key);
 		return -1;
 	}
-	*out = json_string_value(v);
+	*out = f->s[0];
 	return 1;
 }
 
@@ -84,7 +203,7 @@ static int label_field(struct zg_inventory *inv, struct line_ctx *c, const char 
 				c->name, what, (int)len, text, rs_strerror(rc));
 		return 1;
 	}
-	*out = dup_lower(&inv->arena, text, len);
+	*out = intern(inv, text, len);
 	return *out == NULL ? RS_ENOMEM : 0;
 }
 
@@ -94,24 +213,19 @@ static int addr_cmp_cb(const void *a, const void *b)
 }
 
 /* Collect "ipv4"/"ipv6" (string or list) into @p addrs; -1 on a reported fault. */
-static int read_addrs(json_t *obj, const char *key, int family, struct line_ctx *c,
+static int read_addrs(const struct field *f, const char *key, int family, struct line_ctx *c,
 		struct rs_addr *addrs, size_t *n)
 {
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL || json_is_null(v)) {
+	if (f->kind == F_ABSENT) {
 		return 0;
 	}
-	size_t count = json_is_array(v) ? json_array_size(v) : 1;
-	for (size_t i = 0; i < count; i++) {
-		json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
-		if (!json_is_string(e)) {
-			zg_diag_error(c->diag,
-					"%s:%u: host '%s': \"%s\" must be a string or a list of "
-					"strings",
-					c->file, c->line, c->name, key);
-			return -1;
-		}
-		const char *text = json_string_value(e);
+	if (f->kind == F_OTHER) {
+		zg_diag_error(c->diag, "%s:%u: host '%s': \"%s\" must be a string or a list of strings",
+				c->file, c->line, c->name, key);
+		return -1;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		const char *text = f->s[i];
 		struct rs_addr a;
 		if (rs_addr_parse(text, &a) < 0 || a.family != family) {
 			zg_diag_error(c->diag, "%s:%u: host '%s': bad %s address '%s'", c->file,
@@ -186,15 +300,14 @@ static int grow(struct zg_inventory *inv)
 
 /* One parsed JSON object -> one host. Faults are reported and return 0 (the
  * line is skipped); only RS_ENOMEM is returned. */
-static int add_host(struct zg_inventory *inv, json_t *obj, struct line_ctx *c)
+static int add_host(struct zg_inventory *inv, const struct field *fl, struct line_ctx *c)
 {
 	const char *name = NULL;
-	json_t *nv = json_object_get(obj, "name");
-	if (nv == NULL || !json_is_string(nv)) {
+	if (fl[K_NAME].kind != F_STRING) {
 		zg_diag_error(c->diag, "%s:%u: missing or non-string \"name\"", c->file, c->line);
 		return 0;
 	}
-	name = json_string_value(nv);
+	name = fl[K_NAME].s[0];
 	c->name = name;
 	const char *sname, *fsite;
 	size_t slen, fsite_len;
@@ -202,9 +315,10 @@ static int add_host(struct zg_inventory *inv, json_t *obj, struct line_ctx *c)
 		return 0;
 	}
 	const char *site_f, *role_f, *pool_f, *source_f;
-	if (opt_string(obj, "site", c, &site_f) < 0 || opt_string(obj, "role", c, &role_f) < 0 ||
-			opt_string(obj, "pool", c, &pool_f) < 0 ||
-			opt_string(obj, "source", c, &source_f) < 0) {
+	if (opt_string(&fl[K_SITE], "site", c, &site_f) < 0 ||
+			opt_string(&fl[K_ROLE], "role", c, &role_f) < 0 ||
+			opt_string(&fl[K_POOL], "pool", c, &pool_f) < 0 ||
+			opt_string(&fl[K_SOURCE], "source", c, &source_f) < 0) {
 		return 0;
 	}
 	struct zg_naming nm;
@@ -265,8 +379,8 @@ static int add_host(struct zg_inventory *inv, json_t *obj, struct line_ctx *c)
 	}
 	struct rs_addr addrs[ZG_HOST_ADDR_MAX];
 	size_t n = 0;
-	if (read_addrs(obj, "ipv4", AF_INET, c, addrs, &n) < 0 ||
-			read_addrs(obj, "ipv6", AF_INET6, c, addrs, &n) < 0) {
+	if (read_addrs(&fl[K_IPV4], "ipv4", AF_INET, c, addrs, &n) < 0 ||
+			read_addrs(&fl[K_IPV6], "ipv6", AF_INET6, c, addrs, &n) < 0) {
 		return 0;
 	}
 	if (n == 0) {
@@ -307,19 +421,195 @@ static int add_host(struct zg_inventory *inv, json_t *obj, struct line_ctx *c)
 	return 0;
 }
 
+/* The fast path: a flat object whose values are plain ASCII strings without
+ * escapes, lists of them, or null - what inventories are made of. Anything
+ * else (escapes, numbers, nesting, non-ASCII, any syntax error) returns -1
+ * and the line goes to jansson, which also gives the precise error. */
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
+		p++;
+	}
+	return p;
+}
+
+/* A string at p (on the opening quote): NUL-terminated in @p scratch,
+ * which mirrors the line. */
+static const char *fast_string(const char *p, const char *end, const char *line, char *scratch,
+		const char **out)
+{
+	if (p >= end || *p != '"') {
+		return NULL;
+	}
+	const char *q = ++p;
+	while (q < end && *q != '"') {
+		if ((uint8_t)*q < 0x20 || (uint8_t)*q > 0x7e || *q == '\\') {
+			return NULL;
+		}
+		q++;
+	}
+	if (q >= end) {
+		return NULL;
+	}
+	char *s = scratch + (p - line);
+	memcpy(s, p, (size_t)(q - p));
+	s[q - p] = '\0';
+	*out = s;
+	return q + 1;
+}
+
+static int fast_line(const char *line, size_t len, char *scratch, struct field *fl)
+{
+	const char *p = line, *end = line + len;
+	for (int k = 0; k < K_COUNT; k++) {
+		fl[k].kind = F_ABSENT;
+		fl[k].n = 0;
+	}
+	p = skip_ws(p, end);
+	if (p >= end || *p++ != '{') {
+		return -1;
+	}
+	p = skip_ws(p, end);
+	if (p < end && *p == '}') {
+		p++;
+		return skip_ws(p, end) == end ? 0 : -1;
+	}
+	for (;;) {
+		const char *key;
+		p = fast_string(skip_ws(p, end), end, line, scratch, &key);
+		if (p == NULL) {
+			return -1;
+		}
+		p = skip_ws(p, end);
+		if (p >= end || *p++ != ':') {
+			return -1;
+		}
+		p = skip_ws(p, end);
+		struct field tmp, *f = &tmp;
+		int k = key_index(key);
+		if (k >= 0) {
+			f = &fl[k];
+		}
+		f->n = 0;
+		if (p < end && *p == '"') {
+			f->kind = F_STRING;
+			f->n = 1;
+			p = fast_string(p, end, line, scratch, &f->s[0]);
+		} else if (p < end && *p == '[') {
+			f->kind = F_LIST;
+			p = skip_ws(p + 1, end);
+			if (p < end && *p == ']') {
+				p++;
+			} else {
+				for (;;) {
+					const char *v;
+					p = fast_string(skip_ws(p, end), end, line, scratch, &v);
+					if (p == NULL || f->n > ZG_HOST_ADDR_MAX) {
+						return -1;
+					}
+					f->s[f->n++] = v;
+					p = skip_ws(p, end);
+					if (p < end && *p == ',') {
+						p++;
+						continue;
+					}
+					if (p < end && *p == ']') {
+						p++;
+						break;
+					}
+					return -1;
+				}
+			}
+		} else if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0) {
+			f->kind = F_ABSENT;
+			p += 4;
+		} else {
+			return -1;
+		}
+		if (p == NULL) {
+			return -1;
+		}
+		p = skip_ws(p, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p < end && *p == '}') {
+			p++;
+			return skip_ws(p, end) == end ? 0 : -1;
+		}
+		return -1;
+	}
+}
+
+static void field_from_json(json_t *v, struct field *f)
+{
+	f->n = 0;
+	if (v == NULL || json_is_null(v)) {
+		f->kind = F_ABSENT;
+	} else if (json_is_string(v)) {
+		f->kind = F_STRING;
+		f->s[f->n++] = json_string_value(v);
+	} else if (json_is_array(v) && json_array_size(v) <= ZG_HOST_ADDR_MAX + 1) {
+		f->kind = F_LIST;
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *e = json_array_get(v, i);
+			if (!json_is_string(e)) {
+				f->kind = F_OTHER;
+				return;
+			}
+			f->s[f->n++] = json_string_value(e);
+		}
+	} else {
+		f->kind = F_OTHER;
+	}
+}
+
+/* jansson: every line the fast path does not take, and the error messages. */
+static int slow_line(struct zg_inventory *inv, const char *line, size_t len, struct line_ctx *c,
+		struct field *fl)
+{
+	json_error_t jerr;
+	json_t *obj = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
+	if (obj == NULL) {
+		zg_diag_error(c->diag, "%s:%u: malformed JSON: %s (column %d)", c->file, c->line,
+				jerr.text, jerr.column);
+		return 0;
+	}
+	int rc = 0;
+	if (!json_is_object(obj)) {
+		zg_diag_error(c->diag, "%s:%u: not a JSON object", c->file, c->line);
+	} else {
+		for (int k = 0; k < K_COUNT; k++) {
+			field_from_json(json_object_get(obj, field_keys[k]), &fl[k]);
+		}
+		c->name = "";
+		rc = add_host(inv, fl, c);
+	}
+	json_decref(obj);
+	return rc;
+}
+
 int zg_inventory_parse(struct zg_inventory *inv, const char *file, const char *text, size_t len,
 		struct zg_diag *diag)
 {
-	size_t fl = strlen(file);
-	char *fcopy = rs_arena_alloc(&inv->arena, fl + 1);
+	size_t flen = strlen(file);
+	char *fcopy = rs_arena_alloc(&inv->arena, flen + 1);
 	if (fcopy == NULL) {
 		return RS_ENOMEM;
 	}
-	memcpy(fcopy, file, fl + 1);
+	memcpy(fcopy, file, flen + 1);
 	struct line_ctx c = {.file = fcopy, .line = 0, .name = "", .diag = diag};
 	size_t off = 0;
+	int rc = 0;
+	/* the fast path NUL-terminates strings in a copy of the line */
+	char *scratch = malloc(len + 1);
+	if (scratch == NULL) {
+		return RS_ENOMEM;
+	}
 	while (off < len) {
 		const char *start = text + off;
+		rc = 0;
 		const char *nl = memchr(start, '\n', len - off);
 		size_t ll = nl != NULL ? (size_t)(nl - start) : len - off;
 		off += ll + 1;
@@ -331,26 +621,20 @@ int zg_inventory_parse(struct zg_inventory *inv, const char *file, const char *t
 		if (k == ll) {
 			continue;
 		}
-		json_error_t jerr;
-		json_t *obj = json_loadb(start, ll, JSON_DECODE_ANY, &jerr);
-		if (obj == NULL) {
-			zg_diag_error(diag, "%s:%u: malformed JSON: %s (column %d)", fcopy, c.line,
-					jerr.text, jerr.column);
-			continue;
-		}
-		int rc = 0;
-		if (!json_is_object(obj)) {
-			zg_diag_error(diag, "%s:%u: not a JSON object", fcopy, c.line);
-		} else {
+		struct field fl[K_COUNT];
+		if (fast_line(start + k, ll - k, scratch, fl) == 0) {
 			c.name = "";
-			rc = add_host(inv, obj, &c);
+			rc = add_host(inv, fl, &c);
+		} else {
+			rc = slow_line(inv, start, ll, &c, fl);
 		}
-		json_decref(obj);
 		if (rc < 0) {
-			return rc;
+			goto out;
 		}
 	}
-	return 0;
+out:
+	free(scratch);
+	return rc;
 }
 
 int zg_inventory_load(struct zg_inventory *inv, const char *path, struct zg_diag *diag)

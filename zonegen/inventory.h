@@ -25,9 +25,9 @@
 
 struct zg_host {
 	const char *name; /**< short name, the first label, lower case */
-	const char *site; /**< lower case */
-	const char *role; /**< lower case; NULL when the host has none */
-	const char *pool; /**< NULL when none */
+	const char *site; /**< lower case, interned: equal sites are the same pointer */
+	const char *role; /**< lower case, interned; NULL when the host has none */
+	const char *pool; /**< interned; NULL when none */
 	const char *source; /**< NULL when none */
 	const char *fqdn; /**< "<name>.<site>.<domain>." */
 	const char *file; /**< the inventory file it came from */
@@ -43,6 +43,9 @@ struct zg_inventory {
 	struct zg_host *hosts;
 	size_t nhosts;
 	size_t cap;
+	const char **intern; /**< open-addressing set of sites, roles, pools */
+	size_t intern_cap;
+	size_t interned;
 };
 
 /**
