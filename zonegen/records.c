@@ -136,7 +136,7 @@ static int parse_fp(struct zg_records *r, const char *file, FILE *fp, const char
 		int start = line;
 		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin, &prev, &line);
 		if (st == LDNS_STATUS_OK) {
-			rc = add_rr(r, rr, file, (uint32_t)line, diag);
+			rc = add_rr(r, rr, file, (uint32_t)start, diag);
 			ldns_rr_free(rr);
 			if (rc < 0) {
 				break;
@@ -145,6 +145,9 @@ static int parse_fp(struct zg_records *r, const char *file, FILE *fp, const char
 		}
 		if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL ||
 				st == LDNS_STATUS_SYNTAX_ORIGIN) {
+			if (feof(fp)) {
+				break;
+			}
 			continue;
 		}
 		if (st == LDNS_STATUS_SYNTAX_INCLUDE) {
@@ -152,11 +155,11 @@ static int parse_fp(struct zg_records *r, const char *file, FILE *fp, const char
 					file, line);
 			continue;
 		}
+		zg_diag_error(diag, "%s:%d: bad record: %s", file, start,
+				ldns_get_errorstr_by_id(st));
 		if (feof(fp)) {
 			break;
 		}
-		zg_diag_error(diag, "%s:%d: bad record: %s", file, line > start ? line : start,
-				ldns_get_errorstr_by_id(st));
 	}
 	ldns_rdf_deep_free(origin);
 	ldns_rdf_deep_free(prev);

@@ -25,7 +25,7 @@ struct zg_srec {
 	const char *rdata; /**< RDATA in presentation form */
 	const char *target; /**< CNAME only: canonical target; NULL otherwise */
 	const char *file;
-	uint32_t line; /**< the line where the record ends */
+	uint32_t line; /**< the line where the record starts */
 	uint32_t ttl;
 	uint16_t type;
 	uint16_t rdlen; /**< RDATA length in (uncompressed) wire form */
