@@ -624,22 +624,8 @@ int main(int argc, char **argv)
 		if (r->state == ZG_STATE_NEW) {
 			r->added = r->counts.total - 1; /* the SOA is not counted as a change */
 		} else if (r->state == ZG_STATE_CHANGED) {
-			rc = zg_diff_count(p.data, p.len, w->body.data, w->body.len, &r->added,
-					&r->removed);
-			/* the _deploy line is outside the body: compare it too */
-			const char *dl = memmem(p.data, p.len, "\n_deploy\tIN\tTXT\t", 15);
-			bool had = dl != NULL, has = w->deploy.len > 0;
-			if (had && has) {
-				const char *e = memchr(dl + 1, '\n', p.len - (size_t)(dl + 1 - p.data));
-				size_t l = e != NULL ? (size_t)(e - dl) : 0;
-				if (l != w->deploy.len || memcmp(dl + 1, w->deploy.data, l) != 0) {
-					r->added++;
-					r->removed++;
-				}
-			} else {
-				r->added += has && !had;
-				r->removed += had && !has;
-			}
+			const struct zg_buf *parts[] = {&w->deploy, &w->body};
+			rc = zg_diff_count(p.data, p.len, parts, 2, &r->added, &r->removed);
 		}
 		zg_prev_deinit(&p);
 		if (rc < 0 || zg_buf_ok(&w->head) < 0 || zg_buf_ok(&w->deploy) < 0) {

@@ -151,13 +151,11 @@ static int u64_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int hash_lines(const char *text, size_t len, uint64_t **out, size_t *n)
+/* Append the hashes of the record lines of @p text to *out (*n of *cap). */
+static int hash_lines(const char *text, size_t len, uint64_t **out, size_t *n, size_t *cap)
 {
-	size_t cap = 1024, k = 0;
-	uint64_t *v = malloc(cap * sizeof(*v));
-	if (v == NULL) {
-		return RS_ENOMEM;
-	}
+	size_t k = *n;
+	uint64_t *v = *out;
 	for (size_t off = 0; off < len;) {
 		const char *e = memchr(text + off, '\n', len - off);
 		size_t l = e != NULL ? (size_t)(e - (text + off)) : len - off;
@@ -166,34 +164,38 @@ static int hash_lines(const char *text, size_t len, uint64_t **out, size_t *n)
 		if (!is_record_line(p, l) || (l > 7 && memcmp(p, "@\tIN\tSOA", 8) == 0)) {
 			continue;
 		}
-		if (k == cap) {
-			cap *= 2;
-			uint64_t *nv = realloc(v, cap * sizeof(*v));
+		if (k == *cap) {
+			size_t c = *cap == 0 ? 1024 : *cap * 2;
+			uint64_t *nv = realloc(v, c * sizeof(*v));
 			if (nv == NULL) {
-				free(v);
 				return RS_ENOMEM;
 			}
-			v = nv;
+			*out = v = nv;
+			*cap = c;
 		}
 		v[k++] = line_hash(p, l);
 	}
-	qsort(v, k, sizeof(*v), u64_cmp);
-	*out = v;
 	*n = k;
 	return 0;
 }
 
-int zg_diff_count(const char *old_text, size_t old_len, const char *new_text, size_t new_len,
-		uint64_t *added, uint64_t *removed)
+int zg_diff_count(const char *old_text, size_t old_len, const struct zg_buf *const *parts,
+		size_t nparts, uint64_t *added, uint64_t *removed)
 {
 	uint64_t *a = NULL, *b = NULL;
-	size_t na = 0, nb = 0;
-	int rc = hash_lines(old_text, old_len, &a, &na);
-	if (rc == 0) {
-		rc = hash_lines(new_text, new_len, &b, &nb);
+	size_t na = 0, nb = 0, capa = 0, capb = 0;
+	int rc = hash_lines(old_text, old_len, &a, &na, &capa);
+	for (size_t i = 0; i < nparts && rc == 0; i++) {
+		rc = hash_lines(parts[i]->data, parts[i]->len, &b, &nb, &capb);
 	}
 	if (rc < 0) {
 		goto out;
+	}
+	if (na > 0) {
+		qsort(a, na, sizeof(*a), u64_cmp);
+	}
+	if (nb > 0) {
+		qsort(b, nb, sizeof(*b), u64_cmp);
 	}
 	size_t i = 0, j = 0;
 	*added = 0;

@@ -53,12 +53,14 @@ void zg_prev_deinit(struct zg_prev *p);
 bool zg_prev_same(const struct zg_prev *p, const struct zg_buf *head, const struct zg_buf *body);
 
 /**
- * Records added and removed between two zone texts, by record line, the SOA
- * line excluded (its serial always changes).
+ * Records added and removed between a previous zone text and the new one
+ * (the concatenation of @p parts), by record line, the SOA line excluded
+ * (its serial always changes).
  * @return 0 or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int zg_diff_count(const char *old_text, size_t old_len,
-		const char *new_text, size_t new_len, uint64_t *added, uint64_t *removed);
+		const struct zg_buf *const *parts, size_t nparts, uint64_t *added,
+		uint64_t *removed);
 
 /**
  * Replace @p dir/@p name atomically with the concatenation of @p parts.

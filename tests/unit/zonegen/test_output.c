@@ -76,12 +76,14 @@ Test(output, diff_counts_record_lines_not_soa)
 {
 	const char *old_text = "; c\n$TTL 1\n@\tIN\tSOA\ta. b. 1 1 1 1 1\na\tIN\tA\t1.1.1.1\n"
 			       "b\tIN\tA\t1.1.1.2\nc\tIN\tA\t1.1.1.3\n";
-	const char *new_text = "@\tIN\tSOA\ta. b. 2 1 1 1 1\nb\tIN\tA\t1.1.1.2\nc\tIN\tA\t1.1.1.3\n"
-			       "d\tIN\tA\t1.1.1.4\ne\tIN\tA\t1.1.1.5\n";
+	struct zg_buf n1, n2;
+	buf_set(&n1, "@\tIN\tSOA\ta. b. 2 1 1 1 1\nb\tIN\tA\t1.1.1.2\n");
+	buf_set(&n2, "c\tIN\tA\t1.1.1.3\nd\tIN\tA\t1.1.1.4\ne\tIN\tA\t1.1.1.5\n");
+	const struct zg_buf *parts[] = {&n1, &n2};
 	uint64_t added = 0, removed = 0;
-	cr_assert_eq(zg_diff_count(old_text, strlen(old_text), new_text, strlen(new_text), &added,
-			     &removed),
-			0);
+	cr_assert_eq(zg_diff_count(old_text, strlen(old_text), parts, 2, &added, &removed), 0);
+	zg_buf_deinit(&n1);
+	zg_buf_deinit(&n2);
 	cr_expect_eq(added, 2u);
 	cr_expect_eq(removed, 1u);
 }
