@@ -220,7 +220,8 @@ static int read_addrs(const struct field *f, const char *key, int family, struct
 		return 0;
 	}
 	if (f->kind == F_OTHER) {
-		zg_diag_error(c->diag, "%s:%u: host '%s': \"%s\" must be a string or a list of strings",
+		zg_diag_error(c->diag,
+				"%s:%u: host '%s': \"%s\" must be a string or a list of strings",
 				c->file, c->line, c->name, key);
 		return -1;
 	}
