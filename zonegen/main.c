@@ -425,9 +425,10 @@ static bool drop_ok(const struct args *a, const struct zg_zone_result *r, struct
 	}
 	if (a->force) {
 		zg_diag_warn(diag,
-				"zone %s loses %llu of %llu records (%.1f%%, over --max-drop %u%%): "
-				"written anyway (--force)",
-				r->name, (unsigned long long)lost, (unsigned long long)r->prev_records,
+				"zone %s loses %llu of %llu records (%.1f%%, over --max-drop "
+				"%u%%): written anyway (--force)",
+				r->name, (unsigned long long)lost,
+				(unsigned long long)r->prev_records,
 				100.0 * (double)lost / (double)r->prev_records, a->max_drop);
 		return true;
 	}
