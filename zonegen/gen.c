@@ -490,17 +490,14 @@ static const char *relative(const struct zg_zone *z, const char *name, size_t *l
 	return name;
 }
 
-static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const char *label,
-		size_t len)
+/* Binary search over [lo, hi) with @p cmp(element index, key) in the
+ * element's order; true when an element compares equal. */
+static bool range_has(const struct zg_gen *g, size_t lo, size_t hi, const void *key,
+		int (*cmp)(const struct zg_gen *g, size_t i, const void *key))
 {
-	size_t lo = z->first, hi = z->first + z->count;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		const char *n = g->inv->hosts[mid].name;
-		int c = strncmp(n, label, len);
-		if (c == 0 && n[len] != '\0') {
-			c = 1;
-		}
+		int c = cmp(g, mid, key);
 		if (c == 0) {
 			return true;
 		}
@@ -511,6 +508,31 @@ static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const c
 		}
 	}
 	return false;
+}
+
+struct label_key {
+	const char *label;
+	size_t len;
+};
+
+static int host_name_cmp(const struct zg_gen *g, size_t i, const void *key)
+{
+	const struct label_key *k = key;
+	const char *n = g->inv->hosts[i].name;
+	int c = strncmp(n, k->label, k->len);
+	return c != 0 ? c : (n[k->len] != '\0');
+}
+
+static int addr_at_cmp(const struct zg_gen *g, size_t i, const void *key)
+{
+	return rs_addr_cmp(&g->addrs[i].addr, key);
+}
+
+static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const char *label,
+		size_t len)
+{
+	struct label_key k = {label, len};
+	return range_has(g, z->first, z->first + z->count, &k, host_name_cmp);
 }
 
 static const struct zg_role *role_find(const struct zg_gen *g, const struct zg_zone *z,
@@ -575,20 +597,7 @@ static bool rev_exists(const struct zg_gen *g, const struct zg_zone *z, const ch
 	if (pos != (int)(prefix / step) - 1) {
 		return false;
 	}
-	size_t lo = z->first, hi = z->first + z->count;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = rs_addr_cmp(&g->addrs[mid].addr, &a);
-		if (c == 0) {
-			return true;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	return false;
+	return range_has(g, z->first, z->first + z->count, &a, addr_at_cmp);
 }
 
 /* Does the generator itself put data at @p name (in zone @p z)? */
