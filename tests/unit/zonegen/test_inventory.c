@@ -137,10 +137,14 @@ Test(inventory, fast_path_reads_lines_as_jansson_does)
 {
 	static const char *const lines[] = {
 		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"}",
-		"  {  \"name\" :\"ash2-web-a1\" ,\"ipv4\":[ \"10.0.0.1\" , \"10.0.0.2\" ] }  ",
-		"{\"name\": \"ash2-web-a1\", \"ipv4\": [], \"ipv6\": \"2001:db8::1\", \"role\": null}",
-		"{\"rack\": -0.5E+2, \"name\": \"ash2-web-a1\", \"ok\": false, \"ipv4\": \"10.0.0.1\"}",
-		"{\"name\": \"x\", \"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"site\": \"lon6\"}",
+		"  {  \"name\" :\"ash2-web-a1\" ,\"ipv4\":[ \"10.0.0.1\" , "
+		"\"10.0.0.2\" ] }  ",
+		"{\"name\": \"ash2-web-a1\", \"ipv4\": [], \"ipv6\": \"2001:db8::1\", "
+		"\"role\": null}",
+		"{\"rack\": -0.5E+2, \"name\": \"ash2-web-a1\", \"ok\": false, "
+		"\"ipv4\": \"10.0.0.1\"}",
+		"{\"name\": \"x\", \"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", "
+		"\"site\": \"lon6\"}",
 		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", \"pool\": \"z\"}",
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
