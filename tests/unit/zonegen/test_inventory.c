@@ -145,7 +145,8 @@ Test(inventory, fast_path_reads_lines_as_jansson_does)
 		"\"ipv4\": \"10.0.0.1\"}",
 		"{\"name\": \"x\", \"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", "
 		"\"site\": \"lon6\"}",
-		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", \"pool\": \"z\"}",
+		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", "
+		"\"pool\": \"z\"}",
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		char esc[300];
