@@ -406,8 +406,9 @@ static void note_rrset(struct zg_zone *z, uint64_t n)
 static void shard_role(struct zg_gen *g, struct zg_zone *z, struct zg_role *r, size_t owner_wire,
 		const struct rrset_sizes *all)
 {
-	/* Shard owners are "<n>.<role>...": up to 4 more octets than the role. */
-	size_t shard_wire = owner_wire + 4;
+	/* Shard owners are "<n>.<role>...": n has at most 4 digits (SHARDS_MAX),
+	 * plus its length octet. */
+	size_t shard_wire = owner_wire + 5;
 	uint64_t biggest = max3(all->a, all->aaaa, all->ptr);
 	uint32_t n = (uint32_t)(biggest * 100 / ((uint64_t)ZG_MSG_MAX * SHARD_FILL_PCT) + 1);
 	for (; n <= SHARDS_MAX; n++) {
