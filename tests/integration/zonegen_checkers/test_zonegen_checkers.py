@@ -168,3 +168,55 @@ def test_other_reverse_prefixes_split_and_load(tmp_path):
     roles = zc.records(os.path.join(out, "roles.lon6.example.net.zone"))
     assert sum(1 for o, t, _ in roles if o == "web" and t == "PTR") == 2
     assert sum(1 for o, t, _ in roles if o == "web" and t == "AAAA") == 3
+
+
+def test_real_nsd_serves_every_zone_through_the_nsd_include(tmp_path):
+    inv = zc.mkfleet(str(tmp_path / "inv"), hosts=600, sites=2, roles=3)
+    out = str(tmp_path / "zones")
+    zc.run(out, inv, "--serial", "42", check=0)
+    port = harness.free_port(both=True)
+    d = tmp_path / "nsd"
+    d.mkdir()
+    conf = d / "nsd.conf"
+    conf.write_text(f"""server:
+    ip-address: 127.0.0.1
+    port: {port}
+    zonesdir: "{d}"
+    database: ""
+    pidfile: "{d}/nsd.pid"
+    xfrdfile: "{d}/xfrd.state"
+    zonelistfile: "{d}/zone.list"
+    xfrdir: "{d}"
+    username: ""
+    chroot: ""
+    logfile: "{d}/nsd.log"
+    server-count: 1
+remote-control:
+    control-enable: no
+include: "{os.path.join(out, 'roster.nsd.conf')}"
+""")
+    chk = harness.run(["nsd-checkconf", str(conf)])
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    try:
+        harness.wait_port(port, proc=proc, timeout=20)
+        for f in zc.zone_files(out):
+            z = zc.zone_name(f)
+            q = dns.message.make_query(z, "SOA")
+            ans = None
+            for _ in range(50):
+                ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+                if ans.answer:
+                    break
+                time.sleep(0.1)
+            assert ans.rcode() == 0 and ans.answer[0][0].serial == 42, (z, ans)
+        q = dns.message.make_query("role01.roles.s01.example.net.", "PTR")
+        ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
+        assert len(ans.answer[0]) == 100
+        q = dns.message.make_query("1.0.1.10.in-addr.arpa.", "PTR")
+        ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+        assert str(ans.answer[0][0].target) == "s01-role00-a0.s01.example.net."
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
