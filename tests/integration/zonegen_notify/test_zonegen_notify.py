@@ -168,3 +168,38 @@ def test_notify_to_a_silent_target_warns_but_the_zones_are_written(tmp_path):
     # an unchanged run sends nothing (and so warns about nothing)
     r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
     assert "NOTIFY" not in r.stderr
+
+
+def test_notify_over_ipv6_reaches_the_target(tmp_path):
+    """A NOTIFY to [::1]:port is a well-formed NOTIFY for the changed zone,
+    answered here by a minimal responder (the NSD test covers a real one)."""
+    import socket
+    import threading
+    import dns.opcode
+
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", 0))
+    sock.settimeout(10)
+    port = sock.getsockname()[1]
+    seen = []
+
+    def answer():
+        data, peer = sock.recvfrom(4096)
+        msg = dns.message.from_wire(data)
+        seen.append(msg)
+        resp = dns.message.make_response(msg)
+        sock.sendto(resp.to_wire(), peer)
+
+    t = threading.Thread(target=answer)
+    t.start()
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", [dict(name="s00-web-a1", ipv4="10.0.0.1")])
+    r = zc.run(str(tmp_path / "zones"), [inv], "--serial", "9", "--notify", f"[::1]:{port}",
+               "--reverse-prefix", "8", check=0)
+    t.join(timeout=15)
+    sock.close()
+    assert seen, r.stderr
+    msg = seen[0]
+    assert msg.opcode() == dns.opcode.NOTIFY
+    assert msg.question[0].name.to_text() in (ZONE, "roles.s00.example.net.", "10.in-addr.arpa.")
+    assert msg.answer[0][0].serial == 9
+    assert f"notify {msg.question[0].name.to_text()} [::1]:{port} ok" in r.stdout
