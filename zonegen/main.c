@@ -229,9 +229,9 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 			fputs(usage_text, stdout);
 			return 0;
 		default:
-			if (optopt != 0) {
+			if (optopt >= O_DOMAIN && optopt <= O_HELP) {
 				return usage_error("option --%s needs a value",
-						opts[optopt - 256].name);
+						opts[optopt - O_DOMAIN].name);
 			}
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}

@@ -199,6 +199,9 @@ USAGE = [
      "--notify 'ns1:53'"),
     (["--domain", "example.net", "--out", "o", "--inventory", "i", "--bogus"], "unknown option"),
     (["--domain", "example.net", "--out", "o", "--inventory"], "needs a value"),
+    (["-x", "--domain", "example.net"], "unknown option '-x'"),
+    (["--domain", "example.net", "--out", "o", "--inventory", "i", "extra"],
+     "unexpected argument 'extra'"),
 ]
 
 
