@@ -7,8 +7,6 @@ import sys
 
 import harness
 
-ZONEGEN = None
-
 
 def zonegen_bin():
     return harness.binary("zonegen/roster-zonegen")

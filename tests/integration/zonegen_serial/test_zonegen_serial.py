@@ -2,7 +2,6 @@
 every check through the real binary, exit codes and usage errors."""
 import filecmp
 import os
-import shutil
 
 import pytest
 
