@@ -1,0 +1,416 @@
+/*
+ * server/store.h - the in-memory registry: services, instances, leases,
+ * expiry, self-preservation, the revision counter and the change journal.
+ *
+ * Model
+ *   An instance is identified by (service, protocol, host, port). It belongs
+ *   to at most one lease; an instance without a lease is permanent. One
+ *   heartbeat renews a lease and so every instance under it. A lease expires
+ *   no earlier than its TTL after its last renewal and no later than one
+ *   expiry tick (STORE_TICK_MS) after that; expiry removes its instances.
+ *   Every change bumps the revision (a 64-bit counter; the DNS SOA serial
+ *   follows it) and is appended to the journal, which Watch and, later, IXFR
+ *   read.
+ *
+ * What it must not do
+ *   No I/O, no clock reads, no logging: callers pass the monotonic time
+ *   (milliseconds, for liveness) and the wall time (milliseconds since the
+ *   epoch, for display) into every call that needs them. Durable writes go
+ *   through struct store_persist_ops, which server/persist.c implements with
+ *   LMDB and tests implement in memory. A mutation is written through the ops
+ *   first and applied in memory only if the write succeeded, so a failed
+ *   write leaves the store exactly as it was.
+ *
+ * Threads
+ *   Not thread-safe: owned by the main loop thread. Views returned by lookup
+ *   functions (struct store_instance *, struct store_service *) are borrowed
+ *   and valid until the store is next modified; never keep one across a
+ *   callback.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+#include "common/name.h"
+
+/** Granularity of the expiry wheel: a lease expires at most this late. */
+#define STORE_TICK_MS 100u
+
+#define STORE_TTL_DEFAULT_S 10u
+#define STORE_TTL_MIN_S 1u
+#define STORE_TTL_MAX_S 3600u
+
+enum store_status {
+	STORE_STATUS_STARTING = 1,
+	STORE_STATUS_UP = 2,
+	STORE_STATUS_DOWN = 3,
+};
+
+struct store_lease;
+struct store_service;
+struct store;
+
+/** A metadata entry: key and value, NUL-terminated. */
+struct store_meta {
+	const char *key;
+	const char *value;
+};
+
+/**
+ * An instance as the store holds it. Read-only for everyone but store.c.
+ * Strings point into the instance's own allocation.
+ */
+struct store_instance {
+	struct store_service *service;
+	struct store_lease *lease;           /**< NULL: permanent ("expires NEVER") */
+	struct store_instance *lease_prev;   /**< lease's instance list */
+	struct store_instance *lease_next;
+	struct store_instance *hash_next;    /**< identity hash chain */
+	uint32_t service_slot;               /**< index in service->instances */
+	uint16_t port;
+	uint16_t priority;
+	uint16_t weight;
+	uint8_t status;                      /**< enum store_status */
+	uint8_t stale;                       /**< kept by self-preservation or keep-last */
+	uint8_t kept;                        /**< kept by --keep-last after its lease expired */
+	uint8_t naddrs;
+	uint8_t nmeta;
+	uint8_t host_len;                    /**< strlen(host) */
+	uint8_t host_wire_len;
+	uint64_t registered_at_ms;           /**< wall clock */
+	uint64_t status_since_ms;            /**< wall clock */
+	uint64_t stale_since_mono;           /**< monotonic, when it became stale (keep-last) */
+	uint64_t revision;                   /**< revision of its last change */
+	const char *host;                    /**< canonical: lower case, trailing dot */
+	const uint8_t *host_wire;            /**< the same name in DNS wire form */
+	const struct rs_addr *addrs;         /**< naddrs addresses */
+	const struct store_meta *meta;       /**< nmeta entries */
+};
+
+/** A (service, protocol) pair and its instances. */
+struct store_service {
+	char name[RS_LABEL_MAX + 1];         /**< lower case, no underscore */
+	char protocol[RS_LABEL_MAX + 1];
+	struct store_instance **instances;   /**< every instance, any status */
+	uint32_t ninstances;
+	uint32_t cap;
+	uint32_t nup;                        /**< instances with status UP */
+	uint32_t nstale;                     /**< of which stale */
+	uint64_t revision;                   /**< revision of its last change */
+	struct store_service *hash_next;
+	struct store_service *name_next;     /**< other protocols of the same name */
+};
+
+/** A lease, read-only outside store.c. */
+struct store_lease {
+	uint64_t id;
+	uint32_t ttl_ms;
+	uint32_t ninstances;
+	uint64_t expires_mono;               /**< deadline on the monotonic clock */
+	struct store_instance *instances;    /**< list through lease_next */
+	struct store_lease *hash_next;
+	struct store_lease *wheel_prev;
+	struct store_lease *wheel_next;
+	uint32_t wheel_slot;
+	bool overdue;                        /**< past its deadline, held by self-preservation */
+	bool in_wheel;
+};
+
+/** What a registration asks for (borrowed input). */
+struct store_registration {
+	const char *service;                 /**< label, any case, no underscore */
+	const char *protocol;
+	const char *host;                    /**< host name, trailing dot optional */
+	uint32_t port;                       /**< 1..65535 */
+	const struct rs_addr *addrs;
+	size_t naddrs;
+	uint32_t priority;                   /**< 0..65535 */
+	uint32_t weight;                     /**< 0..65535 */
+	const struct store_meta *meta;
+	size_t nmeta;
+	enum store_status status;            /**< STARTING or UP; 0 means UP */
+	uint64_t lease;                      /**< 0: permanent */
+	bool kept;                           /**< loading only: held stale by --keep-last */
+};
+
+/** An instance identity (borrowed input). */
+struct store_key {
+	const char *service;
+	const char *protocol;
+	const char *host;
+	uint32_t port;
+};
+
+/** Kinds of journal entries. */
+enum store_change_kind {
+	STORE_CHANGE_UPSERT = 1,             /**< added or changed */
+	STORE_CHANGE_REMOVE = 2,
+};
+
+enum store_remove_reason {
+	STORE_REMOVED_DEREGISTERED = 1,
+	STORE_REMOVED_EXPIRED = 2,
+	STORE_REMOVED_LEASE_CLOSED = 3,
+	STORE_REMOVED_STALE_AGED = 4,
+};
+
+/**
+ * One change, as the journal and the change listener see it.
+ * For UPSERT, @c instance is the live instance (valid during the callback).
+ * For REMOVE, @c instance is the instance being removed, still readable
+ * during the callback and freed right after it.
+ */
+struct store_change {
+	enum store_change_kind kind;
+	enum store_remove_reason reason;
+	uint64_t revision;
+	const struct store_instance *instance;
+};
+
+/** Configurable limits and self-preservation settings. */
+struct store_limits {
+	uint32_t max_instances_per_lease;    /**< default 1000 */
+	uint32_t max_metadata_bytes;         /**< keys + values; default 4096 */
+	uint32_t max_metadata_entries;       /**< default 64 */
+	uint32_t max_addresses;              /**< per instance; default 16 */
+	uint64_t max_instances;              /**< whole store; default 10,000,000 */
+	/* Self-preservation (SPEC: Durability and availability). */
+	double preserve_fraction;            /**< default 0.15 */
+	uint32_t preserve_min;               /**< default 10 */
+	uint32_t preserve_window_ms;         /**< default 60,000 */
+	bool preserve_enabled;               /**< default true */
+	bool keep_last;                      /**< --keep-last */
+	uint64_t keep_last_max_ms;           /**< max stale age; default 1 h */
+	uint32_t journal_max;                /**< entries kept for Watch/IXFR; default 100,000 */
+};
+
+/** Fill @p limits with the defaults above. */
+void store_limits_default(struct store_limits *limits);
+
+/**
+ * Durable-write hooks. Each returns 0 or a negative code (RS_ESTORE_FULL,
+ * RS_ESTORE, RS_ESTORE_PANIC, RS_ENOMEM); on failure the store applies
+ * nothing. A mutation calls begin, then puts/dels, then commit, or abort
+ * after a failure; persist maps that onto a nested LMDB transaction inside
+ * the loop iteration's batch. NULL ops (a purely in-memory store) are allowed.
+ */
+struct store_persist_ops {
+	int (*begin)(void *ctx);
+	int (*commit)(void *ctx);
+	void (*abort)(void *ctx);
+	int (*instance_put)(void *ctx, const struct store_instance *inst);
+	int (*instance_del)(void *ctx, const struct store_instance *inst);
+	int (*lease_put)(void *ctx, const struct store_lease *lease);
+	int (*lease_del)(void *ctx, uint64_t lease_id);
+	int (*revision_put)(void *ctx, uint64_t revision);
+};
+
+/** Called after every change is applied (e.g. to feed watchers). */
+typedef void (*store_change_cb)(const struct store_change *change, void *ud);
+
+/** Counters the store keeps for Stats and metrics. */
+struct store_counters {
+	uint64_t heartbeats;
+	uint64_t registrations;
+	uint64_t deregistrations;
+	uint64_t expirations;                /**< instances removed by expiry */
+	uint64_t leases_expired;
+	uint64_t preserve_entered;
+};
+
+/**
+ * Create an empty store.
+ * @param limits copied.
+ * @param ops durable-write hooks, or NULL; borrowed for the store's life.
+ * @param ops_ctx passed to every hook.
+ * @param now_mono the monotonic time, ms.
+ * @return the store (free with store_free()), or NULL when out of memory.
+ */
+struct store *store_new(const struct store_limits *limits, const struct store_persist_ops *ops,
+		void *ops_ctx, uint64_t now_mono);
+
+/** Free the store and everything in it. NULL-safe. Writes nothing. */
+void store_free(struct store *s);
+
+/** Set the change listener (one; NULL to remove). */
+void store_set_listener(struct store *s, store_change_cb cb, void *ud);
+
+/** Replace the limits (SIGHUP reload). Applies to later operations. */
+void store_set_limits(struct store *s, const struct store_limits *limits);
+
+/* ---- loading (start-up) ------------------------------------------------ */
+
+/**
+ * Add a persisted lease while loading; it gets a full TTL from @p now_mono
+ * (SPEC: every persisted lease gets a full TTL of grace after a restart).
+ * Writes nothing. @return 0, RS_EEXIST, RS_ETTL or RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int store_load_lease(struct store *s, uint64_t id,
+		uint32_t ttl_ms, uint64_t now_mono);
+
+/**
+ * Add a persisted instance while loading. Writes nothing; the revision is
+ * not bumped. A record with @c kept set comes back stale, kept by
+ * --keep-last, with its stale age starting again at @p now_mono. An instance whose lease was not loaded is dropped (returns
+ * RS_ELEASE) and the caller deletes it from disk.
+ * @param registered_at_ms, status_since_ms wall-clock stamps from disk.
+ * @return 0, RS_ELEASE, RS_EINVAL (bad names), RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int store_load_instance(struct store *s,
+		const struct store_registration *reg, uint64_t registered_at_ms,
+		uint64_t status_since_ms, uint64_t now_mono);
+
+/** Set the revision read from disk (start-up). */
+void store_load_revision(struct store *s, uint64_t revision);
+
+/* ---- mutations --------------------------------------------------------- */
+
+/**
+ * Open a lease.
+ * @param ttl_s 0 for the default, else STORE_TTL_MIN_S..STORE_TTL_MAX_S.
+ * @param id a random, non-zero id chosen by the caller (unguessable ids
+ *        keep one client from renewing another's lease).
+ * @param out set to the lease (borrowed view).
+ * @return 0, RS_ETTL, RS_EEXIST (id collision: pick another), RS_ENOMEM,
+ *         or a persist error.
+ */
+__attribute__((warn_unused_result)) int store_lease_open(struct store *s, uint32_t ttl_s,
+		uint64_t id, uint64_t now_mono, const struct store_lease **out);
+
+/**
+ * Renew a lease and so every instance under it. Writes nothing to disk
+ * (SPEC: heartbeats need not be written). A lease held overdue by
+ * self-preservation comes back to life and its instances stop being stale.
+ * @return 0, or RS_ELEASE if the lease is unknown or expired.
+ */
+__attribute__((warn_unused_result)) int store_lease_renew(struct store *s, uint64_t id,
+		uint64_t now_mono, const struct store_lease **out);
+
+/**
+ * Close a lease: remove it and all its instances.
+ * @param removed set to the number of instances removed.
+ * @return 0, RS_ELEASE, or a persist error.
+ */
+__attribute__((warn_unused_result)) int store_lease_close(struct store *s, uint64_t id,
+		uint32_t *removed);
+
+/**
+ * Register or update an instance.
+ * @param created set to true when the identity was new.
+ * @param revision set to the revision from which it is served.
+ * @return 0; RS_ENAME_* for bad names; RS_EPORT; RS_EINVAL (priority or
+ *         weight over 65535, bad status); RS_ELEASE (unknown lease); RS_ELIMIT
+ *         (instances per lease, metadata, addresses, store size); RS_ENOMEM;
+ *         or a persist error (RS_ESTORE_FULL, RS_ESTORE, RS_ESTORE_PANIC).
+ */
+__attribute__((warn_unused_result)) int store_register(struct store *s,
+		const struct store_registration *reg, uint64_t now_mono, uint64_t now_wall,
+		bool *created, uint64_t *revision);
+
+/**
+ * Remove one instance.
+ * @return 0, RS_ENOENT, RS_ENAME_*, RS_EPORT, or a persist error.
+ */
+__attribute__((warn_unused_result)) int store_deregister(struct store *s,
+		const struct store_key *key, uint64_t *revision);
+
+/**
+ * Change an instance's status.
+ * @return 0, RS_ENOENT, RS_ESTATUS, RS_ENAME_*, RS_EPORT, or a persist error.
+ */
+__attribute__((warn_unused_result)) int store_status_set(struct store *s,
+		const struct store_key *key, enum store_status status, uint64_t now_wall,
+		uint64_t *revision);
+
+/**
+ * Advance time: expire leases whose deadline has passed (or hold them, in
+ * self-preservation), age out keep-last stale instances, and enter or leave
+ * self-preservation. Call every STORE_TICK_MS or so.
+ * @param expired_leases set to the number of leases expired by this call.
+ * @return 0, or a persist error (expiry is retried on the next tick).
+ */
+__attribute__((warn_unused_result)) int store_tick(struct store *s, uint64_t now_mono,
+		uint32_t *expired_leases);
+
+/* ---- reads ------------------------------------------------------------- */
+
+/**
+ * Find a (service, protocol). Names compare case-insensitively.
+ * @param service, protocol labels, not NUL-terminated.
+ * @return a borrowed view, or NULL.
+ */
+const struct store_service *store_service_find(const struct store *s, const char *service,
+		size_t service_len, const char *protocol, size_t protocol_len);
+
+/**
+ * First (service, protocol) with this service name; follow ->name_next for
+ * the others. @return a borrowed view, or NULL.
+ */
+const struct store_service *store_service_find_name(const struct store *s, const char *service,
+		size_t service_len);
+
+/** Find an instance by identity. @return a borrowed view, or NULL. */
+const struct store_instance *store_instance_find(const struct store *s,
+		const struct store_key *key);
+
+/** Find a lease. @return a borrowed view, or NULL. */
+const struct store_lease *store_lease_find(const struct store *s, uint64_t id);
+
+/**
+ * Iterate over services in a stable order (sorted by name, then protocol).
+ * @param cb return non-zero to stop.
+ */
+void store_service_foreach(const struct store *s,
+		int (*cb)(const struct store_service *svc, void *ud), void *ud);
+
+/** The current revision. */
+uint64_t store_revision(const struct store *s);
+
+/** Is the store in self-preservation? */
+bool store_preserving(const struct store *s);
+
+/** Counts: leases, instances, services, up, stale. */
+struct store_sizes {
+	uint64_t leases;
+	uint64_t instances;
+	uint64_t services;
+	uint64_t up;
+	uint64_t down;
+	uint64_t starting;
+	uint64_t stale;
+};
+void store_sizes_get(const struct store *s, struct store_sizes *out);
+
+/** The store's counters (borrowed; updated in place). */
+const struct store_counters *store_counters_get(const struct store *s);
+
+/* ---- journal ----------------------------------------------------------- */
+
+/** A journal entry: a copy of what changed, owned by the journal. */
+struct store_journal_entry {
+	uint64_t revision;
+	enum store_change_kind kind;
+	enum store_remove_reason reason;
+	char service[RS_LABEL_MAX + 1];
+	char protocol[RS_LABEL_MAX + 1];
+	/** A detached copy of the instance as it was after (UPSERT) or before
+	 * (REMOVE) the change; its service and lease pointers are NULL. */
+	const struct store_instance *copy;
+};
+
+/**
+ * Oldest revision the journal can replay from: a Watch asking for changes
+ * after revision R can be served from the journal iff R + 1 >= this value.
+ */
+uint64_t store_journal_first(const struct store *s);
+
+/**
+ * Visit journal entries with revision > @p since, oldest first.
+ * @return 0, or RS_ERANGE when the journal no longer reaches back to
+ *         @p since + 1 (send a snapshot instead).
+ */
+int store_journal_foreach(const struct store *s, uint64_t since,
+		int (*cb)(const struct store_journal_entry *e, void *ud), void *ud);
