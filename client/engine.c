@@ -367,9 +367,9 @@ static void reg_fail(struct reg *r, int err, const char *why)
 		r->dereg_id = 0;
 		e->draining--;
 	}
-	if (was_connected) {
+	if (was_connected && !e->stopping) {
 		emit(r, ROSTER_EVENT_DISCONNECTED, err, why, NULL, 0);
-		if (r->idx == 0 && !e->stopping) {
+		if (r->idx == 0) {
 			for (struct roster_watch *w = c->watches; w != NULL;) {
 				struct roster_watch *next = w->next;
 				if (w->subscribed) {

@@ -36,6 +36,7 @@ struct cli {
 	uint64_t revision;
 	char first_server[64];
 	int registered;
+	uint64_t dereg_revision;
 };
 
 /* One line on stderr, "roster: <command>: <message>", and the exit code. */
@@ -194,6 +195,11 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		fprintf(stderr, "roster: register: registry %s: connection lost (%s); reconnecting\n",
 				ev->server, ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
 		break;
+	case ROSTER_EVENT_DEREGISTERED:
+		if (ev->revision > cli->dereg_revision) {
+			cli->dereg_revision = ev->revision;
+		}
+		break;
 	case ROSTER_EVENT_LEASE_LOST:
 		fprintf(stderr, "roster: register: registry %s lost the lease; registering again\n",
 				ev->server);
@@ -287,7 +293,7 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	int sig = 0;
 	sigwait(&set, &sig);
 	roster_client_free(engine); /* deregisters the lease everywhere */
-	output_change(stdout, a->json, "deregistered", &inst, NULL, 0);
+	output_change(stdout, a->json, "deregistered", &shown, NULL, cli->dereg_revision);
 	return EXIT_OK;
 }
 
