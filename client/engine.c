@@ -11,6 +11,7 @@
  * registry acknowledged and sends the difference; it runs after every event
  * that could change either side.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -783,6 +784,14 @@ static void async_cb(uv_async_t *a)
 static void *engine_thread_main(void *arg)
 {
 	struct engine *e = arg;
+	/* libuv writes with write(2): a registry that vanished mid-write would
+	 * raise SIGPIPE, which kills the host process by default. Blocked here,
+	 * the write fails with EPIPE instead; the host's own threads keep their
+	 * signal dispositions. */
+	sigset_t pipe;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	uv_run(e->loop, UV_RUN_DEFAULT);
 	return NULL;
 }

@@ -37,6 +37,7 @@ struct cli {
 	char first_server[64];
 	int registered;
 	uint64_t dereg_revision;
+	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
 };
 
 /* One line on stderr, "roster: <command>: <message>", and the exit code. */
@@ -188,8 +189,15 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		}
 		break;
 	case ROSTER_EVENT_REGISTER_FAILED:
-		fprintf(stderr, "roster: register: registry %s refused the endpoint: %s\n", ev->server,
-				ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+		if (!cli->registered) {
+			/* main reports it, as the one line of a failed command */
+			snprintf(cli->refusal, sizeof(cli->refusal), "registry %s: %s", ev->server,
+					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+		} else {
+			fprintf(stderr, "roster: register: registry %s refused the endpoint: %s\n",
+					ev->server,
+					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+		}
 		break;
 	case ROSTER_EVENT_DISCONNECTED:
 		fprintf(stderr, "roster: register: registry %s: connection lost (%s); reconnecting\n",
@@ -277,10 +285,13 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	uint64_t revision = cli->revision;
 	char server[64];
 	snprintf(server, sizeof(server), "%s", cli->first_server);
+	char refusal[sizeof(cli->refusal)];
+	snprintf(refusal, sizeof(refusal), "%s", cli->refusal);
 	pthread_mutex_unlock(&cli->mu);
 	if (!ok) {
-		int code = rc != 0 ? fail_lib(cli, rc)
-				   : report(cli, EXIT_SERVER, "no registry accepted the endpoint");
+		int code = refusal[0] != '\0' ? report(cli, EXIT_SERVER, refusal)
+			   : rc != 0	       ? fail_lib(cli, rc)
+					       : report(cli, EXIT_SERVER, "no registry accepted the endpoint");
 		roster_client_free(engine);
 		return code;
 	}

@@ -65,8 +65,11 @@
  *     registrations made by other tools; the engine re-registers only its
  *     own endpoints.
  *   - Every registry gets its own lease: lease ids are never shared.
- *   - The library installs no signal handlers; write errors on a closed
- *     socket are reported, not raised (SIGPIPE is avoided with MSG_NOSIGNAL).
+ *   - The library installs no signal handlers. Its own thread blocks
+ *     SIGPIPE and synchronous calls write with MSG_NOSIGNAL, so a registry
+ *     vanishing mid-write is an error, not a signal. On the caller's loop
+ *     (roster_client_start_loop()), libuv writes from the caller's thread:
+ *     ignore SIGPIPE there, as libuv programs generally do.
  *
  * THREADING
  * Every function may be called from any thread, except where noted; a

@@ -223,6 +223,15 @@ def test_exit_3_registry_error(env):
                env=env)
     assert r.returncode == 3, r.stderr
     assert r.stderr.startswith("roster: register: registry 127.0.0.1:")
+    assert len(r.stderr.splitlines()) == 1
+    # The same refusal while registering under a lease: one line, exit 3.
+    r = roster("register", "--service", "web", "--protocol", "http", "--host",
+               "h.lon6.example.net", "--port", 1, "--ttl", 5, "--meta", "k=" + "x" * 70000,
+               env=env)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.startswith("roster: register: registry 127.0.0.1:"), r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stdout == ""
 
 
 def test_site_selection_and_precedence(tmp_path, srv):
