@@ -447,16 +447,22 @@ static const char *reason(int rc, const struct wire_response *rs)
 
 /*
  * Send @p rq to the registries in list order until one answers.
- * @return 0 with @p rs filled (rs->error == 0), the registry's error (rs
- *         released), or ROSTER_EUNREACHABLE when none answered.
+ * @return 0 with @p rs filled (rs->error == 0, rs->result == @p want), the
+ *         registry's error (rs released), ROSTER_EPROTO for an answer of
+ *         the wrong kind, or ROSTER_EUNREACHABLE when none answered.
  */
-static int call_first(struct roster_client *c, struct wire_request *rq, const char *what,
-		struct wire_response *rs, size_t *which)
+static int call_first(struct roster_client *c, struct wire_request *rq, enum wire_result want,
+		const char *what, struct wire_response *rs, size_t *which)
 {
 	char unreachable[256] = "";
 	for (size_t i = 0; i < c->n_servers; i++) {
 		rq->id = next_sync_id(c);
 		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, rs);
+		if (rc == 0 && rs->error == 0 && rs->result != want) {
+			wire_response_deinit(rs);
+			return fail(ROSTER_EPROTO, "%s: registry %s: answer without a result", what,
+					c->servers[i]);
+		}
 		if (rc == 0 && rs->error == 0) {
 			*which = i;
 			return 0;
@@ -489,12 +495,7 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 		.op = WIRE_QUERY, .service = service, .protocol = protocol, .include_down = all};
 	struct wire_response rs;
 	size_t which = 0;
-	int rc = call_first(c, &rq, "query", &rs, &which);
-	if (rc == 0 && rs.result != WIRE_RESULT_QUERY) {
-		wire_response_deinit(&rs);
-		rc = fail(ROSTER_EPROTO, "query: registry %s: answer without a result",
-				c->servers[which]);
-	}
+	int rc = call_first(c, &rq, WIRE_RESULT_QUERY, "query", &rs, &which);
 	pthread_mutex_lock(&c->cache_mu);
 	if (rc == 0) {
 		struct roster_result *r = rs.query;
@@ -528,14 +529,9 @@ int roster_list(struct roster_client *c, struct roster_list **out)
 	struct wire_request rq = {.op = WIRE_LIST};
 	struct wire_response rs;
 	size_t which = 0;
-	int rc = call_first(c, &rq, "list", &rs, &which);
+	int rc = call_first(c, &rq, WIRE_RESULT_LIST, "list", &rs, &which);
 	if (rc != 0) {
 		return rc;
-	}
-	if (rs.list == NULL) {
-		wire_response_deinit(&rs);
-		return fail(ROSTER_EPROTO, "list: registry %s: answer without a result",
-				c->servers[which]);
 	}
 	snprintf(rs.list->server, sizeof(rs.list->server), "%s", c->servers[which]);
 	*out = rs.list;
@@ -549,7 +545,7 @@ int roster_stats(struct roster_client *c, struct roster_stats *out)
 	struct wire_request rq = {.op = WIRE_STATS};
 	struct wire_response rs;
 	size_t which = 0;
-	int rc = call_first(c, &rq, "stats", &rs, &which);
+	int rc = call_first(c, &rq, WIRE_RESULT_STATS, "stats", &rs, &which);
 	if (rc != 0) {
 		return rc;
 	}
