@@ -12,6 +12,7 @@
  * that could change either side.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -40,6 +41,7 @@ struct pending {
 	enum wire_op op;
 	uint64_t ep_uid;
 	uint64_t gen;
+	uint64_t sent_ms; /**< loop time it was sent */
 };
 
 struct reg {
@@ -76,6 +78,8 @@ struct engine {
 	size_t draining;     /**< lease deregistrations awaited at shutdown */
 	size_t open_handles;
 	struct backoff rng;  /**< heartbeat jitter */
+	size_t watch_reg;    /**< the registry carrying the watches, or SIZE_MAX */
+	size_t watch_prev;   /**< the one whose revisions the watches remember */
 };
 
 struct write_req {
@@ -85,6 +89,7 @@ struct write_req {
 };
 
 static void reg_sync(struct reg *r);
+static void reg_sync_watches(struct reg *r);
 static void reg_fail(struct reg *r, int err, const char *why);
 static void engine_close_all(struct engine *e);
 
@@ -170,7 +175,8 @@ static int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uin
 	}
 	/* A watch's stream is matched against the watch list, not this table. */
 	if (rq->op != WIRE_WATCH && rq->op != WIRE_CANCEL_WATCH) {
-		r->pend[r->n_pend++] = (struct pending){rq->id, rq->op, ep_uid, gen};
+		r->pend[r->n_pend++] =
+				(struct pending){rq->id, rq->op, ep_uid, gen, uv_now(r->e->loop)};
 	}
 	return 0;
 }
@@ -262,10 +268,26 @@ static void reg_sync_eps(struct reg *r)
 
 static void reg_sync_watches(struct reg *r)
 {
-	struct roster_client *c = r->e->c;
-	/* Watches follow the first registry of the list. */
-	if (r->idx != 0) {
+	struct engine *e = r->e;
+	struct roster_client *c = e->c;
+	/* Watches ride on one registry at a time: the first that connects, and
+	 * after it fails, the next one that is connected. */
+	if (c->watches == NULL && c->n_cancels == 0) {
 		return;
+	}
+	if (e->watch_reg != SIZE_MAX && e->watch_reg != r->idx) {
+		return;
+	}
+	if (e->watch_reg == SIZE_MAX) {
+		e->watch_reg = r->idx;
+		if (e->watch_prev != r->idx) {
+			/* Revisions are per registry: start the new one from a
+			 * snapshot. */
+			for (struct roster_watch *w = c->watches; w != NULL; w = w->next) {
+				w->last_revision = 0;
+			}
+			e->watch_prev = r->idx;
+		}
 	}
 	for (size_t i = 0; i < c->n_cancels && r->state == REG_CONNECTED; i++) {
 		struct wire_request rq = {.op = WIRE_CANCEL_WATCH, .watch_id = c->cancels[i]};
@@ -333,6 +355,31 @@ static void tcp_close_cb(uv_handle_t *h)
 	pthread_mutex_unlock(&e->c->mu);
 }
 
+/* The registry carrying the watches failed: tell each watch, then move them
+ * to another connected registry, if any (else to the first that connects). */
+static void reg_watches_lost(struct reg *r)
+{
+	struct engine *e = r->e;
+	struct roster_client *c = e->c;
+	e->watch_reg = SIZE_MAX;
+	for (struct roster_watch *w = c->watches; w != NULL;) {
+		struct roster_watch *next = w->next; /* the callback may cancel w */
+		if (w->subscribed) {
+			w->subscribed = false;
+			struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
+				.revision = w->last_revision,
+				.server = c->servers[r->idx]};
+			w->cb(&ev, w->ud);
+		}
+		w = next;
+	}
+	for (size_t i = 0; i < e->n && e->watch_reg == SIZE_MAX; i++) {
+		if (&e->regs[i] != r && e->regs[i].state == REG_CONNECTED) {
+			reg_sync_watches(&e->regs[i]);
+		}
+	}
+}
+
 /* The connection is unusable: forget what was in flight, close, and let the
  * close callback arm the backoff timer. */
 static void reg_fail(struct reg *r, int err, const char *why)
@@ -370,18 +417,8 @@ static void reg_fail(struct reg *r, int err, const char *why)
 	}
 	if (was_connected && !e->stopping) {
 		emit(r, ROSTER_EVENT_DISCONNECTED, err, why, NULL, 0);
-		if (r->idx == 0) {
-			for (struct roster_watch *w = c->watches; w != NULL;) {
-				struct roster_watch *next = w->next;
-				if (w->subscribed) {
-					w->subscribed = false;
-					struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
-						.revision = w->last_revision,
-						.server = c->servers[0]};
-					w->cb(&ev, w->ud);
-				}
-				w = next;
-			}
+		if (r->idx == e->watch_reg) {
+			reg_watches_lost(r);
 		}
 	}
 	r->tcp.data = r;
@@ -507,6 +544,21 @@ static void reg_connect(struct reg *r)
 	uv_timer_start(&r->timer, timer_cb, e->c->cfg.timeout_ms, 0);
 }
 
+/* Has a request waited longer than the timeout and a heartbeat interval?
+ * (An OpenLease or Register the registry never answers would otherwise hold
+ * the lease state forever: no heartbeat is sent without a lease.) */
+static int reg_stalled(struct reg *r)
+{
+	uint64_t now = uv_now(r->e->loop);
+	uint64_t limit = (uint64_t)r->e->c->cfg.timeout_ms + heartbeat_ms(r);
+	for (size_t i = 0; i < r->n_pend; i++) {
+		if (now - r->pend[i].sent_ms > limit) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void timer_cb(uv_timer_t *t)
 {
 	struct reg *r = t->data;
@@ -526,6 +578,10 @@ static void timer_cb(uv_timer_t *t)
 			/* The last heartbeat went unanswered for a whole interval:
 			 * the registry or the path is dead even if TCP is not. */
 			reg_fail(r, ROSTER_ETIMEDOUT, "heartbeat unanswered");
+			break;
+		}
+		if (reg_stalled(r)) {
+			reg_fail(r, ROSTER_ETIMEDOUT, "request unanswered");
 			break;
 		}
 		if (r->lease_state == LEASE_OK) {
@@ -823,6 +879,8 @@ int engine_start(struct roster_client *c, void *loop, bool own_thread)
 		e->loop = loop;
 	}
 	backoff_init(&e->rng, 1, 1, 0);
+	e->watch_reg = SIZE_MAX;
+	e->watch_prev = SIZE_MAX;
 	/* Handles are initialised before the loop thread exists or, on the
 	 * caller's loop, on its thread: no race with callbacks. */
 	uv_async_init(e->loop, &e->async, async_cb);

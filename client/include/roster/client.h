@@ -457,10 +457,12 @@ typedef void (*roster_watch_cb)(const struct roster_watch_event *ev, void *ud);
 struct roster_watch;
 
 /**
- * Watch changes of a service (or of all, with NULL) at the first registry of
- * the list. Starts with a snapshot; after a reconnect resumes from the last
+ * Watch changes of a service (or of all, with NULL). Watches ride on one
+ * registry at a time: the first one to connect. Starts with a
+ * snapshot; after a reconnect to the same registry, resumes from the last
  * revision seen (the registry sends a snapshot instead when its journal does
- * not reach back that far).
+ * not reach back that far); when that registry fails and another one is
+ * connected, continues there from a snapshot (revisions are per registry).
  * @param out set to the watch handle, to pass to roster_watch_cancel().
  * @return 0, ROSTER_ENAME, ROSTER_ENOMEM.
  * @note Events arrive only while the engine runs.

@@ -33,6 +33,7 @@ struct mock {
 	uint64_t revision;
 	unsigned opens, heartbeats, registers, lease_deregs;
 	int port;
+	int silent; /* read requests, answer none: a hung registry */
 };
 
 struct counters {
@@ -73,6 +74,9 @@ static int lease_index(struct mock *m, uint64_t lease)
 static void mock_handle(struct mock_conn *mc, const Roster__V1__Request *rq)
 {
 	struct mock *m = mc->m;
+	if (m->silent) {
+		return;
+	}
 	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
 	Roster__V1__OpenLeaseResponse ol = ROSTER__V1__OPEN_LEASE_RESPONSE__INIT;
 	Roster__V1__HeartbeatResponse hb = ROSTER__V1__HEARTBEAT_RESPONSE__INIT;
@@ -394,5 +398,42 @@ Test(engine, start_twice_and_bad_loop_are_refused)
 	cr_expect_eq(roster_client_start(f.c), ROSTER_ESTATE);
 	cr_expect_eq(roster_client_wait(f.c, 10), ROSTER_ESTATE);
 	run_until(&f.loop, &f.n.registered, 1, 2000);
+	teardown_client(&f);
+}
+
+Test(engine, hung_registry_is_left_and_rejoined)
+{
+	struct fixture f;
+	setup_client(&f);
+	run_until(&f.loop, &f.n.registered, 1, 2000);
+	f.m.silent = 1; /* TCP stays up, nothing is answered */
+	run_until(&f.loop, &f.n.disconnected, 1, 3000);
+	f.m.silent = 0;
+	run_until(&f.loop, &f.n.registered, 2, 3000);
+	cr_expect_eq(f.n.connected, 2);
+	teardown_client(&f);
+}
+
+Test(engine, registry_that_never_grants_a_lease_is_left)
+{
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	cr_assert_eq(uv_loop_init(&f.loop), 0);
+	mock_start(&f.loop, &f.m);
+	f.m.silent = 1;
+	snprintf(f.server, sizeof(f.server), "127.0.0.1:%d", f.m.port);
+	const char *servers[] = {f.server};
+	struct roster_config cfg = {.servers = servers, .n_servers = 1, .ttl_seconds = 1,
+		.backoff_min_ms = 10, .backoff_max_ms = 50, .timeout_ms = 200,
+		.event_cb = count_cb, .event_ud = &f.n};
+	cr_assert_eq(roster_client_new(&cfg, &f.c), 0);
+	struct roster_instance ep = {.service = "web", .protocol = "http",
+		.host = "web1.example.net", .port = 80};
+	cr_assert_eq(roster_endpoint_add(f.c, &ep), 0);
+	cr_assert_eq(roster_client_start_loop(f.c, &f.loop), 0);
+	/* The OpenLease is never answered: the connection is given up on. */
+	run_until(&f.loop, &f.n.disconnected, 1, 3000);
+	f.m.silent = 0;
+	run_until(&f.loop, &f.n.registered, 1, 3000);
 	teardown_client(&f);
 }
