@@ -60,5 +60,34 @@ def test_heartbeat_interval_is_a_third_of_the_ttl(srv):
 def test_invalid_endpoint_is_refused_before_the_network(srv):
     with Probe("hold", "--server", f"127.0.0.1:{srv.api_port}",
                "--service", "bad_name") as p:
-        assert p.proc.wait(timeout=10) == 2
+        assert p.wait(timeout=10) == 2
         assert any("invalid service 'bad_name'" in l for l in p.stderr), p.stderr
+
+
+def test_example_program_registers_at_startup_and_deregisters(srv):
+    import signal
+    import subprocess
+    from harness import binary
+    p = subprocess.Popen([binary("client/examples/register_at_startup"),
+                          f"127.0.0.1:{srv.api_port}", "web", "http", "web9.lon6.example.net",
+                          "8089"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "registered web9.lon6.example.net:8089\n"
+        assert query_hosts(srv.api_port, "web") == ["web9.lon6.example.net.:8089"]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0
+        assert query_hosts(srv.api_port, "web") == []
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_shared_library_exports_only_roster_symbols():
+    import subprocess
+    from harness import binary
+    out = subprocess.run(["nm", "-D", "--defined-only", binary("client/libroster.so")],
+                         capture_output=True, text=True, check=True).stdout
+    names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+    assert "roster_client_new" in names and "roster_query" in names
+    assert [n for n in names if not n.startswith("roster_")] == []

@@ -63,8 +63,10 @@ class Probe:
         self.lines = queue.Queue()
         self.events = []
         self.stderr = []
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, daemon=True),
+                        threading.Thread(target=self._read_err, daemon=True)]
+        for t in self.readers:
+            t.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -95,6 +97,13 @@ class Probe:
             out[e.get("event")] = out.get(e.get("event"), 0) + 1
         return out
 
+    def wait(self, timeout=20):
+        """The exit status, once the process ended and its output is read."""
+        rc = self.proc.wait(timeout=timeout)
+        for t in self.readers:
+            t.join(timeout=5)
+        return rc
+
     def ask(self, line="query", timeout=30.0):
         """query mode: one query, its outcome."""
         self.proc.stdin.write(line + "\n")
@@ -106,9 +115,7 @@ class Probe:
             if self.proc.stdin:
                 self.proc.stdin.close()
             self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=timeout)
-        time.sleep(0.05)  # let the reader threads drain
-        return rc
+        return self.wait(timeout)
 
     def __enter__(self):
         return self

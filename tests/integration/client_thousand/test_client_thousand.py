@@ -22,7 +22,7 @@ def test_thousand_clients_one_loop(tmp_path):
             p.proc.stdin.write("stop\n")
             p.proc.stdin.flush()
             done = p.next_line(timeout=60)
-            assert p.proc.wait(timeout=30) == 0, "".join(p.stderr)
+            assert p.wait(timeout=30) == 0, "".join(p.stderr)
         print("\nthousand clients:", json.dumps(res))
         assert res["registered"] == CLIENTS and res["failed"] == 0, res
         assert res["disconnects"] == 0 and res["lease_lost"] == 0, res
