@@ -1224,6 +1224,15 @@ fail:
 	return rc;
 }
 
+void answer_store_set(struct answer *a, const struct store *store)
+{
+	if (a->store != store) {
+		a->store = store;
+		cache_flush(a);
+		a->zones[0].soa_built = a->zones[1].soa_built = false;
+	}
+}
+
 void answer_free(struct answer *a)
 {
 	if (a == NULL) {

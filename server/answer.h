@@ -128,6 +128,13 @@ struct answer_result {
 __attribute__((warn_unused_result)) int answer_new(const struct answer_config *cfg,
 		const struct store *store, struct report *report, struct answer **out);
 
+/**
+ * Point the engine at another store (the server rebuilds its store from disk
+ * after a failed commit). Prepared answers are dropped when it changes: they
+ * were tagged with revisions of the old store. Cheap when it is the same.
+ */
+void answer_store_set(struct answer *a, const struct store *store);
+
 /** Free the engine and its prepared answers. NULL-safe. */
 void answer_free(struct answer *a);
 

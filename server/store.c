@@ -971,8 +971,25 @@ static struct store_instance *instance_build(const struct store_registration *re
 	return i;
 }
 
+static int kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
+{
+	if (s->nkept == s->kept_cap) {
+		size_t ncap = s->kept_cap == 0 ? 16 : s->kept_cap * 2;
+		struct store_instance **nk = realloc(s->kept, ncap * sizeof(*nk));
+		if (nk == NULL) {
+			return RS_ENOMEM;
+		}
+		s->kept = nk;
+		s->kept_cap = ncap;
+	}
+	s->kept[s->nkept++] = i;
+	i->kept = 1;
+	i->stale_since_mono = now_mono;
+	return 0;
+}
+
 int store_load_instance(struct store *s, const struct store_registration *reg,
-		uint64_t registered_at_ms, uint64_t status_since_ms)
+		uint64_t registered_at_ms, uint64_t status_since_ms, uint64_t now_mono)
 {
 	struct names n;
 	int rc = registration_check(s, reg, &n);
@@ -1001,11 +1018,20 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 	i->registered_at_ms = registered_at_ms;
 	i->status_since_ms = status_since_ms;
 	i->revision = s->revision;
+	if (reg->kept && l == NULL) {
+		i->stale = 1;
+	}
 	rc = instance_link(s, i, svc, l);
 	if (rc < 0) {
 		free(i);
 		service_release(s, svc);
 		return rc;
+	}
+	if (i->stale && kept_add(s, i, now_mono) < 0) {
+		instance_unlink(s, i);
+		free(i);
+		service_release(s, svc);
+		return RS_ENOMEM;
 	}
 	svc->revision = s->revision;
 	return 0;
@@ -1191,7 +1217,15 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 		i->registered_at_ms = now_wall;
 		i->status_since_ms = now_wall;
 	}
-	i->lease = l; /* persist records the lease id */
+	if (svc == NULL) {
+		svc = service_get(s, &n);
+		if (svc == NULL) {
+			free(i);
+			return RS_ENOMEM;
+		}
+	}
+	i->service = svc; /* persist keys the record by service and protocol */
+	i->lease = l;     /* and records the lease id */
 	rc = tx_begin(s);
 	if (rc == 0) {
 		rc = OP(s, instance_put, i);
@@ -1207,14 +1241,8 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 	i->lease = NULL;
 	if (rc < 0) {
 		free(i);
+		service_release(s, svc); /* only if it was created for this call */
 		return rc;
-	}
-	if (svc == NULL) {
-		svc = service_get(s, &n);
-		if (svc == NULL) {
-			free(i);
-			return RS_ENOMEM;
-		}
 	}
 	if (old != NULL) {
 		instance_unlink(s, old);
@@ -1411,7 +1439,9 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 			/* Re-written without its lease: a restart keeps it. */
 			struct store_lease *saved = i->lease;
 			i->lease = NULL;
+			i->kept = 1;
 			rc = OP(s, instance_put, i);
+			i->kept = 0;
 			i->lease = saved;
 		} else {
 			rc = OP(s, instance_del, i);
@@ -1436,20 +1466,11 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 		struct store_instance *i = l->instances;
 		if (keep_last(s, i, l)) {
 			lease_unlink(i);
-			if (s->nkept == s->kept_cap) {
-				size_t ncap = s->kept_cap == 0 ? 16 : s->kept_cap * 2;
-				struct store_instance **nk = realloc(s->kept, ncap * sizeof(*nk));
-				if (nk == NULL) {
-					instance_remove(s, i, STORE_REMOVED_EXPIRED);
-					s->counters.expirations++;
-					continue;
-				}
-				s->kept = nk;
-				s->kept_cap = ncap;
+			if (kept_add(s, i, now_mono) < 0) {
+				instance_remove(s, i, STORE_REMOVED_EXPIRED);
+				s->counters.expirations++;
+				continue;
 			}
-			s->kept[s->nkept++] = i;
-			i->kept = 1;
-			i->stale_since_mono = now_mono;
 			if (i->stale) {
 				/* Already stale (held overdue): bump for the lease change. */
 				s->revision++;

@@ -133,6 +133,7 @@ struct store_registration {
 	size_t nmeta;
 	enum store_status status;            /**< STARTING or UP; 0 means UP */
 	uint64_t lease;                      /**< 0: permanent */
+	bool kept;                           /**< loading only: held stale by --keep-last */
 };
 
 /** An instance identity (borrowed input). */
@@ -252,14 +253,15 @@ __attribute__((warn_unused_result)) int store_load_lease(struct store *s, uint64
 
 /**
  * Add a persisted instance while loading. Writes nothing; the revision is
- * not bumped. An instance whose lease was not loaded is dropped (returns
+ * not bumped. A record with @c kept set comes back stale, kept by
+ * --keep-last, with its stale age starting again at @p now_mono. An instance whose lease was not loaded is dropped (returns
  * RS_ELEASE) and the caller deletes it from disk.
  * @param registered_at_ms, status_since_ms wall-clock stamps from disk.
  * @return 0, RS_ELEASE, RS_EINVAL (bad names), RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int store_load_instance(struct store *s,
 		const struct store_registration *reg, uint64_t registered_at_ms,
-		uint64_t status_since_ms);
+		uint64_t status_since_ms, uint64_t now_mono);
 
 /** Set the revision read from disk (start-up). */
 void store_load_revision(struct store *s, uint64_t revision);

@@ -1,0 +1,1308 @@
+#include "server/api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <uv.h>
+
+#include "common/arena.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "proto/frame.h"
+#include "roster.pb-c.h"
+#include "server/server.h"
+
+/* Malformed frames a connection may send before it is closed. */
+#define API_STRIKES 3
+/* A Request may unpack into at most this many times its frame size: bounds
+ * protobuf-c's allocations (robustness catalogue 3.8). */
+#define UNPACK_BUDGET_FACTOR 8
+#define UNPACK_BUDGET_MIN 65536
+
+typedef Roster__V1__Request Request;
+typedef Roster__V1__Response Response;
+typedef Roster__V1__Instance PbInstance;
+
+struct watch {
+	uint64_t id;
+	char service[RS_LABEL_MAX + 1]; /* "" for every service */
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t idle;
+	struct api *api;
+	struct conn *prev, *next;
+	struct conn *dirty_next;
+	bool dirty;
+	bool closing;
+	bool close_after_flush;
+	int handles;
+	struct rs_frame_decoder dec;
+	uint8_t *out;
+	size_t out_len, out_cap;
+	uint64_t *write_ids; /* write requests answered this iteration */
+	size_t nwrite_ids, write_ids_cap;
+	struct watch *watches;
+	size_t nwatches;
+	int strikes;
+	char peer[RS_ADDR_TEXT_MAX];
+};
+
+struct wreq {
+	uv_write_t req;
+	uint8_t *buf;
+};
+
+struct listener {
+	uv_tcp_t tcp;
+	struct api *api;
+};
+
+struct api {
+	struct server *srv;
+	struct listener listeners[CONFIG_MAX_LISTEN];
+	size_t nlisteners;
+	int handles; /* open listener handles */
+	struct conn *conns;
+	struct conn *dirty;
+	struct api_counters counters;
+	struct rs_arena scratch; /* per-response encoding scratch */
+	bool stopping;
+	uint8_t rbuf[65536];     /* every read lands here and is consumed at once */
+};
+
+static void api_maybe_free(struct api *api);
+
+/* ---- protobuf-c allocator with a budget ---------------------------------- */
+
+struct budget {
+	size_t left;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	struct budget *b = data;
+	if (size > b->left) {
+		return NULL;
+	}
+	size_t *p = malloc(size + sizeof(size_t));
+	if (p == NULL) {
+		return NULL;
+	}
+	b->left -= size;
+	p[0] = size;
+	return p + 1;
+}
+
+static void budget_free(void *data, void *ptr)
+{
+	struct budget *b = data;
+	if (ptr == NULL) {
+		return;
+	}
+	size_t *p = (size_t *)ptr - 1;
+	b->left += p[0];
+	free(p);
+}
+
+/* ---- error mapping ------------------------------------------------------- */
+
+static Roster__V1__ErrorCode error_code(int rc)
+{
+	switch (rc) {
+	case RS_ENAME_EMPTY:
+	case RS_ENAME_LABEL_LONG:
+	case RS_ENAME_LONG:
+	case RS_ENAME_CHAR:
+	case RS_ENAME_HYPHEN:
+	case RS_ENAME_NUMERIC:
+		return ROSTER__V1__ERROR_CODE__INVALID_NAME;
+	case RS_EPORT:
+	case RS_EINVAL:
+	case RS_ETTL:
+	case RS_ESTATUS:
+	case RS_EADDR:
+		return ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT;
+	case RS_ELEASE:
+		return ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE;
+	case RS_ENOENT:
+		return ROSTER__V1__ERROR_CODE__NOT_FOUND;
+	case RS_ELIMIT:
+		return ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED;
+	case RS_EFRAME_BIG:
+		return ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE;
+	case RS_EFRAME_EMPTY:
+	case RS_EPROTO:
+		return ROSTER__V1__ERROR_CODE__MALFORMED;
+	case RS_ESTORE_FULL:
+		return ROSTER__V1__ERROR_CODE__STORAGE_FULL;
+	case RS_ESTORE:
+	case RS_ESTORE_PANIC:
+	case RS_EIO:
+	case RS_ENOSPC:
+		return ROSTER__V1__ERROR_CODE__STORAGE_ERROR;
+	case RS_ENOMEM:
+	case RS_EAGAIN:
+		return ROSTER__V1__ERROR_CODE__UNAVAILABLE;
+	case RS_ENOTSUP:
+		return ROSTER__V1__ERROR_CODE__UNSUPPORTED;
+	default:
+		return ROSTER__V1__ERROR_CODE__INTERNAL;
+	}
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static void conn_mark_dirty(struct conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = true;
+		c->dirty_next = c->api->dirty;
+		c->api->dirty = c;
+	}
+}
+
+/* Append one framed message to the connection's iteration buffer. */
+static int conn_append(struct conn *c, const ProtobufCMessage *msg)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	size_t need = c->out_len + RS_FRAME_HEADER + n;
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap == 0 ? 4096 : c->out_cap;
+		while (cap < need) {
+			cap *= 2;
+		}
+		uint8_t *nb = realloc(c->out, cap);
+		if (nb == NULL) {
+			return RS_ENOMEM;
+		}
+		c->out = nb;
+		c->out_cap = cap;
+	}
+	rs_frame_header_write(c->out + c->out_len, (uint32_t)n);
+	protobuf_c_message_pack(msg, c->out + c->out_len + RS_FRAME_HEADER);
+	c->out_len = need;
+	conn_mark_dirty(c);
+	return 0;
+}
+
+static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.error = error_code(rc);
+	r.message = msg;
+	c->api->counters.errors++;
+	if (conn_append(c, &r.base) < 0) {
+		c->close_after_flush = true;
+	}
+}
+
+/* ---- connection life cycle -------------------------------------------------- */
+
+static void conn_free(struct conn *c)
+{
+	struct api *api = c->api;
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		api->conns = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	if (c->dirty) {
+		struct conn **pp = &api->dirty;
+		while (*pp != c) {
+			pp = &(*pp)->dirty_next;
+		}
+		*pp = c->dirty_next;
+	}
+	rs_frame_decoder_deinit(&c->dec);
+	free(c->out);
+	free(c->write_ids);
+	free(c->watches);
+	free(c);
+	api->counters.connections--;
+	api_maybe_free(api);
+}
+
+static void conn_handle_close_cb(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	if (--c->handles == 0) {
+		conn_free(c);
+	}
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing) {
+		return;
+	}
+	c->closing = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_close((uv_handle_t *)&c->tcp, conn_handle_close_cb);
+	uv_close((uv_handle_t *)&c->idle, conn_handle_close_cb);
+}
+
+static void conn_idle_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	if (c->nwatches > 0) {
+		return; /* a watcher is silent by nature */
+	}
+	c->api->counters.idle_closed++;
+	rs_log_debug("api %s: idle for %u ms, closing", c->peer, c->api->srv->cfg.api_idle_ms);
+	conn_close(c);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct conn *c = req->data;
+	free(w->buf);
+	free(w);
+	if (status < 0 && !c->closing) {
+		rs_log_debug("api %s: write failed: %s", c->peer, uv_strerror(status));
+		conn_close(c);
+	}
+}
+
+static void conn_flush(struct conn *c)
+{
+	struct api *api = c->api;
+	if (c->closing) {
+		return;
+	}
+	if (c->out_len > 0) {
+		struct wreq *w = malloc(sizeof(*w));
+		if (w == NULL) {
+			conn_close(c);
+			return;
+		}
+		w->buf = c->out;
+		w->req.data = c;
+		uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+		c->out = NULL;
+		c->out_len = c->out_cap = 0;
+		int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+		if (rc < 0) {
+			/* An error return never calls the callback. */
+			free(w->buf);
+			free(w);
+			conn_close(c);
+			return;
+		}
+	}
+	c->nwrite_ids = 0;
+	if (c->close_after_flush) {
+		conn_close(c);
+		return;
+	}
+	/* A client that does not read its replies is cut off before its
+	 * queue takes the server's memory (catalogue 3.12). */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > api->srv->cfg.api_max_outbuf) {
+		api->counters.slow_closed++;
+		rs_log_notice("api %s: not reading its replies (%zu bytes queued), closing", c->peer,
+				uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
+		conn_close(c);
+	}
+}
+
+void api_flush(struct api *api, int commit_rc)
+{
+	struct conn *c = api->dirty;
+	api->dirty = NULL;
+	while (c != NULL) {
+		struct conn *next = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		if (commit_rc < 0 && c->nwrite_ids > 0) {
+			/* The batch did not reach the disk: nothing collected this
+			 * iteration may be acknowledged. Tell every writer. */
+			c->out_len = 0;
+			size_t n = c->nwrite_ids;
+			c->nwrite_ids = 0;
+			for (size_t k = 0; k < n; k++) {
+				send_error(c, c->write_ids[k], commit_rc, "store commit failed: %s",
+						rs_strerror(commit_rc));
+			}
+			c->dirty = false; /* send_error marked it again */
+			api->dirty = NULL;
+			if (c->nwatches > 0) {
+				c->close_after_flush = true; /* its stream may have gaps */
+			}
+		}
+		conn_flush(c);
+		c = next;
+	}
+}
+
+/* ---- conversions -------------------------------------------------------------- */
+
+static char *arena_strdup(struct rs_arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = rs_arena_alloc(a, n);
+	if (d != NULL) {
+		memcpy(d, s, n);
+	}
+	return d;
+}
+
+static Roster__V1__Status status_to_pb(uint8_t st)
+{
+	switch (st) {
+	case STORE_STATUS_STARTING:
+		return ROSTER__V1__STATUS__STARTING;
+	case STORE_STATUS_DOWN:
+		return ROSTER__V1__STATUS__DOWN;
+	default:
+		return ROSTER__V1__STATUS__UP;
+	}
+}
+
+/* Fill @p pb from @p i; strings live in the arena until its reset. */
+static int instance_to_pb(struct rs_arena *a, const char *service, const char *protocol,
+		const struct store_instance *i, PbInstance *pb)
+{
+	roster__v1__instance__init(pb);
+	pb->service = (char *)service;
+	pb->protocol = (char *)protocol;
+	pb->host = (char *)i->host;
+	pb->port = i->port;
+	pb->priority = i->priority;
+	pb->weight = i->weight;
+	pb->status = status_to_pb(i->status);
+	pb->registered_at_ms = i->registered_at_ms;
+	pb->status_since_ms = i->status_since_ms;
+	pb->expiry = i->lease != NULL ? ROSTER__V1__EXPIRY_KIND__TIMED
+				      : ROSTER__V1__EXPIRY_KIND__NEVER;
+	pb->lease = i->lease != NULL ? i->lease->id : 0;
+	pb->stale = i->stale;
+	if (i->naddrs > 0) {
+		pb->addresses = rs_arena_alloc(a, i->naddrs * sizeof(char *));
+		if (pb->addresses == NULL) {
+			return RS_ENOMEM;
+		}
+		for (uint8_t k = 0; k < i->naddrs; k++) {
+			char text[RS_ADDR_TEXT_MAX];
+			rs_addr_format(&i->addrs[k], text);
+			pb->addresses[k] = arena_strdup(a, text);
+			if (pb->addresses[k] == NULL) {
+				return RS_ENOMEM;
+			}
+		}
+		pb->n_addresses = i->naddrs;
+	}
+	if (i->nmeta > 0) {
+		pb->metadata = rs_arena_alloc(a, i->nmeta * sizeof(*pb->metadata));
+		Roster__V1__Instance__MetadataEntry *e =
+				rs_arena_alloc(a, i->nmeta * sizeof(*e));
+		if (pb->metadata == NULL || e == NULL) {
+			return RS_ENOMEM;
+		}
+		for (uint8_t k = 0; k < i->nmeta; k++) {
+			roster__v1__instance__metadata_entry__init(&e[k]);
+			e[k].key = (char *)i->meta[k].key;
+			e[k].value = (char *)i->meta[k].value;
+			pb->metadata[k] = &e[k];
+		}
+		pb->n_metadata = i->nmeta;
+	}
+	return 0;
+}
+
+/* A registration from the wire; addresses and metadata in the arena. */
+static int registration_from_pb(struct conn *c, uint64_t id, const PbInstance *pb,
+		uint64_t lease, struct store_registration *reg)
+{
+	struct rs_arena *a = &c->api->scratch;
+	memset(reg, 0, sizeof(*reg));
+	reg->service = pb->service;
+	reg->protocol = pb->protocol;
+	reg->host = pb->host;
+	reg->port = pb->port;
+	reg->priority = pb->priority;
+	reg->weight = pb->weight;
+	reg->lease = lease;
+	switch (pb->status) {
+	case ROSTER__V1__STATUS__STATUS_UNSPECIFIED:
+	case ROSTER__V1__STATUS__UP:
+		reg->status = STORE_STATUS_UP;
+		break;
+	case ROSTER__V1__STATUS__STARTING:
+		reg->status = STORE_STATUS_STARTING;
+		break;
+	case ROSTER__V1__STATUS__DOWN:
+		reg->status = STORE_STATUS_DOWN;
+		break;
+	default:
+		send_error(c, id, RS_ESTATUS, "unknown status %d", pb->status);
+		return RS_ESTATUS;
+	}
+	if (pb->n_addresses > c->api->srv->cfg.limits.max_addresses) {
+		send_error(c, id, RS_ELIMIT, "%zu addresses, limit %u", pb->n_addresses,
+				c->api->srv->cfg.limits.max_addresses);
+		return RS_ELIMIT;
+	}
+	struct rs_addr *addrs = rs_arena_alloc(a, (pb->n_addresses + 1) * sizeof(*addrs));
+	if (addrs == NULL) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+		return RS_ENOMEM;
+	}
+	for (size_t k = 0; k < pb->n_addresses; k++) {
+		if (rs_addr_parse(pb->addresses[k], &addrs[k]) < 0) {
+			send_error(c, id, RS_EADDR, "address '%.64s' is not an IPv4 or IPv6 address",
+					pb->addresses[k]);
+			return RS_EADDR;
+		}
+	}
+	reg->addrs = addrs;
+	reg->naddrs = pb->n_addresses;
+	if (pb->n_metadata > c->api->srv->cfg.limits.max_metadata_entries) {
+		send_error(c, id, RS_ELIMIT, "%zu metadata entries, limit %u", pb->n_metadata,
+				c->api->srv->cfg.limits.max_metadata_entries);
+		return RS_ELIMIT;
+	}
+	struct store_meta *meta = rs_arena_alloc(a, (pb->n_metadata + 1) * sizeof(*meta));
+	if (meta == NULL) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+		return RS_ENOMEM;
+	}
+	for (size_t k = 0; k < pb->n_metadata; k++) {
+		meta[k].key = pb->metadata[k]->key;
+		meta[k].value = pb->metadata[k]->value;
+	}
+	reg->meta = meta;
+	reg->nmeta = pb->n_metadata;
+	return 0;
+}
+
+/* A one-line description of a failed write, naming the offending value. */
+static void send_store_error(struct conn *c, uint64_t id, int rc, const char *service,
+		const char *protocol, const char *host, uint32_t port)
+{
+	switch (rc) {
+	case RS_ENAME_EMPTY:
+	case RS_ENAME_LABEL_LONG:
+	case RS_ENAME_LONG:
+	case RS_ENAME_CHAR:
+	case RS_ENAME_HYPHEN:
+	case RS_ENAME_NUMERIC: {
+		/* Say which of the three names is wrong. */
+		const char *which = "host", *value = host;
+		if (service == NULL || rs_label_check(service, strlen(service), 0) < 0) {
+			which = "service";
+			value = service;
+		} else if (protocol == NULL || rs_label_check(protocol, strlen(protocol), 0) < 0) {
+			which = "protocol";
+			value = protocol;
+		}
+		send_error(c, id, rc, "invalid %s name '%.80s': %s", which,
+				value != NULL ? value : "", rs_strerror(rc));
+		return;
+	}
+	case RS_EPORT:
+		send_error(c, id, rc, "invalid port %u (1-65535)", port);
+		return;
+	case RS_ENOENT:
+		send_error(c, id, rc, "no instance _%.63s._%.63s %.255s:%u", service, protocol,
+				host, port);
+		return;
+	case RS_ELIMIT:
+		send_error(c, id, rc, "limit exceeded (instances per lease, metadata, addresses "
+				      "or registry size)");
+		return;
+	default:
+		send_error(c, id, rc, "%s", rs_strerror(rc));
+		return;
+	}
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+static void conn_note_write(struct conn *c, uint64_t id)
+{
+	if (c->nwrite_ids == c->write_ids_cap) {
+		size_t cap = c->write_ids_cap == 0 ? 16 : c->write_ids_cap * 2;
+		uint64_t *n = realloc(c->write_ids, cap * sizeof(*n));
+		if (n == NULL) {
+			return; /* worst case: one writer is not told of a failed commit */
+		}
+		c->write_ids = n;
+		c->write_ids_cap = cap;
+	}
+	c->write_ids[c->nwrite_ids++] = id;
+}
+
+static void op_open_lease(struct conn *c, uint64_t id, const Roster__V1__OpenLeaseRequest *q)
+{
+	struct server *srv = c->api->srv;
+	uint32_t ttl = q != NULL ? q->ttl_seconds : 0;
+	const struct store_lease *l = NULL;
+	int rc = RS_EEXIST;
+	for (int tries = 0; tries < 4 && (rc == RS_EEXIST || rc == RS_ESTORE_FULL); tries++) {
+		uint64_t lid = 0;
+		while (lid == 0) {
+			if (getrandom(&lid, sizeof(lid), 0) != sizeof(lid)) {
+				lid = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ uv_hrtime();
+			}
+		}
+		rc = store_lease_open(srv->store, ttl, lid, uv_now(srv->loop), &l);
+		if (rc == RS_ESTORE_FULL && !server_store_grow(srv)) {
+			break;
+		}
+	}
+	if (rc < 0) {
+		if (rc == RS_ETTL) {
+			send_error(c, id, rc, "lease TTL %u s out of range (%u-%u)", ttl,
+					STORE_TTL_MIN_S, STORE_TTL_MAX_S);
+		} else {
+			send_error(c, id, rc, "cannot open lease: %s", rs_strerror(rc));
+		}
+		return;
+	}
+	conn_note_write(c, id);
+	Roster__V1__OpenLeaseResponse ol = ROSTER__V1__OPEN_LEASE_RESPONSE__INIT;
+	ol.lease = l->id;
+	ol.ttl_seconds = l->ttl_ms / 1000;
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE;
+	r.open_lease = &ol;
+	conn_append(c, &r.base);
+}
+
+static void op_heartbeat(struct conn *c, uint64_t id, const Roster__V1__HeartbeatRequest *q)
+{
+	struct server *srv = c->api->srv;
+	const struct store_lease *l = NULL;
+	int rc = store_lease_renew(srv->store, q != NULL ? q->lease : 0, uv_now(srv->loop), &l);
+	if (rc < 0) {
+		send_error(c, id, rc, "lease %016llx is unknown or expired: open a new one and "
+				      "register again",
+				q != NULL ? (unsigned long long)q->lease : 0ULL);
+		return;
+	}
+	Roster__V1__HeartbeatResponse hb = ROSTER__V1__HEARTBEAT_RESPONSE__INIT;
+	hb.ttl_seconds = l->ttl_ms / 1000;
+	hb.instances = l->ninstances;
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_HEARTBEAT;
+	r.heartbeat = &hb;
+	conn_append(c, &r.base);
+}
+
+static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterRequest *q)
+{
+	struct server *srv = c->api->srv;
+	if (q == NULL || q->instance == NULL) {
+		send_error(c, id, RS_EINVAL, "register: missing instance");
+		return;
+	}
+	struct store_registration reg;
+	if (registration_from_pb(c, id, q->instance, q->lease, &reg) < 0) {
+		return;
+	}
+	bool created = false;
+	uint64_t rev = 0;
+	int rc = store_register(srv->store, &reg, uv_now(srv->loop), server_wall_ms(), &created,
+			&rev);
+	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
+		rc = store_register(srv->store, &reg, uv_now(srv->loop), server_wall_ms(), &created,
+				&rev);
+	}
+	if (rc < 0) {
+		if (rc == RS_ELEASE) {
+			send_error(c, id, rc, "lease %016llx is unknown or expired",
+					(unsigned long long)q->lease);
+		} else {
+			send_store_error(c, id, rc, reg.service, reg.protocol, reg.host, reg.port);
+		}
+		return;
+	}
+	conn_note_write(c, id);
+	Roster__V1__RegisterResponse rr = ROSTER__V1__REGISTER_RESPONSE__INIT;
+	rr.revision = rev;
+	rr.created = created;
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_REGISTER;
+	r.register_ = &rr;
+	conn_append(c, &r.base);
+}
+
+static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__DeregisterRequest *q)
+{
+	struct server *srv = c->api->srv;
+	int rc;
+	uint32_t removed = 0;
+	uint64_t rev = 0;
+	if (q == NULL || q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET__NOT_SET) {
+		send_error(c, id, RS_EINVAL, "deregister: give an instance or a lease");
+		return;
+	}
+	if (q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
+		rc = store_lease_close(srv->store, q->lease, &removed);
+		if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
+			rc = store_lease_close(srv->store, q->lease, &removed);
+		}
+		if (rc < 0) {
+			send_error(c, id, rc, "lease %016llx: %s", (unsigned long long)q->lease,
+					rs_strerror(rc));
+			return;
+		}
+	} else {
+		const Roster__V1__InstanceId *k = q->instance;
+		struct store_key key = {k->service, k->protocol, k->host, k->port};
+		rc = store_deregister(srv->store, &key, &rev);
+		if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
+			rc = store_deregister(srv->store, &key, &rev);
+		}
+		if (rc < 0) {
+			send_store_error(c, id, rc, k->service, k->protocol, k->host, k->port);
+			return;
+		}
+		removed = 1;
+	}
+	conn_note_write(c, id);
+	Roster__V1__DeregisterResponse dr = ROSTER__V1__DEREGISTER_RESPONSE__INIT;
+	dr.revision = store_revision(srv->store);
+	dr.removed = removed;
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_DEREGISTER;
+	r.deregister = &dr;
+	conn_append(c, &r.base);
+}
+
+static void op_set_status(struct conn *c, uint64_t id, const Roster__V1__SetStatusRequest *q)
+{
+	struct server *srv = c->api->srv;
+	if (q == NULL || q->instance == NULL) {
+		send_error(c, id, RS_EINVAL, "set_status: missing instance");
+		return;
+	}
+	enum store_status st;
+	switch (q->status) {
+	case ROSTER__V1__STATUS__STARTING:
+		st = STORE_STATUS_STARTING;
+		break;
+	case ROSTER__V1__STATUS__UP:
+		st = STORE_STATUS_UP;
+		break;
+	case ROSTER__V1__STATUS__DOWN:
+		st = STORE_STATUS_DOWN;
+		break;
+	default:
+		send_error(c, id, RS_ESTATUS, "status must be STARTING, UP or DOWN");
+		return;
+	}
+	const Roster__V1__InstanceId *k = q->instance;
+	struct store_key key = {k->service, k->protocol, k->host, k->port};
+	uint64_t rev = 0;
+	int rc = store_status_set(srv->store, &key, st, server_wall_ms(), &rev);
+	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
+		rc = store_status_set(srv->store, &key, st, server_wall_ms(), &rev);
+	}
+	if (rc < 0) {
+		send_store_error(c, id, rc, k->service, k->protocol, k->host, k->port);
+		return;
+	}
+	conn_note_write(c, id);
+	Roster__V1__SetStatusResponse sr = ROSTER__V1__SET_STATUS_RESPONSE__INIT;
+	sr.revision = rev;
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_SET_STATUS;
+	r.set_status = &sr;
+	conn_append(c, &r.base);
+}
+
+static bool served(const struct store_instance *i, bool include_down)
+{
+	return include_down || i->status == STORE_STATUS_UP;
+}
+
+static void op_query(struct conn *c, uint64_t id, const Roster__V1__QueryRequest *q)
+{
+	struct server *srv = c->api->srv;
+	struct rs_arena *a = &c->api->scratch;
+	if (q == NULL || q->service == NULL || q->service[0] == '\0') {
+		send_error(c, id, RS_EINVAL, "query: missing service");
+		return;
+	}
+	size_t sl = strlen(q->service);
+	int rc = rs_label_check(q->service, sl, 0);
+	if (rc == 0 && q->protocol != NULL && q->protocol[0] != '\0') {
+		rc = rs_label_check(q->protocol, strlen(q->protocol), 0);
+	}
+	if (rc < 0) {
+		send_error(c, id, rc, "invalid service or protocol name: %s", rs_strerror(rc));
+		return;
+	}
+	const struct store_service *first;
+	bool one = q->protocol != NULL && q->protocol[0] != '\0';
+	if (one) {
+		first = store_service_find(srv->store, q->service, sl, q->protocol,
+				strlen(q->protocol));
+	} else {
+		first = store_service_find_name(srv->store, q->service, sl);
+	}
+	size_t n = 0;
+	for (const struct store_service *s = first; s != NULL; s = one ? NULL : s->name_next) {
+		n += s->ninstances;
+	}
+	PbInstance **list = rs_arena_alloc(a, (n + 1) * sizeof(*list));
+	PbInstance *pbs = rs_arena_alloc(a, (n + 1) * sizeof(*pbs));
+	if (list == NULL || pbs == NULL) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+		return;
+	}
+	size_t k = 0;
+	for (const struct store_service *s = first; s != NULL; s = one ? NULL : s->name_next) {
+		for (uint32_t j = 0; j < s->ninstances; j++) {
+			const struct store_instance *i = s->instances[j];
+			if (!served(i, q->include_down)) {
+				continue;
+			}
+			if (instance_to_pb(a, s->name, s->protocol, i, &pbs[k]) < 0) {
+				send_error(c, id, RS_ENOMEM, "out of memory");
+				return;
+			}
+			list[k] = &pbs[k];
+			k++;
+		}
+	}
+	Roster__V1__QueryResponse qr = ROSTER__V1__QUERY_RESPONSE__INIT;
+	qr.instances = list;
+	qr.n_instances = k;
+	qr.revision = store_revision(srv->store);
+	qr.preserving = store_preserving(srv->store);
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
+	r.query = &qr;
+	if (conn_append(c, &r.base) < 0) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+	}
+}
+
+struct list_ctx {
+	struct rs_arena *a;
+	Roster__V1__ServiceSummary **items;
+	size_t n, cap;
+};
+
+static int list_one(const struct store_service *s, void *ud)
+{
+	struct list_ctx *l = ud;
+	if (l->n == l->cap) {
+		return 1;
+	}
+	Roster__V1__ServiceSummary *ss = rs_arena_alloc(l->a, sizeof(*ss));
+	if (ss == NULL) {
+		return 1;
+	}
+	roster__v1__service_summary__init(ss);
+	ss->service = (char *)s->name;
+	ss->protocol = (char *)s->protocol;
+	for (uint32_t j = 0; j < s->ninstances; j++) {
+		const struct store_instance *i = s->instances[j];
+		ss->up += i->status == STORE_STATUS_UP;
+		ss->down += i->status == STORE_STATUS_DOWN;
+		ss->starting += i->status == STORE_STATUS_STARTING;
+		ss->stale += i->stale;
+	}
+	l->items[l->n++] = ss;
+	return 0;
+}
+
+static void op_list(struct conn *c, uint64_t id)
+{
+	struct server *srv = c->api->srv;
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	struct list_ctx l = {&c->api->scratch, NULL, 0, sz.services};
+	l.items = rs_arena_alloc(l.a, (l.cap + 1) * sizeof(*l.items));
+	if (l.items == NULL) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+		return;
+	}
+	store_service_foreach(srv->store, list_one, &l);
+	Roster__V1__ListResponse lr = ROSTER__V1__LIST_RESPONSE__INIT;
+	lr.services = l.items;
+	lr.n_services = l.n;
+	lr.revision = store_revision(srv->store);
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_LIST;
+	r.list = &lr;
+	conn_append(c, &r.base);
+}
+
+static void op_stats(struct conn *c, uint64_t id)
+{
+	struct server *srv = c->api->srv;
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	const struct store_counters *ct = store_counters_get(srv->store);
+	Roster__V1__StatsResponse st = ROSTER__V1__STATS_RESPONSE__INIT;
+	st.revision = store_revision(srv->store);
+	st.preserving = store_preserving(srv->store);
+	st.leases = sz.leases;
+	st.instances = sz.instances;
+	st.instances_up = sz.up;
+	st.instances_stale = sz.stale;
+	st.services = sz.services;
+	st.heartbeats_total = ct->heartbeats;
+	st.registrations_total = ct->registrations;
+	st.expirations_total = ct->expirations;
+	st.api_connections = c->api->counters.connections;
+	st.store_bytes = persist_bytes(srv->persist);
+	st.uptime_ms = uv_now(srv->loop) - srv->start_mono;
+	st.site = srv->cfg.site;
+	st.domain = srv->cfg.domain;
+	st.zone = srv->cfg.zone;
+	st.journal_first_revision = store_journal_first(srv->store);
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;
+	r.stats = &st;
+	conn_append(c, &r.base);
+}
+
+/* ---- watch ------------------------------------------------------------------ */
+
+static bool watch_matches(const struct watch *w, const char *service)
+{
+	return w->service[0] == '\0' || strcmp(w->service, service) == 0;
+}
+
+static void send_event(struct conn *c, uint64_t watch_id, Roster__V1__WatchEvent__Kind kind,
+		uint64_t revision, const char *service, const char *protocol,
+		const struct store_instance *i, const char *reason)
+{
+	struct rs_arena *a = &c->api->scratch;
+	Roster__V1__WatchEvent ev = ROSTER__V1__WATCH_EVENT__INIT;
+	PbInstance pb;
+	ev.kind = kind;
+	ev.revision = revision;
+	if (i != NULL) {
+		if (instance_to_pb(a, service, protocol, i, &pb) < 0) {
+			c->close_after_flush = true; /* cannot keep the stream whole */
+			return;
+		}
+		ev.instance = &pb;
+	}
+	ev.reason = (char *)(reason != NULL ? reason : "");
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = watch_id;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
+	r.watch_event = &ev;
+	if (conn_append(c, &r.base) < 0) {
+		c->close_after_flush = true;
+	}
+	c->api->counters.watch_events++;
+	rs_arena_reset(a);
+}
+
+static const char *reason_text(enum store_remove_reason r)
+{
+	switch (r) {
+	case STORE_REMOVED_DEREGISTERED:
+		return "deregistered";
+	case STORE_REMOVED_EXPIRED:
+		return "expired";
+	case STORE_REMOVED_LEASE_CLOSED:
+		return "lease-closed";
+	case STORE_REMOVED_STALE_AGED:
+		return "stale-aged";
+	default:
+		return "";
+	}
+}
+
+struct replay_ctx {
+	struct conn *c;
+	const struct watch *w;
+};
+
+static int replay_one(const struct store_journal_entry *e, void *ud)
+{
+	struct replay_ctx *r = ud;
+	if (!watch_matches(r->w, e->service)) {
+		return 0;
+	}
+	send_event(r->c, r->w->id,
+			e->kind == STORE_CHANGE_UPSERT ? ROSTER__V1__WATCH_EVENT__KIND__UPSERT
+						       : ROSTER__V1__WATCH_EVENT__KIND__REMOVE,
+			e->revision, e->service, e->protocol, e->copy,
+			e->kind == STORE_CHANGE_REMOVE ? reason_text(e->reason) : NULL);
+	return r->c->close_after_flush ? 1 : 0;
+}
+
+static int snapshot_one(const struct store_service *s, void *ud)
+{
+	struct replay_ctx *r = ud;
+	if (!watch_matches(r->w, s->name)) {
+		return 0;
+	}
+	for (uint32_t j = 0; j < s->ninstances; j++) {
+		send_event(r->c, r->w->id, ROSTER__V1__WATCH_EVENT__KIND__UPSERT, s->instances[j]->revision,
+				s->name, s->protocol, s->instances[j], NULL);
+	}
+	return r->c->close_after_flush ? 1 : 0;
+}
+
+static void op_watch(struct conn *c, uint64_t id, const Roster__V1__WatchRequest *q)
+{
+	struct server *srv = c->api->srv;
+	struct watch w = {.id = id};
+	if (q != NULL && q->service != NULL && q->service[0] != '\0') {
+		size_t n = strlen(q->service);
+		int rc = rs_label_check(q->service, n, 0);
+		if (rc < 0) {
+			send_error(c, id, rc, "invalid service name: %s", rs_strerror(rc));
+			return;
+		}
+		for (size_t k = 0; k <= n; k++) {
+			w.service[k] = (char)rs_ascii_lower((uint8_t)q->service[k]);
+		}
+	}
+	if (c->nwatches >= 64) {
+		send_error(c, id, RS_ELIMIT, "at most 64 watches per connection");
+		return;
+	}
+	struct watch *nw = realloc(c->watches, (c->nwatches + 1) * sizeof(*nw));
+	if (nw == NULL) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+		return;
+	}
+	c->watches = nw;
+	struct replay_ctx r = {c, &w};
+	uint64_t since = q != NULL ? q->since_revision : 0;
+	uint64_t rev = store_revision(srv->store);
+	if (since == 0 || since > rev ||
+			store_journal_foreach(srv->store, since, replay_one, &r) == RS_ERANGE) {
+		send_event(c, id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN, rev, NULL, NULL,
+				NULL, NULL);
+		store_service_foreach(srv->store, snapshot_one, &r);
+		send_event(c, id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END, rev, NULL, NULL, NULL,
+				NULL);
+	}
+	c->watches[c->nwatches++] = w;
+}
+
+static void op_cancel_watch(struct conn *c, uint64_t id, const Roster__V1__CancelWatchRequest *q)
+{
+	uint64_t wid = q != NULL ? q->watch_id : 0;
+	for (size_t k = 0; k < c->nwatches; k++) {
+		if (c->watches[k].id == wid) {
+			c->watches[k] = c->watches[--c->nwatches];
+			Roster__V1__CancelWatchResponse cw = ROSTER__V1__CANCEL_WATCH_RESPONSE__INIT;
+			Response r = ROSTER__V1__RESPONSE__INIT;
+			r.id = id;
+			r.result_case = ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH;
+			r.cancel_watch = &cw;
+			conn_append(c, &r.base);
+			return;
+		}
+	}
+	send_error(c, id, RS_ENOENT, "no watch with id %llu", (unsigned long long)wid);
+}
+
+void api_on_change(struct api *api, const struct store_change *ch)
+{
+	const struct store_instance *i = ch->instance;
+	const char *svc = i->service->name;
+	for (struct conn *c = api->conns; c != NULL; c = c->next) {
+		if (c->closing) {
+			continue;
+		}
+		for (size_t k = 0; k < c->nwatches; k++) {
+			if (!watch_matches(&c->watches[k], svc)) {
+				continue;
+			}
+			send_event(c, c->watches[k].id,
+					ch->kind == STORE_CHANGE_UPSERT
+							? ROSTER__V1__WATCH_EVENT__KIND__UPSERT
+							: ROSTER__V1__WATCH_EVENT__KIND__REMOVE,
+					ch->revision, svc, i->service->protocol, i,
+					ch->kind == STORE_CHANGE_REMOVE ? reason_text(ch->reason) : NULL);
+		}
+	}
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
+{
+	struct api *api = c->api;
+	size_t budget_bytes = len * UNPACK_BUDGET_FACTOR;
+	if (budget_bytes < UNPACK_BUDGET_MIN) {
+		budget_bytes = UNPACK_BUDGET_MIN;
+	}
+	struct budget budget = {budget_bytes};
+	ProtobufCAllocator alloc = {budget_alloc, budget_free, &budget};
+	Request *q = roster__v1__request__unpack(&alloc, len, frame);
+	api->counters.requests++;
+	if (q == NULL) {
+		api->counters.malformed++;
+		c->strikes++;
+		send_error(c, 0, RS_EPROTO, "malformed request (%zu bytes): not a roster.v1.Request",
+				len);
+		if (c->strikes >= API_STRIKES) {
+			rs_log_notice("api %s: %d malformed frames, closing", c->peer, c->strikes);
+			c->close_after_flush = true;
+		}
+		return;
+	}
+	switch (q->op_case) {
+	case ROSTER__V1__REQUEST__OP_OPEN_LEASE:
+		op_open_lease(c, q->id, q->open_lease);
+		break;
+	case ROSTER__V1__REQUEST__OP_HEARTBEAT:
+		op_heartbeat(c, q->id, q->heartbeat);
+		break;
+	case ROSTER__V1__REQUEST__OP_REGISTER:
+		op_register(c, q->id, q->register_);
+		break;
+	case ROSTER__V1__REQUEST__OP_DEREGISTER:
+		op_deregister(c, q->id, q->deregister);
+		break;
+	case ROSTER__V1__REQUEST__OP_SET_STATUS:
+		op_set_status(c, q->id, q->set_status);
+		break;
+	case ROSTER__V1__REQUEST__OP_QUERY:
+		op_query(c, q->id, q->query);
+		break;
+	case ROSTER__V1__REQUEST__OP_LIST:
+		op_list(c, q->id);
+		break;
+	case ROSTER__V1__REQUEST__OP_WATCH:
+		op_watch(c, q->id, q->watch);
+		break;
+	case ROSTER__V1__REQUEST__OP_STATS:
+		op_stats(c, q->id);
+		break;
+	case ROSTER__V1__REQUEST__OP_CANCEL_WATCH:
+		op_cancel_watch(c, q->id, q->cancel_watch);
+		break;
+	default:
+		/* An empty envelope or an operation from a newer client. */
+		send_error(c, q->id, RS_ENOTSUP, "unsupported or missing operation");
+		break;
+	}
+	rs_arena_reset(&api->scratch);
+	roster__v1__request__free_unpacked(q, &alloc);
+}
+
+/* ---- reading --------------------------------------------------------------------- */
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)suggested;
+	struct conn *c = h->data;
+	buf->base = (char *)c->api->rbuf;
+	buf->len = sizeof(c->api->rbuf);
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	if (nread < 0) {
+		if (nread != UV_EOF) {
+			rs_log_debug("api %s: read error: %s", c->peer, uv_strerror((int)nread));
+		} else if (!rs_frame_decoder_idle(&c->dec)) {
+			rs_log_debug("api %s: %s", c->peer, rs_strerror(RS_EFRAME_TRUNC));
+		}
+		conn_close(c);
+		return;
+	}
+	if (nread == 0 || c->close_after_flush) {
+		return;
+	}
+	uv_timer_again(&c->idle);
+	const uint8_t *p = (const uint8_t *)buf->base;
+	size_t left = (size_t)nread;
+	while (left > 0 && !c->close_after_flush) {
+		size_t used = 0;
+		const uint8_t *frame = NULL;
+		size_t flen = 0;
+		int rc = rs_frame_decode(&c->dec, p, left, &used, &frame, &flen);
+		if (rc < 0) {
+			if (rc == RS_EFRAME_BIG) {
+				c->api->counters.oversized++;
+				send_error(c, 0, rc, "frame larger than the %u-byte limit",
+						c->api->srv->cfg.api_max_frame);
+			} else {
+				c->api->counters.malformed++;
+				send_error(c, 0, rc, "%s", rs_strerror(rc));
+			}
+			rs_log_notice("api %s: %s, closing", c->peer, rs_strerror(rc));
+			c->close_after_flush = true;
+			break;
+		}
+		p += used;
+		left -= used;
+		if (rc == 1) {
+			dispatch(c, frame, flen);
+		}
+	}
+	/* The replies go out from the server's check handle, after the
+	 * iteration's batch has committed. */
+}
+
+static void on_connection_cb(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+	struct api *api = l->api;
+	if (status < 0) {
+		rs_log_warning("api: accept failed: %s", uv_strerror(status));
+		return;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return;
+	}
+	c->api = api;
+	uv_tcp_init(api->srv->loop, &c->tcp);
+	c->tcp.data = c;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+		return;
+	}
+	uv_timer_init(api->srv->loop, &c->idle);
+	c->idle.data = c;
+	c->handles = 2;
+	c->next = api->conns;
+	if (api->conns != NULL) {
+		api->conns->prev = c;
+	}
+	api->conns = c;
+	api->counters.connections++;
+	api->counters.accepted++;
+	rs_frame_decoder_init(&c->dec, api->srv->cfg.api_max_frame);
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+		rs_endpoint_format((struct sockaddr *)&ss, c->peer);
+	} else {
+		snprintf(c->peer, sizeof(c->peer), "?");
+	}
+	if (api->counters.connections > api->srv->cfg.api_max_conns || api->stopping) {
+		/* Over the limit: say so and close (catalogue 3.10). */
+		api->counters.rejected++;
+		send_error(c, 0, RS_EAGAIN, "%s", api->stopping ? "server shutting down"
+								 : "connection limit reached");
+		c->close_after_flush = true;
+		conn_flush(c);
+		c->dirty = false;
+		api->dirty = c->dirty_next;
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	uv_timer_start(&c->idle, conn_idle_cb, api->srv->cfg.api_idle_ms, api->srv->cfg.api_idle_ms);
+	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+}
+
+/* ---- start / stop ------------------------------------------------------------------ */
+
+static void api_maybe_free(struct api *api)
+{
+	if (api->stopping && api->handles == 0 && api->conns == NULL) {
+		api->srv->api = NULL;
+		rs_arena_deinit(&api->scratch);
+		free(api);
+	}
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	l->api->handles--;
+	api_maybe_free(l->api);
+}
+
+int api_start(struct server *srv, struct api **out, char *err, size_t errsz)
+{
+	struct api *api = calloc(1, sizeof(*api));
+	if (api == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return RS_ENOMEM;
+	}
+	api->srv = srv;
+	rs_arena_init(&api->scratch, 64 * 1024);
+	srv->api = api;
+	*out = api;
+	for (size_t k = 0; k < srv->cfg.api.n; k++) {
+		struct listener *l = &api->listeners[k];
+		const struct sockaddr *sa = (const struct sockaddr *)&srv->cfg.api.addrs[k];
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format(sa, text);
+		l->api = api;
+		uv_tcp_init(srv->loop, &l->tcp);
+		l->tcp.data = l;
+		api->handles++;
+		api->nlisteners++;
+		int rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+		if (rc == 0) {
+			rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection_cb);
+		}
+		if (rc < 0) {
+			snprintf(err, errsz, "api listener %s: %s", text, uv_strerror(rc));
+			api_stop(api);
+			return rc;
+		}
+		rs_log_info("api listening on %s", text);
+	}
+	return 0;
+}
+
+void api_stop(struct api *api)
+{
+	if (api == NULL || api->stopping) {
+		return;
+	}
+	api->stopping = true;
+	for (size_t k = 0; k < api->nlisteners; k++) {
+		uv_close((uv_handle_t *)&api->listeners[k].tcp, listener_close_cb);
+	}
+	/* Replies already collected go out before the connections close. */
+	for (struct conn *c = api->conns; c != NULL; c = c->next) {
+		c->close_after_flush = true;
+		conn_mark_dirty(c);
+	}
+	api_flush(api, 0);
+	api_maybe_free(api);
+}
+
+void api_limits_reload(struct api *api)
+{
+	for (struct conn *c = api->conns; c != NULL; c = c->next) {
+		c->dec.max = api->srv->cfg.api_max_frame;
+		if (!c->closing) {
+			uv_timer_set_repeat(&c->idle, api->srv->cfg.api_idle_ms);
+		}
+	}
+}
+
+const struct api_counters *api_counters_get(const struct api *api)
+{
+	return &api->counters;
+}

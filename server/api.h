@@ -1,0 +1,70 @@
+/*
+ * server/api.h - the registration API: protobuf frames over TCP.
+ *
+ * Owns the API listeners and connections: framing (proto/frame.h), decoding
+ * of Request envelopes, dispatch into the store, encoding of Response
+ * envelopes, Watch streams, and the limits that keep one client from
+ * disturbing the others (connection count, frame size, idle time, queued
+ * output, malformed-frame strikes). protobuf-c's generated types are used
+ * only inside api.c.
+ *
+ * Replies are not written as they are produced: each connection collects
+ * the replies of one loop iteration in a buffer, and api_flush() writes
+ * them all after the server committed the iteration's batch, so a write is
+ * acknowledged only once it is on disk, with one write(2) per connection
+ * per iteration.
+ *
+ * Threads: main loop only. Connections are freed in their close callback,
+ * never inside their own read callback.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "server/store.h"
+
+struct server;
+struct api;
+
+/** Counters for Stats and /metrics. */
+struct api_counters {
+	uint64_t connections;        /**< open now */
+	uint64_t accepted;
+	uint64_t rejected;           /**< over the connection limit */
+	uint64_t requests;
+	uint64_t errors;             /**< error responses sent */
+	uint64_t malformed;          /**< frames that were not a valid Request */
+	uint64_t oversized;          /**< frames over the limit */
+	uint64_t idle_closed;
+	uint64_t slow_closed;        /**< readers too slow for their output */
+	uint64_t watch_events;
+};
+
+/**
+ * Create the API and bind its listeners (cfg.api addresses).
+ * @param err one-line message naming the address on failure.
+ * @return 0, or a negative code (e.g. -EADDRINUSE).
+ */
+__attribute__((warn_unused_result)) int api_start(struct server *srv, struct api **out,
+		char *err, size_t errsz);
+
+/** Close listeners and connections. The struct is freed when the last
+ * handle closes; srv->api is set to NULL then. */
+void api_stop(struct api *api);
+
+/**
+ * Write every connection's collected replies. Called by the server after
+ * the iteration's batch committed.
+ * @param commit_rc the commit's result: on failure, every reply of a write
+ *        collected this iteration is replaced by STORAGE_ERROR.
+ */
+void api_flush(struct api *api, int commit_rc);
+
+/** The store's change listener: feeds Watch streams. */
+void api_on_change(struct api *api, const struct store_change *change);
+
+/** Apply reloaded limits (SIGHUP). */
+void api_limits_reload(struct api *api);
+
+/** Counters (borrowed, updated in place). */
+const struct api_counters *api_counters_get(const struct api *api);

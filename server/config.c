@@ -1,0 +1,564 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "common/conf.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/name.h"
+
+#ifndef ROSTER_VERSION
+#define ROSTER_VERSION "dev"
+#endif
+
+enum opt_type {
+	OPT_LABEL,    /* one DNS label, lower-cased */
+	OPT_NAME,     /* a domain name, canonical */
+	OPT_NAME_LIST,
+	OPT_LISTEN,   /* address:port, repeatable */
+	OPT_PATH,
+	OPT_U32,
+	OPT_U64_BYTES, /* with K/M/G suffixes */
+	OPT_MS,       /* a duration: 500ms, 10s, 5m, 1h; plain numbers are seconds */
+	OPT_FRACTION, /* 0 < x <= 1, or a percentage "15%" */
+	OPT_BOOL,
+	OPT_LOGLEVEL,
+};
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	bool reloadable;
+	uint64_t min, max;      /* for numbers */
+	size_t offset;          /* into struct server_config */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct server_config, f)
+
+static const struct opt opts[] = {
+	{"site", OPT_LABEL, false, 0, 0, OFF(site), "site name (a DNS label), e.g. lon6"},
+	{"domain", OPT_NAME, false, 0, 0, OFF(domain), "fleet domain, e.g. example.net"},
+	{"dns", OPT_LISTEN, false, 0, 0, OFF(dns), "DNS listener, UDP+TCP (repeatable)"},
+	{"api", OPT_LISTEN, false, 0, 0, OFF(api), "registration API listener (repeatable)"},
+	{"http", OPT_LISTEN, false, 0, 0, OFF(http), "HTTP metrics/status listener (repeatable)"},
+	{"data", OPT_PATH, false, 0, 0, OFF(data_dir), "data directory (LMDB store)"},
+	{"ttl", OPT_U32, false, 0, 86400, OFF(ttl), "TTL of DNS answers, seconds"},
+	{"negative-ttl", OPT_U32, false, 0, 86400, OFF(negative_ttl),
+			"TTL of NXDOMAIN/NODATA answers, seconds"},
+	{"ns", OPT_NAME_LIST, false, 0, 0, OFF(ns), "NS name of the zone (repeatable)"},
+	{"report-zone", OPT_NAME, false, 0, 0, OFF(report_zone),
+			"zone for client error reports over DNS"},
+	{"stable-subsets", OPT_BOOL, false, 0, 0, OFF(stable_subsets),
+			"same TCP subset per client address until the set changes"},
+	{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
+	{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
+			"DNS TCP idle timeout"},
+	{"tcp-max-connections", OPT_U32, true, 1, 1000000, OFF(dns_tcp_max_conns),
+			"DNS TCP connection limit"},
+	{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
+			"client reports per second per /24 or /56"},
+	{"report-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(report_log_max),
+			"size cap of the client report log"},
+	{"max-connections", OPT_U32, true, 1, 1000000, OFF(api_max_conns),
+			"API connection limit"},
+	{"max-frame", OPT_U32, true, 64, 64u << 20, OFF(api_max_frame), "API frame size limit"},
+	{"idle-timeout", OPT_MS, true, 1000, 86400000, OFF(api_idle_ms),
+			"API idle connection timeout"},
+	{"max-inflight", OPT_U32, true, 1, 1000000, OFF(api_max_inflight),
+			"unanswered API requests per connection"},
+	{"max-outbuf", OPT_U64_BYTES, true, 65536, 1ULL << 34, OFF(api_max_outbuf),
+			"queued reply bytes per API connection before it is dropped"},
+	{"max-instances-per-lease", OPT_U32, true, 1, 10000000,
+			OFF(limits.max_instances_per_lease), "instances under one lease"},
+	{"max-metadata", OPT_U32, true, 0, 1u << 20, OFF(limits.max_metadata_bytes),
+			"metadata bytes per instance"},
+	{"max-instances", OPT_U64_BYTES, true, 1, 1ULL << 40, OFF(limits.max_instances),
+			"instances in the whole registry"},
+	{"preserve-fraction", OPT_FRACTION, true, 0, 0, OFF(limits.preserve_fraction),
+			"expiries per window that trigger self-preservation (0.15 or 15%)"},
+	{"preserve-min", OPT_U32, true, 1, 100000000, OFF(limits.preserve_min),
+			"minimum expiries per window to trigger self-preservation"},
+	{"preserve-window", OPT_MS, true, 1000, 86400000, OFF(limits.preserve_window_ms),
+			"self-preservation window"},
+	{"no-self-preservation", OPT_BOOL, true, 0, 0, 0, "never hold expiring leases"},
+	{"keep-last", OPT_BOOL, true, 0, 0, OFF(limits.keep_last),
+			"never let expiry alone empty a service"},
+	{"keep-last-max-age", OPT_MS, true, 1000, 30ULL * 86400000, OFF(limits.keep_last_max_ms),
+			"how long --keep-last keeps stale instances"},
+	{"journal", OPT_U32, false, 0, 100000000, OFF(limits.journal_max),
+			"changes kept for Watch and IXFR"},
+	{"map-size", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_size),
+			"initial LMDB map size"},
+	{"map-max", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_max),
+			"largest LMDB map size the store grows to"},
+	{"log-level", OPT_LOGLEVEL, true, 0, 0, OFF(log_level),
+			"error, warning, notice, info or debug"},
+	{"config", OPT_PATH, false, 0, 0, OFF(config_file), "config file (key = value lines)"},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+void config_defaults(struct server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./roster-data");
+	cfg->log_level = RS_LOG_INFO;
+	cfg->ttl = 5;
+	cfg->negative_ttl = 5;
+	cfg->udp_max = 1232;
+	cfg->dns_tcp_idle_ms = 10000;
+	cfg->dns_tcp_max_conns = 1000;
+	cfg->report_rate = 50;
+	cfg->report_log_max = 16u << 20;
+	cfg->api_max_conns = 10000;
+	cfg->api_max_frame = 1u << 20;
+	cfg->api_idle_ms = 60000;
+	cfg->api_max_inflight = 1024;
+	cfg->api_max_outbuf = 8u << 20;
+	cfg->map_size = 64u << 20;
+	cfg->map_max = 64ULL << 30;
+	store_limits_default(&cfg->limits);
+}
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return RS_ECONF;
+}
+
+static int parse_u64(const char *v, uint64_t *out, bool bytes)
+{
+	if (v[0] < '0' || v[0] > '9') {
+		return RS_EINVAL;
+	}
+	errno = 0;
+	char *end = NULL;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno != 0) {
+		return RS_EINVAL;
+	}
+	uint64_t mul = 1;
+	if (bytes && *end != '\0') {
+		switch (*end) {
+		case 'k': case 'K':
+			mul = 1ULL << 10;
+			break;
+		case 'm': case 'M':
+			mul = 1ULL << 20;
+			break;
+		case 'g': case 'G':
+			mul = 1ULL << 30;
+			break;
+		default:
+			return RS_EINVAL;
+		}
+		end++;
+		if (*end == 'i' || *end == 'B') {
+			end++;
+		}
+		if (*end == 'B') {
+			end++;
+		}
+	}
+	if (*end != '\0' || (n != 0 && mul > UINT64_MAX / n)) {
+		return RS_EINVAL;
+	}
+	*out = n * mul;
+	return 0;
+}
+
+static int parse_ms(const char *v, uint64_t *out)
+{
+	if (v[0] < '0' || v[0] > '9') {
+		return RS_EINVAL;
+	}
+	char *end = NULL;
+	errno = 0;
+	double n = strtod(v, &end);
+	if (errno != 0 || n < 0) {
+		return RS_EINVAL;
+	}
+	double mul = 1000; /* plain numbers are seconds */
+	if (strcmp(end, "ms") == 0) {
+		mul = 1;
+	} else if (strcmp(end, "s") == 0 || *end == '\0') {
+		mul = 1000;
+	} else if (strcmp(end, "m") == 0) {
+		mul = 60000;
+	} else if (strcmp(end, "h") == 0) {
+		mul = 3600000;
+	} else {
+		return RS_EINVAL;
+	}
+	double ms = n * mul;
+	if (ms > 1e15) {
+		return RS_EINVAL;
+	}
+	*out = (uint64_t)ms;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0 ||
+			strcmp(v, "on") == 0) {
+		*out = true;
+		return 0;
+	}
+	if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
+			strcmp(v, "off") == 0) {
+		*out = false;
+		return 0;
+	}
+	return RS_EINVAL;
+}
+
+/* Which list options were given on the command line: they replace, not
+ * extend, the file's values. */
+struct apply_state {
+	struct server_config *cfg;
+	bool from_cli;
+	bool only_reloadable;
+	bool cli_seen[NOPTS];
+	bool cleared[NOPTS];
+	char *err;
+	size_t errsz;
+	const char *where; /* "--flag" or "file:line" prefix for messages */
+};
+
+static const struct opt *opt_find(const char *name)
+{
+	for (size_t k = 0; k < NOPTS; k++) {
+		if (strcmp(opts[k].name, name) == 0) {
+			return &opts[k];
+		}
+	}
+	return NULL;
+}
+
+static int apply(struct apply_state *st, const struct opt *o, const char *v)
+{
+	struct server_config *cfg = st->cfg;
+	char *base = (char *)cfg;
+	size_t idx = (size_t)(o - opts);
+	if (st->only_reloadable && !o->reloadable) {
+		return 0;
+	}
+	if (!st->from_cli && st->cli_seen[idx]) {
+		return 0; /* the command line wins */
+	}
+	int rc;
+	switch (o->type) {
+	case OPT_LABEL: {
+		size_t n = strlen(v);
+		rc = rs_label_check(v, n, 0);
+		if (rc < 0) {
+			return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name,
+					v, rs_strerror(rc));
+		}
+		char *dst = base + o->offset;
+		for (size_t i = 0; i <= n; i++) {
+			dst[i] = (char)rs_ascii_lower((uint8_t)v[i]);
+		}
+		return 0;
+	}
+	case OPT_NAME:
+	case OPT_NAME_LIST: {
+		char canon[RS_NAME_TEXT_MAX];
+		rc = rs_name_canonical(v, 0, canon);
+		if (rc < 0) {
+			return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name,
+					v, rs_strerror(rc));
+		}
+		if (o->type == OPT_NAME) {
+			memcpy(base + o->offset, canon, (size_t)rc + 1);
+			return 0;
+		}
+		if (!st->cleared[idx]) {
+			cfg->nns = 0;
+			st->cleared[idx] = true;
+		}
+		if (cfg->nns == CONFIG_MAX_NS) {
+			return fail(st->err, st->errsz, "%s: at most %d %s names", st->where,
+					CONFIG_MAX_NS, o->name);
+		}
+		memcpy(cfg->ns[cfg->nns++], canon, (size_t)rc + 1);
+		return 0;
+	}
+	case OPT_LISTEN: {
+		struct config_listen *l = (struct config_listen *)(base + o->offset);
+		if (!st->cleared[idx]) {
+			l->n = 0;
+			st->cleared[idx] = true;
+		}
+		if (l->n == CONFIG_MAX_LISTEN) {
+			return fail(st->err, st->errsz, "%s: at most %d %s addresses", st->where,
+					CONFIG_MAX_LISTEN, o->name);
+		}
+		rc = rs_endpoint_parse(v, 0, &l->addrs[l->n]);
+		if (rc < 0) {
+			return fail(st->err, st->errsz,
+					"%s: invalid %s address '%s' (want IP:PORT or [IPv6]:PORT)",
+					st->where, o->name, v);
+		}
+		l->n++;
+		return 0;
+	}
+	case OPT_PATH: {
+		size_t n = strlen(v);
+		if (n == 0 || n >= 4096) {
+			return fail(st->err, st->errsz, "%s: invalid %s path", st->where, o->name);
+		}
+		memcpy(base + o->offset, v, n + 1);
+		return 0;
+	}
+	case OPT_U32:
+	case OPT_U64_BYTES:
+	case OPT_MS: {
+		uint64_t n = 0;
+		rc = o->type == OPT_MS ? parse_ms(v, &n) : parse_u64(v, &n, o->type == OPT_U64_BYTES);
+		if (rc < 0 || n < o->min || n > o->max) {
+			return fail(st->err, st->errsz, "%s: invalid %s '%s' (range %llu..%llu%s)",
+					st->where, o->name, v, (unsigned long long)o->min,
+					(unsigned long long)o->max, o->type == OPT_MS ? " ms" : "");
+		}
+		if (o->type == OPT_U32) {
+			if (o->offset == OFF(udp_max)) {
+				cfg->udp_max = (uint16_t)n;
+			} else {
+				*(uint32_t *)(base + o->offset) = (uint32_t)n;
+			}
+		} else if (o->type == OPT_MS && o->offset != OFF(limits.keep_last_max_ms)) {
+			*(uint32_t *)(base + o->offset) = (uint32_t)n;
+		} else {
+			*(uint64_t *)(base + o->offset) = n;
+		}
+		return 0;
+	}
+	case OPT_FRACTION: {
+		char *end = NULL;
+		double f = strtod(v, &end);
+		if (end != v && *end == '%') {
+			f /= 100;
+			end++;
+		}
+		if (end == v || *end != '\0' || !(f > 0 && f <= 1)) {
+			return fail(st->err, st->errsz, "%s: invalid %s '%s' (0 < x <= 1, or 1%%..100%%)",
+					st->where, o->name, v);
+		}
+		*(double *)(base + o->offset) = f;
+		return 0;
+	}
+	case OPT_BOOL: {
+		bool b = true;
+		if (v != NULL && parse_bool(v, &b) < 0) {
+			return fail(st->err, st->errsz, "%s: invalid %s '%s' (true or false)",
+					st->where, o->name, v);
+		}
+		if (strcmp(o->name, "no-self-preservation") == 0) {
+			cfg->limits.preserve_enabled = !b;
+		} else {
+			*(bool *)(base + o->offset) = b;
+		}
+		return 0;
+	}
+	case OPT_LOGLEVEL:
+		rc = rs_log_level_parse(v);
+		if (rc < 0) {
+			return fail(st->err, st->errsz,
+					"%s: invalid log-level '%s' (error, warning, notice, info, debug)",
+					st->where, v);
+		}
+		cfg->log_level = rc;
+		return 0;
+	}
+	return RS_EINVAL;
+}
+
+static int file_cb(const char *key, const char *value, unsigned line, void *ud)
+{
+	struct apply_state *st = ud;
+	char where[4200];
+	snprintf(where, sizeof(where), "%s:%u", st->cfg->config_file, line);
+	st->where = where;
+	const struct opt *o = opt_find(key);
+	if (o == NULL) {
+		fail(st->err, st->errsz, "%s: unknown setting '%s'", where, key);
+		return RS_ECONF;
+	}
+	if (strcmp(key, "config") == 0) {
+		fail(st->err, st->errsz, "%s: 'config' cannot be set inside a config file", where);
+		return RS_ECONF;
+	}
+	return apply(st, o, value);
+}
+
+static int load_file(struct apply_state *st)
+{
+	char ferr[512] = "";
+	char *saved = st->err;
+	int rc = rs_conf_parse_file(st->cfg->config_file, file_cb, st, ferr, sizeof(ferr));
+	if (rc < 0 && rc != RS_ECONF) {
+		/* A syntax error has its message from file_cb; others from conf. */
+		if (saved[0] == '\0') {
+			snprintf(saved, st->errsz, "config %s", ferr);
+		}
+		return RS_ECONF;
+	}
+	if (rc == RS_ECONF && saved[0] == '\0') {
+		snprintf(saved, st->errsz, "%s", ferr);
+	}
+	return rc < 0 ? RS_ECONF : 0;
+}
+
+static int finish(struct server_config *cfg, char *err, size_t errsz)
+{
+	if (cfg->site[0] == '\0') {
+		return fail(err, errsz, "missing --site (e.g. --site lon6)");
+	}
+	if (cfg->domain[0] == '\0') {
+		return fail(err, errsz, "missing --domain (e.g. --domain example.net)");
+	}
+	char zone[2 * RS_NAME_TEXT_MAX];
+	snprintf(zone, sizeof(zone), "services.%s.%s", cfg->site, cfg->domain);
+	if (rs_name_canonical(zone, 0, cfg->zone) < 0) {
+		return fail(err, errsz, "services.%s.%s is not a valid DNS name (too long?)",
+				cfg->site, cfg->domain);
+	}
+	if (cfg->nns == 0) {
+		char ns[RS_NAME_TEXT_MAX + 8];
+		snprintf(ns, sizeof(ns), "ns1.%s", cfg->domain);
+		if (rs_name_canonical(ns, 0, cfg->ns[0]) < 0) {
+			return fail(err, errsz, "default NS ns1.%s is not a valid name; give --ns",
+					cfg->domain);
+		}
+		cfg->nns = 1;
+	}
+	if (cfg->map_max < cfg->map_size) {
+		cfg->map_max = cfg->map_size;
+	}
+	struct {
+		struct config_listen *l;
+		const char *def;
+		uint16_t port;
+	} defaults[] = {
+		{&cfg->dns, "127.0.0.1", 8053},
+		{&cfg->api, "127.0.0.1", 7600},
+		{&cfg->http, "127.0.0.1", 7680},
+	};
+	for (size_t k = 0; k < 3; k++) {
+		if (defaults[k].l->n == 0) {
+			if (rs_endpoint_parse(defaults[k].def, defaults[k].port,
+					    &defaults[k].l->addrs[0]) < 0) {
+				return fail(err, errsz, "internal: bad default address");
+			}
+			defaults[k].l->n = 1;
+		}
+	}
+	return 0;
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out, "usage: rosterd --site SITE --domain DOMAIN [options]\n\n"
+		     "Roster's registry: registrations over a protobuf TCP API, answers over DNS\n"
+		     "for services.SITE.DOMAIN. Every option may also be set in the --config\n"
+		     "file as 'name = value' (flags on the command line win).\n\n");
+	for (size_t k = 0; k < NOPTS; k++) {
+		const struct opt *o = &opts[k];
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s", o->name, o->type == OPT_BOOL ? "" : " VALUE");
+		fprintf(out, "  %-32s %s\n", left, o->help);
+	}
+	fprintf(out, "  %-32s %s\n  %-32s %s\n", "--help", "this text", "--version",
+			"print the version");
+}
+
+int config_parse(struct server_config *cfg, int argc, char **argv, char *err, size_t errsz)
+{
+	struct option longopts[NOPTS + 3];
+	for (size_t k = 0; k < NOPTS; k++) {
+		longopts[k] = (struct option){opts[k].name,
+			opts[k].type == OPT_BOOL ? optional_argument : required_argument, NULL,
+			(int)(k + 256)};
+	}
+	longopts[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+	longopts[NOPTS + 2] = (struct option){NULL, 0, NULL, 0};
+
+	struct apply_state st = {.cfg = cfg, .from_cli = true, .err = err, .errsz = errsz};
+	err[0] = '\0';
+	opterr = 0;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			config_usage(stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("rosterd %s\n", ROSTER_VERSION);
+			return 1;
+		}
+		if (c == '?') {
+			return fail(err, errsz, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+		if (c == ':') {
+			return fail(err, errsz, "option '%s' needs a value", argv[optind - 1]);
+		}
+		const struct opt *o = &opts[c - 256];
+		char where[80];
+		snprintf(where, sizeof(where), "--%s", o->name);
+		st.where = where;
+		st.cli_seen[c - 256] = true;
+		int rc = apply(&st, o, optarg);
+		if (rc < 0) {
+			return rc;
+		}
+	}
+	if (optind < argc) {
+		return fail(err, errsz, "unexpected argument '%s' (see --help)", argv[optind]);
+	}
+	if (cfg->config_file[0] != '\0') {
+		/* List options from the command line replace the file's. */
+		st.from_cli = false;
+		memset(st.cleared, 0, sizeof(st.cleared));
+		for (size_t k = 0; k < NOPTS; k++) {
+			st.cleared[k] = st.cli_seen[k];
+		}
+		int rc = load_file(&st);
+		if (rc < 0) {
+			return rc;
+		}
+	}
+	return finish(cfg, err, errsz);
+}
+
+int config_reload(struct server_config *cfg, char *err, size_t errsz)
+{
+	if (cfg->config_file[0] == '\0') {
+		return 0;
+	}
+	struct server_config copy = *cfg;
+	struct apply_state st = {.cfg = &copy, .from_cli = false, .only_reloadable = true,
+		.err = err, .errsz = errsz};
+	err[0] = '\0';
+	int rc = load_file(&st);
+	if (rc < 0) {
+		return rc;
+	}
+	*cfg = copy;
+	return 0;
+}

@@ -1,0 +1,537 @@
+#include "server/dnsio.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/addr.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "server/dnswire.h"
+#include "server/server.h"
+
+#define UDP_BATCH 32
+#define UDP_QUERY_MAX 4096
+#define UDP_OUT_MAX 4096
+/* Batches per readable callback: bounded so timers and TCP get their turn. */
+#define UDP_ROUNDS 8
+
+struct dns_udp {
+	uv_poll_t poll;
+	int fd;
+	struct dnsio *io;
+};
+
+struct dns_listener {
+	uv_tcp_t tcp;
+	struct dnsio *io;
+};
+
+struct dns_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct dnsio *io;
+	struct dns_conn *prev, *next;
+	struct sockaddr_storage peer;
+	int closing;                         /* handles still to close */
+	bool paused;
+	size_t rlen;
+	uint8_t rbuf[2 + DNSIO_TCP_QUERY_MAX];
+};
+
+/* A queued TCP write: only for what uv_try_write() could not send. */
+struct dns_wreq {
+	uv_write_t req;
+	struct dns_conn *conn;
+	size_t len;
+	uint8_t data[];
+};
+
+struct dnsio {
+	struct server *srv;
+	struct answer *answer;
+	struct report report;
+	struct dnsio_counters counters;
+	struct dns_udp udp[CONFIG_MAX_LISTEN];
+	size_t nudp;
+	struct dns_listener tcp[CONFIG_MAX_LISTEN];
+	size_t ntcp;
+	struct dns_conn *conns;
+	int handles;                         /* open handles; the last close frees */
+	bool stopping;
+	/* UDP batch buffers. */
+	struct mmsghdr rmsg[UDP_BATCH];
+	struct iovec riov[UDP_BATCH];
+	struct sockaddr_storage raddr[UDP_BATCH];
+	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
+	struct mmsghdr smsg[UDP_BATCH];
+	struct iovec siov[UDP_BATCH];
+	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
+	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
+	uint8_t tbuf[2 + 65535];
+};
+
+static void io_free(struct dnsio *io)
+{
+	report_log_close(&io->report);
+	answer_free(io->answer);
+	free(io);
+}
+
+static void handle_closed(struct dnsio *io)
+{
+	if (--io->handles == 0 && io->stopping) {
+		io_free(io);
+	}
+}
+
+/* ---- UDP ---------------------------------------------------------------- */
+
+static void udp_close_cb(uv_handle_t *h)
+{
+	struct dns_udp *u = h->data;
+	close(u->fd);
+	u->fd = -1;
+	handle_closed(u->io);
+}
+
+static void udp_readable_cb(uv_poll_t *h, int status, int events)
+{
+	struct dns_udp *u = h->data;
+	struct dnsio *io = u->io;
+	(void)events;
+	if (status < 0) {
+		return; /* a transient poll error: the next readiness retries */
+	}
+	struct answer_client c = {ANSWER_UDP, NULL};
+	uint64_t now = uv_now(io->srv->loop);
+	answer_store_set(io->answer, io->srv->store);
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			io->riov[i] = (struct iovec){io->rbuf[i], UDP_QUERY_MAX};
+			io->rmsg[i].msg_hdr = (struct msghdr){
+				.msg_name = &io->raddr[i],
+				.msg_namelen = sizeof(io->raddr[i]),
+				.msg_iov = &io->riov[i],
+				.msg_iovlen = 1,
+			};
+		}
+		int n = recvmmsg(u->fd, io->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			return; /* EAGAIN: drained; other errors (ICMP-induced) too */
+		}
+		int k = 0;
+		for (int i = 0; i < n; i++) {
+			size_t len = io->rmsg[i].msg_len;
+			io->counters.bytes_in[ANSWER_UDP] += len;
+			if (io->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				continue; /* over 4 KiB: no query of ours is that large */
+			}
+			c.addr = (const struct sockaddr *)&io->raddr[i];
+			struct answer_result res;
+			answer_process(io->answer, io->rbuf[i], len, &c, now, io->sbuf[k], UDP_OUT_MAX,
+					&res);
+			if (res.report) {
+				report_log_write(&io->report, &res.fields, c.addr, server_wall_ms());
+			}
+			if (res.action != ANSWER_SEND) {
+				continue;
+			}
+			io->siov[k] = (struct iovec){io->sbuf[k], res.len};
+			io->smsg[k].msg_hdr = (struct msghdr){
+				.msg_name = &io->raddr[i],
+				.msg_namelen = io->rmsg[i].msg_hdr.msg_namelen,
+				.msg_iov = &io->siov[k],
+				.msg_iovlen = 1,
+			};
+			k++;
+		}
+		for (int sent = 0; sent < k;) {
+			int m = sendmmsg(u->fd, io->smsg + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+			if (m <= 0) {
+				/* Skip the one that failed (e.g. unreachable) and go on. */
+				io->counters.udp_send_dropped++;
+				sent++;
+				continue;
+			}
+			for (int i = sent; i < sent + m; i++) {
+				io->counters.bytes_out[ANSWER_UDP] += io->smsg[i].msg_len;
+			}
+			sent += m;
+		}
+		if (n < UDP_BATCH) {
+			return;
+		}
+	}
+}
+
+static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp *u)
+{
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	/* A burst of queries should wait in the socket, not be dropped. */
+	int rcv = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	if (bind(fd, sa, len) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	int rc = uv_poll_init_socket(io->srv->loop, &u->poll, fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	u->fd = fd;
+	u->io = io;
+	u->poll.data = u;
+	io->handles++;
+	io->nudp++;
+	return uv_poll_start(&u->poll, UV_READABLE, udp_readable_cb);
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+static void conn_close_cb(uv_handle_t *h)
+{
+	struct dns_conn *c = h->data;
+	if (--c->closing > 0) {
+		return;
+	}
+	struct dnsio *io = c->io;
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		io->conns = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	io->counters.tcp_connections--;
+	free(c);
+	handle_closed(io);
+}
+
+static void conn_close(struct dns_conn *c)
+{
+	if (c->closing > 0) {
+		return;
+	}
+	c->closing = 2;
+	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+	struct dns_conn *c = t->data;
+	c->io->counters.tcp_idle_closed++;
+	conn_close(c);
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct dns_conn *c = h->data;
+	(void)hint;
+	buf->base = (char *)c->rbuf + c->rlen;
+	buf->len = sizeof(c->rbuf) - c->rlen;
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_process(struct dns_conn *c);
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+	struct dns_wreq *w = (struct dns_wreq *)req;
+	struct dns_conn *c = w->conn;
+	free(w);
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->paused && c->closing == 0 &&
+			uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < DNSIO_TCP_OUTQ_MAX / 2) {
+		c->paused = false;
+		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+		conn_process(c); /* queries that arrived before the pause */
+	}
+}
+
+/* Send one response: as much as the socket takes now, the rest queued. */
+static void conn_send(struct dns_conn *c, const uint8_t *p, size_t len)
+{
+	struct dnsio *io = c->io;
+	io->counters.bytes_out[ANSWER_TCP] += len;
+	size_t done = 0;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+		uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (n < 0 && n != UV_EAGAIN) {
+			conn_close(c);
+			return;
+		}
+		done = n > 0 ? (size_t)n : 0;
+	}
+	if (done == len) {
+		return;
+	}
+	struct dns_wreq *w = malloc(sizeof(*w) + len - done);
+	if (w == NULL) {
+		conn_close(c);
+		return;
+	}
+	w->conn = c;
+	w->len = len - done;
+	memcpy(w->data, p + done, w->len);
+	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0) {
+		free(w);
+		conn_close(c);
+		return;
+	}
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > DNSIO_TCP_OUTQ_MAX) {
+		/* A slow reader: stop reading its queries until it reads ours. */
+		c->paused = true;
+		io->counters.tcp_read_paused++;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+}
+
+/* Answer every whole query in the buffer, in order (RFC 7766 6.2.1.1:
+ * pipelined queries; we answer them in the order received). */
+static void conn_process(struct dns_conn *c)
+{
+	struct dnsio *io = c->io;
+	answer_store_set(io->answer, io->srv->store);
+	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer};
+	size_t off = 0;
+	bool got = false;
+	while (c->rlen - off >= 2 && c->closing == 0 && !c->paused) {
+		size_t qlen = dnswire_get16(c->rbuf + off);
+		if (qlen < DNSWIRE_HEADER || qlen > DNSIO_TCP_QUERY_MAX) {
+			/* RFC 7766 8 and catalogue 2.24: nothing sensible follows. */
+			io->counters.tcp_bad_length++;
+			conn_close(c);
+			return;
+		}
+		if (c->rlen - off < 2 + qlen) {
+			break;
+		}
+		struct answer_result res;
+		answer_process(io->answer, c->rbuf + off + 2, qlen, &cl, uv_now(io->srv->loop),
+				io->tbuf + 2, sizeof(io->tbuf) - 2, &res);
+		off += 2 + qlen;
+		got = true;
+		if (res.report) {
+			report_log_write(&io->report, &res.fields, cl.addr, server_wall_ms());
+		}
+		if (res.action != ANSWER_SEND) {
+			/* Catalogue 2.1/2.2: garbage or a response closes the connection. */
+			conn_close(c);
+			return;
+		}
+		dnswire_set16(io->tbuf, (uint16_t)res.len);
+		conn_send(c, io->tbuf, res.len + 2);
+	}
+	if (off > 0) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	if (got && c->closing == 0) {
+		uv_timer_again(&c->timer);
+	}
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct dns_conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c); /* EOF or error; a partial query is discarded */
+		return;
+	}
+	c->rlen += (size_t)nread;
+	c->io->counters.bytes_in[ANSWER_TCP] += (size_t)nread;
+	conn_process(c);
+}
+
+static void tcp_connection_cb(uv_stream_t *server, int status)
+{
+	struct dns_listener *l = server->data;
+	struct dnsio *io = l->io;
+	if (status < 0 || io->stopping) {
+		return;
+	}
+	struct dns_conn *c = malloc(sizeof(*c));
+	if (c == NULL) {
+		return; /* the connection waits in the backlog; retried later */
+	}
+	memset(c, 0, offsetof(struct dns_conn, rbuf));
+	c->io = io;
+	uv_tcp_init(io->srv->loop, &c->tcp);
+	uv_timer_init(io->srv->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	io->handles++;
+	io->counters.tcp_connections++;
+	c->next = io->conns;
+	if (io->conns != NULL) {
+		io->conns->prev = c;
+	}
+	io->conns = c;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (io->counters.tcp_connections > io->srv->cfg.dns_tcp_max_conns) {
+		/* Over the limit: accept and close (NSD tcp-reject-overflow). */
+		io->counters.tcp_rejected++;
+		conn_close(c);
+		return;
+	}
+	io->counters.tcp_accepted++;
+	int len = sizeof(c->peer);
+	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	uv_tcp_nodelay(&c->tcp, 1);
+	uint64_t idle = io->srv->cfg.dns_tcp_idle_ms;
+	uv_timer_start(&c->timer, conn_timer_cb, idle, idle);
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) < 0) {
+		conn_close(c);
+	}
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	struct dns_listener *l = h->data;
+	handle_closed(l->io);
+}
+
+static int tcp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_listener *l)
+{
+	int rc = uv_tcp_init(io->srv->loop, &l->tcp);
+	if (rc < 0) {
+		return rc;
+	}
+	l->io = io;
+	l->tcp.data = l;
+	io->handles++;
+	io->ntcp++;
+	rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0) {
+		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, tcp_connection_cb);
+	}
+	return rc;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	*out = NULL;
+	struct dnsio *io = calloc(1, sizeof(*io));
+	if (io == NULL) {
+		snprintf(err, errsz, "dns: out of memory");
+		return RS_ENOMEM;
+	}
+	io->srv = srv;
+	report_init(&io->report, cfg->report_rate);
+	const char *ns[CONFIG_MAX_NS];
+	for (size_t i = 0; i < cfg->nns; i++) {
+		ns[i] = cfg->ns[i];
+	}
+	struct answer_config acfg = {
+		.zone = cfg->zone,
+		.domain = cfg->domain,
+		.ns = ns,
+		.nns = cfg->nns,
+		.report_zone = cfg->report_zone,
+		.ttl = cfg->ttl,
+		.negative_ttl = cfg->negative_ttl,
+		.udp_max = cfg->udp_max,
+		.stable_subsets = cfg->stable_subsets,
+	};
+	int rc = answer_new(&acfg, srv->store, &io->report, &io->answer);
+	if (rc < 0) {
+		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
+		free(io);
+		return rc;
+	}
+	*out = io;
+	if (cfg->report_zone[0] != '\0') {
+		rc = report_log_open(&io->report, cfg->data_dir, cfg->report_log_max);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: report log in %s: %s", cfg->data_dir, strerror(-rc));
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < cfg->dns.n; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&cfg->dns.addrs[i];
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format(sa, text);
+		rc = udp_open(io, sa, &io->udp[io->nudp]);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns listener %s (udp): %s", text, strerror(-rc));
+			return rc;
+		}
+		rc = tcp_open(io, sa, &io->tcp[io->ntcp]);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns listener %s (tcp): %s", text, uv_strerror(rc));
+			return rc;
+		}
+		rs_log_info("dns listening on %s (udp, tcp) for %s%s%s", text, cfg->zone,
+				cfg->report_zone[0] ? " and " : "", cfg->report_zone);
+	}
+	return 0;
+}
+
+void dnsio_stop(struct dnsio *io)
+{
+	if (io == NULL || io->stopping) {
+		return;
+	}
+	io->stopping = true;
+	io->srv->dnsio = NULL;
+	for (size_t i = 0; i < io->nudp; i++) {
+		uv_poll_stop(&io->udp[i].poll);
+		uv_close((uv_handle_t *)&io->udp[i].poll, udp_close_cb);
+	}
+	for (size_t i = 0; i < io->ntcp; i++) {
+		uv_close((uv_handle_t *)&io->tcp[i].tcp, listener_close_cb);
+	}
+	for (struct dns_conn *c = io->conns; c != NULL; c = c->next) {
+		conn_close(c);
+	}
+	if (io->handles == 0) {
+		io_free(io);
+	}
+}
+
+const struct dnsio_counters *dnsio_counters_get(const struct dnsio *io)
+{
+	return &io->counters;
+}
+
+const struct answer_counters *dnsio_answer_counters(const struct dnsio *io)
+{
+	return answer_counters_get(io->answer);
+}
+
+const struct report *dnsio_report(const struct dnsio *io)
+{
+	return &io->report;
+}

@@ -1,0 +1,124 @@
+/*
+ * rosterd: flags, config, signals, the loop, and the start/stop order.
+ * Nothing else lives here: every module hangs off struct server.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "server/api.h"
+#include "server/config.h"
+#include "server/server.h"
+
+struct daemon {
+	struct server srv;
+	uv_signal_t sigterm, sigint, sighup;
+};
+
+static void signals_close(struct daemon *d)
+{
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void sigterm_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	rs_log_notice("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	signals_close(d);
+	server_stop(&d->srv);
+}
+
+static void sighup_cb(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct daemon *d = h->data;
+	char err[512];
+	if (config_reload(&d->srv.cfg, err, sizeof(err)) < 0) {
+		rs_log_error("SIGHUP: config not reloaded: %s", err);
+		return;
+	}
+	rs_log_set_level((enum rs_log_level)d->srv.cfg.log_level);
+	store_set_limits(d->srv.store, &d->srv.cfg.limits);
+	if (d->srv.api != NULL) {
+		api_limits_reload(d->srv.api);
+	}
+	rs_log_notice("SIGHUP: limits and log level reloaded%s",
+			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d; /* large (config paths): not on the stack */
+	char err[1024];
+	config_defaults(&d.srv.cfg);
+	int rc = config_parse(&d.srv.cfg, argc, argv, err, sizeof(err));
+	if (rc == 1) {
+		return 0;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "rosterd: %s\n", err);
+		return 2;
+	}
+	rs_log_set_level((enum rs_log_level)d.srv.cfg.log_level);
+	/* A write to a client that went away must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+
+	uv_loop_t loop;
+	rc = uv_loop_init(&loop);
+	if (rc < 0) {
+		fprintf(stderr, "rosterd: cannot create the event loop: %s\n", uv_strerror(rc));
+		return 1;
+	}
+	d.srv.loop = &loop;
+	uv_update_time(&loop);
+	rc = server_open(&d.srv, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "rosterd: %s\n", err);
+		server_close(&d.srv);
+		uv_loop_close(&loop);
+		return 2;
+	}
+	rc = server_start(&d.srv, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "rosterd: %s\n", err);
+		server_stop(&d.srv);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		server_close(&d.srv);
+		uv_loop_close(&loop);
+		return 2;
+	}
+	uv_signal_init(&loop, &d.sigterm);
+	uv_signal_init(&loop, &d.sigint);
+	uv_signal_init(&loop, &d.sighup);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	uv_signal_start(&d.sigterm, sigterm_cb, SIGTERM);
+	uv_signal_start(&d.sigint, sigterm_cb, SIGINT);
+	uv_signal_start(&d.sighup, sighup_cb, SIGHUP);
+	rs_log_notice("rosterd serving %s (site %s): api, dns and http started",
+			d.srv.cfg.zone, d.srv.cfg.site);
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	if (!d.srv.stopping) {
+		server_stop(&d.srv);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	if (!uv_is_closing((uv_handle_t *)&d.sigterm)) {
+		signals_close(&d);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	server_close(&d.srv);
+	rc = uv_loop_close(&loop);
+	if (rc != 0) {
+		rs_log_error("event loop closed with handles left: %s", uv_strerror(rc));
+		return 1;
+	}
+	rs_log_notice("stopped cleanly");
+	return d.srv.exit_code;
+}

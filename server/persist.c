@@ -1,0 +1,685 @@
+#include "server/persist.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+
+/* Record format version, the first byte of every value. */
+#define REC_VERSION 1
+
+#define REC_FLAG_KEPT 0x01
+
+struct persist {
+	MDB_env *env;
+	MDB_dbi instances;
+	MDB_dbi leases;
+	MDB_dbi meta;
+	MDB_txn *batch; /* the loop iteration's write transaction */
+	MDB_txn *child; /* the mutation in progress, nested in batch */
+	uint64_t map_size;
+	uint64_t map_max;
+	uint64_t commits;
+	int panic;
+	uint8_t *vbuf; /* encoding buffer, grown to the largest record */
+	size_t vcap;
+};
+
+/* The one place LMDB codes are translated. */
+static int map_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		return RS_ESTORE_FULL;
+	case MDB_PANIC:
+	case MDB_CORRUPTED:
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		return RS_ESTORE_PANIC;
+	case MDB_NOTFOUND:
+		return RS_ENOENT;
+	case ENOMEM:
+		return RS_ENOMEM;
+	case ENOSPC:
+		return RS_ENOSPC;
+	default:
+		return rc > 0 && rc < 1000 ? -rc : RS_ESTORE;
+	}
+}
+
+/* ---- record encoding ---------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+static void w_bytes(struct wbuf *b, const void *d, size_t n)
+{
+	if (b->err != 0 || b->len + n > b->cap) {
+		b->err = RS_ERANGE;
+		return;
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+}
+
+static void w_u8(struct wbuf *b, uint8_t v)
+{
+	w_bytes(b, &v, 1);
+}
+
+static void w_u16(struct wbuf *b, uint16_t v)
+{
+	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+	w_bytes(b, x, 2);
+}
+
+static void w_u32(struct wbuf *b, uint32_t v)
+{
+	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	w_bytes(b, x, 4);
+}
+
+static void w_u64(struct wbuf *b, uint64_t v)
+{
+	w_u32(b, (uint32_t)(v >> 32));
+	w_u32(b, (uint32_t)v);
+}
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	int err;
+};
+
+static const uint8_t *r_bytes(struct rbuf *b, size_t n)
+{
+	if (b->err != 0 || b->len - b->off < n) {
+		b->err = RS_EPROTO;
+		return NULL;
+	}
+	const uint8_t *p = b->p + b->off;
+	b->off += n;
+	return p;
+}
+
+static uint8_t r_u8(struct rbuf *b)
+{
+	const uint8_t *p = r_bytes(b, 1);
+	return p != NULL ? p[0] : 0;
+}
+
+static uint16_t r_u16(struct rbuf *b)
+{
+	const uint8_t *p = r_bytes(b, 2);
+	return p != NULL ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+}
+
+static uint32_t r_u32(struct rbuf *b)
+{
+	const uint8_t *p = r_bytes(b, 4);
+	return p != NULL ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+					   p[3]
+			 : 0;
+}
+
+static uint64_t r_u64(struct rbuf *b)
+{
+	uint64_t hi = r_u32(b);
+	return hi << 32 | r_u32(b);
+}
+
+/* Key: service \0 protocol \0 host \0 port(2). Fits: 63+1+63+1+255+1+2. */
+#define KEY_MAX 400
+
+static size_t instance_key(const struct store_instance *i, uint8_t out[KEY_MAX])
+{
+	struct wbuf b = {out, 0, KEY_MAX, 0};
+	w_bytes(&b, i->service->name, strlen(i->service->name) + 1);
+	w_bytes(&b, i->service->protocol, strlen(i->service->protocol) + 1);
+	w_bytes(&b, i->host, (size_t)i->host_len + 1);
+	w_u16(&b, i->port);
+	return b.len;
+}
+
+static int instance_value(const struct store_instance *i, struct wbuf *b)
+{
+	w_u8(b, REC_VERSION);
+	w_u8(b, i->kept ? REC_FLAG_KEPT : 0);
+	w_u16(b, i->priority);
+	w_u16(b, i->weight);
+	w_u8(b, i->status);
+	w_u64(b, i->lease != NULL ? i->lease->id : 0);
+	w_u64(b, i->registered_at_ms);
+	w_u64(b, i->status_since_ms);
+	w_u8(b, i->naddrs);
+	for (uint8_t k = 0; k < i->naddrs; k++) {
+		w_u8(b, i->addrs[k].family == AF_INET ? 4 : 6);
+		w_bytes(b, i->addrs[k].bytes, rs_addr_len(&i->addrs[k]));
+	}
+	w_u8(b, i->nmeta);
+	for (uint8_t k = 0; k < i->nmeta; k++) {
+		size_t kl = strlen(i->meta[k].key), vl = strlen(i->meta[k].value);
+		if (kl > 65535 || vl > 65535) {
+			return RS_ERANGE;
+		}
+		w_u16(b, (uint16_t)kl);
+		w_bytes(b, i->meta[k].key, kl);
+		w_u16(b, (uint16_t)vl);
+		w_bytes(b, i->meta[k].value, vl);
+	}
+	return b->err;
+}
+
+/* ---- store hooks -------------------------------------------------------- */
+
+static int batch_ensure(struct persist *p)
+{
+	if (p->panic) {
+		return RS_ESTORE_PANIC;
+	}
+	if (p->batch != NULL) {
+		return 0;
+	}
+	int rc = mdb_txn_begin(p->env, NULL, 0, &p->batch);
+	if (rc != 0) {
+		p->batch = NULL;
+		rc = map_err(rc);
+		if (rc == RS_ESTORE_PANIC) {
+			p->panic = 1;
+		}
+		return rc;
+	}
+	return 0;
+}
+
+static int op_begin(void *ctx)
+{
+	struct persist *p = ctx;
+	int rc = batch_ensure(p);
+	if (rc < 0) {
+		return rc;
+	}
+	rc = mdb_txn_begin(p->env, p->batch, 0, &p->child);
+	if (rc != 0) {
+		p->child = NULL;
+		return map_err(rc);
+	}
+	return 0;
+}
+
+static int op_commit(void *ctx)
+{
+	struct persist *p = ctx;
+	int rc = mdb_txn_commit(p->child);
+	p->child = NULL;
+	return map_err(rc);
+}
+
+static void op_abort(void *ctx)
+{
+	struct persist *p = ctx;
+	if (p->child != NULL) {
+		mdb_txn_abort(p->child);
+		p->child = NULL;
+	}
+}
+
+static int op_instance_put(void *ctx, const struct store_instance *i)
+{
+	struct persist *p = ctx;
+	size_t need = 64 + 17u * i->naddrs;
+	for (uint8_t m = 0; m < i->nmeta; m++) {
+		need += 4 + strlen(i->meta[m].key) + strlen(i->meta[m].value);
+	}
+	if (need > p->vcap) {
+		uint8_t *nb = realloc(p->vbuf, need);
+		if (nb == NULL) {
+			return RS_ENOMEM;
+		}
+		p->vbuf = nb;
+		p->vcap = need;
+	}
+	uint8_t kbuf[KEY_MAX];
+	struct wbuf vb = {p->vbuf, 0, p->vcap, 0};
+	int rc = instance_value(i, &vb);
+	if (rc < 0) {
+		return RS_ESTORE;
+	}
+	MDB_val k = {instance_key(i, kbuf), kbuf};
+	MDB_val v = {vb.len, p->vbuf};
+	return map_err(mdb_put(p->child, p->instances, &k, &v, 0));
+}
+
+static int op_instance_del(void *ctx, const struct store_instance *i)
+{
+	struct persist *p = ctx;
+	uint8_t kbuf[KEY_MAX];
+	MDB_val k = {instance_key(i, kbuf), kbuf};
+	int rc = mdb_del(p->child, p->instances, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : map_err(rc);
+}
+
+static void lease_key(uint64_t id, uint8_t out[8])
+{
+	struct wbuf b = {out, 0, 8, 0};
+	w_u64(&b, id);
+}
+
+static int op_lease_put(void *ctx, const struct store_lease *l)
+{
+	struct persist *p = ctx;
+	uint8_t kbuf[8], vbuf[8];
+	lease_key(l->id, kbuf);
+	struct wbuf vb = {vbuf, 0, sizeof(vbuf), 0};
+	w_u8(&vb, REC_VERSION);
+	w_u32(&vb, l->ttl_ms);
+	MDB_val k = {8, kbuf};
+	MDB_val v = {vb.len, vbuf};
+	return map_err(mdb_put(p->child, p->leases, &k, &v, 0));
+}
+
+static int op_lease_del(void *ctx, uint64_t id)
+{
+	struct persist *p = ctx;
+	uint8_t kbuf[8];
+	lease_key(id, kbuf);
+	MDB_val k = {8, kbuf};
+	int rc = mdb_del(p->child, p->leases, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : map_err(rc);
+}
+
+static int op_revision_put(void *ctx, uint64_t revision)
+{
+	struct persist *p = ctx;
+	uint8_t vbuf[8];
+	struct wbuf vb = {vbuf, 0, sizeof(vbuf), 0};
+	w_u64(&vb, revision);
+	MDB_val k = {8, "revision"};
+	MDB_val v = {8, vbuf};
+	return map_err(mdb_put(p->child, p->meta, &k, &v, 0));
+}
+
+static const struct store_persist_ops ops = {
+	.begin = op_begin,
+	.commit = op_commit,
+	.abort = op_abort,
+	.instance_put = op_instance_put,
+	.instance_del = op_instance_del,
+	.lease_put = op_lease_put,
+	.lease_del = op_lease_del,
+	.revision_put = op_revision_put,
+};
+
+const struct store_persist_ops *persist_ops(void)
+{
+	return &ops;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct persist **out,
+		char *err, size_t errsz)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		if (errno != ENOENT || mkdir(dir, 0750) != 0) {
+			int e = errno;
+			snprintf(err, errsz, "data dir %s: %s", dir, strerror(e));
+			return -e;
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errsz, "data dir %s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, R_OK | W_OK | X_OK) != 0) {
+		int e = errno;
+		snprintf(err, errsz, "data dir %s: %s", dir, strerror(e));
+		return -e;
+	}
+	struct persist *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return RS_ENOMEM;
+	}
+	p->map_size = map_size;
+	p->map_max = map_max;
+	MDB_txn *txn = NULL;
+	int rc = mdb_env_create(&p->env);
+	if (rc == 0) {
+		rc = mdb_env_set_maxdbs(p->env, 4);
+	}
+	if (rc == 0) {
+		rc = mdb_env_set_mapsize(p->env, map_size);
+	}
+	if (rc == 0) {
+		/* Default, fully durable sync mode: no MDB_NOSYNC, no
+		 * MDB_NOMETASYNC, no MDB_WRITEMAP (robustness catalogue 4.2).
+		 * MDB_NOTLS: transactions are tied to the loop, not a thread. */
+		rc = mdb_env_open(p->env, dir, MDB_NOTLS, 0640);
+	}
+	if (rc != 0) {
+		snprintf(err, errsz, "data dir %s: cannot open the store: %s", dir, mdb_strerror(rc));
+		goto fail;
+	}
+	/* A process killed while reading leaves reader slots behind; they
+	 * pin old pages and make the map grow (catalogue 4.1). */
+	int dead = 0;
+	mdb_reader_check(p->env, &dead);
+	MDB_envinfo info;
+	mdb_env_info(p->env, &info);
+	if (info.me_mapsize > p->map_size) {
+		p->map_size = info.me_mapsize; /* an existing store that grew */
+	}
+	if (p->map_max < p->map_size) {
+		p->map_max = p->map_size;
+	}
+	rc = mdb_txn_begin(p->env, NULL, 0, &txn);
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "instances", MDB_CREATE, &p->instances);
+	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "leases", MDB_CREATE, &p->leases);
+	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &p->meta);
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (rc != 0) {
+		snprintf(err, errsz, "data dir %s: cannot initialise the store: %s", dir,
+				mdb_strerror(rc));
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	mdb_env_close(p->env);
+	free(p);
+	return map_err(rc);
+}
+
+int persist_close(struct persist *p)
+{
+	if (p == NULL) {
+		return 0;
+	}
+	int rc = 0;
+	if (p->child != NULL) {
+		mdb_txn_abort(p->child);
+	}
+	if (p->batch != NULL) {
+		rc = map_err(mdb_txn_commit(p->batch));
+	}
+	mdb_env_close(p->env);
+	free(p->vbuf);
+	free(p);
+	return rc;
+}
+
+/* ---- batches -------------------------------------------------------------- */
+
+int persist_batch_open(const struct persist *p)
+{
+	return p->batch != NULL;
+}
+
+int persist_batch_commit(struct persist *p)
+{
+	if (p->batch == NULL) {
+		return 0;
+	}
+	int rc = mdb_txn_commit(p->batch);
+	p->batch = NULL;
+	p->commits++;
+	rc = map_err(rc);
+	if (rc == RS_ESTORE_PANIC) {
+		p->panic = 1;
+	}
+	return rc;
+}
+
+int persist_grow(struct persist *p)
+{
+	int rc = persist_batch_commit(p);
+	if (rc < 0) {
+		return rc;
+	}
+	if (p->map_size >= p->map_max) {
+		return RS_ESTORE_FULL;
+	}
+	uint64_t next = p->map_size * 2;
+	if (next > p->map_max) {
+		next = p->map_max;
+	}
+	rc = mdb_env_set_mapsize(p->env, next);
+	if (rc != 0) {
+		return map_err(rc);
+	}
+	p->map_size = next;
+	return 0;
+}
+
+uint64_t persist_bytes(const struct persist *p)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	mdb_env_info(p->env, &info);
+	mdb_env_stat(p->env, &st);
+	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+}
+
+uint64_t persist_map_size(const struct persist *p)
+{
+	return p->map_size;
+}
+
+uint64_t persist_commits(const struct persist *p)
+{
+	return p->commits;
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+static int decode_instance(const MDB_val *k, const MDB_val *v, struct store_registration *reg,
+		struct rs_addr *addrs, struct store_meta *meta, char *strs, size_t strs_cap,
+		uint64_t *registered_at, uint64_t *status_since)
+{
+	/* Key: three NUL-terminated strings, then the port. */
+	const char *key = k->mv_data;
+	size_t kl = k->mv_size;
+	const char *parts[3];
+	size_t off = 0;
+	for (int n = 0; n < 3; n++) {
+		const char *nul = memchr(key + off, '\0', kl - off);
+		if (nul == NULL) {
+			return RS_EPROTO;
+		}
+		parts[n] = key + off;
+		off = (size_t)(nul - key) + 1;
+	}
+	if (kl - off != 2) {
+		return RS_EPROTO;
+	}
+	reg->service = parts[0];
+	reg->protocol = parts[1];
+	reg->host = parts[2];
+	reg->port = (uint32_t)((uint8_t)key[off] << 8 | (uint8_t)key[off + 1]);
+
+	struct rbuf b = {v->mv_data, v->mv_size, 0, 0};
+	if (r_u8(&b) != REC_VERSION) {
+		return RS_EPROTO;
+	}
+	uint8_t flags = r_u8(&b);
+	reg->kept = (flags & REC_FLAG_KEPT) != 0;
+	reg->priority = r_u16(&b);
+	reg->weight = r_u16(&b);
+	reg->status = r_u8(&b);
+	reg->lease = r_u64(&b);
+	*registered_at = r_u64(&b);
+	*status_since = r_u64(&b);
+	reg->naddrs = r_u8(&b);
+	for (size_t a = 0; a < reg->naddrs; a++) {
+		uint8_t fam = r_u8(&b);
+		size_t n = fam == 4 ? 4 : 16;
+		const uint8_t *bytes = r_bytes(&b, n);
+		if (bytes == NULL || (fam != 4 && fam != 6)) {
+			return RS_EPROTO;
+		}
+		memset(&addrs[a], 0, sizeof(addrs[a]));
+		addrs[a].family = fam == 4 ? AF_INET : AF_INET6;
+		memcpy(addrs[a].bytes, bytes, n);
+	}
+	reg->addrs = addrs;
+	reg->nmeta = r_u8(&b);
+	size_t so = 0;
+	for (size_t m = 0; m < reg->nmeta; m++) {
+		for (int kv = 0; kv < 2; kv++) {
+			uint16_t l = r_u16(&b);
+			const uint8_t *s = r_bytes(&b, l);
+			if (s == NULL || so + l + 1 > strs_cap) {
+				return RS_EPROTO;
+			}
+			memcpy(strs + so, s, l);
+			strs[so + l] = '\0';
+			if (kv == 0) {
+				meta[m].key = strs + so;
+			} else {
+				meta[m].value = strs + so;
+			}
+			so += l + 1u;
+		}
+	}
+	reg->meta = meta;
+	return b.err != 0 || b.off != b.len ? RS_EPROTO : 0;
+}
+
+int persist_load(struct persist *p, struct store *s, uint64_t now_mono, uint64_t *ninstances,
+		uint64_t *nleases, uint64_t *dropped)
+{
+	*ninstances = *nleases = *dropped = 0;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	int rc = mdb_txn_begin(p->env, NULL, 0, &txn);
+	if (rc != 0) {
+		return map_err(rc);
+	}
+	MDB_val k, v;
+	rc = mdb_get(txn, p->meta, &(MDB_val){8, "revision"}, &v);
+	if (rc == 0 && v.mv_size == 8) {
+		struct rbuf b = {v.mv_data, 8, 0, 0};
+		store_load_revision(s, r_u64(&b));
+	}
+
+	rc = mdb_cursor_open(txn, p->leases, &cur);
+	if (rc != 0) {
+		goto out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rbuf kb = {k.mv_data, k.mv_size, 0, 0};
+		struct rbuf vb = {v.mv_data, v.mv_size, 0, 0};
+		uint64_t id = r_u64(&kb);
+		uint8_t ver = r_u8(&vb);
+		uint32_t ttl_ms = r_u32(&vb);
+		if (kb.err != 0 || vb.err != 0 || ver != REC_VERSION ||
+				store_load_lease(s, id, ttl_ms, now_mono) < 0) {
+			mdb_cursor_del(cur, 0);
+			(*dropped)++;
+			continue;
+		}
+		(*nleases)++;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if (rc != MDB_NOTFOUND) {
+		goto out;
+	}
+
+	rc = mdb_cursor_open(txn, p->instances, &cur);
+	if (rc != 0) {
+		goto out;
+	}
+	/* Strings of one record are never longer than the record. */
+	struct rs_addr *addrs = malloc(256 * sizeof(*addrs));
+	struct store_meta *meta = malloc(256 * sizeof(*meta));
+	char *strs = NULL;
+	size_t strs_cap = 0;
+	if (addrs == NULL || meta == NULL) {
+		free(addrs);
+		free(meta);
+		rc = ENOMEM;
+		goto out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct store_registration reg;
+		memset(&reg, 0, sizeof(reg));
+		uint64_t at = 0, since = 0;
+		if (v.mv_size + 1 > strs_cap) {
+			char *ns = realloc(strs, v.mv_size + 1);
+			if (ns == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			strs = ns;
+			strs_cap = v.mv_size + 1;
+		}
+		int drc = decode_instance(&k, &v, &reg, addrs, meta, strs, strs_cap, &at, &since);
+		if (drc == 0) {
+			drc = store_load_instance(s, &reg, at, since, now_mono);
+		}
+		if (drc == RS_ENOMEM) {
+			rc = ENOMEM;
+			break;
+		}
+		if (drc < 0) {
+			mdb_cursor_del(cur, 0);
+			(*dropped)++;
+			continue;
+		}
+		(*ninstances)++;
+	}
+	if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	}
+	free(addrs);
+	free(meta);
+	free(strs);
+out:
+	if (cur != NULL) {
+		mdb_cursor_close(cur);
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+	} else {
+		mdb_txn_abort(txn);
+	}
+	if (rc == 0) {
+		/* Everything is in memory now: let the kernel take back the
+		 * pages loading touched. A read-only shared mapping re-reads
+		 * them from the file if ever needed again. */
+		MDB_envinfo info;
+		mdb_env_info(p->env, &info);
+		if (info.me_mapaddr != NULL) {
+			madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+		}
+	}
+	return map_err(rc);
+}

@@ -1,0 +1,204 @@
+#include "server/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "server/api.h"
+#include "server/dnsio.h"
+
+uint64_t server_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void store_changed_cb(const struct store_change *change, void *ud)
+{
+	struct server *srv = ud;
+	if (srv->api != NULL) {
+		api_on_change(srv->api, change);
+	}
+}
+
+int server_open(struct server *srv, char *err, size_t errsz)
+{
+	int rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max,
+			&srv->persist, err, errsz);
+	if (rc < 0) {
+		return rc;
+	}
+	uint64_t now = uv_now(srv->loop);
+	srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist, now);
+	if (srv->store == NULL) {
+		snprintf(err, errsz, "out of memory creating the store");
+		return RS_ENOMEM;
+	}
+	uint64_t t0 = uv_hrtime();
+	uint64_t ninst, nleases, dropped;
+	rc = persist_load(srv->persist, srv->store, now, &ninst, &nleases, &dropped);
+	if (rc < 0) {
+		snprintf(err, errsz, "data dir %s: cannot load the store: %s", srv->cfg.data_dir,
+				rs_strerror(rc));
+		return rc;
+	}
+	rs_log_info("store %s: loaded %llu instances and %llu leases at revision %llu in %.1f ms"
+		    "%s",
+			srv->cfg.data_dir, (unsigned long long)ninst, (unsigned long long)nleases,
+			(unsigned long long)store_revision(srv->store),
+			(double)(uv_hrtime() - t0) / 1e6,
+			nleases > 0 ? "; every lease has a full TTL of grace" : "");
+	if (dropped > 0) {
+		rs_log_warning("store %s: dropped %llu records that no longer made sense",
+				srv->cfg.data_dir, (unsigned long long)dropped);
+	}
+	store_set_listener(srv->store, store_changed_cb, srv);
+	return 0;
+}
+
+bool server_store_grow(struct server *srv)
+{
+	uint64_t before = persist_map_size(srv->persist);
+	int rc = persist_grow(srv->persist);
+	if (rc == 0) {
+		rs_log_notice("store: map grown from %llu to %llu MiB",
+				(unsigned long long)(before >> 20),
+				(unsigned long long)(persist_map_size(srv->persist) >> 20));
+		return true;
+	}
+	if (rc == RS_ESTORE_FULL) {
+		rs_log_error("store: full at its maximum of %llu MiB: writes are refused "
+			     "(raise --map-max)",
+				(unsigned long long)(persist_map_size(srv->persist) >> 20));
+	} else {
+		rs_log_error("store: cannot grow: %s", rs_strerror(rc));
+	}
+	return false;
+}
+
+static void preservation_log(struct server *srv)
+{
+	bool now = store_preserving(srv->store);
+	if (now == srv->preserving_logged) {
+		return;
+	}
+	srv->preserving_logged = now;
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	if (now) {
+		rs_log_warning("self-preservation ON: leases are expiring faster than %.0f%% per "
+			       "%u ms window; expiry stopped, last known endpoints kept (stale: %llu)",
+				srv->cfg.limits.preserve_fraction * 100,
+				srv->cfg.limits.preserve_window_ms, (unsigned long long)sz.stale);
+	} else {
+		rs_log_warning("self-preservation OFF: renewals recovered; %llu leases live",
+				(unsigned long long)sz.leases);
+	}
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	uint32_t expired = 0;
+	int rc = store_tick(srv->store, uv_now(srv->loop), &expired);
+	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
+		rc = store_tick(srv->store, uv_now(srv->loop), &expired);
+	}
+	if (rc < 0) {
+		rs_log_error("expiry: store write failed: %s (retrying)", rs_strerror(rc));
+	}
+	if (expired > 0) {
+		rs_log_info("expired %u lease%s", expired, expired == 1 ? "" : "s");
+	}
+	preservation_log(srv);
+}
+
+/* Once per loop iteration, after I/O: make the iteration's writes durable,
+ * then let the API send the replies it held. */
+static void commit_cb(uv_check_t *h)
+{
+	struct server *srv = h->data;
+	int rc = persist_batch_commit(srv->persist);
+	if (rc < 0) {
+		srv->commit_failures++;
+		rs_log_error("store commit failed: %s", rs_strerror(rc));
+	}
+	if (srv->api != NULL) {
+		api_flush(srv->api, rc);
+	}
+	if (rc == RS_ESTORE_PANIC) {
+		/* LMDB cannot go on (catalogue 4.4): stop, let the supervisor
+		 * restart us on the last committed state. */
+		rs_log_error("store is unusable: shutting down");
+		srv->exit_code = 1;
+		server_stop(srv);
+	} else if (rc < 0) {
+		/* The memory state is ahead of the disk: rebuild it from the
+		 * disk, which holds exactly what was acknowledged. */
+		store_free(srv->store);
+		srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist,
+				uv_now(srv->loop));
+		uint64_t a, b, c;
+		if (srv->store == NULL ||
+				persist_load(srv->persist, srv->store, uv_now(srv->loop), &a, &b, &c) < 0) {
+			rs_log_error("cannot reload the store after a failed commit: shutting down");
+			srv->exit_code = 1;
+			server_stop(srv);
+			return;
+		}
+		store_set_listener(srv->store, store_changed_cb, srv);
+	}
+}
+
+int server_start(struct server *srv, char *err, size_t errsz)
+{
+	srv->start_mono = uv_now(srv->loop);
+	srv->start_wall_ms = server_wall_ms();
+	uv_timer_init(srv->loop, &srv->tick);
+	srv->tick.data = srv;
+	uv_timer_start(&srv->tick, tick_cb, STORE_TICK_MS, STORE_TICK_MS);
+	uv_check_init(srv->loop, &srv->commit);
+	srv->commit.data = srv;
+	uv_check_start(&srv->commit, commit_cb);
+	int rc = api_start(srv, &srv->api, err, errsz);
+	if (rc == 0) {
+		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
+	}
+	return rc;
+}
+
+void server_stop(struct server *srv)
+{
+	if (srv->stopping) {
+		return;
+	}
+	srv->stopping = true;
+	/* Writes of this iteration first, then the replies, then the handles. */
+	dnsio_stop(srv->dnsio);
+	int rc = persist_batch_commit(srv->persist);
+	if (srv->api != NULL) {
+		api_flush(srv->api, rc);
+		api_stop(srv->api);
+	}
+	if (!uv_is_closing((uv_handle_t *)&srv->tick)) {
+		uv_close((uv_handle_t *)&srv->tick, NULL);
+	}
+	if (!uv_is_closing((uv_handle_t *)&srv->commit)) {
+		uv_close((uv_handle_t *)&srv->commit, NULL);
+	}
+}
+
+void server_close(struct server *srv)
+{
+	int rc = persist_close(srv->persist);
+	if (rc < 0) {
+		rs_log_error("store: final commit failed: %s", rs_strerror(rc));
+	}
+	srv->persist = NULL;
+	store_free(srv->store);
+	srv->store = NULL;
+}
