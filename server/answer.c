@@ -62,6 +62,7 @@ struct prep_rr {
 	uint32_t off;
 	uint16_t len;
 	uint16_t target;     /* SRV: offset of the target in the body, else 0 */
+	uint16_t target_len; /* SRV: wire length of the target */
 	uint32_t add_off;    /* A/AAAA bodies of the target for the additional section */
 	uint32_t add_len;
 	double weight;       /* > 0 */
@@ -364,6 +365,7 @@ static int build_srv(struct answer *a, struct prep *p, const struct store_servic
 		}
 		struct prep_rr *rr = &p->rr[p->n - 1];
 		rr->target = SRV_TARGET_OFF;
+		rr->target_len = in->host_wire_len;
 		p->stale |= in->stale != 0;
 		if (k > 0 && strcmp(up[k - 1]->host, in->host) == 0) {
 			continue;
@@ -807,7 +809,7 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 		size_t left = rr->add_len;
 		size_t tpos = o[i].pos + rr->target;
 		const uint8_t *tname = p->data.p + rr->off + rr->target;
-		size_t tlen = rr->target ? (size_t)rs_name_wire_len(tname, rr->len - rr->target) : 0;
+		size_t tlen = rr->target_len;
 		while (left >= 10) {
 			size_t blen = 10u + dnswire_get16(ab + 8);
 			size_t olen = tpos <= PTR_MAX ? 2 : tlen;
