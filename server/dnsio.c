@@ -90,6 +90,15 @@ static void handle_closed(struct dnsio *io)
 	}
 }
 
+/* Follow what may change under us between batches: the store (rebuilt
+ * after a failed commit) and the limits SIGHUP reloads. */
+static void dnsio_refresh(struct dnsio *io)
+{
+	answer_store_set(io->answer, io->srv->store);
+	io->report.rate = io->srv->cfg.report_rate;
+	io->report.log_max = io->srv->cfg.report_log_max;
+}
+
 /* ---- UDP ---------------------------------------------------------------- */
 
 static void udp_close_cb(uv_handle_t *h)
@@ -110,7 +119,7 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	}
 	struct answer_client c = {ANSWER_UDP, NULL};
 	uint64_t now = uv_now(io->srv->loop);
-	answer_store_set(io->answer, io->srv->store);
+	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		for (int i = 0; i < UDP_BATCH; i++) {
 			io->riov[i] = (struct iovec){io->rbuf[i], UDP_QUERY_MAX};
@@ -316,7 +325,7 @@ static void conn_send(struct dns_conn *c, const uint8_t *p, size_t len)
 static void conn_process(struct dns_conn *c)
 {
 	struct dnsio *io = c->io;
-	answer_store_set(io->answer, io->srv->store);
+	dnsio_refresh(io);
 	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer};
 	size_t off = 0;
 	bool got = false;
@@ -529,6 +538,19 @@ const struct dnsio_counters *dnsio_counters_get(const struct dnsio *io)
 const struct answer_counters *dnsio_answer_counters(const struct dnsio *io)
 {
 	return answer_counters_get(io->answer);
+}
+
+uint64_t dnsio_queries_total(const struct dnsio *io)
+{
+	if (io == NULL) {
+		return 0;
+	}
+	const struct answer_counters *c = answer_counters_get(io->answer);
+	uint64_t n = 0;
+	for (int t = 0; t < ANSWER_Q_COUNT; t++) {
+		n += c->queries[t][ANSWER_UDP] + c->queries[t][ANSWER_TCP];
+	}
+	return n;
 }
 
 const struct report *dnsio_report(const struct dnsio *io)

@@ -82,5 +82,9 @@ const struct dnsio_counters *dnsio_counters_get(const struct dnsio *io);
 /** The answer engine's counters: queries, rcodes, truncated, partial. */
 const struct answer_counters *dnsio_answer_counters(const struct dnsio *io);
 
+/** Queries answered or refused (not dropped garbage), both transports;
+ * 0 for NULL (Stats' dns_queries_total). */
+uint64_t dnsio_queries_total(const struct dnsio *io);
+
 /** Client-report counters per code (borrowed; valid until dnsio_stop()). */
 const struct report *dnsio_report(const struct dnsio *io);
