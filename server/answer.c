@@ -696,7 +696,9 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 		}
 		/* Room was reserved by the caller; the writer's cap still guards. */
 		dnswire_put(&r->w, o, n);
-		r->ar++;
+		if (!r->w.overflow) {
+			r->ar++;
+		}
 	}
 	uint8_t *h = r->w.buf;
 	dnswire_set16(h + 2, (uint16_t)(r->flags | (r->rcode & 0xf)));
@@ -836,6 +838,11 @@ static void write_negative(struct answer *a, struct reply *r, const struct zone 
 	uint16_t apex = (uint16_t)(DNSWIRE_HEADER + (q->nlabels > z->nlabels
 			? q->label_off[q->nlabels - z->nlabels] : 0));
 	size_t at = r->w.len;
+	if (at + 2 + z->soa.data.len > r->limit) {
+		/* Only with very long NS names and a 512-octet limit: the SOA is
+		 * optional data here, the rcode says it all. */
+		return;
+	}
 	dnswire_put16(&r->w, (uint16_t)(0xc000u | apex));
 	dnswire_put(&r->w, z->soa.data.p, z->soa.data.len);
 	if (!r->w.overflow) {
@@ -1100,6 +1107,9 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 			uint64_t n;
 			uint64_t rev = max_rev(s, &n);
 			p = prep_get(a, qtype, rev, n, PREP_ADDR, s);
+			if (p != NULL && p->n == 0 && q->qtype == DNSWIRE_ANY) {
+				p = prep_get(a, DNSWIRE_AAAA, rev, n, PREP_ADDR, s);
+			}
 			if (p == NULL) {
 				goto servfail;
 			}

@@ -185,8 +185,9 @@ static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp 
 	if (fd < 0) {
 		return -errno;
 	}
+	/* No SO_REUSEADDR: on UDP it would let a second server bind the same
+	 * port silently and steal its queries; "address in use" is the answer. */
 	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (sa->sa_family == AF_INET6) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}

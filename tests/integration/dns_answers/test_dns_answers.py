@@ -34,7 +34,7 @@ def srv(tmp_path):
 
 
 def dig(srv, *args):
-    r = run(["dig", "@127.0.0.1", "-p", str(srv.dns_port), "+time=2", "+tries=1"] + list(args))
+    r = run(["dig", "@127.0.0.1", "-p", str(srv.dns_port), "+time=5", "+tries=1"] + list(args))
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -43,7 +43,7 @@ def dig_short(srv, *args):
     return [l for l in dig(srv, "+short", *args).splitlines() if l]
 
 
-def udp(srv, q, timeout=2.0):
+def udp(srv, q, timeout=5.0):
     return dns.query.udp(q, "127.0.0.1", port=srv.dns_port, timeout=timeout)
 
 
