@@ -27,16 +27,26 @@ static struct server srv;
 static char datadir[64];
 static uint16_t port;
 
+/* A port free for both TCP and UDP on 127.0.0.1 (the kernel picks it). */
 static uint16_t free_port(void)
 {
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	bind(s, (struct sockaddr *)&sin, sizeof(sin));
-	socklen_t len = sizeof(sin);
-	getsockname(s, (struct sockaddr *)&sin, &len);
-	close(s);
-	return ntohs(sin.sin_port);
+	for (int tries = 0; tries < 100; tries++) {
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+		int u = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+		inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+		socklen_t len = sizeof(sin);
+		bool ok = bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+				getsockname(t, (struct sockaddr *)&sin, &len) == 0 &&
+				bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(t);
+		close(u);
+		if (ok) {
+			return ntohs(sin.sin_port);
+		}
+	}
+	cr_assert_fail("no free port");
+	return 0;
 }
 
 static void setup(void)
