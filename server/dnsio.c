@@ -2,10 +2,15 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -52,9 +57,33 @@ struct dns_wreq {
 	uint8_t data[];
 };
 
+/* One batch of UDP queries and their responses (recvmmsg/sendmmsg). */
+struct udp_batch {
+	struct mmsghdr rmsg[UDP_BATCH];
+	struct iovec riov[UDP_BATCH];
+	struct sockaddr_storage raddr[UDP_BATCH];
+	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
+	struct mmsghdr smsg[UDP_BATCH];
+	struct iovec siov[UDP_BATCH];
+	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
+};
+
+/* A UDP worker thread: its own answer engine and buffers, the shared
+ * sockets. It reads the store only under the read side of dnsio's lock. */
+struct dns_worker {
+	pthread_t thread;
+	struct dnsio *io;
+	struct answer *answer;
+	struct dnsio_counters counters;      /* its UDP bytes and drops */
+	bool started;
+	struct udp_batch batch;
+};
+
 struct dnsio {
 	struct server *srv;
-	struct answer *answer;
+	struct answer_config acfg;
+	const char *ns[CONFIG_MAX_NS];
+	struct answer *answer;               /* the main thread's: TCP, and UDP without workers */
 	struct report report;
 	struct dnsio_counters counters;
 	struct dns_udp udp[CONFIG_MAX_LISTEN];
@@ -64,20 +93,53 @@ struct dnsio {
 	struct dns_conn *conns;
 	int handles;                         /* open handles; the last close frees */
 	bool stopping;
-	/* UDP batch buffers. */
-	struct mmsghdr rmsg[UDP_BATCH];
-	struct iovec riov[UDP_BATCH];
-	struct sockaddr_storage raddr[UDP_BATCH];
-	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
-	struct mmsghdr smsg[UDP_BATCH];
-	struct iovec siov[UDP_BATCH];
-	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
+	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
+	 * side of @c lock whenever it runs, and lets go of it only while it
+	 * waits for events (dnsio_wait()), so workers never see the store
+	 * change under them. */
+	struct dns_worker **workers;
+	size_t nworkers;
+	pthread_rwlock_t lock;
+	bool lock_init;
+	bool locked;                         /* by the main thread */
+	int stop_fd;                         /* eventfd: workers exit */
+	struct udp_batch batch;              /* the main thread's */
 	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
 	uint8_t tbuf[2 + 65535];
 };
 
+static void workers_stop(struct dnsio *io)
+{
+	if (io->stop_fd >= 0) {
+		uint64_t one = 1;
+		(void)!write(io->stop_fd, &one, sizeof(one));
+	}
+	if (io->locked) {
+		io->locked = false;
+		pthread_rwlock_unlock(&io->lock);
+	}
+	for (size_t i = 0; i < io->nworkers; i++) {
+		if (io->workers[i]->started) {
+			pthread_join(io->workers[i]->thread, NULL);
+			io->workers[i]->started = false;
+		}
+	}
+}
+
 static void io_free(struct dnsio *io)
 {
+	workers_stop(io);
+	for (size_t i = 0; i < io->nworkers; i++) {
+		answer_free(io->workers[i]->answer);
+		free(io->workers[i]);
+	}
+	free(io->workers);
+	if (io->stop_fd >= 0) {
+		close(io->stop_fd);
+	}
+	if (io->lock_init) {
+		pthread_rwlock_destroy(&io->lock);
+	}
 	report_log_close(&io->report);
 	answer_free(io->answer);
 	free(io);
@@ -109,6 +171,74 @@ static void udp_close_cb(uv_handle_t *h)
 	handle_closed(u->io);
 }
 
+/*
+ * Read one batch from @p fd and answer it into @p b; returns the number of
+ * datagrams read (0 when drained) and sets *@p nsend. The caller holds
+ * whatever the engine needs (the store lock with workers).
+ */
+static int udp_batch_answer(struct udp_batch *b, int fd, struct answer *a, struct report *rep,
+		uint64_t now, struct dnsio_counters *ctr, int *nsend)
+{
+	*nsend = 0;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
+		b->rmsg[i].msg_hdr = (struct msghdr){
+			.msg_name = &b->raddr[i],
+			.msg_namelen = sizeof(b->raddr[i]),
+			.msg_iov = &b->riov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	int n = recvmmsg(fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0) {
+		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
+	}
+	struct answer_client c = {ANSWER_UDP, NULL};
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = b->rmsg[i].msg_len;
+		ctr->bytes_in[ANSWER_UDP] += len;
+		if (b->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			continue; /* over 4 KiB: no query of ours is that large */
+		}
+		c.addr = (const struct sockaddr *)&b->raddr[i];
+		struct answer_result res;
+		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
+		if (res.report) {
+			report_log_write(rep, &res.fields, c.addr, server_wall_ms());
+		}
+		if (res.action != ANSWER_SEND) {
+			continue;
+		}
+		ctr->bytes_out[ANSWER_UDP] += res.len;
+		b->siov[k] = (struct iovec){b->sbuf[k], res.len};
+		b->smsg[k].msg_hdr = (struct msghdr){
+			.msg_name = &b->raddr[i],
+			.msg_namelen = b->rmsg[i].msg_hdr.msg_namelen,
+			.msg_iov = &b->siov[k],
+			.msg_iovlen = 1,
+		};
+		k++;
+	}
+	*nsend = k;
+	return n;
+}
+
+/* Send a batch's responses: one sendmmsg for all, as far as it goes. */
+static void udp_batch_send(struct udp_batch *b, int fd, int k, struct dnsio_counters *ctr)
+{
+	for (int sent = 0; sent < k;) {
+		int m = sendmmsg(fd, b->smsg + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+		if (m <= 0) {
+			/* Skip the one that failed (e.g. unreachable) and go on. */
+			ctr->udp_send_dropped++;
+			sent++;
+			continue;
+		}
+		sent += m;
+	}
+}
+
 static void udp_readable_cb(uv_poll_t *h, int status, int events)
 {
 	struct dns_udp *u = h->data;
@@ -117,66 +247,101 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	if (status < 0) {
 		return; /* a transient poll error: the next readiness retries */
 	}
-	struct answer_client c = {ANSWER_UDP, NULL};
 	uint64_t now = uv_now(io->srv->loop);
 	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
-		for (int i = 0; i < UDP_BATCH; i++) {
-			io->riov[i] = (struct iovec){io->rbuf[i], UDP_QUERY_MAX};
-			io->rmsg[i].msg_hdr = (struct msghdr){
-				.msg_name = &io->raddr[i],
-				.msg_namelen = sizeof(io->raddr[i]),
-				.msg_iov = &io->riov[i],
-				.msg_iovlen = 1,
-			};
-		}
-		int n = recvmmsg(u->fd, io->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0) {
-			return; /* EAGAIN: drained; other errors (ICMP-induced) too */
-		}
-		int k = 0;
-		for (int i = 0; i < n; i++) {
-			size_t len = io->rmsg[i].msg_len;
-			io->counters.bytes_in[ANSWER_UDP] += len;
-			if (io->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				continue; /* over 4 KiB: no query of ours is that large */
-			}
-			c.addr = (const struct sockaddr *)&io->raddr[i];
-			struct answer_result res;
-			answer_process(io->answer, io->rbuf[i], len, &c, now, io->sbuf[k], UDP_OUT_MAX,
-					&res);
-			if (res.report) {
-				report_log_write(&io->report, &res.fields, c.addr, server_wall_ms());
-			}
-			if (res.action != ANSWER_SEND) {
-				continue;
-			}
-			io->siov[k] = (struct iovec){io->sbuf[k], res.len};
-			io->smsg[k].msg_hdr = (struct msghdr){
-				.msg_name = &io->raddr[i],
-				.msg_namelen = io->rmsg[i].msg_hdr.msg_namelen,
-				.msg_iov = &io->siov[k],
-				.msg_iovlen = 1,
-			};
-			k++;
-		}
-		for (int sent = 0; sent < k;) {
-			int m = sendmmsg(u->fd, io->smsg + sent, (unsigned)(k - sent), MSG_DONTWAIT);
-			if (m <= 0) {
-				/* Skip the one that failed (e.g. unreachable) and go on. */
-				io->counters.udp_send_dropped++;
-				sent++;
-				continue;
-			}
-			for (int i = sent; i < sent + m; i++) {
-				io->counters.bytes_out[ANSWER_UDP] += io->smsg[i].msg_len;
-			}
-			sent += m;
-		}
+		int k;
+		int n = udp_batch_answer(&io->batch, u->fd, io->answer, &io->report, now, &io->counters,
+				&k);
+		udp_batch_send(&io->batch, u->fd, k, &io->counters);
 		if (n < UDP_BATCH) {
 			return;
 		}
 	}
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void worker_serve(struct dns_worker *w, int fd)
+{
+	struct dnsio *io = w->io;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int k;
+		pthread_rwlock_rdlock(&io->lock);
+		if (io->stopping) {
+			pthread_rwlock_unlock(&io->lock);
+			return;
+		}
+		answer_store_set(w->answer, io->srv->store);
+		int n = udp_batch_answer(&w->batch, fd, w->answer, &io->report, mono_ms(), &w->counters,
+				&k);
+		pthread_rwlock_unlock(&io->lock);
+		/* Responses are plain bytes now: send without holding the lock. */
+		udp_batch_send(&w->batch, fd, k, &w->counters);
+		if (n < UDP_BATCH) {
+			return;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct dns_worker *w = arg;
+	struct dnsio *io = w->io;
+	struct pollfd pfd[CONFIG_MAX_LISTEN + 1];
+	size_t n = io->nudp;
+	for (size_t i = 0; i < n; i++) {
+		pfd[i] = (struct pollfd){io->udp[i].fd, POLLIN, 0};
+	}
+	pfd[n] = (struct pollfd){io->stop_fd, POLLIN, 0};
+	for (;;) {
+		if (poll(pfd, n + 1, -1) < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+		if (pfd[n].revents != 0) {
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (pfd[i].revents & POLLIN) {
+				worker_serve(w, pfd[i].fd);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int workers_start(struct dnsio *io, size_t count)
+{
+	io->workers = calloc(count, sizeof(*io->workers));
+	if (io->workers == NULL) {
+		return RS_ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct dns_worker *w = calloc(1, sizeof(*w));
+		if (w == NULL) {
+			return RS_ENOMEM;
+		}
+		io->workers[io->nworkers++] = w;
+		w->io = io;
+		int rc = answer_new(&io->acfg, io->srv->store, &io->report, &w->answer);
+		if (rc < 0) {
+			return rc;
+		}
+		rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc != 0) {
+			return -rc;
+		}
+		w->started = true;
+	}
+	return 0;
 }
 
 static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp *u)
@@ -211,6 +376,9 @@ static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp 
 	u->poll.data = u;
 	io->handles++;
 	io->nudp++;
+	if (io->srv->cfg.dns_threads > 0) {
+		return 0; /* the workers read it */
+	}
 	return uv_poll_start(&u->poll, UV_READABLE, udp_readable_cb);
 }
 
@@ -459,15 +627,15 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 		return RS_ENOMEM;
 	}
 	io->srv = srv;
+	io->stop_fd = -1;
 	report_init(&io->report, cfg->report_rate);
-	const char *ns[CONFIG_MAX_NS];
 	for (size_t i = 0; i < cfg->nns; i++) {
-		ns[i] = cfg->ns[i];
+		io->ns[i] = cfg->ns[i];
 	}
-	struct answer_config acfg = {
+	io->acfg = (struct answer_config){
 		.zone = cfg->zone,
 		.domain = cfg->domain,
-		.ns = ns,
+		.ns = io->ns,
 		.nns = cfg->nns,
 		.report_zone = cfg->report_zone,
 		.ttl = cfg->ttl,
@@ -475,13 +643,31 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 		.udp_max = cfg->udp_max,
 		.stable_subsets = cfg->stable_subsets,
 	};
-	int rc = answer_new(&acfg, srv->store, &io->report, &io->answer);
+	int rc = answer_new(&io->acfg, srv->store, &io->report, &io->answer);
 	if (rc < 0) {
 		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
 		free(io);
 		return rc;
 	}
 	*out = io;
+	if (cfg->dns_threads > 0) {
+		/* Writers first: a registration must not wait behind a stream of
+		 * worker batches. */
+		pthread_rwlockattr_t attr;
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&io->lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+		io->lock_init = true;
+		pthread_rwlock_wrlock(&io->lock);
+		io->locked = true;
+		io->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (io->stop_fd < 0) {
+			rc = -errno;
+			snprintf(err, errsz, "dns: eventfd: %s", strerror(-rc));
+			return rc;
+		}
+	}
 	if (cfg->report_zone[0] != '\0') {
 		rc = report_log_open(&io->report, cfg->data_dir, cfg->report_log_max);
 		if (rc < 0) {
@@ -506,7 +692,32 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 		rs_log_info("dns listening on %s (udp, tcp) for %s%s%s", text, cfg->zone,
 				cfg->report_zone[0] ? " and " : "", cfg->report_zone);
 	}
+	if (cfg->dns_threads > 0) {
+		rc = workers_start(io, cfg->dns_threads);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: cannot start %u worker threads: %s", cfg->dns_threads,
+					rs_strerror(rc));
+			return rc;
+		}
+		rs_log_info("dns: %u UDP worker threads", cfg->dns_threads);
+	}
 	return 0;
+}
+
+bool dnsio_threaded(const struct dnsio *io)
+{
+	return io != NULL && io->nworkers > 0 && !io->stopping;
+}
+
+void dnsio_wait(struct dnsio *io, int fd, int timeout_ms)
+{
+	dnsio_refresh(io);
+	io->locked = false;
+	pthread_rwlock_unlock(&io->lock);
+	struct pollfd p = {fd, POLLIN, 0};
+	(void)poll(&p, 1, timeout_ms);
+	pthread_rwlock_wrlock(&io->lock);
+	io->locked = true;
 }
 
 void dnsio_stop(struct dnsio *io)
@@ -516,6 +727,7 @@ void dnsio_stop(struct dnsio *io)
 	}
 	io->stopping = true;
 	io->srv->dnsio = NULL;
+	workers_stop(io);
 	for (size_t i = 0; i < io->nudp; i++) {
 		uv_poll_stop(&io->udp[i].poll);
 		uv_close((uv_handle_t *)&io->udp[i].poll, udp_close_cb);
@@ -531,14 +743,40 @@ void dnsio_stop(struct dnsio *io)
 	}
 }
 
-const struct dnsio_counters *dnsio_counters_get(const struct dnsio *io)
+void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 {
-	return &io->counters;
+	*out = io->counters;
+	for (size_t i = 0; i < io->nworkers; i++) {
+		const struct dnsio_counters *w = &io->workers[i]->counters;
+		out->bytes_in[ANSWER_UDP] += w->bytes_in[ANSWER_UDP];
+		out->bytes_out[ANSWER_UDP] += w->bytes_out[ANSWER_UDP];
+		out->udp_send_dropped += w->udp_send_dropped;
+	}
 }
 
-const struct answer_counters *dnsio_answer_counters(const struct dnsio *io)
+static void answer_counters_add(struct answer_counters *to, const struct answer_counters *c)
 {
-	return answer_counters_get(io->answer);
+	for (int t = 0; t < ANSWER_Q_COUNT; t++) {
+		to->queries[t][ANSWER_UDP] += c->queries[t][ANSWER_UDP];
+		to->queries[t][ANSWER_TCP] += c->queries[t][ANSWER_TCP];
+	}
+	for (size_t r = 0; r < sizeof(c->responses) / sizeof(c->responses[0]); r++) {
+		to->responses[r] += c->responses[r];
+	}
+	to->dropped += c->dropped;
+	to->truncated += c->truncated;
+	to->partial += c->partial;
+	to->stale += c->stale;
+	to->rebuilds += c->rebuilds;
+}
+
+void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	answer_counters_add(out, answer_counters_get(io->answer));
+	for (size_t i = 0; i < io->nworkers; i++) {
+		answer_counters_add(out, answer_counters_get(io->workers[i]->answer));
+	}
 }
 
 uint64_t dnsio_queries_total(const struct dnsio *io)
@@ -546,10 +784,11 @@ uint64_t dnsio_queries_total(const struct dnsio *io)
 	if (io == NULL) {
 		return 0;
 	}
-	const struct answer_counters *c = answer_counters_get(io->answer);
+	struct answer_counters c;
+	dnsio_answer_counters(io, &c);
 	uint64_t n = 0;
 	for (int t = 0; t < ANSWER_Q_COUNT; t++) {
-		n += c->queries[t][ANSWER_UDP] + c->queries[t][ANSWER_TCP];
+		n += c.queries[t][ANSWER_UDP] + c.queries[t][ANSWER_TCP];
 	}
 	return n;
 }

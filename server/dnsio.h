@@ -27,12 +27,20 @@
  *     its backlog cannot grow); if it does not drain, the idle timer closes
  *     it. Other clients are never blocked.
  *
- * Threads: the main loop thread only (the answer engine reads the store,
- * which that thread owns). One core handles ~the load NSD handles on one
- * core; see docs/dns.md for the measurement behind keeping one thread.
+ * Threads: by default everything runs on the main loop thread (the answer
+ * engine reads the store, which that thread owns). With cfg.dns_threads = N
+ * > 0, N worker threads answer UDP instead, each with its own answer engine
+ * and buffers, reading from the same sockets. They read the store under the
+ * read side of a writer-preferring rwlock whose write side the main thread
+ * holds whenever it runs, letting go only while it waits for events
+ * (dnsio_wait(), called by server_run()); so the store never changes under
+ * a worker, and a change is visible to every worker by the time the main
+ * thread next waits, i.e. before the registration's reply is written out.
+ * TCP stays on the main thread. See docs/dns.md for the measurements.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,11 +84,27 @@ __attribute__((warn_unused_result)) int dnsio_start(struct server *srv, struct d
  */
 void dnsio_stop(struct dnsio *io);
 
-/** Transport counters (borrowed; valid until dnsio_stop()). */
-const struct dnsio_counters *dnsio_counters_get(const struct dnsio *io);
+/**
+ * Transport counters, summed over the main thread and the workers.
+ * @note Main thread only (it holds the lock the workers count under).
+ */
+void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out);
 
-/** The answer engine's counters: queries, rcodes, truncated, partial. */
-const struct answer_counters *dnsio_answer_counters(const struct dnsio *io);
+/** The answer engines' counters (queries, rcodes, truncated, partial),
+ * summed over the main thread and the workers. Main thread only. */
+void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out);
+
+/** Does DNS run UDP worker threads (cfg.dns_threads > 0) that are not stopped? */
+bool dnsio_threaded(const struct dnsio *io);
+
+/**
+ * With worker threads: let go of the store lock, wait until @p fd (the
+ * loop's backend fd) is readable or @p timeout_ms passes, take the lock
+ * back. The main thread calls it instead of letting uv_run() block
+ * (server_run()), so workers read the store only while the main thread
+ * waits for events, and never see it change under them.
+ */
+void dnsio_wait(struct dnsio *io, int fd, int timeout_ms);
 
 /** Queries answered or refused (not dropped garbage), both transports;
  * 0 for NULL (Stats' dns_queries_total). */

@@ -16,6 +16,7 @@
 void report_init(struct report *r, uint32_t rate)
 {
 	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
 	r->rate = rate;
 	r->fd = -1;
 }
@@ -38,7 +39,7 @@ static void prefix_of(const struct sockaddr *src, uint8_t out[8])
 	}
 }
 
-bool report_admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
+static bool admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
 {
 	if (r->rate == 0) {
 		return true;
@@ -69,7 +70,7 @@ bool report_admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
 	return true;
 }
 
-void report_count(struct report *r, const struct report_fields *f)
+static void count(struct report *r, const struct report_fields *f)
 {
 	size_t n = f->len[0];
 	for (size_t i = 0; i < r->ncodes; i++) {
@@ -88,9 +89,26 @@ void report_count(struct report *r, const struct report_fields *f)
 	c->count = 1;
 }
 
+bool report_admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
+{
+	pthread_mutex_lock(&r->mu);
+	bool ok = admit(r, src, now_ms);
+	pthread_mutex_unlock(&r->mu);
+	return ok;
+}
+
+void report_count(struct report *r, const struct report_fields *f)
+{
+	pthread_mutex_lock(&r->mu);
+	count(r, f);
+	pthread_mutex_unlock(&r->mu);
+}
+
 void report_count_malformed(struct report *r)
 {
+	pthread_mutex_lock(&r->mu);
 	r->malformed++;
+	pthread_mutex_unlock(&r->mu);
 }
 
 int report_log_open(struct report *r, const char *dir, uint64_t max_bytes)
@@ -124,7 +142,7 @@ static void log_rotate(struct report *r)
 	}
 }
 
-void report_log_write(struct report *r, const struct report_fields *f,
+static void log_write(struct report *r, const struct report_fields *f,
 		const struct sockaddr *src, uint64_t wall_ms)
 {
 	if (r->fd < 0) {
@@ -162,6 +180,14 @@ void report_log_write(struct report *r, const struct report_fields *f,
 		return;
 	}
 	r->log_size += (uint64_t)n;
+}
+
+void report_log_write(struct report *r, const struct report_fields *f,
+		const struct sockaddr *src, uint64_t wall_ms)
+{
+	pthread_mutex_lock(&r->mu);
+	log_write(r, f, src, wall_ms);
+	pthread_mutex_unlock(&r->mu);
 }
 
 void report_log_close(struct report *r)

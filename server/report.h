@@ -14,10 +14,12 @@
  *
  * The limiter and counters are pure (time is passed in); report_log_write()
  * does file I/O and is called by the transport (dnsio), never by the answer
- * engine. Single thread: the loop that runs dnsio.
+ * engine. Thread-safe: DNS worker threads share one struct report (a mutex
+ * around each call; reports are rate-limited, so it is never hot).
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +47,7 @@ struct report_bucket {
 };
 
 struct report {
+	pthread_mutex_t mu;
 	uint32_t rate;                       /**< reports per second per prefix; 0: no limit */
 	struct report_code_count codes[REPORT_MAX_CODES];
 	size_t ncodes;

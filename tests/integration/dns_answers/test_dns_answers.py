@@ -25,11 +25,13 @@ from harness import Rosterd, pb, run
 ZONE = "services.lon6.example.net."
 
 
-@pytest.fixture
-def srv(tmp_path):
+# Every test runs with UDP on the main loop and with two UDP worker threads.
+@pytest.fixture(params=[0, 2], ids=["loop", "threads"])
+def srv(tmp_path, request):
     with Rosterd(tmp_path, extra=["--ns", "ns1.example.net.", "--ns", "ns2.example.net.",
                                   "--report-zone", "errors.example.net",
-                                  "--ttl", "5", "--negative-ttl", "7"]) as s:
+                                  "--ttl", "5", "--negative-ttl", "7",
+                                  "--dns-threads", str(request.param)]) as s:
         yield s
 
 
