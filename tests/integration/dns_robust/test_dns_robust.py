@@ -101,6 +101,18 @@ def test_bad_udp_packet(srv, what, packet, rcode):
 
 
 def test_random_bytes_fixed_seed(srv):
+    random_bytes(srv)
+
+
+def test_random_bytes_with_worker_threads(tmp_path):
+    with Rosterd(tmp_path, extra=["--dns-threads", "2"]) as s:
+        with s.client() as c:
+            assert c.register("big", "tcp", "b1.lon6.example.net", 80,
+                              addresses=["10.1.0.1"]).error == 0
+        random_bytes(s)
+
+
+def random_bytes(srv):
     rnd = random.Random(20261126)
     good = dns.message.make_query("_big._tcp." + ZONE, "SRV", use_edns=0).to_wire()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
