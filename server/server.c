@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/api.h"
+#include "server/http.h"
 
 uint64_t server_wall_ms(void)
 {
@@ -163,7 +164,13 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	uv_check_init(srv->loop, &srv->commit);
 	srv->commit.data = srv;
 	uv_check_start(&srv->commit, commit_cb);
-	return api_start(srv, &srv->api, err, errsz);
+	int rc = api_start(srv, &srv->api, err, errsz);
+	if (rc < 0) {
+		return rc;
+	}
+	struct http_limits hl;
+	http_limits_default(&hl);
+	return http_start(srv, &hl, err, errsz);
 }
 
 void server_stop(struct server *srv)
@@ -174,6 +181,7 @@ void server_stop(struct server *srv)
 	srv->stopping = true;
 	/* Writes of this iteration first, then the replies, then the handles. */
 	int rc = persist_batch_commit(srv->persist);
+	http_stop(srv->http);
 	if (srv->api != NULL) {
 		api_flush(srv->api, rc);
 		api_stop(srv->api);
