@@ -189,8 +189,14 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req)
 	}
 	const char *lf = line_end(p, end);
 	if (lf == NULL) {
-		return p < end && memchr(p, '\0', (size_t)(end - p)) != NULL ? RS_EPROTO
-		                                                             : RS_EAGAIN;
+		/* Refuse what cannot become a request line (a TLS hello, binary
+		 * noise) now, rather than after waiting for a line end. */
+		for (const char *c = p; c < end; c++) {
+			if ((unsigned char)*c < 0x20 ? *c != '\r' : (unsigned char)*c >= 0x7f) {
+				return RS_EPROTO;
+			}
+		}
+		return p < end && !is_tchar((unsigned char)*p) ? RS_EPROTO : RS_EAGAIN;
 	}
 	int rc = request_line(p, line_content_end(p, lf), req);
 	if (rc < 0) {
