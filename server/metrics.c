@@ -548,6 +548,12 @@ static void page_summary(struct metrics_text *t, const struct server *srv)
 	        started, uptime_ms(srv) / 1000u);
 }
 
+/* A count cell: zeros fade, so the eye lands on what is not. */
+static void page_count(struct metrics_text *t, const char *cls, uint32_t n)
+{
+	text_printf(t, "<td class=\"n %s\">%" PRIu32 "</td>", n > 0 ? cls : "none", n);
+}
+
 static int page_service_row(const struct store_service *s, void *ud)
 {
 	struct metrics_text *t = ud;
@@ -564,17 +570,25 @@ static int page_service_row(const struct store_service *s, void *ud)
 	html_escape(t, s->name);
 	text_str(t, "</a></td><td>");
 	html_escape(t, s->protocol);
-	text_printf(t,
-	        "</td><td class=\"n\">%" PRIu32 "</td><td class=\"n UP\">%" PRIu32
-	        "</td><td class=\"n DOWN\">%" PRIu32 "</td><td class=\"n STARTING\">%" PRIu32
-	        "</td><td class=\"n stale\">%" PRIu32 "</td></tr>\n",
-	        s->ninstances, s->nup, down, starting, s->nstale);
+	text_str(t, "</td>");
+	page_count(t, "", s->ninstances);
+	page_count(t, s->nup > 0 ? "UP" : "DOWN", s->nup);
+	page_count(t, "DOWN", down);
+	page_count(t, "STARTING", starting);
+	page_count(t, "stale", s->nstale);
+	text_str(t, "</tr>\n");
 	return 0;
 }
 
+struct page_ctx {
+	struct metrics_text *t;
+	const char *zone;
+};
+
 static int page_service_detail(const struct store_service *s, void *ud)
 {
-	struct metrics_text *t = ud;
+	const struct page_ctx *ctx = ud;
+	struct metrics_text *t = ctx->t;
 	text_str(t, "<h2 id=\"_");
 	html_escape(t, s->name);
 	text_str(t, "._");
@@ -583,6 +597,8 @@ static int page_service_detail(const struct store_service *s, void *ud)
 	html_escape(t, s->name);
 	text_str(t, "._");
 	html_escape(t, s->protocol);
+	text_str(t, ".");
+	html_escape(t, ctx->zone);
 	text_printf(t, "</code> (%" PRIu32 " instance%s)</h2>\n", s->ninstances,
 	        s->ninstances == 1 ? "" : "s");
 	text_str(t, "<table>\n<tr><th>endpoint</th><th>addresses</th><th>status</th>"
@@ -637,7 +653,8 @@ int metrics_status_html(const struct server *srv, struct metrics_text *out)
 		              "<th class=\"n\">stale</th></tr>\n");
 		store_service_foreach(srv->store, page_service_row, out);
 		text_str(out, "</table>\n");
-		store_service_foreach(srv->store, page_service_detail, out);
+		struct page_ctx ctx = {out, srv->cfg.zone};
+		store_service_foreach(srv->store, page_service_detail, &ctx);
 	}
 	text_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
 	              "<a href=\"/v1/services\">/v1/services</a> &middot; "
