@@ -341,9 +341,10 @@ void api_flush(struct api *api, int commit_rc)
 			}
 			c->dirty = false; /* send_error marked it again */
 			api->dirty = NULL;
-			if (c->nwatches > 0) {
-				c->close_after_flush = true; /* its stream may have gaps */
-			}
+		}
+		if (commit_rc < 0 && c->nwatches > 0) {
+			/* Its stream carried events of the lost batch. */
+			c->close_after_flush = true;
 		}
 		conn_flush(c);
 		c = next;

@@ -1,6 +1,7 @@
 #include "server/persist.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,17 @@ struct persist {
 	int panic;
 	uint8_t *vbuf; /* encoding buffer, grown to the largest record */
 	size_t vcap;
+	int lost_rc;   /* a batch lost by a failed commit in persist_grow() */
 };
+
+/* Grow the map after a commit once it is this full (per cent), so that a
+ * batch rarely meets a full map; and at the maximum size, refuse new
+ * records past the second mark, keeping room for deletes and for the
+ * commit's own pages (the free list), which must never fail. */
+#define GROW_AT_PCT 75
+#define REFUSE_AT_PCT 90
+
+static uint64_t used_bytes(const struct persist *p);
 
 /* The one place LMDB codes are translated. */
 static int map_err(int rc)
@@ -236,9 +247,17 @@ static void op_abort(void *ctx)
 	}
 }
 
+static bool near_full(const struct persist *p)
+{
+	return p->map_size >= p->map_max && used_bytes(p) * 100 > p->map_size * REFUSE_AT_PCT;
+}
+
 static int op_instance_put(void *ctx, const struct store_instance *i)
 {
 	struct persist *p = ctx;
+	if (near_full(p)) {
+		return RS_ESTORE_FULL;
+	}
 	size_t need = 64 + 17u * i->naddrs;
 	for (uint8_t m = 0; m < i->nmeta; m++) {
 		need += 4 + strlen(i->meta[m].key) + strlen(i->meta[m].value);
@@ -280,6 +299,9 @@ static void lease_key(uint64_t id, uint8_t out[8])
 static int op_lease_put(void *ctx, const struct store_lease *l)
 {
 	struct persist *p = ctx;
+	if (near_full(p)) {
+		return RS_ESTORE_FULL;
+	}
 	uint8_t kbuf[8], vbuf[8];
 	lease_key(l->id, kbuf);
 	struct wbuf vb = {vbuf, 0, sizeof(vbuf), 0};
@@ -440,8 +462,29 @@ int persist_batch_open(const struct persist *p)
 	return p->batch != NULL;
 }
 
+static int map_resize(struct persist *p, uint64_t size)
+{
+	int rc = mdb_env_set_mapsize(p->env, size);
+	if (rc != 0) {
+		return map_err(rc);
+	}
+	p->map_size = size;
+	return 0;
+}
+
+static uint64_t next_size(const struct persist *p)
+{
+	uint64_t next = p->map_size * 2;
+	return next > p->map_max ? p->map_max : next;
+}
+
 int persist_batch_commit(struct persist *p)
 {
+	if (p->lost_rc != 0) {
+		int lost = p->lost_rc;
+		p->lost_rc = 0;
+		return lost;
+	}
 	if (p->batch == NULL) {
 		return 0;
 	}
@@ -452,6 +495,11 @@ int persist_batch_commit(struct persist *p)
 	if (rc == RS_ESTORE_PANIC) {
 		p->panic = 1;
 	}
+	if (rc == 0 && p->map_size < p->map_max &&
+			used_bytes(p) * 100 > p->map_size * GROW_AT_PCT) {
+		/* No transaction is open now: the one moment we may resize. */
+		map_resize(p, next_size(p));
+	}
 	return rc;
 }
 
@@ -459,21 +507,21 @@ int persist_grow(struct persist *p)
 {
 	int rc = persist_batch_commit(p);
 	if (rc < 0) {
+		/* The batch is gone with the failed commit: the next
+		 * persist_batch_commit() reports it, so that the replies held
+		 * for it are turned into errors. */
+		p->lost_rc = rc;
 		return rc;
 	}
 	if (p->map_size >= p->map_max) {
 		return RS_ESTORE_FULL;
 	}
-	uint64_t next = p->map_size * 2;
-	if (next > p->map_max) {
-		next = p->map_max;
-	}
-	rc = mdb_env_set_mapsize(p->env, next);
-	if (rc != 0) {
-		return map_err(rc);
-	}
-	p->map_size = next;
-	return 0;
+	return map_resize(p, next_size(p));
+}
+
+static uint64_t used_bytes(const struct persist *p)
+{
+	return persist_bytes(p);
 }
 
 uint64_t persist_bytes(const struct persist *p)

@@ -1,0 +1,179 @@
+"""Bad input on the registration API: each gets a defined answer, and never
+disturbs other clients (robustness catalogue section 3)."""
+import os
+import random
+import socket
+import struct
+import time
+
+import pytest
+
+from harness import ApiClient, Rosterd, pb
+
+
+@pytest.fixture
+def srv(tmp_path):
+    extra = ["--max-connections", "1100", "--idle-timeout", "2s", "--max-frame", "65536"]
+    with Rosterd(tmp_path, extra=extra) as s:
+        yield s
+
+
+def healthy(s):
+    with s.client() as c:
+        r = c.register("ok", "tcp", "ok.example.net", 1)
+        assert r.error == 0
+        return c.stats()
+
+
+def read_all(sock, timeout=5):
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        if not chunk:
+            return data, True
+        data += chunk
+
+
+def frames(data):
+    out = []
+    while len(data) >= 4:
+        n = struct.unpack(">I", data[:4])[0]
+        r = pb().Response()
+        r.ParseFromString(data[4:4 + n])
+        out.append(r)
+        data = data[4 + n:]
+    return out
+
+
+@pytest.mark.parametrize("prefix,code", [
+    (b"\xff\xff\xff\xff", "FRAME_TOO_LARGE"),   # 4 GiB claimed
+    (struct.pack(">I", 65537), "FRAME_TOO_LARGE"),
+    (b"\x00\x00\x00\x00", "MALFORMED"),         # zero-length frame
+])
+def test_bad_length_prefix_gets_error_then_close(srv, prefix, code):
+    s = socket.create_connection(("127.0.0.1", srv.api_port))
+    s.sendall(prefix + b"x" * 16)
+    data, closed = read_all(s)
+    assert closed, "the connection is closed after the error"
+    rs = frames(data)
+    assert len(rs) == 1 and rs[0].error == getattr(pb(), code)
+    healthy(srv)
+
+
+def test_malformed_protobuf_is_an_error_and_three_strikes_close(srv):
+    s = socket.create_connection(("127.0.0.1", srv.api_port))
+    bad = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # an endless varint
+    s.sendall(struct.pack(">I", len(bad)) + bad)
+    s.settimeout(5)
+    r = frames(s.recv(65536))
+    assert r[0].error == pb().MALFORMED
+    # still usable after one bad frame
+    body = pb().Request(id=9, stats=pb().StatsRequest()).SerializeToString()
+    s.sendall(struct.pack(">I", len(body)) + body)
+    r = frames(s.recv(65536))
+    assert r[0].id == 9 and r[0].error == 0
+    s.sendall((struct.pack(">I", len(bad)) + bad) * 3)
+    data, closed = read_all(s)
+    assert closed
+    healthy(srv)
+
+
+def test_truncated_frame_then_eof_and_stall(srv):
+    s = socket.create_connection(("127.0.0.1", srv.api_port))
+    s.sendall(struct.pack(">I", 1000) + b"abc")
+    s.shutdown(socket.SHUT_WR)
+    data, closed = read_all(s)
+    assert closed and data == b""
+    # prefix then stall: the idle timeout closes it
+    s = socket.create_connection(("127.0.0.1", srv.api_port))
+    s.sendall(struct.pack(">I", 1000) + b"abc")
+    t0 = time.monotonic()
+    data, closed = read_all(s, timeout=6)
+    assert closed and time.monotonic() - t0 < 5
+    healthy(srv)
+
+
+def test_random_garbage_from_fixed_seed(srv):
+    rnd = random.Random(20261126)
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", srv.api_port))
+        n = rnd.randrange(1, 300)
+        blob = bytes(rnd.randrange(256) for _ in range(n))
+        if rnd.random() < 0.5:
+            blob = struct.pack(">I", len(blob)) + blob  # a plausible frame of garbage
+        s.sendall(blob)
+        s.close()
+    st = healthy(srv)
+    assert st.instances == 1
+    assert srv.proc.poll() is None
+
+
+def test_thousand_idle_connections_do_not_stall_others(srv):
+    idle = []
+    for _ in range(1000):
+        idle.append(socket.create_connection(("127.0.0.1", srv.api_port)))
+    t0 = time.monotonic()
+    with srv.client() as c:
+        lease = c.open_lease()
+        for k in range(100):
+            assert c.register("busy", "tcp", f"b{k}.example.net", 1, lease=lease).error == 0
+        assert c.stats().api_connections >= 1001
+    assert time.monotonic() - t0 < 5
+    # The idle ones are closed by the idle timeout (2 s here).
+    time.sleep(3)
+    closed = 0
+    for s in idle:
+        s.settimeout(0.5)
+        try:
+            if s.recv(1) == b"":
+                closed += 1
+        except (socket.timeout, ConnectionResetError):
+            pass
+        s.close()
+    assert closed == 1000
+    healthy(srv)
+
+
+def test_connection_limit_says_so(tmp_path):
+    with Rosterd(tmp_path, extra=["--max-connections", "5"]) as s:
+        first = ApiClient(s.api_port)
+        deadline = time.monotonic() + 5
+        while first.stats().api_connections != 1:  # the start-up probe has gone
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        held = [first] + [ApiClient(s.api_port) for _ in range(4)]
+        for c in held:
+            assert c.stats().api_connections >= 1
+        extra = socket.create_connection(("127.0.0.1", s.api_port))
+        data, closed = read_all(extra)
+        assert closed
+        r = frames(data)
+        assert r and r[0].error == pb().UNAVAILABLE and "limit" in r[0].message
+        for c in held:
+            c.close()
+        time.sleep(0.2)
+        healthy(s)
+
+
+def test_slow_reader_is_cut_off_others_served(tmp_path):
+    with Rosterd(tmp_path, extra=["--max-outbuf", "65536"]) as s:
+        with s.client() as c:
+            for k in range(200):
+                c.register("big", "tcp", f"h{k}.example.net", 1, addresses=["10.0.0.1"])
+        slow = socket.create_connection(("127.0.0.1", s.api_port))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        body = pb().Request(id=1, query=pb().QueryRequest(service="big")).SerializeToString()
+        frame = struct.pack(">I", len(body)) + body
+        try:
+            for _ in range(2000):  # never reads the replies
+                slow.sendall(frame)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        healthy(s)
+        time.sleep(0.5)
+        assert "not reading its replies" in s.logs()
+        slow.close()

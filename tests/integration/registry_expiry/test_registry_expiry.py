@@ -1,0 +1,42 @@
+"""Lease expiry on time: not before the TTL, no later than 1 s after it."""
+import time
+
+from harness import Rosterd, pb
+
+
+def test_expiry_after_ttl_not_before(tmp_path):
+    with Rosterd(tmp_path) as s, s.client() as c:
+        lease = c.open_lease(1)
+        hb = c.heartbeat(lease)  # the last renewal, t0 taken right after its reply
+        t0 = time.monotonic()
+        assert hb.error == 0
+        assert c.register("web", "http", "w1.example.net", 80, lease=lease).error == 0
+        gone_at = None
+        while time.monotonic() - t0 < 4:
+            n = len(c.query("web").query.instances)
+            el = time.monotonic() - t0
+            if n == 0:
+                gone_at = el
+                break
+            time.sleep(0.02)
+        assert gone_at is not None, "never expired"
+        assert gone_at >= 1.0, f"expired {gone_at:.3f}s after the last heartbeat (TTL 1 s)"
+        assert gone_at <= 2.0, f"expired {gone_at:.3f}s after the last heartbeat (> TTL + 1 s)"
+        assert c.heartbeat(lease).error == pb().UNKNOWN_LEASE
+        st = c.stats()
+        assert st.expirations_total == 1 and st.leases == 0
+    assert "expired 1 lease" in s.logs()
+
+
+def test_heartbeats_keep_many_leases_alive(tmp_path):
+    with Rosterd(tmp_path) as s, s.client() as c:
+        leases = [c.open_lease(1) for _ in range(50)]
+        for k, l in enumerate(leases):
+            assert c.register("web", "http", f"w{k}.example.net", 80, lease=l).error == 0
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            ids = [c.send(heartbeat=pb().HeartbeatRequest(lease=l)) for l in leases]
+            assert all(c.wait(i).error == 0 for i in ids)
+            time.sleep(0.3)
+        assert len(c.query("web").query.instances) == 50
+        assert c.stats().expirations_total == 0

@@ -1,0 +1,498 @@
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "server/store.h"
+
+/* An in-memory stand-in for persist: counts writes, fails on demand. */
+struct fake_disk {
+	int puts, dels, lease_puts, lease_dels, commits, aborts;
+	int fail_after; /* fail the n-th write (1-based); 0 never */
+	int writes;
+	int fail_code;
+};
+
+static int fd_write(struct fake_disk *d)
+{
+	d->writes++;
+	if (d->fail_after != 0 && d->writes >= d->fail_after) {
+		return d->fail_code;
+	}
+	return 0;
+}
+
+static int fd_begin(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+static int fd_commit(void *ctx)
+{
+	((struct fake_disk *)ctx)->commits++;
+	return 0;
+}
+static void fd_abort(void *ctx)
+{
+	((struct fake_disk *)ctx)->aborts++;
+}
+static int fd_iput(void *ctx, const struct store_instance *i)
+{
+	cr_assert_not_null(i->service, "persist needs the service to key the record");
+	((struct fake_disk *)ctx)->puts++;
+	return fd_write(ctx);
+}
+static int fd_idel(void *ctx, const struct store_instance *i)
+{
+	(void)i;
+	((struct fake_disk *)ctx)->dels++;
+	return fd_write(ctx);
+}
+static int fd_lput(void *ctx, const struct store_lease *l)
+{
+	(void)l;
+	((struct fake_disk *)ctx)->lease_puts++;
+	return fd_write(ctx);
+}
+static int fd_ldel(void *ctx, uint64_t id)
+{
+	(void)id;
+	((struct fake_disk *)ctx)->lease_dels++;
+	return fd_write(ctx);
+}
+static int fd_rev(void *ctx, uint64_t rev)
+{
+	(void)ctx;
+	(void)rev;
+	return 0;
+}
+
+static const struct store_persist_ops fake_ops = {fd_begin, fd_commit, fd_abort, fd_iput,
+	fd_idel, fd_lput, fd_ldel, fd_rev};
+
+static struct store_limits limits(void)
+{
+	struct store_limits l;
+	store_limits_default(&l);
+	return l;
+}
+
+static struct store_registration reg(const char *svc, const char *host, uint32_t port,
+		uint64_t lease)
+{
+	struct store_registration r;
+	memset(&r, 0, sizeof(r));
+	r.service = svc;
+	r.protocol = "tcp";
+	r.host = host;
+	r.port = port;
+	r.lease = lease;
+	return r;
+}
+
+static void must_register(struct store *s, struct store_registration r, uint64_t now)
+{
+	bool created;
+	uint64_t rev;
+	int rc = store_register(s, &r, now, 1000, &created, &rev);
+	cr_assert_eq(rc, 0, "register %s:%u: %s", r.host, r.port, rs_strerror(rc));
+}
+
+static uint64_t must_lease(struct store *s, uint32_t ttl, uint64_t id, uint64_t now)
+{
+	const struct store_lease *l;
+	cr_assert_eq(store_lease_open(s, ttl, id, now, &l), 0);
+	return l->id;
+}
+
+static uint32_t count(const struct store *s, const char *svc)
+{
+	const struct store_service *v = store_service_find(s, svc, strlen(svc), "tcp", 3);
+	return v == NULL ? 0 : v->ninstances;
+}
+
+static uint32_t tick(struct store *s, uint64_t now)
+{
+	uint32_t n = 0;
+	cr_assert_eq(store_tick(s, now, &n), 0);
+	return n;
+}
+
+Test(store, lease_expires_not_before_ttl_and_within_a_tick_after)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 1000);
+	uint64_t lease = must_lease(s, 10, 42, 1000);
+	must_register(s, reg("web", "w1.example.net", 80, lease), 1000);
+	/* Every 10 ms up to the deadline: still there. */
+	for (uint64_t t = 1000; t < 11000; t += 10) {
+		tick(s, t);
+		cr_assert_eq(count(s, "web"), 1, "expired early at t=%lu", (unsigned long)t);
+	}
+	tick(s, 11000);
+	/* Due now; gone no later than one tick after. */
+	tick(s, 11000 + STORE_TICK_MS + 1);
+	cr_expect_eq(count(s, "web"), 0);
+	cr_expect_null(store_lease_find(s, 42));
+	cr_expect_eq(store_counters_get(s)->expirations, 1);
+	store_free(s);
+}
+
+Test(store, heartbeat_renews_all_instances_of_the_lease)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t lease = must_lease(s, 2, 7, 0);
+	for (uint32_t p = 1; p <= 5; p++) {
+		must_register(s, reg("web", "w1.example.net", p, lease), 0);
+	}
+	for (uint64_t t = 0; t < 20000; t += 500) {
+		cr_assert_eq(store_lease_renew(s, lease, t, NULL), 0);
+		tick(s, t);
+	}
+	cr_expect_eq(count(s, "web"), 5);
+	tick(s, 19500 + 2000 + 2 * STORE_TICK_MS);
+	cr_expect_eq(count(s, "web"), 0);
+	cr_expect_eq(store_lease_renew(s, lease, 30000, NULL), RS_ELEASE);
+	store_free(s);
+}
+
+Test(store, permanent_instances_never_expire)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	must_register(s, reg("db", "db1.example.net", 5432, 0), 0);
+	tick(s, 10ULL * 3600 * 1000);
+	cr_expect_eq(count(s, "db"), 1);
+	const struct store_service *v = store_service_find(s, "DB", 2, "TCP", 3);
+	cr_assert_not_null(v, "lookups ignore case");
+	cr_expect_null(v->instances[0]->lease);
+	store_free(s);
+}
+
+Test(store, revision_bumps_on_every_change_only)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	cr_expect_eq(store_revision(s), 0);
+	must_register(s, reg("a", "h.example.net", 1, 0), 0);
+	cr_expect_eq(store_revision(s), 1);
+	must_register(s, reg("a", "h.example.net", 1, 0), 0); /* identical */
+	cr_expect_eq(store_revision(s), 1);
+	struct store_registration r = reg("a", "h.example.net", 1, 0);
+	r.weight = 9;
+	must_register(s, r, 0);
+	cr_expect_eq(store_revision(s), 2);
+	uint64_t rev;
+	struct store_key k = {"a", "tcp", "h.example.net", 1};
+	cr_expect_eq(store_status_set(s, &k, STORE_STATUS_DOWN, 5, &rev), 0);
+	cr_expect_eq(rev, 3);
+	cr_expect_eq(store_status_set(s, &k, STORE_STATUS_DOWN, 5, &rev), 0);
+	cr_expect_eq(rev, 3, "no change, no bump");
+	cr_expect_eq(store_deregister(s, &k, &rev), 0);
+	cr_expect_eq(rev, 4);
+	cr_expect_eq(store_deregister(s, &k, &rev), RS_ENOENT);
+	store_free(s);
+}
+
+struct bad_reg {
+	char service[80];
+	char protocol[80];
+	char host[300];
+	uint32_t port;
+	uint32_t weight;
+	int expect;
+};
+
+ParameterizedTestParameters(store, register_rejects_bad_values)
+{
+	static struct bad_reg cases[] = {
+		{"bad_svc", "tcp", "h.example.net", 80, 0, RS_ENAME_CHAR},
+		{"", "tcp", "h.example.net", 80, 0, RS_ENAME_EMPTY},
+		{"web", "-x", "h.example.net", 80, 0, RS_ENAME_HYPHEN},
+		{"web", "tcp", "h..example.net", 80, 0, RS_ENAME_EMPTY},
+		{"web", "tcp", "10.0.0.1", 80, 0, RS_ENAME_NUMERIC},
+		{"web", "tcp", "h.example.net", 0, 0, RS_EPORT},
+		{"web", "tcp", "h.example.net", 65536, 0, RS_EPORT},
+		{"web", "tcp", "h.example.net", 80, 65536, RS_EINVAL},
+	};
+	return cr_make_param_array(struct bad_reg, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_reg *c, store, register_rejects_bad_values)
+{
+	struct store_limits l = limits();
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	struct store_registration r = reg(c->service, c->host, c->port, 0);
+	r.protocol = c->protocol;
+	r.weight = c->weight;
+	bool created;
+	uint64_t rev;
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), c->expect);
+	cr_expect_eq(d.puts, 0, "nothing written");
+	cr_expect_eq(store_revision(s), 0);
+	store_free(s);
+}
+
+Test(store, unknown_lease_and_limits)
+{
+	struct store_limits l = limits();
+	l.max_instances_per_lease = 2;
+	l.max_metadata_bytes = 10;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	bool created;
+	uint64_t rev;
+	struct store_registration r = reg("a", "h.example.net", 1, 999);
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), RS_ELEASE);
+	uint64_t lease = must_lease(s, 10, 5, 0);
+	must_register(s, reg("a", "h.example.net", 1, lease), 0);
+	must_register(s, reg("a", "h.example.net", 2, lease), 0);
+	r = reg("a", "h.example.net", 3, lease);
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), RS_ELIMIT);
+	r = reg("a", "h.example.net", 1, lease); /* updating one it holds is fine */
+	r.weight = 3;
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), 0);
+	struct store_meta m = {"key", "a value too long"};
+	r = reg("b", "h.example.net", 1, 0);
+	r.meta = &m;
+	r.nmeta = 1;
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), RS_ELIMIT);
+	const struct store_lease *out;
+	cr_expect_eq(store_lease_open(s, 3601, 6, 0, &out), RS_ETTL);
+	cr_expect_eq(store_lease_open(s, 10, 5, 0, &out), RS_EEXIST);
+	store_free(s);
+}
+
+Test(store, failed_write_leaves_memory_unchanged)
+{
+	struct store_limits l = limits();
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	must_register(s, reg("a", "h1.example.net", 1, 0), 0);
+	uint64_t rev0 = store_revision(s);
+	d.fail_after = d.writes + 1;
+	d.fail_code = RS_ESTORE_FULL;
+	bool created;
+	uint64_t rev;
+	struct store_registration r = reg("b", "h2.example.net", 1, 0);
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), RS_ESTORE_FULL);
+	cr_expect_eq(count(s, "b"), 0);
+	cr_expect_null(store_service_find(s, "b", 1, "tcp", 3), "no empty service left behind");
+	r = reg("a", "h1.example.net", 1, 0);
+	r.weight = 7;
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), RS_ESTORE_FULL);
+	const struct store_service *v = store_service_find(s, "a", 1, "tcp", 3);
+	cr_expect_eq(v->instances[0]->weight, 0, "the old record stays");
+	struct store_key k = {"a", "tcp", "h1.example.net", 1};
+	cr_expect_eq(store_status_set(s, &k, STORE_STATUS_DOWN, 0, &rev), RS_ESTORE_FULL);
+	cr_expect_eq(v->instances[0]->status, STORE_STATUS_UP);
+	cr_expect_eq(v->nup, 1);
+	cr_expect_eq(store_deregister(s, &k, &rev), RS_ESTORE_FULL);
+	cr_expect_eq(count(s, "a"), 1);
+	cr_expect_eq(store_revision(s), rev0);
+	cr_expect_gt(d.aborts, 0);
+	store_free(s);
+}
+
+Test(store, persisted_leases_get_full_ttl_after_load)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 500000);
+	cr_assert_eq(store_load_lease(s, 77, 10000, 500000), 0);
+	struct store_registration r = reg("a", "h.example.net", 1, 77);
+	cr_assert_eq(store_load_instance(s, &r, 1, 1, 500000), 0);
+	r = reg("a", "h.example.net", 2, 78); /* its lease is gone */
+	cr_expect_eq(store_load_instance(s, &r, 1, 1, 500000), RS_ELEASE);
+	tick(s, 509999);
+	cr_expect_eq(count(s, "a"), 1, "a full TTL of grace from the restart");
+	tick(s, 510000 + 2 * STORE_TICK_MS);
+	cr_expect_eq(count(s, "a"), 0);
+	store_free(s);
+}
+
+/* 100 leases; 30 stop renewing at once. 15 % expire, then the registry
+ * holds the rest (stale), says so, and leaves once the 70 that still renew
+ * have done so for a whole window, expiring the held ones. */
+Test(store, self_preservation_engages_and_rebases)
+{
+	struct store_limits l = limits();
+	l.preserve_window_ms = 5000;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	for (uint64_t id = 1; id <= 100; id++) {
+		must_lease(s, 1, id, 0);
+		char host[64];
+		snprintf(host, sizeof(host), "h%lu.example.net", (unsigned long)id);
+		must_register(s, reg("web", host, 80, id), 0);
+	}
+	uint64_t t = 0;
+	for (; t <= 4000; t += 100) {
+		for (uint64_t id = 31; id <= 100; id++) {
+			cr_assert_eq(store_lease_renew(s, id, t, NULL), 0);
+		}
+		tick(s, t);
+	}
+	cr_expect(store_preserving(s));
+	struct store_sizes sz;
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.instances, 100 - 15, "15 expired, the rest held: %lu",
+			(unsigned long)sz.instances);
+	cr_expect_eq(sz.stale, 15);
+	/* One held lease comes back: not stale any more. */
+	uint64_t back = 0;
+	for (uint64_t id = 1; id <= 30 && back == 0; id++) {
+		if (store_lease_find(s, id) != NULL) {
+			back = id;
+		}
+	}
+	cr_assert_neq(back, 0);
+	cr_expect_eq(store_lease_renew(s, back, t, NULL), 0);
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.stale, 14);
+	for (; t <= 12000; t += 100) {
+		cr_assert_eq(store_lease_renew(s, back, t, NULL), 0);
+		for (uint64_t id = 31; id <= 100; id++) {
+			cr_assert_eq(store_lease_renew(s, id, t, NULL), 0);
+		}
+		tick(s, t);
+	}
+	cr_expect(!store_preserving(s), "left once renewals recovered");
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.instances, 71);
+	cr_expect_eq(sz.stale, 0);
+	/* Rebased: a later small expiry (6 of 71, under 15 %) does not
+	 * re-enter it, though 6 + the 29 before would have. */
+	for (; t <= 16000; t += 100) {
+		for (uint64_t id = 37; id <= 100; id++) {
+			cr_assert_eq(store_lease_renew(s, id, t, NULL), 0);
+		}
+		tick(s, t);
+	}
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.instances, 64, "the 6 (plus the revived one) expired normally");
+	cr_expect(!store_preserving(s));
+	store_free(s);
+}
+
+Test(store, self_preservation_holds_while_nothing_renews)
+{
+	struct store_limits l = limits();
+	l.preserve_window_ms = 2000;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	for (uint64_t id = 1; id <= 50; id++) {
+		must_lease(s, 1, id, 0);
+		char host[64];
+		snprintf(host, sizeof(host), "h%lu.example.net", (unsigned long)id);
+		must_register(s, reg("web", host, 80, id), 0);
+	}
+	for (uint64_t t = 0; t <= 60000; t += 100) {
+		tick(s, t);
+	}
+	cr_expect(store_preserving(s), "the registry's own partition: keep serving");
+	/* The 10th expiry (>= preserve_min, > 15 % of 50) is held: 9 went. */
+	cr_expect_eq(count(s, "web"), 50 - 9);
+	store_free(s);
+}
+
+Test(store, keep_last_keeps_a_service_from_emptying)
+{
+	struct store_limits l = limits();
+	l.keep_last = true;
+	l.keep_last_max_ms = 60000;
+	l.preserve_enabled = false;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t a = must_lease(s, 1, 1, 0), b = must_lease(s, 1, 2, 0);
+	must_register(s, reg("solo", "s1.example.net", 80, a), 0);
+	must_register(s, reg("pair", "p1.example.net", 80, b), 0);
+	must_register(s, reg("pair", "p2.example.net", 80, 0), 0);
+	tick(s, 5000);
+	const struct store_service *solo = store_service_find(s, "solo", 4, "tcp", 3);
+	cr_assert_not_null(solo, "its last instance is kept");
+	cr_expect(solo->instances[0]->stale);
+	cr_expect_null(solo->instances[0]->lease);
+	cr_expect_eq(count(s, "pair"), 1, "not the last one: removed");
+	/* Re-registering makes it fresh again. */
+	must_register(s, reg("solo", "s1.example.net", 80, 0), 5000);
+	cr_expect(!store_service_find(s, "solo", 4, "tcp", 3)->instances[0]->stale);
+	store_free(s);
+
+	s = store_new(&l, NULL, NULL, 0);
+	a = must_lease(s, 1, 1, 0);
+	must_register(s, reg("solo", "s1.example.net", 80, a), 0);
+	tick(s, 5000);
+	cr_expect_eq(count(s, "solo"), 1);
+	tick(s, 5000 + 60000);
+	cr_expect_eq(count(s, "solo"), 0, "aged out after the maximum stale age");
+	store_free(s);
+}
+
+static int collect(const struct store_journal_entry *e, void *ud)
+{
+	char *out = ud;
+	size_t n = strlen(out);
+	snprintf(out + n, 256 - n, "%lu%c%s ", (unsigned long)e->revision,
+			e->kind == STORE_CHANGE_UPSERT ? '+' : '-', e->copy->host);
+	return 0;
+}
+
+Test(store, journal_replays_and_reports_when_too_old)
+{
+	struct store_limits l = limits();
+	l.journal_max = 3;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	must_register(s, reg("a", "h1.example.net", 1, 0), 0);
+	must_register(s, reg("a", "h2.example.net", 1, 0), 0);
+	struct store_key k = {"a", "tcp", "h1.example.net", 1};
+	uint64_t rev;
+	cr_assert_eq(store_deregister(s, &k, &rev), 0);
+	char out[256] = "";
+	cr_expect_eq(store_journal_foreach(s, 1, collect, out), 0);
+	cr_expect_str_eq(out, "2+h2.example.net. 3-h1.example.net. ");
+	must_register(s, reg("a", "h3.example.net", 1, 0), 0);
+	cr_expect_eq(store_journal_first(s), 2);
+	out[0] = '\0';
+	cr_expect_eq(store_journal_foreach(s, 0, collect, out), RS_ERANGE);
+	cr_expect_eq(store_journal_foreach(s, 4, collect, out), 0, "up to date: nothing");
+	cr_expect_str_eq(out, "");
+	store_free(s);
+}
+
+Test(store, services_listed_in_order_and_freed_when_empty)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	must_register(s, reg("b", "h.example.net", 1, 0), 0);
+	must_register(s, reg("a", "h.example.net", 1, 0), 0);
+	struct store_registration r = reg("a", "h.example.net", 1, 0);
+	r.protocol = "udp";
+	must_register(s, r, 0);
+	const struct store_service *first = store_service_find_name(s, "a", 1);
+	cr_assert_not_null(first);
+	cr_assert_not_null(first->name_next, "both protocols of 'a'");
+	struct store_key k = {"b", "tcp", "h.example.net", 1};
+	uint64_t rev;
+	cr_assert_eq(store_deregister(s, &k, &rev), 0);
+	cr_expect_null(store_service_find_name(s, "b", 1));
+	struct store_sizes sz;
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.services, 2);
+	store_free(s);
+}
+
+/* Many instances: tables grow, every one is still found. */
+Test(store, hundred_thousand_instances)
+{
+	struct store_limits l = limits();
+	l.journal_max = 1000;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	char host[64];
+	for (uint32_t k = 0; k < 100000; k++) {
+		snprintf(host, sizeof(host), "h%u.example.net", k / 10);
+		must_register(s, reg(k % 2 ? "odd" : "even", host, 1000 + k % 10, 0), 0);
+	}
+	cr_expect_eq(count(s, "odd") + count(s, "even"), 100000);
+	struct store_key key = {"odd", "tcp", "h777.example.net", 1001};
+	cr_expect_not_null(store_instance_find(s, &key));
+	store_free(s);
+}
