@@ -1,0 +1,148 @@
+"""deploy/ as shipped: the systemd unit passes `systemd-analyze verify`, the
+example config starts a real rosterd, and the Unbound, BIND, NSD and Knot
+snippets pass their own server's configuration checker."""
+import os
+import re
+import shutil
+import urllib.request
+
+import pytest
+
+from harness import SOURCE, Rosterd, binary, free_port, run, wait_port
+
+DEPLOY = os.path.join(SOURCE, "deploy")
+
+
+def deploy_file(rel):
+    with open(os.path.join(DEPLOY, rel)) as f:
+        return f.read()
+
+
+def test_systemd_unit_verifies_cleanly_and_is_hardened(tmp_path):
+    unit = deploy_file("systemd/rosterd.service")
+    # verify checks that ExecStart exists: point it at this build's binary.
+    unit = unit.replace("/usr/local/sbin/rosterd", os.path.abspath(binary("server/rosterd")))
+    path = tmp_path / "rosterd.service"
+    path.write_text(unit)
+    r = run(["systemd-analyze", "verify", str(path)])
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    for line in ["User=roster", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                 "StateDirectory=roster", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                 "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ExecReload=/bin/kill -HUP $MAINPID"]:
+        assert re.search("^" + re.escape(line) + "$", unit, re.M), line
+    r = run(["systemd-analyze", "security", "--offline=true", str(path)])
+    m = re.search(r"Overall exposure level for rosterd.service: ([\d.]+)", r.stdout + r.stderr)
+    assert m and float(m.group(1)) <= 2.0, r.stdout[-2000:]
+    # sysusers: the user the unit runs as.
+    assert re.search(r"^u roster ", deploy_file("systemd/roster.sysusers"), re.M)
+
+
+def test_example_config_starts_rosterd(tmp_path):
+    http = free_port()
+    srv = Rosterd(tmp_path)
+    # The file's listeners are production ones (port 53, every address):
+    # the command line's replace them here.
+    srv.extra = ["--config", os.path.join(DEPLOY, "etc/rosterd.conf")]
+    srv.http_port = http
+    with srv:
+        wait_port(http)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as r:
+            assert r.read() == b"ok\n"
+    assert "rosterd serving services.lon6.example.net." in srv.logs()
+
+
+def render_unbound(tmp_path, rosterd_dns, port):
+    snippet = tmp_path / "roster.conf"
+    snippet.write_text(deploy_file("unbound/roster-stub.conf.in").replace("@ROSTERD_DNS@",
+                                                                         rosterd_dns))
+    conf = tmp_path / "unbound.conf"
+    conf.write_text(f"""server:
+	interface: 127.0.0.1
+	port: {port}
+	do-daemonize: no
+	chroot: ""
+	username: ""
+	directory: "{tmp_path}"
+	pidfile: "{tmp_path}/unbound.pid"
+	use-syslog: no
+	logfile: "{tmp_path}/unbound.log"
+	verbosity: 1
+	module-config: "iterator"
+	access-control: 127.0.0.0/8 allow
+	outgoing-interface: 127.0.0.1
+	outgoing-range: 64
+	num-threads: 1
+	so-reuseport: no
+	prefetch: no
+	qname-minimisation: no
+	root-hints: ""
+remote-control:
+	control-enable: no
+include: "{snippet}"
+""")
+    return conf
+
+
+def test_unbound_snippet_passes_checkconf(tmp_path):
+    conf = render_unbound(tmp_path, "127.0.0.1@8053", free_port(both=True))
+    r = run(["unbound-checkconf", str(conf)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "@ROSTERD_DNS@" not in (tmp_path / "roster.conf").read_text()
+
+
+ZONE = """$TTL 300
+@ IN SOA ns1.example.net. hostmaster.example.net. 2026112600 3600 600 604800 300
+@ IN NS ns1.example.net.
+lon6-web-a1 IN A 10.0.0.1
+"""
+
+
+def zones_dir(tmp_path):
+    """A zonegen-like output dir: one zone and the three include files in
+    roster-zonegen's format (zonegen/include.c)."""
+    z = tmp_path / "zones"
+    z.mkdir()
+    (z / "lon6.example.net.zone").write_text(ZONE)
+    (z / "roster.named.conf").write_text(
+        f'zone "lon6.example.net" {{\n\ttype primary;\n\tfile "{z}/lon6.example.net.zone";\n}};\n')
+    (z / "roster.nsd.conf").write_text(
+        f'zone:\n\tname: "lon6.example.net"\n\tzonefile: "{z}/lon6.example.net.zone"\n')
+    (z / "roster.knot.conf").write_text(
+        f'zone:\n  - domain: "lon6.example.net."\n    file: "{z}/lon6.example.net.zone"\n')
+    return z
+
+
+def point_at(text, z):
+    return text.replace("/var/lib/roster/zones", str(z))
+
+
+def test_bind_snippet_loads_in_named_checkconf(tmp_path):
+    z = zones_dir(tmp_path)
+    conf = tmp_path / "named.conf"
+    conf.write_text(point_at(deploy_file("bind/named.conf.roster"), z)
+                    .replace('"/var/cache/bind"', f'"{tmp_path}"'))
+    r = run(["named-checkconf", "-z", str(conf)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "lon6.example.net" in r.stdout and "loaded serial 2026112600" in r.stdout
+
+
+def test_nsd_snippet_passes_nsd_checkconf(tmp_path):
+    z = zones_dir(tmp_path)
+    conf = tmp_path / "nsd.conf"
+    conf.write_text(point_at(deploy_file("nsd/nsd.conf.roster"), z))
+    r = run(["nsd-checkconf", str(conf)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run(["nsd-checkconf", "-z", "lon6.example.net", "-o", "zonefile", str(conf)])
+    assert r.stdout.strip() == f"{z}/lon6.example.net.zone", r.stdout + r.stderr
+
+
+def test_knot_snippet_passes_conf_check(tmp_path):
+    z = zones_dir(tmp_path)
+    conf = tmp_path / "knot.conf"
+    conf.write_text(point_at(deploy_file("knot/knot.conf.roster"), z) +
+                    f'\ndatabase:\n    storage: "{tmp_path}"\n')
+    r = run(["knotc", "-c", str(conf), "conf-check"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    if shutil.which("kzonecheck"):
+        r = run(["kzonecheck", "-o", "lon6.example.net", str(z / "lon6.example.net.zone")])
+        assert r.returncode == 0, r.stdout + r.stderr
