@@ -1,6 +1,7 @@
 """deploy/ as shipped: the systemd unit passes `systemd-analyze verify`, the
 example config starts a real rosterd, and the Unbound, BIND, NSD and Knot
-snippets pass their own server's configuration checker."""
+snippets pass their own server's configuration checker (Unbound's has
+its own scenario, ops_unbound, with a real Unbound)."""
 import os
 import re
 import urllib.request
@@ -48,45 +49,6 @@ def test_example_config_starts_rosterd(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as r:
             assert r.read() == b"ok\n"
     assert "rosterd serving services.lon6.example.net." in srv.logs()
-
-
-def render_unbound(tmp_path, rosterd_dns, port):
-    snippet = tmp_path / "roster.conf"
-    snippet.write_text(deploy_file("unbound/roster-stub.conf.in").replace("@ROSTERD_DNS@",
-                                                                         rosterd_dns))
-    conf = tmp_path / "unbound.conf"
-    conf.write_text(f"""server:
-	interface: 127.0.0.1
-	port: {port}
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: "{tmp_path}"
-	pidfile: "{tmp_path}/unbound.pid"
-	use-syslog: no
-	logfile: "{tmp_path}/unbound.log"
-	verbosity: 1
-	module-config: "iterator"
-	access-control: 127.0.0.0/8 allow
-	outgoing-interface: 127.0.0.1
-	outgoing-range: 64
-	num-threads: 1
-	so-reuseport: no
-	prefetch: no
-	qname-minimisation: no
-	root-hints: ""
-remote-control:
-	control-enable: no
-include: "{snippet}"
-""")
-    return conf
-
-
-def test_unbound_snippet_passes_checkconf(tmp_path):
-    conf = render_unbound(tmp_path, "127.0.0.1@8053", free_port(both=True))
-    r = run(["unbound-checkconf", str(conf)])
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "@ROSTERD_DNS@" not in (tmp_path / "roster.conf").read_text()
 
 
 FLEET = """{"name": "lon6-web-a1", "ipv4": "10.0.0.1"}
