@@ -117,7 +117,17 @@ def test_unbound_resolves_the_services_zone_through_rosterd(unbound_and_rosterd)
     addrs = sorted(rr.address for rrset in r.answer for rr in rrset)
     assert addrs == ["10.0.1.1", "10.0.1.2"]
     assert ask(port, "nothing." + ZONE, "A").rcode() == dns.rcode.NXDOMAIN
-    # The resolver's answer is rosterd's: same SOA serial as the registry's revision.
-    r = ask(port, ZONE, "SOA")
+    # The apex as rosterd serves it (NS from --ns, default ns1.<domain>).
+    r = ask(port, ZONE, "NS")
+    assert [str(rr.target) for rrset in r.answer for rr in rrset] == ["ns1.example.net."]
+    # A change shows through the resolver once its cached answer's TTL
+    # (rosterd --ttl, 5 s by default) has passed: the per-host cache at work.
     with srv.client() as c:
-        assert r.answer[0][0].serial == c.stats().revision
+        assert c.register("web", "http", "lon6-web-a3.lon6.example.net", 8080,
+                          addresses=["10.0.1.3"]).error == 0
+    ttl = ask(port, "web." + ZONE, "A").answer[0].ttl
+    assert 0 < ttl <= 5
+    time.sleep(ttl + 1)
+    r = ask(port, "web." + ZONE, "A")
+    assert sorted(rr.address for rrset in r.answer for rr in rrset) == [
+        "10.0.1.1", "10.0.1.2", "10.0.1.3"]
