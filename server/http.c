@@ -26,9 +26,9 @@ struct http_conn {
 	bool closing;
 	bool writing;
 	bool close_after_write;
-	size_t len;      /* bytes in buf */
+	size_t len;	 /* bytes in buf */
 	size_t consumed; /* head bytes of the request being answered */
-	char *body;      /* owned while writing */
+	char *body;	 /* owned while writing */
 	char head[512];
 	char peer[RS_ADDR_TEXT_MAX];
 	char buf[HTTP_REQUEST_MAX];
@@ -54,15 +54,15 @@ static const struct {
 	unsigned code;
 	const char *reason;
 } statuses[HTTP_STATUS_COUNT] = {
-        [HTTP_STATUS_OK] = {200, "OK"},
-        [HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
-        [HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
-        [HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
-        [HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
-        [HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
-        [HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
-        [HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
-        [HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
+		[HTTP_STATUS_OK] = {200, "OK"},
+		[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
+		[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
+		[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
+		[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
+		[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
+		[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
+		[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
+		[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
 };
 
 unsigned http_status_code(enum http_status s)
@@ -110,9 +110,15 @@ static const char *line_content_end(const char *p, const char *lf)
 	return lf > p && lf[-1] == '\r' ? lf - 1 : lf;
 }
 
+/* Header names and Connection options compare case-insensitively. */
 static bool token_eq(const char *p, size_t n, const char *lit)
 {
 	return strlen(lit) == n && strncasecmp(p, lit, n) == 0;
+}
+
+static bool token_eq_exact(const char *p, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(p, lit, n) == 0;
 }
 
 /* Connection: a comma-separated list of tokens (RFC 9110 7.6.1). */
@@ -143,10 +149,14 @@ static int request_line(const char *p, const char *end, struct http_request *req
 	if (p == m || p == end || *p != ' ') {
 		return RS_EPROTO;
 	}
-	size_t mlen = (size_t)(p - m);
-	req->method = mlen == 3 && memcmp(m, "GET", 3) == 0    ? HTTP_METHOD_GET
-	              : mlen == 4 && memcmp(m, "HEAD", 4) == 0 ? HTTP_METHOD_HEAD
-	                                                       : HTTP_METHOD_OTHER;
+	/* RFC 9110 9.1: methods are case-sensitive. */
+	if (token_eq_exact(m, (size_t)(p - m), "GET")) {
+		req->method = HTTP_METHOD_GET;
+	} else if (token_eq_exact(m, (size_t)(p - m), "HEAD")) {
+		req->method = HTTP_METHOD_HEAD;
+	} else {
+		req->method = HTTP_METHOD_OTHER;
+	}
 	p++;
 	/* origin-form only (RFC 9112 3.2.1): we are nobody's proxy. */
 	const char *t = p;
@@ -162,7 +172,7 @@ static int request_line(const char *p, const char *end, struct http_request *req
 	p++;
 	/* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3), case-sensitive. */
 	if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
-	        p[7] < '0' || p[7] > '9') {
+			p[7] < '0' || p[7] > '9') {
 		return RS_EPROTO;
 	}
 	if (p[5] != '1' || p[7] > '1') {
@@ -366,7 +376,7 @@ static void http_date(char out[40])
 	struct tm tm;
 	/* RFC 9110 5.6.7: IMF-fixdate. */
 	if (gmtime_r(&now, &tm) == NULL ||
-	        strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0) {
+			strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0) {
 		out[0] = '\0';
 	}
 }
@@ -377,32 +387,38 @@ static void http_date(char out[40])
  * write completes, which keeps one response in flight per connection.
  */
 static void conn_respond(struct http_conn *c, const struct http_request *req, enum http_status st,
-        const char *type, char *body, size_t body_len, bool close)
+		const char *type, char *body, size_t body_len, bool close)
 {
 	struct http *http = c->http;
 	http->counters.responses[st]++;
 	bool keep = !close && req != NULL && req->keep_alive;
 	bool head_only = req != NULL && req->method == HTTP_METHOD_HEAD;
-	bool html = strncmp(type, "text/html", 9) == 0;
+	/* The status page runs no script and loads nothing: say so to the browser. */
+	const char *csp = "";
+	if (strncmp(type, "text/html", 9) == 0) {
+		csp = "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n";
+	}
+	const char *allow = st == HTTP_STATUS_METHOD_NOT_ALLOWED ? "Allow: GET, HEAD\r\n" : "";
+	/* HTTP/1.1 keeps the connection by default, HTTP/1.0 only when told. */
+	const char *connection = "";
+	if (!keep) {
+		connection = "Connection: close\r\n";
+	} else if (req->minor == 0) {
+		connection = "Connection: keep-alive\r\n";
+	}
 	char date[40];
 	http_date(date);
 	int n = snprintf(c->head, sizeof(c->head),
-	        "HTTP/1.1 %u %s\r\n"
-	        "Date: %s\r\n"
-	        "Server: rosterd/" ROSTER_VERSION "\r\n"
-	        "Content-Type: %s\r\n"
-	        "Content-Length: %zu\r\n"
-	        "Cache-Control: no-store\r\n"
-	        "X-Content-Type-Options: nosniff\r\n"
-	        "%s%s%s\r\n",
-	        statuses[st].code, statuses[st].reason, date, type, body_len,
-	        html ? "Content-Security-Policy: default-src 'none'; "
-	               "style-src 'unsafe-inline'\r\n"
-	             : "",
-	        st == HTTP_STATUS_METHOD_NOT_ALLOWED ? "Allow: GET, HEAD\r\n" : "",
-	        !keep             ? "Connection: close\r\n"
-	        : req->minor == 0 ? "Connection: keep-alive\r\n"
-	                          : "");
+			"HTTP/1.1 %u %s\r\n"
+			"Date: %s\r\n"
+			"Server: rosterd/" ROSTER_VERSION "\r\n"
+			"Content-Type: %s\r\n"
+			"Content-Length: %zu\r\n"
+			"Cache-Control: no-store\r\n"
+			"X-Content-Type-Options: nosniff\r\n"
+			"%s%s%s\r\n",
+			statuses[st].code, statuses[st].reason, date, type, body_len, csp, allow,
+			connection);
 	/* The head is all literals and numbers: it fits by construction. */
 	if (n < 0 || (size_t)n >= sizeof(c->head)) {
 		free(body);
@@ -410,7 +426,7 @@ static void conn_respond(struct http_conn *c, const struct http_request *req, en
 		return;
 	}
 	uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n),
-	        uv_buf_init(body, head_only || body == NULL ? 0 : (unsigned)body_len)};
+			uv_buf_init(body, head_only || body == NULL ? 0 : (unsigned)body_len)};
 	c->body = body;
 	c->close_after_write = !keep;
 	c->consumed = req != NULL ? req->head_len : c->len;
@@ -419,8 +435,8 @@ static void conn_respond(struct http_conn *c, const struct http_request *req, en
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	/* The idle time now bounds how long the client may take to read. */
 	uv_timer_again(&c->timer);
-	int rc = uv_write(
-	        &c->wreq, (uv_stream_t *)&c->tcp, bufs, bufs[1].len > 0 ? 2 : 1, conn_write_cb);
+	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, bufs[1].len > 0 ? 2 : 1,
+			conn_write_cb);
 	if (rc < 0) {
 		/* An error return never calls the callback. */
 		c->writing = false;
@@ -431,7 +447,7 @@ static void conn_respond(struct http_conn *c, const struct http_request *req, en
 }
 
 static void conn_respond_text(struct http_conn *c, const struct http_request *req,
-        enum http_status st, const char *text, bool close)
+		enum http_status st, const char *text, bool close)
 {
 	size_t n = strlen(text);
 	char *body = malloc(n);
@@ -455,7 +471,7 @@ static void conn_serve(struct http_conn *c, const struct http_request *req)
 	if (req->method == HTTP_METHOD_OTHER) {
 		/* A body may follow that we will not read: close after. */
 		conn_respond_text(c, req, HTTP_STATUS_METHOD_NOT_ALLOWED,
-		        "only GET and HEAD are served here\n", true);
+				"only GET and HEAD are served here\n", true);
 		return;
 	}
 	if (req->has_body) {
@@ -480,13 +496,13 @@ static void conn_serve(struct http_conn *c, const struct http_request *req)
 		rc = metrics_status_html(srv, &out);
 	} else {
 		conn_respond_text(c, req, HTTP_STATUS_NOT_FOUND,
-		        "not found: try /, /metrics, /healthz or /v1/services\n", false);
+				"not found: try /, /metrics, /healthz or /v1/services\n", false);
 		return;
 	}
 	if (rc < 0) {
 		metrics_text_deinit(&out);
 		rs_log_error("http %s: cannot render %.*s: %s", c->peer, (int)req->path_len,
-		        req->path, rs_strerror(rc));
+				req->path, rs_strerror(rc));
 		conn_respond_text(c, req, HTTP_STATUS_INTERNAL_ERROR, "out of memory\n", true);
 		return;
 	}
@@ -507,14 +523,14 @@ static void conn_process(struct http_conn *c)
 		conn_serve(c, &req);
 	} else if (rc == RS_EAGAIN) {
 		if (c->len == sizeof(c->buf)) {
-			rs_log_debug(
-			        "http %s: request head over %d bytes", c->peer, HTTP_REQUEST_MAX);
+			rs_log_debug("http %s: request head over %d bytes", c->peer,
+					HTTP_REQUEST_MAX);
 			conn_respond_text(c, NULL, HTTP_STATUS_HEADERS_TOO_LARGE,
-			        "request head too large\n", true);
+					"request head too large\n", true);
 		}
 	} else if (rc == RS_ENOTSUP) {
 		conn_respond_text(c, NULL, HTTP_STATUS_VERSION_NOT_SUPPORTED,
-		        "HTTP/1.0 and HTTP/1.1 only\n", true);
+				"HTTP/1.0 and HTTP/1.1 only\n", true);
 	} else {
 		rs_log_debug("http %s: malformed request", c->peer);
 		conn_respond_text(c, NULL, HTTP_STATUS_BAD_REQUEST, "malformed request\n", true);
@@ -596,8 +612,8 @@ static void on_connection_cb(uv_stream_t *server, int status)
 	uv_timer_start(&c->timer, conn_timer_cb, http->lim.idle_ms, http->lim.idle_ms);
 	if (http->counters.connections > http->lim.max_conns) {
 		http->counters.rejected++;
-		rs_log_debug(
-		        "http %s: connection limit (%u) reached", c->peer, http->lim.max_conns);
+		rs_log_debug("http %s: connection limit (%u) reached", c->peer,
+				http->lim.max_conns);
 		conn_respond_text(c, NULL, HTTP_STATUS_UNAVAILABLE, "too many connections\n", true);
 		return;
 	}

@@ -52,14 +52,14 @@ void http_limits_default(struct http_limits *lim);
 
 /** The response statuses the server sends, as counter indexes. */
 enum http_status {
-	HTTP_STATUS_OK,                    /**< 200 */
-	HTTP_STATUS_BAD_REQUEST,           /**< 400 */
-	HTTP_STATUS_NOT_FOUND,             /**< 404 */
-	HTTP_STATUS_METHOD_NOT_ALLOWED,    /**< 405 */
-	HTTP_STATUS_REQUEST_TIMEOUT,       /**< 408 */
-	HTTP_STATUS_HEADERS_TOO_LARGE,     /**< 431 */
-	HTTP_STATUS_INTERNAL_ERROR,        /**< 500 */
-	HTTP_STATUS_UNAVAILABLE,           /**< 503 */
+	HTTP_STATUS_OK,			   /**< 200 */
+	HTTP_STATUS_BAD_REQUEST,	   /**< 400 */
+	HTTP_STATUS_NOT_FOUND,		   /**< 404 */
+	HTTP_STATUS_METHOD_NOT_ALLOWED,	   /**< 405 */
+	HTTP_STATUS_REQUEST_TIMEOUT,	   /**< 408 */
+	HTTP_STATUS_HEADERS_TOO_LARGE,	   /**< 431 */
+	HTTP_STATUS_INTERNAL_ERROR,	   /**< 500 */
+	HTTP_STATUS_UNAVAILABLE,	   /**< 503 */
 	HTTP_STATUS_VERSION_NOT_SUPPORTED, /**< 505 */
 	HTTP_STATUS_COUNT
 };
@@ -87,9 +87,9 @@ struct http_request {
 	enum http_method method;
 	const char *path; /**< origin-form target without its query */
 	size_t path_len;
-	unsigned minor;  /**< HTTP/1.<minor>: 0 or 1 */
+	unsigned minor;	 /**< HTTP/1.<minor>: 0 or 1 */
 	bool keep_alive; /**< the connection may serve another request */
-	bool has_body;   /**< Content-Length > 0 or Transfer-Encoding */
+	bool has_body;	 /**< Content-Length > 0 or Transfer-Encoding */
 	size_t head_len; /**< bytes of the head, its empty line included */
 };
 
@@ -107,7 +107,7 @@ struct http_request {
  *         RS_ENOTSUP: a well-formed HTTP version other than 1.0 and 1.1 (answer 505).
  */
 __attribute__((warn_unused_result)) int http_request_parse(
-        const char *buf, size_t len, struct http_request *req);
+		const char *buf, size_t len, struct http_request *req);
 
 /**
  * Create the HTTP server and bind its listeners (srv->cfg.http addresses).
@@ -119,7 +119,7 @@ __attribute__((warn_unused_result)) int http_request_parse(
  *         failed start.
  */
 __attribute__((warn_unused_result)) int http_start(
-        struct server *srv, const struct http_limits *lim, char *err, size_t errsz);
+		struct server *srv, const struct http_limits *lim, char *err, size_t errsz);
 
 /**
  * Close the listeners and every connection (a response being written is

@@ -86,7 +86,7 @@ static void text_str(struct metrics_text *t, const char *s)
 }
 
 static void text_printf(struct metrics_text *t, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+		__attribute__((format(printf, 2, 3)));
 
 static void text_printf(struct metrics_text *t, const char *fmt, ...)
 {
@@ -164,7 +164,7 @@ static void prom_escape(struct metrics_text *t, const char *s, bool quote)
 }
 
 static void prom_family(
-        struct metrics_text *t, const char *name, const char *type, const char *help)
+		struct metrics_text *t, const char *name, const char *type, const char *help)
 {
 	text_printf(t, "# HELP %s ", name);
 	prom_escape(t, help, false);
@@ -176,16 +176,16 @@ static void prom_value(struct metrics_text *t, const char *name, uint64_t v)
 	text_printf(t, "%s %" PRIu64 "\n", name, v);
 }
 
-static void prom_labelled(
-        struct metrics_text *t, const char *name, const char *label, const char *value, uint64_t v)
+static void prom_labelled(struct metrics_text *t, const char *name, const char *label,
+		const char *value, uint64_t v)
 {
 	text_printf(t, "%s{%s=\"", name, label);
 	prom_escape(t, value, true);
 	text_printf(t, "\"} %" PRIu64 "\n", v);
 }
 
-static void prom_one(
-        struct metrics_text *t, const char *name, const char *type, const char *help, uint64_t v)
+static void prom_one(struct metrics_text *t, const char *name, const char *type, const char *help,
+		uint64_t v)
 {
 	prom_family(t, name, type, help);
 	prom_value(t, name, v);
@@ -197,16 +197,16 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 {
 	(void)srv;
 	prom_family(t, "roster_dns_queries_total", "counter",
-	        "DNS queries received, by query type and transport.");
+			"DNS queries received, by query type and transport.");
 	prom_family(t, "roster_dns_responses_total", "counter", "DNS responses sent, by rcode.");
 	prom_family(t, "roster_dns_truncated_total", "counter",
-	        "UDP responses sent with TC=1 (the resolver retries over TCP).");
+			"UDP responses sent with TC=1 (the resolver retries over TCP).");
 	prom_family(t, "roster_dns_partial_answers_total", "counter",
-	        "TCP responses carrying a subset of an RRset too large for 65,535 bytes.");
+			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.");
 	prom_family(t, "roster_dns_bytes_total", "counter",
-	        "DNS message bytes, by direction (in: queries, out: responses).");
+			"DNS message bytes, by direction (in: queries, out: responses).");
 	prom_family(t, "roster_client_reports_total", "counter",
-	        "Client error reports received over DNS, by error code.");
+			"Client error reports received over DNS, by error code.");
 }
 
 static void prom_store(struct metrics_text *t, const struct server *srv)
@@ -216,30 +216,33 @@ static void prom_store(struct metrics_text *t, const struct server *srv)
 	const struct store_counters *ct = store_counters_get(srv->store);
 
 	prom_one(t, "roster_registrations_total", "counter",
-	        "Register operations applied (new instances and updates).", ct->registrations);
+			"Register operations applied (new instances and updates).",
+			ct->registrations);
 	prom_one(t, "roster_deregistrations_total", "counter", "Instances removed by Deregister.",
-	        ct->deregistrations);
+			ct->deregistrations);
 	prom_family(t, "roster_instances", "gauge", "Registered instances, by status.");
 	prom_labelled(t, "roster_instances", "status", "up", sz.up);
 	prom_labelled(t, "roster_instances", "status", "down", sz.down);
 	prom_labelled(t, "roster_instances", "status", "starting", sz.starting);
 	prom_one(t, "roster_instances_stale", "gauge",
-	        "Instances kept past their lease by self-preservation or --keep-last.", sz.stale);
+			"Instances kept past their lease by self-preservation or --keep-last.",
+			sz.stale);
 	prom_one(t, "roster_services", "gauge", "Registered (service, protocol) pairs.",
-	        sz.services);
+			sz.services);
 	prom_one(t, "roster_leases", "gauge", "Live leases.", sz.leases);
 	prom_one(t, "roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats);
 	prom_one(t, "roster_expirations_total", "counter",
-	        "Instances removed because their lease expired.", ct->expirations);
-	prom_one(
-	        t, "roster_leases_expired_total", "counter", "Leases expired.", ct->leases_expired);
+			"Instances removed because their lease expired.", ct->expirations);
+	prom_one(t, "roster_leases_expired_total", "counter", "Leases expired.",
+			ct->leases_expired);
 	prom_one(t, "roster_self_preservation", "gauge",
-	        "1 while expiry is suspended by self-preservation, else 0.",
-	        store_preserving(srv->store) ? 1 : 0);
+			"1 while expiry is suspended by self-preservation, else 0.",
+			store_preserving(srv->store) ? 1 : 0);
 	prom_one(t, "roster_self_preservation_entered_total", "counter",
-	        "Times self-preservation was entered.", ct->preserve_entered);
+			"Times self-preservation was entered.", ct->preserve_entered);
 	prom_one(t, "roster_revision", "gauge",
-	        "Registry revision (the DNS SOA serial follows it).", store_revision(srv->store));
+			"Registry revision (the DNS SOA serial follows it).",
+			store_revision(srv->store));
 }
 
 static void prom_api(struct metrics_text *t, const struct server *srv)
@@ -247,17 +250,18 @@ static void prom_api(struct metrics_text *t, const struct server *srv)
 	static const struct api_counters none;
 	const struct api_counters *a = srv->api != NULL ? api_counters_get(srv->api) : &none;
 	prom_one(t, "roster_api_connections", "gauge", "Open registration API connections.",
-	        a->connections);
+			a->connections);
 	prom_one(t, "roster_api_connections_accepted_total", "counter",
-	        "Registration API connections accepted.", a->accepted);
+			"Registration API connections accepted.", a->accepted);
 	prom_one(t, "roster_api_connections_rejected_total", "counter",
-	        "Registration API connections refused at the connection limit.", a->rejected);
+			"Registration API connections refused at the connection limit.",
+			a->rejected);
 	prom_one(t, "roster_api_requests_total", "counter", "Registration API requests.",
-	        a->requests);
+			a->requests);
 	prom_one(t, "roster_api_errors_total", "counter", "Registration API error responses.",
-	        a->errors);
+			a->errors);
 	prom_family(t, "roster_api_closed_total", "counter",
-	        "Registration API connections closed by the server, by reason.");
+			"Registration API connections closed by the server, by reason.");
 	prom_labelled(t, "roster_api_closed_total", "reason", "idle", a->idle_closed);
 	prom_labelled(t, "roster_api_closed_total", "reason", "slow_reader", a->slow_closed);
 	prom_labelled(t, "roster_api_closed_total", "reason", "malformed", a->malformed);
@@ -268,21 +272,21 @@ static void prom_persist(struct metrics_text *t, const struct server *srv)
 {
 	const struct persist *p = srv->persist;
 	prom_one(t, "roster_store_bytes", "gauge", "Bytes used in the LMDB store.",
-	        p != NULL ? persist_bytes(p) : 0);
+			p != NULL ? persist_bytes(p) : 0);
 	prom_one(t, "roster_store_map_bytes", "gauge",
-	        "Size of the LMDB map (grows up to --map-max).",
-	        p != NULL ? persist_map_size(p) : 0);
+			"Size of the LMDB map (grows up to --map-max).",
+			p != NULL ? persist_map_size(p) : 0);
 	prom_one(t, "roster_store_commits_total", "counter", "LMDB group commits.",
-	        p != NULL ? persist_commits(p) : 0);
+			p != NULL ? persist_commits(p) : 0);
 	prom_one(t, "roster_store_commit_failures_total", "counter",
-	        "LMDB group commits that failed (their writes were refused).",
-	        srv->commit_failures);
+			"LMDB group commits that failed (their writes were refused).",
+			srv->commit_failures);
 }
 
 static void prom_http(struct metrics_text *t, const struct server *srv)
 {
 	prom_family(t, "roster_http_requests_total", "counter",
-	        "HTTP requests answered, by status code.");
+			"HTTP requests answered, by status code.");
 	if (srv->http == NULL) {
 		return;
 	}
@@ -291,8 +295,8 @@ static void prom_http(struct metrics_text *t, const struct server *srv)
 		if (h->responses[k] > 0) {
 			char code[8];
 			snprintf(code, sizeof(code), "%u", http_status_code((enum http_status)k));
-			prom_labelled(
-			        t, "roster_http_requests_total", "code", code, h->responses[k]);
+			prom_labelled(t, "roster_http_requests_total", "code", code,
+					h->responses[k]);
 		}
 	}
 	prom_one(t, "roster_http_connections", "gauge", "Open HTTP connections.", h->connections);
@@ -306,9 +310,9 @@ int metrics_prometheus_render(const struct server *srv, struct metrics_text *out
 	prom_persist(out, srv);
 	prom_http(out, srv);
 	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
-	        uptime_ms(srv) / 1000u);
+			uptime_ms(srv) / 1000u);
 	prom_family(out, "roster_build_info", "gauge",
-	        "Always 1; the labels say which rosterd serves which zone.");
+			"Always 1; the labels say which rosterd serves which zone.");
 	text_str(out, "roster_build_info{version=\"");
 	prom_escape(out, ROSTER_VERSION, true);
 	text_str(out, "\",site=\"");
@@ -337,7 +341,7 @@ static json_t *instance_json(const struct store_instance *i)
 	for (size_t k = 0; rc == 0 && k < i->naddrs; k++) {
 		char text[RS_ADDR_TEXT_MAX];
 		if (rs_addr_format(&i->addrs[k], text) < 0 ||
-		        json_array_append_new(addrs, json_string(text)) != 0) {
+				json_array_append_new(addrs, json_string(text)) != 0) {
 			rc = RS_ENOMEM;
 		}
 	}
@@ -394,8 +398,9 @@ static json_t *instance_json(const struct store_instance *i)
 static json_t *service_json(const struct store_service *s)
 {
 	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "service", s->name, "protocol",
-	        s->protocol, "instances_total", (json_int_t)s->ninstances, "up", (json_int_t)s->nup,
-	        "stale", (json_int_t)s->nstale, "revision", (json_int_t)s->revision);
+			s->protocol, "instances_total", (json_int_t)s->ninstances, "up",
+			(json_int_t)s->nup, "stale", (json_int_t)s->nstale, "revision",
+			(json_int_t)s->revision);
 	json_t *list = json_array();
 	int rc = o != NULL && list != NULL ? 0 : RS_ENOMEM;
 	for (uint32_t k = 0; rc == 0 && k < s->ninstances; k++) {
@@ -438,11 +443,11 @@ int metrics_services_json(const struct server *srv, struct metrics_text *out)
 	struct store_sizes sz;
 	store_sizes_get(srv->store, &sz);
 	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "site", srv->cfg.site,
-	        "domain", srv->cfg.domain, "zone", srv->cfg.zone, "revision",
-	        (json_int_t)store_revision(srv->store), "mode",
-	        store_preserving(srv->store) ? "preserving" : "normal", "leases",
-	        (json_int_t)sz.leases, "instances", (json_int_t)sz.instances, "uptime_ms",
-	        (json_int_t)uptime_ms(srv));
+			"domain", srv->cfg.domain, "zone", srv->cfg.zone, "revision",
+			(json_int_t)store_revision(srv->store), "mode",
+			store_preserving(srv->store) ? "preserving" : "normal", "leases",
+			(json_int_t)sz.leases, "instances", (json_int_t)sz.instances, "uptime_ms",
+			(json_int_t)uptime_ms(srv));
 	json_t *list = json_array();
 	int rc = root != NULL && list != NULL ? 0 : RS_ENOMEM;
 	if (rc == 0) {
@@ -495,21 +500,23 @@ static void html_escape(struct metrics_text *t, const char *s)
 }
 
 static const char page_head[] =
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<meta http-equiv=\"refresh\" content=\"10\">\n"
-        "<style>\n"
-        "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
-        "h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.5em 0 .3em}\n"
-        "table{border-collapse:collapse;margin:.3em 0}\n"
-        "th,td{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}\n"
-        "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
-        "code{font:13px ui-monospace,monospace}\n"
-        ".mode{display:inline-block;padding:.3em .8em;border-radius:4px;font-weight:bold}\n"
-        ".normal{background:#d7f0d9;color:#14521b}.preserving{background:#ffd8d0;color:#8a1500}\n"
-        ".UP{color:#14521b}.DOWN{color:#8a1500}.STARTING{color:#7a5a00}.stale{color:#8a1500}\n"
-        ".none{color:#888}\n"
-        "</style>\n";
+		"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		"<meta http-equiv=\"refresh\" content=\"10\">\n"
+		"<style>\n"
+		"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
+		"h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.5em 0 .3em}\n"
+		"table{border-collapse:collapse;margin:.3em 0}\n"
+		"th,td{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}\n"
+		"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+		"code{font:13px ui-monospace,monospace}\n"
+		".mode{display:inline-block;padding:.3em .8em;border-radius:4px;font-weight:bold}\n"
+		".normal{background:#d7f0d9;color:#14521b}.preserving{background:#ffd8d0;color:#"
+		"8a1500}\n"
+		".UP{color:#14521b}.DOWN{color:#8a1500}.STARTING{color:#7a5a00}.stale{color:#"
+		"8a1500}\n"
+		".none{color:#888}\n"
+		"</style>\n";
 
 static void page_summary(struct metrics_text *t, const struct server *srv)
 {
@@ -523,29 +530,29 @@ static void page_summary(struct metrics_text *t, const struct server *srv)
 	text_str(t, "</code></h1>\n<p id=\"mode\">");
 	if (preserving) {
 		text_str(t, "<span class=\"mode preserving\">SELF-PRESERVATION</span> Leases "
-		            "expired too fast to be believed: expiry is suspended and the last "
-		            "known endpoints are served, marked stale.");
+			    "expired too fast to be believed: expiry is suspended and the last "
+			    "known endpoints are served, marked stale.");
 	} else {
 		text_str(t, "<span class=\"mode normal\">NORMAL</span> Leases expire as they "
-		            "should.");
+			    "should.");
 	}
 	char started[32];
 	time_format(srv->start_wall_ms, started);
 	text_printf(t,
-	        "</p>\n<table id=\"summary\">\n"
-	        "<tr><th>revision</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
-	        "<tr><th>services</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
-	        "<tr><th>instances</th><td class=\"n\">%" PRIu64 "</td><td>%" PRIu64 " up, %" PRIu64
-	        " down, %" PRIu64 " starting, %" PRIu64 " stale</td></tr>\n"
-	        "<tr><th>leases</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
-	        "<tr><th>site</th><td>",
-	        store_revision(srv->store), sz.services, sz.instances, sz.up, sz.down, sz.starting,
-	        sz.stale, sz.leases);
+			"</p>\n<table id=\"summary\">\n"
+			"<tr><th>revision</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
+			"<tr><th>services</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
+			"<tr><th>instances</th><td class=\"n\">%" PRIu64 "</td><td>%" PRIu64
+			" up, %" PRIu64 " down, %" PRIu64 " starting, %" PRIu64 " stale</td></tr>\n"
+			"<tr><th>leases</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
+			"<tr><th>site</th><td>",
+			store_revision(srv->store), sz.services, sz.instances, sz.up, sz.down,
+			sz.starting, sz.stale, sz.leases);
 	html_escape(t, srv->cfg.site);
 	text_printf(t,
-	        "</td></tr>\n<tr><th>started</th><td>%s UTC</td><td>up %" PRIu64
-	        " s</td></tr>\n</table>\n",
-	        started, uptime_ms(srv) / 1000u);
+			"</td></tr>\n<tr><th>started</th><td>%s UTC</td><td>up %" PRIu64
+			" s</td></tr>\n</table>\n",
+			started, uptime_ms(srv) / 1000u);
 }
 
 /* A count cell: zeros fade, so the eye lands on what is not. */
@@ -600,12 +607,12 @@ static int page_service_detail(const struct store_service *s, void *ud)
 	text_str(t, ".");
 	html_escape(t, ctx->zone);
 	text_printf(t, "</code> (%" PRIu32 " instance%s)</h2>\n", s->ninstances,
-	        s->ninstances == 1 ? "" : "s");
+			s->ninstances == 1 ? "" : "s");
 	text_str(t, "<table>\n<tr><th>endpoint</th><th>addresses</th><th>status</th>"
-	            "<th>expires</th><th class=\"n\">prio</th><th class=\"n\">weight</th>"
-	            "<th>registered (UTC)</th></tr>\n");
-	uint32_t shown =
-	        s->ninstances < METRICS_PAGE_INSTANCES ? s->ninstances : METRICS_PAGE_INSTANCES;
+		    "<th>expires</th><th class=\"n\">prio</th><th class=\"n\">weight</th>"
+		    "<th>registered (UTC)</th></tr>\n");
+	uint32_t shown = s->ninstances < METRICS_PAGE_INSTANCES ? s->ninstances
+								: METRICS_PAGE_INSTANCES;
 	for (uint32_t k = 0; k < shown; k++) {
 		const struct store_instance *i = s->instances[k];
 		text_str(t, "<tr><td><code>");
@@ -621,18 +628,20 @@ static int page_service_detail(const struct store_service *s, void *ud)
 		char since[32];
 		time_format(i->registered_at_ms, since);
 		text_printf(t,
-		        "</code></td><td class=\"%s\">%s%s</td><td>%s</td>"
-		        "<td class=\"n\">%u</td><td class=\"n\">%u</td><td>%s</td></tr>\n",
-		        status_name(i->status), status_name(i->status),
-		        i->stale ? " <span class=\"stale\">(stale)</span>" : "",
-		        i->lease != NULL ? "TIMED" : "NEVER", i->priority, i->weight, since);
+				"</code></td><td class=\"%s\">%s%s</td><td>%s</td>"
+				"<td class=\"n\">%u</td><td class=\"n\">%u</td><td>%s</td></tr>\n",
+				status_name(i->status), status_name(i->status),
+				i->stale ? " <span class=\"stale\">(stale)</span>" : "",
+				i->lease != NULL ? "TIMED" : "NEVER", i->priority, i->weight,
+				since);
 	}
 	text_str(t, "</table>\n");
 	if (shown < s->ninstances) {
 		text_printf(t,
-		        "<p class=\"none\">and %" PRIu32 " more: see <a href=\"/v1/services\">"
-		        "/v1/services</a></p>\n",
-		        s->ninstances - shown);
+				"<p class=\"none\">and %" PRIu32
+				" more: see <a href=\"/v1/services\">"
+				"/v1/services</a></p>\n",
+				s->ninstances - shown);
 	}
 	return 0;
 }
@@ -648,17 +657,17 @@ int metrics_status_html(const struct server *srv, struct metrics_text *out)
 		text_str(out, "<p class=\"none\" id=\"services\">No service is registered.</p>\n");
 	} else {
 		text_str(out, "<table id=\"services\">\n<tr><th>service</th><th>protocol</th>"
-		              "<th class=\"n\">instances</th><th class=\"n\">up</th>"
-		              "<th class=\"n\">down</th><th class=\"n\">starting</th>"
-		              "<th class=\"n\">stale</th></tr>\n");
+			      "<th class=\"n\">instances</th><th class=\"n\">up</th>"
+			      "<th class=\"n\">down</th><th class=\"n\">starting</th>"
+			      "<th class=\"n\">stale</th></tr>\n");
 		store_service_foreach(srv->store, page_service_row, out);
 		text_str(out, "</table>\n");
 		struct page_ctx ctx = {out, srv->cfg.zone};
 		store_service_foreach(srv->store, page_service_detail, &ctx);
 	}
 	text_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
-	              "<a href=\"/v1/services\">/v1/services</a> &middot; "
-	              "<a href=\"/healthz\">/healthz</a> &middot; rosterd " ROSTER_VERSION
-	              "</p>\n</body>\n</html>\n");
+		      "<a href=\"/v1/services\">/v1/services</a> &middot; "
+		      "<a href=\"/healthz\">/healthz</a> &middot; rosterd " ROSTER_VERSION
+		      "</p>\n</body>\n</html>\n");
 	return metrics_text_error(out);
 }

@@ -58,7 +58,7 @@ __attribute__((warn_unused_result)) int metrics_text_error(const struct metrics_
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_prometheus_render(
-        const struct server *srv, struct metrics_text *out);
+		const struct server *srv, struct metrics_text *out);
 
 /**
  * Render /v1/services: one JSON object with the registry's state (site,
@@ -67,7 +67,7 @@ __attribute__((warn_unused_result)) int metrics_prometheus_render(
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_services_json(
-        const struct server *srv, struct metrics_text *out);
+		const struct server *srv, struct metrics_text *out);
 
 /**
  * Render / : a self-contained HTML page (no script, no external resource)
@@ -77,7 +77,7 @@ __attribute__((warn_unused_result)) int metrics_services_json(
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_status_html(
-        const struct server *srv, struct metrics_text *out);
+		const struct server *srv, struct metrics_text *out);
 
 /** Instances listed per service on the status page. */
 #define METRICS_PAGE_INSTANCES 50

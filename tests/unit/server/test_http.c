@@ -34,57 +34,63 @@ struct bad_case {
 ParameterizedTestParameters(http, malformed_heads_are_refused)
 {
 	static struct bad_case cases[] = {
-	        {"no method", " / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"no target", "GET HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"relative target", "GET metrics HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"absolute-form", "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"asterisk", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"no version", "GET /\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"HTTP/0.9 style", "GET /\r\n\r\n", RS_EPROTO},
-	        {"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"version garbage", "GET / HTTP/1.x\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", RS_ENOTSUP},
-	        {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", RS_ENOTSUP},
-	        {"control in target", "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"8-bit in target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"method with slash", "GE/T / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"no Host in 1.1", "GET / HTTP/1.1\r\n\r\n", RS_EPROTO},
-	        {"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", RS_EPROTO},
-	        {"two Hosts in 1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", RS_EPROTO},
-	        {"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", RS_EPROTO},
-	        {"no colon", "GET / HTTP/1.1\r\nHost a\r\n\r\n", RS_EPROTO},
-	        {"empty name", "GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", RS_EPROTO},
-	        {"control in value", "GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n", RS_EPROTO},
-	        {"DEL in value", "GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n", RS_EPROTO},
-	        {"bare CR in value", "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", RS_EPROTO},
-	        {"bare CR before request", "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
-	        {"bad Content-Length", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n",
-	                RS_EPROTO},
-	        {"signed Content-Length", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
-	                RS_EPROTO},
-	        {"huge Content-Length",
-	                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999\r\n\r\n",
-	                RS_EPROTO},
-	        {"conflicting Content-Length",
-	                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: "
-	                "2\r\n\r\n",
-	                RS_EPROTO},
-	        {"Content-Length and chunked",
-	                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
-	                "Transfer-Encoding: chunked\r\n\r\n",
-	                RS_EPROTO},
-	        {"binary garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
-	                RS_EPROTO},
-	        {"TLS hello, incomplete", "\x16\x03\x01\x02\x00\x01\x00", RS_EPROTO},
-	        {"NUL in partial header", "GET / HTTP/1.1\r\nHost: a\r\nX: \0", RS_EPROTO},
-	        {"incomplete request line", "GET / HTTP/1.1", RS_EAGAIN},
-	        {"incomplete head", "GET / HTTP/1.1\r\nHost: a\r\n", RS_EAGAIN},
-	        {"incomplete header", "GET / HTTP/1.1\r\nHost: a", RS_EAGAIN},
-	        {"only a CR", "\r", RS_EAGAIN},
-	        {"empty", "", RS_EAGAIN},
+			{"no method", " / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"no target", "GET HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"relative target", "GET metrics HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"absolute-form", "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"asterisk", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"no version", "GET /\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"HTTP/0.9 style", "GET /\r\n\r\n", RS_EPROTO},
+			{"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"version garbage", "GET / HTTP/1.x\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", RS_ENOTSUP},
+			{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", RS_ENOTSUP},
+			{"control in target", "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"8-bit in target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"method with slash", "GE/T / HTTP/1.1\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"no Host in 1.1", "GET / HTTP/1.1\r\n\r\n", RS_EPROTO},
+			{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", RS_EPROTO},
+			{"two Hosts in 1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+					RS_EPROTO},
+			{"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", RS_EPROTO},
+			{"no colon", "GET / HTTP/1.1\r\nHost a\r\n\r\n", RS_EPROTO},
+			{"empty name", "GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n", RS_EPROTO},
+			{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", RS_EPROTO},
+			{"control in value", "GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n", RS_EPROTO},
+			{"DEL in value", "GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n", RS_EPROTO},
+			{"bare CR in value", "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", RS_EPROTO},
+			{"bare CR before request", "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+					RS_EPROTO},
+			{"bad Content-Length",
+					"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n",
+					RS_EPROTO},
+			{"signed Content-Length",
+					"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+					RS_EPROTO},
+			{"huge Content-Length",
+					"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+					"99999999999999\r\n\r\n",
+					RS_EPROTO},
+			{"conflicting Content-Length",
+					"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+					"1\r\nContent-Length: "
+					"2\r\n\r\n",
+					RS_EPROTO},
+			{"Content-Length and chunked",
+					"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+					"Transfer-Encoding: chunked\r\n\r\n",
+					RS_EPROTO},
+			{"binary garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+					RS_EPROTO},
+			{"TLS hello, incomplete", "\x16\x03\x01\x02\x00\x01\x00", RS_EPROTO},
+			{"NUL in partial header", "GET / HTTP/1.1\r\nHost: a\r\nX: \0", RS_EPROTO},
+			{"incomplete request line", "GET / HTTP/1.1", RS_EAGAIN},
+			{"incomplete head", "GET / HTTP/1.1\r\nHost: a\r\n", RS_EAGAIN},
+			{"incomplete header", "GET / HTTP/1.1\r\nHost: a", RS_EAGAIN},
+			{"only a CR", "\r", RS_EAGAIN},
+			{"empty", "", RS_EAGAIN},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -97,7 +103,7 @@ ParameterizedTest(struct bad_case *c, http, malformed_heads_are_refused)
 		len++; /* its text ends in an embedded NUL */
 	}
 	cr_expect_eq(http_request_parse(c->text, len, &req), c->rc, "%s: got %d, want %d", c->name,
-	        http_request_parse(c->text, len, &req), c->rc);
+			http_request_parse(c->text, len, &req), c->rc);
 }
 
 struct good_case {
@@ -112,29 +118,33 @@ struct good_case {
 ParameterizedTestParameters(http, valid_heads_parse)
 {
 	static struct good_case cases[] = {
-	        {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_GET, "/", 1, true, false},
-	        {"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_HEAD, "/metrics", 1, true,
-	                false},
-	        {"GET /metrics?name[]=x HTTP/1.1\r\nhOsT:a\r\n\r\n", HTTP_METHOD_GET, "/metrics", 1,
-	                true, false},
-	        {"GET / HTTP/1.1\nHost: a\n\n", HTTP_METHOD_GET, "/", 1, true, false},
-	        {"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_GET, "/", 1, true, false},
-	        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", HTTP_METHOD_GET, "/", 1,
-	                false, false},
-	        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n", HTTP_METHOD_GET,
-	                "/", 1, false, false},
-	        {"GET / HTTP/1.0\r\n\r\n", HTTP_METHOD_GET, "/", 0, false, false},
-	        {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", HTTP_METHOD_GET, "/", 0, true,
-	                false},
-	        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", HTTP_METHOD_GET, "/", 1,
-	                true, false},
-	        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
-	                HTTP_METHOD_GET, "/", 1, true, true},
-	        {"POST /v1/services HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-	                HTTP_METHOD_OTHER, "/v1/services", 1, true, true},
-	        {"get / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_OTHER, "/", 1, true, false},
-	        {"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: caf\xc3\xa9\t \r\n\r\n", HTTP_METHOD_GET,
-	                "/", 1, true, false},
+			{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_GET, "/", 1, true, false},
+			{"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_HEAD, "/metrics",
+					1, true, false},
+			{"GET /metrics?name[]=x HTTP/1.1\r\nhOsT:a\r\n\r\n", HTTP_METHOD_GET,
+					"/metrics", 1, true, false},
+			{"GET / HTTP/1.1\nHost: a\n\n", HTTP_METHOD_GET, "/", 1, true, false},
+			{"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_GET, "/", 1, true,
+					false},
+			{"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", HTTP_METHOD_GET,
+					"/", 1, false, false},
+			{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n",
+					HTTP_METHOD_GET, "/", 1, false, false},
+			{"GET / HTTP/1.0\r\n\r\n", HTTP_METHOD_GET, "/", 0, false, false},
+			{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", HTTP_METHOD_GET, "/",
+					0, true, false},
+			{"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", HTTP_METHOD_GET,
+					"/", 1, true, false},
+			{"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: "
+			 "5\r\n\r\n",
+					HTTP_METHOD_GET, "/", 1, true, true},
+			{"POST /v1/services HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+			 "chunked\r\n\r\n",
+					HTTP_METHOD_OTHER, "/v1/services", 1, true, true},
+			{"get / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_METHOD_OTHER, "/", 1, true,
+					false},
+			{"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: caf\xc3\xa9\t \r\n\r\n",
+					HTTP_METHOD_GET, "/", 1, true, false},
 	};
 	return cr_make_param_array(struct good_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -199,10 +209,13 @@ static void fixture_deinit(struct fixture *f)
 }
 
 static void register_one(struct fixture *f, const char *service, const char *host, uint32_t port,
-        enum store_status st)
+		enum store_status st)
 {
-	struct store_registration reg = {
-	        .service = service, .protocol = "http", .host = host, .port = port, .status = st};
+	struct store_registration reg = {.service = service,
+			.protocol = "http",
+			.host = host,
+			.port = port,
+			.status = st};
 	bool created;
 	uint64_t rev;
 	cr_assert_eq(store_register(f->srv.store, &reg, 0, 1764115200000ull, &created, &rev), 0);
@@ -227,23 +240,23 @@ Test(metrics, families_and_samples_follow_the_store)
 	register_one(&f, "web", "web2.lon6.example.net", 80, STORE_STATUS_STARTING);
 	char *m = render(&f, metrics_prometheus_render);
 	const char *want[] = {
-	        "# TYPE roster_dns_queries_total counter\n",
-	        "# TYPE roster_dns_responses_total counter\n",
-	        "# TYPE roster_dns_truncated_total counter\n",
-	        "# TYPE roster_dns_partial_answers_total counter\n",
-	        "# TYPE roster_dns_bytes_total counter\n",
-	        "# TYPE roster_client_reports_total counter\n",
-	        "\nroster_registrations_total 2\n",
-	        "\nroster_instances{status=\"up\"} 1\n",
-	        "\nroster_instances{status=\"starting\"} 1\n",
-	        "\nroster_leases 0\n",
-	        "\nroster_heartbeats_total 0\n",
-	        "\nroster_expirations_total 0\n",
-	        "\nroster_self_preservation 0\n",
-	        "\nroster_api_connections 0\n",
-	        "\nroster_store_bytes 0\n",
-	        "\nroster_build_info{version=\"",
-	        "zone=\"services.lon6.example.net.\"} 1\n",
+			"# TYPE roster_dns_queries_total counter\n",
+			"# TYPE roster_dns_responses_total counter\n",
+			"# TYPE roster_dns_truncated_total counter\n",
+			"# TYPE roster_dns_partial_answers_total counter\n",
+			"# TYPE roster_dns_bytes_total counter\n",
+			"# TYPE roster_client_reports_total counter\n",
+			"\nroster_registrations_total 2\n",
+			"\nroster_instances{status=\"up\"} 1\n",
+			"\nroster_instances{status=\"starting\"} 1\n",
+			"\nroster_leases 0\n",
+			"\nroster_heartbeats_total 0\n",
+			"\nroster_expirations_total 0\n",
+			"\nroster_self_preservation 0\n",
+			"\nroster_api_connections 0\n",
+			"\nroster_store_bytes 0\n",
+			"\nroster_build_info{version=\"",
+			"zone=\"services.lon6.example.net.\"} 1\n",
 	};
 	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
 		cr_expect_not_null(strstr(m, want[k]), "missing: %s", want[k]);
@@ -365,8 +378,9 @@ static void client_start(struct fixture *f, struct client *c, const char *send, 
 	c->tcp.data = c;
 	c->conn.data = c;
 	cr_assert_eq(uv_tcp_connect(&c->conn, &c->tcp,
-	                     (const struct sockaddr *)&f->srv.cfg.http.addrs[0], client_connect_cb),
-	        0);
+				     (const struct sockaddr *)&f->srv.cfg.http.addrs[0],
+				     client_connect_cb),
+			0);
 }
 
 static int count(const char *hay, const char *needle)
@@ -384,10 +398,10 @@ Test(http_loop, keep_alive_pipelining_and_errors_in_order)
 	fixture_init(&f);
 	server_up(&f, 8, 5000);
 	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
-	                          "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
-	                          "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
-	                          "DELETE / HTTP/1.1\r\nHost: a\r\n\r\n"
-	                          "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+				  "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
+				  "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+				  "DELETE / HTTP/1.1\r\nHost: a\r\n\r\n"
+				  "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
 	struct client c;
 	client_start(&f, &c, req, sizeof(req) - 1);
 	c.stop_server_at_eof = true;
@@ -396,7 +410,7 @@ Test(http_loop, keep_alive_pipelining_and_errors_in_order)
 	cr_expect_eq(c.closed, 1);
 	const char *p = c.got;
 	const char *order[] = {"HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 404 Not Found",
-	        "HTTP/1.1 405 Method Not Allowed"};
+			"HTTP/1.1 405 Method Not Allowed"};
 	for (size_t k = 0; k < 4; k++) {
 		p = strstr(p, order[k]);
 		cr_assert_not_null(p, "response %zu (%s) missing in:\n%s", k, order[k], c.got);
