@@ -1,6 +1,7 @@
 #include "zonegen/diag.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <string.h>
 
 void zg_diag_init(struct zg_diag *d, FILE *out)
@@ -9,32 +10,32 @@ void zg_diag_init(struct zg_diag *d, FILE *out)
 	d->out = out;
 }
 
-static void emit(struct zg_diag *d, const char *kind, size_t nth, const char *fmt, va_list ap)
+/* Count, keep and print one message; errors also keep the first. */
+static void emit(struct zg_diag *d, bool error, const char *fmt, va_list ap)
 {
+	size_t nth = error ? ++d->errors : ++d->warnings;
 	vsnprintf(d->last, sizeof(d->last), fmt, ap);
+	if (error && nth == 1) {
+		memcpy(d->first, d->last, sizeof(d->first));
+	}
 	if (d->out != NULL && nth <= ZG_DIAG_PRINT_MAX) {
-		fprintf(d->out, "roster-zonegen: %s: %s\n", kind, d->last);
+		fprintf(d->out, "roster-zonegen: %s: %s\n", error ? "error" : "warning", d->last);
 	}
 }
 
 void zg_diag_error(struct zg_diag *d, const char *fmt, ...)
 {
 	va_list ap;
-	d->errors++;
 	va_start(ap, fmt);
-	emit(d, "error", d->errors, fmt, ap);
+	emit(d, true, fmt, ap);
 	va_end(ap);
-	if (d->errors == 1) {
-		memcpy(d->first, d->last, sizeof(d->first));
-	}
 }
 
 void zg_diag_warn(struct zg_diag *d, const char *fmt, ...)
 {
 	va_list ap;
-	d->warnings++;
 	va_start(ap, fmt);
-	emit(d, "warning", d->warnings, fmt, ap);
+	emit(d, false, fmt, ap);
 	va_end(ap);
 }
 

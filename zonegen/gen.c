@@ -220,7 +220,9 @@ static int build_zones(struct zg_gen *g)
 		}
 		i = j;
 	}
-	qsort(g->zones, g->nzones, sizeof(*g->zones), zone_cmp);
+	if (g->nzones > 1) {
+		qsort(g->zones, g->nzones, sizeof(*g->zones), zone_cmp);
+	}
 	return 0;
 }
 
@@ -299,14 +301,17 @@ static int collect_addrs(struct zg_gen *g)
 			g->naddrs++;
 		}
 	}
-	qsort(g->addrs, g->naddrs, sizeof(*g->addrs), addr_ref_cmp);
+	if (g->naddrs > 1) {
+		qsort(g->addrs, g->naddrs, sizeof(*g->addrs), addr_ref_cmp);
+	}
 	char w1[512], w2[512], text[RS_ADDR_TEXT_MAX];
 	for (size_t i = 1; i < g->naddrs; i++) {
 		if (rs_addr_cmp(&g->addrs[i].addr, &g->addrs[i - 1].addr) == 0) {
 			const struct zg_host *a = &inv->hosts[g->addrs[i - 1].host];
 			const struct zg_host *b = &inv->hosts[g->addrs[i].host];
 			rs_addr_format(&g->addrs[i].addr, text);
-			zg_diag_error(g->diag, "IP %s claimed by two hosts: %s (%s) and %s (%s)", text,
+			zg_diag_error(g->diag, "IP %s claimed by two hosts: %s (%s) and %s (%s)",
+					text,
 					a->fqdn, where(a, w1, sizeof(w1)), b->fqdn,
 					where(b, w2, sizeof(w2)));
 		}
@@ -332,7 +337,10 @@ static int collect_roles(struct zg_gen *g)
 			g->role_hosts[g->nrole_hosts++] = (uint32_t)i;
 		}
 	}
-	qsort_r(g->role_hosts, g->nrole_hosts, sizeof(*g->role_hosts), role_host_cmp, inv->hosts);
+	if (g->nrole_hosts > 1) {
+		qsort_r(g->role_hosts, g->nrole_hosts, sizeof(*g->role_hosts), role_host_cmp,
+				inv->hosts);
+	}
 	for (size_t i = 0; i < g->nrole_hosts;) {
 		const struct zg_host *h = &inv->hosts[g->role_hosts[i]];
 		size_t j = i + 1;
@@ -343,7 +351,8 @@ static int collect_roles(struct zg_gen *g)
 			}
 			j++;
 		}
-		g->roles[g->nroles++] = (struct zg_role){.name = h->role, .first = i, .count = j - i};
+		g->roles[g->nroles++] = (struct zg_role){.name = h->role, .first = i,
+				.count = j - i};
 		i = j;
 	}
 	return 0;
@@ -481,17 +490,14 @@ static const char *relative(const struct zg_zone *z, const char *name, size_t *l
 	return name;
 }
 
-static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const char *label,
-		size_t len)
+/* Binary search over [lo, hi) with @p cmp(element index, key) in the
+ * element's order; true when an element compares equal. */
+static bool range_has(const struct zg_gen *g, size_t lo, size_t hi, const void *key,
+		int (*cmp)(const struct zg_gen *g, size_t i, const void *key))
 {
-	size_t lo = z->first, hi = z->first + z->count;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		const char *n = g->inv->hosts[mid].name;
-		int c = strncmp(n, label, len);
-		if (c == 0 && n[len] != '\0') {
-			c = 1;
-		}
+		int c = cmp(g, mid, key);
 		if (c == 0) {
 			return true;
 		}
@@ -502,6 +508,31 @@ static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const c
 		}
 	}
 	return false;
+}
+
+struct label_key {
+	const char *label;
+	size_t len;
+};
+
+static int host_name_cmp(const struct zg_gen *g, size_t i, const void *key)
+{
+	const struct label_key *k = key;
+	const char *n = g->inv->hosts[i].name;
+	int c = strncmp(n, k->label, k->len);
+	return c != 0 ? c : (n[k->len] != '\0');
+}
+
+static int addr_at_cmp(const struct zg_gen *g, size_t i, const void *key)
+{
+	return rs_addr_cmp(&g->addrs[i].addr, key);
+}
+
+static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const char *label,
+		size_t len)
+{
+	struct label_key k = {label, len};
+	return range_has(g, z->first, z->first + z->count, &k, host_name_cmp);
 }
 
 static const struct zg_role *role_find(const struct zg_gen *g, const struct zg_zone *z,
@@ -557,7 +588,8 @@ static bool rev_exists(const struct zg_gen *g, const struct zg_zone *z, const ch
 				return false;
 			}
 			uint8_t *b = &a.bytes[pos / 2];
-			*b = (pos % 2) ? (uint8_t)((*b & 0xf0) | v) : (uint8_t)((*b & 0x0f) | (v << 4));
+			*b = (pos % 2) ? (uint8_t)((*b & 0xf0) | v)
+				       : (uint8_t)((*b & 0x0f) | (v << 4));
 		}
 		pos--;
 		off = e + 1;
@@ -565,20 +597,7 @@ static bool rev_exists(const struct zg_gen *g, const struct zg_zone *z, const ch
 	if (pos != (int)(prefix / step) - 1) {
 		return false;
 	}
-	size_t lo = z->first, hi = z->first + z->count;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = rs_addr_cmp(&g->addrs[mid].addr, &a);
-		if (c == 0) {
-			return true;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	return false;
+	return range_has(g, z->first, z->first + z->count, &a, addr_at_cmp);
 }
 
 /* Does the generator itself put data at @p name (in zone @p z)? */
@@ -606,7 +625,8 @@ static bool generated_exists(const struct zg_gen *g, const struct zg_zone *z, co
 		if (dot == NULL) {
 			return role_find(g, z, rel, len) != NULL;
 		} else {
-			const struct zg_role *r = role_find(g, z, dot + 1, len - (size_t)(dot - rel) - 1);
+			const struct zg_role *r = role_find(g, z, dot + 1,
+					len - (size_t)(dot - rel) - 1);
 			if (r == NULL || r->shards == 0) {
 				return false;
 			}
@@ -666,7 +686,8 @@ static void check_cname(struct zg_gen *g, const struct zg_zone *z, const struct 
 	const struct zg_zone *t = &g->zones[tz];
 	srecs_at(g, t, s->target, &lo, &hi);
 	if (hi == lo && !generated_exists(g, t, s->target)) {
-		zg_diag_error(g->diag, "%s:%u: CNAME %s points at %s, which does not exist in zone %s",
+		zg_diag_error(g->diag,
+				"%s:%u: CNAME %s points at %s, which does not exist in zone %s",
 				s->file, s->line, s->owner, s->target, t->name);
 	}
 }
@@ -679,17 +700,22 @@ static void check_srecs(struct zg_gen *g)
 		long z = zone_of(g, s->owner);
 		s->zone = z < 0 ? UINT32_MAX : (uint32_t)z;
 		if (z < 0) {
-			zg_diag_error(g->diag, "%s:%u: record %s %s is in none of the generated zones",
+			zg_diag_error(g->diag,
+					"%s:%u: record %s %s is in none of the generated zones",
 					s->file, s->line, s->owner, s->type_name);
 		} else if (s->type == T_SOA) {
-			zg_diag_error(g->diag, "%s:%u: record %s SOA: the SOA is generated", s->file,
+			zg_diag_error(g->diag, "%s:%u: record %s SOA: the SOA is generated",
+					s->file,
 					s->line, s->owner);
 		} else if (s->type == T_NS && strcmp(s->owner, g->zones[z].name) == 0) {
-			zg_diag_error(g->diag, "%s:%u: record %s NS: apex NS come from --ns", s->file,
+			zg_diag_error(g->diag, "%s:%u: record %s NS: apex NS come from --ns",
+					s->file,
 					s->line, s->owner);
 		}
 	}
-	qsort(rs->recs, rs->n, sizeof(*rs->recs), srec_cmp);
+	if (rs->n > 1) {
+		qsort(rs->recs, rs->n, sizeof(*rs->recs), srec_cmp);
+	}
 	for (size_t i = 0; i < rs->n;) {
 		size_t j = i;
 		while (j < rs->n && rs->recs[j].zone == rs->recs[i].zone) {
@@ -718,8 +744,8 @@ static void check_srecs(struct zg_gen *g)
 		uint64_t size = zg_rrset_wire_size(strlen(s->owner) + 1, j - i, sum);
 		if (size > ZG_MSG_MAX) {
 			zg_diag_error(g->diag,
-					"%s:%u: RRset %s %s is %llu bytes on the wire (%zu records), "
-					"over 65,535",
+					"%s:%u: RRset %s %s is %llu bytes on the wire "
+					"(%zu records), over 65,535",
 					s->file, s->line, s->owner, s->type_name,
 					(unsigned long long)size, j - i);
 		}
@@ -746,7 +772,8 @@ static void check_ns(struct zg_gen *g)
 		srecs_at(g, zone, ns, &lo, &hi);
 		bool addr = false;
 		for (size_t k = lo; k < hi; k++) {
-			addr = addr || g->recs->recs[k].type == T_A || g->recs->recs[k].type == T_AAAA;
+			uint16_t t = g->recs->recs[k].type;
+			addr = addr || t == T_A || t == T_AAAA;
 		}
 		if (!addr && !(zone->kind == ZG_ZONE_HOST && strcmp(ns, zone->name) != 0 &&
 					generated_exists(g, zone, ns))) {
@@ -764,7 +791,9 @@ int zg_gen_build(struct zg_gen *g, const struct zg_options *opt, struct zg_inven
 	g->inv = inv;
 	g->recs = recs;
 	g->diag = diag;
-	qsort(inv->hosts, inv->nhosts, sizeof(*inv->hosts), host_cmp);
+	if (inv->nhosts > 1) {
+		qsort(inv->hosts, inv->nhosts, sizeof(*inv->hosts), host_cmp);
+	}
 	check_hosts(g);
 	if (collect_addrs(g) < 0 || collect_roles(g) < 0 || build_zones(g) < 0) {
 		return RS_ENOMEM;

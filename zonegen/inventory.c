@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/name.h"
 #include "zonegen/naming.h"
+#include "zonegen/output.h"
 
 /* More addresses than this on one host is an inventory bug, not a host. */
 #define ZG_HOST_ADDR_MAX 64
@@ -220,7 +221,8 @@ static int read_addrs(const struct field *f, const char *key, int family, struct
 		return 0;
 	}
 	if (f->kind == F_OTHER) {
-		zg_diag_error(c->diag, "%s:%u: host '%s': \"%s\" must be a string or a list of strings",
+		zg_diag_error(c->diag,
+				"%s:%u: host '%s': \"%s\" must be a string or a list of strings",
 				c->file, c->line, c->name, key);
 		return -1;
 	}
@@ -639,42 +641,12 @@ out:
 
 int zg_inventory_load(struct zg_inventory *inv, const char *path, struct zg_diag *diag)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	int rc = 0;
 	char *data = NULL;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
+	size_t len = 0;
+	int rc = zg_file_read(path, &data, &len);
+	if (rc == 0) {
+		rc = zg_inventory_parse(inv, path, data, len, diag);
 	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = RS_EINVAL;
-		goto out;
-	}
-	size_t len = (size_t)st.st_size;
-	data = malloc(len + 1);
-	if (data == NULL) {
-		rc = RS_ENOMEM;
-		goto out;
-	}
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = read(fd, data + got, len - got);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r <= 0) {
-			rc = r < 0 ? -errno : RS_EIO;
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	rc = zg_inventory_parse(inv, path, data, len, diag);
-out:
 	free(data);
-	close(fd);
 	return rc;
 }

@@ -102,7 +102,7 @@ static bool commit_ok(const char *c)
 	for (size_t i = 0; i < n; i++) {
 		char ch = c[i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '/';
+			  (ch >= '0' && ch <= '9') || strchr("-_./", ch) != NULL;
 		if (!ok) {
 			return false;
 		}
@@ -173,7 +173,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_INV:
 			if (a->ninventory == MAX_LIST) {
-				return usage_error("too many --inventory files (at most %d)", MAX_LIST);
+				return usage_error("too many --inventory files (at most %d)",
+						MAX_LIST);
 			}
 			a->inventory[a->ninventory++] = optarg;
 			break;
@@ -191,7 +192,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_COMMIT:
 			if (!commit_ok(optarg)) {
-				return usage_error("--commit '%s': use 1-200 letters, digits and -_./",
+				return usage_error(
+						"--commit '%s': use 1-200 letters, digits and -_./",
 						optarg);
 			}
 			a->commit = optarg;
@@ -203,16 +205,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_REV4:
 			if (!parse_u32(optarg, 32, &v) || v % 8 != 0 || v == 0 || v == 32) {
-				return usage_error("--reverse-prefix '%s': must be a multiple of 8: "
-						   "8, 16 or 24",
+				return usage_error("--reverse-prefix '%s': must be a "
+						   "multiple of 8: 8, 16 or 24",
 						optarg);
 			}
 			a->v4_prefix = v;
 			break;
 		case O_REV6:
 			if (!parse_u32(optarg, 128, &v) || v % 4 != 0 || v == 0 || v == 128) {
-				return usage_error("--reverse6-prefix '%s': must be a multiple of 4 "
-						   "(a nibble boundary) from 4 to 124",
+				return usage_error("--reverse6-prefix '%s': must be a "
+						   "multiple of 4 (a nibble boundary) from 4 "
+						   "to 124",
 						optarg);
 			}
 			a->v6_prefix = v;
@@ -245,8 +248,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return usage_error("too many --notify (at most %d)", MAX_LIST);
 			}
 			if (rs_endpoint_parse(optarg, 53, &a->notify[a->nnotify]) < 0) {
-				return usage_error("--notify '%s': not an IP address with an optional "
-						   "port (127.0.0.1:53, [::1]:53)",
+				return usage_error("--notify '%s': not an IP address with "
+						   "an optional port (127.0.0.1:53, [::1]:53)",
 						optarg);
 			}
 			a->notify_text[a->nnotify++] = optarg;
@@ -265,7 +268,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return 0;
 		default:
 			if (optopt != 0) {
-				return usage_error("option --%s needs a value", opts[optopt - 256].name);
+				return usage_error("option --%s needs a value",
+						opts[optopt - 256].name);
 			}
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
@@ -420,9 +424,11 @@ static bool drop_ok(const struct args *a, const struct zg_zone_result *r, struct
 		return true;
 	}
 	if (a->force) {
-		zg_diag_warn(diag, "zone %s loses %llu of %llu records (%.1f%%, over --max-drop %u%%); "
-				   "written anyway (--force)",
-				r->name, (unsigned long long)lost, (unsigned long long)r->prev_records,
+		zg_diag_warn(diag,
+				"zone %s loses %llu of %llu records (%.1f%%, over --max-drop "
+				"%u%%): written anyway (--force)",
+				r->name, (unsigned long long)lost,
+				(unsigned long long)r->prev_records,
 				100.0 * (double)lost / (double)r->prev_records, a->max_drop);
 		return true;
 	}
@@ -492,7 +498,8 @@ static void send_notify(const struct args *a, const struct zg_gen *g,
 		if (rcodes[i] < 0) {
 			zg_diag_warn(diag, "NOTIFY %s to %s: no answer", zone, to);
 		} else if (rcodes[i] != 0) {
-			zg_diag_warn(diag, "NOTIFY %s to %s: answered rcode %d", zone, to, rcodes[i]);
+			zg_diag_warn(diag, "NOTIFY %s to %s: answered rcode %d", zone, to,
+					rcodes[i]);
 		} else if (!a->quiet) {
 			printf("notify %s %s ok\n", zone, to);
 		}
@@ -559,7 +566,8 @@ int main(int argc, char **argv)
 		}
 	}
 	run.hosts = inv.nhosts;
-	if (a.records != NULL && zg_records_load_dir(&recs, a.records, a.domain, a.ttl, &diag) < 0) {
+	if (a.records != NULL && zg_records_load_dir(&recs, a.records, a.domain, a.ttl,
+			&diag) < 0) {
 		goto out;
 	}
 	struct zg_options opt = {.domain = a.domain, .ns = a.ns, .nns = a.nns,
@@ -638,7 +646,9 @@ int main(int argc, char **argv)
 		zg_diag_error(&diag, "cannot read --out %s: %s", a.out, rs_strerror(rc));
 		goto out;
 	}
-	qsort(stale, nstale, sizeof(*stale), stale_cmp);
+	if (nstale > 1) {
+		qsort(stale, nstale, sizeof(*stale), stale_cmp);
+	}
 	for (size_t i = 0; i < nstale; i++) {
 		(void)drop_ok(&a, &stale[i].res, &diag);
 	}
@@ -670,7 +680,8 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "%szone", g.zones[i].name);
 		const struct zg_buf *parts[] = {&work[i].head, &work[i].deploy, &work[i].body};
 		if ((rc = zg_file_replace(a.out, name, parts, 3)) < 0) {
-			zg_diag_error(&diag, "cannot write %s/%s: %s", a.out, name, rs_strerror(rc));
+			zg_diag_error(&diag, "cannot write %s/%s: %s", a.out, name,
+					rs_strerror(rc));
 			goto out;
 		}
 		changed++;
@@ -709,7 +720,8 @@ out:
 	run.errors = diag.errors;
 	run.refused = ex != 0;
 	if (ex != 0) {
-		fprintf(stderr, "roster-zonegen: refused: %zu error%s; nothing written\n", diag.errors,
+		fprintf(stderr, "roster-zonegen: refused: %zu error%s; nothing written\n",
+				diag.errors,
 				diag.errors == 1 ? "" : "s");
 	} else if (!a.quiet) {
 		size_t nchanged = 0;

@@ -141,7 +141,8 @@ int zg_notify_send(const struct zg_notify_soa *zones, size_t nzones,
 			}
 			int fd = fds[to->ss_family == AF_INET ? 0 : 1];
 			/* a send error (no route, refused) counts as no answer: retried */
-			(void)!sendto(fd, msg, (size_t)len, 0, (const struct sockaddr *)to, sa_len(to));
+			(void)!sendto(fd, msg, (size_t)len, 0, (const struct sockaddr *)to,
+					sa_len(to));
 			pending++;
 		}
 		int64_t deadline = now_ms() + ZG_NOTIFY_WAIT_MS;

@@ -46,4 +46,5 @@ __attribute__((warn_unused_result)) int zg_notify_build(const struct zg_notify_s
  * @return 0, RS_ENOMEM, or a negative errno when no socket could be opened.
  */
 __attribute__((warn_unused_result)) int zg_notify_send(const struct zg_notify_soa *zones,
-		size_t nzones, const struct sockaddr_storage *targets, size_t ntargets, int *rcodes);
+		size_t nzones, const struct sockaddr_storage *targets, size_t ntargets,
+				int *rcodes);

@@ -19,6 +19,9 @@ static int read_all(int fd, char **out, size_t *len)
 	if (fstat(fd, &st) < 0) {
 		return -errno;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		return RS_EINVAL;
+	}
 	size_t n = (size_t)st.st_size;
 	char *data = malloc(n + 1);
 	if (data == NULL) {
@@ -36,7 +39,7 @@ static int read_all(int fd, char **out, size_t *len)
 			return rc;
 		}
 		if (r == 0) {
-			break;
+			break; /* the file shrank meanwhile: take what is there */
 		}
 		got += (size_t)r;
 	}
@@ -44,6 +47,17 @@ static int read_all(int fd, char **out, size_t *len)
 	*out = data;
 	*len = got;
 	return 0;
+}
+
+int zg_file_read(const char *path, char **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	int rc = read_all(fd, data, len);
+	close(fd);
+	return rc;
 }
 
 static bool is_record_line(const char *p, size_t n)
@@ -79,13 +93,11 @@ static bool parse_serial(const char *data, size_t len, uint32_t *serial)
 int zg_prev_load(const char *path, struct zg_prev *p)
 {
 	memset(p, 0, sizeof(*p));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return errno == ENOENT ? 0 : -errno;
+	int rc = zg_file_read(path, &p->data, &p->len);
+	if (rc == RS_ENOENT) {
+		return 0;
 	}
 	p->exists = true;
-	int rc = read_all(fd, &p->data, &p->len);
-	close(fd);
 	if (rc < 0) {
 		return rc;
 	}
@@ -278,15 +290,10 @@ int zg_dir_sync(const char *dir)
 
 bool zg_file_equals(const char *path, const struct zg_buf *text)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		return false;
-	}
 	char *data = NULL;
 	size_t len = 0;
-	bool same = read_all(fd, &data, &len) == 0 && len == text->len &&
+	bool same = zg_file_read(path, &data, &len) == 0 && len == text->len &&
 		    memcmp(data, text->data, len) == 0;
 	free(data);
-	close(fd);
 	return same;
 }

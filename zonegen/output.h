@@ -72,5 +72,13 @@ __attribute__((warn_unused_result)) int zg_file_replace(const char *dir, const c
 /** fsync() a directory so that renames inside it are durable. @return 0 or -errno. */
 __attribute__((warn_unused_result)) int zg_dir_sync(const char *dir);
 
+/**
+ * Read a whole file.
+ * @param path the file.
+ * @param data out: its contents plus a NUL, to free(); @param len out: its length.
+ * @return 0, RS_ENOMEM, RS_EINVAL when it is not a regular file, or -errno.
+ */
+__attribute__((warn_unused_result)) int zg_file_read(const char *path, char **data, size_t *len);
+
 /** Is the text the same as the file's contents (missing file: false)? */
 bool zg_file_equals(const char *path, const struct zg_buf *text);

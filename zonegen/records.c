@@ -251,7 +251,9 @@ int zg_records_load_dir(struct zg_records *r, const char *dir, const char *domai
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1) {
+		qsort(names, n, sizeof(*names), name_cmp);
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

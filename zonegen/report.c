@@ -95,7 +95,8 @@ void zg_report_prometheus(struct zg_buf *b, const struct zg_zone_result *zones, 
 			"# HELP roster_zonegen_duration_seconds Duration of the last run.\n"
 			"# TYPE roster_zonegen_duration_seconds gauge\n"
 			"roster_zonegen_duration_seconds %.3f\n"
-			"# HELP roster_zonegen_last_run_timestamp_seconds When the last run started.\n"
+			"# HELP roster_zonegen_last_run_timestamp_seconds When the last run "
+			"started.\n"
 			"# TYPE roster_zonegen_last_run_timestamp_seconds gauge\n"
 			"roster_zonegen_last_run_timestamp_seconds %.0f\n",
 			(unsigned long long)run->hosts, (unsigned long long)run->errors,

@@ -130,9 +130,12 @@ ParameterizedTestParameters(gen, every_check)
 {
 	static struct check_case cases[] = {
 		{H("ash2-web-a1", "10.2.0.1") H("ash2-web-a1.ash2.example.net", "10.2.0.2"), "",
-				false, "duplicate host ash2-web-a1.ash2.example.net.: inv:1 and inv:2"},
+				false,
+						"duplicate host ash2-web-a1.ash2.example.net.: "
+						"inv:1 and inv:2"},
 		{H("ash2-web-a1", "10.2.0.1") H("ash2-web-a2", "10.2.0.1"), "", false,
-				"IP 10.2.0.1 claimed by two hosts: ash2-web-a1.ash2.example.net. (inv:1)"},
+				"IP 10.2.0.1 claimed by two hosts: ash2-web-a1.ash2.example.net. "
+				"(inv:1)"},
 		{"{\"name\": \"roles\", \"site\": \"ash2\", \"ipv4\": \"10.2.0.1\"}\n", "", false,
 				"host name roles.ash2.example.net. is reserved"},
 		{H("ash2-web-a1", "10.2.0.1"), "ash2-web-a1 IN CNAME elsewhere.org.\n", false,
@@ -140,7 +143,8 @@ ParameterizedTestParameters(gen, every_check)
 		{H("ash2-web-a1", "10.2.0.1"), "x IN CNAME y.example.org.\nx IN TXT \"t\"\n", false,
 				"CNAME x.ash2.example.net. has other data"},
 		{H("ash2-web-a1", "10.2.0.1"), "www IN CNAME ash2-web-a9\n", false,
-				"CNAME www.ash2.example.net. points at ash2-web-a9.ash2.example.net., "
+				"CNAME www.ash2.example.net. points at "
+				"ash2-web-a9.ash2.example.net., "
 				"which does not exist in zone ash2.example.net."},
 		{H("ash2-web-a1", "10.2.0.1"), "www IN CNAME nope.roles.ash2.example.net.\n", false,
 				"which does not exist in zone roles.ash2.example.net."},
@@ -188,7 +192,8 @@ static char *big_role(size_t n)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		o += (size_t)sprintf(s + o,
-				"{\"name\": \"lon4-hadoopslave-a%zu\", \"ipv4\": \"10.4.%zu.%zu\"}\n", i,
+				"{\"name\": \"lon4-hadoopslave-a%zu\", \"ipv4\": "
+				"\"10.4.%zu.%zu\"}\n", i,
 				i / 250, i % 250 + 1);
 	}
 	return s;
@@ -200,7 +205,8 @@ Test(gen, oversized_rrset_is_an_error_naming_it)
 	char *inv = big_role(2500);
 	cr_assert_eq(build(&f, inv, NULL, false), 0);
 	cr_expect_eq(f.diag.errors, 1, "%s", f.diag.first);
-	cr_expect_not_null(strstr(f.diag.first, "RRset hadoopslave.roles.lon4.example.net. PTR is "));
+	cr_expect_not_null(strstr(f.diag.first,
+			"RRset hadoopslave.roles.lon4.example.net. PTR is "));
 	cr_expect_not_null(strstr(f.diag.first, "(2500 records), over 65,535"));
 	teardown(&f);
 	free(inv);
