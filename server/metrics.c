@@ -334,10 +334,9 @@ static int json_put(json_t *obj, const char *key, json_t *value)
 
 static json_t *instance_json(const struct store_instance *i)
 {
-	json_t *o = json_object();
 	json_t *addrs = json_array();
 	json_t *meta = json_object();
-	int rc = o != NULL && addrs != NULL && meta != NULL ? 0 : RS_ENOMEM;
+	int rc = addrs != NULL && meta != NULL ? 0 : RS_ENOMEM;
 	for (size_t k = 0; rc == 0 && k < i->naddrs; k++) {
 		char text[RS_ADDR_TEXT_MAX];
 		if (rs_addr_format(&i->addrs[k], text) < 0 ||
@@ -348,51 +347,20 @@ static json_t *instance_json(const struct store_instance *i)
 	for (size_t k = 0; rc == 0 && k < i->nmeta; k++) {
 		rc = json_put(meta, i->meta[k].key, json_string(i->meta[k].value));
 	}
-	if (rc == 0) {
-		rc = json_put(o, "host", json_string(i->host));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "port", json_integer(i->port));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "addresses", addrs);
-		addrs = NULL;
-	}
-	if (rc == 0) {
-		rc = json_put(o, "priority", json_integer(i->priority));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "weight", json_integer(i->weight));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "status", json_string(status_name(i->status)));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "stale", json_boolean(i->stale));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "expiry", json_string(i->lease != NULL ? "TIMED" : "NEVER"));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "registered_at_ms", json_integer((json_int_t)i->registered_at_ms));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "status_since_ms", json_integer((json_int_t)i->status_since_ms));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "revision", json_integer((json_int_t)i->revision));
-	}
-	if (rc == 0) {
-		rc = json_put(o, "metadata", meta);
-		meta = NULL;
-	}
-	json_decref(addrs);
-	json_decref(meta);
 	if (rc < 0) {
-		json_decref(o);
+		json_decref(addrs);
+		json_decref(meta);
 		return NULL;
 	}
-	return o;
+	/* "o" steals addrs and meta, also when json_pack fails (jansson >= 2.11). */
+	return json_pack("{s:s, s:i, s:o, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:o}", "host",
+			i->host, "port", (int)i->port, "addresses", addrs, "priority",
+			(int)i->priority, "weight", (int)i->weight, "status",
+			status_name(i->status), "stale", (int)i->stale, "expiry",
+			i->lease != NULL ? "TIMED" : "NEVER", "registered_at_ms",
+			(json_int_t)i->registered_at_ms, "status_since_ms",
+			(json_int_t)i->status_since_ms, "revision", (json_int_t)i->revision,
+			"metadata", meta);
 }
 
 static json_t *service_json(const struct store_service *s)
@@ -421,11 +389,18 @@ static json_t *service_json(const struct store_service *s)
 	return o;
 }
 
+struct json_walk {
+	json_t *list;
+	int rc;
+};
+
 static int services_json_one(const struct store_service *s, void *ud)
 {
+	struct json_walk *w = ud;
 	json_t *o = service_json(s);
-	if (o == NULL || json_array_append_new(ud, o) != 0) {
-		return RS_ENOMEM;
+	if (o == NULL || json_array_append_new(w->list, o) != 0) {
+		w->rc = RS_ENOMEM;
+		return 1; /* stop the walk */
 	}
 	return 0;
 }
@@ -451,11 +426,9 @@ int metrics_services_json(const struct server *srv, struct metrics_text *out)
 	json_t *list = json_array();
 	int rc = root != NULL && list != NULL ? 0 : RS_ENOMEM;
 	if (rc == 0) {
-		/* The callback's non-zero return stops the walk. */
-		store_service_foreach(srv->store, services_json_one, list);
-		if (json_array_size(list) != sz.services) {
-			rc = RS_ENOMEM;
-		}
+		struct json_walk w = {list, 0};
+		store_service_foreach(srv->store, services_json_one, &w);
+		rc = w.rc;
 	}
 	if (rc == 0) {
 		rc = json_put(root, "services", list);
