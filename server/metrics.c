@@ -552,7 +552,12 @@ static int page_service_row(const struct store_service *s, void *ud)
 	html_escape(t, s->protocol);
 	text_str(t, "</td>");
 	page_count(t, "", s->ninstances);
-	page_count(t, s->nup > 0 ? "UP" : "DOWN", s->nup);
+	/* No UP instance: DNS answers nothing for this service. That is red. */
+	if (s->nup == 0 && s->ninstances > 0) {
+		text_printf(t, "<td class=\"n DOWN\"><b>0</b></td>");
+	} else {
+		page_count(t, "UP", s->nup);
+	}
 	page_count(t, "DOWN", down);
 	page_count(t, "STARTING", starting);
 	page_count(t, "stale", s->nstale);

@@ -276,3 +276,23 @@ def test_status_page_renders_in_headless_chromium(srv, tmp_path):
         assert shot.exists() and shot.stat().st_size > 5000, r.stderr[-2000:]
         if os.environ.get("ROSTER_KEEP_SCREENSHOT"):
             shutil.copy(shot, os.environ["ROSTER_KEEP_SCREENSHOT"])
+
+
+def test_self_preservation_shows_in_metrics_json_and_page(srv):
+    # 20 leases stop renewing at once: far over 15 % and the minimum of 10.
+    with srv.client() as c:
+        for k in range(20):
+            lease = c.open_lease(1)
+            assert c.register("web", "http", f"w{k}.lon6.example.net", 80, lease=lease).error == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        m = scrape(srv)
+        if value(m, "roster_self_preservation") == 1:
+            break
+        time.sleep(0.1)
+    assert value(m, "roster_self_preservation") == 1
+    assert value(m, "roster_self_preservation_entered_total") == 1
+    assert value(m, "roster_instances_stale") > 0
+    assert json.loads(get(srv, "/v1/services")[2])["mode"] == "preserving"
+    page = get(srv, "/")[2].decode()
+    assert ">SELF-PRESERVATION<" in page and "(stale)" in page
