@@ -449,24 +449,13 @@ int metrics_services_json(const struct server *srv, struct metrics_text *out)
  * metadata is free text, and the page must stay safe if names widen. */
 static void html_escape(struct metrics_text *t, const char *s)
 {
+	static const char specials[] = "&<>\"'";
+	static const char *const entities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
 	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&':
-			text_str(t, "&amp;");
-			break;
-		case '<':
-			text_str(t, "&lt;");
-			break;
-		case '>':
-			text_str(t, "&gt;");
-			break;
-		case '"':
-			text_str(t, "&quot;");
-			break;
-		case '\'':
-			text_str(t, "&#39;");
-			break;
-		default:
+		const char *special = strchr(specials, *s);
+		if (special != NULL) {
+			text_str(t, entities[special - specials]);
+		} else {
 			text_add(t, s, 1);
 		}
 	}

@@ -94,6 +94,17 @@ def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0)
 
 
+def scrape_until(srv, name, want, timeout):
+    """Scrape until the unlabelled sample `name` reads `want`; the last scrape."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(srv)
+        if value(m, name) == want or time.monotonic() > deadline:
+            assert value(m, name) == want, f"{name} = {value(m, name)}, want {want}"
+            return m
+        time.sleep(0.1)
+
+
 def dns_answers(srv):
     """True once the DNS module serves the zone (it lands separately)."""
     try:
@@ -123,13 +134,7 @@ def test_metrics_parse_and_move_with_registrations_heartbeats_expiries(srv):
         assert value(m, "roster_api_connections") == 1
         assert value(m, "roster_revision") >= 2
     # No more heartbeats: the lease expires within TTL + one tick.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        m = scrape(srv)
-        if value(m, "roster_expirations_total") == 2:
-            break
-        time.sleep(0.1)
-    assert value(m, "roster_expirations_total") == 2
+    m = scrape_until(srv, "roster_expirations_total", 2, timeout=5)
     assert value(m, "roster_leases_expired_total") == 1
     assert value(m, "roster_instances", status="up") == 0
     assert value(m, "roster_leases") == 0
@@ -284,13 +289,7 @@ def test_self_preservation_shows_in_metrics_json_and_page(srv):
         for k in range(20):
             lease = c.open_lease(1)
             assert c.register("web", "http", f"w{k}.lon6.example.net", 80, lease=lease).error == 0
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        m = scrape(srv)
-        if value(m, "roster_self_preservation") == 1:
-            break
-        time.sleep(0.1)
-    assert value(m, "roster_self_preservation") == 1
+    m = scrape_until(srv, "roster_self_preservation", 1, timeout=10)
     assert value(m, "roster_self_preservation_entered_total") == 1
     assert value(m, "roster_instances_stale") > 0
     assert json.loads(get(srv, "/v1/services")[2])["mode"] == "preserving"
