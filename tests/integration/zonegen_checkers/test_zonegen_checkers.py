@@ -95,13 +95,7 @@ include "{include}";
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         harness.wait_port(port, proc=proc, timeout=30)
-        q = dns.message.make_query("hadoopslave.roles.s00.example.net.", "A")
-        ans = None
-        for _ in range(50):
-            ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
-            if ans.answer:
-                break
-            time.sleep(0.2)
+        ans = zc.query_until_answered("hadoopslave.roles.s00.example.net.", "A", port, tcp=True)
         assert ans.rcode() == 0 and ans.answer, ans
         assert len(ans.answer[0]) == 700
         q = dns.message.make_query("s00.example.net.", "SOA")
@@ -178,23 +172,8 @@ def test_real_nsd_serves_every_zone_through_the_nsd_include(tmp_path):
     d = tmp_path / "nsd"
     d.mkdir()
     conf = d / "nsd.conf"
-    conf.write_text(f"""server:
-    ip-address: 127.0.0.1
-    port: {port}
-    zonesdir: "{d}"
-    database: ""
-    pidfile: "{d}/nsd.pid"
-    xfrdfile: "{d}/xfrd.state"
-    zonelistfile: "{d}/zone.list"
-    xfrdir: "{d}"
-    username: ""
-    chroot: ""
-    logfile: "{d}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-include: "{os.path.join(out, 'roster.nsd.conf')}"
-""")
+    include = os.path.join(out, "roster.nsd.conf")
+    conf.write_text(zc.nsd_conf(d, port, f'include: "{include}"\n'))
     chk = harness.run(["nsd-checkconf", str(conf)])
     assert chk.returncode == 0, chk.stdout + chk.stderr
     proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -203,13 +182,7 @@ include: "{os.path.join(out, 'roster.nsd.conf')}"
         harness.wait_port(port, proc=proc, timeout=20)
         for f in zc.zone_files(out):
             z = zc.zone_name(f)
-            q = dns.message.make_query(z, "SOA")
-            ans = None
-            for _ in range(50):
-                ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
-                if ans.answer:
-                    break
-                time.sleep(0.1)
+            ans = zc.query_until_answered(z, "SOA", port)
             assert ans.rcode() == 0 and ans.answer[0][0].serial == 42, (z, ans)
         q = dns.message.make_query("role01.roles.s01.example.net.", "PTR")
         ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)

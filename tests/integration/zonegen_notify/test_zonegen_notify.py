@@ -77,23 +77,7 @@ def start_nsd(tmp_path, port, primary_port):
     d = tmp_path / "nsd"
     d.mkdir()
     conf = d / "nsd.conf"
-    conf.write_text(f"""server:
-    ip-address: 127.0.0.1
-    port: {port}
-    zonesdir: "{d}"
-    database: ""
-    pidfile: "{d}/nsd.pid"
-    xfrdfile: "{d}/xfrd.state"
-    zonelistfile: "{d}/zone.list"
-    xfrdir: "{d}"
-    username: ""
-    chroot: ""
-    verbosity: 2
-    logfile: "{d}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-zone:
+    conf.write_text(zc.nsd_conf(d, port, f"""zone:
     name: "{ZONE}"
     zonefile: "{d}/secondary.zone"
     request-xfr: AXFR 127.0.0.1@{primary_port} NOKEY
@@ -101,7 +85,7 @@ zone:
     min-refresh-time: 3600
     max-retry-time: 1
     min-retry-time: 1
-""")
+""", verbosity=2))
     chk = harness.run(["nsd-checkconf", str(conf)])
     assert chk.returncode == 0, chk.stdout + chk.stderr
     proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
