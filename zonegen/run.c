@@ -242,6 +242,12 @@ static void write_metrics(const struct zg_run_config *a, const struct zg_zone_re
 	zg_buf_deinit(&b);
 }
 
+static void lock_error(struct zg_diag *diag, const char *dir, int rc)
+{
+	zg_diag_error(diag, "--out %s: %s", dir,
+			rc == RS_EBUSY ? "another roster-zonegen run is using it" : rs_strerror(rc));
+}
+
 int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
 {
 	const struct zg_run_config *a = cfg;
@@ -263,6 +269,15 @@ int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
 	ex = ZG_EXIT_REFUSED;
 	int rc = 0;
 	bool wrote = false; /* whether a failure can have left a partial update */
+	int lock = -1;
+
+	/* One run at a time per output directory: two would read the same
+	 * previous serials and race on the renames. */
+	if ((rc = zg_dir_lock(a->out, !a->check, &lock)) < 0 && rc != RS_ENOENT) {
+		lock_error(&diag, a->out, rc);
+		goto out;
+	}
+	rc = 0;
 
 	for (size_t i = 0; i < a->ninventory; i++) {
 		if ((rc = zg_inventory_load(&inv, a->inventory[i], &diag)) < 0) {
@@ -377,6 +392,10 @@ int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
 		zg_diag_error(&diag, "cannot create --out %s: %s", a->out, rs_strerror(rc));
 		goto out;
 	}
+	if (lock < 0 && (rc = zg_dir_lock(a->out, true, &lock)) < 0) {
+		lock_error(&diag, a->out, rc);
+		goto out;
+	}
 	size_t changed = 0;
 	wrote = true;
 	for (size_t i = 0; i < g.nzones; i++) {
@@ -454,5 +473,8 @@ out:
 	zg_gen_deinit(&g);
 	zg_records_deinit(&recs);
 	zg_inventory_deinit(&inv);
+	if (lock >= 0) {
+		close(lock);
+	}
 	return ex;
 }
