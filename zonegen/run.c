@@ -245,7 +245,8 @@ static void write_metrics(const struct zg_run_config *a, const struct zg_zone_re
 static void lock_error(struct zg_diag *diag, const char *dir, int rc)
 {
 	zg_diag_error(diag, "--out %s: %s", dir,
-			rc == RS_EBUSY ? "another roster-zonegen run is using it" : rs_strerror(rc));
+			rc == RS_EBUSY ? "another roster-zonegen run is using it"
+				       : rs_strerror(rc));
 }
 
 int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
