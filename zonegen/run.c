@@ -148,18 +148,18 @@ static bool drop_ok(const struct zg_run_config *a, const struct zg_zone_result *
 }
 
 static int write_includes(const struct zg_run_config *a, const struct zg_gen *g,
-		const char *zone_dir, struct zg_diag *diag)
+		const struct zg_include_opts *o, struct zg_diag *diag)
 {
 	static const char *const names[] = {ZG_INCLUDE_BIND, ZG_INCLUDE_NSD, ZG_INCLUDE_KNOT};
 	for (int k = 0; k < 3; k++) {
 		struct zg_buf b;
 		zg_buf_init(&b);
 		if (k == 0) {
-			zg_include_bind(g, zone_dir, &b);
+			zg_include_bind(g, o, &b);
 		} else if (k == 1) {
-			zg_include_nsd(g, zone_dir, &b);
+			zg_include_nsd(g, o, &b);
 		} else {
-			zg_include_knot(g, zone_dir, &b);
+			zg_include_knot(g, o, &b);
 		}
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", a->out, names[k]);
@@ -430,7 +430,9 @@ static int run_write(struct run *r)
 		zg_diag_error(&r->diag, "cannot resolve --out %s: %s", a->out, rs_strerror(rc));
 		return rc;
 	}
-	if ((rc = write_includes(a, &r->g, zone_dir, &r->diag)) < 0) {
+	struct zg_include_opts io = {.zone_dir = zone_dir, .nsd_pattern = a->nsd_pattern,
+		.knot_template = a->knot_template};
+	if ((rc = write_includes(a, &r->g, &io, &r->diag)) < 0) {
 		return rc;
 	}
 	for (size_t i = 0; i < r->nstale; i++) {

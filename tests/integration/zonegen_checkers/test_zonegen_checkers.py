@@ -164,16 +164,21 @@ def test_other_reverse_prefixes_split_and_load(tmp_path):
     assert sum(1 for o, t, _ in roles if o == "web" and t == "AAAA") == 3
 
 
-def test_real_nsd_serves_every_zone_through_the_nsd_include(tmp_path):
+def test_real_nsd_serves_every_zone_through_the_nsd_include_and_pattern(tmp_path):
     inv = zc.mkfleet(str(tmp_path / "inv"), hosts=600, sites=2, roles=3)
     out = str(tmp_path / "zones")
-    zc.run(out, inv, "--serial", "42", check=0)
+    zc.run(out, inv, "--serial", "42", "--nsd-pattern", "fleet", check=0)
     port = harness.free_port(both=True)
     d = tmp_path / "nsd"
     d.mkdir()
     conf = d / "nsd.conf"
     include = os.path.join(out, "roster.nsd.conf")
-    conf.write_text(zc.nsd_conf(d, port, f'include: "{include}"\n'))
+    # the pattern gives every zone the operator's transfer ACL
+    conf.write_text(zc.nsd_conf(d, port, f"""pattern:
+    name: "fleet"
+    provide-xfr: 127.0.0.1 NOKEY
+include: "{include}"
+"""))
     chk = harness.run(["nsd-checkconf", str(conf)])
     assert chk.returncode == 0, chk.stdout + chk.stderr
     proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -187,6 +192,9 @@ def test_real_nsd_serves_every_zone_through_the_nsd_include(tmp_path):
         q = dns.message.make_query("role01.roles.s01.example.net.", "PTR")
         ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
         assert len(ans.answer[0]) == 100
+        xfr = dns.query.xfr("127.0.0.1", "roles.s00.example.net.", port=port, timeout=5)
+        axfr = [rr for m in xfr for rr in m.answer]
+        assert sum(len(rr) for rr in axfr if rr.rdtype == dns.rdatatype.PTR) == 300
         q = dns.message.make_query("1.0.1.10.in-addr.arpa.", "PTR")
         ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
         assert str(ans.answer[0][0].target) == "s01-role00-a0.s01.example.net."

@@ -59,7 +59,7 @@ acl:
     address: 127.0.0.0/8
     action: transfer
 template:
-  - id: default
+  - id: fleet
     acl: xfr
     zonefile-sync: -1
     zonefile-load: whole
@@ -107,7 +107,7 @@ def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
     hosts = [dict(name=f"s00-web-a{i}", ipv4=f"10.0.0.{i + 1}") for i in range(50)]
     inv = zc.write_jsonl(tmp_path / "inv.jsonl", hosts)
     out = str(tmp_path / "zones")
-    zc.run(out, [inv], "--serial", "100", check=0)
+    zc.run(out, [inv], "--serial", "100", "--knot-template", "fleet", check=0)
 
     kport = harness.free_port(both=True)
     nport = harness.free_port(both=True)
@@ -122,7 +122,8 @@ def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
 
         hosts.append(dict(name="s00-web-a999", ipv4="10.0.9.9"))
         zc.write_jsonl(inv, hosts)
-        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{nport}", check=0)
+        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{nport}", "--knot-template", "fleet",
+                   check=0)
         assert zc.soa_serial(os.path.join(out, "s00.example.net.zone")) == 101
         # NSD answered the NOTIFY for the changed zone
         assert f"notify {ZONE} 127.0.0.1:{nport} ok" in r.stdout, r.stdout + r.stderr

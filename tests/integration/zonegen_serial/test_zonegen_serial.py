@@ -199,6 +199,10 @@ USAGE = [
     (["--domain", "example.net", "--out", "o", "--inventory", "i", "--bogus"], "unknown option"),
     (["--domain", "example.net", "--out", "o", "--inventory"], "needs a value"),
     (["-x", "--domain", "example.net"], "unknown option '-x'"),
+    (["--domain", "example.net", "--out", "o", "--inventory", "i", "--nsd-pattern", 'a"b'],
+     "--nsd-pattern 'a\"b'"),
+    (["--domain", "example.net", "--out", "o", "--inventory", "i", "--commit", "a b"],
+     "--commit 'a b'"),
     (["--domain", "example.net", "--out", "o", "--inventory", "i", "extra"],
      "unexpected argument 'extra'"),
 ]
