@@ -45,7 +45,8 @@ Test(include, three_servers_list_every_zone_and_bind_gets_its_limit)
 	opts.nsd_pattern = "secondaries";
 	opts.knot_template = "fleet";
 	t = render(zg_include_nsd, &g);
-	cr_expect_not_null(strstr(t, "example.net.zone\"\n\tinclude-pattern: \"secondaries\"\nzone:"));
+	cr_expect_not_null(
+			strstr(t, "example.net.zone\"\n\tinclude-pattern: \"secondaries\"\nzone:"));
 	free(t);
 	t = render(zg_include_knot, &g);
 	cr_expect_not_null(strstr(t, "ash2.example.net.zone\"\n    template: fleet\n"));
