@@ -76,6 +76,7 @@ log() { echo "== $*" >&2; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 stop_pid() {
 	kill -TERM "$1"
 	while kill -0 "$1" 2>/dev/null; do sleep 0.02; done
@@ -175,15 +176,17 @@ echo "   $HB" >&2
 for r in $(seq $ROUNDS); do
 	base=$((r * 10000000))
 	log "round $r/$ROUNDS: registrations, $REG_CONNS x $REG_WINDOW in flight, ${REG_SECS}s each"
-	c0=$(cpu_ticks "$RPID")
+	c0=$(cpu_ticks "$RPID"); s0=$(sys_ticks "$RPID")
 	line=$("$LOADGEN" register --server "127.0.0.1:$API" --conns $REG_CONNS \
 		--window $REG_WINDOW --duration $REG_SECS --id-base $base --services $SERVICES)
-	echo "$line cpu=$(( $(cpu_ticks "$RPID") - c0 ))" >>"$TMP/ours"
+	line="$line cpu=$(( $(cpu_ticks "$RPID") - c0 )) sys=$(( $(sys_ticks "$RPID") - s0 ))"
+	echo "$line" >>"$TMP/ours"
 	echo "   rosterd $line" >&2
-	c0=$(cpu_ticks "$KPID")
+	c0=$(cpu_ticks "$KPID"); s0=$(sys_ticks "$KPID")
 	line=$("$LOADGEN" dnsupdate --server "127.0.0.1:$KNOT_PORT" --conns $REG_CONNS \
 		--window $REG_WINDOW --duration $REG_SECS --id-base $base --services $SERVICES)
-	echo "$line cpu=$(( $(cpu_ticks "$KPID") - c0 ))" >>"$TMP/peer"
+	line="$line cpu=$(( $(cpu_ticks "$KPID") - c0 )) sys=$(( $(sys_ticks "$KPID") - s0 ))"
+	echo "$line" >>"$TMP/peer"
 	echo "   knot    $line" >&2
 done
 stop_pid "$RPID"
@@ -215,33 +218,40 @@ o_rate=$(med rate "$TMP/ours"); p_rate=$(med rate "$TMP/peer")
 o_p50=$(med p50_us "$TMP/ours"); p_p50=$(med p50_us "$TMP/peer")
 o_p99=$(med p99_us "$TMP/ours"); p_p99=$(med p99_us "$TMP/peer")
 o_p999=$(med p999_us "$TMP/ours"); p_p999=$(med p999_us "$TMP/peer")
-o_cpu=$(med cpu "$TMP/ours"); p_cpu=$(med cpu "$TMP/peer")
+# CPU per registration, per round, then the median.
+per_reg() { awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+	print v["'"$1"'"] * 1e6 / '"$(getconf CLK_TCK)"' / v["ops"] }' "$2" | median; }
+o_cpu=$(per_reg cpu "$TMP/ours"); p_cpu=$(per_reg cpu "$TMP/peer")
+o_sys=$(per_reg sys "$TMP/ours"); p_sys=$(per_reg sys "$TMP/peer")
+hb_p99=$(echo "$HB" | field p99_us)
 n_inst=$BULK_N
 rss0=$(echo "$RSS0" | field rss); rss1=$(echo "$RSS1" | field rss)
 anon0=$(echo "$RSS0" | field anon); anon1=$(echo "$RSS1" | field anon)
 rss2=$(echo "$RSS2" | field rss); anon2=$(echo "$RSS2" | field anon)
 serving=$(echo "$START" | field serving_ms)
-hz=$(getconf CLK_TCK)
 
 awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v pp50="$p_p50" \
 	-v op99="$o_p99" -v pp99="$p_p99" -v op999="$o_p999" -v pp999="$p_p999" \
-	-v ocpu="$o_cpu" -v pcpu="$p_cpu" -v hz="$hz" -v secs="$REG_SECS" -v n="$n_inst" \
+	-v ocpu="$o_cpu" -v pcpu="$p_cpu" -v osys="$o_sys" -v psys="$p_sys" -v hbp99="$hb_p99" \
+	-v secs="$REG_SECS" -v n="$n_inst" \
 	-v rss0="$rss0" -v rss1="$rss1" -v anon0="$anon0" -v anon1="$anon1" -v rss2="$rss2" \
 	-v anon2="$anon2" -v serving="$serving" -v loaded="$LOADED" -v db="$DBSIZE" \
 	-v bulk="$(echo "$BULK" | field rate)" -v rounds="$ROUNDS" -v inflight="$((REG_CONNS * REG_WINDOW))" '
 function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
-function row(m, o, p, r, t) { printf "| %-44s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
+function row(m, o, p, r, t) { printf "| %-50s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
 BEGIN {
 	printf "\nRoster registry benchmark, %s, rosterd vs Knot DNS (RFC 2136 UPDATE over TCP)\n", strftime("%Y-%m-%d %H:%M UTC", systime(), 1)
 	printf "registrations: median of %d interleaved rounds, %d in flight, %ds each\n\n", rounds, inflight, secs
 	row("metric", "rosterd", "knot", "ratio", "target")
 	row("---", "---", "---", "---", "---")
 	row("heartbeats/s", sprintf("%.0f", hb), "-", "-", ">= 200000")
+	row("  heartbeat latency p99 (ms)", sprintf("%.2f", hbp99 / 1000), "-", "-", "")
 	row("durable registrations/s", sprintf("%.0f", orate), sprintf("%.0f", prate), ratio(orate, prate), ">= 50000")
 	row("  ack latency p50 (ms)", sprintf("%.2f", op50 / 1000), sprintf("%.2f", pp50 / 1000), ratio(pp50, op50), "")
 	row("  ack latency p99 (ms)", sprintf("%.2f", op99 / 1000), sprintf("%.2f", pp99 / 1000), ratio(pp99, op99), "< 5")
 	row("  ack latency p99.9 (ms)", sprintf("%.2f", op999 / 1000), sprintf("%.2f", pp999 / 1000), ratio(pp999, op999), "")
-	row("  server CPU per 1000 registrations (ms)", sprintf("%.1f", ocpu * 1000 / hz / (orate * secs) * 1000), sprintf("%.1f", pcpu * 1000 / hz / (prate * secs) * 1000), "", "")
+	row("  server CPU per registration (us)", sprintf("%.1f", ocpu), sprintf("%.1f", pcpu), ratio(pcpu, ocpu), "")
+	row("    of which in the kernel (us)", sprintf("%.1f", osys), sprintf("%.1f", psys), "", "")
 	row(sprintf("bulk load of %d instances (registrations/s)", n), sprintf("%.0f", bulk), "-", "-", "")
 	row(sprintf("RSS per instance, live, at %d (bytes)", n), sprintf("%.0f", (rss1 - rss0) / n), "-", "-", "<= 600")
 	row("  of which anonymous memory (bytes)", sprintf("%.0f", (anon1 - anon0) / n), "-", "-", "")
