@@ -47,6 +47,7 @@ struct conn {
 	size_t nwrite_ids, write_ids_cap;
 	struct watch *watches;
 	size_t nwatches;
+	struct conn *watch_prev, *watch_next; /* api->watchers, while nwatches > 0 */
 	int strikes;
 	char peer[RS_ADDR_TEXT_MAX];
 };
@@ -67,6 +68,7 @@ struct api {
 	size_t nlisteners;
 	int handles; /* open listener handles */
 	struct conn *conns;
+	struct conn *watchers; /* connections with at least one watch */
 	struct conn *dirty;
 	struct api_counters counters;
 	struct rs_arena scratch; /* per-response encoding scratch */
@@ -209,6 +211,30 @@ static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...
 	}
 }
 
+static void watchers_add(struct conn *c)
+{
+	struct api *api = c->api;
+	c->watch_prev = NULL;
+	c->watch_next = api->watchers;
+	if (api->watchers != NULL) {
+		api->watchers->watch_prev = c;
+	}
+	api->watchers = c;
+}
+
+static void watchers_remove(struct conn *c)
+{
+	if (c->watch_prev != NULL) {
+		c->watch_prev->watch_next = c->watch_next;
+	} else {
+		c->api->watchers = c->watch_next;
+	}
+	if (c->watch_next != NULL) {
+		c->watch_next->watch_prev = c->watch_prev;
+	}
+	c->watch_prev = c->watch_next = NULL;
+}
+
 /* ---- connection life cycle -------------------------------------------------- */
 
 static void conn_free(struct conn *c)
@@ -228,6 +254,9 @@ static void conn_free(struct conn *c)
 			pp = &(*pp)->dirty_next;
 		}
 		*pp = c->dirty_next;
+	}
+	if (c->nwatches > 0) {
+		watchers_remove(c);
 	}
 	rs_frame_decoder_deinit(&c->dec);
 	free(c->out);
@@ -341,9 +370,10 @@ void api_flush(struct api *api, int commit_rc)
 			}
 			c->dirty = false; /* send_error marked it again */
 			api->dirty = NULL;
-			if (c->nwatches > 0) {
-				c->close_after_flush = true; /* its stream may have gaps */
-			}
+		}
+		if (commit_rc < 0 && c->nwatches > 0) {
+			/* Its stream carried events of the lost batch. */
+			c->close_after_flush = true;
 		}
 		conn_flush(c);
 		c = next;
@@ -1005,7 +1035,10 @@ static void op_watch(struct conn *c, uint64_t id, const Roster__V1__WatchRequest
 		send_event(c, id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END, rev, NULL, NULL, NULL,
 				NULL);
 	}
-	c->watches[c->nwatches++] = w;
+	if (c->nwatches++ == 0) {
+		watchers_add(c);
+	}
+	c->watches[c->nwatches - 1] = w;
 }
 
 static void op_cancel_watch(struct conn *c, uint64_t id, const Roster__V1__CancelWatchRequest *q)
@@ -1014,6 +1047,9 @@ static void op_cancel_watch(struct conn *c, uint64_t id, const Roster__V1__Cance
 	for (size_t k = 0; k < c->nwatches; k++) {
 		if (c->watches[k].id == wid) {
 			c->watches[k] = c->watches[--c->nwatches];
+			if (c->nwatches == 0) {
+				watchers_remove(c);
+			}
 			Roster__V1__CancelWatchResponse cw = ROSTER__V1__CANCEL_WATCH_RESPONSE__INIT;
 			Response r = ROSTER__V1__RESPONSE__INIT;
 			r.id = id;
@@ -1030,7 +1066,7 @@ void api_on_change(struct api *api, const struct store_change *ch)
 {
 	const struct store_instance *i = ch->instance;
 	const char *svc = i->service->name;
-	for (struct conn *c = api->conns; c != NULL; c = c->next) {
+	for (struct conn *c = api->watchers; c != NULL; c = c->watch_next) {
 		if (c->closing) {
 			continue;
 		}
@@ -1168,6 +1204,11 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	 * iteration's batch has committed. */
 }
 
+static void conn_reject_close_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 static void on_connection_cb(uv_stream_t *server, int status)
 {
 	struct listener *l = server->data;
@@ -1184,7 +1225,7 @@ static void on_connection_cb(uv_stream_t *server, int status)
 	uv_tcp_init(api->srv->loop, &c->tcp);
 	c->tcp.data = c;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-		uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+		uv_close((uv_handle_t *)&c->tcp, conn_reject_close_cb);
 		return;
 	}
 	uv_timer_init(api->srv->loop, &c->idle);

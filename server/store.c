@@ -1,69 +1,11 @@
 #include "server/store.h"
+#include "server/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/ring.h"
-
-/* Expiry wheel: 2^16 slots of STORE_TICK_MS cover 6,553 s, more than the
- * longest TTL, so a lease never waits a full turn past its deadline. */
-#define WHEEL_BITS 16
-#define WHEEL_SLOTS (1u << WHEEL_BITS)
-#define WHEEL_MASK (WHEEL_SLOTS - 1)
-
-/* Self-preservation counts expiries in buckets of window/BUCKETS. */
-#define PRESERVE_BUCKETS 32
-
-struct table {
-	void **buckets;
-	size_t nbuckets; /* power of two */
-	size_t count;
-};
-
-struct journal {
-	struct store_journal_entry *ring;
-	uint32_t cap;
-	uint32_t head; /* index of the oldest entry */
-	uint32_t len;
-};
-
-struct store {
-	struct store_limits limits;
-	const struct store_persist_ops *ops;
-	void *ops_ctx;
-	store_change_cb listener;
-	void *listener_ud;
-
-	struct table services;      /* struct store_service, by (name, protocol) */
-	struct table service_names; /* first struct store_service of a name */
-	struct table instances;     /* struct store_instance, by identity */
-	struct table leases;        /* struct store_lease, by id */
-
-	struct store_lease **wheel;
-	uint64_t wheel_tick;        /* every tick before this one has been processed */
-
-	/* Instances kept by --keep-last after their lease expired. */
-	struct store_instance **kept;
-	size_t nkept;
-	size_t kept_cap;
-
-	uint64_t revision;
-	uint64_t now_mono;
-	struct store_counters counters;
-	struct store_sizes sizes;
-
-	/* Self-preservation. */
-	bool preserving;
-	uint32_t window_counts[PRESERVE_BUCKETS];
-	uint64_t window_bucket;     /* absolute index of the current bucket */
-	uint64_t last_overdue_mono; /* when a lease last went overdue */
-	uint32_t noverdue;
-
-	struct journal journal;
-};
-
-static uint32_t bucket_ms(const struct store *s);
 
 /* ---- hashing ----------------------------------------------------------- */
 
@@ -553,7 +495,7 @@ static void lease_link(struct store_lease *l, struct store_instance *i)
 	l->ninstances++;
 }
 
-static void lease_unlink(struct store_instance *i)
+void store_lease_unlink(struct store_instance *i)
 {
 	struct store_lease *l = i->lease;
 	if (l == NULL) {
@@ -617,7 +559,7 @@ static void instance_unlink(struct store *s, struct store_instance *i)
 {
 	struct store_service *svc = i->service;
 	count_status(s, i, -1);
-	lease_unlink(i);
+	store_lease_unlink(i);
 	if (i->kept) {
 		kept_remove(s, i);
 	}
@@ -634,7 +576,7 @@ static void instance_unlink(struct store *s, struct store_instance *i)
 	s->sizes.instances--;
 }
 
-static void notify(struct store *s, enum store_change_kind kind, enum store_remove_reason reason,
+void store_notify(struct store *s, enum store_change_kind kind, enum store_remove_reason reason,
 		const struct store_instance *i)
 {
 	journal_append(s, kind, reason, i);
@@ -646,66 +588,25 @@ static void notify(struct store *s, enum store_change_kind kind, enum store_remo
 
 /* ---- persistence helpers ----------------------------------------------- */
 
-static int tx_begin(struct store *s)
+int store_tx_begin(struct store *s)
 {
 	return s->ops != NULL && s->ops->begin != NULL ? s->ops->begin(s->ops_ctx) : 0;
 }
 
-static int tx_commit(struct store *s)
+int store_tx_commit(struct store *s)
 {
 	return s->ops != NULL && s->ops->commit != NULL ? s->ops->commit(s->ops_ctx) : 0;
 }
 
-static void tx_abort(struct store *s)
+void store_tx_abort(struct store *s)
 {
 	if (s->ops != NULL && s->ops->abort != NULL) {
 		s->ops->abort(s->ops_ctx);
 	}
 }
 
-#define OP(s, name, ...) ((s)->ops != NULL && (s)->ops->name != NULL ? \
-		(s)->ops->name((s)->ops_ctx, __VA_ARGS__) : 0)
 
 /* ---- leases and the wheel ---------------------------------------------- */
-
-static uint64_t tick_of(uint64_t mono)
-{
-	return mono / STORE_TICK_MS;
-}
-
-static void wheel_insert(struct store *s, struct store_lease *l)
-{
-	uint64_t t = tick_of(l->expires_mono);
-	if (t < s->wheel_tick) {
-		t = s->wheel_tick;
-	}
-	uint32_t slot = (uint32_t)(t & WHEEL_MASK);
-	l->wheel_slot = slot;
-	l->in_wheel = true;
-	l->wheel_prev = NULL;
-	l->wheel_next = s->wheel[slot];
-	if (l->wheel_next != NULL) {
-		l->wheel_next->wheel_prev = l;
-	}
-	s->wheel[slot] = l;
-}
-
-static void wheel_remove(struct store *s, struct store_lease *l)
-{
-	if (!l->in_wheel) {
-		return;
-	}
-	l->in_wheel = false;
-	if (l->wheel_prev != NULL) {
-		l->wheel_prev->wheel_next = l->wheel_next;
-	} else {
-		s->wheel[l->wheel_slot] = l->wheel_next;
-	}
-	if (l->wheel_next != NULL) {
-		l->wheel_next->wheel_prev = l->wheel_prev;
-	}
-	l->wheel_prev = l->wheel_next = NULL;
-}
 
 static struct store_lease *lease_lookup(const struct store *s, uint64_t id)
 {
@@ -735,14 +636,14 @@ static int lease_add(struct store *s, uint64_t id, uint32_t ttl_ms, uint64_t now
 	s->leases.buckets[b] = l;
 	s->leases.count++;
 	s->sizes.leases++;
-	wheel_insert(s, l);
+	store_wheel_insert(s, l);
 	*out = l;
 	return 0;
 }
 
-static void lease_drop(struct store *s, struct store_lease *l)
+void store_lease_drop(struct store *s, struct store_lease *l)
 {
-	wheel_remove(s, l);
+	store_wheel_remove(s, l);
 	size_t b = lease_hash(l) & (s->leases.nbuckets - 1);
 	struct store_lease **pp = (struct store_lease **)&s->leases.buckets[b];
 	while (*pp != l) {
@@ -757,7 +658,7 @@ static void lease_drop(struct store *s, struct store_lease *l)
 	free(l);
 }
 
-static void set_stale(struct store *s, struct store_instance *i, bool stale)
+void store_stale_set(struct store *s, struct store_instance *i, bool stale)
 {
 	if ((bool)i->stale == stale) {
 		return;
@@ -768,7 +669,7 @@ static void set_stale(struct store *s, struct store_instance *i, bool stale)
 	s->revision++;
 	i->revision = s->revision;
 	i->service->revision = s->revision;
-	notify(s, STORE_CHANGE_UPSERT, 0, i);
+	store_notify(s, STORE_CHANGE_UPSERT, 0, i);
 }
 
 /* ---- public: life cycle ------------------------------------------------- */
@@ -801,8 +702,8 @@ struct store *store_new(const struct store_limits *limits, const struct store_pe
 	s->ops = ops;
 	s->ops_ctx = ops_ctx;
 	s->now_mono = now_mono;
-	s->wheel_tick = tick_of(now_mono);
-	s->window_bucket = now_mono / bucket_ms(s);
+	s->wheel_tick = store_tick_of(now_mono);
+	s->window_bucket = now_mono / store_bucket_ms(s);
 	if (table_init(&s->services, 64) < 0 || table_init(&s->service_names, 64) < 0 ||
 			table_init(&s->instances, 1024) < 0 || table_init(&s->leases, 1024) < 0) {
 		goto fail;
@@ -896,7 +797,7 @@ void store_set_limits(struct store *s, const struct store_limits *limits)
 	s->limits.journal_max = journal_max; /* the ring is sized at creation */
 	/* The window's buckets may have changed size: start counting afresh. */
 	memset(s->window_counts, 0, sizeof(s->window_counts));
-	s->window_bucket = s->now_mono / bucket_ms(s);
+	s->window_bucket = s->now_mono / store_bucket_ms(s);
 }
 
 /* ---- public: loading --------------------------------------------------- */
@@ -971,7 +872,7 @@ static struct store_instance *instance_build(const struct store_registration *re
 	return i;
 }
 
-static int kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
+int store_kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
 {
 	if (s->nkept == s->kept_cap) {
 		size_t ncap = s->kept_cap == 0 ? 16 : s->kept_cap * 2;
@@ -1027,7 +928,7 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 		service_release(s, svc);
 		return rc;
 	}
-	if (i->stale && kept_add(s, i, now_mono) < 0) {
+	if (i->stale && store_kept_add(s, i, now_mono) < 0) {
 		instance_unlink(s, i);
 		free(i);
 		service_release(s, svc);
@@ -1054,14 +955,14 @@ int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_
 	/* Write first: a lease the disk does not know would not survive a
 	 * restart, and its instances could not be persisted. */
 	struct store_lease tmp = {.id = id, .ttl_ms = ttl_s * 1000u};
-	int rc = tx_begin(s);
+	int rc = store_tx_begin(s);
 	if (rc == 0) {
 		rc = OP(s, lease_put, &tmp);
 	}
 	if (rc == 0) {
-		rc = tx_commit(s);
+		rc = store_tx_commit(s);
 	} else {
-		tx_abort(s);
+		store_tx_abort(s);
 	}
 	if (rc < 0) {
 		return rc;
@@ -1089,9 +990,9 @@ int store_lease_renew(struct store *s, uint64_t id, uint64_t now_mono,
 		 * the wheel (it was taken out while overdue). */
 		l->overdue = false;
 		s->noverdue--;
-		wheel_insert(s, l);
+		store_wheel_insert(s, l);
 		for (struct store_instance *i = l->instances; i != NULL; i = i->lease_next) {
-			set_stale(s, i, false);
+			store_stale_set(s, i, false);
 		}
 	}
 	/* Not re-filed in the wheel otherwise: when its old slot comes round,
@@ -1104,14 +1005,14 @@ int store_lease_renew(struct store *s, uint64_t id, uint64_t now_mono,
 }
 
 /* Remove an instance durably and in memory. Caller holds a transaction. */
-static void instance_remove(struct store *s, struct store_instance *i,
+void store_instance_remove(struct store *s, struct store_instance *i,
 		enum store_remove_reason reason)
 {
 	struct store_service *svc = i->service;
 	instance_unlink(s, i);
 	s->revision++;
 	svc->revision = s->revision;
-	notify(s, STORE_CHANGE_REMOVE, reason, i);
+	store_notify(s, STORE_CHANGE_REMOVE, reason, i);
 	free(i);
 	service_release(s, svc);
 }
@@ -1122,7 +1023,7 @@ int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)
 	if (l == NULL) {
 		return RS_ELEASE;
 	}
-	int rc = tx_begin(s);
+	int rc = store_tx_begin(s);
 	if (rc < 0) {
 		return rc;
 	}
@@ -1136,19 +1037,19 @@ int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)
 		rc = OP(s, revision_put, s->revision + l->ninstances);
 	}
 	if (rc == 0) {
-		rc = tx_commit(s);
+		rc = store_tx_commit(s);
 	} else {
-		tx_abort(s);
+		store_tx_abort(s);
 	}
 	if (rc < 0) {
 		return rc;
 	}
 	*removed = l->ninstances;
 	while (l->instances != NULL) {
-		instance_remove(s, l->instances, STORE_REMOVED_LEASE_CLOSED);
+		store_instance_remove(s, l->instances, STORE_REMOVED_LEASE_CLOSED);
 	}
 	s->counters.deregistrations += *removed;
-	lease_drop(s, l);
+	store_lease_drop(s, l);
 	return 0;
 }
 
@@ -1226,7 +1127,7 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 	}
 	i->service = svc; /* persist keys the record by service and protocol */
 	i->lease = l;     /* and records the lease id */
-	rc = tx_begin(s);
+	rc = store_tx_begin(s);
 	if (rc == 0) {
 		rc = OP(s, instance_put, i);
 	}
@@ -1234,9 +1135,9 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 		rc = OP(s, revision_put, s->revision + 1);
 	}
 	if (rc == 0) {
-		rc = tx_commit(s);
+		rc = store_tx_commit(s);
 	} else {
-		tx_abort(s);
+		store_tx_abort(s);
 	}
 	i->lease = NULL;
 	if (rc < 0) {
@@ -1260,7 +1161,7 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 	i->revision = s->revision;
 	svc->revision = s->revision;
 	s->counters.registrations++;
-	notify(s, STORE_CHANGE_UPSERT, 0, i);
+	store_notify(s, STORE_CHANGE_UPSERT, 0, i);
 	*created = old == NULL;
 	*revision = s->revision;
 	return 0;
@@ -1291,7 +1192,7 @@ int store_deregister(struct store *s, const struct store_key *key, uint64_t *rev
 	if (rc < 0) {
 		return rc;
 	}
-	rc = tx_begin(s);
+	rc = store_tx_begin(s);
 	if (rc == 0) {
 		rc = OP(s, instance_del, i);
 	}
@@ -1299,14 +1200,14 @@ int store_deregister(struct store *s, const struct store_key *key, uint64_t *rev
 		rc = OP(s, revision_put, s->revision + 1);
 	}
 	if (rc == 0) {
-		rc = tx_commit(s);
+		rc = store_tx_commit(s);
 	} else {
-		tx_abort(s);
+		store_tx_abort(s);
 	}
 	if (rc < 0) {
 		return rc;
 	}
-	instance_remove(s, i, STORE_REMOVED_DEREGISTERED);
+	store_instance_remove(s, i, STORE_REMOVED_DEREGISTERED);
 	s->counters.deregistrations++;
 	*revision = s->revision;
 	return 0;
@@ -1334,7 +1235,7 @@ int store_status_set(struct store *s, const struct store_key *key, enum store_st
 	count_status(s, i, -1);
 	i->status = (uint8_t)status;
 	i->status_since_ms = now_wall;
-	rc = tx_begin(s);
+	rc = store_tx_begin(s);
 	if (rc == 0) {
 		rc = OP(s, instance_put, i);
 	}
@@ -1342,9 +1243,9 @@ int store_status_set(struct store *s, const struct store_key *key, enum store_st
 		rc = OP(s, revision_put, s->revision + 1);
 	}
 	if (rc == 0) {
-		rc = tx_commit(s);
+		rc = store_tx_commit(s);
 	} else {
-		tx_abort(s);
+		store_tx_abort(s);
 	}
 	if (rc < 0) {
 		i->status = old_status;
@@ -1356,262 +1257,12 @@ int store_status_set(struct store *s, const struct store_key *key, enum store_st
 	s->revision++;
 	i->revision = s->revision;
 	i->service->revision = s->revision;
-	notify(s, STORE_CHANGE_UPSERT, 0, i);
+	store_notify(s, STORE_CHANGE_UPSERT, 0, i);
 	*revision = s->revision;
 	return 0;
 }
 
 /* ---- expiry and self-preservation --------------------------------------- */
-
-static uint32_t bucket_ms(const struct store *s)
-{
-	return s->limits.preserve_window_ms / PRESERVE_BUCKETS + 1;
-}
-
-static void window_advance(struct store *s, uint64_t now_mono)
-{
-	uint64_t b = now_mono / bucket_ms(s);
-	while (s->window_bucket < b) {
-		s->window_bucket++;
-		s->window_counts[s->window_bucket % PRESERVE_BUCKETS] = 0;
-		if (b - s->window_bucket > PRESERVE_BUCKETS) {
-			memset(s->window_counts, 0, sizeof(s->window_counts));
-			s->window_bucket = b;
-		}
-	}
-}
-
-static uint64_t window_sum(const struct store *s)
-{
-	uint64_t sum = 0;
-	for (int k = 0; k < PRESERVE_BUCKETS; k++) {
-		sum += s->window_counts[k];
-	}
-	return sum;
-}
-
-/* Would expiring one more lease now look like a partition? */
-static bool expiry_suspicious(const struct store *s)
-{
-	if (!s->limits.preserve_enabled) {
-		return false;
-	}
-	uint64_t expired = window_sum(s) + 1;
-	/* Live leases within the window: those still here (not held overdue)
-	 * plus those that expired in it. */
-	uint64_t live = (s->sizes.leases - s->noverdue) + expired - 1;
-	return expired >= s->limits.preserve_min &&
-	       (double)expired > s->limits.preserve_fraction * (double)live;
-}
-
-/* Fresh UP instances of @p svc that do not belong to lease @p l. */
-static uint32_t fresh_up_elsewhere(const struct store_service *svc, const struct store_lease *l)
-{
-	uint32_t n = 0;
-	for (uint32_t k = 0; k < svc->ninstances; k++) {
-		const struct store_instance *i = svc->instances[k];
-		n += i->status == STORE_STATUS_UP && !i->stale && i->lease != l;
-	}
-	return n;
-}
-
-/* --keep-last keeps an expiring instance when its service would have no
- * fresh UP instance left. The answer does not change while the lease's own
- * instances are removed one by one, as they are not counted. */
-static bool keep_last(const struct store *s, const struct store_instance *i,
-		const struct store_lease *l)
-{
-	return s->limits.keep_last && i->status == STORE_STATUS_UP &&
-	       fresh_up_elsewhere(i->service, l) == 0;
-}
-
-/* Take a lease out of service: its instances are removed, or kept stale by
- * --keep-last when they are the last of their service. */
-static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mono)
-{
-	int rc = tx_begin(s);
-	if (rc < 0) {
-		return rc;
-	}
-	uint64_t rev = s->revision;
-	for (struct store_instance *i = l->instances; i != NULL && rc == 0; i = i->lease_next) {
-		if (keep_last(s, i, l)) {
-			/* Re-written without its lease: a restart keeps it. */
-			struct store_lease *saved = i->lease;
-			i->lease = NULL;
-			i->kept = 1;
-			rc = OP(s, instance_put, i);
-			i->kept = 0;
-			i->lease = saved;
-		} else {
-			rc = OP(s, instance_del, i);
-		}
-		rev++;
-	}
-	if (rc == 0) {
-		rc = OP(s, lease_del, l->id);
-	}
-	if (rc == 0) {
-		rc = OP(s, revision_put, rev);
-	}
-	if (rc == 0) {
-		rc = tx_commit(s);
-	} else {
-		tx_abort(s);
-	}
-	if (rc < 0) {
-		return rc;
-	}
-	while (l->instances != NULL) {
-		struct store_instance *i = l->instances;
-		if (keep_last(s, i, l)) {
-			lease_unlink(i);
-			if (kept_add(s, i, now_mono) < 0) {
-				instance_remove(s, i, STORE_REMOVED_EXPIRED);
-				s->counters.expirations++;
-				continue;
-			}
-			if (i->stale) {
-				/* Already stale (held overdue): bump for the lease change. */
-				s->revision++;
-				i->revision = s->revision;
-				i->service->revision = s->revision;
-				notify(s, STORE_CHANGE_UPSERT, 0, i);
-			} else {
-				set_stale(s, i, true);
-			}
-		} else {
-			instance_remove(s, i, STORE_REMOVED_EXPIRED);
-			s->counters.expirations++;
-		}
-	}
-	s->counters.leases_expired++;
-	lease_drop(s, l);
-	return 0;
-}
-
-/* Hold a lease past its deadline (self-preservation). */
-static void lease_hold(struct store *s, struct store_lease *l, uint64_t now_mono)
-{
-	l->overdue = true;
-	s->noverdue++;
-	s->last_overdue_mono = now_mono;
-	for (struct store_instance *i = l->instances; i != NULL; i = i->lease_next) {
-		set_stale(s, i, true);
-	}
-}
-
-/* Leaving self-preservation: expire the leases still held. They are the
- * accepted loss, so they do not count towards the next window: the new
- * baseline is the set of leases that kept renewing. */
-static int preserve_leave(struct store *s, uint64_t now_mono, uint32_t *expired)
-{
-	for (size_t b = 0; b < s->leases.nbuckets; b++) {
-		struct store_lease *l = s->leases.buckets[b];
-		while (l != NULL) {
-			struct store_lease *next = l->hash_next;
-			if (l->overdue) {
-				int rc = lease_expire(s, l, now_mono);
-				if (rc < 0) {
-					return rc;
-				}
-				(*expired)++;
-			}
-			l = next;
-		}
-	}
-	memset(s->window_counts, 0, sizeof(s->window_counts));
-	s->preserving = false;
-	return 0;
-}
-
-int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
-{
-	*expired_leases = 0;
-	s->now_mono = now_mono;
-	window_advance(s, now_mono);
-	uint64_t target = tick_of(now_mono);
-	int rc = 0;
-	/* Process every tick strictly before the current one: a lease filed
-	 * in tick t has its deadline before (t + 1) * TICK <= now. */
-	while (s->wheel_tick < target && rc == 0) {
-		uint32_t slot = (uint32_t)(s->wheel_tick & WHEEL_MASK);
-		struct store_lease *l = s->wheel[slot];
-		s->wheel[slot] = NULL;
-		/* Advance first, so that leases filed again from this slot land
-		 * in a later one. */
-		s->wheel_tick++;
-		while (l != NULL) {
-			struct store_lease *next = l->wheel_next;
-			l->wheel_prev = l->wheel_next = NULL;
-			l->in_wheel = false;
-			if (rc != 0 || l->expires_mono > now_mono) {
-				/* Renewed since it was filed, or we stopped on a
-				 * store error and retry on the next tick. */
-				wheel_insert(s, l);
-			} else if (s->preserving || expiry_suspicious(s)) {
-				if (!s->preserving) {
-					s->preserving = true;
-					s->counters.preserve_entered++;
-				}
-				lease_hold(s, l, now_mono);
-			} else {
-				rc = lease_expire(s, l, now_mono);
-				if (rc == 0) {
-					s->window_counts[s->window_bucket % PRESERVE_BUCKETS]++;
-					(*expired_leases)++;
-				} else {
-					wheel_insert(s, l);
-				}
-			}
-			l = next;
-		}
-	}
-	if (rc < 0) {
-		return rc;
-	}
-	if (s->preserving) {
-		if (s->noverdue == 0) {
-			/* Everything held came back: the partition healed. */
-			s->preserving = false;
-			memset(s->window_counts, 0, sizeof(s->window_counts));
-		} else if (s->sizes.leases > s->noverdue &&
-				now_mono - s->last_overdue_mono >= s->limits.preserve_window_ms) {
-			/* Renewals have recovered: for a whole window no further
-			 * lease went overdue while others kept renewing. */
-			rc = preserve_leave(s, now_mono, expired_leases);
-			if (rc < 0) {
-				return rc;
-			}
-		}
-	}
-	/* --keep-last: age out instances kept stale too long. */
-	for (size_t k = 0; k < s->nkept;) {
-		struct store_instance *i = s->kept[k];
-		if (now_mono - i->stale_since_mono < s->limits.keep_last_max_ms) {
-			k++;
-			continue;
-		}
-		rc = tx_begin(s);
-		if (rc == 0) {
-			rc = OP(s, instance_del, i);
-		}
-		if (rc == 0) {
-			rc = OP(s, revision_put, s->revision + 1);
-		}
-		if (rc == 0) {
-			rc = tx_commit(s);
-		} else {
-			tx_abort(s);
-		}
-		if (rc < 0) {
-			return rc;
-		}
-		instance_remove(s, i, STORE_REMOVED_STALE_AGED); /* removes it from kept */
-		s->counters.expirations++;
-	}
-	return 0;
-}
 
 /* ---- reads -------------------------------------------------------------- */
 

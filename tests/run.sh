@@ -16,8 +16,8 @@ BUILD_PKGS=(build-essential pkg-config meson ninja-build
 	libjansson-dev libcriterion-dev)
 # The real peers and tools of the integration tests.
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
-	dnsutils knot-dnsutils ldnsutils unbound nsd knot bind9 bind9-utils lmdb-utils
-	iproute2 procps)
+	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils
+	lmdb-utils faketime iproute2 procps)
 
 "$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}"
 

@@ -220,3 +220,19 @@ def test_unknown_operation_is_an_error_not_a_close(srv):
         r = c.request()  # an envelope with no operation
         assert r.error == pb().UNSUPPORTED
         assert c.stats().revision == 0
+
+
+def test_cancel_watch_stops_events(srv):
+    with srv.client() as c, srv.client() as w:
+        wid = w.send(watch=pb().WatchRequest())
+        while w.wait(wid).watch_event.kind != pb().WatchEvent.SNAPSHOT_END:
+            pass
+        r = w.request(cancel_watch=pb().CancelWatchRequest(watch_id=wid))
+        assert r.error == 0
+        c.register("web", "http", "w1.example.net", 80)
+        # the next reply on the watcher's connection is for its next request, not an event
+        r = w.request(stats=pb().StatsRequest())
+        assert r.error == 0 and r.stats.instances == 1
+        assert wid not in w.pending
+        r = w.request(cancel_watch=pb().CancelWatchRequest(watch_id=wid))
+        assert r.error == pb().NOT_FOUND

@@ -140,7 +140,12 @@ def test_thousand_idle_connections_do_not_stall_others(srv):
 
 def test_connection_limit_says_so(tmp_path):
     with Rosterd(tmp_path, extra=["--max-connections", "5"]) as s:
-        held = [ApiClient(s.api_port) for _ in range(5)]
+        first = ApiClient(s.api_port)
+        deadline = time.monotonic() + 5
+        while first.stats().api_connections != 1:  # the start-up probe has gone
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        held = [first] + [ApiClient(s.api_port) for _ in range(4)]
         for c in held:
             assert c.stats().api_connections >= 1
         extra = socket.create_connection(("127.0.0.1", s.api_port))

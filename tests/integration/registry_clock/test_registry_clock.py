@@ -1,0 +1,63 @@
+"""Liveness runs on the monotonic clock: a wall-clock jump (NTP step, VM
+resume) neither expires leases nor keeps dead ones alive (catalogue 4.5).
+libfaketime moves the wall clock of the real rosterd while it runs."""
+import os
+import time
+
+from harness import Rosterd
+
+LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def preload_list(binary):
+    """libfaketime, after ASan's runtime when the binary is instrumented
+    (ASan must be the first library loaded)."""
+    import subprocess
+    libs = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    asan = [l.split("=>")[1].split()[0] for l in libs.splitlines() if "libasan" in l]
+    return ":".join(asan + [LIB])
+
+
+class FakeClockRosterd(Rosterd):
+    def __init__(self, tmpdir, offset_file, **kw):
+        super().__init__(tmpdir, **kw)
+        self.offset_file = offset_file
+
+    def start(self, wait=True):
+        env = dict(os.environ, LD_PRELOAD=preload_list(self.args()[0]), FAKETIME_TIMESTAMP_FILE=str(self.offset_file),
+                   FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+        import subprocess
+        from harness import wait_port
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log, env=env)
+        if wait:
+            wait_port(self.api_port, proc=self.proc)
+        return self
+
+
+def test_wall_clock_jumps_do_not_touch_leases(tmp_path):
+    assert os.path.exists(LIB), "libfaketime is installed by tests/run.sh"
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    s = FakeClockRosterd(tmp_path, offset)
+    with s, s.client() as c:
+        lease = c.open_lease(2)
+        assert c.register("web", "http", "w1.example.net", 80, lease=lease).error == 0
+        before = c.query("web").query.instances[0].registered_at_ms
+        offset.write_text("+2h\n")  # the wall clock jumps two hours ahead
+        time.sleep(0.5)
+        assert len(c.query("web").query.instances) == 1, "a forward jump expired a lease"
+        assert c.heartbeat(lease).error == 0
+        assert c.register("web", "http", "w2.example.net", 80, lease=lease).error == 0
+        later = [i.registered_at_ms for i in c.query("web").query.instances
+                 if i.host == "w2.example.net."][0]
+        assert later - before > 7000 * 1000, "the faked wall clock is in effect"
+        offset.write_text("-2h\n")  # and two hours back
+        time.sleep(0.5)
+        assert c.heartbeat(lease).error == 0
+        # Without heartbeats, the lease dies on time whatever the wall clock says.
+        t0 = time.monotonic()
+        while len(c.query("web").query.instances) and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        gone = time.monotonic() - t0
+        assert 1.5 <= gone <= 3.5, f"expired after {gone:.2f}s (TTL 2 s)"

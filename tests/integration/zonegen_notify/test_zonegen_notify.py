@@ -1,0 +1,170 @@
+"""NOTIFY end to end: roster-zonegen writes the zones a knotd primary serves
+(through the Knot include it writes) and notifies a real NSD secondary on
+loopback, which transfers the new zone from the primary (AXFR) and then
+serves the new serial. The secondary's SOA refresh is an hour: only the
+NOTIFY can make it ask within the test."""
+import os
+import subprocess
+import time
+
+import dns.message
+import dns.query
+
+import harness
+import zonegen_common as zc
+
+ZONE = "s00.example.net."
+
+
+def soa_serial_at(port, zone=ZONE):
+    q = dns.message.make_query(zone, "SOA")
+    try:
+        r = dns.query.udp(q, "127.0.0.1", port=port, timeout=1)
+    except Exception:
+        return None
+    if r.rcode() != 0 or not r.answer:
+        return None
+    return r.answer[0][0].serial
+
+
+def wait_serial(port, serial, timeout, procs=()):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        for p in procs:
+            assert p.poll() is None, f"{p.args[0]} exited"
+        got = soa_serial_at(port)
+        if got == serial:
+            return got
+        time.sleep(0.1)
+    return got
+
+
+def start_knot(tmp_path, out, port):
+    run = tmp_path / "knot-run"
+    run.mkdir()
+    conf = tmp_path / "knot.conf"
+    conf.write_text(f"""server:
+    rundir: "{run}"
+    listen: 127.0.0.1@{port}
+database:
+    storage: "{tmp_path}/knot-db"
+control:
+    listen: "{run}/knot.sock"
+log:
+  - target: stderr
+    any: info
+acl:
+  - id: xfr
+    address: 127.0.0.0/8
+    action: transfer
+template:
+  - id: default
+    acl: xfr
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+include: "{os.path.join(out, 'roster.knot.conf')}"
+""")
+    chk = harness.run(["knotc", "-c", str(conf), "conf-check"])
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    log = open(tmp_path / "knot.log", "w")
+    proc = subprocess.Popen(["knotd", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    return proc, conf
+
+
+def start_nsd(tmp_path, port, primary_port):
+    d = tmp_path / "nsd"
+    d.mkdir()
+    conf = d / "nsd.conf"
+    conf.write_text(f"""server:
+    ip-address: 127.0.0.1
+    port: {port}
+    zonesdir: "{d}"
+    database: ""
+    pidfile: "{d}/nsd.pid"
+    xfrdfile: "{d}/xfrd.state"
+    zonelistfile: "{d}/zone.list"
+    xfrdir: "{d}"
+    username: ""
+    chroot: ""
+    verbosity: 2
+    logfile: "{d}/nsd.log"
+    server-count: 1
+remote-control:
+    control-enable: no
+zone:
+    name: "{ZONE}"
+    zonefile: "{d}/secondary.zone"
+    request-xfr: AXFR 127.0.0.1@{primary_port} NOKEY
+    allow-notify: 127.0.0.1 NOKEY
+    min-refresh-time: 3600
+    max-retry-time: 1
+    min-retry-time: 1
+""")
+    chk = harness.run(["nsd-checkconf", str(conf)])
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    return proc, d / "nsd.log"
+
+
+def stop(proc):
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
+    hosts = [dict(name=f"s00-web-a{i}", ipv4=f"10.0.0.{i + 1}") for i in range(50)]
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", hosts)
+    out = str(tmp_path / "zones")
+    zc.run(out, [inv], "--serial", "100", check=0)
+
+    kport = harness.free_port(both=True)
+    nport = harness.free_port(both=True)
+    knot = nsd = None
+    try:
+        knot, kconf = start_knot(tmp_path, out, kport)
+        harness.wait_port(kport, proc=knot)
+        assert wait_serial(kport, 100, 10, [knot]) == 100, "primary serves our zone"
+        nsd, nlog = start_nsd(tmp_path, nport, kport)
+        harness.wait_port(nport, proc=nsd)
+        assert wait_serial(nport, 100, 20, [nsd]) == 100, "secondary transferred v1"
+
+        hosts.append(dict(name="s00-web-a999", ipv4="10.0.9.9"))
+        zc.write_jsonl(inv, hosts)
+        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{nport}", check=0)
+        assert zc.soa_serial(os.path.join(out, "s00.example.net.zone")) == 101
+        # NSD answered the NOTIFY for the changed zone
+        assert f"notify {ZONE} 127.0.0.1:{nport} ok" in r.stdout, r.stdout + r.stderr
+        # the primary loads the files roster-zonegen just wrote
+        rl = harness.run(["knotc", "-c", str(kconf), "zone-reload", ZONE])
+        assert rl.returncode == 0, rl.stdout + rl.stderr
+        assert wait_serial(kport, 101, 10, [knot]) == 101
+        # the notified secondary transfers it (its refresh timer is an hour away)
+        assert wait_serial(nport, 101, 20, [nsd, knot]) == 101
+        q = dns.message.make_query("s00-web-a999.s00.example.net.", "A")
+        ans = dns.query.udp(q, "127.0.0.1", port=nport, timeout=2)
+        assert ans.answer and ans.answer[0][0].address == "10.0.9.9"
+        log = open(nlog).read()
+        assert f"notify for {ZONE} from 127.0.0.1 serial 101" in log, log[-2000:]
+    finally:
+        stop(nsd)
+        stop(knot)
+
+
+def test_notify_to_a_silent_target_warns_but_the_zones_are_written(tmp_path):
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", [dict(name="s00-web-a1", ipv4="10.0.0.1")])
+    out = str(tmp_path / "zones")
+    port = harness.free_port(both=True)
+    r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
+    assert f"NOTIFY {ZONE} to 127.0.0.1:{port}: no answer" in r.stderr
+    assert os.path.exists(os.path.join(out, "s00.example.net.zone"))
+    # an unchanged run sends nothing (and so warns about nothing)
+    r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
+    assert "NOTIFY" not in r.stderr
