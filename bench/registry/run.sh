@@ -173,21 +173,21 @@ HB=$("$LOADGEN" heartbeat --server "127.0.0.1:$API" --conns $HB_CONNS --window $
 echo "   $HB" >&2
 
 : >"$TMP/ours" ; : >"$TMP/peer"
+# measure PID MODE ENDPOINT BASE OUT LABEL: one round of one server, with the
+# server's CPU time (user+kernel, and kernel) over the round.
+measure() {
+	local c0 s0 line
+	c0=$(cpu_ticks "$1"); s0=$(sys_ticks "$1")
+	line=$("$LOADGEN" "$2" --server "$3" --conns $REG_CONNS --window $REG_WINDOW \
+		--duration $REG_SECS --id-base "$4" --services $SERVICES)
+	line="$line cpu=$(( $(cpu_ticks "$1") - c0 )) sys=$(( $(sys_ticks "$1") - s0 ))"
+	echo "$line" >>"$5"
+	echo "   $6 $line" >&2
+}
 for r in $(seq $ROUNDS); do
-	base=$((r * 10000000))
 	log "round $r/$ROUNDS: registrations, $REG_CONNS x $REG_WINDOW in flight, ${REG_SECS}s each"
-	c0=$(cpu_ticks "$RPID"); s0=$(sys_ticks "$RPID")
-	line=$("$LOADGEN" register --server "127.0.0.1:$API" --conns $REG_CONNS \
-		--window $REG_WINDOW --duration $REG_SECS --id-base $base --services $SERVICES)
-	line="$line cpu=$(( $(cpu_ticks "$RPID") - c0 )) sys=$(( $(sys_ticks "$RPID") - s0 ))"
-	echo "$line" >>"$TMP/ours"
-	echo "   rosterd $line" >&2
-	c0=$(cpu_ticks "$KPID"); s0=$(sys_ticks "$KPID")
-	line=$("$LOADGEN" dnsupdate --server "127.0.0.1:$KNOT_PORT" --conns $REG_CONNS \
-		--window $REG_WINDOW --duration $REG_SECS --id-base $base --services $SERVICES)
-	line="$line cpu=$(( $(cpu_ticks "$KPID") - c0 )) sys=$(( $(sys_ticks "$KPID") - s0 ))"
-	echo "$line" >>"$TMP/peer"
-	echo "   knot    $line" >&2
+	measure "$RPID" register "127.0.0.1:$API" $((r * 10000000)) "$TMP/ours" "rosterd"
+	measure "$KPID" dnsupdate "127.0.0.1:$KNOT_PORT" $((r * 10000000)) "$TMP/peer" "knot   "
 done
 stop_pid "$RPID"
 stop_pid "$KPID"
