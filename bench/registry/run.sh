@@ -162,7 +162,8 @@ EOF
 }
 
 # ---- phase 1: heartbeats and registrations, rosterd beside Knot ---------------------
-log "build: $BUILD; temp: $TMP; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "build: $BUILD; temp: $TMP; $(nproc) CPUs; load average $LOAD0"
 start_rosterd "$TMP/data1" 0
 start_knot
 log "rosterd pid $RPID on 127.0.0.1:$API, knotd pid $KPID on 127.0.0.1:$KNOT_PORT"
@@ -229,19 +230,22 @@ rss0=$(echo "$RSS0" | field rss); rss1=$(echo "$RSS1" | field rss)
 anon0=$(echo "$RSS0" | field anon); anon1=$(echo "$RSS1" | field anon)
 rss2=$(echo "$RSS2" | field rss); anon2=$(echo "$RSS2" | field anon)
 serving=$(echo "$START" | field serving_ms)
+serving_cpu=$(echo "$START" | field cpu_ms)
 
 awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v pp50="$p_p50" \
 	-v op99="$o_p99" -v pp99="$p_p99" -v op999="$o_p999" -v pp999="$p_p999" \
 	-v ocpu="$o_cpu" -v pcpu="$p_cpu" -v osys="$o_sys" -v psys="$p_sys" -v hbp99="$hb_p99" \
 	-v secs="$REG_SECS" -v n="$n_inst" \
 	-v rss0="$rss0" -v rss1="$rss1" -v anon0="$anon0" -v anon1="$anon1" -v rss2="$rss2" \
-	-v anon2="$anon2" -v serving="$serving" -v loaded="$LOADED" -v db="$DBSIZE" \
+	-v anon2="$anon2" -v serving="$serving" -v servcpu="$serving_cpu" -v loaded="$LOADED" \
+	-v db="$DBSIZE" -v load0="$LOAD0" -v ncpu="$(nproc)" -v load1="$(cut -d' ' -f1-3 /proc/loadavg)" \
 	-v bulk="$(echo "$BULK" | field rate)" -v rounds="$ROUNDS" -v inflight="$((REG_CONNS * REG_WINDOW))" '
 function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
 function row(m, o, p, r, t) { printf "| %-50s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
 BEGIN {
 	printf "\nRoster registry benchmark, %s, rosterd vs Knot DNS (RFC 2136 UPDATE over TCP)\n", strftime("%Y-%m-%d %H:%M UTC", systime(), 1)
-	printf "registrations: median of %d interleaved rounds, %d in flight, %ds each\n\n", rounds, inflight, secs
+	printf "registrations: median of %d interleaved rounds, %d in flight, %ds each\n", rounds, inflight, secs
+	printf "load average at the start %s, at the end %s (%d CPUs)\n\n", load0, load1, ncpu
 	row("metric", "rosterd", "knot", "ratio", "target")
 	row("---", "---", "---", "---", "---")
 	row("heartbeats/s", sprintf("%.0f", hb), "-", "-", ">= 200000")
@@ -258,6 +262,7 @@ BEGIN {
 	row(sprintf("RSS per instance after restart (bytes)"), sprintf("%.0f", (rss2 - rss0) / n), "-", "-", "")
 	row("  of which anonymous memory (bytes)", sprintf("%.0f", (anon2 - anon0) / n), "-", "-", "")
 	row(sprintf("restart to serving %d instances (ms)", n), sprintf("%.0f", serving), "-", "-", "< 3000")
+	row("  CPU time rosterd used until serving (ms)", sprintf("%.0f", servcpu), "-", "-", "")
 	printf "\nrosterd log: %s; LMDB file %.0f MiB (%.0f bytes per instance)\n", loaded, db / 1048576, db / n
 	printf "RSS: VmRSS of rosterd minus its VmRSS when empty; live = right after the load (includes the change journal, default 100,000 entries), restart = after loading from LMDB.\n"
 	printf "ratio: rosterd / knot for rates, knot / rosterd for latencies (above 1 = rosterd better).\n"
