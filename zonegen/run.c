@@ -285,6 +285,9 @@ static int run_read(struct run *r)
 			return rc;
 		}
 	}
+	if (r->inv.nhosts == 0) {
+		zg_diag_warn(&r->diag, "the inventories hold no host");
+	}
 	if (a->records != NULL && (rc = zg_records_load_dir(&r->recs, a->records, a->domain,
 						  a->ttl, &r->diag)) < 0) {
 		return rc;
