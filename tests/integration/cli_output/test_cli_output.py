@@ -293,3 +293,18 @@ def test_watch_prints_changes_until_interrupted(env, srv):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_registered_revision_is_served_by_dns(env, srv):
+    import dns.message
+    import dns.query
+    r = reg(env, "web7.lon6.example.net", 8087, service="web", protocol="http")
+    revision = int(r.stdout.split()[-1])
+    zone = "services.lon6.example.net."
+    soa = dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=srv.dns_port,
+                        timeout=5)
+    assert soa.answer[0][0].serial >= revision
+    srv_ans = dns.query.udp(dns.message.make_query(f"_web._http.{zone}", "SRV"), "127.0.0.1",
+                            port=srv.dns_port, timeout=5)
+    targets = [(rd.target.to_text(), rd.port) for rrset in srv_ans.answer for rd in rrset]
+    assert targets == [("web7.lon6.example.net.", 8087)]
