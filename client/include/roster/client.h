@@ -233,7 +233,7 @@ ROSTER_API const char *roster_errmsg(void);
  * exists (an unreadable or corrupt cache is ignored: it is only a cache).
  * @param cfg configuration, copied.
  * @param out set to the new client on success.
- * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (TTL out of range),
+ * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (TTL out of range, servers NULL),
  *         ROSTER_EADDR/ROSTER_EPORT (a server is not "ADDRESS:PORT").
  */
 ROSTER_API ROSTER_WUR int roster_client_new(const struct roster_config *cfg,
