@@ -231,7 +231,7 @@ ROSTER_API const char *roster_errmsg(void);
 /**
  * Create a client. Connects to nothing yet; loads cfg->cache_path if it
  * exists (an unreadable or corrupt cache is ignored: it is only a cache).
- * @param cfg configuration, copied.
+ * @param cfg configuration, copied; NULL for every default.
  * @param out set to the new client on success.
  * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (TTL out of range, servers NULL),
  *         ROSTER_EADDR/ROSTER_EPORT (a server is not "ADDRESS:PORT").
