@@ -23,10 +23,11 @@
  * on a libuv loop, makes every registry hold the wanted state:
  *   - connect; open a lease (OpenLease, ttl = cfg.ttl_seconds); register
  *     every endpoint under it; heartbeat every ttl/3 (+-10 % jitter);
- *   - on a connection error, an unanswered request (no reply within the
- *     heartbeat interval), or a registry restart, reconnect with jittered
- *     exponential backoff (full jitter: a uniform delay in [0, min(max,
- *     min * 2^attempt)], default min 100 ms, max 10 s) and register every
+ *   - on a connection error, an unanswered request (no reply within
+ *     cfg.timeout_ms plus a heartbeat interval), or a registry restart,
+ *     reconnect with jittered exponential backoff (full jitter: a uniform
+ *     delay in [0, min(max, min * 2^attempt)], default min 100 ms, max
+ *     10 s) and register every
  *     endpoint again under the surviving lease. Registering an identity
  *     again only updates it, so this is safe and idempotent;
  *   - on UNKNOWN_LEASE (the lease expired, or the registry lost it), open a
