@@ -592,8 +592,8 @@ static const struct prep *prep_get(struct answer *a, uint16_t qtype, uint64_t re
 		enum prep_kind kind, const struct store_service *svc)
 {
 	const struct dnswire_query *q = &a->q;
-	size_t h = hash_key(q->qname_lower, q->qname_len, qtype) & (a->nbuckets - 1);
-	struct prep **pp = &a->buckets[h];
+	uint64_t hash = hash_key(q->qname_lower, q->qname_len, qtype);
+	struct prep **pp = &a->buckets[hash & (a->nbuckets - 1)];
 	for (; *pp != NULL; pp = &(*pp)->next) {
 		struct prep *p = *pp;
 		if (p->qtype == qtype && p->qlen == q->qname_len &&
@@ -607,8 +607,8 @@ static const struct prep *prep_get(struct answer *a, uint16_t qtype, uint64_t re
 			break;
 		}
 	}
-	cache_trim(a);
-	h = hash_key(q->qname_lower, q->qname_len, qtype) & (a->nbuckets - 1);
+	cache_trim(a); /* may flush or grow the table: index it afterwards */
+	size_t h = hash & (a->nbuckets - 1);
 	struct prep *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		return NULL;

@@ -37,8 +37,11 @@
  *   scratch are allocated when an entry is (re)built, and reused.
  *
  * Threads
- *   One struct answer per thread; it reads the store, which belongs to the
- *   main loop thread, so an answer engine runs on that thread only.
+ *   Not thread-safe: one struct answer per thread. It reads the store, which
+ *   belongs to the main loop thread: an engine runs either on that thread or
+ *   on a DNS worker thread that holds dnsio's store lock for reading
+ *   (server/dnsio.h). The report state it is given is shared and locks
+ *   itself.
  */
 #pragma once
 
