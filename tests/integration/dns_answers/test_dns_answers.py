@@ -20,7 +20,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from harness import Rosterd, pb, run
+from harness import Rosterd, free_port, pb, run
 
 ZONE = "services.lon6.example.net."
 
@@ -295,3 +295,18 @@ def test_report_zone(srv):
         pass
     s.close()
     assert 20 <= answered <= 100, answered
+
+
+def test_ipv4_and_ipv6_listeners(tmp_path):
+    port = free_port(both=True)
+    with Rosterd(tmp_path, extra=["--dns", f"[::1]:{port}"]) as s:
+        with s.client() as c:
+            reg(c, "web", "http", "web1.lon6.example.net", 8080, ["2001:db8::1"])
+        q = dns.message.make_query("web." + ZONE, "AAAA")
+        for addr, p in (("127.0.0.1", s.dns_port), ("::1", port)):
+            r = dns.query.udp(q, addr, port=p, timeout=5)
+            assert [rr.address for rr in r.answer[0]] == ["2001:db8::1"]
+            r = dns.query.tcp(q, addr, port=p, timeout=5)
+            assert [rr.address for rr in r.answer[0]] == ["2001:db8::1"]
+        r = run(["dig", "@::1", "-p", str(port), "+short", "web." + ZONE, "AAAA"])
+        assert r.stdout.split() == ["2001:db8::1"]
