@@ -30,6 +30,7 @@
 #define QNAME_PTR 0xc00cu /* the question name, always at offset 12 */
 #define OPT_LEN 11u
 #define EDE_LEN 6u
+#define KEEPALIVE_LEN 6u
 #define EDE_STALE_ANSWER 3u /* RFC 8914 4.4 */
 
 struct bytes {
@@ -653,6 +654,7 @@ struct reply {
 	uint16_t an, ns, ar;
 	bool stale;
 	bool opt;
+	uint16_t keepalive;  /* RFC 7828 TIMEOUT to send, 100 ms units; 0: none */
 	size_t question_end;
 };
 
@@ -666,6 +668,7 @@ static void reply_begin(struct answer *a, struct reply *r, const uint8_t *msg, u
 			(aa ? DNSWIRE_AA : 0));
 	r->an = r->ns = r->ar = 0;
 	r->stale = false;
+	r->keepalive = 0;
 	uint8_t h[DNSWIRE_HEADER] = {0};
 	dnswire_set16(h, q->id);
 	dnswire_put(&r->w, h, sizeof(h));
@@ -681,19 +684,25 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 	if (r->opt) {
 		/* RFC 6891 6.1.2/6.1.3: our payload size, extended rcode, version 0,
 		 * DO copied (RFC 3225 3). */
-		uint8_t o[OPT_LEN + EDE_LEN] = {0, 0, DNSWIRE_OPT};
+		uint8_t o[OPT_LEN + EDE_LEN + KEEPALIVE_LEN] = {0, 0, DNSWIRE_OPT};
 		dnswire_set16(o + 3, a->udp_max);
 		o[5] = (uint8_t)(r->rcode >> 4);
 		o[7] = q->do_bit ? 0x80 : 0;
 		size_t n = OPT_LEN;
 		if (r->stale) {
-			dnswire_set16(o + 11, DNSWIRE_OPT_EDE);
-			dnswire_set16(o + 13, 2);
-			dnswire_set16(o + 15, EDE_STALE_ANSWER);
-			dnswire_set16(o + 9, EDE_LEN);
+			dnswire_set16(o + n, DNSWIRE_OPT_EDE);
+			dnswire_set16(o + n + 2, 2);
+			dnswire_set16(o + n + 4, EDE_STALE_ANSWER);
 			n += EDE_LEN;
 			a->counters.stale++;
 		}
+		if (r->keepalive != 0) {
+			dnswire_set16(o + n, DNSWIRE_OPT_KEEPALIVE);
+			dnswire_set16(o + n + 2, 2);
+			dnswire_set16(o + n + 4, r->keepalive);
+			n += KEEPALIVE_LEN;
+		}
+		dnswire_set16(o + 9, (uint16_t)(n - OPT_LEN));
 		/* Room was reserved by the caller; the writer's cap still guards. */
 		dnswire_put(&r->w, o, n);
 		if (!r->w.overflow) {
@@ -1068,7 +1077,10 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 	reply_begin(a, &r, msg, out, limit, true, true);
 	r.opt = q->opt_ok;
 	r.rcode = DNSWIRE_NOERROR;
-	r.limit = limit - (r.opt ? OPT_LEN + EDE_LEN : 0);
+	r.limit = limit - (r.opt ? OPT_LEN + EDE_LEN + KEEPALIVE_LEN : 0);
+	if (r.opt && q->keepalive && c->transport == ANSWER_TCP) {
+		r.keepalive = c->keepalive; /* RFC 7828 3.3.2; never over UDP (3.2.1) */
+	}
 
 	unsigned nrel = q->nlabels - z->nlabels;
 	uint16_t qtype = q->qtype;

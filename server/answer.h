@@ -101,6 +101,9 @@ struct answer_counters {
 struct answer_client {
 	enum answer_transport transport;
 	const struct sockaddr *addr;         /**< may be NULL (tests) */
+	/** TCP: the idle timeout to advertise in 100 ms units when the query
+	 * carries edns-tcp-keepalive (RFC 7828 3.3.2); 0: never. Ignored on UDP. */
+	uint16_t keepalive;
 };
 
 enum answer_action {

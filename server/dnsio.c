@@ -495,7 +495,9 @@ static void conn_process(struct dns_conn *c)
 {
 	struct dnsio *io = c->io;
 	dnsio_refresh(io);
-	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer};
+	uint32_t units = io->srv->cfg.dns_tcp_idle_ms / 100;
+	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer,
+			(uint16_t)(units > UINT16_MAX ? UINT16_MAX : units)};
 	size_t off = 0;
 	bool got = false;
 	while (c->rlen - off >= 2 && c->closing == 0 && !c->paused) {

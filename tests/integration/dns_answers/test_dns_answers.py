@@ -172,6 +172,13 @@ def test_edns_opt_echo_badvers_and_sizes(srv):
     assert "BADVERS" in out
 
 
+def test_tcp_keepalive_advertised(srv):
+    out = dig(srv, "+tcp", "+keepalive", ZONE, "SOA")
+    assert "TCP KEEPALIVE: 10.0 secs" in out, out
+    out = dig(srv, "+keepalive", ZONE, "SOA")
+    assert "KEEPALIVE" not in out, "never over UDP"
+
+
 def test_truncation_then_tcp_retry(srv):
     with srv.client() as c:
         for i in range(40):

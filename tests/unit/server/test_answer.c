@@ -810,3 +810,27 @@ Test(answer, random_bytes_never_crash)
 		}
 	}
 }
+
+/* RFC 7828: over TCP, an edns-tcp-keepalive in the query gets our idle
+ * timeout back; over UDP the option is ignored. */
+Test(answer, tcp_keepalive_advertised)
+{
+	uint8_t q[512];
+	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 1232);
+	/* OPT RDLENGTH 4: option 11, length 0. */
+	q[len - 1] = 4;
+	const uint8_t ka[] = {0, 11, 0, 0};
+	memcpy(q + len, ka, sizeof(ka));
+	len += sizeof(ka);
+	struct answer_client c = {ANSWER_TCP, NULL, 100};
+	answer_process(an, q, len, &c, 0, out, sizeof(out), &res);
+	cr_assert_eq(res.action, ANSWER_SEND);
+	const uint8_t want[] = {0, 11, 0, 2, 0, 100};
+	cr_expect_eq(memcmp(out + res.len - 6, want, 6), 0, "TIMEOUT 100 (10 s)");
+	ldns_pkt *p = NULL;
+	cr_assert_eq(ldns_wire2pkt(&p, out, res.len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	c.transport = ANSWER_UDP;
+	answer_process(an, q, len, &c, 0, out, 4096, &res);
+	cr_expect_neq(memcmp(out + res.len - 6, want, 6), 0, "never over UDP");
+}
