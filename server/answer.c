@@ -31,6 +31,9 @@
 #define OPT_LEN 11u
 #define EDE_LEN 6u
 #define KEEPALIVE_LEN 6u
+/* FORMERR and NOTIMP replies per second and per engine (NSD's
+ * ERROR_RATELIMIT): garbage must not turn us into a reflector. */
+#define ERROR_RATE 100u
 #define EDE_STALE_ANSWER 3u /* RFC 8914 4.4 */
 
 struct bytes {
@@ -124,6 +127,8 @@ struct answer {
 	struct order *order;
 	size_t order_cap;
 	uint64_t rng;
+	double err_tokens;
+	uint64_t err_last_ms;
 	struct dnswire_query q;
 	struct answer_counters counters;
 };
@@ -1017,6 +1022,22 @@ static enum answer_qtype_bucket qtype_bucket(uint16_t t)
 	}
 }
 
+static bool error_admit(struct answer *a, uint64_t now_ms)
+{
+	if (now_ms > a->err_last_ms) {
+		a->err_tokens += (double)(now_ms - a->err_last_ms) * ERROR_RATE / 1000.0;
+		if (a->err_tokens > ERROR_RATE) {
+			a->err_tokens = ERROR_RATE;
+		}
+		a->err_last_ms = now_ms;
+	}
+	if (a->err_tokens < 1.0) {
+		return false;
+	}
+	a->err_tokens -= 1.0;
+	return true;
+}
+
 void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		const struct answer_client *c, uint64_t now_ms, uint8_t *out, size_t outcap,
 		struct answer_result *res)
@@ -1030,6 +1051,12 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		return;
 	}
 	if (v != DNSWIRE_OK) {
+		if (!error_admit(a, now_ms)) {
+			a->counters.dropped++;
+			a->counters.error_limited++;
+			res->action = ANSWER_DROP;
+			return;
+		}
 		/* NOTIMP (RFC 1035 4.1.1) and FORMERR: header only, no question. */
 		reply_error(a, msg, out, outcap,
 				v == DNSWIRE_REPLY_NOTIMP ? DNSWIRE_NOTIMP : DNSWIRE_FORMERR, false, res);
@@ -1210,6 +1237,7 @@ int answer_new(const struct answer_config *cfg, const struct store *store, struc
 	a->ttl = cfg->ttl;
 	a->udp_max = cfg->udp_max < 512 ? 512 : cfg->udp_max;
 	a->stable = cfg->stable_subsets;
+	a->err_tokens = ERROR_RATE;
 	if (getrandom(&a->rng, sizeof(a->rng), 0) != sizeof(a->rng)) {
 		a->rng = (uint64_t)(uintptr_t)a ^ 0x2545f4914f6cdd1du;
 	}

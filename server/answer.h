@@ -90,7 +90,8 @@ enum answer_qtype_bucket {
 struct answer_counters {
 	uint64_t queries[ANSWER_Q_COUNT][2]; /**< [qtype bucket][transport] */
 	uint64_t responses[24];              /**< by (extended) rcode */
-	uint64_t dropped;                    /**< no reply: garbage, responses, rate limit */
+	uint64_t dropped;                    /**< no reply: garbage, responses, rate limits */
+	uint64_t error_limited;              /**< FORMERR/NOTIMP over 100 per second, dropped */
 	uint64_t truncated;                  /**< UDP answers sent with TC=1 */
 	uint64_t partial;                    /**< TCP answers with a subset of the RRset */
 	uint64_t stale;                      /**< answers carrying EDE Stale Answer */

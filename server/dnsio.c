@@ -766,6 +766,7 @@ static void answer_counters_add(struct answer_counters *to, const struct answer_
 		to->responses[r] += c->responses[r];
 	}
 	to->dropped += c->dropped;
+	to->error_limited += c->error_limited;
 	to->truncated += c->truncated;
 	to->partial += c->partial;
 	to->stale += c->stale;

@@ -834,3 +834,23 @@ Test(answer, tcp_keepalive_advertised)
 	answer_process(an, q, len, &c, 0, out, 4096, &res);
 	cr_expect_neq(memcmp(out + res.len - 6, want, 6), 0, "never over UDP");
 }
+
+/* Error replies are rate-limited (catalogue 2.19, NSD's ERROR_RATELIMIT). */
+Test(answer, error_replies_rate_limited)
+{
+	uint8_t q[12] = {0xab, 0xcd, 0x01, 0x00}; /* QDCOUNT 0: FORMERR */
+	struct answer_client c = {ANSWER_UDP, NULL, 0};
+	int sent = 0;
+	for (int i = 0; i < 150; i++) {
+		answer_process(an, q, sizeof(q), &c, 10000, out, 512, &res);
+		sent += res.action == ANSWER_SEND;
+	}
+	cr_expect_eq(sent, 100);
+	cr_expect_eq(answer_counters_get(an)->error_limited, 50);
+	answer_process(an, q, sizeof(q), &c, 10100, out, 512, &res);
+	cr_expect_eq(res.action, ANSWER_SEND, "ten more per 100 ms");
+	/* Good queries are not limited. */
+	ldns_pkt *p = ask(ZONE, DNSWIRE_SOA, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+}
