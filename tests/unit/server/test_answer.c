@@ -854,3 +854,31 @@ Test(answer, error_replies_rate_limited)
 	cr_expect_eq(ldns_pkt_ancount(p), 1);
 	ldns_pkt_free(p);
 }
+
+/* The first A record follows the weights for three addresses too, and a
+ * set too large for the small-set draw (the key sort) as well. */
+Test(answer, weighted_first_position_proportions)
+{
+	reg_full("p", "tcp", "h1.lon6.example.net", 1, "10.0.0.1", 1, STORE_STATUS_UP, 0);
+	reg_full("p", "tcp", "h2.lon6.example.net", 1, "10.0.0.2", 2, STORE_STATUS_UP, 0);
+	reg_full("p", "tcp", "h3.lon6.example.net", 1, "10.0.0.3", 7, STORE_STATUS_UP, 0);
+	char host[64], addr[32];
+	for (int i = 0; i < 30; i++) {
+		snprintf(host, sizeof(host), "b%d.lon6.example.net", i);
+		snprintf(addr, sizeof(addr), "10.1.0.%d", i + 1);
+		reg_full("q", "tcp", host, 1, addr, i == 0 ? 30 : 1, STORE_STATUS_UP, 0);
+	}
+	int first[4] = {0}, big = 0;
+	for (int i = 0; i < 4000; i++) {
+		ldns_pkt *p = ask("p." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+		first[ldns_rdf_data(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 0))[3]]++;
+		ldns_pkt_free(p);
+		p = ask("q." ZONE, DNSWIRE_A, 1232, ANSWER_UDP);
+		big += ldns_rdf_data(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 0))[3] == 1;
+		ldns_pkt_free(p);
+	}
+	cr_expect(first[1] > 300 && first[1] < 500, "weight 1: %d/4000", first[1]);
+	cr_expect(first[2] > 680 && first[2] < 920, "weight 2: %d/4000", first[2]);
+	cr_expect(first[3] > 2650 && first[3] < 2950, "weight 7: %d/4000", first[3]);
+	cr_expect(big > 1860 && big < 2140, "weight 30 of 59: %d/4000", big);
+}
