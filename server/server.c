@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "server/api.h"
 #include "server/dnsio.h"
+#include "server/http.h"
 
 uint64_t server_wall_ms(void)
 {
@@ -168,6 +169,11 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (rc == 0) {
 		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
 	}
+	if (rc == 0) {
+		struct http_limits hl;
+		http_limits_default(&hl);
+		rc = http_start(srv, &hl, err, errsz);
+	}
 	return rc;
 }
 
@@ -190,7 +196,9 @@ void server_stop(struct server *srv)
 		return;
 	}
 	srv->stopping = true;
-	/* Writes of this iteration first, then the replies, then the handles. */
+	/* In reverse of the start order; the API last, so that the writes of
+	 * this iteration are committed and their replies sent. */
+	http_stop(srv->http);
 	dnsio_stop(srv->dnsio);
 	int rc = persist_batch_commit(srv->persist);
 	if (srv->api != NULL) {

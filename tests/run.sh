@@ -17,7 +17,7 @@ BUILD_PKGS=(build-essential pkg-config meson ninja-build
 # The real peers and tools of the integration tests.
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
 	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils
-	lmdb-utils faketime iproute2 procps)
+	lmdb-utils faketime iproute2 procps python3-prometheus-client chromium systemd)
 
 "$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}"
 

@@ -1,0 +1,132 @@
+/*
+ * server/http.h - rosterd's HTTP/1.1 listener: /metrics, /healthz,
+ * /v1/services and the status page at /.
+ *
+ * A deliberately small server on rosterd's own libuv loop, rather than a
+ * library (libmicrohttpd, h2o, civetweb): the pages read the store, which
+ * is not thread-safe, so they must be built on the loop thread; every
+ * library worth its name either brings its own threads or its own loop.
+ * What is served is tiny (four GET resources for monitors and people), so
+ * the whole of HTTP we need is a strict request-head parser and a
+ * Content-Length response; see docs/operations.md.
+ *
+ * Model
+ *   One request at a time per connection: reading stops while a response is
+ *   written, and pipelined requests already read are answered in order after
+ *   it. A request head (request line and header fields) must fit in
+ *   HTTP_REQUEST_MAX bytes (431 otherwise) and arrive within the idle time
+ *   (408; the timer is not reset by each byte, so a slow sender cannot hold
+ *   a connection), a response must be taken within the idle time, an idle
+ *   keep-alive connection is closed after it. Only GET and HEAD exist (405
+ *   with Allow otherwise), requests with a body are refused (400), a
+ *   malformed head gets 400 and a version other than HTTP/1.0 or 1.1 gets
+ *   505; each of these closes the connection. Beyond the connection limit a
+ *   new connection gets 503 and is closed.
+ *
+ * Transport only: the pages are rendered by server/metrics.c. The request
+ * parser is a pure function, exposed for tests.
+ *
+ * Threads: main loop only. Connections are freed in their handles' close
+ * callbacks, never inside their own read callback.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct http;
+
+/** Largest request head (request line and header fields), in bytes. */
+#define HTTP_REQUEST_MAX 8192
+
+/** Limits of the listener. */
+struct http_limits {
+	uint32_t max_conns; /**< open connections; default 256 */
+	uint32_t idle_ms;   /**< to send a request, take a response, or stay idle; default 10 s */
+};
+
+/** Fill @p lim with the defaults. */
+void http_limits_default(struct http_limits *lim);
+
+/** The response statuses the server sends, as counter indexes. */
+enum http_status {
+	HTTP_STATUS_OK,			   /**< 200 */
+	HTTP_STATUS_BAD_REQUEST,	   /**< 400 */
+	HTTP_STATUS_NOT_FOUND,		   /**< 404 */
+	HTTP_STATUS_METHOD_NOT_ALLOWED,	   /**< 405 */
+	HTTP_STATUS_REQUEST_TIMEOUT,	   /**< 408 */
+	HTTP_STATUS_HEADERS_TOO_LARGE,	   /**< 431 */
+	HTTP_STATUS_INTERNAL_ERROR,	   /**< 500 */
+	HTTP_STATUS_UNAVAILABLE,	   /**< 503 */
+	HTTP_STATUS_VERSION_NOT_SUPPORTED, /**< 505 */
+	HTTP_STATUS_COUNT
+};
+
+/** @return the numeric code of @p s (e.g. 404). */
+unsigned http_status_code(enum http_status s);
+
+/** Counters for /metrics (borrowed, updated in place). */
+struct http_counters {
+	uint64_t connections; /**< open now */
+	uint64_t accepted;
+	uint64_t rejected;  /**< over the connection limit */
+	uint64_t timed_out; /**< closed by the idle timer */
+	uint64_t responses[HTTP_STATUS_COUNT];
+};
+
+enum http_method {
+	HTTP_METHOD_OTHER = 0, /**< a valid token, but not one we serve */
+	HTTP_METHOD_GET,
+	HTTP_METHOD_HEAD,
+};
+
+/** A parsed request head. Views point into the parsed buffer. */
+struct http_request {
+	enum http_method method;
+	const char *path; /**< origin-form target without its query */
+	size_t path_len;
+	unsigned minor;	 /**< HTTP/1.<minor>: 0 or 1 */
+	bool keep_alive; /**< the connection may serve another request */
+	bool has_body;	 /**< Content-Length > 0 or Transfer-Encoding */
+	size_t head_len; /**< bytes of the head, its empty line included */
+};
+
+/**
+ * Parse one request head at the start of @p buf (RFC 9112 sections 2-3
+ * and 5, strictly: no obs-fold, no whitespace before a colon, exactly one
+ * Host in HTTP/1.1, no conflicting Content-Length, not both Content-Length
+ * and Transfer-Encoding). Empty lines before the request line are skipped
+ * (RFC 9112 2.2). Both CRLF and a bare LF end a line.
+ * @param buf bytes received, not NUL-terminated; may hold more than one request.
+ * @param req filled on success; its views point into @p buf.
+ * @return 0: a complete head (req->head_len bytes);
+ *         RS_EAGAIN: incomplete, read more;
+ *         RS_EPROTO: malformed (answer 400);
+ *         RS_ENOTSUP: a well-formed HTTP version other than 1.0 and 1.1 (answer 505).
+ */
+__attribute__((warn_unused_result)) int http_request_parse(
+		const char *buf, size_t len, struct http_request *req);
+
+/**
+ * Create the HTTP server and bind its listeners (srv->cfg.http addresses).
+ * Sets srv->http. On failure, the listeners bound so far are closing and
+ * srv->http goes back to NULL once they closed (run the loop).
+ * @param lim copied.
+ * @param err one-line message naming the address on failure.
+ * @return 0, or a negative code (e.g. -EADDRINUSE); no callback runs for a
+ *         failed start.
+ */
+__attribute__((warn_unused_result)) int http_start(
+		struct server *srv, const struct http_limits *lim, char *err, size_t errsz);
+
+/**
+ * Close the listeners and every connection (a response being written is
+ * cut). Memory is freed when the last handle has closed; srv->http is set
+ * to NULL then. NULL-safe, idempotent.
+ */
+void http_stop(struct http *http);
+
+/** Counters (borrowed, valid until the server is freed). */
+const struct http_counters *http_counters_get(const struct http *http);

@@ -1,0 +1,640 @@
+#include "server/metrics.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/addr.h"
+#include "common/error.h"
+#include "server/api.h"
+#include "server/http.h"
+#include "server/persist.h"
+#include "server/server.h"
+#include "server/store.h"
+
+/* ---- the text buffer ------------------------------------------------------ */
+
+void metrics_text_deinit(struct metrics_text *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	free(t->data);
+	memset(t, 0, sizeof(*t));
+}
+
+void metrics_text_reset(struct metrics_text *t)
+{
+	t->len = 0;
+	t->err = 0;
+}
+
+char *metrics_text_steal(struct metrics_text *t, size_t *len)
+{
+	char *d = t->data;
+	*len = t->len;
+	memset(t, 0, sizeof(*t));
+	return d;
+}
+
+int metrics_text_error(const struct metrics_text *t)
+{
+	return t->err;
+}
+
+static bool text_reserve(struct metrics_text *t, size_t more)
+{
+	if (t->err != 0) {
+		return false;
+	}
+	if (more <= t->cap - t->len) {
+		return true;
+	}
+	size_t cap = t->cap == 0 ? 4096 : t->cap;
+	while (cap - t->len < more) {
+		if (cap > SIZE_MAX / 2) {
+			t->err = RS_ENOMEM;
+			return false;
+		}
+		cap *= 2;
+	}
+	char *d = realloc(t->data, cap);
+	if (d == NULL) {
+		t->err = RS_ENOMEM;
+		return false;
+	}
+	t->data = d;
+	t->cap = cap;
+	return true;
+}
+
+static void text_add(struct metrics_text *t, const char *s, size_t n)
+{
+	if (text_reserve(t, n)) {
+		memcpy(t->data + t->len, s, n);
+		t->len += n;
+	}
+}
+
+static void text_str(struct metrics_text *t, const char *s)
+{
+	text_add(t, s, strlen(s));
+}
+
+static void text_printf(struct metrics_text *t, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
+
+static void text_printf(struct metrics_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	/* One vsnprintf into the free space; a second only when it did not fit. */
+	size_t room = t->err == 0 ? t->cap - t->len : 0;
+	int n = vsnprintf(room > 0 ? t->data + t->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		return;
+	}
+	if ((size_t)n < room) {
+		t->len += (size_t)n;
+		return;
+	}
+	if (!text_reserve(t, (size_t)n + 1)) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+/* ---- shared helpers ----------------------------------------------------- */
+
+static const char *status_name(uint8_t status)
+{
+	switch (status) {
+	case STORE_STATUS_STARTING:
+		return "STARTING";
+	case STORE_STATUS_UP:
+		return "UP";
+	case STORE_STATUS_DOWN:
+		return "DOWN";
+	default:
+		return "UNKNOWN";
+	}
+}
+
+/* "2026-11-25 00:58:07" (UTC), the CLI's format. */
+static void time_format(uint64_t wall_ms, char out[32])
+{
+	time_t secs = (time_t)(wall_ms / 1000u);
+	struct tm tm;
+	if (gmtime_r(&secs, &tm) == NULL || strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+		snprintf(out, 32, "?");
+	}
+}
+
+static uint64_t uptime_ms(const struct server *srv)
+{
+	uint64_t now = uv_now(srv->loop);
+	return now > srv->start_mono ? now - srv->start_mono : 0;
+}
+
+/* ---- Prometheus ---------------------------------------------------------- */
+
+/* HELP text and label values: backslash, double quote and newline are the
+ * only characters the format escapes (exposition format 0.0.4). */
+static void prom_escape(struct metrics_text *t, const char *s, bool quote)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\') {
+			text_add(t, "\\\\", 2);
+		} else if (*s == '\n') {
+			text_add(t, "\\n", 2);
+		} else if (*s == '"' && quote) {
+			text_add(t, "\\\"", 2);
+		} else {
+			text_add(t, s, 1);
+		}
+	}
+}
+
+static void prom_family(
+		struct metrics_text *t, const char *name, const char *type, const char *help)
+{
+	text_printf(t, "# HELP %s ", name);
+	prom_escape(t, help, false);
+	text_printf(t, "\n# TYPE %s %s\n", name, type);
+}
+
+static void prom_value(struct metrics_text *t, const char *name, uint64_t v)
+{
+	text_printf(t, "%s %" PRIu64 "\n", name, v);
+}
+
+static void prom_labelled(struct metrics_text *t, const char *name, const char *label,
+		const char *value, uint64_t v)
+{
+	text_printf(t, "%s{%s=\"", name, label);
+	prom_escape(t, value, true);
+	text_printf(t, "\"} %" PRIu64 "\n", v);
+}
+
+static void prom_one(struct metrics_text *t, const char *name, const char *type, const char *help,
+		uint64_t v)
+{
+	prom_family(t, name, type, help);
+	prom_value(t, name, v);
+}
+
+/* The DNS families: announced always, so dashboards and alerts can be
+ * written before the first query; their samples come from the DNS module. */
+static void prom_dns(struct metrics_text *t, const struct server *srv)
+{
+	(void)srv;
+	prom_family(t, "roster_dns_queries_total", "counter",
+			"DNS queries received, by query type and transport.");
+	prom_family(t, "roster_dns_responses_total", "counter", "DNS responses sent, by rcode.");
+	prom_family(t, "roster_dns_truncated_total", "counter",
+			"UDP responses sent with TC=1 (the resolver retries over TCP).");
+	prom_family(t, "roster_dns_partial_answers_total", "counter",
+			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.");
+	prom_family(t, "roster_dns_bytes_total", "counter",
+			"DNS message bytes, by direction (in: queries, out: responses).");
+	prom_family(t, "roster_client_reports_total", "counter",
+			"Client error reports received over DNS, by error code.");
+}
+
+static void prom_store(struct metrics_text *t, const struct server *srv)
+{
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	const struct store_counters *ct = store_counters_get(srv->store);
+
+	prom_one(t, "roster_registrations_total", "counter",
+			"Register operations applied (new instances and updates).",
+			ct->registrations);
+	prom_one(t, "roster_deregistrations_total", "counter", "Instances removed by Deregister.",
+			ct->deregistrations);
+	prom_family(t, "roster_instances", "gauge", "Registered instances, by status.");
+	prom_labelled(t, "roster_instances", "status", "up", sz.up);
+	prom_labelled(t, "roster_instances", "status", "down", sz.down);
+	prom_labelled(t, "roster_instances", "status", "starting", sz.starting);
+	prom_one(t, "roster_instances_stale", "gauge",
+			"Instances kept past their lease by self-preservation or --keep-last.",
+			sz.stale);
+	prom_one(t, "roster_services", "gauge", "Registered (service, protocol) pairs.",
+			sz.services);
+	prom_one(t, "roster_leases", "gauge", "Live leases.", sz.leases);
+	prom_one(t, "roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats);
+	prom_one(t, "roster_expirations_total", "counter",
+			"Instances removed because their lease expired.", ct->expirations);
+	prom_one(t, "roster_leases_expired_total", "counter", "Leases expired.",
+			ct->leases_expired);
+	prom_one(t, "roster_self_preservation", "gauge",
+			"1 while expiry is suspended by self-preservation, else 0.",
+			store_preserving(srv->store) ? 1 : 0);
+	prom_one(t, "roster_self_preservation_entered_total", "counter",
+			"Times self-preservation was entered.", ct->preserve_entered);
+	prom_one(t, "roster_revision", "gauge",
+			"Registry revision (the DNS SOA serial follows it).",
+			store_revision(srv->store));
+}
+
+static void prom_api(struct metrics_text *t, const struct server *srv)
+{
+	static const struct api_counters none;
+	const struct api_counters *a = srv->api != NULL ? api_counters_get(srv->api) : &none;
+	prom_one(t, "roster_api_connections", "gauge", "Open registration API connections.",
+			a->connections);
+	prom_one(t, "roster_api_connections_accepted_total", "counter",
+			"Registration API connections accepted.", a->accepted);
+	prom_one(t, "roster_api_connections_rejected_total", "counter",
+			"Registration API connections refused at the connection limit.",
+			a->rejected);
+	prom_one(t, "roster_api_requests_total", "counter", "Registration API requests.",
+			a->requests);
+	prom_one(t, "roster_api_errors_total", "counter", "Registration API error responses.",
+			a->errors);
+	prom_family(t, "roster_api_closed_total", "counter",
+			"Registration API connections closed by the server, by reason.");
+	prom_labelled(t, "roster_api_closed_total", "reason", "idle", a->idle_closed);
+	prom_labelled(t, "roster_api_closed_total", "reason", "slow_reader", a->slow_closed);
+	prom_labelled(t, "roster_api_closed_total", "reason", "malformed", a->malformed);
+	prom_labelled(t, "roster_api_closed_total", "reason", "oversized", a->oversized);
+}
+
+static void prom_persist(struct metrics_text *t, const struct server *srv)
+{
+	const struct persist *p = srv->persist;
+	prom_one(t, "roster_store_bytes", "gauge", "Bytes used in the LMDB store.",
+			p != NULL ? persist_bytes(p) : 0);
+	prom_one(t, "roster_store_map_bytes", "gauge",
+			"Size of the LMDB map (grows up to --map-max).",
+			p != NULL ? persist_map_size(p) : 0);
+	prom_one(t, "roster_store_commits_total", "counter", "LMDB group commits.",
+			p != NULL ? persist_commits(p) : 0);
+	prom_one(t, "roster_store_commit_failures_total", "counter",
+			"LMDB group commits that failed (their writes were refused).",
+			srv->commit_failures);
+}
+
+static void prom_http(struct metrics_text *t, const struct server *srv)
+{
+	prom_family(t, "roster_http_requests_total", "counter",
+			"HTTP requests answered, by status code.");
+	if (srv->http == NULL) {
+		return;
+	}
+	const struct http_counters *h = http_counters_get(srv->http);
+	for (size_t k = 0; k < HTTP_STATUS_COUNT; k++) {
+		if (h->responses[k] > 0) {
+			char code[8];
+			snprintf(code, sizeof(code), "%u", http_status_code((enum http_status)k));
+			prom_labelled(t, "roster_http_requests_total", "code", code,
+					h->responses[k]);
+		}
+	}
+	prom_one(t, "roster_http_connections", "gauge", "Open HTTP connections.", h->connections);
+}
+
+int metrics_prometheus_render(const struct server *srv, struct metrics_text *out)
+{
+	prom_dns(out, srv);
+	prom_store(out, srv);
+	prom_api(out, srv);
+	prom_persist(out, srv);
+	prom_http(out, srv);
+	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
+			uptime_ms(srv) / 1000u);
+	prom_family(out, "roster_build_info", "gauge",
+			"Always 1; the labels say which rosterd serves which zone.");
+	text_str(out, "roster_build_info{version=\"");
+	prom_escape(out, ROSTER_VERSION, true);
+	text_str(out, "\",site=\"");
+	prom_escape(out, srv->cfg.site, true);
+	text_str(out, "\",zone=\"");
+	prom_escape(out, srv->cfg.zone, true);
+	text_str(out, "\"} 1\n");
+	return metrics_text_error(out);
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/* jansson reports failure as NULL or -1; every one of them here means it
+ * could not allocate. */
+static int json_put(json_t *obj, const char *key, json_t *value)
+{
+	return value != NULL && json_object_set_new(obj, key, value) == 0 ? 0 : RS_ENOMEM;
+}
+
+static json_t *instance_json(const struct store_instance *i)
+{
+	json_t *addrs = json_array();
+	json_t *meta = json_object();
+	int rc = addrs != NULL && meta != NULL ? 0 : RS_ENOMEM;
+	for (size_t k = 0; rc == 0 && k < i->naddrs; k++) {
+		char text[RS_ADDR_TEXT_MAX];
+		if (rs_addr_format(&i->addrs[k], text) < 0 ||
+				json_array_append_new(addrs, json_string(text)) != 0) {
+			rc = RS_ENOMEM;
+		}
+	}
+	for (size_t k = 0; rc == 0 && k < i->nmeta; k++) {
+		rc = json_put(meta, i->meta[k].key, json_string(i->meta[k].value));
+	}
+	if (rc < 0) {
+		json_decref(addrs);
+		json_decref(meta);
+		return NULL;
+	}
+	/* "o" steals addrs and meta, also when json_pack fails (jansson >= 2.11). */
+	return json_pack("{s:s, s:i, s:o, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:o}", "host",
+			i->host, "port", (int)i->port, "addresses", addrs, "priority",
+			(int)i->priority, "weight", (int)i->weight, "status",
+			status_name(i->status), "stale", (int)i->stale, "expiry",
+			i->lease != NULL ? "TIMED" : "NEVER", "registered_at_ms",
+			(json_int_t)i->registered_at_ms, "status_since_ms",
+			(json_int_t)i->status_since_ms, "revision", (json_int_t)i->revision,
+			"metadata", meta);
+}
+
+static json_t *service_json(const struct store_service *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "service", s->name, "protocol",
+			s->protocol, "instances_total", (json_int_t)s->ninstances, "up",
+			(json_int_t)s->nup, "stale", (json_int_t)s->nstale, "revision",
+			(json_int_t)s->revision);
+	json_t *list = json_array();
+	int rc = o != NULL && list != NULL ? 0 : RS_ENOMEM;
+	for (uint32_t k = 0; rc == 0 && k < s->ninstances; k++) {
+		json_t *i = instance_json(s->instances[k]);
+		if (i == NULL || json_array_append_new(list, i) != 0) {
+			rc = RS_ENOMEM;
+		}
+	}
+	if (rc == 0) {
+		rc = json_put(o, "instances", list);
+		list = NULL;
+	}
+	json_decref(list);
+	if (rc < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+struct json_walk {
+	json_t *list;
+	int rc;
+};
+
+static int services_json_one(const struct store_service *s, void *ud)
+{
+	struct json_walk *w = ud;
+	json_t *o = service_json(s);
+	if (o == NULL || json_array_append_new(w->list, o) != 0) {
+		w->rc = RS_ENOMEM;
+		return 1; /* stop the walk */
+	}
+	return 0;
+}
+
+/* json_dump_callback's sink. */
+static int json_sink(const char *buf, size_t size, void *data)
+{
+	struct metrics_text *t = data;
+	text_add(t, buf, size);
+	return t->err == 0 ? 0 : -1;
+}
+
+int metrics_services_json(const struct server *srv, struct metrics_text *out)
+{
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "site", srv->cfg.site,
+			"domain", srv->cfg.domain, "zone", srv->cfg.zone, "revision",
+			(json_int_t)store_revision(srv->store), "mode",
+			store_preserving(srv->store) ? "preserving" : "normal", "leases",
+			(json_int_t)sz.leases, "instances", (json_int_t)sz.instances, "uptime_ms",
+			(json_int_t)uptime_ms(srv));
+	json_t *list = json_array();
+	int rc = root != NULL && list != NULL ? 0 : RS_ENOMEM;
+	if (rc == 0) {
+		struct json_walk w = {list, 0};
+		store_service_foreach(srv->store, services_json_one, &w);
+		rc = w.rc;
+	}
+	if (rc == 0) {
+		rc = json_put(root, "services", list);
+		list = NULL;
+	}
+	if (rc == 0 && json_dump_callback(root, json_sink, out, JSON_COMPACT) != 0) {
+		rc = RS_ENOMEM;
+	}
+	text_add(out, "\n", 1);
+	json_decref(list);
+	json_decref(root);
+	return rc < 0 ? rc : metrics_text_error(out);
+}
+
+/* ---- the status page ------------------------------------------------------- */
+
+/* Everything from the store is escaped, though names are DNS labels today:
+ * metadata is free text, and the page must stay safe if names widen. */
+static void html_escape(struct metrics_text *t, const char *s)
+{
+	static const char specials[] = "&<>\"'";
+	static const char *const entities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+	for (; *s != '\0'; s++) {
+		const char *special = strchr(specials, *s);
+		if (special != NULL) {
+			text_str(t, entities[special - specials]);
+		} else {
+			text_add(t, s, 1);
+		}
+	}
+}
+
+static const char page_head[] =
+		"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		"<meta http-equiv=\"refresh\" content=\"10\">\n"
+		"<style>\n"
+		"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
+		"h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.5em 0 .3em}\n"
+		"table{border-collapse:collapse;margin:.3em 0}\n"
+		"th,td{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}\n"
+		"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+		"code{font:13px ui-monospace,monospace}\n"
+		".mode{display:inline-block;padding:.3em .8em;border-radius:4px;font-weight:bold}\n"
+		".normal{background:#d7f0d9;color:#14521b}.preserving{background:#ffd8d0;color:#"
+		"8a1500}\n"
+		".UP{color:#14521b}.DOWN{color:#8a1500}.STARTING{color:#7a5a00}.stale{color:#"
+		"8a1500}\n"
+		".none{color:#888}\n"
+		"</style>\n";
+
+static void page_summary(struct metrics_text *t, const struct server *srv)
+{
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	bool preserving = store_preserving(srv->store);
+	text_str(t, "<title>Roster ");
+	html_escape(t, srv->cfg.site);
+	text_str(t, "</title>\n</head>\n<body>\n<h1>Roster <code>");
+	html_escape(t, srv->cfg.zone);
+	text_str(t, "</code></h1>\n<p id=\"mode\">");
+	if (preserving) {
+		text_str(t, "<span class=\"mode preserving\">SELF-PRESERVATION</span> Leases "
+			    "expired too fast to be believed: expiry is suspended and the last "
+			    "known endpoints are served, marked stale.");
+	} else {
+		text_str(t, "<span class=\"mode normal\">NORMAL</span> Leases expire as they "
+			    "should.");
+	}
+	char started[32];
+	time_format(srv->start_wall_ms, started);
+	text_printf(t,
+			"</p>\n<table id=\"summary\">\n"
+			"<tr><th>revision</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
+			"<tr><th>services</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
+			"<tr><th>instances</th><td class=\"n\">%" PRIu64 "</td><td>%" PRIu64
+			" up, %" PRIu64 " down, %" PRIu64 " starting, %" PRIu64 " stale</td></tr>\n"
+			"<tr><th>leases</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
+			"<tr><th>site</th><td>",
+			store_revision(srv->store), sz.services, sz.instances, sz.up, sz.down,
+			sz.starting, sz.stale, sz.leases);
+	html_escape(t, srv->cfg.site);
+	text_printf(t,
+			"</td></tr>\n<tr><th>started</th><td>%s UTC</td><td>up %" PRIu64
+			" s</td></tr>\n</table>\n",
+			started, uptime_ms(srv) / 1000u);
+}
+
+/* A count cell: zeros fade, so the eye lands on what is not. */
+static void page_count(struct metrics_text *t, const char *cls, uint32_t n)
+{
+	text_printf(t, "<td class=\"n %s\">%" PRIu32 "</td>", n > 0 ? cls : "none", n);
+}
+
+static int page_service_row(const struct store_service *s, void *ud)
+{
+	struct metrics_text *t = ud;
+	uint32_t down = 0, starting = 0;
+	for (uint32_t k = 0; k < s->ninstances; k++) {
+		down += s->instances[k]->status == STORE_STATUS_DOWN;
+		starting += s->instances[k]->status == STORE_STATUS_STARTING;
+	}
+	text_str(t, "<tr><td><a href=\"#_");
+	html_escape(t, s->name);
+	text_str(t, "._");
+	html_escape(t, s->protocol);
+	text_str(t, "\">");
+	html_escape(t, s->name);
+	text_str(t, "</a></td><td>");
+	html_escape(t, s->protocol);
+	text_str(t, "</td>");
+	page_count(t, "", s->ninstances);
+	/* No UP instance: DNS answers nothing for this service. That is red. */
+	if (s->nup == 0 && s->ninstances > 0) {
+		text_printf(t, "<td class=\"n DOWN\"><b>0</b></td>");
+	} else {
+		page_count(t, "UP", s->nup);
+	}
+	page_count(t, "DOWN", down);
+	page_count(t, "STARTING", starting);
+	page_count(t, "stale", s->nstale);
+	text_str(t, "</tr>\n");
+	return 0;
+}
+
+struct page_ctx {
+	struct metrics_text *t;
+	const char *zone;
+};
+
+static int page_service_detail(const struct store_service *s, void *ud)
+{
+	const struct page_ctx *ctx = ud;
+	struct metrics_text *t = ctx->t;
+	text_str(t, "<h2 id=\"_");
+	html_escape(t, s->name);
+	text_str(t, "._");
+	html_escape(t, s->protocol);
+	text_str(t, "\"><code>_");
+	html_escape(t, s->name);
+	text_str(t, "._");
+	html_escape(t, s->protocol);
+	text_str(t, ".");
+	html_escape(t, ctx->zone);
+	text_printf(t, "</code> (%" PRIu32 " instance%s)</h2>\n", s->ninstances,
+			s->ninstances == 1 ? "" : "s");
+	text_str(t, "<table>\n<tr><th>endpoint</th><th>addresses</th><th>status</th>"
+		    "<th>expires</th><th class=\"n\">prio</th><th class=\"n\">weight</th>"
+		    "<th>registered (UTC)</th></tr>\n");
+	uint32_t shown = s->ninstances < METRICS_PAGE_INSTANCES ? s->ninstances
+								: METRICS_PAGE_INSTANCES;
+	for (uint32_t k = 0; k < shown; k++) {
+		const struct store_instance *i = s->instances[k];
+		text_str(t, "<tr><td><code>");
+		html_escape(t, i->host);
+		text_printf(t, ":%u</code></td><td><code>", i->port);
+		for (size_t a = 0; a < i->naddrs; a++) {
+			char addr[RS_ADDR_TEXT_MAX];
+			if (rs_addr_format(&i->addrs[a], addr) >= 0) {
+				text_str(t, a > 0 ? " " : "");
+				html_escape(t, addr);
+			}
+		}
+		char since[32];
+		time_format(i->registered_at_ms, since);
+		text_printf(t,
+				"</code></td><td class=\"%s\">%s%s</td><td>%s</td>"
+				"<td class=\"n\">%u</td><td class=\"n\">%u</td><td>%s</td></tr>\n",
+				status_name(i->status), status_name(i->status),
+				i->stale ? " <span class=\"stale\">(stale)</span>" : "",
+				i->lease != NULL ? "TIMED" : "NEVER", i->priority, i->weight,
+				since);
+	}
+	text_str(t, "</table>\n");
+	if (shown < s->ninstances) {
+		text_printf(t,
+				"<p class=\"none\">and %" PRIu32
+				" more: see <a href=\"/v1/services\">"
+				"/v1/services</a></p>\n",
+				s->ninstances - shown);
+	}
+	return 0;
+}
+
+int metrics_status_html(const struct server *srv, struct metrics_text *out)
+{
+	text_str(out, page_head);
+	page_summary(out, srv);
+	struct store_sizes sz;
+	store_sizes_get(srv->store, &sz);
+	text_str(out, "<h2>Services</h2>\n");
+	if (sz.services == 0) {
+		text_str(out, "<p class=\"none\" id=\"services\">No service is registered.</p>\n");
+	} else {
+		text_str(out, "<table id=\"services\">\n<tr><th>service</th><th>protocol</th>"
+			      "<th class=\"n\">instances</th><th class=\"n\">up</th>"
+			      "<th class=\"n\">down</th><th class=\"n\">starting</th>"
+			      "<th class=\"n\">stale</th></tr>\n");
+		store_service_foreach(srv->store, page_service_row, out);
+		text_str(out, "</table>\n");
+		struct page_ctx ctx = {out, srv->cfg.zone};
+		store_service_foreach(srv->store, page_service_detail, &ctx);
+	}
+	text_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
+		      "<a href=\"/v1/services\">/v1/services</a> &middot; "
+		      "<a href=\"/healthz\">/healthz</a> &middot; rosterd " ROSTER_VERSION
+		      "</p>\n</body>\n</html>\n");
+	return metrics_text_error(out);
+}

@@ -1,0 +1,83 @@
+/*
+ * server/metrics.h - what rosterd shows its operators: the Prometheus text
+ * exposition of /metrics, the JSON of /v1/services and the HTML status page.
+ *
+ * Owns: the metric names (a contract: SPEC.md, section HTTP, and
+ * docs/operations.md), their HELP and TYPE lines, and the rendering of the
+ * registry into text. Every function here is synchronous and reads the
+ * server's modules through their public accessors (store, persist, api,
+ * dns); nothing here touches a socket, a timer or the disk. The HTTP
+ * transport (server/http.c) calls these and sends the result.
+ *
+ * Output goes into a struct metrics_text: a growable byte buffer whose first
+ * allocation failure is sticky, so renderers append without checking each
+ * call and the caller checks once (metrics_text_error()).
+ *
+ * Threads: main loop only (the store is not thread-safe). A rendering is a
+ * snapshot of one instant: the loop does not run while it is built.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct server;
+
+/** A growable text buffer. Zero-initialised is a valid empty buffer. */
+struct metrics_text {
+	char *data; /**< not NUL-terminated; NULL while empty */
+	size_t len;
+	size_t cap;
+	int err; /**< 0, or RS_ENOMEM after a failed growth (sticky) */
+};
+
+/** Free the buffer's memory; the struct is empty again. NULL-safe. */
+void metrics_text_deinit(struct metrics_text *t);
+
+/** Forget the content, keep the allocation. */
+void metrics_text_reset(struct metrics_text *t);
+
+/**
+ * Take the buffer's memory: the caller frees the returned pointer with
+ * free(); @p t is empty afterwards.
+ * @param len set to the content's length.
+ * @return the data (NULL when empty).
+ */
+char *metrics_text_steal(struct metrics_text *t, size_t *len);
+
+/** @return 0, or RS_ENOMEM if any append since the last reset failed. */
+__attribute__((warn_unused_result)) int metrics_text_error(const struct metrics_text *t);
+
+/**
+ * Render /metrics: the Prometheus text exposition format 0.0.4, every
+ * family with its HELP and TYPE lines, families of counters that have no
+ * sample yet (DNS before the first query) still announced.
+ * @param srv borrowed; srv->store must be open. srv->persist, srv->api and
+ *        srv->dnsio may be NULL (their figures are then 0).
+ * @param out appended to.
+ * @return 0, or RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int metrics_prometheus_render(
+		const struct server *srv, struct metrics_text *out);
+
+/**
+ * Render /v1/services: one JSON object with the registry's state (site,
+ * zone, revision, mode) and every service with its instances, in the
+ * store's stable order. Built with jansson.
+ * @return 0, or RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int metrics_services_json(
+		const struct server *srv, struct metrics_text *out);
+
+/**
+ * Render / : a self-contained HTML page (no script, no external resource)
+ * with the registry's mode, sizes and every service with its instance
+ * counts and instances, names HTML-escaped. A service lists at most
+ * METRICS_PAGE_INSTANCES instances, then says how many more it has.
+ * @return 0, or RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int metrics_status_html(
+		const struct server *srv, struct metrics_text *out);
+
+/** Instances listed per service on the status page. */
+#define METRICS_PAGE_INSTANCES 50

@@ -1,0 +1,94 @@
+"""deploy/quickstart.sh from a fresh clone: it runs to the end, leaves a
+rosterd that `dig` and `roster query` reach, a second run reuses it without
+breaking it, and `quickstart.sh stop` stops it. Ports are free ones (the
+script's env overrides), so a real quickstart on 8053/7600/7680 is untouched."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness import BUILD, SOURCE, free_port, run
+
+
+def sanitized_build():
+    try:
+        with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
+            opts = {o["name"]: o["value"] for o in json.load(f)}
+    except OSError:
+        return False
+    return opts.get("b_sanitize", "none") != "none"
+
+
+pytestmark = [
+    pytest.mark.skipif(sanitized_build(),
+                       reason="the quickstart builds its own binaries: run it once, not per build"),
+    pytest.mark.skipif(not os.path.isdir(os.path.join(SOURCE, ".git")) and
+                       not os.path.isfile(os.path.join(SOURCE, ".git")),
+                       reason="not a git checkout"),
+]
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_quickstart_from_a_fresh_clone_twice_then_stop(tmp_path):
+    clone = tmp_path / "roster"
+    r = run(["git", "clone", "-q", SOURCE, str(clone)])
+    assert r.returncode == 0, r.stderr
+    if not (clone / "client" / "cli").is_dir():
+        pytest.skip("the roster CLI is not in this tree yet")
+    env = dict(os.environ)
+    for k in ("ROSTER_BUILD_DIR", "ROSTER_SOURCE_DIR", "ROSTER_SERVER", "ROSTER_SITES"):
+        env.pop(k, None)
+    dns, api, http = free_port(both=True), free_port(), free_port()
+    env.update(ROSTER_DNS_PORT=str(dns), ROSTER_API_PORT=str(api), ROSTER_HTTP_PORT=str(http))
+    script = str(clone / "deploy" / "quickstart.sh")
+    pidfile = clone / "roster-data" / "rosterd.pid"
+    pid = None
+    try:
+        first = run([script], env=env, cwd=str(tmp_path), timeout=1500)
+        out = first.stdout + first.stderr
+        assert first.returncode == 0, out[-5000:]
+        pid = int(pidfile.read_text())
+        assert pid_alive(pid)
+        assert re.search(r"registered lon6-metadataproxy-a1\.lon6\.example\.net\.?:1234 as "
+                         r"_metadata\._hm\.services\.lon6\.example\.net\.? revision \d+", out), out
+        assert "query: service:metadata, protocol:hm (3 endpoints)" in out, out
+        assert re.search(r"_metadata\._hm\.services\.lon6\.example\.net\.\s+\d+\s+IN\s+SRV\s+"
+                         r"\d+ \d+ 1234 lon6-metadataproxy-a\d\.lon6\.example\.net\.", out), out
+        assert "10.0.1.1" in out and "mode=normal" in out, out
+        assert f"http://127.0.0.1:{http}/" in out and "quickstart.sh stop" in out
+
+        # A second run: same rosterd, still serving, same data.
+        second = run([script], env=env, cwd=str(clone), timeout=600)
+        out2 = second.stdout + second.stderr
+        assert second.returncode == 0, out2[-5000:]
+        assert f"already running (pid {pid})" in out2, out2
+        assert int(pidfile.read_text()) == pid and pid_alive(pid)
+
+        # What it left reaches dig and roster query.
+        d = run(["dig", "@127.0.0.1", "-p", str(dns), "+short",
+                 "_web._http.services.lon6.example.net", "SRV"])
+        assert d.stdout.count(" 8080 ") == 2, d.stdout
+        q = run([str(clone / "build/client/roster"), "--server", f"127.0.0.1:{api}", "query",
+                 "--service", "web", "--protocol", "http"])
+        assert q.returncode == 0 and "(2 endpoints)" in q.stdout, q.stdout + q.stderr
+
+        stop = run([script, "stop"], env=env, timeout=60)
+        assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
+        assert not pid_alive(pid) and not pidfile.exists()
+        log = (clone / "roster-data" / "rosterd.log").read_text()
+        assert "stopped cleanly" in log, log[-3000:]
+        pid = None
+    finally:
+        if pid is not None and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
