@@ -11,6 +11,7 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "server/api.h"
+#include "server/dnsio.h"
 #include "server/http.h"
 #include "server/persist.h"
 #include "server/server.h"
@@ -192,21 +193,80 @@ static void prom_one(struct metrics_text *t, const char *name, const char *type,
 }
 
 /* The DNS families: announced always, so dashboards and alerts can be
- * written before the first query; their samples come from the DNS module. */
+ * written before the first query; their samples come from the DNS module
+ * (summed over its threads; we run on the main thread, which holds the lock
+ * the DNS workers count under). */
 static void prom_dns(struct metrics_text *t, const struct server *srv)
 {
-	(void)srv;
+	static const char *const qtypes[ANSWER_Q_COUNT] = {
+		[ANSWER_Q_A] = "A", [ANSWER_Q_AAAA] = "AAAA", [ANSWER_Q_SRV] = "SRV",
+		[ANSWER_Q_TXT] = "TXT", [ANSWER_Q_SOA] = "SOA", [ANSWER_Q_NS] = "NS",
+		[ANSWER_Q_ANY] = "ANY", [ANSWER_Q_OTHER] = "other",
+	};
+	static const char *const rcodes[24] = {
+		[0] = "NOERROR", [1] = "FORMERR", [2] = "SERVFAIL", [3] = "NXDOMAIN",
+		[4] = "NOTIMP", [5] = "REFUSED", [9] = "NOTAUTH", [16] = "BADVERS",
+	};
+	static const char *const transports[2] = {"udp", "tcp"};
+	struct answer_counters ac = {0};
+	struct dnsio_counters io = {0};
+	const struct report *rep = NULL;
+	if (srv->dnsio != NULL) {
+		dnsio_answer_counters(srv->dnsio, &ac);
+		dnsio_counters_get(srv->dnsio, &io);
+		rep = dnsio_report(srv->dnsio);
+	}
 	prom_family(t, "roster_dns_queries_total", "counter",
 			"DNS queries received, by query type and transport.");
+	for (int q = 0; q < ANSWER_Q_COUNT; q++) {
+		for (int tr = 0; tr < 2; tr++) {
+			if (ac.queries[q][tr] != 0) {
+				text_printf(t, "roster_dns_queries_total{qtype=\"%s\",transport=\"%s\"} %"
+						PRIu64 "\n", qtypes[q], transports[tr], ac.queries[q][tr]);
+			}
+		}
+	}
 	prom_family(t, "roster_dns_responses_total", "counter", "DNS responses sent, by rcode.");
-	prom_family(t, "roster_dns_truncated_total", "counter",
-			"UDP responses sent with TC=1 (the resolver retries over TCP).");
-	prom_family(t, "roster_dns_partial_answers_total", "counter",
-			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.");
+	for (int r = 0; r < 24; r++) {
+		if (ac.responses[r] != 0) {
+			char num[8];
+			snprintf(num, sizeof(num), "%d", r);
+			prom_labelled(t, "roster_dns_responses_total", "rcode",
+					rcodes[r] != NULL ? rcodes[r] : num, ac.responses[r]);
+		}
+	}
+	prom_one(t, "roster_dns_truncated_total", "counter",
+			"UDP responses sent with TC=1 (the resolver retries over TCP).", ac.truncated);
+	prom_one(t, "roster_dns_partial_answers_total", "counter",
+			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.",
+			ac.partial);
 	prom_family(t, "roster_dns_bytes_total", "counter",
 			"DNS message bytes, by direction (in: queries, out: responses).");
+	prom_labelled(t, "roster_dns_bytes_total", "direction", "in",
+			io.bytes_in[ANSWER_UDP] + io.bytes_in[ANSWER_TCP]);
+	prom_labelled(t, "roster_dns_bytes_total", "direction", "out",
+			io.bytes_out[ANSWER_UDP] + io.bytes_out[ANSWER_TCP]);
+	prom_one(t, "roster_dns_dropped_total", "counter",
+			"DNS queries not answered: garbage, responses, rate limits.", ac.dropped);
+	prom_one(t, "roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
+			io.tcp_connections);
+	prom_one(t, "roster_dns_tcp_rejected_total", "counter",
+			"DNS TCP connections closed at the connection limit.", io.tcp_rejected);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
+	if (rep != NULL) {
+		for (size_t i = 0; i < rep->ncodes; i++) {
+			prom_labelled(t, "roster_client_reports_total", "code", rep->codes[i].code,
+					rep->codes[i].count);
+		}
+		if (rep->other != 0) {
+			prom_labelled(t, "roster_client_reports_total", "code", "other", rep->other);
+		}
+		if (rep->malformed != 0) {
+			prom_labelled(t, "roster_client_reports_total", "code", "malformed",
+					rep->malformed);
+		}
+	}
 }
 
 static void prom_store(struct metrics_text *t, const struct server *srv)
