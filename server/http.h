@@ -21,7 +21,10 @@
  *   with Allow otherwise), requests with a body are refused (400), a
  *   malformed head gets 400 and a version other than HTTP/1.0 or 1.1 gets
  *   505; each of these closes the connection. Beyond the connection limit a
- *   new connection gets 503 and is closed.
+ *   new connection gets 503 and is closed. A connection closed by the
+ *   server after an answer is closed gracefully: FIN first, then what the
+ *   client still sends is drained for up to 2 s, so that a TCP reset cannot
+ *   destroy the answer before the client read it (RFC 9112 9.6).
  *
  * Transport only: the pages are rendered by server/metrics.c. The request
  * parser is a pure function, exposed for tests.
