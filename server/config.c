@@ -61,6 +61,8 @@ static const struct opt opts[] = {
 			"DNS TCP idle timeout"},
 	{"tcp-max-connections", OPT_U32, true, 1, 1000000, OFF(dns_tcp_max_conns),
 			"DNS TCP connection limit"},
+	{"dns-threads", OPT_U32, false, 0, 64, OFF(dns_threads),
+			"DNS UDP worker threads (0: on the main loop)"},
 	{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
 			"client reports per second per /24 or /56"},
 	{"report-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(report_log_max),

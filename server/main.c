@@ -103,7 +103,7 @@ int main(int argc, char **argv)
 	rs_log_notice("rosterd serving %s (site %s): api, dns and http started",
 			d.srv.cfg.zone, d.srv.cfg.site);
 
-	uv_run(&loop, UV_RUN_DEFAULT);
+	server_run(&d.srv);
 
 	if (!d.srv.stopping) {
 		server_stop(&d.srv);

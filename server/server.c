@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/api.h"
+#include "server/dnsio.h"
 #include "server/http.h"
 
 uint64_t server_wall_ms(void)
@@ -165,12 +166,28 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	srv->commit.data = srv;
 	uv_check_start(&srv->commit, commit_cb);
 	int rc = api_start(srv, &srv->api, err, errsz);
-	if (rc < 0) {
-		return rc;
+	if (rc == 0) {
+		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
 	}
-	struct http_limits hl;
-	http_limits_default(&hl);
-	return http_start(srv, &hl, err, errsz);
+	if (rc == 0) {
+		struct http_limits hl;
+		http_limits_default(&hl);
+		rc = http_start(srv, &hl, err, errsz);
+	}
+	return rc;
+}
+
+void server_run(struct server *srv)
+{
+	/* The libuv embedding pattern: wait on the backend fd ourselves, then
+	 * run one non-blocking iteration. */
+	while (dnsio_threaded(srv->dnsio)) {
+		dnsio_wait(srv->dnsio, uv_backend_fd(srv->loop), uv_backend_timeout(srv->loop));
+		if (uv_run(srv->loop, UV_RUN_NOWAIT) == 0) {
+			return;
+		}
+	}
+	uv_run(srv->loop, UV_RUN_DEFAULT);
 }
 
 void server_stop(struct server *srv)
@@ -179,9 +196,11 @@ void server_stop(struct server *srv)
 		return;
 	}
 	srv->stopping = true;
-	/* Writes of this iteration first, then the replies, then the handles. */
-	int rc = persist_batch_commit(srv->persist);
+	/* In reverse of the start order; the API last, so that the writes of
+	 * this iteration are committed and their replies sent. */
 	http_stop(srv->http);
+	dnsio_stop(srv->dnsio);
+	int rc = persist_batch_commit(srv->persist);
 	if (srv->api != NULL) {
 		api_flush(srv->api, rc);
 		api_stop(srv->api);

@@ -63,6 +63,13 @@ __attribute__((warn_unused_result)) int server_start(struct server *srv, char *e
 		size_t errsz);
 
 /**
+ * Run the loop until no handle is left (uv_run(UV_RUN_DEFAULT)); with DNS
+ * worker threads, through dnsio_wait(), which lets the workers read the
+ * store while this thread waits for events.
+ */
+void server_run(struct server *srv);
+
+/**
  * Stop accepting, close every handle (the loop then runs until none is
  * left), commit what is pending. Idempotent.
  */

@@ -32,6 +32,7 @@ void zg_buf_reserve_slow(struct zg_buf *b, size_t more);
 /** @return 0, or RS_ENOMEM if any append failed since zg_buf_init(). */
 __attribute__((warn_unused_result)) int zg_buf_ok(const struct zg_buf *b);
 
+/** Make sure @p more bytes fit after len. @return false once an allocation failed. */
 static inline bool zg_buf_room(struct zg_buf *b, size_t more)
 {
 	if (b->cap - b->len < more) {

@@ -406,8 +406,9 @@ static void note_rrset(struct zg_zone *z, uint64_t n)
 static void shard_role(struct zg_gen *g, struct zg_zone *z, struct zg_role *r, size_t owner_wire,
 		const struct rrset_sizes *all)
 {
-	/* Shard owners are "<n>.<role>...": up to 4 more octets than the role. */
-	size_t shard_wire = owner_wire + 4;
+	/* Shard owners are "<n>.<role>...": n has at most 4 digits (SHARDS_MAX),
+	 * plus its length octet. */
+	size_t shard_wire = owner_wire + 5;
 	uint64_t biggest = max3(all->a, all->aaaa, all->ptr);
 	uint32_t n = (uint32_t)(biggest * 100 / ((uint64_t)ZG_MSG_MAX * SHARD_FILL_PCT) + 1);
 	for (; n <= SHARDS_MAX; n++) {
@@ -1029,6 +1030,15 @@ int zg_gen_body(const struct zg_gen *g, size_t zone, struct zg_buf *out, struct 
 {
 	const struct zg_zone *z = &g->zones[zone];
 	memset(counts, 0, sizeof(*counts));
+	/* A guess at the size (a record line is about 50 octets, a host has two
+	 * addresses, a role three records per host) saves most of the copying
+	 * of a doubling buffer. */
+	size_t guess = z->kind == ZG_ZONE_HOST ? z->count * 2 : z->count;
+	if (z->kind == ZG_ZONE_ROLES && z->count > 0) {
+		const struct zg_role *last = &g->roles[z->first + z->count - 1];
+		guess = (last->first + last->count - g->roles[z->first].first) * 3;
+	}
+	zg_buf_room(out, (guess + z->scount + 16) * 56);
 	zg_counts_add(counts, T_SOA, "SOA", 1);
 	ns_lines(g, "@", out);
 	zg_counts_add(counts, T_NS, "NS", g->opt->nns);

@@ -424,9 +424,10 @@ static int add_host(struct zg_inventory *inv, const struct field *fl, struct lin
 }
 
 /* The fast path: a flat object whose values are plain ASCII strings without
- * escapes, lists of them, or null - what inventories are made of. Anything
- * else (escapes, numbers, nesting, non-ASCII, any syntax error) returns -1
- * and the line goes to jansson, which also gives the precise error. */
+ * escapes, lists of them, numbers, booleans or null - what inventories are
+ * made of. Anything else (escapes, nesting, non-ASCII, any syntax error)
+ * returns -1 and the line goes to jansson, which also gives the precise
+ * error. */
 static const char *skip_ws(const char *p, const char *end)
 {
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
@@ -458,6 +459,56 @@ static const char *fast_string(const char *p, const char *end, const char *line,
 	s[q - p] = '\0';
 	*out = s;
 	return q + 1;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A JSON number (RFC 8259 6), true or false at @p p: the end, or NULL. */
+static const char *fast_scalar(const char *p, const char *end)
+{
+	if ((size_t)(end - p) >= 4 && memcmp(p, "true", 4) == 0) {
+		return p + 4;
+	}
+	if ((size_t)(end - p) >= 5 && memcmp(p, "false", 5) == 0) {
+		return p + 5;
+	}
+	if (p < end && *p == '-') {
+		p++;
+	}
+	if (p >= end || !is_digit(*p)) {
+		return NULL;
+	}
+	if (*p == '0') {
+		p++;
+	} else {
+		while (p < end && is_digit(*p)) {
+			p++;
+		}
+	}
+	if (p < end && *p == '.') {
+		if (++p >= end || !is_digit(*p)) {
+			return NULL;
+		}
+		while (p < end && is_digit(*p)) {
+			p++;
+		}
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-')) {
+			p++;
+		}
+		if (p >= end || !is_digit(*p)) {
+			return NULL;
+		}
+		while (p < end && is_digit(*p)) {
+			p++;
+		}
+	}
+	return p;
 }
 
 static int fast_line(const char *line, size_t len, char *scratch, struct field *fl)
@@ -526,7 +577,10 @@ static int fast_line(const char *line, size_t len, char *scratch, struct field *
 			f->kind = F_ABSENT;
 			p += 4;
 		} else {
-			return -1;
+			/* numbers and booleans: fine for keys we ignore ("rack": 12),
+			 * a type error for ours (reported as such) */
+			p = fast_scalar(p, end);
+			f->kind = F_OTHER;
 		}
 		if (p == NULL) {
 			return -1;

@@ -1,36 +1,20 @@
 /*
  * roster-zonegen: inventory -> host, roles and reverse zones, with the checks.
- * Flags, the order of the run, and exit codes. Nothing else.
+ * Flags and usage errors. Nothing else: the run itself is zonegen/run.c.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "common/addr.h"
 #include "common/error.h"
 #include "common/name.h"
-#include "zonegen/buf.h"
-#include "zonegen/diag.h"
-#include "zonegen/gen.h"
-#include "zonegen/include.h"
-#include "zonegen/inventory.h"
-#include "zonegen/notify.h"
-#include "zonegen/output.h"
-#include "zonegen/records.h"
-#include "zonegen/report.h"
+#include "zonegen/run.h"
 
-#define EXIT_REFUSED 1
-#define EXIT_USAGE 2
-#define MAX_LIST 64
 
 static const char usage_text[] =
 	"usage: roster-zonegen --domain example.net --out zones/ --inventory fleet.jsonl\n"
@@ -41,29 +25,7 @@ static const char usage_text[] =
 	"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR] [--quiet]\n"
 	"exit: 0 ok, 1 refused or invalid input, 2 usage\n";
 
-struct args {
-	char domain[RS_NAME_TEXT_MAX];
-	const char *out;
-	const char *inventory[MAX_LIST];
-	size_t ninventory;
-	const char *records;
-	char ns_buf[MAX_LIST][RS_NAME_TEXT_MAX];
-	const char *ns[MAX_LIST];
-	size_t nns;
-	char hostmaster[RS_NAME_TEXT_MAX];
-	const char *commit;
-	uint32_t ttl;
-	unsigned v4_prefix, v6_prefix;
-	bool serial_given;
-	uint32_t serial;
-	unsigned max_drop;
-	bool force, check, shard_large, quiet;
-	struct sockaddr_storage notify[MAX_LIST];
-	const char *notify_text[MAX_LIST];
-	size_t nnotify;
-	const char *metrics;
-	const char *zone_path;
-};
+
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -75,7 +37,7 @@ static int usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputs(" (see --help)\n", stderr);
 	va_end(ap);
-	return EXIT_USAGE;
+	return ZG_EXIT_USAGE;
 }
 
 static bool parse_u32(const char *s, uint64_t max, uint32_t *out)
@@ -124,7 +86,7 @@ static bool prefixed(char out[RS_NAME_TEXT_MAX], const char *label, const char *
 }
 
 /* Returns -1 to go on, or an exit code. */
-static int parse_args(int argc, char **argv, struct args *a)
+static int parse_args(int argc, char **argv, struct zg_run_config *a)
 {
 	enum {
 		O_DOMAIN = 256, O_OUT, O_INV, O_RECORDS, O_NS, O_HOSTMASTER, O_COMMIT, O_TTL,
@@ -155,7 +117,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{NULL, 0, NULL, 0},
 	};
 	const char *domain = NULL, *hostmaster = NULL;
-	const char *ns_text[MAX_LIST];
+	const char *ns_text[ZG_LIST_MAX];
 	a->ttl = 3600;
 	a->v4_prefix = 16;
 	a->v6_prefix = 48;
@@ -172,9 +134,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->out = optarg;
 			break;
 		case O_INV:
-			if (a->ninventory == MAX_LIST) {
+			if (a->ninventory == ZG_LIST_MAX) {
 				return usage_error("too many --inventory files (at most %d)",
-						MAX_LIST);
+						ZG_LIST_MAX);
 			}
 			a->inventory[a->ninventory++] = optarg;
 			break;
@@ -182,8 +144,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->records = optarg;
 			break;
 		case O_NS:
-			if (a->nns == MAX_LIST) {
-				return usage_error("too many --ns (at most %d)", MAX_LIST);
+			if (a->nns == ZG_LIST_MAX) {
+				return usage_error("too many --ns (at most %d)", ZG_LIST_MAX);
 			}
 			ns_text[a->nns++] = optarg;
 			break;
@@ -244,8 +206,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->shard_large = true;
 			break;
 		case O_NOTIFY:
-			if (a->nnotify == MAX_LIST) {
-				return usage_error("too many --notify (at most %d)", MAX_LIST);
+			if (a->nnotify == ZG_LIST_MAX) {
+				return usage_error("too many --notify (at most %d)", ZG_LIST_MAX);
 			}
 			if (rs_endpoint_parse(optarg, 53, &a->notify[a->nnotify]) < 0) {
 				return usage_error("--notify '%s': not an IP address with "
@@ -316,436 +278,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return -1;
 }
 
-static double now_s(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Today's YYYYMMDD00 (UTC): the first serial of a zone without history. */
-static uint32_t date_serial(void)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	return (uint32_t)(tm.tm_year + 1900) * 1000000u + (uint32_t)(tm.tm_mon + 1) * 10000u +
-	       (uint32_t)tm.tm_mday * 100u;
-}
-
-struct zone_work {
-	struct zg_buf head;
-	struct zg_buf deploy;
-	struct zg_buf body;
-};
-
-/* A previous zone file the inventory no longer produces. */
-struct stale {
-	char file[NAME_MAX + 1];
-	struct zg_zone_result res;
-	char name[NAME_MAX + 1];
-};
-
-static bool zone_listed(const struct zg_gen *g, const char *file)
-{
-	for (size_t i = 0; i < g->nzones; i++) {
-		size_t l = strlen(g->zones[i].name);
-		if (strncmp(file, g->zones[i].name, l) == 0 && strcmp(file + l, "zone") == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Our zone files in @p dir that this run does not produce. */
-static int find_stale(const char *dir, const struct zg_gen *g, struct stale **out, size_t *n)
-{
-	*out = NULL;
-	*n = 0;
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		return errno == ENOENT ? 0 : -errno;
-	}
-	int rc = 0;
-	struct dirent *e;
-	size_t cap = 0;
-	while ((e = readdir(d)) != NULL) {
-		size_t l = strlen(e->d_name);
-		if (e->d_name[0] == '.' || l < 6 || strcmp(e->d_name + l - 5, ".zone") != 0 ||
-				zone_listed(g, e->d_name)) {
-			continue;
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		struct zg_prev p;
-		if ((rc = zg_prev_load(path, &p)) < 0) {
-			break;
-		}
-		if (p.ours) {
-			if (*n == cap) {
-				cap = cap == 0 ? 8 : cap * 2;
-				struct stale *s = realloc(*out, cap * sizeof(*s));
-				if (s == NULL) {
-					zg_prev_deinit(&p);
-					rc = RS_ENOMEM;
-					break;
-				}
-				*out = s;
-			}
-			struct stale *s = &(*out)[(*n)++];
-			memset(s, 0, sizeof(*s));
-			snprintf(s->file, sizeof(s->file), "%s", e->d_name);
-			snprintf(s->name, sizeof(s->name), "%.*s", (int)(l - 4), e->d_name);
-			s->res.name = s->name;
-			s->res.state = ZG_STATE_REMOVED;
-			s->res.serial = p.serial;
-			s->res.prev_records = p.records;
-			s->res.removed = p.records;
-		}
-		zg_prev_deinit(&p);
-	}
-	closedir(d);
-	return rc;
-}
-
-static int stale_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct stale *)a)->file, ((const struct stale *)b)->file);
-}
-
-/* The record-drop guard: true when the zone may lose what it loses. */
-static bool drop_ok(const struct args *a, const struct zg_zone_result *r, struct zg_diag *diag)
-{
-	if (r->prev_records == 0 || r->counts.total >= r->prev_records) {
-		return true;
-	}
-	uint64_t lost = r->prev_records - r->counts.total;
-	if (lost * 100 <= (uint64_t)a->max_drop * r->prev_records) {
-		return true;
-	}
-	if (a->force) {
-		zg_diag_warn(diag,
-				"zone %s loses %llu of %llu records (%.1f%%, over --max-drop "
-				"%u%%): written anyway (--force)",
-				r->name, (unsigned long long)lost,
-				(unsigned long long)r->prev_records,
-				100.0 * (double)lost / (double)r->prev_records, a->max_drop);
-		return true;
-	}
-	zg_diag_error(diag,
-			"zone %s would lose %llu of %llu records (%.1f%%, over --max-drop %u%%): "
-			"refused; the inventory source probably failed (--force to accept)",
-			r->name, (unsigned long long)lost, (unsigned long long)r->prev_records,
-			100.0 * (double)lost / (double)r->prev_records, a->max_drop);
-	return false;
-}
-
-static int write_includes(const struct args *a, const struct zg_gen *g, const char *zone_dir,
-		struct zg_diag *diag)
-{
-	static const char *const names[] = {ZG_INCLUDE_BIND, ZG_INCLUDE_NSD, ZG_INCLUDE_KNOT};
-	for (int k = 0; k < 3; k++) {
-		struct zg_buf b;
-		zg_buf_init(&b);
-		if (k == 0) {
-			zg_include_bind(g, zone_dir, &b);
-		} else if (k == 1) {
-			zg_include_nsd(g, zone_dir, &b);
-		} else {
-			zg_include_knot(g, zone_dir, &b);
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", a->out, names[k]);
-		int rc = zg_buf_ok(&b);
-		if (rc == 0 && !zg_file_equals(path, &b)) {
-			const struct zg_buf *parts[] = {&b};
-			rc = zg_file_replace(a->out, names[k], parts, 1);
-		}
-		zg_buf_deinit(&b);
-		if (rc < 0) {
-			zg_diag_error(diag, "cannot write %s: %s", path, rs_strerror(rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
-static void send_notify(const struct args *a, const struct zg_gen *g,
-		const struct zg_zone_result *res, struct zg_diag *diag)
-{
-	struct zg_notify_soa *soa = calloc(g->nzones == 0 ? 1 : g->nzones, sizeof(*soa));
-	size_t n = 0;
-	if (soa == NULL) {
-		zg_diag_warn(diag, "NOTIFY not sent: out of memory");
-		return;
-	}
-	for (size_t i = 0; i < g->nzones; i++) {
-		if (res[i].state == ZG_STATE_UNCHANGED) {
-			continue;
-		}
-		soa[n++] = (struct zg_notify_soa){.zone = g->zones[i].name, .mname = a->ns[0],
-				.rname = a->hostmaster, .ttl = a->ttl, .serial = res[i].serial,
-				.refresh = ZG_SOA_REFRESH, .retry = ZG_SOA_RETRY,
-				.expire = ZG_SOA_EXPIRE, .minimum = ZG_SOA_MINIMUM};
-	}
-	int *rcodes = calloc(n * a->nnotify + 1, sizeof(*rcodes));
-	int rc = rcodes == NULL ? RS_ENOMEM : zg_notify_send(soa, n, a->notify, a->nnotify, rcodes);
-	if (rc < 0) {
-		zg_diag_warn(diag, "NOTIFY not sent: %s", rs_strerror(rc));
-	}
-	for (size_t i = 0; rc == 0 && i < n * a->nnotify; i++) {
-		const char *zone = soa[i / a->nnotify].zone, *to = a->notify_text[i % a->nnotify];
-		if (rcodes[i] < 0) {
-			zg_diag_warn(diag, "NOTIFY %s to %s: no answer", zone, to);
-		} else if (rcodes[i] != 0) {
-			zg_diag_warn(diag, "NOTIFY %s to %s: answered rcode %d", zone, to,
-					rcodes[i]);
-		} else if (!a->quiet) {
-			printf("notify %s %s ok\n", zone, to);
-		}
-	}
-	free(rcodes);
-	free(soa);
-}
-
-static void write_metrics(const struct args *a, const struct zg_zone_result *res, size_t n,
-		const struct zg_run_result *run, struct zg_diag *diag)
-{
-	struct zg_buf b;
-	zg_buf_init(&b);
-	zg_report_prometheus(&b, res, n, run);
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", a->metrics);
-	char *slash = strrchr(dir, '/');
-	const char *base = a->metrics;
-	if (slash != NULL) {
-		*slash = '\0';
-		base = slash + 1;
-	} else {
-		snprintf(dir, sizeof(dir), ".");
-	}
-	const struct zg_buf *parts[] = {&b};
-	int rc = zg_buf_ok(&b);
-	if (rc == 0) {
-		rc = zg_file_replace(dir[0] == '\0' ? "/" : dir, base, parts, 1);
-	}
-	if (rc < 0) {
-		zg_diag_warn(diag, "cannot write --metrics %s: %s", a->metrics, rs_strerror(rc));
-	}
-	zg_buf_deinit(&b);
-}
-
 int main(int argc, char **argv)
 {
-	static struct args a; /* large (names, endpoints): not on the stack */
-	int ex = parse_args(argc, argv, &a);
+	static struct zg_run_config cfg; /* large (names, endpoints): not on the stack */
+	int ex = parse_args(argc, argv, &cfg);
 	if (ex >= 0) {
 		return ex;
 	}
-	double t0 = now_s(CLOCK_MONOTONIC);
-	struct zg_run_result run = {.check = a.check, .started = now_s(CLOCK_REALTIME)};
-	struct zg_diag diag;
-	zg_diag_init(&diag, stderr);
-	struct zg_inventory inv;
-	struct zg_records recs;
-	struct zg_gen g;
-	struct zone_work *work = NULL;
-	struct zg_zone_result *res = NULL;
-	struct stale *stale = NULL;
-	size_t nstale = 0;
-	memset(&g, 0, sizeof(g));
-	zg_inventory_init(&inv, a.domain);
-	zg_records_init(&recs);
-	ex = EXIT_REFUSED;
-	int rc = 0;
-
-	for (size_t i = 0; i < a.ninventory; i++) {
-		if ((rc = zg_inventory_load(&inv, a.inventory[i], &diag)) < 0) {
-			zg_diag_error(&diag, "--inventory %s: %s", a.inventory[i], rs_strerror(rc));
-			goto out;
-		}
-	}
-	run.hosts = inv.nhosts;
-	if (a.records != NULL && zg_records_load_dir(&recs, a.records, a.domain, a.ttl,
-			&diag) < 0) {
-		goto out;
-	}
-	struct zg_options opt = {.domain = a.domain, .ns = a.ns, .nns = a.nns,
-			.hostmaster = a.hostmaster, .commit = a.commit, .ttl = a.ttl,
-			.v4_prefix = a.v4_prefix, .v6_prefix = a.v6_prefix,
-			.shard_large = a.shard_large};
-	if ((rc = zg_gen_build(&g, &opt, &inv, &recs, &diag)) < 0 || diag.errors > 0) {
-		goto out;
-	}
-
-	/* Render every zone and compare it with the previous output. Nothing is
-	 * written until every zone has passed every check. */
-	work = calloc(g.nzones + 1, sizeof(*work));
-	res = calloc(g.nzones + 1, sizeof(*res));
-	if (work == NULL || res == NULL) {
-		rc = RS_ENOMEM;
-		goto out;
-	}
-	uint32_t first_serial = a.serial_given ? a.serial : date_serial();
-	for (size_t i = 0; i < g.nzones; i++) {
-		struct zone_work *w = &work[i];
-		struct zg_zone_result *r = &res[i];
-		zg_buf_init(&w->head);
-		zg_buf_init(&w->deploy);
-		zg_buf_init(&w->body);
-		r->name = g.zones[i].name;
-		if ((rc = zg_gen_body(&g, i, &w->body, &r->counts)) < 0) {
-			goto out;
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%szone", a.out, g.zones[i].name);
-		struct zg_prev p;
-		if ((rc = zg_prev_load(path, &p)) < 0) {
-			zg_diag_error(&diag, "cannot read %s: %s", path, rs_strerror(rc));
-			goto out;
-		}
-		if (p.exists && !p.ours) {
-			zg_diag_error(&diag, "%s exists but is not a roster-zonegen zone file "
-					     "(no marker or no SOA): move it away",
-					path);
-			zg_prev_deinit(&p);
-			continue;
-		}
-		r->state = ZG_STATE_NEW;
-		r->serial = first_serial;
-		if (p.ours) {
-			r->prev_records = p.records;
-			zg_gen_head(&g, i, p.serial, &w->head);
-			if (zg_prev_same(&p, &w->head, &w->body)) {
-				r->state = ZG_STATE_UNCHANGED;
-				r->serial = p.serial;
-			} else {
-				r->state = ZG_STATE_CHANGED;
-				r->serial = p.serial + 1; /* RFC 1982: wraps past 2^32 - 1 */
-				w->head.len = 0;
-			}
-		}
-		if (r->state != ZG_STATE_UNCHANGED) {
-			zg_gen_head(&g, i, r->serial, &w->head);
-			zg_gen_deploy(&g, &w->deploy);
-		}
-		if (r->state == ZG_STATE_NEW) {
-			r->added = r->counts.total - 1; /* the SOA is not counted as a change */
-		} else if (r->state == ZG_STATE_CHANGED) {
-			const struct zg_buf *parts[] = {&w->deploy, &w->body};
-			rc = zg_diff_count(p.data, p.len, parts, 2, &r->added, &r->removed);
-		}
-		zg_prev_deinit(&p);
-		if (rc < 0 || zg_buf_ok(&w->head) < 0 || zg_buf_ok(&w->deploy) < 0) {
-			rc = rc < 0 ? rc : RS_ENOMEM;
-			goto out;
-		}
-		(void)drop_ok(&a, r, &diag);
-	}
-	if ((rc = find_stale(a.out, &g, &stale, &nstale)) < 0) {
-		zg_diag_error(&diag, "cannot read --out %s: %s", a.out, rs_strerror(rc));
-		goto out;
-	}
-	if (nstale > 1) {
-		qsort(stale, nstale, sizeof(*stale), stale_cmp);
-	}
-	for (size_t i = 0; i < nstale; i++) {
-		(void)drop_ok(&a, &stale[i].res, &diag);
-	}
-	if (diag.errors > 0) {
-		goto out;
-	}
-	if (!a.quiet) {
-		zg_report_summary(stdout, res, g.nzones);
-		for (size_t i = 0; i < nstale; i++) {
-			zg_report_summary(stdout, &stale[i].res, 1);
-		}
-	}
-	if (a.check) {
-		ex = 0;
-		goto out;
-	}
-
-	if (mkdir(a.out, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
-		zg_diag_error(&diag, "cannot create --out %s: %s", a.out, rs_strerror(rc));
-		goto out;
-	}
-	size_t changed = 0;
-	for (size_t i = 0; i < g.nzones; i++) {
-		if (res[i].state == ZG_STATE_UNCHANGED) {
-			continue;
-		}
-		char name[NAME_MAX + 1];
-		snprintf(name, sizeof(name), "%szone", g.zones[i].name);
-		const struct zg_buf *parts[] = {&work[i].head, &work[i].deploy, &work[i].body};
-		if ((rc = zg_file_replace(a.out, name, parts, 3)) < 0) {
-			zg_diag_error(&diag, "cannot write %s/%s: %s", a.out, name,
-					rs_strerror(rc));
-			goto out;
-		}
-		changed++;
-	}
-	char zone_dir[PATH_MAX];
-	if (a.zone_path != NULL) {
-		snprintf(zone_dir, sizeof(zone_dir), "%s", a.zone_path);
-	} else if (realpath(a.out, zone_dir) == NULL) {
-		rc = -errno;
-		zg_diag_error(&diag, "cannot resolve --out %s: %s", a.out, rs_strerror(rc));
-		goto out;
-	}
-	if ((rc = write_includes(&a, &g, zone_dir, &diag)) < 0) {
-		goto out;
-	}
-	for (size_t i = 0; i < nstale; i++) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", a.out, stale[i].file);
-		if (unlink(path) < 0 && errno != ENOENT) {
-			zg_diag_warn(&diag, "cannot remove %s: %s", path, rs_strerror(-errno));
-		}
-	}
-	if ((rc = zg_dir_sync(a.out)) < 0) {
-		zg_diag_error(&diag, "cannot sync --out %s: %s", a.out, rs_strerror(rc));
-		goto out;
-	}
-	if (a.nnotify > 0 && changed > 0) {
-		send_notify(&a, &g, res, &diag);
-	}
-	ex = 0;
-out:
-	if (rc == RS_ENOMEM) {
-		zg_diag_error(&diag, "out of memory");
-	}
-	run.seconds = now_s(CLOCK_MONOTONIC) - t0;
-	run.errors = diag.errors;
-	run.refused = ex != 0;
-	if (ex != 0) {
-		fprintf(stderr, "roster-zonegen: refused: %zu error%s; nothing written\n",
-				diag.errors,
-				diag.errors == 1 ? "" : "s");
-	} else if (!a.quiet) {
-		size_t nchanged = 0;
-		for (size_t i = 0; i < g.nzones; i++) {
-			nchanged += res[i].state != ZG_STATE_UNCHANGED;
-		}
-		printf("%s%zu hosts, %zu zones (%zu changed, %zu removed), %.3f s\n",
-				a.check ? "check: " : "", inv.nhosts, g.nzones, nchanged, nstale,
-				run.seconds);
-	}
-	if (a.metrics != NULL && !a.check) {
-		write_metrics(&a, res, res != NULL ? g.nzones : 0, &run, &diag);
-	}
-	zg_diag_finish(&diag);
-	for (size_t i = 0; work != NULL && i < g.nzones; i++) {
-		zg_buf_deinit(&work[i].head);
-		zg_buf_deinit(&work[i].deploy);
-		zg_buf_deinit(&work[i].body);
-	}
-	free(work);
-	free(res);
-	free(stale);
-	zg_gen_deinit(&g);
-	zg_records_deinit(&recs);
-	zg_inventory_deinit(&inv);
-	return ex;
+	return zg_run(&cfg, stdout, stderr);
 }

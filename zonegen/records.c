@@ -1,6 +1,7 @@
 #include "zonegen/records.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <ldns/ldns.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/name.h"
+#include "zonegen/output.h"
 
 void zg_records_init(struct zg_records *r)
 {
@@ -119,24 +121,62 @@ out:
 	return rc;
 }
 
-static int parse_fp(struct zg_records *r, const char *file, FILE *fp, const char *origin_text,
-		uint32_t ttl, struct zg_diag *diag)
+/* Line numbers: ldns counts the lines it consumed, comments and blank lines
+ * before a record included, so the line of a record is found from the text
+ * itself: the first line with content after where ldns started reading. */
+struct line_cursor {
+	const char *text;
+	size_t len;
+	size_t off; /* a position already counted */
+	uint32_t line; /* the line of text[off] */
+};
+
+static uint32_t content_line(struct line_cursor *c, size_t from)
+{
+	bool comment = false;
+	while (from < c->len) {
+		char ch = c->text[from];
+		if (ch == '\n') {
+			comment = false;
+		} else if (ch == ';') {
+			comment = true;
+		} else if (!comment && ch != ' ' && ch != '\t' && ch != '\r') {
+			break;
+		}
+		from++;
+	}
+	for (; c->off < from && c->off < c->len; c->off++) {
+		c->line += c->text[c->off] == '\n';
+	}
+	return c->line;
+}
+
+static int parse_text(struct zg_records *r, const char *file, const char *text, size_t len,
+		const char *origin_text, uint32_t ttl, struct zg_diag *diag)
 {
 	int rc = 0;
 	ldns_rdf *origin = NULL;
 	ldns_rdf *prev = NULL;
-	int line = 1;
+	int ldns_line = 1;
 	uint32_t default_ttl = ttl;
+	struct line_cursor cur = {.text = text, .len = len, .off = 0, .line = 1};
 	if (ldns_str2rdf_dname(&origin, origin_text) != LDNS_STATUS_OK) {
 		zg_diag_error(diag, "%s: bad default origin %s", file, origin_text);
 		return 0;
 	}
+	FILE *fp = fmemopen((void *)text, len, "r");
+	if (fp == NULL) {
+		ldns_rdf_deep_free(origin);
+		return len == 0 ? 0 : RS_ENOMEM; /* glibc refuses a zero-length buffer */
+	}
 	for (;;) {
 		ldns_rr *rr = NULL;
-		int start = line;
-		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin, &prev, &line);
+		long start = ftell(fp);
+		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin, &prev,
+				&ldns_line);
+		uint32_t line = content_line(&cur, start < 0 ? cur.off : (size_t)start);
 		if (st == LDNS_STATUS_OK) {
-			rc = add_rr(r, rr, file, (uint32_t)start, diag);
+			rc = add_rr(r, rr, file, line, diag);
 			ldns_rr_free(rr);
 			if (rc < 0) {
 				break;
@@ -151,16 +191,17 @@ static int parse_fp(struct zg_records *r, const char *file, FILE *fp, const char
 			continue;
 		}
 		if (st == LDNS_STATUS_SYNTAX_INCLUDE) {
-			zg_diag_error(diag, "%s:%d: $INCLUDE is not supported in --records files",
+			zg_diag_error(diag, "%s:%u: $INCLUDE is not supported in --records files",
 					file, line);
-			continue;
+		} else {
+			zg_diag_error(diag, "%s:%u: bad record: %s", file, line,
+					ldns_get_errorstr_by_id(st));
 		}
-		zg_diag_error(diag, "%s:%d: bad record: %s", file, start,
-				ldns_get_errorstr_by_id(st));
 		if (feof(fp)) {
 			break;
 		}
 	}
+	fclose(fp);
 	ldns_rdf_deep_free(origin);
 	ldns_rdf_deep_free(prev);
 	return rc;
@@ -178,13 +219,7 @@ int zg_records_parse(struct zg_records *r, const char *file, const char *text, s
 	if (f == NULL) {
 		return RS_ENOMEM;
 	}
-	FILE *fp = fmemopen((void *)text, len, "r");
-	if (fp == NULL) {
-		return RS_ENOMEM;
-	}
-	int rc = parse_fp(r, f, fp, origin, ttl, diag);
-	fclose(fp);
-	return rc;
+	return parse_text(r, f, text, len, origin, ttl, diag);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -261,17 +296,16 @@ int zg_records_load_dir(struct zg_records *r, const char *dir, const char *domai
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
 			continue;
 		}
-		FILE *fp = fopen(path, "re");
-		if (fp == NULL) {
-			rc = -errno;
+		char *text = NULL;
+		size_t len = 0;
+		if ((rc = zg_file_read(path, &text, &len)) < 0) {
 			zg_diag_error(diag, "%s: %s", path, rs_strerror(rc));
 			break;
 		}
 		char origin[RS_NAME_TEXT_MAX];
 		file_origin(names[i], domain, origin);
-		const char *f = keep_file(r, path);
-		rc = f == NULL ? RS_ENOMEM : parse_fp(r, f, fp, origin, ttl, diag);
-		fclose(fp);
+		rc = zg_records_parse(r, path, text, len, origin, ttl, diag);
+		free(text);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {

@@ -16,6 +16,17 @@ import harness
 import zonegen_common as zc
 
 
+def assert_three_checkers_load(files):
+    for f in files:
+        z = zc.zone_name(f)
+        b = harness.run(["named-checkzone", "-i", "full", z, f])
+        assert b.returncode == 0 and "OK" in b.stdout, f"named-checkzone {z}: {b.stdout}{b.stderr}"
+        k = harness.run(["kzonecheck", "-o", z, f])
+        assert k.returncode == 0, f"kzonecheck {z}: {k.stdout}{k.stderr}"
+        n = harness.run(["nsd-checkzone", z.rstrip("."), f])
+        assert n.returncode == 0 and "is ok" in n.stdout, f"nsd-checkzone {z}: {n.stdout}{n.stderr}"
+
+
 def test_every_zone_loads_in_three_checkers_with_inventory_counts(tmp_path):
     inv = zc.mkfleet(str(tmp_path / "inv"), hosts=3000, sites=3, roles=12, big_role=2600)
     static = tmp_path / "static"
@@ -29,14 +40,7 @@ def test_every_zone_loads_in_three_checkers_with_inventory_counts(tmp_path):
     files = zc.zone_files(out)
     # 3 sites x (host + roles) + 3 /16 IPv4 + 3 /48 IPv6 reverse zones
     assert len(files) == 12, files
-    for f in files:
-        z = zc.zone_name(f)
-        b = harness.run(["named-checkzone", "-i", "full", z, f])
-        assert b.returncode == 0 and "OK" in b.stdout, f"named-checkzone {z}: {b.stdout}{b.stderr}"
-        k = harness.run(["kzonecheck", "-o", z, f])
-        assert k.returncode == 0, f"kzonecheck {z}: {k.stdout}{k.stderr}"
-        n = harness.run(["nsd-checkzone", z.rstrip("."), f])
-        assert n.returncode == 0 and "is ok" in n.stdout, f"nsd-checkzone {z}: {n.stdout}{n.stderr}"
+    assert_three_checkers_load(files)
 
     hosts = []
     for path in inv:
@@ -141,3 +145,78 @@ def test_without_the_raised_limit_named_refuses_the_big_role(tmp_path):
     log = named_log(tmp_path, f'include "{include}";')
     assert "too many records" not in log
     assert "zone roles.s00.example.net/IN: loaded serial" in log, log[-2000:]
+
+
+def test_other_reverse_prefixes_split_and_load(tmp_path):
+    hosts = [dict(name="lon6-web-a1", ipv4=["10.6.1.1", "10.6.2.1"],
+                  ipv6=["2001:db8:6:1::1", "2001:db8:6:2::1"]),
+             dict(name="lon6-web-a2", ipv6="2001:db8:6:1::2"),
+             dict(name="lon6-db-b1", ipv4="192.0.2.10")]
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", hosts)
+    out = str(tmp_path / "zones")
+    zc.run(out, [inv], "--reverse-prefix", "24", "--reverse6-prefix", "64", check=0)
+    names = [zc.zone_name(f) for f in zc.zone_files(out)]
+    assert names == sorted(names)
+    assert set(n for n in names if n.endswith("in-addr.arpa.")) == {
+        "1.6.10.in-addr.arpa.", "2.6.10.in-addr.arpa.", "2.0.192.in-addr.arpa."}
+    assert set(n for n in names if n.endswith("ip6.arpa.")) == {
+        "1.0.0.0.6.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "2.0.0.0.6.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."}
+    recs = zc.records(os.path.join(out, "1.0.0.0.6.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.zone"))
+    assert ("2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0", "PTR", "lon6-web-a2.lon6.example.net.") in recs
+    assert_three_checkers_load(zc.zone_files(out))
+    # a host without a role is in no roles zone; an IPv6-only host has no A
+    roles = zc.records(os.path.join(out, "roles.lon6.example.net.zone"))
+    assert sum(1 for o, t, _ in roles if o == "web" and t == "PTR") == 2
+    assert sum(1 for o, t, _ in roles if o == "web" and t == "AAAA") == 3
+
+
+def test_real_nsd_serves_every_zone_through_the_nsd_include(tmp_path):
+    inv = zc.mkfleet(str(tmp_path / "inv"), hosts=600, sites=2, roles=3)
+    out = str(tmp_path / "zones")
+    zc.run(out, inv, "--serial", "42", check=0)
+    port = harness.free_port(both=True)
+    d = tmp_path / "nsd"
+    d.mkdir()
+    conf = d / "nsd.conf"
+    conf.write_text(f"""server:
+    ip-address: 127.0.0.1
+    port: {port}
+    zonesdir: "{d}"
+    database: ""
+    pidfile: "{d}/nsd.pid"
+    xfrdfile: "{d}/xfrd.state"
+    zonelistfile: "{d}/zone.list"
+    xfrdir: "{d}"
+    username: ""
+    chroot: ""
+    logfile: "{d}/nsd.log"
+    server-count: 1
+remote-control:
+    control-enable: no
+include: "{os.path.join(out, 'roster.nsd.conf')}"
+""")
+    chk = harness.run(["nsd-checkconf", str(conf)])
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    try:
+        harness.wait_port(port, proc=proc, timeout=20)
+        for f in zc.zone_files(out):
+            z = zc.zone_name(f)
+            q = dns.message.make_query(z, "SOA")
+            ans = None
+            for _ in range(50):
+                ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+                if ans.answer:
+                    break
+                time.sleep(0.1)
+            assert ans.rcode() == 0 and ans.answer[0][0].serial == 42, (z, ans)
+        q = dns.message.make_query("role01.roles.s01.example.net.", "PTR")
+        ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
+        assert len(ans.answer[0]) == 100
+        q = dns.message.make_query("1.0.1.10.in-addr.arpa.", "PTR")
+        ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+        assert str(ans.answer[0][0].target) == "s01-role00-a0.s01.example.net."
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

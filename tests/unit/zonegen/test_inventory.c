@@ -22,7 +22,7 @@ Test(inventory, convention_fills_missing_fields)
 			"\"2001:db8::1\", \"2001:db8::2\"], \"ipv4\": [\"10.2.0.8\"], \"source\": "
 			"\"cloud\"}\n"
 			"{\"name\": \"db1\", \"site\": \"lon6\", \"ipv4\": \"10.6.0.1\", "
-			"\"rack\": 12}\n"),
+			"\"rack\": 12, \"up\": true, \"w\": -1.5e3, \"tags\": null}\n"),
 			0);
 	cr_assert_eq(d.errors, 0, "%s", d.first);
 	cr_assert_eq(inv.nhosts, 3);
@@ -44,7 +44,7 @@ Test(inventory, convention_fills_missing_fields)
 	h = &inv.hosts[2];
 	cr_expect_str_eq(h->site, "lon6");
 	cr_expect_null(h->role);
-	cr_expect_eq(h->line, 4, "a numeric field goes through jansson and still loads");
+	cr_expect_eq(h->line, 4, "numbers and booleans of other keys are ignored");
 	zg_inventory_deinit(&inv);
 	zg_inventory_deinit(NULL);
 }
@@ -96,6 +96,14 @@ ParameterizedTestParameters(inventory, bad_lines)
 				"field \"site\" must be a string"},
 		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"bad role\"}",
 				"bad role 'bad role'"},
+		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"pool\": false}",
+				"field \"pool\" must be a string"},
+		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"rack\": 01}",
+				"fleet.jsonl:2: malformed JSON"},
+		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"rack\": 1.}",
+				"fleet.jsonl:2: malformed JSON"},
+		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"} x",
+				"fleet.jsonl:2: malformed JSON"},
 		{"{\"name\": \"web1\", \"site\": \"ash_2\", \"ipv4\": \"10.0.0.1\"}",
 				"bad site 'ash_2'"},
 		{"{\"name\": \"web1.ash2.example.net\", \"site\": \"lon6\", \"ipv4\": "
@@ -120,4 +128,52 @@ ParameterizedTest(struct bad_case *c, inventory, bad_lines)
 	cr_expect_not_null(strstr(d.first, "fleet.jsonl:2"), "'%s' lacks the line", d.first);
 	cr_expect_eq(inv.nhosts, 2);
 	zg_inventory_deinit(&inv);
+}
+
+/* The fast path and jansson must read a line the same way: each line is read
+ * as written (fast path) and with its name's first letter escaped as \u00XX,
+ * which only jansson takes. */
+Test(inventory, fast_path_reads_lines_as_jansson_does)
+{
+	static const char *const lines[] = {
+		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"}",
+		"  {  \"name\" :\"ash2-web-a1\" ,\"ipv4\":[ \"10.0.0.1\" , "
+		"\"10.0.0.2\" ] }  ",
+		"{\"name\": \"ash2-web-a1\", \"ipv4\": [], \"ipv6\": \"2001:db8::1\", "
+		"\"role\": null}",
+		"{\"rack\": -0.5E+2, \"name\": \"ash2-web-a1\", \"ok\": false, "
+		"\"ipv4\": \"10.0.0.1\"}",
+		"{\"name\": \"x\", \"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", "
+		"\"site\": \"lon6\"}",
+		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", "
+		"\"pool\": \"z\"}",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		char esc[300];
+		const char *n = strstr(lines[i], "\"ash2");
+		cr_assert_not_null(n);
+		size_t off = (size_t)(n - lines[i]) + 1;
+		snprintf(esc, sizeof(esc), "%.*s\\u%04x%s", (int)off, lines[i], lines[i][off],
+				lines[i] + off + 1);
+		struct zg_inventory a, b;
+		struct zg_diag da, db;
+		cr_assert_eq(load(&a, &da, lines[i]), 0);
+		cr_assert_eq(load(&b, &db, esc), 0);
+		cr_assert_eq(da.errors, 0, "%s: %s", lines[i], da.first);
+		cr_assert_eq(db.errors, 0, "%s: %s", esc, db.first);
+		cr_assert_eq(a.nhosts, 1);
+		cr_assert_eq(b.nhosts, 1);
+		const struct zg_host *x = &a.hosts[0], *y = &b.hosts[0];
+		cr_expect_str_eq(x->fqdn, y->fqdn, "%s", lines[i]);
+		cr_expect_str_eq(x->site, y->site);
+		cr_expect_eq(x->role == NULL, y->role == NULL);
+		if (x->role != NULL && y->role != NULL) {
+			cr_expect_str_eq(x->role, y->role);
+		}
+		cr_expect_str_eq(x->pool, y->pool);
+		cr_assert_eq(x->naddr, y->naddr, "%s", lines[i]);
+		cr_expect_eq(memcmp(x->addrs, y->addrs, x->naddr * sizeof(*x->addrs)), 0);
+		zg_inventory_deinit(&a);
+		zg_inventory_deinit(&b);
+	}
 }

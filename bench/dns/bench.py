@@ -1,0 +1,286 @@
+#!/usr/bin/python3
+"""bench/dns: rosterd's DNS against NSD, side by side (not a timed test).
+
+One command:  ./bench/dns/bench.py [--build build] [--seconds 3] [--rounds 2]
+(or `ninja -C build bench-dns`).
+
+1. rosterd holds 200 services (195 with 3-10 endpoints, 5 with 75), registered
+   through its API; NSD serves a zone file with the same SRV and A records,
+   configured for speed: rate limiting off, minimal responses, reuseport,
+   server-count 1 and 2 both tried (the better one is reported).
+2. dnsperf (one thread, so the server has the other core) runs the SRV mix and
+   the A mix against each, interleaved (rosterd, NSD, rosterd, NSD...), at
+   full speed for QPS, then at a fixed rate (--rate) with per-query output for
+   the latency percentiles. Queries carry EDNS (1232-octet answers, like the
+   resolvers of 2020 on), so 75-endpoint SRV answers come back TC=1 from both.
+3. The registration-to-answer latency: register an instance, then as soon as
+   the acknowledgement arrives ask rosterd over UDP until the answer holds it;
+   median and p99 over --samples registrations.
+
+Only 127.0.0.1 is used. Prints one table; exits 0.
+"""
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
+
+ZONE = "services.lon6.example.net."
+
+
+def services():
+    """(name, [(host, port, addr, weight)]) for 200 services."""
+    rnd = random.Random(4)
+    out = []
+    for i in range(200):
+        n = 75 if i % 40 == 0 else rnd.randint(3, 10)
+        eps = []
+        for k in range(n):
+            host = f"lon6-svc{i:03d}-a{k:03d}.lon6.example.net."
+            eps.append((host, 8000 + k % 7, f"10.{i // 250}.{i % 250}.{k + 1}", 1 + k % 3))
+        out.append((f"svc{i:03d}", eps))
+    return out
+
+
+def write_nsd(tmp, port, count, svcs):
+    zone = [f"$ORIGIN {ZONE}", "$TTL 5",
+            "@ SOA ns1.example.net. hostmaster.example.net. 1 60 30 604800 5",
+            "@ NS ns1.example.net."]
+    for name, eps in svcs:
+        for host, p, addr, w in eps:
+            zone.append(f"_{name}._tcp SRV 0 {w} {p} {host}")
+        for addr in sorted({e[2] for e in eps}):
+            zone.append(f"{name} A {addr}")
+    with open(os.path.join(tmp, "services.zone"), "w") as f:
+        f.write("\n".join(zone) + "\n")
+    conf = os.path.join(tmp, f"nsd-{count}.conf")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+    ip-address: 127.0.0.1@{port}
+    server-count: {count}
+    reuseport: yes
+    username: ""
+    chroot: ""
+    zonesdir: "{tmp}"
+    pidfile: "{tmp}/nsd.pid"
+    database: ""
+    zonelistfile: "{tmp}/zone.list"
+    xfrdfile: "{tmp}/xfrd.state"
+    xfrdir: "{tmp}"
+    logfile: "{tmp}/nsd.log"
+    verbosity: 0
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+    minimal-responses: yes
+    refuse-any: yes
+    hide-version: yes
+remote-control:
+    control-enable: no
+zone:
+    name: "{ZONE}"
+    zonefile: "services.zone"
+""")
+    return conf
+
+
+def wait_udp(port, timeout=10.0):
+    q = struct.pack(">HHHHHH", 1, 0, 1, 0, 0, 0)
+    for label in ZONE.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0\0\x06\0\x01"
+    deadline = time.monotonic() + timeout
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    while time.monotonic() < deadline:
+        s.sendto(q, ("127.0.0.1", port))
+        try:
+            s.recv(4096)
+            s.close()
+            return
+        except socket.timeout:
+            pass
+    raise TimeoutError(f"nothing answers on 127.0.0.1:{port}")
+
+
+def dnsperf(port, qfile, seconds, rate=None):
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l", str(seconds),
+           "-e", "-T", "1", "-c", "8", "-q", "500"]
+    if rate:
+        cmd += ["-Q", str(rate), "-v"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", r.stdout).group(1))
+    lost = int(re.search(r"Queries lost:\s+(\d+)", r.stdout).group(1))
+    lat = []
+    if rate:
+        # "> NOERROR _svc001._tcp.services... SRV 0.000123"
+        for line in r.stdout.splitlines():
+            if line.startswith(">"):
+                try:
+                    lat.append(float(line.rsplit(None, 1)[1]))
+                except ValueError:
+                    pass
+    return qps, lost, lat
+
+
+def pct(v, p):
+    if not v:
+        return float("nan")
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(SOURCE, "build"))
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rate", type=int, default=20000, help="qps of the latency runs")
+    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--dns-threads", type=int, action="append",
+                    help="rosterd --dns-threads values to try (default: 0 and 2; the better "
+                         "on the SRV mix is used, as NSD's server-count is tuned)")
+    args = ap.parse_args()
+    os.environ["ROSTER_BUILD_DIR"] = os.path.abspath(args.build)
+    os.environ["ROSTER_SOURCE_DIR"] = SOURCE
+    from harness import Rosterd, free_port, pb
+
+    for tool in ("dnsperf", "nsd"):
+        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
+            sys.exit(f"bench/dns: {tool} is not installed (apt-get install {tool})")
+    tmp = tempfile.mkdtemp(prefix="roster-bench-dns-")
+    svcs = services()
+    started = []
+    try:
+        def rosterd_start(threads):
+            rd = Rosterd(os.path.join(tmp, f"rosterd-{threads}"),
+                         extra=["--log-level", "warning", "--dns-threads", str(threads)])
+            os.makedirs(rd.tmpdir, exist_ok=True)
+            rd.start()
+            started.append(rd)
+            with rd.client() as c:
+                ids = []
+                for name, eps in svcs:
+                    for host, p, addr, w in eps:
+                        inst = pb().Instance(service=name, protocol="tcp", host=host, port=p,
+                                             addresses=[addr], weight=w)
+                        ids.append(c.send(register=pb().RegisterRequest(instance=inst)))
+                for rid in ids:
+                    assert c.wait(rid).error == 0
+            return rd
+
+        nsd_port = free_port(both=True)
+        nsd_confs = {n: write_nsd(tmp, nsd_port, n, svcs) for n in (1, 2)}
+
+        qfiles = {}
+        for mix, fmt in (("SRV", "_{}._tcp.{} SRV"), ("A", "{}.{} A")):
+            path = os.path.join(tmp, f"queries-{mix}.txt")
+            with open(path, "w") as f:
+                for name, _ in svcs:
+                    f.write(fmt.format(name, ZONE) + "\n")
+            qfiles[mix] = path
+
+        def nsd_start(count):
+            p = subprocess.Popen(["nsd", "-d", "-c", nsd_confs[count]],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_udp(nsd_port)
+            return p
+
+        def nsd_stop(p):
+            p.terminate()
+            p.wait(timeout=10)
+
+        # NSD's best server count and rosterd's best thread count here.
+        best = (0, 1)
+        for count in (1, 2):
+            p = nsd_start(count)
+            qps, _, _ = dnsperf(nsd_port, qfiles["SRV"], args.seconds)
+            nsd_stop(p)
+            best = max(best, (qps, count))
+        nsd_count = best[1]
+        best, rd = (0, 0), None
+        for threads in args.dns_threads or [0, 2]:
+            cand = rosterd_start(threads)
+            qps, _, _ = dnsperf(cand.dns_port, qfiles["SRV"], args.seconds)
+            if rd is None or qps > best[0]:
+                if rd is not None:
+                    rd.stop()
+                rd, best = cand, (qps, threads)
+            else:
+                cand.stop()
+        rd_threads = best[1]
+
+        results = {}
+        for mix in ("SRV", "A"):
+            r = {"rosterd": [], "nsd": []}
+            lat = {"rosterd": [], "nsd": []}
+            for _ in range(args.rounds):
+                r["rosterd"].append(dnsperf(rd.dns_port, qfiles[mix], args.seconds)[0])
+                p = nsd_start(nsd_count)
+                r["nsd"].append(dnsperf(nsd_port, qfiles[mix], args.seconds)[0])
+                lat["nsd"] += dnsperf(nsd_port, qfiles[mix], args.seconds, args.rate)[2]
+                nsd_stop(p)
+                lat["rosterd"] += dnsperf(rd.dns_port, qfiles[mix], args.seconds, args.rate)[2]
+            results[mix] = (r, lat)
+
+        # Registration to first answer.
+        reg_lat = []
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1)
+        with rd.client() as c:
+            for i in range(args.samples):
+                name = f"probe{i}"
+                q = struct.pack(">HHHHHH", i & 0xFFFF, 0, 1, 0, 0, 0)
+                for label in (name + "." + ZONE).rstrip(".").split("."):
+                    q += bytes([len(label)]) + label.encode()
+                q += b"\0\0\x01\0\x01"
+                r = c.request(register=pb().RegisterRequest(instance=pb().Instance(
+                    service=name, protocol="tcp", host=f"p{i}.lon6.example.net", port=1,
+                    addresses=["10.200.0.1"])))
+                t0 = time.perf_counter()
+                assert r.error == 0
+                while True:
+                    s.sendto(q, ("127.0.0.1", rd.dns_port))
+                    resp = s.recv(4096)
+                    if struct.unpack(">H", resp[6:8])[0] > 0:
+                        break
+                reg_lat.append(time.perf_counter() - t0)
+        s.close()
+        rc = rd.stop()
+        assert rc == 0, f"rosterd exited {rc}"
+
+        print(f"\nrosterd (--dns-threads {rd_threads}) vs NSD {subprocess.run(['nsd', '-v'], capture_output=True, text=True).stderr.splitlines()[0].split()[-1]}"
+              f" (server-count {nsd_count}, rrl off, minimal-responses), 200 services, "
+              f"dnsperf -T 1 -c 8 -q 500 -e, {args.seconds} s x {args.rounds} rounds, "
+              f"latency at {args.rate} qps")
+        print(f"{'mix':<5}{'server':<9}{'QPS (best)':>12}{'p50 ms':>9}{'p99 ms':>9}")
+        for mix, (r, lat) in results.items():
+            for who in ("rosterd", "nsd"):
+                print(f"{mix:<5}{who:<9}{max(r[who]):>12.0f}{pct(lat[who], .5) * 1e3:>9.3f}"
+                      f"{pct(lat[who], .99) * 1e3:>9.3f}")
+            ratio = max(r["rosterd"]) / max(r["nsd"])
+            print(f"{mix:<5}{'ratio':<9}{ratio:>11.2f}x"
+                  f"{'':>9}{pct(lat['rosterd'], .99) / pct(lat['nsd'], .99):>8.2f}x")
+        print(f"registration ack -> first DNS answer ({len(reg_lat)} samples): "
+              f"median {statistics.median(reg_lat) * 1e3:.3f} ms, "
+              f"p99 {pct(reg_lat, .99) * 1e3:.3f} ms")
+    finally:
+        for r in started:
+            if r.proc is not None:
+                r.proc.kill()
+                r.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

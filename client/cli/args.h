@@ -1,0 +1,71 @@
+/*
+ * client/cli/args.h - the roster command line: global options, one command,
+ * its options, checked before anything touches the network.
+ *
+ * Options may come before or after the command. Each option belongs to a set
+ * of commands; an option given to a command it does not belong to, a missing
+ * required option or a malformed value is a usage error (exit 2) with one
+ * line saying which. Pure: argv is borrowed (the result points into it).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "roster/client.h"
+
+#define ARGS_MAX_SERVERS 8
+#define ARGS_MAX_ADDRESSES 16
+#define ARGS_MAX_META 32
+
+enum args_cmd {
+	ARGS_NONE = 0,
+	ARGS_QUERY,
+	ARGS_REGISTER,
+	ARGS_DEREGISTER,
+	ARGS_STATUS,
+	ARGS_LIST,
+	ARGS_WATCH,
+	ARGS_RING,
+	ARGS_REPORTS,
+	ARGS_STATS,
+	ARGS_HELP,
+};
+
+struct args {
+	/* global */
+	const char *servers[ARGS_MAX_SERVERS];
+	size_t n_servers;
+	const char *site;
+	bool json;
+	uint32_t timeout_ms;   /**< 0: the library's default */
+	const char *cache;     /**< --cache FILE */
+	uint32_t max_stale;    /**< --max-stale SECONDS; 0: default */
+	/* command */
+	enum args_cmd cmd;
+	const char *service, *protocol, *host, *key;
+	uint16_t port;
+	const char *addresses[ARGS_MAX_ADDRESSES];
+	size_t n_addresses;
+	struct roster_meta meta[ARGS_MAX_META];
+	char meta_keys[ARGS_MAX_META][128];
+	size_t n_meta;
+	uint32_t ttl;          /**< 0: not given */
+	bool permanent, starting, all;
+	uint16_t weight, priority;
+	enum roster_status status; /**< the status command's argument */
+};
+
+/**
+ * Parse the arguments after the program name.
+ * @param err set to a one-line message (no "roster: " prefix) on failure.
+ * @return 0, or 2 (usage error).
+ */
+int args_parse(int argc, char *const argv[], struct args *out, char *err, size_t errsz);
+
+/** The usage text. */
+const char *args_usage(void);
+
+/** The command's name ("query"...). */
+const char *args_cmd_name(enum args_cmd cmd);

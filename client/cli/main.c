@@ -1,0 +1,421 @@
+/*
+ * client/cli/main.c - the roster command: arguments, registries, one
+ * libroster call per command, output, exit code. Nothing else.
+ *
+ * Exit codes (SPEC): 0 ok, 1 not found or no UP endpoint, 2 usage,
+ * 3 registry unreachable or error.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli/args.h"
+#include "client/cli/output.h"
+#include "client/cli/ringowner.h"
+#include "client/cli/sites.h"
+#include "client/inst.h"
+#include "common/name.h"
+#include "roster/client.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_NOTFOUND = 1,
+	EXIT_USAGE = 2,
+	EXIT_SERVER = 3,
+};
+
+struct cli {
+	struct args a;
+	struct roster_client *client;
+	char servers[ARGS_MAX_SERVERS][RS_ADDR_TEXT_MAX];
+	size_t n_servers;
+	/* register: what the engine reported */
+	pthread_mutex_t mu;
+	uint64_t revision;
+	char first_server[64];
+	int registered;
+	uint64_t dereg_revision;
+	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
+};
+
+/* One line on stderr, "roster: <command>: <message>", and the exit code. */
+static int report(const struct cli *cli, int code, const char *msg)
+{
+	size_t n = strlen(args_cmd_name(cli->a.cmd));
+	if (n > 0 && strncmp(msg, args_cmd_name(cli->a.cmd), n) == 0 && strncmp(msg + n, ": ", 2) == 0) {
+		msg += n + 2; /* the library already named the operation */
+	}
+	fprintf(stderr, "roster: %s%s%s\n", args_cmd_name(cli->a.cmd),
+			args_cmd_name(cli->a.cmd)[0] != '\0' ? ": " : "", msg);
+	return code;
+}
+
+/* The exit code of a library error, after saying what happened. */
+static int fail_lib(const struct cli *cli, int rc)
+{
+	const char *msg = roster_errmsg();
+	if (msg[0] == '\0') {
+		msg = roster_strerror(rc);
+	}
+	/* Bad input the registry refused (our own checks passed) counts as a
+	 * registry error: only the argument checks give usage errors. */
+	return report(cli, rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER, msg);
+}
+
+static struct roster_instance identity(const struct args *a)
+{
+	struct roster_instance id = {
+		.service = a->service,
+		.protocol = a->protocol,
+		.host = a->host,
+		.port = a->port,
+	};
+	return id;
+}
+
+static int cmd_query(struct cli *cli)
+{
+	struct args *a = &cli->a;
+	struct roster_result *r = NULL;
+	int rc = roster_query(cli->client, a->service, a->protocol, a->all ? ROSTER_QUERY_ALL : 0, &r);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	if (r->stale) {
+		fprintf(stderr, "roster: query: warning: %s; answering from the last known copy\n",
+				roster_errmsg());
+	}
+	output_query(stdout, a->json, a->service, a->protocol, r, inst_now_ms(), roster_errmsg());
+	size_t up = 0;
+	for (size_t i = 0; i < r->n_instances; i++) {
+		up += r->instances[i].status == ROSTER_UP ? 1 : 0;
+	}
+	roster_result_free(r);
+	if (up == 0) {
+		return report(cli, EXIT_NOTFOUND, "no UP endpoint");
+	}
+	return EXIT_OK;
+}
+
+static int cmd_list(struct cli *cli)
+{
+	struct roster_list *l = NULL;
+	int rc = roster_list(cli->client, &l);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	output_list(stdout, cli->a.json, l);
+	roster_list_free(l);
+	return EXIT_OK;
+}
+
+static int cmd_stats(struct cli *cli, bool reports)
+{
+	struct roster_stats s;
+	int rc = roster_stats(cli->client, &s);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	if (reports) {
+		output_reports(stdout, cli->a.json, &s);
+	} else {
+		output_stats(stdout, cli->a.json, &s);
+	}
+	return EXIT_OK;
+}
+
+static int cmd_deregister(struct cli *cli)
+{
+	struct roster_instance id = identity(&cli->a);
+	uint64_t revision = 0;
+	int rc = roster_instance_deregister(cli->client, &id, &revision);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	output_change(stdout, cli->a.json, "deregistered", &id, NULL, revision);
+	return EXIT_OK;
+}
+
+static int cmd_status(struct cli *cli)
+{
+	struct roster_instance id = identity(&cli->a);
+	uint64_t revision = 0;
+	int rc = roster_instance_set_status(cli->client, &id, cli->a.status, &revision);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	output_change(stdout, cli->a.json, "status", &id, roster_status_name(cli->a.status),
+			revision);
+	return EXIT_OK;
+}
+
+static int cmd_ring(struct cli *cli)
+{
+	struct args *a = &cli->a;
+	struct roster_result *r = NULL;
+	int rc = roster_query(cli->client, a->service, a->protocol, 0, &r);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	struct ringowner o;
+	rc = ringowner_find(r, a->key, &o);
+	if (rc == 0) {
+		output_ring(stdout, a->json, a->service, a->protocol, a->key, r, &o);
+	}
+	roster_result_free(r);
+	if (rc == ROSTER_ENOENT) {
+		return report(cli, EXIT_NOTFOUND, "no UP endpoint: the ring is empty");
+	}
+	return rc == 0 ? EXIT_OK : report(cli, EXIT_SERVER, roster_strerror(rc));
+}
+
+/* Runs on the engine's thread: the first registration is printed by main;
+ * everything after it goes to stderr so stdout keeps its first line. */
+static void register_event_cb(const struct roster_event *ev, void *ud)
+{
+	struct cli *cli = ud;
+	pthread_mutex_lock(&cli->mu);
+	switch (ev->kind) {
+	case ROSTER_EVENT_REGISTERED:
+		if (!cli->registered) {
+			cli->registered = 1;
+			cli->revision = ev->revision;
+			snprintf(cli->first_server, sizeof(cli->first_server), "%s", ev->server);
+		} else {
+			fprintf(stderr, "roster: register: registered at %s revision %llu\n",
+					ev->server, (unsigned long long)ev->revision);
+		}
+		break;
+	case ROSTER_EVENT_REGISTER_FAILED:
+		if (!cli->registered) {
+			/* main reports it, as the one line of a failed command */
+			snprintf(cli->refusal, sizeof(cli->refusal), "registry %s: %s", ev->server,
+					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+		} else {
+			fprintf(stderr, "roster: register: registry %s refused the endpoint: %s\n",
+					ev->server,
+					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+		}
+		break;
+	case ROSTER_EVENT_DISCONNECTED:
+		fprintf(stderr, "roster: register: registry %s: connection lost (%s); reconnecting\n",
+				ev->server, ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+		break;
+	case ROSTER_EVENT_DEREGISTERED:
+		if (ev->revision > cli->dereg_revision) {
+			cli->dereg_revision = ev->revision;
+		}
+		break;
+	case ROSTER_EVENT_LEASE_LOST:
+		fprintf(stderr, "roster: register: registry %s lost the lease; registering again\n",
+				ev->server);
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&cli->mu);
+}
+
+/* Block the stop signals in every thread; main waits for them with sigwait. */
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static int cmd_register(struct cli *cli, const struct roster_config *base)
+{
+	struct args *a = &cli->a;
+	struct roster_instance inst = identity(a);
+	inst.addresses = a->addresses;
+	inst.n_addresses = a->n_addresses;
+	inst.weight = a->weight;
+	inst.priority = a->priority;
+	inst.metadata = a->meta;
+	inst.n_metadata = a->n_meta;
+	inst.status = a->starting ? ROSTER_STARTING : ROSTER_UP;
+
+	/* Printed as the registry stores it: lower case, trailing dot. */
+	char host[RS_NAME_TEXT_MAX];
+	struct roster_instance shown = inst;
+	if (rs_name_canonical(a->host, 0, host) > 0) {
+		shown.host = host;
+	}
+	struct roster_stats s;
+	int rc = roster_stats(cli->client, &s);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	if (a->permanent) {
+		uint64_t revision = 0;
+		rc = roster_instance_register_permanent(cli->client, &inst, &revision);
+		if (rc != 0) {
+			return fail_lib(cli, rc);
+		}
+		output_registered(stdout, a->json, &shown, s.zone, revision, s.server, true, 0);
+		return EXIT_OK;
+	}
+
+	/* A lease: hold it until interrupted. The engine gets its own client so
+	 * that its thread starts with the signals already blocked. */
+	sigset_t set;
+	block_signals(&set);
+	struct roster_config cfg = *base;
+	cfg.ttl_seconds = a->ttl > 0 ? a->ttl : 10;
+	cfg.event_cb = register_event_cb;
+	cfg.event_ud = cli;
+	struct roster_client *engine = NULL;
+	rc = roster_client_new(&cfg, &engine);
+	if (rc == 0) {
+		rc = roster_endpoint_add(engine, &inst);
+	}
+	if (rc == 0) {
+		rc = roster_client_start(engine);
+	}
+	if (rc == 0) {
+		rc = roster_client_wait(engine, cfg.timeout_ms * 2 + 1000);
+	}
+	pthread_mutex_lock(&cli->mu);
+	int ok = cli->registered;
+	uint64_t revision = cli->revision;
+	char server[64];
+	snprintf(server, sizeof(server), "%s", cli->first_server);
+	char refusal[sizeof(cli->refusal)];
+	snprintf(refusal, sizeof(refusal), "%s", cli->refusal);
+	pthread_mutex_unlock(&cli->mu);
+	if (!ok) {
+		int code = refusal[0] != '\0' ? report(cli, EXIT_SERVER, refusal)
+			   : rc != 0	       ? fail_lib(cli, rc)
+					       : report(cli, EXIT_SERVER, "no registry accepted the endpoint");
+		roster_client_free(engine);
+		return code;
+	}
+	output_registered(stdout, a->json, &shown, s.zone, revision, server, false, 0);
+	if (!a->json) {
+		fprintf(stderr, "roster: register: holding the lease (TTL %u s); interrupt to "
+				"deregister\n",
+				cfg.ttl_seconds);
+	}
+	int sig = 0;
+	sigwait(&set, &sig);
+	roster_client_free(engine); /* deregisters the lease everywhere */
+	output_change(stdout, a->json, "deregistered", &shown, NULL, cli->dereg_revision);
+	return EXIT_OK;
+}
+
+static void watch_cb(const struct roster_watch_event *ev, void *ud)
+{
+	struct cli *cli = ud;
+	output_watch_event(stdout, cli->a.json, ev);
+}
+
+static int cmd_watch(struct cli *cli)
+{
+	struct roster_stats s;
+	int rc = roster_stats(cli->client, &s); /* fail fast when unreachable */
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	sigset_t set;
+	block_signals(&set);
+	struct roster_watch *w = NULL;
+	rc = roster_watch_start(cli->client, cli->a.service, watch_cb, cli, &w);
+	if (rc == 0) {
+		rc = roster_client_start(cli->client);
+	}
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	if (!cli->a.json) {
+		fprintf(stderr, "roster: watch: watching %s%s at %s; interrupt to stop\n",
+				cli->a.service != NULL ? "service:" : "every service",
+				cli->a.service != NULL ? cli->a.service : "", cli->servers[0]);
+	}
+	int sig = 0;
+	sigwait(&set, &sig);
+	roster_client_stop(cli->client);
+	roster_watch_cancel(cli->client, w);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	memset(&cli, 0, sizeof(cli));
+	pthread_mutex_init(&cli.mu, NULL);
+	char err[512];
+	if (args_parse(argc - 1, argv + 1, &cli.a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "roster: %s (roster --help for usage)\n", err);
+		return EXIT_USAGE;
+	}
+	if (cli.a.cmd == ARGS_HELP) {
+		fputs(args_usage(), stdout);
+		return EXIT_OK;
+	}
+	const char *sites = getenv("ROSTER_SITES");
+	if (sites_resolve(&cli.a, getenv("ROSTER_SERVER"),
+			    sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH, cli.servers,
+			    &cli.n_servers, err, sizeof(err)) != 0) {
+		return report(&cli, EXIT_USAGE, err);
+	}
+	const char *servers[ARGS_MAX_SERVERS];
+	for (size_t i = 0; i < cli.n_servers; i++) {
+		servers[i] = cli.servers[i];
+	}
+	const char *cache = cli.a.cache != NULL ? cli.a.cache : getenv("ROSTER_CACHE");
+	struct roster_config cfg = {
+		.servers = servers,
+		.n_servers = cli.n_servers,
+		.timeout_ms = cli.a.timeout_ms,
+		.max_stale_seconds = cli.a.max_stale,
+		.cache_path = cache != NULL && cache[0] != '\0' ? cache : NULL,
+	};
+	int rc = roster_client_new(&cfg, &cli.client);
+	if (rc != 0) {
+		return report(&cli, EXIT_USAGE, roster_errmsg());
+	}
+	int code;
+	switch (cli.a.cmd) {
+	case ARGS_QUERY:
+		code = cmd_query(&cli);
+		break;
+	case ARGS_REGISTER:
+		code = cmd_register(&cli, &cfg);
+		break;
+	case ARGS_DEREGISTER:
+		code = cmd_deregister(&cli);
+		break;
+	case ARGS_STATUS:
+		code = cmd_status(&cli);
+		break;
+	case ARGS_LIST:
+		code = cmd_list(&cli);
+		break;
+	case ARGS_WATCH:
+		code = cmd_watch(&cli);
+		break;
+	case ARGS_RING:
+		code = cmd_ring(&cli);
+		break;
+	case ARGS_REPORTS:
+		code = cmd_stats(&cli, true);
+		break;
+	case ARGS_STATS:
+		code = cmd_stats(&cli, false);
+		break;
+	default:
+		code = report(&cli, EXIT_USAGE, "no command");
+		break;
+	}
+	roster_client_free(cli.client);
+	pthread_mutex_destroy(&cli.mu);
+	if (fflush(stdout) != 0 && code == EXIT_OK) {
+		code = EXIT_SERVER;
+	}
+	return code;
+}

@@ -1,0 +1,290 @@
+#include "client/cli/output.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/jsonify.h"
+
+void output_time(uint64_t ms, char out[32])
+{
+	if (ms == 0) {
+		snprintf(out, 32, "-");
+		return;
+	}
+	time_t t = (time_t)(ms / 1000u);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* A JSON document on one line. Takes the reference. */
+static void emit_json(FILE *f, json_t *doc)
+{
+	if (doc == NULL) {
+		fputs("{\"error\":\"out of memory\"}\n", f);
+		return;
+	}
+	json_dumpf(doc, f, JSON_COMPACT);
+	fputc('\n', f);
+	json_decref(doc);
+}
+
+void output_instance_line(FILE *f, const struct roster_instance *inst, bool show_protocol)
+{
+	char since[32];
+	output_time(inst->status_since_ms != 0 ? inst->status_since_ms : inst->registered_at_ms,
+			since);
+	fprintf(f, "%s:%u  (%s since %s, expires %s%s%s%s)\n", inst->host, inst->port,
+			roster_status_name(inst->status), since, jsonify_expiry_name(inst->expiry),
+			inst->stale ? ", stale" : "", show_protocol ? ", protocol:" : "",
+			show_protocol ? inst->protocol : "");
+}
+
+/* The protocol to name in a header: the one asked, the only one present, or "*". */
+static const char *header_protocol(const char *asked, const struct roster_result *r)
+{
+	if (asked != NULL && asked[0] != '\0') {
+		return asked;
+	}
+	const char *only = NULL;
+	for (size_t i = 0; i < r->n_instances; i++) {
+		if (only == NULL) {
+			only = r->instances[i].protocol;
+		} else if (strcmp(only, r->instances[i].protocol) != 0) {
+			return "*";
+		}
+	}
+	return only != NULL ? only : "*";
+}
+
+void output_query(FILE *f, bool json, const char *service, const char *protocol,
+		const struct roster_result *r, uint64_t now_ms, const char *stale_reason)
+{
+	uint64_t age_s = r->stale && now_ms > r->fetched_at_ms ? (now_ms - r->fetched_at_ms) / 1000 : 0;
+	if (json) {
+		json_t *doc = jsonify_result(r);
+		if (doc != NULL) {
+			json_object_set_new(doc, "service", json_string(service));
+			json_object_set_new(doc, "protocol",
+					protocol != NULL ? json_string(protocol) : json_null());
+			if (r->stale) {
+				json_object_set_new(doc, "stale_age_seconds", json_integer((json_int_t)age_s));
+				json_object_set_new(doc, "stale_reason", json_string(stale_reason));
+			}
+		}
+		emit_json(f, doc);
+		return;
+	}
+	const char *proto = header_protocol(protocol, r);
+	fprintf(f, "query: service:%s, protocol:%s (%zu endpoints)\n", service, proto,
+			r->n_instances);
+	if (r->stale) {
+		char when[32];
+		output_time(r->fetched_at_ms, when);
+		fprintf(f, "stale: no registry answered; last known copy from %s (%" PRIu64
+			   " s ago, registry %s)\n",
+				when, age_s, r->server);
+	}
+	if (r->preserving) {
+		fprintf(f, "note: the registry is in self-preservation: expired endpoints are kept\n");
+	}
+	fputc('\n', f);
+	bool mixed = strcmp(proto, "*") == 0;
+	for (size_t i = 0; i < r->n_instances; i++) {
+		output_instance_line(f, &r->instances[i], mixed);
+	}
+}
+
+void output_list(FILE *f, bool json, const struct roster_list *l)
+{
+	if (json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr != NULL && i < l->n_services; i++) {
+			const struct roster_service *s = &l->services[i];
+			json_array_append_new(arr,
+					json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "service", s->service,
+							"protocol", s->protocol, "up", (int)s->up, "down",
+							(int)s->down, "starting", (int)s->starting, "stale",
+							(int)s->stale));
+		}
+		emit_json(f, json_pack("{s:I, s:s, s:o*}", "revision", (json_int_t)l->revision,
+					     "server", l->server, "services", arr));
+		return;
+	}
+	fprintf(f, "list: %zu services (revision %" PRIu64 ")\n\n", l->n_services, l->revision);
+	for (size_t i = 0; i < l->n_services; i++) {
+		const struct roster_service *s = &l->services[i];
+		fprintf(f, "service:%s, protocol:%s  (%u UP, %u DOWN, %u STARTING, %u stale)\n",
+				s->service, s->protocol, s->up, s->down, s->starting, s->stale);
+	}
+}
+
+void output_stats(FILE *f, bool json, const struct roster_stats *s)
+{
+	if (json) {
+		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
+					     "s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+					     "server", s->server, "site", s->site, "domain", s->domain,
+					     "zone", s->zone, "revision", (json_int_t)s->revision,
+					     "preserving", (int)s->preserving, "leases",
+					     (json_int_t)s->leases, "instances", (json_int_t)s->instances,
+					     "instances_up", (json_int_t)s->instances_up,
+					     "instances_stale", (json_int_t)s->instances_stale, "services",
+					     (json_int_t)s->services, "heartbeats_total",
+					     (json_int_t)s->heartbeats_total, "registrations_total",
+					     (json_int_t)s->registrations_total, "expirations_total",
+					     (json_int_t)s->expirations_total, "api_connections",
+					     (json_int_t)s->api_connections, "store_bytes",
+					     (json_int_t)s->store_bytes, "uptime_ms",
+					     (json_int_t)s->uptime_ms, "journal_first_revision",
+					     (json_int_t)s->journal_first_revision, "dns_queries_total",
+					     (json_int_t)s->dns_queries_total));
+		return;
+	}
+	fprintf(f, "stats: registry %s, zone %s (mode %s)\n\n", s->server, s->zone,
+			s->preserving ? "preserving" : "normal");
+	fprintf(f, "site: %s\ndomain: %s\nrevision: %" PRIu64 "\nleases: %" PRIu64
+		   "\ninstances: %" PRIu64 " (%" PRIu64 " UP, %" PRIu64 " stale)\nservices: %" PRIu64
+		   "\n",
+			s->site, s->domain, s->revision, s->leases, s->instances, s->instances_up,
+			s->instances_stale, s->services);
+	fprintf(f, "heartbeats_total: %" PRIu64 "\nregistrations_total: %" PRIu64
+		   "\nexpirations_total: %" PRIu64 "\napi_connections: %" PRIu64
+		   "\nstore_bytes: %" PRIu64 "\nuptime: %" PRIu64 " s\njournal_first_revision: %" PRIu64
+		   "\ndns_queries_total: %" PRIu64 "\n",
+			s->heartbeats_total, s->registrations_total, s->expirations_total,
+			s->api_connections, s->store_bytes, s->uptime_ms / 1000,
+			s->journal_first_revision, s->dns_queries_total);
+}
+
+void output_reports(FILE *f, bool json, const struct roster_stats *s)
+{
+	if (json) {
+		json_t *codes = json_object();
+		for (size_t i = 0; codes != NULL && i < s->n_reports; i++) {
+			json_object_set_new(codes, s->reports[i].code,
+					json_integer((json_int_t)s->reports[i].count));
+		}
+		emit_json(f, json_pack("{s:s, s:o*}", "server", s->server, "reports", codes));
+		return;
+	}
+	uint64_t total = 0;
+	for (size_t i = 0; i < s->n_reports; i++) {
+		total += s->reports[i].count;
+	}
+	fprintf(f, "reports: %" PRIu64 " client error reports, %zu codes (registry %s)\n\n", total,
+			s->n_reports, s->server);
+	for (size_t i = 0; i < s->n_reports; i++) {
+		fprintf(f, "code:%s  %" PRIu64 "\n", s->reports[i].code, s->reports[i].count);
+	}
+}
+
+static const char *watch_kind_name(enum roster_watch_kind k)
+{
+	switch (k) {
+	case ROSTER_WATCH_SNAPSHOT_BEGIN:
+		return "SNAPSHOT_BEGIN";
+	case ROSTER_WATCH_SNAPSHOT_END:
+		return "SNAPSHOT_END";
+	case ROSTER_WATCH_UPSERT:
+		return "UPSERT";
+	case ROSTER_WATCH_REMOVE:
+		return "REMOVE";
+	case ROSTER_WATCH_RESYNC:
+		return "RESYNC";
+	}
+	return "UNKNOWN";
+}
+
+void output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev)
+{
+	if (json) {
+		json_t *doc = json_pack("{s:s, s:I, s:s}", "event", watch_kind_name(ev->kind),
+				"revision", (json_int_t)ev->revision, "server", ev->server);
+		if (doc != NULL && ev->instance != NULL) {
+			json_object_set_new(doc, "instance", jsonify_instance(ev->instance));
+		}
+		if (doc != NULL && ev->kind == ROSTER_WATCH_REMOVE) {
+			json_object_set_new(doc, "reason", json_string(ev->reason));
+		}
+		emit_json(f, doc);
+		fflush(f);
+		return;
+	}
+	fprintf(f, "revision %" PRIu64 "  %s", ev->revision, watch_kind_name(ev->kind));
+	if (ev->instance != NULL) {
+		fprintf(f, "  service:%s, protocol:%s  ", ev->instance->service, ev->instance->protocol);
+		if (ev->kind == ROSTER_WATCH_REMOVE) {
+			fprintf(f, "%s:%u  (%s)\n", ev->instance->host, ev->instance->port,
+					ev->reason[0] != '\0' ? ev->reason : "removed");
+		} else {
+			output_instance_line(f, ev->instance, false);
+		}
+	} else if (ev->kind == ROSTER_WATCH_RESYNC) {
+		fprintf(f, "  (connection to %s lost; resuming)\n", ev->server);
+	} else {
+		fputc('\n', f);
+	}
+	fflush(f);
+}
+
+void output_ring(FILE *f, bool json, const char *service, const char *protocol, const char *key,
+		const struct roster_result *r, const struct ringowner *o)
+{
+	const struct roster_instance *in = &r->instances[o->instance];
+	char key_token[9], token[9];
+	snprintf(key_token, sizeof(key_token), "%08x", o->key_token);
+	snprintf(token, sizeof(token), "%08x", o->token);
+	if (json) {
+		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:{s:s, s:i, s:s, s:i}}",
+				     "service", service, "protocol", protocol, "key", key, "key_token",
+				     key_token, "points", (int)o->points, "stale", (int)r->stale, "owner",
+				     "host", o->host, "port", (int)in->port, "token", token, "vnode",
+				     (int)o->vnode));
+		return;
+	}
+	fprintf(f, "ring: service:%s, protocol:%s, key:%s (token %s, %zu points)\n", service,
+			protocol, key, key_token, o->points);
+	if (r->stale) {
+		fprintf(f, "stale: no registry answered; computed from the last known copy\n");
+	}
+	fprintf(f, "\n%s:%u  (owner: point %u, token %s)\n", o->host, in->port, o->vnode, token);
+}
+
+void output_registered(FILE *f, bool json, const struct roster_instance *inst, const char *zone,
+		uint64_t revision, const char *server, bool permanent, uint64_t lease)
+{
+	char name[600];
+	size_t zl = strlen(zone);
+	snprintf(name, sizeof(name), "_%s._%s.%.*s", inst->service, inst->protocol,
+			(int)(zl > 0 && zone[zl - 1] == '.' ? zl - 1 : zl), zone);
+	if (json) {
+		emit_json(f, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s, s:b, s:I}", "event",
+				     "registered", "host", inst->host, "port", (int)inst->port,
+				     "service", inst->service, "name", name, "revision",
+				     (json_int_t)revision, "server", server, "permanent",
+				     (int)permanent, "lease", (json_int_t)lease));
+		fflush(f);
+		return;
+	}
+	fprintf(f, "registered %s:%u as %s revision %" PRIu64 "\n", inst->host, inst->port, name,
+			revision);
+	fflush(f);
+}
+
+void output_change(FILE *f, bool json, const char *verb, const struct roster_instance *id,
+		const char *status, uint64_t revision)
+{
+	if (json) {
+		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s*, s:I}", "event", verb,
+				     "service", id->service, "protocol", id->protocol, "host",
+				     id->host, "port", (int)id->port, "status", status, "revision",
+				     (json_int_t)revision));
+		return;
+	}
+	fprintf(f, "%s %s:%u of service:%s, protocol:%s%s%s revision %" PRIu64 "\n", verb, id->host,
+			id->port, id->service, id->protocol, status != NULL ? " to " : "",
+			status != NULL ? status : "", revision);
+}

@@ -1,0 +1,689 @@
+/*
+ * client/client.c - the public calls of libroster: configuration, the
+ * wanted state handed to the engine, and the synchronous calls (queries and
+ * one-shot writes over short connections, see sync.h) with the
+ * last-known-good cache.
+ */
+#include "roster/client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/cache.h"
+#include "client/core.h"
+#include "client/inst.h"
+#include "client/sync.h"
+#include "client/wire.h"
+#include "common/addr.h"
+#include "common/error.h"
+
+#define DEFAULT_SERVER "127.0.0.1:7600"
+
+/* The message of the last failed call on this thread (roster_errmsg()). */
+static __thread char errmsg_buf[512];
+
+static int fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errmsg_buf, sizeof(errmsg_buf), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const char *roster_errmsg(void)
+{
+	return errmsg_buf;
+}
+
+const char *roster_strerror(int err)
+{
+	switch (err) {
+	case ROSTER_ENAME:
+		return "invalid name (DNS labels of letters, digits and hyphens)";
+	case ROSTER_EUNREACHABLE:
+		return "registry unreachable";
+	case ROSTER_ESERVER:
+		return "registry internal error";
+	case ROSTER_ESTATE:
+		return "not possible in the client's current state";
+	case ROSTER_ELEASE:
+		return "unknown or expired lease";
+	case ROSTER_ENOENT:
+		return "not found";
+	case ROSTER_EAGAIN:
+		return "registry unavailable (shutting down or overloaded)";
+	default:
+		return rs_strerror(err);
+	}
+}
+
+const char *roster_status_name(enum roster_status status)
+{
+	switch (status) {
+	case ROSTER_STARTING:
+		return "STARTING";
+	case ROSTER_UP:
+		return "UP";
+	case ROSTER_DOWN:
+		return "DOWN";
+	default:
+		return "UNSPECIFIED";
+	}
+}
+
+/* ---- construction ------------------------------------------------------- */
+
+int roster_client_new(const struct roster_config *cfg, struct roster_client **out)
+{
+	static const char *const default_servers[] = {DEFAULT_SERVER};
+	struct roster_config zero = {0};
+	if (cfg == NULL) {
+		cfg = &zero;
+	}
+	if (cfg->ttl_seconds > 3600) {
+		return fail(ROSTER_EINVAL, "lease TTL %u s out of range (1-3600)", cfg->ttl_seconds);
+	}
+	const char *const *servers = cfg->n_servers > 0 ? cfg->servers : default_servers;
+	size_t n = cfg->n_servers > 0 ? cfg->n_servers : 1;
+	struct roster_client *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return ROSTER_ENOMEM;
+	}
+	c->cfg = *cfg;
+	c->cfg.ttl_seconds = cfg->ttl_seconds > 0 ? cfg->ttl_seconds : 10;
+	c->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
+	c->cfg.backoff_min_ms = cfg->backoff_min_ms > 0 ? cfg->backoff_min_ms : 100;
+	c->cfg.backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 10000;
+	c->cfg.max_stale_seconds = cfg->max_stale_seconds > 0 ? cfg->max_stale_seconds : 3600;
+	c->n_servers = n;
+	c->next_id = 1;
+	c->next_uid = 1;
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->mu, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_init(&c->cache_mu, NULL);
+	int rc = ROSTER_ENOMEM;
+	c->servers = calloc(n, sizeof(*c->servers));
+	c->addrs = calloc(n, sizeof(*c->addrs));
+	if (c->servers == NULL || c->addrs == NULL) {
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *s = servers[i] != NULL ? servers[i] : "";
+		rc = rs_endpoint_parse(s, 0, &c->addrs[i]);
+		if (rc != 0) {
+			rc = fail(rc == RS_EPORT ? ROSTER_EPORT : ROSTER_EADDR,
+					"server '%s': %s (expected ADDRESS:PORT, e.g. "
+					"127.0.0.1:7600 or [::1]:7600)",
+					s, rs_strerror(rc));
+			goto fail;
+		}
+		c->servers[i] = strdup(s);
+		if (c->servers[i] == NULL) {
+			rc = ROSTER_ENOMEM;
+			goto fail;
+		}
+	}
+	c->cfg.servers = (const char *const *)c->servers;
+	c->cfg.n_servers = n;
+	if (cfg->cache_path != NULL) {
+		c->cache_path = strdup(cfg->cache_path);
+		if (c->cache_path == NULL) {
+			rc = ROSTER_ENOMEM;
+			goto fail;
+		}
+		/* A missing or corrupt cache file is only a cold cache. */
+		if (cache_load(&c->cache, c->cache_path) != 0) {
+			cache_deinit(&c->cache); /* start cold */
+		}
+	}
+	c->cfg.cache_path = c->cache_path;
+	*out = c;
+	return 0;
+fail:
+	roster_client_free(c);
+	return rc;
+}
+
+static void ep_free(struct ep *e)
+{
+	if (e == NULL) {
+		return;
+	}
+	inst_release(&e->inst);
+	free(e->acked);
+	free(e->sent);
+	free(e->failed);
+	free(e);
+}
+
+void roster_client_free(struct roster_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	roster_client_stop(c);
+	engine_free(c->engine);
+	for (size_t i = 0; i < c->n_eps; i++) {
+		ep_free(c->eps[i]);
+	}
+	free(c->eps);
+	while (c->watches != NULL) {
+		struct roster_watch *w = c->watches;
+		c->watches = w->next;
+		free(w->service);
+		free(w);
+	}
+	free(c->cancels);
+	cache_deinit(&c->cache);
+	for (size_t i = 0; c->servers != NULL && i < c->n_servers; i++) {
+		free(c->servers[i]);
+	}
+	free(c->servers);
+	free(c->addrs);
+	free(c->cache_path);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->cache_mu);
+	free(c);
+}
+
+/* ---- engine --------------------------------------------------------------- */
+
+int roster_client_start(struct roster_client *c)
+{
+	if (c->engine != NULL) {
+		return fail(ROSTER_ESTATE, "client already started");
+	}
+	c->engine_thread = true;
+	return engine_start(c, NULL, true);
+}
+
+int roster_client_start_loop(struct roster_client *c, struct uv_loop_s *loop)
+{
+	if (c->engine != NULL) {
+		return fail(ROSTER_ESTATE, "client already started");
+	}
+	if (loop == NULL) {
+		return fail(ROSTER_EINVAL, "no loop");
+	}
+	c->engine_thread = false;
+	return engine_start(c, loop, false);
+}
+
+void roster_client_stop(struct roster_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	engine_stop(c);
+}
+
+uint64_t core_next_id(struct roster_client *c)
+{
+	return c->next_id++;
+}
+
+struct ep *core_ep_find(struct roster_client *c, const struct roster_instance *id)
+{
+	for (size_t i = 0; i < c->n_eps; i++) {
+		if (inst_same_identity(&c->eps[i]->inst, id)) {
+			return c->eps[i];
+		}
+	}
+	return NULL;
+}
+
+void core_ep_drop(struct roster_client *c, struct ep *e)
+{
+	for (size_t i = 0; i < c->n_eps; i++) {
+		if (c->eps[i] == e) {
+			c->eps[i] = c->eps[--c->n_eps];
+			ep_free(e);
+			return;
+		}
+	}
+}
+
+void core_emit(struct roster_client *c, struct roster_event *ev)
+{
+	if (c->cfg.event_cb != NULL) {
+		c->cfg.event_cb(ev, c->cfg.event_ud);
+	}
+}
+
+static int check_instance(const struct roster_instance *inst, int identity_only)
+{
+	const char *what = "";
+	int rc = inst_check(inst, identity_only, &what);
+	if (rc != 0) {
+		const char *val = strcmp(what, "service") == 0	  ? inst->service
+				  : strcmp(what, "protocol") == 0 ? inst->protocol
+				  : strcmp(what, "host") == 0	  ? inst->host
+								  : NULL;
+		if (val != NULL || strcmp(what, "port") != 0) {
+			return fail(rc, "invalid %s '%s': %s", what, val != NULL ? val : "",
+					roster_strerror(rc));
+		}
+		return fail(rc, "invalid port %u (1-65535)", inst->port);
+	}
+	return 0;
+}
+
+int roster_endpoint_add(struct roster_client *c, const struct roster_instance *ep)
+{
+	int rc = check_instance(ep, 0);
+	if (rc != 0) {
+		return rc;
+	}
+	struct roster_instance copy;
+	if (inst_pack(&copy, ep) != 0) {
+		return ROSTER_ENOMEM;
+	}
+	pthread_mutex_lock(&c->mu);
+	struct ep *e = core_ep_find(c, ep);
+	if (e != NULL) {
+		inst_release(&e->inst);
+		e->inst = copy;
+		e->removed = false;
+		e->gen++;
+		goto kick;
+	}
+	if (c->n_eps == c->cap_eps) {
+		size_t cap = c->cap_eps > 0 ? c->cap_eps * 2 : 4;
+		struct ep **v = realloc(c->eps, cap * sizeof(*v));
+		if (v == NULL) {
+			rc = ROSTER_ENOMEM;
+			goto fail;
+		}
+		c->eps = v;
+		c->cap_eps = cap;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		rc = ROSTER_ENOMEM;
+		goto fail;
+	}
+	e->acked = calloc(c->n_servers, sizeof(uint64_t));
+	e->sent = calloc(c->n_servers, sizeof(uint64_t));
+	e->failed = calloc(c->n_servers, sizeof(uint64_t));
+	if (e->acked == NULL || e->sent == NULL || e->failed == NULL) {
+		rc = ROSTER_ENOMEM;
+		goto fail;
+	}
+	e->inst = copy;
+	e->uid = c->next_uid++;
+	e->gen = 1;
+	c->eps[c->n_eps++] = e;
+kick:
+	engine_kick(c->engine);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+fail:
+	pthread_mutex_unlock(&c->mu);
+	ep_free(e);
+	inst_release(&copy);
+	return rc;
+}
+
+int roster_endpoint_remove(struct roster_client *c, const struct roster_instance *ep)
+{
+	int rc = check_instance(ep, 1);
+	if (rc != 0) {
+		return rc;
+	}
+	pthread_mutex_lock(&c->mu);
+	struct ep *e = core_ep_find(c, ep);
+	if (e == NULL || e->removed) {
+		pthread_mutex_unlock(&c->mu);
+		return fail(ROSTER_ENOENT, "endpoint %s:%u of %s/%s is not registered by this client",
+				ep->host, ep->port, ep->service, ep->protocol);
+	}
+	if (c->engine == NULL) {
+		core_ep_drop(c, e);
+	} else {
+		e->removed = true;
+		e->gen++;
+		engine_kick(c->engine);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+int roster_endpoint_set_status(struct roster_client *c, const struct roster_instance *ep,
+		enum roster_status status)
+{
+	if (status < ROSTER_STARTING || status > ROSTER_DOWN) {
+		return fail(ROSTER_EINVAL, "invalid status %d", (int)status);
+	}
+	pthread_mutex_lock(&c->mu);
+	struct ep *e = core_ep_find(c, ep);
+	if (e == NULL || e->removed) {
+		pthread_mutex_unlock(&c->mu);
+		return fail(ROSTER_ENOENT, "endpoint is not registered by this client");
+	}
+	/* Registering again with the new status updates it, and the status is
+	 * part of what a re-registration sends after a reconnect. */
+	e->inst.status = status;
+	e->gen++;
+	engine_kick(c->engine);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* Has every wanted endpoint been acknowledged (or refused) somewhere? */
+static int all_settled(struct roster_client *c)
+{
+	for (size_t i = 0; i < c->n_eps; i++) {
+		struct ep *e = c->eps[i];
+		if (e->removed) {
+			continue;
+		}
+		int ok = 0;
+		for (size_t r = 0; r < c->n_servers && !ok; r++) {
+			ok = e->acked[r] == e->gen || e->failed[r] == e->gen;
+		}
+		if (!ok) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int roster_client_wait(struct roster_client *c, uint32_t timeout_ms)
+{
+	if (c->engine == NULL || !c->engine_thread) {
+		return fail(ROSTER_ESTATE, "roster_client_wait() needs roster_client_start()");
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&c->mu);
+	while (!all_settled(c)) {
+		if (pthread_cond_timedwait(&c->cond, &c->mu, &deadline) != 0) {
+			rc = all_settled(c) ? 0 : ROSTER_ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (rc != 0) {
+		return fail(rc, "endpoints not registered within %u ms", timeout_ms);
+	}
+	return 0;
+}
+
+/* ---- synchronous calls ---------------------------------------------------- */
+
+static uint64_t next_sync_id(struct roster_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	uint64_t id = core_next_id(c);
+	pthread_mutex_unlock(&c->mu);
+	return id;
+}
+
+/* Why a registry failed an exchange, for the message. */
+static const char *reason(int rc, const struct wire_response *rs)
+{
+	if (rs != NULL && rs->message[0] != '\0') {
+		return rs->message;
+	}
+	return roster_strerror(rc);
+}
+
+/*
+ * Send @p rq to the registries in list order until one answers.
+ * @return 0 with @p rs filled (rs->error == 0, rs->result == @p want), the
+ *         registry's error (rs released), ROSTER_EPROTO for an answer of
+ *         the wrong kind, or ROSTER_EUNREACHABLE when none answered.
+ */
+static int call_first(struct roster_client *c, struct wire_request *rq, enum wire_result want,
+		const char *what, struct wire_response *rs, size_t *which)
+{
+	char unreachable[256] = "";
+	for (size_t i = 0; i < c->n_servers; i++) {
+		rq->id = next_sync_id(c);
+		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, rs);
+		if (rc == 0 && rs->error == 0 && rs->result != want) {
+			wire_response_deinit(rs);
+			return fail(ROSTER_EPROTO, "%s: registry %s: answer without a result", what,
+					c->servers[i]);
+		}
+		if (rc == 0 && rs->error == 0) {
+			*which = i;
+			return 0;
+		}
+		if (rc == 0) {
+			rc = fail(rs->error, "%s: registry %s: %s", what, c->servers[i],
+					reason(rs->error, rs));
+			wire_response_deinit(rs);
+			return rc;
+		}
+		snprintf(unreachable + strlen(unreachable), sizeof(unreachable) - strlen(unreachable),
+				"%s%s (%s)", i > 0 ? ", " : "", c->servers[i], roster_strerror(rc));
+	}
+	return fail(ROSTER_EUNREACHABLE, "%s: no registry answered: %s", what, unreachable);
+}
+
+int roster_query(struct roster_client *c, const char *service, const char *protocol,
+		unsigned flags, struct roster_result **out)
+{
+	if (inst_label_check(service) != 0) {
+		return fail(ROSTER_ENAME, "invalid service '%s': %s", service ? service : "",
+				roster_strerror(ROSTER_ENAME));
+	}
+	if (protocol != NULL && protocol[0] != '\0' && inst_label_check(protocol) != 0) {
+		return fail(ROSTER_ENAME, "invalid protocol '%s': %s", protocol,
+				roster_strerror(ROSTER_ENAME));
+	}
+	int all = (flags & ROSTER_QUERY_ALL) != 0;
+	struct wire_request rq = {
+		.op = WIRE_QUERY, .service = service, .protocol = protocol, .include_down = all};
+	struct wire_response rs;
+	size_t which = 0;
+	int rc = call_first(c, &rq, WIRE_RESULT_QUERY, "query", &rs, &which);
+	pthread_mutex_lock(&c->cache_mu);
+	if (rc == 0) {
+		struct roster_result *r = rs.query;
+		rs.query = NULL;
+		wire_response_deinit(&rs);
+		snprintf(r->server, sizeof(r->server), "%s", c->servers[which]);
+		if (cache_put(&c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL) {
+			/* Best effort: a cache that cannot be written is only a
+			 * cache; the live answer is what counts. */
+			if (cache_save(&c->cache, c->cache_path) != 0) {
+				/* nothing to do: the next answer tries again */
+			}
+		}
+		*out = r;
+	} else if (rc == ROSTER_EUNREACHABLE && !(flags & ROSTER_QUERY_NO_CACHE)) {
+		char msg[sizeof(errmsg_buf)];
+		snprintf(msg, sizeof(msg), "%s", errmsg_buf);
+		if (cache_get(&c->cache, service, protocol, all, inst_now_ms(),
+				    (uint64_t)c->cfg.max_stale_seconds * 1000u, out) == 0) {
+			rc = 0;
+		}
+		/* Keep the reason the copy is stale for the caller to show. */
+		snprintf(errmsg_buf, sizeof(errmsg_buf), "%s", msg);
+	}
+	pthread_mutex_unlock(&c->cache_mu);
+	return rc;
+}
+
+int roster_list(struct roster_client *c, struct roster_list **out)
+{
+	struct wire_request rq = {.op = WIRE_LIST};
+	struct wire_response rs;
+	size_t which = 0;
+	int rc = call_first(c, &rq, WIRE_RESULT_LIST, "list", &rs, &which);
+	if (rc != 0) {
+		return rc;
+	}
+	snprintf(rs.list->server, sizeof(rs.list->server), "%s", c->servers[which]);
+	*out = rs.list;
+	rs.list = NULL;
+	wire_response_deinit(&rs);
+	return 0;
+}
+
+int roster_stats(struct roster_client *c, struct roster_stats *out)
+{
+	struct wire_request rq = {.op = WIRE_STATS};
+	struct wire_response rs;
+	size_t which = 0;
+	int rc = call_first(c, &rq, WIRE_RESULT_STATS, "stats", &rs, &which);
+	if (rc != 0) {
+		return rc;
+	}
+	*out = rs.stats;
+	snprintf(out->server, sizeof(out->server), "%s", c->servers[which]);
+	wire_response_deinit(&rs);
+	return 0;
+}
+
+/*
+ * Send a write to every registry. 0 if one applied it; else the registry's
+ * error (ENOENT when none knew the instance), or EUNREACHABLE.
+ */
+static int call_all(struct roster_client *c, struct wire_request *rq, const char *what,
+		uint64_t *revision)
+{
+	int best = ROSTER_EUNREACHABLE, applied = 0;
+	char msg[sizeof(errmsg_buf)] = "";
+	for (size_t i = 0; i < c->n_servers; i++) {
+		struct wire_response rs;
+		rq->id = next_sync_id(c);
+		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, &rs);
+		if (rc == 0) {
+			rc = rs.error;
+			if (rc == 0 && !applied && revision != NULL) {
+				*revision = rs.revision;
+			}
+			if (rc != 0) {
+				snprintf(msg, sizeof(msg), "%s: registry %s: %s", what, c->servers[i],
+						reason(rc, &rs));
+			}
+			wire_response_deinit(&rs);
+		} else if (msg[0] == '\0' || best == ROSTER_EUNREACHABLE) {
+			snprintf(msg, sizeof(msg), "%s: registry %s: %s", what, c->servers[i],
+					roster_strerror(rc));
+			rc = ROSTER_EUNREACHABLE;
+		}
+		if (rc == 0) {
+			applied = 1;
+		} else if (best == ROSTER_EUNREACHABLE || best == ROSTER_ENOENT) {
+			/* A real refusal says more than "unknown" or "unreachable". */
+			best = rc;
+		}
+	}
+	if (applied) {
+		return 0;
+	}
+	return fail(best, "%s", msg);
+}
+
+int roster_instance_deregister(struct roster_client *c, const struct roster_instance *id,
+		uint64_t *revision)
+{
+	int rc = check_instance(id, 1);
+	if (rc != 0) {
+		return rc;
+	}
+	struct wire_request rq = {.op = WIRE_DEREGISTER_INSTANCE, .inst = id};
+	return call_all(c, &rq, "deregister", revision);
+}
+
+int roster_instance_set_status(struct roster_client *c, const struct roster_instance *id,
+		enum roster_status status, uint64_t *revision)
+{
+	if (status < ROSTER_STARTING || status > ROSTER_DOWN) {
+		return fail(ROSTER_EINVAL, "invalid status %d", (int)status);
+	}
+	int rc = check_instance(id, 1);
+	if (rc != 0) {
+		return rc;
+	}
+	struct wire_request rq = {.op = WIRE_SET_STATUS, .inst = id, .status = status};
+	return call_all(c, &rq, "status", revision);
+}
+
+int roster_instance_register_permanent(struct roster_client *c,
+		const struct roster_instance *inst, uint64_t *revision)
+{
+	int rc = check_instance(inst, 0);
+	if (rc != 0) {
+		return rc;
+	}
+	struct wire_request rq = {.op = WIRE_REGISTER, .inst = inst, .lease = 0};
+	return call_all(c, &rq, "register", revision);
+}
+
+/* ---- watches ---------------------------------------------------------------- */
+
+int roster_watch_start(struct roster_client *c, const char *service, roster_watch_cb cb,
+		void *ud, struct roster_watch **out)
+{
+	if (service != NULL && service[0] != '\0' && inst_label_check(service) != 0) {
+		return fail(ROSTER_ENAME, "invalid service '%s': %s", service,
+				roster_strerror(ROSTER_ENAME));
+	}
+	if (cb == NULL) {
+		return fail(ROSTER_EINVAL, "no watch callback");
+	}
+	struct roster_watch *w = calloc(1, sizeof(*w));
+	if (w == NULL || (w->service = strdup(service != NULL ? service : "")) == NULL) {
+		free(w);
+		return ROSTER_ENOMEM;
+	}
+	w->cb = cb;
+	w->ud = ud;
+	pthread_mutex_lock(&c->mu);
+	w->next = c->watches;
+	c->watches = w;
+	engine_kick(c->engine);
+	pthread_mutex_unlock(&c->mu);
+	*out = w;
+	return 0;
+}
+
+void roster_watch_cancel(struct roster_client *c, struct roster_watch *w)
+{
+	if (w == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	for (struct roster_watch **p = &c->watches; *p != NULL; p = &(*p)->next) {
+		if (*p != w) {
+			continue;
+		}
+		*p = w->next;
+		if (w->subscribed) {
+			uint64_t *v = realloc(c->cancels, (c->n_cancels + 1) * sizeof(*v));
+			if (v != NULL) {
+				/* Without the CancelWatch the registry keeps sending
+				 * events nobody matches: wasteful, not wrong. */
+				c->cancels = v;
+				c->cancels[c->n_cancels++] = w->req_id;
+			}
+			engine_kick(c->engine);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(w->service);
+	free(w);
+}

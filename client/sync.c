@@ -1,0 +1,179 @@
+#include "client/sync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/frame.h"
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for @p events until @p deadline; 0, ROSTER_ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			return ROSTER_ETIMEDOUT;
+		}
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, (int)left);
+		if (n > 0) {
+			return 0;
+		}
+		if (n == 0) {
+			return ROSTER_ETIMEDOUT;
+		}
+		if (errno != EINTR) {
+			return -errno;
+		}
+	}
+}
+
+static int connect_deadline(const struct sockaddr_storage *addr, int64_t deadline, int *fdp)
+{
+	socklen_t alen = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						      : sizeof(struct sockaddr_in);
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)addr, alen) != 0) {
+		if (errno != EINPROGRESS) {
+			close(fd);
+			return ROSTER_EUNREACHABLE;
+		}
+		int rc = wait_fd(fd, POLLOUT, deadline);
+		int err = 0;
+		socklen_t elen = sizeof(err);
+		if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)) {
+			rc = ROSTER_EUNREACHABLE;
+		}
+		if (rc != 0) {
+			close(fd);
+			return rc == ROSTER_ETIMEDOUT ? ROSTER_EUNREACHABLE : rc;
+		}
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			return -errno;
+		}
+		int rc = wait_fd(fd, POLLOUT, deadline);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Read frames until the one answering @p id. */
+static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_response *out)
+{
+	struct rs_frame_decoder dec;
+	uint8_t buf[16384];
+	int rc = ROSTER_EPROTO;
+	rs_frame_decoder_init(&dec, RS_FRAME_MAX_DEFAULT * 16);
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0) {
+			/* The registry closed without answering (e.g. it is stopping). */
+			rc = ROSTER_EUNREACHABLE;
+			goto out;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				rc = wait_fd(fd, POLLIN, deadline);
+				if (rc != 0) {
+					goto out;
+				}
+				continue;
+			}
+			rc = errno == ECONNRESET ? ROSTER_EUNREACHABLE : -errno;
+			goto out;
+		}
+		const uint8_t *p = buf;
+		size_t left = (size_t)n;
+		while (left > 0) {
+			size_t used = 0;
+			const uint8_t *frame;
+			size_t flen;
+			int d = rs_frame_decode(&dec, p, left, &used, &frame, &flen);
+			if (d < 0) {
+				rc = ROSTER_EPROTO;
+				goto out;
+			}
+			p += used;
+			left -= used;
+			if (d == 0) {
+				break;
+			}
+			rc = wire_response_decode(frame, flen, out);
+			if (rc != 0) {
+				goto out;
+			}
+			if (out->id == id) {
+				goto out;
+			}
+			wire_response_deinit(out); /* not ours: a stray frame */
+		}
+	}
+out:
+	rs_frame_decoder_deinit(&dec);
+	return rc;
+}
+
+int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq,
+		uint32_t timeout_ms, struct wire_response *out)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	uint8_t *frame = NULL;
+	size_t flen = 0;
+	int fd = -1;
+	int rc = wire_request_encode(rq, &frame, &flen);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = connect_deadline(addr, deadline, &fd);
+	if (rc != 0) {
+		goto out;
+	}
+	rc = send_all(fd, frame, flen, deadline);
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		rc = ROSTER_EUNREACHABLE;
+	}
+	if (rc != 0) {
+		goto out;
+	}
+	rc = recv_response(fd, rq->id, deadline, out);
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(frame);
+	return rc;
+}

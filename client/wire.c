@@ -1,0 +1,413 @@
+#include "client/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/inst.h"
+#include "proto/frame.h"
+#include "proto/roster.pb-c.h"
+
+int wire_error_from_code(int code)
+{
+	switch (code) {
+	case ROSTER__V1__ERROR_CODE__OK:
+		return 0;
+	case ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT:
+		return ROSTER_EINVAL;
+	case ROSTER__V1__ERROR_CODE__INVALID_NAME:
+		return ROSTER_ENAME;
+	case ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE:
+		return ROSTER_ELEASE;
+	case ROSTER__V1__ERROR_CODE__NOT_FOUND:
+		return ROSTER_ENOENT;
+	case ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED:
+		return ROSTER_ELIMIT;
+	case ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE:
+	case ROSTER__V1__ERROR_CODE__MALFORMED:
+		return ROSTER_EPROTO;
+	case ROSTER__V1__ERROR_CODE__STORAGE_FULL:
+	case ROSTER__V1__ERROR_CODE__STORAGE_ERROR:
+		return ROSTER_ESTORE;
+	case ROSTER__V1__ERROR_CODE__UNAVAILABLE:
+		return ROSTER_EAGAIN;
+	case ROSTER__V1__ERROR_CODE__UNSUPPORTED:
+		return ROSTER_ENOTSUP;
+	default:
+		return ROSTER_ESERVER;
+	}
+}
+
+/* The identity of @p inst as an InstanceId borrowing its strings. */
+static void id_view(Roster__V1__InstanceId *id, const struct roster_instance *inst)
+{
+	roster__v1__instance_id__init(id);
+	id->service = (char *)inst->service;
+	id->protocol = (char *)inst->protocol;
+	id->host = (char *)inst->host;
+	id->port = inst->port;
+}
+
+int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *len)
+{
+	Roster__V1__Request req = ROSTER__V1__REQUEST__INIT;
+	Roster__V1__OpenLeaseRequest open = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
+	Roster__V1__HeartbeatRequest hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT;
+	Roster__V1__RegisterRequest reg = ROSTER__V1__REGISTER_REQUEST__INIT;
+	Roster__V1__Instance inst = ROSTER__V1__INSTANCE__INIT;
+	Roster__V1__DeregisterRequest dereg = ROSTER__V1__DEREGISTER_REQUEST__INIT;
+	Roster__V1__InstanceId id = ROSTER__V1__INSTANCE_ID__INIT;
+	Roster__V1__SetStatusRequest st = ROSTER__V1__SET_STATUS_REQUEST__INIT;
+	Roster__V1__QueryRequest q = ROSTER__V1__QUERY_REQUEST__INIT;
+	Roster__V1__ListRequest list = ROSTER__V1__LIST_REQUEST__INIT;
+	Roster__V1__WatchRequest w = ROSTER__V1__WATCH_REQUEST__INIT;
+	Roster__V1__StatsRequest stats = ROSTER__V1__STATS_REQUEST__INIT;
+	Roster__V1__CancelWatchRequest cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT;
+	Roster__V1__Instance__MetadataEntry *meta = NULL, **meta_ptrs = NULL;
+	uint8_t *buf = NULL;
+	int rc = 0;
+
+	req.id = rq->id;
+	switch (rq->op) {
+	case WIRE_OPEN_LEASE:
+		open.ttl_seconds = rq->ttl_seconds;
+		req.op_case = ROSTER__V1__REQUEST__OP_OPEN_LEASE;
+		req.open_lease = &open;
+		break;
+	case WIRE_HEARTBEAT:
+		hb.lease = rq->lease;
+		req.op_case = ROSTER__V1__REQUEST__OP_HEARTBEAT;
+		req.heartbeat = &hb;
+		break;
+	case WIRE_REGISTER: {
+		const struct roster_instance *in = rq->inst;
+		inst.service = (char *)in->service;
+		inst.protocol = (char *)in->protocol;
+		inst.host = (char *)in->host;
+		inst.port = in->port;
+		inst.n_addresses = in->n_addresses;
+		inst.addresses = (char **)in->addresses;
+		inst.priority = in->priority;
+		inst.weight = in->weight;
+		inst.status = (Roster__V1__Status)in->status;
+		if (in->n_metadata > 0) {
+			meta = calloc(in->n_metadata, sizeof(*meta));
+			meta_ptrs = calloc(in->n_metadata, sizeof(*meta_ptrs));
+			if (meta == NULL || meta_ptrs == NULL) {
+				rc = ROSTER_ENOMEM;
+				goto out;
+			}
+			for (size_t i = 0; i < in->n_metadata; i++) {
+				roster__v1__instance__metadata_entry__init(&meta[i]);
+				meta[i].key = (char *)in->metadata[i].key;
+				meta[i].value = (char *)in->metadata[i].value;
+				meta_ptrs[i] = &meta[i];
+			}
+			inst.n_metadata = in->n_metadata;
+			inst.metadata = meta_ptrs;
+		}
+		reg.instance = &inst;
+		reg.lease = rq->lease;
+		req.op_case = ROSTER__V1__REQUEST__OP_REGISTER;
+		req.register_ = &reg;
+		break;
+	}
+	case WIRE_DEREGISTER_INSTANCE:
+		id_view(&id, rq->inst);
+		dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
+		dereg.instance = &id;
+		req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
+		req.deregister = &dereg;
+		break;
+	case WIRE_DEREGISTER_LEASE:
+		dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
+		dereg.lease = rq->lease;
+		req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
+		req.deregister = &dereg;
+		break;
+	case WIRE_SET_STATUS:
+		id_view(&id, rq->inst);
+		st.instance = &id;
+		st.status = (Roster__V1__Status)rq->status;
+		req.op_case = ROSTER__V1__REQUEST__OP_SET_STATUS;
+		req.set_status = &st;
+		break;
+	case WIRE_QUERY:
+		q.service = (char *)(rq->service != NULL ? rq->service : "");
+		q.protocol = (char *)(rq->protocol != NULL ? rq->protocol : "");
+		q.include_down = rq->include_down != 0;
+		req.op_case = ROSTER__V1__REQUEST__OP_QUERY;
+		req.query = &q;
+		break;
+	case WIRE_LIST:
+		req.op_case = ROSTER__V1__REQUEST__OP_LIST;
+		req.list = &list;
+		break;
+	case WIRE_WATCH:
+		w.service = (char *)(rq->service != NULL ? rq->service : "");
+		w.since_revision = rq->since_revision;
+		req.op_case = ROSTER__V1__REQUEST__OP_WATCH;
+		req.watch = &w;
+		break;
+	case WIRE_STATS:
+		req.op_case = ROSTER__V1__REQUEST__OP_STATS;
+		req.stats = &stats;
+		break;
+	case WIRE_CANCEL_WATCH:
+		cw.watch_id = rq->watch_id;
+		req.op_case = ROSTER__V1__REQUEST__OP_CANCEL_WATCH;
+		req.cancel_watch = &cw;
+		break;
+	default:
+		return ROSTER_EINVAL;
+	}
+
+	size_t body = roster__v1__request__get_packed_size(&req);
+	buf = malloc(RS_FRAME_HEADER + body);
+	if (buf == NULL) {
+		rc = ROSTER_ENOMEM;
+		goto out;
+	}
+	rs_frame_header_write(buf, (uint32_t)body);
+	roster__v1__request__pack(&req, buf + RS_FRAME_HEADER);
+	*frame = buf;
+	*len = RS_FRAME_HEADER + body;
+out:
+	free(meta);
+	free(meta_ptrs);
+	return rc;
+}
+
+/* A packed copy of a wire Instance. */
+static int instance_from_pb(struct roster_instance *dst, const Roster__V1__Instance *pb)
+{
+	struct roster_meta stack_meta[16];
+	struct roster_meta *meta = stack_meta;
+	if (pb->n_metadata > 16) {
+		meta = calloc(pb->n_metadata, sizeof(*meta));
+		if (meta == NULL) {
+			return ROSTER_ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < pb->n_metadata; i++) {
+		meta[i].key = pb->metadata[i]->key;
+		meta[i].value = pb->metadata[i]->value;
+	}
+	struct roster_instance view = {
+		.service = pb->service,
+		.protocol = pb->protocol,
+		.host = pb->host,
+		.port = pb->port > 65535 ? 0 : (uint16_t)pb->port,
+		.addresses = (const char *const *)pb->addresses,
+		.n_addresses = pb->n_addresses,
+		.priority = (uint16_t)pb->priority,
+		.weight = (uint16_t)pb->weight,
+		.metadata = meta,
+		.n_metadata = pb->n_metadata,
+		.status = (int)pb->status <= (int)ROSTER_DOWN ? (enum roster_status)pb->status
+						     : ROSTER_STATUS_UNSPECIFIED,
+		.registered_at_ms = pb->registered_at_ms,
+		.status_since_ms = pb->status_since_ms,
+		.expiry = (int)pb->expiry <= (int)ROSTER_NEVER ? (enum roster_expiry)pb->expiry
+						     : ROSTER_EXPIRY_UNSPECIFIED,
+		.lease = pb->lease,
+		.stale = pb->stale,
+	};
+	int rc = inst_pack(dst, &view);
+	if (meta != stack_meta) {
+		free(meta);
+	}
+	return rc;
+}
+
+static int query_from_pb(struct wire_response *out, const Roster__V1__QueryResponse *pb)
+{
+	struct roster_result *r = inst_result_new(pb->n_instances);
+	if (r == NULL) {
+		return ROSTER_ENOMEM;
+	}
+	out->query = r;
+	r->revision = pb->revision;
+	r->preserving = pb->preserving;
+	r->fetched_at_ms = inst_now_ms();
+	out->revision = pb->revision;
+	for (size_t i = 0; i < pb->n_instances; i++) {
+		int rc = instance_from_pb(&r->instances[i], pb->instances[i]);
+		if (rc != 0) {
+			return rc;
+		}
+		r->n_instances++;
+	}
+	return 0;
+}
+
+static int list_from_pb(struct wire_response *out, const Roster__V1__ListResponse *pb)
+{
+	/* One block: the array, then the strings. */
+	size_t strings = 0;
+	for (size_t i = 0; i < pb->n_services; i++) {
+		strings += strlen(pb->services[i]->service) + strlen(pb->services[i]->protocol) + 2;
+	}
+	size_t arr = pb->n_services * sizeof(struct roster_service);
+	struct roster_list *l = calloc(1, sizeof(*l) + arr + strings);
+	if (l == NULL) {
+		return ROSTER_ENOMEM;
+	}
+	l->services = (struct roster_service *)(l + 1);
+	l->n_services = pb->n_services;
+	l->revision = pb->revision;
+	char *pos = (char *)l->services + arr;
+	for (size_t i = 0; i < pb->n_services; i++) {
+		const Roster__V1__ServiceSummary *s = pb->services[i];
+		struct roster_service *d = &l->services[i];
+		size_t n = strlen(s->service) + 1;
+		memcpy(pos, s->service, n);
+		d->service = pos;
+		pos += n;
+		n = strlen(s->protocol) + 1;
+		memcpy(pos, s->protocol, n);
+		d->protocol = pos;
+		pos += n;
+		d->up = s->up;
+		d->down = s->down;
+		d->starting = s->starting;
+		d->stale = s->stale;
+	}
+	out->list = l;
+	out->revision = pb->revision;
+	return 0;
+}
+
+static void copy_str(char *dst, size_t dstsz, const char *src)
+{
+	snprintf(dst, dstsz, "%s", src != NULL ? src : "");
+}
+
+static void stats_from_pb(struct roster_stats *d, const Roster__V1__StatsResponse *s)
+{
+	d->revision = s->revision;
+	d->preserving = s->preserving;
+	d->leases = s->leases;
+	d->instances = s->instances;
+	d->instances_up = s->instances_up;
+	d->instances_stale = s->instances_stale;
+	d->services = s->services;
+	d->heartbeats_total = s->heartbeats_total;
+	d->registrations_total = s->registrations_total;
+	d->expirations_total = s->expirations_total;
+	d->api_connections = s->api_connections;
+	d->store_bytes = s->store_bytes;
+	d->uptime_ms = s->uptime_ms;
+	d->journal_first_revision = s->journal_first_revision;
+	d->dns_queries_total = s->dns_queries_total;
+	copy_str(d->site, sizeof(d->site), s->site);
+	copy_str(d->domain, sizeof(d->domain), s->domain);
+	copy_str(d->zone, sizeof(d->zone), s->zone);
+	/* Keep the largest counts when there are more codes than room. */
+	for (size_t i = 0; i < s->n_client_reports; i++) {
+		const Roster__V1__StatsResponse__ClientReportsEntry *e = s->client_reports[i];
+		size_t slot = d->n_reports;
+		if (slot == ROSTER_STATS_MAX_REPORTS) {
+			slot = 0;
+			for (size_t j = 1; j < d->n_reports; j++) {
+				slot = d->reports[j].count < d->reports[slot].count ? j : slot;
+			}
+			if (d->reports[slot].count >= e->value) {
+				continue;
+			}
+		} else {
+			d->n_reports++;
+		}
+		copy_str(d->reports[slot].code, sizeof(d->reports[slot].code), e->key);
+		d->reports[slot].count = e->value;
+	}
+}
+
+int wire_response_decode(const uint8_t *buf, size_t len, struct wire_response *out)
+{
+	memset(out, 0, sizeof(*out));
+	Roster__V1__Response *m = roster__v1__response__unpack(NULL, len, buf);
+	if (m == NULL) {
+		return ROSTER_EPROTO;
+	}
+	int rc = 0;
+	out->id = m->id;
+	out->error = wire_error_from_code((int)m->error);
+	copy_str(out->message, sizeof(out->message), m->message);
+	switch (m->result_case) {
+	case ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE:
+		out->result = WIRE_RESULT_OPEN_LEASE;
+		out->lease = m->open_lease->lease;
+		out->ttl_seconds = m->open_lease->ttl_seconds;
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_HEARTBEAT:
+		out->result = WIRE_RESULT_HEARTBEAT;
+		out->ttl_seconds = m->heartbeat->ttl_seconds;
+		out->count = m->heartbeat->instances;
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_REGISTER:
+		out->result = WIRE_RESULT_REGISTER;
+		out->revision = m->register_->revision;
+		out->created = m->register_->created;
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_DEREGISTER:
+		out->result = WIRE_RESULT_DEREGISTER;
+		out->revision = m->deregister->revision;
+		out->count = m->deregister->removed;
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_SET_STATUS:
+		out->result = WIRE_RESULT_SET_STATUS;
+		out->revision = m->set_status->revision;
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_QUERY:
+		out->result = WIRE_RESULT_QUERY;
+		rc = query_from_pb(out, m->query);
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_LIST:
+		out->result = WIRE_RESULT_LIST;
+		rc = list_from_pb(out, m->list);
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT: {
+		const Roster__V1__WatchEvent *e = m->watch_event;
+		out->result = WIRE_RESULT_WATCH_EVENT;
+		out->watch_kind = (enum roster_watch_kind)e->kind;
+		out->revision = e->revision;
+		copy_str(out->reason, sizeof(out->reason), e->reason);
+		if (e->instance != NULL) {
+			rc = instance_from_pb(&out->watch_inst, e->instance);
+		}
+		if (e->kind < ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN ||
+				e->kind > ROSTER__V1__WATCH_EVENT__KIND__REMOVE) {
+			rc = rc != 0 ? rc : ROSTER_EPROTO;
+		}
+		break;
+	}
+	case ROSTER__V1__RESPONSE__RESULT_STATS:
+		out->result = WIRE_RESULT_STATS;
+		stats_from_pb(&out->stats, m->stats);
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH:
+		out->result = WIRE_RESULT_CANCEL_WATCH;
+		break;
+	default:
+		out->result = WIRE_RESULT_NONE;
+		break;
+	}
+	roster__v1__response__free_unpacked(m, NULL);
+	if (rc != 0) {
+		wire_response_deinit(out);
+	}
+	return rc;
+}
+
+void wire_response_deinit(struct wire_response *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	roster_result_free(r->query);
+	r->query = NULL;
+	roster_list_free(r->list);
+	r->list = NULL;
+	inst_release(&r->watch_inst);
+}

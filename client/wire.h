@@ -1,0 +1,101 @@
+/*
+ * client/wire.h - the client's side of the registration API messages.
+ *
+ * The only client file that includes the protobuf-c generated code: it
+ * encodes requests into whole frames and decodes response frames into plain
+ * C structures; generated types never leave wire.c.
+ *
+ * Pure, no I/O, any thread.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "roster/client.h"
+
+enum wire_op {
+	WIRE_OPEN_LEASE = 1,
+	WIRE_HEARTBEAT,
+	WIRE_REGISTER,
+	WIRE_DEREGISTER_INSTANCE,
+	WIRE_DEREGISTER_LEASE,
+	WIRE_SET_STATUS,
+	WIRE_QUERY,
+	WIRE_LIST,
+	WIRE_WATCH,
+	WIRE_STATS,
+	WIRE_CANCEL_WATCH,
+};
+
+/** A request; pointers are borrowed for the call of wire_request_encode(). */
+struct wire_request {
+	uint64_t id;
+	enum wire_op op;
+	uint32_t ttl_seconds;                 /**< OPEN_LEASE */
+	uint64_t lease;                       /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE */
+	const struct roster_instance *inst;   /**< REGISTER; identity for DEREGISTER_INSTANCE,
+					       * SET_STATUS */
+	enum roster_status status;            /**< SET_STATUS */
+	const char *service;                  /**< QUERY, WATCH ("" or NULL: all) */
+	const char *protocol;                 /**< QUERY (NULL: all) */
+	int include_down;                     /**< QUERY */
+	uint64_t since_revision;              /**< WATCH */
+	uint64_t watch_id;                    /**< CANCEL_WATCH */
+};
+
+/**
+ * Encode a request as one frame (4-byte length + message).
+ * @param frame set to a malloc'd buffer the caller frees.
+ * @param len set to its length.
+ * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (unknown op).
+ */
+__attribute__((warn_unused_result)) int wire_request_encode(const struct wire_request *rq,
+		uint8_t **frame, size_t *len);
+
+/** What a response carries. */
+enum wire_result {
+	WIRE_RESULT_NONE = 0,
+	WIRE_RESULT_OPEN_LEASE,
+	WIRE_RESULT_HEARTBEAT,
+	WIRE_RESULT_REGISTER,
+	WIRE_RESULT_DEREGISTER,
+	WIRE_RESULT_SET_STATUS,
+	WIRE_RESULT_QUERY,
+	WIRE_RESULT_LIST,
+	WIRE_RESULT_WATCH_EVENT,
+	WIRE_RESULT_STATS,
+	WIRE_RESULT_CANCEL_WATCH,
+};
+
+/** A decoded response. Release with wire_response_deinit(). */
+struct wire_response {
+	uint64_t id;
+	int error;            /**< 0, or the ROSTER_E* code of the server's error code */
+	char message[256];    /**< the server's message, truncated */
+	enum wire_result result;
+	uint64_t lease;       /**< OPEN_LEASE */
+	uint32_t ttl_seconds; /**< OPEN_LEASE, HEARTBEAT */
+	uint32_t count;       /**< HEARTBEAT: instances held; DEREGISTER: removed */
+	uint64_t revision;    /**< REGISTER, DEREGISTER, SET_STATUS, QUERY, LIST, WATCH_EVENT */
+	int created;          /**< REGISTER */
+	struct roster_result *query;  /**< QUERY: owned */
+	struct roster_list *list;     /**< LIST: owned */
+	struct roster_stats stats;    /**< STATS */
+	enum roster_watch_kind watch_kind;  /**< WATCH_EVENT */
+	struct roster_instance watch_inst;  /**< WATCH_EVENT: packed when set */
+	char reason[32];                    /**< WATCH_EVENT */
+};
+
+/**
+ * Decode one frame body into @p out.
+ * @return 0, ROSTER_EPROTO (not a Response), ROSTER_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int wire_response_decode(const uint8_t *buf, size_t len,
+		struct wire_response *out);
+
+/** Free what a decoded response owns. NULL-safe. */
+void wire_response_deinit(struct wire_response *r);
+
+/** The ROSTER_E* code of an API ErrorCode value. */
+int wire_error_from_code(int code);

@@ -1,0 +1,158 @@
+/*
+ * server/answer.h - the DNS answer engine: query bytes + store -> response
+ * bytes. No sockets, no clocks, no logging (time comes in with the query).
+ *
+ * Model
+ *   answer_process() takes one raw query and writes one raw response into
+ *   the caller's buffer, and returns what to do with it (send or drop), like
+ *   NSD's query_process(). The transport (server/dnsio.c) owns the sockets.
+ *
+ *   1. Pre-validation (server/dnswire.c): one linear pass over the raw bytes
+ *      decides drop / FORMERR / NOTIMP, or yields the checked question and
+ *      EDNS fields. ldns never sees a query byte.
+ *   2. Classification of the question against the zones we serve:
+ *      services.<site>.<domain> and the optional report zone (SPEC DNS).
+ *   3. Positive answers come from prepared answers: for each (lower-cased
+ *      qname, qtype) the RRset is built once, with ldns (ldns_rr and
+ *      ldns_rr2buffer_wire), into a compact form: each RR stored without its
+ *      owner (type, class, TTL, RDLENGTH, RDATA), plus the A/AAAA of SRV
+ *      targets for the additional section. An entry is tagged with the
+ *      revision of what it was built from (the service's revision; for A/AAAA
+ *      the largest revision and the count of the name's services) and is
+ *      rebuilt when a lookup finds the tag out of date, so a change is
+ *      visible from the moment the store applied it. SOA and NS are prepared
+ *      per zone and per global revision.
+ *   4. Per query, a small wire writer over the caller's buffer copies the
+ *      header id and flags, echoes the question as sent, appends the prepared
+ *      RRs in a per-query order (SRV shuffled; A/AAAA in a weighted shuffle),
+ *      owners compressed to a pointer at the question, SRV targets never
+ *      compressed (RFC 2782), additional-section owners pointing at the SRV
+ *      targets, then the OPT record (with EDE 3 "Stale Answer" when stale
+ *      instances are included). A UDP answer that does not fit is sent with
+ *      TC=1 and no records; over TCP an RRset too large for 65,535 octets is
+ *      answered with a subset that fits (weighted random by instance weight,
+ *      or seeded from the client address and revision with stable subsets).
+ *
+ *   The hot path allocates nothing: prepared entries and the permutation
+ *   scratch are allocated when an entry is (re)built, and reused.
+ *
+ * Threads
+ *   One struct answer per thread; it reads the store, which belongs to the
+ *   main loop thread, so an answer engine runs on that thread only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "server/report.h"
+
+struct store;
+struct answer;
+
+/** Settings of the engine (copied by answer_new()). */
+struct answer_config {
+	const char *zone;                    /**< "services.<site>.<domain>." */
+	const char *domain;                  /**< for the SOA RNAME hostmaster.<domain> */
+	const char *const *ns;               /**< NS targets, canonical text */
+	size_t nns;
+	const char *report_zone;             /**< NULL or "" when not served */
+	uint32_t ttl;                        /**< answer TTL, s */
+	uint32_t negative_ttl;               /**< SOA minimum and negative TTL, s */
+	uint16_t udp_max;                    /**< largest UDP answer (>= 512) */
+	bool stable_subsets;
+};
+
+enum answer_transport {
+	ANSWER_UDP = 0,
+	ANSWER_TCP = 1,
+};
+
+/** Query-type buckets for the counters (roster_dns_queries_total{qtype}). */
+enum answer_qtype_bucket {
+	ANSWER_Q_A = 0,
+	ANSWER_Q_AAAA,
+	ANSWER_Q_SRV,
+	ANSWER_Q_TXT,
+	ANSWER_Q_SOA,
+	ANSWER_Q_NS,
+	ANSWER_Q_ANY,
+	ANSWER_Q_OTHER,
+	ANSWER_Q_COUNT,
+};
+
+/** Counters kept by the engine. Read them with answer_counters_get(). */
+struct answer_counters {
+	uint64_t queries[ANSWER_Q_COUNT][2]; /**< [qtype bucket][transport] */
+	uint64_t responses[24];              /**< by (extended) rcode */
+	uint64_t dropped;                    /**< no reply: garbage, responses, rate limit */
+	uint64_t truncated;                  /**< UDP answers sent with TC=1 */
+	uint64_t partial;                    /**< TCP answers with a subset of the RRset */
+	uint64_t stale;                      /**< answers carrying EDE Stale Answer */
+	uint64_t rebuilds;                   /**< prepared entries (re)built */
+};
+
+/** Who asked. */
+struct answer_client {
+	enum answer_transport transport;
+	const struct sockaddr *addr;         /**< may be NULL (tests) */
+};
+
+enum answer_action {
+	ANSWER_SEND = 0,
+	ANSWER_DROP = 1,
+};
+
+/** The outcome of one query. */
+struct answer_result {
+	enum answer_action action;
+	size_t len;                          /**< octets written (ANSWER_SEND) */
+	uint16_t rcode;                      /**< (extended) rcode sent */
+	bool truncated;
+	bool partial;
+	bool report;                         /**< a client report to log: see @c fields */
+	struct report_fields fields;         /**< valid until the next answer_process() */
+};
+
+/**
+ * Create an engine.
+ * @param cfg copied.
+ * @param store borrowed for the engine's life; read on each query.
+ * @param report borrowed; counters and limiter for the report zone (may be
+ *        NULL when no report zone is configured).
+ * @param out set to the engine.
+ * @return 0, RS_EINVAL (a zone or NS name that is not a valid name), RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int answer_new(const struct answer_config *cfg,
+		const struct store *store, struct report *report, struct answer **out);
+
+/**
+ * Point the engine at another store (the server rebuilds its store from disk
+ * after a failed commit). Prepared answers are dropped when it changes: they
+ * were tagged with revisions of the old store. Cheap when it is the same.
+ */
+void answer_store_set(struct answer *a, const struct store *store);
+
+/** Free the engine and its prepared answers. NULL-safe. */
+void answer_free(struct answer *a);
+
+/**
+ * Answer one query.
+ * @param q the raw query; @param qlen its length (any bytes, any length).
+ * @param client transport and source address.
+ * @param now_ms monotonic milliseconds (report rate limit).
+ * @param out buffer for the response, at least 512 octets; 65,535 for TCP.
+ * @param outcap its size; the response never exceeds it.
+ * @param res the outcome: ANSWER_DROP (send nothing) or ANSWER_SEND with
+ *        res->len octets in @p out.
+ * @note Never fails: a failure to build an answer (out of memory) is answered
+ *       SERVFAIL.
+ */
+void answer_process(struct answer *a, const uint8_t *q, size_t qlen,
+		const struct answer_client *client, uint64_t now_ms, uint8_t *out, size_t outcap,
+		struct answer_result *res);
+
+/** The engine's counters (borrowed; updated in place by answer_process()). */
+const struct answer_counters *answer_counters_get(const struct answer *a);

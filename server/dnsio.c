@@ -1,0 +1,799 @@
+#include "server/dnsio.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/addr.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "server/dnswire.h"
+#include "server/server.h"
+
+#define UDP_BATCH 32
+#define UDP_QUERY_MAX 4096
+#define UDP_OUT_MAX 4096
+/* Batches per readable callback: bounded so timers and TCP get their turn. */
+#define UDP_ROUNDS 8
+
+struct dns_udp {
+	uv_poll_t poll;
+	int fd;
+	struct dnsio *io;
+};
+
+struct dns_listener {
+	uv_tcp_t tcp;
+	struct dnsio *io;
+};
+
+struct dns_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct dnsio *io;
+	struct dns_conn *prev, *next;
+	struct sockaddr_storage peer;
+	int closing;                         /* handles still to close */
+	bool paused;
+	size_t rlen;
+	uint8_t rbuf[2 + DNSIO_TCP_QUERY_MAX];
+};
+
+/* A queued TCP write: only for what uv_try_write() could not send. */
+struct dns_wreq {
+	uv_write_t req;
+	struct dns_conn *conn;
+	size_t len;
+	uint8_t data[];
+};
+
+/* One batch of UDP queries and their responses (recvmmsg/sendmmsg). */
+struct udp_batch {
+	struct mmsghdr rmsg[UDP_BATCH];
+	struct iovec riov[UDP_BATCH];
+	struct sockaddr_storage raddr[UDP_BATCH];
+	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
+	struct mmsghdr smsg[UDP_BATCH];
+	struct iovec siov[UDP_BATCH];
+	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
+};
+
+/* A UDP worker thread: its own answer engine and buffers, the shared
+ * sockets. It reads the store only under the read side of dnsio's lock. */
+struct dns_worker {
+	pthread_t thread;
+	struct dnsio *io;
+	struct answer *answer;
+	struct dnsio_counters counters;      /* its UDP bytes and drops */
+	bool started;
+	struct udp_batch batch;
+};
+
+struct dnsio {
+	struct server *srv;
+	struct answer_config acfg;
+	const char *ns[CONFIG_MAX_NS];
+	struct answer *answer;               /* the main thread's: TCP, and UDP without workers */
+	struct report report;
+	struct dnsio_counters counters;
+	struct dns_udp udp[CONFIG_MAX_LISTEN];
+	size_t nudp;
+	struct dns_listener tcp[CONFIG_MAX_LISTEN];
+	size_t ntcp;
+	struct dns_conn *conns;
+	int handles;                         /* open handles; the last close frees */
+	bool stopping;
+	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
+	 * side of @c lock whenever it runs, and lets go of it only while it
+	 * waits for events (dnsio_wait()), so workers never see the store
+	 * change under them. */
+	struct dns_worker **workers;
+	size_t nworkers;
+	pthread_rwlock_t lock;
+	bool lock_init;
+	bool locked;                         /* by the main thread */
+	int stop_fd;                         /* eventfd: workers exit */
+	struct udp_batch batch;              /* the main thread's */
+	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
+	uint8_t tbuf[2 + 65535];
+};
+
+static void workers_stop(struct dnsio *io)
+{
+	if (io->stop_fd >= 0) {
+		uint64_t one = 1;
+		(void)!write(io->stop_fd, &one, sizeof(one));
+	}
+	if (io->locked) {
+		io->locked = false;
+		pthread_rwlock_unlock(&io->lock);
+	}
+	for (size_t i = 0; i < io->nworkers; i++) {
+		if (io->workers[i]->started) {
+			pthread_join(io->workers[i]->thread, NULL);
+			io->workers[i]->started = false;
+		}
+	}
+}
+
+static void io_free(struct dnsio *io)
+{
+	workers_stop(io);
+	for (size_t i = 0; i < io->nworkers; i++) {
+		answer_free(io->workers[i]->answer);
+		free(io->workers[i]);
+	}
+	free(io->workers);
+	if (io->stop_fd >= 0) {
+		close(io->stop_fd);
+	}
+	if (io->lock_init) {
+		pthread_rwlock_destroy(&io->lock);
+	}
+	report_log_close(&io->report);
+	answer_free(io->answer);
+	free(io);
+}
+
+static void handle_closed(struct dnsio *io)
+{
+	if (--io->handles == 0 && io->stopping) {
+		io_free(io);
+	}
+}
+
+/* Follow what may change under us between batches: the store (rebuilt
+ * after a failed commit) and the limits SIGHUP reloads. */
+static void dnsio_refresh(struct dnsio *io)
+{
+	answer_store_set(io->answer, io->srv->store);
+	io->report.rate = io->srv->cfg.report_rate;
+	io->report.log_max = io->srv->cfg.report_log_max;
+}
+
+/* ---- UDP ---------------------------------------------------------------- */
+
+static void udp_close_cb(uv_handle_t *h)
+{
+	struct dns_udp *u = h->data;
+	close(u->fd);
+	u->fd = -1;
+	handle_closed(u->io);
+}
+
+/*
+ * Read one batch from @p fd and answer it into @p b; returns the number of
+ * datagrams read (0 when drained) and sets *@p nsend. The caller holds
+ * whatever the engine needs (the store lock with workers).
+ */
+static int udp_batch_answer(struct udp_batch *b, int fd, struct answer *a, struct report *rep,
+		uint64_t now, struct dnsio_counters *ctr, int *nsend)
+{
+	*nsend = 0;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
+		b->rmsg[i].msg_hdr = (struct msghdr){
+			.msg_name = &b->raddr[i],
+			.msg_namelen = sizeof(b->raddr[i]),
+			.msg_iov = &b->riov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	int n = recvmmsg(fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0) {
+		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
+	}
+	struct answer_client c = {ANSWER_UDP, NULL};
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = b->rmsg[i].msg_len;
+		ctr->bytes_in[ANSWER_UDP] += len;
+		if (b->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			continue; /* over 4 KiB: no query of ours is that large */
+		}
+		c.addr = (const struct sockaddr *)&b->raddr[i];
+		struct answer_result res;
+		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
+		if (res.report) {
+			report_log_write(rep, &res.fields, c.addr, server_wall_ms());
+		}
+		if (res.action != ANSWER_SEND) {
+			continue;
+		}
+		ctr->bytes_out[ANSWER_UDP] += res.len;
+		b->siov[k] = (struct iovec){b->sbuf[k], res.len};
+		b->smsg[k].msg_hdr = (struct msghdr){
+			.msg_name = &b->raddr[i],
+			.msg_namelen = b->rmsg[i].msg_hdr.msg_namelen,
+			.msg_iov = &b->siov[k],
+			.msg_iovlen = 1,
+		};
+		k++;
+	}
+	*nsend = k;
+	return n;
+}
+
+/* Send a batch's responses: one sendmmsg for all, as far as it goes. */
+static void udp_batch_send(struct udp_batch *b, int fd, int k, struct dnsio_counters *ctr)
+{
+	for (int sent = 0; sent < k;) {
+		int m = sendmmsg(fd, b->smsg + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+		if (m <= 0) {
+			/* Skip the one that failed (e.g. unreachable) and go on. */
+			ctr->udp_send_dropped++;
+			sent++;
+			continue;
+		}
+		sent += m;
+	}
+}
+
+static void udp_readable_cb(uv_poll_t *h, int status, int events)
+{
+	struct dns_udp *u = h->data;
+	struct dnsio *io = u->io;
+	(void)events;
+	if (status < 0) {
+		return; /* a transient poll error: the next readiness retries */
+	}
+	uint64_t now = uv_now(io->srv->loop);
+	dnsio_refresh(io);
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int k;
+		int n = udp_batch_answer(&io->batch, u->fd, io->answer, &io->report, now, &io->counters,
+				&k);
+		udp_batch_send(&io->batch, u->fd, k, &io->counters);
+		if (n < UDP_BATCH) {
+			return;
+		}
+	}
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void worker_serve(struct dns_worker *w, int fd)
+{
+	struct dnsio *io = w->io;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int k;
+		pthread_rwlock_rdlock(&io->lock);
+		if (io->stopping) {
+			pthread_rwlock_unlock(&io->lock);
+			return;
+		}
+		answer_store_set(w->answer, io->srv->store);
+		int n = udp_batch_answer(&w->batch, fd, w->answer, &io->report, mono_ms(), &w->counters,
+				&k);
+		pthread_rwlock_unlock(&io->lock);
+		/* Responses are plain bytes now: send without holding the lock. */
+		udp_batch_send(&w->batch, fd, k, &w->counters);
+		if (n < UDP_BATCH) {
+			return;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct dns_worker *w = arg;
+	struct dnsio *io = w->io;
+	struct pollfd pfd[CONFIG_MAX_LISTEN + 1];
+	size_t n = io->nudp;
+	for (size_t i = 0; i < n; i++) {
+		pfd[i] = (struct pollfd){io->udp[i].fd, POLLIN, 0};
+	}
+	pfd[n] = (struct pollfd){io->stop_fd, POLLIN, 0};
+	for (;;) {
+		if (poll(pfd, n + 1, -1) < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+		if (pfd[n].revents != 0) {
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (pfd[i].revents & POLLIN) {
+				worker_serve(w, pfd[i].fd);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int workers_start(struct dnsio *io, size_t count)
+{
+	io->workers = calloc(count, sizeof(*io->workers));
+	if (io->workers == NULL) {
+		return RS_ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct dns_worker *w = calloc(1, sizeof(*w));
+		if (w == NULL) {
+			return RS_ENOMEM;
+		}
+		io->workers[io->nworkers++] = w;
+		w->io = io;
+		int rc = answer_new(&io->acfg, io->srv->store, &io->report, &w->answer);
+		if (rc < 0) {
+			return rc;
+		}
+		rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc != 0) {
+			return -rc;
+		}
+		w->started = true;
+	}
+	return 0;
+}
+
+static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp *u)
+{
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	/* No SO_REUSEADDR: on UDP it would let a second server bind the same
+	 * port silently and steal its queries; "address in use" is the answer. */
+	int one = 1;
+	if (sa->sa_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	/* A burst of queries should wait in the socket, not be dropped. */
+	int rcv = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	if (bind(fd, sa, len) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	int rc = uv_poll_init_socket(io->srv->loop, &u->poll, fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	u->fd = fd;
+	u->io = io;
+	u->poll.data = u;
+	io->handles++;
+	io->nudp++;
+	if (io->srv->cfg.dns_threads > 0) {
+		return 0; /* the workers read it */
+	}
+	return uv_poll_start(&u->poll, UV_READABLE, udp_readable_cb);
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+static void conn_close_cb(uv_handle_t *h)
+{
+	struct dns_conn *c = h->data;
+	if (--c->closing > 0) {
+		return;
+	}
+	struct dnsio *io = c->io;
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		io->conns = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	io->counters.tcp_connections--;
+	free(c);
+	handle_closed(io);
+}
+
+static void conn_close(struct dns_conn *c)
+{
+	if (c->closing > 0) {
+		return;
+	}
+	c->closing = 2;
+	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+	struct dns_conn *c = t->data;
+	c->io->counters.tcp_idle_closed++;
+	conn_close(c);
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct dns_conn *c = h->data;
+	(void)hint;
+	buf->base = (char *)c->rbuf + c->rlen;
+	buf->len = sizeof(c->rbuf) - c->rlen;
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_process(struct dns_conn *c);
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+	struct dns_wreq *w = (struct dns_wreq *)req;
+	struct dns_conn *c = w->conn;
+	free(w);
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->paused && c->closing == 0 &&
+			uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < DNSIO_TCP_OUTQ_MAX / 2) {
+		c->paused = false;
+		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+		conn_process(c); /* queries that arrived before the pause */
+	}
+}
+
+/* Send one response: as much as the socket takes now, the rest queued. */
+static void conn_send(struct dns_conn *c, const uint8_t *p, size_t len)
+{
+	struct dnsio *io = c->io;
+	io->counters.bytes_out[ANSWER_TCP] += len;
+	size_t done = 0;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+		uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (n < 0 && n != UV_EAGAIN) {
+			conn_close(c);
+			return;
+		}
+		done = n > 0 ? (size_t)n : 0;
+	}
+	if (done == len) {
+		return;
+	}
+	struct dns_wreq *w = malloc(sizeof(*w) + len - done);
+	if (w == NULL) {
+		conn_close(c);
+		return;
+	}
+	w->conn = c;
+	w->len = len - done;
+	memcpy(w->data, p + done, w->len);
+	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0) {
+		free(w);
+		conn_close(c);
+		return;
+	}
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > DNSIO_TCP_OUTQ_MAX) {
+		/* A slow reader: stop reading its queries until it reads ours. */
+		c->paused = true;
+		io->counters.tcp_read_paused++;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+}
+
+/* Answer every whole query in the buffer, in order (RFC 7766 6.2.1.1:
+ * pipelined queries; we answer them in the order received). */
+static void conn_process(struct dns_conn *c)
+{
+	struct dnsio *io = c->io;
+	dnsio_refresh(io);
+	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer};
+	size_t off = 0;
+	bool got = false;
+	while (c->rlen - off >= 2 && c->closing == 0 && !c->paused) {
+		size_t qlen = dnswire_get16(c->rbuf + off);
+		if (qlen < DNSWIRE_HEADER || qlen > DNSIO_TCP_QUERY_MAX) {
+			/* RFC 7766 8 and catalogue 2.24: nothing sensible follows. */
+			io->counters.tcp_bad_length++;
+			conn_close(c);
+			return;
+		}
+		if (c->rlen - off < 2 + qlen) {
+			break;
+		}
+		struct answer_result res;
+		answer_process(io->answer, c->rbuf + off + 2, qlen, &cl, uv_now(io->srv->loop),
+				io->tbuf + 2, sizeof(io->tbuf) - 2, &res);
+		off += 2 + qlen;
+		got = true;
+		if (res.report) {
+			report_log_write(&io->report, &res.fields, cl.addr, server_wall_ms());
+		}
+		if (res.action != ANSWER_SEND) {
+			/* Catalogue 2.1/2.2: garbage or a response closes the connection. */
+			conn_close(c);
+			return;
+		}
+		dnswire_set16(io->tbuf, (uint16_t)res.len);
+		conn_send(c, io->tbuf, res.len + 2);
+	}
+	if (off > 0) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	if (got && c->closing == 0) {
+		uv_timer_again(&c->timer);
+	}
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct dns_conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c); /* EOF or error; a partial query is discarded */
+		return;
+	}
+	c->rlen += (size_t)nread;
+	c->io->counters.bytes_in[ANSWER_TCP] += (size_t)nread;
+	conn_process(c);
+}
+
+static void tcp_connection_cb(uv_stream_t *server, int status)
+{
+	struct dns_listener *l = server->data;
+	struct dnsio *io = l->io;
+	if (status < 0 || io->stopping) {
+		return;
+	}
+	struct dns_conn *c = malloc(sizeof(*c));
+	if (c == NULL) {
+		return; /* the connection waits in the backlog; retried later */
+	}
+	memset(c, 0, offsetof(struct dns_conn, rbuf));
+	c->io = io;
+	uv_tcp_init(io->srv->loop, &c->tcp);
+	uv_timer_init(io->srv->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	io->handles++;
+	io->counters.tcp_connections++;
+	c->next = io->conns;
+	if (io->conns != NULL) {
+		io->conns->prev = c;
+	}
+	io->conns = c;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (io->counters.tcp_connections > io->srv->cfg.dns_tcp_max_conns) {
+		/* Over the limit: accept and close (NSD tcp-reject-overflow). */
+		io->counters.tcp_rejected++;
+		conn_close(c);
+		return;
+	}
+	io->counters.tcp_accepted++;
+	int len = sizeof(c->peer);
+	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	uv_tcp_nodelay(&c->tcp, 1);
+	uint64_t idle = io->srv->cfg.dns_tcp_idle_ms;
+	uv_timer_start(&c->timer, conn_timer_cb, idle, idle);
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) < 0) {
+		conn_close(c);
+	}
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	struct dns_listener *l = h->data;
+	handle_closed(l->io);
+}
+
+static int tcp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_listener *l)
+{
+	int rc = uv_tcp_init(io->srv->loop, &l->tcp);
+	if (rc < 0) {
+		return rc;
+	}
+	l->io = io;
+	l->tcp.data = l;
+	io->handles++;
+	io->ntcp++;
+	rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0) {
+		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, tcp_connection_cb);
+	}
+	return rc;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	*out = NULL;
+	struct dnsio *io = calloc(1, sizeof(*io));
+	if (io == NULL) {
+		snprintf(err, errsz, "dns: out of memory");
+		return RS_ENOMEM;
+	}
+	io->srv = srv;
+	io->stop_fd = -1;
+	report_init(&io->report, cfg->report_rate);
+	for (size_t i = 0; i < cfg->nns; i++) {
+		io->ns[i] = cfg->ns[i];
+	}
+	io->acfg = (struct answer_config){
+		.zone = cfg->zone,
+		.domain = cfg->domain,
+		.ns = io->ns,
+		.nns = cfg->nns,
+		.report_zone = cfg->report_zone,
+		.ttl = cfg->ttl,
+		.negative_ttl = cfg->negative_ttl,
+		.udp_max = cfg->udp_max,
+		.stable_subsets = cfg->stable_subsets,
+	};
+	int rc = answer_new(&io->acfg, srv->store, &io->report, &io->answer);
+	if (rc < 0) {
+		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
+		free(io);
+		return rc;
+	}
+	*out = io;
+	if (cfg->dns_threads > 0) {
+		/* Writers first: a registration must not wait behind a stream of
+		 * worker batches. */
+		pthread_rwlockattr_t attr;
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&io->lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+		io->lock_init = true;
+		pthread_rwlock_wrlock(&io->lock);
+		io->locked = true;
+		io->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (io->stop_fd < 0) {
+			rc = -errno;
+			snprintf(err, errsz, "dns: eventfd: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	if (cfg->report_zone[0] != '\0') {
+		rc = report_log_open(&io->report, cfg->data_dir, cfg->report_log_max);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: report log in %s: %s", cfg->data_dir, strerror(-rc));
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < cfg->dns.n; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&cfg->dns.addrs[i];
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format(sa, text);
+		rc = udp_open(io, sa, &io->udp[io->nudp]);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns listener %s (udp): %s", text, strerror(-rc));
+			return rc;
+		}
+		rc = tcp_open(io, sa, &io->tcp[io->ntcp]);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns listener %s (tcp): %s", text, uv_strerror(rc));
+			return rc;
+		}
+		rs_log_info("dns listening on %s (udp, tcp) for %s%s%s", text, cfg->zone,
+				cfg->report_zone[0] ? " and " : "", cfg->report_zone);
+	}
+	if (cfg->dns_threads > 0) {
+		rc = workers_start(io, cfg->dns_threads);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: cannot start %u worker threads: %s", cfg->dns_threads,
+					rs_strerror(rc));
+			return rc;
+		}
+		rs_log_info("dns: %u UDP worker threads", cfg->dns_threads);
+	}
+	return 0;
+}
+
+bool dnsio_threaded(const struct dnsio *io)
+{
+	return io != NULL && io->nworkers > 0 && !io->stopping;
+}
+
+void dnsio_wait(struct dnsio *io, int fd, int timeout_ms)
+{
+	dnsio_refresh(io);
+	io->locked = false;
+	pthread_rwlock_unlock(&io->lock);
+	struct pollfd p = {fd, POLLIN, 0};
+	(void)poll(&p, 1, timeout_ms);
+	pthread_rwlock_wrlock(&io->lock);
+	io->locked = true;
+}
+
+void dnsio_stop(struct dnsio *io)
+{
+	if (io == NULL || io->stopping) {
+		return;
+	}
+	io->stopping = true;
+	io->srv->dnsio = NULL;
+	workers_stop(io);
+	for (size_t i = 0; i < io->nudp; i++) {
+		uv_poll_stop(&io->udp[i].poll);
+		uv_close((uv_handle_t *)&io->udp[i].poll, udp_close_cb);
+	}
+	for (size_t i = 0; i < io->ntcp; i++) {
+		uv_close((uv_handle_t *)&io->tcp[i].tcp, listener_close_cb);
+	}
+	for (struct dns_conn *c = io->conns; c != NULL; c = c->next) {
+		conn_close(c);
+	}
+	if (io->handles == 0) {
+		io_free(io);
+	}
+}
+
+void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
+{
+	*out = io->counters;
+	for (size_t i = 0; i < io->nworkers; i++) {
+		const struct dnsio_counters *w = &io->workers[i]->counters;
+		out->bytes_in[ANSWER_UDP] += w->bytes_in[ANSWER_UDP];
+		out->bytes_out[ANSWER_UDP] += w->bytes_out[ANSWER_UDP];
+		out->udp_send_dropped += w->udp_send_dropped;
+	}
+}
+
+static void answer_counters_add(struct answer_counters *to, const struct answer_counters *c)
+{
+	for (int t = 0; t < ANSWER_Q_COUNT; t++) {
+		to->queries[t][ANSWER_UDP] += c->queries[t][ANSWER_UDP];
+		to->queries[t][ANSWER_TCP] += c->queries[t][ANSWER_TCP];
+	}
+	for (size_t r = 0; r < sizeof(c->responses) / sizeof(c->responses[0]); r++) {
+		to->responses[r] += c->responses[r];
+	}
+	to->dropped += c->dropped;
+	to->truncated += c->truncated;
+	to->partial += c->partial;
+	to->stale += c->stale;
+	to->rebuilds += c->rebuilds;
+}
+
+void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	answer_counters_add(out, answer_counters_get(io->answer));
+	for (size_t i = 0; i < io->nworkers; i++) {
+		answer_counters_add(out, answer_counters_get(io->workers[i]->answer));
+	}
+}
+
+uint64_t dnsio_queries_total(const struct dnsio *io)
+{
+	if (io == NULL) {
+		return 0;
+	}
+	struct answer_counters c;
+	dnsio_answer_counters(io, &c);
+	uint64_t n = 0;
+	for (int t = 0; t < ANSWER_Q_COUNT; t++) {
+		n += c.queries[t][ANSWER_UDP] + c.queries[t][ANSWER_TCP];
+	}
+	return n;
+}
+
+const struct report *dnsio_report(const struct dnsio *io)
+{
+	return &io->report;
+}

@@ -1,0 +1,227 @@
+#include "server/dnswire.h"
+
+#include <string.h>
+
+/*
+ * Walk a name that may use compression (additional-section owners).
+ * RFC 1035 4.1.4 says a pointer refers to a "prior occurrence"; like BIND
+ * since 9.11.0-P2 we require every pointer to go strictly backwards from the
+ * position it is read at, which alone rules out loops, and we cap hops too.
+ * Returns the offset after the name as stored at @p off, or -1.
+ */
+static int name_skip(const uint8_t *msg, size_t len, size_t off)
+{
+	size_t end = 0; /* offset after the name at its first position */
+	size_t total = 0;
+	unsigned hops = 0;
+	size_t pos = off;
+	for (;;) {
+		if (pos >= len) {
+			return -1;
+		}
+		uint8_t c = msg[pos];
+		if (c == 0) {
+			total += 1;
+			if (total > RS_NAME_WIRE_MAX) {
+				return -1;
+			}
+			return (int)(end ? end : pos + 1);
+		}
+		if ((c & 0xc0) == 0xc0) {
+			if (pos + 1 >= len || ++hops > DNSWIRE_MAX_HOPS) {
+				return -1;
+			}
+			size_t target = ((size_t)(c & 0x3f) << 8) | msg[pos + 1];
+			if (target < DNSWIRE_HEADER || target >= pos) {
+				return -1;
+			}
+			if (end == 0) {
+				end = pos + 2;
+			}
+			pos = target;
+			continue;
+		}
+		if (c & 0xc0) {
+			return -1; /* 0x40/0x80: extended and reserved label types */
+		}
+		total += 1u + c;
+		if (total > RS_NAME_WIRE_MAX || pos + 1 + c > len) {
+			return -1;
+		}
+		pos += 1u + c;
+	}
+}
+
+/* The question name: no pointers, lower-cased copy and label offsets. */
+static int qname_parse(const uint8_t *msg, size_t len, struct dnswire_query *q)
+{
+	size_t pos = DNSWIRE_HEADER;
+	size_t n = 0;
+	q->nlabels = 0;
+	for (;;) {
+		if (pos >= len) {
+			return -1;
+		}
+		uint8_t c = msg[pos];
+		if (c & 0xc0) {
+			return -1;
+		}
+		if (n + 1u + c > RS_NAME_WIRE_MAX || pos + 1u + c > len) {
+			return -1;
+		}
+		q->qname_lower[n] = c;
+		if (c == 0) {
+			n++;
+			break;
+		}
+		q->label_off[q->nlabels++] = (uint8_t)n;
+		for (size_t i = 1; i <= c; i++) {
+			q->qname_lower[n + i] = rs_ascii_lower(msg[pos + i]);
+		}
+		n += 1u + c;
+		pos += 1u + c;
+	}
+	q->qname_off = DNSWIRE_HEADER;
+	q->qname_len = (uint16_t)n;
+	return (int)(pos + 1);
+}
+
+/* RFC 6891 6.1.2 options; RFC 7873 5.2 cookie sizes; RFC 7828 3.2.1. */
+static bool opt_options_ok(const uint8_t *p, size_t rdlen)
+{
+	unsigned seen = 0;
+	size_t i = 0;
+	while (i < rdlen) {
+		if (rdlen - i < 4) {
+			return false;
+		}
+		uint16_t code = dnswire_get16(p + i);
+		uint16_t olen = dnswire_get16(p + i + 2);
+		i += 4;
+		if (olen > rdlen - i) {
+			return false;
+		}
+		unsigned bit = 0;
+		switch (code) {
+		case DNSWIRE_OPT_ECS:
+			bit = 1;
+			break;
+		case DNSWIRE_OPT_COOKIE:
+			bit = 2;
+			if (olen != 8 && (olen < 16 || olen > 40)) {
+				return false;
+			}
+			break;
+		case DNSWIRE_OPT_KEEPALIVE:
+			bit = 4;
+			if (olen != 0) {
+				return false;
+			}
+			break;
+		case DNSWIRE_OPT_PADDING:
+			bit = 8;
+			break;
+		case DNSWIRE_OPT_EDE:
+			bit = 16;
+			break;
+		default:
+			break;
+		}
+		if (bit != 0) {
+			if (seen & bit) {
+				return false; /* CVE-2016-2088: duplicated known option */
+			}
+			seen |= bit;
+		}
+		i += olen;
+	}
+	return true;
+}
+
+enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct dnswire_query *q)
+{
+	q->has_opt = false;
+	q->opt_ok = false;
+	q->do_bit = false;
+	q->has_tsig = false;
+	q->edns_version = 0;
+	q->edns_udp = 0;
+	q->nlabels = 0;
+	q->qname_len = 0;
+	if (len < DNSWIRE_HEADER) {
+		return DNSWIRE_DROP;
+	}
+	q->id = dnswire_get16(msg);
+	q->flags = dnswire_get16(msg + 2);
+	if (q->flags & DNSWIRE_QR) {
+		return DNSWIRE_DROP;
+	}
+	if (DNSWIRE_OPCODE(q->flags) != 0) {
+		return DNSWIRE_REPLY_NOTIMP;
+	}
+	uint16_t qd = dnswire_get16(msg + 4);
+	uint16_t an = dnswire_get16(msg + 6);
+	uint16_t ns = dnswire_get16(msg + 8);
+	uint16_t ar = dnswire_get16(msg + 10);
+	if (qd != 1 || an != 0 || ns != 0 || ar > DNSWIRE_MAX_ADDITIONAL) {
+		return DNSWIRE_REPLY_FORMERR;
+	}
+	int pos = qname_parse(msg, len, q);
+	if (pos < 0 || (size_t)pos + 4 > len) {
+		return DNSWIRE_REPLY_FORMERR;
+	}
+	q->qtype = dnswire_get16(msg + pos);
+	q->qclass = dnswire_get16(msg + pos + 2);
+	q->question_end = (uint16_t)(pos + 4);
+	size_t off = q->question_end;
+
+	bool bad = false;
+	for (unsigned i = 0; i < ar; i++) {
+		size_t owner = off;
+		int r = name_skip(msg, len, off);
+		if (r < 0 || (size_t)r + 10 > len) {
+			return DNSWIRE_REPLY_FORMERR;
+		}
+		off = (size_t)r;
+		uint16_t type = dnswire_get16(msg + off);
+		uint16_t cls = dnswire_get16(msg + off + 2);
+		uint32_t ttl = ((uint32_t)dnswire_get16(msg + off + 4) << 16) |
+				dnswire_get16(msg + off + 6);
+		uint16_t rdlen = dnswire_get16(msg + off + 8);
+		off += 10;
+		if (rdlen > len - off) {
+			return DNSWIRE_REPLY_FORMERR;
+		}
+		if (q->has_tsig) {
+			bad = true; /* RFC 8945 5.1: TSIG must be the last record */
+		}
+		if (type == DNSWIRE_OPT) {
+			if (q->has_opt) {
+				bad = true; /* RFC 6891 6.1.1: more than one OPT */
+			}
+			q->has_opt = true;
+			if (msg[owner] != 0 || !opt_options_ok(msg + off, rdlen)) {
+				bad = true;
+			} else {
+				q->edns_udp = cls;
+				q->edns_version = (uint8_t)(ttl >> 16);
+				q->do_bit = (ttl & 0x8000u) != 0;
+			}
+		} else if (type == DNSWIRE_TSIG) {
+			if (q->has_tsig || cls != 255) {
+				bad = true;
+			}
+			q->has_tsig = true;
+		}
+		off += rdlen;
+	}
+	q->opt_ok = q->has_opt && !bad;
+	if (bad) {
+		return DNSWIRE_REPLY_FORMERR;
+	}
+	/* RFC 1035 3.2.3: meta types are questions only; OPT is never a QTYPE. */
+	if (q->qtype == DNSWIRE_OPT || q->qtype == DNSWIRE_TSIG) {
+		return DNSWIRE_REPLY_FORMERR;
+	}
+	return DNSWIRE_OK;
+}

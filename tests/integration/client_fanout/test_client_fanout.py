@@ -1,0 +1,112 @@
+"""Two registries: a registration reaches both; one of them going away and
+coming back (SIGKILL, restart) does not disturb the other, and the client
+restores its endpoints there on its own."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
+from clientkit import Probe, query_hosts, roster, wait_for  # noqa: E402
+from harness import Rosterd  # noqa: E402
+
+
+def test_registration_reaches_both_registries(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Rosterd(tmp_path / "a").start()
+    b = Rosterd(tmp_path / "b").start()
+    try:
+        want = ["web0.example.net.:8000"]
+        with Probe("hold", "--server", f"127.0.0.1:{a.api_port}", "--server",
+                   f"127.0.0.1:{b.api_port}", "--ttl", "2", "--service", "web",
+                   "--protocol", "http", "--host-prefix", "web", "--backoff-max", "1000") as p:
+            p.wait_event("registered", registry=0)
+            p.wait_event("registered", registry=1)
+            assert query_hosts(a.api_port, "web") == want
+            assert query_hosts(b.api_port, "web") == want
+            la = {e["lease"] for e in p.events if e["event"] == "registered" and e["registry"] == 0}
+            lb = {e["lease"] for e in p.events if e["event"] == "registered" and e["registry"] == 1}
+            assert la and lb and la != lb  # a lease per registry
+            b.kill9()
+            time.sleep(3.0)  # longer than the TTL: a keeps it alive regardless
+            assert query_hosts(a.api_port, "web") == want
+            b.start()
+            wait_for(lambda: query_hosts(b.api_port, "web") == want, timeout=10,
+                     what="b restored")
+            # b kept the instance on disk; the client must also be back on
+            # it (registered again) before its shutdown can deregister there.
+            p.wait_event("registered", n=2, registry=1)
+            time.sleep(3.0)  # > TTL: b's copy lives on the client's heartbeats
+            assert query_hosts(b.api_port, "web") == want
+            assert p.stop() == 0
+            assert query_hosts(a.api_port, "web") == [] and query_hosts(b.api_port, "web") == []
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_cli_queries_fall_back_to_the_second_registry(tmp_path):
+    b = Rosterd(tmp_path).start()
+    try:
+        c = b.client()
+        assert c.register("db", "tcp", "db1.lon6.example.net", 5432).error == 0
+        from harness import free_port
+        dead = free_port()
+        r = roster("--server", f"127.0.0.1:{dead},127.0.0.1:{b.api_port}", "query",
+                   "--service", "db")
+        assert r.returncode == 0 and "db1.lon6.example.net.:5432" in r.stdout, r.stderr
+    finally:
+        b.stop()
+
+
+def test_watch_moves_to_the_other_registry_when_its_own_dies(tmp_path):
+    import json
+    import signal
+    import subprocess
+    from harness import binary
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Rosterd(tmp_path / "a").start()
+    b = Rosterd(tmp_path / "b").start()
+    both = f"127.0.0.1:{a.api_port},127.0.0.1:{b.api_port}"
+    p = subprocess.Popen([binary("client/roster"), "--json", "--server", both, "watch",
+                          "--service", "web"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        def next_event():
+            return json.loads(p.stdout.readline())
+
+        def until(pred):
+            while True:
+                e = next_event()
+                if pred(e):
+                    return e
+
+        until(lambda e: e["event"] == "SNAPSHOT_END")
+        # A permanent registration through the CLI reaches both registries.
+        r = roster("--server", both, "register", "--service", "web", "--protocol", "http",
+                   "--host", "w1.lon6.example.net", "--port", 80, "--permanent")
+        assert r.returncode == 0, r.stderr
+        assert query_hosts(b.api_port, "web") == ["w1.lon6.example.net.:80"]
+        first = until(lambda e: e["event"] == "UPSERT")
+        watched = first["server"]
+        dead, alive = (a, b) if watched == f"127.0.0.1:{a.api_port}" else (b, a)
+        dead.kill9()
+        until(lambda e: e["event"] == "RESYNC")
+        # Continued on the other registry, from a snapshot of its state.
+        e = until(lambda e: e["event"] == "UPSERT")
+        assert e["server"] == f"127.0.0.1:{alive.api_port}"
+        assert e["instance"]["host"] == "w1.lon6.example.net."
+        c = alive.client()
+        assert c.register("web", "http", "w2.lon6.example.net", 80).error == 0
+        e = until(lambda e: e["event"] == "UPSERT" and e["instance"]["host"].startswith("w2"))
+        assert e["server"] == f"127.0.0.1:{alive.api_port}"
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=10)
+        assert p.returncode == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        a.stop()
+        b.stop()

@@ -1,0 +1,93 @@
+"""libroster against the real rosterd: a lease opened, endpoints registered
+and kept alive by heartbeats alone, deregistered on shutdown; on libroster's
+own thread and on the caller's libuv loop."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
+from clientkit import Probe, query_hosts, wait_for  # noqa: E402
+from harness import Rosterd  # noqa: E402
+
+
+@pytest.fixture
+def srv(tmp_path):
+    with Rosterd(tmp_path) as s:
+        yield s
+
+
+@pytest.mark.parametrize("mode", ["thread", "loop"])
+def test_register_heartbeat_deregister(srv, mode):
+    extra = ["--loop"] if mode == "loop" else []
+    with Probe("hold", "--server", f"127.0.0.1:{srv.api_port}", "--ttl", "2",
+               "--endpoints", "3", "--service", "web", "--protocol", "http",
+               "--host-prefix", "web", "--port-base", "8080", *extra) as p:
+        p.wait_event("started")
+        p.wait_event("registered", n=3)
+        want = [f"web{i}.example.net.:{8080 + i}" for i in range(3)]
+        assert query_hosts(srv.api_port, "web") == want
+        # One lease for the process, however many endpoints.
+        leases = {e["lease"] for e in p.events if e["event"] == "registered"}
+        assert len(leases) == 1 and 0 not in leases
+        # Three TTLs later they are still there: heartbeats alone kept them.
+        before = srv.client().stats().heartbeats_total
+        wait_for(lambda: srv.client().stats().heartbeats_total >= before + 4, timeout=10,
+                 what="heartbeats")
+        assert query_hosts(srv.api_port, "web") == want
+        assert srv.client().stats().leases == 1
+        # Shutdown deregisters at once (not after the TTL).
+        assert p.stop() == 0
+        assert p.events[-1] == {"event": "stopped", "loop_close": 0}
+        assert p.count("deregistered") == 1
+        assert query_hosts(srv.api_port, "web") == []
+        assert srv.client().stats().leases == 0
+
+
+def test_heartbeat_interval_is_a_third_of_the_ttl(srv):
+    with Probe("hold", "--server", f"127.0.0.1:{srv.api_port}", "--ttl", "3") as p:
+        p.wait_event("registered")
+        c = srv.client()
+        h0 = c.stats().heartbeats_total
+        import time
+        time.sleep(6.2)
+        beats = c.stats().heartbeats_total - h0
+        # ttl/3 = 1 s with +-10 % jitter: about 6 in 6.2 s.
+        assert 5 <= beats <= 8, beats
+        assert p.stop() == 0
+
+
+def test_invalid_endpoint_is_refused_before_the_network(srv):
+    with Probe("hold", "--server", f"127.0.0.1:{srv.api_port}",
+               "--service", "bad_name") as p:
+        assert p.wait(timeout=10) == 2
+        assert any("invalid service 'bad_name'" in l for l in p.stderr), p.stderr
+
+
+def test_example_program_registers_at_startup_and_deregisters(srv):
+    import signal
+    import subprocess
+    from harness import binary
+    p = subprocess.Popen([binary("client/examples/register_at_startup"),
+                          f"127.0.0.1:{srv.api_port}", "web", "http", "web9.lon6.example.net",
+                          "8089"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "registered web9.lon6.example.net:8089\n"
+        assert query_hosts(srv.api_port, "web") == ["web9.lon6.example.net.:8089"]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0
+        assert query_hosts(srv.api_port, "web") == []
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_shared_library_exports_only_roster_symbols():
+    import subprocess
+    from harness import binary
+    out = subprocess.run(["nm", "-D", "--defined-only", binary("client/libroster.so")],
+                         capture_output=True, text=True, check=True).stdout
+    names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+    assert "roster_client_new" in names and "roster_query" in names
+    assert [n for n in names if not n.startswith("roster_")] == []

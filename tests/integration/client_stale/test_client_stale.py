@@ -1,0 +1,67 @@
+"""A registry unreachable for a while: queries keep answering from the
+last-known-good copy and say so (stale), for up to max-stale; the copy
+survives the process in the cache file, which the CLI uses too."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
+from clientkit import Probe, roster  # noqa: E402
+from harness import Rosterd  # noqa: E402
+
+
+def test_stale_copy_served_while_unreachable_then_expires(tmp_path):
+    srv = Rosterd(tmp_path).start()
+    c = srv.client()
+    assert c.register("db", "tcp", "db1.lon6.example.net", 5432).error == 0
+    assert c.register("db", "tcp", "db2.lon6.example.net", 5432).error == 0
+    c.close()
+    with Probe("query", "--server", f"127.0.0.1:{srv.api_port}", "--service", "db",
+               "--max-stale", "3", "--timeout", "500", stdin=True) as p:
+        live = p.ask()
+        assert live == {"rc": 0, "stale": False, "instances": 2, "revision": live["revision"],
+                        "server": f"127.0.0.1:{srv.api_port}"}
+        srv.stop()
+        for _ in range(3):  # a while: every query answers, marked stale
+            r = p.ask()
+            assert r["rc"] == 0 and r["stale"] is True and r["instances"] == 2, r
+            assert r["revision"] == live["revision"]
+            time.sleep(0.5)
+        time.sleep(2.0)  # past max-stale (3 s): the copy is no longer served
+        r = p.ask()
+        assert r["rc"] == -1100 and r["error"] == "registry unreachable", r
+        srv.start()
+        r = p.ask()
+        assert r["rc"] == 0 and r["stale"] is False and r["instances"] == 2
+        p.stop()
+    srv.stop()
+
+
+def test_cli_cache_file_serves_stale_copy_across_processes(tmp_path):
+    srv = Rosterd(tmp_path).start()
+    cache = tmp_path / "roster-cache.json"
+    c = srv.client()
+    assert c.register("db", "tcp", "db1.lon6.example.net", 5432).error == 0
+    c.close()
+    env = {"ROSTER_SERVER": f"127.0.0.1:{srv.api_port}", "ROSTER_CACHE": str(cache)}
+    r = roster("query", "--service", "db", env=env)
+    assert r.returncode == 0 and "stale" not in r.stdout
+    assert json.loads(cache.read_text())["version"] == 1
+    srv.stop()
+    r = roster("query", "--service", "db", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "query: service:db, protocol:tcp (1 endpoints)"
+    assert lines[1].startswith("stale: no registry answered; last known copy from ")
+    assert "db1.lon6.example.net.:5432  (UP since " in r.stdout
+    assert "registry unreachable" in r.stderr and "last known copy" in r.stderr
+    doc = json.loads(roster("--json", "query", "--service", "db", env=env).stdout)
+    assert doc["stale"] is True and doc["stale_age_seconds"] >= 0 and len(doc["instances"]) == 1
+    # Past --max-stale the copy is refused: unreachable, exit 3.
+    time.sleep(1.1)
+    r = roster("--max-stale", "1", "query", "--service", "db", env=env)
+    assert r.returncode == 3 and "no registry answered" in r.stderr
+    # Without a cache nothing can be answered.
+    r = roster("query", "--service", "db", env={"ROSTER_SERVER": env["ROSTER_SERVER"]})
+    assert r.returncode == 3

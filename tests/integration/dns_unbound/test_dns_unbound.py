@@ -1,0 +1,117 @@
+"""End to end through a real Unbound (the Debian package, its own config in
+a temp dir) with a stub-zone for the services zone pointing at rosterd:
+register, resolve SRV and A through Unbound, deregister, gone within the
+TTL. QNAME minimisation and harden-below-nxdomain are on, as in Unbound's
+defaults, so the empty non-terminals (_tcp...) must not be NXDOMAIN.
+"""
+import os
+import shutil
+import subprocess
+import time
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from harness import Rosterd, free_port, pb, run
+
+ZONE = "services.lon6.example.net."
+TTL = 2
+
+pytestmark = pytest.mark.skipif(shutil.which("unbound") is None
+                                and not os.path.exists("/usr/sbin/unbound"),
+                                reason="unbound is not installed")
+
+
+@pytest.fixture
+def stack(tmp_path):
+    with Rosterd(tmp_path, extra=["--ttl", str(TTL), "--negative-ttl", str(TTL)]) as srv:
+        port = free_port(both=True)
+        conf = tmp_path / "unbound.conf"
+        conf.write_text(f"""server:
+    interface: 127.0.0.1
+    port: {port}
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{tmp_path}"
+    pidfile: "{tmp_path}/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    do-ip6: no
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    qname-minimisation: yes
+    harden-below-nxdomain: yes
+    num-threads: 1
+remote-control:
+    control-enable: no
+stub-zone:
+    name: "{ZONE}"
+    stub-addr: 127.0.0.1@{srv.dns_port}
+""")
+        r = run(["unbound-checkconf", str(conf)])
+        assert r.returncode == 0, r.stdout + r.stderr
+        log = open(tmp_path / "unbound.log", "wb")
+        proc = subprocess.Popen(["unbound", "-d", "-c", str(conf)], stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=port,
+                                  timeout=0.5)
+                    break
+                except Exception:
+                    assert proc.poll() is None, open(tmp_path / "unbound.log").read()
+                    assert time.monotonic() < deadline, "unbound did not start"
+                    time.sleep(0.1)
+            yield srv, port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            log.close()
+
+
+def resolve(port, name, rdtype, tcp=False):
+    q = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+    f = dns.query.tcp if tcp else dns.query.udp
+    return f(q, "127.0.0.1", port=port, timeout=5)
+
+
+def test_register_resolve_deregister_through_unbound(stack):
+    srv, port = stack
+    with srv.client() as c:
+        r = c.register("web", "http", "web1.lon6.example.net", 8080, addresses=["10.0.0.1"])
+        assert r.error == 0
+        r = resolve(port, "_web._http." + ZONE, "SRV")
+        assert r.rcode() == 0
+        srv_rr = [rr for rrset in r.answer for rr in rrset if rrset.rdtype == dns.rdatatype.SRV]
+        assert [(x.port, str(x.target)) for x in srv_rr] == [(8080, "web1.lon6.example.net.")]
+        r = resolve(port, "web." + ZONE, "A")
+        assert [rr.address for rrset in r.answer for rr in rrset] == ["10.0.0.1"]
+        r = c.request(deregister=pb().DeregisterRequest(instance=pb().InstanceId(
+            service="web", protocol="http", host="web1.lon6.example.net", port=8080)))
+        assert r.error == 0
+    t0 = time.monotonic()
+    while True:
+        r = resolve(port, "_web._http." + ZONE, "SRV")
+        if r.rcode() == dns.rcode.NXDOMAIN:
+            break
+        assert time.monotonic() - t0 < TTL + 1.5, "still served after the TTL"
+        time.sleep(0.1)
+
+
+def test_big_answer_retried_over_tcp_by_unbound(stack):
+    srv, port = stack
+    with srv.client() as c:
+        for i in range(60):
+            r = c.register("big", "tcp", f"lon6-big-a{i:04d}.lon6.example.net", 8000,
+                           addresses=[f"10.1.0.{i + 1}"])
+            assert r.error == 0
+    r = resolve(port, "_big._tcp." + ZONE, "SRV", tcp=True)
+    assert r.rcode() == 0
+    assert sum(len(rrset) for rrset in r.answer if rrset.rdtype == dns.rdatatype.SRV) == 60

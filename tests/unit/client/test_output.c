@@ -1,0 +1,139 @@
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli/output.h"
+#include "client/inst.h"
+
+/* 2026-11-25 00:58:07 UTC */
+#define T0 1795568287000ULL
+
+static char *capture_buf;
+static size_t capture_len;
+
+static FILE *capture(void)
+{
+	free(capture_buf);
+	capture_buf = NULL;
+	return open_memstream(&capture_buf, &capture_len);
+}
+
+static struct roster_result *two(bool stale)
+{
+	struct roster_result *r = inst_result_new(2);
+	const char *hosts[] = {"lon6-metadataproxy-a133t.lon6.example.net.",
+		"lon6-metadataproxy-af00l.lon6.example.net."};
+	for (int i = 0; i < 2; i++) {
+		struct roster_instance in = {.service = "metadata", .protocol = "hm",
+			.host = hosts[i], .port = 1234, .status = ROSTER_UP,
+			.status_since_ms = T0 + 11000u * (unsigned)i, .expiry = ROSTER_TIMED};
+		cr_assert_eq(inst_pack(&r->instances[i], &in), 0);
+		r->n_instances++;
+	}
+	r->revision = 7;
+	r->stale = stale;
+	r->fetched_at_ms = T0;
+	snprintf(r->server, sizeof(r->server), "127.0.0.1:7600");
+	return r;
+}
+
+Test(output, query_is_spnameless)
+{
+	struct roster_result *r = two(false);
+	FILE *f = capture();
+	output_query(f, false, "metadata", NULL, r, T0, "");
+	fclose(f);
+	cr_expect_str_eq(capture_buf,
+			"query: service:metadata, protocol:hm (2 endpoints)\n"
+			"\n"
+			"lon6-metadataproxy-a133t.lon6.example.net.:1234  (UP since 2026-11-25 "
+			"00:58:07, expires TIMED)\n"
+			"lon6-metadataproxy-af00l.lon6.example.net.:1234  (UP since 2026-11-25 "
+			"00:58:18, expires TIMED)\n");
+	roster_result_free(r);
+}
+
+Test(output, stale_copy_says_so)
+{
+	struct roster_result *r = two(true);
+	FILE *f = capture();
+	output_query(f, false, "metadata", "hm", r, T0 + 42000, "unreachable");
+	fclose(f);
+	cr_expect(strstr(capture_buf, "query: service:metadata, protocol:hm (2 endpoints)\n"
+				      "stale: no registry answered; last known copy from "
+				      "2026-11-25 00:58:07 (42 s ago, registry 127.0.0.1:7600)\n") ==
+			capture_buf,
+			"%s", capture_buf);
+	f = capture();
+	output_query(f, true, "metadata", "hm", r, T0 + 42000, "unreachable");
+	fclose(f);
+	json_error_t e;
+	json_t *doc = json_loads(capture_buf, 0, &e);
+	cr_assert_not_null(doc, "%s", e.text);
+	cr_expect(json_is_true(json_object_get(doc, "stale")));
+	cr_expect_eq(json_integer_value(json_object_get(doc, "stale_age_seconds")), 42);
+	cr_expect_eq(json_array_size(json_object_get(doc, "instances")), 2);
+	json_decref(doc);
+	roster_result_free(r);
+}
+
+Test(output, empty_and_mixed_protocols)
+{
+	struct roster_result *r = inst_result_new(0);
+	FILE *f = capture();
+	output_query(f, false, "x", NULL, r, T0, "");
+	fclose(f);
+	cr_expect_str_eq(capture_buf, "query: service:x, protocol:* (0 endpoints)\n\n");
+	roster_result_free(r);
+	r = two(false);
+	((char *)r->instances[1].protocol)[0] = 'x'; /* "xm" */
+	f = capture();
+	output_query(f, false, "metadata", NULL, r, T0, "");
+	fclose(f);
+	cr_expect(strstr(capture_buf, "protocol:* (2 endpoints)") != NULL);
+	cr_expect(strstr(capture_buf, "expires TIMED, protocol:xm)") != NULL, "%s", capture_buf);
+	roster_result_free(r);
+}
+
+Test(output, registered_line)
+{
+	struct roster_instance in = {.service = "web", .protocol = "http",
+		.host = "web1.lon6.example.net.", .port = 8080};
+	FILE *f = capture();
+	output_registered(f, false, &in, "services.lon6.example.net.", 42, "s", false, 0);
+	fclose(f);
+	cr_expect_str_eq(capture_buf, "registered web1.lon6.example.net.:8080 as "
+				      "_web._http.services.lon6.example.net revision 42\n");
+}
+
+Test(output, watch_events)
+{
+	struct roster_instance in = {.service = "web", .protocol = "http", .host = "h.", .port = 1,
+		.status = ROSTER_UP, .status_since_ms = T0, .expiry = ROSTER_NEVER};
+	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT, .revision = 5,
+		.instance = &in, .reason = "", .server = "s"};
+	FILE *f = capture();
+	output_watch_event(f, false, &ev);
+	ev.kind = ROSTER_WATCH_REMOVE;
+	ev.reason = "expired";
+	output_watch_event(f, false, &ev);
+	struct roster_watch_event end = {.kind = ROSTER_WATCH_SNAPSHOT_END, .revision = 4,
+		.reason = "", .server = "s"};
+	output_watch_event(f, true, &end);
+	fclose(f);
+	cr_expect_str_eq(capture_buf,
+			"revision 5  UPSERT  service:web, protocol:http  h.:1  (UP since 2026-11-25 "
+			"00:58:07, expires NEVER)\n"
+			"revision 5  REMOVE  service:web, protocol:http  h.:1  (expired)\n"
+			"{\"event\":\"SNAPSHOT_END\",\"revision\":4,\"server\":\"s\"}\n");
+}
+
+Test(output, time_is_utc_and_zero_is_a_dash)
+{
+	char t[32];
+	output_time(T0, t);
+	cr_expect_str_eq(t, "2026-11-25 00:58:07");
+	output_time(0, t);
+	cr_expect_str_eq(t, "-");
+}

@@ -1,0 +1,812 @@
+/*
+ * The answer engine against an in-memory store: raw query bytes in, raw
+ * response bytes out, responses checked by parsing them with ldns.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <arpa/inet.h>
+#include <ldns/ldns.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "common/error.h"
+#include "common/ring.h"
+#include "server/answer.h"
+#include "server/dnswire.h"
+#include "server/store.h"
+
+#define ZONE "services.lon6.example.net."
+
+static struct store *st;
+static struct answer *an;
+static struct report rep;
+static uint8_t out[65535];
+static struct answer_result res;
+static uint64_t lease_id;
+
+static void setup_cfg(bool stable)
+{
+	struct store_limits lim;
+	store_limits_default(&lim);
+	lim.keep_last = true;
+	st = store_new(&lim, NULL, NULL, 1000);
+	cr_assert_not_null(st);
+	static const char *ns[] = {"ns1.example.net.", "ns2.example.net."};
+	struct answer_config cfg = {
+		.zone = ZONE,
+		.domain = "example.net.",
+		.ns = ns,
+		.nns = 2,
+		.report_zone = "errors.example.net.",
+		.ttl = 5,
+		.negative_ttl = 7,
+		.udp_max = 1232,
+		.stable_subsets = stable,
+	};
+	report_init(&rep, 50);
+	cr_assert_eq(answer_new(&cfg, st, &rep, &an), 0);
+	const struct store_lease *l;
+	cr_assert_eq(store_lease_open(st, 1, 42, 1000, &l), 0);
+	lease_id = 42;
+}
+
+static void setup(void)
+{
+	setup_cfg(false);
+}
+
+static void teardown(void)
+{
+	answer_free(an);
+	store_free(st);
+}
+
+static uint64_t reg_full(const char *svc, const char *proto, const char *host, unsigned port,
+		const char *addr, unsigned weight, enum store_status status, uint64_t lease)
+{
+	struct rs_addr ad[2];
+	size_t n = 0;
+	if (addr != NULL) {
+		cr_assert_eq(rs_addr_parse(addr, &ad[0]), 0);
+		n = 1;
+	}
+	struct store_registration r = {
+		.service = svc, .protocol = proto, .host = host, .port = port,
+		.addrs = ad, .naddrs = n, .weight = weight, .status = status, .lease = lease,
+	};
+	bool created;
+	uint64_t rev;
+	cr_assert_eq(store_register(st, &r, 1000, 0, &created, &rev), 0);
+	return rev;
+}
+
+static uint64_t reg(const char *svc, const char *proto, const char *host, unsigned port,
+		const char *addr)
+{
+	return reg_full(svc, proto, host, port, addr, 10, STORE_STATUS_UP, 0);
+}
+
+/* A query built by hand: header, one question, optional OPT. */
+static size_t mkq(uint8_t *b, const char *name, uint16_t qtype, int edns)
+{
+	memset(b, 0, 12);
+	b[0] = 0x12;
+	b[1] = 0x34;
+	b[2] = 0x01; /* RD */
+	b[5] = 1;
+	uint8_t w[255];
+	size_t n = 0;
+	if (strcmp(name, ".") == 0) {
+		w[n++] = 0;
+	} else {
+		const char *p = name;
+		while (*p) {
+			const char *dot = strchr(p, '.');
+			size_t l = dot ? (size_t)(dot - p) : strlen(p);
+			w[n++] = (uint8_t)l;
+			memcpy(w + n, p, l);
+			n += l;
+			p += l + (dot ? 1 : 0);
+		}
+		w[n++] = 0;
+	}
+	memcpy(b + 12, w, n);
+	size_t len = 12 + n;
+	b[len++] = (uint8_t)(qtype >> 8);
+	b[len++] = (uint8_t)qtype;
+	b[len++] = 0;
+	b[len++] = 1;
+	if (edns > 0) {
+		b[11] = 1;
+		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0, 0, 0, 0, 0};
+		memcpy(b + len, opt, 11);
+		len += 11;
+	}
+	return len;
+}
+
+static ldns_pkt *ask_raw(const uint8_t *q, size_t len, enum answer_transport t)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5353)};
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	struct answer_client c = {t, (struct sockaddr *)&sin};
+	answer_process(an, q, len, &c, 5000, out, t == ANSWER_UDP ? 4096 : sizeof(out), &res);
+	if (res.action == ANSWER_DROP) {
+		return NULL;
+	}
+	cr_assert_leq(res.len, t == ANSWER_UDP ? 4096 : 65535);
+	ldns_pkt *p = NULL;
+	cr_assert_eq(ldns_wire2pkt(&p, out, res.len), LDNS_STATUS_OK, "response does not parse");
+	return p;
+}
+
+static ldns_pkt *ask(const char *name, uint16_t qtype, int edns, enum answer_transport t)
+{
+	uint8_t q[600];
+	size_t len = mkq(q, name, qtype, edns);
+	return ask_raw(q, len, t);
+}
+
+static ldns_rr *section_rr(ldns_pkt *p, ldns_pkt_section s, size_t i)
+{
+	ldns_rr_list *l = s == LDNS_SECTION_ANSWER ? ldns_pkt_answer(p)
+			: s == LDNS_SECTION_AUTHORITY ? ldns_pkt_authority(p) : ldns_pkt_additional(p);
+	return ldns_rr_list_rr(l, i);
+}
+
+TestSuite(answer, .init = setup, .fini = teardown);
+
+Test(answer, srv_with_additional_addresses)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
+	reg("web", "tcp", "web2.lon6.example.net", 8081, "2001:db8::2");
+	ldns_pkt *p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_assert_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect(ldns_pkt_aa(p));
+	cr_expect(ldns_pkt_rd(p), "RD echoed");
+	cr_expect(!ldns_pkt_ra(p));
+	cr_assert_eq(ldns_pkt_ancount(p), 2);
+	cr_assert_eq(ldns_pkt_arcount(p), 2);
+	for (size_t i = 0; i < 2; i++) {
+		ldns_rr *rr = section_rr(p, LDNS_SECTION_ANSWER, i);
+		cr_expect_eq(ldns_rr_get_type(rr), LDNS_RR_TYPE_SRV);
+		cr_expect_eq(ldns_rr_ttl(rr), 5);
+		char *owner = ldns_rdf2str(ldns_rr_owner(rr));
+		cr_expect_str_eq(owner, "_web._tcp." ZONE);
+		free(owner);
+		ldns_rr *add = section_rr(p, LDNS_SECTION_ADDITIONAL, i);
+		cr_expect(ldns_rr_get_type(add) == LDNS_RR_TYPE_A ||
+				ldns_rr_get_type(add) == LDNS_RR_TYPE_AAAA);
+	}
+	ldns_pkt_free(p);
+}
+
+Test(answer, srv_targets_uncompressed_owners_compressed)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	ldns_pkt_free(p);
+	/* header 12 + question (name 36 + 4): the answer's owner is a pointer
+	 * to 12, and the target is written out in full. */
+	size_t qend = 12 + strlen("_web._tcp." ZONE) + 1 + 4;
+	cr_expect_eq(out[qend], 0xc0);
+	cr_expect_eq(out[qend + 1], 12);
+	const uint8_t target[] = "\004web1\004lon6\007example\003net";
+	cr_expect_eq(memcmp(out + qend + 2 + 10 + 6, target, sizeof(target)), 0);
+}
+
+Test(answer, starting_and_down_not_served)
+{
+	reg_full("db", "tcp", "db1.lon6.example.net", 1, "10.0.0.1", 1, STORE_STATUS_STARTING, 0);
+	reg_full("db", "tcp", "db2.lon6.example.net", 1, "10.0.0.2", 1, STORE_STATUS_UP, 0);
+	struct store_key k = {"db", "tcp", "db2.lon6.example.net", 1};
+	uint64_t rev;
+	cr_assert_eq(store_status_set(st, &k, STORE_STATUS_DOWN, 0, &rev), 0);
+	ldns_pkt *p = ask("_db._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_eq(ldns_pkt_ancount(p), 0, "no UP instance: NODATA");
+	cr_expect_eq(ldns_pkt_nscount(p), 1);
+	ldns_pkt_free(p);
+	p = ask("db." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+}
+
+Test(answer, a_and_aaaa_deduplicated_across_protocols)
+{
+	reg("api", "tcp", "h1.lon6.example.net", 1, "10.0.0.1");
+	reg("api", "tcp", "h1.lon6.example.net", 2, "10.0.0.1");
+	reg("api", "udp", "h2.lon6.example.net", 3, "10.0.0.2");
+	reg("api", "udp", "h3.lon6.example.net", 3, "2001:db8::3");
+	ldns_pkt *p = ask("api." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 2);
+	ldns_pkt_free(p);
+	p = ask("api." ZONE, DNSWIRE_AAAA, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+}
+
+Test(answer, a_first_address_follows_weights)
+{
+	reg_full("w", "tcp", "h1.lon6.example.net", 1, "10.0.0.1", 90, STORE_STATUS_UP, 0);
+	reg_full("w", "tcp", "h2.lon6.example.net", 1, "10.0.0.2", 10, STORE_STATUS_UP, 0);
+	int first1 = 0;
+	for (int i = 0; i < 2000; i++) {
+		ldns_pkt *p = ask("w." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+		cr_assert_eq(ldns_pkt_ancount(p), 2);
+		const ldns_rdf *r = ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 0);
+		first1 += ldns_rdf_data(r)[3] == 1;
+		ldns_pkt_free(p);
+	}
+	cr_expect(first1 > 1700 && first1 < 1900, "10.0.0.1 first %d/2000 times, expected ~1800",
+			first1);
+}
+
+Test(answer, srv_order_is_shuffled)
+{
+	char host[64];
+	for (int i = 0; i < 5; i++) {
+		snprintf(host, sizeof(host), "h%d.lon6.example.net", i);
+		reg("s", "tcp", host, 80, NULL);
+	}
+	int seen[5] = {0};
+	for (int i = 0; i < 500; i++) {
+		ldns_pkt *p = ask("_s._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+		char *t = ldns_rdf2str(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 3));
+		seen[t[1] - '0']++;
+		free(t);
+		ldns_pkt_free(p);
+	}
+	for (int i = 0; i < 5; i++) {
+		cr_expect_gt(seen[i], 50, "h%d first only %d/500 times", i, seen[i]);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+Test(answer, ring_txt_one_string_per_vnode_sorted)
+{
+	reg("c", "tcp", "c1.lon6.example.net", 11211, NULL);
+	reg("c", "tcp", "c2.lon6.example.net", 11211, NULL);
+	ldns_pkt *p = ask("_ring._c._tcp." ZONE, DNSWIRE_TXT, 0, ANSWER_TCP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	ldns_rr *rr = section_rr(p, LDNS_SECTION_ANSWER, 0);
+	cr_assert_eq(ldns_rr_rd_count(rr), 2 * RS_RING_VNODES);
+	uint32_t want[2 * RS_RING_VNODES];
+	for (unsigned v = 0; v < RS_RING_VNODES; v++) {
+		want[v] = rs_ring_token("c1.lon6.example.net.", 11211, v);
+		want[RS_RING_VNODES + v] = rs_ring_token("c2.lon6.example.net.", 11211, v);
+	}
+	qsort(want, 2 * RS_RING_VNODES, sizeof(want[0]), cmp_u32);
+	for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+		const ldns_rdf *s = ldns_rr_rdf(rr, i);
+		char text[300];
+		memcpy(text, ldns_rdf_data(s) + 1, ldns_rdf_data(s)[0]);
+		text[ldns_rdf_data(s)[0]] = '\0';
+		unsigned tok, port;
+		char host[256];
+		cr_assert_eq(sscanf(text, "%8x %255s %u", &tok, host, &port), 3, "%s", text);
+		cr_expect_eq(tok, want[i], "string %zu: %s", i, text);
+		cr_expect_eq(port, 11211);
+	}
+	ldns_pkt_free(p);
+}
+
+Test(answer, status_txt)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask("_status." ZONE, DNSWIRE_TXT, 0, ANSWER_UDP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	char *s = ldns_rr2str(section_rr(p, LDNS_SECTION_ANSWER, 0));
+	cr_expect(strstr(s, "\"mode=normal\"") != NULL, "%s", s);
+	cr_expect(strstr(s, "\"instances=1\"") != NULL, "%s", s);
+	cr_expect(strstr(s, "\"revision=") != NULL, "%s", s);
+	free(s);
+	ldns_pkt_free(p);
+}
+
+Test(answer, soa_serial_is_revision_and_ns)
+{
+	uint64_t rev = reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask(ZONE, DNSWIRE_SOA, 0, ANSWER_UDP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	ldns_rr *soa = section_rr(p, LDNS_SECTION_ANSWER, 0);
+	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(soa, 2)), (uint32_t)rev);
+	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(soa, 6)), 7, "minimum = negative TTL");
+	ldns_pkt_free(p);
+	p = ask(ZONE, DNSWIRE_NS, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 2);
+	ldns_pkt_free(p);
+}
+
+Test(answer, nodata_and_nxdomain_carry_soa)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
+	ldns_pkt *p = ask("_web._tcp." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	cr_assert_eq(ldns_pkt_nscount(p), 1);
+	ldns_rr *soa = section_rr(p, LDNS_SECTION_AUTHORITY, 0);
+	cr_expect_eq(ldns_rr_get_type(soa), LDNS_RR_TYPE_SOA);
+	cr_expect_eq(ldns_rr_ttl(soa), 7);
+	char *o = ldns_rdf2str(ldns_rr_owner(soa));
+	cr_expect_str_eq(o, ZONE);
+	free(o);
+	ldns_pkt_free(p);
+	p = ask("nope." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	cr_expect(ldns_pkt_aa(p));
+	cr_expect_eq(ldns_pkt_nscount(p), 1);
+	ldns_pkt_free(p);
+	p = ask("a.b.c.d._web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_free(p);
+}
+
+Test(answer, protocol_label_is_an_empty_non_terminal)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask("_tcp." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	ldns_pkt_free(p);
+	p = ask("_udp." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_free(p);
+}
+
+Test(answer, refused_outside_zone_and_other_classes)
+{
+	ldns_pkt *p = ask("example.org.", DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+	cr_expect(!ldns_pkt_aa(p));
+	ldns_pkt_free(p);
+	p = ask("lon6.example.net.", DNSWIRE_SOA, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED, "parent of the zone");
+	ldns_pkt_free(p);
+	uint8_t q[512];
+	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 0);
+	q[len - 1] = 3; /* CH */
+	p = ask_raw(q, len, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+	ldns_pkt_free(p);
+}
+
+Test(answer, any_is_minimal)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
+	ldns_pkt *p = ask(ZONE, DNSWIRE_ANY, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	cr_expect_eq(ldns_rr_get_type(section_rr(p, LDNS_SECTION_ANSWER, 0)), LDNS_RR_TYPE_SOA);
+	ldns_pkt_free(p);
+	p = ask("_web._tcp." ZONE, DNSWIRE_ANY, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_rr_get_type(section_rr(p, LDNS_SECTION_ANSWER, 0)), LDNS_RR_TYPE_SRV);
+	ldns_pkt_free(p);
+}
+
+Test(answer, case_insensitive_question_echoed_as_sent)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	const char *name = "_WEB._Tcp.Services.LON6.example.NET.";
+	ldns_pkt *p = ask(name, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	char *q = ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)));
+	cr_expect_str_eq(q, name);
+	free(q);
+	ldns_pkt_free(p);
+}
+
+Test(answer, change_visible_at_once)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+	reg("web", "tcp", "web2.lon6.example.net", 8080, NULL);
+	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 2);
+	ldns_pkt_free(p);
+	struct store_key k = {"web", "tcp", "web1.lon6.example.net", 8080};
+	uint64_t rev;
+	cr_assert_eq(store_deregister(st, &k, &rev), 0);
+	cr_assert_eq(store_deregister(st, &(struct store_key){"web", "tcp",
+			"web2.lon6.example.net", 8080}, &rev), 0);
+	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_free(p);
+	p = ask(ZONE, DNSWIRE_SOA, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 2)),
+			(uint32_t)rev);
+	ldns_pkt_free(p);
+}
+
+static void many(const char *svc, int n, bool v6)
+{
+	char host[128], addr[64];
+	for (int i = 0; i < n; i++) {
+		snprintf(host, sizeof(host), "lon6-%s-a%04d.lon6.example.net", svc, i);
+		if (v6) {
+			snprintf(addr, sizeof(addr), "2001:db8::%x", i + 1);
+		} else {
+			snprintf(addr, sizeof(addr), "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255,
+					i & 255);
+		}
+		reg_full(svc, "tcp", host, 8000, addr, (unsigned)(1 + i % 4), STORE_STATUS_UP, 0);
+	}
+}
+
+Test(answer, edns_sizes_and_truncation)
+{
+	many("big", 40, false);
+	/* Without EDNS: 512 octets, so 40 SRV do not fit: TC=1, no records. */
+	ldns_pkt *p = ask("_big._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect(ldns_pkt_tc(p));
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	cr_expect_eq(ldns_pkt_nscount(p), 0);
+	cr_expect_eq(ldns_pkt_arcount(p), 0);
+	cr_expect_leq(res.len, 512);
+	ldns_pkt_free(p);
+	/* EDNS 4096 is capped at 1232: still does not fit (40 * ~52). */
+	p = ask("_big._tcp." ZONE, DNSWIRE_SRV, 4096, ANSWER_UDP);
+	cr_expect(ldns_pkt_tc(p));
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	cr_expect(ldns_pkt_edns(p), "OPT kept on a truncated answer");
+	cr_expect_eq(ldns_pkt_edns_udp_size(p), 1232);
+	ldns_pkt_free(p);
+	/* TCP: all of them. */
+	p = ask("_big._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_TCP);
+	cr_expect(!ldns_pkt_tc(p));
+	cr_expect_eq(ldns_pkt_ancount(p), 40);
+	ldns_pkt_free(p);
+	/* A: 40 * 16 octets fit in 1232 but not 512. */
+	p = ask("big." ZONE, DNSWIRE_A, 1232, ANSWER_UDP);
+	cr_expect(!ldns_pkt_tc(p));
+	cr_expect_eq(ldns_pkt_ancount(p), 40);
+	cr_expect_leq(res.len, 1232);
+	ldns_pkt_free(p);
+	/* EDNS under 512 means 512 (RFC 6891 6.2.5). */
+	p = ask("big." ZONE, DNSWIRE_A, 100, ANSWER_UDP);
+	cr_expect(ldns_pkt_tc(p));
+	cr_expect_leq(res.len, 512);
+	ldns_pkt_free(p);
+}
+
+Test(answer, srv_additional_dropped_before_truncating)
+{
+	many("mid", 9, false);
+	/* 9 SRV (~55 octets each) fit in 1232 with some of their A records. */
+	ldns_pkt *p = ask("_mid._tcp." ZONE, DNSWIRE_SRV, 1232, ANSWER_UDP);
+	cr_expect(!ldns_pkt_tc(p));
+	cr_expect_eq(ldns_pkt_ancount(p), 9);
+	cr_expect_leq(res.len, 1232);
+	ldns_pkt_free(p);
+	p = ask("_mid._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect(!ldns_pkt_tc(p) || ldns_pkt_ancount(p) == 0);
+	cr_expect_leq(res.len, 512);
+	ldns_pkt_free(p);
+}
+
+Test(answer, big_rrset_over_tcp_is_a_weighted_subset)
+{
+	many("role", 2500, false);
+	ldns_pkt *p = ask("_role._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_TCP);
+	cr_assert_not_null(p);
+	cr_expect(!ldns_pkt_tc(p));
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_gt(ldns_pkt_ancount(p), 900);
+	cr_expect_lt(ldns_pkt_ancount(p), 2500);
+	cr_expect_leq(res.len, 65535);
+	cr_expect(res.partial);
+	cr_expect_eq(answer_counters_get(an)->partial, 1);
+	/* Weight 4 instances are more likely in than weight 1 ones. */
+	int w1 = 0, w4 = 0;
+	for (size_t i = 0; i < ldns_pkt_ancount(p); i++) {
+		unsigned w = ldns_rdf2native_int16(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, i), 1));
+		w1 += w == 1;
+		w4 += w == 4;
+	}
+	cr_expect_gt(w4, w1 * 2, "weight 4: %d, weight 1: %d", w4, w1);
+	ldns_pkt_free(p);
+	/* 2,500 AAAA (28 octets each) do not fit either. */
+	many("role6", 2500, true);
+	p = ask("role6." ZONE, DNSWIRE_AAAA, 0, ANSWER_TCP);
+	cr_expect_gt(ldns_pkt_ancount(p), 2000);
+	cr_expect_leq(res.len, 65535);
+	ldns_pkt_free(p);
+}
+
+static void answers_of(ldns_pkt *p, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < ldns_pkt_ancount(p); i++) {
+		char *s = ldns_rdf2str(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, i), 3));
+		strncat(buf, s, n - strlen(buf) - 1);
+		free(s);
+	}
+}
+
+Test(answer, stable_subsets_same_for_same_client)
+{
+	teardown();
+	setup_cfg(true);
+	many("role", 2000, false);
+	static char a[200000], b[200000];
+	ldns_pkt *p = ask("_role._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_TCP);
+	answers_of(p, a, sizeof(a));
+	ldns_pkt_free(p);
+	p = ask("_role._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_TCP);
+	answers_of(p, b, sizeof(b));
+	ldns_pkt_free(p);
+	cr_expect(res.partial);
+	cr_expect_str_eq(a, b);
+}
+
+Test(answer, stale_answer_ede)
+{
+	const struct store_lease *l;
+	cr_assert_eq(store_lease_open(st, 1, 77, 1000, &l), 0);
+	reg_full("k", "tcp", "k1.lon6.example.net", 1, "10.0.0.1", 1, STORE_STATUS_UP, 77);
+	uint32_t expired;
+	for (uint64_t t = 1000; t < 4000; t += 100) {
+		cr_assert_eq(store_tick(st, t, &expired), 0);
+	}
+	ldns_pkt *p = ask("_k._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1, "keep-last keeps the last instance");
+	cr_expect(!ldns_pkt_edns(p));
+	ldns_pkt_free(p);
+	uint8_t q[512];
+	size_t len = mkq(q, "_k._tcp." ZONE, DNSWIRE_SRV, 1232);
+	p = ask_raw(q, len, ANSWER_UDP);
+	ldns_pkt_free(p);
+	/* OPT at the end: ... 00 0f 00 02 00 03 (EDE 3, Stale Answer). */
+	const uint8_t ede[] = {0, 15, 0, 2, 0, 3};
+	cr_expect_eq(memcmp(out + res.len - 6, ede, 6), 0);
+}
+
+Test(answer, badvers)
+{
+	uint8_t q[512];
+	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 1232);
+	q[len - 5] = 1; /* VERSION 1 */
+	ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
+	cr_expect_eq(res.rcode, 16);
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	cr_expect(ldns_pkt_edns(p));
+	cr_expect_eq(ldns_pkt_edns_extended_rcode(p), 1);
+	cr_expect_eq(ldns_pkt_edns_version(p), 0);
+	ldns_pkt_free(p);
+}
+
+Test(answer, opcodes_other_than_query_notimp)
+{
+	for (unsigned op = 1; op < 16; op++) {
+		uint8_t q[512];
+		size_t len = mkq(q, ZONE, DNSWIRE_SOA, 0);
+		q[2] = (uint8_t)((q[2] & 0x87) | (op << 3));
+		ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
+		cr_assert_not_null(p);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOTIMPL, "opcode %u", op);
+		ldns_pkt_free(p);
+	}
+}
+
+Test(answer, trailing_bytes_ignored)
+{
+	uint8_t q[512];
+	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 0);
+	memset(q + len, 0xab, 20);
+	ldns_pkt *p = ask_raw(q, len + 20, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+}
+
+Test(answer, axfr_refused)
+{
+	ldns_pkt *p = ask(ZONE, DNSWIRE_AXFR, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_FORMERR);
+	ldns_pkt_free(p);
+	p = ask(ZONE, DNSWIRE_AXFR, 0, ANSWER_TCP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+	ldns_pkt_free(p);
+}
+
+Test(answer, report_zone)
+{
+	ldns_pkt *p = ask("e42.v1-2.android.n0nce.errors.example.net.", DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	cr_assert_eq(ldns_pkt_nscount(p), 1);
+	cr_expect_eq(ldns_rr_ttl(section_rr(p, LDNS_SECTION_AUTHORITY, 0)), 0);
+	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(section_rr(p, LDNS_SECTION_AUTHORITY, 0), 6)),
+			0);
+	cr_expect(res.report);
+	cr_expect_eq(res.fields.len[0], 3);
+	ldns_pkt_free(p);
+	cr_expect_eq(rep.ncodes, 1);
+	cr_expect_str_eq(rep.codes[0].code, "e42");
+	p = ask("bad.errors.example.net.", DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	cr_expect(!res.report);
+	cr_expect_eq(rep.malformed, 1);
+	ldns_pkt_free(p);
+	/* Rate limit: 50 per second per /24, the time does not move here. */
+	int answered = 0;
+	for (int i = 0; i < 100; i++) {
+		p = ask("e1.v1.linux.x.errors.example.net.", DNSWIRE_TXT, 0, ANSWER_UDP);
+		answered += p != NULL;
+		ldns_pkt_free(p);
+	}
+	cr_expect_eq(answered, 48);
+	cr_expect_eq(rep.limited, 52);
+	p = ask("errors.example.net.", DNSWIRE_SOA, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1, "the report zone's apex answers");
+	ldns_pkt_free(p);
+}
+
+/* ---- malformed queries: a table ----------------------------------------- */
+
+struct bad_case {
+	const char *what;
+	uint8_t bytes[300];
+	size_t len;
+	int expect; /* rcode, or -1 for a drop */
+};
+
+#define Q_ZONE 8, 's', 'e', 'r', 'v', 'i', 'c', 'e', 's', 4, 'l', 'o', 'n', '6', \
+		7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'n', 'e', 't', 0
+#define HDR(qd, an, ns, ar) 0xab, 0xcd, 0x01, 0x00, 0, qd, 0, an, 0, ns, 0, ar
+
+ParameterizedTestParameters(answer, malformed_table)
+{
+	static struct bad_case cases[] = {
+		{"empty", {0}, 0, -1},
+		{"one NUL", {0}, 1, -1},
+		{"11 octets", {HDR(1, 0, 0, 0)}, 11, -1},
+		{"header only", {HDR(1, 0, 0, 0)}, 12, 1},
+		{"QR=1 (a response)", {0xab, 0xcd, 0x81, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1}, 17, -1},
+		{"QDCOUNT 0", {HDR(0, 0, 0, 0)}, 12, 1},
+		{"QDCOUNT 2", {HDR(2, 0, 0, 0), Q_ZONE, 0, 6, 0, 1, Q_ZONE, 0, 6, 0, 1}, 12 + 62, 1},
+		{"ANCOUNT 1", {HDR(1, 1, 0, 0), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
+		{"NSCOUNT 1", {HDR(1, 0, 1, 0), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
+		{"ARCOUNT 9", {HDR(1, 0, 0, 9), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
+		{"question cut in the name", {HDR(1, 0, 0, 0), 8, 's', 'e', 'r'}, 16, 1},
+		{"question without type", {HDR(1, 0, 0, 0), Q_ZONE}, 12 + 27, 1},
+		{"question without class", {HDR(1, 0, 0, 0), Q_ZONE, 0, 6}, 12 + 29, 1},
+		{"pointer in question to itself", {HDR(1, 0, 0, 0), 0xc0, 12, 0, 6, 0, 1}, 18, 1},
+		{"pointer in question to header", {HDR(1, 0, 0, 0), 0xc0, 0, 0, 6, 0, 1}, 18, 1},
+		{"pointer past the end", {HDR(1, 0, 0, 0), 0xff, 0xff, 0, 6, 0, 1}, 18, 1},
+		{"label type 0x40", {HDR(1, 0, 0, 0), 0x41, 'a', 0, 0, 6, 0, 1}, 19, 1},
+		{"label type 0x80", {HDR(1, 0, 0, 0), 0x80, 0, 0, 6, 0, 1}, 18, 1},
+		{"OPT with non-root owner", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				1, 'a', 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
+		{"two OPT", {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 22, 1},
+		{"OPT RDLENGTH past end", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 9}, 12 + 31 + 11, 1},
+		{"OPT option overruns RDATA", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0, 3, 0, 9, 1, 2}, 12 + 31 + 17, 1},
+		{"COOKIE of 5 octets", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 9, 0, 10, 0, 5, 1, 2, 3, 4, 5},
+				12 + 31 + 20, 1},
+		{"two COOKIE options", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 24,
+				0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+				0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8}, 12 + 31 + 35, 1},
+		{"keepalive with a timeout", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0, 11, 0, 2, 0, 100}, 12 + 31 + 17, 1},
+		{"additional owner pointer loop", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0xc0, 43, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 12, 1},
+		{"additional owner pointer forwards", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0xc0, 50, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 12, 1},
+		{"TSIG not last", {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 22, 1},
+		{"QTYPE OPT", {HDR(1, 0, 0, 0), Q_ZONE, 0, 41, 0, 1}, 12 + 31, 1},
+		{"unknown option ignored", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0xfe, 0x01, 0, 2, 1, 2}, 12 + 31 + 17, 0},
+		{"backwards pointer in additional is fine", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 12, 0},
+		{"TSIG alone: no key known", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0}, 12 + 31 + 11, 9},
+	};
+	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_case *c, answer, malformed_table)
+{
+	ldns_pkt *p = ask_raw(c->bytes, c->len, ANSWER_UDP);
+	if (c->expect < 0) {
+		cr_expect_null(p, "%s: expected a drop", c->what);
+		ldns_pkt_free(p);
+		return;
+	}
+	cr_assert_not_null(p, "%s: dropped", c->what);
+	cr_expect_eq(ldns_pkt_get_rcode(p), c->expect, "%s: rcode %d", c->what,
+			ldns_pkt_get_rcode(p));
+	cr_expect_eq(ldns_pkt_id(p), 0xabcd, "%s: id kept", c->what);
+	cr_expect(ldns_pkt_qr(p));
+	ldns_pkt_free(p);
+}
+
+/* Names built to the limits: 63-octet labels pass, 64 does not; 255 octets
+ * pass, 256 do not. */
+Test(answer, name_length_limits)
+{
+	uint8_t q[600] = {HDR(1, 0, 0, 0)};
+	size_t n = 12;
+	/* 64-octet label: 0x40 is a reserved label type. */
+	q[n++] = 64;
+	memset(q + n, 'a', 64);
+	n += 64;
+	q[n++] = 0;
+	q[n++] = 0, q[n++] = 1, q[n++] = 0, q[n++] = 1;
+	ldns_pkt *p = ask_raw(q, n, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_FORMERR);
+	ldns_pkt_free(p);
+	/* 4 labels of 63 + root = 257 octets: over 255. */
+	n = 12;
+	for (int i = 0; i < 4; i++) {
+		q[n++] = 63;
+		memset(q + n, 'b', 63);
+		n += 63;
+	}
+	q[n++] = 0;
+	q[n++] = 0, q[n++] = 1, q[n++] = 0, q[n++] = 1;
+	p = ask_raw(q, n, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_FORMERR);
+	ldns_pkt_free(p);
+	/* 3 x 63 + 61 + 5 length octets... exactly 255: parsed, REFUSED (not ours). */
+	n = 12;
+	for (int i = 0; i < 3; i++) {
+		q[n++] = 63;
+		memset(q + n, 'c', 63);
+		n += 63;
+	}
+	q[n++] = 61;
+	memset(q + n, 'd', 61);
+	n += 61;
+	q[n++] = 0;
+	q[n++] = 0, q[n++] = 1, q[n++] = 0, q[n++] = 1;
+	p = ask_raw(q, n, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+	ldns_pkt_free(p);
+}
+
+/* Random bytes from a fixed seed, and random mutations of a valid query:
+ * every outcome is a drop or a response that parses and fits. */
+Test(answer, random_bytes_never_crash)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
+	uint64_t s = 0x5eed;
+	uint8_t q[512];
+	for (int i = 0; i < 20000; i++) {
+		size_t len;
+		if (i % 2) {
+			len = (size_t)((s = s * 6364136223846793005u + 1442695040888963407u) >> 33) % 300;
+			for (size_t j = 0; j < len; j++) {
+				q[j] = (uint8_t)((s = s * 6364136223846793005u + 1) >> 56);
+			}
+		} else {
+			len = mkq(q, "_web._tcp." ZONE, DNSWIRE_SRV, 1232);
+			for (int m = 0; m < 3; m++) {
+				s = s * 6364136223846793005u + 1442695040888963407u;
+				q[(s >> 40) % len] = (uint8_t)(s >> 24);
+			}
+		}
+		struct answer_client c = {ANSWER_UDP, NULL};
+		answer_process(an, q, len, &c, 5000, out, 4096, &res);
+		if (res.action == ANSWER_SEND) {
+			cr_assert_leq(res.len, 1232);
+			cr_assert_geq(res.len, 12);
+			ldns_pkt *p = NULL;
+			cr_assert_eq(ldns_wire2pkt(&p, out, res.len), LDNS_STATUS_OK, "case %d", i);
+			ldns_pkt_free(p);
+		}
+	}
+}

@@ -1,0 +1,209 @@
+/*
+ * The DNS transport on a private loop: UDP and pipelined TCP queries are
+ * answered, the connection limit holds, and stopping leaves no handle
+ * behind (uv_loop_close() == 0).
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/addr.h"
+#include "server/config.h"
+#include "server/dnsio.h"
+#include "server/dnswire.h"
+#include "server/server.h"
+#include "server/store.h"
+
+static uv_loop_t loop;
+static struct server srv;
+static char datadir[64];
+static uint16_t port;
+
+/* A port free for both TCP and UDP on 127.0.0.1 (the kernel picks it). */
+static uint16_t free_port(void)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+		int u = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+		inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+		socklen_t len = sizeof(sin);
+		bool ok = bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+				getsockname(t, (struct sockaddr *)&sin, &len) == 0 &&
+				bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(t);
+		close(u);
+		if (ok) {
+			return ntohs(sin.sin_port);
+		}
+	}
+	cr_assert_fail("no free port");
+	return 0;
+}
+
+static void setup(void)
+{
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	memset(&srv, 0, sizeof(srv));
+	srv.loop = &loop;
+	snprintf(datadir, sizeof(datadir), "/tmp/roster-dnsio-XXXXXX");
+	cr_assert_not_null(mkdtemp(datadir));
+	port = free_port();
+	char dns[64];
+	snprintf(dns, sizeof(dns), "127.0.0.1:%u", port);
+	char *argv[] = {"rosterd", "--site", "lon6", "--domain", "example.net", "--dns", dns,
+			"--data", datadir, "--tcp-max-connections", "2", NULL};
+	char err[256];
+	config_defaults(&srv.cfg);
+	cr_assert_eq(config_parse(&srv.cfg, 11, argv, err, sizeof(err)), 0, "%s", err);
+	srv.store = store_new(&srv.cfg.limits, NULL, NULL, 0);
+	cr_assert_not_null(srv.store);
+	struct rs_addr ad;
+	cr_assert_eq(rs_addr_parse("10.0.0.1", &ad), 0);
+	struct store_registration r = {.service = "web", .protocol = "tcp",
+			.host = "web1.lon6.example.net", .port = 80, .addrs = &ad, .naddrs = 1};
+	bool created;
+	uint64_t rev;
+	cr_assert_eq(store_register(srv.store, &r, 0, 0, &created, &rev), 0);
+	cr_assert_eq(dnsio_start(&srv, &srv.dnsio, err, sizeof(err)), 0, "%s", err);
+}
+
+static void teardown(void)
+{
+	dnsio_stop(srv.dnsio);
+	cr_expect_null(srv.dnsio);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+	store_free(srv.store);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", datadir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(dnsio, .init = setup, .fini = teardown);
+
+static size_t query(uint8_t *b, uint16_t id, const char *name, uint16_t qtype)
+{
+	memset(b, 0, 12);
+	b[0] = (uint8_t)(id >> 8);
+	b[1] = (uint8_t)id;
+	b[5] = 1;
+	size_t n = 12;
+	const char *p = name;
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t l = (size_t)(dot - p);
+		b[n++] = (uint8_t)l;
+		memcpy(b + n, p, l);
+		n += l;
+		p = dot + 1;
+	}
+	b[n++] = 0;
+	b[n++] = (uint8_t)(qtype >> 8);
+	b[n++] = (uint8_t)qtype;
+	b[n++] = 0;
+	b[n++] = 1;
+	return n;
+}
+
+/* Run the loop until @p fd is readable (or closed), at most ~2 s. */
+static bool pump_until_readable(int fd)
+{
+	for (int i = 0; i < 2000; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 1) > 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+Test(dnsio, udp_query_answered)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	uint8_t q[512], r[4096];
+	size_t n = query(q, 7, "_web._tcp.services.lon6.example.net.", DNSWIRE_SRV);
+	cr_assert_eq(sendto(s, q, n, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)n);
+	cr_assert(pump_until_readable(s));
+	ssize_t got = recv(s, r, sizeof(r), 0);
+	cr_assert_gt(got, 12);
+	cr_expect_eq(dnswire_get16(r), 7);
+	cr_expect_eq(dnswire_get16(r + 6), 1, "one SRV");
+	struct dnsio_counters ctr;
+	dnsio_counters_get(srv.dnsio, &ctr);
+	cr_expect_eq(ctr.bytes_in[ANSWER_UDP], n);
+	cr_expect_eq(dnsio_queries_total(srv.dnsio), 1);
+	close(s);
+}
+
+static int tcp_connect(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	cr_assert_eq(connect(s, (struct sockaddr *)&to, sizeof(to)), 0);
+	return s;
+}
+
+Test(dnsio, tcp_pipelined_in_order)
+{
+	int s = tcp_connect();
+	uint8_t buf[1024];
+	size_t len = 0;
+	for (uint16_t id = 1; id <= 3; id++) {
+		size_t n = query(buf + len + 2, id, "services.lon6.example.net.", DNSWIRE_SOA);
+		dnswire_set16(buf + len, (uint16_t)n);
+		len += n + 2;
+	}
+	cr_assert_eq(send(s, buf, len, 0), (ssize_t)len);
+	uint8_t in[8192];
+	size_t have = 0;
+	uint16_t want = 1;
+	while (want <= 3) {
+		cr_assert(pump_until_readable(s));
+		ssize_t got = recv(s, in + have, sizeof(in) - have, 0);
+		cr_assert_gt(got, 0);
+		have += (size_t)got;
+		while (have >= 2 && have >= 2u + dnswire_get16(in)) {
+			size_t m = 2u + dnswire_get16(in);
+			cr_expect_eq(dnswire_get16(in + 2), want, "answers in order");
+			want++;
+			memmove(in, in + m, have - m);
+			have -= m;
+		}
+	}
+	close(s);
+}
+
+Test(dnsio, tcp_connection_limit_and_bad_prefix)
+{
+	int a = tcp_connect(), b = tcp_connect(), c = tcp_connect();
+	/* The third is over the limit of 2: accepted, then closed. */
+	cr_assert(pump_until_readable(c));
+	uint8_t x[16];
+	cr_expect_leq(recv(c, x, sizeof(x), 0), 0);
+	struct dnsio_counters ctr;
+	dnsio_counters_get(srv.dnsio, &ctr);
+	cr_expect_eq(ctr.tcp_rejected, 1);
+	/* A length prefix of 5 closes the connection. */
+	uint8_t bad[] = {0, 5, 1, 2, 3, 4, 5};
+	cr_assert_eq(send(a, bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+	cr_assert(pump_until_readable(a));
+	cr_expect_leq(recv(a, x, sizeof(x), 0), 0);
+	dnsio_counters_get(srv.dnsio, &ctr);
+	cr_expect_eq(ctr.tcp_bad_length, 1);
+	close(a);
+	close(b);
+	close(c);
+}

@@ -1,0 +1,46 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "zonegen/include.h"
+
+static const char *const NS[] = {"ns1.example.net."};
+
+static char *render(void (*fn)(const struct zg_gen *, const char *, struct zg_buf *),
+		const struct zg_gen *g)
+{
+	struct zg_buf b;
+	zg_buf_init(&b);
+	fn(g, "/srv/zones", &b);
+	zg_buf_chr(&b, '\0');
+	cr_assert_eq(zg_buf_ok(&b), 0);
+	return b.data;
+}
+
+Test(include, three_servers_list_every_zone_and_bind_gets_its_limit)
+{
+	struct zg_zone zones[2] = {
+		{.name = "ash2.example.net.", .max_rrset = 2},
+		{.name = "roles.ash2.example.net.", .max_rrset = 2500},
+	};
+	struct zg_options opt = {.domain = "example.net.", .ns = NS, .nns = 1};
+	struct zg_gen g = {.opt = &opt, .zones = zones, .nzones = 2};
+	char *t = render(zg_include_bind, &g);
+	cr_expect_not_null(strstr(t, "zone \"ash2.example.net\" {\n\ttype primary;\n"
+				     "\tfile \"/srv/zones/ash2.example.net.zone\";\n};\n"));
+	cr_expect_not_null(strstr(t, "zone \"roles.ash2.example.net\" {\n\ttype primary;\n"
+				     "\tfile \"/srv/zones/roles.ash2.example.net.zone\";\n"
+				     "\tmax-records-per-type 5000;"));
+	free(t);
+	t = render(zg_include_nsd, &g);
+	cr_expect_not_null(strstr(t, "zone:\n\tname: \"roles.ash2.example.net\"\n"
+				     "\tzonefile: \"/srv/zones/roles.ash2.example.net.zone\"\n"));
+	free(t);
+	t = render(zg_include_knot, &g);
+	cr_expect_not_null(strstr(t, "zone:\n  - domain: \"ash2.example.net.\"\n"
+				     "    file: \"/srv/zones/ash2.example.net.zone\"\n"));
+	free(t);
+	g.nzones = 0;
+	t = render(zg_include_knot, &g);
+	cr_expect_null(strstr(t, "zone:"), "no empty section");
+	free(t);
+}
