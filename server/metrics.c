@@ -10,9 +10,12 @@
 
 #include "common/addr.h"
 #include "common/error.h"
+#include "server/answer.h"
 #include "server/api.h"
+#include "server/dnsio.h"
 #include "server/http.h"
 #include "server/persist.h"
+#include "server/report.h"
 #include "server/server.h"
 #include "server/store.h"
 
@@ -191,22 +194,117 @@ static void prom_one(struct metrics_text *t, const char *name, const char *type,
 	prom_value(t, name, v);
 }
 
+/* Labels of the answer engine's query-type buckets (enum answer_qtype_bucket). */
+static const char *const qtype_names[ANSWER_Q_COUNT] = {
+		[ANSWER_Q_A] = "A",
+		[ANSWER_Q_AAAA] = "AAAA",
+		[ANSWER_Q_SRV] = "SRV",
+		[ANSWER_Q_TXT] = "TXT",
+		[ANSWER_Q_SOA] = "SOA",
+		[ANSWER_Q_NS] = "NS",
+		[ANSWER_Q_ANY] = "ANY",
+		[ANSWER_Q_OTHER] = "other",
+};
+
+static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP] = "tcp"};
+
+/* RFC 6895 2.3: the rcodes rosterd sends by name, the rest by number. */
+static void rcode_name(size_t rcode, char out[16])
+{
+	static const char *const names[] = {
+			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+	if (rcode < sizeof(names) / sizeof(names[0])) {
+		snprintf(out, 16, "%s", names[rcode]);
+	} else if (rcode == 16) {
+		snprintf(out, 16, "BADVERS");
+	} else {
+		snprintf(out, 16, "%zu", rcode);
+	}
+}
+
 /* The DNS families: announced always, so dashboards and alerts can be
- * written before the first query; their samples come from the DNS module. */
+ * written before the first query; the samples come from the DNS module. */
 static void prom_dns(struct metrics_text *t, const struct server *srv)
 {
-	(void)srv;
+	const struct dnsio *io = srv->dnsio;
+	/* Copies: with DNS worker threads the figures are summed under a lock. */
+	struct answer_counters answers;
+	struct dnsio_counters transport;
+	const struct answer_counters *a = NULL;
+	const struct dnsio_counters *d = NULL;
+	const struct report *r = NULL;
+	if (io != NULL) {
+		dnsio_answer_counters(io, &answers);
+		dnsio_counters_get(io, &transport);
+		a = &answers;
+		d = &transport;
+		r = dnsio_report(io);
+	}
+
 	prom_family(t, "roster_dns_queries_total", "counter",
 			"DNS queries received, by query type and transport.");
+	for (size_t q = 0; a != NULL && q < ANSWER_Q_COUNT; q++) {
+		for (size_t tr = 0; tr < 2; tr++) {
+			text_printf(t,
+					"roster_dns_queries_total{qtype=\"%s\",transport=\"%s\"} "
+					"%" PRIu64 "\n",
+					qtype_names[q], transport_names[tr], a->queries[q][tr]);
+		}
+	}
 	prom_family(t, "roster_dns_responses_total", "counter", "DNS responses sent, by rcode.");
+	for (size_t k = 0; a != NULL && k < sizeof(a->responses) / sizeof(a->responses[0]); k++) {
+		/* The usual four always, the others once seen: a stable series
+		 * set without a page of zeros. */
+		if (a->responses[k] > 0 || k == 0 || k == 2 || k == 3 || k == 5) {
+			char name[16];
+			rcode_name(k, name);
+			prom_labelled(t, "roster_dns_responses_total", "rcode", name,
+					a->responses[k]);
+		}
+	}
 	prom_family(t, "roster_dns_truncated_total", "counter",
 			"UDP responses sent with TC=1 (the resolver retries over TCP).");
+	if (a != NULL) {
+		prom_value(t, "roster_dns_truncated_total", a->truncated);
+	}
 	prom_family(t, "roster_dns_partial_answers_total", "counter",
 			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.");
+	if (a != NULL) {
+		prom_value(t, "roster_dns_partial_answers_total", a->partial);
+	}
 	prom_family(t, "roster_dns_bytes_total", "counter",
 			"DNS message bytes, by direction (in: queries, out: responses).");
+	if (d != NULL) {
+		prom_labelled(t, "roster_dns_bytes_total", "direction", "in",
+				d->bytes_in[ANSWER_UDP] + d->bytes_in[ANSWER_TCP]);
+		prom_labelled(t, "roster_dns_bytes_total", "direction", "out",
+				d->bytes_out[ANSWER_UDP] + d->bytes_out[ANSWER_TCP]);
+	}
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
+	for (size_t k = 0; r != NULL && k < r->ncodes; k++) {
+		prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
+				r->codes[k].count);
+	}
+	if (io == NULL) {
+		return;
+	}
+	prom_one(t, "roster_client_reports_uncounted_total", "counter",
+			"Client reports past the first distinct codes, counted together.",
+			r->other);
+	prom_one(t, "roster_client_reports_malformed_total", "counter",
+			"Queries in the report zone that were not a valid report.", r->malformed);
+	prom_one(t, "roster_client_reports_limited_total", "counter",
+			"Client reports dropped by the per-source rate limit.", r->limited);
+	prom_one(t, "roster_dns_dropped_total", "counter",
+			"DNS messages not answered: garbage, responses, rate-limited.", a->dropped);
+	prom_one(t, "roster_dns_stale_answers_total", "counter",
+			"Answers carrying EDE Stale Answer (instances kept by self-preservation).",
+			a->stale);
+	prom_one(t, "roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
+			d->tcp_connections);
+	prom_one(t, "roster_dns_tcp_rejected_total", "counter",
+			"DNS TCP connections refused at the connection limit.", d->tcp_rejected);
 }
 
 static void prom_store(struct metrics_text *t, const struct server *srv)
