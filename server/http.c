@@ -29,10 +29,10 @@ struct http_conn {
 	bool closing;
 	bool writing;
 	bool close_after_write;
-	bool lingering;	 /* our FIN sent, discarding what still comes */
-	size_t len;	 /* bytes in buf */
+	bool lingering;  /* our FIN sent, discarding what still comes */
+	size_t len;      /* bytes in buf */
 	size_t consumed; /* head bytes of the request being answered */
-	char *body;	 /* owned while writing */
+	char *body;      /* owned while writing */
 	char head[512];
 	char peer[RS_ADDR_TEXT_MAX];
 	char buf[HTTP_REQUEST_MAX];
@@ -58,15 +58,15 @@ static const struct {
 	unsigned code;
 	const char *reason;
 } statuses[HTTP_STATUS_COUNT] = {
-		[HTTP_STATUS_OK] = {200, "OK"},
-		[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
-		[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
-		[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
-		[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
-		[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
-		[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
-		[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
-		[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
+	[HTTP_STATUS_OK] = {200, "OK"},
+	[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
+	[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
+	[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
+	[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
+	[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
+	[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
+	[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
+	[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
 };
 
 unsigned http_status_code(enum http_status s)

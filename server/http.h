@@ -55,14 +55,14 @@ void http_limits_default(struct http_limits *lim);
 
 /** The response statuses the server sends, as counter indexes. */
 enum http_status {
-	HTTP_STATUS_OK,			   /**< 200 */
-	HTTP_STATUS_BAD_REQUEST,	   /**< 400 */
-	HTTP_STATUS_NOT_FOUND,		   /**< 404 */
-	HTTP_STATUS_METHOD_NOT_ALLOWED,	   /**< 405 */
-	HTTP_STATUS_REQUEST_TIMEOUT,	   /**< 408 */
-	HTTP_STATUS_HEADERS_TOO_LARGE,	   /**< 431 */
-	HTTP_STATUS_INTERNAL_ERROR,	   /**< 500 */
-	HTTP_STATUS_UNAVAILABLE,	   /**< 503 */
+	HTTP_STATUS_OK,                    /**< 200 */
+	HTTP_STATUS_BAD_REQUEST,           /**< 400 */
+	HTTP_STATUS_NOT_FOUND,             /**< 404 */
+	HTTP_STATUS_METHOD_NOT_ALLOWED,    /**< 405 */
+	HTTP_STATUS_REQUEST_TIMEOUT,       /**< 408 */
+	HTTP_STATUS_HEADERS_TOO_LARGE,     /**< 431 */
+	HTTP_STATUS_INTERNAL_ERROR,        /**< 500 */
+	HTTP_STATUS_UNAVAILABLE,           /**< 503 */
 	HTTP_STATUS_VERSION_NOT_SUPPORTED, /**< 505 */
 	HTTP_STATUS_COUNT
 };
@@ -90,9 +90,9 @@ struct http_request {
 	enum http_method method;
 	const char *path; /**< origin-form target without its query */
 	size_t path_len;
-	unsigned minor;	 /**< HTTP/1.<minor>: 0 or 1 */
+	unsigned minor;  /**< HTTP/1.<minor>: 0 or 1 */
 	bool keep_alive; /**< the connection may serve another request */
-	bool has_body;	 /**< Content-Length > 0 or Transfer-Encoding */
+	bool has_body;   /**< Content-Length > 0 or Transfer-Encoding */
 	size_t head_len; /**< bytes of the head, its empty line included */
 };
 
