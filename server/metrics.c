@@ -209,7 +209,7 @@ static const char *const qtype_names[ANSWER_Q_COUNT] = {
 static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP] = "tcp"};
 
 /* RFC 6895 2.3: the rcodes rosterd sends by name, the rest by number. */
-static void rcode_name(size_t rcode, char out[16])
+static void rcode_name(unsigned rcode, char out[16])
 {
 	static const char *const names[] = {
 			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
@@ -218,7 +218,7 @@ static void rcode_name(size_t rcode, char out[16])
 	} else if (rcode == 16) {
 		snprintf(out, 16, "BADVERS");
 	} else {
-		snprintf(out, 16, "%zu", rcode);
+		snprintf(out, 16, "%u", rcode);
 	}
 }
 
@@ -257,7 +257,7 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 		 * set without a page of zeros. */
 		if (a->responses[k] > 0 || k == 0 || k == 2 || k == 3 || k == 5) {
 			char name[16];
-			rcode_name(k, name);
+			rcode_name((unsigned)k, name);
 			prom_labelled(t, "roster_dns_responses_total", "rcode", name,
 					a->responses[k]);
 		}
