@@ -196,14 +196,14 @@ static void prom_one(struct metrics_text *t, const char *name, const char *type,
 
 /* Labels of the answer engine's query-type buckets (enum answer_qtype_bucket). */
 static const char *const qtype_names[ANSWER_Q_COUNT] = {
-		[ANSWER_Q_A] = "A",
-		[ANSWER_Q_AAAA] = "AAAA",
-		[ANSWER_Q_SRV] = "SRV",
-		[ANSWER_Q_TXT] = "TXT",
-		[ANSWER_Q_SOA] = "SOA",
-		[ANSWER_Q_NS] = "NS",
-		[ANSWER_Q_ANY] = "ANY",
-		[ANSWER_Q_OTHER] = "other",
+	[ANSWER_Q_A] = "A",
+	[ANSWER_Q_AAAA] = "AAAA",
+	[ANSWER_Q_SRV] = "SRV",
+	[ANSWER_Q_TXT] = "TXT",
+	[ANSWER_Q_SOA] = "SOA",
+	[ANSWER_Q_NS] = "NS",
+	[ANSWER_Q_ANY] = "ANY",
+	[ANSWER_Q_OTHER] = "other",
 };
 
 static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP] = "tcp"};
@@ -211,8 +211,8 @@ static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP
 /* RFC 6895 2.3: the rcodes rosterd sends by name, the rest by number. */
 static void rcode_name(unsigned rcode, char out[16])
 {
-	static const char *const names[] = {
-			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+		"NOTIMP", "REFUSED"};
 	if (rcode < sizeof(names) / sizeof(names[0])) {
 		snprintf(out, 16, "%s", names[rcode]);
 	} else if (rcode == 16) {
