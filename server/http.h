@@ -3,12 +3,13 @@
  * /v1/services and the status page at /.
  *
  * A deliberately small server on rosterd's own libuv loop, rather than a
- * library (libmicrohttpd, h2o, civetweb): the pages read the store, which
- * is not thread-safe, so they must be built on the loop thread; every
- * library worth its name either brings its own threads or its own loop.
- * What is served is tiny (four GET resources for monitors and people), so
- * the whole of HTTP we need is a strict request-head parser and a
- * Content-Length response; see docs/operations.md.
+ * library: the pages read the store, which belongs to the loop thread.
+ * libmicrohttpd could be driven from this loop (its epoll fd under a
+ * uv_poll handle), but as a second connection machine with its own
+ * timeouts and limits inside ours; h2o and civetweb bring their own loop or
+ * threads. What is served is tiny (four GET resources for monitors and
+ * people), so the whole of HTTP we need is a strict request-head parser and
+ * a Content-Length response; see docs/operations.md.
  *
  * Model
  *   One request at a time per connection: reading stops while a response is
