@@ -12,8 +12,9 @@
 
 #include "common/error.h"
 
-/* Record format version, the first byte of every value. */
-#define REC_VERSION 1
+/* Record format version, the first byte of every value. Version 2 keys
+ * instances by an append-only record number, the identity in the value. */
+#define REC_VERSION 2
 
 #define REC_FLAG_KEPT 0x01
 
@@ -30,7 +31,14 @@ struct persist {
 	int panic;
 	uint8_t *vbuf; /* encoding buffer, grown to the largest record */
 	size_t vcap;
-	int lost_rc;   /* a batch lost by a failed commit in persist_grow() */
+	int lost_rc;   /* a batch lost by a failed commit or a failed put */
+	uint64_t next_rec;        /* the next instance record number */
+	uint64_t batch_bytes;     /* bytes put in the open batch, roughly */
+	uint64_t revision;        /* written once per batch, at commit */
+	bool revision_dirty;
+	bool nested;              /* p->child is a nested transaction */
+	unsigned writes;          /* puts and deletes done by the current mutation */
+	char path[4096];          /* the data directory */
 };
 
 /* Grow the map after a commit once it is this full (per cent), so that a
@@ -151,23 +159,32 @@ static uint64_t r_u64(struct rbuf *b)
 	return hi << 32 | r_u32(b);
 }
 
-/* Key: service \0 protocol \0 host \0 port(2). Fits: 63+1+63+1+255+1+2. */
-#define KEY_MAX 400
-
-static size_t instance_key(const struct store_instance *i, uint8_t out[KEY_MAX])
+/* Instance records are keyed by an append-only record number (8 octets,
+ * big-endian, so that memcmp order is numeric order): new records go to the
+ * end of the B-tree with MDB_APPEND and a burst of registrations dirties a
+ * few pages instead of one page per registration (bench/registry measured
+ * 8 KiB written per registration with identity keys, 264 bytes with these).
+ * The identity lives in the value; the in-memory store is the index. */
+static void rec_key(uint64_t rec, uint8_t out[8])
 {
-	struct wbuf b = {out, 0, KEY_MAX, 0};
-	w_bytes(&b, i->service->name, strlen(i->service->name) + 1);
-	w_bytes(&b, i->service->protocol, strlen(i->service->protocol) + 1);
-	w_bytes(&b, i->host, (size_t)i->host_len + 1);
-	w_u16(&b, i->port);
-	return b.len;
+	struct wbuf b = {out, 0, 8, 0};
+	w_u64(&b, rec);
+}
+
+static void w_str8(struct wbuf *b, const char *s, size_t n)
+{
+	w_u8(b, (uint8_t)n);
+	w_bytes(b, s, n);
 }
 
 static int instance_value(const struct store_instance *i, struct wbuf *b)
 {
 	w_u8(b, REC_VERSION);
 	w_u8(b, i->kept ? REC_FLAG_KEPT : 0);
+	w_str8(b, i->service->name, strlen(i->service->name));
+	w_str8(b, i->service->protocol, strlen(i->service->protocol));
+	w_str8(b, i->host, i->host_len);
+	w_u16(b, i->port);
 	w_u16(b, i->priority);
 	w_u16(b, i->weight);
 	w_u8(b, i->status);
@@ -215,6 +232,17 @@ static int batch_ensure(struct persist *p)
 	return 0;
 }
 
+/* A mutation normally writes straight into the batch. Only when the map is
+ * getting full does it get a nested transaction, which can fail alone: a
+ * nested transaction copies every page it touches, which costs more than
+ * the rest of a registration. A direct put that fails poisons the batch;
+ * it is then aborted and reported by persist_batch_commit(), so the replies
+ * held for it become errors and the registry reloads from the disk. */
+static bool want_nested(const struct persist *p)
+{
+	return (used_bytes(p) + 2 * p->batch_bytes) * 2 > p->map_size;
+}
+
 static int op_begin(void *ctx)
 {
 	struct persist *p = ctx;
@@ -222,18 +250,25 @@ static int op_begin(void *ctx)
 	if (rc < 0) {
 		return rc;
 	}
+	p->writes = 0;
+	if (!want_nested(p)) {
+		p->child = p->batch;
+		p->nested = false;
+		return 0;
+	}
 	rc = mdb_txn_begin(p->env, p->batch, 0, &p->child);
 	if (rc != 0) {
 		p->child = NULL;
 		return map_err(rc);
 	}
+	p->nested = true;
 	return 0;
 }
 
 static int op_commit(void *ctx)
 {
 	struct persist *p = ctx;
-	int rc = mdb_txn_commit(p->child);
+	int rc = p->nested ? mdb_txn_commit(p->child) : 0;
 	p->child = NULL;
 	return map_err(rc);
 }
@@ -241,10 +276,22 @@ static int op_commit(void *ctx)
 static void op_abort(void *ctx)
 {
 	struct persist *p = ctx;
-	if (p->child != NULL) {
-		mdb_txn_abort(p->child);
-		p->child = NULL;
+	if (p->child == NULL) {
+		return;
 	}
+	if (p->nested) {
+		mdb_txn_abort(p->child);
+	} else if (p->writes > 0) {
+		/* Part of the mutation is in the batch and cannot be taken
+		 * out: give the batch up (see above). A mutation that failed
+		 * before writing anything leaves the batch as it was. */
+		mdb_txn_abort(p->batch);
+		p->batch = NULL;
+		if (p->lost_rc == 0) {
+			p->lost_rc = RS_ESTORE;
+		}
+	}
+	p->child = NULL;
 }
 
 static bool near_full(const struct persist *p)
@@ -252,13 +299,13 @@ static bool near_full(const struct persist *p)
 	return p->map_size >= p->map_max && used_bytes(p) * 100 > p->map_size * REFUSE_AT_PCT;
 }
 
-static int op_instance_put(void *ctx, const struct store_instance *i)
+static int op_instance_put(void *ctx, struct store_instance *i)
 {
 	struct persist *p = ctx;
 	if (near_full(p)) {
 		return RS_ESTORE_FULL;
 	}
-	size_t need = 64 + 17u * i->naddrs;
+	size_t need = 64 + 3 * 256 + 17u * i->naddrs;
 	for (uint8_t m = 0; m < i->nmeta; m++) {
 		need += 4 + strlen(i->meta[m].key) + strlen(i->meta[m].value);
 	}
@@ -270,23 +317,40 @@ static int op_instance_put(void *ctx, const struct store_instance *i)
 		p->vbuf = nb;
 		p->vcap = need;
 	}
-	uint8_t kbuf[KEY_MAX];
 	struct wbuf vb = {p->vbuf, 0, p->vcap, 0};
 	int rc = instance_value(i, &vb);
 	if (rc < 0) {
 		return RS_ESTORE;
 	}
-	MDB_val k = {instance_key(i, kbuf), kbuf};
+	bool append = i->rec == 0;
+	uint64_t rec = append ? p->next_rec : i->rec;
+	uint8_t kbuf[8];
+	rec_key(rec, kbuf);
+	MDB_val k = {8, kbuf};
 	MDB_val v = {vb.len, p->vbuf};
-	return map_err(mdb_put(p->child, p->instances, &k, &v, 0));
+	rc = map_err(mdb_put(p->child, p->instances, &k, &v, append ? MDB_APPEND : 0));
+	if (rc == 0) {
+		p->writes++;
+		p->batch_bytes += 8 + vb.len;
+		if (append) {
+			i->rec = rec;
+			p->next_rec++;
+		}
+	}
+	return rc;
 }
 
 static int op_instance_del(void *ctx, const struct store_instance *i)
 {
 	struct persist *p = ctx;
-	uint8_t kbuf[KEY_MAX];
-	MDB_val k = {instance_key(i, kbuf), kbuf};
+	if (i->rec == 0) {
+		return 0; /* never written */
+	}
+	uint8_t kbuf[8];
+	rec_key(i->rec, kbuf);
+	MDB_val k = {8, kbuf};
 	int rc = mdb_del(p->child, p->instances, &k, NULL);
+	p->writes += rc == 0;
 	return rc == MDB_NOTFOUND ? 0 : map_err(rc);
 }
 
@@ -309,7 +373,9 @@ static int op_lease_put(void *ctx, const struct store_lease *l)
 	w_u32(&vb, l->ttl_ms);
 	MDB_val k = {8, kbuf};
 	MDB_val v = {vb.len, vbuf};
-	return map_err(mdb_put(p->child, p->leases, &k, &v, 0));
+	int rc = mdb_put(p->child, p->leases, &k, &v, 0);
+	p->writes += rc == 0;
+	return map_err(rc);
 }
 
 static int op_lease_del(void *ctx, uint64_t id)
@@ -319,18 +385,26 @@ static int op_lease_del(void *ctx, uint64_t id)
 	lease_key(id, kbuf);
 	MDB_val k = {8, kbuf};
 	int rc = mdb_del(p->child, p->leases, &k, NULL);
+	p->writes += rc == 0;
 	return rc == MDB_NOTFOUND ? 0 : map_err(rc);
 }
 
 static int op_revision_put(void *ctx, uint64_t revision)
 {
 	struct persist *p = ctx;
+	p->revision = revision;
+	p->revision_dirty = true; /* written once, by persist_batch_commit() */
+	return 0;
+}
+
+static int revision_write(struct persist *p)
+{
 	uint8_t vbuf[8];
 	struct wbuf vb = {vbuf, 0, sizeof(vbuf), 0};
-	w_u64(&vb, revision);
+	w_u64(&vb, p->revision);
 	MDB_val k = {8, "revision"};
 	MDB_val v = {8, vbuf};
-	return map_err(mdb_put(p->child, p->meta, &k, &v, 0));
+	return map_err(mdb_put(p->batch, p->meta, &k, &v, 0));
 }
 
 static const struct store_persist_ops ops = {
@@ -347,6 +421,25 @@ static const struct store_persist_ops ops = {
 const struct store_persist_ops *persist_ops(void)
 {
 	return &ops;
+}
+
+/* The number after the highest instance record: where appends go on. */
+static int last_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t *next)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	*next = 1;
+	if (rc == 0 && k.mv_size == 8) {
+		struct rbuf b = {k.mv_data, 8, 0, 0};
+		*next = r_u64(&b) + 1;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -377,6 +470,7 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 	}
 	p->map_size = map_size;
 	p->map_max = map_max;
+	snprintf(p->path, sizeof(p->path), "%s", dir);
 	MDB_txn *txn = NULL;
 	int rc = mdb_env_create(&p->env);
 	if (rc == 0) {
@@ -416,6 +510,9 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 	}
 	if (rc == 0) {
 		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &p->meta);
+	}
+	if (rc == 0) {
+		rc = last_rec(txn, p->instances, &p->next_rec);
 	}
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
@@ -481,6 +578,14 @@ static uint64_t next_size(const struct persist *p)
 int persist_batch_commit(struct persist *p)
 {
 	if (p->lost_rc != 0) {
+		/* Writes made after the loss in this iteration go too: memory is
+		 * rebuilt from the disk, which must not hold anything it lacks. */
+		if (p->batch != NULL) {
+			mdb_txn_abort(p->batch);
+			p->batch = NULL;
+		}
+		p->batch_bytes = 0;
+		p->revision_dirty = false;
 		int lost = p->lost_rc;
 		p->lost_rc = 0;
 		return lost;
@@ -488,10 +593,19 @@ int persist_batch_commit(struct persist *p)
 	if (p->batch == NULL) {
 		return 0;
 	}
-	int rc = mdb_txn_commit(p->batch);
+	int rc = 0;
+	if (p->revision_dirty) {
+		rc = revision_write(p);
+	}
+	if (rc == 0) {
+		rc = map_err(mdb_txn_commit(p->batch));
+	} else {
+		mdb_txn_abort(p->batch);
+	}
 	p->batch = NULL;
+	p->batch_bytes = 0;
+	p->revision_dirty = false;
 	p->commits++;
-	rc = map_err(rc);
 	if (rc == RS_ESTORE_PANIC) {
 		p->panic = 1;
 	}
@@ -549,33 +663,32 @@ static int decode_instance(const MDB_val *k, const MDB_val *v, struct store_regi
 		struct rs_addr *addrs, struct store_meta *meta, char *strs, size_t strs_cap,
 		uint64_t *registered_at, uint64_t *status_since)
 {
-	/* Key: three NUL-terminated strings, then the port. */
-	const char *key = k->mv_data;
-	size_t kl = k->mv_size;
-	const char *parts[3];
-	size_t off = 0;
-	for (int n = 0; n < 3; n++) {
-		const char *nul = memchr(key + off, '\0', kl - off);
-		if (nul == NULL) {
-			return RS_EPROTO;
-		}
-		parts[n] = key + off;
-		off = (size_t)(nul - key) + 1;
-	}
-	if (kl - off != 2) {
+	if (k->mv_size != 8) {
 		return RS_EPROTO;
 	}
-	reg->service = parts[0];
-	reg->protocol = parts[1];
-	reg->host = parts[2];
-	reg->port = (uint32_t)((uint8_t)key[off] << 8 | (uint8_t)key[off + 1]);
-
+	struct rbuf kb = {k->mv_data, 8, 0, 0};
+	reg->rec = r_u64(&kb);
 	struct rbuf b = {v->mv_data, v->mv_size, 0, 0};
 	if (r_u8(&b) != REC_VERSION) {
 		return RS_EPROTO;
 	}
 	uint8_t flags = r_u8(&b);
 	reg->kept = (flags & REC_FLAG_KEPT) != 0;
+	/* The three names, NUL-terminated into strs; metadata follows them. */
+	size_t so = 0;
+	const char **names[3] = {&reg->service, &reg->protocol, &reg->host};
+	for (int n = 0; n < 3; n++) {
+		uint8_t l = r_u8(&b);
+		const uint8_t *t = r_bytes(&b, l);
+		if (t == NULL || so + l + 1u > strs_cap) {
+			return RS_EPROTO;
+		}
+		memcpy(strs + so, t, l);
+		strs[so + l] = '\0';
+		*names[n] = strs + so;
+		so += l + 1u;
+	}
+	reg->port = r_u16(&b);
 	reg->priority = r_u16(&b);
 	reg->weight = r_u16(&b);
 	reg->status = r_u8(&b);
@@ -596,7 +709,6 @@ static int decode_instance(const MDB_val *k, const MDB_val *v, struct store_regi
 	}
 	reg->addrs = addrs;
 	reg->nmeta = r_u8(&b);
-	size_t so = 0;
 	for (size_t m = 0; m < reg->nmeta; m++) {
 		for (int kv = 0; kv < 2; kv++) {
 			uint16_t l = r_u16(&b);
@@ -615,7 +727,44 @@ static int decode_instance(const MDB_val *k, const MDB_val *v, struct store_regi
 		}
 	}
 	reg->meta = meta;
-	return b.err != 0 || b.off != b.len ? RS_EPROTO : 0;
+	return b.err != 0 || b.off != b.len || reg->rec == 0 ? RS_EPROTO : 0;
+}
+
+/* Everything is in memory after loading: let the kernel take back the
+ * pages of data.mdb that loading touched, which would otherwise stay in our
+ * RSS (about 180 bytes per instance). The map is read-only and shared (no
+ * MDB_WRITEMAP), so MADV_DONTNEED only drops clean page-cache views; they
+ * are read again from the file if LMDB needs them. LMDB does not tell where
+ * its map is (me_mapaddr is set only with MDB_FIXEDMAP): /proc/self/maps
+ * does. Best effort: any failure just leaves the pages resident. */
+static void release_map(const struct persist *p)
+{
+	char want[4200];
+	char real[4096];
+	if (realpath(p->path, real) == NULL) {
+		return;
+	}
+	snprintf(want, sizeof(want), "%s/data.mdb", real);
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (f == NULL) {
+		return;
+	}
+	char line[4608];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi;
+		char perms[8];
+		int path_at = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) < 3 ||
+				path_at == 0) {
+			continue;
+		}
+		char *path = line + path_at;
+		path[strcspn(path, "\n")] = '\0';
+		if (strcmp(path, want) == 0 && perms[1] != 'w') {
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+		}
+	}
+	fclose(f);
 }
 
 int persist_load(struct persist *p, struct store *s, uint64_t now_mono, uint64_t *ninstances,
@@ -660,6 +809,10 @@ int persist_load(struct persist *p, struct store *s, uint64_t now_mono, uint64_t
 		goto out;
 	}
 
+	MDB_stat st;
+	if (mdb_stat(txn, p->instances, &st) == 0) {
+		store_reserve(s, st.ms_entries, *nleases);
+	}
 	rc = mdb_cursor_open(txn, p->instances, &cur);
 	if (rc != 0) {
 		goto out;
@@ -720,14 +873,7 @@ out:
 		mdb_txn_abort(txn);
 	}
 	if (rc == 0) {
-		/* Everything is in memory now: let the kernel take back the
-		 * pages loading touched. A read-only shared mapping re-reads
-		 * them from the file if ever needed again. */
-		MDB_envinfo info;
-		mdb_env_info(p->env, &info);
-		if (info.me_mapaddr != NULL) {
-			madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
-		}
+		release_map(p);
 	}
 	return map_err(rc);
 }

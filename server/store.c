@@ -816,6 +816,30 @@ void store_load_revision(struct store *s, uint64_t revision)
 	s->revision = revision;
 }
 
+static void table_reserve(struct table *t, uint64_t n)
+{
+	size_t want = t->nbuckets;
+	while (want < n) {
+		want *= 2;
+	}
+	if (want == t->nbuckets || t->count != 0) {
+		return;
+	}
+	void **nb = calloc(want, sizeof(void *));
+	if (nb == NULL) {
+		return;
+	}
+	free(t->buckets);
+	t->buckets = nb;
+	t->nbuckets = want;
+}
+
+void store_reserve(struct store *s, uint64_t instances, uint64_t leases)
+{
+	table_reserve(&s->instances, instances);
+	table_reserve(&s->leases, leases);
+}
+
 /* Validation shared by loading and registering. */
 static int registration_check(const struct store *s, const struct store_registration *reg,
 		struct names *n)
@@ -919,6 +943,7 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 	i->registered_at_ms = registered_at_ms;
 	i->status_since_ms = status_since_ms;
 	i->revision = s->revision;
+	i->rec = reg->rec;
 	if (reg->kept && l == NULL) {
 		i->stale = 1;
 	}
@@ -1103,6 +1128,7 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 		return RS_ENOMEM;
 	}
 	if (old != NULL) {
+		i->rec = old->rec; /* the same record is overwritten */
 		i->registered_at_ms = old->registered_at_ms;
 		i->status_since_ms = old->status == i->status ? old->status_since_ms : now_wall;
 		if (old->lease == l && !old->stale && same_content(old, i)) {

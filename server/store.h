@@ -84,6 +84,7 @@ struct store_instance {
 	uint64_t status_since_ms;            /**< wall clock */
 	uint64_t stale_since_mono;           /**< monotonic, when it became stale (keep-last) */
 	uint64_t revision;                   /**< revision of its last change */
+	uint64_t rec;                        /**< persist's record number; 0 before the first write */
 	const char *host;                    /**< canonical: lower case, trailing dot */
 	const uint8_t *host_wire;            /**< the same name in DNS wire form */
 	const struct rs_addr *addrs;         /**< naddrs addresses */
@@ -134,6 +135,7 @@ struct store_registration {
 	enum store_status status;            /**< STARTING or UP; 0 means UP */
 	uint64_t lease;                      /**< 0: permanent */
 	bool kept;                           /**< loading only: held stale by --keep-last */
+	uint64_t rec;                        /**< loading only: the record number on disk */
 };
 
 /** An instance identity (borrowed input). */
@@ -193,7 +195,8 @@ void store_limits_default(struct store_limits *limits);
 /**
  * Durable-write hooks. Each returns 0 or a negative code (RS_ESTORE_FULL,
  * RS_ESTORE, RS_ESTORE_PANIC, RS_ENOMEM); on failure the store applies
- * nothing. A mutation calls begin, then puts/dels, then commit, or abort
+ * nothing. revision_put may only note the revision, to be written once with
+ * the batch. A mutation calls begin, then puts/dels, then commit, or abort
  * after a failure; persist maps that onto a nested LMDB transaction inside
  * the loop iteration's batch. NULL ops (a purely in-memory store) are allowed.
  */
@@ -201,7 +204,10 @@ struct store_persist_ops {
 	int (*begin)(void *ctx);
 	int (*commit)(void *ctx);
 	void (*abort)(void *ctx);
-	int (*instance_put)(void *ctx, const struct store_instance *inst);
+	/** Write an instance; on its first write (inst->rec == 0) persist
+	 * assigns inst->rec, the record's number, which later puts and the
+	 * delete use. */
+	int (*instance_put)(void *ctx, struct store_instance *inst);
 	int (*instance_del)(void *ctx, const struct store_instance *inst);
 	int (*lease_put)(void *ctx, const struct store_lease *lease);
 	int (*lease_del)(void *ctx, uint64_t lease_id);
@@ -265,6 +271,13 @@ __attribute__((warn_unused_result)) int store_load_instance(struct store *s,
 
 /** Set the revision read from disk (start-up). */
 void store_load_revision(struct store *s, uint64_t revision);
+
+/**
+ * Size the tables for the counts about to be loaded, so that loading does
+ * not rehash them again and again. Optional; failures are ignored (the
+ * tables then grow as usual).
+ */
+void store_reserve(struct store *s, uint64_t instances, uint64_t leases);
 
 /* ---- mutations --------------------------------------------------------- */
 

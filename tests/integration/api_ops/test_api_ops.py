@@ -236,3 +236,14 @@ def test_cancel_watch_stops_events(srv):
         assert wid not in w.pending
         r = w.request(cancel_watch=pb().CancelWatchRequest(watch_id=wid))
         assert r.error == pb().NOT_FOUND
+
+
+def test_listens_on_ipv4_and_ipv6(tmp_path):
+    import socket
+    from harness import ApiClient, free_port
+    port6 = free_port()
+    with Rosterd(tmp_path, extra=["--api", "127.0.0.1:%d" % free_port(),
+                                  "--api", "[::1]:%d" % port6]) as s:
+        c6 = socket.create_connection(("::1", port6), timeout=5)
+        c6.close()
+        assert "api listening on [::1]:%d" % port6 in s.logs()

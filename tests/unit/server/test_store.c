@@ -37,10 +37,14 @@ static void fd_abort(void *ctx)
 {
 	((struct fake_disk *)ctx)->aborts++;
 }
-static int fd_iput(void *ctx, const struct store_instance *i)
+static int fd_iput(void *ctx, struct store_instance *i)
 {
 	cr_assert_not_null(i->service, "persist needs the service to key the record");
-	((struct fake_disk *)ctx)->puts++;
+	struct fake_disk *d = ctx;
+	d->puts++;
+	if (i->rec == 0) {
+		i->rec = (uint64_t)d->puts; /* any non-zero, stable number */
+	}
 	return fd_write(ctx);
 }
 static int fd_idel(void *ctx, const struct store_instance *i)

@@ -1,0 +1,269 @@
+#!/bin/bash
+# bench/registry/run.sh - the registry benchmark (issue 3), one command.
+#
+#   bench/registry/run.sh [--quick] [--build DIR] [--keep]
+#
+# Builds rosterd and the load generator (release), starts rosterd and Knot
+# on loopback with their own temp dirs and kernel-chosen ports, and prints:
+#   heartbeats/s; durable registrations/s with p50/p99 acknowledgement
+#   latency beside the same load as RFC 2136 UPDATEs to Knot (rounds
+#   interleaved rosterd, Knot, rosterd, Knot...; medians); RSS per instance
+#   with N permanent instances; time from exec to serving N persisted
+#   instances after a restart.
+# --quick: short phases and N = 100,000 (under a minute). Full: N = 1,000,000.
+# Everything started here is stopped, and the temp dir removed, on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$ROOT/build-bench
+QUICK=0
+KEEP=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--build) BUILD=$2; shift ;;
+	--keep) KEEP=1 ;;
+	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ $QUICK = 1 ]; then
+	HB_SECS=2; REG_SECS=2; ROUNDS=2; BULK_N=100000
+else
+	HB_SECS=5; REG_SECS=5; ROUNDS=3; BULK_N=1000000
+fi
+# The load: the same for rosterd and the peer. Registrations: 8 connections
+# x 16 unanswered = 128 in flight (a busy site's deploy wave); the bulk load
+# uses 1,024 in flight to fill the store fast. Heartbeats: 4 x 64.
+REG_CONNS=8; REG_WINDOW=16
+HB_CONNS=4; HB_WINDOW=64; HB_LEASES=10000
+BULK_CONNS=16; BULK_WINDOW=64
+SERVICES=1000
+
+for tool in meson ninja knotd; do
+	command -v $tool >/dev/null || { echo "run.sh: $tool is missing (apt-get install meson ninja-build knot)" >&2; exit 2; }
+done
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Dtests=disabled >/dev/null
+fi
+ninja -C "$BUILD" -j2 server/rosterd bench/registry/loadgen >/dev/null
+ROSTERD=$BUILD/server/rosterd
+LOADGEN=$BUILD/bench/registry/loadgen
+
+TMP=$(mktemp -d /tmp/roster-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+	done
+	if [ $KEEP = 1 ]; then
+		echo "kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*" >&2; }
+# field NAME < "RESULT a=1 b=2"
+field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
+stop_pid() {
+	kill -TERM "$1"
+	while kill -0 "$1" 2>/dev/null; do sleep 0.02; done
+}
+
+read -r API DNS HTTP KNOT_PORT < <("$LOADGEN" ports --count 4 | tr "\n" " "; echo)
+
+# ---- rosterd ------------------------------------------------------------------
+# Fair settings: no lease limit in the way, a map big enough that it never
+# grows during the run, logs at notice (nothing per request either way).
+rosterd_args() {
+	echo "$ROSTERD --site lon6 --domain example.net --data $1 --api 127.0.0.1:$API \
+		--dns 127.0.0.1:$DNS --http 127.0.0.1:$HTTP --max-instances-per-lease 10000000 \
+		--map-size 4G --log-level info"
+}
+# start_rosterd DATA MIN_INSTANCES: sets RPID; the startup RESULT line goes
+# to $TMP/startup (not a $(...) subshell: RPID and PIDS must survive).
+start_rosterd() {
+	# shellcheck disable=SC2046
+	"$LOADGEN" startup --server "127.0.0.1:$API" --count "$2" --pidfile "$TMP/rosterd.pid" \
+		--log "$TMP/rosterd.log" -- $(rosterd_args "$1") >"$TMP/startup"
+	RPID=$(cat "$TMP/rosterd.pid")
+	PIDS+=("$RPID")
+}
+
+# ---- Knot, the peer ---------------------------------------------------------------
+# Its best durable configuration: the journal (LMDB) in its default robust
+# mode, which syncs every commit; DDNS answers are sent after the commit.
+# zonefile-sync -1: the zone file is not rewritten after every update (the
+# journal is the durable copy; flushing a growing zone file per batch would
+# only slow Knot down). Logging at warning: Knot logs every DDNS batch at info.
+start_knot() {
+	local k=$TMP/knot
+	mkdir -p "$k"
+	cat >"$k/knot.conf" <<EOF
+server:
+    rundir: "$k"
+    listen: 127.0.0.1@$KNOT_PORT
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$k"
+    journal-db: "$k/journal"
+    journal-db-mode: robust
+control:
+    listen: "$k/knot.sock"
+acl:
+  - id: update_local
+    address: 127.0.0.1
+    action: update
+template:
+  - id: default
+    storage: "$k"
+    zonefile-sync: -1
+    journal-content: changes
+zone:
+  - domain: example.net
+    file: example.net.zone
+    acl: update_local
+EOF
+	cat >"$k/example.net.zone" <<'EOF'
+$ORIGIN example.net.
+$TTL 300
+@ SOA ns1 hostmaster 1 3600 600 86400 300
+@ NS ns1
+ns1 A 127.0.0.1
+EOF
+	knotd -c "$k/knot.conf" 2>"$k/knotd.log" &
+	KPID=$!
+	PIDS+=("$KPID")
+	local i
+	for i in $(seq 200); do
+		if "$LOADGEN" dnsupdate --server "127.0.0.1:$KNOT_PORT" --conns 1 --window 1 \
+				--count 1 --id-base 900000000 >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "run.sh: knotd did not accept updates; its log:" >&2
+	cat "$k/knotd.log" >&2
+	exit 1
+}
+
+# ---- phase 1: heartbeats and registrations, rosterd beside Knot ---------------------
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "build: $BUILD; temp: $TMP; $(nproc) CPUs; load average $LOAD0"
+start_rosterd "$TMP/data1" 0
+start_knot
+log "rosterd pid $RPID on 127.0.0.1:$API, knotd pid $KPID on 127.0.0.1:$KNOT_PORT"
+
+log "heartbeats: $HB_LEASES leases, $HB_CONNS x $HB_WINDOW in flight, ${HB_SECS}s"
+HB=$("$LOADGEN" heartbeat --server "127.0.0.1:$API" --conns $HB_CONNS --window $HB_WINDOW \
+	--leases $HB_LEASES --duration $HB_SECS | grep 'mode=heartbeat')
+echo "   $HB" >&2
+
+: >"$TMP/ours" ; : >"$TMP/peer"
+# measure PID MODE ENDPOINT BASE OUT LABEL: one round of one server, with the
+# server's CPU time (user+kernel, and kernel) over the round.
+measure() {
+	local c0 s0 line
+	c0=$(cpu_ticks "$1"); s0=$(sys_ticks "$1")
+	line=$("$LOADGEN" "$2" --server "$3" --conns $REG_CONNS --window $REG_WINDOW \
+		--duration $REG_SECS --id-base "$4" --services $SERVICES)
+	line="$line cpu=$(( $(cpu_ticks "$1") - c0 )) sys=$(( $(sys_ticks "$1") - s0 ))"
+	echo "$line" >>"$5"
+	echo "   $6 $line" >&2
+}
+for r in $(seq $ROUNDS); do
+	log "round $r/$ROUNDS: registrations, $REG_CONNS x $REG_WINDOW in flight, ${REG_SECS}s each"
+	measure "$RPID" register "127.0.0.1:$API" $((r * 10000000)) "$TMP/ours" "rosterd"
+	measure "$KPID" dnsupdate "127.0.0.1:$KNOT_PORT" $((r * 10000000)) "$TMP/peer" "knot   "
+done
+stop_pid "$RPID"
+stop_pid "$KPID"
+
+# ---- phase 2: N permanent instances: RSS, then restart to serving --------------------
+log "bulk: $BULK_N permanent instances, $BULK_CONNS x $BULK_WINDOW in flight"
+start_rosterd "$TMP/data2" 0
+RSS0=$("$LOADGEN" rss --pid "$RPID")
+BULK=$("$LOADGEN" register --server "127.0.0.1:$API" --conns $BULK_CONNS --window $BULK_WINDOW \
+	--count $BULK_N --services $SERVICES)
+echo "   $BULK" >&2
+RSS1=$("$LOADGEN" rss --pid "$RPID")
+stop_pid "$RPID"
+log "restart with $BULK_N persisted instances"
+: >"$TMP/rosterd.log"
+start_rosterd "$TMP/data2" 1
+START=$(cat "$TMP/startup")
+echo "   $START" >&2
+RSS2=$("$LOADGEN" rss --pid "$RPID")
+LOADED=$(grep -o 'loaded [0-9]* instances.* in [0-9.]* ms' "$TMP/rosterd.log" | tail -1)
+DBSIZE=$(stat -c %s "$TMP/data2/data.mdb")
+stop_pid "$RPID"
+
+# ---- the table ---------------------------------------------------------------------
+med() { field "$1" <"$2" | median; }
+hb_rate=$(echo "$HB" | field rate)
+o_rate=$(med rate "$TMP/ours"); p_rate=$(med rate "$TMP/peer")
+o_p50=$(med p50_us "$TMP/ours"); p_p50=$(med p50_us "$TMP/peer")
+o_p99=$(med p99_us "$TMP/ours"); p_p99=$(med p99_us "$TMP/peer")
+o_p999=$(med p999_us "$TMP/ours"); p_p999=$(med p999_us "$TMP/peer")
+# CPU per registration, per round, then the median.
+per_reg() { awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+	print v["'"$1"'"] * 1e6 / '"$(getconf CLK_TCK)"' / v["ops"] }' "$2" | median; }
+o_cpu=$(per_reg cpu "$TMP/ours"); p_cpu=$(per_reg cpu "$TMP/peer")
+o_sys=$(per_reg sys "$TMP/ours"); p_sys=$(per_reg sys "$TMP/peer")
+hb_p99=$(echo "$HB" | field p99_us)
+n_inst=$BULK_N
+rss0=$(echo "$RSS0" | field rss); rss1=$(echo "$RSS1" | field rss)
+anon0=$(echo "$RSS0" | field anon); anon1=$(echo "$RSS1" | field anon)
+rss2=$(echo "$RSS2" | field rss); anon2=$(echo "$RSS2" | field anon)
+serving=$(echo "$START" | field serving_ms)
+serving_cpu=$(echo "$START" | field cpu_ms)
+
+awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v pp50="$p_p50" \
+	-v op99="$o_p99" -v pp99="$p_p99" -v op999="$o_p999" -v pp999="$p_p999" \
+	-v ocpu="$o_cpu" -v pcpu="$p_cpu" -v osys="$o_sys" -v psys="$p_sys" -v hbp99="$hb_p99" \
+	-v secs="$REG_SECS" -v n="$n_inst" \
+	-v rss0="$rss0" -v rss1="$rss1" -v anon0="$anon0" -v anon1="$anon1" -v rss2="$rss2" \
+	-v anon2="$anon2" -v serving="$serving" -v servcpu="$serving_cpu" -v loaded="$LOADED" \
+	-v db="$DBSIZE" -v load0="$LOAD0" -v ncpu="$(nproc)" -v load1="$(cut -d' ' -f1-3 /proc/loadavg)" \
+	-v bulk="$(echo "$BULK" | field rate)" -v rounds="$ROUNDS" -v inflight="$((REG_CONNS * REG_WINDOW))" '
+function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+function row(m, o, p, r, t) { printf "| %-50s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
+BEGIN {
+	printf "\nRoster registry benchmark, %s, rosterd vs Knot DNS (RFC 2136 UPDATE over TCP)\n", strftime("%Y-%m-%d %H:%M UTC", systime(), 1)
+	printf "registrations: median of %d interleaved rounds, %d in flight, %ds each\n", rounds, inflight, secs
+	printf "load average at the start %s, at the end %s (%d CPUs)\n\n", load0, load1, ncpu
+	row("metric", "rosterd", "knot", "ratio", "target")
+	row("---", "---", "---", "---", "---")
+	row("heartbeats/s", sprintf("%.0f", hb), "-", "-", ">= 200000")
+	row("  heartbeat latency p99 (ms)", sprintf("%.2f", hbp99 / 1000), "-", "-", "")
+	row("durable registrations/s", sprintf("%.0f", orate), sprintf("%.0f", prate), ratio(orate, prate), ">= 50000")
+	row("  ack latency p50 (ms)", sprintf("%.2f", op50 / 1000), sprintf("%.2f", pp50 / 1000), ratio(pp50, op50), "")
+	row("  ack latency p99 (ms)", sprintf("%.2f", op99 / 1000), sprintf("%.2f", pp99 / 1000), ratio(pp99, op99), "< 5")
+	row("  ack latency p99.9 (ms)", sprintf("%.2f", op999 / 1000), sprintf("%.2f", pp999 / 1000), ratio(pp999, op999), "")
+	row("  server CPU per registration (us)", sprintf("%.1f", ocpu), sprintf("%.1f", pcpu), ratio(pcpu, ocpu), "")
+	row("    of which in the kernel (us)", sprintf("%.1f", osys), sprintf("%.1f", psys), "", "")
+	row(sprintf("bulk load of %d instances (registrations/s)", n), sprintf("%.0f", bulk), "-", "-", "")
+	row(sprintf("RSS per instance, live, at %d (bytes)", n), sprintf("%.0f", (rss1 - rss0) / n), "-", "-", "<= 600")
+	row("  of which anonymous memory (bytes)", sprintf("%.0f", (anon1 - anon0) / n), "-", "-", "")
+	row(sprintf("RSS per instance after restart (bytes)"), sprintf("%.0f", (rss2 - rss0) / n), "-", "-", "")
+	row("  of which anonymous memory (bytes)", sprintf("%.0f", (anon2 - anon0) / n), "-", "-", "")
+	row(sprintf("restart to serving %d instances (ms)", n), sprintf("%.0f", serving), "-", "-", "< 3000")
+	row("  CPU time rosterd used until serving (ms)", sprintf("%.0f", servcpu), "-", "-", "")
+	printf "\nrosterd log: %s; LMDB file %.0f MiB (%.0f bytes per instance)\n", loaded, db / 1048576, db / n
+	printf "RSS: VmRSS of rosterd minus its VmRSS when empty; live = right after the load (includes the change journal, default 100,000 entries), restart = after loading from LMDB.\n"
+	printf "ratio: rosterd / knot for rates, knot / rosterd for latencies (above 1 = rosterd better).\n"
+}'
