@@ -198,7 +198,11 @@ class Rosterd:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
         if wait:
-            wait_port(self.api_port, proc=self.proc)
+            # Listeners bind in start order (api, dns, http) before the loop
+            # runs, but the kernel accepts on the first while the next still
+            # bind: ready means all of them (DNS binds UDP before TCP).
+            for port in (self.api_port, self.dns_port, self.http_port):
+                wait_port(port, proc=self.proc)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
