@@ -15,20 +15,24 @@
 
 #define HTTP_MAX_CONNS_DEFAULT 256u
 #define HTTP_IDLE_MS_DEFAULT 10000u
+/* How long a closing connection drains what the client still sends. */
+#define HTTP_LINGER_MS 2000u
 
 struct http_conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer; /* request, write and keep-alive deadline */
 	uv_write_t wreq;
+	uv_shutdown_t sreq;
 	struct http *http;
 	struct http_conn *prev, *next;
 	int handles; /* open handles: freed when it reaches 0 */
 	bool closing;
 	bool writing;
 	bool close_after_write;
-	size_t len;	 /* bytes in buf */
+	bool lingering;  /* our FIN sent, discarding what still comes */
+	size_t len;      /* bytes in buf */
 	size_t consumed; /* head bytes of the request being answered */
-	char *body;	 /* owned while writing */
+	char *body;      /* owned while writing */
 	char head[512];
 	char peer[RS_ADDR_TEXT_MAX];
 	char buf[HTTP_REQUEST_MAX];
@@ -54,15 +58,15 @@ static const struct {
 	unsigned code;
 	const char *reason;
 } statuses[HTTP_STATUS_COUNT] = {
-		[HTTP_STATUS_OK] = {200, "OK"},
-		[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
-		[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
-		[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
-		[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
-		[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
-		[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
-		[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
-		[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
+	[HTTP_STATUS_OK] = {200, "OK"},
+	[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
+	[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
+	[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
+	[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
+	[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
+	[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
+	[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
+	[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
 };
 
 unsigned http_status_code(enum http_status s)
@@ -340,8 +344,40 @@ static void conn_close(struct http_conn *c)
 }
 
 static void conn_process(struct http_conn *c);
+static void conn_timer_cb(uv_timer_t *t);
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct http_conn *c = req->data;
+	if (status < 0 && !c->closing) {
+		conn_close(c);
+	}
+}
+
+/*
+ * Close after an answer that ends the connection, without losing it: a
+ * close(2) with unread request bytes in the socket sends a reset, which
+ * can destroy the answer before the client read it (RFC 9112 9.6). So
+ * send our FIN first, then read and discard until the client's FIN or
+ * HTTP_LINGER_MS, and only then close.
+ */
+static void conn_linger(struct http_conn *c)
+{
+	c->lingering = true;
+	c->len = 0;
+	c->sreq.data = c;
+	if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, conn_shutdown_cb) < 0) {
+		conn_close(c); /* an error return never calls the callback */
+		return;
+	}
+	uv_timer_start(&c->timer, conn_timer_cb,
+			HTTP_LINGER_MS < c->http->lim.idle_ms ? HTTP_LINGER_MS
+							      : c->http->lim.idle_ms,
+			0);
+	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+}
 
 static void conn_write_cb(uv_write_t *req, int status)
 {
@@ -352,11 +388,13 @@ static void conn_write_cb(uv_write_t *req, int status)
 	if (c->closing) {
 		return;
 	}
-	if (status < 0 || c->close_after_write) {
-		if (status < 0) {
-			rs_log_debug("http %s: write failed: %s", c->peer, uv_strerror(status));
-		}
+	if (status < 0) {
+		rs_log_debug("http %s: write failed: %s", c->peer, uv_strerror(status));
 		conn_close(c);
+		return;
+	}
+	if (c->close_after_write) {
+		conn_linger(c);
 		return;
 	}
 	/* Keep-alive: the next request's bytes may already be here. */
@@ -557,6 +595,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (c->lingering) {
+		return; /* discarded: alloc hands out the whole buffer again */
+	}
 	c->len += (size_t)nread;
 	conn_process(c);
 }
@@ -564,6 +605,10 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void conn_timer_cb(uv_timer_t *t)
 {
 	struct http_conn *c = t->data;
+	if (c->lingering) {
+		conn_close(c);
+		return;
+	}
 	c->http->counters.timed_out++;
 	if (!c->writing && c->len > 0) {
 		/* Part of a request arrived, too slowly: say why we close. */

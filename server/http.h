@@ -3,12 +3,13 @@
  * /v1/services and the status page at /.
  *
  * A deliberately small server on rosterd's own libuv loop, rather than a
- * library (libmicrohttpd, h2o, civetweb): the pages read the store, which
- * is not thread-safe, so they must be built on the loop thread; every
- * library worth its name either brings its own threads or its own loop.
- * What is served is tiny (four GET resources for monitors and people), so
- * the whole of HTTP we need is a strict request-head parser and a
- * Content-Length response; see docs/operations.md.
+ * library: the pages read the store, which belongs to the loop thread.
+ * libmicrohttpd could be driven from this loop (its epoll fd under a
+ * uv_poll handle), but as a second connection machine with its own
+ * timeouts and limits inside ours; h2o and civetweb bring their own loop or
+ * threads. What is served is tiny (four GET resources for monitors and
+ * people), so the whole of HTTP we need is a strict request-head parser and
+ * a Content-Length response; see docs/operations.md.
  *
  * Model
  *   One request at a time per connection: reading stops while a response is
@@ -21,7 +22,10 @@
  *   with Allow otherwise), requests with a body are refused (400), a
  *   malformed head gets 400 and a version other than HTTP/1.0 or 1.1 gets
  *   505; each of these closes the connection. Beyond the connection limit a
- *   new connection gets 503 and is closed.
+ *   new connection gets 503 and is closed. A connection closed by the
+ *   server after an answer is closed gracefully: FIN first, then what the
+ *   client still sends is drained for up to 2 s, so that a TCP reset cannot
+ *   destroy the answer before the client read it (RFC 9112 9.6).
  *
  * Transport only: the pages are rendered by server/metrics.c. The request
  * parser is a pure function, exposed for tests.
@@ -52,14 +56,14 @@ void http_limits_default(struct http_limits *lim);
 
 /** The response statuses the server sends, as counter indexes. */
 enum http_status {
-	HTTP_STATUS_OK,			   /**< 200 */
-	HTTP_STATUS_BAD_REQUEST,	   /**< 400 */
-	HTTP_STATUS_NOT_FOUND,		   /**< 404 */
-	HTTP_STATUS_METHOD_NOT_ALLOWED,	   /**< 405 */
-	HTTP_STATUS_REQUEST_TIMEOUT,	   /**< 408 */
-	HTTP_STATUS_HEADERS_TOO_LARGE,	   /**< 431 */
-	HTTP_STATUS_INTERNAL_ERROR,	   /**< 500 */
-	HTTP_STATUS_UNAVAILABLE,	   /**< 503 */
+	HTTP_STATUS_OK,                    /**< 200 */
+	HTTP_STATUS_BAD_REQUEST,           /**< 400 */
+	HTTP_STATUS_NOT_FOUND,             /**< 404 */
+	HTTP_STATUS_METHOD_NOT_ALLOWED,    /**< 405 */
+	HTTP_STATUS_REQUEST_TIMEOUT,       /**< 408 */
+	HTTP_STATUS_HEADERS_TOO_LARGE,     /**< 431 */
+	HTTP_STATUS_INTERNAL_ERROR,        /**< 500 */
+	HTTP_STATUS_UNAVAILABLE,           /**< 503 */
 	HTTP_STATUS_VERSION_NOT_SUPPORTED, /**< 505 */
 	HTTP_STATUS_COUNT
 };
@@ -87,9 +91,9 @@ struct http_request {
 	enum http_method method;
 	const char *path; /**< origin-form target without its query */
 	size_t path_len;
-	unsigned minor;	 /**< HTTP/1.<minor>: 0 or 1 */
+	unsigned minor;  /**< HTTP/1.<minor>: 0 or 1 */
 	bool keep_alive; /**< the connection may serve another request */
-	bool has_body;	 /**< Content-Length > 0 or Transfer-Encoding */
+	bool has_body;   /**< Content-Length > 0 or Transfer-Encoding */
 	size_t head_len; /**< bytes of the head, its empty line included */
 };
 

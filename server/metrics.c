@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,10 +11,12 @@
 
 #include "common/addr.h"
 #include "common/error.h"
+#include "server/answer.h"
 #include "server/api.h"
 #include "server/dnsio.h"
 #include "server/http.h"
 #include "server/persist.h"
+#include "server/report.h"
 #include "server/server.h"
 #include "server/store.h"
 
@@ -192,81 +195,159 @@ static void prom_one(struct metrics_text *t, const char *name, const char *type,
 	prom_value(t, name, v);
 }
 
+/* A family with one unlabelled sample: the metric lists below are tables. */
+struct prom_scalar {
+	const char *name;
+	const char *type;
+	const char *help;
+	uint64_t value;
+};
+
+static void prom_scalars(struct metrics_text *t, const struct prom_scalar *m, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		prom_one(t, m[k].name, m[k].type, m[k].help, m[k].value);
+	}
+}
+
+/* A sample of a family with one label. */
+struct prom_sample {
+	const char *label_value;
+	uint64_t value;
+};
+
+static void prom_labelled_family(struct metrics_text *t, const char *name, const char *type,
+		const char *help, const char *label, const struct prom_sample *s, size_t n)
+{
+	prom_family(t, name, type, help);
+	for (size_t k = 0; k < n; k++) {
+		prom_labelled(t, name, label, s[k].label_value, s[k].value);
+	}
+}
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Labels of the answer engine's query-type buckets (enum answer_qtype_bucket). */
+static const char *const qtype_names[ANSWER_Q_COUNT] = {
+	[ANSWER_Q_A] = "A",
+	[ANSWER_Q_AAAA] = "AAAA",
+	[ANSWER_Q_SRV] = "SRV",
+	[ANSWER_Q_TXT] = "TXT",
+	[ANSWER_Q_SOA] = "SOA",
+	[ANSWER_Q_NS] = "NS",
+	[ANSWER_Q_ANY] = "ANY",
+	[ANSWER_Q_OTHER] = "other",
+};
+
+static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP] = "tcp"};
+
+/* RFC 6895 2.3: the rcodes rosterd sends by name, the rest by number. */
+static void rcode_name(unsigned rcode, char out[16])
+{
+	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+		"NOTIMP", "REFUSED"};
+	if (rcode < sizeof(names) / sizeof(names[0])) {
+		snprintf(out, 16, "%s", names[rcode]);
+	} else if (rcode == 16) {
+		snprintf(out, 16, "BADVERS");
+	} else {
+		snprintf(out, 16, "%u", rcode);
+	}
+}
+
 /* The DNS families: announced always, so dashboards and alerts can be
- * written before the first query; their samples come from the DNS module
- * (summed over its threads; we run on the main thread, which holds the lock
- * the DNS workers count under). */
+ * written before the first query; the samples come from the DNS module. */
 static void prom_dns(struct metrics_text *t, const struct server *srv)
 {
-	static const char *const qtypes[ANSWER_Q_COUNT] = {
-		[ANSWER_Q_A] = "A", [ANSWER_Q_AAAA] = "AAAA", [ANSWER_Q_SRV] = "SRV",
-		[ANSWER_Q_TXT] = "TXT", [ANSWER_Q_SOA] = "SOA", [ANSWER_Q_NS] = "NS",
-		[ANSWER_Q_ANY] = "ANY", [ANSWER_Q_OTHER] = "other",
-	};
-	static const char *const rcodes[24] = {
-		[0] = "NOERROR", [1] = "FORMERR", [2] = "SERVFAIL", [3] = "NXDOMAIN",
-		[4] = "NOTIMP", [5] = "REFUSED", [9] = "NOTAUTH", [16] = "BADVERS",
-	};
-	static const char *const transports[2] = {"udp", "tcp"};
-	struct answer_counters ac = {0};
-	struct dnsio_counters io = {0};
-	const struct report *rep = NULL;
-	if (srv->dnsio != NULL) {
-		dnsio_answer_counters(srv->dnsio, &ac);
-		dnsio_counters_get(srv->dnsio, &io);
-		rep = dnsio_report(srv->dnsio);
+	const struct dnsio *io = srv->dnsio;
+	/* Copies: with DNS worker threads the figures are summed under a lock. */
+	struct answer_counters answers;
+	struct dnsio_counters transport;
+	const struct answer_counters *a = NULL;
+	const struct dnsio_counters *d = NULL;
+	const struct report *r = NULL;
+	if (io != NULL) {
+		dnsio_answer_counters(io, &answers);
+		dnsio_counters_get(io, &transport);
+		a = &answers;
+		d = &transport;
+		r = dnsio_report(io);
 	}
+
 	prom_family(t, "roster_dns_queries_total", "counter",
 			"DNS queries received, by query type and transport.");
-	for (int q = 0; q < ANSWER_Q_COUNT; q++) {
-		for (int tr = 0; tr < 2; tr++) {
-			if (ac.queries[q][tr] != 0) {
-				text_printf(t, "roster_dns_queries_total{qtype=\"%s\",transport=\"%s\"} %"
-						PRIu64 "\n", qtypes[q], transports[tr], ac.queries[q][tr]);
-			}
+	for (size_t q = 0; a != NULL && q < ANSWER_Q_COUNT; q++) {
+		for (size_t tr = 0; tr < 2; tr++) {
+			text_printf(t,
+					"roster_dns_queries_total{qtype=\"%s\",transport=\"%s\"} "
+					"%" PRIu64 "\n",
+					qtype_names[q], transport_names[tr], a->queries[q][tr]);
 		}
 	}
 	prom_family(t, "roster_dns_responses_total", "counter", "DNS responses sent, by rcode.");
-	for (int r = 0; r < 24; r++) {
-		if (ac.responses[r] != 0) {
-			char num[8];
-			snprintf(num, sizeof(num), "%d", r);
-			prom_labelled(t, "roster_dns_responses_total", "rcode",
-					rcodes[r] != NULL ? rcodes[r] : num, ac.responses[r]);
+	for (size_t k = 0; a != NULL && k < sizeof(a->responses) / sizeof(a->responses[0]); k++) {
+		/* The usual four always, the others once seen: a stable series
+		 * set without a page of zeros. */
+		if (a->responses[k] > 0 || k == 0 || k == 2 || k == 3 || k == 5) {
+			char name[16];
+			rcode_name((unsigned)k, name);
+			prom_labelled(t, "roster_dns_responses_total", "rcode", name,
+					a->responses[k]);
 		}
 	}
-	prom_one(t, "roster_dns_truncated_total", "counter",
-			"UDP responses sent with TC=1 (the resolver retries over TCP).", ac.truncated);
-	prom_one(t, "roster_dns_partial_answers_total", "counter",
-			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.",
-			ac.partial);
-	prom_family(t, "roster_dns_bytes_total", "counter",
-			"DNS message bytes, by direction (in: queries, out: responses).");
-	prom_labelled(t, "roster_dns_bytes_total", "direction", "in",
-			io.bytes_in[ANSWER_UDP] + io.bytes_in[ANSWER_TCP]);
-	prom_labelled(t, "roster_dns_bytes_total", "direction", "out",
-			io.bytes_out[ANSWER_UDP] + io.bytes_out[ANSWER_TCP]);
-	prom_one(t, "roster_dns_dropped_total", "counter",
-			"DNS queries not answered: garbage, responses, rate limits.", ac.dropped);
-	prom_one(t, "roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
-			io.tcp_connections);
-	prom_one(t, "roster_dns_tcp_rejected_total", "counter",
-			"DNS TCP connections closed at the connection limit.", io.tcp_rejected);
+	prom_family(t, "roster_dns_truncated_total", "counter",
+			"UDP responses sent with TC=1 (the resolver retries over TCP).");
+	if (a != NULL) {
+		prom_value(t, "roster_dns_truncated_total", a->truncated);
+	}
+	prom_family(t, "roster_dns_partial_answers_total", "counter",
+			"TCP responses carrying a subset of an RRset too large for 65,535 bytes.");
+	if (a != NULL) {
+		prom_value(t, "roster_dns_partial_answers_total", a->partial);
+	}
+	const struct prom_sample bytes[] = {
+		{"in", d != NULL ? d->bytes_in[ANSWER_UDP] + d->bytes_in[ANSWER_TCP] : 0},
+		{"out", d != NULL ? d->bytes_out[ANSWER_UDP] + d->bytes_out[ANSWER_TCP] : 0},
+	};
+	prom_labelled_family(t, "roster_dns_bytes_total", "counter",
+			"DNS message bytes, by direction (in: queries, out: responses).",
+			"direction", bytes, d != NULL ? ARRAY_LEN(bytes) : 0);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
-	if (rep != NULL) {
-		for (size_t i = 0; i < rep->ncodes; i++) {
-			prom_labelled(t, "roster_client_reports_total", "code", rep->codes[i].code,
-					rep->codes[i].count);
+	if (r != NULL) {
+		/* DNS worker threads count under the report's mutex. */
+		pthread_mutex_lock((pthread_mutex_t *)&r->mu);
+		for (size_t k = 0; k < r->ncodes; k++) {
+			prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
+					r->codes[k].count);
 		}
-		if (rep->other != 0) {
-			prom_labelled(t, "roster_client_reports_total", "code", "other", rep->other);
-		}
-		if (rep->malformed != 0) {
-			prom_labelled(t, "roster_client_reports_total", "code", "malformed",
-					rep->malformed);
-		}
+		pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 	}
+	if (io == NULL) {
+		return;
+	}
+	const struct prom_scalar extra[] = {
+		{"roster_client_reports_uncounted_total", "counter",
+				"Client reports past the first distinct codes, counted together.",
+				r->other},
+		{"roster_client_reports_malformed_total", "counter",
+				"Queries in the report zone that were not a valid report.",
+				r->malformed},
+		{"roster_client_reports_limited_total", "counter",
+				"Client reports dropped by the per-source rate limit.", r->limited},
+		{"roster_dns_dropped_total", "counter",
+				"DNS messages not answered: garbage, responses, rate-limited.",
+				a->dropped},
+		{"roster_dns_stale_answers_total", "counter",
+				"Answers carrying EDE Stale Answer (kept by self-preservation).",
+				a->stale},
+		{"roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
+				d->tcp_connections},
+		{"roster_dns_tcp_rejected_total", "counter",
+				"DNS TCP connections refused at the connection limit.",
+				d->tcp_rejected},
+	};
+	prom_scalars(t, extra, ARRAY_LEN(extra));
 }
 
 static void prom_store(struct metrics_text *t, const struct server *srv)
@@ -274,73 +355,85 @@ static void prom_store(struct metrics_text *t, const struct server *srv)
 	struct store_sizes sz;
 	store_sizes_get(srv->store, &sz);
 	const struct store_counters *ct = store_counters_get(srv->store);
-
-	prom_one(t, "roster_registrations_total", "counter",
-			"Register operations applied (new instances and updates).",
-			ct->registrations);
-	prom_one(t, "roster_deregistrations_total", "counter", "Instances removed by Deregister.",
-			ct->deregistrations);
-	prom_family(t, "roster_instances", "gauge", "Registered instances, by status.");
-	prom_labelled(t, "roster_instances", "status", "up", sz.up);
-	prom_labelled(t, "roster_instances", "status", "down", sz.down);
-	prom_labelled(t, "roster_instances", "status", "starting", sz.starting);
-	prom_one(t, "roster_instances_stale", "gauge",
-			"Instances kept past their lease by self-preservation or --keep-last.",
-			sz.stale);
-	prom_one(t, "roster_services", "gauge", "Registered (service, protocol) pairs.",
-			sz.services);
-	prom_one(t, "roster_leases", "gauge", "Live leases.", sz.leases);
-	prom_one(t, "roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats);
-	prom_one(t, "roster_expirations_total", "counter",
-			"Instances removed because their lease expired.", ct->expirations);
-	prom_one(t, "roster_leases_expired_total", "counter", "Leases expired.",
-			ct->leases_expired);
-	prom_one(t, "roster_self_preservation", "gauge",
-			"1 while expiry is suspended by self-preservation, else 0.",
-			store_preserving(srv->store) ? 1 : 0);
-	prom_one(t, "roster_self_preservation_entered_total", "counter",
-			"Times self-preservation was entered.", ct->preserve_entered);
-	prom_one(t, "roster_revision", "gauge",
-			"Registry revision (the DNS SOA serial follows it).",
-			store_revision(srv->store));
+	const struct prom_scalar before[] = {
+		{"roster_registrations_total", "counter",
+				"Register operations applied (new instances and updates).",
+				ct->registrations},
+		{"roster_deregistrations_total", "counter", "Instances removed by Deregister.",
+				ct->deregistrations},
+	};
+	const struct prom_sample instances[] = {
+		{"up", sz.up},
+		{"down", sz.down},
+		{"starting", sz.starting},
+	};
+	const struct prom_scalar after[] = {
+		{"roster_instances_stale", "gauge",
+				"Instances kept past their lease (self-preservation, --keep-last).",
+				sz.stale},
+		{"roster_services", "gauge", "Registered (service, protocol) pairs.", sz.services},
+		{"roster_leases", "gauge", "Live leases.", sz.leases},
+		{"roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats},
+		{"roster_expirations_total", "counter",
+				"Instances removed because their lease expired.", ct->expirations},
+		{"roster_leases_expired_total", "counter", "Leases expired.", ct->leases_expired},
+		{"roster_self_preservation", "gauge",
+				"1 while expiry is suspended by self-preservation, else 0.",
+				store_preserving(srv->store) ? 1 : 0},
+		{"roster_self_preservation_entered_total", "counter",
+				"Times self-preservation was entered.", ct->preserve_entered},
+		{"roster_revision", "gauge", "Registry revision (the DNS SOA serial follows it).",
+				store_revision(srv->store)},
+	};
+	prom_scalars(t, before, ARRAY_LEN(before));
+	prom_labelled_family(t, "roster_instances", "gauge", "Registered instances, by status.",
+			"status", instances, ARRAY_LEN(instances));
+	prom_scalars(t, after, ARRAY_LEN(after));
 }
 
 static void prom_api(struct metrics_text *t, const struct server *srv)
 {
 	static const struct api_counters none;
 	const struct api_counters *a = srv->api != NULL ? api_counters_get(srv->api) : &none;
-	prom_one(t, "roster_api_connections", "gauge", "Open registration API connections.",
-			a->connections);
-	prom_one(t, "roster_api_connections_accepted_total", "counter",
-			"Registration API connections accepted.", a->accepted);
-	prom_one(t, "roster_api_connections_rejected_total", "counter",
-			"Registration API connections refused at the connection limit.",
-			a->rejected);
-	prom_one(t, "roster_api_requests_total", "counter", "Registration API requests.",
-			a->requests);
-	prom_one(t, "roster_api_errors_total", "counter", "Registration API error responses.",
-			a->errors);
-	prom_family(t, "roster_api_closed_total", "counter",
-			"Registration API connections closed by the server, by reason.");
-	prom_labelled(t, "roster_api_closed_total", "reason", "idle", a->idle_closed);
-	prom_labelled(t, "roster_api_closed_total", "reason", "slow_reader", a->slow_closed);
-	prom_labelled(t, "roster_api_closed_total", "reason", "malformed", a->malformed);
-	prom_labelled(t, "roster_api_closed_total", "reason", "oversized", a->oversized);
+	const struct prom_scalar scalars[] = {
+		{"roster_api_connections", "gauge", "Open registration API connections.",
+				a->connections},
+		{"roster_api_connections_accepted_total", "counter",
+				"Registration API connections accepted.", a->accepted},
+		{"roster_api_connections_rejected_total", "counter",
+				"Registration API connections refused at the connection limit.",
+				a->rejected},
+		{"roster_api_requests_total", "counter", "Registration API requests.", a->requests},
+		{"roster_api_errors_total", "counter", "Registration API error responses.",
+				a->errors},
+	};
+	const struct prom_sample closed[] = {
+		{"idle", a->idle_closed},
+		{"slow_reader", a->slow_closed},
+		{"malformed", a->malformed},
+		{"oversized", a->oversized},
+	};
+	prom_scalars(t, scalars, ARRAY_LEN(scalars));
+	prom_labelled_family(t, "roster_api_closed_total", "counter",
+			"Registration API connections closed by the server, by reason.", "reason",
+			closed, ARRAY_LEN(closed));
 }
 
 static void prom_persist(struct metrics_text *t, const struct server *srv)
 {
 	const struct persist *p = srv->persist;
-	prom_one(t, "roster_store_bytes", "gauge", "Bytes used in the LMDB store.",
-			p != NULL ? persist_bytes(p) : 0);
-	prom_one(t, "roster_store_map_bytes", "gauge",
-			"Size of the LMDB map (grows up to --map-max).",
-			p != NULL ? persist_map_size(p) : 0);
-	prom_one(t, "roster_store_commits_total", "counter", "LMDB group commits.",
-			p != NULL ? persist_commits(p) : 0);
-	prom_one(t, "roster_store_commit_failures_total", "counter",
-			"LMDB group commits that failed (their writes were refused).",
-			srv->commit_failures);
+	const struct prom_scalar scalars[] = {
+		{"roster_store_bytes", "gauge", "Bytes used in the LMDB store.",
+				p != NULL ? persist_bytes(p) : 0},
+		{"roster_store_map_bytes", "gauge", "Size of the LMDB map (grows up to --map-max).",
+				p != NULL ? persist_map_size(p) : 0},
+		{"roster_store_commits_total", "counter", "LMDB group commits.",
+				p != NULL ? persist_commits(p) : 0},
+		{"roster_store_commit_failures_total", "counter",
+				"LMDB group commits that failed (their writes were refused).",
+				srv->commit_failures},
+	};
+	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 }
 
 static void prom_http(struct metrics_text *t, const struct server *srv)

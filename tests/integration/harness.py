@@ -201,12 +201,7 @@ class Rosterd:
             if not wait:
                 return self
             try:
-                # Listeners bind in start order (api, dns, http) before the
-                # loop runs, but the kernel accepts on the first while the
-                # next still bind: ready means all of them (DNS binds UDP
-                # before TCP).
-                for port in (self.api_port, self.dns_port, self.http_port):
-                    wait_port(port, proc=self.proc)
+                self.wait_ready()
                 return self
             except RuntimeError:
                 # Ports are picked free, then bound by rosterd: on a busy
@@ -218,6 +213,16 @@ class Rosterd:
                     raise
                 self.api_port, self.http_port = free_port(), free_port()
                 self.dns_port = free_port(both=True)
+
+    def wait_ready(self):
+        # Every listener, not just the API's: they open one after another.
+        for port in (self.api_port, self.dns_port, self.http_port):
+            wait_port(port, proc=self.proc)
+        deadline = time.monotonic() + 10
+        while "rosterd serving" not in self.logs():  # signal handlers are in place
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("rosterd did not finish starting:\n" + self.logs()[-2000:])
+            time.sleep(0.01)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:

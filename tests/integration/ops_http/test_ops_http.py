@@ -187,13 +187,16 @@ def test_services_json_and_healthz(srv):
     assert get(srv, "/", method="POST")[0] == 405
 
 
-def raw(srv, data, read_timeout=3.0):
-    """Send raw bytes; return everything read until the server closes."""
+def raw(srv, data, read_timeout=3.0, half_close=False):
+    """Send raw bytes (then our FIN, if half_close); return everything read
+    until the server closes."""
     with socket.create_connection(("127.0.0.1", srv.http_port), timeout=read_timeout) as s:
         try:
             s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server answered and closed before we were done
         out = b""
         while True:
             try:
@@ -247,6 +250,40 @@ def test_slow_and_silent_clients_do_not_block_others(srv):
     finally:
         silent.close()
         slow.close()
+
+
+def test_random_bytes_never_hurt_the_daemon(srv):
+    import random
+    rng = random.Random(6)
+    for k in range(200):
+        n = rng.choice([1, 7, 64, 512, 4096, 9000])
+        data = bytes(rng.getrandbits(8) for _ in range(n))
+        if k % 2:  # half of them look like a request that goes wrong later
+            data = b"GET /metrics HTTP/1.1\r\nHost: a\r\n" + data
+        # Our FIN ends what cannot complete: an incomplete head is closed at once.
+        out = raw(srv, data, half_close=True)
+        assert out == b"" or out.startswith(b"HTTP/1.1 "), out[:100]
+    assert get(srv, "/healthz")[0] == 200
+
+
+def test_connection_limit_answers_503_and_recovers(srv):
+    held = []
+    try:
+        for _ in range(256):  # the default limit
+            held.append(socket.create_connection(("127.0.0.1", srv.http_port)))
+        # The listener has taken them all once one of them is answered.
+        held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert held[-1].recv(100).startswith(b"HTTP/1.1 200 ")
+        out = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 503 "), out[:100]
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.monotonic() + 5
+    while get(srv, "/healthz")[0] != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert value(scrape(srv), "roster_http_requests_total", code="503") == 1
 
 
 def chromium_args(profile):
