@@ -827,11 +827,16 @@ static uint32_t answer_order(struct answer *a, const struct prep *p, const struc
 static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 		const struct answer_client *c, struct answer_result *res)
 {
+	bool stale = p->stale && a->q.opt_ok;
+	if (stale) {
+		r->limit -= EDE_LEN; /* the EDE option will go into the OPT */
+	}
 	if (p->total > r->limit - r->w.len && c->transport == ANSWER_UDP) {
 		/* RFC 2181 9 / RFC 7766: TC=1, no records, the resolver retries on TCP. */
 		r->flags |= DNSWIRE_TC;
 		return;
 	}
+	r->stale = stale;
 	bool partial;
 	uint32_t k = answer_order(a, p, r, c, &partial);
 	struct order *o = a->order;
@@ -842,7 +847,6 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 		dnswire_put(&r->w, p->data.p + rr->off, rr->len);
 	}
 	r->an = (uint16_t)k;
-	r->stale = p->stale && a->q.opt_ok;
 	if (partial) {
 		res->partial = true;
 		a->counters.partial++;
@@ -1135,10 +1139,12 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 	reply_begin(a, &r, msg, out, limit, true, true);
 	r.opt = q->opt_ok;
 	r.rcode = DNSWIRE_NOERROR;
-	r.limit = limit - (r.opt ? OPT_LEN + EDE_LEN + KEEPALIVE_LEN : 0);
 	if (r.opt && q->keepalive && c->transport == ANSWER_TCP) {
 		r.keepalive = c->keepalive; /* RFC 7828 3.3.2; never over UDP (3.2.1) */
 	}
+	/* Room for the OPT record and the options it will carry; EDE is added
+	 * by write_rrset() when the RRset has stale instances. */
+	r.limit = limit - (r.opt ? OPT_LEN : 0) - (r.keepalive ? KEEPALIVE_LEN : 0);
 
 	unsigned nrel = q->nlabels - z->nlabels;
 	uint16_t qtype = q->qtype;

@@ -164,7 +164,7 @@ def main():
     try:
         def rosterd_start(threads):
             rd = Rosterd(os.path.join(tmp, f"rosterd-{threads}"),
-                         extra=["--log-level", "warning", "--dns-threads", str(threads)])
+                         extra=["--log-level", "notice", "--dns-threads", str(threads)])
             os.makedirs(rd.tmpdir, exist_ok=True)
             rd.start()
             started.append(rd)

@@ -195,11 +195,24 @@ class Rosterd:
                 "--log-level", "debug"] + self.extra
 
     def start(self, wait=True):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
-        if wait:
-            self.wait_ready()
-        return self
+        for attempt in range(3):
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                # Ports are picked free, then bound by rosterd: on a busy
+                # machine another socket can take one in between. Pick new
+                # ones and start again; any other exit is the test's failure.
+                self.proc = None
+                self.log.close()
+                if attempt == 2 or "already in use" not in self.logs():
+                    raise
+                self.api_port, self.http_port = free_port(), free_port()
+                self.dns_port = free_port(both=True)
 
     def wait_ready(self):
         # Every listener, not just the API's: they open one after another.

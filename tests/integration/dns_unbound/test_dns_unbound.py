@@ -47,6 +47,9 @@ def stack(tmp_path):
     do-not-query-localhost: no
     access-control: 127.0.0.0/8 allow
     module-config: "iterator"
+    # Never a packet off this machine: queries leave from loopback only.
+    outgoing-interface: 127.0.0.1
+    prefetch: no
     qname-minimisation: yes
     harden-below-nxdomain: yes
     num-threads: 1

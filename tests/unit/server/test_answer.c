@@ -882,3 +882,27 @@ Test(answer, weighted_first_position_proportions)
 	cr_expect(first[3] > 2650 && first[3] < 2950, "weight 7: %d/4000", first[3]);
 	cr_expect(big > 1860 && big < 2140, "weight 30 of 59: %d/4000", big);
 }
+
+/* The UDP limit is used to the octet: room is kept only for the OPT record
+ * and the options this answer carries. 12 + 33 (question) + 11 (OPT) + 73 A
+ * records of 16 octets = 1,224 <= 1,232; a 74th would make 1,240. */
+Test(answer, udp_limit_used_to_the_octet)
+{
+	char host[64], addr[32];
+	for (int i = 0; i < 74; i++) {
+		snprintf(host, sizeof(host), "h%d.lon6.example.net", i);
+		snprintf(addr, sizeof(addr), "10.3.0.%d", i + 1);
+		reg(i < 73 ? "x" : "y", "tcp", host, 1, addr);
+		if (i == 72) {
+			ldns_pkt *p = ask("x." ZONE, DNSWIRE_A, 1232, ANSWER_UDP);
+			cr_expect(!ldns_pkt_tc(p));
+			cr_expect_eq(ldns_pkt_ancount(p), 73);
+			cr_expect_eq(res.len, 1224);
+			ldns_pkt_free(p);
+		}
+	}
+	reg("x", "tcp", "h73.lon6.example.net", 1, "10.3.0.74");
+	ldns_pkt *p = ask("x." ZONE, DNSWIRE_A, 1232, ANSWER_UDP);
+	cr_expect(ldns_pkt_tc(p), "74 A records need 1,240 octets");
+	ldns_pkt_free(p);
+}
