@@ -85,6 +85,9 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	if (cfg == NULL) {
 		cfg = &zero;
 	}
+	if (cfg->n_servers > 0 && cfg->servers == NULL) {
+		return fail(ROSTER_EINVAL, "n_servers is %zu but servers is NULL", cfg->n_servers);
+	}
 	if (cfg->ttl_seconds > 3600) {
 		return fail(ROSTER_EINVAL, "lease TTL %u s out of range (1-3600)", cfg->ttl_seconds);
 	}

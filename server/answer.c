@@ -30,6 +30,10 @@
 #define QNAME_PTR 0xc00cu /* the question name, always at offset 12 */
 #define OPT_LEN 11u
 #define EDE_LEN 6u
+#define KEEPALIVE_LEN 6u
+/* FORMERR and NOTIMP replies per second and per engine (NSD's
+ * ERROR_RATELIMIT): garbage must not turn us into a reflector. */
+#define ERROR_RATE 100u
 #define EDE_STALE_ANSWER 3u /* RFC 8914 4.4 */
 
 struct bytes {
@@ -123,6 +127,8 @@ struct answer {
 	struct order *order;
 	size_t order_cap;
 	uint64_t rng;
+	double err_tokens;
+	uint64_t err_last_ms;
 	struct dnswire_query q;
 	struct answer_counters counters;
 };
@@ -162,10 +168,41 @@ static void order_sort(struct order *o, size_t n)
 	}
 }
 
+/* Below this many RRs a weighted order is drawn position by position
+ * (O(n^2) additions, no logarithms): cheaper for the common small sets. */
+#define WEIGHTED_SMALL 16
+
+/* Weighted random order: each position is drawn among the RRs left with
+ * probability proportional to their weights, i.e. the same distribution as
+ * the key sort below, without a logarithm per RR. */
+static void order_weighted_small(struct order *o, const struct prep *p, uint64_t *rng)
+{
+	double total = 0;
+	for (uint32_t i = 0; i < p->n; i++) {
+		o[i].idx = i;
+		total += p->rr[i].weight;
+	}
+	for (uint32_t pos = 0; pos + 1 < p->n; pos++) {
+		double r = rng_unit(rng) * total;
+		uint32_t j = pos;
+		for (double acc = p->rr[o[j].idx].weight; acc < r && j + 1 < p->n;) {
+			acc += p->rr[o[++j].idx].weight;
+		}
+		uint32_t t = o[pos].idx;
+		o[pos].idx = o[j].idx;
+		o[j].idx = t;
+		total -= p->rr[o[pos].idx].weight;
+	}
+}
+
 /* Weighted random order (Efraimidis-Spirakis): sorting by -ln(u)/w puts an
  * RR first with probability proportional to its weight, and so on down. */
 static void order_weighted(struct order *o, const struct prep *p, uint64_t *rng)
 {
+	if (p->n <= WEIGHTED_SMALL) {
+		order_weighted_small(o, p, rng);
+		return;
+	}
 	for (uint32_t i = 0; i < p->n; i++) {
 		o[i].idx = i;
 		o[i].key = -log(rng_unit(rng)) / p->rr[i].weight;
@@ -592,8 +629,8 @@ static const struct prep *prep_get(struct answer *a, uint16_t qtype, uint64_t re
 		enum prep_kind kind, const struct store_service *svc)
 {
 	const struct dnswire_query *q = &a->q;
-	size_t h = hash_key(q->qname_lower, q->qname_len, qtype) & (a->nbuckets - 1);
-	struct prep **pp = &a->buckets[h];
+	uint64_t hash = hash_key(q->qname_lower, q->qname_len, qtype);
+	struct prep **pp = &a->buckets[hash & (a->nbuckets - 1)];
 	for (; *pp != NULL; pp = &(*pp)->next) {
 		struct prep *p = *pp;
 		if (p->qtype == qtype && p->qlen == q->qname_len &&
@@ -607,8 +644,8 @@ static const struct prep *prep_get(struct answer *a, uint16_t qtype, uint64_t re
 			break;
 		}
 	}
-	cache_trim(a);
-	h = hash_key(q->qname_lower, q->qname_len, qtype) & (a->nbuckets - 1);
+	cache_trim(a); /* may flush or grow the table: index it afterwards */
+	size_t h = hash & (a->nbuckets - 1);
 	struct prep *p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		return NULL;
@@ -653,6 +690,7 @@ struct reply {
 	uint16_t an, ns, ar;
 	bool stale;
 	bool opt;
+	uint16_t keepalive;  /* RFC 7828 TIMEOUT to send, 100 ms units; 0: none */
 	size_t question_end;
 };
 
@@ -666,6 +704,7 @@ static void reply_begin(struct answer *a, struct reply *r, const uint8_t *msg, u
 			(aa ? DNSWIRE_AA : 0));
 	r->an = r->ns = r->ar = 0;
 	r->stale = false;
+	r->keepalive = 0;
 	uint8_t h[DNSWIRE_HEADER] = {0};
 	dnswire_set16(h, q->id);
 	dnswire_put(&r->w, h, sizeof(h));
@@ -681,19 +720,25 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 	if (r->opt) {
 		/* RFC 6891 6.1.2/6.1.3: our payload size, extended rcode, version 0,
 		 * DO copied (RFC 3225 3). */
-		uint8_t o[OPT_LEN + EDE_LEN] = {0, 0, DNSWIRE_OPT};
+		uint8_t o[OPT_LEN + EDE_LEN + KEEPALIVE_LEN] = {0, 0, DNSWIRE_OPT};
 		dnswire_set16(o + 3, a->udp_max);
 		o[5] = (uint8_t)(r->rcode >> 4);
 		o[7] = q->do_bit ? 0x80 : 0;
 		size_t n = OPT_LEN;
 		if (r->stale) {
-			dnswire_set16(o + 11, DNSWIRE_OPT_EDE);
-			dnswire_set16(o + 13, 2);
-			dnswire_set16(o + 15, EDE_STALE_ANSWER);
-			dnswire_set16(o + 9, EDE_LEN);
+			dnswire_set16(o + n, DNSWIRE_OPT_EDE);
+			dnswire_set16(o + n + 2, 2);
+			dnswire_set16(o + n + 4, EDE_STALE_ANSWER);
 			n += EDE_LEN;
 			a->counters.stale++;
 		}
+		if (r->keepalive != 0) {
+			dnswire_set16(o + n, DNSWIRE_OPT_KEEPALIVE);
+			dnswire_set16(o + n + 2, 2);
+			dnswire_set16(o + n + 4, r->keepalive);
+			n += KEEPALIVE_LEN;
+		}
+		dnswire_set16(o + 9, (uint16_t)(n - OPT_LEN));
 		/* Room was reserved by the caller; the writer's cap still guards. */
 		dnswire_put(&r->w, o, n);
 		if (!r->w.overflow) {
@@ -1008,6 +1053,22 @@ static enum answer_qtype_bucket qtype_bucket(uint16_t t)
 	}
 }
 
+static bool error_admit(struct answer *a, uint64_t now_ms)
+{
+	if (now_ms > a->err_last_ms) {
+		a->err_tokens += (double)(now_ms - a->err_last_ms) * ERROR_RATE / 1000.0;
+		if (a->err_tokens > ERROR_RATE) {
+			a->err_tokens = ERROR_RATE;
+		}
+		a->err_last_ms = now_ms;
+	}
+	if (a->err_tokens < 1.0) {
+		return false;
+	}
+	a->err_tokens -= 1.0;
+	return true;
+}
+
 void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		const struct answer_client *c, uint64_t now_ms, uint8_t *out, size_t outcap,
 		struct answer_result *res)
@@ -1021,6 +1082,12 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		return;
 	}
 	if (v != DNSWIRE_OK) {
+		if (!error_admit(a, now_ms)) {
+			a->counters.dropped++;
+			a->counters.error_limited++;
+			res->action = ANSWER_DROP;
+			return;
+		}
 		/* NOTIMP (RFC 1035 4.1.1) and FORMERR: header only, no question. */
 		reply_error(a, msg, out, outcap,
 				v == DNSWIRE_REPLY_NOTIMP ? DNSWIRE_NOTIMP : DNSWIRE_FORMERR, false, res);
@@ -1068,7 +1135,10 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 	reply_begin(a, &r, msg, out, limit, true, true);
 	r.opt = q->opt_ok;
 	r.rcode = DNSWIRE_NOERROR;
-	r.limit = limit - (r.opt ? OPT_LEN + EDE_LEN : 0);
+	r.limit = limit - (r.opt ? OPT_LEN + EDE_LEN + KEEPALIVE_LEN : 0);
+	if (r.opt && q->keepalive && c->transport == ANSWER_TCP) {
+		r.keepalive = c->keepalive; /* RFC 7828 3.3.2; never over UDP (3.2.1) */
+	}
 
 	unsigned nrel = q->nlabels - z->nlabels;
 	uint16_t qtype = q->qtype;
@@ -1198,6 +1268,7 @@ int answer_new(const struct answer_config *cfg, const struct store *store, struc
 	a->ttl = cfg->ttl;
 	a->udp_max = cfg->udp_max < 512 ? 512 : cfg->udp_max;
 	a->stable = cfg->stable_subsets;
+	a->err_tokens = ERROR_RATE;
 	if (getrandom(&a->rng, sizeof(a->rng), 0) != sizeof(a->rng)) {
 		a->rng = (uint64_t)(uintptr_t)a ^ 0x2545f4914f6cdd1du;
 	}

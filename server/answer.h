@@ -37,8 +37,11 @@
  *   scratch are allocated when an entry is (re)built, and reused.
  *
  * Threads
- *   One struct answer per thread; it reads the store, which belongs to the
- *   main loop thread, so an answer engine runs on that thread only.
+ *   Not thread-safe: one struct answer per thread. It reads the store, which
+ *   belongs to the main loop thread: an engine runs either on that thread or
+ *   on a DNS worker thread that holds dnsio's store lock for reading
+ *   (server/dnsio.h). The report state it is given is shared and locks
+ *   itself.
  */
 #pragma once
 
@@ -87,7 +90,8 @@ enum answer_qtype_bucket {
 struct answer_counters {
 	uint64_t queries[ANSWER_Q_COUNT][2]; /**< [qtype bucket][transport] */
 	uint64_t responses[24];              /**< by (extended) rcode */
-	uint64_t dropped;                    /**< no reply: garbage, responses, rate limit */
+	uint64_t dropped;                    /**< no reply: garbage, responses, rate limits */
+	uint64_t error_limited;              /**< FORMERR/NOTIMP over 100 per second, dropped */
 	uint64_t truncated;                  /**< UDP answers sent with TC=1 */
 	uint64_t partial;                    /**< TCP answers with a subset of the RRset */
 	uint64_t stale;                      /**< answers carrying EDE Stale Answer */
@@ -98,6 +102,9 @@ struct answer_counters {
 struct answer_client {
 	enum answer_transport transport;
 	const struct sockaddr *addr;         /**< may be NULL (tests) */
+	/** TCP: the idle timeout to advertise in 100 ms units when the query
+	 * carries edns-tcp-keepalive (RFC 7828 3.3.2); 0: never. Ignored on UDP. */
+	uint16_t keepalive;
 };
 
 enum answer_action {

@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include "common/log.h"
 #include "proto/frame.h"
 #include "roster.pb-c.h"
+#include "server/dnsio.h"
+#include "server/report.h"
 #include "server/server.h"
 
 /* Malformed frames a connection may send before it is closed. */
@@ -885,6 +888,46 @@ static void op_list(struct conn *c, uint64_t id)
 	conn_append(c, &r.base);
 }
 
+/* The client error reports counted by the DNS module, by code. The DNS
+ * worker threads count under the report's own mutex. */
+static int stats_reports(struct conn *c, Roster__V1__StatsResponse *st)
+{
+	const struct report *rep =
+			c->api->srv->dnsio != NULL ? dnsio_report(c->api->srv->dnsio) : NULL;
+	if (rep == NULL) {
+		return 0;
+	}
+	struct rs_arena *a = &c->api->scratch;
+	typedef Roster__V1__StatsResponse__ClientReportsEntry Entry;
+	Entry **list = rs_arena_alloc(a, (REPORT_MAX_CODES + 2) * sizeof(*list));
+	Entry *e = rs_arena_alloc(a, (REPORT_MAX_CODES + 2) * sizeof(*e));
+	if (list == NULL || e == NULL) {
+		return RS_ENOMEM;
+	}
+	size_t n = 0;
+	int rc = 0;
+	pthread_mutex_lock((pthread_mutex_t *)&rep->mu);
+	for (size_t k = 0; k < rep->ncodes && rc == 0; k++) {
+		roster__v1__stats_response__client_reports_entry__init(&e[n]);
+		e[n].key = arena_strdup(a, rep->codes[k].code);
+		e[n].value = rep->codes[k].count;
+		rc = e[n].key == NULL ? RS_ENOMEM : 0;
+		list[n] = &e[n];
+		n++;
+	}
+	if (rep->other != 0 && rc == 0) {
+		roster__v1__stats_response__client_reports_entry__init(&e[n]);
+		e[n].key = "other";
+		e[n].value = rep->other;
+		list[n] = &e[n];
+		n++;
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&rep->mu);
+	st->client_reports = list;
+	st->n_client_reports = n;
+	return rc;
+}
+
 static void op_stats(struct conn *c, uint64_t id)
 {
 	struct server *srv = c->api->srv;
@@ -909,6 +952,10 @@ static void op_stats(struct conn *c, uint64_t id)
 	st.domain = srv->cfg.domain;
 	st.zone = srv->cfg.zone;
 	st.journal_first_revision = store_journal_first(srv->store);
+	if (stats_reports(c, &st) < 0) {
+		send_error(c, id, RS_ENOMEM, "out of memory");
+		return;
+	}
 	Response r = ROSTER__V1__RESPONSE__INIT;
 	r.id = id;
 	r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;

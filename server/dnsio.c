@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,7 +494,9 @@ static void conn_process(struct dns_conn *c)
 {
 	struct dnsio *io = c->io;
 	dnsio_refresh(io);
-	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer};
+	uint32_t units = io->srv->cfg.dns_tcp_idle_ms / 100;
+	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer,
+			(uint16_t)(units > UINT16_MAX ? UINT16_MAX : units)};
 	size_t off = 0;
 	bool got = false;
 	while (c->rlen - off >= 2 && c->closing == 0 && !c->paused) {
@@ -764,6 +765,7 @@ static void answer_counters_add(struct answer_counters *to, const struct answer_
 		to->responses[r] += c->responses[r];
 	}
 	to->dropped += c->dropped;
+	to->error_limited += c->error_limited;
 	to->truncated += c->truncated;
 	to->partial += c->partial;
 	to->stale += c->stale;

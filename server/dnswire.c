@@ -87,7 +87,7 @@ static int qname_parse(const uint8_t *msg, size_t len, struct dnswire_query *q)
 }
 
 /* RFC 6891 6.1.2 options; RFC 7873 5.2 cookie sizes; RFC 7828 3.2.1. */
-static bool opt_options_ok(const uint8_t *p, size_t rdlen)
+static bool opt_options_ok(const uint8_t *p, size_t rdlen, bool *keepalive)
 {
 	unsigned seen = 0;
 	size_t i = 0;
@@ -117,6 +117,7 @@ static bool opt_options_ok(const uint8_t *p, size_t rdlen)
 			if (olen != 0) {
 				return false;
 			}
+			*keepalive = true;
 			break;
 		case DNSWIRE_OPT_PADDING:
 			bit = 8;
@@ -144,6 +145,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	q->opt_ok = false;
 	q->do_bit = false;
 	q->has_tsig = false;
+	q->keepalive = false;
 	q->edns_version = 0;
 	q->edns_udp = 0;
 	q->nlabels = 0;
@@ -200,7 +202,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 				bad = true; /* RFC 6891 6.1.1: more than one OPT */
 			}
 			q->has_opt = true;
-			if (msg[owner] != 0 || !opt_options_ok(msg + off, rdlen)) {
+			if (msg[owner] != 0 || !opt_options_ok(msg + off, rdlen, &q->keepalive)) {
 				bad = true;
 			} else {
 				q->edns_udp = cls;

@@ -109,6 +109,7 @@ struct dnswire_query {
 	bool opt_ok;                         /**< the OPT record passed every check */
 	bool do_bit;
 	bool has_tsig;
+	bool keepalive;                      /**< an (empty) edns-tcp-keepalive option */
 	uint8_t edns_version;
 	uint16_t edns_udp;                   /**< requestor's payload size as sent */
 };

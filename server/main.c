@@ -84,15 +84,8 @@ int main(int argc, char **argv)
 		uv_loop_close(&loop);
 		return 2;
 	}
-	rc = server_start(&d.srv, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "rosterd: %s\n", err);
-		server_stop(&d.srv);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		server_close(&d.srv);
-		uv_loop_close(&loop);
-		return 2;
-	}
+	/* Signals before listeners: a SIGTERM that arrives as soon as a port
+	 * answers must still stop us cleanly. */
 	uv_signal_init(&loop, &d.sigterm);
 	uv_signal_init(&loop, &d.sigint);
 	uv_signal_init(&loop, &d.sighup);
@@ -100,6 +93,16 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sigterm, sigterm_cb, SIGTERM);
 	uv_signal_start(&d.sigint, sigterm_cb, SIGINT);
 	uv_signal_start(&d.sighup, sighup_cb, SIGHUP);
+	rc = server_start(&d.srv, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "rosterd: %s\n", err);
+		signals_close(&d);
+		server_stop(&d.srv);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		server_close(&d.srv);
+		uv_loop_close(&loop);
+		return 2;
+	}
 	rs_log_notice("rosterd serving %s (site %s): api, dns and http started",
 			d.srv.cfg.zone, d.srv.cfg.site);
 

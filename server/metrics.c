@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -313,9 +314,14 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 			"direction", bytes, d != NULL ? ARRAY_LEN(bytes) : 0);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
-	for (size_t k = 0; r != NULL && k < r->ncodes; k++) {
-		prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
-				r->codes[k].count);
+	if (r != NULL) {
+		/* DNS worker threads count under the report's mutex. */
+		pthread_mutex_lock((pthread_mutex_t *)&r->mu);
+		for (size_t k = 0; k < r->ncodes; k++) {
+			prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
+					r->codes[k].count);
+		}
+		pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 	}
 	if (io == NULL) {
 		return;

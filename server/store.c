@@ -598,6 +598,28 @@ int store_tx_commit(struct store *s)
 	return s->ops != NULL && s->ops->commit != NULL ? s->ops->commit(s->ops_ctx) : 0;
 }
 
+int store_tx_end(struct store *s, int rc)
+{
+	if (rc == 0) {
+		return store_tx_commit(s);
+	}
+	store_tx_abort(s);
+	return rc;
+}
+
+int store_write_instance(struct store *s, struct store_instance *i, bool remove)
+{
+	int rc = store_tx_begin(s);
+	if (rc < 0) {
+		return rc;
+	}
+	rc = remove ? OP(s, instance_del, i) : OP(s, instance_put, i);
+	if (rc == 0) {
+		rc = OP(s, revision_put, s->revision + 1);
+	}
+	return store_tx_end(s, rc);
+}
+
 void store_tx_abort(struct store *s)
 {
 	if (s->ops != NULL && s->ops->abort != NULL) {
@@ -982,12 +1004,7 @@ int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_
 	struct store_lease tmp = {.id = id, .ttl_ms = ttl_s * 1000u};
 	int rc = store_tx_begin(s);
 	if (rc == 0) {
-		rc = OP(s, lease_put, &tmp);
-	}
-	if (rc == 0) {
-		rc = store_tx_commit(s);
-	} else {
-		store_tx_abort(s);
+		rc = store_tx_end(s, OP(s, lease_put, &tmp));
 	}
 	if (rc < 0) {
 		return rc;
@@ -1061,11 +1078,7 @@ int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)
 	if (rc == 0) {
 		rc = OP(s, revision_put, s->revision + l->ninstances);
 	}
-	if (rc == 0) {
-		rc = store_tx_commit(s);
-	} else {
-		store_tx_abort(s);
-	}
+	rc = store_tx_end(s, rc);
 	if (rc < 0) {
 		return rc;
 	}
@@ -1153,18 +1166,7 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 	}
 	i->service = svc; /* persist keys the record by service and protocol */
 	i->lease = l;     /* and records the lease id */
-	rc = store_tx_begin(s);
-	if (rc == 0) {
-		rc = OP(s, instance_put, i);
-	}
-	if (rc == 0) {
-		rc = OP(s, revision_put, s->revision + 1);
-	}
-	if (rc == 0) {
-		rc = store_tx_commit(s);
-	} else {
-		store_tx_abort(s);
-	}
+	rc = store_write_instance(s, i, false);
 	i->lease = NULL;
 	if (rc < 0) {
 		free(i);
@@ -1218,18 +1220,7 @@ int store_deregister(struct store *s, const struct store_key *key, uint64_t *rev
 	if (rc < 0) {
 		return rc;
 	}
-	rc = store_tx_begin(s);
-	if (rc == 0) {
-		rc = OP(s, instance_del, i);
-	}
-	if (rc == 0) {
-		rc = OP(s, revision_put, s->revision + 1);
-	}
-	if (rc == 0) {
-		rc = store_tx_commit(s);
-	} else {
-		store_tx_abort(s);
-	}
+	rc = store_write_instance(s, i, true);
 	if (rc < 0) {
 		return rc;
 	}
@@ -1261,18 +1252,7 @@ int store_status_set(struct store *s, const struct store_key *key, enum store_st
 	count_status(s, i, -1);
 	i->status = (uint8_t)status;
 	i->status_since_ms = now_wall;
-	rc = store_tx_begin(s);
-	if (rc == 0) {
-		rc = OP(s, instance_put, i);
-	}
-	if (rc == 0) {
-		rc = OP(s, revision_put, s->revision + 1);
-	}
-	if (rc == 0) {
-		rc = store_tx_commit(s);
-	} else {
-		store_tx_abort(s);
-	}
+	rc = store_write_instance(s, i, false);
 	if (rc < 0) {
 		i->status = old_status;
 		i->status_since_ms = old_since;

@@ -140,11 +140,7 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 	if (rc == 0) {
 		rc = OP(s, revision_put, rev);
 	}
-	if (rc == 0) {
-		rc = store_tx_commit(s);
-	} else {
-		store_tx_abort(s);
-	}
+	rc = store_tx_end(s, rc);
 	if (rc < 0) {
 		return rc;
 	}
@@ -278,18 +274,7 @@ int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
 			k++;
 			continue;
 		}
-		rc = store_tx_begin(s);
-		if (rc == 0) {
-			rc = OP(s, instance_del, i);
-		}
-		if (rc == 0) {
-			rc = OP(s, revision_put, s->revision + 1);
-		}
-		if (rc == 0) {
-			rc = store_tx_commit(s);
-		} else {
-			store_tx_abort(s);
-		}
+		rc = store_write_instance(s, i, true);
 		if (rc < 0) {
 			return rc;
 		}

@@ -72,6 +72,10 @@ struct store {
 int store_tx_begin(struct store *s);
 int store_tx_commit(struct store *s);
 void store_tx_abort(struct store *s);
+/* Commit when @p rc is 0, else abort; returns the outcome. */
+int store_tx_end(struct store *s, int rc);
+/* One instance written (or removed) with the next revision, as one mutation. */
+int store_write_instance(struct store *s, struct store_instance *i, bool remove);
 
 /* Record a change in the journal and tell the listener (store.c). */
 void store_notify(struct store *s, enum store_change_kind kind, enum store_remove_reason reason,

@@ -22,7 +22,8 @@ static const char usage_text[] =
 	"         [--hostmaster hostmaster.example.net.] [--commit SHA] [--ttl 3600]\n"
 	"         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
 	"         [--max-drop 10] [--force] [--check] [--shard-large]\n"
-	"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR] [--quiet]\n"
+	"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
+	"         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n"
 	"exit: 0 ok, 1 refused or invalid input, 2 usage\n";
 
 
@@ -55,16 +56,19 @@ static bool parse_u32(const char *s, uint64_t max, uint32_t *out)
 	return true;
 }
 
-static bool commit_ok(const char *c)
+/* 1..@p max letters, digits, '-', '_', '.' and the characters of @p more:
+ * safe inside a quoted config value or TXT string. */
+static bool token_ok(const char *t, size_t max, const char *more)
 {
-	size_t n = strlen(c);
-	if (n == 0 || n > 200) {
+	size_t n = strlen(t);
+	if (n == 0 || n > max) {
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char ch = c[i];
+		char ch = t[i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (ch >= '0' && ch <= '9') || strchr("-_./", ch) != NULL;
+			  (ch >= '0' && ch <= '9') || strchr("-_.", ch) != NULL ||
+			  strchr(more, ch) != NULL;
 		if (!ok) {
 			return false;
 		}
@@ -91,7 +95,7 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 	enum {
 		O_DOMAIN = 256, O_OUT, O_INV, O_RECORDS, O_NS, O_HOSTMASTER, O_COMMIT, O_TTL,
 		O_REV4, O_REV6, O_SERIAL, O_MAXDROP, O_FORCE, O_CHECK, O_SHARD, O_NOTIFY,
-		O_METRICS, O_ZONEPATH, O_QUIET, O_HELP,
+		O_METRICS, O_ZONEPATH, O_NSDPAT, O_KNOTTPL, O_QUIET, O_HELP,
 	};
 	static const struct option opts[] = {
 		{"domain", required_argument, NULL, O_DOMAIN},
@@ -112,6 +116,8 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 		{"notify", required_argument, NULL, O_NOTIFY},
 		{"metrics", required_argument, NULL, O_METRICS},
 		{"zone-path", required_argument, NULL, O_ZONEPATH},
+		{"nsd-pattern", required_argument, NULL, O_NSDPAT},
+		{"knot-template", required_argument, NULL, O_KNOTTPL},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
@@ -153,7 +159,7 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 			hostmaster = optarg;
 			break;
 		case O_COMMIT:
-			if (!commit_ok(optarg)) {
+			if (!token_ok(optarg, 200, "/")) {
 				return usage_error(
 						"--commit '%s': use 1-200 letters, digits and -_./",
 						optarg);
@@ -222,6 +228,15 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 		case O_ZONEPATH:
 			a->zone_path = optarg;
 			break;
+		case O_NSDPAT:
+		case O_KNOTTPL:
+			if (!token_ok(optarg, 64, "")) {
+				return usage_error("--%s '%s': use 1-64 letters, digits and -_.",
+						c == O_NSDPAT ? "nsd-pattern" : "knot-template",
+						optarg);
+			}
+			*(c == O_NSDPAT ? &a->nsd_pattern : &a->knot_template) = optarg;
+			break;
 		case O_QUIET:
 			a->quiet = true;
 			break;
@@ -229,9 +244,9 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 			fputs(usage_text, stdout);
 			return 0;
 		default:
-			if (optopt != 0) {
+			if (optopt >= O_DOMAIN && optopt <= O_HELP) {
 				return usage_error("option --%s needs a value",
-						opts[optopt - 256].name);
+						opts[optopt - O_DOMAIN].name);
 			}
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -286,6 +287,21 @@ int zg_dir_sync(const char *dir)
 	int rc = fsync(fd) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
+}
+
+int zg_dir_lock(const char *dir, bool exclusive, int *fd)
+{
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		return -errno;
+	}
+	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+		int rc = errno == EWOULDBLOCK ? RS_EBUSY : -errno;
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return 0;
 }
 
 bool zg_file_equals(const char *path, const struct zg_buf *text)

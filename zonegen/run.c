@@ -148,18 +148,18 @@ static bool drop_ok(const struct zg_run_config *a, const struct zg_zone_result *
 }
 
 static int write_includes(const struct zg_run_config *a, const struct zg_gen *g,
-		const char *zone_dir, struct zg_diag *diag)
+		const struct zg_include_opts *o, struct zg_diag *diag)
 {
 	static const char *const names[] = {ZG_INCLUDE_BIND, ZG_INCLUDE_NSD, ZG_INCLUDE_KNOT};
 	for (int k = 0; k < 3; k++) {
 		struct zg_buf b;
 		zg_buf_init(&b);
 		if (k == 0) {
-			zg_include_bind(g, zone_dir, &b);
+			zg_include_bind(g, o, &b);
 		} else if (k == 1) {
-			zg_include_nsd(g, zone_dir, &b);
+			zg_include_nsd(g, o, &b);
 		} else {
-			zg_include_knot(g, zone_dir, &b);
+			zg_include_knot(g, o, &b);
 		}
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", a->out, names[k]);
@@ -242,217 +242,289 @@ static void write_metrics(const struct zg_run_config *a, const struct zg_zone_re
 	zg_buf_deinit(&b);
 }
 
-int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
+static void lock_error(struct zg_diag *diag, const char *dir, int rc)
 {
-	const struct zg_run_config *a = cfg;
-	int ex;
-	double t0 = now_s(CLOCK_MONOTONIC);
-	struct zg_run_result run = {.check = a->check, .started = now_s(CLOCK_REALTIME)};
+	zg_diag_error(diag, "--out %s: %s", dir,
+			rc == RS_EBUSY ? "another roster-zonegen run is using it"
+				       : rs_strerror(rc));
+}
+
+/* The state of one run, passed through its phases. */
+struct run {
+	const struct zg_run_config *cfg;
 	struct zg_diag diag;
-	zg_diag_init(&diag, errf);
 	struct zg_inventory inv;
 	struct zg_records recs;
+	struct zg_options opt;
 	struct zg_gen g;
-	struct zone_work *work = NULL;
-	struct zg_zone_result *res = NULL;
-	struct stale *stale = NULL;
-	size_t nstale = 0;
-	memset(&g, 0, sizeof(g));
-	zg_inventory_init(&inv, a->domain);
-	zg_records_init(&recs);
-	ex = ZG_EXIT_REFUSED;
-	int rc = 0;
-	bool wrote = false; /* whether a failure can have left a partial update */
+	struct zone_work *work; /* per zone: its text */
+	struct zg_zone_result *res; /* per zone: what happens to it */
+	struct stale *stale;
+	size_t nstale;
+	size_t changed; /* zones written */
+	int lock; /* the flock on --out, -1 when not held */
+	bool wrote; /* whether a failure can have left a partial update */
+};
 
+/* Phase 1: lock --out, read the inventories and hand records, build and
+ * check the zones. */
+static int run_read(struct run *r)
+{
+	const struct zg_run_config *a = r->cfg;
+	/* One run at a time per output directory: two would read the same
+	 * previous serials and race on the renames. */
+	int rc = zg_dir_lock(a->out, !a->check, &r->lock);
+	if (rc < 0 && rc != RS_ENOENT) {
+		lock_error(&r->diag, a->out, rc);
+		return rc;
+	}
 	for (size_t i = 0; i < a->ninventory; i++) {
-		if ((rc = zg_inventory_load(&inv, a->inventory[i], &diag)) < 0) {
-			zg_diag_error(&diag, "--inventory %s: %s", a->inventory[i],
+		if ((rc = zg_inventory_load(&r->inv, a->inventory[i], &r->diag)) < 0) {
+			zg_diag_error(&r->diag, "--inventory %s: %s", a->inventory[i],
 					rs_strerror(rc));
-			goto out;
+			return rc;
 		}
 	}
-	run.hosts = inv.nhosts;
-	if (a->records != NULL && zg_records_load_dir(&recs, a->records, a->domain, a->ttl,
-			&diag) < 0) {
-		goto out;
+	if (r->inv.nhosts == 0) {
+		zg_diag_warn(&r->diag, "the inventories hold no host");
 	}
-	struct zg_options opt = {.domain = a->domain, .ns = a->ns, .nns = a->nns,
-			.hostmaster = a->hostmaster, .commit = a->commit, .ttl = a->ttl,
-			.v4_prefix = a->v4_prefix, .v6_prefix = a->v6_prefix,
-			.shard_large = a->shard_large};
-	if ((rc = zg_gen_build(&g, &opt, &inv, &recs, &diag)) < 0 || diag.errors > 0) {
-		goto out;
+	if (a->records != NULL && (rc = zg_records_load_dir(&r->recs, a->records, a->domain,
+						  a->ttl, &r->diag)) < 0) {
+		return rc;
 	}
+	r->opt = (struct zg_options){.domain = a->domain, .ns = a->ns, .nns = a->nns,
+		.hostmaster = a->hostmaster, .commit = a->commit, .ttl = a->ttl,
+		.v4_prefix = a->v4_prefix, .v6_prefix = a->v6_prefix,
+		.shard_large = a->shard_large};
+	return zg_gen_build(&r->g, &r->opt, &r->inv, &r->recs, &r->diag);
+}
 
-	/* Render every zone and compare it with the previous output. Nothing is
-	 * written until every zone has passed every check. */
-	work = calloc(g.nzones + 1, sizeof(*work));
-	res = calloc(g.nzones + 1, sizeof(*res));
-	if (work == NULL || res == NULL) {
+/* Render zone @p i and compare it with its previous file: state, serial,
+ * added/removed, the drop guard. */
+static int plan_zone(struct run *r, size_t i, uint32_t first_serial)
+{
+	const struct zg_run_config *a = r->cfg;
+	struct zone_work *w = &r->work[i];
+	struct zg_zone_result *z = &r->res[i];
+	zg_buf_init(&w->head);
+	zg_buf_init(&w->deploy);
+	zg_buf_init(&w->body);
+	z->name = r->g.zones[i].name;
+	int rc = zg_gen_body(&r->g, i, &w->body, &z->counts);
+	if (rc < 0) {
+		return rc;
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%szone", a->out, z->name);
+	struct zg_prev p;
+	if ((rc = zg_prev_load(path, &p)) < 0) {
+		zg_diag_error(&r->diag, "cannot read %s: %s", path, rs_strerror(rc));
+		return rc;
+	}
+	if (p.exists && !p.ours) {
+		zg_diag_error(&r->diag,
+				"%s exists but is not a roster-zonegen zone file (no marker or "
+				"no SOA): move it away",
+				path);
+		zg_prev_deinit(&p);
+		return 0;
+	}
+	z->state = ZG_STATE_NEW;
+	z->serial = first_serial;
+	if (p.ours) {
+		z->prev_records = p.records;
+		zg_gen_head(&r->g, i, p.serial, &w->head);
+		if (zg_prev_same(&p, &w->head, &w->body)) {
+			z->state = ZG_STATE_UNCHANGED;
+			z->serial = p.serial;
+		} else {
+			z->state = ZG_STATE_CHANGED;
+			z->serial = p.serial + 1; /* RFC 1982: wraps past 2^32 - 1 */
+			w->head.len = 0;
+		}
+	}
+	if (z->state != ZG_STATE_UNCHANGED) {
+		zg_gen_head(&r->g, i, z->serial, &w->head);
+		zg_gen_deploy(&r->g, &w->deploy);
+	}
+	if (z->state == ZG_STATE_NEW) {
+		z->added = z->counts.total - 1; /* the SOA is not counted as a change */
+	} else if (z->state == ZG_STATE_CHANGED) {
+		const struct zg_buf *parts[] = {&w->deploy, &w->body};
+		rc = zg_diff_count(p.data, p.len, parts, 2, &z->added, &z->removed);
+	}
+	zg_prev_deinit(&p);
+	if (rc == 0 && (zg_buf_ok(&w->head) < 0 || zg_buf_ok(&w->deploy) < 0)) {
 		rc = RS_ENOMEM;
-		goto out;
+	}
+	if (rc == 0) {
+		(void)drop_ok(a, z, &r->diag);
+	}
+	return rc;
+}
+
+/* Phase 2: every zone against the previous output, and the zones that
+ * disappeared. Nothing is written until every zone has passed every check. */
+static int run_plan(struct run *r)
+{
+	const struct zg_run_config *a = r->cfg;
+	r->work = calloc(r->g.nzones + 1, sizeof(*r->work));
+	r->res = calloc(r->g.nzones + 1, sizeof(*r->res));
+	if (r->work == NULL || r->res == NULL) {
+		return RS_ENOMEM;
 	}
 	uint32_t first_serial = a->serial_given ? a->serial : date_serial();
-	for (size_t i = 0; i < g.nzones; i++) {
-		struct zone_work *w = &work[i];
-		struct zg_zone_result *r = &res[i];
-		zg_buf_init(&w->head);
-		zg_buf_init(&w->deploy);
-		zg_buf_init(&w->body);
-		r->name = g.zones[i].name;
-		if ((rc = zg_gen_body(&g, i, &w->body, &r->counts)) < 0) {
-			goto out;
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%szone", a->out, g.zones[i].name);
-		struct zg_prev p;
-		if ((rc = zg_prev_load(path, &p)) < 0) {
-			zg_diag_error(&diag, "cannot read %s: %s", path, rs_strerror(rc));
-			goto out;
-		}
-		if (p.exists && !p.ours) {
-			zg_diag_error(&diag, "%s exists but is not a roster-zonegen zone file "
-					     "(no marker or no SOA): move it away",
-					path);
-			zg_prev_deinit(&p);
-			continue;
-		}
-		r->state = ZG_STATE_NEW;
-		r->serial = first_serial;
-		if (p.ours) {
-			r->prev_records = p.records;
-			zg_gen_head(&g, i, p.serial, &w->head);
-			if (zg_prev_same(&p, &w->head, &w->body)) {
-				r->state = ZG_STATE_UNCHANGED;
-				r->serial = p.serial;
-			} else {
-				r->state = ZG_STATE_CHANGED;
-				r->serial = p.serial + 1; /* RFC 1982: wraps past 2^32 - 1 */
-				w->head.len = 0;
-			}
-		}
-		if (r->state != ZG_STATE_UNCHANGED) {
-			zg_gen_head(&g, i, r->serial, &w->head);
-			zg_gen_deploy(&g, &w->deploy);
-		}
-		if (r->state == ZG_STATE_NEW) {
-			r->added = r->counts.total - 1; /* the SOA is not counted as a change */
-		} else if (r->state == ZG_STATE_CHANGED) {
-			const struct zg_buf *parts[] = {&w->deploy, &w->body};
-			rc = zg_diff_count(p.data, p.len, parts, 2, &r->added, &r->removed);
-		}
-		zg_prev_deinit(&p);
-		if (rc < 0 || zg_buf_ok(&w->head) < 0 || zg_buf_ok(&w->deploy) < 0) {
-			rc = rc < 0 ? rc : RS_ENOMEM;
-			goto out;
-		}
-		(void)drop_ok(a, r, &diag);
+	int rc = 0;
+	for (size_t i = 0; i < r->g.nzones && rc == 0; i++) {
+		rc = plan_zone(r, i, first_serial);
 	}
-	if ((rc = find_stale(a->out, &g, &stale, &nstale)) < 0) {
-		zg_diag_error(&diag, "cannot read --out %s: %s", a->out, rs_strerror(rc));
-		goto out;
+	if (rc < 0) {
+		return rc;
 	}
-	if (nstale > 1) {
-		qsort(stale, nstale, sizeof(*stale), stale_cmp);
+	if ((rc = find_stale(a->out, &r->g, &r->stale, &r->nstale)) < 0) {
+		zg_diag_error(&r->diag, "cannot read --out %s: %s", a->out, rs_strerror(rc));
+		return rc;
 	}
-	for (size_t i = 0; i < nstale; i++) {
-		(void)drop_ok(a, &stale[i].res, &diag);
+	if (r->nstale > 1) {
+		qsort(r->stale, r->nstale, sizeof(*r->stale), stale_cmp);
 	}
-	if (diag.errors > 0) {
-		goto out;
+	for (size_t i = 0; i < r->nstale; i++) {
+		(void)drop_ok(a, &r->stale[i].res, &r->diag);
 	}
-	if (!a->quiet) {
-		zg_report_summary(outf, res, g.nzones);
-		for (size_t i = 0; i < nstale; i++) {
-			zg_report_summary(outf, &stale[i].res, 1);
-		}
-	}
-	if (a->check) {
-		ex = 0;
-		goto out;
-	}
+	return 0;
+}
 
+/* Phase 3: changed zones, then the includes that name them, then the
+ * removal of vanished zones; one directory sync. */
+static int run_write(struct run *r)
+{
+	const struct zg_run_config *a = r->cfg;
+	int rc;
 	if (mkdir(a->out, 0755) < 0 && errno != EEXIST) {
 		rc = -errno;
-		zg_diag_error(&diag, "cannot create --out %s: %s", a->out, rs_strerror(rc));
-		goto out;
+		zg_diag_error(&r->diag, "cannot create --out %s: %s", a->out, rs_strerror(rc));
+		return rc;
 	}
-	size_t changed = 0;
-	wrote = true;
-	for (size_t i = 0; i < g.nzones; i++) {
-		if (res[i].state == ZG_STATE_UNCHANGED) {
+	if (r->lock < 0 && (rc = zg_dir_lock(a->out, true, &r->lock)) < 0) {
+		lock_error(&r->diag, a->out, rc);
+		return rc;
+	}
+	r->wrote = true;
+	for (size_t i = 0; i < r->g.nzones; i++) {
+		if (r->res[i].state == ZG_STATE_UNCHANGED) {
 			continue;
 		}
 		char name[NAME_MAX + 1];
-		snprintf(name, sizeof(name), "%szone", g.zones[i].name);
-		const struct zg_buf *parts[] = {&work[i].head, &work[i].deploy, &work[i].body};
+		snprintf(name, sizeof(name), "%szone", r->g.zones[i].name);
+		const struct zone_work *w = &r->work[i];
+		const struct zg_buf *parts[] = {&w->head, &w->deploy, &w->body};
 		if ((rc = zg_file_replace(a->out, name, parts, 3)) < 0) {
-			zg_diag_error(&diag, "cannot write %s/%s: %s", a->out, name,
+			zg_diag_error(&r->diag, "cannot write %s/%s: %s", a->out, name,
 					rs_strerror(rc));
-			goto out;
+			return rc;
 		}
-		changed++;
+		r->changed++;
 	}
 	char zone_dir[PATH_MAX];
 	if (a->zone_path != NULL) {
 		snprintf(zone_dir, sizeof(zone_dir), "%s", a->zone_path);
 	} else if (realpath(a->out, zone_dir) == NULL) {
 		rc = -errno;
-		zg_diag_error(&diag, "cannot resolve --out %s: %s", a->out, rs_strerror(rc));
-		goto out;
+		zg_diag_error(&r->diag, "cannot resolve --out %s: %s", a->out, rs_strerror(rc));
+		return rc;
 	}
-	if ((rc = write_includes(a, &g, zone_dir, &diag)) < 0) {
-		goto out;
+	struct zg_include_opts io = {.zone_dir = zone_dir, .nsd_pattern = a->nsd_pattern,
+		.knot_template = a->knot_template};
+	if ((rc = write_includes(a, &r->g, &io, &r->diag)) < 0) {
+		return rc;
 	}
-	for (size_t i = 0; i < nstale; i++) {
+	for (size_t i = 0; i < r->nstale; i++) {
 		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", a->out, stale[i].file);
+		snprintf(path, sizeof(path), "%s/%s", a->out, r->stale[i].file);
 		if (unlink(path) < 0 && errno != ENOENT) {
-			zg_diag_warn(&diag, "cannot remove %s: %s", path, rs_strerror(-errno));
+			zg_diag_warn(&r->diag, "cannot remove %s: %s", path, rs_strerror(-errno));
 		}
 	}
 	if ((rc = zg_dir_sync(a->out)) < 0) {
-		zg_diag_error(&diag, "cannot sync --out %s: %s", a->out, rs_strerror(rc));
+		zg_diag_error(&r->diag, "cannot sync --out %s: %s", a->out, rs_strerror(rc));
+	}
+	return rc;
+}
+
+static void run_deinit(struct run *r)
+{
+	for (size_t i = 0; r->work != NULL && i < r->g.nzones; i++) {
+		zg_buf_deinit(&r->work[i].head);
+		zg_buf_deinit(&r->work[i].deploy);
+		zg_buf_deinit(&r->work[i].body);
+	}
+	free(r->work);
+	free(r->res);
+	free(r->stale);
+	zg_gen_deinit(&r->g);
+	zg_records_deinit(&r->recs);
+	zg_inventory_deinit(&r->inv);
+	if (r->lock >= 0) {
+		close(r->lock);
+	}
+}
+
+int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
+{
+	const struct zg_run_config *a = cfg;
+	double t0 = now_s(CLOCK_MONOTONIC);
+	struct zg_run_result run = {.check = a->check, .started = now_s(CLOCK_REALTIME)};
+	struct run r;
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.lock = -1;
+	zg_diag_init(&r.diag, errf);
+	zg_inventory_init(&r.inv, a->domain);
+	zg_records_init(&r.recs);
+	int ex = ZG_EXIT_REFUSED;
+	int rc = run_read(&r);
+	run.hosts = r.inv.nhosts;
+	if (rc < 0 || r.diag.errors > 0 || (rc = run_plan(&r)) < 0 || r.diag.errors > 0) {
 		goto out;
 	}
-	if (a->nnotify > 0 && changed > 0) {
-		send_notify(a, &g, res, &diag, outf);
+	if (!a->quiet) {
+		zg_report_summary(outf, r.res, r.g.nzones);
+		for (size_t i = 0; i < r.nstale; i++) {
+			zg_report_summary(outf, &r.stale[i].res, 1);
+		}
 	}
-	ex = 0;
+	if (!a->check && (rc = run_write(&r)) < 0) {
+		goto out;
+	}
+	if (!a->check && a->nnotify > 0 && r.changed > 0) {
+		send_notify(a, &r.g, r.res, &r.diag, outf);
+	}
+	ex = ZG_EXIT_OK;
 out:
 	if (rc == RS_ENOMEM) {
-		zg_diag_error(&diag, "out of memory");
+		zg_diag_error(&r.diag, "out of memory");
 	}
 	run.seconds = now_s(CLOCK_MONOTONIC) - t0;
-	run.errors = diag.errors;
-	run.refused = ex != 0;
-	if (ex != 0) {
-		fprintf(errf, "roster-zonegen: %s: %zu error%s; %s\n", wrote ? "failed" : "refused",
-				diag.errors, diag.errors == 1 ? "" : "s",
-				wrote ? "some files may be updated" : "nothing written");
+	run.errors = r.diag.errors;
+	run.refused = ex != ZG_EXIT_OK;
+	if (ex != ZG_EXIT_OK) {
+		fprintf(errf, "roster-zonegen: %s: %zu error%s; %s\n",
+				r.wrote ? "failed" : "refused", r.diag.errors,
+				r.diag.errors == 1 ? "" : "s",
+				r.wrote ? "some files may be updated" : "nothing written");
 	} else if (!a->quiet) {
 		size_t nchanged = 0;
-		for (size_t i = 0; i < g.nzones; i++) {
-			nchanged += res[i].state != ZG_STATE_UNCHANGED;
+		for (size_t i = 0; i < r.g.nzones; i++) {
+			nchanged += r.res[i].state != ZG_STATE_UNCHANGED;
 		}
 		fprintf(outf, "%s%zu hosts, %zu zones (%zu changed, %zu removed), %.3f s\n",
-				a->check ? "check: " : "", inv.nhosts, g.nzones, nchanged, nstale,
-				run.seconds);
+				a->check ? "check: " : "", r.inv.nhosts, r.g.nzones, nchanged,
+				r.nstale, run.seconds);
 	}
 	if (a->metrics != NULL && !a->check) {
-		write_metrics(a, res, res != NULL ? g.nzones : 0, &run, &diag);
+		write_metrics(a, r.res, r.res != NULL ? r.g.nzones : 0, &run, &r.diag);
 	}
-	zg_diag_finish(&diag);
-	for (size_t i = 0; work != NULL && i < g.nzones; i++) {
-		zg_buf_deinit(&work[i].head);
-		zg_buf_deinit(&work[i].deploy);
-		zg_buf_deinit(&work[i].body);
-	}
-	free(work);
-	free(res);
-	free(stale);
-	zg_gen_deinit(&g);
-	zg_records_deinit(&recs);
-	zg_inventory_deinit(&inv);
+	zg_diag_finish(&r.diag);
+	run_deinit(&r);
 	return ex;
 }

@@ -50,6 +50,8 @@ struct zg_run_config {
 	size_t nnotify;
 	const char *metrics; /**< --metrics file; NULL when none */
 	const char *zone_path; /**< --zone-path; NULL: the absolute path of out */
+	const char *nsd_pattern; /**< --nsd-pattern; NULL when none */
+	const char *knot_template; /**< --knot-template; NULL when none */
 };
 
 /**

@@ -62,6 +62,16 @@ for i in $(seq "$RUNS"); do
 done
 regen=$(printf '%s\n' "${re_times[@]}" | median)
 
+# One host more (the every-few-minutes case): its zones are diffed and rewritten.
+echo '{"name": "s00-newhost-a999999", "ipv4": "10.0.255.254", "ipv6": "2001:db8::ffff"}' \
+	>>"$work/inv/cloud.jsonl"
+t0=$(now)
+"$ZG" "${args[@]}" --out "$work/out"
+t1=$(now)
+onehost=$(calc "$t1 - $t0")
+sed -i '$d' "$work/inv/cloud.jsonl"
+"$ZG" "${args[@]}" --out "$work/out" --force
+
 zones=$(find "$work/out" -name '*.zone' | wc -l)
 records=$(cat "$work/out"/*.zone | grep -vc -E '^(;|\$|$)')
 bytes=$(cat "$work/out"/*.zone | wc -c)
@@ -90,6 +100,7 @@ printf 'fleet: %d hosts, %d sites, IPv4+IPv6 -> %d zones, %d records, %.1f MB\n'
 printf '%-48s %10s %10s\n' "what" "wall s" "cpu s"
 printf '%-48s %10.3f %10.3f\n' "roster-zonegen, fresh output (median of $RUNS)" "$gen" "$gencpu"
 printf '%-48s %10.3f %10s\n' "roster-zonegen, re-run, nothing changed" "$regen" "-"
+printf '%-48s %10.3f %10s\n' "roster-zonegen, re-run, one host added" "$onehost" "-"
 printf '%-48s %10.3f %10.3f\n' "named-checkzone loading the same zones (peer)" "$peer" "$peercpu"
 printf 'peak RSS of roster-zonegen: %.1f MB\n' "$(calc "$rss_kb / 1024")"
 printf 'ratio generation / peer load: %.3f wall (%.1fx faster), %.3f cpu (%.1fx faster)\n' \

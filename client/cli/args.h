@@ -62,7 +62,7 @@ struct args {
  * @param err set to a one-line message (no "roster: " prefix) on failure.
  * @return 0, or 2 (usage error).
  */
-int args_parse(int argc, char *const argv[], struct args *out, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int args_parse(int argc, char *const argv[], struct args *out, char *err, size_t errsz);
 
 /** The usage text. */
 const char *args_usage(void);

@@ -27,4 +27,4 @@ struct ringowner {
  * @param key the key, hashed as given.
  * @return 0, ROSTER_ENOENT (no UP instance), ROSTER_ENOMEM.
  */
-int ringowner_find(const struct roster_result *r, const char *key, struct ringowner *out);
+__attribute__((warn_unused_result)) int ringowner_find(const struct roster_result *r, const char *key, struct ringowner *out);

@@ -198,8 +198,18 @@ class Rosterd:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
         if wait:
-            wait_port(self.api_port, proc=self.proc)
+            self.wait_ready()
         return self
+
+    def wait_ready(self):
+        # Every listener, not just the API's: they open one after another.
+        for port in (self.api_port, self.dns_port, self.http_port):
+            wait_port(port, proc=self.proc)
+        deadline = time.monotonic() + 10
+        while "rosterd serving" not in self.logs():  # signal handlers are in place
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("rosterd did not finish starting:\n" + self.logs()[-2000:])
+            time.sleep(0.01)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:

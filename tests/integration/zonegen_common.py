@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import time
+
+import dns.message
+import dns.query
 
 import harness
-
-ZONEGEN = None
 
 
 def zonegen_bin():
@@ -70,3 +72,39 @@ def records(path):
             else:  # a hand record with its TTL
                 out.append((parts[0], parts[3], parts[4]))
     return out
+
+
+def query_until_answered(name, rdtype, port, tcp=False, tries=50):
+    """Ask 127.0.0.1:port until the answer section is not empty (a server
+    that just started may still be loading); return the last response."""
+    q = dns.message.make_query(name, rdtype)
+    ans = None
+    for _ in range(tries):
+        ask = dns.query.tcp if tcp else dns.query.udp
+        ans = ask(q, "127.0.0.1", port=port, timeout=5)
+        if ans.answer:
+            break
+        time.sleep(0.1)
+    return ans
+
+
+def nsd_conf(d, port, rest, verbosity=1):
+    """An nsd.conf for a private NSD on 127.0.0.1:port with its state in
+    directory d, followed by @rest (zones or an include)."""
+    return f"""server:
+    ip-address: 127.0.0.1
+    port: {port}
+    zonesdir: "{d}"
+    database: ""
+    pidfile: "{d}/nsd.pid"
+    xfrdfile: "{d}/xfrd.state"
+    zonelistfile: "{d}/zone.list"
+    xfrdir: "{d}"
+    username: ""
+    chroot: ""
+    verbosity: {verbosity}
+    logfile: "{d}/nsd.log"
+    server-count: 1
+remote-control:
+    control-enable: no
+{rest}"""

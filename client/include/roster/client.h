@@ -23,10 +23,11 @@
  * on a libuv loop, makes every registry hold the wanted state:
  *   - connect; open a lease (OpenLease, ttl = cfg.ttl_seconds); register
  *     every endpoint under it; heartbeat every ttl/3 (+-10 % jitter);
- *   - on a connection error, an unanswered request (no reply within the
- *     heartbeat interval), or a registry restart, reconnect with jittered
- *     exponential backoff (full jitter: a uniform delay in [0, min(max,
- *     min * 2^attempt)], default min 100 ms, max 10 s) and register every
+ *   - on a connection error, an unanswered request (no reply within
+ *     cfg.timeout_ms plus a heartbeat interval), or a registry restart,
+ *     reconnect with jittered exponential backoff (full jitter: a uniform
+ *     delay in [0, min(max, min * 2^attempt)], default min 100 ms, max
+ *     10 s) and register every
  *     endpoint again under the surviving lease. Registering an identity
  *     again only updates it, so this is safe and idempotent;
  *   - on UNKNOWN_LEASE (the lease expired, or the registry lost it), open a
@@ -231,9 +232,9 @@ ROSTER_API const char *roster_errmsg(void);
 /**
  * Create a client. Connects to nothing yet; loads cfg->cache_path if it
  * exists (an unreadable or corrupt cache is ignored: it is only a cache).
- * @param cfg configuration, copied.
+ * @param cfg configuration, copied; NULL for every default.
  * @param out set to the new client on success.
- * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (TTL out of range),
+ * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (TTL out of range, servers NULL),
  *         ROSTER_EADDR/ROSTER_EPORT (a server is not "ADDRESS:PORT").
  */
 ROSTER_API ROSTER_WUR int roster_client_new(const struct roster_config *cfg,

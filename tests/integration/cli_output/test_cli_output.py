@@ -3,15 +3,13 @@
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
-from clientkit import roster, wait_for  # noqa: E402
+from clientkit import interrupt, roster, running  # noqa: E402
 from harness import Rosterd, binary, free_port  # noqa: E402
 
 LINE = re.compile(r"^(\S+):(\d+)  \((UP|DOWN|STARTING) since "
@@ -66,9 +64,7 @@ def test_register_first_line_and_revision(env, srv):
 def test_register_with_ttl_holds_until_interrupted_then_deregisters(env, srv):
     cmd = [binary("client/roster"), "register", "--service", "web", "--protocol", "http",
            "--host", "web2.lon6.example.net", "--port", "8081", "--ttl", "2"]
-    p = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
+    with running(cmd, env=env) as p:
         first = p.stdout.readline().rstrip("\n")
         assert re.match(r"^registered web2\.lon6\.example\.net\.:8081 as "
                         r"_web\._http\.services\.lon6\.example\.net revision \d+$", first)
@@ -76,16 +72,11 @@ def test_register_with_ttl_holds_until_interrupted_then_deregisters(env, srv):
         q = roster("query", "--service", "web", env=env)
         assert q.returncode == 0 and "web2.lon6.example.net.:8081  (UP since" in q.stdout
         assert "expires TIMED" in q.stdout
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=10)
-        assert p.returncode == 0, err
+        rc, out, err = interrupt(p)
+        assert rc == 0, err
         assert out.startswith("deregistered web2.lon6.example.net.:8081")
         q = roster("query", "--service", "web", env=env)
         assert q.returncode == 1  # gone at once, not after the TTL
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
 
 
 def test_json_output_of_every_command_is_valid(env, srv):
@@ -270,10 +261,8 @@ def test_default_server_is_loopback_7600():
 
 
 def test_watch_prints_changes_until_interrupted(env, srv):
-    p = subprocess.Popen([binary("client/roster"), "--json", "watch", "--service", "web"],
-                         env={**os.environ, **env}, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
+    with running([binary("client/roster"), "--json", "watch", "--service", "web"],
+                 env=env) as p:
         first = json.loads(p.stdout.readline())
         assert first["event"] in ("SNAPSHOT_BEGIN", "SNAPSHOT_END")
         reg(env, "w1.lon6.example.net", 80, service="web", protocol="http")
@@ -286,10 +275,19 @@ def test_watch_prints_changes_until_interrupted(env, srv):
         changes = [(e["event"], e["instance"]["host"]) for e in events
                    if e["event"] in ("UPSERT", "REMOVE")]
         assert changes == [("UPSERT", "w1.lon6.example.net."), ("REMOVE", "w1.lon6.example.net.")]
-        p.send_signal(signal.SIGINT)
-        p.communicate(timeout=10)
-        assert p.returncode == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        assert interrupt(p)[0] == 0
+
+
+def test_registered_revision_is_served_by_dns(env, srv):
+    import dns.message
+    import dns.query
+    r = reg(env, "web7.lon6.example.net", 8087, service="web", protocol="http")
+    revision = int(r.stdout.split()[-1])
+    zone = "services.lon6.example.net."
+    soa = dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=srv.dns_port,
+                        timeout=5)
+    assert soa.answer[0][0].serial >= revision
+    srv_ans = dns.query.udp(dns.message.make_query(f"_web._http.{zone}", "SRV"), "127.0.0.1",
+                            port=srv.dns_port, timeout=5)
+    targets = [(rd.target.to_text(), rd.port) for rrset in srv_ans.answer for rd in rrset]
+    assert targets == [("web7.lon6.example.net.", 8087)]

@@ -1,7 +1,5 @@
-"""roster ring --key agrees with the registry's own _ring TXT records (DNS).
-
-Ready for when rosterd serves DNS (issue 4): register this scenario in
-tests/integration/meson.build then ('cli_ring_dns' : 60)."""
+"""roster ring --key agrees with the registry's own _ring TXT records: the
+owner the CLI computes is the point the DNS ring names for the key."""
 import json
 import os
 import sys

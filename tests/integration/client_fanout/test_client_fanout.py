@@ -6,7 +6,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
-from clientkit import Probe, query_hosts, roster, wait_for  # noqa: E402
+from clientkit import Probe, interrupt, query_hosts, roster, running, wait_for  # noqa: E402
 from harness import Rosterd  # noqa: E402
 
 
@@ -61,52 +61,44 @@ def test_cli_queries_fall_back_to_the_second_registry(tmp_path):
 
 def test_watch_moves_to_the_other_registry_when_its_own_dies(tmp_path):
     import json
-    import signal
-    import subprocess
     from harness import binary
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = Rosterd(tmp_path / "a").start()
     b = Rosterd(tmp_path / "b").start()
     both = f"127.0.0.1:{a.api_port},127.0.0.1:{b.api_port}"
-    p = subprocess.Popen([binary("client/roster"), "--json", "--server", both, "watch",
-                          "--service", "web"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
     try:
-        def next_event():
-            return json.loads(p.stdout.readline())
+        with running([binary("client/roster"), "--json", "--server", both, "watch",
+                      "--service", "web"]) as p:
+            def next_event():
+                return json.loads(p.stdout.readline())
 
-        def until(pred):
-            while True:
-                e = next_event()
-                if pred(e):
-                    return e
+            def until(pred):
+                while True:
+                    e = next_event()
+                    if pred(e):
+                        return e
 
-        until(lambda e: e["event"] == "SNAPSHOT_END")
-        # A permanent registration through the CLI reaches both registries.
-        r = roster("--server", both, "register", "--service", "web", "--protocol", "http",
-                   "--host", "w1.lon6.example.net", "--port", 80, "--permanent")
-        assert r.returncode == 0, r.stderr
-        assert query_hosts(b.api_port, "web") == ["w1.lon6.example.net.:80"]
-        first = until(lambda e: e["event"] == "UPSERT")
-        watched = first["server"]
-        dead, alive = (a, b) if watched == f"127.0.0.1:{a.api_port}" else (b, a)
-        dead.kill9()
-        until(lambda e: e["event"] == "RESYNC")
-        # Continued on the other registry, from a snapshot of its state.
-        e = until(lambda e: e["event"] == "UPSERT")
-        assert e["server"] == f"127.0.0.1:{alive.api_port}"
-        assert e["instance"]["host"] == "w1.lon6.example.net."
-        c = alive.client()
-        assert c.register("web", "http", "w2.lon6.example.net", 80).error == 0
-        e = until(lambda e: e["event"] == "UPSERT" and e["instance"]["host"].startswith("w2"))
-        assert e["server"] == f"127.0.0.1:{alive.api_port}"
-        p.send_signal(signal.SIGINT)
-        p.communicate(timeout=10)
-        assert p.returncode == 0
+            until(lambda e: e["event"] == "SNAPSHOT_END")
+            # A permanent registration through the CLI reaches both registries.
+            r = roster("--server", both, "register", "--service", "web", "--protocol", "http",
+                       "--host", "w1.lon6.example.net", "--port", 80, "--permanent")
+            assert r.returncode == 0, r.stderr
+            assert query_hosts(b.api_port, "web") == ["w1.lon6.example.net.:80"]
+            first = until(lambda e: e["event"] == "UPSERT")
+            watched = first["server"]
+            dead, alive = (a, b) if watched == f"127.0.0.1:{a.api_port}" else (b, a)
+            dead.kill9()
+            until(lambda e: e["event"] == "RESYNC")
+            # Continued on the other registry, from a snapshot of its state.
+            e = until(lambda e: e["event"] == "UPSERT")
+            assert e["server"] == f"127.0.0.1:{alive.api_port}"
+            assert e["instance"]["host"] == "w1.lon6.example.net."
+            c = alive.client()
+            assert c.register("web", "http", "w2.lon6.example.net", 80).error == 0
+            e = until(lambda e: e["event"] == "UPSERT" and e["instance"]["host"].startswith("w2"))
+            assert e["server"] == f"127.0.0.1:{alive.api_port}"
+            assert interrupt(p)[0] == 0
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
         a.stop()
         b.stop()

@@ -1,6 +1,7 @@
 """Helpers of the client_* and cli_* integration scenarios: the roster CLI
 and roster-probe (client/examples/probe.c, libroster through its public API)
 as subprocesses, and waiting on what they report."""
+import contextlib
 import json
 import os
 import queue
@@ -20,6 +21,31 @@ def roster(*args, env=None, timeout=30, input=None):
     e.update(env or {})
     return subprocess.run([binary("client/roster")] + [str(a) for a in args], env=e,
                           capture_output=True, text=True, timeout=timeout, input=input)
+
+
+@contextlib.contextmanager
+def running(cmd, env=None):
+    """A long-running command (e.g. `roster register --ttl`, `roster watch`)
+    with piped text output; killed on the way out if still running."""
+    e = dict(os.environ)
+    for k in ("ROSTER_SERVER", "ROSTER_SITES", "ROSTER_CACHE"):
+        e.pop(k, None)
+    e.update(env or {})
+    p = subprocess.Popen([str(a) for a in cmd], env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def interrupt(p, sig=signal.SIGINT, timeout=10):
+    """Signal a running() process; its exit status and remaining output."""
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, out, err
 
 
 def roster_json(*args, **kw):

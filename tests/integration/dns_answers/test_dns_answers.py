@@ -20,7 +20,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from harness import Rosterd, pb, run
+from dns_helpers import wait_dns
+from harness import Rosterd, free_port, pb, run
 
 ZONE = "services.lon6.example.net."
 
@@ -32,7 +33,7 @@ def srv(tmp_path, request):
                                   "--report-zone", "errors.example.net",
                                   "--ttl", "5", "--negative-ttl", "7",
                                   "--dns-threads", str(request.param)]) as s:
-        yield s
+        yield wait_dns(s)
 
 
 def dig(srv, *args):
@@ -172,6 +173,13 @@ def test_edns_opt_echo_badvers_and_sizes(srv):
     assert "BADVERS" in out
 
 
+def test_tcp_keepalive_advertised(srv):
+    out = dig(srv, "+tcp", "+keepalive", ZONE, "SOA")
+    assert "TCP KEEPALIVE: 10.0 secs" in out, out
+    out = dig(srv, "+keepalive", ZONE, "SOA")
+    assert "KEEPALIVE" not in out, "never over UDP"
+
+
 def test_truncation_then_tcp_retry(srv):
     with srv.client() as c:
         for i in range(40):
@@ -183,8 +191,9 @@ def test_truncation_then_tcp_retry(srv):
     # dig retries over TCP by itself on TC=1.
     out = dig(srv, "+noedns", "_big._tcp." + ZONE, "SRV")
     assert "Truncated, retrying in TCP mode" in out and "ANSWER: 40" in out
+    # kdig retries over TCP by itself too.
     out = run(["kdig", "@127.0.0.1", "-p", str(srv.dns_port), "_big._tcp." + ZONE, "SRV"]).stdout
-    assert "TC" in out or "ANSWER: 40" in out or "tc" in out
+    assert "ANSWER: 40" in out and "(TCP)" in out, out
 
 
 def test_2500_endpoints_over_tcp(srv):
@@ -252,6 +261,7 @@ def test_registration_visible_at_once_and_gone_after_deregister(srv):
 
 def test_stale_answer_ede(tmp_path):
     with Rosterd(tmp_path, extra=["--keep-last"]) as s:
+        wait_dns(s)
         with s.client() as c:
             lease = c.open_lease(1)
             reg(c, "k", "tcp", "k1.lon6.example.net", 1, ["10.0.0.1"], lease=lease)
@@ -295,3 +305,19 @@ def test_report_zone(srv):
         pass
     s.close()
     assert 20 <= answered <= 100, answered
+
+
+def test_ipv4_and_ipv6_listeners(tmp_path):
+    port = free_port(both=True)
+    with Rosterd(tmp_path, extra=["--dns", f"[::1]:{port}"]) as s:
+        wait_dns(s)
+        with s.client() as c:
+            reg(c, "web", "http", "web1.lon6.example.net", 8080, ["2001:db8::1"])
+        q = dns.message.make_query("web." + ZONE, "AAAA")
+        for addr, p in (("127.0.0.1", s.dns_port), ("::1", port)):
+            r = dns.query.udp(q, addr, port=p, timeout=5)
+            assert [rr.address for rr in r.answer[0]] == ["2001:db8::1"]
+            r = dns.query.tcp(q, addr, port=p, timeout=5)
+            assert [rr.address for rr in r.answer[0]] == ["2001:db8::1"]
+        r = run(["dig", "@::1", "-p", str(port), "+short", "web." + ZONE, "AAAA"])
+        assert r.stdout.split() == ["2001:db8::1"]

@@ -16,6 +16,7 @@ import dns.message
 import dns.query
 import pytest
 
+from dns_helpers import wait_dns
 from harness import Rosterd
 
 ZONE = "services.lon6.example.net."
@@ -25,6 +26,7 @@ ZONE = "services.lon6.example.net."
 def srv(tmp_path):
     with Rosterd(tmp_path, extra=["--tcp-idle-timeout", "700ms",
                                   "--tcp-max-connections", "20"]) as s:
+        wait_dns(s)
         with s.client() as c:
             for i in range(60):
                 r = c.register("big", "tcp", f"lon6-big-a{i:04d}.lon6.example.net", 8000,
@@ -106,6 +108,7 @@ def test_random_bytes_fixed_seed(srv):
 
 def test_random_bytes_with_worker_threads(tmp_path):
     with Rosterd(tmp_path, extra=["--dns-threads", "2"]) as s:
+        wait_dns(s)
         with s.client() as c:
             assert c.register("big", "tcp", "b1.lon6.example.net", 80,
                               addresses=["10.1.0.1"]).error == 0

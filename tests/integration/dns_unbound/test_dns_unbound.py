@@ -15,6 +15,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from dns_helpers import wait_dns
 from harness import Rosterd, free_port, pb, run
 
 ZONE = "services.lon6.example.net."
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.skipif(shutil.which("unbound") is None
 @pytest.fixture
 def stack(tmp_path):
     with Rosterd(tmp_path, extra=["--ttl", str(TTL), "--negative-ttl", str(TTL)]) as srv:
+        wait_dns(srv)
         port = free_port(both=True)
         conf = tmp_path / "unbound.conf"
         conf.write_text(f"""server:

@@ -31,7 +31,7 @@ class FakeClockRosterd(Rosterd):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log, env=env)
         if wait:
-            wait_port(self.api_port, proc=self.proc)
+            self.wait_ready()
         return self
 
 

@@ -95,13 +95,7 @@ include "{include}";
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         harness.wait_port(port, proc=proc, timeout=30)
-        q = dns.message.make_query("hadoopslave.roles.s00.example.net.", "A")
-        ans = None
-        for _ in range(50):
-            ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
-            if ans.answer:
-                break
-            time.sleep(0.2)
+        ans = zc.query_until_answered("hadoopslave.roles.s00.example.net.", "A", port, tcp=True)
         assert ans.rcode() == 0 and ans.answer, ans
         assert len(ans.answer[0]) == 700
         q = dns.message.make_query("s00.example.net.", "SOA")
@@ -170,31 +164,21 @@ def test_other_reverse_prefixes_split_and_load(tmp_path):
     assert sum(1 for o, t, _ in roles if o == "web" and t == "AAAA") == 3
 
 
-def test_real_nsd_serves_every_zone_through_the_nsd_include(tmp_path):
+def test_real_nsd_serves_every_zone_through_the_nsd_include_and_pattern(tmp_path):
     inv = zc.mkfleet(str(tmp_path / "inv"), hosts=600, sites=2, roles=3)
     out = str(tmp_path / "zones")
-    zc.run(out, inv, "--serial", "42", check=0)
+    zc.run(out, inv, "--serial", "42", "--nsd-pattern", "fleet", check=0)
     port = harness.free_port(both=True)
     d = tmp_path / "nsd"
     d.mkdir()
     conf = d / "nsd.conf"
-    conf.write_text(f"""server:
-    ip-address: 127.0.0.1
-    port: {port}
-    zonesdir: "{d}"
-    database: ""
-    pidfile: "{d}/nsd.pid"
-    xfrdfile: "{d}/xfrd.state"
-    zonelistfile: "{d}/zone.list"
-    xfrdir: "{d}"
-    username: ""
-    chroot: ""
-    logfile: "{d}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-include: "{os.path.join(out, 'roster.nsd.conf')}"
-""")
+    include = os.path.join(out, "roster.nsd.conf")
+    # the pattern gives every zone the operator's transfer ACL
+    conf.write_text(zc.nsd_conf(d, port, f"""pattern:
+    name: "fleet"
+    provide-xfr: 127.0.0.1 NOKEY
+include: "{include}"
+"""))
     chk = harness.run(["nsd-checkconf", str(conf)])
     assert chk.returncode == 0, chk.stdout + chk.stderr
     proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -203,17 +187,14 @@ include: "{os.path.join(out, 'roster.nsd.conf')}"
         harness.wait_port(port, proc=proc, timeout=20)
         for f in zc.zone_files(out):
             z = zc.zone_name(f)
-            q = dns.message.make_query(z, "SOA")
-            ans = None
-            for _ in range(50):
-                ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
-                if ans.answer:
-                    break
-                time.sleep(0.1)
+            ans = zc.query_until_answered(z, "SOA", port)
             assert ans.rcode() == 0 and ans.answer[0][0].serial == 42, (z, ans)
         q = dns.message.make_query("role01.roles.s01.example.net.", "PTR")
         ans = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
         assert len(ans.answer[0]) == 100
+        xfr = dns.query.xfr("127.0.0.1", "roles.s00.example.net.", port=port, timeout=5)
+        axfr = [rr for m in xfr for rr in m.answer]
+        assert sum(len(rr) for rr in axfr if rr.rdtype == dns.rdatatype.PTR) == 300
         q = dns.message.make_query("1.0.1.10.in-addr.arpa.", "PTR")
         ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
         assert str(ans.answer[0][0].target) == "s01-role00-a0.s01.example.net."

@@ -59,7 +59,7 @@ acl:
     address: 127.0.0.0/8
     action: transfer
 template:
-  - id: default
+  - id: fleet
     acl: xfr
     zonefile-sync: -1
     zonefile-load: whole
@@ -77,23 +77,7 @@ def start_nsd(tmp_path, port, primary_port):
     d = tmp_path / "nsd"
     d.mkdir()
     conf = d / "nsd.conf"
-    conf.write_text(f"""server:
-    ip-address: 127.0.0.1
-    port: {port}
-    zonesdir: "{d}"
-    database: ""
-    pidfile: "{d}/nsd.pid"
-    xfrdfile: "{d}/xfrd.state"
-    zonelistfile: "{d}/zone.list"
-    xfrdir: "{d}"
-    username: ""
-    chroot: ""
-    verbosity: 2
-    logfile: "{d}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-zone:
+    conf.write_text(zc.nsd_conf(d, port, f"""zone:
     name: "{ZONE}"
     zonefile: "{d}/secondary.zone"
     request-xfr: AXFR 127.0.0.1@{primary_port} NOKEY
@@ -101,7 +85,7 @@ zone:
     min-refresh-time: 3600
     max-retry-time: 1
     min-retry-time: 1
-""")
+""", verbosity=2))
     chk = harness.run(["nsd-checkconf", str(conf)])
     assert chk.returncode == 0, chk.stdout + chk.stderr
     proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -123,7 +107,7 @@ def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
     hosts = [dict(name=f"s00-web-a{i}", ipv4=f"10.0.0.{i + 1}") for i in range(50)]
     inv = zc.write_jsonl(tmp_path / "inv.jsonl", hosts)
     out = str(tmp_path / "zones")
-    zc.run(out, [inv], "--serial", "100", check=0)
+    zc.run(out, [inv], "--serial", "100", "--knot-template", "fleet", check=0)
 
     kport = harness.free_port(both=True)
     nport = harness.free_port(both=True)
@@ -138,7 +122,8 @@ def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
 
         hosts.append(dict(name="s00-web-a999", ipv4="10.0.9.9"))
         zc.write_jsonl(inv, hosts)
-        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{nport}", check=0)
+        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{nport}", "--knot-template", "fleet",
+                   check=0)
         assert zc.soa_serial(os.path.join(out, "s00.example.net.zone")) == 101
         # NSD answered the NOTIFY for the changed zone
         assert f"notify {ZONE} 127.0.0.1:{nport} ok" in r.stdout, r.stdout + r.stderr
@@ -168,3 +153,38 @@ def test_notify_to_a_silent_target_warns_but_the_zones_are_written(tmp_path):
     # an unchanged run sends nothing (and so warns about nothing)
     r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
     assert "NOTIFY" not in r.stderr
+
+
+def test_notify_over_ipv6_reaches_the_target(tmp_path):
+    """A NOTIFY to [::1]:port is a well-formed NOTIFY for the changed zone,
+    answered here by a minimal responder (the NSD test covers a real one)."""
+    import socket
+    import threading
+    import dns.opcode
+
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", 0))
+    sock.settimeout(10)
+    port = sock.getsockname()[1]
+    seen = []
+
+    def answer():
+        data, peer = sock.recvfrom(4096)
+        msg = dns.message.from_wire(data)
+        seen.append(msg)
+        resp = dns.message.make_response(msg)
+        sock.sendto(resp.to_wire(), peer)
+
+    t = threading.Thread(target=answer)
+    t.start()
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", [dict(name="s00-web-a1", ipv4="10.0.0.1")])
+    r = zc.run(str(tmp_path / "zones"), [inv], "--serial", "9", "--notify", f"[::1]:{port}",
+               "--reverse-prefix", "8", check=0)
+    t.join(timeout=15)
+    sock.close()
+    assert seen, r.stderr
+    msg = seen[0]
+    assert msg.opcode() == dns.opcode.NOTIFY
+    assert msg.question[0].name.to_text() in (ZONE, "roles.s00.example.net.", "10.in-addr.arpa.")
+    assert msg.answer[0][0].serial == 9
+    assert f"notify {msg.question[0].name.to_text()} [::1]:{port} ok" in r.stdout

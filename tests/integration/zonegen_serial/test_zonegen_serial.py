@@ -2,7 +2,6 @@
 every check through the real binary, exit codes and usage errors."""
 import filecmp
 import os
-import shutil
 
 import pytest
 
@@ -199,6 +198,13 @@ USAGE = [
      "--notify 'ns1:53'"),
     (["--domain", "example.net", "--out", "o", "--inventory", "i", "--bogus"], "unknown option"),
     (["--domain", "example.net", "--out", "o", "--inventory"], "needs a value"),
+    (["-x", "--domain", "example.net"], "unknown option '-x'"),
+    (["--domain", "example.net", "--out", "o", "--inventory", "i", "--nsd-pattern", 'a"b'],
+     "--nsd-pattern 'a\"b'"),
+    (["--domain", "example.net", "--out", "o", "--inventory", "i", "--commit", "a b"],
+     "--commit 'a b'"),
+    (["--domain", "example.net", "--out", "o", "--inventory", "i", "extra"],
+     "unexpected argument 'extra'"),
 ]
 
 
@@ -208,3 +214,21 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert r.stderr.count("\n") == 1, r.stderr
+
+
+def test_one_run_at_a_time_per_output_directory(tmp_path):
+    import fcntl
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", fleet(tmp_path, 5))
+    out = tmp_path / "out"
+    zc.run(str(out), [inv], "--serial", "1", check=0)
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running roster-zonegen holds
+        zc.write_jsonl(inv, fleet(tmp_path, 6))
+        r = zc.run(str(out), [inv], check=1)
+        assert "another roster-zonegen run is using it" in r.stderr
+        assert zc.soa_serial(str(out / "ash2.example.net.zone")) == 1
+    finally:
+        os.close(fd)
+    zc.run(str(out), [inv], check=0)
+    assert zc.soa_serial(str(out / "ash2.example.net.zone")) == 2

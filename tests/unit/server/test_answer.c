@@ -810,3 +810,75 @@ Test(answer, random_bytes_never_crash)
 		}
 	}
 }
+
+/* RFC 7828: over TCP, an edns-tcp-keepalive in the query gets our idle
+ * timeout back; over UDP the option is ignored. */
+Test(answer, tcp_keepalive_advertised)
+{
+	uint8_t q[512];
+	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 1232);
+	/* OPT RDLENGTH 4: option 11, length 0. */
+	q[len - 1] = 4;
+	const uint8_t ka[] = {0, 11, 0, 0};
+	memcpy(q + len, ka, sizeof(ka));
+	len += sizeof(ka);
+	struct answer_client c = {ANSWER_TCP, NULL, 100};
+	answer_process(an, q, len, &c, 0, out, sizeof(out), &res);
+	cr_assert_eq(res.action, ANSWER_SEND);
+	const uint8_t want[] = {0, 11, 0, 2, 0, 100};
+	cr_expect_eq(memcmp(out + res.len - 6, want, 6), 0, "TIMEOUT 100 (10 s)");
+	ldns_pkt *p = NULL;
+	cr_assert_eq(ldns_wire2pkt(&p, out, res.len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	c.transport = ANSWER_UDP;
+	answer_process(an, q, len, &c, 0, out, 4096, &res);
+	cr_expect_neq(memcmp(out + res.len - 6, want, 6), 0, "never over UDP");
+}
+
+/* Error replies are rate-limited (catalogue 2.19, NSD's ERROR_RATELIMIT). */
+Test(answer, error_replies_rate_limited)
+{
+	uint8_t q[12] = {0xab, 0xcd, 0x01, 0x00}; /* QDCOUNT 0: FORMERR */
+	struct answer_client c = {ANSWER_UDP, NULL, 0};
+	int sent = 0;
+	for (int i = 0; i < 150; i++) {
+		answer_process(an, q, sizeof(q), &c, 10000, out, 512, &res);
+		sent += res.action == ANSWER_SEND;
+	}
+	cr_expect_eq(sent, 100);
+	cr_expect_eq(answer_counters_get(an)->error_limited, 50);
+	answer_process(an, q, sizeof(q), &c, 10100, out, 512, &res);
+	cr_expect_eq(res.action, ANSWER_SEND, "ten more per 100 ms");
+	/* Good queries are not limited. */
+	ldns_pkt *p = ask(ZONE, DNSWIRE_SOA, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+}
+
+/* The first A record follows the weights for three addresses too, and a
+ * set too large for the small-set draw (the key sort) as well. */
+Test(answer, weighted_first_position_proportions)
+{
+	reg_full("p", "tcp", "h1.lon6.example.net", 1, "10.0.0.1", 1, STORE_STATUS_UP, 0);
+	reg_full("p", "tcp", "h2.lon6.example.net", 1, "10.0.0.2", 2, STORE_STATUS_UP, 0);
+	reg_full("p", "tcp", "h3.lon6.example.net", 1, "10.0.0.3", 7, STORE_STATUS_UP, 0);
+	char host[64], addr[32];
+	for (int i = 0; i < 30; i++) {
+		snprintf(host, sizeof(host), "b%d.lon6.example.net", i);
+		snprintf(addr, sizeof(addr), "10.1.0.%d", i + 1);
+		reg_full("q", "tcp", host, 1, addr, i == 0 ? 30 : 1, STORE_STATUS_UP, 0);
+	}
+	int first[4] = {0}, big = 0;
+	for (int i = 0; i < 4000; i++) {
+		ldns_pkt *p = ask("p." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+		first[ldns_rdf_data(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 0))[3]]++;
+		ldns_pkt_free(p);
+		p = ask("q." ZONE, DNSWIRE_A, 1232, ANSWER_UDP);
+		big += ldns_rdf_data(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 0))[3] == 1;
+		ldns_pkt_free(p);
+	}
+	cr_expect(first[1] > 300 && first[1] < 500, "weight 1: %d/4000", first[1]);
+	cr_expect(first[2] > 680 && first[2] < 920, "weight 2: %d/4000", first[2]);
+	cr_expect(first[3] > 2650 && first[3] < 2950, "weight 7: %d/4000", first[3]);
+	cr_expect(big > 1860 && big < 2140, "weight 30 of 59: %d/4000", big);
+}

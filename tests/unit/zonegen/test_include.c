@@ -5,12 +5,15 @@
 
 static const char *const NS[] = {"ns1.example.net."};
 
-static char *render(void (*fn)(const struct zg_gen *, const char *, struct zg_buf *),
+static struct zg_include_opts opts = {.zone_dir = "/srv/zones"};
+
+static char *render(void (*fn)(const struct zg_gen *, const struct zg_include_opts *,
+				    struct zg_buf *),
 		const struct zg_gen *g)
 {
 	struct zg_buf b;
 	zg_buf_init(&b);
-	fn(g, "/srv/zones", &b);
+	fn(g, &opts, &b);
 	zg_buf_chr(&b, '\0');
 	cr_assert_eq(zg_buf_ok(&b), 0);
 	return b.data;
@@ -38,6 +41,15 @@ Test(include, three_servers_list_every_zone_and_bind_gets_its_limit)
 	t = render(zg_include_knot, &g);
 	cr_expect_not_null(strstr(t, "zone:\n  - domain: \"ash2.example.net.\"\n"
 				     "    file: \"/srv/zones/ash2.example.net.zone\"\n"));
+	free(t);
+	opts.nsd_pattern = "secondaries";
+	opts.knot_template = "fleet";
+	t = render(zg_include_nsd, &g);
+	cr_expect_not_null(
+			strstr(t, "example.net.zone\"\n\tinclude-pattern: \"secondaries\"\nzone:"));
+	free(t);
+	t = render(zg_include_knot, &g);
+	cr_expect_not_null(strstr(t, "ash2.example.net.zone\"\n    template: fleet\n"));
 	free(t);
 	g.nzones = 0;
 	t = render(zg_include_knot, &g);
