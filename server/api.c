@@ -52,6 +52,8 @@ struct conn {
 	size_t nwatches;
 	struct conn *watch_prev, *watch_next; /* api->watchers, while nwatches > 0 */
 	int strikes;
+	uint32_t answered;   /* requests answered this iteration */
+	bool paused;         /* reading stopped until the iteration's flush */
 	char peer[RS_ADDR_TEXT_MAX];
 };
 
@@ -80,6 +82,8 @@ struct api {
 };
 
 static void api_maybe_free(struct api *api);
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- protobuf-c allocator with a budget ---------------------------------- */
 
@@ -339,9 +343,14 @@ static void conn_flush(struct conn *c)
 		}
 	}
 	c->nwrite_ids = 0;
+	c->answered = 0;
 	if (c->close_after_flush) {
 		conn_close(c);
 		return;
+	}
+	if (c->paused) {
+		c->paused = false;
+		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
 	}
 	/* A client that does not read its replies is cut off before its
 	 * queue takes the server's memory (catalogue 3.12). */
@@ -1245,7 +1254,18 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		left -= used;
 		if (rc == 1) {
 			dispatch(c, frame, flen);
+			c->answered++;
 		}
+	}
+	/* A client pipelining without bound gets at most --max-inflight
+	 * requests answered per iteration (plus what its last read already
+	 * held): reading resumes after the flush (catalogue 3.13). */
+	if (c->answered >= c->api->srv->cfg.api_max_inflight && !c->paused && !c->closing) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->paused = true;
+		conn_mark_dirty(c);
+		rs_log_debug("api %s: %u requests in one iteration, reading paused", c->peer,
+				c->answered);
 	}
 	/* The replies go out from the server's check handle, after the
 	 * iteration's batch has committed. */

@@ -180,3 +180,15 @@ def test_slow_reader_is_cut_off_others_served(tmp_path):
         time.sleep(0.5)
         assert "not reading its replies" in s.logs()
         slow.close()
+
+
+def test_unbounded_pipelining_is_paced_not_dropped(tmp_path):
+    with Rosterd(tmp_path, extra=["--max-inflight", "10"]) as s, s.client() as c:
+        ids = [c.send(stats=pb().StatsRequest()) for _ in range(3000)]
+        got = 0
+        for i in ids:
+            assert c.wait(i).error == 0
+            got += 1
+        assert got == 3000
+        healthy(s)
+    assert "reading paused" in s.logs()
