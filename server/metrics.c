@@ -1,8 +1,8 @@
 #include "server/metrics.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,13 +314,18 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 			"direction", bytes, d != NULL ? ARRAY_LEN(bytes) : 0);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
+	uint64_t other = 0, malformed = 0, limited = 0;
 	if (r != NULL) {
-		/* DNS worker threads count under the report's mutex. */
+		/* DNS worker threads count under the report's mutex: read every
+		 * report figure inside it, for one consistent view. */
 		pthread_mutex_lock((pthread_mutex_t *)&r->mu);
 		for (size_t k = 0; k < r->ncodes; k++) {
 			prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
 					r->codes[k].count);
 		}
+		other = r->other;
+		malformed = r->malformed;
+		limited = r->limited;
 		pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 	}
 	if (io == NULL) {
@@ -329,12 +334,12 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 	const struct prom_scalar extra[] = {
 		{"roster_client_reports_uncounted_total", "counter",
 				"Client reports past the first distinct codes, counted together.",
-				r->other},
+				other},
 		{"roster_client_reports_malformed_total", "counter",
 				"Queries in the report zone that were not a valid report.",
-				r->malformed},
+				malformed},
 		{"roster_client_reports_limited_total", "counter",
-				"Client reports dropped by the per-source rate limit.", r->limited},
+				"Client reports dropped by the per-source rate limit.", limited},
 		{"roster_dns_dropped_total", "counter",
 				"DNS messages not answered: garbage, responses, rate-limited.",
 				a->dropped},

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import Rosterd, run
+from harness import Rosterd, run, wait_port
 
 # The contract of SPEC.md, section HTTP (plus the families we add).
 SPEC_FAMILIES = {
@@ -39,6 +39,8 @@ SPEC_FAMILIES = {
 @pytest.fixture
 def srv(tmp_path):
     with Rosterd(tmp_path) as s:
+        # The harness waits for the API; HTTP binds a moment later.
+        wait_port(s.http_port, proc=s.proc)
         yield s
 
 
