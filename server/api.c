@@ -961,6 +961,7 @@ static void op_stats(struct conn *c, uint64_t id)
 	st.domain = srv->cfg.domain;
 	st.zone = srv->cfg.zone;
 	st.journal_first_revision = store_journal_first(srv->store);
+	st.dns_queries_total = srv->dnsio != NULL ? dnsio_queries_total(srv->dnsio) : 0;
 	if (stats_reports(c, &st) < 0) {
 		send_error(c, id, RS_ENOMEM, "out of memory");
 		return;

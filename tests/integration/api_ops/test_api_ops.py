@@ -247,3 +247,14 @@ def test_listens_on_ipv4_and_ipv6(tmp_path):
         c6 = socket.create_connection(("::1", port6), timeout=5)
         c6.close()
         assert "api listening on [::1]:%d" % port6 in s.logs()
+
+
+def test_stats_counts_dns_queries(srv):
+    import dns.message
+    import dns.query
+    with srv.client() as c:
+        before = c.stats().dns_queries_total
+        for _ in range(3):
+            dns.query.udp(dns.message.make_query("services.lon6.example.net", "SOA"),
+                          "127.0.0.1", port=srv.dns_port, timeout=2)
+        assert c.stats().dns_queries_total == before + 3
