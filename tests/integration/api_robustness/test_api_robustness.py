@@ -184,7 +184,14 @@ def test_slow_reader_is_cut_off_others_served(tmp_path):
 
 def test_unbounded_pipelining_is_paced_not_dropped(tmp_path):
     with Rosterd(tmp_path, extra=["--max-inflight", "10"]) as s, s.client() as c:
-        ids = [c.send(stats=pb().StatsRequest()) for _ in range(3000)]
+        # All 3,000 in one write, so that the server's reads hold many each.
+        frames_out = b""
+        ids = []
+        for k in range(3000):
+            body = pb().Request(id=100 + k, stats=pb().StatsRequest()).SerializeToString()
+            frames_out += struct.pack(">I", len(body)) + body
+            ids.append(100 + k)
+        c.send_raw(frames_out)
         got = 0
         for i in ids:
             assert c.wait(i).error == 0
