@@ -145,7 +145,7 @@ def test_notimp_and_formerr(srv):
         assert udp(srv, q).rcode() == dns.rcode.NOTIMP
     # QDCOUNT 0: FORMERR
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(2)
+    s.settimeout(5)
     s.sendto(struct.pack(">HHHHHH", 0x1234, 0x0100, 0, 0, 0, 0), ("127.0.0.1", srv.dns_port))
     data = s.recv(4096)
     assert struct.unpack(">H", data[:2])[0] == 0x1234 and data[3] & 0xF == 1
