@@ -1361,24 +1361,16 @@ int api_start(struct server *srv, struct api **out, char *err, size_t errsz)
 	*out = api;
 	for (size_t k = 0; k < srv->cfg.api.n; k++) {
 		struct listener *l = &api->listeners[k];
-		const struct sockaddr *sa = (const struct sockaddr *)&srv->cfg.api.addrs[k];
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format(sa, text);
 		l->api = api;
-		uv_tcp_init(srv->loop, &l->tcp);
-		l->tcp.data = l;
 		api->handles++;
 		api->nlisteners++;
-		int rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-		if (rc == 0) {
-			rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection_cb);
-		}
+		int rc = server_tcp_listen(srv, &l->tcp, l,
+				(const struct sockaddr *)&srv->cfg.api.addrs[k], 1024, on_connection_cb,
+				"api", err, errsz);
 		if (rc < 0) {
-			snprintf(err, errsz, "api listener %s: %s", text, uv_strerror(rc));
 			api_stop(api);
 			return rc;
 		}
-		rs_log_info("api listening on %s", text);
 	}
 	return 0;
 }

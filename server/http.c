@@ -687,24 +687,16 @@ int http_start(struct server *srv, const struct http_limits *lim, char *err, siz
 	srv->http = http;
 	for (size_t k = 0; k < srv->cfg.http.n; k++) {
 		struct http_listener *l = &http->listeners[k];
-		const struct sockaddr *sa = (const struct sockaddr *)&srv->cfg.http.addrs[k];
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format(sa, text);
 		l->http = http;
-		uv_tcp_init(srv->loop, &l->tcp);
-		l->tcp.data = l;
 		http->handles++;
 		http->nlisteners++;
-		int rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-		if (rc == 0) {
-			rc = uv_listen((uv_stream_t *)&l->tcp, 128, on_connection_cb);
-		}
+		int rc = server_tcp_listen(srv, &l->tcp, l,
+				(const struct sockaddr *)&srv->cfg.http.addrs[k], 128, on_connection_cb,
+				"http", err, errsz);
 		if (rc < 0) {
-			snprintf(err, errsz, "http listener %s: %s", text, uv_strerror(rc));
 			http_stop(http);
 			return rc;
 		}
-		rs_log_info("http listening on %s", text);
 	}
 	return 0;
 }

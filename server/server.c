@@ -5,11 +5,31 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "server/api.h"
 #include "server/dnsio.h"
 #include "server/http.h"
+
+int server_tcp_listen(struct server *srv, uv_tcp_t *tcp, void *data, const struct sockaddr *sa,
+		int backlog, uv_connection_cb cb, const char *what, char *err, size_t errsz)
+{
+	char text[RS_ADDR_TEXT_MAX];
+	rs_endpoint_format(sa, text);
+	uv_tcp_init(srv->loop, tcp);
+	tcp->data = data;
+	int rc = uv_tcp_bind(tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0) {
+		rc = uv_listen((uv_stream_t *)tcp, backlog, cb);
+	}
+	if (rc < 0) {
+		snprintf(err, errsz, "%s listener %s: %s", what, text, uv_strerror(rc));
+		return rc;
+	}
+	rs_log_info("%s listening on %s", what, text);
+	return 0;
+}
 
 uint64_t server_wall_ms(void)
 {

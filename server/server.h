@@ -78,6 +78,19 @@ void server_stop(struct server *srv);
 /** After the loop has ended: close LMDB, free everything. NULL-safe parts. */
 void server_close(struct server *srv);
 
+/**
+ * Open one TCP listener of a module: init @p tcp on the loop (data set to
+ * @p data), bind it to @p sa (IPv6 addresses only for IPv6) and listen.
+ * Logs "<what> listening on <address>" on success.
+ * @param what the module's name, for messages ("api", "http").
+ * @param err a one-line message naming the address on failure.
+ * @return 0, or a libuv error code. The handle is initialised either way:
+ *         the caller closes it.
+ */
+__attribute__((warn_unused_result)) int server_tcp_listen(struct server *srv, uv_tcp_t *tcp,
+		void *data, const struct sockaddr *sa, int backlog, uv_connection_cb cb,
+		const char *what, char *err, size_t errsz);
+
 /** Milliseconds since the Unix epoch (wall clock, for display only). */
 uint64_t server_wall_ms(void);
 
