@@ -747,52 +747,35 @@ fail:
 	return NULL;
 }
 
+static void service_free(void *e)
+{
+	struct store_service *v = e;
+	free(v->instances);
+	free(v);
+}
+
+/* Free every entry of a table, through its chain link; not the buckets. */
+static void table_free(struct table *t, void **(*next_of)(void *), void (*free_one)(void *))
+{
+	for (size_t b = 0; t->buckets != NULL && b < t->nbuckets; b++) {
+		void *e = t->buckets[b];
+		while (e != NULL) {
+			void *next = *next_of(e);
+			free_one(e);
+			e = next;
+		}
+	}
+}
+
 void store_free(struct store *s)
 {
 	if (s == NULL) {
 		return;
 	}
-	if (s->instances.buckets != NULL) {
-		for (size_t b = 0; b < s->instances.nbuckets; b++) {
-			struct store_instance *i = s->instances.buckets[b];
-			while (i != NULL) {
-				struct store_instance *next = i->hash_next;
-				free(i);
-				i = next;
-			}
-		}
-	}
-	if (s->services.buckets != NULL) {
-		for (size_t b = 0; b < s->services.nbuckets; b++) {
-			struct store_service *v = s->services.buckets[b];
-			while (v != NULL) {
-				struct store_service *next = v->hash_next;
-				free(v->instances);
-				free(v);
-				v = next;
-			}
-		}
-	}
-	if (s->service_names.buckets != NULL) {
-		for (size_t b = 0; b < s->service_names.nbuckets; b++) {
-			struct name_node *n = s->service_names.buckets[b];
-			while (n != NULL) {
-				struct name_node *next = n->next;
-				free(n);
-				n = next;
-			}
-		}
-	}
-	if (s->leases.buckets != NULL) {
-		for (size_t b = 0; b < s->leases.nbuckets; b++) {
-			struct store_lease *l = s->leases.buckets[b];
-			while (l != NULL) {
-				struct store_lease *next = l->hash_next;
-				free(l);
-				l = next;
-			}
-		}
-	}
+	table_free(&s->instances, inst_next, free);
+	table_free(&s->services, svc_next, service_free);
+	table_free(&s->service_names, name_node_next, free);
+	table_free(&s->leases, lease_next, free);
 	while (s->journal.len > 0) {
 		journal_drop_oldest(&s->journal);
 	}
