@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/name.h"
 #include "common/ring.h"
+#include "server/cookie.h"
 #include "server/dnswire.h"
 #include "server/store.h"
 
@@ -31,6 +32,7 @@
 #define OPT_LEN 11u
 #define EDE_LEN 6u
 #define KEEPALIVE_LEN 6u
+#define COOKIE_LEN (4u + COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN)
 /* FORMERR and NOTIMP replies per second and per engine (NSD's
  * ERROR_RATELIMIT): garbage must not turn us into a reflector. */
 #define ERROR_RATE 100u
@@ -130,6 +132,13 @@ struct answer {
 	double err_tokens;
 	uint64_t err_last_ms;
 	struct dnswire_query q;
+	/* DNS cookies: the secrets, and this query's server cookie when the
+	 * reply carries one. */
+	struct cookie_secrets cookie_secrets;
+	bool cookies;
+	bool cookie_send;
+	uint8_t cookie_client[COOKIE_CLIENT_LEN];
+	uint8_t cookie[COOKIE_SERVER_LEN];
 	struct answer_counters counters;
 };
 
@@ -690,6 +699,7 @@ struct reply {
 	uint16_t an, ns, ar;
 	bool stale;
 	bool opt;
+	bool cookie;         /* the OPT carries our COOKIE (a->cookie) */
 	uint16_t keepalive;  /* RFC 7828 TIMEOUT to send, 100 ms units; 0: none */
 	size_t question_end;
 };
@@ -704,6 +714,7 @@ static void reply_begin(struct answer *a, struct reply *r, const uint8_t *msg, u
 			(aa ? DNSWIRE_AA : 0));
 	r->an = r->ns = r->ar = 0;
 	r->stale = false;
+	r->cookie = a->cookie_send;
 	r->keepalive = 0;
 	uint8_t h[DNSWIRE_HEADER] = {0};
 	dnswire_set16(h, q->id);
@@ -720,7 +731,7 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 	if (r->opt) {
 		/* RFC 6891 6.1.2/6.1.3: our payload size, extended rcode, version 0,
 		 * DO copied (RFC 3225 3). */
-		uint8_t o[OPT_LEN + EDE_LEN + KEEPALIVE_LEN] = {0, 0, DNSWIRE_OPT};
+		uint8_t o[OPT_LEN + EDE_LEN + KEEPALIVE_LEN + COOKIE_LEN] = {0, 0, DNSWIRE_OPT};
 		dnswire_set16(o + 3, a->udp_max);
 		o[5] = (uint8_t)(r->rcode >> 4);
 		o[7] = q->do_bit ? 0x80 : 0;
@@ -737,6 +748,14 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 			dnswire_set16(o + n + 2, 2);
 			dnswire_set16(o + n + 4, r->keepalive);
 			n += KEEPALIVE_LEN;
+		}
+		if (r->cookie) {
+			/* RFC 7873 5.2: the client cookie as sent, then ours. */
+			dnswire_set16(o + n, DNSWIRE_OPT_COOKIE);
+			dnswire_set16(o + n + 2, COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN);
+			memcpy(o + n + 4, a->cookie_client, COOKIE_CLIENT_LEN);
+			memcpy(o + n + 4 + COOKIE_CLIENT_LEN, a->cookie, COOKIE_SERVER_LEN);
+			n += COOKIE_LEN;
 		}
 		dnswire_set16(o + 9, (uint16_t)(n - OPT_LEN));
 		/* Room was reserved by the caller; the writer's cap still guards. */
@@ -1079,13 +1098,17 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 {
 	struct dnswire_query *q = &a->q;
 	memset(res, 0, sizeof(*res));
+	a->cookie_send = false;
 	enum dnswire_verdict v = dnswire_query_check(msg, qlen, q);
 	if (v == DNSWIRE_DROP) {
 		a->counters.dropped++;
 		res->action = ANSWER_DROP;
 		return;
 	}
-	if (v != DNSWIRE_OK) {
+	if (v == DNSWIRE_COOKIE_ONLY && !a->cookies) {
+		v = DNSWIRE_REPLY_FORMERR; /* what a server without cookies says (RFC 7873 5.4) */
+	}
+	if (v != DNSWIRE_OK && v != DNSWIRE_COOKIE_ONLY) {
 		if (!error_admit(a, now_ms)) {
 			a->counters.dropped++;
 			a->counters.error_limited++;
@@ -1098,8 +1121,22 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		return;
 	}
 	a->counters.queries[qtype_bucket(q->qtype)][c->transport]++;
+	if (q->opt_ok && q->cookie_len > 0 && a->cookies) {
+		/* Every reply from here on carries the cookie (RFC 7873 5.2). */
+		memcpy(a->cookie_client, msg + q->cookie_off, COOKIE_CLIENT_LEN);
+		enum cookie_result cr = cookie_check(&a->cookie_secrets, msg + q->cookie_off,
+				q->cookie_len, c->addr, c->wall_s, a->cookie);
+		a->counters.cookies[cr]++;
+		a->cookie_send = true;
+	}
+	bool question = v != DNSWIRE_COOKIE_ONLY;
 	if (q->opt_ok && q->edns_version > 0) {
-		reply_error(a, msg, out, outcap, DNSWIRE_BADVERS, true, res); /* RFC 6891 6.1.3 */
+		reply_error(a, msg, out, outcap, DNSWIRE_BADVERS, question, res); /* RFC 6891 6.1.3 */
+		return;
+	}
+	if (!question) {
+		/* RFC 7873 5.4: a cookie-only query learns the server cookie. */
+		reply_error(a, msg, out, outcap, DNSWIRE_NOERROR, false, res);
 		return;
 	}
 	if (q->has_tsig) {
@@ -1144,7 +1181,8 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 	}
 	/* Room for the OPT record and the options it will carry; EDE is added
 	 * by write_rrset() when the RRset has stale instances. */
-	r.limit = limit - (r.opt ? OPT_LEN : 0) - (r.keepalive ? KEEPALIVE_LEN : 0);
+	r.limit = limit - (r.opt ? OPT_LEN : 0) - (r.keepalive ? KEEPALIVE_LEN : 0) -
+			(r.cookie ? COOKIE_LEN : 0);
 
 	unsigned nrel = q->nlabels - z->nlabels;
 	uint16_t qtype = q->qtype;
@@ -1274,6 +1312,10 @@ int answer_new(const struct answer_config *cfg, const struct store *store, struc
 	a->ttl = cfg->ttl;
 	a->udp_max = cfg->udp_max < 512 ? 512 : cfg->udp_max;
 	a->stable = cfg->stable_subsets;
+	if (cfg->cookies != NULL) {
+		a->cookie_secrets = *cfg->cookies;
+		a->cookies = true;
+	}
 	a->err_tokens = ERROR_RATE;
 	if (getrandom(&a->rng, sizeof(a->rng), 0) != sizeof(a->rng)) {
 		a->rng = (uint64_t)(uintptr_t)a ^ 0x2545f4914f6cdd1du;
@@ -1336,6 +1378,7 @@ void answer_free(struct answer *a)
 		prep_clear(&a->zones[i].ns);
 	}
 	free(a->order);
+	explicit_bzero(&a->cookie_secrets, sizeof(a->cookie_secrets));
 	free(a);
 }
 

@@ -54,6 +54,7 @@
 
 struct store;
 struct answer;
+struct cookie_secrets;
 
 /** Settings of the engine (copied by answer_new()). */
 struct answer_config {
@@ -66,6 +67,9 @@ struct answer_config {
 	uint32_t negative_ttl;               /**< SOA minimum and negative TTL, s */
 	uint16_t udp_max;                    /**< largest UDP answer (>= 512) */
 	bool stable_subsets;
+	/** DNS cookies (server/cookie.h): copied; NULL: cookies off (a cookie
+	 * option is then ignored, and a cookie-only query is FORMERR). */
+	const struct cookie_secrets *cookies;
 };
 
 enum answer_transport {
@@ -96,6 +100,7 @@ struct answer_counters {
 	uint64_t partial;                    /**< TCP answers with a subset of the RRset */
 	uint64_t stale;                      /**< answers carrying EDE Stale Answer */
 	uint64_t rebuilds;                   /**< prepared entries (re)built */
+	uint64_t cookies[3];                 /**< by enum cookie_result: new, good, bad */
 };
 
 /** Who asked. */
@@ -105,6 +110,8 @@ struct answer_client {
 	/** TCP: the idle timeout to advertise in 100 ms units when the query
 	 * carries edns-tcp-keepalive (RFC 7828 3.3.2); 0: never. Ignored on UDP. */
 	uint16_t keepalive;
+	/** Wall clock, seconds since the epoch: the timestamps of DNS cookies. */
+	uint32_t wall_s;
 };
 
 enum answer_action {

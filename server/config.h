@@ -50,6 +50,8 @@ struct server_config {
 	uint16_t udp_max;                     /**< largest UDP answer; default 1232 */
 	uint32_t dns_tcp_idle_ms;             /**< default 10,000 */
 	uint32_t dns_tcp_max_conns;           /**< default 1,000 */
+	bool dns_cookies_off;                 /**< --no-dns-cookies */
+	char dns_cookie_secret[4096];         /**< "": <data_dir>/dns-cookie-secret */
 	uint32_t dns_threads;                 /**< UDP worker threads; 0 (default): the main loop */
 	uint32_t report_rate;                 /**< reports per second per /24 or /56; default 50 */
 	uint64_t report_log_max;              /**< bytes of report log; default 16 MiB */

@@ -16,6 +16,7 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "server/cookie.h"
 #include "server/dnswire.h"
 #include "server/server.h"
 
@@ -81,6 +82,7 @@ struct dns_worker {
 struct dnsio {
 	struct server *srv;
 	struct answer_config acfg;
+	struct cookie_secrets cookie_secrets; /* copied into each engine */
 	const char *ns[CONFIG_MAX_NS];
 	struct answer *answer;               /* the main thread's: TCP, and UDP without workers */
 	struct report report;
@@ -141,6 +143,7 @@ static void io_free(struct dnsio *io)
 	}
 	report_log_close(&io->report);
 	answer_free(io->answer);
+	explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 	free(io);
 }
 
@@ -192,7 +195,7 @@ static int udp_batch_answer(struct udp_batch *b, int fd, struct answer *a, struc
 	if (n <= 0) {
 		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
 	}
-	struct answer_client c = {ANSWER_UDP, NULL};
+	struct answer_client c = {ANSWER_UDP, NULL, 0, (uint32_t)time(NULL)};
 	int k = 0;
 	for (int i = 0; i < n; i++) {
 		size_t len = b->rmsg[i].msg_len;
@@ -496,7 +499,7 @@ static void conn_process(struct dns_conn *c)
 	dnsio_refresh(io);
 	uint32_t units = io->srv->cfg.dns_tcp_idle_ms / 100;
 	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer,
-			(uint16_t)(units > UINT16_MAX ? UINT16_MAX : units)};
+			(uint16_t)(units > UINT16_MAX ? UINT16_MAX : units), (uint32_t)time(NULL)};
 	size_t off = 0;
 	bool got = false;
 	while (c->rlen - off >= 2 && c->closing == 0 && !c->paused) {
@@ -643,7 +646,21 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 		.negative_ttl = cfg->negative_ttl,
 		.udp_max = cfg->udp_max,
 		.stable_subsets = cfg->stable_subsets,
+		.cookies = cfg->dns_cookies_off ? NULL : &io->cookie_secrets,
 	};
+	if (!cfg->dns_cookies_off) {
+		char path[4200];
+		if (cfg->dns_cookie_secret[0] != '\0') {
+			snprintf(path, sizeof(path), "%s", cfg->dns_cookie_secret);
+		} else {
+			snprintf(path, sizeof(path), "%s/dns-cookie-secret", cfg->data_dir);
+		}
+		int rc = cookie_secrets_load(path, &io->cookie_secrets, err, errsz);
+		if (rc < 0) {
+			free(io);
+			return rc;
+		}
+	}
 	int rc = answer_new(&io->acfg, srv->store, &io->report, &io->answer);
 	if (rc < 0) {
 		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
@@ -770,6 +787,9 @@ static void answer_counters_add(struct answer_counters *to, const struct answer_
 	to->partial += c->partial;
 	to->stale += c->stale;
 	to->rebuilds += c->rebuilds;
+	for (size_t k = 0; k < sizeof(c->cookies) / sizeof(c->cookies[0]); k++) {
+		to->cookies[k] += c->cookies[k];
+	}
 }
 
 void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out)

@@ -87,8 +87,9 @@ static int qname_parse(const uint8_t *msg, size_t len, struct dnswire_query *q)
 }
 
 /* RFC 6891 6.1.2 options; RFC 7873 5.2 cookie sizes; RFC 7828 3.2.1. */
-static bool opt_options_ok(const uint8_t *p, size_t rdlen, bool *keepalive)
+static bool opt_options_ok(const uint8_t *msg, size_t off, size_t rdlen, struct dnswire_query *q)
 {
+	const uint8_t *p = msg + off;
 	unsigned seen = 0;
 	size_t i = 0;
 	while (i < rdlen) {
@@ -111,13 +112,15 @@ static bool opt_options_ok(const uint8_t *p, size_t rdlen, bool *keepalive)
 			if (olen != 8 && (olen < 16 || olen > 40)) {
 				return false;
 			}
+			q->cookie_off = (uint16_t)(off + i);
+			q->cookie_len = (uint8_t)olen;
 			break;
 		case DNSWIRE_OPT_KEEPALIVE:
 			bit = 4;
 			if (olen != 0) {
 				return false;
 			}
-			*keepalive = true;
+			q->keepalive = true;
 			break;
 		case DNSWIRE_OPT_PADDING:
 			bit = 8;
@@ -146,6 +149,10 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	q->do_bit = false;
 	q->has_tsig = false;
 	q->keepalive = false;
+	q->cookie_off = 0;
+	q->cookie_len = 0;
+	q->qtype = 0;
+	q->qclass = 0;
 	q->edns_version = 0;
 	q->edns_udp = 0;
 	q->nlabels = 0;
@@ -165,16 +172,20 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	uint16_t an = dnswire_get16(msg + 6);
 	uint16_t ns = dnswire_get16(msg + 8);
 	uint16_t ar = dnswire_get16(msg + 10);
-	if (qd != 1 || an != 0 || ns != 0 || ar > DNSWIRE_MAX_ADDITIONAL) {
+	/* QDCOUNT 0 is read on only for a cookie-only query (RFC 7873 5.4). */
+	if (qd > 1 || an != 0 || ns != 0 || ar > DNSWIRE_MAX_ADDITIONAL || (qd == 0 && ar == 0)) {
 		return DNSWIRE_REPLY_FORMERR;
 	}
-	int pos = qname_parse(msg, len, q);
-	if (pos < 0 || (size_t)pos + 4 > len) {
-		return DNSWIRE_REPLY_FORMERR;
+	q->question_end = DNSWIRE_HEADER;
+	if (qd == 1) {
+		int pos = qname_parse(msg, len, q);
+		if (pos < 0 || (size_t)pos + 4 > len) {
+			return DNSWIRE_REPLY_FORMERR;
+		}
+		q->qtype = dnswire_get16(msg + pos);
+		q->qclass = dnswire_get16(msg + pos + 2);
+		q->question_end = (uint16_t)(pos + 4);
 	}
-	q->qtype = dnswire_get16(msg + pos);
-	q->qclass = dnswire_get16(msg + pos + 2);
-	q->question_end = (uint16_t)(pos + 4);
 	size_t off = q->question_end;
 
 	bool bad = false;
@@ -202,7 +213,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 				bad = true; /* RFC 6891 6.1.1: more than one OPT */
 			}
 			q->has_opt = true;
-			if (msg[owner] != 0 || !opt_options_ok(msg + off, rdlen, &q->keepalive)) {
+			if (msg[owner] != 0 || !opt_options_ok(msg, off, rdlen, q)) {
 				bad = true;
 			} else {
 				q->edns_udp = cls;
@@ -220,6 +231,9 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	q->opt_ok = q->has_opt && !bad;
 	if (bad) {
 		return DNSWIRE_REPLY_FORMERR;
+	}
+	if (qd == 0) {
+		return q->cookie_len > 0 ? DNSWIRE_COOKIE_ONLY : DNSWIRE_REPLY_FORMERR;
 	}
 	/* RFC 1035 3.2.3: meta types are questions only; OPT is never a QTYPE. */
 	if (q->qtype == DNSWIRE_OPT || q->qtype == DNSWIRE_TSIG) {

@@ -11,8 +11,10 @@
  *   OPT records and ignores trailing bytes), so no query byte is ever handed
  *   to ldns. The rules:
  *     - header: under 12 octets or QR=1 -> drop (never answer a response);
- *       opcode other than QUERY -> NOTIMP; QDCOUNT != 1, ANCOUNT or NSCOUNT
- *       != 0, ARCOUNT over DNSWIRE_MAX_ADDITIONAL -> FORMERR;
+ *       opcode other than QUERY -> NOTIMP; QDCOUNT over 1, ANCOUNT or
+ *       NSCOUNT != 0, ARCOUNT over DNSWIRE_MAX_ADDITIONAL -> FORMERR;
+ *       QDCOUNT 0 -> FORMERR, except a well-formed query whose OPT carries
+ *       a COOKIE option (RFC 7873 5.4: a cookie-only query);
  *     - question name: no compression pointers at all (the question is the
  *       first name of the message, so a pointer could only point into the
  *       header or forwards), label lengths 0..63 (0x40-0xBF label types are
@@ -91,13 +93,14 @@ enum dnswire_verdict {
 	DNSWIRE_DROP,                        /**< no reply (short header, QR=1) */
 	DNSWIRE_REPLY_FORMERR,
 	DNSWIRE_REPLY_NOTIMP,
+	DNSWIRE_COOKIE_ONLY,                 /**< QDCOUNT 0 with a COOKIE: no question, answer it */
 };
 
 /** A checked query. Offsets index the raw message. */
 struct dnswire_query {
 	uint16_t id;
 	uint16_t flags;                      /**< second header word as sent */
-	uint16_t qtype;
+	uint16_t qtype;                      /**< 0 without a question (cookie-only) */
 	uint16_t qclass;
 	uint16_t qname_off;                  /**< always DNSWIRE_HEADER */
 	uint16_t qname_len;                  /**< wire length, root included */
@@ -110,6 +113,8 @@ struct dnswire_query {
 	bool do_bit;
 	bool has_tsig;
 	bool keepalive;                      /**< an (empty) edns-tcp-keepalive option */
+	uint16_t cookie_off;                 /**< COOKIE option data in the message */
+	uint8_t cookie_len;                  /**< its length (8 or 16..40); 0: none */
 	uint8_t edns_version;
 	uint16_t edns_udp;                   /**< requestor's payload size as sent */
 };
@@ -118,7 +123,8 @@ struct dnswire_query {
  * Check a query (see the header comment for the rules).
  * @param msg the raw message; @param len its length.
  * @param q filled as far as parsing got: on DNSWIRE_REPLY_FORMERR/NOTIMP the
- *        id, flags and has_opt/opt_ok fields are valid.
+ *        id, flags and has_opt/opt_ok fields are valid; on DNSWIRE_COOKIE_ONLY
+ *        the EDNS fields and the cookie (question_end is the header's end).
  * @return the verdict. Never fails otherwise.
  */
 enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct dnswire_query *q);

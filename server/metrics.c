@@ -312,6 +312,15 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 	prom_labelled_family(t, "roster_dns_bytes_total", "counter",
 			"DNS message bytes, by direction (in: queries, out: responses).",
 			"direction", bytes, d != NULL ? ARRAY_LEN(bytes) : 0);
+	const struct prom_sample cookies[] = {
+		{"new", a != NULL ? a->cookies[0] : 0},
+		{"good", a != NULL ? a->cookies[1] : 0},
+		{"bad", a != NULL ? a->cookies[2] : 0},
+	};
+	prom_labelled_family(t, "roster_dns_cookies_total", "counter",
+			"DNS queries with a COOKIE option, by what it held (new: a client cookie "
+			"only; good: our valid server cookie; bad: a server cookie we replaced).",
+			"result", cookies, a != NULL ? ARRAY_LEN(cookies) : 0);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
 	uint64_t other = 0, malformed = 0, limited = 0;
