@@ -19,3 +19,78 @@ def wait_dns(srv, timeout=10.0):
             return srv
         except dns.exception.Timeout:
             assert time.monotonic() < deadline, "DNS never answered"
+
+
+def unbound_conf(tmp_path, rosterd_dns, port, server_extra=""):
+    """deploy/unbound/roster-stub.conf.in, the snippet operators install,
+    with rosterd's address (Unbound syntax, address@port) filled in and
+    included from a minimal unbound.conf that only ever talks to 127.0.0.1.
+    @p server_extra: more `server:` lines (indented with a tab)."""
+    import os
+    from harness import SOURCE
+    with open(os.path.join(SOURCE, "deploy/unbound/roster-stub.conf.in")) as f:
+        template = f.read()
+    assert template.count("@ROSTERD_DNS@") >= 1
+    snippet = tmp_path / "roster.conf"
+    snippet.write_text(template.replace("@ROSTERD_DNS@", rosterd_dns))
+    conf = tmp_path / "unbound.conf"
+    conf.write_text(f"""server:
+	interface: 127.0.0.1
+	port: {port}
+	do-daemonize: no
+	chroot: ""
+	username: ""
+	directory: "{tmp_path}"
+	pidfile: "{tmp_path}/unbound.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 1
+	do-ip6: no
+	module-config: "iterator"
+	access-control: 127.0.0.0/8 allow
+	# Never a packet off this machine: no root priming, no other source.
+	outgoing-interface: 127.0.0.1
+	root-hints: ""
+	outgoing-range: 64
+	num-threads: 1
+	so-reuseport: no
+	prefetch: no
+{server_extra}remote-control:
+	control-enable: no
+include: "{snippet}"
+""")
+    return conf
+
+
+class Unbound:
+    """A real Unbound (the Debian package) on 127.0.0.1:port with the
+    config unbound_conf() wrote; a context manager that waits until it
+    answers for the services zone."""
+
+    def __init__(self, tmp_path, conf, port):
+        self.tmp_path, self.conf, self.port = tmp_path, conf, port
+        self.proc = None
+
+    def __enter__(self):
+        import subprocess
+        from harness import run
+        r = run(["unbound-checkconf", str(self.conf)])
+        assert r.returncode == 0, r.stdout + r.stderr
+        self.log = open(self.tmp_path / "unbound.log", "wb")
+        self.proc = subprocess.Popen(["unbound", "-d", "-c", str(self.conf)], stdout=self.log,
+                                     stderr=self.log)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=self.port,
+                              timeout=0.5)
+                return self
+            except dns.exception.Timeout:
+                assert self.proc.poll() is None, (self.tmp_path / "unbound.log").read_text()
+                assert time.monotonic() < deadline, "unbound did not start"
+                time.sleep(0.1)
+
+    def __exit__(self, *a):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()

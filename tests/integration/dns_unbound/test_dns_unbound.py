@@ -4,9 +4,6 @@ register, resolve SRV and A through Unbound, deregister, gone within the
 TTL. QNAME minimisation and harden-below-nxdomain are on, as in Unbound's
 defaults, so the empty non-terminals (_tcp...) must not be NXDOMAIN.
 """
-import os
-import shutil
-import subprocess
 import time
 
 import dns.message
@@ -15,70 +12,23 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dns_helpers import wait_dns
-from harness import Rosterd, free_port, pb, run
+from dns_helpers import Unbound, unbound_conf, wait_dns
+from harness import Rosterd, free_port, pb
 
 ZONE = "services.lon6.example.net."
 TTL = 2
-
-pytestmark = pytest.mark.skipif(shutil.which("unbound") is None
-                                and not os.path.exists("/usr/sbin/unbound"),
-                                reason="unbound is not installed")
-
 
 @pytest.fixture
 def stack(tmp_path):
     with Rosterd(tmp_path, extra=["--ttl", str(TTL), "--negative-ttl", str(TTL)]) as srv:
         wait_dns(srv)
         port = free_port(both=True)
-        conf = tmp_path / "unbound.conf"
-        conf.write_text(f"""server:
-    interface: 127.0.0.1
-    port: {port}
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{tmp_path}"
-    pidfile: "{tmp_path}/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    do-ip6: no
-    do-not-query-localhost: no
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
-    # Never a packet off this machine: queries leave from loopback only.
-    outgoing-interface: 127.0.0.1
-    prefetch: no
-    qname-minimisation: yes
-    harden-below-nxdomain: yes
-    num-threads: 1
-remote-control:
-    control-enable: no
-stub-zone:
-    name: "{ZONE}"
-    stub-addr: 127.0.0.1@{srv.dns_port}
-""")
-        r = run(["unbound-checkconf", str(conf)])
-        assert r.returncode == 0, r.stdout + r.stderr
-        log = open(tmp_path / "unbound.log", "wb")
-        proc = subprocess.Popen(["unbound", "-d", "-c", str(conf)], stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=port,
-                                  timeout=0.5)
-                    break
-                except Exception:
-                    assert proc.poll() is None, open(tmp_path / "unbound.log").read()
-                    assert time.monotonic() < deadline, "unbound did not start"
-                    time.sleep(0.1)
+        # The shipped stub-zone snippet, with Unbound's own defaults for
+        # QNAME minimisation and harden-below-nxdomain spelled out.
+        conf = unbound_conf(tmp_path, f"127.0.0.1@{srv.dns_port}", port,
+                            "\tqname-minimisation: yes\n\tharden-below-nxdomain: yes\n")
+        with Unbound(tmp_path, conf, port):
             yield srv, port
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-            log.close()
 
 
 def resolve(port, name, rdtype, tcp=False):

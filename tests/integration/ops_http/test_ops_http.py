@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dns_helpers import wait_dns
 from harness import Rosterd, run, wait_port
 
 # The contract of SPEC.md, section HTTP (plus the families we add).
@@ -107,18 +108,6 @@ def scrape_until(srv, name, want, timeout):
         time.sleep(0.1)
 
 
-def dns_answers(srv):
-    """True once the DNS module serves the zone (it lands separately)."""
-    try:
-        import dns.message
-        import dns.query
-        q = dns.message.make_query(f"_status.services.{srv.site}.{srv.domain}", "TXT")
-        dns.query.udp(q, "127.0.0.1", port=srv.dns_port, timeout=1)
-        return True
-    except Exception:
-        return False
-
-
 def test_metrics_parse_and_move_with_registrations_heartbeats_expiries(srv):
     before = scrape(srv)
     assert value(before, "roster_self_preservation") == 0
@@ -145,8 +134,7 @@ def test_metrics_parse_and_move_with_registrations_heartbeats_expiries(srv):
 
 
 def test_metrics_move_with_dns_queries(srv):
-    if not dns_answers(srv):
-        pytest.skip("the DNS module is not in this build yet")
+    wait_dns(srv)
     import dns.message
     import dns.query
     before = scrape(srv)
@@ -297,8 +285,8 @@ def chromium_args(profile):
             f"--user-data-dir={profile}"]
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="chromium not installed")
 def test_status_page_renders_in_headless_chromium(srv, tmp_path):
+    assert os.path.exists("/usr/bin/chromium"), "tests/run.sh installs chromium"
     with srv.client() as c:
         lease = c.open_lease(60)
         assert c.register("metadata", "hm", "lon6-metadataproxy-a1.lon6.example.net", 1234,

@@ -1,95 +1,31 @@
 """deploy/unbound/roster-stub.conf.in in a real Unbound on loopback: the
 per-host resolver of docs/architecture.md, resolving the services zone
 through rosterd."""
-import os
-import signal
-import subprocess
 import time
 
 import pytest
 
-from harness import SOURCE, Rosterd, free_port, run
+from dns_helpers import Unbound, unbound_conf, wait_dns
+from harness import Rosterd, free_port, run
 
 ZONE = "services.lon6.example.net."
 
 
-def render(tmp_path, rosterd_dns, port):
-    """The shipped snippet with rosterd's address filled in, included from a
-    minimal unbound.conf that only ever talks to 127.0.0.1."""
-    with open(os.path.join(SOURCE, "deploy/unbound/roster-stub.conf.in")) as f:
-        template = f.read()
-    assert template.count("@ROSTERD_DNS@") >= 1
-    snippet = tmp_path / "roster.conf"
-    snippet.write_text(template.replace("@ROSTERD_DNS@", rosterd_dns))
-    conf = tmp_path / "unbound.conf"
-    conf.write_text(f"""server:
-	interface: 127.0.0.1
-	port: {port}
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: "{tmp_path}"
-	pidfile: "{tmp_path}/unbound.pid"
-	use-syslog: no
-	logfile: ""
-	verbosity: 1
-	module-config: "iterator"
-	access-control: 127.0.0.0/8 allow
-	# Never a packet off this machine: no root priming, no other source.
-	outgoing-interface: 127.0.0.1
-	root-hints: ""
-	outgoing-range: 64
-	num-threads: 1
-	so-reuseport: no
-	prefetch: no
-	qname-minimisation: no
-remote-control:
-	control-enable: no
-include: "{snippet}"
-""")
-    return conf
-
-
 def test_snippet_passes_unbound_checkconf(tmp_path):
-    conf = render(tmp_path, "127.0.0.1@8053", free_port(both=True))
+    conf = unbound_conf(tmp_path, "127.0.0.1@8053", free_port(both=True))
     r = run(["unbound-checkconf", str(conf)])
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def dns_ready(port, timeout=1.0):
-    """Something answers DNS for the zone on 127.0.0.1:port."""
-    import dns.message
-    import dns.query
-    try:
-        dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=port,
-                      timeout=timeout)
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture
 def unbound_and_rosterd(tmp_path):
-    srv = Rosterd(tmp_path).start()
-    proc = None
-    try:
-        if not dns_ready(srv.dns_port):
-            pytest.skip("the DNS module is not in this build yet")
+    with Rosterd(tmp_path) as srv:
+        wait_dns(srv)
         port = free_port(both=True)
-        conf = render(tmp_path, f"127.0.0.1@{srv.dns_port}", port)
-        log = open(tmp_path / "unbound.log", "wb")
-        proc = subprocess.Popen(["unbound", "-d", "-c", str(conf)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while not dns_ready(port, timeout=0.5):
-            assert proc.poll() is None, (tmp_path / "unbound.log").read_text()
-            assert time.monotonic() < deadline, "unbound did not start"
-            time.sleep(0.1)
-        yield srv, port
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
-        assert srv.stop() == 0, srv.logs()[-3000:]
+        conf = unbound_conf(tmp_path, f"127.0.0.1@{srv.dns_port}", port,
+                            "\tqname-minimisation: no\n")
+        with Unbound(tmp_path, conf, port):
+            yield srv, port
 
 
 def ask(port, name, qtype):
