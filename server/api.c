@@ -218,6 +218,18 @@ static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...
 	}
 }
 
+/* Send a successful Response whose oneof result is the @p field member
+ * (case @p CASE) pointing at @p msg_: the envelope every operation shares.
+ * Evaluates to conn_append()'s result. */
+#define send_result(conn_, id_, CASE, field, msg_)                                          \
+	({                                                                                  \
+		Response r_ = ROSTER__V1__RESPONSE__INIT;                                   \
+		r_.id = (id_);                                                              \
+		r_.result_case = ROSTER__V1__RESPONSE__RESULT_##CASE;                       \
+		r_.field = (msg_);                                                          \
+		conn_append((conn_), &r_.base);                                             \
+	})
+
 static void watchers_add(struct conn *c)
 {
 	struct api *api = c->api;
@@ -621,11 +633,7 @@ static void op_open_lease(struct conn *c, uint64_t id, const Roster__V1__OpenLea
 	Roster__V1__OpenLeaseResponse ol = ROSTER__V1__OPEN_LEASE_RESPONSE__INIT;
 	ol.lease = l->id;
 	ol.ttl_seconds = l->ttl_ms / 1000;
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE;
-	r.open_lease = &ol;
-	conn_append(c, &r.base);
+	send_result(c, id, OPEN_LEASE, open_lease, &ol);
 }
 
 static void op_heartbeat(struct conn *c, uint64_t id, const Roster__V1__HeartbeatRequest *q)
@@ -642,11 +650,7 @@ static void op_heartbeat(struct conn *c, uint64_t id, const Roster__V1__Heartbea
 	Roster__V1__HeartbeatResponse hb = ROSTER__V1__HEARTBEAT_RESPONSE__INIT;
 	hb.ttl_seconds = l->ttl_ms / 1000;
 	hb.instances = l->ninstances;
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_HEARTBEAT;
-	r.heartbeat = &hb;
-	conn_append(c, &r.base);
+	send_result(c, id, HEARTBEAT, heartbeat, &hb);
 }
 
 static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterRequest *q)
@@ -681,11 +685,7 @@ static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterR
 	Roster__V1__RegisterResponse rr = ROSTER__V1__REGISTER_RESPONSE__INIT;
 	rr.revision = rev;
 	rr.created = created;
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_REGISTER;
-	r.register_ = &rr;
-	conn_append(c, &r.base);
+	send_result(c, id, REGISTER, register_, &rr);
 }
 
 static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__DeregisterRequest *q)
@@ -725,11 +725,7 @@ static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__Deregis
 	Roster__V1__DeregisterResponse dr = ROSTER__V1__DEREGISTER_RESPONSE__INIT;
 	dr.revision = store_revision(srv->store);
 	dr.removed = removed;
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_DEREGISTER;
-	r.deregister = &dr;
-	conn_append(c, &r.base);
+	send_result(c, id, DEREGISTER, deregister, &dr);
 }
 
 static void op_set_status(struct conn *c, uint64_t id, const Roster__V1__SetStatusRequest *q)
@@ -768,11 +764,7 @@ static void op_set_status(struct conn *c, uint64_t id, const Roster__V1__SetStat
 	conn_note_write(c, id);
 	Roster__V1__SetStatusResponse sr = ROSTER__V1__SET_STATUS_RESPONSE__INIT;
 	sr.revision = rev;
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_SET_STATUS;
-	r.set_status = &sr;
-	conn_append(c, &r.base);
+	send_result(c, id, SET_STATUS, set_status, &sr);
 }
 
 static bool served(const struct store_instance *i, bool include_down)
@@ -835,11 +827,7 @@ static void op_query(struct conn *c, uint64_t id, const Roster__V1__QueryRequest
 	qr.n_instances = k;
 	qr.revision = store_revision(srv->store);
 	qr.preserving = store_preserving(srv->store);
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
-	r.query = &qr;
-	if (conn_append(c, &r.base) < 0) {
+	if (send_result(c, id, QUERY, query, &qr) < 0) {
 		send_error(c, id, RS_ENOMEM, "out of memory");
 	}
 }
@@ -890,11 +878,7 @@ static void op_list(struct conn *c, uint64_t id)
 	lr.services = l.items;
 	lr.n_services = l.n;
 	lr.revision = store_revision(srv->store);
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_LIST;
-	r.list = &lr;
-	conn_append(c, &r.base);
+	send_result(c, id, LIST, list, &lr);
 }
 
 /* The client error reports counted by the DNS module, by code. The DNS
@@ -966,11 +950,7 @@ static void op_stats(struct conn *c, uint64_t id)
 		send_error(c, id, RS_ENOMEM, "out of memory");
 		return;
 	}
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;
-	r.stats = &st;
-	conn_append(c, &r.base);
+	send_result(c, id, STATS, stats, &st);
 }
 
 /* ---- watch ------------------------------------------------------------------ */
@@ -997,11 +977,7 @@ static void send_event(struct conn *c, uint64_t watch_id, Roster__V1__WatchEvent
 		ev.instance = &pb;
 	}
 	ev.reason = (char *)(reason != NULL ? reason : "");
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = watch_id;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
-	r.watch_event = &ev;
-	if (conn_append(c, &r.base) < 0) {
+	if (send_result(c, watch_id, WATCH_EVENT, watch_event, &ev) < 0) {
 		c->close_after_flush = true;
 	}
 	c->api->counters.watch_events++;
@@ -1108,11 +1084,7 @@ static void op_cancel_watch(struct conn *c, uint64_t id, const Roster__V1__Cance
 				watchers_remove(c);
 			}
 			Roster__V1__CancelWatchResponse cw = ROSTER__V1__CANCEL_WATCH_RESPONSE__INIT;
-			Response r = ROSTER__V1__RESPONSE__INIT;
-			r.id = id;
-			r.result_case = ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH;
-			r.cancel_watch = &cw;
-			conn_append(c, &r.base);
+			send_result(c, id, CANCEL_WATCH, cancel_watch, &cw);
 			return;
 		}
 	}
