@@ -491,8 +491,7 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 	}
 	/* A process killed while reading leaves reader slots behind; they
 	 * pin old pages and make the map grow (catalogue 4.1). */
-	int dead = 0;
-	mdb_reader_check(p->env, &dead);
+	persist_readers_check(p);
 	MDB_envinfo info;
 	mdb_env_info(p->env, &info);
 	if (info.me_mapsize > p->map_size) {
@@ -553,6 +552,13 @@ int persist_close(struct persist *p)
 }
 
 /* ---- batches -------------------------------------------------------------- */
+
+int persist_readers_check(struct persist *p)
+{
+	int dead = 0;
+	int rc = mdb_reader_check(p->env, &dead);
+	return rc == 0 ? dead : RS_EIO;
+}
 
 int persist_batch_open(const struct persist *p)
 {

@@ -76,6 +76,15 @@ int persist_batch_open(const struct persist *p);
 __attribute__((warn_unused_result)) int persist_batch_commit(struct persist *p);
 
 /**
+ * Clear the reader slots of processes that died while reading the store
+ * (mdb_reader_check(): an `mdb_stat` or backup killed mid-read pins old
+ * pages and makes the map grow; robustness-catalogue 4.1). Cheap: the
+ * server calls it at open and once a minute.
+ * @return the number of slots cleared (>= 0), or a negative code.
+ */
+int persist_readers_check(struct persist *p);
+
+/**
  * Make room after RS_ESTORE_FULL: commit the batch and grow the map.
  * @return 0 when the map grew (retry the write), RS_ESTORE_FULL at the
  *         maximum, or another store error.

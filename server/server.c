@@ -12,6 +12,9 @@
 #include "server/dnsio.h"
 #include "server/http.h"
 
+/* How often the tick clears dead readers' LMDB slots: once a minute. */
+#define READER_CHECK_TICKS (60000u / STORE_TICK_MS)
+
 int server_tcp_listen(struct server *srv, uv_tcp_t *tcp, void *data, const struct sockaddr *sa,
 		int backlog, uv_connection_cb cb, const char *what, char *err, size_t errsz)
 {
@@ -136,6 +139,13 @@ static void tick_cb(uv_timer_t *t)
 		rs_log_info("expired %u lease%s", expired, expired == 1 ? "" : "s");
 	}
 	preservation_log(srv);
+	if (++srv->ticks % READER_CHECK_TICKS == 0) {
+		int dead = persist_readers_check(srv->persist);
+		if (dead > 0) {
+			rs_log_notice("store: cleared %d reader slot%s left by dead processes", dead,
+					dead == 1 ? "" : "s");
+		}
+	}
 }
 
 /* Once per loop iteration, after I/O: make the iteration's writes durable,

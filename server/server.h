@@ -38,6 +38,7 @@ struct server {
 	struct http *http;
 
 	uv_timer_t tick;             /**< expiry, every STORE_TICK_MS */
+	uint64_t ticks;
 	uv_check_t commit;           /**< group commit, once per iteration */
 	uint64_t start_mono;         /**< uv_now() at start */
 	uint64_t start_wall_ms;

@@ -1,7 +1,10 @@
 #include <criterion/criterion.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "server/persist.h"
@@ -178,4 +181,35 @@ Test(persist, unusable_dir_is_a_clear_error)
 	cr_expect(strstr(err, "/proc/version") != NULL, "%s", err);
 	cr_expect_lt(persist_open("/nonexistent/a/b", 1 << 20, 1 << 20, &p, err, sizeof(err)), 0);
 	cr_expect(strstr(err, "/nonexistent/a/b") != NULL, "%s", err);
+}
+
+/* A process that dies inside a read transaction leaves its reader slot
+ * behind (catalogue 4.1); the periodic check clears it. The reader is a
+ * forked child with its own environment handle, like an `mdb_stat` run. */
+Test(persist, dead_readers_slots_are_cleared)
+{
+	char *dir = tmpdir();
+	struct persist *p;
+	struct store *s = open_store(dir, 1 << 20, 1 << 22, &p);
+	cr_assert_eq(persist_readers_check(p), 0, "no dead reader at first");
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		MDB_env *env;
+		MDB_txn *txn;
+		if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 8) != 0 ||
+				mdb_env_open(env, dir, MDB_RDONLY, 0) != 0 ||
+				mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0) {
+			_exit(1);
+		}
+		_exit(0); /* no abort, no close: the slot stays */
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child opened a reader");
+	cr_assert_eq(persist_readers_check(p), 1, "its slot is cleared");
+	cr_assert_eq(persist_readers_check(p), 0, "and only once");
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
 }
