@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/file.h"
 
 #define COOKIE_VERSION 1
 /* client cookie | version | reserved | timestamp | client IP (up to 16) */
@@ -130,8 +131,8 @@ int cookie_secret_parse(const char *hex, size_t len, uint8_t out[COOKIE_SECRET_L
 	return 0;
 }
 
-/* A fresh random secret in a new file: temporary file, fsync, rename, so a
- * crash never leaves a half-written secret behind. */
+/* A fresh random secret in a new file, written with rs_file_replace() so
+ * that a crash never leaves a half-written secret behind. */
 static int secret_create(const char *path, struct cookie_secrets *s, char *err, size_t errsz)
 {
 	if (sodium_init() < 0) {
@@ -145,30 +146,22 @@ static int secret_create(const char *path, struct cookie_secrets *s, char *err, 
 		snprintf(line + 2 * i, 3, "%02x", s->current[i]);
 	}
 	line[2 * COOKIE_SECRET_LEN] = '\n';
-	char tmp[4200];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		snprintf(err, errsz, "cookie secret %s: path too long", path);
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	const char *name = slash != NULL ? slash + 1 : path;
+	size_t dlen = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+	if (dlen >= sizeof(dir) || *name == '\0') {
+		snprintf(err, errsz, "cookie secret %s: not a file name", path);
 		return RS_EINVAL;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int rc = -errno;
-		snprintf(err, errsz, "cannot create cookie secret %s: %s", tmp, strerror(-rc));
-		return rc;
-	}
-	int rc = 0;
-	size_t n = 2 * COOKIE_SECRET_LEN + 1;
-	if (write(fd, line, n) != (ssize_t)n || fsync(fd) < 0) {
-		rc = errno != 0 ? -errno : RS_EIO;
-	}
-	if (close(fd) < 0 && rc == 0) {
-		rc = -errno;
-	}
-	if (rc == 0 && rename(tmp, path) < 0) {
-		rc = -errno;
+	memcpy(dir, slash != NULL ? path : ".", slash != NULL ? dlen : 1);
+	dir[slash != NULL ? dlen : 1] = '\0';
+	struct iovec v = {line, 2 * COOKIE_SECRET_LEN + 1};
+	int rc = rs_file_replace(dir, name, &v, 1, 0600);
+	if (rc == 0) {
+		rc = rs_dir_sync(dir);
 	}
 	if (rc < 0) {
-		unlink(tmp);
 		snprintf(err, errsz, "cannot write cookie secret %s: %s", path, strerror(-rc));
 	}
 	sodium_memzero(line, sizeof(line));

@@ -79,8 +79,7 @@ enum cookie_result cookie_check(const struct cookie_secrets *s, const uint8_t *o
 
 /**
  * Read the secrets from @p path, creating the file with a random secret
- * (mode 0600, written to a temporary file and renamed) when it does not
- * exist.
+ * (mode 0600, through rs_file_replace()) when it does not exist.
  * @param err a one-line reason on failure.
  * @return 0; RS_ECONF (malformed file: not 32 hex digits on the first line,
  *         or a bad second line), or a negative errno (cannot read or create).

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/file.h"
 
 static const char SOA_MARK[] = "\n@\tIN\tSOA\t";
 static const char DEPLOY_MARK[] = "_deploy\tIN\tTXT\t";
@@ -231,62 +232,17 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w < 0) {
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int zg_file_replace(const char *dir, const char *name, const struct zg_buf *const *parts,
 		size_t nparts)
 {
-	char tmp[4096], dst[4096];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp) ||
-			(size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
+	struct iovec v[ZG_PARTS_MAX];
+	if (nparts > ZG_PARTS_MAX) {
 		return RS_ERANGE;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		return -errno;
+	for (size_t i = 0; i < nparts; i++) {
+		v[i] = (struct iovec){parts[i]->data, parts[i]->len};
 	}
-	int rc = 0;
-	for (size_t i = 0; i < nparts && rc == 0; i++) {
-		rc = write_all(fd, parts[i]->data, parts[i]->len);
-	}
-	if (rc == 0 && fsync(fd) < 0) {
-		rc = -errno;
-	}
-	if (close(fd) < 0 && rc == 0) {
-		rc = -errno;
-	}
-	if (rc == 0 && rename(tmp, dst) < 0) {
-		rc = -errno;
-	}
-	if (rc < 0) {
-		unlink(tmp);
-	}
-	return rc;
-}
-
-int zg_dir_sync(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	int rc = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
+	return rs_file_replace(dir, name, v, nparts, 0644);
 }
 
 int zg_dir_lock(const char *dir, bool exclusive, int *fd)

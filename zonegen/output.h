@@ -62,15 +62,17 @@ __attribute__((warn_unused_result)) int zg_diff_count(const char *old_text, size
 		const struct zg_buf *const *parts, size_t nparts, uint64_t *added,
 		uint64_t *removed);
 
+/** Parts zg_file_replace() takes at most. */
+#define ZG_PARTS_MAX 8
+
 /**
- * Replace @p dir/@p name atomically with the concatenation of @p parts.
- * @return 0 or a negative errno.
+ * Replace @p dir/@p name atomically with the concatenation of @p parts
+ * (rs_file_replace(), mode 0644; rs_dir_sync() makes the renames durable).
+ * @return 0, RS_ERANGE (over ZG_PARTS_MAX parts, or a path too long), or a
+ *         negative errno.
  */
 __attribute__((warn_unused_result)) int zg_file_replace(const char *dir, const char *name,
 		const struct zg_buf *const *parts, size_t nparts);
-
-/** fsync() a directory so that renames inside it are durable. @return 0 or -errno. */
-__attribute__((warn_unused_result)) int zg_dir_sync(const char *dir);
 
 /**
  * Read a whole file.

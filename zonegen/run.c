@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "zonegen/buf.h"
 #include "zonegen/diag.h"
 #include "zonegen/gen.h"
@@ -445,7 +446,7 @@ static int run_write(struct run *r)
 			zg_diag_warn(&r->diag, "cannot remove %s: %s", path, rs_strerror(-errno));
 		}
 	}
-	if ((rc = zg_dir_sync(a->out)) < 0) {
+	if ((rc = rs_dir_sync(a->out)) < 0) {
 		zg_diag_error(&r->diag, "cannot sync --out %s: %s", a->out, rs_strerror(rc));
 	}
 	return rc;

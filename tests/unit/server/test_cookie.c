@@ -226,7 +226,7 @@ Test(cookie_file, created_once_then_read_back, .init = dir_setup, .fini = dir_te
 	static const uint8_t zero[COOKIE_SECRET_LEN];
 	cr_assert(memcmp(a.current, zero, sizeof(zero)) != 0);
 	char tmp[160];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(tmp, sizeof(tmp), "%s/.dns-cookie-secret.tmp", dir);
 	cr_assert_eq(access(tmp, F_OK), -1, "no temporary file is left behind");
 }
 

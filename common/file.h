@@ -1,0 +1,30 @@
+/*
+ * common/file.h - replacing a file so that a crash leaves either the old
+ * content or the new, never a mix: write a temporary file in the same
+ * directory, fsync it, rename it over the old one (rename is atomic within a
+ * file system). rs_dir_sync() then makes the rename itself durable.
+ *
+ * Used for zonegen's zones and include files and rosterd's DNS Cookie
+ * secret. Synchronous; no allocation.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/**
+ * Replace @p dir/@p name with the concatenation of @p parts, through the
+ * temporary file @p dir/.@p name.tmp (hidden, so globs over the directory do
+ * not pick it up), created with @p mode.
+ * @return 0; RS_ERANGE (path too long); a negative errno (the temporary
+ *         file is removed, the old file is untouched).
+ */
+__attribute__((warn_unused_result)) int rs_file_replace(const char *dir, const char *name,
+		const struct iovec *parts, size_t nparts, mode_t mode);
+
+/**
+ * fsync a directory: makes renames and creations in it durable.
+ * @return 0 or a negative errno.
+ */
+__attribute__((warn_unused_result)) int rs_dir_sync(const char *dir);
