@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -63,4 +64,19 @@ int rs_dir_sync(const char *dir)
 	int rc = fsync(fd) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
+}
+
+int rs_dir_lock(const char *dir, bool exclusive, int *fd)
+{
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		return -errno;
+	}
+	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+		int rc = errno == EWOULDBLOCK ? RS_EBUSY : -errno;
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return 0;
 }

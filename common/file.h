@@ -5,10 +5,12 @@
  * file system). rs_dir_sync() then makes the rename itself durable.
  *
  * Used for zonegen's zones and include files and rosterd's DNS Cookie
- * secret. Synchronous; no allocation.
+ * secret. rs_dir_lock() keeps two processes out of one directory (zonegen's
+ * output, rosterd's data dir). Synchronous; no allocation.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -28,3 +30,14 @@ __attribute__((warn_unused_result)) int rs_file_replace(const char *dir, const c
  * @return 0 or a negative errno.
  */
 __attribute__((warn_unused_result)) int rs_dir_sync(const char *dir);
+
+/**
+ * Lock a directory against other processes (flock on the directory itself,
+ * so no lock file is left behind; released when @p fd is closed, also when
+ * the process dies).
+ * @param exclusive true: one holder only; false: shared with other readers.
+ * @param fd out: the descriptor holding the lock, -1 on failure.
+ * @return 0, RS_EBUSY when another process holds it, RS_ENOENT when the
+ *         directory does not exist, or a negative errno.
+ */
+__attribute__((warn_unused_result)) int rs_dir_lock(const char *dir, bool exclusive, int *fd);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/file.h"
 
 /* Record format version, the first byte of every value. Version 2 keys
  * instances by an append-only record number, the identity in the value. */
@@ -25,6 +26,7 @@ struct persist {
 	MDB_dbi meta;
 	MDB_txn *batch; /* the loop iteration's write transaction */
 	MDB_txn *child; /* the mutation in progress, nested in batch */
+	int lock_fd;    /* holds the data dir's lock: one rosterd per store */
 	uint64_t map_size;
 	uint64_t map_max;
 	uint64_t commits;
@@ -471,8 +473,20 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 	p->map_size = map_size;
 	p->map_max = map_max;
 	snprintf(p->path, sizeof(p->path), "%s", dir);
+	/* LMDB lets several processes share an environment; a second rosterd
+	 * on the same store would serve and expire the first one's leases. */
+	int rc = rs_dir_lock(dir, true, &p->lock_fd);
+	if (rc < 0) {
+		if (rc == RS_EBUSY) {
+			snprintf(err, errsz, "data dir %s is in use by another rosterd", dir);
+		} else {
+			snprintf(err, errsz, "data dir %s: cannot lock: %s", dir, strerror(-rc));
+		}
+		free(p);
+		return rc;
+	}
 	MDB_txn *txn = NULL;
-	int rc = mdb_env_create(&p->env);
+	rc = mdb_env_create(&p->env);
 	if (rc == 0) {
 		rc = mdb_env_set_maxdbs(p->env, 4);
 	}
@@ -529,6 +543,7 @@ fail:
 		mdb_txn_abort(txn);
 	}
 	mdb_env_close(p->env);
+	close(p->lock_fd);
 	free(p);
 	return map_err(rc);
 }
@@ -546,6 +561,7 @@ int persist_close(struct persist *p)
 		rc = map_err(mdb_txn_commit(p->batch));
 	}
 	mdb_env_close(p->env);
+	close(p->lock_fd);
 	free(p->vbuf);
 	free(p);
 	return rc;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -243,21 +242,6 @@ int zg_file_replace(const char *dir, const char *name, const struct zg_buf *cons
 		v[i] = (struct iovec){parts[i]->data, parts[i]->len};
 	}
 	return rs_file_replace(dir, name, v, nparts, 0644);
-}
-
-int zg_dir_lock(const char *dir, bool exclusive, int *fd)
-{
-	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0) {
-		return -errno;
-	}
-	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
-		int rc = errno == EWOULDBLOCK ? RS_EBUSY : -errno;
-		close(*fd);
-		*fd = -1;
-		return rc;
-	}
-	return 0;
 }
 
 bool zg_file_equals(const char *path, const struct zg_buf *text)

@@ -82,17 +82,6 @@ __attribute__((warn_unused_result)) int zg_file_replace(const char *dir, const c
  */
 __attribute__((warn_unused_result)) int zg_file_read(const char *path, char **data, size_t *len);
 
-/**
- * Lock the output directory against a concurrent run (flock(2) on the
- * directory itself: no lock file to clean up, released when the process
- * ends however it ends).
- * @param dir the directory.
- * @param exclusive true for a writing run, false for --check.
- * @param fd out: the descriptor holding the lock; close() releases it.
- * @return 0, RS_ENOENT when the directory does not exist, RS_EBUSY when
- *         another run holds it, or -errno.
- */
-__attribute__((warn_unused_result)) int zg_dir_lock(const char *dir, bool exclusive, int *fd);
 
 /** Is the text the same as the file's contents (missing file: false)? */
 bool zg_file_equals(const char *path, const struct zg_buf *text);

@@ -274,7 +274,7 @@ static int run_read(struct run *r)
 	const struct zg_run_config *a = r->cfg;
 	/* One run at a time per output directory: two would read the same
 	 * previous serials and race on the renames. */
-	int rc = zg_dir_lock(a->out, !a->check, &r->lock);
+	int rc = rs_dir_lock(a->out, !a->check, &r->lock);
 	if (rc < 0 && rc != RS_ENOENT) {
 		lock_error(&r->diag, a->out, rc);
 		return rc;
@@ -406,7 +406,7 @@ static int run_write(struct run *r)
 		zg_diag_error(&r->diag, "cannot create --out %s: %s", a->out, rs_strerror(rc));
 		return rc;
 	}
-	if (r->lock < 0 && (rc = zg_dir_lock(a->out, true, &r->lock)) < 0) {
+	if (r->lock < 0 && (rc = rs_dir_lock(a->out, true, &r->lock)) < 0) {
 		lock_error(&r->diag, a->out, rc);
 		return rc;
 	}

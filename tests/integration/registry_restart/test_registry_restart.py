@@ -120,3 +120,28 @@ def test_unusable_data_dir_and_bad_flags_exit_2(tmp_path):
     assert r.returncode == 2 and "ttl" in r.stderr
     r = run([binary("server/rosterd"), "--help"])
     assert r.returncode == 0 and "--site" in r.stdout
+
+
+def test_data_dir_in_use_is_refused(tmp_path):
+    """A second rosterd on a running one's data dir (even for another site)
+    must not load, serve and expire the first one's registrations."""
+    from harness import binary, free_port, run
+    for d in ("one", "two"):
+        os.makedirs(tmp_path / d)
+    with Rosterd(tmp_path / "one") as first:
+        with first.client() as c:
+            assert c.register("web", "http", "web1.lon6.example.net", 80).error == 0
+        r = run([binary("server/rosterd"), "--site", "zzz", "--domain", "example.com",
+                 "--data", first.data, "--api", f"127.0.0.1:{free_port()}",
+                 "--dns", f"127.0.0.1:{free_port(both=True)}",
+                 "--http", f"127.0.0.1:{free_port()}"], timeout=10)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and "in use by another rosterd" in lines[0], r.stderr
+        assert first.data in lines[0]
+        with first.client() as c:  # the first one is unharmed
+            assert len(c.query("web", "http").query.instances) == 1
+    # Once it has stopped, the store opens again.
+    with Rosterd(tmp_path / "two", data=first.data) as second:
+        with second.client() as c:
+            assert len(c.query("web", "http").query.instances) == 1

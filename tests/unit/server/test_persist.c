@@ -183,6 +183,24 @@ Test(persist, unusable_dir_is_a_clear_error)
 	cr_expect(strstr(err, "/nonexistent/a/b") != NULL, "%s", err);
 }
 
+/* One rosterd per store: a second open of the same data dir is refused
+ * while the first holds it, and allowed once it is closed. */
+Test(persist, data_dir_in_use_is_refused)
+{
+	char *dir = tmpdir();
+	struct persist *p, *q;
+	struct store *s = open_store(dir, 1 << 20, 1 << 22, &p);
+	char err[256] = "";
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 22, &q, err, sizeof(err)), RS_EBUSY);
+	cr_assert(strstr(err, "in use by another rosterd") != NULL, "%s", err);
+	cr_assert(strstr(err, dir) != NULL, "%s", err);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 22, &q, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(persist_close(q), 0);
+	rmrf(dir);
+}
+
 /* A process that dies inside a read transaction leaves its reader slot
  * behind (catalogue 4.1); the periodic check clears it. The reader is a
  * forked child with its own environment handle, like an `mdb_stat` run. */
