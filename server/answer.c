@@ -37,6 +37,8 @@
  * ERROR_RATELIMIT): garbage must not turn us into a reflector. */
 #define ERROR_RATE 100u
 #define EDE_STALE_ANSWER 3u /* RFC 8914 4.4 */
+#define EDE_OTHER 0u        /* RFC 8914 4.1, with EXTRA-TEXT */
+#define EDE_TEXT_MAX 80u
 
 struct bytes {
 	uint8_t *p;
@@ -83,6 +85,8 @@ struct prep {
 	uint8_t qlen;
 	uint8_t qname[RS_NAME_WIRE_MAX];
 	bool stale;          /* includes stale instances */
+	uint32_t ring_in;    /* _ring: instances in the ring ... */
+	uint32_t ring_of;    /* ... of the served ones (fewer: a stable subset) */
 	bool shuffle;        /* reorder per query */
 	bool weighted;       /* weighted order even when the whole set fits (A/AAAA) */
 	bool uniform;        /* all weights equal: a plain shuffle is a weighted one */
@@ -243,6 +247,7 @@ static void prep_clear(struct prep *p)
 	p->n = p->cap = 0;
 	p->total = 0;
 	p->stale = false;
+	p->ring_in = p->ring_of = 0;
 }
 
 static void prep_free(struct prep *p)
@@ -516,18 +521,71 @@ static int cmp_ring_point(const void *x, const void *y)
 
 /* The ring as one TXT RR, one string per virtual node, sorted by token
  * (common/ring.h defines tokens and the order of equal tokens). */
+/* The octets an instance's strings take in the ring's RDATA; 0 when its
+ * string would not be a character-string (a host name near 253 octets). */
+static size_t ring_instance_len(const struct store_instance *in)
+{
+	char port[8];
+	int plen = snprintf(port, sizeof(port), "%u", in->port);
+	/* Per string: "%08x", space, host, space, port. */
+	size_t len = 8u + 1u + strlen(in->host) + 1u + (size_t)plen;
+	return len > 255 ? 0 : RS_RING_VNODES * (1u + len);
+}
+
+static int cmp_ring_instance(const void *x, const void *y)
+{
+	const struct ring_point *a = x, *b = y;
+	if (a->token != b->token) {
+		return a->token < b->token ? -1 : 1;
+	}
+	return strcmp(a->in->host, b->in->host);
+}
+
+/*
+ * The ring of a service: one string per virtual node, in token order, in one
+ * TXT record. A service with more instances than one record can hold (about
+ * 150 with fleet-style host names) gets the ring of a stable subset of whole
+ * instances: those whose vnode-0 token is lowest, as many as fit. Every
+ * reader sees the same subset, which changes only by instances joining or
+ * leaving it, so DNS readers agree with each other; never a ring cut in the
+ * middle of the token space. The answer says so (EDE, partial counter).
+ */
 static int build_ring(struct answer *a, struct prep *p, const struct store_service *svc)
 {
-	size_t n = 0;
+	size_t nin = 0;
+	struct ring_point *ins = malloc(((size_t)svc->ninstances + 1) * sizeof(*ins));
 	struct ring_point *pts = malloc(((size_t)svc->ninstances * RS_RING_VNODES + 1) * sizeof(*pts));
-	if (pts == NULL) {
+	if (ins == NULL || pts == NULL) {
+		free(ins);
+		free(pts);
 		return RS_ENOMEM;
 	}
+	size_t bytes = 0;
 	for (uint32_t i = 0; i < svc->ninstances; i++) {
 		const struct store_instance *in = svc->instances[i];
 		if (!served(in)) {
 			continue;
 		}
+		p->ring_of++;
+		size_t len = ring_instance_len(in);
+		if (len > 0) {
+			ins[nin++] = (struct ring_point){rs_ring_token(in->host, in->port, 0), in->port, in};
+			bytes += len;
+		}
+	}
+	if (bytes > RING_RDATA_MAX) {
+		qsort(ins, nin, sizeof(*ins), cmp_ring_instance);
+		size_t keep = 0;
+		bytes = 0;
+		while (keep < nin && bytes + ring_instance_len(ins[keep].in) <= RING_RDATA_MAX) {
+			bytes += ring_instance_len(ins[keep++].in);
+		}
+		nin = keep;
+	}
+	p->ring_in = (uint32_t)nin;
+	size_t n = 0;
+	for (size_t i = 0; i < nin; i++) {
+		const struct store_instance *in = ins[i].in;
 		p->stale |= in->stale != 0;
 		for (unsigned v = 0; v < RS_RING_VNODES; v++) {
 			pts[n++] = (struct ring_point){rs_ring_token(in->host, in->port, v), in->port, in};
@@ -550,10 +608,7 @@ static int build_ring(struct answer *a, struct prep *p, const struct store_servi
 			char s[300];
 			int len = snprintf(s + 1, sizeof(s) - 1, "%08x %s %u", pts[i].token,
 					pts[i].in->host, pts[i].port);
-			if (len < 0 || len > 255 || rdlen + 1 + (size_t)len > RING_RDATA_MAX) {
-				continue; /* cannot be a character-string, or the RR is full */
-			}
-			s[0] = (char)len;
+			s[0] = (char)len; /* <= 255: ring_instance_len() said so */
 			rc = bytes_put(&p->data, s, (size_t)len + 1);
 			rdlen += (size_t)len + 1;
 		}
@@ -562,6 +617,7 @@ static int build_ring(struct answer *a, struct prep *p, const struct store_servi
 			rc = prep_rr_add(p, off, 1);
 		}
 	}
+	free(ins);
 	free(pts);
 	return rc;
 }
@@ -700,6 +756,7 @@ struct reply {
 	bool stale;
 	bool opt;
 	bool cookie;         /* the OPT carries our COOKIE (a->cookie) */
+	uint32_t ring_in, ring_of; /* a partial ring: EDE "Other" saying how partial */
 	uint16_t keepalive;  /* RFC 7828 TIMEOUT to send, 100 ms units; 0: none */
 	size_t question_end;
 };
@@ -714,6 +771,7 @@ static void reply_begin(struct answer *a, struct reply *r, const uint8_t *msg, u
 			(aa ? DNSWIRE_AA : 0));
 	r->an = r->ns = r->ar = 0;
 	r->stale = false;
+	r->ring_in = r->ring_of = 0;
 	r->cookie = a->cookie_send;
 	r->keepalive = 0;
 	uint8_t h[DNSWIRE_HEADER] = {0};
@@ -731,7 +789,8 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 	if (r->opt) {
 		/* RFC 6891 6.1.2/6.1.3: our payload size, extended rcode, version 0,
 		 * DO copied (RFC 3225 3). */
-		uint8_t o[OPT_LEN + EDE_LEN + KEEPALIVE_LEN + COOKIE_LEN] = {0, 0, DNSWIRE_OPT};
+		uint8_t o[OPT_LEN + 2 * EDE_LEN + EDE_TEXT_MAX + KEEPALIVE_LEN + COOKIE_LEN] = {
+				0, 0, DNSWIRE_OPT};
 		dnswire_set16(o + 3, a->udp_max);
 		o[5] = (uint8_t)(r->rcode >> 4);
 		o[7] = q->do_bit ? 0x80 : 0;
@@ -742,6 +801,18 @@ static void reply_end(struct answer *a, struct reply *r, struct answer_result *r
 			dnswire_set16(o + n + 4, EDE_STALE_ANSWER);
 			n += EDE_LEN;
 			a->counters.stale++;
+		}
+		if (r->ring_of != 0) {
+			char text[EDE_TEXT_MAX + 1];
+			int len = snprintf(text, sizeof(text),
+					"ring of %u of %u instances; the whole ring is in the API",
+					r->ring_in, r->ring_of);
+			len = len < 0 ? 0 : len > (int)EDE_TEXT_MAX ? (int)EDE_TEXT_MAX : len;
+			dnswire_set16(o + n, DNSWIRE_OPT_EDE);
+			dnswire_set16(o + n + 2, (uint16_t)(2 + len));
+			dnswire_set16(o + n + 4, EDE_OTHER);
+			memcpy(o + n + EDE_LEN, text, (size_t)len);
+			n += EDE_LEN + (size_t)len;
 		}
 		if (r->keepalive != 0) {
 			dnswire_set16(o + n, DNSWIRE_OPT_KEEPALIVE);
@@ -849,6 +920,17 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 	bool stale = p->stale && a->q.opt_ok;
 	if (stale) {
 		r->limit -= EDE_LEN; /* the EDE option will go into the OPT */
+	}
+	if (p->ring_in < p->ring_of) {
+		/* A ring of a subset of the instances: say so, as for any partial
+		 * answer, and in an EDE the person at dig can read. */
+		res->partial = true;
+		a->counters.partial++;
+		if (a->q.opt_ok) {
+			r->ring_in = p->ring_in;
+			r->ring_of = p->ring_of;
+			r->limit -= EDE_LEN + EDE_TEXT_MAX;
+		}
 	}
 	if (p->total > r->limit - r->w.len && c->transport == ANSWER_UDP) {
 		/* RFC 2181 9 / RFC 7766: TC=1, no records, the resolver retries on TCP. */

@@ -8,25 +8,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
-from clientkit import roster  # noqa: E402
+from clientkit import VNODES, ring_hash, roster  # noqa: E402
 from harness import Rosterd  # noqa: E402
-
-VNODES = 8
-M64 = (1 << 64) - 1
-
-
-def ring_hash(data: bytes) -> int:
-    h = 0xcbf29ce484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001b3) & M64
-    h ^= h >> 33
-    h = (h * 0xff51afd7ed558ccd) & M64
-    h ^= h >> 33
-    h = (h * 0xc4ceb9fe1a85ec53) & M64
-    h ^= h >> 33
-    return h >> 32
-
 
 def owner(instances, key):
     points = sorted((ring_hash(f"{h}:{p}#{i}".encode()), h, p)

@@ -12,6 +12,25 @@ import time
 
 from harness import binary, run
 
+# The ring of common/ring.h, implemented again from its documentation:
+# FNV-1a 64 then MurmurHash3's fmix64, the top 32 bits; a point per
+# virtual node "host:port#vnode".
+VNODES = 8
+M64 = (1 << 64) - 1
+
+
+def ring_hash(data: bytes) -> int:
+    h = 0xcbf29ce484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001b3) & M64
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & M64
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & M64
+    h ^= h >> 33
+    return h >> 32
+
 
 def roster(*args, env=None, timeout=30, input=None):
     """Run the roster CLI; returns the CompletedProcess (text)."""
