@@ -12,6 +12,12 @@
  * to send the replies it held (server_commit_cb). Replies to writes leave
  * only after their commit.
  *
+ * Listeners: the API and HTTP modules open theirs with server_tcp_listen(),
+ * and all three TCP listeners (DNS, API, HTTP) accept through
+ * server_tcp_accept(), which admits each connection against the module's
+ * caps in all and per source (server/conncap.h). The modules keep only
+ * what differs: how to say no, and what a connection holds.
+ *
  * Threads: everything here runs on the main loop thread.
  */
 #pragma once
