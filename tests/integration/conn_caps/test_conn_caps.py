@@ -243,3 +243,50 @@ def test_dns_per_source_cap_reloads_on_sighup(tmp_path):
         assert dns_ask(d, qid=5) is None
         for x in (a, c, d):
             x.close()
+
+
+def http_get(sock, path="/healthz"):
+    """One keep-alive GET; the status line's code, or None at EOF/reset."""
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        out = b""
+        while b"\r\n\r\n" not in out:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return None
+    return int(out.split()[1]) if out.startswith(b"HTTP/1.1 ") else None
+
+
+def test_http_connection_cap_is_a_flag(tmp_path):
+    with Rosterd(tmp_path, extra=["--http-max-connections", "2"]) as s:
+        # The harness's readiness probe may still hold a place: retry until
+        # two keep-alive connections are both served.
+        deadline = time.monotonic() + 5
+        while True:
+            held = [socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
+                    for _ in range(2)]
+            if all(http_get(c) == 200 for c in held):
+                break
+            for c in held:
+                c.close()
+            assert time.monotonic() < deadline, "two connections never served"
+            time.sleep(0.1)
+        third = socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
+        assert http_get(third) == 503
+        third.close()
+        # The held ones are still served.
+        assert http_get(held[0]) == 200
+        for c in held:
+            c.close()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                text = metrics(s)
+                break
+            except OSError:  # a 503 while the closed ones are released
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert sample(text, "roster_http_connections_rejected_total") >= 1
