@@ -109,11 +109,13 @@ static uint32_t slot_find(const struct conncap *cap, const struct conncap_source
 {
 	uint32_t mask = cap->size - 1;
 	uint32_t i = h & mask;
-	while (cap->slots[i].n != 0 &&
-			(cap->slots[i].hash != h || memcmp(&cap->slots[i].src, s, sizeof(*s)) != 0)) {
+	for (;;) {
+		const struct conncap_slot *e = &cap->slots[i];
+		if (e->n == 0 || (e->hash == h && memcmp(&e->src, s, sizeof(*s)) == 0)) {
+			return i;
+		}
 		i = (i + 1) & mask;
 	}
-	return i;
 }
 
 static int table_grow(struct conncap *cap)

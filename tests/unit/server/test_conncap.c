@@ -226,14 +226,16 @@ Test(conncap, many_distinct_sources)
 		struct sockaddr_storage s = v4n(k);
 		cr_assert_eq(conncap_admit(&cap, SA(s), &lim, &t[2 * k]), CONNCAP_ADMIT, "%u", k);
 		if (k % 3 == 0) {
-			cr_assert_eq(conncap_admit(&cap, SA(s), &lim, &t[2 * k + 1]), CONNCAP_ADMIT);
+			cr_assert_eq(conncap_admit(&cap, SA(s), &lim, &t[2 * k + 1]),
+					CONNCAP_ADMIT);
 		}
 	}
 	cr_expect_eq(cap.sources, N);
 	cr_expect_leq(cap.sources * 2, cap.size, "at most half full");
 	/* Release every other source, in a scattered order. */
 	for (uint32_t j = 0; j < N; j++) {
-		uint32_t k = (uint32_t)(((uint64_t)j * 7919u) % N); /* a permutation: N, 7919 coprime */
+		/* j * 7919 mod N is a permutation: 7919 is a prime not dividing N. */
+		uint32_t k = (uint32_t)(((uint64_t)j * 7919u) % N);
 		if (k % 2 == 0) {
 			conncap_release(&cap, &t[2 * k]);
 			conncap_release(&cap, &t[2 * k + 1]);
