@@ -115,8 +115,9 @@ void conncap_source_of(const struct sockaddr *sa, struct conncap_source *out);
  *        back with conncap_release(). Unchanged otherwise.
  * @return the verdict. Only CONNCAP_ADMIT counts the connection.
  */
-enum conncap_verdict conncap_admit(struct conncap *cap, const struct sockaddr *peer,
-		const struct conncap_limits *lim, struct conncap_ticket *t);
+__attribute__((warn_unused_result)) enum conncap_verdict conncap_admit(struct conncap *cap,
+		const struct sockaddr *peer, const struct conncap_limits *lim,
+		struct conncap_ticket *t);
 
 /**
  * Give back an admitted connection's place. A ticket that is not held (a
