@@ -54,6 +54,7 @@ struct conn {
 	int strikes;
 	uint32_t answered;   /* requests answered this iteration */
 	bool paused;         /* reading stopped until the iteration's flush */
+	struct conncap_ticket ticket; /* its place under the connection caps */
 	char peer[RS_ADDR_TEXT_MAX];
 };
 
@@ -76,6 +77,7 @@ struct api {
 	struct conn *watchers; /* connections with at least one watch */
 	struct conn *dirty;
 	struct api_counters counters;
+	struct conncap cap;      /* admission: global and per-source connection caps */
 	struct rs_arena scratch; /* per-response encoding scratch */
 	bool stopping;
 	uint8_t rbuf[65536];     /* every read lands here and is consumed at once */
@@ -281,6 +283,7 @@ static void conn_free(struct conn *c)
 	free(c->out);
 	free(c->write_ids);
 	free(c->watches);
+	conncap_release(&api->cap, &c->ticket);
 	free(c);
 	api->counters.connections--;
 	api_maybe_free(api);
@@ -1262,9 +1265,12 @@ static void on_connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	c->api = api;
-	uv_tcp_init(api->srv->loop, &c->tcp);
-	c->tcp.data = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+	const struct conncap_limits lim = {api->srv->cfg.api_max_conns,
+			api->srv->cfg.api_max_per_source};
+	struct sockaddr_storage ss;
+	int verdict = server_tcp_accept(api->srv, server, &c->tcp, c, &api->cap, &lim, "api", &ss,
+			&c->ticket);
+	if (verdict < 0) {
 		uv_close((uv_handle_t *)&c->tcp, conn_reject_close_cb);
 		return;
 	}
@@ -1279,17 +1285,21 @@ static void on_connection_cb(uv_stream_t *server, int status)
 	api->counters.connections++;
 	api->counters.accepted++;
 	rs_frame_decoder_init(&c->dec, api->srv->cfg.api_max_frame);
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+	if (ss.ss_family != AF_UNSPEC) {
 		rs_endpoint_format((struct sockaddr *)&ss, c->peer);
 	} else {
 		snprintf(c->peer, sizeof(c->peer), "?");
 	}
-	if (api->counters.connections > api->srv->cfg.api_max_conns || api->stopping) {
-		/* Over the limit: say so and close (catalogue 3.10). */
+	if (verdict != CONNCAP_ADMIT || api->stopping) {
+		/* Over a cap: say so and close (catalogue 3.10). The error frame
+		 * is one small write; the client learns why instead of guessing. */
 		api->counters.rejected++;
-		send_error(c, 0, RS_EAGAIN, "%s", api->stopping ? "server shutting down"
+		if (verdict == CONNCAP_OVER_SOURCE) {
+			api->counters.rejected_source++;
+		}
+		send_error(c, 0, RS_EAGAIN, "%s",
+				api->stopping                   ? "server shutting down"
+				: verdict == CONNCAP_OVER_SOURCE ? "per-source connection limit reached"
 								 : "connection limit reached");
 		c->close_after_flush = true;
 		conn_flush(c);
@@ -1309,6 +1319,7 @@ static void api_maybe_free(struct api *api)
 	if (api->stopping && api->handles == 0 && api->conns == NULL) {
 		api->srv->api = NULL;
 		rs_arena_deinit(&api->scratch);
+		conncap_deinit(&api->cap);
 		free(api);
 	}
 }
@@ -1328,6 +1339,7 @@ int api_start(struct server *srv, struct api **out, char *err, size_t errsz)
 		return RS_ENOMEM;
 	}
 	api->srv = srv;
+	conncap_init(&api->cap);
 	rs_arena_init(&api->scratch, 64 * 1024);
 	srv->api = api;
 	*out = api;

@@ -4,7 +4,8 @@
  * Owns the API listeners and connections: framing (proto/frame.h), decoding
  * of Request envelopes, dispatch into the store, encoding of Response
  * envelopes, Watch streams, and the limits that keep one client from
- * disturbing the others (connection count, frame size, idle time, queued
+ * disturbing the others (connection count, in all and per source through
+ * the shared server_tcp_accept(), frame size, idle time, queued
  * output, malformed-frame strikes). protobuf-c's generated types are used
  * only inside api.c.
  *
@@ -30,7 +31,8 @@ struct api;
 struct api_counters {
 	uint64_t connections;        /**< open now */
 	uint64_t accepted;
-	uint64_t rejected;           /**< over the connection limit */
+	uint64_t rejected;           /**< over a connection limit (or while stopping) */
+	uint64_t rejected_source;    /**< of which over the per-source limit */
 	uint64_t requests;
 	uint64_t errors;             /**< error responses sent */
 	uint64_t malformed;          /**< frames that were not a valid Request */

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/name.h"
+#include "server/http.h"
 
 #ifndef ROSTER_VERSION
 #define ROSTER_VERSION "dev"
@@ -65,6 +66,9 @@ static const struct opt opts[] = {
 			"do not answer DNS Cookies (RFC 7873)"},
 	{"dns-cookie-secret", OPT_PATH, false, 0, 0, OFF(dns_cookie_secret),
 			"file of the DNS Cookie secret (default: DATA/dns-cookie-secret)"},
+	{"tcp-max-connections-per-source", OPT_U32, true, 1, 1000000,
+			OFF(dns_tcp_max_per_source),
+			"DNS TCP connections from one IPv4 address or IPv6 /64"},
 	{"dns-threads", OPT_U32, false, 0, 64, OFF(dns_threads),
 			"DNS UDP worker threads (0: on the main loop)"},
 	{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
@@ -73,6 +77,8 @@ static const struct opt opts[] = {
 			"size cap of the client report log"},
 	{"max-connections", OPT_U32, true, 1, 1000000, OFF(api_max_conns),
 			"API connection limit"},
+	{"max-connections-per-source", OPT_U32, true, 1, 1000000, OFF(api_max_per_source),
+			"API connections from one IPv4 address or IPv6 /64"},
 	{"max-frame", OPT_U32, true, 64, 64u << 20, OFF(api_max_frame), "API frame size limit"},
 	{"idle-timeout", OPT_MS, true, 1000, 86400000, OFF(api_idle_ms),
 			"API idle connection timeout"},
@@ -80,6 +86,10 @@ static const struct opt opts[] = {
 			"unanswered API requests per connection"},
 	{"max-outbuf", OPT_U64_BYTES, true, 65536, 1ULL << 34, OFF(api_max_outbuf),
 			"queued reply bytes per API connection before it is dropped"},
+	{"http-max-connections", OPT_U32, true, 1, 1000000, OFF(http_max_conns),
+			"HTTP connection limit"},
+	{"http-idle-timeout", OPT_MS, true, 100, 3600000, OFF(http_idle_ms),
+			"HTTP request, response and keep-alive timeout"},
 	{"max-instances-per-lease", OPT_U32, true, 1, 10000000,
 			OFF(limits.max_instances_per_lease), "instances under one lease"},
 	{"max-metadata", OPT_U32, true, 0, 1u << 20, OFF(limits.max_metadata_bytes),
@@ -120,13 +130,19 @@ void config_defaults(struct server_config *cfg)
 	cfg->udp_max = 1232;
 	cfg->dns_tcp_idle_ms = 10000;
 	cfg->dns_tcp_max_conns = 1000;
+	cfg->dns_tcp_max_per_source = 100;
 	cfg->report_rate = 50;
 	cfg->report_log_max = 16u << 20;
 	cfg->api_max_conns = 10000;
+	cfg->api_max_per_source = 1024;
 	cfg->api_max_frame = 1u << 20;
 	cfg->api_idle_ms = 60000;
 	cfg->api_max_inflight = 1024;
 	cfg->api_max_outbuf = 8u << 20;
+	struct http_limits hl;
+	http_limits_default(&hl); /* one place for the HTTP defaults */
+	cfg->http_max_conns = hl.max_conns;
+	cfg->http_idle_ms = hl.idle_ms;
 	cfg->map_size = 64u << 20;
 	cfg->map_max = 64ULL << 30;
 	store_limits_default(&cfg->limits);
@@ -486,7 +502,11 @@ void config_usage(FILE *out)
 		const struct opt *o = &opts[k];
 		char left[64];
 		snprintf(left, sizeof(left), "--%s%s", o->name, o->type == OPT_BOOL ? "" : " VALUE");
-		fprintf(out, "  %-32s %s\n", left, o->help);
+		if (strlen(left) > 32) {
+			fprintf(out, "  %s\n  %-32s %s\n", left, "", o->help); /* a long name */
+		} else {
+			fprintf(out, "  %-32s %s\n", left, o->help);
+		}
 	}
 	fprintf(out, "  %-32s %s\n  %-32s %s\n", "--help", "this text", "--version",
 			"print the version");

@@ -52,16 +52,22 @@ struct server_config {
 	uint32_t dns_tcp_max_conns;           /**< default 1,000 */
 	bool dns_cookies_off;                 /**< --no-dns-cookies */
 	char dns_cookie_secret[4096];         /**< "": <data_dir>/dns-cookie-secret */
+	uint32_t dns_tcp_max_per_source;      /**< per IPv4 /32 or IPv6 /64; default 100 */
 	uint32_t dns_threads;                 /**< UDP worker threads; 0 (default): the main loop */
 	uint32_t report_rate;                 /**< reports per second per /24 or /56; default 50 */
 	uint64_t report_log_max;              /**< bytes of report log; default 16 MiB */
 
 	/* API limits (reloadable). */
 	uint32_t api_max_conns;               /**< default 10,000 */
+	uint32_t api_max_per_source;          /**< per IPv4 /32 or IPv6 /64; default 1,024 */
 	uint32_t api_max_frame;               /**< default 1 MiB */
 	uint32_t api_idle_ms;                 /**< default 60,000 (> 2 heartbeats at 1 h TTL? no: see docs) */
 	uint32_t api_max_inflight;            /**< unanswered requests per connection; default 1,024 */
 	uint64_t api_max_outbuf;              /**< queued reply bytes per connection; default 8 MiB */
+
+	/* HTTP limits (reloadable). */
+	uint32_t http_max_conns;              /**< default 256 */
+	uint32_t http_idle_ms;                /**< default 10,000 */
 
 	/* Store. */
 	uint64_t map_size;                    /**< initial LMDB map; default 64 MiB */

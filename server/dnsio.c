@@ -43,6 +43,7 @@ struct dns_conn {
 	struct dnsio *io;
 	struct dns_conn *prev, *next;
 	struct sockaddr_storage peer;
+	struct conncap_ticket ticket;        /* its place under the TCP caps */
 	int closing;                         /* handles still to close */
 	bool paused;
 	size_t rlen;
@@ -92,6 +93,7 @@ struct dnsio {
 	struct dns_listener tcp[CONFIG_MAX_LISTEN];
 	size_t ntcp;
 	struct dns_conn *conns;
+	struct conncap tcp_cap;              /* TCP admission: global and per source */
 	int handles;                         /* open handles; the last close frees */
 	bool stopping;
 	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
@@ -144,6 +146,7 @@ static void io_free(struct dnsio *io)
 	report_log_close(&io->report);
 	answer_free(io->answer);
 	explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
+	conncap_deinit(&io->tcp_cap);
 	free(io);
 }
 
@@ -402,6 +405,7 @@ static void conn_close_cb(uv_handle_t *h)
 		c->next->prev = c->prev;
 	}
 	io->counters.tcp_connections--;
+	conncap_release(&io->tcp_cap, &c->ticket);
 	free(c);
 	handle_closed(io);
 }
@@ -564,9 +568,7 @@ static void tcp_connection_cb(uv_stream_t *server, int status)
 	}
 	memset(c, 0, offsetof(struct dns_conn, rbuf));
 	c->io = io;
-	uv_tcp_init(io->srv->loop, &c->tcp);
 	uv_timer_init(io->srv->loop, &c->timer);
-	c->tcp.data = c;
 	c->timer.data = c;
 	io->handles++;
 	io->counters.tcp_connections++;
@@ -575,19 +577,21 @@ static void tcp_connection_cb(uv_stream_t *server, int status)
 		io->conns->prev = c;
 	}
 	io->conns = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-		conn_close(c);
-		return;
-	}
-	if (io->counters.tcp_connections > io->srv->cfg.dns_tcp_max_conns) {
-		/* Over the limit: accept and close (NSD tcp-reject-overflow). */
-		io->counters.tcp_rejected++;
+	const struct conncap_limits lim = {io->srv->cfg.dns_tcp_max_conns,
+			io->srv->cfg.dns_tcp_max_per_source};
+	int rc = server_tcp_accept(io->srv, server, &c->tcp, c, &io->tcp_cap, &lim, "dns",
+			&c->peer, &c->ticket);
+	if (rc != CONNCAP_ADMIT) {
+		/* Over a cap: accept and close, no answer (NSD tcp-reject-overflow). */
+		if (rc == CONNCAP_OVER_SOURCE) {
+			io->counters.tcp_rejected_source++;
+		} else if (rc > 0) {
+			io->counters.tcp_rejected++;
+		}
 		conn_close(c);
 		return;
 	}
 	io->counters.tcp_accepted++;
-	int len = sizeof(c->peer);
-	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
 	uv_tcp_nodelay(&c->tcp, 1);
 	uint64_t idle = io->srv->cfg.dns_tcp_idle_ms;
 	uv_timer_start(&c->timer, conn_timer_cb, idle, idle);
@@ -632,6 +636,7 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 	}
 	io->srv = srv;
 	io->stop_fd = -1;
+	conncap_init(&io->tcp_cap);
 	report_init(&io->report, cfg->report_rate);
 	for (size_t i = 0; i < cfg->nns; i++) {
 		io->ns[i] = cfg->ns[i];

@@ -16,7 +16,9 @@
  * TCP (RFC 7766): length-prefixed queries, pipelined; responses go out in
  * order on the connection, written at once with uv_try_write() and queued
  * only for what the socket did not take. Limits:
- *   - at most dns_tcp_max_conns connections: over it, accept and close;
+ *   - at most dns_tcp_max_conns connections, and dns_tcp_max_per_source from
+ *     one IPv4 address or IPv6 /64 (server/conncap.h, through the shared
+ *     server_tcp_accept()): over either, accept and close without a word;
  *   - a query over DNSIO_TCP_QUERY_MAX octets, or with a length prefix under
  *     12, closes the connection (robustness-catalogue 2.24/2.25);
  *   - the idle timer restarts only when a whole query arrived, so a client
@@ -61,6 +63,7 @@ struct dnsio_counters {
 	uint64_t tcp_connections;            /**< open now */
 	uint64_t tcp_accepted;
 	uint64_t tcp_rejected;               /**< over the connection limit */
+	uint64_t tcp_rejected_source;        /**< over the per-source connection limit */
 	uint64_t tcp_idle_closed;
 	uint64_t tcp_bad_length;             /**< closed for a bad length prefix */
 	uint64_t tcp_read_paused;            /**< times a slow reader was paused */

@@ -33,6 +33,7 @@ struct http_conn {
 	size_t len;      /* bytes in buf */
 	size_t consumed; /* head bytes of the request being answered */
 	char *body;      /* owned while writing */
+	struct conncap_ticket ticket; /* its place under the connection cap */
 	char head[512];
 	char peer[RS_ADDR_TEXT_MAX];
 	char buf[HTTP_REQUEST_MAX];
@@ -50,6 +51,7 @@ struct http {
 	size_t nlisteners;
 	int handles; /* open listener handles */
 	struct http_conn *conns;
+	struct conncap cap; /* admission (the global cap only: see http.h) */
 	struct http_counters counters;
 	bool stopping;
 };
@@ -78,6 +80,13 @@ void http_limits_default(struct http_limits *lim)
 {
 	lim->max_conns = HTTP_MAX_CONNS_DEFAULT;
 	lim->idle_ms = HTTP_IDLE_MS_DEFAULT;
+}
+
+void http_limits_set(struct http *http, const struct http_limits *lim)
+{
+	if (http != NULL) {
+		http->lim = *lim;
+	}
 }
 
 const struct http_counters *http_counters_get(const struct http *http)
@@ -303,6 +312,7 @@ static void http_maybe_free(struct http *http)
 {
 	if (http->stopping && http->handles == 0 && http->conns == NULL) {
 		http->srv->http = NULL;
+		conncap_deinit(&http->cap);
 		free(http);
 	}
 }
@@ -319,6 +329,7 @@ static void conn_free(struct http_conn *c)
 		c->next->prev = c->prev;
 	}
 	free(c->body);
+	conncap_release(&http->cap, &c->ticket);
 	free(c);
 	http->counters.connections--;
 	http_maybe_free(http);
@@ -631,9 +642,11 @@ static void on_connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	c->http = http;
-	uv_tcp_init(http->srv->loop, &c->tcp);
-	c->tcp.data = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+	const struct conncap_limits lim = {http->lim.max_conns, UINT32_MAX};
+	struct sockaddr_storage ss;
+	int verdict = server_tcp_accept(http->srv, server, &c->tcp, c, &http->cap, &lim, "http",
+			&ss, &c->ticket);
+	if (verdict < 0) {
 		uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
 		return;
 	}
@@ -647,18 +660,14 @@ static void on_connection_cb(uv_stream_t *server, int status)
 	http->conns = c;
 	http->counters.connections++;
 	http->counters.accepted++;
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+	if (ss.ss_family != AF_UNSPEC) {
 		rs_endpoint_format((struct sockaddr *)&ss, c->peer);
 	} else {
 		snprintf(c->peer, sizeof(c->peer), "?");
 	}
 	uv_timer_start(&c->timer, conn_timer_cb, http->lim.idle_ms, http->lim.idle_ms);
-	if (http->counters.connections > http->lim.max_conns) {
+	if (verdict != CONNCAP_ADMIT) {
 		http->counters.rejected++;
-		rs_log_debug("http %s: connection limit (%u) reached", c->peer,
-				http->lim.max_conns);
 		conn_respond_text(c, NULL, HTTP_STATUS_UNAVAILABLE, "too many connections\n", true);
 		return;
 	}
@@ -684,6 +693,7 @@ int http_start(struct server *srv, const struct http_limits *lim, char *err, siz
 	}
 	http->srv = srv;
 	http->lim = *lim;
+	conncap_init(&http->cap);
 	srv->http = http;
 	for (size_t k = 0; k < srv->cfg.http.n; k++) {
 		struct http_listener *l = &http->listeners[k];

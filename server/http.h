@@ -22,7 +22,11 @@
  *   with Allow otherwise), requests with a body are refused (400), a
  *   malformed head gets 400 and a version other than HTTP/1.0 or 1.1 gets
  *   505; each of these closes the connection. Beyond the connection limit a
- *   new connection gets 503 and is closed. A connection closed by the
+ *   new connection gets 503 and is closed. Connections are admitted through
+ *   the listeners' shared server_tcp_accept() with the global cap only: the
+ *   clients are a few monitors and people, often behind one proxy address,
+ *   so a per-source cap would only say "the proxy" (the DNS and API
+ *   listeners, facing the fleet, have one). A connection closed by the
  *   server after an answer is closed gracefully: FIN first, then what the
  *   client still sends is drained for up to 2 s, so that a TCP reset cannot
  *   destroy the answer before the client read it (RFC 9112 9.6).
@@ -53,6 +57,13 @@ struct http_limits {
 
 /** Fill @p lim with the defaults. */
 void http_limits_default(struct http_limits *lim);
+
+/**
+ * New limits (SIGHUP): the connection cap applies to the next connection,
+ * the idle time to the next timer start. Open connections stay. NULL-safe.
+ * @param lim copied.
+ */
+void http_limits_set(struct http *http, const struct http_limits *lim);
 
 /** The response statuses the server sends, as counter indexes. */
 enum http_status {

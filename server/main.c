@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "server/api.h"
 #include "server/config.h"
+#include "server/http.h"
 #include "server/server.h"
 
 struct daemon {
@@ -48,6 +49,8 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	if (d->srv.api != NULL) {
 		api_limits_reload(d->srv.api);
 	}
+	struct http_limits hl = {d->srv.cfg.http_max_conns, d->srv.cfg.http_idle_ms};
+	http_limits_set(d->srv.http, &hl);
 	rs_log_notice("SIGHUP: limits and log level reloaded%s",
 			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
 }

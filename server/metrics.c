@@ -357,11 +357,17 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 				a->stale},
 		{"roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
 				d->tcp_connections},
-		{"roster_dns_tcp_rejected_total", "counter",
-				"DNS TCP connections refused at the connection limit.",
-				d->tcp_rejected},
 	};
 	prom_scalars(t, extra, ARRAY_LEN(extra));
+	const struct prom_sample rejected[] = {
+		{"limit", d->tcp_rejected},
+		{"per_source", d->tcp_rejected_source},
+	};
+	prom_labelled_family(t, "roster_dns_tcp_rejected_total", "counter",
+			"DNS TCP connections accepted and closed at once, by the cap they hit "
+			"(limit: --tcp-max-connections; per_source: "
+			"--tcp-max-connections-per-source).",
+			"reason", rejected, ARRAY_LEN(rejected));
 }
 
 static void prom_store(struct metrics_text *t, const struct server *srv)
@@ -414,9 +420,6 @@ static void prom_api(struct metrics_text *t, const struct server *srv)
 				a->connections},
 		{"roster_api_connections_accepted_total", "counter",
 				"Registration API connections accepted.", a->accepted},
-		{"roster_api_connections_rejected_total", "counter",
-				"Registration API connections refused at the connection limit.",
-				a->rejected},
 		{"roster_api_requests_total", "counter", "Registration API requests.", a->requests},
 		{"roster_api_errors_total", "counter", "Registration API error responses.",
 				a->errors},
@@ -427,7 +430,16 @@ static void prom_api(struct metrics_text *t, const struct server *srv)
 		{"malformed", a->malformed},
 		{"oversized", a->oversized},
 	};
+	/* Refused while stopping counts under "limit": there is no room then. */
+	const struct prom_sample rejected[] = {
+		{"limit", a->rejected - a->rejected_source},
+		{"per_source", a->rejected_source},
+	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
+	prom_labelled_family(t, "roster_api_connections_rejected_total", "counter",
+			"Registration API connections refused, by the cap they hit (limit: "
+			"--max-connections; per_source: --max-connections-per-source).",
+			"reason", rejected, ARRAY_LEN(rejected));
 	prom_labelled_family(t, "roster_api_closed_total", "counter",
 			"Registration API connections closed by the server, by reason.", "reason",
 			closed, ARRAY_LEN(closed));
@@ -467,6 +479,8 @@ static void prom_http(struct metrics_text *t, const struct server *srv)
 		}
 	}
 	prom_one(t, "roster_http_connections", "gauge", "Open HTTP connections.", h->connections);
+	prom_one(t, "roster_http_connections_rejected_total", "counter",
+			"HTTP connections answered 503 at --http-max-connections.", h->rejected);
 }
 
 int metrics_prometheus_render(const struct server *srv, struct metrics_text *out)

@@ -34,6 +34,35 @@ int server_tcp_listen(struct server *srv, uv_tcp_t *tcp, void *data, const struc
 	return 0;
 }
 
+int server_tcp_accept(struct server *srv, uv_stream_t *listener, uv_tcp_t *client, void *data,
+		struct conncap *cap, const struct conncap_limits *lim, const char *what,
+		struct sockaddr_storage *peer, struct conncap_ticket *ticket)
+{
+	uv_tcp_init(srv->loop, client);
+	client->data = data;
+	memset(peer, 0, sizeof(*peer));
+	int rc = uv_accept(listener, (uv_stream_t *)client);
+	if (rc < 0) {
+		return rc;
+	}
+	int len = sizeof(*peer);
+	if (uv_tcp_getpeername(client, (struct sockaddr *)peer, &len) < 0) {
+		peer->ss_family = AF_UNSPEC; /* it reset already; counted as "unknown" */
+	}
+	enum conncap_verdict v = conncap_admit(cap, (const struct sockaddr *)peer, lim, ticket);
+	if (v != CONNCAP_ADMIT) {
+		char text[RS_ADDR_TEXT_MAX] = "?";
+		if (peer->ss_family != AF_UNSPEC) {
+			rs_endpoint_format((const struct sockaddr *)peer, text);
+		}
+		rs_log_debug("%s %s: refused: %s", what, text,
+				v == CONNCAP_OVER_TOTAL    ? "connection limit reached"
+				: v == CONNCAP_OVER_SOURCE ? "per-source connection limit reached"
+							   : "out of memory");
+	}
+	return (int)v;
+}
+
 uint64_t server_wall_ms(void)
 {
 	struct timespec ts;
@@ -200,8 +229,7 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
 	}
 	if (rc == 0) {
-		struct http_limits hl;
-		http_limits_default(&hl);
+		struct http_limits hl = {srv->cfg.http_max_conns, srv->cfg.http_idle_ms};
 		rc = http_start(srv, &hl, err, errsz);
 	}
 	return rc;

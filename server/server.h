@@ -12,6 +12,12 @@
  * to send the replies it held (server_commit_cb). Replies to writes leave
  * only after their commit.
  *
+ * Listeners: the API and HTTP modules open theirs with server_tcp_listen(),
+ * and all three TCP listeners (DNS, API, HTTP) accept through
+ * server_tcp_accept(), which admits each connection against the module's
+ * caps in all and per source (server/conncap.h). The modules keep only
+ * what differs: how to say no, and what a connection holds.
+ *
  * Threads: everything here runs on the main loop thread.
  */
 #pragma once
@@ -21,6 +27,7 @@
 #include <uv.h>
 
 #include "server/config.h"
+#include "server/conncap.h"
 #include "server/persist.h"
 #include "server/store.h"
 
@@ -91,6 +98,27 @@ void server_close(struct server *srv);
 __attribute__((warn_unused_result)) int server_tcp_listen(struct server *srv, uv_tcp_t *tcp,
 		void *data, const struct sockaddr *sa, int backlog, uv_connection_cb cb,
 		const char *what, char *err, size_t errsz);
+
+/**
+ * The accept path of every TCP listener (DNS, API, HTTP): init @p client on
+ * the loop (data set to @p data), accept it, read its peer address and admit
+ * it against @p cap under @p lim (server/conncap.h: a global cap and a cap
+ * per source, IPv4 /32 or IPv6 /64). Refusals are logged at debug level.
+ * @param what the module's name, for messages ("dns", "api", "http").
+ * @param peer its peer address (family AF_UNSPEC when it could not be read).
+ * @param ticket zeroed; held when the connection is admitted.
+ * @return CONNCAP_ADMIT (0): admitted; give @p ticket back with
+ *         conncap_release() when the connection is freed.
+ *         CONNCAP_OVER_TOTAL, CONNCAP_OVER_SOURCE, CONNCAP_NO_MEMORY (> 0):
+ *         accepted but refused; the caller closes it at once, with a word
+ *         first if its protocol has one (accept-and-close).
+ *         A negative libuv code: uv_accept() failed.
+ * @note @p client is initialised whatever the result: the caller closes it.
+ */
+__attribute__((warn_unused_result)) int server_tcp_accept(struct server *srv,
+		uv_stream_t *listener, uv_tcp_t *client, void *data, struct conncap *cap,
+		const struct conncap_limits *lim, const char *what, struct sockaddr_storage *peer,
+		struct conncap_ticket *ticket);
 
 /** Milliseconds since the Unix epoch (wall clock, for display only). */
 uint64_t server_wall_ms(void);

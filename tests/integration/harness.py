@@ -94,8 +94,11 @@ class ApiClient:
     send()/recv() give raw control for pipelining and bad input.
     """
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, source=None):
+        # source: the local address to connect from (e.g. "127.0.0.2": Linux
+        # loopback answers for all of 127/8), for the per-source caps.
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.next_id = 1
         self.buf = b""

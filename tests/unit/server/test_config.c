@@ -39,6 +39,27 @@ Test(config, defaults_and_derived_fields)
 	cr_expect_str_eq(cfg.data_dir, "./roster-data");
 }
 
+Test(config, connection_caps_defaults_and_flags)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.dns_tcp_max_per_source, 100);
+	cr_expect_eq(cfg.api_max_per_source, 1024);
+	cr_expect_eq(cfg.http_max_conns, 256);
+	cr_expect_eq(cfg.http_idle_ms, 10000);
+	cr_assert_eq(parse(&cfg,
+			     "--site a --domain b --tcp-max-connections-per-source 7 "
+			     "--max-connections-per-source 9 --http-max-connections 3 "
+			     "--http-idle-timeout 1500ms",
+			     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_eq(cfg.dns_tcp_max_per_source, 7);
+	cr_expect_eq(cfg.api_max_per_source, 9);
+	cr_expect_eq(cfg.http_max_conns, 3);
+	cr_expect_eq(cfg.http_idle_ms, 1500);
+}
+
 Test(config, several_listeners_and_ns)
 {
 	struct server_config cfg;
@@ -76,6 +97,11 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 		{"--site a --domain b --udp-max 100", "udp-max"},
 		{"--site a --domain b --log-level loud", "log-level"},
 		{"--site a --domain b --preserve-fraction 2", "preserve-fraction"},
+		{"--site a --domain b --tcp-max-connections-per-source 0",
+				"tcp-max-connections-per-source"},
+		{"--site a --domain b --max-connections-per-source x", "max-connections-per-source"},
+		{"--site a --domain b --http-max-connections 0", "http-max-connections"},
+		{"--site a --domain b --http-idle-timeout 5ms", "http-idle-timeout"},
 		{"--site a --domain b --bogus", "--bogus"},
 		{"--site a --domain b extra", "extra"},
 		{"--site a --domain b --config /nonexistent/roster.conf", "/nonexistent"},

@@ -1,0 +1,292 @@
+"""Per-source connection caps on the real rosterd (robustness catalogue 2.26
+and 3.10): one source gets its cap's worth of DNS TCP and API connections
+and no more; the next is accepted and closed without an answer, while
+another source (127.0.0.2: Linux loopback answers for all of 127/8) is
+still served, and closing one connection frees its place."""
+import re
+import signal
+import socket
+import struct
+import time
+import urllib.request
+
+import dns.message
+import pytest
+
+from dns_helpers import wait_dns
+from harness import ApiClient, Rosterd, pb
+
+ZONE = "services.lon6.example.net."
+CAP = 4
+
+
+def metrics(srv):
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def sample(text, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\d+)$"
+    m = re.search(pat, text, re.M)
+    assert m, f"no {name} {labels} in /metrics"
+    return int(m.group(1))
+
+
+def wait_sample(srv, name, want, timeout=5.0, **labels):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = sample(metrics(srv), name, **labels)
+        if got == want:
+            return
+        assert time.monotonic() < deadline, f"{name} = {got}, want {want}"
+        time.sleep(0.05)
+
+
+def dns_connect(srv, source="127.0.0.1"):
+    return socket.create_connection(("127.0.0.1", srv.dns_port), timeout=5,
+                                    source_address=(source, 0))
+
+
+def dns_ask(sock, qid=1):
+    """Send an SOA query over TCP; the response, or None when the server
+    closed the connection without answering."""
+    q = dns.message.make_query(ZONE, "SOA")
+    q.id = qid
+    wire = q.to_wire()
+    try:
+        sock.sendall(struct.pack(">H", len(wire)) + wire)
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack(">H", data[:2])[0]:
+            chunk = sock.recv(65535)
+            if not chunk:
+                return None
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return None
+    r = dns.message.from_wire(data[2:])
+    assert r.id == qid
+    return r
+
+
+def closed_without_answer(sock, timeout=5.0):
+    """True when the peer closes (FIN or reset) before sending anything."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.fixture
+def dns_srv(tmp_path):
+    extra = ["--tcp-max-connections-per-source", str(CAP), "--tcp-max-connections", "100"]
+    with Rosterd(tmp_path, extra=extra) as s:
+        wait_dns(s)
+        # The harness's readiness probe connected to the DNS port; wait until
+        # its connection has been closed, so the count starts at zero.
+        wait_sample(s, "roster_dns_tcp_connections", 0)
+        yield s
+
+
+def test_dns_tcp_per_source_cap(dns_srv):
+    s = dns_srv
+    held = [dns_connect(s) for _ in range(CAP)]
+    for k, c in enumerate(held):
+        r = dns_ask(c, qid=100 + k)
+        assert r is not None and r.answer, f"admitted connection {k} not answered"
+    # One more from the same address: accepted, then closed, no answer.
+    over = dns_connect(s)
+    assert dns_ask(over, qid=7) is None
+    over.close()
+    # Another source is served.
+    other = dns_connect(s, source="127.0.0.2")
+    assert other.getsockname()[0] == "127.0.0.2"
+    r = dns_ask(other, qid=8)
+    assert r is not None and r.answer
+    # The held connections still work: the refusal touched nobody else.
+    assert dns_ask(held[1], qid=9) is not None
+    text = metrics(s)
+    assert sample(text, "roster_dns_tcp_rejected_total", reason="per_source") == 1
+    assert sample(text, "roster_dns_tcp_rejected_total", reason="limit") == 0
+    # Closing one frees its place; the server notices the FIN and releases
+    # it, so the next connection from 127.0.0.1 is answered.
+    held.pop(0).close()
+    deadline = time.monotonic() + 5
+    while True:
+        c = dns_connect(s)
+        r = dns_ask(c, qid=10)
+        if r is not None:
+            held.append(c)
+            break
+        c.close()
+        assert time.monotonic() < deadline, "a closed connection never gave its place back"
+        time.sleep(0.05)
+    assert r.answer
+    # And the cap still holds after the reuse.
+    again = dns_connect(s)
+    assert dns_ask(again, qid=11) is None
+    again.close()
+    for c in held + [other]:
+        c.close()
+
+
+def test_dns_global_cap_still_applies(tmp_path):
+    with Rosterd(tmp_path, extra=["--tcp-max-connections", "3",
+                                  "--tcp-max-connections-per-source", "2"]) as s:
+        wait_dns(s)
+        wait_sample(s, "roster_dns_tcp_connections", 0)
+        held = [dns_connect(s, "127.0.0.1"), dns_connect(s, "127.0.0.1"),
+                dns_connect(s, "127.0.0.2")]
+        for k, c in enumerate(held):
+            assert dns_ask(c, qid=k + 1) is not None
+        # 127.0.0.3 is under its own cap, but the listener is full.
+        extra = dns_connect(s, "127.0.0.3")
+        assert dns_ask(extra, qid=9) is None
+        extra.close()
+        text = metrics(s)
+        assert sample(text, "roster_dns_tcp_rejected_total", reason="limit") == 1
+        assert sample(text, "roster_dns_tcp_rejected_total", reason="per_source") == 0
+        for c in held:
+            c.close()
+
+
+def api_frames(sock):
+    """Every Response frame until the server closes the connection."""
+    sock.settimeout(5)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    out = []
+    while len(data) >= 4:
+        n = struct.unpack(">I", data[:4])[0]
+        r = pb().Response()
+        r.ParseFromString(data[4:4 + n])
+        out.append(r)
+        data = data[4 + n:]
+    return out
+
+
+def test_api_per_source_cap(tmp_path):
+    with Rosterd(tmp_path, extra=["--max-connections-per-source", str(CAP)]) as s:
+        first = ApiClient(s.api_port)
+        deadline = time.monotonic() + 5
+        while first.stats().api_connections != 1:  # the start-up probe has gone
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        held = [first] + [ApiClient(s.api_port) for _ in range(CAP - 1)]
+        # A frame round-trip on every admitted connection.
+        for k, c in enumerate(held):
+            r = c.register("capped", "tcp", f"h{k}.example.net", 80)
+            assert r.error == 0, r.message
+        # The next one from 127.0.0.1 gets UNAVAILABLE and is closed.
+        over = socket.create_connection(("127.0.0.1", s.api_port), timeout=5)
+        frames = api_frames(over)
+        over.close()
+        assert len(frames) == 1, frames
+        assert frames[0].error == pb().UNAVAILABLE
+        assert "per-source" in frames[0].message
+        # 127.0.0.2 is another source: served.
+        with ApiClient(s.api_port, source="127.0.0.2") as other:
+            assert other.sock.getsockname()[0] == "127.0.0.2"
+            st = other.stats()
+            assert st.instances == CAP
+        text = metrics(s)
+        assert sample(text, "roster_api_connections_rejected_total", reason="per_source") == 1
+        assert sample(text, "roster_api_connections_rejected_total", reason="limit") == 0
+        # Closing one frees its place.
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                c = ApiClient(s.api_port)
+                st = c.stats()
+                held.append(c)
+                break
+            except ConnectionError:
+                c.close()
+                assert time.monotonic() < deadline, "the place was never given back"
+                time.sleep(0.05)
+        assert st.instances == CAP
+        for c in held:
+            c.close()
+
+
+def test_dns_per_source_cap_reloads_on_sighup(tmp_path):
+    conf = tmp_path / "rosterd.conf"
+    conf.write_text("tcp-max-connections-per-source = 1\n")
+    with Rosterd(tmp_path, extra=["--config", str(conf)]) as s:
+        wait_dns(s)
+        wait_sample(s, "roster_dns_tcp_connections", 0)
+        a = dns_connect(s)
+        assert dns_ask(a, qid=1) is not None
+        b = dns_connect(s)
+        assert dns_ask(b, qid=2) is None
+        b.close()
+        conf.write_text("tcp-max-connections-per-source = 2\n")
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "SIGHUP" not in s.logs():
+            assert time.monotonic() < deadline, "SIGHUP never logged"
+            time.sleep(0.05)
+        # The admitted connection stays; one more from the source now fits.
+        c = dns_connect(s)
+        assert dns_ask(c, qid=3) is not None
+        assert dns_ask(a, qid=4) is not None
+        d = dns_connect(s)
+        assert dns_ask(d, qid=5) is None
+        for x in (a, c, d):
+            x.close()
+
+
+def http_get(sock, path="/healthz"):
+    """One keep-alive GET; the status line's code, or None at EOF/reset."""
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        out = b""
+        while b"\r\n\r\n" not in out:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return None
+    return int(out.split()[1]) if out.startswith(b"HTTP/1.1 ") else None
+
+
+def test_http_connection_cap_is_a_flag(tmp_path):
+    with Rosterd(tmp_path, extra=["--http-max-connections", "2"]) as s:
+        # The harness's readiness probe may still hold a place: retry until
+        # two keep-alive connections are both served.
+        deadline = time.monotonic() + 5
+        while True:
+            held = [socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
+                    for _ in range(2)]
+            if all(http_get(c) == 200 for c in held):
+                break
+            for c in held:
+                c.close()
+            assert time.monotonic() < deadline, "two connections never served"
+            time.sleep(0.1)
+        third = socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
+        assert http_get(third) == 503
+        third.close()
+        # The held ones are still served.
+        assert http_get(held[0]) == 200
+        for c in held:
+            c.close()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                text = metrics(s)
+                break
+            except OSError:  # a 503 while the closed ones are released
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert sample(text, "roster_http_connections_rejected_total") >= 1
