@@ -45,6 +45,7 @@ static struct store *st;
 static struct answer *an;
 static struct report rep;
 static uint64_t now_ms = 1000;
+static bool verbose; /* FUZZ_VERBOSE=1: one line per response */
 
 #define CHECK(cond)                                                                         \
 	do {                                                                                \
@@ -84,6 +85,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	rs_log_set_level(RS_LOG_ERROR);
+	verbose = getenv("FUZZ_VERBOSE") != NULL;
 	struct store_limits lim;
 	store_limits_default(&lim);
 	st = store_new(&lim, NULL, NULL, 1000);
@@ -122,10 +124,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	reg("dns", "udp", "web1.lon6.example.net", 53, "10.0.0.1", STORE_STATUS_UP, NULL, 0);
 	/* Enough instances that a UDP answer is truncated and a TCP answer is
 	 * cut to the subset that fits in 65,535 octets. */
-	for (unsigned i = 0; i < 1400; i++) {
+	for (unsigned i = 0; i < 2500; i++) {
 		char host[64], addr[32];
 		snprintf(host, sizeof(host), "big%u.lon6.example.net", i);
-		snprintf(addr, sizeof(addr), "10.1.%u.%u", i / 250, i % 250 + 1);
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", 1 + i / 62500, i / 250 % 250, i % 250 + 1);
 		reg("big", "tcp", host, 1000 + i, addr, STORE_STATUS_UP, NULL, 0);
 	}
 	return 0;
@@ -202,6 +204,15 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 					ldns_get_errorstr_by_id(s));
 			abort();
 		}
+		if (verbose) {
+			fprintf(stderr, "fuzz_dns: %s rcode %u, %zu octets, an %u ns %u ar %u%s%s\n",
+					t == ANSWER_TCP ? "tcp" : "udp", res.rcode, res.len,
+					ldns_pkt_ancount(p), ldns_pkt_nscount(p),
+					ldns_pkt_arcount(p), res.truncated ? " TC" : "",
+					res.partial ? " partial" : "");
+		}
+	} else if (verbose) {
+		fprintf(stderr, "fuzz_dns: dropped\n");
 	}
 	free(out);
 	return p;
