@@ -2,10 +2,13 @@
 # Roster's whole test suite, from a bare Debian 12 machine:
 #   1. installs the Debian packages the build and the tests need (apt-get
 #      update runs only when something is missing);
-#   2. builds twice: build/ (normal) and build-asan/ (AddressSanitizer +
-#      UndefinedBehaviorSanitizer), each with -Wall -Wextra -Werror;
+#   2. builds three times: build/ (normal), build-asan/ (AddressSanitizer +
+#      UndefinedBehaviorSanitizer) and build-fuzz/ (clang, libFuzzer targets
+#      of tests/fuzz with ASan + UBSan), each with -Wall -Wextra -Werror;
 #   3. runs every registered test (criterion unit tests, integration tests
-#      against the real binaries and real peers) in both builds;
+#      against the real binaries and real peers) in the first two builds,
+#      and the fuzz suite (each target a fixed number of runs from its seed
+#      corpus, about a minute in all) in build-fuzz;
 #   4. ends with one line "N passed, M failed" over everything it ran.
 # Exit status: 0 when nothing failed.
 set -euo pipefail
@@ -18,27 +21,34 @@ BUILD_PKGS=(build-essential pkg-config meson ninja-build
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
 	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils
 	lmdb-utils faketime iproute2 procps python3-prometheus-client chromium systemd)
+# The fuzz build: clang, and libclang-rt-14-dev for libFuzzer and the
+# sanitizer runtimes of Debian 12's clang 14.
+FUZZ_PKGS=(clang libclang-rt-14-dev)
 
-"$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}"
+"$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}" "${FUZZ_PKGS[@]}"
 
 # The packaged daemons (unbound, nsd, knot, named) are not started by the
 # install (deploy/install-deps.sh sets a policy-rc.d); every test starts its
 # own on its own ports and files, so nothing else running is disturbed.
 
 JOBS=$(nproc)
-setup() { # dir, extra meson args...
-	local dir=$1
-	shift
+setup() { # dir, tests feature, extra meson args...
+	local dir=$1 tests=$2
+	shift 2
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" -Dtests=enabled "$@" >/dev/null
+		meson setup "$dir" -Dtests="$tests" "$@" >/dev/null
 	else
-		meson configure "$dir" -Dtests=enabled >/dev/null
+		meson configure "$dir" -Dtests="$tests" >/dev/null
 	fi
 	ninja -C "$dir" -j "$JOBS"
 }
 
-setup build
-setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+setup build enabled
+setup build-asan enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# Only the fuzz targets are tests here (the unit and integration tests ran
+# in the two builds above). The compiler is fixed when the directory is set up.
+CC=clang setup build-fuzz disabled -Dfuzz=enabled -Db_sanitize=address,undefined \
+	-Db_lundef=false
 
 passed=0
 failed=0
@@ -60,6 +70,7 @@ run_suite() { # dir
 
 run_suite build
 run_suite build-asan
+run_suite build-fuzz
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,271 @@
+/*
+ * tests/fuzz/fuzz_dns.c - libFuzzer target: answer_process() (and through
+ * it the pre-validator server/dnswire.c, DNS cookies server/cookie.c and
+ * the prepared answers) on arbitrary bytes, against an engine whose store
+ * holds a few services, without sockets.
+ *
+ * Input: one control octet, then the query.
+ *   bit 0     transport: 0 UDP, 1 TCP
+ *   bits 1-2  client address: IPv4, IPv6, IPv4-mapped IPv6, none
+ *   bit 3     round trip: when the query carries a 24-octet COOKIE option and
+ *             the response a server cookie, ask again with that cookie, so
+ *             the valid-cookie path is reached (the fuzzer cannot forge a
+ *             SipHash)
+ *   bits 4-7  age of the cookie at the second ask, in 5-minute steps
+ *             (0 = same second ... 75 min: fresh, refreshed, expired)
+ *
+ * Invariants checked on every response (abort() = a finding):
+ *   - it never exceeds the cap given, nor the UDP payload size we may send;
+ *   - a sent response has QR=1, the query's ID and at least a header;
+ *   - ldns_wire2pkt() parses it.
+ */
+#include <arpa/inet.h>
+#include <ldns/ldns.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "common/log.h"
+#include "server/answer.h"
+#include "server/cookie.h"
+#include "server/dnswire.h"
+#include "server/report.h"
+#include "server/store.h"
+
+#define ZONE "services.lon6.example.net."
+#define UDP_MAX 1232
+#define WALL_BASE 1700000000u
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct store *st;
+static struct answer *an;
+static struct report rep;
+static uint64_t now_ms = 1000;
+static bool verbose; /* FUZZ_VERBOSE=1: one line per response */
+
+#define CHECK(cond)                                                                         \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "fuzz_dns: invariant failed: %s (line %d)\n", #cond,  \
+					__LINE__);                                          \
+			abort();                                                            \
+		}                                                                           \
+	} while (0)
+
+static void reg(const char *svc, const char *proto, const char *host, unsigned port,
+		const char *addr, enum store_status status, const struct store_meta *meta,
+		size_t nmeta)
+{
+	struct rs_addr ad[1];
+	size_t n = 0;
+	if (addr != NULL) {
+		if (rs_addr_parse(addr, &ad[0]) < 0) {
+			abort();
+		}
+		n = 1;
+	}
+	struct store_registration r = {
+		.service = svc, .protocol = proto, .host = host, .port = port, .addrs = ad,
+		.naddrs = n, .weight = 10, .status = status, .meta = meta, .nmeta = nmeta,
+	};
+	bool created;
+	uint64_t rev;
+	if (store_register(st, &r, 1000, 0, &created, &rev) < 0) {
+		fprintf(stderr, "fuzz_dns: cannot register %s %s:%u\n", svc, host, port);
+		abort();
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	rs_log_set_level(RS_LOG_ERROR);
+	verbose = getenv("FUZZ_VERBOSE") != NULL;
+	struct store_limits lim;
+	store_limits_default(&lim);
+	st = store_new(&lim, NULL, NULL, 1000);
+	if (st == NULL) {
+		abort();
+	}
+	static const char *ns[] = {"ns1.example.net.", "ns2.example.net."};
+	/* Fixed secrets: runs are reproducible. A previous one too, so the
+	 * roll-over branch of the check is reachable. */
+	static struct cookie_secrets secrets;
+	for (int i = 0; i < COOKIE_SECRET_LEN; i++) {
+		secrets.current[i] = (uint8_t)(0x11 * i);
+		secrets.previous[i] = (uint8_t)(0x5a ^ i);
+	}
+	secrets.has_previous = true;
+	struct answer_config cfg = {
+		.zone = ZONE,
+		.domain = "example.net.",
+		.ns = ns,
+		.nns = 2,
+		.report_zone = "errors.example.net.",
+		.ttl = 5,
+		.negative_ttl = 7,
+		.udp_max = UDP_MAX,
+		.cookies = &secrets,
+	};
+	report_init(&rep, 50);
+	if (answer_new(&cfg, st, &rep, &an) < 0) {
+		abort();
+	}
+	static const struct store_meta meta[] = {{"path", "/v1"}, {"zone", "a"}};
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1", STORE_STATUS_UP, meta, 2);
+	reg("web", "tcp", "web2.lon6.example.net", 8081, "2001:db8::2", STORE_STATUS_UP, NULL, 0);
+	reg("web", "tcp", "web3.lon6.example.net", 8082, NULL, STORE_STATUS_DOWN, NULL, 0);
+	reg("web", "tcp", "elsewhere.example.org", 443, NULL, STORE_STATUS_STARTING, NULL, 0);
+	reg("dns", "udp", "web1.lon6.example.net", 53, "10.0.0.1", STORE_STATUS_UP, NULL, 0);
+	/* Enough instances that a UDP answer is truncated and a TCP answer is
+	 * cut to the subset that fits in 65,535 octets. */
+	for (unsigned i = 0; i < 2500; i++) {
+		char host[64], addr[32];
+		snprintf(host, sizeof(host), "big%u.lon6.example.net", i);
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", 1 + i / 62500, i / 250 % 250, i % 250 + 1);
+		reg("big", "tcp", host, 1000 + i, addr, STORE_STATUS_UP, NULL, 0);
+	}
+	return 0;
+}
+
+/* The server cookie of a response's COOKIE option, if any (16 octets). */
+static bool response_cookie(const ldns_pkt *p, uint8_t out[COOKIE_SERVER_LEN])
+{
+	const ldns_rdf *d = ldns_pkt_edns_data(p);
+	if (d == NULL) {
+		return false;
+	}
+	const uint8_t *b = ldns_rdf_data(d);
+	size_t n = ldns_rdf_size(d);
+	for (size_t off = 0; off + 4 <= n;) {
+		uint16_t code = (uint16_t)(b[off] << 8 | b[off + 1]);
+		uint16_t len = (uint16_t)(b[off + 2] << 8 | b[off + 3]);
+		if (off + 4 + len > n) {
+			return false;
+		}
+		if (code == DNSWIRE_OPT_COOKIE && len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN) {
+			memcpy(out, b + off + 4 + COOKIE_CLIENT_LEN, COOKIE_SERVER_LEN);
+			return true;
+		}
+		off += 4 + (size_t)len;
+	}
+	return false;
+}
+
+/* Ask once and check the invariants. Returns the parsed response (or NULL). */
+static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
+		const struct sockaddr *sa, uint32_t wall_s)
+{
+	size_t cap = t == ANSWER_TCP ? 65535 : 4096;
+	/* Exactly cap octets on the heap: a write past the cap is an ASan error. */
+	uint8_t *out = malloc(cap);
+	if (out == NULL) {
+		abort();
+	}
+	struct answer_client client = {
+		.transport = t, .addr = sa, .keepalive = t == ANSWER_TCP ? 100 : 0, .wall_s = wall_s,
+	};
+	struct answer_result res;
+	/* Ten seconds between queries: the error and report rate limits never
+	 * carry over from one input to the next. */
+	now_ms += 10000;
+	answer_process(an, q, qlen, &client, now_ms, out, cap, &res);
+	ldns_pkt *p = NULL;
+	if (res.action == ANSWER_SEND) {
+		CHECK(res.len <= cap);
+		CHECK(res.len >= DNSWIRE_HEADER);
+		CHECK(qlen >= DNSWIRE_HEADER);
+		CHECK(out[0] == q[0] && out[1] == q[1]);
+		CHECK((dnswire_get16(out + 2) & DNSWIRE_QR) != 0);
+		if (t == ANSWER_UDP) {
+			/* Never more than we may send: 512 without EDNS, the
+			 * requestor's size (at least 512) capped at ours with it. */
+			struct dnswire_query dq;
+			enum dnswire_verdict v = dnswire_query_check(q, qlen, &dq);
+			size_t limit = UDP_MAX;
+			if ((v == DNSWIRE_OK || v == DNSWIRE_COOKIE_ONLY) && dq.has_opt && dq.opt_ok) {
+				size_t want = dq.edns_udp < 512 ? 512 : dq.edns_udp;
+				limit = want < UDP_MAX ? want : UDP_MAX;
+			} else if (v == DNSWIRE_OK && !dq.has_opt) {
+				limit = 512;
+			}
+			CHECK(res.len <= limit);
+		} else {
+			CHECK(!res.truncated);
+		}
+		ldns_status s = ldns_wire2pkt(&p, out, res.len);
+		if (s != LDNS_STATUS_OK) {
+			fprintf(stderr, "fuzz_dns: response does not parse: %s\n",
+					ldns_get_errorstr_by_id(s));
+			abort();
+		}
+		if (verbose) {
+			fprintf(stderr, "fuzz_dns: %s rcode %u, %zu octets, an %u ns %u ar %u%s%s\n",
+					t == ANSWER_TCP ? "tcp" : "udp", res.rcode, res.len,
+					ldns_pkt_ancount(p), ldns_pkt_nscount(p),
+					ldns_pkt_arcount(p), res.truncated ? " TC" : "",
+					res.partial ? " partial" : "");
+		}
+	} else if (verbose) {
+		fprintf(stderr, "fuzz_dns: dropped\n");
+	}
+	free(out);
+	return p;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1) {
+		return 0;
+	}
+	uint8_t ctl = data[0];
+	/* A copy of exactly the query's length: reads past it are ASan errors. */
+	size_t qlen = size - 1;
+	uint8_t *q = malloc(qlen > 0 ? qlen : 1);
+	if (q == NULL) {
+		abort();
+	}
+	memcpy(q, data + 1, qlen);
+	enum answer_transport t = (ctl & 1) ? ANSWER_TCP : ANSWER_UDP;
+
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5353)};
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(5353)};
+	const struct sockaddr *sa = NULL;
+	switch ((ctl >> 1) & 3) {
+	case 0:
+		inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+		sa = (const struct sockaddr *)&sin;
+		break;
+	case 1:
+		inet_pton(AF_INET6, "2001:db8::7", &sin6.sin6_addr);
+		sa = (const struct sockaddr *)&sin6;
+		break;
+	case 2:
+		inet_pton(AF_INET6, "::ffff:192.0.2.7", &sin6.sin6_addr);
+		sa = (const struct sockaddr *)&sin6;
+		break;
+	default:
+		break;
+	}
+
+	ldns_pkt *p = ask(q, qlen, t, sa, WALL_BASE);
+	uint8_t cookie[COOKIE_SERVER_LEN];
+	struct dnswire_query dq;
+	enum dnswire_verdict v;
+	if (p != NULL && (ctl & 8) && response_cookie(p, cookie) &&
+			((v = dnswire_query_check(q, qlen, &dq)) == DNSWIRE_OK ||
+					v == DNSWIRE_COOKIE_ONLY) &&
+			dq.cookie_len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN) {
+		/* The client comes back with the cookie it was given. */
+		memcpy(q + dq.cookie_off + COOKIE_CLIENT_LEN, cookie, COOKIE_SERVER_LEN);
+		ldns_pkt_free(ask(q, qlen, t, sa, WALL_BASE + (uint32_t)(ctl >> 4) * 300u));
+	}
+	ldns_pkt_free(p);
+	free(q);
+	return 0;
+}
