@@ -23,6 +23,14 @@ int rs_log_level_parse(const char *text)
 	return RS_EINVAL;
 }
 
+const char *rs_log_level_name(int level)
+{
+	if (level < 0 || level > RS_LOG_DEBUG) {
+		return "?";
+	}
+	return level_names[level];
+}
+
 void rs_log_set_level(enum rs_log_level level)
 {
 	atomic_store(&log_level, (int)level);

@@ -23,6 +23,9 @@ enum rs_log_level {
  */
 int rs_log_level_parse(const char *text);
 
+/** The name rs_log_level_parse() accepts for @p level ("info"); "?" when out of range. */
+const char *rs_log_level_name(int level);
+
 /** Set the most verbose level that is written. Default RS_LOG_INFO. */
 void rs_log_set_level(enum rs_log_level level);
 
