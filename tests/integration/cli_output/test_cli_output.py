@@ -61,6 +61,30 @@ def test_register_first_line_and_revision(env, srv):
     assert int(m.group(1)) == srv.client().stats().revision
 
 
+def test_register_status_deregister_name_the_host_alike(env):
+    """The host as query shows it (SPEC: lower case, trailing dot), however it was typed."""
+    ident = ["--service", "web", "--protocol", "http", "--host", "Web3.LON6.example.net",
+             "--port", "8082"]
+    r = roster("register", *ident, "--permanent", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("registered web3.lon6.example.net.:8082 as "), r.stdout
+    r = roster("status", *ident, "down", env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"^status web3\.lon6\.example\.net\.:8082 of service:web, protocol:http "
+                    r"to DOWN revision \d+$", r.stdout.rstrip("\n")), r.stdout
+    q = roster("query", "--service", "web", "--all", env=env)
+    assert "web3.lon6.example.net.:8082  (DOWN since" in q.stdout, q.stdout
+    r = roster("deregister", *ident, env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"^deregistered web3\.lon6\.example\.net\.:8082 of service:web, "
+                    r"protocol:http revision \d+$", r.stdout.rstrip("\n")), r.stdout
+    ident[5] = "web3.lon6.example.net"  # typed another way: printed the same way
+    for args in (["register", *ident, "--permanent"], ["status", *ident, "up"],
+                 ["deregister", *ident]):
+        doc = json.loads(roster("--json", *args, env=env).stdout)
+        assert doc["host"] == "web3.lon6.example.net.", (args, doc)
+
+
 def test_register_with_ttl_holds_until_interrupted_then_deregisters(env, srv):
     cmd = [binary("client/roster"), "register", "--service", "web", "--protocol", "http",
            "--host", "web2.lon6.example.net", "--port", "8081", "--ttl", "2"]
