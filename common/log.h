@@ -23,6 +23,9 @@ enum rs_log_level {
  */
 int rs_log_level_parse(const char *text);
 
+/** The name rs_log_level_parse() accepts for @p level ("info"); "?" when out of range. */
+const char *rs_log_level_name(int level);
+
 /** Set the most verbose level that is written. Default RS_LOG_INFO. */
 void rs_log_set_level(enum rs_log_level level);
 
@@ -31,6 +34,22 @@ int rs_log_enabled(enum rs_log_level level);
 
 /** Write one line at @p level; a trailing newline is added. */
 void rs_log(enum rs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
+ * Hold back the lines logged from now on, from every thread, until
+ * rs_log_release(): rosterd's start-up reports what it opened only once the
+ * start has succeeded, so that a failed start is one error line. When more
+ * is held than fits (a few dozen lines), the held lines are written at once
+ * and holding ends: nothing is lost.
+ */
+void rs_log_hold(void);
+
+/**
+ * End rs_log_hold(): write the held lines at @p most_verbose or more severe
+ * (RS_LOG_DEBUG: all of them; RS_LOG_WARNING: warnings and errors only), in
+ * order, with their original timestamps; drop the rest.
+ */
+void rs_log_release(enum rs_log_level most_verbose);
 
 #define rs_log_error(...) rs_log(RS_LOG_ERROR, __VA_ARGS__)
 #define rs_log_warning(...) rs_log(RS_LOG_WARNING, __VA_ARGS__)

@@ -7,12 +7,15 @@
 #   4. registers demo services and shows them through `roster query` and `dig`;
 #   5. leaves rosterd running and prints how to stop it.
 # Running it again reuses the rosterd it started (the demo registrations are
-# idempotent). `./deploy/quickstart.sh stop` stops it.
+# idempotent). `./deploy/quickstart.sh stop` stops it: the one on
+# ROSTER_DATA when that is set, else the one of the last run (whatever data
+# dir it used); the hint printed at the end says exactly what to run.
 #
 # Environment: ROSTER_DNS_PORT, ROSTER_API_PORT, ROSTER_HTTP_PORT and
 # ROSTER_DATA override the ports and the data dir; ROSTER_SITE and
 # ROSTER_DOMAIN the zone (services.<site>.<domain>).
 set -euo pipefail
+invoked_from=$PWD
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -22,6 +25,11 @@ dns_port=${ROSTER_DNS_PORT:-8053}
 api_port=${ROSTER_API_PORT:-7600}
 http_port=${ROSTER_HTTP_PORT:-7680}
 data=${ROSTER_DATA:-$root/roster-data}
+# The data dir of the last run, for a `stop` given no ROSTER_DATA.
+lastfile=$root/build/quickstart-last-data
+if [ "${1:-}" = stop ] && [ -z "${ROSTER_DATA:-}" ] && [ -f "$lastfile" ]; then
+	data=$(cat "$lastfile")
+fi
 zone="services.$site.$domain"
 pidfile=$data/rosterd.pid
 logfile=$data/rosterd.log
@@ -67,6 +75,9 @@ if [ "${1:-}" = stop ]; then
 			sleep 0.1
 		done
 		rm -f "$pidfile"
+		if [ -f "$lastfile" ] && [ "$(cat "$lastfile")" = "$data" ]; then
+			rm -f "$lastfile"
+		fi
 		echo "rosterd (pid $pid) stopped; its store stays in $data"
 	else
 		echo "no rosterd started by the quickstart is running"
@@ -120,6 +131,7 @@ else
 	fi
 	echo "started (pid $pid), log in $logfile"
 fi
+printf '%s\n' "$data" >"$lastfile"
 
 say "Registering demo services"
 r() { "$roster" --server "127.0.0.1:$api_port" "$@"; }
@@ -146,6 +158,17 @@ say "dig @127.0.0.1 -p $dns_port _status.$zone TXT +short"
 dig @127.0.0.1 -p "$dns_port" "_status.$zone" TXT +short
 
 pid=$(running_pid) || die "rosterd is gone (log: $logfile)"
+# The stop command as it works from where this was run: the script's path
+# from there, and the override stop needs (the data dir holds the pid file;
+# the ports and the zone do not matter to it).
+script=./deploy/quickstart.sh
+if [ "$invoked_from" != "$root" ]; then
+	script=$(printf '%q' "$root/deploy/quickstart.sh")
+fi
+stop_cmd="$script stop"
+if [ -n "${ROSTER_DATA:-}" ]; then
+	stop_cmd="ROSTER_DATA=$(printf '%q' "$ROSTER_DATA") $stop_cmd"
+fi
 cat <<EOF
 
 rosterd is running (pid $pid) with its store in $data.
@@ -153,5 +176,5 @@ rosterd is running (pid $pid) with its store in $data.
   metrics       http://127.0.0.1:$http_port/metrics
   try           $roster --server 127.0.0.1:$api_port list
                 dig @127.0.0.1 -p $dns_port _web._http.$zone SRV
-  stop it with  ./deploy/quickstart.sh stop      (or: kill $pid)
+  stop it with  $stop_cmd      (or: kill $pid)
 EOF

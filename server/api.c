@@ -511,8 +511,8 @@ static int registration_from_pb(struct conn *c, uint64_t id, const PbInstance *p
 		return RS_ESTATUS;
 	}
 	if (pb->n_addresses > c->api->srv->cfg.limits.max_addresses) {
-		send_error(c, id, RS_ELIMIT, "%zu addresses, limit %u", pb->n_addresses,
-				c->api->srv->cfg.limits.max_addresses);
+		send_error(c, id, RS_ELIMIT, "limit exceeded: %zu addresses on one instance "
+				"(limit %u)", pb->n_addresses, c->api->srv->cfg.limits.max_addresses);
 		return RS_ELIMIT;
 	}
 	struct rs_addr *addrs = rs_arena_alloc(a, (pb->n_addresses + 1) * sizeof(*addrs));
@@ -530,7 +530,8 @@ static int registration_from_pb(struct conn *c, uint64_t id, const PbInstance *p
 	reg->addrs = addrs;
 	reg->naddrs = pb->n_addresses;
 	if (pb->n_metadata > c->api->srv->cfg.limits.max_metadata_entries) {
-		send_error(c, id, RS_ELIMIT, "%zu metadata entries, limit %u", pb->n_metadata,
+		send_error(c, id, RS_ELIMIT, "limit exceeded: %zu metadata entries on one instance "
+				"(limit %u)", pb->n_metadata,
 				c->api->srv->cfg.limits.max_metadata_entries);
 		return RS_ELIMIT;
 	}
@@ -580,13 +581,56 @@ static void send_store_error(struct conn *c, uint64_t id, int rc, const char *se
 				host, port);
 		return;
 	case RS_ELIMIT:
-		send_error(c, id, rc, "limit exceeded (instances per lease, metadata, addresses "
-				      "or registry size)");
+		send_error(c, id, rc, "limit exceeded");
 		return;
 	default:
 		send_error(c, id, rc, "%s", rs_strerror(rc));
 		return;
 	}
+}
+
+/* A refused registration names the limit it hit, with the flag that sets
+ * it and the value in force, so that the operator knows what to raise. */
+static void send_limit_error(struct conn *c, uint64_t id, const struct store_limit_hit *hit,
+		const struct store_registration *reg)
+{
+	unsigned long long value = hit->value, max = hit->max;
+	const char *svc = reg->service != NULL ? reg->service : "";
+	const char *proto = reg->protocol != NULL ? reg->protocol : "";
+	const char *host = reg->host != NULL ? reg->host : "";
+	switch (hit->kind) {
+	case STORE_LIMIT_INSTANCES_PER_LEASE:
+		send_error(c, id, RS_ELIMIT,
+				"limit exceeded: %llu instances under lease %016llx "
+				"(max-instances-per-lease %llu)",
+				value, (unsigned long long)reg->lease, max);
+		return;
+	case STORE_LIMIT_INSTANCES:
+		send_error(c, id, RS_ELIMIT,
+				"limit exceeded: %llu instances in the registry (max-instances %llu)",
+				value, max);
+		return;
+	case STORE_LIMIT_METADATA_BYTES:
+		send_error(c, id, RS_ELIMIT,
+				"limit exceeded: %llu metadata bytes on _%.63s._%.63s %.255s:%u "
+				"(max-metadata %llu)",
+				value, svc, proto, host, reg->port, max);
+		return;
+	case STORE_LIMIT_METADATA_ENTRIES:
+		send_error(c, id, RS_ELIMIT,
+				"limit exceeded: %llu metadata entries on _%.63s._%.63s %.255s:%u "
+				"(limit %llu)",
+				value, svc, proto, host, reg->port, max);
+		return;
+	case STORE_LIMIT_ADDRESSES:
+		send_error(c, id, RS_ELIMIT,
+				"limit exceeded: %llu addresses on _%.63s._%.63s %.255s:%u (limit %llu)",
+				value, svc, proto, host, reg->port, max);
+		return;
+	case STORE_LIMIT_NONE:
+		break;
+	}
+	send_error(c, id, RS_ELIMIT, "limit exceeded");
 }
 
 /* ---- operations ------------------------------------------------------------ */
@@ -669,14 +713,17 @@ static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterR
 	}
 	bool created = false;
 	uint64_t rev = 0;
-	int rc = store_register(srv->store, &reg, uv_now(srv->loop), server_wall_ms(), &created,
-			&rev);
+	struct store_limit_hit hit = {0};
+	int rc = store_register_ex(srv->store, &reg, uv_now(srv->loop), server_wall_ms(), &created,
+			&rev, &hit);
 	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
-		rc = store_register(srv->store, &reg, uv_now(srv->loop), server_wall_ms(), &created,
-				&rev);
+		rc = store_register_ex(srv->store, &reg, uv_now(srv->loop), server_wall_ms(),
+				&created, &rev, &hit);
 	}
 	if (rc < 0) {
-		if (rc == RS_ELEASE) {
+		if (rc == RS_ELIMIT) {
+			send_limit_error(c, id, &hit, &reg);
+		} else if (rc == RS_ELEASE) {
 			send_error(c, id, rc, "lease %016llx is unknown or expired",
 					(unsigned long long)q->lease);
 		} else {

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,8 @@ static const struct opt opts[] = {
 	{"ttl", OPT_U32, false, 0, 86400, OFF(ttl), "TTL of DNS answers, seconds"},
 	{"negative-ttl", OPT_U32, false, 0, 86400, OFF(negative_ttl),
 			"TTL of NXDOMAIN/NODATA answers, seconds"},
-	{"ns", OPT_NAME_LIST, false, 0, 0, OFF(ns), "NS name of the zone (repeatable)"},
+	{"ns", OPT_NAME_LIST, false, 0, 0, OFF(ns),
+			"NS name of the zone (repeatable) (default ns1.DOMAIN)"},
 	{"report-zone", OPT_NAME, false, 0, 0, OFF(report_zone),
 			"zone for client error reports over DNS"},
 	{"stable-subsets", OPT_BOOL, false, 0, 0, OFF(stable_subsets),
@@ -65,7 +68,7 @@ static const struct opt opts[] = {
 	{"no-dns-cookies", OPT_BOOL, false, 0, 0, OFF(dns_cookies_off),
 			"do not answer DNS Cookies (RFC 7873)"},
 	{"dns-cookie-secret", OPT_PATH, false, 0, 0, OFF(dns_cookie_secret),
-			"file of the DNS Cookie secret (default: DATA/dns-cookie-secret)"},
+			"file of the DNS Cookie secret (default DATA/dns-cookie-secret)"},
 	{"tcp-max-connections-per-source", OPT_U32, true, 1, 1000000,
 			OFF(dns_tcp_max_per_source),
 			"DNS TCP connections from one IPv4 address or IPv6 /64"},
@@ -120,6 +123,16 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
+static void listen_loopback(struct config_listen *l, uint16_t port)
+{
+	memset(l, 0, sizeof(*l));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&l->addrs[0];
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l->n = 1;
+}
+
 void config_defaults(struct server_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -146,6 +159,11 @@ void config_defaults(struct server_config *cfg)
 	cfg->map_size = 64u << 20;
 	cfg->map_max = 64ULL << 30;
 	store_limits_default(&cfg->limits);
+	/* Listeners too, so that --help shows them; the first --dns, --api or
+	 * --http (flag or file line) replaces the default, as for every list. */
+	listen_loopback(&cfg->dns, 8053);
+	listen_loopback(&cfg->api, 7600);
+	listen_loopback(&cfg->http, 7680);
 }
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -471,25 +489,102 @@ static int finish(struct server_config *cfg, char *err, size_t errsz)
 	if (cfg->map_max < cfg->map_size) {
 		cfg->map_max = cfg->map_size;
 	}
-	struct {
-		struct config_listen *l;
-		const char *def;
-		uint16_t port;
-	} defaults[] = {
-		{&cfg->dns, "127.0.0.1", 8053},
-		{&cfg->api, "127.0.0.1", 7600},
-		{&cfg->http, "127.0.0.1", 7680},
-	};
-	for (size_t k = 0; k < 3; k++) {
-		if (defaults[k].l->n == 0) {
-			if (rs_endpoint_parse(defaults[k].def, defaults[k].port,
-					    &defaults[k].l->addrs[0]) < 0) {
-				return fail(err, errsz, "internal: bad default address");
-			}
-			defaults[k].l->n = 1;
+	return 0;
+}
+
+/* A number in the syntax its flag accepts, with the largest unit that
+ * divides it exactly: "10s", "500ms", "1h"; "64M", "16K", "12345". */
+static void format_scaled(char *out, size_t outsz, uint64_t n, bool ms)
+{
+	static const struct {
+		uint64_t mul;
+		const char *unit;
+	} durations[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}},
+	  bytes[] = {{1ULL << 30, "G"}, {1ULL << 20, "M"}, {1ULL << 10, "K"}, {1, ""}};
+	const size_t nunits = 4;
+	if (n == 0) {
+		snprintf(out, outsz, "0");
+		return;
+	}
+	for (size_t k = 0; k < nunits; k++) {
+		uint64_t mul = ms ? durations[k].mul : bytes[k].mul;
+		if (n % mul == 0) {
+			snprintf(out, outsz, "%llu%s", (unsigned long long)(n / mul),
+					ms ? durations[k].unit : bytes[k].unit);
+			return;
 		}
 	}
-	return 0;
+}
+
+/* The default of @p o as --help shows it, read from @p def (filled by
+ * config_defaults()) the way apply() writes it: "(default 10s)",
+ * "(required)", or "" when there is nothing to show (an unset name or
+ * path, a switch that is off, a default the help text derives). */
+static void opt_default_format(const struct opt *o, const struct server_config *def, char *out,
+		size_t outsz)
+{
+	const char *base = (const char *)def;
+	char v[CONFIG_MAX_LISTEN * (RS_ADDR_TEXT_MAX + 2) + RS_NAME_TEXT_MAX];
+	v[0] = '\0';
+	out[0] = '\0';
+	switch (o->type) {
+	case OPT_LABEL:
+	case OPT_NAME:
+	case OPT_PATH:
+		snprintf(v, sizeof(v), "%s", base + o->offset);
+		if (v[0] == '\0' && (o->offset == OFF(site) || o->offset == OFF(domain))) {
+			snprintf(out, outsz, "(required)"); /* finish() insists on both */
+			return;
+		}
+		break;
+	case OPT_NAME_LIST:
+		for (size_t k = 0; k < def->nns; k++) {
+			size_t n = strlen(v);
+			snprintf(v + n, sizeof(v) - n, "%s%s", k > 0 ? ", " : "", def->ns[k]);
+		}
+		break;
+	case OPT_LISTEN: {
+		const struct config_listen *l = (const struct config_listen *)(base + o->offset);
+		for (size_t k = 0; k < l->n; k++) {
+			char a[RS_ADDR_TEXT_MAX];
+			rs_endpoint_format((const struct sockaddr *)&l->addrs[k], a);
+			size_t n = strlen(v);
+			snprintf(v + n, sizeof(v) - n, "%s%s", k > 0 ? ", " : "", a);
+		}
+		break;
+	}
+	case OPT_U32:
+		snprintf(v, sizeof(v), "%u", o->offset == OFF(udp_max)
+					? def->udp_max
+					: *(const uint32_t *)(base + o->offset));
+		break;
+	case OPT_U64_BYTES:
+		format_scaled(v, sizeof(v), *(const uint64_t *)(base + o->offset), false);
+		break;
+	case OPT_MS:
+		format_scaled(v, sizeof(v), o->offset == OFF(limits.keep_last_max_ms)
+				? def->limits.keep_last_max_ms
+				: *(const uint32_t *)(base + o->offset), true);
+		break;
+	case OPT_FRACTION:
+		snprintf(v, sizeof(v), "%g%%", *(const double *)(base + o->offset) * 100);
+		break;
+	case OPT_BOOL: {
+		bool on = strcmp(o->name, "no-self-preservation") == 0
+				  ? !def->limits.preserve_enabled
+				  : *(const bool *)(base + o->offset);
+		if (on) {
+			snprintf(v, sizeof(v), "on");
+		}
+		break;
+	}
+	case OPT_LOGLEVEL:
+		snprintf(v, sizeof(v), "%s", rs_log_level_name(def->log_level));
+		break;
+	}
+	if (v[0] != '\0') {
+		snprintf(out, outsz, "(default %s)", v);
+	}
 }
 
 void config_usage(FILE *out)
@@ -498,16 +593,28 @@ void config_usage(FILE *out)
 		     "Roster's registry: registrations over a protobuf TCP API, answers over DNS\n"
 		     "for services.SITE.DOMAIN. Every option may also be set in the --config\n"
 		     "file as 'name = value' (flags on the command line win).\n\n");
+	/* The defaults come from config_defaults() itself, never a copy here. */
+	struct server_config *def = malloc(sizeof(*def));
+	if (def != NULL) {
+		config_defaults(def);
+	}
 	for (size_t k = 0; k < NOPTS; k++) {
 		const struct opt *o = &opts[k];
-		char left[64];
+		char left[64], dflt[CONFIG_MAX_LISTEN * (RS_ADDR_TEXT_MAX + 2) + RS_NAME_TEXT_MAX + 16];
 		snprintf(left, sizeof(left), "--%s%s", o->name, o->type == OPT_BOOL ? "" : " VALUE");
+		dflt[0] = '\0';
+		if (def != NULL) {
+			opt_default_format(o, def, dflt, sizeof(dflt));
+		}
 		if (strlen(left) > 32) {
-			fprintf(out, "  %s\n  %-32s %s\n", left, "", o->help); /* a long name */
+			fprintf(out, "  %s\n  %-32s %s%s%s\n", left, "", o->help,
+					dflt[0] != '\0' ? " " : "", dflt); /* a long name */
 		} else {
-			fprintf(out, "  %-32s %s\n", left, o->help);
+			fprintf(out, "  %-32s %s%s%s\n", left, o->help, dflt[0] != '\0' ? " " : "",
+					dflt);
 		}
 	}
+	free(def);
 	fprintf(out, "  %-32s %s\n  %-32s %s\n", "--help", "this text", "--version",
 			"print the version");
 }

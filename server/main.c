@@ -69,12 +69,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rs_log_set_level((enum rs_log_level)d.srv.cfg.log_level);
+	/* What start-up opened (the store, each listener) is told once every
+	 * listener is bound: a start that fails is one error line naming the
+	 * problem (SPEC), not a report of what worked before it. */
+	rs_log_hold();
 	/* A write to a client that went away must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 
 	uv_loop_t loop;
 	rc = uv_loop_init(&loop);
 	if (rc < 0) {
+		rs_log_release(RS_LOG_WARNING);
 		fprintf(stderr, "rosterd: cannot create the event loop: %s\n", uv_strerror(rc));
 		return 1;
 	}
@@ -82,9 +87,10 @@ int main(int argc, char **argv)
 	uv_update_time(&loop);
 	rc = server_open(&d.srv, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "rosterd: %s\n", err);
 		server_close(&d.srv);
 		uv_loop_close(&loop);
+		rs_log_release(RS_LOG_WARNING);
+		fprintf(stderr, "rosterd: %s\n", err);
 		return 2;
 	}
 	/* Signals before listeners: a SIGTERM that arrives as soon as a port
@@ -98,14 +104,16 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sighup, sighup_cb, SIGHUP);
 	rc = server_start(&d.srv, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "rosterd: %s\n", err);
 		signals_close(&d);
 		server_stop(&d.srv);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		server_close(&d.srv);
 		uv_loop_close(&loop);
+		rs_log_release(RS_LOG_WARNING); /* the listeners that did open: not news */
+		fprintf(stderr, "rosterd: %s\n", err);
 		return 2;
 	}
+	rs_log_release(RS_LOG_DEBUG);
 	rs_log_notice("rosterd serving %s (site %s): api, dns and http started",
 			d.srv.cfg.zone, d.srv.cfg.site);
 

@@ -845,9 +845,19 @@ void store_reserve(struct store *s, uint64_t instances, uint64_t leases)
 	table_reserve(&s->leases, leases);
 }
 
+/* Note which limit a registration exceeds, for a message that names it. */
+static int limit_hit(struct store_limit_hit *hit, enum store_limit kind, uint64_t value,
+		uint64_t max)
+{
+	if (hit != NULL) {
+		*hit = (struct store_limit_hit){.kind = kind, .value = value, .max = max};
+	}
+	return RS_ELIMIT;
+}
+
 /* Validation shared by loading and registering. */
 static int registration_check(const struct store *s, const struct store_registration *reg,
-		struct names *n)
+		struct names *n, struct store_limit_hit *hit)
 {
 	struct store_key key = {reg->service, reg->protocol, reg->host, reg->port};
 	int rc = names_from_key(&key, n);
@@ -862,7 +872,8 @@ static int registration_check(const struct store *s, const struct store_registra
 		return RS_ESTATUS;
 	}
 	if (reg->naddrs > s->limits.max_addresses || reg->naddrs > 255) {
-		return RS_ELIMIT;
+		return limit_hit(hit, STORE_LIMIT_ADDRESSES, reg->naddrs,
+				s->limits.max_addresses < 255 ? s->limits.max_addresses : 255);
 	}
 	for (size_t k = 0; k < reg->naddrs; k++) {
 		if (reg->addrs[k].family != AF_INET && reg->addrs[k].family != AF_INET6) {
@@ -871,7 +882,9 @@ static int registration_check(const struct store *s, const struct store_registra
 	}
 	size_t meta_bytes = 0;
 	if (reg->nmeta > s->limits.max_metadata_entries || reg->nmeta > 255) {
-		return RS_ELIMIT;
+		return limit_hit(hit, STORE_LIMIT_METADATA_ENTRIES, reg->nmeta,
+				s->limits.max_metadata_entries < 255 ? s->limits.max_metadata_entries
+								     : 255);
 	}
 	for (size_t k = 0; k < reg->nmeta; k++) {
 		if (reg->meta[k].key == NULL || reg->meta[k].value == NULL ||
@@ -881,7 +894,8 @@ static int registration_check(const struct store *s, const struct store_registra
 		meta_bytes += strlen(reg->meta[k].key) + strlen(reg->meta[k].value);
 	}
 	if (meta_bytes > s->limits.max_metadata_bytes) {
-		return RS_ELIMIT;
+		return limit_hit(hit, STORE_LIMIT_METADATA_BYTES, meta_bytes,
+				s->limits.max_metadata_bytes);
 	}
 	return 0;
 }
@@ -922,7 +936,7 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 		uint64_t registered_at_ms, uint64_t status_since_ms, uint64_t now_mono)
 {
 	struct names n;
-	int rc = registration_check(s, reg, &n);
+	int rc = registration_check(s, reg, &n, NULL);
 	if (rc < 0) {
 		return rc;
 	}
@@ -1095,9 +1109,15 @@ static bool same_content(const struct store_instance *a, const struct store_inst
 int store_register(struct store *s, const struct store_registration *reg, uint64_t now_mono,
 		uint64_t now_wall, bool *created, uint64_t *revision)
 {
+	return store_register_ex(s, reg, now_mono, now_wall, created, revision, NULL);
+}
+
+int store_register_ex(struct store *s, const struct store_registration *reg, uint64_t now_mono,
+		uint64_t now_wall, bool *created, uint64_t *revision, struct store_limit_hit *hit)
+{
 	(void)now_mono;
 	struct names n;
-	int rc = registration_check(s, reg, &n);
+	int rc = registration_check(s, reg, &n, hit);
 	if (rc < 0) {
 		return rc;
 	}
@@ -1114,10 +1134,12 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 			svc != NULL ? instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
 	if (l != NULL && (old == NULL || old->lease != l) &&
 			l->ninstances >= s->limits.max_instances_per_lease) {
-		return RS_ELIMIT;
+		return limit_hit(hit, STORE_LIMIT_INSTANCES_PER_LEASE, (uint64_t)l->ninstances + 1,
+				s->limits.max_instances_per_lease);
 	}
 	if (old == NULL && s->sizes.instances >= s->limits.max_instances) {
-		return RS_ELIMIT;
+		return limit_hit(hit, STORE_LIMIT_INSTANCES, s->sizes.instances + 1,
+				s->limits.max_instances);
 	}
 	struct store_instance *i = instance_build(reg, &n);
 	if (i == NULL) {

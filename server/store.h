@@ -310,6 +310,23 @@ __attribute__((warn_unused_result)) int store_lease_renew(struct store *s, uint6
 __attribute__((warn_unused_result)) int store_lease_close(struct store *s, uint64_t id,
 		uint32_t *removed);
 
+/** Which limit a registration exceeded (store_register_ex()). */
+enum store_limit {
+	STORE_LIMIT_NONE = 0,
+	STORE_LIMIT_ADDRESSES,           /**< addresses per instance */
+	STORE_LIMIT_METADATA_ENTRIES,    /**< metadata entries per instance */
+	STORE_LIMIT_METADATA_BYTES,      /**< metadata bytes per instance (--max-metadata) */
+	STORE_LIMIT_INSTANCES_PER_LEASE, /**< --max-instances-per-lease */
+	STORE_LIMIT_INSTANCES,           /**< instances in the store (--max-instances) */
+};
+
+/** The limit a refused registration hit, so that the refusal can name it. */
+struct store_limit_hit {
+	enum store_limit kind;
+	uint64_t value; /**< what the registration would have made it */
+	uint64_t max;   /**< the limit in force */
+};
+
 /**
  * Register or update an instance.
  * @param created set to true when the identity was new.
@@ -322,6 +339,15 @@ __attribute__((warn_unused_result)) int store_lease_close(struct store *s, uint6
 __attribute__((warn_unused_result)) int store_register(struct store *s,
 		const struct store_registration *reg, uint64_t now_mono, uint64_t now_wall,
 		bool *created, uint64_t *revision);
+
+/**
+ * store_register(), and when it returns RS_ELIMIT, which limit was hit.
+ * @param hit NULL, or filled when RS_ELIMIT is returned (untouched otherwise).
+ * @return as store_register().
+ */
+__attribute__((warn_unused_result)) int store_register_ex(struct store *s,
+		const struct store_registration *reg, uint64_t now_mono, uint64_t now_wall,
+		bool *created, uint64_t *revision, struct store_limit_hit *hit);
 
 /**
  * Remove one instance.

@@ -131,7 +131,8 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 	opterr = 0;
 	int c;
 	uint32_t v;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	/* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_DOMAIN:
 			domain = optarg;
@@ -240,6 +241,7 @@ static int parse_args(int argc, char **argv, struct zg_run_config *a)
 		case O_QUIET:
 			a->quiet = true;
 			break;
+		case 'h':
 		case O_HELP:
 			fputs(usage_text, stdout);
 			return 0;

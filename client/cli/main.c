@@ -75,6 +75,18 @@ static struct roster_instance identity(const struct args *a)
 	return id;
 }
 
+/* The identity as output shows it: the host as the registry stores it and
+ * query prints it (lower case, trailing dot), so that register, status and
+ * deregister name an endpoint the same way. @p host holds the text. */
+static struct roster_instance identity_shown(const struct args *a, char host[RS_NAME_TEXT_MAX])
+{
+	struct roster_instance id = identity(a);
+	if (a->host != NULL && rs_name_canonical(a->host, 0, host) > 0) {
+		id.host = host;
+	}
+	return id;
+}
+
 static int cmd_query(struct cli *cli)
 {
 	struct args *a = &cli->a;
@@ -134,7 +146,9 @@ static int cmd_deregister(struct cli *cli)
 	if (rc != 0) {
 		return fail_lib(cli, rc);
 	}
-	output_change(stdout, cli->a.json, "deregistered", &id, NULL, revision);
+	char host[RS_NAME_TEXT_MAX];
+	struct roster_instance shown = identity_shown(&cli->a, host);
+	output_change(stdout, cli->a.json, "deregistered", &shown, NULL, revision);
 	return EXIT_OK;
 }
 
@@ -146,7 +160,9 @@ static int cmd_status(struct cli *cli)
 	if (rc != 0) {
 		return fail_lib(cli, rc);
 	}
-	output_change(stdout, cli->a.json, "status", &id, roster_status_name(cli->a.status),
+	char host[RS_NAME_TEXT_MAX];
+	struct roster_instance shown = identity_shown(&cli->a, host);
+	output_change(stdout, cli->a.json, "status", &shown, roster_status_name(cli->a.status),
 			revision);
 	return EXIT_OK;
 }
@@ -240,12 +256,9 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	inst.n_metadata = a->n_meta;
 	inst.status = a->starting ? ROSTER_STARTING : ROSTER_UP;
 
-	/* Printed as the registry stores it: lower case, trailing dot. */
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = inst;
-	if (rs_name_canonical(a->host, 0, host) > 0) {
-		shown.host = host;
-	}
+	shown.host = identity_shown(a, host).host;
 	struct roster_stats s;
 	int rc = roster_stats(cli->client, &s);
 	if (rc != 0) {

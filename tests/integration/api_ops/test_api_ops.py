@@ -168,6 +168,32 @@ def test_limits_instances_per_lease_and_metadata(tmp_path):
             assert r.error == pb().LIMIT_EXCEEDED
 
 
+def test_limit_exceeded_names_the_limit_and_its_value(tmp_path):
+    extra = ["--max-instances-per-lease", "2", "--max-metadata", "16", "--max-instances", "3"]
+    with Rosterd(tmp_path, extra=extra) as s:
+        with s.client() as c:
+            lease = c.open_lease()
+            for port in (1, 2):
+                assert c.register("a", "tcp", "h.example.net", port, lease=lease).error == 0
+            r = c.register("a", "tcp", "h.example.net", 3, lease=lease)
+            assert r.error == pb().LIMIT_EXCEEDED
+            assert r.message == (f"limit exceeded: 3 instances under lease {lease:016x} "
+                                 "(max-instances-per-lease 2)"), r.message
+            r = c.register("m", "tcp", "h.example.net", 1, metadata={"k": "v" * 20})
+            assert r.error == pb().LIMIT_EXCEEDED
+            assert r.message == ("limit exceeded: 21 metadata bytes on _m._tcp h.example.net:1 "
+                                 "(max-metadata 16)"), r.message
+            assert c.register("b", "tcp", "h.example.net", 1).error == 0
+            r = c.register("b", "tcp", "h.example.net", 2)
+            assert r.error == pb().LIMIT_EXCEEDED
+            assert r.message == ("limit exceeded: 4 instances in the registry "
+                                 "(max-instances 3)"), r.message
+            r = c.register("b", "tcp", "h.example.net", 3, addresses=["10.0.0.1"] * 17)
+            assert r.error == pb().LIMIT_EXCEEDED
+            assert r.message == "limit exceeded: 17 addresses on one instance (limit 16)"
+            assert c.stats().instances == 3, "nothing refused was stored"
+
+
 def test_watch_snapshot_then_events_and_replay(srv):
     with srv.client() as c, srv.client() as w:
         c.register("web", "http", "w1.example.net", 80)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import interrupt, roster, running  # noqa: E402
-from harness import Rosterd, binary, free_port  # noqa: E402
+from harness import SOURCE, Rosterd, binary, free_port  # noqa: E402
 
 LINE = re.compile(r"^(\S+):(\d+)  \((UP|DOWN|STARTING) since "
                   r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d, expires (TIMED|NEVER)\)$")
@@ -59,6 +59,30 @@ def test_register_first_line_and_revision(env, srv):
                  r.stdout.splitlines()[0])
     assert m, r.stdout
     assert int(m.group(1)) == srv.client().stats().revision
+
+
+def test_register_status_deregister_name_the_host_alike(env):
+    """The host as query shows it (SPEC: lower case, trailing dot), however it was typed."""
+    ident = ["--service", "web", "--protocol", "http", "--host", "Web3.LON6.example.net",
+             "--port", "8082"]
+    r = roster("register", *ident, "--permanent", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("registered web3.lon6.example.net.:8082 as "), r.stdout
+    r = roster("status", *ident, "down", env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"^status web3\.lon6\.example\.net\.:8082 of service:web, protocol:http "
+                    r"to DOWN revision \d+$", r.stdout.rstrip("\n")), r.stdout
+    q = roster("query", "--service", "web", "--all", env=env)
+    assert "web3.lon6.example.net.:8082  (DOWN since" in q.stdout, q.stdout
+    r = roster("deregister", *ident, env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"^deregistered web3\.lon6\.example\.net\.:8082 of service:web, "
+                    r"protocol:http revision \d+$", r.stdout.rstrip("\n")), r.stdout
+    ident[5] = "web3.lon6.example.net"  # typed another way: printed the same way
+    for args in (["register", *ident, "--permanent"], ["status", *ident, "up"],
+                 ["deregister", *ident]):
+        doc = json.loads(roster("--json", *args, env=env).stdout)
+        assert doc["host"] == "web3.lon6.example.net.", (args, doc)
 
 
 def test_register_with_ttl_holds_until_interrupted_then_deregisters(env, srv):
@@ -291,3 +315,26 @@ def test_registered_revision_is_served_by_dns(env, srv):
                             port=srv.dns_port, timeout=5)
     targets = [(rd.target.to_text(), rd.port) for rrset in srv_ans.answer for rd in rrset]
     assert targets == [("web7.lon6.example.net.", 8087)]
+
+
+def test_readme_documents_every_command_of_help():
+    """README's command table gives each command's usage as roster --help does."""
+    r = roster("--help")
+    assert r.returncode == 0
+    usages, cur = [], None
+    for line in r.stdout.splitlines():
+        if re.match(r"^  [a-z]", line):
+            cur = line.strip()
+            usages.append(cur)
+        elif re.match(r"^ {5,}\S", line) and cur is not None:  # a continued usage line
+            usages[-1] += " " + line.strip()
+        else:
+            cur = None
+    assert len(usages) >= 9, r.stdout
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        readme = f.read().replace("\\|", "|")
+    for usage in usages:
+        assert f"| `{usage}` |" in readme, f"README lacks `{usage}`"
+    row = next(l for l in readme.splitlines() if l.startswith("| `roster` |"))
+    for usage in usages:
+        assert f"`{usage.split()[0]}`" in row, f"{usage.split()[0]} missing from {row}"

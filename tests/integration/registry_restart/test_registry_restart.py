@@ -5,6 +5,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from harness import ApiClient, Rosterd, pb
 
 
@@ -145,3 +147,27 @@ def test_data_dir_in_use_is_refused(tmp_path):
     with Rosterd(tmp_path / "two", data=first.data) as second:
         with second.client() as c:
             assert len(c.query("web", "http").query.instances) == 1
+
+
+@pytest.mark.parametrize("busy", ["api", "dns-tcp", "dns-udp", "http"])
+def test_busy_listener_is_one_error_line_exit_2(tmp_path, busy):
+    """SPEC: a start that cannot work is a one-line error naming the problem,
+    not the store and the listeners that did open, then the error."""
+    import socket
+    from harness import binary, free_port, run
+    ports = {"api": free_port(), "dns": free_port(both=True), "http": free_port()}
+    which = busy.split("-")[0]
+    kind = socket.SOCK_DGRAM if busy == "dns-udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as holder:
+        holder.bind(("127.0.0.1", ports[which]))
+        if kind == socket.SOCK_STREAM:
+            holder.listen()
+        r = run([binary("server/rosterd"), "--site", "a", "--domain", "b.c",
+                 "--data", str(tmp_path / "data"),
+                 *[a for k, p in ports.items() for a in (f"--{k}", f"127.0.0.1:{p}")]])
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"rosterd: {which} ") and f"127.0.0.1:{ports[which]}" in lines[0]
+    assert "address already in use" in lines[0].lower(), lines[0]

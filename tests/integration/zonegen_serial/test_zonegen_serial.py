@@ -216,6 +216,16 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, args, message):
     assert r.stderr.count("\n") == 1, r.stderr
 
 
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_is_not_a_usage_error(tmp_path, flag):
+    """Like rosterd -h and roster -h: the usage on stdout, exit 0."""
+    r = harness.run([zc.zonegen_bin(), flag], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: roster-zonegen ") and r.stderr == ""
+    bad = harness.run([zc.zonegen_bin(), "-q"], cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == "" and "unknown option '-q'" in bad.stderr
+
+
 def test_one_run_at_a_time_per_output_directory(tmp_path):
     import fcntl
     inv = zc.write_jsonl(tmp_path / "inv.jsonl", fleet(tmp_path, 5))

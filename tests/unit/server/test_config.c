@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -155,4 +156,112 @@ Test(config, bad_file_line_is_named)
 	cr_expect_lt(parse(&cfg, line, err, sizeof(err)), 0);
 	cr_expect(strstr(err, ":2:") != NULL && strstr(err, "whatever") != NULL, "%s", err);
 	unlink(path);
+}
+
+static char *usage_text(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cr_assert_not_null(f);
+	config_usage(f);
+	fclose(f);
+	return text;
+}
+
+/* The line of --help that documents @p flag ("--ttl VALUE"), or "". */
+static void usage_line(const char *text, const char *flag, char *out, size_t outsz)
+{
+	char key[80];
+	snprintf(key, sizeof(key), "  %s ", flag);
+	const char *p = strstr(text, key);
+	out[0] = '\0';
+	if (p != NULL) {
+		size_t n = strcspn(p, "\n");
+		snprintf(out, outsz, "%.*s", (int)n, p);
+	}
+}
+
+struct help_default {
+	char flag[40];
+	char shown[60];
+};
+
+ParameterizedTestParameters(config, help_shows_each_default_in_its_flag_syntax)
+{
+	static struct help_default cases[] = {
+		{"--site VALUE", "(required)"},
+		{"--domain VALUE", "(required)"},
+		{"--dns VALUE", "(default 127.0.0.1:8053)"},
+		{"--api VALUE", "(default 127.0.0.1:7600)"},
+		{"--data VALUE", "(default ./roster-data)"},
+		{"--ttl VALUE", "TTL of DNS answers, seconds (default 5)"},
+		{"--udp-max VALUE", "(default 1232)"},
+		{"--tcp-idle-timeout VALUE", "(default 10s)"},
+		{"--keep-last-max-age VALUE", "(default 1h)"},
+		{"--map-size VALUE", "(default 64M)"},
+		{"--map-max VALUE", "(default 64G)"},
+		{"--report-log-max VALUE", "(default 16M)"},
+		{"--preserve-fraction VALUE", "(default 15%)"},
+		{"--log-level VALUE", "(default info)"},
+	};
+	return cr_make_param_array(struct help_default, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct help_default *c, config, help_shows_each_default_in_its_flag_syntax)
+{
+	char *text = usage_text();
+	char line[300];
+	usage_line(text, c->flag, line, sizeof(line));
+	cr_expect(strstr(line, c->shown) != NULL, "'%s' does not show '%s'", line, c->shown);
+	free(text);
+}
+
+Test(config, help_omits_switches_that_are_off_and_unset_names)
+{
+	char *text = usage_text();
+	const char *quiet[] = {"--keep-last", "--stable-subsets", "--no-self-preservation",
+		"--no-dns-cookies", "--report-zone VALUE", "--config VALUE"};
+	for (size_t k = 0; k < sizeof(quiet) / sizeof(quiet[0]); k++) {
+		char line[300];
+		usage_line(text, quiet[k], line, sizeof(line));
+		cr_expect(line[0] != '\0', "%s missing from --help", quiet[k]);
+		cr_expect(strstr(line, "(default") == NULL, "'%s' shows a default", line);
+	}
+	free(text);
+}
+
+/* Every default --help shows, given back as that flag, parses to exactly the
+ * configuration the defaults give: the text is derived from
+ * config_defaults(), in the syntax the flag accepts. */
+Test(config, help_defaults_parse_back_to_the_defaults)
+{
+	char *text = usage_text();
+	char err[512];
+	struct server_config want, got;
+	cr_assert_eq(parse(&want, "--site a --domain b.c", err, sizeof(err)), 0, "%s", err);
+	int checked = 0;
+	for (const char *p = strstr(text, "\n  --"); p != NULL; p = strstr(p + 1, "\n  --")) {
+		char flag[64], value[200];
+		if (sscanf(p + 3, "%63s", flag) != 1) {
+			continue;
+		}
+		const char *eol = strchr(p + 1, '\n');
+		const char *d = strstr(p, "(default ");
+		if (d == NULL || (eol != NULL && d > eol)) {
+			continue;
+		}
+		size_t n = strcspn(d + 9, ")");
+		snprintf(value, sizeof(value), "%.*s", (int)n, d + 9);
+		if (strstr(value, "DATA") != NULL || strstr(value, "DOMAIN") != NULL) {
+			continue; /* derived at start-up, not a value */
+		}
+		char line[400];
+		snprintf(line, sizeof(line), "--site a --domain b.c %s %s", flag, value);
+		cr_assert_eq(parse(&got, line, err, sizeof(err)), 0, "%s: %s", line, err);
+		cr_expect(memcmp(&got, &want, sizeof(got)) == 0, "%s is not the default", line);
+		checked++;
+	}
+	cr_expect_geq(checked, 25, "only %d defaults shown", checked);
+	free(text);
 }

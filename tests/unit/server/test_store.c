@@ -263,6 +263,12 @@ Test(store, unknown_lease_and_limits)
 	r.meta = &m;
 	r.nmeta = 1;
 	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), RS_ELIMIT);
+	struct store_limit_hit hit = {0};
+	cr_expect_eq(store_register_ex(s, &r, 0, 0, &created, &rev, &hit), RS_ELIMIT);
+	cr_expect(hit.kind == STORE_LIMIT_METADATA_BYTES && hit.value == 19 && hit.max == 10);
+	r = reg("a", "h.example.net", 3, lease);
+	cr_expect_eq(store_register_ex(s, &r, 0, 0, &created, &rev, &hit), RS_ELIMIT);
+	cr_expect(hit.kind == STORE_LIMIT_INSTANCES_PER_LEASE && hit.value == 3 && hit.max == 2);
 	const struct store_lease *out;
 	cr_expect_eq(store_lease_open(s, 3601, 6, 0, &out), RS_ETTL);
 	cr_expect_eq(store_lease_open(s, 10, 5, 0, &out), RS_EEXIST);
