@@ -1141,7 +1141,8 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 	struct store_service *svc =
 			service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
 	struct store_instance *old =
-			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
+			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
+				    : NULL;
 	if (l != NULL && (old == NULL || old->lease != l) &&
 			l->ninstances >= s->limits.max_instances_per_lease) {
 		return RS_ELIMIT;
@@ -1220,7 +1221,8 @@ static int key_find(struct store *s, const struct store_key *key, struct store_i
 	struct store_service *svc =
 			service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
 	struct store_instance *i =
-			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
+			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
+				    : NULL;
 	if (i == NULL) {
 		return RS_ENOENT;
 	}

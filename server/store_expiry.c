@@ -227,8 +227,8 @@ static void pending_revive(struct store *s, struct store_service *svc, uint64_t 
 	struct store_instance *i = svc->pending;
 	while (i != NULL) {
 		struct store_instance *next = i->lease_next;
-		if (now_mono >= i->pending_until_mono ||
-				store_instance_lookup(s, svc, i->host, i->host_len, i->port) != NULL ||
+		bool live = store_instance_lookup(s, svc, i->host, i->host_len, i->port) != NULL;
+		if (now_mono >= i->pending_until_mono || live ||
 				s->sizes.instances >= s->limits.max_instances) {
 			pending_free(s, i);
 			i = next;

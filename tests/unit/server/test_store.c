@@ -474,7 +474,8 @@ static uint32_t nstale(const struct store *s, const char *svc)
 	const struct store_service *v = store_service_find(s, svc, strlen(svc), "tcp", 3);
 	uint32_t n = 0;
 	for (uint32_t k = 0; v != NULL && k < v->ninstances; k++) {
-		n += v->instances[k]->stale && v->instances[k]->kept && v->instances[k]->lease == NULL;
+		const struct store_instance *i = v->instances[k];
+		n += i->stale && i->kept && i->lease == NULL;
 	}
 	return n;
 }
