@@ -409,11 +409,14 @@ static struct store_service *service_get(struct store *s, const struct names *n)
 	return svc;
 }
 
-static void service_release(struct store *s, struct store_service *svc)
+void store_service_release(struct store *s, struct store_service *svc)
 {
 	if (svc->ninstances > 0) {
 		return;
 	}
+	/* Only the expiry of a fresh instance of this service could bring its
+	 * pending instances back, and it has none left. */
+	store_pending_drop_all(s, svc);
 	size_t b = svc_hash(svc) & (s->services.nbuckets - 1);
 	struct store_service **pp = (struct store_service **)&s->services.buckets[b];
 	while (*pp != svc) {
@@ -448,7 +451,7 @@ static void service_release(struct store *s, struct store_service *svc)
 	s->sizes.services--;
 }
 
-static struct store_instance *instance_lookup(const struct store *s,
+struct store_instance *store_instance_lookup(const struct store *s,
 		const struct store_service *svc, const char *host, size_t hlen, uint16_t port)
 {
 	uint32_t h = hash_instance(svc, host, hlen, port);
@@ -515,8 +518,7 @@ void store_lease_unlink(struct store_instance *i)
 }
 
 /* Link a new instance into the tables, its service and its lease. */
-static int instance_link(struct store *s, struct store_instance *i, struct store_service *svc,
-		struct store_lease *l)
+int store_service_reserve(struct store_service *svc)
 {
 	if (svc->ninstances == svc->cap) {
 		uint32_t ncap = svc->cap == 0 ? 4 : svc->cap * 2;
@@ -526,6 +528,16 @@ static int instance_link(struct store *s, struct store_instance *i, struct store
 		}
 		svc->instances = na;
 		svc->cap = ncap;
+	}
+	return 0;
+}
+
+int store_instance_link(struct store *s, struct store_instance *i, struct store_service *svc,
+		struct store_lease *l)
+{
+	int rc = store_service_reserve(svc);
+	if (rc < 0) {
+		return rc;
 	}
 	i->service = svc;
 	i->service_slot = svc->ninstances;
@@ -543,7 +555,7 @@ static int instance_link(struct store *s, struct store_instance *i, struct store
 	return 0;
 }
 
-static void kept_remove(struct store *s, struct store_instance *i)
+void store_kept_remove(struct store *s, struct store_instance *i)
 {
 	i->kept = 0;
 	for (size_t k = 0; k < s->nkept; k++) {
@@ -561,7 +573,7 @@ static void instance_unlink(struct store *s, struct store_instance *i)
 	count_status(s, i, -1);
 	store_lease_unlink(i);
 	if (i->kept) {
-		kept_remove(s, i);
+		store_kept_remove(s, i);
 	}
 	uint32_t slot = i->service_slot;
 	svc->instances[slot] = svc->instances[--svc->ninstances];
@@ -784,6 +796,10 @@ void store_free(struct store *s)
 	free(s->service_names.buckets);
 	free(s->instances.buckets);
 	free(s->leases.buckets);
+	for (size_t k = 0; k < s->npending; k++) {
+		free(s->pending[k]); /* no longer in the instance table */
+	}
+	free(s->pending);
 	free(s->wheel);
 	free(s->kept);
 	free(s);
@@ -915,7 +931,7 @@ static struct store_instance *instance_build(const struct store_registration *re
 	return i;
 }
 
-int store_kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
+int store_kept_reserve(struct store *s)
 {
 	if (s->nkept == s->kept_cap) {
 		size_t ncap = s->kept_cap == 0 ? 16 : s->kept_cap * 2;
@@ -925,6 +941,15 @@ int store_kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
 		}
 		s->kept = nk;
 		s->kept_cap = ncap;
+	}
+	return 0;
+}
+
+int store_kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
+{
+	int rc = store_kept_reserve(s);
+	if (rc < 0) {
+		return rc;
 	}
 	s->kept[s->nkept++] = i;
 	i->kept = 1;
@@ -951,12 +976,12 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 	if (svc == NULL) {
 		return RS_ENOMEM;
 	}
-	if (instance_lookup(s, svc, n.host, n.host_len, n.port) != NULL) {
+	if (store_instance_lookup(s, svc, n.host, n.host_len, n.port) != NULL) {
 		return RS_EEXIST;
 	}
 	struct store_instance *i = instance_build(reg, &n);
 	if (i == NULL) {
-		service_release(s, svc);
+		store_service_release(s, svc);
 		return RS_ENOMEM;
 	}
 	i->registered_at_ms = registered_at_ms;
@@ -966,16 +991,16 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 	if (reg->kept && l == NULL) {
 		i->stale = 1;
 	}
-	rc = instance_link(s, i, svc, l);
+	rc = store_instance_link(s, i, svc, l);
 	if (rc < 0) {
 		free(i);
-		service_release(s, svc);
+		store_service_release(s, svc);
 		return rc;
 	}
 	if (i->stale && store_kept_add(s, i, now_mono) < 0) {
 		instance_unlink(s, i);
 		free(i);
-		service_release(s, svc);
+		store_service_release(s, svc);
 		return RS_ENOMEM;
 	}
 	svc->revision = s->revision;
@@ -1043,17 +1068,22 @@ int store_lease_renew(struct store *s, uint64_t id, uint64_t now_mono,
 	return 0;
 }
 
-/* Remove an instance durably and in memory. Caller holds a transaction. */
+void store_instance_detach(struct store *s, struct store_instance *i,
+		enum store_remove_reason reason)
+{
+	instance_unlink(s, i);
+	s->revision++;
+	i->service->revision = s->revision;
+	store_notify(s, STORE_CHANGE_REMOVE, reason, i);
+}
+
 void store_instance_remove(struct store *s, struct store_instance *i,
 		enum store_remove_reason reason)
 {
 	struct store_service *svc = i->service;
-	instance_unlink(s, i);
-	s->revision++;
-	svc->revision = s->revision;
-	store_notify(s, STORE_CHANGE_REMOVE, reason, i);
+	store_instance_detach(s, i, reason);
 	free(i);
-	service_release(s, svc);
+	store_service_release(s, svc);
 }
 
 int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)
@@ -1131,7 +1161,8 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 	struct store_service *svc =
 			service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
 	struct store_instance *old =
-			svc != NULL ? instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
+			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
+				    : NULL;
 	if (l != NULL && (old == NULL || old->lease != l) &&
 			l->ninstances >= s->limits.max_instances_per_lease) {
 		return limit_hit(hit, STORE_LIMIT_INSTANCES_PER_LEASE, (uint64_t)l->ninstances + 1,
@@ -1175,21 +1206,23 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 	i->lease = NULL;
 	if (rc < 0) {
 		free(i);
-		service_release(s, svc); /* only if it was created for this call */
+		store_service_release(s, svc); /* only if it was created for this call */
 		return rc;
 	}
 	if (old != NULL) {
 		instance_unlink(s, old);
 		free(old);
 	}
-	rc = instance_link(s, i, svc, l);
+	rc = store_instance_link(s, i, svc, l);
 	if (rc < 0) {
 		/* Only the service's array can fail to grow, and only for a new
 		 * slot; the disk already has the record, which a restart loads. */
 		free(i);
-		service_release(s, svc);
+		store_service_release(s, svc);
 		return rc;
 	}
+	/* Registered again: an expired copy held for --keep-last is obsolete. */
+	store_pending_forget(s, svc, i->host, i->host_len, i->port);
 	s->revision++;
 	i->revision = s->revision;
 	svc->revision = s->revision;
@@ -1210,7 +1243,8 @@ static int key_find(struct store *s, const struct store_key *key, struct store_i
 	struct store_service *svc =
 			service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
 	struct store_instance *i =
-			svc != NULL ? instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
+			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
+				    : NULL;
 	if (i == NULL) {
 		return RS_ENOENT;
 	}
@@ -1218,10 +1252,28 @@ static int key_find(struct store *s, const struct store_key *key, struct store_i
 	return 0;
 }
 
+/* An identity with no live instance may still have an expired copy held
+ * for --keep-last: a deregistration says it is gone for good. */
+static void pending_key_forget(struct store *s, const struct store_key *key)
+{
+	struct names n;
+	if (names_from_key(key, &n) < 0) {
+		return;
+	}
+	struct store_service *svc =
+			service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
+	if (svc != NULL) {
+		store_pending_forget(s, svc, n.host, n.host_len, n.port);
+	}
+}
+
 int store_deregister(struct store *s, const struct store_key *key, uint64_t *revision)
 {
 	struct store_instance *i;
 	int rc = key_find(s, key, &i);
+	if (rc == RS_ENOENT) {
+		pending_key_forget(s, key);
+	}
 	if (rc < 0) {
 		return rc;
 	}

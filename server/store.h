@@ -12,6 +12,22 @@
  *   follows it) and is appended to the journal, which Watch and, later, IXFR
  *   read.
  *
+ * Keep-last (--keep-last)
+ *   Expiry alone never empties a service of fresh UP instances. An expiring
+ *   UP instance whose service has none left on other leases is kept: stale,
+ *   without a lease, persisted with a kept flag, aged out after
+ *   keep_last_max_ms. One whose service still has fresh UP instances is
+ *   removed as usual (journal, Watch, DNS and disk all see it go) but held in
+ *   memory, "pending", for one TTL: the longest of its own lease's and those
+ *   of the leases of the service's fresh UP instances. When an expiry (or a
+ *   self-preservation hold) later takes the service's last fresh UP
+ *   instance, its pending instances still within their hold come back as
+ *   kept instances too: instances that stop renewing together are kept
+ *   together, not only the one whose lease happened to go last. Registering
+ *   or deregistering an identity forgets its pending copy.
+ *   Pending instances are not written to disk: a restart gives every lease a
+ *   full TTL again, so leases that stop together then expire together.
+ *
  * What it must not do
  *   No I/O, no clock reads, no logging: callers pass the monotonic time
  *   (milliseconds, for liveness) and the wall time (milliseconds since the
@@ -69,20 +85,25 @@ struct store_instance {
 	struct store_instance *lease_prev;   /**< lease's instance list */
 	struct store_instance *lease_next;
 	struct store_instance *hash_next;    /**< identity hash chain */
-	uint32_t service_slot;               /**< index in service->instances */
+	uint32_t service_slot;               /**< index in service->instances (store-internal
+	                                          index in the pending set while pending) */
 	uint16_t port;
 	uint16_t priority;
 	uint16_t weight;
 	uint8_t status;                      /**< enum store_status */
 	uint8_t stale;                       /**< kept by self-preservation or keep-last */
 	uint8_t kept;                        /**< kept by --keep-last after its lease expired */
+	uint8_t pending;                     /**< store-internal: expired, held for keep-last */
 	uint8_t naddrs;
 	uint8_t nmeta;
 	uint8_t host_len;                    /**< strlen(host) */
 	uint8_t host_wire_len;
 	uint64_t registered_at_ms;           /**< wall clock */
 	uint64_t status_since_ms;            /**< wall clock */
-	uint64_t stale_since_mono;           /**< monotonic, when it became stale (keep-last) */
+	union {
+		uint64_t stale_since_mono;   /**< kept: monotonic, when it became stale */
+		uint64_t pending_until_mono; /**< pending: monotonic, end of its hold */
+	};
 	uint64_t revision;                   /**< revision of its last change */
 	uint64_t rec;                        /**< persist's record number; 0 before the first write */
 	const char *host;                    /**< canonical: lower case, trailing dot */
@@ -100,7 +121,9 @@ struct store_service {
 	uint32_t cap;
 	uint32_t nup;                        /**< instances with status UP */
 	uint32_t nstale;                     /**< of which stale */
+	uint32_t npending;                   /**< store-internal: expired instances held */
 	uint64_t revision;                   /**< revision of its last change */
+	struct store_instance *pending;      /**< store-internal: those, through lease_next */
 	struct store_service *hash_next;
 	struct store_service *name_next;     /**< other protocols of the same name */
 };
@@ -411,7 +434,11 @@ uint64_t store_revision(const struct store *s);
 /** Is the store in self-preservation? */
 bool store_preserving(const struct store *s);
 
-/** Counts: leases, instances, services, up, stale. */
+/**
+ * Counts: leases, instances, services, up, stale. Pending instances (expired,
+ * held by --keep-last in case the rest of their service follows) are not
+ * instances any more: they count only in @c pending.
+ */
 struct store_sizes {
 	uint64_t leases;
 	uint64_t instances;
@@ -420,6 +447,7 @@ struct store_sizes {
 	uint64_t down;
 	uint64_t starting;
 	uint64_t stale;
+	uint64_t pending;                    /**< expired, held by --keep-last, not served */
 };
 void store_sizes_get(const struct store *s, struct store_sizes *out);
 

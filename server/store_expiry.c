@@ -1,6 +1,7 @@
 /*
  * The time-driven half of the store: the expiry wheel, lease expiry,
- * self-preservation and --keep-last aging (see store.h for the model).
+ * self-preservation, --keep-last's pending instances and aging (see store.h
+ * for the model).
  */
 #include "server/store_internal.h"
 
@@ -90,29 +91,202 @@ static bool expiry_suspicious(const struct store *s)
 	       (double)expired > s->limits.preserve_fraction * (double)live;
 }
 
-/* Fresh UP instances of @p svc that do not belong to lease @p l. */
-static uint32_t fresh_up_elsewhere(const struct store_service *svc, const struct store_lease *l)
+/* Fresh UP instances of @p svc that do not belong to lease @p l. Raises
+ * *max_ttl_ms (if not NULL) to the longest TTL of their leases. */
+static uint32_t fresh_up_elsewhere(const struct store_service *svc, const struct store_lease *l,
+		uint32_t *max_ttl_ms)
 {
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < svc->ninstances; k++) {
 		const struct store_instance *i = svc->instances[k];
-		n += i->status == STORE_STATUS_UP && !i->stale && i->lease != l;
+		if (i->status != STORE_STATUS_UP || i->stale || i->lease == l) {
+			continue;
+		}
+		n++;
+		if (max_ttl_ms != NULL && i->lease != NULL && i->lease->ttl_ms > *max_ttl_ms) {
+			*max_ttl_ms = i->lease->ttl_ms;
+		}
 	}
 	return n;
 }
 
-/* --keep-last keeps an expiring instance when its service would have no
- * fresh UP instance left. The answer does not change while the lease's own
- * instances are removed one by one, as they are not counted. */
-static bool keep_last(const struct store *s, const struct store_instance *i,
-		const struct store_lease *l)
+/* ---- --keep-last: pending instances ------------------------------------ */
+
+/* How often, at most, the pending set is searched for holds that ended. A
+ * pending instance is not served, so freeing it up to this late changes
+ * nothing but memory; pending_revive() checks the hold itself. */
+#define PENDING_SWEEP_MS 1000u
+
+static void pending_unlink(struct store *s, struct store_instance *i)
 {
-	return s->limits.keep_last && i->status == STORE_STATUS_UP &&
-	       fresh_up_elsewhere(i->service, l) == 0;
+	struct store_service *svc = i->service;
+	if (i->lease_prev != NULL) {
+		i->lease_prev->lease_next = i->lease_next;
+	} else {
+		svc->pending = i->lease_next;
+	}
+	if (i->lease_next != NULL) {
+		i->lease_next->lease_prev = i->lease_prev;
+	}
+	i->lease_prev = i->lease_next = NULL;
+	svc->npending--;
+	uint32_t k = i->service_slot;
+	s->pending[k] = s->pending[--s->npending];
+	s->pending[k]->service_slot = k;
+	i->pending = 0;
+	s->sizes.pending--;
 }
 
-/* Take a lease out of service: its instances are removed, or kept stale by
- * --keep-last when they are the last of their service. */
+static void pending_free(struct store *s, struct store_instance *i)
+{
+	pending_unlink(s, i);
+	free(i);
+}
+
+/* Hold an expired instance, already detached from everything, for
+ * @p hold_ms. @return false when out of memory (the caller frees it). */
+static bool pending_add(struct store *s, struct store_instance *i, uint32_t hold_ms,
+		uint64_t now_mono)
+{
+	if (s->npending == s->pending_cap) {
+		size_t ncap = s->pending_cap == 0 ? 16 : s->pending_cap * 2;
+		struct store_instance **np = realloc(s->pending, ncap * sizeof(*np));
+		if (np == NULL) {
+			return false;
+		}
+		s->pending = np;
+		s->pending_cap = ncap;
+	}
+	struct store_service *svc = i->service;
+	i->pending = 1;
+	i->stale = 0;
+	i->rec = 0; /* its record is gone: a revival writes a new one */
+	i->pending_until_mono = now_mono + hold_ms;
+	i->service_slot = (uint32_t)s->npending;
+	s->pending[s->npending++] = i;
+	i->lease_prev = NULL;
+	i->lease_next = svc->pending;
+	if (svc->pending != NULL) {
+		svc->pending->lease_prev = i;
+	}
+	svc->pending = i;
+	svc->npending++;
+	s->sizes.pending++;
+	if (s->npending == 1 || i->pending_until_mono < s->pending_sweep_mono) {
+		s->pending_sweep_mono = i->pending_until_mono;
+	}
+	return true;
+}
+
+void store_pending_forget(struct store *s, struct store_service *svc, const char *host,
+		size_t hlen, uint16_t port)
+{
+	for (struct store_instance *i = svc->pending; i != NULL; i = i->lease_next) {
+		if (i->port == port && i->host_len == hlen && memcmp(i->host, host, hlen) == 0) {
+			pending_free(s, i);
+			return; /* at most one: registering forgets the previous copy */
+		}
+	}
+}
+
+void store_pending_drop_all(struct store *s, struct store_service *svc)
+{
+	while (svc->pending != NULL) {
+		pending_free(s, svc->pending);
+	}
+}
+
+/* Free the pending instances whose hold ended. Their removal was already
+ * announced and counted when they expired. */
+static void pending_sweep(struct store *s, uint64_t now_mono)
+{
+	if (s->npending == 0 || now_mono < s->pending_sweep_mono) {
+		return;
+	}
+	uint64_t next = UINT64_MAX;
+	for (size_t k = 0; k < s->npending;) {
+		struct store_instance *i = s->pending[k];
+		if (now_mono >= i->pending_until_mono) {
+			pending_free(s, i); /* moves the last one to k */
+			continue;
+		}
+		if (i->pending_until_mono < next) {
+			next = i->pending_until_mono;
+		}
+		k++;
+	}
+	s->pending_sweep_mono = next > now_mono + PENDING_SWEEP_MS ? next
+								 : now_mono + PENDING_SWEEP_MS;
+}
+
+/* @p svc has just lost its last fresh UP instance to an expiry (or to a
+ * self-preservation hold): its pending instances whose hold has not ended
+ * stopped renewing together with it, and are kept with it. */
+static void pending_revive(struct store *s, struct store_service *svc, uint64_t now_mono)
+{
+	struct store_instance *i = svc->pending;
+	while (i != NULL) {
+		struct store_instance *next = i->lease_next;
+		bool live = store_instance_lookup(s, svc, i->host, i->host_len, i->port) != NULL;
+		if (now_mono >= i->pending_until_mono || live ||
+				s->sizes.instances >= s->limits.max_instances) {
+			pending_free(s, i);
+			i = next;
+			continue;
+		}
+		if (store_service_reserve(svc) < 0 || store_kept_reserve(s) < 0) {
+			return; /* out of memory: they stay pending */
+		}
+		i->kept = 1; /* written as kept, without a lease: a restart keeps it */
+		int rc = store_write_instance(s, i, false);
+		i->kept = 0;
+		if (rc < 0) {
+			return; /* a store error: they stay pending */
+		}
+		pending_unlink(s, i);
+		i->stale = 1;
+		(void)store_instance_link(s, i, svc, NULL); /* room reserved above */
+		(void)store_kept_add(s, i, now_mono);
+		s->revision++;
+		i->revision = s->revision;
+		svc->revision = s->revision;
+		store_notify(s, STORE_CHANGE_UPSERT, 0, i);
+		i = next;
+	}
+}
+
+/* Remove an expired instance. With --keep-last an UP one is held pending for
+ * @p hold_ms, in case the rest of its service follows it. */
+static void instance_expire(struct store *s, struct store_instance *i, uint32_t hold_ms,
+		uint64_t now_mono)
+{
+	struct store_service *svc = i->service;
+	bool hold = s->limits.keep_last && i->status == STORE_STATUS_UP;
+	store_instance_detach(s, i, STORE_REMOVED_EXPIRED);
+	s->counters.expirations++;
+	if (!hold || !pending_add(s, i, hold_ms, now_mono)) {
+		free(i);
+	}
+	store_service_release(s, svc); /* frees it, and i, if it is empty now */
+}
+
+/* --keep-last keeps an expiring instance when its service would have no
+ * fresh UP instance left. The answer does not change while the lease's own
+ * instances are removed one by one, as they are not counted.
+ * When it is not kept, *hold_ms (if not NULL; the caller sets it to the
+ * lease's TTL) is raised to the longest TTL of the leases of the fresh ones:
+ * held pending that long, it is still there when any of them that stopped
+ * renewing with it expires too, whatever their TTLs. */
+static bool keep_last(const struct store *s, const struct store_instance *i,
+		const struct store_lease *l, uint32_t *hold_ms)
+{
+	return s->limits.keep_last && i->status == STORE_STATUS_UP &&
+	       fresh_up_elsewhere(i->service, l, hold_ms) == 0;
+}
+
+/* Take a lease out of service: its instances are removed (with --keep-last,
+ * held pending), or kept stale by --keep-last when they are the last fresh
+ * ones of their service, together with that service's pending instances. */
 static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mono)
 {
 	int rc = store_tx_begin(s);
@@ -121,7 +295,7 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 	}
 	uint64_t rev = s->revision;
 	for (struct store_instance *i = l->instances; i != NULL && rc == 0; i = i->lease_next) {
-		if (keep_last(s, i, l)) {
+		if (keep_last(s, i, l, NULL)) {
 			/* Re-written without its lease: a restart keeps it. */
 			struct store_lease *saved = i->lease;
 			i->lease = NULL;
@@ -146,7 +320,8 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 	}
 	while (l->instances != NULL) {
 		struct store_instance *i = l->instances;
-		if (keep_last(s, i, l)) {
+		uint32_t hold_ms = l->ttl_ms;
+		if (keep_last(s, i, l, &hold_ms)) {
 			store_lease_unlink(i);
 			if (store_kept_add(s, i, now_mono) < 0) {
 				store_instance_remove(s, i, STORE_REMOVED_EXPIRED);
@@ -162,9 +337,10 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 			} else {
 				store_stale_set(s, i, true);
 			}
+			/* The last fresh one went: those that went shortly before stay too. */
+			pending_revive(s, i->service, now_mono);
 		} else {
-			store_instance_remove(s, i, STORE_REMOVED_EXPIRED);
-			s->counters.expirations++;
+			instance_expire(s, i, hold_ms, now_mono);
 		}
 	}
 	s->counters.leases_expired++;
@@ -180,6 +356,11 @@ static void lease_hold(struct store *s, struct store_lease *l, uint64_t now_mono
 	s->last_overdue_mono = now_mono;
 	for (struct store_instance *i = l->instances; i != NULL; i = i->lease_next) {
 		store_stale_set(s, i, true);
+		if (i->service->npending > 0 && keep_last(s, i, l, NULL)) {
+			/* Its service's last fresh instance went stale: keep those of
+			 * its instances that expired shortly before, too. */
+			pending_revive(s, i->service, now_mono);
+		}
 	}
 }
 
@@ -267,6 +448,7 @@ int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
 			}
 		}
 	}
+	pending_sweep(s, now_mono);
 	/* --keep-last: age out instances kept stale too long. */
 	for (size_t k = 0; k < s->nkept;) {
 		struct store_instance *i = s->kept[k];

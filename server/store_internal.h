@@ -49,6 +49,13 @@ struct store {
 	size_t nkept;
 	size_t kept_cap;
 
+	/* Expired instances held for --keep-last (store_expiry.c), each at
+	 * index service_slot; also listed on their service. */
+	struct store_instance **pending;
+	size_t npending;
+	size_t pending_cap;
+	uint64_t pending_sweep_mono; /* when to look for holds that ended */
+
 	uint64_t revision;
 	uint64_t now_mono;
 	struct store_counters counters;
@@ -86,6 +93,26 @@ void store_notify(struct store *s, enum store_change_kind kind, enum store_remov
 void store_instance_remove(struct store *s, struct store_instance *i,
 		enum store_remove_reason reason);
 
+/* The same without freeing it or releasing its service: the caller owns it
+ * afterwards (store.c). */
+void store_instance_detach(struct store *s, struct store_instance *i,
+		enum store_remove_reason reason);
+
+/* Free a service with no instance left, and its pending ones (store.c). */
+void store_service_release(struct store *s, struct store_service *svc);
+
+/* Make room for one more instance in the service's array (store.c). */
+int store_service_reserve(struct store_service *svc);
+
+/* Link an instance into the tables, its service and lease @p l (or NULL);
+ * cannot fail after store_service_reserve() (store.c). */
+int store_instance_link(struct store *s, struct store_instance *i, struct store_service *svc,
+		struct store_lease *l);
+
+/* The live instance of this identity, or NULL (store.c). */
+struct store_instance *store_instance_lookup(const struct store *s,
+		const struct store_service *svc, const char *host, size_t hlen, uint16_t port);
+
 /* Mark an instance stale or fresh, bumping the revision (store.c). */
 void store_stale_set(struct store *s, struct store_instance *i, bool stale);
 
@@ -95,8 +122,18 @@ void store_lease_unlink(struct store_instance *i);
 /* Forget a lease: tables and wheel; frees it (store.c). */
 void store_lease_drop(struct store *s, struct store_lease *l);
 
-/* Hold an instance stale under --keep-last (store.c). */
+/* Hold an instance stale under --keep-last (store.c); cannot fail after
+ * store_kept_reserve(). */
+int store_kept_reserve(struct store *s);
 int store_kept_add(struct store *s, struct store_instance *i, uint64_t now_mono);
+void store_kept_remove(struct store *s, struct store_instance *i);
+
+/* Forget the pending copy of an identity, if any (store_expiry.c). */
+void store_pending_forget(struct store *s, struct store_service *svc, const char *host,
+		size_t hlen, uint16_t port);
+
+/* Free every pending instance of a service (store_expiry.c). */
+void store_pending_drop_all(struct store *s, struct store_service *svc);
 
 /* The expiry wheel (store_expiry.c). */
 uint64_t store_tick_of(uint64_t mono);

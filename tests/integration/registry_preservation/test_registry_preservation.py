@@ -3,6 +3,13 @@ and ends by itself once the leases that still renew have renewed for a
 window, re-basing on them."""
 import time
 
+import dns.edns
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from dns_helpers import ZONE, wait_dns
 from harness import Rosterd, pb
 
 
@@ -61,3 +68,68 @@ def test_keep_last_keeps_service_alive(tmp_path):
         lease = c.open_lease(5)
         assert c.register("solo", "tcp", "s1.example.net", 80, lease=lease).error == 0
         assert not c.query("solo").query.instances[0].stale
+
+
+def test_keep_last_keeps_every_lease_that_stops_together(tmp_path):
+    """The audit's case: a service on two leases whose hosts stop together.
+    The leases expire a few ticks apart; both instances are kept, stale,
+    not only the one whose lease happened to go last."""
+    extra = ["--keep-last", "--keep-last-max-age", "4"]
+    with Rosterd(tmp_path, extra=extra) as s, s.client() as c:
+        wait_dns(s)
+        name = "_kl._tcp." + ZONE
+        first = c.open_lease(1)
+        assert c.register("kl", "tcp", "k1.example.net", 80, lease=first).error == 0
+        time.sleep(0.3)  # the second lease expires three ticks after the first
+        second = c.open_lease(1)
+        assert c.register("kl", "tcp", "k2.example.net", 80, lease=second).error == 0
+        # Neither lease is renewed. Until the second expires its instance is
+        # fresh; from then on the answer is stale (EDE 3) and must hold both.
+        q = dns.message.make_query(name, "SRV", use_edns=0)
+        deadline = time.monotonic() + 5
+        while True:
+            r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=2)
+            if any(o.otype == dns.edns.EDE for o in r.options):
+                break
+            assert time.monotonic() < deadline, "the answer never became stale"
+            time.sleep(0.05)
+        ede = [o for o in r.options if o.otype == dns.edns.EDE]
+        assert ede[0].code == 3, "Stale Answer"
+        targets = sorted(str(rd.target) for rrset in r.answer
+                         if rrset.rdtype == dns.rdatatype.SRV for rd in rrset)
+        assert targets == ["k1.example.net.", "k2.example.net."], r
+        inst = c.query("kl").query.instances
+        assert sorted(i.host.rstrip(".") for i in inst) == ["k1.example.net", "k2.example.net"]
+        assert all(i.stale for i in inst)
+        st = c.stats()
+        assert st.instances == 2 and st.instances_stale == 2 and st.leases == 0, st
+        # --keep-last-max-age still ends it, for both.
+        deadline = time.monotonic() + 8
+        while c.query("kl").query.instances:
+            assert time.monotonic() < deadline, "kept past --keep-last-max-age"
+            time.sleep(0.1)
+        r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=2)
+        assert r.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_keep_last_drops_an_instance_while_others_renew(tmp_path):
+    """Only instances that stop with the service's last fresh one are kept:
+    one that stops while another keeps renewing leaves the answer at once,
+    and is not brought back by an expiry more than a TTL later."""
+    extra = ["--keep-last"]
+    with Rosterd(tmp_path, extra=extra) as s, s.client() as c:
+        dead = c.open_lease(1)
+        alive = c.open_lease(1)
+        assert c.register("kl", "tcp", "k1.example.net", 80, lease=dead).error == 0
+        assert c.register("kl", "tcp", "k2.example.net", 80, lease=alive).error == 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3.5:  # > 2 s: k1's expiry plus its 1 s hold
+            assert c.heartbeat(alive).error == 0
+            time.sleep(0.2)
+        inst = c.query("kl").query.instances
+        assert [i.host.rstrip(".") for i in inst] == ["k2.example.net"]
+        assert not inst[0].stale
+        assert c.stats().expirations_total == 1
+        time.sleep(2.5)  # now k2 stops too: it is kept alone
+        inst = c.query("kl").query.instances
+        assert [i.host.rstrip(".") for i in inst] == ["k2.example.net"] and inst[0].stale

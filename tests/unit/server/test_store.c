@@ -12,6 +12,7 @@ struct fake_disk {
 	int fail_after; /* fail the n-th write (1-based); 0 never */
 	int writes;
 	int fail_code;
+	int kept_puts; /* instances written as kept by --keep-last */
 };
 
 static int fd_write(struct fake_disk *d)
@@ -42,6 +43,10 @@ static int fd_iput(void *ctx, struct store_instance *i)
 	cr_assert_not_null(i->service, "persist needs the service to key the record");
 	struct fake_disk *d = ctx;
 	d->puts++;
+	if (i->kept) {
+		cr_assert_null(i->lease, "a kept instance is written without its lease");
+		d->kept_puts++;
+	}
 	if (i->rec == 0) {
 		i->rec = (uint64_t)d->puts; /* any non-zero, stable number */
 	}
@@ -434,6 +439,247 @@ Test(store, keep_last_keeps_a_service_from_emptying)
 	cr_expect_eq(count(s, "solo"), 1);
 	tick(s, 5000 + 60000);
 	cr_expect_eq(count(s, "solo"), 0, "aged out after the maximum stale age");
+	store_free(s);
+}
+
+/* Tick every STORE_TICK_MS from *now up to @p until, renewing @p renew
+ * (ids, 0-terminated) at every step. */
+static void run(struct store *s, uint64_t *now, uint64_t until, const uint64_t *renew)
+{
+	while (*now < until) {
+		*now += STORE_TICK_MS;
+		for (const uint64_t *id = renew; id != NULL && *id != 0; id++) {
+			cr_assert_eq(store_lease_renew(s, *id, *now, NULL), 0);
+		}
+		tick(s, *now);
+	}
+}
+
+static struct store_sizes sizes(const struct store *s)
+{
+	struct store_sizes sz;
+	store_sizes_get(s, &sz);
+	return sz;
+}
+
+/* Journal entries after @p since as "-host(reason) +host* ..." (* = stale). */
+static int collect_stale(const struct store_journal_entry *e, void *ud)
+{
+	char *out = ud;
+	size_t n = strlen(out);
+	if (e->kind == STORE_CHANGE_REMOVE) {
+		snprintf(out + n, 1024 - n, "-%s(%d) ", e->copy->host, (int)e->reason);
+	} else {
+		snprintf(out + n, 1024 - n, "+%s%s ", e->copy->host, e->copy->stale ? "*" : "");
+	}
+	return 0;
+}
+
+static uint32_t nstale(const struct store *s, const char *svc)
+{
+	const struct store_service *v = store_service_find(s, svc, strlen(svc), "tcp", 3);
+	uint32_t n = 0;
+	for (uint32_t k = 0; v != NULL && k < v->ninstances; k++) {
+		const struct store_instance *i = v->instances[k];
+		n += i->stale && i->kept && i->lease == NULL;
+	}
+	return n;
+}
+
+static struct store_limits keep_limits(void)
+{
+	struct store_limits l = limits();
+	l.keep_last = true;
+	l.keep_last_max_ms = 60000;
+	l.preserve_enabled = false;
+	return l;
+}
+
+/* The audit's case: two leases of one service stop renewing together and
+ * expire one tick apart. Both instances are kept, not only the later one. */
+Test(store, keep_last_keeps_every_lease_that_stops_together)
+{
+	struct store_limits l = keep_limits();
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 1, 1, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	run(s, &now, 100, NULL);
+	uint64_t b = must_lease(s, 1, 2, now);
+	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	uint64_t rev0 = store_revision(s);
+
+	run(s, &now, 1100, NULL); /* lease 1 expired; lease 2 is still fresh */
+	cr_expect_eq(count(s, "web"), 1, "not served while another is fresh");
+	cr_expect_eq(sizes(s).pending, 1);
+	cr_expect_eq(store_counters_get(s)->expirations, 1);
+	cr_expect_eq(d.kept_puts, 0, "a pending instance is not written");
+
+	run(s, &now, 1200, NULL); /* lease 2 expired: the service's last fresh one */
+	cr_expect_eq(count(s, "web"), 2, "both kept");
+	cr_expect_eq(nstale(s, "web"), 2, "both stale, kept, without a lease");
+	cr_expect_eq(sizes(s).pending, 0);
+	cr_expect_eq(sizes(s).stale, 2);
+	cr_expect_eq(d.kept_puts, 2, "both written as kept: a restart keeps them");
+	const struct store_service *v = store_service_find(s, "web", 3, "tcp", 3);
+	cr_expect_eq(v->revision, store_revision(s), "the service's answers change at once");
+	char out[1024] = "";
+	cr_expect_eq(store_journal_foreach(s, rev0, collect_stale, out), 0);
+	cr_expect_str_eq(out, "-w1.example.net.(2) +w2.example.net.* +w1.example.net.* ");
+
+	run(s, &now, 1200 + 60000, NULL);
+	cr_expect_eq(count(s, "web"), 0, "the maximum stale age still applies to both");
+	cr_expect_eq(sizes(s).pending, 0);
+	store_free(s);
+}
+
+/* One lease expires while another keeps renewing: its instance is removed
+ * from service at once, held pending for one TTL, then forgotten. */
+Test(store, keep_last_pending_instance_goes_after_one_ttl)
+{
+	struct store_limits l = keep_limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 2, 1, 0), b = must_lease(s, 1, 2, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	must_register(s, reg("web", "w2.example.net", 80, b), 0);
+	uint64_t renew[] = {b, 0};
+	uint64_t rev0 = store_revision(s);
+	run(s, &now, 2100, renew);
+	cr_expect_eq(count(s, "web"), 1);
+	struct store_key k = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_null(store_instance_find(s, &k), "pending is not an instance any more");
+	cr_expect_eq(sizes(s).pending, 1);
+	cr_expect_eq(sizes(s).instances, 1);
+	cr_expect_eq(store_counters_get(s)->expirations, 1, "an ordinary expiry");
+	char out[1024] = "";
+	cr_expect_eq(store_journal_foreach(s, rev0, collect_stale, out), 0);
+	cr_expect_str_eq(out, "-w1.example.net.(2) ", "Watch sees it expire");
+
+	run(s, &now, 2100 + 2000 + STORE_TICK_MS, renew); /* its hold (one TTL, 2 s) ends */
+	cr_expect_eq(sizes(s).pending, 0, "forgotten after one TTL");
+	run(s, &now, 8000, NULL); /* then the last one expires: kept alone */
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_null(store_instance_find(s, &k), "expired more than a TTL earlier: gone");
+	cr_expect_eq(nstale(s, "web"), 1);
+	store_free(s);
+}
+
+/* A pending instance comes back, kept, when the service's last fresh one
+ * expires within its hold; registering or deregistering it again first
+ * forgets the pending copy. */
+Test(store, keep_last_pending_instances_kept_with_the_last_fresh_one)
+{
+	struct store_limits l = keep_limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 5, 1, 0), b = must_lease(s, 1, 2, 0);
+	uint64_t c = must_lease(s, 5, 3, 0), dl = must_lease(s, 5, 4, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	must_register(s, reg("web", "w2.example.net", 80, b), 0);
+	must_register(s, reg("web", "w3.example.net", 80, c), 0);
+	must_register(s, reg("web", "w4.example.net", 80, dl), 0);
+	uint64_t renew[] = {b, 0, 0};
+	run(s, &now, 5100, renew);
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 3);
+
+	/* w3's host comes back on a new lease: fresh again, pending copy gone. */
+	uint64_t e = must_lease(s, 1, 5, now);
+	must_register(s, reg("web", "w3.example.net", 80, e), now);
+	cr_expect_eq(sizes(s).pending, 2);
+	renew[1] = e;
+	/* w4 is deregistered: not found, but it must not come back either. */
+	struct store_key k4 = {"web", "tcp", "w4.example.net", 80};
+	uint64_t rev;
+	cr_expect_eq(store_deregister(s, &k4, &rev), RS_ENOENT);
+	cr_expect_eq(sizes(s).pending, 1);
+
+	run(s, &now, 5500, renew);
+	cr_expect_eq(count(s, "web"), 2);
+	run(s, &now, 7000, NULL); /* b and e expire, ~1.5 s after w1: within its 5 s */
+	cr_expect_eq(count(s, "web"), 3, "w1, w2, w3 kept; w4 not");
+	cr_expect_eq(nstale(s, "web"), 3);
+	cr_expect_null(store_instance_find(s, &k4));
+	cr_expect_eq(sizes(s).pending, 0);
+	/* A kept instance registered again is fresh, as before. */
+	must_register(s, reg("web", "w1.example.net", 80, 0), now);
+	cr_expect_eq(nstale(s, "web"), 2);
+	store_free(s);
+}
+
+/* The last lease of a group that stops together may be the one that trips
+ * self-preservation: it is held, stale, and those that expired just before
+ * it are kept with it. */
+Test(store, keep_last_pending_kept_when_self_preservation_holds_the_last_one)
+{
+	struct store_limits l = keep_limits();
+	l.preserve_enabled = true;
+	l.preserve_min = 2;
+	l.preserve_fraction = 0.0;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t o = must_lease(s, 1, 9, 0);
+	must_register(s, reg("other", "o1.example.net", 80, o), 0);
+	uint64_t a = must_lease(s, 1, 1, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	uint64_t renew[] = {o, 0};
+	run(s, &now, 100, renew);
+	uint64_t b = must_lease(s, 1, 2, now);
+	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	run(s, &now, 1100, renew);
+	cr_expect(!store_preserving(s));
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 1);
+	run(s, &now, 1200, renew);
+	cr_expect(store_preserving(s), "the second expiry is held");
+	cr_expect_eq(count(s, "web"), 2, "w2 held, w1 kept");
+	cr_expect_eq(nstale(s, "web"), 1, "w1 kept");
+	cr_expect_eq(sizes(s).stale, 2);
+	cr_expect_eq(sizes(s).pending, 0);
+	store_free(s);
+}
+
+/* Leases with different TTLs stop renewing at once: the short one expires
+ * first and is held for the longest TTL among its service's fresh leases, so
+ * it is still there when the long one expires. */
+Test(store, keep_last_holds_for_the_longest_ttl_of_the_service)
+{
+	struct store_limits l = keep_limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 1, 1, 0), b = must_lease(s, 5, 2, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	must_register(s, reg("web", "w2.example.net", 80, b), 0);
+	run(s, &now, 2500, NULL);
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 1, "held past its own 1 s TTL");
+	run(s, &now, 5100, NULL);
+	cr_expect_eq(count(s, "web"), 2, "kept with the 5 s one");
+	cr_expect_eq(nstale(s, "web"), 2);
+	store_free(s);
+}
+
+/* Without --keep-last nothing is held: leases that stop together all go. */
+Test(store, without_keep_last_leases_that_stop_together_all_go)
+{
+	struct store_limits l = keep_limits();
+	l.keep_last = false;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 1, 1, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	run(s, &now, 100, NULL);
+	uint64_t b = must_lease(s, 1, 2, now);
+	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	run(s, &now, 1100, NULL);
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 0);
+	run(s, &now, 1200, NULL);
+	cr_expect_null(store_service_find(s, "web", 3, "tcp", 3));
+	cr_expect_eq(sizes(s).stale, 0);
+	cr_expect_eq(store_counters_get(s)->expirations, 2);
 	store_free(s);
 }
 
