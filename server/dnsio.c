@@ -83,6 +83,12 @@ struct udp_batch {
 	struct sockaddr_storage raddr[UDP_BATCH];
 	union udp_cmsg rctl[UDP_BATCH];
 	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
+	/* The socket rmsg[] is set up for, and how many entries the last
+	 * recvmmsg filled: only those need their lengths reset (the kernel
+	 * writes msg_namelen, msg_controllen and msg_flags back), so a batch of
+	 * one does not rewrite all UDP_BATCH headers. */
+	const struct udp_sock *armed;
+	int used;
 	struct mmsghdr smsg[UDP_BATCH];
 	struct iovec siov[UDP_BATCH];
 	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
@@ -282,18 +288,25 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		struct report *rep, uint64_t now, struct dnsio_counters *ctr, int *nsend)
 {
 	*nsend = 0;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
-		b->rmsg[i].msg_hdr = (struct msghdr){
-			.msg_name = &b->raddr[i],
-			.msg_namelen = sizeof(b->raddr[i]),
-			.msg_iov = &b->riov[i],
-			.msg_iovlen = 1,
-			.msg_control = us->pktinfo ? b->rctl[i].buf : NULL,
-			.msg_controllen = us->pktinfo ? sizeof(b->rctl[i].buf) : 0,
-		};
+	if (b->armed != us) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
+			b->rmsg[i].msg_hdr = (struct msghdr){
+				.msg_name = &b->raddr[i],
+				.msg_iov = &b->riov[i],
+				.msg_iovlen = 1,
+				.msg_control = us->pktinfo ? b->rctl[i].buf : NULL,
+			};
+		}
+		b->armed = us;
+		b->used = UDP_BATCH;
+	}
+	for (int i = 0; i < b->used; i++) {
+		b->rmsg[i].msg_hdr.msg_namelen = sizeof(b->raddr[i]);
+		b->rmsg[i].msg_hdr.msg_controllen = us->pktinfo ? sizeof(b->rctl[i].buf) : 0;
 	}
 	int n = recvmmsg(us->fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	b->used = n > 0 ? n : 1; /* after a failure, reset the first anyway */
 	if (n <= 0) {
 		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
 	}
