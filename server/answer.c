@@ -1,5 +1,6 @@
 #include "server/answer.h"
 
+#include <assert.h>
 #include <ldns/ldns.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -81,6 +82,7 @@ struct prep {
 	struct prep *next;
 	uint64_t tag_rev;
 	uint64_t tag_n;
+	uint64_t seen_rev;   /* store revision at which the tag was last found current */
 	uint16_t qtype;
 	uint8_t qlen;
 	uint8_t qname[RS_NAME_WIRE_MAX];
@@ -117,6 +119,7 @@ struct order {
 
 struct answer {
 	const struct store *store;
+	uint64_t store_generation;
 	struct report *report;
 	uint32_t ttl;
 	uint16_t udp_max;
@@ -624,12 +627,22 @@ static int build_ring(struct answer *a, struct prep *p, const struct store_servi
 
 /* ---- the prepared-answer cache ----------------------------------------- */
 
+/* The key's hash, eight octets per step (a name is read as whole words with
+ * one multiply each, then its tail): lookups run on every query. */
 static uint64_t hash_key(const uint8_t *name, size_t len, uint16_t qtype)
 {
-	uint64_t h = 0xcbf29ce484222325u ^ qtype;
-	for (size_t i = 0; i < len; i++) {
-		h = (h ^ name[i]) * 0x100000001b3u;
+	const uint64_t m = 0x9e3779b97f4a7c15u;
+	uint64_t h = (len << 16 | qtype) * m;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, name + i, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 29;
 	}
+	uint64_t t = 0;
+	memcpy(&t, name + i, len - i);
+	h = (h ^ t) * m;
 	return h ^ (h >> 32);
 }
 
@@ -685,6 +698,37 @@ enum prep_kind {
 	PREP_RING,
 };
 
+/* The link to the entry for the current question's name and @p qtype in
+ * its chain (*link is NULL when there is none). */
+static struct prep **prep_find(struct answer *a, uint16_t qtype, uint64_t hash)
+{
+	const struct dnswire_query *q = &a->q;
+	struct prep **pp = &a->buckets[hash & (a->nbuckets - 1)];
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		const struct prep *p = *pp;
+		if (p->qtype == qtype && p->qlen == q->qname_len &&
+				memcmp(p->qname, q->qname_lower, q->qname_len) == 0) {
+			break;
+		}
+	}
+	return pp;
+}
+
+/*
+ * The prepared RRset for the current question's name and @p qtype if it was
+ * found current at the store's present revision, else NULL. Every change to
+ * the store moves its revision on (server/store.h), so such an entry is what
+ * prep_get() would return after the store lookups: the caller skips them.
+ * An entry exists only for a name some service had, so it also answers
+ * "does the name exist".
+ */
+static const struct prep *prep_fresh(struct answer *a, uint16_t qtype)
+{
+	const struct dnswire_query *q = &a->q;
+	const struct prep *p = *prep_find(a, qtype, hash_key(q->qname_lower, q->qname_len, qtype));
+	return p != NULL && p->seen_rev == store_revision(a->store) ? p : NULL;
+}
+
 /*
  * The prepared RRset for the current question's name and @p qtype, rebuilt
  * if its tag differs from (@p rev, @p tag_n). @return the entry, or NULL when
@@ -695,19 +739,16 @@ static const struct prep *prep_get(struct answer *a, uint16_t qtype, uint64_t re
 {
 	const struct dnswire_query *q = &a->q;
 	uint64_t hash = hash_key(q->qname_lower, q->qname_len, qtype);
-	struct prep **pp = &a->buckets[hash & (a->nbuckets - 1)];
-	for (; *pp != NULL; pp = &(*pp)->next) {
+	struct prep **pp = prep_find(a, qtype, hash);
+	if (*pp != NULL) {
 		struct prep *p = *pp;
-		if (p->qtype == qtype && p->qlen == q->qname_len &&
-				memcmp(p->qname, q->qname_lower, q->qname_len) == 0) {
-			if (p->tag_rev == rev && p->tag_n == tag_n) {
-				return p;
-			}
-			*pp = p->next;
-			prep_free(p);
-			a->nentries--;
-			break;
+		if (p->tag_rev == rev && p->tag_n == tag_n) {
+			p->seen_rev = store_revision(a->store);
+			return p;
 		}
+		*pp = p->next;
+		prep_free(p);
+		a->nentries--;
 	}
 	cache_trim(a); /* may flush or grow the table: index it afterwards */
 	size_t h = hash & (a->nbuckets - 1);
@@ -720,6 +761,7 @@ static const struct prep *prep_get(struct answer *a, uint16_t qtype, uint64_t re
 	memcpy(p->qname, q->qname_lower, q->qname_len);
 	p->tag_rev = rev;
 	p->tag_n = tag_n;
+	p->seen_rev = store_revision(a->store);
 	int rc;
 	switch (kind) {
 	case PREP_SRV:
@@ -937,24 +979,39 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 		r->flags |= DNSWIRE_TC;
 		return;
 	}
+	if (r->w.overflow) {
+		return; /* cannot happen: the header and question always fit in 512 */
+	}
 	r->stale = stale;
 	bool partial;
 	uint32_t k = answer_order(a, p, r, c, &partial);
 	struct order *o = a->order;
+	/* The k RRs fit (the whole set was checked against the room above, or
+	 * answer_order() chose k to fit it), and the room is inside the writer's
+	 * cap: copy them without a bound check per RR. */
+	uint8_t *out = r->w.buf;
+	size_t len = r->w.len;
 	for (uint32_t i = 0; i < k; i++) {
 		const struct prep_rr *rr = &p->rr[o[i].idx];
-		o[i].pos = (uint32_t)(r->w.len + 2);
-		dnswire_put16(&r->w, QNAME_PTR);
-		dnswire_put(&r->w, p->data.p + rr->off, rr->len);
+		o[i].pos = (uint32_t)(len + 2);
+		dnswire_set16(out + len, QNAME_PTR);
+		memcpy(out + len + 2, p->data.p + rr->off, rr->len);
+		len += 2u + rr->len;
 	}
+	assert(len <= r->limit && r->limit <= r->w.cap);
+	r->w.len = len;
 	r->an = (uint16_t)k;
 	if (partial) {
 		res->partial = true;
 		a->counters.partial++;
 	}
+	if (p->qtype != DNSWIRE_SRV) {
+		return; /* only SRV targets have additional data */
+	}
 	/* Additional section: A/AAAA of SRV targets while they fit (RFC 2181 9:
 	 * dropping additional data never sets TC). Owners point at the target in
-	 * the SRV RDATA when it lies within pointer reach. */
+	 * the SRV RDATA when it lies within pointer reach. Each record is checked
+	 * against the limit before it is copied. */
 	for (uint32_t i = 0; i < k; i++) {
 		const struct prep_rr *rr = &p->rr[o[i].idx];
 		const uint8_t *ab = p->data.p + rr->add_off;
@@ -965,20 +1022,23 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 		while (left >= 10) {
 			size_t blen = 10u + dnswire_get16(ab + 8);
 			size_t olen = tpos <= PTR_MAX ? 2 : tlen;
-			if (r->w.len + olen + blen > r->limit) {
+			if (len + olen + blen > r->limit) {
+				r->w.len = len;
 				return;
 			}
 			if (tpos <= PTR_MAX) {
-				dnswire_put16(&r->w, (uint16_t)(0xc000u | tpos));
+				dnswire_set16(out + len, (uint16_t)(0xc000u | tpos));
 			} else {
-				dnswire_put(&r->w, tname, tlen);
+				memcpy(out + len, tname, tlen);
 			}
-			dnswire_put(&r->w, ab, blen);
+			memcpy(out + len + olen, ab, blen);
+			len += olen + blen;
 			r->ar++;
 			ab += blen;
 			left -= blen;
 		}
 	}
+	r->w.len = len;
 }
 
 /* SOA of @p z in the authority section (RFC 2308 3: TTL = SOA minimum). */
@@ -1291,6 +1351,9 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		}
 	} else if (nrel == 1 && label_at(q, 0)[1] == '_') {
 		exists = proto_exists(a, label_at(q, 0));
+	} else if (nrel == 1 && (qtype == DNSWIRE_A || qtype == DNSWIRE_AAAA) &&
+			(p = prep_fresh(a, qtype)) != NULL) {
+		exists = true; /* nothing changed since it was built or checked */
 	} else if (nrel == 1) {
 		const uint8_t *l = label_at(q, 0);
 		const struct store_service *s = store_service_find_name(a->store, (const char *)l + 1,
@@ -1310,6 +1373,8 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 				goto servfail;
 			}
 		}
+	} else if (nrel == 2 && qtype == DNSWIRE_SRV && (p = prep_fresh(a, qtype)) != NULL) {
+		exists = true;
 	} else if (nrel == 2 || (nrel == 3 && label_is(label_at(q, 0), "_ring"))) {
 		const uint8_t *ls = label_at(q, nrel - 2);
 		const uint8_t *lp = label_at(q, nrel - 1);
@@ -1437,10 +1502,11 @@ fail:
 	return rc;
 }
 
-void answer_store_set(struct answer *a, const struct store *store)
+void answer_store_set(struct answer *a, const struct store *store, uint64_t generation)
 {
-	if (a->store != store) {
+	if (a->store != store || a->store_generation != generation) {
 		a->store = store;
+		a->store_generation = generation;
 		cache_flush(a);
 		a->zones[0].soa_built = a->zones[1].soa_built = false;
 	}

@@ -145,9 +145,11 @@ __attribute__((warn_unused_result)) int answer_new(const struct answer_config *c
 /**
  * Point the engine at another store (the server rebuilds its store from disk
  * after a failed commit). Prepared answers are dropped when it changes: they
- * were tagged with revisions of the old store. Cheap when it is the same.
+ * were tagged with revisions of the old store, which the new one may reuse.
+ * A rebuilt store can land at the old one's address, so the caller passes a
+ * generation that changes with every rebuild. Cheap when nothing changed.
  */
-void answer_store_set(struct answer *a, const struct store *store);
+void answer_store_set(struct answer *a, const struct store *store, uint64_t generation);
 
 /** Free the engine and its prepared answers. NULL-safe. */
 void answer_free(struct answer *a);

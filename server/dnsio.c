@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -25,10 +26,22 @@
 #define UDP_OUT_MAX 4096
 /* Batches per readable callback: bounded so timers and TCP get their turn. */
 #define UDP_ROUNDS 8
+/* A worker's epoll data for stop_fd; a UDP socket's is its index in io->udp. */
+#define WORKER_STOP UINT32_MAX
+
+/* A UDP socket and what its replies need. */
+struct udp_sock {
+	int fd;
+	/* Bound to a wildcard address: queries carry their destination in an
+	 * IP_PKTINFO / IPV6_PKTINFO control message, and replies are sent from
+	 * it (a multi-homed host would otherwise answer from the address of the
+	 * route back, which the client does not accept). */
+	bool pktinfo;
+};
 
 struct dns_udp {
 	uv_poll_t poll;
-	int fd;
+	struct udp_sock s;
 	struct dnsio *io;
 };
 
@@ -58,25 +71,44 @@ struct dns_wreq {
 	uint8_t data[];
 };
 
-/* One batch of UDP queries and their responses (recvmmsg/sendmmsg). */
+/* Room for the one control message a wildcard socket receives and sends. */
+union udp_cmsg {
+	struct cmsghdr align;
+	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
+
+/* One batch of UDP queries and their responses (recvmmsg/sendmmsg). A
+ * response's control message is the query's, sent back as received. */
 struct udp_batch {
 	struct mmsghdr rmsg[UDP_BATCH];
 	struct iovec riov[UDP_BATCH];
 	struct sockaddr_storage raddr[UDP_BATCH];
+	union udp_cmsg rctl[UDP_BATCH];
 	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
+	/* The socket rmsg[] is set up for, and how many entries the last
+	 * recvmmsg filled: only those need their lengths reset (the kernel
+	 * writes msg_namelen, msg_controllen and msg_flags back), so a batch of
+	 * one does not rewrite all UDP_BATCH headers. */
+	const struct udp_sock *armed;
+	int used;
 	struct mmsghdr smsg[UDP_BATCH];
 	struct iovec siov[UDP_BATCH];
 	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
 };
 
 /* A UDP worker thread: its own answer engine and buffers, the shared
- * sockets. It reads the store only under the read side of dnsio's lock. */
+ * sockets. It reads the store only under the read side of dnsio's lock.
+ * It sleeps in its own epoll set, where the sockets are registered with
+ * EPOLLEXCLUSIVE: a datagram arriving while every worker sleeps wakes one
+ * of them, not all (with poll() each wake-up of N workers found work for
+ * one), and whichever worker runs drains the one queue. */
 struct dns_worker {
 	pthread_t thread;
 	struct dnsio *io;
 	struct answer *answer;
 	struct dnsio_counters counters;      /* its UDP bytes and drops */
 	bool started;
+	int epfd;
 	struct udp_batch batch;
 };
 
@@ -133,8 +165,12 @@ static void io_free(struct dnsio *io)
 {
 	workers_stop(io);
 	for (size_t i = 0; i < io->nworkers; i++) {
-		answer_free(io->workers[i]->answer);
-		free(io->workers[i]);
+		struct dns_worker *w = io->workers[i];
+		if (w->epfd >= 0) {
+			close(w->epfd);
+		}
+		answer_free(w->answer);
+		free(w);
 	}
 	free(io->workers);
 	if (io->stop_fd >= 0) {
@@ -161,7 +197,7 @@ static void handle_closed(struct dnsio *io)
  * after a failed commit) and the limits SIGHUP reloads. */
 static void dnsio_refresh(struct dnsio *io)
 {
-	answer_store_set(io->answer, io->srv->store);
+	answer_store_set(io->answer, io->srv->store, io->srv->store_generation);
 	io->report.rate = io->srv->cfg.report_rate;
 	io->report.log_max = io->srv->cfg.report_log_max;
 }
@@ -171,9 +207,82 @@ static void dnsio_refresh(struct dnsio *io)
 static void udp_close_cb(uv_handle_t *h)
 {
 	struct dns_udp *u = h->data;
-	close(u->fd);
-	u->fd = -1;
+	close(u->s.fd);
+	u->s.fd = -1;
 	handle_closed(u->io);
+}
+
+/* The control message to send a reply to query @p m with: the query's
+ * IP_PKTINFO or IPV6_PKTINFO as received. For IPv4 the kernel takes the
+ * source from ipi_spec_dst, which it set to the query's destination (a local
+ * unicast address; a local address of the interface for a broadcast), and
+ * ignores ipi_addr; for IPv6 ipi6_addr is the destination, also a v4-mapped
+ * one on a dual-stack socket, which the kernel's IPv4 path accepts. The
+ * interface index is kept. Returns the length, 0 when there is none. */
+static size_t udp_reply_cmsg(const struct msghdr *m)
+{
+	if (m->msg_controllen < sizeof(struct cmsghdr) || (m->msg_flags & MSG_CTRUNC)) {
+		return 0;
+	}
+	const struct cmsghdr *c = CMSG_FIRSTHDR(m);
+	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+			c->cmsg_len == CMSG_LEN(sizeof(struct in_pktinfo))) {
+		return CMSG_SPACE(sizeof(struct in_pktinfo));
+	}
+	if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+			c->cmsg_len == CMSG_LEN(sizeof(struct in6_pktinfo))) {
+		return CMSG_SPACE(sizeof(struct in6_pktinfo));
+	}
+	return 0;
+}
+
+static bool addr_is_wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6) {
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	}
+	return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+/* Open and bind the UDP socket of listen address @p sa. */
+static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
+{
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	/* No SO_REUSEADDR: on UDP it would let a second server bind the same
+	 * port silently and steal its queries; "address in use" is the answer. */
+	int one = 1;
+	if (sa->sa_family == AF_INET6) {
+		/* IPv4 has sockets of its own (--dns 0.0.0.0:53 beside [::]:53), so
+		 * no v4-mapped traffic arrives here; udp_reply_cmsg() would handle
+		 * it anyway. */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	us->pktinfo = addr_is_wildcard(sa);
+	if (us->pktinfo) {
+		int rc = sa->sa_family == AF_INET6
+				? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
+				: setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		if (rc != 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+	}
+	/* A burst of queries should wait in the socket, not be dropped. */
+	int rcv = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	if (bind(fd, sa, len) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	us->fd = fd;
+	return 0;
 }
 
 /*
@@ -181,20 +290,29 @@ static void udp_close_cb(uv_handle_t *h)
  * datagrams read (0 when drained) and sets *@p nsend. The caller holds
  * whatever the engine needs (the store lock with workers).
  */
-static int udp_batch_answer(struct udp_batch *b, int fd, struct answer *a, struct report *rep,
-		uint64_t now, struct dnsio_counters *ctr, int *nsend)
+static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, struct answer *a,
+		struct report *rep, uint64_t now, struct dnsio_counters *ctr, int *nsend)
 {
 	*nsend = 0;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
-		b->rmsg[i].msg_hdr = (struct msghdr){
-			.msg_name = &b->raddr[i],
-			.msg_namelen = sizeof(b->raddr[i]),
-			.msg_iov = &b->riov[i],
-			.msg_iovlen = 1,
-		};
+	if (b->armed != us) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
+			b->rmsg[i].msg_hdr = (struct msghdr){
+				.msg_name = &b->raddr[i],
+				.msg_iov = &b->riov[i],
+				.msg_iovlen = 1,
+				.msg_control = us->pktinfo ? b->rctl[i].buf : NULL,
+			};
+		}
+		b->armed = us;
+		b->used = UDP_BATCH;
 	}
-	int n = recvmmsg(fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < b->used; i++) {
+		b->rmsg[i].msg_hdr.msg_namelen = sizeof(b->raddr[i]);
+		b->rmsg[i].msg_hdr.msg_controllen = us->pktinfo ? sizeof(b->rctl[i].buf) : 0;
+	}
+	int n = recvmmsg(us->fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	b->used = n > 0 ? n : 1; /* after a failure, reset the first anyway */
 	if (n <= 0) {
 		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
 	}
@@ -223,6 +341,11 @@ static int udp_batch_answer(struct udp_batch *b, int fd, struct answer *a, struc
 			.msg_iov = &b->siov[k],
 			.msg_iovlen = 1,
 		};
+		if (us->pktinfo) {
+			size_t cl = udp_reply_cmsg(&b->rmsg[i].msg_hdr);
+			b->smsg[k].msg_hdr.msg_control = cl ? b->rctl[i].buf : NULL;
+			b->smsg[k].msg_hdr.msg_controllen = cl;
+		}
 		k++;
 	}
 	*nsend = k;
@@ -256,9 +379,9 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
-		int n = udp_batch_answer(&io->batch, u->fd, io->answer, &io->report, now, &io->counters,
-				&k);
-		udp_batch_send(&io->batch, u->fd, k, &io->counters);
+		int n = udp_batch_answer(&io->batch, &u->s, io->answer, &io->report, now,
+				&io->counters, &k);
+		udp_batch_send(&io->batch, u->s.fd, k, &io->counters);
 		if (n < UDP_BATCH) {
 			return;
 		}
@@ -272,7 +395,7 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void worker_serve(struct dns_worker *w, int fd)
+static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 {
 	struct dnsio *io = w->io;
 	for (int round = 0; round < UDP_ROUNDS; round++) {
@@ -282,12 +405,12 @@ static void worker_serve(struct dns_worker *w, int fd)
 			pthread_rwlock_unlock(&io->lock);
 			return;
 		}
-		answer_store_set(w->answer, io->srv->store);
-		int n = udp_batch_answer(&w->batch, fd, w->answer, &io->report, mono_ms(), &w->counters,
-				&k);
+		answer_store_set(w->answer, io->srv->store, io->srv->store_generation);
+		int n = udp_batch_answer(&w->batch, us, w->answer, &io->report, mono_ms(),
+				&w->counters, &k);
 		pthread_rwlock_unlock(&io->lock);
 		/* Responses are plain bytes now: send without holding the lock. */
-		udp_batch_send(&w->batch, fd, k, &w->counters);
+		udp_batch_send(&w->batch, us->fd, k, &w->counters);
 		if (n < UDP_BATCH) {
 			return;
 		}
@@ -298,26 +421,22 @@ static void *worker_main(void *arg)
 {
 	struct dns_worker *w = arg;
 	struct dnsio *io = w->io;
-	struct pollfd pfd[CONFIG_MAX_LISTEN + 1];
-	size_t n = io->nudp;
-	for (size_t i = 0; i < n; i++) {
-		pfd[i] = (struct pollfd){io->udp[i].fd, POLLIN, 0};
-	}
-	pfd[n] = (struct pollfd){io->stop_fd, POLLIN, 0};
+	struct epoll_event ev[CONFIG_MAX_LISTEN + 1];
 	for (;;) {
-		if (poll(pfd, n + 1, -1) < 0) {
+		int n = epoll_wait(w->epfd, ev, CONFIG_MAX_LISTEN + 1, -1);
+		if (n < 0) {
 			if (errno == EINTR) {
 				continue;
 			}
 			break;
 		}
-		if (pfd[n].revents != 0) {
-			break;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (pfd[i].revents & POLLIN) {
-				worker_serve(w, pfd[i].fd);
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.u32 == WORKER_STOP) {
+				return NULL;
 			}
+		}
+		for (int i = 0; i < n; i++) {
+			worker_serve(w, &io->udp[ev[i].data.u32].s);
 		}
 	}
 	return NULL;
@@ -336,6 +455,21 @@ static int workers_start(struct dnsio *io, size_t count)
 		}
 		io->workers[io->nworkers++] = w;
 		w->io = io;
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (w->epfd < 0) {
+			return -errno;
+		}
+		for (size_t k = 0; k < io->nudp; k++) {
+			struct epoll_event ev = {EPOLLIN | EPOLLEXCLUSIVE, {.u32 = (uint32_t)k}};
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev) != 0) {
+				return -errno;
+			}
+		}
+		/* Not exclusive: every worker must see it. */
+		struct epoll_event stop = {EPOLLIN, {.u32 = WORKER_STOP}};
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->stop_fd, &stop) != 0) {
+			return -errno;
+		}
 		int rc = answer_new(&io->acfg, io->srv->store, &io->report, &w->answer);
 		if (rc < 0) {
 			return rc;
@@ -351,32 +485,15 @@ static int workers_start(struct dnsio *io, size_t count)
 
 static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp *u)
 {
-	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		return -errno;
-	}
-	/* No SO_REUSEADDR: on UDP it would let a second server bind the same
-	 * port silently and steal its queries; "address in use" is the answer. */
-	int one = 1;
-	if (sa->sa_family == AF_INET6) {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	}
-	/* A burst of queries should wait in the socket, not be dropped. */
-	int rcv = 4 << 20;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in);
-	if (bind(fd, sa, len) != 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	int rc = uv_poll_init_socket(io->srv->loop, &u->poll, fd);
+	int rc = udp_socket_open(sa, &u->s);
 	if (rc < 0) {
-		close(fd);
 		return rc;
 	}
-	u->fd = fd;
+	rc = uv_poll_init_socket(io->srv->loop, &u->poll, u->s.fd);
+	if (rc < 0) {
+		close(u->s.fd);
+		return rc;
+	}
 	u->io = io;
 	u->poll.data = u;
 	io->handles++;

@@ -12,6 +12,9 @@
  * per-datagram system calls are what an authoritative server spends its
  * time on). A response that cannot be sent at once (socket buffer full) is
  * dropped and counted, as a router would drop it; the client retries.
+ * A socket bound to a wildcard address (0.0.0.0, ::) receives each query's
+ * destination address (IP_PKTINFO / IPV6_PKTINFO) and sends the reply from
+ * it, so a multi-homed host answers from the address that was asked.
  *
  * TCP (RFC 7766): length-prefixed queries, pipelined; responses go out in
  * order on the connection, written at once with uv_try_write() and queued
@@ -32,12 +35,14 @@
  * Threads: by default everything runs on the main loop thread (the answer
  * engine reads the store, which that thread owns). With cfg.dns_threads = N
  * > 0, N worker threads answer UDP instead, each with its own answer engine
- * and buffers, reading from the same sockets. They read the store under the
- * read side of a writer-preferring rwlock whose write side the main thread
- * holds whenever it runs, letting go only while it waits for events
- * (dnsio_wait(), called by server_run()); so the store never changes under
- * a worker, and a change is visible to every worker by the time the main
- * thread next waits, i.e. before the registration's reply is written out.
+ * and buffers, reading from the same sockets (each sleeps in its own epoll
+ * set with EPOLLEXCLUSIVE: one datagram wakes one worker, not all). They
+ * read the store under the read side of a writer-preferring rwlock whose
+ * write side the main thread holds whenever it runs, letting go only while
+ * it waits for events (dnsio_wait(), called by server_run()); so the store
+ * never changes under a worker, and a change is visible to every worker by
+ * the time the main thread next waits, i.e. before the registration's reply
+ * is written out.
  * TCP stays on the main thread. See docs/dns.md for the measurements.
  */
 #pragma once

@@ -52,7 +52,25 @@ static int name_skip(const uint8_t *msg, size_t len, size_t off)
 	}
 }
 
-/* The question name: no pointers, lower-cased copy and label offsets. */
+/* Eight octets lower-cased at once (ASCII only, RFC 4343): 0x20 is added to
+ * each octet in 'A'..'Z' and to no other, without a branch per octet. */
+static inline uint64_t lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101u;
+	const uint64_t high = 0x8080808080808080u;
+	uint64_t h = x & ~high; /* 7 low bits of each octet: the adds below never carry */
+	uint64_t ge_a = h + (0x80u - 'A') * ones;
+	uint64_t gt_z = h + (0x7fu - 'Z') * ones;
+	uint64_t upper = (ge_a ^ gt_z) & ~x & high;
+	return x | (upper >> 2);
+}
+
+/*
+ * The question name: no pointers, lower-cased copy and label offsets.
+ * The labels are walked first for their lengths only; the copy is then
+ * lower-cased eight octets at a time over the whole name, length octets
+ * included: they are at most 63, below 'A', so lower-casing leaves them be.
+ */
 static int qname_parse(const uint8_t *msg, size_t len, struct dnswire_query *q)
 {
 	size_t pos = DNSWIRE_HEADER;
@@ -69,17 +87,24 @@ static int qname_parse(const uint8_t *msg, size_t len, struct dnswire_query *q)
 		if (n + 1u + c > RS_NAME_WIRE_MAX || pos + 1u + c > len) {
 			return -1;
 		}
-		q->qname_lower[n] = c;
 		if (c == 0) {
 			n++;
 			break;
 		}
 		q->label_off[q->nlabels++] = (uint8_t)n;
-		for (size_t i = 1; i <= c; i++) {
-			q->qname_lower[n + i] = rs_ascii_lower(msg[pos + i]);
-		}
 		n += 1u + c;
 		pos += 1u + c;
+	}
+	const uint8_t *src = msg + DNSWIRE_HEADER;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, src + i, 8);
+		x = lower8(x);
+		memcpy(q->qname_lower + i, &x, 8);
+	}
+	for (; i < n; i++) {
+		q->qname_lower[i] = rs_ascii_lower(src[i]);
 	}
 	q->qname_off = DNSWIRE_HEADER;
 	q->qname_len = (uint16_t)n;

@@ -202,6 +202,7 @@ static void commit_cb(uv_check_t *h)
 		store_free(srv->store);
 		srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist,
 				uv_now(srv->loop));
+		srv->store_generation++; /* may be at the old address: say it is new */
 		uint64_t a, b, c;
 		if (srv->store == NULL ||
 				persist_load(srv->persist, srv->store, uv_now(srv->loop), &a, &b, &c) < 0) {

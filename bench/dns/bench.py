@@ -140,6 +140,50 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))]
 
 
+def dnsperf_warm(port, qfile):
+    """Each query of the file once: rosterd builds its prepared answers on the
+    first query for a name, which is not the per-query cost being measured."""
+    subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-n", "1"],
+                   capture_output=True, timeout=60)
+
+
+def dnsperf_fixed(port, qfile, seconds, rate):
+    """dnsperf at a fixed rate; the number of queries answered."""
+    r = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l",
+                        str(seconds), "-e", "-c", "8", "-Q", str(rate)],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    return int(re.search(r"Queries completed:\s+(\d+)", r.stdout).group(1))
+
+
+def callgrind_sum(outdir, names=None):
+    """The sum of the instruction totals of the callgrind files in @outdir."""
+    total = 0
+    for f in names if names is not None else os.listdir(outdir):
+        with open(os.path.join(outdir, f)) as fh:
+            for line in fh:
+                if line.startswith("summary:"):
+                    total += int(line.split()[1])
+                    break
+    return total
+
+
+def callgrind_ipq(pid, port, qfile, seconds, rate, outdir):
+    """Userland instructions per query of process @pid under callgrind (every
+    thread): counters zeroed, dnsperf at a fixed rate, counters dumped;
+    (instructions / answered queries, queries)."""
+    dnsperf_warm(port, qfile)
+    subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
+    before = set(os.listdir(outdir))
+    done = dnsperf_fixed(port, qfile, seconds, rate)
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    return callgrind_sum(outdir, set(os.listdir(outdir)) - before) / max(done, 1), done
+
+
+def valgrind_cmd(outdir, name):
+    return ["valgrind", "--tool=callgrind", "--quiet",
+            f"--callgrind-out-file={outdir}/{name}.%p"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(SOURCE, "build"))
@@ -147,6 +191,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--rate", type=int, default=20000, help="qps of the latency runs")
     ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--callgrind-seconds", type=int, default=5,
+                    help="length of the instructions-per-query runs under callgrind (0: skip)")
+    ap.add_argument("--callgrind-rate", type=int, default=2000,
+                    help="qps of the instructions-per-query runs")
+    ap.add_argument("--callgrind-only", action="store_true",
+                    help="only the instructions-per-query line (no wall-clock runs)")
     ap.add_argument("--dns-threads", type=int, action="append",
                     help="rosterd --dns-threads values to try (default: 0 and 2; the better "
                          "on the SRV mix is used, as NSD's server-count is tuned)")
@@ -162,8 +212,12 @@ def main():
     svcs = services()
     started = []
     try:
-        def rosterd_start(threads):
-            rd = Rosterd(os.path.join(tmp, f"rosterd-{threads}"),
+        def rosterd_start(threads, wrap=()):
+            class Wrapped(Rosterd):
+                def args(self):
+                    return list(wrap) + super().args()
+
+            rd = Wrapped(os.path.join(tmp, f"rosterd-{threads}{'-cg' if wrap else ''}"),
                          extra=["--log-level", "notice", "--dns-threads", str(threads)])
             os.makedirs(rd.tmpdir, exist_ok=True)
             rd.start()
@@ -190,11 +244,58 @@ def main():
                     f.write(fmt.format(name, ZONE) + "\n")
             qfiles[mix] = path
 
-        def nsd_start(count):
-            p = subprocess.Popen(["nsd", "-d", "-c", nsd_confs[count]],
+        def nsd_start(count, wrap=()):
+            p = subprocess.Popen(list(wrap) + ["nsd", "-d", "-c", nsd_confs[count]],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_udp(nsd_port)
+            wait_udp(nsd_port, timeout=60 if wrap else 10)
             return p
+
+        def callgrind_line(threads_list):
+            """Instructions per query under callgrind: a figure that does not
+            drift with the machine's load, unlike the QPS above."""
+            if args.callgrind_seconds <= 0 or shutil.which("valgrind") is None:
+                return []
+            cg = os.path.join(tmp, "callgrind")
+            os.makedirs(cg, exist_ok=True)
+            lines = []
+            for mix in ("SRV", "A"):
+                # callgrind_control does not reach NSD's forked children, so
+                # NSD is measured by difference: every process's total at exit,
+                # after a run with the queries minus one that sits idle as long.
+                totals = []
+                for rate in (0, args.callgrind_rate):
+                    d = os.path.join(cg, f"nsd-{mix}-{rate}")
+                    os.makedirs(d)
+                    p = nsd_start(1, valgrind_cmd(d, "nsd"))
+                    dnsperf_warm(nsd_port, qfiles[mix])  # as rosterd's, in both runs
+                    nsd_n = 0
+                    if rate:
+                        nsd_n = dnsperf_fixed(nsd_port, qfiles[mix], args.callgrind_seconds, rate)
+                    else:
+                        time.sleep(args.callgrind_seconds)
+                    p.terminate()
+                    p.wait(timeout=60)
+                    # Its main, xfrd and server processes each write a total as they exit.
+                    deadline = time.monotonic() + 30
+                    while len(os.listdir(d)) < 3 and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                    time.sleep(0.5)
+                    totals.append(callgrind_sum(d))
+                nsd_ipq = (totals[1] - totals[0]) / max(nsd_n, 1)
+                for threads in threads_list:
+                    rd = rosterd_start(threads, valgrind_cmd(cg, "rosterd"))
+                    rd_ipq, rd_n = callgrind_ipq(rd.proc.pid, rd.dns_port, qfiles[mix],
+                                                 args.callgrind_seconds, args.callgrind_rate, cg)
+                    rd.stop(timeout=60)
+                    lines.append(f"{mix:<5}instructions/query (callgrind, {args.callgrind_rate} qps "
+                                 f"x {args.callgrind_seconds} s): rosterd (--dns-threads {threads}) "
+                                 f"{rd_ipq:.0f} ({rd_n} q) | nsd (server-count 1) {nsd_ipq:.0f} "
+                                 f"({nsd_n} q) | ratio {rd_ipq / nsd_ipq:.2f}x")
+            return lines
+
+        if args.callgrind_only:
+            print("\n".join(callgrind_line(args.dns_threads or [0, 2])))
+            return
 
         def nsd_stop(p):
             p.terminate()
@@ -271,6 +372,8 @@ def main():
             ratio = max(r["rosterd"]) / max(r["nsd"])
             print(f"{mix:<5}{'ratio':<9}{ratio:>11.2f}x"
                   f"{'':>9}{pct(lat['rosterd'], .99) / pct(lat['nsd'], .99):>8.2f}x")
+        for line in callgrind_line([rd_threads]):
+            print(line)
         print(f"registration ack -> first DNS answer ({len(reg_lat)} samples): "
               f"median {statistics.median(reg_lat) * 1e3:.3f} ms, "
               f"p99 {pct(reg_lat, .99) * 1e3:.3f} ms")

@@ -906,3 +906,34 @@ Test(answer, udp_limit_used_to_the_octet)
 	cr_expect(ldns_pkt_tc(p), "74 A records need 1,240 octets");
 	ldns_pkt_free(p);
 }
+
+/* The question name is lower-cased eight octets at a time: every octet value
+ * (around 'A' and 'Z', with the high bit, at every offset in a word) must come
+ * out as rs_ascii_lower() makes it, length octets untouched. */
+Test(answer, qname_lowered_like_ascii_lower_for_every_octet)
+{
+	for (unsigned shift = 0; shift < 8; shift++) {
+		uint8_t msg[12 + 255 + 4] = {0, 1, 0, 0, 0, 1};
+		uint8_t want[255];
+		size_t n = 0;
+		unsigned v = shift; /* octet values 0..255 in turn, shifted per pass */
+		while (n + 1 + 60 + 1 <= 255 - 1) {
+			uint8_t len = (uint8_t)(1 + (n + shift) % 60);
+			msg[12 + n] = want[n] = len;
+			n++;
+			for (uint8_t i = 0; i < len; i++, n++) {
+				uint8_t c = (uint8_t)(v++ % 256);
+				msg[12 + n] = c;
+				want[n] = rs_ascii_lower(c);
+			}
+		}
+		msg[12 + n] = want[n] = 0;
+		n++;
+		dnswire_set16(msg + 12 + n, DNSWIRE_A);
+		dnswire_set16(msg + 12 + n + 2, 1);
+		struct dnswire_query q;
+		cr_assert_eq(dnswire_query_check(msg, 12 + n + 4, &q), DNSWIRE_OK, "shift %u", shift);
+		cr_assert_eq(q.qname_len, n);
+		cr_assert_eq(memcmp(q.qname_lower, want, n), 0, "shift %u", shift);
+	}
+}
