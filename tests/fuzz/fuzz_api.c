@@ -37,18 +37,7 @@
 
 #include "server/config.h"
 #include "server/persist.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_api: invariant failed: %s (line %d)\n", #cond,   \
-					__LINE__);                                          \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 static uv_loop_t loop;
 static struct server srv;

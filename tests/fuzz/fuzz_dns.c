@@ -33,28 +33,17 @@
 #include "server/dnswire.h"
 #include "server/report.h"
 #include "server/store.h"
+#include "tests/fuzz/fuzz.h"
 
 #define ZONE "services.lon6.example.net."
 #define UDP_MAX 1232
 #define WALL_BASE 1700000000u
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct store *st;
 static struct answer *an;
 static struct report rep;
 static uint64_t now_ms = 1000;
 static bool verbose; /* FUZZ_VERBOSE=1: one line per response */
-
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_dns: invariant failed: %s (line %d)\n", #cond,  \
-					__LINE__);                                          \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
 
 static void reg(const char *svc, const char *proto, const char *host, unsigned port,
 		const char *addr, enum store_status status, const struct store_meta *meta,

@@ -17,17 +17,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_frame: invariant failed: %s (line %d)\n", #cond, \
-					__LINE__);                                          \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 /* What a decode of the whole stream produced. */
 struct outcome {

@@ -19,17 +19,7 @@
 
 #include "common/error.h"
 #include "server/http.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_http: invariant failed: %s (line %d)\n", #cond,  \
-					__LINE__);                                          \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 /* Parse a heap copy of exactly @p len bytes. */
 static int parse_copy(const uint8_t *b, size_t len, struct http_request *req)
