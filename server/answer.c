@@ -963,16 +963,9 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 	if (stale) {
 		r->limit -= EDE_LEN; /* the EDE option will go into the OPT */
 	}
-	if (p->ring_in < p->ring_of) {
-		/* A ring of a subset of the instances: say so, as for any partial
-		 * answer, and in an EDE the person at dig can read. */
-		res->partial = true;
-		a->counters.partial++;
-		if (a->q.opt_ok) {
-			r->ring_in = p->ring_in;
-			r->ring_of = p->ring_of;
-			r->limit -= EDE_LEN + EDE_TEXT_MAX;
-		}
+	bool partial_ring = p->ring_in < p->ring_of;
+	if (partial_ring && a->q.opt_ok) {
+		r->limit -= EDE_LEN + EDE_TEXT_MAX; /* room for the EDE saying so */
 	}
 	if (p->total > r->limit - r->w.len && c->transport == ANSWER_UDP) {
 		/* RFC 2181 9 / RFC 7766: TC=1, no records, the resolver retries on TCP. */
@@ -983,6 +976,16 @@ static void write_rrset(struct answer *a, struct reply *r, const struct prep *p,
 		return; /* cannot happen: the header and question always fit in 512 */
 	}
 	r->stale = stale;
+	if (partial_ring) {
+		/* A ring of a subset of the instances: say so, as for any partial
+		 * answer, and in an EDE the person at dig can read. */
+		res->partial = true;
+		a->counters.partial++;
+		if (a->q.opt_ok) {
+			r->ring_in = p->ring_in;
+			r->ring_of = p->ring_of;
+		}
+	}
 	bool partial;
 	uint32_t k = answer_order(a, p, r, c, &partial);
 	struct order *o = a->order;
@@ -1276,14 +1279,14 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		reply_error(a, msg, out, outcap, DNSWIRE_BADVERS, question, res); /* RFC 6891 6.1.3 */
 		return;
 	}
+	if (q->has_tsig) {
+		/* We hold no TSIG keys: RFC 8945 5.2 "key not known" -> NOTAUTH. */
+		reply_error(a, msg, out, outcap, DNSWIRE_NOTAUTH, question, res);
+		return;
+	}
 	if (!question) {
 		/* RFC 7873 5.4: a cookie-only query learns the server cookie. */
 		reply_error(a, msg, out, outcap, DNSWIRE_NOERROR, false, res);
-		return;
-	}
-	if (q->has_tsig) {
-		/* We hold no TSIG keys: RFC 8945 5.2 "key not known" -> NOTAUTH. */
-		reply_error(a, msg, out, outcap, DNSWIRE_NOTAUTH, true, res);
 		return;
 	}
 	const struct zone *z = q->qclass == LDNS_RR_CLASS_IN ? zone_match(a, q) : NULL;

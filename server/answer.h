@@ -97,7 +97,7 @@ struct answer_counters {
 	uint64_t dropped;                    /**< no reply: garbage, responses, rate limits */
 	uint64_t error_limited;              /**< FORMERR/NOTIMP over 100 per second, dropped */
 	uint64_t truncated;                  /**< UDP answers sent with TC=1 */
-	uint64_t partial;                    /**< TCP answers with a subset of the RRset */
+	uint64_t partial;                    /**< answers with a subset: TCP subsets, large _ring */
 	uint64_t stale;                      /**< answers carrying EDE Stale Answer */
 	uint64_t rebuilds;                   /**< prepared entries (re)built */
 	uint64_t cookies[3];                 /**< by enum cookie_result: new, good, bad */

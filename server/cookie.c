@@ -198,6 +198,7 @@ int cookie_secrets_load(const char *path, struct cookie_secrets *s, char *err, s
 			snprintf(err, errsz, "cookie secret %s line %d: expected 32 hex digits", path,
 					i + 1);
 			sodium_memzero(buf, sizeof(buf));
+			sodium_memzero(s, sizeof(*s));
 			return RS_ECONF;
 		}
 		s->has_previous = i == 1;
@@ -209,6 +210,7 @@ int cookie_secrets_load(const char *path, struct cookie_secrets *s, char *err, s
 	if (bad) {
 		snprintf(err, errsz, "cookie secret %s: expected one or two lines of 32 hex digits",
 				path);
+		sodium_memzero(s, sizeof(*s));
 		return RS_ECONF;
 	}
 	return 0;

@@ -218,19 +218,32 @@ static void udp_close_cb(uv_handle_t *h)
  * unicast address; a local address of the interface for a broadcast), and
  * ignores ipi_addr; for IPv6 ipi6_addr is the destination, also a v4-mapped
  * one on a dual-stack socket, which the kernel's IPv4 path accepts. The
- * interface index is kept. Returns the length, 0 when there is none. */
-static size_t udp_reply_cmsg(const struct msghdr *m)
+ * interface index is cleared (except for an IPv6 link-local destination,
+ * which needs it): kept, it would force the reply out of the interface the
+ * query came in on, past the routing table, and asymmetric routing (anycast,
+ * several uplinks) would lose it. Returns the length, 0 when there is none. */
+static size_t udp_reply_cmsg(struct msghdr *m)
 {
 	if (m->msg_controllen < sizeof(struct cmsghdr) || (m->msg_flags & MSG_CTRUNC)) {
 		return 0;
 	}
-	const struct cmsghdr *c = CMSG_FIRSTHDR(m);
+	struct cmsghdr *c = CMSG_FIRSTHDR(m);
 	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
 			c->cmsg_len == CMSG_LEN(sizeof(struct in_pktinfo))) {
+		struct in_pktinfo pi;
+		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		pi.ipi_ifindex = 0;
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
 		return CMSG_SPACE(sizeof(struct in_pktinfo));
 	}
 	if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
 			c->cmsg_len == CMSG_LEN(sizeof(struct in6_pktinfo))) {
+		struct in6_pktinfo pi;
+		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		if (!IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr)) {
+			pi.ipi6_ifindex = 0;
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		}
 		return CMSG_SPACE(sizeof(struct in6_pktinfo));
 	}
 	return 0;
@@ -779,12 +792,14 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 		}
 		int rc = cookie_secrets_load(path, &io->cookie_secrets, err, errsz);
 		if (rc < 0) {
+			explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 			free(io);
 			return rc;
 		}
 	}
 	int rc = answer_new(&io->acfg, srv->store, &io->report, &io->answer);
 	if (rc < 0) {
+		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
 		free(io);
 		return rc;

@@ -505,7 +505,9 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 	}
 	/* A process killed while reading leaves reader slots behind; they
 	 * pin old pages and make the map grow (catalogue 4.1). */
-	persist_readers_check(p);
+	if (persist_readers_check(p) < 0) {
+		/* not fatal: the store works, and the tick tries again */
+	}
 	MDB_envinfo info;
 	mdb_env_info(p->env, &info);
 	if (info.me_mapsize > p->map_size) {
@@ -573,7 +575,7 @@ int persist_readers_check(struct persist *p)
 {
 	int dead = 0;
 	int rc = mdb_reader_check(p->env, &dead);
-	return rc == 0 ? dead : RS_EIO;
+	return rc == 0 ? dead : map_err(rc);
 }
 
 int persist_batch_open(const struct persist *p)

@@ -82,7 +82,7 @@ __attribute__((warn_unused_result)) int persist_batch_commit(struct persist *p);
  * server calls it at open and once a minute.
  * @return the number of slots cleared (>= 0), or a negative code.
  */
-int persist_readers_check(struct persist *p);
+__attribute__((warn_unused_result)) int persist_readers_check(struct persist *p);
 
 /**
  * Make room after RS_ESTORE_FULL: commit the batch and grow the map.

@@ -173,6 +173,8 @@ static void tick_cb(uv_timer_t *t)
 		if (dead > 0) {
 			rs_log_notice("store: cleared %d reader slot%s left by dead processes", dead,
 					dead == 1 ? "" : "s");
+		} else if (dead < 0) {
+			rs_log_warning("store: cannot check for dead readers: %s", rs_strerror(dead));
 		}
 	}
 }

@@ -525,3 +525,19 @@ Test(cookie_engine, off_ignores_cookies, .init = engine_setup_off, .fini = engin
 	ask(q, n, "192.0.2.1", 1000);
 	cr_assert_eq(rcode_of(), 1, "without cookies a cookie-only query is FORMERR (RFC 7873 5.4)");
 }
+
+Test(cookie_engine, cookie_only_query_with_tsig_is_notauth, .init = engine_setup,
+		.fini = engine_teardown)
+{
+	uint8_t q[512], cc[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	size_t n = mkq(q, false, cc, 8, 0);
+	/* A TSIG record (empty: we hold no keys, so its contents never matter). */
+	static const uint8_t tsig[] = {0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0};
+	memcpy(q + n, tsig, sizeof(tsig));
+	n += sizeof(tsig);
+	q[11] = 2;
+	ask(q, n, "192.0.2.1", 1000);
+	cr_assert_eq(res.action, ANSWER_SEND);
+	cr_assert_eq(rcode_of(), 9, "NOTAUTH, as for any query with a TSIG");
+	cr_assert_eq(get16(out + 4), 0, "no question");
+}

@@ -13,6 +13,7 @@ struct fake_disk {
 	int writes;
 	int fail_code;
 	int kept_puts; /* instances written as kept by --keep-last */
+	uint64_t rev_last, rev_max; /* revisions written: the last, the largest */
 };
 
 static int fd_write(struct fake_disk *d)
@@ -72,8 +73,11 @@ static int fd_ldel(void *ctx, uint64_t id)
 }
 static int fd_rev(void *ctx, uint64_t rev)
 {
-	(void)ctx;
-	(void)rev;
+	struct fake_disk *d = ctx;
+	d->rev_last = rev;
+	if (rev > d->rev_max) {
+		d->rev_max = rev;
+	}
 	return 0;
 }
 
@@ -750,5 +754,37 @@ Test(store, hundred_thousand_instances)
 	cr_expect_eq(count(s, "odd") + count(s, "even"), 100000);
 	struct store_key key = {"odd", "tcp", "h777.example.net", 1001};
 	cr_expect_not_null(store_instance_find(s, &key));
+	store_free(s);
+}
+
+/* Pending instances revived while their lease's other instances are still
+ * being expired must not write a revision below the one the expiry wrote:
+ * the SOA serial and Watch resume from it after a restart. Two services on
+ * the expiring lease, one of them with a pending instance. */
+Test(store, keep_last_revive_never_writes_an_older_revision)
+{
+	struct store_limits l = keep_limits();
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t now = 0;
+	uint64_t p1 = must_lease(s, 1, 1, 0);
+	uint64_t two = must_lease(s, 2, 2, 0);
+	uint64_t keep = must_lease(s, 30, 3, 0);
+	must_register(s, reg("web", "w1.example.net", 80, p1), 0);
+	must_register(s, reg("api", "a1.example.net", 80, two), 0);
+	must_register(s, reg("api", "a3.example.net", 80, two), 0);
+	must_register(s, reg("api", "a4.example.net", 80, two), 0);
+	must_register(s, reg("web", "w2.example.net", 80, two), 0);
+	must_register(s, reg("api", "a2.example.net", 80, keep), 0);
+	uint64_t renew[] = {keep, 0};
+	run(s, &now, 1100, renew);
+	cr_assert_eq(sizes(s).pending, 1, "w1 is pending");
+	d.rev_max = 0;
+	run(s, &now, 2300, renew);
+	cr_assert_eq(count(s, "web"), 2, "w1 revived and w2 kept");
+	cr_assert_eq(d.rev_last, d.rev_max, "the disk's revision went from %llu back to %llu",
+			(unsigned long long)d.rev_max, (unsigned long long)d.rev_last);
+	cr_assert_eq(d.rev_last, store_revision(s), "disk %llu, memory %llu",
+			(unsigned long long)d.rev_last, (unsigned long long)store_revision(s));
 	store_free(s);
 }
