@@ -704,6 +704,15 @@ static void page_count(struct metrics_text *t, const char *cls, uint32_t n)
 	text_printf(t, "<td class=\"n %s\">%" PRIu32 "</td>", n > 0 ? cls : "none", n);
 }
 
+/* "_name._protocol", escaped: a service's owner label, its anchor's id. */
+static void page_service_label(struct metrics_text *t, const struct store_service *s)
+{
+	text_str(t, "_");
+	html_escape(t, s->name);
+	text_str(t, "._");
+	html_escape(t, s->protocol);
+}
+
 static int page_service_row(const struct store_service *s, void *ud)
 {
 	struct metrics_text *t = ud;
@@ -712,10 +721,8 @@ static int page_service_row(const struct store_service *s, void *ud)
 		down += s->instances[k]->status == STORE_STATUS_DOWN;
 		starting += s->instances[k]->status == STORE_STATUS_STARTING;
 	}
-	text_str(t, "<tr><td><a href=\"#_");
-	html_escape(t, s->name);
-	text_str(t, "._");
-	html_escape(t, s->protocol);
+	text_str(t, "<tr><td><a href=\"#");
+	page_service_label(t, s);
 	text_str(t, "\">");
 	html_escape(t, s->name);
 	text_str(t, "</a></td><td>");
@@ -744,14 +751,10 @@ static int page_service_detail(const struct store_service *s, void *ud)
 {
 	const struct page_ctx *ctx = ud;
 	struct metrics_text *t = ctx->t;
-	text_str(t, "<h2 id=\"_");
-	html_escape(t, s->name);
-	text_str(t, "._");
-	html_escape(t, s->protocol);
-	text_str(t, "\"><code>_");
-	html_escape(t, s->name);
-	text_str(t, "._");
-	html_escape(t, s->protocol);
+	text_str(t, "<h2 id=\"");
+	page_service_label(t, s);
+	text_str(t, "\"><code>");
+	page_service_label(t, s);
 	text_str(t, ".");
 	html_escape(t, ctx->zone);
 	text_printf(t, "</code> (%" PRIu32 " instance%s)</h2>\n", s->ninstances,

@@ -517,7 +517,7 @@ void store_lease_unlink(struct store_instance *i)
 	l->ninstances--;
 }
 
-/* Link a new instance into the tables, its service and its lease. */
+/* Room for one more instance in @p svc's array, so that a link cannot fail. */
 int store_service_reserve(struct store_service *svc)
 {
 	if (svc->ninstances == svc->cap) {
@@ -532,6 +532,7 @@ int store_service_reserve(struct store_service *svc)
 	return 0;
 }
 
+/* Link a new instance into the tables, its service and its lease. */
 int store_instance_link(struct store *s, struct store_instance *i, struct store_service *svc,
 		struct store_lease *l)
 {

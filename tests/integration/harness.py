@@ -87,6 +87,21 @@ def pb():
     return _pb
 
 
+def parse_responses(data):
+    """The whole Response frames in @p data (4-octet big-endian length
+    prefix, then the message); a partial frame at the end is ignored."""
+    out = []
+    while len(data) >= 4:
+        n = struct.unpack(">I", data[:4])[0]
+        if len(data) < 4 + n:
+            break
+        r = pb().Response()
+        r.ParseFromString(data[4:4 + n])
+        out.append(r)
+        data = data[4 + n:]
+    return out
+
+
 class ApiClient:
     """A minimal client of the registration API, for tests.
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import ApiClient, Rosterd, pb
+from harness import ApiClient, Rosterd, parse_responses, pb
 
 
 @pytest.fixture
@@ -38,17 +38,6 @@ def read_all(sock, timeout=5):
         data += chunk
 
 
-def frames(data):
-    out = []
-    while len(data) >= 4:
-        n = struct.unpack(">I", data[:4])[0]
-        r = pb().Response()
-        r.ParseFromString(data[4:4 + n])
-        out.append(r)
-        data = data[4 + n:]
-    return out
-
-
 @pytest.mark.parametrize("prefix,code", [
     (b"\xff\xff\xff\xff", "FRAME_TOO_LARGE"),   # 4 GiB claimed
     (struct.pack(">I", 65537), "FRAME_TOO_LARGE"),
@@ -59,7 +48,7 @@ def test_bad_length_prefix_gets_error_then_close(srv, prefix, code):
     s.sendall(prefix + b"x" * 16)
     data, closed = read_all(s)
     assert closed, "the connection is closed after the error"
-    rs = frames(data)
+    rs = parse_responses(data)
     assert len(rs) == 1 and rs[0].error == getattr(pb(), code)
     healthy(srv)
 
@@ -69,12 +58,12 @@ def test_malformed_protobuf_is_an_error_and_three_strikes_close(srv):
     bad = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # an endless varint
     s.sendall(struct.pack(">I", len(bad)) + bad)
     s.settimeout(5)
-    r = frames(s.recv(65536))
+    r = parse_responses(s.recv(65536))
     assert r[0].error == pb().MALFORMED
     # still usable after one bad frame
     body = pb().Request(id=9, stats=pb().StatsRequest()).SerializeToString()
     s.sendall(struct.pack(">I", len(body)) + body)
-    r = frames(s.recv(65536))
+    r = parse_responses(s.recv(65536))
     assert r[0].id == 9 and r[0].error == 0
     s.sendall((struct.pack(">I", len(bad)) + bad) * 3)
     data, closed = read_all(s)
@@ -154,7 +143,7 @@ def test_connection_limit_says_so(tmp_path):
         extra = socket.create_connection(("127.0.0.1", s.api_port))
         data, closed = read_all(extra)
         assert closed
-        r = frames(data)
+        r = parse_responses(data)
         assert r and r[0].error == pb().UNAVAILABLE and "limit" in r[0].message
         for c in held:
             c.close()

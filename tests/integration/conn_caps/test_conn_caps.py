@@ -14,7 +14,7 @@ import dns.message
 import pytest
 
 from dns_helpers import wait_dns
-from harness import ApiClient, Rosterd, pb
+from harness import ApiClient, Rosterd, parse_responses, pb
 
 ZONE = "services.lon6.example.net."
 CAP = 4
@@ -163,14 +163,7 @@ def api_frames(sock):
         if not chunk:
             break
         data += chunk
-    out = []
-    while len(data) >= 4:
-        n = struct.unpack(">I", data[:4])[0]
-        r = pb().Response()
-        r.ParseFromString(data[4:4 + n])
-        out.append(r)
-        data = data[4 + n:]
-    return out
+    return parse_responses(data)
 
 
 def test_api_per_source_cap(tmp_path):
