@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <uv.h>
 
+#include "common/addr.h"
 #include "common/arena.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -1402,6 +1403,9 @@ int api_start(struct server *srv, struct api **out, char *err, size_t errsz)
 			api_stop(api);
 			return rc;
 		}
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format((const struct sockaddr *)&srv->cfg.api.addrs[k], text);
+		rs_log_info("api listening on %s", text);
 	}
 	return 0;
 }

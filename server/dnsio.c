@@ -736,21 +736,13 @@ static void listener_close_cb(uv_handle_t *h)
 	handle_closed(l->io);
 }
 
-static int tcp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_listener *l)
+static int tcp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_listener *l,
+		char *err, size_t errsz)
 {
-	int rc = uv_tcp_init(io->srv->loop, &l->tcp);
-	if (rc < 0) {
-		return rc;
-	}
 	l->io = io;
-	l->tcp.data = l;
 	io->handles++;
 	io->ntcp++;
-	rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0) {
-		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, tcp_connection_cb);
-	}
-	return rc;
+	return server_tcp_listen(io->srv, &l->tcp, l, sa, 1024, tcp_connection_cb, "dns", err, errsz);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -839,9 +831,8 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 			snprintf(err, errsz, "dns listener %s (udp): %s", text, strerror(-rc));
 			return rc;
 		}
-		rc = tcp_open(io, sa, &io->tcp[io->ntcp]);
+		rc = tcp_open(io, sa, &io->tcp[io->ntcp], err, errsz);
 		if (rc < 0) {
-			snprintf(err, errsz, "dns listener %s (tcp): %s", text, uv_strerror(rc));
 			return rc;
 		}
 		rs_log_info("dns listening on %s (udp, tcp) for %s%s%s", text, cfg->zone,

@@ -707,6 +707,9 @@ int http_start(struct server *srv, const struct http_limits *lim, char *err, siz
 			http_stop(http);
 			return rc;
 		}
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format((const struct sockaddr *)&srv->cfg.http.addrs[k], text);
+		rs_log_info("http listening on %s", text);
 	}
 	return 0;
 }

@@ -28,10 +28,8 @@ int server_tcp_listen(struct server *srv, uv_tcp_t *tcp, void *data, const struc
 	}
 	if (rc < 0) {
 		snprintf(err, errsz, "%s listener %s: %s", what, text, uv_strerror(rc));
-		return rc;
 	}
-	rs_log_info("%s listening on %s", what, text);
-	return 0;
+	return rc;
 }
 
 int server_tcp_accept(struct server *srv, uv_stream_t *listener, uv_tcp_t *client, void *data,

@@ -12,8 +12,8 @@
  * to send the replies it held (server_commit_cb). Replies to writes leave
  * only after their commit.
  *
- * Listeners: the API and HTTP modules open theirs with server_tcp_listen(),
- * and all three TCP listeners (DNS, API, HTTP) accept through
+ * Listeners: all three TCP listeners (DNS, API, HTTP) open with
+ * server_tcp_listen() and accept through
  * server_tcp_accept(), which admits each connection against the module's
  * caps in all and per source (server/conncap.h). The modules keep only
  * what differs: how to say no, and what a connection holds.
@@ -90,8 +90,8 @@ void server_close(struct server *srv);
 /**
  * Open one TCP listener of a module: init @p tcp on the loop (data set to
  * @p data), bind it to @p sa (IPv6 addresses only for IPv6) and listen.
- * Logs "<what> listening on <address>" on success.
- * @param what the module's name, for messages ("api", "http").
+ * The caller logs success: DNS names its UDP socket in the same line.
+ * @param what the module's name, for messages ("api", "http", "dns").
  * @param err a one-line message naming the address on failure.
  * @return 0, or a libuv error code. The handle is initialised either way:
  *         the caller closes it.
