@@ -33,15 +33,14 @@
 #include "server/dnswire.h"
 #include "server/report.h"
 #include "server/store.h"
+#include "tests/engine_fixture.h"
 #include "tests/fuzz/fuzz.h"
 
-#define ZONE "services.lon6.example.net."
-#define UDP_MAX 1232
+#define ZONE ENGINE_ZONE
+#define UDP_MAX ENGINE_UDP_MAX
 #define WALL_BASE 1700000000u
 
-static struct store *st;
-static struct answer *an;
-static struct report rep;
+static struct engine_fixture fx;
 static uint64_t now_ms = 1000;
 static bool verbose; /* FUZZ_VERBOSE=1: one line per response */
 
@@ -63,7 +62,7 @@ static void reg(const char *svc, const char *proto, const char *host, unsigned p
 	};
 	bool created;
 	uint64_t rev;
-	if (store_register(st, &r, 1000, 0, &created, &rev) < 0) {
+	if (store_register(fx.st, &r, 1000, 0, &created, &rev) < 0) {
 		fprintf(stderr, "fuzz_dns: cannot register %s %s:%u\n", svc, host, port);
 		abort();
 	}
@@ -75,13 +74,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	rs_log_set_level(RS_LOG_ERROR);
 	verbose = getenv("FUZZ_VERBOSE") != NULL;
-	struct store_limits lim;
-	store_limits_default(&lim);
-	st = store_new(&lim, NULL, NULL, 1000);
-	if (st == NULL) {
-		abort();
-	}
-	static const char *ns[] = {"ns1.example.net.", "ns2.example.net."};
 	/* Fixed secrets: runs are reproducible. A previous one too, so the
 	 * roll-over branch of the check is reachable. */
 	static struct cookie_secrets secrets;
@@ -90,19 +82,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		secrets.previous[i] = (uint8_t)(0x5a ^ i);
 	}
 	secrets.has_previous = true;
-	struct answer_config cfg = {
-		.zone = ZONE,
-		.domain = "example.net.",
-		.ns = ns,
-		.nns = 2,
-		.report_zone = "errors.example.net.",
-		.ttl = 5,
-		.negative_ttl = 7,
-		.udp_max = UDP_MAX,
-		.cookies = &secrets,
-	};
-	report_init(&rep, 50);
-	if (answer_new(&cfg, st, &rep, &an) < 0) {
+	struct answer_config cfg;
+	engine_fixture_config(&cfg);
+	cfg.cookies = &secrets;
+	if (engine_fixture_open(&fx, &cfg, false) < 0) {
 		abort();
 	}
 	static const struct store_meta meta[] = {{"path", "/v1"}, {"zone", "a"}};
@@ -163,7 +146,7 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 	/* Ten seconds between queries: the error and report rate limits never
 	 * carry over from one input to the next. */
 	now_ms += 10000;
-	answer_process(an, q, qlen, &client, now_ms, out, cap, &res);
+	answer_process(fx.an, q, qlen, &client, now_ms, out, cap, &res);
 	ldns_pkt *p = NULL;
 	if (res.action == ANSWER_SEND) {
 		CHECK(res.len <= cap);

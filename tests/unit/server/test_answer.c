@@ -17,38 +17,23 @@
 #include "server/dnswire.h"
 #include "server/store.h"
 
-#define ZONE "services.lon6.example.net."
+#include "tests/engine_fixture.h"
 
-static struct store *st;
-static struct answer *an;
-static struct report rep;
+#define ZONE ENGINE_ZONE
+
+static struct engine_fixture fx;
 static uint8_t out[65535];
 static struct answer_result res;
 static uint64_t lease_id;
 
 static void setup_cfg(bool stable)
 {
-	struct store_limits lim;
-	store_limits_default(&lim);
-	lim.keep_last = true;
-	st = store_new(&lim, NULL, NULL, 1000);
-	cr_assert_not_null(st);
-	static const char *ns[] = {"ns1.example.net.", "ns2.example.net."};
-	struct answer_config cfg = {
-		.zone = ZONE,
-		.domain = "example.net.",
-		.ns = ns,
-		.nns = 2,
-		.report_zone = "errors.example.net.",
-		.ttl = 5,
-		.negative_ttl = 7,
-		.udp_max = 1232,
-		.stable_subsets = stable,
-	};
-	report_init(&rep, 50);
-	cr_assert_eq(answer_new(&cfg, st, &rep, &an), 0);
+	struct answer_config cfg;
+	engine_fixture_config(&cfg);
+	cfg.stable_subsets = stable;
+	cr_assert_eq(engine_fixture_open(&fx, &cfg, true), 0);
 	const struct store_lease *l;
-	cr_assert_eq(store_lease_open(st, 1, 42, 1000, &l), 0);
+	cr_assert_eq(store_lease_open(fx.st, 1, 42, 1000, &l), 0);
 	lease_id = 42;
 }
 
@@ -59,8 +44,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	answer_free(an);
-	store_free(st);
+	engine_fixture_close(&fx);
 }
 
 static uint64_t reg_full(const char *svc, const char *proto, const char *host, unsigned port,
@@ -78,7 +62,7 @@ static uint64_t reg_full(const char *svc, const char *proto, const char *host, u
 	};
 	bool created;
 	uint64_t rev;
-	cr_assert_eq(store_register(st, &r, 1000, 0, &created, &rev), 0);
+	cr_assert_eq(store_register(fx.st, &r, 1000, 0, &created, &rev), 0);
 	return rev;
 }
 
@@ -132,7 +116,7 @@ static ldns_pkt *ask_raw(const uint8_t *q, size_t len, enum answer_transport t)
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5353)};
 	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
 	struct answer_client c = {t, (struct sockaddr *)&sin};
-	answer_process(an, q, len, &c, 5000, out, t == ANSWER_UDP ? 4096 : sizeof(out), &res);
+	answer_process(fx.an, q, len, &c, 5000, out, t == ANSWER_UDP ? 4096 : sizeof(out), &res);
 	if (res.action == ANSWER_DROP) {
 		return NULL;
 	}
@@ -203,7 +187,7 @@ Test(answer, starting_and_down_not_served)
 	reg_full("db", "tcp", "db2.lon6.example.net", 1, "10.0.0.2", 1, STORE_STATUS_UP, 0);
 	struct store_key k = {"db", "tcp", "db2.lon6.example.net", 1};
 	uint64_t rev;
-	cr_assert_eq(store_status_set(st, &k, STORE_STATUS_DOWN, 0, &rev), 0);
+	cr_assert_eq(store_status_set(fx.st, &k, STORE_STATUS_DOWN, 0, &rev), 0);
 	ldns_pkt *p = ask("_db._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
 	cr_expect_eq(ldns_pkt_ancount(p), 0, "no UP instance: NODATA");
@@ -413,8 +397,8 @@ Test(answer, change_visible_at_once)
 	ldns_pkt_free(p);
 	struct store_key k = {"web", "tcp", "web1.lon6.example.net", 8080};
 	uint64_t rev;
-	cr_assert_eq(store_deregister(st, &k, &rev), 0);
-	cr_assert_eq(store_deregister(st, &(struct store_key){"web", "tcp",
+	cr_assert_eq(store_deregister(fx.st, &k, &rev), 0);
+	cr_assert_eq(store_deregister(fx.st, &(struct store_key){"web", "tcp",
 			"web2.lon6.example.net", 8080}, &rev), 0);
 	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
@@ -502,7 +486,7 @@ Test(answer, big_rrset_over_tcp_is_a_weighted_subset)
 	cr_expect_lt(ldns_pkt_ancount(p), 2500);
 	cr_expect_leq(res.len, 65535);
 	cr_expect(res.partial);
-	cr_expect_eq(answer_counters_get(an)->partial, 1);
+	cr_expect_eq(answer_counters_get(fx.an)->partial, 1);
 	/* Weight 4 instances are more likely in than weight 1 ones. */
 	int w1 = 0, w4 = 0;
 	for (size_t i = 0; i < ldns_pkt_ancount(p); i++) {
@@ -549,11 +533,11 @@ Test(answer, stable_subsets_same_for_same_client)
 Test(answer, stale_answer_ede)
 {
 	const struct store_lease *l;
-	cr_assert_eq(store_lease_open(st, 1, 77, 1000, &l), 0);
+	cr_assert_eq(store_lease_open(fx.st, 1, 77, 1000, &l), 0);
 	reg_full("k", "tcp", "k1.lon6.example.net", 1, "10.0.0.1", 1, STORE_STATUS_UP, 77);
 	uint32_t expired;
 	for (uint64_t t = 1000; t < 4000; t += 100) {
-		cr_assert_eq(store_tick(st, t, &expired), 0);
+		cr_assert_eq(store_tick(fx.st, t, &expired), 0);
 	}
 	ldns_pkt *p = ask("_k._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
 	cr_assert_eq(ldns_pkt_ancount(p), 1, "keep-last keeps the last instance");
@@ -627,12 +611,12 @@ Test(answer, report_zone)
 	cr_expect(res.report);
 	cr_expect_eq(res.fields.len[0], 3);
 	ldns_pkt_free(p);
-	cr_expect_eq(rep.ncodes, 1);
-	cr_expect_str_eq(rep.codes[0].code, "e42");
+	cr_expect_eq(fx.rep.ncodes, 1);
+	cr_expect_str_eq(fx.rep.codes[0].code, "e42");
 	p = ask("bad.errors.example.net.", DNSWIRE_A, 0, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
 	cr_expect(!res.report);
-	cr_expect_eq(rep.malformed, 1);
+	cr_expect_eq(fx.rep.malformed, 1);
 	ldns_pkt_free(p);
 	/* Rate limit: 50 per second per /24, the time does not move here. */
 	int answered = 0;
@@ -642,7 +626,7 @@ Test(answer, report_zone)
 		ldns_pkt_free(p);
 	}
 	cr_expect_eq(answered, 48);
-	cr_expect_eq(rep.limited, 52);
+	cr_expect_eq(fx.rep.limited, 52);
 	p = ask("errors.example.net.", DNSWIRE_SOA, 0, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_ancount(p), 1, "the report zone's apex answers");
 	ldns_pkt_free(p);
@@ -800,7 +784,7 @@ Test(answer, random_bytes_never_crash)
 			}
 		}
 		struct answer_client c = {ANSWER_UDP, NULL};
-		answer_process(an, q, len, &c, 5000, out, 4096, &res);
+		answer_process(fx.an, q, len, &c, 5000, out, 4096, &res);
 		if (res.action == ANSWER_SEND) {
 			cr_assert_leq(res.len, 1232);
 			cr_assert_geq(res.len, 12);
@@ -823,7 +807,7 @@ Test(answer, tcp_keepalive_advertised)
 	memcpy(q + len, ka, sizeof(ka));
 	len += sizeof(ka);
 	struct answer_client c = {ANSWER_TCP, NULL, 100};
-	answer_process(an, q, len, &c, 0, out, sizeof(out), &res);
+	answer_process(fx.an, q, len, &c, 0, out, sizeof(out), &res);
 	cr_assert_eq(res.action, ANSWER_SEND);
 	const uint8_t want[] = {0, 11, 0, 2, 0, 100};
 	cr_expect_eq(memcmp(out + res.len - 6, want, 6), 0, "TIMEOUT 100 (10 s)");
@@ -831,7 +815,7 @@ Test(answer, tcp_keepalive_advertised)
 	cr_assert_eq(ldns_wire2pkt(&p, out, res.len), LDNS_STATUS_OK);
 	ldns_pkt_free(p);
 	c.transport = ANSWER_UDP;
-	answer_process(an, q, len, &c, 0, out, 4096, &res);
+	answer_process(fx.an, q, len, &c, 0, out, 4096, &res);
 	cr_expect_neq(memcmp(out + res.len - 6, want, 6), 0, "never over UDP");
 }
 
@@ -842,12 +826,12 @@ Test(answer, error_replies_rate_limited)
 	struct answer_client c = {ANSWER_UDP, NULL, 0};
 	int sent = 0;
 	for (int i = 0; i < 150; i++) {
-		answer_process(an, q, sizeof(q), &c, 10000, out, 512, &res);
+		answer_process(fx.an, q, sizeof(q), &c, 10000, out, 512, &res);
 		sent += res.action == ANSWER_SEND;
 	}
 	cr_expect_eq(sent, 100);
-	cr_expect_eq(answer_counters_get(an)->error_limited, 50);
-	answer_process(an, q, sizeof(q), &c, 10100, out, 512, &res);
+	cr_expect_eq(answer_counters_get(fx.an)->error_limited, 50);
+	answer_process(fx.an, q, sizeof(q), &c, 10100, out, 512, &res);
 	cr_expect_eq(res.action, ANSWER_SEND, "ten more per 100 ms");
 	/* Good queries are not limited. */
 	ldns_pkt *p = ask(ZONE, DNSWIRE_SOA, 0, ANSWER_UDP);

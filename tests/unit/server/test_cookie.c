@@ -18,6 +18,7 @@
 #include "server/cookie.h"
 #include "server/dnswire.h"
 #include "server/store.h"
+#include "tests/engine_fixture.h"
 
 static void unhex(const char *h, uint8_t *out, size_t n)
 {
@@ -278,35 +279,20 @@ Test(cookie_file, unreadable_directory_is_an_error, .init = dir_setup, .fini = d
 
 /* ---- the answer engine with cookies ---------------------------------------- */
 
-#define ZONE "services.lon6.example.net."
+#define ZONE ENGINE_ZONE
 
-static struct store *st;
-static struct answer *an;
-static struct report rep;
+static struct engine_fixture fx;
 static uint8_t out[65535];
 static struct answer_result res;
 static struct cookie_secrets engine_secrets;
 
 static void engine_setup_with(bool cookies)
 {
-	struct store_limits lim;
-	store_limits_default(&lim);
-	st = store_new(&lim, NULL, NULL, 1000);
-	cr_assert_not_null(st);
-	static const char *ns[] = {"ns1.example.net."};
 	engine_secrets = secrets("e5e973e5a6b2a43f48e7dc849e37bfcf", NULL);
-	struct answer_config cfg = {
-		.zone = ZONE,
-		.domain = "example.net.",
-		.ns = ns,
-		.nns = 1,
-		.ttl = 5,
-		.negative_ttl = 7,
-		.udp_max = 1232,
-		.cookies = cookies ? &engine_secrets : NULL,
-	};
-	report_init(&rep, 50);
-	cr_assert_eq(answer_new(&cfg, st, &rep, &an), 0);
+	struct answer_config cfg;
+	engine_fixture_config(&cfg);
+	cfg.cookies = cookies ? &engine_secrets : NULL;
+	cr_assert_eq(engine_fixture_open(&fx, &cfg, false), 0);
 }
 
 static void engine_setup(void)
@@ -321,8 +307,7 @@ static void engine_setup_off(void)
 
 static void engine_teardown(void)
 {
-	answer_free(an);
-	store_free(st);
+	engine_fixture_close(&fx);
 }
 
 /* A query for the zone's SOA (or none with @p question false) with an OPT
@@ -367,7 +352,7 @@ static void ask(const uint8_t *q, size_t len, const char *from, uint32_t now)
 {
 	struct sockaddr_storage ss = addr(from);
 	struct answer_client c = {ANSWER_UDP, (struct sockaddr *)&ss, 0, now};
-	answer_process(an, q, len, &c, 5000, out, 4096, &res);
+	answer_process(fx.an, q, len, &c, 5000, out, 4096, &res);
 }
 
 static unsigned rcode_of(void)
@@ -421,7 +406,7 @@ Test(cookie_engine, client_cookie_gets_a_server_cookie, .init = engine_setup,
 	uint8_t want[24];
 	unhex("2464c4abcf10c957010000005cf79f111f8130c3eee29480", want, 24);
 	cr_assert_arr_eq(c, want, 24, "RFC 9018 A.1, end to end");
-	const struct answer_counters *ac = answer_counters_get(an);
+	const struct answer_counters *ac = answer_counters_get(fx.an);
 	cr_assert_eq(ac->cookies[COOKIE_NEW], 1);
 
 	/* Sent back within half an hour: valid, and echoed as it was. */
