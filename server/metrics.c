@@ -391,6 +391,10 @@ static void prom_store(struct metrics_text *t, const struct server *srv)
 		{"roster_instances_stale", "gauge",
 				"Instances kept past their lease (self-preservation, --keep-last).",
 				sz.stale},
+		{"roster_instances_pending", "gauge",
+				"Expired instances held for a TTL by --keep-last, not served, in case "
+				"the rest of their service stops too.",
+				sz.pending},
 		{"roster_services", "gauge", "Registered (service, protocol) pairs.", sz.services},
 		{"roster_leases", "gauge", "Live leases.", sz.leases},
 		{"roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats},

@@ -1,7 +1,9 @@
 """Self-preservation: a mass expiry stops expiry, keeps serving, says so,
 and ends by itself once the leases that still renew have renewed for a
 window, re-basing on them."""
+import re
 import time
+import urllib.request
 
 import dns.edns
 import dns.message
@@ -11,6 +13,13 @@ import dns.rdatatype
 
 from dns_helpers import ZONE, wait_dns
 from harness import Rosterd, pb
+
+
+def gauge(srv, name):
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
+        m = re.search(rf"^{name} (\d+)$", r.read().decode(), re.M)
+    assert m, f"no {name} in /metrics"
+    return int(m.group(1))
 
 
 def test_engages_then_rebases(tmp_path):
@@ -123,9 +132,14 @@ def test_keep_last_drops_an_instance_while_others_renew(tmp_path):
         assert c.register("kl", "tcp", "k1.example.net", 80, lease=dead).error == 0
         assert c.register("kl", "tcp", "k2.example.net", 80, lease=alive).error == 0
         t0 = time.monotonic()
+        pending = set()
         while time.monotonic() - t0 < 3.5:  # > 2 s: k1's expiry plus its 1 s hold
             assert c.heartbeat(alive).error == 0
+            pending.add(gauge(s, "roster_instances_pending"))
             time.sleep(0.2)
+        # k1 was held, unserved, for its 1 s hold, then let go.
+        assert pending == {0, 1}, pending
+        assert gauge(s, "roster_instances_pending") == 0
         inst = c.query("kl").query.instances
         assert [i.host.rstrip(".") for i in inst] == ["k2.example.net"]
         assert not inst[0].stale
