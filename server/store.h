@@ -124,6 +124,9 @@ struct store_service {
 	uint32_t npending;                   /**< store-internal: expired instances held */
 	uint64_t revision;                   /**< revision of its last change */
 	struct store_instance *pending;      /**< store-internal: those, through lease_next */
+	struct store_service *revive_next;   /**< store-internal: a lease expiry's services to
+	                                          revive, while revive_queued */
+	uint8_t revive_queued;
 	struct store_service *hash_next;
 	struct store_service *name_next;     /**< other protocols of the same name */
 };

@@ -320,12 +320,9 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 	}
 	/* Services whose pending instances come back: revived after the loop,
 	 * once the in-memory revision has caught up with the @c rev written
-	 * above, so that their own revisions (and writes) come after it. */
-	struct store_service **revive = NULL;
-	size_t nrevive = 0;
-	if (s->limits.keep_last && l->ninstances > 0) {
-		revive = malloc(l->ninstances * sizeof(*revive)); /* NULL: they stay pending */
-	}
+	 * above, so that their own revisions (and writes) come after it. A
+	 * list through the services themselves: nothing to allocate. */
+	struct store_service *revive = NULL;
 	while (l->instances != NULL) {
 		struct store_instance *i = l->instances;
 		uint32_t hold_ms = l->ttl_ms;
@@ -346,23 +343,23 @@ static int lease_expire(struct store *s, struct store_lease *l, uint64_t now_mon
 				store_stale_set(s, i, true);
 			}
 			/* The last fresh one went: those that went shortly before stay too. */
-			if (revive != NULL && i->service->npending > 0) {
-				size_t k = 0;
-				while (k < nrevive && revive[k] != i->service) {
-					k++;
-				}
-				if (k == nrevive) {
-					revive[nrevive++] = i->service;
-				}
+			struct store_service *svc = i->service;
+			if (svc->npending > 0 && !svc->revive_queued) {
+				svc->revive_queued = 1;
+				svc->revive_next = revive;
+				revive = svc;
 			}
 		} else {
 			instance_expire(s, i, hold_ms, now_mono);
 		}
 	}
-	for (size_t k = 0; k < nrevive; k++) {
-		pending_revive(s, revive[k], now_mono);
+	while (revive != NULL) {
+		struct store_service *svc = revive;
+		revive = svc->revive_next;
+		svc->revive_queued = 0;
+		svc->revive_next = NULL;
+		pending_revive(s, svc, now_mono);
 	}
-	free(revive);
 	s->counters.leases_expired++;
 	store_lease_drop(s, l);
 	return 0;
