@@ -541,7 +541,13 @@ static int cmp_ring_instance(const void *x, const void *y)
 	if (a->token != b->token) {
 		return a->token < b->token ? -1 : 1;
 	}
-	return strcmp(a->in->host, b->in->host);
+	int c = strcmp(a->in->host, b->in->host);
+	if (c != 0) {
+		return c;
+	}
+	/* (host, port) is unique in a service: a total order, whatever qsort does
+	 * with equal elements, so every reader picks the same subset. */
+	return a->in->port < b->in->port ? -1 : a->in->port > b->in->port;
 }
 
 /*
