@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -24,19 +25,29 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int rs_file_replace(const char *dir, const char *name, const struct iovec *parts, size_t nparts,
+/* @p dir/.@p name.tmp, and @p dir/@p name when @p dst is not NULL. */
+static int paths(const char *dir, const char *name, char tmp[PATH_MAX], char *dst)
+{
+	if ((size_t)snprintf(tmp, PATH_MAX, "%s/.%s.tmp", dir, name) >= PATH_MAX ||
+			(dst != NULL &&
+					(size_t)snprintf(dst, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)) {
+		return RS_ERANGE;
+	}
+	return 0;
+}
+
+int rs_file_stage(const char *dir, const char *name, const struct iovec *parts, size_t nparts,
 		mode_t mode)
 {
-	char tmp[4096], dst[4096];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp) ||
-			(size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
-		return RS_ERANGE;
+	char tmp[PATH_MAX];
+	int rc = paths(dir, name, tmp, NULL);
+	if (rc < 0) {
+		return rc;
 	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0) {
 		return -errno;
 	}
-	int rc = 0;
 	for (size_t i = 0; i < nparts && rc == 0; i++) {
 		rc = write_all(fd, parts[i].iov_base, parts[i].iov_len);
 	}
@@ -46,11 +57,36 @@ int rs_file_replace(const char *dir, const char *name, const struct iovec *parts
 	if (close(fd) < 0 && rc == 0) {
 		rc = -errno;
 	}
+	if (rc < 0) {
+		unlink(tmp);
+	}
+	return rc;
+}
+
+int rs_file_commit(const char *dir, const char *name)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int rc = paths(dir, name, tmp, dst);
 	if (rc == 0 && rename(tmp, dst) < 0) {
 		rc = -errno;
 	}
-	if (rc < 0) {
-		unlink(tmp);
+	return rc;
+}
+
+void rs_file_discard(const char *dir, const char *name)
+{
+	char tmp[PATH_MAX];
+	if (paths(dir, name, tmp, NULL) == 0) {
+		(void)unlink(tmp);
+	}
+}
+
+int rs_file_replace(const char *dir, const char *name, const struct iovec *parts, size_t nparts,
+		mode_t mode)
+{
+	int rc = rs_file_stage(dir, name, parts, nparts, mode);
+	if (rc == 0 && (rc = rs_file_commit(dir, name)) < 0) {
+		rs_file_discard(dir, name);
 	}
 	return rc;
 }

@@ -4,6 +4,10 @@
  * directory, fsync it, rename it over the old one (rename is atomic within a
  * file system). rs_dir_sync() then makes the rename itself durable.
  *
+ * A set of files can be replaced together: stage each (the step that can
+ * run out of space), and rename them only once every one is staged;
+ * rs_file_replace() is one file's stage and commit.
+ *
  * Used for zonegen's zones and include files and rosterd's DNS Cookie
  * secret. rs_dir_lock() keeps two processes out of one directory (zonegen's
  * output, rosterd's data dir). Synchronous; no allocation.
@@ -24,6 +28,22 @@
  */
 __attribute__((warn_unused_result)) int rs_file_replace(const char *dir, const char *name,
 		const struct iovec *parts, size_t nparts, mode_t mode);
+
+/**
+ * The first half of rs_file_replace(): write and fsync @p dir/.@p name.tmp.
+ * @return 0; RS_ERANGE; a negative errno (nothing is left behind).
+ */
+__attribute__((warn_unused_result)) int rs_file_stage(const char *dir, const char *name,
+		const struct iovec *parts, size_t nparts, mode_t mode);
+
+/**
+ * The second half: rename the staged @p dir/.@p name.tmp over @p dir/@p name.
+ * @return 0; RS_ERANGE; a negative errno (the staged file stays: discard it).
+ */
+__attribute__((warn_unused_result)) int rs_file_commit(const char *dir, const char *name);
+
+/** Remove a staged file that will not be committed, if it is there. */
+void rs_file_discard(const char *dir, const char *name);
 
 /**
  * fsync a directory: makes renames and creations in it durable.

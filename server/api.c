@@ -150,11 +150,11 @@ static Roster__V1__ErrorCode error_code(int rc)
 	case RS_EPROTO:
 		return ROSTER__V1__ERROR_CODE__MALFORMED;
 	case RS_ESTORE_FULL:
+	case RS_ENOSPC: /* a full disk: the store is as full as at --map-max */
 		return ROSTER__V1__ERROR_CODE__STORAGE_FULL;
 	case RS_ESTORE:
 	case RS_ESTORE_PANIC:
 	case RS_EIO:
-	case RS_ENOSPC:
 		return ROSTER__V1__ERROR_CODE__STORAGE_ERROR;
 	case RS_ENOMEM:
 	case RS_EAGAIN:

@@ -231,17 +231,32 @@ out:
 	return rc;
 }
 
-int zg_file_replace(const char *dir, const char *name, const struct zg_buf *const *parts,
-		size_t nparts)
+static int to_iovec(const struct zg_buf *const *parts, size_t nparts,
+		struct iovec v[ZG_PARTS_MAX])
 {
-	struct iovec v[ZG_PARTS_MAX];
 	if (nparts > ZG_PARTS_MAX) {
 		return RS_ERANGE;
 	}
 	for (size_t i = 0; i < nparts; i++) {
 		v[i] = (struct iovec){parts[i]->data, parts[i]->len};
 	}
-	return rs_file_replace(dir, name, v, nparts, 0644);
+	return 0;
+}
+
+int zg_file_replace(const char *dir, const char *name, const struct zg_buf *const *parts,
+		size_t nparts)
+{
+	struct iovec v[ZG_PARTS_MAX];
+	int rc = to_iovec(parts, nparts, v);
+	return rc < 0 ? rc : rs_file_replace(dir, name, v, nparts, 0644);
+}
+
+int zg_file_stage(const char *dir, const char *name, const struct zg_buf *const *parts,
+		size_t nparts)
+{
+	struct iovec v[ZG_PARTS_MAX];
+	int rc = to_iovec(parts, nparts, v);
+	return rc < 0 ? rc : rs_file_stage(dir, name, v, nparts, 0644);
 }
 
 bool zg_file_equals(const char *path, const struct zg_buf *text)

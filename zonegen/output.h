@@ -75,6 +75,16 @@ __attribute__((warn_unused_result)) int zg_file_replace(const char *dir, const c
 		const struct zg_buf *const *parts, size_t nparts);
 
 /**
+ * Stage @p dir/@p name for a later rs_file_commit(): the concatenation of
+ * @p parts written and fsync()ed to @p dir/.@p name.tmp (rs_file_stage(),
+ * mode 0644).
+ * @return 0, RS_ERANGE (over ZG_PARTS_MAX parts, or a path too long), or a
+ *         negative errno (ENOSPC on a full disk); nothing is left behind.
+ */
+__attribute__((warn_unused_result)) int zg_file_stage(const char *dir, const char *name,
+		const struct zg_buf *const *parts, size_t nparts);
+
+/**
  * Read a whole file.
  * @param path the file.
  * @param data out: its contents plus a NUL, to free(); @param len out: its length.

@@ -148,36 +148,8 @@ static bool drop_ok(const struct zg_run_config *a, const struct zg_zone_result *
 	return false;
 }
 
-static int write_includes(const struct zg_run_config *a, const struct zg_gen *g,
-		const struct zg_include_opts *o, struct zg_diag *diag)
-{
-	static const char *const names[] = {ZG_INCLUDE_BIND, ZG_INCLUDE_NSD, ZG_INCLUDE_KNOT};
-	for (int k = 0; k < 3; k++) {
-		struct zg_buf b;
-		zg_buf_init(&b);
-		if (k == 0) {
-			zg_include_bind(g, o, &b);
-		} else if (k == 1) {
-			zg_include_nsd(g, o, &b);
-		} else {
-			zg_include_knot(g, o, &b);
-		}
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", a->out, names[k]);
-		int rc = zg_buf_ok(&b);
-		if (rc == 0 && !zg_file_equals(path, &b)) {
-			const struct zg_buf *parts[] = {&b};
-			rc = zg_file_replace(a->out, names[k], parts, 1);
-		}
-		zg_buf_deinit(&b);
-		if (rc < 0) {
-			zg_diag_error(diag, "cannot write %s: %s", path, rs_strerror(rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
+static const char *const include_names[] = {ZG_INCLUDE_BIND, ZG_INCLUDE_NSD, ZG_INCLUDE_KNOT};
+#define NINCLUDES (sizeof(include_names) / sizeof(include_names[0]))
 static void send_notify(const struct zg_run_config *a, const struct zg_gen *g,
 		const struct zg_zone_result *res, struct zg_diag *diag, FILE *outf)
 {
@@ -263,9 +235,56 @@ struct run {
 	struct stale *stale;
 	size_t nstale;
 	size_t changed; /* zones written */
+	char (*staged)[NAME_MAX + 1]; /* files written as .<name>.tmp, not renamed yet */
+	size_t nstaged;
 	int lock; /* the flock on --out, -1 when not held */
-	bool wrote; /* whether a failure can have left a partial update */
+	bool writing; /* run_write() started: a failure is not a refusal */
+	bool wrote; /* renames started: a failure can have left a partial update */
 };
+
+/* Write @p name's new text to --out/.<name>.tmp; run_write() renames every
+ * staged file once all of them are on disk. */
+static int stage(struct run *r, const char *name, const struct zg_buf *const *parts, size_t n)
+{
+	const char *out = r->cfg->out;
+	int rc = zg_file_stage(out, name, parts, n);
+	if (rc < 0) {
+		zg_diag_error(&r->diag, "cannot write %s/%s: %s", out, name, rs_strerror(rc));
+		return rc;
+	}
+	snprintf(r->staged[r->nstaged++], sizeof(r->staged[0]), "%s", name);
+	return 0;
+}
+
+/* Stage the include files whose text changed. */
+static int stage_includes(struct run *r, const struct zg_include_opts *o)
+{
+	for (size_t k = 0; k < NINCLUDES; k++) {
+		struct zg_buf b;
+		zg_buf_init(&b);
+		if (k == 0) {
+			zg_include_bind(&r->g, o, &b);
+		} else if (k == 1) {
+			zg_include_nsd(&r->g, o, &b);
+		} else {
+			zg_include_knot(&r->g, o, &b);
+		}
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", r->cfg->out, include_names[k]);
+		int rc = zg_buf_ok(&b);
+		if (rc < 0) {
+			zg_diag_error(&r->diag, "cannot write %s: %s", path, rs_strerror(rc));
+		} else if (!zg_file_equals(path, &b)) {
+			const struct zg_buf *parts[] = {&b};
+			rc = stage(r, include_names[k], parts, 1);
+		}
+		zg_buf_deinit(&b);
+		if (rc < 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
 
 /* Phase 1: lock --out, read the inventories and hand records, build and
  * check the zones. */
@@ -395,8 +414,11 @@ static int run_plan(struct run *r)
 	return 0;
 }
 
-/* Phase 3: changed zones, then the includes that name them, then the
- * removal of vanished zones; one directory sync. */
+/* Phase 3, all or nothing: every changed zone and include file is written
+ * and fsync()ed beside its old one first, so a full disk or an I/O error
+ * leaves the previous output whole; only then are they renamed into place
+ * (zones before the includes that name them), vanished zones removed, and
+ * the directory synced. */
 static int run_write(struct run *r)
 {
 	const struct zg_run_config *a = r->cfg;
@@ -410,22 +432,6 @@ static int run_write(struct run *r)
 		lock_error(&r->diag, a->out, rc);
 		return rc;
 	}
-	r->wrote = true;
-	for (size_t i = 0; i < r->g.nzones; i++) {
-		if (r->res[i].state == ZG_STATE_UNCHANGED) {
-			continue;
-		}
-		char name[NAME_MAX + 1];
-		snprintf(name, sizeof(name), "%szone", r->g.zones[i].name);
-		const struct zone_work *w = &r->work[i];
-		const struct zg_buf *parts[] = {&w->head, &w->deploy, &w->body};
-		if ((rc = zg_file_replace(a->out, name, parts, 3)) < 0) {
-			zg_diag_error(&r->diag, "cannot write %s/%s: %s", a->out, name,
-					rs_strerror(rc));
-			return rc;
-		}
-		r->changed++;
-	}
 	char zone_dir[PATH_MAX];
 	if (a->zone_path != NULL) {
 		snprintf(zone_dir, sizeof(zone_dir), "%s", a->zone_path);
@@ -434,9 +440,44 @@ static int run_write(struct run *r)
 		zg_diag_error(&r->diag, "cannot resolve --out %s: %s", a->out, rs_strerror(rc));
 		return rc;
 	}
+	r->writing = true;
+	r->staged = calloc(r->g.nzones + NINCLUDES, sizeof(*r->staged));
+	if (r->staged == NULL) {
+		return RS_ENOMEM;
+	}
+	rc = 0;
+	for (size_t i = 0; i < r->g.nzones && rc == 0; i++) {
+		if (r->res[i].state == ZG_STATE_UNCHANGED) {
+			continue;
+		}
+		char name[NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%szone", r->g.zones[i].name);
+		const struct zone_work *w = &r->work[i];
+		const struct zg_buf *parts[] = {&w->head, &w->deploy, &w->body};
+		rc = stage(r, name, parts, 3);
+	}
+	size_t nzone_files = r->nstaged;
 	struct zg_include_opts io = {.zone_dir = zone_dir, .nsd_pattern = a->nsd_pattern,
 		.knot_template = a->knot_template};
-	if ((rc = write_includes(a, &r->g, &io, &r->diag)) < 0) {
+	if (rc == 0) {
+		rc = stage_includes(r, &io);
+	}
+	size_t k = 0;
+	if (rc == 0) {
+		r->wrote = true;
+		for (; k < r->nstaged; k++) {
+			if ((rc = rs_file_commit(a->out, r->staged[k])) < 0) {
+				zg_diag_error(&r->diag, "cannot rename %s/.%s.tmp into place: %s",
+						a->out, r->staged[k], rs_strerror(rc));
+				break;
+			}
+		}
+		r->changed = k < nzone_files ? k : nzone_files;
+	}
+	for (; k < r->nstaged; k++) {
+		rs_file_discard(a->out, r->staged[k]);
+	}
+	if (rc < 0) {
 		return rc;
 	}
 	for (size_t i = 0; i < r->nstale; i++) {
@@ -462,6 +503,7 @@ static void run_deinit(struct run *r)
 	free(r->work);
 	free(r->res);
 	free(r->stale);
+	free(r->staged);
 	zg_gen_deinit(&r->g);
 	zg_records_deinit(&r->recs);
 	zg_inventory_deinit(&r->inv);
@@ -510,9 +552,11 @@ out:
 	run.refused = ex != ZG_EXIT_OK;
 	if (ex != ZG_EXIT_OK) {
 		fprintf(errf, "roster-zonegen: %s: %zu error%s; %s\n",
-				r.wrote ? "failed" : "refused", r.diag.errors,
+				r.writing ? "failed" : "refused", r.diag.errors,
 				r.diag.errors == 1 ? "" : "s",
-				r.wrote ? "some files may be updated" : "nothing written");
+				r.wrote ? "some files may be updated"
+				: r.writing ? "nothing written, the previous output is intact"
+					    : "nothing written");
 	} else if (!a->quiet) {
 		size_t nchanged = 0;
 		for (size_t i = 0; i < r.g.nzones; i++) {
