@@ -1,7 +1,9 @@
 #include "server/persist.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,6 +428,38 @@ const struct store_persist_ops *persist_ops(void)
 }
 
 /* The number after the highest instance record: where appends go on. */
+/* LMDB's lock file for its default 126 readers: 125 reader slots of one
+ * cache line each after a 192-octet header (mdb_env_setup_locks()). */
+#define LOCK_FILE_MIN 8192
+
+/*
+ * Give LMDB's lock file its blocks before LMDB maps it. LMDB extends the file
+ * with ftruncate() and writes it through a shared mapping, so on a full disk
+ * the first write to a page that has no block yet is a SIGBUS, at start or
+ * later when a reader takes a slot on an untouched page, where every other
+ * write fails with ENOSPC. Allocated here, a full disk is an error message.
+ * An existing file keeps its size (LMDB derives its reader count from it).
+ */
+static int lock_file_prealloc(const char *dir)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock.mdb", dir) >= sizeof(path)) {
+		return RS_ERANGE;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		return -errno;
+	}
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? -errno : 0;
+	if (rc == 0) {
+		off_t len = st.st_size > LOCK_FILE_MIN ? st.st_size : LOCK_FILE_MIN;
+		rc = -posix_fallocate(fd, 0, len);
+	}
+	close(fd);
+	return rc;
+}
+
 static int last_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t *next)
 {
 	MDB_cursor *cur;
@@ -482,6 +516,14 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 		} else {
 			snprintf(err, errsz, "data dir %s: cannot lock: %s", dir, strerror(-rc));
 		}
+		free(p);
+		return rc;
+	}
+	rc = lock_file_prealloc(dir);
+	if (rc < 0) {
+		snprintf(err, errsz, "data dir %s: cannot allocate the LMDB lock file: %s", dir,
+				rs_strerror(rc));
+		close(p->lock_fd);
 		free(p);
 		return rc;
 	}

@@ -139,6 +139,18 @@ def test_rosterd_full_disk_refuses_writes_and_loses_nothing(tmp_path, disk):
         assert s.stop() in (0, None), s.logs()[-3000:]
 
 
+def test_rosterd_starting_on_a_full_disk_says_so(tmp_path, disk):
+    # Fill the disk to the last block: dd stops with ENOSPC.
+    disk.run("dd", "if=/dev/zero", f"of={disk.path}/ballast", "bs=4k", check=False)
+    s = NsRosterd(tmp_path, disk)
+    r = subprocess.run(s.args(), capture_output=True, text=True, timeout=60)
+    # LMDB writes its lock file through a shared mapping: unallocated, that
+    # was a SIGBUS (-7) here, not an error message.
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "No space left on device" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def zone_texts(disk, out):
     """Every file in @out (hidden ones too) and its bytes."""
     names = disk.run("ls", "-A", out).stdout.decode().split()
