@@ -323,7 +323,7 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 			"result", cookies, a != NULL ? ARRAY_LEN(cookies) : 0);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
-	uint64_t other = 0, malformed = 0, limited = 0;
+	uint64_t other = 0, malformed = 0, limited = 0, log_errors = 0;
 	if (r != NULL) {
 		/* DNS worker threads count under the report's mutex: read every
 		 * report figure inside it, for one consistent view. */
@@ -335,6 +335,7 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 		other = r->other;
 		malformed = r->malformed;
 		limited = r->limited;
+		log_errors = r->log_errors;
 		pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
 	}
 	if (io == NULL) {
@@ -349,6 +350,9 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 				malformed},
 		{"roster_client_reports_limited_total", "counter",
 				"Client reports dropped by the per-source rate limit.", limited},
+		{"roster_client_reports_log_errors_total", "counter",
+				"Client reports counted but not logged: the log could not be written.",
+				log_errors},
 		{"roster_dns_dropped_total", "counter",
 				"DNS messages not answered: garbage, responses, rate-limited.",
 				a->dropped},

@@ -175,7 +175,12 @@ static void log_write(struct report *r, const struct report_fields *f,
 			return;
 		}
 	}
-	if (write(r->fd, line, (size_t)n) != n) {
+	ssize_t w = write(r->fd, line, (size_t)n);
+	if (w != n) {
+		/* A full disk: no half line for a JSON Lines reader to trip on. */
+		if (w > 0 && ftruncate(r->fd, (off_t)r->log_size) < 0) {
+			r->log_errors++; /* the half line stays: counted twice */
+		}
 		r->log_errors++;
 		return;
 	}

@@ -8,7 +8,7 @@ The tmpfs lives in a private mount namespace (unshare(1): a user namespace
 where unprivileged ones are allowed, as on Debian; plain root otherwise
 works too), so the test mounts nothing on the machine itself. Every process
 that must see the small disk runs in that namespace through nsenter(1)."""
-import hashlib
+import json
 import os
 import re
 import signal
@@ -17,6 +17,7 @@ import urllib.request
 
 import dns.message
 import dns.query
+import dns.rcode
 import pytest
 
 from harness import Rosterd, pb
@@ -149,6 +150,39 @@ def test_rosterd_starting_on_a_full_disk_says_so(tmp_path, disk):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "No space left on device" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_report_log_on_a_full_disk_keeps_whole_lines(tmp_path, disk):
+    s = NsRosterd(tmp_path, disk, extra=["--report-zone", "errors.example.net",
+                                         "--report-rate", "100000"])
+    s.start()
+    def report(k):
+        q = dns.message.make_query(f"e{k % 7}.1-2-3.linux.n{k}.errors.example.net", "A")
+        r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=5)
+        assert r.rcode() == dns.rcode.NXDOMAIN
+
+    try:
+        for k in range(5):  # the log has its first page
+            report(k)
+        # Fill the disk to the last block: dd stops with ENOSPC. The log's
+        # page still has room for a few lines, then for part of one.
+        disk.run("dd", "if=/dev/zero", f"of={disk.path}/ballast", "bs=4k", check=False)
+        for k in range(5, 400):
+            report(k)
+        log = disk.read(os.path.join(disk.path, "data", "client-reports.log"))
+        assert log.endswith(b"\n"), log[-200:]
+        lines = log.splitlines()
+        for line in lines:
+            json.loads(line)
+        assert 5 < len(lines) < 400, "the disk never filled"
+        with urllib.request.urlopen(f"http://127.0.0.1:{s.http_port}/metrics",
+                                    timeout=5) as m:
+            text = m.read().decode()
+        errors = re.search(r"^roster_client_reports_log_errors_total (\d+)$", text, re.M)
+        assert errors and int(errors.group(1)) >= 400 - len(lines)
+        assert re.search(r'^roster_client_reports_total\{code="e0"\} (\d+)$', text, re.M)
+    finally:
+        assert s.stop() in (0, None), s.logs()[-3000:]
 
 
 def zone_texts(disk, out):
