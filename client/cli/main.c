@@ -36,8 +36,12 @@ struct cli {
 	uint64_t revision;
 	char first_server[64];
 	int registered;
-	uint64_t dereg_revision;
 	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
+	/* per registry (index into servers): what happened to the lease there */
+	bool held[ARGS_MAX_SERVERS];    /**< a lease was opened: the endpoint may be there */
+	int dereg[ARGS_MAX_SERVERS];    /**< 0 no answer, 1 confirmed, -1 refused */
+	uint64_t dereg_revision[ARGS_MAX_SERVERS];
+	char dereg_why[ARGS_MAX_SERVERS][160]; /**< the refusal, when dereg is -1 */
 };
 
 /* One line on stderr, "roster: <command>: <message>", and the exit code. */
@@ -219,9 +223,19 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		fprintf(stderr, "roster: register: registry %s: connection lost (%s); reconnecting\n",
 				ev->server, ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
 		break;
+	case ROSTER_EVENT_LEASE:
+		if (ev->registry < ARGS_MAX_SERVERS) {
+			cli->held[ev->registry] = true;
+		}
+		break;
 	case ROSTER_EVENT_DEREGISTERED:
-		if (ev->revision > cli->dereg_revision) {
-			cli->dereg_revision = ev->revision;
+		/* Only a deregistration the registry confirmed takes the endpoint
+		 * out of DNS; an error reply leaves it there until the lease ends. */
+		if (ev->registry < ARGS_MAX_SERVERS) {
+			cli->dereg[ev->registry] = ev->error == 0 ? 1 : -1;
+			cli->dereg_revision[ev->registry] = ev->revision;
+			snprintf(cli->dereg_why[ev->registry], sizeof(cli->dereg_why[0]), "%s",
+					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
 		}
 		break;
 	case ROSTER_EVENT_LEASE_LOST:
@@ -232,6 +246,39 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		break;
 	}
 	pthread_mutex_unlock(&cli->mu);
+}
+
+/*
+ * After the engine stopped: "deregistered ..." on stdout for the first
+ * registry that confirmed it (later ones on stderr, as for "registered"),
+ * and one stderr line per registry that held a lease but did not confirm:
+ * there the endpoint stays in DNS until its lease expires, so the command
+ * fails (exit 3) rather than let a script believe it is out of rotation.
+ */
+static int report_deregistered(struct cli *cli, const struct roster_instance *shown,
+		uint32_t ttl)
+{
+	int code = EXIT_OK, printed = 0;
+	pthread_mutex_lock(&cli->mu);
+	for (size_t i = 0; i < cli->n_servers && i < ARGS_MAX_SERVERS; i++) {
+		if (cli->dereg[i] == 1 && !printed) {
+			output_change(stdout, cli->a.json, "deregistered", shown, NULL,
+					cli->dereg_revision[i]);
+			printed = 1;
+		} else if (cli->dereg[i] == 1) {
+			fprintf(stderr, "roster: register: deregistered at %s revision %llu\n",
+					cli->servers[i], (unsigned long long)cli->dereg_revision[i]);
+		} else if (cli->held[i]) {
+			fprintf(stderr,
+					"roster: register: not deregistered at %s (%s); the endpoint "
+					"stays until its lease expires (TTL %u s)\n",
+					cli->servers[i],
+					cli->dereg[i] == 0 ? "unreachable" : cli->dereg_why[i], ttl);
+			code = EXIT_SERVER;
+		}
+	}
+	pthread_mutex_unlock(&cli->mu);
+	return code;
 }
 
 /* Block the stop signals in every thread; main waits for them with sigwait. */
@@ -316,9 +363,8 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	}
 	int sig = 0;
 	sigwait(&set, &sig);
-	roster_client_free(engine); /* deregisters the lease everywhere */
-	output_change(stdout, a->json, "deregistered", &shown, NULL, cli->dereg_revision);
-	return EXIT_OK;
+	roster_client_free(engine); /* deregisters the lease at every connected registry */
+	return report_deregistered(cli, &shown, cfg.ttl_seconds);
 }
 
 static void watch_cb(const struct roster_watch_event *ev, void *ud)

