@@ -68,6 +68,35 @@ static int fail_lib(const struct cli *cli, int rc)
 	return report(cli, rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER, msg);
 }
 
+/*
+ * The end of a write sent to every registry (deregister, status, register
+ * --permanent), after its line was printed when some registry applied it.
+ * A registry that did not apply it gets its own stderr line, and the
+ * command exits 3: a change missing at a registry is not a success, and
+ * nothing will retry it. With one registry, the library's message is the
+ * one line.
+ */
+static int write_result(const struct cli *cli, int rc)
+{
+	if (rc == 0) {
+		return EXIT_OK;
+	}
+	const struct roster_outcome *o = NULL;
+	size_t n = roster_write_outcomes(&o);
+	if (rc != ROSTER_EPARTIAL && n <= 1) {
+		return fail_lib(cli, rc);
+	}
+	for (size_t i = 0; i < n && i < cli->n_servers; i++) {
+		if (o[i].kind == ROSTER_OUTCOME_APPLIED) {
+			continue;
+		}
+		fprintf(stderr, "roster: %s: %sregistry %s: %s\n", args_cmd_name(cli->a.cmd),
+				rc == ROSTER_EPARTIAL ? "warning: not applied at " : "", cli->servers[i],
+				o[i].message);
+	}
+	return rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER;
+}
+
 static struct roster_instance identity(const struct args *a)
 {
 	struct roster_instance id = {
@@ -147,13 +176,13 @@ static int cmd_deregister(struct cli *cli)
 	struct roster_instance id = identity(&cli->a);
 	uint64_t revision = 0;
 	int rc = roster_instance_deregister(cli->client, &id, &revision);
-	if (rc != 0) {
-		return fail_lib(cli, rc);
+	if (rc != 0 && rc != ROSTER_EPARTIAL) {
+		return write_result(cli, rc);
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
 	output_change(stdout, cli->a.json, "deregistered", &shown, NULL, revision);
-	return EXIT_OK;
+	return write_result(cli, rc);
 }
 
 static int cmd_status(struct cli *cli)
@@ -161,14 +190,14 @@ static int cmd_status(struct cli *cli)
 	struct roster_instance id = identity(&cli->a);
 	uint64_t revision = 0;
 	int rc = roster_instance_set_status(cli->client, &id, cli->a.status, &revision);
-	if (rc != 0) {
-		return fail_lib(cli, rc);
+	if (rc != 0 && rc != ROSTER_EPARTIAL) {
+		return write_result(cli, rc);
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
 	output_change(stdout, cli->a.json, "status", &shown, roster_status_name(cli->a.status),
 			revision);
-	return EXIT_OK;
+	return write_result(cli, rc);
 }
 
 static int cmd_ring(struct cli *cli)
@@ -314,11 +343,11 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	if (a->permanent) {
 		uint64_t revision = 0;
 		rc = roster_instance_register_permanent(cli->client, &inst, &revision);
-		if (rc != 0) {
-			return fail_lib(cli, rc);
+		if (rc != 0 && rc != ROSTER_EPARTIAL) {
+			return write_result(cli, rc);
 		}
 		output_registered(stdout, a->json, &shown, s.zone, revision, s.server, true, 0);
-		return EXIT_OK;
+		return write_result(cli, rc);
 	}
 
 	/* A lease: hold it until interrupted. The engine gets its own client so

@@ -44,10 +44,12 @@
  * (roster_client_start_loop()), for programs that already run one.
  *
  * Queries (roster_query(), roster_list(), roster_stats()) and one-shot writes
- * (roster_instance_deregister(), roster_instance_set_status()) are
- * synchronous: each opens a short connection to the registries in list order
- * and takes the first answer, so they never wait behind, or delay, a
- * heartbeat. They work with or without a started engine.
+ * (roster_instance_deregister(), roster_instance_set_status(),
+ * roster_instance_register_permanent()) are synchronous: each opens short
+ * connections to the registries in list order; a query takes the first
+ * answer, a write goes to every registry (ROSTER_EPARTIAL when it reached
+ * some only). They never wait behind, or delay, a heartbeat, and work with
+ * or without a started engine.
  *
  * The last-known-good copy of every query answer is kept in memory (and in
  * cfg.cache_path when set, replaced atomically after each change). When no
@@ -119,6 +121,8 @@ enum roster_error {
 	ROSTER_EUNREACHABLE = -1100,     /**< no registry could be reached */
 	ROSTER_ESERVER = -1101,          /**< the registry failed (internal error) */
 	ROSTER_ESTATE = -1102,           /**< the call does not fit the client's state */
+	ROSTER_EPARTIAL = -1103,         /**< a write was applied at some registries but
+					  * not at others (see roster_write_outcomes()) */
 };
 
 /** Status of an instance. */
@@ -405,13 +409,49 @@ struct roster_stats {
  */
 ROSTER_API ROSTER_WUR int roster_stats(struct roster_client *c, struct roster_stats *out);
 
+/** What one registry did with a one-shot write (roster_write_outcomes()). */
+enum roster_outcome_kind {
+	ROSTER_OUTCOME_APPLIED = 1,  /**< it made the change */
+	ROSTER_OUTCOME_NOT_FOUND,    /**< it did not know the instance */
+	ROSTER_OUTCOME_UNREACHABLE,  /**< no answer: connect failed, timed out, a bad frame */
+	ROSTER_OUTCOME_REFUSED,      /**< it answered with another error */
+};
+
+/** One registry's outcome of a one-shot write. */
+struct roster_outcome {
+	enum roster_outcome_kind kind;
+	int error;         /**< 0 when applied; the registry's code, or why it did not answer */
+	uint64_t revision; /**< APPLIED: the registry's revision after the change */
+	char message[256]; /**< the registry's explanation (or the reason it did not
+			    * answer); "" when applied */
+};
+
+/** roster_write_outcomes() lists at most this many registries. */
+#define ROSTER_OUTCOMES_MAX 16
+
 /**
  * Deregister one instance (any instance, not only this client's) at every
  * registry. Only the identity fields of @p id are read.
+ *
+ * One-shot writes (this, roster_instance_set_status() and
+ * roster_instance_register_permanent()) go to every registry of the list;
+ * each registry's outcome is applied, not found, refused or unreachable
+ * (roster_write_outcomes()). The verdict does not depend on the order of
+ * the list:
+ *   - 0 when every registry applied it or did not know the instance, and at
+ *     least one applied it;
+ *   - ROSTER_EPARTIAL when one applied it but another refused it or did not
+ *     answer: the change is live at some registries only, and nothing
+ *     retries it (a permanent instance stays on, or is missing from, a
+ *     registry that was down);
+ *   - otherwise the worst outcome, refused > unreachable > not found:
+ *     the registry's code (e.g. ROSTER_ELIMIT), ROSTER_EUNREACHABLE, or
+ *     ROSTER_ENOENT when no registry knew the instance.
+ * roster_errmsg() names the registry whose outcome decided the code.
  * @param revision set, when not NULL, to the revision of the first registry
- *        that removed it.
- * @return 0 if at least one registry removed it; ROSTER_ENOENT if none knew
- *         it; ROSTER_EUNREACHABLE; ROSTER_ENAME, ROSTER_EPORT.
+ *        that applied it (also with ROSTER_EPARTIAL).
+ * @return 0, ROSTER_EPARTIAL, ROSTER_ENOENT, ROSTER_EUNREACHABLE, a registry
+ *         error, ROSTER_ENAME, ROSTER_EPORT.
  */
 ROSTER_API ROSTER_WUR int roster_instance_deregister(struct roster_client *c,
 		const struct roster_instance *id, uint64_t *revision);
@@ -427,11 +467,23 @@ ROSTER_API ROSTER_WUR int roster_instance_set_status(struct roster_client *c,
 
 /**
  * Register one instance once at every registry, without a lease (permanent,
- * "expires NEVER") and without the engine.
+ * "expires NEVER") and without the engine (see roster_instance_deregister()
+ * for the outcome rules).
  * @return as roster_instance_deregister(), plus the roster_endpoint_add() codes.
  */
 ROSTER_API ROSTER_WUR int roster_instance_register_permanent(struct roster_client *c,
 		const struct roster_instance *inst, uint64_t *revision);
+
+/**
+ * Each registry's outcome of the last one-shot write (roster_instance_*())
+ * made on the calling thread, in the order of cfg.servers; only the first
+ * ROSTER_OUTCOMES_MAX registries are listed. Empty when that write failed
+ * before sending anything (an invalid argument).
+ * @param out set to the thread-local array, valid until the next one-shot
+ *        write on this thread.
+ * @return the number of entries.
+ */
+ROSTER_API size_t roster_write_outcomes(const struct roster_outcome **out);
 
 /** Kinds of watch events. */
 enum roster_watch_kind {

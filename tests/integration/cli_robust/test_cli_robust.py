@@ -81,3 +81,64 @@ def test_register_interrupted_with_registry_up_deregisters(srv):
     assert rc == 0, err
     assert out.startswith("deregistered web1.lon6.example.net.:8080"), out
     assert "not deregistered" not in err
+
+
+# ---- writes across several registries, one down ------------------------------------
+
+
+def both_orders(up, down):
+    return [f"{up},{down}", f"{down},{up}"]
+
+
+def test_write_verdict_does_not_depend_on_registry_order(srv):
+    """Not found at one registry, the other down: the same exit code in both orders
+    (unreachable wins over not found: the down registry may hold the instance)."""
+    up, down = f"127.0.0.1:{srv.api_port}", f"127.0.0.1:{free_port()}"
+    results = []
+    for servers in both_orders(up, down):
+        r = roster("--server", servers, "deregister", "--service", "zz", "--protocol", "tcp",
+                   "--host", "zz.example.net", "--port", 9)
+        results.append((r.returncode, sorted(r.stderr.splitlines())))
+        assert r.stdout == "", r.stdout
+    assert results[0] == results[1], results
+    rc, lines = results[0]
+    assert rc == 3, results
+    assert any(l.startswith(f"roster: deregister: registry {down}: ") for l in lines), lines
+    assert any(l.startswith(f"roster: deregister: registry {up}: no instance") for l in lines), \
+        lines
+
+
+def test_permanent_register_with_one_registry_down_is_not_plain_success(srv):
+    up, down = f"127.0.0.1:{srv.api_port}", f"127.0.0.1:{free_port()}"
+    ident = ["--service", "perm", "--protocol", "tcp", "--host", "p.example.net", "--port", 9]
+    for servers in both_orders(up, down):
+        r = roster("--server", servers, "register", *ident, "--permanent")
+        assert r.returncode == 3, (servers, r.stdout, r.stderr)
+        assert r.stdout.startswith("registered p.example.net.:9 as "), r.stdout
+        assert r.stderr == (f"roster: register: warning: not applied at registry {down}: "
+                            "registry unreachable\n"), r.stderr
+        r = roster("--server", servers, "status", *ident, "down")
+        assert r.returncode == 3, (servers, r.stdout, r.stderr)
+        assert r.stdout.startswith("status p.example.net.:9 of service:perm"), r.stdout
+        assert f"warning: not applied at registry {down}" in r.stderr, r.stderr
+        r = roster("--server", servers, "deregister", *ident)
+        assert r.returncode == 3, (servers, r.stdout, r.stderr)
+        assert r.stdout.startswith("deregistered p.example.net.:9 of service:perm"), r.stdout
+        assert f"warning: not applied at registry {down}" in r.stderr, r.stderr
+
+
+def test_write_applied_everywhere_or_unknown_somewhere_is_success(tmp_path):
+    with registry(tmp_path, "a") as a, registry(tmp_path, "b") as b:
+        sa, sb = f"127.0.0.1:{a.api_port}", f"127.0.0.1:{b.api_port}"
+        ident = ["--service", "perm", "--protocol", "tcp", "--host", "p.example.net",
+                 "--port", 9]
+        r = roster("--server", sa, "register", *ident, "--permanent")
+        assert r.returncode == 0, r.stderr
+        # known at a only: deregistered there, nothing to do at b
+        for servers in (f"{sa},{sb}", f"{sb},{sa}"):
+            r = roster("--server", servers, "status", *ident, "up")
+            assert r.returncode == 0 and r.stderr == "", (servers, r.stderr)
+        r = roster("--server", f"{sb},{sa}", "deregister", *ident)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        r = roster("--server", f"{sb},{sa}", "deregister", *ident)
+        assert r.returncode == 1, r.stderr
