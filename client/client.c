@@ -484,6 +484,18 @@ static int call_first(struct roster_client *c, struct wire_request *rq, enum wir
 	return fail(ROSTER_EUNREACHABLE, "%s: no registry answered: %s", what, unreachable);
 }
 
+/*
+ * How far the fetch time of a copy in the cache file may lag the memory's
+ * before an unchanged answer rewrites it anyway: a process that later loads
+ * the file serves the copy for max_stale_seconds after that time, so the
+ * lag must stay small next to it.
+ */
+static uint64_t cache_refresh_ms(const struct roster_client *c)
+{
+	uint64_t quarter = (uint64_t)c->cfg.max_stale_seconds * 1000u / 4;
+	return quarter < 60000 ? quarter : 60000;
+}
+
 int roster_query(struct roster_client *c, const char *service, const char *protocol,
 		unsigned flags, struct roster_result **out)
 {
@@ -507,9 +519,12 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 		rs.query = NULL;
 		wire_response_deinit(&rs);
 		snprintf(r->server, sizeof(r->server), "%s", c->servers[which]);
-		if (cache_put(&c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL) {
+		if (cache_put(&c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL &&
+				cache_save_due(&c->cache, cache_refresh_ms(c))) {
 			/* Best effort: a cache that cannot be written is only a
-			 * cache; the live answer is what counts. */
+			 * cache; the live answer is what counts. Written under
+			 * cache_mu so that two threads' writes land in order; an
+			 * unchanged answer, the common case, writes nothing. */
 			if (cache_save(&c->cache, c->cache_path) != 0) {
 				/* nothing to do: the next answer tries again */
 			}

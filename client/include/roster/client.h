@@ -52,7 +52,9 @@
  * or without a started engine.
  *
  * The last-known-good copy of every query answer is kept in memory (and in
- * cfg.cache_path when set, replaced atomically after each change). When no
+ * cfg.cache_path when set: replaced atomically, and only when an answer's
+ * content changed or the file's copy is over a minute older than the
+ * memory's, so an unchanged answer costs no disk write). When no
  * registry answers, roster_query() returns that copy marked stale, for up to
  * cfg.max_stale_seconds (default 3600) after it was fetched.
  *
@@ -271,8 +273,9 @@ ROSTER_API ROSTER_WUR int roster_client_start_loop(struct roster_client *c,
 ROSTER_API void roster_client_stop(struct roster_client *c);
 
 /**
- * Stop the engine if it runs (see roster_client_stop()), write the cache,
- * free everything. NULL-safe. With roster_client_start_loop(), call it only
+ * Stop the engine if it runs (see roster_client_stop()), free everything.
+ * The cache file is not written here: each query already wrote what
+ * changed. NULL-safe. With roster_client_start_loop(), call it only
  * after the loop has run the engine's handles closed.
  */
 ROSTER_API void roster_client_free(struct roster_client *c);

@@ -142,3 +142,25 @@ def test_write_applied_everywhere_or_unknown_somewhere_is_success(tmp_path):
         assert r.returncode == 0 and r.stderr == "", r.stderr
         r = roster("--server", f"{sb},{sa}", "deregister", *ident)
         assert r.returncode == 1, r.stderr
+
+
+# ---- the cache file ---------------------------------------------------------------
+
+
+def test_cache_file_is_rewritten_only_when_the_answer_changes(srv, tmp_path):
+    server = f"127.0.0.1:{srv.api_port}"
+    cache = tmp_path / "cache.json"
+    ident = ["--service", "web", "--protocol", "http", "--port", 80, "--permanent"]
+    assert roster("--server", server, "register", "--host", "a.example.net", *ident).returncode == 0
+    q = ["--server", server, "--cache", cache, "query", "--service", "web"]
+    assert roster(*q).returncode == 0
+    first = os.stat(cache)
+    for _ in range(3):
+        assert roster(*q).returncode == 0
+    again = os.stat(cache)
+    # the file is replaced by rename on every write: a new inode
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert roster("--server", server, "register", "--host", "b.example.net", *ident).returncode == 0
+    assert roster(*q).returncode == 0
+    assert os.stat(cache).st_ino != first.st_ino
+    assert "b.example.net." in cache.read_text()
