@@ -21,6 +21,7 @@
 #include "common/error.h"
 
 #define DEFAULT_SERVER "127.0.0.1:7600"
+#define DEFAULT_TIMEOUT_MS 2000
 
 /* The message of the last failed call on this thread (roster_errmsg()). */
 static __thread char errmsg_buf[512];
@@ -101,7 +102,7 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	}
 	c->cfg = *cfg;
 	c->cfg.ttl_seconds = cfg->ttl_seconds > 0 ? cfg->ttl_seconds : 10;
-	c->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
+	c->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->cfg.backoff_min_ms = cfg->backoff_min_ms > 0 ? cfg->backoff_min_ms : 100;
 	c->cfg.backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 10000;
 	c->cfg.max_stale_seconds = cfg->max_stale_seconds > 0 ? cfg->max_stale_seconds : 3600;
@@ -429,6 +430,11 @@ int roster_client_wait(struct roster_client *c, uint32_t timeout_ms)
 		return fail(rc, "endpoints not registered within %u ms", timeout_ms);
 	}
 	return 0;
+}
+
+uint32_t roster_client_timeout_ms(const struct roster_client *c)
+{
+	return c->cfg.timeout_ms;
 }
 
 /* ---- synchronous calls ---------------------------------------------------- */

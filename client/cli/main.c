@@ -310,6 +310,14 @@ static int report_deregistered(struct cli *cli, const struct roster_instance *sh
 	return code;
 }
 
+/* How long `register` waits for the first registration: two exchanges
+ * (OpenLease, Register) of up to @p timeout_ms each, plus a second for the
+ * connect and the registry's group commit. */
+static uint32_t register_wait_ms(uint32_t timeout_ms)
+{
+	return timeout_ms * 2 + 1000;
+}
+
 /* Block the stop signals in every thread; main waits for them with sigwait. */
 static void block_signals(sigset_t *set)
 {
@@ -367,7 +375,9 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 		rc = roster_client_start(engine);
 	}
 	if (rc == 0) {
-		rc = roster_client_wait(engine, cfg.timeout_ms * 2 + 1000);
+		/* Connect, OpenLease and Register: the library's effective
+		 * timeout, not cfg's (0 unless --timeout was given). */
+		rc = roster_client_wait(engine, register_wait_ms(roster_client_timeout_ms(engine)));
 	}
 	pthread_mutex_lock(&cli->mu);
 	int ok = cli->registered;

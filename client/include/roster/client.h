@@ -320,6 +320,15 @@ ROSTER_API ROSTER_WUR int roster_endpoint_set_status(struct roster_client *c,
  */
 ROSTER_API ROSTER_WUR int roster_client_wait(struct roster_client *c, uint32_t timeout_ms);
 
+/**
+ * The effective per-request timeout: cfg.timeout_ms, or its default (2000)
+ * when that was 0. For sizing waits on the client's behalf (e.g. a
+ * roster_client_wait() covering a connect and a few exchanges) without
+ * repeating the library's default.
+ * @return milliseconds, never 0.
+ */
+ROSTER_API uint32_t roster_client_timeout_ms(const struct roster_client *c);
+
 /** Query flags. */
 enum roster_query_flags {
 	ROSTER_QUERY_ALL = 1 << 0,     /**< also STARTING and DOWN instances */

@@ -134,7 +134,7 @@ def test_write_applied_everywhere_or_unknown_somewhere_is_success(tmp_path):
                  "--port", 9]
         r = roster("--server", sa, "register", *ident, "--permanent")
         assert r.returncode == 0, r.stderr
-        # known at a only: deregistered there, nothing to do at b
+        # known at a only: applied there, nothing to do at b
         for servers in (f"{sa},{sb}", f"{sb},{sa}"):
             r = roster("--server", servers, "status", *ident, "up")
             assert r.returncode == 0 and r.stderr == "", (servers, r.stderr)
@@ -164,3 +164,68 @@ def test_cache_file_is_rewritten_only_when_the_answer_changes(srv, tmp_path):
     assert roster(*q).returncode == 0
     assert os.stat(cache).st_ino != first.st_ino
     assert "b.example.net." in cache.read_text()
+
+
+# ---- register's first wait ----------------------------------------------------------
+
+
+class StatsOnly:
+    """A registry that answers Stats and nothing else: the CLI gets its zone,
+    then the engine's OpenLease goes unanswered."""
+
+    def __init__(self):
+        from harness import pb
+        self.pb = pb()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                n = int.from_bytes(buf[:4], "big")
+                rq = self.pb.Request()
+                rq.ParseFromString(buf[4:4 + n])
+                buf = buf[4 + n:]
+                if rq.WhichOneof("op") == "stats":
+                    rs = self.pb.Response(id=rq.id, stats=self.pb.StatsResponse(
+                        zone="services.lon6.example.net.", site="lon6", domain="example.net"))
+                    body = rs.SerializeToString()
+                    c.sendall(len(body).to_bytes(4, "big") + body)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_register_waits_twice_the_effective_timeout_plus_a_second():
+    """No --timeout: the library's default (2000 ms) sizes the wait, 5000 ms."""
+    mock = StatsOnly()
+    try:
+        r = roster("--server", f"127.0.0.1:{mock.port}", "register", *IDENT, "--ttl", 30,
+                   timeout=30)
+    finally:
+        mock.close()
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "roster: register: endpoints not registered within 5000 ms" in r.stderr, r.stderr
