@@ -120,9 +120,14 @@ int cache_get(const struct cache *c, const char *service, const char *protocol, 
 		uint64_t now_ms, uint64_t max_age_ms, struct roster_result **out)
 {
 	const struct cache_entry *e = find(c, service, protocol, all);
-	/* A copy from the future (clock stepped back) counts as fresh. */
-	if (e == NULL || (now_ms > e->result->fetched_at_ms &&
-					 now_ms - e->result->fetched_at_ms > max_age_ms)) {
+	if (e == NULL) {
+		return ROSTER_ENOENT;
+	}
+	uint64_t fetched = e->result->fetched_at_ms;
+	if (now_ms >= fetched ? now_ms - fetched > max_age_ms : fetched - now_ms > CACHE_SKEW_MS) {
+		/* Too old, or dated further in the future than a clock step
+		 * explains: a copy fetched under a wrong clock, or a damaged
+		 * file, would otherwise be served forever. */
 		return ROSTER_ENOENT;
 	}
 	struct roster_result *copy = inst_result_dup(e->result);

@@ -49,9 +49,14 @@ void cache_deinit(struct cache *c);
 __attribute__((warn_unused_result)) int cache_put(struct cache *c, const char *service,
 		const char *protocol, int all, const struct roster_result *r);
 
+/** How far in the future a copy's fetch time may be (the clock stepped
+ * back a little since) and the copy still count as fresh. */
+#define CACHE_SKEW_MS 60000
+
 /**
  * A copy of the entry for the key, marked stale, if it was fetched at most
- * @p max_age_ms before @p now_ms.
+ * @p max_age_ms before @p now_ms, or at most CACHE_SKEW_MS after it (a copy
+ * dated further in the future is not served at all: its age is unknown).
  * @param out set to the copy (free with roster_result_free()).
  * @return 0, ROSTER_ENOENT (no entry, or too old), ROSTER_ENOMEM.
  */

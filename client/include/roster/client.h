@@ -56,7 +56,9 @@
  * content changed or the file's copy is over a minute older than the
  * memory's, so an unchanged answer costs no disk write). When no
  * registry answers, roster_query() returns that copy marked stale, for up to
- * cfg.max_stale_seconds (default 3600) after it was fetched.
+ * cfg.max_stale_seconds (default 3600) after it was fetched; a copy dated
+ * more than a minute in the future (a wrong clock, a damaged file) is never
+ * served.
  *
  * CAVEATS
  *   - Synchronous calls block for up to cfg.timeout_ms per registry. Never

@@ -85,3 +85,20 @@ Test(cachefile, an_unchanged_answer_is_not_written_again)
 	cache_deinit(&l);
 	unlink(path);
 }
+
+Test(cachefile, a_copy_dated_far_in_the_future_is_not_served)
+{
+	struct cache c = {0};
+	uint64_t now = 1700000000000ull;
+	put(&c, 99999999999999ull, 10, "db1.example.net."); /* year 5138 */
+	struct roster_result *got = NULL;
+	cr_expect_eq(cache_get(&c, "db", "tcp", 0, now, 3600000, &got), ROSTER_ENOENT);
+	/* within the skew: a clock stepped back a little */
+	put(&c, now + CACHE_SKEW_MS, 10, "db1.example.net.");
+	cr_assert_eq(cache_get(&c, "db", "tcp", 0, now, 3600000, &got), 0);
+	cr_expect(got->stale);
+	roster_result_free(got);
+	put(&c, now + CACHE_SKEW_MS + 1, 10, "db1.example.net.");
+	cr_expect_eq(cache_get(&c, "db", "tcp", 0, now, 3600000, &got), ROSTER_ENOENT);
+	cache_deinit(&c);
+}
