@@ -98,7 +98,7 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	size_t n = cfg->n_servers > 0 ? cfg->n_servers : 1;
 	struct roster_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		return ROSTER_ENOMEM;
+		return fail(ROSTER_ENOMEM, "out of memory creating the client");
 	}
 	c->cfg = *cfg;
 	c->cfg.ttl_seconds = cfg->ttl_seconds > 0 ? cfg->ttl_seconds : 10;
@@ -156,6 +156,10 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	return 0;
 fail:
 	roster_client_free(c);
+	if (rc == ROSTER_ENOMEM) {
+		/* the other failures set their message above */
+		rc = fail(rc, "out of memory creating the client");
+	}
 	return rc;
 }
 
@@ -292,7 +296,7 @@ int roster_endpoint_add(struct roster_client *c, const struct roster_instance *e
 	}
 	struct roster_instance copy;
 	if (inst_pack(&copy, ep) != 0) {
-		return ROSTER_ENOMEM;
+		return fail(ROSTER_ENOMEM, "out of memory adding endpoint %s:%u", ep->host, ep->port);
 	}
 	pthread_mutex_lock(&c->mu);
 	struct ep *e = core_ep_find(c, ep);
@@ -337,7 +341,7 @@ fail:
 	pthread_mutex_unlock(&c->mu);
 	ep_free(e);
 	inst_release(&copy);
-	return rc;
+	return fail(rc, "out of memory adding endpoint %s:%u", ep->host, ep->port);
 }
 
 int roster_endpoint_remove(struct roster_client *c, const struct roster_instance *ep)
@@ -719,7 +723,7 @@ int roster_watch_start(struct roster_client *c, const char *service, roster_watc
 	struct roster_watch *w = calloc(1, sizeof(*w));
 	if (w == NULL || (w->service = strdup(service != NULL ? service : "")) == NULL) {
 		free(w);
-		return ROSTER_ENOMEM;
+		return fail(ROSTER_ENOMEM, "out of memory starting a watch");
 	}
 	w->cb = cb;
 	w->ud = ud;

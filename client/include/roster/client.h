@@ -313,9 +313,12 @@ ROSTER_API ROSTER_WUR int roster_endpoint_set_status(struct roster_client *c,
 		const struct roster_instance *ep, enum roster_status status);
 
 /**
- * Wait until every endpoint of the wanted set has been registered by at
- * least one registry since it was last added or changed. Only with
- * roster_client_start() (never on the engine's loop thread).
+ * Wait until every endpoint of the wanted set is settled since it was last
+ * added or changed: registered by at least one registry, or refused by one
+ * (invalid, over a limit). 0 therefore does not mean registered: a refusal
+ * comes as ROSTER_EVENT_REGISTER_FAILED, and only the events tell the two
+ * apart. Only with roster_client_start() (never on the engine's loop
+ * thread).
  * @param timeout_ms how long to wait.
  * @return 0, ROSTER_ETIMEDOUT, ROSTER_ESTATE (engine not started on its own
  *         thread).
