@@ -39,12 +39,41 @@ static struct cache_entry *find(const struct cache *c, const char *service, cons
 	return NULL;
 }
 
+/* The JSON form of a result without what changes on every fetch. */
+static json_t *content_of(const struct roster_result *r)
+{
+	json_t *j = jsonify_result(r);
+	if (j != NULL) {
+		json_object_del(j, "fetched_at_ms");
+		json_object_del(j, "stale");
+	}
+	return j;
+}
+
+/* Same answer (revision, server, every instance field)? When unsure (no
+ * memory), say no: a needless write is cheaper than a lost change. */
+static bool same_content(const struct roster_result *a, const struct roster_result *b)
+{
+	if (a->revision != b->revision || a->n_instances != b->n_instances ||
+			a->preserving != b->preserving || strcmp(a->server, b->server) != 0) {
+		return false;
+	}
+	json_t *ja = content_of(a), *jb = content_of(b);
+	bool same = ja != NULL && jb != NULL && json_equal(ja, jb);
+	json_decref(ja);
+	json_decref(jb);
+	return same;
+}
+
 /* Takes ownership of @p copy, also on failure. */
 static int put_owned(struct cache *c, const char *service, const char *protocol, int all,
 		struct roster_result *copy)
 {
 	struct cache_entry *e = find(c, service, protocol, all);
 	if (e != NULL) {
+		if (!same_content(e->result, copy)) {
+			c->dirty = true;
+		}
 		roster_result_free(e->result);
 		e->result = copy;
 		return 0;
@@ -64,6 +93,7 @@ static int put_owned(struct cache *c, const char *service, const char *protocol,
 	e->protocol = strdup(protocol != NULL ? protocol : "");
 	e->all = all != 0;
 	e->result = copy;
+	e->saved_ms = 0;
 	if (e->service == NULL || e->protocol == NULL) {
 		free(e->service);
 		free(e->protocol);
@@ -71,6 +101,7 @@ static int put_owned(struct cache *c, const char *service, const char *protocol,
 		return ROSTER_ENOMEM;
 	}
 	c->n++;
+	c->dirty = true;
 	return 0;
 }
 
@@ -89,9 +120,14 @@ int cache_get(const struct cache *c, const char *service, const char *protocol, 
 		uint64_t now_ms, uint64_t max_age_ms, struct roster_result **out)
 {
 	const struct cache_entry *e = find(c, service, protocol, all);
-	/* A copy from the future (clock stepped back) counts as fresh. */
-	if (e == NULL || (now_ms > e->result->fetched_at_ms &&
-					 now_ms - e->result->fetched_at_ms > max_age_ms)) {
+	if (e == NULL) {
+		return ROSTER_ENOENT;
+	}
+	uint64_t fetched = e->result->fetched_at_ms;
+	if (now_ms >= fetched ? now_ms - fetched > max_age_ms : fetched - now_ms > CACHE_SKEW_MS) {
+		/* Too old, or dated further in the future than a clock step
+		 * explains: a copy fetched under a wrong clock, or a damaged
+		 * file, would otherwise be served forever. */
 		return ROSTER_ENOENT;
 	}
 	struct roster_result *copy = inst_result_dup(e->result);
@@ -103,7 +139,22 @@ int cache_get(const struct cache *c, const char *service, const char *protocol, 
 	return 0;
 }
 
-int cache_save(const struct cache *c, const char *path)
+bool cache_save_due(const struct cache *c, uint64_t refresh_ms)
+{
+	if (c->dirty) {
+		return true;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cache_entry *e = &c->entries[i];
+		if (e->saved_ms == 0 || (e->result->fetched_at_ms > e->saved_ms &&
+						 e->result->fetched_at_ms - e->saved_ms > refresh_ms)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int cache_save(struct cache *c, const char *path)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; arr != NULL && i < c->n; i++) {
@@ -153,6 +204,11 @@ int cache_save(const struct cache *c, const char *path)
 	}
 	if (rc != 0) {
 		unlink(tmp);
+	} else {
+		c->dirty = false;
+		for (size_t i = 0; i < c->n; i++) {
+			c->entries[i].saved_ms = c->entries[i].result->fetched_at_ms;
+		}
 	}
 	free(text);
 	return rc;
@@ -199,6 +255,7 @@ int cache_load(struct cache *c, const char *path)
 	}
 	json_t *entries;
 	int version, rc = 0;
+	bool dirty = c->dirty;
 	if (json_unpack(doc, "{s:i, s:o}", "version", &version, "entries", &entries) != 0 ||
 			version != 1 || !json_is_array(entries)) {
 		rc = ROSTER_EPROTO;
@@ -219,13 +276,20 @@ int cache_load(struct cache *c, const char *path)
 		}
 		rc = load_result(res, &r);
 		if (rc == 0) {
+			uint64_t fetched = r->fetched_at_ms;
 			rc = put_owned(c, service, protocol, all, r);
+			if (rc == 0) {
+				find(c, service, protocol, all)->saved_ms = fetched; /* in the file */
+			}
 		}
 		if (rc != 0) {
 			goto out;
 		}
 	}
 out:
+	/* What came from the file is in the file; entries merged in from
+	 * memory before (already there) keep their own state. */
+	c->dirty = dirty;
 	json_decref(doc);
 	return rc;
 }

@@ -21,6 +21,7 @@
 #include "common/error.h"
 
 #define DEFAULT_SERVER "127.0.0.1:7600"
+#define DEFAULT_TIMEOUT_MS 2000
 
 /* The message of the last failed call on this thread (roster_errmsg()). */
 static __thread char errmsg_buf[512];
@@ -57,6 +58,8 @@ const char *roster_strerror(int err)
 		return "not found";
 	case ROSTER_EAGAIN:
 		return "registry unavailable (shutting down or overloaded)";
+	case ROSTER_EPARTIAL:
+		return "applied at some registries only";
 	default:
 		return rs_strerror(err);
 	}
@@ -95,11 +98,11 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	size_t n = cfg->n_servers > 0 ? cfg->n_servers : 1;
 	struct roster_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		return ROSTER_ENOMEM;
+		return fail(ROSTER_ENOMEM, "out of memory creating the client");
 	}
 	c->cfg = *cfg;
 	c->cfg.ttl_seconds = cfg->ttl_seconds > 0 ? cfg->ttl_seconds : 10;
-	c->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
+	c->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->cfg.backoff_min_ms = cfg->backoff_min_ms > 0 ? cfg->backoff_min_ms : 100;
 	c->cfg.backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 10000;
 	c->cfg.max_stale_seconds = cfg->max_stale_seconds > 0 ? cfg->max_stale_seconds : 3600;
@@ -153,6 +156,10 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	return 0;
 fail:
 	roster_client_free(c);
+	if (rc == ROSTER_ENOMEM) {
+		/* the other failures set their message above */
+		rc = fail(rc, "out of memory creating the client");
+	}
 	return rc;
 }
 
@@ -289,7 +296,7 @@ int roster_endpoint_add(struct roster_client *c, const struct roster_instance *e
 	}
 	struct roster_instance copy;
 	if (inst_pack(&copy, ep) != 0) {
-		return ROSTER_ENOMEM;
+		return fail(ROSTER_ENOMEM, "out of memory adding endpoint %s:%u", ep->host, ep->port);
 	}
 	pthread_mutex_lock(&c->mu);
 	struct ep *e = core_ep_find(c, ep);
@@ -334,7 +341,7 @@ fail:
 	pthread_mutex_unlock(&c->mu);
 	ep_free(e);
 	inst_release(&copy);
-	return rc;
+	return fail(rc, "out of memory adding endpoint %s:%u", ep->host, ep->port);
 }
 
 int roster_endpoint_remove(struct roster_client *c, const struct roster_instance *ep)
@@ -429,6 +436,11 @@ int roster_client_wait(struct roster_client *c, uint32_t timeout_ms)
 	return 0;
 }
 
+uint32_t roster_client_timeout_ms(const struct roster_client *c)
+{
+	return c->cfg.timeout_ms;
+}
+
 /* ---- synchronous calls ---------------------------------------------------- */
 
 static uint64_t next_sync_id(struct roster_client *c)
@@ -482,6 +494,18 @@ static int call_first(struct roster_client *c, struct wire_request *rq, enum wir
 	return fail(ROSTER_EUNREACHABLE, "%s: no registry answered: %s", what, unreachable);
 }
 
+/*
+ * How far the fetch time of a copy in the cache file may lag the memory's
+ * before an unchanged answer rewrites it anyway: a process that later loads
+ * the file serves the copy for max_stale_seconds after that time, so the
+ * lag must stay small next to it.
+ */
+static uint64_t cache_refresh_ms(const struct roster_client *c)
+{
+	uint64_t quarter = (uint64_t)c->cfg.max_stale_seconds * 1000u / 4;
+	return quarter < 60000 ? quarter : 60000;
+}
+
 int roster_query(struct roster_client *c, const char *service, const char *protocol,
 		unsigned flags, struct roster_result **out)
 {
@@ -505,9 +529,12 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 		rs.query = NULL;
 		wire_response_deinit(&rs);
 		snprintf(r->server, sizeof(r->server), "%s", c->servers[which]);
-		if (cache_put(&c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL) {
+		if (cache_put(&c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL &&
+				cache_save_due(&c->cache, cache_refresh_ms(c))) {
 			/* Best effort: a cache that cannot be written is only a
-			 * cache; the live answer is what counts. */
+			 * cache; the live answer is what counts. Written under
+			 * cache_mu so that two threads' writes land in order; an
+			 * unchanged answer, the common case, writes nothing. */
 			if (cache_save(&c->cache, c->cache_path) != 0) {
 				/* nothing to do: the next answer tries again */
 			}
@@ -558,50 +585,94 @@ int roster_stats(struct roster_client *c, struct roster_stats *out)
 	return 0;
 }
 
+/* Per registry, what the last one-shot write on this thread did
+ * (roster_write_outcomes()). */
+static __thread struct roster_outcome outcomes_buf[ROSTER_OUTCOMES_MAX];
+static __thread size_t n_outcomes;
+
+size_t roster_write_outcomes(const struct roster_outcome **out)
+{
+	*out = outcomes_buf;
+	return n_outcomes;
+}
+
 /*
- * Send a write to every registry. 0 if one applied it; else the registry's
- * error (ENOENT when none knew the instance), or EUNREACHABLE.
+ * Send a write to every registry and classify each answer (applied, not
+ * found, refused, unreachable). The verdict must not depend on the order of
+ * the list, and a change that did not reach every registry must not pass
+ * for success:
+ *   - every registry applied it or did not know the instance, and one at
+ *     least applied it: 0;
+ *   - one applied it, another refused it or did not answer: ROSTER_EPARTIAL
+ *     (the change is live there, missing elsewhere, and nothing retries it);
+ *   - none applied it: the worst outcome by refused > unreachable > not
+ *     found, with the code and the message of the first registry that had it.
+ * @p revision is set from the first registry that applied it.
  */
 static int call_all(struct roster_client *c, struct wire_request *rq, const char *what,
 		uint64_t *revision)
 {
-	int best = ROSTER_EUNREACHABLE, applied = 0;
-	char msg[sizeof(errmsg_buf)] = "";
+	/* The first registry of each outcome kind, for the verdict. */
+	struct roster_outcome first[ROSTER_OUTCOME_REFUSED + 1];
+	size_t first_at[ROSTER_OUTCOME_REFUSED + 1], count[ROSTER_OUTCOME_REFUSED + 1] = {0};
+	n_outcomes = 0;
 	for (size_t i = 0; i < c->n_servers; i++) {
+		struct roster_outcome o = {0};
 		struct wire_response rs;
 		rq->id = next_sync_id(c);
 		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, &rs);
 		if (rc == 0) {
-			rc = rs.error;
-			if (rc == 0 && !applied && revision != NULL) {
-				*revision = rs.revision;
-			}
-			if (rc != 0) {
-				snprintf(msg, sizeof(msg), "%s: registry %s: %s", what, c->servers[i],
-						reason(rc, &rs));
-			}
+			o.kind = rs.error == 0		   ? ROSTER_OUTCOME_APPLIED
+				 : rs.error == ROSTER_ENOENT ? ROSTER_OUTCOME_NOT_FOUND
+							     : ROSTER_OUTCOME_REFUSED;
+			o.error = rs.error;
+			o.revision = rs.error == 0 ? rs.revision : 0;
+			snprintf(o.message, sizeof(o.message), "%s",
+					rs.error != 0 ? reason(rs.error, &rs) : "");
 			wire_response_deinit(&rs);
-		} else if (msg[0] == '\0' || best == ROSTER_EUNREACHABLE) {
-			snprintf(msg, sizeof(msg), "%s: registry %s: %s", what, c->servers[i],
-					roster_strerror(rc));
-			rc = ROSTER_EUNREACHABLE;
+		} else {
+			/* No answer (refused connection, timeout, a bad frame): the
+			 * registry may or may not hold the change. */
+			o.kind = ROSTER_OUTCOME_UNREACHABLE;
+			o.error = rc;
+			snprintf(o.message, sizeof(o.message), "%s", roster_strerror(rc));
 		}
-		if (rc == 0) {
-			applied = 1;
-		} else if (best == ROSTER_EUNREACHABLE || best == ROSTER_ENOENT) {
-			/* A real refusal says more than "unknown" or "unreachable". */
-			best = rc;
+		if (count[o.kind]++ == 0) {
+			first[o.kind] = o;
+			first_at[o.kind] = i;
+		}
+		if (i < ROSTER_OUTCOMES_MAX) {
+			outcomes_buf[i] = o;
+			n_outcomes = i + 1;
 		}
 	}
-	if (applied) {
-		return 0;
+	if (count[ROSTER_OUTCOME_APPLIED] > 0 && revision != NULL) {
+		*revision = first[ROSTER_OUTCOME_APPLIED].revision;
 	}
-	return fail(best, "%s", msg);
+	enum roster_outcome_kind worst = count[ROSTER_OUTCOME_REFUSED] > 0 ? ROSTER_OUTCOME_REFUSED
+					 : count[ROSTER_OUTCOME_UNREACHABLE] > 0
+						 ? ROSTER_OUTCOME_UNREACHABLE
+						 : ROSTER_OUTCOME_NOT_FOUND;
+	if (count[ROSTER_OUTCOME_APPLIED] > 0 && worst == ROSTER_OUTCOME_NOT_FOUND) {
+		return 0; /* where it was not applied, there was nothing to change */
+	}
+	if (count[worst] == 0) {
+		/* no registry at all: roster_client_new() guarantees one */
+		return fail(ROSTER_EUNREACHABLE, "%s: no registry", what);
+	}
+	const char *server = c->servers[first_at[worst]];
+	if (count[ROSTER_OUTCOME_APPLIED] > 0) {
+		return fail(ROSTER_EPARTIAL, "%s: registry %s: %s (applied at %s)", what, server,
+				first[worst].message, c->servers[first_at[ROSTER_OUTCOME_APPLIED]]);
+	}
+	return fail(worst == ROSTER_OUTCOME_UNREACHABLE ? ROSTER_EUNREACHABLE : first[worst].error,
+			"%s: registry %s: %s", what, server, first[worst].message);
 }
 
 int roster_instance_deregister(struct roster_client *c, const struct roster_instance *id,
 		uint64_t *revision)
 {
+	n_outcomes = 0;
 	int rc = check_instance(id, 1);
 	if (rc != 0) {
 		return rc;
@@ -613,6 +684,7 @@ int roster_instance_deregister(struct roster_client *c, const struct roster_inst
 int roster_instance_set_status(struct roster_client *c, const struct roster_instance *id,
 		enum roster_status status, uint64_t *revision)
 {
+	n_outcomes = 0;
 	if (status < ROSTER_STARTING || status > ROSTER_DOWN) {
 		return fail(ROSTER_EINVAL, "invalid status %d", (int)status);
 	}
@@ -627,6 +699,7 @@ int roster_instance_set_status(struct roster_client *c, const struct roster_inst
 int roster_instance_register_permanent(struct roster_client *c,
 		const struct roster_instance *inst, uint64_t *revision)
 {
+	n_outcomes = 0;
 	int rc = check_instance(inst, 0);
 	if (rc != 0) {
 		return rc;
@@ -650,7 +723,7 @@ int roster_watch_start(struct roster_client *c, const char *service, roster_watc
 	struct roster_watch *w = calloc(1, sizeof(*w));
 	if (w == NULL || (w->service = strdup(service != NULL ? service : "")) == NULL) {
 		free(w);
-		return ROSTER_ENOMEM;
+		return fail(ROSTER_ENOMEM, "out of memory starting a watch");
 	}
 	w->cb = cb;
 	w->ud = ud;

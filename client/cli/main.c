@@ -36,8 +36,12 @@ struct cli {
 	uint64_t revision;
 	char first_server[64];
 	int registered;
-	uint64_t dereg_revision;
 	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
+	/* per registry (index into servers): what happened to the lease there */
+	bool held[ARGS_MAX_SERVERS];    /**< a lease was opened: the endpoint may be there */
+	int dereg[ARGS_MAX_SERVERS];    /**< 0 no answer, 1 confirmed, -1 refused */
+	uint64_t dereg_revision[ARGS_MAX_SERVERS];
+	char dereg_why[ARGS_MAX_SERVERS][160]; /**< the refusal, when dereg is -1 */
 };
 
 /* One line on stderr, "roster: <command>: <message>", and the exit code. */
@@ -62,6 +66,35 @@ static int fail_lib(const struct cli *cli, int rc)
 	/* Bad input the registry refused (our own checks passed) counts as a
 	 * registry error: only the argument checks give usage errors. */
 	return report(cli, rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER, msg);
+}
+
+/*
+ * The end of a write sent to every registry (deregister, status, register
+ * --permanent), after its line was printed when some registry applied it.
+ * A registry that did not apply it gets its own stderr line, and the
+ * command exits 3: a change missing at a registry is not a success, and
+ * nothing will retry it. With one registry, the library's message is the
+ * one line.
+ */
+static int write_result(const struct cli *cli, int rc)
+{
+	if (rc == 0) {
+		return EXIT_OK;
+	}
+	const struct roster_outcome *o = NULL;
+	size_t n = roster_write_outcomes(&o);
+	if (rc != ROSTER_EPARTIAL && n <= 1) {
+		return fail_lib(cli, rc);
+	}
+	for (size_t i = 0; i < n && i < cli->n_servers; i++) {
+		if (o[i].kind == ROSTER_OUTCOME_APPLIED) {
+			continue;
+		}
+		fprintf(stderr, "roster: %s: %sregistry %s: %s\n", args_cmd_name(cli->a.cmd),
+				rc == ROSTER_EPARTIAL ? "warning: not applied at " : "", cli->servers[i],
+				o[i].message);
+	}
+	return rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER;
 }
 
 static struct roster_instance identity(const struct args *a)
@@ -143,13 +176,13 @@ static int cmd_deregister(struct cli *cli)
 	struct roster_instance id = identity(&cli->a);
 	uint64_t revision = 0;
 	int rc = roster_instance_deregister(cli->client, &id, &revision);
-	if (rc != 0) {
-		return fail_lib(cli, rc);
+	if (rc != 0 && rc != ROSTER_EPARTIAL) {
+		return write_result(cli, rc);
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
 	output_change(stdout, cli->a.json, "deregistered", &shown, NULL, revision);
-	return EXIT_OK;
+	return write_result(cli, rc);
 }
 
 static int cmd_status(struct cli *cli)
@@ -157,14 +190,14 @@ static int cmd_status(struct cli *cli)
 	struct roster_instance id = identity(&cli->a);
 	uint64_t revision = 0;
 	int rc = roster_instance_set_status(cli->client, &id, cli->a.status, &revision);
-	if (rc != 0) {
-		return fail_lib(cli, rc);
+	if (rc != 0 && rc != ROSTER_EPARTIAL) {
+		return write_result(cli, rc);
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
 	output_change(stdout, cli->a.json, "status", &shown, roster_status_name(cli->a.status),
 			revision);
-	return EXIT_OK;
+	return write_result(cli, rc);
 }
 
 static int cmd_ring(struct cli *cli)
@@ -219,9 +252,19 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		fprintf(stderr, "roster: register: registry %s: connection lost (%s); reconnecting\n",
 				ev->server, ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
 		break;
+	case ROSTER_EVENT_LEASE:
+		if (ev->registry < ARGS_MAX_SERVERS) {
+			cli->held[ev->registry] = true;
+		}
+		break;
 	case ROSTER_EVENT_DEREGISTERED:
-		if (ev->revision > cli->dereg_revision) {
-			cli->dereg_revision = ev->revision;
+		/* Only a deregistration the registry confirmed takes the endpoint
+		 * out of DNS; an error reply leaves it there until the lease ends. */
+		if (ev->registry < ARGS_MAX_SERVERS) {
+			cli->dereg[ev->registry] = ev->error == 0 ? 1 : -1;
+			cli->dereg_revision[ev->registry] = ev->revision;
+			snprintf(cli->dereg_why[ev->registry], sizeof(cli->dereg_why[0]), "%s",
+					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
 		}
 		break;
 	case ROSTER_EVENT_LEASE_LOST:
@@ -232,6 +275,47 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		break;
 	}
 	pthread_mutex_unlock(&cli->mu);
+}
+
+/*
+ * After the engine stopped: "deregistered ..." on stdout for the first
+ * registry that confirmed it (later ones on stderr, as for "registered"),
+ * and one stderr line per registry that held a lease but did not confirm:
+ * there the endpoint stays in DNS until its lease expires, so the command
+ * fails (exit 3) rather than let a script believe it is out of rotation.
+ */
+static int report_deregistered(struct cli *cli, const struct roster_instance *shown,
+		uint32_t ttl)
+{
+	int code = EXIT_OK, printed = 0;
+	pthread_mutex_lock(&cli->mu);
+	for (size_t i = 0; i < cli->n_servers && i < ARGS_MAX_SERVERS; i++) {
+		if (cli->dereg[i] == 1 && !printed) {
+			output_change(stdout, cli->a.json, "deregistered", shown, NULL,
+					cli->dereg_revision[i]);
+			printed = 1;
+		} else if (cli->dereg[i] == 1) {
+			fprintf(stderr, "roster: register: deregistered at %s revision %llu\n",
+					cli->servers[i], (unsigned long long)cli->dereg_revision[i]);
+		} else if (cli->held[i]) {
+			fprintf(stderr,
+					"roster: register: not deregistered at %s (%s); the endpoint "
+					"stays until its lease expires (TTL %u s)\n",
+					cli->servers[i],
+					cli->dereg[i] == 0 ? "unreachable" : cli->dereg_why[i], ttl);
+			code = EXIT_SERVER;
+		}
+	}
+	pthread_mutex_unlock(&cli->mu);
+	return code;
+}
+
+/* How long `register` waits for the first registration: two exchanges
+ * (OpenLease, Register) of up to @p timeout_ms each, plus a second for the
+ * connect and the registry's group commit. */
+static uint32_t register_wait_ms(uint32_t timeout_ms)
+{
+	return timeout_ms * 2 + 1000;
 }
 
 /* Block the stop signals in every thread; main waits for them with sigwait. */
@@ -267,11 +351,11 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	if (a->permanent) {
 		uint64_t revision = 0;
 		rc = roster_instance_register_permanent(cli->client, &inst, &revision);
-		if (rc != 0) {
-			return fail_lib(cli, rc);
+		if (rc != 0 && rc != ROSTER_EPARTIAL) {
+			return write_result(cli, rc);
 		}
 		output_registered(stdout, a->json, &shown, s.zone, revision, s.server, true, 0);
-		return EXIT_OK;
+		return write_result(cli, rc);
 	}
 
 	/* A lease: hold it until interrupted. The engine gets its own client so
@@ -291,7 +375,9 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 		rc = roster_client_start(engine);
 	}
 	if (rc == 0) {
-		rc = roster_client_wait(engine, cfg.timeout_ms * 2 + 1000);
+		/* Connect, OpenLease and Register: the library's effective
+		 * timeout, not cfg's (0 unless --timeout was given). */
+		rc = roster_client_wait(engine, register_wait_ms(roster_client_timeout_ms(engine)));
 	}
 	pthread_mutex_lock(&cli->mu);
 	int ok = cli->registered;
@@ -316,9 +402,8 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	}
 	int sig = 0;
 	sigwait(&set, &sig);
-	roster_client_free(engine); /* deregisters the lease everywhere */
-	output_change(stdout, a->json, "deregistered", &shown, NULL, cli->dereg_revision);
-	return EXIT_OK;
+	roster_client_free(engine); /* deregisters the lease at every connected registry */
+	return report_deregistered(cli, &shown, cfg.ttl_seconds);
 }
 
 static void watch_cb(const struct roster_watch_event *ev, void *ud)

@@ -44,15 +44,21 @@
  * (roster_client_start_loop()), for programs that already run one.
  *
  * Queries (roster_query(), roster_list(), roster_stats()) and one-shot writes
- * (roster_instance_deregister(), roster_instance_set_status()) are
- * synchronous: each opens a short connection to the registries in list order
- * and takes the first answer, so they never wait behind, or delay, a
- * heartbeat. They work with or without a started engine.
+ * (roster_instance_deregister(), roster_instance_set_status(),
+ * roster_instance_register_permanent()) are synchronous: each opens short
+ * connections to the registries in list order; a query takes the first
+ * answer, a write goes to every registry (ROSTER_EPARTIAL when it reached
+ * some only). They never wait behind, or delay, a heartbeat, and work with
+ * or without a started engine.
  *
  * The last-known-good copy of every query answer is kept in memory (and in
- * cfg.cache_path when set, replaced atomically after each change). When no
+ * cfg.cache_path when set: replaced atomically, and only when an answer's
+ * content changed or the file's copy is over a minute older than the
+ * memory's, so an unchanged answer costs no disk write). When no
  * registry answers, roster_query() returns that copy marked stale, for up to
- * cfg.max_stale_seconds (default 3600) after it was fetched.
+ * cfg.max_stale_seconds (default 3600) after it was fetched; a copy dated
+ * more than a minute in the future (a wrong clock, a damaged file) is never
+ * served.
  *
  * CAVEATS
  *   - Synchronous calls block for up to cfg.timeout_ms per registry. Never
@@ -119,6 +125,8 @@ enum roster_error {
 	ROSTER_EUNREACHABLE = -1100,     /**< no registry could be reached */
 	ROSTER_ESERVER = -1101,          /**< the registry failed (internal error) */
 	ROSTER_ESTATE = -1102,           /**< the call does not fit the client's state */
+	ROSTER_EPARTIAL = -1103,         /**< a write was applied at some registries but
+					  * not at others (see roster_write_outcomes()) */
 };
 
 /** Status of an instance. */
@@ -267,8 +275,9 @@ ROSTER_API ROSTER_WUR int roster_client_start_loop(struct roster_client *c,
 ROSTER_API void roster_client_stop(struct roster_client *c);
 
 /**
- * Stop the engine if it runs (see roster_client_stop()), write the cache,
- * free everything. NULL-safe. With roster_client_start_loop(), call it only
+ * Stop the engine if it runs (see roster_client_stop()), free everything.
+ * The cache file is not written here: each query already wrote what
+ * changed. NULL-safe. With roster_client_start_loop(), call it only
  * after the loop has run the engine's handles closed.
  */
 ROSTER_API void roster_client_free(struct roster_client *c);
@@ -304,14 +313,26 @@ ROSTER_API ROSTER_WUR int roster_endpoint_set_status(struct roster_client *c,
 		const struct roster_instance *ep, enum roster_status status);
 
 /**
- * Wait until every endpoint of the wanted set has been registered by at
- * least one registry since it was last added or changed. Only with
- * roster_client_start() (never on the engine's loop thread).
+ * Wait until every endpoint of the wanted set is settled since it was last
+ * added or changed: registered by at least one registry, or refused by one
+ * (invalid, over a limit). 0 therefore does not mean registered: a refusal
+ * comes as ROSTER_EVENT_REGISTER_FAILED, and only the events tell the two
+ * apart. Only with roster_client_start() (never on the engine's loop
+ * thread).
  * @param timeout_ms how long to wait.
  * @return 0, ROSTER_ETIMEDOUT, ROSTER_ESTATE (engine not started on its own
  *         thread).
  */
 ROSTER_API ROSTER_WUR int roster_client_wait(struct roster_client *c, uint32_t timeout_ms);
+
+/**
+ * The effective per-request timeout: cfg.timeout_ms, or its default (2000)
+ * when that was 0. For sizing waits on the client's behalf (e.g. a
+ * roster_client_wait() covering a connect and a few exchanges) without
+ * repeating the library's default.
+ * @return milliseconds, never 0.
+ */
+ROSTER_API uint32_t roster_client_timeout_ms(const struct roster_client *c);
 
 /** Query flags. */
 enum roster_query_flags {
@@ -405,13 +426,49 @@ struct roster_stats {
  */
 ROSTER_API ROSTER_WUR int roster_stats(struct roster_client *c, struct roster_stats *out);
 
+/** What one registry did with a one-shot write (roster_write_outcomes()). */
+enum roster_outcome_kind {
+	ROSTER_OUTCOME_APPLIED = 1,  /**< it made the change */
+	ROSTER_OUTCOME_NOT_FOUND,    /**< it did not know the instance */
+	ROSTER_OUTCOME_UNREACHABLE,  /**< no answer: connect failed, timed out, a bad frame */
+	ROSTER_OUTCOME_REFUSED,      /**< it answered with another error */
+};
+
+/** One registry's outcome of a one-shot write. */
+struct roster_outcome {
+	enum roster_outcome_kind kind;
+	int error;         /**< 0 when applied; the registry's code, or why it did not answer */
+	uint64_t revision; /**< APPLIED: the registry's revision after the change */
+	char message[256]; /**< the registry's explanation (or the reason it did not
+			    * answer); "" when applied */
+};
+
+/** roster_write_outcomes() lists at most this many registries. */
+#define ROSTER_OUTCOMES_MAX 16
+
 /**
  * Deregister one instance (any instance, not only this client's) at every
  * registry. Only the identity fields of @p id are read.
+ *
+ * One-shot writes (this, roster_instance_set_status() and
+ * roster_instance_register_permanent()) go to every registry of the list;
+ * each registry's outcome is applied, not found, refused or unreachable
+ * (roster_write_outcomes()). The verdict does not depend on the order of
+ * the list:
+ *   - 0 when every registry applied it or did not know the instance, and at
+ *     least one applied it;
+ *   - ROSTER_EPARTIAL when one applied it but another refused it or did not
+ *     answer: the change is live at some registries only, and nothing
+ *     retries it (a permanent instance stays on, or is missing from, a
+ *     registry that was down);
+ *   - otherwise the worst outcome, refused > unreachable > not found:
+ *     the registry's code (e.g. ROSTER_ELIMIT), ROSTER_EUNREACHABLE, or
+ *     ROSTER_ENOENT when no registry knew the instance.
+ * roster_errmsg() names the registry whose outcome decided the code.
  * @param revision set, when not NULL, to the revision of the first registry
- *        that removed it.
- * @return 0 if at least one registry removed it; ROSTER_ENOENT if none knew
- *         it; ROSTER_EUNREACHABLE; ROSTER_ENAME, ROSTER_EPORT.
+ *        that applied it (also with ROSTER_EPARTIAL).
+ * @return 0, ROSTER_EPARTIAL, ROSTER_ENOENT, ROSTER_EUNREACHABLE, a registry
+ *         error, ROSTER_ENAME, ROSTER_EPORT.
  */
 ROSTER_API ROSTER_WUR int roster_instance_deregister(struct roster_client *c,
 		const struct roster_instance *id, uint64_t *revision);
@@ -427,11 +484,23 @@ ROSTER_API ROSTER_WUR int roster_instance_set_status(struct roster_client *c,
 
 /**
  * Register one instance once at every registry, without a lease (permanent,
- * "expires NEVER") and without the engine.
+ * "expires NEVER") and without the engine (see roster_instance_deregister()
+ * for the outcome rules).
  * @return as roster_instance_deregister(), plus the roster_endpoint_add() codes.
  */
 ROSTER_API ROSTER_WUR int roster_instance_register_permanent(struct roster_client *c,
 		const struct roster_instance *inst, uint64_t *revision);
+
+/**
+ * Each registry's outcome of the last one-shot write (roster_instance_*())
+ * made on the calling thread, in the order of cfg.servers; only the first
+ * ROSTER_OUTCOMES_MAX registries are listed. Empty when that write failed
+ * before sending anything (an invalid argument).
+ * @param out set to the thread-local array, valid until the next one-shot
+ *        write on this thread.
+ * @return the number of entries.
+ */
+ROSTER_API size_t roster_write_outcomes(const struct roster_outcome **out);
 
 /** Kinds of watch events. */
 enum roster_watch_kind {
