@@ -39,6 +39,7 @@ struct roster_watch {
 	void *ud;
 	uint64_t last_revision;
 	bool subscribed;       /**< a Watch request is active on the connection */
+	bool resync_due;       /**< owed a RESYNC callback (engine.c, reg_watches_lost) */
 };
 
 struct engine;

@@ -356,22 +356,35 @@ static void tcp_close_cb(uv_handle_t *h)
 }
 
 /* The registry carrying the watches failed: tell each watch, then move them
- * to another connected registry, if any (else to the first that connects). */
+ * to another connected registry, if any (else to the first that connects).
+ *
+ * A callback may cancel any watch (freeing it) or start new ones, so no
+ * pointer into the list is kept across a callback: the watches owed a
+ * RESYNC are marked first, then the list is searched again from its head
+ * for the next marked one after each callback. A cancelled watch has left
+ * the list and is never reached; a watch started meanwhile is not marked. */
 static void reg_watches_lost(struct reg *r)
 {
 	struct engine *e = r->e;
 	struct roster_client *c = e->c;
 	e->watch_reg = SIZE_MAX;
-	for (struct roster_watch *w = c->watches; w != NULL;) {
-		struct roster_watch *next = w->next; /* the callback may cancel w */
-		if (w->subscribed) {
-			w->subscribed = false;
-			struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
-				.revision = w->last_revision,
-				.server = c->servers[r->idx]};
-			w->cb(&ev, w->ud);
+	for (struct roster_watch *w = c->watches; w != NULL; w = w->next) {
+		w->resync_due = w->subscribed;
+		w->subscribed = false;
+	}
+	for (;;) {
+		struct roster_watch *w = c->watches;
+		while (w != NULL && !w->resync_due) {
+			w = w->next;
 		}
-		w = next;
+		if (w == NULL) {
+			break;
+		}
+		w->resync_due = false;
+		struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
+			.revision = w->last_revision,
+			.server = c->servers[r->idx]};
+		w->cb(&ev, w->ud); /* may cancel w or any other watch */
 	}
 	for (size_t i = 0; i < e->n && e->watch_reg == SIZE_MAX; i++) {
 		if (&e->regs[i] != r && e->regs[i].state == REG_CONNECTED) {
