@@ -307,6 +307,7 @@ static void reg_sync_watches(struct reg *r)
 		if (reg_send(r, &rq, 0, 0) == 0) {
 			w->req_id = rq.id;
 			w->subscribed = true;
+			w->in_snapshot = false;
 		}
 	}
 }
@@ -371,6 +372,7 @@ static void reg_watches_lost(struct reg *r)
 	for (struct roster_watch *w = c->watches; w != NULL; w = w->next) {
 		w->resync_due = w->subscribed;
 		w->subscribed = false;
+		w->in_snapshot = false;
 	}
 	for (;;) {
 		struct roster_watch *w = c->watches;
@@ -715,11 +717,33 @@ static void on_watch_event(struct reg *r, struct wire_response *rs)
 			/* The registry refused or ended the watch: try again at the
 			 * next heartbeat tick, from a snapshot. */
 			w->subscribed = false;
+			w->in_snapshot = false;
 			w->last_revision = 0;
 			return;
 		}
-		if (rs->revision > w->last_revision) {
+		/* The stream's revision is authoritative, even when it goes down:
+		 * a registry restarted from an empty or restored data dir counts
+		 * again from 0, and resuming from a higher revision we saw before
+		 * would skip every change up to it. A snapshot's revision holds
+		 * once it is complete (END): one cut short must be asked for again
+		 * whole, so nothing can be resumed from BEGIN on. The UPSERTs
+		 * between carry each instance's own, older revision and say nothing
+		 * about the stream. Outside a snapshot, events come in revision
+		 * order. */
+		switch (rs->watch_kind) {
+		case ROSTER_WATCH_SNAPSHOT_BEGIN:
+			w->in_snapshot = true;
+			w->last_revision = 0;
+			break;
+		case ROSTER_WATCH_SNAPSHOT_END:
+			w->in_snapshot = false;
 			w->last_revision = rs->revision;
+			break;
+		default:
+			if (!w->in_snapshot) {
+				w->last_revision = rs->revision;
+			}
+			break;
 		}
 		struct roster_watch_event ev = {
 			.kind = rs->watch_kind,

@@ -1,8 +1,9 @@
 /*
  * The engine's watches on a private loop against an in-process mock
  * registry that speaks the real frames: RESYNC callbacks that cancel other
- * watches (no use after free: run it in the ASan build too). Callback
- * counters, and uv_loop_close() == 0.
+ * watches (no use after free: run it in the ASan build too), and the resume
+ * revision after the registry's revision went back (a registry restarted
+ * from an empty data dir). Callback counters, and uv_loop_close() == 0.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -74,6 +75,19 @@ static void mock_event(struct mock_conn *mc, uint64_t id, Roster__V1__WatchEvent
 	r.result_case = ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
 	r.watch_event = &ev;
 	mock_send(mc, &r);
+}
+
+/* An UPSERT at the next revision to every watch of every connection. */
+static void mock_change(struct mock *m, const char *host)
+{
+	m->revision++;
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct mock_conn *mc = &m->conns[i];
+		for (size_t k = 0; mc->open == 1 && k < mc->n_watches; k++) {
+			mock_event(mc, mc->watch_ids[k], ROSTER__V1__WATCH_EVENT__KIND__UPSERT,
+					m->revision, host);
+		}
+	}
 }
 
 static void mock_handle(struct mock_conn *mc, const Roster__V1__Request *rq)
@@ -360,5 +374,37 @@ Test(watch, resync_callback_may_cancel_the_previous_watch_and_start_one)
 	cr_expect_eq(f.a.resyncs, 1);
 	cr_expect_eq(f.spawned.resyncs, 0, "a watch started by a RESYNC callback gets none");
 	cr_expect_eq(f.spawned.snapshots, 1);
+	teardown_client(&f);
+}
+
+Test(watch, resume_revision_follows_the_stream_after_a_reset)
+{
+	struct fixture f;
+	setup_client(&f);
+	roster_watch_cancel(f.c, f.a.w);
+	f.a.w = NULL;
+	f.m.revision = 6;
+	run_until(&f.loop, &f.ends, 1, 2000);
+	cr_expect_eq(f.b.last_end, 6);
+
+	/* The registry comes back from an empty data dir: revision 0. */
+	f.m.revision = 0;
+	mock_drop_connections(&f.m);
+	run_until(&f.loop, &f.ends, 2, 2000);
+	cr_expect_eq(f.m.last_since, 6, "resumed from what it had seen");
+	cr_expect_eq(f.b.last_end, 0);
+	mock_change(&f.m, "q1.example.net"); /* revision 1 */
+	mock_change(&f.m, "q2.example.net"); /* revision 2 */
+	run_until(&f.loop, &f.upserts, 2, 2000);
+
+	/* Another drop: the watch resumes from 2, the stream's revision, not
+	 * from 6, which the new registry reaches later with other changes. */
+	mock_drop_connections(&f.m);
+	unsigned before = f.m.watches;
+	run_until(&f.loop, &f.m.watches, before + 1, 2000);
+	cr_expect_eq(f.b.resync_revision, 2);
+	cr_expect_eq(f.m.last_since, 2, "Watch since_revision %llu",
+			(unsigned long long)f.m.last_since);
+	cr_expect_eq(f.ends, 2, "nothing missed: no new snapshot");
 	teardown_client(&f);
 }

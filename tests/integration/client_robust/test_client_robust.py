@@ -1,0 +1,187 @@
+"""libroster against registries that restart, reset or misbehave: a watch
+resumes from the stream's revision after the registry's revision went back
+(restarted from an empty data dir); requests over the registry's frame limit
+fail with the registry's verdict instead of a reconnect loop or
+"unreachable"; a peer that floods frames cannot hold a call past its
+deadline."""
+import json
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
+from clientkit import binary, roster, running, wait_for  # noqa: E402
+from harness import Rosterd  # noqa: E402
+
+
+class PausableProxy:
+    """A TCP relay 127.0.0.1:port -> upstream. While paused, it accepts
+    clients and holds what they send, connecting upstream only on resume: a
+    client whose registry is out of reach while the registry itself takes
+    changes. Upstream closing closes the client side."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.resumed = threading.Event()
+        self.resumed.set()
+        self.socks = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def pause(self):
+        self.resumed.clear()
+
+    def resume(self):
+        self.resumed.set()
+
+    def drop_all(self):
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.socks = []
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        with self.lock:
+            self.socks.append(c)
+        held = b""
+        c.settimeout(0.05)
+        while not self.resumed.is_set():
+            try:
+                d = c.recv(65536)
+                if not d:
+                    c.close()
+                    return
+                held += d
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+        c.settimeout(None)
+        try:
+            u = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=2)
+        except OSError:
+            c.close()
+            return
+        with self.lock:
+            self.socks.append(u)
+        u.settimeout(None)
+        if held:
+            u.sendall(held)
+
+        def pump(a, b):
+            try:
+                while True:
+                    d = a.recv(65536)
+                    if not d:
+                        break
+                    b.sendall(d)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        threading.Thread(target=pump, args=(u, c), daemon=True).start()
+        pump(c, u)
+
+    def close(self):
+        self.ls.close()
+        self.drop_all()
+
+
+def reg(srv, name):
+    r = roster("--server", f"127.0.0.1:{srv.api_port}", "register", "--permanent",
+               "--service", name, "--protocol", "tcp", "--host", f"{name}.example.net",
+               "--port", "80")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+class WatchOutput:
+    """`roster watch --json` output collected by a thread."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.events = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                self.events.append(json.loads(line))
+
+    def upserts(self, since_index=0):
+        return [e["instance"]["service"] for e in self.events[since_index:]
+                if e["event"] == "UPSERT"]
+
+    def kinds(self):
+        return [e["event"] for e in self.events]
+
+
+def test_watch_resumes_from_the_stream_after_a_revision_reset(tmp_path):
+    srv = Rosterd(tmp_path).start()
+    proxy = PausableProxy(srv.api_port)
+    try:
+        for i in range(1, 7):
+            reg(srv, f"p{i}")  # revision 6
+        cmd = [binary("client/roster"), "--server", f"127.0.0.1:{proxy.port}", "--json",
+               "watch"]
+        with running(cmd) as p:
+            w = WatchOutput(p)
+            wait_for(lambda: sorted(w.upserts()) == [f"p{i}" for i in range(1, 7)],
+                     what="the first snapshot")
+
+            # The registry comes back from an empty data dir: revision 0.
+            mark = len(w.events)
+            srv.kill9()
+            proxy.drop_all()
+            shutil.rmtree(srv.data)
+            srv.start()
+            wait_for(lambda: "SNAPSHOT_END" in w.kinds()[mark:], timeout=20,
+                     what="a snapshot of the empty registry")
+            reg(srv, "q1")  # revision 1
+            wait_for(lambda: "q1" in w.upserts(mark), what="q1")
+
+            # Out of reach, while the registry restarts again (same data
+            # dir) and takes q2..q7: its revision passes the watch's old 6.
+            mark = len(w.events)
+            proxy.pause()
+            srv.kill9()
+            proxy.drop_all()
+            srv.start()
+            wait_for(lambda: "RESYNC" in w.kinds()[mark:], what="the resync")
+            time.sleep(0.5)  # the watch reconnects to the paused proxy
+            for i in range(2, 8):
+                reg(srv, f"q{i}")  # revisions 2..7
+            proxy.resume()
+            want = [f"q{i}" for i in range(2, 8)]
+            try:
+                wait_for(lambda: all(q in w.upserts(mark) for q in want), timeout=20,
+                         what="q2..q7 reported")
+            finally:
+                resync = [e for e in w.events[mark:] if e["event"] == "RESYNC"]
+                print("after the second restart:", w.events[mark:])
+            assert resync[0]["revision"] == 1, resync
+            assert p.poll() is None
+    finally:
+        proxy.close()
+        srv.stop()
