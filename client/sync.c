@@ -91,7 +91,12 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 	return 0;
 }
 
-/* Read frames until the one answering @p id. */
+/* Read frames until the one answering @p id.
+ *
+ * The deadline is checked on every pass and after every frame that is not
+ * ours, not only when recv() would block: a peer that keeps data coming
+ * (frames for other ids, or any endless stream) must not hold the caller
+ * past timeout_ms. */
 static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_response *out)
 {
 	struct rs_frame_decoder dec;
@@ -99,6 +104,10 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 	int rc = ROSTER_EPROTO;
 	rs_frame_decoder_init(&dec, RS_FRAME_MAX_DEFAULT * 16);
 	for (;;) {
+		if (mono_ms() >= deadline) {
+			rc = ROSTER_ETIMEDOUT;
+			goto out;
+		}
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n == 0) {
 			/* The registry closed without answering (e.g. it is stopping). */
@@ -140,6 +149,10 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 				goto out;
 			}
 			wire_response_deinit(out); /* not ours: a stray frame */
+			if (mono_ms() >= deadline) {
+				rc = ROSTER_ETIMEDOUT;
+				goto out;
+			}
 		}
 	}
 out:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import sys
 import threading
 import time
@@ -185,3 +186,56 @@ def test_watch_resumes_from_the_stream_after_a_revision_reset(tmp_path):
     finally:
         proxy.close()
         srv.stop()
+
+
+class FloodPeer:
+    """A fake registry that answers every request with an endless stream of
+    well-formed Response frames for another id."""
+
+    def __init__(self):
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._flood, args=(c,), daemon=True).start()
+
+    def _flood(self, c):
+        body = b"\x08\xbf\x84\x3d"  # Response{id: 999999}
+        burst = (struct.pack(">I", len(body)) + body) * 1000
+        try:
+            c.recv(65536)
+            while not self.stop.is_set():
+                c.sendall(burst)
+        except OSError:
+            pass
+        c.close()
+
+    def close(self):
+        self.stop.set()
+        self.ls.close()
+
+
+def test_flooding_peer_cannot_hold_a_call_past_its_deadline():
+    peer = FloodPeer()
+    try:
+        for cmd in (["list"], ["query", "--service", "web"], ["stats"]):
+            t0 = time.monotonic()
+            r = roster("--server", f"127.0.0.1:{peer.port}", "--timeout", "1000", *cmd,
+                       timeout=30)
+            took = time.monotonic() - t0
+            assert r.returncode == 3, (cmd, r.returncode, r.stdout, r.stderr)
+            # One deadline of 1 s for the whole call; generous slack for a
+            # loaded machine, far below "forever".
+            assert took < 4.0, (cmd, took, r.stderr)
+            assert "timed out" in r.stderr or "did not answer" in r.stderr, r.stderr
+    finally:
+        peer.close()
