@@ -239,3 +239,54 @@ def test_flooding_peer_cannot_hold_a_call_past_its_deadline():
             assert "timed out" in r.stderr or "did not answer" in r.stderr, r.stderr
     finally:
         peer.close()
+
+
+def register_cmd(srv, service, value_len, copies, *mode):
+    meta = []
+    for i in range(copies):
+        meta += ["--meta", f"k{i}=" + "a" * value_len]
+    return ["--server", f"127.0.0.1:{srv.api_port}", "--timeout", "1000", "register", *mode,
+            "--service", service, "--protocol", "tcp", "--host", f"{service}.example.net",
+            "--port", "3", *meta]
+
+
+def test_request_over_the_default_frame_limit_is_refused_client_side(tmp_path):
+    """About 1.2 MB: over rosterd's default 1 MiB. Refused before sending,
+    as the registry would refuse it: no reconnect loop, no "unreachable"."""
+    with Rosterd(tmp_path) as srv:
+        t0 = time.monotonic()
+        r = roster(*register_cmd(srv, "big", 120000, 10, "--ttl", "5"), timeout=60)
+        took = time.monotonic() - t0
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "frame limit" in r.stderr, r.stderr
+        assert "connection lost" not in r.stderr, r.stderr
+        assert took < 10, took
+        r = roster(*register_cmd(srv, "big", 120000, 10, "--permanent"), timeout=60)
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "frame limit" in r.stderr and "unreachable" not in r.stderr, r.stderr
+        # The registry never saw a frame over its limit.
+        assert "closing" not in srv.logs(), srv.logs()[-2000:]
+
+
+def test_registry_frame_limit_verdict_is_reported(tmp_path):
+    """rosterd --max-frame 65536 and a 100 KB endpoint: the registry's
+    connection-level verdict (error with id 0, then close) is what the
+    caller sees, and the engine does not reconnect for ever."""
+    with Rosterd(tmp_path, extra=["--max-frame", "65536"]) as srv:
+        t0 = time.monotonic()
+        r = roster(*register_cmd(srv, "big", 100000, 1, "--ttl", "5"), timeout=60)
+        took = time.monotonic() - t0
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "65536-byte limit" in r.stderr, r.stderr
+        assert r.stderr.count("connection lost") <= 1, r.stderr
+        assert took < 10, took
+        # The sync path (a permanent registration): the verdict, not
+        # "registry unreachable".
+        r = roster(*register_cmd(srv, "big", 100000, 1, "--permanent"))
+        print(r.stderr)
+        assert "closing" in srv.logs()  # the registry did refuse it
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        assert "65536-byte limit" in r.stderr and "unreachable" not in r.stderr, r.stderr
+        # The registry is fine and takes normal requests.
+        r = roster(*register_cmd(srv, "small", 10, 1, "--permanent"))
+        assert r.returncode == 0, r.stderr
