@@ -368,6 +368,22 @@ static uint32_t heartbeat_ms(struct reg *r)
 
 static void timer_cb(uv_timer_t *t);
 
+/* The next reconnect delay. A registry that restarts keeps the leases it
+ * persisted for one TTL of grace (SPEC): while it may still hold ours,
+ * reconnect within a third of the TTL, which leaves a heartbeat interval
+ * of margin, whatever backoff_max_ms says. With no lease at stake, the
+ * plain backoff spares a registry that is down. */
+static uint32_t reconnect_delay_ms(struct reg *r)
+{
+	uint32_t limit = 0;
+	if (r->lease != 0) {
+		uint32_t ttl = r->ttl > 0 ? r->ttl : r->e->c->cfg.ttl_seconds;
+		limit = ttl * 1000u / 3u;
+		limit = limit > 0 ? limit : 1;
+	}
+	return backoff_next_within(&r->backoff, limit);
+}
+
 static void tcp_close_cb(uv_handle_t *h)
 {
 	struct reg *r = h->data;
@@ -376,8 +392,7 @@ static void tcp_close_cb(uv_handle_t *h)
 	pthread_mutex_lock(&e->c->mu);
 	r->state = REG_IDLE;
 	if (!e->stopping) {
-		uint32_t delay = backoff_next(&r->backoff);
-		uv_timer_start(&r->timer, timer_cb, delay, 0);
+		uv_timer_start(&r->timer, timer_cb, reconnect_delay_ms(r), 0);
 	}
 	pthread_mutex_unlock(&e->c->mu);
 }
@@ -568,7 +583,7 @@ static void reg_connect(struct reg *r)
 	struct engine *e = r->e;
 	int rc = uv_tcp_init(e->loop, &r->tcp);
 	if (rc != 0) {
-		uv_timer_start(&r->timer, timer_cb, backoff_next(&r->backoff), 0);
+		uv_timer_start(&r->timer, timer_cb, reconnect_delay_ms(r), 0);
 		return;
 	}
 	e->open_handles++;
