@@ -45,7 +45,16 @@ uint32_t backoff_cap(const struct backoff *b)
 
 uint32_t backoff_next(struct backoff *b)
 {
-	uint32_t delay = backoff_uniform(b, backoff_cap(b));
+	return backoff_next_within(b, 0);
+}
+
+uint32_t backoff_next_within(struct backoff *b, uint32_t limit_ms)
+{
+	uint32_t cap = backoff_cap(b);
+	if (limit_ms > 0 && limit_ms < cap) {
+		cap = limit_ms;
+	}
+	uint32_t delay = backoff_uniform(b, cap);
 	if (b->attempt < 31) {
 		b->attempt++;
 	}

@@ -28,6 +28,13 @@ void backoff_init(struct backoff *b, uint32_t min_ms, uint32_t max_ms, uint64_t 
 /** The next delay in ms, and count one more attempt. */
 uint32_t backoff_next(struct backoff *b);
 
+/**
+ * The next delay in ms, drawn as by backoff_next() but under
+ * min(backoff_cap(), @p limit_ms), and count one more attempt. Full jitter
+ * stays uniform below the lower ceiling. @p limit_ms 0: no limit.
+ */
+uint32_t backoff_next_within(struct backoff *b, uint32_t limit_ms);
+
 /** The current ceiling: min(max, min * 2^attempt). */
 uint32_t backoff_cap(const struct backoff *b);
 

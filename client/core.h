@@ -37,8 +37,10 @@ struct roster_watch {
 	char *service;         /**< "" for every service */
 	roster_watch_cb cb;
 	void *ud;
-	uint64_t last_revision;
+	uint64_t last_revision; /**< where the registry's stream stands: resume from here */
 	bool subscribed;       /**< a Watch request is active on the connection */
+	bool in_snapshot;      /**< between SNAPSHOT_BEGIN and SNAPSHOT_END */
+	bool resync_due;       /**< owed a RESYNC callback (engine.c, reg_watches_lost) */
 };
 
 struct engine;

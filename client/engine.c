@@ -12,6 +12,7 @@
  * that could change either side.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct pending {
 	uint64_t ep_uid;
 	uint64_t gen;
 	uint64_t sent_ms; /**< loop time it was sent */
+	size_t len;       /**< its frame's length */
 };
 
 struct reg {
@@ -139,7 +141,9 @@ static void write_cb(uv_write_t *req, int status)
 	}
 }
 
-/* Send a request and remember what it was for. 0, or the connection failed. */
+/* Send a request and remember what it was for. 0; ROSTER_ELIMIT when the
+ * request is over the registry's frame limit (not sent, the connection
+ * stays up); else the connection failed. */
 static int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uint64_t gen)
 {
 	struct roster_client *c = r->e->c;
@@ -158,15 +162,26 @@ static int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uin
 		r->cap_pend = cap;
 	}
 	struct write_req *w = calloc(1, sizeof(*w));
-	size_t len = 0;
-	if (w == NULL || wire_request_encode(rq, &w->buf, &len) != 0) {
-		free(w);
+	if (w == NULL) {
 		reg_fail(r, ROSTER_ENOMEM, "out of memory");
 		return ROSTER_ENOMEM;
 	}
+	size_t len = 0;
+	int rc = wire_request_encode(rq, &w->buf, &len);
+	if (rc == ROSTER_ELIMIT) {
+		/* The registry would drop the connection over it, for every
+		 * endpoint: the caller refuses this one request instead. */
+		free(w);
+		return rc;
+	}
+	if (rc != 0) {
+		free(w);
+		reg_fail(r, rc, rc == ROSTER_ENOMEM ? "out of memory" : roster_strerror(rc));
+		return rc;
+	}
 	w->r = r;
 	uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)len);
-	int rc = uv_write(&w->req, (uv_stream_t *)&r->tcp, &b, 1, write_cb);
+	rc = uv_write(&w->req, (uv_stream_t *)&r->tcp, &b, 1, write_cb);
 	if (rc != 0) {
 		free(w->buf);
 		free(w);
@@ -176,7 +191,7 @@ static int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uin
 	/* A watch's stream is matched against the watch list, not this table. */
 	if (rq->op != WIRE_WATCH && rq->op != WIRE_CANCEL_WATCH) {
 		r->pend[r->n_pend++] =
-				(struct pending){rq->id, rq->op, ep_uid, gen, uv_now(r->e->loop)};
+				(struct pending){rq->id, rq->op, ep_uid, gen, uv_now(r->e->loop), len};
 	}
 	return 0;
 }
@@ -260,8 +275,19 @@ static void reg_sync_eps(struct reg *r)
 			.inst = &ep->inst,
 			.lease = r->lease,
 		};
-		if (reg_send(r, &rq, ep->uid, ep->gen) == 0) {
+		int rc = reg_send(r, &rq, ep->uid, ep->gen);
+		if (rc == 0) {
 			ep->sent[r->idx] = ep->gen;
+		} else if (rc == ROSTER_ELIMIT) {
+			/* This generation can never be sent: refused for good. */
+			ep->failed[r->idx] = ep->gen;
+			char msg[128];
+			snprintf(msg, sizeof(msg),
+					"the endpoint's request is over the registry's %u-byte frame "
+					"limit; not sent",
+					RS_FRAME_MAX_DEFAULT);
+			emit(r, ROSTER_EVENT_REGISTER_FAILED, rc, msg, &ep->inst, 0);
+			pthread_cond_broadcast(&c->cond);
 		}
 	}
 }
@@ -307,6 +333,7 @@ static void reg_sync_watches(struct reg *r)
 		if (reg_send(r, &rq, 0, 0) == 0) {
 			w->req_id = rq.id;
 			w->subscribed = true;
+			w->in_snapshot = false;
 		}
 	}
 }
@@ -341,6 +368,22 @@ static uint32_t heartbeat_ms(struct reg *r)
 
 static void timer_cb(uv_timer_t *t);
 
+/* The next reconnect delay. A registry that restarts keeps the leases it
+ * persisted for one TTL of grace (SPEC): while it may still hold ours,
+ * reconnect within a third of the TTL, which leaves a heartbeat interval
+ * of margin, whatever backoff_max_ms says. With no lease at stake, the
+ * plain backoff spares a registry that is down. */
+static uint32_t reconnect_delay_ms(struct reg *r)
+{
+	uint32_t limit = 0;
+	if (r->lease != 0) {
+		uint32_t ttl = r->ttl > 0 ? r->ttl : r->e->c->cfg.ttl_seconds;
+		limit = ttl * 1000u / 3u;
+		limit = limit > 0 ? limit : 1;
+	}
+	return backoff_next_within(&r->backoff, limit);
+}
+
 static void tcp_close_cb(uv_handle_t *h)
 {
 	struct reg *r = h->data;
@@ -349,29 +392,42 @@ static void tcp_close_cb(uv_handle_t *h)
 	pthread_mutex_lock(&e->c->mu);
 	r->state = REG_IDLE;
 	if (!e->stopping) {
-		uint32_t delay = backoff_next(&r->backoff);
-		uv_timer_start(&r->timer, timer_cb, delay, 0);
+		uv_timer_start(&r->timer, timer_cb, reconnect_delay_ms(r), 0);
 	}
 	pthread_mutex_unlock(&e->c->mu);
 }
 
 /* The registry carrying the watches failed: tell each watch, then move them
- * to another connected registry, if any (else to the first that connects). */
+ * to another connected registry, if any (else to the first that connects).
+ *
+ * A callback may cancel any watch (freeing it) or start new ones, so no
+ * pointer into the list is kept across a callback: the watches owed a
+ * RESYNC are marked first, then the list is searched again from its head
+ * for the next marked one after each callback. A cancelled watch has left
+ * the list and is never reached; a watch started meanwhile is not marked. */
 static void reg_watches_lost(struct reg *r)
 {
 	struct engine *e = r->e;
 	struct roster_client *c = e->c;
 	e->watch_reg = SIZE_MAX;
-	for (struct roster_watch *w = c->watches; w != NULL;) {
-		struct roster_watch *next = w->next; /* the callback may cancel w */
-		if (w->subscribed) {
-			w->subscribed = false;
-			struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
-				.revision = w->last_revision,
-				.server = c->servers[r->idx]};
-			w->cb(&ev, w->ud);
+	for (struct roster_watch *w = c->watches; w != NULL; w = w->next) {
+		w->resync_due = w->subscribed;
+		w->subscribed = false;
+		w->in_snapshot = false;
+	}
+	for (;;) {
+		struct roster_watch *w = c->watches;
+		while (w != NULL && !w->resync_due) {
+			w = w->next;
 		}
-		w = next;
+		if (w == NULL) {
+			break;
+		}
+		w->resync_due = false;
+		struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
+			.revision = w->last_revision,
+			.server = c->servers[r->idx]};
+		w->cb(&ev, w->ud); /* may cancel w or any other watch */
 	}
 	for (size_t i = 0; i < e->n && e->watch_reg == SIZE_MAX; i++) {
 		if (&e->regs[i] != r && e->regs[i].state == REG_CONNECTED) {
@@ -527,7 +583,7 @@ static void reg_connect(struct reg *r)
 	struct engine *e = r->e;
 	int rc = uv_tcp_init(e->loop, &r->tcp);
 	if (rc != 0) {
-		uv_timer_start(&r->timer, timer_cb, backoff_next(&r->backoff), 0);
+		uv_timer_start(&r->timer, timer_cb, reconnect_delay_ms(r), 0);
 		return;
 	}
 	e->open_handles++;
@@ -702,11 +758,33 @@ static void on_watch_event(struct reg *r, struct wire_response *rs)
 			/* The registry refused or ended the watch: try again at the
 			 * next heartbeat tick, from a snapshot. */
 			w->subscribed = false;
+			w->in_snapshot = false;
 			w->last_revision = 0;
 			return;
 		}
-		if (rs->revision > w->last_revision) {
+		/* The stream's revision is authoritative, even when it goes down:
+		 * a registry restarted from an empty or restored data dir counts
+		 * again from 0, and resuming from a higher revision we saw before
+		 * would skip every change up to it. A snapshot's revision holds
+		 * once it is complete (END): one cut short must be asked for again
+		 * whole, so nothing can be resumed from BEGIN on. The UPSERTs
+		 * between carry each instance's own, older revision and say nothing
+		 * about the stream. Outside a snapshot, events come in revision
+		 * order. */
+		switch (rs->watch_kind) {
+		case ROSTER_WATCH_SNAPSHOT_BEGIN:
+			w->in_snapshot = true;
+			w->last_revision = 0;
+			break;
+		case ROSTER_WATCH_SNAPSHOT_END:
+			w->in_snapshot = false;
 			w->last_revision = rs->revision;
+			break;
+		default:
+			if (!w->in_snapshot) {
+				w->last_revision = rs->revision;
+			}
+			break;
 		}
 		struct roster_watch_event ev = {
 			.kind = rs->watch_kind,
@@ -720,10 +798,40 @@ static void on_watch_event(struct reg *r, struct wire_response *rs)
 	}
 }
 
+/* An error with id 0 is the registry's verdict on the whole connection,
+ * sent just before it closes it: report its code and message. After
+ * FRAME_TOO_LARGE, the culprit is the largest Register in flight (any frame
+ * larger than the refused one is in flight too): its endpoint's generation
+ * is refused for good on this registry, or every reconnect would send it
+ * again and have the connection, with every other endpoint, dropped again. */
+static void on_connection_verdict(struct reg *r, const struct wire_response *rs)
+{
+	struct roster_client *c = r->e->c;
+	struct pending culprit = {0};
+	bool found = false;
+	for (size_t i = 0; rs->too_large && i < r->n_pend; i++) {
+		if (r->pend[i].op == WIRE_REGISTER && (!found || r->pend[i].len > culprit.len)) {
+			culprit = r->pend[i];
+			found = true;
+		}
+	}
+	reg_fail(r, rs->error, rs->message); /* forgets the pending table */
+	struct ep *ep = found ? ep_by_uid(c, culprit.ep_uid) : NULL;
+	if (ep != NULL && ep->gen == culprit.gen && !ep->removed) {
+		ep->failed[r->idx] = ep->gen;
+		emit(r, ROSTER_EVENT_REGISTER_FAILED, ROSTER_ELIMIT, rs->message, &ep->inst, 0);
+		pthread_cond_broadcast(&c->cond);
+	}
+}
+
 static void on_response(struct reg *r, struct wire_response *rs)
 {
 	struct engine *e = r->e;
 	struct pending p;
+	if (rs->id == 0 && rs->error != 0) {
+		on_connection_verdict(r, rs);
+		return;
+	}
 	if (rs->result == WIRE_RESULT_WATCH_EVENT || !pending_take(r, rs->id, &p)) {
 		/* A watch's event or its refusal; anything else unknown is a
 		 * stray (e.g. the answer to a CancelWatch) and ignored. */

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,7 +92,12 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 	return 0;
 }
 
-/* Read frames until the one answering @p id. */
+/* Read frames until the one answering @p id.
+ *
+ * The deadline is checked on every pass and after every frame that is not
+ * ours, not only when recv() would block: a peer that keeps data coming
+ * (frames for other ids, or any endless stream) must not hold the caller
+ * past timeout_ms. */
 static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_response *out)
 {
 	struct rs_frame_decoder dec;
@@ -99,6 +105,10 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 	int rc = ROSTER_EPROTO;
 	rs_frame_decoder_init(&dec, RS_FRAME_MAX_DEFAULT * 16);
 	for (;;) {
+		if (mono_ms() >= deadline) {
+			rc = ROSTER_ETIMEDOUT;
+			goto out;
+		}
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n == 0) {
 			/* The registry closed without answering (e.g. it is stopping). */
@@ -136,10 +146,17 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 			if (rc != 0) {
 				goto out;
 			}
-			if (out->id == id) {
+			/* An error with id 0 is the registry's verdict on the whole
+			 * connection (e.g. our frame was over its limit), sent just
+			 * before it closes: the answer to this call, not a stray. */
+			if (out->id == id || (out->id == 0 && out->error != 0)) {
 				goto out;
 			}
 			wire_response_deinit(out); /* not ours: a stray frame */
+			if (mono_ms() >= deadline) {
+				rc = ROSTER_ETIMEDOUT;
+				goto out;
+			}
 		}
 	}
 out:
@@ -155,6 +172,18 @@ int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq
 	size_t flen = 0;
 	int fd = -1;
 	int rc = wire_request_encode(rq, &frame, &flen);
+	if (rc == ROSTER_ELIMIT) {
+		/* The registry would refuse it unread: give the verdict it
+		 * would give, without the round trip. */
+		memset(out, 0, sizeof(*out));
+		out->id = rq->id;
+		out->error = ROSTER_ELIMIT;
+		out->too_large = 1;
+		snprintf(out->message, sizeof(out->message),
+				"request of %zu bytes is over the %u-byte frame limit; not sent", flen,
+				RS_FRAME_MAX_DEFAULT);
+		return 0;
+	}
 	if (rc != 0) {
 		return rc;
 	}

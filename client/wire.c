@@ -163,6 +163,11 @@ int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *
 	}
 
 	size_t body = roster__v1__request__get_packed_size(&req);
+	if (body > RS_FRAME_MAX_DEFAULT) {
+		*len = RS_FRAME_HEADER + body;
+		rc = ROSTER_ELIMIT;
+		goto out;
+	}
 	buf = malloc(RS_FRAME_HEADER + body);
 	if (buf == NULL) {
 		rc = ROSTER_ENOMEM;
@@ -333,6 +338,7 @@ int wire_response_decode(const uint8_t *buf, size_t len, struct wire_response *o
 	int rc = 0;
 	out->id = m->id;
 	out->error = wire_error_from_code((int)m->error);
+	out->too_large = m->error == ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE;
 	copy_str(out->message, sizeof(out->message), m->message);
 	switch (m->result_case) {
 	case ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE:

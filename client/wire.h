@@ -46,9 +46,15 @@ struct wire_request {
 
 /**
  * Encode a request as one frame (4-byte length + message).
+ *
+ * A frame whose message exceeds RS_FRAME_MAX_DEFAULT, the registry's
+ * default limit, is refused: the registry would answer it with a
+ * connection-level FRAME_TOO_LARGE and close, and the same request sent
+ * again would only do that again.
  * @param frame set to a malloc'd buffer the caller frees.
- * @param len set to its length.
- * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (unknown op).
+ * @param len set to its length; on ROSTER_ELIMIT, the length it would have.
+ * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (unknown op), ROSTER_ELIMIT (over
+ *         the frame limit; nothing allocated).
  */
 __attribute__((warn_unused_result)) int wire_request_encode(const struct wire_request *rq,
 		uint8_t **frame, size_t *len);
@@ -72,6 +78,7 @@ enum wire_result {
 struct wire_response {
 	uint64_t id;
 	int error;            /**< 0, or the ROSTER_E* code of the server's error code */
+	int too_large;        /**< the error is FRAME_TOO_LARGE (error is ROSTER_EPROTO) */
 	char message[256];    /**< the server's message, truncated */
 	enum wire_result result;
 	uint64_t lease;       /**< OPEN_LEASE */
