@@ -27,8 +27,10 @@
  *     cfg.timeout_ms plus a heartbeat interval), or a registry restart,
  *     reconnect with jittered exponential backoff (full jitter: a uniform
  *     delay in [0, min(max, min * 2^attempt)], default min 100 ms, max
- *     10 s) and register every
- *     endpoint again under the surviving lease. Registering an identity
+ *     10 s; while a lease may still be alive there, never over ttl/3, so
+ *     the client is back within the TTL of grace a restarted registry
+ *     gives every lease) and register every endpoint again under the
+ *     surviving lease. Registering an identity
  *     again only updates it, so this is safe and idempotent;
  *   - on UNKNOWN_LEASE (the lease expired, or the registry lost it), open a
  *     new lease and register every endpoint again; no action of the service
@@ -184,7 +186,9 @@ enum roster_event_kind {
 	ROSTER_EVENT_LEASE,           /**< a lease was opened (lease = its id) */
 	ROSTER_EVENT_LEASE_LOST,      /**< the registry did not know the lease; re-opening */
 	ROSTER_EVENT_REGISTERED,      /**< an endpoint is registered (revision, endpoint) */
-	ROSTER_EVENT_REGISTER_FAILED, /**< the registry refused an endpoint (error, message) */
+	ROSTER_EVENT_REGISTER_FAILED, /**< the registry refused an endpoint (error, message);
+					* ROSTER_ELIMIT also when its request is over the
+					* registry's frame limit (1 MiB), never sent */
 	ROSTER_EVENT_HEARTBEAT,       /**< a heartbeat was acknowledged */
 	ROSTER_EVENT_DEREGISTERED,    /**< the lease was closed at shutdown */
 };
@@ -213,7 +217,7 @@ struct roster_config {
 	uint32_t ttl_seconds;       /**< lease TTL, 1..3600; 0: 10 */
 	uint32_t timeout_ms;        /**< per-request and connect timeout; 0: 2000 */
 	uint32_t backoff_min_ms;    /**< 0: 100 */
-	uint32_t backoff_max_ms;    /**< 0: 10000 */
+	uint32_t backoff_max_ms;    /**< 0: 10000; ttl/3 while a lease is at stake */
 	uint32_t max_stale_seconds; /**< how long a stale copy is served; 0: 3600 */
 	const char *cache_path;     /**< file for the last-known-good copies, or NULL */
 	roster_event_cb event_cb;   /**< optional */
