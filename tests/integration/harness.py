@@ -212,10 +212,15 @@ class Rosterd:
                 "--dns", f"127.0.0.1:{self.dns_port}", "--http", f"127.0.0.1:{self.http_port}",
                 "--log-level", "debug"] + self.extra
 
+    def env(self):
+        """The environment rosterd runs with (None: the test's own)."""
+        return None
+
     def start(self, wait=True):
         for attempt in range(3):
             self.log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
+            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log,
+                                         env=self.env())
             if not wait:
                 return self
             try:

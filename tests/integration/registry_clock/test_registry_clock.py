@@ -23,16 +23,10 @@ class FakeClockRosterd(Rosterd):
         super().__init__(tmpdir, **kw)
         self.offset_file = offset_file
 
-    def start(self, wait=True):
-        env = dict(os.environ, LD_PRELOAD=preload_list(self.args()[0]), FAKETIME_TIMESTAMP_FILE=str(self.offset_file),
-                   FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
-        import subprocess
-        from harness import wait_port
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log, env=env)
-        if wait:
-            self.wait_ready()
-        return self
+    # Through Rosterd.start(), which picks new ports if one was taken.
+    def env(self):
+        return dict(os.environ, LD_PRELOAD=preload_list(self.args()[0]), FAKETIME_TIMESTAMP_FILE=str(self.offset_file),
+                    FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
 
 
 def test_wall_clock_jumps_do_not_touch_leases(tmp_path):
