@@ -86,7 +86,9 @@ class Unbound:
                               timeout=0.5)
                 return self
             except dns.exception.Timeout:
-                assert self.proc.poll() is None, (self.tmp_path / "unbound.log").read_text()
+                if self.proc.poll() is not None:
+                    self.log.close()
+                    raise AssertionError((self.tmp_path / "unbound.log").read_text())
                 assert time.monotonic() < deadline, "unbound did not start"
                 time.sleep(0.1)
 
@@ -94,3 +96,18 @@ class Unbound:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.close()
+
+
+def start_unbound(tmp_path, rosterd_dns, server_extra="", attempts=3):
+    """unbound_conf() and Unbound on a port picked by free_port(), started
+    (the caller exits it): picked again when another socket took the port
+    between the pick and Unbound's bind. (the Unbound, its port)"""
+    from harness import free_port
+    for attempt in range(attempts):
+        port = free_port(both=True)
+        conf = unbound_conf(tmp_path, rosterd_dns, port, server_extra)
+        try:
+            return Unbound(tmp_path, conf, port).__enter__(), port
+        except AssertionError as e:
+            if attempt == attempts - 1 or "already in use" not in str(e):
+                raise

@@ -212,10 +212,15 @@ class Rosterd:
                 "--dns", f"127.0.0.1:{self.dns_port}", "--http", f"127.0.0.1:{self.http_port}",
                 "--log-level", "debug"] + self.extra
 
+    def env(self):
+        """The environment rosterd runs with (None: the test's own)."""
+        return None
+
     def start(self, wait=True):
         for attempt in range(3):
             self.log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
+            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log,
+                                         env=self.env())
             if not wait:
                 return self
             try:
@@ -263,9 +268,36 @@ class Rosterd:
             return f.read().decode(errors="replace")
 
     def __enter__(self):
-        return self.start()
+        # Already started (by start_rosterd(), say): not a second process.
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *a):
         rc = self.stop()
         # ASan/UBSan abort the process: a clean run must end with 0.
         assert rc in (0, None), f"rosterd exited {rc}\n{self.logs()[-3000:]}"
+
+
+def start_rosterd(make, attempts=3):
+    """make() builds a Rosterd whose extra args name ports of their own,
+    picked by free_port() (a second listener, say); it is started, and built
+    again with newly picked ports when one of them was taken by another
+    socket between the pick and rosterd's bind (start() only re-picks the
+    ports it chose itself). The started Rosterd; `with` it stops it."""
+    for attempt in range(attempts):
+        s = make()
+        try:
+            return s.start()
+        except RuntimeError:
+            if attempt == attempts - 1 or "already in use" not in s.logs():
+                raise
+
+
+def dead_port(kind=socket.SOCK_STREAM):
+    """A socket bound to a port of 127.0.0.1 that never answers: a TCP
+    connect is refused (bound, never listening), a datagram never read.
+    Keep it open while the port must stay dead, then close it: a port from
+    free_port() is free only at the pick, and a parallel test's server may
+    bind it meanwhile. The port is dead_port().getsockname()[1]."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    return s

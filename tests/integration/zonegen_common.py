@@ -74,18 +74,19 @@ def records(path):
     return out
 
 
-def query_until_answered(name, rdtype, port, tcp=False, tries=50):
+def query_until_answered(name, rdtype, port, tcp=False, timeout=30.0):
     """Ask 127.0.0.1:port until the answer section is not empty (a server
-    that just started may still be loading); return the last response."""
+    that just started may still be loading; under load that may take a
+    while, hence a deadline rather than a count of tries); return the last
+    response."""
     q = dns.message.make_query(name, rdtype)
-    ans = None
-    for _ in range(tries):
+    deadline = time.monotonic() + timeout
+    while True:
         ask = dns.query.tcp if tcp else dns.query.udp
         ans = ask(q, "127.0.0.1", port=port, timeout=5)
-        if ans.answer:
-            break
+        if ans.answer or time.monotonic() > deadline:
+            return ans
         time.sleep(0.1)
-    return ans
 
 
 def nsd_conf(d, port, rest, verbosity=1):

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import interrupt, roster, running  # noqa: E402
-from harness import SOURCE, Rosterd, binary, free_port  # noqa: E402
+from harness import SOURCE, Rosterd, binary, dead_port  # noqa: E402
 
 LINE = re.compile(r"^(\S+):(\d+)  \((UP|DOWN|STARTING) since "
                   r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d, expires (TIMED|NEVER)\)$")
@@ -215,7 +215,11 @@ def test_exit_2_usage_errors_one_clear_line(args, message):
 
 
 def test_exit_3_unreachable_registry():
-    port = free_port()
+    with dead_port() as d:  # refuses connections until closed
+        exit_3_unreachable_registry(d.getsockname()[1])
+
+
+def exit_3_unreachable_registry(port):
     r = roster("--server", f"127.0.0.1:{port}", "query", "--service", "web")
     assert r.returncode == 3
     assert r.stderr == (f"roster: query: no registry answered: 127.0.0.1:{port} "

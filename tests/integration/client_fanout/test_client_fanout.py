@@ -50,10 +50,11 @@ def test_cli_queries_fall_back_to_the_second_registry(tmp_path):
     try:
         c = b.client()
         assert c.register("db", "tcp", "db1.lon6.example.net", 5432).error == 0
-        from harness import free_port
-        dead = free_port()
-        r = roster("--server", f"127.0.0.1:{dead},127.0.0.1:{b.api_port}", "query",
-                   "--service", "db")
+        from harness import dead_port
+        with dead_port() as d:  # refuses connections until closed
+            dead = d.getsockname()[1]
+            r = roster("--server", f"127.0.0.1:{dead},127.0.0.1:{b.api_port}", "query",
+                       "--service", "db")
         assert r.returncode == 0 and "db1.lon6.example.net.:5432" in r.stdout, r.stderr
     finally:
         b.stop()

@@ -21,7 +21,7 @@ import dns.rdatatype
 import pytest
 
 from dns_helpers import wait_dns
-from harness import Rosterd, free_port, pb, run
+from harness import Rosterd, free_port, pb, run, start_rosterd
 
 ZONE = "services.lon6.example.net."
 
@@ -308,8 +308,14 @@ def test_report_zone(srv):
 
 
 def test_ipv4_and_ipv6_listeners(tmp_path):
-    port = free_port(both=True)
-    with Rosterd(tmp_path, extra=["--dns", f"[::1]:{port}"]) as s:
+    def make():
+        # A port of our own, picked again if another socket takes it first.
+        s = Rosterd(tmp_path, extra=["--dns", f"[::1]:{free_port(both=True)}"])
+        s.port6 = int(s.extra[-1].rsplit(":", 1)[1])
+        return s
+
+    with start_rosterd(make) as s:
+        port = s.port6
         wait_dns(s)
         with s.client() as c:
             reg(c, "web", "http", "web1.lon6.example.net", 8080, ["2001:db8::1"])

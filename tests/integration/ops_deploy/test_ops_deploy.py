@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from harness import SOURCE, Rosterd, binary, free_port, run, wait_port
+from harness import SOURCE, Rosterd, binary, run, wait_port
 
 DEPLOY = os.path.join(SOURCE, "deploy")
 
@@ -38,13 +38,13 @@ def test_systemd_unit_verifies_cleanly_and_is_hardened(tmp_path):
 
 
 def test_example_config_starts_rosterd(tmp_path):
-    http = free_port()
     srv = Rosterd(tmp_path)
     # The file's listeners are production ones (port 53, every address):
     # the command line's replace them here.
     srv.extra = ["--config", os.path.join(DEPLOY, "etc/rosterd.conf")]
-    srv.http_port = http
     with srv:
+        # Read after the start: a start retried on a taken port picks new ones.
+        http = srv.http_port
         wait_port(http)
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as r:
             assert r.read() == b"ok\n"

@@ -141,10 +141,10 @@ def test_metrics_move_with_dns_queries(srv):
     name = f"_web._http.services.{srv.site}.{srv.domain}"
     for _ in range(3):
         dns.query.udp(dns.message.make_query(name, "SRV"), "127.0.0.1", port=srv.dns_port,
-                      timeout=2)
-    dns.query.tcp(dns.message.make_query(name, "SRV"), "127.0.0.1", port=srv.dns_port, timeout=2)
+                      timeout=5)
+    dns.query.tcp(dns.message.make_query(name, "SRV"), "127.0.0.1", port=srv.dns_port, timeout=5)
     dns.query.udp(dns.message.make_query(f"x.{srv.domain}", "A"), "127.0.0.1",
-                  port=srv.dns_port, timeout=2)
+                  port=srv.dns_port, timeout=5)
     m = scrape(srv)
     delta = lambda n, **l: value(m, n, **l) - value(before, n, **l)
     assert delta("roster_dns_queries_total", qtype="SRV", transport="udp") == 3
@@ -177,7 +177,7 @@ def test_services_json_and_healthz(srv):
     assert get(srv, "/", method="POST")[0] == 405
 
 
-def raw(srv, data, read_timeout=3.0, half_close=False):
+def raw(srv, data, read_timeout=10.0, half_close=False):
     """Send raw bytes (then our FIN, if half_close); return everything read
     until the server closes."""
     with socket.create_connection(("127.0.0.1", srv.http_port), timeout=read_timeout) as s:
@@ -273,11 +273,16 @@ def test_connection_limit_answers_503_and_recovers(srv):
     finally:
         for s in held:
             s.close()
-    deadline = time.monotonic() + 5
-    while get(srv, "/healthz")[0] != 200:
+    # Until the server has read the FINs of the 256 just closed, a new
+    # connection may still be refused: each such 503 is counted too.
+    deadline = time.monotonic() + 10
+    refused = 0
+    while (code := get(srv, "/healthz")[0]) != 200:
+        assert code == 503, code
+        refused += 1
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert value(scrape(srv), "roster_http_requests_total", code="503") == 1
+    assert value(scrape(srv), "roster_http_requests_total", code="503") == 1 + refused
 
 
 def chromium_args(profile):

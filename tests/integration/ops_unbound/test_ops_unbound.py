@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dns_helpers import Unbound, unbound_conf, wait_dns
+from dns_helpers import start_unbound, unbound_conf, wait_dns
 from harness import Rosterd, free_port, run
 
 ZONE = "services.lon6.example.net."
@@ -21,10 +21,9 @@ def test_snippet_passes_unbound_checkconf(tmp_path):
 def unbound_and_rosterd(tmp_path):
     with Rosterd(tmp_path) as srv:
         wait_dns(srv)
-        port = free_port(both=True)
-        conf = unbound_conf(tmp_path, f"127.0.0.1@{srv.dns_port}", port,
-                            "\tqname-minimisation: no\n")
-        with Unbound(tmp_path, conf, port):
+        unbound, port = start_unbound(tmp_path, f"127.0.0.1@{srv.dns_port}",
+                                      "\tqname-minimisation: no\n")
+        with unbound:
             yield srv, port
 
 

@@ -69,9 +69,16 @@ def test_keep_last_keeps_service_alive(tmp_path):
     with Rosterd(tmp_path, extra=extra) as s, s.client() as c:
         lease = c.open_lease(1)
         assert c.register("solo", "tcp", "s1.example.net", 80, lease=lease).error == 0
-        time.sleep(2.5)
-        q = c.query("solo").query
-        assert len(q.instances) == 1 and q.instances[0].stale
+        # Wait for the expiry (registry_expiry times it) rather than a fixed
+        # 2.5 s; all along, the instance must never leave the answer.
+        deadline = time.monotonic() + 10
+        while True:
+            q = c.query("solo").query
+            assert len(q.instances) == 1, "keep-last let the service's last instance go"
+            if q.instances[0].stale:
+                break
+            assert time.monotonic() < deadline, "the lease never expired"
+            time.sleep(0.05)
         assert c.heartbeat(lease).error == pb().UNKNOWN_LEASE
         # The service comes back: registering again makes it fresh.
         lease = c.open_lease(5)
@@ -97,7 +104,7 @@ def test_keep_last_keeps_every_lease_that_stops_together(tmp_path):
         q = dns.message.make_query(name, "SRV", use_edns=0)
         deadline = time.monotonic() + 5
         while True:
-            r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=2)
+            r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=5)
             if any(o.otype == dns.edns.EDE for o in r.options):
                 break
             assert time.monotonic() < deadline, "the answer never became stale"
@@ -117,7 +124,7 @@ def test_keep_last_keeps_every_lease_that_stops_together(tmp_path):
         while c.query("kl").query.instances:
             assert time.monotonic() < deadline, "kept past --keep-last-max-age"
             time.sleep(0.1)
-        r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=2)
+        r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=5)
         assert r.rcode() == dns.rcode.NXDOMAIN
 
 
@@ -144,6 +151,18 @@ def test_keep_last_drops_an_instance_while_others_renew(tmp_path):
         assert [i.host.rstrip(".") for i in inst] == ["k2.example.net"]
         assert not inst[0].stale
         assert c.stats().expirations_total == 1
-        time.sleep(2.5)  # now k2 stops too: it is kept alone
+        # Now k2 stops too: it is kept alone, stale once its lease expires
+        # (waited for, not a fixed 2.5 s), and never leaves the answer.
+        t_stop = time.monotonic()
+        deadline = t_stop + 10
+        while True:
+            inst = c.query("kl").query.instances
+            assert [i.host.rstrip(".") for i in inst] == ["k2.example.net"]
+            if inst[0].stale:
+                break
+            assert time.monotonic() < deadline, "k2's lease never expired"
+            time.sleep(0.05)
+        # And still alone a while after (k1 is not brought back later).
+        time.sleep(max(0.0, t_stop + 2.5 - time.monotonic()))
         inst = c.query("kl").query.instances
         assert [i.host.rstrip(".") for i in inst] == ["k2.example.net"] and inst[0].stale

@@ -115,15 +115,23 @@ def named_log(tmp_path, zone_stmt):
     listen-on-v6 {{ none; }}; pid-file "{tmp_path}/named-{port}.pid"; recursion no; }};
 {zone_stmt}
 """)
-    proc = subprocess.Popen(["named", "-g", "-u", "root", "-c", str(conf)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_path = tmp_path / f"named-{port}.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(["named", "-g", "-u", "root", "-c", str(conf)],
+                                stdout=log_file, stderr=subprocess.STDOUT, text=True)
     try:
         harness.wait_port(port, proc=proc, timeout=30)
-        time.sleep(0.5)
+        # named listens before it has loaded its zones: wait for the line it
+        # logs once every zone is loaded (or refused), not a fixed 0.5 s.
+        deadline = time.monotonic() + 30
+        while " running\n" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()[-2000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-2000:]
+            time.sleep(0.05)
     finally:
         proc.terminate()
-        log = proc.communicate(timeout=20)[0]
-    return log
+        proc.wait(timeout=20)
+    return log_path.read_text()
 
 
 def test_without_the_raised_limit_named_refuses_the_big_role(tmp_path):
@@ -196,7 +204,7 @@ include: "{include}"
         axfr = [rr for m in xfr for rr in m.answer]
         assert sum(len(rr) for rr in axfr if rr.rdtype == dns.rdatatype.PTR) == 300
         q = dns.message.make_query("1.0.1.10.in-addr.arpa.", "PTR")
-        ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+        ans = dns.query.udp(q, "127.0.0.1", port=port, timeout=5)
         assert str(ans.answer[0][0].target) == "s01-role00-a0.s01.example.net."
     finally:
         proc.terminate()

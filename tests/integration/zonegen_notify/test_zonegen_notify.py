@@ -134,7 +134,7 @@ def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
         # the notified secondary transfers it (its refresh timer is an hour away)
         assert wait_serial(nport, 101, 20, [nsd, knot]) == 101
         q = dns.message.make_query("s00-web-a999.s00.example.net.", "A")
-        ans = dns.query.udp(q, "127.0.0.1", port=nport, timeout=2)
+        ans = dns.query.udp(q, "127.0.0.1", port=nport, timeout=5)
         assert ans.answer and ans.answer[0][0].address == "10.0.9.9"
         log = open(nlog).read()
         assert f"notify for {ZONE} from 127.0.0.1 serial 101" in log, log[-2000:]
@@ -146,13 +146,17 @@ def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
 def test_notify_to_a_silent_target_warns_but_the_zones_are_written(tmp_path):
     inv = zc.write_jsonl(tmp_path / "inv.jsonl", [dict(name="s00-web-a1", ipv4="10.0.0.1")])
     out = str(tmp_path / "zones")
-    port = harness.free_port(both=True)
-    r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
-    assert f"NOTIFY {ZONE} to 127.0.0.1:{port}: no answer" in r.stderr
-    assert os.path.exists(os.path.join(out, "s00.example.net.zone"))
-    # an unchanged run sends nothing (and so warns about nothing)
-    r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
-    assert "NOTIFY" not in r.stderr
+    # A socket of our own that never reads: a port from free_port() could
+    # meanwhile be bound by another test's DNS server, which would answer.
+    import socket
+    with harness.dead_port(socket.SOCK_DGRAM) as silent:
+        port = silent.getsockname()[1]
+        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
+        assert f"NOTIFY {ZONE} to 127.0.0.1:{port}: no answer" in r.stderr
+        assert os.path.exists(os.path.join(out, "s00.example.net.zone"))
+        # an unchanged run sends nothing (and so warns about nothing)
+        r = zc.run(out, [inv], "--notify", f"127.0.0.1:{port}", check=0)
+        assert "NOTIFY" not in r.stderr
 
 
 def test_notify_over_ipv6_reaches_the_target(tmp_path):
