@@ -11,53 +11,29 @@
 #include <string.h>
 #include <uv.h>
 
-#include "proto/frame.h"
+#include "mock_registry.h"
 #include "proto/roster.pb-c.h"
 #include "roster/client.h"
 
-#define MAX_CONNS 8
 #define MAX_WATCHES 8
 
-struct mock_conn {
-	uv_tcp_t tcp;
-	struct rs_frame_decoder dec;
-	struct mock *m;
-	int open;
-	uint64_t watch_ids[MAX_WATCHES];
-	size_t n_watches;
-};
-
-struct mock {
-	uv_tcp_t listener;
-	struct mock_conn conns[MAX_CONNS];
-	uint64_t revision;
-	unsigned watches; /* Watch requests received */
+/* The registry's Watch side, served through the mock's hooks. */
+struct mock_watches {
+	struct mock_registry *m;
+	uint64_t ids[MOCK_REGISTRY_MAX_CONNS][MAX_WATCHES]; /* by connection slot */
+	size_t n_ids[MOCK_REGISTRY_MAX_CONNS];
+	unsigned watches;    /* Watch requests received */
 	uint64_t last_since; /* since_revision of the last one */
 	unsigned cancels;
-	int port;
 };
 
-static void write_done_cb(uv_write_t *w, int status)
+static size_t conn_slot(const struct mock_registry_conn *mc)
 {
-	(void)status;
-	free(w->data);
-	free(w);
+	return (size_t)(mc - mc->m->conns);
 }
 
-static void mock_send(struct mock_conn *mc, Roster__V1__Response *r)
-{
-	size_t len = roster__v1__response__get_packed_size(r);
-	uint8_t *buf = malloc(len + RS_FRAME_HEADER);
-	rs_frame_header_write(buf, (uint32_t)len);
-	roster__v1__response__pack(r, buf + RS_FRAME_HEADER);
-	uv_write_t *w = malloc(sizeof(*w));
-	w->data = buf;
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(len + RS_FRAME_HEADER));
-	uv_write(w, (uv_stream_t *)&mc->tcp, &b, 1, write_done_cb);
-}
-
-static void mock_event(struct mock_conn *mc, uint64_t id, Roster__V1__WatchEvent__Kind kind,
-		uint64_t revision, const char *host)
+static void mock_event(struct mock_registry_conn *mc, uint64_t id,
+		Roster__V1__WatchEvent__Kind kind, uint64_t revision, const char *host)
 {
 	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
 	Roster__V1__WatchEvent ev = ROSTER__V1__WATCH_EVENT__INIT;
@@ -74,35 +50,43 @@ static void mock_event(struct mock_conn *mc, uint64_t id, Roster__V1__WatchEvent
 	}
 	r.result_case = ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
 	r.watch_event = &ev;
-	mock_send(mc, &r);
+	mock_registry_send(mc, &r);
 }
 
 /* An UPSERT at the next revision to every watch of every connection. */
-static void mock_change(struct mock *m, const char *host)
+static void mock_change(struct mock_watches *mw, const char *host)
 {
+	struct mock_registry *m = mw->m;
 	m->revision++;
-	for (int i = 0; i < MAX_CONNS; i++) {
-		struct mock_conn *mc = &m->conns[i];
-		for (size_t k = 0; mc->open == 1 && k < mc->n_watches; k++) {
-			mock_event(mc, mc->watch_ids[k], ROSTER__V1__WATCH_EVENT__KIND__UPSERT,
+	for (size_t i = 0; i < MOCK_REGISTRY_MAX_CONNS; i++) {
+		struct mock_registry_conn *mc = &m->conns[i];
+		for (size_t k = 0; mc->open == 1 && k < mw->n_ids[i]; k++) {
+			mock_event(mc, mw->ids[i][k], ROSTER__V1__WATCH_EVENT__KIND__UPSERT,
 					m->revision, host);
 		}
 	}
 }
 
-static void mock_handle(struct mock_conn *mc, const Roster__V1__Request *rq)
+static void watches_accept_cb(struct mock_registry_conn *mc, void *ud)
 {
-	struct mock *m = mc->m;
-	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
-	Roster__V1__CancelWatchResponse cw = ROSTER__V1__CANCEL_WATCH_RESPONSE__INIT;
-	r.id = rq->id;
+	struct mock_watches *mw = ud;
+	mw->n_ids[conn_slot(mc)] = 0;
+}
+
+/* Watch and CancelWatch; the rest is the mock's default. */
+static int watches_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
+		void *ud)
+{
+	struct mock_watches *mw = ud;
+	struct mock_registry *m = mc->m;
+	size_t slot = conn_slot(mc);
 	switch (rq->op_case) {
 	case ROSTER__V1__REQUEST__OP_WATCH: {
 		uint64_t since = rq->watch->since_revision;
-		m->watches++;
-		m->last_since = since;
-		cr_assert_lt(mc->n_watches, MAX_WATCHES);
-		mc->watch_ids[mc->n_watches++] = rq->id;
+		mw->watches++;
+		mw->last_since = since;
+		cr_assert_lt(mw->n_ids[slot], MAX_WATCHES);
+		mw->ids[slot][mw->n_ids[slot]++] = rq->id;
 		/* As rosterd: a snapshot when the journal cannot serve @since (the
 		 * mock keeps no journal: only "nothing missed" is served). */
 		if (since == 0 || since != m->revision) {
@@ -116,119 +100,27 @@ static void mock_handle(struct mock_conn *mc, const Roster__V1__Request *rq)
 			mock_event(mc, rq->id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END,
 					m->revision, NULL);
 		}
-		return;
+		return 1;
 	}
-	case ROSTER__V1__REQUEST__OP_CANCEL_WATCH:
-		m->cancels++;
+	case ROSTER__V1__REQUEST__OP_CANCEL_WATCH: {
+		Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+		Roster__V1__CancelWatchResponse cw = ROSTER__V1__CANCEL_WATCH_RESPONSE__INIT;
+		mw->cancels++;
+		r.id = rq->id;
 		r.result_case = ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH;
 		r.cancel_watch = &cw;
-		break;
+		mock_registry_send(mc, &r);
+		return 1;
+	}
 	default:
-		r.error = ROSTER__V1__ERROR_CODE__UNSUPPORTED;
-		break;
-	}
-	mock_send(mc, &r);
-}
-
-static void mock_alloc_cb(uv_handle_t *h, size_t n, uv_buf_t *b)
-{
-	(void)h;
-	b->base = malloc(n);
-	b->len = n;
-}
-
-static void mock_conn_close_cb(uv_handle_t *h)
-{
-	struct mock_conn *mc = h->data;
-	rs_frame_decoder_deinit(&mc->dec);
-	mc->open = 0;
-}
-
-static void mock_conn_close(struct mock_conn *mc)
-{
-	if (mc->open == 1) {
-		mc->open = 2;
-		uv_close((uv_handle_t *)&mc->tcp, mock_conn_close_cb);
+		return 0;
 	}
 }
 
-static void mock_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct mock_conn *mc = s->data;
-	if (n < 0) {
-		mock_conn_close(mc);
-		free(b->base);
-		return;
-	}
-	const uint8_t *p = (const uint8_t *)b->base;
-	size_t left = (size_t)n;
-	while (left > 0 && mc->open == 1) {
-		size_t used;
-		const uint8_t *f;
-		size_t fl;
-		int rc = rs_frame_decode(&mc->dec, p, left, &used, &f, &fl);
-		cr_assert_geq(rc, 0);
-		p += used;
-		left -= used;
-		if (rc == 0) {
-			break;
-		}
-		Roster__V1__Request *rq = roster__v1__request__unpack(NULL, fl, f);
-		cr_assert_not_null(rq);
-		mock_handle(mc, rq);
-		roster__v1__request__free_unpacked(rq, NULL);
-	}
-	free(b->base);
-}
-
-static void mock_accept_cb(uv_stream_t *l, int status)
-{
-	struct mock *m = l->data;
-	cr_assert_eq(status, 0);
-	for (int i = 0; i < MAX_CONNS; i++) {
-		struct mock_conn *mc = &m->conns[i];
-		if (mc->open == 0) {
-			uv_tcp_init(l->loop, &mc->tcp);
-			mc->tcp.data = mc;
-			mc->m = m;
-			mc->open = 1;
-			mc->n_watches = 0;
-			rs_frame_decoder_init(&mc->dec, RS_FRAME_MAX_DEFAULT);
-			cr_assert_eq(uv_accept(l, (uv_stream_t *)&mc->tcp), 0);
-			uv_read_start((uv_stream_t *)&mc->tcp, mock_alloc_cb, mock_read_cb);
-			return;
-		}
-	}
-	cr_assert_fail("mock: too many connections");
-}
-
-static void mock_start(uv_loop_t *loop, struct mock *m)
-{
-	memset(m, 0, sizeof(*m));
-	struct sockaddr_in sa;
-	uv_ip4_addr("127.0.0.1", 0, &sa);
-	uv_tcp_init(loop, &m->listener);
-	m->listener.data = m;
-	cr_assert_eq(uv_tcp_bind(&m->listener, (const struct sockaddr *)&sa, 0), 0);
-	cr_assert_eq(uv_listen((uv_stream_t *)&m->listener, 16, mock_accept_cb), 0);
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &len);
-	m->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-static void mock_drop_connections(struct mock *m)
-{
-	for (int i = 0; i < MAX_CONNS; i++) {
-		mock_conn_close(&m->conns[i]);
-	}
-}
-
-static void mock_stop(struct mock *m)
-{
-	mock_drop_connections(m);
-	uv_close((uv_handle_t *)&m->listener, NULL);
-}
+static const struct mock_registry_ops watches_ops = {
+	.request = watches_request_cb,
+	.accept = watches_accept_cb,
+};
 
 static void tick_cb(uv_timer_t *t)
 {
@@ -267,7 +159,8 @@ struct watcher {
 
 struct fixture {
 	uv_loop_t loop;
-	struct mock m;
+	struct mock_registry m;
+	struct mock_watches mw;
 	struct roster_client *c;
 	char server[32];
 	struct watcher a, b, spawned;
@@ -321,7 +214,8 @@ static void setup_client(struct fixture *f)
 	memset(f, 0, sizeof(*f));
 	f->a.f = f->b.f = f->spawned.f = f;
 	cr_assert_eq(uv_loop_init(&f->loop), 0);
-	mock_start(&f->loop, &f->m);
+	f->mw.m = &f->m;
+	mock_registry_start(&f->loop, &f->m, &watches_ops, &f->mw);
 	snprintf(f->server, sizeof(f->server), "127.0.0.1:%d", f->m.port);
 	const char *servers[] = {f->server};
 	struct roster_config cfg = {.servers = servers, .n_servers = 1, .ttl_seconds = 1,
@@ -336,7 +230,7 @@ static void setup_client(struct fixture *f)
 static void teardown_client(struct fixture *f)
 {
 	roster_client_stop(f->c);
-	mock_stop(&f->m);
+	mock_registry_stop(&f->m);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	cr_expect_eq(uv_loop_close(&f->loop), 0, "every handle closed");
 	roster_client_free(f->c); /* frees the watches still started */
@@ -348,7 +242,7 @@ Test(watch, resync_callback_may_cancel_the_next_watch)
 	setup_client(&f);
 	f.b.cancel_on_resync = &f.a; /* a follows b in the list */
 	run_until(&f.loop, &f.ends, 2, 2000);
-	mock_drop_connections(&f.m);
+	mock_registry_drop_connections(&f.m);
 	run_until(&f.loop, &f.resyncs, 1, 2000);
 	cr_expect_eq(f.b.resyncs, 1);
 	cr_expect_eq(f.a.resyncs, 0, "a cancelled watch gets no callback");
@@ -367,7 +261,7 @@ Test(watch, resync_callback_may_cancel_the_previous_watch_and_start_one)
 	f.a.start_on_resync = 1;
 	f.b.cancel_on_resync = &f.b; /* b cancels itself */
 	run_until(&f.loop, &f.ends, 2, 2000);
-	mock_drop_connections(&f.m);
+	mock_registry_drop_connections(&f.m);
 	run_until(&f.loop, &f.resyncs, 1, 2000);
 	run_until(&f.loop, &f.ends, 4, 2000); /* a and the new watch */
 	cr_expect_eq(f.b.resyncs, 1);
@@ -389,22 +283,22 @@ Test(watch, resume_revision_follows_the_stream_after_a_reset)
 
 	/* The registry comes back from an empty data dir: revision 0. */
 	f.m.revision = 0;
-	mock_drop_connections(&f.m);
+	mock_registry_drop_connections(&f.m);
 	run_until(&f.loop, &f.ends, 2, 2000);
-	cr_expect_eq(f.m.last_since, 6, "resumed from what it had seen");
+	cr_expect_eq(f.mw.last_since, 6, "resumed from what it had seen");
 	cr_expect_eq(f.b.last_end, 0);
-	mock_change(&f.m, "q1.example.net"); /* revision 1 */
-	mock_change(&f.m, "q2.example.net"); /* revision 2 */
+	mock_change(&f.mw, "q1.example.net"); /* revision 1 */
+	mock_change(&f.mw, "q2.example.net"); /* revision 2 */
 	run_until(&f.loop, &f.upserts, 2, 2000);
 
 	/* Another drop: the watch resumes from 2, the stream's revision, not
 	 * from 6, which the new registry reaches later with other changes. */
-	mock_drop_connections(&f.m);
-	unsigned before = f.m.watches;
-	run_until(&f.loop, &f.m.watches, before + 1, 2000);
+	mock_registry_drop_connections(&f.m);
+	unsigned before = f.mw.watches;
+	run_until(&f.loop, &f.mw.watches, before + 1, 2000);
 	cr_expect_eq(f.b.resync_revision, 2);
-	cr_expect_eq(f.m.last_since, 2, "Watch since_revision %llu",
-			(unsigned long long)f.m.last_since);
+	cr_expect_eq(f.mw.last_since, 2, "Watch since_revision %llu",
+			(unsigned long long)f.mw.last_since);
 	cr_expect_eq(f.ends, 2, "nothing missed: no new snapshot");
 	teardown_client(&f);
 }
