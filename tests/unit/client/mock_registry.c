@@ -276,3 +276,34 @@ void mock_registry_stop(struct mock_registry *m)
 	mock_registry_drop_connections(m);
 	uv_close((uv_handle_t *)&m->listener, NULL);
 }
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Turn @p loop until @p ms pass or, with @p flag, *@p flag >= @p want. */
+static void run(uv_loop_t *loop, const unsigned *flag, unsigned want, uint64_t ms)
+{
+	uv_timer_t tick;
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, tick_cb, 10, 10);
+	uint64_t deadline = uv_now(loop) + ms;
+	while ((flag == NULL || *flag < want) && uv_now(loop) < deadline) {
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void mock_run_until(uv_loop_t *loop, const unsigned *flag, unsigned want, uint64_t ms)
+{
+	run(loop, flag, want, ms);
+	cr_assert_geq(*flag, want, "waited %llu ms for %u, have %u", (unsigned long long)ms, want,
+			*flag);
+}
+
+void mock_run_for(uv_loop_t *loop, uint64_t ms)
+{
+	run(loop, NULL, 0, ms);
+}

@@ -130,3 +130,12 @@ void mock_registry_drop_connections(struct mock_registry *m);
  * on the caller's stack.
  */
 void mock_registry_send(struct mock_registry_conn *mc, Roster__V1__Response *r);
+
+/**
+ * Run @p loop until *@p flag >= @p want (a test's event counter), or fail the
+ * test after @p ms. A 10 ms tick keeps the loop turning while it waits.
+ */
+void mock_run_until(uv_loop_t *loop, const unsigned *flag, unsigned want, uint64_t ms);
+
+/** Run @p loop for @p ms, whatever happens. */
+void mock_run_for(uv_loop_t *loop, uint64_t ms);

@@ -66,27 +66,6 @@ static void count_cb(const struct roster_event *ev, void *ud)
 	}
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
-/* Run the loop until *flag >= want or @p ms pass. */
-static void run_until(uv_loop_t *loop, const unsigned *flag, unsigned want, uint64_t ms)
-{
-	uv_timer_t tick;
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	uint64_t deadline = uv_now(loop) + ms;
-	while (*flag < want && uv_now(loop) < deadline) {
-		uv_run(loop, UV_RUN_ONCE);
-	}
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	cr_assert_geq(*flag, want, "waited %llu ms for %u, have %u", (unsigned long long)ms, want,
-			*flag);
-}
-
 struct fixture {
 	uv_loop_t loop;
 	struct mock_registry m;
@@ -125,7 +104,7 @@ static void setup_client(struct fixture *f, size_t value_len)
 static void teardown_client(struct fixture *f)
 {
 	roster_client_stop(f->c);
-	run_until(&f->loop, &f->n.deregistered, 1, 2000);
+	mock_run_until(&f->loop, &f->n.deregistered, 1, 2000);
 	mock_registry_stop(&f->m);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	cr_expect_eq(uv_loop_close(&f->loop), 0, "every handle closed");
@@ -133,33 +112,18 @@ static void teardown_client(struct fixture *f)
 	free(f->big);
 }
 
-/* Let the engine run for @p ms. */
-static void run_for(uv_loop_t *loop, uint64_t ms)
-{
-	unsigned never = 0;
-	uv_timer_t tick;
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	uint64_t deadline = uv_now(loop) + ms;
-	while (never == 0 && uv_now(loop) < deadline) {
-		uv_run(loop, UV_RUN_ONCE);
-	}
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-}
-
 Test(frame_limit, registry_verdict_refuses_the_endpoint_and_keeps_the_others)
 {
 	struct fixture f;
 	setup_client(&f, 100000); /* under 1 MiB, over the registry's 64 KiB */
-	run_until(&f.loop, &f.n.failed, 1, 3000);
+	mock_run_until(&f.loop, &f.n.failed, 1, 3000);
 	cr_expect_eq(f.n.failed_error, ROSTER_ELIMIT);
 	cr_expect_str_eq(f.n.failed_host, "web2.example.net");
 	cr_expect(strstr(f.n.disconnect_msg, "65536-byte limit") != NULL,
 			"DISCONNECTED says the registry's verdict: '%s'", f.n.disconnect_msg);
-	run_until(&f.loop, &f.n.registered, 1, 3000);
+	mock_run_until(&f.loop, &f.n.registered, 1, 3000);
 	/* Ten heartbeat intervals: the connection stays up. */
-	run_for(&f.loop, 3000);
+	mock_run_for(&f.loop, 3000);
 	cr_expect_eq(f.m.oversized, 1, "the oversized Register sent %u times", f.m.oversized);
 	cr_expect_eq(f.n.disconnected, 1, "%u disconnections", f.n.disconnected);
 	cr_expect_leq(f.m.accepts, 2, "%u connections", f.m.accepts);
@@ -172,11 +136,11 @@ Test(frame_limit, request_over_the_default_limit_is_not_sent)
 {
 	struct fixture f;
 	setup_client(&f, RS_FRAME_MAX_DEFAULT + 1);
-	run_until(&f.loop, &f.n.failed, 1, 3000);
+	mock_run_until(&f.loop, &f.n.failed, 1, 3000);
 	cr_expect_eq(f.n.failed_error, ROSTER_ELIMIT);
 	cr_expect_str_eq(f.n.failed_host, "web2.example.net");
-	run_until(&f.loop, &f.n.registered, 1, 3000);
-	run_for(&f.loop, 1000);
+	mock_run_until(&f.loop, &f.n.registered, 1, 3000);
+	mock_run_for(&f.loop, 1000);
 	cr_expect_eq(f.m.oversized, 0, "never sent");
 	cr_expect_eq(f.n.disconnected, 0);
 	cr_expect_eq(f.m.accepts, 1);

@@ -122,27 +122,6 @@ static const struct mock_registry_ops watches_ops = {
 	.accept = watches_accept_cb,
 };
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
-/* Run the loop until *flag >= want or @p ms pass. */
-static void run_until(uv_loop_t *loop, const unsigned *flag, unsigned want, uint64_t ms)
-{
-	uv_timer_t tick;
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	uint64_t deadline = uv_now(loop) + ms;
-	while (*flag < want && uv_now(loop) < deadline) {
-		uv_run(loop, UV_RUN_ONCE);
-	}
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	cr_assert_geq(*flag, want, "waited %llu ms for %u, have %u", (unsigned long long)ms, want,
-			*flag);
-}
-
 struct fixture;
 
 /* One watch and what its callback saw. */
@@ -241,14 +220,14 @@ Test(watch, resync_callback_may_cancel_the_next_watch)
 	struct fixture f;
 	setup_client(&f);
 	f.b.cancel_on_resync = &f.a; /* a follows b in the list */
-	run_until(&f.loop, &f.ends, 2, 2000);
+	mock_run_until(&f.loop, &f.ends, 2, 2000);
 	mock_registry_drop_connections(&f.m);
-	run_until(&f.loop, &f.resyncs, 1, 2000);
+	mock_run_until(&f.loop, &f.resyncs, 1, 2000);
 	cr_expect_eq(f.b.resyncs, 1);
 	cr_expect_eq(f.a.resyncs, 0, "a cancelled watch gets no callback");
 	cr_expect_null(f.a.w);
 	/* The survivor subscribes again on the new connection. */
-	run_until(&f.loop, &f.ends, 3, 2000);
+	mock_run_until(&f.loop, &f.ends, 3, 2000);
 	cr_expect_eq(f.b.snapshots, 2);
 	teardown_client(&f);
 }
@@ -260,10 +239,10 @@ Test(watch, resync_callback_may_cancel_the_previous_watch_and_start_one)
 	f.a.cancel_on_resync = &f.b; /* b comes before a: already called */
 	f.a.start_on_resync = 1;
 	f.b.cancel_on_resync = &f.b; /* b cancels itself */
-	run_until(&f.loop, &f.ends, 2, 2000);
+	mock_run_until(&f.loop, &f.ends, 2, 2000);
 	mock_registry_drop_connections(&f.m);
-	run_until(&f.loop, &f.resyncs, 1, 2000);
-	run_until(&f.loop, &f.ends, 4, 2000); /* a and the new watch */
+	mock_run_until(&f.loop, &f.resyncs, 1, 2000);
+	mock_run_until(&f.loop, &f.ends, 4, 2000); /* a and the new watch */
 	cr_expect_eq(f.b.resyncs, 1);
 	cr_expect_eq(f.a.resyncs, 1);
 	cr_expect_eq(f.spawned.resyncs, 0, "a watch started by a RESYNC callback gets none");
@@ -278,24 +257,24 @@ Test(watch, resume_revision_follows_the_stream_after_a_reset)
 	roster_watch_cancel(f.c, f.a.w);
 	f.a.w = NULL;
 	f.m.revision = 6;
-	run_until(&f.loop, &f.ends, 1, 2000);
+	mock_run_until(&f.loop, &f.ends, 1, 2000);
 	cr_expect_eq(f.b.last_end, 6);
 
 	/* The registry comes back from an empty data dir: revision 0. */
 	f.m.revision = 0;
 	mock_registry_drop_connections(&f.m);
-	run_until(&f.loop, &f.ends, 2, 2000);
+	mock_run_until(&f.loop, &f.ends, 2, 2000);
 	cr_expect_eq(f.mw.last_since, 6, "resumed from what it had seen");
 	cr_expect_eq(f.b.last_end, 0);
 	mock_change(&f.mw, "q1.example.net"); /* revision 1 */
 	mock_change(&f.mw, "q2.example.net"); /* revision 2 */
-	run_until(&f.loop, &f.upserts, 2, 2000);
+	mock_run_until(&f.loop, &f.upserts, 2, 2000);
 
 	/* Another drop: the watch resumes from 2, the stream's revision, not
 	 * from 6, which the new registry reaches later with other changes. */
 	mock_registry_drop_connections(&f.m);
 	unsigned before = f.mw.watches;
-	run_until(&f.loop, &f.mw.watches, before + 1, 2000);
+	mock_run_until(&f.loop, &f.mw.watches, before + 1, 2000);
 	cr_expect_eq(f.b.resync_revision, 2);
 	cr_expect_eq(f.mw.last_since, 2, "Watch since_revision %llu",
 			(unsigned long long)f.mw.last_since);

@@ -1,0 +1,71 @@
+#include "client_fixture.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+static void count_cb(const struct roster_event *ev, void *ud)
+{
+	struct client_counters *c = ud;
+	switch (ev->kind) {
+	case ROSTER_EVENT_CONNECTED:
+		c->connected++;
+		break;
+	case ROSTER_EVENT_DISCONNECTED:
+		c->disconnected++;
+		break;
+	case ROSTER_EVENT_LEASE:
+		c->lease++;
+		break;
+	case ROSTER_EVENT_LEASE_LOST:
+		c->lease_lost++;
+		break;
+	case ROSTER_EVENT_REGISTERED:
+		c->registered++;
+		cr_expect_str_eq(ev->endpoint->host, "web1.example.net");
+		cr_expect_gt(ev->revision, 0);
+		if (c->n_leases_seen < 8) {
+			c->leases_seen[c->n_leases_seen++] = ev->lease;
+		}
+		break;
+	case ROSTER_EVENT_HEARTBEAT:
+		c->heartbeat++;
+		break;
+	case ROSTER_EVENT_DEREGISTERED:
+		c->deregistered++;
+		break;
+	default:
+		break;
+	}
+}
+
+void client_fixture_start(struct client_fixture *f, const struct client_fixture_opts *o)
+{
+	memset(f, 0, sizeof(*f));
+	cr_assert_eq(uv_loop_init(&f->loop), 0);
+	mock_registry_start(&f->loop, &f->m, NULL, NULL);
+	f->m.silent = o != NULL && o->silent;
+	snprintf(f->server, sizeof(f->server), "127.0.0.1:%d", f->m.port);
+	const char *servers[] = {f->server};
+	struct roster_config cfg = {.servers = servers, .n_servers = 1, .ttl_seconds = 1,
+		.backoff_min_ms = 10,
+		.backoff_max_ms = o != NULL && o->backoff_max_ms ? o->backoff_max_ms : 50,
+		.timeout_ms = o != NULL && o->timeout_ms ? o->timeout_ms : 500,
+		.event_cb = count_cb, .event_ud = &f->n};
+	cr_assert_eq(roster_client_new(&cfg, &f->c), 0);
+	struct roster_instance ep = {.service = "web", .protocol = "http",
+		.host = "web1.example.net", .port = 80};
+	cr_assert_eq(roster_endpoint_add(f->c, &ep), 0);
+	cr_assert_eq(roster_client_start_loop(f->c, &f->loop), 0);
+}
+
+void client_fixture_stop(struct client_fixture *f)
+{
+	roster_client_stop(f->c);
+	mock_run_until(&f->loop, &f->n.deregistered, 1, 2000);
+	mock_registry_stop(&f->m);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&f->loop), 0, "every handle closed");
+	roster_client_free(f->c);
+	cr_expect_eq(f->m.lease_deregs, 1);
+}

@@ -1,0 +1,47 @@
+/*
+ * tests/unit/client/client_fixture.h - one libroster client on a private
+ * loop against the mock registry (mock_registry.h), counting its events: the
+ * fixture of the engine's loop tests (test_engine.c, test_reconnect.c).
+ *
+ * The client has one endpoint (web/http on web1.example.net:80), TTL 1 s,
+ * backoff from 10 ms, and the options below. Its REGISTERED events are
+ * checked to be that endpoint's, with a revision. The teardown stops the
+ * client, expects its lease deregistered at the mock, and every handle of
+ * the loop closed.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mock_registry.h"
+#include "roster/client.h"
+
+/** What the client's events said, counted. */
+struct client_counters {
+	unsigned connected, disconnected, lease, lease_lost, registered, heartbeat, deregistered;
+	uint64_t leases_seen[8]; /**< the lease of each REGISTERED, the first 8 */
+	size_t n_leases_seen;
+};
+
+struct client_fixture {
+	uv_loop_t loop;
+	struct mock_registry m;
+	struct client_counters n;
+	struct roster_client *c;
+	char server[32];
+};
+
+/** Options of client_fixture_start(); zero fields take the default. */
+struct client_fixture_opts {
+	uint32_t backoff_max_ms; /**< default 50 */
+	uint32_t timeout_ms;     /**< default 500 */
+	int silent;              /**< the mock answers nothing from the start */
+};
+
+/** Start the mock and the client on f->loop. @p o may be NULL. */
+void client_fixture_start(struct client_fixture *f, const struct client_fixture_opts *o);
+
+/** Stop the client (its lease deregistered), the mock and the loop. */
+void client_fixture_stop(struct client_fixture *f);
