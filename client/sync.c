@@ -147,9 +147,16 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 				goto out;
 			}
 			/* An error with id 0 is the registry's verdict on the whole
-			 * connection (e.g. our frame was over its limit), sent just
-			 * before it closes: the answer to this call, not a stray. */
-			if (out->id == id || (out->id == 0 && out->error != 0)) {
+			 * connection, sent just before it closes. Our frame over
+			 * its limit is the answer to this call; any other
+			 * (connection limit, shutting down) turns the connection
+			 * away, and the caller tries the next registry. */
+			if (out->id == id || (out->id == 0 && out->too_large)) {
+				goto out;
+			}
+			if (out->id == 0 && out->error != 0) {
+				wire_response_deinit(out);
+				rc = ROSTER_EUNREACHABLE;
 				goto out;
 			}
 			wire_response_deinit(out); /* not ours: a stray frame */

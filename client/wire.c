@@ -22,8 +22,8 @@ int wire_error_from_code(int code)
 	case ROSTER__V1__ERROR_CODE__NOT_FOUND:
 		return ROSTER_ENOENT;
 	case ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED:
+	case ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE: /* our request: as refused locally */
 		return ROSTER_ELIMIT;
-	case ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE:
 	case ROSTER__V1__ERROR_CODE__MALFORMED:
 		return ROSTER_EPROTO;
 	case ROSTER__V1__ERROR_CODE__STORAGE_FULL:

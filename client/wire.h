@@ -78,7 +78,7 @@ enum wire_result {
 struct wire_response {
 	uint64_t id;
 	int error;            /**< 0, or the ROSTER_E* code of the server's error code */
-	int too_large;        /**< the error is FRAME_TOO_LARGE (error is ROSTER_EPROTO) */
+	int too_large;        /**< the error is FRAME_TOO_LARGE (error is ROSTER_ELIMIT) */
 	char message[256];    /**< the server's message, truncated */
 	enum wire_result result;
 	uint64_t lease;       /**< OPEN_LEASE */

@@ -290,3 +290,24 @@ def test_registry_frame_limit_verdict_is_reported(tmp_path):
         # The registry is fine and takes normal requests.
         r = roster(*register_cmd(srv, "small", 10, 1, "--permanent"))
         assert r.returncode == 0, r.stderr
+
+
+def test_a_registry_turning_connections_away_is_failed_over(tmp_path):
+    """A registry at its connection limit answers a new connection with an
+    id-0 UNAVAILABLE frame and closes it. For a query that is "this registry
+    cannot answer": the next one in the list does. (Only FRAME_TOO_LARGE,
+    about our own request, is an answer.)"""
+    a = Rosterd(tmp_path / "a", extra=["--max-connections", "1"])
+    b = Rosterd(tmp_path / "b")
+    os.makedirs(tmp_path / "a"), os.makedirs(tmp_path / "b")
+    with a, b:
+        with b.client() as cb:
+            assert cb.register("db", "tcp", "db1.lon6.example.net", 5432).error == 0
+        with a.client() as held:  # a's one place is taken
+            assert held.stats() is not None
+            servers = f"127.0.0.1:{a.api_port},127.0.0.1:{b.api_port}"
+            r = roster("--server", servers, "query", "--service", "db")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert "db1.lon6.example.net.:5432" in r.stdout
+            r = roster("--server", servers, "stats")
+            assert r.returncode == 0, (r.stdout, r.stderr)
