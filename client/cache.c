@@ -146,8 +146,14 @@ bool cache_save_due(const struct cache *c, uint64_t refresh_ms)
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct cache_entry *e = &c->entries[i];
-		if (e->saved_ms == 0 || (e->result->fetched_at_ms > e->saved_ms &&
-						 e->result->fetched_at_ms - e->saved_ms > refresh_ms)) {
+		uint64_t fetched = e->result->fetched_at_ms;
+		if (e->saved_ms == 0 || (fetched > e->saved_ms && fetched - e->saved_ms > refresh_ms)) {
+			return true;
+		}
+		/* The file's copy is dated after one fetched just now: written
+		 * under a clock that was ahead. Every process would refuse it
+		 * (CACHE_SKEW_MS), so it must be replaced, not kept. */
+		if (e->saved_ms > fetched && e->saved_ms - fetched > refresh_ms) {
 			return true;
 		}
 	}

@@ -102,3 +102,32 @@ Test(cachefile, a_copy_dated_far_in_the_future_is_not_served)
 	cr_expect_eq(cache_get(&c, "db", "tcp", 0, now, 3600000, &got), ROSTER_ENOENT);
 	cache_deinit(&c);
 }
+
+Test(cachefile, a_file_copy_dated_in_the_future_is_replaced)
+{
+	char path[] = "/tmp/roster-cachefile-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	uint64_t now = 1700000000000ull;
+	struct cache c = {0};
+	put(&c, now + 3600000, 10, "db1.example.net."); /* the clock was 1 h ahead */
+	cr_assert_eq(cache_save(&c, path), 0);
+	cache_deinit(&c);
+	/* The clock corrected, a new process answers the same content live. */
+	struct cache l = {0};
+	cr_assert_eq(cache_load(&l, path), 0);
+	put(&l, now, 10, "db1.example.net.");
+	cr_expect(cache_save_due(&l, 60000), "the file's copy, 1 h ahead, is served by nobody");
+	cr_assert_eq(cache_save(&l, path), 0);
+	cache_deinit(&l);
+	/* A later process, during an outage, has that copy to serve. */
+	struct cache m = {0};
+	cr_assert_eq(cache_load(&m, path), 0);
+	struct roster_result *got = NULL;
+	cr_assert_eq(cache_get(&m, "db", "tcp", 0, now + 180000, 3600000, &got), 0);
+	cr_expect(got->stale);
+	roster_result_free(got);
+	cache_deinit(&m);
+	unlink(path);
+}
