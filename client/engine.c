@@ -330,11 +330,14 @@ static void reg_sync_watches(struct reg *r)
 			.service = w->service,
 			.since_revision = w->last_revision,
 		};
-		if (reg_send(r, &rq, 0, 0) == 0) {
-			w->req_id = rq.id;
-			w->subscribed = true;
-			w->in_snapshot = false;
+		if (reg_send(r, &rq, 0, 0) != 0) {
+			/* reg_send() failed the registry, and its RESYNC callbacks
+			 * may have cancelled w: do not touch the list again. */
+			return;
 		}
+		w->req_id = rq.id;
+		w->subscribed = true;
+		w->in_snapshot = false;
 	}
 }
 
