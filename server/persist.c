@@ -427,10 +427,12 @@ const struct store_persist_ops *persist_ops(void)
 	return &ops;
 }
 
-/* The number after the highest instance record: where appends go on. */
-/* LMDB's lock file for its default 126 readers: 125 reader slots of one
- * cache line each after a 192-octet header (mdb_env_setup_locks()). */
-#define LOCK_FILE_MIN 8192
+/* LMDB's lock file for its default 126 readers is 125 reader slots and a
+ * header, 8,192 octets on x86-64 but more where pthread mutexes are larger
+ * (8,256 on arm64; mdb_env_setup_locks()). A new file gets 16 KiB: over
+ * that everywhere, and LMDB, finding the file larger than it needs, takes
+ * its reader count from the size (about 250 slots), which costs nothing. */
+#define LOCK_FILE_MIN 16384
 
 /*
  * Give LMDB's lock file its blocks before LMDB maps it. LMDB extends the file
@@ -460,6 +462,7 @@ static int lock_file_prealloc(const char *dir)
 	return rc;
 }
 
+/* The number after the highest instance record: where appends go on. */
 static int last_rec(MDB_txn *txn, MDB_dbi dbi, uint64_t *next)
 {
 	MDB_cursor *cur;
