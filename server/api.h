@@ -58,7 +58,8 @@ void api_stop(struct api *api);
  * Write every connection's collected replies. Called by the server after
  * the iteration's batch committed.
  * @param commit_rc the commit's result: on failure, every reply of a write
- *        collected this iteration is replaced by STORAGE_ERROR.
+ *        collected this iteration is replaced by the error it maps to
+ *        (STORAGE_FULL for a full disk, else STORAGE_ERROR).
  */
 void api_flush(struct api *api, int commit_rc);
 

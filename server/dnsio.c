@@ -474,13 +474,9 @@ static int workers_start(struct dnsio *io, size_t count)
 		}
 		for (size_t k = 0; k < io->nudp; k++) {
 			struct epoll_event ev = {EPOLLIN | EPOLLEXCLUSIVE, {.u32 = (uint32_t)k}};
-			int rc = epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev);
-			if (rc != 0 && errno == EINVAL) {
-				/* Kernels before 4.5: every worker wakes; they still work. */
-				ev.events = EPOLLIN;
-				rc = epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev);
-			}
-			if (rc != 0) {
+			/* Kernels before 4.5 ignore the flag: every worker wakes,
+			 * and they still work. */
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev) != 0) {
 				return -errno;
 			}
 		}

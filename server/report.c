@@ -177,8 +177,11 @@ static void log_write(struct report *r, const struct report_fields *f,
 	}
 	ssize_t w = write(r->fd, line, (size_t)n);
 	if (w != n) {
-		/* A full disk: no half line for a JSON Lines reader to trip on. */
-		if (w > 0 && ftruncate(r->fd, (off_t)r->log_size) < 0) {
+		/* A full disk: no half line for a JSON Lines reader to trip on.
+		 * The file's own size, not ours: someone may have cut it. */
+		struct stat st;
+		if (w > 0 && (fstat(r->fd, &st) < 0 || st.st_size < w ||
+				ftruncate(r->fd, st.st_size - w) < 0)) {
 			r->log_errors++; /* the half line stays: counted twice */
 		}
 		r->log_errors++;
