@@ -242,6 +242,34 @@ struct run {
 	bool wrote; /* renames started: a failure can have left a partial update */
 };
 
+/* Remove the staged files a run killed before its renames left behind
+ * (.<zone>.zone.tmp, .<include>.tmp): under the lock, nobody else stages. */
+static void remove_leftovers(struct run *r)
+{
+	DIR *d = opendir(r->cfg->out);
+	if (d == NULL) {
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		size_t l = strlen(n);
+		if (n[0] != '.' || l < 6 || strcmp(n + l - 4, ".tmp") != 0) {
+			continue;
+		}
+		char name[NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%.*s", (int)(l - 5), n + 1);
+		bool ours = strlen(name) > 5 && strcmp(name + strlen(name) - 5, ".zone") == 0;
+		for (size_t k = 0; k < NINCLUDES && !ours; k++) {
+			ours = strcmp(name, include_names[k]) == 0;
+		}
+		if (ours) {
+			rs_file_discard(r->cfg->out, name);
+		}
+	}
+	closedir(d);
+}
+
 /* Write @p name's new text to --out/.<name>.tmp; run_write() renames every
  * staged file once all of them are on disk. */
 static int stage(struct run *r, const char *name, const struct zg_buf *const *parts, size_t n)
@@ -441,6 +469,7 @@ static int run_write(struct run *r)
 		return rc;
 	}
 	r->writing = true;
+	remove_leftovers(r);
 	r->staged = calloc(r->g.nzones + NINCLUDES, sizeof(*r->staged));
 	if (r->staged == NULL) {
 		return RS_ENOMEM;

@@ -242,3 +242,19 @@ def test_one_run_at_a_time_per_output_directory(tmp_path):
         os.close(fd)
     zc.run(str(out), [inv], check=0)
     assert zc.soa_serial(str(out / "ash2.example.net.zone")) == 2
+
+
+def test_files_a_killed_run_staged_are_removed(tmp_path):
+    """A run killed between writing its .<name>.tmp files and renaming them
+    leaves them behind; the next run removes them, and nothing else."""
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", fleet(tmp_path))
+    out = tmp_path / "out"
+    zc.run(str(out), [inv], check=0)
+    zone = next(n for n in os.listdir(out) if n.endswith(".zone"))
+    left = [f".{zone}.tmp", ".gone.example.net.zone.tmp", ".roster.nsd.conf.tmp"]
+    for name in left + [".keep.tmp", "notes.tmp"]:
+        (out / name).write_text("half written\n")
+    zc.run(str(out), [inv], check=0)
+    names = set(os.listdir(out))
+    assert not names & set(left), names
+    assert {".keep.tmp", "notes.tmp"} <= names, "only zonegen's own files are removed"
