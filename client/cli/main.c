@@ -39,7 +39,7 @@ struct cli {
 	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
 	/* per registry (index into servers): what happened to the lease there */
 	bool held[ARGS_MAX_SERVERS];    /**< a lease was opened: the endpoint may be there */
-	int dereg[ARGS_MAX_SERVERS];    /**< 0 no answer, 1 confirmed, -1 refused */
+	int dereg[ARGS_MAX_SERVERS];    /**< 0 no answer, 1 confirmed, 2 lease gone, -1 refused */
 	uint64_t dereg_revision[ARGS_MAX_SERVERS];
 	char dereg_why[ARGS_MAX_SERVERS][160]; /**< the refusal, when dereg is -1 */
 };
@@ -259,9 +259,10 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		break;
 	case ROSTER_EVENT_DEREGISTERED:
 		/* Only a deregistration the registry confirmed takes the endpoint
-		 * out of DNS; an error reply leaves it there until the lease ends. */
+		 * out of DNS; an error reply leaves it there until the lease ends,
+		 * except "unknown lease": it ended already, and took it along. */
 		if (ev->registry < ARGS_MAX_SERVERS) {
-			cli->dereg[ev->registry] = ev->error == 0 ? 1 : -1;
+			cli->dereg[ev->registry] = ev->error == 0 ? 1 : ev->error == ROSTER_ELEASE ? 2 : -1;
 			cli->dereg_revision[ev->registry] = ev->revision;
 			snprintf(cli->dereg_why[ev->registry], sizeof(cli->dereg_why[0]), "%s",
 					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
@@ -297,6 +298,11 @@ static int report_deregistered(struct cli *cli, const struct roster_instance *sh
 		} else if (cli->dereg[i] == 1) {
 			fprintf(stderr, "roster: register: deregistered at %s revision %llu\n",
 					cli->servers[i], (unsigned long long)cli->dereg_revision[i]);
+		} else if (cli->dereg[i] == 2) {
+			fprintf(stderr,
+					"roster: register: the lease had already expired at %s: the "
+					"endpoint is not served there\n",
+					cli->servers[i]);
 		} else if (cli->held[i]) {
 			fprintf(stderr,
 					"roster: register: not deregistered at %s (%s); the endpoint "

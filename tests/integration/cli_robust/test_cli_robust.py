@@ -171,7 +171,8 @@ def test_cache_file_is_rewritten_only_when_the_answer_changes(srv, tmp_path):
 
 class StatsOnly:
     """A registry that answers Stats and nothing else: the CLI gets its zone,
-    then the engine's OpenLease goes unanswered."""
+    then the engine's OpenLease goes unanswered. answer() says what else it
+    answers (a subclass's)."""
 
     def __init__(self):
         from harness import pb
@@ -207,11 +208,16 @@ class StatsOnly:
                 rq = self.pb.Request()
                 rq.ParseFromString(buf[4:4 + n])
                 buf = buf[4 + n:]
-                if rq.WhichOneof("op") == "stats":
-                    rs = self.pb.Response(id=rq.id, stats=self.pb.StatsResponse(
-                        zone="services.lon6.example.net.", site="lon6", domain="example.net"))
+                rs = self.answer(rq)
+                if rs is not None:
                     body = rs.SerializeToString()
                     c.sendall(len(body).to_bytes(4, "big") + body)
+
+    def answer(self, rq):
+        if rq.WhichOneof("op") == "stats":
+            return self.pb.Response(id=rq.id, stats=self.pb.StatsResponse(
+                zone="services.lon6.example.net.", site="lon6", domain="example.net"))
+        return None
 
     def close(self):
         self.sock.close()
@@ -229,3 +235,41 @@ def test_register_waits_twice_the_effective_timeout_plus_a_second():
         mock.close()
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "roster: register: endpoints not registered within 5000 ms" in r.stderr, r.stderr
+
+
+class LeaseGoneAtStop(StatsOnly):
+    """Grants a lease and the registration, then, at the deregistration,
+    no longer knows the lease: it expired in between (e.g. the host was
+    suspended past its TTL)."""
+
+    def answer(self, rq):
+        op, pb = rq.WhichOneof("op"), self.pb
+        if op == "open_lease":
+            return pb.Response(id=rq.id, open_lease=pb.OpenLeaseResponse(lease=42, ttl_seconds=30))
+        if op == "register":
+            return pb.Response(id=rq.id, register=pb.RegisterResponse(revision=7))
+        if op == "heartbeat":
+            return pb.Response(id=rq.id, heartbeat=pb.HeartbeatResponse(ttl_seconds=30,
+                                                                         instances=1))
+        if op == "deregister":
+            return pb.Response(id=rq.id, error=pb.UNKNOWN_LEASE, message="unknown lease 42")
+        return super().answer(rq)
+
+
+def test_register_interrupted_after_its_lease_expired_is_not_a_failure():
+    """The lease is gone at the registry: so is the endpoint. Not
+    "deregistered" (nothing was), not "stays until its lease expires"
+    (it did), and exit 0: the endpoint is out of rotation."""
+    mock = LeaseGoneAtStop()
+    try:
+        server = f"127.0.0.1:{mock.port}"
+        with running(start_register([server], "--ttl", "30")) as p:
+            first = p.stdout.readline()
+            assert first.startswith("registered web1.lon6.example.net.:8080 as "), first
+            rc, out, err = interrupt(p)
+    finally:
+        mock.close()
+    assert rc == 0, (rc, out, err)
+    assert "deregistered" not in out and "stays until" not in err, (out, err)
+    assert (f"roster: register: the lease had already expired at {server}: the endpoint "
+            "is not served there") in err, err
