@@ -193,6 +193,11 @@ void roster_client_free(struct roster_client *c)
 		free(w);
 	}
 	free(c->cancels);
+	if (c->cache_path != NULL && c->cache.dirty &&
+			cache_save(&c->cache, c->cache_path) != 0) {
+		/* The last save failed (a full disk, say) and so did this one
+		 * more try: the file keeps the copy it had. */
+	}
 	cache_deinit(&c->cache);
 	for (size_t i = 0; c->servers != NULL && i < c->n_servers; i++) {
 		free(c->servers[i]);

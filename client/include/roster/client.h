@@ -280,8 +280,8 @@ ROSTER_API void roster_client_stop(struct roster_client *c);
 
 /**
  * Stop the engine if it runs (see roster_client_stop()), free everything.
- * The cache file is not written here: each query already wrote what
- * changed. NULL-safe. With roster_client_start_loop(), call it only
+ * Each query already wrote the cache file when its answer changed; only a
+ * change whose write failed is tried once more here. NULL-safe. With roster_client_start_loop(), call it only
  * after the loop has run the engine's handles closed.
  */
 ROSTER_API void roster_client_free(struct roster_client *c);
