@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void count_cb(const struct roster_event *ev, void *ud)
@@ -13,6 +14,12 @@ static void count_cb(const struct roster_event *ev, void *ud)
 		break;
 	case ROSTER_EVENT_DISCONNECTED:
 		c->disconnected++;
+		snprintf(c->disconnect_msg, sizeof(c->disconnect_msg), "%s", ev->message);
+		break;
+	case ROSTER_EVENT_REGISTER_FAILED:
+		c->failed++;
+		c->failed_error = ev->error;
+		snprintf(c->failed_host, sizeof(c->failed_host), "%s", ev->endpoint->host);
 		break;
 	case ROSTER_EVENT_LEASE:
 		c->lease++;
@@ -45,6 +52,7 @@ void client_fixture_start(struct client_fixture *f, const struct client_fixture_
 	cr_assert_eq(uv_loop_init(&f->loop), 0);
 	mock_registry_start(&f->loop, &f->m, NULL, NULL);
 	f->m.silent = o != NULL && o->silent;
+	f->m.max_frame = o != NULL ? o->max_frame : 0;
 	snprintf(f->server, sizeof(f->server), "127.0.0.1:%d", f->m.port);
 	const char *servers[] = {f->server};
 	struct roster_config cfg = {.servers = servers, .n_servers = 1, .ttl_seconds = 1,
@@ -56,6 +64,16 @@ void client_fixture_start(struct client_fixture *f, const struct client_fixture_
 	struct roster_instance ep = {.service = "web", .protocol = "http",
 		.host = "web1.example.net", .port = 80};
 	cr_assert_eq(roster_endpoint_add(f->c, &ep), 0);
+	if (o != NULL && o->big_value_len > 0) {
+		f->big = malloc(o->big_value_len + 1);
+		cr_assert_not_null(f->big);
+		memset(f->big, 'a', o->big_value_len);
+		f->big[o->big_value_len] = '\0';
+		struct roster_meta meta = {.key = "blob", .value = f->big};
+		struct roster_instance big = {.service = "web", .protocol = "http",
+			.host = "web2.example.net", .port = 80, .metadata = &meta, .n_metadata = 1};
+		cr_assert_eq(roster_endpoint_add(f->c, &big), 0);
+	}
 	cr_assert_eq(roster_client_start_loop(f->c, &f->loop), 0);
 }
 
@@ -67,5 +85,6 @@ void client_fixture_stop(struct client_fixture *f)
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	cr_expect_eq(uv_loop_close(&f->loop), 0, "every handle closed");
 	roster_client_free(f->c);
+	free(f->big);
 	cr_expect_eq(f->m.lease_deregs, 1);
 }

@@ -1,11 +1,12 @@
 /*
  * tests/unit/client/client_fixture.h - one libroster client on a private
  * loop against the mock registry (mock_registry.h), counting its events: the
- * fixture of the engine's loop tests (test_engine.c, test_reconnect.c).
+ * fixture of the engine's loop tests (test_engine.c, test_reconnect.c,
+ * test_frame_limit.c).
  *
- * The client has one endpoint (web/http on web1.example.net:80), TTL 1 s,
- * backoff from 10 ms, and the options below. Its REGISTERED events are
- * checked to be that endpoint's, with a revision. The teardown stops the
+ * The client has one endpoint (web/http on web1.example.net:80; a second,
+ * oversized one on request), TTL 1 s, backoff from 10 ms, and the options
+ * below. Its REGISTERED events are checked to be web1's, with a revision. The teardown stops the
  * client, expects its lease deregistered at the mock, and every handle of
  * the loop closed.
  */
@@ -21,7 +22,11 @@
 /** What the client's events said, counted. */
 struct client_counters {
 	unsigned connected, disconnected, lease, lease_lost, registered, heartbeat, deregistered;
-	uint64_t leases_seen[8]; /**< the lease of each REGISTERED, the first 8 */
+	unsigned failed;          /**< REGISTER_FAILED */
+	int failed_error;         /**< the last REGISTER_FAILED's */
+	char failed_host[64];     /**< the last REGISTER_FAILED's endpoint */
+	char disconnect_msg[128]; /**< the last DISCONNECTED's message */
+	uint64_t leases_seen[8];  /**< the lease of each REGISTERED, the first 8 */
 	size_t n_leases_seen;
 };
 
@@ -31,6 +36,7 @@ struct client_fixture {
 	struct client_counters n;
 	struct roster_client *c;
 	char server[32];
+	char *big; /**< web2's metadata value, with opts.big_value_len */
 };
 
 /** Options of client_fixture_start(); zero fields take the default. */
@@ -38,6 +44,9 @@ struct client_fixture_opts {
 	uint32_t backoff_max_ms; /**< default 50 */
 	uint32_t timeout_ms;     /**< default 500 */
 	int silent;              /**< the mock answers nothing from the start */
+	uint32_t max_frame;      /**< the mock's --max-frame (mock_registry.h) */
+	size_t big_value_len;    /**< nonzero: a second endpoint, web2.example.net:80,
+				  * with one metadata value this long */
 };
 
 /** Start the mock and the client on f->loop. @p o may be NULL. */
