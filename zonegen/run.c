@@ -150,6 +150,7 @@ static bool drop_ok(const struct zg_run_config *a, const struct zg_zone_result *
 
 static const char *const include_names[] = {ZG_INCLUDE_BIND, ZG_INCLUDE_NSD, ZG_INCLUDE_KNOT};
 #define NINCLUDES (sizeof(include_names) / sizeof(include_names[0]))
+
 static void send_notify(const struct zg_run_config *a, const struct zg_gen *g,
 		const struct zg_zone_result *res, struct zg_diag *diag, FILE *outf)
 {
