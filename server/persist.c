@@ -455,7 +455,7 @@ static int lock_file_prealloc(const char *dir)
 	struct stat st;
 	int rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (rc == 0) {
-		off_t len = st.st_size > LOCK_FILE_MIN ? st.st_size : LOCK_FILE_MIN;
+		off_t len = st.st_size > 0 ? st.st_size : LOCK_FILE_MIN;
 		rc = -posix_fallocate(fd, 0, len);
 	}
 	close(fd);
