@@ -160,6 +160,62 @@ def api_seeds():
     return s
 
 
+def response(rid, result_num, body, error=0, message=""):
+    r = f_varint(1, rid)
+    if error:
+        r += f_varint(2, error)
+    if message:
+        r += f_bytes(3, message)
+    return r + f_bytes(result_num, body)
+
+
+def full_instance(svc, proto, host, port, addrs=(), meta=(), status=2, expiry=1, lease=7,
+                  stale=False):
+    b = instance(svc, proto, host, port, addrs, meta, status)
+    b += f_varint(6, 1) + f_varint(10, 1795000000000) + f_varint(11, 1795000060000)
+    b += f_varint(12, expiry)
+    if lease:
+        b += f_varint(13, lease)
+    if stale:
+        b += f_varint(14, 1)
+    return b
+
+
+def client_seeds():
+    # one control octet (fuzz_client.c: stale, protocol asked, ring key), then
+    # a Response body as a registry sends it
+    web1 = full_instance("web", "tcp", "web1.lon6.example.net.", 8080,
+                         ["10.0.0.1", "2001:db8::1"], [("path", "/v1"), ("zone", "a")])
+    web2 = full_instance("web", "tcp", "web2.lon6.example.net.", 8080, ["10.0.0.2"], status=3)
+    web3 = full_instance("web", "udp", "web3.lon6.example.net.", 53, status=2, expiry=2,
+                         lease=0, stale=True)
+    s = {}
+    s["query"] = b"\x00" + response(7, 15, f_bytes(1, web1) + f_bytes(1, web2) + f_varint(2, 42))
+    s["query_mixed_stale"] = b"\x07" + response(8, 15, f_bytes(1, web1) + f_bytes(1, web3) +
+                                                 f_varint(2, 43) + f_varint(3, 1))
+    s["query_empty"] = b"\x02" + response(9, 15, f_varint(2, 1))
+    summary = (f_bytes(1, f_bytes(1, "web") + f_bytes(2, "tcp") + f_varint(3, 2) +
+                       f_varint(4, 1)) +
+               f_bytes(1, f_bytes(1, "db") + f_bytes(2, "tcp") + f_varint(5, 1) +
+                       f_varint(6, 1)))
+    s["list"] = b"\x00" + response(10, 16, summary + f_varint(2, 44))
+    reports = b"".join(f_bytes(19, f_bytes(1, code) + f_varint(2, n))
+                       for code, n in (("e42", 3), ("timeout", 17), ("nxdomain", 1)))
+    stats = (f_varint(1, 44) + f_varint(3, 2) + f_varint(4, 3) + f_varint(5, 2) +
+             f_varint(7, 2) + f_varint(13, 86400000) + f_bytes(14, "lon6") +
+             f_bytes(15, "example.net") + f_bytes(16, "services.lon6.example.net.") +
+             f_varint(18, 1000) + reports)
+    s["stats"] = b"\x00" + response(11, 18, stats)
+    s["watch_begin"] = b"\x00" + response(12, 17, f_varint(1, 1) + f_varint(2, 40))
+    s["watch_upsert"] = b"\x00" + response(12, 17, f_varint(1, 3) + f_varint(2, 41) +
+                                           f_bytes(3, web1))
+    s["watch_remove"] = b"\x00" + response(12, 17, f_varint(1, 4) + f_varint(2, 45) + f_bytes(
+        3, instance_id("web", "tcp", "web2.lon6.example.net.", 8080)) + f_bytes(4, "expired"))
+    s["open_lease"] = b"\x00" + response(1, 10, f_varint(1, 7) + f_varint(2, 10))
+    s["error"] = b"\x00" + f_varint(1, 2) + f_varint(2, 3) + f_bytes(3, "unknown lease 7")
+    return s
+
+
 def frame_seeds():
     s = {}
     # two chunking octets, one limit octet (0: 1 MiB), then the stream
@@ -186,7 +242,8 @@ def http_seeds():
 
 def main():
     for target, seeds in (("dns", dns_seeds()), ("api", api_seeds()),
-                          ("frame", frame_seeds()), ("http", http_seeds())):
+                          ("frame", frame_seeds()), ("http", http_seeds()),
+                          ("client", client_seeds())):
         d = os.path.join(HERE, "corpus", target)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
