@@ -1,10 +1,12 @@
 #include "client/wire.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/inst.h"
+#include "common/name.h"
 #include "proto/frame.h"
 #include "proto/roster.pb-c.h"
 
@@ -183,9 +185,16 @@ out:
 	return rc;
 }
 
-/* A packed copy of a wire Instance. */
+/* A packed copy of a wire Instance. An identity a registry would have
+ * refused (service, protocol, host, port) is ROSTER_EPROTO: rosterd never
+ * sends one, and the names go to terminals and caches as they are. */
 static int instance_from_pb(struct roster_instance *dst, const Roster__V1__Instance *pb)
 {
+	if (pb->port < 1 || pb->port > 65535 || inst_label_check(pb->service) != 0 ||
+			inst_label_check(pb->protocol) != 0 || pb->host == NULL ||
+			rs_name_check(pb->host, 0) != 0) {
+		return ROSTER_EPROTO;
+	}
 	struct roster_meta stack_meta[16];
 	struct roster_meta *meta = stack_meta;
 	if (pb->n_metadata > 16) {
@@ -202,19 +211,21 @@ static int instance_from_pb(struct roster_instance *dst, const Roster__V1__Insta
 		.service = pb->service,
 		.protocol = pb->protocol,
 		.host = pb->host,
-		.port = pb->port > 65535 ? 0 : (uint16_t)pb->port,
+		.port = (uint16_t)pb->port,
 		.addresses = (const char *const *)pb->addresses,
 		.n_addresses = pb->n_addresses,
 		.priority = (uint16_t)pb->priority,
 		.weight = (uint16_t)pb->weight,
 		.metadata = meta,
 		.n_metadata = pb->n_metadata,
-		.status = (int)pb->status <= (int)ROSTER_DOWN ? (enum roster_status)pb->status
-						     : ROSTER_STATUS_UNSPECIFIED,
+		.status = (int)pb->status >= 0 && (int)pb->status <= (int)ROSTER_DOWN
+					? (enum roster_status)pb->status
+					: ROSTER_STATUS_UNSPECIFIED,
 		.registered_at_ms = pb->registered_at_ms,
 		.status_since_ms = pb->status_since_ms,
-		.expiry = (int)pb->expiry <= (int)ROSTER_NEVER ? (enum roster_expiry)pb->expiry
-						     : ROSTER_EXPIRY_UNSPECIFIED,
+		.expiry = (int)pb->expiry >= 0 && (int)pb->expiry <= (int)ROSTER_NEVER
+					? (enum roster_expiry)pb->expiry
+					: ROSTER_EXPIRY_UNSPECIFIED,
 		.lease = pb->lease,
 		.stale = pb->stale,
 	};
@@ -248,9 +259,13 @@ static int query_from_pb(struct wire_response *out, const Roster__V1__QueryRespo
 
 static int list_from_pb(struct wire_response *out, const Roster__V1__ListResponse *pb)
 {
-	/* One block: the array, then the strings. */
+	/* One block: the array, then the strings. Names as instance_from_pb(). */
 	size_t strings = 0;
 	for (size_t i = 0; i < pb->n_services; i++) {
+		if (inst_label_check(pb->services[i]->service) != 0 ||
+				inst_label_check(pb->services[i]->protocol) != 0) {
+			return ROSTER_EPROTO;
+		}
 		strings += strlen(pb->services[i]->service) + strlen(pb->services[i]->protocol) + 2;
 	}
 	size_t arr = pb->n_services * sizeof(struct roster_service);
@@ -283,9 +298,55 @@ static int list_from_pb(struct wire_response *out, const Roster__V1__ListRespons
 	return 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at @p s (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+	if (n == 0 || s[0] > 0xF4) {
+		return 0;
+	}
+	uint32_t cp = s[0] & (0x7Fu >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80) {
+			return 0; /* the NUL at the end stops here too */
+		}
+		cp = cp << 6 | (s[i] & 0x3Fu);
+	}
+	if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+		return 0;
+	}
+	return n;
+}
+
+/*
+ * Copy a registry's free text (a message, a site name, a report code) into
+ * a char[@p dstsz] for people and JSON: control characters (C0, DEL, and
+ * the C1 range, where CSI lives) and bytes that are not UTF-8 become '?',
+ * so that no registry can move a terminal's cursor or forge an output line,
+ * and a cut never splits a character.
+ */
 static void copy_str(char *dst, size_t dstsz, const char *src)
 {
-	snprintf(dst, dstsz, "%s", src != NULL ? src : "");
+	const unsigned char *s = (const unsigned char *)(src != NULL ? src : "");
+	size_t n = 0;
+	while (*s != '\0' && n + 1 < dstsz) {
+		size_t len = *s < 0x80 ? 1 : utf8_len(s);
+		bool c1 = len == 2 && s[0] == 0xC2 && s[1] < 0xA0;
+		if (len == 0 || c1 || (len == 1 && (*s < 0x20 || *s == 0x7F))) {
+			dst[n++] = '?';
+			s += len > 0 ? len : 1;
+			continue;
+		}
+		if (n + len + 1 > dstsz) {
+			break;
+		}
+		memcpy(dst + n, s, len);
+		n += len;
+		s += len;
+	}
+	dst[n] = '\0';
 }
 
 static void stats_from_pb(struct roster_stats *d, const Roster__V1__StatsResponse *s)

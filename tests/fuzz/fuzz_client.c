@@ -18,18 +18,22 @@
  * The oracle is a second, independent roster__v1__response__unpack() of
  * the same body. Invariants:
  *   - decode returns 0, ROSTER_EPROTO or ROSTER_ENOMEM; EPROTO exactly when
- *     the body is not a Response or is a WatchEvent of an unknown kind; after
- *     a failure nothing is left owned (query, list, watch_inst all NULL);
+ *     the body is not a Response, is a WatchEvent of an unknown kind, or
+ *     carries an instance identity or a list entry a registry would refuse
+ *     (service and protocol labels, host name, port 1..65535: rosterd never
+ *     sends one); after a failure nothing is left owned (query, list,
+ *     watch_inst all NULL);
  *   - on 0: message and reason are NUL-terminated within their arrays and
- *     are the server's text truncated; the result kind, id and error code
- *     are the message's; too_large only with ROSTER_ELIMIT;
+ *     clean text (valid UTF-8 without control characters, C1 included,
+ *     whatever the server sent), the server's own text, cut at a character,
+ *     when it was clean; the result kind, id and error code are the
+ *     message's; too_large only with ROSTER_ELIMIT;
  *   - QUERY and LIST: the counts are the message's and every string (service,
  *     protocol, host, addresses, metadata keys and values) is non-NULL and
  *     equal to the message's (up to a NUL inside it); arrays are NULL exactly
- *     when empty; ports over 65535 become 0, unknown non-negative statuses
- *     and expiries UNSPECIFIED (see the note at instance_check());
- *   - STATS: site, domain, zone and report codes are NUL-terminated
- *     truncations; the reports kept are the ROSTER_STATS_MAX_REPORTS largest
+ *     when empty; statuses and expiries outside the enums UNSPECIFIED;
+ *   - STATS: site, domain, zone and report codes are clean text as message
+ *     is; the reports kept are the ROSTER_STATS_MAX_REPORTS largest
  *     (their counts sum to the sum of the largest counts sent);
  *   - every --json output is exactly one line that parses as a JSON object;
  *     jsonify_instance() writes an instance exactly when its service,
@@ -45,9 +49,8 @@
  * FUZZ_VERBOSE=1 prints every output (human and --json) on stdout, as a
  * terminal would get it.
  *
- * Not checked: the validity of the strings. The decoder checks no name,
- * address, UTF-8 or control character, and the human output prints them
- * as sent (docs/fuzzing.md).
+ * Not checked: addresses and metadata, which the decoder passes as sent
+ * (the human output does not print them; --json escapes them).
  */
 #include <jansson.h>
 #include <stdbool.h>
@@ -60,6 +63,7 @@
 #include "client/inst.h"
 #include "client/jsonify.h"
 #include "client/wire.h"
+#include "common/name.h"
 #include "common/ring.h"
 #include "proto/roster.pb-c.h"
 #include "tests/fuzz/fuzz.h"
@@ -110,15 +114,71 @@ static bool instance_utf8_ok(const struct roster_instance *in)
 	return true;
 }
 
-/* @p dst is @p src (a server string) copied into a char[size]: truncated,
- * NUL-terminated within the array. */
+/* Text a terminal shows as it is: valid UTF-8 without C0, DEL or C1
+ * control characters. */
+static bool clean_text(const char *s)
+{
+	if (!utf8_ok(s)) {
+		return false;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7F || (p[0] == 0xC2 && p[1] >= 0x80 && p[1] < 0xA0)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* @p dst is @p src (a server's free text) copied into a char[size]:
+ * NUL-terminated within the array, clean text whatever was sent, and, when
+ * what was sent was clean, its longest prefix that fits without cutting a
+ * character (up to 3 octets short of the array). */
 static void check_copy(const char *dst, size_t size, const char *src)
 {
 	CHECK(memchr(dst, '\0', size) != NULL);
+	CHECK(clean_text(dst));
+	if (src == NULL || !clean_text(src)) {
+		return;
+	}
 	size_t n = strlen(src);
 	n = n < size - 1 ? n : size - 1;
-	CHECK(strlen(dst) == n);
-	CHECK(memcmp(dst, src, n) == 0);
+	CHECK(strlen(dst) <= n && strlen(dst) + 3 >= n);
+	CHECK(memcmp(dst, src, strlen(dst)) == 0);
+}
+
+/* Would a registry refuse this identity (rosterd never sends one)? The
+ * decoder answers such a response with ROSTER_EPROTO. */
+static bool bad_identity(const Roster__V1__Instance *pb)
+{
+	return pb->port < 1 || pb->port > 65535 || inst_label_check(pb->service) != 0 ||
+	       inst_label_check(pb->protocol) != 0 || pb->host == NULL ||
+	       rs_name_check(pb->host, 0) != 0;
+}
+
+/* Does the response carry a name the decoder must refuse? */
+static bool refused_names(const Roster__V1__Response *m)
+{
+	switch (m->result_case) {
+	case ROSTER__V1__RESPONSE__RESULT_QUERY:
+		for (size_t i = 0; i < m->query->n_instances; i++) {
+			if (bad_identity(m->query->instances[i])) {
+				return true;
+			}
+		}
+		return false;
+	case ROSTER__V1__RESPONSE__RESULT_LIST:
+		for (size_t i = 0; i < m->list->n_services; i++) {
+			if (inst_label_check(m->list->services[i]->service) != 0 ||
+					inst_label_check(m->list->services[i]->protocol) != 0) {
+				return true;
+			}
+		}
+		return false;
+	case ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT:
+		return m->watch_event->instance != NULL && bad_identity(m->watch_event->instance);
+	default:
+		return false;
+	}
 }
 
 /* A string of a packed instance or a list: present, and the server's. */
@@ -129,20 +189,16 @@ static void check_str(const char *got, const char *sent)
 }
 
 /*
- * A decoded instance against the message's.
- *
- * The status and expiry are checked only for non-negative values: the
- * decoder maps values above the enum's to UNSPECIFIED, but passes negative
- * ones (proto3 enums are open int32s) through unchanged, so that an
- * enum roster_status can hold e.g. -1. Reported, not fixed here; the
- * consumers seen (roster_status_name(), comparisons with ROSTER_UP) take it.
+ * A decoded instance against the message's: the same strings (its identity
+ * passed bad_identity()), and a status or expiry outside the enum's
+ * (proto3 enums are open int32s, negative ones too) UNSPECIFIED.
  */
 static void instance_check(const struct roster_instance *in, const Roster__V1__Instance *pb)
 {
 	check_str(in->service, pb->service);
 	check_str(in->protocol, pb->protocol);
 	check_str(in->host, pb->host);
-	CHECK(in->port == (pb->port > 65535 ? 0 : pb->port));
+	CHECK(in->port == pb->port);
 	CHECK(in->priority == (uint16_t)pb->priority);
 	CHECK(in->weight == (uint16_t)pb->weight);
 	CHECK(in->n_addresses == pb->n_addresses);
@@ -156,12 +212,9 @@ static void instance_check(const struct roster_instance *in, const Roster__V1__I
 		check_str(in->metadata[i].key, pb->metadata[i]->key);
 		check_str(in->metadata[i].value, pb->metadata[i]->value);
 	}
-	if ((int)pb->status >= 0) {
-		CHECK((int)in->status == ((int)pb->status <= ROSTER_DOWN ? (int)pb->status : 0));
-	}
-	if ((int)pb->expiry >= 0) {
-		CHECK((int)in->expiry == ((int)pb->expiry <= ROSTER_NEVER ? (int)pb->expiry : 0));
-	}
+	int st = (int)pb->status, ex = (int)pb->expiry;
+	CHECK((int)in->status == (st >= 0 && st <= ROSTER_DOWN ? st : 0));
+	CHECK((int)in->expiry == (ex >= 0 && ex <= ROSTER_NEVER ? ex : 0));
 	CHECK(in->registered_at_ms == pb->registered_at_ms);
 	CHECK(in->status_since_ms == pb->status_since_ms);
 	CHECK(in->lease == pb->lease);
@@ -472,10 +525,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int kind = watch ? (int)m->watch_event->kind : 0;
 		bool bad_kind = watch && (kind < ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN ||
 						 kind > ROSTER__V1__WATCH_EVENT__KIND__REMOVE);
-		CHECK(rc != ROSTER_EPROTO || m == NULL || bad_kind);
+		CHECK(rc != ROSTER_EPROTO || m == NULL || bad_kind || refused_names(m));
 		goto out;
 	}
 	CHECK(m != NULL);
+	CHECK(!refused_names(m));
 	CHECK(rs.id == m->id);
 	CHECK(rs.error == wire_error_from_code((int)m->error));
 	CHECK(!rs.too_large || rs.error == ROSTER_ELIMIT);

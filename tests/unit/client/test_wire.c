@@ -213,6 +213,7 @@ Test(wire, stats_and_watch_and_list_decode)
 	Roster__V1__WatchEvent we = ROSTER__V1__WATCH_EVENT__INIT;
 	Roster__V1__Instance i = ROSTER__V1__INSTANCE__INIT;
 	i.service = "web";
+	i.protocol = "tcp";
 	i.host = "h.";
 	i.port = 1;
 	we.kind = ROSTER__V1__WATCH_EVENT__KIND__REMOVE;
@@ -303,4 +304,107 @@ ParameterizedTestParameters(wire, error_codes_map_to_roster_codes)
 ParameterizedTest(struct code_case *c, wire, error_codes_map_to_roster_codes)
 {
 	cr_expect_eq(wire_error_from_code(c->code), c->expect, "code %d", c->code);
+}
+
+/* Pack @p r and decode it; the decoder's return code. */
+static int decode_rc(const Roster__V1__Response *r, struct wire_response *out)
+{
+	size_t len = roster__v1__response__get_packed_size(r);
+	uint8_t *buf = malloc(len + 1);
+	roster__v1__response__pack(r, buf);
+	int rc = wire_response_decode(buf, len, out);
+	free(buf);
+	return rc;
+}
+
+Test(wire, an_identity_no_registry_accepts_is_a_protocol_error)
+{
+	static const struct {
+		const char *service, *protocol, *host;
+		uint32_t port;
+	} bad[] = {
+		{"web", "tcp", "h\x1b[2J.example.net", 80}, /* a terminal escape */
+		{"web", "tcp", "h.example.net\nregistered x", 80}, /* a forged line */
+		{"w b", "tcp", "h.example.net", 80},
+		{"web", "", "h.example.net", 80},
+		{"web", "tcp", "h.example.net", 0},
+		{"web", "tcp", "h.example.net", 70000},
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		Roster__V1__Instance i = ROSTER__V1__INSTANCE__INIT;
+		Roster__V1__Instance *is[] = {&i};
+		i.service = (char *)bad[k].service;
+		i.protocol = (char *)bad[k].protocol;
+		i.host = (char *)bad[k].host;
+		i.port = bad[k].port;
+		Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
+		q.n_instances = 1;
+		q.instances = is;
+		Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+		r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
+		r.query = &q;
+		struct wire_response out;
+		cr_expect_eq(decode_rc(&r, &out), ROSTER_EPROTO, "case %zu", k);
+		cr_expect_null(out.query, "nothing left owned");
+	}
+	Roster__V1__ServiceSummary ss = ROSTER__V1__SERVICE_SUMMARY__INIT;
+	Roster__V1__ServiceSummary *sss[] = {&ss};
+	ss.service = "web\r";
+	ss.protocol = "tcp";
+	Roster__V1__ListResponse l = ROSTER__V1__LIST_RESPONSE__INIT;
+	l.n_services = 1;
+	l.services = sss;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_LIST;
+	r.list = &l;
+	struct wire_response out;
+	cr_expect_eq(decode_rc(&r, &out), ROSTER_EPROTO);
+}
+
+Test(wire, a_negative_status_is_unspecified)
+{
+	Roster__V1__Instance i = ROSTER__V1__INSTANCE__INIT;
+	Roster__V1__Instance *is[] = {&i};
+	i.service = "web";
+	i.protocol = "tcp";
+	i.host = "h.example.net";
+	i.port = 80;
+	i.status = (Roster__V1__Status)-1;
+	i.expiry = (Roster__V1__ExpiryKind)-3;
+	Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
+	q.n_instances = 1;
+	q.instances = is;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
+	r.query = &q;
+	struct wire_response out;
+	decode(&r, &out);
+	cr_expect_eq(out.query->instances[0].status, ROSTER_STATUS_UNSPECIFIED);
+	cr_expect_eq(out.query->instances[0].expiry, ROSTER_EXPIRY_UNSPECIFIED);
+	wire_response_deinit(&out);
+}
+
+Test(wire, free_text_reaches_people_without_control_characters_or_broken_utf8)
+{
+	/* 62 octets of 'a', then "é" (2 octets): it cannot fit a 64-octet
+	 * site with its NUL, and is not cut in half. */
+	char site[80];
+	memset(site, 'a', 62);
+	strcpy(site + 62, "\xc3\xa9z");
+	Roster__V1__StatsResponse s = ROSTER__V1__STATS_RESPONSE__INIT;
+	s.site = site;
+	s.domain = "ex\x1b]0;owned\x07" "ample.net"; /* sets a terminal's title */
+	s.zone = "z\xc2\x9b" "2Jz\xff\xc0\xafz\xe2\x82\xacz"; /* C1 CSI, bad bytes, an overlong '/', a euro */
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;
+	r.stats = &s;
+	r.message = "line one\nline two";
+	struct wire_response out;
+	decode(&r, &out);
+	cr_assert_eq(sizeof(out.stats.site), 64);
+	cr_expect_eq(strlen(out.stats.site), 62);
+	cr_expect_str_eq(out.stats.domain, "ex?]0;owned?ample.net");
+	cr_expect_str_eq(out.stats.zone, "z?2Jz???z\xe2\x82\xacz");
+	cr_expect_str_eq(out.message, "line one?line two");
+	wire_response_deinit(&out);
 }
