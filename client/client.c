@@ -19,6 +19,7 @@
 #include "client/wire.h"
 #include "common/addr.h"
 #include "common/error.h"
+#include "proto/frame.h"
 
 #define DEFAULT_SERVER "127.0.0.1:7600"
 #define DEFAULT_TIMEOUT_MS 2000
@@ -293,9 +294,30 @@ static int check_instance(const struct roster_instance *inst, int identity_only)
 	return 0;
 }
 
+/* An endpoint whose registration no registry would read (over the frame
+ * limit): refused when it is added, not when the engine sends it. */
+static int check_frame(const struct roster_instance *ep)
+{
+	struct wire_request rq = {.id = UINT64_MAX, .op = WIRE_REGISTER, .lease = UINT64_MAX,
+		.inst = ep};
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	int rc = wire_request_encode(&rq, &frame, &len);
+	free(frame);
+	if (rc == ROSTER_ELIMIT) {
+		return fail(rc, "endpoint %s:%u: its registration is %zu bytes, over the %u-byte frame "
+				"limit",
+				ep->host, ep->port, len, RS_FRAME_MAX_DEFAULT);
+	}
+	return rc != 0 ? fail(rc, "out of memory adding endpoint %s:%u", ep->host, ep->port) : 0;
+}
+
 int roster_endpoint_add(struct roster_client *c, const struct roster_instance *ep)
 {
 	int rc = check_instance(ep, 0);
+	if (rc == 0) {
+		rc = check_frame(ep);
+	}
 	if (rc != 0) {
 		return rc;
 	}
@@ -706,6 +728,9 @@ int roster_instance_register_permanent(struct roster_client *c,
 {
 	n_outcomes = 0;
 	int rc = check_instance(inst, 0);
+	if (rc == 0) {
+		rc = check_frame(inst);
+	}
 	if (rc != 0) {
 		return rc;
 	}

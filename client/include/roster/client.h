@@ -187,8 +187,8 @@ enum roster_event_kind {
 	ROSTER_EVENT_LEASE_LOST,      /**< the registry did not know the lease; re-opening */
 	ROSTER_EVENT_REGISTERED,      /**< an endpoint is registered (revision, endpoint) */
 	ROSTER_EVENT_REGISTER_FAILED, /**< the registry refused an endpoint (error, message);
-					* ROSTER_ELIMIT also when its request is over the
-					* registry's frame limit (1 MiB), never sent */
+					* ROSTER_ELIMIT also when a registry with a smaller
+					* --max-frame closed on its request */
 	ROSTER_EVENT_HEARTBEAT,       /**< a heartbeat was acknowledged */
 	ROSTER_EVENT_DEREGISTERED,    /**< the lease was closed at shutdown */
 };
@@ -294,7 +294,9 @@ ROSTER_API void roster_client_free(struct roster_client *c);
  * ROSTER_EVENT_REGISTER_FAILED events; see also roster_client_wait().
  * @param ep the endpoint; copied. status UNSPECIFIED means UP.
  * @return 0, ROSTER_ENOMEM, ROSTER_ENAME, ROSTER_EPORT, ROSTER_EADDR,
- *         ROSTER_EINVAL (a status that cannot be set, an empty metadata key).
+ *         ROSTER_EINVAL (a status that cannot be set, an empty metadata key),
+ *         ROSTER_ELIMIT (its registration would be over the 1 MiB frame
+ *         limit: no registry with the default --max-frame would read it).
  */
 ROSTER_API ROSTER_WUR int roster_endpoint_add(struct roster_client *c,
 		const struct roster_instance *ep);
