@@ -74,6 +74,8 @@ class Unbound:
     def __enter__(self):
         import subprocess
         from harness import run
+        if self.proc is not None:
+            return self  # started by start_unbound(): `with` it only to stop it
         r = run(["unbound-checkconf", str(self.conf)])
         assert r.returncode == 0, r.stdout + r.stderr
         self.log = open(self.tmp_path / "unbound.log", "wb")
