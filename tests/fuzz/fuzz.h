@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,3 +22,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                                            \
 		}                                                                           \
 	} while (0)
+
+/*
+ * The next chunk of a byte stream cut at pseudo-random places: a length in
+ * 1..@p max from the generator @p rng (seeded from the input, so a run is
+ * reproducible), no more than the @p left octets there are, in a heap copy
+ * of its own (a read past the chunk is an ASan error). Free it.
+ */
+static inline uint8_t *fuzz_chunk(uint32_t *rng, const uint8_t *p, size_t left, size_t max,
+		size_t *n)
+{
+	*rng = *rng * 1103515245u + 12345u;
+	*n = 1 + (*rng >> 16) % max;
+	if (*n > left) {
+		*n = left;
+	}
+	uint8_t *chunk = malloc(*n);
+	CHECK(chunk != NULL);
+	memcpy(chunk, p, *n);
+	return chunk;
+}

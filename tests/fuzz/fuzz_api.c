@@ -167,14 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	size_t off = 0;
 	while (off < size && !c->close_after_flush) {
-		rng = rng * 1103515245u + 12345u;
-		size_t n = 1 + (rng >> 16) % 256;
-		if (n > size - off) {
-			n = size - off;
-		}
-		char *chunk = malloc(n);
-		CHECK(chunk != NULL);
-		memcpy(chunk, data + off, n);
+		size_t n;
+		char *chunk = (char *)fuzz_chunk(&rng, data + off, size - off, 256, &n);
 		uint64_t before = api->counters.requests;
 		uv_buf_t b = uv_buf_init(chunk, (unsigned)n);
 		conn_read_cb((uv_stream_t *)&c->tcp, (ssize_t)n, &b);

@@ -102,14 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rs_frame_decoder_init(&d, max);
 	size_t off = 0;
 	while (off < n) {
-		rng = rng * 1103515245u + 12345u;
-		size_t c = 1 + (rng >> 16) % 64;
-		if (c > n - off) {
-			c = n - off;
-		}
-		uint8_t *chunk = malloc(c);
-		CHECK(chunk != NULL);
-		memcpy(chunk, s + off, c);
+		size_t c;
+		uint8_t *chunk = fuzz_chunk(&rng, s + off, n - off, 64, &c);
 		ok = feed(&d, chunk, c, off, max, &chunked);
 		free(chunk);
 		if (!ok) {

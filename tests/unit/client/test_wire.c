@@ -121,6 +121,19 @@ static int decode_rc(const Roster__V1__Response *r, struct wire_response *out)
 	return rc;
 }
 
+/* A QUERY answer holding @p i, decoded; the decoder's return code. */
+static int decode_query_of(Roster__V1__Instance *i, struct wire_response *out)
+{
+	Roster__V1__Instance *is[] = {i};
+	Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
+	q.n_instances = 1;
+	q.instances = is;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
+	r.query = &q;
+	return decode_rc(&r, out);
+}
+
 /* The same, for a response that must decode. */
 static void decode(const Roster__V1__Response *r, struct wire_response *out)
 {
@@ -329,19 +342,12 @@ Test(wire, an_identity_no_registry_accepts_is_a_protocol_error)
 	};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		Roster__V1__Instance i = ROSTER__V1__INSTANCE__INIT;
-		Roster__V1__Instance *is[] = {&i};
 		i.service = (char *)bad[k].service;
 		i.protocol = (char *)bad[k].protocol;
 		i.host = (char *)bad[k].host;
 		i.port = bad[k].port;
-		Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
-		q.n_instances = 1;
-		q.instances = is;
-		Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
-		r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
-		r.query = &q;
 		struct wire_response out;
-		cr_expect_eq(decode_rc(&r, &out), ROSTER_EPROTO, "case %zu", k);
+		cr_expect_eq(decode_query_of(&i, &out), ROSTER_EPROTO, "case %zu", k);
 		cr_expect_null(out.query, "nothing left owned");
 	}
 	Roster__V1__ServiceSummary ss = ROSTER__V1__SERVICE_SUMMARY__INIT;
@@ -361,21 +367,14 @@ Test(wire, an_identity_no_registry_accepts_is_a_protocol_error)
 Test(wire, a_negative_status_is_unspecified)
 {
 	Roster__V1__Instance i = ROSTER__V1__INSTANCE__INIT;
-	Roster__V1__Instance *is[] = {&i};
 	i.service = "web";
 	i.protocol = "tcp";
 	i.host = "h.example.net";
 	i.port = 80;
 	i.status = (Roster__V1__Status)-1;
 	i.expiry = (Roster__V1__ExpiryKind)-3;
-	Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
-	q.n_instances = 1;
-	q.instances = is;
-	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
-	r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
-	r.query = &q;
 	struct wire_response out;
-	decode(&r, &out);
+	cr_assert_eq(decode_query_of(&i, &out), 0);
 	cr_expect_eq(out.query->instances[0].status, ROSTER_STATUS_UNSPECIFIED);
 	cr_expect_eq(out.query->instances[0].expiry, ROSTER_EXPIRY_UNSPECIFIED);
 	wire_response_deinit(&out);
