@@ -300,10 +300,8 @@ static int check_frame(const struct roster_instance *ep)
 {
 	struct wire_request rq = {.id = UINT64_MAX, .op = WIRE_REGISTER, .lease = UINT64_MAX,
 		.inst = ep};
-	uint8_t *frame = NULL;
 	size_t len = 0;
-	int rc = wire_request_encode(&rq, &frame, &len);
-	free(frame);
+	int rc = wire_request_encode(&rq, NULL, &len);
 	if (rc == ROSTER_ELIMIT) {
 		return fail(rc, "endpoint %s:%u: its registration is %zu bytes, over the %u-byte frame "
 				"limit",

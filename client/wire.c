@@ -170,6 +170,10 @@ int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *
 		rc = ROSTER_ELIMIT;
 		goto out;
 	}
+	if (frame == NULL) {
+		*len = RS_FRAME_HEADER + body; /* the size alone */
+		goto out;
+	}
 	buf = malloc(RS_FRAME_HEADER + body);
 	if (buf == NULL) {
 		rc = ROSTER_ENOMEM;

@@ -51,7 +51,8 @@ struct wire_request {
  * default limit, is refused: the registry would answer it with a
  * connection-level FRAME_TOO_LARGE and close, and the same request sent
  * again would only do that again.
- * @param frame set to a malloc'd buffer the caller frees.
+ * @param frame set to a malloc'd buffer the caller frees; NULL to learn
+ *        the frame's length (and ROSTER_ELIMIT) without building it.
  * @param len set to its length; on ROSTER_ELIMIT, the length it would have.
  * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (unknown op), ROSTER_ELIMIT (over
  *         the frame limit; nothing allocated).
