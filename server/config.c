@@ -13,7 +13,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/name.h"
-#include "server/http.h"
+#include "server/http/http.h"
 
 #ifndef ROSTER_VERSION
 #define ROSTER_VERSION "dev"

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "server/store.h"
+#include "server/registry/store.h"
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_NS 8

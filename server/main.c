@@ -10,9 +10,9 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "server/api.h"
+#include "server/api/api.h"
 #include "server/config.h"
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/server.h"
 
 struct daemon {

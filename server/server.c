@@ -8,9 +8,9 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "server/api.h"
-#include "server/dnsio.h"
-#include "server/http.h"
+#include "server/api/api.h"
+#include "server/dns/dnsio.h"
+#include "server/http/http.h"
 
 /* How often the tick clears dead readers' LMDB slots: once a minute. */
 #define READER_CHECK_TICKS (60000u / STORE_TICK_MS)

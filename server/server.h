@@ -15,7 +15,7 @@
  * Listeners: all three TCP listeners (DNS, API, HTTP) open with
  * server_tcp_listen() and accept through
  * server_tcp_accept(), which admits each connection against the module's
- * caps in all and per source (server/conncap.h). The modules keep only
+ * caps in all and per source (server/net/conncap.h). The modules keep only
  * what differs: how to say no, and what a connection holds.
  *
  * Threads: everything here runs on the main loop thread.
@@ -27,9 +27,9 @@
 #include <uv.h>
 
 #include "server/config.h"
-#include "server/conncap.h"
-#include "server/persist.h"
-#include "server/store.h"
+#include "server/net/conncap.h"
+#include "server/registry/persist.h"
+#include "server/registry/store.h"
 
 struct api;
 struct dnsio;
@@ -103,7 +103,7 @@ __attribute__((warn_unused_result)) int server_tcp_listen(struct server *srv, uv
 /**
  * The accept path of every TCP listener (DNS, API, HTTP): init @p client on
  * the loop (data set to @p data), accept it, read its peer address and admit
- * it against @p cap under @p lim (server/conncap.h: a global cap and a cap
+ * it against @p cap under @p lim (server/net/conncap.h: a global cap and a cap
  * per source, IPv4 /32 or IPv6 /64). Refusals are logged at debug level.
  * @param what the module's name, for messages ("dns", "api", "http").
  * @param peer its peer address (family AF_UNSPEC when it could not be read).

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 
 #include "common/error.h"
-#include "server/answer.h"
-#include "server/report.h"
-#include "server/store.h"
+#include "server/dns/answer.h"
+#include "server/dns/report.h"
+#include "server/registry/store.h"
 
 #define ENGINE_ZONE "services.lon6.example.net."
 #define ENGINE_UDP_MAX 1232

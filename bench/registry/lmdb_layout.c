@@ -5,7 +5,7 @@
  *
  *   lmdb_layout DIR [preload] [batches] [batch]
  *
- * Writes records shaped like server/persist.c's instance records, in
+ * Writes records shaped like server/registry/persist.c's instance records, in
  * batches of one write transaction each (group commit, default durable
  * sync), and prints per layout: the records already there, batch latency
  * (begin to durable commit) p50/p99, bytes written (wchar from

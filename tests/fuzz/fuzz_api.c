@@ -3,7 +3,7 @@
  * bytes a client sends to the store operations they cause, without a
  * socket.
  *
- * The read path of server/api.c is static (conn_read_cb -> frame decoder
+ * The read path of server/api/api.c is static (conn_read_cb -> frame decoder
  * -> dispatch -> protobuf-c unpack with a byte budget -> conversion -> the
  * store), so this file includes api.c itself and drives conn_read_cb()
  * with a connection whose TCP handle is initialised but never connected.
@@ -30,13 +30,13 @@
  * timer, pausing a pipelining client (api_max_inflight is set out of
  * reach), api_flush() and the failed-commit path.
  */
-#include "server/api.c"
+#include "server/api/api.c"
 
 #include <ftw.h>
 #include <unistd.h>
 
 #include "server/config.h"
-#include "server/persist.h"
+#include "server/registry/persist.h"
 #include "tests/fuzz/fuzz.h"
 
 static uv_loop_t loop;

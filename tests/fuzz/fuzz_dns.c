@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_dns.c - libFuzzer target: answer_process() (and through
- * it the pre-validator server/dnswire.c, DNS cookies server/cookie.c and
+ * it the pre-validator server/dns/dnswire.c, DNS cookies server/dns/cookie.c and
  * the prepared answers) on arbitrary bytes, against an engine whose store
  * holds a few services, without sockets.
  *
@@ -28,11 +28,11 @@
 
 #include "common/addr.h"
 #include "common/log.h"
-#include "server/answer.h"
-#include "server/cookie.h"
-#include "server/dnswire.h"
-#include "server/report.h"
-#include "server/store.h"
+#include "server/dns/answer.h"
+#include "server/dns/cookie.h"
+#include "server/dns/dnswire.h"
+#include "server/dns/report.h"
+#include "server/registry/store.h"
 #include "tests/engine_fixture.h"
 #include "tests/fuzz/fuzz.h"
 

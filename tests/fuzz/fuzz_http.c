@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_http.c - libFuzzer target: the HTTP request-head parser
- * http_request_parse() (server/http.c) on arbitrary bytes, with pipelined
+ * http_request_parse() (server/http/http.c) on arbitrary bytes, with pipelined
  * heads parsed one after another as the listener does.
  *
  * Every parse reads a heap buffer of exactly the bytes given, so a read
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "server/http.h"
+#include "server/http/http.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Parse a heap copy of exactly @p len bytes. */

@@ -13,9 +13,9 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "common/ring.h"
-#include "server/answer.h"
-#include "server/dnswire.h"
-#include "server/store.h"
+#include "server/dns/answer.h"
+#include "server/dns/dnswire.h"
+#include "server/registry/store.h"
 
 #include "tests/engine_fixture.h"
 

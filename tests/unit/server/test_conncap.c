@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/conncap.h"
+#include "server/net/conncap.h"
 
 static struct sockaddr_storage v4(const char *text, uint16_t port)
 {

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "server/answer.h"
-#include "server/cookie.h"
-#include "server/dnswire.h"
-#include "server/store.h"
+#include "server/dns/answer.h"
+#include "server/dns/cookie.h"
+#include "server/dns/dnswire.h"
+#include "server/registry/store.h"
 #include "tests/engine_fixture.h"
 
 static void unhex(const char *h, uint8_t *out, size_t n)

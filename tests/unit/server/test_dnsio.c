@@ -17,10 +17,10 @@
 
 #include "common/addr.h"
 #include "server/config.h"
-#include "server/dnsio.h"
-#include "server/dnswire.h"
+#include "server/dns/dnsio.h"
+#include "server/dns/dnswire.h"
 #include "server/server.h"
-#include "server/store.h"
+#include "server/registry/store.h"
 
 static uv_loop_t loop;
 static struct server srv;

@@ -16,10 +16,10 @@
 #include <uv.h>
 
 #include "common/error.h"
-#include "server/http.h"
-#include "server/metrics.h"
+#include "server/http/http.h"
+#include "server/http/metrics.h"
 #include "server/server.h"
-#include "server/store.h"
+#include "server/registry/store.h"
 
 /* ---- the parser ------------------------------------------------------------ */
 

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "server/persist.h"
-#include "server/store.h"
+#include "server/registry/persist.h"
+#include "server/registry/store.h"
 
 static char *tmpdir(void)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "server/report.h"
+#include "server/dns/report.h"
 
 static struct report rep;
 

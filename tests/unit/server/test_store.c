@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "server/store.h"
+#include "server/registry/store.h"
 
 /* An in-memory stand-in for persist: counts writes, fails on demand. */
 struct fake_disk {

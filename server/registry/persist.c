@@ -1,4 +1,4 @@
-#include "server/persist.h"
+#include "server/registry/persist.h"
 
 #include <errno.h>
 #include <fcntl.h>

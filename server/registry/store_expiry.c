@@ -3,7 +3,7 @@
  * self-preservation, --keep-last's pending instances and aging (see store.h
  * for the model).
  */
-#include "server/store_internal.h"
+#include "server/registry/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * server/api.h - the registration API: protobuf frames over TCP.
+ * server/api/api.h - the registration API: protobuf frames over TCP.
  *
  * Owns the API listeners and connections: framing (proto/frame.h), decoding
  * of Request envelopes, dispatch into the store, encoding of Response
@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "server/store.h"
+#include "server/registry/store.h"
 
 struct server;
 struct api;

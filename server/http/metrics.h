@@ -1,5 +1,5 @@
 /*
- * server/metrics.h - what rosterd shows its operators: the Prometheus text
+ * server/http/metrics.h - what rosterd shows its operators: the Prometheus text
  * exposition of /metrics, the JSON of /v1/services and the HTML status page.
  *
  * Owns: the metric names (a contract: SPEC.md, section HTTP, and
@@ -7,7 +7,7 @@
  * registry into text. Every function here is synchronous and reads the
  * server's modules through their public accessors (store, persist, api,
  * dns); nothing here touches a socket, a timer or the disk. The HTTP
- * transport (server/http.c) calls these and sends the result.
+ * transport (server/http/http.c) calls these and sends the result.
  *
  * Output goes into a struct metrics_text: a growable byte buffer whose first
  * allocation failure is sticky, so renderers append without checking each

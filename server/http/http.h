@@ -1,5 +1,5 @@
 /*
- * server/http.h - rosterd's HTTP/1.1 listener: /metrics, /healthz,
+ * server/http/http.h - rosterd's HTTP/1.1 listener: /metrics, /healthz,
  * /v1/services and the status page at /.
  *
  * A deliberately small server on rosterd's own libuv loop, rather than a
@@ -31,7 +31,7 @@
  *   client still sends is drained for up to 2 s, so that a TCP reset cannot
  *   destroy the answer before the client read it (RFC 9112 9.6).
  *
- * Transport only: the pages are rendered by server/metrics.c. The request
+ * Transport only: the pages are rendered by server/http/metrics.c. The request
  * parser is a pure function, exposed for tests.
  *
  * Threads: main loop only. Connections are freed in their handles' close

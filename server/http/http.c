@@ -1,4 +1,4 @@
-#include "server/http.h"
+#include "server/http/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "server/metrics.h"
+#include "server/http/metrics.h"
 #include "server/server.h"
 
 #define HTTP_MAX_CONNS_DEFAULT 256u

@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "server/http/metrics.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -11,14 +11,14 @@
 
 #include "common/addr.h"
 #include "common/error.h"
-#include "server/answer.h"
-#include "server/api.h"
-#include "server/dnsio.h"
-#include "server/http.h"
-#include "server/persist.h"
-#include "server/report.h"
+#include "server/dns/answer.h"
+#include "server/api/api.h"
+#include "server/dns/dnsio.h"
+#include "server/http/http.h"
+#include "server/registry/persist.h"
+#include "server/dns/report.h"
 #include "server/server.h"
-#include "server/store.h"
+#include "server/registry/store.h"
 
 /* ---- the text buffer ------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /*
- * server/dnswire.h - the pre-validator of DNS queries and a small bounded
+ * server/dns/dnswire.h - the pre-validator of DNS queries and a small bounded
  * wire writer.
  *
  * Model

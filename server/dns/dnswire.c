@@ -1,4 +1,4 @@
-#include "server/dnswire.h"
+#include "server/dns/dnswire.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * server/store.h - the in-memory registry: services, instances, leases,
+ * server/registry/store.h - the in-memory registry: services, instances, leases,
  * expiry, self-preservation, the revision counter and the change journal.
  *
  * Model
@@ -32,7 +32,7 @@
  *   No I/O, no clock reads, no logging: callers pass the monotonic time
  *   (milliseconds, for liveness) and the wall time (milliseconds since the
  *   epoch, for display) into every call that needs them. Durable writes go
- *   through struct store_persist_ops, which server/persist.c implements with
+ *   through struct store_persist_ops, which server/registry/persist.c implements with
  *   LMDB and tests implement in memory. A mutation is written through the ops
  *   first and applied in memory only if the write succeeded, so a failed
  *   write leaves the store exactly as it was.

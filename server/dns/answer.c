@@ -1,4 +1,4 @@
-#include "server/answer.h"
+#include "server/dns/answer.h"
 
 #include <assert.h>
 #include <ldns/ldns.h>
@@ -12,9 +12,9 @@
 #include "common/error.h"
 #include "common/name.h"
 #include "common/ring.h"
-#include "server/cookie.h"
-#include "server/dnswire.h"
-#include "server/store.h"
+#include "server/dns/cookie.h"
+#include "server/dns/dnswire.h"
+#include "server/registry/store.h"
 
 /* SOA timers of the services zone. Refresh and retry are short because the
  * zone changes every few seconds; expire is long (robustness-catalogue 4.8:
@@ -723,7 +723,7 @@ static struct prep **prep_find(struct answer *a, uint16_t qtype, uint64_t hash)
 /*
  * The prepared RRset for the current question's name and @p qtype if it was
  * found current at the store's present revision, else NULL. Every change to
- * the store moves its revision on (server/store.h), so such an entry is what
+ * the store moves its revision on (server/registry/store.h), so such an entry is what
  * prep_get() would return after the store lookups: the caller skips them.
  * An entry exists only for a name some service had, so it also answers
  * "does the name exist".

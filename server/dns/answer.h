@@ -1,13 +1,13 @@
 /*
- * server/answer.h - the DNS answer engine: query bytes + store -> response
+ * server/dns/answer.h - the DNS answer engine: query bytes + store -> response
  * bytes. No sockets, no clocks, no logging (time comes in with the query).
  *
  * Model
  *   answer_process() takes one raw query and writes one raw response into
  *   the caller's buffer, and returns what to do with it (send or drop), like
- *   NSD's query_process(). The transport (server/dnsio.c) owns the sockets.
+ *   NSD's query_process(). The transport (server/dns/dnsio.c) owns the sockets.
  *
- *   1. Pre-validation (server/dnswire.c): one linear pass over the raw bytes
+ *   1. Pre-validation (server/dns/dnswire.c): one linear pass over the raw bytes
  *      decides drop / FORMERR / NOTIMP, or yields the checked question and
  *      EDNS fields. ldns never sees a query byte.
  *   2. Classification of the question against the zones we serve:
@@ -40,7 +40,7 @@
  *   Not thread-safe: one struct answer per thread. It reads the store, which
  *   belongs to the main loop thread: an engine runs either on that thread or
  *   on a DNS worker thread that holds dnsio's store lock for reading
- *   (server/dnsio.h). The report state it is given is shared and locks
+ *   (server/dns/dnsio.h). The report state it is given is shared and locks
  *   itself.
  */
 #pragma once
@@ -50,7 +50,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "server/report.h"
+#include "server/dns/report.h"
 
 struct store;
 struct answer;
@@ -67,7 +67,7 @@ struct answer_config {
 	uint32_t negative_ttl;               /**< SOA minimum and negative TTL, s */
 	uint16_t udp_max;                    /**< largest UDP answer (>= 512) */
 	bool stable_subsets;
-	/** DNS cookies (server/cookie.h): copied; NULL: cookies off (a cookie
+	/** DNS cookies (server/dns/cookie.h): copied; NULL: cookies off (a cookie
 	 * option is then ignored, and a cookie-only query is FORMERR). */
 	const struct cookie_secrets *cookies;
 };

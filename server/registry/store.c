@@ -1,5 +1,5 @@
-#include "server/store.h"
-#include "server/store_internal.h"
+#include "server/registry/store.h"
+#include "server/registry/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

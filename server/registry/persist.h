@@ -1,5 +1,5 @@
 /*
- * server/persist.h - the LMDB store under the data directory.
+ * server/registry/persist.h - the LMDB store under the data directory.
  *
  * The only server file that includes <lmdb.h>; LMDB's types and codes never
  * leave persist.c (codes become RS_ESTORE_FULL, RS_ESTORE, RS_ESTORE_PANIC).
@@ -30,7 +30,7 @@
 
 #include <stdint.h>
 
-#include "server/store.h"
+#include "server/registry/store.h"
 
 struct persist;
 

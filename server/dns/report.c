@@ -1,4 +1,4 @@
-#include "server/report.h"
+#include "server/dns/report.h"
 
 #include <errno.h>
 #include <fcntl.h>

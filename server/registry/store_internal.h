@@ -1,11 +1,11 @@
 /*
- * server/store_internal.h - what store.c and store_expiry.c share: the
+ * server/registry/store_internal.h - what store.c and store_expiry.c share: the
  * store's layout and the helpers both halves use. Not for other modules:
  * everything else reaches the store through store.h.
  */
 #pragma once
 
-#include "server/store.h"
+#include "server/registry/store.h"
 
 /* Expiry wheel: 2^16 slots of STORE_TICK_MS cover 6,553 s, more than the
  * longest TTL, so a lease never waits a full turn past its deadline. */

@@ -1,5 +1,5 @@
 /*
- * server/report.h - client error reports over DNS (`--report-zone`).
+ * server/dns/report.h - client error reports over DNS (`--report-zone`).
  *
  * A query for <code>.<version>.<platform>.<nonce>.<report-zone> is a report.
  * This module owns what happens to one once the answer engine has parsed it:

@@ -1,4 +1,4 @@
-#include "server/dnsio.h"
+#include "server/dns/dnsio.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,8 +17,8 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "server/cookie.h"
-#include "server/dnswire.h"
+#include "server/dns/cookie.h"
+#include "server/dns/dnswire.h"
 #include "server/server.h"
 
 #define UDP_BATCH 32

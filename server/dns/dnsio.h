@@ -1,8 +1,8 @@
 /*
- * server/dnsio.h - DNS over UDP and TCP on the main libuv loop.
+ * server/dns/dnsio.h - DNS over UDP and TCP on the main libuv loop.
  *
- * Owns the DNS sockets and connections, the answer engine (server/answer.h)
- * and the client-report state (server/report.h). It never builds an answer
+ * Owns the DNS sockets and connections, the answer engine (server/dns/answer.h)
+ * and the client-report state (server/dns/report.h). It never builds an answer
  * itself: it hands each query's bytes to answer_process() and sends, or
  * does not send, what comes back.
  *
@@ -20,7 +20,7 @@
  * order on the connection, written at once with uv_try_write() and queued
  * only for what the socket did not take. Limits:
  *   - at most dns_tcp_max_conns connections, and dns_tcp_max_per_source from
- *     one IPv4 address or IPv6 /64 (server/conncap.h, through the shared
+ *     one IPv4 address or IPv6 /64 (server/net/conncap.h, through the shared
  *     server_tcp_accept()): over either, accept and close without a word;
  *   - a query over DNSIO_TCP_QUERY_MAX octets, or with a length prefix under
  *     12, closes the connection (robustness-catalogue 2.24/2.25);
@@ -51,8 +51,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/answer.h"
-#include "server/report.h"
+#include "server/dns/answer.h"
+#include "server/dns/report.h"
 
 struct server;
 struct dnsio;

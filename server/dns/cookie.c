@@ -1,4 +1,4 @@
-#include "server/cookie.h"
+#include "server/dns/cookie.h"
 
 #include <errno.h>
 #include <fcntl.h>

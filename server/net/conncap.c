@@ -1,4 +1,4 @@
-#include "server/conncap.h"
+#include "server/net/conncap.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * server/cookie.h - DNS Cookies (RFC 7873) with interoperable server cookies
+ * server/dns/cookie.h - DNS Cookies (RFC 7873) with interoperable server cookies
  * (RFC 9018): the secret, the server cookie, and its check.
  *
  * Model

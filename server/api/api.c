@@ -1,4 +1,4 @@
-#include "server/api.h"
+#include "server/api/api.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -14,8 +14,8 @@
 #include "common/log.h"
 #include "proto/frame.h"
 #include "roster.pb-c.h"
-#include "server/dnsio.h"
-#include "server/report.h"
+#include "server/dns/dnsio.h"
+#include "server/dns/report.h"
 #include "server/server.h"
 
 /* Malformed frames a connection may send before it is closed. */

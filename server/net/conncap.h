@@ -1,5 +1,5 @@
 /*
- * server/conncap.h - admission of accepted TCP connections: one global cap
+ * server/net/conncap.h - admission of accepted TCP connections: one global cap
  * and one cap per source, for each of rosterd's TCP listeners (DNS, API,
  * HTTP). server_tcp_accept() (server/server.h) is the accept path that uses
  * it; the listeners only decide how to say no.
