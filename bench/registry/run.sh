@@ -9,7 +9,9 @@
 #   latency beside the same load as RFC 2136 UPDATEs to Knot (rounds
 #   interleaved rosterd, Knot, rosterd, Knot...; medians); RSS per instance
 #   with N permanent instances; time from exec to serving N persisted
-#   instances after a restart.
+#   instances after a restart; DNS latency p50/p99 while a stream of
+#   sequential registrations runs, beside the same without it, for rosterd
+#   and for Knot under a stream of RFC 2136 UPDATEs.
 # --quick: short phases and N = 100,000 (under a minute). Full: N = 1,000,000.
 # Everything started here is stopped, and the temp dir removed, on exit.
 set -euo pipefail
@@ -30,10 +32,13 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $QUICK = 1 ]; then
-	HB_SECS=2; REG_SECS=2; ROUNDS=2; BULK_N=100000
+	HB_SECS=2; REG_SECS=2; ROUNDS=2; BULK_N=100000; LAT_SECS=3
 else
-	HB_SECS=5; REG_SECS=5; ROUNDS=3; BULK_N=1000000
+	HB_SECS=5; REG_SECS=5; ROUNDS=3; BULK_N=1000000; LAT_SECS=5
 fi
+# DNS latency under writes: dnsperf at a fixed rate, well below saturation,
+# so what it measures is the wait behind whatever else the server does.
+LAT_RATE=5000
 # The load: the same for rosterd and the peer. Registrations: 8 connections
 # x 16 unanswered = 128 in flight (a busy site's deploy wave); the bulk load
 # uses 1,024 in flight to fill the store fast. Heartbeats: 4 x 64.
@@ -42,8 +47,8 @@ HB_CONNS=4; HB_WINDOW=64; HB_LEASES=10000
 BULK_CONNS=16; BULK_WINDOW=64
 SERVICES=1000
 
-for tool in meson ninja knotd; do
-	command -v $tool >/dev/null || { echo "run.sh: $tool is missing (apt-get install meson ninja-build knot)" >&2; exit 2; }
+for tool in meson ninja knotd dnsperf; do
+	command -v $tool >/dev/null || { echo "run.sh: $tool is missing (apt-get install meson ninja-build knot dnsperf)" >&2; exit 2; }
 done
 if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Dtests=disabled >/dev/null
@@ -212,6 +217,54 @@ LOADED=$(grep -o 'loaded [0-9]* instances.* in [0-9.]* ms' "$TMP/rosterd.log" | 
 DBSIZE=$(stat -c %s "$TMP/data2/data.mdb")
 stop_pid "$RPID"
 
+# ---- phase 3: DNS latency while registrations stream in ------------------------------
+# One writer, one registration at a time (each sent when the last is
+# acknowledged: the steady trickle of a fleet's deploys), while dnsperf asks
+# at a fixed rate; the same without the writer. Knot gets the same writer as
+# RFC 2136 UPDATEs and the same dnsperf load on a name of its zone. Rounds
+# interleave quiet and loaded runs of both; medians.
+# dns_lat PORT QFILE OUT: appends "p50_us p99_us answered" of one run.
+dns_lat() {
+	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$LAT_SECS" -Q "$LAT_RATE" -c 4 -v 2>/dev/null |
+		awk '/^> /{print $NF * 1e6}' | sort -g |
+		awk '{v[NR] = $1} END {if (NR == 0) print "nan nan 0";
+			else print v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], NR}' >>"$3"
+}
+# with_stream MODE ENDPOINT BASE CMD...: CMD while one writer streams; the
+# writer's RESULT line goes to $TMP/stream.
+with_stream() {
+	local mode=$1 ep=$2 base=$3
+	shift 3
+	"$LOADGEN" "$mode" --server "$ep" --conns 1 --window 1 --duration $((LAT_SECS + 1)) \
+		--id-base "$base" --services 100 >>"$TMP/stream.$mode" &
+	local lg=$!
+	"$@"
+	wait "$lg"
+}
+log "DNS latency at $LAT_RATE qps, ${LAT_SECS}s per run, quiet and under a registration stream"
+start_rosterd "$TMP/data3" 0
+"$LOADGEN" register --server "127.0.0.1:$API" --conns 1 --window 64 --count 1000 \
+	--services 100 --id-base 500000000 >/dev/null
+start_knot
+for i in $(seq 0 99); do echo "_bench$i._tcp.services.lon6.example.net SRV"; done >"$TMP/q-ours"
+echo "ns1.example.net A" >"$TMP/q-peer"
+: >"$TMP/lat-ours-quiet"; : >"$TMP/lat-ours-load"; : >"$TMP/lat-peer-quiet"; : >"$TMP/lat-peer-load"
+: >"$TMP/stream.register"; : >"$TMP/stream.dnsupdate"
+dnsperf -s 127.0.0.1 -p "$DNS" -d "$TMP/q-ours" -n 1 >/dev/null 2>&1 # prepared answers
+for r in $(seq $ROUNDS); do
+	dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-quiet"
+	with_stream register "127.0.0.1:$API" $((600000000 + r * 1000000)) \
+		dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-load"
+	dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-quiet"
+	with_stream dnsupdate "127.0.0.1:$KNOT_PORT" $((600000000 + r * 1000000)) \
+		dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-load"
+	echo "   round $r: rosterd quiet $(tail -1 "$TMP/lat-ours-quiet"), loaded" \
+		"$(tail -1 "$TMP/lat-ours-load"); knot quiet $(tail -1 "$TMP/lat-peer-quiet")," \
+		"loaded $(tail -1 "$TMP/lat-peer-load") (p50 us, p99 us, answers)" >&2
+done
+stop_pid "$RPID"
+stop_pid "$KPID"
+
 # ---- the table ---------------------------------------------------------------------
 med() { field "$1" <"$2" | median; }
 hb_rate=$(echo "$HB" | field rate)
@@ -231,6 +284,13 @@ anon0=$(echo "$RSS0" | field anon); anon1=$(echo "$RSS1" | field anon)
 rss2=$(echo "$RSS2" | field rss); anon2=$(echo "$RSS2" | field anon)
 serving=$(echo "$START" | field serving_ms)
 serving_cpu=$(echo "$START" | field cpu_ms)
+col() { awk -v c="$1" '{print $c}' "$2" | median; }
+lq50=$(col 1 "$TMP/lat-ours-quiet"); lq99=$(col 2 "$TMP/lat-ours-quiet")
+ll50=$(col 1 "$TMP/lat-ours-load"); ll99=$(col 2 "$TMP/lat-ours-load")
+kq50=$(col 1 "$TMP/lat-peer-quiet"); kq99=$(col 2 "$TMP/lat-peer-quiet")
+kl50=$(col 1 "$TMP/lat-peer-load"); kl99=$(col 2 "$TMP/lat-peer-load")
+o_stream=$(field rate <"$TMP/stream.register" | median)
+p_stream=$(field rate <"$TMP/stream.dnsupdate" | median)
 
 awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v pp50="$p_p50" \
 	-v op99="$o_p99" -v pp99="$p_p99" -v op999="$o_p999" -v pp999="$p_p999" \
@@ -239,6 +299,9 @@ awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v p
 	-v rss0="$rss0" -v rss1="$rss1" -v anon0="$anon0" -v anon1="$anon1" -v rss2="$rss2" \
 	-v anon2="$anon2" -v serving="$serving" -v servcpu="$serving_cpu" -v loaded="$LOADED" \
 	-v db="$DBSIZE" -v load0="$LOAD0" -v ncpu="$(nproc)" -v load1="$(cut -d' ' -f1-3 /proc/loadavg)" \
+	-v lq50="$lq50" -v lq99="$lq99" -v ll50="$ll50" -v ll99="$ll99" -v kq50="$kq50" \
+	-v kq99="$kq99" -v kl50="$kl50" -v kl99="$kl99" -v ostream="$o_stream" -v pstream="$p_stream" \
+	-v latrate="$LAT_RATE" \
 	-v bulk="$(echo "$BULK" | field rate)" -v rounds="$ROUNDS" -v inflight="$((REG_CONNS * REG_WINDOW))" '
 function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
 function row(m, o, p, r, t) { printf "| %-50s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
@@ -263,6 +326,11 @@ BEGIN {
 	row("  of which anonymous memory (bytes)", sprintf("%.0f", (anon2 - anon0) / n), "-", "-", "")
 	row(sprintf("restart to serving %d instances (ms)", n), sprintf("%.0f", serving), "-", "-", "< 3000")
 	row("  CPU time rosterd used until serving (ms)", sprintf("%.0f", servcpu), "-", "-", "")
+	row(sprintf("DNS latency p50, quiet (ms, %d qps)", latrate), sprintf("%.3f", lq50 / 1000), sprintf("%.3f", kq50 / 1000), ratio(kq50, lq50), "")
+	row("DNS latency p99, quiet (ms)", sprintf("%.3f", lq99 / 1000), sprintf("%.3f", kq99 / 1000), ratio(kq99, lq99), "")
+	row("DNS latency p50, under a registration stream (ms)", sprintf("%.3f", ll50 / 1000), sprintf("%.3f", kl50 / 1000), ratio(kl50, ll50), "")
+	row("DNS latency p99, under a registration stream (ms)", sprintf("%.3f", ll99 / 1000), sprintf("%.3f", kl99 / 1000), ratio(kl99, ll99), sprintf("< %.3f", (2 * lq99 + 200) / 1000))
+	row("  the stream: sequential registrations/s", sprintf("%.0f", ostream), sprintf("%.0f", pstream), ratio(ostream, pstream), "")
 	printf "\nrosterd log: %s; LMDB file %.0f MiB (%.0f bytes per instance)\n", loaded, db / 1048576, db / n
 	printf "RSS: VmRSS of rosterd minus its VmRSS when empty; live = right after the load (includes the change journal, default 100,000 entries), restart = after loading from LMDB.\n"
 	printf "ratio: rosterd / knot for rates, knot / rosterd for latencies (above 1 = rosterd better).\n"
