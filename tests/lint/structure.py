@@ -11,7 +11,9 @@ Checks, each printing every offender:
   1. no product C file has more than MAX_LINES lines;
   2. no include cycle among modules: module A depends on module B when A's
      .c or .h includes B's header;
-  3. no call cycle among modules: module A depends on module B when A's
+  3. no function over MAX_FUNCTION lines, but those in LONG_FUNCTIONS,
+     each with the reason it stays whole;
+  4. no call cycle among modules: module A depends on module B when A's
      object file uses a symbol that B's object defines (read with nm from
      the static libraries of BUILD_DIR, mapped back to sources through
      compile_commands.json). This is the cycle an include check misses: a
@@ -25,6 +27,11 @@ import subprocess
 import sys
 
 MAX_LINES = 1000
+MAX_FUNCTION = 100
+# "path:function": why it stays one function.
+LONG_FUNCTIONS = {
+}
+FUNC_NAME = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(")
 PRODUCT_DIRS = ("common", "proto", "server", "client", "zonegen")
 EXCLUDED = ("client/examples/",)
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -102,6 +109,42 @@ def check_lengths(src, files):
     return bad
 
 
+def function_lengths(path):
+    """(name, first line, lines) of each function of a C file written in
+    STYLE's form: the body's braces alone at column 0."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    out, start = [], None
+    for i, line in enumerate(lines):
+        if line == "{" and start is None:
+            start = i
+        elif line.startswith("}") and start is not None and not line.startswith("};"):
+            k, sig = start - 1, []
+            while k >= 0 and lines[k].strip() and not lines[k].rstrip().endswith((";", "}", "*/")):
+                sig.insert(0, lines[k])
+                k -= 1
+            head = " ".join(sig)
+            names = FUNC_NAME.findall(head)
+            if names and "=" not in head:
+                out.append((names[-1] if head.startswith("#") else names[0], start, i - start + 1))
+            start = None
+    return out
+
+
+def check_functions(src, files):
+    bad = []
+    for rel in files:
+        if not rel.endswith(".c"):
+            continue
+        for name, line, n in function_lengths(os.path.join(src, rel)):
+            if n > MAX_FUNCTION and f"{rel}:{name}" not in LONG_FUNCTIONS:
+                bad.append(f"  {rel}:{line}: {name}: {n} lines (at most {MAX_FUNCTION}, "
+                           "or a reason in LONG_FUNCTIONS)")
+    for key, why in sorted(LONG_FUNCTIONS.items()):
+        print(f"  allowed: {key}: {why}")
+    return bad
+
+
 def check_includes(src, files):
     known = set(files)
     edges, via = {}, {}
@@ -172,6 +215,7 @@ def main():
     failed = False
     for name, problems in (
             (f"files over {MAX_LINES} lines", check_lengths(src, files)),
+            (f"functions over {MAX_FUNCTION} lines", check_functions(src, files)),
             ("include cycles among modules", check_includes(src, files)),
             ("call cycles among modules", check_symbols(src, build, files))):
         print(f"{name}: {len(problems)}")
