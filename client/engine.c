@@ -11,6 +11,8 @@
  * registry acknowledged and sends the difference; it runs after every event
  * that could change either side.
  */
+#include "client/engine.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -209,30 +211,6 @@ static int pending_take(struct reg *r, uint64_t id, struct pending *out)
 	return 0;
 }
 
-static struct ep *ep_by_uid(struct roster_client *c, uint64_t uid)
-{
-	for (size_t i = 0; i < c->n_eps; i++) {
-		if (c->eps[i]->uid == uid) {
-			return c->eps[i];
-		}
-	}
-	return NULL;
-}
-
-/* A removed endpoint that every registry has dropped is forgotten. */
-static void ep_maybe_drop(struct roster_client *c, struct ep *ep)
-{
-	if (!ep->removed) {
-		return;
-	}
-	for (size_t i = 0; i < c->n_servers; i++) {
-		if (ep->acked[i] != ep->gen) {
-			return;
-		}
-	}
-	core_ep_drop(c, ep);
-}
-
 /* The registry lost our lease (or the lease expired): everything of ours is
  * gone there; start again with a new lease. */
 static void reg_lease_lost(struct reg *r, int err, const char *msg)
@@ -246,19 +224,8 @@ static void reg_lease_lost(struct reg *r, int err, const char *msg)
 		ep->sent[r->idx] = 0;
 		ep->failed[r->idx] = 0;
 		ep->acked[r->idx] = ep->removed ? ep->gen : 0;
-		size_t before = c->n_eps;
-		ep_maybe_drop(c, ep);
-		i += c->n_eps == before ? 1 : 0;
+		i += core_ep_drop_if_done(c, ep) ? 0 : 1;
 	}
-}
-
-static size_t live_eps(struct roster_client *c)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < c->n_eps; i++) {
-		n += c->eps[i]->removed ? 0 : 1;
-	}
-	return n;
 }
 
 static void reg_sync_eps(struct reg *r)
@@ -348,7 +315,7 @@ static void reg_sync(struct reg *r)
 		return;
 	}
 	reg_sync_watches(r);
-	if (r->lease_state == LEASE_NONE && live_eps(c) > 0) {
+	if (r->lease_state == LEASE_NONE && core_live_eps(c) > 0) {
 		struct wire_request rq = {.op = WIRE_OPEN_LEASE, .ttl_seconds = c->cfg.ttl_seconds};
 		if (reg_send(r, &rq, 0, 0) == 0) {
 			r->lease_state = LEASE_PENDING;
@@ -569,7 +536,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	} else {
 		/* No backoff reset yet: only a working lease proves the registry
 		 * healthy. Without endpoints there is no lease to wait for. */
-		if (live_eps(c) == 0) {
+		if (core_live_eps(c) == 0) {
 			backoff_reset(&r->backoff);
 		}
 		reg_sync(r);
@@ -714,7 +681,7 @@ static int error_transient(int err)
 static void on_endpoint_ack(struct reg *r, const struct pending *p, struct wire_response *rs)
 {
 	struct roster_client *c = r->e->c;
-	struct ep *ep = ep_by_uid(c, p->ep_uid);
+	struct ep *ep = core_ep_by_uid(c, p->ep_uid);
 	if (ep == NULL) {
 		return;
 	}
@@ -733,7 +700,7 @@ static void on_endpoint_ack(struct reg *r, const struct pending *p, struct wire_
 	if (p->op == WIRE_DEREGISTER_INSTANCE) {
 		if (rs->error == 0 || rs->error == ROSTER_ENOENT) {
 			ep->acked[r->idx] = ep->gen;
-			ep_maybe_drop(c, ep);
+			(void)core_ep_drop_if_done(c, ep);
 		}
 		return;
 	}
@@ -819,7 +786,7 @@ static void on_connection_verdict(struct reg *r, const struct wire_response *rs)
 		}
 	}
 	reg_fail(r, rs->error, rs->message); /* forgets the pending table */
-	struct ep *ep = found ? ep_by_uid(c, culprit.ep_uid) : NULL;
+	struct ep *ep = found ? core_ep_by_uid(c, culprit.ep_uid) : NULL;
 	if (ep != NULL && ep->gen == culprit.gen && !ep->removed) {
 		ep->failed[r->idx] = ep->gen;
 		emit(r, ROSTER_EVENT_REGISTER_FAILED, ROSTER_ELIMIT, rs->message, &ep->inst, 0);
