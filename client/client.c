@@ -14,6 +14,7 @@
 
 #include "client/cache.h"
 #include "client/core.h"
+#include "client/engine.h"
 #include "client/inst.h"
 #include "client/sync.h"
 #include "client/wire.h"
@@ -40,44 +41,6 @@ static int fail(int rc, const char *fmt, ...)
 const char *roster_errmsg(void)
 {
 	return errmsg_buf;
-}
-
-const char *roster_strerror(int err)
-{
-	switch (err) {
-	case ROSTER_ENAME:
-		return "invalid name (DNS labels of letters, digits and hyphens)";
-	case ROSTER_EUNREACHABLE:
-		return "registry unreachable";
-	case ROSTER_ESERVER:
-		return "registry internal error";
-	case ROSTER_ESTATE:
-		return "not possible in the client's current state";
-	case ROSTER_ELEASE:
-		return "unknown or expired lease";
-	case ROSTER_ENOENT:
-		return "not found";
-	case ROSTER_EAGAIN:
-		return "registry unavailable (shutting down or overloaded)";
-	case ROSTER_EPARTIAL:
-		return "applied at some registries only";
-	default:
-		return rs_strerror(err);
-	}
-}
-
-const char *roster_status_name(enum roster_status status)
-{
-	switch (status) {
-	case ROSTER_STARTING:
-		return "STARTING";
-	case ROSTER_UP:
-		return "UP";
-	case ROSTER_DOWN:
-		return "DOWN";
-	default:
-		return "UNSPECIFIED";
-	}
 }
 
 /* ---- construction ------------------------------------------------------- */
@@ -120,7 +83,8 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 	int rc = ROSTER_ENOMEM;
 	c->servers = calloc(n, sizeof(*c->servers));
 	c->addrs = calloc(n, sizeof(*c->addrs));
-	if (c->servers == NULL || c->addrs == NULL) {
+	c->cache = calloc(1, sizeof(*c->cache));
+	if (c->servers == NULL || c->addrs == NULL || c->cache == NULL) {
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -148,8 +112,8 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 			goto fail;
 		}
 		/* A missing or corrupt cache file is only a cold cache. */
-		if (cache_load(&c->cache, c->cache_path) != 0) {
-			cache_deinit(&c->cache); /* start cold */
+		if (cache_load(c->cache, c->cache_path) != 0) {
+			cache_deinit(c->cache); /* start cold */
 		}
 	}
 	c->cfg.cache_path = c->cache_path;
@@ -164,18 +128,6 @@ fail:
 	return rc;
 }
 
-static void ep_free(struct ep *e)
-{
-	if (e == NULL) {
-		return;
-	}
-	inst_release(&e->inst);
-	free(e->acked);
-	free(e->sent);
-	free(e->failed);
-	free(e);
-}
-
 void roster_client_free(struct roster_client *c)
 {
 	if (c == NULL) {
@@ -184,7 +136,7 @@ void roster_client_free(struct roster_client *c)
 	roster_client_stop(c);
 	engine_free(c->engine);
 	for (size_t i = 0; i < c->n_eps; i++) {
-		ep_free(c->eps[i]);
+		core_ep_free(c->eps[i]);
 	}
 	free(c->eps);
 	while (c->watches != NULL) {
@@ -194,12 +146,13 @@ void roster_client_free(struct roster_client *c)
 		free(w);
 	}
 	free(c->cancels);
-	if (c->cache_path != NULL && c->cache.dirty &&
-			cache_save(&c->cache, c->cache_path) != 0) {
+	if (c->cache != NULL && c->cache_path != NULL && c->cache->dirty &&
+			cache_save(c->cache, c->cache_path) != 0) {
 		/* The last save failed (a full disk, say) and so did this one
 		 * more try: the file keeps the copy it had. */
 	}
-	cache_deinit(&c->cache);
+	cache_deinit(c->cache);
+	free(c->cache);
 	for (size_t i = 0; c->servers != NULL && i < c->n_servers; i++) {
 		free(c->servers[i]);
 	}
@@ -241,39 +194,6 @@ void roster_client_stop(struct roster_client *c)
 		return;
 	}
 	engine_stop(c);
-}
-
-uint64_t core_next_id(struct roster_client *c)
-{
-	return c->next_id++;
-}
-
-struct ep *core_ep_find(struct roster_client *c, const struct roster_instance *id)
-{
-	for (size_t i = 0; i < c->n_eps; i++) {
-		if (inst_same_identity(&c->eps[i]->inst, id)) {
-			return c->eps[i];
-		}
-	}
-	return NULL;
-}
-
-void core_ep_drop(struct roster_client *c, struct ep *e)
-{
-	for (size_t i = 0; i < c->n_eps; i++) {
-		if (c->eps[i] == e) {
-			c->eps[i] = c->eps[--c->n_eps];
-			ep_free(e);
-			return;
-		}
-	}
-}
-
-void core_emit(struct roster_client *c, struct roster_event *ev)
-{
-	if (c->cfg.event_cb != NULL) {
-		c->cfg.event_cb(ev, c->cfg.event_ud);
-	}
 }
 
 static int check_instance(const struct roster_instance *inst, int identity_only)
@@ -342,15 +262,8 @@ int roster_endpoint_add(struct roster_client *c, const struct roster_instance *e
 		c->eps = v;
 		c->cap_eps = cap;
 	}
-	e = calloc(1, sizeof(*e));
+	e = core_ep_new(c);
 	if (e == NULL) {
-		rc = ROSTER_ENOMEM;
-		goto fail;
-	}
-	e->acked = calloc(c->n_servers, sizeof(uint64_t));
-	e->sent = calloc(c->n_servers, sizeof(uint64_t));
-	e->failed = calloc(c->n_servers, sizeof(uint64_t));
-	if (e->acked == NULL || e->sent == NULL || e->failed == NULL) {
 		rc = ROSTER_ENOMEM;
 		goto fail;
 	}
@@ -364,7 +277,6 @@ kick:
 	return 0;
 fail:
 	pthread_mutex_unlock(&c->mu);
-	ep_free(e);
 	inst_release(&copy);
 	return fail(rc, "out of memory adding endpoint %s:%u", ep->host, ep->port);
 }
@@ -554,13 +466,13 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 		rs.query = NULL;
 		wire_response_deinit(&rs);
 		snprintf(r->server, sizeof(r->server), "%s", c->servers[which]);
-		if (cache_put(&c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL &&
-				cache_save_due(&c->cache, cache_refresh_ms(c))) {
+		if (cache_put(c->cache, service, protocol, all, r) == 0 && c->cache_path != NULL &&
+				cache_save_due(c->cache, cache_refresh_ms(c))) {
 			/* Best effort: a cache that cannot be written is only a
 			 * cache; the live answer is what counts. Written under
 			 * cache_mu so that two threads' writes land in order; an
 			 * unchanged answer, the common case, writes nothing. */
-			if (cache_save(&c->cache, c->cache_path) != 0) {
+			if (cache_save(c->cache, c->cache_path) != 0) {
 				/* nothing to do: the next answer tries again */
 			}
 		}
@@ -568,7 +480,7 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 	} else if (rc == ROSTER_EUNREACHABLE && !(flags & ROSTER_QUERY_NO_CACHE)) {
 		char msg[sizeof(errmsg_buf)];
 		snprintf(msg, sizeof(msg), "%s", errmsg_buf);
-		if (cache_get(&c->cache, service, protocol, all, inst_now_ms(),
+		if (cache_get(c->cache, service, protocol, all, inst_now_ms(),
 				    (uint64_t)c->cfg.max_stale_seconds * 1000u, out) == 0) {
 			rc = 0;
 		}

@@ -50,142 +50,225 @@ static void id_view(Roster__V1__InstanceId *id, const struct roster_instance *in
 	id->port = inst->port;
 }
 
-int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *len)
+/*
+ * A request being encoded and the sub-messages it points to: they live
+ * together until the request is packed. One builder per request kind fills
+ * its part and points the request at it.
+ */
+struct req_msg {
+	Roster__V1__Request req;
+	Roster__V1__OpenLeaseRequest open;
+	Roster__V1__HeartbeatRequest hb;
+	Roster__V1__RegisterRequest reg;
+	Roster__V1__Instance inst;
+	Roster__V1__DeregisterRequest dereg;
+	Roster__V1__InstanceId id;
+	Roster__V1__SetStatusRequest st;
+	Roster__V1__QueryRequest q;
+	Roster__V1__ListRequest list;
+	Roster__V1__WatchRequest w;
+	Roster__V1__StatsRequest stats;
+	Roster__V1__CancelWatchRequest cw;
+	Roster__V1__Instance__MetadataEntry *meta, **meta_ptrs; /**< REGISTER: owned */
+};
+
+static int build_open_lease(struct req_msg *m, const struct wire_request *rq)
 {
-	Roster__V1__Request req = ROSTER__V1__REQUEST__INIT;
-	Roster__V1__OpenLeaseRequest open = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
-	Roster__V1__HeartbeatRequest hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT;
-	Roster__V1__RegisterRequest reg = ROSTER__V1__REGISTER_REQUEST__INIT;
-	Roster__V1__Instance inst = ROSTER__V1__INSTANCE__INIT;
-	Roster__V1__DeregisterRequest dereg = ROSTER__V1__DEREGISTER_REQUEST__INIT;
-	Roster__V1__InstanceId id = ROSTER__V1__INSTANCE_ID__INIT;
-	Roster__V1__SetStatusRequest st = ROSTER__V1__SET_STATUS_REQUEST__INIT;
-	Roster__V1__QueryRequest q = ROSTER__V1__QUERY_REQUEST__INIT;
-	Roster__V1__ListRequest list = ROSTER__V1__LIST_REQUEST__INIT;
-	Roster__V1__WatchRequest w = ROSTER__V1__WATCH_REQUEST__INIT;
-	Roster__V1__StatsRequest stats = ROSTER__V1__STATS_REQUEST__INIT;
-	Roster__V1__CancelWatchRequest cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT;
-	Roster__V1__Instance__MetadataEntry *meta = NULL, **meta_ptrs = NULL;
-	uint8_t *buf = NULL;
-	int rc = 0;
+	m->open.ttl_seconds = rq->ttl_seconds;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_OPEN_LEASE;
+	m->req.open_lease = &m->open;
+	return 0;
+}
 
-	req.id = rq->id;
-	switch (rq->op) {
-	case WIRE_OPEN_LEASE:
-		open.ttl_seconds = rq->ttl_seconds;
-		req.op_case = ROSTER__V1__REQUEST__OP_OPEN_LEASE;
-		req.open_lease = &open;
-		break;
-	case WIRE_HEARTBEAT:
-		hb.lease = rq->lease;
-		req.op_case = ROSTER__V1__REQUEST__OP_HEARTBEAT;
-		req.heartbeat = &hb;
-		break;
-	case WIRE_REGISTER: {
-		const struct roster_instance *in = rq->inst;
-		inst.service = (char *)in->service;
-		inst.protocol = (char *)in->protocol;
-		inst.host = (char *)in->host;
-		inst.port = in->port;
-		inst.n_addresses = in->n_addresses;
-		inst.addresses = (char **)in->addresses;
-		inst.priority = in->priority;
-		inst.weight = in->weight;
-		inst.status = (Roster__V1__Status)in->status;
-		if (in->n_metadata > 0) {
-			meta = calloc(in->n_metadata, sizeof(*meta));
-			meta_ptrs = calloc(in->n_metadata, sizeof(*meta_ptrs));
-			if (meta == NULL || meta_ptrs == NULL) {
-				rc = ROSTER_ENOMEM;
-				goto out;
-			}
-			for (size_t i = 0; i < in->n_metadata; i++) {
-				roster__v1__instance__metadata_entry__init(&meta[i]);
-				meta[i].key = (char *)in->metadata[i].key;
-				meta[i].value = (char *)in->metadata[i].value;
-				meta_ptrs[i] = &meta[i];
-			}
-			inst.n_metadata = in->n_metadata;
-			inst.metadata = meta_ptrs;
-		}
-		reg.instance = &inst;
-		reg.lease = rq->lease;
-		req.op_case = ROSTER__V1__REQUEST__OP_REGISTER;
-		req.register_ = &reg;
-		break;
-	}
-	case WIRE_DEREGISTER_INSTANCE:
-		id_view(&id, rq->inst);
-		dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
-		dereg.instance = &id;
-		req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
-		req.deregister = &dereg;
-		break;
-	case WIRE_DEREGISTER_LEASE:
-		dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
-		dereg.lease = rq->lease;
-		req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
-		req.deregister = &dereg;
-		break;
-	case WIRE_SET_STATUS:
-		id_view(&id, rq->inst);
-		st.instance = &id;
-		st.status = (Roster__V1__Status)rq->status;
-		req.op_case = ROSTER__V1__REQUEST__OP_SET_STATUS;
-		req.set_status = &st;
-		break;
-	case WIRE_QUERY:
-		q.service = (char *)(rq->service != NULL ? rq->service : "");
-		q.protocol = (char *)(rq->protocol != NULL ? rq->protocol : "");
-		q.include_down = rq->include_down != 0;
-		req.op_case = ROSTER__V1__REQUEST__OP_QUERY;
-		req.query = &q;
-		break;
-	case WIRE_LIST:
-		req.op_case = ROSTER__V1__REQUEST__OP_LIST;
-		req.list = &list;
-		break;
-	case WIRE_WATCH:
-		w.service = (char *)(rq->service != NULL ? rq->service : "");
-		w.since_revision = rq->since_revision;
-		req.op_case = ROSTER__V1__REQUEST__OP_WATCH;
-		req.watch = &w;
-		break;
-	case WIRE_STATS:
-		req.op_case = ROSTER__V1__REQUEST__OP_STATS;
-		req.stats = &stats;
-		break;
-	case WIRE_CANCEL_WATCH:
-		cw.watch_id = rq->watch_id;
-		req.op_case = ROSTER__V1__REQUEST__OP_CANCEL_WATCH;
-		req.cancel_watch = &cw;
-		break;
-	default:
-		return ROSTER_EINVAL;
-	}
+static int build_heartbeat(struct req_msg *m, const struct wire_request *rq)
+{
+	m->hb.lease = rq->lease;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_HEARTBEAT;
+	m->req.heartbeat = &m->hb;
+	return 0;
+}
 
-	size_t body = roster__v1__request__get_packed_size(&req);
+/* The instance's metadata as entries borrowing its strings. */
+static int build_metadata(struct req_msg *m, const struct roster_instance *in)
+{
+	if (in->n_metadata == 0) {
+		return 0;
+	}
+	m->meta = calloc(in->n_metadata, sizeof(*m->meta));
+	m->meta_ptrs = calloc(in->n_metadata, sizeof(*m->meta_ptrs));
+	if (m->meta == NULL || m->meta_ptrs == NULL) {
+		return ROSTER_ENOMEM;
+	}
+	for (size_t i = 0; i < in->n_metadata; i++) {
+		roster__v1__instance__metadata_entry__init(&m->meta[i]);
+		m->meta[i].key = (char *)in->metadata[i].key;
+		m->meta[i].value = (char *)in->metadata[i].value;
+		m->meta_ptrs[i] = &m->meta[i];
+	}
+	m->inst.n_metadata = in->n_metadata;
+	m->inst.metadata = m->meta_ptrs;
+	return 0;
+}
+
+static int build_register(struct req_msg *m, const struct wire_request *rq)
+{
+	const struct roster_instance *in = rq->inst;
+	m->inst.service = (char *)in->service;
+	m->inst.protocol = (char *)in->protocol;
+	m->inst.host = (char *)in->host;
+	m->inst.port = in->port;
+	m->inst.n_addresses = in->n_addresses;
+	m->inst.addresses = (char **)in->addresses;
+	m->inst.priority = in->priority;
+	m->inst.weight = in->weight;
+	m->inst.status = (Roster__V1__Status)in->status;
+	int rc = build_metadata(m, in);
+	if (rc != 0) {
+		return rc;
+	}
+	m->reg.instance = &m->inst;
+	m->reg.lease = rq->lease;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_REGISTER;
+	m->req.register_ = &m->reg;
+	return 0;
+}
+
+static int build_deregister_instance(struct req_msg *m, const struct wire_request *rq)
+{
+	id_view(&m->id, rq->inst);
+	m->dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
+	m->dereg.instance = &m->id;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
+	m->req.deregister = &m->dereg;
+	return 0;
+}
+
+static int build_deregister_lease(struct req_msg *m, const struct wire_request *rq)
+{
+	m->dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
+	m->dereg.lease = rq->lease;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
+	m->req.deregister = &m->dereg;
+	return 0;
+}
+
+static int build_set_status(struct req_msg *m, const struct wire_request *rq)
+{
+	id_view(&m->id, rq->inst);
+	m->st.instance = &m->id;
+	m->st.status = (Roster__V1__Status)rq->status;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_SET_STATUS;
+	m->req.set_status = &m->st;
+	return 0;
+}
+
+static int build_query(struct req_msg *m, const struct wire_request *rq)
+{
+	m->q.service = (char *)(rq->service != NULL ? rq->service : "");
+	m->q.protocol = (char *)(rq->protocol != NULL ? rq->protocol : "");
+	m->q.include_down = rq->include_down != 0;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_QUERY;
+	m->req.query = &m->q;
+	return 0;
+}
+
+static int build_list(struct req_msg *m, const struct wire_request *rq)
+{
+	(void)rq;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_LIST;
+	m->req.list = &m->list;
+	return 0;
+}
+
+static int build_watch(struct req_msg *m, const struct wire_request *rq)
+{
+	m->w.service = (char *)(rq->service != NULL ? rq->service : "");
+	m->w.since_revision = rq->since_revision;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_WATCH;
+	m->req.watch = &m->w;
+	return 0;
+}
+
+static int build_stats(struct req_msg *m, const struct wire_request *rq)
+{
+	(void)rq;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_STATS;
+	m->req.stats = &m->stats;
+	return 0;
+}
+
+static int build_cancel_watch(struct req_msg *m, const struct wire_request *rq)
+{
+	m->cw.watch_id = rq->watch_id;
+	m->req.op_case = ROSTER__V1__REQUEST__OP_CANCEL_WATCH;
+	m->req.cancel_watch = &m->cw;
+	return 0;
+}
+
+/* The builder of each request kind, by enum wire_op. */
+static int (*const request_builders[])(struct req_msg *, const struct wire_request *) = {
+	[WIRE_OPEN_LEASE] = build_open_lease,
+	[WIRE_HEARTBEAT] = build_heartbeat,
+	[WIRE_REGISTER] = build_register,
+	[WIRE_DEREGISTER_INSTANCE] = build_deregister_instance,
+	[WIRE_DEREGISTER_LEASE] = build_deregister_lease,
+	[WIRE_SET_STATUS] = build_set_status,
+	[WIRE_QUERY] = build_query,
+	[WIRE_LIST] = build_list,
+	[WIRE_WATCH] = build_watch,
+	[WIRE_STATS] = build_stats,
+	[WIRE_CANCEL_WATCH] = build_cancel_watch,
+};
+
+/* Pack @p req as one frame, or only size it when @p frame is NULL. */
+static int request_frame(const Roster__V1__Request *req, uint8_t **frame, size_t *len)
+{
+	size_t body = roster__v1__request__get_packed_size(req);
+	*len = RS_FRAME_HEADER + body;
 	if (body > RS_FRAME_MAX_DEFAULT) {
-		*len = RS_FRAME_HEADER + body;
-		rc = ROSTER_ELIMIT;
-		goto out;
+		return ROSTER_ELIMIT;
 	}
 	if (frame == NULL) {
-		*len = RS_FRAME_HEADER + body; /* the size alone */
-		goto out;
+		return 0; /* the size alone */
 	}
-	buf = malloc(RS_FRAME_HEADER + body);
+	uint8_t *buf = malloc(RS_FRAME_HEADER + body);
 	if (buf == NULL) {
-		rc = ROSTER_ENOMEM;
-		goto out;
+		return ROSTER_ENOMEM;
 	}
 	rs_frame_header_write(buf, (uint32_t)body);
-	roster__v1__request__pack(&req, buf + RS_FRAME_HEADER);
+	roster__v1__request__pack(req, buf + RS_FRAME_HEADER);
 	*frame = buf;
-	*len = RS_FRAME_HEADER + body;
-out:
-	free(meta);
-	free(meta_ptrs);
+	return 0;
+}
+
+int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *len)
+{
+	size_t n = sizeof(request_builders) / sizeof(request_builders[0]);
+	if ((size_t)rq->op >= n || request_builders[rq->op] == NULL) {
+		return ROSTER_EINVAL;
+	}
+	struct req_msg m = {
+		.req = ROSTER__V1__REQUEST__INIT,
+		.open = ROSTER__V1__OPEN_LEASE_REQUEST__INIT,
+		.hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT,
+		.reg = ROSTER__V1__REGISTER_REQUEST__INIT,
+		.inst = ROSTER__V1__INSTANCE__INIT,
+		.dereg = ROSTER__V1__DEREGISTER_REQUEST__INIT,
+		.id = ROSTER__V1__INSTANCE_ID__INIT,
+		.st = ROSTER__V1__SET_STATUS_REQUEST__INIT,
+		.q = ROSTER__V1__QUERY_REQUEST__INIT,
+		.list = ROSTER__V1__LIST_REQUEST__INIT,
+		.w = ROSTER__V1__WATCH_REQUEST__INIT,
+		.stats = ROSTER__V1__STATS_REQUEST__INIT,
+		.cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT,
+	};
+	m.req.id = rq->id;
+	int rc = request_builders[rq->op](&m, rq);
+	if (rc == 0) {
+		rc = request_frame(&m.req, frame, len);
+	}
+	free(m.meta);
+	free(m.meta_ptrs);
 	return rc;
 }
 
