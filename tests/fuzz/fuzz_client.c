@@ -481,7 +481,7 @@ static void watch_check(const struct wire_response *rs, const Roster__V1__WatchE
 		instance_check(&rs->watch_inst, pb->instance);
 		instance_json(&rs->watch_inst);
 	}
-	/* As engine.c's on_watch_event() hands it to the CLI's callback. */
+	/* As watch.c's watch_on_event() hands it to the CLI's callback. */
 	struct roster_watch_event ev = {
 		.kind = rs->watch_kind,
 		.revision = rs->revision,
