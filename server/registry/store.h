@@ -76,7 +76,7 @@ struct store_meta {
 };
 
 /**
- * An instance as the store holds it. Read-only for everyone but store.c.
+ * An instance as the store holds it. Read-only outside the store's files.
  * Strings point into the instance's own allocation.
  */
 struct store_instance {
@@ -131,7 +131,7 @@ struct store_service {
 	struct store_service *name_next;     /**< other protocols of the same name */
 };
 
-/** A lease, read-only outside store.c. */
+/** A lease, read-only outside the store's files. */
 struct store_lease {
 	uint64_t id;
 	uint32_t ttl_ms;

@@ -1,0 +1,82 @@
+/*
+ * Loading the store from disk: persist_load() calls these at start, and
+ * store_reload() empties the store in place before it loads again (see
+ * store_internal.h for the layering).
+ */
+#include "server/registry/store.h"
+#include "server/registry/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+int store_load_lease(struct store *s, uint64_t id, uint32_t ttl_ms, uint64_t now_mono)
+{
+	if (ttl_ms < STORE_TTL_MIN_S * 1000u || ttl_ms > STORE_TTL_MAX_S * 1000u) {
+		return RS_ETTL;
+	}
+	struct store_lease *l;
+	return store_lease_add(s, id, ttl_ms, now_mono, &l);
+}
+
+void store_load_revision(struct store *s, uint64_t revision)
+{
+	s->revision = revision;
+}
+
+void store_reserve(struct store *s, uint64_t instances, uint64_t leases)
+{
+	store_table_reserve(&s->instances, instances);
+	store_table_reserve(&s->leases, leases);
+}
+
+int store_load_instance(struct store *s, const struct store_registration *reg,
+		uint64_t registered_at_ms, uint64_t status_since_ms, uint64_t now_mono)
+{
+	struct names n;
+	int rc = store_registration_check(s, reg, &n, NULL);
+	if (rc < 0) {
+		return rc;
+	}
+	struct store_lease *l = NULL;
+	if (reg->lease != 0) {
+		l = store_lease_lookup(s, reg->lease);
+		if (l == NULL) {
+			return RS_ELEASE;
+		}
+	}
+	struct store_service *svc = store_service_get(s, &n);
+	if (svc == NULL) {
+		return RS_ENOMEM;
+	}
+	if (store_instance_lookup(s, svc, n.host, n.host_len, n.port) != NULL) {
+		return RS_EEXIST;
+	}
+	struct store_instance *i = store_instance_build(reg, &n);
+	if (i == NULL) {
+		store_service_release(s, svc);
+		return RS_ENOMEM;
+	}
+	i->registered_at_ms = registered_at_ms;
+	i->status_since_ms = status_since_ms;
+	i->revision = s->revision;
+	i->rec = reg->rec;
+	if (reg->kept && l == NULL) {
+		i->stale = 1;
+	}
+	rc = store_instance_link(s, i, svc, l);
+	if (rc < 0) {
+		free(i);
+		store_service_release(s, svc);
+		return rc;
+	}
+	if (i->stale && store_kept_add(s, i, now_mono) < 0) {
+		store_instance_unlink(s, i);
+		free(i);
+		store_service_release(s, svc);
+		return RS_ENOMEM;
+	}
+	svc->revision = s->revision;
+	return 0;
+}
