@@ -177,6 +177,13 @@ static void tick_cb(uv_timer_t *t)
 	}
 }
 
+static int store_reload_cb(struct store *s, uint64_t now_mono, void *ud)
+{
+	struct server *srv = ud;
+	uint64_t ninst, nleases, dropped;
+	return persist_load(srv->persist, s, now_mono, &ninst, &nleases, &dropped);
+}
+
 /* Once per loop iteration, after I/O: make the iteration's writes durable,
  * then let the API send the replies it held. */
 static void commit_cb(uv_check_t *h)
@@ -197,21 +204,16 @@ static void commit_cb(uv_check_t *h)
 		srv->exit_code = 1;
 		server_stop(srv);
 	} else if (rc < 0) {
-		/* The memory state is ahead of the disk: rebuild it from the
-		 * disk, which holds exactly what was acknowledged. */
-		store_free(srv->store);
-		srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist,
-				uv_now(srv->loop));
-		srv->store_generation++; /* may be at the old address: say it is new */
-		uint64_t a, b, c;
-		if (srv->store == NULL ||
-				persist_load(srv->persist, srv->store, uv_now(srv->loop), &a, &b, &c) < 0) {
-			rs_log_error("cannot reload the store after a failed commit: shutting down");
+		/* The memory state is ahead of the disk: rebuild it in place
+		 * from the disk, which holds exactly what was acknowledged. */
+		int lrc = store_reload(srv->store, uv_now(srv->loop), store_reload_cb, srv);
+		if (lrc < 0) {
+			rs_log_error("cannot reload the store after a failed commit: %s: shutting down",
+					rs_strerror(lrc));
 			srv->exit_code = 1;
 			server_stop(srv);
 			return;
 		}
-		store_set_listener(srv->store, store_changed_cb, srv);
 	}
 }
 

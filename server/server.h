@@ -40,7 +40,6 @@ struct server {
 	struct server_config cfg;
 	struct persist *persist;
 	struct store *store;
-	uint64_t store_generation;   /**< bumped when the store is rebuilt from disk */
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;

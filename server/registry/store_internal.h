@@ -80,6 +80,7 @@ struct store {
 	uint32_t noverdue;
 
 	struct journal journal;
+	uint64_t reloads;           /* store_reload() calls */
 };
 
 #define OP(s, name, ...) ((s)->ops != NULL && (s)->ops->name != NULL ? \
@@ -196,6 +197,8 @@ uint32_t store_bucket_ms(const struct store *s);
 /* ---- store_journal.c ---------------------------------------------------- */
 
 int store_journal_init(struct store *s, uint32_t cap);
+/* Drop every entry; the ring stays. */
+void store_journal_clear(struct store *s);
 void store_journal_free(struct store *s);
 /* Record a change in the journal and tell the listener. */
 void store_notify(struct store *s, enum store_change_kind kind, enum store_remove_reason reason,

@@ -117,11 +117,17 @@ int store_journal_init(struct store *s, uint32_t cap)
 	return 0;
 }
 
-void store_journal_free(struct store *s)
+void store_journal_clear(struct store *s)
 {
 	while (s->journal.len > 0) {
 		journal_drop_oldest(&s->journal);
 	}
+	s->journal.head = 0;
+}
+
+void store_journal_free(struct store *s)
+{
+	store_journal_clear(s);
 	free(s->journal.ring);
 	memset(&s->journal, 0, sizeof(s->journal));
 }

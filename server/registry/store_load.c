@@ -80,3 +80,39 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 	svc->revision = s->revision;
 	return 0;
 }
+
+/* Back to what store_new() made, keeping the address, the limits, the hooks,
+ * the listener, the counters and the journal's ring. */
+static int store_empty(struct store *s, uint64_t now_mono)
+{
+	store_index_free(s);
+	store_lease_table_free(s);
+	store_journal_clear(s);
+	memset(s->wheel, 0, WHEEL_SLOTS * sizeof(*s->wheel));
+	memset(&s->sizes, 0, sizeof(s->sizes));
+	s->revision = 0;
+	s->now_mono = now_mono;
+	s->wheel_tick = store_tick_of(now_mono);
+	s->pending_sweep_mono = 0;
+	s->preserving = false;
+	memset(s->window_counts, 0, sizeof(s->window_counts));
+	s->window_bucket = now_mono / store_bucket_ms(s);
+	s->last_overdue_mono = 0;
+	s->noverdue = 0;
+	if (store_index_init(s) < 0 || store_lease_table_init(s) < 0) {
+		return RS_ENOMEM;
+	}
+	return 0;
+}
+
+int store_reload(struct store *s, uint64_t now_mono, store_load_cb load, void *ud)
+{
+	s->reloads++;
+	int rc = store_empty(s, now_mono);
+	return rc < 0 ? rc : load(s, now_mono, ud);
+}
+
+uint64_t store_reloads(const struct store *s)
+{
+	return s->reloads;
+}
