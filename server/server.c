@@ -195,6 +195,7 @@ static void commit_cb(uv_check_t *h)
 		rs_log_error("store commit failed: %s", rs_strerror(rc));
 	}
 	if (srv->api != NULL) {
+		api_seal(srv->api);
 		api_flush(srv->api, rc);
 	}
 	if (rc == RS_ESTORE_PANIC) {
@@ -263,6 +264,7 @@ void server_stop(struct server *srv)
 	dnsio_stop(srv->dnsio);
 	int rc = persist_batch_commit(srv->persist);
 	if (srv->api != NULL) {
+		api_seal(srv->api);
 		api_flush(srv->api, rc);
 		api_stop(srv->api);
 	}
