@@ -7,10 +7,13 @@
  * (watchers) and DNS. Modules start in order (persist, store, api, dns,
  * http) and stop in reverse.
  *
- * Group commit: modules write through the store during an iteration; a
- * uv_check handle commits the batch once per iteration, then tells the API
- * to send the replies it held (server_commit_cb). Replies to writes leave
- * only after their commit.
+ * Group commit: modules write through the store during an iteration; once
+ * per iteration a uv_check handle hands the pending batch to persist's
+ * writer thread if no batch is in flight (commit_pump), and seals the API's
+ * held replies as that batch's. When the writer is done (commit_done_cb),
+ * the API sends them (or errors, if the commit failed, and the store is
+ * reloaded in place), and the next batch goes. Replies to writes leave only
+ * after their commit; the loop never waits for the disk.
  *
  * Listeners: all three TCP listeners (DNS, API, HTTP) open with
  * server_tcp_listen() and accept through
@@ -52,6 +55,8 @@ struct server {
 	bool stopping;
 	bool preserving_logged;      /**< last self-preservation state we logged */
 	uint64_t commit_failures;
+	uint64_t refusals_logged;    /**< persist_refusals() when we last said the map is full */
+	uint64_t full_logged_mono;
 	int exit_code;
 };
 
@@ -124,7 +129,9 @@ __attribute__((warn_unused_result)) int server_tcp_accept(struct server *srv,
 uint64_t server_wall_ms(void);
 
 /**
- * Make room after RS_ESTORE_FULL and say whether to retry. Logs growth.
- * @return true when the map grew and the write should be retried once.
+ * Deprecated: the map grows inside persist (persist.h), so RS_ESTORE_FULL
+ * is final and there is nothing to retry. Kept only until the API's
+ * grow-and-retry copies are gone.
+ * @return false.
  */
 bool server_store_grow(struct server *srv);

@@ -857,7 +857,7 @@ Test(store, reload_replaces_the_content_in_place)
 	must_register(s, reg("mem", "m3.example.net", 1, 0), 100);
 	cr_expect_eq(changes, 42);
 	cr_expect_eq(store_revision(s), 8);
-	cr_expect_eq(tick(s, 100 + 5000 + 2 * STORE_TICK_MS), 1, "the loaded lease expires on time");
+	cr_expect_eq(tick(s, 100 + 5000 + 2 * STORE_TICK_MS), 1, "the lease expires on time");
 	cr_expect_null(store_lease_find(s, 9));
 	store_sizes_get(s, &sz);
 	cr_expect_eq(sz.stale, 1, "kept by --keep-last: the last of its service");
