@@ -21,7 +21,9 @@
  * caps in all and per source (server/net/conncap.h). The modules keep only
  * what differs: how to say no, and what a connection holds.
  *
- * Threads: everything here runs on the main loop thread.
+ * Threads: everything here runs on the main loop thread; persist's writer
+ * thread commits the batches and reports each one back on this thread
+ * (commit_done_cb, through uv_async).
  */
 #pragma once
 

@@ -265,6 +265,23 @@ static bool same_content(const struct store_instance *a, const struct store_inst
 	return true;
 }
 
+int store_registration_resolve(struct store *s, const struct store_registration *reg,
+		struct names *n, struct store_limit_hit *hit, struct store_lease **lease)
+{
+	int rc = store_registration_check(s, reg, n, hit);
+	if (rc < 0) {
+		return rc;
+	}
+	*lease = NULL;
+	if (reg->lease != 0) {
+		*lease = store_lease_lookup(s, reg->lease);
+		if (*lease == NULL) {
+			return RS_ELEASE;
+		}
+	}
+	return 0;
+}
+
 int store_register(struct store *s, const struct store_registration *reg, uint64_t now_mono,
 		uint64_t now_wall, bool *created, uint64_t *revision)
 {
@@ -276,16 +293,10 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 {
 	(void)now_mono;
 	struct names n;
-	int rc = store_registration_check(s, reg, &n, hit);
+	struct store_lease *l;
+	int rc = store_registration_resolve(s, reg, &n, hit, &l);
 	if (rc < 0) {
 		return rc;
-	}
-	struct store_lease *l = NULL;
-	if (reg->lease != 0) {
-		l = store_lease_lookup(s, reg->lease);
-		if (l == NULL) {
-			return RS_ELEASE;
-		}
 	}
 	struct store_service *svc =
 			store_service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);

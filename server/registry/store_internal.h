@@ -215,6 +215,11 @@ int store_tx_end(struct store *s, int rc);
 /* One instance written (or removed) with the next revision, as one mutation. */
 int store_write_instance(struct store *s, struct store_instance *i, bool remove);
 
+/* Check a registration (loading or registering) and find its lease: NULL
+ * for a permanent one. @return 0, RS_ELEASE, or the check's error. */
+int store_registration_resolve(struct store *s, const struct store_registration *reg,
+		struct names *n, struct store_limit_hit *hit, struct store_lease **lease);
+
 /* Remove an instance in memory, bump the revision, notify, free. The caller
  * has already written the removal. */
 void store_instance_remove(struct store *s, struct store_instance *i,

@@ -35,16 +35,10 @@ int store_load_instance(struct store *s, const struct store_registration *reg,
 		uint64_t registered_at_ms, uint64_t status_since_ms, uint64_t now_mono)
 {
 	struct names n;
-	int rc = store_registration_check(s, reg, &n, NULL);
+	struct store_lease *l;
+	int rc = store_registration_resolve(s, reg, &n, NULL, &l);
 	if (rc < 0) {
 		return rc;
-	}
-	struct store_lease *l = NULL;
-	if (reg->lease != 0) {
-		l = store_lease_lookup(s, reg->lease);
-		if (l == NULL) {
-			return RS_ELEASE;
-		}
 	}
 	struct store_service *svc = store_service_get(s, &n);
 	if (svc == NULL) {

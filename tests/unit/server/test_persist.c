@@ -298,17 +298,37 @@ static void log_done_cb(const struct persist_result *r, void *ud)
 	}
 }
 
+/* The writer on a private loop, reporting to @p d. */
+static void writer_start(uv_loop_t *loop, struct persist *p, struct done_log *d)
+{
+	cr_assert_eq(uv_loop_init(loop), 0);
+	cr_assert_eq(persist_start(p, loop, log_done_cb, d), 0);
+}
+
+static void run_until_done(uv_loop_t *loop, const struct done_log *d, int n)
+{
+	while (d->n < n) {
+		uv_run(loop, UV_RUN_ONCE);
+	}
+}
+
+static void writer_stop(uv_loop_t *loop, struct persist *p)
+{
+	persist_stop(p);
+	uv_run(loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(loop), 0, "nothing left on the loop");
+}
+
 /* One batch commits on the writer thread while the next one collects on the
  * loop; each is reported done only once it is on disk, in order. */
 Test(persist, a_batch_collects_while_the_previous_one_commits)
 {
 	char *dir = tmpdir();
 	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
 	struct persist *p;
 	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
 	struct done_log d = {.p = p, .dir = dir};
-	cr_assert_eq(persist_start(p, &loop, log_done_cb, &d), 0);
+	writer_start(&loop, p, &d);
 
 	for (uint32_t k = 0; k < 10; k++) {
 		must_add(s, "a", k, NULL);
@@ -323,9 +343,7 @@ Test(persist, a_batch_collects_while_the_previous_one_commits)
 	cr_expect_eq(persist_batch_submit(p), 0, "one batch in flight at a time");
 	cr_expect_eq(d.n, 0, "nothing is done before the loop hears of it");
 
-	while (d.n < 2) {
-		uv_run(&loop, UV_RUN_ONCE);
-	}
+	run_until_done(&loop, &d, 2);
 	cr_expect_eq(d.r[0].rc, 0);
 	cr_expect_eq(d.on_disk[0], 10, "A is on disk when A is done, B is not");
 	cr_expect(d.pending[0], "B was still collecting");
@@ -335,10 +353,7 @@ Test(persist, a_batch_collects_while_the_previous_one_commits)
 	cr_expect(!d.pending[1]);
 	cr_expect_eq(d.commits[1], 2);
 	cr_expect(!persist_batch_busy(p));
-
-	persist_stop(p);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	cr_expect_eq(uv_loop_close(&loop), 0, "nothing left on the loop");
+	writer_stop(&loop, p);
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 	rmrf(dir);
@@ -350,19 +365,16 @@ Test(persist, stop_waits_for_the_batch_in_flight_and_close_commits_the_rest)
 {
 	char *dir = tmpdir();
 	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
 	struct persist *p;
 	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
 	struct done_log d = {.p = p, .hold = true};
-	cr_assert_eq(persist_start(p, &loop, log_done_cb, &d), 0);
+	writer_start(&loop, p, &d);
 	must_add(s, "a", 1, NULL);
 	cr_assert_eq(persist_batch_submit(p), 1);
 	must_add(s, "b", 1, NULL);
-	persist_stop(p);
+	writer_stop(&loop, p);
 	cr_expect_eq(d.n, 1, "the batch in flight was reported");
 	cr_expect(persist_batch_open(p), "b is still pending");
-	uv_run(&loop, UV_RUN_DEFAULT);
-	cr_expect_eq(uv_loop_close(&loop), 0);
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 	cr_expect_eq(d.n, 1, "no callback after persist_stop()");
@@ -401,24 +413,19 @@ Test(persist, a_store_reopened_at_its_data_size_grows_instead_of_refusing)
 	cr_assert_eq(ni, 2000);
 
 	uv_loop_t loop;
-	cr_assert_eq(uv_loop_init(&loop), 0);
 	struct done_log d = {.p = p};
-	cr_assert_eq(persist_start(p, &loop, log_done_cb, &d), 0);
+	writer_start(&loop, p, &d);
 	for (uint32_t k = 0; k < 400; k++) {
 		must_add(s, "b", k, &meta); /* ~500 KiB in one batch */
 	}
 	cr_expect_eq(persist_refusals(p), 0, "nothing refused far below --map-max");
 	cr_assert_eq(persist_batch_submit(p), 1);
-	while (d.n < 1) {
-		uv_run(&loop, UV_RUN_ONCE);
-	}
+	run_until_done(&loop, &d, 1);
 	cr_expect_eq(d.r[0].rc, 0, "%s", rs_strerror(d.r[0].rc));
 	cr_expect_eq(d.r[0].map_before, data);
 	cr_expect_gt(d.r[0].map_after, data, "the map grew for the batch");
 	cr_expect_eq(persist_map_size(p), d.r[0].map_after);
-	persist_stop(p);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	cr_expect_eq(uv_loop_close(&loop), 0);
+	writer_stop(&loop, p);
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 
