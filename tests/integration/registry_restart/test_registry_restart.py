@@ -227,8 +227,11 @@ def test_map_grows_after_restart_under_concurrent_writers(tmp_path):
         errors = []
 
         def writer(prefix):
-            with s2.client() as c:
-                errors.extend(_register_window(c, prefix, 1500, 256, blob))
+            try:
+                with s2.client() as c:
+                    errors.extend(_register_window(c, prefix, 1500, 256, blob))
+            except (ConnectionError, OSError) as e:
+                errors.append(("connection", repr(e)))
 
         threads = [threading.Thread(target=writer, args=(p,)) for p in ("b", "c")]
         for t in threads:
