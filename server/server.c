@@ -113,22 +113,8 @@ int server_open(struct server *srv, char *err, size_t errsz)
 
 bool server_store_grow(struct server *srv)
 {
-	uint64_t before = persist_map_size(srv->persist);
-	int rc = persist_grow(srv->persist);
-	if (rc == 0) {
-		rs_log_notice("store: map grown from %llu to %llu MiB",
-				(unsigned long long)(before >> 20),
-				(unsigned long long)(persist_map_size(srv->persist) >> 20));
-		return true;
-	}
-	if (rc == RS_ESTORE_FULL) {
-		rs_log_error("store: full at its maximum of %llu MiB: writes are refused "
-			     "(raise --map-max)",
-				(unsigned long long)(persist_map_size(srv->persist) >> 20));
-	} else {
-		rs_log_error("store: cannot grow: %s", rs_strerror(rc));
-	}
-	return false;
+	(void)srv;
+	return false; /* the map grows inside persist: RS_ESTORE_FULL is final */
 }
 
 static void preservation_log(struct server *srv)
@@ -151,14 +137,33 @@ static void preservation_log(struct server *srv)
 	}
 }
 
+/* How often, at most, refusals at --map-max are logged. */
+#define FULL_LOG_MS 10000u
+
+/* Writes refused because the map is at --map-max: say so, naming the
+ * limit, once in a while rather than once per refused write. */
+static void full_log(struct server *srv)
+{
+	uint64_t refused = persist_refusals(srv->persist);
+	uint64_t now = uv_now(srv->loop);
+	if (refused == srv->refusals_logged ||
+			(srv->full_logged_mono != 0 && now - srv->full_logged_mono < FULL_LOG_MS)) {
+		return;
+	}
+	rs_log_error("store: full at its maximum of %llu MiB (--map-max): %llu write%s refused "
+		     "(raise --map-max)",
+			(unsigned long long)(persist_map_max(srv->persist) >> 20),
+			(unsigned long long)(refused - srv->refusals_logged),
+			refused - srv->refusals_logged == 1 ? "" : "s");
+	srv->refusals_logged = refused;
+	srv->full_logged_mono = now;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 	uint32_t expired = 0;
 	int rc = store_tick(srv->store, uv_now(srv->loop), &expired);
-	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
-		rc = store_tick(srv->store, uv_now(srv->loop), &expired);
-	}
 	if (rc < 0) {
 		rs_log_error("expiry: store write failed: %s (retrying)", rs_strerror(rc));
 	}
@@ -166,6 +171,7 @@ static void tick_cb(uv_timer_t *t)
 		rs_log_info("expired %u lease%s", expired, expired == 1 ? "" : "s");
 	}
 	preservation_log(srv);
+	full_log(srv);
 	if (++srv->ticks % READER_CHECK_TICKS == 0) {
 		int dead = persist_readers_check(srv->persist);
 		if (dead > 0) {
@@ -177,42 +183,85 @@ static void tick_cb(uv_timer_t *t)
 	}
 }
 
-/* Once per loop iteration, after I/O: make the iteration's writes durable,
- * then let the API send the replies it held. */
-static void commit_cb(uv_check_t *h)
+static int store_reload_cb(struct store *s, uint64_t now_mono, void *ud)
 {
-	struct server *srv = h->data;
-	int rc = persist_batch_commit(srv->persist);
-	if (rc < 0) {
+	struct server *srv = ud;
+	uint64_t ninst, nleases, dropped;
+	return persist_load(srv->persist, s, now_mono, &ninst, &nleases, &dropped);
+}
+
+/* Hand the pending writes to the writer when it is free. The replies held
+ * now belong to them; when there is nothing to commit, they go at once. */
+static void commit_pump(struct server *srv)
+{
+	if (persist_batch_busy(srv->persist)) {
+		return; /* the next batch collects meanwhile */
+	}
+	int submitted = persist_batch_submit(srv->persist);
+	if (srv->api != NULL) {
+		api_seal(srv->api);
+		if (!submitted) {
+			api_flush(srv->api, 0);
+		}
+	}
+}
+
+/* The writer is done with a batch: its replies may leave, as errors if it
+ * failed, then the next batch goes. */
+static void commit_done_cb(const struct persist_result *r, void *ud)
+{
+	struct server *srv = ud;
+	if (r->map_after > r->map_before) {
+		rs_log_notice("store: map grown from %llu to %llu MiB",
+				(unsigned long long)(r->map_before >> 20),
+				(unsigned long long)(r->map_after >> 20));
+	}
+	if (r->rc < 0) {
 		srv->commit_failures++;
-		rs_log_error("store commit failed: %s", rs_strerror(rc));
+		rs_log_error("store commit failed: %s", rs_strerror(r->rc));
+		if (r->rc == RS_ESTORE_FULL) {
+			rs_log_error("store: full at its maximum of %llu MiB (--map-max): a batch "
+				     "was refused (raise --map-max)",
+					(unsigned long long)(persist_map_max(srv->persist) >> 20));
+		}
 	}
 	if (srv->api != NULL) {
-		api_flush(srv->api, rc);
+		api_flush(srv->api, r->rc);
+		if (r->rc < 0) {
+			/* The batch collected behind it was discarded with it. */
+			api_seal(srv->api);
+			api_flush(srv->api, r->rc);
+		}
 	}
-	if (rc == RS_ESTORE_PANIC) {
+	if (r->rc == RS_ESTORE_PANIC) {
 		/* LMDB cannot go on (catalogue 4.4): stop, let the supervisor
 		 * restart us on the last committed state. */
 		rs_log_error("store is unusable: shutting down");
 		srv->exit_code = 1;
 		server_stop(srv);
-	} else if (rc < 0) {
-		/* The memory state is ahead of the disk: rebuild it from the
-		 * disk, which holds exactly what was acknowledged. */
-		store_free(srv->store);
-		srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist,
-				uv_now(srv->loop));
-		srv->store_generation++; /* may be at the old address: say it is new */
-		uint64_t a, b, c;
-		if (srv->store == NULL ||
-				persist_load(srv->persist, srv->store, uv_now(srv->loop), &a, &b, &c) < 0) {
-			rs_log_error("cannot reload the store after a failed commit: shutting down");
+		return;
+	}
+	if (r->rc < 0) {
+		/* The memory state is ahead of the disk: rebuild it in place
+		 * from the disk, which holds exactly what was acknowledged. */
+		int lrc = store_reload(srv->store, uv_now(srv->loop), store_reload_cb, srv);
+		if (lrc < 0) {
+			rs_log_error("cannot reload the store after a failed commit: %s: "
+				     "shutting down",
+					rs_strerror(lrc));
 			srv->exit_code = 1;
 			server_stop(srv);
 			return;
 		}
-		store_set_listener(srv->store, store_changed_cb, srv);
 	}
+	commit_pump(srv);
+}
+
+/* Once per loop iteration, after I/O: the iteration's writes go to the
+ * writer if it is free (else they wait for the batch in flight). */
+static void commit_cb(uv_check_t *h)
+{
+	commit_pump(h->data);
 }
 
 int server_start(struct server *srv, char *err, size_t errsz)
@@ -225,7 +274,12 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	uv_check_init(srv->loop, &srv->commit);
 	srv->commit.data = srv;
 	uv_check_start(&srv->commit, commit_cb);
-	int rc = api_start(srv, &srv->api, err, errsz);
+	int rc = persist_start(srv->persist, srv->loop, commit_done_cb, srv);
+	if (rc < 0) {
+		snprintf(err, errsz, "store: cannot start the writer thread: %s", rs_strerror(rc));
+		return rc;
+	}
+	rc = api_start(srv, &srv->api, err, errsz);
 	if (rc == 0) {
 		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
 	}
@@ -255,15 +309,19 @@ void server_stop(struct server *srv)
 		return;
 	}
 	srv->stopping = true;
-	/* In reverse of the start order; the API last, so that the writes of
-	 * this iteration are committed and their replies sent. */
+	/* In reverse of the start order; the API last, so that every write is
+	 * committed (the batch in flight, then what is pending) and every reply
+	 * sent, each once its batch committed (commit_done_cb). */
 	http_stop(srv->http);
 	dnsio_stop(srv->dnsio);
-	int rc = persist_batch_commit(srv->persist);
+	commit_pump(srv);
+	while (persist_batch_busy(srv->persist)) {
+		(void)persist_batch_wait(srv->persist);
+	}
 	if (srv->api != NULL) {
-		api_flush(srv->api, rc);
 		api_stop(srv->api);
 	}
+	persist_stop(srv->persist);
 	if (!uv_is_closing((uv_handle_t *)&srv->tick)) {
 		uv_close((uv_handle_t *)&srv->tick, NULL);
 	}

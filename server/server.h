@@ -7,10 +7,13 @@
  * (watchers) and DNS. Modules start in order (persist, store, api, dns,
  * http) and stop in reverse.
  *
- * Group commit: modules write through the store during an iteration; a
- * uv_check handle commits the batch once per iteration, then tells the API
- * to send the replies it held (server_commit_cb). Replies to writes leave
- * only after their commit.
+ * Group commit: modules write through the store during an iteration; once
+ * per iteration a uv_check handle hands the pending batch to persist's
+ * writer thread if no batch is in flight (commit_pump), and seals the API's
+ * held replies as that batch's. When the writer is done (commit_done_cb),
+ * the API sends them (or errors, if the commit failed, and the store is
+ * reloaded in place), and the next batch goes. Replies to writes leave only
+ * after their commit; the loop never waits for the disk.
  *
  * Listeners: all three TCP listeners (DNS, API, HTTP) open with
  * server_tcp_listen() and accept through
@@ -18,7 +21,9 @@
  * caps in all and per source (server/net/conncap.h). The modules keep only
  * what differs: how to say no, and what a connection holds.
  *
- * Threads: everything here runs on the main loop thread.
+ * Threads: everything here runs on the main loop thread; persist's writer
+ * thread commits the batches and reports each one back on this thread
+ * (commit_done_cb, through uv_async).
  */
 #pragma once
 
@@ -40,7 +45,6 @@ struct server {
 	struct server_config cfg;
 	struct persist *persist;
 	struct store *store;
-	uint64_t store_generation;   /**< bumped when the store is rebuilt from disk */
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
@@ -53,6 +57,8 @@ struct server {
 	bool stopping;
 	bool preserving_logged;      /**< last self-preservation state we logged */
 	uint64_t commit_failures;
+	uint64_t refusals_logged;    /**< persist_refusals() when we last said the map is full */
+	uint64_t full_logged_mono;
 	int exit_code;
 };
 
@@ -125,7 +131,9 @@ __attribute__((warn_unused_result)) int server_tcp_accept(struct server *srv,
 uint64_t server_wall_ms(void);
 
 /**
- * Make room after RS_ESTORE_FULL and say whether to retry. Logs growth.
- * @return true when the map grew and the write should be retried once.
+ * Deprecated: the map grows inside persist (persist.h), so RS_ESTORE_FULL
+ * is final and there is nothing to retry. Kept only until the API's
+ * grow-and-retry copies are gone.
+ * @return false.
  */
 bool server_store_grow(struct server *srv);

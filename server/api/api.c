@@ -45,16 +45,23 @@ struct conn {
 	bool close_after_flush;
 	int handles;
 	struct rs_frame_decoder dec;
+	/* Replies held until the batch holding their writes has committed: a
+	 * sealed generation first (api_seal(): its batch is being committed),
+	 * then the one still being collected. Each counts its bytes of out,
+	 * its writes (ids in write_ids) and its requests (of answered). */
 	uint8_t *out;
 	size_t out_len, out_cap;
-	uint64_t *write_ids; /* write requests answered this iteration */
+	uint64_t *write_ids; /* write requests answered and not yet flushed */
 	size_t nwrite_ids, write_ids_cap;
+	size_t sealed_len;
+	size_t nsealed_ids;
+	uint32_t sealed_answered;
 	struct watch *watches;
 	size_t nwatches;
 	struct conn *watch_prev, *watch_next; /* api->watchers, while nwatches > 0 */
 	int strikes;
-	uint32_t answered;   /* requests answered this iteration */
-	bool paused;         /* reading stopped until the iteration's flush */
+	uint32_t answered;   /* requests answered and not yet flushed */
+	bool paused;         /* reading stopped until a flush brings answered down */
 	struct conncap_ticket ticket; /* its place under the connection caps */
 	char peer[RS_ADDR_TEXT_MAX];
 };
@@ -177,11 +184,8 @@ static void conn_mark_dirty(struct conn *c)
 	}
 }
 
-/* Append one framed message to the connection's iteration buffer. */
-static int conn_append(struct conn *c, const ProtobufCMessage *msg)
+static int conn_reserve(struct conn *c, size_t need)
 {
-	size_t n = protobuf_c_message_get_packed_size(msg);
-	size_t need = c->out_len + RS_FRAME_HEADER + n;
 	if (need > c->out_cap) {
 		size_t cap = c->out_cap == 0 ? 4096 : c->out_cap;
 		while (cap < need) {
@@ -193,6 +197,17 @@ static int conn_append(struct conn *c, const ProtobufCMessage *msg)
 		}
 		c->out = nb;
 		c->out_cap = cap;
+	}
+	return 0;
+}
+
+/* Append one framed message to the generation being collected. */
+static int conn_append(struct conn *c, const ProtobufCMessage *msg)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	size_t need = c->out_len + RS_FRAME_HEADER + n;
+	if (conn_reserve(c, need) < 0) {
+		return RS_ENOMEM;
 	}
 	rs_frame_header_write(c->out + c->out_len, (uint32_t)n);
 	protobuf_c_message_pack(msg, c->out + c->out_len + RS_FRAME_HEADER);
@@ -332,23 +347,38 @@ static void write_cb(uv_write_t *req, int status)
 	}
 }
 
-static void conn_flush(struct conn *c)
+/* Write the first @p len bytes held, which answered @p nanswered requests,
+ * @p nids of them writes, and forget them. */
+static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswered)
 {
 	struct api *api = c->api;
 	if (c->closing) {
 		return;
 	}
-	if (c->out_len > 0) {
+	if (len > 0) {
 		struct wreq *w = malloc(sizeof(*w));
 		if (w == NULL) {
 			conn_close(c);
 			return;
 		}
-		w->buf = c->out;
+		if (len == c->out_len) {
+			w->buf = c->out;
+			c->out = NULL;
+			c->out_len = c->out_cap = 0;
+		} else {
+			/* A later generation stays behind, still held. */
+			w->buf = malloc(len);
+			if (w->buf == NULL) {
+				free(w);
+				conn_close(c);
+				return;
+			}
+			memcpy(w->buf, c->out, len);
+			memmove(c->out, c->out + len, c->out_len - len);
+			c->out_len -= len;
+		}
 		w->req.data = c;
-		uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
-		c->out = NULL;
-		c->out_len = c->out_cap = 0;
+		uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)len);
 		int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
 		if (rc < 0) {
 			/* An error return never calls the callback. */
@@ -358,13 +388,18 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 	}
-	c->nwrite_ids = 0;
-	c->answered = 0;
-	if (c->close_after_flush) {
+	if (nids > 0) {
+		c->nwrite_ids -= nids;
+		memmove(c->write_ids, c->write_ids + nids, c->nwrite_ids * sizeof(*c->write_ids));
+	}
+	c->answered -= nanswered;
+	c->sealed_len = c->nsealed_ids = 0;
+	c->sealed_answered = 0;
+	if (c->close_after_flush && c->out_len == 0) {
 		conn_close(c);
 		return;
 	}
-	if (c->paused) {
+	if (c->paused && c->answered < api->srv->cfg.api_max_inflight) {
 		c->paused = false;
 		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
 	}
@@ -378,6 +413,44 @@ static void conn_flush(struct conn *c)
 	}
 }
 
+/* Everything held goes: for a connection that waits for no commit. */
+static void conn_flush(struct conn *c)
+{
+	conn_send(c, c->out_len, c->nwrite_ids, c->answered);
+}
+
+/* The sealed generation's batch did not reach the disk: none of its replies
+ * may be acknowledged. Each of its writers gets an error instead; what was
+ * collected after it stays held. */
+static void conn_fail_sealed(struct conn *c, int commit_rc)
+{
+	uint8_t *held = c->out;
+	size_t held_len = c->out_len, tail = c->out_len - c->sealed_len;
+	c->out = NULL;
+	c->out_len = c->out_cap = 0;
+	for (size_t k = 0; k < c->nsealed_ids; k++) {
+		send_error(c, c->write_ids[k], commit_rc, "store commit failed: %s",
+				rs_strerror(commit_rc));
+	}
+	c->sealed_len = c->out_len;
+	if (tail > 0 && conn_reserve(c, c->out_len + tail) == 0) {
+		memcpy(c->out + c->out_len, held + held_len - tail, tail);
+		c->out_len += tail;
+	} else if (tail > 0) {
+		c->close_after_flush = true; /* out of memory: its later replies are lost */
+	}
+	free(held);
+}
+
+void api_seal(struct api *api)
+{
+	for (struct conn *c = api->dirty; c != NULL; c = c->dirty_next) {
+		c->sealed_len = c->out_len;
+		c->nsealed_ids = c->nwrite_ids;
+		c->sealed_answered = c->answered;
+	}
+}
+
 void api_flush(struct api *api, int commit_rc)
 {
 	struct conn *c = api->dirty;
@@ -386,24 +459,21 @@ void api_flush(struct api *api, int commit_rc)
 		struct conn *next = c->dirty_next;
 		c->dirty = false;
 		c->dirty_next = NULL;
-		if (commit_rc < 0 && c->nwrite_ids > 0) {
-			/* The batch did not reach the disk: nothing collected this
-			 * iteration may be acknowledged. Tell every writer. */
-			c->out_len = 0;
-			size_t n = c->nwrite_ids;
-			c->nwrite_ids = 0;
-			for (size_t k = 0; k < n; k++) {
-				send_error(c, c->write_ids[k], commit_rc, "store commit failed: %s",
-						rs_strerror(commit_rc));
-			}
-			c->dirty = false; /* send_error marked it again */
-			api->dirty = NULL;
+		if (commit_rc < 0 && c->nsealed_ids > 0) {
+			conn_fail_sealed(c, commit_rc);
 		}
 		if (commit_rc < 0 && c->nwatches > 0) {
 			/* Its stream carried events of the lost batch. */
 			c->close_after_flush = true;
 		}
-		conn_flush(c);
+		if (api->stopping) {
+			conn_flush(c); /* the server committed everything before */
+		} else {
+			conn_send(c, c->sealed_len, c->nsealed_ids, c->sealed_answered);
+		}
+		if (!c->closing && (c->out_len > 0 || c->paused)) {
+			conn_mark_dirty(c); /* a later generation is still held */
+		}
 		c = next;
 	}
 }

@@ -9,11 +9,13 @@
  * output, malformed-frame strikes). protobuf-c's generated types are used
  * only inside api.c.
  *
- * Replies are not written as they are produced: each connection collects
- * the replies of one loop iteration in a buffer, and api_flush() writes
- * them all after the server committed the iteration's batch, so a write is
- * acknowledged only once it is on disk, with one write(2) per connection
- * per iteration.
+ * Replies are not written as they are produced: each connection holds them
+ * in a buffer until the batch holding their writes has committed, so a
+ * write is acknowledged only once it is on disk, with one write(2) per
+ * connection per commit. With one batch committing while the next one
+ * collects, the held replies come in two generations: api_seal() closes the
+ * one of the batch handed to the writer, api_flush() writes it (or turns
+ * its writes' replies into errors) once that batch committed.
  *
  * Threads: main loop only. Connections are freed in their close callback,
  * never inside their own read callback.
@@ -55,11 +57,22 @@ __attribute__((warn_unused_result)) int api_start(struct server *srv, struct api
 void api_stop(struct api *api);
 
 /**
- * Write every connection's collected replies. Called by the server after
- * the iteration's batch committed.
+ * Seal the replies held now: they belong to the batch the server has just
+ * handed to the writer (or, when nothing is to commit, to none). Replies
+ * collected later form the next generation. Sealing again before a flush
+ * merges the two.
+ */
+void api_seal(struct api *api);
+
+/**
+ * Write every connection's sealed replies (the oldest generation held);
+ * later ones stay held. Called by the server once the sealed generation's
+ * batch committed, or right after api_seal() when there was nothing to
+ * commit.
  * @param commit_rc the commit's result: on failure, every reply of a write
- *        collected this iteration is replaced by the error it maps to
- *        (STORAGE_FULL for a full disk, else STORAGE_ERROR).
+ *        in the sealed generation is replaced by the error it maps to
+ *        (STORAGE_FULL for a full disk, else STORAGE_ERROR), and watch
+ *        streams are closed once what they hold is out.
  */
 void api_flush(struct api *api, int commit_rc);
 

@@ -143,11 +143,11 @@ __attribute__((warn_unused_result)) int answer_new(const struct answer_config *c
 		const struct store *store, struct report *report, struct answer **out);
 
 /**
- * Point the engine at another store (the server rebuilds its store from disk
- * after a failed commit). Prepared answers are dropped when it changes: they
- * were tagged with revisions of the old store, which the new one may reuse.
- * A rebuilt store can land at the old one's address, so the caller passes a
- * generation that changes with every rebuild. Cheap when nothing changed.
+ * Point the engine at a store, or tell it the store's content was replaced:
+ * the server reloads its store in place from disk after a failed commit,
+ * and the caller passes store_reloads() as @p generation. Prepared answers
+ * are dropped when either changes: they were tagged with revisions of the
+ * old content, which the reloaded one may reuse. Cheap when nothing changed.
  */
 void answer_store_set(struct answer *a, const struct store *store, uint64_t generation);
 

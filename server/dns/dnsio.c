@@ -193,11 +193,11 @@ static void handle_closed(struct dnsio *io)
 	}
 }
 
-/* Follow what may change under us between batches: the store (rebuilt
- * after a failed commit) and the limits SIGHUP reloads. */
+/* Follow what may change under us between batches: the store's content
+ * (reloaded in place after a failed commit) and the limits SIGHUP reloads. */
 static void dnsio_refresh(struct dnsio *io)
 {
-	answer_store_set(io->answer, io->srv->store, io->srv->store_generation);
+	answer_store_set(io->answer, io->srv->store, store_reloads(io->srv->store));
 	io->report.rate = io->srv->cfg.report_rate;
 	io->report.log_max = io->srv->cfg.report_log_max;
 }
@@ -418,7 +418,7 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 			pthread_rwlock_unlock(&io->lock);
 			return;
 		}
-		answer_store_set(w->answer, io->srv->store, io->srv->store_generation);
+		answer_store_set(w->answer, io->srv->store, store_reloads(io->srv->store));
 		int n = udp_batch_answer(&w->batch, us, w->answer, &io->report, mono_ms(),
 				&w->counters, &k);
 		pthread_rwlock_unlock(&io->lock);

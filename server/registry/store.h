@@ -76,7 +76,7 @@ struct store_meta {
 };
 
 /**
- * An instance as the store holds it. Read-only for everyone but store.c.
+ * An instance as the store holds it. Read-only outside the store's files.
  * Strings point into the instance's own allocation.
  */
 struct store_instance {
@@ -131,7 +131,7 @@ struct store_service {
 	struct store_service *name_next;     /**< other protocols of the same name */
 };
 
-/** A lease, read-only outside store.c. */
+/** A lease, read-only outside the store's files. */
 struct store_lease {
 	uint64_t id;
 	uint32_t ttl_ms;
@@ -297,6 +297,27 @@ __attribute__((warn_unused_result)) int store_load_instance(struct store *s,
 
 /** Set the revision read from disk (start-up). */
 void store_load_revision(struct store *s, uint64_t revision);
+
+/** Fills an empty store from disk for store_reload() (e.g. with persist_load()). */
+typedef int (*store_load_cb)(struct store *s, uint64_t now_mono, void *ud);
+
+/**
+ * Rebuild the store in place from disk, after a failed commit left memory
+ * ahead of the disk. Empties it (services, instances, leases, the kept and
+ * pending sets, the journal, self-preservation) and calls @p load to fill it
+ * again. The store keeps its address, limits, persistence hooks, listener
+ * and counters; the revision is the one loaded. No change is announced to
+ * the listener: store_reloads() counts one more, for readers that keep state
+ * derived from the old content (prepared DNS answers tagged with revisions
+ * that the reloaded store may reuse).
+ * @return 0, RS_ENOMEM, or @p load's error; on failure the store holds what
+ *         was loaded so far, and the caller should stop.
+ */
+__attribute__((warn_unused_result)) int store_reload(struct store *s, uint64_t now_mono,
+		store_load_cb load, void *ud);
+
+/** How many times the store was reloaded (store_reload()); 0 after store_new(). */
+uint64_t store_reloads(const struct store *s);
 
 /**
  * Size the tables for the counts about to be loaded, so that loading does

@@ -1,7 +1,8 @@
 /*
- * The time-driven half of the store: the expiry wheel, lease expiry,
- * self-preservation, --keep-last's pending instances and aging (see store.h
- * for the model).
+ * The time-driven half of the store: store_tick() turns the expiry wheel,
+ * expires leases, holds them in self-preservation, and revives and ages
+ * --keep-last's instances (store.h has the model). It sits on top of the
+ * other store files and none of them calls it (store_internal.h).
  */
 #include "server/registry/store_internal.h"
 
@@ -10,50 +11,10 @@
 
 #include "common/error.h"
 
-uint64_t store_tick_of(uint64_t mono)
-{
-	return mono / STORE_TICK_MS;
-}
-
-void store_wheel_insert(struct store *s, struct store_lease *l)
-{
-	uint64_t t = store_tick_of(l->expires_mono);
-	if (t < s->wheel_tick) {
-		t = s->wheel_tick;
-	}
-	uint32_t slot = (uint32_t)(t & WHEEL_MASK);
-	l->wheel_slot = slot;
-	l->in_wheel = true;
-	l->wheel_prev = NULL;
-	l->wheel_next = s->wheel[slot];
-	if (l->wheel_next != NULL) {
-		l->wheel_next->wheel_prev = l;
-	}
-	s->wheel[slot] = l;
-}
-
-void store_wheel_remove(struct store *s, struct store_lease *l)
-{
-	if (!l->in_wheel) {
-		return;
-	}
-	l->in_wheel = false;
-	if (l->wheel_prev != NULL) {
-		l->wheel_prev->wheel_next = l->wheel_next;
-	} else {
-		s->wheel[l->wheel_slot] = l->wheel_next;
-	}
-	if (l->wheel_next != NULL) {
-		l->wheel_next->wheel_prev = l->wheel_prev;
-	}
-	l->wheel_prev = l->wheel_next = NULL;
-}
-
-
-uint32_t store_bucket_ms(const struct store *s)
-{
-	return s->limits.preserve_window_ms / PRESERVE_BUCKETS + 1;
-}
+/* How often, at most, the pending set is searched for holds that ended. A
+ * pending instance is not served, so freeing it up to this late changes
+ * nothing but memory; pending_revive() checks the hold itself. */
+#define PENDING_SWEEP_MS 1000u
 
 static void window_advance(struct store *s, uint64_t now_mono)
 {
@@ -112,90 +73,6 @@ static uint32_t fresh_up_elsewhere(const struct store_service *svc, const struct
 
 /* ---- --keep-last: pending instances ------------------------------------ */
 
-/* How often, at most, the pending set is searched for holds that ended. A
- * pending instance is not served, so freeing it up to this late changes
- * nothing but memory; pending_revive() checks the hold itself. */
-#define PENDING_SWEEP_MS 1000u
-
-static void pending_unlink(struct store *s, struct store_instance *i)
-{
-	struct store_service *svc = i->service;
-	if (i->lease_prev != NULL) {
-		i->lease_prev->lease_next = i->lease_next;
-	} else {
-		svc->pending = i->lease_next;
-	}
-	if (i->lease_next != NULL) {
-		i->lease_next->lease_prev = i->lease_prev;
-	}
-	i->lease_prev = i->lease_next = NULL;
-	svc->npending--;
-	uint32_t k = i->service_slot;
-	s->pending[k] = s->pending[--s->npending];
-	s->pending[k]->service_slot = k;
-	i->pending = 0;
-	s->sizes.pending--;
-}
-
-static void pending_free(struct store *s, struct store_instance *i)
-{
-	pending_unlink(s, i);
-	free(i);
-}
-
-/* Hold an expired instance, already detached from everything, for
- * @p hold_ms. @return false when out of memory (the caller frees it). */
-static bool pending_add(struct store *s, struct store_instance *i, uint32_t hold_ms,
-		uint64_t now_mono)
-{
-	if (s->npending == s->pending_cap) {
-		size_t ncap = s->pending_cap == 0 ? 16 : s->pending_cap * 2;
-		struct store_instance **np = realloc(s->pending, ncap * sizeof(*np));
-		if (np == NULL) {
-			return false;
-		}
-		s->pending = np;
-		s->pending_cap = ncap;
-	}
-	struct store_service *svc = i->service;
-	i->pending = 1;
-	i->stale = 0;
-	i->rec = 0; /* its record is gone: a revival writes a new one */
-	i->pending_until_mono = now_mono + hold_ms;
-	i->service_slot = (uint32_t)s->npending;
-	s->pending[s->npending++] = i;
-	i->lease_prev = NULL;
-	i->lease_next = svc->pending;
-	if (svc->pending != NULL) {
-		svc->pending->lease_prev = i;
-	}
-	svc->pending = i;
-	svc->npending++;
-	s->sizes.pending++;
-	if (s->npending == 1 || i->pending_until_mono < s->pending_sweep_mono) {
-		s->pending_sweep_mono = i->pending_until_mono;
-	}
-	return true;
-}
-
-void store_pending_forget(struct store *s, struct store_service *svc, const char *host,
-		size_t hlen, uint16_t port)
-{
-	for (struct store_instance *i = svc->pending; i != NULL; i = i->lease_next) {
-		if (i->port == port && i->host_len == hlen && memcmp(i->host, host, hlen) == 0) {
-			pending_free(s, i);
-			return; /* at most one: registering forgets the previous copy */
-		}
-	}
-}
-
-void store_pending_drop_all(struct store *s, struct store_service *svc)
-{
-	while (svc->pending != NULL) {
-		pending_free(s, svc->pending);
-	}
-}
-
 /* Free the pending instances whose hold ended. Their removal was already
  * announced and counted when they expired. */
 static void pending_sweep(struct store *s, uint64_t now_mono)
@@ -207,7 +84,7 @@ static void pending_sweep(struct store *s, uint64_t now_mono)
 	for (size_t k = 0; k < s->npending;) {
 		struct store_instance *i = s->pending[k];
 		if (now_mono >= i->pending_until_mono) {
-			pending_free(s, i); /* moves the last one to k */
+			store_pending_free(s, i); /* moves the last one to k */
 			continue;
 		}
 		if (i->pending_until_mono < next) {
@@ -230,7 +107,7 @@ static void pending_revive(struct store *s, struct store_service *svc, uint64_t 
 		bool live = store_instance_lookup(s, svc, i->host, i->host_len, i->port) != NULL;
 		if (now_mono >= i->pending_until_mono || live ||
 				s->sizes.instances >= s->limits.max_instances) {
-			pending_free(s, i);
+			store_pending_free(s, i);
 			i = next;
 			continue;
 		}
@@ -243,7 +120,7 @@ static void pending_revive(struct store *s, struct store_service *svc, uint64_t 
 		if (rc < 0) {
 			return; /* a store error: they stay pending */
 		}
-		pending_unlink(s, i);
+		store_pending_unlink(s, i);
 		i->stale = 1;
 		(void)store_instance_link(s, i, svc, NULL); /* room reserved above */
 		(void)store_kept_add(s, i, now_mono);
@@ -264,7 +141,7 @@ static void instance_expire(struct store *s, struct store_instance *i, uint32_t 
 	bool hold = s->limits.keep_last && i->status == STORE_STATUS_UP;
 	store_instance_detach(s, i, STORE_REMOVED_EXPIRED);
 	s->counters.expirations++;
-	if (!hold || !pending_add(s, i, hold_ms, now_mono)) {
+	if (!hold || !store_pending_add(s, i, hold_ms, now_mono)) {
 		free(i);
 	}
 	store_service_release(s, svc); /* frees it, and i, if it is empty now */

@@ -191,3 +191,56 @@ def test_busy_listener_is_one_error_line_exit_2(tmp_path, busy):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"rosterd: {which} ") and f"127.0.0.1:{ports[which]}" in lines[0]
     assert "address already in use" in lines[0].lower(), lines[0]
+
+
+def _register_window(c, prefix, count, window, blob):
+    """Register @count permanent instances, @window in flight; the errors."""
+    errors = []
+    inflight = {}
+    k = 0
+    while k < count or inflight:
+        while k < count and len(inflight) < window:
+            rid = c.send(register=pb().RegisterRequest(instance=pb().Instance(
+                service="grow", protocol="tcp", host=f"{prefix}{k}.example.net", port=80,
+                metadata={"blob": blob})))
+            inflight[rid] = k
+            k += 1
+        rid = next(iter(inflight))
+        r = c.wait(rid)
+        del inflight[rid]
+        if r.error != 0:
+            errors.append((r.error, r.message))
+    return errors
+
+
+def test_map_grows_after_restart_under_concurrent_writers(tmp_path):
+    # Issue 14: a store whose data outgrew --map-size reopens at exactly its
+    # data's size. The first batches after the restart must grow the map, not
+    # be refused as "full" far below --map-max.
+    blob = "v" * 400
+    extra = ["--map-size", "1M"]
+    s = Rosterd(tmp_path, extra=extra).start()
+    with s.client() as c:
+        assert _register_window(c, "a", 4000, 64, blob) == []
+    s.kill9()
+    with Rosterd(tmp_path, data=s.data, extra=extra) as s2:
+        errors = []
+
+        def writer(prefix):
+            try:
+                with s2.client() as c:
+                    errors.extend(_register_window(c, prefix, 1500, 256, blob))
+            except (ConnectionError, OSError) as e:
+                errors.append(("connection", repr(e)))
+
+        threads = [threading.Thread(target=writer, args=(p,)) for p in ("b", "c")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == [], f"{len(errors)} refused, e.g. {errors[:3]}"
+        logs = s2.logs()
+        assert "map grown from" in logs, logs[-2000:]
+        assert "full at its maximum" not in logs
+        with s2.client() as c:
+            assert len(c.query("grow").query.instances) == 7000

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "common/error.h"
 #include "server/registry/persist.h"
@@ -114,6 +115,9 @@ Test(persist, writes_wait_in_one_batch_until_commit)
 	rmrf(dir);
 }
 
+/* The map grows inside persist, without the caller's help; only at the
+ * maximum is a write refused, at once (before any commit could fail), and
+ * no commit fails. */
 Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 {
 	char *dir = tmpdir();
@@ -125,7 +129,7 @@ Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 	memset(value, 'v', sizeof(value) - 1);
 	value[sizeof(value) - 1] = '\0';
 	struct store_meta meta = {"blob", value};
-	int grows = 0, full = 0;
+	int full = 0;
 	uint32_t acked = 0;
 	for (uint32_t k = 0; k < 5000 && !full; k++) {
 		snprintf(host, sizeof(host), "h%u.example.net", k);
@@ -135,15 +139,8 @@ Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 		uint64_t rev;
 		int rc = store_register(s, &r, 0, 0, &created, &rev);
 		if (rc == RS_ESTORE_FULL) {
-			int g = persist_grow(p);
-			if (g == 0) {
-				grows++;
-				rc = store_register(s, &r, 0, 0, &created, &rev);
-			} else {
-				cr_expect_eq(g, RS_ESTORE_FULL);
-				full = 1;
-				continue;
-			}
+			full = 1;
+			continue;
 		}
 		cr_assert_eq(rc, 0, "k=%u: %s", k, rs_strerror(rc));
 		if (k % 50 == 49) {
@@ -152,8 +149,8 @@ Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 		acked = k + 1;
 	}
 	cr_assert_eq(persist_batch_commit(p), 0);
-	cr_expect_leq(grows, 1);
 	cr_expect_eq(persist_map_size(p), 2 << 20, "grew to the maximum");
+	cr_expect_eq(persist_refusals(p), 1);
 	cr_expect(full, "then refused");
 	cr_expect_gt(acked, 500);
 	/* Deletes still work when full. */
@@ -229,5 +226,248 @@ Test(persist, dead_readers_slots_are_cleared)
 	cr_assert_eq(persist_readers_check(p), 0, "and only once");
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
+}
+
+/* ---- the writer thread and map growth ------------------------------------ */
+
+static void must_add(struct store *s, const char *svc, uint32_t k, const struct store_meta *meta)
+{
+	char host[64];
+	snprintf(host, sizeof(host), "h%u.example.net", k);
+	struct store_registration r = {.service = svc, .protocol = "tcp", .host = host,
+		.port = 1, .meta = meta, .nmeta = meta != NULL};
+	bool created;
+	uint64_t rev;
+	int rc = store_register(s, &r, 0, 0, &created, &rev);
+	cr_assert_eq(rc, 0, "%s k=%u: %s", svc, k, rs_strerror(rc));
+}
+
+/* Instance records on disk, as another process reading the store sees them
+ * (a forked child with its own environment handle, like `mdb_stat`). */
+static int disk_instances(const char *dir)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		MDB_stat st;
+		if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 8) != 0 ||
+				mdb_env_open(env, dir, MDB_RDONLY, 0) != 0 ||
+				mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0 ||
+				mdb_dbi_open(txn, "instances", 0, &dbi) != 0 ||
+				mdb_stat(txn, dbi, &st) != 0) {
+			_exit(255);
+		}
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		_exit(st.ms_entries > 254 ? 254 : (int)st.ms_entries);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+struct done_log {
+	struct persist *p;
+	const char *dir;
+	bool hold;             /* do not hand the next batch over */
+	int n;
+	struct persist_result r[4];
+	int on_disk[4];        /* instance records on disk when batch n was done */
+	int pending[4];        /* writes were collecting behind it */
+	uint64_t commits[4];
+};
+
+/* What the server does when a batch is done: its replies may go now (here:
+ * note what the disk holds at that moment), then the next batch goes. */
+static void log_done_cb(const struct persist_result *r, void *ud)
+{
+	struct done_log *d = ud;
+	cr_assert_lt(d->n, 4);
+	d->r[d->n] = *r;
+	d->on_disk[d->n] = d->dir != NULL ? disk_instances(d->dir) : -1;
+	d->pending[d->n] = persist_batch_open(d->p);
+	d->commits[d->n] = persist_commits(d->p);
+	d->n++;
+	if (!d->hold) {
+		(void)persist_batch_submit(d->p);
+	}
+}
+
+/* The writer on a private loop, reporting to @p d. */
+static void writer_start(uv_loop_t *loop, struct persist *p, struct done_log *d)
+{
+	cr_assert_eq(uv_loop_init(loop), 0);
+	cr_assert_eq(persist_start(p, loop, log_done_cb, d), 0);
+}
+
+static void run_until_done(uv_loop_t *loop, const struct done_log *d, int n)
+{
+	while (d->n < n) {
+		uv_run(loop, UV_RUN_ONCE);
+	}
+}
+
+static void writer_stop(uv_loop_t *loop, struct persist *p)
+{
+	persist_stop(p);
+	uv_run(loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(loop), 0, "nothing left on the loop");
+}
+
+/* One batch commits on the writer thread while the next one collects on the
+ * loop; each is reported done only once it is on disk, in order. */
+Test(persist, a_batch_collects_while_the_previous_one_commits)
+{
+	char *dir = tmpdir();
+	uv_loop_t loop;
+	struct persist *p;
+	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct done_log d = {.p = p, .dir = dir};
+	writer_start(&loop, p, &d);
+
+	for (uint32_t k = 0; k < 10; k++) {
+		must_add(s, "a", k, NULL);
+	}
+	cr_assert_eq(persist_batch_submit(p), 1, "batch A goes to the writer");
+	cr_expect(persist_batch_busy(p));
+	cr_expect(!persist_batch_open(p));
+	for (uint32_t k = 0; k < 10; k++) {
+		must_add(s, "b", k, NULL); /* the loop goes on: batch B collects */
+	}
+	cr_expect(persist_batch_open(p));
+	cr_expect_eq(persist_batch_submit(p), 0, "one batch in flight at a time");
+	cr_expect_eq(d.n, 0, "nothing is done before the loop hears of it");
+
+	run_until_done(&loop, &d, 2);
+	cr_expect_eq(d.r[0].rc, 0);
+	cr_expect_eq(d.on_disk[0], 10, "A is on disk when A is done, B is not");
+	cr_expect(d.pending[0], "B was still collecting");
+	cr_expect_eq(d.commits[0], 1);
+	cr_expect_eq(d.r[1].rc, 0);
+	cr_expect_eq(d.on_disk[1], 20, "B is on disk when B is done");
+	cr_expect(!d.pending[1]);
+	cr_expect_eq(d.commits[1], 2);
+	cr_expect(!persist_batch_busy(p));
+	writer_stop(&loop, p);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
+}
+
+/* Shutdown: the batch in flight is waited for (its callback runs), what is
+ * pending is committed by persist_close(). */
+Test(persist, stop_waits_for_the_batch_in_flight_and_close_commits_the_rest)
+{
+	char *dir = tmpdir();
+	uv_loop_t loop;
+	struct persist *p;
+	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct done_log d = {.p = p, .hold = true};
+	writer_start(&loop, p, &d);
+	must_add(s, "a", 1, NULL);
+	cr_assert_eq(persist_batch_submit(p), 1);
+	must_add(s, "b", 1, NULL);
+	writer_stop(&loop, p);
+	cr_expect_eq(d.n, 1, "the batch in flight was reported");
+	cr_expect(persist_batch_open(p), "b is still pending");
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	cr_expect_eq(d.n, 1, "no callback after persist_stop()");
+	cr_expect_eq(disk_instances(dir), 2);
+	rmrf(dir);
+}
+
+/* Issue 14: a store whose data is larger than --map-size is mapped at
+ * exactly the data's size, with no free room. The next batch must grow the
+ * map, not be refused as "full" far below --map-max. */
+Test(persist, a_store_reopened_at_its_data_size_grows_instead_of_refusing)
+{
+	char *dir = tmpdir();
+	char value[1000];
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	struct store_meta meta = {"blob", value};
+	struct persist *p;
+	struct store *s = open_store(dir, 1 << 20, 1 << 26, &p);
+	for (uint32_t k = 0; k < 2000; k++) {
+		must_add(s, "a", k, &meta);
+		if (k % 100 == 99) {
+			cr_assert_eq(persist_batch_commit(p), 0);
+		}
+	}
+	cr_assert_gt(persist_map_size(p), 2 << 20, "it grew past 2 MiB on the way");
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+
+	s = open_store(dir, 1 << 20, 1 << 26, &p);
+	uint64_t data = persist_bytes(p);
+	cr_assert_gt(data, 2 << 20);
+	cr_assert_eq(persist_map_size(p), data, "LMDB maps exactly the data: no room left");
+	uint64_t ni, nl, nd;
+	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
+	cr_assert_eq(ni, 2000);
+
+	uv_loop_t loop;
+	struct done_log d = {.p = p};
+	writer_start(&loop, p, &d);
+	for (uint32_t k = 0; k < 400; k++) {
+		must_add(s, "b", k, &meta); /* ~500 KiB in one batch */
+	}
+	cr_expect_eq(persist_refusals(p), 0, "nothing refused far below --map-max");
+	cr_assert_eq(persist_batch_submit(p), 1);
+	run_until_done(&loop, &d, 1);
+	cr_expect_eq(d.r[0].rc, 0, "%s", rs_strerror(d.r[0].rc));
+	cr_expect_eq(d.r[0].map_before, data);
+	cr_expect_gt(d.r[0].map_after, data, "the map grew for the batch");
+	cr_expect_eq(persist_map_size(p), d.r[0].map_after);
+	writer_stop(&loop, p);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+
+	s = open_store(dir, 1 << 20, 1 << 26, &p);
+	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
+	cr_expect_eq(ni, 2400, "every acknowledged registration is there");
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
+}
+
+/* The store's address never changes: after a failed commit the server
+ * reloads it in place from the disk. */
+static int load_cb(struct store *s, uint64_t now_mono, void *ud)
+{
+	uint64_t ni, nl, nd;
+	return persist_load(ud, s, now_mono, &ni, &nl, &nd);
+}
+
+Test(persist, reload_in_place_keeps_the_address_and_loads_the_disk)
+{
+	char *dir = tmpdir();
+	struct persist *p;
+	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	for (uint32_t k = 0; k < 5; k++) {
+		must_add(s, "a", k, NULL);
+	}
+	cr_assert_eq(persist_batch_commit(p), 0);
+	uint64_t rev = store_revision(s);
+	const struct store *before = s;
+	cr_assert_eq(store_reload(s, 0, load_cb, p), 0);
+	cr_expect_eq(s, before);
+	cr_expect_eq(store_reloads(s), 1);
+	cr_expect_eq(store_revision(s), rev);
+	const struct store_service *v = store_service_find(s, "a", 1, "tcp", 3);
+	cr_assert_not_null(v);
+	cr_expect_eq(v->ninstances, 5);
+	/* Writes go on after it, with record numbers past the loaded ones. */
+	must_add(s, "a", 5, NULL);
+	cr_assert_eq(persist_batch_commit(p), 0);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	cr_expect_eq(disk_instances(dir), 6);
 	rmrf(dir);
 }

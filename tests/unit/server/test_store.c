@@ -788,3 +788,79 @@ Test(store, keep_last_revive_never_writes_an_older_revision)
 			(unsigned long long)d.rev_last, (unsigned long long)store_revision(s));
 	store_free(s);
 }
+
+/* What the disk holds in reload_replaces_the_content_in_place: one lease and
+ * its instance, at revision 7. */
+static int reload_from_disk(struct store *s, uint64_t now_mono, void *ud)
+{
+	int *calls = ud;
+	(*calls)++;
+	int rc = store_load_lease(s, 9, 5000, now_mono);
+	if (rc == 0) {
+		struct store_registration r = reg("disk", "d1.example.net", 53, 9);
+		r.rec = 1;
+		rc = store_load_instance(s, &r, 1, 1, now_mono);
+	}
+	store_load_revision(s, 7);
+	return rc;
+}
+
+static void count_changes(const struct store_change *c, void *ud)
+{
+	(void)c;
+	(*(int *)ud)++;
+}
+
+/* A failed commit leaves memory ahead of the disk: the store is rebuilt
+ * from the disk at the same address, listener, hooks and counters kept. */
+Test(store, reload_replaces_the_content_in_place)
+{
+	struct store_limits l = limits();
+	l.keep_last = true;
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	int changes = 0, loads = 0;
+	store_set_listener(s, count_changes, &changes);
+	uint64_t lease = must_lease(s, 1, 3, 0);
+	for (uint32_t p = 1; p <= 20; p++) {
+		must_register(s, reg("mem", "m1.example.net", p, lease), 0);
+	}
+	must_register(s, reg("mem", "m2.example.net", 1, 0), 0);
+	cr_assert_eq(tick(s, 1000 + 2 * STORE_TICK_MS), 1);
+	struct store_sizes sz;
+	store_sizes_get(s, &sz);
+	cr_assert_eq(sz.pending, 20, "held for --keep-last: m2 is still fresh");
+	cr_assert_eq(changes, 41);
+	cr_assert_eq(store_reloads(s), 0);
+	const struct store *before = s;
+
+	cr_assert_eq(store_reload(s, 100, reload_from_disk, &loads), 0);
+	cr_expect_eq(s, before);
+	cr_expect_eq(loads, 1);
+	cr_expect_eq(store_reloads(s), 1, "readers can tell the content was replaced");
+	cr_expect_eq(count(s, "mem"), 0, "what only memory had is gone");
+	cr_expect_null(store_lease_find(s, 3));
+	cr_expect_eq(count(s, "disk"), 1);
+	cr_expect_eq(store_revision(s), 7);
+	cr_expect_eq(store_journal_first(s), 8, "the journal starts again");
+	cr_expect_eq(store_counters_get(s)->registrations, 21, "counters are the process's");
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.pending, 0);
+	cr_expect_eq(sz.instances, 1);
+	cr_expect_eq(sz.leases, 1);
+	cr_expect_eq(sz.services, 1);
+	const struct store_lease *dl = store_lease_find(s, 9);
+	cr_assert_not_null(dl);
+	cr_expect_eq(dl->expires_mono, 100 + 5000, "a full TTL from the reload");
+
+	/* It goes on working: writes, the listener, expiry (the wheel was reset). */
+	must_register(s, reg("mem", "m3.example.net", 1, 0), 100);
+	cr_expect_eq(changes, 42);
+	cr_expect_eq(store_revision(s), 8);
+	cr_expect_eq(tick(s, 100 + 5000 + 2 * STORE_TICK_MS), 1, "the lease expires on time");
+	cr_expect_null(store_lease_find(s, 9));
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.stale, 1, "kept by --keep-last: the last of its service");
+	cr_expect_eq(count(s, "mem"), 1);
+	store_free(s);
+}

@@ -1,0 +1,175 @@
+/*
+ * Loading the store from disk: every lease, every instance and the revision
+ * into an empty store, deleting the records that no longer make sense. See
+ * persist_internal.h for the layering.
+ */
+#include "server/registry/persist_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/error.h"
+
+/* Everything is in memory after loading: let the kernel take back the
+ * pages of data.mdb that loading touched, which would otherwise stay in our
+ * RSS (about 180 bytes per instance). The map is read-only and shared (no
+ * MDB_WRITEMAP), so MADV_DONTNEED only drops clean page-cache views; they
+ * are read again from the file if LMDB needs them. LMDB does not tell where
+ * its map is (me_mapaddr is set only with MDB_FIXEDMAP): /proc/self/maps
+ * does. Best effort: any failure just leaves the pages resident. */
+static void release_map(const struct persist *p)
+{
+	char want[4200];
+	char real[4096];
+	if (realpath(p->path, real) == NULL) {
+		return;
+	}
+	snprintf(want, sizeof(want), "%s/data.mdb", real);
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (f == NULL) {
+		return;
+	}
+	char line[4608];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi;
+		char perms[8];
+		int path_at = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) < 3 ||
+				path_at == 0) {
+			continue;
+		}
+		char *path = line + path_at;
+		path[strcspn(path, "\n")] = '\0';
+		if (strcmp(path, want) == 0 && perms[1] != 'w') {
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+		}
+	}
+	fclose(f);
+}
+
+/* Every lease, each with a full TTL from @p now_mono. Returns an LMDB code. */
+static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_t now_mono,
+		uint64_t *nleases, uint64_t *dropped)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, p->dbi[PERSIST_DB_LEASES], &cur);
+	if (rc != 0) {
+		return rc;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint32_t ttl = 0;
+		if (k.mv_size < 8 || persist_lease_decode(v.mv_data, v.mv_size, &ttl) < 0 ||
+				store_load_lease(s, persist_key_value(k.mv_data), ttl, now_mono) < 0) {
+			mdb_cursor_del(cur, 0);
+			(*dropped)++;
+			continue;
+		}
+		(*nleases)++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Scratch for decoding one instance record. Strings of one record are
+ * never longer than the record. */
+struct decode_scratch {
+	struct rs_addr addrs[256];
+	struct store_meta meta[256];
+	char *strs;
+	size_t strs_cap;
+};
+
+/* One instance record into the store: 0, RS_ENOMEM, or another negative
+ * code for a record to drop. */
+static int load_instance(struct store *s, const MDB_val *k, const MDB_val *v,
+		struct decode_scratch *d, uint64_t now_mono)
+{
+	if (v->mv_size + 1 > d->strs_cap) {
+		char *ns = realloc(d->strs, v->mv_size + 1);
+		if (ns == NULL) {
+			return RS_ENOMEM;
+		}
+		d->strs = ns;
+		d->strs_cap = v->mv_size + 1;
+	}
+	struct store_registration reg;
+	memset(&reg, 0, sizeof(reg));
+	uint64_t at = 0, since = 0;
+	int rc = persist_instance_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, &reg,
+			d->addrs, d->meta, d->strs, d->strs_cap, &at, &since);
+	return rc < 0 ? rc : store_load_instance(s, &reg, at, since, now_mono);
+}
+
+/* Every instance. Returns an LMDB code (ENOMEM when out of memory). */
+static int load_instances(struct persist *p, MDB_txn *txn, struct store *s, uint64_t now_mono,
+		uint64_t nleases, uint64_t *ninstances, uint64_t *dropped)
+{
+	MDB_stat st;
+	if (mdb_stat(txn, p->dbi[PERSIST_DB_INSTANCES], &st) == 0) {
+		store_reserve(s, st.ms_entries, nleases);
+	}
+	struct decode_scratch *d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		return ENOMEM;
+	}
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, p->dbi[PERSIST_DB_INSTANCES], &cur);
+	if (rc != 0) {
+		free(d);
+		return rc;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		int drc = load_instance(s, &k, &v, d, now_mono);
+		if (drc == RS_ENOMEM) {
+			rc = ENOMEM;
+			break;
+		}
+		if (drc < 0) {
+			mdb_cursor_del(cur, 0);
+			(*dropped)++;
+			continue;
+		}
+		(*ninstances)++;
+	}
+	mdb_cursor_close(cur);
+	free(d->strs);
+	free(d);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int persist_load(struct persist *p, struct store *s, uint64_t now_mono, uint64_t *ninstances,
+		uint64_t *nleases, uint64_t *dropped)
+{
+	*ninstances = *nleases = *dropped = 0;
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(p->env, NULL, 0, &txn);
+	if (rc != 0) {
+		return persist_map_err(rc);
+	}
+	MDB_val v;
+	rc = mdb_get(txn, p->dbi[PERSIST_DB_META], &(MDB_val){8, "revision"}, &v);
+	if (rc == 0 && v.mv_size == 8) {
+		store_load_revision(s, persist_key_value(v.mv_data));
+	}
+	rc = load_leases(p, txn, s, now_mono, nleases, dropped);
+	if (rc == 0) {
+		rc = load_instances(p, txn, s, now_mono, *nleases, ninstances, dropped);
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+	} else {
+		mdb_txn_abort(txn);
+	}
+	if (rc == 0) {
+		release_map(p);
+	}
+	/* No batch is in flight: the map may be read here. */
+	p->used_bytes = persist_used_bytes(p);
+	return persist_map_err(rc);
+}
