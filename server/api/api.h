@@ -22,25 +22,11 @@
 
 #include <stdint.h>
 
+#include "server/api/counters.h"
 #include "server/registry/store.h"
 
 struct server;
 struct api;
-
-/** Counters for Stats and /metrics. */
-struct api_counters {
-	uint64_t connections;        /**< open now */
-	uint64_t accepted;
-	uint64_t rejected;           /**< over a connection limit (or while stopping) */
-	uint64_t rejected_source;    /**< of which over the per-source limit */
-	uint64_t requests;
-	uint64_t errors;             /**< error responses sent */
-	uint64_t malformed;          /**< frames that were not a valid Request */
-	uint64_t oversized;          /**< frames over the limit */
-	uint64_t idle_closed;
-	uint64_t slow_closed;        /**< readers too slow for their output */
-	uint64_t watch_events;
-};
 
 /**
  * Create the API and bind its listeners (cfg.api addresses).
@@ -69,5 +55,5 @@ void api_on_change(struct api *api, const struct store_change *change);
 /** Apply reloaded limits (SIGHUP). */
 void api_limits_reload(struct api *api);
 
-/** Counters (borrowed, updated in place). */
+/** Counters (borrowed, updated in place; struct in server/api/counters.h). */
 const struct api_counters *api_counters_get(const struct api *api);
