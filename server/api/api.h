@@ -1,13 +1,17 @@
 /*
  * server/api/api.h - the registration API: protobuf frames over TCP.
  *
- * Owns the API listeners and connections: framing (proto/frame.h), decoding
- * of Request envelopes, dispatch into the store, encoding of Response
- * envelopes, Watch streams, and the limits that keep one client from
- * disturbing the others (connection count, in all and per source through
- * the shared server_tcp_accept(), frame size, idle time, queued
- * output, malformed-frame strikes). protobuf-c's generated types are used
- * only inside api.c.
+ * The transport of the API. Owns the API listeners and connections:
+ * framing (proto/frame.h), the connections' watches and their live events,
+ * and the limits that keep one client from disturbing the others
+ * (connection count, in all and per source through the shared
+ * server_tcp_accept(), frame size, idle time, queued output, pipelining).
+ * Each frame is answered by api_ops_dispatch() (server/api/ops.h), which
+ * unpacks the Request, runs it against the store and appends the
+ * Response(s); this file does what the answer asks of the connection (hold
+ * a write's reply, add or remove a watch, count a malformed frame, close).
+ * Watch events are encoded by server/api/watch.h. protobuf-c's generated
+ * types are used only inside server/api's .c files, never here.
  *
  * Replies are not written as they are produced: each connection collects
  * the replies of one loop iteration in a buffer, and api_flush() writes
