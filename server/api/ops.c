@@ -79,13 +79,7 @@ static void op_wrote(struct op *o)
 static void op_store_error(struct op *o, int rc, const char *service, const char *protocol,
 		const char *host, uint32_t port)
 {
-	switch (rc) {
-	case RS_ENAME_EMPTY:
-	case RS_ENAME_LABEL_LONG:
-	case RS_ENAME_LONG:
-	case RS_ENAME_CHAR:
-	case RS_ENAME_HYPHEN:
-	case RS_ENAME_NUMERIC: {
+	if (api_convert_error_code(rc) == ROSTER__V1__ERROR_CODE__INVALID_NAME) {
 		/* Say which of the three names is wrong. */
 		const char *which = "host", *value = host;
 		if (service == NULL || rs_label_check(service, strlen(service), 0) < 0) {
@@ -99,6 +93,7 @@ static void op_store_error(struct op *o, int rc, const char *service, const char
 				rs_strerror(rc));
 		return;
 	}
+	switch (rc) {
 	case RS_EPORT:
 		op_error(o, rc, "invalid port %u (1-65535)", port);
 		return;

@@ -172,6 +172,16 @@ static void ask(const Request *q)
 	free(buf);
 }
 
+/* Ask a request whose oneof op is @p field (case @p CASE) pointing at @p msg_. */
+#define ASK(id_, CASE, field, msg_)                                                         \
+	do {                                                                                \
+		Request q_ = ROSTER__V1__REQUEST__INIT;                                     \
+		q_.id = (id_);                                                              \
+		q_.op_case = ROSTER__V1__REQUEST__OP_##CASE;                                \
+		q_.field = (msg_);                                                          \
+		ask(&q_);                                                                   \
+	} while (0)
+
 /* The one reply of a request that is not a Watch. */
 static const Response *reply(void)
 {
@@ -203,11 +213,7 @@ static uint64_t open_lease(uint32_t ttl)
 {
 	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
 	ol.ttl_seconds = ttl;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 1;
-	q.op_case = ROSTER__V1__REQUEST__OP_OPEN_LEASE;
-	q.open_lease = &ol;
-	ask(&q);
+	ASK(1, OPEN_LEASE, open_lease, &ol);
 	return ok_reply(ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE)->open_lease->lease;
 }
 
@@ -231,6 +237,13 @@ static struct reg reg_of(const char *service, const char *host, uint32_t port)
 	snprintf(r.protocol, sizeof(r.protocol), "tcp");
 	snprintf(r.host, sizeof(r.host), "%s", host);
 	return r;
+}
+
+static void reg_address(struct reg *r, const char *addr)
+{
+	cr_assert_lt(r->naddrs, 6);
+	snprintf(r->addrs[r->naddrs], sizeof(r->addrs[0]), "%s", addr);
+	r->naddrs++;
 }
 
 static void ask_register(const struct reg *a, uint64_t id)
@@ -263,11 +276,7 @@ static void ask_register(const struct reg *a, uint64_t id)
 	Roster__V1__RegisterRequest rr = ROSTER__V1__REGISTER_REQUEST__INIT;
 	rr.instance = &in;
 	rr.lease = a->lease;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = id;
-	q.op_case = ROSTER__V1__REQUEST__OP_REGISTER;
-	q.register_ = &rr;
-	ask(&q);
+	ASK(id, REGISTER, register_, &rr);
 }
 
 static const Roster__V1__RegisterResponse *must_register(const struct reg *a)
@@ -288,11 +297,7 @@ static void ask_deregister_instance(const char *service, const char *host, uint3
 	Roster__V1__DeregisterRequest dr = ROSTER__V1__DEREGISTER_REQUEST__INIT;
 	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
 	dr.instance = &k;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 3;
-	q.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
-	q.deregister = &dr;
-	ask(&q);
+	ASK(3, DEREGISTER, deregister, &dr);
 }
 
 static void ask_query(const char *service, const char *protocol, bool include_down)
@@ -301,11 +306,7 @@ static void ask_query(const char *service, const char *protocol, bool include_do
 	qr.service = (char *)service;
 	qr.protocol = (char *)protocol;
 	qr.include_down = include_down;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 4;
-	q.op_case = ROSTER__V1__REQUEST__OP_QUERY;
-	q.query = &qr;
-	ask(&q);
+	ASK(4, QUERY, query, &qr);
 }
 
 static void ask_watch(uint64_t id, const char *service, uint64_t since)
@@ -313,26 +314,19 @@ static void ask_watch(uint64_t id, const char *service, uint64_t since)
 	Roster__V1__WatchRequest w = ROSTER__V1__WATCH_REQUEST__INIT;
 	w.service = (char *)service;
 	w.since_revision = since;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = id;
-	q.op_case = ROSTER__V1__REQUEST__OP_WATCH;
-	q.watch = &w;
-	ask(&q);
+	ASK(id, WATCH, watch, &w);
 }
 
-static void ask_empty(uint64_t id, Roster__V1__Request__OpCase op)
+static void ask_list(uint64_t id)
 {
-	static Roster__V1__ListRequest list = ROSTER__V1__LIST_REQUEST__INIT;
-	static Roster__V1__StatsRequest stats = ROSTER__V1__STATS_REQUEST__INIT;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = id;
-	q.op_case = op;
-	if (op == ROSTER__V1__REQUEST__OP_LIST) {
-		q.list = &list;
-	} else if (op == ROSTER__V1__REQUEST__OP_STATS) {
-		q.stats = &stats;
-	}
-	ask(&q);
+	Roster__V1__ListRequest list = ROSTER__V1__LIST_REQUEST__INIT;
+	ASK(id, LIST, list, &list);
+}
+
+static void ask_stats(uint64_t id)
+{
+	Roster__V1__StatsRequest stats = ROSTER__V1__STATS_REQUEST__INIT;
+	ASK(id, STATS, stats, &stats);
 }
 
 /* ---- leases ----------------------------------------------------------------- */
@@ -356,11 +350,7 @@ Test(api_ops, open_lease_refuses_a_ttl_out_of_range)
 {
 	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
 	ol.ttl_seconds = STORE_TTL_MAX_S + 1;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 9;
-	q.op_case = ROSTER__V1__REQUEST__OP_OPEN_LEASE;
-	q.open_lease = &ol;
-	ask(&q);
+	ASK(9, OPEN_LEASE, open_lease, &ol);
 	expect_error(9, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
 			"lease TTL 3601 s out of range (1-3600)");
 	cr_expect_eq(F.counters.errors, 1);
@@ -374,17 +364,13 @@ Test(api_ops, heartbeat_renews_a_known_lease_and_refuses_an_unknown_one)
 	must_register(&a);
 	Roster__V1__HeartbeatRequest hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT;
 	hb.lease = lease;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 5;
-	q.op_case = ROSTER__V1__REQUEST__OP_HEARTBEAT;
-	q.heartbeat = &hb;
-	ask(&q);
+	ASK(5, HEARTBEAT, heartbeat, &hb);
 	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_HEARTBEAT);
 	cr_expect_eq(r->heartbeat->ttl_seconds, 20);
 	cr_expect_eq(r->heartbeat->instances, 1);
 	cr_expect_eq(F.res.flags & API_OPS_WRITE, 0, "a renewal is not held for a commit");
 	hb.lease = 0x4d;
-	ask(&q);
+	ASK(5, HEARTBEAT, heartbeat, &hb);
 	expect_error(5, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE,
 			"lease 000000000000004d is unknown or expired: open a new one");
 }
@@ -394,9 +380,8 @@ Test(api_ops, heartbeat_renews_a_known_lease_and_refuses_an_unknown_one)
 Test(api_ops, register_creates_then_updates_and_answers_the_revision)
 {
 	struct reg a = reg_of("web", "w1.example.net", 80);
-	a.naddrs = 2;
-	snprintf(a.addrs[0], sizeof(a.addrs[0]), "192.0.2.1");
-	snprintf(a.addrs[1], sizeof(a.addrs[1]), "2001:db8::1");
+	reg_address(&a, "192.0.2.1");
+	reg_address(&a, "2001:db8::1");
 	a.nmeta = 2;
 	const Roster__V1__RegisterResponse *r = must_register(&a);
 	cr_expect(r->created);
@@ -475,11 +460,7 @@ ParameterizedTest(struct bad_reg *c, api_ops, bad_registrations_are_refused)
 {
 	if (c->no_instance) {
 		Roster__V1__RegisterRequest rr = ROSTER__V1__REGISTER_REQUEST__INIT;
-		Request q = ROSTER__V1__REQUEST__INIT;
-		q.id = 7;
-		q.op_case = ROSTER__V1__REQUEST__OP_REGISTER;
-		q.register_ = &rr;
-		ask(&q);
+		ASK(7, REGISTER, register_, &rr);
 	} else {
 		ask_register(&c->reg, 7);
 	}
@@ -555,11 +536,7 @@ Test(api_ops, a_full_store_is_storage_full_at_once)
 	ask_register(&a, 11);
 	expect_error(11, ROSTER__V1__ERROR_CODE__STORAGE_FULL, "");
 	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 12;
-	q.op_case = ROSTER__V1__REQUEST__OP_OPEN_LEASE;
-	q.open_lease = &ol;
-	ask(&q);
+	ASK(12, OPEN_LEASE, open_lease, &ol);
 	expect_error(12, ROSTER__V1__ERROR_CODE__STORAGE_FULL, "cannot open lease");
 	code = RS_ESTORE;
 	ask_register(&a, 13);
@@ -598,20 +575,16 @@ Test(api_ops, deregistering_a_lease_removes_its_instances)
 	Roster__V1__DeregisterRequest dr = ROSTER__V1__DEREGISTER_REQUEST__INIT;
 	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
 	dr.lease = lease;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 6;
-	q.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
-	q.deregister = &dr;
-	ask(&q);
+	ASK(6, DEREGISTER, deregister, &dr);
 	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_DEREGISTER);
 	cr_expect_eq(r->deregister->removed, 2);
 	cr_expect_eq(r->deregister->revision, store_revision(F.store));
 	cr_expect_geq(r->deregister->revision, before + 2, "one revision per instance removed");
 	cr_expect_null(store_lease_find(F.store, lease));
-	ask(&q);
+	ASK(6, DEREGISTER, deregister, &dr);
 	expect_error(6, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE, "lease ");
 	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET__NOT_SET;
-	ask(&q);
+	ASK(6, DEREGISTER, deregister, &dr);
 	expect_error(6, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "give an instance or a lease");
 }
 
@@ -625,11 +598,7 @@ static void ask_set_status(const char *host, Roster__V1__Status st)
 	Roster__V1__SetStatusRequest ss = ROSTER__V1__SET_STATUS_REQUEST__INIT;
 	ss.instance = &k;
 	ss.status = st;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 10;
-	q.op_case = ROSTER__V1__REQUEST__OP_SET_STATUS;
-	q.set_status = &ss;
-	ask(&q);
+	ASK(10, SET_STATUS, set_status, &ss);
 }
 
 Test(api_ops, set_status_changes_the_status_and_refuses_the_unsettable)
@@ -653,8 +622,7 @@ Test(api_ops, set_status_changes_the_status_and_refuses_the_unsettable)
 Test(api_ops, query_answers_the_served_instances)
 {
 	struct reg a = reg_of("web", "w1.example.net", 80);
-	a.naddrs = 1;
-	snprintf(a.addrs[0], sizeof(a.addrs[0]), "192.0.2.1");
+	reg_address(&a, "192.0.2.1");
 	a.nmeta = 1;
 	must_register(&a);
 	struct reg b = reg_of("web", "w2.example.net", 80);
@@ -727,7 +695,7 @@ Test(api_ops, list_summarises_every_service)
 	must_register(&(struct reg){"web", "tcp", "w2.example.net", 80, ROSTER__V1__STATUS__DOWN});
 	must_register(&(struct reg){"db", "tcp", "d1.example.net", 5432,
 			ROSTER__V1__STATUS__STARTING});
-	ask_empty(20, ROSTER__V1__REQUEST__OP_LIST);
+	ask_list(20);
 	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_LIST);
 	cr_expect_eq(r->id, 20);
 	cr_assert_eq(r->list->n_services, 2);
@@ -816,16 +784,12 @@ Test(api_ops, watches_are_capped_and_cancelled_by_id)
 	expect_error(999, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, "at most 64 watches");
 	Roster__V1__CancelWatchRequest cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT;
 	cw.watch_id = 105;
-	Request q = ROSTER__V1__REQUEST__INIT;
-	q.id = 40;
-	q.op_case = ROSTER__V1__REQUEST__OP_CANCEL_WATCH;
-	q.cancel_watch = &cw;
-	ask(&q);
+	ASK(40, CANCEL_WATCH, cancel_watch, &cw);
 	ok_reply(ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH);
 	cr_expect(F.res.flags & API_OPS_WATCH_CANCEL);
 	cr_expect_eq(F.res.cancel_id, 105);
 	cr_expect_eq(F.nwatches, API_OPS_MAX_WATCHES - 1);
-	ask(&q);
+	ASK(40, CANCEL_WATCH, cancel_watch, &cw);
 	expect_error(40, ROSTER__V1__ERROR_CODE__NOT_FOUND, "no watch with id 105");
 	cr_expect_eq(F.res.flags & API_OPS_WATCH_CANCEL, 0);
 }
@@ -857,7 +821,7 @@ Test(api_ops, stats_answers_from_the_snapshot)
 	snprintf(s->dns.reports.codes[1].code, sizeof(s->dns.reports.codes[1].code), "timeout");
 	s->dns.reports.codes[1].count = 1;
 	s->dns.reports.other = 6;
-	ask_empty(50, ROSTER__V1__REQUEST__OP_STATS);
+	ask_stats(50);
 	const Roster__V1__StatsResponse *st = ok_reply(ROSTER__V1__RESPONSE__RESULT_STATS)->stats;
 	cr_expect_eq(st->revision, 77);
 	cr_expect(st->preserving);
@@ -888,12 +852,12 @@ Test(api_ops, stats_answers_from_the_snapshot)
 Test(api_ops, stats_without_dns_have_no_reports_and_without_a_source_are_unsupported)
 {
 	F.snap.dns.reports.ncodes = 1; /* not running: ignored */
-	ask_empty(51, ROSTER__V1__REQUEST__OP_STATS);
+	ask_stats(51);
 	const Roster__V1__StatsResponse *st = ok_reply(ROSTER__V1__RESPONSE__RESULT_STATS)->stats;
 	cr_expect_eq(st->n_client_reports, 0);
 	cr_expect_eq(st->dns_queries_total, 0);
 	F.no_stats = true;
-	ask_empty(52, ROSTER__V1__REQUEST__OP_STATS);
+	ask_stats(52);
 	expect_error(52, ROSTER__V1__ERROR_CODE__UNSUPPORTED, "stats");
 }
 
