@@ -270,8 +270,7 @@ void api_flush(struct api *api, int commit_rc)
 	}
 }
 
-
-/* ---- operations ------------------------------------------------------------ */
+/* ---- what an answer asks of the connection ----------------------------------- */
 
 static void conn_note_write(struct conn *c, uint64_t id)
 {
