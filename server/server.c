@@ -11,6 +11,7 @@
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
 #include "server/http/http.h"
+#include "server/stats.h"
 
 /* How often the tick clears dead readers' LMDB slots: once a minute. */
 #define READER_CHECK_TICKS (60000u / STORE_TICK_MS)
@@ -109,12 +110,6 @@ int server_open(struct server *srv, char *err, size_t errsz)
 	}
 	store_set_listener(srv->store, store_changed_cb, srv);
 	return 0;
-}
-
-bool server_store_grow(struct server *srv)
-{
-	(void)srv;
-	return false; /* the map grows inside persist: RS_ESTORE_FULL is final */
 }
 
 static void preservation_log(struct server *srv)
@@ -339,4 +334,77 @@ void server_close(struct server *srv)
 	srv->persist = NULL;
 	store_free(srv->store);
 	srv->store = NULL;
+}
+
+/* ---- the stats snapshot ------------------------------------------------------ */
+
+static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
+{
+	out->running = true;
+	dnsio_answer_counters(io, &out->answers);
+	struct dnsio_counters d;
+	dnsio_counters_get(io, &d);
+	struct stats_dns_transport *t = &out->transport;
+	for (size_t k = 0; k < 2; k++) {
+		t->bytes_in[k] = d.bytes_in[k];
+		t->bytes_out[k] = d.bytes_out[k];
+	}
+	t->udp_send_dropped = d.udp_send_dropped;
+	t->tcp_connections = d.tcp_connections;
+	t->tcp_accepted = d.tcp_accepted;
+	t->tcp_rejected = d.tcp_rejected;
+	t->tcp_rejected_source = d.tcp_rejected_source;
+	t->tcp_idle_closed = d.tcp_idle_closed;
+	t->tcp_bad_length = d.tcp_bad_length;
+	t->tcp_read_paused = d.tcp_read_paused;
+	report_counters_get(dnsio_report(io), &out->reports);
+}
+
+_Static_assert(HTTP_STATUS_COUNT <= STATS_HTTP_STATUSES, "stats_http holds every status");
+
+static void stats_http_collect(const struct http *http, struct stats_http *out)
+{
+	const struct http_counters *h = http_counters_get(http);
+	out->running = true;
+	out->connections = h->connections;
+	out->accepted = h->accepted;
+	out->rejected = h->rejected;
+	out->timed_out = h->timed_out;
+	for (size_t k = 0; k < HTTP_STATUS_COUNT; k++) {
+		out->responses[k].code = http_status_code((enum http_status)k);
+		out->responses[k].count = h->responses[k];
+	}
+	out->nresponses = HTTP_STATUS_COUNT;
+}
+
+void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->site, sizeof(out->site), "%s", srv->cfg.site);
+	snprintf(out->domain, sizeof(out->domain), "%s", srv->cfg.domain);
+	snprintf(out->zone, sizeof(out->zone), "%s", srv->cfg.zone);
+	uint64_t now = uv_now(srv->loop);
+	out->uptime_ms = now > srv->start_mono ? now - srv->start_mono : 0;
+	out->start_wall_ms = srv->start_wall_ms;
+	struct stats_store *st = &out->store;
+	store_sizes_get(srv->store, &st->sizes);
+	st->counters = *store_counters_get(srv->store);
+	st->revision = store_revision(srv->store);
+	st->journal_first = store_journal_first(srv->store);
+	st->preserving = store_preserving(srv->store);
+	if (srv->persist != NULL) {
+		out->persist.bytes = persist_bytes(srv->persist);
+		out->persist.map_bytes = persist_map_size(srv->persist);
+		out->persist.commits = persist_commits(srv->persist);
+	}
+	out->persist.commit_failures = srv->commit_failures;
+	if (srv->api != NULL) {
+		out->api = *api_counters_get(srv->api);
+	}
+	if (srv->dnsio != NULL) {
+		stats_dns_collect(srv->dnsio, &out->dns);
+	}
+	if (srv->http != NULL) {
+		stats_http_collect(srv->http, &out->http);
+	}
 }

@@ -39,6 +39,7 @@
 struct api;
 struct dnsio;
 struct http;
+struct stats_snapshot;
 
 struct server {
 	uv_loop_t *loop;
@@ -127,13 +128,21 @@ __attribute__((warn_unused_result)) int server_tcp_accept(struct server *srv,
 		const struct conncap_limits *lim, const char *what, struct sockaddr_storage *peer,
 		struct conncap_ticket *ticket);
 
+/**
+ * Copy every module's counters into @p out at this instant: the store's
+ * sizes and counters, LMDB's figures, the API's, DNS's (answer engines,
+ * transport and client reports, summed over the worker threads under their
+ * locks) and HTTP's, with the identity (site, domain, zone) and the uptime.
+ * A module that is not running (srv->api, srv->dnsio, srv->http or
+ * srv->persist NULL) leaves its part zero, and stats_dns.running or
+ * stats_http.running false. The renderers read only the snapshot
+ * (server/stats.h).
+ * @param srv srv->store must be open.
+ * @param out overwritten.
+ */
+void server_stats_collect(const struct server *srv, struct stats_snapshot *out);
+
 /** Milliseconds since the Unix epoch (wall clock, for display only). */
 uint64_t server_wall_ms(void);
 
-/**
- * Deprecated: the map grows inside persist (persist.h), so RS_ESTORE_FULL
- * is final and there is nothing to retry. Kept only until the API's
- * grow-and-retry copies are gone.
- * @return false.
- */
-bool server_store_grow(struct server *srv);
+

@@ -1,13 +1,17 @@
 /*
  * server/api/api.h - the registration API: protobuf frames over TCP.
  *
- * Owns the API listeners and connections: framing (proto/frame.h), decoding
- * of Request envelopes, dispatch into the store, encoding of Response
- * envelopes, Watch streams, and the limits that keep one client from
- * disturbing the others (connection count, in all and per source through
- * the shared server_tcp_accept(), frame size, idle time, queued
- * output, malformed-frame strikes). protobuf-c's generated types are used
- * only inside api.c.
+ * The transport of the API. Owns the API listeners and connections:
+ * framing (proto/frame.h), the connections' watches and their live events,
+ * and the limits that keep one client from disturbing the others
+ * (connection count, in all and per source through the shared
+ * server_tcp_accept(), frame size, idle time, queued output, pipelining).
+ * Each frame is answered by api_ops_dispatch() (server/api/ops.h), which
+ * unpacks the Request, runs it against the store and appends the
+ * Response(s); this file does what the answer asks of the connection (hold
+ * a write's reply, add or remove a watch, count a malformed frame, close).
+ * Watch events are encoded by server/api/watch.h. protobuf-c's generated
+ * types are used only inside server/api's .c files, never here.
  *
  * Replies are not written as they are produced: each connection holds them
  * in a buffer until the batch holding their writes has committed, so a
@@ -24,25 +28,11 @@
 
 #include <stdint.h>
 
+#include "server/api/counters.h"
 #include "server/registry/store.h"
 
 struct server;
 struct api;
-
-/** Counters for Stats and /metrics. */
-struct api_counters {
-	uint64_t connections;        /**< open now */
-	uint64_t accepted;
-	uint64_t rejected;           /**< over a connection limit (or while stopping) */
-	uint64_t rejected_source;    /**< of which over the per-source limit */
-	uint64_t requests;
-	uint64_t errors;             /**< error responses sent */
-	uint64_t malformed;          /**< frames that were not a valid Request */
-	uint64_t oversized;          /**< frames over the limit */
-	uint64_t idle_closed;
-	uint64_t slow_closed;        /**< readers too slow for their output */
-	uint64_t watch_events;
-};
 
 /**
  * Create the API and bind its listeners (cfg.api addresses).
@@ -82,5 +72,5 @@ void api_on_change(struct api *api, const struct store_change *change);
 /** Apply reloaded limits (SIGHUP). */
 void api_limits_reload(struct api *api);
 
-/** Counters (borrowed, updated in place). */
+/** Counters (borrowed, updated in place; struct in server/api/counters.h). */
 const struct api_counters *api_counters_get(const struct api *api);

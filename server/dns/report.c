@@ -205,3 +205,19 @@ void report_log_close(struct report *r)
 		r->fd = -1;
 	}
 }
+
+void report_counters_get(const struct report *r, struct report_counters *out)
+{
+	/* The mutex is the only part touched: locking is not a change of the
+	 * counters, hence the cast. */
+	pthread_mutex_t *mu = (pthread_mutex_t *)&r->mu;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(mu);
+	memcpy(out->codes, r->codes, r->ncodes * sizeof(r->codes[0]));
+	out->ncodes = r->ncodes;
+	out->other = r->other;
+	out->malformed = r->malformed;
+	out->limited = r->limited;
+	out->log_errors = r->log_errors;
+	pthread_mutex_unlock(mu);
+}

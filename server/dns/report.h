@@ -101,3 +101,19 @@ void report_log_write(struct report *r, const struct report_fields *f,
 
 /** Close the log. Safe to call twice. */
 void report_log_close(struct report *r);
+
+/** The counters of a struct report, as one consistent copy. */
+struct report_counters {
+	struct report_code_count codes[REPORT_MAX_CODES]; /**< in the order first seen */
+	size_t ncodes;
+	uint64_t other;                      /**< codes past REPORT_MAX_CODES */
+	uint64_t malformed;
+	uint64_t limited;
+	uint64_t log_errors;
+};
+
+/**
+ * Copy @p r's counters under its mutex (the DNS worker threads count
+ * concurrently), for the stats snapshot. Read-only: @p r is not changed.
+ */
+void report_counters_get(const struct report *r, struct report_counters *out);

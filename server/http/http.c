@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "server/http/metrics.h"
 #include "server/server.h"
+#include "server/stats.h"
 
 #define HTTP_MAX_CONNS_DEFAULT 256u
 #define HTTP_IDLE_MS_DEFAULT 10000u
@@ -534,15 +535,19 @@ static void conn_serve(struct http_conn *c, const struct http_request *req)
 	struct metrics_text out = {0};
 	const char *type;
 	int rc;
+	struct stats_snapshot snap;
 	if (path_is(req, "/metrics")) {
 		type = "text/plain; version=0.0.4; charset=utf-8";
-		rc = metrics_prometheus_render(srv, &out);
+		server_stats_collect(srv, &snap);
+		rc = metrics_prometheus_render(&snap, &out);
 	} else if (path_is(req, "/v1/services")) {
 		type = "application/json";
-		rc = metrics_services_json(srv, &out);
+		server_stats_collect(srv, &snap);
+		rc = metrics_services_json(&snap, srv->store, &out);
 	} else if (path_is(req, "/")) {
 		type = "text/html; charset=utf-8";
-		rc = metrics_status_html(srv, &out);
+		server_stats_collect(srv, &snap);
+		rc = metrics_status_html(&snap, srv->store, &out);
 	} else {
 		conn_respond_text(c, req, HTTP_STATUS_NOT_FOUND,
 				"not found: try /, /metrics, /healthz or /v1/services\n", false);

@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +11,8 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "server/dns/answer.h"
-#include "server/api/api.h"
-#include "server/dns/dnsio.h"
-#include "server/http/http.h"
-#include "server/registry/persist.h"
-#include "server/dns/report.h"
-#include "server/server.h"
 #include "server/registry/store.h"
+#include "server/stats.h"
 
 /* ---- the text buffer ------------------------------------------------------ */
 
@@ -142,12 +136,6 @@ static void time_format(uint64_t wall_ms, char out[32])
 	}
 }
 
-static uint64_t uptime_ms(const struct server *srv)
-{
-	uint64_t now = uv_now(srv->loop);
-	return now > srv->start_mono ? now - srv->start_mono : 0;
-}
-
 /* ---- Prometheus ---------------------------------------------------------- */
 
 /* HELP text and label values: backslash, double quote and newline are the
@@ -257,22 +245,12 @@ static void rcode_name(unsigned rcode, char out[16])
 
 /* The DNS families: announced always, so dashboards and alerts can be
  * written before the first query; the samples come from the DNS module. */
-static void prom_dns(struct metrics_text *t, const struct server *srv)
+static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
 {
-	const struct dnsio *io = srv->dnsio;
-	/* Copies: with DNS worker threads the figures are summed under a lock. */
-	struct answer_counters answers;
-	struct dnsio_counters transport;
-	const struct answer_counters *a = NULL;
-	const struct dnsio_counters *d = NULL;
-	const struct report *r = NULL;
-	if (io != NULL) {
-		dnsio_answer_counters(io, &answers);
-		dnsio_counters_get(io, &transport);
-		a = &answers;
-		d = &transport;
-		r = dnsio_report(io);
-	}
+	/* Without a DNS module the families are announced with no sample. */
+	const struct answer_counters *a = snap->dns.running ? &snap->dns.answers : NULL;
+	const struct stats_dns_transport *d = snap->dns.running ? &snap->dns.transport : NULL;
+	const struct report_counters *r = snap->dns.running ? &snap->dns.reports : NULL;
 
 	prom_family(t, "roster_dns_queries_total", "counter",
 			"DNS queries received, by query type and transport.");
@@ -323,36 +301,26 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 			"result", cookies, a != NULL ? ARRAY_LEN(cookies) : 0);
 	prom_family(t, "roster_client_reports_total", "counter",
 			"Client error reports received over DNS, by error code.");
-	uint64_t other = 0, malformed = 0, limited = 0, log_errors = 0;
-	if (r != NULL) {
-		/* DNS worker threads count under the report's mutex: read every
-		 * report figure inside it, for one consistent view. */
-		pthread_mutex_lock((pthread_mutex_t *)&r->mu);
-		for (size_t k = 0; k < r->ncodes; k++) {
-			prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
-					r->codes[k].count);
-		}
-		other = r->other;
-		malformed = r->malformed;
-		limited = r->limited;
-		log_errors = r->log_errors;
-		pthread_mutex_unlock((pthread_mutex_t *)&r->mu);
-	}
-	if (io == NULL) {
+	if (r == NULL) {
 		return;
+	}
+	/* One consistent view: the snapshot copied the reports under their lock. */
+	for (size_t k = 0; k < r->ncodes; k++) {
+		prom_labelled(t, "roster_client_reports_total", "code", r->codes[k].code,
+				r->codes[k].count);
 	}
 	const struct prom_scalar extra[] = {
 		{"roster_client_reports_uncounted_total", "counter",
 				"Client reports past the first distinct codes, counted together.",
-				other},
+				r->other},
 		{"roster_client_reports_malformed_total", "counter",
 				"Queries in the report zone that were not a valid report.",
-				malformed},
+				r->malformed},
 		{"roster_client_reports_limited_total", "counter",
-				"Client reports dropped by the per-source rate limit.", limited},
+				"Client reports dropped by the per-source rate limit.", r->limited},
 		{"roster_client_reports_log_errors_total", "counter",
 				"Client reports counted but not logged: the log could not be written.",
-				log_errors},
+				r->log_errors},
 		{"roster_dns_dropped_total", "counter",
 				"DNS messages not answered: garbage, responses, rate-limited.",
 				a->dropped},
@@ -374,11 +342,10 @@ static void prom_dns(struct metrics_text *t, const struct server *srv)
 			"reason", rejected, ARRAY_LEN(rejected));
 }
 
-static void prom_store(struct metrics_text *t, const struct server *srv)
+static void prom_store(struct metrics_text *t, const struct stats_snapshot *snap)
 {
-	struct store_sizes sz;
-	store_sizes_get(srv->store, &sz);
-	const struct store_counters *ct = store_counters_get(srv->store);
+	const struct store_sizes sz = snap->store.sizes;
+	const struct store_counters *ct = &snap->store.counters;
 	const struct prom_scalar before[] = {
 		{"roster_registrations_total", "counter",
 				"Register operations applied (new instances and updates).",
@@ -407,11 +374,11 @@ static void prom_store(struct metrics_text *t, const struct server *srv)
 		{"roster_leases_expired_total", "counter", "Leases expired.", ct->leases_expired},
 		{"roster_self_preservation", "gauge",
 				"1 while expiry is suspended by self-preservation, else 0.",
-				store_preserving(srv->store) ? 1 : 0},
+				snap->store.preserving ? 1 : 0},
 		{"roster_self_preservation_entered_total", "counter",
 				"Times self-preservation was entered.", ct->preserve_entered},
 		{"roster_revision", "gauge", "Registry revision (the DNS SOA serial follows it).",
-				store_revision(srv->store)},
+				snap->store.revision},
 	};
 	prom_scalars(t, before, ARRAY_LEN(before));
 	prom_labelled_family(t, "roster_instances", "gauge", "Registered instances, by status.",
@@ -419,10 +386,9 @@ static void prom_store(struct metrics_text *t, const struct server *srv)
 	prom_scalars(t, after, ARRAY_LEN(after));
 }
 
-static void prom_api(struct metrics_text *t, const struct server *srv)
+static void prom_api(struct metrics_text *t, const struct stats_snapshot *snap)
 {
-	static const struct api_counters none;
-	const struct api_counters *a = srv->api != NULL ? api_counters_get(srv->api) : &none;
+	const struct api_counters *a = &snap->api;
 	const struct prom_scalar scalars[] = {
 		{"roster_api_connections", "gauge", "Open registration API connections.",
 				a->connections},
@@ -453,37 +419,35 @@ static void prom_api(struct metrics_text *t, const struct server *srv)
 			closed, ARRAY_LEN(closed));
 }
 
-static void prom_persist(struct metrics_text *t, const struct server *srv)
+static void prom_persist(struct metrics_text *t, const struct stats_snapshot *snap)
 {
-	const struct persist *p = srv->persist;
+	const struct stats_persist *p = &snap->persist;
 	const struct prom_scalar scalars[] = {
-		{"roster_store_bytes", "gauge", "Bytes used in the LMDB store.",
-				p != NULL ? persist_bytes(p) : 0},
+		{"roster_store_bytes", "gauge", "Bytes used in the LMDB store.", p->bytes},
 		{"roster_store_map_bytes", "gauge", "Size of the LMDB map (grows up to --map-max).",
-				p != NULL ? persist_map_size(p) : 0},
-		{"roster_store_commits_total", "counter", "LMDB group commits.",
-				p != NULL ? persist_commits(p) : 0},
+				p->map_bytes},
+		{"roster_store_commits_total", "counter", "LMDB group commits.", p->commits},
 		{"roster_store_commit_failures_total", "counter",
 				"LMDB group commits that failed (their writes were refused).",
-				srv->commit_failures},
+				p->commit_failures},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 }
 
-static void prom_http(struct metrics_text *t, const struct server *srv)
+static void prom_http(struct metrics_text *t, const struct stats_snapshot *snap)
 {
 	prom_family(t, "roster_http_requests_total", "counter",
 			"HTTP requests answered, by status code.");
-	if (srv->http == NULL) {
+	const struct stats_http *h = &snap->http;
+	if (!h->running) {
 		return;
 	}
-	const struct http_counters *h = http_counters_get(srv->http);
-	for (size_t k = 0; k < HTTP_STATUS_COUNT; k++) {
-		if (h->responses[k] > 0) {
-			char code[8];
-			snprintf(code, sizeof(code), "%u", http_status_code((enum http_status)k));
+	for (size_t k = 0; k < h->nresponses; k++) {
+		if (h->responses[k].count > 0) {
+			char code[16];
+			snprintf(code, sizeof(code), "%u", h->responses[k].code);
 			prom_labelled(t, "roster_http_requests_total", "code", code,
-					h->responses[k]);
+					h->responses[k].count);
 		}
 	}
 	prom_one(t, "roster_http_connections", "gauge", "Open HTTP connections.", h->connections);
@@ -491,23 +455,23 @@ static void prom_http(struct metrics_text *t, const struct server *srv)
 			"HTTP connections answered 503 at --http-max-connections.", h->rejected);
 }
 
-int metrics_prometheus_render(const struct server *srv, struct metrics_text *out)
+int metrics_prometheus_render(const struct stats_snapshot *snap, struct metrics_text *out)
 {
-	prom_dns(out, srv);
-	prom_store(out, srv);
-	prom_api(out, srv);
-	prom_persist(out, srv);
-	prom_http(out, srv);
+	prom_dns(out, snap);
+	prom_store(out, snap);
+	prom_api(out, snap);
+	prom_persist(out, snap);
+	prom_http(out, snap);
 	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
-			uptime_ms(srv) / 1000u);
+			snap->uptime_ms / 1000u);
 	prom_family(out, "roster_build_info", "gauge",
 			"Always 1; the labels say which rosterd serves which zone.");
 	text_str(out, "roster_build_info{version=\"");
 	prom_escape(out, ROSTER_VERSION, true);
 	text_str(out, "\",site=\"");
-	prom_escape(out, srv->cfg.site, true);
+	prom_escape(out, snap->site, true);
 	text_str(out, "\",zone=\"");
-	prom_escape(out, srv->cfg.zone, true);
+	prom_escape(out, snap->zone, true);
 	text_str(out, "\"} 1\n");
 	return metrics_text_error(out);
 }
@@ -602,21 +566,20 @@ static int json_sink(const char *buf, size_t size, void *data)
 	return t->err == 0 ? 0 : -1;
 }
 
-int metrics_services_json(const struct server *srv, struct metrics_text *out)
+int metrics_services_json(const struct stats_snapshot *snap, const struct store *store,
+		struct metrics_text *out)
 {
-	struct store_sizes sz;
-	store_sizes_get(srv->store, &sz);
-	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "site", srv->cfg.site,
-			"domain", srv->cfg.domain, "zone", srv->cfg.zone, "revision",
-			(json_int_t)store_revision(srv->store), "mode",
-			store_preserving(srv->store) ? "preserving" : "normal", "leases",
-			(json_int_t)sz.leases, "instances", (json_int_t)sz.instances, "uptime_ms",
-			(json_int_t)uptime_ms(srv));
+	const struct stats_store *st = &snap->store;
+	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "site", snap->site,
+			"domain", snap->domain, "zone", snap->zone, "revision",
+			(json_int_t)st->revision, "mode", st->preserving ? "preserving" : "normal",
+			"leases", (json_int_t)st->sizes.leases, "instances",
+			(json_int_t)st->sizes.instances, "uptime_ms", (json_int_t)snap->uptime_ms);
 	json_t *list = json_array();
 	int rc = root != NULL && list != NULL ? 0 : RS_ENOMEM;
 	if (rc == 0) {
 		struct json_walk w = {list, 0};
-		store_service_foreach(srv->store, services_json_one, &w);
+		store_service_foreach(store, services_json_one, &w);
 		rc = w.rc;
 	}
 	if (rc == 0) {
@@ -669,15 +632,14 @@ static const char page_head[] =
 		".none{color:#888}\n"
 		"</style>\n";
 
-static void page_summary(struct metrics_text *t, const struct server *srv)
+static void page_summary(struct metrics_text *t, const struct stats_snapshot *snap)
 {
-	struct store_sizes sz;
-	store_sizes_get(srv->store, &sz);
-	bool preserving = store_preserving(srv->store);
+	const struct store_sizes sz = snap->store.sizes;
+	bool preserving = snap->store.preserving;
 	text_str(t, "<title>Roster ");
-	html_escape(t, srv->cfg.site);
+	html_escape(t, snap->site);
 	text_str(t, "</title>\n</head>\n<body>\n<h1>Roster <code>");
-	html_escape(t, srv->cfg.zone);
+	html_escape(t, snap->zone);
 	text_str(t, "</code></h1>\n<p id=\"mode\">");
 	if (preserving) {
 		text_str(t, "<span class=\"mode preserving\">SELF-PRESERVATION</span> Leases "
@@ -688,7 +650,7 @@ static void page_summary(struct metrics_text *t, const struct server *srv)
 			    "should.");
 	}
 	char started[32];
-	time_format(srv->start_wall_ms, started);
+	time_format(snap->start_wall_ms, started);
 	text_printf(t,
 			"</p>\n<table id=\"summary\">\n"
 			"<tr><th>revision</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
@@ -697,13 +659,13 @@ static void page_summary(struct metrics_text *t, const struct server *srv)
 			" up, %" PRIu64 " down, %" PRIu64 " starting, %" PRIu64 " stale</td></tr>\n"
 			"<tr><th>leases</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
 			"<tr><th>site</th><td>",
-			store_revision(srv->store), sz.services, sz.instances, sz.up, sz.down,
-			sz.starting, sz.stale, sz.leases);
-	html_escape(t, srv->cfg.site);
+			snap->store.revision, sz.services, sz.instances, sz.up, sz.down, sz.starting,
+			sz.stale, sz.leases);
+	html_escape(t, snap->site);
 	text_printf(t,
 			"</td></tr>\n<tr><th>started</th><td>%s UTC</td><td>up %" PRIu64
 			" s</td></tr>\n</table>\n",
-			started, uptime_ms(srv) / 1000u);
+			started, snap->uptime_ms / 1000u);
 }
 
 /* A count cell: zeros fade, so the eye lands on what is not. */
@@ -805,24 +767,23 @@ static int page_service_detail(const struct store_service *s, void *ud)
 	return 0;
 }
 
-int metrics_status_html(const struct server *srv, struct metrics_text *out)
+int metrics_status_html(const struct stats_snapshot *snap, const struct store *store,
+		struct metrics_text *out)
 {
 	text_str(out, page_head);
-	page_summary(out, srv);
-	struct store_sizes sz;
-	store_sizes_get(srv->store, &sz);
+	page_summary(out, snap);
 	text_str(out, "<h2>Services</h2>\n");
-	if (sz.services == 0) {
+	if (snap->store.sizes.services == 0) {
 		text_str(out, "<p class=\"none\" id=\"services\">No service is registered.</p>\n");
 	} else {
 		text_str(out, "<table id=\"services\">\n<tr><th>service</th><th>protocol</th>"
 			      "<th class=\"n\">instances</th><th class=\"n\">up</th>"
 			      "<th class=\"n\">down</th><th class=\"n\">starting</th>"
 			      "<th class=\"n\">stale</th></tr>\n");
-		store_service_foreach(srv->store, page_service_row, out);
+		store_service_foreach(store, page_service_row, out);
 		text_str(out, "</table>\n");
-		struct page_ctx ctx = {out, srv->cfg.zone};
-		store_service_foreach(srv->store, page_service_detail, &ctx);
+		struct page_ctx ctx = {out, snap->zone};
+		store_service_foreach(store, page_service_detail, &ctx);
 	}
 	text_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
 		      "<a href=\"/v1/services\">/v1/services</a> &middot; "

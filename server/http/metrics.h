@@ -4,24 +4,30 @@
  *
  * Owns: the metric names (a contract: SPEC.md, section HTTP, and
  * docs/operations.md), their HELP and TYPE lines, and the rendering of the
- * registry into text. Every function here is synchronous and reads the
- * server's modules through their public accessors (store, persist, api,
- * dns); nothing here touches a socket, a timer or the disk. The HTTP
- * transport (server/http/http.c) calls these and sends the result.
+ * registry into text. Every function here is synchronous and reads a stats
+ * snapshot (server/stats.h: every module's counters, copied by the owner
+ * with server_stats_collect()) and, for the lists of services, the store;
+ * nothing here touches a socket, a timer or the disk. The HTTP transport
+ * (server/http/http.c) collects the snapshot, calls these and sends the
+ * result.
+ *
+ * Must not: include another module to read its counters (the API, DNS or
+ * HTTP transports): counters reach here only through the snapshot.
  *
  * Output goes into a struct metrics_text: a growable byte buffer whose first
  * allocation failure is sticky, so renderers append without checking each
  * call and the caller checks once (metrics_text_error()).
  *
  * Threads: main loop only (the store is not thread-safe). A rendering is a
- * snapshot of one instant: the loop does not run while it is built.
+ * picture of one instant: the loop does not run while it is built.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct server;
+struct stats_snapshot;
+struct store;
 
 /** A growable text buffer. Zero-initialised is a valid empty buffer. */
 struct metrics_text {
@@ -52,32 +58,38 @@ __attribute__((warn_unused_result)) int metrics_text_error(const struct metrics_
  * Render /metrics: the Prometheus text exposition format 0.0.4, every
  * family with its HELP and TYPE lines, families of counters that have no
  * sample yet (DNS before the first query) still announced.
- * @param srv borrowed; srv->store must be open. srv->persist, srv->api and
- *        srv->dnsio may be NULL (their figures are then 0).
+ * @param snap borrowed. A module that was not running (no DNS, no HTTP)
+ *        gets its families announced without samples; the figures of the
+ *        others are as the snapshot holds them (zero without the API or LMDB).
  * @param out appended to.
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_prometheus_render(
-		const struct server *srv, struct metrics_text *out);
+		const struct stats_snapshot *snap, struct metrics_text *out);
 
 /**
  * Render /v1/services: one JSON object with the registry's state (site,
  * zone, revision, mode) and every service with its instances, in the
  * store's stable order. Built with jansson.
+ * @param snap the registry's state (borrowed); @p store, the services (borrowed).
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_services_json(
-		const struct server *srv, struct metrics_text *out);
+		const struct stats_snapshot *snap, const struct store *store,
+		struct metrics_text *out);
 
 /**
  * Render / : a self-contained HTML page (no script, no external resource)
  * with the registry's mode, sizes and every service with its instance
  * counts and instances, names HTML-escaped. A service lists at most
  * METRICS_PAGE_INSTANCES instances, then says how many more it has.
+ * @param snap the registry's mode and sizes (borrowed); @p store, the
+ *        services (borrowed).
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_status_html(
-		const struct server *srv, struct metrics_text *out);
+		const struct stats_snapshot *snap, const struct store *store,
+		struct metrics_text *out);
 
 /** Instances listed per service on the status page. */
 #define METRICS_PAGE_INSTANCES 50

@@ -3,46 +3,68 @@
  * bytes a client sends to the store operations they cause, without a
  * socket.
  *
- * The read path of server/api/api.c is static (conn_read_cb -> frame decoder
- * -> dispatch -> protobuf-c unpack with a byte budget -> conversion -> the
- * store), so this file includes api.c itself and drives conn_read_cb()
- * with a connection whose TCP handle is initialised but never connected.
- * The rest of rosterd_core is linked as usual (api.o is not pulled from
- * the archive: every symbol it defines is defined here). A real LMDB
- * environment in a temporary directory backs the Stats operation; the
- * store itself has no persistence hooks (writes are not committed).
+ * The byte stream of one connection goes through the frame decoder
+ * (proto/frame.h) as the API's read callback feeds it, and every frame
+ * through api_ops_dispatch() (server/api/ops.h): protobuf-c unpack with a
+ * byte budget, conversion, the store operations, Watch replays and
+ * snapshots. The harness then does what the transport does with each
+ * answer: it keeps the watches the operations start and cancel, counts
+ * strikes, stops at a close, and sends the store's changes to its watches
+ * (server/api/watch.h), into the same output buffer as the replies. Stats
+ * gets its figures from server_stats_collect() on a server that has only a
+ * store and a real LMDB environment in a temporary directory; the store
+ * itself has no persistence hooks (writes are not committed).
  *
  * Input: two octets that seed the chunking of the rest, which is the byte
  * stream of one connection, cut into reads of 1..256 octets (each its own
- * heap copy of exactly that size). After every read the connection's
- * replies are checked and dropped, as if flushed. Then end of stream.
- * Each input starts from a fresh store, with lease ids 1, 2, 3... (the
- * harness replaces getrandom(), which only api.c calls here) so that the
- * fuzzer can refer to the leases it opened.
+ * heap copy of exactly that size). After every dispatch the replies it
+ * produced are checked and dropped, as if flushed. A framing error ends the
+ * stream, as the transport would close the connection. Each input starts
+ * from a fresh store, with lease ids 1, 2, 3... (the harness replaces
+ * getrandom(), which only server/api/ops.c calls here) so that the fuzzer
+ * can refer to the leases it opened.
  *
- * Invariants: every reply is a frame holding a valid Response; a read gets
- * at most one reply per request dispatched (plus watch events, plus one
- * error for a broken stream). A successful Watch is answered by its events
- * alone, so "at least one reply per request" does not hold and is not
- * checked.
+ * Invariants, per dispatch: every reply is a frame holding a valid
+ * Response; exactly one of them is not a watch event and carries the
+ * request's id (0 for a malformed frame), except for a Watch that started,
+ * which is answered by its events alone; a reply acknowledging a write is
+ * not an error; every watch event belongs to a watch of the connection or
+ * to the one just started; the third malformed frame closes; a connection
+ * never holds more than API_OPS_MAX_WATCHES watches, and only a watch it
+ * holds is cancelled.
  *
- * Not covered: accepting, writing and closing on a real socket, the idle
- * timer, pausing a pipelining client (api_max_inflight is set out of
- * reach), api_flush() and the failed-commit path.
+ * Not covered: the transport (server/api/api.c: accepting, reading,
+ * writing and closing on a real socket, the idle timer, pausing a
+ * pipelining client, api_flush() and the failed-commit path).
  */
-#include "server/api/api.c"
-
 #include <ftw.h>
+#include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
+#include <uv.h>
 
+#include "common/arena.h"
+#include "common/log.h"
+#include "proto/frame.h"
+#include "roster.pb-c.h"
+#include "server/api/ops.h"
+#include "server/api/watch.h"
 #include "server/config.h"
 #include "server/registry/persist.h"
+#include "server/server.h"
 #include "tests/fuzz/fuzz.h"
 
 static uv_loop_t loop;
 static struct server srv;
 static char tmpdir[] = "/tmp/roster-fuzz-api-XXXXXX";
 static uint64_t next_random;
+static struct rs_arena scratch;
+static struct api_counters counters;
+
+/* The connection: its replies and its watches. */
+static struct api_ops_out out;
+static struct api_watch watches[API_OPS_MAX_WATCHES];
+static size_t nwatches;
 
 /* Deterministic "random" lease ids: 1, 2, 3... per input. */
 ssize_t getrandom(void *buf, size_t len, unsigned int flags)
@@ -66,6 +88,8 @@ static void cleanup(void)
 {
 	persist_close(srv.persist);
 	nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	rs_arena_deinit(&scratch);
+	api_ops_out_deinit(&out);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -76,8 +100,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK(uv_loop_init(&loop) == 0);
 	config_defaults(&srv.cfg);
 	srv.loop = &loop;
-	srv.cfg.api.n = 0; /* no listener: api_start() binds nothing */
-	srv.cfg.api_max_inflight = UINT32_MAX;
 	/* Small limits: reachable from short inputs. */
 	srv.cfg.limits.max_addresses = 4;
 	srv.cfg.limits.max_metadata_entries = 4;
@@ -92,45 +114,126 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_api: %s\n", err);
 		abort();
 	}
+	rs_arena_init(&scratch, 64 * 1024);
 	atexit(cleanup);
-	struct api *api;
-	CHECK(api_start(&srv, &api, err, sizeof(err)) == 0);
 	return 0;
 }
 
+/* The transport's store listener: every change to every matching watch. */
 static void store_changed_cb(const struct store_change *change, void *ud)
 {
 	(void)ud;
-	api_on_change(srv.api, change);
+	struct api_watch_sink sink = {&out, &scratch, &counters.watch_events};
+	for (size_t k = 0; k < nwatches; k++) {
+		if (api_watch_matches(&watches[k], change->instance->service->name)) {
+			CHECK(api_watch_change_append(&sink, watches[k].id, change) == 0);
+		}
+	}
 }
 
-/* Check and drop what the connection would send; returns the replies that
- * are not watch events. */
-static size_t replies_take(struct conn *c)
+static void stats_cb(struct stats_snapshot *snap, void *ud)
 {
-	size_t n = 0;
+	server_stats_collect(ud, snap);
+}
+
+static bool watch_held(uint64_t id)
+{
+	for (size_t k = 0; k < nwatches; k++) {
+		if (watches[k].id == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Check and drop what one dispatch appended. */
+static void replies_check(const struct api_ops_result *res)
+{
+	size_t answers = 0;
 	size_t off = 0;
-	while (off < c->out_len) {
-		CHECK(c->out_len - off >= RS_FRAME_HEADER);
-		const uint8_t *h = c->out + off;
+	while (off < out.len) {
+		CHECK(out.len - off >= RS_FRAME_HEADER);
+		const uint8_t *h = out.data + off;
 		size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-		CHECK(len <= c->out_len - off - RS_FRAME_HEADER);
-		Response *r = roster__v1__response__unpack(NULL, len, h + RS_FRAME_HEADER);
+		CHECK(len <= out.len - off - RS_FRAME_HEADER);
+		Roster__V1__Response *r =
+				roster__v1__response__unpack(NULL, len, h + RS_FRAME_HEADER);
 		CHECK(r != NULL);
-		if (r->result_case != ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT) {
-			n++;
+		if (r->result_case == ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT) {
+			bool started = (res->flags & API_OPS_WATCH_START) && r->id == res->watch.id;
+			CHECK(watch_held(r->id) || started);
+		} else {
+			answers++;
+			CHECK(r->id == res->id);
+			CHECK(!(res->flags & API_OPS_WRITE) ||
+					r->error == ROSTER__V1__ERROR_CODE__OK);
 		}
 		roster__v1__response__free_unpacked(r, NULL);
 		off += RS_FRAME_HEADER + len;
 	}
-	/* What api_flush() does for a connection, minus the write. */
-	c->out_len = 0;
-	c->nwrite_ids = 0;
-	c->answered = 0;
-	srv.api->dirty = NULL;
-	c->dirty = false;
-	c->dirty_next = NULL;
-	return n;
+	CHECK(answers == ((res->flags & API_OPS_WATCH_START) ? 0u : 1u));
+	out.len = 0;
+}
+
+/* What the transport does with an answer; false when it closes. */
+static bool result_apply(const struct api_ops_result *res, unsigned *strikes)
+{
+	if (res->flags & API_OPS_MALFORMED) {
+		++*strikes;
+	}
+	CHECK(*strikes < API_OPS_STRIKES || (res->flags & API_OPS_CLOSE));
+	if (res->flags & API_OPS_WATCH_START) {
+		CHECK(nwatches < API_OPS_MAX_WATCHES);
+		watches[nwatches++] = res->watch;
+	}
+	if (res->flags & API_OPS_WATCH_CANCEL) {
+		size_t k = 0;
+		while (k < nwatches && watches[k].id != res->cancel_id) {
+			k++;
+		}
+		CHECK(k < nwatches);
+		watches[k] = watches[--nwatches];
+	}
+	return !(res->flags & API_OPS_CLOSE);
+}
+
+/* Feed one read to the decoder and answer its frames; false at a close. */
+static bool read_one(struct rs_frame_decoder *dec, const uint8_t *p, size_t left,
+		unsigned *strikes)
+{
+	while (left > 0) {
+		size_t used = 0;
+		const uint8_t *frame = NULL;
+		size_t flen = 0;
+		int rc = rs_frame_decode(dec, p, left, &used, &frame, &flen);
+		if (rc < 0) {
+			return false; /* the transport answers the error and closes */
+		}
+		p += used;
+		left -= used;
+		if (rc == 1) {
+			const struct api_ops_ctx ctx = {
+				.store = srv.store,
+				.limits = &srv.cfg.limits,
+				.now_ms = uv_now(&loop),
+				.wall_ms = 1764115200000ull,
+				.stats = stats_cb,
+				.stats_ud = &srv,
+				.scratch = &scratch,
+				.counters = &counters,
+				.watches = watches,
+				.nwatches = nwatches,
+				.strikes = *strikes,
+			};
+			struct api_ops_result res;
+			api_ops_dispatch(&ctx, frame, flen, &out, &res);
+			replies_check(&res);
+			if (!result_apply(&res, strikes)) {
+				return false;
+			}
+		}
+	}
+	return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -142,50 +245,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 2;
 	size -= 2;
 	next_random = 0;
-	struct api *api = srv.api;
+	nwatches = 0;
 	srv.store = store_new(&srv.cfg.limits, NULL, NULL, uv_now(&loop));
 	CHECK(srv.store != NULL);
 	store_set_listener(srv.store, store_changed_cb, NULL);
-
-	/* A connection as on_connection_cb() makes it, on a socket-less handle. */
-	struct conn *c = calloc(1, sizeof(*c));
-	CHECK(c != NULL);
-	c->api = api;
-	c->handles = 2;
-	rs_frame_decoder_init(&c->dec, srv.cfg.api_max_frame);
-	snprintf(c->peer, sizeof(c->peer), "fuzz");
-	CHECK(uv_tcp_init(&loop, &c->tcp) == 0);
-	CHECK(uv_timer_init(&loop, &c->idle) == 0);
-	c->tcp.data = c;
-	c->idle.data = c;
-	c->next = api->conns;
-	if (api->conns != NULL) {
-		api->conns->prev = c;
-	}
-	api->conns = c;
-	api->counters.connections++;
-
-	size_t off = 0;
-	while (off < size && !c->close_after_flush) {
+	struct rs_frame_decoder dec;
+	rs_frame_decoder_init(&dec, srv.cfg.api_max_frame);
+	unsigned strikes = 0;
+	bool open = true;
+	for (size_t off = 0; off < size && open;) {
 		size_t n;
-		char *chunk = (char *)fuzz_chunk(&rng, data + off, size - off, 256, &n);
-		uint64_t before = api->counters.requests;
-		uv_buf_t b = uv_buf_init(chunk, (unsigned)n);
-		conn_read_cb((uv_stream_t *)&c->tcp, (ssize_t)n, &b);
+		uint8_t *chunk = fuzz_chunk(&rng, data + off, size - off, 256, &n);
+		open = read_one(&dec, chunk, n, &strikes);
 		free(chunk);
-		uint64_t dispatched = api->counters.requests - before;
-		size_t replies = replies_take(c);
-		/* A Watch is answered by its events alone (none when nothing
-		 * changed since the revision asked): at most one reply each. */
-		CHECK(replies <= dispatched + 1);
 		off += n;
 	}
-	/* End of stream: conn_read_cb closes the connection; its handles'
-	 * close callbacks free it once the loop runs. */
-	uv_buf_t none = uv_buf_init(NULL, 0);
-	conn_read_cb((uv_stream_t *)&c->tcp, UV_EOF, &none);
-	CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
-	CHECK(api->conns == NULL);
+	rs_frame_decoder_deinit(&dec);
 	store_free(srv.store);
 	srv.store = NULL;
 	return 0;

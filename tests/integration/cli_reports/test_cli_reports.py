@@ -2,7 +2,7 @@
 (--report-zone), read through Stats.client_reports (proto field 19).
 
 Needs rosterd to fill StatsResponse.client_reports from its report
-counters (server/api/api.c op_stats); register as 'cli_reports' : 60 then."""
+counters (server/api/ops.c op_stats); register as 'cli_reports' : 60 then."""
 import json
 import os
 import sys

@@ -20,6 +20,7 @@
 #include "server/http/metrics.h"
 #include "server/server.h"
 #include "server/registry/store.h"
+#include "server/stats.h"
 
 /* ---- the parser ------------------------------------------------------------ */
 
@@ -221,10 +222,18 @@ static void register_one(struct fixture *f, const char *service, const char *hos
 	cr_assert_eq(store_register(f->srv.store, &reg, 0, 1764115200000ull, &created, &rev), 0);
 }
 
-static char *render(struct fixture *f, int (*fn)(const struct server *, struct metrics_text *))
+enum page { PAGE_METRICS, PAGE_SERVICES, PAGE_STATUS };
+
+/* Render a page as the listener does: a snapshot of the server, then the page. */
+static char *render(struct fixture *f, enum page page)
 {
 	struct metrics_text t = {0};
-	cr_assert_eq(fn(&f->srv, &t), 0);
+	struct stats_snapshot snap;
+	server_stats_collect(&f->srv, &snap);
+	int rc = page == PAGE_METRICS    ? metrics_prometheus_render(&snap, &t)
+		 : page == PAGE_SERVICES ? metrics_services_json(&snap, f->srv.store, &t)
+					 : metrics_status_html(&snap, f->srv.store, &t);
+	cr_assert_eq(rc, 0);
 	char *s = malloc(t.len + 1);
 	memcpy(s, t.data, t.len);
 	s[t.len] = '\0';
@@ -238,7 +247,7 @@ Test(metrics, families_and_samples_follow_the_store)
 	fixture_init(&f);
 	register_one(&f, "web", "web1.lon6.example.net", 80, STORE_STATUS_UP);
 	register_one(&f, "web", "web2.lon6.example.net", 80, STORE_STATUS_STARTING);
-	char *m = render(&f, metrics_prometheus_render);
+	char *m = render(&f, PAGE_METRICS);
 	const char *want[] = {
 			"# TYPE roster_dns_queries_total counter\n",
 			"# TYPE roster_dns_responses_total counter\n",
@@ -271,13 +280,13 @@ Test(metrics, json_and_page_list_the_services)
 	fixture_init(&f);
 	register_one(&f, "web", "web1.lon6.example.net", 80, STORE_STATUS_UP);
 	register_one(&f, "db", "db1.lon6.example.net", 5432, STORE_STATUS_UP);
-	char *j = render(&f, metrics_services_json);
+	char *j = render(&f, PAGE_SERVICES);
 	cr_expect_not_null(strstr(j, "\"service\":\"db\""));
 	cr_expect_not_null(strstr(j, "\"host\":\"web1.lon6.example.net.\",\"port\":80"));
 	cr_expect_not_null(strstr(j, "\"mode\":\"normal\""));
 	cr_expect_lt(strstr(j, "\"db\""), strstr(j, "\"web\""), "stable order");
 	free(j);
-	char *h = render(&f, metrics_status_html);
+	char *h = render(&f, PAGE_STATUS);
 	cr_expect_not_null(strstr(h, "<code>web1.lon6.example.net.:80</code>"));
 	cr_expect_not_null(strstr(h, ">NORMAL<"));
 	cr_expect_not_null(strstr(h, "</html>\n"));

@@ -1,0 +1,272 @@
+#include "server/api/convert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "common/error.h"
+#include "proto/frame.h"
+
+/* A Request may unpack into at most this many times its frame size: bounds
+ * protobuf-c's allocations (robustness catalogue 3.8). */
+#define UNPACK_BUDGET_FACTOR 8
+#define UNPACK_BUDGET_MIN 65536
+
+Roster__V1__ErrorCode api_convert_error_code(int rc)
+{
+	switch (rc) {
+	case RS_ENAME_EMPTY:
+	case RS_ENAME_LABEL_LONG:
+	case RS_ENAME_LONG:
+	case RS_ENAME_CHAR:
+	case RS_ENAME_HYPHEN:
+	case RS_ENAME_NUMERIC:
+		return ROSTER__V1__ERROR_CODE__INVALID_NAME;
+	case RS_EPORT:
+	case RS_EINVAL:
+	case RS_ETTL:
+	case RS_ESTATUS:
+	case RS_EADDR:
+		return ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT;
+	case RS_ELEASE:
+		return ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE;
+	case RS_ENOENT:
+		return ROSTER__V1__ERROR_CODE__NOT_FOUND;
+	case RS_ELIMIT:
+		return ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED;
+	case RS_EFRAME_BIG:
+		return ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE;
+	case RS_EFRAME_EMPTY:
+	case RS_EPROTO:
+		return ROSTER__V1__ERROR_CODE__MALFORMED;
+	case RS_ESTORE_FULL:
+	case RS_ENOSPC: /* a full disk: the store is as full as at --map-max */
+		return ROSTER__V1__ERROR_CODE__STORAGE_FULL;
+	case RS_ESTORE:
+	case RS_ESTORE_PANIC:
+	case RS_EIO:
+		return ROSTER__V1__ERROR_CODE__STORAGE_ERROR;
+	case RS_ENOMEM:
+	case RS_EAGAIN:
+		return ROSTER__V1__ERROR_CODE__UNAVAILABLE;
+	case RS_ENOTSUP:
+		return ROSTER__V1__ERROR_CODE__UNSUPPORTED;
+	default:
+		return ROSTER__V1__ERROR_CODE__INTERNAL;
+	}
+}
+
+Roster__V1__Status api_convert_status_to_pb(uint8_t status)
+{
+	switch (status) {
+	case STORE_STATUS_STARTING:
+		return ROSTER__V1__STATUS__STARTING;
+	case STORE_STATUS_DOWN:
+		return ROSTER__V1__STATUS__DOWN;
+	default:
+		return ROSTER__V1__STATUS__UP;
+	}
+}
+
+static char *arena_strdup(struct rs_arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = rs_arena_alloc(a, n);
+	if (d != NULL) {
+		memcpy(d, s, n);
+	}
+	return d;
+}
+
+int api_convert_instance_to_pb(struct rs_arena *a, const char *service, const char *protocol,
+		const struct store_instance *i, Roster__V1__Instance *pb)
+{
+	roster__v1__instance__init(pb);
+	pb->service = (char *)service;
+	pb->protocol = (char *)protocol;
+	pb->host = (char *)i->host;
+	pb->port = i->port;
+	pb->priority = i->priority;
+	pb->weight = i->weight;
+	pb->status = api_convert_status_to_pb(i->status);
+	pb->registered_at_ms = i->registered_at_ms;
+	pb->status_since_ms = i->status_since_ms;
+	pb->expiry = i->lease != NULL ? ROSTER__V1__EXPIRY_KIND__TIMED
+				      : ROSTER__V1__EXPIRY_KIND__NEVER;
+	pb->lease = i->lease != NULL ? i->lease->id : 0;
+	pb->stale = i->stale;
+	if (i->naddrs > 0) {
+		pb->addresses = rs_arena_alloc(a, i->naddrs * sizeof(char *));
+		if (pb->addresses == NULL) {
+			return RS_ENOMEM;
+		}
+		for (uint8_t k = 0; k < i->naddrs; k++) {
+			char text[RS_ADDR_TEXT_MAX];
+			rs_addr_format(&i->addrs[k], text);
+			pb->addresses[k] = arena_strdup(a, text);
+			if (pb->addresses[k] == NULL) {
+				return RS_ENOMEM;
+			}
+		}
+		pb->n_addresses = i->naddrs;
+	}
+	if (i->nmeta > 0) {
+		pb->metadata = rs_arena_alloc(a, i->nmeta * sizeof(*pb->metadata));
+		Roster__V1__Instance__MetadataEntry *e =
+				rs_arena_alloc(a, i->nmeta * sizeof(*e));
+		if (pb->metadata == NULL || e == NULL) {
+			return RS_ENOMEM;
+		}
+		for (uint8_t k = 0; k < i->nmeta; k++) {
+			roster__v1__instance__metadata_entry__init(&e[k]);
+			e[k].key = (char *)i->meta[k].key;
+			e[k].value = (char *)i->meta[k].value;
+			pb->metadata[k] = &e[k];
+		}
+		pb->n_metadata = i->nmeta;
+	}
+	return 0;
+}
+
+/* Register's status: unspecified means UP. */
+static int status_from_pb(Roster__V1__Status st, enum store_status *out)
+{
+	switch (st) {
+	case ROSTER__V1__STATUS__STATUS_UNSPECIFIED:
+	case ROSTER__V1__STATUS__UP:
+		*out = STORE_STATUS_UP;
+		return 0;
+	case ROSTER__V1__STATUS__STARTING:
+		*out = STORE_STATUS_STARTING;
+		return 0;
+	case ROSTER__V1__STATUS__DOWN:
+		*out = STORE_STATUS_DOWN;
+		return 0;
+	default:
+		return RS_ESTATUS;
+	}
+}
+
+int api_convert_registration(const Roster__V1__Instance *pb, uint64_t lease,
+		const struct store_limits *limits, struct rs_arena *a,
+		struct store_registration *reg, char *msg, size_t msgsz)
+{
+	memset(reg, 0, sizeof(*reg));
+	reg->service = pb->service;
+	reg->protocol = pb->protocol;
+	reg->host = pb->host;
+	reg->port = pb->port;
+	reg->priority = pb->priority;
+	reg->weight = pb->weight;
+	reg->lease = lease;
+	if (status_from_pb(pb->status, &reg->status) < 0) {
+		snprintf(msg, msgsz, "unknown status %d", pb->status);
+		return RS_ESTATUS;
+	}
+	if (pb->n_addresses > limits->max_addresses) {
+		snprintf(msg, msgsz, "limit exceeded: %zu addresses on one instance (limit %u)",
+				pb->n_addresses, limits->max_addresses);
+		return RS_ELIMIT;
+	}
+	struct rs_addr *addrs = rs_arena_alloc(a, (pb->n_addresses + 1) * sizeof(*addrs));
+	if (addrs == NULL) {
+		snprintf(msg, msgsz, "out of memory");
+		return RS_ENOMEM;
+	}
+	for (size_t k = 0; k < pb->n_addresses; k++) {
+		if (rs_addr_parse(pb->addresses[k], &addrs[k]) < 0) {
+			snprintf(msg, msgsz, "address '%.64s' is not an IPv4 or IPv6 address",
+					pb->addresses[k]);
+			return RS_EADDR;
+		}
+	}
+	reg->addrs = addrs;
+	reg->naddrs = pb->n_addresses;
+	if (pb->n_metadata > limits->max_metadata_entries) {
+		snprintf(msg, msgsz,
+				"limit exceeded: %zu metadata entries on one instance (limit %u)",
+				pb->n_metadata, limits->max_metadata_entries);
+		return RS_ELIMIT;
+	}
+	struct store_meta *meta = rs_arena_alloc(a, (pb->n_metadata + 1) * sizeof(*meta));
+	if (meta == NULL) {
+		snprintf(msg, msgsz, "out of memory");
+		return RS_ENOMEM;
+	}
+	for (size_t k = 0; k < pb->n_metadata; k++) {
+		meta[k].key = pb->metadata[k]->key;
+		meta[k].value = pb->metadata[k]->value;
+	}
+	reg->meta = meta;
+	reg->nmeta = pb->n_metadata;
+	return 0;
+}
+
+int api_convert_append(struct api_ops_out *out, const ProtobufCMessage *msg)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	size_t need = out->len + RS_FRAME_HEADER + n;
+	if (need > out->cap) {
+		size_t cap = out->cap == 0 ? 4096 : out->cap;
+		while (cap < need) {
+			cap *= 2;
+		}
+		uint8_t *nb = realloc(out->data, cap);
+		if (nb == NULL) {
+			return RS_ENOMEM;
+		}
+		out->data = nb;
+		out->cap = cap;
+	}
+	rs_frame_header_write(out->data + out->len, (uint32_t)n);
+	protobuf_c_message_pack(msg, out->data + out->len + RS_FRAME_HEADER);
+	out->len = need;
+	return 0;
+}
+
+/* ---- unpacking under a budget --------------------------------------------- */
+
+static void *budget_alloc(void *data, size_t size)
+{
+	size_t *left = data;
+	if (size > *left) {
+		return NULL;
+	}
+	size_t *p = malloc(size + sizeof(size_t));
+	if (p == NULL) {
+		return NULL;
+	}
+	*left -= size;
+	p[0] = size;
+	return p + 1;
+}
+
+static void budget_free(void *data, void *ptr)
+{
+	size_t *left = data;
+	if (ptr == NULL) {
+		return;
+	}
+	size_t *p = (size_t *)ptr - 1;
+	*left += p[0];
+	free(p);
+}
+
+void api_convert_request_unpack(struct api_convert_request *r, const uint8_t *frame, size_t len)
+{
+	r->budget_left = len * UNPACK_BUDGET_FACTOR;
+	if (r->budget_left < UNPACK_BUDGET_MIN) {
+		r->budget_left = UNPACK_BUDGET_MIN;
+	}
+	r->alloc = (ProtobufCAllocator){budget_alloc, budget_free, &r->budget_left};
+	r->q = roster__v1__request__unpack(&r->alloc, len, frame);
+}
+
+void api_convert_request_free(struct api_convert_request *r)
+{
+	if (r->q != NULL) {
+		roster__v1__request__free_unpacked(r->q, &r->alloc);
+		r->q = NULL;
+	}
+}

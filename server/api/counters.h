@@ -1,0 +1,30 @@
+/*
+ * server/api/counters.h - the registration API's counters.
+ *
+ * A plain struct in a header of its own: the API (server/api/api.c and the
+ * operations in server/api/ops.c) updates it in place, the owner copies it
+ * into the stats snapshot (server/stats.h), and the renderers read the copy
+ * without including the API.
+ *
+ * Must not: include anything but <stdint.h>.
+ *
+ * Threads: main loop only.
+ */
+#pragma once
+
+#include <stdint.h>
+
+/** Counters for Stats and /metrics. */
+struct api_counters {
+	uint64_t connections;        /**< open now */
+	uint64_t accepted;
+	uint64_t rejected;           /**< over a connection limit (or while stopping) */
+	uint64_t rejected_source;    /**< of which over the per-source limit */
+	uint64_t requests;
+	uint64_t errors;             /**< error responses sent */
+	uint64_t malformed;          /**< frames that were not a valid Request */
+	uint64_t oversized;          /**< frames over the limit */
+	uint64_t idle_closed;
+	uint64_t slow_closed;        /**< readers too slow for their output */
+	uint64_t watch_events;
+};

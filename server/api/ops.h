@@ -1,0 +1,139 @@
+/*
+ * server/api/ops.h - the registration API's operations: one request frame
+ * in, its response frames out.
+ *
+ * Model
+ *   api_ops_dispatch() is the whole API as one synchronous function, as
+ *   NSD's query_process() is DNS: it unpacks one frame into a
+ *   roster.v1.Request (protobuf-c, under a byte budget), runs the operation
+ *   against the store, and appends the framed Response(s) to an output
+ *   buffer the caller owns. What the transport must then do with the
+ *   connection comes back as flags in a struct api_ops_result: hold the
+ *   reply until the batch commits (a write), add or remove a watch, count a
+ *   malformed frame, close after the flush.
+ *
+ *   Everything an operation reads comes in a narrow context (struct
+ *   api_ops_ctx): the store, the limits, the clocks (read by the caller once
+ *   per frame), a callback that fills a stats snapshot (Stats), the
+ *   connection's watches and strikes, a scratch arena and the API's
+ *   counters. Nothing else: no socket, no loop, no server.
+ *
+ *   Watch: a Watch is answered by its first events (a replay from the
+ *   journal, or a snapshot), appended here; the transport then adds the
+ *   watch to the connection and sends the live events that follow from the
+ *   store's change listener, through server/api/watch.h.
+ *
+ *   Store changes made by a write reach the store's listener during the
+ *   dispatch: a transport whose listener appends watch events to the same
+ *   connection's buffer must pass that very buffer as @p out, so that
+ *   events and replies stay in order.
+ *
+ * Must not: touch a socket, a timer or the disk; expose protobuf-c's
+ *   generated types (they stay in the .c files of server/api, see
+ *   convert.h);
+ *   include the transports or the server (the stats come by callback).
+ *
+ * Threads: main loop only (the store is not thread-safe).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/name.h"
+#include "server/api/counters.h"
+#include "server/registry/store.h"
+
+struct stats_snapshot;
+
+/** Watches one connection may hold. */
+#define API_OPS_MAX_WATCHES 64
+
+/** Malformed frames a connection may send; the last one closes it. */
+#define API_OPS_STRIKES 3
+
+/** A growable buffer of response frames. Zero-initialised is empty. */
+struct api_ops_out {
+	uint8_t *data; /**< frames, each a 4-byte length and a Response; free() it */
+	size_t len;
+	size_t cap;
+};
+
+/** Free the buffer's memory; the struct is empty again. NULL-safe. */
+void api_ops_out_deinit(struct api_ops_out *out);
+
+/** One Watch a connection holds. */
+struct api_watch {
+	uint64_t id;                    /**< the Watch request's id, in every event */
+	char service[RS_LABEL_MAX + 1]; /**< lower-case; "" for every service */
+};
+
+/** Fills @p out with a snapshot of the server's counters (server/stats.h). */
+typedef void (*api_ops_stats_cb)(struct stats_snapshot *out, void *ud);
+
+/** What the operations may read and count. Borrowed for one call. */
+struct api_ops_ctx {
+	struct store *store;
+	const struct store_limits *limits; /**< max_addresses, max_metadata_entries */
+	uint64_t now_ms;                   /**< monotonic, the store's clock: leases */
+	uint64_t wall_ms;                  /**< wall clock, ms since the epoch: shown times */
+	api_ops_stats_cb stats;            /**< for Stats; NULL: Stats is UNSUPPORTED */
+	void *stats_ud;
+	struct rs_arena *scratch;          /**< per-response memory; reset before return */
+	struct api_counters *counters;     /**< requests, errors, malformed, watch_events */
+	const struct api_watch *watches;   /**< the connection's watches (CancelWatch, the cap) */
+	size_t nwatches;
+	unsigned strikes;                  /**< malformed frames the connection sent so far */
+};
+
+/** What the transport must do after a dispatch (bits of api_ops_result.flags). */
+enum api_ops_flag {
+	/** The reply acknowledges a write: hold it until the batch commits, and
+	 * turn it into an error if the commit fails (api_ops_result.id). */
+	API_OPS_WRITE = 1u << 0,
+	/** The frame was not a Request: one more strike. */
+	API_OPS_MALFORMED = 1u << 1,
+	/** Close the connection after its replies are flushed: the last strike,
+	 * or an output that could not be built whole (out of memory). */
+	API_OPS_CLOSE = 1u << 2,
+	/** Add api_ops_result.watch to the connection; its first events are in
+	 * the output already. */
+	API_OPS_WATCH_START = 1u << 3,
+	/** Remove the connection's watch whose id is api_ops_result.cancel_id. */
+	API_OPS_WATCH_CANCEL = 1u << 4,
+};
+
+/** The outcome of one dispatch. */
+struct api_ops_result {
+	unsigned flags;         /**< enum api_ops_flag bits */
+	uint64_t id;            /**< the request's id (0 for a malformed frame) */
+	struct api_watch watch; /**< with API_OPS_WATCH_START */
+	uint64_t cancel_id;     /**< with API_OPS_WATCH_CANCEL */
+};
+
+/**
+ * Answer one request frame.
+ * @param frame one frame's payload (without its length prefix): a
+ *        roster.v1.Request; anything else is answered MALFORMED.
+ * @param out the response frames are appended (a Response for the request,
+ *        an error Response, or a Watch's events).
+ * @param res overwritten.
+ * @note Errors are answers, not return values: every failure of the request
+ *       is a Response with its error code and a message naming the value at
+ *       fault. Out of memory for the output itself sets API_OPS_CLOSE.
+ */
+void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_t len,
+		struct api_ops_out *out, struct api_ops_result *res);
+
+/**
+ * Append an error Response, for the transport's own refusals (a frame over
+ * the limit, a connection over a cap, a failed commit).
+ * @param rc the cause, mapped to its ErrorCode (e.g. RS_ESTORE_FULL and
+ *        RS_ENOSPC to STORAGE_FULL, RS_EAGAIN to UNAVAILABLE).
+ * @param msg the human-readable detail.
+ * @return 0, or RS_ENOMEM (nothing appended).
+ */
+__attribute__((warn_unused_result)) int api_ops_error_append(
+		struct api_ops_out *out, uint64_t id, int rc, const char *msg);

@@ -1,0 +1,979 @@
+/*
+ * server/api/ops: the registration API's operations, driven through
+ * api_ops_dispatch() with real protobuf-encoded requests against a real
+ * store (in memory: no persistence hooks, or hooks that fail on demand to
+ * show how a storage error is answered). Every operation, the tables of
+ * bad input (names, ports, statuses, addresses, limits), the revision a
+ * deregistration answers, Watch snapshots, replays and live events, Stats
+ * from a snapshot, malformed frames and their strikes, and the mapping of
+ * every error code.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/error.h"
+#include "proto/frame.h"
+#include "roster.pb-c.h"
+#include "server/api/ops.h"
+#include "server/api/watch.h"
+#include "server/registry/store.h"
+#include "server/stats.h"
+
+typedef Roster__V1__Request Request;
+typedef Roster__V1__Response Response;
+
+#define MAX_REPLIES 256
+#define WALL_MS 1764115200000ull
+
+/* One connection of the API, as the transport holds it. */
+static struct {
+	struct store_limits limits;
+	struct store *store;
+	struct rs_arena scratch;
+	struct api_counters counters;
+	struct api_ops_out out;
+	struct api_watch watches[API_OPS_MAX_WATCHES];
+	size_t nwatches;
+	unsigned strikes;
+	uint64_t now_ms;
+	struct stats_snapshot snap; /* what the Stats callback hands out */
+	bool no_stats;
+	struct api_ops_result res;
+	Response *replies[MAX_REPLIES];
+	size_t nreplies;
+} F;
+
+/* The transport's store listener: the connection's watches get the change. */
+static void changed_cb(const struct store_change *change, void *ud)
+{
+	(void)ud;
+	struct api_watch_sink sink = {&F.out, &F.scratch, &F.counters.watch_events};
+	for (size_t k = 0; k < F.nwatches; k++) {
+		if (api_watch_matches(&F.watches[k], change->instance->service->name)) {
+			cr_assert_eq(api_watch_change_append(&sink, F.watches[k].id, change), 0);
+		}
+	}
+}
+
+static void store_open(const struct store_persist_ops *ops, void *ctx)
+{
+	store_free(F.store);
+	F.store = store_new(&F.limits, ops, ctx, F.now_ms);
+	cr_assert_not_null(F.store);
+	store_set_listener(F.store, changed_cb, NULL);
+}
+
+static void setup(void)
+{
+	memset(&F, 0, sizeof(F));
+	store_limits_default(&F.limits);
+	F.limits.max_addresses = 4;
+	F.limits.max_metadata_entries = 4;
+	F.now_ms = 1000;
+	rs_arena_init(&F.scratch, 64 * 1024);
+	store_open(NULL, NULL);
+}
+
+static void replies_free(void)
+{
+	for (size_t k = 0; k < F.nreplies; k++) {
+		roster__v1__response__free_unpacked(F.replies[k], NULL);
+	}
+	F.nreplies = 0;
+}
+
+static void teardown(void)
+{
+	replies_free();
+	store_free(F.store);
+	F.store = NULL;
+	rs_arena_deinit(&F.scratch);
+	api_ops_out_deinit(&F.out);
+}
+
+TestSuite(api_ops, .init = setup, .fini = teardown);
+
+static void stats_cb(struct stats_snapshot *out, void *ud)
+{
+	cr_assert_eq(ud, &F);
+	*out = F.snap;
+}
+
+/* Split what the transport would send into Responses. */
+static void replies_parse(void)
+{
+	replies_free();
+	size_t off = 0;
+	while (off < F.out.len) {
+		cr_assert_geq(F.out.len - off, RS_FRAME_HEADER);
+		const uint8_t *h = F.out.data + off;
+		size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+		cr_assert_leq(len, F.out.len - off - RS_FRAME_HEADER);
+		cr_assert_lt(F.nreplies, MAX_REPLIES);
+		Response *r = roster__v1__response__unpack(NULL, len, h + RS_FRAME_HEADER);
+		cr_assert_not_null(r, "a reply that is not a Response");
+		F.replies[F.nreplies++] = r;
+		off += RS_FRAME_HEADER + len;
+	}
+	F.out.len = 0;
+}
+
+/* Do with the answer what the transport does with the connection. */
+static void result_apply(void)
+{
+	if (F.res.flags & API_OPS_MALFORMED) {
+		F.strikes++;
+	}
+	if (F.res.flags & API_OPS_WATCH_START) {
+		cr_assert_lt(F.nwatches, API_OPS_MAX_WATCHES);
+		F.watches[F.nwatches++] = F.res.watch;
+	}
+	if (F.res.flags & API_OPS_WATCH_CANCEL) {
+		for (size_t k = 0; k < F.nwatches; k++) {
+			if (F.watches[k].id == F.res.cancel_id) {
+				F.watches[k] = F.watches[--F.nwatches];
+				break;
+			}
+		}
+	}
+}
+
+static void ask_bytes(const uint8_t *frame, size_t len)
+{
+	const struct api_ops_ctx ctx = {
+		.store = F.store,
+		.limits = &F.limits,
+		.now_ms = F.now_ms,
+		.wall_ms = WALL_MS,
+		.stats = F.no_stats ? NULL : stats_cb,
+		.stats_ud = &F,
+		.scratch = &F.scratch,
+		.counters = &F.counters,
+		.watches = F.watches,
+		.nwatches = F.nwatches,
+		.strikes = F.strikes,
+	};
+	api_ops_dispatch(&ctx, frame, len, &F.out, &F.res);
+	replies_parse();
+	result_apply();
+}
+
+static void ask(const Request *q)
+{
+	size_t n = roster__v1__request__get_packed_size(q);
+	uint8_t *buf = malloc(n + 1);
+	cr_assert_not_null(buf);
+	roster__v1__request__pack(q, buf);
+	ask_bytes(buf, n);
+	free(buf);
+}
+
+/* Ask a request whose oneof op is @p field (case @p CASE) pointing at @p msg_. */
+#define ASK(id_, CASE, field, msg_)                                                         \
+	do {                                                                                \
+		Request q_ = ROSTER__V1__REQUEST__INIT;                                     \
+		q_.id = (id_);                                                              \
+		q_.op_case = ROSTER__V1__REQUEST__OP_##CASE;                                \
+		q_.field = (msg_);                                                          \
+		ask(&q_);                                                                   \
+	} while (0)
+
+/* The one reply of a request that is not a Watch. */
+static const Response *reply(void)
+{
+	cr_assert_eq(F.nreplies, 1, "%zu replies, want 1", F.nreplies);
+	return F.replies[0];
+}
+
+static const Response *ok_reply(Roster__V1__Response__ResultCase want)
+{
+	const Response *r = reply();
+	cr_assert_eq(r->error, ROSTER__V1__ERROR_CODE__OK, "error %d: %s", r->error, r->message);
+	cr_assert_eq(r->result_case, want, "result %d, want %d", r->result_case, want);
+	return r;
+}
+
+static void expect_error(uint64_t id, Roster__V1__ErrorCode code, const char *needle)
+{
+	const Response *r = reply();
+	cr_expect_eq(r->id, id);
+	cr_expect_eq(r->error, code, "error %d, want %d (%s)", r->error, code, r->message);
+	cr_expect_not_null(strstr(r->message, needle), "message '%s' lacks '%s'", r->message,
+			needle);
+	cr_expect_eq(F.res.flags & API_OPS_WRITE, 0, "an error is not a write");
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+static uint64_t open_lease(uint32_t ttl)
+{
+	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
+	ol.ttl_seconds = ttl;
+	ASK(1, OPEN_LEASE, open_lease, &ol);
+	return ok_reply(ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE)->open_lease->lease;
+}
+
+/* A registration as a table holds it: by value. */
+struct reg {
+	char service[80];
+	char protocol[80];
+	char host[300];
+	uint32_t port;
+	int status;
+	char addrs[6][48];
+	size_t naddrs;
+	size_t nmeta;
+	uint64_t lease;
+};
+
+static struct reg reg_of(const char *service, const char *host, uint32_t port)
+{
+	struct reg r = {.port = port};
+	snprintf(r.service, sizeof(r.service), "%s", service);
+	snprintf(r.protocol, sizeof(r.protocol), "tcp");
+	snprintf(r.host, sizeof(r.host), "%s", host);
+	return r;
+}
+
+static void reg_address(struct reg *r, const char *addr)
+{
+	cr_assert_lt(r->naddrs, 6);
+	snprintf(r->addrs[r->naddrs], sizeof(r->addrs[0]), "%s", addr);
+	r->naddrs++;
+}
+
+static void ask_register(const struct reg *a, uint64_t id)
+{
+	Roster__V1__Instance in = ROSTER__V1__INSTANCE__INIT;
+	in.service = (char *)a->service;
+	in.protocol = (char *)a->protocol;
+	in.host = (char *)a->host;
+	in.port = a->port;
+	in.status = (Roster__V1__Status)a->status;
+	char *addrs[6];
+	cr_assert_leq(a->naddrs, 6);
+	for (size_t k = 0; k < a->naddrs; k++) {
+		addrs[k] = (char *)a->addrs[k];
+	}
+	in.addresses = addrs;
+	in.n_addresses = a->naddrs;
+	Roster__V1__Instance__MetadataEntry e[8], *pe[8];
+	char keys[8][24];
+	cr_assert_leq(a->nmeta, 8);
+	for (size_t k = 0; k < a->nmeta; k++) {
+		roster__v1__instance__metadata_entry__init(&e[k]);
+		snprintf(keys[k], sizeof(keys[k]), "k%zu", k);
+		e[k].key = keys[k];
+		e[k].value = "v";
+		pe[k] = &e[k];
+	}
+	in.metadata = pe;
+	in.n_metadata = a->nmeta;
+	Roster__V1__RegisterRequest rr = ROSTER__V1__REGISTER_REQUEST__INIT;
+	rr.instance = &in;
+	rr.lease = a->lease;
+	ASK(id, REGISTER, register_, &rr);
+}
+
+static const Roster__V1__RegisterResponse *must_register(const struct reg *a)
+{
+	ask_register(a, 2);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_REGISTER);
+	cr_expect(F.res.flags & API_OPS_WRITE);
+	return r->register_;
+}
+
+static void ask_deregister_instance(const char *service, const char *host, uint32_t port)
+{
+	Roster__V1__InstanceId k = ROSTER__V1__INSTANCE_ID__INIT;
+	k.service = (char *)service;
+	k.protocol = "tcp";
+	k.host = (char *)host;
+	k.port = port;
+	Roster__V1__DeregisterRequest dr = ROSTER__V1__DEREGISTER_REQUEST__INIT;
+	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
+	dr.instance = &k;
+	ASK(3, DEREGISTER, deregister, &dr);
+}
+
+static void ask_query(const char *service, const char *protocol, bool include_down)
+{
+	Roster__V1__QueryRequest qr = ROSTER__V1__QUERY_REQUEST__INIT;
+	qr.service = (char *)service;
+	qr.protocol = (char *)protocol;
+	qr.include_down = include_down;
+	ASK(4, QUERY, query, &qr);
+}
+
+static void ask_watch(uint64_t id, const char *service, uint64_t since)
+{
+	Roster__V1__WatchRequest w = ROSTER__V1__WATCH_REQUEST__INIT;
+	w.service = (char *)service;
+	w.since_revision = since;
+	ASK(id, WATCH, watch, &w);
+}
+
+static void ask_list(uint64_t id)
+{
+	Roster__V1__ListRequest list = ROSTER__V1__LIST_REQUEST__INIT;
+	ASK(id, LIST, list, &list);
+}
+
+static void ask_stats(uint64_t id)
+{
+	Roster__V1__StatsRequest stats = ROSTER__V1__STATS_REQUEST__INIT;
+	ASK(id, STATS, stats, &stats);
+}
+
+/* ---- leases ----------------------------------------------------------------- */
+
+Test(api_ops, open_lease_answers_a_new_lease_and_is_a_write)
+{
+	uint64_t a = open_lease(30);
+	cr_expect_neq(a, 0);
+	cr_expect(F.res.flags & API_OPS_WRITE);
+	cr_expect_eq(F.res.id, 1);
+	cr_expect_eq(reply()->open_lease->ttl_seconds, 30);
+	uint64_t b = open_lease(0);
+	cr_expect_neq(b, a, "every lease its own id");
+	cr_expect_eq(reply()->open_lease->ttl_seconds, STORE_TTL_DEFAULT_S, "0: the default");
+	cr_expect_not_null(store_lease_find(F.store, a));
+	cr_expect_eq(F.counters.requests, 2);
+	cr_expect_eq(F.counters.errors, 0);
+}
+
+Test(api_ops, open_lease_refuses_a_ttl_out_of_range)
+{
+	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
+	ol.ttl_seconds = STORE_TTL_MAX_S + 1;
+	ASK(9, OPEN_LEASE, open_lease, &ol);
+	expect_error(9, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+			"lease TTL 3601 s out of range (1-3600)");
+	cr_expect_eq(F.counters.errors, 1);
+}
+
+Test(api_ops, heartbeat_renews_a_known_lease_and_refuses_an_unknown_one)
+{
+	uint64_t lease = open_lease(20);
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	a.lease = lease;
+	must_register(&a);
+	Roster__V1__HeartbeatRequest hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT;
+	hb.lease = lease;
+	ASK(5, HEARTBEAT, heartbeat, &hb);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_HEARTBEAT);
+	cr_expect_eq(r->heartbeat->ttl_seconds, 20);
+	cr_expect_eq(r->heartbeat->instances, 1);
+	cr_expect_eq(F.res.flags & API_OPS_WRITE, 0, "a renewal is not held for a commit");
+	hb.lease = 0x4d;
+	ASK(5, HEARTBEAT, heartbeat, &hb);
+	expect_error(5, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE,
+			"lease 000000000000004d is unknown or expired: open a new one");
+}
+
+/* ---- register ----------------------------------------------------------------- */
+
+Test(api_ops, register_creates_then_updates_and_answers_the_revision)
+{
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	reg_address(&a, "192.0.2.1");
+	reg_address(&a, "2001:db8::1");
+	a.nmeta = 2;
+	const Roster__V1__RegisterResponse *r = must_register(&a);
+	cr_expect(r->created);
+	uint64_t rev = r->revision;
+	cr_expect_eq(rev, store_revision(F.store));
+	cr_expect_eq(F.res.id, 2, "the write the transport notes");
+	a.port = 80;
+	a.status = ROSTER__V1__STATUS__DOWN;
+	r = must_register(&a);
+	cr_expect_not(r->created, "the same identity is an update");
+	cr_expect_gt(r->revision, rev);
+	const struct store_key key = {"web", "tcp", "w1.example.net", 80};
+	const struct store_instance *i = store_instance_find(F.store, &key);
+	cr_assert_not_null(i);
+	cr_expect_eq(i->status, STORE_STATUS_DOWN);
+	cr_expect_eq(i->naddrs, 2);
+	cr_expect_eq(i->nmeta, 2);
+	cr_expect_eq(i->registered_at_ms, WALL_MS, "the wall clock of the context");
+}
+
+struct bad_reg {
+	char name[48];
+	struct reg reg;
+	bool no_instance;
+	Roster__V1__ErrorCode code;
+	char message[96];
+};
+
+ParameterizedTestParameters(api_ops, bad_registrations_are_refused)
+{
+	static struct bad_reg cases[] = {
+		{"invalid service", {"-web", "tcp", "w1.example.net", 80}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_NAME,
+				"invalid service name '-web'"},
+		{"service with a dot", {"we.b", "tcp", "w1.example.net", 80}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_NAME,
+				"invalid service name 'we.b'"},
+		{"empty service", {"", "tcp", "w1.example.net", 80}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_NAME, "invalid service name ''"},
+		{"invalid protocol", {"web", "t_cp", "w1.example.net", 80}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_NAME,
+				"invalid protocol name 't_cp'"},
+		{"invalid host", {"web", "tcp", "w1 .example.net", 80}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_NAME,
+				"invalid host name 'w1 .example.net'"},
+		{"port 0", {"web", "tcp", "w1.example.net", 0}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+				"invalid port 0 (1-65535)"},
+		{"port over 65535", {"web", "tcp", "w1.example.net", 65536}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "invalid port 65536"},
+		{"unknown status", {"web", "tcp", "w1.example.net", 80, 9}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "unknown status 9"},
+		{"bad address", {"web", "tcp", "w1.example.net", 80, 0, {"192.0.2.300"}, 1}, false,
+				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+				"address '192.0.2.300' is not an IPv4 or IPv6 address"},
+		{"too many addresses",
+				{"web", "tcp", "w1.example.net", 80, 0,
+						{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4",
+								"192.0.2.5"},
+						5},
+				false, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+				"5 addresses on one instance (limit 4)"},
+		{"too many metadata entries", {"web", "tcp", "w1.example.net", 80, 0, {{0}}, 0, 5},
+				false, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+				"5 metadata entries on one instance (limit 4)"},
+		{"unknown lease", {"web", "tcp", "w1.example.net", 80, 0, {{0}}, 0, 0, 0x4d}, false,
+				ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE,
+				"lease 000000000000004d is unknown or expired"},
+		{"no instance", {{0}}, true, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+				"register: missing instance"},
+	};
+	return cr_make_param_array(struct bad_reg, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_reg *c, api_ops, bad_registrations_are_refused)
+{
+	if (c->no_instance) {
+		Roster__V1__RegisterRequest rr = ROSTER__V1__REGISTER_REQUEST__INIT;
+		ASK(7, REGISTER, register_, &rr);
+	} else {
+		ask_register(&c->reg, 7);
+	}
+	expect_error(7, c->code, c->message);
+	cr_expect_eq(store_revision(F.store), 0, "%s: nothing written", c->name);
+}
+
+Test(api_ops, a_refused_registration_names_the_limit_it_hit)
+{
+	F.limits.max_instances_per_lease = 1;
+	store_open(NULL, NULL);
+	uint64_t lease = open_lease(10);
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	a.lease = lease;
+	must_register(&a);
+	a.port = 81;
+	ask_register(&a, 8);
+	expect_error(8, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, "(max-instances-per-lease 1)");
+}
+
+/* ---- storage errors ---------------------------------------------------------- */
+
+static int full_begin(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+static int full_commit(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+static void full_abort(void *ctx)
+{
+	(void)ctx;
+}
+static int full_iput(void *ctx, struct store_instance *i)
+{
+	(void)i;
+	return *(int *)ctx;
+}
+static int full_idel(void *ctx, const struct store_instance *i)
+{
+	(void)i;
+	return *(int *)ctx;
+}
+static int full_lput(void *ctx, const struct store_lease *l)
+{
+	(void)l;
+	return *(int *)ctx;
+}
+static int full_ldel(void *ctx, uint64_t id)
+{
+	(void)id;
+	return *(int *)ctx;
+}
+static int full_rev(void *ctx, uint64_t rev)
+{
+	(void)ctx;
+	(void)rev;
+	return 0;
+}
+
+/* A disk whose every write fails with the code it holds. */
+static const struct store_persist_ops failing_ops = {full_begin, full_commit, full_abort,
+	full_iput, full_idel, full_lput, full_ldel, full_rev};
+
+Test(api_ops, a_full_store_is_storage_full_at_once)
+{
+	static int code = RS_ESTORE_FULL;
+	store_open(&failing_ops, &code);
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	ask_register(&a, 11);
+	expect_error(11, ROSTER__V1__ERROR_CODE__STORAGE_FULL, "");
+	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
+	ASK(12, OPEN_LEASE, open_lease, &ol);
+	expect_error(12, ROSTER__V1__ERROR_CODE__STORAGE_FULL, "cannot open lease");
+	code = RS_ESTORE;
+	ask_register(&a, 13);
+	expect_error(13, ROSTER__V1__ERROR_CODE__STORAGE_ERROR, "");
+}
+
+/* ---- deregister and status ------------------------------------------------------ */
+
+Test(api_ops, deregister_answers_the_revision_after_the_removal)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	must_register(&(struct reg){"web", "tcp", "w2.example.net", 80});
+	uint64_t before = store_revision(F.store);
+	ask_deregister_instance("web", "w1.example.net", 80);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_DEREGISTER);
+	cr_expect(F.res.flags & API_OPS_WRITE);
+	cr_expect_eq(r->deregister->removed, 1);
+	cr_expect_gt(r->deregister->revision, before);
+	cr_expect_eq(r->deregister->revision, store_revision(F.store));
+	ask_deregister_instance("web", "w1.example.net", 80);
+	expect_error(3, ROSTER__V1__ERROR_CODE__NOT_FOUND,
+			"no instance _web._tcp w1.example.net:80");
+	ask_deregister_instance("web", "w2 .example.net", 80);
+	expect_error(3, ROSTER__V1__ERROR_CODE__INVALID_NAME, "invalid host name");
+}
+
+Test(api_ops, deregistering_a_lease_removes_its_instances)
+{
+	uint64_t lease = open_lease(10);
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	a.lease = lease;
+	must_register(&a);
+	a.port = 81;
+	must_register(&a);
+	uint64_t before = store_revision(F.store);
+	Roster__V1__DeregisterRequest dr = ROSTER__V1__DEREGISTER_REQUEST__INIT;
+	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
+	dr.lease = lease;
+	ASK(6, DEREGISTER, deregister, &dr);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_DEREGISTER);
+	cr_expect_eq(r->deregister->removed, 2);
+	cr_expect_eq(r->deregister->revision, store_revision(F.store));
+	cr_expect_geq(r->deregister->revision, before + 2, "one revision per instance removed");
+	cr_expect_null(store_lease_find(F.store, lease));
+	ASK(6, DEREGISTER, deregister, &dr);
+	expect_error(6, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE, "lease ");
+	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET__NOT_SET;
+	ASK(6, DEREGISTER, deregister, &dr);
+	expect_error(6, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "give an instance or a lease");
+}
+
+static void ask_set_status(const char *host, Roster__V1__Status st)
+{
+	Roster__V1__InstanceId k = ROSTER__V1__INSTANCE_ID__INIT;
+	k.service = "web";
+	k.protocol = "tcp";
+	k.host = (char *)host;
+	k.port = 80;
+	Roster__V1__SetStatusRequest ss = ROSTER__V1__SET_STATUS_REQUEST__INIT;
+	ss.instance = &k;
+	ss.status = st;
+	ASK(10, SET_STATUS, set_status, &ss);
+}
+
+Test(api_ops, set_status_changes_the_status_and_refuses_the_unsettable)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	ask_set_status("w1.example.net", ROSTER__V1__STATUS__DOWN);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_SET_STATUS);
+	cr_expect(F.res.flags & API_OPS_WRITE);
+	cr_expect_eq(r->set_status->revision, store_revision(F.store));
+	const struct store_key key = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_eq(store_instance_find(F.store, &key)->status, STORE_STATUS_DOWN);
+	ask_set_status("w1.example.net", ROSTER__V1__STATUS__STATUS_UNSPECIFIED);
+	expect_error(10, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "STARTING, UP or DOWN");
+	ask_set_status("w9.example.net", ROSTER__V1__STATUS__UP);
+	expect_error(10, ROSTER__V1__ERROR_CODE__NOT_FOUND,
+			"no instance _web._tcp w9.example.net:80");
+}
+
+/* ---- query and list --------------------------------------------------------- */
+
+Test(api_ops, query_answers_the_served_instances)
+{
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	reg_address(&a, "192.0.2.1");
+	a.nmeta = 1;
+	must_register(&a);
+	struct reg b = reg_of("web", "w2.example.net", 80);
+	b.status = ROSTER__V1__STATUS__STARTING;
+	must_register(&b);
+	struct reg c = reg_of("web", "w3.example.net", 53);
+	snprintf(c.protocol, sizeof(c.protocol), "udp");
+	must_register(&c);
+	ask_query("web", "tcp", false);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY);
+	cr_assert_eq(r->query->n_instances, 1, "STARTING is not served");
+	const Roster__V1__Instance *i = r->query->instances[0];
+	cr_expect_str_eq(i->host, "w1.example.net.");
+	cr_expect_eq(i->port, 80);
+	cr_expect_eq(i->n_addresses, 1);
+	cr_expect_str_eq(i->addresses[0], "192.0.2.1");
+	cr_expect_eq(i->n_metadata, 1);
+	cr_expect_eq(i->expiry, ROSTER__V1__EXPIRY_KIND__NEVER);
+	cr_expect_eq(i->status, ROSTER__V1__STATUS__UP);
+	cr_expect_eq(r->query->revision, store_revision(F.store));
+	cr_expect_not(r->query->preserving);
+	cr_expect_eq(F.res.flags, 0, "a read asks nothing of the transport");
+	ask_query("web", "tcp", true);
+	cr_expect_eq(ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY)->query->n_instances, 2);
+	ask_query("web", "", true);
+	cr_expect_eq(ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY)->query->n_instances, 3,
+			"no protocol: every protocol of the service");
+	ask_query("nosuch", "", true);
+	cr_expect_eq(ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY)->query->n_instances, 0);
+}
+
+/* Names the server must refuse itself, whatever a client checked first. */
+struct bad_name {
+	char service[80];
+	char protocol[80];
+};
+
+ParameterizedTestParameters(api_ops, query_refuses_an_invalid_name)
+{
+	static struct bad_name cases[] = {
+		{"-web", ""},
+		{"web-", ""},
+		{"w eb", ""},
+		{"we.b", ""},
+		{"_web", ""},
+		{"w\xc3\xa9", ""},
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""},
+		{"web", "t_cp"},
+		{"web", "-tcp"},
+		{"web", "tc p"},
+	};
+	return cr_make_param_array(struct bad_name, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad_name *c, api_ops, query_refuses_an_invalid_name)
+{
+	ask_query(c->service, c->protocol, true);
+	expect_error(4, ROSTER__V1__ERROR_CODE__INVALID_NAME, "invalid service or protocol name");
+}
+
+Test(api_ops, query_without_a_service_is_refused)
+{
+	ask_query("", "tcp", false);
+	expect_error(4, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "query: missing service");
+}
+
+Test(api_ops, list_summarises_every_service)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	must_register(&(struct reg){"web", "tcp", "w2.example.net", 80, ROSTER__V1__STATUS__DOWN});
+	must_register(&(struct reg){"db", "tcp", "d1.example.net", 5432,
+			ROSTER__V1__STATUS__STARTING});
+	ask_list(20);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_LIST);
+	cr_expect_eq(r->id, 20);
+	cr_assert_eq(r->list->n_services, 2);
+	const Roster__V1__ServiceSummary *db = r->list->services[0], *web = r->list->services[1];
+	cr_expect_str_eq(db->service, "db", "stable order");
+	cr_expect_eq(db->starting, 1);
+	cr_expect_str_eq(web->service, "web");
+	cr_expect_eq(web->up, 1);
+	cr_expect_eq(web->down, 1);
+	cr_expect_eq(r->list->revision, store_revision(F.store));
+}
+
+/* ---- watch -------------------------------------------------------------------- */
+
+static const Roster__V1__WatchEvent *event(size_t k, uint64_t watch_id)
+{
+	cr_assert_lt(k, F.nreplies);
+	const Response *r = F.replies[k];
+	cr_assert_eq(r->result_case, ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT, "reply %zu", k);
+	cr_expect_eq(r->id, watch_id);
+	return r->watch_event;
+}
+
+Test(api_ops, watch_starts_with_a_snapshot_of_its_service)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	must_register(&(struct reg){"web", "tcp", "w2.example.net", 80});
+	must_register(&(struct reg){"db", "tcp", "d1.example.net", 5432});
+	uint64_t rev = store_revision(F.store);
+	ask_watch(30, "WEB", 0);
+	cr_expect_eq(F.res.flags, API_OPS_WATCH_START);
+	cr_expect_eq(F.res.watch.id, 30);
+	cr_expect_str_eq(F.res.watch.service, "web", "compared in lower case");
+	cr_assert_eq(F.nreplies, 4, "begin, two instances, end");
+	cr_expect_eq(event(0, 30)->kind, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN);
+	cr_expect_eq(event(0, 30)->revision, rev);
+	cr_expect_eq(event(1, 30)->kind, ROSTER__V1__WATCH_EVENT__KIND__UPSERT);
+	cr_expect_str_eq(event(1, 30)->instance->service, "web");
+	cr_expect_eq(event(2, 30)->kind, ROSTER__V1__WATCH_EVENT__KIND__UPSERT);
+	cr_expect_eq(event(3, 30)->kind, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END);
+	cr_expect_eq(F.counters.watch_events, 4);
+}
+
+Test(api_ops, watch_replays_the_journal_after_a_revision_then_follows_changes)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	uint64_t since = store_revision(F.store);
+	must_register(&(struct reg){"web", "tcp", "w2.example.net", 80});
+	must_register(&(struct reg){"db", "tcp", "d1.example.net", 5432});
+	ask_watch(31, "web", since);
+	cr_assert_eq(F.nreplies, 1, "only what changed after the revision, only its service");
+	cr_expect_eq(event(0, 31)->kind, ROSTER__V1__WATCH_EVENT__KIND__UPSERT);
+	cr_expect_str_eq(event(0, 31)->instance->host, "w2.example.net.");
+	ask_watch(32, "", store_revision(F.store));
+	cr_expect_eq(F.nreplies, 0, "nothing new: the watch starts silent");
+	cr_expect(F.res.flags & API_OPS_WATCH_START);
+	/* A write: its events come ahead of its reply, in one buffer. */
+	ask_deregister_instance("web", "w1.example.net", 80);
+	cr_assert_eq(F.nreplies, 3);
+	cr_expect_eq(F.replies[0]->result_case, ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT);
+	cr_expect_eq(F.replies[1]->result_case, ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT);
+	cr_expect_eq(F.replies[0]->watch_event->kind, ROSTER__V1__WATCH_EVENT__KIND__REMOVE);
+	cr_expect_str_eq(F.replies[0]->watch_event->reason, "deregistered");
+	cr_expect_eq(F.replies[2]->result_case, ROSTER__V1__RESPONSE__RESULT_DEREGISTER);
+}
+
+Test(api_ops, watch_refuses_an_invalid_service_name)
+{
+	const char *bad[] = {"-web", "web-", "w eb", "we.b", "_web", "w\xc3\xa9",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		ask_watch(33, bad[k], 0);
+		expect_error(33, ROSTER__V1__ERROR_CODE__INVALID_NAME, "invalid service name");
+		cr_expect_eq(F.res.flags & API_OPS_WATCH_START, 0, "'%s' is not watched", bad[k]);
+	}
+	cr_expect_eq(F.nwatches, 0);
+}
+
+Test(api_ops, watches_are_capped_and_cancelled_by_id)
+{
+	for (uint64_t k = 0; k < API_OPS_MAX_WATCHES; k++) {
+		ask_watch(100 + k, "web", 0);
+		cr_assert(F.res.flags & API_OPS_WATCH_START);
+	}
+	ask_watch(999, "web", 0);
+	expect_error(999, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, "at most 64 watches");
+	Roster__V1__CancelWatchRequest cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT;
+	cw.watch_id = 105;
+	ASK(40, CANCEL_WATCH, cancel_watch, &cw);
+	ok_reply(ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH);
+	cr_expect(F.res.flags & API_OPS_WATCH_CANCEL);
+	cr_expect_eq(F.res.cancel_id, 105);
+	cr_expect_eq(F.nwatches, API_OPS_MAX_WATCHES - 1);
+	ASK(40, CANCEL_WATCH, cancel_watch, &cw);
+	expect_error(40, ROSTER__V1__ERROR_CODE__NOT_FOUND, "no watch with id 105");
+	cr_expect_eq(F.res.flags & API_OPS_WATCH_CANCEL, 0);
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+Test(api_ops, stats_answers_from_the_snapshot)
+{
+	struct stats_snapshot *s = &F.snap;
+	snprintf(s->site, sizeof(s->site), "lon6");
+	snprintf(s->domain, sizeof(s->domain), "example.net.");
+	snprintf(s->zone, sizeof(s->zone), "services.lon6.example.net.");
+	s->uptime_ms = 12345;
+	s->store.revision = 77;
+	s->store.journal_first = 5;
+	s->store.preserving = true;
+	s->store.sizes = (struct store_sizes){.leases = 3, .instances = 9, .services = 2, .up = 7,
+		.stale = 1};
+	s->store.counters = (struct store_counters){.heartbeats = 11, .registrations = 12,
+		.expirations = 13};
+	s->persist.bytes = 65536;
+	s->api.connections = 4;
+	s->dns.running = true;
+	s->dns.answers.queries[ANSWER_Q_A][ANSWER_UDP] = 100;
+	s->dns.answers.queries[ANSWER_Q_SRV][ANSWER_TCP] = 20;
+	s->dns.reports.ncodes = 2;
+	snprintf(s->dns.reports.codes[0].code, sizeof(s->dns.reports.codes[0].code), "crash");
+	s->dns.reports.codes[0].count = 3;
+	snprintf(s->dns.reports.codes[1].code, sizeof(s->dns.reports.codes[1].code), "timeout");
+	s->dns.reports.codes[1].count = 1;
+	s->dns.reports.other = 6;
+	ask_stats(50);
+	const Roster__V1__StatsResponse *st = ok_reply(ROSTER__V1__RESPONSE__RESULT_STATS)->stats;
+	cr_expect_eq(st->revision, 77);
+	cr_expect(st->preserving);
+	cr_expect_eq(st->leases, 3);
+	cr_expect_eq(st->instances, 9);
+	cr_expect_eq(st->instances_up, 7);
+	cr_expect_eq(st->instances_stale, 1);
+	cr_expect_eq(st->services, 2);
+	cr_expect_eq(st->heartbeats_total, 11);
+	cr_expect_eq(st->registrations_total, 12);
+	cr_expect_eq(st->expirations_total, 13);
+	cr_expect_eq(st->api_connections, 4);
+	cr_expect_eq(st->store_bytes, 65536);
+	cr_expect_eq(st->uptime_ms, 12345);
+	cr_expect_str_eq(st->site, "lon6");
+	cr_expect_str_eq(st->domain, "example.net.");
+	cr_expect_str_eq(st->zone, "services.lon6.example.net.");
+	cr_expect_eq(st->journal_first_revision, 5);
+	cr_expect_eq(st->dns_queries_total, 120, "every type and transport");
+	cr_assert_eq(st->n_client_reports, 3);
+	cr_expect_str_eq(st->client_reports[0]->key, "crash");
+	cr_expect_eq(st->client_reports[0]->value, 3);
+	cr_expect_str_eq(st->client_reports[1]->key, "timeout");
+	cr_expect_str_eq(st->client_reports[2]->key, "other");
+	cr_expect_eq(st->client_reports[2]->value, 6);
+}
+
+Test(api_ops, stats_without_dns_have_no_reports_and_without_a_source_are_unsupported)
+{
+	F.snap.dns.reports.ncodes = 1; /* not running: ignored */
+	ask_stats(51);
+	const Roster__V1__StatsResponse *st = ok_reply(ROSTER__V1__RESPONSE__RESULT_STATS)->stats;
+	cr_expect_eq(st->n_client_reports, 0);
+	cr_expect_eq(st->dns_queries_total, 0);
+	F.no_stats = true;
+	ask_stats(52);
+	expect_error(52, ROSTER__V1__ERROR_CODE__UNSUPPORTED, "stats");
+}
+
+/* ---- frames the API does not understand ------------------------------------------ */
+
+Test(api_ops, a_malformed_frame_is_answered_and_the_third_closes)
+{
+	const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+	for (unsigned k = 1; k <= API_OPS_STRIKES; k++) {
+		ask_bytes(garbage, sizeof(garbage));
+		expect_error(0, ROSTER__V1__ERROR_CODE__MALFORMED, "malformed request (5 bytes)");
+		cr_expect(F.res.flags & API_OPS_MALFORMED);
+		cr_expect_eq((F.res.flags & API_OPS_CLOSE) != 0, k == API_OPS_STRIKES, "strike %u",
+				k);
+	}
+	cr_expect_eq(F.counters.malformed, API_OPS_STRIKES);
+	cr_expect_eq(F.counters.requests, API_OPS_STRIKES);
+}
+
+Test(api_ops, a_request_over_its_unpack_budget_is_malformed)
+{
+	/* 20,000 empty metadata entries: 2 bytes each on the wire, far more
+	 * unpacked than 8 times the frame. */
+	enum { N = 20000 };
+	size_t len = 0;
+	uint8_t *inst = malloc(2 * N), *frame = malloc(2 * N + 16);
+	cr_assert(inst != NULL && frame != NULL);
+	for (size_t k = 0; k < N; k++) {
+		inst[len++] = 8 << 3 | 2; /* Instance.metadata, length-delimited */
+		inst[len++] = 0;
+	}
+	/* Request.register (12) { RegisterRequest.instance (1) { inst } } */
+	size_t n = 0;
+	uint8_t reg[8];
+	size_t rl = 0;
+	reg[rl++] = 1 << 3 | 2;
+	for (size_t v = len; ; v >>= 7) {
+		reg[rl++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+		if (v <= 0x7f) {
+			break;
+		}
+	}
+	frame[n++] = 12 << 3 | 2;
+	for (size_t v = rl + len; ; v >>= 7) {
+		frame[n++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+		if (v <= 0x7f) {
+			break;
+		}
+	}
+	memcpy(frame + n, reg, rl);
+	memcpy(frame + n + rl, inst, len);
+	ask_bytes(frame, n + rl + len);
+	expect_error(0, ROSTER__V1__ERROR_CODE__MALFORMED, "not a roster.v1.Request");
+	free(inst);
+	free(frame);
+}
+
+Test(api_ops, an_empty_envelope_is_unsupported)
+{
+	Request q = ROSTER__V1__REQUEST__INIT;
+	q.id = 60;
+	ask(&q);
+	expect_error(60, ROSTER__V1__ERROR_CODE__UNSUPPORTED, "unsupported or missing operation");
+	cr_expect_eq(F.res.flags & API_OPS_MALFORMED, 0, "a valid Request is no strike");
+}
+
+/* ---- error codes ---------------------------------------------------------------- */
+
+struct code_case {
+	int rc;
+	Roster__V1__ErrorCode code;
+};
+
+ParameterizedTestParameters(api_ops, errors_map_to_their_codes)
+{
+	static struct code_case cases[] = {
+		{RS_ENAME_EMPTY, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+		{RS_ENAME_LABEL_LONG, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+		{RS_ENAME_LONG, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+		{RS_ENAME_CHAR, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+		{RS_ENAME_HYPHEN, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+		{RS_ENAME_NUMERIC, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+		{RS_EPORT, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+		{RS_EINVAL, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+		{RS_ETTL, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+		{RS_ESTATUS, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+		{RS_EADDR, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+		{RS_ELEASE, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE},
+		{RS_ENOENT, ROSTER__V1__ERROR_CODE__NOT_FOUND},
+		{RS_ELIMIT, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED},
+		{RS_EFRAME_BIG, ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE},
+		{RS_EFRAME_EMPTY, ROSTER__V1__ERROR_CODE__MALFORMED},
+		{RS_EPROTO, ROSTER__V1__ERROR_CODE__MALFORMED},
+		{RS_ESTORE_FULL, ROSTER__V1__ERROR_CODE__STORAGE_FULL},
+		{RS_ENOSPC, ROSTER__V1__ERROR_CODE__STORAGE_FULL},
+		{RS_ESTORE, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
+		{RS_ESTORE_PANIC, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
+		{RS_EIO, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
+		{RS_ENOMEM, ROSTER__V1__ERROR_CODE__UNAVAILABLE},
+		{RS_EAGAIN, ROSTER__V1__ERROR_CODE__UNAVAILABLE},
+		{RS_ENOTSUP, ROSTER__V1__ERROR_CODE__UNSUPPORTED},
+		{RS_EEXIST, ROSTER__V1__ERROR_CODE__INTERNAL},
+		{RS_EFRAME_TRUNC, ROSTER__V1__ERROR_CODE__INTERNAL},
+		{RS_ECONF, ROSTER__V1__ERROR_CODE__INTERNAL},
+		{-1, ROSTER__V1__ERROR_CODE__INTERNAL},
+	};
+	return cr_make_param_array(struct code_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct code_case *c, api_ops, errors_map_to_their_codes)
+{
+	cr_assert_eq(api_ops_error_append(&F.out, 70, c->rc, "why"), 0);
+	replies_parse();
+	const Response *r = reply();
+	cr_expect_eq(r->id, 70);
+	cr_expect_eq(r->error, c->code, "%s (%d): code %d, want %d", rs_strerror(c->rc), c->rc,
+			r->error, c->code);
+	cr_expect_str_eq(r->message, "why");
+}
