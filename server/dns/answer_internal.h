@@ -1,7 +1,7 @@
 /*
  * server/dns/answer_internal.h - what the files of the DNS answer engine
- * share: the engine's state, prepared answers, the reply being written, and
- * the functions each file offers the others. Private to server/dns/answer*.c
+ * share: the engine's state, prepared answers, the kinds of query, and the
+ * functions each file offers the others. Private to server/dns/answer*.c
  * (and the engine's unit tests, which read the cache's sizes).
  *
  * Model
@@ -23,8 +23,8 @@
  *                        orders, and the subset that fits.
  *     answer_write.c     the response writer over the caller's buffer:
  *                        header, question, RRsets, negative answers, OPT.
- *   answer.c calls classify, cache and write; cache calls build; build and
- *   write call pick.
+ *   answer.c calls classify, cache, write, and build for the zones' SOA and
+ *   NS; cache calls build; build and write call pick. None calls up.
  *
  * Threads
  *   As answer.h: one struct answer per thread; nothing here locks.
