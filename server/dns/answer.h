@@ -10,10 +10,13 @@
  *   1. Pre-validation (server/dns/dnswire.c): one linear pass over the raw bytes
  *      decides drop / FORMERR / NOTIMP, or yields the checked question and
  *      EDNS fields. ldns never sees a query byte.
- *   2. Classification of the question against the zones we serve:
- *      services.<site>.<domain> and the optional report zone (SPEC DNS).
- *   3. Positive answers come from prepared answers: for each (lower-cased
- *      qname, qtype) the RRset is built once, with ldns (ldns_rr and
+ *   2. Classification (answer_classify.c) of the verdict and the question
+ *      against the zones we serve: services.<site>.<domain> and the
+ *      optional report zone (SPEC DNS), into one kind of query that
+ *      answer_process() switches on.
+ *   3. Positive answers come from prepared answers (answer_cache.c, built
+ *      by answer_build.c, the only file that includes ldns): for each
+ *      (lower-cased qname, qtype) the RRset is built once, with ldns (ldns_rr and
  *      ldns_rr2buffer_wire), into a compact form: each RR stored without its
  *      owner (type, class, TTL, RDLENGTH, RDATA), plus the A/AAAA of SRV
  *      targets for the additional section. An entry is tagged with the
@@ -22,7 +25,8 @@
  *      rebuilt when a lookup finds the tag out of date, so a change is
  *      visible from the moment the store applied it. SOA and NS are prepared
  *      per zone and per global revision.
- *   4. Per query, a small wire writer over the caller's buffer copies the
+ *   4. Per query, a small wire writer (answer_write.c; the order and
+ *      subsets in answer_pick.c) over the caller's buffer copies the
  *      header id and flags, echoes the question as sent, appends the prepared
  *      RRs in a per-query order (SRV shuffled; A/AAAA in a weighted shuffle),
  *      owners compressed to a pointer at the question, SRV targets never

@@ -18,6 +18,7 @@
 #include "server/registry/store.h"
 
 #include "tests/engine_fixture.h"
+#include "tests/unit/server/answer_test.h"
 
 #define ZONE ENGINE_ZONE
 
@@ -50,65 +51,13 @@ static void teardown(void)
 static uint64_t reg_full(const char *svc, const char *proto, const char *host, unsigned port,
 		const char *addr, unsigned weight, enum store_status status, uint64_t lease)
 {
-	struct rs_addr ad[2];
-	size_t n = 0;
-	if (addr != NULL) {
-		cr_assert_eq(rs_addr_parse(addr, &ad[0]), 0);
-		n = 1;
-	}
-	struct store_registration r = {
-		.service = svc, .protocol = proto, .host = host, .port = port,
-		.addrs = ad, .naddrs = n, .weight = weight, .status = status, .lease = lease,
-	};
-	bool created;
-	uint64_t rev;
-	cr_assert_eq(store_register(fx.st, &r, 1000, 0, &created, &rev), 0);
-	return rev;
+	return answer_test_register(fx.st, svc, proto, host, port, addr, weight, status, lease);
 }
 
 static uint64_t reg(const char *svc, const char *proto, const char *host, unsigned port,
 		const char *addr)
 {
 	return reg_full(svc, proto, host, port, addr, 10, STORE_STATUS_UP, 0);
-}
-
-/* A query built by hand: header, one question, optional OPT. */
-static size_t mkq(uint8_t *b, const char *name, uint16_t qtype, int edns)
-{
-	memset(b, 0, 12);
-	b[0] = 0x12;
-	b[1] = 0x34;
-	b[2] = 0x01; /* RD */
-	b[5] = 1;
-	uint8_t w[255];
-	size_t n = 0;
-	if (strcmp(name, ".") == 0) {
-		w[n++] = 0;
-	} else {
-		const char *p = name;
-		while (*p) {
-			const char *dot = strchr(p, '.');
-			size_t l = dot ? (size_t)(dot - p) : strlen(p);
-			w[n++] = (uint8_t)l;
-			memcpy(w + n, p, l);
-			n += l;
-			p += l + (dot ? 1 : 0);
-		}
-		w[n++] = 0;
-	}
-	memcpy(b + 12, w, n);
-	size_t len = 12 + n;
-	b[len++] = (uint8_t)(qtype >> 8);
-	b[len++] = (uint8_t)qtype;
-	b[len++] = 0;
-	b[len++] = 1;
-	if (edns > 0) {
-		b[11] = 1;
-		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0, 0, 0, 0, 0};
-		memcpy(b + len, opt, 11);
-		len += 11;
-	}
-	return len;
 }
 
 static ldns_pkt *ask_raw(const uint8_t *q, size_t len, enum answer_transport t)
@@ -129,7 +78,7 @@ static ldns_pkt *ask_raw(const uint8_t *q, size_t len, enum answer_transport t)
 static ldns_pkt *ask(const char *name, uint16_t qtype, int edns, enum answer_transport t)
 {
 	uint8_t q[600];
-	size_t len = mkq(q, name, qtype, edns);
+	size_t len = answer_test_query(q, name, qtype, edns);
 	return ask_raw(q, len, t);
 }
 
@@ -354,7 +303,7 @@ Test(answer, refused_outside_zone_and_other_classes)
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED, "parent of the zone");
 	ldns_pkt_free(p);
 	uint8_t q[512];
-	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 0);
+	size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, 0);
 	q[len - 1] = 3; /* CH */
 	p = ask_raw(q, len, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
@@ -544,7 +493,7 @@ Test(answer, stale_answer_ede)
 	cr_expect(!ldns_pkt_edns(p));
 	ldns_pkt_free(p);
 	uint8_t q[512];
-	size_t len = mkq(q, "_k._tcp." ZONE, DNSWIRE_SRV, 1232);
+	size_t len = answer_test_query(q, "_k._tcp." ZONE, DNSWIRE_SRV, 1232);
 	p = ask_raw(q, len, ANSWER_UDP);
 	ldns_pkt_free(p);
 	/* OPT at the end: ... 00 0f 00 02 00 03 (EDE 3, Stale Answer). */
@@ -555,7 +504,7 @@ Test(answer, stale_answer_ede)
 Test(answer, badvers)
 {
 	uint8_t q[512];
-	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 1232);
+	size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, 1232);
 	q[len - 5] = 1; /* VERSION 1 */
 	ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
 	cr_expect_eq(res.rcode, 16);
@@ -570,7 +519,7 @@ Test(answer, opcodes_other_than_query_notimp)
 {
 	for (unsigned op = 1; op < 16; op++) {
 		uint8_t q[512];
-		size_t len = mkq(q, ZONE, DNSWIRE_SOA, 0);
+		size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, 0);
 		q[2] = (uint8_t)((q[2] & 0x87) | (op << 3));
 		ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
 		cr_assert_not_null(p);
@@ -582,7 +531,7 @@ Test(answer, opcodes_other_than_query_notimp)
 Test(answer, trailing_bytes_ignored)
 {
 	uint8_t q[512];
-	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 0);
+	size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, 0);
 	memset(q + len, 0xab, 20);
 	ldns_pkt *p = ask_raw(q, len + 20, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
@@ -718,6 +667,55 @@ ParameterizedTest(struct bad_case *c, answer, malformed_table)
 	ldns_pkt_free(p);
 }
 
+/* A query for the apex SOA whose second additional record's owner reaches
+ * the name "a." through @p hops compression pointers: its own pointer, then
+ * a chain of hops - 1 pointers inside the first record's RDATA, each one
+ * strictly backwards from the one before. @return the query's length. */
+static size_t pointer_chain_query(uint8_t *q, unsigned hops)
+{
+	const uint8_t head[] = {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1};
+	size_t n = sizeof(head);
+	memcpy(q, head, n);
+	unsigned chain = hops - 1;
+	/* Record 1: root owner, a private type, RDATA "a." then the chain. */
+	const uint8_t rr1[] = {0, 0xff, 0x00, 0, 1, 0, 0, 0, 0};
+	memcpy(q + n, rr1, sizeof(rr1));
+	n += sizeof(rr1);
+	dnswire_set16(q + n, (uint16_t)(3 + 2 * chain));
+	n += 2;
+	size_t target = n;
+	q[n++] = 1, q[n++] = 'a', q[n++] = 0;
+	for (unsigned i = 0; i < chain; i++) {
+		dnswire_set16(q + n, (uint16_t)(0xc000u | target));
+		target = n;
+		n += 2;
+	}
+	/* Record 2: A, its owner a pointer to the last link of the chain. */
+	dnswire_set16(q + n, (uint16_t)(0xc000u | target));
+	n += 2;
+	const uint8_t rr2[] = {0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 192, 0, 2, 1};
+	memcpy(q + n, rr2, sizeof(rr2));
+	return n + sizeof(rr2);
+}
+
+/* dnswire.c follows at most 16 compression pointers per name: a chain of
+ * 16 is answered, 17 is FORMERR (header only). Fails if the limit were 17. */
+Test(answer, pointer_chain_of_16_answered_17_formerr)
+{
+	uint8_t q[200];
+	ldns_pkt *p = ask_raw(q, pointer_chain_query(q, 16), ANSWER_UDP);
+	cr_assert_not_null(p, "16 hops: dropped");
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_eq(ldns_pkt_ancount(p), 1, "16 hops: the SOA");
+	ldns_pkt_free(p);
+	p = ask_raw(q, pointer_chain_query(q, 17), ANSWER_UDP);
+	cr_assert_not_null(p, "17 hops: dropped, not FORMERR");
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_FORMERR);
+	cr_expect_eq(ldns_pkt_qdcount(p), 0, "FORMERR is header only");
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+}
+
 /* Names built to the limits: 63-octet labels pass, 64 does not; 255 octets
  * pass, 256 do not. */
 Test(answer, name_length_limits)
@@ -777,7 +775,7 @@ Test(answer, random_bytes_never_crash)
 				q[j] = (uint8_t)((s = s * 6364136223846793005u + 1) >> 56);
 			}
 		} else {
-			len = mkq(q, "_web._tcp." ZONE, DNSWIRE_SRV, 1232);
+			len = answer_test_query(q, "_web._tcp." ZONE, DNSWIRE_SRV, 1232);
 			for (int m = 0; m < 3; m++) {
 				s = s * 6364136223846793005u + 1442695040888963407u;
 				q[(s >> 40) % len] = (uint8_t)(s >> 24);
@@ -800,7 +798,7 @@ Test(answer, random_bytes_never_crash)
 Test(answer, tcp_keepalive_advertised)
 {
 	uint8_t q[512];
-	size_t len = mkq(q, ZONE, DNSWIRE_SOA, 1232);
+	size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, 1232);
 	/* OPT RDLENGTH 4: option 11, length 0. */
 	q[len - 1] = 4;
 	const uint8_t ka[] = {0, 11, 0, 0};

@@ -1,0 +1,479 @@
+/*
+ * Building prepared RRsets with ldns: the only file of the engine that
+ * includes <ldns/ldns.h>. An RRset is built when a lookup finds its entry
+ * missing or out of date, never per query; ldns never sees a query byte.
+ */
+#include "server/dns/answer_internal.h"
+
+#include <ldns/ldns.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/ring.h"
+#include "server/registry/store.h"
+
+/* SOA timers of the services zone. Refresh and retry are short because the
+ * zone changes every few seconds; expire is long (robustness-catalogue 4.8:
+ * secondaries should keep answering through a partition). */
+#define SOA_REFRESH 60u
+#define SOA_RETRY 30u
+#define SOA_EXPIRE 604800u
+/* The _ring TXT record is one RR; keep it well inside one TCP message. */
+#define RING_RDATA_MAX 60000u
+/* Offset of an SRV target in an RR body (type, class, TTL, RDLENGTH,
+ * priority, weight, port). */
+#define SRV_TARGET_OFF 16u
+
+static int bytes_put(struct answer_bytes *b, const void *p, size_t n)
+{
+	if (b->cap - b->len < n) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap - b->len < n) {
+			cap *= 2;
+		}
+		uint8_t *np = realloc(b->p, cap);
+		if (np == NULL) {
+			return RS_ENOMEM;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void answer_build_clear(struct answer_prep *p)
+{
+	free(p->rr);
+	free(p->data.p);
+	p->rr = NULL;
+	p->data = (struct answer_bytes){0};
+	p->n = p->cap = 0;
+	p->total = 0;
+	p->stale = false;
+	p->ring_in = p->ring_of = 0;
+}
+
+/*
+ * Append the wire form of an RR built from @p rdfs to @p b, without an owner
+ * (the owner is written per query, compressed). Takes ownership of the rdfs,
+ * also on failure. ldns writes names in RDATA uncompressed here: no
+ * compression table is passed, which is what RFC 2782 wants for SRV targets.
+ */
+static int rr_append(struct answer_bytes *b, ldns_rr_type type, uint32_t ttl, ldns_rdf **rdfs,
+		size_t n)
+{
+	int rc = RS_ENOMEM;
+	ldns_buffer *buf = NULL;
+	ldns_rr *rr = ldns_rr_new();
+	for (size_t i = 0; i < n; i++) {
+		if (rr == NULL || rdfs[i] == NULL || !ldns_rr_push_rdf(rr, rdfs[i])) {
+			for (size_t j = i; j < n; j++) {
+				ldns_rdf_deep_free(rdfs[j]);
+			}
+			goto out;
+		}
+	}
+	ldns_rr_set_type(rr, type);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+	ldns_rr_set_ttl(rr, ttl);
+	buf = ldns_buffer_new(512);
+	if (buf == NULL || ldns_rr2buffer_wire(buf, rr, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK) {
+		goto out;
+	}
+	rc = bytes_put(b, ldns_buffer_begin(buf), ldns_buffer_position(buf));
+out:
+	ldns_buffer_free(buf);
+	ldns_rr_free(rr);
+	return rc;
+}
+
+static ldns_rdf *rdf_dname(const uint8_t *wire, size_t len)
+{
+	return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len, wire);
+}
+
+static ldns_rdf *rdf_addr(const struct rs_addr *ad)
+{
+	if (ad->family == AF_INET) {
+		return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, ad->bytes);
+	}
+	return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, ad->bytes);
+}
+
+/* Start an RR in @p p; its body is what rr_append() adds next. */
+static int prep_rr_add(struct answer_prep *p, size_t off, double weight)
+{
+	if (p->n == p->cap) {
+		uint32_t cap = p->cap ? p->cap * 2 : 8;
+		struct answer_prep_rr *n = realloc(p->rr, cap * sizeof(*n));
+		if (n == NULL) {
+			return RS_ENOMEM;
+		}
+		p->rr = n;
+		p->cap = cap;
+	}
+	size_t len = p->data.len - off;
+	if (len > UINT16_MAX) {
+		return RS_ERANGE;
+	}
+	p->rr[p->n++] = (struct answer_prep_rr){.off = (uint32_t)off, .len = (uint16_t)len,
+			.weight = weight > 0 ? weight : 1.0 / 64};
+	p->total += 2 + len;
+	return 0;
+}
+
+static int prep_finish(struct answer *a, struct answer_prep *p)
+{
+	p->uniform = true;
+	for (uint32_t i = 1; i < p->n; i++) {
+		if (p->rr[i].weight != p->rr[0].weight) {
+			p->uniform = false;
+		}
+	}
+	int rc = answer_pick_reserve(a, p->n);
+	if (rc != 0) {
+		return rc;
+	}
+	a->counters.rebuilds++;
+	return 0;
+}
+
+int answer_build_soa(struct answer *a, struct answer_zone *z, uint64_t revision)
+{
+	answer_build_clear(&z->soa);
+	/* RFC 1982 serial arithmetic: the low 32 bits of the revision. */
+	ldns_rdf *r[7] = {
+		rdf_dname(a->mname, a->mname_len),
+		rdf_dname(a->rname, a->rname_len),
+		ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32, (uint32_t)revision),
+		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_REFRESH),
+		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_RETRY),
+		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_EXPIRE),
+		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, z->neg_ttl),
+	};
+	int rc = rr_append(&z->soa.data, LDNS_RR_TYPE_SOA, a->ttl, r, 7);
+	if (rc == 0) {
+		rc = prep_rr_add(&z->soa, 0, 1);
+	}
+	z->soa.tag_rev = revision;
+	z->soa_built = rc == 0;
+	return rc;
+}
+
+int answer_build_ns(struct answer *a, struct answer_zone *z, const char *const *ns, size_t nns)
+{
+	for (size_t i = 0; i < nns; i++) {
+		uint8_t w[RS_NAME_WIRE_MAX];
+		int wl = rs_name_to_wire(ns[i], RS_NAME_NUMERIC_TOP, w);
+		if (wl < 0) {
+			return RS_EINVAL;
+		}
+		size_t off = z->ns.data.len;
+		ldns_rdf *r = rdf_dname(w, (size_t)wl);
+		int rc = rr_append(&z->ns.data, LDNS_RR_TYPE_NS, a->ttl, &r, 1);
+		if (rc == 0) {
+			rc = prep_rr_add(&z->ns, off, 1);
+		}
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return prep_finish(a, &z->ns);
+}
+
+/* Is this instance served? STARTING and DOWN are not (SPEC DNS). */
+static bool served(const struct store_instance *i)
+{
+	return i->status == STORE_STATUS_UP;
+}
+
+static int cmp_host(const void *x, const void *y)
+{
+	const struct store_instance *const *a = x, *const *b = y;
+	int c = strcmp((*a)->host, (*b)->host);
+	return c ? c : (*a < *b ? -1 : *a > *b);
+}
+
+static int build_srv(struct answer *a, struct answer_prep *p, const struct store_service *svc)
+{
+	uint32_t n = 0;
+	const struct store_instance **up = malloc((svc->ninstances + 1) * sizeof(*up));
+	if (up == NULL) {
+		return RS_ENOMEM;
+	}
+	for (uint32_t i = 0; i < svc->ninstances; i++) {
+		if (served(svc->instances[i])) {
+			up[n++] = svc->instances[i];
+		}
+	}
+	/* Grouped by host so that each target's addresses go into the additional
+	 * section once, attached to the first SRV of that host. */
+	qsort(up, n, sizeof(*up), cmp_host);
+	int rc = 0;
+	for (uint32_t k = 0; k < n && rc == 0; k++) {
+		const struct store_instance *in = up[k];
+		size_t off = p->data.len;
+		ldns_rdf *r[4] = {
+			ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->priority),
+			ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->weight),
+			ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->port),
+			rdf_dname(in->host_wire, in->host_wire_len),
+		};
+		rc = rr_append(&p->data, LDNS_RR_TYPE_SRV, a->ttl, r, 4);
+		if (rc == 0) {
+			rc = prep_rr_add(p, off, in->weight);
+		}
+		if (rc != 0) {
+			break;
+		}
+		struct answer_prep_rr *rr = &p->rr[p->n - 1];
+		rr->target = SRV_TARGET_OFF;
+		rr->target_len = in->host_wire_len;
+		p->stale |= in->stale != 0;
+		if (k > 0 && strcmp(up[k - 1]->host, in->host) == 0) {
+			continue;
+		}
+		size_t add = p->data.len;
+		for (uint8_t j = 0; j < in->naddrs && rc == 0; j++) {
+			ldns_rdf *ar = rdf_addr(&in->addrs[j]);
+			bool v4 = in->addrs[j].family == AF_INET;
+			ldns_rr_type t = v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
+			rc = rr_append(&p->data, t, a->ttl, &ar, 1);
+		}
+		rr = &p->rr[p->n - 1]; /* unchanged by rr_append, but be explicit */
+		rr->add_off = (uint32_t)add;
+		rr->add_len = (uint32_t)(p->data.len - add);
+	}
+	free(up);
+	p->shuffle = true;
+	return rc;
+}
+
+struct addr_weight {
+	struct rs_addr addr;
+	double weight;
+	bool stale;
+};
+
+static int cmp_addr_weight(const void *x, const void *y)
+{
+	return rs_addr_cmp(&((const struct addr_weight *)x)->addr,
+			&((const struct addr_weight *)y)->addr);
+}
+
+/* A/AAAA of every UP instance of every protocol of the name, deduplicated;
+ * an address shared by several instances weighs their sum. */
+static int build_addr(struct answer *a, struct answer_prep *p, const struct store_service *first,
+		int family)
+{
+	size_t cap = 0, n = 0;
+	for (const struct store_service *s = first; s != NULL; s = s->name_next) {
+		for (uint32_t i = 0; i < s->ninstances; i++) {
+			cap += s->instances[i]->naddrs;
+		}
+	}
+	struct addr_weight *v = malloc((cap + 1) * sizeof(*v));
+	if (v == NULL) {
+		return RS_ENOMEM;
+	}
+	for (const struct store_service *s = first; s != NULL; s = s->name_next) {
+		for (uint32_t i = 0; i < s->ninstances; i++) {
+			const struct store_instance *in = s->instances[i];
+			if (!served(in)) {
+				continue;
+			}
+			for (uint8_t j = 0; j < in->naddrs; j++) {
+				if (in->addrs[j].family == family) {
+					double w = in->weight ? in->weight : 1.0 / 64;
+					bool stale = in->stale != 0;
+					v[n++] = (struct addr_weight){in->addrs[j], w, stale};
+				}
+			}
+		}
+	}
+	qsort(v, n, sizeof(*v), cmp_addr_weight);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		double w = v[i].weight;
+		bool stale = v[i].stale;
+		while (i + 1 < n && rs_addr_cmp(&v[i].addr, &v[i + 1].addr) == 0) {
+			i++;
+			w += v[i].weight;
+			stale |= v[i].stale;
+		}
+		size_t off = p->data.len;
+		ldns_rdf *r = rdf_addr(&v[i].addr);
+		ldns_rr_type t = family == AF_INET ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
+		rc = rr_append(&p->data, t, a->ttl, &r, 1);
+		if (rc == 0) {
+			rc = prep_rr_add(p, off, w);
+		}
+		p->stale |= stale;
+	}
+	free(v);
+	p->shuffle = true;
+	p->weighted = true;
+	return rc;
+}
+
+struct ring_point {
+	uint32_t token;
+	uint16_t port;
+	const struct store_instance *in;
+};
+
+/* Token order; equal tokens by host, then port (common/ring.h defines
+ * tokens and that order). */
+static int cmp_ring_point(const void *x, const void *y)
+{
+	const struct ring_point *a = x, *b = y;
+	if (a->token != b->token) {
+		return a->token < b->token ? -1 : 1;
+	}
+	int c = strcmp(a->in->host, b->in->host);
+	return c ? c : (a->port > b->port) - (a->port < b->port);
+}
+
+/* The octets an instance's strings take in the ring's RDATA; 0 when its
+ * string would not be a character-string (a host name near 253 octets). */
+static size_t ring_instance_len(const struct store_instance *in)
+{
+	char port[8];
+	int plen = snprintf(port, sizeof(port), "%u", in->port);
+	/* Per string: "%08x", space, host, space, port. */
+	size_t len = 8u + 1u + strlen(in->host) + 1u + (size_t)plen;
+	return len > 255 ? 0 : RS_RING_VNODES * (1u + len);
+}
+
+static int cmp_ring_instance(const void *x, const void *y)
+{
+	const struct ring_point *a = x, *b = y;
+	if (a->token != b->token) {
+		return a->token < b->token ? -1 : 1;
+	}
+	int c = strcmp(a->in->host, b->in->host);
+	if (c != 0) {
+		return c;
+	}
+	/* (host, port) is unique in a service: a total order, whatever qsort does
+	 * with equal elements, so every reader picks the same subset. */
+	return a->in->port < b->in->port ? -1 : a->in->port > b->in->port;
+}
+
+/* The ring's strings, already sorted, as one TXT RR appended to @p p. The
+ * strings go straight into the RDATA: ldns is not needed for them. */
+static int ring_write(struct answer *a, struct answer_prep *p, const struct ring_point *pts,
+		size_t n)
+{
+	size_t off = p->data.len;
+	uint8_t head[10] = {0, DNSWIRE_TXT, 0, 1};
+	uint32_t ttl = a->ttl;
+	head[4] = (uint8_t)(ttl >> 24);
+	head[5] = (uint8_t)(ttl >> 16);
+	head[6] = (uint8_t)(ttl >> 8);
+	head[7] = (uint8_t)ttl;
+	int rc = bytes_put(&p->data, head, sizeof(head));
+	size_t rdlen = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char s[300];
+		int len = snprintf(s + 1, sizeof(s) - 1, "%08x %s %u", pts[i].token,
+				pts[i].in->host, pts[i].port);
+		s[0] = (char)len; /* <= 255: ring_instance_len() said so */
+		rc = bytes_put(&p->data, s, (size_t)len + 1);
+		rdlen += (size_t)len + 1;
+	}
+	if (rc == 0) {
+		dnswire_set16(p->data.p + off + 8, (uint16_t)rdlen);
+		rc = prep_rr_add(p, off, 1);
+	}
+	return rc;
+}
+
+/*
+ * The ring of a service: one string per virtual node, in token order, in one
+ * TXT record. A service with more instances than one record can hold (about
+ * 150 with fleet-style host names) gets the ring of a stable subset of whole
+ * instances: those whose vnode-0 token is lowest, as many as fit. Every
+ * reader sees the same subset, which changes only by instances joining or
+ * leaving it, so DNS readers agree with each other; never a ring cut in the
+ * middle of the token space. The answer says so (EDE, partial counter).
+ */
+static int build_ring(struct answer *a, struct answer_prep *p, const struct store_service *svc)
+{
+	size_t nin = 0;
+	struct ring_point *ins = malloc(((size_t)svc->ninstances + 1) * sizeof(*ins));
+	size_t npts = (size_t)svc->ninstances * RS_RING_VNODES + 1;
+	struct ring_point *pts = malloc(npts * sizeof(*pts));
+	if (ins == NULL || pts == NULL) {
+		free(ins);
+		free(pts);
+		return RS_ENOMEM;
+	}
+	size_t bytes = 0;
+	for (uint32_t i = 0; i < svc->ninstances; i++) {
+		const struct store_instance *in = svc->instances[i];
+		if (!served(in)) {
+			continue;
+		}
+		p->ring_of++;
+		size_t len = ring_instance_len(in);
+		if (len > 0) {
+			uint32_t token = rs_ring_token(in->host, in->port, 0);
+			ins[nin++] = (struct ring_point){token, in->port, in};
+			bytes += len;
+		}
+	}
+	if (bytes > RING_RDATA_MAX) {
+		qsort(ins, nin, sizeof(*ins), cmp_ring_instance);
+		size_t keep = 0;
+		bytes = 0;
+		while (keep < nin && bytes + ring_instance_len(ins[keep].in) <= RING_RDATA_MAX) {
+			bytes += ring_instance_len(ins[keep++].in);
+		}
+		nin = keep;
+	}
+	p->ring_in = (uint32_t)nin;
+	size_t n = 0;
+	for (size_t i = 0; i < nin; i++) {
+		const struct store_instance *in = ins[i].in;
+		p->stale |= in->stale != 0;
+		for (unsigned v = 0; v < RS_RING_VNODES; v++) {
+			uint32_t token = rs_ring_token(in->host, in->port, v);
+			pts[n++] = (struct ring_point){token, in->port, in};
+		}
+	}
+	int rc = 0;
+	if (n > 0) {
+		qsort(pts, n, sizeof(*pts), cmp_ring_point);
+		rc = ring_write(a, p, pts, n);
+	}
+	free(ins);
+	free(pts);
+	return rc;
+}
+
+int answer_build_rrset(struct answer *a, struct answer_prep *p, enum answer_prep_kind kind,
+		const struct store_service *svc)
+{
+	int rc;
+	switch (kind) {
+	case ANSWER_PREP_SRV:
+		rc = build_srv(a, p, svc);
+		break;
+	case ANSWER_PREP_ADDR:
+		rc = build_addr(a, p, svc, p->qtype == DNSWIRE_A ? AF_INET : AF_INET6);
+		break;
+	default:
+		rc = build_ring(a, p, svc);
+		break;
+	}
+	if (rc == 0) {
+		rc = prep_finish(a, p);
+	}
+	return rc;
+}
