@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zonegen/buf.h"
+#include "common/buf.h"
 #include "zonegen/diag.h"
 #include "zonegen/inventory.h"
 #include "zonegen/records.h"
@@ -139,12 +139,12 @@ void zg_gen_deinit(struct zg_gen *g);
 
 /**
  * Write the head of a zone file: a comment, $ORIGIN, $TTL and the SOA line.
- * Failures are sticky in @p out (zg_buf_ok()).
+ * Failures are sticky in @p out (rs_buf_error()).
  */
-void zg_gen_head(const struct zg_gen *g, size_t zone, uint32_t serial, struct zg_buf *out);
+void zg_gen_head(const struct zg_gen *g, size_t zone, uint32_t serial, struct rs_buf *out);
 
 /** Write the `_deploy TXT` line when a commit is set; nothing otherwise. */
-void zg_gen_deploy(const struct zg_gen *g, struct zg_buf *out);
+void zg_gen_deploy(const struct zg_gen *g, struct rs_buf *out);
 
 /**
  * Write the rest of a zone file (NS and every record after the SOA and
@@ -153,7 +153,7 @@ void zg_gen_deploy(const struct zg_gen *g, struct zg_buf *out);
  * @return 0 or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int zg_gen_body(const struct zg_gen *g, size_t zone,
-		struct zg_buf *out, struct zg_counts *counts);
+		struct rs_buf *out, struct zg_counts *counts);
 
 /** Add @p n records of @p type to @p c. */
 void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_t n);

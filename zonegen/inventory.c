@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/name.h"
 #include "zonegen/naming.h"
@@ -285,21 +286,6 @@ static int split_name(struct zg_inventory *inv, struct line_ctx *c, const char *
 	return 0;
 }
 
-static int grow(struct zg_inventory *inv)
-{
-	if (inv->nhosts < inv->cap) {
-		return 0;
-	}
-	size_t cap = inv->cap == 0 ? 1024 : inv->cap * 2;
-	struct zg_host *h = realloc(inv->hosts, cap * sizeof(*h));
-	if (h == NULL) {
-		return RS_ENOMEM;
-	}
-	inv->hosts = h;
-	inv->cap = cap;
-	return 0;
-}
-
 /* One parsed JSON object -> one host. Faults are reported and return 0 (the
  * line is skipped); only RS_ENOMEM is returned. */
 static int add_host(struct zg_inventory *inv, const struct field *fl, struct line_ctx *c)
@@ -403,7 +389,7 @@ static int add_host(struct zg_inventory *inv, const struct field *fl, struct lin
 	size_t site_len = strlen(h.site), dom_len = strlen(inv->domain);
 	size_t flen = slen + 1 + site_len + 1 + dom_len;
 	char *fqdn = rs_arena_alloc(&inv->arena, flen + 1);
-	if (h.addrs == NULL || h.name == NULL || fqdn == NULL || grow(inv) < 0) {
+	if (h.addrs == NULL || h.name == NULL || fqdn == NULL || RS_ARRAY_GROW(inv->hosts, inv->cap, inv->nhosts + 1) < 0) {
 		return RS_ENOMEM;
 	}
 	memcpy(h.addrs, addrs, u * sizeof(addrs[0]));
