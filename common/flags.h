@@ -52,8 +52,8 @@ struct rs_flag;
  *        standard "invalid --NAME 'VALUE' (HINT)" from the flag's hint.
  * @return 0, or a negative code (returned by rs_flags_parse()).
  */
-typedef int (*rs_flag_set_cb)(void *target, const struct rs_flag *flag, const char *value,
-		char *err, size_t errsz);
+typedef int (*rs_flag_set_cb)(
+        void *target, const struct rs_flag *flag, const char *value, char *err, size_t errsz);
 
 /**
  * Take one positional argument (a command word...).
@@ -66,25 +66,24 @@ typedef int (*rs_flag_positional_cb)(void *target, const char *arg, char *err, s
  * e.g. to refuse an option the command does not take.
  * @return 0, or a negative code with @p err set.
  */
-typedef int (*rs_flag_allow_cb)(void *target, const struct rs_flag *flag, char *err,
-		size_t errsz);
+typedef int (*rs_flag_allow_cb)(void *target, const struct rs_flag *flag, char *err, size_t errsz);
 
 /**
  * Write the default of @p flag as --help shows it ("(default 10s)"), or
  * leave @p out empty for none.
  */
-typedef void (*rs_flag_default_cb)(const struct rs_flag *flag, const void *ud, char *out,
-		size_t outsz);
+typedef void (*rs_flag_default_cb)(
+        const struct rs_flag *flag, const void *ud, char *out, size_t outsz);
 
 enum rs_flag_kind {
 	RS_FLAG_SWITCH,   /**< no value: sets the bool at offset to true */
 	RS_FLAG_BOOL,     /**< --name sets the bool true; --name=WORD sets it to WORD:
-			       true/yes/on/1 or false/no/off/0 */
+	                       true/yes/on/1 or false/no/off/0 */
 	RS_FLAG_UINT,     /**< a decimal in [min, max], digits only, into the unsigned
-			       integer of `size` bytes (1, 2, 4 or 8) at offset */
+	                       integer of `size` bytes (1, 2, 4 or 8) at offset */
 	RS_FLAG_STRING,   /**< the value (a view into argv) into the const char * at offset */
 	RS_FLAG_LIST,     /**< repeatable: each value is appended to the const char *[max]
-			       at offset, the count (a size_t) at count_offset */
+	                       at offset, the count (a size_t) at count_offset */
 	RS_FLAG_CALL,     /**< the value goes to set() */
 	RS_FLAG_CALL_OPT, /**< set() with "=VALUE", or NULL when given bare */
 };
@@ -93,33 +92,33 @@ enum rs_flag_kind {
 enum rs_flag_opt {
 	RS_FLAG_REQUIRED = 1, /**< an error when never given */
 	RS_FLAG_STOP = 2,     /**< a SWITCH that ends parsing (--help, --version):
-				   rs_flags_parse() returns 1 */
+	                           rs_flags_parse() returns 1 */
 };
 
 struct rs_flag {
-	const char *name;        /**< the long name, without "--" */
-	char short_name;         /**< its one-letter alias, or 0 */
+	const char *name; /**< the long name, without "--" */
+	char short_name;  /**< its one-letter alias, or 0 */
 	enum rs_flag_kind kind;
-	unsigned opts;           /**< enum rs_flag_opt bits */
-	size_t offset;           /**< of the field in the target */
-	size_t size;             /**< UINT: the field's size */
-	size_t count_offset;     /**< LIST: of its size_t count in the target */
-	uint64_t min, max;       /**< UINT: the range; LIST: max is the array's length */
-	rs_flag_set_cb set;      /**< CALL, CALL_OPT */
-	uint32_t groups;         /**< the caller's bits, for its allow callback */
-	const char *hint;        /**< what a valid value is, for "invalid --NAME 'V' (HINT)";
-				      NULL: UINT shows "MIN-MAX" */
-	const char *value_name;  /**< --help: "--name VALUE_NAME"; NULL: "VALUE" */
-	const char *help;        /**< --help: one line; NULL: not listed */
+	unsigned opts;          /**< enum rs_flag_opt bits */
+	size_t offset;          /**< of the field in the target */
+	size_t size;            /**< UINT: the field's size */
+	size_t count_offset;    /**< LIST: of its size_t count in the target */
+	uint64_t min, max;      /**< UINT: the range; LIST: max is the array's length */
+	rs_flag_set_cb set;     /**< CALL, CALL_OPT */
+	uint32_t groups;        /**< the caller's bits, for its allow callback */
+	const char *hint;       /**< what a valid value is, for "invalid --NAME 'V' (HINT)";
+	                             NULL: UINT shows "MIN-MAX" */
+	const char *value_name; /**< --help: "--name VALUE_NAME"; NULL: "VALUE" */
+	const char *help;       /**< --help: one line; NULL: not listed */
 };
 
 /** The offset and size of @p field of struct type @p type, for a UINT flag. */
-#define RS_FLAG_FIELD(type, field) \
+#define RS_FLAG_FIELD(type, field)                                                                 \
 	.offset = offsetof(type, field), .size = sizeof(((type *)0)->field)
 
 /** The array @p field and its size_t @p count of struct type @p type, for a LIST flag. */
-#define RS_FLAG_ARRAY(type, field, count) \
-	.offset = offsetof(type, field), .count_offset = offsetof(type, count), \
+#define RS_FLAG_ARRAY(type, field, count)                                                          \
+	.offset = offsetof(type, field), .count_offset = offsetof(type, count),                    \
 	.max = sizeof(((type *)0)->field) / sizeof(((type *)0)->field[0])
 
 /** rs_flags.opts bits. */
@@ -146,7 +145,7 @@ struct rs_flags {
  *         whenever it is negative.
  */
 __attribute__((warn_unused_result)) int rs_flags_parse(const struct rs_flags *spec, int argc,
-		char *const argv[], void *target, char *err, size_t errsz);
+        char *const argv[], void *target, char *err, size_t errsz);
 
 /**
  * Find a flag by its long name (exact, as in a config file's keys).
@@ -159,8 +158,8 @@ const struct rs_flag *rs_flags_find(const struct rs_flags *spec, const char *nam
  * @return 0, or RS_EINVAL (not a number, too large) or RS_ERANGE (outside
  *         the range); @p out is set only on success.
  */
-__attribute__((warn_unused_result)) int rs_flags_uint(const char *text, uint64_t min,
-		uint64_t max, uint64_t *out);
+__attribute__((warn_unused_result)) int rs_flags_uint(
+        const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
 /**
  * Parse a boolean word: true, yes, on, 1 or false, no, off, 0.
@@ -176,5 +175,4 @@ __attribute__((warn_unused_result)) int rs_flags_bool(const char *text);
  * @param dflt NULL: no defaults shown.
  * @param ud passed to @p dflt.
  */
-void rs_flags_help(FILE *out, const struct rs_flags *spec, rs_flag_default_cb dflt,
-		const void *ud);
+void rs_flags_help(FILE *out, const struct rs_flags *spec, rs_flag_default_cb dflt, const void *ud);
