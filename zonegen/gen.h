@@ -15,7 +15,10 @@
  *
  * The generator is pure: it sorts the inventory in place, reports every
  * fault to a zg_diag, and renders zone text into buffers. It never touches
- * files (output.h does). One thread.
+ * files (output.h does). One thread. Its code: gen.c (the build: sorting,
+ * zones, inventory checks), gen_shard.c (roles RRset sizes, sharding),
+ * gen_check.c (hand-maintained records) and gen_text.c (the zone text),
+ * sharing zonegen/gen_internal.h.
  *
  * RRset size rule (the article's 2,500-host PTR answer): an RRset is too large
  * when the smallest DNS response carrying all of it exceeds 65,535 octets:
