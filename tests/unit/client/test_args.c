@@ -90,6 +90,13 @@ ParameterizedTestParameters(args, bad_input_table)
 		{"-s bad_site list", "invalid site name 'bad_site'"},
 		{"--timeout 0 list", "invalid --timeout '0'"},
 		{"--max-stale -5 list", "invalid --max-stale '-5'"},
+		{"--port 80 query --service web", "option '--port' does not apply to query"},
+		{"query --service web -s", "option '-s' needs a value"},
+		{"query --service web --json=1", "option '--json' takes no value"},
+		{"query --service web -hx", "option '--help' takes no value"},
+		{"query --service web --timeout 600001", "invalid --timeout '600001' (1-600000 ms)"},
+		{"query -- --service web", "unexpected argument '--service'"},
+		{"query --serv web", "unknown option '--serv'"},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -149,6 +156,9 @@ Test(args, global_options_anywhere_and_equals_form)
 	cr_expect_eq(a.timeout_ms, 250);
 	cr_expect_eq(a.max_stale, 60);
 	cr_expect_str_eq(a.cache, "/tmp/c");
+	argc = split("-- list", buf, argv);
+	cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(a.cmd, ARGS_LIST);
 	argc = split("-slon6 list", buf, argv);
 	cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(a.site, "lon6");
@@ -174,6 +184,12 @@ Test(args, status_words_and_help)
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
 	cr_expect_eq(a.cmd, ARGS_HELP);
 	argc = split("query -h", buf, argv);
+	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
+	cr_expect_eq(a.cmd, ARGS_HELP);
+	argc = split("query --port 1 -h --bogus", buf, argv);
+	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "help wins over what follows");
+	cr_expect_eq(a.cmd, ARGS_HELP);
+	argc = split("help", buf, argv);
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
 	cr_expect_eq(a.cmd, ARGS_HELP);
 	cr_expect(strstr(args_usage(), "ring --service NAME --protocol P --key KEY") != NULL);
