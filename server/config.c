@@ -335,8 +335,8 @@ static int set_listen(struct apply_state *st, const struct opt *o, const char *v
 	}
 	if (rs_endpoint_parse(v, 0, &l->addrs[l->n]) < 0) {
 		return fail(st->err, st->errsz,
-				"%s: invalid %s address '%s' (want IP:PORT or [IPv6]:PORT)", st->where,
-				o->name, v);
+				"%s: invalid %s address '%s' (want IP:PORT or [IPv6]:PORT)",
+				st->where, o->name, v);
 	}
 	l->n++;
 	return 0;
@@ -359,9 +359,9 @@ static int set_number(struct apply_state *st, const struct opt *o, const char *v
 	uint64_t n = 0;
 	int rc = o->type == OPT_MS ? parse_ms(v, &n) : parse_u64(v, &n, o->type == OPT_U64_BYTES);
 	if (rc < 0 || n < o->min || n > o->max) {
-		return fail(st->err, st->errsz, "%s: invalid %s '%s' (range %llu..%llu%s)", st->where,
-				o->name, v, (unsigned long long)o->min, (unsigned long long)o->max,
-				o->type == OPT_MS ? " ms" : "");
+		return fail(st->err, st->errsz, "%s: invalid %s '%s' (range %llu..%llu%s)",
+				st->where, o->name, v, (unsigned long long)o->min,
+				(unsigned long long)o->max, o->type == OPT_MS ? " ms" : "");
 	}
 	char *field = (char *)st->cfg + o->offset;
 	if (o->type == OPT_U32 && o->offset == OFF(udp_max)) {

@@ -87,7 +87,8 @@ static int add_servers(void *t, const struct rs_flag *f, const char *value, char
 		char one[RS_ADDR_TEXT_MAX];
 		struct sockaddr_storage ss;
 		if (len == 0 || len >= sizeof(one)) {
-			return usage_err(err, errsz, "invalid --server '%s' (expected HOST:PORT)", value);
+			return usage_err(err, errsz, "invalid --server '%s' (expected HOST:PORT)",
+					value);
 		}
 		memcpy(one, p, len);
 		one[len] = '\0';
@@ -96,15 +97,18 @@ static int add_servers(void *t, const struct rs_flag *f, const char *value, char
 			return usage_err(err, errsz,
 					"invalid --server '%s': %s (expected ADDRESS:PORT, e.g. "
 					"127.0.0.1:7600)",
-					one, rc == RS_EPORT ? "bad or missing port" : "not an IP address");
+					one, rc == RS_EPORT ? "bad or missing port"
+							    : "not an IP address");
 		}
 		if (a->n_servers == ARGS_MAX_SERVERS) {
-			return usage_err(err, errsz, "too many --server (at most %d)", ARGS_MAX_SERVERS);
+			return usage_err(err, errsz, "too many --server (at most %d)",
+					ARGS_MAX_SERVERS);
 		}
 		a->servers[a->n_servers++] = p;
 		p += len + (comma != NULL ? 1 : 0);
 		if (comma != NULL && *p == '\0') {
-			return usage_err(err, errsz, "invalid --server '%s' (trailing comma)", value);
+			return usage_err(err, errsz, "invalid --server '%s' (trailing comma)",
+					value);
 		}
 	}
 	return 0;
@@ -147,7 +151,8 @@ static int add_address(void *t, const struct rs_flag *f, const char *v, char *er
 	struct rs_addr addr;
 	(void)f;
 	if (rs_addr_parse(v, &addr) != 0) {
-		return usage_err(err, errsz, "invalid --address '%s': not an IPv4 or IPv6 address", v);
+		return usage_err(err, errsz,
+				"invalid --address '%s': not an IPv4 or IPv6 address", v);
 	}
 	if (a->n_addresses == ARGS_MAX_ADDRESSES) {
 		return usage_err(err, errsz, "too many --address (at most %d)", ARGS_MAX_ADDRESSES);
@@ -240,8 +245,8 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 		return 0;
 	}
 	if (a->cmd == ARGS_NONE) {
-		return usage_err(err, errsz, "no command (query, register, deregister, status, list, "
-					     "watch, ring, reports, stats)");
+		return usage_err(err, errsz, "no command (query, register, deregister, status, "
+					     "list, watch, ring, reports, stats)");
 	}
 	if ((mask & (IDENT | C(ARGS_QUERY) | C(ARGS_RING))) && a->service == NULL) {
 		return usage_err(err, errsz, "%s needs --service", args_cmd_name(a->cmd));

@@ -187,7 +187,8 @@ Test(args, status_words_and_help)
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
 	cr_expect_eq(a.cmd, ARGS_HELP);
 	argc = split("query --port 1 -h --bogus", buf, argv);
-	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "help wins over what follows");
+	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0,
+			"help wins over what follows");
 	cr_expect_eq(a.cmd, ARGS_HELP);
 	argc = split("help", buf, argv);
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
