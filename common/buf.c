@@ -1,5 +1,6 @@
 #include "common/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,8 +9,12 @@
 /* The first allocation of a buffer: small enough for a short message, large
  * enough that a page of text takes few doublings. */
 #define BUF_MIN 256
-/* The smallest array rs_array_grow() allocates, in elements. */
-#define ARRAY_MIN 16
+/* The smallest array rs_array_grow() allocates, in elements: small, for the
+ * many short arrays (a service's instances). */
+#define ARRAY_MIN 4
+/* No object may be larger than PTRDIFF_MAX bytes (pointer differences must
+ * fit); malloc refuses such sizes anyway, so they fail here, early. */
+#define SIZE_MOST ((size_t)PTRDIFF_MAX)
 
 void rs_buf_init(struct rs_buf *b)
 {
@@ -52,14 +57,14 @@ bool rs_buf_reserve_slow(struct rs_buf *b, size_t more)
 	if (b->cap - b->len >= more) {
 		return true;
 	}
-	if (more > SIZE_MAX - b->len) {
+	if (more > SIZE_MOST - b->len) {
 		b->err = RS_ENOMEM;
 		return false;
 	}
 	size_t need = b->len + more;
 	size_t cap = b->cap < BUF_MIN ? BUF_MIN : b->cap;
 	while (cap < need) {
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+		cap = cap > SIZE_MOST / 2 ? need : cap * 2;
 	}
 	char *d = realloc(b->data, cap);
 	if (d == NULL) {
@@ -117,10 +122,10 @@ int rs_array_grow(void *array, size_t *cap, size_t need, size_t elem)
 	if (need <= *cap) {
 		return 0;
 	}
-	if (elem == 0 || need > SIZE_MAX / elem) {
+	if (elem == 0 || need > SIZE_MOST / elem) {
 		return RS_ENOMEM;
 	}
-	size_t most = SIZE_MAX / elem;
+	size_t most = SIZE_MOST / elem;
 	size_t ncap = *cap > most / 2 ? most : *cap * 2;
 	if (ncap < ARRAY_MIN) {
 		ncap = ARRAY_MIN < most ? ARRAY_MIN : most;

@@ -56,7 +56,7 @@ __attribute__((warn_unused_result)) int rs_buf_error(const struct rs_buf *b);
 /**
  * Grow so that @p more bytes fit after len (the slow path of
  * rs_buf_reserve()). Sets the sticky failure when out of memory or when
- * len + @p more overflows.
+ * len + @p more is over PTRDIFF_MAX.
  * @return false once the buffer has failed.
  */
 bool rs_buf_reserve_slow(struct rs_buf *b, size_t more);
@@ -110,12 +110,13 @@ void rs_buf_vprintf(struct rs_buf *b, const char *fmt, va_list ap)
 /**
  * Make room for at least @p need elements of @p elem bytes in the malloc'ed
  * array *@p array of *@p cap elements: realloc to the larger of @p need and
- * twice *@p cap (at least 16), so that appending one at a time costs
+ * twice *@p cap (at least 4), so that appending one at a time costs
  * amortised O(1). Does nothing when *@p cap >= @p need.
  * @param array the address of the caller's pointer (any element type; NULL
  *        for an empty array). Use RS_ARRAY_GROW() to pass it typed.
  * @param cap the caller's capacity, in elements; updated on growth.
- * @return 0, or RS_ENOMEM when out of memory or when the size overflows;
+ * @return 0, or RS_ENOMEM when out of memory or when the size is over
+ *         PTRDIFF_MAX bytes;
  *         the array and @p cap are then unchanged (still the caller's).
  */
 __attribute__((warn_unused_result)) int rs_array_grow(
