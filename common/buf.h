@@ -105,7 +105,7 @@ void rs_buf_printf(struct rs_buf *b, const char *fmt, ...) __attribute__((format
 
 /** rs_buf_printf() with a va_list (consumed). */
 void rs_buf_vprintf(struct rs_buf *b, const char *fmt, va_list ap)
-        __attribute__((format(printf, 2, 0)));
+		__attribute__((format(printf, 2, 0)));
 
 /**
  * Make room for at least @p need elements of @p elem bytes in the malloc'ed
@@ -120,7 +120,7 @@ void rs_buf_vprintf(struct rs_buf *b, const char *fmt, va_list ap)
  *         the array and @p cap are then unchanged (still the caller's).
  */
 __attribute__((warn_unused_result)) int rs_array_grow(
-        void *array, size_t *cap, size_t need, size_t elem);
+		void *array, size_t *cap, size_t need, size_t elem);
 
 /** rs_array_grow() for the array pointer @p arr (an lvalue) of capacity @p cap. */
 #define RS_ARRAY_GROW(arr, cap, need) rs_array_grow(&(arr), &(cap), (need), sizeof(*(arr)))

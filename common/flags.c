@@ -12,7 +12,7 @@
 #define FLAGS_MAX 256
 
 static int usage(char *err, size_t errsz, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+		__attribute__((format(printf, 3, 4)));
 
 static int usage(char *err, size_t errsz, const char *fmt, ...)
 {
@@ -75,7 +75,7 @@ static bool takes_value(const struct rs_flag *f)
 /* The flag "--name[=value]" names: exact, else (with ABBREV) the only one
  * it is a prefix of. */
 static int find_long(const struct rs_flags *spec, const char *arg, const struct rs_flag **out,
-        char *err, size_t errsz)
+		char *err, size_t errsz)
 {
 	const char *name = arg + 2;
 	const char *eq = strchr(name, '=');
@@ -125,7 +125,7 @@ struct token {
  * may be the next argument: *i then moves past it). Sets neither field of
  * @p t for the "--" that ends the flags. */
 static int next_token(const struct rs_flags *spec, int argc, char *const argv[], int *i,
-        bool *only_positional, struct token *t, char *err, size_t errsz)
+		bool *only_positional, struct token *t, char *err, size_t errsz)
 {
 	const char *arg = argv[*i];
 	memset(t, 0, sizeof(*t));
@@ -172,7 +172,7 @@ static int invalid(const struct rs_flag *f, const char *v, char *err, size_t err
 	}
 	if (f->kind == RS_FLAG_UINT) {
 		return usage(err, errsz, "invalid --%s '%s' (%llu-%llu)", f->name, v,
-		        (unsigned long long)f->min, (unsigned long long)f->max);
+				(unsigned long long)f->min, (unsigned long long)f->max);
 	}
 	return usage(err, errsz, "invalid --%s '%s'", f->name, v);
 }
@@ -225,7 +225,7 @@ static int store(const struct rs_flag *f, const char *v, void *target, char *err
 		size_t *count = (size_t *)((char *)target + f->count_offset);
 		if (*count >= f->max) {
 			return usage(err, errsz, "too many --%s (at most %llu)", f->name,
-			        (unsigned long long)f->max);
+					(unsigned long long)f->max);
 		}
 		((const char **)field)[(*count)++] = v;
 		return 0;
@@ -245,7 +245,7 @@ static int store(const struct rs_flag *f, const char *v, void *target, char *err
 
 /* Pass 1: syntax, positional arguments, STOP. */
 static int pass_read(const struct rs_flags *spec, int argc, char *const argv[], void *target,
-        const char **stray, char *err, size_t errsz)
+		const char **stray, char *err, size_t errsz)
 {
 	bool only_positional = false;
 	for (int i = 0; i < argc; i++) {
@@ -272,7 +272,7 @@ static int pass_read(const struct rs_flags *spec, int argc, char *const argv[], 
 /* Pass 2: the values, in argv order. Pass 1 has read the same argv
  * without an error, so no syntax error can come up here. */
 static int pass_store(const struct rs_flags *spec, int argc, char *const argv[], void *target,
-        uint64_t seen[], char *err, size_t errsz)
+		uint64_t seen[], char *err, size_t errsz)
 {
 	bool only_positional = false;
 	for (int i = 0; i < argc; i++) {
@@ -300,7 +300,7 @@ static int pass_store(const struct rs_flags *spec, int argc, char *const argv[],
 }
 
 int rs_flags_parse(const struct rs_flags *spec, int argc, char *const argv[], void *target,
-        char *err, size_t errsz)
+		char *err, size_t errsz)
 {
 	err[0] = '\0';
 	if (spec->n > FLAGS_MAX) {
@@ -322,9 +322,9 @@ int rs_flags_parse(const struct rs_flags *spec, int argc, char *const argv[], vo
 		const struct rs_flag *f = &spec->flags[k];
 		if ((f->opts & RS_FLAG_REQUIRED) && !(seen[k / 64] & (1ULL << (k % 64)))) {
 			return usage(err, errsz,
-			        f->kind == RS_FLAG_LIST ? "at least one --%s is required"
-			                                : "--%s is required",
-			        f->name);
+					f->kind == RS_FLAG_LIST ? "at least one --%s is required"
+								: "--%s is required",
+					f->name);
 		}
 	}
 	return 0;
@@ -339,9 +339,9 @@ void rs_flags_help(FILE *out, const struct rs_flags *spec, rs_flag_default_cb df
 		}
 		char left[96], d[1024] = "";
 		snprintf(left, sizeof(left), "--%s%s%s", f->name, takes_value(f) ? " " : "",
-		        !takes_value(f)         ? ""
-		        : f->value_name != NULL ? f->value_name
-		                                : "VALUE");
+				!takes_value(f)         ? ""
+				: f->value_name != NULL ? f->value_name
+							: "VALUE");
 		if (dflt != NULL) {
 			dflt(f, ud, d, sizeof(d));
 		}

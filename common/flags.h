@@ -52,8 +52,8 @@ struct rs_flag;
  *        standard "invalid --NAME 'VALUE' (HINT)" from the flag's hint.
  * @return 0, or a negative code (returned by rs_flags_parse()).
  */
-typedef int (*rs_flag_set_cb)(
-        void *target, const struct rs_flag *flag, const char *value, char *err, size_t errsz);
+typedef int (*rs_flag_set_cb)(void *target, const struct rs_flag *flag, const char *value,
+		char *err, size_t errsz);
 
 /**
  * Take one positional argument (a command word...).
@@ -73,17 +73,17 @@ typedef int (*rs_flag_allow_cb)(void *target, const struct rs_flag *flag, char *
  * leave @p out empty for none.
  */
 typedef void (*rs_flag_default_cb)(
-        const struct rs_flag *flag, const void *ud, char *out, size_t outsz);
+		const struct rs_flag *flag, const void *ud, char *out, size_t outsz);
 
 enum rs_flag_kind {
 	RS_FLAG_SWITCH,   /**< no value: sets the bool at offset to true */
 	RS_FLAG_BOOL,     /**< --name sets the bool true; --name=WORD sets it to WORD:
-	                       true/yes/on/1 or false/no/off/0 */
+			       true/yes/on/1 or false/no/off/0 */
 	RS_FLAG_UINT,     /**< a decimal in [min, max], digits only, into the unsigned
-	                       integer of `size` bytes (1, 2, 4 or 8) at offset */
+			       integer of `size` bytes (1, 2, 4 or 8) at offset */
 	RS_FLAG_STRING,   /**< the value (a view into argv) into the const char * at offset */
 	RS_FLAG_LIST,     /**< repeatable: each value is appended to the const char *[max]
-	                       at offset, the count (a size_t) at count_offset */
+			       at offset, the count (a size_t) at count_offset */
 	RS_FLAG_CALL,     /**< the value goes to set() */
 	RS_FLAG_CALL_OPT, /**< set() with "=VALUE", or NULL when given bare */
 };
@@ -92,7 +92,7 @@ enum rs_flag_kind {
 enum rs_flag_opt {
 	RS_FLAG_REQUIRED = 1, /**< an error when never given */
 	RS_FLAG_STOP = 2,     /**< a SWITCH that ends parsing (--help, --version):
-	                           rs_flags_parse() returns 1 */
+				   rs_flags_parse() returns 1 */
 };
 
 struct rs_flag {
@@ -107,7 +107,7 @@ struct rs_flag {
 	rs_flag_set_cb set;     /**< CALL, CALL_OPT */
 	uint32_t groups;        /**< the caller's bits, for its allow callback */
 	const char *hint;       /**< what a valid value is, for "invalid --NAME 'V' (HINT)";
-	                             NULL: UINT shows "MIN-MAX" */
+				     NULL: UINT shows "MIN-MAX" */
 	const char *value_name; /**< --help: "--name VALUE_NAME"; NULL: "VALUE" */
 	const char *help;       /**< --help: one line; NULL: not listed */
 };
@@ -145,7 +145,7 @@ struct rs_flags {
  *         whenever it is negative.
  */
 __attribute__((warn_unused_result)) int rs_flags_parse(const struct rs_flags *spec, int argc,
-        char *const argv[], void *target, char *err, size_t errsz);
+		char *const argv[], void *target, char *err, size_t errsz);
 
 /**
  * Find a flag by its long name (exact, as in a config file's keys).
@@ -159,7 +159,7 @@ const struct rs_flag *rs_flags_find(const struct rs_flags *spec, const char *nam
  *         the range); @p out is set only on success.
  */
 __attribute__((warn_unused_result)) int rs_flags_uint(
-        const char *text, uint64_t min, uint64_t max, uint64_t *out);
+		const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
 /**
  * Parse a boolean word: true, yes, on, 1 or false, no, off, 0.

@@ -9,11 +9,6 @@
 #include "common/name.h"
 #include "zonegen/gen_internal.h"
 
-uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords, uint64_t rdata_sum)
-{
-	return 12 + owner_wire + 4 + nrecords * (2 + 10) + rdata_sum;
-}
-
 void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_t n)
 {
 	if (n == 0) {
@@ -189,41 +184,6 @@ static int build_zones(struct zg_gen *g)
 	return 0;
 }
 
-/* Index of the zone named exactly @p name, or -1. */
-static long zone_find(const struct zg_gen *g, const char *name)
-{
-	size_t lo = 0, hi = g->nzones;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(g->zones[mid].name, name);
-		if (c == 0) {
-			return (long)mid;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	return -1;
-}
-
-long zg_gen_zone_of(const struct zg_gen *g, const char *name)
-{
-	for (const char *p = name; *p != '\0';) {
-		long z = zone_find(g, p);
-		if (z >= 0) {
-			return z;
-		}
-		p = strchr(p, '.');
-		if (p == NULL || p[1] == '\0') {
-			break;
-		}
-		p++;
-	}
-	return -1;
-}
-
 /* ---- the inventory checks ---- */
 
 static void check_hosts(struct zg_gen *g)
@@ -273,8 +233,7 @@ static int collect_addrs(struct zg_gen *g)
 			const struct zg_host *b = &inv->hosts[g->addrs[i].host];
 			rs_addr_format(&g->addrs[i].addr, text);
 			zg_diag_error(g->diag, "IP %s claimed by two hosts: %s (%s) and %s (%s)",
-					text,
-					a->fqdn, where(a, w1, sizeof(w1)), b->fqdn,
+					text, a->fqdn, where(a, w1, sizeof(w1)), b->fqdn,
 					where(b, w2, sizeof(w2)));
 		}
 	}
@@ -313,18 +272,11 @@ static int collect_roles(struct zg_gen *g)
 			}
 			j++;
 		}
-		g->roles[g->nroles++] = (struct zg_role){.name = h->role, .first = i,
-				.count = j - i};
+		g->roles[g->nroles++] =
+				(struct zg_role){.name = h->role, .first = i, .count = j - i};
 		i = j;
 	}
 	return 0;
-}
-
-void zg_gen_note_rrset(struct zg_zone *z, uint64_t n)
-{
-	if (n > z->max_rrset) {
-		z->max_rrset = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	}
 }
 
 int zg_gen_build(struct zg_gen *g, const struct zg_options *opt, struct zg_inventory *inv,

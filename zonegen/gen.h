@@ -167,4 +167,8 @@ void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_
  * @param nrecords records in the RRset.
  * @param rdata_sum the sum of their RDATA lengths.
  */
-uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords, uint64_t rdata_sum);
+static inline uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords,
+		uint64_t rdata_sum)
+{
+	return 12 + owner_wire + 4 + nrecords * (2 + 10) + rdata_sum;
+}

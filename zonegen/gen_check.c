@@ -11,6 +11,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Index of the zone named exactly @p name, or -1. */
+static long zone_find(const struct zg_gen *g, const char *name)
+{
+	size_t lo = 0, hi = g->nzones;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(g->zones[mid].name, name);
+		if (c == 0) {
+			return (long)mid;
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return -1;
+}
+
+/* The zone holding @p name: the longest of our zone names it ends with. */
+static long zone_of(const struct zg_gen *g, const char *name)
+{
+	for (const char *p = name; *p != '\0';) {
+		long z = zone_find(g, p);
+		if (z >= 0) {
+			return z;
+		}
+		p = strchr(p, '.');
+		if (p == NULL || p[1] == '\0') {
+			break;
+		}
+		p++;
+	}
+	return -1;
+}
+
 static int srec_cmp(const void *a, const void *b)
 {
 	const struct zg_srec *x = a, *y = b;
@@ -78,15 +114,15 @@ static int addr_at_cmp(const struct zg_gen *g, size_t i, const void *key)
 	return rs_addr_cmp(&g->addrs[i].addr, key);
 }
 
-static bool host_exists(const struct zg_gen *g, const struct zg_zone *z, const char *label,
-		size_t len)
+static bool host_exists(
+		const struct zg_gen *g, const struct zg_zone *z, const char *label, size_t len)
 {
 	struct label_key k = {label, len};
 	return range_has(g, z->first, z->first + z->count, &k, host_name_cmp);
 }
 
-static const struct zg_role *role_find(const struct zg_gen *g, const struct zg_zone *z,
-		const char *label, size_t len)
+static const struct zg_role *role_find(
+		const struct zg_gen *g, const struct zg_zone *z, const char *label, size_t len)
 {
 	for (size_t i = z->first; i < z->first + z->count; i++) {
 		const char *n = g->roles[i].name;
@@ -99,8 +135,7 @@ static const struct zg_role *role_find(const struct zg_gen *g, const struct zg_z
 
 /* Parse the relative owner of a reverse zone back into an address and look
  * it up. */
-static bool rev_exists(const struct zg_gen *g, const struct zg_zone *z, const char *rel,
-		size_t len)
+static bool rev_exists(const struct zg_gen *g, const struct zg_zone *z, const char *rel, size_t len)
 {
 	const struct rs_addr *base = &g->addrs[z->first].addr;
 	struct rs_addr a = *base;
@@ -120,9 +155,9 @@ static bool rev_exists(const struct zg_gen *g, const struct zg_zone *z, const ch
 		unsigned v = 0;
 		for (size_t k = off; k < e; k++) {
 			char c = rel[k];
-			unsigned d = (c >= '0' && c <= '9') ? (unsigned)(c - '0')
-				: (c >= 'a' && c <= 'f' && !v4) ? (unsigned)(c - 'a' + 10)
-								 : 99;
+			unsigned d = (c >= '0' && c <= '9')          ? (unsigned)(c - '0')
+				     : (c >= 'a' && c <= 'f' && !v4) ? (unsigned)(c - 'a' + 10)
+								     : 99;
 			if (d == 99) {
 				return false;
 			}
@@ -175,8 +210,8 @@ static bool generated_exists(const struct zg_gen *g, const struct zg_zone *z, co
 		if (dot == NULL) {
 			return role_find(g, z, rel, len) != NULL;
 		} else {
-			const struct zg_role *r = role_find(g, z, dot + 1,
-					len - (size_t)(dot - rel) - 1);
+			const struct zg_role *r =
+					role_find(g, z, dot + 1, len - (size_t)(dot - rel) - 1);
 			if (r == NULL || r->shards == 0) {
 				return false;
 			}
@@ -229,7 +264,7 @@ static void check_cname(struct zg_gen *g, const struct zg_zone *z, const struct 
 	if (s->target == NULL) {
 		return;
 	}
-	long tz = zg_gen_zone_of(g, s->target);
+	long tz = zone_of(g, s->target);
 	if (tz < 0) {
 		return; /* outside our zones: not ours to check */
 	}
@@ -247,7 +282,7 @@ void zg_gen_check_records(struct zg_gen *g)
 	struct zg_records *rs = g->recs;
 	for (size_t i = 0; i < rs->n; i++) {
 		struct zg_srec *s = &rs->recs[i];
-		long z = zg_gen_zone_of(g, s->owner);
+		long z = zone_of(g, s->owner);
 		s->zone = z < 0 ? UINT32_MAX : (uint32_t)z;
 		if (z < 0) {
 			zg_diag_error(g->diag,
@@ -255,12 +290,10 @@ void zg_gen_check_records(struct zg_gen *g)
 					s->file, s->line, s->owner, s->type_name);
 		} else if (s->type == T_SOA) {
 			zg_diag_error(g->diag, "%s:%u: record %s SOA: the SOA is generated",
-					s->file,
-					s->line, s->owner);
+					s->file, s->line, s->owner);
 		} else if (s->type == T_NS && strcmp(s->owner, g->zones[z].name) == 0) {
 			zg_diag_error(g->diag, "%s:%u: record %s NS: apex NS come from --ns",
-					s->file,
-					s->line, s->owner);
+					s->file, s->line, s->owner);
 		}
 	}
 	if (rs->n > 1) {
@@ -313,7 +346,7 @@ void zg_gen_check_ns(struct zg_gen *g)
 {
 	for (size_t i = 0; i < g->opt->nns; i++) {
 		const char *ns = g->opt->ns[i];
-		long z = zg_gen_zone_of(g, ns);
+		long z = zone_of(g, ns);
 		if (z < 0) {
 			continue;
 		}
@@ -326,7 +359,7 @@ void zg_gen_check_ns(struct zg_gen *g)
 			addr = addr || t == T_A || t == T_AAAA;
 		}
 		if (!addr && !(zone->kind == ZG_ZONE_HOST && strcmp(ns, zone->name) != 0 &&
-					generated_exists(g, zone, ns))) {
+					     generated_exists(g, zone, ns))) {
 			zg_diag_error(g->diag, "--ns %s is inside zone %s but has no address there",
 					ns, zone->name);
 		}

@@ -4,6 +4,10 @@
  * and sharding), gen_check.c (hand-maintained records) and gen_text.c (the
  * zone text). Not for other modules: they use gen.h.
  *
+ * Layered without a call cycle: gen.c calls gen_shard.c and gen_check.c,
+ * which call nothing of gen.c (what they share is inline here or in gen.h);
+ * gen_text.c is called by the run, not by gen.c.
+ *
  * Pure, one thread, like gen.h.
  */
 #pragma once
@@ -23,15 +27,13 @@ enum zg_rrtype {
 	T_AAAA = 28,
 };
 
-/**
- * The zone holding @p name: the longest of the generated zone names it ends
- * with.
- * @return the zone's index in g->zones, or -1 when none holds it.
- */
-long zg_gen_zone_of(const struct zg_gen *g, const char *name);
-
 /** Raise @p z's largest RRset to @p n records if it is larger. */
-void zg_gen_note_rrset(struct zg_zone *z, uint64_t n);
+static inline void zg_gen_note_rrset(struct zg_zone *z, uint64_t n)
+{
+	if (n > z->max_rrset) {
+		z->max_rrset = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	}
+}
 
 /**
  * Size the RRsets of each role of roles zone @p z; shard a role that does

@@ -74,8 +74,8 @@ static void shard_role(struct zg_gen *g, struct zg_zone *z, struct zg_role *r, s
 	}
 	r->shards = n;
 	r->moved = (uint8_t)((all->a > ZG_MSG_MAX ? ZG_RRSET_A : 0) |
-			(all->aaaa > ZG_MSG_MAX ? ZG_RRSET_AAAA : 0) |
-			(all->ptr > ZG_MSG_MAX ? ZG_RRSET_PTR : 0));
+			     (all->aaaa > ZG_MSG_MAX ? ZG_RRSET_AAAA : 0) |
+			     (all->ptr > ZG_MSG_MAX ? ZG_RRSET_PTR : 0));
 	for (uint32_t s = 1; s <= n; s++) {
 		struct rrset_sizes ss;
 		role_sizes(g, r, shard_wire, s, &ss);

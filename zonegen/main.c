@@ -34,8 +34,8 @@ static bool token_ok(const char *t, size_t max, const char *more)
 	for (size_t i = 0; i < n; i++) {
 		char ch = t[i];
 		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		          (ch >= '0' && ch <= '9') || strchr("-_.", ch) != NULL ||
-		          strchr(more, ch) != NULL;
+			  (ch >= '0' && ch <= '9') || strchr("-_.", ch) != NULL ||
+			  strchr(more, ch) != NULL;
 		if (!ok) {
 			return false;
 		}
@@ -56,7 +56,7 @@ static int set_commit(void *t, const struct rs_flag *f, const char *v, char *err
 
 /* --nsd-pattern, --knot-template: quoted into the include files. */
 static int set_include_token(
-        void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
+		void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
 {
 	if (!token_ok(v, 64, "")) {
 		snprintf(err, errsz, "--%s '%s': %s", f->name, v, f->hint);
@@ -97,77 +97,80 @@ static int add_notify(void *t, const struct rs_flag *f, const char *v, char *err
 #define ARG(field) .offset = offsetof(struct zg_args, field)
 
 static const struct rs_flag zg_flags[] = {
-        {"domain", 0, RS_FLAG_STRING, RS_FLAG_REQUIRED, ARG(domain), .value_name = "DOMAIN",
-                .help = "the fleet's domain (required)"},
-        {"out", 0, RS_FLAG_STRING, RS_FLAG_REQUIRED, ARG(cfg.out), .value_name = "DIR",
-                .help = "output directory; the previous output is read from it (required)"},
-        {"inventory", 0, RS_FLAG_LIST, RS_FLAG_REQUIRED,
-                RS_FLAG_ARRAY(struct zg_args, cfg.inventory, cfg.ninventory), .value_name = "FILE",
-                .help = "a JSON Lines file; repeatable (at least one)"},
-        {"records", 0, RS_FLAG_STRING, ARG(cfg.records), .value_name = "DIR",
-                .help = "a directory of hand-maintained records (zone-file syntax)"},
-        {"ns", 0, RS_FLAG_LIST, RS_FLAG_ARRAY(struct zg_args, ns, nns), .value_name = "NAME",
-                .help = "NS of every zone (the first is the MNAME); repeatable"},
-        {"hostmaster", 0, RS_FLAG_STRING, ARG(hostmaster), .value_name = "NAME",
-                .help = "SOA RNAME (default hostmaster.DOMAIN)"},
-        {"commit", 0, RS_FLAG_CALL, ARG(cfg.commit), .set = set_commit, .value_name = "SHA",
-                .hint = "use 1-200 letters, digits and -_./",
-                .help = "add _deploy TXT \"commit=SHA\" to every zone written"},
-        {"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, cfg.ttl), .max = 2147483647,
-                .hint = "a TTL, 0..2147483647", .value_name = "SECONDS",
-                .help = "$TTL of generated records (default 3600)"},
-        {"reverse-prefix", 0, RS_FLAG_CALL, ARG(cfg.v4_prefix), .min = 8, .max = 24,
-                .set = set_prefix, .hint = "must be a multiple of 8: 8, 16 or 24",
-                .value_name = "BITS",
-                .help = "IPv4 reverse zones split at 8, 16 or 24 bits (default 16)"},
-        {"reverse6-prefix", 0, RS_FLAG_CALL, ARG(cfg.v6_prefix), .min = 4, .max = 124,
-                .set = set_prefix,
-                .hint = "must be a multiple of 4 (a nibble boundary) from 4 to 124",
-                .value_name = "BITS",
-                .help = "IPv6 reverse zones split at a multiple of 4, 4..124 (default 48)"},
-        {"serial", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, serial), .max = UINT32_MAX,
-                .hint = "a serial, 0..4294967295", .value_name = "N",
-                .help = "first serial of a new zone (default today's YYYYMMDD00)"},
-        {"max-drop", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, cfg.max_drop), .max = 100,
-                .hint = "a percentage, 0..100", .value_name = "PERCENT",
-                .help = "refuse a zone that loses more of its records (default 10)"},
-        {"force", 0, RS_FLAG_SWITCH, ARG(cfg.force),
-                .help = "accept such a drop, and remove zones no longer produced"},
-        {"check", 0, RS_FLAG_SWITCH, ARG(cfg.check),
-                .help = "run every check, print the summary, write nothing"},
-        {"shard-large", 0, RS_FLAG_SWITCH, ARG(cfg.shard_large),
-                .help = "split RRsets too large for one DNS message into shards"},
-        {"notify", 0, RS_FLAG_CALL, .set = add_notify, .value_name = "HOST:PORT",
-                .hint = "not an IP address with an optional port (127.0.0.1:53, [::1]:53)",
-                .help = "NOTIFY this IP[:PORT] of every changed zone; repeatable"},
-        {"metrics", 0, RS_FLAG_STRING, ARG(cfg.metrics), .value_name = "FILE",
-                .help = "also write the summary as a Prometheus textfile"},
-        {"zone-path", 0, RS_FLAG_STRING, ARG(cfg.zone_path), .value_name = "DIR",
-                .help = "directory the include files name (default: --out, absolute)"},
-        {"nsd-pattern", 0, RS_FLAG_CALL, ARG(cfg.nsd_pattern), .set = set_include_token,
-                .hint = "use 1-64 letters, digits and -_.", .value_name = "NAME",
-                .help = "include-pattern of every zone in the NSD include"},
-        {"knot-template", 0, RS_FLAG_CALL, ARG(cfg.knot_template), .set = set_include_token,
-                .hint = "use 1-64 letters, digits and -_.", .value_name = "ID",
-                .help = "template of every zone in the Knot include"},
-        {"quiet", 0, RS_FLAG_SWITCH, ARG(cfg.quiet), .help = "no summary on stdout"},
-        /* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
-        {"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help), .help = "this text"},
+		{"domain", 0, RS_FLAG_STRING, RS_FLAG_REQUIRED, ARG(domain), .value_name = "DOMAIN",
+				.help = "the fleet's domain (required)"},
+		{"out", 0, RS_FLAG_STRING, RS_FLAG_REQUIRED, ARG(cfg.out), .value_name = "DIR",
+				.help = "output directory; the previous output is read from it (required)"},
+		{"inventory", 0, RS_FLAG_LIST, RS_FLAG_REQUIRED,
+				RS_FLAG_ARRAY(struct zg_args, cfg.inventory, cfg.ninventory),
+				.value_name = "FILE",
+				.help = "a JSON Lines file; repeatable (at least one)"},
+		{"records", 0, RS_FLAG_STRING, ARG(cfg.records), .value_name = "DIR",
+				.help = "a directory of hand-maintained records (zone-file syntax)"},
+		{"ns", 0, RS_FLAG_LIST, RS_FLAG_ARRAY(struct zg_args, ns, nns),
+				.value_name = "NAME",
+				.help = "NS of every zone (the first is the MNAME); repeatable"},
+		{"hostmaster", 0, RS_FLAG_STRING, ARG(hostmaster), .value_name = "NAME",
+				.help = "SOA RNAME (default hostmaster.DOMAIN)"},
+		{"commit", 0, RS_FLAG_CALL, ARG(cfg.commit), .set = set_commit, .value_name = "SHA",
+				.hint = "use 1-200 letters, digits and -_./",
+				.help = "add _deploy TXT \"commit=SHA\" to every zone written"},
+		{"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, cfg.ttl), .max = 2147483647,
+				.hint = "a TTL, 0..2147483647", .value_name = "SECONDS",
+				.help = "$TTL of generated records (default 3600)"},
+		{"reverse-prefix", 0, RS_FLAG_CALL, ARG(cfg.v4_prefix), .min = 8, .max = 24,
+				.set = set_prefix, .hint = "must be a multiple of 8: 8, 16 or 24",
+				.value_name = "BITS",
+				.help = "IPv4 reverse zones split at 8, 16 or 24 bits (default 16)"},
+		{"reverse6-prefix", 0, RS_FLAG_CALL, ARG(cfg.v6_prefix), .min = 4, .max = 124,
+				.set = set_prefix,
+				.hint = "must be a multiple of 4 (a nibble boundary) from 4 to 124",
+				.value_name = "BITS",
+				.help = "IPv6 reverse zones split at a multiple of 4, 4..124 (default 48)"},
+		{"serial", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, serial),
+				.max = UINT32_MAX, .hint = "a serial, 0..4294967295",
+				.value_name = "N",
+				.help = "first serial of a new zone (default today's YYYYMMDD00)"},
+		{"max-drop", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, cfg.max_drop),
+				.max = 100, .hint = "a percentage, 0..100", .value_name = "PERCENT",
+				.help = "refuse a zone that loses more of its records (default 10)"},
+		{"force", 0, RS_FLAG_SWITCH, ARG(cfg.force),
+				.help = "accept such a drop, and remove zones no longer produced"},
+		{"check", 0, RS_FLAG_SWITCH, ARG(cfg.check),
+				.help = "run every check, print the summary, write nothing"},
+		{"shard-large", 0, RS_FLAG_SWITCH, ARG(cfg.shard_large),
+				.help = "split RRsets too large for one DNS message into shards"},
+		{"notify", 0, RS_FLAG_CALL, .set = add_notify, .value_name = "HOST:PORT",
+				.hint = "not an IP address with an optional port (127.0.0.1:53, [::1]:53)",
+				.help = "NOTIFY this IP[:PORT] of every changed zone; repeatable"},
+		{"metrics", 0, RS_FLAG_STRING, ARG(cfg.metrics), .value_name = "FILE",
+				.help = "also write the summary as a Prometheus textfile"},
+		{"zone-path", 0, RS_FLAG_STRING, ARG(cfg.zone_path), .value_name = "DIR",
+				.help = "directory the include files name (default: --out, absolute)"},
+		{"nsd-pattern", 0, RS_FLAG_CALL, ARG(cfg.nsd_pattern), .set = set_include_token,
+				.hint = "use 1-64 letters, digits and -_.", .value_name = "NAME",
+				.help = "include-pattern of every zone in the NSD include"},
+		{"knot-template", 0, RS_FLAG_CALL, ARG(cfg.knot_template), .set = set_include_token,
+				.hint = "use 1-64 letters, digits and -_.", .value_name = "ID",
+				.help = "template of every zone in the Knot include"},
+		{"quiet", 0, RS_FLAG_SWITCH, ARG(cfg.quiet), .help = "no summary on stdout"},
+		/* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
+		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help), .help = "this text"},
 };
 
 /* getopt_long's rules, which roster-zonegen has always had: --ns for --ns,
  * --dom for --domain. */
 static const struct rs_flags zg_spec = {
-        zg_flags, sizeof(zg_flags) / sizeof(zg_flags[0]), .opts = RS_FLAGS_ABBREV};
+		zg_flags, sizeof(zg_flags) / sizeof(zg_flags[0]), .opts = RS_FLAGS_ABBREV};
 
 static const char synopsis[] =
-        "usage: roster-zonegen --domain example.net --out zones/ --inventory fleet.jsonl\n"
-        "         [--inventory cloud.jsonl]... [--records static/] [--ns ns1.example.net.]...\n"
-        "         [--hostmaster hostmaster.example.net.] [--commit SHA] [--ttl 3600]\n"
-        "         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
-        "         [--max-drop 10] [--force] [--check] [--shard-large]\n"
-        "         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
-        "         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n\n";
+		"usage: roster-zonegen --domain example.net --out zones/ --inventory fleet.jsonl\n"
+		"         [--inventory cloud.jsonl]... [--records static/] [--ns ns1.example.net.]...\n"
+		"         [--hostmaster hostmaster.example.net.] [--commit SHA] [--ttl 3600]\n"
+		"         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
+		"         [--max-drop 10] [--force] [--check] [--shard-large]\n"
+		"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
+		"         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n\n";
 
 static void usage(FILE *out)
 {
@@ -219,7 +222,7 @@ static int finish(struct zg_args *g)
 	if (a->nns == 0) {
 		if (!prefixed(a->ns_buf[0], "ns1", a->domain)) {
 			return usage_error(
-			        "--domain '%s' is too long for a default --ns", g->domain);
+					"--domain '%s' is too long for a default --ns", g->domain);
 		}
 		a->ns[a->nns++] = a->ns_buf[0];
 	}
@@ -229,7 +232,7 @@ static int finish(struct zg_args *g)
 		}
 	} else if (!prefixed(a->hostmaster, "hostmaster", a->domain)) {
 		return usage_error(
-		        "--domain '%s' is too long for a default --hostmaster", g->domain);
+				"--domain '%s' is too long for a default --hostmaster", g->domain);
 	}
 	a->serial_given = g->serial != UINT64_MAX;
 	a->serial = (uint32_t)g->serial;

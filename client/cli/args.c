@@ -14,16 +14,16 @@
 #define IDENT (C(ARGS_REGISTER) | C(ARGS_DEREGISTER) | C(ARGS_STATUS))
 
 static const char *const cmd_names[] = {
-	[ARGS_QUERY] = "query",
-	[ARGS_REGISTER] = "register",
-	[ARGS_DEREGISTER] = "deregister",
-	[ARGS_STATUS] = "status",
-	[ARGS_LIST] = "list",
-	[ARGS_WATCH] = "watch",
-	[ARGS_RING] = "ring",
-	[ARGS_REPORTS] = "reports",
-	[ARGS_STATS] = "stats",
-	[ARGS_HELP] = "help",
+		[ARGS_QUERY] = "query",
+		[ARGS_REGISTER] = "register",
+		[ARGS_DEREGISTER] = "deregister",
+		[ARGS_STATUS] = "status",
+		[ARGS_LIST] = "list",
+		[ARGS_WATCH] = "watch",
+		[ARGS_RING] = "ring",
+		[ARGS_REPORTS] = "reports",
+		[ARGS_STATS] = "stats",
+		[ARGS_HELP] = "help",
 };
 
 const char *args_cmd_name(enum args_cmd cmd)
@@ -73,8 +73,7 @@ static const char **field(void *a, const struct rs_flag *f)
 	return (const char **)((char *)a + f->offset);
 }
 
-static int add_servers(void *t, const struct rs_flag *f, const char *value, char *err,
-		size_t errsz)
+static int add_servers(void *t, const struct rs_flag *f, const char *value, char *err, size_t errsz)
 {
 	/* "a,b" lists several registries; each is checked here, so that a typo
 	 * is a usage error and not an unreachable registry. */
@@ -97,8 +96,9 @@ static int add_servers(void *t, const struct rs_flag *f, const char *value, char
 			return usage_err(err, errsz,
 					"invalid --server '%s': %s (expected ADDRESS:PORT, e.g. "
 					"127.0.0.1:7600)",
-					one, rc == RS_EPORT ? "bad or missing port"
-							    : "not an IP address");
+					one,
+					rc == RS_EPORT ? "bad or missing port"
+						       : "not an IP address");
 		}
 		if (a->n_servers == ARGS_MAX_SERVERS) {
 			return usage_err(err, errsz, "too many --server (at most %d)",
@@ -151,8 +151,8 @@ static int add_address(void *t, const struct rs_flag *f, const char *v, char *er
 	struct rs_addr addr;
 	(void)f;
 	if (rs_addr_parse(v, &addr) != 0) {
-		return usage_err(err, errsz,
-				"invalid --address '%s': not an IPv4 or IPv6 address", v);
+		return usage_err(err, errsz, "invalid --address '%s': not an IPv4 or IPv6 address",
+				v);
 	}
 	if (a->n_addresses == ARGS_MAX_ADDRESSES) {
 		return usage_err(err, errsz, "too many --address (at most %d)", ARGS_MAX_ADDRESSES);
@@ -193,34 +193,34 @@ static int set_key(void *t, const struct rs_flag *f, const char *v, char *err, s
 #define ARG(f) .offset = offsetof(struct args, f)
 
 static const struct rs_flag cli_flags[] = {
-	{"server", 0, RS_FLAG_CALL, .set = add_servers},
-	{"site", 's', RS_FLAG_CALL, ARG(site), .set = set_site},
-	{"json", 0, RS_FLAG_SWITCH, ARG(json)},
-	{"timeout", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, timeout_ms), .min = 1,
-			.max = 600000, .hint = "1-600000 ms"},
-	{"cache", 0, RS_FLAG_STRING, ARG(cache)},
-	{"max-stale", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, max_stale), .min = 1,
-			.max = 30u * 86400u, .hint = "1-2592000 s"},
-	{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help)},
-	{"service", 0, RS_FLAG_CALL, ARG(service), .set = set_label,
-			.groups = IDENT | C(ARGS_QUERY) | C(ARGS_WATCH) | C(ARGS_RING)},
-	{"protocol", 0, RS_FLAG_CALL, ARG(protocol), .set = set_label,
-			.groups = IDENT | C(ARGS_QUERY) | C(ARGS_RING)},
-	{"host", 0, RS_FLAG_CALL, ARG(host), .set = set_host, .groups = IDENT},
-	{"port", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, port), .min = 1, .max = 65535,
-			.groups = IDENT},
-	{"address", 0, RS_FLAG_CALL, .set = add_address, .groups = C(ARGS_REGISTER)},
-	{"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, ttl), .min = 1, .max = 3600,
-			.hint = "1-3600 seconds", .groups = C(ARGS_REGISTER)},
-	{"permanent", 0, RS_FLAG_SWITCH, ARG(permanent), .groups = C(ARGS_REGISTER)},
-	{"weight", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, weight), .max = 65535,
-			.groups = C(ARGS_REGISTER)},
-	{"priority", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, priority), .max = 65535,
-			.groups = C(ARGS_REGISTER)},
-	{"meta", 0, RS_FLAG_CALL, .set = add_meta, .groups = C(ARGS_REGISTER)},
-	{"starting", 0, RS_FLAG_SWITCH, ARG(starting), .groups = C(ARGS_REGISTER)},
-	{"all", 0, RS_FLAG_SWITCH, ARG(all), .groups = C(ARGS_QUERY)},
-	{"key", 0, RS_FLAG_CALL, ARG(key), .set = set_key, .groups = C(ARGS_RING)},
+		{"server", 0, RS_FLAG_CALL, .set = add_servers},
+		{"site", 's', RS_FLAG_CALL, ARG(site), .set = set_site},
+		{"json", 0, RS_FLAG_SWITCH, ARG(json)},
+		{"timeout", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, timeout_ms), .min = 1,
+				.max = 600000, .hint = "1-600000 ms"},
+		{"cache", 0, RS_FLAG_STRING, ARG(cache)},
+		{"max-stale", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, max_stale), .min = 1,
+				.max = 30u * 86400u, .hint = "1-2592000 s"},
+		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help)},
+		{"service", 0, RS_FLAG_CALL, ARG(service), .set = set_label,
+				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_WATCH) | C(ARGS_RING)},
+		{"protocol", 0, RS_FLAG_CALL, ARG(protocol), .set = set_label,
+				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_RING)},
+		{"host", 0, RS_FLAG_CALL, ARG(host), .set = set_host, .groups = IDENT},
+		{"port", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, port), .min = 1, .max = 65535,
+				.groups = IDENT},
+		{"address", 0, RS_FLAG_CALL, .set = add_address, .groups = C(ARGS_REGISTER)},
+		{"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, ttl), .min = 1, .max = 3600,
+				.hint = "1-3600 seconds", .groups = C(ARGS_REGISTER)},
+		{"permanent", 0, RS_FLAG_SWITCH, ARG(permanent), .groups = C(ARGS_REGISTER)},
+		{"weight", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, weight), .max = 65535,
+				.groups = C(ARGS_REGISTER)},
+		{"priority", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, priority), .max = 65535,
+				.groups = C(ARGS_REGISTER)},
+		{"meta", 0, RS_FLAG_CALL, .set = add_meta, .groups = C(ARGS_REGISTER)},
+		{"starting", 0, RS_FLAG_SWITCH, ARG(starting), .groups = C(ARGS_REGISTER)},
+		{"all", 0, RS_FLAG_SWITCH, ARG(all), .groups = C(ARGS_QUERY)},
+		{"key", 0, RS_FLAG_CALL, ARG(key), .set = set_key, .groups = C(ARGS_RING)},
 };
 
 static int parse_status_word(struct args *a, const char *w, char *err, size_t errsz)
@@ -245,8 +245,9 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 		return 0;
 	}
 	if (a->cmd == ARGS_NONE) {
-		return usage_err(err, errsz, "no command (query, register, deregister, status, "
-					     "list, watch, ring, reports, stats)");
+		return usage_err(err, errsz,
+				"no command (query, register, deregister, status, "
+				"list, watch, ring, reports, stats)");
 	}
 	if ((mask & (IDENT | C(ARGS_QUERY) | C(ARGS_RING))) && a->service == NULL) {
 		return usage_err(err, errsz, "%s needs --service", args_cmd_name(a->cmd));
@@ -305,7 +306,7 @@ static int allow(void *t, const struct rs_flag *f, char *err, size_t errsz)
 }
 
 static const struct rs_flags cli_spec = {cli_flags, sizeof(cli_flags) / sizeof(cli_flags[0]),
-	.positional = positional, .allow = allow};
+		.positional = positional, .allow = allow};
 
 int args_parse(int argc, char *const argv[], struct args *out, char *err, size_t errsz)
 {

@@ -154,11 +154,11 @@ struct overflow_case {
 ParameterizedTestParameters(array, overflowing_sizes_are_refused_and_change_nothing)
 {
 	static struct overflow_case cases[] = {
-	        {0, SIZE_MAX, 1},         /* more than any allocation */
-	        {0, SIZE_MAX / 8 + 1, 8}, /* need * elem overflows */
-	        {0, (SIZE_MAX >> 1) + 2, 2},
-	        {0, (size_t)PTRDIFF_MAX / 4 + 1, 4}, /* over the largest object */
-	        {0, 1, 0}, /* a zero-size element is a caller's bug, not a crash */
+			{0, SIZE_MAX, 1},         /* more than any allocation */
+			{0, SIZE_MAX / 8 + 1, 8}, /* need * elem overflows */
+			{0, (SIZE_MAX >> 1) + 2, 2},
+			{0, (size_t)PTRDIFF_MAX / 4 + 1, 4}, /* over the largest object */
+			{0, 1, 0}, /* a zero-size element is a caller's bug, not a crash */
 	};
 	return cr_make_param_array(struct overflow_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

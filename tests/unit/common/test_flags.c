@@ -45,25 +45,26 @@ static int set_opt(void *target, const struct rs_flag *f, const char *v, char *e
 }
 
 static const struct rs_flag prog_flags[] = {
-        {"verbose", 'v', RS_FLAG_SWITCH, .offset = offsetof(struct prog, verbose),
-                .help = "say more"},
-        {"color", 0, RS_FLAG_BOOL, .offset = offsetof(struct prog, color), .help = "colours"},
-        {"port", 'p', RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, port), .min = 1, .max = 65535,
-                .help = "the port"},
-        {"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, ttl), .min = 0, .max = 3600,
-                .hint = "0-3600 seconds", .help = "the TTL"},
-        {"big", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, big), .max = UINT64_MAX},
-        {"small", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, small), .max = 255},
-        {"name", 'n', RS_FLAG_STRING, .offset = offsetof(struct prog, name),
-                .opts = RS_FLAG_REQUIRED, .value_name = "NAME", .help = "the name"},
-        {"file", 0, RS_FLAG_LIST, RS_FLAG_ARRAY(struct prog, files, nfiles),
-                .help = "a file (repeatable)"},
-        {"mode", 0, RS_FLAG_CALL, .offset = 0, .set = set_mode, .hint = "fast or slow",
-                .help = "the mode"},
-        {"opt", 0, RS_FLAG_CALL_OPT, .set = set_opt},
-        {"help", 'h', RS_FLAG_SWITCH, .offset = offsetof(struct prog, help), .opts = RS_FLAG_STOP,
-                .help = "this text"},
-        {"name-prefix-twin", 0, RS_FLAG_SWITCH, .offset = offsetof(struct prog, verbose)},
+		{"verbose", 'v', RS_FLAG_SWITCH, .offset = offsetof(struct prog, verbose),
+				.help = "say more"},
+		{"color", 0, RS_FLAG_BOOL, .offset = offsetof(struct prog, color),
+				.help = "colours"},
+		{"port", 'p', RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, port), .min = 1,
+				.max = 65535, .help = "the port"},
+		{"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, ttl), .min = 0, .max = 3600,
+				.hint = "0-3600 seconds", .help = "the TTL"},
+		{"big", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, big), .max = UINT64_MAX},
+		{"small", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct prog, small), .max = 255},
+		{"name", 'n', RS_FLAG_STRING, .offset = offsetof(struct prog, name),
+				.opts = RS_FLAG_REQUIRED, .value_name = "NAME", .help = "the name"},
+		{"file", 0, RS_FLAG_LIST, RS_FLAG_ARRAY(struct prog, files, nfiles),
+				.help = "a file (repeatable)"},
+		{"mode", 0, RS_FLAG_CALL, .offset = 0, .set = set_mode, .hint = "fast or slow",
+				.help = "the mode"},
+		{"opt", 0, RS_FLAG_CALL_OPT, .set = set_opt},
+		{"help", 'h', RS_FLAG_SWITCH, .offset = offsetof(struct prog, help),
+				.opts = RS_FLAG_STOP, .help = "this text"},
+		{"name-prefix-twin", 0, RS_FLAG_SWITCH, .offset = offsetof(struct prog, verbose)},
 };
 
 static int take_word(void *target, const char *arg, char *err, size_t errsz)
@@ -80,11 +81,11 @@ static int take_word(void *target, const char *arg, char *err, size_t errsz)
 }
 
 static const struct rs_flags prog = {
-        prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .opts = 0};
+		prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .opts = 0};
 static const struct rs_flags prog_abbrev = {
-        prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .opts = RS_FLAGS_ABBREV};
+		prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .opts = RS_FLAGS_ABBREV};
 static const struct rs_flags prog_words = {
-        prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .positional = take_word};
+		prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .positional = take_word};
 
 #define MAXA 24
 
@@ -93,14 +94,14 @@ static int split(const char *line, char buf[512], char *argv[MAXA])
 	snprintf(buf, 512, "%s", line);
 	int n = 0;
 	for (char *save = NULL, *t = strtok_r(buf, " ", &save); t != NULL && n < MAXA;
-	        t = strtok_r(NULL, " ", &save)) {
+			t = strtok_r(NULL, " ", &save)) {
 		argv[n++] = t;
 	}
 	return n;
 }
 
-static int parse(
-        const struct rs_flags *spec, const char *line, struct prog *p, char *err, size_t errsz)
+static int parse(const struct rs_flags *spec, const char *line, struct prog *p, char *err,
+		size_t errsz)
 {
 	static char buf[512];
 	static char *argv[MAXA];
@@ -114,10 +115,10 @@ Test(flags, every_kind_in_both_syntaxes)
 	struct prog p;
 	char err[200];
 	cr_assert_eq(parse(&prog,
-	                     "-v --color=no --port 80 --ttl=0 --big 18446744073709551615 "
-	                     "--small 255 --name=a=b --file x --file=y --mode fast --opt",
-	                     &p, err, sizeof(err)),
-	        0, "%s", err);
+				     "-v --color=no --port 80 --ttl=0 --big 18446744073709551615 "
+				     "--small 255 --name=a=b --file x --file=y --mode fast --opt",
+				     &p, err, sizeof(err)),
+			0, "%s", err);
 	cr_expect(p.verbose);
 	cr_expect_not(p.color);
 	cr_expect_eq(p.port, 80);
@@ -130,7 +131,7 @@ Test(flags, every_kind_in_both_syntaxes)
 	cr_expect_str_eq(p.mode, "fast");
 	cr_expect_str_eq(p.opt, "(bare)");
 	cr_assert_eq(parse(&prog, "--color --opt=x -p8080 -n n1 --name n2", &p, err, sizeof(err)),
-	        0, "%s", err);
+			0, "%s", err);
 	cr_expect(p.color);
 	cr_expect_str_eq(p.opt, "x");
 	cr_expect_eq(p.port, 8080);
@@ -142,7 +143,7 @@ Test(flags, values_may_start_with_a_dash_and_double_dash_ends_flags)
 	struct prog p;
 	char err[200];
 	cr_assert_eq(parse(&prog_words, "--name -x -- --verbose - w", &p, err, sizeof(err)), 0,
-	        "%s", err);
+			"%s", err);
 	cr_expect_str_eq(p.name, "-x");
 	cr_expect_not(p.verbose);
 	cr_assert_eq(p.nwords, 3);
@@ -156,7 +157,7 @@ Test(flags, positional_arguments_come_before_values_are_stored)
 	struct prog p;
 	char err[200];
 	cr_assert_eq(parse(&prog_words, "--name n one --port 1 two", &p, err, sizeof(err)), 0, "%s",
-	        err);
+			err);
 	cr_expect_eq(p.nwords, 2);
 	cr_expect_eq(p.port, 1);
 }
@@ -170,7 +171,7 @@ Test(flags, stop_flag_ends_parsing_and_stores_nothing_else)
 	cr_expect_eq(p.port, 0, "values before --help are not stored");
 	cr_expect_eq(parse(&prog, "-h", &p, err, sizeof(err)), 1);
 	cr_expect_lt(parse(&prog, "--bogus --help", &p, err, sizeof(err)), 0,
-	        "a syntax error before it still counts");
+			"a syntax error before it still counts");
 }
 
 Test(flags, abbreviations_only_when_asked_and_exact_names_win)
@@ -179,8 +180,8 @@ Test(flags, abbreviations_only_when_asked_and_exact_names_win)
 	char err[200];
 	cr_expect_lt(parse(&prog, "--verb --name n", &p, err, sizeof(err)), 0);
 	cr_expect_str_eq(err, "unknown option '--verb'");
-	cr_assert_eq(
-	        parse(&prog_abbrev, "--verb --po=7 --name n", &p, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(parse(&prog_abbrev, "--verb --po=7 --name n", &p, err, sizeof(err)), 0, "%s",
+			err);
 	cr_expect(p.verbose);
 	cr_expect_eq(p.port, 7);
 	cr_assert_eq(parse(&prog_abbrev, "--name n", &p, err, sizeof(err)), 0, "%s", err);
@@ -196,36 +197,38 @@ struct bad {
 ParameterizedTestParameters(flags, bad_input_names_the_flag)
 {
 	static struct bad cases[] = {
-	        {0, "--bogus --name n", "unknown option '--bogus'"},
-	        {0, "--bogus=1 --name n", "unknown option '--bogus=1'"},
-	        {0, "-x --name n", "unknown option '-x'"},
-	        {0, "-xyz --name n", "unknown option '-xyz'"},
-	        {0, "--=1 --name n", "unknown option '--=1'"},
-	        {1, "--n x", "ambiguous option '--n'"},
-	        {1, "--=1", "unknown option '--=1'"},
-	        {0, "--name", "option '--name' needs a value"},
-	        {0, "-n", "option '-n' needs a value"},
-	        {0, "--name n --port", "option '--port' needs a value"},
-	        {0, "--name n --verbose=1", "option '--verbose' takes no value"},
-	        {0, "--name n -vv", "option '--verbose' takes no value"},
-	        {0, "--name n --color=maybe", "invalid --color 'maybe' (true or false)"},
-	        {0, "--name n --port 0", "invalid --port '0' (1-65535)"},
-	        {0, "--name n --port 65536", "invalid --port '65536' (1-65535)"},
-	        {0, "--name n --port -1", "invalid --port '-1' (1-65535)"},
-	        {0, "--name n --port +1", "invalid --port '+1' (1-65535)"},
-	        {0, "--name n --port 1x", "invalid --port '1x' (1-65535)"},
-	        {0, "--name n --port=", "invalid --port '' (1-65535)"},
-	        {0, "--name n --port 0x10", "invalid --port '0x10' (1-65535)"},
-	        {0, "--name n --ttl 3601", "invalid --ttl '3601' (0-3600 seconds)"},
-	        {0, "--name n --big 18446744073709551616", "invalid --big '18446744073709551616'"},
-	        {0, "--name n --small 256", "invalid --small '256' (0-255)"},
-	        {0, "--name n --mode warp", "invalid --mode 'warp' (fast or slow)"},
-	        {0, "--name n --mode custom", "--mode custom: not yet"},
-	        {0, "--name n --file a --file b --file c --file d", "too many --file (at most 3)"},
-	        {0, "--port 1", "--name is required"},
-	        {0, "--name n extra", "unexpected argument 'extra'"},
-	        {0, "extra --name n --port 0", "invalid --port '0'"},
-	        {0, "", "--name is required"},
+			{0, "--bogus --name n", "unknown option '--bogus'"},
+			{0, "--bogus=1 --name n", "unknown option '--bogus=1'"},
+			{0, "-x --name n", "unknown option '-x'"},
+			{0, "-xyz --name n", "unknown option '-xyz'"},
+			{0, "--=1 --name n", "unknown option '--=1'"},
+			{1, "--n x", "ambiguous option '--n'"},
+			{1, "--=1", "unknown option '--=1'"},
+			{0, "--name", "option '--name' needs a value"},
+			{0, "-n", "option '-n' needs a value"},
+			{0, "--name n --port", "option '--port' needs a value"},
+			{0, "--name n --verbose=1", "option '--verbose' takes no value"},
+			{0, "--name n -vv", "option '--verbose' takes no value"},
+			{0, "--name n --color=maybe", "invalid --color 'maybe' (true or false)"},
+			{0, "--name n --port 0", "invalid --port '0' (1-65535)"},
+			{0, "--name n --port 65536", "invalid --port '65536' (1-65535)"},
+			{0, "--name n --port -1", "invalid --port '-1' (1-65535)"},
+			{0, "--name n --port +1", "invalid --port '+1' (1-65535)"},
+			{0, "--name n --port 1x", "invalid --port '1x' (1-65535)"},
+			{0, "--name n --port=", "invalid --port '' (1-65535)"},
+			{0, "--name n --port 0x10", "invalid --port '0x10' (1-65535)"},
+			{0, "--name n --ttl 3601", "invalid --ttl '3601' (0-3600 seconds)"},
+			{0, "--name n --big 18446744073709551616",
+					"invalid --big '18446744073709551616'"},
+			{0, "--name n --small 256", "invalid --small '256' (0-255)"},
+			{0, "--name n --mode warp", "invalid --mode 'warp' (fast or slow)"},
+			{0, "--name n --mode custom", "--mode custom: not yet"},
+			{0, "--name n --file a --file b --file c --file d",
+					"too many --file (at most 3)"},
+			{0, "--port 1", "--name is required"},
+			{0, "--name n extra", "unexpected argument 'extra'"},
+			{0, "extra --name n --port 0", "invalid --port '0'"},
+			{0, "", "--name is required"},
 	};
 	return cr_make_param_array(struct bad, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -237,7 +240,7 @@ ParameterizedTest(struct bad *c, flags, bad_input_names_the_flag)
 	int rc = parse(c->abbrev ? &prog_abbrev : &prog, c->line, &p, err, sizeof(err));
 	cr_expect_lt(rc, 0, "'%s' accepted", c->line);
 	cr_expect(strstr(err, c->message) != NULL, "'%s': got '%s', want '%s'", c->line, err,
-	        c->message);
+			c->message);
 	cr_expect(strchr(err, '\n') == NULL, "one line");
 }
 
@@ -264,8 +267,10 @@ static int only_group_a(void *target, const struct rs_flag *f, char *err, size_t
 Test(flags, allow_callback_sees_every_flag_before_it_is_stored)
 {
 	static const struct rs_flag fl[] = {
-	        {"a", 0, RS_FLAG_SWITCH, .offset = offsetof(struct prog, verbose), .groups = 1},
-	        {"b", 0, RS_FLAG_SWITCH, .offset = offsetof(struct prog, color), .groups = 2},
+			{"a", 0, RS_FLAG_SWITCH, .offset = offsetof(struct prog, verbose),
+					.groups = 1},
+			{"b", 0, RS_FLAG_SWITCH, .offset = offsetof(struct prog, color),
+					.groups = 2},
 	};
 	static const struct rs_flags spec = {fl, 2, .allow = only_group_a};
 	struct prog p;
@@ -280,7 +285,7 @@ Test(flags, allow_callback_sees_every_flag_before_it_is_stored)
 ParameterizedTestParameters(flags, uint_parser_refuses_all_but_plain_decimals)
 {
 	static char cases[][24] = {"", " 1", "+1", "-1", "1 ", "1.0", "0x1", "1e3",
-	        "18446744073709551616", "99999999999999999999"};
+			"18446744073709551616", "99999999999999999999"};
 	return cr_make_param_array(char[24], cases, sizeof(cases) / sizeof(cases[0]));
 }
 
@@ -336,11 +341,11 @@ Test(flags, help_lists_the_table)
 	cr_assert_not_null(f);
 	rs_flags_help(f, &prog, show_default, "7600");
 	fclose(f);
-	cr_expect(
-	        strstr(text, "  --verbose                        say more\n") != NULL, "%s", text);
+	cr_expect(strstr(text, "  --verbose                        say more\n") != NULL, "%s",
+			text);
 	cr_expect(strstr(text, "  --port VALUE                     the port (default 7600)\n") !=
-	                  NULL,
-	        "%s", text);
+					NULL,
+			"%s", text);
 	cr_expect(strstr(text, "  --name NAME ") != NULL, "%s", text);
 	cr_expect(strstr(text, "--big") == NULL, "flags without help are not listed");
 	cr_expect(strstr(text, "-h") == NULL || strstr(text, "  --help ") != NULL);
@@ -350,7 +355,7 @@ Test(flags, help_lists_the_table)
 Test(flags, help_puts_a_long_flag_on_its_own_line)
 {
 	static const struct rs_flag fl[] = {
-	        {"a-very-long-flag-name-indeed-yes", 0, RS_FLAG_STRING, .help = "long"},
+			{"a-very-long-flag-name-indeed-yes", 0, RS_FLAG_STRING, .help = "long"},
 	};
 	static const struct rs_flags spec = {fl, 1};
 	char *text = NULL;
@@ -359,6 +364,6 @@ Test(flags, help_puts_a_long_flag_on_its_own_line)
 	rs_flags_help(f, &spec, NULL, NULL);
 	fclose(f);
 	cr_expect_str_eq(text, "  --a-very-long-flag-name-indeed-yes VALUE\n"
-	                       "                                   long\n");
+			       "                                   long\n");
 	free(text);
 }

@@ -68,17 +68,17 @@ struct short_read {
 ParameterizedTestParameters(wire, reads_past_the_end_fail_and_stay_failed)
 {
 	static struct short_read cases[] = {
-	        {0, 0, 1},
-	        {1, 0, 2},
-	        {3, 0, 4},
-	        {7, 0, 8},
-	        {8, 1, 8},
-	        {5, 3, 4},
-	        {2, 0, 0},
-	        {2, 0, -1},
-	        {4, 2, 0},
-	        {4, 2, -1},
-	        {2, 2, 1},
+			{0, 0, 1},
+			{1, 0, 2},
+			{3, 0, 4},
+			{7, 0, 8},
+			{8, 1, 8},
+			{5, 3, 4},
+			{2, 0, 0},
+			{2, 0, -1},
+			{4, 2, 0},
+			{4, 2, -1},
+			{2, 2, 1},
 	};
 	return cr_make_param_array(struct short_read, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -193,8 +193,8 @@ ParameterizedTest(size_t *room, wire, a_write_that_does_not_fit_writes_nothing)
 	struct rs_wire_writer w;
 	rs_wire_writer_init(&w, out, *room);
 	int rc = *room < 2   ? rs_wire_write_u16(&w, 0)
-	         : *room < 4 ? rs_wire_write_u32(&w, 0)
-	                     : rs_wire_write_u64(&w, 0);
+		 : *room < 4 ? rs_wire_write_u32(&w, 0)
+			     : rs_wire_write_u64(&w, 0);
 	cr_expect_eq(rc, RS_ERANGE);
 	cr_expect_eq(w.len, 0);
 	for (size_t i = 0; i < sizeof(out); i++) {
