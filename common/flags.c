@@ -1,7 +1,6 @@
 #include "common/flags.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +10,8 @@
 /* Flags per table that rs_flags_parse() tracks (for REQUIRED). */
 #define FLAGS_MAX 256
 
-static int usage(char *err, size_t errsz, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
-
-static int usage(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return RS_EINVAL;
-}
+/* A usage error: the message in err, RS_EINVAL. */
+#define usage(err, errsz, ...) rs_error_printf(err, errsz, RS_EINVAL, __VA_ARGS__)
 
 int rs_flags_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -243,58 +233,70 @@ static int store(const struct rs_flag *f, const char *v, void *target, char *err
 	return usage(err, errsz, "--%s: internal: unknown kind", f->name);
 }
 
-/* Pass 1: syntax, positional arguments, STOP. */
-static int pass_read(const struct rs_flags *spec, int argc, char *const argv[], void *target,
-		const char **stray, char *err, size_t errsz)
+/* One pass over argv. */
+struct walk {
+	const struct rs_flags *spec;
+	void *target;
+	const char *stray;             /* the first positional argument nobody takes */
+	uint64_t seen[FLAGS_MAX / 64]; /* the flags stored, by index */
+	char *err;
+	size_t errsz;
+};
+
+/* Pass 1, per token: the positional arguments and STOP (the syntax was
+ * checked by next_token()). @return 0, 1 to stop at a STOP flag, or < 0. */
+static int read_token(struct walk *w, const struct token *t)
 {
-	bool only_positional = false;
-	for (int i = 0; i < argc; i++) {
-		struct token t;
-		int rc = next_token(spec, argc, argv, &i, &only_positional, &t, err, errsz);
-		if (rc < 0) {
-			return rc;
-		}
-		if (t.positional != NULL && spec->positional != NULL) {
-			err[0] = '\0';
-			rc = spec->positional(target, t.positional, err, errsz);
-			if (rc < 0) {
-				return rc;
-			}
-		} else if (t.positional != NULL && *stray == NULL) {
-			*stray = t.positional;
-		} else if (t.flag != NULL && (t.flag->opts & RS_FLAG_STOP)) {
-			return store(t.flag, NULL, target, err, errsz) < 0 ? RS_EINVAL : 1;
-		}
+	if (t->positional != NULL && w->spec->positional != NULL) {
+		w->err[0] = '\0';
+		return w->spec->positional(w->target, t->positional, w->err, w->errsz);
+	}
+	if (t->positional != NULL && w->stray == NULL) {
+		w->stray = t->positional;
+	} else if (t->flag != NULL && (t->flag->opts & RS_FLAG_STOP)) {
+		return store(t->flag, NULL, w->target, w->err, w->errsz) < 0 ? RS_EINVAL : 1;
 	}
 	return 0;
 }
 
-/* Pass 2: the values, in argv order. Pass 1 has read the same argv
- * without an error, so no syntax error can come up here. */
-static int pass_store(const struct rs_flags *spec, int argc, char *const argv[], void *target,
-		uint64_t seen[], char *err, size_t errsz)
+/* Pass 2, per token: a flag's value, once allowed. */
+static int store_token(struct walk *w, const struct token *t)
+{
+	if (t->flag == NULL) {
+		return 0;
+	}
+	int rc;
+	if (w->spec->allow != NULL) {
+		w->err[0] = '\0';
+		if ((rc = w->spec->allow(w->target, t->flag, w->err, w->errsz)) < 0) {
+			return rc;
+		}
+	}
+	if ((rc = store(t->flag, t->value, w->target, w->err, w->errsz)) < 0) {
+		return rc;
+	}
+	size_t k = (size_t)(t->flag - w->spec->flags);
+	w->seen[k / 64] |= 1ULL << (k % 64);
+	return 0;
+}
+
+/* Read argv's tokens in order, each to @p each, until one returns non-zero.
+ * Pass 2 reads the argv pass 1 read without an error: next_token() cannot
+ * fail there. */
+static int walk(struct walk *w, int argc, char *const argv[],
+		int (*each)(struct walk *, const struct token *))
 {
 	bool only_positional = false;
 	for (int i = 0; i < argc; i++) {
 		struct token t;
-		int rc = next_token(spec, argc, argv, &i, &only_positional, &t, err, errsz);
-		if (rc < 0) {
+		int rc = next_token(
+				w->spec, argc, argv, &i, &only_positional, &t, w->err, w->errsz);
+		if (rc == 0) {
+			rc = each(w, &t);
+		}
+		if (rc != 0) {
 			return rc;
 		}
-		if (t.flag == NULL) {
-			continue;
-		}
-		if (spec->allow != NULL) {
-			err[0] = '\0';
-			if ((rc = spec->allow(target, t.flag, err, errsz)) < 0) {
-				return rc;
-			}
-		}
-		if ((rc = store(t.flag, t.value, target, err, errsz)) < 0) {
-			return rc;
-		}
-		size_t k = (size_t)(t.flag - spec->flags);
-		seen[k / 64] |= 1ULL << (k % 64);
 	}
 	return 0;
 }
@@ -306,21 +308,20 @@ int rs_flags_parse(const struct rs_flags *spec, int argc, char *const argv[], vo
 	if (spec->n > FLAGS_MAX) {
 		return usage(err, errsz, "internal: more than %d flags", FLAGS_MAX);
 	}
-	const char *stray = NULL;
-	int rc = pass_read(spec, argc, argv, target, &stray, err, errsz);
+	struct walk w = {.spec = spec, .target = target, .err = err, .errsz = errsz};
+	int rc = walk(&w, argc, argv, read_token);
+	if (rc == 0) {
+		rc = walk(&w, argc, argv, store_token);
+	}
 	if (rc != 0) {
 		return rc;
 	}
-	uint64_t seen[FLAGS_MAX / 64] = {0};
-	if ((rc = pass_store(spec, argc, argv, target, seen, err, errsz)) < 0) {
-		return rc;
-	}
-	if (stray != NULL) {
-		return usage(err, errsz, "unexpected argument '%s'", stray);
+	if (w.stray != NULL) {
+		return usage(err, errsz, "unexpected argument '%s'", w.stray);
 	}
 	for (size_t k = 0; k < spec->n; k++) {
 		const struct rs_flag *f = &spec->flags[k];
-		if ((f->opts & RS_FLAG_REQUIRED) && !(seen[k / 64] & (1ULL << (k % 64)))) {
+		if ((f->opts & RS_FLAG_REQUIRED) && !(w.seen[k / 64] & (1ULL << (k % 64)))) {
 			return usage(err, errsz,
 					f->kind == RS_FLAG_LIST ? "at least one --%s is required"
 								: "--%s is required",

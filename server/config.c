@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,17 +165,8 @@ void config_defaults(struct server_config *cfg)
 	listen_loopback(&cfg->http, 7680);
 }
 
-static int fail(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return RS_ECONF;
-}
+/* A configuration error: the message in err, RS_ECONF. */
+#define fail(err, errsz, ...) rs_error_printf(err, errsz, RS_ECONF, __VA_ARGS__)
 
 static int parse_u64(const char *v, uint64_t *out, bool bytes)
 {

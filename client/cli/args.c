@@ -1,6 +1,5 @@
 #include "client/cli/args.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,16 +55,8 @@ const char *args_usage(void)
 	       "error\n";
 }
 
-static int usage_err(char *err, size_t errsz, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
-static int usage_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return RS_EINVAL;
-}
+/* A usage error: the message in err, RS_EINVAL (args_parse() exits 2). */
+#define usage_err(err, errsz, ...) rs_error_printf(err, errsz, RS_EINVAL, __VA_ARGS__)
 
 /* The flag's const char * field in struct args. */
 static const char **field(void *a, const struct rs_flag *f)

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/flags.h"
+#include "tests/unit/common/argv_split.h"
 
 /* A program with one flag of every kind. */
 struct prog {
@@ -87,26 +88,13 @@ static const struct rs_flags prog_abbrev = {
 static const struct rs_flags prog_words = {
 		prog_flags, sizeof(prog_flags) / sizeof(prog_flags[0]), .positional = take_word};
 
-#define MAXA 24
-
-static int split(const char *line, char buf[512], char *argv[MAXA])
-{
-	snprintf(buf, 512, "%s", line);
-	int n = 0;
-	for (char *save = NULL, *t = strtok_r(buf, " ", &save); t != NULL && n < MAXA;
-			t = strtok_r(NULL, " ", &save)) {
-		argv[n++] = t;
-	}
-	return n;
-}
-
 static int parse(const struct rs_flags *spec, const char *line, struct prog *p, char *err,
 		size_t errsz)
 {
 	static char buf[512];
-	static char *argv[MAXA];
+	static char *argv[ARGV_SPLIT_MAX + 1];
 	memset(p, 0, sizeof(*p));
-	int argc = split(line, buf, argv);
+	int argc = argv_split(line, buf, argv);
 	return rs_flags_parse(spec, argc, argv, p, err, errsz);
 }
 

@@ -8,17 +8,14 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
+#include "tests/unit/common/argv_split.h"
 
 static int parse(struct server_config *cfg, const char *line, char *err, size_t errsz)
 {
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "rosterd %s", line);
-	char *argv[32];
-	int argc = 0;
-	for (char *tok = strtok(buf, " "); tok != NULL && argc < 31; tok = strtok(NULL, " ")) {
-		argv[argc++] = tok;
-	}
-	argv[argc] = NULL;
+	char full[512], buf[512];
+	char *argv[ARGV_SPLIT_MAX + 1];
+	snprintf(full, sizeof(full), "rosterd %s", line);
+	int argc = argv_split(full, buf, argv);
 	config_defaults(cfg);
 	return config_parse(cfg, argc, argv, err, errsz);
 }
