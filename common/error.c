@@ -1,5 +1,7 @@
 #include "common/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *rs_strerror(int err)
@@ -56,4 +58,13 @@ const char *rs_strerror(int err)
 		return strerror(-err);
 	}
 	return "unknown error";
+}
+
+int rs_error_printf(char *err, size_t errsz, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return code;
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stddef.h>
 
 enum rs_error {
 	RS_OK = 0,
@@ -67,3 +68,14 @@ enum rs_error {
  * @return a string with static lifetime; "unknown error" for codes we do not know.
  */
 const char *rs_strerror(int err);
+
+/**
+ * Write a one-line message into a caller's error buffer and return a code:
+ * the last line of a function that reports its failure as a code plus a
+ * message (config parsing, flags).
+ * @param err the buffer; the message is truncated to fit @p errsz.
+ * @param code returned as is.
+ * @return @p code.
+ */
+int rs_error_printf(char *err, size_t errsz, int code, const char *fmt, ...)
+		__attribute__((format(printf, 4, 5)));

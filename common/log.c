@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 
 static _Atomic int log_level = RS_LOG_INFO;
@@ -114,12 +115,12 @@ void rs_log(enum rs_log_level level, const char *fmt, ...)
 		return;
 	}
 	char line[2048];
-	struct timespec ts;
+	uint64_t now_ms = rs_clock_wall_ms();
+	time_t secs = (time_t)(now_ms / 1000);
 	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&secs, &tm);
 	size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %-7s ", ts.tv_nsec / 1000000,
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03uZ %-7s ", (unsigned)(now_ms % 1000),
 			level_names[level]);
 	va_list ap;
 	va_start(ap, fmt);

@@ -49,8 +49,7 @@ int rs_frame_decode(struct rs_frame_decoder *d, const uint8_t *in, size_t len, s
 		}
 		d->hdr[d->hdr_len++] = in[off++];
 		if (d->hdr_len == RS_FRAME_HEADER) {
-			uint32_t n = (uint32_t)d->hdr[0] << 24 | (uint32_t)d->hdr[1] << 16 |
-					(uint32_t)d->hdr[2] << 8 | d->hdr[3];
+			uint32_t n = rs_wire_load_u32(d->hdr);
 			if (n == 0) {
 				d->error = RS_EFRAME_EMPTY;
 			} else if (n > d->max) {

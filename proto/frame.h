@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/wire.h"
+
 #define RS_FRAME_HEADER 4
 /** Default maximum frame: 1 MiB (SPEC: API limits). */
 #define RS_FRAME_MAX_DEFAULT (1024u * 1024u)
@@ -74,8 +76,5 @@ int rs_frame_decoder_idle(const struct rs_frame_decoder *d);
 /** Write the 4-byte header of a frame of @p len body bytes. */
 static inline void rs_frame_header_write(uint8_t out[RS_FRAME_HEADER], uint32_t len)
 {
-	out[0] = (uint8_t)(len >> 24);
-	out[1] = (uint8_t)(len >> 16);
-	out[2] = (uint8_t)(len >> 8);
-	out[3] = (uint8_t)len;
+	rs_wire_store_u32(out, len);
 }

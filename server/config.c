@@ -1,16 +1,15 @@
 #include "server/config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/addr.h"
 #include "common/conf.h"
 #include "common/error.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "common/name.h"
 #include "server/http/http.h"
@@ -166,17 +165,8 @@ void config_defaults(struct server_config *cfg)
 	listen_loopback(&cfg->http, 7680);
 }
 
-static int fail(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return RS_ECONF;
-}
+/* A configuration error: the message in err, RS_ECONF. */
+#define fail(err, errsz, ...) rs_error_printf(err, errsz, RS_ECONF, __VA_ARGS__)
 
 static int parse_u64(const char *v, uint64_t *out, bool bytes)
 {
@@ -250,21 +240,6 @@ static int parse_ms(const char *v, uint64_t *out)
 	return 0;
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0 ||
-			strcmp(v, "on") == 0) {
-		*out = true;
-		return 0;
-	}
-	if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
-			strcmp(v, "off") == 0) {
-		*out = false;
-		return 0;
-	}
-	return RS_EINVAL;
-}
-
 /* Which list options were given on the command line: they replace, not
  * extend, the file's values. */
 struct apply_state {
@@ -273,6 +248,8 @@ struct apply_state {
 	bool only_reloadable;
 	bool cli_seen[NOPTS];
 	bool cleared[NOPTS];
+	bool help, version; /* --help, --version (the flags' STOP switches) */
+	const struct rs_flag *flags; /* the command line's: flags[k] is opts[k] */
 	char *err;
 	size_t errsz;
 	const char *where; /* "--flag" or "file:line" prefix for messages */
@@ -288,143 +265,174 @@ static const struct opt *opt_find(const char *name)
 	return NULL;
 }
 
-static int apply(struct apply_state *st, const struct opt *o, const char *v)
+/* The setters, one per option type: check @p v and store it in the field
+ * of @p o; RS_ECONF with the message in st->err. */
+
+static int set_label(struct apply_state *st, const struct opt *o, const char *v)
+{
+	size_t n = strlen(v);
+	int rc = rs_label_check(v, n, 0);
+	if (rc < 0) {
+		return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name, v,
+				rs_strerror(rc));
+	}
+	char *dst = (char *)st->cfg + o->offset;
+	for (size_t i = 0; i <= n; i++) {
+		dst[i] = (char)rs_ascii_lower((uint8_t)v[i]);
+	}
+	return 0;
+}
+
+/* OPT_NAME, and each name of OPT_NAME_LIST (--ns: the first one given
+ * replaces the defaults). */
+static int set_name(struct apply_state *st, const struct opt *o, const char *v)
 {
 	struct server_config *cfg = st->cfg;
-	char *base = (char *)cfg;
+	char canon[RS_NAME_TEXT_MAX];
+	int rc = rs_name_canonical(v, 0, canon);
+	if (rc < 0) {
+		return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name, v,
+				rs_strerror(rc));
+	}
+	if (o->type == OPT_NAME) {
+		memcpy((char *)cfg + o->offset, canon, (size_t)rc + 1);
+		return 0;
+	}
 	size_t idx = (size_t)(o - opts);
+	if (!st->cleared[idx]) {
+		cfg->nns = 0;
+		st->cleared[idx] = true;
+	}
+	if (cfg->nns == CONFIG_MAX_NS) {
+		return fail(st->err, st->errsz, "%s: at most %d %s names", st->where, CONFIG_MAX_NS,
+				o->name);
+	}
+	memcpy(cfg->ns[cfg->nns++], canon, (size_t)rc + 1);
+	return 0;
+}
+
+static int set_listen(struct apply_state *st, const struct opt *o, const char *v)
+{
+	struct config_listen *l = (struct config_listen *)((char *)st->cfg + o->offset);
+	size_t idx = (size_t)(o - opts);
+	if (!st->cleared[idx]) {
+		l->n = 0;
+		st->cleared[idx] = true;
+	}
+	if (l->n == CONFIG_MAX_LISTEN) {
+		return fail(st->err, st->errsz, "%s: at most %d %s addresses", st->where,
+				CONFIG_MAX_LISTEN, o->name);
+	}
+	if (rs_endpoint_parse(v, 0, &l->addrs[l->n]) < 0) {
+		return fail(st->err, st->errsz,
+				"%s: invalid %s address '%s' (want IP:PORT or [IPv6]:PORT)",
+				st->where, o->name, v);
+	}
+	l->n++;
+	return 0;
+}
+
+static int set_path(struct apply_state *st, const struct opt *o, const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n >= 4096) {
+		return fail(st->err, st->errsz, "%s: invalid %s path", st->where, o->name);
+	}
+	memcpy((char *)st->cfg + o->offset, v, n + 1);
+	return 0;
+}
+
+/* OPT_U32, OPT_U64_BYTES, OPT_MS: a number in [min, max], stored at the
+ * width of its field. */
+static int set_number(struct apply_state *st, const struct opt *o, const char *v)
+{
+	uint64_t n = 0;
+	int rc = o->type == OPT_MS ? parse_ms(v, &n) : parse_u64(v, &n, o->type == OPT_U64_BYTES);
+	if (rc < 0 || n < o->min || n > o->max) {
+		return fail(st->err, st->errsz, "%s: invalid %s '%s' (range %llu..%llu%s)",
+				st->where, o->name, v, (unsigned long long)o->min,
+				(unsigned long long)o->max, o->type == OPT_MS ? " ms" : "");
+	}
+	char *field = (char *)st->cfg + o->offset;
+	if (o->type == OPT_U32 && o->offset == OFF(udp_max)) {
+		st->cfg->udp_max = (uint16_t)n;
+	} else if (o->type == OPT_U32 ||
+			(o->type == OPT_MS && o->offset != OFF(limits.keep_last_max_ms))) {
+		*(uint32_t *)field = (uint32_t)n;
+	} else {
+		*(uint64_t *)field = n;
+	}
+	return 0;
+}
+
+static int set_fraction(struct apply_state *st, const struct opt *o, const char *v)
+{
+	char *end = NULL;
+	double f = strtod(v, &end);
+	if (end != v && *end == '%') {
+		f /= 100;
+		end++;
+	}
+	if (end == v || *end != '\0' || !(f > 0 && f <= 1)) {
+		return fail(st->err, st->errsz, "%s: invalid %s '%s' (0 < x <= 1, or 1%%..100%%)",
+				st->where, o->name, v);
+	}
+	*(double *)((char *)st->cfg + o->offset) = f;
+	return 0;
+}
+
+/* A switch: bare on the command line (@p v NULL), or a boolean word. */
+static int set_bool(struct apply_state *st, const struct opt *o, const char *v)
+{
+	int b = v != NULL ? rs_flags_bool(v) : 1;
+	if (b < 0) {
+		return fail(st->err, st->errsz, "%s: invalid %s '%s' (true or false)", st->where,
+				o->name, v);
+	}
+	if (strcmp(o->name, "no-self-preservation") == 0) {
+		st->cfg->limits.preserve_enabled = b == 0;
+	} else {
+		*(bool *)((char *)st->cfg + o->offset) = b == 1;
+	}
+	return 0;
+}
+
+static int set_log_level(struct apply_state *st, const struct opt *o, const char *v)
+{
+	(void)o;
+	int rc = rs_log_level_parse(v);
+	if (rc < 0) {
+		return fail(st->err, st->errsz,
+				"%s: invalid log-level '%s' (error, warning, notice, info, debug)",
+				st->where, v);
+	}
+	st->cfg->log_level = rc;
+	return 0;
+}
+
+/* One setting, from the command line or the file (st->from_cli). */
+static int apply(struct apply_state *st, const struct opt *o, const char *v)
+{
+	static int (*const setters[])(struct apply_state *, const struct opt *, const char *) = {
+		[OPT_LABEL] = set_label,
+		[OPT_NAME] = set_name,
+		[OPT_NAME_LIST] = set_name,
+		[OPT_LISTEN] = set_listen,
+		[OPT_PATH] = set_path,
+		[OPT_U32] = set_number,
+		[OPT_U64_BYTES] = set_number,
+		[OPT_MS] = set_number,
+		[OPT_FRACTION] = set_fraction,
+		[OPT_BOOL] = set_bool,
+		[OPT_LOGLEVEL] = set_log_level,
+	};
 	if (st->only_reloadable && !o->reloadable) {
 		return 0;
 	}
-	if (!st->from_cli && st->cli_seen[idx]) {
+	if (!st->from_cli && st->cli_seen[o - opts]) {
 		return 0; /* the command line wins */
 	}
-	int rc;
-	switch (o->type) {
-	case OPT_LABEL: {
-		size_t n = strlen(v);
-		rc = rs_label_check(v, n, 0);
-		if (rc < 0) {
-			return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name,
-					v, rs_strerror(rc));
-		}
-		char *dst = base + o->offset;
-		for (size_t i = 0; i <= n; i++) {
-			dst[i] = (char)rs_ascii_lower((uint8_t)v[i]);
-		}
-		return 0;
-	}
-	case OPT_NAME:
-	case OPT_NAME_LIST: {
-		char canon[RS_NAME_TEXT_MAX];
-		rc = rs_name_canonical(v, 0, canon);
-		if (rc < 0) {
-			return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name,
-					v, rs_strerror(rc));
-		}
-		if (o->type == OPT_NAME) {
-			memcpy(base + o->offset, canon, (size_t)rc + 1);
-			return 0;
-		}
-		if (!st->cleared[idx]) {
-			cfg->nns = 0;
-			st->cleared[idx] = true;
-		}
-		if (cfg->nns == CONFIG_MAX_NS) {
-			return fail(st->err, st->errsz, "%s: at most %d %s names", st->where,
-					CONFIG_MAX_NS, o->name);
-		}
-		memcpy(cfg->ns[cfg->nns++], canon, (size_t)rc + 1);
-		return 0;
-	}
-	case OPT_LISTEN: {
-		struct config_listen *l = (struct config_listen *)(base + o->offset);
-		if (!st->cleared[idx]) {
-			l->n = 0;
-			st->cleared[idx] = true;
-		}
-		if (l->n == CONFIG_MAX_LISTEN) {
-			return fail(st->err, st->errsz, "%s: at most %d %s addresses", st->where,
-					CONFIG_MAX_LISTEN, o->name);
-		}
-		rc = rs_endpoint_parse(v, 0, &l->addrs[l->n]);
-		if (rc < 0) {
-			return fail(st->err, st->errsz,
-					"%s: invalid %s address '%s' (want IP:PORT or [IPv6]:PORT)",
-					st->where, o->name, v);
-		}
-		l->n++;
-		return 0;
-	}
-	case OPT_PATH: {
-		size_t n = strlen(v);
-		if (n == 0 || n >= 4096) {
-			return fail(st->err, st->errsz, "%s: invalid %s path", st->where, o->name);
-		}
-		memcpy(base + o->offset, v, n + 1);
-		return 0;
-	}
-	case OPT_U32:
-	case OPT_U64_BYTES:
-	case OPT_MS: {
-		uint64_t n = 0;
-		rc = o->type == OPT_MS ? parse_ms(v, &n) : parse_u64(v, &n, o->type == OPT_U64_BYTES);
-		if (rc < 0 || n < o->min || n > o->max) {
-			return fail(st->err, st->errsz, "%s: invalid %s '%s' (range %llu..%llu%s)",
-					st->where, o->name, v, (unsigned long long)o->min,
-					(unsigned long long)o->max, o->type == OPT_MS ? " ms" : "");
-		}
-		if (o->type == OPT_U32) {
-			if (o->offset == OFF(udp_max)) {
-				cfg->udp_max = (uint16_t)n;
-			} else {
-				*(uint32_t *)(base + o->offset) = (uint32_t)n;
-			}
-		} else if (o->type == OPT_MS && o->offset != OFF(limits.keep_last_max_ms)) {
-			*(uint32_t *)(base + o->offset) = (uint32_t)n;
-		} else {
-			*(uint64_t *)(base + o->offset) = n;
-		}
-		return 0;
-	}
-	case OPT_FRACTION: {
-		char *end = NULL;
-		double f = strtod(v, &end);
-		if (end != v && *end == '%') {
-			f /= 100;
-			end++;
-		}
-		if (end == v || *end != '\0' || !(f > 0 && f <= 1)) {
-			return fail(st->err, st->errsz, "%s: invalid %s '%s' (0 < x <= 1, or 1%%..100%%)",
-					st->where, o->name, v);
-		}
-		*(double *)(base + o->offset) = f;
-		return 0;
-	}
-	case OPT_BOOL: {
-		bool b = true;
-		if (v != NULL && parse_bool(v, &b) < 0) {
-			return fail(st->err, st->errsz, "%s: invalid %s '%s' (true or false)",
-					st->where, o->name, v);
-		}
-		if (strcmp(o->name, "no-self-preservation") == 0) {
-			cfg->limits.preserve_enabled = !b;
-		} else {
-			*(bool *)(base + o->offset) = b;
-		}
-		return 0;
-	}
-	case OPT_LOGLEVEL:
-		rc = rs_log_level_parse(v);
-		if (rc < 0) {
-			return fail(st->err, st->errsz,
-					"%s: invalid log-level '%s' (error, warning, notice, info, debug)",
-					st->where, v);
-		}
-		cfg->log_level = rc;
-		return 0;
-	}
-	return RS_EINVAL;
+	return setters[o->type](st, o, v);
 }
 
 static int file_cb(const char *key, const char *value, unsigned line, void *ud)
@@ -516,6 +524,27 @@ static void format_scaled(char *out, size_t outsz, uint64_t n, bool ms)
 	}
 }
 
+/* The values of a list option (--ns, --dns...), comma-separated. */
+static void list_format(const struct opt *o, const struct server_config *def, char *v,
+		size_t vsz)
+{
+	const struct config_listen *l = NULL;
+	size_t n = def->nns;
+	if (o->type == OPT_LISTEN) {
+		l = (const struct config_listen *)((const char *)def + o->offset);
+		n = l->n;
+	}
+	v[0] = '\0';
+	for (size_t k = 0; k < n; k++) {
+		char a[RS_ADDR_TEXT_MAX];
+		if (l != NULL) {
+			rs_endpoint_format((const struct sockaddr *)&l->addrs[k], a);
+		}
+		size_t len = strlen(v);
+		snprintf(v + len, vsz - len, "%s%s", k > 0 ? ", " : "", l != NULL ? a : def->ns[k]);
+	}
+}
+
 /* The default of @p o as --help shows it, read from @p def (filled by
  * config_defaults()) the way apply() writes it: "(default 10s)",
  * "(required)", or "" when there is nothing to show (an unset name or
@@ -538,21 +567,9 @@ static void opt_default_format(const struct opt *o, const struct server_config *
 		}
 		break;
 	case OPT_NAME_LIST:
-		for (size_t k = 0; k < def->nns; k++) {
-			size_t n = strlen(v);
-			snprintf(v + n, sizeof(v) - n, "%s%s", k > 0 ? ", " : "", def->ns[k]);
-		}
+	case OPT_LISTEN:
+		list_format(o, def, v, sizeof(v));
 		break;
-	case OPT_LISTEN: {
-		const struct config_listen *l = (const struct config_listen *)(base + o->offset);
-		for (size_t k = 0; k < l->n; k++) {
-			char a[RS_ADDR_TEXT_MAX];
-			rs_endpoint_format((const struct sockaddr *)&l->addrs[k], a);
-			size_t n = strlen(v);
-			snprintf(v + n, sizeof(v) - n, "%s%s", k > 0 ? ", " : "", a);
-		}
-		break;
-	}
 	case OPT_U32:
 		snprintf(v, sizeof(v), "%u", o->offset == OFF(udp_max)
 					? def->udp_max
@@ -587,6 +604,54 @@ static void opt_default_format(const struct opt *o, const struct server_config *
 	}
 }
 
+/* The command line's flags: one per option, every one a CALL into apply()
+ * (a switch takes "=WORD" too), then --help and --version. */
+#define NFLAGS (NOPTS + 2)
+
+static int flag_set(void *target, const struct rs_flag *f, const char *v, char *err,
+		size_t errsz)
+{
+	(void)err, (void)errsz; /* apply() writes st->err, the same buffer */
+	struct apply_state *st = target;
+	size_t k = (size_t)(f - st->flags);
+	char where[80];
+	snprintf(where, sizeof(where), "--%s", opts[k].name);
+	st->where = where;
+	st->cli_seen[k] = true;
+	return apply(st, &opts[k], v);
+}
+
+static void flags_build(struct rs_flag flags[NFLAGS])
+{
+	for (size_t k = 0; k < NOPTS; k++) {
+		flags[k] = (struct rs_flag){.name = opts[k].name,
+			.kind = opts[k].type == OPT_BOOL ? RS_FLAG_CALL_OPT : RS_FLAG_CALL,
+			.set = flag_set, .help = opts[k].help};
+	}
+	flags[NOPTS] = (struct rs_flag){.name = "help", .short_name = 'h', .kind = RS_FLAG_SWITCH,
+		.opts = RS_FLAG_STOP, .offset = offsetof(struct apply_state, help),
+		.help = "this text"};
+	flags[NOPTS + 1] = (struct rs_flag){.name = "version", .short_name = 'V',
+		.kind = RS_FLAG_SWITCH, .opts = RS_FLAG_STOP,
+		.offset = offsetof(struct apply_state, version), .help = "print the version"};
+}
+
+struct usage_ctx {
+	const struct rs_flag *flags;
+	const struct server_config *def; /* config_defaults(); NULL: none shown */
+};
+
+/* rs_flags_help()'s default column, for the options (not --help, --version). */
+static void flag_default(const struct rs_flag *f, const void *ud, char *out, size_t outsz)
+{
+	const struct usage_ctx *u = ud;
+	size_t k = (size_t)(f - u->flags);
+	out[0] = '\0';
+	if (k < NOPTS && u->def != NULL) {
+		opt_default_format(&opts[k], u->def, out, outsz);
+	}
+}
+
 void config_usage(FILE *out)
 {
 	fprintf(out, "usage: rosterd --site SITE --domain DOMAIN [options]\n\n"
@@ -598,80 +663,45 @@ void config_usage(FILE *out)
 	if (def != NULL) {
 		config_defaults(def);
 	}
-	for (size_t k = 0; k < NOPTS; k++) {
-		const struct opt *o = &opts[k];
-		char left[64], dflt[CONFIG_MAX_LISTEN * (RS_ADDR_TEXT_MAX + 2) + RS_NAME_TEXT_MAX + 16];
-		snprintf(left, sizeof(left), "--%s%s", o->name, o->type == OPT_BOOL ? "" : " VALUE");
-		dflt[0] = '\0';
-		if (def != NULL) {
-			opt_default_format(o, def, dflt, sizeof(dflt));
-		}
-		if (strlen(left) > 32) {
-			fprintf(out, "  %s\n  %-32s %s%s%s\n", left, "", o->help,
-					dflt[0] != '\0' ? " " : "", dflt); /* a long name */
-		} else {
-			fprintf(out, "  %-32s %s%s%s\n", left, o->help, dflt[0] != '\0' ? " " : "",
-					dflt);
-		}
-	}
+	struct rs_flag flags[NFLAGS];
+	flags_build(flags);
+	struct rs_flags spec = {flags, NFLAGS};
+	struct usage_ctx u = {flags, def};
+	rs_flags_help(out, &spec, flag_default, &u);
 	free(def);
-	fprintf(out, "  %-32s %s\n  %-32s %s\n", "--help", "this text", "--version",
-			"print the version");
 }
 
 int config_parse(struct server_config *cfg, int argc, char **argv, char *err, size_t errsz)
 {
-	struct option longopts[NOPTS + 3];
-	for (size_t k = 0; k < NOPTS; k++) {
-		longopts[k] = (struct option){opts[k].name,
-			opts[k].type == OPT_BOOL ? optional_argument : required_argument, NULL,
-			(int)(k + 256)};
-	}
-	longopts[NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
-	longopts[NOPTS + 1] = (struct option){"version", no_argument, NULL, 'V'};
-	longopts[NOPTS + 2] = (struct option){NULL, 0, NULL, 0};
-
-	struct apply_state st = {.cfg = cfg, .from_cli = true, .err = err, .errsz = errsz};
-	err[0] = '\0';
-	opterr = 0;
-	optind = 1;
-	int c;
-	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-		if (c == 'h') {
+	struct rs_flag flags[NFLAGS];
+	flags_build(flags);
+	/* getopt_long's rules, which rosterd has always had: --dom for --domain. */
+	struct rs_flags spec = {flags, NFLAGS, .opts = RS_FLAGS_ABBREV};
+	struct apply_state st = {
+		.cfg = cfg, .from_cli = true, .err = err, .errsz = errsz, .flags = flags};
+	int rc = rs_flags_parse(&spec, argc - 1, argv + 1, &st, err, errsz);
+	if (rc == 1) {
+		if (st.help) {
 			config_usage(stdout);
-			return 1;
-		}
-		if (c == 'V') {
+		} else {
 			printf("rosterd %s\n", ROSTER_VERSION);
-			return 1;
 		}
-		if (c == '?') {
-			return fail(err, errsz, "unknown option '%s' (see --help)", argv[optind - 1]);
-		}
-		if (c == ':') {
-			return fail(err, errsz, "option '%s' needs a value", argv[optind - 1]);
-		}
-		const struct opt *o = &opts[c - 256];
-		char where[80];
-		snprintf(where, sizeof(where), "--%s", o->name);
-		st.where = where;
-		st.cli_seen[c - 256] = true;
-		int rc = apply(&st, o, optarg);
-		if (rc < 0) {
-			return rc;
-		}
+		return 1;
 	}
-	if (optind < argc) {
-		return fail(err, errsz, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (rc == RS_EINVAL) {
+		/* The flag syntax (unknown, no value...): apply()'s own are RS_ECONF. */
+		size_t n = strlen(err);
+		snprintf(err + n, errsz - n, " (see --help)");
+		return RS_ECONF;
+	}
+	if (rc < 0) {
+		return rc;
 	}
 	if (cfg->config_file[0] != '\0') {
 		/* List options from the command line replace the file's. */
 		st.from_cli = false;
-		memset(st.cleared, 0, sizeof(st.cleared));
-		for (size_t k = 0; k < NOPTS; k++) {
-			st.cleared[k] = st.cli_seen[k];
-		}
-		int rc = load_file(&st);
+		memcpy(st.cleared, st.cli_seen, sizeof(st.cleared));
+		rc = load_file(&st);
 		if (rc < 0) {
 			return rc;
 		}

@@ -15,7 +15,10 @@
  *
  * The generator is pure: it sorts the inventory in place, reports every
  * fault to a zg_diag, and renders zone text into buffers. It never touches
- * files (output.h does). One thread.
+ * files (output.h does). One thread. Its code: gen.c (the build: sorting,
+ * zones, inventory checks), gen_shard.c (roles RRset sizes, sharding),
+ * gen_check.c (hand-maintained records) and gen_text.c (the zone text),
+ * sharing zonegen/gen_internal.h.
  *
  * RRset size rule (the article's 2,500-host PTR answer): an RRset is too large
  * when the smallest DNS response carrying all of it exceeds 65,535 octets:
@@ -30,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zonegen/buf.h"
+#include "common/buf.h"
 #include "zonegen/diag.h"
 #include "zonegen/inventory.h"
 #include "zonegen/records.h"
@@ -139,12 +142,12 @@ void zg_gen_deinit(struct zg_gen *g);
 
 /**
  * Write the head of a zone file: a comment, $ORIGIN, $TTL and the SOA line.
- * Failures are sticky in @p out (zg_buf_ok()).
+ * Failures are sticky in @p out (rs_buf_error()).
  */
-void zg_gen_head(const struct zg_gen *g, size_t zone, uint32_t serial, struct zg_buf *out);
+void zg_gen_head(const struct zg_gen *g, size_t zone, uint32_t serial, struct rs_buf *out);
 
 /** Write the `_deploy TXT` line when a commit is set; nothing otherwise. */
-void zg_gen_deploy(const struct zg_gen *g, struct zg_buf *out);
+void zg_gen_deploy(const struct zg_gen *g, struct rs_buf *out);
 
 /**
  * Write the rest of a zone file (NS and every record after the SOA and
@@ -153,7 +156,7 @@ void zg_gen_deploy(const struct zg_gen *g, struct zg_buf *out);
  * @return 0 or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int zg_gen_body(const struct zg_gen *g, size_t zone,
-		struct zg_buf *out, struct zg_counts *counts);
+		struct rs_buf *out, struct zg_counts *counts);
 
 /** Add @p n records of @p type to @p c. */
 void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_t n);
@@ -164,4 +167,8 @@ void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_
  * @param nrecords records in the RRset.
  * @param rdata_sum the sum of their RDATA lengths.
  */
-uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords, uint64_t rdata_sum);
+static inline uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords,
+		uint64_t rdata_sum)
+{
+	return 12 + owner_wire + 4 + nrecords * (2 + 10) + rdata_sum;
+}

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "zonegen/buf.h"
+#include "common/buf.h"
 #include "zonegen/gen.h"
 
 #define ZG_INCLUDE_BIND "roster.named.conf"
@@ -44,12 +44,12 @@ uint32_t zg_include_bind_limit(uint32_t max_rrset);
 
 /** Write the BIND include. Failures are sticky in @p out. */
 void zg_include_bind(const struct zg_gen *g, const struct zg_include_opts *o,
-		struct zg_buf *out);
+		struct rs_buf *out);
 
 /** Write the NSD include. */
 void zg_include_nsd(const struct zg_gen *g, const struct zg_include_opts *o,
-		struct zg_buf *out);
+		struct rs_buf *out);
 
 /** Write the Knot include. */
 void zg_include_knot(const struct zg_gen *g, const struct zg_include_opts *o,
-		struct zg_buf *out);
+		struct rs_buf *out);

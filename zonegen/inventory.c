@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/name.h"
 #include "zonegen/naming.h"
@@ -285,18 +286,92 @@ static int split_name(struct zg_inventory *inv, struct line_ctx *c, const char *
 	return 0;
 }
 
-static int grow(struct zg_inventory *inv)
+/* The host's site: the "site" field, else its FQDN's, else the naming
+ * convention's. @return 0 with *st set, or -1 (reported). */
+static int host_site(struct line_ctx *c, const char *name, const char *site_f, const char *fsite,
+		size_t fsite_len, const char *conv_site, size_t conv_len, const char **st,
+		size_t *st_len)
 {
-	if (inv->nhosts < inv->cap) {
-		return 0;
+	*st = site_f;
+	*st_len = site_f != NULL ? strlen(site_f) : 0;
+	if (*st == NULL && fsite != NULL) {
+		*st = fsite;
+		*st_len = fsite_len;
+	} else if (*st != NULL && fsite != NULL &&
+			(*st_len != fsite_len || strncasecmp(*st, fsite, *st_len) != 0)) {
+		zg_diag_error(c->diag, "%s:%u: host '%s': site \"%s\" does not match its FQDN",
+				c->file, c->line, name, site_f);
+		return -1;
 	}
-	size_t cap = inv->cap == 0 ? 1024 : inv->cap * 2;
-	struct zg_host *h = realloc(inv->hosts, cap * sizeof(*h));
-	if (h == NULL) {
+	if (*st == NULL && conv_site != NULL) {
+		*st = conv_site;
+		*st_len = conv_len;
+	}
+	if (*st == NULL) {
+		zg_diag_error(c->diag,
+				"%s:%u: host '%s': no site: give \"site\" or follow the "
+				"naming convention <site>-<role>-<pool><id>",
+				c->file, c->line, name);
+		return -1;
+	}
+	return 0;
+}
+
+/* The host's addresses, sorted and without duplicates, into @p addrs.
+ * @return 0 with *n set, or -1 (reported). */
+static int host_addrs(const struct field *fl, struct line_ctx *c, const char *name,
+		struct rs_addr addrs[ZG_HOST_ADDR_MAX], size_t *n)
+{
+	*n = 0;
+	if (read_addrs(&fl[K_IPV4], "ipv4", AF_INET, c, addrs, n) < 0 ||
+			read_addrs(&fl[K_IPV6], "ipv6", AF_INET6, c, addrs, n) < 0) {
+		return -1;
+	}
+	if (*n == 0) {
+		zg_diag_error(c->diag, "%s:%u: host '%s': no ipv4 or ipv6 address", c->file,
+				c->line, name);
+		return -1;
+	}
+	qsort(addrs, *n, sizeof(addrs[0]), addr_cmp_cb);
+	size_t u = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (u == 0 || rs_addr_cmp(&addrs[u - 1], &addrs[i]) != 0) {
+			addrs[u++] = addrs[i];
+		}
+	}
+	*n = u;
+	return 0;
+}
+
+/* Copy @p h's name, addresses and FQDN into the arena and append it.
+ * Faults are reported and return 0; only RS_ENOMEM is returned. */
+static int host_append(struct zg_inventory *inv, struct line_ctx *c, struct zg_host *h,
+		const char *sname, size_t slen, const struct rs_addr *addrs, size_t n)
+{
+	h->naddr = (uint16_t)n;
+	h->addrs = rs_arena_alloc(&inv->arena, n * sizeof(addrs[0]));
+	h->name = dup_lower(&inv->arena, sname, slen);
+	size_t site_len = strlen(h->site), dom_len = strlen(inv->domain);
+	size_t flen = slen + 1 + site_len + 1 + dom_len;
+	char *fqdn = rs_arena_alloc(&inv->arena, flen + 1);
+	if (h->addrs == NULL || h->name == NULL || fqdn == NULL ||
+			RS_ARRAY_GROW(inv->hosts, inv->cap, inv->nhosts + 1) < 0) {
 		return RS_ENOMEM;
 	}
-	inv->hosts = h;
-	inv->cap = cap;
+	memcpy(h->addrs, addrs, n * sizeof(addrs[0]));
+	memcpy(fqdn, h->name, slen);
+	fqdn[slen] = '.';
+	memcpy(fqdn + slen + 1, h->site, site_len);
+	fqdn[slen + 1 + site_len] = '.';
+	memcpy(fqdn + slen + 2 + site_len, inv->domain, dom_len + 1);
+	if (flen > RS_NAME_TEXT_MAX - 1) {
+		zg_diag_error(c->diag, "%s:%u: host '%s': %s is longer than 255 octets", c->file,
+				c->line, c->name, fqdn);
+		return 0;
+	}
+	h->fqdn = fqdn;
+	h->fqdn_len = (uint16_t)flen;
+	inv->hosts[inv->nhosts++] = *h;
 	return 0;
 }
 
@@ -304,12 +379,11 @@ static int grow(struct zg_inventory *inv)
  * line is skipped); only RS_ENOMEM is returned. */
 static int add_host(struct zg_inventory *inv, const struct field *fl, struct line_ctx *c)
 {
-	const char *name = NULL;
 	if (fl[K_NAME].kind != F_STRING) {
 		zg_diag_error(c->diag, "%s:%u: missing or non-string \"name\"", c->file, c->line);
 		return 0;
 	}
-	name = fl[K_NAME].s[0];
+	const char *name = fl[K_NAME].s[0];
 	c->name = name;
 	const char *sname, *fsite;
 	size_t slen, fsite_len;
@@ -329,98 +403,37 @@ static int add_host(struct zg_inventory *inv, const struct field *fl, struct lin
 	memset(&h, 0, sizeof(h));
 	h.file = c->file;
 	h.line = c->line;
-	int rc = 0;
-	/* site: the field, else the FQDN, else the convention */
-	const char *st = site_f;
-	size_t st_len = site_f != NULL ? strlen(site_f) : 0;
-	if (st == NULL && fsite != NULL) {
-		st = fsite;
-		st_len = fsite_len;
-	} else if (st != NULL && fsite != NULL &&
-			(st_len != fsite_len || strncasecmp(st, fsite, st_len) != 0)) {
-		zg_diag_error(c->diag, "%s:%u: host '%s': site \"%s\" does not match its FQDN",
-				c->file, c->line, name, site_f);
+	const char *st;
+	size_t st_len;
+	if (host_site(c, name, site_f, fsite, fsite_len, conv ? sname : NULL,
+			    conv ? nm.site_len : 0, &st, &st_len) < 0) {
 		return 0;
 	}
-	if (st == NULL && conv) {
-		st = sname;
-		st_len = nm.site_len;
+	int rc = label_field(inv, c, "site", st, st_len, &h.site);
+	if (rc == 0 && (role_f != NULL || conv)) {
+		rc = label_field(inv, c, "role", role_f != NULL ? role_f : sname + nm.role_off,
+				role_f != NULL ? strlen(role_f) : nm.role_len, &h.role);
 	}
-	if (st == NULL) {
-		zg_diag_error(c->diag,
-				"%s:%u: host '%s': no site: give \"site\" or follow the "
-				"naming convention <site>-<role>-<pool><id>",
-				c->file, c->line, name);
-		return 0;
+	if (rc == 0 && (pool_f != NULL || conv)) {
+		rc = label_field(inv, c, "pool", pool_f != NULL ? pool_f : sname + nm.pool_off,
+				pool_f != NULL ? strlen(pool_f) : 1, &h.pool);
 	}
-	if ((rc = label_field(inv, c, "site", st, st_len, &h.site)) != 0) {
+	if (rc != 0) {
 		return rc < 0 ? rc : 0;
 	}
-	if (role_f != NULL || conv) {
-		const char *r = role_f != NULL ? role_f : sname + nm.role_off;
-		size_t rl = role_f != NULL ? strlen(role_f) : nm.role_len;
-		if ((rc = label_field(inv, c, "role", r, rl, &h.role)) != 0) {
-			return rc < 0 ? rc : 0;
-		}
-	}
-	if (pool_f != NULL || conv) {
-		const char *p = pool_f != NULL ? pool_f : sname + nm.pool_off;
-		size_t pl = pool_f != NULL ? strlen(pool_f) : 1;
-		if ((rc = label_field(inv, c, "pool", p, pl, &h.pool)) != 0) {
-			return rc < 0 ? rc : 0;
-		}
-	}
 	if (source_f != NULL) {
-		size_t sl = strlen(source_f);
-		char *s = rs_arena_alloc(&inv->arena, sl + 1);
-		if (s == NULL) {
+		char *src = rs_arena_alloc(&inv->arena, strlen(source_f) + 1);
+		if (src == NULL) {
 			return RS_ENOMEM;
 		}
-		memcpy(s, source_f, sl + 1);
-		h.source = s;
+		h.source = strcpy(src, source_f);
 	}
 	struct rs_addr addrs[ZG_HOST_ADDR_MAX];
 	size_t n = 0;
-	if (read_addrs(&fl[K_IPV4], "ipv4", AF_INET, c, addrs, &n) < 0 ||
-			read_addrs(&fl[K_IPV6], "ipv6", AF_INET6, c, addrs, &n) < 0) {
+	if (host_addrs(fl, c, name, addrs, &n) < 0) {
 		return 0;
 	}
-	if (n == 0) {
-		zg_diag_error(c->diag, "%s:%u: host '%s': no ipv4 or ipv6 address", c->file,
-				c->line, name);
-		return 0;
-	}
-	qsort(addrs, n, sizeof(addrs[0]), addr_cmp_cb);
-	size_t u = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (u == 0 || rs_addr_cmp(&addrs[u - 1], &addrs[i]) != 0) {
-			addrs[u++] = addrs[i];
-		}
-	}
-	h.naddr = (uint16_t)u;
-	h.addrs = rs_arena_alloc(&inv->arena, u * sizeof(addrs[0]));
-	h.name = dup_lower(&inv->arena, sname, slen);
-	size_t site_len = strlen(h.site), dom_len = strlen(inv->domain);
-	size_t flen = slen + 1 + site_len + 1 + dom_len;
-	char *fqdn = rs_arena_alloc(&inv->arena, flen + 1);
-	if (h.addrs == NULL || h.name == NULL || fqdn == NULL || grow(inv) < 0) {
-		return RS_ENOMEM;
-	}
-	memcpy(h.addrs, addrs, u * sizeof(addrs[0]));
-	memcpy(fqdn, h.name, slen);
-	fqdn[slen] = '.';
-	memcpy(fqdn + slen + 1, h.site, site_len);
-	fqdn[slen + 1 + site_len] = '.';
-	memcpy(fqdn + slen + 2 + site_len, inv->domain, dom_len + 1);
-	if (flen > RS_NAME_TEXT_MAX - 1) {
-		zg_diag_error(c->diag, "%s:%u: host '%s': %s is longer than 255 octets", c->file,
-				c->line, name, fqdn);
-		return 0;
-	}
-	h.fqdn = fqdn;
-	h.fqdn_len = (uint16_t)flen;
-	inv->hosts[inv->nhosts++] = h;
-	return 0;
+	return host_append(inv, c, &h, sname, slen, addrs, n);
 }
 
 /* The fast path: a flat object whose values are plain ASCII strings without

@@ -2,59 +2,26 @@
  * roster-zonegen: inventory -> host, roles and reverse zones, with the checks.
  * Flags and usage errors. Nothing else: the run itself is zonegen/run.c.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/addr.h"
 #include "common/error.h"
+#include "common/flags.h"
 #include "common/name.h"
 #include "zonegen/run.h"
 
-
-static const char usage_text[] =
-	"usage: roster-zonegen --domain example.net --out zones/ --inventory fleet.jsonl\n"
-	"         [--inventory cloud.jsonl]... [--records static/] [--ns ns1.example.net.]...\n"
-	"         [--hostmaster hostmaster.example.net.] [--commit SHA] [--ttl 3600]\n"
-	"         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
-	"         [--max-drop 10] [--force] [--check] [--shard-large]\n"
-	"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
-	"         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n"
-	"exit: 0 ok, 1 refused or invalid input, 2 usage\n";
-
-
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("roster-zonegen: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs(" (see --help)\n", stderr);
-	va_end(ap);
-	return ZG_EXIT_USAGE;
-}
-
-static bool parse_u32(const char *s, uint64_t max, uint32_t *out)
-{
-	if (s[0] < '0' || s[0] > '9') {
-		return false;
-	}
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end != '\0' || errno != 0 || v > max) {
-		return false;
-	}
-	*out = (uint32_t)v;
-	return true;
-}
+/* The flags as given; finish() checks the names and fills cfg. */
+struct zg_args {
+	struct zg_run_config cfg;
+	const char *domain, *hostmaster;
+	const char *ns[ZG_LIST_MAX];
+	size_t nns;
+	uint64_t serial; /* UINT64_MAX: not given */
+	bool help;
+};
 
 /* 1..@p max letters, digits, '-', '_', '.' and the characters of @p more:
  * safe inside a quoted config value or TXT string. */
@@ -76,6 +43,155 @@ static bool token_ok(const char *t, size_t max, const char *more)
 	return true;
 }
 
+/* --commit: a TXT string, so a token; its hint is the flag's. */
+static int set_commit(void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
+{
+	if (!token_ok(v, 200, "/")) {
+		snprintf(err, errsz, "--%s '%s': %s", f->name, v, f->hint);
+		return RS_EINVAL;
+	}
+	*(const char **)((char *)t + f->offset) = v;
+	return 0;
+}
+
+/* --nsd-pattern, --knot-template: quoted into the include files. */
+static int set_include_token(
+		void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
+{
+	if (!token_ok(v, 64, "")) {
+		snprintf(err, errsz, "--%s '%s': %s", f->name, v, f->hint);
+		return RS_EINVAL;
+	}
+	*(const char **)((char *)t + f->offset) = v;
+	return 0;
+}
+
+/* --reverse-prefix (octets: 8, 16, 24) and --reverse6-prefix (nibbles:
+ * 4..124): a multiple of the flag's min up to its max. */
+static int set_prefix(void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
+{
+	uint64_t n = 0;
+	if (rs_flags_uint(v, f->min, f->max, &n) < 0 || n % f->min != 0) {
+		snprintf(err, errsz, "--%s '%s': %s", f->name, v, f->hint);
+		return RS_EINVAL;
+	}
+	*(unsigned *)((char *)t + f->offset) = (unsigned)n;
+	return 0;
+}
+
+static int add_notify(void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
+{
+	struct zg_run_config *a = &((struct zg_args *)t)->cfg;
+	if (a->nnotify == ZG_LIST_MAX) {
+		snprintf(err, errsz, "too many --%s (at most %d)", f->name, ZG_LIST_MAX);
+		return RS_EINVAL;
+	}
+	if (rs_endpoint_parse(v, 53, &a->notify[a->nnotify]) < 0) {
+		snprintf(err, errsz, "--%s '%s': %s", f->name, v, f->hint);
+		return RS_EINVAL;
+	}
+	a->notify_text[a->nnotify++] = v;
+	return 0;
+}
+
+#define ARG(field) .offset = offsetof(struct zg_args, field)
+
+static const struct rs_flag zg_flags[] = {
+		{"domain", 0, RS_FLAG_STRING, RS_FLAG_REQUIRED, ARG(domain), .value_name = "DOMAIN",
+				.help = "the fleet's domain (required)"},
+		{"out", 0, RS_FLAG_STRING, RS_FLAG_REQUIRED, ARG(cfg.out), .value_name = "DIR",
+				.help = "output directory; the previous output is read from it (required)"},
+		{"inventory", 0, RS_FLAG_LIST, RS_FLAG_REQUIRED,
+				RS_FLAG_ARRAY(struct zg_args, cfg.inventory, cfg.ninventory),
+				.value_name = "FILE",
+				.help = "a JSON Lines file; repeatable (at least one)"},
+		{"records", 0, RS_FLAG_STRING, ARG(cfg.records), .value_name = "DIR",
+				.help = "a directory of hand-maintained records (zone-file syntax)"},
+		{"ns", 0, RS_FLAG_LIST, RS_FLAG_ARRAY(struct zg_args, ns, nns),
+				.value_name = "NAME",
+				.help = "NS of every zone (the first is the MNAME); repeatable"},
+		{"hostmaster", 0, RS_FLAG_STRING, ARG(hostmaster), .value_name = "NAME",
+				.help = "SOA RNAME (default hostmaster.DOMAIN)"},
+		{"commit", 0, RS_FLAG_CALL, ARG(cfg.commit), .set = set_commit, .value_name = "SHA",
+				.hint = "use 1-200 letters, digits and -_./",
+				.help = "add _deploy TXT \"commit=SHA\" to every zone written"},
+		{"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, cfg.ttl), .max = 2147483647,
+				.hint = "a TTL, 0..2147483647", .value_name = "SECONDS",
+				.help = "$TTL of generated records (default 3600)"},
+		{"reverse-prefix", 0, RS_FLAG_CALL, ARG(cfg.v4_prefix), .min = 8, .max = 24,
+				.set = set_prefix, .hint = "must be a multiple of 8: 8, 16 or 24",
+				.value_name = "BITS",
+				.help = "IPv4 reverse zones split at 8, 16 or 24 bits (default 16)"},
+		{"reverse6-prefix", 0, RS_FLAG_CALL, ARG(cfg.v6_prefix), .min = 4, .max = 124,
+				.set = set_prefix,
+				.hint = "must be a multiple of 4 (a nibble boundary) from 4 to 124",
+				.value_name = "BITS",
+				.help = "IPv6 reverse zones split at a multiple of 4, 4..124 (default 48)"},
+		{"serial", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, serial),
+				.max = UINT32_MAX, .hint = "a serial, 0..4294967295",
+				.value_name = "N",
+				.help = "first serial of a new zone (default today's YYYYMMDD00)"},
+		{"max-drop", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct zg_args, cfg.max_drop),
+				.max = 100, .hint = "a percentage, 0..100", .value_name = "PERCENT",
+				.help = "refuse a zone that loses more of its records (default 10)"},
+		{"force", 0, RS_FLAG_SWITCH, ARG(cfg.force),
+				.help = "accept such a drop, and remove zones no longer produced"},
+		{"check", 0, RS_FLAG_SWITCH, ARG(cfg.check),
+				.help = "run every check, print the summary, write nothing"},
+		{"shard-large", 0, RS_FLAG_SWITCH, ARG(cfg.shard_large),
+				.help = "split RRsets too large for one DNS message into shards"},
+		{"notify", 0, RS_FLAG_CALL, .set = add_notify, .value_name = "HOST:PORT",
+				.hint = "not an IP address with an optional port (127.0.0.1:53, [::1]:53)",
+				.help = "NOTIFY this IP[:PORT] of every changed zone; repeatable"},
+		{"metrics", 0, RS_FLAG_STRING, ARG(cfg.metrics), .value_name = "FILE",
+				.help = "also write the summary as a Prometheus textfile"},
+		{"zone-path", 0, RS_FLAG_STRING, ARG(cfg.zone_path), .value_name = "DIR",
+				.help = "directory the include files name (default: --out, absolute)"},
+		{"nsd-pattern", 0, RS_FLAG_CALL, ARG(cfg.nsd_pattern), .set = set_include_token,
+				.hint = "use 1-64 letters, digits and -_.", .value_name = "NAME",
+				.help = "include-pattern of every zone in the NSD include"},
+		{"knot-template", 0, RS_FLAG_CALL, ARG(cfg.knot_template), .set = set_include_token,
+				.hint = "use 1-64 letters, digits and -_.", .value_name = "ID",
+				.help = "template of every zone in the Knot include"},
+		{"quiet", 0, RS_FLAG_SWITCH, ARG(cfg.quiet), .help = "no summary on stdout"},
+		/* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
+		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help), .help = "this text"},
+};
+
+/* getopt_long's rules, which roster-zonegen has always had: --ns for --ns,
+ * --dom for --domain. */
+static const struct rs_flags zg_spec = {
+		zg_flags, sizeof(zg_flags) / sizeof(zg_flags[0]), .opts = RS_FLAGS_ABBREV};
+
+static const char synopsis[] =
+		"usage: roster-zonegen --domain example.net --out zones/ --inventory fleet.jsonl\n"
+		"         [--inventory cloud.jsonl]... [--records static/] [--ns ns1.example.net.]...\n"
+		"         [--hostmaster hostmaster.example.net.] [--commit SHA] [--ttl 3600]\n"
+		"         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
+		"         [--max-drop 10] [--force] [--check] [--shard-large]\n"
+		"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
+		"         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n\n";
+
+static void usage(FILE *out)
+{
+	fputs(synopsis, out);
+	rs_flags_help(out, &zg_spec, NULL, NULL);
+	fputs("\nexit: 0 ok, 1 refused or invalid input, 2 usage\n", out);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("roster-zonegen: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (see --help)\n", stderr);
+	va_end(ap);
+	return ZG_EXIT_USAGE;
+}
+
 /* "<label>.<domain>" into @p out; false when it would be too long. */
 static bool prefixed(char out[RS_NAME_TEXT_MAX], const char *label, const char *domain)
 {
@@ -89,218 +205,60 @@ static bool prefixed(char out[RS_NAME_TEXT_MAX], const char *label, const char *
 	return true;
 }
 
-/* Returns -1 to go on, or an exit code. */
-static int parse_args(int argc, char **argv, struct zg_run_config *a)
+/* The names canonical, and their defaults. Returns -1 to go on, or an exit code. */
+static int finish(struct zg_args *g)
 {
-	enum {
-		O_DOMAIN = 256, O_OUT, O_INV, O_RECORDS, O_NS, O_HOSTMASTER, O_COMMIT, O_TTL,
-		O_REV4, O_REV6, O_SERIAL, O_MAXDROP, O_FORCE, O_CHECK, O_SHARD, O_NOTIFY,
-		O_METRICS, O_ZONEPATH, O_NSDPAT, O_KNOTTPL, O_QUIET, O_HELP,
-	};
-	static const struct option opts[] = {
-		{"domain", required_argument, NULL, O_DOMAIN},
-		{"out", required_argument, NULL, O_OUT},
-		{"inventory", required_argument, NULL, O_INV},
-		{"records", required_argument, NULL, O_RECORDS},
-		{"ns", required_argument, NULL, O_NS},
-		{"hostmaster", required_argument, NULL, O_HOSTMASTER},
-		{"commit", required_argument, NULL, O_COMMIT},
-		{"ttl", required_argument, NULL, O_TTL},
-		{"reverse-prefix", required_argument, NULL, O_REV4},
-		{"reverse6-prefix", required_argument, NULL, O_REV6},
-		{"serial", required_argument, NULL, O_SERIAL},
-		{"max-drop", required_argument, NULL, O_MAXDROP},
-		{"force", no_argument, NULL, O_FORCE},
-		{"check", no_argument, NULL, O_CHECK},
-		{"shard-large", no_argument, NULL, O_SHARD},
-		{"notify", required_argument, NULL, O_NOTIFY},
-		{"metrics", required_argument, NULL, O_METRICS},
-		{"zone-path", required_argument, NULL, O_ZONEPATH},
-		{"nsd-pattern", required_argument, NULL, O_NSDPAT},
-		{"knot-template", required_argument, NULL, O_KNOTTPL},
-		{"quiet", no_argument, NULL, O_QUIET},
-		{"help", no_argument, NULL, O_HELP},
-		{NULL, 0, NULL, 0},
-	};
-	const char *domain = NULL, *hostmaster = NULL;
-	const char *ns_text[ZG_LIST_MAX];
-	a->ttl = 3600;
-	a->v4_prefix = 16;
-	a->v6_prefix = 48;
-	a->max_drop = 10;
-	opterr = 0;
-	int c;
-	uint32_t v;
-	/* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_DOMAIN:
-			domain = optarg;
-			break;
-		case O_OUT:
-			a->out = optarg;
-			break;
-		case O_INV:
-			if (a->ninventory == ZG_LIST_MAX) {
-				return usage_error("too many --inventory files (at most %d)",
-						ZG_LIST_MAX);
-			}
-			a->inventory[a->ninventory++] = optarg;
-			break;
-		case O_RECORDS:
-			a->records = optarg;
-			break;
-		case O_NS:
-			if (a->nns == ZG_LIST_MAX) {
-				return usage_error("too many --ns (at most %d)", ZG_LIST_MAX);
-			}
-			ns_text[a->nns++] = optarg;
-			break;
-		case O_HOSTMASTER:
-			hostmaster = optarg;
-			break;
-		case O_COMMIT:
-			if (!token_ok(optarg, 200, "/")) {
-				return usage_error(
-						"--commit '%s': use 1-200 letters, digits and -_./",
-						optarg);
-			}
-			a->commit = optarg;
-			break;
-		case O_TTL:
-			if (!parse_u32(optarg, 2147483647, &a->ttl)) {
-				return usage_error("--ttl '%s': not a TTL (0..2147483647)", optarg);
-			}
-			break;
-		case O_REV4:
-			if (!parse_u32(optarg, 32, &v) || v % 8 != 0 || v == 0 || v == 32) {
-				return usage_error("--reverse-prefix '%s': must be a "
-						   "multiple of 8: 8, 16 or 24",
-						optarg);
-			}
-			a->v4_prefix = v;
-			break;
-		case O_REV6:
-			if (!parse_u32(optarg, 128, &v) || v % 4 != 0 || v == 0 || v == 128) {
-				return usage_error("--reverse6-prefix '%s': must be a "
-						   "multiple of 4 (a nibble boundary) from 4 "
-						   "to 124",
-						optarg);
-			}
-			a->v6_prefix = v;
-			break;
-		case O_SERIAL:
-			if (!parse_u32(optarg, UINT32_MAX, &a->serial)) {
-				return usage_error("--serial '%s': not a serial (0..4294967295)",
-						optarg);
-			}
-			a->serial_given = true;
-			break;
-		case O_MAXDROP:
-			if (!parse_u32(optarg, 100, &v)) {
-				return usage_error("--max-drop '%s': must be a percentage 0..100",
-						optarg);
-			}
-			a->max_drop = v;
-			break;
-		case O_FORCE:
-			a->force = true;
-			break;
-		case O_CHECK:
-			a->check = true;
-			break;
-		case O_SHARD:
-			a->shard_large = true;
-			break;
-		case O_NOTIFY:
-			if (a->nnotify == ZG_LIST_MAX) {
-				return usage_error("too many --notify (at most %d)", ZG_LIST_MAX);
-			}
-			if (rs_endpoint_parse(optarg, 53, &a->notify[a->nnotify]) < 0) {
-				return usage_error("--notify '%s': not an IP address with "
-						   "an optional port (127.0.0.1:53, [::1]:53)",
-						optarg);
-			}
-			a->notify_text[a->nnotify++] = optarg;
-			break;
-		case O_METRICS:
-			a->metrics = optarg;
-			break;
-		case O_ZONEPATH:
-			a->zone_path = optarg;
-			break;
-		case O_NSDPAT:
-		case O_KNOTTPL:
-			if (!token_ok(optarg, 64, "")) {
-				return usage_error("--%s '%s': use 1-64 letters, digits and -_.",
-						c == O_NSDPAT ? "nsd-pattern" : "knot-template",
-						optarg);
-			}
-			*(c == O_NSDPAT ? &a->nsd_pattern : &a->knot_template) = optarg;
-			break;
-		case O_QUIET:
-			a->quiet = true;
-			break;
-		case 'h':
-		case O_HELP:
-			fputs(usage_text, stdout);
-			return 0;
-		default:
-			if (optopt >= O_DOMAIN && optopt <= O_HELP) {
-				return usage_error("option --%s needs a value",
-						opts[optopt - O_DOMAIN].name);
-			}
-			return usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc) {
-		return usage_error("unexpected argument '%s'", argv[optind]);
-	}
-	if (domain == NULL) {
-		return usage_error("--domain is required");
-	}
-	if (a->out == NULL) {
-		return usage_error("--out is required");
-	}
-	if (a->ninventory == 0) {
-		return usage_error("at least one --inventory is required");
-	}
-	int rc = rs_name_canonical(domain, 0, a->domain);
+	struct zg_run_config *a = &g->cfg;
+	int rc = rs_name_canonical(g->domain, 0, a->domain);
 	if (rc < 0) {
-		return usage_error("--domain '%s': %s", domain, rs_strerror(rc));
+		return usage_error("--domain '%s': %s", g->domain, rs_strerror(rc));
 	}
-	for (size_t i = 0; i < a->nns; i++) {
-		if ((rc = rs_name_canonical(ns_text[i], 0, a->ns_buf[i])) < 0) {
-			return usage_error("--ns '%s': %s", ns_text[i], rs_strerror(rc));
+	for (a->nns = 0; a->nns < g->nns; a->nns++) {
+		if ((rc = rs_name_canonical(g->ns[a->nns], 0, a->ns_buf[a->nns])) < 0) {
+			return usage_error("--ns '%s': %s", g->ns[a->nns], rs_strerror(rc));
 		}
-		a->ns[i] = a->ns_buf[i];
+		a->ns[a->nns] = a->ns_buf[a->nns];
 	}
 	if (a->nns == 0) {
 		if (!prefixed(a->ns_buf[0], "ns1", a->domain)) {
-			return usage_error("--domain '%s' is too long for a default --ns", domain);
+			return usage_error(
+					"--domain '%s' is too long for a default --ns", g->domain);
 		}
-		a->ns[0] = a->ns_buf[0];
-		a->nns = 1;
+		a->ns[a->nns++] = a->ns_buf[0];
 	}
-	if (hostmaster != NULL) {
-		if ((rc = rs_name_canonical(hostmaster, 0, a->hostmaster)) < 0) {
-			return usage_error("--hostmaster '%s': %s", hostmaster, rs_strerror(rc));
+	if (g->hostmaster != NULL) {
+		if ((rc = rs_name_canonical(g->hostmaster, 0, a->hostmaster)) < 0) {
+			return usage_error("--hostmaster '%s': %s", g->hostmaster, rs_strerror(rc));
 		}
-	} else {
-		if (!prefixed(a->hostmaster, "hostmaster", a->domain)) {
-			return usage_error("--domain '%s' is too long for a default --hostmaster",
-					domain);
-		}
+	} else if (!prefixed(a->hostmaster, "hostmaster", a->domain)) {
+		return usage_error(
+				"--domain '%s' is too long for a default --hostmaster", g->domain);
 	}
+	a->serial_given = g->serial != UINT64_MAX;
+	a->serial = (uint32_t)g->serial;
 	return -1;
 }
 
 int main(int argc, char **argv)
 {
-	static struct zg_run_config cfg; /* large (names, endpoints): not on the stack */
-	int ex = parse_args(argc, argv, &cfg);
+	static struct zg_args g; /* large (names, endpoints): not on the stack */
+	g.cfg.ttl = 3600;
+	g.cfg.v4_prefix = 16;
+	g.cfg.v6_prefix = 48;
+	g.cfg.max_drop = 10;
+	g.serial = UINT64_MAX;
+	char err[512];
+	int rc = rs_flags_parse(&zg_spec, argc - 1, argv + 1, &g, err, sizeof(err));
+	if (rc == 1) {
+		usage(stdout);
+		return ZG_EXIT_OK;
+	}
+	if (rc < 0) {
+		return usage_error("%s", err);
+	}
+	int ex = finish(&g);
 	if (ex >= 0) {
 		return ex;
 	}
-	return zg_run(&cfg, stdout, stderr);
+	return zg_run(&g.cfg, stdout, stderr);
 }

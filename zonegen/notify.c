@@ -7,27 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/name.h"
+#include "common/wire.h"
 
 #define OPCODE_NOTIFY 4
 #define TYPE_SOA 6
 #define CLASS_IN 1
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 int zg_notify_build(const struct zg_notify_soa *soa, uint16_t id, uint8_t *out, size_t outsz)
 {
@@ -38,45 +27,31 @@ int zg_notify_build(const struct zg_notify_soa *soa, uint16_t id, uint8_t *out, 
 	if (ql < 0 || ml < 0 || rl < 0) {
 		return ql < 0 ? ql : ml < 0 ? ml : rl;
 	}
-	size_t need = 12 + (size_t)ql + 4 + 2 + 10 + (size_t)ml + (size_t)rl + 20;
-	if (need > outsz) {
-		return RS_ERANGE;
-	}
-	memset(out, 0, 12);
-	put16(out, id);
-	out[2] = (uint8_t)(OPCODE_NOTIFY << 3) | 0x04; /* opcode NOTIFY, AA (RFC 1996 3.7) */
-	put16(out + 4, 1); /* QDCOUNT */
-	put16(out + 6, 1); /* ANCOUNT: the SOA hint */
-	size_t o = 12;
-	memcpy(out + o, qname, (size_t)ql);
-	o += (size_t)ql;
-	put16(out + o, TYPE_SOA);
-	put16(out + o + 2, CLASS_IN);
-	o += 4;
-	put16(out + o, 0xc00c); /* the owner: a pointer to the question's name */
-	put16(out + o + 2, TYPE_SOA);
-	put16(out + o + 4, CLASS_IN);
-	put32(out + o + 6, soa->ttl);
-	put16(out + o + 10, (uint16_t)(ml + rl + 20));
-	o += 12;
-	memcpy(out + o, mname, (size_t)ml);
-	o += (size_t)ml;
-	memcpy(out + o, rname, (size_t)rl);
-	o += (size_t)rl;
-	put32(out + o, soa->serial);
-	put32(out + o + 4, soa->refresh);
-	put32(out + o + 8, soa->retry);
-	put32(out + o + 12, soa->expire);
-	put32(out + o + 16, soa->minimum);
-	o += 20;
-	return (int)o;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	struct rs_wire_writer w;
+	rs_wire_writer_init(&w, out, outsz);
+	rs_wire_write_u16(&w, id);
+	rs_wire_write_u8(&w, (uint8_t)(OPCODE_NOTIFY << 3) | 0x04); /* NOTIFY, AA (RFC 1996 3.7) */
+	rs_wire_write_u8(&w, 0);
+	rs_wire_write_u16(&w, 1); /* QDCOUNT */
+	rs_wire_write_u16(&w, 1); /* ANCOUNT: the SOA hint */
+	rs_wire_write_u32(&w, 0); /* NSCOUNT, ARCOUNT */
+	rs_wire_write_bytes(&w, qname, (size_t)ql);
+	rs_wire_write_u16(&w, TYPE_SOA);
+	rs_wire_write_u16(&w, CLASS_IN);
+	rs_wire_write_u16(&w, 0xc00c); /* the owner: a pointer to the question's name */
+	rs_wire_write_u16(&w, TYPE_SOA);
+	rs_wire_write_u16(&w, CLASS_IN);
+	rs_wire_write_u32(&w, soa->ttl);
+	rs_wire_write_u16(&w, (uint16_t)(ml + rl + 20)); /* RDLENGTH */
+	rs_wire_write_bytes(&w, mname, (size_t)ml);
+	rs_wire_write_bytes(&w, rname, (size_t)rl);
+	rs_wire_write_u32(&w, soa->serial);
+	rs_wire_write_u32(&w, soa->refresh);
+	rs_wire_write_u32(&w, soa->retry);
+	rs_wire_write_u32(&w, soa->expire);
+	rs_wire_write_u32(&w, soa->minimum);
+	int rc = rs_wire_writer_error(&w);
+	return rc < 0 ? rc : (int)w.len;
 }
 
 static socklen_t sa_len(const struct sockaddr_storage *ss)
@@ -110,7 +85,7 @@ int zg_notify_send(const struct zg_notify_soa *zones, size_t nzones,
 	}
 	uint16_t base = 0;
 	if (getrandom(&base, sizeof(base), 0) < 0) {
-		base = (uint16_t)now_ms();
+		base = (uint16_t)rs_clock_mono_ms();
 	}
 	for (size_t i = 0; i < n; i++) {
 		rcodes[i] = -1;
@@ -145,9 +120,9 @@ int zg_notify_send(const struct zg_notify_soa *zones, size_t nzones,
 					sa_len(to));
 			pending++;
 		}
-		int64_t deadline = now_ms() + ZG_NOTIFY_WAIT_MS;
+		int64_t deadline = (int64_t)rs_clock_mono_ms() + ZG_NOTIFY_WAIT_MS;
 		while (pending > 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - (int64_t)rs_clock_mono_ms();
 			if (left <= 0) {
 				break;
 			}
@@ -170,7 +145,7 @@ int zg_notify_send(const struct zg_notify_soa *zones, size_t nzones,
 						((buf[2] >> 3) & 0xf) != OPCODE_NOTIFY) {
 					continue;
 				}
-				uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
+				uint16_t id = rs_wire_load_u16(buf);
 				size_t i = (uint16_t)(id - base);
 				if (i < n && rcodes[i] < 0 && rcodes[i] != -2 &&
 						same_peer(&from, &targets[i % ntargets])) {

@@ -33,7 +33,8 @@ struct zg_notify_soa {
  * @param soa the zone and its SOA.
  * @param id the message ID.
  * @param out buffer; 1024 octets always suffice.
- * @return the message length, or an RS_ENAME_* code for a bad name.
+ * @return the message length, an RS_ENAME_* code for a bad name, or
+ *         RS_ERANGE when @p outsz is too small (@p out then holds a part).
  */
 __attribute__((warn_unused_result)) int zg_notify_build(const struct zg_notify_soa *soa,
 		uint16_t id, uint8_t *out, size_t outsz);

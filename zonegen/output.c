@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/file.h"
 
@@ -127,7 +128,7 @@ void zg_prev_deinit(struct zg_prev *p)
 	memset(p, 0, sizeof(*p));
 }
 
-bool zg_prev_same(const struct zg_prev *p, const struct zg_buf *head, const struct zg_buf *body)
+bool zg_prev_same(const struct zg_prev *p, const struct rs_buf *head, const struct rs_buf *body)
 {
 	if (!p->ours || p->len < head->len || memcmp(p->data, head->data, head->len) != 0) {
 		return false;
@@ -167,8 +168,6 @@ static int u64_cmp(const void *a, const void *b)
 /* Append the hashes of the record lines of @p text to *out (*n of *cap). */
 static int hash_lines(const char *text, size_t len, uint64_t **out, size_t *n, size_t *cap)
 {
-	size_t k = *n;
-	uint64_t *v = *out;
 	for (size_t off = 0; off < len;) {
 		const char *e = memchr(text + off, '\n', len - off);
 		size_t l = e != NULL ? (size_t)(e - (text + off)) : len - off;
@@ -177,22 +176,15 @@ static int hash_lines(const char *text, size_t len, uint64_t **out, size_t *n, s
 		if (!is_record_line(p, l) || (l > 7 && memcmp(p, "@\tIN\tSOA", 8) == 0)) {
 			continue;
 		}
-		if (k == *cap) {
-			size_t c = *cap == 0 ? 1024 : *cap * 2;
-			uint64_t *nv = realloc(v, c * sizeof(*v));
-			if (nv == NULL) {
-				return RS_ENOMEM;
-			}
-			*out = v = nv;
-			*cap = c;
+		if (RS_ARRAY_GROW(*out, *cap, *n + 1) < 0) {
+			return RS_ENOMEM;
 		}
-		v[k++] = line_hash(p, l);
+		(*out)[(*n)++] = line_hash(p, l);
 	}
-	*n = k;
 	return 0;
 }
 
-int zg_diff_count(const char *old_text, size_t old_len, const struct zg_buf *const *parts,
+int zg_diff_count(const char *old_text, size_t old_len, const struct rs_buf *const *parts,
 		size_t nparts, uint64_t *added, uint64_t *removed)
 {
 	uint64_t *a = NULL, *b = NULL;
@@ -231,7 +223,7 @@ out:
 	return rc;
 }
 
-static int to_iovec(const struct zg_buf *const *parts, size_t nparts,
+static int to_iovec(const struct rs_buf *const *parts, size_t nparts,
 		struct iovec v[ZG_PARTS_MAX])
 {
 	if (nparts > ZG_PARTS_MAX) {
@@ -243,7 +235,7 @@ static int to_iovec(const struct zg_buf *const *parts, size_t nparts,
 	return 0;
 }
 
-int zg_file_replace(const char *dir, const char *name, const struct zg_buf *const *parts,
+int zg_file_replace(const char *dir, const char *name, const struct rs_buf *const *parts,
 		size_t nparts)
 {
 	struct iovec v[ZG_PARTS_MAX];
@@ -251,7 +243,7 @@ int zg_file_replace(const char *dir, const char *name, const struct zg_buf *cons
 	return rc < 0 ? rc : rs_file_replace(dir, name, v, nparts, 0644);
 }
 
-int zg_file_stage(const char *dir, const char *name, const struct zg_buf *const *parts,
+int zg_file_stage(const char *dir, const char *name, const struct rs_buf *const *parts,
 		size_t nparts)
 {
 	struct iovec v[ZG_PARTS_MAX];
@@ -259,7 +251,7 @@ int zg_file_stage(const char *dir, const char *name, const struct zg_buf *const 
 	return rc < 0 ? rc : rs_file_stage(dir, name, v, nparts, 0644);
 }
 
-bool zg_file_equals(const char *path, const struct zg_buf *text)
+bool zg_file_equals(const char *path, const struct rs_buf *text)
 {
 	char *data = NULL;
 	size_t len = 0;

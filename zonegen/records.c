@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/name.h"
 #include "zonegen/output.h"
@@ -80,15 +81,9 @@ static int add_rr(struct zg_records *r, ldns_rr *rr, const char *file, uint32_t 
 	for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
 		rdlen += ldns_rdf_size(ldns_rr_rdf(rr, i));
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap == 0 ? 256 : r->cap * 2;
-		struct zg_srec *n = realloc(r->recs, cap * sizeof(*n));
-		if (n == NULL) {
-			rc = RS_ENOMEM;
-			goto out;
-		}
-		r->recs = n;
-		r->cap = cap;
+	if (RS_ARRAY_GROW(r->recs, r->cap, r->n + 1) < 0) {
+		rc = RS_ENOMEM;
+		goto out;
 	}
 	struct zg_srec *s = &r->recs[r->n];
 	memset(s, 0, sizeof(*s));
@@ -271,14 +266,9 @@ int zg_records_load_dir(struct zg_records *r, const char *dir, const char *domai
 		if (e->d_name[0] == '.' || e->d_name[l - 1] == '~') {
 			continue;
 		}
-		if (n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (nn == NULL) {
-				rc = RS_ENOMEM;
-				goto out;
-			}
-			names = nn;
+		if (RS_ARRAY_GROW(names, cap, n + 1) < 0) {
+			rc = RS_ENOMEM;
+			goto out;
 		}
 		if ((names[n] = strdup(e->d_name)) == NULL) {
 			rc = RS_ENOMEM;

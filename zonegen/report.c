@@ -48,16 +48,16 @@ void zg_report_summary(FILE *out, const struct zg_zone_result *zones, size_t n)
 	}
 }
 
-void zg_report_prometheus(struct zg_buf *b, const struct zg_zone_result *zones, size_t n,
+void zg_report_prometheus(struct rs_buf *b, const struct zg_zone_result *zones, size_t n,
 		const struct zg_run_result *run)
 {
-	zg_buf_str(b, "# HELP roster_zonegen_records Records in a generated zone, by type.\n"
+	rs_buf_str(b, "# HELP roster_zonegen_records Records in a generated zone, by type.\n"
 		      "# TYPE roster_zonegen_records gauge\n");
 	for (size_t i = 0; i < n; i++) {
 		struct zg_type_count t[ZG_COUNT_TYPES_MAX];
 		sorted(&zones[i].counts, t);
 		for (size_t k = 0; k < zones[i].counts.ntypes; k++) {
-			zg_buf_printf(b, "roster_zonegen_records{zone=\"%s\",type=\"%s\"} %llu\n",
+			rs_buf_printf(b, "roster_zonegen_records{zone=\"%s\",type=\"%s\"} %llu\n",
 					zones[i].name, t[k].name, (unsigned long long)t[k].n);
 		}
 	}
@@ -73,7 +73,7 @@ void zg_report_prometheus(struct zg_buf *b, const struct zg_zone_result *zones, 
 		{"roster_zonegen_zone_changed", "1 when this run changed the zone.", "gauge", 3},
 	};
 	for (size_t m = 0; m < sizeof(per_zone) / sizeof(per_zone[0]); m++) {
-		zg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", per_zone[m].name, per_zone[m].help,
+		rs_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", per_zone[m].name, per_zone[m].help,
 				per_zone[m].name, per_zone[m].type);
 		for (size_t i = 0; i < n; i++) {
 			const struct zg_zone_result *z = &zones[i];
@@ -81,11 +81,11 @@ void zg_report_prometheus(struct zg_buf *b, const struct zg_zone_result *zones, 
 				: per_zone[m].field == 1 ? z->removed
 				: per_zone[m].field == 2 ? z->serial
 							 : (z->state != ZG_STATE_UNCHANGED);
-			zg_buf_printf(b, "%s{zone=\"%s\"} %llu\n", per_zone[m].name, z->name,
+			rs_buf_printf(b, "%s{zone=\"%s\"} %llu\n", per_zone[m].name, z->name,
 					(unsigned long long)v);
 		}
 	}
-	zg_buf_printf(b,
+	rs_buf_printf(b,
 			"# HELP roster_zonegen_hosts Hosts read from the inventory.\n"
 			"# TYPE roster_zonegen_hosts gauge\nroster_zonegen_hosts %llu\n"
 			"# HELP roster_zonegen_errors Check failures of the last run.\n"

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "zonegen/buf.h"
+#include "common/buf.h"
 #include "zonegen/gen.h"
 
 enum zg_zone_state {
@@ -55,5 +55,5 @@ void zg_report_summary(FILE *out, const struct zg_zone_result *zones, size_t n);
  * roster_zonegen_hosts, roster_zonegen_errors, roster_zonegen_success,
  * roster_zonegen_duration_seconds, roster_zonegen_last_run_timestamp_seconds.
  */
-void zg_report_prometheus(struct zg_buf *out, const struct zg_zone_result *zones, size_t n,
+void zg_report_prometheus(struct rs_buf *out, const struct zg_zone_result *zones, size_t n,
 		const struct zg_run_result *run);

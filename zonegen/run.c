@@ -11,9 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/file.h"
-#include "zonegen/buf.h"
 #include "zonegen/diag.h"
 #include "zonegen/gen.h"
 #include "zonegen/include.h"
@@ -22,13 +23,6 @@
 #include "zonegen/output.h"
 #include "zonegen/records.h"
 #include "zonegen/report.h"
-
-static double now_s(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Today's YYYYMMDD00 (UTC): the first serial of a zone without history. */
 static uint32_t date_serial(void)
@@ -41,9 +35,9 @@ static uint32_t date_serial(void)
 }
 
 struct zone_work {
-	struct zg_buf head;
-	struct zg_buf deploy;
-	struct zg_buf body;
+	struct rs_buf head;
+	struct rs_buf deploy;
+	struct rs_buf body;
 };
 
 /* A previous zone file the inventory no longer produces. */
@@ -89,15 +83,10 @@ static int find_stale(const char *dir, const struct zg_gen *g, struct stale **ou
 			break;
 		}
 		if (p.ours) {
-			if (*n == cap) {
-				cap = cap == 0 ? 8 : cap * 2;
-				struct stale *s = realloc(*out, cap * sizeof(*s));
-				if (s == NULL) {
-					zg_prev_deinit(&p);
-					rc = RS_ENOMEM;
-					break;
-				}
-				*out = s;
+			if (RS_ARRAY_GROW(*out, cap, *n + 1) < 0) {
+				zg_prev_deinit(&p);
+				rc = RS_ENOMEM;
+				break;
 			}
 			struct stale *s = &(*out)[(*n)++];
 			memset(s, 0, sizeof(*s));
@@ -192,8 +181,8 @@ static void send_notify(const struct zg_run_config *a, const struct zg_gen *g,
 static void write_metrics(const struct zg_run_config *a, const struct zg_zone_result *res, size_t n,
 		const struct zg_run_result *run, struct zg_diag *diag)
 {
-	struct zg_buf b;
-	zg_buf_init(&b);
+	struct rs_buf b;
+	rs_buf_init(&b);
 	zg_report_prometheus(&b, res, n, run);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", a->metrics);
@@ -205,15 +194,15 @@ static void write_metrics(const struct zg_run_config *a, const struct zg_zone_re
 	} else {
 		snprintf(dir, sizeof(dir), ".");
 	}
-	const struct zg_buf *parts[] = {&b};
-	int rc = zg_buf_ok(&b);
+	const struct rs_buf *parts[] = {&b};
+	int rc = rs_buf_error(&b);
 	if (rc == 0) {
 		rc = zg_file_replace(dir[0] == '\0' ? "/" : dir, base, parts, 1);
 	}
 	if (rc < 0) {
 		zg_diag_warn(diag, "cannot write --metrics %s: %s", a->metrics, rs_strerror(rc));
 	}
-	zg_buf_deinit(&b);
+	rs_buf_deinit(&b);
 }
 
 static void lock_error(struct zg_diag *diag, const char *dir, int rc)
@@ -273,7 +262,7 @@ static void remove_leftovers(struct run *r)
 
 /* Write @p name's new text to --out/.<name>.tmp; run_write() renames every
  * staged file once all of them are on disk. */
-static int stage(struct run *r, const char *name, const struct zg_buf *const *parts, size_t n)
+static int stage(struct run *r, const char *name, const struct rs_buf *const *parts, size_t n)
 {
 	const char *out = r->cfg->out;
 	int rc = zg_file_stage(out, name, parts, n);
@@ -289,8 +278,8 @@ static int stage(struct run *r, const char *name, const struct zg_buf *const *pa
 static int stage_includes(struct run *r, const struct zg_include_opts *o)
 {
 	for (size_t k = 0; k < NINCLUDES; k++) {
-		struct zg_buf b;
-		zg_buf_init(&b);
+		struct rs_buf b;
+		rs_buf_init(&b);
 		if (k == 0) {
 			zg_include_bind(&r->g, o, &b);
 		} else if (k == 1) {
@@ -300,14 +289,14 @@ static int stage_includes(struct run *r, const struct zg_include_opts *o)
 		}
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", r->cfg->out, include_names[k]);
-		int rc = zg_buf_ok(&b);
+		int rc = rs_buf_error(&b);
 		if (rc < 0) {
 			zg_diag_error(&r->diag, "cannot write %s: %s", path, rs_strerror(rc));
 		} else if (!zg_file_equals(path, &b)) {
-			const struct zg_buf *parts[] = {&b};
+			const struct rs_buf *parts[] = {&b};
 			rc = stage(r, include_names[k], parts, 1);
 		}
-		zg_buf_deinit(&b);
+		rs_buf_deinit(&b);
 		if (rc < 0) {
 			return rc;
 		}
@@ -355,9 +344,9 @@ static int plan_zone(struct run *r, size_t i, uint32_t first_serial)
 	const struct zg_run_config *a = r->cfg;
 	struct zone_work *w = &r->work[i];
 	struct zg_zone_result *z = &r->res[i];
-	zg_buf_init(&w->head);
-	zg_buf_init(&w->deploy);
-	zg_buf_init(&w->body);
+	rs_buf_init(&w->head);
+	rs_buf_init(&w->deploy);
+	rs_buf_init(&w->body);
 	z->name = r->g.zones[i].name;
 	int rc = zg_gen_body(&r->g, i, &w->body, &z->counts);
 	if (rc < 0) {
@@ -399,11 +388,11 @@ static int plan_zone(struct run *r, size_t i, uint32_t first_serial)
 	if (z->state == ZG_STATE_NEW) {
 		z->added = z->counts.total - 1; /* the SOA is not counted as a change */
 	} else if (z->state == ZG_STATE_CHANGED) {
-		const struct zg_buf *parts[] = {&w->deploy, &w->body};
+		const struct rs_buf *parts[] = {&w->deploy, &w->body};
 		rc = zg_diff_count(p.data, p.len, parts, 2, &z->added, &z->removed);
 	}
 	zg_prev_deinit(&p);
-	if (rc == 0 && (zg_buf_ok(&w->head) < 0 || zg_buf_ok(&w->deploy) < 0)) {
+	if (rc == 0 && (rs_buf_error(&w->head) < 0 || rs_buf_error(&w->deploy) < 0)) {
 		rc = RS_ENOMEM;
 	}
 	if (rc == 0) {
@@ -483,7 +472,7 @@ static int run_write(struct run *r)
 		char name[NAME_MAX + 1];
 		snprintf(name, sizeof(name), "%szone", r->g.zones[i].name);
 		const struct zone_work *w = &r->work[i];
-		const struct zg_buf *parts[] = {&w->head, &w->deploy, &w->body};
+		const struct rs_buf *parts[] = {&w->head, &w->deploy, &w->body};
 		rc = stage(r, name, parts, 3);
 	}
 	size_t nzone_files = r->nstaged;
@@ -526,9 +515,9 @@ static int run_write(struct run *r)
 static void run_deinit(struct run *r)
 {
 	for (size_t i = 0; r->work != NULL && i < r->g.nzones; i++) {
-		zg_buf_deinit(&r->work[i].head);
-		zg_buf_deinit(&r->work[i].deploy);
-		zg_buf_deinit(&r->work[i].body);
+		rs_buf_deinit(&r->work[i].head);
+		rs_buf_deinit(&r->work[i].deploy);
+		rs_buf_deinit(&r->work[i].body);
 	}
 	free(r->work);
 	free(r->res);
@@ -545,8 +534,8 @@ static void run_deinit(struct run *r)
 int zg_run(const struct zg_run_config *cfg, FILE *outf, FILE *errf)
 {
 	const struct zg_run_config *a = cfg;
-	double t0 = now_s(CLOCK_MONOTONIC);
-	struct zg_run_result run = {.check = a->check, .started = now_s(CLOCK_REALTIME)};
+	uint64_t t0 = rs_clock_mono_ns();
+	struct zg_run_result run = {.check = a->check, .started = (double)rs_clock_wall_ms() / 1e3};
 	struct run r;
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
@@ -577,7 +566,7 @@ out:
 	if (rc == RS_ENOMEM) {
 		zg_diag_error(&r.diag, "out of memory");
 	}
-	run.seconds = now_s(CLOCK_MONOTONIC) - t0;
+	run.seconds = (double)(rs_clock_mono_ns() - t0) / 1e9;
 	run.errors = r.diag.errors;
 	run.refused = ex != ZG_EXIT_OK;
 	if (ex != ZG_EXIT_OK) {

@@ -6,6 +6,7 @@
  * of commands; an option given to a command it does not belong to, a missing
  * required option or a malformed value is a usage error (exit 2) with one
  * line saying which. Pure: argv is borrowed (the result points into it).
+ * The options are a table on common/flags.h.
  */
 #pragma once
 
@@ -55,6 +56,7 @@ struct args {
 	bool permanent, starting, all;
 	uint16_t weight, priority;
 	enum roster_status status; /**< the status command's argument */
+	bool help;             /**< -h or --help was given (cmd is then ARGS_HELP) */
 };
 
 /**

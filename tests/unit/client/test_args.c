@@ -4,20 +4,7 @@
 #include <string.h>
 
 #include "client/cli/args.h"
-
-#define MAXA 40
-
-/* Split a space-separated command line (no quoting needed in these tables). */
-static int split(const char *line, char buf[512], char *argv[MAXA])
-{
-	snprintf(buf, 512, "%s", line);
-	int n = 0;
-	for (char *save = NULL, *t = strtok_r(buf, " ", &save); t != NULL && n < MAXA;
-			t = strtok_r(NULL, " ", &save)) {
-		argv[n++] = t;
-	}
-	return n;
-}
+#include "tests/unit/common/argv_split.h"
 
 struct bad_case {
 	char line[200];
@@ -90,6 +77,13 @@ ParameterizedTestParameters(args, bad_input_table)
 		{"-s bad_site list", "invalid site name 'bad_site'"},
 		{"--timeout 0 list", "invalid --timeout '0'"},
 		{"--max-stale -5 list", "invalid --max-stale '-5'"},
+		{"--port 80 query --service web", "option '--port' does not apply to query"},
+		{"query --service web -s", "option '-s' needs a value"},
+		{"query --service web --json=1", "option '--json' takes no value"},
+		{"query --service web -hx", "option '--help' takes no value"},
+		{"query --service web --timeout 600001", "invalid --timeout '600001' (1-600000 ms)"},
+		{"query -- --service web", "unexpected argument '--service'"},
+		{"query --serv web", "unknown option '--serv'"},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -97,8 +91,8 @@ ParameterizedTestParameters(args, bad_input_table)
 ParameterizedTest(struct bad_case *c, args, bad_input_table)
 {
 	char buf[512], err[256];
-	char *argv[MAXA];
-	int argc = split(c->line, buf, argv);
+	char *argv[ARGV_SPLIT_MAX + 1];
+	int argc = argv_split(c->line, buf, argv);
 	struct args a;
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 2, "'%s'", c->line);
 	cr_expect(strstr(err, c->message) != NULL, "'%s': got '%s'", c->line, err);
@@ -108,10 +102,11 @@ ParameterizedTest(struct bad_case *c, args, bad_input_table)
 Test(args, register_with_everything)
 {
 	char buf[512], err[256];
-	char *argv[MAXA];
-	int argc = split("--json register --service web --protocol http --host Web1.example.net "
-			 "--port 8080 --address 10.0.0.1 --address fd00::1 --ttl 30 --weight 5 "
-			 "--priority 2 --meta version=1.2=x --starting",
+	char *argv[ARGV_SPLIT_MAX + 1];
+	int argc = argv_split("--json register --service web --protocol http "
+			      "--host Web1.example.net --port 8080 --address 10.0.0.1 "
+			      "--address fd00::1 --ttl 30 --weight 5 --priority 2 "
+			      "--meta version=1.2=x --starting",
 			buf, argv);
 	struct args a;
 	cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
@@ -135,9 +130,9 @@ Test(args, register_with_everything)
 Test(args, global_options_anywhere_and_equals_form)
 {
 	char buf[512], err[256];
-	char *argv[MAXA];
-	int argc = split("query --service=web --server 127.0.0.1:1,[::1]:2 -s lon6 --all --json "
-			 "--timeout=250 --max-stale 60 --cache /tmp/c",
+	char *argv[ARGV_SPLIT_MAX + 1];
+	int argc = argv_split("query --service=web --server 127.0.0.1:1,[::1]:2 -s lon6 --all "
+			      "--json --timeout=250 --max-stale 60 --cache /tmp/c",
 			buf, argv);
 	struct args a;
 	cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
@@ -149,7 +144,10 @@ Test(args, global_options_anywhere_and_equals_form)
 	cr_expect_eq(a.timeout_ms, 250);
 	cr_expect_eq(a.max_stale, 60);
 	cr_expect_str_eq(a.cache, "/tmp/c");
-	argc = split("-slon6 list", buf, argv);
+	argc = argv_split("-- list", buf, argv);
+	cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(a.cmd, ARGS_LIST);
+	argc = argv_split("-slon6 list", buf, argv);
 	cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(a.site, "lon6");
 }
@@ -157,7 +155,7 @@ Test(args, global_options_anywhere_and_equals_form)
 Test(args, status_words_and_help)
 {
 	char buf[512], err[256];
-	char *argv[MAXA];
+	char *argv[ARGV_SPLIT_MAX + 1];
 	struct args a;
 	const char *words[] = {"up", "down", "starting"};
 	enum roster_status want[] = {ROSTER_UP, ROSTER_DOWN, ROSTER_STARTING};
@@ -166,14 +164,21 @@ Test(args, status_words_and_help)
 		snprintf(line, sizeof(line),
 				"status %s --service w --protocol p --host h.example.net --port 1",
 				words[i]);
-		int argc = split(line, buf, argv);
+		int argc = argv_split(line, buf, argv);
 		cr_assert_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "%s", err);
 		cr_expect_eq(a.status, want[i]);
 	}
-	int argc = split("--help", buf, argv);
+	int argc = argv_split("--help", buf, argv);
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
 	cr_expect_eq(a.cmd, ARGS_HELP);
-	argc = split("query -h", buf, argv);
+	argc = argv_split("query -h", buf, argv);
+	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
+	cr_expect_eq(a.cmd, ARGS_HELP);
+	argc = argv_split("query --port 1 -h --bogus", buf, argv);
+	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0,
+			"help wins over what follows");
+	cr_expect_eq(a.cmd, ARGS_HELP);
+	argc = argv_split("help", buf, argv);
 	cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0);
 	cr_expect_eq(a.cmd, ARGS_HELP);
 	cr_expect(strstr(args_usage(), "ring --service NAME --protocol P --key KEY") != NULL);
@@ -186,8 +191,8 @@ Test(args, every_command_parses)
 		"deregister --service a --protocol b --host h.example.net --port 9"};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		char buf[512], err[256];
-		char *argv[MAXA];
-		int argc = split(lines[i], buf, argv);
+		char *argv[ARGV_SPLIT_MAX + 1];
+		int argc = argv_split(lines[i], buf, argv);
 		struct args a;
 		cr_expect_eq(args_parse(argc, argv, &a, err, sizeof(err)), 0, "'%s': %s", lines[i], err);
 		cr_expect_str_eq(args_cmd_name(a.cmd), argv[0]);

@@ -8,17 +8,14 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
+#include "tests/unit/common/argv_split.h"
 
 static int parse(struct server_config *cfg, const char *line, char *err, size_t errsz)
 {
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "rosterd %s", line);
-	char *argv[32];
-	int argc = 0;
-	for (char *tok = strtok(buf, " "); tok != NULL && argc < 31; tok = strtok(NULL, " ")) {
-		argv[argc++] = tok;
-	}
-	argv[argc] = NULL;
+	char full[512], buf[512];
+	char *argv[ARGV_SPLIT_MAX + 1];
+	snprintf(full, sizeof(full), "rosterd %s", line);
+	int argc = argv_split(full, buf, argv);
 	config_defaults(cfg);
 	return config_parse(cfg, argc, argv, err, errsz);
 }
@@ -106,6 +103,12 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 		{"--site a --domain b --bogus", "--bogus"},
 		{"--site a --domain b extra", "extra"},
 		{"--site a --domain b --config /nonexistent/roster.conf", "/nonexistent"},
+		{"--site a --domain b --ttl", "option '--ttl' needs a value"},
+		{"--site a --domain b --max 5", "ambiguous option '--max'"},
+		{"--site a --domain b --keep-last=maybe", "invalid keep-last 'maybe'"},
+		{"--site a --domain b --keep-last false", "unexpected argument 'false'"},
+		{"--site a --domain b --help=x", "option '--help' takes no value"},
+		{"--site a --domain b -x", "unknown option '-x'"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -119,6 +122,27 @@ ParameterizedTest(struct bad_flag *c, config, bad_flags_name_the_problem)
 	cr_expect(strstr(err, c->word) != NULL, "'%s' -> '%s' does not name '%s'", c->line, err,
 			c->word);
 	cr_expect(strchr(err, '\n') == NULL, "one line");
+}
+
+/* getopt_long's rules, which rosterd has always followed: an unambiguous
+ * prefix names its flag, an exact name wins over longer ones, a switch
+ * takes "=WORD", "--" ends the flags. */
+Test(config, abbreviations_switch_words_and_exact_names)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--sit a --dom b --keep-last=no --stable-sub --no-self "
+				 "--max-connections 7 --dns 127.0.0.1:1",
+			     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_str_eq(cfg.site, "a");
+	cr_expect_not(cfg.limits.keep_last);
+	cr_expect(cfg.stable_subsets);
+	cr_expect_not(cfg.limits.preserve_enabled);
+	cr_expect_eq(cfg.api_max_conns, 7, "--max-connections is exact, not a prefix");
+	cr_expect_eq(cfg.dns.n, 1, "--dns is exact although --dns-threads exists");
+	cr_expect_lt(parse(&cfg, "--site a --domain b -- --ttl 5", err, sizeof(err)), 0);
+	cr_expect(strstr(err, "unexpected argument '--ttl'") != NULL, "%s", err);
 }
 
 Test(config, file_values_and_command_line_wins)

@@ -61,10 +61,10 @@ static char *render(const struct zg_gen *g, const char *zone, struct zg_counts *
 {
 	long i = zone_index(g, zone);
 	cr_assert_geq(i, 0, "zone %s missing", zone);
-	struct zg_buf b;
-	zg_buf_init(&b);
+	struct rs_buf b;
+	rs_buf_init(&b);
 	cr_assert_eq(zg_gen_body(g, (size_t)i, &b, c), 0);
-	zg_buf_chr(&b, '\0');
+	rs_buf_chr(&b, '\0');
 	return b.data;
 }
 

@@ -8,14 +8,14 @@ static const char *const NS[] = {"ns1.example.net."};
 static struct zg_include_opts opts = {.zone_dir = "/srv/zones"};
 
 static char *render(void (*fn)(const struct zg_gen *, const struct zg_include_opts *,
-				    struct zg_buf *),
+				    struct rs_buf *),
 		const struct zg_gen *g)
 {
-	struct zg_buf b;
-	zg_buf_init(&b);
+	struct rs_buf b;
+	rs_buf_init(&b);
 	fn(g, &opts, &b);
-	zg_buf_chr(&b, '\0');
-	cr_assert_eq(zg_buf_ok(&b), 0);
+	rs_buf_chr(&b, '\0');
+	cr_assert_eq(rs_buf_error(&b), 0);
 	return b.data;
 }
 

@@ -38,11 +38,11 @@ Test(report, prometheus_has_per_zone_and_run_figures)
 {
 	struct zg_zone_result r = one();
 	struct zg_run_result run = {.hosts = 22, .errors = 0, .seconds = 0.5, .started = 1e9};
-	struct zg_buf b;
-	zg_buf_init(&b);
+	struct rs_buf b;
+	rs_buf_init(&b);
 	zg_report_prometheus(&b, &r, 1, &run);
-	zg_buf_chr(&b, '\0');
-	cr_assert_eq(zg_buf_ok(&b), 0);
+	rs_buf_chr(&b, '\0');
+	cr_assert_eq(rs_buf_error(&b), 0);
 	cr_expect_not_null(strstr(b.data,
 			"roster_zonegen_records{zone=\"ash2.example.net.\",type=\"A\"} 12\n"));
 	cr_expect_not_null(strstr(b.data,
@@ -51,7 +51,7 @@ Test(report, prometheus_has_per_zone_and_run_figures)
 			"roster_zonegen_serial{zone=\"ash2.example.net.\"} 2026112601\n"));
 	cr_expect_not_null(strstr(b.data, "roster_zonegen_success 1\n"));
 	cr_expect_not_null(strstr(b.data, "roster_zonegen_hosts 22\n"));
-	zg_buf_deinit(&b);
+	rs_buf_deinit(&b);
 }
 
 Test(report, bind_limit_only_when_over_default)
