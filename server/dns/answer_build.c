@@ -27,31 +27,19 @@
  * priority, weight, port). */
 #define SRV_TARGET_OFF 16u
 
-static int bytes_put(struct answer_bytes *b, const void *p, size_t n)
+/* Append to a prepared RRset's bodies. The buffer's failure is sticky; an
+ * entry whose build failed is freed or cleared before it is built again. */
+static int bytes_put(struct rs_buf *b, const void *p, size_t n)
 {
-	if (b->cap - b->len < n) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap - b->len < n) {
-			cap *= 2;
-		}
-		uint8_t *np = realloc(b->p, cap);
-		if (np == NULL) {
-			return RS_ENOMEM;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
+	rs_buf_add(b, p, n);
+	return rs_buf_error(b);
 }
 
 void answer_build_clear(struct answer_prep *p)
 {
 	free(p->rr);
-	free(p->data.p);
+	rs_buf_deinit(&p->data);
 	p->rr = NULL;
-	p->data = (struct answer_bytes){0};
 	p->n = p->cap = 0;
 	p->total = 0;
 	p->stale = false;
@@ -64,7 +52,7 @@ void answer_build_clear(struct answer_prep *p)
  * also on failure. ldns writes names in RDATA uncompressed here: no
  * compression table is passed, which is what RFC 2782 wants for SRV targets.
  */
-static int rr_append(struct answer_bytes *b, ldns_rr_type type, uint32_t ttl, ldns_rdf **rdfs,
+static int rr_append(struct rs_buf *b, ldns_rr_type type, uint32_t ttl, ldns_rdf **rdfs,
 		size_t n)
 {
 	int rc = RS_ENOMEM;
@@ -108,14 +96,8 @@ static ldns_rdf *rdf_addr(const struct rs_addr *ad)
 /* Start an RR in @p p; its body is what rr_append() adds next. */
 static int prep_rr_add(struct answer_prep *p, size_t off, double weight)
 {
-	if (p->n == p->cap) {
-		uint32_t cap = p->cap ? p->cap * 2 : 8;
-		struct answer_prep_rr *n = realloc(p->rr, cap * sizeof(*n));
-		if (n == NULL) {
-			return RS_ENOMEM;
-		}
-		p->rr = n;
-		p->cap = cap;
+	if (RS_ARRAY_GROW(p->rr, p->cap, (size_t)p->n + 1) < 0) {
+		return RS_ENOMEM;
 	}
 	size_t len = p->data.len - off;
 	if (len > UINT16_MAX) {
@@ -372,11 +354,7 @@ static int ring_write(struct answer *a, struct answer_prep *p, const struct ring
 {
 	size_t off = p->data.len;
 	uint8_t head[10] = {0, DNSWIRE_TXT, 0, 1};
-	uint32_t ttl = a->ttl;
-	head[4] = (uint8_t)(ttl >> 24);
-	head[5] = (uint8_t)(ttl >> 16);
-	head[6] = (uint8_t)(ttl >> 8);
-	head[7] = (uint8_t)ttl;
+	rs_wire_store_u32(head + 4, a->ttl);
 	int rc = bytes_put(&p->data, head, sizeof(head));
 	size_t rdlen = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -388,7 +366,7 @@ static int ring_write(struct answer *a, struct answer_prep *p, const struct ring
 		rdlen += (size_t)len + 1;
 	}
 	if (rc == 0) {
-		dnswire_set16(p->data.p + off + 8, (uint16_t)rdlen);
+		dnswire_set16((uint8_t *)p->data.data + off + 8, (uint16_t)rdlen);
 		rc = prep_rr_add(p, off, 1);
 	}
 	return rc;

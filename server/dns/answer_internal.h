@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/name.h"
 #include "server/dns/answer.h"
 #include "server/dns/cookie.h"
@@ -52,13 +53,6 @@
 struct store_service;
 
 /* ---- prepared answers (answer_cache.c, built by answer_build.c) ---------- */
-
-/** A growable byte buffer: the bodies of a prepared RRset. */
-struct answer_bytes {
-	uint8_t *p;
-	size_t len;
-	size_t cap;
-};
 
 /** One prepared RR: its body (everything after the owner) in prep->data. */
 struct answer_prep_rr {
@@ -87,10 +81,10 @@ struct answer_prep {
 	bool weighted;       /**< weighted order even when the whole set fits (A/AAAA) */
 	bool uniform;        /**< all weights equal: a plain shuffle is a weighted one */
 	uint32_t n;
-	uint32_t cap;
+	size_t cap;
 	size_t total;        /**< answer octets, owners as 2-octet pointers */
 	struct answer_prep_rr *rr;
-	struct answer_bytes data;
+	struct rs_buf data;  /**< the bodies of the RRs (written when built, read per query) */
 };
 
 /** What a cache entry is built from (answer_cache_get()). */

@@ -192,10 +192,10 @@ static void write_additional(struct answer *a, struct reply *r,
 	size_t len = r->w.len;
 	for (uint32_t i = 0; i < k; i++) {
 		const struct answer_prep_rr *rr = &p->rr[o[i].idx];
-		const uint8_t *ab = p->data.p + rr->add_off;
+		const uint8_t *ab = (const uint8_t *)p->data.data + rr->add_off;
 		size_t left = rr->add_len;
 		size_t tpos = o[i].pos + rr->target;
-		const uint8_t *tname = p->data.p + rr->off + rr->target;
+		const uint8_t *tname = (const uint8_t *)p->data.data + rr->off + rr->target;
 		size_t tlen = rr->target_len;
 		while (left >= 10) {
 			size_t blen = 10u + dnswire_get16(ab + 8);
@@ -263,7 +263,7 @@ static void write_rrset(struct answer *a, struct reply *r, const struct answer_p
 		const struct answer_prep_rr *rr = &p->rr[o[i].idx];
 		o[i].pos = (uint32_t)(len + 2);
 		dnswire_set16(out + len, QNAME_PTR);
-		memcpy(out + len + 2, p->data.p + rr->off, rr->len);
+		memcpy(out + len + 2, (const uint8_t *)p->data.data + rr->off, rr->len);
 		len += 2u + rr->len;
 	}
 	assert(len <= r->limit && r->limit <= r->w.cap);
@@ -291,13 +291,9 @@ static void write_negative(struct answer *a, struct reply *r, const struct answe
 		return;
 	}
 	dnswire_put16(&r->w, (uint16_t)(0xc000u | apex));
-	dnswire_put(&r->w, z->soa.data.p, z->soa.data.len);
+	dnswire_put(&r->w, z->soa.data.data, z->soa.data.len);
 	if (!r->w.overflow) {
-		uint8_t *ttl = r->w.buf + at + 2 + 4;
-		ttl[0] = (uint8_t)(z->neg_ttl >> 24);
-		ttl[1] = (uint8_t)(z->neg_ttl >> 16);
-		ttl[2] = (uint8_t)(z->neg_ttl >> 8);
-		ttl[3] = (uint8_t)z->neg_ttl;
+		rs_wire_store_u32(r->w.buf + at + 2 + 4, z->neg_ttl);
 		r->ns = 1;
 	}
 }

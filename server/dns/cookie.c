@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "common/wire.h"
 
 #define COOKIE_VERSION 1
 /* client cookie | version | reserved | timestamp | client IP (up to 16) */
@@ -51,11 +52,6 @@ static void cookie_hash(const uint8_t key[COOKIE_SECRET_LEN], const uint8_t *cli
 	crypto_shorthash_siphash24(out, in, COOKIE_CLIENT_LEN + 8 + iplen, key);
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* Is the hash of @p server (16 octets) right under @p key? */
 static bool hash_ok(const uint8_t key[COOKIE_SECRET_LEN], const uint8_t *client_cookie,
 		const uint8_t *server, const uint8_t *ip, size_t iplen)
@@ -74,7 +70,7 @@ enum cookie_result cookie_check(const struct cookie_secrets *s, const uint8_t *o
 	if (len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN && opt[COOKIE_CLIENT_LEN] == COOKIE_VERSION) {
 		const uint8_t *server = opt + COOKIE_CLIENT_LEN;
 		/* Serial arithmetic (RFC 1982): the age wraps with the clock. */
-		uint32_t age = now - get32(server + 4);
+		uint32_t age = now - rs_wire_load_u32(server + 4);
 		bool ahead = (uint32_t)-age <= COOKIE_SKEW_S;
 		bool cur = false, prev = false;
 		if (age <= COOKIE_VALID_S || ahead) {
@@ -95,10 +91,7 @@ enum cookie_result cookie_check(const struct cookie_secrets *s, const uint8_t *o
 	}
 	out[0] = COOKIE_VERSION;
 	out[1] = out[2] = out[3] = 0;
-	out[4] = (uint8_t)(now >> 24);
-	out[5] = (uint8_t)(now >> 16);
-	out[6] = (uint8_t)(now >> 8);
-	out[7] = (uint8_t)now;
+	rs_wire_store_u32(out + 4, now);
 	cookie_hash(s->current, opt, out, ip, iplen, out + 8);
 	return res;
 }

@@ -223,8 +223,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 		off = (size_t)r;
 		uint16_t type = dnswire_get16(msg + off);
 		uint16_t cls = dnswire_get16(msg + off + 2);
-		uint32_t ttl = ((uint32_t)dnswire_get16(msg + off + 4) << 16) |
-				dnswire_get16(msg + off + 6);
+		uint32_t ttl = rs_wire_load_u32(msg + off + 4);
 		uint16_t rdlen = dnswire_get16(msg + off + 8);
 		off += 10;
 		if (rdlen > len - off) {
