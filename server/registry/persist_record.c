@@ -12,114 +12,49 @@
  */
 #include "server/registry/persist_record.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/error.h"
+#include "common/wire.h"
 
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	int err;
-};
+/* The encoders and decoders below run on common/wire.h's cursors, which
+ * fail stickily: a record is written or read field by field and checked
+ * once. A record that does not parse is RS_EPROTO to persist's callers,
+ * whatever the cursor said (RS_ERANGE). */
 
-struct rbuf {
-	const uint8_t *p;
-	size_t len, off;
-	int err;
-};
-
-/* ---- writing -------------------------------------------------------------- */
-
-static void w_bytes(struct wbuf *b, const void *d, size_t n)
+static void w_str8(struct rs_wire_writer *w, const char *s, size_t n)
 {
-	if (b->err != 0 || b->len + n > b->cap) {
-		b->err = RS_ERANGE;
-		return;
+	rs_wire_write_u8(w, (uint8_t)n);
+	rs_wire_write_bytes(w, s, n);
+}
+
+/* Copy @p l bytes of a string from @p r into @p strs at *@p so, NUL-terminated;
+ * *@p out points at it. @return false when they are not there or do not fit. */
+static bool r_str(struct rs_wire_reader *r, size_t l, char *strs, size_t strs_cap, size_t *so,
+		const char **out)
+{
+	const uint8_t *t;
+	if (rs_wire_read_view(r, l, &t) < 0 || *so + l + 1u > strs_cap) {
+		return false;
 	}
-	memcpy(b->p + b->len, d, n);
-	b->len += n;
-}
-
-static void w_u8(struct wbuf *b, uint8_t v)
-{
-	w_bytes(b, &v, 1);
-}
-
-static void w_u16(struct wbuf *b, uint16_t v)
-{
-	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-	w_bytes(b, x, 2);
-}
-
-static void w_u32(struct wbuf *b, uint32_t v)
-{
-	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	w_bytes(b, x, 4);
-}
-
-static void w_u64(struct wbuf *b, uint64_t v)
-{
-	w_u32(b, (uint32_t)(v >> 32));
-	w_u32(b, (uint32_t)v);
-}
-
-static void w_str8(struct wbuf *b, const char *s, size_t n)
-{
-	w_u8(b, (uint8_t)n);
-	w_bytes(b, s, n);
-}
-
-/* ---- reading -------------------------------------------------------------- */
-
-static const uint8_t *r_bytes(struct rbuf *b, size_t n)
-{
-	if (b->err != 0 || b->len - b->off < n) {
-		b->err = RS_EPROTO;
-		return NULL;
-	}
-	const uint8_t *p = b->p + b->off;
-	b->off += n;
-	return p;
-}
-
-static uint8_t r_u8(struct rbuf *b)
-{
-	const uint8_t *p = r_bytes(b, 1);
-	return p != NULL ? p[0] : 0;
-}
-
-static uint16_t r_u16(struct rbuf *b)
-{
-	const uint8_t *p = r_bytes(b, 2);
-	return p != NULL ? (uint16_t)(p[0] << 8 | p[1]) : 0;
-}
-
-static uint32_t r_u32(struct rbuf *b)
-{
-	const uint8_t *p = r_bytes(b, 4);
-	return p != NULL ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-					   p[3]
-			 : 0;
-}
-
-static uint64_t r_u64(struct rbuf *b)
-{
-	uint64_t hi = r_u32(b);
-	return hi << 32 | r_u32(b);
+	memcpy(strs + *so, t, l);
+	strs[*so + l] = '\0';
+	*out = strs + *so;
+	*so += l + 1u;
+	return true;
 }
 
 /* ---- records -------------------------------------------------------------- */
 
 void persist_key(uint64_t n, uint8_t out[8])
 {
-	struct wbuf b = {out, 0, 8, 0};
-	w_u64(&b, n);
+	rs_wire_store_u64(out, n);
 }
 
 uint64_t persist_key_value(const uint8_t key[8])
 {
-	struct rbuf b = {key, 8, 0, 0};
-	return r_u64(&b);
+	return rs_wire_load_u64(key);
 }
 
 size_t persist_instance_size_max(const struct store_instance *i)
@@ -131,61 +66,63 @@ size_t persist_instance_size_max(const struct store_instance *i)
 	return need;
 }
 
-static int instance_encode(const struct store_instance *i, struct wbuf *b)
+static int instance_encode(const struct store_instance *i, struct rs_wire_writer *w)
 {
-	w_u8(b, REC_VERSION);
-	w_u8(b, i->kept ? REC_FLAG_KEPT : 0);
-	w_str8(b, i->service->name, strlen(i->service->name));
-	w_str8(b, i->service->protocol, strlen(i->service->protocol));
-	w_str8(b, i->host, i->host_len);
-	w_u16(b, i->port);
-	w_u16(b, i->priority);
-	w_u16(b, i->weight);
-	w_u8(b, i->status);
-	w_u64(b, i->lease != NULL ? i->lease->id : 0);
-	w_u64(b, i->registered_at_ms);
-	w_u64(b, i->status_since_ms);
-	w_u8(b, i->naddrs);
+	rs_wire_write_u8(w, REC_VERSION);
+	rs_wire_write_u8(w, i->kept ? REC_FLAG_KEPT : 0);
+	w_str8(w, i->service->name, strlen(i->service->name));
+	w_str8(w, i->service->protocol, strlen(i->service->protocol));
+	w_str8(w, i->host, i->host_len);
+	rs_wire_write_u16(w, i->port);
+	rs_wire_write_u16(w, i->priority);
+	rs_wire_write_u16(w, i->weight);
+	rs_wire_write_u8(w, i->status);
+	rs_wire_write_u64(w, i->lease != NULL ? i->lease->id : 0);
+	rs_wire_write_u64(w, i->registered_at_ms);
+	rs_wire_write_u64(w, i->status_since_ms);
+	rs_wire_write_u8(w, i->naddrs);
 	for (uint8_t k = 0; k < i->naddrs; k++) {
-		w_u8(b, i->addrs[k].family == AF_INET ? 4 : 6);
-		w_bytes(b, i->addrs[k].bytes, rs_addr_len(&i->addrs[k]));
+		rs_wire_write_u8(w, i->addrs[k].family == AF_INET ? 4 : 6);
+		rs_wire_write_bytes(w, i->addrs[k].bytes, rs_addr_len(&i->addrs[k]));
 	}
-	w_u8(b, i->nmeta);
+	rs_wire_write_u8(w, i->nmeta);
 	for (uint8_t k = 0; k < i->nmeta; k++) {
 		size_t kl = strlen(i->meta[k].key), vl = strlen(i->meta[k].value);
 		if (kl > 65535 || vl > 65535) {
 			return RS_ERANGE;
 		}
-		w_u16(b, (uint16_t)kl);
-		w_bytes(b, i->meta[k].key, kl);
-		w_u16(b, (uint16_t)vl);
-		w_bytes(b, i->meta[k].value, vl);
+		rs_wire_write_u16(w, (uint16_t)kl);
+		rs_wire_write_bytes(w, i->meta[k].key, kl);
+		rs_wire_write_u16(w, (uint16_t)vl);
+		rs_wire_write_bytes(w, i->meta[k].value, vl);
 	}
-	return b->err;
+	return rs_wire_writer_error(w);
 }
 
 int persist_instance_encode(const struct store_instance *i, uint8_t *out, size_t cap,
 		size_t *len)
 {
-	struct wbuf b = {out, 0, cap, 0};
-	int rc = instance_encode(i, &b);
-	*len = b.len;
+	struct rs_wire_writer w;
+	rs_wire_writer_init(&w, out, cap);
+	int rc = instance_encode(i, &w);
+	*len = w.len;
 	return rc;
 }
 
 void persist_lease_encode(uint32_t ttl_ms, uint8_t out[PERSIST_LEASE_VALUE])
 {
-	struct wbuf b = {out, 0, PERSIST_LEASE_VALUE, 0};
-	w_u8(&b, REC_VERSION);
-	w_u32(&b, ttl_ms);
+	out[0] = REC_VERSION;
+	rs_wire_store_u32(out + 1, ttl_ms);
 }
 
 int persist_lease_decode(const uint8_t *val, size_t vlen, uint32_t *ttl_ms)
 {
-	struct rbuf b = {val, vlen, 0, 0};
-	uint8_t ver = r_u8(&b);
-	*ttl_ms = r_u32(&b);
-	return b.err != 0 || ver != REC_VERSION ? RS_EPROTO : 0;
+	struct rs_wire_reader r;
+	rs_wire_reader_init(&r, val, vlen);
+	uint8_t ver;
+	rs_wire_read_u8(&r, &ver);
+	rs_wire_read_u32(&r, ttl_ms);
+	return rs_wire_reader_error(&r) != 0 || ver != REC_VERSION ? RS_EPROTO : 0;
 }
 
 int persist_instance_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
@@ -196,39 +133,46 @@ int persist_instance_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 		return RS_EPROTO;
 	}
 	reg->rec = persist_key_value(key);
-	struct rbuf b = {val, vlen, 0, 0};
-	if (r_u8(&b) != REC_VERSION) {
+	struct rs_wire_reader r;
+	rs_wire_reader_init(&r, val, vlen);
+	uint8_t ver, flags;
+	rs_wire_read_u8(&r, &ver);
+	if (ver != REC_VERSION) {
 		return RS_EPROTO;
 	}
-	uint8_t flags = r_u8(&b);
+	rs_wire_read_u8(&r, &flags);
 	reg->kept = (flags & REC_FLAG_KEPT) != 0;
 	/* The three names, NUL-terminated into strs; metadata follows them. */
 	size_t so = 0;
 	const char **names[3] = {&reg->service, &reg->protocol, &reg->host};
 	for (int n = 0; n < 3; n++) {
-		uint8_t l = r_u8(&b);
-		const uint8_t *t = r_bytes(&b, l);
-		if (t == NULL || so + l + 1u > strs_cap) {
+		uint8_t l;
+		rs_wire_read_u8(&r, &l);
+		if (!r_str(&r, l, strs, strs_cap, &so, names[n])) {
 			return RS_EPROTO;
 		}
-		memcpy(strs + so, t, l);
-		strs[so + l] = '\0';
-		*names[n] = strs + so;
-		so += l + 1u;
 	}
-	reg->port = r_u16(&b);
-	reg->priority = r_u16(&b);
-	reg->weight = r_u16(&b);
-	reg->status = r_u8(&b);
-	reg->lease = r_u64(&b);
-	*registered_at = r_u64(&b);
-	*status_since = r_u64(&b);
-	reg->naddrs = r_u8(&b);
-	for (size_t a = 0; a < reg->naddrs; a++) {
-		uint8_t fam = r_u8(&b);
+	uint16_t port, priority, weight;
+	uint8_t status, naddrs, nmeta;
+	rs_wire_read_u16(&r, &port);
+	rs_wire_read_u16(&r, &priority);
+	rs_wire_read_u16(&r, &weight);
+	rs_wire_read_u8(&r, &status);
+	rs_wire_read_u64(&r, &reg->lease);
+	rs_wire_read_u64(&r, registered_at);
+	rs_wire_read_u64(&r, status_since);
+	rs_wire_read_u8(&r, &naddrs);
+	reg->port = port;
+	reg->priority = priority;
+	reg->weight = weight;
+	reg->status = status;
+	reg->naddrs = naddrs;
+	for (size_t a = 0; a < naddrs; a++) {
+		uint8_t fam;
+		rs_wire_read_u8(&r, &fam);
 		size_t n = fam == 4 ? 4 : 16;
-		const uint8_t *bytes = r_bytes(&b, n);
-		if (bytes == NULL || (fam != 4 && fam != 6)) {
+		const uint8_t *bytes;
+		if (rs_wire_read_view(&r, n, &bytes) < 0 || (fam != 4 && fam != 6)) {
 			return RS_EPROTO;
 		}
 		memset(&addrs[a], 0, sizeof(addrs[a]));
@@ -236,24 +180,20 @@ int persist_instance_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 		memcpy(addrs[a].bytes, bytes, n);
 	}
 	reg->addrs = addrs;
-	reg->nmeta = r_u8(&b);
-	for (size_t m = 0; m < reg->nmeta; m++) {
-		for (int kv = 0; kv < 2; kv++) {
-			uint16_t l = r_u16(&b);
-			const uint8_t *s = r_bytes(&b, l);
-			if (s == NULL || so + l + 1 > strs_cap) {
-				return RS_EPROTO;
-			}
-			memcpy(strs + so, s, l);
-			strs[so + l] = '\0';
-			if (kv == 0) {
-				meta[m].key = strs + so;
-			} else {
-				meta[m].value = strs + so;
-			}
-			so += l + 1u;
+	rs_wire_read_u8(&r, &nmeta);
+	reg->nmeta = nmeta;
+	for (size_t m = 0; m < nmeta; m++) {
+		uint16_t kl, vl;
+		rs_wire_read_u16(&r, &kl);
+		if (!r_str(&r, kl, strs, strs_cap, &so, &meta[m].key)) {
+			return RS_EPROTO;
+		}
+		rs_wire_read_u16(&r, &vl);
+		if (!r_str(&r, vl, strs, strs_cap, &so, &meta[m].value)) {
+			return RS_EPROTO;
 		}
 	}
 	reg->meta = meta;
-	return b.err != 0 || b.off != b.len || reg->rec == 0 ? RS_EPROTO : 0;
+	bool whole = rs_wire_reader_error(&r) == 0 && rs_wire_reader_left(&r) == 0;
+	return whole && reg->rec != 0 ? 0 : RS_EPROTO;
 }
