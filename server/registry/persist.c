@@ -36,12 +36,11 @@
 
 static void batch_reset(struct persist_batch *b)
 {
-	if (b->cap > BATCH_KEEP_MAX) {
-		free(b->buf);
-		b->buf = NULL;
-		b->cap = 0;
+	if (b->buf.cap > BATCH_KEEP_MAX) {
+		rs_buf_deinit(&b->buf);
+	} else {
+		rs_buf_reset(&b->buf);
 	}
-	b->len = 0;
 	b->nops = 0;
 	b->bytes = 0;
 	b->revision_dirty = false;
@@ -57,26 +56,17 @@ static int batch_add(struct persist *p, enum persist_op_kind kind, enum persist_
 		const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
 	struct persist_batch *b = p->pending;
-	size_t need = b->len + sizeof(struct persist_op) + klen + vlen;
-	if (need > b->cap) {
-		size_t cap = b->cap == 0 ? 65536 : b->cap;
-		while (cap < need) {
-			cap *= 2;
-		}
-		uint8_t *nb = realloc(b->buf, cap);
-		if (nb == NULL) {
-			return RS_ENOMEM;
-		}
-		b->buf = nb;
-		b->cap = cap;
+	if (!rs_buf_reserve(&b->buf, sizeof(struct persist_op) + klen + vlen)) {
+		/* This write fails alone, as a failed mutation does: the batch
+		 * keeps its writes and takes the next ones (the buffer is intact
+		 * after a failed growth; only its sticky failure is forgotten). */
+		b->buf.err = 0;
+		return RS_ENOMEM;
 	}
 	struct persist_op op = {(uint8_t)kind, (uint8_t)db, (uint16_t)klen, (uint32_t)vlen};
-	memcpy(b->buf + b->len, &op, sizeof(op));
-	memcpy(b->buf + b->len + sizeof(op), key, klen);
-	if (vlen > 0) {
-		memcpy(b->buf + b->len + sizeof(op) + klen, val, vlen);
-	}
-	b->len = need;
+	rs_buf_add(&b->buf, &op, sizeof(op));
+	rs_buf_add(&b->buf, key, klen);
+	rs_buf_add(&b->buf, val, vlen);
 	b->nops++;
 	b->bytes += klen + vlen;
 	return 0;
@@ -108,7 +98,7 @@ static int op_begin(void *ctx)
 	}
 	const struct persist_batch *b = p->pending;
 	p->marks[p->depth++] = (struct persist_mark){
-		b->len, b->nops, b->bytes, b->revision, b->revision_dirty};
+		b->buf.len, b->nops, b->bytes, b->revision, b->revision_dirty};
 	return 0;
 }
 
@@ -131,7 +121,7 @@ static void op_abort(void *ctx)
 	}
 	const struct persist_mark *m = &p->marks[--p->depth];
 	struct persist_batch *b = p->pending;
-	b->len = m->len;
+	b->buf.len = m->len;
 	b->nops = m->nops;
 	b->bytes = m->bytes;
 	b->revision = m->revision;
@@ -568,7 +558,7 @@ int persist_close(struct persist *p)
 	mdb_env_close(p->env);
 	close(p->lock_fd);
 	for (int k = 0; k < 2; k++) {
-		free(p->batches[k].buf);
+		rs_buf_deinit(&p->batches[k].buf);
 	}
 	free(p->vbuf);
 	pthread_mutex_destroy(&p->lock);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/buf.h"
 #include "server/registry/persist.h"
 #include "server/registry/persist_record.h"
 
@@ -65,8 +66,7 @@ struct persist_mark {
 
 /* A batch: the writes of one or more loop iterations, encoded, in order. */
 struct persist_batch {
-	uint8_t *buf; /* persist_op, key, value; persist_op, ... */
-	size_t len, cap;
+	struct rs_buf buf; /* persist_op, key, value; persist_op, ... */
 	size_t nops;
 	uint64_t bytes;        /* keys and values, for the room estimate */
 	uint64_t revision;     /* written once, after the other writes */

@@ -47,13 +47,13 @@ uint64_t persist_used_bytes(const struct persist *p)
 static int batch_apply(struct persist *p, const struct persist_batch *b, MDB_txn *txn)
 {
 	size_t off = 0;
-	while (off < b->len) {
+	while (off < b->buf.len) {
 		struct persist_op op;
-		memcpy(&op, b->buf + off, sizeof(op));
+		memcpy(&op, b->buf.data + off, sizeof(op));
 		off += sizeof(op);
-		MDB_val k = {op.klen, b->buf + off};
+		MDB_val k = {op.klen, b->buf.data + off};
 		off += op.klen;
-		MDB_val v = {op.vlen, b->buf + off};
+		MDB_val v = {op.vlen, b->buf.data + off};
 		off += op.vlen;
 		int rc;
 		if (op.kind == PERSIST_OP_DEL) {
