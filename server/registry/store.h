@@ -118,7 +118,7 @@ struct store_service {
 	char protocol[RS_LABEL_MAX + 1];
 	struct store_instance **instances;   /**< every instance, any status */
 	uint32_t ninstances;
-	uint32_t cap;
+	size_t cap;
 	uint32_t nup;                        /**< instances with status UP */
 	uint32_t nstale;                     /**< of which stale */
 	uint32_t npending;                   /**< store-internal: expired instances held */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 
 static uint32_t hash_lower(uint32_t h, const char *s, size_t n)
@@ -337,16 +338,7 @@ void store_lease_unlink(struct store_instance *i)
 /* Room for one more instance in @p svc's array, so that a link cannot fail. */
 int store_service_reserve(struct store_service *svc)
 {
-	if (svc->ninstances == svc->cap) {
-		uint32_t ncap = svc->cap == 0 ? 4 : svc->cap * 2;
-		struct store_instance **na = realloc(svc->instances, ncap * sizeof(*na));
-		if (na == NULL) {
-			return RS_ENOMEM;
-		}
-		svc->instances = na;
-		svc->cap = ncap;
-	}
-	return 0;
+	return RS_ARRAY_GROW(svc->instances, svc->cap, (size_t)svc->ninstances + 1);
 }
 
 /* Link a new instance into the tables, its service and its lease. */
@@ -407,16 +399,7 @@ void store_instance_unlink(struct store *s, struct store_instance *i)
 }
 int store_kept_reserve(struct store *s)
 {
-	if (s->nkept == s->kept_cap) {
-		size_t ncap = s->kept_cap == 0 ? 16 : s->kept_cap * 2;
-		struct store_instance **nk = realloc(s->kept, ncap * sizeof(*nk));
-		if (nk == NULL) {
-			return RS_ENOMEM;
-		}
-		s->kept = nk;
-		s->kept_cap = ncap;
-	}
-	return 0;
+	return RS_ARRAY_GROW(s->kept, s->kept_cap, s->nkept + 1);
 }
 
 int store_kept_add(struct store *s, struct store_instance *i, uint64_t now_mono)
@@ -464,14 +447,8 @@ void store_pending_free(struct store *s, struct store_instance *i)
 bool store_pending_add(struct store *s, struct store_instance *i, uint32_t hold_ms,
 		uint64_t now_mono)
 {
-	if (s->npending == s->pending_cap) {
-		size_t ncap = s->pending_cap == 0 ? 16 : s->pending_cap * 2;
-		struct store_instance **np = realloc(s->pending, ncap * sizeof(*np));
-		if (np == NULL) {
-			return false;
-		}
-		s->pending = np;
-		s->pending_cap = ncap;
+	if (RS_ARRAY_GROW(s->pending, s->pending_cap, s->npending + 1) < 0) {
+		return false;
 	}
 	struct store_service *svc = i->service;
 	i->pending = 1;
