@@ -10,6 +10,7 @@
 
 #include "client/inst.h"
 #include "client/jsonify.h"
+#include "common/buf.h"
 
 void cache_deinit(struct cache *c)
 {
@@ -78,15 +79,9 @@ static int put_owned(struct cache *c, const char *service, const char *protocol,
 		e->result = copy;
 		return 0;
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap > 0 ? c->cap * 2 : 8;
-		struct cache_entry *v = realloc(c->entries, cap * sizeof(*v));
-		if (v == NULL) {
-			roster_result_free(copy);
-			return ROSTER_ENOMEM;
-		}
-		c->entries = v;
-		c->cap = cap;
+	if (RS_ARRAY_GROW(c->entries, c->cap, c->n + 1) < 0) {
+		roster_result_free(copy);
+		return ROSTER_ENOMEM;
 	}
 	e = &c->entries[c->n];
 	e->service = strdup(service);

@@ -19,6 +19,7 @@
 #include "client/sync.h"
 #include "client/wire.h"
 #include "common/addr.h"
+#include "common/buf.h"
 #include "common/error.h"
 #include "proto/frame.h"
 
@@ -252,15 +253,9 @@ int roster_endpoint_add(struct roster_client *c, const struct roster_instance *e
 		e->gen++;
 		goto kick;
 	}
-	if (c->n_eps == c->cap_eps) {
-		size_t cap = c->cap_eps > 0 ? c->cap_eps * 2 : 4;
-		struct ep **v = realloc(c->eps, cap * sizeof(*v));
-		if (v == NULL) {
-			rc = ROSTER_ENOMEM;
-			goto fail;
-		}
-		c->eps = v;
-		c->cap_eps = cap;
+	if (RS_ARRAY_GROW(c->eps, c->cap_eps, c->n_eps + 1) < 0) {
+		rc = ROSTER_ENOMEM;
+		goto fail;
 	}
 	e = core_ep_new(c);
 	if (e == NULL) {
@@ -688,11 +683,9 @@ void roster_watch_cancel(struct roster_client *c, struct roster_watch *w)
 		}
 		*p = w->next;
 		if (w->subscribed) {
-			uint64_t *v = realloc(c->cancels, (c->n_cancels + 1) * sizeof(*v));
-			if (v != NULL) {
-				/* Without the CancelWatch the registry keeps sending
-				 * events nobody matches: wasteful, not wrong. */
-				c->cancels = v;
+			/* Without the CancelWatch the registry keeps sending
+			 * events nobody matches: wasteful, not wrong. */
+			if (RS_ARRAY_GROW(c->cancels, c->cap_cancels, c->n_cancels + 1) == 0) {
 				c->cancels[c->n_cancels++] = w->req_id;
 			}
 			engine_kick(c->engine);

@@ -74,7 +74,7 @@ struct roster_client {
 	uint64_t next_uid;
 	struct roster_watch *watches;
 	uint64_t *cancels; /**< Watch ids to cancel on the registry carrying the watches */
-	size_t n_cancels;
+	size_t n_cancels, cap_cancels;
 	uint64_t next_id;  /**< request ids */
 	struct engine *engine; /**< NULL until started */
 	bool engine_thread;    /**< started with roster_client_start() */

@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 
+#include "common/buf.h"
+
 static void timer_cb(uv_timer_t *t);
 
 void reg_emit(struct reg *r, enum roster_event_kind kind, int err, const char *msg,
@@ -60,22 +62,6 @@ static void write_cb(uv_write_t *req, int status)
 	}
 }
 
-/* Room for one more entry in the table of requests in flight. */
-static int pending_reserve(struct reg *r)
-{
-	if (r->n_pend < r->cap_pend) {
-		return 0;
-	}
-	size_t cap = r->cap_pend > 0 ? r->cap_pend * 2 : 8;
-	struct pending *p = realloc(r->pend, cap * sizeof(*p));
-	if (p == NULL) {
-		return ROSTER_ENOMEM;
-	}
-	r->pend = p;
-	r->cap_pend = cap;
-	return 0;
-}
-
 int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uint64_t gen)
 {
 	struct roster_client *c = r->e->c;
@@ -84,7 +70,9 @@ int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uint64_t g
 	}
 	rq->id = core_next_id(c);
 	struct write_req *w = NULL;
-	if (pending_reserve(r) != 0 || (w = calloc(1, sizeof(*w))) == NULL) {
+	/* Room for one more entry in the table of requests in flight. */
+	if (RS_ARRAY_GROW(r->pend, r->cap_pend, r->n_pend + 1) < 0 ||
+			(w = calloc(1, sizeof(*w))) == NULL) {
 		reg_fail(r, ROSTER_ENOMEM, "out of memory");
 		return ROSTER_ENOMEM;
 	}
