@@ -1,6 +1,6 @@
 #include "client/backoff.h"
 
-#include <time.h>
+#include "common/clock.h"
 
 void backoff_init(struct backoff *b, uint32_t min_ms, uint32_t max_ms, uint64_t seed)
 {
@@ -8,9 +8,7 @@ void backoff_init(struct backoff *b, uint32_t min_ms, uint32_t max_ms, uint64_t 
 	b->max_ms = max_ms >= b->min_ms ? max_ms : b->min_ms;
 	b->attempt = 0;
 	if (seed == 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)b;
+		seed = rs_clock_mono_ns() ^ (uint64_t)(uintptr_t)b;
 	}
 	b->rng = seed != 0 ? seed : 0x9e3779b97f4a7c15ULL;
 }

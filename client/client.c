@@ -20,6 +20,7 @@
 #include "client/wire.h"
 #include "common/addr.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "proto/frame.h"
 
@@ -475,7 +476,7 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 	} else if (rc == ROSTER_EUNREACHABLE && !(flags & ROSTER_QUERY_NO_CACHE)) {
 		char msg[sizeof(errmsg_buf)];
 		snprintf(msg, sizeof(msg), "%s", errmsg_buf);
-		if (cache_get(c->cache, service, protocol, all, inst_now_ms(),
+		if (cache_get(c->cache, service, protocol, all, rs_clock_wall_ms(),
 				    (uint64_t)c->cfg.max_stale_seconds * 1000u, out) == 0) {
 			rc = 0;
 		}

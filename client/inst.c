@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "common/addr.h"
 #include "common/name.h"
@@ -146,13 +145,6 @@ int inst_same_identity(const struct roster_instance *a, const struct roster_inst
 {
 	return a->port == b->port && strcasecmp(a->service, b->service) == 0 &&
 			strcasecmp(a->protocol, b->protocol) == 0 && host_equal(a->host, b->host);
-}
-
-uint64_t inst_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 struct roster_result *inst_result_new(size_t n)

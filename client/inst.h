@@ -40,9 +40,6 @@ __attribute__((warn_unused_result)) int inst_label_check(const char *label);
  */
 int inst_same_identity(const struct roster_instance *a, const struct roster_instance *b);
 
-/** Milliseconds of the wall clock since the Unix epoch. */
-uint64_t inst_now_ms(void);
-
 /**
  * An empty result with room for @p n instances (n_instances is 0: the caller
  * counts the ones it packs, so that a half-built result frees cleanly).

@@ -8,23 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "proto/frame.h"
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait for @p events until @p deadline; 0, ROSTER_ETIMEDOUT or -errno. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - (int64_t)rs_clock_mono_ms();
 		if (left <= 0) {
 			return ROSTER_ETIMEDOUT;
 		}
@@ -105,7 +98,7 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 	int rc = ROSTER_EPROTO;
 	rs_frame_decoder_init(&dec, RS_FRAME_MAX_DEFAULT * 16);
 	for (;;) {
-		if (mono_ms() >= deadline) {
+		if ((int64_t)rs_clock_mono_ms() >= deadline) {
 			rc = ROSTER_ETIMEDOUT;
 			goto out;
 		}
@@ -160,7 +153,7 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 				goto out;
 			}
 			wire_response_deinit(out); /* not ours: a stray frame */
-			if (mono_ms() >= deadline) {
+			if ((int64_t)rs_clock_mono_ms() >= deadline) {
 				rc = ROSTER_ETIMEDOUT;
 				goto out;
 			}
@@ -174,7 +167,7 @@ out:
 int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq,
 		uint32_t timeout_ms, struct wire_response *out)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = (int64_t)rs_clock_mono_ms() + timeout_ms;
 	uint8_t *frame = NULL;
 	size_t flen = 0;
 	int fd = -1;

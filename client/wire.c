@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client/inst.h"
+#include "common/clock.h"
 #include "common/name.h"
 #include "proto/frame.h"
 #include "proto/roster.pb-c.h"
@@ -332,7 +333,7 @@ static int query_from_pb(struct wire_response *out, const Roster__V1__QueryRespo
 	out->query = r;
 	r->revision = pb->revision;
 	r->preserving = pb->preserving;
-	r->fetched_at_ms = inst_now_ms();
+	r->fetched_at_ms = rs_clock_wall_ms();
 	out->revision = pb->revision;
 	for (size_t i = 0; i < pb->n_instances; i++) {
 		int rc = instance_from_pb(&r->instances[i], pb->instances[i]);

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
+
+#include "common/clock.h"
 
 /* The first table: enough for a quiet listener without growing. */
 #define CONNCAP_SIZE_MIN 64u
@@ -64,10 +65,9 @@ void conncap_init(struct conncap *cap)
 {
 	memset(cap, 0, sizeof(*cap));
 	if (getrandom(cap->key, sizeof(cap->key), GRND_NONBLOCK) != (ssize_t)sizeof(cap->key)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		cap->key[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uintptr_t)cap;
-		cap->key[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ULL ^ (uint64_t)ts.tv_nsec;
+		uint64_t ns = rs_clock_mono_ns();
+		cap->key[0] = ns * 0x9e3779b97f4a7c15ULL ^ (uintptr_t)cap;
+		cap->key[1] = (ns >> 30) * 0xbf58476d1ce4e5b9ULL ^ ns;
 	}
 }
 
