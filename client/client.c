@@ -6,7 +6,6 @@
  */
 #include "roster/client.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +29,8 @@
 /* The message of the last failed call on this thread (roster_errmsg()). */
 static __thread char errmsg_buf[512];
 
-static int fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errmsg_buf, sizeof(errmsg_buf), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+/* Set this thread's message and return @p rc. */
+#define fail(rc, ...) rs_error_printf(errmsg_buf, sizeof(errmsg_buf), (rc), __VA_ARGS__)
 
 const char *roster_errmsg(void)
 {
