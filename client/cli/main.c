@@ -132,7 +132,8 @@ static int cmd_query(struct cli *cli)
 		fprintf(stderr, "roster: query: warning: %s; answering from the last known copy\n",
 				roster_errmsg());
 	}
-	output_query(stdout, a->json, a->service, a->protocol, r, rs_clock_wall_ms(), roster_errmsg());
+	output_query(stdout, a->json, a->service, a->protocol, r, rs_clock_wall_ms(),
+			roster_errmsg());
 	size_t up = 0;
 	for (size_t i = 0; i < r->n_instances; i++) {
 		up += r->instances[i].status == ROSTER_UP ? 1 : 0;

@@ -84,7 +84,7 @@ struct answer_prep {
 	size_t cap;
 	size_t total;        /**< answer octets, owners as 2-octet pointers */
 	struct answer_prep_rr *rr;
-	struct rs_buf data;  /**< the bodies of the RRs (written when built, read per query) */
+	struct rs_buf data; /**< the bodies of the RRs (written when built, read per query) */
 };
 
 /** What a cache entry is built from (answer_cache_get()). */
