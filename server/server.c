@@ -11,57 +11,13 @@
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
 #include "server/http/http.h"
+#include "server/http/metrics.h"
 
 /* How often the tick clears dead readers' LMDB slots: once a minute. */
 #define READER_CHECK_TICKS (60000u / STORE_TICK_MS)
 
-int server_tcp_listen(struct server *srv, uv_tcp_t *tcp, void *data, const struct sockaddr *sa,
-		int backlog, uv_connection_cb cb, const char *what, char *err, size_t errsz)
-{
-	char text[RS_ADDR_TEXT_MAX];
-	rs_endpoint_format(sa, text);
-	uv_tcp_init(srv->loop, tcp);
-	tcp->data = data;
-	int rc = uv_tcp_bind(tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0) {
-		rc = uv_listen((uv_stream_t *)tcp, backlog, cb);
-	}
-	if (rc < 0) {
-		snprintf(err, errsz, "%s listener %s: %s", what, text, uv_strerror(rc));
-	}
-	return rc;
-}
-
-int server_tcp_accept(struct server *srv, uv_stream_t *listener, uv_tcp_t *client, void *data,
-		struct conncap *cap, const struct conncap_limits *lim, const char *what,
-		struct sockaddr_storage *peer, struct conncap_ticket *ticket)
-{
-	uv_tcp_init(srv->loop, client);
-	client->data = data;
-	memset(peer, 0, sizeof(*peer));
-	int rc = uv_accept(listener, (uv_stream_t *)client);
-	if (rc < 0) {
-		return rc;
-	}
-	int len = sizeof(*peer);
-	if (uv_tcp_getpeername(client, (struct sockaddr *)peer, &len) < 0) {
-		peer->ss_family = AF_UNSPEC; /* it reset already; counted as "unknown" */
-	}
-	enum conncap_verdict v = conncap_admit(cap, (const struct sockaddr *)peer, lim, ticket);
-	if (v != CONNCAP_ADMIT) {
-		char text[RS_ADDR_TEXT_MAX] = "?";
-		if (peer->ss_family != AF_UNSPEC) {
-			rs_endpoint_format((const struct sockaddr *)peer, text);
-		}
-		rs_log_debug("%s %s: refused: %s", what, text,
-				v == CONNCAP_OVER_TOTAL    ? "connection limit reached"
-				: v == CONNCAP_OVER_SOURCE ? "per-source connection limit reached"
-							   : "out of memory");
-	}
-	return (int)v;
-}
-
-uint64_t server_wall_ms(void)
+/* Milliseconds since the Unix epoch (the start time the status page shows). */
+static uint64_t wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -215,23 +171,169 @@ static void commit_cb(uv_check_t *h)
 	}
 }
 
+/* ---- the modules' contexts: what each is given, and asks back -------------- */
+
+_Static_assert(CONFIG_MAX_LISTEN <= DNSIO_LISTEN_MAX, "every DNS address fits dnsio");
+_Static_assert(CONFIG_MAX_NS <= DNSIO_NS_MAX, "every NS name fits dnsio");
+
+static bool api_store_grow_cb(void *owner)
+{
+	return server_store_grow(owner);
+}
+
+static uint64_t api_dns_queries_cb(void *owner)
+{
+	const struct server *srv = owner;
+	return dnsio_queries_total(srv->dnsio);
+}
+
+static const struct report *api_dns_report_cb(void *owner)
+{
+	const struct server *srv = owner;
+	return srv->dnsio != NULL ? dnsio_report(srv->dnsio) : NULL;
+}
+
+static int http_render_cb(void *owner, enum http_page page, char **body, size_t *len)
+{
+	const struct server *srv = owner;
+	struct metrics_text out = {0};
+	int rc;
+	switch (page) {
+	case HTTP_PAGE_METRICS:
+		rc = metrics_prometheus_render(srv, &out);
+		break;
+	case HTTP_PAGE_SERVICES:
+		rc = metrics_services_json(srv, &out);
+		break;
+	case HTTP_PAGE_STATUS:
+	default:
+		rc = metrics_status_html(srv, &out);
+		break;
+	}
+	if (rc < 0) {
+		metrics_text_deinit(&out);
+		return rc;
+	}
+	*body = metrics_text_steal(&out, len);
+	return 0;
+}
+
+static struct api_limits api_limits_of(const struct server_config *cfg)
+{
+	return (struct api_limits){
+		.tcp = {cfg->api_max_conns, cfg->api_max_per_source, cfg->api_idle_ms,
+				cfg->api_max_outbuf},
+		.max_frame = cfg->api_max_frame,
+		.max_inflight = cfg->api_max_inflight,
+		.max_addresses = cfg->limits.max_addresses,
+		.max_metadata_entries = cfg->limits.max_metadata_entries,
+	};
+}
+
+static struct dnsio_limits dnsio_limits_of(const struct server_config *cfg)
+{
+	return (struct dnsio_limits){cfg->dns_tcp_max_conns, cfg->dns_tcp_max_per_source,
+			cfg->dns_tcp_idle_ms, cfg->report_rate, cfg->report_log_max};
+}
+
+static struct http_limits http_limits_of(const struct server_config *cfg)
+{
+	return (struct http_limits){cfg->http_max_conns, cfg->http_idle_ms};
+}
+
+static int api_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	const struct api_context ctx = {
+		.loop = srv->loop,
+		.store = &srv->store,
+		.persist = srv->persist,
+		.listen = cfg->api.addrs,
+		.nlisten = cfg->api.n,
+		.limits = api_limits_of(cfg),
+		.site = cfg->site,
+		.domain = cfg->domain,
+		.zone = cfg->zone,
+		.start_mono = srv->start_mono,
+		.owner = srv,
+		.store_grow = api_store_grow_cb,
+		.dns_queries = api_dns_queries_cb,
+		.dns_report = api_dns_report_cb,
+	};
+	return api_start(&ctx, &srv->api, err, errsz);
+}
+
+static int dnsio_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	struct dnsio_context ctx = {
+		.loop = srv->loop,
+		.store = &srv->store,
+		.store_generation = &srv->store_generation,
+		.cfg = {
+			.listen = cfg->dns.addrs,
+			.nlisten = cfg->dns.n,
+			.zone = cfg->zone,
+			.domain = cfg->domain,
+			.nns = cfg->nns,
+			.report_zone = cfg->report_zone,
+			.ttl = cfg->ttl,
+			.negative_ttl = cfg->negative_ttl,
+			.udp_max = cfg->udp_max,
+			.stable_subsets = cfg->stable_subsets,
+			.cookies = !cfg->dns_cookies_off,
+			.cookie_secret = cfg->dns_cookie_secret,
+			.data_dir = cfg->data_dir,
+			.threads = cfg->dns_threads,
+			.limits = dnsio_limits_of(cfg),
+		},
+	};
+	for (size_t i = 0; i < cfg->nns; i++) {
+		ctx.cfg.ns[i] = cfg->ns[i];
+	}
+	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
+}
+
+static int http_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct http_context ctx = {
+		.loop = srv->loop,
+		.listen = srv->cfg.http.addrs,
+		.nlisten = srv->cfg.http.n,
+		.limits = http_limits_of(&srv->cfg),
+		.render = http_render_cb,
+		.owner = srv,
+	};
+	return http_start(&ctx, &srv->http, err, errsz);
+}
+
+void server_limits_reload(struct server *srv)
+{
+	store_set_limits(srv->store, &srv->cfg.limits);
+	struct api_limits al = api_limits_of(&srv->cfg);
+	api_limits_set(srv->api, &al);
+	struct dnsio_limits dl = dnsio_limits_of(&srv->cfg);
+	dnsio_limits_set(srv->dnsio, &dl);
+	struct http_limits hl = http_limits_of(&srv->cfg);
+	http_limits_set(srv->http, &hl);
+}
+
 int server_start(struct server *srv, char *err, size_t errsz)
 {
 	srv->start_mono = uv_now(srv->loop);
-	srv->start_wall_ms = server_wall_ms();
+	srv->start_wall_ms = wall_ms();
 	uv_timer_init(srv->loop, &srv->tick);
 	srv->tick.data = srv;
 	uv_timer_start(&srv->tick, tick_cb, STORE_TICK_MS, STORE_TICK_MS);
 	uv_check_init(srv->loop, &srv->commit);
 	srv->commit.data = srv;
 	uv_check_start(&srv->commit, commit_cb);
-	int rc = api_start(srv, &srv->api, err, errsz);
+	int rc = api_open(srv, err, errsz);
 	if (rc == 0) {
-		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
+		rc = dnsio_open(srv, err, errsz);
 	}
 	if (rc == 0) {
-		struct http_limits hl = {srv->cfg.http_max_conns, srv->cfg.http_idle_ms};
-		rc = http_start(srv, &hl, err, errsz);
+		rc = http_open(srv, err, errsz);
 	}
 	return rc;
 }
@@ -258,11 +360,14 @@ void server_stop(struct server *srv)
 	/* In reverse of the start order; the API last, so that the writes of
 	 * this iteration are committed and their replies sent. */
 	http_stop(srv->http);
+	srv->http = NULL;
 	dnsio_stop(srv->dnsio);
+	srv->dnsio = NULL;
 	int rc = persist_batch_commit(srv->persist);
 	if (srv->api != NULL) {
 		api_flush(srv->api, rc);
 		api_stop(srv->api);
+		srv->api = NULL;
 	}
 	if (!uv_is_closing((uv_handle_t *)&srv->tick)) {
 		uv_close((uv_handle_t *)&srv->tick, NULL);

@@ -14,9 +14,9 @@
 #include "common/log.h"
 #include "proto/frame.h"
 #include "roster.pb-c.h"
-#include "server/dns/dnsio.h"
 #include "server/dns/report.h"
-#include "server/server.h"
+#include "server/net/tcp.h"
+#include "server/registry/persist.h"
 
 /* Malformed frames a connection may send before it is closed. */
 #define API_STRIKES 3
@@ -34,16 +34,14 @@ struct watch {
 	char service[RS_LABEL_MAX + 1]; /* "" for every service */
 };
 
+/* A connection's state (net_tcp_conn_data()). */
 struct conn {
-	uv_tcp_t tcp;
-	uv_timer_t idle;
+	struct net_tcp_conn *tcp;
 	struct api *api;
-	struct conn *prev, *next;
+	const char *peer;    /* net_tcp_conn_peer_text(), for messages */
 	struct conn *dirty_next;
 	bool dirty;
-	bool closing;
 	bool close_after_flush;
-	int handles;
 	struct rs_frame_decoder dec;
 	uint8_t *out;
 	size_t out_len, out_cap;
@@ -55,38 +53,18 @@ struct conn {
 	int strikes;
 	uint32_t answered;   /* requests answered this iteration */
 	bool paused;         /* reading stopped until the iteration's flush */
-	struct conncap_ticket ticket; /* its place under the connection caps */
-	char peer[RS_ADDR_TEXT_MAX];
-};
-
-struct wreq {
-	uv_write_t req;
-	uint8_t *buf;
-};
-
-struct listener {
-	uv_tcp_t tcp;
-	struct api *api;
 };
 
 struct api {
-	struct server *srv;
-	struct listener listeners[CONFIG_MAX_LISTEN];
-	size_t nlisteners;
-	int handles; /* open listener handles */
-	struct conn *conns;
+	struct api_context ctx;
+	struct api_limits lim;
+	struct net_tcp *tcp;   /* the listeners and connections (server/net/tcp.h) */
 	struct conn *watchers; /* connections with at least one watch */
 	struct conn *dirty;
 	struct api_counters counters;
-	struct conncap cap;      /* admission: global and per-source connection caps */
 	struct rs_arena scratch; /* per-response encoding scratch */
-	bool stopping;
 	uint8_t rbuf[65536];     /* every read lands here and is consumed at once */
 };
-
-static void api_maybe_free(struct api *api);
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- protobuf-c allocator with a budget ---------------------------------- */
 
@@ -257,25 +235,39 @@ static void watchers_remove(struct conn *c)
 	c->watch_prev = c->watch_next = NULL;
 }
 
-/* ---- connection life cycle -------------------------------------------------- */
+/* ---- connection life cycle (the TCP layer's callbacks) ---------------------- */
 
-static void conn_free(struct conn *c)
+static struct store *api_store(const struct api *api)
+{
+	return *api->ctx.store;
+}
+
+/* Make room after RS_ESTORE_FULL: true when the write should be retried. */
+static bool api_store_grow(const struct api *api)
+{
+	return api->ctx.store_grow(api->ctx.owner);
+}
+
+/* Milliseconds since the Unix epoch (registrations' and statuses' times). */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* What the connection holds besides its bytes: from its close callback
+ * (ops->closed), or from a harness that made the connection itself. */
+static void conn_release(struct conn *c)
 {
 	struct api *api = c->api;
-	if (c->prev != NULL) {
-		c->prev->next = c->next;
-	} else {
-		api->conns = c->next;
-	}
-	if (c->next != NULL) {
-		c->next->prev = c->prev;
-	}
 	if (c->dirty) {
 		struct conn **pp = &api->dirty;
 		while (*pp != c) {
 			pp = &(*pp)->dirty_next;
 		}
 		*pp = c->dirty_next;
+		c->dirty = false;
 	}
 	if (c->nwatches > 0) {
 		watchers_remove(c);
@@ -284,97 +276,58 @@ static void conn_free(struct conn *c)
 	free(c->out);
 	free(c->write_ids);
 	free(c->watches);
-	conncap_release(&api->cap, &c->ticket);
-	free(c);
-	api->counters.connections--;
-	api_maybe_free(api);
 }
 
-static void conn_handle_close_cb(uv_handle_t *h)
+static void conn_closed(struct net_tcp_conn *tc, enum net_tcp_close_reason why)
 {
-	struct conn *c = h->data;
-	if (--c->handles == 0) {
-		conn_free(c);
+	struct conn *c = net_tcp_conn_data(tc);
+	if (c->api == NULL) {
+		return; /* opened failed before anything was held */
 	}
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->closing) {
-		return;
+	if (why == NET_TCP_CLOSE_EOF && !rs_frame_decoder_idle(&c->dec)) {
+		rs_log_debug("api %s: %s", c->peer, rs_strerror(RS_EFRAME_TRUNC));
 	}
-	c->closing = true;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	uv_close((uv_handle_t *)&c->tcp, conn_handle_close_cb);
-	uv_close((uv_handle_t *)&c->idle, conn_handle_close_cb);
+	conn_release(c);
 }
 
-static void conn_idle_cb(uv_timer_t *t)
+static bool conn_expired(struct net_tcp_conn *tc)
 {
-	struct conn *c = t->data;
+	struct conn *c = net_tcp_conn_data(tc);
 	if (c->nwatches > 0) {
-		return; /* a watcher is silent by nature */
+		return false; /* a watcher is silent by nature */
 	}
-	c->api->counters.idle_closed++;
-	rs_log_debug("api %s: idle for %u ms, closing", c->peer, c->api->srv->cfg.api_idle_ms);
-	conn_close(c);
+	rs_log_debug("api %s: no whole frame for %u ms, closing", c->peer, c->api->lim.tcp.idle_ms);
+	return true;
 }
 
-static void write_cb(uv_write_t *req, int status)
-{
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = req->data;
-	free(w->buf);
-	free(w);
-	if (status < 0 && !c->closing) {
-		rs_log_debug("api %s: write failed: %s", c->peer, uv_strerror(status));
-		conn_close(c);
-	}
-}
-
+/* Hand the iteration's replies to the TCP layer, which writes what the
+ * socket takes and queues the rest; past max_outbuf queued it cuts a client
+ * that does not read its replies off (catalogue 3.12). */
 static void conn_flush(struct conn *c)
 {
-	struct api *api = c->api;
-	if (c->closing) {
+	if (net_tcp_conn_closing(c->tcp)) {
 		return;
 	}
 	if (c->out_len > 0) {
-		struct wreq *w = malloc(sizeof(*w));
-		if (w == NULL) {
-			conn_close(c);
-			return;
-		}
-		w->buf = c->out;
-		w->req.data = c;
-		uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+		int rc = net_tcp_conn_send(c->tcp, c->out, c->out_len);
+		/* What the socket did not take was copied: an idle connection
+		 * holds no reply memory. */
+		free(c->out);
 		c->out = NULL;
 		c->out_len = c->out_cap = 0;
-		int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
 		if (rc < 0) {
-			/* An error return never calls the callback. */
-			free(w->buf);
-			free(w);
-			conn_close(c);
-			return;
+			return; /* closing: a write error, or a slow reader */
 		}
 	}
 	c->nwrite_ids = 0;
 	c->answered = 0;
 	if (c->close_after_flush) {
-		conn_close(c);
+		net_tcp_conn_close(c->tcp);
 		return;
 	}
 	if (c->paused) {
 		c->paused = false;
-		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
-	}
-	/* A client that does not read its replies is cut off before its
-	 * queue takes the server's memory (catalogue 3.12). */
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > api->srv->cfg.api_max_outbuf) {
-		api->counters.slow_closed++;
-		rs_log_notice("api %s: not reading its replies (%zu bytes queued), closing", c->peer,
-				uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
-		conn_close(c);
+		net_tcp_conn_read_pause(c->tcp, false);
 	}
 }
 
@@ -511,9 +464,9 @@ static int registration_from_pb(struct conn *c, uint64_t id, const PbInstance *p
 		send_error(c, id, RS_ESTATUS, "unknown status %d", pb->status);
 		return RS_ESTATUS;
 	}
-	if (pb->n_addresses > c->api->srv->cfg.limits.max_addresses) {
+	if (pb->n_addresses > c->api->lim.max_addresses) {
 		send_error(c, id, RS_ELIMIT, "limit exceeded: %zu addresses on one instance "
-				"(limit %u)", pb->n_addresses, c->api->srv->cfg.limits.max_addresses);
+				"(limit %u)", pb->n_addresses, c->api->lim.max_addresses);
 		return RS_ELIMIT;
 	}
 	struct rs_addr *addrs = rs_arena_alloc(a, (pb->n_addresses + 1) * sizeof(*addrs));
@@ -530,10 +483,10 @@ static int registration_from_pb(struct conn *c, uint64_t id, const PbInstance *p
 	}
 	reg->addrs = addrs;
 	reg->naddrs = pb->n_addresses;
-	if (pb->n_metadata > c->api->srv->cfg.limits.max_metadata_entries) {
+	if (pb->n_metadata > c->api->lim.max_metadata_entries) {
 		send_error(c, id, RS_ELIMIT, "limit exceeded: %zu metadata entries on one instance "
 				"(limit %u)", pb->n_metadata,
-				c->api->srv->cfg.limits.max_metadata_entries);
+				c->api->lim.max_metadata_entries);
 		return RS_ELIMIT;
 	}
 	struct store_meta *meta = rs_arena_alloc(a, (pb->n_metadata + 1) * sizeof(*meta));
@@ -652,7 +605,7 @@ static void conn_note_write(struct conn *c, uint64_t id)
 
 static void op_open_lease(struct conn *c, uint64_t id, const Roster__V1__OpenLeaseRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	uint32_t ttl = q != NULL ? q->ttl_seconds : 0;
 	const struct store_lease *l = NULL;
 	int rc = RS_EEXIST;
@@ -663,8 +616,8 @@ static void op_open_lease(struct conn *c, uint64_t id, const Roster__V1__OpenLea
 				lid = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ uv_hrtime();
 			}
 		}
-		rc = store_lease_open(srv->store, ttl, lid, uv_now(srv->loop), &l);
-		if (rc == RS_ESTORE_FULL && !server_store_grow(srv)) {
+		rc = store_lease_open(api_store(api), ttl, lid, uv_now(api->ctx.loop), &l);
+		if (rc == RS_ESTORE_FULL && !api_store_grow(api)) {
 			break;
 		}
 	}
@@ -686,9 +639,10 @@ static void op_open_lease(struct conn *c, uint64_t id, const Roster__V1__OpenLea
 
 static void op_heartbeat(struct conn *c, uint64_t id, const Roster__V1__HeartbeatRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	const struct store_lease *l = NULL;
-	int rc = store_lease_renew(srv->store, q != NULL ? q->lease : 0, uv_now(srv->loop), &l);
+	int rc = store_lease_renew(api_store(api), q != NULL ? q->lease : 0, uv_now(api->ctx.loop),
+			&l);
 	if (rc < 0) {
 		send_error(c, id, rc, "lease %016llx is unknown or expired: open a new one and "
 				      "register again",
@@ -703,7 +657,7 @@ static void op_heartbeat(struct conn *c, uint64_t id, const Roster__V1__Heartbea
 
 static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	if (q == NULL || q->instance == NULL) {
 		send_error(c, id, RS_EINVAL, "register: missing instance");
 		return;
@@ -715,10 +669,10 @@ static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterR
 	bool created = false;
 	uint64_t rev = 0;
 	struct store_limit_hit hit = {0};
-	int rc = store_register_ex(srv->store, &reg, uv_now(srv->loop), server_wall_ms(), &created,
+	int rc = store_register_ex(api_store(api), &reg, uv_now(api->ctx.loop), wall_ms(), &created,
 			&rev, &hit);
-	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
-		rc = store_register_ex(srv->store, &reg, uv_now(srv->loop), server_wall_ms(),
+	if (rc == RS_ESTORE_FULL && api_store_grow(api)) {
+		rc = store_register_ex(api_store(api), &reg, uv_now(api->ctx.loop), wall_ms(),
 				&created, &rev, &hit);
 	}
 	if (rc < 0) {
@@ -741,7 +695,7 @@ static void op_register(struct conn *c, uint64_t id, const Roster__V1__RegisterR
 
 static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__DeregisterRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	int rc;
 	uint32_t removed = 0;
 	uint64_t rev = 0;
@@ -750,9 +704,9 @@ static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__Deregis
 		return;
 	}
 	if (q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
-		rc = store_lease_close(srv->store, q->lease, &removed);
-		if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
-			rc = store_lease_close(srv->store, q->lease, &removed);
+		rc = store_lease_close(api_store(api), q->lease, &removed);
+		if (rc == RS_ESTORE_FULL && api_store_grow(api)) {
+			rc = store_lease_close(api_store(api), q->lease, &removed);
 		}
 		if (rc < 0) {
 			send_error(c, id, rc, "lease %016llx: %s", (unsigned long long)q->lease,
@@ -762,9 +716,9 @@ static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__Deregis
 	} else {
 		const Roster__V1__InstanceId *k = q->instance;
 		struct store_key key = {k->service, k->protocol, k->host, k->port};
-		rc = store_deregister(srv->store, &key, &rev);
-		if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
-			rc = store_deregister(srv->store, &key, &rev);
+		rc = store_deregister(api_store(api), &key, &rev);
+		if (rc == RS_ESTORE_FULL && api_store_grow(api)) {
+			rc = store_deregister(api_store(api), &key, &rev);
 		}
 		if (rc < 0) {
 			send_store_error(c, id, rc, k->service, k->protocol, k->host, k->port);
@@ -774,14 +728,14 @@ static void op_deregister(struct conn *c, uint64_t id, const Roster__V1__Deregis
 	}
 	conn_note_write(c, id);
 	Roster__V1__DeregisterResponse dr = ROSTER__V1__DEREGISTER_RESPONSE__INIT;
-	dr.revision = store_revision(srv->store);
+	dr.revision = store_revision(api_store(api));
 	dr.removed = removed;
 	send_result(c, id, DEREGISTER, deregister, &dr);
 }
 
 static void op_set_status(struct conn *c, uint64_t id, const Roster__V1__SetStatusRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	if (q == NULL || q->instance == NULL) {
 		send_error(c, id, RS_EINVAL, "set_status: missing instance");
 		return;
@@ -804,9 +758,9 @@ static void op_set_status(struct conn *c, uint64_t id, const Roster__V1__SetStat
 	const Roster__V1__InstanceId *k = q->instance;
 	struct store_key key = {k->service, k->protocol, k->host, k->port};
 	uint64_t rev = 0;
-	int rc = store_status_set(srv->store, &key, st, server_wall_ms(), &rev);
-	if (rc == RS_ESTORE_FULL && server_store_grow(srv)) {
-		rc = store_status_set(srv->store, &key, st, server_wall_ms(), &rev);
+	int rc = store_status_set(api_store(api), &key, st, wall_ms(), &rev);
+	if (rc == RS_ESTORE_FULL && api_store_grow(api)) {
+		rc = store_status_set(api_store(api), &key, st, wall_ms(), &rev);
 	}
 	if (rc < 0) {
 		send_store_error(c, id, rc, k->service, k->protocol, k->host, k->port);
@@ -825,7 +779,7 @@ static bool served(const struct store_instance *i, bool include_down)
 
 static void op_query(struct conn *c, uint64_t id, const Roster__V1__QueryRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	struct rs_arena *a = &c->api->scratch;
 	if (q == NULL || q->service == NULL || q->service[0] == '\0') {
 		send_error(c, id, RS_EINVAL, "query: missing service");
@@ -843,10 +797,10 @@ static void op_query(struct conn *c, uint64_t id, const Roster__V1__QueryRequest
 	const struct store_service *first;
 	bool one = q->protocol != NULL && q->protocol[0] != '\0';
 	if (one) {
-		first = store_service_find(srv->store, q->service, sl, q->protocol,
+		first = store_service_find(api_store(api), q->service, sl, q->protocol,
 				strlen(q->protocol));
 	} else {
-		first = store_service_find_name(srv->store, q->service, sl);
+		first = store_service_find_name(api_store(api), q->service, sl);
 	}
 	size_t n = 0;
 	for (const struct store_service *s = first; s != NULL; s = one ? NULL : s->name_next) {
@@ -876,8 +830,8 @@ static void op_query(struct conn *c, uint64_t id, const Roster__V1__QueryRequest
 	Roster__V1__QueryResponse qr = ROSTER__V1__QUERY_RESPONSE__INIT;
 	qr.instances = list;
 	qr.n_instances = k;
-	qr.revision = store_revision(srv->store);
-	qr.preserving = store_preserving(srv->store);
+	qr.revision = store_revision(api_store(api));
+	qr.preserving = store_preserving(api_store(api));
 	if (send_result(c, id, QUERY, query, &qr) < 0) {
 		send_error(c, id, RS_ENOMEM, "out of memory");
 	}
@@ -915,20 +869,20 @@ static int list_one(const struct store_service *s, void *ud)
 
 static void op_list(struct conn *c, uint64_t id)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	struct store_sizes sz;
-	store_sizes_get(srv->store, &sz);
+	store_sizes_get(api_store(api), &sz);
 	struct list_ctx l = {&c->api->scratch, NULL, 0, sz.services};
 	l.items = rs_arena_alloc(l.a, (l.cap + 1) * sizeof(*l.items));
 	if (l.items == NULL) {
 		send_error(c, id, RS_ENOMEM, "out of memory");
 		return;
 	}
-	store_service_foreach(srv->store, list_one, &l);
+	store_service_foreach(api_store(api), list_one, &l);
 	Roster__V1__ListResponse lr = ROSTER__V1__LIST_RESPONSE__INIT;
 	lr.services = l.items;
 	lr.n_services = l.n;
-	lr.revision = store_revision(srv->store);
+	lr.revision = store_revision(api_store(api));
 	send_result(c, id, LIST, list, &lr);
 }
 
@@ -936,8 +890,9 @@ static void op_list(struct conn *c, uint64_t id)
  * worker threads count under the report's own mutex. */
 static int stats_reports(struct conn *c, Roster__V1__StatsResponse *st)
 {
+	const struct api *api = c->api;
 	const struct report *rep =
-			c->api->srv->dnsio != NULL ? dnsio_report(c->api->srv->dnsio) : NULL;
+			api->ctx.dns_report != NULL ? api->ctx.dns_report(api->ctx.owner) : NULL;
 	if (rep == NULL) {
 		return 0;
 	}
@@ -974,13 +929,13 @@ static int stats_reports(struct conn *c, Roster__V1__StatsResponse *st)
 
 static void op_stats(struct conn *c, uint64_t id)
 {
-	struct server *srv = c->api->srv;
+	struct api *api = c->api;
 	struct store_sizes sz;
-	store_sizes_get(srv->store, &sz);
-	const struct store_counters *ct = store_counters_get(srv->store);
+	store_sizes_get(api_store(api), &sz);
+	const struct store_counters *ct = store_counters_get(api_store(api));
 	Roster__V1__StatsResponse st = ROSTER__V1__STATS_RESPONSE__INIT;
-	st.revision = store_revision(srv->store);
-	st.preserving = store_preserving(srv->store);
+	st.revision = store_revision(api_store(api));
+	st.preserving = store_preserving(api_store(api));
 	st.leases = sz.leases;
 	st.instances = sz.instances;
 	st.instances_up = sz.up;
@@ -989,14 +944,15 @@ static void op_stats(struct conn *c, uint64_t id)
 	st.heartbeats_total = ct->heartbeats;
 	st.registrations_total = ct->registrations;
 	st.expirations_total = ct->expirations;
-	st.api_connections = c->api->counters.connections;
-	st.store_bytes = persist_bytes(srv->persist);
-	st.uptime_ms = uv_now(srv->loop) - srv->start_mono;
-	st.site = srv->cfg.site;
-	st.domain = srv->cfg.domain;
-	st.zone = srv->cfg.zone;
-	st.journal_first_revision = store_journal_first(srv->store);
-	st.dns_queries_total = srv->dnsio != NULL ? dnsio_queries_total(srv->dnsio) : 0;
+	st.api_connections = api_counters_get(api)->connections;
+	st.store_bytes = api->ctx.persist != NULL ? persist_bytes(api->ctx.persist) : 0;
+	st.uptime_ms = uv_now(api->ctx.loop) - api->ctx.start_mono;
+	st.site = (char *)api->ctx.site;
+	st.domain = (char *)api->ctx.domain;
+	st.zone = (char *)api->ctx.zone;
+	st.journal_first_revision = store_journal_first(api_store(api));
+	st.dns_queries_total =
+			api->ctx.dns_queries != NULL ? api->ctx.dns_queries(api->ctx.owner) : 0;
 	if (stats_reports(c, &st) < 0) {
 		send_error(c, id, RS_ENOMEM, "out of memory");
 		return;
@@ -1085,7 +1041,7 @@ static int snapshot_one(const struct store_service *s, void *ud)
 
 static void op_watch(struct conn *c, uint64_t id, const Roster__V1__WatchRequest *q)
 {
-	struct server *srv = c->api->srv;
+	const struct api *api = c->api;
 	struct watch w = {.id = id};
 	if (q != NULL && q->service != NULL && q->service[0] != '\0') {
 		size_t n = strlen(q->service);
@@ -1110,12 +1066,12 @@ static void op_watch(struct conn *c, uint64_t id, const Roster__V1__WatchRequest
 	c->watches = nw;
 	struct replay_ctx r = {c, &w};
 	uint64_t since = q != NULL ? q->since_revision : 0;
-	uint64_t rev = store_revision(srv->store);
+	uint64_t rev = store_revision(api_store(api));
 	if (since == 0 || since > rev ||
-			store_journal_foreach(srv->store, since, replay_one, &r) == RS_ERANGE) {
+			store_journal_foreach(api_store(api), since, replay_one, &r) == RS_ERANGE) {
 		send_event(c, id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN, rev, NULL, NULL,
 				NULL, NULL);
-		store_service_foreach(srv->store, snapshot_one, &r);
+		store_service_foreach(api_store(api), snapshot_one, &r);
 		send_event(c, id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END, rev, NULL, NULL, NULL,
 				NULL);
 	}
@@ -1147,7 +1103,7 @@ void api_on_change(struct api *api, const struct store_change *ch)
 	const struct store_instance *i = ch->instance;
 	const char *svc = i->service->name;
 	for (struct conn *c = api->watchers; c != NULL; c = c->watch_next) {
-		if (c->closing) {
+		if (net_tcp_conn_closing(c->tcp)) {
 			continue;
 		}
 		for (size_t k = 0; k < c->nwatches; k++) {
@@ -1228,34 +1184,14 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 	roster__v1__request__free_unpacked(q, &alloc);
 }
 
-/* ---- reading --------------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------------- */
 
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Decode and answer the frames in @p p (the replies are collected, to be
+ * sent by api_flush()). Returns the frames that arrived whole. Separate from
+ * the TCP layer's callback so that the fuzz target can drive it. */
+static size_t conn_read(struct conn *c, const uint8_t *p, size_t left)
 {
-	(void)suggested;
-	struct conn *c = h->data;
-	buf->base = (char *)c->api->rbuf;
-	buf->len = sizeof(c->api->rbuf);
-}
-
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = s->data;
-	if (nread < 0) {
-		if (nread != UV_EOF) {
-			rs_log_debug("api %s: read error: %s", c->peer, uv_strerror((int)nread));
-		} else if (!rs_frame_decoder_idle(&c->dec)) {
-			rs_log_debug("api %s: %s", c->peer, rs_strerror(RS_EFRAME_TRUNC));
-		}
-		conn_close(c);
-		return;
-	}
-	if (nread == 0 || c->close_after_flush) {
-		return;
-	}
-	uv_timer_again(&c->idle);
-	const uint8_t *p = (const uint8_t *)buf->base;
-	size_t left = (size_t)nread;
+	size_t frames = 0;
 	while (left > 0 && !c->close_after_flush) {
 		size_t used = 0;
 		const uint8_t *frame = NULL;
@@ -1265,7 +1201,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			if (rc == RS_EFRAME_BIG) {
 				c->api->counters.oversized++;
 				send_error(c, 0, rc, "frame larger than the %u-byte limit",
-						c->api->srv->cfg.api_max_frame);
+						c->api->lim.max_frame);
 			} else {
 				c->api->counters.malformed++;
 				send_error(c, 0, rc, "%s", rs_strerror(rc));
@@ -1279,166 +1215,177 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (rc == 1) {
 			dispatch(c, frame, flen);
 			c->answered++;
+			frames++;
 		}
+	}
+	return frames;
+}
+
+static void conn_alloc(struct net_tcp_conn *tc, char **base, size_t *len)
+{
+	struct conn *c = net_tcp_conn_data(tc);
+	*base = (char *)c->api->rbuf;
+	*len = sizeof(c->api->rbuf);
+}
+
+static void conn_read_op(struct net_tcp_conn *tc, const char *data, size_t len)
+{
+	struct conn *c = net_tcp_conn_data(tc);
+	if (c->close_after_flush) {
+		return; /* it broke the stream: nothing more is read from it */
+	}
+	/* The deadline restarts on whole frames only: a frame must arrive
+	 * within the idle time, however its bytes are spread. */
+	if (conn_read(c, (const uint8_t *)data, len) > 0) {
+		net_tcp_conn_frame_done(tc);
 	}
 	/* A client pipelining without bound gets at most --max-inflight
 	 * requests answered per iteration (plus what its last read already
 	 * held): reading resumes after the flush (catalogue 3.13). */
-	if (c->answered >= c->api->srv->cfg.api_max_inflight && !c->paused && !c->closing) {
-		uv_read_stop((uv_stream_t *)&c->tcp);
+	if (c->answered >= c->api->lim.max_inflight && !c->paused && !net_tcp_conn_closing(tc)) {
+		net_tcp_conn_read_pause(tc, true);
 		c->paused = true;
 		conn_mark_dirty(c);
 		rs_log_debug("api %s: %u requests in one iteration, reading paused", c->peer,
 				c->answered);
 	}
-	/* The replies go out from the server's check handle, after the
-	 * iteration's batch has committed. */
+	/* The replies go out from api_flush(), after the iteration's batch
+	 * has committed. */
 }
 
-static void conn_reject_close_cb(uv_handle_t *h)
+static int conn_opened(struct net_tcp_conn *tc)
 {
-	free(h->data);
+	struct conn *c = net_tcp_conn_data(tc);
+	c->tcp = tc;
+	c->api = net_tcp_conn_user(tc);
+	c->peer = net_tcp_conn_peer_text(tc);
+	rs_frame_decoder_init(&c->dec, c->api->lim.max_frame);
+	return 0;
 }
 
-static void on_connection_cb(uv_stream_t *server, int status)
+/* Over a cap: say so before the layer closes it (catalogue 3.10). The error
+ * frame is one small write; the client learns why instead of guessing. */
+static void conn_refused(struct net_tcp_conn *tc, enum net_tcp_refusal why)
 {
-	struct listener *l = server->data;
-	struct api *api = l->api;
-	if (status < 0) {
-		rs_log_warning("api: accept failed: %s", uv_strerror(status));
+	struct api *api = net_tcp_conn_user(tc);
+	Response r = ROSTER__V1__RESPONSE__INIT;
+	r.error = error_code(RS_EAGAIN);
+	r.message = why == NET_TCP_REFUSED_SOURCE   ? "per-source connection limit reached"
+		    : why == NET_TCP_REFUSED_DENIED ? "not admitted"
+						    : "connection limit reached";
+	uint8_t buf[RS_FRAME_HEADER + 128];
+	size_t n = protobuf_c_message_get_packed_size(&r.base);
+	if (n > sizeof(buf) - RS_FRAME_HEADER) {
 		return;
 	}
-	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		return;
-	}
-	c->api = api;
-	const struct conncap_limits lim = {api->srv->cfg.api_max_conns,
-			api->srv->cfg.api_max_per_source};
-	struct sockaddr_storage ss;
-	int verdict = server_tcp_accept(api->srv, server, &c->tcp, c, &api->cap, &lim, "api", &ss,
-			&c->ticket);
-	if (verdict < 0) {
-		uv_close((uv_handle_t *)&c->tcp, conn_reject_close_cb);
-		return;
-	}
-	uv_timer_init(api->srv->loop, &c->idle);
-	c->idle.data = c;
-	c->handles = 2;
-	c->next = api->conns;
-	if (api->conns != NULL) {
-		api->conns->prev = c;
-	}
-	api->conns = c;
-	api->counters.connections++;
-	api->counters.accepted++;
-	rs_frame_decoder_init(&c->dec, api->srv->cfg.api_max_frame);
-	if (ss.ss_family != AF_UNSPEC) {
-		rs_endpoint_format((struct sockaddr *)&ss, c->peer);
-	} else {
-		snprintf(c->peer, sizeof(c->peer), "?");
-	}
-	if (verdict != CONNCAP_ADMIT || api->stopping) {
-		/* Over a cap: say so and close (catalogue 3.10). The error frame
-		 * is one small write; the client learns why instead of guessing. */
-		api->counters.rejected++;
-		if (verdict == CONNCAP_OVER_SOURCE) {
-			api->counters.rejected_source++;
-		}
-		send_error(c, 0, RS_EAGAIN, "%s",
-				api->stopping                   ? "server shutting down"
-				: verdict == CONNCAP_OVER_SOURCE ? "per-source connection limit reached"
-								 : "connection limit reached");
-		c->close_after_flush = true;
-		conn_flush(c);
-		c->dirty = false;
-		api->dirty = c->dirty_next;
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_timer_start(&c->idle, conn_idle_cb, api->srv->cfg.api_idle_ms, api->srv->cfg.api_idle_ms);
-	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+	rs_frame_header_write(buf, (uint32_t)n);
+	protobuf_c_message_pack(&r.base, buf + RS_FRAME_HEADER);
+	api->counters.errors++;
+	(void)net_tcp_conn_send(tc, buf, RS_FRAME_HEADER + n);
 }
+
+static const struct net_tcp_ops api_tcp_ops = {
+	.opened = conn_opened,
+	.refused = conn_refused,
+	.alloc = conn_alloc,
+	.read = conn_read_op,
+	.expired = conn_expired,
+	.closed = conn_closed,
+};
 
 /* ---- start / stop ------------------------------------------------------------------ */
 
-static void api_maybe_free(struct api *api)
+static void api_tcp_stopped(void *user)
 {
-	if (api->stopping && api->handles == 0 && api->conns == NULL) {
-		api->srv->api = NULL;
-		rs_arena_deinit(&api->scratch);
-		conncap_deinit(&api->cap);
-		free(api);
-	}
+	struct api *api = user;
+	rs_arena_deinit(&api->scratch);
+	free(api);
 }
 
-static void listener_close_cb(uv_handle_t *h)
+int api_start(const struct api_context *ctx, struct api **out, char *err, size_t errsz)
 {
-	struct listener *l = h->data;
-	l->api->handles--;
-	api_maybe_free(l->api);
-}
-
-int api_start(struct server *srv, struct api **out, char *err, size_t errsz)
-{
+	*out = NULL;
 	struct api *api = calloc(1, sizeof(*api));
 	if (api == NULL) {
-		snprintf(err, errsz, "out of memory");
+		snprintf(err, errsz, "api: out of memory");
 		return RS_ENOMEM;
 	}
-	api->srv = srv;
-	conncap_init(&api->cap);
+	api->ctx = *ctx;
+	api->lim = ctx->limits;
 	rs_arena_init(&api->scratch, 64 * 1024);
-	srv->api = api;
-	*out = api;
-	for (size_t k = 0; k < srv->cfg.api.n; k++) {
-		struct listener *l = &api->listeners[k];
-		l->api = api;
-		api->handles++;
-		api->nlisteners++;
-		int rc = server_tcp_listen(srv, &l->tcp, l,
-				(const struct sockaddr *)&srv->cfg.api.addrs[k], 1024, on_connection_cb,
-				"api", err, errsz);
-		if (rc < 0) {
-			api_stop(api);
-			return rc;
+	const struct net_tcp_config tc = {
+		.name = "api",
+		.addrs = ctx->listen,
+		.naddrs = ctx->nlisten,
+		.backlog = 1024,
+		.limits = ctx->limits.tcp,
+		.overflow = NET_TCP_OVERFLOW_CLOSE,
+		.conn_size = sizeof(struct conn),
+		.ops = &api_tcp_ops,
+		.user = api,
+		.stopped = api_tcp_stopped,
+	};
+	int rc = net_tcp_start(ctx->loop, &tc, &api->tcp, err, errsz);
+	if (rc < 0) {
+		if (api->tcp == NULL) {
+			api_tcp_stopped(api);
+		} else {
+			net_tcp_stop(api->tcp); /* frees api once its handles closed */
 		}
+		return rc;
+	}
+	for (size_t k = 0; k < ctx->nlisten; k++) {
 		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format((const struct sockaddr *)&srv->cfg.api.addrs[k], text);
+		rs_endpoint_format((const struct sockaddr *)&ctx->listen[k], text);
 		rs_log_info("api listening on %s", text);
 	}
+	*out = api;
 	return 0;
+}
+
+static void conn_close_after_flush(struct net_tcp_conn *tc, void *arg)
+{
+	(void)arg;
+	struct conn *c = net_tcp_conn_data(tc);
+	c->close_after_flush = true;
+	conn_mark_dirty(c);
 }
 
 void api_stop(struct api *api)
 {
-	if (api == NULL || api->stopping) {
+	if (api == NULL) {
 		return;
 	}
-	api->stopping = true;
-	for (size_t k = 0; k < api->nlisteners; k++) {
-		uv_close((uv_handle_t *)&api->listeners[k].tcp, listener_close_cb);
-	}
 	/* Replies already collected go out before the connections close. */
-	for (struct conn *c = api->conns; c != NULL; c = c->next) {
-		c->close_after_flush = true;
-		conn_mark_dirty(c);
-	}
+	net_tcp_foreach(api->tcp, conn_close_after_flush, NULL);
 	api_flush(api, 0);
-	api_maybe_free(api);
+	net_tcp_stop(api->tcp);
 }
 
-void api_limits_reload(struct api *api)
+static void conn_limits_apply(struct net_tcp_conn *tc, void *arg)
 {
-	for (struct conn *c = api->conns; c != NULL; c = c->next) {
-		c->dec.max = api->srv->cfg.api_max_frame;
-		if (!c->closing) {
-			uv_timer_set_repeat(&c->idle, api->srv->cfg.api_idle_ms);
-		}
+	struct conn *c = net_tcp_conn_data(tc);
+	c->dec.max = *(const uint32_t *)arg;
+}
+
+void api_limits_set(struct api *api, const struct api_limits *lim)
+{
+	if (api == NULL) {
+		return;
 	}
+	api->lim = *lim;
+	net_tcp_limits_set(api->tcp, &lim->tcp);
+	net_tcp_foreach(api->tcp, conn_limits_apply, &api->lim.max_frame);
 }
 
-const struct api_counters *api_counters_get(const struct api *api)
+const struct api_counters *api_counters_get(struct api *api)
 {
+	const struct net_tcp_counters *t = net_tcp_counters_get(api->tcp);
+	api->counters.connections = t->open;
+	api->counters.accepted = t->accepted;
+	api->counters.rejected = t->rejected + t->denied;
+	api->counters.rejected_source = t->rejected_source;
+	api->counters.idle_closed = t->timed_out;
+	api->counters.slow_closed = t->slow_closed;
 	return &api->counters;
 }
