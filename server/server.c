@@ -266,21 +266,26 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 static int dnsio_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct server_config *cfg = &srv->cfg;
-	struct dnsio_context ctx = {
+	const char *ns[CONFIG_MAX_NS];
+	for (size_t i = 0; i < cfg->nns; i++) {
+		ns[i] = cfg->ns[i];
+	}
+	const struct dnsio_context ctx = {
 		.loop = srv->loop,
 		.store = &srv->store,
 		.store_generation = &srv->store_generation,
 		.cfg = {
 			.listen = cfg->dns.addrs,
 			.nlisten = cfg->dns.n,
-			.zone = cfg->zone,
-			.domain = cfg->domain,
-			.nns = cfg->nns,
-			.report_zone = cfg->report_zone,
-			.ttl = cfg->ttl,
-			.negative_ttl = cfg->negative_ttl,
-			.udp_max = cfg->udp_max,
-			.stable_subsets = cfg->stable_subsets,
+			.answer = {.zone = cfg->zone,
+					.domain = cfg->domain,
+					.ns = ns, /* copied by dnsio_start() */
+					.nns = cfg->nns,
+					.report_zone = cfg->report_zone,
+					.ttl = cfg->ttl,
+					.negative_ttl = cfg->negative_ttl,
+					.udp_max = cfg->udp_max,
+					.stable_subsets = cfg->stable_subsets},
 			.cookies = !cfg->dns_cookies_off,
 			.cookie_secret = cfg->dns_cookie_secret,
 			.data_dir = cfg->data_dir,
@@ -288,9 +293,6 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 			.limits = dnsio_limits_of(cfg),
 		},
 	};
-	for (size_t i = 0; i < cfg->nns; i++) {
-		ctx.cfg.ns[i] = cfg->ns[i];
-	}
 	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
 }
 

@@ -1334,11 +1334,6 @@ int api_start(const struct api_context *ctx, struct api **out, char *err, size_t
 		}
 		return rc;
 	}
-	for (size_t k = 0; k < ctx->nlisten; k++) {
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format((const struct sockaddr *)&ctx->listen[k], text);
-		rs_log_info("api listening on %s", text);
-	}
 	*out = api;
 	return 0;
 }

@@ -99,6 +99,7 @@ struct dnsio {
 	struct dnsio_config cfg;
 	struct dnsio_limits limits;
 	struct answer_config acfg;
+	const char *ns[DNSIO_NS_MAX];        /* acfg.ns */
 	struct cookie_secrets cookie_secrets; /* copied into each engine */
 	struct answer *answer;               /* the main thread's: TCP, and UDP without workers */
 	struct report report;
@@ -603,8 +604,13 @@ static void tcp_stopped(void *user)
 
 static int tcp_open(struct dnsio *io, char *err, size_t errsz)
 {
+	const char *rz = io->cfg.answer.report_zone != NULL ? io->cfg.answer.report_zone : "";
+	char note[2 * RS_NAME_TEXT_MAX + 32];
+	snprintf(note, sizeof(note), "(udp, tcp) for %s%s%s", io->cfg.answer.zone,
+			rz[0] != '\0' ? " and " : "", rz);
 	const struct net_tcp_config tc = {
 		.name = "dns",
+		.note = note,
 		.addrs = io->cfg.listen,
 		.naddrs = io->cfg.nlisten,
 		.backlog = 1024,
@@ -629,7 +635,7 @@ static int tcp_open(struct dnsio *io, char *err, size_t errsz)
 static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err, size_t errsz)
 {
 	const struct dnsio_config *cfg = &ctx->cfg;
-	if (cfg->nlisten > DNSIO_LISTEN_MAX || cfg->nns > DNSIO_NS_MAX) {
+	if (cfg->nlisten > DNSIO_LISTEN_MAX || cfg->answer.nns > DNSIO_NS_MAX) {
 		snprintf(err, errsz, "dns: at most %d addresses and %d NS names", DNSIO_LISTEN_MAX,
 				DNSIO_NS_MAX);
 		return RS_EINVAL;
@@ -646,18 +652,12 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	io->limits = cfg->limits;
 	io->stop_fd = -1;
 	report_init(&io->report, cfg->limits.report_rate);
-	io->acfg = (struct answer_config){
-		.zone = cfg->zone,
-		.domain = cfg->domain,
-		.ns = io->cfg.ns,
-		.nns = cfg->nns,
-		.report_zone = cfg->report_zone,
-		.ttl = cfg->ttl,
-		.negative_ttl = cfg->negative_ttl,
-		.udp_max = cfg->udp_max,
-		.stable_subsets = cfg->stable_subsets,
-		.cookies = cfg->cookies ? &io->cookie_secrets : NULL,
-	};
+	io->acfg = cfg->answer;
+	for (size_t i = 0; i < cfg->answer.nns; i++) {
+		io->ns[i] = cfg->answer.ns[i];
+	}
+	io->acfg.ns = io->ns;
+	io->acfg.cookies = cfg->cookies ? &io->cookie_secrets : NULL;
 	if (cfg->cookies) {
 		char path[4200];
 		if (cfg->cookie_secret[0] != '\0') {
@@ -675,7 +675,8 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	int rc = answer_new(&io->acfg, *io->store, &io->report, &io->answer);
 	if (rc < 0) {
 		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
-		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
+		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->answer.zone,
+				rs_strerror(rc));
 		free(io);
 		return rc;
 	}
@@ -707,7 +708,8 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 			return rc;
 		}
 	}
-	if (cfg->report_zone[0] != '\0') {
+	const char *rz = cfg->answer.report_zone != NULL ? cfg->answer.report_zone : "";
+	if (rz[0] != '\0') {
 		rc = report_log_open(&io->report, cfg->data_dir, cfg->limits.report_log_max);
 		if (rc < 0) {
 			snprintf(err, errsz, "dns: report log in %s: %s", cfg->data_dir, strerror(-rc));
@@ -724,15 +726,9 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 			return rc;
 		}
 	}
-	rc = tcp_open(io, err, errsz);
+	rc = tcp_open(io, err, errsz); /* it logs each address, UDP's bound before */
 	if (rc < 0) {
 		return rc;
-	}
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format((const struct sockaddr *)&cfg->listen[i], text);
-		rs_log_info("dns listening on %s (udp, tcp) for %s%s%s", text, cfg->zone,
-				cfg->report_zone[0] ? " and " : "", cfg->report_zone);
 	}
 	if (cfg->threads > 0) {
 		rc = workers_start(io, cfg->threads);

@@ -79,15 +79,10 @@ struct dnsio_limits {
 struct dnsio_config {
 	const struct sockaddr_storage *listen; /**< UDP and TCP on each */
 	size_t nlisten;                        /**< at most DNSIO_LISTEN_MAX */
-	const char *zone;                      /**< canonical, trailing dot */
-	const char *domain;
-	const char *ns[DNSIO_NS_MAX];          /**< the zone's NS names, canonical */
-	size_t nns;
-	const char *report_zone;               /**< canonical, or "" */
-	uint32_t ttl;
-	uint32_t negative_ttl;
-	uint16_t udp_max;
-	bool stable_subsets;
+	/** What the answer engine serves. Its ns array is copied (at most
+	 * DNSIO_NS_MAX names; the strings stay borrowed); its cookies are the
+	 * module's own (see cookies). */
+	struct answer_config answer;
 	bool cookies;                          /**< answer DNS Cookies (RFC 7873) */
 	const char *cookie_secret;             /**< its file; "": <data_dir>/dns-cookie-secret */
 	const char *data_dir;                  /**< the report log's directory */

@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
-#include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "server/net/tcp.h"
@@ -589,11 +587,6 @@ int http_start(const struct http_context *ctx, struct http **out, char *err, siz
 			net_tcp_stop(http->tcp); /* frees http once its handles closed */
 		}
 		return rc;
-	}
-	for (size_t k = 0; k < ctx->nlisten; k++) {
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format((const struct sockaddr *)&ctx->listen[k], text);
-		rs_log_info("http listening on %s", text);
 	}
 	*out = http;
 	return 0;

@@ -91,7 +91,7 @@ struct http_counters {
 	uint64_t connections; /**< open now */
 	uint64_t accepted;
 	uint64_t rejected;  /**< over the connection limit */
-	uint64_t timed_out; /**< closed by the idle timer */
+	uint64_t timed_out; /**< closed at the deadline (idle, or a request or response too slow) */
 	uint64_t responses[HTTP_STATUS_COUNT];
 };
 

@@ -42,13 +42,13 @@ struct net_tcp_conn {
 	struct conncap_ticket ticket;
 	struct sockaddr_storage peer;
 	char peer_text[RS_ADDR_TEXT_MAX];
-	int handles;     /* open handles: freed when it reaches 0 */
+	int handles;	 /* open handles: freed when it reaches 0 */
 	unsigned writes; /* queued write requests not yet called back */
 	enum net_tcp_close_reason reason;
-	bool opened;      /* admitted, and ops->opened ran */
-	bool closing;     /* uv_close() called */
-	bool graceful;    /* to close once the queue is written */
-	bool lingering;   /* our FIN sent: discarding until theirs */
+	bool opened;	  /* admitted, and ops->opened ran */
+	bool closing;	  /* uv_close() called */
+	bool graceful;	  /* to close once the queue is written */
+	bool lingering;	  /* our FIN sent: discarding until theirs */
 	bool user_paused; /* net_tcp_conn_read_pause() */
 	bool backlogged;  /* NET_TCP_OVERFLOW_PAUSE: reading stopped */
 	bool reading;
@@ -136,9 +136,8 @@ static void conn_close_now(struct net_tcp_conn *c, enum net_tcp_close_reason why
  * full queue, no close under way), or while lingering, to discard. */
 static void conn_read_update(struct net_tcp_conn *c)
 {
-	bool want =
-	        !c->closing &&
-	        (c->lingering || (c->opened && !c->graceful && !c->user_paused && !c->backlogged));
+	bool want = !c->closing && (c->lingering || (c->opened && !c->graceful && !c->user_paused &&
+								    !c->backlogged));
 	if (want == c->reading) {
 		return;
 	}
@@ -149,8 +148,8 @@ static void conn_read_update(struct net_tcp_conn *c)
 	}
 	int rc = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
 	if (rc < 0) {
-		rs_log_debug(
-		        "%s %s: cannot read: %s", c->t->cfg.name, c->peer_text, uv_strerror(rc));
+		rs_log_debug("%s %s: cannot read: %s", c->t->cfg.name, c->peer_text,
+				uv_strerror(rc));
 		conn_close_now(c, NET_TCP_CLOSE_ERROR);
 	}
 }
@@ -215,8 +214,8 @@ static void conn_linger_start(struct net_tcp_conn *c)
 		conn_close_now(c, NET_TCP_CLOSE_LOCAL); /* an error return never calls back */
 		return;
 	}
-	uint32_t ms =
-	        t->cfg.linger_ms < t->cfg.limits.idle_ms ? t->cfg.linger_ms : t->cfg.limits.idle_ms;
+	uint32_t ms = t->cfg.linger_ms < t->cfg.limits.idle_ms ? t->cfg.linger_ms
+							       : t->cfg.limits.idle_ms;
 	conn_deadline_start(c, ms);
 	conn_read_update(c);
 }
@@ -246,7 +245,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		rs_log_debug("%s %s: read error: %s", c->t->cfg.name, c->peer_text,
-		        uv_strerror((int)nread));
+				uv_strerror((int)nread));
 		conn_close_now(c, NET_TCP_CLOSE_ERROR);
 		return;
 	}
@@ -269,16 +268,16 @@ static void conn_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	if (status < 0) {
-		rs_log_debug(
-		        "%s %s: write failed: %s", t->cfg.name, c->peer_text, uv_strerror(status));
+		rs_log_debug("%s %s: write failed: %s", t->cfg.name, c->peer_text,
+				uv_strerror(status));
 		conn_close_now(c, NET_TCP_CLOSE_ERROR);
 		return;
 	}
 	if (c->backlogged && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
-	                             t->cfg.limits.max_outbuf / 2) {
+					     t->cfg.limits.max_outbuf / 2) {
 		c->backlogged = false;
 		conn_read_update(c);
-		if (!c->closing && t->cfg.ops->resumed != NULL) {
+		if (!c->closing && !c->graceful && t->cfg.ops->resumed != NULL) {
 			t->cfg.ops->resumed(c);
 		}
 		if (c->closing) {
@@ -299,7 +298,7 @@ static void conn_write_cb(uv_write_t *req, int status)
 
 /* Queue what the socket did not take (bytes past @p skip of @p iov). */
 static int conn_queue(
-        struct net_tcp_conn *c, const struct iovec *iov, size_t n, size_t skip, size_t left)
+		struct net_tcp_conn *c, const struct iovec *iov, size_t n, size_t skip, size_t left)
 {
 	struct net_tcp_wreq *w = malloc(sizeof(*w) + left);
 	if (w == NULL) {
@@ -322,8 +321,8 @@ static int conn_queue(
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
 	if (rc < 0) {
 		free(w); /* an error return never calls back */
-		rs_log_debug(
-		        "%s %s: write failed: %s", c->t->cfg.name, c->peer_text, uv_strerror(rc));
+		rs_log_debug("%s %s: write failed: %s", c->t->cfg.name, c->peer_text,
+				uv_strerror(rc));
 		conn_close_now(c, NET_TCP_CLOSE_ERROR);
 		return RS_EIO;
 	}
@@ -353,7 +352,7 @@ int net_tcp_conn_sendv(struct net_tcp_conn *c, const struct iovec *iov, size_t n
 		int w = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)n);
 		if (w < 0 && w != UV_EAGAIN) {
 			rs_log_debug("%s %s: write failed: %s", t->cfg.name, c->peer_text,
-			        uv_strerror(w));
+					uv_strerror(w));
 			conn_close_now(c, NET_TCP_CLOSE_ERROR);
 			return RS_EIO;
 		}
@@ -375,7 +374,7 @@ int net_tcp_conn_sendv(struct net_tcp_conn *c, const struct iovec *iov, size_t n
 		 * queue takes the server's memory (robustness catalogue 3.12). */
 		t->counters.slow_closed++;
 		rs_log_notice("%s %s: not reading its replies (%zu bytes queued), closing",
-		        t->cfg.name, c->peer_text, queued);
+				t->cfg.name, c->peer_text, queued);
 		conn_close_now(c, NET_TCP_CLOSE_SLOW);
 		return RS_ELIMIT;
 	}
@@ -489,7 +488,7 @@ static int conn_admit(struct net_tcp *t, struct net_tcp_conn *c)
 	}
 	const struct conncap_limits lim = {t->cfg.limits.max_conns, t->cfg.limits.max_per_source};
 	switch (conncap_admit(
-	        &t->cap, peer->sa_family == AF_UNSPEC ? NULL : peer, &lim, &c->ticket)) {
+			&t->cap, peer->sa_family == AF_UNSPEC ? NULL : peer, &lim, &c->ticket)) {
 	case CONNCAP_ADMIT:
 		return -1;
 	case CONNCAP_OVER_TOTAL:
@@ -580,7 +579,7 @@ static void listener_close_cb(uv_handle_t *h)
 }
 
 int net_tcp_start(struct uv_loop_s *loop, const struct net_tcp_config *cfg, struct net_tcp **out,
-        char *err, size_t errsz)
+		char *err, size_t errsz)
 {
 	*out = NULL;
 	struct net_tcp *t = calloc(1, sizeof(*t));
@@ -606,16 +605,22 @@ int net_tcp_start(struct uv_loop_s *loop, const struct net_tcp_config *cfg, stru
 		t->nlisteners++;
 		int rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 		if (rc == 0) {
-			rc = uv_listen(
-			        (uv_stream_t *)&l->tcp, cfg->backlog, listener_connection_cb);
+			rc = uv_listen((uv_stream_t *)&l->tcp, cfg->backlog,
+					listener_connection_cb);
 		}
 		if (rc < 0) {
 			char text[RS_ADDR_TEXT_MAX];
 			rs_endpoint_format(sa, text);
-			snprintf(
-			        err, errsz, "%s listener %s: %s", cfg->name, text, uv_strerror(rc));
+			snprintf(err, errsz, "%s listener %s: %s", cfg->name, text,
+					uv_strerror(rc));
 			return rc;
 		}
+	}
+	for (size_t k = 0; k < cfg->naddrs; k++) {
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format((const struct sockaddr *)&cfg->addrs[k], text);
+		rs_log_info("%s listening on %s%s%s", cfg->name, text, cfg->note != NULL ? " " : "",
+				cfg->note != NULL ? cfg->note : "");
 	}
 	return 0;
 }

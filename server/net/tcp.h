@@ -64,10 +64,10 @@ struct net_tcp_conn;
 
 /** The limits of one listener set; copied at start and by net_tcp_limits_set(). */
 struct net_tcp_limits {
-	uint32_t max_conns;      /**< open connections of the set */
+	uint32_t max_conns;	 /**< open connections of the set */
 	uint32_t max_per_source; /**< from one IPv4 address or IPv6 /64; UINT32_MAX: no cap */
-	uint32_t idle_ms;        /**< the deadline: idle, and to complete a frame */
-	uint64_t max_outbuf;     /**< queued output per connection; UINT64_MAX: no bound */
+	uint32_t idle_ms;	 /**< the deadline: idle, and to complete a frame */
+	uint64_t max_outbuf;	 /**< queued output per connection; UINT64_MAX: no bound */
 };
 
 /** What to do with a connection whose queue passed limits.max_outbuf. */
@@ -78,7 +78,7 @@ enum net_tcp_overflow {
 
 /** Why a connection was refused at accept. */
 enum net_tcp_refusal {
-	NET_TCP_REFUSED_TOTAL,  /**< the set's max_conns is reached */
+	NET_TCP_REFUSED_TOTAL,	/**< the set's max_conns is reached */
 	NET_TCP_REFUSED_SOURCE, /**< its source's max_per_source is reached */
 	NET_TCP_REFUSED_MEMORY, /**< the admission table could not grow */
 	NET_TCP_REFUSED_DENIED, /**< the admit hook said no */
@@ -129,26 +129,27 @@ struct net_tcp_ops {
 
 /** Counters of one listener set, updated in place (net_tcp_counters_get()). */
 struct net_tcp_counters {
-	uint64_t open;            /**< connections now, refused ones included until closed */
-	uint64_t accepted;        /**< accepted, admitted or refused */
-	uint64_t rejected;        /**< refused at a cap (total, per source, table memory) */
+	uint64_t open;		  /**< connections now, refused ones included until closed */
+	uint64_t accepted;	  /**< accepted, admitted or refused */
+	uint64_t rejected;	  /**< refused at a cap (total, per source, table memory) */
 	uint64_t rejected_source; /**< of which at the per-source cap */
-	uint64_t denied;          /**< refused by the admit hook (not in rejected) */
-	uint64_t timed_out;       /**< closed (or answered, then closed) at the deadline */
-	uint64_t slow_closed;     /**< closed for more than max_outbuf queued */
-	uint64_t paused;          /**< times reading paused for a full queue */
+	uint64_t denied;	  /**< refused by the admit hook (not in rejected) */
+	uint64_t timed_out;	  /**< closed (or answered, then closed) at the deadline */
+	uint64_t slow_closed;	  /**< closed for more than max_outbuf queued */
+	uint64_t paused;	  /**< times reading paused for a full queue */
 };
 
 /** A listener set. Copied by net_tcp_start(); the pointers are borrowed for its life. */
 struct net_tcp_config {
-	const char *name;                     /**< "api", "dns", "http": for messages */
+	const char *name; /**< "api", "dns", "http": for messages */
+	const char *note; /**< appended to each "listening on" line; may be NULL */
 	const struct sockaddr_storage *addrs; /**< bound at start; only read then */
 	size_t naddrs;
 	int backlog;
 	struct net_tcp_limits limits;
 	enum net_tcp_overflow overflow;
 	uint32_t linger_ms; /**< bound of a graceful close's drain (also
-	                         by idle_ms); 0: close at its FIN */
+				 by idle_ms); 0: close at its FIN */
 	size_t conn_size;   /**< bytes of protocol state per connection */
 	const struct net_tcp_ops *ops;
 	void *user; /**< net_tcp_conn_user() */
@@ -162,7 +163,8 @@ struct net_tcp_config {
 };
 
 /**
- * Create a listener set on @p loop and listen on every address.
+ * Create a listener set on @p loop and listen on every address; once all
+ * are bound, log "<name> listening on <address>[ <note>]" for each (info).
  * @param out set to the listener set whenever it was allocated, also on
  *        failure: the caller then calls net_tcp_stop() on it (the addresses
  *        bound so far close; cfg->stopped runs once they have).
@@ -171,7 +173,7 @@ struct net_tcp_config {
  *         bind or listen, e.g. -EADDRINUSE.
  */
 __attribute__((warn_unused_result)) int net_tcp_start(struct uv_loop_s *loop,
-        const struct net_tcp_config *cfg, struct net_tcp **out, char *err, size_t errsz);
+		const struct net_tcp_config *cfg, struct net_tcp **out, char *err, size_t errsz);
 
 /**
  * Close the listeners and every connection at once (queued output is
@@ -194,7 +196,7 @@ const struct net_tcp_counters *net_tcp_counters_get(const struct net_tcp *t);
  * @return 0, RS_ERANGE for no such listener, or a negative libuv code.
  */
 __attribute__((warn_unused_result)) int net_tcp_address(
-        const struct net_tcp *t, size_t k, struct sockaddr_storage *out);
+		const struct net_tcp *t, size_t k, struct sockaddr_storage *out);
 
 /** Call @p fn for every admitted connection not closing; @p fn may close the one it gets. */
 void net_tcp_foreach(struct net_tcp *t, void (*fn)(struct net_tcp_conn *c, void *arg), void *arg);

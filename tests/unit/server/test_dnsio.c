@@ -79,20 +79,21 @@ static void setup(void)
 	uint64_t rev;
 	cr_assert_eq(store_register(srv.store, &r, 0, 0, &created, &rev), 0);
 	const struct server_config *cfg = &srv.cfg;
-	struct dnsio_context ctx = {
+	const char *ns[] = {cfg->ns[0]};
+	const struct dnsio_context ctx = {
 		.loop = &loop,
 		.store = &srv.store,
 		.store_generation = &srv.store_generation,
 		.cfg = {.listen = cfg->dns.addrs,
 				.nlisten = cfg->dns.n,
-				.zone = cfg->zone,
-				.domain = cfg->domain,
-				.ns = {cfg->ns[0]},
-				.nns = 1,
-				.report_zone = cfg->report_zone,
-				.ttl = cfg->ttl,
-				.negative_ttl = cfg->negative_ttl,
-				.udp_max = cfg->udp_max,
+				.answer = {.zone = cfg->zone,
+						.domain = cfg->domain,
+						.ns = ns,
+						.nns = 1,
+						.report_zone = cfg->report_zone,
+						.ttl = cfg->ttl,
+						.negative_ttl = cfg->negative_ttl,
+						.udp_max = cfg->udp_max},
 				.cookies = true,
 				.cookie_secret = "",
 				.data_dir = cfg->data_dir,

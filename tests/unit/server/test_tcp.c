@@ -73,7 +73,7 @@ static int line_opened(struct net_tcp_conn *c)
 static void line_refused(struct net_tcp_conn *c, enum net_tcp_refusal why)
 {
 	static const char *const words[] = {
-	        "no total\n", "no source\n", "no memory\n", "no denied\n"};
+			"no total\n", "no source\n", "no memory\n", "no denied\n"};
 	n.refused[why]++;
 	cr_expect_eq(net_tcp_conn_send(c, words[why], strlen(words[why])), 0);
 }
@@ -137,7 +137,7 @@ static void line_read(struct net_tcp_conn *c, const char *data, size_t len)
 	size_t off = 0;
 	char *nl;
 	while (!net_tcp_conn_closing(c) && !net_tcp_conn_backlogged(c) &&
-	        (nl = memchr(lc->buf + off, '\n', lc->len - off)) != NULL) {
+			(nl = memchr(lc->buf + off, '\n', lc->len - off)) != NULL) {
 		size_t l = (size_t)(nl - (lc->buf + off));
 		line_serve(c, lc->buf + off, l);
 		off += l + 1;
@@ -180,14 +180,14 @@ static void line_closed(struct net_tcp_conn *c, enum net_tcp_close_reason why)
 }
 
 static const struct net_tcp_ops line_ops = {
-        .opened = line_opened,
-        .refused = line_refused,
-        .alloc = line_alloc,
-        .read = line_read,
-        .expired = line_expired,
-        .drained = line_drained,
-        .resumed = line_resumed,
-        .closed = line_closed,
+		.opened = line_opened,
+		.refused = line_refused,
+		.alloc = line_alloc,
+		.read = line_read,
+		.expired = line_expired,
+		.drained = line_drained,
+		.resumed = line_resumed,
+		.closed = line_closed,
 };
 
 static void line_stopped(void *user)
@@ -235,18 +235,18 @@ static void start(struct net_tcp_limits lim, enum net_tcp_overflow overflow, boo
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* port 0: the kernel picks */
 	const struct net_tcp_config cfg = {
-	        .name = "test",
-	        .addrs = &addr,
-	        .naddrs = 1,
-	        .backlog = 16,
-	        .limits = lim,
-	        .overflow = overflow,
-	        .linger_ms = 2000,
-	        .conn_size = sizeof(struct line_conn),
-	        .ops = &line_ops,
-	        .user = &n,
-	        .admit = with_hook ? admit_hook : NULL,
-	        .stopped = line_stopped,
+			.name = "test",
+			.addrs = &addr,
+			.naddrs = 1,
+			.backlog = 16,
+			.limits = lim,
+			.overflow = overflow,
+			.linger_ms = 2000,
+			.conn_size = sizeof(struct line_conn),
+			.ops = &line_ops,
+			.user = &n,
+			.admit = with_hook ? admit_hook : NULL,
+			.stopped = line_stopped,
 	};
 	char err[256];
 	cr_assert_eq(net_tcp_start(&loop, &cfg, &tcp, err, sizeof(err)), 0, "%s", err);
@@ -491,7 +491,7 @@ Test(tcp, trickled_bytes_do_not_extend_the_frame_deadline)
 	uint64_t took = now_ms() - t0;
 	cr_expect_geq(took, 290);
 	cr_expect_lt(took, 1200, "closed at the deadline, not later (%llu ms)",
-	        (unsigned long long)took);
+			(unsigned long long)took);
 	cr_expect_gt(n.reads, 1, "its bytes were read");
 	cr_expect_eq(n.lines, 0);
 	cr_expect_eq(counters()->timed_out, 1);
@@ -653,14 +653,14 @@ Test(tcp, a_failed_bind_names_the_address_and_stops_cleanly)
 	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
 	struct net_tcp *second = NULL;
 	const struct net_tcp_config cfg = {
-	        .name = "again",
-	        .addrs = &addr, /* in use by the first */
-	        .naddrs = 1,
-	        .backlog = 16,
-	        .limits = roomy,
-	        .ops = &line_ops,
-	        .user = &n,
-	        .stopped = line_stopped,
+			.name = "again",
+			.addrs = &addr, /* in use by the first */
+			.naddrs = 1,
+			.backlog = 16,
+			.limits = roomy,
+			.ops = &line_ops,
+			.user = &n,
+			.stopped = line_stopped,
 	};
 	char err[256] = "";
 	cr_expect_eq(net_tcp_start(&loop, &cfg, &second, err, sizeof(err)), -EADDRINUSE);
