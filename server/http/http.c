@@ -10,8 +10,6 @@
 #include "common/log.h"
 #include "server/net/tcp.h"
 
-#define HTTP_MAX_CONNS_DEFAULT 256u
-#define HTTP_IDLE_MS_DEFAULT 10000u
 /* How long a closing connection drains what the client still sends. */
 #define HTTP_LINGER_MS 2000u
 
@@ -48,12 +46,6 @@ static const struct {
 unsigned http_status_code(enum http_status s)
 {
 	return s < HTTP_STATUS_COUNT ? statuses[s].code : 500;
-}
-
-void http_limits_default(struct http_limits *lim)
-{
-	lim->max_conns = HTTP_MAX_CONNS_DEFAULT;
-	lim->idle_ms = HTTP_IDLE_MS_DEFAULT;
 }
 
 /* HTTP's limits as the TCP layer's: no per-source cap (see http.h), and no

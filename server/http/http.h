@@ -53,14 +53,12 @@ struct uv_loop_s;
 /** Largest request head (request line and header fields), in bytes. */
 #define HTTP_REQUEST_MAX 8192
 
-/** Limits of the listener. */
+/** Limits of the listener (rosterd's defaults are set with the other
+ * options' in config_defaults(): 256 connections, 10 s). */
 struct http_limits {
-	uint32_t max_conns; /**< open connections; default 256 */
-	uint32_t idle_ms;   /**< to send a request, take a response, or stay idle; default 10 s */
+	uint32_t max_conns; /**< open connections */
+	uint32_t idle_ms;   /**< to send a request, take a response, or stay idle */
 };
-
-/** Fill @p lim with the defaults. */
-void http_limits_default(struct http_limits *lim);
 
 /**
  * New limits (SIGHUP): the connection cap applies to the next connection,
