@@ -178,12 +178,12 @@ static int request_line(const char *p, const char *end, struct http_request *req
 	return 0;
 }
 
-int http_request_parse(const char *buf, size_t len, struct http_request *req)
+/* Skip the empty lines before the request line (RFC 9112 2.2) and find the
+ * LF that ends it. @return 0 with *pp at the request line and *lf set;
+ * RS_EAGAIN to read more; RS_EPROTO for what cannot become a request line. */
+static int request_line_find(const char **pp, const char *end, const char **lf)
 {
-	const char *p = buf;
-	const char *end = buf + len;
-	memset(req, 0, sizeof(*req));
-	/* RFC 9112 2.2: ignore empty lines before the request line. */
+	const char *p = *pp;
 	while (p < end && (*p == '\r' || *p == '\n')) {
 		if (*p == '\r' && (p + 1 == end || p[1] != '\n')) {
 			if (p + 1 == end) {
@@ -193,24 +193,104 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req)
 		}
 		p += *p == '\r' ? 2 : 1;
 	}
-	const char *lf = line_end(p, end);
-	if (lf == NULL) {
-		/* Refuse what cannot become a request line (a TLS hello, binary
-		 * noise) now, rather than after waiting for a line end. */
-		for (const char *c = p; c < end; c++) {
-			if ((unsigned char)*c < 0x20 ? *c != '\r' : (unsigned char)*c >= 0x7f) {
-				return RS_EPROTO;
-			}
-		}
-		return p < end && !is_tchar((unsigned char)*p) ? RS_EPROTO : RS_EAGAIN;
+	*pp = p;
+	*lf = line_end(p, end);
+	if (*lf != NULL) {
+		return 0;
 	}
-	int rc = request_line(p, line_content_end(p, lf), req);
+	/* Refuse what cannot become a request line (a TLS hello, binary
+	 * noise) now, rather than after waiting for a line end. */
+	for (const char *c = p; c < end; c++) {
+		if ((unsigned char)*c < 0x20 ? *c != '\r' : (unsigned char)*c >= 0x7f) {
+			return RS_EPROTO;
+		}
+	}
+	return p < end && !is_tchar((unsigned char)*p) ? RS_EPROTO : RS_EAGAIN;
+}
+
+/* What the header fields say about the request's framing and connection. */
+struct head_fields {
+	unsigned hosts;
+	bool close, keep; /* Connection options */
+	bool chunked;     /* a Transfer-Encoding */
+	long long clen;   /* Content-Length; -1: none */
+};
+
+/* RFC 9112 6.3: Content-Length is digits only; repeated values must agree. */
+static int content_length(const char *v, const char *ve, long long *clen)
+{
+	long long n = 0;
+	if (v == ve || ve - v > 12) {
+		return RS_EPROTO;
+	}
+	for (const char *c = v; c < ve; c++) {
+		if (*c < '0' || *c > '9') {
+			return RS_EPROTO;
+		}
+		n = n * 10 + (*c - '0');
+	}
+	if (*clen >= 0 && *clen != n) {
+		return RS_EPROTO;
+	}
+	*clen = n;
+	return 0;
+}
+
+/* One field line [p, le), without its line end: checked, and noted in @p h
+ * when it is a field we read. @return 0 or RS_EPROTO. */
+static int field_line(const char *p, const char *le, struct head_fields *h)
+{
+	if (*p == ' ' || *p == '\t') {
+		return RS_EPROTO; /* obs-fold (RFC 9112 5.2) */
+	}
+	const char *n = p;
+	while (p < le && is_tchar((unsigned char)*p)) {
+		p++;
+	}
+	/* RFC 9112 5.1: no whitespace between name and colon. */
+	if (p == n || p == le || *p != ':') {
+		return RS_EPROTO;
+	}
+	size_t nlen = (size_t)(p - n);
+	p++;
+	for (const char *c = p; c < le; c++) {
+		if (!is_field_char((unsigned char)*c)) {
+			return RS_EPROTO;
+		}
+	}
+	while (p < le && (*p == ' ' || *p == '\t')) {
+		p++;
+	}
+	const char *ve = le;
+	while (ve > p && (ve[-1] == ' ' || ve[-1] == '\t')) {
+		ve--;
+	}
+	if (token_eq(n, nlen, "host")) {
+		h->hosts++;
+	} else if (token_eq(n, nlen, "connection")) {
+		connection_options(p, ve, &h->close, &h->keep);
+	} else if (token_eq(n, nlen, "transfer-encoding")) {
+		h->chunked = true;
+	} else if (token_eq(n, nlen, "content-length")) {
+		return content_length(p, ve, &h->clen);
+	}
+	return 0;
+}
+
+int http_request_parse(const char *buf, size_t len, struct http_request *req)
+{
+	const char *p = buf;
+	const char *end = buf + len;
+	const char *lf = NULL;
+	memset(req, 0, sizeof(*req));
+	int rc = request_line_find(&p, end, &lf);
+	if (rc == 0) {
+		rc = request_line(p, line_content_end(p, lf), req);
+	}
 	if (rc < 0) {
 		return rc;
 	}
-	unsigned hosts = 0;
-	bool close = false, keep = false, chunked = false;
-	long long clen = -1;
+	struct head_fields h = {.clen = -1};
 	for (p = lf + 1;; p = lf + 1) {
 		lf = line_end(p, end);
 		if (lf == NULL) {
@@ -226,65 +306,21 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req)
 		if (le == p) {
 			break; /* the empty line: end of the head */
 		}
-		if (*p == ' ' || *p == '\t') {
-			return RS_EPROTO; /* obs-fold (RFC 9112 5.2) */
-		}
-		const char *n = p;
-		while (p < le && is_tchar((unsigned char)*p)) {
-			p++;
-		}
-		/* RFC 9112 5.1: no whitespace between name and colon. */
-		if (p == n || p == le || *p != ':') {
-			return RS_EPROTO;
-		}
-		size_t nlen = (size_t)(p - n);
-		p++;
-		for (const char *c = p; c < le; c++) {
-			if (!is_field_char((unsigned char)*c)) {
-				return RS_EPROTO;
-			}
-		}
-		while (p < le && (*p == ' ' || *p == '\t')) {
-			p++;
-		}
-		const char *ve = le;
-		while (ve > p && (ve[-1] == ' ' || ve[-1] == '\t')) {
-			ve--;
-		}
-		if (token_eq(n, nlen, "host")) {
-			hosts++;
-		} else if (token_eq(n, nlen, "connection")) {
-			connection_options(p, ve, &close, &keep);
-		} else if (token_eq(n, nlen, "transfer-encoding")) {
-			chunked = true;
-		} else if (token_eq(n, nlen, "content-length")) {
-			/* RFC 9112 6.3: digits only; repeated values must agree. */
-			long long v = 0;
-			if (p == ve || ve - p > 12) {
-				return RS_EPROTO;
-			}
-			for (const char *c = p; c < ve; c++) {
-				if (*c < '0' || *c > '9') {
-					return RS_EPROTO;
-				}
-				v = v * 10 + (*c - '0');
-			}
-			if (clen >= 0 && clen != v) {
-				return RS_EPROTO;
-			}
-			clen = v;
+		rc = field_line(p, le, &h);
+		if (rc < 0) {
+			return rc;
 		}
 	}
 	/* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0. */
-	if ((req->minor == 1 && hosts != 1) || hosts > 1) {
+	if ((req->minor == 1 && h.hosts != 1) || h.hosts > 1) {
 		return RS_EPROTO;
 	}
 	/* RFC 9112 6.1: both framings at once is how requests get smuggled. */
-	if (chunked && clen >= 0) {
+	if (h.chunked && h.clen >= 0) {
 		return RS_EPROTO;
 	}
-	req->has_body = chunked || clen > 0;
-	req->keep_alive = !close && (req->minor == 1 || keep);
+	req->has_body = h.chunked || h.clen > 0;
+	req->keep_alive = !h.close && (req->minor == 1 || h.keep);
 	req->head_len = (size_t)(lf + 1 - buf);
 	return 0;
 }
