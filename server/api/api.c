@@ -65,23 +65,6 @@ static void conn_mark_dirty(struct conn *c)
 	}
 }
 
-static int conn_reserve(struct conn *c, size_t need)
-{
-	if (need > c->out.cap) {
-		size_t cap = c->out.cap == 0 ? 4096 : c->out.cap;
-		while (cap < need) {
-			cap *= 2;
-		}
-		uint8_t *nb = realloc(c->out.data, cap);
-		if (nb == NULL) {
-			return RS_ENOMEM;
-		}
-		c->out.data = nb;
-		c->out.cap = cap;
-	}
-	return 0;
-}
-
 static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -219,7 +202,7 @@ static void conn_fail_sealed(struct conn *c, int commit_rc)
 				rs_strerror(commit_rc));
 	}
 	c->sealed_len = c->out.len;
-	if (tail > 0 && conn_reserve(c, c->out.len + tail) == 0) {
+	if (tail > 0 && api_ops_out_reserve(&c->out, c->out.len + tail) == 0) {
 		memcpy(c->out.data + c->out.len, held + held_len - tail, tail);
 		c->out.len += tail;
 	} else if (tail > 0) {
