@@ -12,7 +12,6 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/name.h"
-#include "server/http/http.h"
 
 #ifndef ROSTER_VERSION
 #define ROSTER_VERSION "dev"
@@ -151,10 +150,8 @@ void config_defaults(struct server_config *cfg)
 	cfg->api_idle_ms = 60000;
 	cfg->api_max_inflight = 1024;
 	cfg->api_max_outbuf = 8u << 20;
-	struct http_limits hl;
-	http_limits_default(&hl); /* one place for the HTTP defaults */
-	cfg->http_max_conns = hl.max_conns;
-	cfg->http_idle_ms = hl.idle_ms;
+	cfg->http_max_conns = 256;
+	cfg->http_idle_ms = 10000;
 	cfg->map_size = 64u << 20;
 	cfg->map_max = 64ULL << 30;
 	store_limits_default(&cfg->limits);

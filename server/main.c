@@ -10,9 +10,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "server/api/api.h"
 #include "server/config.h"
-#include "server/http/http.h"
 #include "server/server.h"
 
 struct daemon {
@@ -45,12 +43,7 @@ static void sighup_cb(uv_signal_t *h, int signum)
 		return;
 	}
 	rs_log_set_level((enum rs_log_level)d->srv.cfg.log_level);
-	store_set_limits(d->srv.store, &d->srv.cfg.limits);
-	if (d->srv.api != NULL) {
-		api_limits_reload(d->srv.api);
-	}
-	struct http_limits hl = {d->srv.cfg.http_max_conns, d->srv.cfg.http_idle_ms};
-	http_limits_set(d->srv.http, &hl);
+	server_limits_reload(&d->srv);
 	rs_log_notice("SIGHUP: limits and log level reloaded%s",
 			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
 }

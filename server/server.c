@@ -3,71 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "common/addr.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
 #include "server/http/http.h"
+#include "server/http/metrics.h"
 #include "server/stats.h"
 
 /* How often the tick clears dead readers' LMDB slots: once a minute. */
 #define READER_CHECK_TICKS (60000u / STORE_TICK_MS)
-
-int server_tcp_listen(struct server *srv, uv_tcp_t *tcp, void *data, const struct sockaddr *sa,
-		int backlog, uv_connection_cb cb, const char *what, char *err, size_t errsz)
-{
-	char text[RS_ADDR_TEXT_MAX];
-	rs_endpoint_format(sa, text);
-	uv_tcp_init(srv->loop, tcp);
-	tcp->data = data;
-	int rc = uv_tcp_bind(tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0) {
-		rc = uv_listen((uv_stream_t *)tcp, backlog, cb);
-	}
-	if (rc < 0) {
-		snprintf(err, errsz, "%s listener %s: %s", what, text, uv_strerror(rc));
-	}
-	return rc;
-}
-
-int server_tcp_accept(struct server *srv, uv_stream_t *listener, uv_tcp_t *client, void *data,
-		struct conncap *cap, const struct conncap_limits *lim, const char *what,
-		struct sockaddr_storage *peer, struct conncap_ticket *ticket)
-{
-	uv_tcp_init(srv->loop, client);
-	client->data = data;
-	memset(peer, 0, sizeof(*peer));
-	int rc = uv_accept(listener, (uv_stream_t *)client);
-	if (rc < 0) {
-		return rc;
-	}
-	int len = sizeof(*peer);
-	if (uv_tcp_getpeername(client, (struct sockaddr *)peer, &len) < 0) {
-		peer->ss_family = AF_UNSPEC; /* it reset already; counted as "unknown" */
-	}
-	enum conncap_verdict v = conncap_admit(cap, (const struct sockaddr *)peer, lim, ticket);
-	if (v != CONNCAP_ADMIT) {
-		char text[RS_ADDR_TEXT_MAX] = "?";
-		if (peer->ss_family != AF_UNSPEC) {
-			rs_endpoint_format((const struct sockaddr *)peer, text);
-		}
-		rs_log_debug("%s %s: refused: %s", what, text,
-				v == CONNCAP_OVER_TOTAL    ? "connection limit reached"
-				: v == CONNCAP_OVER_SOURCE ? "per-source connection limit reached"
-							   : "out of memory");
-	}
-	return (int)v;
-}
-
-uint64_t server_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void store_changed_cb(const struct store_change *change, void *ud)
 {
@@ -259,10 +206,142 @@ static void commit_cb(uv_check_t *h)
 	commit_pump(h->data);
 }
 
+/* ---- the modules' contexts: what each is given, and asks back -------------- */
+
+_Static_assert(CONFIG_MAX_LISTEN <= DNSIO_LISTEN_MAX, "every DNS address fits dnsio");
+_Static_assert(CONFIG_MAX_NS <= DNSIO_NS_MAX, "every NS name fits dnsio");
+
+/* The API's Stats: the snapshot of every module's counters. */
+static void api_stats_cb(struct stats_snapshot *out, void *owner)
+{
+	server_stats_collect(owner, out);
+}
+
+/* The HTTP pages: rendered from a snapshot (and, for the lists, the store). */
+static int http_render_cb(void *owner, enum http_page page, char **body, size_t *len)
+{
+	const struct server *srv = owner;
+	struct stats_snapshot snap;
+	server_stats_collect(srv, &snap);
+	struct metrics_text out = {0};
+	int rc;
+	switch (page) {
+	case HTTP_PAGE_METRICS:
+		rc = metrics_prometheus_render(&snap, &out);
+		break;
+	case HTTP_PAGE_SERVICES:
+		rc = metrics_services_json(&snap, srv->store, &out);
+		break;
+	case HTTP_PAGE_STATUS:
+	default:
+		rc = metrics_status_html(&snap, srv->store, &out);
+		break;
+	}
+	if (rc < 0) {
+		metrics_text_deinit(&out);
+		return rc;
+	}
+	*body = metrics_text_steal(&out, len);
+	return 0;
+}
+
+static struct api_limits api_limits_of(const struct server_config *cfg)
+{
+	return (struct api_limits){
+		.tcp = {cfg->api_max_conns, cfg->api_max_per_source, cfg->api_idle_ms,
+				cfg->api_max_outbuf},
+		.max_frame = cfg->api_max_frame,
+		.max_inflight = cfg->api_max_inflight,
+		.registration = cfg->limits,
+	};
+}
+
+static struct dnsio_limits dnsio_limits_of(const struct server_config *cfg)
+{
+	return (struct dnsio_limits){cfg->dns_tcp_max_conns, cfg->dns_tcp_max_per_source,
+			cfg->dns_tcp_idle_ms, cfg->report_rate, cfg->report_log_max};
+}
+
+static struct http_limits http_limits_of(const struct server_config *cfg)
+{
+	return (struct http_limits){cfg->http_max_conns, cfg->http_idle_ms};
+}
+
+static int api_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	const struct api_context ctx = {
+		.loop = srv->loop,
+		.store = srv->store,
+		.listen = cfg->api.addrs,
+		.nlisten = cfg->api.n,
+		.limits = api_limits_of(cfg),
+		.stats = api_stats_cb,
+		.stats_ud = srv,
+	};
+	return api_start(&ctx, &srv->api, err, errsz);
+}
+
+static int dnsio_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	const char *ns[CONFIG_MAX_NS];
+	for (size_t i = 0; i < cfg->nns; i++) {
+		ns[i] = cfg->ns[i];
+	}
+	const struct dnsio_context ctx = {
+		.loop = srv->loop,
+		.store = srv->store,
+		.cfg = {
+			.listen = cfg->dns.addrs,
+			.nlisten = cfg->dns.n,
+			.answer = {.zone = cfg->zone,
+					.domain = cfg->domain,
+					.ns = ns, /* copied by dnsio_start() */
+					.nns = cfg->nns,
+					.report_zone = cfg->report_zone,
+					.ttl = cfg->ttl,
+					.negative_ttl = cfg->negative_ttl,
+					.udp_max = cfg->udp_max,
+					.stable_subsets = cfg->stable_subsets},
+			.cookies = !cfg->dns_cookies_off,
+			.cookie_secret = cfg->dns_cookie_secret,
+			.data_dir = cfg->data_dir,
+			.threads = cfg->dns_threads,
+			.limits = dnsio_limits_of(cfg),
+		},
+	};
+	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
+}
+
+static int http_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct http_context ctx = {
+		.loop = srv->loop,
+		.listen = srv->cfg.http.addrs,
+		.nlisten = srv->cfg.http.n,
+		.limits = http_limits_of(&srv->cfg),
+		.render = http_render_cb,
+		.owner = srv,
+	};
+	return http_start(&ctx, &srv->http, err, errsz);
+}
+
+void server_limits_reload(struct server *srv)
+{
+	store_set_limits(srv->store, &srv->cfg.limits);
+	struct api_limits al = api_limits_of(&srv->cfg);
+	api_limits_set(srv->api, &al);
+	struct dnsio_limits dl = dnsio_limits_of(&srv->cfg);
+	dnsio_limits_set(srv->dnsio, &dl);
+	struct http_limits hl = http_limits_of(&srv->cfg);
+	http_limits_set(srv->http, &hl);
+}
+
 int server_start(struct server *srv, char *err, size_t errsz)
 {
 	srv->start_mono = uv_now(srv->loop);
-	srv->start_wall_ms = server_wall_ms();
+	srv->start_wall_ms = rs_clock_wall_ms();
 	uv_timer_init(srv->loop, &srv->tick);
 	srv->tick.data = srv;
 	uv_timer_start(&srv->tick, tick_cb, STORE_TICK_MS, STORE_TICK_MS);
@@ -274,13 +353,12 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		snprintf(err, errsz, "store: cannot start the writer thread: %s", rs_strerror(rc));
 		return rc;
 	}
-	rc = api_start(srv, &srv->api, err, errsz);
+	rc = api_open(srv, err, errsz);
 	if (rc == 0) {
-		rc = dnsio_start(srv, &srv->dnsio, err, errsz);
+		rc = dnsio_open(srv, err, errsz);
 	}
 	if (rc == 0) {
-		struct http_limits hl = {srv->cfg.http_max_conns, srv->cfg.http_idle_ms};
-		rc = http_start(srv, &hl, err, errsz);
+		rc = http_open(srv, err, errsz);
 	}
 	return rc;
 }
@@ -308,13 +386,16 @@ void server_stop(struct server *srv)
 	 * committed (the batch in flight, then what is pending) and every reply
 	 * sent, each once its batch committed (commit_done_cb). */
 	http_stop(srv->http);
+	srv->http = NULL;
 	dnsio_stop(srv->dnsio);
+	srv->dnsio = NULL;
 	commit_pump(srv);
 	while (persist_batch_busy(srv->persist)) {
 		(void)persist_batch_wait(srv->persist);
 	}
 	if (srv->api != NULL) {
 		api_stop(srv->api);
+		srv->api = NULL;
 	}
 	persist_stop(srv->persist);
 	if (!uv_is_closing((uv_handle_t *)&srv->tick)) {
@@ -362,7 +443,7 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 
 _Static_assert(HTTP_STATUS_COUNT <= STATS_HTTP_STATUSES, "stats_http holds every status");
 
-static void stats_http_collect(const struct http *http, struct stats_http *out)
+static void stats_http_collect(struct http *http, struct stats_http *out)
 {
 	const struct http_counters *h = http_counters_get(http);
 	out->running = true;

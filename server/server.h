@@ -15,11 +15,18 @@
  * reloaded in place), and the next batch goes. Replies to writes leave only
  * after their commit; the loop never waits for the disk.
  *
- * Listeners: all three TCP listeners (DNS, API, HTTP) open with
- * server_tcp_listen() and accept through
- * server_tcp_accept(), which admits each connection against the module's
- * caps in all and per source (server/net/conncap.h). The modules keep only
- * what differs: how to say no, and what a connection holds.
+ * Contexts: the API, DNS and HTTP modules never see this struct, nor do
+ * the renderers (they read a stats snapshot, server/stats.h). server_start()
+ * gives each module what it uses (the loop, the store, its own config
+ * section) and callbacks for what it asks back (the API's Stats snapshot,
+ * the HTTP pages, both from server_stats_collect());
+ * server_limits_reload() hands each its reloaded section.
+ *
+ * Listeners: the three TCP listeners (the API, DNS over TCP, HTTP) are
+ * server/net/tcp.h's, one listener set each, plugged in by their module;
+ * admission (server/net/conncap.h), the deadline, the write queue and close
+ * are written once there. The modules keep only what differs: framing, how
+ * to say no, and what a connection holds.
  *
  * Threads: everything here runs on the main loop thread; persist's writer
  * thread commits the batches and reports each one back on this thread
@@ -32,7 +39,6 @@
 #include <uv.h>
 
 #include "server/config.h"
-#include "server/net/conncap.h"
 #include "server/registry/persist.h"
 #include "server/registry/store.h"
 
@@ -72,7 +78,8 @@ struct server {
 __attribute__((warn_unused_result)) int server_open(struct server *srv, char *err, size_t errsz);
 
 /**
- * Start the tick and the commit handle, then the API listeners.
+ * Start the tick and the commit handle, then the modules in order: the API,
+ * DNS, HTTP (server_stop() stops them in reverse).
  * @return 0, or a negative code with @p err set (e.g. address in use).
  */
 __attribute__((warn_unused_result)) int server_start(struct server *srv, char *err,
@@ -95,38 +102,10 @@ void server_stop(struct server *srv);
 void server_close(struct server *srv);
 
 /**
- * Open one TCP listener of a module: init @p tcp on the loop (data set to
- * @p data), bind it to @p sa (IPv6 addresses only for IPv6) and listen.
- * The caller logs success: DNS names its UDP socket in the same line.
- * @param what the module's name, for messages ("api", "http", "dns").
- * @param err a one-line message naming the address on failure.
- * @return 0, or a libuv error code. The handle is initialised either way:
- *         the caller closes it.
+ * Apply the reloaded settings in srv->cfg (SIGHUP): the store's limits and
+ * each module's limits section. Open connections stay.
  */
-__attribute__((warn_unused_result)) int server_tcp_listen(struct server *srv, uv_tcp_t *tcp,
-		void *data, const struct sockaddr *sa, int backlog, uv_connection_cb cb,
-		const char *what, char *err, size_t errsz);
-
-/**
- * The accept path of every TCP listener (DNS, API, HTTP): init @p client on
- * the loop (data set to @p data), accept it, read its peer address and admit
- * it against @p cap under @p lim (server/net/conncap.h: a global cap and a cap
- * per source, IPv4 /32 or IPv6 /64). Refusals are logged at debug level.
- * @param what the module's name, for messages ("dns", "api", "http").
- * @param peer its peer address (family AF_UNSPEC when it could not be read).
- * @param ticket zeroed; held when the connection is admitted.
- * @return CONNCAP_ADMIT (0): admitted; give @p ticket back with
- *         conncap_release() when the connection is freed.
- *         CONNCAP_OVER_TOTAL, CONNCAP_OVER_SOURCE, CONNCAP_NO_MEMORY (> 0):
- *         accepted but refused; the caller closes it at once, with a word
- *         first if its protocol has one (accept-and-close).
- *         A negative libuv code: uv_accept() failed.
- * @note @p client is initialised whatever the result: the caller closes it.
- */
-__attribute__((warn_unused_result)) int server_tcp_accept(struct server *srv,
-		uv_stream_t *listener, uv_tcp_t *client, void *data, struct conncap *cap,
-		const struct conncap_limits *lim, const char *what, struct sockaddr_storage *peer,
-		struct conncap_ticket *ticket);
+void server_limits_reload(struct server *srv);
 
 /**
  * Copy every module's counters into @p out at this instant: the store's
@@ -141,8 +120,5 @@ __attribute__((warn_unused_result)) int server_tcp_accept(struct server *srv,
  * @param out overwritten.
  */
 void server_stats_collect(const struct server *srv, struct stats_snapshot *out);
-
-/** Milliseconds since the Unix epoch (wall clock, for display only). */
-uint64_t server_wall_ms(void);
 
 

@@ -14,9 +14,10 @@
  *   The snapshot is a plain value: copies, no pointer into a module, so it
  *   stays valid as long as its storage, whatever runs afterwards.
  *
- * Must not: include a transport module's header (the API, DNS and HTTP
- *   listeners include their renderers; a renderer that included them back
- *   would make a cycle). The API's counters have a header of their own for
+ * Must not: include a transport module's header (the API's transport
+ *   includes its renderer, server/api/ops.h, and the owner includes both
+ *   the transports and server/http/metrics.h; a renderer that included a
+ *   transport would make a cycle). The API's counters have a header of their own for
  *   this (server/api/counters.h); the DNS transport's and HTTP's counters
  *   live in their transports' headers, so their figures are mirrored here
  *   field by field (struct stats_dns_transport, struct stats_http) and the

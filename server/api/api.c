@@ -6,25 +6,23 @@
 #include <string.h>
 #include <uv.h>
 
-#include "common/addr.h"
 #include "common/arena.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "proto/frame.h"
 #include "server/api/ops.h"
 #include "server/api/watch.h"
-#include "server/server.h"
+#include "server/net/tcp.h"
 
+/* A connection's state (net_tcp_conn_data()). */
 struct conn {
-	uv_tcp_t tcp;
-	uv_timer_t idle;
+	struct net_tcp_conn *tcp;
 	struct api *api;
-	struct conn *prev, *next;
+	const char *peer; /* net_tcp_conn_peer_text(), for messages */
 	struct conn *dirty_next;
 	bool dirty;
-	bool closing;
 	bool close_after_flush;
-	int handles;
 	struct rs_frame_decoder dec;
 	/* Replies held until the batch holding their writes has committed: a
 	 * sealed generation first (api_seal(): its batch is being committed),
@@ -42,38 +40,19 @@ struct conn {
 	int strikes;
 	uint32_t answered;   /* requests answered and not yet flushed */
 	bool paused;         /* reading stopped until a flush brings answered down */
-	struct conncap_ticket ticket; /* its place under the connection caps */
-	char peer[RS_ADDR_TEXT_MAX];
-};
-
-struct wreq {
-	uv_write_t req;
-	uint8_t *buf;
-};
-
-struct listener {
-	uv_tcp_t tcp;
-	struct api *api;
 };
 
 struct api {
-	struct server *srv;
-	struct listener listeners[CONFIG_MAX_LISTEN];
-	size_t nlisteners;
-	int handles; /* open listener handles */
-	struct conn *conns;
+	struct api_context ctx;
+	struct api_limits lim;
+	struct net_tcp *tcp;   /* the listeners and connections (server/net/tcp.h) */
 	struct conn *watchers; /* connections with at least one watch */
 	struct conn *dirty;
 	struct api_counters counters;
-	struct conncap cap;      /* admission: global and per-source connection caps */
 	struct rs_arena scratch; /* per-response encoding scratch */
-	bool stopping;
+	bool stopping;           /* api_stop(): the server committed everything */
 	uint8_t rbuf[65536];     /* every read lands here and is consumed at once */
 };
-
-static void api_maybe_free(struct api *api);
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- output ---------------------------------------------------------------- */
 
@@ -84,23 +63,6 @@ static void conn_mark_dirty(struct conn *c)
 		c->dirty_next = c->api->dirty;
 		c->api->dirty = c;
 	}
-}
-
-static int conn_reserve(struct conn *c, size_t need)
-{
-	if (need > c->out.cap) {
-		size_t cap = c->out.cap == 0 ? 4096 : c->out.cap;
-		while (cap < need) {
-			cap *= 2;
-		}
-		uint8_t *nb = realloc(c->out.data, cap);
-		if (nb == NULL) {
-			return RS_ENOMEM;
-		}
-		c->out.data = nb;
-		c->out.cap = cap;
-	}
-	return 0;
 }
 
 static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...)
@@ -144,18 +106,16 @@ static void watchers_remove(struct conn *c)
 	c->watch_prev = c->watch_next = NULL;
 }
 
-/* ---- connection life cycle -------------------------------------------------- */
+/* ---- connection life cycle (the TCP layer's callbacks) --------------------- */
 
-static void conn_free(struct conn *c)
+/* What the connection holds besides its bytes, from its close callback
+ * (ops->closed); the TCP layer frees the struct itself right after. */
+static void conn_closed(struct net_tcp_conn *tc, enum net_tcp_close_reason why)
 {
+	struct conn *c = net_tcp_conn_data(tc);
 	struct api *api = c->api;
-	if (c->prev != NULL) {
-		c->prev->next = c->next;
-	} else {
-		api->conns = c->next;
-	}
-	if (c->next != NULL) {
-		c->next->prev = c->prev;
+	if (why == NET_TCP_CLOSE_EOF && !rs_frame_decoder_idle(&c->dec)) {
+		rs_log_debug("api %s: %s", c->peer, rs_strerror(RS_EFRAME_TRUNC));
 	}
 	if (c->dirty) {
 		struct conn **pp = &api->dirty;
@@ -163,6 +123,7 @@ static void conn_free(struct conn *c)
 			pp = &(*pp)->dirty_next;
 		}
 		*pp = c->dirty_next;
+		c->dirty = false;
 	}
 	if (c->nwatches > 0) {
 		watchers_remove(c);
@@ -171,93 +132,37 @@ static void conn_free(struct conn *c)
 	api_ops_out_deinit(&c->out);
 	free(c->write_ids);
 	free(c->watches);
-	conncap_release(&api->cap, &c->ticket);
-	free(c);
-	api->counters.connections--;
-	api_maybe_free(api);
 }
 
-static void conn_handle_close_cb(uv_handle_t *h)
+static bool conn_expired(struct net_tcp_conn *tc)
 {
-	struct conn *c = h->data;
-	if (--c->handles == 0) {
-		conn_free(c);
-	}
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->closing) {
-		return;
-	}
-	c->closing = true;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	uv_close((uv_handle_t *)&c->tcp, conn_handle_close_cb);
-	uv_close((uv_handle_t *)&c->idle, conn_handle_close_cb);
-}
-
-static void conn_idle_cb(uv_timer_t *t)
-{
-	struct conn *c = t->data;
+	struct conn *c = net_tcp_conn_data(tc);
 	if (c->nwatches > 0) {
-		return; /* a watcher is silent by nature */
+		return false; /* a watcher is silent by nature */
 	}
-	c->api->counters.idle_closed++;
-	rs_log_debug("api %s: idle for %u ms, closing", c->peer, c->api->srv->cfg.api_idle_ms);
-	conn_close(c);
-}
-
-static void write_cb(uv_write_t *req, int status)
-{
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = req->data;
-	free(w->buf);
-	free(w);
-	if (status < 0 && !c->closing) {
-		rs_log_debug("api %s: write failed: %s", c->peer, uv_strerror(status));
-		conn_close(c);
-	}
+	rs_log_debug("api %s: no whole frame for %u ms, closing", c->peer, c->api->lim.tcp.idle_ms);
+	return true;
 }
 
 /* Write the first @p len bytes held, which answered @p nanswered requests,
- * @p nids of them writes, and forget them. */
+ * @p nids of them writes, and forget them. The TCP layer writes what the
+ * socket takes and copies the rest into its queue; past max_outbuf queued it
+ * cuts a client that does not read its replies off (catalogue 3.12). */
 static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswered)
 {
-	struct api *api = c->api;
-	if (c->closing) {
+	if (net_tcp_conn_closing(c->tcp)) {
 		return;
 	}
 	if (len > 0) {
-		struct wreq *w = malloc(sizeof(*w));
-		if (w == NULL) {
-			conn_close(c);
-			return;
+		if (net_tcp_conn_send(c->tcp, c->out.data, len) < 0) {
+			return; /* closing: a write error, or a slow reader */
 		}
 		if (len == c->out.len) {
-			w->buf = c->out.data;
-			c->out.data = NULL;
-			c->out.len = c->out.cap = 0;
+			api_ops_out_deinit(&c->out); /* an idle connection holds no reply memory */
 		} else {
 			/* A later generation stays behind, still held. */
-			w->buf = malloc(len);
-			if (w->buf == NULL) {
-				free(w);
-				conn_close(c);
-				return;
-			}
-			memcpy(w->buf, c->out.data, len);
 			memmove(c->out.data, c->out.data + len, c->out.len - len);
 			c->out.len -= len;
-		}
-		w->req.data = c;
-		uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)len);
-		int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-		if (rc < 0) {
-			/* An error return never calls the callback. */
-			free(w->buf);
-			free(w);
-			conn_close(c);
-			return;
 		}
 	}
 	if (nids > 0) {
@@ -268,20 +173,12 @@ static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswere
 	c->sealed_len = c->nsealed_ids = 0;
 	c->sealed_answered = 0;
 	if (c->close_after_flush && c->out.len == 0) {
-		conn_close(c);
+		net_tcp_conn_close(c->tcp);
 		return;
 	}
-	if (c->paused && c->answered < api->srv->cfg.api_max_inflight) {
+	if (c->paused && c->answered < c->api->lim.max_inflight) {
 		c->paused = false;
-		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
-	}
-	/* A client that does not read its replies is cut off before its
-	 * queue takes the server's memory (catalogue 3.12). */
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > api->srv->cfg.api_max_outbuf) {
-		api->counters.slow_closed++;
-		rs_log_notice("api %s: not reading its replies (%zu bytes queued), closing", c->peer,
-				uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
-		conn_close(c);
+		net_tcp_conn_read_pause(c->tcp, false);
 	}
 }
 
@@ -305,7 +202,7 @@ static void conn_fail_sealed(struct conn *c, int commit_rc)
 				rs_strerror(commit_rc));
 	}
 	c->sealed_len = c->out.len;
-	if (tail > 0 && conn_reserve(c, c->out.len + tail) == 0) {
+	if (tail > 0 && api_ops_out_reserve(&c->out, c->out.len + tail) == 0) {
 		memcpy(c->out.data + c->out.len, held + held_len - tail, tail);
 		c->out.len += tail;
 	} else if (tail > 0) {
@@ -343,7 +240,7 @@ void api_flush(struct api *api, int commit_rc)
 		} else {
 			conn_send(c, c->sealed_len, c->nsealed_ids, c->sealed_answered);
 		}
-		if (!c->closing && (c->out.len > 0 || c->paused)) {
+		if (!net_tcp_conn_closing(c->tcp) && (c->out.len > 0 || c->paused)) {
 			conn_mark_dirty(c); /* a later generation is still held */
 		}
 		c = next;
@@ -401,7 +298,7 @@ void api_on_change(struct api *api, const struct store_change *ch)
 {
 	const char *svc = ch->instance->service->name;
 	for (struct conn *c = api->watchers; c != NULL; c = c->watch_next) {
-		if (c->closing) {
+		if (net_tcp_conn_closing(c->tcp)) {
 			continue;
 		}
 		struct api_watch_sink sink = {&c->out, &api->scratch, &api->counters.watch_events};
@@ -419,25 +316,18 @@ void api_on_change(struct api *api, const struct store_change *ch)
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
-/* Stats' figures: the owner's snapshot of every module's counters. */
-static void stats_collect_cb(struct stats_snapshot *out, void *ud)
-{
-	server_stats_collect(ud, out);
-}
-
 /* Answer one frame (server/api/ops.h), then do what the answer asks of the
  * connection. */
 static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct api *api = c->api;
-	struct server *srv = api->srv;
 	const struct api_ops_ctx ctx = {
-		.store = srv->store,
-		.limits = &srv->cfg.limits,
-		.now_ms = uv_now(srv->loop),
-		.wall_ms = server_wall_ms(),
-		.stats = stats_collect_cb,
-		.stats_ud = srv,
+		.store = api->ctx.store,
+		.limits = &api->lim.registration,
+		.now_ms = uv_now(api->ctx.loop),
+		.wall_ms = rs_clock_wall_ms(),
+		.stats = api->ctx.stats,
+		.stats_ud = api->ctx.stats_ud,
 		.scratch = &api->scratch,
 		.counters = &api->counters,
 		.watches = c->watches,
@@ -473,34 +363,13 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 	}
 }
 
-/* ---- reading --------------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------------- */
 
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Decode and answer the frames in @p p (the replies are held, to be sent by
+ * api_flush()). @return the frames that arrived whole. */
+static size_t conn_read(struct conn *c, const uint8_t *p, size_t left)
 {
-	(void)suggested;
-	struct conn *c = h->data;
-	buf->base = (char *)c->api->rbuf;
-	buf->len = sizeof(c->api->rbuf);
-}
-
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = s->data;
-	if (nread < 0) {
-		if (nread != UV_EOF) {
-			rs_log_debug("api %s: read error: %s", c->peer, uv_strerror((int)nread));
-		} else if (!rs_frame_decoder_idle(&c->dec)) {
-			rs_log_debug("api %s: %s", c->peer, rs_strerror(RS_EFRAME_TRUNC));
-		}
-		conn_close(c);
-		return;
-	}
-	if (nread == 0 || c->close_after_flush) {
-		return;
-	}
-	uv_timer_again(&c->idle);
-	const uint8_t *p = (const uint8_t *)buf->base;
-	size_t left = (size_t)nread;
+	size_t frames = 0;
 	while (left > 0 && !c->close_after_flush) {
 		size_t used = 0;
 		const uint8_t *frame = NULL;
@@ -510,7 +379,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			if (rc == RS_EFRAME_BIG) {
 				c->api->counters.oversized++;
 				send_error(c, 0, rc, "frame larger than the %u-byte limit",
-						c->api->srv->cfg.api_max_frame);
+						c->api->lim.max_frame);
 			} else {
 				c->api->counters.malformed++;
 				send_error(c, 0, rc, "%s", rs_strerror(rc));
@@ -524,135 +393,130 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (rc == 1) {
 			dispatch(c, frame, flen);
 			c->answered++;
+			frames++;
 		}
 	}
+	return frames;
+}
+
+static void conn_alloc(struct net_tcp_conn *tc, char **base, size_t *len)
+{
+	struct conn *c = net_tcp_conn_data(tc);
+	*base = (char *)c->api->rbuf;
+	*len = sizeof(c->api->rbuf);
+}
+
+static void conn_read_op(struct net_tcp_conn *tc, const char *data, size_t len)
+{
+	struct conn *c = net_tcp_conn_data(tc);
+	if (c->close_after_flush) {
+		return; /* it broke the stream: nothing more is read from it */
+	}
+	/* The deadline restarts on whole frames only: a frame must arrive
+	 * within the idle time, however its bytes are spread. */
+	if (conn_read(c, (const uint8_t *)data, len) > 0) {
+		net_tcp_conn_frame_done(tc);
+	}
 	/* A client pipelining without bound gets at most --max-inflight
-	 * requests answered per iteration (plus what its last read already
-	 * held): reading resumes after the flush (catalogue 3.13). */
-	if (c->answered >= c->api->srv->cfg.api_max_inflight && !c->paused && !c->closing) {
-		uv_read_stop((uv_stream_t *)&c->tcp);
+	 * requests answered per batch (plus what its last read already held):
+	 * reading resumes after the flush (catalogue 3.13). */
+	if (c->answered >= c->api->lim.max_inflight && !c->paused && !net_tcp_conn_closing(tc)) {
+		net_tcp_conn_read_pause(tc, true);
 		c->paused = true;
 		conn_mark_dirty(c);
 		rs_log_debug("api %s: %u requests in one iteration, reading paused", c->peer,
 				c->answered);
 	}
-	/* The replies go out from the server's check handle, after the
-	 * iteration's batch has committed. */
+	/* The replies go out from api_flush(), after the batch holding their
+	 * writes has committed. */
 }
 
-static void conn_reject_close_cb(uv_handle_t *h)
+static int conn_opened(struct net_tcp_conn *tc)
 {
-	free(h->data);
+	struct conn *c = net_tcp_conn_data(tc);
+	c->tcp = tc;
+	c->api = net_tcp_conn_user(tc);
+	c->peer = net_tcp_conn_peer_text(tc);
+	rs_frame_decoder_init(&c->dec, c->api->lim.max_frame);
+	return 0;
 }
 
-static void on_connection_cb(uv_stream_t *server, int status)
+/* Over a cap: say so before the layer closes it (catalogue 3.10). The error
+ * frame is one small write; the client learns why instead of guessing. */
+static void conn_refused(struct net_tcp_conn *tc, enum net_tcp_refusal why)
 {
-	struct listener *l = server->data;
-	struct api *api = l->api;
-	if (status < 0) {
-		rs_log_warning("api: accept failed: %s", uv_strerror(status));
-		return;
+	struct api *api = net_tcp_conn_user(tc);
+	struct api_ops_out out = {0};
+	const char *msg = why == NET_TCP_REFUSED_SOURCE   ? "per-source connection limit reached"
+			  : why == NET_TCP_REFUSED_DENIED ? "not admitted"
+							  : "connection limit reached";
+	api->counters.errors++;
+	if (api_ops_error_append(&out, 0, RS_EAGAIN, msg) == 0) {
+		(void)net_tcp_conn_send(tc, out.data, out.len);
 	}
-	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		return;
-	}
-	c->api = api;
-	const struct conncap_limits lim = {api->srv->cfg.api_max_conns,
-			api->srv->cfg.api_max_per_source};
-	struct sockaddr_storage ss;
-	int verdict = server_tcp_accept(api->srv, server, &c->tcp, c, &api->cap, &lim, "api", &ss,
-			&c->ticket);
-	if (verdict < 0) {
-		uv_close((uv_handle_t *)&c->tcp, conn_reject_close_cb);
-		return;
-	}
-	uv_timer_init(api->srv->loop, &c->idle);
-	c->idle.data = c;
-	c->handles = 2;
-	c->next = api->conns;
-	if (api->conns != NULL) {
-		api->conns->prev = c;
-	}
-	api->conns = c;
-	api->counters.connections++;
-	api->counters.accepted++;
-	rs_frame_decoder_init(&c->dec, api->srv->cfg.api_max_frame);
-	if (ss.ss_family != AF_UNSPEC) {
-		rs_endpoint_format((struct sockaddr *)&ss, c->peer);
-	} else {
-		snprintf(c->peer, sizeof(c->peer), "?");
-	}
-	if (verdict != CONNCAP_ADMIT || api->stopping) {
-		/* Over a cap: say so and close (catalogue 3.10). The error frame
-		 * is one small write; the client learns why instead of guessing. */
-		api->counters.rejected++;
-		if (verdict == CONNCAP_OVER_SOURCE) {
-			api->counters.rejected_source++;
-		}
-		send_error(c, 0, RS_EAGAIN, "%s",
-				api->stopping                   ? "server shutting down"
-				: verdict == CONNCAP_OVER_SOURCE ? "per-source connection limit reached"
-								 : "connection limit reached");
-		c->close_after_flush = true;
-		conn_flush(c);
-		c->dirty = false;
-		api->dirty = c->dirty_next;
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_timer_start(&c->idle, conn_idle_cb, api->srv->cfg.api_idle_ms, api->srv->cfg.api_idle_ms);
-	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+	api_ops_out_deinit(&out);
 }
+
+static const struct net_tcp_ops api_tcp_ops = {
+	.opened = conn_opened,
+	.refused = conn_refused,
+	.alloc = conn_alloc,
+	.read = conn_read_op,
+	.expired = conn_expired,
+	.closed = conn_closed,
+};
 
 /* ---- start / stop ------------------------------------------------------------------ */
 
-static void api_maybe_free(struct api *api)
+static void api_tcp_stopped(void *user)
 {
-	if (api->stopping && api->handles == 0 && api->conns == NULL) {
-		api->srv->api = NULL;
-		rs_arena_deinit(&api->scratch);
-		conncap_deinit(&api->cap);
-		free(api);
-	}
+	struct api *api = user;
+	rs_arena_deinit(&api->scratch);
+	free(api);
 }
 
-static void listener_close_cb(uv_handle_t *h)
+int api_start(const struct api_context *ctx, struct api **out, char *err, size_t errsz)
 {
-	struct listener *l = h->data;
-	l->api->handles--;
-	api_maybe_free(l->api);
-}
-
-int api_start(struct server *srv, struct api **out, char *err, size_t errsz)
-{
+	*out = NULL;
 	struct api *api = calloc(1, sizeof(*api));
 	if (api == NULL) {
-		snprintf(err, errsz, "out of memory");
+		snprintf(err, errsz, "api: out of memory");
 		return RS_ENOMEM;
 	}
-	api->srv = srv;
-	conncap_init(&api->cap);
+	api->ctx = *ctx;
+	api->lim = ctx->limits;
 	rs_arena_init(&api->scratch, 64 * 1024);
-	srv->api = api;
-	*out = api;
-	for (size_t k = 0; k < srv->cfg.api.n; k++) {
-		struct listener *l = &api->listeners[k];
-		l->api = api;
-		api->handles++;
-		api->nlisteners++;
-		int rc = server_tcp_listen(srv, &l->tcp, l,
-				(const struct sockaddr *)&srv->cfg.api.addrs[k], 1024, on_connection_cb,
-				"api", err, errsz);
-		if (rc < 0) {
-			api_stop(api);
-			return rc;
+	const struct net_tcp_config tc = {
+		.name = "api",
+		.addrs = ctx->listen,
+		.naddrs = ctx->nlisten,
+		.backlog = 1024,
+		.limits = ctx->limits.tcp,
+		.overflow = NET_TCP_OVERFLOW_CLOSE,
+		.conn_size = sizeof(struct conn),
+		.ops = &api_tcp_ops,
+		.user = api,
+		.stopped = api_tcp_stopped,
+	};
+	int rc = net_tcp_start(ctx->loop, &tc, &api->tcp, err, errsz);
+	if (rc < 0) {
+		if (api->tcp == NULL) {
+			api_tcp_stopped(api);
+		} else {
+			net_tcp_stop(api->tcp); /* frees api once its handles closed */
 		}
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format((const struct sockaddr *)&srv->cfg.api.addrs[k], text);
-		rs_log_info("api listening on %s", text);
+		return rc;
 	}
+	*out = api;
 	return 0;
+}
+
+static void conn_close_after_flush(struct net_tcp_conn *tc, void *arg)
+{
+	(void)arg;
+	struct conn *c = net_tcp_conn_data(tc);
+	c->close_after_flush = true;
+	conn_mark_dirty(c);
 }
 
 void api_stop(struct api *api)
@@ -661,29 +525,36 @@ void api_stop(struct api *api)
 		return;
 	}
 	api->stopping = true;
-	for (size_t k = 0; k < api->nlisteners; k++) {
-		uv_close((uv_handle_t *)&api->listeners[k].tcp, listener_close_cb);
-	}
-	/* Replies already collected go out before the connections close. */
-	for (struct conn *c = api->conns; c != NULL; c = c->next) {
-		c->close_after_flush = true;
-		conn_mark_dirty(c);
-	}
+	/* Replies already held go out before the connections close. */
+	net_tcp_foreach(api->tcp, conn_close_after_flush, NULL);
 	api_flush(api, 0);
-	api_maybe_free(api);
+	net_tcp_stop(api->tcp);
 }
 
-void api_limits_reload(struct api *api)
+static void conn_limits_apply(struct net_tcp_conn *tc, void *arg)
 {
-	for (struct conn *c = api->conns; c != NULL; c = c->next) {
-		c->dec.max = api->srv->cfg.api_max_frame;
-		if (!c->closing) {
-			uv_timer_set_repeat(&c->idle, api->srv->cfg.api_idle_ms);
-		}
+	struct conn *c = net_tcp_conn_data(tc);
+	c->dec.max = *(const uint32_t *)arg;
+}
+
+void api_limits_set(struct api *api, const struct api_limits *lim)
+{
+	if (api == NULL) {
+		return;
 	}
+	api->lim = *lim;
+	net_tcp_limits_set(api->tcp, &lim->tcp);
+	net_tcp_foreach(api->tcp, conn_limits_apply, &api->lim.max_frame);
 }
 
-const struct api_counters *api_counters_get(const struct api *api)
+const struct api_counters *api_counters_get(struct api *api)
 {
+	const struct net_tcp_counters *t = net_tcp_counters_get(api->tcp);
+	api->counters.connections = t->open;
+	api->counters.accepted = t->accepted;
+	api->counters.rejected = t->rejected + t->denied;
+	api->counters.rejected_source = t->rejected_source;
+	api->counters.idle_closed = t->timed_out;
+	api->counters.slow_closed = t->slow_closed;
 	return &api->counters;
 }

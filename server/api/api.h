@@ -1,49 +1,101 @@
 /*
  * server/api/api.h - the registration API: protobuf frames over TCP.
  *
- * The transport of the API. Owns the API listeners and connections:
- * framing (proto/frame.h), the connections' watches and their live events,
- * and the limits that keep one client from disturbing the others
- * (connection count, in all and per source through the shared
- * server_tcp_accept(), frame size, idle time, queued output, pipelining).
- * Each frame is answered by api_ops_dispatch() (server/api/ops.h), which
- * unpacks the Request, runs it against the store and appends the
- * Response(s); this file does what the answer asks of the connection (hold
- * a write's reply, add or remove a watch, count a malformed frame, close).
- * Watch events are encoded by server/api/watch.h. protobuf-c's generated
- * types are used only inside server/api's .c files, never here.
+ * The transport of the API: framing (proto/frame.h), the connections'
+ * watches and their live events, held replies, and the limits that keep one
+ * client from disturbing the others (frame size, requests in flight,
+ * malformed-frame strikes). Each frame is answered by api_ops_dispatch()
+ * (server/api/ops.h), which unpacks the Request, runs it against the store
+ * and appends the Response(s); this file does what the answer asks of the
+ * connection (hold a write's reply, add or remove a watch, count a
+ * malformed frame, close). Watch events are encoded by server/api/watch.h.
+ * protobuf-c's generated types are used only inside server/api's .c files,
+ * never here.
+ *
+ * The connections are server/net/tcp.h's: listening, admission against the
+ * caps in all and per source (a refused client gets one UNAVAILABLE frame
+ * saying which cap), the deadline, the bounded write queue (a client that
+ * does not read its replies is cut off past max_outbuf) and close.
+ *
+ * Deadline: a connection that sends nothing is closed after idle_ms, and so
+ * is one whose frame does not arrive whole within idle_ms: the deadline
+ * restarts only when a whole frame arrived, never on a partial one, so a
+ * client trickling one byte at a time cannot hold a connection. A watcher
+ * (a connection with a Watch) is silent by nature and exempt.
  *
  * Replies are not written as they are produced: each connection holds them
  * in a buffer until the batch holding their writes has committed, so a
- * write is acknowledged only once it is on disk, with one write(2) per
+ * write is acknowledged only once it is on disk, with one write per
  * connection per commit. With one batch committing while the next one
  * collects, the held replies come in two generations: api_seal() closes the
  * one of the batch handed to the writer, api_flush() writes it (or turns
- * its writes' replies into errors) once that batch committed.
+ * its writes' replies into errors) once that batch committed. The TCP layer
+ * sees the bytes only then.
+ *
+ * Must not: include another module of rosterd but the store and the TCP
+ * layer; what it needs of its owner (the figures of Stats) comes through
+ * struct api_context.
  *
  * Threads: main loop only. Connections are freed in their close callback,
  * never inside their own read callback.
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "server/api/counters.h"
+#include "server/api/ops.h"
+#include "server/net/tcp.h"
 #include "server/registry/store.h"
 
-struct server;
 struct api;
+struct sockaddr_storage;
+struct uv_loop_s;
+
+/** The API limits SIGHUP reloads (api_limits_set()). */
+struct api_limits {
+	/** Connections in all and per source, the deadline, queued reply bytes. */
+	struct net_tcp_limits tcp;
+	uint32_t max_frame;    /**< bytes of one frame */
+	uint32_t max_inflight; /**< requests answered per connection per batch */
+	/** What a registration is checked against (api_ops_ctx.limits:
+	 * addresses and metadata entries per instance). */
+	struct store_limits registration;
+};
+
+/** What the API is given at start. Pointers are borrowed for its life,
+ * except listen (read during api_start() only). */
+struct api_context {
+	struct uv_loop_s *loop;
+	/** The owner's store. It never moves: after a failed commit the owner
+	 * reloads it in place. */
+	struct store *store;
+	const struct sockaddr_storage *listen; /**< the addresses to bind */
+	size_t nlisten;
+	struct api_limits limits;
+	/** Fills Stats' snapshot of the server's counters (server/stats.h),
+	 * on the loop thread. NULL: Stats is UNSUPPORTED. */
+	api_ops_stats_cb stats;
+	void *stats_ud;
+};
 
 /**
- * Create the API and bind its listeners (cfg.api addresses).
+ * Create the API and bind its listeners.
+ * @param ctx copied.
+ * @param out set on success.
  * @param err one-line message naming the address on failure.
- * @return 0, or a negative code (e.g. -EADDRINUSE).
+ * @return 0, or a negative code (e.g. -EADDRINUSE); on failure *out stays
+ *         NULL and the listeners bound so far close on their own (run the
+ *         loop).
  */
-__attribute__((warn_unused_result)) int api_start(struct server *srv, struct api **out,
-		char *err, size_t errsz);
+__attribute__((warn_unused_result)) int api_start(const struct api_context *ctx,
+		struct api **out, char *err, size_t errsz);
 
-/** Close listeners and connections. The struct is freed when the last
- * handle closes; srv->api is set to NULL then. */
+/** Send every reply held (the owner committed everything before), then
+ * close listeners and connections. The struct is freed when the last
+ * handle closes (maybe before this returns): @p api must not be used after
+ * this call. NULL-safe. */
 void api_stop(struct api *api);
 
 /**
@@ -69,8 +121,11 @@ void api_flush(struct api *api, int commit_rc);
 /** The store's change listener: feeds Watch streams. */
 void api_on_change(struct api *api, const struct store_change *change);
 
-/** Apply reloaded limits (SIGHUP). */
-void api_limits_reload(struct api *api);
+/** New limits (SIGHUP): copied; the frame size applies at once to every
+ * connection, the caps to the next connection, the idle time to the next
+ * deadline start. NULL-safe. */
+void api_limits_set(struct api *api, const struct api_limits *lim);
 
-/** Counters (borrowed, updated in place; struct in server/api/counters.h). */
-const struct api_counters *api_counters_get(const struct api *api);
+/** Counters, refreshed from the listeners' at each call (borrowed, struct
+ * in server/api/counters.h; valid until the next call or api_stop()). */
+const struct api_counters *api_counters_get(struct api *api);

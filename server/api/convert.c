@@ -207,17 +207,8 @@ int api_convert_append(struct api_ops_out *out, const ProtobufCMessage *msg)
 {
 	size_t n = protobuf_c_message_get_packed_size(msg);
 	size_t need = out->len + RS_FRAME_HEADER + n;
-	if (need > out->cap) {
-		size_t cap = out->cap == 0 ? 4096 : out->cap;
-		while (cap < need) {
-			cap *= 2;
-		}
-		uint8_t *nb = realloc(out->data, cap);
-		if (nb == NULL) {
-			return RS_ENOMEM;
-		}
-		out->data = nb;
-		out->cap = cap;
+	if (api_ops_out_reserve(out, need) < 0) {
+		return RS_ENOMEM;
 	}
 	rs_frame_header_write(out->data + out->len, (uint32_t)n);
 	protobuf_c_message_pack(msg, out->data + out->len + RS_FRAME_HEADER);

@@ -20,7 +20,7 @@
 
 #include "common/arena.h"
 #include "roster.pb-c.h"
-#include "server/api/ops.h"
+#include "server/api/ops_out.h"
 #include "server/registry/store.h"
 
 /** A Request unpacked under a byte budget (api_convert_request_unpack()). */

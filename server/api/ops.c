@@ -26,14 +26,6 @@ struct op {
 	uint64_t id;
 };
 
-void api_ops_out_deinit(struct api_ops_out *out)
-{
-	if (out == NULL) {
-		return;
-	}
-	free(out->data);
-	memset(out, 0, sizeof(*out));
-}
 
 int api_ops_error_append(struct api_ops_out *out, uint64_t id, int rc, const char *msg)
 {

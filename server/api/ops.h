@@ -44,6 +44,8 @@
 #include "common/arena.h"
 #include "common/name.h"
 #include "server/api/counters.h"
+#include "server/api/ops_out.h"
+#include "server/api/watch.h"
 #include "server/registry/store.h"
 
 struct stats_snapshot;
@@ -53,22 +55,6 @@ struct stats_snapshot;
 
 /** Malformed frames a connection may send; the last one closes it. */
 #define API_OPS_STRIKES 3
-
-/** A growable buffer of response frames. Zero-initialised is empty. */
-struct api_ops_out {
-	uint8_t *data; /**< frames, each a 4-byte length and a Response; free() it */
-	size_t len;
-	size_t cap;
-};
-
-/** Free the buffer's memory; the struct is empty again. NULL-safe. */
-void api_ops_out_deinit(struct api_ops_out *out);
-
-/** One Watch a connection holds. */
-struct api_watch {
-	uint64_t id;                    /**< the Watch request's id, in every event */
-	char service[RS_LABEL_MAX + 1]; /**< lower-case; "" for every service */
-};
 
 /** Fills @p out with a snapshot of the server's counters (server/stats.h). */
 typedef void (*api_ops_stats_cb)(struct stats_snapshot *out, void *ud);

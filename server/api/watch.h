@@ -25,8 +25,15 @@
 #include <stdint.h>
 
 #include "common/arena.h"
-#include "server/api/ops.h"
+#include "common/name.h"
+#include "server/api/ops_out.h"
 #include "server/registry/store.h"
+
+/** One Watch a connection holds. */
+struct api_watch {
+	uint64_t id;                    /**< the Watch request's id, in every event */
+	char service[RS_LABEL_MAX + 1]; /**< lower-case; "" for every service */
+};
 
 /** Where a watch's events go. Borrowed for one call. */
 struct api_watch_sink {

@@ -15,11 +15,13 @@
 #include <uv.h>
 
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
-#include "server/server.h"
+#include "server/net/tcp.h"
+#include "server/registry/store.h"
 
 #define UDP_BATCH 32
 #define UDP_QUERY_MAX 4096
@@ -45,30 +47,10 @@ struct dns_udp {
 	struct dnsio *io;
 };
 
-struct dns_listener {
-	uv_tcp_t tcp;
-	struct dnsio *io;
-};
-
+/* A TCP connection's state (net_tcp_conn_data()): the queries read so far. */
 struct dns_conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	struct dnsio *io;
-	struct dns_conn *prev, *next;
-	struct sockaddr_storage peer;
-	struct conncap_ticket ticket;        /* its place under the TCP caps */
-	int closing;                         /* handles still to close */
-	bool paused;
 	size_t rlen;
 	uint8_t rbuf[2 + DNSIO_TCP_QUERY_MAX];
-};
-
-/* A queued TCP write: only for what uv_try_write() could not send. */
-struct dns_wreq {
-	uv_write_t req;
-	struct dns_conn *conn;
-	size_t len;
-	uint8_t data[];
 };
 
 /* Room for the one control message a wildcard socket receives and sends. */
@@ -113,20 +95,20 @@ struct dns_worker {
 };
 
 struct dnsio {
-	struct server *srv;
+	uv_loop_t *loop;
+	struct store *store;                 /* the owner's; reloads in place (store_reloads()) */
+	struct dnsio_config cfg;
+	struct dnsio_limits limits;
 	struct answer_config acfg;
+	const char *ns[DNSIO_NS_MAX];        /* acfg.ns */
 	struct cookie_secrets cookie_secrets; /* copied into each engine */
-	const char *ns[CONFIG_MAX_NS];
 	struct answer *answer;               /* the main thread's: TCP, and UDP without workers */
 	struct report report;
 	struct dnsio_counters counters;
-	struct dns_udp udp[CONFIG_MAX_LISTEN];
+	struct dns_udp udp[DNSIO_LISTEN_MAX];
 	size_t nudp;
-	struct dns_listener tcp[CONFIG_MAX_LISTEN];
-	size_t ntcp;
-	struct dns_conn *conns;
-	struct conncap tcp_cap;              /* TCP admission: global and per source */
-	int handles;                         /* open handles; the last close frees */
+	struct net_tcp *tcp;                 /* DNS over TCP (server/net/tcp.h) */
+	int handles;                         /* open handles (the TCP set is one); the last frees */
 	bool stopping;
 	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
 	 * side of @c lock whenever it runs, and lets go of it only while it
@@ -182,7 +164,6 @@ static void io_free(struct dnsio *io)
 	report_log_close(&io->report);
 	answer_free(io->answer);
 	explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
-	conncap_deinit(&io->tcp_cap);
 	free(io);
 }
 
@@ -197,9 +178,9 @@ static void handle_closed(struct dnsio *io)
  * (reloaded in place after a failed commit) and the limits SIGHUP reloads. */
 static void dnsio_refresh(struct dnsio *io)
 {
-	answer_store_set(io->answer, io->srv->store, store_reloads(io->srv->store));
-	io->report.rate = io->srv->cfg.report_rate;
-	io->report.log_max = io->srv->cfg.report_log_max;
+	answer_store_set(io->answer, io->store, store_reloads(io->store));
+	io->report.rate = io->limits.report_rate;
+	io->report.log_max = io->limits.report_log_max;
 }
 
 /* ---- UDP ---------------------------------------------------------------- */
@@ -341,7 +322,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		struct answer_result res;
 		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
 		if (res.report) {
-			report_log_write(rep, &res.fields, c.addr, server_wall_ms());
+			report_log_write(rep, &res.fields, c.addr, rs_clock_wall_ms());
 		}
 		if (res.action != ANSWER_SEND) {
 			continue;
@@ -388,7 +369,7 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	if (status < 0) {
 		return; /* a transient poll error: the next readiness retries */
 	}
-	uint64_t now = uv_now(io->srv->loop);
+	uint64_t now = uv_now(io->loop);
 	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
@@ -401,13 +382,6 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	}
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 {
 	struct dnsio *io = w->io;
@@ -418,8 +392,8 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 			pthread_rwlock_unlock(&io->lock);
 			return;
 		}
-		answer_store_set(w->answer, io->srv->store, store_reloads(io->srv->store));
-		int n = udp_batch_answer(&w->batch, us, w->answer, &io->report, mono_ms(),
+		answer_store_set(w->answer, io->store, store_reloads(io->store));
+		int n = udp_batch_answer(&w->batch, us, w->answer, &io->report, rs_clock_mono_ms(),
 				&w->counters, &k);
 		pthread_rwlock_unlock(&io->lock);
 		/* Responses are plain bytes now: send without holding the lock. */
@@ -434,9 +408,9 @@ static void *worker_main(void *arg)
 {
 	struct dns_worker *w = arg;
 	struct dnsio *io = w->io;
-	struct epoll_event ev[CONFIG_MAX_LISTEN + 1];
+	struct epoll_event ev[DNSIO_LISTEN_MAX + 1];
 	for (;;) {
-		int n = epoll_wait(w->epfd, ev, CONFIG_MAX_LISTEN + 1, -1);
+		int n = epoll_wait(w->epfd, ev, DNSIO_LISTEN_MAX + 1, -1);
 		if (n < 0) {
 			if (errno == EINTR) {
 				continue;
@@ -485,7 +459,7 @@ static int workers_start(struct dnsio *io, size_t count)
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->stop_fd, &stop) != 0) {
 			return -errno;
 		}
-		int rc = answer_new(&io->acfg, io->srv->store, &io->report, &w->answer);
+		int rc = answer_new(&io->acfg, io->store, &io->report, &w->answer);
 		if (rc < 0) {
 			return rc;
 		}
@@ -504,7 +478,7 @@ static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp 
 	if (rc < 0) {
 		return rc;
 	}
-	rc = uv_poll_init_socket(io->srv->loop, &u->poll, u->s.fd);
+	rc = uv_poll_init_socket(io->loop, &u->poll, u->s.fd);
 	if (rc < 0) {
 		close(u->s.fd);
 		return rc;
@@ -513,274 +487,166 @@ static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp 
 	u->poll.data = u;
 	io->handles++;
 	io->nudp++;
-	if (io->srv->cfg.dns_threads > 0) {
+	if (io->cfg.threads > 0) {
 		return 0; /* the workers read it */
 	}
 	return uv_poll_start(&u->poll, UV_READABLE, udp_readable_cb);
 }
 
-/* ---- TCP ---------------------------------------------------------------- */
+/* ---- TCP (the connection machine is server/net/tcp.c's) ------------------ */
 
-static void conn_close_cb(uv_handle_t *h)
+static void tcp_alloc(struct net_tcp_conn *tc, char **base, size_t *len)
 {
-	struct dns_conn *c = h->data;
-	if (--c->closing > 0) {
-		return;
-	}
-	struct dnsio *io = c->io;
-	if (c->prev != NULL) {
-		c->prev->next = c->next;
-	} else {
-		io->conns = c->next;
-	}
-	if (c->next != NULL) {
-		c->next->prev = c->prev;
-	}
-	io->counters.tcp_connections--;
-	conncap_release(&io->tcp_cap, &c->ticket);
-	free(c);
-	handle_closed(io);
-}
-
-static void conn_close(struct dns_conn *c)
-{
-	if (c->closing > 0) {
-		return;
-	}
-	c->closing = 2;
-	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
-	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
-}
-
-static void conn_timer_cb(uv_timer_t *t)
-{
-	struct dns_conn *c = t->data;
-	c->io->counters.tcp_idle_closed++;
-	conn_close(c);
-}
-
-static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct dns_conn *c = h->data;
-	(void)hint;
-	buf->base = (char *)c->rbuf + c->rlen;
-	buf->len = sizeof(c->rbuf) - c->rlen;
-}
-
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void conn_process(struct dns_conn *c);
-
-static void conn_write_cb(uv_write_t *req, int status)
-{
-	struct dns_wreq *w = (struct dns_wreq *)req;
-	struct dns_conn *c = w->conn;
-	free(w);
-	if (status < 0) {
-		conn_close(c);
-		return;
-	}
-	if (c->paused && c->closing == 0 &&
-			uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < DNSIO_TCP_OUTQ_MAX / 2) {
-		c->paused = false;
-		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
-		conn_process(c); /* queries that arrived before the pause */
-	}
-}
-
-/* Send one response: as much as the socket takes now, the rest queued. */
-static void conn_send(struct dns_conn *c, const uint8_t *p, size_t len)
-{
-	struct dnsio *io = c->io;
-	io->counters.bytes_out[ANSWER_TCP] += len;
-	size_t done = 0;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
-		uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
-		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-		if (n < 0 && n != UV_EAGAIN) {
-			conn_close(c);
-			return;
-		}
-		done = n > 0 ? (size_t)n : 0;
-	}
-	if (done == len) {
-		return;
-	}
-	struct dns_wreq *w = malloc(sizeof(*w) + len - done);
-	if (w == NULL) {
-		conn_close(c);
-		return;
-	}
-	w->conn = c;
-	w->len = len - done;
-	memcpy(w->data, p + done, w->len);
-	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0) {
-		free(w);
-		conn_close(c);
-		return;
-	}
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > DNSIO_TCP_OUTQ_MAX) {
-		/* A slow reader: stop reading its queries until it reads ours. */
-		c->paused = true;
-		io->counters.tcp_read_paused++;
-		uv_read_stop((uv_stream_t *)&c->tcp);
-	}
+	struct dns_conn *c = net_tcp_conn_data(tc);
+	*base = (char *)c->rbuf + c->rlen;
+	*len = sizeof(c->rbuf) - c->rlen;
 }
 
 /* Answer every whole query in the buffer, in order (RFC 7766 6.2.1.1:
- * pipelined queries; we answer them in the order received). */
-static void conn_process(struct dns_conn *c)
+ * pipelined queries; we answer them in the order received), until the
+ * connection's queue is too long (reading paused: the rest waits). */
+static void tcp_process(struct net_tcp_conn *tc)
 {
-	struct dnsio *io = c->io;
+	struct dnsio *io = net_tcp_conn_user(tc);
+	struct dns_conn *c = net_tcp_conn_data(tc);
 	dnsio_refresh(io);
-	uint32_t units = io->srv->cfg.dns_tcp_idle_ms / 100;
-	struct answer_client cl = {ANSWER_TCP, (const struct sockaddr *)&c->peer,
+	uint32_t units = io->limits.tcp_idle_ms / 100;
+	struct answer_client cl = {ANSWER_TCP, net_tcp_conn_peer(tc),
 			(uint16_t)(units > UINT16_MAX ? UINT16_MAX : units), (uint32_t)time(NULL)};
 	size_t off = 0;
 	bool got = false;
-	while (c->rlen - off >= 2 && c->closing == 0 && !c->paused) {
+	while (c->rlen - off >= 2 && !net_tcp_conn_closing(tc) && !net_tcp_conn_backlogged(tc)) {
 		size_t qlen = dnswire_get16(c->rbuf + off);
 		if (qlen < DNSWIRE_HEADER || qlen > DNSIO_TCP_QUERY_MAX) {
 			/* RFC 7766 8 and catalogue 2.24: nothing sensible follows. */
 			io->counters.tcp_bad_length++;
-			conn_close(c);
+			net_tcp_conn_close(tc);
 			return;
 		}
 		if (c->rlen - off < 2 + qlen) {
 			break;
 		}
 		struct answer_result res;
-		answer_process(io->answer, c->rbuf + off + 2, qlen, &cl, uv_now(io->srv->loop),
+		answer_process(io->answer, c->rbuf + off + 2, qlen, &cl, uv_now(io->loop),
 				io->tbuf + 2, sizeof(io->tbuf) - 2, &res);
 		off += 2 + qlen;
 		got = true;
 		if (res.report) {
-			report_log_write(&io->report, &res.fields, cl.addr, server_wall_ms());
+			report_log_write(&io->report, &res.fields, cl.addr, rs_clock_wall_ms());
 		}
 		if (res.action != ANSWER_SEND) {
 			/* Catalogue 2.1/2.2: garbage or a response closes the connection. */
-			conn_close(c);
+			net_tcp_conn_close(tc);
 			return;
 		}
 		dnswire_set16(io->tbuf, (uint16_t)res.len);
-		conn_send(c, io->tbuf, res.len + 2);
+		io->counters.bytes_out[ANSWER_TCP] += res.len + 2;
+		(void)net_tcp_conn_send(tc, io->tbuf, res.len + 2); /* a failure closes it */
 	}
 	if (off > 0) {
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
 	}
-	if (got && c->closing == 0) {
-		uv_timer_again(&c->timer);
+	/* The deadline restarts only on a whole query: a client that trickles
+	 * bytes or stalls mid-message is closed after the idle time. */
+	if (got) {
+		net_tcp_conn_frame_done(tc);
 	}
 }
 
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void tcp_read(struct net_tcp_conn *tc, const char *data, size_t len)
 {
-	struct dns_conn *c = s->data;
-	(void)buf;
-	if (nread < 0) {
-		conn_close(c); /* EOF or error; a partial query is discarded */
-		return;
-	}
-	c->rlen += (size_t)nread;
-	c->io->counters.bytes_in[ANSWER_TCP] += (size_t)nread;
-	conn_process(c);
+	(void)data; /* it is at rbuf + rlen, where tcp_alloc() put it */
+	struct dnsio *io = net_tcp_conn_user(tc);
+	struct dns_conn *c = net_tcp_conn_data(tc);
+	c->rlen += len;
+	io->counters.bytes_in[ANSWER_TCP] += len;
+	tcp_process(tc);
 }
 
-static void tcp_connection_cb(uv_stream_t *server, int status)
+/* Over a cap: accept and close without a word (NSD tcp-reject-overflow),
+ * so ops->refused is NULL. An expired connection closes (ops->expired
+ * NULL). After a backpressure pause, the queries read before it. */
+static const struct net_tcp_ops dns_tcp_ops = {
+	.alloc = tcp_alloc,
+	.read = tcp_read,
+	.resumed = tcp_process,
+};
+
+static struct net_tcp_limits tcp_limits(const struct dnsio_limits *lim)
 {
-	struct dns_listener *l = server->data;
-	struct dnsio *io = l->io;
-	if (status < 0 || io->stopping) {
-		return;
-	}
-	struct dns_conn *c = malloc(sizeof(*c));
-	if (c == NULL) {
-		return; /* the connection waits in the backlog; retried later */
-	}
-	memset(c, 0, offsetof(struct dns_conn, rbuf));
-	c->io = io;
-	uv_timer_init(io->srv->loop, &c->timer);
-	c->timer.data = c;
-	io->handles++;
-	io->counters.tcp_connections++;
-	c->next = io->conns;
-	if (io->conns != NULL) {
-		io->conns->prev = c;
-	}
-	io->conns = c;
-	const struct conncap_limits lim = {io->srv->cfg.dns_tcp_max_conns,
-			io->srv->cfg.dns_tcp_max_per_source};
-	int rc = server_tcp_accept(io->srv, server, &c->tcp, c, &io->tcp_cap, &lim, "dns",
-			&c->peer, &c->ticket);
-	if (rc != CONNCAP_ADMIT) {
-		/* Over a cap: accept and close, no answer (NSD tcp-reject-overflow). */
-		if (rc == CONNCAP_OVER_SOURCE) {
-			io->counters.tcp_rejected_source++;
-		} else if (rc > 0) {
-			io->counters.tcp_rejected++;
-		}
-		conn_close(c);
-		return;
-	}
-	io->counters.tcp_accepted++;
-	uv_tcp_nodelay(&c->tcp, 1);
-	uint64_t idle = io->srv->cfg.dns_tcp_idle_ms;
-	uv_timer_start(&c->timer, conn_timer_cb, idle, idle);
-	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) < 0) {
-		conn_close(c);
-	}
+	return (struct net_tcp_limits){.max_conns = lim->tcp_max_conns,
+			.max_per_source = lim->tcp_max_per_source,
+			.idle_ms = lim->tcp_idle_ms,
+			.max_outbuf = DNSIO_TCP_OUTQ_MAX};
 }
 
-static void listener_close_cb(uv_handle_t *h)
+static void tcp_stopped(void *user)
 {
-	struct dns_listener *l = h->data;
-	handle_closed(l->io);
+	struct dnsio *io = user;
+	io->tcp = NULL;
+	handle_closed(io);
 }
 
-static int tcp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_listener *l,
-		char *err, size_t errsz)
+static int tcp_open(struct dnsio *io, char *err, size_t errsz)
 {
-	l->io = io;
-	io->handles++;
-	io->ntcp++;
-	return server_tcp_listen(io->srv, &l->tcp, l, sa, 1024, tcp_connection_cb, "dns", err, errsz);
+	const char *rz = io->cfg.answer.report_zone != NULL ? io->cfg.answer.report_zone : "";
+	char note[2 * RS_NAME_TEXT_MAX + 32];
+	snprintf(note, sizeof(note), "(udp, tcp) for %s%s%s", io->cfg.answer.zone,
+			rz[0] != '\0' ? " and " : "", rz);
+	const struct net_tcp_config tc = {
+		.name = "dns",
+		.note = note,
+		.addrs = io->cfg.listen,
+		.naddrs = io->cfg.nlisten,
+		.backlog = 1024,
+		.limits = tcp_limits(&io->limits),
+		.overflow = NET_TCP_OVERFLOW_PAUSE,
+		.conn_size = sizeof(struct dns_conn),
+		.ops = &dns_tcp_ops,
+		.user = io,
+		.stopped = tcp_stopped,
+	};
+	int rc = net_tcp_start(io->loop, &tc, &io->tcp, err, errsz);
+	if (io->tcp != NULL) {
+		io->handles++;
+	}
+	return rc;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
+/* The engine and what it needs: the answer configuration, the cookie
+ * secrets, the report state. Nothing is on the loop yet. */
+static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err, size_t errsz)
 {
-	const struct server_config *cfg = &srv->cfg;
-	*out = NULL;
+	const struct dnsio_config *cfg = &ctx->cfg;
+	if (cfg->nlisten > DNSIO_LISTEN_MAX || cfg->answer.nns > DNSIO_NS_MAX) {
+		snprintf(err, errsz, "dns: at most %d addresses and %d NS names", DNSIO_LISTEN_MAX,
+				DNSIO_NS_MAX);
+		return RS_EINVAL;
+	}
 	struct dnsio *io = calloc(1, sizeof(*io));
 	if (io == NULL) {
 		snprintf(err, errsz, "dns: out of memory");
 		return RS_ENOMEM;
 	}
-	io->srv = srv;
+	io->loop = ctx->loop;
+	io->store = ctx->store;
+	io->cfg = *cfg;
+	io->limits = cfg->limits;
 	io->stop_fd = -1;
-	conncap_init(&io->tcp_cap);
-	report_init(&io->report, cfg->report_rate);
-	for (size_t i = 0; i < cfg->nns; i++) {
-		io->ns[i] = cfg->ns[i];
+	report_init(&io->report, cfg->limits.report_rate);
+	io->acfg = cfg->answer;
+	for (size_t i = 0; i < cfg->answer.nns; i++) {
+		io->ns[i] = cfg->answer.ns[i];
 	}
-	io->acfg = (struct answer_config){
-		.zone = cfg->zone,
-		.domain = cfg->domain,
-		.ns = io->ns,
-		.nns = cfg->nns,
-		.report_zone = cfg->report_zone,
-		.ttl = cfg->ttl,
-		.negative_ttl = cfg->negative_ttl,
-		.udp_max = cfg->udp_max,
-		.stable_subsets = cfg->stable_subsets,
-		.cookies = cfg->dns_cookies_off ? NULL : &io->cookie_secrets,
-	};
-	if (!cfg->dns_cookies_off) {
+	io->acfg.ns = io->ns;
+	io->acfg.cookies = cfg->cookies ? &io->cookie_secrets : NULL;
+	if (cfg->cookies) {
 		char path[4200];
-		if (cfg->dns_cookie_secret[0] != '\0') {
-			snprintf(path, sizeof(path), "%s", cfg->dns_cookie_secret);
+		if (cfg->cookie_secret[0] != '\0') {
+			snprintf(path, sizeof(path), "%s", cfg->cookie_secret);
 		} else {
 			snprintf(path, sizeof(path), "%s/dns-cookie-secret", cfg->data_dir);
 		}
@@ -791,15 +657,25 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 			return rc;
 		}
 	}
-	int rc = answer_new(&io->acfg, srv->store, &io->report, &io->answer);
+	int rc = answer_new(&io->acfg, io->store, &io->report, &io->answer);
 	if (rc < 0) {
 		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
-		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->zone, rs_strerror(rc));
+		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->answer.zone,
+				rs_strerror(rc));
 		free(io);
 		return rc;
 	}
 	*out = io;
-	if (cfg->dns_threads > 0) {
+	return 0;
+}
+
+/* The store lock for worker threads, the report log, the sockets, the
+ * workers. On failure the caller stops @p io. */
+static int io_open(struct dnsio *io, char *err, size_t errsz)
+{
+	const struct dnsio_config *cfg = &io->cfg;
+	int rc;
+	if (cfg->threads > 0) {
 		/* Writers first: a registration must not wait behind a stream of
 		 * worker batches. */
 		pthread_rwlockattr_t attr;
@@ -817,39 +693,67 @@ int dnsio_start(struct server *srv, struct dnsio **out, char *err, size_t errsz)
 			return rc;
 		}
 	}
-	if (cfg->report_zone[0] != '\0') {
-		rc = report_log_open(&io->report, cfg->data_dir, cfg->report_log_max);
+	const char *rz = cfg->answer.report_zone != NULL ? cfg->answer.report_zone : "";
+	if (rz[0] != '\0') {
+		rc = report_log_open(&io->report, cfg->data_dir, cfg->limits.report_log_max);
 		if (rc < 0) {
 			snprintf(err, errsz, "dns: report log in %s: %s", cfg->data_dir, strerror(-rc));
 			return rc;
 		}
 	}
-	for (size_t i = 0; i < cfg->dns.n; i++) {
-		const struct sockaddr *sa = (const struct sockaddr *)&cfg->dns.addrs[i];
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format(sa, text);
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&cfg->listen[i];
 		rc = udp_open(io, sa, &io->udp[io->nudp]);
 		if (rc < 0) {
+			char text[RS_ADDR_TEXT_MAX];
+			rs_endpoint_format(sa, text);
 			snprintf(err, errsz, "dns listener %s (udp): %s", text, strerror(-rc));
 			return rc;
 		}
-		rc = tcp_open(io, sa, &io->tcp[io->ntcp], err, errsz);
-		if (rc < 0) {
-			return rc;
-		}
-		rs_log_info("dns listening on %s (udp, tcp) for %s%s%s", text, cfg->zone,
-				cfg->report_zone[0] ? " and " : "", cfg->report_zone);
 	}
-	if (cfg->dns_threads > 0) {
-		rc = workers_start(io, cfg->dns_threads);
+	rc = tcp_open(io, err, errsz); /* it logs each address, UDP's bound before */
+	if (rc < 0) {
+		return rc;
+	}
+	if (cfg->threads > 0) {
+		rc = workers_start(io, cfg->threads);
 		if (rc < 0) {
-			snprintf(err, errsz, "dns: cannot start %u worker threads: %s", cfg->dns_threads,
-					rs_strerror(rc));
+			snprintf(err, errsz, "dns: cannot start %u worker threads: %s",
+					cfg->threads, rs_strerror(rc));
 			return rc;
 		}
-		rs_log_info("dns: %u UDP worker threads", cfg->dns_threads);
+		rs_log_info("dns: %u UDP worker threads", cfg->threads);
 	}
 	return 0;
+}
+
+int dnsio_start(const struct dnsio_context *ctx, struct dnsio **out, char *err, size_t errsz)
+{
+	*out = NULL;
+	struct dnsio *io;
+	int rc = io_new(ctx, &io, err, errsz);
+	if (rc < 0) {
+		return rc;
+	}
+	rc = io_open(io, err, errsz);
+	if (rc < 0) {
+		dnsio_stop(io);
+		return rc;
+	}
+	*out = io;
+	return 0;
+}
+
+void dnsio_limits_set(struct dnsio *io, const struct dnsio_limits *lim)
+{
+	if (io == NULL) {
+		return;
+	}
+	io->limits = *lim; /* the report's rate and cap: at the next dnsio_refresh() */
+	if (io->tcp != NULL) {
+		struct net_tcp_limits tl = tcp_limits(lim);
+		net_tcp_limits_set(io->tcp, &tl);
+	}
 }
 
 bool dnsio_threaded(const struct dnsio *io)
@@ -874,26 +778,28 @@ void dnsio_stop(struct dnsio *io)
 		return;
 	}
 	io->stopping = true;
-	io->srv->dnsio = NULL;
+	io->handles++; /* held while stopping: a close callback may run inside net_tcp_stop() */
 	workers_stop(io);
 	for (size_t i = 0; i < io->nudp; i++) {
 		uv_poll_stop(&io->udp[i].poll);
 		uv_close((uv_handle_t *)&io->udp[i].poll, udp_close_cb);
 	}
-	for (size_t i = 0; i < io->ntcp; i++) {
-		uv_close((uv_handle_t *)&io->tcp[i].tcp, listener_close_cb);
-	}
-	for (struct dns_conn *c = io->conns; c != NULL; c = c->next) {
-		conn_close(c);
-	}
-	if (io->handles == 0) {
-		io_free(io);
-	}
+	net_tcp_stop(io->tcp);
+	handle_closed(io);
 }
 
 void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 {
 	*out = io->counters;
+	if (io->tcp != NULL) {
+		const struct net_tcp_counters *t = net_tcp_counters_get(io->tcp);
+		out->tcp_connections = t->open;
+		out->tcp_accepted = t->accepted - t->rejected - t->denied;
+		out->tcp_rejected = t->rejected - t->rejected_source;
+		out->tcp_rejected_source = t->rejected_source;
+		out->tcp_idle_closed = t->timed_out;
+		out->tcp_read_paused = t->paused;
+	}
 	for (size_t i = 0; i < io->nworkers; i++) {
 		const struct dnsio_counters *w = &io->workers[i]->counters;
 		out->bytes_in[ANSWER_UDP] += w->bytes_in[ANSWER_UDP];

@@ -17,20 +17,21 @@
  * it, so a multi-homed host answers from the address that was asked.
  *
  * TCP (RFC 7766): length-prefixed queries, pipelined; responses go out in
- * order on the connection, written at once with uv_try_write() and queued
- * only for what the socket did not take. Limits:
- *   - at most dns_tcp_max_conns connections, and dns_tcp_max_per_source from
- *     one IPv4 address or IPv6 /64 (server/net/conncap.h, through the shared
- *     server_tcp_accept()): over either, accept and close without a word;
+ * order on the connection. The connections are server/net/tcp.h's (written
+ * at once with uv_try_write(), queued only for what the socket did not
+ * take); this module frames and answers. Limits:
+ *   - at most tcp_max_conns connections, and tcp_max_per_source from one
+ *     IPv4 address or IPv6 /64 (server/net/conncap.h, through the TCP
+ *     layer): over either, accept and close without a word;
  *   - a query over DNSIO_TCP_QUERY_MAX octets, or with a length prefix under
  *     12, closes the connection (robustness-catalogue 2.24/2.25);
- *   - the idle timer restarts only when a whole query arrived, so a client
+ *   - the deadline restarts only when a whole query arrived, so a client
  *     that trickles bytes, stalls mid-message or sends nothing is closed
- *     after dns_tcp_idle_ms;
+ *     after tcp_idle_ms;
  *   - a slow reader: when a connection's queued output passes
- *     DNSIO_TCP_OUTQ_MAX, reading from it stops until the queue drains (so
- *     its backlog cannot grow); if it does not drain, the idle timer closes
- *     it. Other clients are never blocked.
+ *     DNSIO_TCP_OUTQ_MAX, reading from it stops until the queue drains to
+ *     half (so its backlog cannot grow; NET_TCP_OVERFLOW_PAUSE); if it does
+ *     not drain, the deadline closes it. Other clients are never blocked.
  *
  * Threads: by default everything runs on the main loop thread (the answer
  * engine reads the store, which that thread owns). With cfg.dns_threads = N
@@ -39,7 +40,7 @@
  * set with EPOLLEXCLUSIVE: one datagram wakes one worker, not all). They
  * read the store under the read side of a writer-preferring rwlock whose
  * write side the main thread holds whenever it runs, letting go only while
- * it waits for events (dnsio_wait(), called by server_run()); so the store
+ * it waits for events (dnsio_wait(), called by its owner's run loop); so the store
  * never changes under a worker, and a change is visible to every worker by
  * the time the main thread next waits, i.e. before the registration's reply
  * is written out.
@@ -54,11 +55,50 @@
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
 
-struct server;
 struct dnsio;
+struct sockaddr_storage;
+struct store;
+struct uv_loop_s;
 
 #define DNSIO_TCP_QUERY_MAX 4096u
 #define DNSIO_TCP_OUTQ_MAX (256u * 1024u)
+#define DNSIO_LISTEN_MAX 8
+#define DNSIO_NS_MAX 8
+
+/** The DNS limits SIGHUP reloads (dnsio_limits_set()). */
+struct dnsio_limits {
+	uint32_t tcp_max_conns;      /**< TCP connections in all */
+	uint32_t tcp_max_per_source; /**< from one IPv4 address or IPv6 /64 */
+	uint32_t tcp_idle_ms;        /**< the TCP deadline (idle, and per query) */
+	uint32_t report_rate;        /**< client reports per second per /24 or /56 */
+	uint64_t report_log_max;     /**< bytes of report log */
+};
+
+/** The DNS section of the configuration. Strings are borrowed for the
+ * module's life; the listen array only during dnsio_start(). */
+struct dnsio_config {
+	const struct sockaddr_storage *listen; /**< UDP and TCP on each */
+	size_t nlisten;                        /**< at most DNSIO_LISTEN_MAX */
+	/** What the answer engine serves. Its ns array is copied (at most
+	 * DNSIO_NS_MAX names; the strings stay borrowed); its cookies are the
+	 * module's own (see cookies). */
+	struct answer_config answer;
+	bool cookies;                          /**< answer DNS Cookies (RFC 7873) */
+	const char *cookie_secret;             /**< its file; "": <data_dir>/dns-cookie-secret */
+	const char *data_dir;                  /**< the report log's directory */
+	uint32_t threads;                      /**< UDP worker threads; 0: the loop thread */
+	struct dnsio_limits limits;
+};
+
+/** What the DNS module is given at start. */
+struct dnsio_context {
+	struct uv_loop_s *loop;
+	/** The owner's store, borrowed for the module's life. It never moves:
+	 * after a failed commit the owner reloads it in place, and
+	 * store_reloads() tells the answer engines to drop what they prepared. */
+	struct store *store;
+	struct dnsio_config cfg;
+};
 
 /** Transport counters (roster_dns_bytes_total and friends). */
 struct dnsio_counters {
@@ -75,22 +115,29 @@ struct dnsio_counters {
 };
 
 /**
- * Create the DNS module and bind every cfg.dns address for UDP and TCP.
+ * Create the DNS module and bind every cfg.listen address for UDP and TCP.
  * Opens the client-report log under cfg.data_dir when a report zone is set.
+ * @param ctx copied (see struct dnsio_config for what stays borrowed).
+ * @param out set on success.
  * @param err a one-line message naming the address on failure.
  * @return 0, or a negative code (-EADDRINUSE, RS_ENOMEM, RS_EINVAL...).
- *         On failure nothing is left open except what dnsio_stop() closes;
- *         *out is set whenever anything was allocated, and the caller must
- *         call dnsio_stop() on it.
+ *         On failure *out stays NULL and what was opened is closing on its
+ *         own (run the loop).
  */
-__attribute__((warn_unused_result)) int dnsio_start(struct server *srv, struct dnsio **out,
-		char *err, size_t errsz);
+__attribute__((warn_unused_result)) int dnsio_start(const struct dnsio_context *ctx,
+		struct dnsio **out, char *err, size_t errsz);
 
 /**
  * Close sockets and connections. The struct is freed by the last close
- * callback; srv->dnsio is set to NULL at once. NULL-safe, idempotent.
+ * callback (maybe before this returns): @p io must not be used after this
+ * call. NULL-safe.
  */
 void dnsio_stop(struct dnsio *io);
+
+/** New limits (SIGHUP): the TCP caps at the next connection, the idle time
+ * at the next deadline start, the report limits at the next batch. Copied.
+ * NULL-safe. */
+void dnsio_limits_set(struct dnsio *io, const struct dnsio_limits *lim);
 
 /**
  * Transport counters, summed over the main thread and the workers.
@@ -109,7 +156,7 @@ bool dnsio_threaded(const struct dnsio *io);
  * With worker threads: let go of the store lock, wait until @p fd (the
  * loop's backend fd) is readable or @p timeout_ms passes, take the lock
  * back. The main thread calls it instead of letting uv_run() block
- * (server_run()), so workers read the store only while the main thread
+ * (its owner's run loop), so workers read the store only while the main thread
  * waits for events, and never see it change under them.
  */
 void dnsio_wait(struct dnsio *io, int fd, int timeout_ms);

@@ -5,56 +5,27 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <uv.h>
 
-#include "common/addr.h"
 #include "common/error.h"
 #include "common/log.h"
-#include "server/http/metrics.h"
-#include "server/server.h"
-#include "server/stats.h"
+#include "server/net/tcp.h"
 
-#define HTTP_MAX_CONNS_DEFAULT 256u
-#define HTTP_IDLE_MS_DEFAULT 10000u
 /* How long a closing connection drains what the client still sends. */
 #define HTTP_LINGER_MS 2000u
 
+/* A connection's state (net_tcp_conn_data()). */
 struct http_conn {
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* request, write and keep-alive deadline */
-	uv_write_t wreq;
-	uv_shutdown_t sreq;
-	struct http *http;
-	struct http_conn *prev, *next;
-	int handles; /* open handles: freed when it reaches 0 */
-	bool closing;
-	bool writing;
-	bool close_after_write;
-	bool lingering;  /* our FIN sent, discarding what still comes */
+	struct net_tcp_conn *tcp;
+	bool writing;    /* a response is queued: reading stops until it is written */
 	size_t len;      /* bytes in buf */
 	size_t consumed; /* head bytes of the request being answered */
-	char *body;      /* owned while writing */
-	struct conncap_ticket ticket; /* its place under the connection cap */
-	char head[512];
-	char peer[RS_ADDR_TEXT_MAX];
 	char buf[HTTP_REQUEST_MAX];
 };
 
-struct http_listener {
-	uv_tcp_t tcp;
-	struct http *http;
-};
-
 struct http {
-	struct server *srv;
-	struct http_limits lim;
-	struct http_listener listeners[CONFIG_MAX_LISTEN];
-	size_t nlisteners;
-	int handles; /* open listener handles */
-	struct http_conn *conns;
-	struct conncap cap; /* admission (the global cap only: see http.h) */
+	struct http_context ctx;
+	struct net_tcp *tcp;
 	struct http_counters counters;
-	bool stopping;
 };
 
 static const struct {
@@ -77,21 +48,32 @@ unsigned http_status_code(enum http_status s)
 	return s < HTTP_STATUS_COUNT ? statuses[s].code : 500;
 }
 
-void http_limits_default(struct http_limits *lim)
+/* HTTP's limits as the TCP layer's: no per-source cap (see http.h), and no
+ * bound on the queue: one response at a time is in it. */
+static struct net_tcp_limits tcp_limits(const struct http_limits *lim)
 {
-	lim->max_conns = HTTP_MAX_CONNS_DEFAULT;
-	lim->idle_ms = HTTP_IDLE_MS_DEFAULT;
+	return (struct net_tcp_limits){.max_conns = lim->max_conns,
+			.max_per_source = UINT32_MAX,
+			.idle_ms = lim->idle_ms,
+			.max_outbuf = UINT64_MAX};
 }
 
 void http_limits_set(struct http *http, const struct http_limits *lim)
 {
 	if (http != NULL) {
-		http->lim = *lim;
+		http->ctx.limits = *lim;
+		struct net_tcp_limits tl = tcp_limits(lim);
+		net_tcp_limits_set(http->tcp, &tl);
 	}
 }
 
-const struct http_counters *http_counters_get(const struct http *http)
+const struct http_counters *http_counters_get(struct http *http)
 {
+	const struct net_tcp_counters *t = net_tcp_counters_get(http->tcp);
+	http->counters.connections = t->open;
+	http->counters.accepted = t->accepted;
+	http->counters.rejected = t->rejected + t->denied;
+	http->counters.timed_out = t->timed_out;
 	return &http->counters;
 }
 
@@ -196,12 +178,12 @@ static int request_line(const char *p, const char *end, struct http_request *req
 	return 0;
 }
 
-int http_request_parse(const char *buf, size_t len, struct http_request *req)
+/* Skip the empty lines before the request line (RFC 9112 2.2) and find the
+ * LF that ends it. @return 0 with *pp at the request line and *lf set;
+ * RS_EAGAIN to read more; RS_EPROTO for what cannot become a request line. */
+static int request_line_find(const char **pp, const char *end, const char **lf)
 {
-	const char *p = buf;
-	const char *end = buf + len;
-	memset(req, 0, sizeof(*req));
-	/* RFC 9112 2.2: ignore empty lines before the request line. */
+	const char *p = *pp;
 	while (p < end && (*p == '\r' || *p == '\n')) {
 		if (*p == '\r' && (p + 1 == end || p[1] != '\n')) {
 			if (p + 1 == end) {
@@ -211,24 +193,104 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req)
 		}
 		p += *p == '\r' ? 2 : 1;
 	}
-	const char *lf = line_end(p, end);
-	if (lf == NULL) {
-		/* Refuse what cannot become a request line (a TLS hello, binary
-		 * noise) now, rather than after waiting for a line end. */
-		for (const char *c = p; c < end; c++) {
-			if ((unsigned char)*c < 0x20 ? *c != '\r' : (unsigned char)*c >= 0x7f) {
-				return RS_EPROTO;
-			}
-		}
-		return p < end && !is_tchar((unsigned char)*p) ? RS_EPROTO : RS_EAGAIN;
+	*pp = p;
+	*lf = line_end(p, end);
+	if (*lf != NULL) {
+		return 0;
 	}
-	int rc = request_line(p, line_content_end(p, lf), req);
+	/* Refuse what cannot become a request line (a TLS hello, binary
+	 * noise) now, rather than after waiting for a line end. */
+	for (const char *c = p; c < end; c++) {
+		if ((unsigned char)*c < 0x20 ? *c != '\r' : (unsigned char)*c >= 0x7f) {
+			return RS_EPROTO;
+		}
+	}
+	return p < end && !is_tchar((unsigned char)*p) ? RS_EPROTO : RS_EAGAIN;
+}
+
+/* What the header fields say about the request's framing and connection. */
+struct head_fields {
+	unsigned hosts;
+	bool close, keep; /* Connection options */
+	bool chunked;     /* a Transfer-Encoding */
+	long long clen;   /* Content-Length; -1: none */
+};
+
+/* RFC 9112 6.3: Content-Length is digits only; repeated values must agree. */
+static int content_length(const char *v, const char *ve, long long *clen)
+{
+	long long n = 0;
+	if (v == ve || ve - v > 12) {
+		return RS_EPROTO;
+	}
+	for (const char *c = v; c < ve; c++) {
+		if (*c < '0' || *c > '9') {
+			return RS_EPROTO;
+		}
+		n = n * 10 + (*c - '0');
+	}
+	if (*clen >= 0 && *clen != n) {
+		return RS_EPROTO;
+	}
+	*clen = n;
+	return 0;
+}
+
+/* One field line [p, le), without its line end: checked, and noted in @p h
+ * when it is a field we read. @return 0 or RS_EPROTO. */
+static int field_line(const char *p, const char *le, struct head_fields *h)
+{
+	if (*p == ' ' || *p == '\t') {
+		return RS_EPROTO; /* obs-fold (RFC 9112 5.2) */
+	}
+	const char *n = p;
+	while (p < le && is_tchar((unsigned char)*p)) {
+		p++;
+	}
+	/* RFC 9112 5.1: no whitespace between name and colon. */
+	if (p == n || p == le || *p != ':') {
+		return RS_EPROTO;
+	}
+	size_t nlen = (size_t)(p - n);
+	p++;
+	for (const char *c = p; c < le; c++) {
+		if (!is_field_char((unsigned char)*c)) {
+			return RS_EPROTO;
+		}
+	}
+	while (p < le && (*p == ' ' || *p == '\t')) {
+		p++;
+	}
+	const char *ve = le;
+	while (ve > p && (ve[-1] == ' ' || ve[-1] == '\t')) {
+		ve--;
+	}
+	if (token_eq(n, nlen, "host")) {
+		h->hosts++;
+	} else if (token_eq(n, nlen, "connection")) {
+		connection_options(p, ve, &h->close, &h->keep);
+	} else if (token_eq(n, nlen, "transfer-encoding")) {
+		h->chunked = true;
+	} else if (token_eq(n, nlen, "content-length")) {
+		return content_length(p, ve, &h->clen);
+	}
+	return 0;
+}
+
+int http_request_parse(const char *buf, size_t len, struct http_request *req)
+{
+	const char *p = buf;
+	const char *end = buf + len;
+	const char *lf = NULL;
+	memset(req, 0, sizeof(*req));
+	int rc = request_line_find(&p, end, &lf);
+	if (rc == 0) {
+		rc = request_line(p, line_content_end(p, lf), req);
+	}
 	if (rc < 0) {
 		return rc;
 	}
-	unsigned hosts = 0;
-	bool close = false, keep = false, chunked = false;
-	long long clen = -1;
+	struct head_fields h = {.clen = -1};
 	for (p = lf + 1;; p = lf + 1) {
 		lf = line_end(p, end);
 		if (lf == NULL) {
@@ -244,185 +306,30 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req)
 		if (le == p) {
 			break; /* the empty line: end of the head */
 		}
-		if (*p == ' ' || *p == '\t') {
-			return RS_EPROTO; /* obs-fold (RFC 9112 5.2) */
-		}
-		const char *n = p;
-		while (p < le && is_tchar((unsigned char)*p)) {
-			p++;
-		}
-		/* RFC 9112 5.1: no whitespace between name and colon. */
-		if (p == n || p == le || *p != ':') {
-			return RS_EPROTO;
-		}
-		size_t nlen = (size_t)(p - n);
-		p++;
-		for (const char *c = p; c < le; c++) {
-			if (!is_field_char((unsigned char)*c)) {
-				return RS_EPROTO;
-			}
-		}
-		while (p < le && (*p == ' ' || *p == '\t')) {
-			p++;
-		}
-		const char *ve = le;
-		while (ve > p && (ve[-1] == ' ' || ve[-1] == '\t')) {
-			ve--;
-		}
-		if (token_eq(n, nlen, "host")) {
-			hosts++;
-		} else if (token_eq(n, nlen, "connection")) {
-			connection_options(p, ve, &close, &keep);
-		} else if (token_eq(n, nlen, "transfer-encoding")) {
-			chunked = true;
-		} else if (token_eq(n, nlen, "content-length")) {
-			/* RFC 9112 6.3: digits only; repeated values must agree. */
-			long long v = 0;
-			if (p == ve || ve - p > 12) {
-				return RS_EPROTO;
-			}
-			for (const char *c = p; c < ve; c++) {
-				if (*c < '0' || *c > '9') {
-					return RS_EPROTO;
-				}
-				v = v * 10 + (*c - '0');
-			}
-			if (clen >= 0 && clen != v) {
-				return RS_EPROTO;
-			}
-			clen = v;
+		rc = field_line(p, le, &h);
+		if (rc < 0) {
+			return rc;
 		}
 	}
 	/* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0. */
-	if ((req->minor == 1 && hosts != 1) || hosts > 1) {
+	if ((req->minor == 1 && h.hosts != 1) || h.hosts > 1) {
 		return RS_EPROTO;
 	}
 	/* RFC 9112 6.1: both framings at once is how requests get smuggled. */
-	if (chunked && clen >= 0) {
+	if (h.chunked && h.clen >= 0) {
 		return RS_EPROTO;
 	}
-	req->has_body = chunked || clen > 0;
-	req->keep_alive = !close && (req->minor == 1 || keep);
+	req->has_body = h.chunked || h.clen > 0;
+	req->keep_alive = !h.close && (req->minor == 1 || h.keep);
 	req->head_len = (size_t)(lf + 1 - buf);
 	return 0;
 }
 
-/* ---- connections ------------------------------------------------------- */
-
-static void http_maybe_free(struct http *http)
-{
-	if (http->stopping && http->handles == 0 && http->conns == NULL) {
-		http->srv->http = NULL;
-		conncap_deinit(&http->cap);
-		free(http);
-	}
-}
-
-static void conn_free(struct http_conn *c)
-{
-	struct http *http = c->http;
-	if (c->prev != NULL) {
-		c->prev->next = c->next;
-	} else {
-		http->conns = c->next;
-	}
-	if (c->next != NULL) {
-		c->next->prev = c->prev;
-	}
-	free(c->body);
-	conncap_release(&http->cap, &c->ticket);
-	free(c);
-	http->counters.connections--;
-	http_maybe_free(http);
-}
-
-static void conn_handle_close_cb(uv_handle_t *h)
-{
-	struct http_conn *c = h->data;
-	if (--c->handles == 0) {
-		conn_free(c);
-	}
-}
-
-static void conn_close(struct http_conn *c)
-{
-	if (c->closing) {
-		return;
-	}
-	c->closing = true;
-	uv_read_stop((uv_stream_t *)&c->tcp);
-	uv_close((uv_handle_t *)&c->tcp, conn_handle_close_cb);
-	uv_close((uv_handle_t *)&c->timer, conn_handle_close_cb);
-}
-
-static void conn_process(struct http_conn *c);
-static void conn_timer_cb(uv_timer_t *t);
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
-static void conn_shutdown_cb(uv_shutdown_t *req, int status)
-{
-	struct http_conn *c = req->data;
-	if (status < 0 && !c->closing) {
-		conn_close(c);
-	}
-}
-
-/*
- * Close after an answer that ends the connection, without losing it: a
- * close(2) with unread request bytes in the socket sends a reset, which
- * can destroy the answer before the client read it (RFC 9112 9.6). So
- * send our FIN first, then read and discard until the client's FIN or
- * HTTP_LINGER_MS, and only then close.
- */
-static void conn_linger(struct http_conn *c)
-{
-	c->lingering = true;
-	c->len = 0;
-	c->sreq.data = c;
-	if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, conn_shutdown_cb) < 0) {
-		conn_close(c); /* an error return never calls the callback */
-		return;
-	}
-	uv_timer_start(&c->timer, conn_timer_cb,
-			HTTP_LINGER_MS < c->http->lim.idle_ms ? HTTP_LINGER_MS
-							      : c->http->lim.idle_ms,
-			0);
-	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
-}
-
-static void conn_write_cb(uv_write_t *req, int status)
-{
-	struct http_conn *c = req->data;
-	c->writing = false;
-	free(c->body);
-	c->body = NULL;
-	if (c->closing) {
-		return;
-	}
-	if (status < 0) {
-		rs_log_debug("http %s: write failed: %s", c->peer, uv_strerror(status));
-		conn_close(c);
-		return;
-	}
-	if (c->close_after_write) {
-		conn_linger(c);
-		return;
-	}
-	/* Keep-alive: the next request's bytes may already be here. */
-	memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
-	c->len -= c->consumed;
-	c->consumed = 0;
-	uv_timer_again(&c->timer);
-	conn_process(c);
-	if (!c->writing && !c->closing) {
-		uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
-	}
-}
+/* ---- responses ------------------------------------------------------------ */
 
 static void http_date(char out[40])
 {
-	time_t now = (time_t)(server_wall_ms() / 1000u);
+	time_t now = time(NULL);
 	struct tm tm;
 	/* RFC 9110 5.6.7: IMF-fixdate. */
 	if (gmtime_r(&now, &tm) == NULL ||
@@ -431,18 +338,10 @@ static void http_date(char out[40])
 	}
 }
 
-/*
- * Send one response: a head and an owned body (may be NULL). The body is
- * freed once written, also when the write fails. Reading stops until the
- * write completes, which keeps one response in flight per connection.
- */
-static void conn_respond(struct http_conn *c, const struct http_request *req, enum http_status st,
-		const char *type, char *body, size_t body_len, bool close)
+/* A response's head into @p out; its length, or 0 when it did not fit. */
+static size_t response_head(char *out, size_t cap, enum http_status st, const char *type,
+		size_t body_len, const struct http_request *req, bool keep)
 {
-	struct http *http = c->http;
-	http->counters.responses[st]++;
-	bool keep = !close && req != NULL && req->keep_alive;
-	bool head_only = req != NULL && req->method == HTTP_METHOD_HEAD;
 	/* The status page runs no script and loads nothing: say so to the browser. */
 	const char *csp = "";
 	if (strncmp(type, "text/html", 9) == 0) {
@@ -458,7 +357,7 @@ static void conn_respond(struct http_conn *c, const struct http_request *req, en
 	}
 	char date[40];
 	http_date(date);
-	int n = snprintf(c->head, sizeof(c->head),
+	int n = snprintf(out, cap,
 			"HTTP/1.1 %u %s\r\n"
 			"Date: %s\r\n"
 			"Server: rosterd/" ROSTER_VERSION "\r\n"
@@ -469,44 +368,51 @@ static void conn_respond(struct http_conn *c, const struct http_request *req, en
 			"%s%s%s\r\n",
 			statuses[st].code, statuses[st].reason, date, type, body_len, csp, allow,
 			connection);
+	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/*
+ * Send one response: a head and a body (borrowed; may be NULL). Reading
+ * stops until it is written, which keeps one response in flight per
+ * connection; a response that ends the connection closes it gracefully
+ * once written (server/net/tcp.h: FIN first, then the client's bytes are
+ * drained for a while, RFC 9112 9.6).
+ */
+static void conn_respond(struct net_tcp_conn *tc, const struct http_request *req,
+		enum http_status st, const char *type, const char *body, size_t body_len,
+		bool close)
+{
+	struct http *http = net_tcp_conn_user(tc);
+	struct http_conn *h = net_tcp_conn_data(tc);
+	http->counters.responses[st]++;
+	bool keep = !close && req != NULL && req->keep_alive;
+	bool head_only = req != NULL && req->method == HTTP_METHOD_HEAD;
+	char head[512];
+	size_t n = response_head(head, sizeof(head), st, type, body_len, req, keep);
 	/* The head is all literals and numbers: it fits by construction. */
-	if (n < 0 || (size_t)n >= sizeof(c->head)) {
-		free(body);
-		conn_close(c);
+	if (n == 0) {
+		net_tcp_conn_close(tc);
 		return;
 	}
-	uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n),
-			uv_buf_init(body, head_only || body == NULL ? 0 : (unsigned)body_len)};
-	c->body = body;
-	c->close_after_write = !keep;
-	c->consumed = req != NULL ? req->head_len : c->len;
-	c->writing = true;
-	c->wreq.data = c;
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	struct iovec v[2] = {{head, n}, {(void *)body, head_only || body == NULL ? 0 : body_len}};
+	h->consumed = req != NULL ? req->head_len : h->len;
 	/* The idle time now bounds how long the client may take to read. */
-	uv_timer_again(&c->timer);
-	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, bufs[1].len > 0 ? 2 : 1,
-			conn_write_cb);
-	if (rc < 0) {
-		/* An error return never calls the callback. */
-		c->writing = false;
-		free(c->body);
-		c->body = NULL;
-		conn_close(c);
+	net_tcp_conn_frame_done(tc);
+	if (net_tcp_conn_sendv(tc, v, v[1].iov_len > 0 ? 2 : 1) < 0) {
+		return; /* closing */
+	}
+	if (!keep) {
+		net_tcp_conn_close_graceful(tc);
+	} else if (net_tcp_conn_queued(tc) > 0) {
+		h->writing = true;
+		net_tcp_conn_read_pause(tc, true);
 	}
 }
 
-static void conn_respond_text(struct http_conn *c, const struct http_request *req,
+static void conn_respond_text(struct net_tcp_conn *tc, const struct http_request *req,
 		enum http_status st, const char *text, bool close)
 {
-	size_t n = strlen(text);
-	char *body = malloc(n);
-	if (body == NULL) {
-		conn_close(c);
-		return;
-	}
-	memcpy(body, text, n);
-	conn_respond(c, req, st, "text/plain; charset=utf-8", body, n, close);
+	conn_respond(tc, req, st, "text/plain; charset=utf-8", text, strlen(text), close);
 }
 
 static bool path_is(const struct http_request *req, const char *lit)
@@ -515,221 +421,208 @@ static bool path_is(const struct http_request *req, const char *lit)
 }
 
 /* Route a parsed request to its page. */
-static void conn_serve(struct http_conn *c, const struct http_request *req)
+static void conn_serve(struct net_tcp_conn *tc, const struct http_request *req)
 {
-	struct server *srv = c->http->srv;
+	struct http *http = net_tcp_conn_user(tc);
 	if (req->method == HTTP_METHOD_OTHER) {
 		/* A body may follow that we will not read: close after. */
-		conn_respond_text(c, req, HTTP_STATUS_METHOD_NOT_ALLOWED,
+		conn_respond_text(tc, req, HTTP_STATUS_METHOD_NOT_ALLOWED,
 				"only GET and HEAD are served here\n", true);
 		return;
 	}
 	if (req->has_body) {
-		conn_respond_text(c, req, HTTP_STATUS_BAD_REQUEST, "a GET carries no body\n", true);
+		conn_respond_text(tc, req, HTTP_STATUS_BAD_REQUEST, "a GET carries no body\n",
+				true);
 		return;
 	}
 	if (path_is(req, "/healthz")) {
-		conn_respond_text(c, req, HTTP_STATUS_OK, "ok\n", false);
+		conn_respond_text(tc, req, HTTP_STATUS_OK, "ok\n", false);
 		return;
 	}
-	struct metrics_text out = {0};
+	enum http_page page;
 	const char *type;
-	int rc;
-	struct stats_snapshot snap;
 	if (path_is(req, "/metrics")) {
+		page = HTTP_PAGE_METRICS;
 		type = "text/plain; version=0.0.4; charset=utf-8";
-		server_stats_collect(srv, &snap);
-		rc = metrics_prometheus_render(&snap, &out);
 	} else if (path_is(req, "/v1/services")) {
+		page = HTTP_PAGE_SERVICES;
 		type = "application/json";
-		server_stats_collect(srv, &snap);
-		rc = metrics_services_json(&snap, srv->store, &out);
 	} else if (path_is(req, "/")) {
+		page = HTTP_PAGE_STATUS;
 		type = "text/html; charset=utf-8";
-		server_stats_collect(srv, &snap);
-		rc = metrics_status_html(&snap, srv->store, &out);
 	} else {
-		conn_respond_text(c, req, HTTP_STATUS_NOT_FOUND,
+		conn_respond_text(tc, req, HTTP_STATUS_NOT_FOUND,
 				"not found: try /, /metrics, /healthz or /v1/services\n", false);
 		return;
 	}
+	char *body = NULL;
+	size_t len = 0;
+	int rc = http->ctx.render(http->ctx.owner, page, &body, &len);
 	if (rc < 0) {
-		metrics_text_deinit(&out);
-		rs_log_error("http %s: cannot render %.*s: %s", c->peer, (int)req->path_len,
-				req->path, rs_strerror(rc));
-		conn_respond_text(c, req, HTTP_STATUS_INTERNAL_ERROR, "out of memory\n", true);
+		rs_log_error("http %s: cannot render %.*s: %s", net_tcp_conn_peer_text(tc),
+				(int)req->path_len, req->path, rs_strerror(rc));
+		conn_respond_text(tc, req, HTTP_STATUS_INTERNAL_ERROR, "out of memory\n", true);
 		return;
 	}
-	size_t len;
-	char *body = metrics_text_steal(&out, &len);
-	conn_respond(c, req, HTTP_STATUS_OK, type, body, len, false);
+	conn_respond(tc, req, HTTP_STATUS_OK, type, body, len, false);
+	free(body);
 }
 
-/* Answer the request at the start of the buffer, if it is complete. */
-static void conn_process(struct http_conn *c)
+/* ---- connections (the TCP layer's callbacks) ------------------------------- */
+
+/* Answer the request at the start of the buffer, if it is complete.
+ * @return false when it is not (read more). */
+static bool conn_answer(struct net_tcp_conn *tc, struct http_conn *h)
 {
-	if (c->writing || c->closing || c->len == 0) {
-		return;
-	}
 	struct http_request req;
-	int rc = http_request_parse(c->buf, c->len, &req);
+	int rc = http_request_parse(h->buf, h->len, &req);
 	if (rc == 0) {
-		conn_serve(c, &req);
+		conn_serve(tc, &req);
 	} else if (rc == RS_EAGAIN) {
-		if (c->len == sizeof(c->buf)) {
-			rs_log_debug("http %s: request head over %d bytes", c->peer,
-					HTTP_REQUEST_MAX);
-			conn_respond_text(c, NULL, HTTP_STATUS_HEADERS_TOO_LARGE,
-					"request head too large\n", true);
+		if (h->len < sizeof(h->buf)) {
+			return false;
 		}
+		rs_log_debug("http %s: request head over %d bytes", net_tcp_conn_peer_text(tc),
+				HTTP_REQUEST_MAX);
+		conn_respond_text(tc, NULL, HTTP_STATUS_HEADERS_TOO_LARGE,
+				"request head too large\n", true);
 	} else if (rc == RS_ENOTSUP) {
-		conn_respond_text(c, NULL, HTTP_STATUS_VERSION_NOT_SUPPORTED,
+		conn_respond_text(tc, NULL, HTTP_STATUS_VERSION_NOT_SUPPORTED,
 				"HTTP/1.0 and HTTP/1.1 only\n", true);
 	} else {
-		rs_log_debug("http %s: malformed request", c->peer);
-		conn_respond_text(c, NULL, HTTP_STATUS_BAD_REQUEST, "malformed request\n", true);
+		rs_log_debug("http %s: malformed request", net_tcp_conn_peer_text(tc));
+		conn_respond_text(tc, NULL, HTTP_STATUS_BAD_REQUEST, "malformed request\n", true);
 	}
+	return true;
 }
 
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* A response is written: drop its request; the keep-alive wait begins. */
+static void conn_response_done(struct net_tcp_conn *tc, struct http_conn *h)
 {
-	(void)suggested;
-	struct http_conn *c = h->data;
-	/* conn_process() answers 431 before the buffer can be full here. */
-	buf->base = c->buf + c->len;
-	buf->len = sizeof(c->buf) - c->len;
+	memmove(h->buf, h->buf + h->consumed, h->len - h->consumed);
+	h->len -= h->consumed;
+	h->consumed = 0;
+	net_tcp_conn_frame_done(tc);
 }
 
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Answer the requests in the buffer in order, one at a time: the next
+ * pipelined one only once the last response is written. */
+static void conn_process(struct net_tcp_conn *tc)
 {
-	(void)buf;
-	struct http_conn *c = s->data;
-	if (nread < 0) {
-		if (nread != UV_EOF) {
-			rs_log_debug("http %s: read error: %s", c->peer, uv_strerror((int)nread));
+	struct http_conn *h = net_tcp_conn_data(tc);
+	while (!h->writing && !net_tcp_conn_closing(tc) && h->len > 0 && conn_answer(tc, h)) {
+		if (!h->writing && !net_tcp_conn_closing(tc)) {
+			conn_response_done(tc, h); /* written at once */
 		}
-		conn_close(c);
-		return;
 	}
-	if (c->lingering) {
-		return; /* discarded: alloc hands out the whole buffer again */
-	}
-	c->len += (size_t)nread;
-	conn_process(c);
 }
 
-static void conn_timer_cb(uv_timer_t *t)
+static int conn_opened(struct net_tcp_conn *tc)
 {
-	struct http_conn *c = t->data;
-	if (c->lingering) {
-		conn_close(c);
-		return;
-	}
-	c->http->counters.timed_out++;
-	if (!c->writing && c->len > 0) {
+	struct http_conn *h = net_tcp_conn_data(tc);
+	h->tcp = tc;
+	return 0;
+}
+
+static void conn_refused(struct net_tcp_conn *tc, enum net_tcp_refusal why)
+{
+	(void)why;
+	conn_respond_text(tc, NULL, HTTP_STATUS_UNAVAILABLE, "too many connections\n", true);
+}
+
+static void conn_alloc(struct net_tcp_conn *tc, char **base, size_t *len)
+{
+	struct http_conn *h = net_tcp_conn_data(tc);
+	/* conn_answer() answers 431 before the buffer can be full here. */
+	*base = h->buf + h->len;
+	*len = sizeof(h->buf) - h->len;
+}
+
+static void conn_read(struct net_tcp_conn *tc, const char *data, size_t len)
+{
+	(void)data;
+	struct http_conn *h = net_tcp_conn_data(tc);
+	h->len += len;
+	conn_process(tc);
+}
+
+static bool conn_expired(struct net_tcp_conn *tc)
+{
+	struct http_conn *h = net_tcp_conn_data(tc);
+	if (!h->writing && h->len > 0) {
 		/* Part of a request arrived, too slowly: say why we close. */
-		conn_respond_text(c, NULL, HTTP_STATUS_REQUEST_TIMEOUT, "request timeout\n", true);
-		return; /* the timer, restarted, bounds that write too */
+		conn_respond_text(tc, NULL, HTTP_STATUS_REQUEST_TIMEOUT, "request timeout\n", true);
 	}
-	conn_close(c);
+	return true;
 }
 
-static void on_connection_cb(uv_stream_t *server, int status)
+static void conn_drained(struct net_tcp_conn *tc)
 {
-	struct http_listener *l = server->data;
-	struct http *http = l->http;
-	if (status < 0) {
-		rs_log_warning("http: accept failed: %s", uv_strerror(status));
+	struct http_conn *h = net_tcp_conn_data(tc);
+	if (!h->writing) {
 		return;
 	}
-	struct http_conn *c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		return;
-	}
-	c->http = http;
-	const struct conncap_limits lim = {http->lim.max_conns, UINT32_MAX};
-	struct sockaddr_storage ss;
-	int verdict = server_tcp_accept(http->srv, server, &c->tcp, c, &http->cap, &lim, "http",
-			&ss, &c->ticket);
-	if (verdict < 0) {
-		uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-		return;
-	}
-	uv_timer_init(http->srv->loop, &c->timer);
-	c->timer.data = c;
-	c->handles = 2;
-	c->next = http->conns;
-	if (http->conns != NULL) {
-		http->conns->prev = c;
-	}
-	http->conns = c;
-	http->counters.connections++;
-	http->counters.accepted++;
-	if (ss.ss_family != AF_UNSPEC) {
-		rs_endpoint_format((struct sockaddr *)&ss, c->peer);
-	} else {
-		snprintf(c->peer, sizeof(c->peer), "?");
-	}
-	uv_timer_start(&c->timer, conn_timer_cb, http->lim.idle_ms, http->lim.idle_ms);
-	if (verdict != CONNCAP_ADMIT) {
-		http->counters.rejected++;
-		conn_respond_text(c, NULL, HTTP_STATUS_UNAVAILABLE, "too many connections\n", true);
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+	h->writing = false;
+	conn_response_done(tc, h);
+	net_tcp_conn_read_pause(tc, false);
+	/* Keep-alive: the next request's bytes may already be here. */
+	conn_process(tc);
 }
+
+static const struct net_tcp_ops http_tcp_ops = {
+	.opened = conn_opened,
+	.refused = conn_refused,
+	.alloc = conn_alloc,
+	.read = conn_read,
+	.expired = conn_expired,
+	.drained = conn_drained,
+};
 
 /* ---- start / stop ------------------------------------------------------ */
 
-static void listener_close_cb(uv_handle_t *h)
+static void http_tcp_stopped(void *user)
 {
-	struct http_listener *l = h->data;
-	l->http->handles--;
-	http_maybe_free(l->http);
+	free(user);
 }
 
-int http_start(struct server *srv, const struct http_limits *lim, char *err, size_t errsz)
+int http_start(const struct http_context *ctx, struct http **out, char *err, size_t errsz)
 {
+	*out = NULL;
 	struct http *http = calloc(1, sizeof(*http));
 	if (http == NULL) {
-		snprintf(err, errsz, "out of memory");
+		snprintf(err, errsz, "http: out of memory");
 		return RS_ENOMEM;
 	}
-	http->srv = srv;
-	http->lim = *lim;
-	conncap_init(&http->cap);
-	srv->http = http;
-	for (size_t k = 0; k < srv->cfg.http.n; k++) {
-		struct http_listener *l = &http->listeners[k];
-		l->http = http;
-		http->handles++;
-		http->nlisteners++;
-		int rc = server_tcp_listen(srv, &l->tcp, l,
-				(const struct sockaddr *)&srv->cfg.http.addrs[k], 128, on_connection_cb,
-				"http", err, errsz);
-		if (rc < 0) {
-			http_stop(http);
-			return rc;
+	http->ctx = *ctx;
+	const struct net_tcp_config tc = {
+		.name = "http",
+		.addrs = ctx->listen,
+		.naddrs = ctx->nlisten,
+		.backlog = 128,
+		.limits = tcp_limits(&ctx->limits),
+		.overflow = NET_TCP_OVERFLOW_CLOSE, /* never reached: no bound */
+		.linger_ms = HTTP_LINGER_MS,
+		.conn_size = sizeof(struct http_conn),
+		.ops = &http_tcp_ops,
+		.user = http,
+		.stopped = http_tcp_stopped,
+	};
+	int rc = net_tcp_start(ctx->loop, &tc, &http->tcp, err, errsz);
+	if (rc < 0) {
+		if (http->tcp == NULL) {
+			free(http);
+		} else {
+			net_tcp_stop(http->tcp); /* frees http once its handles closed */
 		}
-		char text[RS_ADDR_TEXT_MAX];
-		rs_endpoint_format((const struct sockaddr *)&srv->cfg.http.addrs[k], text);
-		rs_log_info("http listening on %s", text);
+		return rc;
 	}
+	*out = http;
 	return 0;
 }
 
 void http_stop(struct http *http)
 {
-	if (http == NULL || http->stopping) {
-		return;
+	if (http != NULL) {
+		net_tcp_stop(http->tcp);
 	}
-	http->stopping = true;
-	for (size_t k = 0; k < http->nlisteners; k++) {
-		uv_close((uv_handle_t *)&http->listeners[k].tcp, listener_close_cb);
-	}
-	for (struct http_conn *c = http->conns; c != NULL; c = c->next) {
-		conn_close(c);
-	}
-	http_maybe_free(http);
 }

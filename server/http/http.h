@@ -22,17 +22,20 @@
  *   with Allow otherwise), requests with a body are refused (400), a
  *   malformed head gets 400 and a version other than HTTP/1.0 or 1.1 gets
  *   505; each of these closes the connection. Beyond the connection limit a
- *   new connection gets 503 and is closed. Connections are admitted through
- *   the listeners' shared server_tcp_accept() with the global cap only: the
- *   clients are a few monitors and people, often behind one proxy address,
- *   so a per-source cap would only say "the proxy" (the DNS and API
- *   listeners, facing the fleet, have one). A connection closed by the
- *   server after an answer is closed gracefully: FIN first, then what the
- *   client still sends is drained for up to 2 s, so that a TCP reset cannot
- *   destroy the answer before the client read it (RFC 9112 9.6).
+ *   new connection gets 503 and is closed. Listening, admission, the
+ *   deadline, writing and the graceful close are server/net/tcp.h's, with
+ *   the global cap only: the clients are a few monitors and people, often
+ *   behind one proxy address, so a per-source cap would only say "the
+ *   proxy" (the DNS and API listeners, facing the fleet, have one). A
+ *   connection closed by the server after an answer is closed gracefully:
+ *   FIN first, then what the client still sends is drained for up to 2 s,
+ *   so that a TCP reset cannot destroy the answer before the client read it
+ *   (RFC 9112 9.6).
  *
- * Transport only: the pages are rendered by server/http/metrics.c. The request
- * parser is a pure function, exposed for tests.
+ * Transport only: the pages are rendered by the owner's render callback
+ * (server/http/metrics.c in rosterd); of the other modules, it includes only
+ * the TCP layer.
+ * The request parser is a pure function, exposed for tests.
  *
  * Threads: main loop only. Connections are freed in their handles' close
  * callbacks, never inside their own read callback.
@@ -43,20 +46,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct server;
 struct http;
+struct sockaddr_storage;
+struct uv_loop_s;
 
 /** Largest request head (request line and header fields), in bytes. */
 #define HTTP_REQUEST_MAX 8192
 
-/** Limits of the listener. */
+/** Limits of the listener (rosterd's defaults are set with the other
+ * options' in config_defaults(): 256 connections, 10 s). */
 struct http_limits {
-	uint32_t max_conns; /**< open connections; default 256 */
-	uint32_t idle_ms;   /**< to send a request, take a response, or stay idle; default 10 s */
+	uint32_t max_conns; /**< open connections */
+	uint32_t idle_ms;   /**< to send a request, take a response, or stay idle */
 };
-
-/** Fill @p lim with the defaults. */
-void http_limits_default(struct http_limits *lim);
 
 /**
  * New limits (SIGHUP): the connection cap applies to the next connection,
@@ -82,12 +84,12 @@ enum http_status {
 /** @return the numeric code of @p s (e.g. 404). */
 unsigned http_status_code(enum http_status s);
 
-/** Counters for /metrics (borrowed, updated in place). */
+/** Counters for /metrics (http_counters_get()). */
 struct http_counters {
 	uint64_t connections; /**< open now */
 	uint64_t accepted;
 	uint64_t rejected;  /**< over the connection limit */
-	uint64_t timed_out; /**< closed by the idle timer */
+	uint64_t timed_out; /**< closed at the deadline (idle, or a request or response too slow) */
 	uint64_t responses[HTTP_STATUS_COUNT];
 };
 
@@ -124,24 +126,47 @@ struct http_request {
 __attribute__((warn_unused_result)) int http_request_parse(
 		const char *buf, size_t len, struct http_request *req);
 
+/** The pages the owner renders. */
+enum http_page {
+	HTTP_PAGE_METRICS,  /**< /metrics: the Prometheus text exposition */
+	HTTP_PAGE_SERVICES, /**< /v1/services: JSON */
+	HTTP_PAGE_STATUS,   /**< /: the HTML status page */
+};
+
+/** What the HTTP server is given at start. */
+struct http_context {
+	struct uv_loop_s *loop;
+	const struct sockaddr_storage *listen; /**< the addresses; read at start only */
+	size_t nlisten;
+	struct http_limits limits;
+	/**
+	 * Render @p page into a malloc'd body (NULL when empty), which the
+	 * server frees once sent. Called on the loop thread, between reads.
+	 * @return 0, or a negative code (answered 500).
+	 */
+	int (*render)(void *owner, enum http_page page, char **body, size_t *len);
+	void *owner;
+};
+
 /**
- * Create the HTTP server and bind its listeners (srv->cfg.http addresses).
- * Sets srv->http. On failure, the listeners bound so far are closing and
- * srv->http goes back to NULL once they closed (run the loop).
- * @param lim copied.
+ * Create the HTTP server and bind its listeners.
+ * @param ctx copied.
+ * @param out set on success.
  * @param err one-line message naming the address on failure.
- * @return 0, or a negative code (e.g. -EADDRINUSE); no callback runs for a
- *         failed start.
+ * @return 0, or a negative code (e.g. -EADDRINUSE); on failure *out stays
+ *         NULL, the listeners bound so far close on their own (run the
+ *         loop), and no callback runs.
  */
-__attribute__((warn_unused_result)) int http_start(
-		struct server *srv, const struct http_limits *lim, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int http_start(const struct http_context *ctx,
+		struct http **out, char *err, size_t errsz);
 
 /**
  * Close the listeners and every connection (a response being written is
- * cut). Memory is freed when the last handle has closed; srv->http is set
- * to NULL then. NULL-safe, idempotent.
+ * cut). Memory is freed when the last handle has closed; @p http must not
+ * be used after this call. NULL-safe.
  */
 void http_stop(struct http *http);
 
-/** Counters (borrowed, valid until the server is freed). */
-const struct http_counters *http_counters_get(const struct http *http);
+/** Counters, refreshed from the listeners' at each call (borrowed; valid
+ * until the next call or http_stop()). */
+const struct http_counters *http_counters_get(struct http *http);

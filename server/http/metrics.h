@@ -7,9 +7,10 @@
  * registry into text. Every function here is synchronous and reads a stats
  * snapshot (server/stats.h: every module's counters, copied by the owner
  * with server_stats_collect()) and, for the lists of services, the store;
- * nothing here touches a socket, a timer or the disk. The HTTP transport
- * (server/http/http.c) collects the snapshot, calls these and sends the
- * result.
+ * nothing here touches a socket, a timer or the disk. The owner
+ * (server/server.c's render callback of the HTTP listener) collects the
+ * snapshot and calls these; the HTTP transport (server/http/http.c) sends
+ * the result.
  *
  * Must not: include another module to read its counters (the API, DNS or
  * HTTP transports): counters reach here only through the snapshot.

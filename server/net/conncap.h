@@ -1,8 +1,8 @@
 /*
  * server/net/conncap.h - admission of accepted TCP connections: one global cap
  * and one cap per source, for each of rosterd's TCP listeners (DNS, API,
- * HTTP). server_tcp_accept() (server/server.h) is the accept path that uses
- * it; the listeners only decide how to say no.
+ * HTTP). The accept path of server/net/tcp.c uses it, one table per listener
+ * set; the protocols only decide how to say no (struct net_tcp_ops).
  *
  * Model
  *   A listener owns one struct conncap. Every accepted connection asks

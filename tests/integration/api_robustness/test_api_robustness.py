@@ -86,6 +86,33 @@ def test_truncated_frame_then_eof_and_stall(srv):
     healthy(srv)
 
 
+def test_trickled_frame_is_closed_at_the_idle_timeout(srv):
+    # A frame must arrive whole within the idle timeout (2 s here): one byte
+    # every 0.25 s does not restart it (issue 13: it used to, and such a
+    # client held its connection forever).
+    s = socket.create_connection(("127.0.0.1", srv.api_port))
+    body = pb().Request(id=1, stats=pb().StatsRequest()).SerializeToString()
+    # Declared 1,000 bytes longer than what is trickled: never whole.
+    frame = struct.pack(">I", len(body) + 1000) + body + b"\x00" * 40
+    t0 = time.monotonic()
+    closed = False
+    s.settimeout(0.25)
+    for b in frame:
+        try:
+            s.sendall(bytes([b]))
+            if s.recv(1) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+    assert closed, "the trickling client was never closed"
+    assert 1.5 < time.monotonic() - t0 < 5
+    healthy(srv)
+
+
 def test_random_garbage_from_fixed_seed(srv):
     rnd = random.Random(20261126)
     for _ in range(200):

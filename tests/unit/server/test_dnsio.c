@@ -19,11 +19,16 @@
 #include "server/config.h"
 #include "server/dns/dnsio.h"
 #include "server/dns/dnswire.h"
-#include "server/server.h"
 #include "server/registry/store.h"
 
+/* What rosterd's composition root would hold: the config, the store, and
+ * the DNS module given its context. */
 static uv_loop_t loop;
-static struct server srv;
+static struct {
+	struct server_config cfg;
+	struct store *store;
+	struct dnsio *dnsio;
+} srv;
 static char datadir[64];
 static uint16_t port;
 
@@ -53,7 +58,6 @@ static void setup(void)
 {
 	cr_assert_eq(uv_loop_init(&loop), 0);
 	memset(&srv, 0, sizeof(srv));
-	srv.loop = &loop;
 	snprintf(datadir, sizeof(datadir), "/tmp/roster-dnsio-XXXXXX");
 	cr_assert_not_null(mkdtemp(datadir));
 	port = free_port();
@@ -73,13 +77,35 @@ static void setup(void)
 	bool created;
 	uint64_t rev;
 	cr_assert_eq(store_register(srv.store, &r, 0, 0, &created, &rev), 0);
-	cr_assert_eq(dnsio_start(&srv, &srv.dnsio, err, sizeof(err)), 0, "%s", err);
+	const struct server_config *cfg = &srv.cfg;
+	const char *ns[] = {cfg->ns[0]};
+	const struct dnsio_context ctx = {
+		.loop = &loop,
+		.store = srv.store,
+		.cfg = {.listen = cfg->dns.addrs,
+				.nlisten = cfg->dns.n,
+				.answer = {.zone = cfg->zone,
+						.domain = cfg->domain,
+						.ns = ns,
+						.nns = 1,
+						.report_zone = cfg->report_zone,
+						.ttl = cfg->ttl,
+						.negative_ttl = cfg->negative_ttl,
+						.udp_max = cfg->udp_max},
+				.cookies = true,
+				.cookie_secret = "",
+				.data_dir = cfg->data_dir,
+				.limits = {cfg->dns_tcp_max_conns, cfg->dns_tcp_max_per_source,
+						cfg->dns_tcp_idle_ms, cfg->report_rate,
+						cfg->report_log_max}},
+	};
+	cr_assert_eq(dnsio_start(&ctx, &srv.dnsio, err, sizeof(err)), 0, "%s", err);
 }
 
 static void teardown(void)
 {
 	dnsio_stop(srv.dnsio);
-	cr_expect_null(srv.dnsio);
+	srv.dnsio = NULL;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
 	store_free(srv.store);

@@ -1,0 +1,673 @@
+/*
+ * The one TCP server (server/net/tcp.c) on a private loop, with real sockets
+ * on 127.0.0.1 and a small line protocol plugged in: the caps in all and per
+ * source with the protocol's refusal word, the admit hook, limits reloaded
+ * for the next connection, the idle and per-frame deadline (a client
+ * trickling one byte at a time is closed all the same), backpressure with a
+ * slow reader (closed, or paused then resumed), close-once with the free in
+ * the close callback, the graceful close, and stop. Every test counts the
+ * callbacks and ends with uv_loop_close() == 0.
+ *
+ * The protocol: lines ending in '\n'. Each whole line is a frame
+ * (net_tcp_conn_frame_done()); "BIG" queues 4 MiB, "QUIT" closes (twice,
+ * then gracefully: close-once), "BYE" answers "bye" and closes gracefully,
+ * "KEEP" makes the deadline keep the connection; any other line is echoed.
+ * A refused connection gets "no <why>\n".
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "server/net/tcp.h"
+
+#define BIG_BYTES (4u << 20)
+#define BIG_CHUNK (64u << 10)
+
+struct line_conn {
+	bool keep; /* expired says: keep it */
+	size_t len;
+	char buf[256];
+};
+
+/* What the callbacks saw. */
+static struct {
+	int opened;
+	int refused[NET_TCP_REFUSED_DENIED + 1];
+	int reads;
+	int lines;
+	int expired;
+	int drained;
+	int resumed;
+	int lines_after_resume; /* lines read after a resume */
+	int closed[NET_TCP_CLOSE_STOP + 1];
+	int closed_total;
+	int closed_inside_read; /* closed callbacks run from inside a read callback */
+	int stopped;
+	int big_rc; /* the first failed send of "BIG", or 0 */
+	bool in_read;
+	bool deny_all;
+} n;
+
+static uv_loop_t loop;
+static struct net_tcp *tcp;
+static struct sockaddr_storage addr;
+static char *big;
+
+static int line_opened(struct net_tcp_conn *c)
+{
+	(void)c;
+	n.opened++;
+	return 0;
+}
+
+static void line_refused(struct net_tcp_conn *c, enum net_tcp_refusal why)
+{
+	static const char *const words[] = {
+			"no total\n", "no source\n", "no memory\n", "no denied\n"};
+	n.refused[why]++;
+	cr_expect_eq(net_tcp_conn_send(c, words[why], strlen(words[why])), 0);
+}
+
+static void line_alloc(struct net_tcp_conn *c, char **base, size_t *len)
+{
+	struct line_conn *lc = net_tcp_conn_data(c);
+	*base = lc->buf + lc->len;
+	*len = sizeof(lc->buf) - lc->len;
+}
+
+static void line_big(struct net_tcp_conn *c)
+{
+	for (size_t sent = 0; sent < BIG_BYTES; sent += BIG_CHUNK) {
+		int rc = net_tcp_conn_send(c, big, BIG_CHUNK);
+		if (rc < 0) {
+			n.big_rc = rc;
+			return;
+		}
+		if (net_tcp_conn_backlogged(c)) {
+			return; /* paused: the rest would only queue */
+		}
+	}
+}
+
+/* One whole line: answer it. */
+static void line_serve(struct net_tcp_conn *c, const char *line, size_t len)
+{
+	struct line_conn *lc = net_tcp_conn_data(c);
+	n.lines++;
+	if (n.resumed > 0) {
+		n.lines_after_resume++;
+	}
+	net_tcp_conn_frame_done(c);
+	if (len == 3 && memcmp(line, "BIG", 3) == 0) {
+		line_big(c);
+	} else if (len == 4 && memcmp(line, "QUIT", 4) == 0) {
+		net_tcp_conn_close(c);
+		net_tcp_conn_close(c);
+		net_tcp_conn_close_graceful(c);
+		cr_expect(net_tcp_conn_closing(c));
+		cr_expect_lt(net_tcp_conn_send(c, "x", 1), 0, "nothing is sent once closing");
+	} else if (len == 3 && memcmp(line, "BYE", 3) == 0) {
+		cr_expect_eq(net_tcp_conn_send(c, "bye\n", 4), 0);
+		net_tcp_conn_close_graceful(c);
+	} else if (len == 4 && memcmp(line, "KEEP", 4) == 0) {
+		lc->keep = true;
+	} else {
+		struct iovec v[2] = {{(void *)line, len}, {"\n", 1}};
+		(void)net_tcp_conn_sendv(c, v, 2);
+	}
+}
+
+static void line_read(struct net_tcp_conn *c, const char *data, size_t len)
+{
+	(void)data;
+	struct line_conn *lc = net_tcp_conn_data(c);
+	n.reads++;
+	n.in_read = true;
+	lc->len += len;
+	size_t off = 0;
+	char *nl;
+	while (!net_tcp_conn_closing(c) && !net_tcp_conn_backlogged(c) &&
+			(nl = memchr(lc->buf + off, '\n', lc->len - off)) != NULL) {
+		size_t l = (size_t)(nl - (lc->buf + off));
+		line_serve(c, lc->buf + off, l);
+		off += l + 1;
+	}
+	memmove(lc->buf, lc->buf + off, lc->len - off);
+	lc->len -= off;
+	if (lc->len == sizeof(lc->buf)) {
+		net_tcp_conn_close(c); /* a line too long */
+	}
+	n.in_read = false;
+}
+
+static bool line_expired(struct net_tcp_conn *c)
+{
+	struct line_conn *lc = net_tcp_conn_data(c);
+	n.expired++;
+	return !lc->keep;
+}
+
+static void line_drained(struct net_tcp_conn *c)
+{
+	(void)c;
+	n.drained++;
+}
+
+static void line_resumed(struct net_tcp_conn *c)
+{
+	n.resumed++;
+	line_read(c, NULL, 0); /* the lines that waited */
+}
+
+static void line_closed(struct net_tcp_conn *c, enum net_tcp_close_reason why)
+{
+	(void)c;
+	n.closed[why]++;
+	n.closed_total++;
+	if (n.in_read) {
+		n.closed_inside_read++;
+	}
+}
+
+static const struct net_tcp_ops line_ops = {
+		.opened = line_opened,
+		.refused = line_refused,
+		.alloc = line_alloc,
+		.read = line_read,
+		.expired = line_expired,
+		.drained = line_drained,
+		.resumed = line_resumed,
+		.closed = line_closed,
+};
+
+static void line_stopped(void *user)
+{
+	cr_expect_eq(user, &n);
+	n.stopped++;
+}
+
+static bool admit_hook(void *user, const struct sockaddr *peer)
+{
+	(void)user;
+	cr_expect_eq(peer->sa_family, AF_INET);
+	return !n.deny_all;
+}
+
+/* ---- the fixture ------------------------------------------------------------ */
+
+static void setup(void)
+{
+	memset(&n, 0, sizeof(n));
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	big = calloc(1, BIG_CHUNK);
+	cr_assert_not_null(big);
+}
+
+static void teardown(void)
+{
+	if (tcp != NULL) {
+		net_tcp_stop(tcp);
+		tcp = NULL;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(n.stopped, 1, "stopped runs once");
+	cr_expect_eq(n.closed_inside_read, 0, "a connection is freed in its close callback");
+	cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+	free(big);
+}
+
+TestSuite(tcp, .init = setup, .fini = teardown);
+
+static void start(struct net_tcp_limits lim, enum net_tcp_overflow overflow, bool with_hook)
+{
+	memset(&addr, 0, sizeof(addr));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* port 0: the kernel picks */
+	const struct net_tcp_config cfg = {
+			.name = "test",
+			.addrs = &addr,
+			.naddrs = 1,
+			.backlog = 16,
+			.limits = lim,
+			.overflow = overflow,
+			.linger_ms = 2000,
+			.conn_size = sizeof(struct line_conn),
+			.ops = &line_ops,
+			.user = &n,
+			.admit = with_hook ? admit_hook : NULL,
+			.stopped = line_stopped,
+	};
+	char err[256];
+	cr_assert_eq(net_tcp_start(&loop, &cfg, &tcp, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(net_tcp_address(tcp, 0, &addr), 0);
+	cr_assert_neq(((struct sockaddr_in *)&addr)->sin_port, 0);
+	cr_expect_eq(net_tcp_address(tcp, 1, &(struct sockaddr_storage){0}), RS_ERANGE);
+}
+
+static const struct net_tcp_limits roomy = {100, 100, 5000, UINT64_MAX};
+
+static const struct net_tcp_counters *counters(void)
+{
+	return net_tcp_counters_get(tcp);
+}
+
+static uint64_t now_ms(void)
+{
+	return uv_hrtime() / 1000000u;
+}
+
+/* Run the loop for about @p ms. */
+static void pump(unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	} while (now_ms() < end);
+}
+
+/* Run the loop until @p fd is readable (data or EOF); false after @p ms. */
+static bool pump_readable(int fd, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 1) > 0) {
+			return true;
+		}
+	} while (now_ms() < end);
+	return false;
+}
+
+/* A client from @p source (NULL: 127.0.0.1), connected and accepted. */
+static int client(const char *source)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	if (source != NULL) {
+		struct sockaddr_in from = {.sin_family = AF_INET};
+		inet_pton(AF_INET, source, &from.sin_addr);
+		cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	}
+	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
+	uint64_t accepted = counters()->accepted;
+	for (int i = 0; i < 2000 && counters()->accepted == accepted; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	cr_assert_eq(counters()->accepted, accepted + 1, "the server accepted it");
+	return fd;
+}
+
+static void say(int fd, const char *text)
+{
+	cr_assert_eq(send(fd, text, strlen(text), 0), (ssize_t)strlen(text));
+}
+
+/* Read until @p want bytes or EOF; returns the bytes read, NUL-terminated. */
+static size_t hear(int fd, char *buf, size_t cap, size_t want, bool *eof)
+{
+	size_t have = 0;
+	*eof = false;
+	while (have < want && have < cap - 1 && pump_readable(fd, 3000)) {
+		ssize_t got = recv(fd, buf + have, cap - 1 - have, MSG_DONTWAIT);
+		if (got == 0 || (got < 0 && errno != EAGAIN)) {
+			*eof = true;
+			break;
+		}
+		have += got > 0 ? (size_t)got : 0;
+	}
+	buf[have] = '\0';
+	return have;
+}
+
+/* Is the server's side closed: EOF or a reset within @p ms? */
+static bool closed_by_server(int fd, unsigned ms)
+{
+	char b[64];
+	uint64_t end = now_ms() + ms;
+	while (pump_readable(fd, (unsigned)(end > now_ms() ? end - now_ms() : 1))) {
+		ssize_t got = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (got == 0 || (got < 0 && errno != EAGAIN)) {
+			return true;
+		}
+		if (now_ms() >= end) {
+			break;
+		}
+	}
+	return false;
+}
+
+/* ---- admission ----------------------------------------------------------------- */
+
+Test(tcp, over_the_total_cap_gets_the_refusal_word_then_a_close)
+{
+	start((struct net_tcp_limits){2, 100, 5000, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL), b = client(NULL), c = client(NULL);
+	char buf[64];
+	bool eof;
+	hear(c, buf, sizeof(buf), 100, &eof);
+	cr_expect_str_eq(buf, "no total\n");
+	cr_expect(eof, "closed after the word");
+	cr_expect_eq(n.opened, 2);
+	cr_expect_eq(n.refused[NET_TCP_REFUSED_TOTAL], 1);
+	cr_expect_eq(counters()->accepted, 3);
+	cr_expect_eq(counters()->rejected, 1);
+	cr_expect_eq(counters()->rejected_source, 0);
+	/* The admitted ones are served. */
+	say(a, "ping\n");
+	hear(a, buf, sizeof(buf), 5, &eof);
+	cr_expect_str_eq(buf, "ping\n");
+	/* Closing one gives its place back. */
+	close(b);
+	pump(50);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_EOF], 1);
+	cr_expect_eq(counters()->open, 1);
+	int d = client(NULL);
+	say(d, "again\n");
+	hear(d, buf, sizeof(buf), 6, &eof);
+	cr_expect_str_eq(buf, "again\n");
+	cr_expect_eq(n.opened, 3);
+	close(a);
+	close(c);
+	close(d);
+}
+
+Test(tcp, per_source_cap_refuses_one_source_and_serves_another)
+{
+	start((struct net_tcp_limits){100, 1, 5000, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client("127.0.0.1");
+	int b = client("127.0.0.1");
+	char buf[64];
+	bool eof;
+	hear(b, buf, sizeof(buf), 100, &eof);
+	cr_expect_str_eq(buf, "no source\n");
+	cr_expect(eof);
+	int c = client("127.0.0.2");
+	say(c, "hi\n");
+	hear(c, buf, sizeof(buf), 3, &eof);
+	cr_expect_str_eq(buf, "hi\n");
+	cr_expect_eq(n.refused[NET_TCP_REFUSED_SOURCE], 1);
+	cr_expect_eq(counters()->rejected, 1);
+	cr_expect_eq(counters()->rejected_source, 1);
+	cr_expect_eq(n.opened, 2);
+	close(a);
+	close(b);
+	close(c);
+}
+
+Test(tcp, reloaded_limits_apply_to_the_next_connection)
+{
+	start((struct net_tcp_limits){1, 100, 5000, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	int b = client(NULL);
+	cr_expect(closed_by_server(b, 2000));
+	cr_expect_eq(counters()->rejected, 1);
+	net_tcp_limits_set(tcp, &(struct net_tcp_limits){2, 100, 5000, UINT64_MAX});
+	int c = client(NULL);
+	char buf[64];
+	bool eof;
+	say(c, "in\n");
+	hear(c, buf, sizeof(buf), 3, &eof);
+	cr_expect_str_eq(buf, "in\n");
+	/* Lowered below the open count: nobody admitted is cut. */
+	net_tcp_limits_set(tcp, &(struct net_tcp_limits){1, 100, 5000, UINT64_MAX});
+	say(a, "still\n");
+	hear(a, buf, sizeof(buf), 6, &eof);
+	cr_expect_str_eq(buf, "still\n");
+	int d = client(NULL);
+	cr_expect(closed_by_server(d, 2000));
+	cr_expect_eq(counters()->rejected, 2);
+	close(a);
+	close(b);
+	close(c);
+	close(d);
+}
+
+Test(tcp, admit_hook_refuses_before_the_caps)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, true);
+	n.deny_all = true;
+	int a = client(NULL);
+	char buf[64];
+	bool eof;
+	hear(a, buf, sizeof(buf), 100, &eof);
+	cr_expect_str_eq(buf, "no denied\n");
+	cr_expect(eof);
+	cr_expect_eq(counters()->denied, 1);
+	cr_expect_eq(counters()->rejected, 0, "not counted at the caps");
+	n.deny_all = false;
+	int b = client(NULL);
+	say(b, "ok\n");
+	hear(b, buf, sizeof(buf), 3, &eof);
+	cr_expect_str_eq(buf, "ok\n");
+	close(a);
+	close(b);
+}
+
+/* ---- the deadline ------------------------------------------------------------- */
+
+Test(tcp, a_silent_client_is_closed_at_the_idle_time)
+{
+	start((struct net_tcp_limits){100, 100, 150, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	uint64_t t0 = now_ms();
+	int a = client(NULL);
+	cr_expect(closed_by_server(a, 3000));
+	cr_expect_geq(now_ms() - t0, 140);
+	cr_expect_eq(n.expired, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1);
+	cr_expect_eq(counters()->timed_out, 1);
+	close(a);
+}
+
+Test(tcp, trickled_bytes_do_not_extend_the_frame_deadline)
+{
+	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	uint64_t t0 = now_ms();
+	bool closed = false;
+	/* One byte every 50 ms, never a whole line: the frame never completes,
+	 * and the bytes do not restart the deadline. */
+	for (int i = 0; i < 40 && !closed; i++) {
+		if (send(a, "x", 1, MSG_NOSIGNAL) != 1) {
+			closed = true;
+			break;
+		}
+		closed = closed_by_server(a, 50);
+	}
+	cr_expect(closed || closed_by_server(a, 2000), "the trickling client was closed");
+	uint64_t took = now_ms() - t0;
+	cr_expect_geq(took, 290);
+	cr_expect_lt(took, 1200, "closed at the deadline, not later (%llu ms)",
+			(unsigned long long)took);
+	cr_expect_gt(n.reads, 1, "its bytes were read");
+	cr_expect_eq(n.lines, 0);
+	cr_expect_eq(counters()->timed_out, 1);
+	close(a);
+}
+
+Test(tcp, whole_frames_restart_the_deadline)
+{
+	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	char buf[16];
+	bool eof;
+	/* A whole line every 100 ms for three times the idle time. */
+	for (int i = 0; i < 9; i++) {
+		say(a, "t\n");
+		hear(a, buf, sizeof(buf), 2, &eof);
+		cr_assert_str_eq(buf, "t\n", "line %d", i);
+		pump(100);
+	}
+	cr_expect_eq(counters()->timed_out, 0);
+	cr_expect(closed_by_server(a, 3000), "then the silence is closed");
+	cr_expect_eq(counters()->timed_out, 1);
+	close(a);
+}
+
+Test(tcp, expired_may_keep_a_connection)
+{
+	start((struct net_tcp_limits){100, 100, 100, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	say(a, "KEEP\n");
+	cr_expect_not(closed_by_server(a, 450));
+	cr_expect_geq(n.expired, 2, "asked at each deadline");
+	cr_expect_eq(counters()->timed_out, 0, "kept ones are not counted");
+	cr_expect_eq(n.closed_total, 0);
+	close(a);
+}
+
+/* ---- writing and backpressure -------------------------------------------------- */
+
+/* A client with a small receive buffer that does not read. */
+static int slow_client(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
+	pump(20);
+	return fd;
+}
+
+Test(tcp, a_slow_reader_over_max_outbuf_is_closed)
+{
+	start((struct net_tcp_limits){100, 100, 5000, 256u << 10}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = slow_client();
+	say(a, "BIG\n");
+	pump(100);
+	cr_expect_eq(n.big_rc, RS_ELIMIT, "the send that passed the bound says so");
+	cr_expect_eq(counters()->slow_closed, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_SLOW], 1);
+	cr_expect_eq(counters()->open, 0);
+	/* Others are served meanwhile. */
+	int b = client(NULL);
+	char buf[16];
+	bool eof;
+	say(b, "fine\n");
+	hear(b, buf, sizeof(buf), 5, &eof);
+	cr_expect_str_eq(buf, "fine\n");
+	close(a);
+	close(b);
+}
+
+Test(tcp, a_slow_reader_is_paused_then_resumed_in_order)
+{
+	start((struct net_tcp_limits){100, 100, 5000, 256u << 10}, NET_TCP_OVERFLOW_PAUSE, false);
+	int a = slow_client();
+	say(a, "BIG\n");
+	pump(100);
+	cr_expect_eq(counters()->paused, 1);
+	cr_expect_eq(n.big_rc, 0, "nothing was refused: reading paused instead");
+	cr_expect_eq(counters()->slow_closed, 0);
+	int lines = n.lines;
+	say(a, "after\n");
+	pump(100);
+	cr_expect_eq(n.lines, lines, "not read while paused");
+	/* Now the client reads: the queue drains below half, reading resumes,
+	 * and the waiting line is answered after the bytes already queued. */
+	char *got = malloc(8u << 20);
+	size_t have = 0;
+	while (have < 5 || memcmp(got + have - 6, "after\n", 6) != 0) {
+		cr_assert(pump_readable(a, 3000), "drained and answered (%zu bytes)", have);
+		ssize_t r = recv(a, got + have, (8u << 20) - have, MSG_DONTWAIT);
+		cr_assert_geq(r, 0);
+		cr_assert_neq(r, 0, "not closed");
+		have += r > 0 ? (size_t)r : 0;
+	}
+	cr_expect_eq(n.resumed, 1);
+	cr_expect_eq(n.lines_after_resume, 1);
+	cr_expect_geq(n.drained, 1);
+	cr_expect_eq(counters()->open, 1);
+	free(got);
+	close(a);
+}
+
+/* ---- closing ----------------------------------------------------------------- */
+
+Test(tcp, close_is_once_and_the_free_happens_in_the_close_callback)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	say(a, "QUIT\n");
+	cr_expect(closed_by_server(a, 2000));
+	pump(20);
+	cr_expect_eq(n.closed_total, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_LOCAL], 1);
+	cr_expect_eq(counters()->open, 0);
+	close(a);
+}
+
+Test(tcp, graceful_close_sends_then_fin_then_drains)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	say(a, "BYE\nignored\n");
+	char buf[64];
+	bool eof;
+	hear(a, buf, sizeof(buf), 100, &eof);
+	cr_expect_str_eq(buf, "bye\n");
+	cr_expect(eof, "our FIN after the answer");
+	/* The server still drains what comes: no reset, the connection open. */
+	say(a, "more bytes after the FIN\n");
+	pump(50);
+	cr_expect_eq(n.closed_total, 0, "lingering");
+	cr_expect_eq(n.lines, 1, "nothing after BYE reached the protocol");
+	close(a); /* their FIN ends it */
+	pump(50);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_LOCAL], 1);
+	cr_expect_eq(counters()->open, 0);
+}
+
+Test(tcp, stop_closes_every_connection_once)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL), b = client(NULL);
+	say(a, "BIG\n"); /* queued output is dropped at stop */
+	pump(20);
+	net_tcp_stop(tcp);
+	net_tcp_stop(tcp); /* idempotent until the last handle closed */
+	tcp = NULL;
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_STOP], 2);
+	cr_expect_eq(n.stopped, 1);
+	cr_expect(closed_by_server(b, 100));
+	close(a);
+	close(b);
+}
+
+Test(tcp, a_failed_bind_names_the_address_and_stops_cleanly)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	struct net_tcp *second = NULL;
+	const struct net_tcp_config cfg = {
+			.name = "again",
+			.addrs = &addr, /* in use by the first */
+			.naddrs = 1,
+			.backlog = 16,
+			.limits = roomy,
+			.ops = &line_ops,
+			.user = &n,
+			.stopped = line_stopped,
+	};
+	char err[256] = "";
+	cr_expect_eq(net_tcp_start(&loop, &cfg, &second, err, sizeof(err)), -EADDRINUSE);
+	cr_expect_not_null(strstr(err, "again listener 127.0.0.1:"), "%s", err);
+	cr_assert_not_null(second, "to be stopped by the caller");
+	net_tcp_stop(second);
+	pump(20); /* the first still listens: the loop would not end */
+	cr_expect_eq(n.stopped, 1);
+	n.stopped = 0; /* the first one's stop is counted by the teardown */
+}
