@@ -26,8 +26,8 @@ void cache_deinit(struct cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static struct cache_entry *find(const struct cache *c, const char *service, const char *protocol,
-		int all)
+static struct cache_entry *find(
+		const struct cache *c, const char *service, const char *protocol, int all)
 {
 	protocol = protocol != NULL ? protocol : "";
 	for (size_t i = 0; i < c->n; i++) {
@@ -142,7 +142,8 @@ bool cache_save_due(const struct cache *c, uint64_t refresh_ms)
 	for (size_t i = 0; i < c->n; i++) {
 		const struct cache_entry *e = &c->entries[i];
 		uint64_t fetched = e->result->fetched_at_ms;
-		if (e->saved_ms == 0 || (fetched > e->saved_ms && fetched - e->saved_ms > refresh_ms)) {
+		if (e->saved_ms == 0 ||
+				(fetched > e->saved_ms && fetched - e->saved_ms > refresh_ms)) {
 			return true;
 		}
 		/* The file's copy is dated after one fetched just now: written
@@ -161,8 +162,8 @@ int cache_save(struct cache *c, const char *path)
 	for (size_t i = 0; arr != NULL && i < c->n; i++) {
 		const struct cache_entry *e = &c->entries[i];
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o*}", "service", e->service,
-						   "protocol", e->protocol, "all", e->all, "result",
-						   jsonify_result(e->result)));
+							   "protocol", e->protocol, "all", e->all,
+							   "result", jsonify_result(e->result)));
 	}
 	json_t *doc = json_pack("{s:i, s:o*}", "version", 1, "entries", arr);
 	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -268,7 +269,8 @@ int cache_load(struct cache *c, const char *path)
 		json_t *res;
 		struct roster_result *r = NULL;
 		if (json_unpack(json_array_get(entries, i), "{s:s, s:s, s:b, s:o}", "service",
-				    &service, "protocol", &protocol, "all", &all, "result", &res) != 0) {
+				    &service, "protocol", &protocol, "all", &all, "result",
+				    &res) != 0) {
 			rc = ROSTER_EPROTO;
 			goto out;
 		}
@@ -280,7 +282,8 @@ int cache_load(struct cache *c, const char *path)
 			uint64_t fetched = r->fetched_at_ms;
 			rc = put_owned(c, service, protocol, all, r);
 			if (rc == 0) {
-				find(c, service, protocol, all)->saved_ms = fetched; /* in the file */
+				find(c, service, protocol, all)->saved_ms =
+						fetched; /* in the file */
 			}
 		}
 		if (rc != 0) {

@@ -50,7 +50,8 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 		return fail(ROSTER_EINVAL, "n_servers is %zu but servers is NULL", cfg->n_servers);
 	}
 	if (cfg->ttl_seconds > 3600) {
-		return fail(ROSTER_EINVAL, "lease TTL %u s out of range (1-3600)", cfg->ttl_seconds);
+		return fail(ROSTER_EINVAL, "lease TTL %u s out of range (1-3600)",
+				cfg->ttl_seconds);
 	}
 	const char *const *servers = cfg->n_servers > 0 ? cfg->servers : default_servers;
 	size_t n = cfg->n_servers > 0 ? cfg->n_servers : 1;
@@ -195,9 +196,9 @@ static int check_instance(const struct roster_instance *inst, int identity_only)
 	const char *what = "";
 	int rc = inst_check(inst, identity_only, &what);
 	if (rc != 0) {
-		const char *val = strcmp(what, "service") == 0	  ? inst->service
+		const char *val = strcmp(what, "service") == 0    ? inst->service
 				  : strcmp(what, "protocol") == 0 ? inst->protocol
-				  : strcmp(what, "host") == 0	  ? inst->host
+				  : strcmp(what, "host") == 0     ? inst->host
 								  : NULL;
 		if (val != NULL || strcmp(what, "port") != 0) {
 			return fail(rc, "invalid %s '%s': %s", what, val != NULL ? val : "",
@@ -212,12 +213,13 @@ static int check_instance(const struct roster_instance *inst, int identity_only)
  * limit): refused when it is added, not when the engine sends it. */
 static int check_frame(const struct roster_instance *ep)
 {
-	struct wire_request rq = {.id = UINT64_MAX, .op = WIRE_REGISTER, .lease = UINT64_MAX,
-		.inst = ep};
+	struct wire_request rq = {
+			.id = UINT64_MAX, .op = WIRE_REGISTER, .lease = UINT64_MAX, .inst = ep};
 	size_t len = 0;
 	int rc = wire_request_encode(&rq, NULL, &len);
 	if (rc == ROSTER_ELIMIT) {
-		return fail(rc, "endpoint %s:%u: its registration is %zu bytes, over the %u-byte frame "
+		return fail(rc,
+				"endpoint %s:%u: its registration is %zu bytes, over the %u-byte frame "
 				"limit",
 				ep->host, ep->port, len, RS_FRAME_MAX_DEFAULT);
 	}
@@ -235,7 +237,8 @@ int roster_endpoint_add(struct roster_client *c, const struct roster_instance *e
 	}
 	struct roster_instance copy;
 	if (inst_pack(&copy, ep) != 0) {
-		return fail(ROSTER_ENOMEM, "out of memory adding endpoint %s:%u", ep->host, ep->port);
+		return fail(ROSTER_ENOMEM, "out of memory adding endpoint %s:%u", ep->host,
+				ep->port);
 	}
 	pthread_mutex_lock(&c->mu);
 	struct ep *e = core_ep_find(c, ep);
@@ -279,7 +282,8 @@ int roster_endpoint_remove(struct roster_client *c, const struct roster_instance
 	struct ep *e = core_ep_find(c, ep);
 	if (e == NULL || e->removed) {
 		pthread_mutex_unlock(&c->mu);
-		return fail(ROSTER_ENOENT, "endpoint %s:%u of %s/%s is not registered by this client",
+		return fail(ROSTER_ENOENT,
+				"endpoint %s:%u of %s/%s is not registered by this client",
 				ep->host, ep->port, ep->service, ep->protocol);
 	}
 	if (c->engine == NULL) {
@@ -413,8 +417,9 @@ static int call_first(struct roster_client *c, struct wire_request *rq, enum wir
 			wire_response_deinit(rs);
 			return rc;
 		}
-		snprintf(unreachable + strlen(unreachable), sizeof(unreachable) - strlen(unreachable),
-				"%s%s (%s)", i > 0 ? ", " : "", c->servers[i], roster_strerror(rc));
+		snprintf(unreachable + strlen(unreachable),
+				sizeof(unreachable) - strlen(unreachable), "%s%s (%s)",
+				i > 0 ? ", " : "", c->servers[i], roster_strerror(rc));
 	}
 	return fail(ROSTER_EUNREACHABLE, "%s: no registry answered: %s", what, unreachable);
 }
@@ -431,8 +436,8 @@ static uint64_t cache_refresh_ms(const struct roster_client *c)
 	return quarter < 60000 ? quarter : 60000;
 }
 
-int roster_query(struct roster_client *c, const char *service, const char *protocol,
-		unsigned flags, struct roster_result **out)
+int roster_query(struct roster_client *c, const char *service, const char *protocol, unsigned flags,
+		struct roster_result **out)
 {
 	if (inst_label_check(service) != 0) {
 		return fail(ROSTER_ENAME, "invalid service '%s': %s", service ? service : "",
@@ -443,8 +448,10 @@ int roster_query(struct roster_client *c, const char *service, const char *proto
 				roster_strerror(ROSTER_ENAME));
 	}
 	int all = (flags & ROSTER_QUERY_ALL) != 0;
-	struct wire_request rq = {
-		.op = WIRE_QUERY, .service = service, .protocol = protocol, .include_down = all};
+	struct wire_request rq = {.op = WIRE_QUERY,
+			.service = service,
+			.protocol = protocol,
+			.include_down = all};
 	struct wire_response rs;
 	size_t which = 0;
 	int rc = call_first(c, &rq, WIRE_RESULT_QUERY, "query", &rs, &which);
@@ -547,7 +554,7 @@ static int call_all(struct roster_client *c, struct wire_request *rq, const char
 		rq->id = next_sync_id(c);
 		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, &rs);
 		if (rc == 0) {
-			o.kind = rs.error == 0		   ? ROSTER_OUTCOME_APPLIED
+			o.kind = rs.error == 0               ? ROSTER_OUTCOME_APPLIED
 				 : rs.error == ROSTER_ENOENT ? ROSTER_OUTCOME_NOT_FOUND
 							     : ROSTER_OUTCOME_REFUSED;
 			o.error = rs.error;
@@ -576,8 +583,8 @@ static int call_all(struct roster_client *c, struct wire_request *rq, const char
 	}
 	enum roster_outcome_kind worst = count[ROSTER_OUTCOME_REFUSED] > 0 ? ROSTER_OUTCOME_REFUSED
 					 : count[ROSTER_OUTCOME_UNREACHABLE] > 0
-						 ? ROSTER_OUTCOME_UNREACHABLE
-						 : ROSTER_OUTCOME_NOT_FOUND;
+							 ? ROSTER_OUTCOME_UNREACHABLE
+							 : ROSTER_OUTCOME_NOT_FOUND;
 	if (count[ROSTER_OUTCOME_APPLIED] > 0 && worst == ROSTER_OUTCOME_NOT_FOUND) {
 		return 0; /* where it was not applied, there was nothing to change */
 	}
@@ -594,8 +601,8 @@ static int call_all(struct roster_client *c, struct wire_request *rq, const char
 			"%s: registry %s: %s", what, server, first[worst].message);
 }
 
-int roster_instance_deregister(struct roster_client *c, const struct roster_instance *id,
-		uint64_t *revision)
+int roster_instance_deregister(
+		struct roster_client *c, const struct roster_instance *id, uint64_t *revision)
 {
 	n_outcomes = 0;
 	int rc = check_instance(id, 1);
@@ -621,8 +628,8 @@ int roster_instance_set_status(struct roster_client *c, const struct roster_inst
 	return call_all(c, &rq, "status", revision);
 }
 
-int roster_instance_register_permanent(struct roster_client *c,
-		const struct roster_instance *inst, uint64_t *revision)
+int roster_instance_register_permanent(
+		struct roster_client *c, const struct roster_instance *inst, uint64_t *revision)
 {
 	n_outcomes = 0;
 	int rc = check_instance(inst, 0);
@@ -638,8 +645,8 @@ int roster_instance_register_permanent(struct roster_client *c,
 
 /* ---- watches ---------------------------------------------------------------- */
 
-int roster_watch_start(struct roster_client *c, const char *service, roster_watch_cb cb,
-		void *ud, struct roster_watch **out)
+int roster_watch_start(struct roster_client *c, const char *service, roster_watch_cb cb, void *ud,
+		struct roster_watch **out)
 {
 	if (service != NULL && service[0] != '\0' && inst_label_check(service) != 0) {
 		return fail(ROSTER_ENAME, "invalid service '%s': %s", service,

@@ -41,21 +41,21 @@ struct ep {
 
 struct roster_watch {
 	struct roster_watch *next;
-	uint64_t req_id;       /**< id of the Watch request on the current connection */
-	char *service;         /**< "" for every service */
+	uint64_t req_id; /**< id of the Watch request on the current connection */
+	char *service;   /**< "" for every service */
 	roster_watch_cb cb;
 	void *ud;
 	uint64_t last_revision; /**< where the registry's stream stands: resume from here */
-	bool subscribed;       /**< a Watch request is active on the connection */
-	bool in_snapshot;      /**< between SNAPSHOT_BEGIN and SNAPSHOT_END */
-	bool resync_due;       /**< owed a RESYNC callback (watch.c, watch_lost()) */
+	bool subscribed;        /**< a Watch request is active on the connection */
+	bool in_snapshot;       /**< between SNAPSHOT_BEGIN and SNAPSHOT_END */
+	bool resync_due;        /**< owed a RESYNC callback (watch.c, watch_lost()) */
 };
 
 struct cache;
 struct engine;
 
 struct roster_client {
-	struct roster_config cfg;     /**< servers and cache_path point into this client */
+	struct roster_config cfg; /**< servers and cache_path point into this client */
 	char **servers;
 	struct sockaddr_storage *addrs;
 	size_t n_servers;
@@ -75,7 +75,7 @@ struct roster_client {
 	struct roster_watch *watches;
 	uint64_t *cancels; /**< Watch ids to cancel on the registry carrying the watches */
 	size_t n_cancels, cap_cancels;
-	uint64_t next_id;  /**< request ids */
+	uint64_t next_id;      /**< request ids */
 	struct engine *engine; /**< NULL until started */
 	bool engine_thread;    /**< started with roster_client_start() */
 };

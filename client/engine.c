@@ -127,10 +127,10 @@ static void engine_reg_lost(struct reg *r, int err, const char *why, bool was_co
 }
 
 static const struct reg_ops engine_reg_ops = {
-	.connected = engine_reg_connected,
-	.response = engine_reg_response,
-	.tick = engine_reg_tick,
-	.lost = engine_reg_lost,
+		.connected = engine_reg_connected,
+		.response = engine_reg_response,
+		.tick = engine_reg_tick,
+		.lost = engine_reg_lost,
 };
 
 /* ---- engine lifecycle ---------------------------------------------------- */

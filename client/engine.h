@@ -23,8 +23,8 @@
  * thread; @p loop is then unused).
  * @return 0, ROSTER_ENOMEM, or a negated errno.
  */
-__attribute__((warn_unused_result)) int engine_start(struct roster_client *c, void *loop,
-		bool own_thread);
+__attribute__((warn_unused_result)) int engine_start(
+		struct roster_client *c, void *loop, bool own_thread);
 
 /** Tell the engine that the wanted state changed. Any thread. NULL-safe. */
 void engine_kick(struct engine *e);

@@ -15,9 +15,9 @@ void eps_sync(struct reg *r)
 			continue;
 		}
 		struct wire_request rq = {
-			.op = ep->removed ? WIRE_DEREGISTER_INSTANCE : WIRE_REGISTER,
-			.inst = &ep->inst,
-			.lease = r->lease,
+				.op = ep->removed ? WIRE_DEREGISTER_INSTANCE : WIRE_REGISTER,
+				.inst = &ep->inst,
+				.lease = r->lease,
 		};
 		int rc = reg_send(r, &rq, ep->uid, ep->gen);
 		if (rc == 0) {
@@ -40,7 +40,7 @@ void eps_sync(struct reg *r)
 static bool error_transient(int err)
 {
 	return err == ROSTER_EAGAIN || err == ROSTER_ESTORE || err == ROSTER_ESERVER ||
-			err == ROSTER_ETIMEDOUT;
+	       err == ROSTER_ETIMEDOUT;
 }
 
 enum eps_ack eps_on_ack(struct reg *r, const struct pending *p, const struct wire_response *rs)

@@ -144,7 +144,7 @@ static int host_equal(const char *a, const char *b)
 int inst_same_identity(const struct roster_instance *a, const struct roster_instance *b)
 {
 	return a->port == b->port && strcasecmp(a->service, b->service) == 0 &&
-			strcasecmp(a->protocol, b->protocol) == 0 && host_equal(a->host, b->host);
+	       strcasecmp(a->protocol, b->protocol) == 0 && host_equal(a->host, b->host);
 }
 
 struct roster_result *inst_result_new(size_t n)

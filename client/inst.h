@@ -15,8 +15,8 @@
  * Copy @p src into @p dst as a packed instance (dst->priv owns the memory).
  * @return 0 or ROSTER_ENOMEM (then @p dst is zeroed).
  */
-__attribute__((warn_unused_result)) int inst_pack(struct roster_instance *dst,
-		const struct roster_instance *src);
+__attribute__((warn_unused_result)) int inst_pack(
+		struct roster_instance *dst, const struct roster_instance *src);
 
 /** Free what inst_pack() allocated and zero @p inst. NULL-safe. */
 void inst_release(struct roster_instance *inst);
@@ -28,8 +28,8 @@ void inst_release(struct roster_instance *inst);
  * @param what set to the name of the faulty field ("service", "host"...).
  * @return 0, ROSTER_ENAME, ROSTER_EPORT, ROSTER_EADDR, ROSTER_EINVAL.
  */
-__attribute__((warn_unused_result)) int inst_check(const struct roster_instance *inst,
-		int identity_only, const char **what);
+__attribute__((warn_unused_result)) int inst_check(
+		const struct roster_instance *inst, int identity_only, const char **what);
 
 /** Check a service or protocol label (NULL and "" are invalid). */
 __attribute__((warn_unused_result)) int inst_label_check(const char *label);

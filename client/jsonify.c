@@ -25,17 +25,19 @@ json_t *jsonify_instance(const struct roster_instance *inst)
 		json_array_append_new(addrs, json_string(inst->addresses[i]));
 	}
 	for (size_t i = 0; meta != NULL && i < inst->n_metadata; i++) {
-		json_object_set_new(meta, inst->metadata[i].key, json_string(inst->metadata[i].value));
+		json_object_set_new(
+				meta, inst->metadata[i].key, json_string(inst->metadata[i].value));
 	}
 	/* "o" steals the references, also on failure. */
 	return json_pack("{s:s, s:s, s:s, s:i, s:o*, s:i, s:i, s:o*, s:s, s:I, s:I, s:s, s:I, s:b}",
 			"service", inst->service, "protocol", inst->protocol, "host", inst->host,
-			"port", (int)inst->port, "addresses", addrs, "priority", (int)inst->priority,
-			"weight", (int)inst->weight, "metadata", meta, "status",
-			roster_status_name(inst->status), "registered_at_ms",
+			"port", (int)inst->port, "addresses", addrs, "priority",
+			(int)inst->priority, "weight", (int)inst->weight, "metadata", meta,
+			"status", roster_status_name(inst->status), "registered_at_ms",
 			(json_int_t)inst->registered_at_ms, "status_since_ms",
-			(json_int_t)inst->status_since_ms, "expiry", jsonify_expiry_name(inst->expiry),
-			"lease", (json_int_t)inst->lease, "stale", (int)inst->stale);
+			(json_int_t)inst->status_since_ms, "expiry",
+			jsonify_expiry_name(inst->expiry), "lease", (json_int_t)inst->lease,
+			"stale", (int)inst->stale);
 }
 
 static enum roster_status status_from_name(const char *s)
@@ -58,12 +60,13 @@ int jsonify_parse_instance(const json_t *obj, struct roster_instance *out)
 	memset(out, 0, sizeof(*out));
 	if (json_unpack_ex((json_t *)obj, &err, 0,
 			    "{s:s, s:s, s:s, s:i, s:o, s:i, s:i, s:o, s:s, s:I, s:I, s:s, s:I, s:b}",
-			    "service", &service, "protocol", &protocol, "host", &host, "port", &port,
-			    "addresses", &addrs, "priority", &priority, "weight", &weight,
+			    "service", &service, "protocol", &protocol, "host", &host, "port",
+			    &port, "addresses", &addrs, "priority", &priority, "weight", &weight,
 			    "metadata", &meta, "status", &status, "registered_at_ms", &reg_at,
 			    "status_since_ms", &since, "expiry", &expiry, "lease", &lease, "stale",
 			    &stale) != 0 ||
-			!json_is_array(addrs) || !json_is_object(meta) || port < 1 || port > 65535) {
+			!json_is_array(addrs) || !json_is_object(meta) || port < 1 ||
+			port > 65535) {
 		return ROSTER_EPROTO;
 	}
 	size_t na = json_array_size(addrs), nm = json_object_size(meta);
@@ -83,7 +86,8 @@ int jsonify_parse_instance(const json_t *obj, struct roster_instance *out)
 	const char *k;
 	json_t *v;
 	size_t i = 0;
-	json_object_foreach(meta, k, v) {
+	json_object_foreach(meta, k, v)
+	{
 		mv[i].key = k;
 		mv[i].value = json_string_value(v);
 		if (mv[i].value == NULL) {
@@ -92,24 +96,24 @@ int jsonify_parse_instance(const json_t *obj, struct roster_instance *out)
 		i++;
 	}
 	struct roster_instance view = {
-		.service = service,
-		.protocol = protocol,
-		.host = host,
-		.port = (uint16_t)port,
-		.addresses = av,
-		.n_addresses = na,
-		.priority = (uint16_t)priority,
-		.weight = (uint16_t)weight,
-		.metadata = mv,
-		.n_metadata = nm,
-		.status = status_from_name(status),
-		.registered_at_ms = (uint64_t)reg_at,
-		.status_since_ms = (uint64_t)since,
-		.expiry = strcmp(expiry, "TIMED") == 0	 ? ROSTER_TIMED
-			  : strcmp(expiry, "NEVER") == 0 ? ROSTER_NEVER
-							 : ROSTER_EXPIRY_UNSPECIFIED,
-		.lease = (uint64_t)lease,
-		.stale = stale != 0,
+			.service = service,
+			.protocol = protocol,
+			.host = host,
+			.port = (uint16_t)port,
+			.addresses = av,
+			.n_addresses = na,
+			.priority = (uint16_t)priority,
+			.weight = (uint16_t)weight,
+			.metadata = mv,
+			.n_metadata = nm,
+			.status = status_from_name(status),
+			.registered_at_ms = (uint64_t)reg_at,
+			.status_since_ms = (uint64_t)since,
+			.expiry = strcmp(expiry, "TIMED") == 0   ? ROSTER_TIMED
+				  : strcmp(expiry, "NEVER") == 0 ? ROSTER_NEVER
+								 : ROSTER_EXPIRY_UNSPECIFIED,
+			.lease = (uint64_t)lease,
+			.stale = stale != 0,
 	};
 	rc = inst_pack(out, &view);
 out:

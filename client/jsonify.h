@@ -25,8 +25,8 @@ json_t *jsonify_instance(const struct roster_instance *inst);
  * @return 0, ROSTER_EPROTO (a field is missing or has the wrong type),
  *         ROSTER_ENOMEM.
  */
-__attribute__((warn_unused_result)) int jsonify_parse_instance(const json_t *obj,
-		struct roster_instance *out);
+__attribute__((warn_unused_result)) int jsonify_parse_instance(
+		const json_t *obj, struct roster_instance *out);
 
 /**
  * A result as {"revision":..,"preserving":..,"stale":..,"fetched_at_ms":..,

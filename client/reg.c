@@ -15,14 +15,14 @@ void reg_emit(struct reg *r, enum roster_event_kind kind, int err, const char *m
 {
 	struct roster_client *c = r->e->c;
 	struct roster_event ev = {
-		.kind = kind,
-		.registry = r->idx,
-		.server = c->servers[r->idx],
-		.lease = r->lease,
-		.revision = revision,
-		.endpoint = ep,
-		.error = err,
-		.message = msg != NULL ? msg : "",
+			.kind = kind,
+			.registry = r->idx,
+			.server = c->servers[r->idx],
+			.lease = r->lease,
+			.revision = revision,
+			.endpoint = ep,
+			.error = err,
+			.message = msg != NULL ? msg : "",
 	};
 	core_emit(c, &ev);
 }
@@ -100,8 +100,8 @@ int reg_send(struct reg *r, struct wire_request *rq, uint64_t ep_uid, uint64_t g
 	}
 	/* A watch's stream is matched against the watch list, not this table. */
 	if (rq->op != WIRE_WATCH && rq->op != WIRE_CANCEL_WATCH) {
-		r->pend[r->n_pend++] =
-				(struct pending){rq->id, rq->op, ep_uid, gen, uv_now(r->e->loop), len};
+		r->pend[r->n_pend++] = (struct pending){
+				rq->id, rq->op, ep_uid, gen, uv_now(r->e->loop), len};
 	}
 	return 0;
 }
@@ -341,8 +341,8 @@ void reg_connect(struct reg *r)
 	(void)uv_tcp_nodelay(&r->tcp, 1);
 	r->connect_req.data = r;
 	r->state = REG_CONNECTING;
-	rc = uv_tcp_connect(&r->connect_req, &r->tcp,
-			(const struct sockaddr *)&e->c->addrs[r->idx], connect_cb);
+	rc = uv_tcp_connect(&r->connect_req, &r->tcp, (const struct sockaddr *)&e->c->addrs[r->idx],
+			connect_cb);
 	if (rc != 0) {
 		reg_fail(r, ROSTER_EUNREACHABLE, uv_strerror(rc));
 		return;

@@ -105,12 +105,12 @@ struct engine {
 	size_t n;
 	bool stop_requested; /**< set by another thread, seen by async_cb */
 	bool stopping;
-	bool closed;         /**< every handle closed or closing */
-	size_t draining;     /**< lease deregistrations awaited at shutdown */
+	bool closed;     /**< every handle closed or closing */
+	size_t draining; /**< lease deregistrations awaited at shutdown */
 	size_t open_handles;
-	struct backoff rng;  /**< heartbeat jitter */
-	size_t watch_reg;    /**< watch.c: the registry carrying the watches, or SIZE_MAX */
-	size_t watch_prev;   /**< watch.c: the one whose revisions the watches remember */
+	struct backoff rng; /**< heartbeat jitter */
+	size_t watch_reg;   /**< watch.c: the registry carrying the watches, or SIZE_MAX */
+	size_t watch_prev;  /**< watch.c: the one whose revisions the watches remember */
 };
 
 /**
@@ -132,15 +132,15 @@ void reg_connect(struct reg *r);
  *         failed (reg_fail() has run): ROSTER_EUNREACHABLE (not connected,
  *         or the write failed), ROSTER_ENOMEM.
  */
-__attribute__((warn_unused_result)) int reg_send(struct reg *r, struct wire_request *rq,
-		uint64_t ep_uid, uint64_t gen);
+__attribute__((warn_unused_result)) int reg_send(
+		struct reg *r, struct wire_request *rq, uint64_t ep_uid, uint64_t gen);
 
 /**
  * Take the request in flight with id @p id out of the table.
  * @return true with @p out set, or false (not a request of this table).
  */
-__attribute__((warn_unused_result)) bool reg_pending_take(struct reg *r, uint64_t id,
-		struct pending *out);
+__attribute__((warn_unused_result)) bool reg_pending_take(
+		struct reg *r, uint64_t id, struct pending *out);
 
 /**
  * The connection is unusable: forget what was in flight, close the socket,

@@ -38,7 +38,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 static int connect_deadline(const struct sockaddr_storage *addr, int64_t deadline, int *fdp)
 {
 	socklen_t alen = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						      : sizeof(struct sockaddr_in);
+						     : sizeof(struct sockaddr_in);
 	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		return -errno;
@@ -53,7 +53,8 @@ static int connect_deadline(const struct sockaddr_storage *addr, int64_t deadlin
 		int rc = wait_fd(fd, POLLOUT, deadline);
 		int err = 0;
 		socklen_t elen = sizeof(err);
-		if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)) {
+		if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 ||
+					       err != 0)) {
 			rc = ROSTER_EUNREACHABLE;
 		}
 		if (rc != 0) {
@@ -180,8 +181,8 @@ int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq
 		out->error = ROSTER_ELIMIT;
 		out->too_large = 1;
 		snprintf(out->message, sizeof(out->message),
-				"request of %zu bytes is over the %u-byte frame limit; not sent", flen,
-				RS_FRAME_MAX_DEFAULT);
+				"request of %zu bytes is over the %u-byte frame limit; not sent",
+				flen, RS_FRAME_MAX_DEFAULT);
 		return 0;
 	}
 	if (rc != 0) {

@@ -45,9 +45,9 @@ void watch_sync(struct reg *r)
 			continue;
 		}
 		struct wire_request rq = {
-			.op = WIRE_WATCH,
-			.service = w->service,
-			.since_revision = w->last_revision,
+				.op = WIRE_WATCH,
+				.service = w->service,
+				.since_revision = w->last_revision,
 		};
 		if (reg_send(r, &rq, 0, 0) != 0) {
 			/* reg_send() failed the registry, and its RESYNC callbacks
@@ -87,8 +87,8 @@ void watch_lost(struct reg *r)
 		}
 		w->resync_due = false;
 		struct roster_watch_event ev = {.kind = ROSTER_WATCH_RESYNC,
-			.revision = w->last_revision,
-			.server = c->servers[r->idx]};
+				.revision = w->last_revision,
+				.server = c->servers[r->idx]};
 		w->cb(&ev, w->ud); /* may cancel w or any other watch */
 	}
 	for (size_t i = 0; i < e->n && e->watch_reg == SIZE_MAX; i++) {
@@ -144,11 +144,11 @@ void watch_on_event(struct reg *r, const struct wire_response *rs)
 		}
 		watch_advance(w, rs);
 		struct roster_watch_event ev = {
-			.kind = rs->watch_kind,
-			.revision = rs->revision,
-			.instance = rs->watch_inst.service != NULL ? &rs->watch_inst : NULL,
-			.reason = rs->reason,
-			.server = c->servers[r->idx],
+				.kind = rs->watch_kind,
+				.revision = rs->revision,
+				.instance = rs->watch_inst.service != NULL ? &rs->watch_inst : NULL,
+				.reason = rs->reason,
+				.server = c->servers[r->idx],
 		};
 		w->cb(&ev, w->ud); /* may cancel w: do not touch it after */
 		return;

@@ -208,17 +208,17 @@ static int build_cancel_watch(struct req_msg *m, const struct wire_request *rq)
 
 /* The builder of each request kind, by enum wire_op. */
 static int (*const request_builders[])(struct req_msg *, const struct wire_request *) = {
-	[WIRE_OPEN_LEASE] = build_open_lease,
-	[WIRE_HEARTBEAT] = build_heartbeat,
-	[WIRE_REGISTER] = build_register,
-	[WIRE_DEREGISTER_INSTANCE] = build_deregister_instance,
-	[WIRE_DEREGISTER_LEASE] = build_deregister_lease,
-	[WIRE_SET_STATUS] = build_set_status,
-	[WIRE_QUERY] = build_query,
-	[WIRE_LIST] = build_list,
-	[WIRE_WATCH] = build_watch,
-	[WIRE_STATS] = build_stats,
-	[WIRE_CANCEL_WATCH] = build_cancel_watch,
+		[WIRE_OPEN_LEASE] = build_open_lease,
+		[WIRE_HEARTBEAT] = build_heartbeat,
+		[WIRE_REGISTER] = build_register,
+		[WIRE_DEREGISTER_INSTANCE] = build_deregister_instance,
+		[WIRE_DEREGISTER_LEASE] = build_deregister_lease,
+		[WIRE_SET_STATUS] = build_set_status,
+		[WIRE_QUERY] = build_query,
+		[WIRE_LIST] = build_list,
+		[WIRE_WATCH] = build_watch,
+		[WIRE_STATS] = build_stats,
+		[WIRE_CANCEL_WATCH] = build_cancel_watch,
 };
 
 /* Pack @p req as one frame, or only size it when @p frame is NULL. */
@@ -249,19 +249,19 @@ int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *
 		return ROSTER_EINVAL;
 	}
 	struct req_msg m = {
-		.req = ROSTER__V1__REQUEST__INIT,
-		.open = ROSTER__V1__OPEN_LEASE_REQUEST__INIT,
-		.hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT,
-		.reg = ROSTER__V1__REGISTER_REQUEST__INIT,
-		.inst = ROSTER__V1__INSTANCE__INIT,
-		.dereg = ROSTER__V1__DEREGISTER_REQUEST__INIT,
-		.id = ROSTER__V1__INSTANCE_ID__INIT,
-		.st = ROSTER__V1__SET_STATUS_REQUEST__INIT,
-		.q = ROSTER__V1__QUERY_REQUEST__INIT,
-		.list = ROSTER__V1__LIST_REQUEST__INIT,
-		.w = ROSTER__V1__WATCH_REQUEST__INIT,
-		.stats = ROSTER__V1__STATS_REQUEST__INIT,
-		.cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT,
+			.req = ROSTER__V1__REQUEST__INIT,
+			.open = ROSTER__V1__OPEN_LEASE_REQUEST__INIT,
+			.hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT,
+			.reg = ROSTER__V1__REGISTER_REQUEST__INIT,
+			.inst = ROSTER__V1__INSTANCE__INIT,
+			.dereg = ROSTER__V1__DEREGISTER_REQUEST__INIT,
+			.id = ROSTER__V1__INSTANCE_ID__INIT,
+			.st = ROSTER__V1__SET_STATUS_REQUEST__INIT,
+			.q = ROSTER__V1__QUERY_REQUEST__INIT,
+			.list = ROSTER__V1__LIST_REQUEST__INIT,
+			.w = ROSTER__V1__WATCH_REQUEST__INIT,
+			.stats = ROSTER__V1__STATS_REQUEST__INIT,
+			.cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT,
 	};
 	m.req.id = rq->id;
 	int rc = request_builders[rq->op](&m, rq);
@@ -296,26 +296,26 @@ static int instance_from_pb(struct roster_instance *dst, const Roster__V1__Insta
 		meta[i].value = pb->metadata[i]->value;
 	}
 	struct roster_instance view = {
-		.service = pb->service,
-		.protocol = pb->protocol,
-		.host = pb->host,
-		.port = (uint16_t)pb->port,
-		.addresses = (const char *const *)pb->addresses,
-		.n_addresses = pb->n_addresses,
-		.priority = (uint16_t)pb->priority,
-		.weight = (uint16_t)pb->weight,
-		.metadata = meta,
-		.n_metadata = pb->n_metadata,
-		.status = (int)pb->status >= 0 && (int)pb->status <= (int)ROSTER_DOWN
-					? (enum roster_status)pb->status
-					: ROSTER_STATUS_UNSPECIFIED,
-		.registered_at_ms = pb->registered_at_ms,
-		.status_since_ms = pb->status_since_ms,
-		.expiry = (int)pb->expiry >= 0 && (int)pb->expiry <= (int)ROSTER_NEVER
-					? (enum roster_expiry)pb->expiry
-					: ROSTER_EXPIRY_UNSPECIFIED,
-		.lease = pb->lease,
-		.stale = pb->stale,
+			.service = pb->service,
+			.protocol = pb->protocol,
+			.host = pb->host,
+			.port = (uint16_t)pb->port,
+			.addresses = (const char *const *)pb->addresses,
+			.n_addresses = pb->n_addresses,
+			.priority = (uint16_t)pb->priority,
+			.weight = (uint16_t)pb->weight,
+			.metadata = meta,
+			.n_metadata = pb->n_metadata,
+			.status = (int)pb->status >= 0 && (int)pb->status <= (int)ROSTER_DOWN
+						  ? (enum roster_status)pb->status
+						  : ROSTER_STATUS_UNSPECIFIED,
+			.registered_at_ms = pb->registered_at_ms,
+			.status_since_ms = pb->status_since_ms,
+			.expiry = (int)pb->expiry >= 0 && (int)pb->expiry <= (int)ROSTER_NEVER
+						  ? (enum roster_expiry)pb->expiry
+						  : ROSTER_EXPIRY_UNSPECIFIED,
+			.lease = pb->lease,
+			.stale = pb->stale,
 	};
 	int rc = inst_pack(dst, &view);
 	if (meta != stack_meta) {

@@ -32,16 +32,16 @@ enum wire_op {
 struct wire_request {
 	uint64_t id;
 	enum wire_op op;
-	uint32_t ttl_seconds;                 /**< OPEN_LEASE */
-	uint64_t lease;                       /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE */
-	const struct roster_instance *inst;   /**< REGISTER; identity for DEREGISTER_INSTANCE,
-					       * SET_STATUS */
-	enum roster_status status;            /**< SET_STATUS */
-	const char *service;                  /**< QUERY, WATCH ("" or NULL: all) */
-	const char *protocol;                 /**< QUERY (NULL: all) */
-	int include_down;                     /**< QUERY */
-	uint64_t since_revision;              /**< WATCH */
-	uint64_t watch_id;                    /**< CANCEL_WATCH */
+	uint32_t ttl_seconds;               /**< OPEN_LEASE */
+	uint64_t lease;                     /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE */
+	const struct roster_instance *inst; /**< REGISTER; identity for DEREGISTER_INSTANCE,
+					     * SET_STATUS */
+	enum roster_status status;          /**< SET_STATUS */
+	const char *service;                /**< QUERY, WATCH ("" or NULL: all) */
+	const char *protocol;               /**< QUERY (NULL: all) */
+	int include_down;                   /**< QUERY */
+	uint64_t since_revision;            /**< WATCH */
+	uint64_t watch_id;                  /**< CANCEL_WATCH */
 };
 
 /**
@@ -57,8 +57,8 @@ struct wire_request {
  * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (unknown op), ROSTER_ELIMIT (over
  *         the frame limit; nothing allocated).
  */
-__attribute__((warn_unused_result)) int wire_request_encode(const struct wire_request *rq,
-		uint8_t **frame, size_t *len);
+__attribute__((warn_unused_result)) int wire_request_encode(
+		const struct wire_request *rq, uint8_t **frame, size_t *len);
 
 /** What a response carries. */
 enum wire_result {
@@ -78,29 +78,29 @@ enum wire_result {
 /** A decoded response. Release with wire_response_deinit(). */
 struct wire_response {
 	uint64_t id;
-	int error;            /**< 0, or the ROSTER_E* code of the server's error code */
-	int too_large;        /**< the error is FRAME_TOO_LARGE (error is ROSTER_ELIMIT) */
-	char message[256];    /**< the server's message, truncated */
+	int error;         /**< 0, or the ROSTER_E* code of the server's error code */
+	int too_large;     /**< the error is FRAME_TOO_LARGE (error is ROSTER_ELIMIT) */
+	char message[256]; /**< the server's message, truncated */
 	enum wire_result result;
 	uint64_t lease;       /**< OPEN_LEASE */
 	uint32_t ttl_seconds; /**< OPEN_LEASE, HEARTBEAT */
 	uint32_t count;       /**< HEARTBEAT: instances held; DEREGISTER: removed */
 	uint64_t revision;    /**< REGISTER, DEREGISTER, SET_STATUS, QUERY, LIST, WATCH_EVENT */
 	int created;          /**< REGISTER */
-	struct roster_result *query;  /**< QUERY: owned */
-	struct roster_list *list;     /**< LIST: owned */
-	struct roster_stats stats;    /**< STATS */
-	enum roster_watch_kind watch_kind;  /**< WATCH_EVENT */
-	struct roster_instance watch_inst;  /**< WATCH_EVENT: packed when set */
-	char reason[32];                    /**< WATCH_EVENT */
+	struct roster_result *query;       /**< QUERY: owned */
+	struct roster_list *list;          /**< LIST: owned */
+	struct roster_stats stats;         /**< STATS */
+	enum roster_watch_kind watch_kind; /**< WATCH_EVENT */
+	struct roster_instance watch_inst; /**< WATCH_EVENT: packed when set */
+	char reason[32];                   /**< WATCH_EVENT */
 };
 
 /**
  * Decode one frame body into @p out.
  * @return 0, ROSTER_EPROTO (not a Response), ROSTER_ENOMEM.
  */
-__attribute__((warn_unused_result)) int wire_response_decode(const uint8_t *buf, size_t len,
-		struct wire_response *out);
+__attribute__((warn_unused_result)) int wire_response_decode(
+		const uint8_t *buf, size_t len, struct wire_response *out);
 
 /** Free what a decoded response owns. NULL-safe. */
 void wire_response_deinit(struct wire_response *r);

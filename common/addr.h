@@ -16,7 +16,7 @@
 #define RS_ADDR_TEXT_MAX 64
 
 struct rs_addr {
-	uint8_t family; /**< AF_INET or AF_INET6 */
+	uint8_t family;    /**< AF_INET or AF_INET6 */
 	uint8_t bytes[16]; /**< network order; 4 octets used for AF_INET */
 };
 
@@ -50,8 +50,8 @@ int rs_addr_cmp(const struct rs_addr *a, const struct rs_addr *b);
  * @param out socket address to fill (sockaddr_in or sockaddr_in6).
  * @return 0, RS_EADDR or RS_EPORT.
  */
-__attribute__((warn_unused_result)) int rs_endpoint_parse(const char *text,
-		uint16_t default_port, struct sockaddr_storage *out);
+__attribute__((warn_unused_result)) int rs_endpoint_parse(
+		const char *text, uint16_t default_port, struct sockaddr_storage *out);
 
 /**
  * Format a socket address as "1.2.3.4:53" or "[::1]:53".

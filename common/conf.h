@@ -33,5 +33,5 @@ typedef int (*rs_conf_cb)(const char *key, const char *value, unsigned line, voi
  * @return 0, a negative errno code if the file cannot be read, RS_ECONF for a
  *         syntax error, or the first negative code @p cb returned.
  */
-__attribute__((warn_unused_result)) int rs_conf_parse_file(const char *path, rs_conf_cb cb,
-		void *ud, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int rs_conf_parse_file(
+		const char *path, rs_conf_cb cb, void *ud, char *err, size_t errsz);

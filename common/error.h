@@ -30,36 +30,36 @@ enum rs_error {
 	RS_ETIMEDOUT = -ETIMEDOUT,
 
 	/* Names and labels (RFC 1035 2.3.4, RFC 1123 2.1). */
-	RS_ENAME_EMPTY = -1000,       /**< empty name or empty label ("a..b") */
-	RS_ENAME_LABEL_LONG = -1001,  /**< a label over 63 octets */
-	RS_ENAME_LONG = -1002,        /**< a name over 255 octets in wire form */
-	RS_ENAME_CHAR = -1003,        /**< a character outside letters, digits, hyphen */
-	RS_ENAME_HYPHEN = -1004,      /**< a label starting or ending with a hyphen */
-	RS_ENAME_NUMERIC = -1005,     /**< an all-numeric top label (RFC 1123 2.1) */
+	RS_ENAME_EMPTY = -1000,      /**< empty name or empty label ("a..b") */
+	RS_ENAME_LABEL_LONG = -1001, /**< a label over 63 octets */
+	RS_ENAME_LONG = -1002,       /**< a name over 255 octets in wire form */
+	RS_ENAME_CHAR = -1003,       /**< a character outside letters, digits, hyphen */
+	RS_ENAME_HYPHEN = -1004,     /**< a label starting or ending with a hyphen */
+	RS_ENAME_NUMERIC = -1005,    /**< an all-numeric top label (RFC 1123 2.1) */
 
 	/* Addresses and endpoints. */
-	RS_EADDR = -1010,             /**< not an IPv4 or IPv6 address */
-	RS_EPORT = -1011,             /**< port missing, zero or over 65535 */
+	RS_EADDR = -1010, /**< not an IPv4 or IPv6 address */
+	RS_EPORT = -1011, /**< port missing, zero or over 65535 */
 
 	/* Framing of the registration API. */
-	RS_EFRAME_EMPTY = -1020,      /**< a zero-length frame */
-	RS_EFRAME_BIG = -1021,        /**< a length prefix over the limit */
-	RS_EFRAME_TRUNC = -1022,      /**< the stream ended inside a frame */
-	RS_EPROTO = -1023,            /**< a frame that is not a valid message */
+	RS_EFRAME_EMPTY = -1020, /**< a zero-length frame */
+	RS_EFRAME_BIG = -1021,   /**< a length prefix over the limit */
+	RS_EFRAME_TRUNC = -1022, /**< the stream ended inside a frame */
+	RS_EPROTO = -1023,       /**< a frame that is not a valid message */
 
 	/* Registry semantics. */
-	RS_ELEASE = -1030,            /**< unknown or expired lease */
-	RS_ELIMIT = -1031,            /**< a configured limit was reached */
-	RS_ETTL = -1032,              /**< a TTL outside the allowed range */
-	RS_ESTATUS = -1033,           /**< a status value that cannot be set */
+	RS_ELEASE = -1030,  /**< unknown or expired lease */
+	RS_ELIMIT = -1031,  /**< a configured limit was reached */
+	RS_ETTL = -1032,    /**< a TTL outside the allowed range */
+	RS_ESTATUS = -1033, /**< a status value that cannot be set */
 
 	/* Storage. */
-	RS_ESTORE_FULL = -1040,       /**< the store's map is full and cannot grow */
-	RS_ESTORE = -1041,            /**< any other storage failure */
-	RS_ESTORE_PANIC = -1042,      /**< the store is unusable; the process must restart */
+	RS_ESTORE_FULL = -1040,  /**< the store's map is full and cannot grow */
+	RS_ESTORE = -1041,       /**< any other storage failure */
+	RS_ESTORE_PANIC = -1042, /**< the store is unusable; the process must restart */
 
 	/* Configuration. */
-	RS_ECONF = -1050,             /**< a bad configuration line or value */
+	RS_ECONF = -1050, /**< a bad configuration line or value */
 };
 
 /**

@@ -29,8 +29,8 @@ static int write_all(int fd, const char *p, size_t n)
 static int paths(const char *dir, const char *name, char tmp[PATH_MAX], char *dst)
 {
 	if ((size_t)snprintf(tmp, PATH_MAX, "%s/.%s.tmp", dir, name) >= PATH_MAX ||
-			(dst != NULL &&
-					(size_t)snprintf(dst, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)) {
+			(dst != NULL && (size_t)snprintf(dst, PATH_MAX, "%s/%s", dir, name) >=
+							PATH_MAX)) {
 		return RS_ERANGE;
 	}
 	return 0;

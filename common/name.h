@@ -30,7 +30,7 @@
 #define RS_NAME_TEXT_MAX 255
 
 enum rs_name_flags {
-	RS_NAME_UNDERSCORE = 1 << 0, /**< also accept '_' inside labels */
+	RS_NAME_UNDERSCORE = 1 << 0,  /**< also accept '_' inside labels */
 	RS_NAME_NUMERIC_TOP = 1 << 1, /**< allow an all-numeric last label */
 };
 
@@ -41,8 +41,8 @@ enum rs_name_flags {
  * @param flags RS_NAME_* flags.
  * @return 0, RS_ENAME_EMPTY, RS_ENAME_LABEL_LONG, RS_ENAME_CHAR or RS_ENAME_HYPHEN.
  */
-__attribute__((warn_unused_result)) int rs_label_check(const char *label, size_t len,
-		unsigned flags);
+__attribute__((warn_unused_result)) int rs_label_check(
+		const char *label, size_t len, unsigned flags);
 
 /**
  * Check a name in text form ("host.example.net" or "host.example.net.").
@@ -61,8 +61,8 @@ __attribute__((warn_unused_result)) int rs_name_check(const char *text, unsigned
  * @param out buffer of at least RS_NAME_TEXT_MAX octets.
  * @return the length of @p out without its NUL, or an RS_ENAME_* code.
  */
-__attribute__((warn_unused_result)) int rs_name_canonical(const char *text, unsigned flags,
-		char out[RS_NAME_TEXT_MAX]);
+__attribute__((warn_unused_result)) int rs_name_canonical(
+		const char *text, unsigned flags, char out[RS_NAME_TEXT_MAX]);
 
 /**
  * Convert a checked text name to uncompressed wire form, lower-cased.
@@ -71,8 +71,8 @@ __attribute__((warn_unused_result)) int rs_name_canonical(const char *text, unsi
  * @param wire buffer of RS_NAME_WIRE_MAX octets.
  * @return the wire length (2..255), or an RS_ENAME_* code.
  */
-__attribute__((warn_unused_result)) int rs_name_to_wire(const char *text, unsigned flags,
-		uint8_t wire[RS_NAME_WIRE_MAX]);
+__attribute__((warn_unused_result)) int rs_name_to_wire(
+		const char *text, unsigned flags, uint8_t wire[RS_NAME_WIRE_MAX]);
 
 /**
  * Convert an uncompressed wire name to text with a trailing dot. Octets other
@@ -85,8 +85,8 @@ __attribute__((warn_unused_result)) int rs_name_to_wire(const char *text, unsign
  * @return the text length, RS_EPROTO for a malformed wire name, RS_ERANGE if
  *         @p out is too small.
  */
-__attribute__((warn_unused_result)) int rs_name_from_wire(const uint8_t *wire, size_t len,
-		char *out, size_t outsz);
+__attribute__((warn_unused_result)) int rs_name_from_wire(
+		const uint8_t *wire, size_t len, char *out, size_t outsz);
 
 /**
  * Length of an uncompressed wire name, checking its structure.

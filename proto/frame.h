@@ -26,14 +26,14 @@
 #define RS_FRAME_MAX_DEFAULT (1024u * 1024u)
 
 struct rs_frame_decoder {
-	uint32_t max;        /**< largest accepted frame body */
+	uint32_t max; /**< largest accepted frame body */
 	uint8_t hdr[RS_FRAME_HEADER];
-	uint32_t hdr_len;    /**< header bytes gathered so far */
-	uint32_t body_len;   /**< body length once the header is complete */
-	uint8_t *buf;        /**< body being gathered across chunks */
-	uint32_t buf_len;    /**< body bytes gathered so far */
+	uint32_t hdr_len;  /**< header bytes gathered so far */
+	uint32_t body_len; /**< body length once the header is complete */
+	uint8_t *buf;      /**< body being gathered across chunks */
+	uint32_t buf_len;  /**< body bytes gathered so far */
 	uint32_t buf_cap;
-	int error;           /**< sticky: once set, the stream is unusable */
+	int error; /**< sticky: once set, the stream is unusable */
 };
 
 /**

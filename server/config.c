@@ -18,15 +18,15 @@
 #endif
 
 enum opt_type {
-	OPT_LABEL,    /* one DNS label, lower-cased */
-	OPT_NAME,     /* a domain name, canonical */
+	OPT_LABEL, /* one DNS label, lower-cased */
+	OPT_NAME,  /* a domain name, canonical */
 	OPT_NAME_LIST,
-	OPT_LISTEN,   /* address:port, repeatable */
+	OPT_LISTEN, /* address:port, repeatable */
 	OPT_PATH,
 	OPT_U32,
 	OPT_U64_BYTES, /* with K/M/G suffixes */
-	OPT_MS,       /* a duration: 500ms, 10s, 5m, 1h; plain numbers are seconds */
-	OPT_FRACTION, /* 0 < x <= 1, or a percentage "15%" */
+	OPT_MS,        /* a duration: 500ms, 10s, 5m, 1h; plain numbers are seconds */
+	OPT_FRACTION,  /* 0 < x <= 1, or a percentage "15%" */
 	OPT_BOOL,
 	OPT_LOGLEVEL,
 };
@@ -35,88 +35,93 @@ struct opt {
 	const char *name;
 	enum opt_type type;
 	bool reloadable;
-	uint64_t min, max;      /* for numbers */
-	size_t offset;          /* into struct server_config */
+	uint64_t min, max; /* for numbers */
+	size_t offset;     /* into struct server_config */
 	const char *help;
 };
 
 #define OFF(f) offsetof(struct server_config, f)
 
 static const struct opt opts[] = {
-	{"site", OPT_LABEL, false, 0, 0, OFF(site), "site name (a DNS label), e.g. lon6"},
-	{"domain", OPT_NAME, false, 0, 0, OFF(domain), "fleet domain, e.g. example.net"},
-	{"dns", OPT_LISTEN, false, 0, 0, OFF(dns), "DNS listener, UDP+TCP (repeatable)"},
-	{"api", OPT_LISTEN, false, 0, 0, OFF(api), "registration API listener (repeatable)"},
-	{"http", OPT_LISTEN, false, 0, 0, OFF(http), "HTTP metrics/status listener (repeatable)"},
-	{"data", OPT_PATH, false, 0, 0, OFF(data_dir), "data directory (LMDB store)"},
-	{"ttl", OPT_U32, false, 0, 86400, OFF(ttl), "TTL of DNS answers, seconds"},
-	{"negative-ttl", OPT_U32, false, 0, 86400, OFF(negative_ttl),
-			"TTL of NXDOMAIN/NODATA answers, seconds"},
-	{"ns", OPT_NAME_LIST, false, 0, 0, OFF(ns),
-			"NS name of the zone (repeatable) (default ns1.DOMAIN)"},
-	{"report-zone", OPT_NAME, false, 0, 0, OFF(report_zone),
-			"zone for client error reports over DNS"},
-	{"stable-subsets", OPT_BOOL, false, 0, 0, OFF(stable_subsets),
-			"same TCP subset per client address until the set changes"},
-	{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
-	{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
-			"DNS TCP idle timeout"},
-	{"tcp-max-connections", OPT_U32, true, 1, 1000000, OFF(dns_tcp_max_conns),
-			"DNS TCP connection limit"},
-	{"no-dns-cookies", OPT_BOOL, false, 0, 0, OFF(dns_cookies_off),
-			"do not answer DNS Cookies (RFC 7873)"},
-	{"dns-cookie-secret", OPT_PATH, false, 0, 0, OFF(dns_cookie_secret),
-			"file of the DNS Cookie secret (default DATA/dns-cookie-secret)"},
-	{"tcp-max-connections-per-source", OPT_U32, true, 1, 1000000,
-			OFF(dns_tcp_max_per_source),
-			"DNS TCP connections from one IPv4 address or IPv6 /64"},
-	{"dns-threads", OPT_U32, false, 0, 64, OFF(dns_threads),
-			"DNS UDP worker threads (0: on the main loop)"},
-	{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
-			"client reports per second per /24 or /56"},
-	{"report-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(report_log_max),
-			"size cap of the client report log"},
-	{"max-connections", OPT_U32, true, 1, 1000000, OFF(api_max_conns),
-			"API connection limit"},
-	{"max-connections-per-source", OPT_U32, true, 1, 1000000, OFF(api_max_per_source),
-			"API connections from one IPv4 address or IPv6 /64"},
-	{"max-frame", OPT_U32, true, 64, 64u << 20, OFF(api_max_frame), "API frame size limit"},
-	{"idle-timeout", OPT_MS, true, 1000, 86400000, OFF(api_idle_ms),
-			"API idle connection timeout"},
-	{"max-inflight", OPT_U32, true, 1, 1000000, OFF(api_max_inflight),
-			"unanswered API requests per connection"},
-	{"max-outbuf", OPT_U64_BYTES, true, 65536, 1ULL << 34, OFF(api_max_outbuf),
-			"queued reply bytes per API connection before it is dropped"},
-	{"http-max-connections", OPT_U32, true, 1, 1000000, OFF(http_max_conns),
-			"HTTP connection limit"},
-	{"http-idle-timeout", OPT_MS, true, 100, 3600000, OFF(http_idle_ms),
-			"HTTP request, response and keep-alive timeout"},
-	{"max-instances-per-lease", OPT_U32, true, 1, 10000000,
-			OFF(limits.max_instances_per_lease), "instances under one lease"},
-	{"max-metadata", OPT_U32, true, 0, 1u << 20, OFF(limits.max_metadata_bytes),
-			"metadata bytes per instance"},
-	{"max-instances", OPT_U64_BYTES, true, 1, 1ULL << 40, OFF(limits.max_instances),
-			"instances in the whole registry"},
-	{"preserve-fraction", OPT_FRACTION, true, 0, 0, OFF(limits.preserve_fraction),
-			"expiries per window that trigger self-preservation (0.15 or 15%)"},
-	{"preserve-min", OPT_U32, true, 1, 100000000, OFF(limits.preserve_min),
-			"minimum expiries per window to trigger self-preservation"},
-	{"preserve-window", OPT_MS, true, 1000, 86400000, OFF(limits.preserve_window_ms),
-			"self-preservation window"},
-	{"no-self-preservation", OPT_BOOL, true, 0, 0, 0, "never hold expiring leases"},
-	{"keep-last", OPT_BOOL, true, 0, 0, OFF(limits.keep_last),
-			"never let expiry alone empty a service"},
-	{"keep-last-max-age", OPT_MS, true, 1000, 30ULL * 86400000, OFF(limits.keep_last_max_ms),
-			"how long --keep-last keeps stale instances"},
-	{"journal", OPT_U32, false, 0, 100000000, OFF(limits.journal_max),
-			"changes kept for Watch and IXFR"},
-	{"map-size", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_size),
-			"initial LMDB map size"},
-	{"map-max", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_max),
-			"largest LMDB map size the store grows to"},
-	{"log-level", OPT_LOGLEVEL, true, 0, 0, OFF(log_level),
-			"error, warning, notice, info or debug"},
-	{"config", OPT_PATH, false, 0, 0, OFF(config_file), "config file (key = value lines)"},
+		{"site", OPT_LABEL, false, 0, 0, OFF(site), "site name (a DNS label), e.g. lon6"},
+		{"domain", OPT_NAME, false, 0, 0, OFF(domain), "fleet domain, e.g. example.net"},
+		{"dns", OPT_LISTEN, false, 0, 0, OFF(dns), "DNS listener, UDP+TCP (repeatable)"},
+		{"api", OPT_LISTEN, false, 0, 0, OFF(api),
+				"registration API listener (repeatable)"},
+		{"http", OPT_LISTEN, false, 0, 0, OFF(http),
+				"HTTP metrics/status listener (repeatable)"},
+		{"data", OPT_PATH, false, 0, 0, OFF(data_dir), "data directory (LMDB store)"},
+		{"ttl", OPT_U32, false, 0, 86400, OFF(ttl), "TTL of DNS answers, seconds"},
+		{"negative-ttl", OPT_U32, false, 0, 86400, OFF(negative_ttl),
+				"TTL of NXDOMAIN/NODATA answers, seconds"},
+		{"ns", OPT_NAME_LIST, false, 0, 0, OFF(ns),
+				"NS name of the zone (repeatable) (default ns1.DOMAIN)"},
+		{"report-zone", OPT_NAME, false, 0, 0, OFF(report_zone),
+				"zone for client error reports over DNS"},
+		{"stable-subsets", OPT_BOOL, false, 0, 0, OFF(stable_subsets),
+				"same TCP subset per client address until the set changes"},
+		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
+		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
+				"DNS TCP idle timeout"},
+		{"tcp-max-connections", OPT_U32, true, 1, 1000000, OFF(dns_tcp_max_conns),
+				"DNS TCP connection limit"},
+		{"no-dns-cookies", OPT_BOOL, false, 0, 0, OFF(dns_cookies_off),
+				"do not answer DNS Cookies (RFC 7873)"},
+		{"dns-cookie-secret", OPT_PATH, false, 0, 0, OFF(dns_cookie_secret),
+				"file of the DNS Cookie secret (default DATA/dns-cookie-secret)"},
+		{"tcp-max-connections-per-source", OPT_U32, true, 1, 1000000,
+				OFF(dns_tcp_max_per_source),
+				"DNS TCP connections from one IPv4 address or IPv6 /64"},
+		{"dns-threads", OPT_U32, false, 0, 64, OFF(dns_threads),
+				"DNS UDP worker threads (0: on the main loop)"},
+		{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
+				"client reports per second per /24 or /56"},
+		{"report-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(report_log_max),
+				"size cap of the client report log"},
+		{"max-connections", OPT_U32, true, 1, 1000000, OFF(api_max_conns),
+				"API connection limit"},
+		{"max-connections-per-source", OPT_U32, true, 1, 1000000, OFF(api_max_per_source),
+				"API connections from one IPv4 address or IPv6 /64"},
+		{"max-frame", OPT_U32, true, 64, 64u << 20, OFF(api_max_frame),
+				"API frame size limit"},
+		{"idle-timeout", OPT_MS, true, 1000, 86400000, OFF(api_idle_ms),
+				"API idle connection timeout"},
+		{"max-inflight", OPT_U32, true, 1, 1000000, OFF(api_max_inflight),
+				"unanswered API requests per connection"},
+		{"max-outbuf", OPT_U64_BYTES, true, 65536, 1ULL << 34, OFF(api_max_outbuf),
+				"queued reply bytes per API connection before it is dropped"},
+		{"http-max-connections", OPT_U32, true, 1, 1000000, OFF(http_max_conns),
+				"HTTP connection limit"},
+		{"http-idle-timeout", OPT_MS, true, 100, 3600000, OFF(http_idle_ms),
+				"HTTP request, response and keep-alive timeout"},
+		{"max-instances-per-lease", OPT_U32, true, 1, 10000000,
+				OFF(limits.max_instances_per_lease), "instances under one lease"},
+		{"max-metadata", OPT_U32, true, 0, 1u << 20, OFF(limits.max_metadata_bytes),
+				"metadata bytes per instance"},
+		{"max-instances", OPT_U64_BYTES, true, 1, 1ULL << 40, OFF(limits.max_instances),
+				"instances in the whole registry"},
+		{"preserve-fraction", OPT_FRACTION, true, 0, 0, OFF(limits.preserve_fraction),
+				"expiries per window that trigger self-preservation (0.15 or 15%)"},
+		{"preserve-min", OPT_U32, true, 1, 100000000, OFF(limits.preserve_min),
+				"minimum expiries per window to trigger self-preservation"},
+		{"preserve-window", OPT_MS, true, 1000, 86400000, OFF(limits.preserve_window_ms),
+				"self-preservation window"},
+		{"no-self-preservation", OPT_BOOL, true, 0, 0, 0, "never hold expiring leases"},
+		{"keep-last", OPT_BOOL, true, 0, 0, OFF(limits.keep_last),
+				"never let expiry alone empty a service"},
+		{"keep-last-max-age", OPT_MS, true, 1000, 30ULL * 86400000,
+				OFF(limits.keep_last_max_ms),
+				"how long --keep-last keeps stale instances"},
+		{"journal", OPT_U32, false, 0, 100000000, OFF(limits.journal_max),
+				"changes kept for Watch and IXFR"},
+		{"map-size", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_size),
+				"initial LMDB map size"},
+		{"map-max", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_max),
+				"largest LMDB map size the store grows to"},
+		{"log-level", OPT_LOGLEVEL, true, 0, 0, OFF(log_level),
+				"error, warning, notice, info or debug"},
+		{"config", OPT_PATH, false, 0, 0, OFF(config_file),
+				"config file (key = value lines)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -179,13 +184,16 @@ static int parse_u64(const char *v, uint64_t *out, bool bytes)
 	uint64_t mul = 1;
 	if (bytes && *end != '\0') {
 		switch (*end) {
-		case 'k': case 'K':
+		case 'k':
+		case 'K':
 			mul = 1ULL << 10;
 			break;
-		case 'm': case 'M':
+		case 'm':
+		case 'M':
 			mul = 1ULL << 20;
 			break;
-		case 'g': case 'G':
+		case 'g':
+		case 'G':
 			mul = 1ULL << 30;
 			break;
 		default:
@@ -245,7 +253,7 @@ struct apply_state {
 	bool only_reloadable;
 	bool cli_seen[NOPTS];
 	bool cleared[NOPTS];
-	bool help, version; /* --help, --version (the flags' STOP switches) */
+	bool help, version;          /* --help, --version (the flags' STOP switches) */
 	const struct rs_flag *flags; /* the command line's: flags[k] is opts[k] */
 	char *err;
 	size_t errsz;
@@ -411,17 +419,17 @@ static int set_log_level(struct apply_state *st, const struct opt *o, const char
 static int apply(struct apply_state *st, const struct opt *o, const char *v)
 {
 	static int (*const setters[])(struct apply_state *, const struct opt *, const char *) = {
-		[OPT_LABEL] = set_label,
-		[OPT_NAME] = set_name,
-		[OPT_NAME_LIST] = set_name,
-		[OPT_LISTEN] = set_listen,
-		[OPT_PATH] = set_path,
-		[OPT_U32] = set_number,
-		[OPT_U64_BYTES] = set_number,
-		[OPT_MS] = set_number,
-		[OPT_FRACTION] = set_fraction,
-		[OPT_BOOL] = set_bool,
-		[OPT_LOGLEVEL] = set_log_level,
+			[OPT_LABEL] = set_label,
+			[OPT_NAME] = set_name,
+			[OPT_NAME_LIST] = set_name,
+			[OPT_LISTEN] = set_listen,
+			[OPT_PATH] = set_path,
+			[OPT_U32] = set_number,
+			[OPT_U64_BYTES] = set_number,
+			[OPT_MS] = set_number,
+			[OPT_FRACTION] = set_fraction,
+			[OPT_BOOL] = set_bool,
+			[OPT_LOGLEVEL] = set_log_level,
 	};
 	if (st->only_reloadable && !o->reloadable) {
 		return 0;
@@ -522,8 +530,7 @@ static void format_scaled(char *out, size_t outsz, uint64_t n, bool ms)
 }
 
 /* The values of a list option (--ns, --dns...), comma-separated. */
-static void list_format(const struct opt *o, const struct server_config *def, char *v,
-		size_t vsz)
+static void list_format(const struct opt *o, const struct server_config *def, char *v, size_t vsz)
 {
 	const struct config_listen *l = NULL;
 	size_t n = def->nns;
@@ -546,8 +553,8 @@ static void list_format(const struct opt *o, const struct server_config *def, ch
  * config_defaults()) the way apply() writes it: "(default 10s)",
  * "(required)", or "" when there is nothing to show (an unset name or
  * path, a switch that is off, a default the help text derives). */
-static void opt_default_format(const struct opt *o, const struct server_config *def, char *out,
-		size_t outsz)
+static void opt_default_format(
+		const struct opt *o, const struct server_config *def, char *out, size_t outsz)
 {
 	const char *base = (const char *)def;
 	char v[CONFIG_MAX_LISTEN * (RS_ADDR_TEXT_MAX + 2) + RS_NAME_TEXT_MAX];
@@ -568,25 +575,27 @@ static void opt_default_format(const struct opt *o, const struct server_config *
 		list_format(o, def, v, sizeof(v));
 		break;
 	case OPT_U32:
-		snprintf(v, sizeof(v), "%u", o->offset == OFF(udp_max)
-					? def->udp_max
-					: *(const uint32_t *)(base + o->offset));
+		snprintf(v, sizeof(v), "%u",
+				o->offset == OFF(udp_max) ? def->udp_max
+							  : *(const uint32_t *)(base + o->offset));
 		break;
 	case OPT_U64_BYTES:
 		format_scaled(v, sizeof(v), *(const uint64_t *)(base + o->offset), false);
 		break;
 	case OPT_MS:
-		format_scaled(v, sizeof(v), o->offset == OFF(limits.keep_last_max_ms)
-				? def->limits.keep_last_max_ms
-				: *(const uint32_t *)(base + o->offset), true);
+		format_scaled(v, sizeof(v),
+				o->offset == OFF(limits.keep_last_max_ms)
+						? def->limits.keep_last_max_ms
+						: *(const uint32_t *)(base + o->offset),
+				true);
 		break;
 	case OPT_FRACTION:
 		snprintf(v, sizeof(v), "%g%%", *(const double *)(base + o->offset) * 100);
 		break;
 	case OPT_BOOL: {
 		bool on = strcmp(o->name, "no-self-preservation") == 0
-				  ? !def->limits.preserve_enabled
-				  : *(const bool *)(base + o->offset);
+					  ? !def->limits.preserve_enabled
+					  : *(const bool *)(base + o->offset);
 		if (on) {
 			snprintf(v, sizeof(v), "on");
 		}
@@ -605,8 +614,7 @@ static void opt_default_format(const struct opt *o, const struct server_config *
  * (a switch takes "=WORD" too), then --help and --version. */
 #define NFLAGS (NOPTS + 2)
 
-static int flag_set(void *target, const struct rs_flag *f, const char *v, char *err,
-		size_t errsz)
+static int flag_set(void *target, const struct rs_flag *f, const char *v, char *err, size_t errsz)
 {
 	(void)err, (void)errsz; /* apply() writes st->err, the same buffer */
 	struct apply_state *st = target;
@@ -622,15 +630,22 @@ static void flags_build(struct rs_flag flags[NFLAGS])
 {
 	for (size_t k = 0; k < NOPTS; k++) {
 		flags[k] = (struct rs_flag){.name = opts[k].name,
-			.kind = opts[k].type == OPT_BOOL ? RS_FLAG_CALL_OPT : RS_FLAG_CALL,
-			.set = flag_set, .help = opts[k].help};
+				.kind = opts[k].type == OPT_BOOL ? RS_FLAG_CALL_OPT : RS_FLAG_CALL,
+				.set = flag_set,
+				.help = opts[k].help};
 	}
-	flags[NOPTS] = (struct rs_flag){.name = "help", .short_name = 'h', .kind = RS_FLAG_SWITCH,
-		.opts = RS_FLAG_STOP, .offset = offsetof(struct apply_state, help),
-		.help = "this text"};
-	flags[NOPTS + 1] = (struct rs_flag){.name = "version", .short_name = 'V',
-		.kind = RS_FLAG_SWITCH, .opts = RS_FLAG_STOP,
-		.offset = offsetof(struct apply_state, version), .help = "print the version"};
+	flags[NOPTS] = (struct rs_flag){.name = "help",
+			.short_name = 'h',
+			.kind = RS_FLAG_SWITCH,
+			.opts = RS_FLAG_STOP,
+			.offset = offsetof(struct apply_state, help),
+			.help = "this text"};
+	flags[NOPTS + 1] = (struct rs_flag){.name = "version",
+			.short_name = 'V',
+			.kind = RS_FLAG_SWITCH,
+			.opts = RS_FLAG_STOP,
+			.offset = offsetof(struct apply_state, version),
+			.help = "print the version"};
 }
 
 struct usage_ctx {
@@ -675,7 +690,7 @@ int config_parse(struct server_config *cfg, int argc, char **argv, char *err, si
 	/* getopt_long's rules, which rosterd has always had: --dom for --domain. */
 	struct rs_flags spec = {flags, NFLAGS, .opts = RS_FLAGS_ABBREV};
 	struct apply_state st = {
-		.cfg = cfg, .from_cli = true, .err = err, .errsz = errsz, .flags = flags};
+			.cfg = cfg, .from_cli = true, .err = err, .errsz = errsz, .flags = flags};
 	int rc = rs_flags_parse(&spec, argc - 1, argv + 1, &st, err, errsz);
 	if (rc == 1) {
 		if (st.help) {
@@ -712,8 +727,11 @@ int config_reload(struct server_config *cfg, char *err, size_t errsz)
 		return 0;
 	}
 	struct server_config copy = *cfg;
-	struct apply_state st = {.cfg = &copy, .from_cli = false, .only_reloadable = true,
-		.err = err, .errsz = errsz};
+	struct apply_state st = {.cfg = &copy,
+			.from_cli = false,
+			.only_reloadable = true,
+			.err = err,
+			.errsz = errsz};
 	err[0] = '\0';
 	int rc = load_file(&st);
 	if (rc < 0) {

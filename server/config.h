@@ -28,50 +28,50 @@ struct config_listen {
 struct server_config {
 	/* Identity. */
 	char site[RS_LABEL_MAX + 1];
-	char domain[RS_NAME_TEXT_MAX];        /**< canonical, trailing dot */
-	char zone[RS_NAME_TEXT_MAX];          /**< services.<site>.<domain>. */
+	char domain[RS_NAME_TEXT_MAX]; /**< canonical, trailing dot */
+	char zone[RS_NAME_TEXT_MAX];   /**< services.<site>.<domain>. */
 
 	/* Listeners (several addresses each, IPv4 and IPv6). */
-	struct config_listen dns;             /**< default 127.0.0.1:8053 */
-	struct config_listen api;             /**< default 127.0.0.1:7600 */
-	struct config_listen http;            /**< default 127.0.0.1:7680 */
+	struct config_listen dns;  /**< default 127.0.0.1:8053 */
+	struct config_listen api;  /**< default 127.0.0.1:7600 */
+	struct config_listen http; /**< default 127.0.0.1:7680 */
 
-	char data_dir[4096];                  /**< default ./roster-data */
+	char data_dir[4096]; /**< default ./roster-data */
 	char config_file[4096];
-	int log_level;                        /**< enum rs_log_level */
+	int log_level; /**< enum rs_log_level */
 
 	/* DNS. */
-	uint32_t ttl;                         /**< answer TTL, s; default 5 */
-	uint32_t negative_ttl;                /**< NXDOMAIN/NODATA TTL, s; default 5 */
+	uint32_t ttl;                             /**< answer TTL, s; default 5 */
+	uint32_t negative_ttl;                    /**< NXDOMAIN/NODATA TTL, s; default 5 */
 	char ns[CONFIG_MAX_NS][RS_NAME_TEXT_MAX]; /**< canonical; default ns1.<domain> */
 	size_t nns;
-	char report_zone[RS_NAME_TEXT_MAX];   /**< canonical, or "" */
+	char report_zone[RS_NAME_TEXT_MAX]; /**< canonical, or "" */
 	bool stable_subsets;
-	uint16_t udp_max;                     /**< largest UDP answer; default 1232 */
-	uint32_t dns_tcp_idle_ms;             /**< default 10,000 */
-	uint32_t dns_tcp_max_conns;           /**< default 1,000 */
-	bool dns_cookies_off;                 /**< --no-dns-cookies */
-	char dns_cookie_secret[4096];         /**< "": <data_dir>/dns-cookie-secret */
-	uint32_t dns_tcp_max_per_source;      /**< per IPv4 /32 or IPv6 /64; default 100 */
-	uint32_t dns_threads;                 /**< UDP worker threads; 0 (default): the main loop */
-	uint32_t report_rate;                 /**< reports per second per /24 or /56; default 50 */
-	uint64_t report_log_max;              /**< bytes of report log; default 16 MiB */
+	uint16_t udp_max;                /**< largest UDP answer; default 1232 */
+	uint32_t dns_tcp_idle_ms;        /**< default 10,000 */
+	uint32_t dns_tcp_max_conns;      /**< default 1,000 */
+	bool dns_cookies_off;            /**< --no-dns-cookies */
+	char dns_cookie_secret[4096];    /**< "": <data_dir>/dns-cookie-secret */
+	uint32_t dns_tcp_max_per_source; /**< per IPv4 /32 or IPv6 /64; default 100 */
+	uint32_t dns_threads;            /**< UDP worker threads; 0 (default): the main loop */
+	uint32_t report_rate;            /**< reports per second per /24 or /56; default 50 */
+	uint64_t report_log_max;         /**< bytes of report log; default 16 MiB */
 
 	/* API limits (reloadable). */
-	uint32_t api_max_conns;               /**< default 10,000 */
-	uint32_t api_max_per_source;          /**< per IPv4 /32 or IPv6 /64; default 1,024 */
-	uint32_t api_max_frame;               /**< default 1 MiB */
-	uint32_t api_idle_ms;                 /**< default 60,000 (> 2 heartbeats at 1 h TTL? no: see docs) */
-	uint32_t api_max_inflight;            /**< unanswered requests per connection; default 1,024 */
-	uint64_t api_max_outbuf;              /**< queued reply bytes per connection; default 8 MiB */
+	uint32_t api_max_conns;      /**< default 10,000 */
+	uint32_t api_max_per_source; /**< per IPv4 /32 or IPv6 /64; default 1,024 */
+	uint32_t api_max_frame;      /**< default 1 MiB */
+	uint32_t api_idle_ms;      /**< default 60,000 (> 2 heartbeats at 1 h TTL? no: see docs) */
+	uint32_t api_max_inflight; /**< unanswered requests per connection; default 1,024 */
+	uint64_t api_max_outbuf;   /**< queued reply bytes per connection; default 8 MiB */
 
 	/* HTTP limits (reloadable). */
-	uint32_t http_max_conns;              /**< default 256 */
-	uint32_t http_idle_ms;                /**< default 10,000 */
+	uint32_t http_max_conns; /**< default 256 */
+	uint32_t http_idle_ms;   /**< default 10,000 */
 
 	/* Store. */
-	uint64_t map_size;                    /**< initial LMDB map; default 64 MiB */
-	uint64_t map_max;                     /**< growth limit; default 64 GiB */
+	uint64_t map_size; /**< initial LMDB map; default 64 MiB */
+	uint64_t map_max;  /**< growth limit; default 64 GiB */
 	struct store_limits limits;
 };
 
@@ -87,16 +87,16 @@ void config_defaults(struct server_config *cfg);
  * @return 0; 1 when --help or --version was printed (exit 0);
  *         RS_ECONF (or another negative code) with @p err set.
  */
-__attribute__((warn_unused_result)) int config_parse(struct server_config *cfg, int argc,
-		char **argv, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int config_parse(
+		struct server_config *cfg, int argc, char **argv, char *err, size_t errsz);
 
 /**
  * Re-read the config file for SIGHUP: only the reloadable settings (limits,
  * log level) change in @p cfg.
  * @return 0, or a negative code with @p err set (cfg unchanged).
  */
-__attribute__((warn_unused_result)) int config_reload(struct server_config *cfg, char *err,
-		size_t errsz);
+__attribute__((warn_unused_result)) int config_reload(
+		struct server_config *cfg, char *err, size_t errsz);
 
 /** The usage text. */
 void config_usage(FILE *out);

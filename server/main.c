@@ -107,8 +107,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rs_log_release(RS_LOG_DEBUG);
-	rs_log_notice("rosterd serving %s (site %s): api, dns and http started",
-			d.srv.cfg.zone, d.srv.cfg.site);
+	rs_log_notice("rosterd serving %s (site %s): api, dns and http started", d.srv.cfg.zone,
+			d.srv.cfg.site);
 
 	server_run(&d.srv);
 

@@ -26,8 +26,8 @@ static void store_changed_cb(const struct store_change *change, void *ud)
 
 int server_open(struct server *srv, char *err, size_t errsz)
 {
-	int rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max,
-			&srv->persist, err, errsz);
+	int rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
+			err, errsz);
 	if (rc < 0) {
 		return rc;
 	}
@@ -117,10 +117,11 @@ static void tick_cb(uv_timer_t *t)
 	if (++srv->ticks % READER_CHECK_TICKS == 0) {
 		int dead = persist_readers_check(srv->persist);
 		if (dead > 0) {
-			rs_log_notice("store: cleared %d reader slot%s left by dead processes", dead,
-					dead == 1 ? "" : "s");
+			rs_log_notice("store: cleared %d reader slot%s left by dead processes",
+					dead, dead == 1 ? "" : "s");
 		} else if (dead < 0) {
-			rs_log_warning("store: cannot check for dead readers: %s", rs_strerror(dead));
+			rs_log_warning("store: cannot check for dead readers: %s",
+					rs_strerror(dead));
 		}
 	}
 }
@@ -248,11 +249,11 @@ static int http_render_cb(void *owner, enum http_page page, char **body, size_t 
 static struct api_limits api_limits_of(const struct server_config *cfg)
 {
 	return (struct api_limits){
-		.tcp = {cfg->api_max_conns, cfg->api_max_per_source, cfg->api_idle_ms,
-				cfg->api_max_outbuf},
-		.max_frame = cfg->api_max_frame,
-		.max_inflight = cfg->api_max_inflight,
-		.registration = cfg->limits,
+			.tcp = {cfg->api_max_conns, cfg->api_max_per_source, cfg->api_idle_ms,
+					cfg->api_max_outbuf},
+			.max_frame = cfg->api_max_frame,
+			.max_inflight = cfg->api_max_inflight,
+			.registration = cfg->limits,
 	};
 }
 
@@ -271,13 +272,13 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct server_config *cfg = &srv->cfg;
 	const struct api_context ctx = {
-		.loop = srv->loop,
-		.store = srv->store,
-		.listen = cfg->api.addrs,
-		.nlisten = cfg->api.n,
-		.limits = api_limits_of(cfg),
-		.stats = api_stats_cb,
-		.stats_ud = srv,
+			.loop = srv->loop,
+			.store = srv->store,
+			.listen = cfg->api.addrs,
+			.nlisten = cfg->api.n,
+			.limits = api_limits_of(cfg),
+			.stats = api_stats_cb,
+			.stats_ud = srv,
 	};
 	return api_start(&ctx, &srv->api, err, errsz);
 }
@@ -290,26 +291,30 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 		ns[i] = cfg->ns[i];
 	}
 	const struct dnsio_context ctx = {
-		.loop = srv->loop,
-		.store = srv->store,
-		.cfg = {
-			.listen = cfg->dns.addrs,
-			.nlisten = cfg->dns.n,
-			.answer = {.zone = cfg->zone,
-					.domain = cfg->domain,
-					.ns = ns, /* copied by dnsio_start() */
-					.nns = cfg->nns,
-					.report_zone = cfg->report_zone,
-					.ttl = cfg->ttl,
-					.negative_ttl = cfg->negative_ttl,
-					.udp_max = cfg->udp_max,
-					.stable_subsets = cfg->stable_subsets},
-			.cookies = !cfg->dns_cookies_off,
-			.cookie_secret = cfg->dns_cookie_secret,
-			.data_dir = cfg->data_dir,
-			.threads = cfg->dns_threads,
-			.limits = dnsio_limits_of(cfg),
-		},
+			.loop = srv->loop,
+			.store = srv->store,
+			.cfg =
+					{
+							.listen = cfg->dns.addrs,
+							.nlisten = cfg->dns.n,
+							.answer = {.zone = cfg->zone,
+									.domain = cfg->domain,
+									.ns = ns, /* copied by
+										     dnsio_start()
+										   */
+									.nns = cfg->nns,
+									.report_zone = cfg->report_zone,
+									.ttl = cfg->ttl,
+									.negative_ttl = cfg->negative_ttl,
+									.udp_max = cfg->udp_max,
+									.stable_subsets =
+											cfg->stable_subsets},
+							.cookies = !cfg->dns_cookies_off,
+							.cookie_secret = cfg->dns_cookie_secret,
+							.data_dir = cfg->data_dir,
+							.threads = cfg->dns_threads,
+							.limits = dnsio_limits_of(cfg),
+					},
 	};
 	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
 }
@@ -317,12 +322,12 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 static int http_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct http_context ctx = {
-		.loop = srv->loop,
-		.listen = srv->cfg.http.addrs,
-		.nlisten = srv->cfg.http.n,
-		.limits = http_limits_of(&srv->cfg),
-		.render = http_render_cb,
-		.owner = srv,
+			.loop = srv->loop,
+			.listen = srv->cfg.http.addrs,
+			.nlisten = srv->cfg.http.n,
+			.limits = http_limits_of(&srv->cfg),
+			.render = http_render_cb,
+			.owner = srv,
 	};
 	return http_start(&ctx, &srv->http, err, errsz);
 }

@@ -56,15 +56,15 @@ struct server {
 	struct dnsio *dnsio;
 	struct http *http;
 
-	uv_timer_t tick;             /**< expiry, every STORE_TICK_MS */
+	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;
-	uv_check_t commit;           /**< group commit, once per iteration */
-	uint64_t start_mono;         /**< uv_now() at start */
+	uv_check_t commit;   /**< group commit, once per iteration */
+	uint64_t start_mono; /**< uv_now() at start */
 	uint64_t start_wall_ms;
 	bool stopping;
-	bool preserving_logged;      /**< last self-preservation state we logged */
+	bool preserving_logged; /**< last self-preservation state we logged */
 	uint64_t commit_failures;
-	uint64_t refusals_logged;    /**< persist_refusals() when we last said the map is full */
+	uint64_t refusals_logged; /**< persist_refusals() when we last said the map is full */
 	uint64_t full_logged_mono;
 	int exit_code;
 };
@@ -82,8 +82,7 @@ __attribute__((warn_unused_result)) int server_open(struct server *srv, char *er
  * DNS, HTTP (server_stop() stops them in reverse).
  * @return 0, or a negative code with @p err set (e.g. address in use).
  */
-__attribute__((warn_unused_result)) int server_start(struct server *srv, char *err,
-		size_t errsz);
+__attribute__((warn_unused_result)) int server_start(struct server *srv, char *err, size_t errsz);
 
 /**
  * Run the loop until no handle is left (uv_run(UV_RUN_DEFAULT)); with DNS
@@ -120,5 +119,3 @@ void server_limits_reload(struct server *srv);
  * @param out overwritten.
  */
 void server_stats_collect(const struct server *srv, struct stats_snapshot *out);
-
-

@@ -45,25 +45,25 @@ struct stats_store {
 	struct store_sizes sizes;
 	struct store_counters counters;
 	uint64_t revision;
-	uint64_t journal_first;              /**< the oldest revision a Watch can replay from */
-	bool preserving;                     /**< self-preservation is on */
+	uint64_t journal_first; /**< the oldest revision a Watch can replay from */
+	bool preserving;        /**< self-preservation is on */
 };
 
 /** The LMDB store and the group commits. */
 struct stats_persist {
-	uint64_t bytes;                      /**< in use; 0 without LMDB */
-	uint64_t map_bytes;                  /**< the map's size; 0 without LMDB */
+	uint64_t bytes;     /**< in use; 0 without LMDB */
+	uint64_t map_bytes; /**< the map's size; 0 without LMDB */
 	uint64_t commits;
-	uint64_t commit_failures;            /**< group commits that failed */
+	uint64_t commit_failures; /**< group commits that failed */
 };
 
 /** The DNS transport's counters (a copy of struct dnsio_counters, summed
  * over the main thread and the workers). */
 struct stats_dns_transport {
-	uint64_t bytes_in[2];                /**< [enum answer_transport] */
+	uint64_t bytes_in[2]; /**< [enum answer_transport] */
 	uint64_t bytes_out[2];
 	uint64_t udp_send_dropped;
-	uint64_t tcp_connections;            /**< open now */
+	uint64_t tcp_connections; /**< open now */
 	uint64_t tcp_accepted;
 	uint64_t tcp_rejected;
 	uint64_t tcp_rejected_source;
@@ -74,8 +74,8 @@ struct stats_dns_transport {
 
 /** DNS: the answer engines, the transport and the client reports. */
 struct stats_dns {
-	bool running;                        /**< false: no DNS module (the rest is zero) */
-	struct answer_counters answers;      /**< summed over the engines */
+	bool running;                   /**< false: no DNS module (the rest is zero) */
+	struct answer_counters answers; /**< summed over the engines */
 	struct stats_dns_transport transport;
 	struct report_counters reports;
 };
@@ -85,14 +85,14 @@ struct stats_dns {
 
 /** HTTP responses sent with one status code. */
 struct stats_http_status {
-	unsigned code;                       /**< e.g. 404 */
+	unsigned code; /**< e.g. 404 */
 	uint64_t count;
 };
 
 /** The HTTP listener's counters (a copy of struct http_counters). */
 struct stats_http {
-	bool running;                        /**< false: no HTTP module (the rest is zero) */
-	uint64_t connections;                /**< open now */
+	bool running;         /**< false: no HTTP module (the rest is zero) */
+	uint64_t connections; /**< open now */
 	uint64_t accepted;
 	uint64_t rejected;
 	uint64_t timed_out;
@@ -105,11 +105,11 @@ struct stats_snapshot {
 	char site[RS_LABEL_MAX + 1];
 	char domain[RS_NAME_TEXT_MAX];
 	char zone[RS_NAME_TEXT_MAX];
-	uint64_t uptime_ms;                  /**< since rosterd started (monotonic) */
-	uint64_t start_wall_ms;              /**< wall clock at start, ms since the epoch */
+	uint64_t uptime_ms;     /**< since rosterd started (monotonic) */
+	uint64_t start_wall_ms; /**< wall clock at start, ms since the epoch */
 	struct stats_store store;
 	struct stats_persist persist;
-	struct api_counters api;             /**< zero without an API module */
+	struct api_counters api; /**< zero without an API module */
 	struct stats_dns dns;
 	struct stats_http http;
 };

@@ -12,7 +12,7 @@ void zg_diag_init(struct zg_diag *d, FILE *out)
 
 /* Count, keep and print one message; errors also keep the first. */
 static void emit(struct zg_diag *d, bool error, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+		__attribute__((format(printf, 3, 0)));
 
 static void emit(struct zg_diag *d, bool error, const char *fmt, va_list ap)
 {

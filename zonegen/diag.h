@@ -22,7 +22,7 @@ struct zg_diag {
 	size_t errors;
 	size_t warnings;
 	char first[ZG_DIAG_MSG_MAX]; /**< the first error message, "" when none */
-	char last[ZG_DIAG_MSG_MAX]; /**< the last message of either kind */
+	char last[ZG_DIAG_MSG_MAX];  /**< the last message of either kind */
 };
 
 /** Prepare an empty diagnostics record writing to @p out (may be NULL). */

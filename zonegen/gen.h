@@ -50,14 +50,14 @@
 #define ZG_SOA_MINIMUM 300
 
 struct zg_options {
-	const char *domain; /**< canonical */
+	const char *domain;    /**< canonical */
 	const char *const *ns; /**< canonical NS names, at least one; the first is the SOA MNAME */
 	size_t nns;
 	const char *hostmaster; /**< SOA RNAME, canonical */
-	const char *commit; /**< NULL: no _deploy TXT */
-	uint32_t ttl; /**< $TTL of every zone */
-	unsigned v4_prefix; /**< 8, 16 or 24 */
-	unsigned v6_prefix; /**< a multiple of 4, 4..124 */
+	const char *commit;     /**< NULL: no _deploy TXT */
+	uint32_t ttl;           /**< $TTL of every zone */
+	unsigned v4_prefix;     /**< 8, 16 or 24 */
+	unsigned v6_prefix;     /**< a multiple of 4, 4..124 */
 	bool shard_large;
 };
 
@@ -71,17 +71,17 @@ enum zg_zone_kind {
 struct zg_zone {
 	char *name; /**< canonical */
 	enum zg_zone_kind kind;
-	size_t first, count; /**< HOST: hosts; ROLES: roles; REV*: address refs */
+	size_t first, count;   /**< HOST: hosts; ROLES: roles; REV*: address refs */
 	size_t sfirst, scount; /**< its hand-maintained records */
-	uint32_t max_rrset; /**< records in its largest RRset (BIND max-records-per-type) */
-	bool has_roles; /**< HOST: the site has a roles zone to delegate */
+	uint32_t max_rrset;    /**< records in its largest RRset (BIND max-records-per-type) */
+	bool has_roles;        /**< HOST: the site has a roles zone to delegate */
 };
 
 struct zg_role {
-	const char *name; /**< borrowed from a host */
+	const char *name;    /**< borrowed from a host */
 	size_t first, count; /**< range of zg_gen.role_hosts */
-	uint32_t shards; /**< 0: not sharded */
-	uint8_t moved; /**< ZG_RRSET_* bits of the RRsets that live only in the shards */
+	uint32_t shards;     /**< 0: not sharded */
+	uint8_t moved;       /**< ZG_RRSET_* bits of the RRsets that live only in the shards */
 };
 
 enum zg_rrset_bits {
@@ -111,12 +111,12 @@ struct zg_counts {
 struct zg_gen {
 	const struct zg_options *opt;
 	struct zg_inventory *inv; /**< hosts sorted by (site, name) */
-	struct zg_records *recs; /**< sorted by (zone, owner, type, rdata) */
+	struct zg_records *recs;  /**< sorted by (zone, owner, type, rdata) */
 	struct zg_diag *diag;
 	struct zg_addr_ref *addrs; /**< every address, sorted */
 	size_t naddrs;
 	uint32_t *role_hosts; /**< hosts with a role, by (site, role, name) */
-	uint16_t *shard_of; /**< per role_hosts entry: its shard (1..), 0 unsharded */
+	uint16_t *shard_of;   /**< per role_hosts entry: its shard (1..), 0 unsharded */
 	size_t nrole_hosts;
 	struct zg_role *roles; /**< by (site, role) */
 	size_t nroles;
@@ -133,9 +133,8 @@ struct zg_gen {
  * @param recs hand records (may be empty), sorted in place and borrowed.
  * @return 0 or RS_ENOMEM (call zg_gen_deinit() either way).
  */
-__attribute__((warn_unused_result)) int zg_gen_build(struct zg_gen *g,
-		const struct zg_options *opt, struct zg_inventory *inv, struct zg_records *recs,
-		struct zg_diag *diag);
+__attribute__((warn_unused_result)) int zg_gen_build(struct zg_gen *g, const struct zg_options *opt,
+		struct zg_inventory *inv, struct zg_records *recs, struct zg_diag *diag);
 
 /** Free what zg_gen_build() allocated. NULL-safe, safe after a failed build. */
 void zg_gen_deinit(struct zg_gen *g);
@@ -155,8 +154,8 @@ void zg_gen_deploy(const struct zg_gen *g, struct rs_buf *out);
  * included.
  * @return 0 or RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int zg_gen_body(const struct zg_gen *g, size_t zone,
-		struct rs_buf *out, struct zg_counts *counts);
+__attribute__((warn_unused_result)) int zg_gen_body(
+		const struct zg_gen *g, size_t zone, struct rs_buf *out, struct zg_counts *counts);
 
 /** Add @p n records of @p type to @p c. */
 void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_t n);
@@ -167,8 +166,7 @@ void zg_counts_add(struct zg_counts *c, uint16_t type, const char *name, uint64_
  * @param nrecords records in the RRset.
  * @param rdata_sum the sum of their RDATA lengths.
  */
-static inline uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords,
-		uint64_t rdata_sum)
+static inline uint64_t zg_rrset_wire_size(size_t owner_wire, uint64_t nrecords, uint64_t rdata_sum)
 {
 	return 12 + owner_wire + 4 + nrecords * (2 + 10) + rdata_sum;
 }

@@ -27,8 +27,8 @@
 
 /** How the include files name things outside roster-zonegen's control. */
 struct zg_include_opts {
-	const char *zone_dir; /**< absolute directory of the zone files */
-	const char *nsd_pattern; /**< NSD: include-pattern of every zone; NULL: none */
+	const char *zone_dir;      /**< absolute directory of the zone files */
+	const char *nsd_pattern;   /**< NSD: include-pattern of every zone; NULL: none */
 	const char *knot_template; /**< Knot: template of every zone; NULL: the default */
 };
 
@@ -43,13 +43,10 @@ struct zg_include_opts {
 uint32_t zg_include_bind_limit(uint32_t max_rrset);
 
 /** Write the BIND include. Failures are sticky in @p out. */
-void zg_include_bind(const struct zg_gen *g, const struct zg_include_opts *o,
-		struct rs_buf *out);
+void zg_include_bind(const struct zg_gen *g, const struct zg_include_opts *o, struct rs_buf *out);
 
 /** Write the NSD include. */
-void zg_include_nsd(const struct zg_gen *g, const struct zg_include_opts *o,
-		struct rs_buf *out);
+void zg_include_nsd(const struct zg_gen *g, const struct zg_include_opts *o, struct rs_buf *out);
 
 /** Write the Knot include. */
-void zg_include_knot(const struct zg_gen *g, const struct zg_include_opts *o,
-		struct rs_buf *out);
+void zg_include_knot(const struct zg_gen *g, const struct zg_include_opts *o, struct rs_buf *out);

@@ -118,7 +118,7 @@ static char *dup_lower(struct rs_arena *a, const char *s, size_t n)
 enum fkind {
 	F_ABSENT, /* missing or null */
 	F_STRING,
-	F_LIST, /* a list of strings */
+	F_LIST,  /* a list of strings */
 	F_OTHER, /* any other JSON value */
 };
 
@@ -140,7 +140,13 @@ enum {
 };
 
 static const char *const field_keys[K_COUNT] = {
-	"name", "ipv4", "ipv6", "site", "role", "pool", "source",
+		"name",
+		"ipv4",
+		"ipv6",
+		"site",
+		"role",
+		"pool",
+		"source",
 };
 
 /* The K_* of a key, or -1: one strcmp per key, not one per known key. */
@@ -178,8 +184,7 @@ struct line_ctx {
 };
 
 /* An optional string field: 1 found, 0 absent, -1 wrong type (reported). */
-static int opt_string(const struct field *f, const char *key, struct line_ctx *c,
-		const char **out)
+static int opt_string(const struct field *f, const char *key, struct line_ctx *c, const char **out)
 {
 	*out = NULL;
 	if (f->kind == F_ABSENT) {
@@ -451,8 +456,8 @@ static const char *skip_ws(const char *p, const char *end)
 
 /* A string at p (on the opening quote): NUL-terminated in @p scratch,
  * which mirrors the line. */
-static const char *fast_string(const char *p, const char *end, const char *line, char *scratch,
-		const char **out)
+static const char *fast_string(
+		const char *p, const char *end, const char *line, char *scratch, const char **out)
 {
 	if (p >= end || *p != '"') {
 		return NULL;

@@ -24,22 +24,22 @@
 #include "zonegen/diag.h"
 
 struct zg_host {
-	const char *name; /**< short name, the first label, lower case */
-	const char *site; /**< lower case, interned: equal sites are the same pointer */
-	const char *role; /**< lower case, interned; NULL when the host has none */
-	const char *pool; /**< interned; NULL when none */
+	const char *name;   /**< short name, the first label, lower case */
+	const char *site;   /**< lower case, interned: equal sites are the same pointer */
+	const char *role;   /**< lower case, interned; NULL when the host has none */
+	const char *pool;   /**< interned; NULL when none */
 	const char *source; /**< NULL when none */
-	const char *fqdn; /**< "<name>.<site>.<domain>." */
-	const char *file; /**< the inventory file it came from */
-	uint32_t line; /**< its line in that file, from 1 */
-	uint16_t fqdn_len; /**< strlen(fqdn); its wire length is one more */
+	const char *fqdn;   /**< "<name>.<site>.<domain>." */
+	const char *file;   /**< the inventory file it came from */
+	uint32_t line;      /**< its line in that file, from 1 */
+	uint16_t fqdn_len;  /**< strlen(fqdn); its wire length is one more */
 	uint16_t naddr;
 	struct rs_addr *addrs; /**< sorted, without duplicates */
 };
 
 struct zg_inventory {
 	struct rs_arena arena; /**< every string and address array */
-	const char *domain; /**< canonical, with trailing dot; borrowed */
+	const char *domain;    /**< canonical, with trailing dot; borrowed */
 	struct zg_host *hosts;
 	size_t nhosts;
 	size_t cap;
@@ -75,5 +75,5 @@ __attribute__((warn_unused_result)) int zg_inventory_parse(struct zg_inventory *
  * @return 0, RS_ENOMEM, or a negative errno when the file cannot be read
  *         (the caller names the file in its message).
  */
-__attribute__((warn_unused_result)) int zg_inventory_load(struct zg_inventory *inv,
-		const char *path, struct zg_diag *diag);
+__attribute__((warn_unused_result)) int zg_inventory_load(
+		struct zg_inventory *inv, const char *path, struct zg_diag *diag);

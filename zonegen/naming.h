@@ -27,5 +27,5 @@ struct zg_naming {
  * @param out the parts, when it matches.
  * @return 0, or RS_EINVAL when the name does not follow the convention.
  */
-__attribute__((warn_unused_result)) int zg_naming_parse(const char *name, size_t len,
-		struct zg_naming *out);
+__attribute__((warn_unused_result)) int zg_naming_parse(
+		const char *name, size_t len, struct zg_naming *out);

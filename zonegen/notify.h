@@ -36,8 +36,8 @@ struct zg_notify_soa {
  * @return the message length, an RS_ENAME_* code for a bad name, or
  *         RS_ERANGE when @p outsz is too small (@p out then holds a part).
  */
-__attribute__((warn_unused_result)) int zg_notify_build(const struct zg_notify_soa *soa,
-		uint16_t id, uint8_t *out, size_t outsz);
+__attribute__((warn_unused_result)) int zg_notify_build(
+		const struct zg_notify_soa *soa, uint16_t id, uint8_t *out, size_t outsz);
 
 /**
  * Send NOTIFY for @p nzones zones to @p ntargets targets and wait for the
@@ -48,4 +48,4 @@ __attribute__((warn_unused_result)) int zg_notify_build(const struct zg_notify_s
  */
 __attribute__((warn_unused_result)) int zg_notify_send(const struct zg_notify_soa *zones,
 		size_t nzones, const struct sockaddr_storage *targets, size_t ntargets,
-				int *rcodes);
+		int *rcodes);

@@ -223,8 +223,7 @@ out:
 	return rc;
 }
 
-static int to_iovec(const struct rs_buf *const *parts, size_t nparts,
-		struct iovec v[ZG_PARTS_MAX])
+static int to_iovec(const struct rs_buf *const *parts, size_t nparts, struct iovec v[ZG_PARTS_MAX])
 {
 	if (nparts > ZG_PARTS_MAX) {
 		return RS_ERANGE;
@@ -235,16 +234,16 @@ static int to_iovec(const struct rs_buf *const *parts, size_t nparts,
 	return 0;
 }
 
-int zg_file_replace(const char *dir, const char *name, const struct rs_buf *const *parts,
-		size_t nparts)
+int zg_file_replace(
+		const char *dir, const char *name, const struct rs_buf *const *parts, size_t nparts)
 {
 	struct iovec v[ZG_PARTS_MAX];
 	int rc = to_iovec(parts, nparts, v);
 	return rc < 0 ? rc : rs_file_replace(dir, name, v, nparts, 0644);
 }
 
-int zg_file_stage(const char *dir, const char *name, const struct rs_buf *const *parts,
-		size_t nparts)
+int zg_file_stage(
+		const char *dir, const char *name, const struct rs_buf *const *parts, size_t nparts)
 {
 	struct iovec v[ZG_PARTS_MAX];
 	int rc = to_iovec(parts, nparts, v);

@@ -26,10 +26,10 @@
 
 struct zg_prev {
 	bool exists; /**< a file is there */
-	bool ours; /**< it is one of our zone files, with a readable SOA */
+	bool ours;   /**< it is one of our zone files, with a readable SOA */
 	uint32_t serial;
 	uint64_t records; /**< record lines, SOA included */
-	char *data; /**< the whole file; NULL when none */
+	char *data;       /**< the whole file; NULL when none */
 	size_t len;
 };
 
@@ -91,7 +91,6 @@ __attribute__((warn_unused_result)) int zg_file_stage(const char *dir, const cha
  * @return 0, RS_ENOMEM, RS_EINVAL when it is not a regular file, or -errno.
  */
 __attribute__((warn_unused_result)) int zg_file_read(const char *path, char **data, size_t *len);
-
 
 /** Is the text the same as the file's contents (missing file: false)? */
 bool zg_file_equals(const char *path, const struct rs_buf *text);

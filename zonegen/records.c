@@ -122,7 +122,7 @@ out:
 struct line_cursor {
 	const char *text;
 	size_t len;
-	size_t off; /* a position already counted */
+	size_t off;    /* a position already counted */
 	uint32_t line; /* the line of text[off] */
 };
 
@@ -167,8 +167,8 @@ static int parse_text(struct zg_records *r, const char *file, const char *text, 
 	for (;;) {
 		ldns_rr *rr = NULL;
 		long start = ftell(fp);
-		ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin, &prev,
-				&ldns_line);
+		ldns_status st = ldns_rr_new_frm_fp_l(
+				&rr, fp, &default_ttl, &origin, &prev, &ldns_line);
 		uint32_t line = content_line(&cur, start < 0 ? cur.off : (size_t)start);
 		if (st == LDNS_STATUS_OK) {
 			rc = add_rr(r, rr, file, line, diag);

@@ -20,16 +20,16 @@
 #include "zonegen/diag.h"
 
 struct zg_srec {
-	const char *owner; /**< canonical: lower case, trailing dot */
+	const char *owner;     /**< canonical: lower case, trailing dot */
 	const char *type_name; /**< "A", "TXT", "TYPE65280"... */
-	const char *rdata; /**< RDATA in presentation form */
-	const char *target; /**< CNAME only: canonical target; NULL otherwise */
+	const char *rdata;     /**< RDATA in presentation form */
+	const char *target;    /**< CNAME only: canonical target; NULL otherwise */
 	const char *file;
 	uint32_t line; /**< the line where the record starts */
 	uint32_t ttl;
 	uint16_t type;
 	uint16_t rdlen; /**< RDATA length in (uncompressed) wire form */
-	uint32_t zone; /**< set by the generator: index of the zone it belongs to */
+	uint32_t zone;  /**< set by the generator: index of the zone it belongs to */
 };
 
 struct zg_records {

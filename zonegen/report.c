@@ -65,12 +65,13 @@ void zg_report_prometheus(struct rs_buf *b, const struct zg_zone_result *zones, 
 		const char *name, *help, *type;
 		int field;
 	} per_zone[] = {
-		{"roster_zonegen_records_added", "Records added against the previous output.",
-				"gauge", 0},
-		{"roster_zonegen_records_removed", "Records removed against the previous output.",
-				"gauge", 1},
-		{"roster_zonegen_serial", "SOA serial of the zone.", "gauge", 2},
-		{"roster_zonegen_zone_changed", "1 when this run changed the zone.", "gauge", 3},
+			{"roster_zonegen_records_added",
+					"Records added against the previous output.", "gauge", 0},
+			{"roster_zonegen_records_removed",
+					"Records removed against the previous output.", "gauge", 1},
+			{"roster_zonegen_serial", "SOA serial of the zone.", "gauge", 2},
+			{"roster_zonegen_zone_changed", "1 when this run changed the zone.",
+					"gauge", 3},
 	};
 	for (size_t m = 0; m < sizeof(per_zone) / sizeof(per_zone[0]); m++) {
 		rs_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", per_zone[m].name, per_zone[m].help,
@@ -78,9 +79,9 @@ void zg_report_prometheus(struct rs_buf *b, const struct zg_zone_result *zones, 
 		for (size_t i = 0; i < n; i++) {
 			const struct zg_zone_result *z = &zones[i];
 			uint64_t v = per_zone[m].field == 0   ? z->added
-				: per_zone[m].field == 1 ? z->removed
-				: per_zone[m].field == 2 ? z->serial
-							 : (z->state != ZG_STATE_UNCHANGED);
+				     : per_zone[m].field == 1 ? z->removed
+				     : per_zone[m].field == 2 ? z->serial
+							      : (z->state != ZG_STATE_UNCHANGED);
 			rs_buf_printf(b, "%s{zone=\"%s\"} %llu\n", per_zone[m].name, z->name,
 					(unsigned long long)v);
 		}

@@ -33,7 +33,7 @@ struct zg_run_result {
 	uint64_t hosts;
 	uint64_t errors;
 	bool refused; /**< the output was refused (errors or the drop guard) */
-	bool check; /**< --check: nothing was written */
+	bool check;   /**< --check: nothing was written */
 	double seconds;
 	double started; /**< wall-clock seconds since the epoch */
 };

@@ -110,8 +110,8 @@ static int stale_cmp(const void *a, const void *b)
 }
 
 /* The record-drop guard: true when the zone may lose what it loses. */
-static bool drop_ok(const struct zg_run_config *a, const struct zg_zone_result *r,
-		struct zg_diag *diag)
+static bool drop_ok(
+		const struct zg_run_config *a, const struct zg_zone_result *r, struct zg_diag *diag)
 {
 	if (r->prev_records == 0 || r->counts.total >= r->prev_records) {
 		return true;
@@ -153,10 +153,15 @@ static void send_notify(const struct zg_run_config *a, const struct zg_gen *g,
 		if (res[i].state == ZG_STATE_UNCHANGED) {
 			continue;
 		}
-		soa[n++] = (struct zg_notify_soa){.zone = g->zones[i].name, .mname = a->ns[0],
-				.rname = a->hostmaster, .ttl = a->ttl, .serial = res[i].serial,
-				.refresh = ZG_SOA_REFRESH, .retry = ZG_SOA_RETRY,
-				.expire = ZG_SOA_EXPIRE, .minimum = ZG_SOA_MINIMUM};
+		soa[n++] = (struct zg_notify_soa){.zone = g->zones[i].name,
+				.mname = a->ns[0],
+				.rname = a->hostmaster,
+				.ttl = a->ttl,
+				.serial = res[i].serial,
+				.refresh = ZG_SOA_REFRESH,
+				.retry = ZG_SOA_RETRY,
+				.expire = ZG_SOA_EXPIRE,
+				.minimum = ZG_SOA_MINIMUM};
 	}
 	int *rcodes = calloc(n * a->nnotify + 1, sizeof(*rcodes));
 	int rc = rcodes == NULL ? RS_ENOMEM : zg_notify_send(soa, n, a->notify, a->nnotify, rcodes);
@@ -220,16 +225,16 @@ struct run {
 	struct zg_records recs;
 	struct zg_options opt;
 	struct zg_gen g;
-	struct zone_work *work; /* per zone: its text */
+	struct zone_work *work;     /* per zone: its text */
 	struct zg_zone_result *res; /* per zone: what happens to it */
 	struct stale *stale;
 	size_t nstale;
-	size_t changed; /* zones written */
+	size_t changed;               /* zones written */
 	char (*staged)[NAME_MAX + 1]; /* files written as .<name>.tmp, not renamed yet */
 	size_t nstaged;
-	int lock; /* the flock on --out, -1 when not held */
+	int lock;     /* the flock on --out, -1 when not held */
 	bool writing; /* run_write() started: a failure is not a refusal */
-	bool wrote; /* renames started: a failure can have left a partial update */
+	bool wrote;   /* renames started: a failure can have left a partial update */
 };
 
 /* Remove the staged files a run killed before its renames left behind
@@ -326,14 +331,19 @@ static int run_read(struct run *r)
 	if (r->inv.nhosts == 0) {
 		zg_diag_warn(&r->diag, "the inventories hold no host");
 	}
-	if (a->records != NULL && (rc = zg_records_load_dir(&r->recs, a->records, a->domain,
-						  a->ttl, &r->diag)) < 0) {
+	if (a->records != NULL && (rc = zg_records_load_dir(&r->recs, a->records, a->domain, a->ttl,
+						   &r->diag)) < 0) {
 		return rc;
 	}
-	r->opt = (struct zg_options){.domain = a->domain, .ns = a->ns, .nns = a->nns,
-		.hostmaster = a->hostmaster, .commit = a->commit, .ttl = a->ttl,
-		.v4_prefix = a->v4_prefix, .v6_prefix = a->v6_prefix,
-		.shard_large = a->shard_large};
+	r->opt = (struct zg_options){.domain = a->domain,
+			.ns = a->ns,
+			.nns = a->nns,
+			.hostmaster = a->hostmaster,
+			.commit = a->commit,
+			.ttl = a->ttl,
+			.v4_prefix = a->v4_prefix,
+			.v6_prefix = a->v6_prefix,
+			.shard_large = a->shard_large};
 	return zg_gen_build(&r->g, &r->opt, &r->inv, &r->recs, &r->diag);
 }
 
@@ -476,8 +486,9 @@ static int run_write(struct run *r)
 		rc = stage(r, name, parts, 3);
 	}
 	size_t nzone_files = r->nstaged;
-	struct zg_include_opts io = {.zone_dir = zone_dir, .nsd_pattern = a->nsd_pattern,
-		.knot_template = a->knot_template};
+	struct zg_include_opts io = {.zone_dir = zone_dir,
+			.nsd_pattern = a->nsd_pattern,
+			.knot_template = a->knot_template};
 	if (rc == 0) {
 		rc = stage_includes(r, &io);
 	}
@@ -573,7 +584,7 @@ out:
 		fprintf(errf, "roster-zonegen: %s: %zu error%s; %s\n",
 				r.writing ? "failed" : "refused", r.diag.errors,
 				r.diag.errors == 1 ? "" : "s",
-				r.wrote ? "some files may be updated"
+				r.wrote     ? "some files may be updated"
 				: r.writing ? "nothing written, the previous output is intact"
 					    : "nothing written");
 	} else if (!a->quiet) {

@@ -33,24 +33,24 @@ struct zg_run_config {
 	const char *out; /**< --out: output dir, and where the previous output is read */
 	const char *inventory[ZG_LIST_MAX]; /**< --inventory files */
 	size_t ninventory;
-	const char *records; /**< --records dir; NULL when none */
+	const char *records;                        /**< --records dir; NULL when none */
 	char ns_buf[ZG_LIST_MAX][RS_NAME_TEXT_MAX]; /**< storage of ns[] */
-	const char *ns[ZG_LIST_MAX]; /**< --ns, canonical; at least one */
+	const char *ns[ZG_LIST_MAX];                /**< --ns, canonical; at least one */
 	size_t nns;
-	char hostmaster[RS_NAME_TEXT_MAX]; /**< --hostmaster, canonical */
-	const char *commit; /**< --commit; NULL when none */
-	uint32_t ttl; /**< --ttl */
-	unsigned v4_prefix, v6_prefix; /**< --reverse-prefix, --reverse6-prefix */
-	bool serial_given; /**< --serial was given */
-	uint32_t serial; /**< --serial */
-	unsigned max_drop; /**< --max-drop, percent */
-	bool force, check, shard_large, quiet; /**< the flags of the same names */
+	char hostmaster[RS_NAME_TEXT_MAX];           /**< --hostmaster, canonical */
+	const char *commit;                          /**< --commit; NULL when none */
+	uint32_t ttl;                                /**< --ttl */
+	unsigned v4_prefix, v6_prefix;               /**< --reverse-prefix, --reverse6-prefix */
+	bool serial_given;                           /**< --serial was given */
+	uint32_t serial;                             /**< --serial */
+	unsigned max_drop;                           /**< --max-drop, percent */
+	bool force, check, shard_large, quiet;       /**< the flags of the same names */
 	struct sockaddr_storage notify[ZG_LIST_MAX]; /**< --notify targets */
-	const char *notify_text[ZG_LIST_MAX]; /**< ... as given, for messages */
+	const char *notify_text[ZG_LIST_MAX];        /**< ... as given, for messages */
 	size_t nnotify;
-	const char *metrics; /**< --metrics file; NULL when none */
-	const char *zone_path; /**< --zone-path; NULL: the absolute path of out */
-	const char *nsd_pattern; /**< --nsd-pattern; NULL when none */
+	const char *metrics;       /**< --metrics file; NULL when none */
+	const char *zone_path;     /**< --zone-path; NULL: the absolute path of out */
+	const char *nsd_pattern;   /**< --nsd-pattern; NULL when none */
 	const char *knot_template; /**< --knot-template; NULL when none */
 };
 
@@ -61,5 +61,5 @@ struct zg_run_config {
  * @param err where errors and warnings go (stderr).
  * @return ZG_EXIT_OK, or ZG_EXIT_REFUSED (the reasons are on @p err).
  */
-__attribute__((warn_unused_result)) int zg_run(const struct zg_run_config *cfg, FILE *out,
-		FILE *err);
+__attribute__((warn_unused_result)) int zg_run(
+		const struct zg_run_config *cfg, FILE *out, FILE *err);

@@ -109,8 +109,8 @@ static void put_record(MDB_txn *txn, MDB_dbi dbi, enum layout l, uint64_t k)
 	check(mdb_put(txn, dbi, &kv, &vv, 0), "put");
 }
 
-static void run(const char *dir, enum layout l, uint64_t base, uint64_t preload,
-		uint64_t batches, uint64_t batch)
+static void run(const char *dir, enum layout l, uint64_t base, uint64_t preload, uint64_t batches,
+		uint64_t batch)
 {
 	static const char *names[] = {"identity", "identity+nested", "append"};
 	char path[4096];
@@ -173,8 +173,7 @@ static void run(const char *dir, enum layout l, uint64_t base, uint64_t preload,
 			(unsigned long long)batch, (double)lat[batches / 2] / 1e6,
 			(double)lat[batches * 99 / 100] / 1e6,
 			(double)written / (double)(batches * batch),
-			(double)cpu / (double)(batches * batch),
-			(double)(batches * batch) / secs);
+			(double)cpu / (double)(batches * batch), (double)(batches * batch) / secs);
 	fflush(stdout);
 	free(lat);
 	mdb_env_close(env);

@@ -73,14 +73,14 @@ struct lconn {
 	int fd;
 	uint32_t index;
 	uint32_t inflight;
-	uint64_t seq;          /* requests sent on this connection */
+	uint64_t seq; /* requests sent on this connection */
 	uint64_t acked;
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
 	uint8_t *in;
 	size_t in_len;
-	uint64_t *sent_ns;     /* SLOTS entries */
-	uint64_t lease;        /* --leased registrations */
+	uint64_t *sent_ns; /* SLOTS entries */
+	uint64_t lease;    /* --leased registrations */
 	bool want_out;
 };
 
@@ -109,7 +109,7 @@ struct gen {
 	struct lconn conns[MAX_CONNS];
 	uint32_t nconns;
 	struct hist hist;
-	uint64_t to_send;      /* requests left to send (count mode); UINT64_MAX otherwise */
+	uint64_t to_send; /* requests left to send (count mode); UINT64_MAX otherwise */
 	uint64_t sent;
 	uint64_t done;
 	uint64_t done_in_window;
@@ -117,9 +117,9 @@ struct gen {
 	uint64_t t_start, t_stop; /* t_stop: no new request after it */
 	uint64_t t_last_ack;
 	bool stopping;
-	uint64_t *lease_ids;   /* heartbeat mode */
+	uint64_t *lease_ids; /* heartbeat mode */
 	uint64_t nlease_ids;
-	uint64_t next_id;      /* register / dnsupdate: next instance number */
+	uint64_t next_id; /* register / dnsupdate: next instance number */
 	uint8_t zone_wire[256];
 	size_t zone_wire_len;
 	char first_error[256];
@@ -473,7 +473,7 @@ static void enc_dnsupdate(struct gen *g, struct lconn *c, uint16_t dnsid, uint64
 	n += 12;
 	memcpy(pkt + n, g->zone_wire, g->zone_wire_len);
 	n += g->zone_wire_len;
-	put16(pkt + n, 6);  /* SOA */
+	put16(pkt + n, 6); /* SOA */
 	put16(pkt + n + 2, 1);
 	n += 4;
 	/* SRV */
@@ -514,8 +514,8 @@ static void conn_watch(struct gen *g, struct lconn *c, bool want_out)
 		return;
 	}
 	c->want_out = want_out;
-	struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0u),
-		.data = {.u32 = c->index}};
+	struct epoll_event ev = {
+			.events = EPOLLIN | (want_out ? EPOLLOUT : 0u), .data = {.u32 = c->index}};
 	epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -591,8 +591,7 @@ static void on_answer(struct gen *g, struct lconn *c, uint64_t seq, uint64_t now
 }
 
 /* Handle one API answer frame. */
-static void on_api_frame(struct gen *g, struct lconn *c, const uint8_t *f, size_t len,
-		uint64_t now)
+static void on_api_frame(struct gen *g, struct lconn *c, const uint8_t *f, size_t len, uint64_t now)
 {
 	uint64_t id, error;
 	const uint8_t *msg;
@@ -601,7 +600,8 @@ static void on_api_frame(struct gen *g, struct lconn *c, const uint8_t *f, size_
 		die("%s", "malformed Response");
 	}
 	if (id >> 48 != c->index) {
-		die("answer for another connection: %.*s", (int)msg_len, msg != NULL ? (const char *)msg : "");
+		die("answer for another connection: %.*s", (int)msg_len,
+				msg != NULL ? (const char *)msg : "");
 	}
 	if (g->kind == KIND_OPEN_LEASE && error == 0) {
 		Roster__V1__Response *r = roster__v1__response__unpack(NULL, len, f);
@@ -642,7 +642,7 @@ static void conn_read(struct gen *g, struct lconn *c)
 			const uint8_t *p = c->in + off;
 			size_t len = dns ? (size_t)(p[0] << 8 | p[1])
 					 : (size_t)p[0] << 24 | (size_t)p[1] << 16 |
-							   (size_t)p[2] << 8 | p[3];
+								     (size_t)p[2] << 8 | p[3];
 			if (len + hdr > IN_CAP) {
 				die("%s", "answer too large");
 			}
@@ -661,10 +661,11 @@ static void conn_read(struct gen *g, struct lconn *c)
 				uint64_t last = c->seq - 1;
 				uint64_t seq = last - (uint16_t)((uint16_t)last - dnsid);
 				static const char *rcodes[] = {"NOERROR", "FORMERR", "SERVFAIL",
-					"NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-					"NXRRSET", "NOTAUTH", "NOTZONE"};
+						"NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
+						"YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"};
 				const char *rt = rcode < 11 ? rcodes[rcode] : "rcode>10";
-				on_answer(g, c, seq, now, rcode == 0, (const uint8_t *)rt, strlen(rt));
+				on_answer(g, c, seq, now, rcode == 0, (const uint8_t *)rt,
+						strlen(rt));
 			} else {
 				on_api_frame(g, c, p, len, now);
 			}
@@ -722,7 +723,7 @@ static void gen_phase(struct gen *g, enum kind kind, double duration, uint64_t c
 	for (;;) {
 		uint64_t now = now_ns();
 		if (!g->stopping && (now >= g->t_stop || interrupted ||
-				(g->to_send == 0 && g->sent == g->done))) {
+						    (g->to_send == 0 && g->sent == g->done))) {
 			g->stopping = true;
 			if (g->t_stop > now) {
 				g->t_stop = now;
@@ -958,8 +959,9 @@ static int mode_startup(struct options *o)
 		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
 		buf[len] = '\0';
 		const char *p = strrchr(buf, ')'); /* after the command name */
-		if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-				&ut, &st) != 2) {
+		if (p == NULL ||
+				sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+						&ut, &st) != 2) {
 			ut = st = 0;
 		}
 		fclose(f);
@@ -1002,7 +1004,8 @@ static int mode_ports(uint64_t n)
 	uint64_t got = 0;
 	while (got < n && got < 64) {
 		int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+		struct sockaddr_in a = {
+				.sin_family = AF_INET, .sin_addr = {htonl(INADDR_LOOPBACK)}};
 		socklen_t al = sizeof(a);
 		if (t < 0 || bind(t, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 				getsockname(t, (struct sockaddr *)&a, &al) < 0) {
@@ -1028,22 +1031,21 @@ static int mode_ports(uint64_t n)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-			"usage: loadgen MODE [options] [-- command...]\n"
-			"modes: heartbeat register dnsupdate startup rss ports (--count N free ports)\n"
-			"  --server ADDR:PORT   rosterd API, or the DNS peer (dnsupdate)\n"
-			"  --conns N            connections (default 4)\n"
-			"  --window N           unanswered requests per connection (default 32)\n"
-			"  --duration S         seconds of load (heartbeat, register, dnsupdate)\n"
-			"  --count N            requests instead of a duration\n"
-			"  --leases N           heartbeat: leases to open first (default 10000)\n"
-			"  --id-base N          first registration number (unique instances)\n"
-			"  --services N         instances spread over N services (default 1000)\n"
-			"  --leased             register under one lease per connection\n"
-			"  --zone NAME          dnsupdate: the peer's zone (default example.net)\n"
-			"  --pidfile F --log F  startup: where to write the child's pid and output\n"
-			"                       (--count N: serving = a Query returns >= N instances)\n"
-			"  --pid PID            rss: the process\n");
+	fprintf(out, "usage: loadgen MODE [options] [-- command...]\n"
+		     "modes: heartbeat register dnsupdate startup rss ports (--count N free ports)\n"
+		     "  --server ADDR:PORT   rosterd API, or the DNS peer (dnsupdate)\n"
+		     "  --conns N            connections (default 4)\n"
+		     "  --window N           unanswered requests per connection (default 32)\n"
+		     "  --duration S         seconds of load (heartbeat, register, dnsupdate)\n"
+		     "  --count N            requests instead of a duration\n"
+		     "  --leases N           heartbeat: leases to open first (default 10000)\n"
+		     "  --id-base N          first registration number (unique instances)\n"
+		     "  --services N         instances spread over N services (default 1000)\n"
+		     "  --leased             register under one lease per connection\n"
+		     "  --zone NAME          dnsupdate: the peer's zone (default example.net)\n"
+		     "  --pidfile F --log F  startup: where to write the child's pid and output\n"
+		     "                       (--count N: serving = a Query returns >= N instances)\n"
+		     "  --pid PID            rss: the process\n");
 }
 
 static void on_sigint(int sig)
@@ -1055,29 +1057,29 @@ static void on_sigint(int sig)
 int main(int argc, char **argv)
 {
 	static struct options o = {
-		.server = "127.0.0.1:7600",
-		.conns = 4,
-		.window = 32,
-		.leases = 10000,
-		.services = 1000,
-		.zone = "example.net",
+			.server = "127.0.0.1:7600",
+			.conns = 4,
+			.window = 32,
+			.leases = 10000,
+			.services = 1000,
+			.zone = "example.net",
 	};
 	static const struct option longopts[] = {
-		{"server", required_argument, NULL, 's'},
-		{"conns", required_argument, NULL, 'c'},
-		{"window", required_argument, NULL, 'w'},
-		{"duration", required_argument, NULL, 'd'},
-		{"count", required_argument, NULL, 'n'},
-		{"leases", required_argument, NULL, 'l'},
-		{"id-base", required_argument, NULL, 'b'},
-		{"services", required_argument, NULL, 'S'},
-		{"leased", no_argument, NULL, 'L'},
-		{"zone", required_argument, NULL, 'z'},
-		{"pidfile", required_argument, NULL, 'p'},
-		{"log", required_argument, NULL, 'o'},
-		{"pid", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+			{"server", required_argument, NULL, 's'},
+			{"conns", required_argument, NULL, 'c'},
+			{"window", required_argument, NULL, 'w'},
+			{"duration", required_argument, NULL, 'd'},
+			{"count", required_argument, NULL, 'n'},
+			{"leases", required_argument, NULL, 'l'},
+			{"id-base", required_argument, NULL, 'b'},
+			{"services", required_argument, NULL, 'S'},
+			{"leased", no_argument, NULL, 'L'},
+			{"zone", required_argument, NULL, 'z'},
+			{"pidfile", required_argument, NULL, 'p'},
+			{"log", required_argument, NULL, 'o'},
+			{"pid", required_argument, NULL, 'P'},
+			{"help", no_argument, NULL, 'h'},
+			{NULL, 0, NULL, 0},
 	};
 	if (argc < 2) {
 		usage(stderr);

@@ -40,9 +40,9 @@ struct args {
 	size_t n_servers;
 	const char *site;
 	bool json;
-	uint32_t timeout_ms;   /**< 0: the library's default */
-	const char *cache;     /**< --cache FILE */
-	uint32_t max_stale;    /**< --max-stale SECONDS; 0: default */
+	uint32_t timeout_ms; /**< 0: the library's default */
+	const char *cache;   /**< --cache FILE */
+	uint32_t max_stale;  /**< --max-stale SECONDS; 0: default */
 	/* command */
 	enum args_cmd cmd;
 	const char *service, *protocol, *host, *key;
@@ -52,11 +52,11 @@ struct args {
 	struct roster_meta meta[ARGS_MAX_META];
 	char meta_keys[ARGS_MAX_META][128];
 	size_t n_meta;
-	uint32_t ttl;          /**< 0: not given */
+	uint32_t ttl; /**< 0: not given */
 	bool permanent, starting, all;
 	uint16_t weight, priority;
 	enum roster_status status; /**< the status command's argument */
-	bool help;             /**< -h or --help was given (cmd is then ARGS_HELP) */
+	bool help;                 /**< -h or --help was given (cmd is then ARGS_HELP) */
 };
 
 /**
@@ -64,7 +64,8 @@ struct args {
  * @param err set to a one-line message (no "roster: " prefix) on failure.
  * @return 0, or 2 (usage error).
  */
-__attribute__((warn_unused_result)) int args_parse(int argc, char *const argv[], struct args *out, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int args_parse(
+		int argc, char *const argv[], struct args *out, char *err, size_t errsz);
 
 /** The usage text. */
 const char *args_usage(void);

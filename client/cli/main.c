@@ -38,8 +38,8 @@ struct cli {
 	int registered;
 	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
 	/* per registry (index into servers): what happened to the lease there */
-	bool held[ARGS_MAX_SERVERS];    /**< a lease was opened: the endpoint may be there */
-	int dereg[ARGS_MAX_SERVERS];    /**< 0 no answer, 1 confirmed, 2 lease gone, -1 refused */
+	bool held[ARGS_MAX_SERVERS]; /**< a lease was opened: the endpoint may be there */
+	int dereg[ARGS_MAX_SERVERS]; /**< 0 no answer, 1 confirmed, 2 lease gone, -1 refused */
 	uint64_t dereg_revision[ARGS_MAX_SERVERS];
 	char dereg_why[ARGS_MAX_SERVERS][160]; /**< the refusal, when dereg is -1 */
 };
@@ -48,7 +48,8 @@ struct cli {
 static int report(const struct cli *cli, int code, const char *msg)
 {
 	size_t n = strlen(args_cmd_name(cli->a.cmd));
-	if (n > 0 && strncmp(msg, args_cmd_name(cli->a.cmd), n) == 0 && strncmp(msg + n, ": ", 2) == 0) {
+	if (n > 0 && strncmp(msg, args_cmd_name(cli->a.cmd), n) == 0 &&
+			strncmp(msg + n, ": ", 2) == 0) {
 		msg += n + 2; /* the library already named the operation */
 	}
 	fprintf(stderr, "roster: %s%s%s\n", args_cmd_name(cli->a.cmd),
@@ -91,8 +92,8 @@ static int write_result(const struct cli *cli, int rc)
 			continue;
 		}
 		fprintf(stderr, "roster: %s: %sregistry %s: %s\n", args_cmd_name(cli->a.cmd),
-				rc == ROSTER_EPARTIAL ? "warning: not applied at " : "", cli->servers[i],
-				o[i].message);
+				rc == ROSTER_EPARTIAL ? "warning: not applied at " : "",
+				cli->servers[i], o[i].message);
 	}
 	return rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER;
 }
@@ -100,10 +101,10 @@ static int write_result(const struct cli *cli, int rc)
 static struct roster_instance identity(const struct args *a)
 {
 	struct roster_instance id = {
-		.service = a->service,
-		.protocol = a->protocol,
-		.host = a->host,
-		.port = a->port,
+			.service = a->service,
+			.protocol = a->protocol,
+			.host = a->host,
+			.port = a->port,
 	};
 	return id;
 }
@@ -124,7 +125,8 @@ static int cmd_query(struct cli *cli)
 {
 	struct args *a = &cli->a;
 	struct roster_result *r = NULL;
-	int rc = roster_query(cli->client, a->service, a->protocol, a->all ? ROSTER_QUERY_ALL : 0, &r);
+	int rc = roster_query(
+			cli->client, a->service, a->protocol, a->all ? ROSTER_QUERY_ALL : 0, &r);
 	if (rc != 0) {
 		return fail_lib(cli, rc);
 	}
@@ -242,16 +244,19 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		if (!cli->registered) {
 			/* main reports it, as the one line of a failed command */
 			snprintf(cli->refusal, sizeof(cli->refusal), "registry %s: %s", ev->server,
-					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+					ev->message[0] != '\0' ? ev->message
+							       : roster_strerror(ev->error));
 		} else {
 			fprintf(stderr, "roster: register: registry %s refused the endpoint: %s\n",
 					ev->server,
-					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+					ev->message[0] != '\0' ? ev->message
+							       : roster_strerror(ev->error));
 		}
 		break;
 	case ROSTER_EVENT_DISCONNECTED:
 		fprintf(stderr, "roster: register: registry %s: connection lost (%s); reconnecting\n",
-				ev->server, ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+				ev->server,
+				ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
 		break;
 	case ROSTER_EVENT_LEASE:
 		if (ev->registry < ARGS_MAX_SERVERS) {
@@ -263,10 +268,13 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		 * out of DNS; an error reply leaves it there until the lease ends,
 		 * except "unknown lease": it ended already, and took it along. */
 		if (ev->registry < ARGS_MAX_SERVERS) {
-			cli->dereg[ev->registry] = ev->error == 0 ? 1 : ev->error == ROSTER_ELEASE ? 2 : -1;
+			cli->dereg[ev->registry] = ev->error == 0               ? 1
+						   : ev->error == ROSTER_ELEASE ? 2
+										: -1;
 			cli->dereg_revision[ev->registry] = ev->revision;
 			snprintf(cli->dereg_why[ev->registry], sizeof(cli->dereg_why[0]), "%s",
-					ev->message[0] != '\0' ? ev->message : roster_strerror(ev->error));
+					ev->message[0] != '\0' ? ev->message
+							       : roster_strerror(ev->error));
 		}
 		break;
 	case ROSTER_EVENT_LEASE_LOST:
@@ -286,8 +294,7 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
  * there the endpoint stays in DNS until its lease expires, so the command
  * fails (exit 3) rather than let a script believe it is out of rotation.
  */
-static int report_deregistered(struct cli *cli, const struct roster_instance *shown,
-		uint32_t ttl)
+static int report_deregistered(struct cli *cli, const struct roster_instance *shown, uint32_t ttl)
 {
 	int code = EXIT_OK, printed = 0;
 	pthread_mutex_lock(&cli->mu);
@@ -298,7 +305,8 @@ static int report_deregistered(struct cli *cli, const struct roster_instance *sh
 			printed = 1;
 		} else if (cli->dereg[i] == 1) {
 			fprintf(stderr, "roster: register: deregistered at %s revision %llu\n",
-					cli->servers[i], (unsigned long long)cli->dereg_revision[i]);
+					cli->servers[i],
+					(unsigned long long)cli->dereg_revision[i]);
 		} else if (cli->dereg[i] == 2) {
 			fprintf(stderr,
 					"roster: register: the lease had already expired at %s: the "
@@ -309,7 +317,8 @@ static int report_deregistered(struct cli *cli, const struct roster_instance *sh
 					"roster: register: not deregistered at %s (%s); the endpoint "
 					"stays until its lease expires (TTL %u s)\n",
 					cli->servers[i],
-					cli->dereg[i] == 0 ? "unreachable" : cli->dereg_why[i], ttl);
+					cli->dereg[i] == 0 ? "unreachable" : cli->dereg_why[i],
+					ttl);
 			code = EXIT_SERVER;
 		}
 	}
@@ -396,14 +405,16 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	pthread_mutex_unlock(&cli->mu);
 	if (!ok) {
 		int code = refusal[0] != '\0' ? report(cli, EXIT_SERVER, refusal)
-			   : rc != 0	       ? fail_lib(cli, rc)
-					       : report(cli, EXIT_SERVER, "no registry accepted the endpoint");
+			   : rc != 0          ? fail_lib(cli, rc)
+					      : report(cli, EXIT_SERVER,
+								"no registry accepted the endpoint");
 		roster_client_free(engine);
 		return code;
 	}
 	output_registered(stdout, a->json, &shown, s.zone, revision, server, false, 0);
 	if (!a->json) {
-		fprintf(stderr, "roster: register: holding the lease (TTL %u s); interrupt to "
+		fprintf(stderr,
+				"roster: register: holding the lease (TTL %u s); interrupt to "
 				"deregister\n",
 				cfg.ttl_seconds);
 	}
@@ -464,8 +475,8 @@ int main(int argc, char **argv)
 	}
 	const char *sites = getenv("ROSTER_SITES");
 	if (sites_resolve(&cli.a, getenv("ROSTER_SERVER"),
-			    sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH, cli.servers,
-			    &cli.n_servers, err, sizeof(err)) != 0) {
+			    sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH,
+			    cli.servers, &cli.n_servers, err, sizeof(err)) != 0) {
 		return report(&cli, EXIT_USAGE, err);
 	}
 	const char *servers[ARGS_MAX_SERVERS];
@@ -474,11 +485,11 @@ int main(int argc, char **argv)
 	}
 	const char *cache = cli.a.cache != NULL ? cli.a.cache : getenv("ROSTER_CACHE");
 	struct roster_config cfg = {
-		.servers = servers,
-		.n_servers = cli.n_servers,
-		.timeout_ms = cli.a.timeout_ms,
-		.max_stale_seconds = cli.a.max_stale,
-		.cache_path = cache != NULL && cache[0] != '\0' ? cache : NULL,
+			.servers = servers,
+			.n_servers = cli.n_servers,
+			.timeout_ms = cli.a.timeout_ms,
+			.max_stale_seconds = cli.a.max_stale,
+			.cache_path = cache != NULL && cache[0] != '\0' ? cache : NULL,
 	};
 	int rc = roster_client_new(&cfg, &cli.client);
 	if (rc != 0) {

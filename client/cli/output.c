@@ -62,7 +62,8 @@ static const char *header_protocol(const char *asked, const struct roster_result
 void output_query(FILE *f, bool json, const char *service, const char *protocol,
 		const struct roster_result *r, uint64_t now_ms, const char *stale_reason)
 {
-	uint64_t age_s = r->stale && now_ms > r->fetched_at_ms ? (now_ms - r->fetched_at_ms) / 1000 : 0;
+	uint64_t age_s = r->stale && now_ms > r->fetched_at_ms ? (now_ms - r->fetched_at_ms) / 1000
+							       : 0;
 	if (json) {
 		json_t *doc = jsonify_result(r);
 		if (doc != NULL) {
@@ -70,7 +71,8 @@ void output_query(FILE *f, bool json, const char *service, const char *protocol,
 			json_object_set_new(doc, "protocol",
 					protocol != NULL ? json_string(protocol) : json_null());
 			if (r->stale) {
-				json_object_set_new(doc, "stale_age_seconds", json_integer((json_int_t)age_s));
+				json_object_set_new(doc, "stale_age_seconds",
+						json_integer((json_int_t)age_s));
 				json_object_set_new(doc, "stale_reason", json_string(stale_reason));
 			}
 		}
@@ -83,8 +85,9 @@ void output_query(FILE *f, bool json, const char *service, const char *protocol,
 	if (r->stale) {
 		char when[32];
 		output_time(r->fetched_at_ms, when);
-		fprintf(f, "stale: no registry answered; last known copy from %s (%" PRIu64
-			   " s ago, registry %s)\n",
+		fprintf(f,
+				"stale: no registry answered; last known copy from %s (%" PRIu64
+				" s ago, registry %s)\n",
 				when, age_s, r->server);
 	}
 	if (r->preserving) {
@@ -103,11 +106,12 @@ void output_list(FILE *f, bool json, const struct roster_list *l)
 		json_t *arr = json_array();
 		for (size_t i = 0; arr != NULL && i < l->n_services; i++) {
 			const struct roster_service *s = &l->services[i];
-			json_array_append_new(arr,
-					json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "service", s->service,
-							"protocol", s->protocol, "up", (int)s->up, "down",
-							(int)s->down, "starting", (int)s->starting, "stale",
-							(int)s->stale));
+			json_array_append_new(
+					arr, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "service",
+							     s->service, "protocol", s->protocol,
+							     "up", (int)s->up, "down", (int)s->down,
+							     "starting", (int)s->starting, "stale",
+							     (int)s->stale));
 		}
 		emit_json(f, json_pack("{s:I, s:s, s:o*}", "revision", (json_int_t)l->revision,
 					     "server", l->server, "services", arr));
@@ -125,35 +129,39 @@ void output_stats(FILE *f, bool json, const struct roster_stats *s)
 {
 	if (json) {
 		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-					     "s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-					     "server", s->server, "site", s->site, "domain", s->domain,
-					     "zone", s->zone, "revision", (json_int_t)s->revision,
-					     "preserving", (int)s->preserving, "leases",
-					     (json_int_t)s->leases, "instances", (json_int_t)s->instances,
-					     "instances_up", (json_int_t)s->instances_up,
-					     "instances_stale", (json_int_t)s->instances_stale, "services",
+				       "s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+					     "server", s->server, "site", s->site, "domain",
+					     s->domain, "zone", s->zone, "revision",
+					     (json_int_t)s->revision, "preserving",
+					     (int)s->preserving, "leases", (json_int_t)s->leases,
+					     "instances", (json_int_t)s->instances, "instances_up",
+					     (json_int_t)s->instances_up, "instances_stale",
+					     (json_int_t)s->instances_stale, "services",
 					     (json_int_t)s->services, "heartbeats_total",
 					     (json_int_t)s->heartbeats_total, "registrations_total",
-					     (json_int_t)s->registrations_total, "expirations_total",
-					     (json_int_t)s->expirations_total, "api_connections",
-					     (json_int_t)s->api_connections, "store_bytes",
-					     (json_int_t)s->store_bytes, "uptime_ms",
+					     (json_int_t)s->registrations_total,
+					     "expirations_total", (json_int_t)s->expirations_total,
+					     "api_connections", (json_int_t)s->api_connections,
+					     "store_bytes", (json_int_t)s->store_bytes, "uptime_ms",
 					     (json_int_t)s->uptime_ms, "journal_first_revision",
-					     (json_int_t)s->journal_first_revision, "dns_queries_total",
+					     (json_int_t)s->journal_first_revision,
+					     "dns_queries_total",
 					     (json_int_t)s->dns_queries_total));
 		return;
 	}
 	fprintf(f, "stats: registry %s, zone %s (mode %s)\n\n", s->server, s->zone,
 			s->preserving ? "preserving" : "normal");
-	fprintf(f, "site: %s\ndomain: %s\nrevision: %" PRIu64 "\nleases: %" PRIu64
-		   "\ninstances: %" PRIu64 " (%" PRIu64 " UP, %" PRIu64 " stale)\nservices: %" PRIu64
-		   "\n",
+	fprintf(f,
+			"site: %s\ndomain: %s\nrevision: %" PRIu64 "\nleases: %" PRIu64
+			"\ninstances: %" PRIu64 " (%" PRIu64 " UP, %" PRIu64
+			" stale)\nservices: %" PRIu64 "\n",
 			s->site, s->domain, s->revision, s->leases, s->instances, s->instances_up,
 			s->instances_stale, s->services);
-	fprintf(f, "heartbeats_total: %" PRIu64 "\nregistrations_total: %" PRIu64
-		   "\nexpirations_total: %" PRIu64 "\napi_connections: %" PRIu64
-		   "\nstore_bytes: %" PRIu64 "\nuptime: %" PRIu64 " s\njournal_first_revision: %" PRIu64
-		   "\ndns_queries_total: %" PRIu64 "\n",
+	fprintf(f,
+			"heartbeats_total: %" PRIu64 "\nregistrations_total: %" PRIu64
+			"\nexpirations_total: %" PRIu64 "\napi_connections: %" PRIu64
+			"\nstore_bytes: %" PRIu64 "\nuptime: %" PRIu64
+			" s\njournal_first_revision: %" PRIu64 "\ndns_queries_total: %" PRIu64 "\n",
 			s->heartbeats_total, s->registrations_total, s->expirations_total,
 			s->api_connections, s->store_bytes, s->uptime_ms / 1000,
 			s->journal_first_revision, s->dns_queries_total);
@@ -215,7 +223,8 @@ void output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev)
 	}
 	fprintf(f, "revision %" PRIu64 "  %s", ev->revision, watch_kind_name(ev->kind));
 	if (ev->instance != NULL) {
-		fprintf(f, "  service:%s, protocol:%s  ", ev->instance->service, ev->instance->protocol);
+		fprintf(f, "  service:%s, protocol:%s  ", ev->instance->service,
+				ev->instance->protocol);
 		if (ev->kind == ROSTER_WATCH_REMOVE) {
 			fprintf(f, "%s:%u  (%s)\n", ev->instance->host, ev->instance->port,
 					ev->reason[0] != '\0' ? ev->reason : "removed");
@@ -239,10 +248,11 @@ void output_ring(FILE *f, bool json, const char *service, const char *protocol, 
 	snprintf(token, sizeof(token), "%08x", o->token);
 	if (json) {
 		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:{s:s, s:i, s:s, s:i}}",
-				     "service", service, "protocol", protocol, "key", key, "key_token",
-				     key_token, "points", (int)o->points, "stale", (int)r->stale, "owner",
-				     "host", o->host, "port", (int)in->port, "token", token, "vnode",
-				     (int)o->vnode));
+					     "service", service, "protocol", protocol, "key", key,
+					     "key_token", key_token, "points", (int)o->points,
+					     "stale", (int)r->stale, "owner", "host", o->host,
+					     "port", (int)in->port, "token", token, "vnode",
+					     (int)o->vnode));
 		return;
 	}
 	fprintf(f, "ring: service:%s, protocol:%s, key:%s (token %s, %zu points)\n", service,
@@ -262,10 +272,11 @@ void output_registered(FILE *f, bool json, const struct roster_instance *inst, c
 			(int)(zl > 0 && zone[zl - 1] == '.' ? zl - 1 : zl), zone);
 	if (json) {
 		emit_json(f, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s, s:b, s:I}", "event",
-				     "registered", "host", inst->host, "port", (int)inst->port,
-				     "service", inst->service, "name", name, "revision",
-				     (json_int_t)revision, "server", server, "permanent",
-				     (int)permanent, "lease", (json_int_t)lease));
+					     "registered", "host", inst->host, "port",
+					     (int)inst->port, "service", inst->service, "name",
+					     name, "revision", (json_int_t)revision, "server",
+					     server, "permanent", (int)permanent, "lease",
+					     (json_int_t)lease));
 		fflush(f);
 		return;
 	}
@@ -279,9 +290,9 @@ void output_change(FILE *f, bool json, const char *verb, const struct roster_ins
 {
 	if (json) {
 		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s*, s:I}", "event", verb,
-				     "service", id->service, "protocol", id->protocol, "host",
-				     id->host, "port", (int)id->port, "status", status, "revision",
-				     (json_int_t)revision));
+					     "service", id->service, "protocol", id->protocol,
+					     "host", id->host, "port", (int)id->port, "status",
+					     status, "revision", (json_int_t)revision));
 		return;
 	}
 	fprintf(f, "%s %s:%u of service:%s, protocol:%s%s%s revision %" PRIu64 "\n", verb, id->host,

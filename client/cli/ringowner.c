@@ -40,7 +40,7 @@ int ringowner_find(const struct roster_result *r, const char *key, struct ringow
 		return ROSTER_ENOENT;
 	}
 	struct point *pts = calloc(up * RS_RING_VNODES, sizeof(*pts));
-	char (*hosts)[RS_NAME_TEXT_MAX] = calloc(up, RS_NAME_TEXT_MAX);
+	char(*hosts)[RS_NAME_TEXT_MAX] = calloc(up, RS_NAME_TEXT_MAX);
 	struct rs_ring_point *ring = calloc(up * RS_RING_VNODES, sizeof(*ring));
 	int rc = ROSTER_ENOMEM;
 	if (pts == NULL || hosts == NULL || ring == NULL) {
@@ -58,8 +58,8 @@ int ringowner_find(const struct roster_result *r, const char *key, struct ringow
 			snprintf(hosts[h], RS_NAME_TEXT_MAX, "%s", in->host);
 		}
 		for (unsigned v = 0; v < RS_RING_VNODES; v++) {
-			pts[n++] = (struct point){rs_ring_token(hosts[h], in->port, v), v, i, hosts[h],
-				in->port};
+			pts[n++] = (struct point){rs_ring_token(hosts[h], in->port, v), v, i,
+					hosts[h], in->port};
 		}
 		h++;
 	}

@@ -15,11 +15,11 @@
 
 struct ringowner {
 	uint32_t key_token;
-	uint32_t token;   /**< the owning point's token */
-	unsigned vnode;   /**< which of the owner's points */
-	size_t instance;  /**< index into the result's instances */
-	size_t points;    /**< points on the ring */
-	char host[256];   /**< canonical host of the owner */
+	uint32_t token;  /**< the owning point's token */
+	unsigned vnode;  /**< which of the owner's points */
+	size_t instance; /**< index into the result's instances */
+	size_t points;   /**< points on the ring */
+	char host[256];  /**< canonical host of the owner */
 };
 
 /**
@@ -27,4 +27,5 @@ struct ringowner {
  * @param key the key, hashed as given.
  * @return 0, ROSTER_ENOENT (no UP instance), ROSTER_ENOMEM.
  */
-__attribute__((warn_unused_result)) int ringowner_find(const struct roster_result *r, const char *key, struct ringowner *out);
+__attribute__((warn_unused_result)) int ringowner_find(
+		const struct roster_result *r, const char *key, struct ringowner *out);

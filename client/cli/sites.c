@@ -11,7 +11,8 @@ static int add(const char *text, size_t len, char out[][RS_ADDR_TEXT_MAX], size_
 	struct sockaddr_storage ss;
 	char one[RS_ADDR_TEXT_MAX];
 	if (len == 0 || len >= sizeof(one)) {
-		snprintf(err, errsz, "%s: invalid registry address (expected ADDRESS:PORT)", origin);
+		snprintf(err, errsz, "%s: invalid registry address (expected ADDRESS:PORT)",
+				origin);
 		return 2;
 	}
 	memcpy(one, text, len);
@@ -50,8 +51,9 @@ static int from_file(const char *site, const char *path, char out[][RS_ADDR_TEXT
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		snprintf(err, errsz, "unknown site '%s': cannot read %s: %s (set ROSTER_SITES or use "
-				     "--server)",
+		snprintf(err, errsz,
+				"unknown site '%s': cannot read %s: %s (set ROSTER_SITES or use "
+				"--server)",
 				site, path, strerror(errno));
 		return 2;
 	}
@@ -97,8 +99,8 @@ int sites_resolve(const struct args *a, const char *env_server, const char *site
 		for (size_t i = 0; i < a->n_servers; i++) {
 			const char *s = a->servers[i];
 			const char *comma = strchr(s, ',');
-			if (add(s, comma != NULL ? (size_t)(comma - s) : strlen(s), out, n, "--server",
-					err, errsz) != 0) {
+			if (add(s, comma != NULL ? (size_t)(comma - s) : strlen(s), out, n,
+					    "--server", err, errsz) != 0) {
 				return 2;
 			}
 		}

@@ -32,5 +32,6 @@
  * @return 0, or 2: unknown site, unreadable sites file, a bad line (named
  *         with file and line number), a bad ROSTER_SERVER.
  */
-__attribute__((warn_unused_result)) int sites_resolve(const struct args *a, const char *env_server, const char *sites_path,
-		char out[ARGS_MAX_SERVERS][RS_ADDR_TEXT_MAX], size_t *n, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int sites_resolve(const struct args *a, const char *env_server,
+		const char *sites_path, char out[ARGS_MAX_SERVERS][RS_ADDR_TEXT_MAX], size_t *n,
+		char *err, size_t errsz);

@@ -36,7 +36,7 @@ struct opts {
 static const char *kind_name(enum roster_event_kind k)
 {
 	static const char *const names[] = {"", "connected", "disconnected", "lease", "lease_lost",
-		"registered", "register_failed", "heartbeat", "deregistered"};
+			"registered", "register_failed", "heartbeat", "deregistered"};
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "unknown";
 }
 
@@ -52,8 +52,8 @@ static void print_event_cb(const struct roster_event *ev, void *ud)
 	}
 	printf("{\"event\":\"%s\",\"registry\":%zu,\"server\":\"%s\",\"lease\":%llu,"
 	       "\"revision\":%llu,\"error\":%d,\"host\":\"%s\"}\n",
-			kind_name(ev->kind), ev->registry, ev->server, (unsigned long long)ev->lease,
-			(unsigned long long)ev->revision, ev->error,
+			kind_name(ev->kind), ev->registry, ev->server,
+			(unsigned long long)ev->lease, (unsigned long long)ev->revision, ev->error,
 			ev->endpoint != NULL ? ev->endpoint->host : "");
 	fflush(stdout);
 }
@@ -61,25 +61,26 @@ static void print_event_cb(const struct roster_event *ev, void *ud)
 static struct roster_config config(const struct opts *o)
 {
 	struct roster_config cfg = {
-		.servers = o->servers,
-		.n_servers = o->n_servers,
-		.ttl_seconds = o->ttl,
-		.max_stale_seconds = o->max_stale,
-		.cache_path = o->cache,
-		.backoff_max_ms = o->backoff_max,
-		.timeout_ms = o->timeout,
+			.servers = o->servers,
+			.n_servers = o->n_servers,
+			.ttl_seconds = o->ttl,
+			.max_stale_seconds = o->max_stale,
+			.cache_path = o->cache,
+			.backoff_max_ms = o->backoff_max,
+			.timeout_ms = o->timeout,
 	};
 	return cfg;
 }
 
-static int add_endpoints(struct roster_client *c, const struct opts *o, unsigned first,
-		unsigned n)
+static int add_endpoints(struct roster_client *c, const struct opts *o, unsigned first, unsigned n)
 {
 	for (unsigned i = first; i < first + n; i++) {
 		char host[128];
 		snprintf(host, sizeof(host), "%s%u.example.net", o->host_prefix, i);
-		struct roster_instance ep = {.service = o->service, .protocol = o->protocol,
-			.host = host, .port = (uint16_t)(o->port_base + i)};
+		struct roster_instance ep = {.service = o->service,
+				.protocol = o->protocol,
+				.host = host,
+				.port = (uint16_t)(o->port_base + i)};
 		int rc = roster_endpoint_add(c, &ep);
 		if (rc != 0) {
 			fprintf(stderr, "roster-probe: %s\n", roster_errmsg());
@@ -291,8 +292,14 @@ static int cmd_many(const struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.ttl = 10, .endpoints = 1, .clients = 10, .seconds = 5, .port_base = 8000,
-		.service = "probe", .protocol = "tcp", .host_prefix = "probe"};
+	struct opts o = {.ttl = 10,
+			.endpoints = 1,
+			.clients = 10,
+			.seconds = 5,
+			.port_base = 8000,
+			.service = "probe",
+			.protocol = "tcp",
+			.host_prefix = "probe"};
 	if (argc < 2) {
 		fprintf(stderr, "usage: roster-probe hold|query|many [options]\n");
 		return 2;

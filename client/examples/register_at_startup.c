@@ -25,15 +25,19 @@ int main(int argc, char **argv)
 	/* --- the dozen lines --- */
 	const char *registries[] = {argv[1]};
 	struct roster_config cfg = {.servers = registries, .n_servers = 1, .ttl_seconds = 10};
-	struct roster_instance me = {.service = argv[2], .protocol = argv[3], .host = argv[4],
-		.port = (uint16_t)atoi(argv[5])};
+	struct roster_instance me = {.service = argv[2],
+			.protocol = argv[3],
+			.host = argv[4],
+			.port = (uint16_t)atoi(argv[5])};
 	struct roster_client *c = NULL;
 	int rc = roster_client_new(&cfg, &c);
-	if (rc == 0 && (rc = roster_endpoint_add(c, &me)) == 0 && (rc = roster_client_start(c)) == 0) {
+	if (rc == 0 && (rc = roster_endpoint_add(c, &me)) == 0 &&
+			(rc = roster_client_start(c)) == 0) {
 		rc = roster_client_wait(c, 5000); /* optional: wait until a registry has it */
 	}
 	if (rc != 0) {
-		fprintf(stderr, "roster: %s\n", roster_errmsg()[0] ? roster_errmsg() : roster_strerror(rc));
+		fprintf(stderr, "roster: %s\n",
+				roster_errmsg()[0] ? roster_errmsg() : roster_strerror(rc));
 		roster_client_free(c);
 		return 1;
 	}

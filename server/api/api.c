@@ -38,8 +38,8 @@ struct conn {
 	size_t nwatches;
 	struct conn *watch_prev, *watch_next; /* api->watchers, while nwatches > 0 */
 	int strikes;
-	uint32_t answered;   /* requests answered and not yet flushed */
-	bool paused;         /* reading stopped until a flush brings answered down */
+	uint32_t answered; /* requests answered and not yet flushed */
+	bool paused;       /* reading stopped until a flush brings answered down */
 };
 
 struct api {
@@ -66,7 +66,7 @@ static void conn_mark_dirty(struct conn *c)
 }
 
 static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+		__attribute__((format(printf, 4, 5)));
 
 static void send_error(struct conn *c, uint64_t id, int rc, const char *fmt, ...)
 {
@@ -322,17 +322,17 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct api *api = c->api;
 	const struct api_ops_ctx ctx = {
-		.store = api->ctx.store,
-		.limits = &api->lim.registration,
-		.now_ms = uv_now(api->ctx.loop),
-		.wall_ms = rs_clock_wall_ms(),
-		.stats = api->ctx.stats,
-		.stats_ud = api->ctx.stats_ud,
-		.scratch = &api->scratch,
-		.counters = &api->counters,
-		.watches = c->watches,
-		.nwatches = c->nwatches,
-		.strikes = (unsigned)c->strikes,
+			.store = api->ctx.store,
+			.limits = &api->lim.registration,
+			.now_ms = uv_now(api->ctx.loop),
+			.wall_ms = rs_clock_wall_ms(),
+			.stats = api->ctx.stats,
+			.stats_ud = api->ctx.stats_ud,
+			.scratch = &api->scratch,
+			.counters = &api->counters,
+			.watches = c->watches,
+			.nwatches = c->nwatches,
+			.strikes = (unsigned)c->strikes,
 	};
 	struct api_ops_result res;
 	size_t before = c->out.len;
@@ -458,12 +458,12 @@ static void conn_refused(struct net_tcp_conn *tc, enum net_tcp_refusal why)
 }
 
 static const struct net_tcp_ops api_tcp_ops = {
-	.opened = conn_opened,
-	.refused = conn_refused,
-	.alloc = conn_alloc,
-	.read = conn_read_op,
-	.expired = conn_expired,
-	.closed = conn_closed,
+		.opened = conn_opened,
+		.refused = conn_refused,
+		.alloc = conn_alloc,
+		.read = conn_read_op,
+		.expired = conn_expired,
+		.closed = conn_closed,
 };
 
 /* ---- start / stop ------------------------------------------------------------------ */
@@ -487,16 +487,16 @@ int api_start(const struct api_context *ctx, struct api **out, char *err, size_t
 	api->lim = ctx->limits;
 	rs_arena_init(&api->scratch, 64 * 1024);
 	const struct net_tcp_config tc = {
-		.name = "api",
-		.addrs = ctx->listen,
-		.naddrs = ctx->nlisten,
-		.backlog = 1024,
-		.limits = ctx->limits.tcp,
-		.overflow = NET_TCP_OVERFLOW_CLOSE,
-		.conn_size = sizeof(struct conn),
-		.ops = &api_tcp_ops,
-		.user = api,
-		.stopped = api_tcp_stopped,
+			.name = "api",
+			.addrs = ctx->listen,
+			.naddrs = ctx->nlisten,
+			.backlog = 1024,
+			.limits = ctx->limits.tcp,
+			.overflow = NET_TCP_OVERFLOW_CLOSE,
+			.conn_size = sizeof(struct conn),
+			.ops = &api_tcp_ops,
+			.user = api,
+			.stopped = api_tcp_stopped,
 	};
 	int rc = net_tcp_start(ctx->loop, &tc, &api->tcp, err, errsz);
 	if (rc < 0) {

@@ -89,8 +89,8 @@ struct api_context {
  *         NULL and the listeners bound so far close on their own (run the
  *         loop).
  */
-__attribute__((warn_unused_result)) int api_start(const struct api_context *ctx,
-		struct api **out, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int api_start(
+		const struct api_context *ctx, struct api **out, char *err, size_t errsz);
 
 /** Send every reply held (the owner committed everything before), then
  * close listeners and connections. The struct is freed when the last

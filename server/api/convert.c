@@ -113,8 +113,7 @@ int api_convert_instance_to_pb(struct rs_arena *a, const char *service, const ch
 	}
 	if (i->nmeta > 0) {
 		pb->metadata = rs_arena_alloc(a, i->nmeta * sizeof(*pb->metadata));
-		Roster__V1__Instance__MetadataEntry *e =
-				rs_arena_alloc(a, i->nmeta * sizeof(*e));
+		Roster__V1__Instance__MetadataEntry *e = rs_arena_alloc(a, i->nmeta * sizeof(*e));
 		if (pb->metadata == NULL || e == NULL) {
 			return RS_ENOMEM;
 		}

@@ -74,9 +74,9 @@ __attribute__((warn_unused_result)) int api_convert_instance_to_pb(struct rs_are
  *         metadata entries), RS_EADDR (an address that is not IPv4 or IPv6),
  *         RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int api_convert_registration(
-		const Roster__V1__Instance *pb, uint64_t lease, const struct store_limits *limits,
-		struct rs_arena *a, struct store_registration *reg, char *msg, size_t msgsz);
+__attribute__((warn_unused_result)) int api_convert_registration(const Roster__V1__Instance *pb,
+		uint64_t lease, const struct store_limits *limits, struct rs_arena *a,
+		struct store_registration *reg, char *msg, size_t msgsz);
 
 /**
  * Append @p msg to @p out as one frame (a 4-byte big-endian length, then
@@ -89,11 +89,11 @@ __attribute__((warn_unused_result)) int api_convert_append(
 /* Append a successful Response whose oneof result is the @p field member
  * (case @p CASE) pointing at @p msg_: the envelope every answer shares.
  * Evaluates to api_convert_append()'s result. */
-#define API_CONVERT_RESULT_APPEND(out_, id_, CASE, field, msg_)                             \
-	({                                                                                  \
-		Roster__V1__Response r_ = ROSTER__V1__RESPONSE__INIT;                       \
-		r_.id = (id_);                                                              \
-		r_.result_case = ROSTER__V1__RESPONSE__RESULT_##CASE;                       \
-		r_.field = (msg_);                                                          \
-		api_convert_append((out_), &r_.base);                                       \
+#define API_CONVERT_RESULT_APPEND(out_, id_, CASE, field, msg_)                                    \
+	({                                                                                         \
+		Roster__V1__Response r_ = ROSTER__V1__RESPONSE__INIT;                              \
+		r_.id = (id_);                                                                     \
+		r_.result_case = ROSTER__V1__RESPONSE__RESULT_##CASE;                              \
+		r_.field = (msg_);                                                                 \
+		api_convert_append((out_), &r_.base);                                              \
 	})

@@ -16,15 +16,15 @@
 
 /** Counters for Stats and /metrics. */
 struct api_counters {
-	uint64_t connections;        /**< open now */
+	uint64_t connections; /**< open now */
 	uint64_t accepted;
-	uint64_t rejected;           /**< over a connection limit, or not admitted */
-	uint64_t rejected_source;    /**< of which over the per-source limit */
+	uint64_t rejected;        /**< over a connection limit, or not admitted */
+	uint64_t rejected_source; /**< of which over the per-source limit */
 	uint64_t requests;
-	uint64_t errors;             /**< error responses sent */
-	uint64_t malformed;          /**< frames that were not a valid Request */
-	uint64_t oversized;          /**< frames over the limit */
-	uint64_t idle_closed;        /**< closed at the deadline (idle, or a frame too slow) */
-	uint64_t slow_closed;        /**< readers too slow for their output */
+	uint64_t errors;      /**< error responses sent */
+	uint64_t malformed;   /**< frames that were not a valid Request */
+	uint64_t oversized;   /**< frames over the limit */
+	uint64_t idle_closed; /**< closed at the deadline (idle, or a frame too slow) */
+	uint64_t slow_closed; /**< readers too slow for their output */
 	uint64_t watch_events;
 };

@@ -26,7 +26,6 @@ struct op {
 	uint64_t id;
 };
 
-
 int api_ops_error_append(struct api_ops_out *out, uint64_t id, int rc, const char *msg)
 {
 	Response r = ROSTER__V1__RESPONSE__INIT;
@@ -54,11 +53,11 @@ static void op_error(struct op *o, int rc, const char *fmt, ...)
 
 /* Answer with a result (see API_CONVERT_RESULT_APPEND); a reply that cannot
  * be built closes the connection: its client would wait for it forever. */
-#define op_result(o_, CASE, field, msg_)                                                    \
-	do {                                                                                \
-		if (API_CONVERT_RESULT_APPEND((o_)->out, (o_)->id, CASE, field, (msg_)) < 0) { \
-			(o_)->res->flags |= API_OPS_CLOSE;                                  \
-		}                                                                           \
+#define op_result(o_, CASE, field, msg_)                                                           \
+	do {                                                                                       \
+		if (API_CONVERT_RESULT_APPEND((o_)->out, (o_)->id, CASE, field, (msg_)) < 0) {     \
+			(o_)->res->flags |= API_OPS_CLOSE;                                         \
+		}                                                                                  \
 	} while (0)
 
 /* The reply acknowledges a write: the transport holds it until the commit. */
@@ -223,8 +222,8 @@ static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 	bool created = false;
 	uint64_t rev = 0;
 	struct store_limit_hit hit = {0};
-	rc = store_register_ex(o->ctx->store, &reg, o->ctx->now_ms, o->ctx->wall_ms, &created, &rev,
-			&hit);
+	rc = store_register_ex(
+			o->ctx->store, &reg, o->ctx->now_ms, o->ctx->wall_ms, &created, &rev, &hit);
 	if (rc == RS_ELIMIT) {
 		op_limit_error(o, &hit, &reg);
 		return;
@@ -328,8 +327,8 @@ static bool has_text(const char *s)
 
 /* The services a Query names: one (service, protocol) pair, or every
  * protocol of the service (a chain through name_next). */
-static const struct store_service *query_first(const struct store *store,
-		const Roster__V1__QueryRequest *q, bool one)
+static const struct store_service *query_first(
+		const struct store *store, const Roster__V1__QueryRequest *q, bool one)
 {
 	size_t sl = strlen(q->service);
 	if (one) {

@@ -67,11 +67,11 @@ struct api_ops_ctx {
 	uint64_t wall_ms;                  /**< wall clock, ms since the epoch: shown times */
 	api_ops_stats_cb stats;            /**< for Stats; NULL: Stats is UNSUPPORTED */
 	void *stats_ud;
-	struct rs_arena *scratch;          /**< per-response memory; reset before return */
-	struct api_counters *counters;     /**< requests, errors, malformed, watch_events */
-	const struct api_watch *watches;   /**< the connection's watches (CancelWatch, the cap) */
+	struct rs_arena *scratch;        /**< per-response memory; reset before return */
+	struct api_counters *counters;   /**< requests, errors, malformed, watch_events */
+	const struct api_watch *watches; /**< the connection's watches (CancelWatch, the cap) */
 	size_t nwatches;
-	unsigned strikes;                  /**< malformed frames the connection sent so far */
+	unsigned strikes; /**< malformed frames the connection sent so far */
 };
 
 /** What the transport must do after a dispatch (bits of api_ops_result.flags). */

@@ -112,8 +112,8 @@ int api_watch_open(const struct store *store, const struct api_watch *w, uint64_
 	return r.rc;
 }
 
-int api_watch_change_append(const struct api_watch_sink *sink, uint64_t watch_id,
-		const struct store_change *ch)
+int api_watch_change_append(
+		const struct api_watch_sink *sink, uint64_t watch_id, const struct store_change *ch)
 {
 	const struct store_instance *i = ch->instance;
 	return event_append(sink, watch_id, change_kind(ch->kind), ch->revision, i->service->name,

@@ -129,8 +129,8 @@ static int host_lookup(struct answer *a, const struct answer_prep **out, bool *e
 
 /* ANSWER_KIND_SERVICE (SRV) and ANSWER_KIND_RING (_ring TXT) of
  * _<service>._<proto>. @return 0, or RS_ENOMEM (answered SERVFAIL). */
-static int service_lookup(struct answer *a, enum answer_kind k, const struct answer_prep **out,
-		bool *exists)
+static int service_lookup(
+		struct answer *a, enum answer_kind k, const struct answer_prep **out, bool *exists)
 {
 	const struct dnswire_query *q = &a->q;
 	bool srv = k == ANSWER_KIND_SERVICE;
@@ -212,21 +212,30 @@ static void answer_zone(struct answer *a, const uint8_t *msg, enum answer_kind k
 		return;
 	}
 	enum answer_body body = p != NULL && p->n > 0 ? ANSWER_BODY_RRSET
-			: exists ? ANSWER_BODY_NODATA : ANSWER_BODY_NXDOMAIN;
+				: exists              ? ANSWER_BODY_NODATA
+						      : ANSWER_BODY_NXDOMAIN;
 	answer_write_zone(a, msg, out, outcap, c, z, body, p, res);
 }
 
 static enum answer_qtype_bucket qtype_bucket(uint16_t t)
 {
 	switch (t) {
-	case DNSWIRE_A: return ANSWER_Q_A;
-	case DNSWIRE_AAAA: return ANSWER_Q_AAAA;
-	case DNSWIRE_SRV: return ANSWER_Q_SRV;
-	case DNSWIRE_TXT: return ANSWER_Q_TXT;
-	case DNSWIRE_SOA: return ANSWER_Q_SOA;
-	case DNSWIRE_NS: return ANSWER_Q_NS;
-	case DNSWIRE_ANY: return ANSWER_Q_ANY;
-	default: return ANSWER_Q_OTHER;
+	case DNSWIRE_A:
+		return ANSWER_Q_A;
+	case DNSWIRE_AAAA:
+		return ANSWER_Q_AAAA;
+	case DNSWIRE_SRV:
+		return ANSWER_Q_SRV;
+	case DNSWIRE_TXT:
+		return ANSWER_Q_TXT;
+	case DNSWIRE_SOA:
+		return ANSWER_Q_SOA;
+	case DNSWIRE_NS:
+		return ANSWER_Q_NS;
+	case DNSWIRE_ANY:
+		return ANSWER_Q_ANY;
+	default:
+		return ANSWER_Q_OTHER;
 	}
 }
 

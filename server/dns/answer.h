@@ -62,14 +62,14 @@ struct cookie_secrets;
 
 /** Settings of the engine (copied by answer_new()). */
 struct answer_config {
-	const char *zone;                    /**< "services.<site>.<domain>." */
-	const char *domain;                  /**< for the SOA RNAME hostmaster.<domain> */
-	const char *const *ns;               /**< NS targets, canonical text */
+	const char *zone;      /**< "services.<site>.<domain>." */
+	const char *domain;    /**< for the SOA RNAME hostmaster.<domain> */
+	const char *const *ns; /**< NS targets, canonical text */
 	size_t nns;
-	const char *report_zone;             /**< NULL or "" when not served */
-	uint32_t ttl;                        /**< answer TTL, s */
-	uint32_t negative_ttl;               /**< SOA minimum and negative TTL, s */
-	uint16_t udp_max;                    /**< largest UDP answer (>= 512) */
+	const char *report_zone; /**< NULL or "" when not served */
+	uint32_t ttl;            /**< answer TTL, s */
+	uint32_t negative_ttl;   /**< SOA minimum and negative TTL, s */
+	uint16_t udp_max;        /**< largest UDP answer (>= 512) */
 	bool stable_subsets;
 	/** DNS cookies (server/dns/cookie.h): copied; NULL: cookies off (a cookie
 	 * option is then ignored, and a cookie-only query is FORMERR). */
@@ -110,7 +110,7 @@ struct answer_counters {
 /** Who asked. */
 struct answer_client {
 	enum answer_transport transport;
-	const struct sockaddr *addr;         /**< may be NULL (tests) */
+	const struct sockaddr *addr; /**< may be NULL (tests) */
 	/** TCP: the idle timeout to advertise in 100 ms units when the query
 	 * carries edns-tcp-keepalive (RFC 7828 3.3.2); 0: never. Ignored on UDP. */
 	uint16_t keepalive;
@@ -126,12 +126,12 @@ enum answer_action {
 /** The outcome of one query. */
 struct answer_result {
 	enum answer_action action;
-	size_t len;                          /**< octets written (ANSWER_SEND) */
-	uint16_t rcode;                      /**< (extended) rcode sent */
+	size_t len;     /**< octets written (ANSWER_SEND) */
+	uint16_t rcode; /**< (extended) rcode sent */
 	bool truncated;
 	bool partial;
-	bool report;                         /**< a client report to log: see @c fields */
-	struct report_fields fields;         /**< valid until the next answer_process() */
+	bool report;                 /**< a client report to log: see @c fields */
+	struct report_fields fields; /**< valid until the next answer_process() */
 };
 
 /**

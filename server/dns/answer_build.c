@@ -52,8 +52,7 @@ void answer_build_clear(struct answer_prep *p)
  * also on failure. ldns writes names in RDATA uncompressed here: no
  * compression table is passed, which is what RFC 2782 wants for SRV targets.
  */
-static int rr_append(struct rs_buf *b, ldns_rr_type type, uint32_t ttl, ldns_rdf **rdfs,
-		size_t n)
+static int rr_append(struct rs_buf *b, ldns_rr_type type, uint32_t ttl, ldns_rdf **rdfs, size_t n)
 {
 	int rc = RS_ENOMEM;
 	ldns_buffer *buf = NULL;
@@ -103,7 +102,8 @@ static int prep_rr_add(struct answer_prep *p, size_t off, double weight)
 	if (len > UINT16_MAX) {
 		return RS_ERANGE;
 	}
-	p->rr[p->n++] = (struct answer_prep_rr){.off = (uint32_t)off, .len = (uint16_t)len,
+	p->rr[p->n++] = (struct answer_prep_rr){.off = (uint32_t)off,
+			.len = (uint16_t)len,
 			.weight = weight > 0 ? weight : 1.0 / 64};
 	p->total += 2 + len;
 	return 0;
@@ -130,13 +130,13 @@ int answer_build_soa(struct answer *a, struct answer_zone *z, uint64_t revision)
 	answer_build_clear(&z->soa);
 	/* RFC 1982 serial arithmetic: the low 32 bits of the revision. */
 	ldns_rdf *r[7] = {
-		rdf_dname(a->mname, a->mname_len),
-		rdf_dname(a->rname, a->rname_len),
-		ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32, (uint32_t)revision),
-		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_REFRESH),
-		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_RETRY),
-		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_EXPIRE),
-		ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, z->neg_ttl),
+			rdf_dname(a->mname, a->mname_len),
+			rdf_dname(a->rname, a->rname_len),
+			ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32, (uint32_t)revision),
+			ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_REFRESH),
+			ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_RETRY),
+			ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_EXPIRE),
+			ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, z->neg_ttl),
 	};
 	int rc = rr_append(&z->soa.data, LDNS_RR_TYPE_SOA, a->ttl, r, 7);
 	if (rc == 0) {
@@ -201,10 +201,10 @@ static int build_srv(struct answer *a, struct answer_prep *p, const struct store
 		const struct store_instance *in = up[k];
 		size_t off = p->data.len;
 		ldns_rdf *r[4] = {
-			ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->priority),
-			ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->weight),
-			ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->port),
-			rdf_dname(in->host_wire, in->host_wire_len),
+				ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->priority),
+				ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->weight),
+				ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->port),
+				rdf_dname(in->host_wire, in->host_wire_len),
 		};
 		rc = rr_append(&p->data, LDNS_RR_TYPE_SRV, a->ttl, r, 4);
 		if (rc == 0) {
@@ -349,8 +349,8 @@ static int cmp_ring_instance(const void *x, const void *y)
 
 /* The ring's strings, already sorted, as one TXT RR appended to @p p. The
  * strings go straight into the RDATA: ldns is not needed for them. */
-static int ring_write(struct answer *a, struct answer_prep *p, const struct ring_point *pts,
-		size_t n)
+static int ring_write(
+		struct answer *a, struct answer_prep *p, const struct ring_point *pts, size_t n)
 {
 	size_t off = p->data.len;
 	uint8_t head[10] = {0, DNSWIRE_TXT, 0, 1};

@@ -25,8 +25,8 @@
 /* The key's hash, eight octets per step (a name is read as whole words with
  * one multiply each, then its tail): lookups run on every query, and inline
  * it and the chain walk below (a call each was measurable per query). */
-static inline __attribute__((always_inline)) uint64_t hash_key(const uint8_t *name, size_t len,
-		uint16_t qtype)
+static inline __attribute__((always_inline)) uint64_t hash_key(
+		const uint8_t *name, size_t len, uint16_t qtype)
 {
 	const uint64_t m = 0x9e3779b97f4a7c15u;
 	uint64_t h = (len << 16 | qtype) * m;
@@ -126,8 +126,8 @@ static void cache_trim(struct answer *a)
 
 /* The link to the entry for the current question's name and @p qtype in
  * its chain (*link is NULL when there is none). */
-static inline __attribute__((always_inline)) struct answer_prep **prep_find(struct answer *a,
-		uint16_t qtype, uint64_t hash)
+static inline __attribute__((always_inline)) struct answer_prep **prep_find(
+		struct answer *a, uint16_t qtype, uint64_t hash)
 {
 	const struct dnswire_query *q = &a->q;
 	struct answer_prep **pp = &a->buckets[hash & (a->nbuckets - 1)];
@@ -144,8 +144,8 @@ static inline __attribute__((always_inline)) struct answer_prep **prep_find(stru
 const struct answer_prep *answer_cache_fresh(struct answer *a, uint16_t qtype)
 {
 	const struct dnswire_query *q = &a->q;
-	const struct answer_prep *p = *prep_find(a, qtype,
-			hash_key(q->qname_lower, q->qname_len, qtype));
+	const struct answer_prep *p =
+			*prep_find(a, qtype, hash_key(q->qname_lower, q->qname_len, qtype));
 	return p != NULL && p->seen_rev == store_revision(a->store) ? p : NULL;
 }
 

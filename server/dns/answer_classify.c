@@ -17,8 +17,7 @@ static bool label_is(const uint8_t *l, const char *text)
 }
 
 /* The longest of our zones that holds the question name, or NULL. */
-static const struct answer_zone *zone_match(const struct answer *a,
-		const struct dnswire_query *q)
+static const struct answer_zone *zone_match(const struct answer *a, const struct dnswire_query *q)
 {
 	const struct answer_zone *best = NULL;
 	for (size_t i = 0; i < a->nzones; i++) {
@@ -67,8 +66,8 @@ static enum answer_kind name_kind(const struct answer_zone *z, const struct dnsw
 	return ANSWER_KIND_NXDOMAIN;
 }
 
-enum answer_kind answer_classify(const struct answer *a, enum dnswire_verdict v,
-		const struct answer_zone **zone)
+enum answer_kind answer_classify(
+		const struct answer *a, enum dnswire_verdict v, const struct answer_zone **zone)
 {
 	const struct dnswire_query *q = &a->q;
 	*zone = NULL;

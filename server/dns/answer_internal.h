@@ -62,7 +62,7 @@ struct answer_prep_rr {
 	uint16_t target_len; /**< SRV: wire length of the target */
 	uint32_t add_off;    /**< A/AAAA bodies of the target for the additional section */
 	uint32_t add_len;
-	double weight;       /**< > 0 */
+	double weight; /**< > 0 */
 };
 
 /** A prepared RRset for one (lower-cased qname, qtype). */
@@ -70,28 +70,28 @@ struct answer_prep {
 	struct answer_prep *next;
 	uint64_t tag_rev;
 	uint64_t tag_n;
-	uint64_t seen_rev;   /**< store revision at which the tag was last found current */
+	uint64_t seen_rev; /**< store revision at which the tag was last found current */
 	uint16_t qtype;
 	uint8_t qlen;
 	uint8_t qname[RS_NAME_WIRE_MAX];
-	bool stale;          /**< includes stale instances */
-	uint32_t ring_in;    /**< _ring: instances in the ring ... */
-	uint32_t ring_of;    /**< ... of the served ones (fewer: a stable subset) */
-	bool shuffle;        /**< reorder per query */
-	bool weighted;       /**< weighted order even when the whole set fits (A/AAAA) */
-	bool uniform;        /**< all weights equal: a plain shuffle is a weighted one */
+	bool stale;       /**< includes stale instances */
+	uint32_t ring_in; /**< _ring: instances in the ring ... */
+	uint32_t ring_of; /**< ... of the served ones (fewer: a stable subset) */
+	bool shuffle;     /**< reorder per query */
+	bool weighted;    /**< weighted order even when the whole set fits (A/AAAA) */
+	bool uniform;     /**< all weights equal: a plain shuffle is a weighted one */
 	uint32_t n;
 	size_t cap;
-	size_t total;        /**< answer octets, owners as 2-octet pointers */
+	size_t total; /**< answer octets, owners as 2-octet pointers */
 	struct answer_prep_rr *rr;
 	struct rs_buf data; /**< the bodies of the RRs (written when built, read per query) */
 };
 
 /** What a cache entry is built from (answer_cache_get()). */
 enum answer_prep_kind {
-	ANSWER_PREP_SRV,     /**< the SRV RRset of a (service, protocol) */
-	ANSWER_PREP_ADDR,    /**< A or AAAA (the entry's qtype) of a service name */
-	ANSWER_PREP_RING,    /**< the _ring TXT of a (service, protocol) */
+	ANSWER_PREP_SRV,  /**< the SRV RRset of a (service, protocol) */
+	ANSWER_PREP_ADDR, /**< A or AAAA (the entry's qtype) of a service name */
+	ANSWER_PREP_RING, /**< the _ring TXT of a (service, protocol) */
 };
 
 /** A zone we serve: the services zone, or the report zone. */
@@ -110,7 +110,7 @@ struct answer_zone {
 struct answer_order {
 	double key;
 	uint32_t idx;
-	uint32_t pos;        /**< where the RR landed in the message */
+	uint32_t pos; /**< where the RR landed in the message */
 };
 
 /* ---- the engine ----------------------------------------------------------- */
@@ -130,7 +130,7 @@ struct answer {
 	size_t nzones;
 	/* the prepared-answer table (answer_cache.c) */
 	struct answer_prep **buckets;
-	size_t nbuckets;     /**< a power of two */
+	size_t nbuckets; /**< a power of two */
 	size_t nentries;
 	/* order scratch (answer_pick.c), sized by answer_pick_reserve() */
 	struct answer_order *order;
@@ -163,24 +163,24 @@ static inline const uint8_t *answer_label_at(const struct dnswire_query *q, unsi
  * question lies in one of our zones.
  */
 enum answer_kind {
-	ANSWER_KIND_DROP = 0,        /**< not to be answered: shorter than a header, or QR=1 */
-	ANSWER_KIND_MALFORMED,       /**< FORMERR, header only (rate-limited) */
-	ANSWER_KIND_NOTIMP,          /**< an opcode other than QUERY (rate-limited) */
-	ANSWER_KIND_BADVERS,         /**< EDNS version above 0 (RFC 6891 6.1.3) */
-	ANSWER_KIND_TSIG,            /**< signed, and we hold no keys (RFC 8945 5.2) */
-	ANSWER_KIND_COOKIE_ONLY,     /**< no question, a COOKIE (RFC 7873 5.4) */
-	ANSWER_KIND_REFUSED,         /**< outside our zones, or a class other than IN */
-	ANSWER_KIND_TRANSFER,        /**< AXFR or IXFR */
-	ANSWER_KIND_APEX_SOA,        /**< apex SOA, or apex ANY (RFC 8482 4.2) */
-	ANSWER_KIND_APEX_NS,         /**< apex NS */
-	ANSWER_KIND_NODATA,          /**< apex or _status, another type: exists, no data */
-	ANSWER_KIND_STATUS,          /**< _status TXT or ANY */
-	ANSWER_KIND_REPORT,          /**< a name below the report zone's apex */
-	ANSWER_KIND_PROTO,           /**< _<proto>: an empty non-terminal, or no name */
-	ANSWER_KIND_HOST,            /**< <service>: A/AAAA of its instances */
-	ANSWER_KIND_SERVICE,         /**< two labels: SRV of _<service>._<proto> */
-	ANSWER_KIND_RING,            /**< _ring and two labels: the ring TXT */
-	ANSWER_KIND_NXDOMAIN,        /**< deeper in the zone: no such name */
+	ANSWER_KIND_DROP = 0,    /**< not to be answered: shorter than a header, or QR=1 */
+	ANSWER_KIND_MALFORMED,   /**< FORMERR, header only (rate-limited) */
+	ANSWER_KIND_NOTIMP,      /**< an opcode other than QUERY (rate-limited) */
+	ANSWER_KIND_BADVERS,     /**< EDNS version above 0 (RFC 6891 6.1.3) */
+	ANSWER_KIND_TSIG,        /**< signed, and we hold no keys (RFC 8945 5.2) */
+	ANSWER_KIND_COOKIE_ONLY, /**< no question, a COOKIE (RFC 7873 5.4) */
+	ANSWER_KIND_REFUSED,     /**< outside our zones, or a class other than IN */
+	ANSWER_KIND_TRANSFER,    /**< AXFR or IXFR */
+	ANSWER_KIND_APEX_SOA,    /**< apex SOA, or apex ANY (RFC 8482 4.2) */
+	ANSWER_KIND_APEX_NS,     /**< apex NS */
+	ANSWER_KIND_NODATA,      /**< apex or _status, another type: exists, no data */
+	ANSWER_KIND_STATUS,      /**< _status TXT or ANY */
+	ANSWER_KIND_REPORT,      /**< a name below the report zone's apex */
+	ANSWER_KIND_PROTO,       /**< _<proto>: an empty non-terminal, or no name */
+	ANSWER_KIND_HOST,        /**< <service>: A/AAAA of its instances */
+	ANSWER_KIND_SERVICE,     /**< two labels: SRV of _<service>._<proto> */
+	ANSWER_KIND_RING,        /**< _ring and two labels: the ring TXT */
+	ANSWER_KIND_NXDOMAIN,    /**< deeper in the zone: no such name */
 };
 
 /**
@@ -190,8 +190,8 @@ enum answer_kind {
  *        ANSWER_KIND_APEX_SOA or later, else to NULL.
  * @note Pure: reads a->q, the zones and whether cookies are on.
  */
-enum answer_kind answer_classify(const struct answer *a, enum dnswire_verdict v,
-		const struct answer_zone **zone);
+enum answer_kind answer_classify(
+		const struct answer *a, enum dnswire_verdict v, const struct answer_zone **zone);
 
 /* ---- answer_cache.c ------------------------------------------------------- */
 
@@ -234,22 +234,22 @@ void answer_build_clear(struct answer_prep *p);
  * @p svc, then size the order scratch for it.
  * @return 0, RS_ENOMEM, RS_ERANGE (an RR over 65,535 octets).
  */
-__attribute__((warn_unused_result)) int answer_build_rrset(struct answer *a,
-		struct answer_prep *p, enum answer_prep_kind kind, const struct store_service *svc);
+__attribute__((warn_unused_result)) int answer_build_rrset(struct answer *a, struct answer_prep *p,
+		enum answer_prep_kind kind, const struct store_service *svc);
 
 /**
  * (Re)build the SOA of @p z with serial @p revision; sets z->soa_built.
  * @return 0, RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int answer_build_soa(struct answer *a, struct answer_zone *z,
-		uint64_t revision);
+__attribute__((warn_unused_result)) int answer_build_soa(
+		struct answer *a, struct answer_zone *z, uint64_t revision);
 
 /**
  * Build the NS RRset of @p z from @p nns canonical names.
  * @return 0, RS_EINVAL (not a name), RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int answer_build_ns(struct answer *a, struct answer_zone *z,
-		const char *const *ns, size_t nns);
+__attribute__((warn_unused_result)) int answer_build_ns(
+		struct answer *a, struct answer_zone *z, const char *const *ns, size_t nns);
 
 /* ---- answer_pick.c -------------------------------------------------------- */
 

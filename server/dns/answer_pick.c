@@ -53,8 +53,7 @@ static void order_sort(struct answer_order *o, size_t n)
 /* Weighted random order: each position is drawn among the RRs left with
  * probability proportional to their weights, i.e. the same distribution as
  * the key sort below, without a logarithm per RR. */
-static void order_weighted_small(struct answer_order *o, const struct answer_prep *p,
-		uint64_t *rng)
+static void order_weighted_small(struct answer_order *o, const struct answer_prep *p, uint64_t *rng)
 {
 	double total = 0;
 	for (uint32_t i = 0; i < p->n; i++) {
@@ -128,8 +127,8 @@ static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_
 		const uint8_t *b = (const uint8_t *)c->addr;
 		/* the address bytes only: a new connection has a new port */
 		size_t from = c->addr->sa_family == AF_INET6
-				? offsetof(struct sockaddr_in6, sin6_addr)
-				: offsetof(struct sockaddr_in, sin_addr);
+					      ? offsetof(struct sockaddr_in6, sin6_addr)
+					      : offsetof(struct sockaddr_in, sin_addr);
 		size_t to = c->addr->sa_family == AF_INET6 ? from + 16 : from + 4;
 		for (size_t i = from; i < to; i++) {
 			seed = (seed ^ b[i]) * 0x100000001b3u;

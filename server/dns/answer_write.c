@@ -27,26 +27,26 @@
 /* A reply being written. */
 struct reply {
 	struct dnswire_writer w;
-	size_t limit;        /* room for records: the message limit minus the OPT */
+	size_t limit; /* room for records: the message limit minus the OPT */
 	uint16_t flags;
-	uint16_t rcode;      /* extended */
+	uint16_t rcode; /* extended */
 	uint16_t an, ns, ar;
 	bool stale;
 	bool opt;
-	bool cookie;         /* the OPT carries our COOKIE (a->cookie) */
+	bool cookie;               /* the OPT carries our COOKIE (a->cookie) */
 	uint32_t ring_in, ring_of; /* a partial ring: EDE "Other" saying how partial */
-	uint16_t keepalive;  /* RFC 7828 TIMEOUT to send, 100 ms units; 0: none */
+	uint16_t keepalive;        /* RFC 7828 TIMEOUT to send, 100 ms units; 0: none */
 	size_t question_end;
 };
 
-static void reply_begin(struct answer *a, struct reply *r, const uint8_t *msg,
-		uint8_t *out, size_t cap, bool question, bool aa)
+static void reply_begin(struct answer *a, struct reply *r, const uint8_t *msg, uint8_t *out,
+		size_t cap, bool question, bool aa)
 {
 	const struct dnswire_query *q = &a->q;
 	dnswire_writer_init(&r->w, out, cap);
 	/* RFC 1035 4.1.1: id copied; opcode and RD echoed; RFC 4035 3.1.6: CD too. */
 	r->flags = (uint16_t)(DNSWIRE_QR | (q->flags & (0x7800u | DNSWIRE_RD | DNSWIRE_CD)) |
-			(aa ? DNSWIRE_AA : 0));
+			      (aa ? DNSWIRE_AA : 0));
 	r->an = r->ns = r->ar = 0;
 	r->stale = false;
 	r->ring_in = r->ring_of = 0;
@@ -177,15 +177,15 @@ static void reply_start(struct answer *a, struct reply *r, const uint8_t *msg, u
 	/* Room for the OPT record and the options it will carry; EDE is added
 	 * by write_rrset() when the RRset has stale instances. */
 	r->limit = limit - (r->opt ? OPT_LEN : 0) - (r->keepalive ? KEEPALIVE_LEN : 0) -
-			(r->cookie ? COOKIE_LEN : 0);
+		   (r->cookie ? COOKIE_LEN : 0);
 }
 
 /* Additional section: A/AAAA of the targets of the @p k SRV RRs written, while
  * they fit (RFC 2181 9: dropping additional data never sets TC). Owners point
  * at the target in the SRV RDATA when it lies within pointer reach. Each
  * record is checked against the limit before it is copied. */
-static void write_additional(struct answer *a, struct reply *r,
-		const struct answer_prep *p, uint32_t k)
+static void write_additional(
+		struct answer *a, struct reply *r, const struct answer_prep *p, uint32_t k)
 {
 	const struct answer_order *o = a->order;
 	uint8_t *out = r->w.buf;
@@ -282,8 +282,9 @@ static void write_rrset(struct answer *a, struct reply *r, const struct answer_p
 static void write_negative(struct answer *a, struct reply *r, const struct answer_zone *z)
 {
 	const struct dnswire_query *q = &a->q;
-	uint16_t apex = (uint16_t)(DNSWIRE_HEADER + (q->nlabels > z->nlabels
-			? q->label_off[q->nlabels - z->nlabels] : 0));
+	uint16_t apex = (uint16_t)(DNSWIRE_HEADER +
+				   (q->nlabels > z->nlabels ? q->label_off[q->nlabels - z->nlabels]
+							    : 0));
 	size_t at = r->w.len;
 	if (at + 2 + z->soa.data.len > r->limit) {
 		/* Only with very long NS names and a 512-octet limit: the SOA is

@@ -67,7 +67,8 @@ enum cookie_result cookie_check(const struct cookie_secrets *s, const uint8_t *o
 	const uint8_t *ip = NULL;
 	size_t iplen = client_ip(client, &ip);
 	enum cookie_result res = COOKIE_NEW;
-	if (len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN && opt[COOKIE_CLIENT_LEN] == COOKIE_VERSION) {
+	if (len == COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN &&
+			opt[COOKIE_CLIENT_LEN] == COOKIE_VERSION) {
 		const uint8_t *server = opt + COOKIE_CLIENT_LEN;
 		/* Serial arithmetic (RFC 1982): the age wraps with the clock. */
 		uint32_t age = now - rs_wire_load_u32(server + 4);
@@ -75,7 +76,8 @@ enum cookie_result cookie_check(const struct cookie_secrets *s, const uint8_t *o
 		bool cur = false, prev = false;
 		if (age <= COOKIE_VALID_S || ahead) {
 			cur = hash_ok(s->current, opt, server, ip, iplen);
-			prev = !cur && s->has_previous && hash_ok(s->previous, opt, server, ip, iplen);
+			prev = !cur && s->has_previous &&
+			       hash_ok(s->previous, opt, server, ip, iplen);
 		}
 		if (!cur && !prev) {
 			res = COOKIE_BAD;
@@ -188,8 +190,8 @@ int cookie_secrets_load(const char *path, struct cookie_secrets *s, char *err, s
 		size_t len = strcspn(line, "\r\n");
 		uint8_t *dst = i == 0 ? s->current : s->previous;
 		if (cookie_secret_parse(line, len, dst) < 0) {
-			snprintf(err, errsz, "cookie secret %s line %d: expected 32 hex digits", path,
-					i + 1);
+			snprintf(err, errsz, "cookie secret %s line %d: expected 32 hex digits",
+					path, i + 1);
 			sodium_memzero(buf, sizeof(buf));
 			sodium_memzero(s, sizeof(*s));
 			return RS_ECONF;

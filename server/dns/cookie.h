@@ -41,7 +41,7 @@
 
 #define COOKIE_SECRET_LEN 16
 #define COOKIE_CLIENT_LEN 8
-#define COOKIE_SERVER_LEN 16                 /**< what we send (RFC 9018) */
+#define COOKIE_SERVER_LEN 16 /**< what we send (RFC 9018) */
 /** A server cookie is valid for an hour, refreshed after half an hour, and
  * may be five minutes ahead of our clock (RFC 9018 4.3). */
 #define COOKIE_VALID_S 3600u
@@ -56,9 +56,9 @@ struct cookie_secrets {
 
 /** What the COOKIE option of a query held. */
 enum cookie_result {
-	COOKIE_NEW = 0,                      /**< client cookie only: a fresh server cookie */
-	COOKIE_GOOD,                         /**< our server cookie, still valid */
-	COOKIE_BAD,                          /**< a server cookie we do not accept: replaced */
+	COOKIE_NEW = 0, /**< client cookie only: a fresh server cookie */
+	COOKIE_GOOD,    /**< our server cookie, still valid */
+	COOKIE_BAD,     /**< a server cookie we do not accept: replaced */
 };
 
 /**
@@ -84,12 +84,12 @@ enum cookie_result cookie_check(const struct cookie_secrets *s, const uint8_t *o
  * @return 0; RS_ECONF (malformed file: not 32 hex digits on the first line,
  *         or a bad second line), or a negative errno (cannot read or create).
  */
-__attribute__((warn_unused_result)) int cookie_secrets_load(const char *path,
-		struct cookie_secrets *s, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int cookie_secrets_load(
+		const char *path, struct cookie_secrets *s, char *err, size_t errsz);
 
 /**
  * Parse one secret: 32 hex digits (either case).
  * @return 0 or RS_EINVAL.
  */
-__attribute__((warn_unused_result)) int cookie_secret_parse(const char *hex, size_t len,
-		uint8_t out[COOKIE_SECRET_LEN]);
+__attribute__((warn_unused_result)) int cookie_secret_parse(
+		const char *hex, size_t len, uint8_t out[COOKIE_SECRET_LEN]);

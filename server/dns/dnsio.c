@@ -88,7 +88,7 @@ struct dns_worker {
 	pthread_t thread;
 	struct dnsio *io;
 	struct answer *answer;
-	struct dnsio_counters counters;      /* its UDP bytes and drops */
+	struct dnsio_counters counters; /* its UDP bytes and drops */
 	bool started;
 	int epfd;
 	struct udp_batch batch;
@@ -96,19 +96,19 @@ struct dns_worker {
 
 struct dnsio {
 	uv_loop_t *loop;
-	struct store *store;                 /* the owner's; reloads in place (store_reloads()) */
+	struct store *store; /* the owner's; reloads in place (store_reloads()) */
 	struct dnsio_config cfg;
 	struct dnsio_limits limits;
 	struct answer_config acfg;
-	const char *ns[DNSIO_NS_MAX];        /* acfg.ns */
+	const char *ns[DNSIO_NS_MAX];         /* acfg.ns */
 	struct cookie_secrets cookie_secrets; /* copied into each engine */
-	struct answer *answer;               /* the main thread's: TCP, and UDP without workers */
+	struct answer *answer;                /* the main thread's: TCP, and UDP without workers */
 	struct report report;
 	struct dnsio_counters counters;
 	struct dns_udp udp[DNSIO_LISTEN_MAX];
 	size_t nudp;
-	struct net_tcp *tcp;                 /* DNS over TCP (server/net/tcp.h) */
-	int handles;                         /* open handles (the TCP set is one); the last frees */
+	struct net_tcp *tcp; /* DNS over TCP (server/net/tcp.h) */
+	int handles;         /* open handles (the TCP set is one); the last frees */
 	bool stopping;
 	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
 	 * side of @c lock whenever it runs, and lets go of it only while it
@@ -118,9 +118,9 @@ struct dnsio {
 	size_t nworkers;
 	pthread_rwlock_t lock;
 	bool lock_init;
-	bool locked;                         /* by the main thread */
-	int stop_fd;                         /* eventfd: workers exit */
-	struct udp_batch batch;              /* the main thread's */
+	bool locked;            /* by the main thread */
+	int stop_fd;            /* eventfd: workers exit */
+	struct udp_batch batch; /* the main thread's */
 	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
 	uint8_t tbuf[2 + 65535];
 };
@@ -256,9 +256,10 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	}
 	us->pktinfo = addr_is_wildcard(sa);
 	if (us->pktinfo) {
-		int rc = sa->sa_family == AF_INET6
-				? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
-				: setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		int rc = sa->sa_family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO,
+								     &one, sizeof(one))
+						   : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one,
+								     sizeof(one));
 		if (rc != 0) {
 			int e = -errno;
 			close(fd);
@@ -292,10 +293,10 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		for (int i = 0; i < UDP_BATCH; i++) {
 			b->riov[i] = (struct iovec){b->rbuf[i], UDP_QUERY_MAX};
 			b->rmsg[i].msg_hdr = (struct msghdr){
-				.msg_name = &b->raddr[i],
-				.msg_iov = &b->riov[i],
-				.msg_iovlen = 1,
-				.msg_control = us->pktinfo ? b->rctl[i].buf : NULL,
+					.msg_name = &b->raddr[i],
+					.msg_iov = &b->riov[i],
+					.msg_iovlen = 1,
+					.msg_control = us->pktinfo ? b->rctl[i].buf : NULL,
 			};
 		}
 		b->armed = us;
@@ -330,10 +331,10 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		ctr->bytes_out[ANSWER_UDP] += res.len;
 		b->siov[k] = (struct iovec){b->sbuf[k], res.len};
 		b->smsg[k].msg_hdr = (struct msghdr){
-			.msg_name = &b->raddr[i],
-			.msg_namelen = b->rmsg[i].msg_hdr.msg_namelen,
-			.msg_iov = &b->siov[k],
-			.msg_iovlen = 1,
+				.msg_name = &b->raddr[i],
+				.msg_namelen = b->rmsg[i].msg_hdr.msg_namelen,
+				.msg_iov = &b->siov[k],
+				.msg_iovlen = 1,
 		};
 		if (us->pktinfo) {
 			size_t cl = udp_reply_cmsg(&b->rmsg[i].msg_hdr);
@@ -373,8 +374,8 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
-		int n = udp_batch_answer(&io->batch, &u->s, io->answer, &io->report, now,
-				&io->counters, &k);
+		int n = udp_batch_answer(
+				&io->batch, &u->s, io->answer, &io->report, now, &io->counters, &k);
 		udp_batch_send(&io->batch, u->s.fd, k, &io->counters);
 		if (n < UDP_BATCH) {
 			return;
@@ -568,9 +569,9 @@ static void tcp_read(struct net_tcp_conn *tc, const char *data, size_t len)
  * so ops->refused is NULL. An expired connection closes (ops->expired
  * NULL). After a backpressure pause, the queries read before it. */
 static const struct net_tcp_ops dns_tcp_ops = {
-	.alloc = tcp_alloc,
-	.read = tcp_read,
-	.resumed = tcp_process,
+		.alloc = tcp_alloc,
+		.read = tcp_read,
+		.resumed = tcp_process,
 };
 
 static struct net_tcp_limits tcp_limits(const struct dnsio_limits *lim)
@@ -595,17 +596,17 @@ static int tcp_open(struct dnsio *io, char *err, size_t errsz)
 	snprintf(note, sizeof(note), "(udp, tcp) for %s%s%s", io->cfg.answer.zone,
 			rz[0] != '\0' ? " and " : "", rz);
 	const struct net_tcp_config tc = {
-		.name = "dns",
-		.note = note,
-		.addrs = io->cfg.listen,
-		.naddrs = io->cfg.nlisten,
-		.backlog = 1024,
-		.limits = tcp_limits(&io->limits),
-		.overflow = NET_TCP_OVERFLOW_PAUSE,
-		.conn_size = sizeof(struct dns_conn),
-		.ops = &dns_tcp_ops,
-		.user = io,
-		.stopped = tcp_stopped,
+			.name = "dns",
+			.note = note,
+			.addrs = io->cfg.listen,
+			.naddrs = io->cfg.nlisten,
+			.backlog = 1024,
+			.limits = tcp_limits(&io->limits),
+			.overflow = NET_TCP_OVERFLOW_PAUSE,
+			.conn_size = sizeof(struct dns_conn),
+			.ops = &dns_tcp_ops,
+			.user = io,
+			.stopped = tcp_stopped,
 	};
 	int rc = net_tcp_start(io->loop, &tc, &io->tcp, err, errsz);
 	if (io->tcp != NULL) {
@@ -697,7 +698,8 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 	if (rz[0] != '\0') {
 		rc = report_log_open(&io->report, cfg->data_dir, cfg->limits.report_log_max);
 		if (rc < 0) {
-			snprintf(err, errsz, "dns: report log in %s: %s", cfg->data_dir, strerror(-rc));
+			snprintf(err, errsz, "dns: report log in %s: %s", cfg->data_dir,
+					strerror(-rc));
 			return rc;
 		}
 	}

@@ -83,10 +83,10 @@ struct dnsio_config {
 	 * DNSIO_NS_MAX names; the strings stay borrowed); its cookies are the
 	 * module's own (see cookies). */
 	struct answer_config answer;
-	bool cookies;                          /**< answer DNS Cookies (RFC 7873) */
-	const char *cookie_secret;             /**< its file; "": <data_dir>/dns-cookie-secret */
-	const char *data_dir;                  /**< the report log's directory */
-	uint32_t threads;                      /**< UDP worker threads; 0: the loop thread */
+	bool cookies;              /**< answer DNS Cookies (RFC 7873) */
+	const char *cookie_secret; /**< its file; "": <data_dir>/dns-cookie-secret */
+	const char *data_dir;      /**< the report log's directory */
+	uint32_t threads;          /**< UDP worker threads; 0: the loop thread */
 	struct dnsio_limits limits;
 };
 
@@ -102,16 +102,16 @@ struct dnsio_context {
 
 /** Transport counters (roster_dns_bytes_total and friends). */
 struct dnsio_counters {
-	uint64_t bytes_in[2];                /**< [enum answer_transport] */
+	uint64_t bytes_in[2]; /**< [enum answer_transport] */
 	uint64_t bytes_out[2];
-	uint64_t udp_send_dropped;           /**< responses the socket did not take */
-	uint64_t tcp_connections;            /**< open now */
+	uint64_t udp_send_dropped; /**< responses the socket did not take */
+	uint64_t tcp_connections;  /**< open now */
 	uint64_t tcp_accepted;
-	uint64_t tcp_rejected;               /**< over the connection limit */
-	uint64_t tcp_rejected_source;        /**< over the per-source connection limit */
+	uint64_t tcp_rejected;        /**< over the connection limit */
+	uint64_t tcp_rejected_source; /**< over the per-source connection limit */
 	uint64_t tcp_idle_closed;
-	uint64_t tcp_bad_length;             /**< closed for a bad length prefix */
-	uint64_t tcp_read_paused;            /**< times a slow reader was paused */
+	uint64_t tcp_bad_length;  /**< closed for a bad length prefix */
+	uint64_t tcp_read_paused; /**< times a slow reader was paused */
 };
 
 /**
@@ -124,8 +124,8 @@ struct dnsio_counters {
  *         On failure *out stays NULL and what was opened is closing on its
  *         own (run the loop).
  */
-__attribute__((warn_unused_result)) int dnsio_start(const struct dnsio_context *ctx,
-		struct dnsio **out, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int dnsio_start(
+		const struct dnsio_context *ctx, struct dnsio **out, char *err, size_t errsz);
 
 /**
  * Close sockets and connections. The struct is freed by the last close

@@ -70,7 +70,7 @@ enum dnswire_rcode {
 	DNSWIRE_NOTIMP = 4,
 	DNSWIRE_REFUSED = 5,
 	DNSWIRE_NOTAUTH = 9,
-	DNSWIRE_BADVERS = 16,                /**< extended: needs an OPT record */
+	DNSWIRE_BADVERS = 16, /**< extended: needs an OPT record */
 };
 
 /** Header flag bits in the second 16-bit word. */
@@ -90,34 +90,34 @@ enum dnswire_rcode {
 
 /** What the pre-validator decided. */
 enum dnswire_verdict {
-	DNSWIRE_OK = 0,                      /**< a well-formed QUERY: answer it */
-	DNSWIRE_DROP,                        /**< no reply (short header, QR=1) */
+	DNSWIRE_OK = 0, /**< a well-formed QUERY: answer it */
+	DNSWIRE_DROP,   /**< no reply (short header, QR=1) */
 	DNSWIRE_REPLY_FORMERR,
 	DNSWIRE_REPLY_NOTIMP,
-	DNSWIRE_COOKIE_ONLY,                 /**< QDCOUNT 0 with a COOKIE: no question, answer it */
+	DNSWIRE_COOKIE_ONLY, /**< QDCOUNT 0 with a COOKIE: no question, answer it */
 };
 
 /** A checked query. Offsets index the raw message. */
 struct dnswire_query {
 	uint16_t id;
-	uint16_t flags;                      /**< second header word as sent */
-	uint16_t qtype;                      /**< 0 without a question (cookie-only) */
+	uint16_t flags; /**< second header word as sent */
+	uint16_t qtype; /**< 0 without a question (cookie-only) */
 	uint16_t qclass;
-	uint16_t qname_off;                  /**< always DNSWIRE_HEADER */
-	uint16_t qname_len;                  /**< wire length, root included */
-	uint16_t question_end;               /**< offset after QTYPE/QCLASS */
-	uint8_t nlabels;                     /**< labels of the qname, root excluded */
-	uint8_t label_off[128];              /**< offset of each label's length octet in qname */
+	uint16_t qname_off;                    /**< always DNSWIRE_HEADER */
+	uint16_t qname_len;                    /**< wire length, root included */
+	uint16_t question_end;                 /**< offset after QTYPE/QCLASS */
+	uint8_t nlabels;                       /**< labels of the qname, root excluded */
+	uint8_t label_off[128];                /**< offset of each label's length octet in qname */
 	uint8_t qname_lower[RS_NAME_WIRE_MAX]; /**< lower-cased wire qname */
-	bool has_opt;                        /**< an OPT record was present (even a bad one) */
-	bool opt_ok;                         /**< the OPT record passed every check */
+	bool has_opt;                          /**< an OPT record was present (even a bad one) */
+	bool opt_ok;                           /**< the OPT record passed every check */
 	bool do_bit;
 	bool has_tsig;
-	bool keepalive;                      /**< an (empty) edns-tcp-keepalive option */
-	uint16_t cookie_off;                 /**< COOKIE option data in the message */
-	uint8_t cookie_len;                  /**< its length (8 or 16..40); 0: none */
+	bool keepalive;      /**< an (empty) edns-tcp-keepalive option */
+	uint16_t cookie_off; /**< COOKIE option data in the message */
+	uint8_t cookie_len;  /**< its length (8 or 16..40); 0: none */
 	uint8_t edns_version;
-	uint16_t edns_udp;                   /**< requestor's payload size as sent */
+	uint16_t edns_udp; /**< requestor's payload size as sent */
 };
 
 /**
@@ -137,7 +137,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
  */
 struct dnswire_writer {
 	uint8_t *buf;
-	size_t cap;                          /**< hard limit of this message */
+	size_t cap; /**< hard limit of this message */
 	size_t len;
 	bool overflow;
 };

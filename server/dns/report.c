@@ -74,7 +74,8 @@ static void count(struct report *r, const struct report_fields *f)
 {
 	size_t n = f->len[0];
 	for (size_t i = 0; i < r->ncodes; i++) {
-		if (strlen(r->codes[i].code) == n && memcmp(r->codes[i].code, f->label[0], n) == 0) {
+		if (strlen(r->codes[i].code) == n &&
+				memcmp(r->codes[i].code, f->label[0], n) == 0) {
 			r->codes[i].count++;
 			return;
 		}
@@ -142,8 +143,8 @@ static void log_rotate(struct report *r)
 	}
 }
 
-static void log_write(struct report *r, const struct report_fields *f,
-		const struct sockaddr *src, uint64_t wall_ms)
+static void log_write(struct report *r, const struct report_fields *f, const struct sockaddr *src,
+		uint64_t wall_ms)
 {
 	if (r->fd < 0) {
 		return;
@@ -161,10 +162,10 @@ static void log_write(struct report *r, const struct report_fields *f,
 			"{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03uZ\",\"source\":\"%s\","
 			"\"code\":\"%.*s\",\"version\":\"%.*s\",\"platform\":\"%.*s\","
 			"\"nonce\":\"%.*s\",\"qtype\":%u}\n",
-			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			(unsigned)(wall_ms % 1000), addr, f->len[0], (const char *)f->label[0],
-			f->len[1], (const char *)f->label[1], f->len[2], (const char *)f->label[2],
-			f->len[3], (const char *)f->label[3], f->qtype);
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			tm.tm_sec, (unsigned)(wall_ms % 1000), addr, f->len[0],
+			(const char *)f->label[0], f->len[1], (const char *)f->label[1], f->len[2],
+			(const char *)f->label[2], f->len[3], (const char *)f->label[3], f->qtype);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		r->log_errors++;
 		return;
@@ -181,7 +182,7 @@ static void log_write(struct report *r, const struct report_fields *f,
 		 * The file's own size, not ours: someone may have cut it. */
 		struct stat st;
 		if (w > 0 && (fstat(r->fd, &st) < 0 || st.st_size < w ||
-				ftruncate(r->fd, st.st_size - w) < 0)) {
+					     ftruncate(r->fd, st.st_size - w) < 0)) {
 			r->log_errors++; /* the half line stays: counted twice */
 		}
 		r->log_errors++;
@@ -190,8 +191,8 @@ static void log_write(struct report *r, const struct report_fields *f,
 	r->log_size += (uint64_t)n;
 }
 
-void report_log_write(struct report *r, const struct report_fields *f,
-		const struct sockaddr *src, uint64_t wall_ms)
+void report_log_write(struct report *r, const struct report_fields *f, const struct sockaddr *src,
+		uint64_t wall_ms)
 {
 	pthread_mutex_lock(&r->mu);
 	log_write(r, f, src, wall_ms);

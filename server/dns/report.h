@@ -30,7 +30,7 @@
 
 /** One parsed report: labels as received (lower-cased), not NUL-terminated. */
 struct report_fields {
-	const uint8_t *label[4];             /**< code, version, platform, nonce */
+	const uint8_t *label[4]; /**< code, version, platform, nonce */
 	uint8_t len[4];
 	uint16_t qtype;
 };
@@ -41,22 +41,22 @@ struct report_code_count {
 };
 
 struct report_bucket {
-	uint8_t prefix[8];                   /**< /24 or /56 of the source, family in [7] */
+	uint8_t prefix[8]; /**< /24 or /56 of the source, family in [7] */
 	uint64_t last_ms;
 	double tokens;
 };
 
 struct report {
 	pthread_mutex_t mu;
-	uint32_t rate;                       /**< reports per second per prefix; 0: no limit */
+	uint32_t rate; /**< reports per second per prefix; 0: no limit */
 	struct report_code_count codes[REPORT_MAX_CODES];
 	size_t ncodes;
-	uint64_t other;                      /**< codes past REPORT_MAX_CODES */
+	uint64_t other; /**< codes past REPORT_MAX_CODES */
 	uint64_t malformed;
-	uint64_t limited;                    /**< reports dropped by the rate limit */
+	uint64_t limited; /**< reports dropped by the rate limit */
 	struct report_bucket buckets[REPORT_LIMIT_SLOTS];
 	/* The log. */
-	int fd;                              /**< -1 when closed */
+	int fd; /**< -1 when closed */
 	char path[4200];
 	uint64_t log_max;
 	uint64_t log_size;
@@ -88,16 +88,16 @@ void report_count_malformed(struct report *r);
  * @param max_bytes size cap before rotation; 0 means 16 MiB.
  * @return 0, or a negative errno-style code.
  */
-__attribute__((warn_unused_result)) int report_log_open(struct report *r, const char *dir,
-		uint64_t max_bytes);
+__attribute__((warn_unused_result)) int report_log_open(
+		struct report *r, const char *dir, uint64_t max_bytes);
 
 /**
  * Append one JSON line for a report. Errors are counted in ->log_errors, not
  * returned: a full disk must not stop DNS.
  * @param wall_ms wall-clock time, ms since the epoch.
  */
-void report_log_write(struct report *r, const struct report_fields *f,
-		const struct sockaddr *src, uint64_t wall_ms);
+void report_log_write(struct report *r, const struct report_fields *f, const struct sockaddr *src,
+		uint64_t wall_ms);
 
 /** Close the log. Safe to call twice. */
 void report_log_close(struct report *r);
@@ -106,7 +106,7 @@ void report_log_close(struct report *r);
 struct report_counters {
 	struct report_code_count codes[REPORT_MAX_CODES]; /**< in the order first seen */
 	size_t ncodes;
-	uint64_t other;                      /**< codes past REPORT_MAX_CODES */
+	uint64_t other; /**< codes past REPORT_MAX_CODES */
 	uint64_t malformed;
 	uint64_t limited;
 	uint64_t log_errors;

@@ -32,15 +32,15 @@ static const struct {
 	unsigned code;
 	const char *reason;
 } statuses[HTTP_STATUS_COUNT] = {
-	[HTTP_STATUS_OK] = {200, "OK"},
-	[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
-	[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
-	[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
-	[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
-	[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
-	[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
-	[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
-	[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
+		[HTTP_STATUS_OK] = {200, "OK"},
+		[HTTP_STATUS_BAD_REQUEST] = {400, "Bad Request"},
+		[HTTP_STATUS_NOT_FOUND] = {404, "Not Found"},
+		[HTTP_STATUS_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed"},
+		[HTTP_STATUS_REQUEST_TIMEOUT] = {408, "Request Timeout"},
+		[HTTP_STATUS_HEADERS_TOO_LARGE] = {431, "Request Header Fields Too Large"},
+		[HTTP_STATUS_INTERNAL_ERROR] = {500, "Internal Server Error"},
+		[HTTP_STATUS_UNAVAILABLE] = {503, "Service Unavailable"},
+		[HTTP_STATUS_VERSION_NOT_SUPPORTED] = {505, "HTTP Version Not Supported"},
 };
 
 unsigned http_status_code(enum http_status s)
@@ -431,8 +431,8 @@ static void conn_serve(struct net_tcp_conn *tc, const struct http_request *req)
 		return;
 	}
 	if (req->has_body) {
-		conn_respond_text(tc, req, HTTP_STATUS_BAD_REQUEST, "a GET carries no body\n",
-				true);
+		conn_respond_text(
+				tc, req, HTTP_STATUS_BAD_REQUEST, "a GET carries no body\n", true);
 		return;
 	}
 	if (path_is(req, "/healthz")) {
@@ -570,12 +570,12 @@ static void conn_drained(struct net_tcp_conn *tc)
 }
 
 static const struct net_tcp_ops http_tcp_ops = {
-	.opened = conn_opened,
-	.refused = conn_refused,
-	.alloc = conn_alloc,
-	.read = conn_read,
-	.expired = conn_expired,
-	.drained = conn_drained,
+		.opened = conn_opened,
+		.refused = conn_refused,
+		.alloc = conn_alloc,
+		.read = conn_read,
+		.expired = conn_expired,
+		.drained = conn_drained,
 };
 
 /* ---- start / stop ------------------------------------------------------ */
@@ -595,17 +595,17 @@ int http_start(const struct http_context *ctx, struct http **out, char *err, siz
 	}
 	http->ctx = *ctx;
 	const struct net_tcp_config tc = {
-		.name = "http",
-		.addrs = ctx->listen,
-		.naddrs = ctx->nlisten,
-		.backlog = 128,
-		.limits = tcp_limits(&ctx->limits),
-		.overflow = NET_TCP_OVERFLOW_CLOSE, /* never reached: no bound */
-		.linger_ms = HTTP_LINGER_MS,
-		.conn_size = sizeof(struct http_conn),
-		.ops = &http_tcp_ops,
-		.user = http,
-		.stopped = http_tcp_stopped,
+			.name = "http",
+			.addrs = ctx->listen,
+			.naddrs = ctx->nlisten,
+			.backlog = 128,
+			.limits = tcp_limits(&ctx->limits),
+			.overflow = NET_TCP_OVERFLOW_CLOSE, /* never reached: no bound */
+			.linger_ms = HTTP_LINGER_MS,
+			.conn_size = sizeof(struct http_conn),
+			.ops = &http_tcp_ops,
+			.user = http,
+			.stopped = http_tcp_stopped,
 	};
 	int rc = net_tcp_start(ctx->loop, &tc, &http->tcp, err, errsz);
 	if (rc < 0) {

@@ -157,8 +157,8 @@ struct http_context {
  *         NULL, the listeners bound so far close on their own (run the
  *         loop), and no callback runs.
  */
-__attribute__((warn_unused_result)) int http_start(const struct http_context *ctx,
-		struct http **out, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int http_start(
+		const struct http_context *ctx, struct http **out, char *err, size_t errsz);
 
 /**
  * Close the listeners and every connection (a response being written is

@@ -217,14 +217,14 @@ static void prom_labelled_family(struct metrics_text *t, const char *name, const
 
 /* Labels of the answer engine's query-type buckets (enum answer_qtype_bucket). */
 static const char *const qtype_names[ANSWER_Q_COUNT] = {
-	[ANSWER_Q_A] = "A",
-	[ANSWER_Q_AAAA] = "AAAA",
-	[ANSWER_Q_SRV] = "SRV",
-	[ANSWER_Q_TXT] = "TXT",
-	[ANSWER_Q_SOA] = "SOA",
-	[ANSWER_Q_NS] = "NS",
-	[ANSWER_Q_ANY] = "ANY",
-	[ANSWER_Q_OTHER] = "other",
+		[ANSWER_Q_A] = "A",
+		[ANSWER_Q_AAAA] = "AAAA",
+		[ANSWER_Q_SRV] = "SRV",
+		[ANSWER_Q_TXT] = "TXT",
+		[ANSWER_Q_SOA] = "SOA",
+		[ANSWER_Q_NS] = "NS",
+		[ANSWER_Q_ANY] = "ANY",
+		[ANSWER_Q_OTHER] = "other",
 };
 
 static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP] = "tcp"};
@@ -232,8 +232,8 @@ static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP
 /* RFC 6895 2.3: the rcodes rosterd sends by name, the rest by number. */
 static void rcode_name(unsigned rcode, char out[16])
 {
-	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-		"NOTIMP", "REFUSED"};
+	static const char *const names[] = {
+			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
 	if (rcode < sizeof(names) / sizeof(names[0])) {
 		snprintf(out, 16, "%s", names[rcode]);
 	} else if (rcode == 16) {
@@ -284,16 +284,17 @@ static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
 		prom_value(t, "roster_dns_partial_answers_total", a->partial);
 	}
 	const struct prom_sample bytes[] = {
-		{"in", d != NULL ? d->bytes_in[ANSWER_UDP] + d->bytes_in[ANSWER_TCP] : 0},
-		{"out", d != NULL ? d->bytes_out[ANSWER_UDP] + d->bytes_out[ANSWER_TCP] : 0},
+			{"in", d != NULL ? d->bytes_in[ANSWER_UDP] + d->bytes_in[ANSWER_TCP] : 0},
+			{"out", d != NULL ? d->bytes_out[ANSWER_UDP] + d->bytes_out[ANSWER_TCP]
+					  : 0},
 	};
 	prom_labelled_family(t, "roster_dns_bytes_total", "counter",
 			"DNS message bytes, by direction (in: queries, out: responses).",
 			"direction", bytes, d != NULL ? ARRAY_LEN(bytes) : 0);
 	const struct prom_sample cookies[] = {
-		{"new", a != NULL ? a->cookies[0] : 0},
-		{"good", a != NULL ? a->cookies[1] : 0},
-		{"bad", a != NULL ? a->cookies[2] : 0},
+			{"new", a != NULL ? a->cookies[0] : 0},
+			{"good", a != NULL ? a->cookies[1] : 0},
+			{"bad", a != NULL ? a->cookies[2] : 0},
 	};
 	prom_labelled_family(t, "roster_dns_cookies_total", "counter",
 			"DNS queries with a COOKIE option, by what it held (new: a client cookie "
@@ -310,30 +311,31 @@ static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
 				r->codes[k].count);
 	}
 	const struct prom_scalar extra[] = {
-		{"roster_client_reports_uncounted_total", "counter",
-				"Client reports past the first distinct codes, counted together.",
-				r->other},
-		{"roster_client_reports_malformed_total", "counter",
-				"Queries in the report zone that were not a valid report.",
-				r->malformed},
-		{"roster_client_reports_limited_total", "counter",
-				"Client reports dropped by the per-source rate limit.", r->limited},
-		{"roster_client_reports_log_errors_total", "counter",
-				"Client reports counted but not logged: the log could not be written.",
-				r->log_errors},
-		{"roster_dns_dropped_total", "counter",
-				"DNS messages not answered: garbage, responses, rate-limited.",
-				a->dropped},
-		{"roster_dns_stale_answers_total", "counter",
-				"Answers carrying EDE Stale Answer (kept by self-preservation).",
-				a->stale},
-		{"roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
-				d->tcp_connections},
+			{"roster_client_reports_uncounted_total", "counter",
+					"Client reports past the first distinct codes, counted together.",
+					r->other},
+			{"roster_client_reports_malformed_total", "counter",
+					"Queries in the report zone that were not a valid report.",
+					r->malformed},
+			{"roster_client_reports_limited_total", "counter",
+					"Client reports dropped by the per-source rate limit.",
+					r->limited},
+			{"roster_client_reports_log_errors_total", "counter",
+					"Client reports counted but not logged: the log could not be written.",
+					r->log_errors},
+			{"roster_dns_dropped_total", "counter",
+					"DNS messages not answered: garbage, responses, rate-limited.",
+					a->dropped},
+			{"roster_dns_stale_answers_total", "counter",
+					"Answers carrying EDE Stale Answer (kept by self-preservation).",
+					a->stale},
+			{"roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
+					d->tcp_connections},
 	};
 	prom_scalars(t, extra, ARRAY_LEN(extra));
 	const struct prom_sample rejected[] = {
-		{"limit", d->tcp_rejected},
-		{"per_source", d->tcp_rejected_source},
+			{"limit", d->tcp_rejected},
+			{"per_source", d->tcp_rejected_source},
 	};
 	prom_labelled_family(t, "roster_dns_tcp_rejected_total", "counter",
 			"DNS TCP connections accepted and closed at once, by the cap they hit "
@@ -347,38 +349,43 @@ static void prom_store(struct metrics_text *t, const struct stats_snapshot *snap
 	const struct store_sizes sz = snap->store.sizes;
 	const struct store_counters *ct = &snap->store.counters;
 	const struct prom_scalar before[] = {
-		{"roster_registrations_total", "counter",
-				"Register operations applied (new instances and updates).",
-				ct->registrations},
-		{"roster_deregistrations_total", "counter", "Instances removed by Deregister.",
-				ct->deregistrations},
+			{"roster_registrations_total", "counter",
+					"Register operations applied (new instances and updates).",
+					ct->registrations},
+			{"roster_deregistrations_total", "counter",
+					"Instances removed by Deregister.", ct->deregistrations},
 	};
 	const struct prom_sample instances[] = {
-		{"up", sz.up},
-		{"down", sz.down},
-		{"starting", sz.starting},
+			{"up", sz.up},
+			{"down", sz.down},
+			{"starting", sz.starting},
 	};
 	const struct prom_scalar after[] = {
-		{"roster_instances_stale", "gauge",
-				"Instances kept past their lease (self-preservation, --keep-last).",
-				sz.stale},
-		{"roster_instances_pending", "gauge",
-				"Expired instances held for a TTL by --keep-last, not served, in case "
-				"the rest of their service stops too.",
-				sz.pending},
-		{"roster_services", "gauge", "Registered (service, protocol) pairs.", sz.services},
-		{"roster_leases", "gauge", "Live leases.", sz.leases},
-		{"roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats},
-		{"roster_expirations_total", "counter",
-				"Instances removed because their lease expired.", ct->expirations},
-		{"roster_leases_expired_total", "counter", "Leases expired.", ct->leases_expired},
-		{"roster_self_preservation", "gauge",
-				"1 while expiry is suspended by self-preservation, else 0.",
-				snap->store.preserving ? 1 : 0},
-		{"roster_self_preservation_entered_total", "counter",
-				"Times self-preservation was entered.", ct->preserve_entered},
-		{"roster_revision", "gauge", "Registry revision (the DNS SOA serial follows it).",
-				snap->store.revision},
+			{"roster_instances_stale", "gauge",
+					"Instances kept past their lease (self-preservation, --keep-last).",
+					sz.stale},
+			{"roster_instances_pending", "gauge",
+					"Expired instances held for a TTL by --keep-last, not served, in case "
+					"the rest of their service stops too.",
+					sz.pending},
+			{"roster_services", "gauge", "Registered (service, protocol) pairs.",
+					sz.services},
+			{"roster_leases", "gauge", "Live leases.", sz.leases},
+			{"roster_heartbeats_total", "counter", "Lease renewals.", ct->heartbeats},
+			{"roster_expirations_total", "counter",
+					"Instances removed because their lease expired.",
+					ct->expirations},
+			{"roster_leases_expired_total", "counter", "Leases expired.",
+					ct->leases_expired},
+			{"roster_self_preservation", "gauge",
+					"1 while expiry is suspended by self-preservation, else 0.",
+					snap->store.preserving ? 1 : 0},
+			{"roster_self_preservation_entered_total", "counter",
+					"Times self-preservation was entered.",
+					ct->preserve_entered},
+			{"roster_revision", "gauge",
+					"Registry revision (the DNS SOA serial follows it).",
+					snap->store.revision},
 	};
 	prom_scalars(t, before, ARRAY_LEN(before));
 	prom_labelled_family(t, "roster_instances", "gauge", "Registered instances, by status.",
@@ -390,24 +397,25 @@ static void prom_api(struct metrics_text *t, const struct stats_snapshot *snap)
 {
 	const struct api_counters *a = &snap->api;
 	const struct prom_scalar scalars[] = {
-		{"roster_api_connections", "gauge", "Open registration API connections.",
-				a->connections},
-		{"roster_api_connections_accepted_total", "counter",
-				"Registration API connections accepted.", a->accepted},
-		{"roster_api_requests_total", "counter", "Registration API requests.", a->requests},
-		{"roster_api_errors_total", "counter", "Registration API error responses.",
-				a->errors},
+			{"roster_api_connections", "gauge", "Open registration API connections.",
+					a->connections},
+			{"roster_api_connections_accepted_total", "counter",
+					"Registration API connections accepted.", a->accepted},
+			{"roster_api_requests_total", "counter", "Registration API requests.",
+					a->requests},
+			{"roster_api_errors_total", "counter", "Registration API error responses.",
+					a->errors},
 	};
 	const struct prom_sample closed[] = {
-		{"idle", a->idle_closed},
-		{"slow_reader", a->slow_closed},
-		{"malformed", a->malformed},
-		{"oversized", a->oversized},
+			{"idle", a->idle_closed},
+			{"slow_reader", a->slow_closed},
+			{"malformed", a->malformed},
+			{"oversized", a->oversized},
 	};
 	/* Refused while stopping counts under "limit": there is no room then. */
 	const struct prom_sample rejected[] = {
-		{"limit", a->rejected - a->rejected_source},
-		{"per_source", a->rejected_source},
+			{"limit", a->rejected - a->rejected_source},
+			{"per_source", a->rejected_source},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 	prom_labelled_family(t, "roster_api_connections_rejected_total", "counter",
@@ -423,13 +431,15 @@ static void prom_persist(struct metrics_text *t, const struct stats_snapshot *sn
 {
 	const struct stats_persist *p = &snap->persist;
 	const struct prom_scalar scalars[] = {
-		{"roster_store_bytes", "gauge", "Bytes used in the LMDB store.", p->bytes},
-		{"roster_store_map_bytes", "gauge", "Size of the LMDB map (grows up to --map-max).",
-				p->map_bytes},
-		{"roster_store_commits_total", "counter", "LMDB group commits.", p->commits},
-		{"roster_store_commit_failures_total", "counter",
-				"LMDB group commits that failed (their writes were refused).",
-				p->commit_failures},
+			{"roster_store_bytes", "gauge", "Bytes used in the LMDB store.", p->bytes},
+			{"roster_store_map_bytes", "gauge",
+					"Size of the LMDB map (grows up to --map-max).",
+					p->map_bytes},
+			{"roster_store_commits_total", "counter", "LMDB group commits.",
+					p->commits},
+			{"roster_store_commit_failures_total", "counter",
+					"LMDB group commits that failed (their writes were refused).",
+					p->commit_failures},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 }
@@ -659,8 +669,8 @@ static void page_summary(struct metrics_text *t, const struct stats_snapshot *sn
 			" up, %" PRIu64 " down, %" PRIu64 " starting, %" PRIu64 " stale</td></tr>\n"
 			"<tr><th>leases</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
 			"<tr><th>site</th><td>",
-			snap->store.revision, sz.services, sz.instances, sz.up, sz.down, sz.starting,
-			sz.stale, sz.leases);
+			snap->store.revision, sz.services, sz.instances, sz.up, sz.down,
+			sz.starting, sz.stale, sz.leases);
 	html_escape(t, snap->site);
 	text_printf(t,
 			"</td></tr>\n<tr><th>started</th><td>%s UTC</td><td>up %" PRIu64

@@ -75,9 +75,8 @@ __attribute__((warn_unused_result)) int metrics_prometheus_render(
  * @param snap the registry's state (borrowed); @p store, the services (borrowed).
  * @return 0, or RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int metrics_services_json(
-		const struct stats_snapshot *snap, const struct store *store,
-		struct metrics_text *out);
+__attribute__((warn_unused_result)) int metrics_services_json(const struct stats_snapshot *snap,
+		const struct store *store, struct metrics_text *out);
 
 /**
  * Render / : a self-contained HTML page (no script, no external resource)
@@ -88,9 +87,8 @@ __attribute__((warn_unused_result)) int metrics_services_json(
  *        services (borrowed).
  * @return 0, or RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int metrics_status_html(
-		const struct stats_snapshot *snap, const struct store *store,
-		struct metrics_text *out);
+__attribute__((warn_unused_result)) int metrics_status_html(const struct stats_snapshot *snap,
+		const struct store *store, struct metrics_text *out);
 
 /** Instances listed per service on the status page. */
 #define METRICS_PAGE_INSTANCES 50

@@ -16,22 +16,22 @@
  * slots (the hash-flooding attacks on unkeyed tables); 1-3 rounds are what
  * Rust's and Python's hash tables settled on for this job. */
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                        \
-	do {                                                                            \
-		v0 += v1;                                                               \
-		v1 = ROTL(v1, 13);                                                      \
-		v1 ^= v0;                                                               \
-		v0 = ROTL(v0, 32);                                                      \
-		v2 += v3;                                                               \
-		v3 = ROTL(v3, 16);                                                      \
-		v3 ^= v2;                                                               \
-		v0 += v3;                                                               \
-		v3 = ROTL(v3, 21);                                                      \
-		v3 ^= v0;                                                               \
-		v2 += v1;                                                               \
-		v1 = ROTL(v1, 17);                                                      \
-		v1 ^= v2;                                                               \
-		v2 = ROTL(v2, 32);                                                      \
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = ROTL(v1, 13);                                                                 \
+		v1 ^= v0;                                                                          \
+		v0 = ROTL(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = ROTL(v3, 16);                                                                 \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = ROTL(v3, 21);                                                                 \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = ROTL(v1, 17);                                                                 \
+		v1 ^= v2;                                                                          \
+		v2 = ROTL(v2, 32);                                                                 \
 	} while (0)
 
 static uint32_t source_hash(const struct conncap *cap, const struct conncap_source *s)

@@ -42,13 +42,13 @@ struct net_tcp_conn {
 	struct conncap_ticket ticket;
 	struct sockaddr_storage peer;
 	char peer_text[RS_ADDR_TEXT_MAX];
-	int handles;	 /* open handles: freed when it reaches 0 */
+	int handles;     /* open handles: freed when it reaches 0 */
 	unsigned writes; /* queued write requests not yet called back */
 	enum net_tcp_close_reason reason;
-	bool opened;	  /* admitted, and ops->opened ran */
-	bool closing;	  /* uv_close() called */
-	bool graceful;	  /* to close once the queue is written */
-	bool lingering;	  /* our FIN sent: discarding until theirs */
+	bool opened;      /* admitted, and ops->opened ran */
+	bool closing;     /* uv_close() called */
+	bool graceful;    /* to close once the queue is written */
+	bool lingering;   /* our FIN sent: discarding until theirs */
 	bool user_paused; /* net_tcp_conn_read_pause() */
 	bool backlogged;  /* NET_TCP_OVERFLOW_PAUSE: reading stopped */
 	bool reading;

@@ -64,10 +64,10 @@ struct net_tcp_conn;
 
 /** The limits of one listener set; copied at start and by net_tcp_limits_set(). */
 struct net_tcp_limits {
-	uint32_t max_conns;	 /**< open connections of the set */
+	uint32_t max_conns;      /**< open connections of the set */
 	uint32_t max_per_source; /**< from one IPv4 address or IPv6 /64; UINT32_MAX: no cap */
-	uint32_t idle_ms;	 /**< the deadline: idle, and to complete a frame */
-	uint64_t max_outbuf;	 /**< queued output per connection; UINT64_MAX: no bound */
+	uint32_t idle_ms;        /**< the deadline: idle, and to complete a frame */
+	uint64_t max_outbuf;     /**< queued output per connection; UINT64_MAX: no bound */
 };
 
 /** What to do with a connection whose queue passed limits.max_outbuf. */
@@ -78,7 +78,7 @@ enum net_tcp_overflow {
 
 /** Why a connection was refused at accept. */
 enum net_tcp_refusal {
-	NET_TCP_REFUSED_TOTAL,	/**< the set's max_conns is reached */
+	NET_TCP_REFUSED_TOTAL,  /**< the set's max_conns is reached */
 	NET_TCP_REFUSED_SOURCE, /**< its source's max_per_source is reached */
 	NET_TCP_REFUSED_MEMORY, /**< the admission table could not grow */
 	NET_TCP_REFUSED_DENIED, /**< the admit hook said no */
@@ -129,14 +129,14 @@ struct net_tcp_ops {
 
 /** Counters of one listener set, updated in place (net_tcp_counters_get()). */
 struct net_tcp_counters {
-	uint64_t open;		  /**< connections now, refused ones included until closed */
-	uint64_t accepted;	  /**< accepted, admitted or refused */
-	uint64_t rejected;	  /**< refused at a cap (total, per source, table memory) */
+	uint64_t open;            /**< connections now, refused ones included until closed */
+	uint64_t accepted;        /**< accepted, admitted or refused */
+	uint64_t rejected;        /**< refused at a cap (total, per source, table memory) */
 	uint64_t rejected_source; /**< of which at the per-source cap */
-	uint64_t denied;	  /**< refused by the admit hook (not in rejected) */
-	uint64_t timed_out;	  /**< closed (or answered, then closed) at the deadline */
-	uint64_t slow_closed;	  /**< closed for more than max_outbuf queued */
-	uint64_t paused;	  /**< times reading paused for a full queue */
+	uint64_t denied;          /**< refused by the admit hook (not in rejected) */
+	uint64_t timed_out;       /**< closed (or answered, then closed) at the deadline */
+	uint64_t slow_closed;     /**< closed for more than max_outbuf queued */
+	uint64_t paused;          /**< times reading paused for a full queue */
 };
 
 /** A listener set. Copied by net_tcp_start(); the pointers are borrowed for its life. */

@@ -98,7 +98,7 @@ static int op_begin(void *ctx)
 	}
 	const struct persist_batch *b = p->pending;
 	p->marks[p->depth++] = (struct persist_mark){
-		b->buf.len, b->nops, b->bytes, b->revision, b->revision_dirty};
+			b->buf.len, b->nops, b->bytes, b->revision, b->revision_dirty};
 	return 0;
 }
 
@@ -198,14 +198,14 @@ static int op_revision_put(void *ctx, uint64_t revision)
 }
 
 static const struct store_persist_ops ops = {
-	.begin = op_begin,
-	.commit = op_commit,
-	.abort = op_abort,
-	.instance_put = op_instance_put,
-	.instance_del = op_instance_del,
-	.lease_put = op_lease_put,
-	.lease_del = op_lease_del,
-	.revision_put = op_revision_put,
+		.begin = op_begin,
+		.commit = op_commit,
+		.abort = op_abort,
+		.instance_put = op_instance_put,
+		.instance_del = op_instance_del,
+		.lease_put = op_lease_put,
+		.lease_del = op_lease_del,
+		.revision_put = op_revision_put,
 };
 
 const struct store_persist_ops *persist_ops(void)

@@ -92,8 +92,8 @@ __attribute__((warn_unused_result)) int persist_open(const char *dir, uint64_t m
  * @param cb called on the loop thread for every batch done; may be NULL.
  * @return 0, or RS_ENOMEM / a libuv or pthread error code.
  */
-__attribute__((warn_unused_result)) int persist_start(struct persist *p, uv_loop_t *loop,
-		persist_done_cb cb, void *ud);
+__attribute__((warn_unused_result)) int persist_start(
+		struct persist *p, uv_loop_t *loop, persist_done_cb cb, void *ud);
 
 /**
  * Wait until no batch is in flight (callbacks run, and a batch one of them

@@ -68,49 +68,49 @@ struct persist_mark {
 struct persist_batch {
 	struct rs_buf buf; /* persist_op, key, value; persist_op, ... */
 	size_t nops;
-	uint64_t bytes;        /* keys and values, for the room estimate */
-	uint64_t revision;     /* written once, after the other writes */
+	uint64_t bytes;    /* keys and values, for the room estimate */
+	uint64_t revision; /* written once, after the other writes */
 	bool revision_dirty;
 	/* The writer's result (writer; read by the loop after it is done). */
-	int rc;                /* 0 or a negative code */
-	uint64_t used_bytes;   /* the map's pages in use after the commit */
-	uint64_t map_before;   /* the map's size before and after this batch */
+	int rc;              /* 0 or a negative code */
+	uint64_t used_bytes; /* the map's pages in use after the commit */
+	uint64_t map_before; /* the map's size before and after this batch */
 	uint64_t map_after;
 };
 
 struct persist {
 	MDB_env *env;
-	MDB_dbi dbi[3];        /* by enum persist_db */
-	int lock_fd;           /* holds the data dir's lock: one rosterd per store */
+	MDB_dbi dbi[3]; /* by enum persist_db */
+	int lock_fd;    /* holds the data dir's lock: one rosterd per store */
 	uint64_t map_max;
-	size_t psize;          /* the page size */
-	char path[4096];       /* the data directory */
+	size_t psize;    /* the page size */
+	char path[4096]; /* the data directory */
 
 	/* Loop thread. */
 	struct persist_batch batches[2];
 	struct persist_batch *pending;  /* collecting writes */
 	struct persist_batch *inflight; /* with the writer, or NULL */
 	struct persist_mark marks[PERSIST_NEST_MAX];
-	unsigned depth;        /* begin calls not yet committed or aborted */
-	uint64_t next_rec;     /* the next instance record number */
+	unsigned depth;          /* begin calls not yet committed or aborted */
+	uint64_t next_rec;       /* the next instance record number */
 	uint64_t inflight_bytes; /* its keys and values, for the room estimate */
-	uint64_t map_size;     /* as of the last batch done */
-	uint64_t used_bytes;   /* as of the last batch done */
+	uint64_t map_size;       /* as of the last batch done */
+	uint64_t used_bytes;     /* as of the last batch done */
 	uint64_t commits;
-	int last_rc;           /* the last batch done */
-	uint64_t refusals;     /* puts refused at --map-max */
+	int last_rc;       /* the last batch done */
+	uint64_t refusals; /* puts refused at --map-max */
 	bool panic;
-	uint8_t *vbuf;         /* encoding scratch, grown to the largest record */
+	uint8_t *vbuf; /* encoding scratch, grown to the largest record */
 	size_t vcap;
 	persist_done_cb done_cb;
 	void *done_ud;
-	uv_async_t async;      /* the writer's "done" */
-	bool started;          /* the writer thread runs */
+	uv_async_t async; /* the writer's "done" */
+	bool started;     /* the writer thread runs */
 
 	/* Shared with the writer, under lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t work_cond;  /* the writer waits for work */
-	pthread_cond_t done_cond;  /* persist_batch_wait() waits for it to finish */
+	pthread_cond_t work_cond;   /* the writer waits for work */
+	pthread_cond_t done_cond;   /* persist_batch_wait() waits for it to finish */
 	struct persist_batch *work; /* the batch handed over, until taken back */
 	bool work_done;
 	bool quit;

@@ -63,7 +63,8 @@ static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint32_t ttl = 0;
 		if (k.mv_size < 8 || persist_lease_decode(v.mv_data, v.mv_size, &ttl) < 0 ||
-				store_load_lease(s, persist_key_value(k.mv_data), ttl, now_mono) < 0) {
+				store_load_lease(s, persist_key_value(k.mv_data), ttl, now_mono) <
+						0) {
 			mdb_cursor_del(cur, 0);
 			(*dropped)++;
 			continue;

@@ -99,8 +99,7 @@ static int instance_encode(const struct store_instance *i, struct rs_wire_writer
 	return rs_wire_writer_error(w);
 }
 
-int persist_instance_encode(const struct store_instance *i, uint8_t *out, size_t cap,
-		size_t *len)
+int persist_instance_encode(const struct store_instance *i, uint8_t *out, size_t cap, size_t *len)
 {
 	struct rs_wire_writer w;
 	rs_wire_writer_init(&w, out, cap);

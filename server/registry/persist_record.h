@@ -26,8 +26,7 @@ uint64_t persist_key_value(const uint8_t key[8]);
 size_t persist_instance_size_max(const struct store_instance *i);
 /* Encode an instance's value into @p out (@p cap bytes); @p len is set to
  * its length. @return 0, or RS_ERANGE when it does not fit. */
-int persist_instance_encode(const struct store_instance *i, uint8_t *out, size_t cap,
-		size_t *len);
+int persist_instance_encode(const struct store_instance *i, uint8_t *out, size_t cap, size_t *len);
 /* Decode an instance record into @p reg (strings into @p strs). */
 int persist_instance_decode(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
 		struct store_registration *reg, struct rs_addr *addrs, struct store_meta *meta,

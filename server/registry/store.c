@@ -136,8 +136,8 @@ void store_stale_set(struct store *s, struct store_instance *i, bool stale)
 	store_notify(s, STORE_CHANGE_UPSERT, 0, i);
 }
 
-void store_instance_detach(struct store *s, struct store_instance *i,
-		enum store_remove_reason reason)
+void store_instance_detach(
+		struct store *s, struct store_instance *i, enum store_remove_reason reason)
 {
 	store_instance_unlink(s, i);
 	s->revision++;
@@ -145,8 +145,8 @@ void store_instance_detach(struct store *s, struct store_instance *i,
 	store_notify(s, STORE_CHANGE_REMOVE, reason, i);
 }
 
-void store_instance_remove(struct store *s, struct store_instance *i,
-		enum store_remove_reason reason)
+void store_instance_remove(
+		struct store *s, struct store_instance *i, enum store_remove_reason reason)
 {
 	struct store_service *svc = i->service;
 	store_instance_detach(s, i, reason);
@@ -187,8 +187,8 @@ int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_
 	return 0;
 }
 
-int store_lease_renew(struct store *s, uint64_t id, uint64_t now_mono,
-		const struct store_lease **out)
+int store_lease_renew(
+		struct store *s, uint64_t id, uint64_t now_mono, const struct store_lease **out)
 {
 	struct store_lease *l = store_lease_lookup(s, id);
 	if (l == NULL) {
@@ -298,10 +298,11 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 	if (rc < 0) {
 		return rc;
 	}
-	struct store_service *svc =
-			store_service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
+	struct store_service *svc = store_service_lookup(
+			s, n.service, n.service_len, n.protocol, n.protocol_len);
 	struct store_instance *old =
-			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
+			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
+				    : NULL;
 	if (l != NULL && (old == NULL || old->lease != l) &&
 			l->ninstances >= s->limits.max_instances_per_lease) {
 		return store_limit_exceeded(hit, STORE_LIMIT_INSTANCES_PER_LEASE,
@@ -379,10 +380,11 @@ static int key_find(struct store *s, const struct store_key *key, struct store_i
 	if (rc < 0) {
 		return rc;
 	}
-	struct store_service *svc =
-			store_service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
+	struct store_service *svc = store_service_lookup(
+			s, n.service, n.service_len, n.protocol, n.protocol_len);
 	struct store_instance *i =
-			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port) : NULL;
+			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
+				    : NULL;
 	if (i == NULL) {
 		return RS_ENOENT;
 	}
@@ -398,8 +400,8 @@ static void pending_key_forget(struct store *s, const struct store_key *key)
 	if (store_names_from_key(key, &n) < 0) {
 		return;
 	}
-	struct store_service *svc =
-			store_service_lookup(s, n.service, n.service_len, n.protocol, n.protocol_len);
+	struct store_service *svc = store_service_lookup(
+			s, n.service, n.service_len, n.protocol, n.protocol_len);
 	if (svc != NULL) {
 		store_pending_forget(s, svc, n.host, n.host_len, n.port);
 	}
@@ -471,14 +473,13 @@ const struct store_service *store_service_find(const struct store *s, const char
 	return store_service_lookup(s, service, service_len, protocol, protocol_len);
 }
 
-const struct store_service *store_service_find_name(const struct store *s, const char *service,
-		size_t service_len)
+const struct store_service *store_service_find_name(
+		const struct store *s, const char *service, size_t service_len)
 {
 	return store_service_first(s, service, service_len);
 }
 
-const struct store_instance *store_instance_find(const struct store *s,
-		const struct store_key *key)
+const struct store_instance *store_instance_find(const struct store *s, const struct store_key *key)
 {
 	struct store_instance *i = NULL;
 	if (key_find((struct store *)s, key, &i) < 0) {
@@ -513,7 +514,8 @@ void store_service_foreach(const struct store *s,
 	}
 	size_t k = 0;
 	for (size_t b = 0; b < s->services.nbuckets; b++) {
-		for (struct store_service *v = s->services.buckets[b]; v != NULL; v = v->hash_next) {
+		for (struct store_service *v = s->services.buckets[b]; v != NULL;
+				v = v->hash_next) {
 			all[k++] = v;
 		}
 	}

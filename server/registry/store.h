@@ -81,54 +81,54 @@ struct store_meta {
  */
 struct store_instance {
 	struct store_service *service;
-	struct store_lease *lease;           /**< NULL: permanent ("expires NEVER") */
-	struct store_instance *lease_prev;   /**< lease's instance list */
+	struct store_lease *lease;         /**< NULL: permanent ("expires NEVER") */
+	struct store_instance *lease_prev; /**< lease's instance list */
 	struct store_instance *lease_next;
-	struct store_instance *hash_next;    /**< identity hash chain */
-	uint32_t service_slot;               /**< index in service->instances (store-internal
-	                                          index in the pending set while pending) */
+	struct store_instance *hash_next; /**< identity hash chain */
+	uint32_t service_slot;            /**< index in service->instances (store-internal
+					       index in the pending set while pending) */
 	uint16_t port;
 	uint16_t priority;
 	uint16_t weight;
-	uint8_t status;                      /**< enum store_status */
-	uint8_t stale;                       /**< kept by self-preservation or keep-last */
-	uint8_t kept;                        /**< kept by --keep-last after its lease expired */
-	uint8_t pending;                     /**< store-internal: expired, held for keep-last */
+	uint8_t status;  /**< enum store_status */
+	uint8_t stale;   /**< kept by self-preservation or keep-last */
+	uint8_t kept;    /**< kept by --keep-last after its lease expired */
+	uint8_t pending; /**< store-internal: expired, held for keep-last */
 	uint8_t naddrs;
 	uint8_t nmeta;
-	uint8_t host_len;                    /**< strlen(host) */
+	uint8_t host_len; /**< strlen(host) */
 	uint8_t host_wire_len;
-	uint64_t registered_at_ms;           /**< wall clock */
-	uint64_t status_since_ms;            /**< wall clock */
+	uint64_t registered_at_ms; /**< wall clock */
+	uint64_t status_since_ms;  /**< wall clock */
 	union {
 		uint64_t stale_since_mono;   /**< kept: monotonic, when it became stale */
 		uint64_t pending_until_mono; /**< pending: monotonic, end of its hold */
 	};
-	uint64_t revision;                   /**< revision of its last change */
-	uint64_t rec;                        /**< persist's record number; 0 before the first write */
-	const char *host;                    /**< canonical: lower case, trailing dot */
-	const uint8_t *host_wire;            /**< the same name in DNS wire form */
-	const struct rs_addr *addrs;         /**< naddrs addresses */
-	const struct store_meta *meta;       /**< nmeta entries */
+	uint64_t revision;             /**< revision of its last change */
+	uint64_t rec;                  /**< persist's record number; 0 before the first write */
+	const char *host;              /**< canonical: lower case, trailing dot */
+	const uint8_t *host_wire;      /**< the same name in DNS wire form */
+	const struct rs_addr *addrs;   /**< naddrs addresses */
+	const struct store_meta *meta; /**< nmeta entries */
 };
 
 /** A (service, protocol) pair and its instances. */
 struct store_service {
-	char name[RS_LABEL_MAX + 1];         /**< lower case, no underscore */
+	char name[RS_LABEL_MAX + 1]; /**< lower case, no underscore */
 	char protocol[RS_LABEL_MAX + 1];
-	struct store_instance **instances;   /**< every instance, any status */
+	struct store_instance **instances; /**< every instance, any status */
 	uint32_t ninstances;
 	size_t cap;
-	uint32_t nup;                        /**< instances with status UP */
-	uint32_t nstale;                     /**< of which stale */
-	uint32_t npending;                   /**< store-internal: expired instances held */
-	uint64_t revision;                   /**< revision of its last change */
-	struct store_instance *pending;      /**< store-internal: those, through lease_next */
-	struct store_service *revive_next;   /**< store-internal: a lease expiry's services to
-	                                          revive, while revive_queued */
+	uint32_t nup;                      /**< instances with status UP */
+	uint32_t nstale;                   /**< of which stale */
+	uint32_t npending;                 /**< store-internal: expired instances held */
+	uint64_t revision;                 /**< revision of its last change */
+	struct store_instance *pending;    /**< store-internal: those, through lease_next */
+	struct store_service *revive_next; /**< store-internal: a lease expiry's services to
+						revive, while revive_queued */
 	uint8_t revive_queued;
 	struct store_service *hash_next;
-	struct store_service *name_next;     /**< other protocols of the same name */
+	struct store_service *name_next; /**< other protocols of the same name */
 };
 
 /** A lease, read-only outside the store's files. */
@@ -136,32 +136,32 @@ struct store_lease {
 	uint64_t id;
 	uint32_t ttl_ms;
 	uint32_t ninstances;
-	uint64_t expires_mono;               /**< deadline on the monotonic clock */
-	struct store_instance *instances;    /**< list through lease_next */
+	uint64_t expires_mono;            /**< deadline on the monotonic clock */
+	struct store_instance *instances; /**< list through lease_next */
 	struct store_lease *hash_next;
 	struct store_lease *wheel_prev;
 	struct store_lease *wheel_next;
 	uint32_t wheel_slot;
-	bool overdue;                        /**< past its deadline, held by self-preservation */
+	bool overdue; /**< past its deadline, held by self-preservation */
 	bool in_wheel;
 };
 
 /** What a registration asks for (borrowed input). */
 struct store_registration {
-	const char *service;                 /**< label, any case, no underscore */
+	const char *service; /**< label, any case, no underscore */
 	const char *protocol;
-	const char *host;                    /**< host name, trailing dot optional */
-	uint32_t port;                       /**< 1..65535 */
+	const char *host; /**< host name, trailing dot optional */
+	uint32_t port;    /**< 1..65535 */
 	const struct rs_addr *addrs;
 	size_t naddrs;
-	uint32_t priority;                   /**< 0..65535 */
-	uint32_t weight;                     /**< 0..65535 */
+	uint32_t priority; /**< 0..65535 */
+	uint32_t weight;   /**< 0..65535 */
 	const struct store_meta *meta;
 	size_t nmeta;
-	enum store_status status;            /**< STARTING or UP; 0 means UP */
-	uint64_t lease;                      /**< 0: permanent */
-	bool kept;                           /**< loading only: held stale by --keep-last */
-	uint64_t rec;                        /**< loading only: the record number on disk */
+	enum store_status status; /**< STARTING or UP; 0 means UP */
+	uint64_t lease;           /**< 0: permanent */
+	bool kept;                /**< loading only: held stale by --keep-last */
+	uint64_t rec;             /**< loading only: the record number on disk */
 };
 
 /** An instance identity (borrowed input). */
@@ -174,7 +174,7 @@ struct store_key {
 
 /** Kinds of journal entries. */
 enum store_change_kind {
-	STORE_CHANGE_UPSERT = 1,             /**< added or changed */
+	STORE_CHANGE_UPSERT = 1, /**< added or changed */
 	STORE_CHANGE_REMOVE = 2,
 };
 
@@ -200,19 +200,19 @@ struct store_change {
 
 /** Configurable limits and self-preservation settings. */
 struct store_limits {
-	uint32_t max_instances_per_lease;    /**< default 1000 */
-	uint32_t max_metadata_bytes;         /**< keys + values; default 4096 */
-	uint32_t max_metadata_entries;       /**< default 64 */
-	uint32_t max_addresses;              /**< per instance; default 16 */
-	uint64_t max_instances;              /**< whole store; default 10,000,000 */
+	uint32_t max_instances_per_lease; /**< default 1000 */
+	uint32_t max_metadata_bytes;      /**< keys + values; default 4096 */
+	uint32_t max_metadata_entries;    /**< default 64 */
+	uint32_t max_addresses;           /**< per instance; default 16 */
+	uint64_t max_instances;           /**< whole store; default 10,000,000 */
 	/* Self-preservation (SPEC: Durability and availability). */
-	double preserve_fraction;            /**< default 0.15 */
-	uint32_t preserve_min;               /**< default 10 */
-	uint32_t preserve_window_ms;         /**< default 60,000 */
-	bool preserve_enabled;               /**< default true */
-	bool keep_last;                      /**< --keep-last */
-	uint64_t keep_last_max_ms;           /**< max stale age; default 1 h */
-	uint32_t journal_max;                /**< entries kept for Watch/IXFR; default 100,000 */
+	double preserve_fraction;    /**< default 0.15 */
+	uint32_t preserve_min;       /**< default 10 */
+	uint32_t preserve_window_ms; /**< default 60,000 */
+	bool preserve_enabled;       /**< default true */
+	bool keep_last;              /**< --keep-last */
+	uint64_t keep_last_max_ms;   /**< max stale age; default 1 h */
+	uint32_t journal_max;        /**< entries kept for Watch/IXFR; default 100,000 */
 };
 
 /** Fill @p limits with the defaults above. */
@@ -248,7 +248,7 @@ struct store_counters {
 	uint64_t heartbeats;
 	uint64_t registrations;
 	uint64_t deregistrations;
-	uint64_t expirations;                /**< instances removed by expiry */
+	uint64_t expirations; /**< instances removed by expiry */
 	uint64_t leases_expired;
 	uint64_t preserve_entered;
 };
@@ -280,14 +280,14 @@ void store_set_limits(struct store *s, const struct store_limits *limits);
  * (SPEC: every persisted lease gets a full TTL of grace after a restart).
  * Writes nothing. @return 0, RS_EEXIST, RS_ETTL or RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int store_load_lease(struct store *s, uint64_t id,
-		uint32_t ttl_ms, uint64_t now_mono);
+__attribute__((warn_unused_result)) int store_load_lease(
+		struct store *s, uint64_t id, uint32_t ttl_ms, uint64_t now_mono);
 
 /**
  * Add a persisted instance while loading. Writes nothing; the revision is
  * not bumped. A record with @c kept set comes back stale, kept by
- * --keep-last, with its stale age starting again at @p now_mono. An instance whose lease was not loaded is dropped (returns
- * RS_ELEASE) and the caller deletes it from disk.
+ * --keep-last, with its stale age starting again at @p now_mono. An instance whose lease was not
+ * loaded is dropped (returns RS_ELEASE) and the caller deletes it from disk.
  * @param registered_at_ms, status_since_ms wall-clock stamps from disk.
  * @return 0, RS_ELEASE, RS_EINVAL (bad names), RS_ENOMEM.
  */
@@ -313,8 +313,8 @@ typedef int (*store_load_cb)(struct store *s, uint64_t now_mono, void *ud);
  * @return 0, RS_ENOMEM, or @p load's error; on failure the store holds what
  *         was loaded so far, and the caller should stop.
  */
-__attribute__((warn_unused_result)) int store_reload(struct store *s, uint64_t now_mono,
-		store_load_cb load, void *ud);
+__attribute__((warn_unused_result)) int store_reload(
+		struct store *s, uint64_t now_mono, store_load_cb load, void *ud);
 
 /** How many times the store was reloaded (store_reload()); 0 after store_new(). */
 uint64_t store_reloads(const struct store *s);
@@ -346,16 +346,16 @@ __attribute__((warn_unused_result)) int store_lease_open(struct store *s, uint32
  * self-preservation comes back to life and its instances stop being stale.
  * @return 0, or RS_ELEASE if the lease is unknown or expired.
  */
-__attribute__((warn_unused_result)) int store_lease_renew(struct store *s, uint64_t id,
-		uint64_t now_mono, const struct store_lease **out);
+__attribute__((warn_unused_result)) int store_lease_renew(
+		struct store *s, uint64_t id, uint64_t now_mono, const struct store_lease **out);
 
 /**
  * Close a lease: remove it and all its instances.
  * @param removed set to the number of instances removed.
  * @return 0, RS_ELEASE, or a persist error.
  */
-__attribute__((warn_unused_result)) int store_lease_close(struct store *s, uint64_t id,
-		uint32_t *removed);
+__attribute__((warn_unused_result)) int store_lease_close(
+		struct store *s, uint64_t id, uint32_t *removed);
 
 /** Which limit a registration exceeded (store_register_ex()). */
 enum store_limit {
@@ -400,8 +400,8 @@ __attribute__((warn_unused_result)) int store_register_ex(struct store *s,
  * Remove one instance.
  * @return 0, RS_ENOENT, RS_ENAME_*, RS_EPORT, or a persist error.
  */
-__attribute__((warn_unused_result)) int store_deregister(struct store *s,
-		const struct store_key *key, uint64_t *revision);
+__attribute__((warn_unused_result)) int store_deregister(
+		struct store *s, const struct store_key *key, uint64_t *revision);
 
 /**
  * Change an instance's status.
@@ -418,8 +418,8 @@ __attribute__((warn_unused_result)) int store_status_set(struct store *s,
  * @param expired_leases set to the number of leases expired by this call.
  * @return 0, or a persist error (expiry is retried on the next tick).
  */
-__attribute__((warn_unused_result)) int store_tick(struct store *s, uint64_t now_mono,
-		uint32_t *expired_leases);
+__attribute__((warn_unused_result)) int store_tick(
+		struct store *s, uint64_t now_mono, uint32_t *expired_leases);
 
 /* ---- reads ------------------------------------------------------------- */
 
@@ -435,12 +435,12 @@ const struct store_service *store_service_find(const struct store *s, const char
  * First (service, protocol) with this service name; follow ->name_next for
  * the others. @return a borrowed view, or NULL.
  */
-const struct store_service *store_service_find_name(const struct store *s, const char *service,
-		size_t service_len);
+const struct store_service *store_service_find_name(
+		const struct store *s, const char *service, size_t service_len);
 
 /** Find an instance by identity. @return a borrowed view, or NULL. */
-const struct store_instance *store_instance_find(const struct store *s,
-		const struct store_key *key);
+const struct store_instance *store_instance_find(
+		const struct store *s, const struct store_key *key);
 
 /** Find a lease. @return a borrowed view, or NULL. */
 const struct store_lease *store_lease_find(const struct store *s, uint64_t id);
@@ -471,7 +471,7 @@ struct store_sizes {
 	uint64_t down;
 	uint64_t starting;
 	uint64_t stale;
-	uint64_t pending;                    /**< expired, held by --keep-last, not served */
+	uint64_t pending; /**< expired, held by --keep-last, not served */
 };
 void store_sizes_get(const struct store *s, struct store_sizes *out);
 

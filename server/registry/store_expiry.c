@@ -54,8 +54,8 @@ static bool expiry_suspicious(const struct store *s)
 
 /* Fresh UP instances of @p svc that do not belong to lease @p l. Raises
  * *max_ttl_ms (if not NULL) to the longest TTL of their leases. */
-static uint32_t fresh_up_elsewhere(const struct store_service *svc, const struct store_lease *l,
-		uint32_t *max_ttl_ms)
+static uint32_t fresh_up_elsewhere(
+		const struct store_service *svc, const struct store_lease *l, uint32_t *max_ttl_ms)
 {
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < svc->ninstances; k++) {
@@ -92,8 +92,8 @@ static void pending_sweep(struct store *s, uint64_t now_mono)
 		}
 		k++;
 	}
-	s->pending_sweep_mono = next > now_mono + PENDING_SWEEP_MS ? next
-								 : now_mono + PENDING_SWEEP_MS;
+	s->pending_sweep_mono =
+			next > now_mono + PENDING_SWEEP_MS ? next : now_mono + PENDING_SWEEP_MS;
 }
 
 /* @p svc has just lost its last fresh UP instance to an expiry (or to a
@@ -134,8 +134,8 @@ static void pending_revive(struct store *s, struct store_service *svc, uint64_t 
 
 /* Remove an expired instance. With --keep-last an UP one is held pending for
  * @p hold_ms, in case the rest of its service follows it. */
-static void instance_expire(struct store *s, struct store_instance *i, uint32_t hold_ms,
-		uint64_t now_mono)
+static void instance_expire(
+		struct store *s, struct store_instance *i, uint32_t hold_ms, uint64_t now_mono)
 {
 	struct store_service *svc = i->service;
 	bool hold = s->limits.keep_last && i->status == STORE_STATUS_UP;
@@ -359,4 +359,3 @@ int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
 	}
 	return 0;
 }
-

@@ -29,8 +29,8 @@ static uint32_t hash_service(const char *name, size_t nlen, const char *proto, s
 	return h;
 }
 
-static uint32_t hash_instance(const struct store_service *svc, const char *host, size_t hlen,
-		uint16_t port)
+static uint32_t hash_instance(
+		const struct store_service *svc, const char *host, size_t hlen, uint16_t port)
 {
 	uint32_t h = hash_lower(2166136261u, host, hlen);
 	uintptr_t p = (uintptr_t)svc;
@@ -172,7 +172,8 @@ static struct name_node *name_lookup(const struct store *s, const char *name, si
 	uint32_t h = hash_lower(2166136261u, name, nlen);
 	struct name_node *n = s->service_names.buckets[h & (s->service_names.nbuckets - 1)];
 	for (; n != NULL; n = n->next) {
-		if (strlen(n->first->name) == nlen && strncasecmp(n->first->name, name, nlen) == 0) {
+		if (strlen(n->first->name) == nlen &&
+				strncasecmp(n->first->name, name, nlen) == 0) {
 			return n;
 		}
 	}
@@ -181,8 +182,8 @@ static struct name_node *name_lookup(const struct store *s, const char *name, si
 
 struct store_service *store_service_get(struct store *s, const struct names *n)
 {
-	struct store_service *svc =
-			store_service_lookup(s, n->service, n->service_len, n->protocol, n->protocol_len);
+	struct store_service *svc = store_service_lookup(
+			s, n->service, n->service_len, n->protocol, n->protocol_len);
 	if (svc != NULL) {
 		return svc;
 	}
@@ -260,8 +261,7 @@ void store_service_release(struct store *s, struct store_service *svc)
 	s->sizes.services--;
 }
 
-struct store_service *store_service_first(const struct store *s, const char *name,
-		size_t nlen)
+struct store_service *store_service_first(const struct store *s, const char *name, size_t nlen)
 {
 	struct name_node *n = name_lookup(s, name, nlen);
 	return n != NULL ? n->first : NULL;
@@ -269,8 +269,8 @@ struct store_service *store_service_first(const struct store *s, const char *nam
 
 /* ---- instances ---------------------------------------------------------- */
 
-struct store_instance *store_instance_lookup(const struct store *s,
-		const struct store_service *svc, const char *host, size_t hlen, uint16_t port)
+struct store_instance *store_instance_lookup(const struct store *s, const struct store_service *svc,
+		const char *host, size_t hlen, uint16_t port)
 {
 	uint32_t h = hash_instance(svc, host, hlen, port);
 	struct store_instance *i = s->instances.buckets[h & (s->instances.nbuckets - 1)];
@@ -444,8 +444,8 @@ void store_pending_free(struct store *s, struct store_instance *i)
 
 /* Hold an expired instance, already detached from everything, for
  * @p hold_ms. @return false when out of memory (the caller frees it). */
-bool store_pending_add(struct store *s, struct store_instance *i, uint32_t hold_ms,
-		uint64_t now_mono)
+bool store_pending_add(
+		struct store *s, struct store_instance *i, uint32_t hold_ms, uint64_t now_mono)
 {
 	if (RS_ARRAY_GROW(s->pending, s->pending_cap, s->npending + 1) < 0) {
 		return false;
@@ -471,8 +471,8 @@ bool store_pending_add(struct store *s, struct store_instance *i, uint32_t hold_
 	return true;
 }
 
-void store_pending_forget(struct store *s, struct store_service *svc, const char *host,
-		size_t hlen, uint16_t port)
+void store_pending_forget(struct store *s, struct store_service *svc, const char *host, size_t hlen,
+		uint16_t port)
 {
 	for (struct store_instance *i = svc->pending; i != NULL; i = i->lease_next) {
 		if (i->port == port && i->host_len == hlen && memcmp(i->host, host, hlen) == 0) {

@@ -12,8 +12,8 @@
 /* One allocation per instance: the struct, then host text, host wire form,
  * addresses, the metadata array and its strings. Keeps RSS per instance
  * small and frees in one call. */
-struct store_instance *store_instance_alloc(const char *host, size_t host_len,
-		const uint8_t *wire, size_t wire_len, const struct rs_addr *addrs, size_t naddrs,
+struct store_instance *store_instance_alloc(const char *host, size_t host_len, const uint8_t *wire,
+		size_t wire_len, const struct rs_addr *addrs, size_t naddrs,
 		const struct store_meta *meta, size_t nmeta)
 {
 	size_t meta_bytes = 0;
@@ -116,8 +116,8 @@ int store_names_from_key(const struct store_key *key, struct names *n)
 }
 
 /* Note which limit a registration exceeds, for a message that names it. */
-int store_limit_exceeded(struct store_limit_hit *hit, enum store_limit kind, uint64_t value,
-		uint64_t max)
+int store_limit_exceeded(
+		struct store_limit_hit *hit, enum store_limit kind, uint64_t value, uint64_t max)
 {
 	if (hit != NULL) {
 		*hit = (struct store_limit_hit){.kind = kind, .value = value, .max = max};
@@ -153,8 +153,9 @@ int store_registration_check(const struct store *s, const struct store_registrat
 	size_t meta_bytes = 0;
 	if (reg->nmeta > s->limits.max_metadata_entries || reg->nmeta > 255) {
 		return store_limit_exceeded(hit, STORE_LIMIT_METADATA_ENTRIES, reg->nmeta,
-				s->limits.max_metadata_entries < 255 ? s->limits.max_metadata_entries
-								     : 255);
+				s->limits.max_metadata_entries < 255
+						? s->limits.max_metadata_entries
+						: 255);
 	}
 	for (size_t k = 0; k < reg->nmeta; k++) {
 		if (reg->meta[k].key == NULL || reg->meta[k].value == NULL ||
@@ -170,8 +171,8 @@ int store_registration_check(const struct store *s, const struct store_registrat
 	return 0;
 }
 
-struct store_instance *store_instance_build(const struct store_registration *reg,
-		const struct names *n)
+struct store_instance *store_instance_build(
+		const struct store_registration *reg, const struct names *n)
 {
 	struct store_instance *i = store_instance_alloc(n->host, n->host_len, n->wire, n->wire_len,
 			reg->addrs, reg->naddrs, reg->meta, reg->nmeta);

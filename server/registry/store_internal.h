@@ -53,7 +53,7 @@ struct store {
 	struct table leases;        /* struct store_lease, by id */
 
 	struct store_lease **wheel;
-	uint64_t wheel_tick;        /* every tick before this one has been processed */
+	uint64_t wheel_tick; /* every tick before this one has been processed */
 
 	/* Instances kept by --keep-last after their lease expired. */
 	struct store_instance **kept;
@@ -80,11 +80,11 @@ struct store {
 	uint32_t noverdue;
 
 	struct journal journal;
-	uint64_t reloads;           /* store_reload() calls */
+	uint64_t reloads; /* store_reload() calls */
 };
 
-#define OP(s, name, ...) ((s)->ops != NULL && (s)->ops->name != NULL ? \
-		(s)->ops->name((s)->ops_ctx, __VA_ARGS__) : 0)
+#define OP(s, name, ...)                                                                           \
+	((s)->ops != NULL && (s)->ops->name != NULL ? (s)->ops->name((s)->ops_ctx, __VA_ARGS__) : 0)
 
 /* ---- store_instance.c --------------------------------------------------- */
 
@@ -107,18 +107,18 @@ int store_registration_check(const struct store *s, const struct store_registrat
 		struct names *n, struct store_limit_hit *hit);
 
 /* Note which limit was exceeded in @p hit (if not NULL); returns RS_ELIMIT. */
-int store_limit_exceeded(struct store_limit_hit *hit, enum store_limit kind, uint64_t value,
-		uint64_t max);
+int store_limit_exceeded(
+		struct store_limit_hit *hit, enum store_limit kind, uint64_t value, uint64_t max);
 
 /* One allocation holding an instance and everything it points to; only the
  * strings, addresses and metadata are set. NULL when out of memory. */
-struct store_instance *store_instance_alloc(const char *host, size_t host_len,
-		const uint8_t *wire, size_t wire_len, const struct rs_addr *addrs, size_t naddrs,
+struct store_instance *store_instance_alloc(const char *host, size_t host_len, const uint8_t *wire,
+		size_t wire_len, const struct rs_addr *addrs, size_t naddrs,
 		const struct store_meta *meta, size_t nmeta);
 
 /* A new, unlinked instance from a checked registration. */
-struct store_instance *store_instance_build(const struct store_registration *reg,
-		const struct names *n);
+struct store_instance *store_instance_build(
+		const struct store_registration *reg, const struct names *n);
 
 /* ---- store_index.c ------------------------------------------------------ */
 
@@ -134,11 +134,10 @@ int store_index_init(struct store *s);
 /* Free them and every service and instance (live or pending). */
 void store_index_free(struct store *s);
 
-struct store_service *store_service_lookup(const struct store *s, const char *name,
-		size_t nlen, const char *proto, size_t plen);
+struct store_service *store_service_lookup(const struct store *s, const char *name, size_t nlen,
+		const char *proto, size_t plen);
 /* The first service of a name (others through name_next), or NULL. */
-struct store_service *store_service_first(const struct store *s, const char *name,
-		size_t nlen);
+struct store_service *store_service_first(const struct store *s, const char *name, size_t nlen);
 /* Find or create a service. NULL when out of memory. */
 struct store_service *store_service_get(struct store *s, const struct names *n);
 /* Free a service with no instance left, and its pending ones. */
@@ -147,8 +146,8 @@ void store_service_release(struct store *s, struct store_service *svc);
 int store_service_reserve(struct store_service *svc);
 
 /* The live instance of this identity, or NULL. */
-struct store_instance *store_instance_lookup(const struct store *s,
-		const struct store_service *svc, const char *host, size_t hlen, uint16_t port);
+struct store_instance *store_instance_lookup(const struct store *s, const struct store_service *svc,
+		const char *host, size_t hlen, uint16_t port);
 /* Link an instance into the tables, its service and lease @p l (or NULL);
  * cannot fail after store_service_reserve(). */
 int store_instance_link(struct store *s, struct store_instance *i, struct store_service *svc,
@@ -168,13 +167,13 @@ void store_kept_remove(struct store *s, struct store_instance *i);
 
 /* Hold an expired instance, already detached from everything, for
  * @p hold_ms. @return false when out of memory (the caller frees it). */
-bool store_pending_add(struct store *s, struct store_instance *i, uint32_t hold_ms,
-		uint64_t now_mono);
+bool store_pending_add(
+		struct store *s, struct store_instance *i, uint32_t hold_ms, uint64_t now_mono);
 void store_pending_unlink(struct store *s, struct store_instance *i);
 void store_pending_free(struct store *s, struct store_instance *i);
 /* Forget the pending copy of an identity, if any. */
-void store_pending_forget(struct store *s, struct store_service *svc, const char *host,
-		size_t hlen, uint16_t port);
+void store_pending_forget(struct store *s, struct store_service *svc, const char *host, size_t hlen,
+		uint16_t port);
 /* Free every pending instance of a service. */
 void store_pending_drop_all(struct store *s, struct store_service *svc);
 
@@ -222,11 +221,11 @@ int store_registration_resolve(struct store *s, const struct store_registration 
 
 /* Remove an instance in memory, bump the revision, notify, free. The caller
  * has already written the removal. */
-void store_instance_remove(struct store *s, struct store_instance *i,
-		enum store_remove_reason reason);
+void store_instance_remove(
+		struct store *s, struct store_instance *i, enum store_remove_reason reason);
 /* The same without freeing it or releasing its service: the caller owns it
  * afterwards. */
-void store_instance_detach(struct store *s, struct store_instance *i,
-		enum store_remove_reason reason);
+void store_instance_detach(
+		struct store *s, struct store_instance *i, enum store_remove_reason reason);
 /* Mark an instance stale or fresh, bumping the revision. */
 void store_stale_set(struct store *s, struct store_instance *i, bool stale);

@@ -112,23 +112,23 @@ extern "C" {
 enum roster_error {
 	ROSTER_OK = 0,
 	ROSTER_ENOMEM = -ENOMEM,
-	ROSTER_EINVAL = -EINVAL,         /**< a bad argument (TTL, status, empty field...) */
-	ROSTER_ENOENT = -ENOENT,         /**< no such instance or service */
-	ROSTER_ETIMEDOUT = -ETIMEDOUT,   /**< a registry did not answer in time */
-	ROSTER_EAGAIN = -EAGAIN,         /**< the registry is shutting down or overloaded */
-	ROSTER_ENOTSUP = -ENOTSUP,       /**< the registry does not know the operation */
-	ROSTER_ENAME = -1000,            /**< a service, protocol or host name is invalid */
-	ROSTER_EADDR = -1010,            /**< not an IPv4 or IPv6 address */
-	ROSTER_EPORT = -1011,            /**< a port outside 1..65535 */
-	ROSTER_EPROTO = -1023,           /**< a malformed frame or message */
-	ROSTER_ELEASE = -1030,           /**< the lease is unknown or expired */
-	ROSTER_ELIMIT = -1031,           /**< a limit of the registry was reached */
-	ROSTER_ESTORE = -1041,           /**< the registry could not store the change */
-	ROSTER_EUNREACHABLE = -1100,     /**< no registry could be reached */
-	ROSTER_ESERVER = -1101,          /**< the registry failed (internal error) */
-	ROSTER_ESTATE = -1102,           /**< the call does not fit the client's state */
-	ROSTER_EPARTIAL = -1103,         /**< a write was applied at some registries but
-					  * not at others (see roster_write_outcomes()) */
+	ROSTER_EINVAL = -EINVAL,       /**< a bad argument (TTL, status, empty field...) */
+	ROSTER_ENOENT = -ENOENT,       /**< no such instance or service */
+	ROSTER_ETIMEDOUT = -ETIMEDOUT, /**< a registry did not answer in time */
+	ROSTER_EAGAIN = -EAGAIN,       /**< the registry is shutting down or overloaded */
+	ROSTER_ENOTSUP = -ENOTSUP,     /**< the registry does not know the operation */
+	ROSTER_ENAME = -1000,          /**< a service, protocol or host name is invalid */
+	ROSTER_EADDR = -1010,          /**< not an IPv4 or IPv6 address */
+	ROSTER_EPORT = -1011,          /**< a port outside 1..65535 */
+	ROSTER_EPROTO = -1023,         /**< a malformed frame or message */
+	ROSTER_ELEASE = -1030,         /**< the lease is unknown or expired */
+	ROSTER_ELIMIT = -1031,         /**< a limit of the registry was reached */
+	ROSTER_ESTORE = -1041,         /**< the registry could not store the change */
+	ROSTER_EUNREACHABLE = -1100,   /**< no registry could be reached */
+	ROSTER_ESERVER = -1101,        /**< the registry failed (internal error) */
+	ROSTER_ESTATE = -1102,         /**< the call does not fit the client's state */
+	ROSTER_EPARTIAL = -1103,       /**< a write was applied at some registries but
+					* not at others (see roster_write_outcomes()) */
 };
 
 /** Status of an instance. */
@@ -165,8 +165,8 @@ struct roster_instance {
 	uint16_t port;        /**< 1..65535 */
 	const char *const *addresses; /**< IPv4/IPv6 text forms */
 	size_t n_addresses;
-	uint16_t priority;    /**< SRV priority */
-	uint16_t weight;      /**< SRV weight, also weights A/AAAA shuffles */
+	uint16_t priority; /**< SRV priority */
+	uint16_t weight;   /**< SRV weight, also weights A/AAAA shuffles */
 	const struct roster_meta *metadata;
 	size_t n_metadata;
 	enum roster_status status;
@@ -174,9 +174,9 @@ struct roster_instance {
 	uint64_t registered_at_ms; /**< wall clock, ms since the Unix epoch */
 	uint64_t status_since_ms;  /**< wall clock of the last status change */
 	enum roster_expiry expiry;
-	uint64_t lease;            /**< 0 for permanent instances */
-	bool stale;                /**< kept by the registry's self-preservation */
-	void *priv;                /**< the library's; NULL in arguments */
+	uint64_t lease; /**< 0 for permanent instances */
+	bool stale;     /**< kept by the registry's self-preservation */
+	void *priv;     /**< the library's; NULL in arguments */
 };
 
 /** Kinds of engine events (struct roster_event). */
@@ -187,8 +187,8 @@ enum roster_event_kind {
 	ROSTER_EVENT_LEASE_LOST,      /**< the registry did not know the lease; re-opening */
 	ROSTER_EVENT_REGISTERED,      /**< an endpoint is registered (revision, endpoint) */
 	ROSTER_EVENT_REGISTER_FAILED, /**< the registry refused an endpoint (error, message);
-					* ROSTER_ELIMIT also when a registry with a smaller
-					* --max-frame closed on its request */
+				       * ROSTER_ELIMIT also when a registry with a smaller
+				       * --max-frame closed on its request */
 	ROSTER_EVENT_HEARTBEAT,       /**< a heartbeat was acknowledged */
 	ROSTER_EVENT_DEREGISTERED,    /**< the lease was closed at shutdown */
 };
@@ -198,13 +198,13 @@ enum roster_event_kind {
  */
 struct roster_event {
 	enum roster_event_kind kind;
-	size_t registry;                 /**< index into cfg.servers */
-	const char *server;              /**< cfg.servers[registry] */
+	size_t registry;    /**< index into cfg.servers */
+	const char *server; /**< cfg.servers[registry] */
 	uint64_t lease;
-	uint64_t revision;               /**< REGISTERED: DNS serves the endpoint from here */
+	uint64_t revision; /**< REGISTERED: DNS serves the endpoint from here */
 	const struct roster_instance *endpoint; /**< REGISTERED, REGISTER_FAILED */
-	int error;                       /**< DISCONNECTED, REGISTER_FAILED, LEASE_LOST */
-	const char *message;             /**< the registry's explanation, or "" */
+	int error;                              /**< DISCONNECTED, REGISTER_FAILED, LEASE_LOST */
+	const char *message;                    /**< the registry's explanation, or "" */
 };
 
 /** Engine event callback; runs on the engine's loop thread. */
@@ -249,8 +249,8 @@ ROSTER_API const char *roster_errmsg(void);
  * @return 0, ROSTER_ENOMEM, ROSTER_EINVAL (TTL out of range, servers NULL),
  *         ROSTER_EADDR/ROSTER_EPORT (a server is not "ADDRESS:PORT").
  */
-ROSTER_API ROSTER_WUR int roster_client_new(const struct roster_config *cfg,
-		struct roster_client **out);
+ROSTER_API ROSTER_WUR int roster_client_new(
+		const struct roster_config *cfg, struct roster_client **out);
 
 /**
  * Start the engine on a thread of its own with a private loop.
@@ -265,8 +265,7 @@ ROSTER_API ROSTER_WUR int roster_client_start(struct roster_client *c);
  * @param loop a libuv loop (uv_loop_t *); it must outlive the engine.
  * @return 0, ROSTER_ESTATE, or a negated errno from libuv.
  */
-ROSTER_API ROSTER_WUR int roster_client_start_loop(struct roster_client *c,
-		struct uv_loop_s *loop);
+ROSTER_API ROSTER_WUR int roster_client_start_loop(struct roster_client *c, struct uv_loop_s *loop);
 
 /**
  * Stop the engine: deregister the lease at every connected registry (waiting
@@ -281,8 +280,8 @@ ROSTER_API void roster_client_stop(struct roster_client *c);
 /**
  * Stop the engine if it runs (see roster_client_stop()), free everything.
  * Each query already wrote the cache file when its answer changed; only a
- * change whose write failed is tried once more here. NULL-safe. With roster_client_start_loop(), call it only
- * after the loop has run the engine's handles closed.
+ * change whose write failed is tried once more here. NULL-safe. With roster_client_start_loop(),
+ * call it only after the loop has run the engine's handles closed.
  */
 ROSTER_API void roster_client_free(struct roster_client *c);
 
@@ -298,16 +297,16 @@ ROSTER_API void roster_client_free(struct roster_client *c);
  *         ROSTER_ELIMIT (its registration would be over the 1 MiB frame
  *         limit: no registry with the default --max-frame would read it).
  */
-ROSTER_API ROSTER_WUR int roster_endpoint_add(struct roster_client *c,
-		const struct roster_instance *ep);
+ROSTER_API ROSTER_WUR int roster_endpoint_add(
+		struct roster_client *c, const struct roster_instance *ep);
 
 /**
  * Remove an endpoint from the wanted set and deregister it everywhere.
  * Only the identity fields of @p ep are read.
  * @return 0, ROSTER_ENOENT (not in the set), ROSTER_ENAME, ROSTER_EPORT.
  */
-ROSTER_API ROSTER_WUR int roster_endpoint_remove(struct roster_client *c,
-		const struct roster_instance *ep);
+ROSTER_API ROSTER_WUR int roster_endpoint_remove(
+		struct roster_client *c, const struct roster_instance *ep);
 
 /**
  * Change the status of an endpoint of the wanted set (e.g. STARTING -> UP
@@ -342,7 +341,7 @@ ROSTER_API uint32_t roster_client_timeout_ms(const struct roster_client *c);
 
 /** Query flags. */
 enum roster_query_flags {
-	ROSTER_QUERY_ALL = 1 << 0,     /**< also STARTING and DOWN instances */
+	ROSTER_QUERY_ALL = 1 << 0,      /**< also STARTING and DOWN instances */
 	ROSTER_QUERY_NO_CACHE = 1 << 1, /**< never answer from the stale copy */
 };
 
@@ -434,10 +433,10 @@ ROSTER_API ROSTER_WUR int roster_stats(struct roster_client *c, struct roster_st
 
 /** What one registry did with a one-shot write (roster_write_outcomes()). */
 enum roster_outcome_kind {
-	ROSTER_OUTCOME_APPLIED = 1,  /**< it made the change */
-	ROSTER_OUTCOME_NOT_FOUND,    /**< it did not know the instance */
-	ROSTER_OUTCOME_UNREACHABLE,  /**< no answer: connect failed, timed out, a bad frame */
-	ROSTER_OUTCOME_REFUSED,      /**< it answered with another error */
+	ROSTER_OUTCOME_APPLIED = 1, /**< it made the change */
+	ROSTER_OUTCOME_NOT_FOUND,   /**< it did not know the instance */
+	ROSTER_OUTCOME_UNREACHABLE, /**< no answer: connect failed, timed out, a bad frame */
+	ROSTER_OUTCOME_REFUSED,     /**< it answered with another error */
 };
 
 /** One registry's outcome of a one-shot write. */
@@ -476,8 +475,8 @@ struct roster_outcome {
  * @return 0, ROSTER_EPARTIAL, ROSTER_ENOENT, ROSTER_EUNREACHABLE, a registry
  *         error, ROSTER_ENAME, ROSTER_EPORT.
  */
-ROSTER_API ROSTER_WUR int roster_instance_deregister(struct roster_client *c,
-		const struct roster_instance *id, uint64_t *revision);
+ROSTER_API ROSTER_WUR int roster_instance_deregister(
+		struct roster_client *c, const struct roster_instance *id, uint64_t *revision);
 
 /**
  * Set the status of one instance at every registry (see
@@ -494,8 +493,8 @@ ROSTER_API ROSTER_WUR int roster_instance_set_status(struct roster_client *c,
  * for the outcome rules).
  * @return as roster_instance_deregister(), plus the roster_endpoint_add() codes.
  */
-ROSTER_API ROSTER_WUR int roster_instance_register_permanent(struct roster_client *c,
-		const struct roster_instance *inst, uint64_t *revision);
+ROSTER_API ROSTER_WUR int roster_instance_register_permanent(
+		struct roster_client *c, const struct roster_instance *inst, uint64_t *revision);
 
 /**
  * Each registry's outcome of the last one-shot write (roster_instance_*())
