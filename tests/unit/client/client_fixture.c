@@ -66,19 +66,23 @@ void client_fixture_start(struct client_fixture *f, const struct client_fixture_
 	}
 	f->on_event = o != NULL ? o->on_event : NULL;
 	f->on_event_ud = o != NULL ? o->on_event_ud : NULL;
-	struct roster_config cfg = {.servers = servers, .n_servers = 1,
-		.ttl_seconds = o != NULL && o->ttl_seconds ? o->ttl_seconds : 1,
-		.backoff_min_ms = 10,
-		.backoff_max_ms = o != NULL && o->backoff_max_ms ? o->backoff_max_ms : 50,
-		.timeout_ms = o != NULL && o->timeout_ms ? o->timeout_ms : 500,
-		.event_cb = count_cb, .event_ud = f};
+	struct roster_config cfg = {.servers = servers,
+			.n_servers = 1,
+			.ttl_seconds = o != NULL && o->ttl_seconds ? o->ttl_seconds : 1,
+			.backoff_min_ms = 10,
+			.backoff_max_ms = o != NULL && o->backoff_max_ms ? o->backoff_max_ms : 50,
+			.timeout_ms = o != NULL && o->timeout_ms ? o->timeout_ms : 500,
+			.event_cb = count_cb,
+			.event_ud = f};
 	cr_assert_eq(roster_client_new(&cfg, &f->c), 0);
 	struct roster_instance ep = {.service = "web", .protocol = "http",
 		.host = "web1.example.net", .port = 80};
 	cr_assert_eq(roster_endpoint_add(f->c, &ep), 0);
 	if (f->second_host[0] != '\0') {
-		struct roster_instance two = {.service = "web", .protocol = "http",
-			.host = f->second_host, .port = 80};
+		struct roster_instance two = {.service = "web",
+				.protocol = "http",
+				.host = f->second_host,
+				.port = 80};
 		cr_assert_eq(roster_endpoint_add(f->c, &two), 0);
 	}
 	if (o != NULL && o->big_value_len > 0) {

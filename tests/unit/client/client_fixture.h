@@ -55,8 +55,8 @@ struct client_fixture_opts {
 				  * port 80 */
 	uint32_t ttl_seconds;    /**< the lease TTL asked for; default 1 */
 	const struct mock_registry_ops *ops; /**< the mock's hooks */
-	void *ud;                /**< their @p ud */
-	roster_event_cb on_event; /**< called for every event, after counting */
+	void *ud;                            /**< their @p ud */
+	roster_event_cb on_event;            /**< called for every event, after counting */
 	void *on_event_ud;
 };
 

@@ -93,8 +93,8 @@ static void instance_put(struct mock_registry *m, int li, const Roster__V1__Inst
 		/* It holds none: a test may have zeroed the count. */
 		instances_of_lease_forget(m, m->leases[li]);
 	}
-	struct mock_registry_instance *e =
-			mock_registry_instance_find(m, in->service, in->protocol, in->host, in->port);
+	struct mock_registry_instance *e = mock_registry_instance_find(
+			m, in->service, in->protocol, in->host, in->port);
 	if (e != NULL && e->lease == m->leases[li]) {
 		e->status = in->status;
 		return;
@@ -132,8 +132,8 @@ static void deregister_answer(struct mock_registry *m, const Roster__V1__Deregis
 		const Roster__V1__InstanceId *id = q->instance;
 		m->instance_deregs++;
 		cr_assert_not_null(id, "mock: Deregister without a target");
-		struct mock_registry_instance *e =
-				mock_registry_instance_find(m, id->service, id->protocol, id->host, id->port);
+		struct mock_registry_instance *e = mock_registry_instance_find(
+				m, id->service, id->protocol, id->host, id->port);
 		if (e == NULL) {
 			r->error = ROSTER__V1__ERROR_CODE__NOT_FOUND;
 			r->message = "no such instance";
@@ -215,7 +215,8 @@ static void request_handle(struct mock_registry_conn *mc, const Roster__V1__Requ
 		return;
 	}
 	if (m->park & MOCK_PARK(rq->op_case)) {
-		cr_assert_lt(m->n_parked, MOCK_REGISTRY_MAX_PARKED, "mock: too many parked requests");
+		cr_assert_lt(m->n_parked, MOCK_REGISTRY_MAX_PARKED,
+				"mock: too many parked requests");
 		struct mock_registry_parked *p = &m->parked[m->n_parked++];
 		p->mc = mc;
 		p->len = len;
@@ -249,7 +250,8 @@ void mock_registry_unpark(struct mock_registry *m)
 	m->n_parked = 0;
 	for (size_t i = 0; i < n; i++) {
 		/* Parked requests of a closed connection were dropped with it. */
-		Roster__V1__Request *rq = roster__v1__request__unpack(NULL, todo[i].len, todo[i].frame);
+		Roster__V1__Request *rq =
+				roster__v1__request__unpack(NULL, todo[i].len, todo[i].frame);
 		cr_assert_not_null(rq);
 		request_answer(todo[i].mc, rq);
 		roster__v1__request__free_unpacked(rq, NULL);

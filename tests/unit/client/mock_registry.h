@@ -66,8 +66,8 @@ struct mock_registry_instance {
 	int used;
 	char service[64], protocol[64], host[256];
 	uint32_t port;
-	uint64_t lease;             /**< the lease it was registered under */
-	Roster__V1__Status status;  /**< as its last Register sent it */
+	uint64_t lease;            /**< the lease it was registered under */
+	Roster__V1__Status status; /**< as its last Register sent it */
 };
 
 /** A request parked by ->park, answered by mock_registry_unpark(). */

@@ -20,8 +20,8 @@
 #include "mock_registry.h"
 #include "roster/client.h"
 
-static const struct roster_instance web1 = {.service = "web", .protocol = "http",
-	.host = "web1.example.net", .port = 80};
+static const struct roster_instance web1 = {
+		.service = "web", .protocol = "http", .host = "web1.example.net", .port = 80};
 
 /* Three heartbeats answered: three ticks and three answers, each followed by
  * a sync of the wanted state, have passed. */
@@ -38,7 +38,8 @@ Test(eps, removed_endpoint_is_deregistered_once)
 	struct client_fixture f;
 	client_fixture_start(&f, NULL);
 	mock_run_until(&f.loop, &f.n.registered, 1, 2000);
-	cr_assert_not_null(mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80));
+	cr_assert_not_null(
+			mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80));
 	cr_assert_eq(roster_endpoint_remove(f.c, &web1), 0);
 	mock_run_until(&f.loop, &f.m.instance_deregs, 1, 2000);
 	cr_expect_null(mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80));
@@ -79,8 +80,7 @@ struct refuser {
 	unsigned refused; /* Registers refused */
 };
 
-static int refuse_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
-		void *ud)
+static int refuse_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
 {
 	struct refuser *rf = ud;
 	if (rq->op_case != ROSTER__V1__REQUEST__OP_REGISTER || rf->refuse == 0) {
@@ -107,10 +107,10 @@ struct refusal {
 ParameterizedTestParameters(eps, refusal_the_registry_may_get_over_is_retried)
 {
 	static struct refusal cases[] = {
-		{ROSTER__V1__ERROR_CODE__STORAGE_ERROR, ROSTER_ESTORE},
-		{ROSTER__V1__ERROR_CODE__STORAGE_FULL, ROSTER_ESTORE},
-		{ROSTER__V1__ERROR_CODE__UNAVAILABLE, ROSTER_EAGAIN},
-		{ROSTER__V1__ERROR_CODE__INTERNAL, ROSTER_ESERVER},
+			{ROSTER__V1__ERROR_CODE__STORAGE_ERROR, ROSTER_ESTORE},
+			{ROSTER__V1__ERROR_CODE__STORAGE_FULL, ROSTER_ESTORE},
+			{ROSTER__V1__ERROR_CODE__UNAVAILABLE, ROSTER_EAGAIN},
+			{ROSTER__V1__ERROR_CODE__INTERNAL, ROSTER_ESERVER},
 	};
 	return cr_make_param_array(struct refusal, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -125,10 +125,10 @@ ParameterizedTest(struct refusal *rc, eps, refusal_the_registry_may_get_over_is_
 	mock_run_until(&f.loop, &f.n.registered, 1, 3000);
 	cr_expect_eq(rf.refused, 2);
 	cr_expect_eq(f.n.failed, 2, "%u REGISTER_FAILED events", f.n.failed);
-	cr_expect_eq(f.n.failed_error, rc->error, "error %d, want %d", f.n.failed_error,
-			rc->error);
+	cr_expect_eq(f.n.failed_error, rc->error, "error %d, want %d", f.n.failed_error, rc->error);
 	cr_expect_eq(f.m.registers, 1);
-	cr_expect_not_null(mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80));
+	cr_expect_not_null(
+			mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80));
 	cr_expect_eq(f.n.disconnected, 0, "a refusal is not a lost connection");
 	client_fixture_stop(&f);
 }
@@ -136,9 +136,9 @@ ParameterizedTest(struct refusal *rc, eps, refusal_the_registry_may_get_over_is_
 ParameterizedTestParameters(eps, refusal_of_the_endpoint_itself_is_final)
 {
 	static struct refusal cases[] = {
-		{ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, ROSTER_EINVAL},
-		{ROSTER__V1__ERROR_CODE__INVALID_NAME, ROSTER_ENAME},
-		{ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, ROSTER_ELIMIT},
+			{ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, ROSTER_EINVAL},
+			{ROSTER__V1__ERROR_CODE__INVALID_NAME, ROSTER_ENAME},
+			{ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, ROSTER_ELIMIT},
 	};
 	return cr_make_param_array(struct refusal, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -149,8 +149,7 @@ ParameterizedTest(struct refusal *rc, eps, refusal_of_the_endpoint_itself_is_fin
 	struct client_fixture f;
 	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &refuse_ops, .ud = &rf});
 	mock_run_until(&f.loop, &f.n.failed, 1, 2000);
-	cr_expect_eq(f.n.failed_error, rc->error, "error %d, want %d", f.n.failed_error,
-			rc->error);
+	cr_expect_eq(f.n.failed_error, rc->error, "error %d, want %d", f.n.failed_error, rc->error);
 	/* Sending it again would only be refused again: it is not. */
 	run_three_heartbeats(&f);
 	cr_expect_eq(rf.refused, 1);
@@ -178,8 +177,8 @@ struct in_flight {
 	char other[64];     /* the host of the endpoint changed */
 };
 
-static int in_flight_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
-		void *ud)
+static int in_flight_request_cb(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
 {
 	struct in_flight *t = ud;
 	(void)mc;
@@ -201,9 +200,9 @@ static void in_flight_event_cb(const struct roster_event *ev, void *ud)
 	t->changed = 1;
 	snprintf(t->other, sizeof(t->other), "%s",
 			strcmp(ev->endpoint->host, "web1.example.net") == 0 ? "web3.example.net"
-									     : "web1.example.net");
-	struct roster_instance other = {.service = "web", .protocol = "http", .host = t->other,
-		.port = 80};
+									    : "web1.example.net");
+	struct roster_instance other = {
+			.service = "web", .protocol = "http", .host = t->other, .port = 80};
 	/* On the loop thread, from a callback: allowed (client.h). */
 	if (t->remove) {
 		cr_assert_eq(roster_endpoint_remove(t->f->c, &other), 0);
@@ -216,10 +215,10 @@ static void in_flight_start(struct client_fixture *f, struct in_flight *t)
 {
 	t->f = f;
 	client_fixture_start(f, &(struct client_fixture_opts){.second_host = "web3.example.net",
-					.ops = &in_flight_ops,
-					.ud = t,
-					.on_event = in_flight_event_cb,
-					.on_event_ud = t});
+						.ops = &in_flight_ops,
+						.ud = t,
+						.on_event = in_flight_event_cb,
+						.on_event_ud = t});
 	f->m.park = MOCK_PARK(ROSTER__V1__REQUEST__OP_REGISTER);
 	mock_run_until(&f->loop, &t->registers, 2, 2000);
 	cr_assert_eq(f->m.n_parked, 2);
@@ -237,7 +236,8 @@ Test(eps, change_made_while_a_register_is_in_flight_is_sent_after_its_answer)
 	in_flight_start(&f, &t);
 	mock_run_until(&f.loop, &t.downs, 1, 2000);
 	cr_expect(t.changed);
-	struct mock_registry_instance *e = mock_registry_instance_find(&f.m, "web", "http", t.other, 80);
+	struct mock_registry_instance *e =
+			mock_registry_instance_find(&f.m, "web", "http", t.other, 80);
 	cr_assert_not_null(e);
 	cr_expect_eq(e->status, ROSTER__V1__STATUS__DOWN, "the registry holds status %d",
 			(int)e->status);
@@ -269,8 +269,8 @@ Test(eps, endpoint_removed_while_its_register_is_in_flight_is_deregistered)
 /* ---- the lease ---------------------------------------------------------- */
 
 /* The registry lost every lease just before the first Register arrived. */
-static int forget_leases_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
-		void *ud)
+static int forget_leases_request_cb(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
 {
 	unsigned *left = ud;
 	if (rq->op_case == ROSTER__V1__REQUEST__OP_REGISTER && *left > 0) {
@@ -286,8 +286,8 @@ Test(eps, register_answered_unknown_lease_reopens_the_lease)
 {
 	unsigned left = 1;
 	struct client_fixture f;
-	client_fixture_start(&f,
-			&(struct client_fixture_opts){.ops = &forget_leases_ops, .ud = &left});
+	client_fixture_start(
+			&f, &(struct client_fixture_opts){.ops = &forget_leases_ops, .ud = &left});
 	mock_run_until(&f.loop, &f.n.registered, 1, 2000);
 	/* Not the endpoint's fault: no REGISTER_FAILED, a new lease at once. */
 	cr_expect_eq(f.n.failed, 0, "%u REGISTER_FAILED events (error %d)", f.n.failed,

@@ -21,14 +21,14 @@
 
 struct lease_times {
 	uv_loop_t *loop;
-	uint32_t asked;        /* the TTL the OpenLease asked for */
-	uint64_t opened_at;    /* uv_now() at the OpenLease */
-	uint64_t first_hb_at;  /* uv_now() at the first Heartbeat */
+	uint32_t asked;       /* the TTL the OpenLease asked for */
+	uint64_t opened_at;   /* uv_now() at the OpenLease */
+	uint64_t first_hb_at; /* uv_now() at the first Heartbeat */
 	unsigned heartbeats;
 };
 
-static int lease_times_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
-		void *ud)
+static int lease_times_request_cb(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
 {
 	struct lease_times *t = ud;
 	(void)mc;
@@ -47,9 +47,9 @@ Test(lease, heartbeat_interval_follows_the_granted_ttl)
 {
 	struct client_fixture f;
 	struct lease_times t = {.loop = &f.loop};
-	client_fixture_start(&f, &(struct client_fixture_opts){.ttl_seconds = 3,
-					 .ops = &lease_times_ops,
-					 .ud = &t});
+	client_fixture_start(
+			&f, &(struct client_fixture_opts){
+					    .ttl_seconds = 3, .ops = &lease_times_ops, .ud = &t});
 	f.m.grant_ttl = 1; /* the registry grants less than asked */
 	mock_run_until(&f.loop, &f.n.registered, 1, 2000);
 	mock_run_until(&f.loop, &t.heartbeats, 1, 2000);
@@ -74,7 +74,7 @@ Test(lease, heartbeat_interval_follows_the_granted_ttl)
 struct slow {
 	struct mock_registry *m;
 	uv_timer_t timer;
-	unsigned heartbeats;  /* Heartbeat requests received */
+	unsigned heartbeats;      /* Heartbeat requests received */
 	unsigned most_unanswered; /* the most heartbeats unanswered at once */
 };
 
@@ -84,8 +84,7 @@ static void slow_timer_cb(uv_timer_t *timer)
 	mock_registry_unpark(s->m);
 }
 
-static int slow_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
-		void *ud)
+static int slow_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
 {
 	struct slow *s = ud;
 	(void)mc;
@@ -111,8 +110,8 @@ static const struct mock_registry_ops slow_ops = {.request = slow_request_cb};
 static void slow_start(struct client_fixture *f, struct slow *s)
 {
 	s->m = &f->m;
-	client_fixture_start(f,
-			&(struct client_fixture_opts){.timeout_ms = 250, .ops = &slow_ops, .ud = s});
+	client_fixture_start(f, &(struct client_fixture_opts){
+						.timeout_ms = 250, .ops = &slow_ops, .ud = s});
 	uv_timer_init(&f->loop, &s->timer);
 	s->timer.data = s;
 	f->m.park = MOCK_PARK(ROSTER__V1__REQUEST__OP_HEARTBEAT);
