@@ -162,8 +162,10 @@ static void request_answer(struct mock_registry_conn *mc, const Roster__V1__Requ
 		m->opens++;
 		m->leases[m->n_leases] = m->next_lease++;
 		m->held[m->n_leases] = 0;
+		m->ttls[m->n_leases] =
+				m->grant_ttl != 0 ? m->grant_ttl : rq->open_lease->ttl_seconds;
+		ol.ttl_seconds = m->ttls[m->n_leases];
 		ol.lease = m->leases[m->n_leases++];
-		ol.ttl_seconds = m->grant_ttl != 0 ? m->grant_ttl : rq->open_lease->ttl_seconds;
 		r.result_case = ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE;
 		r.open_lease = &ol;
 		break;
@@ -175,7 +177,7 @@ static void request_answer(struct mock_registry_conn *mc, const Roster__V1__Requ
 			r.message = "unknown lease";
 			break;
 		}
-		hb.ttl_seconds = 1;
+		hb.ttl_seconds = m->ttls[i];
 		hb.instances = m->held[i];
 		r.result_case = ROSTER__V1__RESPONSE__RESULT_HEARTBEAT;
 		r.heartbeat = &hb;

@@ -10,7 +10,7 @@
  * client:
  *   OpenLease   a new lease (ids from 100), the TTL asked for (or
  *               ->grant_ttl);
- *   Heartbeat   TTL 1 s and how many instances the lease holds, or
+ *   Heartbeat   the lease's TTL and how many instances it holds, or
  *               UNKNOWN_LEASE;
  *   Register    the instance, kept by identity under the lease (an update
  *               when the identity is known), a new revision; or
@@ -131,6 +131,7 @@ struct mock_registry {
 	/** Instances per lease. A test may zero one: the registry lost that
 	 * lease's instances (the next Register under it starts afresh). */
 	unsigned held[MOCK_REGISTRY_MAX_LEASES];
+	uint32_t ttls[MOCK_REGISTRY_MAX_LEASES]; /**< the TTL granted, in s */
 	size_t n_leases;
 	uint64_t next_lease;
 	uint64_t revision;

@@ -69,7 +69,7 @@ Test(lease, heartbeat_interval_follows_the_granted_ttl)
 
 /* Heartbeats are parked at the mock and answered SLOW_HB_MS after the first
  * one of a batch arrived. */
-#define SLOW_HB_MS 420
+#define SLOW_HB_MS 850
 
 struct slow {
 	struct mock_registry *m;
@@ -103,20 +103,23 @@ static int slow_request_cb(struct mock_registry_conn *mc, const Roster__V1__Requ
 static const struct mock_registry_ops slow_ops = {.request = slow_request_cb};
 
 /*
- * TTL 1 s: a tick every 300-366 ms. Timeout 250 ms: a request is given up
- * on after 550-616 ms. Each heartbeat is answered 420 ms after it was sent:
- * later than the timeout and than the next tick, within the grace.
+ * TTL 2 s: a tick every 600-733 ms. Timeout 580 ms: a request is given up
+ * on after 1180-1313 ms. Each heartbeat is answered 850 ms after it was
+ * sent: later than the timeout and than the next tick, within the grace
+ * (with room for a loaded machine on both sides).
  */
 static void slow_start(struct client_fixture *f, struct slow *s)
 {
 	s->m = &f->m;
-	client_fixture_start(f, &(struct client_fixture_opts){
-						.timeout_ms = 250, .ops = &slow_ops, .ud = s});
+	client_fixture_start(f, &(struct client_fixture_opts){.ttl_seconds = 2,
+						.timeout_ms = 580,
+						.ops = &slow_ops,
+						.ud = s});
 	uv_timer_init(&f->loop, &s->timer);
 	s->timer.data = s;
 	f->m.park = MOCK_PARK(ROSTER__V1__REQUEST__OP_HEARTBEAT);
 	mock_run_until(&f->loop, &f->n.registered, 1, 2000);
-	mock_run_until(&f->loop, &f->n.heartbeat, 3, 4000);
+	mock_run_until(&f->loop, &f->n.heartbeat, 3, 6000);
 }
 
 static void slow_stop(struct client_fixture *f, struct slow *s)
