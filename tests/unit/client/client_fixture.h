@@ -2,7 +2,7 @@
  * tests/unit/client/client_fixture.h - one libroster client on a private
  * loop against the mock registry (mock_registry.h), counting its events: the
  * fixture of the engine's loop tests (test_engine.c, test_reconnect.c,
- * test_frame_limit.c, test_eps.c, test_lease.c).
+ * test_frame_limit.c, test_eps.c, test_lease.c, one of test_watch.c).
  *
  * The client has one endpoint (web/http on web1.example.net:80; on request a
  * second, oversized one, or a plain one of another host), TTL 1 s, backoff

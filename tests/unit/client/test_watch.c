@@ -261,13 +261,19 @@ Test(watch, resync_callback_may_cancel_the_previous_watch_and_start_one)
 	teardown_client(&f);
 }
 
+/* The client with watch b only, the registry at @p revision. */
+static void setup_one_watch(struct fixture *f, uint64_t revision)
+{
+	setup_client(f);
+	roster_watch_cancel(f->c, f->a.w);
+	f->a.w = NULL;
+	f->m.revision = revision;
+}
+
 Test(watch, resume_revision_follows_the_stream_after_a_reset)
 {
 	struct fixture f;
-	setup_client(&f);
-	roster_watch_cancel(f.c, f.a.w);
-	f.a.w = NULL;
-	f.m.revision = 6;
+	setup_one_watch(&f, 6);
 	mock_run_until(&f.loop, &f.ends, 1, 2000);
 	cr_expect_eq(f.b.last_end, 6);
 
@@ -296,10 +302,7 @@ Test(watch, resume_revision_follows_the_stream_after_a_reset)
 Test(watch, snapshot_cut_short_is_asked_for_again_whole)
 {
 	struct fixture f;
-	setup_client(&f);
-	roster_watch_cancel(f.c, f.a.w);
-	f.a.w = NULL;
-	f.m.revision = 6;
+	setup_one_watch(&f, 6);
 	f.mw.cut_snapshots = 1;
 	/* BEGIN at 6, then an instance's UPSERT at its own revision 1; the
 	 * connection is lost before END. */
