@@ -2,11 +2,12 @@
  * tests/unit/client/client_fixture.h - one libroster client on a private
  * loop against the mock registry (mock_registry.h), counting its events: the
  * fixture of the engine's loop tests (test_engine.c, test_reconnect.c,
- * test_frame_limit.c).
+ * test_frame_limit.c, test_eps.c, test_lease.c, one of test_watch.c).
  *
- * The client has one endpoint (web/http on web1.example.net:80; a second,
- * oversized one on request), TTL 1 s, backoff from 10 ms, and the options
- * below. Its REGISTERED events are checked to be web1's, with a revision. The teardown stops the
+ * The client has one endpoint (web/http on web1.example.net:80; on request a
+ * second, oversized one, or a plain one of another host), TTL 1 s, backoff
+ * from 10 ms, and the options below. Its REGISTERED events are checked to
+ * be of one of its endpoints, with a revision. The teardown stops the
  * client, expects its lease deregistered at the mock, and every handle of
  * the loop closed.
  */
@@ -37,6 +38,9 @@ struct client_fixture {
 	struct roster_client *c;
 	char server[32];
 	char *big; /**< web2's metadata value, with opts.big_value_len */
+	char second_host[64]; /**< opts.second_host, or "" */
+	roster_event_cb on_event;
+	void *on_event_ud;
 };
 
 /** Options of client_fixture_start(); zero fields take the default. */
@@ -47,6 +51,13 @@ struct client_fixture_opts {
 	uint32_t max_frame;      /**< the mock's --max-frame (mock_registry.h) */
 	size_t big_value_len;    /**< nonzero: a second endpoint, web2.example.net:80,
 				  * with one metadata value this long */
+	const char *second_host; /**< a second plain endpoint, web/http on this host,
+				  * port 80 */
+	uint32_t ttl_seconds;    /**< the lease TTL asked for; default 1 */
+	const struct mock_registry_ops *ops; /**< the mock's hooks */
+	void *ud;                            /**< their @p ud */
+	roster_event_cb on_event;            /**< called for every event, after counting */
+	void *on_event_ud;
 };
 
 /** Start the mock and the client on f->loop. @p o may be NULL. */

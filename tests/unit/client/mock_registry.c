@@ -29,12 +29,121 @@ void mock_registry_send(struct mock_registry_conn *mc, Roster__V1__Response *r)
 
 static int lease_index(struct mock_registry *m, uint64_t lease)
 {
+	if (lease == 0) {
+		return -1; /* no lease, not a forgotten slot */
+	}
 	for (size_t i = 0; i < m->n_leases; i++) {
 		if (m->leases[i] == lease) {
 			return (int)i;
 		}
 	}
 	return -1;
+}
+
+struct mock_registry_instance *mock_registry_instance_find(struct mock_registry *m,
+		const char *service, const char *protocol, const char *host, uint32_t port)
+{
+	for (size_t i = 0; i < MOCK_REGISTRY_MAX_INSTANCES; i++) {
+		struct mock_registry_instance *e = &m->instances[i];
+		if (e->used && e->port == port && strcmp(e->service, service) == 0 &&
+				strcmp(e->protocol, protocol) == 0 && strcmp(e->host, host) == 0) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Forget @p e; its lease, when still known, holds one fewer. */
+static void instance_drop(struct mock_registry *m, struct mock_registry_instance *e)
+{
+	int i = lease_index(m, e->lease);
+	if (i >= 0 && m->held[i] > 0) {
+		m->held[i]--;
+	}
+	e->used = 0;
+}
+
+int mock_registry_instance_forget(struct mock_registry *m, const char *service,
+		const char *protocol, const char *host, uint32_t port)
+{
+	struct mock_registry_instance *e =
+			mock_registry_instance_find(m, service, protocol, host, port);
+	if (e == NULL) {
+		return 0;
+	}
+	instance_drop(m, e);
+	return 1;
+}
+
+/* Forget every instance of @p lease, without touching its count. */
+static void instances_of_lease_forget(struct mock_registry *m, uint64_t lease)
+{
+	for (size_t i = 0; i < MOCK_REGISTRY_MAX_INSTANCES; i++) {
+		if (m->instances[i].used && m->instances[i].lease == lease) {
+			m->instances[i].used = 0;
+		}
+	}
+}
+
+/* Register @p in under the lease of index @p li: an update when known. */
+static void instance_put(struct mock_registry *m, int li, const Roster__V1__Instance *in)
+{
+	cr_assert_not_null(in, "mock: Register without an instance");
+	if (m->held[li] == 0) {
+		/* It holds none: a test may have zeroed the count. */
+		instances_of_lease_forget(m, m->leases[li]);
+	}
+	struct mock_registry_instance *e = mock_registry_instance_find(
+			m, in->service, in->protocol, in->host, in->port);
+	if (e != NULL && e->lease == m->leases[li]) {
+		e->status = in->status;
+		return;
+	}
+	if (e != NULL) {
+		instance_drop(m, e); /* moved from another lease */
+	}
+	for (size_t i = 0; e == NULL && i < MOCK_REGISTRY_MAX_INSTANCES; i++) {
+		e = m->instances[i].used ? NULL : &m->instances[i];
+	}
+	cr_assert_not_null(e, "mock: too many instances");
+	memset(e, 0, sizeof(*e));
+	e->used = 1;
+	snprintf(e->service, sizeof(e->service), "%s", in->service);
+	snprintf(e->protocol, sizeof(e->protocol), "%s", in->protocol);
+	snprintf(e->host, sizeof(e->host), "%s", in->host);
+	e->port = in->port;
+	e->lease = m->leases[li];
+	e->status = in->status;
+	m->held[li]++;
+}
+
+static void deregister_answer(struct mock_registry *m, const Roster__V1__DeregisterRequest *q,
+		Roster__V1__Response *r, Roster__V1__DeregisterResponse *dr)
+{
+	if (q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
+		m->lease_deregs++;
+		int i = lease_index(m, q->lease);
+		if (i >= 0) {
+			instances_of_lease_forget(m, q->lease);
+			m->leases[i] = 0;
+			m->held[i] = 0;
+		}
+	} else {
+		const Roster__V1__InstanceId *id = q->instance;
+		m->instance_deregs++;
+		cr_assert_not_null(id, "mock: Deregister without a target");
+		struct mock_registry_instance *e = mock_registry_instance_find(
+				m, id->service, id->protocol, id->host, id->port);
+		if (e == NULL) {
+			r->error = ROSTER__V1__ERROR_CODE__NOT_FOUND;
+			r->message = "no such instance";
+			return;
+		}
+		instance_drop(m, e);
+	}
+	dr->revision = ++m->revision;
+	r->result_case = ROSTER__V1__RESPONSE__RESULT_DEREGISTER;
+	r->deregister = dr;
 }
 
 /* The default answers: one lease-holding client's view of rosterd. */
@@ -53,8 +162,10 @@ static void request_answer(struct mock_registry_conn *mc, const Roster__V1__Requ
 		m->opens++;
 		m->leases[m->n_leases] = m->next_lease++;
 		m->held[m->n_leases] = 0;
+		m->ttls[m->n_leases] =
+				m->grant_ttl != 0 ? m->grant_ttl : rq->open_lease->ttl_seconds;
+		ol.ttl_seconds = m->ttls[m->n_leases];
 		ol.lease = m->leases[m->n_leases++];
-		ol.ttl_seconds = rq->open_lease->ttl_seconds;
 		r.result_case = ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE;
 		r.open_lease = &ol;
 		break;
@@ -66,7 +177,7 @@ static void request_answer(struct mock_registry_conn *mc, const Roster__V1__Requ
 			r.message = "unknown lease";
 			break;
 		}
-		hb.ttl_seconds = 1;
+		hb.ttl_seconds = m->ttls[i];
 		hb.instances = m->held[i];
 		r.result_case = ROSTER__V1__RESPONSE__RESULT_HEARTBEAT;
 		r.heartbeat = &hb;
@@ -79,23 +190,14 @@ static void request_answer(struct mock_registry_conn *mc, const Roster__V1__Requ
 			r.error = ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE;
 			break;
 		}
-		m->held[i] = 1;
+		instance_put(m, i, rq->register_->instance);
 		rg.revision = ++m->revision;
 		r.result_case = ROSTER__V1__RESPONSE__RESULT_REGISTER;
 		r.register_ = &rg;
 		break;
 	}
 	case ROSTER__V1__REQUEST__OP_DEREGISTER:
-		if (rq->deregister->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
-			m->lease_deregs++;
-			int i = lease_index(m, rq->deregister->lease);
-			if (i >= 0) {
-				m->leases[i] = 0;
-			}
-		}
-		dr.revision = ++m->revision;
-		r.result_case = ROSTER__V1__RESPONSE__RESULT_DEREGISTER;
-		r.deregister = &dr;
+		deregister_answer(m, rq->deregister, &r, &dr);
 		break;
 	default:
 		r.error = ROSTER__V1__ERROR_CODE__UNSUPPORTED;
@@ -104,7 +206,8 @@ static void request_answer(struct mock_registry_conn *mc, const Roster__V1__Requ
 	mock_registry_send(mc, &r);
 }
 
-static void request_handle(struct mock_registry_conn *mc, const Roster__V1__Request *rq)
+static void request_handle(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
+		const uint8_t *frame, size_t len)
 {
 	struct mock_registry *m = mc->m;
 	if (m->silent) {
@@ -113,7 +216,49 @@ static void request_handle(struct mock_registry_conn *mc, const Roster__V1__Requ
 	if (m->ops != NULL && m->ops->request != NULL && m->ops->request(mc, rq, m->ud)) {
 		return;
 	}
+	if (m->park & MOCK_PARK(rq->op_case)) {
+		cr_assert_lt(m->n_parked, MOCK_REGISTRY_MAX_PARKED,
+				"mock: too many parked requests");
+		struct mock_registry_parked *p = &m->parked[m->n_parked++];
+		p->mc = mc;
+		p->len = len;
+		p->frame = malloc(len > 0 ? len : 1);
+		cr_assert_not_null(p->frame);
+		memcpy(p->frame, frame, len);
+		return;
+	}
 	request_answer(mc, rq);
+}
+
+/* Drop the parked requests of @p mc (NULL: all of them). */
+static void parked_drop(struct mock_registry *m, const struct mock_registry_conn *mc)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < m->n_parked; i++) {
+		if (mc == NULL || m->parked[i].mc == mc) {
+			free(m->parked[i].frame);
+		} else {
+			m->parked[keep++] = m->parked[i];
+		}
+	}
+	m->n_parked = keep;
+}
+
+void mock_registry_unpark(struct mock_registry *m)
+{
+	struct mock_registry_parked todo[MOCK_REGISTRY_MAX_PARKED];
+	size_t n = m->n_parked;
+	memcpy(todo, m->parked, n * sizeof(todo[0]));
+	m->n_parked = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* Parked requests of a closed connection were dropped with it. */
+		Roster__V1__Request *rq =
+				roster__v1__request__unpack(NULL, todo[i].len, todo[i].frame);
+		cr_assert_not_null(rq);
+		request_answer(todo[i].mc, rq);
+		roster__v1__request__free_unpacked(rq, NULL);
+		free(todo[i].frame);
+	}
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t n, uv_buf_t *b)
@@ -133,6 +278,7 @@ static void conn_close_cb(uv_handle_t *h)
 static void conn_close(struct mock_registry_conn *mc)
 {
 	if (mc->open == 1) {
+		parked_drop(mc->m, mc);
 		mc->open = 2;
 		uv_close((uv_handle_t *)&mc->tcp, conn_close_cb);
 	}
@@ -199,7 +345,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		}
 		Roster__V1__Request *rq = roster__v1__request__unpack(NULL, fl, f);
 		cr_assert_not_null(rq);
-		request_handle(mc, rq);
+		request_handle(mc, rq, f, fl);
 		roster__v1__request__free_unpacked(rq, NULL);
 	}
 	free(b->base);
@@ -274,6 +420,7 @@ void mock_registry_drop_connections(struct mock_registry *m)
 void mock_registry_stop(struct mock_registry *m)
 {
 	mock_registry_drop_connections(m);
+	parked_drop(m, NULL);
 	uv_close((uv_handle_t *)&m->listener, NULL);
 }
 

@@ -8,23 +8,30 @@
  * Roster__V1__Request and answers with Roster__V1__Response frames of the
  * same id. By default it answers as rosterd would for one lease-holding
  * client:
- *   OpenLease   a new lease (ids from 100), the TTL asked for;
- *   Heartbeat   TTL 1 s and whether the lease holds anything, or
+ *   OpenLease   a new lease (ids from 100), the TTL asked for (or
+ *               ->grant_ttl);
+ *   Heartbeat   the lease's TTL and how many instances it holds, or
  *               UNKNOWN_LEASE;
- *   Register    marks the lease as holding an instance, a new revision, or
+ *   Register    the instance, kept by identity under the lease (an update
+ *               when the identity is known), a new revision; or
  *               UNKNOWN_LEASE;
- *   Deregister  a new revision; for a lease target, counts it and forgets
- *               the lease;
+ *   Deregister  an instance: forgets it, a new revision; NOT_FOUND when the
+ *               identity is unknown. A lease: counts it, forgets the lease
+ *               and its instances, a new revision;
  *   anything else UNSUPPORTED.
  * A test changes that through a request hook (answer a request itself, or
- * leave it to the default), the knobs below, and the public fields (e.g.
- * n_leases = 0 forgets every lease), and checks the counters.
+ * leave it to the default), the knobs below (e.g. ->park holds requests
+ * back until mock_registry_unpark()), and the public fields (e.g.
+ * n_leases = 0 forgets every lease, held[i] = 0 the instances of lease i),
+ * and checks the counters and mock_registry_instance_find().
  *
- * What it does not do: keep instances or services (a lease only "holds
- * something" or not), keep a journal, serve Watch (a test that needs it
+ * What it does not do: keep services or more than each instance's identity,
+ * lease and status, keep a journal, serve Watch (a test that needs it
  * answers Watch in its hook), limit anything but the frame size, or handle
- * more than MOCK_REGISTRY_MAX_CONNS connections or MOCK_REGISTRY_MAX_LEASES
- * leases. Anything the mock cannot make sense of (a frame it cannot decode
+ * more than MOCK_REGISTRY_MAX_CONNS connections, MOCK_REGISTRY_MAX_LEASES
+ * leases, MOCK_REGISTRY_MAX_INSTANCES instances or MOCK_REGISTRY_MAX_PARKED
+ * parked requests. Identities compare byte for byte (the client sends them
+ * as it was given them). Anything the mock cannot make sense of (a frame it cannot decode
  * where no limit is played, a request that does not unpack, a failed accept)
  * fails the test with a criterion assertion: link it into criterion tests
  * only.
@@ -47,8 +54,28 @@
 #define MOCK_REGISTRY_MAX_LEASES 16
 /** Accept times kept in accepted_at[]; accepts counts on beyond. */
 #define MOCK_REGISTRY_MAX_ACCEPTS 512
+#define MOCK_REGISTRY_MAX_INSTANCES 32
+#define MOCK_REGISTRY_MAX_PARKED 16
+/** The ->park bit of a request kind (a Roster__V1__Request__OpCase). */
+#define MOCK_PARK(op_case) (1u << (unsigned)(op_case))
 
 struct mock_registry;
+
+/** An instance the mock holds (slot of mock_registry.instances). */
+struct mock_registry_instance {
+	int used;
+	char service[64], protocol[64], host[256];
+	uint32_t port;
+	uint64_t lease;            /**< the lease it was registered under */
+	Roster__V1__Status status; /**< as its last Register sent it */
+};
+
+/** A request parked by ->park, answered by mock_registry_unpark(). */
+struct mock_registry_parked {
+	struct mock_registry_conn *mc;
+	uint8_t *frame; /**< the request's bytes, a copy */
+	size_t len;
+};
 
 /** One accepted connection; a slot of mock_registry.conns. */
 struct mock_registry_conn {
@@ -93,16 +120,28 @@ struct mock_registry {
 	 * written. Read when a connection is accepted.
 	 */
 	uint32_t max_frame;
+	/** MOCK_PARK() bits: requests of these kinds, once the request hook
+	 * declined them, are kept unanswered (and uncounted) until
+	 * mock_registry_unpark(): a registry slow to answer them. */
+	unsigned park;
+	uint32_t grant_ttl; /**< 0: OpenLease grants the TTL asked for; N: N s */
 
 	/* Registry state. */
 	uint64_t leases[MOCK_REGISTRY_MAX_LEASES]; /**< 0: forgotten */
-	unsigned held[MOCK_REGISTRY_MAX_LEASES];   /**< instances per lease (0 or 1) */
+	/** Instances per lease. A test may zero one: the registry lost that
+	 * lease's instances (the next Register under it starts afresh). */
+	unsigned held[MOCK_REGISTRY_MAX_LEASES];
+	uint32_t ttls[MOCK_REGISTRY_MAX_LEASES]; /**< the TTL granted, in s */
 	size_t n_leases;
 	uint64_t next_lease;
 	uint64_t revision;
+	struct mock_registry_instance instances[MOCK_REGISTRY_MAX_INSTANCES];
+	struct mock_registry_parked parked[MOCK_REGISTRY_MAX_PARKED];
+	size_t n_parked; /**< requests parked now */
 
 	/* Counters. */
 	unsigned opens, heartbeats, registers, lease_deregs;
+	unsigned instance_deregs; /**< Deregister of an instance, known or not */
 	unsigned oversized; /**< frames over max_frame, answered with the verdict */
 	unsigned accepts;   /**< connections accepted, refused ones included */
 	uint64_t accepted_at[MOCK_REGISTRY_MAX_ACCEPTS]; /**< uv_now() of each accept */
@@ -130,6 +169,28 @@ void mock_registry_drop_connections(struct mock_registry *m);
  * on the caller's stack.
  */
 void mock_registry_send(struct mock_registry_conn *mc, Roster__V1__Response *r);
+
+/**
+ * Answer every parked request, in the order they came, as the default
+ * would have (the request hook is not asked again); a parked request of a
+ * connection closed since is dropped. Parks nothing more by itself: clear
+ * ->park first to stop parking.
+ */
+void mock_registry_unpark(struct mock_registry *m);
+
+/**
+ * The instance of this identity the registry holds, or NULL.
+ * @return a view into @p m, valid until the mock next handles a request.
+ */
+struct mock_registry_instance *mock_registry_instance_find(struct mock_registry *m,
+		const char *service, const char *protocol, const char *host, uint32_t port);
+
+/**
+ * Forget an instance, as when another client deregistered it (its lease
+ * holds one fewer). @return 1 when it was held, else 0.
+ */
+int mock_registry_instance_forget(struct mock_registry *m, const char *service,
+		const char *protocol, const char *host, uint32_t port);
 
 /**
  * Run @p loop until *@p flag >= @p want (a test's event counter), or fail the

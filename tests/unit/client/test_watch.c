@@ -3,7 +3,9 @@
  * registry that speaks the real frames: RESYNC callbacks that cancel other
  * watches (no use after free: run it in the ASan build too), and the resume
  * revision after the registry's revision went back (a registry restarted
- * from an empty data dir). Callback counters, and uv_loop_close() == 0.
+ * from an empty data dir) and after a snapshot cut short, and a quiet watch
+ * stream that is no unanswered request. Callback counters, and
+ * uv_loop_close() == 0.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "client_fixture.h"
 #include "mock_registry.h"
 #include "proto/roster.pb-c.h"
 #include "roster/client.h"
@@ -25,6 +28,7 @@ struct mock_watches {
 	unsigned watches;    /* Watch requests received */
 	uint64_t last_since; /* since_revision of the last one */
 	unsigned cancels;
+	unsigned cut_snapshots; /* snapshots still to send without their END */
 };
 
 static size_t conn_slot(const struct mock_registry_conn *mc)
@@ -97,6 +101,10 @@ static int watches_request_cb(struct mock_registry_conn *mc, const Roster__V1__R
 				mock_event(mc, rq->id, ROSTER__V1__WATCH_EVENT__KIND__UPSERT, 1,
 						"web1.example.net");
 			}
+			if (mw->cut_snapshots > 0) {
+				mw->cut_snapshots--; /* the test cuts the connection */
+				return 1;
+			}
 			mock_event(mc, rq->id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END,
 					m->revision, NULL);
 		}
@@ -129,6 +137,7 @@ struct watcher {
 	struct fixture *f;
 	struct roster_watch *w;
 	unsigned resyncs, snapshots, upserts;
+	unsigned snapshot_upserts; /* UPSERT events inside snapshots */
 	int in_snapshot;
 	uint64_t last_end; /* revision of the last SNAPSHOT_END */
 	uint64_t resync_revision;
@@ -166,6 +175,8 @@ static void watch_cb(const struct roster_watch_event *ev, void *ud)
 		if (!w->in_snapshot) {
 			w->upserts++;
 			f->upserts++;
+		} else {
+			w->snapshot_upserts++;
 		}
 		break;
 	case ROSTER_WATCH_RESYNC:
@@ -250,13 +261,19 @@ Test(watch, resync_callback_may_cancel_the_previous_watch_and_start_one)
 	teardown_client(&f);
 }
 
+/* The client with watch b only, the registry at @p revision. */
+static void setup_one_watch(struct fixture *f, uint64_t revision)
+{
+	setup_client(f);
+	roster_watch_cancel(f->c, f->a.w);
+	f->a.w = NULL;
+	f->m.revision = revision;
+}
+
 Test(watch, resume_revision_follows_the_stream_after_a_reset)
 {
 	struct fixture f;
-	setup_client(&f);
-	roster_watch_cancel(f.c, f.a.w);
-	f.a.w = NULL;
-	f.m.revision = 6;
+	setup_one_watch(&f, 6);
 	mock_run_until(&f.loop, &f.ends, 1, 2000);
 	cr_expect_eq(f.b.last_end, 6);
 
@@ -280,4 +297,63 @@ Test(watch, resume_revision_follows_the_stream_after_a_reset)
 			(unsigned long long)f.mw.last_since);
 	cr_expect_eq(f.ends, 2, "nothing missed: no new snapshot");
 	teardown_client(&f);
+}
+
+Test(watch, snapshot_cut_short_is_asked_for_again_whole)
+{
+	struct fixture f;
+	setup_one_watch(&f, 6);
+	f.mw.cut_snapshots = 1;
+	/* BEGIN at 6, then an instance's UPSERT at its own revision 1; the
+	 * connection is lost before END. */
+	mock_run_until(&f.loop, &f.b.snapshot_upserts, 1, 2000);
+	cr_assert_eq(f.b.snapshots, 1);
+	cr_assert_eq(f.ends, 0);
+	mock_registry_drop_connections(&f.m);
+	mock_run_until(&f.loop, &f.mw.watches, 2, 2000);
+	/* Resuming from 1 would have a registry whose journal reaches back to
+	 * 1 send only the changes since: the watch, told by BEGIN to forget
+	 * what it had, would never get the whole state. */
+	cr_expect_eq(f.mw.last_since, 0, "Watch since_revision %llu after a cut snapshot",
+			(unsigned long long)f.mw.last_since);
+	cr_expect_eq(f.b.resync_revision, 0);
+	mock_run_until(&f.loop, &f.ends, 1, 2000);
+	cr_expect_eq(f.b.last_end, 6);
+	cr_expect_eq(f.b.snapshots, 2);
+	teardown_client(&f);
+}
+
+/* A watch on the engine's client fixture: what its callback saw. */
+struct quiet {
+	unsigned ends, resyncs;
+};
+
+static void quiet_cb(const struct roster_watch_event *ev, void *ud)
+{
+	struct quiet *q = ud;
+	q->ends += ev->kind == ROSTER_WATCH_SNAPSHOT_END ? 1 : 0;
+	q->resyncs += ev->kind == ROSTER_WATCH_RESYNC ? 1 : 0;
+}
+
+Test(watch, quiet_stream_is_not_an_unanswered_request)
+{
+	struct mock_watches mw = {0};
+	struct client_fixture f;
+	struct quiet q = {0};
+	struct roster_watch *w = NULL;
+	mw.m = &f.m;
+	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &watches_ops, .ud = &mw});
+	cr_assert_eq(roster_watch_start(f.c, "", quiet_cb, &q, &w), 0);
+	mock_run_until(&f.loop, &q.ends, 1, 2000);
+	/* Nothing changes: the stream stays silent past the timeout plus a
+	 * heartbeat interval (500 + 333 ms) while the lease is renewed. A
+	 * stream is not a request waiting for its answer: the registry is not
+	 * left as hung. */
+	unsigned hb = f.n.heartbeat;
+	mock_run_until(&f.loop, &f.n.heartbeat, hb + 4, 3000);
+	cr_expect_eq(f.n.disconnected, 0, "left the registry: %s", f.n.disconnect_msg);
+	cr_expect_eq(q.resyncs, 0);
+	cr_expect_eq(mw.watches, 1, "%u Watch requests", mw.watches);
+	roster_watch_cancel(f.c, w);
+	client_fixture_stop(&f);
 }
