@@ -157,6 +157,7 @@ static int next_token(const struct rs_flags *spec, int argc, char *const argv[],
 
 static int invalid(const struct rs_flag *f, const char *v, char *err, size_t errsz)
 {
+	v = v != NULL ? v : ""; /* a STOP flag is stored without a value */
 	if (f->hint != NULL) {
 		return usage(err, errsz, "invalid --%s '%s' (%s)", f->name, v, f->hint);
 	}
@@ -201,7 +202,8 @@ static int store(const struct rs_flag *f, const char *v, void *target, char *err
 	case RS_FLAG_BOOL: {
 		int b = v != NULL ? rs_flags_bool(v) : 1;
 		if (b < 0) {
-			return usage(err, errsz, "invalid --%s '%s' (true or false)", f->name, v);
+			return usage(err, errsz, "invalid --%s '%s' (true or false)", f->name,
+					v != NULL ? v : "");
 		}
 		*(bool *)field = b == 1;
 		return 0;

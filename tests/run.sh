@@ -2,9 +2,10 @@
 # Roster's whole test suite, from a bare Debian 12 machine:
 #   1. installs the Debian packages the build and the tests need (apt-get
 #      update runs only when something is missing);
-#   2. builds three times: build/ (normal), build-asan/ (AddressSanitizer +
-#      UndefinedBehaviorSanitizer) and build-fuzz/ (clang, libFuzzer targets
-#      of tests/fuzz with ASan + UBSan), each with -Wall -Wextra -Werror;
+#   2. builds four times: build/ (normal), build-asan/ (AddressSanitizer +
+#      UndefinedBehaviorSanitizer), build-release/ (-O3, compiled only) and
+#      build-fuzz/ (clang, libFuzzer targets of tests/fuzz with ASan + UBSan),
+#      each with -Wall -Wextra -Werror;
 #   3. runs every registered test (criterion unit tests, integration tests
 #      against the real binaries and real peers) in the first two builds,
 #      and the fuzz suite (each target a fixed number of runs from its seed
@@ -45,6 +46,9 @@ setup() { # dir, tests feature, extra meson args...
 
 setup build enabled
 setup build-asan enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# The release build (-O3) is only compiled: its inlining lets the compiler
+# see warnings the other builds do not, and -Werror holds them too.
+setup build-release disabled -Dbuildtype=release
 # Only the fuzz targets are tests here (the unit and integration tests ran
 # in the two builds above). The compiler is fixed when the directory is set up.
 CC=clang setup build-fuzz disabled -Dfuzz=enabled -Db_sanitize=address,undefined \
