@@ -282,6 +282,15 @@ int store_registration_resolve(struct store *s, const struct store_registration 
 	return 0;
 }
 
+/* The instance named by @p n and its service (*svc NULL when the service
+ * does not exist); NULL when there is no such instance. */
+static struct store_instance *instance_of(
+		const struct store *s, const struct names *n, struct store_service **svc)
+{
+	*svc = store_service_lookup(s, n->service, n->service_len, n->protocol, n->protocol_len);
+	return *svc != NULL ? store_instance_lookup(s, *svc, n->host, n->host_len, n->port) : NULL;
+}
+
 int store_register(struct store *s, const struct store_registration *reg, uint64_t now_mono,
 		uint64_t now_wall, bool *created, uint64_t *revision)
 {
@@ -298,11 +307,8 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 	if (rc < 0) {
 		return rc;
 	}
-	struct store_service *svc = store_service_lookup(
-			s, n.service, n.service_len, n.protocol, n.protocol_len);
-	struct store_instance *old =
-			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
-				    : NULL;
+	struct store_service *svc;
+	struct store_instance *old = instance_of(s, &n, &svc);
 	if (l != NULL && (old == NULL || old->lease != l) &&
 			l->ninstances >= s->limits.max_instances_per_lease) {
 		return store_limit_exceeded(hit, STORE_LIMIT_INSTANCES_PER_LEASE,
@@ -380,11 +386,8 @@ static int key_find(struct store *s, const struct store_key *key, struct store_i
 	if (rc < 0) {
 		return rc;
 	}
-	struct store_service *svc = store_service_lookup(
-			s, n.service, n.service_len, n.protocol, n.protocol_len);
-	struct store_instance *i =
-			svc != NULL ? store_instance_lookup(s, svc, n.host, n.host_len, n.port)
-				    : NULL;
+	struct store_service *svc;
+	struct store_instance *i = instance_of(s, &n, &svc);
 	if (i == NULL) {
 		return RS_ENOENT;
 	}
