@@ -197,7 +197,8 @@ static int ixfr_soa_parse(const uint8_t *msg, size_t len, size_t off, struct dns
 	return (int)end;
 }
 
-enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct dnswire_query *q)
+/* The fields a verdict may leave unset, cleared. */
+static void query_reset(struct dnswire_query *q)
 {
 	q->has_opt = false;
 	q->opt_ok = false;
@@ -213,6 +214,11 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	q->ixfr_serial = 0;
 	q->nlabels = 0;
 	q->qname_len = 0;
+}
+
+enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct dnswire_query *q)
+{
+	query_reset(q);
 	if (len < DNSWIRE_HEADER) {
 		return DNSWIRE_DROP;
 	}
