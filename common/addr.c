@@ -140,3 +140,80 @@ int rs_endpoint_format(const struct sockaddr *sa, char out[RS_ADDR_TEXT_MAX])
 	}
 	return snprintf(out, RS_ADDR_TEXT_MAX, "?");
 }
+
+int rs_prefix_parse(const char *text, struct rs_prefix *out)
+{
+	char buf[RS_ADDR_TEXT_MAX + 8];
+	size_t n = strlen(text);
+	if (n == 0 || n >= sizeof(buf)) {
+		return RS_EADDR;
+	}
+	memcpy(buf, text, n + 1);
+	char *slash = strchr(buf, '/');
+	long len = -1;
+	if (slash != NULL) {
+		*slash = '\0';
+		const char *d = slash + 1;
+		if (d[0] < '0' || d[0] > '9' || strlen(d) > 3 || (d[0] == '0' && d[1] != '\0')) {
+			return RS_EADDR;
+		}
+		char *end = NULL;
+		len = strtol(d, &end, 10);
+		if (*end != '\0') {
+			return RS_EADDR;
+		}
+	}
+	if (rs_addr_parse(buf, &out->addr) < 0) {
+		return RS_EADDR;
+	}
+	long max = out->addr.family == AF_INET ? 32 : 128;
+	if (len < 0) {
+		len = max;
+	}
+	if (len > max) {
+		return RS_EADDR;
+	}
+	out->len = (uint8_t)len;
+	for (long bit = len; bit < max; bit++) {
+		if (out->addr.bytes[bit / 8] & (0x80u >> (bit % 8))) {
+			return RS_EADDR; /* host bits set */
+		}
+	}
+	return 0;
+}
+
+bool rs_prefix_match(const struct rs_prefix *p, const struct sockaddr *sa)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const uint8_t *b;
+	int family;
+	if (sa == NULL) {
+		return false;
+	}
+	if (sa->sa_family == AF_INET) {
+		b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		family = AF_INET;
+	} else if (sa->sa_family == AF_INET6) {
+		b = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		family = AF_INET6;
+		if (p->addr.family == AF_INET && memcmp(b, mapped, 12) == 0) {
+			b += 12;
+			family = AF_INET;
+		}
+	} else {
+		return false;
+	}
+	if (family != p->addr.family) {
+		return false;
+	}
+	size_t whole = p->len / 8u;
+	if (memcmp(b, p->addr.bytes, whole) != 0) {
+		return false;
+	}
+	unsigned rest = p->len % 8u;
+	if (rest == 0) {
+		return true;
+	}
+	uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+	return (b[whole] & mask) == p->addr.bytes[whole];
+}

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -64,3 +65,23 @@ int rs_endpoint_format(const struct sockaddr *sa, char out[RS_ADDR_TEXT_MAX]);
  * @return the port, or RS_EPORT.
  */
 int rs_port_parse(const char *text);
+
+/** An address prefix (CIDR): the address's first @c len bits. */
+struct rs_prefix {
+	struct rs_addr addr; /**< bits past len are zero */
+	uint8_t len;         /**< 0..32 (IPv4), 0..128 (IPv6) */
+};
+
+/**
+ * Parse "192.0.2.0/24", "2001:db8::/32", or an address alone (a host
+ * prefix: /32 or /128). Bits set past the length are an error (a typo
+ * more often than not: "10.1.2.3/8").
+ * @return 0, or RS_EADDR.
+ */
+__attribute__((warn_unused_result)) int rs_prefix_parse(const char *text, struct rs_prefix *out);
+
+/**
+ * Does @p sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as
+ * its IPv4 address) lie in @p p? NULL or another family: false.
+ */
+bool rs_prefix_match(const struct rs_prefix *p, const struct sockaddr *sa);

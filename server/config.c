@@ -21,7 +21,8 @@ enum opt_type {
 	OPT_LABEL, /* one DNS label, lower-cased */
 	OPT_NAME,  /* a domain name, canonical */
 	OPT_NAME_LIST,
-	OPT_LISTEN, /* address:port, repeatable */
+	OPT_LISTEN,      /* address:port, repeatable */
+	OPT_PREFIX_LIST, /* CIDR[,CIDR]..., repeatable */
 	OPT_PATH,
 	OPT_U32,
 	OPT_U64_BYTES, /* with K/M/G suffixes */
@@ -60,6 +61,8 @@ static const struct opt opts[] = {
 				"zone for client error reports over DNS"},
 		{"stable-subsets", OPT_BOOL, false, 0, 0, OFF(stable_subsets),
 				"same TCP subset per client address until the set changes"},
+		{"xfr-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(xfr_allow),
+				"sources allowed zone transfers, CIDR[,CIDR]... (repeatable)"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},
@@ -337,6 +340,43 @@ static int set_listen(struct apply_state *st, const struct opt *o, const char *v
 	return 0;
 }
 
+/* OPT_PREFIX_LIST (--xfr-allow): comma-separated prefixes, appended. */
+static int set_prefixes(struct apply_state *st, const struct opt *o, const char *v)
+{
+	struct server_config *cfg = st->cfg;
+	size_t idx = (size_t)(o - opts);
+	if (!st->cleared[idx]) {
+		cfg->nxfr_allow = 0;
+		st->cleared[idx] = true;
+	}
+	const char *p = v;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		char one[RS_ADDR_TEXT_MAX + 8];
+		if (n == 0 || n >= sizeof(one)) {
+			return fail(st->err, st->errsz,
+					"%s: invalid %s '%s' (want CIDR[,CIDR]..., e.g. 192.0.2.0/24)",
+					st->where, o->name, v);
+		}
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (cfg->nxfr_allow == CONFIG_MAX_XFR_ALLOW) {
+			return fail(st->err, st->errsz, "%s: at most %d %s prefixes", st->where,
+					CONFIG_MAX_XFR_ALLOW, o->name);
+		}
+		if (rs_prefix_parse(one, &cfg->xfr_allow[cfg->nxfr_allow]) < 0) {
+			return fail(st->err, st->errsz,
+					"%s: invalid %s prefix '%s' (want CIDR[,CIDR]..., e.g. 192.0.2.0/24)",
+					st->where, o->name, one);
+		}
+		cfg->nxfr_allow++;
+		if (p[n] == '\0') {
+			return 0;
+		}
+		p += n + 1;
+	}
+}
+
 static int set_path(struct apply_state *st, const struct opt *o, const char *v)
 {
 	size_t n = strlen(v);
@@ -423,6 +463,7 @@ static int apply(struct apply_state *st, const struct opt *o, const char *v)
 			[OPT_NAME] = set_name,
 			[OPT_NAME_LIST] = set_name,
 			[OPT_LISTEN] = set_listen,
+			[OPT_PREFIX_LIST] = set_prefixes,
 			[OPT_PATH] = set_path,
 			[OPT_U32] = set_number,
 			[OPT_U64_BYTES] = set_number,
@@ -574,6 +615,8 @@ static void opt_default_format(
 	case OPT_LISTEN:
 		list_format(o, def, v, sizeof(v));
 		break;
+	case OPT_PREFIX_LIST:
+		break; /* none by default */
 	case OPT_U32:
 		snprintf(v, sizeof(v), "%u",
 				o->offset == OFF(udp_max) ? def->udp_max

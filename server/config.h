@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "common/addr.h"
 #include "server/registry/store.h"
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_NS 8
+#define CONFIG_MAX_XFR_ALLOW 64
 
 struct config_listen {
 	struct sockaddr_storage addrs[CONFIG_MAX_LISTEN];
@@ -56,6 +58,9 @@ struct server_config {
 	uint32_t dns_threads;            /**< UDP worker threads; 0 (default): the main loop */
 	uint32_t report_rate;            /**< reports per second per /24 or /56; default 50 */
 	uint64_t report_log_max;         /**< bytes of report log; default 16 MiB */
+	/** --xfr-allow: sources allowed to transfer the zone; none by default. */
+	struct rs_prefix xfr_allow[CONFIG_MAX_XFR_ALLOW];
+	size_t nxfr_allow;
 
 	/* API limits (reloadable). */
 	uint32_t api_max_conns;      /**< default 10,000 */

@@ -308,7 +308,9 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 									.negative_ttl = cfg->negative_ttl,
 									.udp_max = cfg->udp_max,
 									.stable_subsets =
-											cfg->stable_subsets},
+											cfg->stable_subsets,
+									.xfr_allow = cfg->xfr_allow,
+									.nxfr_allow = cfg->nxfr_allow},
 							.cookies = !cfg->dns_cookies_off,
 							.cookie_secret = cfg->dns_cookie_secret,
 							.data_dir = cfg->data_dir,

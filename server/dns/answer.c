@@ -272,8 +272,7 @@ static void query_accept(struct answer *a, const uint8_t *msg, const struct answ
 
 /* The replies that carry no data: an rcode, the question, the OPT. */
 static void answer_refuse(struct answer *a, const uint8_t *msg, enum answer_kind k,
-		enum dnswire_verdict v, const struct answer_client *c, uint8_t *out, size_t outcap,
-		struct answer_result *res)
+		enum dnswire_verdict v, uint8_t *out, size_t outcap, struct answer_result *res)
 {
 	bool question = v != DNSWIRE_COOKIE_ONLY;
 	switch (k) {
@@ -286,16 +285,61 @@ static void answer_refuse(struct answer *a, const uint8_t *msg, enum answer_kind
 	case ANSWER_KIND_COOKIE_ONLY: /* RFC 7873 5.4: it learns the server cookie */
 		answer_write_error(a, msg, out, outcap, DNSWIRE_NOERROR, false, res);
 		break;
-	case ANSWER_KIND_TRANSFER: {
-		/* None yet: RFC 5936 4.2 FORMERR over UDP, refused over TCP. */
-		uint16_t rcode = c->transport == ANSWER_UDP ? DNSWIRE_FORMERR : DNSWIRE_REFUSED;
-		answer_write_error(a, msg, out, outcap, rcode, true, res);
-		break;
-	}
 	default:
 		answer_write_error(a, msg, out, outcap, DNSWIRE_REFUSED, true, res);
 		break;
 	}
+}
+
+static bool xfr_allowed(const struct answer *a, const struct sockaddr *addr)
+{
+	for (size_t i = 0; i < a->nxfr_allow; i++) {
+		if (rs_prefix_match(&a->xfr_allow[i], addr)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Is serial @p ours newer than the client's @p theirs (RFC 1982 3.2)? */
+static bool serial_newer(uint32_t ours, uint32_t theirs)
+{
+	return ours != theirs && (uint32_t)(ours - theirs) < 0x80000000u;
+}
+
+/* AXFR and IXFR of zone @p z: refused, or our SOA alone (an IXFR that is up
+ * to date, or over UDP: RFC 1995 2 and 4), or handed to xfr_write() by the
+ * caller (ANSWER_TRANSFER). */
+static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_zone *z,
+		const struct answer_client *c, uint8_t *out, size_t outcap,
+		struct answer_result *res)
+{
+	const struct dnswire_query *q = &a->q;
+	bool ixfr = q->qtype == DNSWIRE_IXFR;
+	uint64_t *count = a->counters.transfers[ixfr ? ANSWER_XFR_IXFR : ANSWER_XFR_AXFR];
+	if (!ixfr && c->transport == ANSWER_UDP) {
+		count[ANSWER_XFR_FORMERR]++; /* RFC 5936 4.2 */
+		answer_write_error(a, msg, out, outcap, DNSWIRE_FORMERR, true, res);
+		return;
+	}
+	if (z->report || q->nlabels != z->nlabels || !xfr_allowed(a, c->addr)) {
+		count[ANSWER_XFR_REFUSED]++;
+		answer_write_error(a, msg, out, outcap, DNSWIRE_REFUSED, true, res);
+		return;
+	}
+	soa_refresh(a, z);
+	if (!z->soa_built) {
+		count[ANSWER_XFR_FAILED]++;
+		answer_write_error(a, msg, out, outcap, DNSWIRE_SERVFAIL, true, res);
+		return;
+	}
+	if (ixfr && (c->transport == ANSWER_UDP ||
+				    !serial_newer((uint32_t)z->soa.tag_rev, q->ixfr_serial))) {
+		count[ANSWER_XFR_SOA]++;
+		answer_write_zone(a, msg, out, outcap, c, z, ANSWER_BODY_RRSET, &z->soa, res);
+		return;
+	}
+	res->action = ANSWER_TRANSFER; /* xfr_write() counts the outcome */
 }
 
 void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
@@ -323,8 +367,12 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		return;
 	}
 	query_accept(a, msg, c);
+	if (k == ANSWER_KIND_TRANSFER) {
+		answer_transfer(a, msg, (struct answer_zone *)z, c, out, outcap, res);
+		return;
+	}
 	if (z == NULL) {
-		answer_refuse(a, msg, k, v, c, out, outcap, res);
+		answer_refuse(a, msg, k, v, out, outcap, res);
 		return;
 	}
 	/* The classifier only reads the zone; answering may rebuild its SOA. */
@@ -370,6 +418,14 @@ int answer_new(const struct answer_config *cfg, const struct store *store, struc
 	if (cfg->cookies != NULL) {
 		a->cookie_secrets = *cfg->cookies;
 		a->cookies = true;
+	}
+	if (cfg->nxfr_allow > 0) {
+		a->xfr_allow = calloc(cfg->nxfr_allow, sizeof(*a->xfr_allow));
+		if (a->xfr_allow == NULL) {
+			goto fail;
+		}
+		memcpy(a->xfr_allow, cfg->xfr_allow, cfg->nxfr_allow * sizeof(*a->xfr_allow));
+		a->nxfr_allow = cfg->nxfr_allow;
 	}
 	a->err_tokens = ERROR_RATE;
 	if (getrandom(&a->rng, sizeof(a->rng), 0) != sizeof(a->rng)) {
@@ -429,6 +485,7 @@ void answer_free(struct answer *a)
 		answer_build_clear(&a->zones[i].ns);
 	}
 	free(a->order);
+	free(a->xfr_allow);
 	explicit_bzero(&a->cookie_secrets, sizeof(a->cookie_secrets));
 	free(a);
 }

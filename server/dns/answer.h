@@ -59,6 +59,7 @@
 struct store;
 struct answer;
 struct cookie_secrets;
+struct rs_prefix;
 
 /** Settings of the engine (copied by answer_new()). */
 struct answer_config {
@@ -74,6 +75,10 @@ struct answer_config {
 	/** DNS cookies (server/dns/cookie.h): copied; NULL: cookies off (a cookie
 	 * option is then ignored, and a cookie-only query is FORMERR). */
 	const struct cookie_secrets *cookies;
+	/** Sources allowed zone transfers (--xfr-allow): copied; none (the
+	 * default) refuses every transfer. */
+	const struct rs_prefix *xfr_allow;
+	size_t nxfr_allow;
 };
 
 enum answer_transport {
@@ -94,6 +99,22 @@ enum answer_qtype_bucket {
 	ANSWER_Q_COUNT,
 };
 
+/** Zone transfer types and outcomes (roster_dns_transfers_total{type,result}). */
+enum answer_xfr_type {
+	ANSWER_XFR_AXFR = 0,
+	ANSWER_XFR_IXFR,
+	ANSWER_XFR_TYPES,
+};
+
+enum answer_xfr_result {
+	ANSWER_XFR_FULL = 0, /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
+	ANSWER_XFR_SOA,      /**< IXFR answered with our SOA alone (up to date, or UDP) */
+	ANSWER_XFR_REFUSED,  /**< not from an --xfr-allow source, not the apex, the report zone */
+	ANSWER_XFR_FORMERR,  /**< AXFR over UDP (RFC 5936 4.2) */
+	ANSWER_XFR_FAILED,   /**< out of memory: SERVFAIL */
+	ANSWER_XFR_RESULTS,
+};
+
 /** Counters kept by the engine. Read them with answer_counters_get(). */
 struct answer_counters {
 	uint64_t queries[ANSWER_Q_COUNT][2]; /**< [qtype bucket][transport] */
@@ -105,6 +126,8 @@ struct answer_counters {
 	uint64_t stale;                      /**< answers carrying EDE Stale Answer */
 	uint64_t rebuilds;                   /**< prepared entries (re)built */
 	uint64_t cookies[3];                 /**< by enum cookie_result: new, good, bad */
+	uint64_t transfers[ANSWER_XFR_TYPES][ANSWER_XFR_RESULTS];
+	uint64_t transfer_partial_rrsets; /**< RRsets a transfer carried as a subset */
 };
 
 /** Who asked. */
@@ -121,6 +144,10 @@ struct answer_client {
 enum answer_action {
 	ANSWER_SEND = 0,
 	ANSWER_DROP = 1,
+	/** An allowed AXFR, or IXFR answered in full, over TCP: nothing was
+	 * written; the caller calls xfr_write() (server/dns/xfr.h) with the same
+	 * query before the next answer_process() on this engine. */
+	ANSWER_TRANSFER = 2,
 };
 
 /** The outcome of one query. */
@@ -165,8 +192,8 @@ void answer_free(struct answer *a);
  * @param now_ms monotonic milliseconds (report rate limit).
  * @param out buffer for the response, at least 512 octets; 65,535 for TCP.
  * @param outcap its size; the response never exceeds it.
- * @param res the outcome: ANSWER_DROP (send nothing) or ANSWER_SEND with
- *        res->len octets in @p out.
+ * @param res the outcome: ANSWER_DROP (send nothing), ANSWER_SEND with
+ *        res->len octets in @p out, or (TCP only) ANSWER_TRANSFER.
  * @note Never fails: a failure to build an answer (out of memory) is answered
  *       SERVFAIL.
  */

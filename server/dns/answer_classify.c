@@ -100,9 +100,9 @@ enum answer_kind answer_classify(
 	if (z == NULL) {
 		return ANSWER_KIND_REFUSED;
 	}
+	*zone = z;
 	if (q->qtype == DNSWIRE_AXFR || q->qtype == DNSWIRE_IXFR) {
 		return ANSWER_KIND_TRANSFER;
 	}
-	*zone = z;
 	return name_kind(z, q);
 }

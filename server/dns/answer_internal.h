@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/addr.h"
 #include "common/buf.h"
 #include "common/name.h"
 #include "server/dns/answer.h"
@@ -147,6 +148,9 @@ struct answer {
 	uint8_t cookie_client[COOKIE_CLIENT_LEN];
 	uint8_t cookie[COOKIE_SERVER_LEN];
 	struct answer_counters counters;
+	/* --xfr-allow (a copy) */
+	struct rs_prefix *xfr_allow;
+	size_t nxfr_allow;
 };
 
 /** The wire offset of label @p i of the checked question's lower-cased name. */
@@ -187,7 +191,7 @@ enum answer_kind {
  * Classify the query checked into a->q.
  * @param v the pre-validator's verdict on it.
  * @param zone set to the zone that holds the question when the kind is
- *        ANSWER_KIND_APEX_SOA or later, else to NULL.
+ *        ANSWER_KIND_TRANSFER, ANSWER_KIND_APEX_SOA or later, else to NULL.
  * @note Pure: reads a->q, the zones and whether cookies are on.
  */
 enum answer_kind answer_classify(
@@ -272,6 +276,15 @@ uint32_t answer_pick_order(struct answer *a, const struct answer_prep *p, size_t
 		const struct answer_client *c, bool *partial);
 
 /**
+ * The stable weighted subset of @p p that fits in @p room, into a->order:
+ * the order of --stable-subsets seeded from the set's revision (tag_rev)
+ * alone, so every reader (every secondary of a transfer) gets the same
+ * subset of the same set.
+ * @return the number of RRs, in a->order[0..], to write.
+ */
+uint32_t answer_pick_stable(struct answer *a, const struct answer_prep *p, size_t room);
+
+/**
  * answer_pick_order(), without a call for a set written in its stored order
  * that fits: one RR (an SOA, a name with one address, a service with one
  * instance), or a set never shuffled (NS).
@@ -298,6 +311,16 @@ enum answer_body {
 	ANSWER_BODY_NODATA,   /**< nothing: NOERROR, the zone's SOA in the authority section */
 	ANSWER_BODY_NXDOMAIN, /**< nothing: NXDOMAIN, the zone's SOA in the authority section */
 };
+
+/** The longest _status TXT record body answer_status_body() writes. */
+#define ANSWER_STATUS_BODY_MAX (10u + 6u * 64u)
+
+/**
+ * The _status TXT record without its owner (type, class, TTL 0, RDLENGTH,
+ * the strings of docs/dns.md) from the store's state now, into @p out
+ * (ANSWER_STATUS_BODY_MAX octets). @return its length.
+ */
+size_t answer_status_body(const struct answer *a, uint8_t *out);
 
 /**
  * Write a whole error reply into @p out: the header, the question when

@@ -114,29 +114,11 @@ int answer_pick_reserve(struct answer *a, uint32_t n)
 	return 0;
 }
 
-/* A weighted random subset of whole RRs that fits in @p room; with stable
- * subsets, seeded by the client address and the revision of the set, so a
- * client sees the same subset until the set changes. */
-static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_t room,
-		const struct answer_client *c)
+/* The weighted order from @p seed, then as many RRs as fit in @p room. */
+static uint32_t pick_fit(struct answer *a, const struct answer_prep *p, size_t room, uint64_t *seed)
 {
 	struct answer_order *o = a->order;
-	uint64_t seed = a->rng;
-	if (a->stable && c->addr != NULL) {
-		seed = p->tag_rev * 0x9e3779b97f4a7c15u;
-		const uint8_t *b = (const uint8_t *)c->addr;
-		/* the address bytes only: a new connection has a new port */
-		size_t from = c->addr->sa_family == AF_INET6
-					      ? offsetof(struct sockaddr_in6, sin6_addr)
-					      : offsetof(struct sockaddr_in, sin_addr);
-		size_t to = c->addr->sa_family == AF_INET6 ? from + 16 : from + 4;
-		for (size_t i = from; i < to; i++) {
-			seed = (seed ^ b[i]) * 0x100000001b3u;
-		}
-		order_weighted(o, p, &seed);
-	} else {
-		order_weighted(o, p, &a->rng);
-	}
+	order_weighted(o, p, seed);
 	uint32_t k = 0;
 	size_t used = 0;
 	while (k < p->n && used + 2 + p->rr[o[k].idx].len <= room) {
@@ -144,6 +126,39 @@ static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_
 		k++;
 	}
 	return k;
+}
+
+/* The stable seed of a set: its revision. */
+static uint64_t stable_seed(const struct answer_prep *p)
+{
+	return p->tag_rev * 0x9e3779b97f4a7c15u;
+}
+
+/* A weighted random subset of whole RRs that fits in @p room; with stable
+ * subsets, seeded by the client address and the revision of the set, so a
+ * client sees the same subset until the set changes. */
+static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_t room,
+		const struct answer_client *c)
+{
+	if (!a->stable || c->addr == NULL) {
+		return pick_fit(a, p, room, &a->rng);
+	}
+	uint64_t seed = stable_seed(p);
+	const uint8_t *b = (const uint8_t *)c->addr;
+	/* the address bytes only: a new connection has a new port */
+	size_t from = c->addr->sa_family == AF_INET6 ? offsetof(struct sockaddr_in6, sin6_addr)
+						     : offsetof(struct sockaddr_in, sin_addr);
+	size_t to = c->addr->sa_family == AF_INET6 ? from + 16 : from + 4;
+	for (size_t i = from; i < to; i++) {
+		seed = (seed ^ b[i]) * 0x100000001b3u;
+	}
+	return pick_fit(a, p, room, &seed);
+}
+
+uint32_t answer_pick_stable(struct answer *a, const struct answer_prep *p, size_t room)
+{
+	uint64_t seed = stable_seed(p);
+	return pick_fit(a, p, room, &seed);
 }
 
 uint32_t answer_pick_order(struct answer *a, const struct answer_prep *p, size_t room,

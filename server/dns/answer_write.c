@@ -299,8 +299,7 @@ static void write_negative(struct answer *a, struct reply *r, const struct answe
 	}
 }
 
-/* _status TXT: built per query from live counts (it is a monitoring record). */
-static void write_status(struct answer *a, struct reply *r)
+size_t answer_status_body(const struct answer *a, uint8_t *out)
 {
 	struct store_sizes sz;
 	store_sizes_get(a->store, &sz);
@@ -314,20 +313,26 @@ static void write_status(struct answer *a, struct reply *r)
 	n[3] = snprintf(s[3], sizeof(s[3]), "instances=%llu", (unsigned long long)sz.instances);
 	n[4] = snprintf(s[4], sizeof(s[4]), "up=%llu", (unsigned long long)sz.up);
 	n[5] = snprintf(s[5], sizeof(s[5]), "stale=%llu", (unsigned long long)sz.stale);
-	size_t rdlen = 0;
+	size_t len = 10;
 	for (int i = 0; i < 6; i++) {
-		rdlen += 1u + (size_t)n[i];
+		out[len] = (uint8_t)n[i];
+		memcpy(out + len + 1, s[i], (size_t)n[i]);
+		len += 1u + (size_t)n[i];
 	}
+	dnswire_set16(out, DNSWIRE_TXT);
+	dnswire_set16(out + 2, 1);
+	rs_wire_store_u32(out + 4, 0); /* monitors want it fresh */
+	dnswire_set16(out + 8, (uint16_t)(len - 10));
+	return len;
+}
+
+/* _status TXT: built per query from live counts (it is a monitoring record). */
+static void write_status(struct answer *a, struct reply *r)
+{
+	uint8_t body[ANSWER_STATUS_BODY_MAX];
+	size_t len = answer_status_body(a, body);
 	dnswire_put16(&r->w, QNAME_PTR);
-	dnswire_put16(&r->w, DNSWIRE_TXT);
-	dnswire_put16(&r->w, 1);
-	dnswire_put32(&r->w, 0); /* monitors want it fresh */
-	dnswire_put16(&r->w, (uint16_t)rdlen);
-	for (int i = 0; i < 6; i++) {
-		uint8_t len = (uint8_t)n[i];
-		dnswire_put(&r->w, &len, 1);
-		dnswire_put(&r->w, s[i], (size_t)n[i]);
-	}
+	dnswire_put(&r->w, body, len);
 	r->an = 1;
 }
 

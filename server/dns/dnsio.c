@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
+#include "server/dns/xfr.h"
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
@@ -123,7 +124,13 @@ struct dnsio {
 	struct udp_batch batch; /* the main thread's */
 	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
 	uint8_t tbuf[2 + 65535];
+	/* A zone transfer's framed messages (xfr_write()), between building and
+	 * net_tcp_conn_send(); its memory is kept up to XFR_KEEP. */
+	struct rs_buf xbuf;
 };
+
+/* Transfer scratch kept between transfers; a larger one is freed. */
+#define XFR_KEEP (1u << 20)
 
 static void workers_stop(struct dnsio *io)
 {
@@ -163,6 +170,7 @@ static void io_free(struct dnsio *io)
 	}
 	report_log_close(&io->report);
 	answer_free(io->answer);
+	rs_buf_deinit(&io->xbuf);
 	explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 	free(io);
 }
@@ -503,6 +511,24 @@ static void tcp_alloc(struct net_tcp_conn *tc, char **base, size_t *len)
 	*len = sizeof(c->rbuf) - c->rlen;
 }
 
+/* A zone transfer (server/dns/xfr.h): the whole zone is built at once (a
+ * snapshot at one serial) and handed to the connection in one send. The
+ * DNS listener's overflow policy is PAUSE, so a transfer larger than
+ * DNSIO_TCP_OUTQ_MAX is queued whole, never dropped: reading from this
+ * connection stops until the queue drains to half, and the transfer must be
+ * read within the TCP idle time (docs/dns.md "Zone transfers"). */
+static void tcp_transfer(struct dnsio *io, struct net_tcp_conn *tc, const uint8_t *query)
+{
+	struct xfr_result xr;
+	rs_buf_reset(&io->xbuf);
+	(void)!xfr_write(io->answer, query, XFR_MSG_MAX, &io->xbuf, &xr); /* SERVFAIL in xbuf */
+	io->counters.bytes_out[ANSWER_TCP] += io->xbuf.len;
+	(void)net_tcp_conn_send(tc, io->xbuf.data, io->xbuf.len); /* a failure closes it */
+	if (io->xbuf.cap > XFR_KEEP) {
+		rs_buf_deinit(&io->xbuf);
+	}
+}
+
 /* Answer every whole query in the buffer, in order (RFC 7766 6.2.1.1:
  * pipelined queries; we answer them in the order received), until the
  * connection's queue is too long (reading paused: the rest waits). */
@@ -534,6 +560,10 @@ static void tcp_process(struct net_tcp_conn *tc)
 		got = true;
 		if (res.report) {
 			report_log_write(&io->report, &res.fields, cl.addr, rs_clock_wall_ms());
+		}
+		if (res.action == ANSWER_TRANSFER) {
+			tcp_transfer(io, tc, c->rbuf + off - qlen);
+			continue;
 		}
 		if (res.action != ANSWER_SEND) {
 			/* Catalogue 2.1/2.2: garbage or a response closes the connection. */
@@ -632,6 +662,7 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 		snprintf(err, errsz, "dns: out of memory");
 		return RS_ENOMEM;
 	}
+	rs_buf_init(&io->xbuf);
 	io->loop = ctx->loop;
 	io->store = ctx->store;
 	io->cfg = *cfg;
@@ -828,6 +859,12 @@ static void answer_counters_add(struct answer_counters *to, const struct answer_
 	for (size_t k = 0; k < sizeof(c->cookies) / sizeof(c->cookies[0]); k++) {
 		to->cookies[k] += c->cookies[k];
 	}
+	for (int t = 0; t < ANSWER_XFR_TYPES; t++) {
+		for (int r = 0; r < ANSWER_XFR_RESULTS; r++) {
+			to->transfers[t][r] += c->transfers[t][r];
+		}
+	}
+	to->transfer_partial_rrsets += c->transfer_partial_rrsets;
 }
 
 void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out)

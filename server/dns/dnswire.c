@@ -167,7 +167,38 @@ static bool opt_options_ok(const uint8_t *msg, size_t off, size_t rdlen, struct 
 	return true;
 }
 
-enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct dnswire_query *q)
+/* The IXFR query's authority record (RFC 1995 3): one SOA, its serial kept.
+ * @return the offset after it, or -1. */
+static int ixfr_soa_parse(const uint8_t *msg, size_t len, size_t off, struct dnswire_query *q)
+{
+	int r = name_skip(msg, len, off);
+	if (r < 0 || (size_t)r + 10 > len) {
+		return -1;
+	}
+	off = (size_t)r;
+	uint16_t type = dnswire_get16(msg + off);
+	uint16_t rdlen = dnswire_get16(msg + off + 8);
+	off += 10;
+	if (type != DNSWIRE_SOA || rdlen > len - off) {
+		return -1;
+	}
+	size_t end = off + rdlen;
+	for (int i = 0; i < 2; i++) { /* MNAME, RNAME */
+		r = name_skip(msg, end, off);
+		if (r < 0) {
+			return -1;
+		}
+		off = (size_t)r;
+	}
+	if (end - off != 20) {
+		return -1; /* SERIAL REFRESH RETRY EXPIRE MINIMUM */
+	}
+	q->ixfr_serial = rs_wire_load_u32(msg + off);
+	return (int)end;
+}
+
+/* The fields a verdict may leave unset, cleared. */
+static void query_reset(struct dnswire_query *q)
 {
 	q->has_opt = false;
 	q->opt_ok = false;
@@ -180,8 +211,14 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	q->qclass = 0;
 	q->edns_version = 0;
 	q->edns_udp = 0;
+	q->ixfr_serial = 0;
 	q->nlabels = 0;
 	q->qname_len = 0;
+}
+
+enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct dnswire_query *q)
+{
+	query_reset(q);
 	if (len < DNSWIRE_HEADER) {
 		return DNSWIRE_DROP;
 	}
@@ -198,7 +235,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 	uint16_t ns = dnswire_get16(msg + 8);
 	uint16_t ar = dnswire_get16(msg + 10);
 	/* QDCOUNT 0 is read on only for a cookie-only query (RFC 7873 5.4). */
-	if (qd > 1 || an != 0 || ns != 0 || ar > DNSWIRE_MAX_ADDITIONAL || (qd == 0 && ar == 0)) {
+	if (qd > 1 || an != 0 || ns > 1 || ar > DNSWIRE_MAX_ADDITIONAL || (qd == 0 && ar == 0)) {
 		return DNSWIRE_REPLY_FORMERR;
 	}
 	q->question_end = DNSWIRE_HEADER;
@@ -212,6 +249,17 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 		q->question_end = (uint16_t)(pos + 4);
 	}
 	size_t off = q->question_end;
+	/* RFC 1995 3: an IXFR carries the client's SOA, and only an IXFR does. */
+	if ((ns == 1) != (qd == 1 && q->qtype == DNSWIRE_IXFR)) {
+		return DNSWIRE_REPLY_FORMERR;
+	}
+	if (ns == 1) {
+		int r = ixfr_soa_parse(msg, len, off, q);
+		if (r < 0) {
+			return DNSWIRE_REPLY_FORMERR;
+		}
+		off = (size_t)r;
+	}
 
 	bool bad = false;
 	for (unsigned i = 0; i < ar; i++) {

@@ -11,14 +11,20 @@
  *   OPT records and ignores trailing bytes), so no query byte is ever handed
  *   to ldns. The rules:
  *     - header: under 12 octets or QR=1 -> drop (never answer a response);
- *       opcode other than QUERY -> NOTIMP; QDCOUNT over 1, ANCOUNT or
- *       NSCOUNT != 0, ARCOUNT over DNSWIRE_MAX_ADDITIONAL -> FORMERR;
+ *       opcode other than QUERY -> NOTIMP; QDCOUNT over 1, ANCOUNT != 0,
+ *       NSCOUNT over 1, ARCOUNT over DNSWIRE_MAX_ADDITIONAL -> FORMERR;
  *       QDCOUNT 0 -> FORMERR, except a well-formed query whose OPT carries
  *       a COOKIE option (RFC 7873 5.4: a cookie-only query);
  *     - question name: no compression pointers at all (the question is the
  *       first name of the message, so a pointer could only point into the
  *       header or forwards), label lengths 0..63 (0x40-0xBF label types are
  *       FORMERR), at most 255 octets, inside the message;
+ *     - authority section: exactly one SOA record for QTYPE IXFR (RFC 1995
+ *       3: the client's version of the zone; its serial is kept), none for
+ *       any other QTYPE; an IXFR without it, a record of another type, or
+ *       an SOA whose RDATA is not two names and 20 octets -> FORMERR. Its
+ *       names follow the additional records' rules; those in RDATA stay
+ *       inside the RDATA;
  *     - additional records: owner names may use pointers, each strictly
  *       backwards, at most DNSWIRE_MAX_HOPS per name, total name <= 255;
  *       RDLENGTH inside the message;
@@ -117,7 +123,8 @@ struct dnswire_query {
 	uint16_t cookie_off; /**< COOKIE option data in the message */
 	uint8_t cookie_len;  /**< its length (8 or 16..40); 0: none */
 	uint8_t edns_version;
-	uint16_t edns_udp; /**< requestor's payload size as sent */
+	uint16_t edns_udp;    /**< requestor's payload size as sent */
+	uint32_t ixfr_serial; /**< IXFR: the serial of the SOA in the authority section */
 };
 
 /**

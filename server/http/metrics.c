@@ -243,6 +243,32 @@ static void rcode_name(unsigned rcode, char out[16])
 	}
 }
 
+/* roster_dns_transfers_total{type,result} and the partial RRsets of transfers. */
+static void prom_dns_transfers(struct metrics_text *t, const struct answer_counters *a)
+{
+	static const char *const types[ANSWER_XFR_TYPES] = {"axfr", "ixfr"};
+	static const char *const results[ANSWER_XFR_RESULTS] = {
+			"full", "soa", "refused", "formerr", "failed"};
+	prom_family(t, "roster_dns_transfers_total", "counter",
+			"Zone transfer requests, by type and result (full: the whole zone; soa: "
+			"our SOA alone, an IXFR up to date or over UDP).");
+	for (size_t k = 0; a != NULL && k < ANSWER_XFR_TYPES; k++) {
+		for (size_t r = 0; r < ANSWER_XFR_RESULTS; r++) {
+			text_printf(t,
+					"roster_dns_transfers_total{type=\"%s\",result=\"%s\"} "
+					"%" PRIu64 "\n",
+					types[k], results[r], a->transfers[k][r]);
+		}
+	}
+	prom_family(t, "roster_dns_transfer_partial_rrsets_total", "counter",
+			"RRsets a zone transfer carried as a stable subset (too large for one "
+			"message, or a partial _ring).");
+	if (a != NULL) {
+		prom_value(t, "roster_dns_transfer_partial_rrsets_total",
+				a->transfer_partial_rrsets);
+	}
+}
+
 /* The DNS families: announced always, so dashboards and alerts can be
  * written before the first query; the samples come from the DNS module. */
 static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
@@ -283,6 +309,7 @@ static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
 	if (a != NULL) {
 		prom_value(t, "roster_dns_partial_answers_total", a->partial);
 	}
+	prom_dns_transfers(t, a);
 	const struct prom_sample bytes[] = {
 			{"in", d != NULL ? d->bytes_in[ANSWER_UDP] + d->bytes_in[ANSWER_TCP] : 0},
 			{"out", d != NULL ? d->bytes_out[ANSWER_UDP] + d->bytes_out[ANSWER_TCP]

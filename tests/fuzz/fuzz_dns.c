@@ -14,6 +14,11 @@
  *   bits 4-7  age of the cookie at the second ask, in 5-minute steps
  *             (0 = same second ... 75 min: fresh, refreshed, expired)
  *
+ * Transfers: --xfr-allow covers 192.0.2.0/24 and 2001:db8::/32 (the IPv4,
+ * IPv6 and mapped client addresses above), so AXFR and IXFR reach
+ * xfr_write(); every framed message of a transfer is checked like a
+ * response (within the limit, the query's ID, parsed by ldns).
+ *
  * Invariants checked on every response (abort() = a finding):
  *   - it never exceeds the cap given, nor the UDP payload size we may send;
  *   - a sent response has QR=1, the query's ID and at least a header;
@@ -32,6 +37,7 @@
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
 #include "server/dns/report.h"
+#include "server/dns/xfr.h"
 #include "server/registry/store.h"
 #include "tests/engine_fixture.h"
 #include "tests/fuzz/fuzz.h"
@@ -57,8 +63,16 @@ static void reg(const char *svc, const char *proto, const char *host, unsigned p
 		n = 1;
 	}
 	struct store_registration r = {
-		.service = svc, .protocol = proto, .host = host, .port = port, .addrs = ad,
-		.naddrs = n, .weight = 10, .status = status, .meta = meta, .nmeta = nmeta,
+			.service = svc,
+			.protocol = proto,
+			.host = host,
+			.port = port,
+			.addrs = ad,
+			.naddrs = n,
+			.weight = 10,
+			.status = status,
+			.meta = meta,
+			.nmeta = nmeta,
 	};
 	bool created;
 	uint64_t rev;
@@ -85,6 +99,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct answer_config cfg;
 	engine_fixture_config(&cfg);
 	cfg.cookies = &secrets;
+	static struct rs_prefix allow[2];
+	if (rs_prefix_parse("192.0.2.0/24", &allow[0]) < 0 ||
+			rs_prefix_parse("2001:db8::/32", &allow[1]) < 0) {
+		abort();
+	}
+	cfg.xfr_allow = allow;
+	cfg.nxfr_allow = 2;
 	if (engine_fixture_open(&fx, &cfg, false) < 0) {
 		abort();
 	}
@@ -99,7 +120,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (unsigned i = 0; i < 2500; i++) {
 		char host[64], addr[32];
 		snprintf(host, sizeof(host), "big%u.lon6.example.net", i);
-		snprintf(addr, sizeof(addr), "10.%u.%u.%u", 1 + i / 62500, i / 250 % 250, i % 250 + 1);
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", 1 + i / 62500, i / 250 % 250,
+				i % 250 + 1);
 		reg("big", "tcp", host, 1000 + i, addr, STORE_STATUS_UP, NULL, 0);
 	}
 	return 0;
@@ -129,6 +151,37 @@ static bool response_cookie(const ldns_pkt *p, uint8_t out[COOKIE_SERVER_LEN])
 	return false;
 }
 
+/* A transfer's framed messages: each within the limit, with the query's
+ * ID, parsed by ldns; SOA first. */
+static void check_transfer(const uint8_t *q)
+{
+	struct rs_buf b;
+	rs_buf_init(&b);
+	struct xfr_result xr;
+	int rc = xfr_write(fx.an, q, XFR_MSG_MAX, &b, &xr);
+	CHECK(rs_buf_error(&b) == 0);
+	size_t n = 0;
+	for (size_t off = 0; off < b.len; n++) {
+		CHECK(off + 2 <= b.len);
+		const uint8_t *m = (const uint8_t *)b.data + off + 2;
+		size_t len = dnswire_get16(m - 2);
+		CHECK(len >= DNSWIRE_HEADER && off + 2 + len <= b.len);
+		CHECK(m[0] == q[0] && m[1] == q[1]);
+		ldns_pkt *p = NULL;
+		if (ldns_wire2pkt(&p, m, len) != LDNS_STATUS_OK) {
+			fprintf(stderr, "fuzz_dns: transfer message %zu does not parse\n", n);
+			abort();
+		}
+		CHECK(rc != 0 || n > 0 ||
+				ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(p), 0)) ==
+						LDNS_RR_TYPE_SOA);
+		ldns_pkt_free(p);
+		off += 2 + len;
+	}
+	CHECK(rc != 0 || n == xr.messages);
+	rs_buf_deinit(&b);
+}
+
 /* Ask once and check the invariants. Returns the parsed response (or NULL). */
 static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 		const struct sockaddr *sa, uint32_t wall_s)
@@ -140,7 +193,10 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 		abort();
 	}
 	struct answer_client client = {
-		.transport = t, .addr = sa, .keepalive = t == ANSWER_TCP ? 100 : 0, .wall_s = wall_s,
+			.transport = t,
+			.addr = sa,
+			.keepalive = t == ANSWER_TCP ? 100 : 0,
+			.wall_s = wall_s,
 	};
 	struct answer_result res;
 	/* Ten seconds between queries: the error and report rate limits never
@@ -148,6 +204,10 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 	now_ms += 10000;
 	answer_process(fx.an, q, qlen, &client, now_ms, out, cap, &res);
 	ldns_pkt *p = NULL;
+	if (res.action == ANSWER_TRANSFER) {
+		CHECK(t == ANSWER_TCP);
+		check_transfer(q);
+	}
 	if (res.action == ANSWER_SEND) {
 		CHECK(res.len <= cap);
 		CHECK(res.len >= DNSWIRE_HEADER);
@@ -160,7 +220,8 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 			struct dnswire_query dq;
 			enum dnswire_verdict v = dnswire_query_check(q, qlen, &dq);
 			size_t limit = UDP_MAX;
-			if ((v == DNSWIRE_OK || v == DNSWIRE_COOKIE_ONLY) && dq.has_opt && dq.opt_ok) {
+			if ((v == DNSWIRE_OK || v == DNSWIRE_COOKIE_ONLY) && dq.has_opt &&
+					dq.opt_ok) {
 				size_t want = dq.edns_udp < 512 ? 512 : dq.edns_udp;
 				limit = want < UDP_MAX ? want : UDP_MAX;
 			} else if (v == DNSWIRE_OK && !dq.has_opt) {

@@ -37,6 +37,13 @@ def query(qname, qtype, edns=None, qid=0x1234, flags=0x0100):
     return q + (edns or b"")
 
 
+def ixfr(serial):
+    q = bytearray(query(ZONE, 251))
+    q[9] = 1  # NSCOUNT
+    rdata = name("ns1.example.net.") + b"\xc0\x0c" + struct.pack(">IIIII", serial, 60, 30, 9, 5)
+    return bytes(q) + b"\xc0\x0c" + struct.pack(">HHIH", 6, 1, 0, len(rdata)) + rdata
+
+
 CLIENT = bytes(range(1, 9))
 UDP, TCP, V6, MAPPED, NOADDR, ROUNDTRIP = 0, 1, 2, 4, 6, 8
 
@@ -59,6 +66,12 @@ def dns_seeds():
     s["refused"] = bytes([UDP]) + query("www.example.com.", 1)
     s["report"] = bytes([UDP]) + query("e42.v1-2.android.n0nce.errors.example.net.", 1)
     s["axfr_tcp"] = bytes([TCP]) + query(ZONE, 252)
+    s["axfr_tcp_v6"] = bytes([TCP | V6]) + query(ZONE, 252, opt())
+    s["axfr_tcp_denied"] = bytes([TCP | NOADDR]) + query(ZONE, 252)
+    # IXFR: the client's SOA in the authority section (RFC 1995 3).
+    for serial, tag in ((1, "old"), (0xffffffff, "ahead")):
+        for tr, tn in ((TCP, "tcp"), (UDP, "udp")):
+            s["ixfr_%s_%s" % (tn, tag)] = bytes([tr]) + ixfr(serial)
     s["badvers"] = bytes([UDP]) + query(ZONE, 6, opt(version=1))
     s["cookie_client"] = bytes([UDP]) + query(ZONE, 6, opt(options=option(10, CLIENT)))
     # A client cookie with a server cookie we did not make: the harness asks

@@ -301,3 +301,15 @@ def dead_port(kind=socket.SOCK_STREAM):
     s = socket.socket(socket.AF_INET, kind)
     s.bind(("127.0.0.1", 0))
     return s
+
+
+def stop_process(proc):
+    """Terminate a peer server (NSD, knotd...) started by a test, then kill it
+    if it lingers; None or an exited process is fine."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -94,13 +94,7 @@ def start_nsd(tmp_path, port, primary_port):
 
 
 def stop(proc):
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    harness.stop_process(proc)
 
 
 def test_notify_makes_a_real_nsd_secondary_transfer_the_new_zone(tmp_path):
