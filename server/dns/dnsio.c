@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -59,6 +60,23 @@ union udp_cmsg {
 	struct cmsghdr align;
 	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
+
+/* recvmmsg(2) and sendmmsg(2) without glibc's cancellation-point wrapper.
+ * Once the process has a second thread (the LMDB writer, the DNS workers),
+ * glibc wraps every cancellable call in __pthread_enable_asynccancel() and
+ * __pthread_disable_asynccancel(): about 90 instructions per batch, a few
+ * percent of a small query's cost. rosterd never cancels a thread, so the
+ * plain system call is the same call without that cost. Both sockets are
+ * non-blocking: nothing here can wait. */
+static int udp_recvmmsg(int fd, struct mmsghdr *v, unsigned n)
+{
+	return (int)syscall(SYS_recvmmsg, fd, v, n, MSG_DONTWAIT, NULL);
+}
+
+static int udp_sendmmsg(int fd, struct mmsghdr *v, unsigned n)
+{
+	return (int)syscall(SYS_sendmmsg, fd, v, n, MSG_DONTWAIT);
+}
 
 /* One batch of UDP queries and their responses (recvmmsg/sendmmsg). A
  * response's control message is the query's, sent back as received. */
@@ -314,7 +332,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		b->rmsg[i].msg_hdr.msg_namelen = sizeof(b->raddr[i]);
 		b->rmsg[i].msg_hdr.msg_controllen = us->pktinfo ? sizeof(b->rctl[i].buf) : 0;
 	}
-	int n = recvmmsg(us->fd, b->rmsg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	int n = udp_recvmmsg(us->fd, b->rmsg, UDP_BATCH);
 	b->used = n > 0 ? n : 1; /* after a failure, reset the first anyway */
 	if (n <= 0) {
 		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
@@ -359,7 +377,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 static void udp_batch_send(struct udp_batch *b, int fd, int k, struct dnsio_counters *ctr)
 {
 	for (int sent = 0; sent < k;) {
-		int m = sendmmsg(fd, b->smsg + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+		int m = udp_sendmmsg(fd, b->smsg + sent, (unsigned)(k - sent));
 		if (m <= 0) {
 			/* Skip the one that failed (e.g. unreachable) and go on. */
 			ctr->udp_send_dropped++;
