@@ -43,18 +43,62 @@ def free_port(kind=socket.SOCK_STREAM, both=False):
     raise RuntimeError("no free port")
 
 
+# ---- waiting on conditions ------------------------------------------------------
+#
+# Tests wait on what they can observe, never for a fixed time before an
+# assertion: a fixed sleep is either too short on a loaded machine (a flaky
+# test) or longer than needed (a slow one), and it cannot tell "late" from
+# "never". tests/lint/no_sleeps.py enforces it; the polls below are the
+# only sleeps it allows in this file.
+
+POLL = 0.02  # seconds between two looks at a condition
+
+
+def wait_until(predicate, timeout, what, interval=POLL, ignore=()):
+    """Call predicate() until it returns a true value, and return that value.
+
+    After @p timeout seconds, AssertionError naming @p what and the last value
+    seen. An exception of a type in @p ignore counts as "not yet" (a server
+    still starting, say) and, if it is the last thing seen, is reported as
+    the last value and chained; any other exception propagates at once."""
+    deadline = time.monotonic() + timeout
+    last, last_exc = None, None
+    while True:
+        try:
+            last, last_exc = predicate(), None
+            if last:
+                return last
+        except ignore as e:
+            last, last_exc = e, e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
+                                 f"last value: {last!r}") from last_exc
+        time.sleep(interval)  # the poll interval: allowed by tests/lint/no_sleeps.py
+
+
+def hold_for(duration, predicate, what, interval=0.1):
+    """Assert that predicate() stays true for @p duration seconds (checked
+    every @p interval, and once more at the end); the last value. For
+    "X still holds after T" (a lease kept alive by its heartbeats): stronger
+    than sleeping T and looking once, since a gap in between fails too."""
+    start = time.monotonic()
+    while True:
+        last = predicate()
+        assert last, (f"{what} stopped holding {time.monotonic() - start:.2f} s into "
+                      f"{duration} s; last value: {last!r}")
+        if time.monotonic() - start >= duration:
+            return last
+        time.sleep(interval)  # the poll interval: allowed by tests/lint/no_sleeps.py
+
+
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     """Wait until a TCP connect to host:port succeeds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening():
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"{host}:{port} not listening after {timeout}s")
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    wait_until(listening, timeout, f"{host}:{port} listening", ignore=(OSError,))
 
 
 def run(cmd, check=False, timeout=60, **kw):
@@ -241,11 +285,14 @@ class Rosterd:
         # Every listener, not just the API's: they open one after another.
         for port in (self.api_port, self.dns_port, self.http_port):
             wait_port(port, proc=self.proc)
-        deadline = time.monotonic() + 10
-        while "rosterd serving" not in self.logs():  # signal handlers are in place
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+        def serving():  # signal handlers are in place
+            if self.proc.poll() is not None:
                 raise RuntimeError("rosterd did not finish starting:\n" + self.logs()[-2000:])
-            time.sleep(0.01)
+            return "rosterd serving" in self.logs()
+        try:
+            wait_until(serving, 10, "rosterd serving")
+        except AssertionError:
+            raise RuntimeError("rosterd did not finish starting:\n" + self.logs()[-2000:])
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:
