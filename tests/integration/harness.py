@@ -163,6 +163,14 @@ class ApiClient:
         self.buf = b""
         self.pending = {}
 
+    @classmethod
+    def adopt(cls, sock, next_id=1):
+        """A client over a connection the test opened itself (its requests
+        numbered from @p next_id on)."""
+        c = cls.__new__(cls)
+        c.sock, c.next_id, c.buf, c.pending = sock, next_id, b"", {}
+        return c
+
     def close(self):
         self.sock.close()
 
