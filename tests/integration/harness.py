@@ -54,8 +54,12 @@ def free_port(kind=socket.SOCK_STREAM, both=False):
 POLL = 0.02  # seconds between two looks at a condition
 
 
-def wait_until(predicate, timeout, what, interval=POLL, ignore=()):
-    """Call predicate() until it returns a true value, and return that value.
+_TRUE = object()
+
+
+def wait_until(predicate, timeout, what, interval=POLL, ignore=(), want=_TRUE):
+    """Call predicate() until it returns a true value (or, with @p want,
+    a value equal to it), and return that value.
 
     After @p timeout seconds, AssertionError naming @p what and the last value
     seen. An exception of a type in @p ignore counts as "not yet" (a server
@@ -66,7 +70,7 @@ def wait_until(predicate, timeout, what, interval=POLL, ignore=()):
     while True:
         try:
             last, last_exc = predicate(), None
-            if last:
+            if (last if want is _TRUE else last == want):
                 return last
         except ignore as e:
             last, last_exc = e, e
@@ -89,6 +93,24 @@ def hold_for(duration, predicate, what, interval=0.1):
         if time.monotonic() - start >= duration:
             return last
         time.sleep(interval)  # the poll interval: allowed by tests/lint/no_sleeps.py
+
+
+def wait_change(still, timeout, what, interval=POLL):
+    """Poll still() (true while the old state holds) until it is false, for
+    timing a change from outside: (when the last look that still saw the old
+    state was sent, when the first that saw the change returned), monotonic.
+    A bound "changed no later than T" is measured to the first, "not before
+    T" to the second, so that a slow client cannot fail either."""
+    seen = [None]
+
+    def changed():
+        asked = time.monotonic()
+        if still():
+            seen[0] = asked
+            return False
+        return True
+    wait_until(changed, timeout, what, interval=interval)
+    return seen[0], time.monotonic()
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):

@@ -34,6 +34,7 @@ class PausableProxy:
         self.resumed.set()
         self.socks = []
         self.lock = threading.Lock()
+        self.holding = 0  # connections that sent something while paused
         threading.Thread(target=self._accept, daemon=True).start()
 
     def pause(self):
@@ -70,6 +71,9 @@ class PausableProxy:
                 if not d:
                     c.close()
                     return
+                if not held:
+                    with self.lock:
+                        self.holding += 1
                 held += d
             except socket.timeout:
                 pass
@@ -166,11 +170,13 @@ def test_watch_resumes_from_the_stream_after_a_revision_reset(tmp_path):
             # dir) and takes q2..q7: its revision passes the watch's old 6.
             mark = len(w.events)
             proxy.pause()
+            holding = proxy.holding
             srv.kill9()
             proxy.drop_all()
             srv.start()
             wait_for(lambda: "RESYNC" in w.kinds()[mark:], what="the resync")
-            time.sleep(0.5)  # the watch reconnects to the paused proxy
+            wait_for(lambda: proxy.holding > holding,
+                     what="the watch reconnected to the paused proxy")
             for i in range(2, 8):
                 reg(srv, f"q{i}")  # revisions 2..7
             proxy.resume()
