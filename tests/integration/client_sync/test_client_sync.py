@@ -152,12 +152,12 @@ def test_reply_stalling_mid_frame_is_given_up_at_the_deadline():
         assert_deadline_kept(r, took, "timed out")
 
 
-def test_request_never_read_is_given_up_at_the_deadline():
-    """A registry that stops reading, and a request that does not fit the
-    socket buffers: the send itself must honour the deadline. Loopback's
-    buffers take a whole 1 MiB frame at once, so this runs in a network
-    namespace of its own (unshare(1), as ops_diskfull does) whose TCP
-    buffers are 4 KiB; the fake registry and the CLI both run in it."""
+def big_register_in_small_netns(mode):
+    """`roster register --permanent` of about 200 KB against unread_peer.py
+    in MODE, both in a network namespace of their own (unshare(1), as
+    ops_diskfull does) whose TCP buffers are 4 KiB: loopback's usual ones
+    take a whole 1 MiB frame at once, and the send would never wait. The
+    outcome: {"rc", "stderr", "took"}."""
     meta = []
     for k in range(2):
         meta += ["--meta", f"k{k}=" + "v" * 100000]
@@ -165,15 +165,31 @@ def test_request_never_read_is_given_up_at_the_deadline():
     cmd = ["unshare", "--user", "--map-root-user", "--net", "sh", "-c",
            'ip link set lo up && sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096" '
            '&& sysctl -qw net.ipv4.tcp_rmem="4096 4096 4096" && exec "$0" "$@"',
-           sys.executable, script, binary("client/roster"), "--timeout", str(TIMEOUT_MS),
+           sys.executable, script, mode, binary("client/roster"), "--timeout", str(TIMEOUT_MS),
            "register", "--permanent", "--service", "web", "--protocol", "tcp", "--host",
            "big.lon6.example.net", "--port", "80"] + meta
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout)
+    return json.loads(p.stdout)
+
+
+def test_request_never_read_is_given_up_at_the_deadline():
+    """A registry that stops reading, and a request that does not fit the
+    socket buffers: the send itself must honour the deadline."""
+    out = big_register_in_small_netns("unread")
     assert out["rc"] == 3, out
     assert "timed out" in out["stderr"], out
     assert TIMEOUT_MS / 1000 * 0.9 <= out["took"] < TIMEOUT_MS / 1000 + SLACK, out
+
+
+def test_request_reset_while_sent_fails_at_once():
+    """The registry resets the connection in the middle of our request:
+    "unreachable" at once, not a wait for the deadline, not a crash on
+    SIGPIPE."""
+    out = big_register_in_small_netns("reset")
+    assert out["rc"] == 3, out
+    assert "unreachable" in out["stderr"], out
+    assert out["took"] < SLACK, out
 
 
 def test_connect_that_never_completes_is_given_up_at_the_deadline():
@@ -201,6 +217,20 @@ def test_connect_that_never_completes_is_given_up_at_the_deadline():
 
 
 # ---- the reply is cut or is not a frame -------------------------------------------
+
+
+def test_reply_trickling_byte_by_byte_is_given_up_at_the_deadline():
+    """Every read returns something, never a whole frame: the deadline is
+    checked on each pass, not only when nothing arrives."""
+    def serve(c, peer):
+        peer.read_request(c)
+        for b in struct.pack(">I", 1000) + b"\x08" * 1000:  # a frame of 1000 octets
+            c.sendall(bytes([b]))
+            if peer.stop.wait(0.05):  # the peer's pace (it ends at close())
+                return
+    with Peer(serve) as peer:
+        r, took = call(peer.port, *QUERY)
+        assert_deadline_kept(r, took, "timed out")
 
 
 @pytest.mark.parametrize("how", ["close", "reset"])

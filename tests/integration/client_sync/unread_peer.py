@@ -1,10 +1,11 @@
 """Run inside a network namespace of its own (test_client_sync.py starts
 it under unshare(1)): a fake registry on 127.0.0.1 that answers small
-requests (the CLI's Stats, for the zone) and never reads the rest of a
-big one, and one `roster` command against it. Prints one JSON line:
-{"rc": exit status, "stderr": its stderr, "took": seconds}.
+requests (the CLI's Stats, for the zone) and, for a big one, reads only its
+length and then, by MODE, never reads again ("unread") or resets the
+connection ("reset"); and one `roster` command against it. Prints one JSON
+line: {"rc": exit status, "stderr": its stderr, "took": seconds}.
 
-    unread_peer.py ROSTER_BINARY ARG...    (the roster arguments after --server)
+    unread_peer.py MODE ROSTER_BINARY ARG...    (the roster arguments after --server)
 """
 import json
 import os
@@ -21,14 +22,18 @@ from harness import pb  # noqa: E402
 SMALL = 65536
 
 
-def serve(c):
+def serve(c, mode):
     while True:
         head = c.recv(4, socket.MSG_WAITALL)
         if len(head) < 4:
             return
         n = struct.unpack(">I", head)[0]
         if n > SMALL:
-            threading.Event().wait(60)  # the big request: never read
+            if mode == "reset":  # while the client is still sending
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+            else:
+                threading.Event().wait(60)  # never read
             return
         rq = pb().Request()
         rq.ParseFromString(c.recv(n, socket.MSG_WAITALL))
@@ -38,14 +43,14 @@ def serve(c):
         c.sendall(struct.pack(">I", len(body)) + body)
 
 
-def accept(ls):
+def accept(ls, mode):
     while True:
         try:
             c, _ = ls.accept()
         except OSError:
             return
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
+        threading.Thread(target=serve, args=(c, mode), daemon=True).start()
 
 
 def main():
@@ -55,9 +60,9 @@ def main():
     ls.bind(("127.0.0.1", 0))
     ls.listen(4)
     port = ls.getsockname()[1]
-    threading.Thread(target=accept, args=(ls,), daemon=True).start()
+    threading.Thread(target=accept, args=(ls, sys.argv[1]), daemon=True).start()
     t0 = time.monotonic()
-    r = subprocess.run([sys.argv[1], "--server", f"127.0.0.1:{port}"] + sys.argv[2:],
+    r = subprocess.run([sys.argv[2], "--server", f"127.0.0.1:{port}"] + sys.argv[3:],
                        capture_output=True, text=True, timeout=60)
     print(json.dumps({"rc": r.returncode, "stderr": r.stderr, "took": time.monotonic() - t0}))
     ls.close()

@@ -124,6 +124,13 @@ def host(name):
 target = host
 
 
+def stop_clean(srv):
+    """SIGTERM, exit 0. (kill -9 is registry_restart's: here a clean stop
+    also lets a coverage build write its counters.)"""
+    rc = srv.stop()
+    assert rc == 0, f"exit {rc}\n{srv.logs()[-3000:]}"
+
+
 def wait_exit(srv, timeout=15):
     """The exit status of a rosterd that stops by itself."""
     rc = srv.proc.wait(timeout=timeout)
@@ -414,7 +421,7 @@ def test_write_meeting_a_full_map_grows_it_and_succeeds(tmp_path, op):
         assert metric(srv, "roster_store_map_bytes") > map0
         assert "map grown" in srv.logs()
         rev = c.stats().revision
-        srv.kill9()
+        stop_clean(srv)
     with Rosterd(tmp_path, data=srv.data, extra=["--map-size", "1M", "--map-max", "8M"]) as again:
         with again.client() as c:
             assert c.stats().revision == rev
@@ -450,7 +457,7 @@ def test_map_that_cannot_grow_refuses_writes_then_recovers(tmp_path):
                    "a write once the map can grow")
         assert metric(srv, "roster_store_map_bytes") > MIB
         assert len(served(c, "big")) == len(acked) + 1
-        srv.kill9()
+        stop_clean(srv)
     with Rosterd(tmp_path, data=srv.data) as again, again.client() as c:
         assert [h for h, _, _ in served(c, "big")] == sorted(acked + [host("after")])
 
@@ -489,7 +496,7 @@ def test_map_at_its_maximum_refuses_new_records_but_deletes_and_heartbeats_work(
         r = c.heartbeat(lease)
         assert r.error == 0 and r.heartbeat.instances == 1, r
         c.close()
-        srv.kill9()
+        stop_clean(srv)
     with Rosterd(tmp_path, data=srv.data, extra=["--map-size", "1M", "--map-max", "1M"]) as again:
         with again.client() as c:
             assert [h for h, _, _ in served(c, "big")] == sorted(acked)
