@@ -344,6 +344,18 @@ class Rosterd:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
+    def metrics(self):
+        """GET /metrics: the Prometheus text."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics",
+                                    timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name, **labels):
+        """One sample of /metrics, e.g. metric("roster_api_connections_rejected_total",
+        reason="limit")."""
+        return metric_sample(self.metrics(), name, **labels)
+
     def __enter__(self):
         # Already started (by start_rosterd(), say): not a second process.
         return self if self.proc is not None else self.start()
@@ -352,6 +364,17 @@ class Rosterd:
         rc = self.stop()
         # ASan/UBSan abort the process: a clean run must end with 0.
         assert rc in (0, None), f"rosterd exited {rc}\n{self.logs()[-3000:]}"
+
+
+def metric_sample(text, name, **labels):
+    """The value of the sample @p name{@p labels} in Prometheus text (an
+    integer); AssertionError when it is not there."""
+    import re
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\d+)$"
+    m = re.search(pat, text, re.M)
+    assert m, f"no {name} {labels} in /metrics"
+    return int(m.group(1))
 
 
 def start_rosterd(make, attempts=3):
@@ -367,6 +390,22 @@ def start_rosterd(make, attempts=3):
         except RuntimeError:
             if attempt == attempts - 1 or "already in use" not in s.logs():
                 raise
+
+
+def serve_connections(listener, handle):
+    """Accept on @p listener (a listening socket) on a thread of its own
+    until it is closed, and run handle(conn) for each connection on a
+    thread of its own: the skeleton of the tests' fake peers."""
+    import threading
+
+    def accept():
+        while True:
+            try:
+                c, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(c,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
 
 
 def dead_port(kind=socket.SOCK_STREAM):

@@ -5,27 +5,13 @@ the cap's worth are admitted; every other one gets one UNAVAILABLE frame
 (id 0, naming the cap it hit) and a close, and its write is never applied;
 the admitted ones keep working, the refusals are counted by cap, and
 places freed by closes are given again."""
-import re
 import socket
 import struct
-import urllib.request
 
 from harness import ApiClient, Rosterd, parse_responses, pb, wait_until
+from harness import metric_sample as sample
 
 FLOOD = 60
-
-
-def metrics(srv):
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def sample(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\d+)$"
-    m = re.search(pat, text, re.M)
-    assert m, f"no {name} {labels} in /metrics"
-    return int(m.group(1))
 
 
 def register_frame(k):
@@ -70,7 +56,7 @@ def verdict(s):
 
 def settle(srv):
     """No API connection open (the harness's start-up probe is gone)."""
-    wait_until(lambda: sample(metrics(srv), "roster_api_connections") == 0, 10,
+    wait_until(lambda: sample(srv.metrics(), "roster_api_connections") == 0, 10,
                "no API connection open")
 
 
@@ -102,7 +88,7 @@ def test_flood_over_the_connection_limit(tmp_path):
         c = ApiClient.adopt(keep[0], next_id=2)
         admitted_ports = [1000 + k for k, (kind, _) in enumerate(results) if kind == "admitted"]
         assert sorted(i.port for i in c.query("flood", "tcp").query.instances) == admitted_ports
-        text = metrics(srv)
+        text = srv.metrics()
         assert sample(text, "roster_api_connections_rejected_total", reason="limit") == FLOOD - cap
         assert sample(text, "roster_api_connections_rejected_total", reason="per_source") == 0
         assert sample(text, "roster_api_connections") == cap
@@ -110,7 +96,7 @@ def test_flood_over_the_connection_limit(tmp_path):
         assert c.stats().instances == cap
         for s in keep[1:]:
             s.close()
-        wait_until(lambda: sample(metrics(srv), "roster_api_connections") == 1, 10,
+        wait_until(lambda: sample(srv.metrics(), "roster_api_connections") == 1, 10,
                    "closed connections released")
         again = [ApiClient(srv.api_port) for _ in range(cap - 1)]
         for a in again:
@@ -136,7 +122,7 @@ def test_flood_from_one_source_over_its_per_source_cap(tmp_path):
         assert check_refusals(results, "per-source") == FLOOD - cap
         with ApiClient(srv.api_port, source="127.0.0.2") as other:
             assert len(other.query("flood", "tcp").query.instances) == cap
-        text = metrics(srv)
+        text = srv.metrics()
         assert sample(text, "roster_api_connections_rejected_total",
                       reason="per_source") == FLOOD - cap
         assert sample(text, "roster_api_connections_rejected_total", reason="limit") == 0

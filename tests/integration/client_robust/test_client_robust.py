@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import binary, roster, running, wait_for  # noqa: E402
-from harness import Rosterd  # noqa: E402
+from harness import Rosterd, serve_connections  # noqa: E402
 
 
 class PausableProxy:
@@ -35,7 +35,7 @@ class PausableProxy:
         self.socks = []
         self.lock = threading.Lock()
         self.holding = 0  # connections that sent something while paused
-        threading.Thread(target=self._accept, daemon=True).start()
+        serve_connections(self.ls, self._serve)
 
     def pause(self):
         self.resumed.clear()
@@ -51,14 +51,6 @@ class PausableProxy:
                 except OSError:
                     pass
             self.socks = []
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         with self.lock:
@@ -204,15 +196,7 @@ class FloodPeer:
         self.ls.listen(16)
         self.port = self.ls.getsockname()[1]
         self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._flood, args=(c,), daemon=True).start()
+        serve_connections(self.ls, self._flood)
 
     def _flood(self, c):
         body = b"\x08\xbf\x84\x3d"  # Response{id: 999999}

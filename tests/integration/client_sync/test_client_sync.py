@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import roster  # noqa: E402
-from harness import Rosterd, binary, pb  # noqa: E402
+from harness import Rosterd, binary, pb, serve_connections  # noqa: E402
 
 TIMEOUT_MS = 1000
 # Generous for a loaded 2-core machine, far below "forever".
@@ -44,18 +44,10 @@ class Peer:
         self.port = self.ls.getsockname()[1]
         self.conns = []
         self.requests = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+        serve_connections(self.ls, self._run)
 
     def _run(self, c):
+        self.conns.append(c)
         try:
             self.serve(c, self)
         except OSError:

@@ -17,7 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from harness import pb  # noqa: E402
+from harness import pb, serve_connections  # noqa: E402
 
 SMALL = 65536
 
@@ -43,16 +43,6 @@ def serve(c, mode):
         c.sendall(struct.pack(">I", len(body)) + body)
 
 
-def accept(ls, mode):
-    while True:
-        try:
-            c, _ = ls.accept()
-        except OSError:
-            return
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        threading.Thread(target=serve, args=(c, mode), daemon=True).start()
-
-
 def main():
     pb()  # protoc runs before the clock starts
     ls = socket.socket()
@@ -60,7 +50,7 @@ def main():
     ls.bind(("127.0.0.1", 0))
     ls.listen(4)
     port = ls.getsockname()[1]
-    threading.Thread(target=accept, args=(ls, sys.argv[1]), daemon=True).start()
+    serve_connections(ls, lambda c: serve(c, sys.argv[1]))
     t0 = time.monotonic()
     r = subprocess.run([sys.argv[2], "--server", f"127.0.0.1:{port}"] + sys.argv[3:],
                        capture_output=True, text=True, timeout=60)

@@ -3,37 +3,23 @@ and 3.10): one source gets its cap's worth of DNS TCP and API connections
 and no more; the next is accepted and closed without an answer, while
 another source (127.0.0.2: Linux loopback answers for all of 127/8) is
 still served, and closing one connection frees its place."""
-import re
 import signal
 import socket
 import struct
-import urllib.request
 
 import dns.message
 import pytest
 
 from dns_helpers import wait_dns
 from harness import ApiClient, Rosterd, parse_responses, pb, wait_until
+from harness import metric_sample as sample
 
 ZONE = "services.lon6.example.net."
 CAP = 4
 
 
-def metrics(srv):
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def sample(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\d+)$"
-    m = re.search(pat, text, re.M)
-    assert m, f"no {name} {labels} in /metrics"
-    return int(m.group(1))
-
-
 def wait_sample(srv, name, want, timeout=5.0, **labels):
-    wait_until(lambda: sample(metrics(srv), name, **labels), timeout, f"{name} {labels}",
+    wait_until(lambda: sample(srv.metrics(), name, **labels), timeout, f"{name} {labels}",
                interval=0.05, want=want)
 
 
@@ -100,7 +86,7 @@ def test_dns_tcp_per_source_cap(dns_srv):
     assert r is not None and r.answer
     # The held connections still work: the refusal touched nobody else.
     assert dns_ask(held[1], qid=9) is not None
-    text = metrics(s)
+    text = s.metrics()
     assert sample(text, "roster_dns_tcp_rejected_total", reason="per_source") == 1
     assert sample(text, "roster_dns_tcp_rejected_total", reason="limit") == 0
     # Closing one frees its place; the server notices the FIN and releases
@@ -138,7 +124,7 @@ def test_dns_global_cap_still_applies(tmp_path):
         extra = dns_connect(s, "127.0.0.3")
         assert dns_ask(extra, qid=9) is None
         extra.close()
-        text = metrics(s)
+        text = s.metrics()
         assert sample(text, "roster_dns_tcp_rejected_total", reason="limit") == 1
         assert sample(text, "roster_dns_tcp_rejected_total", reason="per_source") == 0
         for c in held:
@@ -182,7 +168,7 @@ def test_api_per_source_cap(tmp_path):
             assert other.sock.getsockname()[0] == "127.0.0.2"
             st = other.stats()
             assert st.instances == CAP
-        text = metrics(s)
+        text = s.metrics()
         assert sample(text, "roster_api_connections_rejected_total", reason="per_source") == 1
         assert sample(text, "roster_api_connections_rejected_total", reason="limit") == 0
         # Closing one frees its place.
@@ -264,6 +250,6 @@ def test_http_connection_cap_is_a_flag(tmp_path):
         for c in held:
             c.close()
         # A 503 (an OSError from urllib) while the closed ones are released.
-        text = wait_until(lambda: metrics(s), 5, "/metrics served", interval=0.05,
+        text = wait_until(lambda: s.metrics(), 5, "/metrics served", interval=0.05,
                           ignore=(OSError,))
         assert sample(text, "roster_http_connections_rejected_total") >= 1

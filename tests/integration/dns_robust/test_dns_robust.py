@@ -20,16 +20,6 @@ import pytest
 from dns_helpers import wait_dns
 from harness import Rosterd, wait_until
 
-
-def tcp_connections(srv):
-    """roster_dns_tcp_connections from /metrics."""
-    import urllib.request
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("roster_dns_tcp_connections "):
-                return int(line.split()[1])
-    raise AssertionError("no roster_dns_tcp_connections in /metrics")
-
 ZONE = "services.lon6.example.net."
 
 
@@ -199,7 +189,7 @@ def test_tcp_trickle_is_closed_by_the_idle_timer(srv):
 def test_tcp_connection_limit(srv):
     conns = [tcp_conn(srv) for _ in range(20)]
     # All twenty accepted before the next one arrives.
-    wait_until(lambda: tcp_connections(srv), 5, "20 DNS TCP connections open", want=20)
+    wait_until(lambda: srv.metric("roster_dns_tcp_connections"), 5, "20 DNS TCP connections open", want=20)
     extra = tcp_conn(srv)
     assert closed(extra, 3.0), "over the limit: accepted and closed"
     for c in conns:

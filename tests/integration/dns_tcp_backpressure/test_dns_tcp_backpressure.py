@@ -14,7 +14,6 @@ import select
 import socket
 import struct
 import time
-import urllib.request
 
 import dns.message
 import dns.query
@@ -124,11 +123,7 @@ def others_are_served(srv, within=2.0):
 
 
 def tcp_connections(srv):
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("roster_dns_tcp_connections "):
-                return int(line.split()[1])
-    raise AssertionError("no roster_dns_tcp_connections in /metrics")
+    return srv.metric("roster_dns_tcp_connections")
 
 
 def test_slow_reader_is_paused_others_are_served_and_it_gets_every_answer_in_order(

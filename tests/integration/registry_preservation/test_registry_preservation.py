@@ -1,9 +1,7 @@
 """Self-preservation: a mass expiry stops expiry, keeps serving, says so,
 and ends by itself once the leases that still renew have renewed for a
 window, re-basing on them."""
-import re
 import time
-import urllib.request
 
 import dns.edns
 import dns.message
@@ -16,10 +14,7 @@ from harness import Rosterd, hold_for, pb, wait_until
 
 
 def gauge(srv, name):
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        m = re.search(rf"^{name} (\d+)$", r.read().decode(), re.M)
-    assert m, f"no {name} in /metrics"
-    return int(m.group(1))
+    return srv.metric(name)
 
 
 def test_engages_then_rebases(tmp_path):

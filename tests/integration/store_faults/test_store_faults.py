@@ -18,7 +18,6 @@ order the calls are made."""
 import os
 import re
 import subprocess
-import urllib.request
 
 import dns.message
 import dns.query
@@ -110,10 +109,7 @@ def soa_serial(srv):
 
 
 def metric(srv, name):
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        m = re.search(rf"^{re.escape(name)} (\d+)$", r.read().decode(), re.M)
-    assert m, f"no {name} in /metrics"
-    return int(m.group(1))
+    return srv.metric(name)
 
 
 def host(name):
@@ -505,10 +501,15 @@ def test_map_at_its_maximum_refuses_new_records_but_deletes_and_heartbeats_work(
             acked.append(host(f"b{n}"))
         assert refused is not None, "a 1 MiB map took 1.4 MB"
         assert refused.error == pb().STORAGE_FULL, refused
-        assert "store: full at its maximum" in srv.logs()
+        # Logged (at most every few seconds, docs/registry.md), maybe after the reply.
+        wait_until(lambda: "store: full at its maximum" in srv.logs(), 10,
+                   "the refusal logged")
         assert metric(srv, "roster_store_map_bytes") == MIB
-        # Another new record, even a small one, is refused too.
-        assert register(c, inst("small", host("s"), 1)).error == pb().STORAGE_FULL
+        # A smaller record may still fit under the mark, or be refused too:
+        # either way, the restart below must agree with the reply.
+        r = register(c, inst("small", host("s"), 1))
+        assert r.error in (0, pb().STORAGE_FULL), r
+        small = [(host("s"), 1, 10)] if r.error == 0 else []
         # Deregistrations work, and DNS follows them.
         for h in acked[:5]:
             r = deregister(c, inst("big", h, 1))
@@ -526,4 +527,4 @@ def test_map_at_its_maximum_refuses_new_records_but_deletes_and_heartbeats_work(
     with Rosterd(tmp_path, data=srv.data, extra=["--map-size", "1M", "--map-max", "1M"]) as again:
         with again.client() as c:
             assert [h for h, _, _ in served(c, "big")] == sorted(acked)
-            assert served(c, "small") == []
+            assert served(c, "small") == small
