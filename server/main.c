@@ -95,6 +95,13 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sigterm, sigterm_cb, SIGTERM);
 	uv_signal_start(&d.sigint, sigterm_cb, SIGINT);
 	uv_signal_start(&d.sighup, sighup_cb, SIGHUP);
+	/* The signals do not keep the loop alive: when the server stops by
+	 * itself (the store panicked), its handles close, uv_run() returns and
+	 * the process exits with the server's code instead of waiting for a
+	 * signal nobody sends. */
+	uv_unref((uv_handle_t *)&d.sigterm);
+	uv_unref((uv_handle_t *)&d.sigint);
+	uv_unref((uv_handle_t *)&d.sighup);
 	rc = server_start(&d.srv, err, sizeof(err));
 	if (rc < 0) {
 		signals_close(&d);

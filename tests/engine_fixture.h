@@ -34,21 +34,21 @@ static inline void engine_fixture_config(struct answer_config *cfg)
 {
 	static const char *ns[] = {"ns1.example.net.", "ns2.example.net."};
 	*cfg = (struct answer_config){
-		.zone = ENGINE_ZONE,
-		.domain = "example.net.",
-		.ns = ns,
-		.nns = 2,
-		.report_zone = "errors.example.net.",
-		.ttl = 5,
-		.negative_ttl = 7,
-		.udp_max = ENGINE_UDP_MAX,
+			.zone = ENGINE_ZONE,
+			.domain = "example.net.",
+			.ns = ns,
+			.nns = 2,
+			.report_zone = "errors.example.net.",
+			.ttl = 5,
+			.negative_ttl = 7,
+			.udp_max = ENGINE_UDP_MAX,
 	};
 }
 
 /* An empty store (with --keep-last when @p keep_last) and an engine over it
  * configured by @p cfg. 0, or a negative error code with nothing held. */
-static inline int engine_fixture_open(struct engine_fixture *f, const struct answer_config *cfg,
-		bool keep_last)
+static inline int engine_fixture_open(
+		struct engine_fixture *f, const struct answer_config *cfg, bool keep_last)
 {
 	struct store_limits lim;
 	store_limits_default(&lim);

@@ -12,8 +12,29 @@
 #      corpus, about a minute in all) in build-fuzz;
 #   4. ends with one line "N passed, M failed" over everything it ran.
 # Exit status: 0 when nothing failed.
+#
+# ./tests/run.sh --coverage instead builds build-cov/ (gcc, -Db_coverage=true),
+# runs the unit, integration and lint suites there, prints line and branch
+# coverage per directory (gcovr; docs/testing.md keeps the figures), and
+# ends with the same "N passed, M failed" line.
+#
+# ./tests/run.sh --mutants instead runs the standing mutation check
+# (tests/mutants/run.py: each mutant on a scratch copy against the tests
+# that should kill it; 30-40 minutes) and ends with its score.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+coverage=false
+mutants=false
+case "${1:-}" in
+"") ;;
+--coverage) coverage=true ;;
+--mutants) mutants=true ;;
+*)
+	echo "usage: $0 [--coverage | --mutants]" >&2
+	exit 2
+	;;
+esac
 
 BUILD_PKGS=(build-essential pkg-config meson ninja-build
 	libuv1-dev libldns-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler
@@ -21,12 +42,22 @@ BUILD_PKGS=(build-essential pkg-config meson ninja-build
 # The real peers and tools of the integration tests.
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
 	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils
-	lmdb-utils faketime iproute2 procps python3-prometheus-client chromium systemd)
+	lmdb-utils faketime iproute2 procps python3-prometheus-client chromium systemd
+	clang-format)
 # The fuzz build: clang, and libclang-rt-14-dev for libFuzzer and the
 # sanitizer runtimes of Debian 12's clang 14.
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 
-"$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}" "${FUZZ_PKGS[@]}"
+# The coverage mode: gcovr reads gcc's counters.
+COV_PKGS=(gcovr)
+
+if $coverage; then
+	"$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}" \
+		"${COV_PKGS[@]}"
+else
+	"$(dirname "$0")/../deploy/install-deps.sh" "${BUILD_PKGS[@]}" "${PEER_PKGS[@]}" \
+		"${FUZZ_PKGS[@]}"
+fi
 
 # The packaged daemons (unbound, nsd, knot, named) are not started by the
 # install (deploy/install-deps.sh sets a policy-rc.d); every test starts its
@@ -43,16 +74,6 @@ setup() { # dir, tests feature, extra meson args...
 	fi
 	ninja -C "$dir" -j "$JOBS"
 }
-
-setup build enabled
-setup build-asan enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
-# The release build (-O3) is only compiled: its inlining lets the compiler
-# see warnings the other builds do not, and -Werror holds them too.
-setup build-release disabled -Dbuildtype=release
-# Only the fuzz targets are tests here (the unit and integration tests ran
-# in the two builds above). The compiler is fixed when the directory is set up.
-CC=clang setup build-fuzz disabled -Dfuzz=enabled -Db_sanitize=address,undefined \
-	-Db_lundef=false
 
 passed=0
 failed=0
@@ -71,6 +92,33 @@ run_suite() { # dir
 		failed=$((failed + 1)) # meson itself failed
 	fi
 }
+
+if $mutants; then
+	exec python3 tests/mutants/run.py
+fi
+
+if $coverage; then
+	# -O0: every line and branch of the source is one the counters can see.
+	CC=gcc setup build-cov enabled -Db_coverage=true -Dbuildtype=debug
+	find build-cov -name '*.gcda' -delete # counters of this run only
+	run_suite build-cov
+	gcovr -r . build-cov --exclude 'build-cov/' --exclude 'tests/' --exclude 'bench/' \
+		--exclude 'client/examples/' --json-summary -o build-cov/coverage.json
+	python3 tests/coverage/summary.py build-cov/coverage.json
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+fi
+
+setup build enabled
+setup build-asan enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# The release build (-O3) is only compiled: its inlining lets the compiler
+# see warnings the other builds do not, and -Werror holds them too.
+setup build-release disabled -Dbuildtype=release
+# Only the fuzz targets are tests here (the unit and integration tests ran
+# in the two builds above). The compiler is fixed when the directory is set up.
+CC=clang setup build-fuzz disabled -Dfuzz=enabled -Db_sanitize=address,undefined \
+	-Db_lundef=false
 
 run_suite build
 run_suite build-asan

@@ -14,13 +14,13 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,    \
-					#cond);                                             \
-			abort();                                                            \
-		}                                                                           \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
+					#cond);                                                    \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /*
@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * reproducible), no more than the @p left octets there are, in a heap copy
  * of its own (a read past the chunk is an ASan error). Free it.
  */
-static inline uint8_t *fuzz_chunk(uint32_t *rng, const uint8_t *p, size_t left, size_t max,
-		size_t *n)
+static inline uint8_t *fuzz_chunk(
+		uint32_t *rng, const uint8_t *p, size_t left, size_t max, size_t *n)
 {
 	*rng = *rng * 1103515245u + 12345u;
 	*n = 1 + (*rng >> 16) % max;

@@ -198,8 +198,7 @@ static bool result_apply(const struct api_ops_result *res, unsigned *strikes)
 }
 
 /* Feed one read to the decoder and answer its frames; false at a close. */
-static bool read_one(struct rs_frame_decoder *dec, const uint8_t *p, size_t left,
-		unsigned *strikes)
+static bool read_one(struct rs_frame_decoder *dec, const uint8_t *p, size_t left, unsigned *strikes)
 {
 	while (left > 0) {
 		size_t used = 0;
@@ -213,17 +212,17 @@ static bool read_one(struct rs_frame_decoder *dec, const uint8_t *p, size_t left
 		left -= used;
 		if (rc == 1) {
 			const struct api_ops_ctx ctx = {
-				.store = srv.store,
-				.limits = &srv.cfg.limits,
-				.now_ms = uv_now(&loop),
-				.wall_ms = 1764115200000ull,
-				.stats = stats_cb,
-				.stats_ud = &srv,
-				.scratch = &scratch,
-				.counters = &counters,
-				.watches = watches,
-				.nwatches = nwatches,
-				.strikes = *strikes,
+					.store = srv.store,
+					.limits = &srv.cfg.limits,
+					.now_ms = uv_now(&loop),
+					.wall_ms = 1764115200000ull,
+					.stats = stats_cb,
+					.stats_ud = &srv,
+					.scratch = &scratch,
+					.counters = &counters,
+					.watches = watches,
+					.nwatches = nwatches,
+					.strikes = *strikes,
 			};
 			struct api_ops_result res;
 			api_ops_dispatch(&ctx, frame, flen, &out, &res);

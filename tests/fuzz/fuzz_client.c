@@ -329,8 +329,8 @@ static json_t *sink_json(struct sink *s)
 	return doc;
 }
 
-static void query_check(const struct wire_response *rs, const Roster__V1__QueryResponse *pb,
-		uint8_t ctl)
+static void query_check(
+		const struct wire_response *rs, const Roster__V1__QueryResponse *pb, uint8_t ctl)
 {
 	struct roster_result *r = rs->query;
 	CHECK(r != NULL);
@@ -461,8 +461,8 @@ static void stats_check(struct wire_response *rs, const Roster__V1__StatsRespons
 	output_reports(sink_open(&s), true, st);
 	json_decref(sink_json(&s));
 	/* `roster register --permanent` names the instance in the stats' zone. */
-	struct roster_instance me = {.service = "web", .protocol = "tcp", .host = "h.example.",
-		.port = 80};
+	struct roster_instance me = {
+			.service = "web", .protocol = "tcp", .host = "h.example.", .port = 80};
 	output_registered(sink_open(&s), false, &me, st->zone, 7, st->server, true, 0);
 	sink_drop(&s);
 	output_registered(sink_open(&s), true, &me, st->zone, 7, st->server, true, 0);
@@ -483,11 +483,11 @@ static void watch_check(const struct wire_response *rs, const Roster__V1__WatchE
 	}
 	/* As watch.c's watch_on_event() hands it to the CLI's callback. */
 	struct roster_watch_event ev = {
-		.kind = rs->watch_kind,
-		.revision = rs->revision,
-		.instance = rs->watch_inst.service != NULL ? &rs->watch_inst : NULL,
-		.reason = rs->reason,
-		.server = SERVER,
+			.kind = rs->watch_kind,
+			.revision = rs->revision,
+			.instance = rs->watch_inst.service != NULL ? &rs->watch_inst : NULL,
+			.reason = rs->reason,
+			.server = SERVER,
 	};
 	struct sink s;
 	output_watch_event(sink_open(&s), false, &ev);
@@ -521,10 +521,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0) {
 		CHECK(rs.query == NULL && rs.list == NULL && rs.watch_inst.priv == NULL);
 		bool watch = m != NULL &&
-				m->result_case == ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
+			     m->result_case == ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
 		int kind = watch ? (int)m->watch_event->kind : 0;
-		bool bad_kind = watch && (kind < ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN ||
-						 kind > ROSTER__V1__WATCH_EVENT__KIND__REMOVE);
+		bool bad_kind = watch &&
+				(kind < ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN ||
+						kind > ROSTER__V1__WATCH_EVENT__KIND__REMOVE);
 		CHECK(rc != ROSTER_EPROTO || m == NULL || bad_kind || refused_names(m));
 		goto out;
 	}

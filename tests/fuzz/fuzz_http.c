@@ -77,8 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct http_request part;
 			int prc = parse_copy(b, cuts[k], &part);
 			if (prc != RS_EAGAIN) {
-				fprintf(stderr, "fuzz_http: a %zu-byte prefix of a %zu-byte head "
-						"gives %d\n", cuts[k], req.head_len, prc);
+				fprintf(stderr,
+						"fuzz_http: a %zu-byte prefix of a %zu-byte head "
+						"gives %d\n",
+						cuts[k], req.head_len, prc);
 				abort();
 			}
 		}

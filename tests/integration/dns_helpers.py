@@ -81,18 +81,17 @@ class Unbound:
         self.log = open(self.tmp_path / "unbound.log", "wb")
         self.proc = subprocess.Popen(["unbound", "-d", "-c", str(self.conf)], stdout=self.log,
                                      stderr=self.log)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=self.port,
-                              timeout=0.5)
-                return self
-            except dns.exception.Timeout:
-                if self.proc.poll() is not None:
-                    self.log.close()
-                    raise AssertionError((self.tmp_path / "unbound.log").read_text())
-                assert time.monotonic() < deadline, "unbound did not start"
-                time.sleep(0.1)
+        from harness import wait_until
+
+        def answers():
+            if self.proc.poll() is not None:
+                self.log.close()
+                raise AssertionError((self.tmp_path / "unbound.log").read_text())
+            return dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1",
+                                 port=self.port, timeout=0.5)
+        wait_until(answers, 10, "unbound answering", interval=0.1,
+                   ignore=(dns.exception.Timeout,))
+        return self
 
     def __exit__(self, *a):
         self.proc.terminate()

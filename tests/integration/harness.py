@@ -43,18 +43,84 @@ def free_port(kind=socket.SOCK_STREAM, both=False):
     raise RuntimeError("no free port")
 
 
+# ---- waiting on conditions ------------------------------------------------------
+#
+# Tests wait on what they can observe, never for a fixed time before an
+# assertion: a fixed sleep is either too short on a loaded machine (a flaky
+# test) or longer than needed (a slow one), and it cannot tell "late" from
+# "never". tests/lint/no_sleeps.py enforces it; the polls below are the
+# only sleeps it allows in this file.
+
+POLL = 0.02  # seconds between two looks at a condition
+
+
+_TRUE = object()
+
+
+def wait_until(predicate, timeout, what, interval=POLL, ignore=(), want=_TRUE):
+    """Call predicate() until it returns a true value (or, with @p want,
+    a value equal to it), and return that value.
+
+    After @p timeout seconds, AssertionError naming @p what and the last value
+    seen. An exception of a type in @p ignore counts as "not yet" (a server
+    still starting, say) and, if it is the last thing seen, is reported as
+    the last value and chained; any other exception propagates at once."""
+    deadline = time.monotonic() + timeout
+    last, last_exc = None, None
+    while True:
+        try:
+            last, last_exc = predicate(), None
+            if (last if want is _TRUE else last == want):
+                return last
+        except ignore as e:
+            last, last_exc = e, e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
+                                 f"last value: {last!r}") from last_exc
+        time.sleep(interval)  # the poll interval: allowed by tests/lint/no_sleeps.py
+
+
+def hold_for(duration, predicate, what, interval=0.1):
+    """Assert that predicate() stays true for @p duration seconds (checked
+    every @p interval, and once more at the end); the last value. For
+    "X still holds after T" (a lease kept alive by its heartbeats): stronger
+    than sleeping T and looking once, since a gap in between fails too."""
+    start = time.monotonic()
+    while True:
+        last = predicate()
+        assert last, (f"{what} stopped holding {time.monotonic() - start:.2f} s into "
+                      f"{duration} s; last value: {last!r}")
+        if time.monotonic() - start >= duration:
+            return last
+        time.sleep(interval)  # the poll interval: allowed by tests/lint/no_sleeps.py
+
+
+def wait_change(still, timeout, what, interval=POLL):
+    """Poll still() (true while the old state holds) until it is false, for
+    timing a change from outside: (when the last look that still saw the old
+    state was sent, when the first that saw the change returned), monotonic.
+    A bound "changed no later than T" is measured to the first, "not before
+    T" to the second, so that a slow client cannot fail either."""
+    seen = [None]
+
+    def changed():
+        asked = time.monotonic()
+        if still():
+            seen[0] = asked
+            return False
+        return True
+    wait_until(changed, timeout, what, interval=interval)
+    return seen[0], time.monotonic()
+
+
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     """Wait until a TCP connect to host:port succeeds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening():
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"{host}:{port} not listening after {timeout}s")
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    wait_until(listening, timeout, f"{host}:{port} listening", ignore=(OSError,))
 
 
 def run(cmd, check=False, timeout=60, **kw):
@@ -118,6 +184,14 @@ class ApiClient:
         self.next_id = 1
         self.buf = b""
         self.pending = {}
+
+    @classmethod
+    def adopt(cls, sock, next_id=1):
+        """A client over a connection the test opened itself (its requests
+        numbered from @p next_id on)."""
+        c = cls.__new__(cls)
+        c.sock, c.next_id, c.buf, c.pending = sock, next_id, b"", {}
+        return c
 
     def close(self):
         self.sock.close()
@@ -241,11 +315,14 @@ class Rosterd:
         # Every listener, not just the API's: they open one after another.
         for port in (self.api_port, self.dns_port, self.http_port):
             wait_port(port, proc=self.proc)
-        deadline = time.monotonic() + 10
-        while "rosterd serving" not in self.logs():  # signal handlers are in place
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+        def serving():  # signal handlers are in place
+            if self.proc.poll() is not None:
                 raise RuntimeError("rosterd did not finish starting:\n" + self.logs()[-2000:])
-            time.sleep(0.01)
+            return "rosterd serving" in self.logs()
+        try:
+            wait_until(serving, 10, "rosterd serving")
+        except AssertionError:
+            raise RuntimeError("rosterd did not finish starting:\n" + self.logs()[-2000:])
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:
@@ -267,6 +344,18 @@ class Rosterd:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
+    def metrics(self):
+        """GET /metrics: the Prometheus text."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics",
+                                    timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name, **labels):
+        """One sample of /metrics, e.g. metric("roster_api_connections_rejected_total",
+        reason="limit")."""
+        return metric_sample(self.metrics(), name, **labels)
+
     def __enter__(self):
         # Already started (by start_rosterd(), say): not a second process.
         return self if self.proc is not None else self.start()
@@ -275,6 +364,17 @@ class Rosterd:
         rc = self.stop()
         # ASan/UBSan abort the process: a clean run must end with 0.
         assert rc in (0, None), f"rosterd exited {rc}\n{self.logs()[-3000:]}"
+
+
+def metric_sample(text, name, **labels):
+    """The value of the sample @p name{@p labels} in Prometheus text (an
+    integer); AssertionError when it is not there."""
+    import re
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\d+)$"
+    m = re.search(pat, text, re.M)
+    assert m, f"no {name} {labels} in /metrics"
+    return int(m.group(1))
 
 
 def start_rosterd(make, attempts=3):
@@ -290,6 +390,22 @@ def start_rosterd(make, attempts=3):
         except RuntimeError:
             if attempt == attempts - 1 or "already in use" not in s.logs():
                 raise
+
+
+def serve_connections(listener, handle):
+    """Accept on @p listener (a listening socket) on a thread of its own
+    until it is closed, and run handle(conn) for each connection on a
+    thread of its own: the skeleton of the tests' fake peers."""
+    import threading
+
+    def accept():
+        while True:
+            try:
+                c, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(c,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
 
 
 def dead_port(kind=socket.SOCK_STREAM):

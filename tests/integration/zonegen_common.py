@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import dns.message
 import dns.query
@@ -80,13 +79,17 @@ def query_until_answered(name, rdtype, port, tcp=False, timeout=30.0):
     while, hence a deadline rather than a count of tries); return the last
     response."""
     q = dns.message.make_query(name, rdtype)
-    deadline = time.monotonic() + timeout
-    while True:
-        ask = dns.query.tcp if tcp else dns.query.udp
-        ans = ask(q, "127.0.0.1", port=port, timeout=5)
-        if ans.answer or time.monotonic() > deadline:
-            return ans
-        time.sleep(0.1)
+    ask = dns.query.tcp if tcp else dns.query.udp
+    last = []
+
+    def answered():
+        last[:] = [ask(q, "127.0.0.1", port=port, timeout=5)]
+        return last[0].answer
+    try:
+        harness.wait_until(answered, timeout, f"an answer to {name} {rdtype}", interval=0.1)
+    except AssertionError:
+        pass  # the caller asserts on the answer, and names what it lacks
+    return last[0]
 
 
 def nsd_conf(d, port, rest, verbosity=1):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import ApiClient, Rosterd, parse_responses, pb
+from harness import ApiClient, Rosterd, parse_responses, pb, wait_until
 
 
 @pytest.fixture
@@ -163,10 +163,8 @@ def test_thousand_idle_connections_do_not_stall_others(tmp_path):
 def test_connection_limit_says_so(tmp_path):
     with Rosterd(tmp_path, extra=["--max-connections", "5"]) as s:
         first = ApiClient(s.api_port)
-        deadline = time.monotonic() + 5
-        while first.stats().api_connections != 1:  # the start-up probe has gone
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: first.stats().api_connections, 5,  # the start-up probe has gone
+                   "one API connection open", want=1)
         held = [first] + [ApiClient(s.api_port) for _ in range(4)]
         for c in held:
             assert c.stats().api_connections >= 1
@@ -180,14 +178,8 @@ def test_connection_limit_says_so(tmp_path):
         # The server may accept the next connection before it has read the
         # FINs of the five just closed: that one is refused while they
         # still count. Retry until one is admitted.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                healthy(s)
-                break
-            except ConnectionError:
-                assert time.monotonic() < deadline, "the closed places were never given back"
-                time.sleep(0.05)
+        wait_until(lambda: healthy(s), 10, "the closed places given back", interval=0.05,
+                   ignore=(ConnectionError,))
 
 
 def test_slow_reader_is_cut_off_others_served(tmp_path):
@@ -207,10 +199,8 @@ def test_slow_reader_is_cut_off_others_served(tmp_path):
         healthy(s)
         # The cut-off is logged once the server has worked through what the
         # slow client sent: wait for the line, not a fixed 0.5 s.
-        deadline = time.monotonic() + 10
-        while "not reading its replies" not in s.logs():
-            assert time.monotonic() < deadline, "the slow reader was never cut off"
-            time.sleep(0.05)
+        wait_until(lambda: "not reading its replies" in s.logs(), 10,
+                   "the slow reader cut off", interval=0.05)
         slow.close()
 
 

@@ -4,13 +4,12 @@ import json
 import os
 import re
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import interrupt, roster, running  # noqa: E402
-from harness import SOURCE, Rosterd, binary, dead_port  # noqa: E402
+from harness import SOURCE, Rosterd, binary, dead_port, hold_for  # noqa: E402
 
 LINE = re.compile(r"^(\S+):(\d+)  \((UP|DOWN|STARTING) since "
                   r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d, expires (TIMED|NEVER)\)$")
@@ -92,9 +91,12 @@ def test_register_with_ttl_holds_until_interrupted_then_deregisters(env, srv):
         first = p.stdout.readline().rstrip("\n")
         assert re.match(r"^registered web2\.lon6\.example\.net\.:8081 as "
                         r"_web\._http\.services\.lon6\.example\.net revision \d+$", first)
-        time.sleep(4.5)  # > 2 TTLs: the CLI's heartbeats keep it
-        q = roster("query", "--service", "web", env=env)
-        assert q.returncode == 0 and "web2.lon6.example.net.:8081  (UP since" in q.stdout
+        def served():
+            q = roster("query", "--service", "web", env=env)
+            up = q.returncode == 0 and "web2.lon6.example.net.:8081  (UP since" in q.stdout
+            return q if up else None
+        # Over 2 TTLs: the CLI's heartbeats keep it.
+        q = hold_for(4.5, served, "the CLI's endpoint served", interval=0.25)
         assert "expires TIMED" in q.stdout
         rc, out, err = interrupt(p)
         assert rc == 0, err

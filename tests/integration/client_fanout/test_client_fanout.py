@@ -3,11 +3,10 @@ coming back (SIGKILL, restart) does not disturb the other, and the client
 restores its endpoints there on its own."""
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import Probe, interrupt, query_hosts, roster, running, wait_for  # noqa: E402
-from harness import Rosterd  # noqa: E402
+from harness import Rosterd, hold_for  # noqa: E402
 
 
 def test_registration_reaches_both_registries(tmp_path):
@@ -28,16 +27,19 @@ def test_registration_reaches_both_registries(tmp_path):
             lb = {e["lease"] for e in p.events if e["event"] == "registered" and e["registry"] == 1}
             assert la and lb and la != lb  # a lease per registry
             b.kill9()
-            time.sleep(3.0)  # longer than the TTL: a keeps it alive regardless
-            assert query_hosts(a.api_port, "web") == want
+            # Longer than the TTL (+ 1 s): a keeps it alive regardless.
+            hold_for(3.5, lambda: query_hosts(a.api_port, "web") == want,
+                     "the endpoint on a while b is down", interval=0.25)
             b.start()
             wait_for(lambda: query_hosts(b.api_port, "web") == want, timeout=10,
                      what="b restored")
             # b kept the instance on disk; the client must also be back on
             # it (registered again) before its shutdown can deregister there.
             p.wait_event("registered", n=2, registry=1)
-            time.sleep(3.0)  # > TTL: b's copy lives on the client's heartbeats
-            assert query_hosts(b.api_port, "web") == want
+            # Past b's grace (a TTL from its restart, + 1 s): b's copy lives
+            # on the client's heartbeats.
+            hold_for(3.5, lambda: query_hosts(b.api_port, "web") == want,
+                     "the endpoint on b after its restart", interval=0.25)
             assert p.stop() == 0
             assert query_hosts(a.api_port, "web") == [] and query_hosts(b.api_port, "web") == []
     finally:

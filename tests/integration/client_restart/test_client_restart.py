@@ -5,13 +5,12 @@ service, whether the registry kept the lease (same data dir) or lost it
 import os
 import shutil
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import Probe, query_hosts, wait_for  # noqa: E402
-from harness import Rosterd  # noqa: E402
+from harness import Rosterd, hold_for  # noqa: E402
 
 
 def hold(srv, n=2):
@@ -31,15 +30,19 @@ def test_sigkill_restart_same_data_dir(tmp_path):
             assert query_hosts(srv.api_port, "api") == WANT
             srv.kill9()
             p.wait_event("disconnected")
-            time.sleep(1.0)  # the client retries meanwhile (backoff <= 1 s)
+            # The registry stays down for a while; the client retries
+            # meanwhile (backoff <= 1 s), alive, claiming nothing.
+            hold_for(1.0, lambda: p.proc.poll() is None and p.count("registered") == 2,
+                     "the client retrying while the registry is down")
             srv.start()
             # Back without any action by the service.
             wait_for(lambda: query_hosts(srv.api_port, "api") == WANT, timeout=10,
                      what="endpoints after restart")
             p.wait_event("registered", n=4)  # registered again on reconnect
-            # And kept alive afterwards by heartbeats on the same connection.
-            time.sleep(4.5)
-            assert query_hosts(srv.api_port, "api") == WANT
+            # And kept alive afterwards by heartbeats on the same connection,
+            # over two TTLs.
+            hold_for(4.5, lambda: query_hosts(srv.api_port, "api") == WANT,
+                     "the endpoints kept alive by heartbeats", interval=0.25)
             assert p.stop() == 0
             assert query_hosts(srv.api_port, "api") == []
     finally:
@@ -69,8 +72,8 @@ def test_registry_down_at_startup_then_up(tmp_path):
     """A service that starts before its registry registers once it appears."""
     srv = Rosterd(tmp_path)
     with hold(srv) as p:
-        time.sleep(1.5)
-        assert p.count("registered") == 0 and p.proc.poll() is None
+        hold_for(1.5, lambda: p.count("registered") == 0 and p.proc.poll() is None,
+                 "the client waiting, alive, for a registry that is not there")
         srv.start()
         try:
             wait_for(lambda: query_hosts(srv.api_port, "api") == WANT, timeout=10,

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import binary, roster, running, wait_for  # noqa: E402
-from harness import Rosterd  # noqa: E402
+from harness import Rosterd, serve_connections  # noqa: E402
 
 
 class PausableProxy:
@@ -34,7 +34,8 @@ class PausableProxy:
         self.resumed.set()
         self.socks = []
         self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.holding = 0  # connections that sent something while paused
+        serve_connections(self.ls, self._serve)
 
     def pause(self):
         self.resumed.clear()
@@ -51,14 +52,6 @@ class PausableProxy:
                     pass
             self.socks = []
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
     def _serve(self, c):
         with self.lock:
             self.socks.append(c)
@@ -70,6 +63,9 @@ class PausableProxy:
                 if not d:
                     c.close()
                     return
+                if not held:
+                    with self.lock:
+                        self.holding += 1
                 held += d
             except socket.timeout:
                 pass
@@ -166,11 +162,13 @@ def test_watch_resumes_from_the_stream_after_a_revision_reset(tmp_path):
             # dir) and takes q2..q7: its revision passes the watch's old 6.
             mark = len(w.events)
             proxy.pause()
+            holding = proxy.holding
             srv.kill9()
             proxy.drop_all()
             srv.start()
             wait_for(lambda: "RESYNC" in w.kinds()[mark:], what="the resync")
-            time.sleep(0.5)  # the watch reconnects to the paused proxy
+            wait_for(lambda: proxy.holding > holding,
+                     what="the watch reconnected to the paused proxy")
             for i in range(2, 8):
                 reg(srv, f"q{i}")  # revisions 2..7
             proxy.resume()
@@ -198,15 +196,7 @@ class FloodPeer:
         self.ls.listen(16)
         self.port = self.ls.getsockname()[1]
         self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._flood, args=(c,), daemon=True).start()
+        serve_connections(self.ls, self._flood)
 
     def _flood(self, c):
         body = b"\x08\xbf\x84\x3d"  # Response{id: 999999}

@@ -8,9 +8,8 @@ import queue
 import signal
 import subprocess
 import threading
-import time
 
-from harness import binary, run
+from harness import binary, run, wait_until
 
 # The ring of common/ring.h, implemented again from its documentation:
 # FNV-1a 64 then MurmurHash3's fmix64, the top 32 bits; a point per
@@ -87,14 +86,8 @@ def query_hosts(port, service, protocol=None, all=False):
 
 
 def wait_for(pred, timeout=15.0, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+    """harness.wait_until() with this module's defaults."""
+    return wait_until(pred, timeout, what, interval=interval)
 
 
 class Probe:

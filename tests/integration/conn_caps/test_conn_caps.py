@@ -3,44 +3,24 @@ and 3.10): one source gets its cap's worth of DNS TCP and API connections
 and no more; the next is accepted and closed without an answer, while
 another source (127.0.0.2: Linux loopback answers for all of 127/8) is
 still served, and closing one connection frees its place."""
-import re
 import signal
 import socket
 import struct
-import time
-import urllib.request
 
 import dns.message
 import pytest
 
 from dns_helpers import wait_dns
-from harness import ApiClient, Rosterd, parse_responses, pb
+from harness import ApiClient, Rosterd, parse_responses, pb, wait_until
+from harness import metric_sample as sample
 
 ZONE = "services.lon6.example.net."
 CAP = 4
 
 
-def metrics(srv):
-    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def sample(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\d+)$"
-    m = re.search(pat, text, re.M)
-    assert m, f"no {name} {labels} in /metrics"
-    return int(m.group(1))
-
-
 def wait_sample(srv, name, want, timeout=5.0, **labels):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = sample(metrics(srv), name, **labels)
-        if got == want:
-            return
-        assert time.monotonic() < deadline, f"{name} = {got}, want {want}"
-        time.sleep(0.05)
+    wait_until(lambda: sample(srv.metrics(), name, **labels), timeout, f"{name} {labels}",
+               interval=0.05, want=want)
 
 
 def dns_connect(srv, source="127.0.0.1"):
@@ -106,22 +86,22 @@ def test_dns_tcp_per_source_cap(dns_srv):
     assert r is not None and r.answer
     # The held connections still work: the refusal touched nobody else.
     assert dns_ask(held[1], qid=9) is not None
-    text = metrics(s)
+    text = s.metrics()
     assert sample(text, "roster_dns_tcp_rejected_total", reason="per_source") == 1
     assert sample(text, "roster_dns_tcp_rejected_total", reason="limit") == 0
     # Closing one frees its place; the server notices the FIN and releases
     # it, so the next connection from 127.0.0.1 is answered.
     held.pop(0).close()
-    deadline = time.monotonic() + 5
-    while True:
+
+    def admitted():
         c = dns_connect(s)
         r = dns_ask(c, qid=10)
-        if r is not None:
-            held.append(c)
-            break
-        c.close()
-        assert time.monotonic() < deadline, "a closed connection never gave its place back"
-        time.sleep(0.05)
+        if r is None:
+            c.close()
+            return None
+        held.append(c)
+        return r
+    r = wait_until(admitted, 5, "the closed connection's place given back", interval=0.05)
     assert r.answer
     # And the cap still holds after the reuse.
     again = dns_connect(s)
@@ -144,7 +124,7 @@ def test_dns_global_cap_still_applies(tmp_path):
         extra = dns_connect(s, "127.0.0.3")
         assert dns_ask(extra, qid=9) is None
         extra.close()
-        text = metrics(s)
+        text = s.metrics()
         assert sample(text, "roster_dns_tcp_rejected_total", reason="limit") == 1
         assert sample(text, "roster_dns_tcp_rejected_total", reason="per_source") == 0
         for c in held:
@@ -169,10 +149,8 @@ def api_frames(sock):
 def test_api_per_source_cap(tmp_path):
     with Rosterd(tmp_path, extra=["--max-connections-per-source", str(CAP)]) as s:
         first = ApiClient(s.api_port)
-        deadline = time.monotonic() + 5
-        while first.stats().api_connections != 1:  # the start-up probe has gone
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: first.stats().api_connections, 5,  # the start-up probe has gone
+                   "one API connection open", want=1)
         held = [first] + [ApiClient(s.api_port) for _ in range(CAP - 1)]
         # A frame round-trip on every admitted connection.
         for k, c in enumerate(held):
@@ -190,22 +168,23 @@ def test_api_per_source_cap(tmp_path):
             assert other.sock.getsockname()[0] == "127.0.0.2"
             st = other.stats()
             assert st.instances == CAP
-        text = metrics(s)
+        text = s.metrics()
         assert sample(text, "roster_api_connections_rejected_total", reason="per_source") == 1
         assert sample(text, "roster_api_connections_rejected_total", reason="limit") == 0
         # Closing one frees its place.
         held.pop().close()
-        deadline = time.monotonic() + 5
-        while True:
+
+        def admitted():
+            c = ApiClient(s.api_port)
             try:
-                c = ApiClient(s.api_port)
                 st = c.stats()
-                held.append(c)
-                break
             except ConnectionError:
                 c.close()
-                assert time.monotonic() < deadline, "the place was never given back"
-                time.sleep(0.05)
+                raise
+            held.append(c)
+            return st
+        st = wait_until(admitted, 5, "the closed connection's place given back",
+                        interval=0.05, ignore=(ConnectionError,))
         assert st.instances == CAP
         for c in held:
             c.close()
@@ -224,10 +203,7 @@ def test_dns_per_source_cap_reloads_on_sighup(tmp_path):
         b.close()
         conf.write_text("tcp-max-connections-per-source = 2\n")
         s.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
-        while "SIGHUP" not in s.logs():
-            assert time.monotonic() < deadline, "SIGHUP never logged"
-            time.sleep(0.05)
+        wait_until(lambda: "SIGHUP" in s.logs(), 5, "SIGHUP logged", interval=0.05)
         # The admitted connection stays; one more from the source now fits.
         c = dns_connect(s)
         assert dns_ask(c, qid=3) is not None
@@ -257,16 +233,15 @@ def test_http_connection_cap_is_a_flag(tmp_path):
     with Rosterd(tmp_path, extra=["--http-max-connections", "2"]) as s:
         # The harness's readiness probe may still hold a place: retry until
         # two keep-alive connections are both served.
-        deadline = time.monotonic() + 5
-        while True:
+        def two_served():
             held = [socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
                     for _ in range(2)]
             if all(http_get(c) == 200 for c in held):
-                break
+                return held
             for c in held:
                 c.close()
-            assert time.monotonic() < deadline, "two connections never served"
-            time.sleep(0.1)
+            return None
+        held = wait_until(two_served, 5, "two keep-alive connections served", interval=0.1)
         third = socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
         assert http_get(third) == 503
         third.close()
@@ -274,12 +249,7 @@ def test_http_connection_cap_is_a_flag(tmp_path):
         assert http_get(held[0]) == 200
         for c in held:
             c.close()
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                text = metrics(s)
-                break
-            except OSError:  # a 503 while the closed ones are released
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        # A 503 (an OSError from urllib) while the closed ones are released.
+        text = wait_until(lambda: s.metrics(), 5, "/metrics served", interval=0.05,
+                          ignore=(OSError,))
         assert sample(text, "roster_http_connections_rejected_total") >= 1

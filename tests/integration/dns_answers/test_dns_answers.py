@@ -9,7 +9,6 @@ import os
 import json
 import socket
 import struct
-import time
 
 import dns.edns
 import dns.flags
@@ -21,7 +20,7 @@ import dns.rdatatype
 import pytest
 
 from dns_helpers import wait_dns
-from harness import Rosterd, free_port, pb, run, start_rosterd
+from harness import Rosterd, free_port, pb, run, start_rosterd, wait_until
 
 ZONE = "services.lon6.example.net."
 
@@ -265,12 +264,10 @@ def test_stale_answer_ede(tmp_path):
         with s.client() as c:
             lease = c.open_lease(1)
             reg(c, "k", "tcp", "k1.lon6.example.net", 1, ["10.0.0.1"], lease=lease)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        def stale_answer():
             r = udp(s, dns.message.make_query("_k._tcp." + ZONE, "SRV", use_edns=0))
-            if any(o.otype == dns.edns.EDE for o in r.options):
-                break
-            time.sleep(0.1)
+            return r if any(o.otype == dns.edns.EDE for o in r.options) else None
+        r = wait_until(stale_answer, 5, "an answer with an EDE", interval=0.1)
         assert r.answer, "keep-last serves the last instance"
         ede = [o for o in r.options if o.otype == dns.edns.EDE]
         assert ede and ede[0].code == 3, "Stale Answer"

@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -16,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dns_helpers import wait_dns
-from harness import Rosterd, run, wait_port
+from harness import Rosterd, run, wait_port, wait_until
 
 # The contract of SPEC.md, section HTTP (plus the families we add).
 SPEC_FAMILIES = {
@@ -99,13 +98,13 @@ def value(samples, name, **labels):
 
 def scrape_until(srv, name, want, timeout):
     """Scrape until the unlabelled sample `name` reads `want`; the last scrape."""
-    deadline = time.monotonic() + timeout
-    while True:
-        m = scrape(srv)
-        if value(m, name) == want or time.monotonic() > deadline:
-            assert value(m, name) == want, f"{name} = {value(m, name)}, want {want}"
-            return m
-        time.sleep(0.1)
+    last = []
+
+    def reads_want():
+        last[:] = [scrape(srv)]
+        return value(last[0], name)
+    wait_until(reads_want, timeout, f"{name} = {want}", interval=0.1, want=want)
+    return last[0]
 
 
 def test_metrics_parse_and_move_with_registrations_heartbeats_expiries(srv):
@@ -275,13 +274,15 @@ def test_connection_limit_answers_503_and_recovers(srv):
             s.close()
     # Until the server has read the FINs of the 256 just closed, a new
     # connection may still be refused: each such 503 is counted too.
-    deadline = time.monotonic() + 10
-    refused = 0
-    while (code := get(srv, "/healthz")[0]) != 200:
-        assert code == 503, code
-        refused += 1
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    refused = []
+
+    def served():
+        code = get(srv, "/healthz")[0]
+        assert code in (200, 503), code
+        refused.append(code == 503)
+        return code == 200
+    wait_until(served, 10, "/healthz served again", interval=0.05)
+    refused = sum(refused)
     assert value(scrape(srv), "roster_http_requests_total", code="503") == 1 + refused
 
 

@@ -5,10 +5,11 @@ serves the new serial. The secondary's SOA refresh is an hour: only the
 NOTIFY can make it ask within the test."""
 import os
 import subprocess
-import time
 
+import dns.exception
 import dns.message
 import dns.query
+import dns.rcode
 
 import harness
 import zonegen_common as zc
@@ -17,27 +18,26 @@ ZONE = "s00.example.net."
 
 
 def soa_serial_at(port, zone=ZONE):
+    """The zone's SOA serial at 127.0.0.1:@p port, or the rcode's name when
+    the answer has none (SERVFAIL while the zone loads, say). No answer at
+    all raises dns.exception.Timeout; any other error propagates."""
     q = dns.message.make_query(zone, "SOA")
-    try:
-        r = dns.query.udp(q, "127.0.0.1", port=port, timeout=1)
-    except Exception:
-        return None
+    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=1)
     if r.rcode() != 0 or not r.answer:
-        return None
+        return dns.rcode.to_text(r.rcode()) + (" without an answer" if r.rcode() == 0 else "")
     return r.answer[0][0].serial
 
 
 def wait_serial(port, serial, timeout, procs=()):
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
+    """Wait until 127.0.0.1:@p port serves @p serial (while every process
+    of @p procs runs); the serial. A timeout names what was last seen: a
+    serial, an rcode, or the exception."""
+    def serial_now():
         for p in procs:
             assert p.poll() is None, f"{p.args[0]} exited"
-        got = soa_serial_at(port)
-        if got == serial:
-            return got
-        time.sleep(0.1)
-    return got
+        return soa_serial_at(port)
+    return harness.wait_until(serial_now, timeout, f"serial {serial} at 127.0.0.1:{port}",
+                              interval=0.1, ignore=(dns.exception.Timeout,), want=serial)
 
 
 def start_knot(tmp_path, out, port):

@@ -75,8 +75,10 @@ void client_fixture_start(struct client_fixture *f, const struct client_fixture_
 			.event_cb = count_cb,
 			.event_ud = f};
 	cr_assert_eq(roster_client_new(&cfg, &f->c), 0);
-	struct roster_instance ep = {.service = "web", .protocol = "http",
-		.host = "web1.example.net", .port = 80};
+	struct roster_instance ep = {.service = "web",
+			.protocol = "http",
+			.host = "web1.example.net",
+			.port = 80};
 	cr_assert_eq(roster_endpoint_add(f->c, &ep), 0);
 	if (f->second_host[0] != '\0') {
 		struct roster_instance two = {.service = "web",
@@ -91,8 +93,12 @@ void client_fixture_start(struct client_fixture *f, const struct client_fixture_
 		memset(f->big, 'a', o->big_value_len);
 		f->big[o->big_value_len] = '\0';
 		struct roster_meta meta = {.key = "blob", .value = f->big};
-		struct roster_instance big = {.service = "web", .protocol = "http",
-			.host = "web2.example.net", .port = 80, .metadata = &meta, .n_metadata = 1};
+		struct roster_instance big = {.service = "web",
+				.protocol = "http",
+				.host = "web2.example.net",
+				.port = 80,
+				.metadata = &meta,
+				.n_metadata = 1};
 		cr_assert_eq(roster_endpoint_add(f->c, &big), 0);
 	}
 	cr_assert_eq(roster_client_start_loop(f->c, &f->loop), 0);

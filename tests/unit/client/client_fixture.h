@@ -37,7 +37,7 @@ struct client_fixture {
 	struct client_counters n;
 	struct roster_client *c;
 	char server[32];
-	char *big; /**< web2's metadata value, with opts.big_value_len */
+	char *big;            /**< web2's metadata value, with opts.big_value_len */
 	char second_host[64]; /**< opts.second_host, or "" */
 	roster_event_cb on_event;
 	void *on_event_ud;
@@ -45,15 +45,15 @@ struct client_fixture {
 
 /** Options of client_fixture_start(); zero fields take the default. */
 struct client_fixture_opts {
-	uint32_t backoff_max_ms; /**< default 50 */
-	uint32_t timeout_ms;     /**< default 500 */
-	int silent;              /**< the mock answers nothing from the start */
-	uint32_t max_frame;      /**< the mock's --max-frame (mock_registry.h) */
-	size_t big_value_len;    /**< nonzero: a second endpoint, web2.example.net:80,
-				  * with one metadata value this long */
-	const char *second_host; /**< a second plain endpoint, web/http on this host,
-				  * port 80 */
-	uint32_t ttl_seconds;    /**< the lease TTL asked for; default 1 */
+	uint32_t backoff_max_ms;             /**< default 50 */
+	uint32_t timeout_ms;                 /**< default 500 */
+	int silent;                          /**< the mock answers nothing from the start */
+	uint32_t max_frame;                  /**< the mock's --max-frame (mock_registry.h) */
+	size_t big_value_len;                /**< nonzero: a second endpoint, web2.example.net:80,
+					      * with one metadata value this long */
+	const char *second_host;             /**< a second plain endpoint, web/http on this host,
+					      * port 80 */
+	uint32_t ttl_seconds;                /**< the lease TTL asked for; default 1 */
 	const struct mock_registry_ops *ops; /**< the mock's hooks */
 	void *ud;                            /**< their @p ud */
 	roster_event_cb on_event;            /**< called for every event, after counting */

@@ -90,8 +90,8 @@ struct mock_registry_conn {
  * @return nonzero when the hook dealt with it (answered it with
  *         mock_registry_send(), or chose not to answer); 0 for the default.
  */
-typedef int (*mock_registry_request_cb)(struct mock_registry_conn *mc,
-		const Roster__V1__Request *rq, void *ud);
+typedef int (*mock_registry_request_cb)(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud);
 
 /** A connection accepted into a slot (not one refused by ->refuse). */
 typedef void (*mock_registry_accept_cb)(struct mock_registry_conn *mc, void *ud);
@@ -142,8 +142,8 @@ struct mock_registry {
 	/* Counters. */
 	unsigned opens, heartbeats, registers, lease_deregs;
 	unsigned instance_deregs; /**< Deregister of an instance, known or not */
-	unsigned oversized; /**< frames over max_frame, answered with the verdict */
-	unsigned accepts;   /**< connections accepted, refused ones included */
+	unsigned oversized;       /**< frames over max_frame, answered with the verdict */
+	unsigned accepts;         /**< connections accepted, refused ones included */
 	uint64_t accepted_at[MOCK_REGISTRY_MAX_ACCEPTS]; /**< uv_now() of each accept */
 };
 

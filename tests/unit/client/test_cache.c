@@ -12,10 +12,19 @@ static struct roster_result *result(uint64_t fetched, const char *host)
 	struct roster_result *r = inst_result_new(1);
 	const char *addrs[] = {"10.0.0.1"};
 	struct roster_meta meta[] = {{"k", "v"}};
-	struct roster_instance in = {.service = "db", .protocol = "tcp", .host = host,
-		.port = 5432, .addresses = addrs, .n_addresses = 1, .metadata = meta,
-		.n_metadata = 1, .status = ROSTER_UP, .expiry = ROSTER_TIMED, .lease = 77,
-		.registered_at_ms = 1, .status_since_ms = 2};
+	struct roster_instance in = {.service = "db",
+			.protocol = "tcp",
+			.host = host,
+			.port = 5432,
+			.addresses = addrs,
+			.n_addresses = 1,
+			.metadata = meta,
+			.n_metadata = 1,
+			.status = ROSTER_UP,
+			.expiry = ROSTER_TIMED,
+			.lease = 77,
+			.registered_at_ms = 1,
+			.status_since_ms = 2};
 	cr_assert_eq(inst_pack(&r->instances[0], &in), 0);
 	r->n_instances = 1;
 	r->revision = 10;
@@ -37,7 +46,8 @@ Test(cache, serves_a_stale_copy_until_max_age)
 	cr_expect_str_eq(got->instances[0].host, "db1.example.net.");
 	roster_result_free(got);
 	/* One millisecond past max age: refused. */
-	cr_expect_eq(cache_get(&c, "db", "tcp", 0, 1000000 + 3600001, 3600000, &got), ROSTER_ENOENT);
+	cr_expect_eq(cache_get(&c, "db", "tcp", 0, 1000000 + 3600001, 3600000, &got),
+			ROSTER_ENOENT);
 	/* Other keys do not match. */
 	cr_expect_eq(cache_get(&c, "db", NULL, 0, 1000000, 3600000, &got), ROSTER_ENOENT);
 	cr_expect_eq(cache_get(&c, "db", "tcp", 1, 1000000, 3600000, &got), ROSTER_ENOENT);
@@ -115,9 +125,9 @@ Test(cache, missing_or_corrupt_files_are_reported)
 	int fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	const char *docs[] = {"{not json", "[]", "{\"version\":2,\"entries\":[]}",
-		"{\"version\":1,\"entries\":[{\"service\":\"a\"}]}",
-		"{\"version\":1,\"entries\":[{\"service\":\"a\",\"protocol\":\"\",\"all\":false,"
-		"\"result\":{\"revision\":1}}]}"};
+			"{\"version\":1,\"entries\":[{\"service\":\"a\"}]}",
+			"{\"version\":1,\"entries\":[{\"service\":\"a\",\"protocol\":\"\",\"all\":false,"
+			"\"result\":{\"revision\":1}}]}"};
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		FILE *f = fopen(path, "w");
 		fputs(docs[i], f);

@@ -13,8 +13,13 @@
 static struct roster_result *result(uint64_t fetched, uint64_t revision, const char *host)
 {
 	struct roster_result *r = inst_result_new(1);
-	struct roster_instance in = {.service = "db", .protocol = "tcp", .host = host,
-		.port = 5432, .status = ROSTER_UP, .expiry = ROSTER_TIMED, .lease = 77};
+	struct roster_instance in = {.service = "db",
+			.protocol = "tcp",
+			.host = host,
+			.port = 5432,
+			.status = ROSTER_UP,
+			.expiry = ROSTER_TIMED,
+			.lease = 77};
 	cr_assert_eq(inst_pack(&r->instances[0], &in), 0);
 	r->n_instances = 1;
 	r->revision = revision;

@@ -115,7 +115,8 @@ Test(engine, bad_configurations_are_refused)
 	const char *bad[] = {"localhost:7600"};
 	struct roster_config cfg2 = {.servers = bad, .n_servers = 1};
 	cr_expect_eq(roster_client_new(&cfg2, &c), ROSTER_EADDR);
-	cr_expect(strstr(roster_errmsg(), "server 'localhost:7600'") != NULL, "%s", roster_errmsg());
+	cr_expect(strstr(roster_errmsg(), "server 'localhost:7600'") != NULL, "%s",
+			roster_errmsg());
 	const char *noport[] = {"127.0.0.1"};
 	struct roster_config cfg3 = {.servers = noport, .n_servers = 1};
 	cr_expect_eq(roster_client_new(&cfg3, &c), ROSTER_EPORT);
@@ -124,12 +125,12 @@ Test(engine, bad_configurations_are_refused)
 	cr_expect_null(c);
 	/* NULL: every default (127.0.0.1:7600, TTL 10 s). */
 	cr_assert_eq(roster_client_new(NULL, &c), 0);
-	struct roster_instance bad_ep = {.service = "web", .protocol = "http", .host = "h..x",
-		.port = 1};
+	struct roster_instance bad_ep = {
+			.service = "web", .protocol = "http", .host = "h..x", .port = 1};
 	cr_expect_eq(roster_endpoint_add(c, &bad_ep), ROSTER_ENAME);
 	cr_expect(strstr(roster_errmsg(), "invalid host 'h..x'") != NULL, "%s", roster_errmsg());
-	struct roster_instance ep = {.service = "web", .protocol = "http", .host = "h.example.net",
-		.port = 1};
+	struct roster_instance ep = {
+			.service = "web", .protocol = "http", .host = "h.example.net", .port = 1};
 	cr_expect_eq(roster_endpoint_remove(c, &ep), ROSTER_ENOENT);
 	cr_expect_eq(roster_endpoint_add(c, &ep), 0);
 	cr_expect_eq(roster_endpoint_set_status(c, &ep, ROSTER_STATUS_UNSPECIFIED), ROSTER_EINVAL);

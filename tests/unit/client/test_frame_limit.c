@@ -47,8 +47,12 @@ Test(frame_limit, an_endpoint_over_the_default_limit_is_refused_when_added)
 	memset(big, 'a', n);
 	big[n] = '\0';
 	struct roster_meta meta = {.key = "blob", .value = big};
-	struct roster_instance ep = {.service = "web", .protocol = "http",
-		.host = "web2.example.net", .port = 80, .metadata = &meta, .n_metadata = 1};
+	struct roster_instance ep = {.service = "web",
+			.protocol = "http",
+			.host = "web2.example.net",
+			.port = 80,
+			.metadata = &meta,
+			.n_metadata = 1};
 	cr_expect_eq(roster_endpoint_add(f.c, &ep), ROSTER_ELIMIT);
 	cr_expect(strstr(roster_errmsg(), "frame limit") != NULL, "'%s'", roster_errmsg());
 	free(big);

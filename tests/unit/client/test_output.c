@@ -23,11 +23,15 @@ static struct roster_result *two(bool stale)
 {
 	struct roster_result *r = inst_result_new(2);
 	const char *hosts[] = {"lon6-metadataproxy-a133t.lon6.example.net.",
-		"lon6-metadataproxy-af00l.lon6.example.net."};
+			"lon6-metadataproxy-af00l.lon6.example.net."};
 	for (int i = 0; i < 2; i++) {
-		struct roster_instance in = {.service = "metadata", .protocol = "hm",
-			.host = hosts[i], .port = 1234, .status = ROSTER_UP,
-			.status_since_ms = T0 + 11000u * (unsigned)i, .expiry = ROSTER_TIMED};
+		struct roster_instance in = {.service = "metadata",
+				.protocol = "hm",
+				.host = hosts[i],
+				.port = 1234,
+				.status = ROSTER_UP,
+				.status_since_ms = T0 + 11000u * (unsigned)i,
+				.expiry = ROSTER_TIMED};
 		cr_assert_eq(inst_pack(&r->instances[i], &in), 0);
 		r->n_instances++;
 	}
@@ -60,10 +64,11 @@ Test(output, stale_copy_says_so)
 	FILE *f = capture();
 	output_query(f, false, "metadata", "hm", r, T0 + 42000, "unreachable");
 	fclose(f);
-	cr_expect(strstr(capture_buf, "query: service:metadata, protocol:hm (2 endpoints)\n"
-				      "stale: no registry answered; last known copy from "
-				      "2026-11-25 00:58:07 (42 s ago, registry 127.0.0.1:7600)\n") ==
-			capture_buf,
+	cr_expect(strstr(capture_buf,
+				  "query: service:metadata, protocol:hm (2 endpoints)\n"
+				  "stale: no registry answered; last known copy from "
+				  "2026-11-25 00:58:07 (42 s ago, registry 127.0.0.1:7600)\n") ==
+					capture_buf,
 			"%s", capture_buf);
 	f = capture();
 	output_query(f, true, "metadata", "hm", r, T0 + 42000, "unreachable");
@@ -98,8 +103,10 @@ Test(output, empty_and_mixed_protocols)
 
 Test(output, registered_line)
 {
-	struct roster_instance in = {.service = "web", .protocol = "http",
-		.host = "web1.lon6.example.net.", .port = 8080};
+	struct roster_instance in = {.service = "web",
+			.protocol = "http",
+			.host = "web1.lon6.example.net.",
+			.port = 8080};
 	FILE *f = capture();
 	output_registered(f, false, &in, "services.lon6.example.net.", 42, "s", false, 0);
 	fclose(f);
@@ -109,17 +116,27 @@ Test(output, registered_line)
 
 Test(output, watch_events)
 {
-	struct roster_instance in = {.service = "web", .protocol = "http", .host = "h.", .port = 1,
-		.status = ROSTER_UP, .status_since_ms = T0, .expiry = ROSTER_NEVER};
-	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT, .revision = 5,
-		.instance = &in, .reason = "", .server = "s"};
+	struct roster_instance in = {.service = "web",
+			.protocol = "http",
+			.host = "h.",
+			.port = 1,
+			.status = ROSTER_UP,
+			.status_since_ms = T0,
+			.expiry = ROSTER_NEVER};
+	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT,
+			.revision = 5,
+			.instance = &in,
+			.reason = "",
+			.server = "s"};
 	FILE *f = capture();
 	output_watch_event(f, false, &ev);
 	ev.kind = ROSTER_WATCH_REMOVE;
 	ev.reason = "expired";
 	output_watch_event(f, false, &ev);
-	struct roster_watch_event end = {.kind = ROSTER_WATCH_SNAPSHOT_END, .revision = 4,
-		.reason = "", .server = "s"};
+	struct roster_watch_event end = {.kind = ROSTER_WATCH_SNAPSHOT_END,
+			.revision = 4,
+			.reason = "",
+			.server = "s"};
 	output_watch_event(f, true, &end);
 	fclose(f);
 	cr_expect_str_eq(capture_buf,

@@ -57,7 +57,8 @@ Test(backoff, next_within_stays_jittered_under_the_limit)
 Test(engine, reconnects_within_a_third_of_the_ttl_while_a_lease_is_held)
 {
 	struct client_fixture f;
-	client_fixture_start(&f, &(struct client_fixture_opts){.backoff_max_ms = 20000}); /* TTL 1 s */
+	client_fixture_start(
+			&f, &(struct client_fixture_opts){.backoff_max_ms = 20000}); /* TTL 1 s */
 	mock_run_until(&f.loop, &f.n.registered, 1, 2000);
 	/* For 3 s the registry closes every connection at once (down, or
 	 * restarting): the backoff's ceiling grows to 20 s, yet every attempt

@@ -10,8 +10,11 @@ static struct roster_result *ring_of(const char *const hosts[], size_t n, enum r
 {
 	struct roster_result *r = inst_result_new(n);
 	for (size_t i = 0; i < n; i++) {
-		struct roster_instance in = {.service = "s", .protocol = "p", .host = hosts[i],
-			.port = 1234, .status = st};
+		struct roster_instance in = {.service = "s",
+				.protocol = "p",
+				.host = hosts[i],
+				.port = 1234,
+				.status = st};
 		cr_assert_eq(inst_pack(&r->instances[i], &in), 0);
 		r->n_instances++;
 	}

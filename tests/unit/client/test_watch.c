@@ -78,8 +78,8 @@ static void watches_accept_cb(struct mock_registry_conn *mc, void *ud)
 }
 
 /* Watch and CancelWatch; the rest is the mock's default. */
-static int watches_request_cb(struct mock_registry_conn *mc, const Roster__V1__Request *rq,
-		void *ud)
+static int watches_request_cb(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
 {
 	struct mock_watches *mw = ud;
 	struct mock_registry *m = mc->m;
@@ -126,8 +126,8 @@ static int watches_request_cb(struct mock_registry_conn *mc, const Roster__V1__R
 }
 
 static const struct mock_registry_ops watches_ops = {
-	.request = watches_request_cb,
-	.accept = watches_accept_cb,
+		.request = watches_request_cb,
+		.accept = watches_accept_cb,
 };
 
 struct fixture;
@@ -208,8 +208,12 @@ static void setup_client(struct fixture *f)
 	mock_registry_start(&f->loop, &f->m, &watches_ops, &f->mw);
 	snprintf(f->server, sizeof(f->server), "127.0.0.1:%d", f->m.port);
 	const char *servers[] = {f->server};
-	struct roster_config cfg = {.servers = servers, .n_servers = 1, .ttl_seconds = 1,
-		.backoff_min_ms = 10, .backoff_max_ms = 50, .timeout_ms = 500};
+	struct roster_config cfg = {.servers = servers,
+			.n_servers = 1,
+			.ttl_seconds = 1,
+			.backoff_min_ms = 10,
+			.backoff_max_ms = 50,
+			.timeout_ms = 500};
 	cr_assert_eq(roster_client_new(&cfg, &f->c), 0);
 	/* List order is newest first: b, then a. */
 	cr_assert_eq(roster_watch_start(f->c, "", watch_cb, &f->a, &f->a.w), 0);

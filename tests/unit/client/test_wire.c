@@ -29,10 +29,17 @@ Test(wire, register_request_carries_the_whole_instance)
 {
 	const char *addrs[] = {"10.0.0.1", "fd00::1"};
 	struct roster_meta meta[] = {{"version", "1.2"}};
-	struct roster_instance in = {.service = "web", .protocol = "http",
-		.host = "web1.example.net", .port = 8080, .addresses = addrs, .n_addresses = 2,
-		.metadata = meta, .n_metadata = 1, .weight = 7, .priority = 3,
-		.status = ROSTER_STARTING};
+	struct roster_instance in = {.service = "web",
+			.protocol = "http",
+			.host = "web1.example.net",
+			.port = 8080,
+			.addresses = addrs,
+			.n_addresses = 2,
+			.metadata = meta,
+			.n_metadata = 1,
+			.weight = 7,
+			.priority = 3,
+			.status = ROSTER_STARTING};
 	struct wire_request rq = {.id = 77, .op = WIRE_REGISTER, .inst = &in, .lease = 0xabcdef};
 	Roster__V1__Request *m = roundtrip(&rq);
 	cr_assert_eq(m->op_case, ROSTER__V1__REQUEST__OP_REGISTER);
@@ -59,17 +66,21 @@ Test(wire, every_op_encodes_its_case)
 		struct wire_request rq;
 		int op_case;
 	} cases[] = {
-		{{.op = WIRE_OPEN_LEASE, .ttl_seconds = 30}, ROSTER__V1__REQUEST__OP_OPEN_LEASE},
-		{{.op = WIRE_HEARTBEAT, .lease = 5}, ROSTER__V1__REQUEST__OP_HEARTBEAT},
-		{{.op = WIRE_DEREGISTER_INSTANCE, .inst = &id}, ROSTER__V1__REQUEST__OP_DEREGISTER},
-		{{.op = WIRE_DEREGISTER_LEASE, .lease = 5}, ROSTER__V1__REQUEST__OP_DEREGISTER},
-		{{.op = WIRE_SET_STATUS, .inst = &id, .status = ROSTER_DOWN},
-			ROSTER__V1__REQUEST__OP_SET_STATUS},
-		{{.op = WIRE_QUERY, .service = "a"}, ROSTER__V1__REQUEST__OP_QUERY},
-		{{.op = WIRE_LIST}, ROSTER__V1__REQUEST__OP_LIST},
-		{{.op = WIRE_WATCH, .since_revision = 9}, ROSTER__V1__REQUEST__OP_WATCH},
-		{{.op = WIRE_STATS}, ROSTER__V1__REQUEST__OP_STATS},
-		{{.op = WIRE_CANCEL_WATCH, .watch_id = 3}, ROSTER__V1__REQUEST__OP_CANCEL_WATCH},
+			{{.op = WIRE_OPEN_LEASE, .ttl_seconds = 30},
+					ROSTER__V1__REQUEST__OP_OPEN_LEASE},
+			{{.op = WIRE_HEARTBEAT, .lease = 5}, ROSTER__V1__REQUEST__OP_HEARTBEAT},
+			{{.op = WIRE_DEREGISTER_INSTANCE, .inst = &id},
+					ROSTER__V1__REQUEST__OP_DEREGISTER},
+			{{.op = WIRE_DEREGISTER_LEASE, .lease = 5},
+					ROSTER__V1__REQUEST__OP_DEREGISTER},
+			{{.op = WIRE_SET_STATUS, .inst = &id, .status = ROSTER_DOWN},
+					ROSTER__V1__REQUEST__OP_SET_STATUS},
+			{{.op = WIRE_QUERY, .service = "a"}, ROSTER__V1__REQUEST__OP_QUERY},
+			{{.op = WIRE_LIST}, ROSTER__V1__REQUEST__OP_LIST},
+			{{.op = WIRE_WATCH, .since_revision = 9}, ROSTER__V1__REQUEST__OP_WATCH},
+			{{.op = WIRE_STATS}, ROSTER__V1__REQUEST__OP_STATS},
+			{{.op = WIRE_CANCEL_WATCH, .watch_id = 3},
+					ROSTER__V1__REQUEST__OP_CANCEL_WATCH},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cases[i].rq.id = i + 1;
@@ -210,7 +221,8 @@ Test(wire, error_response_keeps_code_and_message)
 Test(wire, stats_and_watch_and_list_decode)
 {
 	Roster__V1__StatsResponse s = ROSTER__V1__STATS_RESPONSE__INIT;
-	Roster__V1__StatsResponse__ClientReportsEntry e = ROSTER__V1__STATS_RESPONSE__CLIENT_REPORTS_ENTRY__INIT;
+	Roster__V1__StatsResponse__ClientReportsEntry e =
+			ROSTER__V1__STATS_RESPONSE__CLIENT_REPORTS_ENTRY__INIT;
 	Roster__V1__StatsResponse__ClientReportsEntry *es[] = {&e};
 	e.key = "E42";
 	e.value = 3;
@@ -280,11 +292,12 @@ struct bad_bytes {
 ParameterizedTestParameters(wire, malformed_responses_are_eproto)
 {
 	static struct bad_bytes cases[] = {
-		{{0x08}, 1},                                    /* varint cut short */
-		{{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 12},
-		{{0x1a, 0x05, 'a'}, 3},                         /* string past the end */
-		{{0x0f}, 1},                                    /* wire type 7 */
-		{{0x82, 0x01, 0x7f}, 3},                        /* submessage past the end */
+			{{0x08}, 1}, /* varint cut short */
+			{{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+					12},
+			{{0x1a, 0x05, 'a'}, 3},  /* string past the end */
+			{{0x0f}, 1},             /* wire type 7 */
+			{{0x82, 0x01, 0x7f}, 3}, /* submessage past the end */
 	};
 	return cr_make_param_array(struct bad_bytes, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -303,20 +316,20 @@ struct code_case {
 ParameterizedTestParameters(wire, error_codes_map_to_roster_codes)
 {
 	static struct code_case cases[] = {
-		{ROSTER__V1__ERROR_CODE__OK, 0},
-		{ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, ROSTER_EINVAL},
-		{ROSTER__V1__ERROR_CODE__INVALID_NAME, ROSTER_ENAME},
-		{ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE, ROSTER_ELEASE},
-		{ROSTER__V1__ERROR_CODE__NOT_FOUND, ROSTER_ENOENT},
-		{ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, ROSTER_ELIMIT},
-		{ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE, ROSTER_ELIMIT},
-		{ROSTER__V1__ERROR_CODE__MALFORMED, ROSTER_EPROTO},
-		{ROSTER__V1__ERROR_CODE__STORAGE_FULL, ROSTER_ESTORE},
-		{ROSTER__V1__ERROR_CODE__STORAGE_ERROR, ROSTER_ESTORE},
-		{ROSTER__V1__ERROR_CODE__UNAVAILABLE, ROSTER_EAGAIN},
-		{ROSTER__V1__ERROR_CODE__INTERNAL, ROSTER_ESERVER},
-		{ROSTER__V1__ERROR_CODE__UNSUPPORTED, ROSTER_ENOTSUP},
-		{999, ROSTER_ESERVER},
+			{ROSTER__V1__ERROR_CODE__OK, 0},
+			{ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, ROSTER_EINVAL},
+			{ROSTER__V1__ERROR_CODE__INVALID_NAME, ROSTER_ENAME},
+			{ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE, ROSTER_ELEASE},
+			{ROSTER__V1__ERROR_CODE__NOT_FOUND, ROSTER_ENOENT},
+			{ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, ROSTER_ELIMIT},
+			{ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE, ROSTER_ELIMIT},
+			{ROSTER__V1__ERROR_CODE__MALFORMED, ROSTER_EPROTO},
+			{ROSTER__V1__ERROR_CODE__STORAGE_FULL, ROSTER_ESTORE},
+			{ROSTER__V1__ERROR_CODE__STORAGE_ERROR, ROSTER_ESTORE},
+			{ROSTER__V1__ERROR_CODE__UNAVAILABLE, ROSTER_EAGAIN},
+			{ROSTER__V1__ERROR_CODE__INTERNAL, ROSTER_ESERVER},
+			{ROSTER__V1__ERROR_CODE__UNSUPPORTED, ROSTER_ENOTSUP},
+			{999, ROSTER_ESERVER},
 	};
 	return cr_make_param_array(struct code_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -326,19 +339,18 @@ ParameterizedTest(struct code_case *c, wire, error_codes_map_to_roster_codes)
 	cr_expect_eq(wire_error_from_code(c->code), c->expect, "code %d", c->code);
 }
 
-
 Test(wire, an_identity_no_registry_accepts_is_a_protocol_error)
 {
 	static const struct {
 		const char *service, *protocol, *host;
 		uint32_t port;
 	} bad[] = {
-		{"web", "tcp", "h\x1b[2J.example.net", 80}, /* a terminal escape */
-		{"web", "tcp", "h.example.net\nregistered x", 80}, /* a forged line */
-		{"w b", "tcp", "h.example.net", 80},
-		{"web", "", "h.example.net", 80},
-		{"web", "tcp", "h.example.net", 0},
-		{"web", "tcp", "h.example.net", 70000},
+			{"web", "tcp", "h\x1b[2J.example.net", 80},        /* a terminal escape */
+			{"web", "tcp", "h.example.net\nregistered x", 80}, /* a forged line */
+			{"w b", "tcp", "h.example.net", 80},
+			{"web", "", "h.example.net", 80},
+			{"web", "tcp", "h.example.net", 0},
+			{"web", "tcp", "h.example.net", 70000},
 	};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		Roster__V1__Instance i = ROSTER__V1__INSTANCE__INIT;
@@ -389,8 +401,10 @@ Test(wire, free_text_reaches_people_without_control_characters_or_broken_utf8)
 	strcpy(site + 62, "\xc3\xa9z");
 	Roster__V1__StatsResponse s = ROSTER__V1__STATS_RESPONSE__INIT;
 	s.site = site;
-	s.domain = "ex\x1b]0;owned\x07" "ample.net"; /* sets a terminal's title */
-	s.zone = "z\xc2\x9b" "2Jz\xff\xc0\xafz\xe2\x82\xacz"; /* C1 CSI, bad bytes, an overlong '/', a euro */
+	s.domain = "ex\x1b]0;owned\x07"
+		   "ample.net"; /* sets a terminal's title */
+	s.zone = "z\xc2\x9b"
+		 "2Jz\xff\xc0\xafz\xe2\x82\xacz"; /* C1 CSI, bad bytes, an overlong '/', a euro */
 	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
 	r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;
 	r.stats = &s;

@@ -21,35 +21,35 @@ static void repeat(char *out, char c, size_t n)
 ParameterizedTestParameters(name, check_table)
 {
 	static struct name_case cases[] = {
-		/* accepted */
-		{"example.net", 0, 0},
-		{"example.net.", 0, 0},
-		{"lon6-metadataproxy-a133t.lon6.example.net", 0, 0},
-		{"A.B.C", 0, 0},
-		{"1host.example.net", 0, 0},
-		{"x", 0, 0},
-		{"a-b.c-d", 0, 0},
-		{"_sip._tcp.example.net", RS_NAME_UNDERSCORE, 0},
-		{"10.1.2.3", RS_NAME_NUMERIC_TOP, 0},
-		/* rejected */
-		{"", 0, RS_ENAME_EMPTY},
-		{".", 0, RS_ENAME_EMPTY},
-		{"a..b", 0, RS_ENAME_EMPTY},
-		{".a", 0, RS_ENAME_EMPTY},
-		{"a.b..", 0, RS_ENAME_EMPTY},
-		{"-a.example.net", 0, RS_ENAME_HYPHEN},
-		{"a-.example.net", 0, RS_ENAME_HYPHEN},
-		{"a_b.example.net", 0, RS_ENAME_CHAR},
-		{"a b.example.net", 0, RS_ENAME_CHAR},
-		{"a*.example.net", 0, RS_ENAME_CHAR},
-		{"caf\xc3\xa9.example.net", 0, RS_ENAME_CHAR},
-		{"a/b", 0, RS_ENAME_CHAR},
-		{"a\\.b", 0, RS_ENAME_CHAR},
-		{"a;b", 0, RS_ENAME_CHAR},
-		{"a\"b", 0, RS_ENAME_CHAR},
-		{"10.1.2.3", 0, RS_ENAME_NUMERIC},
-		{"host.123", 0, RS_ENAME_NUMERIC},
-		{"_sip._tcp.example.net", 0, RS_ENAME_CHAR},
+			/* accepted */
+			{"example.net", 0, 0},
+			{"example.net.", 0, 0},
+			{"lon6-metadataproxy-a133t.lon6.example.net", 0, 0},
+			{"A.B.C", 0, 0},
+			{"1host.example.net", 0, 0},
+			{"x", 0, 0},
+			{"a-b.c-d", 0, 0},
+			{"_sip._tcp.example.net", RS_NAME_UNDERSCORE, 0},
+			{"10.1.2.3", RS_NAME_NUMERIC_TOP, 0},
+			/* rejected */
+			{"", 0, RS_ENAME_EMPTY},
+			{".", 0, RS_ENAME_EMPTY},
+			{"a..b", 0, RS_ENAME_EMPTY},
+			{".a", 0, RS_ENAME_EMPTY},
+			{"a.b..", 0, RS_ENAME_EMPTY},
+			{"-a.example.net", 0, RS_ENAME_HYPHEN},
+			{"a-.example.net", 0, RS_ENAME_HYPHEN},
+			{"a_b.example.net", 0, RS_ENAME_CHAR},
+			{"a b.example.net", 0, RS_ENAME_CHAR},
+			{"a*.example.net", 0, RS_ENAME_CHAR},
+			{"caf\xc3\xa9.example.net", 0, RS_ENAME_CHAR},
+			{"a/b", 0, RS_ENAME_CHAR},
+			{"a\\.b", 0, RS_ENAME_CHAR},
+			{"a;b", 0, RS_ENAME_CHAR},
+			{"a\"b", 0, RS_ENAME_CHAR},
+			{"10.1.2.3", 0, RS_ENAME_NUMERIC},
+			{"host.123", 0, RS_ENAME_NUMERIC},
+			{"_sip._tcp.example.net", 0, RS_ENAME_CHAR},
 	};
 	return cr_make_param_array(struct name_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -138,14 +138,13 @@ struct wire_case {
 ParameterizedTestParameters(name, wire_len_table)
 {
 	static struct wire_case cases[] = {
-		{{0}, 1, 1},
-		{{1, 'a', 0}, 3, 3},
-		{{1, 'a'}, 2, RS_EPROTO},          /* runs past the end */
-		{{0xc0, 0x0c}, 2, RS_EPROTO},       /* compression pointer */
-		{{0x40, 'a'}, 2, RS_EPROTO},        /* label type 01 (extended) */
-		{{0x80, 'a'}, 2, RS_EPROTO},        /* label type 10 (reserved) */
-		{{3, 'a', 'b'}, 3, RS_EPROTO},      /* label longer than the data */
-		{{0}, 0, RS_EPROTO},                /* nothing at all */
+			{{0}, 1, 1}, {{1, 'a', 0}, 3, 3},
+			{{1, 'a'}, 2, RS_EPROTO},      /* runs past the end */
+			{{0xc0, 0x0c}, 2, RS_EPROTO},  /* compression pointer */
+			{{0x40, 'a'}, 2, RS_EPROTO},   /* label type 01 (extended) */
+			{{0x80, 'a'}, 2, RS_EPROTO},   /* label type 10 (reserved) */
+			{{3, 'a', 'b'}, 3, RS_EPROTO}, /* label longer than the data */
+			{{0}, 0, RS_EPROTO},           /* nothing at all */
 	};
 	return cr_make_param_array(struct wire_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -180,6 +179,7 @@ Test(name, from_wire_escapes_odd_octets)
 Test(name, wire_equal_ignores_case)
 {
 	cr_expect(rs_name_wire_equal((const uint8_t *)"\3ABC\0", 5, (const uint8_t *)"\3abc\0", 5));
-	cr_expect(!rs_name_wire_equal((const uint8_t *)"\3abd\0", 5, (const uint8_t *)"\3abc\0", 5));
+	cr_expect(!rs_name_wire_equal(
+			(const uint8_t *)"\3abd\0", 5, (const uint8_t *)"\3abc\0", 5));
 	cr_expect(!rs_name_wire_equal((const uint8_t *)"\2ab\0", 4, (const uint8_t *)"\3abc\0", 5));
 }

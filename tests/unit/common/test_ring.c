@@ -48,8 +48,8 @@ Test(ring, load_is_spread)
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(host, sizeof(host), "web%u.lon6.example.net.", i);
 		for (unsigned v = 0; v < RS_RING_VNODES; v++) {
-			pts[i * RS_RING_VNODES + v] = (struct rs_ring_point){
-				rs_ring_token(host, 8080, v), i};
+			pts[i * RS_RING_VNODES + v] =
+					(struct rs_ring_point){rs_ring_token(host, 8080, v), i};
 		}
 	}
 	qsort(pts, N * RS_RING_VNODES, sizeof(pts[0]), cmp_point);

@@ -132,24 +132,37 @@ static uint32_t tick(struct store *s, uint64_t now)
 	return n;
 }
 
+/* Starts on and off the expiry tick grid (STORE_TICK_MS): a lease whose
+ * deadline falls on a tick boundary cannot tell an expiry rounded down to
+ * the tick before from a correct one, so most starts are off it. */
 Test(store, lease_expires_not_before_ttl_and_within_a_tick_after)
 {
-	struct store_limits l = limits();
-	struct store *s = store_new(&l, NULL, NULL, 1000);
-	uint64_t lease = must_lease(s, 10, 42, 1000);
-	must_register(s, reg("web", "w1.example.net", 80, lease), 1000);
-	/* Every 10 ms up to the deadline: still there. */
-	for (uint64_t t = 1000; t < 11000; t += 10) {
-		tick(s, t);
-		cr_assert_eq(count(s, "web"), 1, "expired early at t=%lu", (unsigned long)t);
+	static const uint64_t starts[] = {1000, 1001, 1037, 1050, 1099, 123457};
+	for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+		uint64_t t0 = starts[k], deadline = t0 + 10000;
+		struct store_limits l = limits();
+		struct store *s = store_new(&l, NULL, NULL, t0);
+		uint64_t lease = must_lease(s, 10, 42, t0);
+		must_register(s, reg("web", "w1.example.net", 80, lease), t0);
+		/* Every 10 ms up to the deadline, and a millisecond before it:
+		 * still there. */
+		for (uint64_t t = t0; t < deadline; t = t + 10 < deadline ? t + 10 : deadline - 1) {
+			tick(s, t);
+			cr_assert_eq(count(s, "web"), 1, "start %lu: expired early at t=%lu",
+					(unsigned long)t0, (unsigned long)t);
+			if (t == deadline - 1) {
+				break;
+			}
+		}
+		tick(s, deadline);
+		/* Due now; gone no later than one tick after. */
+		tick(s, deadline + STORE_TICK_MS + 1);
+		cr_expect_eq(count(s, "web"), 0, "start %lu: still there a tick after the deadline",
+				(unsigned long)t0);
+		cr_expect_null(store_lease_find(s, 42));
+		cr_expect_eq(store_counters_get(s)->expirations, 1);
+		store_free(s);
 	}
-	tick(s, 11000);
-	/* Due now; gone no later than one tick after. */
-	tick(s, 11000 + STORE_TICK_MS + 1);
-	cr_expect_eq(count(s, "web"), 0);
-	cr_expect_null(store_lease_find(s, 42));
-	cr_expect_eq(store_counters_get(s)->expirations, 1);
-	store_free(s);
 }
 
 Test(store, heartbeat_renews_all_instances_of_the_lease)

@@ -27,8 +27,8 @@ Test(addrtext, ipv4_dotted_quads)
 Test(addrtext, ipv6_matches_inet_ntop)
 {
 	static const char *const fixed[] = {"::", "::1", "2001:db8::1", "2001:db8:0:0:1:0:0:1",
-		"2001:0:0:1::1", "fe80::", "1:2:3:4:5:6:7:8", "1::8", "::ffff:10.1.2.3",
-		"::10.1.2.3", "0:0:0:1::", "1:0:0:2:0:0:0:3", "2001:db8:a::"};
+			"2001:0:0:1::1", "fe80::", "1:2:3:4:5:6:7:8", "1::8", "::ffff:10.1.2.3",
+			"::10.1.2.3", "0:0:0:1::", "1:0:0:2:0:0:0:3", "2001:db8:a::"};
 	uint8_t a[16];
 	char want[INET6_ADDRSTRLEN];
 	unsigned seed = 7;

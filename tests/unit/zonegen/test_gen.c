@@ -19,16 +19,22 @@ struct fixture {
 static int build(struct fixture *f, const char *inventory, const char *records, bool shard)
 {
 	memset(f, 0, sizeof(*f));
-	f->opt = (struct zg_options){.domain = "example.net.", .ns = NS, .nns = 1,
-		.hostmaster = "hostmaster.example.net.", .commit = "abc", .ttl = 3600,
-		.v4_prefix = 16, .v6_prefix = 48, .shard_large = shard};
+	f->opt = (struct zg_options){.domain = "example.net.",
+			.ns = NS,
+			.nns = 1,
+			.hostmaster = "hostmaster.example.net.",
+			.commit = "abc",
+			.ttl = 3600,
+			.v4_prefix = 16,
+			.v6_prefix = 48,
+			.shard_large = shard};
 	zg_diag_init(&f->diag, NULL);
 	zg_inventory_init(&f->inv, f->opt.domain);
 	zg_records_init(&f->recs);
 	cr_assert_eq(zg_inventory_parse(&f->inv, "inv", inventory, strlen(inventory), &f->diag), 0);
 	if (records != NULL) {
 		cr_assert_eq(zg_records_parse(&f->recs, "static", records, strlen(records),
-				     "ash2.example.net.", 3600, &f->diag),
+					     "ash2.example.net.", 3600, &f->diag),
 				0);
 	}
 	return zg_gen_build(&f->gen, &f->opt, &f->inv, &f->recs, &f->diag);
@@ -42,10 +48,10 @@ static void teardown(struct fixture *f)
 }
 
 static const char FLEET[] =
-	"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.2.0.1\", \"ipv6\": \"2001:db8:2::1\"}\n"
-	"{\"name\": \"ash2-web-a2\", \"ipv4\": \"10.2.0.2\"}\n"
-	"{\"name\": \"ash2-db-b1\", \"ipv4\": \"10.2.1.1\"}\n"
-	"{\"name\": \"lon6-web-a1\", \"ipv4\": \"10.6.0.1\"}\n";
+		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.2.0.1\", \"ipv6\": \"2001:db8:2::1\"}\n"
+		"{\"name\": \"ash2-web-a2\", \"ipv4\": \"10.2.0.2\"}\n"
+		"{\"name\": \"ash2-db-b1\", \"ipv4\": \"10.2.1.1\"}\n"
+		"{\"name\": \"lon6-web-a1\", \"ipv4\": \"10.6.0.1\"}\n";
 
 static long zone_index(const struct zg_gen *g, const char *name)
 {
@@ -84,8 +90,8 @@ Test(gen, zones_of_a_small_fleet)
 	cr_assert_eq(build(&f, FLEET, "www 300 IN CNAME ash2-web-a1\n", false), 0);
 	cr_assert_eq(f.diag.errors, 0, "%s", f.diag.first);
 	const char *want[] = {"2.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "2.10.in-addr.arpa.",
-		"6.10.in-addr.arpa.", "ash2.example.net.", "lon6.example.net.",
-		"roles.ash2.example.net.", "roles.lon6.example.net."};
+			"6.10.in-addr.arpa.", "ash2.example.net.", "lon6.example.net.",
+			"roles.ash2.example.net.", "roles.lon6.example.net."};
 	cr_assert_eq(f.gen.nzones, 7);
 	for (size_t i = 0; i < 7; i++) {
 		cr_expect_str_eq(f.gen.zones[i].name, want[i]);
@@ -129,33 +135,37 @@ struct check_case {
 ParameterizedTestParameters(gen, every_check)
 {
 	static struct check_case cases[] = {
-		{H("ash2-web-a1", "10.2.0.1") H("ash2-web-a1.ash2.example.net", "10.2.0.2"), "",
-				false,
-						"duplicate host ash2-web-a1.ash2.example.net.: "
-						"inv:1 and inv:2"},
-		{H("ash2-web-a1", "10.2.0.1") H("ash2-web-a2", "10.2.0.1"), "", false,
-				"IP 10.2.0.1 claimed by two hosts: ash2-web-a1.ash2.example.net. "
-				"(inv:1)"},
-		{"{\"name\": \"roles\", \"site\": \"ash2\", \"ipv4\": \"10.2.0.1\"}\n", "", false,
-				"host name roles.ash2.example.net. is reserved"},
-		{H("ash2-web-a1", "10.2.0.1"), "ash2-web-a1 IN CNAME elsewhere.org.\n", false,
-				"CNAME ash2-web-a1.ash2.example.net. has other data"},
-		{H("ash2-web-a1", "10.2.0.1"), "x IN CNAME y.example.org.\nx IN TXT \"t\"\n", false,
-				"CNAME x.ash2.example.net. has other data"},
-		{H("ash2-web-a1", "10.2.0.1"), "www IN CNAME ash2-web-a9\n", false,
-				"CNAME www.ash2.example.net. points at "
-				"ash2-web-a9.ash2.example.net., "
-				"which does not exist in zone ash2.example.net."},
-		{H("ash2-web-a1", "10.2.0.1"), "www IN CNAME nope.roles.ash2.example.net.\n", false,
-				"which does not exist in zone roles.ash2.example.net."},
-		{H("ash2-web-a1", "10.2.0.1"), "www.other.org. IN A 10.0.0.1\n", false,
-				"record www.other.org. A is in none of the generated zones"},
-		{H("ash2-web-a1", "10.2.0.1"), "@ IN SOA a. b. 1 2 3 4 5\n", false,
-				"the SOA is generated"},
-		{H("ash2-web-a1", "10.2.0.1"), "@ IN NS ns9.example.org.\n", false,
-				"apex NS come from --ns"},
-		{H("ash2-web-a1", "10.2.0.1"), "x IN BOGUS 1\n", false, "static:1: bad record"},
-		{H("ash2-web-a1", "10.2.0.1"), "$INCLUDE /etc/passwd\n", false, "$INCLUDE"},
+			{H("ash2-web-a1", "10.2.0.1") H("ash2-web-a1.ash2.example.net", "10.2.0.2"),
+					"", false,
+					"duplicate host ash2-web-a1.ash2.example.net.: "
+					"inv:1 and inv:2"},
+			{H("ash2-web-a1", "10.2.0.1") H("ash2-web-a2", "10.2.0.1"), "", false,
+					"IP 10.2.0.1 claimed by two hosts: ash2-web-a1.ash2.example.net. "
+					"(inv:1)"},
+			{"{\"name\": \"roles\", \"site\": \"ash2\", \"ipv4\": \"10.2.0.1\"}\n", "",
+					false, "host name roles.ash2.example.net. is reserved"},
+			{H("ash2-web-a1", "10.2.0.1"), "ash2-web-a1 IN CNAME elsewhere.org.\n",
+					false,
+					"CNAME ash2-web-a1.ash2.example.net. has other data"},
+			{H("ash2-web-a1", "10.2.0.1"),
+					"x IN CNAME y.example.org.\nx IN TXT \"t\"\n", false,
+					"CNAME x.ash2.example.net. has other data"},
+			{H("ash2-web-a1", "10.2.0.1"), "www IN CNAME ash2-web-a9\n", false,
+					"CNAME www.ash2.example.net. points at "
+					"ash2-web-a9.ash2.example.net., "
+					"which does not exist in zone ash2.example.net."},
+			{H("ash2-web-a1", "10.2.0.1"),
+					"www IN CNAME nope.roles.ash2.example.net.\n", false,
+					"which does not exist in zone roles.ash2.example.net."},
+			{H("ash2-web-a1", "10.2.0.1"), "www.other.org. IN A 10.0.0.1\n", false,
+					"record www.other.org. A is in none of the generated zones"},
+			{H("ash2-web-a1", "10.2.0.1"), "@ IN SOA a. b. 1 2 3 4 5\n", false,
+					"the SOA is generated"},
+			{H("ash2-web-a1", "10.2.0.1"), "@ IN NS ns9.example.org.\n", false,
+					"apex NS come from --ns"},
+			{H("ash2-web-a1", "10.2.0.1"), "x IN BOGUS 1\n", false,
+					"static:1: bad record"},
+			{H("ash2-web-a1", "10.2.0.1"), "$INCLUDE /etc/passwd\n", false, "$INCLUDE"},
 	};
 	return cr_make_param_array(struct check_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -174,12 +184,12 @@ Test(gen, good_cnames_pass)
 {
 	struct fixture f;
 	cr_assert_eq(build(&f, FLEET,
-			     "www IN CNAME ash2-web-a1\n"
-			     "api IN CNAME web.roles.ash2.example.net.\n"
-			     "rev IN CNAME 1.0.2.10.in-addr.arpa.\n"
-			     "ext IN CNAME www.example.org.\n"
-			     "alias IN CNAME www\n",
-			     false),
+				     "www IN CNAME ash2-web-a1\n"
+				     "api IN CNAME web.roles.ash2.example.net.\n"
+				     "rev IN CNAME 1.0.2.10.in-addr.arpa.\n"
+				     "ext IN CNAME www.example.org.\n"
+				     "alias IN CNAME www\n",
+				     false),
 			0);
 	cr_expect_eq(f.diag.errors, 0, "%s", f.diag.first);
 	teardown(&f);
@@ -193,8 +203,8 @@ static char *big_role(size_t n)
 	for (size_t i = 0; i < n; i++) {
 		o += (size_t)sprintf(s + o,
 				"{\"name\": \"lon4-hadoopslave-a%zu\", \"ipv4\": "
-				"\"10.4.%zu.%zu\"}\n", i,
-				i / 250, i % 250 + 1);
+				"\"10.4.%zu.%zu\"}\n",
+				i, i / 250, i % 250 + 1);
 	}
 	return s;
 }
@@ -205,8 +215,8 @@ Test(gen, oversized_rrset_is_an_error_naming_it)
 	char *inv = big_role(2500);
 	cr_assert_eq(build(&f, inv, NULL, false), 0);
 	cr_expect_eq(f.diag.errors, 1, "%s", f.diag.first);
-	cr_expect_not_null(strstr(f.diag.first,
-			"RRset hadoopslave.roles.lon4.example.net. PTR is "));
+	cr_expect_not_null(
+			strstr(f.diag.first, "RRset hadoopslave.roles.lon4.example.net. PTR is "));
 	cr_expect_not_null(strstr(f.diag.first, "(2500 records), over 65,535"));
 	teardown(&f);
 	free(inv);

@@ -7,8 +7,8 @@ static const char *const NS[] = {"ns1.example.net."};
 
 static struct zg_include_opts opts = {.zone_dir = "/srv/zones"};
 
-static char *render(void (*fn)(const struct zg_gen *, const struct zg_include_opts *,
-				    struct rs_buf *),
+static char *render(
+		void (*fn)(const struct zg_gen *, const struct zg_include_opts *, struct rs_buf *),
 		const struct zg_gen *g)
 {
 	struct rs_buf b;
@@ -22,8 +22,8 @@ static char *render(void (*fn)(const struct zg_gen *, const struct zg_include_op
 Test(include, three_servers_list_every_zone_and_bind_gets_its_limit)
 {
 	struct zg_zone zones[2] = {
-		{.name = "ash2.example.net.", .max_rrset = 2},
-		{.name = "roles.ash2.example.net.", .max_rrset = 2500},
+			{.name = "ash2.example.net.", .max_rrset = 2},
+			{.name = "roles.ash2.example.net.", .max_rrset = 2500},
 	};
 	struct zg_options opt = {.domain = "example.net.", .ns = NS, .nns = 1};
 	struct zg_gen g = {.opt = &opt, .zones = zones, .nzones = 2};

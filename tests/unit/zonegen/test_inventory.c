@@ -16,13 +16,13 @@ Test(inventory, convention_fills_missing_fields)
 	struct zg_inventory inv;
 	struct zg_diag d;
 	cr_assert_eq(load(&inv, &d,
-			"{\"name\": \"ash2-dnsresolver-a1337\", \"ipv4\": \"10.2.0.7\"}\n"
-			"\n"
-			"{\"name\": \"ASH2-Web-b2.ash2.example.net.\", \"ipv6\": [\"2001:db8::2\", "
-			"\"2001:db8::1\", \"2001:db8::2\"], \"ipv4\": [\"10.2.0.8\"], \"source\": "
-			"\"cloud\"}\n"
-			"{\"name\": \"db1\", \"site\": \"lon6\", \"ipv4\": \"10.6.0.1\", "
-			"\"rack\": 12, \"up\": true, \"w\": -1.5e3, \"tags\": null}\n"),
+				     "{\"name\": \"ash2-dnsresolver-a1337\", \"ipv4\": \"10.2.0.7\"}\n"
+				     "\n"
+				     "{\"name\": \"ASH2-Web-b2.ash2.example.net.\", \"ipv6\": [\"2001:db8::2\", "
+				     "\"2001:db8::1\", \"2001:db8::2\"], \"ipv4\": [\"10.2.0.8\"], \"source\": "
+				     "\"cloud\"}\n"
+				     "{\"name\": \"db1\", \"site\": \"lon6\", \"ipv4\": \"10.6.0.1\", "
+				     "\"rack\": 12, \"up\": true, \"w\": -1.5e3, \"tags\": null}\n"),
 			0);
 	cr_assert_eq(d.errors, 0, "%s", d.first);
 	cr_assert_eq(inv.nhosts, 3);
@@ -53,8 +53,7 @@ Test(inventory, escaped_strings_go_through_jansson)
 {
 	struct zg_inventory inv;
 	struct zg_diag d;
-	cr_assert_eq(load(&inv, &d,
-			"{\"name\": \"ash2-web-\\u0061\\u0031\", \"ipv4\": \"10.0.0.1\"}"),
+	cr_assert_eq(load(&inv, &d, "{\"name\": \"ash2-web-\\u0061\\u0031\", \"ipv4\": \"10.0.0.1\"}"),
 			0);
 	cr_assert_eq(d.errors, 0, "%s", d.first);
 	cr_assert_eq(inv.nhosts, 1);
@@ -70,45 +69,49 @@ struct bad_case {
 ParameterizedTestParameters(inventory, bad_lines)
 {
 	static struct bad_case cases[] = {
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"",
-				"fleet.jsonl:2: malformed JSON"},
-		{"not json", "fleet.jsonl:2: malformed JSON"},
-		{"[1, 2]", "fleet.jsonl:2: not a JSON object"},
-		{"{\"ipv4\": \"10.0.0.1\"}", "fleet.jsonl:2: missing or non-string \"name\""},
-		{"{\"name\": 7, \"ipv4\": \"10.0.0.1\"}", "missing or non-string \"name\""},
-		{"{\"name\": \"ash2_web-a1\", \"ipv4\": \"10.0.0.1\"}",
-				"bad host name 'ash2_web-a1'"},
-		{"{\"name\": \"-web\", \"ipv4\": \"10.0.0.1\"}", "bad host name '-web'"},
-		{"{\"name\": \"a.b.other.org\", \"ipv4\": \"10.0.0.1\"}", "an FQDN must be"},
-		{"{\"name\": \"web1\", \"ipv4\": \"10.0.0.1\"}", "host 'web1': no site"},
-		{"{\"name\": \"ash2-web-a1\"}", "host 'ash2-web-a1': no ipv4 or ipv6 address"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.256\"}",
-				"bad ipv4 address '10.0.0.256'"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"010.0.0.1\"}",
-				"bad ipv4 address '010.0.0.1'"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"2001:db8::1\"}", "bad ipv4 address"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv6\": \"10.0.0.1\"}", "bad ipv6 address"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": 10}",
-				"\"ipv4\" must be a string or a list"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": [\"10.0.0.1\", 3]}",
-				"must be a string or a list"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"site\": 3}",
-				"field \"site\" must be a string"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"bad role\"}",
-				"bad role 'bad role'"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"pool\": false}",
-				"field \"pool\" must be a string"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"rack\": 01}",
-				"fleet.jsonl:2: malformed JSON"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"rack\": 1.}",
-				"fleet.jsonl:2: malformed JSON"},
-		{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"} x",
-				"fleet.jsonl:2: malformed JSON"},
-		{"{\"name\": \"web1\", \"site\": \"ash_2\", \"ipv4\": \"10.0.0.1\"}",
-				"bad site 'ash_2'"},
-		{"{\"name\": \"web1.ash2.example.net\", \"site\": \"lon6\", \"ipv4\": "
-		"\"10.0.0.1\"}",
-				"does not match its FQDN"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"",
+					"fleet.jsonl:2: malformed JSON"},
+			{"not json", "fleet.jsonl:2: malformed JSON"},
+			{"[1, 2]", "fleet.jsonl:2: not a JSON object"},
+			{"{\"ipv4\": \"10.0.0.1\"}",
+					"fleet.jsonl:2: missing or non-string \"name\""},
+			{"{\"name\": 7, \"ipv4\": \"10.0.0.1\"}", "missing or non-string \"name\""},
+			{"{\"name\": \"ash2_web-a1\", \"ipv4\": \"10.0.0.1\"}",
+					"bad host name 'ash2_web-a1'"},
+			{"{\"name\": \"-web\", \"ipv4\": \"10.0.0.1\"}", "bad host name '-web'"},
+			{"{\"name\": \"a.b.other.org\", \"ipv4\": \"10.0.0.1\"}",
+					"an FQDN must be"},
+			{"{\"name\": \"web1\", \"ipv4\": \"10.0.0.1\"}", "host 'web1': no site"},
+			{"{\"name\": \"ash2-web-a1\"}",
+					"host 'ash2-web-a1': no ipv4 or ipv6 address"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.256\"}",
+					"bad ipv4 address '10.0.0.256'"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"010.0.0.1\"}",
+					"bad ipv4 address '010.0.0.1'"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"2001:db8::1\"}",
+					"bad ipv4 address"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv6\": \"10.0.0.1\"}", "bad ipv6 address"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": 10}",
+					"\"ipv4\" must be a string or a list"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": [\"10.0.0.1\", 3]}",
+					"must be a string or a list"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"site\": 3}",
+					"field \"site\" must be a string"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"bad role\"}",
+					"bad role 'bad role'"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"pool\": false}",
+					"field \"pool\" must be a string"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"rack\": 01}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"rack\": 1.}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"} x",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"web1\", \"site\": \"ash_2\", \"ipv4\": \"10.0.0.1\"}",
+					"bad site 'ash_2'"},
+			{"{\"name\": \"web1.ash2.example.net\", \"site\": \"lon6\", \"ipv4\": "
+			 "\"10.0.0.1\"}",
+					"does not match its FQDN"},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -117,8 +120,9 @@ ParameterizedTest(struct bad_case *c, inventory, bad_lines)
 {
 	char text[512];
 	/* a good line first: faults name their own line, and loading goes on */
-	snprintf(text, sizeof(text), "{\"name\": \"ash2-ok-a1\", \"ipv4\": \"10.9.9.9\"}\n%s\n"
-				     "{\"name\": \"ash2-ok-a2\", \"ipv4\": \"10.9.9.8\"}\n",
+	snprintf(text, sizeof(text),
+			"{\"name\": \"ash2-ok-a1\", \"ipv4\": \"10.9.9.9\"}\n%s\n"
+			"{\"name\": \"ash2-ok-a2\", \"ipv4\": \"10.9.9.8\"}\n",
 			c->line);
 	struct zg_inventory inv;
 	struct zg_diag d;
@@ -136,17 +140,17 @@ ParameterizedTest(struct bad_case *c, inventory, bad_lines)
 Test(inventory, fast_path_reads_lines_as_jansson_does)
 {
 	static const char *const lines[] = {
-		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"}",
-		"  {  \"name\" :\"ash2-web-a1\" ,\"ipv4\":[ \"10.0.0.1\" , "
-		"\"10.0.0.2\" ] }  ",
-		"{\"name\": \"ash2-web-a1\", \"ipv4\": [], \"ipv6\": \"2001:db8::1\", "
-		"\"role\": null}",
-		"{\"rack\": -0.5E+2, \"name\": \"ash2-web-a1\", \"ok\": false, "
-		"\"ipv4\": \"10.0.0.1\"}",
-		"{\"name\": \"x\", \"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", "
-		"\"site\": \"lon6\"}",
-		"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", "
-		"\"pool\": \"z\"}",
+			"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"}",
+			"  {  \"name\" :\"ash2-web-a1\" ,\"ipv4\":[ \"10.0.0.1\" , "
+			"\"10.0.0.2\" ] }  ",
+			"{\"name\": \"ash2-web-a1\", \"ipv4\": [], \"ipv6\": \"2001:db8::1\", "
+			"\"role\": null}",
+			"{\"rack\": -0.5E+2, \"name\": \"ash2-web-a1\", \"ok\": false, "
+			"\"ipv4\": \"10.0.0.1\"}",
+			"{\"name\": \"x\", \"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", "
+			"\"site\": \"lon6\"}",
+			"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", "
+			"\"pool\": \"z\"}",
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		char esc[300];

@@ -14,19 +14,19 @@ struct naming_case {
 ParameterizedTestParameters(naming, table)
 {
 	static struct naming_case cases[] = {
-		{"ash2-dnsresolver-a1337", 0, "ash2", "dnsresolver", "a", "1337"},
-		{"lon6-metadataproxy-a133t", 0, "lon6", "metadataproxy", "a", "133t"},
-		{"lon6-dns-auth-b2", 0, "lon6", "dns-auth", "b", "2"},
-		{"x-y-z1", 0, "x", "y", "z", "1"},
-		/* not the convention */
-		{"ash2", RS_EINVAL, "", "", "", ""},
-		{"ash2-dnsresolver", RS_EINVAL, "", "", "", ""},
-		{"ash2-dnsresolver-a", RS_EINVAL, "", "", "", ""},
-		{"ash2-dnsresolver-1337", RS_EINVAL, "", "", "", ""},
-		{"ash2--a1", RS_EINVAL, "", "", "", ""},
-		{"-dnsresolver-a1", RS_EINVAL, "", "", "", ""},
-		{"ash2-dnsresolver-", RS_EINVAL, "", "", "", ""},
-		{"ash2-dnsresolver-a1_3", RS_EINVAL, "", "", "", ""},
+			{"ash2-dnsresolver-a1337", 0, "ash2", "dnsresolver", "a", "1337"},
+			{"lon6-metadataproxy-a133t", 0, "lon6", "metadataproxy", "a", "133t"},
+			{"lon6-dns-auth-b2", 0, "lon6", "dns-auth", "b", "2"},
+			{"x-y-z1", 0, "x", "y", "z", "1"},
+			/* not the convention */
+			{"ash2", RS_EINVAL, "", "", "", ""},
+			{"ash2-dnsresolver", RS_EINVAL, "", "", "", ""},
+			{"ash2-dnsresolver-a", RS_EINVAL, "", "", "", ""},
+			{"ash2-dnsresolver-1337", RS_EINVAL, "", "", "", ""},
+			{"ash2--a1", RS_EINVAL, "", "", "", ""},
+			{"-dnsresolver-a1", RS_EINVAL, "", "", "", ""},
+			{"ash2-dnsresolver-", RS_EINVAL, "", "", "", ""},
+			{"ash2-dnsresolver-a1_3", RS_EINVAL, "", "", "", ""},
 	};
 	return cr_make_param_array(struct naming_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -10,9 +10,15 @@
 /* The packet is checked by parsing it back with ldns: an independent reader. */
 Test(notify, packet_is_a_notify_with_the_soa_hint)
 {
-	struct zg_notify_soa soa = {.zone = "ash2.example.net.", .mname = "ns1.example.net.",
-		.rname = "hostmaster.example.net.", .ttl = 3600, .serial = 2026112601,
-		.refresh = 3600, .retry = 600, .expire = 1209600, .minimum = 300};
+	struct zg_notify_soa soa = {.zone = "ash2.example.net.",
+			.mname = "ns1.example.net.",
+			.rname = "hostmaster.example.net.",
+			.ttl = 3600,
+			.serial = 2026112601,
+			.refresh = 3600,
+			.retry = 600,
+			.expire = 1209600,
+			.minimum = 300};
 	uint8_t msg[1024];
 	int len = zg_notify_build(&soa, 0x1234, msg, sizeof(msg));
 	cr_assert_gt(len, 12);
@@ -40,8 +46,8 @@ Test(notify, packet_is_a_notify_with_the_soa_hint)
 
 Test(notify, bad_zone_name_and_small_buffer_refused)
 {
-	struct zg_notify_soa soa = {.zone = "a..b.", .mname = "ns1.example.net.",
-		.rname = "h.example.net."};
+	struct zg_notify_soa soa = {
+			.zone = "a..b.", .mname = "ns1.example.net.", .rname = "h.example.net."};
 	uint8_t msg[1024];
 	cr_expect_lt(zg_notify_build(&soa, 1, msg, sizeof(msg)), 0);
 	soa.zone = "example.net.";
@@ -59,8 +65,10 @@ Test(notify, silent_target_gives_no_answer_in_bounded_time)
 	struct sockaddr_storage to;
 	memset(&to, 0, sizeof(to));
 	memcpy(&to, &sin, sizeof(sin));
-	struct zg_notify_soa soa = {.zone = "example.net.", .mname = "ns1.example.net.",
-		.rname = "h.example.net.", .serial = 1};
+	struct zg_notify_soa soa = {.zone = "example.net.",
+			.mname = "ns1.example.net.",
+			.rname = "h.example.net.",
+			.serial = 1};
 	int rcode = 99;
 	cr_assert_eq(zg_notify_send(&soa, 1, &to, 1, &rcode), 0);
 	cr_expect_eq(rcode, -1);

@@ -22,7 +22,7 @@ Test(records, origin_ttl_and_presentation)
 			   "big IN TXT ( \"one\"\n"
 			   "             \"two\" )\n";
 	cr_assert_eq(zg_records_parse(&r, "f.zone", text, strlen(text), "ash2.example.net.", 3600,
-			     &d),
+				     &d),
 			0);
 	cr_assert_eq(d.errors, 0, "%s", d.first);
 	cr_assert_eq(r.n, 4);
@@ -49,10 +49,10 @@ Test(records, directory_files_in_order_with_their_origin)
 	cr_assert_not_null(mkdtemp(dir));
 	char path[256];
 	const char *files[][2] = {
-		{"b.zone", "x IN A 10.0.0.2\n"},
-		{"ash2.example.net.zone", "x IN A 10.0.0.1\n"},
-		{"notes~", "garbage\n"},
-		{".hidden", "garbage\n"},
+			{"b.zone", "x IN A 10.0.0.2\n"},
+			{"ash2.example.net.zone", "x IN A 10.0.0.1\n"},
+			{"notes~", "garbage\n"},
+			{".hidden", "garbage\n"},
 	};
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i][0]);

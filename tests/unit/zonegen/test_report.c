@@ -45,10 +45,10 @@ Test(report, prometheus_has_per_zone_and_run_figures)
 	cr_assert_eq(rs_buf_error(&b), 0);
 	cr_expect_not_null(strstr(b.data,
 			"roster_zonegen_records{zone=\"ash2.example.net.\",type=\"A\"} 12\n"));
-	cr_expect_not_null(strstr(b.data,
-			"roster_zonegen_records_added{zone=\"ash2.example.net.\"} 3\n"));
-	cr_expect_not_null(strstr(b.data,
-			"roster_zonegen_serial{zone=\"ash2.example.net.\"} 2026112601\n"));
+	cr_expect_not_null(strstr(
+			b.data, "roster_zonegen_records_added{zone=\"ash2.example.net.\"} 3\n"));
+	cr_expect_not_null(strstr(
+			b.data, "roster_zonegen_serial{zone=\"ash2.example.net.\"} 2026112601\n"));
 	cr_expect_not_null(strstr(b.data, "roster_zonegen_success 1\n"));
 	cr_expect_not_null(strstr(b.data, "roster_zonegen_hosts 22\n"));
 	rs_buf_deinit(&b);
