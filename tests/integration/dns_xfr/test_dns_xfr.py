@@ -20,7 +20,7 @@ import pytest
 import harness
 import zonegen_common as zc
 from dns_helpers import wait_dns
-from harness import Rosterd, run
+from harness import Rosterd, run, wait_until
 
 ZONE = "services.lon6.example.net."
 
@@ -53,16 +53,13 @@ def serial_at(port, tcp=False):
 
 
 def wait_serial(port, serial, procs, timeout=20):
-    deadline = time.monotonic() + timeout
-    got = None
-    while time.monotonic() < deadline:
+    """The secondary's SOA serial once it reaches @p serial (AssertionError
+    with the last one seen after @p timeout), while every process lives."""
+    def at_serial():
         for p in procs:
             assert p.poll() is None, "a server exited"
-        got = serial_at(port)
-        if got == serial:
-            return got
-        time.sleep(0.1)
-    return got
+        return serial_at(port)
+    return wait_until(at_serial, timeout, f"serial {serial} on port {port}", want=serial)
 
 
 def answer_set(port, name, rdtype, tcp=True):
