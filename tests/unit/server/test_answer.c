@@ -549,6 +549,67 @@ Test(answer, axfr_refused)
 	ldns_pkt_free(p);
 }
 
+/* IXFR is refused as AXFR is (docs/dns.md): FORMERR over UDP, REFUSED over
+ * TCP, at the apex and below it; never answered as an ordinary query. */
+Test(answer, ixfr_refused_like_axfr)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
+	const char *names[] = {ZONE, "_web._tcp." ZONE};
+	for (size_t i = 0; i < 2; i++) {
+		ldns_pkt *p = ask(names[i], DNSWIRE_IXFR, 0, ANSWER_UDP);
+		cr_assert_not_null(p);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_FORMERR, "%s over UDP", names[i]);
+		cr_expect_eq(ldns_pkt_ancount(p), 0);
+		ldns_pkt_free(p);
+		p = ask(names[i], DNSWIRE_IXFR, 0, ANSWER_TCP);
+		cr_assert_not_null(p);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED, "%s over TCP", names[i]);
+		cr_expect_eq(ldns_pkt_ancount(p), 0);
+		cr_expect_eq(ldns_pkt_nscount(p), 0);
+		ldns_pkt_free(p);
+	}
+}
+
+/* _status ANY gets the TXT record, as _status TXT does; other types NODATA. */
+Test(answer, status_any_is_the_txt)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask("_status." ZONE, DNSWIRE_ANY, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	ldns_rr *rr = section_rr(p, LDNS_SECTION_ANSWER, 0);
+	cr_expect_eq(ldns_rr_get_type(rr), LDNS_RR_TYPE_TXT);
+	char *s = ldns_rr2str(rr);
+	cr_expect(strstr(s, "\"instances=1\"") != NULL, "%s", s);
+	free(s);
+	ldns_pkt_free(p);
+	p = ask("_status." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+}
+
+/* Only _ring._<service>._<proto>.<zone> is the ring: a name below it, or a
+ * _ring label deeper in the tree (whose next labels name a service that
+ * exists), is NXDOMAIN. */
+Test(answer, names_below_the_ring_are_nxdomain)
+{
+	reg("c", "tcp", "c1.lon6.example.net", 11211, NULL);
+	ldns_pkt *p = ask("_ring._c._tcp." ZONE, DNSWIRE_TXT, 0, ANSWER_TCP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1, "the ring itself");
+	ldns_pkt_free(p);
+	const char *names[] = {"x._ring._c._tcp." ZONE, "_ring._ring._c._tcp." ZONE,
+			"_ring._c._tcp.x." ZONE, "_ring._c._tcp._tcp." ZONE};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (int any = 0; any < 2; any++) {
+			p = ask(names[i], any ? DNSWIRE_ANY : DNSWIRE_TXT, 0, ANSWER_TCP);
+			cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN, "%s", names[i]);
+			cr_expect_eq(ldns_pkt_ancount(p), 0, "%s", names[i]);
+			ldns_pkt_free(p);
+		}
+	}
+}
+
 Test(answer, report_zone)
 {
 	ldns_pkt *p = ask("e42.v1-2.android.n0nce.errors.example.net.", DNSWIRE_A, 0, ANSWER_UDP);
@@ -615,6 +676,10 @@ ParameterizedTestParameters(answer, malformed_table)
 		{"pointer past the end", {HDR(1, 0, 0, 0), 0xff, 0xff, 0, 6, 0, 1}, 18, 1},
 		{"label type 0x40", {HDR(1, 0, 0, 0), 0x41, 'a', 0, 0, 6, 0, 1}, 19, 1},
 		{"label type 0x80", {HDR(1, 0, 0, 0), 0x80, 0, 0, 6, 0, 1}, 18, 1},
+		{"additional owner label type 0x40", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0x41, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
+		{"additional owner label type 0x80", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0x81, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
 		{"OPT with non-root owner", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
 				1, 'a', 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
 		{"two OPT", {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1,
