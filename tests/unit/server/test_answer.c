@@ -589,9 +589,9 @@ Test(answer, status_any_is_the_txt)
 	ldns_pkt_free(p);
 }
 
-/* Only _ring._<service>._<proto>.<zone> is the ring: a name below it, or a
+/* Only _ring._<service>._<proto>.<zone> is the ring: a name below it, a
  * _ring label deeper in the tree (whose next labels name a service that
- * exists), is NXDOMAIN. */
+ * exists), or another label in its place, is NXDOMAIN. */
 Test(answer, names_below_the_ring_are_nxdomain)
 {
 	reg("c", "tcp", "c1.lon6.example.net", 11211, NULL);
@@ -599,7 +599,8 @@ Test(answer, names_below_the_ring_are_nxdomain)
 	cr_assert_eq(ldns_pkt_ancount(p), 1, "the ring itself");
 	ldns_pkt_free(p);
 	const char *names[] = {"x._ring._c._tcp." ZONE, "_ring._ring._c._tcp." ZONE,
-			"_ring._c._tcp.x." ZONE, "_ring._c._tcp._tcp." ZONE};
+			"_ring._c._tcp.x." ZONE, "_ring._c._tcp._tcp." ZONE, "x._c._tcp." ZONE,
+			"_rings._c._tcp." ZONE};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		for (int any = 0; any < 2; any++) {
 			p = ask(names[i], any ? DNSWIRE_ANY : DNSWIRE_TXT, 0, ANSWER_TCP);

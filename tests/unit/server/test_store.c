@@ -631,6 +631,32 @@ Test(store, keep_last_keeps_every_lease_that_stops_together)
 	store_free(s);
 }
 
+/* --max-instances holds for pending instances coming back too: with the
+ * registry at its limit when the service's last fresh instance expires, that
+ * one is kept but the pending one is forgotten, not revived past the limit. */
+Test(store, keep_last_revives_no_pending_instance_past_max_instances)
+{
+	struct store_limits l = keep_limits();
+	l.max_instances = 2;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 1, 1, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	run(s, &now, 100, NULL);
+	uint64_t b = must_lease(s, 1, 2, now);
+	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	run(s, &now, 1100, NULL); /* lease 1 expired: w1 pending, w2 fresh */
+	cr_assert_eq(sizes(s).pending, 1);
+	cr_assert_eq(sizes(s).instances, 1);
+	must_register(s, reg("db", "d1.example.net", 5432, 0), now); /* 2 of 2 */
+	run(s, &now, 1200, NULL); /* lease 2 expired: w2 kept; w1 would make 3 */
+	cr_expect_eq(count(s, "web"), 1, "w2 kept, w1 not revived past the limit");
+	cr_expect_eq(nstale(s, "web"), 1);
+	cr_expect_eq(sizes(s).instances, 2);
+	cr_expect_eq(sizes(s).pending, 0, "w1 forgotten");
+	store_free(s);
+}
+
 /* One lease expires while another keeps renewing: its instance is removed
  * from service at once, held pending for one TTL, then forgotten. */
 Test(store, keep_last_pending_instance_goes_after_one_ttl)
