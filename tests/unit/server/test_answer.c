@@ -549,8 +549,11 @@ Test(answer, axfr_refused)
 	ldns_pkt_free(p);
 }
 
-/* IXFR is refused as AXFR is (docs/dns.md): FORMERR over UDP, REFUSED over
- * TCP, at the apex and below it; never answered as an ordinary query. */
+/* IXFR is never answered as an ordinary query of its name. This one has no
+ * SOA in its authority section, from a client not allowed transfers: over
+ * UDP FORMERR (as AXFR over UDP, RFC 5936 4.2; and RFC 1995 3 wants the
+ * SOA), over TCP REFUSED (docs/dns.md) or FORMERR for the missing SOA, the
+ * rcode once IXFR parses that section; never NOERROR, at the apex or below. */
 Test(answer, ixfr_refused_like_axfr)
 {
 	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
@@ -563,7 +566,9 @@ Test(answer, ixfr_refused_like_axfr)
 		ldns_pkt_free(p);
 		p = ask(names[i], DNSWIRE_IXFR, 0, ANSWER_TCP);
 		cr_assert_not_null(p);
-		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED, "%s over TCP", names[i]);
+		ldns_pkt_rcode rc = ldns_pkt_get_rcode(p);
+		cr_expect(rc == LDNS_RCODE_REFUSED || rc == LDNS_RCODE_FORMERR, "%s over TCP: %d",
+				names[i], rc);
 		cr_expect_eq(ldns_pkt_ancount(p), 0);
 		cr_expect_eq(ldns_pkt_nscount(p), 0);
 		ldns_pkt_free(p);

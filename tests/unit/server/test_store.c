@@ -583,6 +583,17 @@ static uint32_t nstale(const struct store *s, const char *svc)
 	return n;
 }
 
+/* w1 of "web" on lease 1 at 0, w2 on lease 2 a tick later (TTL 1 s each):
+ * they expire a tick apart, at 1,100 and 1,200. */
+static void two_leases_a_tick_apart(struct store *s, uint64_t *now)
+{
+	uint64_t a = must_lease(s, 1, 1, *now);
+	must_register(s, reg("web", "w1.example.net", 80, a), *now);
+	run(s, now, *now + STORE_TICK_MS, NULL);
+	uint64_t b = must_lease(s, 1, 2, *now);
+	must_register(s, reg("web", "w2.example.net", 80, b), *now);
+}
+
 static struct store_limits keep_limits(void)
 {
 	struct store_limits l = limits();
@@ -600,11 +611,7 @@ Test(store, keep_last_keeps_every_lease_that_stops_together)
 	struct fake_disk d = {0};
 	struct store *s = store_new(&l, &fake_ops, &d, 0);
 	uint64_t now = 0;
-	uint64_t a = must_lease(s, 1, 1, 0);
-	must_register(s, reg("web", "w1.example.net", 80, a), 0);
-	run(s, &now, 100, NULL);
-	uint64_t b = must_lease(s, 1, 2, now);
-	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	two_leases_a_tick_apart(s, &now);
 	uint64_t rev0 = store_revision(s);
 
 	run(s, &now, 1100, NULL); /* lease 1 expired; lease 2 is still fresh */
@@ -640,11 +647,7 @@ Test(store, keep_last_revives_no_pending_instance_past_max_instances)
 	l.max_instances = 2;
 	struct store *s = store_new(&l, NULL, NULL, 0);
 	uint64_t now = 0;
-	uint64_t a = must_lease(s, 1, 1, 0);
-	must_register(s, reg("web", "w1.example.net", 80, a), 0);
-	run(s, &now, 100, NULL);
-	uint64_t b = must_lease(s, 1, 2, now);
-	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	two_leases_a_tick_apart(s, &now);
 	run(s, &now, 1100, NULL); /* lease 1 expired: w1 pending, w2 fresh */
 	cr_assert_eq(sizes(s).pending, 1);
 	cr_assert_eq(sizes(s).instances, 1);
@@ -791,11 +794,7 @@ Test(store, without_keep_last_leases_that_stop_together_all_go)
 	l.keep_last = false;
 	struct store *s = store_new(&l, NULL, NULL, 0);
 	uint64_t now = 0;
-	uint64_t a = must_lease(s, 1, 1, 0);
-	must_register(s, reg("web", "w1.example.net", 80, a), 0);
-	run(s, &now, 100, NULL);
-	uint64_t b = must_lease(s, 1, 2, now);
-	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	two_leases_a_tick_apart(s, &now);
 	run(s, &now, 1100, NULL);
 	cr_expect_eq(count(s, "web"), 1);
 	cr_expect_eq(sizes(s).pending, 0);
