@@ -248,4 +248,17 @@ MUTANTS = [
          replace="		if (rc < 0 && 0) {\n			op_error(o, rc, \"invalid service name: %s\", rs_strerror(rc));",
          tests=["server/api_ops", "integration/api_ops"],
          what="Watch accepts an invalid service name"),
+
+    # ---- appended: weak spots found while killing the survivors of issue 19 --------
+    dict(id="answer_ring_label",
+         find="if (nrel == 3 && label_is(first, \"_ring\")) {",
+         replace="if (nrel == 3) {",
+         tests=["server/answer", "integration/cli_ring_dns"],
+         what="any first label over _<service>._<proto> answered as the ring"),
+    dict(id="store_revive_limit",
+         find="if (now_mono >= i->pending_until_mono || live ||\n"
+              "\t\t\t\ts->sizes.instances >= s->limits.max_instances) {",
+         replace="if (now_mono >= i->pending_until_mono || live) {",
+         tests=["server/store"],
+         what="--keep-last revives pending instances past --max-instances"),
 ]

@@ -549,6 +549,90 @@ Test(answer, axfr_refused)
 	ldns_pkt_free(p);
 }
 
+/* An IXFR query for @p name, with the client's SOA (serial 1) in the
+ * authority section when @p soa, as RFC 1995 3 has it. @return its length. */
+static size_t ixfr_query(uint8_t *b, const char *name, bool soa)
+{
+	size_t len = answer_test_query(b, name, DNSWIRE_IXFR, 0);
+	if (soa) {
+		b[9] = 1; /* NSCOUNT */
+		const uint8_t rr[12 + 22] = {
+				0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 0, 0, 22, 0, 0, 0, 0, 0, 1};
+		memcpy(b + len, rr, sizeof(rr));
+		len += sizeof(rr);
+	}
+	return len;
+}
+
+/* IXFR is never answered as an ordinary query of its name, from a client not
+ * allowed transfers, at the apex or below, with or without its SOA: REFUSED
+ * (docs/dns.md), or FORMERR where the query is malformed for this server
+ * (IXFR over UDP without the SOA; with the SOA before IXFR parses it);
+ * never NOERROR, never an answer record. */
+Test(answer, ixfr_refused_like_axfr)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, "10.0.0.1");
+	const char *names[] = {ZONE, "_web._tcp." ZONE};
+	for (int k = 0; k < 8; k++) {
+		const char *name = names[k & 1];
+		bool soa = (k & 2) != 0;
+		enum answer_transport t = k & 4 ? ANSWER_TCP : ANSWER_UDP;
+		uint8_t q[600];
+		ldns_pkt *p = ask_raw(q, ixfr_query(q, name, soa), t);
+		cr_assert_not_null(p);
+		ldns_pkt_rcode rc = ldns_pkt_get_rcode(p);
+		if (!soa && t == ANSWER_UDP) {
+			cr_expect_eq(rc, LDNS_RCODE_FORMERR, "%s over UDP", name);
+		}
+		cr_expect(rc == LDNS_RCODE_REFUSED || rc == LDNS_RCODE_FORMERR,
+				"%s over %s, %s the SOA: rcode %d", name,
+				t == ANSWER_TCP ? "TCP" : "UDP", soa ? "with" : "without", rc);
+		cr_expect_eq(ldns_pkt_ancount(p), 0);
+		ldns_pkt_free(p);
+	}
+}
+
+/* _status ANY gets the TXT record, as _status TXT does; other types NODATA. */
+Test(answer, status_any_is_the_txt)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	ldns_pkt *p = ask("_status." ZONE, DNSWIRE_ANY, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	ldns_rr *rr = section_rr(p, LDNS_SECTION_ANSWER, 0);
+	cr_expect_eq(ldns_rr_get_type(rr), LDNS_RR_TYPE_TXT);
+	char *s = ldns_rr2str(rr);
+	cr_expect(strstr(s, "\"instances=1\"") != NULL, "%s", s);
+	free(s);
+	ldns_pkt_free(p);
+	p = ask("_status." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+}
+
+/* Only _ring._<service>._<proto>.<zone> is the ring: a name below it, a
+ * _ring label deeper in the tree (whose next labels name a service that
+ * exists), or another label in its place, is NXDOMAIN. */
+Test(answer, names_below_the_ring_are_nxdomain)
+{
+	reg("c", "tcp", "c1.lon6.example.net", 11211, NULL);
+	ldns_pkt *p = ask("_ring._c._tcp." ZONE, DNSWIRE_TXT, 0, ANSWER_TCP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1, "the ring itself");
+	ldns_pkt_free(p);
+	const char *names[] = {"x._ring._c._tcp." ZONE, "_ring._ring._c._tcp." ZONE,
+			"_ring._c._tcp.x." ZONE, "_ring._c._tcp._tcp." ZONE, "x._c._tcp." ZONE,
+			"_rings._c._tcp." ZONE};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (int any = 0; any < 2; any++) {
+			p = ask(names[i], any ? DNSWIRE_ANY : DNSWIRE_TXT, 0, ANSWER_TCP);
+			cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN, "%s", names[i]);
+			cr_expect_eq(ldns_pkt_ancount(p), 0, "%s", names[i]);
+			ldns_pkt_free(p);
+		}
+	}
+}
+
 Test(answer, report_zone)
 {
 	ldns_pkt *p = ask("e42.v1-2.android.n0nce.errors.example.net.", DNSWIRE_A, 0, ANSWER_UDP);
@@ -615,6 +699,10 @@ ParameterizedTestParameters(answer, malformed_table)
 		{"pointer past the end", {HDR(1, 0, 0, 0), 0xff, 0xff, 0, 6, 0, 1}, 18, 1},
 		{"label type 0x40", {HDR(1, 0, 0, 0), 0x41, 'a', 0, 0, 6, 0, 1}, 19, 1},
 		{"label type 0x80", {HDR(1, 0, 0, 0), 0x80, 0, 0, 6, 0, 1}, 18, 1},
+		{"additional owner label type 0x40", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0x41, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
+		{"additional owner label type 0x80", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
+				0x81, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
 		{"OPT with non-root owner", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
 				1, 'a', 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
 		{"two OPT", {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1,

@@ -4,7 +4,7 @@
  * large for the buffer is the largest subset of whole records that fits,
  * octet for octet; SRV targets are never compressed (RFC 2782) while owners
  * are, and additional owners point at the targets or, past pointer reach,
- * spell them out.
+ * spell them out; a UDP answer's limit is never under 512 octets.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -68,6 +68,43 @@ static void ask_srv(const char *svc, enum answer_transport t, int edns, size_t c
 	answer_process(fx.an, q, len, &c, 5000, out, cap, &res);
 	cr_assert_eq(res.action, ANSWER_SEND);
 	cr_assert_leq(res.len, cap);
+}
+
+/* Ask for the A records of the service <svc> over UDP with an EDNS payload
+ * size of @p edns; the response is in out[0..res.len). */
+static void ask_a_udp(const char *svc, int edns)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "%s." ZONE, svc);
+	uint8_t q[300];
+	size_t len = answer_test_query(q, name, DNSWIRE_A, edns);
+	struct answer_client c = {ANSWER_UDP, NULL};
+	answer_process(fx.an, q, len, &c, 5000, out, 4096, &res);
+	cr_assert_eq(res.action, ANSWER_SEND);
+}
+
+/* RFC 6891 6.2.5: an EDNS payload size under 512 is taken as 512. 28 A
+ * records of "lo.<zone>" make 12 + 34 (question) + 28 * 16 + 11 (OPT) = 505
+ * octets: whole at any advertised size from 1 to 512; a 29th (521) is TC. */
+Test(answer_write, edns_size_under_512_means_512)
+{
+	const int sizes[] = {1, 200, 511, 512};
+	many("lo", 28);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ask_a_udp("lo", sizes[i]);
+		cr_expect(!res.truncated, "EDNS %d: truncated", sizes[i]);
+		cr_expect_eq(dnswire_get16(out + 2) & DNSWIRE_TC, 0, "EDNS %d: TC", sizes[i]);
+		cr_expect_eq(dnswire_get16(out + 6), 28, "EDNS %d: %u A records", sizes[i],
+				dnswire_get16(out + 6));
+		cr_expect_eq(res.len, 505, "EDNS %d: %zu octets", sizes[i], res.len);
+	}
+	many("lo", 29);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ask_a_udp("lo", sizes[i]);
+		cr_expect(res.truncated, "EDNS %d: 521 octets do not fit", sizes[i]);
+		cr_expect_eq(dnswire_get16(out + 6), 0);
+		cr_expect_leq(res.len, 512);
+	}
 }
 
 /* 300 SRV RRs (12,600 octets) asked over TCP with buffers from 512 to 8,000

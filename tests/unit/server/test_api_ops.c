@@ -479,6 +479,16 @@ Test(api_ops, a_refused_registration_names_the_limit_it_hit)
 	a.port = 81;
 	ask_register(&a, 8);
 	expect_error(8, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED, "(max-instances-per-lease 1)");
+	F.limits.max_instances = 2;
+	store_open(NULL, NULL);
+	a = reg_of("web", "w1.example.net", 80);
+	must_register(&a);
+	a.port = 81;
+	must_register(&a);
+	a.port = 82;
+	ask_register(&a, 9);
+	expect_error(9, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+			"3 instances in the registry (max-instances 2)");
 }
 
 /* ---- storage errors ---------------------------------------------------------- */

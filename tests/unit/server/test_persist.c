@@ -471,3 +471,83 @@ Test(persist, reload_in_place_keeps_the_address_and_loads_the_disk)
 	cr_expect_eq(disk_instances(dir), 6);
 	rmrf(dir);
 }
+
+/* A mutation refused part-way leaves none of its writes in the batch. A
+ * lease expiring under --keep-last deletes its instance whose service has
+ * other fresh ones, then rewrites its service's last one as kept; at
+ * --map-max that rewrite is refused, so the expiry fails whole (and is tried
+ * again later): the delete it wrote first must not reach the disk with the
+ * next commit, or a restart loses an instance the registry still serves. */
+Test(persist, an_expiry_refused_part_way_leaves_no_write_behind)
+{
+	char *dir = tmpdir();
+	struct persist *p;
+	char err[256];
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 20, &p, err, sizeof(err)), 0, "%s", err);
+	struct store_limits lim;
+	store_limits_default(&lim);
+	lim.keep_last = true;
+	struct store *s = store_new(&lim, persist_ops(), p, 0);
+	cr_assert_not_null(s);
+	const struct store_lease *l;
+	cr_assert_eq(store_lease_open(s, 1, 9, 0, &l), 0);
+	char value[3000];
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	struct store_meta meta = {"blob", value};
+	/* The last instance of "b" (kept on expiry: a 3 KB rewrite), a permanent
+	 * "a", then the leased "a" (first on the lease's list: deleted first). */
+	struct store_registration regs[] = {
+			{.service = "b",
+					.protocol = "tcp",
+					.host = "k.example.net",
+					.port = 1,
+					.meta = &meta,
+					.nmeta = 1,
+					.lease = 9},
+			{.service = "a", .protocol = "tcp", .host = "y.example.net", .port = 1},
+			{.service = "a",
+					.protocol = "tcp",
+					.host = "x.example.net",
+					.port = 1,
+					.lease = 9},
+	};
+	bool created;
+	uint64_t rev;
+	for (size_t k = 0; k < 3; k++) {
+		cr_assert_eq(store_register(s, &regs[k], 0, 0, &created, &rev), 0);
+	}
+	cr_assert_eq(persist_batch_commit(p), 0);
+	/* Small registrations into the open batch until the next one is refused:
+	 * what room is left is far less than the kept rewrite needs. */
+	uint32_t filled = 0;
+	for (;; filled++) {
+		char host[64];
+		snprintf(host, sizeof(host), "f%u.example.net", filled);
+		struct store_registration r = {
+				.service = "f", .protocol = "tcp", .host = host, .port = 1};
+		int rc = store_register(s, &r, 0, 0, &created, &rev);
+		if (rc == RS_ESTORE_FULL) {
+			break;
+		}
+		cr_assert_eq(rc, 0, "%s", rs_strerror(rc));
+		cr_assert_lt(filled, 100000, "never refused");
+	}
+	uint32_t expired;
+	cr_expect_eq(store_tick(s, 1000 + 2 * STORE_TICK_MS, &expired), RS_ESTORE_FULL);
+	struct store_key x = {"a", "tcp", "x.example.net", 1};
+	cr_expect_not_null(store_instance_find(s, &x), "the failed expiry changed nothing");
+	cr_assert_eq(persist_batch_commit(p), 0);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+
+	s = open_store(dir, 1 << 20, 1 << 20, &p);
+	uint64_t ni, nl, nd;
+	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
+	cr_expect_not_null(store_instance_find(s, &x), "deleted on disk by the refused expiry");
+	cr_expect_eq(ni, filled + 3);
+	cr_expect_eq(nl, 1);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
+}

@@ -165,6 +165,68 @@ Test(store, lease_expires_not_before_ttl_and_within_a_tick_after)
 	}
 }
 
+/* A heartbeat renews the lease for its whole TTL, from the heartbeat: alive
+ * one tick before the new deadline, gone one tick after it. */
+Test(store, heartbeat_renews_for_the_whole_ttl)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 1000);
+	uint64_t lease = must_lease(s, 10, 42, 1000);
+	must_register(s, reg("web", "w1.example.net", 80, lease), 1000);
+	const uint64_t at = 6050, ttl = 10000;
+	for (uint64_t t = 1000; t < at; t += 10) {
+		tick(s, t);
+	}
+	cr_assert_eq(store_lease_renew(s, lease, at, NULL), 0);
+	for (uint64_t t = at; t <= at + ttl - STORE_TICK_MS; t += 10) {
+		tick(s, t);
+		cr_assert_not_null(store_lease_find(s, lease), "expired at t=%lu, renewed at %lu",
+				(unsigned long)t, (unsigned long)at);
+	}
+	cr_assert_eq(count(s, "web"), 1);
+	tick(s, at + ttl + STORE_TICK_MS + 1);
+	cr_expect_null(store_lease_find(s, lease));
+	cr_expect_eq(count(s, "web"), 0);
+	store_free(s);
+}
+
+/* A lease is never expired before its deadline, wherever the deadline falls
+ * against the ticks: opened at 12,345 ms (TTL 1 s) and renewed d ms later,
+ * for every d in 0..199, with a tick at every millisecond, it is there
+ * until expires_mono (store.h: "no earlier than its TTL after its last
+ * renewal") and gone within one tick after. A renewal that moves the
+ * deadline past the tick boundary the lease was filed for makes the wheel
+ * meet it before its deadline. */
+Test(store, lease_never_expires_before_its_deadline_off_tick_boundaries)
+{
+	struct store_limits l = limits();
+	const uint64_t open = 12345;
+	for (uint64_t d = 0; d < 200; d++) {
+		struct store *s = store_new(&l, NULL, NULL, open);
+		uint64_t lease = must_lease(s, 1, 42, open);
+		const struct store_lease *sl;
+		for (uint64_t t = open; t < open + d; t++) {
+			tick(s, t);
+		}
+		cr_assert_eq(store_lease_renew(s, lease, open + d, &sl), 0);
+		uint64_t deadline = sl->expires_mono;
+		cr_assert_eq(deadline, open + d + 1000);
+		for (uint64_t t = open + d; t < deadline; t++) {
+			tick(s, t);
+			cr_assert_not_null(store_lease_find(s, lease),
+					"renewed at +%lu: expired at %lu, before its deadline %lu",
+					(unsigned long)d, (unsigned long)t,
+					(unsigned long)deadline);
+		}
+		for (uint64_t t = deadline; t <= deadline + STORE_TICK_MS; t++) {
+			tick(s, t);
+		}
+		cr_assert_null(store_lease_find(s, lease),
+				"renewed at +%lu: still there a tick late", (unsigned long)d);
+		store_free(s);
+	}
+}
+
 Test(store, heartbeat_renews_all_instances_of_the_lease)
 {
 	struct store_limits l = limits();
@@ -294,6 +356,37 @@ Test(store, unknown_lease_and_limits)
 	const struct store_lease *out;
 	cr_expect_eq(store_lease_open(s, 3601, 6, 0, &out), RS_ETTL);
 	cr_expect_eq(store_lease_open(s, 10, 5, 0, &out), RS_EEXIST);
+	store_free(s);
+}
+
+/* --max-instances N: N instances are held, the (N+1)th new one is refused
+ * naming the limit; updating one already held is not a new instance. */
+Test(store, max_instances_refuses_the_next_new_instance)
+{
+	struct store_limits l = limits();
+	l.max_instances = 3;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	for (uint32_t p = 1; p <= 3; p++) {
+		must_register(s, reg("a", "h.example.net", p, 0), 0);
+	}
+	cr_assert_eq(count(s, "a"), 3);
+	bool created;
+	uint64_t rev;
+	struct store_limit_hit hit = {0};
+	struct store_registration r = reg("b", "h.example.net", 4, 0);
+	cr_expect_eq(store_register_ex(s, &r, 0, 0, &created, &rev, &hit), RS_ELIMIT);
+	cr_expect_eq(hit.kind, STORE_LIMIT_INSTANCES);
+	cr_expect_eq(hit.value, 4);
+	cr_expect_eq(hit.max, 3);
+	cr_expect_eq(count(s, "b"), 0);
+	r = reg("a", "h.example.net", 2, 0);
+	r.weight = 5;
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), 0, "an update is not refused");
+	cr_expect(!created);
+	struct store_key k = {"a", "tcp", "h.example.net", 1};
+	cr_assert_eq(store_deregister(s, &k, &rev), 0);
+	r = reg("b", "h.example.net", 4, 0);
+	cr_expect_eq(store_register(s, &r, 0, 0, &created, &rev), 0, "room again: 3 of 3");
 	store_free(s);
 }
 
@@ -503,6 +596,17 @@ static uint32_t nstale(const struct store *s, const char *svc)
 	return n;
 }
 
+/* w1 of "web" on lease 1 at 0, w2 on lease 2 a tick later (TTL 1 s each):
+ * they expire a tick apart, at 1,100 and 1,200. */
+static void two_leases_a_tick_apart(struct store *s, uint64_t *now)
+{
+	uint64_t a = must_lease(s, 1, 1, *now);
+	must_register(s, reg("web", "w1.example.net", 80, a), *now);
+	run(s, now, *now + STORE_TICK_MS, NULL);
+	uint64_t b = must_lease(s, 1, 2, *now);
+	must_register(s, reg("web", "w2.example.net", 80, b), *now);
+}
+
 static struct store_limits keep_limits(void)
 {
 	struct store_limits l = limits();
@@ -520,11 +624,7 @@ Test(store, keep_last_keeps_every_lease_that_stops_together)
 	struct fake_disk d = {0};
 	struct store *s = store_new(&l, &fake_ops, &d, 0);
 	uint64_t now = 0;
-	uint64_t a = must_lease(s, 1, 1, 0);
-	must_register(s, reg("web", "w1.example.net", 80, a), 0);
-	run(s, &now, 100, NULL);
-	uint64_t b = must_lease(s, 1, 2, now);
-	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	two_leases_a_tick_apart(s, &now);
 	uint64_t rev0 = store_revision(s);
 
 	run(s, &now, 1100, NULL); /* lease 1 expired; lease 2 is still fresh */
@@ -548,6 +648,28 @@ Test(store, keep_last_keeps_every_lease_that_stops_together)
 	run(s, &now, 1200 + 60000, NULL);
 	cr_expect_eq(count(s, "web"), 0, "the maximum stale age still applies to both");
 	cr_expect_eq(sizes(s).pending, 0);
+	store_free(s);
+}
+
+/* --max-instances holds for pending instances coming back too: with the
+ * registry at its limit when the service's last fresh instance expires, that
+ * one is kept but the pending one is forgotten, not revived past the limit. */
+Test(store, keep_last_revives_no_pending_instance_past_max_instances)
+{
+	struct store_limits l = keep_limits();
+	l.max_instances = 2;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	two_leases_a_tick_apart(s, &now);
+	run(s, &now, 1100, NULL); /* lease 1 expired: w1 pending, w2 fresh */
+	cr_assert_eq(sizes(s).pending, 1);
+	cr_assert_eq(sizes(s).instances, 1);
+	must_register(s, reg("db", "d1.example.net", 5432, 0), now); /* 2 of 2 */
+	run(s, &now, 1200, NULL); /* lease 2 expired: w2 kept; w1 would make 3 */
+	cr_expect_eq(count(s, "web"), 1, "w2 kept, w1 not revived past the limit");
+	cr_expect_eq(nstale(s, "web"), 1);
+	cr_expect_eq(sizes(s).instances, 2);
+	cr_expect_eq(sizes(s).pending, 0, "w1 forgotten");
 	store_free(s);
 }
 
@@ -685,11 +807,7 @@ Test(store, without_keep_last_leases_that_stop_together_all_go)
 	l.keep_last = false;
 	struct store *s = store_new(&l, NULL, NULL, 0);
 	uint64_t now = 0;
-	uint64_t a = must_lease(s, 1, 1, 0);
-	must_register(s, reg("web", "w1.example.net", 80, a), 0);
-	run(s, &now, 100, NULL);
-	uint64_t b = must_lease(s, 1, 2, now);
-	must_register(s, reg("web", "w2.example.net", 80, b), now);
+	two_leases_a_tick_apart(s, &now);
 	run(s, &now, 1100, NULL);
 	cr_expect_eq(count(s, "web"), 1);
 	cr_expect_eq(sizes(s).pending, 0);
