@@ -81,8 +81,15 @@ static inline uint64_t answer_test_register(struct store *st, const char *svc, c
 		n = 1;
 	}
 	struct store_registration r = {
-		.service = svc, .protocol = proto, .host = host, .port = port,
-		.addrs = ad, .naddrs = n, .weight = weight, .status = status, .lease = lease,
+			.service = svc,
+			.protocol = proto,
+			.host = host,
+			.port = port,
+			.addrs = ad,
+			.naddrs = n,
+			.weight = weight,
+			.status = status,
+			.lease = lease,
 	};
 	bool created;
 	uint64_t rev;
@@ -92,10 +99,10 @@ static inline uint64_t answer_test_register(struct store *st, const char *svc, c
 
 /* One record of a response, as found by answer_test_walk(). */
 struct answer_test_rr {
-	size_t owner;                        /* offset of the owner name */
-	size_t owner_len;                    /* its octets in place (2 for a pointer) */
+	size_t owner;     /* offset of the owner name */
+	size_t owner_len; /* its octets in place (2 for a pointer) */
 	uint16_t type;
-	size_t rdata;                        /* offset of the RDATA */
+	size_t rdata; /* offset of the RDATA */
 	uint16_t rdlen;
 };
 
@@ -123,8 +130,8 @@ static inline size_t answer_test_name_len(const uint8_t *m, size_t len, size_t o
 /* Walk the answer, authority and additional records of the response
  * @p m of @p len octets into @p rr (up to @p max), asserting each is whole
  * and that the last ends at @p len exactly. @return the number of records. */
-static inline size_t answer_test_walk(const uint8_t *m, size_t len, struct answer_test_rr *rr,
-		size_t max)
+static inline size_t answer_test_walk(
+		const uint8_t *m, size_t len, struct answer_test_rr *rr, size_t max)
 {
 	cr_assert_geq(len, 12);
 	size_t off = 12;

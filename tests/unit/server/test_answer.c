@@ -84,8 +84,9 @@ static ldns_pkt *ask(const char *name, uint16_t qtype, int edns, enum answer_tra
 
 static ldns_rr *section_rr(ldns_pkt *p, ldns_pkt_section s, size_t i)
 {
-	ldns_rr_list *l = s == LDNS_SECTION_ANSWER ? ldns_pkt_answer(p)
-			: s == LDNS_SECTION_AUTHORITY ? ldns_pkt_authority(p) : ldns_pkt_additional(p);
+	ldns_rr_list *l = s == LDNS_SECTION_ANSWER      ? ldns_pkt_answer(p)
+			  : s == LDNS_SECTION_AUTHORITY ? ldns_pkt_authority(p)
+							: ldns_pkt_additional(p);
 	return ldns_rr_list_rr(l, i);
 }
 
@@ -347,8 +348,11 @@ Test(answer, change_visible_at_once)
 	struct store_key k = {"web", "tcp", "web1.lon6.example.net", 8080};
 	uint64_t rev;
 	cr_assert_eq(store_deregister(fx.st, &k, &rev), 0);
-	cr_assert_eq(store_deregister(fx.st, &(struct store_key){"web", "tcp",
-			"web2.lon6.example.net", 8080}, &rev), 0);
+	cr_assert_eq(store_deregister(fx.st,
+				     &(struct store_key){
+						     "web", "tcp", "web2.lon6.example.net", 8080},
+				     &rev),
+			0);
 	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
 	ldns_pkt_free(p);
@@ -439,7 +443,8 @@ Test(answer, big_rrset_over_tcp_is_a_weighted_subset)
 	/* Weight 4 instances are more likely in than weight 1 ones. */
 	int w1 = 0, w4 = 0;
 	for (size_t i = 0; i < ldns_pkt_ancount(p); i++) {
-		unsigned w = ldns_rdf2native_int16(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, i), 1));
+		unsigned w = ldns_rdf2native_int16(
+				ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, i), 1));
 		w1 += w == 1;
 		w4 += w == 4;
 	}
@@ -639,7 +644,8 @@ Test(answer, report_zone)
 	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
 	cr_assert_eq(ldns_pkt_nscount(p), 1);
 	cr_expect_eq(ldns_rr_ttl(section_rr(p, LDNS_SECTION_AUTHORITY, 0)), 0);
-	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(section_rr(p, LDNS_SECTION_AUTHORITY, 0), 6)),
+	cr_expect_eq(ldns_rdf2native_int32(
+				     ldns_rr_rdf(section_rr(p, LDNS_SECTION_AUTHORITY, 0), 6)),
 			0);
 	cr_expect(res.report);
 	cr_expect_eq(res.fields.len[0], 3);
@@ -674,67 +680,103 @@ struct bad_case {
 	int expect; /* rcode, or -1 for a drop */
 };
 
-#define Q_ZONE 8, 's', 'e', 'r', 'v', 'i', 'c', 'e', 's', 4, 'l', 'o', 'n', '6', \
-		7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'n', 'e', 't', 0
+#define Q_ZONE                                                                                     \
+	8, 's', 'e', 'r', 'v', 'i', 'c', 'e', 's', 4, 'l', 'o', 'n', '6', 7, 'e', 'x', 'a', 'm',   \
+			'p', 'l', 'e', 3, 'n', 'e', 't', 0
 #define HDR(qd, an, ns, ar) 0xab, 0xcd, 0x01, 0x00, 0, qd, 0, an, 0, ns, 0, ar
 
 ParameterizedTestParameters(answer, malformed_table)
 {
 	static struct bad_case cases[] = {
-		{"empty", {0}, 0, -1},
-		{"one NUL", {0}, 1, -1},
-		{"11 octets", {HDR(1, 0, 0, 0)}, 11, -1},
-		{"header only", {HDR(1, 0, 0, 0)}, 12, 1},
-		{"QR=1 (a response)", {0xab, 0xcd, 0x81, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1}, 17, -1},
-		{"QDCOUNT 0", {HDR(0, 0, 0, 0)}, 12, 1},
-		{"QDCOUNT 2", {HDR(2, 0, 0, 0), Q_ZONE, 0, 6, 0, 1, Q_ZONE, 0, 6, 0, 1}, 12 + 62, 1},
-		{"ANCOUNT 1", {HDR(1, 1, 0, 0), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
-		{"NSCOUNT 1", {HDR(1, 0, 1, 0), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
-		{"ARCOUNT 9", {HDR(1, 0, 0, 9), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
-		{"question cut in the name", {HDR(1, 0, 0, 0), 8, 's', 'e', 'r'}, 16, 1},
-		{"question without type", {HDR(1, 0, 0, 0), Q_ZONE}, 12 + 27, 1},
-		{"question without class", {HDR(1, 0, 0, 0), Q_ZONE, 0, 6}, 12 + 29, 1},
-		{"pointer in question to itself", {HDR(1, 0, 0, 0), 0xc0, 12, 0, 6, 0, 1}, 18, 1},
-		{"pointer in question to header", {HDR(1, 0, 0, 0), 0xc0, 0, 0, 6, 0, 1}, 18, 1},
-		{"pointer past the end", {HDR(1, 0, 0, 0), 0xff, 0xff, 0, 6, 0, 1}, 18, 1},
-		{"label type 0x40", {HDR(1, 0, 0, 0), 0x41, 'a', 0, 0, 6, 0, 1}, 19, 1},
-		{"label type 0x80", {HDR(1, 0, 0, 0), 0x80, 0, 0, 6, 0, 1}, 18, 1},
-		{"additional owner label type 0x40", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0x41, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
-		{"additional owner label type 0x80", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0x81, 'a', 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
-		{"OPT with non-root owner", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				1, 'a', 0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 13, 1},
-		{"two OPT", {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 22, 1},
-		{"OPT RDLENGTH past end", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 9}, 12 + 31 + 11, 1},
-		{"OPT option overruns RDATA", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0, 3, 0, 9, 1, 2}, 12 + 31 + 17, 1},
-		{"COOKIE of 5 octets", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 9, 0, 10, 0, 5, 1, 2, 3, 4, 5},
-				12 + 31 + 20, 1},
-		{"two COOKIE options", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 24,
-				0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
-				0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8}, 12 + 31 + 35, 1},
-		{"keepalive with a timeout", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0, 11, 0, 2, 0, 100}, 12 + 31 + 17, 1},
-		{"additional owner pointer loop", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0xc0, 43, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 12, 1},
-		{"additional owner pointer forwards", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0xc0, 50, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 12, 1},
-		{"TSIG not last", {HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0}, 12 + 31 + 22, 1},
-		{"QTYPE OPT", {HDR(1, 0, 0, 0), Q_ZONE, 0, 41, 0, 1}, 12 + 31, 1},
-		{"unknown option ignored", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 6, 0xfe, 0x01, 0, 2, 1, 2}, 12 + 31 + 17, 0},
-		{"backwards pointer in additional is fine", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}, 12 + 31 + 12, 0},
-		{"TSIG alone: no key known", {HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1,
-				0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0}, 12 + 31 + 11, 9},
+			{"empty", {0}, 0, -1},
+			{"one NUL", {0}, 1, -1},
+			{"11 octets", {HDR(1, 0, 0, 0)}, 11, -1},
+			{"header only", {HDR(1, 0, 0, 0)}, 12, 1},
+			{"QR=1 (a response)",
+					{0xab, 0xcd, 0x81, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0,
+							1},
+					17, -1},
+			{"QDCOUNT 0", {HDR(0, 0, 0, 0)}, 12, 1},
+			{"QDCOUNT 2", {HDR(2, 0, 0, 0), Q_ZONE, 0, 6, 0, 1, Q_ZONE, 0, 6, 0, 1},
+					12 + 62, 1},
+			{"ANCOUNT 1", {HDR(1, 1, 0, 0), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
+			{"NSCOUNT 1", {HDR(1, 0, 1, 0), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
+			{"ARCOUNT 9", {HDR(1, 0, 0, 9), Q_ZONE, 0, 6, 0, 1}, 12 + 31, 1},
+			{"question cut in the name", {HDR(1, 0, 0, 0), 8, 's', 'e', 'r'}, 16, 1},
+			{"question without type", {HDR(1, 0, 0, 0), Q_ZONE}, 12 + 27, 1},
+			{"question without class", {HDR(1, 0, 0, 0), Q_ZONE, 0, 6}, 12 + 29, 1},
+			{"pointer in question to itself", {HDR(1, 0, 0, 0), 0xc0, 12, 0, 6, 0, 1},
+					18, 1},
+			{"pointer in question to header", {HDR(1, 0, 0, 0), 0xc0, 0, 0, 6, 0, 1},
+					18, 1},
+			{"pointer past the end", {HDR(1, 0, 0, 0), 0xff, 0xff, 0, 6, 0, 1}, 18, 1},
+			{"label type 0x40", {HDR(1, 0, 0, 0), 0x41, 'a', 0, 0, 6, 0, 1}, 19, 1},
+			{"label type 0x80", {HDR(1, 0, 0, 0), 0x80, 0, 0, 6, 0, 1}, 18, 1},
+			{"additional owner label type 0x40",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0x41, 'a', 0, 0, 1, 0,
+							1, 0, 0, 0, 0, 0, 0},
+					12 + 31 + 13, 1},
+			{"additional owner label type 0x80",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0x81, 'a', 0, 0, 1, 0,
+							1, 0, 0, 0, 0, 0, 0},
+					12 + 31 + 13, 1},
+			{"OPT with non-root owner",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 1, 'a', 0, 0, 41, 4,
+							0xd0, 0, 0, 0, 0, 0, 0},
+					12 + 31 + 13, 1},
+			{"two OPT",
+					{HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 0, 0, 0, 41, 4, 0xd0, 0, 0, 0,
+							0, 0, 0},
+					12 + 31 + 22, 1},
+			{"OPT RDLENGTH past end",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 9},
+					12 + 31 + 11, 1},
+			{"OPT option overruns RDATA",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 6, 0, 3, 0, 9, 1, 2},
+					12 + 31 + 17, 1},
+			{"COOKIE of 5 octets",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 9, 0, 10, 0, 5, 1, 2, 3, 4, 5},
+					12 + 31 + 20, 1},
+			{"two COOKIE options",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 24, 0, 10, 0, 8, 1, 2, 3, 4, 5,
+							6, 7, 8, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7,
+							8},
+					12 + 31 + 35, 1},
+			{"keepalive with a timeout",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 6, 0, 11, 0, 2, 0, 100},
+					12 + 31 + 17, 1},
+			{"additional owner pointer loop",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0xc0, 43, 0, 1, 0, 1,
+							0, 0, 0, 0, 0, 0},
+					12 + 31 + 12, 1},
+			{"additional owner pointer forwards",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0xc0, 50, 0, 1, 0, 1,
+							0, 0, 0, 0, 0, 0},
+					12 + 31 + 12, 1},
+			{"TSIG not last",
+					{HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 255, 0,
+							0, 0, 0, 0, 0, 0, 0, 41, 4, 0xd0, 0, 0, 0,
+							0, 0, 0},
+					12 + 31 + 22, 1},
+			{"QTYPE OPT", {HDR(1, 0, 0, 0), Q_ZONE, 0, 41, 0, 1}, 12 + 31, 1},
+			{"unknown option ignored",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 41, 4, 0xd0, 0,
+							0, 0, 0, 0, 6, 0xfe, 0x01, 0, 2, 1, 2},
+					12 + 31 + 17, 0},
+			{"backwards pointer in additional is fine",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0xc0, 12, 0, 1, 0, 1,
+							0, 0, 0, 0, 0, 0},
+					12 + 31 + 12, 0},
+			{"TSIG alone: no key known",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 255, 0,
+							0, 0, 0, 0, 0},
+					12 + 31 + 11, 9},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -858,7 +900,9 @@ Test(answer, random_bytes_never_crash)
 	for (int i = 0; i < 20000; i++) {
 		size_t len;
 		if (i % 2) {
-			len = (size_t)((s = s * 6364136223846793005u + 1442695040888963407u) >> 33) % 300;
+			len = (size_t)((s = s * 6364136223846793005u + 1442695040888963407u) >>
+					      33) %
+			      300;
 			for (size_t j = 0; j < len; j++) {
 				q[j] = (uint8_t)((s = s * 6364136223846793005u + 1) >> 56);
 			}
@@ -1002,7 +1046,8 @@ Test(answer, qname_lowered_like_ascii_lower_for_every_octet)
 		dnswire_set16(msg + 12 + n, DNSWIRE_A);
 		dnswire_set16(msg + 12 + n + 2, 1);
 		struct dnswire_query q;
-		cr_assert_eq(dnswire_query_check(msg, 12 + n + 4, &q), DNSWIRE_OK, "shift %u", shift);
+		cr_assert_eq(dnswire_query_check(msg, 12 + n + 4, &q), DNSWIRE_OK, "shift %u",
+				shift);
 		cr_assert_eq(q.qname_len, n);
 		cr_assert_eq(memcmp(q.qname_lower, want, n), 0, "shift %u", shift);
 	}

@@ -86,7 +86,8 @@ static void check(unsigned i, bool present)
 	cr_assert(n == 1 && rr[0].type == DNSWIRE_A && rr[0].rdlen == 4);
 	const uint8_t *a = out + rr[0].rdata;
 	cr_assert(a[0] == 10 && a[1] == ((i >> 16) & 255) && a[2] == ((i >> 8) & 255) &&
-			a[3] == (i & 255), "svc%u: its own address", i);
+					a[3] == (i & 255),
+			"svc%u: its own address", i);
 }
 
 /* 600 names: the table doubles from 256 buckets at 256 and at 512 entries,

@@ -201,7 +201,7 @@ static size_t check_srv_bytes(void)
 		/* Spelled out: only for a target past pointer reach, and equal to it. */
 		size_t len = rrs[i].owner_len;
 		while (j < an && (targets[j] <= 0x3fff ||
-				memcmp(out + targets[j], out + at, len) != 0)) {
+						 memcmp(out + targets[j], out + at, len) != 0)) {
 			j++;
 		}
 		cr_assert_lt(j, an, "additional %zu spells out a target past 0x3FFF", i);

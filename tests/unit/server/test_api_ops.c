@@ -145,17 +145,17 @@ static void result_apply(void)
 static void ask_bytes(const uint8_t *frame, size_t len)
 {
 	const struct api_ops_ctx ctx = {
-		.store = F.store,
-		.limits = &F.limits,
-		.now_ms = F.now_ms,
-		.wall_ms = WALL_MS,
-		.stats = F.no_stats ? NULL : stats_cb,
-		.stats_ud = &F,
-		.scratch = &F.scratch,
-		.counters = &F.counters,
-		.watches = F.watches,
-		.nwatches = F.nwatches,
-		.strikes = F.strikes,
+			.store = F.store,
+			.limits = &F.limits,
+			.now_ms = F.now_ms,
+			.wall_ms = WALL_MS,
+			.stats = F.no_stats ? NULL : stats_cb,
+			.stats_ud = &F,
+			.scratch = &F.scratch,
+			.counters = &F.counters,
+			.watches = F.watches,
+			.nwatches = F.nwatches,
+			.strikes = F.strikes,
 	};
 	api_ops_dispatch(&ctx, frame, len, &F.out, &F.res);
 	replies_parse();
@@ -173,13 +173,13 @@ static void ask(const Request *q)
 }
 
 /* Ask a request whose oneof op is @p field (case @p CASE) pointing at @p msg_. */
-#define ASK(id_, CASE, field, msg_)                                                         \
-	do {                                                                                \
-		Request q_ = ROSTER__V1__REQUEST__INIT;                                     \
-		q_.id = (id_);                                                              \
-		q_.op_case = ROSTER__V1__REQUEST__OP_##CASE;                                \
-		q_.field = (msg_);                                                          \
-		ask(&q_);                                                                   \
+#define ASK(id_, CASE, field, msg_)                                                                \
+	do {                                                                                       \
+		Request q_ = ROSTER__V1__REQUEST__INIT;                                            \
+		q_.id = (id_);                                                                     \
+		q_.op_case = ROSTER__V1__REQUEST__OP_##CASE;                                       \
+		q_.field = (msg_);                                                                 \
+		ask(&q_);                                                                          \
 	} while (0)
 
 /* The one reply of a request that is not a Watch. */
@@ -202,8 +202,8 @@ static void expect_error(uint64_t id, Roster__V1__ErrorCode code, const char *ne
 	const Response *r = reply();
 	cr_expect_eq(r->id, id);
 	cr_expect_eq(r->error, code, "error %d, want %d (%s)", r->error, code, r->message);
-	cr_expect_not_null(strstr(r->message, needle), "message '%s' lacks '%s'", r->message,
-			needle);
+	cr_expect_not_null(
+			strstr(r->message, needle), "message '%s' lacks '%s'", r->message, needle);
 	cr_expect_eq(F.res.flags & API_OPS_WRITE, 0, "an error is not a write");
 }
 
@@ -413,45 +413,50 @@ struct bad_reg {
 ParameterizedTestParameters(api_ops, bad_registrations_are_refused)
 {
 	static struct bad_reg cases[] = {
-		{"invalid service", {"-web", "tcp", "w1.example.net", 80}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_NAME,
-				"invalid service name '-web'"},
-		{"service with a dot", {"we.b", "tcp", "w1.example.net", 80}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_NAME,
-				"invalid service name 'we.b'"},
-		{"empty service", {"", "tcp", "w1.example.net", 80}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_NAME, "invalid service name ''"},
-		{"invalid protocol", {"web", "t_cp", "w1.example.net", 80}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_NAME,
-				"invalid protocol name 't_cp'"},
-		{"invalid host", {"web", "tcp", "w1 .example.net", 80}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_NAME,
-				"invalid host name 'w1 .example.net'"},
-		{"port 0", {"web", "tcp", "w1.example.net", 0}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
-				"invalid port 0 (1-65535)"},
-		{"port over 65535", {"web", "tcp", "w1.example.net", 65536}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "invalid port 65536"},
-		{"unknown status", {"web", "tcp", "w1.example.net", 80, 9}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "unknown status 9"},
-		{"bad address", {"web", "tcp", "w1.example.net", 80, 0, {"192.0.2.300"}, 1}, false,
-				ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
-				"address '192.0.2.300' is not an IPv4 or IPv6 address"},
-		{"too many addresses",
-				{"web", "tcp", "w1.example.net", 80, 0,
-						{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4",
-								"192.0.2.5"},
-						5},
-				false, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
-				"5 addresses on one instance (limit 4)"},
-		{"too many metadata entries", {"web", "tcp", "w1.example.net", 80, 0, {{0}}, 0, 5},
-				false, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
-				"5 metadata entries on one instance (limit 4)"},
-		{"unknown lease", {"web", "tcp", "w1.example.net", 80, 0, {{0}}, 0, 0, 0x4d}, false,
-				ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE,
-				"lease 000000000000004d is unknown or expired"},
-		{"no instance", {{0}}, true, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
-				"register: missing instance"},
+			{"invalid service", {"-web", "tcp", "w1.example.net", 80}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_NAME,
+					"invalid service name '-web'"},
+			{"service with a dot", {"we.b", "tcp", "w1.example.net", 80}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_NAME,
+					"invalid service name 'we.b'"},
+			{"empty service", {"", "tcp", "w1.example.net", 80}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_NAME,
+					"invalid service name ''"},
+			{"invalid protocol", {"web", "t_cp", "w1.example.net", 80}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_NAME,
+					"invalid protocol name 't_cp'"},
+			{"invalid host", {"web", "tcp", "w1 .example.net", 80}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_NAME,
+					"invalid host name 'w1 .example.net'"},
+			{"port 0", {"web", "tcp", "w1.example.net", 0}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+					"invalid port 0 (1-65535)"},
+			{"port over 65535", {"web", "tcp", "w1.example.net", 65536}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+					"invalid port 65536"},
+			{"unknown status", {"web", "tcp", "w1.example.net", 80, 9}, false,
+					ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+					"unknown status 9"},
+			{"bad address", {"web", "tcp", "w1.example.net", 80, 0, {"192.0.2.300"}, 1},
+					false, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+					"address '192.0.2.300' is not an IPv4 or IPv6 address"},
+			{"too many addresses",
+					{"web", "tcp", "w1.example.net", 80, 0,
+							{"192.0.2.1", "192.0.2.2", "192.0.2.3",
+									"192.0.2.4", "192.0.2.5"},
+							5},
+					false, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+					"5 addresses on one instance (limit 4)"},
+			{"too many metadata entries",
+					{"web", "tcp", "w1.example.net", 80, 0, {{0}}, 0, 5}, false,
+					ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+					"5 metadata entries on one instance (limit 4)"},
+			{"unknown lease",
+					{"web", "tcp", "w1.example.net", 80, 0, {{0}}, 0, 0, 0x4d},
+					false, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE,
+					"lease 000000000000004d is unknown or expired"},
+			{"no instance", {{0}}, true, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT,
+					"register: missing instance"},
 	};
 	return cr_make_param_array(struct bad_reg, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -535,8 +540,8 @@ static int full_rev(void *ctx, uint64_t rev)
 }
 
 /* A disk whose every write fails with the code it holds. */
-static const struct store_persist_ops failing_ops = {full_begin, full_commit, full_abort,
-	full_iput, full_idel, full_lput, full_ldel, full_rev};
+static const struct store_persist_ops failing_ops = {full_begin, full_commit, full_abort, full_iput,
+		full_idel, full_lput, full_ldel, full_rev};
 
 Test(api_ops, a_full_store_is_storage_full_at_once)
 {
@@ -673,16 +678,16 @@ struct bad_name {
 ParameterizedTestParameters(api_ops, query_refuses_an_invalid_name)
 {
 	static struct bad_name cases[] = {
-		{"-web", ""},
-		{"web-", ""},
-		{"w eb", ""},
-		{"we.b", ""},
-		{"_web", ""},
-		{"w\xc3\xa9", ""},
-		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""},
-		{"web", "t_cp"},
-		{"web", "-tcp"},
-		{"web", "tc p"},
+			{"-web", ""},
+			{"web-", ""},
+			{"w eb", ""},
+			{"we.b", ""},
+			{"_web", ""},
+			{"w\xc3\xa9", ""},
+			{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""},
+			{"web", "t_cp"},
+			{"web", "-tcp"},
+			{"web", "tc p"},
 	};
 	return cr_make_param_array(struct bad_name, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -703,8 +708,8 @@ Test(api_ops, list_summarises_every_service)
 {
 	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
 	must_register(&(struct reg){"web", "tcp", "w2.example.net", 80, ROSTER__V1__STATUS__DOWN});
-	must_register(&(struct reg){"db", "tcp", "d1.example.net", 5432,
-			ROSTER__V1__STATUS__STARTING});
+	must_register(&(struct reg){
+			"db", "tcp", "d1.example.net", 5432, ROSTER__V1__STATUS__STARTING});
 	ask_list(20);
 	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_LIST);
 	cr_expect_eq(r->id, 20);
@@ -775,7 +780,7 @@ Test(api_ops, watch_replays_the_journal_after_a_revision_then_follows_changes)
 Test(api_ops, watch_refuses_an_invalid_service_name)
 {
 	const char *bad[] = {"-web", "web-", "w eb", "we.b", "_web", "w\xc3\xa9",
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		ask_watch(33, bad[k], 0);
 		expect_error(33, ROSTER__V1__ERROR_CODE__INVALID_NAME, "invalid service name");
@@ -816,10 +821,10 @@ Test(api_ops, stats_answers_from_the_snapshot)
 	s->store.revision = 77;
 	s->store.journal_first = 5;
 	s->store.preserving = true;
-	s->store.sizes = (struct store_sizes){.leases = 3, .instances = 9, .services = 2, .up = 7,
-		.stale = 1};
-	s->store.counters = (struct store_counters){.heartbeats = 11, .registrations = 12,
-		.expirations = 13};
+	s->store.sizes = (struct store_sizes){
+			.leases = 3, .instances = 9, .services = 2, .up = 7, .stale = 1};
+	s->store.counters = (struct store_counters){
+			.heartbeats = 11, .registrations = 12, .expirations = 13};
 	s->persist.bytes = 65536;
 	s->api.connections = 4;
 	s->dns.running = true;
@@ -904,14 +909,14 @@ Test(api_ops, a_request_over_its_unpack_budget_is_malformed)
 	uint8_t reg[8];
 	size_t rl = 0;
 	reg[rl++] = 1 << 3 | 2;
-	for (size_t v = len; ; v >>= 7) {
+	for (size_t v = len;; v >>= 7) {
 		reg[rl++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
 		if (v <= 0x7f) {
 			break;
 		}
 	}
 	frame[n++] = 12 << 3 | 2;
-	for (size_t v = rl + len; ; v >>= 7) {
+	for (size_t v = rl + len;; v >>= 7) {
 		frame[n++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
 		if (v <= 0x7f) {
 			break;
@@ -944,35 +949,35 @@ struct code_case {
 ParameterizedTestParameters(api_ops, errors_map_to_their_codes)
 {
 	static struct code_case cases[] = {
-		{RS_ENAME_EMPTY, ROSTER__V1__ERROR_CODE__INVALID_NAME},
-		{RS_ENAME_LABEL_LONG, ROSTER__V1__ERROR_CODE__INVALID_NAME},
-		{RS_ENAME_LONG, ROSTER__V1__ERROR_CODE__INVALID_NAME},
-		{RS_ENAME_CHAR, ROSTER__V1__ERROR_CODE__INVALID_NAME},
-		{RS_ENAME_HYPHEN, ROSTER__V1__ERROR_CODE__INVALID_NAME},
-		{RS_ENAME_NUMERIC, ROSTER__V1__ERROR_CODE__INVALID_NAME},
-		{RS_EPORT, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
-		{RS_EINVAL, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
-		{RS_ETTL, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
-		{RS_ESTATUS, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
-		{RS_EADDR, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
-		{RS_ELEASE, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE},
-		{RS_ENOENT, ROSTER__V1__ERROR_CODE__NOT_FOUND},
-		{RS_ELIMIT, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED},
-		{RS_EFRAME_BIG, ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE},
-		{RS_EFRAME_EMPTY, ROSTER__V1__ERROR_CODE__MALFORMED},
-		{RS_EPROTO, ROSTER__V1__ERROR_CODE__MALFORMED},
-		{RS_ESTORE_FULL, ROSTER__V1__ERROR_CODE__STORAGE_FULL},
-		{RS_ENOSPC, ROSTER__V1__ERROR_CODE__STORAGE_FULL},
-		{RS_ESTORE, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
-		{RS_ESTORE_PANIC, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
-		{RS_EIO, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
-		{RS_ENOMEM, ROSTER__V1__ERROR_CODE__UNAVAILABLE},
-		{RS_EAGAIN, ROSTER__V1__ERROR_CODE__UNAVAILABLE},
-		{RS_ENOTSUP, ROSTER__V1__ERROR_CODE__UNSUPPORTED},
-		{RS_EEXIST, ROSTER__V1__ERROR_CODE__INTERNAL},
-		{RS_EFRAME_TRUNC, ROSTER__V1__ERROR_CODE__INTERNAL},
-		{RS_ECONF, ROSTER__V1__ERROR_CODE__INTERNAL},
-		{-1, ROSTER__V1__ERROR_CODE__INTERNAL},
+			{RS_ENAME_EMPTY, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+			{RS_ENAME_LABEL_LONG, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+			{RS_ENAME_LONG, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+			{RS_ENAME_CHAR, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+			{RS_ENAME_HYPHEN, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+			{RS_ENAME_NUMERIC, ROSTER__V1__ERROR_CODE__INVALID_NAME},
+			{RS_EPORT, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+			{RS_EINVAL, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+			{RS_ETTL, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+			{RS_ESTATUS, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+			{RS_EADDR, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT},
+			{RS_ELEASE, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE},
+			{RS_ENOENT, ROSTER__V1__ERROR_CODE__NOT_FOUND},
+			{RS_ELIMIT, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED},
+			{RS_EFRAME_BIG, ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE},
+			{RS_EFRAME_EMPTY, ROSTER__V1__ERROR_CODE__MALFORMED},
+			{RS_EPROTO, ROSTER__V1__ERROR_CODE__MALFORMED},
+			{RS_ESTORE_FULL, ROSTER__V1__ERROR_CODE__STORAGE_FULL},
+			{RS_ENOSPC, ROSTER__V1__ERROR_CODE__STORAGE_FULL},
+			{RS_ESTORE, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
+			{RS_ESTORE_PANIC, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
+			{RS_EIO, ROSTER__V1__ERROR_CODE__STORAGE_ERROR},
+			{RS_ENOMEM, ROSTER__V1__ERROR_CODE__UNAVAILABLE},
+			{RS_EAGAIN, ROSTER__V1__ERROR_CODE__UNAVAILABLE},
+			{RS_ENOTSUP, ROSTER__V1__ERROR_CODE__UNSUPPORTED},
+			{RS_EEXIST, ROSTER__V1__ERROR_CODE__INTERNAL},
+			{RS_EFRAME_TRUNC, ROSTER__V1__ERROR_CODE__INTERNAL},
+			{RS_ECONF, ROSTER__V1__ERROR_CODE__INTERNAL},
+			{-1, ROSTER__V1__ERROR_CODE__INTERNAL},
 	};
 	return cr_make_param_array(struct code_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

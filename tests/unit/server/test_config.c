@@ -24,7 +24,8 @@ Test(config, defaults_and_derived_fields)
 {
 	struct server_config cfg;
 	char err[512];
-	cr_assert_eq(parse(&cfg, "--site LON6 --domain Example.NET", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(parse(&cfg, "--site LON6 --domain Example.NET", err, sizeof(err)), 0, "%s",
+			err);
 	cr_expect_str_eq(cfg.site, "lon6");
 	cr_expect_str_eq(cfg.domain, "example.net.");
 	cr_expect_str_eq(cfg.zone, "services.lon6.example.net.");
@@ -47,10 +48,10 @@ Test(config, connection_caps_defaults_and_flags)
 	cr_expect_eq(cfg.http_max_conns, 256);
 	cr_expect_eq(cfg.http_idle_ms, 10000);
 	cr_assert_eq(parse(&cfg,
-			     "--site a --domain b --tcp-max-connections-per-source 7 "
-			     "--max-connections-per-source 9 --http-max-connections 3 "
-			     "--http-idle-timeout 1500ms",
-			     err, sizeof(err)),
+				     "--site a --domain b --tcp-max-connections-per-source 7 "
+				     "--max-connections-per-source 9 --http-max-connections 3 "
+				     "--http-idle-timeout 1500ms",
+				     err, sizeof(err)),
 			0, "%s", err);
 	cr_expect_eq(cfg.dns_tcp_max_per_source, 7);
 	cr_expect_eq(cfg.api_max_per_source, 9);
@@ -62,10 +63,11 @@ Test(config, several_listeners_and_ns)
 {
 	struct server_config cfg;
 	char err[512];
-	cr_assert_eq(parse(&cfg, "--site a --domain b.c --dns 127.0.0.1:53 --dns [::1]:53 "
-				 "--ns ns1.b.c --ns ns2.b.c --ttl 30 --keep-last "
-				 "--preserve-fraction 20% --preserve-window 30s",
-			     err, sizeof(err)),
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b.c --dns 127.0.0.1:53 --dns [::1]:53 "
+				     "--ns ns1.b.c --ns ns2.b.c --ttl 30 --keep-last "
+				     "--preserve-fraction 20% --preserve-window 30s",
+				     err, sizeof(err)),
 			0, "%s", err);
 	cr_expect_eq(cfg.dns.n, 2);
 	cr_expect_eq(cfg.nns, 2);
@@ -84,31 +86,32 @@ struct bad_flag {
 ParameterizedTestParameters(config, bad_flags_name_the_problem)
 {
 	static struct bad_flag cases[] = {
-		{"--domain example.net", "--site"},
-		{"--site lon6", "--domain"},
-		{"--site lon_6 --domain x.net", "site"},
-		{"--site lon6 --domain x..net", "domain"},
-		{"--site a --domain b --dns localhost:53", "dns"},
-		{"--site a --domain b --api 127.0.0.1:99999", "api"},
-		{"--site a --domain b --ttl -1", "ttl"},
-		{"--site a --domain b --ttl 1h", "ttl"},
-		{"--site a --domain b --udp-max 100", "udp-max"},
-		{"--site a --domain b --log-level loud", "log-level"},
-		{"--site a --domain b --preserve-fraction 2", "preserve-fraction"},
-		{"--site a --domain b --tcp-max-connections-per-source 0",
-				"tcp-max-connections-per-source"},
-		{"--site a --domain b --max-connections-per-source x", "max-connections-per-source"},
-		{"--site a --domain b --http-max-connections 0", "http-max-connections"},
-		{"--site a --domain b --http-idle-timeout 5ms", "http-idle-timeout"},
-		{"--site a --domain b --bogus", "--bogus"},
-		{"--site a --domain b extra", "extra"},
-		{"--site a --domain b --config /nonexistent/roster.conf", "/nonexistent"},
-		{"--site a --domain b --ttl", "option '--ttl' needs a value"},
-		{"--site a --domain b --max 5", "ambiguous option '--max'"},
-		{"--site a --domain b --keep-last=maybe", "invalid keep-last 'maybe'"},
-		{"--site a --domain b --keep-last false", "unexpected argument 'false'"},
-		{"--site a --domain b --help=x", "option '--help' takes no value"},
-		{"--site a --domain b -x", "unknown option '-x'"},
+			{"--domain example.net", "--site"},
+			{"--site lon6", "--domain"},
+			{"--site lon_6 --domain x.net", "site"},
+			{"--site lon6 --domain x..net", "domain"},
+			{"--site a --domain b --dns localhost:53", "dns"},
+			{"--site a --domain b --api 127.0.0.1:99999", "api"},
+			{"--site a --domain b --ttl -1", "ttl"},
+			{"--site a --domain b --ttl 1h", "ttl"},
+			{"--site a --domain b --udp-max 100", "udp-max"},
+			{"--site a --domain b --log-level loud", "log-level"},
+			{"--site a --domain b --preserve-fraction 2", "preserve-fraction"},
+			{"--site a --domain b --tcp-max-connections-per-source 0",
+					"tcp-max-connections-per-source"},
+			{"--site a --domain b --max-connections-per-source x",
+					"max-connections-per-source"},
+			{"--site a --domain b --http-max-connections 0", "http-max-connections"},
+			{"--site a --domain b --http-idle-timeout 5ms", "http-idle-timeout"},
+			{"--site a --domain b --bogus", "--bogus"},
+			{"--site a --domain b extra", "extra"},
+			{"--site a --domain b --config /nonexistent/roster.conf", "/nonexistent"},
+			{"--site a --domain b --ttl", "option '--ttl' needs a value"},
+			{"--site a --domain b --max 5", "ambiguous option '--max'"},
+			{"--site a --domain b --keep-last=maybe", "invalid keep-last 'maybe'"},
+			{"--site a --domain b --keep-last false", "unexpected argument 'false'"},
+			{"--site a --domain b --help=x", "option '--help' takes no value"},
+			{"--site a --domain b -x", "unknown option '-x'"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -131,9 +134,10 @@ Test(config, abbreviations_switch_words_and_exact_names)
 {
 	struct server_config cfg;
 	char err[512];
-	cr_assert_eq(parse(&cfg, "--sit a --dom b --keep-last=no --stable-sub --no-self "
-				 "--max-connections 7 --dns 127.0.0.1:1",
-			     err, sizeof(err)),
+	cr_assert_eq(parse(&cfg,
+				     "--sit a --dom b --keep-last=no --stable-sub --no-self "
+				     "--max-connections 7 --dns 127.0.0.1:1",
+				     err, sizeof(err)),
 			0, "%s", err);
 	cr_expect_str_eq(cfg.site, "a");
 	cr_expect_not(cfg.limits.keep_last);
@@ -214,20 +218,20 @@ struct help_default {
 ParameterizedTestParameters(config, help_shows_each_default_in_its_flag_syntax)
 {
 	static struct help_default cases[] = {
-		{"--site VALUE", "(required)"},
-		{"--domain VALUE", "(required)"},
-		{"--dns VALUE", "(default 127.0.0.1:8053)"},
-		{"--api VALUE", "(default 127.0.0.1:7600)"},
-		{"--data VALUE", "(default ./roster-data)"},
-		{"--ttl VALUE", "TTL of DNS answers, seconds (default 5)"},
-		{"--udp-max VALUE", "(default 1232)"},
-		{"--tcp-idle-timeout VALUE", "(default 10s)"},
-		{"--keep-last-max-age VALUE", "(default 1h)"},
-		{"--map-size VALUE", "(default 64M)"},
-		{"--map-max VALUE", "(default 64G)"},
-		{"--report-log-max VALUE", "(default 16M)"},
-		{"--preserve-fraction VALUE", "(default 15%)"},
-		{"--log-level VALUE", "(default info)"},
+			{"--site VALUE", "(required)"},
+			{"--domain VALUE", "(required)"},
+			{"--dns VALUE", "(default 127.0.0.1:8053)"},
+			{"--api VALUE", "(default 127.0.0.1:7600)"},
+			{"--data VALUE", "(default ./roster-data)"},
+			{"--ttl VALUE", "TTL of DNS answers, seconds (default 5)"},
+			{"--udp-max VALUE", "(default 1232)"},
+			{"--tcp-idle-timeout VALUE", "(default 10s)"},
+			{"--keep-last-max-age VALUE", "(default 1h)"},
+			{"--map-size VALUE", "(default 64M)"},
+			{"--map-max VALUE", "(default 64G)"},
+			{"--report-log-max VALUE", "(default 16M)"},
+			{"--preserve-fraction VALUE", "(default 15%)"},
+			{"--log-level VALUE", "(default info)"},
 	};
 	return cr_make_param_array(struct help_default, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -245,7 +249,7 @@ Test(config, help_omits_switches_that_are_off_and_unset_names)
 {
 	char *text = usage_text();
 	const char *quiet[] = {"--keep-last", "--stable-subsets", "--no-self-preservation",
-		"--no-dns-cookies", "--report-zone VALUE", "--config VALUE"};
+			"--no-dns-cookies", "--report-zone VALUE", "--config VALUE"};
 	for (size_t k = 0; k < sizeof(quiet) / sizeof(quiet[0]); k++) {
 		char line[300];
 		usage_line(text, quiet[k], line, sizeof(line));

@@ -61,31 +61,34 @@ struct vector {
 	const char *name;
 	const char *secret, *previous;
 	const char *ip;
-	const char *option;   /* the query's COOKIE option, hex */
+	const char *option; /* the query's COOKIE option, hex */
 	uint32_t now;
 	enum cookie_result result;
-	const char *server;   /* the server cookie we must send, hex */
+	const char *server; /* the server cookie we must send, hex */
 };
 
 static const struct vector vectors[] = {
-	{"A.1 learning a new server cookie", "e5e973e5a6b2a43f48e7dc849e37bfcf", NULL,
-			"198.51.100.100", "2464c4abcf10c957", 1559731985, COOKIE_NEW,
-			"010000005cf79f111f8130c3eee29480"},
-	{"A.2 the same client 40 minutes later: renewed", "e5e973e5a6b2a43f48e7dc849e37bfcf", NULL,
-			"198.51.100.100", "2464c4abcf10c957010000005cf79f111f8130c3eee29480",
-			1559734385, COOKIE_GOOD, "010000005cf7a871d4a564a1442aca77"},
-	{"A.3 a cookie 1 h 52 min old: stale, replaced", "e5e973e5a6b2a43f48e7dc849e37bfcf", NULL,
-			"203.0.113.203", "fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5",
-			1559734700, COOKIE_BAD, "010000005cf7a9acf73a7810aca2381e"},
-	{"A.3's cookie a minute after it was made: reserved octets hashed as received",
-			"e5e973e5a6b2a43f48e7dc849e37bfcf", NULL, "203.0.113.203",
-			"fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5", 1559727985 + 60,
-			COOKIE_GOOD, "01abcdef5cf78f71a314227b6679ebf5"},
-	{"A.4 IPv6, made with the previous secret: accepted, reissued with the new",
-			"445536bcd2513298075a5d379663c962", "dd3bdf9344b678b185a6f5cb60fca715",
-			"2001:db8:220:1:59de:d0f4:8769:82b8",
-			"22681ab97d52c298010000005cf7c57926556bd0934c72f8", 1559741961, COOKIE_GOOD,
-			"010000005cf7c609a6bb79d16625507a"},
+		{"A.1 learning a new server cookie", "e5e973e5a6b2a43f48e7dc849e37bfcf", NULL,
+				"198.51.100.100", "2464c4abcf10c957", 1559731985, COOKIE_NEW,
+				"010000005cf79f111f8130c3eee29480"},
+		{"A.2 the same client 40 minutes later: renewed",
+				"e5e973e5a6b2a43f48e7dc849e37bfcf", NULL, "198.51.100.100",
+				"2464c4abcf10c957010000005cf79f111f8130c3eee29480", 1559734385,
+				COOKIE_GOOD, "010000005cf7a871d4a564a1442aca77"},
+		{"A.3 a cookie 1 h 52 min old: stale, replaced", "e5e973e5a6b2a43f48e7dc849e37bfcf",
+				NULL, "203.0.113.203",
+				"fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5", 1559734700,
+				COOKIE_BAD, "010000005cf7a9acf73a7810aca2381e"},
+		{"A.3's cookie a minute after it was made: reserved octets hashed as received",
+				"e5e973e5a6b2a43f48e7dc849e37bfcf", NULL, "203.0.113.203",
+				"fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5", 1559727985 + 60,
+				COOKIE_GOOD, "01abcdef5cf78f71a314227b6679ebf5"},
+		{"A.4 IPv6, made with the previous secret: accepted, reissued with the new",
+				"445536bcd2513298075a5d379663c962",
+				"dd3bdf9344b678b185a6f5cb60fca715",
+				"2001:db8:220:1:59de:d0f4:8769:82b8",
+				"22681ab97d52c298010000005cf7c57926556bd0934c72f8", 1559741961,
+				COOKIE_GOOD, "010000005cf7c609a6bb79d16625507a"},
 };
 
 Test(cookie, rfc9018_vectors)
@@ -98,7 +101,8 @@ Test(cookie, rfc9018_vectors)
 		size_t len = strlen(v->option) / 2;
 		unhex(v->option, opt, len);
 		unhex(v->server, want, sizeof(want));
-		enum cookie_result r = cookie_check(&s, opt, len, (struct sockaddr *)&ss, v->now, got);
+		enum cookie_result r =
+				cookie_check(&s, opt, len, (struct sockaddr *)&ss, v->now, got);
 		cr_expect_eq(r, v->result, "%s: result %d", v->name, r);
 		cr_expect_arr_eq(got, want, sizeof(want), "%s: wrong server cookie", v->name);
 	}
@@ -111,7 +115,8 @@ Test(cookie, previous_secret_gone_means_bad)
 	struct sockaddr_storage ss = addr("2001:db8:220:1:59de:d0f4:8769:82b8");
 	uint8_t opt[24], got[16];
 	unhex("22681ab97d52c298010000005cf7c57926556bd0934c72f8", opt, 24);
-	cr_assert_eq(cookie_check(&s, opt, 24, (struct sockaddr *)&ss, 1559741961, got), COOKIE_BAD);
+	cr_assert_eq(cookie_check(&s, opt, 24, (struct sockaddr *)&ss, 1559741961, got),
+			COOKIE_BAD);
 	uint8_t want[16];
 	unhex("010000005cf7c609a6bb79d16625507a", want, 16);
 	cr_assert_arr_eq(got, want, 16, "a bad cookie is replaced by a fresh one");
@@ -158,15 +163,15 @@ Test(cookie, window)
 		enum cookie_result result;
 		bool echoed;
 	} cases[] = {
-		{1000000, 1000000, COOKIE_GOOD, true},
-		{1000000, 1000000 + 1799, COOKIE_GOOD, true},
-		{1000000, 1000000 + 1800, COOKIE_GOOD, false},   /* half an hour: renewed */
-		{1000000, 1000000 + 3600, COOKIE_GOOD, false},
-		{1000000, 1000000 + 3601, COOKIE_BAD, false},    /* over an hour: stale */
-		{1000000 + 300, 1000000, COOKIE_GOOD, true},     /* five minutes ahead */
-		{1000000 + 301, 1000000, COOKIE_BAD, false},
-		{4294967000u, 200, COOKIE_GOOD, true},           /* 496 s old, across the wrap */
-		{4294967000u, 4000, COOKIE_BAD, false},
+			{1000000, 1000000, COOKIE_GOOD, true},
+			{1000000, 1000000 + 1799, COOKIE_GOOD, true},
+			{1000000, 1000000 + 1800, COOKIE_GOOD, false}, /* half an hour: renewed */
+			{1000000, 1000000 + 3600, COOKIE_GOOD, false},
+			{1000000, 1000000 + 3601, COOKIE_BAD, false}, /* over an hour: stale */
+			{1000000 + 300, 1000000, COOKIE_GOOD, true},  /* five minutes ahead */
+			{1000000 + 301, 1000000, COOKIE_BAD, false},
+			{4294967000u, 200, COOKIE_GOOD, true}, /* 496 s old, across the wrap */
+			{4294967000u, 4000, COOKIE_BAD, false},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint8_t opt[24], first[16];
@@ -174,14 +179,15 @@ Test(cookie, window)
 		(void)cookie_check(&s, opt, 8, (struct sockaddr *)&ss, cases[i].issued, first);
 		memcpy(opt + 8, first, 16);
 		uint8_t got[16];
-		enum cookie_result r = cookie_check(&s, opt, 24, (struct sockaddr *)&ss, cases[i].now,
-				got);
+		enum cookie_result r = cookie_check(
+				&s, opt, 24, (struct sockaddr *)&ss, cases[i].now, got);
 		cr_expect_eq(r, cases[i].result, "case %zu: result %d", i, r);
 		cr_expect_eq(memcmp(got, first, 16) == 0, cases[i].echoed, "case %zu: echoed", i);
 		if (!cases[i].echoed) {
 			uint32_t ts = (uint32_t)got[4] << 24 | (uint32_t)got[5] << 16 |
-					(uint32_t)got[6] << 8 | got[7];
-			cr_expect_eq(ts, cases[i].now, "case %zu: a renewed cookie has our time", i);
+				      (uint32_t)got[6] << 8 | got[7];
+			cr_expect_eq(ts, cases[i].now, "case %zu: a renewed cookie has our time",
+					i);
 		}
 	}
 }
@@ -238,8 +244,8 @@ Test(cookie_file, two_lines_give_a_previous_secret, .init = dir_setup, .fini = d
 	write_file(path, "445536BCD2513298075A5D379663C962\ndd3bdf9344b678b185a6f5cb60fca715\n");
 	struct cookie_secrets s;
 	cr_assert_eq(cookie_secrets_load(path, &s, err, sizeof(err)), 0, "%s", err);
-	struct cookie_secrets want = secrets("445536bcd2513298075a5d379663c962",
-			"dd3bdf9344b678b185a6f5cb60fca715");
+	struct cookie_secrets want = secrets(
+			"445536bcd2513298075a5d379663c962", "dd3bdf9344b678b185a6f5cb60fca715");
 	cr_assert_arr_eq(s.current, want.current, COOKIE_SECRET_LEN);
 	cr_assert_arr_eq(s.previous, want.previous, COOKIE_SECRET_LEN);
 	cr_assert(s.has_previous);
@@ -248,21 +254,20 @@ Test(cookie_file, two_lines_give_a_previous_secret, .init = dir_setup, .fini = d
 Test(cookie_file, malformed_files_are_refused, .init = dir_setup, .fini = dir_teardown)
 {
 	static const char *bad[] = {
-		"",
-		"\n",
-		"e5e973e5a6b2a43f48e7dc849e37bfc\n",            /* 31 digits */
-		"e5e973e5a6b2a43f48e7dc849e37bfcf0\n",          /* 33 */
-		"e5e973e5a6b2a43f48e7dc849e37bfcg\n",           /* not hex */
-		"e5e973e5a6b2a43f48e7dc849e37bfcf\nshort\n",
-		"e5e973e5a6b2a43f48e7dc849e37bfcf\ne5e973e5a6b2a43f48e7dc849e37bfcf\n"
-		"e5e973e5a6b2a43f48e7dc849e37bfcf\n",           /* three secrets */
+			"", "\n", "e5e973e5a6b2a43f48e7dc849e37bfc\n", /* 31 digits */
+			"e5e973e5a6b2a43f48e7dc849e37bfcf0\n",         /* 33 */
+			"e5e973e5a6b2a43f48e7dc849e37bfcg\n",          /* not hex */
+			"e5e973e5a6b2a43f48e7dc849e37bfcf\nshort\n",
+			"e5e973e5a6b2a43f48e7dc849e37bfcf\ne5e973e5a6b2a43f48e7dc849e37bfcf\n"
+			"e5e973e5a6b2a43f48e7dc849e37bfcf\n", /* three secrets */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char path[128], err[256] = "";
 		snprintf(path, sizeof(path), "%s/bad%zu", dir, i);
 		write_file(path, bad[i]);
 		struct cookie_secrets s;
-		cr_expect_eq(cookie_secrets_load(path, &s, err, sizeof(err)), RS_ECONF, "case %zu", i);
+		cr_expect_eq(cookie_secrets_load(path, &s, err, sizeof(err)), RS_ECONF, "case %zu",
+				i);
 		cr_expect(strstr(err, path) != NULL, "case %zu: the message names the file: %s", i,
 				err);
 	}
@@ -312,10 +317,10 @@ static void engine_teardown(void)
 
 /* A query for the zone's SOA (or none with @p question false) with an OPT
  * carrying @p cookie of @p clen octets (no COOKIE option when 0). */
-static size_t mkq(uint8_t *b, bool question, const uint8_t *cookie, size_t clen,
-		uint8_t version)
+static size_t mkq(uint8_t *b, bool question, const uint8_t *cookie, size_t clen, uint8_t version)
 {
-	static const uint8_t qname[] = "\x08services\x04lon6\x07" "example\x03net";
+	static const uint8_t qname[] = "\x08services\x04lon6\x07"
+				       "example\x03net";
 	memset(b, 0, 12);
 	b[0] = 0xab;
 	b[1] = 0xcd;
@@ -464,8 +469,7 @@ Test(cookie_engine, no_question_and_no_cookie_is_formerr, .init = engine_setup,
 	cr_assert_eq(rcode_of(), 1);
 }
 
-Test(cookie_engine, bad_cookie_lengths_are_formerr, .init = engine_setup,
-		.fini = engine_teardown)
+Test(cookie_engine, bad_cookie_lengths_are_formerr, .init = engine_setup, .fini = engine_teardown)
 {
 	static const size_t lens[] = {1, 7, 9, 15, 41};
 	uint8_t cc[41] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -477,7 +481,8 @@ Test(cookie_engine, bad_cookie_lengths_are_formerr, .init = engine_setup,
 			cr_expect_eq(res.action, ANSWER_SEND);
 			cr_expect_eq(rcode_of(), 1, "cookie of %zu octets: FORMERR", lens[i]);
 			size_t clen;
-			cr_expect_null(reply_cookie(&clen), "no cookie in a FORMERR for a bad cookie");
+			cr_expect_null(reply_cookie(&clen),
+					"no cookie in a FORMERR for a bad cookie");
 		}
 	}
 }
@@ -508,7 +513,8 @@ Test(cookie_engine, off_ignores_cookies, .init = engine_setup_off, .fini = engin
 	cr_assert_null(reply_cookie(&clen));
 	n = mkq(q, false, cc, 8, 0);
 	ask(q, n, "192.0.2.1", 1000);
-	cr_assert_eq(rcode_of(), 1, "without cookies a cookie-only query is FORMERR (RFC 7873 5.4)");
+	cr_assert_eq(rcode_of(), 1,
+			"without cookies a cookie-only query is FORMERR (RFC 7873 5.4)");
 }
 
 Test(cookie_engine, cookie_only_query_with_tsig_is_notauth, .init = engine_setup,

@@ -42,8 +42,8 @@ static uint16_t free_port(void)
 		inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
 		socklen_t len = sizeof(sin);
 		bool ok = bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-				getsockname(t, (struct sockaddr *)&sin, &len) == 0 &&
-				bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+			  getsockname(t, (struct sockaddr *)&sin, &len) == 0 &&
+			  bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0;
 		close(t);
 		close(u);
 		if (ok) {
@@ -72,32 +72,37 @@ static void setup(void)
 	cr_assert_not_null(srv.store);
 	struct rs_addr ad;
 	cr_assert_eq(rs_addr_parse("10.0.0.1", &ad), 0);
-	struct store_registration r = {.service = "web", .protocol = "tcp",
-			.host = "web1.lon6.example.net", .port = 80, .addrs = &ad, .naddrs = 1};
+	struct store_registration r = {.service = "web",
+			.protocol = "tcp",
+			.host = "web1.lon6.example.net",
+			.port = 80,
+			.addrs = &ad,
+			.naddrs = 1};
 	bool created;
 	uint64_t rev;
 	cr_assert_eq(store_register(srv.store, &r, 0, 0, &created, &rev), 0);
 	const struct server_config *cfg = &srv.cfg;
 	const char *ns[] = {cfg->ns[0]};
 	const struct dnsio_context ctx = {
-		.loop = &loop,
-		.store = srv.store,
-		.cfg = {.listen = cfg->dns.addrs,
-				.nlisten = cfg->dns.n,
-				.answer = {.zone = cfg->zone,
-						.domain = cfg->domain,
-						.ns = ns,
-						.nns = 1,
-						.report_zone = cfg->report_zone,
-						.ttl = cfg->ttl,
-						.negative_ttl = cfg->negative_ttl,
-						.udp_max = cfg->udp_max},
-				.cookies = true,
-				.cookie_secret = "",
-				.data_dir = cfg->data_dir,
-				.limits = {cfg->dns_tcp_max_conns, cfg->dns_tcp_max_per_source,
-						cfg->dns_tcp_idle_ms, cfg->report_rate,
-						cfg->report_log_max}},
+			.loop = &loop,
+			.store = srv.store,
+			.cfg = {.listen = cfg->dns.addrs,
+					.nlisten = cfg->dns.n,
+					.answer = {.zone = cfg->zone,
+							.domain = cfg->domain,
+							.ns = ns,
+							.nns = 1,
+							.report_zone = cfg->report_zone,
+							.ttl = cfg->ttl,
+							.negative_ttl = cfg->negative_ttl,
+							.udp_max = cfg->udp_max},
+					.cookies = true,
+					.cookie_secret = "",
+					.data_dir = cfg->data_dir,
+					.limits = {cfg->dns_tcp_max_conns,
+							cfg->dns_tcp_max_per_source,
+							cfg->dns_tcp_idle_ms, cfg->report_rate,
+							cfg->report_log_max}},
 	};
 	cr_assert_eq(dnsio_start(&ctx, &srv.dnsio, err, sizeof(err)), 0, "%s", err);
 }

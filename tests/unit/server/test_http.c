@@ -391,12 +391,12 @@ static void server_up(struct fixture *f, uint32_t max_conns, uint32_t idle_ms)
 {
 	uv_ip4_addr("127.0.0.1", port_free(), (struct sockaddr_in *)&f->addr);
 	const struct http_context ctx = {
-		.loop = &f->loop,
-		.listen = &f->addr,
-		.nlisten = 1,
-		.limits = {.max_conns = max_conns, .idle_ms = idle_ms},
-		.render = fixture_render,
-		.owner = f,
+			.loop = &f->loop,
+			.listen = &f->addr,
+			.nlisten = 1,
+			.limits = {.max_conns = max_conns, .idle_ms = idle_ms},
+			.render = fixture_render,
+			.owner = f,
 	};
 	char err[256];
 	cr_assert_eq(http_start(&ctx, &f->http, err, sizeof(err)), 0, "%s", err);

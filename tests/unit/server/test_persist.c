@@ -48,15 +48,23 @@ Test(persist, round_trip_of_instances_leases_and_revision)
 	cr_assert_eq(rs_addr_parse("10.1.2.3", &addrs[0]), 0);
 	cr_assert_eq(rs_addr_parse("fd00::7", &addrs[1]), 0);
 	struct store_meta meta[2] = {{"version", "1.2.3"}, {"zone", "b"}};
-	struct store_registration r = {.service = "web", .protocol = "http",
-		.host = "Web1.Example.Net", .port = 8080, .addrs = addrs, .naddrs = 2,
-		.priority = 3, .weight = 40, .meta = meta, .nmeta = 2,
-		.status = STORE_STATUS_STARTING, .lease = l->id};
+	struct store_registration r = {.service = "web",
+			.protocol = "http",
+			.host = "Web1.Example.Net",
+			.port = 8080,
+			.addrs = addrs,
+			.naddrs = 2,
+			.priority = 3,
+			.weight = 40,
+			.meta = meta,
+			.nmeta = 2,
+			.status = STORE_STATUS_STARTING,
+			.lease = l->id};
 	bool created;
 	uint64_t rev;
 	cr_assert_eq(store_register(s, &r, 0, 1700000000000ULL, &created, &rev), 0);
-	struct store_registration perm = {.service = "db", .protocol = "tcp",
-		.host = "db.example.net", .port = 5432};
+	struct store_registration perm = {
+			.service = "db", .protocol = "tcp", .host = "db.example.net", .port = 5432};
 	cr_assert_eq(store_register(s, &perm, 0, 1, &created, &rev), 0);
 	cr_assert_eq(persist_batch_commit(p), 0);
 	cr_expect_eq(persist_commits(p), 1, "one batch, one commit");
@@ -97,8 +105,8 @@ Test(persist, writes_wait_in_one_batch_until_commit)
 	char host[64];
 	for (int k = 0; k < 100; k++) {
 		snprintf(host, sizeof(host), "h%d.example.net", k);
-		struct store_registration r = {.service = "a", .protocol = "tcp", .host = host,
-			.port = 1};
+		struct store_registration r = {
+				.service = "a", .protocol = "tcp", .host = host, .port = 1};
 		bool created;
 		uint64_t rev;
 		cr_assert_eq(store_register(s, &r, 0, 0, &created, &rev), 0);
@@ -133,8 +141,12 @@ Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 	uint32_t acked = 0;
 	for (uint32_t k = 0; k < 5000 && !full; k++) {
 		snprintf(host, sizeof(host), "h%u.example.net", k);
-		struct store_registration r = {.service = "a", .protocol = "tcp", .host = host,
-			.port = 1, .meta = &meta, .nmeta = 1};
+		struct store_registration r = {.service = "a",
+				.protocol = "tcp",
+				.host = host,
+				.port = 1,
+				.meta = &meta,
+				.nmeta = 1};
 		bool created;
 		uint64_t rev;
 		int rc = store_register(s, &r, 0, 0, &created, &rev);
@@ -235,8 +247,12 @@ static void must_add(struct store *s, const char *svc, uint32_t k, const struct 
 {
 	char host[64];
 	snprintf(host, sizeof(host), "h%u.example.net", k);
-	struct store_registration r = {.service = svc, .protocol = "tcp", .host = host,
-		.port = 1, .meta = meta, .nmeta = meta != NULL};
+	struct store_registration r = {.service = svc,
+			.protocol = "tcp",
+			.host = host,
+			.port = 1,
+			.meta = meta,
+			.nmeta = meta != NULL};
 	bool created;
 	uint64_t rev;
 	int rc = store_register(s, &r, 0, 0, &created, &rev);
@@ -274,11 +290,11 @@ static int disk_instances(const char *dir)
 struct done_log {
 	struct persist *p;
 	const char *dir;
-	bool hold;             /* do not hand the next batch over */
+	bool hold; /* do not hand the next batch over */
 	int n;
 	struct persist_result r[4];
-	int on_disk[4];        /* instance records on disk when batch n was done */
-	int pending[4];        /* writes were collecting behind it */
+	int on_disk[4]; /* instance records on disk when batch n was done */
+	int pending[4]; /* writes were collecting behind it */
 	uint64_t commits[4];
 };
 

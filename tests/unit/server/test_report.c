@@ -91,7 +91,8 @@ Test(report, log_lines_and_rotation)
 	char line[512];
 	cr_assert_not_null(fgets(line, sizeof(line), fp));
 	fclose(fp);
-	cr_expect_str_eq(line, "{\"time\":\"2026-11-26T00:00:00.123Z\",\"source\":\"192.0.2.1:5300\","
+	cr_expect_str_eq(line,
+			"{\"time\":\"2026-11-26T00:00:00.123Z\",\"source\":\"192.0.2.1:5300\","
 			"\"code\":\"e503\",\"version\":\"v1-2\",\"platform\":\"android\","
 			"\"nonce\":\"n0nce\",\"qtype\":1}\n");
 	cr_expect_eq(rep.log_errors, 0);

@@ -12,7 +12,7 @@ struct fake_disk {
 	int fail_after; /* fail the n-th write (1-based); 0 never */
 	int writes;
 	int fail_code;
-	int kept_puts; /* instances written as kept by --keep-last */
+	int kept_puts;              /* instances written as kept by --keep-last */
 	uint64_t rev_last, rev_max; /* revisions written: the last, the largest */
 };
 
@@ -81,8 +81,8 @@ static int fd_rev(void *ctx, uint64_t rev)
 	return 0;
 }
 
-static const struct store_persist_ops fake_ops = {fd_begin, fd_commit, fd_abort, fd_iput,
-	fd_idel, fd_lput, fd_ldel, fd_rev};
+static const struct store_persist_ops fake_ops = {
+		fd_begin, fd_commit, fd_abort, fd_iput, fd_idel, fd_lput, fd_ldel, fd_rev};
 
 static struct store_limits limits(void)
 {
@@ -91,8 +91,8 @@ static struct store_limits limits(void)
 	return l;
 }
 
-static struct store_registration reg(const char *svc, const char *host, uint32_t port,
-		uint64_t lease)
+static struct store_registration reg(
+		const char *svc, const char *host, uint32_t port, uint64_t lease)
 {
 	struct store_registration r;
 	memset(&r, 0, sizeof(r));
@@ -296,14 +296,14 @@ struct bad_reg {
 ParameterizedTestParameters(store, register_rejects_bad_values)
 {
 	static struct bad_reg cases[] = {
-		{"bad_svc", "tcp", "h.example.net", 80, 0, RS_ENAME_CHAR},
-		{"", "tcp", "h.example.net", 80, 0, RS_ENAME_EMPTY},
-		{"web", "-x", "h.example.net", 80, 0, RS_ENAME_HYPHEN},
-		{"web", "tcp", "h..example.net", 80, 0, RS_ENAME_EMPTY},
-		{"web", "tcp", "10.0.0.1", 80, 0, RS_ENAME_NUMERIC},
-		{"web", "tcp", "h.example.net", 0, 0, RS_EPORT},
-		{"web", "tcp", "h.example.net", 65536, 0, RS_EPORT},
-		{"web", "tcp", "h.example.net", 80, 65536, RS_EINVAL},
+			{"bad_svc", "tcp", "h.example.net", 80, 0, RS_ENAME_CHAR},
+			{"", "tcp", "h.example.net", 80, 0, RS_ENAME_EMPTY},
+			{"web", "-x", "h.example.net", 80, 0, RS_ENAME_HYPHEN},
+			{"web", "tcp", "h..example.net", 80, 0, RS_ENAME_EMPTY},
+			{"web", "tcp", "10.0.0.1", 80, 0, RS_ENAME_NUMERIC},
+			{"web", "tcp", "h.example.net", 0, 0, RS_EPORT},
+			{"web", "tcp", "h.example.net", 65536, 0, RS_EPORT},
+			{"web", "tcp", "h.example.net", 80, 65536, RS_EINVAL},
 	};
 	return cr_make_param_array(struct bad_reg, cases, sizeof(cases) / sizeof(cases[0]));
 }
