@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/ring.h"
+#include "common/wire.h"
 #include "server/registry/store.h"
 
 /* SOA timers of the services zone. Refresh and retry are short because the
@@ -26,6 +27,7 @@
 /* Offset of an SRV target in an RR body (type, class, TTL, RDLENGTH,
  * priority, weight, port). */
 #define SRV_TARGET_OFF 16u
+#define CLASS_IN 1u /* RFC 1035 3.2.4 */
 
 /* Append to a prepared RRset's bodies. The buffer's failure is sticky; an
  * entry whose build failed is freed or cleared before it is built again. */
@@ -79,17 +81,44 @@ out:
 	return rc;
 }
 
+/* The same bytes as rr_append() for an RR whose RDATA is @p rd1 then @p rd2
+ * (either may be empty), written directly. SRV, A and AAAA are rebuilt on
+ * the loop thread after every registration that touches their service, so
+ * their cost is a query's wait: through ldns an SRV costs four allocated
+ * rdfs, an RR and a buffer; here it is one reserve and a few stores.
+ * @return 0, or RS_ENOMEM (nothing appended). */
+static int rr_put(struct rs_buf *b, uint16_t type, uint32_t ttl, const void *rd1, size_t n1,
+		const void *rd2, size_t n2)
+{
+	if (!rs_buf_reserve(b, 10 + n1 + n2)) {
+		return RS_ENOMEM;
+	}
+	uint8_t *w = (uint8_t *)b->data + b->len;
+	rs_wire_store_u16(w, type);
+	rs_wire_store_u16(w + 2, CLASS_IN);
+	rs_wire_store_u32(w + 4, ttl);
+	rs_wire_store_u16(w + 8, (uint16_t)(n1 + n2));
+	if (n1 > 0) {
+		memcpy(w + 10, rd1, n1);
+	}
+	if (n2 > 0) {
+		memcpy(w + 10 + n1, rd2, n2);
+	}
+	b->len += 10 + n1 + n2;
+	return 0;
+}
+
+/* An A or AAAA RR of @p ad. */
+static int rr_put_addr(struct rs_buf *b, uint32_t ttl, const struct rs_addr *ad)
+{
+	bool v4 = ad->family == AF_INET;
+	return rr_put(b, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA, ttl, ad->bytes, v4 ? 4 : 16, NULL,
+			0);
+}
+
 static ldns_rdf *rdf_dname(const uint8_t *wire, size_t len)
 {
 	return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len, wire);
-}
-
-static ldns_rdf *rdf_addr(const struct rs_addr *ad)
-{
-	if (ad->family == AF_INET) {
-		return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, ad->bytes);
-	}
-	return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, ad->bytes);
 }
 
 /* Start an RR in @p p; its body is what rr_append() adds next. */
@@ -200,13 +229,12 @@ static int build_srv(struct answer *a, struct answer_prep *p, const struct store
 	for (uint32_t k = 0; k < n && rc == 0; k++) {
 		const struct store_instance *in = up[k];
 		size_t off = p->data.len;
-		ldns_rdf *r[4] = {
-				ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->priority),
-				ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->weight),
-				ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, in->port),
-				rdf_dname(in->host_wire, in->host_wire_len),
-		};
-		rc = rr_append(&p->data, LDNS_RR_TYPE_SRV, a->ttl, r, 4);
+		uint8_t fixed[6]; /* RFC 2782: priority, weight, port; the target follows */
+		rs_wire_store_u16(fixed, in->priority);
+		rs_wire_store_u16(fixed + 2, in->weight);
+		rs_wire_store_u16(fixed + 4, in->port);
+		rc = rr_put(&p->data, LDNS_RR_TYPE_SRV, a->ttl, fixed, sizeof(fixed), in->host_wire,
+				in->host_wire_len);
 		if (rc == 0) {
 			rc = prep_rr_add(p, off, in->weight);
 		}
@@ -222,12 +250,9 @@ static int build_srv(struct answer *a, struct answer_prep *p, const struct store
 		}
 		size_t add = p->data.len;
 		for (uint8_t j = 0; j < in->naddrs && rc == 0; j++) {
-			ldns_rdf *ar = rdf_addr(&in->addrs[j]);
-			bool v4 = in->addrs[j].family == AF_INET;
-			ldns_rr_type t = v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
-			rc = rr_append(&p->data, t, a->ttl, &ar, 1);
+			rc = rr_put_addr(&p->data, a->ttl, &in->addrs[j]);
 		}
-		rr = &p->rr[p->n - 1]; /* unchanged by rr_append, but be explicit */
+		rr = &p->rr[p->n - 1]; /* unchanged by rr_put_addr, but be explicit */
 		rr->add_off = (uint32_t)add;
 		rr->add_len = (uint32_t)(p->data.len - add);
 	}
@@ -289,9 +314,7 @@ static int build_addr(struct answer *a, struct answer_prep *p, const struct stor
 			stale |= v[i].stale;
 		}
 		size_t off = p->data.len;
-		ldns_rdf *r = rdf_addr(&v[i].addr);
-		ldns_rr_type t = family == AF_INET ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA;
-		rc = rr_append(&p->data, t, a->ttl, &r, 1);
+		rc = rr_put_addr(&p->data, a->ttl, &v[i].addr);
 		if (rc == 0) {
 			rc = prep_rr_add(p, off, w);
 		}
