@@ -23,6 +23,7 @@ struct conn {
 	struct conn *dirty_next;
 	bool dirty;
 	bool close_after_flush;
+	bool close_after_sealed; /* a watcher whose stream carried a lost batch */
 	struct rs_frame_decoder dec;
 	/* Replies held until the batch holding their writes has committed: a
 	 * sealed generation first (api_seal(): its batch is being committed),
@@ -172,7 +173,10 @@ static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswere
 	c->answered -= nanswered;
 	c->sealed_len = c->nsealed_ids = 0;
 	c->sealed_answered = 0;
-	if (c->close_after_flush && c->out.len == 0) {
+	if ((c->close_after_flush && c->out.len == 0) || c->close_after_sealed) {
+		/* A watcher of a lost batch goes now, not when its output runs
+		 * dry: under a stream of writes it never would, and everything
+		 * collected after the lost batch was built on it. */
 		net_tcp_conn_close(c->tcp);
 		return;
 	}
@@ -232,8 +236,9 @@ void api_flush(struct api *api, int commit_rc)
 			conn_fail_sealed(c, commit_rc);
 		}
 		if (commit_rc < 0 && c->nwatches > 0) {
-			/* Its stream carried events of the lost batch. */
-			c->close_after_flush = true;
+			/* Its stream carried events of the lost batch: the client
+			 * must resynchronise (docs/registry.md). */
+			c->close_after_sealed = true;
 		}
 		if (api->stopping) {
 			conn_flush(c); /* the server committed everything before */
