@@ -20,7 +20,7 @@
 #
 # ./tests/run.sh --mutants instead runs the standing mutation check
 # (tests/mutants/run.py: each mutant on a scratch copy against the tests
-# that should kill it; 30-40 minutes) and ends with its score.
+# that should kill it; about 10 minutes here) and ends with its score.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
