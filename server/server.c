@@ -224,7 +224,7 @@ static int http_render_cb(void *owner, enum http_page page, char **body, size_t 
 	const struct server *srv = owner;
 	struct stats_snapshot snap;
 	server_stats_collect(srv, &snap);
-	struct metrics_text out = {0};
+	struct rs_buf out = {0};
 	int rc;
 	switch (page) {
 	case HTTP_PAGE_METRICS:
@@ -239,10 +239,10 @@ static int http_render_cb(void *owner, enum http_page page, char **body, size_t 
 		break;
 	}
 	if (rc < 0) {
-		metrics_text_deinit(&out);
+		rs_buf_deinit(&out);
 		return rc;
 	}
-	*body = metrics_text_steal(&out, len);
+	*body = rs_buf_steal(&out, len);
 	return 0;
 }
 

@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,102 +12,6 @@
 #include "server/dns/answer.h"
 #include "server/registry/store.h"
 #include "server/stats.h"
-
-/* ---- the text buffer ------------------------------------------------------ */
-
-void metrics_text_deinit(struct metrics_text *t)
-{
-	if (t == NULL) {
-		return;
-	}
-	free(t->data);
-	memset(t, 0, sizeof(*t));
-}
-
-void metrics_text_reset(struct metrics_text *t)
-{
-	t->len = 0;
-	t->err = 0;
-}
-
-char *metrics_text_steal(struct metrics_text *t, size_t *len)
-{
-	char *d = t->data;
-	*len = t->len;
-	memset(t, 0, sizeof(*t));
-	return d;
-}
-
-int metrics_text_error(const struct metrics_text *t)
-{
-	return t->err;
-}
-
-static bool text_reserve(struct metrics_text *t, size_t more)
-{
-	if (t->err != 0) {
-		return false;
-	}
-	if (more <= t->cap - t->len) {
-		return true;
-	}
-	size_t cap = t->cap == 0 ? 4096 : t->cap;
-	while (cap - t->len < more) {
-		if (cap > SIZE_MAX / 2) {
-			t->err = RS_ENOMEM;
-			return false;
-		}
-		cap *= 2;
-	}
-	char *d = realloc(t->data, cap);
-	if (d == NULL) {
-		t->err = RS_ENOMEM;
-		return false;
-	}
-	t->data = d;
-	t->cap = cap;
-	return true;
-}
-
-static void text_add(struct metrics_text *t, const char *s, size_t n)
-{
-	if (text_reserve(t, n)) {
-		memcpy(t->data + t->len, s, n);
-		t->len += n;
-	}
-}
-
-static void text_str(struct metrics_text *t, const char *s)
-{
-	text_add(t, s, strlen(s));
-}
-
-static void text_printf(struct metrics_text *t, const char *fmt, ...)
-		__attribute__((format(printf, 2, 3)));
-
-static void text_printf(struct metrics_text *t, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	/* One vsnprintf into the free space; a second only when it did not fit. */
-	size_t room = t->err == 0 ? t->cap - t->len : 0;
-	int n = vsnprintf(room > 0 ? t->data + t->len : NULL, room, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		return;
-	}
-	if ((size_t)n < room) {
-		t->len += (size_t)n;
-		return;
-	}
-	if (!text_reserve(t, (size_t)n + 1)) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(t->data + t->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	t->len += (size_t)n;
-}
 
 /* ---- shared helpers ----------------------------------------------------- */
 
@@ -140,44 +43,43 @@ static void time_format(uint64_t wall_ms, char out[32])
 
 /* HELP text and label values: backslash, double quote and newline are the
  * only characters the format escapes (exposition format 0.0.4). */
-static void prom_escape(struct metrics_text *t, const char *s, bool quote)
+static void prom_escape(struct rs_buf *t, const char *s, bool quote)
 {
 	for (; *s != '\0'; s++) {
 		if (*s == '\\') {
-			text_add(t, "\\\\", 2);
+			rs_buf_add(t, "\\\\", 2);
 		} else if (*s == '\n') {
-			text_add(t, "\\n", 2);
+			rs_buf_add(t, "\\n", 2);
 		} else if (*s == '"' && quote) {
-			text_add(t, "\\\"", 2);
+			rs_buf_add(t, "\\\"", 2);
 		} else {
-			text_add(t, s, 1);
+			rs_buf_add(t, s, 1);
 		}
 	}
 }
 
-static void prom_family(
-		struct metrics_text *t, const char *name, const char *type, const char *help)
+static void prom_family(struct rs_buf *t, const char *name, const char *type, const char *help)
 {
-	text_printf(t, "# HELP %s ", name);
+	rs_buf_printf(t, "# HELP %s ", name);
 	prom_escape(t, help, false);
-	text_printf(t, "\n# TYPE %s %s\n", name, type);
+	rs_buf_printf(t, "\n# TYPE %s %s\n", name, type);
 }
 
-static void prom_value(struct metrics_text *t, const char *name, uint64_t v)
+static void prom_value(struct rs_buf *t, const char *name, uint64_t v)
 {
-	text_printf(t, "%s %" PRIu64 "\n", name, v);
+	rs_buf_printf(t, "%s %" PRIu64 "\n", name, v);
 }
 
-static void prom_labelled(struct metrics_text *t, const char *name, const char *label,
-		const char *value, uint64_t v)
-{
-	text_printf(t, "%s{%s=\"", name, label);
-	prom_escape(t, value, true);
-	text_printf(t, "\"} %" PRIu64 "\n", v);
-}
-
-static void prom_one(struct metrics_text *t, const char *name, const char *type, const char *help,
+static void prom_labelled(struct rs_buf *t, const char *name, const char *label, const char *value,
 		uint64_t v)
+{
+	rs_buf_printf(t, "%s{%s=\"", name, label);
+	prom_escape(t, value, true);
+	rs_buf_printf(t, "\"} %" PRIu64 "\n", v);
+}
+
+static void prom_one(
+		struct rs_buf *t, const char *name, const char *type, const char *help, uint64_t v)
 {
 	prom_family(t, name, type, help);
 	prom_value(t, name, v);
@@ -191,7 +93,7 @@ struct prom_scalar {
 	uint64_t value;
 };
 
-static void prom_scalars(struct metrics_text *t, const struct prom_scalar *m, size_t n)
+static void prom_scalars(struct rs_buf *t, const struct prom_scalar *m, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		prom_one(t, m[k].name, m[k].type, m[k].help, m[k].value);
@@ -204,7 +106,7 @@ struct prom_sample {
 	uint64_t value;
 };
 
-static void prom_labelled_family(struct metrics_text *t, const char *name, const char *type,
+static void prom_labelled_family(struct rs_buf *t, const char *name, const char *type,
 		const char *help, const char *label, const struct prom_sample *s, size_t n)
 {
 	prom_family(t, name, type, help);
@@ -244,7 +146,7 @@ static void rcode_name(unsigned rcode, char out[16])
 }
 
 /* roster_dns_transfers_total{type,result} and the partial RRsets of transfers. */
-static void prom_dns_transfers(struct metrics_text *t, const struct answer_counters *a)
+static void prom_dns_transfers(struct rs_buf *t, const struct answer_counters *a)
 {
 	static const char *const types[ANSWER_XFR_TYPES] = {"axfr", "ixfr"};
 	static const char *const results[ANSWER_XFR_RESULTS] = {
@@ -254,7 +156,7 @@ static void prom_dns_transfers(struct metrics_text *t, const struct answer_count
 			"our SOA alone, an IXFR up to date or over UDP).");
 	for (size_t k = 0; a != NULL && k < ANSWER_XFR_TYPES; k++) {
 		for (size_t r = 0; r < ANSWER_XFR_RESULTS; r++) {
-			text_printf(t,
+			rs_buf_printf(t,
 					"roster_dns_transfers_total{type=\"%s\",result=\"%s\"} "
 					"%" PRIu64 "\n",
 					types[k], results[r], a->transfers[k][r]);
@@ -271,7 +173,7 @@ static void prom_dns_transfers(struct metrics_text *t, const struct answer_count
 
 /* The DNS families: announced always, so dashboards and alerts can be
  * written before the first query; the samples come from the DNS module. */
-static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
+static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	/* Without a DNS module the families are announced with no sample. */
 	const struct answer_counters *a = snap->dns.running ? &snap->dns.answers : NULL;
@@ -282,7 +184,7 @@ static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
 			"DNS queries received, by query type and transport.");
 	for (size_t q = 0; a != NULL && q < ANSWER_Q_COUNT; q++) {
 		for (size_t tr = 0; tr < 2; tr++) {
-			text_printf(t,
+			rs_buf_printf(t,
 					"roster_dns_queries_total{qtype=\"%s\",transport=\"%s\"} "
 					"%" PRIu64 "\n",
 					qtype_names[q], transport_names[tr], a->queries[q][tr]);
@@ -371,7 +273,7 @@ static void prom_dns(struct metrics_text *t, const struct stats_snapshot *snap)
 			"reason", rejected, ARRAY_LEN(rejected));
 }
 
-static void prom_store(struct metrics_text *t, const struct stats_snapshot *snap)
+static void prom_store(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	const struct store_sizes sz = snap->store.sizes;
 	const struct store_counters *ct = &snap->store.counters;
@@ -420,7 +322,7 @@ static void prom_store(struct metrics_text *t, const struct stats_snapshot *snap
 	prom_scalars(t, after, ARRAY_LEN(after));
 }
 
-static void prom_api(struct metrics_text *t, const struct stats_snapshot *snap)
+static void prom_api(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	const struct api_counters *a = &snap->api;
 	const struct prom_scalar scalars[] = {
@@ -454,7 +356,7 @@ static void prom_api(struct metrics_text *t, const struct stats_snapshot *snap)
 			closed, ARRAY_LEN(closed));
 }
 
-static void prom_persist(struct metrics_text *t, const struct stats_snapshot *snap)
+static void prom_persist(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	const struct stats_persist *p = &snap->persist;
 	const struct prom_scalar scalars[] = {
@@ -471,7 +373,7 @@ static void prom_persist(struct metrics_text *t, const struct stats_snapshot *sn
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 }
 
-static void prom_http(struct metrics_text *t, const struct stats_snapshot *snap)
+static void prom_http(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	prom_family(t, "roster_http_requests_total", "counter",
 			"HTTP requests answered, by status code.");
@@ -492,7 +394,7 @@ static void prom_http(struct metrics_text *t, const struct stats_snapshot *snap)
 			"HTTP connections answered 503 at --http-max-connections.", h->rejected);
 }
 
-int metrics_prometheus_render(const struct stats_snapshot *snap, struct metrics_text *out)
+int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *out)
 {
 	prom_dns(out, snap);
 	prom_store(out, snap);
@@ -503,14 +405,14 @@ int metrics_prometheus_render(const struct stats_snapshot *snap, struct metrics_
 			snap->uptime_ms / 1000u);
 	prom_family(out, "roster_build_info", "gauge",
 			"Always 1; the labels say which rosterd serves which zone.");
-	text_str(out, "roster_build_info{version=\"");
+	rs_buf_str(out, "roster_build_info{version=\"");
 	prom_escape(out, ROSTER_VERSION, true);
-	text_str(out, "\",site=\"");
+	rs_buf_str(out, "\",site=\"");
 	prom_escape(out, snap->site, true);
-	text_str(out, "\",zone=\"");
+	rs_buf_str(out, "\",zone=\"");
 	prom_escape(out, snap->zone, true);
-	text_str(out, "\"} 1\n");
-	return metrics_text_error(out);
+	rs_buf_str(out, "\"} 1\n");
+	return rs_buf_error(out);
 }
 
 /* ---- JSON ------------------------------------------------------------------ */
@@ -598,13 +500,13 @@ static int services_json_one(const struct store_service *s, void *ud)
 /* json_dump_callback's sink. */
 static int json_sink(const char *buf, size_t size, void *data)
 {
-	struct metrics_text *t = data;
-	text_add(t, buf, size);
+	struct rs_buf *t = data;
+	rs_buf_add(t, buf, size);
 	return t->err == 0 ? 0 : -1;
 }
 
-int metrics_services_json(const struct stats_snapshot *snap, const struct store *store,
-		struct metrics_text *out)
+int metrics_services_json(
+		const struct stats_snapshot *snap, const struct store *store, struct rs_buf *out)
 {
 	const struct stats_store *st = &snap->store;
 	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "site", snap->site,
@@ -626,26 +528,26 @@ int metrics_services_json(const struct stats_snapshot *snap, const struct store 
 	if (rc == 0 && json_dump_callback(root, json_sink, out, JSON_COMPACT) != 0) {
 		rc = RS_ENOMEM;
 	}
-	text_add(out, "\n", 1);
+	rs_buf_add(out, "\n", 1);
 	json_decref(list);
 	json_decref(root);
-	return rc < 0 ? rc : metrics_text_error(out);
+	return rc < 0 ? rc : rs_buf_error(out);
 }
 
 /* ---- the status page ------------------------------------------------------- */
 
 /* Everything from the store is escaped, though names are DNS labels today:
  * metadata is free text, and the page must stay safe if names widen. */
-static void html_escape(struct metrics_text *t, const char *s)
+static void html_escape(struct rs_buf *t, const char *s)
 {
 	static const char specials[] = "&<>\"'";
 	static const char *const entities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
 	for (; *s != '\0'; s++) {
 		const char *special = strchr(specials, *s);
 		if (special != NULL) {
-			text_str(t, entities[special - specials]);
+			rs_buf_str(t, entities[special - specials]);
 		} else {
-			text_add(t, s, 1);
+			rs_buf_add(t, s, 1);
 		}
 	}
 }
@@ -669,26 +571,26 @@ static const char page_head[] =
 		".none{color:#888}\n"
 		"</style>\n";
 
-static void page_summary(struct metrics_text *t, const struct stats_snapshot *snap)
+static void page_summary(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	const struct store_sizes sz = snap->store.sizes;
 	bool preserving = snap->store.preserving;
-	text_str(t, "<title>Roster ");
+	rs_buf_str(t, "<title>Roster ");
 	html_escape(t, snap->site);
-	text_str(t, "</title>\n</head>\n<body>\n<h1>Roster <code>");
+	rs_buf_str(t, "</title>\n</head>\n<body>\n<h1>Roster <code>");
 	html_escape(t, snap->zone);
-	text_str(t, "</code></h1>\n<p id=\"mode\">");
+	rs_buf_str(t, "</code></h1>\n<p id=\"mode\">");
 	if (preserving) {
-		text_str(t, "<span class=\"mode preserving\">SELF-PRESERVATION</span> Leases "
-			    "expired too fast to be believed: expiry is suspended and the last "
-			    "known endpoints are served, marked stale.");
+		rs_buf_str(t, "<span class=\"mode preserving\">SELF-PRESERVATION</span> Leases "
+			      "expired too fast to be believed: expiry is suspended and the last "
+			      "known endpoints are served, marked stale.");
 	} else {
-		text_str(t, "<span class=\"mode normal\">NORMAL</span> Leases expire as they "
-			    "should.");
+		rs_buf_str(t, "<span class=\"mode normal\">NORMAL</span> Leases expire as they "
+			      "should.");
 	}
 	char started[32];
 	time_format(snap->start_wall_ms, started);
-	text_printf(t,
+	rs_buf_printf(t,
 			"</p>\n<table id=\"summary\">\n"
 			"<tr><th>revision</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
 			"<tr><th>services</th><td class=\"n\">%" PRIu64 "</td></tr>\n"
@@ -699,93 +601,93 @@ static void page_summary(struct metrics_text *t, const struct stats_snapshot *sn
 			snap->store.revision, sz.services, sz.instances, sz.up, sz.down,
 			sz.starting, sz.stale, sz.leases);
 	html_escape(t, snap->site);
-	text_printf(t,
+	rs_buf_printf(t,
 			"</td></tr>\n<tr><th>started</th><td>%s UTC</td><td>up %" PRIu64
 			" s</td></tr>\n</table>\n",
 			started, snap->uptime_ms / 1000u);
 }
 
 /* A count cell: zeros fade, so the eye lands on what is not. */
-static void page_count(struct metrics_text *t, const char *cls, uint32_t n)
+static void page_count(struct rs_buf *t, const char *cls, uint32_t n)
 {
-	text_printf(t, "<td class=\"n %s\">%" PRIu32 "</td>", n > 0 ? cls : "none", n);
+	rs_buf_printf(t, "<td class=\"n %s\">%" PRIu32 "</td>", n > 0 ? cls : "none", n);
 }
 
 /* "_name._protocol", escaped: a service's owner label, its anchor's id. */
-static void page_service_label(struct metrics_text *t, const struct store_service *s)
+static void page_service_label(struct rs_buf *t, const struct store_service *s)
 {
-	text_str(t, "_");
+	rs_buf_str(t, "_");
 	html_escape(t, s->name);
-	text_str(t, "._");
+	rs_buf_str(t, "._");
 	html_escape(t, s->protocol);
 }
 
 static int page_service_row(const struct store_service *s, void *ud)
 {
-	struct metrics_text *t = ud;
+	struct rs_buf *t = ud;
 	uint32_t down = 0, starting = 0;
 	for (uint32_t k = 0; k < s->ninstances; k++) {
 		down += s->instances[k]->status == STORE_STATUS_DOWN;
 		starting += s->instances[k]->status == STORE_STATUS_STARTING;
 	}
-	text_str(t, "<tr><td><a href=\"#");
+	rs_buf_str(t, "<tr><td><a href=\"#");
 	page_service_label(t, s);
-	text_str(t, "\">");
+	rs_buf_str(t, "\">");
 	html_escape(t, s->name);
-	text_str(t, "</a></td><td>");
+	rs_buf_str(t, "</a></td><td>");
 	html_escape(t, s->protocol);
-	text_str(t, "</td>");
+	rs_buf_str(t, "</td>");
 	page_count(t, "", s->ninstances);
 	/* No UP instance: DNS answers nothing for this service. That is red. */
 	if (s->nup == 0 && s->ninstances > 0) {
-		text_printf(t, "<td class=\"n DOWN\"><b>0</b></td>");
+		rs_buf_printf(t, "<td class=\"n DOWN\"><b>0</b></td>");
 	} else {
 		page_count(t, "UP", s->nup);
 	}
 	page_count(t, "DOWN", down);
 	page_count(t, "STARTING", starting);
 	page_count(t, "stale", s->nstale);
-	text_str(t, "</tr>\n");
+	rs_buf_str(t, "</tr>\n");
 	return 0;
 }
 
 struct page_ctx {
-	struct metrics_text *t;
+	struct rs_buf *t;
 	const char *zone;
 };
 
 static int page_service_detail(const struct store_service *s, void *ud)
 {
 	const struct page_ctx *ctx = ud;
-	struct metrics_text *t = ctx->t;
-	text_str(t, "<h2 id=\"");
+	struct rs_buf *t = ctx->t;
+	rs_buf_str(t, "<h2 id=\"");
 	page_service_label(t, s);
-	text_str(t, "\"><code>");
+	rs_buf_str(t, "\"><code>");
 	page_service_label(t, s);
-	text_str(t, ".");
+	rs_buf_str(t, ".");
 	html_escape(t, ctx->zone);
-	text_printf(t, "</code> (%" PRIu32 " instance%s)</h2>\n", s->ninstances,
+	rs_buf_printf(t, "</code> (%" PRIu32 " instance%s)</h2>\n", s->ninstances,
 			s->ninstances == 1 ? "" : "s");
-	text_str(t, "<table>\n<tr><th>endpoint</th><th>addresses</th><th>status</th>"
-		    "<th>expires</th><th class=\"n\">prio</th><th class=\"n\">weight</th>"
-		    "<th>registered (UTC)</th></tr>\n");
+	rs_buf_str(t, "<table>\n<tr><th>endpoint</th><th>addresses</th><th>status</th>"
+		      "<th>expires</th><th class=\"n\">prio</th><th class=\"n\">weight</th>"
+		      "<th>registered (UTC)</th></tr>\n");
 	uint32_t shown = s->ninstances < METRICS_PAGE_INSTANCES ? s->ninstances
 								: METRICS_PAGE_INSTANCES;
 	for (uint32_t k = 0; k < shown; k++) {
 		const struct store_instance *i = s->instances[k];
-		text_str(t, "<tr><td><code>");
+		rs_buf_str(t, "<tr><td><code>");
 		html_escape(t, i->host);
-		text_printf(t, ":%u</code></td><td><code>", i->port);
+		rs_buf_printf(t, ":%u</code></td><td><code>", i->port);
 		for (size_t a = 0; a < i->naddrs; a++) {
 			char addr[RS_ADDR_TEXT_MAX];
 			if (rs_addr_format(&i->addrs[a], addr) >= 0) {
-				text_str(t, a > 0 ? " " : "");
+				rs_buf_str(t, a > 0 ? " " : "");
 				html_escape(t, addr);
 			}
 		}
 		char since[32];
 		time_format(i->registered_at_ms, since);
-		text_printf(t,
+		rs_buf_printf(t,
 				"</code></td><td class=\"%s\">%s%s</td><td>%s</td>"
 				"<td class=\"n\">%u</td><td class=\"n\">%u</td><td>%s</td></tr>\n",
 				status_name(i->status), status_name(i->status),
@@ -793,9 +695,9 @@ static int page_service_detail(const struct store_service *s, void *ud)
 				i->lease != NULL ? "TIMED" : "NEVER", i->priority, i->weight,
 				since);
 	}
-	text_str(t, "</table>\n");
+	rs_buf_str(t, "</table>\n");
 	if (shown < s->ninstances) {
-		text_printf(t,
+		rs_buf_printf(t,
 				"<p class=\"none\">and %" PRIu32
 				" more: see <a href=\"/v1/services\">"
 				"/v1/services</a></p>\n",
@@ -804,27 +706,27 @@ static int page_service_detail(const struct store_service *s, void *ud)
 	return 0;
 }
 
-int metrics_status_html(const struct stats_snapshot *snap, const struct store *store,
-		struct metrics_text *out)
+int metrics_status_html(
+		const struct stats_snapshot *snap, const struct store *store, struct rs_buf *out)
 {
-	text_str(out, page_head);
+	rs_buf_str(out, page_head);
 	page_summary(out, snap);
-	text_str(out, "<h2>Services</h2>\n");
+	rs_buf_str(out, "<h2>Services</h2>\n");
 	if (snap->store.sizes.services == 0) {
-		text_str(out, "<p class=\"none\" id=\"services\">No service is registered.</p>\n");
+		rs_buf_str(out, "<p class=\"none\" id=\"services\">No service is registered.</p>\n");
 	} else {
-		text_str(out, "<table id=\"services\">\n<tr><th>service</th><th>protocol</th>"
-			      "<th class=\"n\">instances</th><th class=\"n\">up</th>"
-			      "<th class=\"n\">down</th><th class=\"n\">starting</th>"
-			      "<th class=\"n\">stale</th></tr>\n");
+		rs_buf_str(out, "<table id=\"services\">\n<tr><th>service</th><th>protocol</th>"
+				"<th class=\"n\">instances</th><th class=\"n\">up</th>"
+				"<th class=\"n\">down</th><th class=\"n\">starting</th>"
+				"<th class=\"n\">stale</th></tr>\n");
 		store_service_foreach(store, page_service_row, out);
-		text_str(out, "</table>\n");
+		rs_buf_str(out, "</table>\n");
 		struct page_ctx ctx = {out, snap->zone};
 		store_service_foreach(store, page_service_detail, &ctx);
 	}
-	text_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
-		      "<a href=\"/v1/services\">/v1/services</a> &middot; "
-		      "<a href=\"/healthz\">/healthz</a> &middot; rosterd " ROSTER_VERSION
-		      "</p>\n</body>\n</html>\n");
-	return metrics_text_error(out);
+	rs_buf_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
+			"<a href=\"/v1/services\">/v1/services</a> &middot; "
+			"<a href=\"/healthz\">/healthz</a> &middot; rosterd " ROSTER_VERSION
+			"</p>\n</body>\n</html>\n");
+	return rs_buf_error(out);
 }

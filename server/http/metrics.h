@@ -15,45 +15,22 @@
  * Must not: include another module to read its counters (the API, DNS or
  * HTTP transports): counters reach here only through the snapshot.
  *
- * Output goes into a struct metrics_text: a growable byte buffer whose first
+ * Output goes into a struct rs_buf (common/buf.h): a growable byte buffer whose first
  * allocation failure is sticky, so renderers append without checking each
- * call and the caller checks once (metrics_text_error()).
+ * call and the caller checks once (rs_buf_error()).
  *
  * Threads: main loop only (the store is not thread-safe). A rendering is a
  * picture of one instant: the loop does not run while it is built.
  */
 #pragma once
 
+#include "common/buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 struct stats_snapshot;
 struct store;
-
-/** A growable text buffer. Zero-initialised is a valid empty buffer. */
-struct metrics_text {
-	char *data; /**< not NUL-terminated; NULL while empty */
-	size_t len;
-	size_t cap;
-	int err; /**< 0, or RS_ENOMEM after a failed growth (sticky) */
-};
-
-/** Free the buffer's memory; the struct is empty again. NULL-safe. */
-void metrics_text_deinit(struct metrics_text *t);
-
-/** Forget the content, keep the allocation. */
-void metrics_text_reset(struct metrics_text *t);
-
-/**
- * Take the buffer's memory: the caller frees the returned pointer with
- * free(); @p t is empty afterwards.
- * @param len set to the content's length.
- * @return the data (NULL when empty).
- */
-char *metrics_text_steal(struct metrics_text *t, size_t *len);
-
-/** @return 0, or RS_ENOMEM if any append since the last reset failed. */
-__attribute__((warn_unused_result)) int metrics_text_error(const struct metrics_text *t);
 
 /**
  * Render /metrics: the Prometheus text exposition format 0.0.4, every
@@ -66,7 +43,7 @@ __attribute__((warn_unused_result)) int metrics_text_error(const struct metrics_
  * @return 0, or RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int metrics_prometheus_render(
-		const struct stats_snapshot *snap, struct metrics_text *out);
+		const struct stats_snapshot *snap, struct rs_buf *out);
 
 /**
  * Render /v1/services: one JSON object with the registry's state (site,
@@ -75,8 +52,8 @@ __attribute__((warn_unused_result)) int metrics_prometheus_render(
  * @param snap the registry's state (borrowed); @p store, the services (borrowed).
  * @return 0, or RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int metrics_services_json(const struct stats_snapshot *snap,
-		const struct store *store, struct metrics_text *out);
+__attribute__((warn_unused_result)) int metrics_services_json(
+		const struct stats_snapshot *snap, const struct store *store, struct rs_buf *out);
 
 /**
  * Render / : a self-contained HTML page (no script, no external resource)
@@ -87,8 +64,8 @@ __attribute__((warn_unused_result)) int metrics_services_json(const struct stats
  *        services (borrowed).
  * @return 0, or RS_ENOMEM.
  */
-__attribute__((warn_unused_result)) int metrics_status_html(const struct stats_snapshot *snap,
-		const struct store *store, struct metrics_text *out);
+__attribute__((warn_unused_result)) int metrics_status_html(
+		const struct stats_snapshot *snap, const struct store *store, struct rs_buf *out);
 
 /** Instances listed per service on the status page. */
 #define METRICS_PAGE_INSTANCES 50

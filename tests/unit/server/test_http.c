@@ -226,7 +226,7 @@ static void register_one(struct fixture *f, const char *service, const char *hos
 
 /* Render a page as rosterd does (server.c's http_render_cb): a snapshot of
  * the server, then the page. */
-static int page_render(struct fixture *f, enum http_page page, struct metrics_text *t)
+static int page_render(struct fixture *f, enum http_page page, struct rs_buf *t)
 {
 	struct stats_snapshot snap;
 	server_stats_collect(&f->srv, &snap);
@@ -237,12 +237,12 @@ static int page_render(struct fixture *f, enum http_page page, struct metrics_te
 
 static char *render(struct fixture *f, enum http_page page)
 {
-	struct metrics_text t = {0};
+	struct rs_buf t = {0};
 	cr_assert_eq(page_render(f, page, &t), 0);
 	char *s = malloc(t.len + 1);
 	memcpy(s, t.data, t.len);
 	s[t.len] = '\0';
-	metrics_text_deinit(&t);
+	rs_buf_deinit(&t);
 	return s;
 }
 
@@ -377,13 +377,13 @@ static uint16_t port_free(void)
 static int fixture_render(void *owner, enum http_page page, char **body, size_t *len)
 {
 	struct fixture *f = owner;
-	struct metrics_text out = {0};
+	struct rs_buf out = {0};
 	int rc = page_render(f, page, &out);
 	if (rc < 0) {
-		metrics_text_deinit(&out);
+		rs_buf_deinit(&out);
 		return rc;
 	}
-	*body = metrics_text_steal(&out, len);
+	*body = rs_buf_steal(&out, len);
 	return 0;
 }
 
