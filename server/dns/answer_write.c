@@ -147,6 +147,12 @@ void answer_write_error(struct answer *a, const uint8_t *msg, uint8_t *out, size
 	reply_begin(a, &r, msg, out, cap, question, false);
 	r.rcode = rcode;
 	r.opt = a->q.has_opt;
+	if (rcode == DNSWIRE_NOTIMP) {
+		/* RD stays (RFC 1035 4.1.1; NSD and Knot copy it too); CD means
+		 * something only in an answer to a standard query (RFC 4035
+		 * 3.1.6), so it is not echoed for an opcode we do not know. */
+		r.flags &= (uint16_t)~DNSWIRE_CD;
+	}
 	reply_end(a, &r, res);
 }
 
@@ -278,7 +284,7 @@ static void write_rrset(struct answer *a, struct reply *r, const struct answer_p
 	}
 }
 
-/* SOA of @p z in the authority section (RFC 2308 3: TTL = SOA minimum). */
+/* SOA of @p z in the authority section (RFC 2308 3). */
 static void write_negative(struct answer *a, struct reply *r, const struct answer_zone *z)
 {
 	const struct dnswire_query *q = &a->q;
@@ -294,7 +300,8 @@ static void write_negative(struct answer *a, struct reply *r, const struct answe
 	dnswire_put16(&r->w, (uint16_t)(0xc000u | apex));
 	dnswire_put(&r->w, z->soa.data.data, z->soa.data.len);
 	if (!r->w.overflow) {
-		rs_wire_store_u32(r->w.buf + at + 2 + 4, z->neg_ttl);
+		/* RFC 2308 3: the smaller of the SOA's MINIMUM and its own TTL. */
+		rs_wire_store_u32(r->w.buf + at + 2 + 4, z->neg_ttl < a->ttl ? z->neg_ttl : a->ttl);
 		r->ns = 1;
 	}
 }

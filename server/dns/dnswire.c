@@ -197,6 +197,46 @@ static int ixfr_soa_parse(const uint8_t *msg, size_t len, size_t off, struct dns
 	return (int)end;
 }
 
+/*
+ * A message of an opcode we do not implement: its sections are walked only
+ * to find an OPT record, because RFC 6891 7 wants one in the NOTIMP reply
+ * when the query had one (its layout is the opcode's business, so anything
+ * that does not parse just means no OPT: the reply is NOTIMP either way).
+ */
+static void opcode_other_scan(const uint8_t *msg, size_t len, struct dnswire_query *q)
+{
+	unsigned qd = dnswire_get16(msg + 4);
+	unsigned rrs = (unsigned)dnswire_get16(msg + 6) + dnswire_get16(msg + 8);
+	unsigned ar = dnswire_get16(msg + 10);
+	size_t off = DNSWIRE_HEADER;
+	for (unsigned i = 0; i < qd; i++) {
+		int r = name_skip(msg, len, off);
+		if (r < 0 || (size_t)r + 4 > len) {
+			return;
+		}
+		off = (size_t)r + 4;
+	}
+	for (unsigned i = 0; i < rrs + ar; i++) {
+		size_t owner = off;
+		int r = name_skip(msg, len, off);
+		if (r < 0 || (size_t)r + 10 > len) {
+			return;
+		}
+		off = (size_t)r;
+		uint16_t type = dnswire_get16(msg + off);
+		uint16_t rdlen = dnswire_get16(msg + off + 8);
+		if (rdlen > len - off - 10) {
+			return;
+		}
+		if (i >= rrs && type == DNSWIRE_OPT && !q->has_opt && msg[owner] == 0) {
+			q->has_opt = true;
+			q->opt_ok = true;
+			q->edns_udp = dnswire_get16(msg + off + 2);
+		}
+		off += 10u + rdlen;
+	}
+}
+
 /* The fields a verdict may leave unset, cleared. */
 static void query_reset(struct dnswire_query *q)
 {
@@ -228,6 +268,7 @@ enum dnswire_verdict dnswire_query_check(const uint8_t *msg, size_t len, struct 
 		return DNSWIRE_DROP;
 	}
 	if (DNSWIRE_OPCODE(q->flags) != 0) {
+		opcode_other_scan(msg, len, q);
 		return DNSWIRE_REPLY_NOTIMP;
 	}
 	uint16_t qd = dnswire_get16(msg + 4);

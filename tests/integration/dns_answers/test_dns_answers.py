@@ -120,7 +120,9 @@ def test_nodata_nxdomain_refused(srv):
     out = dig(srv, "nothere." + ZONE, "A")
     assert "status: NXDOMAIN" in out and "AUTHORITY: 1" in out
     auth = [l for l in dig(srv, "+noall", "+authority", "nothere." + ZONE, "A").splitlines() if l]
-    assert auth[0].split()[1] == "7", "negative TTL"
+    # RFC 2308 3: the smaller of the SOA's MINIMUM (--negative-ttl 7) and
+    # the SOA record's own TTL (--ttl 5).
+    assert auth[0].split()[1] == "5", "negative TTL"
     out = dig(srv, "www.example.org.", "A")
     assert "status: REFUSED" in out
     assert " aa" not in out.split("flags:")[1].split(";")[0]
@@ -142,6 +144,16 @@ def test_notimp_and_formerr(srv):
         q = dns.message.make_query(ZONE, "SOA")
         q.set_opcode(op)
         assert udp(srv, q).rcode() == dns.rcode.NOTIMP
+    # RFC 6891 7: an OPT in the query, an OPT in the NOTIMP reply; none
+    # without. RD is copied (RFC 1035 4.1.1), CD is not (RFC 4035 3.1.6).
+    for edns in (0, -1):
+        q = dns.message.make_query(ZONE, "SOA", use_edns=edns)
+        q.set_opcode(dns.opcode.UPDATE)
+        q.flags |= dns.flags.RD | dns.flags.CD
+        r = udp(srv, q)
+        assert r.rcode() == dns.rcode.NOTIMP
+        assert (r.edns == 0) == (edns == 0), edns
+        assert r.flags & dns.flags.RD and not r.flags & dns.flags.CD
     # QDCOUNT 0: FORMERR
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(5)

@@ -268,7 +268,9 @@ Test(answer, nodata_and_nxdomain_carry_soa)
 	cr_assert_eq(ldns_pkt_nscount(p), 1);
 	ldns_rr *soa = section_rr(p, LDNS_SECTION_AUTHORITY, 0);
 	cr_expect_eq(ldns_rr_get_type(soa), LDNS_RR_TYPE_SOA);
-	cr_expect_eq(ldns_rr_ttl(soa), 7);
+	/* RFC 2308 3: min(MINIMUM 7, the SOA's own TTL 5). */
+	cr_expect_eq(ldns_rr_ttl(soa), 5);
+	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(soa, 6)), 7);
 	char *o = ldns_rdf2str(ldns_rr_owner(soa));
 	cr_expect_str_eq(o, ZONE);
 	free(o);
@@ -529,6 +531,25 @@ Test(answer, opcodes_other_than_query_notimp)
 		ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
 		cr_assert_not_null(p);
 		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOTIMPL, "opcode %u", op);
+		ldns_pkt_free(p);
+	}
+}
+
+/* RFC 6891 7: the OPT of the query comes back with the NOTIMP; RD is
+ * copied, CD is not (a NOTIFY here: rosterd sends them, it takes none). */
+Test(answer, notimp_keeps_opt_and_rd_not_cd)
+{
+	for (int edns = 0; edns <= 1; edns++) {
+		uint8_t q[512];
+		size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, edns ? 1232 : 0);
+		q[2] = (uint8_t)((q[2] & 0x87) | (4u << 3)); /* NOTIFY */
+		q[3] |= 0x10;                                 /* CD */
+		ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
+		cr_assert_not_null(p);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOTIMPL);
+		cr_expect_eq(ldns_pkt_edns(p), edns == 1, "edns %d", edns);
+		cr_expect(ldns_pkt_rd(p));
+		cr_expect_not(ldns_pkt_cd(p));
 		ldns_pkt_free(p);
 	}
 }
