@@ -543,7 +543,7 @@ Test(answer, notimp_keeps_opt_and_rd_not_cd)
 		uint8_t q[512];
 		size_t len = answer_test_query(q, ZONE, DNSWIRE_SOA, edns ? 1232 : 0);
 		q[2] = (uint8_t)((q[2] & 0x87) | (4u << 3)); /* NOTIFY */
-		q[3] |= 0x10;                                 /* CD */
+		q[3] |= 0x10;                                /* CD */
 		ldns_pkt *p = ask_raw(q, len, ANSWER_UDP);
 		cr_assert_not_null(p);
 		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOTIMPL);
