@@ -137,8 +137,15 @@ static int service_lookup(
 	if (srv && q->qtype == DNSWIRE_SRV && (*out = answer_cache_fresh(a, DNSWIRE_SRV)) != NULL) {
 		return 0;
 	}
-	const uint8_t *ls = answer_label_at(q, srv ? 0 : 1);
-	const uint8_t *lp = answer_label_at(q, srv ? 1 : 2);
+	/* _<svc>._<proto>, _ring._<svc>._<proto> or <n>._ring._<svc>._<proto>. */
+	uint32_t shard = 0;
+	unsigned at = srv ? 0 : 1;
+	if (!srv && q->nlabels > 1 && answer_label_at(q, 0)[1] != '_') {
+		shard = answer_ring_shard_label(answer_label_at(q, 0));
+		at = 2;
+	}
+	const uint8_t *ls = answer_label_at(q, at);
+	const uint8_t *lp = answer_label_at(q, at + 1);
 	const struct store_service *s = NULL;
 	if (ls[0] >= 2 && ls[1] == '_' && lp[0] >= 2 && lp[1] == '_') {
 		s = store_service_find(a->store, (const char *)ls + 2, ls[0] - 1u,
@@ -150,8 +157,14 @@ static int service_lookup(
 		return 0;
 	}
 	enum answer_prep_kind kind = srv ? ANSWER_PREP_SRV : ANSWER_PREP_RING;
-	*out = answer_cache_get(a, want, s->revision, 0, kind, s);
-	return *out != NULL ? 0 : RS_ENOMEM;
+	*out = answer_cache_get(a, want, s->revision, shard, kind, s);
+	if (*out == NULL) {
+		return RS_ENOMEM;
+	}
+	if (shard > (*out)->ring_shards) {
+		*exists = false; /* a shard the ring does not have: no such name */
+	}
+	return 0;
 }
 
 static void drop(struct answer *a, struct answer_result *res)

@@ -46,6 +46,7 @@ void answer_build_clear(struct answer_prep *p)
 	p->total = 0;
 	p->stale = false;
 	p->ring_in = p->ring_of = 0;
+	p->ring_shards = 0;
 }
 
 /*
@@ -355,21 +356,6 @@ static size_t ring_instance_len(const struct store_instance *in)
 	return len > 255 ? 0 : RS_RING_VNODES * (1u + len);
 }
 
-static int cmp_ring_instance(const void *x, const void *y)
-{
-	const struct ring_point *a = x, *b = y;
-	if (a->token != b->token) {
-		return a->token < b->token ? -1 : 1;
-	}
-	int c = strcmp(a->in->host, b->in->host);
-	if (c != 0) {
-		return c;
-	}
-	/* (host, port) is unique in a service: a total order, whatever qsort does
-	 * with equal elements, so every reader picks the same subset. */
-	return a->in->port < b->in->port ? -1 : a->in->port > b->in->port;
-}
-
 /* The ring's strings, already sorted, as one TXT RR appended to @p p. The
  * strings go straight into the RDATA: ldns is not needed for them. */
 static int ring_write(
@@ -395,14 +381,66 @@ static int ring_write(
 	return rc;
 }
 
+/* The shard of an instance: its vnode-0 token modulo the shard count, from
+ * 1. The token is a hash of (host, port), so an instance's shard changes
+ * only when the count does, as zonegen shards a role's hosts. */
+static uint32_t ring_shard_of(const struct ring_point *in, uint32_t nshards)
+{
+	return in->token % nshards + 1;
+}
+
+/* The fewest shards, from an 80 % fill upwards, in which no shard's strings
+ * pass RING_RDATA_MAX: deterministic for a set of instances, so every reader
+ * and every secondary sees the same split. The search ends: at the latest
+ * where shards outnumber instances several times over (a shard then holds a
+ * handful of instances of at most 2 KB each). */
+static int ring_shard_count(const struct ring_point *ins, size_t nin, size_t bytes, uint32_t *out)
+{
+	const size_t fill = RING_RDATA_MAX / 10 * 8;
+	uint32_t n = (uint32_t)((bytes + fill - 1) / fill);
+	for (;; n++) {
+		size_t *sum = calloc(n, sizeof(*sum));
+		if (sum == NULL) {
+			return RS_ENOMEM;
+		}
+		bool fits = true;
+		for (size_t i = 0; i < nin && fits; i++) {
+			size_t *b = &sum[ring_shard_of(&ins[i], n) - 1];
+			*b += ring_instance_len(ins[i].in);
+			fits = *b <= RING_RDATA_MAX;
+		}
+		free(sum);
+		if (fits || n > 4 * nin) {
+			break;
+		}
+	}
+	*out = n;
+	return 0;
+}
+
+/* "shards=N": what the ring's own name holds when the ring is sharded. */
+static int ring_write_head(struct answer *a, struct answer_prep *p, uint32_t nshards)
+{
+	size_t off = p->data.len;
+	uint8_t rr[10 + 1 + 16] = {0, DNSWIRE_TXT, 0, 1};
+	rs_wire_store_u32(rr + 4, a->ttl);
+	int len = snprintf((char *)rr + 11, sizeof(rr) - 11, "shards=%u", nshards);
+	rr[10] = (uint8_t)len;
+	dnswire_set16(rr + 8, (uint16_t)(len + 1));
+	int rc = bytes_put(&p->data, rr, 11 + (size_t)len);
+	return rc == 0 ? prep_rr_add(p, off, 1) : rc;
+}
+
 /*
  * The ring of a service: one string per virtual node, in token order, in one
- * TXT record. A service with more instances than one record can hold (about
- * 150 with fleet-style host names) gets the ring of a stable subset of whole
- * instances: those whose vnode-0 token is lowest, as many as fit. Every
- * reader sees the same subset, which changes only by instances joining or
- * leaving it, so DNS readers agree with each other; never a ring cut in the
- * middle of the token space. The answer says so (EDE, partial counter).
+ * TXT record, the same for every reader and never a part of the ring. A ring
+ * whose strings pass one record (about 150 instances with fleet-style host
+ * names) is sharded by instance: the ring's own name holds "shards=N", and
+ * <k>._ring._<svc>._<proto> (k = 1..N) the points of the instances of shard
+ * k, in token order; the ring is the union. Which name this entry is comes
+ * in p->tag_n (0: the ring's own name). Only an instance whose strings
+ * cannot be character-strings (a host name near 253 octets) is left out,
+ * and the answer says so.
  */
 static int build_ring(struct answer *a, struct answer_prep *p, const struct store_service *svc)
 {
@@ -429,30 +467,35 @@ static int build_ring(struct answer *a, struct answer_prep *p, const struct stor
 			bytes += len;
 		}
 	}
-	if (bytes > RING_RDATA_MAX) {
-		qsort(ins, nin, sizeof(*ins), cmp_ring_instance);
-		size_t keep = 0;
-		bytes = 0;
-		while (keep < nin && bytes + ring_instance_len(ins[keep].in) <= RING_RDATA_MAX) {
-			bytes += ring_instance_len(ins[keep++].in);
-		}
-		nin = keep;
-	}
 	p->ring_in = (uint32_t)nin;
+	uint32_t nshards = 1;
+	int rc = bytes > RING_RDATA_MAX ? ring_shard_count(ins, nin, bytes, &nshards) : 0;
+	p->ring_shards = nshards > 1 ? nshards : 0;
+	uint64_t want = p->tag_n;
+	if (rc != 0 || (want == 0 && nshards > 1)) {
+		rc = rc != 0 ? rc : ring_write_head(a, p, nshards);
+		goto out;
+	}
+	if (want > p->ring_shards) {
+		goto out; /* (want != 0) no such shard: empty */
+	}
 	size_t n = 0;
 	for (size_t i = 0; i < nin; i++) {
 		const struct store_instance *in = ins[i].in;
+		if (want != 0 && ring_shard_of(&ins[i], nshards) != want) {
+			continue;
+		}
 		p->stale |= in->stale != 0;
 		for (unsigned v = 0; v < RS_RING_VNODES; v++) {
 			uint32_t token = rs_ring_token(in->host, in->port, v);
 			pts[n++] = (struct ring_point){token, in->port, in};
 		}
 	}
-	int rc = 0;
 	if (n > 0) {
 		qsort(pts, n, sizeof(*pts), cmp_ring_point);
 		rc = ring_write(a, p, pts, n);
 	}
+out:
 	free(ins);
 	free(pts);
 	return rc;

@@ -16,6 +16,22 @@ static bool label_is(const uint8_t *l, const char *text)
 	return l[0] == n && memcmp(l + 1, text, n) == 0;
 }
 
+uint32_t answer_ring_shard_label(const uint8_t *l)
+{
+	/* 1 to 99999, no leading zero: one spelling per shard. */
+	if (l[0] == 0 || l[0] > 5 || l[1] == '0') {
+		return 0;
+	}
+	uint32_t n = 0;
+	for (unsigned i = 1; i <= l[0]; i++) {
+		if (l[i] < '0' || l[i] > '9') {
+			return 0;
+		}
+		n = n * 10 + (uint32_t)(l[i] - '0');
+	}
+	return n;
+}
+
 /* The longest of our zones that holds the question name, or NULL. */
 static const struct answer_zone *zone_match(const struct answer *a, const struct dnswire_query *q)
 {
@@ -62,6 +78,10 @@ static enum answer_kind name_kind(const struct answer_zone *z, const struct dnsw
 	}
 	if (nrel == 3 && label_is(first, "_ring")) {
 		return ANSWER_KIND_RING;
+	}
+	if (nrel == 4 && label_is(answer_label_at(q, 1), "_ring") &&
+			answer_ring_shard_label(first) != 0) {
+		return ANSWER_KIND_RING; /* <n>._ring._<svc>._<proto>: a shard */
 	}
 	return ANSWER_KIND_NXDOMAIN;
 }

@@ -77,10 +77,11 @@ struct answer_prep {
 	uint8_t qname[RS_NAME_WIRE_MAX];
 	bool stale;       /**< includes stale instances */
 	uint32_t ring_in; /**< _ring: instances in the ring ... */
-	uint32_t ring_of; /**< ... of the served ones (fewer: a stable subset) */
-	bool shuffle;     /**< reorder per query */
-	bool weighted;    /**< weighted order even when the whole set fits (A/AAAA) */
-	bool uniform;     /**< all weights equal: a plain shuffle is a weighted one */
+	uint32_t ring_of; /**< ... of the served ones (fewer: host names too long for a string) */
+	uint32_t ring_shards; /**< _ring: 0 when whole in one RR, else its shard count */
+	bool shuffle;         /**< reorder per query */
+	bool weighted;        /**< weighted order even when the whole set fits (A/AAAA) */
+	bool uniform;         /**< all weights equal: a plain shuffle is a weighted one */
 	uint32_t n;
 	size_t cap;
 	size_t total; /**< answer octets, owners as 2-octet pointers */
@@ -183,7 +184,7 @@ enum answer_kind {
 	ANSWER_KIND_PROTO,       /**< _<proto>: an empty non-terminal, or no name */
 	ANSWER_KIND_HOST,        /**< <service>: A/AAAA of its instances */
 	ANSWER_KIND_SERVICE,     /**< two labels: SRV of _<service>._<proto> */
-	ANSWER_KIND_RING,        /**< _ring and two labels: the ring TXT */
+	ANSWER_KIND_RING,        /**< _ring and two labels, or <n>._ring...: the ring TXT */
 	ANSWER_KIND_NXDOMAIN,    /**< deeper in the zone: no such name */
 };
 
@@ -196,6 +197,13 @@ enum answer_kind {
  */
 enum answer_kind answer_classify(
 		const struct answer *a, enum dnswire_verdict v, const struct answer_zone **zone);
+
+/**
+ * The shard number a label names (<n>._ring._<svc>._<proto>): 1 to 99,999
+ * in decimal without a leading zero, else 0.
+ * @param l a label in wire form (length octet first), lower-cased.
+ */
+uint32_t answer_ring_shard_label(const uint8_t *l);
 
 /* ---- answer_cache.c ------------------------------------------------------- */
 
@@ -235,7 +243,9 @@ void answer_build_clear(struct answer_prep *p);
 
 /**
  * Build into the empty entry @p p (its qtype set) the RRset @p kind of
- * @p svc, then size the order scratch for it.
+ * @p svc, then size the order scratch for it. For ANSWER_PREP_RING,
+ * p->tag_n says which name: 0 the ring's own (the ring, or "shards=N"), k
+ * its shard k (empty when there is no such shard).
  * @return 0, RS_ENOMEM, RS_ERANGE (an RR over 65,535 octets).
  */
 __attribute__((warn_unused_result)) int answer_build_rrset(struct answer *a, struct answer_prep *p,

@@ -6,6 +6,7 @@
  */
 #include "server/dns/xfr.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -154,15 +155,19 @@ static void rrset_put(
 }
 
 /* A scratch RRset of one service (or of a name's services, for A/AAAA),
- * built by the engine's builder, written, and freed. */
-static int built_put(struct xfr_msg *m, enum answer_prep_kind kind, uint16_t qtype, uint64_t rev,
-		const struct store_service *svc, const uint8_t *rel, size_t rel_len)
+ * built by the engine's builder, written, and freed; @p tag_n says which
+ * part (a ring's shard, answer_build_rrset()). Sets @p shards (when not
+ * NULL) to the ring's shard count. */
+static int built_put_part(struct xfr_msg *m, enum answer_prep_kind kind, uint16_t qtype,
+		uint64_t rev, uint64_t tag_n, const struct store_service *svc, const uint8_t *rel,
+		size_t rel_len, uint32_t *shards)
 {
 	struct answer *a = m->a;
 	struct answer_prep p;
 	memset(&p, 0, sizeof(p));
 	p.qtype = qtype;
 	p.tag_rev = rev;
+	p.tag_n = tag_n;
 	uint64_t rebuilds = a->counters.rebuilds; /* that counter is the query cache's */
 	int rc = answer_build_rrset(a, &p, kind, svc);
 	a->counters.rebuilds = rebuilds;
@@ -170,8 +175,17 @@ static int built_put(struct xfr_msg *m, enum answer_prep_kind kind, uint16_t qty
 		rrset_put(m, &p, rel, rel_len);
 		rc = rs_buf_error(m->out);
 	}
+	if (shards != NULL) {
+		*shards = p.ring_shards;
+	}
 	answer_build_clear(&p);
 	return rc;
+}
+
+static int built_put(struct xfr_msg *m, enum answer_prep_kind kind, uint16_t qtype, uint64_t rev,
+		const struct store_service *svc, const uint8_t *rel, size_t rel_len)
+{
+	return built_put_part(m, kind, qtype, rev, 0, svc, rel, rel_len, NULL);
 }
 
 /* "_<a>._<b>" (or "<a>" alone) as wire labels after @p prefix. */
@@ -208,7 +222,18 @@ static int service_cb(const struct store_service *s, void *ud)
 	int rc = built_put(m, ANSWER_PREP_SRV, DNSWIRE_SRV, s->revision, s, rel, n);
 	if (rc == 0) {
 		n = rel_name(rel, "_ring", s->name, s->protocol);
-		rc = built_put(m, ANSWER_PREP_RING, DNSWIRE_TXT, s->revision, s, rel, n);
+		uint32_t shards = 0;
+		rc = built_put_part(m, ANSWER_PREP_RING, DNSWIRE_TXT, s->revision, 0, s, rel, n,
+				&shards);
+		/* A sharded ring: "shards=N" above, then <k>._ring... each whole. */
+		uint8_t srel[RS_NAME_WIRE_MAX];
+		for (uint32_t k = 1; k <= shards && rc == 0; k++) {
+			int l = snprintf((char *)srel + 1, 7, "%u", k);
+			srel[0] = (uint8_t)l;
+			memcpy(srel + 1 + l, rel, n);
+			rc = built_put_part(m, ANSWER_PREP_RING, DNSWIRE_TXT, s->revision, k, s,
+					srel, n + 1 + (size_t)l, NULL);
+		}
 	}
 	const struct store_service *head =
 			store_service_find_name(m->a->store, s->name, strlen(s->name));

@@ -64,48 +64,58 @@ def partial_answers(srv):
     return int(re.search(rb"^roster_dns_partial_answers_total (\d+)", text, re.M).group(1))
 
 
-def test_a_ring_too_large_for_dns_is_a_stable_subset_of_whole_instances(srv):
+def ring_sharded(srv, service, protocol):
+    """The whole ring as a DNS client reads it: _ring, then, when it says
+    "shards=N", the N shards <k>._ring... (docs/dns.md)."""
+    r = ring_answer(srv, service, protocol)
+    strings = [s.decode() for s in r.answer[0][0].strings]
+    if not strings[0].startswith("shards="):
+        return r, 0, sorted(tuple(x.split(" ")) for x in strings)
+    n = int(strings[0].split("=")[1])
+    points = []
+    for k in range(1, n + 1):
+        q = dns.message.make_query(f"{k}._ring._{service}._{protocol}.services."
+                                   f"{srv.site}.{srv.domain}.", "TXT")
+        part = dns.query.tcp(q, "127.0.0.1", port=srv.dns_port, timeout=5)
+        assert part.rcode() == 0 and len(part.answer) == 1, k
+        pts = [tuple(s.decode().split(" ")) for s in part.answer[0][0].strings]
+        assert pts == sorted(pts, key=lambda p: int(p[0], 16)), f"shard {k} in token order"
+        points += pts
+    return r, n, sorted(points, key=lambda p: (int(p[0], 16), p[1], int(p[2])))
+
+
+def test_a_ring_too_large_for_one_message_is_whole_over_shards(srv):
     """300 instances make 2,400 points, about 110 KB: more than a message.
-    DNS then serves the ring of the instances whose vnode-0 token is lowest,
-    all 8 points of each, and says so; never a ring cut mid-way."""
+    DNS serves the whole ring over shards that _ring names, never a part of
+    it, and the owner of every key is the one `roster ring` (the API's ring)
+    computes: DNS readers and the CLI agree."""
     c = srv.client()
     hosts = [f"lon6-cache-a{i:04d}.lon6.example.net." for i in range(300)]
     for h in hosts:
         assert c.register("cache", "hm", h, 11211).error == 0
     before = partial_answers(srv)
-    r = ring_answer(srv, "cache", "hm")
-    assert r.rcode() == 0 and len(r.answer) == 1 and len(r.answer[0]) == 1
-    strings = [s.decode().split(" ") for s in r.answer[0][0].strings]
-    by_host = {}
-    for token, host, port in strings:
-        by_host.setdefault(host, []).append(int(token, 16))
-    k = len(by_host)
-    assert 100 < k < 300, k
-    # Whole instances: each included host with all its points, and the
-    # points are exactly the documented tokens.
-    for host, tokens in by_host.items():
-        assert sorted(tokens) == sorted(ring_hash(f"{host}:11211#{v}".encode())
-                                        for v in range(VNODES)), host
-    # The subset is the k instances with the lowest vnode-0 token.
-    lowest = sorted(hosts, key=lambda h: ring_hash(f"{h}:11211#0".encode()))[:k]
-    assert sorted(by_host) == sorted(lowest)
-    # In token order, like any ring.
-    tokens = [int(t, 16) for t, _, _ in strings]
-    assert tokens == sorted(tokens)
-    # Said so: an EDE "Other" with the counts, and the partial counter.
-    ede = [o for o in r.options if o.otype == 15]
-    assert ede and f"ring of {k} of 300 instances" in ede[0].to_text(), [o.to_text() for o in ede]
-    assert partial_answers(srv) == before + 1
-    # The same subset for every reader, every time; over UDP it is TC=1.
-    assert ring_answer(srv, "cache", "hm").answer == r.answer
-    assert ring_answer(srv, "cache", "hm", tcp=False).flags & dns.flags.TC
-    # An instance whose token is above the subset's leaves it unchanged.
-    extra = next(h for h in (f"lon6-cache-b{i:04d}.lon6.example.net." for i in range(1000))
-                 if ring_hash(f"{h}:11211#0".encode()) >
-                 ring_hash(f"{lowest[-1]}:11211#0".encode()))
-    assert c.register("cache", "hm", extra, 11211).error == 0
-    r2 = ring_answer(srv, "cache", "hm")
-    assert sorted({s.decode().split(" ")[1] for s in r2.answer[0][0].strings}) == sorted(lowest)
+    r, shards, points = ring_sharded(srv, "cache", "hm")
+    assert shards >= 2, shards
+    want = sorted(((f"{ring_hash(f'{h}:11211#{v}'.encode()):08x}", h, "11211")
+                   for h in hosts for v in range(VNODES)),
+                  key=lambda p: (int(p[0], 16), p[1], int(p[2])))
+    assert points == want, "every vnode of every instance, once"
+    assert not [o for o in r.options if o.otype == 15], "whole: no EDE"
+    assert partial_answers(srv) == before
+    # The same for every reader; over UDP a shard is TC=1, never cut.
+    assert ring_sharded(srv, "cache", "hm")[2] == points
+    q = dns.message.make_query(f"1._ring._cache._hm.services.{srv.site}.{srv.domain}.", "TXT",
+                               use_edns=0, payload=1232)
+    assert dns.query.udp(q, "127.0.0.1", port=srv.dns_port, timeout=5).flags & dns.flags.TC
+    env = {"ROSTER_SERVER": f"127.0.0.1:{srv.api_port}"}
+    ring = [(int(t, 16), h, int(p)) for t, h, p in points]
+    for key in ["d34db33f", "song:1", "tracks.1234", "user:42", "k" * 100]:
+        doc = json.loads(roster("--json", "ring", "--service", "cache", "--protocol", "hm",
+                                "--key", key, env=env).stdout)
+        kt = int(doc["key_token"], 16)
+        owner = next((p for p in ring if p[0] >= kt), ring[0])
+        assert (doc["owner"]["token"], doc["owner"]["host"], doc["owner"]["port"]) == \
+            (f"{owner[0]:08x}", owner[1], owner[2]), key
 
 
 def test_a_small_ring_is_whole_and_not_partial(srv):

@@ -232,6 +232,76 @@ Test(answer, ring_txt_one_string_per_vnode_sorted)
 	ldns_pkt_free(p);
 }
 
+/* The strings of the TXT RRs of @p p's answer, appended to @p tok (tokens)
+ * and counted in @p n. */
+static void ring_tokens(ldns_pkt *p, uint32_t *tok, size_t *n)
+{
+	for (size_t r = 0; r < ldns_pkt_ancount(p); r++) {
+		ldns_rr *rr = section_rr(p, LDNS_SECTION_ANSWER, r);
+		for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+			const ldns_rdf *s = ldns_rr_rdf(rr, i);
+			char text[300];
+			memcpy(text, ldns_rdf_data(s) + 1, ldns_rdf_data(s)[0]);
+			text[ldns_rdf_data(s)[0]] = '\0';
+			unsigned t;
+			cr_assert_eq(sscanf(text, "%8x", &t), 1, "%s", text);
+			tok[(*n)++] = t;
+		}
+	}
+}
+
+/* A ring too large for one RR is whole over shards: _ring says how many,
+ * <k>._ring holds shard k (in token order), their union is every vnode of
+ * every instance; shard 0, N+1 and a leading zero are no such name. */
+Test(answer, large_ring_is_whole_over_shards)
+{
+	enum { N = 400 };
+	char host[64];
+	static uint32_t want[N * RS_RING_VNODES], got[N * RS_RING_VNODES];
+	for (int i = 0; i < N; i++) {
+		snprintf(host, sizeof(host), "lon6-cache-a%04d.lon6.example.net", i);
+		reg("c", "tcp", host, 11211, NULL);
+		strcat(host, ".");
+		for (unsigned v = 0; v < RS_RING_VNODES; v++) {
+			want[i * RS_RING_VNODES + v] = rs_ring_token(host, 11211, v);
+		}
+	}
+	ldns_pkt *p = ask("_ring._c._tcp." ZONE, DNSWIRE_TXT, 0, ANSWER_TCP);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	char *t = ldns_rdf2str(ldns_rr_rdf(section_rr(p, LDNS_SECTION_ANSWER, 0), 0));
+	unsigned shards = 0;
+	cr_assert_eq(sscanf(t, "\"shards=%u\"", &shards), 1, "%s", t);
+	free(t);
+	ldns_pkt_free(p);
+	cr_assert(shards >= 2 && shards < 20, "%u shards", shards);
+	size_t n = 0;
+	for (unsigned k = 1; k <= shards; k++) {
+		char name[128];
+		snprintf(name, sizeof(name), "%u._ring._c._tcp." ZONE, k);
+		p = ask(name, DNSWIRE_TXT, 0, ANSWER_TCP);
+		cr_assert_eq(ldns_pkt_ancount(p), 1, "%s", name);
+		size_t from = n;
+		ring_tokens(p, got, &n);
+		for (size_t i = from + 1; i < n; i++) {
+			cr_expect_leq(got[i - 1], got[i], "%s in token order", name);
+		}
+		ldns_pkt_free(p);
+	}
+	cr_assert_eq(n, (size_t)N * RS_RING_VNODES);
+	qsort(want, n, sizeof(want[0]), cmp_u32);
+	qsort(got, n, sizeof(got[0]), cmp_u32);
+	cr_expect_arr_eq(got, want, n * sizeof(got[0]), "the union is the whole ring");
+	char none[3][128];
+	snprintf(none[0], sizeof(none[0]), "0._ring._c._tcp." ZONE);
+	snprintf(none[1], sizeof(none[1]), "%u._ring._c._tcp." ZONE, shards + 1);
+	snprintf(none[2], sizeof(none[2]), "01._ring._c._tcp." ZONE);
+	for (int i = 0; i < 3; i++) {
+		p = ask(none[i], DNSWIRE_TXT, 0, ANSWER_TCP);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN, "%s", none[i]);
+		ldns_pkt_free(p);
+	}
+}
+
 Test(answer, status_txt)
 {
 	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
@@ -647,6 +717,7 @@ Test(answer, names_below_the_ring_are_nxdomain)
 	cr_assert_eq(ldns_pkt_ancount(p), 1, "the ring itself");
 	ldns_pkt_free(p);
 	const char *names[] = {"x._ring._c._tcp." ZONE, "_ring._ring._c._tcp." ZONE,
+			"1._ring._c._tcp." ZONE, /* a shard of a ring that fits: none */
 			"_ring._c._tcp.x." ZONE, "_ring._c._tcp._tcp." ZONE, "x._c._tcp." ZONE,
 			"_rings._c._tcp." ZONE};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
