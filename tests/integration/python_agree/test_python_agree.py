@@ -141,3 +141,29 @@ def test_authenticate_today_is_unsupported(srv):
     assert (r.id, r.error) == (7, roster.wire.pb.UNSUPPORTED)
     assert r.message == "unsupported or missing operation"
     assert api.stats().zone == "services.lon6.example.net."
+
+
+def test_python_example_registers_and_deregisters(srv):
+    """client/examples/register_at_startup.py, as the README runs it."""
+    import signal
+    from pyclient import server_hosts
+    from harness import BUILD
+    ex = os.path.join(SOURCE, "client", "examples", "register_at_startup.py")
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "clients", "python"))
+    p = subprocess.Popen(["/usr/bin/python3", ex, f"127.0.0.1:{srv.api_port}", "web", "http",
+                          "web1.lon6.example.net", "8080"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "registered web1.lon6.example.net:8080\n"
+        assert server_hosts(srv.api_port, "web") == ["web1.lon6.example.net.:8080"]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0, p.stderr.read()
+        assert server_hosts(srv.api_port, "web") == []  # deregistered at once
+        assert srv.client().stats().leases == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    bad = subprocess.run(["/usr/bin/python3", ex, "127.0.0.1:1", "_web", "http", "h.example.net",
+                          "80"], env=env, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "invalid service" in bad.stderr
