@@ -36,7 +36,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from . import errors as E
 from .model import (Event, EventKind, Instance, WatchEvent, WatchKind, identity_to_pb,

@@ -317,3 +317,68 @@ def test_watch_across_a_restart(tmp_path):
     finally:
         c.close()
         srv.stop()
+
+
+def test_sites_file_as_the_cli_reads_it(tmp_path, monkeypatch):
+    sites = tmp_path / "sites.conf"
+    sites.write_text("# registries per site\n"
+                     "lon6 10.0.0.5:7600\n"
+                     "ash2 [2001:db8::5]:7600   # another site\n"
+                     "\n"
+                     "lon6 10.0.0.6:7600\n")
+    assert roster.load_site("lon6", str(sites)) == ["10.0.0.5:7600", "10.0.0.6:7600"]
+    monkeypatch.delenv("ROSTER_SERVER", raising=False)
+    monkeypatch.setenv("ROSTER_SITES", str(sites))
+    assert roster.Client(site="ash2").servers == ["[2001:db8::5]:7600"]
+    assert roster.Client(site="lon6").addrs == [("10.0.0.5", 7600), ("10.0.0.6", 7600)]
+    assert roster.Client().servers == ["127.0.0.1:7600"]  # the default
+    monkeypatch.setenv("ROSTER_SERVER", "127.0.0.1:1,127.0.0.2:2")  # wins over the site
+    assert roster.Client(site="lon6").servers == ["127.0.0.1:1", "127.0.0.2:2"]
+    assert roster.Client(["127.0.0.3:3"], site="lon6").servers == ["127.0.0.3:3"]
+    with pytest.raises(roster.InvalidArgument, match="unknown site 'par1'"):
+        roster.load_site("par1", str(sites))
+    bad = tmp_path / "bad.conf"
+    bad.write_text("lon6 10.0.0.5:7600 extra\n")
+    with pytest.raises(roster.InvalidArgument, match="bad.conf:1: expected"):
+        roster.load_site("lon6", str(bad))
+    bad.write_text("lon6 registry.example.net:7600\n")  # IP literals only
+    with pytest.raises(roster.InvalidArgument, match="invalid registry address"):
+        roster.load_site("lon6", str(bad))
+    with pytest.raises(roster.InvalidArgument, match="cannot read"):
+        roster.load_site("lon6", str(tmp_path / "missing.conf"))
+
+
+def test_backoff_is_full_jitter_with_the_ttl_cap():
+    from roster.engine import Backoff
+    b = Backoff(0.1, 10.0)
+    caps = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0]
+    for cap in caps:
+        assert 0 <= b.next() <= cap
+    b.attempt = 0
+    delays = [Backoff(0.1, 10.0) for _ in range(200)]
+    for d in delays:
+        d.attempt = 20
+    got = [d.next(limit=1.0) for d in delays]  # a lease at stake, TTL 3 s
+    assert max(got) <= 1.0 and min(got) < 0.2 and max(got) > 0.8  # spread, capped
+
+
+def test_site_with_a_registry_down(tmp_path, monkeypatch):
+    """register() with site=: the sites file lists two registries, one is
+    down; the endpoint is at the other, and the write verdicts name it."""
+    (tmp_path / "a").mkdir()
+    with Rosterd(tmp_path / "a") as up:
+        down = dead_port()
+        try:
+            sites = tmp_path / "sites.conf"
+            sites.write_text(f"lon6 127.0.0.1:{down.getsockname()[1]}\n"
+                             f"lon6 127.0.0.1:{up.api_port}\n")
+            monkeypatch.delenv("ROSTER_SERVER", raising=False)
+            monkeypatch.setenv("ROSTER_SITES", str(sites))
+            with roster.register("web", "http", "web1.example.net", 80, site="lon6", ttl=2,
+                                 wait=10, timeout=1) as reg:
+                assert server_hosts(up.api_port, "web") == ["web1.example.net.:80"]
+                assert reg.client.leases()[f"127.0.0.1:{up.api_port}"] != 0
+                assert reg.client.leases()[f"127.0.0.1:{down.getsockname()[1]}"] == 0
+            assert server_hosts(up.api_port, "web") == []
+        finally:
+            down.close()
