@@ -151,6 +151,10 @@ struct answer {
 	/* --xfr-allow (a copy) */
 	struct rs_prefix *xfr_allow;
 	size_t nxfr_allow;
+	/* the published zone's serial, and IXFR over UDP (answer_config) */
+	const struct answer_published *published;
+	answer_ixfr_udp_cb ixfr_udp;
+	void *ixfr_udp_ud;
 };
 
 /** The wire offset of label @p i of the checked question's lower-cased name. */
