@@ -134,12 +134,12 @@ enum answer_xfr_type {
 };
 
 enum answer_xfr_result {
-	ANSWER_XFR_FULL = 0, /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
+	ANSWER_XFR_FULL = 0,    /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
 	ANSWER_XFR_INCREMENTAL, /**< IXFR: the condensed difference (RFC 1995 4) */
-	ANSWER_XFR_SOA,      /**< IXFR answered with our SOA alone (up to date, or UDP) */
-	ANSWER_XFR_REFUSED,  /**< not from an --xfr-allow source, not the apex, the report zone */
-	ANSWER_XFR_FORMERR,  /**< AXFR over UDP (RFC 5936 4.2) */
-	ANSWER_XFR_FAILED,   /**< out of memory: SERVFAIL */
+	ANSWER_XFR_SOA,         /**< IXFR answered with our SOA alone (up to date, or UDP) */
+	ANSWER_XFR_REFUSED, /**< not from an --xfr-allow source, not the apex, the report zone */
+	ANSWER_XFR_FORMERR, /**< AXFR over UDP (RFC 5936 4.2) */
+	ANSWER_XFR_FAILED,  /**< out of memory: SERVFAIL */
 	ANSWER_XFR_RESULTS,
 };
 
@@ -155,8 +155,9 @@ struct answer_counters {
 	uint64_t rebuilds;                   /**< prepared entries (re)built */
 	uint64_t cookies[3];                 /**< by enum cookie_result: new, good, bad */
 	uint64_t transfers[ANSWER_XFR_TYPES][ANSWER_XFR_RESULTS];
-	uint64_t transfer_partial_rrsets; /**< RRsets a transfer carried as a subset */
-	uint64_t transfer_bytes[ANSWER_XFR_TYPES]; /**< octets of transfer replies (TCP framing incl.) */
+	uint64_t transfer_partial_rrsets;          /**< RRsets a transfer carried as a subset */
+	uint64_t transfer_bytes[ANSWER_XFR_TYPES]; /**< octets of transfer replies (TCP framing
+						      incl.) */
 };
 
 /** Who asked. */

@@ -717,7 +717,8 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	int rc = 0;
 	if (io->acfg.nxfr_allow > 0) {
 		rc = xfr_zone_new(&io->acfg, io->store,
-				cfg->xfr_journal_max ? cfg->xfr_journal_max : XFR_JOURNAL_MAX_DEFAULT,
+				cfg->xfr_journal_max ? cfg->xfr_journal_max
+						     : XFR_JOURNAL_MAX_DEFAULT,
 				rs_clock_wall_ms(), &io->zone);
 	}
 	if (io->zone != NULL) {

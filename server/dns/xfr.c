@@ -67,7 +67,8 @@ static void msg_begin(struct xfr_msg *m)
 	}
 	rs_buf_add(m->out, h, sizeof(h));
 	if (m->first) {
-		rs_buf_add(m->out, m->query + DNSWIRE_HEADER, m->a->q.question_end - DNSWIRE_HEADER);
+		rs_buf_add(m->out, m->query + DNSWIRE_HEADER,
+				m->a->q.question_end - DNSWIRE_HEADER);
 		m->apex = DNSWIRE_HEADER; /* the question is the apex (answer_transfer()) */
 		m->first = false;
 	}
@@ -158,8 +159,8 @@ static int rrset_cb(const struct xfr_rrset *r, void *ud)
 static const uint8_t APEX[1] = {0};
 
 /* SOA, every RRset of the version, SOA. */
-static void write_full(struct xfr_msg *m, const struct xfr_zone *zone, const uint8_t *soa,
-		size_t soa_len)
+static void write_full(
+		struct xfr_msg *m, const struct xfr_zone *zone, const uint8_t *soa, size_t soa_len)
 {
 	rr_put(m, APEX, 0, soa, soa_len);
 	xfr_zone_foreach(zone, rrset_cb, m);
@@ -229,7 +230,12 @@ int xfr_write(struct answer *a, const struct xfr_zone *zone, const uint8_t *msg,
 	}
 	uint8_t soa[2 * RS_NAME_WIRE_MAX + 40];
 	size_t soa_len = xfr_zone_soa(zone, serial, soa);
-	struct xfr_msg m = {.a = a, .z = z, .query = msg, .out = out, .max = msg_max, .first = true,
+	struct xfr_msg m = {.a = a,
+			.z = z,
+			.query = msg,
+			.out = out,
+			.max = msg_max,
+			.first = true,
 			.res = res};
 	msg_begin(&m);
 	if (ixfr && diff_get(zone, a->q.ixfr_serial, &d) == 0) {
@@ -279,8 +285,13 @@ size_t xfr_ixfr_udp(void *zone_ud, struct answer *a, const uint8_t *msg, uint8_t
 	struct rs_buf b;
 	rs_buf_init(&b);
 	struct xfr_result res = {0};
-	struct xfr_msg m = {.a = a, .z = z, .query = msg, .out = &b,
-			.max = cap - (opt ? OPT_LEN : 0), .first = true, .res = &res};
+	struct xfr_msg m = {.a = a,
+			.z = z,
+			.query = msg,
+			.out = &b,
+			.max = cap - (opt ? OPT_LEN : 0),
+			.first = true,
+			.res = &res};
 	msg_begin(&m);
 	write_diff(&m, zone, &d, soa, soa_len, a->q.ixfr_serial);
 	msg_end(&m);

@@ -140,8 +140,7 @@ static struct slot *slot_find(struct rrset_hash *t, const uint8_t *r)
 	size_t n = key_len(r);
 	for (size_t i = key_hash(r, n) & t->mask;; i = (i + 1) & t->mask) {
 		struct slot *s = &t->s[i];
-		if (s->state == SLOT_EMPTY ||
-				(key_len(s->rec) == n && memcmp(s->rec, r, n) == 0)) {
+		if (s->state == SLOT_EMPTY || (key_len(s->rec) == n && memcmp(s->rec, r, n) == 0)) {
 			if (s->state == SLOT_EMPTY) {
 				s->rec = r;
 			}
@@ -151,15 +150,15 @@ static struct slot *slot_find(struct rrset_hash *t, const uint8_t *r)
 }
 
 /* Visit the records of changesets k0.. of @p j. */
-#define EACH_RECORD(j, k0, c, r)                                                               \
-	for (size_t k_ = (k0); k_ < (j)->len; k_++)                                            \
-		for (const struct xfr_changeset *c = at((j), k_); c != NULL; c = NULL)         \
-			for (const uint8_t *r = (const uint8_t *)c->rrs.data;                  \
-					r < (const uint8_t *)c->rrs.data + c->rrs.len;         \
+#define EACH_RECORD(j, k0, c, r)                                                                   \
+	for (size_t k_ = (k0); k_ < (j)->len; k_++)                                                \
+		for (const struct xfr_changeset *c = at((j), k_); c != NULL; c = NULL)             \
+			for (const uint8_t *r = (const uint8_t *)c->rrs.data;                      \
+					r < (const uint8_t *)c->rrs.data + c->rrs.len;             \
 					r += 1 + key_len(r + 1))
 
-static int lists_fill(const struct xfr_journal *j, size_t k0, struct rrset_hash *t,
-		struct xfr_diff *out)
+static int lists_fill(
+		const struct xfr_journal *j, size_t k0, struct rrset_hash *t, struct xfr_diff *out)
 {
 	size_t n = 0;
 	EACH_RECORD(j, k0, c, r)

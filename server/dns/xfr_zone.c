@@ -95,7 +95,8 @@ static void table_grow(struct xfr_zone *z)
 	for (size_t i = 0; i < z->nbuckets; i++) {
 		for (struct xfr_rrset *r = z->buckets[i], *next; r != NULL; r = next) {
 			next = r->next;
-			struct xfr_rrset **pp = &b[rrset_hash(r->owner, r->owner_len, r->type) & (n - 1)];
+			struct xfr_rrset **pp =
+					&b[rrset_hash(r->owner, r->owner_len, r->type) & (n - 1)];
 			r->next = *pp;
 			*pp = r;
 		}
@@ -230,8 +231,8 @@ static size_t rel_name(uint8_t *w, const char *prefix, const char *a, const char
 
 /* Rebuild one RRset from the store: @p kind of @p svc (NULL: gone), the
  * stable subset a secondary can answer when it is too large. */
-static int rrset_build(struct xfr_zone *z, enum answer_prep_kind kind, uint16_t qtype,
-		uint64_t rev, const struct store_service *svc, const uint8_t *owner, size_t olen,
+static int rrset_build(struct xfr_zone *z, enum answer_prep_kind kind, uint16_t qtype, uint64_t rev,
+		const struct store_service *svc, const uint8_t *owner, size_t olen,
 		struct rs_buf *cs)
 {
 	struct answer *a = z->b;
@@ -255,7 +256,8 @@ static int rrset_build(struct xfr_zone *z, enum answer_prep_kind kind, uint16_t 
 			k = answer_pick_stable(a, &p, room);
 		}
 		for (uint32_t i = 0; i < k; i++) {
-			const struct answer_prep_rr *rr = &p.rr[p.total > room ? a->order[i].idx : i];
+			const struct answer_prep_rr *rr =
+					&p.rr[p.total > room ? a->order[i].idx : i];
 			v[i] = (struct body){(const uint8_t *)p.data.data + rr->off, rr->len};
 		}
 		rc = rrset_set(z, owner, olen, qtype, v, k, partial, cs);
@@ -266,8 +268,8 @@ static int rrset_build(struct xfr_zone *z, enum answer_prep_kind kind, uint16_t 
 }
 
 /* The SRV and _ring RRsets of (name, proto). */
-static int service_rebuild(struct xfr_zone *z, const char *name, const char *proto,
-		struct rs_buf *cs)
+static int service_rebuild(
+		struct xfr_zone *z, const char *name, const char *proto, struct rs_buf *cs)
 {
 	const struct store_service *s =
 			store_service_find(z->store, name, strlen(name), proto, strlen(proto));
@@ -359,8 +361,8 @@ static int rebuild_all(struct xfr_zone *z, struct rs_buf *cs)
 	struct body v[64];
 	size_t n = 0;
 	for (uint32_t i = 0; i < ns->n && n < 64; i++) {
-		v[n++] = (struct body){(const uint8_t *)ns->data.data + ns->rr[i].off,
-				ns->rr[i].len};
+		v[n++] = (struct body){
+				(const uint8_t *)ns->data.data + ns->rr[i].off, ns->rr[i].len};
 	}
 	static const uint8_t apex[1] = {0};
 	int rc = rrset_set(z, apex, 0, DNSWIRE_NS, v, n, false, cs);
@@ -459,8 +461,7 @@ static uint32_t serial_next(const struct xfr_zone *z, uint64_t wall_ms)
 
 bool xfr_zone_stale(const struct xfr_zone *z)
 {
-	return !z->have || z->rev != store_revision(z->store) ||
-	       z->gen != store_reloads(z->store);
+	return !z->have || z->rev != store_revision(z->store) || z->gen != store_reloads(z->store);
 }
 
 int xfr_zone_publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
@@ -490,7 +491,8 @@ int xfr_zone_publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 		rs_buf_deinit(&cs);
 		xfr_journal_deinit(&z->journal);
 	} else if (z->have) {
-		(void)!xfr_journal_add(&z->journal, z->pub.serial, serial, &cs); /* empties on failure */
+		(void)!xfr_journal_add(
+				&z->journal, z->pub.serial, serial, &cs); /* empties on failure */
 	}
 	rs_buf_deinit(&cs);
 	z->have = true;

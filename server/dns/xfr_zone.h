@@ -132,8 +132,8 @@ const struct xfr_zone_counters *xfr_zone_counters_get(const struct xfr_zone *z);
 size_t xfr_zone_soa(const struct xfr_zone *z, uint32_t serial, uint8_t *out);
 
 /** Visit every RRset of the current version. @p cb returns nonzero to stop. */
-void xfr_zone_foreach(const struct xfr_zone *z,
-		int (*cb)(const struct xfr_rrset *r, void *ud), void *ud);
+void xfr_zone_foreach(
+		const struct xfr_zone *z, int (*cb)(const struct xfr_rrset *r, void *ud), void *ud);
 
 /** The zone's size in the unit of struct xfr_diff's bytes. */
 size_t xfr_zone_bytes(const struct xfr_zone *z);
