@@ -280,15 +280,6 @@ uint32_t answer_pick_order(struct answer *a, const struct answer_prep *p, size_t
 		const struct answer_client *c, bool *partial);
 
 /**
- * The stable weighted subset of @p p that fits in @p room, into a->order:
- * the order of --stable-subsets seeded from the set's revision (tag_rev)
- * alone, so every reader (every secondary of a transfer) gets the same
- * subset of the same set.
- * @return the number of RRs, in a->order[0..], to write.
- */
-uint32_t answer_pick_stable(struct answer *a, const struct answer_prep *p, size_t room);
-
-/**
  * answer_pick_order(), without a call for a set written in its stored order
  * that fits: one RR (an SOA, a name with one address, a service with one
  * instance), or a set never shuffled (NS).

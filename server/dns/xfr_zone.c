@@ -6,6 +6,7 @@
  */
 #include "server/dns/xfr_zone.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,54 @@ static size_t rel_name(uint8_t *w, const char *prefix, const char *a, const char
 	return n;
 }
 
+/* An RR's place in a weighted order (Efraimidis-Spirakis: -ln(u)/w) with
+ * u drawn from a hash of the RR itself, not from a sequence: an RR keeps its
+ * key whatever else joins or leaves the set, so a change to a large set
+ * moves its subset by the RRs that changed and the few at the margin, and
+ * the difference IXFR carries stays small. */
+struct keyed {
+	double key;
+	uint32_t idx;
+};
+
+static int keyed_cmp(const void *x, const void *y)
+{
+	const struct keyed *a = x, *b = y;
+	return (a->key > b->key) - (a->key < b->key);
+}
+
+/* The subset of @p p that fits in @p room, by the keys above, into @p v.
+ * @return how many RRs, or -1 when out of memory. */
+static long subset_pick(const struct answer_prep *p, size_t room, struct body *v)
+{
+	struct keyed *k = malloc((p->n + 1) * sizeof(*k));
+	if (k == NULL) {
+		return -1;
+	}
+	for (uint32_t i = 0; i < p->n; i++) {
+		const uint8_t *b = (const uint8_t *)p->data.data + p->rr[i].off;
+		uint64_t h = 0xcbf29ce484222325u; /* FNV-1a, then a 64-bit finaliser */
+		for (size_t j = 0; j < p->rr[i].len; j++) {
+			h = (h ^ b[j]) * 0x100000001b3u;
+		}
+		h ^= h >> 33;
+		h *= 0xff51afd7ed558ccdu;
+		h ^= h >> 33;
+		double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+		k[i] = (struct keyed){-log(u) / p->rr[i].weight, i};
+	}
+	qsort(k, p->n, sizeof(*k), keyed_cmp);
+	size_t used = 0;
+	long n = 0;
+	for (uint32_t i = 0; i < p->n && used + 2 + p->rr[k[i].idx].len <= room; i++) {
+		const struct answer_prep_rr *rr = &p->rr[k[i].idx];
+		used += 2 + rr->len;
+		v[n++] = (struct body){(const uint8_t *)p->data.data + rr->off, rr->len};
+	}
+	free(k);
+	return n;
+}
+
 /* Rebuild one RRset from the store: @p kind of @p svc (NULL: gone), the
  * stable subset a secondary can answer when it is too large. */
 static int rrset_build(struct xfr_zone *z, enum answer_prep_kind kind, uint16_t qtype, uint64_t rev,
@@ -250,17 +299,18 @@ static int rrset_build(struct xfr_zone *z, enum answer_prep_kind kind, uint16_t 
 		 * question (the owner), the RRs, its OPT (xfr.h). */
 		size_t room = XFR_MSG_MAX - DNSWIRE_HEADER - (olen + a->zones[0].len + 4) -
 			      XFR_OPT_SLACK;
-		uint32_t k = p.n;
+		long k = p.n;
 		bool partial = p.total > room || p.ring_in < p.ring_of;
 		if (p.total > room) {
-			k = answer_pick_stable(a, &p, room);
+			k = subset_pick(&p, room, v);
+		} else {
+			for (uint32_t i = 0; i < p.n; i++) {
+				v[i] = (struct body){(const uint8_t *)p.data.data + p.rr[i].off,
+						p.rr[i].len};
+			}
 		}
-		for (uint32_t i = 0; i < k; i++) {
-			const struct answer_prep_rr *rr =
-					&p.rr[p.total > room ? a->order[i].idx : i];
-			v[i] = (struct body){(const uint8_t *)p.data.data + rr->off, rr->len};
-		}
-		rc = rrset_set(z, owner, olen, qtype, v, k, partial, cs);
+		rc = k < 0 ? RS_ENOMEM
+			   : rrset_set(z, owner, olen, qtype, v, (size_t)k, partial, cs);
 	}
 	free(v);
 	answer_build_clear(&p);

@@ -11,8 +11,10 @@
  *   TXT, and per service its SRV RRset at _<svc>._<proto>, its _ring TXT,
  *   and the A/AAAA of <svc>, built by the answer engine's own builders
  *   (answer_build.c, through a private engine), only UP instances, an RRset
- *   too large for a secondary's answer as the stable weighted subset of
- *   answer_pick_stable(). The SOA is not in the table: it is the serial's.
+ *   too large for a secondary's answer as a stable weighted subset (each RR's
+ *   key drawn from a hash of the RR itself, so a change to the set moves
+ *   the subset by a few RRs). The SOA is not in the table: it is the
+ *   serial's.
  *
  *   xfr_zone_publish() makes a new version when the store moved: it rebuilds
  *   only the services named by the store's change journal since the last
