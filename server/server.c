@@ -446,6 +446,7 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 	t->tcp_bad_length = d.tcp_bad_length;
 	t->tcp_read_paused = d.tcp_read_paused;
 	report_counters_get(dnsio_report(io), &out->reports);
+	dnsio_zone_counters(io, &out->zone);
 }
 
 _Static_assert(HTTP_STATUS_COUNT <= STATS_HTTP_STATUSES, "stats_http holds every status");

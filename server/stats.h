@@ -38,6 +38,7 @@
 #include "server/api/counters.h"
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
+#include "server/dns/xfr_zone.h"
 #include "server/registry/store.h"
 
 /** The registry: sizes, counters and state of the store. */
@@ -78,6 +79,7 @@ struct stats_dns {
 	struct answer_counters answers; /**< summed over the engines */
 	struct stats_dns_transport transport;
 	struct report_counters reports;
+	struct xfr_zone_counters zone; /**< published versions (zero without --xfr-allow) */
 };
 
 /** Statuses the HTTP listener counts (room for every enum http_status). */

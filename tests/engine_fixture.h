@@ -14,6 +14,8 @@
 #include "common/error.h"
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
+#include "server/dns/xfr.h"
+#include "server/dns/xfr_zone.h"
 #include "server/registry/store.h"
 
 #define ENGINE_ZONE "services.lon6.example.net."
@@ -26,6 +28,7 @@ struct engine_fixture {
 	struct store *st;
 	struct answer *an;
 	struct report rep;
+	struct xfr_zone *zone; /* engine_fixture_zone(), else NULL */
 };
 
 /* services.lon6.example.net. under example.net., two name servers, the
@@ -66,8 +69,29 @@ static inline int engine_fixture_open(
 	return rc;
 }
 
+/* Publish zone versions over the fixture's store (server/dns/xfr_zone.h),
+ * the first at @p wall_ms, and make the engine serve their serial and IXFR
+ * over UDP from them: the engine is made again from @p cfg. 0, or a
+ * negative error code (the fixture is then to be closed). */
+static inline int engine_fixture_zone(
+		struct engine_fixture *f, struct answer_config *cfg, uint64_t wall_ms)
+{
+	int rc = xfr_zone_new(cfg, f->st, XFR_JOURNAL_MAX_DEFAULT, wall_ms, &f->zone);
+	if (rc < 0) {
+		return rc;
+	}
+	cfg->published = xfr_zone_published(f->zone);
+	cfg->ixfr_udp = xfr_ixfr_udp;
+	cfg->ixfr_udp_ud = f->zone;
+	answer_free(f->an);
+	f->an = NULL;
+	return answer_new(cfg, f->st, &f->rep, &f->an);
+}
+
 static inline void engine_fixture_close(struct engine_fixture *f)
 {
+	xfr_zone_free(f->zone);
+	f->zone = NULL;
 	answer_free(f->an);
 	store_free(f->st);
 	f->an = NULL;

@@ -47,9 +47,19 @@ static bool proto_exists(const struct answer *a, const uint8_t *label)
 	return f.found;
 }
 
+/* The SOA serial: the published version's (xfr_zone.h), or the store
+ * revision's low 32 bits without a publisher. */
+static uint64_t soa_serial(const struct answer *a)
+{
+	if (a->published != NULL && a->published->valid) {
+		return a->published->serial;
+	}
+	return store_revision(a->store);
+}
+
 static void soa_refresh(struct answer *a, struct answer_zone *z)
 {
-	uint64_t rev = store_revision(a->store);
+	uint64_t rev = soa_serial(a);
 	if (!z->soa_built || z->soa.tag_rev != rev) {
 		if (answer_build_soa(a, z, rev) != 0) {
 			z->soa_built = false;
@@ -320,6 +330,16 @@ static bool serial_newer(uint32_t ours, uint32_t theirs)
 	return ours != theirs && (uint32_t)(ours - theirs) < 0x80000000u;
 }
 
+/* The largest UDP reply to the query in a->q (RFC 6891 6.2.5). */
+static size_t udp_limit(const struct answer *a, size_t outcap)
+{
+	size_t lim = 512;
+	if (a->q.opt_ok && a->q.edns_udp > 512) {
+		lim = a->q.edns_udp < a->udp_max ? a->q.edns_udp : a->udp_max;
+	}
+	return lim < outcap ? lim : outcap;
+}
+
 /* AXFR and IXFR of zone @p z: refused, or our SOA alone (an IXFR that is up
  * to date, or over UDP: RFC 1995 2 and 4), or handed to xfr_write() by the
  * caller (ANSWER_TRANSFER). */
@@ -346,8 +366,21 @@ static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_
 		answer_write_error(a, msg, out, outcap, DNSWIRE_SERVFAIL, true, res);
 		return;
 	}
-	if (ixfr && (c->transport == ANSWER_UDP ||
-				    !serial_newer((uint32_t)z->soa.tag_rev, q->ixfr_serial))) {
+	bool older = serial_newer((uint32_t)z->soa.tag_rev, q->ixfr_serial);
+	if (ixfr && older && c->transport == ANSWER_UDP && a->ixfr_udp != NULL) {
+		/* RFC 1995 2: the difference when it fits one datagram */
+		size_t cap = udp_limit(a, outcap);
+		size_t len = a->ixfr_udp(a->ixfr_udp_ud, a, msg, out, cap);
+		if (len > 0) {
+			count[ANSWER_XFR_INCREMENTAL]++;
+			a->counters.transfer_bytes[ANSWER_XFR_IXFR] += len;
+			a->counters.responses[DNSWIRE_NOERROR]++;
+			res->action = ANSWER_SEND;
+			res->len = len;
+			return;
+		}
+	}
+	if (ixfr && (c->transport == ANSWER_UDP || !older)) {
 		count[ANSWER_XFR_SOA]++;
 		answer_write_zone(a, msg, out, outcap, c, z, ANSWER_BODY_RRSET, &z->soa, res);
 		return;
@@ -440,6 +473,9 @@ int answer_new(const struct answer_config *cfg, const struct store *store, struc
 		memcpy(a->xfr_allow, cfg->xfr_allow, cfg->nxfr_allow * sizeof(*a->xfr_allow));
 		a->nxfr_allow = cfg->nxfr_allow;
 	}
+	a->published = cfg->published;
+	a->ixfr_udp = cfg->ixfr_udp;
+	a->ixfr_udp_ud = cfg->ixfr_udp_ud;
 	a->err_tokens = ERROR_RATE;
 	if (getrandom(&a->rng, sizeof(a->rng), 0) != sizeof(a->rng)) {
 		a->rng = (uint64_t)(uintptr_t)a ^ 0x2545f4914f6cdd1du;

@@ -61,6 +61,27 @@ struct answer;
 struct cookie_secrets;
 struct rs_prefix;
 
+/**
+ * The serial of the published zone version (server/dns/xfr_zone.h), which
+ * its owner writes on the store's thread and the engine reads on each query
+ * (under dnsio's store lock on a worker thread).
+ */
+struct answer_published {
+	uint32_t serial;
+	bool valid; /**< false: no version yet (the store revision's low 32 bits) */
+};
+
+/**
+ * IXFR over UDP from an older serial (RFC 1995 2): write the whole reply
+ * (header, question, the difference, an OPT when the query had one) into
+ * @p out when it fits in @p cap octets.
+ * @param msg the query, checked into the engine (a->q).
+ * @return the reply's length, or 0 when the difference is not known or does
+ *         not fit (the engine then answers our SOA alone).
+ */
+typedef size_t (*answer_ixfr_udp_cb)(
+		void *ud, struct answer *a, const uint8_t *msg, uint8_t *out, size_t cap);
+
 /** Settings of the engine (copied by answer_new()). */
 struct answer_config {
 	const char *zone;      /**< "services.<site>.<domain>." */
@@ -79,6 +100,12 @@ struct answer_config {
 	 * default) refuses every transfer. */
 	const struct rs_prefix *xfr_allow;
 	size_t nxfr_allow;
+	/** The published serial (borrowed for the engine's life); NULL: the
+	 * SOA serial is the store revision's low 32 bits. */
+	const struct answer_published *published;
+	/** IXFR over UDP with a difference; NULL: our SOA alone. */
+	answer_ixfr_udp_cb ixfr_udp;
+	void *ixfr_udp_ud;
 };
 
 enum answer_transport {
@@ -107,11 +134,12 @@ enum answer_xfr_type {
 };
 
 enum answer_xfr_result {
-	ANSWER_XFR_FULL = 0, /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
-	ANSWER_XFR_SOA,      /**< IXFR answered with our SOA alone (up to date, or UDP) */
-	ANSWER_XFR_REFUSED,  /**< not from an --xfr-allow source, not the apex, the report zone */
-	ANSWER_XFR_FORMERR,  /**< AXFR over UDP (RFC 5936 4.2) */
-	ANSWER_XFR_FAILED,   /**< out of memory: SERVFAIL */
+	ANSWER_XFR_FULL = 0,    /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
+	ANSWER_XFR_INCREMENTAL, /**< IXFR: the condensed difference (RFC 1995 4) */
+	ANSWER_XFR_SOA,         /**< IXFR answered with our SOA alone (up to date, or UDP) */
+	ANSWER_XFR_REFUSED, /**< not from an --xfr-allow source, not the apex, the report zone */
+	ANSWER_XFR_FORMERR, /**< AXFR over UDP (RFC 5936 4.2) */
+	ANSWER_XFR_FAILED,  /**< out of memory: SERVFAIL */
 	ANSWER_XFR_RESULTS,
 };
 
@@ -127,7 +155,9 @@ struct answer_counters {
 	uint64_t rebuilds;                   /**< prepared entries (re)built */
 	uint64_t cookies[3];                 /**< by enum cookie_result: new, good, bad */
 	uint64_t transfers[ANSWER_XFR_TYPES][ANSWER_XFR_RESULTS];
-	uint64_t transfer_partial_rrsets; /**< RRsets a transfer carried as a subset */
+	uint64_t transfer_partial_rrsets;          /**< RRsets a transfer carried as a subset */
+	uint64_t transfer_bytes[ANSWER_XFR_TYPES]; /**< octets of transfer replies (TCP framing
+						      incl.) */
 };
 
 /** Who asked. */
@@ -144,7 +174,7 @@ struct answer_client {
 enum answer_action {
 	ANSWER_SEND = 0,
 	ANSWER_DROP = 1,
-	/** An allowed AXFR, or IXFR answered in full, over TCP: nothing was
+	/** An allowed AXFR, or an IXFR from an older serial, over TCP: nothing was
 	 * written; the caller calls xfr_write() (server/dns/xfr.h) with the same
 	 * query before the next answer_process() on this engine. */
 	ANSWER_TRANSFER = 2,

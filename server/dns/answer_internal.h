@@ -152,6 +152,10 @@ struct answer {
 	/* --xfr-allow (a copy) */
 	struct rs_prefix *xfr_allow;
 	size_t nxfr_allow;
+	/* the published zone's serial, and IXFR over UDP (answer_config) */
+	const struct answer_published *published;
+	answer_ixfr_udp_cb ixfr_udp;
+	void *ixfr_udp_ud;
 };
 
 /** The wire offset of label @p i of the checked question's lower-cased name. */
@@ -284,15 +288,6 @@ __attribute__((warn_unused_result)) int answer_pick_reserve(struct answer *a, ui
  */
 uint32_t answer_pick_order(struct answer *a, const struct answer_prep *p, size_t room,
 		const struct answer_client *c, bool *partial);
-
-/**
- * The stable weighted subset of @p p that fits in @p room, into a->order:
- * the order of --stable-subsets seeded from the set's revision (tag_rev)
- * alone, so every reader (every secondary of a transfer) gets the same
- * subset of the same set.
- * @return the number of RRs, in a->order[0..], to write.
- */
-uint32_t answer_pick_stable(struct answer *a, const struct answer_prep *p, size_t room);
 
 /**
  * answer_pick_order(), without a call for a set written in its stored order

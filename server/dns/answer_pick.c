@@ -155,12 +155,6 @@ static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_
 	return pick_fit(a, p, room, &seed);
 }
 
-uint32_t answer_pick_stable(struct answer *a, const struct answer_prep *p, size_t room)
-{
-	uint64_t seed = stable_seed(p);
-	return pick_fit(a, p, room, &seed);
-}
-
 uint32_t answer_pick_order(struct answer *a, const struct answer_prep *p, size_t room,
 		const struct answer_client *c, bool *partial)
 {

@@ -22,6 +22,8 @@
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
 #include "server/dns/xfr.h"
+#include "server/dns/xfr_publish.h"
+#include "server/dns/xfr_zone.h"
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
@@ -145,6 +147,9 @@ struct dnsio {
 	/* A zone transfer's framed messages (xfr_write()), between building and
 	 * net_tcp_conn_send(); its memory is kept up to XFR_KEEP. */
 	struct rs_buf xbuf;
+	/* The published zone and its publisher (with --xfr-allow only). */
+	struct xfr_zone *zone;
+	struct xfr_publish *publish;
 };
 
 /* Transfer scratch kept between transfers; a larger one is freed. */
@@ -188,6 +193,7 @@ static void io_free(struct dnsio *io)
 	}
 	report_log_close(&io->report);
 	answer_free(io->answer);
+	xfr_zone_free(io->zone);
 	rs_buf_deinit(&io->xbuf);
 	explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 	free(io);
@@ -539,7 +545,8 @@ static void tcp_transfer(struct dnsio *io, struct net_tcp_conn *tc, const uint8_
 {
 	struct xfr_result xr;
 	rs_buf_reset(&io->xbuf);
-	(void)!xfr_write(io->answer, query, XFR_MSG_MAX, &io->xbuf, &xr); /* SERVFAIL in xbuf */
+	/* SERVFAIL in xbuf on failure, and without a zone (not allowed then) */
+	(void)!xfr_write(io->answer, io->zone, query, XFR_MSG_MAX, &io->xbuf, &xr);
 	io->counters.bytes_out[ANSWER_TCP] += io->xbuf.len;
 	(void)net_tcp_conn_send(tc, io->xbuf.data, io->xbuf.len); /* a failure closes it */
 	if (io->xbuf.cap > XFR_KEEP) {
@@ -707,8 +714,23 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 			return rc;
 		}
 	}
-	int rc = answer_new(&io->acfg, io->store, &io->report, &io->answer);
+	int rc = 0;
+	if (io->acfg.nxfr_allow > 0) {
+		rc = xfr_zone_new(&io->acfg, io->store,
+				cfg->xfr_journal_max ? cfg->xfr_journal_max
+						     : XFR_JOURNAL_MAX_DEFAULT,
+				rs_clock_wall_ms(), &io->zone);
+	}
+	if (io->zone != NULL) {
+		io->acfg.published = xfr_zone_published(io->zone);
+		io->acfg.ixfr_udp = xfr_ixfr_udp;
+		io->acfg.ixfr_udp_ud = io->zone;
+	}
+	if (rc == 0) {
+		rc = answer_new(&io->acfg, io->store, &io->report, &io->answer);
+	}
 	if (rc < 0) {
+		xfr_zone_free(io->zone);
 		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->answer.zone,
 				rs_strerror(rc));
@@ -765,6 +787,16 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 	rc = tcp_open(io, err, errsz); /* it logs each address, UDP's bound before */
 	if (rc < 0) {
 		return rc;
+	}
+	if (io->zone != NULL) {
+		uint32_t iv = cfg->xfr_interval_ms ? cfg->xfr_interval_ms
+						   : XFR_PUBLISH_INTERVAL_DEFAULT_MS;
+		rc = xfr_publish_start(io->loop, io->zone, iv, cfg->on_version, cfg->on_version_ud,
+				&io->publish);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: cannot publish the zone: %s", rs_strerror(rc));
+			return rc;
+		}
 	}
 	if (cfg->threads > 0) {
 		rc = workers_start(io, cfg->threads);
@@ -831,6 +863,8 @@ void dnsio_stop(struct dnsio *io)
 	io->stopping = true;
 	io->handles++; /* held while stopping: a close callback may run inside net_tcp_stop() */
 	workers_stop(io);
+	xfr_publish_stop(io->publish);
+	io->publish = NULL;
 	for (size_t i = 0; i < io->nudp; i++) {
 		uv_poll_stop(&io->udp[i].poll);
 		uv_close((uv_handle_t *)&io->udp[i].poll, udp_close_cb);
@@ -883,6 +917,9 @@ static void answer_counters_add(struct answer_counters *to, const struct answer_
 		}
 	}
 	to->transfer_partial_rrsets += c->transfer_partial_rrsets;
+	for (int t = 0; t < ANSWER_XFR_TYPES; t++) {
+		to->transfer_bytes[t] += c->transfer_bytes[t];
+	}
 }
 
 void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out)
@@ -911,4 +948,24 @@ uint64_t dnsio_queries_total(const struct dnsio *io)
 const struct report *dnsio_report(const struct dnsio *io)
 {
 	return &io->report;
+}
+
+void dnsio_zone_counters(const struct dnsio *io, struct xfr_zone_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (io != NULL && io->zone != NULL) {
+		*out = *xfr_zone_counters_get(io->zone);
+	}
+}
+
+uint32_t dnsio_zone_serial(const struct dnsio *io)
+{
+	return io != NULL && io->zone != NULL ? xfr_zone_serial(io->zone) : 0;
+}
+
+void dnsio_zone_flush(struct dnsio *io)
+{
+	if (io != NULL) {
+		xfr_publish_flush(io->publish);
+	}
 }

@@ -54,6 +54,7 @@
 
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
+#include "server/dns/xfr_zone.h"
 
 struct dnsio;
 struct sockaddr_storage;
@@ -88,6 +89,15 @@ struct dnsio_config {
 	const char *data_dir;      /**< the report log's directory */
 	uint32_t threads;          /**< UDP worker threads; 0: the loop thread */
 	struct dnsio_limits limits;
+	/* Zone versions (server/dns/xfr_zone.h), published only when transfers
+	 * are allowed (answer.nxfr_allow > 0): without, the SOA serial is the
+	 * store revision's low 32 bits and nothing is kept. */
+	uint32_t xfr_interval_ms; /**< between versions; 0: XFR_PUBLISH_INTERVAL_DEFAULT_MS */
+	size_t xfr_journal_max;   /**< octets of differences; 0: XFR_JOURNAL_MAX_DEFAULT */
+	/** NULL, or called on the loop thread after each new version with its
+	 * serial (NOTIFY). */
+	void (*on_version)(uint32_t serial, void *ud);
+	void *on_version_ud;
 };
 
 /** What the DNS module is given at start. */
@@ -160,6 +170,17 @@ bool dnsio_threaded(const struct dnsio *io);
  * waits for events, and never see it change under them.
  */
 void dnsio_wait(struct dnsio *io, int fd, int timeout_ms);
+
+/** The published zone's counters (versions, serial, journal and zone
+ * octets); all zero when no zone is published. Main thread only. */
+void dnsio_zone_counters(const struct dnsio *io, struct xfr_zone_counters *out);
+
+/** The published serial (0 when no zone is published). Main thread only. */
+uint32_t dnsio_zone_serial(const struct dnsio *io);
+
+/** Publish a version now if the store changed since the last one (tests).
+ * NULL-safe. */
+void dnsio_zone_flush(struct dnsio *io);
 
 /** Queries answered or refused (not dropped garbage), both transports;
  * 0 for NULL (Stats' dns_queries_total). */

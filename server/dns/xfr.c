@@ -1,23 +1,17 @@
 /*
- * Full zone transfers: the zone as a sequence of framed DNS messages
- * (server/dns/xfr.h). RRsets come from the engine's builders
- * (answer_build.c) into scratch RRsets, subsets from answer_pick.c; this
- * file only lays them out in messages.
+ * Zone transfers: the published version (xfr_zone.c) or a condensed
+ * difference from its journal (xfr_journal.c) as a sequence of framed DNS
+ * messages (server/dns/xfr.h). This file only lays RRs out in messages.
  */
 #include "server/dns/xfr.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "server/dns/answer_internal.h"
-#include "server/registry/store.h"
 
 /* Compression pointers address the first 16 KiB of a message. */
 #define PTR_MAX 0x3fffu
-/* Room a secondary's answer keeps for its OPT record (cookie, EDE,
- * keepalive, padding alignment) besides the header and the question. */
-#define XFR_OPT_SLACK 64u
 
 /* The message being written: its octets live in out at start + 2. */
 struct xfr_msg {
@@ -30,8 +24,12 @@ struct xfr_msg {
 	uint16_t an;
 	uint16_t apex; /* offset of the apex name in the message; 0: none yet */
 	bool first;
+	/* the owner of the last RR written in this message, for a pointer */
+	const uint8_t *last;
+	size_t last_len;
+	size_t last_at;
 	struct xfr_result *res;
-	int rc; /* a build's failure: the walk stops */
+	int rc;
 };
 
 static size_t msg_len(const struct xfr_msg *m)
@@ -58,6 +56,7 @@ static void msg_begin(struct xfr_msg *m)
 	m->start = m->out->len;
 	m->an = 0;
 	m->apex = 0;
+	m->last = NULL;
 	uint8_t h[2 + DNSWIRE_HEADER] = {0};
 	dnswire_set16(h + 2, q->id);
 	/* RFC 5936 2.2.1: like any answer (RFC 1035 4.1.1); AA set. */
@@ -68,21 +67,42 @@ static void msg_begin(struct xfr_msg *m)
 	}
 	rs_buf_add(m->out, h, sizeof(h));
 	if (m->first) {
-		rs_buf_add(m->out, m->query + DNSWIRE_HEADER, q->question_end - DNSWIRE_HEADER);
+		rs_buf_add(m->out, m->query + DNSWIRE_HEADER,
+				m->a->q.question_end - DNSWIRE_HEADER);
 		m->apex = DNSWIRE_HEADER; /* the question is the apex (answer_transfer()) */
 		m->first = false;
 	}
 }
 
-/* Write an owner: its labels below the apex (@p rel), then a pointer to the
- * apex, or the apex itself the first time in a message.
- * @return the owner's offset in the message. */
-static size_t owner_put(struct xfr_msg *m, const uint8_t *rel, size_t rel_len)
+static bool owner_repeats(const struct xfr_msg *m, const uint8_t *rel, size_t rel_len)
 {
+	return m->last != NULL && m->last_len == rel_len && m->last_at <= PTR_MAX &&
+	       memcmp(m->last, rel, rel_len) == 0;
+}
+
+/* Octets an owner takes written now. */
+static size_t owner_size(const struct xfr_msg *m, const uint8_t *rel, size_t rel_len)
+{
+	if (owner_repeats(m, rel, rel_len)) {
+		return 2;
+	}
+	return rel_len + (m->apex != 0 ? 2 : m->z->len);
+}
+
+/* Write an owner: a pointer to the last RR's owner when it is the same;
+ * else its labels below the apex, then a pointer to the apex, or the apex
+ * itself the first time in a message. */
+static void owner_put(struct xfr_msg *m, const uint8_t *rel, size_t rel_len)
+{
+	uint8_t ptr[2];
+	if (owner_repeats(m, rel, rel_len)) {
+		dnswire_set16(ptr, (uint16_t)(0xc000u | m->last_at));
+		rs_buf_add(m->out, ptr, 2);
+		return;
+	}
 	size_t at = msg_len(m);
 	rs_buf_add(m->out, rel, rel_len);
 	if (m->apex != 0) {
-		uint8_t ptr[2];
 		dnswire_set16(ptr, (uint16_t)(0xc000u | m->apex));
 		rs_buf_add(m->out, ptr, 2);
 	} else {
@@ -90,183 +110,96 @@ static size_t owner_put(struct xfr_msg *m, const uint8_t *rel, size_t rel_len)
 		rs_buf_add(m->out, m->z->wire, m->z->len);
 		m->apex = apex <= PTR_MAX ? (uint16_t)apex : 0;
 	}
-	return at;
+	m->last = rel;
+	m->last_len = rel_len;
+	m->last_at = rel_len > 0 ? at : m->apex;
 }
 
-/* Octets the RRs @p idx[0..k) of @p p take with owner @p rel, written from
- * the message's present length. */
-static size_t rrset_size(const struct xfr_msg *m, const struct answer_prep *p,
-		const struct answer_order *o, uint32_t k, size_t rel_len)
+/* One RR, in the current message or a new one. */
+static void rr_put(struct xfr_msg *m, const uint8_t *rel, size_t rel_len, const uint8_t *body,
+		size_t body_len)
 {
-	size_t first = rel_len + (m->apex != 0 ? 2 : m->z->len);
-	size_t rest = msg_len(m) <= PTR_MAX ? 2 : rel_len + 2;
-	size_t n = first - rest;
-	for (uint32_t i = 0; i < k; i++) {
-		n += rest + p->rr[o[i].idx].len;
-	}
-	return n;
-}
-
-/* One RRset at owner @p rel: whole, or the stable subset that a secondary
- * can answer in one message; in the current message, or a new one. */
-static void rrset_put(
-		struct xfr_msg *m, const struct answer_prep *p, const uint8_t *rel, size_t rel_len)
-{
-	struct answer *a = m->a;
-	if (p->n == 0) {
+	if (m->rc != 0) {
 		return;
 	}
-	size_t room = m->max - DNSWIRE_HEADER - (rel_len + m->z->len + 4) - XFR_OPT_SLACK;
-	uint32_t k = p->n;
-	bool partial = p->total > room || p->ring_in < p->ring_of;
-	if (p->total > room) {
-		k = answer_pick_stable(a, p, room);
-	} else {
-		for (uint32_t i = 0; i < k; i++) {
-			a->order[i].idx = i;
+	if (msg_len(m) + owner_size(m, rel, rel_len) + body_len > m->max) {
+		msg_end(m);
+		msg_begin(m);
+		if (msg_len(m) + owner_size(m, rel, rel_len) + body_len > m->max) {
+			m->rc = RS_ERANGE;
+			return;
 		}
 	}
-	if (partial) {
-		m->res->partial_rrsets++;
-		a->counters.transfer_partial_rrsets++;
+	owner_put(m, rel, rel_len);
+	rs_buf_add(m->out, body, body_len);
+	m->an++;
+	m->res->rrs++;
+}
+
+static int rrset_cb(const struct xfr_rrset *r, void *ud)
+{
+	struct xfr_msg *m = ud;
+	/* The RRset whole in one message when it fits one. */
+	size_t need = r->owner_len + m->z->len + 2 * r->n;
+	for (uint32_t i = 0; i < r->n; i++) {
+		need += xfr_body_len((const uint8_t *)r->data.data + r->off[i]);
 	}
-	if (k == 0) {
-		return; /* one RR larger than a message: a secondary could not answer it */
-	}
-	if (msg_len(m) + rrset_size(m, p, a->order, k, rel_len) > m->max) {
+	if (msg_len(m) + need > m->max && DNSWIRE_HEADER + need <= m->max && m->an > 0) {
 		msg_end(m);
 		msg_begin(m);
 	}
-	size_t owner = 0;
-	for (uint32_t i = 0; i < k; i++) {
-		if (i == 0 || owner > PTR_MAX) {
-			size_t at = owner_put(m, rel, rel_len);
-			owner = i == 0 ? at : owner;
-		} else {
-			uint8_t ptr[2];
-			dnswire_set16(ptr, (uint16_t)(0xc000u | owner));
-			rs_buf_add(m->out, ptr, 2);
-		}
-		const struct answer_prep_rr *rr = &p->rr[a->order[i].idx];
-		rs_buf_add(m->out, p->data.data + rr->off, rr->len);
-		m->an++;
+	for (uint32_t i = 0; i < r->n; i++) {
+		const uint8_t *b = (const uint8_t *)r->data.data + r->off[i];
+		rr_put(m, r->owner, r->owner_len, b, xfr_body_len(b));
 	}
-	m->res->rrsets++;
+	m->res->partial_rrsets += r->partial;
+	return m->rc != 0;
 }
 
-/* A scratch RRset of one service (or of a name's services, for A/AAAA),
- * built by the engine's builder, written, and freed; @p tag_n says which
- * part (a ring's shard, answer_build_rrset()). Sets @p shards (when not
- * NULL) to the ring's shard count. */
-static int built_put_part(struct xfr_msg *m, enum answer_prep_kind kind, uint16_t qtype,
-		uint64_t rev, uint64_t tag_n, const struct store_service *svc, const uint8_t *rel,
-		size_t rel_len, uint32_t *shards)
+static const uint8_t APEX[1] = {0};
+
+/* SOA, every RRset of the version, SOA. */
+static void write_full(
+		struct xfr_msg *m, const struct xfr_zone *zone, const uint8_t *soa, size_t soa_len)
 {
-	struct answer *a = m->a;
-	struct answer_prep p;
-	memset(&p, 0, sizeof(p));
-	p.qtype = qtype;
-	p.tag_rev = rev;
-	p.tag_n = tag_n;
-	uint64_t rebuilds = a->counters.rebuilds; /* that counter is the query cache's */
-	int rc = answer_build_rrset(a, &p, kind, svc);
-	a->counters.rebuilds = rebuilds;
-	if (rc == 0) {
-		rrset_put(m, &p, rel, rel_len);
-		rc = rs_buf_error(m->out);
+	rr_put(m, APEX, 0, soa, soa_len);
+	xfr_zone_foreach(zone, rrset_cb, m);
+	rr_put(m, APEX, 0, soa, soa_len); /* RFC 5936 2.2: SOA last */
+}
+
+/* RFC 1995 4: SOA new, SOA old, deletions, SOA new, additions, SOA new. */
+static void write_diff(struct xfr_msg *m, const struct xfr_zone *zone, const struct xfr_diff *d,
+		const uint8_t *soa, size_t soa_len, uint32_t from)
+{
+	uint8_t old[2 * RS_NAME_WIRE_MAX + 40];
+	size_t old_len = xfr_zone_soa(zone, from, old);
+	rr_put(m, APEX, 0, soa, soa_len);
+	rr_put(m, APEX, 0, old, old_len);
+	for (size_t i = 0; i < d->ndel; i++) {
+		const uint8_t *r = d->del[i];
+		rr_put(m, xfr_rec_owner(r), xfr_rec_owner_len(r), xfr_rec_body(r),
+				xfr_rec_body_len(r));
 	}
-	if (shards != NULL) {
-		*shards = p.ring_shards;
+	rr_put(m, APEX, 0, soa, soa_len);
+	for (size_t i = 0; i < d->nadd; i++) {
+		const uint8_t *r = d->add[i];
+		rr_put(m, xfr_rec_owner(r), xfr_rec_owner_len(r), xfr_rec_body(r),
+				xfr_rec_body_len(r));
 	}
-	answer_build_clear(&p);
+	rr_put(m, APEX, 0, soa, soa_len);
+	m->res->incremental = true;
+}
+
+/* The difference from @p from when the journal has it and it is smaller
+ * than the zone. @return 0 with @p d filled, or nonzero (send in full). */
+static int diff_get(const struct xfr_zone *zone, uint32_t from, struct xfr_diff *d)
+{
+	int rc = xfr_journal_diff(xfr_zone_journal(zone), from, d);
+	if (rc == 0 && d->bytes >= xfr_zone_bytes(zone)) {
+		xfr_diff_free(d);
+		rc = RS_ERANGE;
+	}
 	return rc;
-}
-
-static int built_put(struct xfr_msg *m, enum answer_prep_kind kind, uint16_t qtype, uint64_t rev,
-		const struct store_service *svc, const uint8_t *rel, size_t rel_len)
-{
-	return built_put_part(m, kind, qtype, rev, 0, svc, rel, rel_len, NULL);
-}
-
-/* "_<a>._<b>" (or "<a>" alone) as wire labels after @p prefix. */
-static size_t rel_name(uint8_t *w, const char *prefix, const char *a, const char *b)
-{
-	size_t n = 0;
-	if (prefix != NULL) {
-		size_t l = strlen(prefix);
-		w[n++] = (uint8_t)l;
-		memcpy(w + n, prefix, l);
-		n += l;
-	}
-	const char *parts[2] = {a, b};
-	for (int i = 0; i < 2 && parts[i] != NULL; i++) {
-		size_t l = strlen(parts[i]);
-		bool under = b != NULL;
-		w[n++] = (uint8_t)(l + under);
-		if (under) {
-			w[n++] = '_';
-		}
-		memcpy(w + n, parts[i], l);
-		n += l;
-	}
-	return n;
-}
-
-/* The RRsets of one service: SRV, _ring; and the A/AAAA of its name when it
- * is the first service of that name (store_service_find_name()). */
-static int service_cb(const struct store_service *s, void *ud)
-{
-	struct xfr_msg *m = ud;
-	uint8_t rel[RS_NAME_WIRE_MAX];
-	size_t n = rel_name(rel, NULL, s->name, s->protocol);
-	int rc = built_put(m, ANSWER_PREP_SRV, DNSWIRE_SRV, s->revision, s, rel, n);
-	if (rc == 0) {
-		n = rel_name(rel, "_ring", s->name, s->protocol);
-		uint32_t shards = 0;
-		rc = built_put_part(m, ANSWER_PREP_RING, DNSWIRE_TXT, s->revision, 0, s, rel, n,
-				&shards);
-		/* A sharded ring: "shards=N" above, then <k>._ring... each whole. */
-		uint8_t srel[RS_NAME_WIRE_MAX];
-		for (uint32_t k = 1; k <= shards && rc == 0; k++) {
-			int l = snprintf((char *)srel + 1, 7, "%u", k);
-			srel[0] = (uint8_t)l;
-			memcpy(srel + 1 + l, rel, n);
-			rc = built_put_part(m, ANSWER_PREP_RING, DNSWIRE_TXT, s->revision, k, s,
-					srel, n + 1 + (size_t)l, NULL);
-		}
-	}
-	const struct store_service *head =
-			store_service_find_name(m->a->store, s->name, strlen(s->name));
-	if (rc == 0 && head == s) {
-		uint64_t rev = 0;
-		for (const struct store_service *t = s; t != NULL; t = t->name_next) {
-			rev = t->revision > rev ? t->revision : rev;
-		}
-		n = rel_name(rel, NULL, s->name, NULL);
-		rc = built_put(m, ANSWER_PREP_ADDR, DNSWIRE_A, rev, s, rel, n);
-		if (rc == 0) {
-			rc = built_put(m, ANSWER_PREP_ADDR, DNSWIRE_AAAA, rev, s, rel, n);
-		}
-	}
-	m->rc = rc;
-	return rc != 0; /* nonzero stops store_service_foreach() */
-}
-
-/* _status TXT: one RR, built as a query would get it. */
-static void status_put(struct xfr_msg *m)
-{
-	static const uint8_t rel[] = {7, '_', 's', 't', 'a', 't', 'u', 's'};
-	struct answer_prep p;
-	memset(&p, 0, sizeof(p));
-	uint8_t body[ANSWER_STATUS_BODY_MAX];
-	size_t len = answer_status_body(m->a, body);
-	struct answer_prep_rr rr = {.off = 0, .len = (uint16_t)len, .weight = 1};
-	p.rr = &rr;
-	p.n = 1;
-	p.total = 2 + len;
-	p.data.data = (char *)body;
-	p.data.len = len;
-	rrset_put(m, &p, rel, sizeof(rel));
 }
 
 static void fail_servfail(struct answer *a, const uint8_t *msg, struct rs_buf *out)
@@ -278,34 +211,49 @@ static void fail_servfail(struct answer *a, const uint8_t *msg, struct rs_buf *o
 	rs_buf_add(out, e, r.len + 2);
 }
 
-int xfr_write(struct answer *a, const uint8_t *msg, size_t msg_max, struct rs_buf *out,
-		struct xfr_result *res)
+int xfr_write(struct answer *a, const struct xfr_zone *zone, const uint8_t *msg, size_t msg_max,
+		struct rs_buf *out, struct xfr_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	const struct answer_zone *z = &a->zones[0];
 	bool ixfr = a->q.qtype == DNSWIRE_IXFR;
-	uint64_t *count = a->counters.transfers[ixfr ? ANSWER_XFR_IXFR : ANSWER_XFR_AXFR];
+	enum answer_xfr_type type = ixfr ? ANSWER_XFR_IXFR : ANSWER_XFR_AXFR;
+	uint64_t *count = a->counters.transfers[type];
 	size_t start = out->len;
+	uint32_t serial = zone != NULL ? xfr_zone_serial(zone) : 0;
 	int rc = RS_ENOMEM;
-	if (msg_max < 512 || msg_max > XFR_MSG_MAX || !z->soa_built ||
-			z->soa.tag_rev != store_revision(a->store)) {
+	struct xfr_diff d = {0};
+	if (zone == NULL || msg_max < 512 || msg_max > XFR_MSG_MAX || !z->soa_built ||
+			(uint32_t)z->soa.tag_rev != serial) {
 		rc = RS_EINVAL; /* not what answer_process() left: a caller's bug */
 		goto fail;
 	}
-	struct xfr_msg m = {a, z, msg, out, msg_max, 0, 0, 0, true, res, 0};
+	uint8_t soa[2 * RS_NAME_WIRE_MAX + 40];
+	size_t soa_len = xfr_zone_soa(zone, serial, soa);
+	struct xfr_msg m = {.a = a,
+			.z = z,
+			.query = msg,
+			.out = out,
+			.max = msg_max,
+			.first = true,
+			.res = res};
 	msg_begin(&m);
-	static const uint8_t apex[1] = {0};
-	rrset_put(&m, &z->soa, apex, 0);
-	rrset_put(&m, &z->ns, apex, 0);
-	status_put(&m);
-	store_service_foreach(a->store, service_cb, &m);
-	rrset_put(&m, &z->soa, apex, 0); /* RFC 5936 2.2: SOA last */
+	if (ixfr && diff_get(zone, a->q.ixfr_serial, &d) == 0) {
+		write_diff(&m, zone, &d, soa, soa_len, a->q.ixfr_serial);
+	} else {
+		write_full(&m, zone, soa, soa_len);
+	}
+	xfr_diff_free(&d);
 	msg_end(&m);
-	if (m.rc != 0 || rs_buf_error(out) != 0) {
+	rc = m.rc;
+	if (rc != 0 || rs_buf_error(out) != 0) {
+		rc = rc != 0 ? rc : RS_ENOMEM;
 		goto fail;
 	}
-	count[ANSWER_XFR_FULL]++;
+	count[res->incremental ? ANSWER_XFR_INCREMENTAL : ANSWER_XFR_FULL]++;
+	a->counters.transfer_partial_rrsets += res->partial_rrsets;
 	a->counters.responses[DNSWIRE_NOERROR]++;
+	a->counters.transfer_bytes[type] += out->len - start;
 	return 0;
 fail:
 	count[ANSWER_XFR_FAILED]++;
@@ -316,5 +264,50 @@ fail:
 		out->len = start;
 	}
 	fail_servfail(a, msg, out);
+	a->counters.transfer_bytes[type] += out->len - start;
 	return rc;
+}
+
+/* The OPT of a UDP reply: root owner, our payload size, no options. */
+#define OPT_LEN 11u
+
+size_t xfr_ixfr_udp(void *zone_ud, struct answer *a, const uint8_t *msg, uint8_t *out, size_t cap)
+{
+	const struct xfr_zone *zone = zone_ud;
+	const struct answer_zone *z = &a->zones[0];
+	bool opt = a->q.has_opt;
+	struct xfr_diff d;
+	if (cap < 512 || !z->soa_built || diff_get(zone, a->q.ixfr_serial, &d) != 0) {
+		return 0;
+	}
+	uint8_t soa[2 * RS_NAME_WIRE_MAX + 40];
+	size_t soa_len = xfr_zone_soa(zone, xfr_zone_serial(zone), soa);
+	struct rs_buf b;
+	rs_buf_init(&b);
+	struct xfr_result res = {0};
+	struct xfr_msg m = {.a = a,
+			.z = z,
+			.query = msg,
+			.out = &b,
+			.max = cap - (opt ? OPT_LEN : 0),
+			.first = true,
+			.res = &res};
+	msg_begin(&m);
+	write_diff(&m, zone, &d, soa, soa_len, a->q.ixfr_serial);
+	msg_end(&m);
+	xfr_diff_free(&d);
+	size_t len = 0;
+	if (m.rc == 0 && rs_buf_error(&b) == 0 && res.messages == 1) {
+		len = b.len - 2;
+		memcpy(out, b.data + 2, len);
+		if (opt) { /* RFC 6891 7: a reply to a query with an OPT has one */
+			static const uint8_t o[OPT_LEN] = {0, 0, 41};
+			memcpy(out + len, o, OPT_LEN);
+			dnswire_set16(out + len + 3, a->udp_max);
+			dnswire_set16(out + 10, 1); /* ARCOUNT */
+			len += OPT_LEN;
+		}
+	}
+	rs_buf_deinit(&b);
+	return len;
 }

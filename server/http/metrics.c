@@ -145,15 +145,38 @@ static void rcode_name(unsigned rcode, char out[16])
 	}
 }
 
+/* The published zone: serial, versions, journal (docs/dns.md "Zone versions"). */
+static void prom_dns_zone(struct rs_buf *t, const struct stats_dns *dns)
+{
+	const struct xfr_zone_counters *z = dns->running ? &dns->zone : NULL;
+	prom_family(t, "roster_dns_zone_serial", "gauge",
+			"SOA serial of the published zone version (0: no versions without "
+			"--xfr-allow).");
+	if (z != NULL) {
+		prom_value(t, "roster_dns_zone_serial", z->serial);
+	}
+	prom_family(t, "roster_dns_zone_versions_total", "counter",
+			"Zone versions published (at most one per --notify-interval).");
+	if (z != NULL) {
+		prom_value(t, "roster_dns_zone_versions_total", z->versions);
+	}
+	prom_family(t, "roster_dns_zone_journal_bytes", "gauge",
+			"Octets of zone differences kept for IXFR.");
+	if (z != NULL) {
+		prom_value(t, "roster_dns_zone_journal_bytes", z->journal_bytes);
+	}
+}
+
 /* roster_dns_transfers_total{type,result} and the partial RRsets of transfers. */
 static void prom_dns_transfers(struct rs_buf *t, const struct answer_counters *a)
 {
 	static const char *const types[ANSWER_XFR_TYPES] = {"axfr", "ixfr"};
 	static const char *const results[ANSWER_XFR_RESULTS] = {
-			"full", "soa", "refused", "formerr", "failed"};
+			"full", "incremental", "soa", "refused", "formerr", "failed"};
 	prom_family(t, "roster_dns_transfers_total", "counter",
-			"Zone transfer requests, by type and result (full: the whole zone; soa: "
-			"our SOA alone, an IXFR up to date or over UDP).");
+			"Zone transfer requests, by type and result (full: the whole zone; "
+			"incremental: an IXFR difference; soa: our SOA alone, an IXFR up to date "
+			"or over UDP).");
 	for (size_t k = 0; a != NULL && k < ANSWER_XFR_TYPES; k++) {
 		for (size_t r = 0; r < ANSWER_XFR_RESULTS; r++) {
 			rs_buf_printf(t,
@@ -168,6 +191,12 @@ static void prom_dns_transfers(struct rs_buf *t, const struct answer_counters *a
 	if (a != NULL) {
 		prom_value(t, "roster_dns_transfer_partial_rrsets_total",
 				a->transfer_partial_rrsets);
+	}
+	prom_family(t, "roster_dns_transfer_bytes_total", "counter",
+			"Octets of zone transfer replies sent, by type (TCP framing included).");
+	for (size_t k = 0; a != NULL && k < ANSWER_XFR_TYPES; k++) {
+		prom_labelled(t, "roster_dns_transfer_bytes_total", "type", types[k],
+				a->transfer_bytes[k]);
 	}
 }
 
@@ -212,6 +241,7 @@ static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
 		prom_value(t, "roster_dns_partial_answers_total", a->partial);
 	}
 	prom_dns_transfers(t, a);
+	prom_dns_zone(t, &snap->dns);
 	const struct prom_sample bytes[] = {
 			{"in", d != NULL ? d->bytes_in[ANSWER_UDP] + d->bytes_in[ANSWER_TCP] : 0},
 			{"out", d != NULL ? d->bytes_out[ANSWER_UDP] + d->bytes_out[ANSWER_TCP]

@@ -82,11 +82,20 @@ int store_journal_foreach(const struct store *s, uint64_t since,
 	if (since < s->revision && since + 1 < store_journal_first(s)) {
 		return RS_ERANGE;
 	}
-	for (uint32_t k = 0; k < j->len; k++) {
-		const struct store_journal_entry *e = &j->ring[(j->head + k) % j->cap];
-		if (e->revision <= since) {
-			continue;
+	/* Revisions grow along the ring: find the first entry after @p since
+	 * by bisection, so a reader that keeps up (the zone publisher, a
+	 * watcher) pays for what changed, not for the journal's length. */
+	uint32_t lo = 0, hi = j->len;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (j->ring[(j->head + mid) % j->cap].revision <= since) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
 		}
+	}
+	for (uint32_t k = lo; k < j->len; k++) {
+		const struct store_journal_entry *e = &j->ring[(j->head + k) % j->cap];
 		if (cb(e, ud) != 0) {
 			break;
 		}

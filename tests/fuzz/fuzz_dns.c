@@ -124,6 +124,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 				i % 250 + 1);
 		reg("big", "tcp", host, 1000 + i, addr, STORE_STATUS_UP, NULL, 0);
 	}
+	/* Versions with differences between them, so that an IXFR from one of
+	 * their serials (1,000,000 on) takes the journal's path. */
+	bool published;
+	if (engine_fixture_zone(&fx, &cfg, 1000000) < 0 ||
+			xfr_zone_publish(fx.zone, 1000001, &published) < 0) {
+		abort();
+	}
+	reg("web", "tcp", "web4.lon6.example.net", 8084, "10.0.0.4", STORE_STATUS_UP, NULL, 0);
+	if (xfr_zone_publish(fx.zone, 1000002, &published) < 0) {
+		abort();
+	}
 	return 0;
 }
 
@@ -158,7 +169,7 @@ static void check_transfer(const uint8_t *q)
 	struct rs_buf b;
 	rs_buf_init(&b);
 	struct xfr_result xr;
-	int rc = xfr_write(fx.an, q, XFR_MSG_MAX, &b, &xr);
+	int rc = xfr_write(fx.an, fx.zone, q, XFR_MSG_MAX, &b, &xr);
 	CHECK(rs_buf_error(&b) == 0);
 	size_t n = 0;
 	for (size_t off = 0; off < b.len; n++) {

@@ -261,4 +261,15 @@ MUTANTS = [
          replace="if (now_mono >= i->pending_until_mono || live) {",
          tests=["server/store"],
          what="--keep-last revives pending instances past --max-instances"),
+    # ---- server/dns/xfr_journal.c, xfr_zone.c: IXFR differences and serials -----------
+    dict(id="xfr_condense_cancel",
+         find="s->state = SLOT_NONE; /* ADD then DEL, or DEL then ADD */",
+         replace="s->state = add ? SLOT_ADD : SLOT_DEL;",
+         tests=["server/xfr_journal"],
+         what="an RR added then deleted (or the reverse) stays in the condensed IXFR difference"),
+    dict(id="xfr_serial_clock",
+         find="return clock != next && (uint32_t)(clock - next) < 0x80000000u ? clock : next;",
+         replace="return next > clock ? next : clock;",
+         tests=["server/xfr_journal"],
+         what="the serial compared without RFC 1982: past the 2^32 wrap it stops following the clock"),
 ]

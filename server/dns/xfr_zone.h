@@ -1,0 +1,153 @@
+/*
+ * server/dns/xfr_zone.h - the published versions of the services zone: what
+ * zone transfers carry and which serial the SOA says (docs/dns.md "Zone
+ * versions and serials").
+ *
+ * Model
+ *   A transfer carries a published version, not the live store. The current
+ *   version is a table of RRsets, one per (owner, type), each in wire form
+ *   (owner: the labels below the apex; RR bodies: type, class, TTL,
+ *   RDLENGTH, RDATA), sorted and without duplicates: the apex NS, _status
+ *   TXT, and per service its SRV RRset at _<svc>._<proto>, its _ring TXT,
+ *   and the A/AAAA of <svc>, built by the answer engine's own builders
+ *   (answer_build.c, through a private engine), only UP instances, an RRset
+ *   too large for a secondary's answer as a stable weighted subset (each RR's
+ *   key drawn from a hash of the RR itself, so a change to the set moves
+ *   the subset by a few RRs). The SOA is not in the table: it is the
+ *   serial's.
+ *
+ *   xfr_zone_publish() makes a new version when the store moved: it rebuilds
+ *   only the services named by the store's change journal since the last
+ *   version (all of them when the journal does not reach back, after a
+ *   reload, and for the first version), compares each rebuilt RRset with
+ *   the published one, and records the RRs deleted and added as the
+ *   version's changeset in the journal of differences (xfr_journal.h). A
+ *   version so costs in proportion to what changed.
+ *
+ *   Serial: max(previous + 1, wall-clock milliseconds mod 2^32) in RFC 1982
+ *   arithmetic; the first version's is the clock's. Published at most once
+ *   per millisecond (the publisher's interval is longer), it never runs
+ *   ahead of the clock, so it does not go backwards across a restart or a
+ *   wiped data dir, and two registries of a site carry serials near each
+ *   other.
+ *
+ * Threads
+ *   The store's (the loop thread). The answer engines of DNS worker threads
+ *   read the published serial (xfr_zone_published()) under dnsio's store
+ *   lock, as they read the store.
+ *
+ * Must not
+ *   Open sockets, read clocks (the caller passes the wall clock), log; name
+ *   an ldns type.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/name.h"
+#include "server/dns/answer.h"
+#include "server/dns/xfr_journal.h"
+
+struct store;
+struct xfr_zone;
+
+/** The largest DNS message over TCP. */
+#define XFR_MSG_MAX 65535u
+/** Room a secondary's answer keeps for its OPT record (cookie, EDE,
+ * keepalive, padding alignment) besides the header and the question. */
+#define XFR_OPT_SLACK 64u
+
+/** The journal's default size: 16 MiB of changes. */
+#define XFR_JOURNAL_MAX_DEFAULT (16u << 20)
+
+/** One RRset of the current version (read-only outside xfr_zone.c). */
+struct xfr_rrset {
+	struct xfr_rrset *next; /**< hash chain */
+	uint16_t type;
+	uint8_t owner_len;
+	bool partial;  /**< a stable subset of what queries answer */
+	bool seen;     /**< xfr_zone.c: rebuilt by the current full rebuild */
+	uint32_t n;    /**< RRs */
+	uint32_t *off; /**< n offsets into data, in sorted order */
+	struct rs_buf data;
+	uint8_t owner[RS_NAME_WIRE_MAX]; /**< owner_len octets below the apex */
+};
+
+/** Counters of the publisher (metrics). */
+struct xfr_zone_counters {
+	uint64_t versions;      /**< versions published (roster_dns_zone_versions_total) */
+	uint64_t rebuilds_all;  /**< versions built from every service */
+	uint64_t failures;      /**< publications that failed (out of memory); retried */
+	uint64_t journal_bytes; /**< now */
+	uint64_t zone_bytes;    /**< now: the RRs of the version, owners as 2 octets */
+	uint32_t serial;        /**< now (roster_dns_zone_serial) */
+};
+
+/**
+ * Create the publisher over @p store, and publish the first version.
+ * @param cfg the answer engine's settings (copied into a private engine
+ *        that builds the RRsets; its published and ixfr_udp are ignored).
+ * @param store borrowed for the zone's life.
+ * @param journal_max octets of changesets kept (XFR_JOURNAL_MAX_DEFAULT).
+ * @param wall_ms the wall clock, ms since the epoch (the first serial).
+ * @param out set to the zone.
+ * @return 0, RS_EINVAL (cfg), RS_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int xfr_zone_new(const struct answer_config *cfg,
+		const struct store *store, size_t journal_max, uint64_t wall_ms,
+		struct xfr_zone **out);
+
+/** Free the zone, its versions and journal. NULL-safe. */
+void xfr_zone_free(struct xfr_zone *z);
+
+/** Has the store changed since the published version? Cheap (two compares). */
+bool xfr_zone_stale(const struct xfr_zone *z);
+
+/**
+ * Publish a new version if the store changed (xfr_zone_stale()).
+ * @param wall_ms the wall clock, ms since the epoch.
+ * @param published set to whether a version was published.
+ * @return 0, or RS_ENOMEM: the version stays the previous one (its journal
+ *         emptied when a changeset could not be kept); the next call
+ *         rebuilds every service.
+ */
+__attribute__((warn_unused_result)) int xfr_zone_publish(
+		struct xfr_zone *z, uint64_t wall_ms, bool *published);
+
+/** The published serial. */
+uint32_t xfr_zone_serial(const struct xfr_zone *z);
+
+/** The serial for the answer engines (answer_config.published); valid for
+ * the zone's life. */
+const struct answer_published *xfr_zone_published(const struct xfr_zone *z);
+
+/** The counters (borrowed; updated in place). */
+const struct xfr_zone_counters *xfr_zone_counters_get(const struct xfr_zone *z);
+
+/**
+ * The SOA's body (type, class, TTL, RDLENGTH, RDATA) at @p serial, into
+ * @p out (RS_NAME_WIRE_MAX * 2 + 40 octets). @return its length.
+ */
+size_t xfr_zone_soa(const struct xfr_zone *z, uint32_t serial, uint8_t *out);
+
+/** Visit every RRset of the current version. @p cb returns nonzero to stop. */
+void xfr_zone_foreach(
+		const struct xfr_zone *z, int (*cb)(const struct xfr_rrset *r, void *ud), void *ud);
+
+/** The zone's size in the unit of struct xfr_diff's bytes. */
+size_t xfr_zone_bytes(const struct xfr_zone *z);
+
+/** RRsets of the current version that are a subset. */
+uint32_t xfr_zone_partial(const struct xfr_zone *z);
+
+/** The journal of differences (borrowed: xfr_journal_diff() from it). */
+const struct xfr_journal *xfr_zone_journal(const struct xfr_zone *z);
+
+/** The length of an RR body in @p r's data at offset @p off. */
+static inline size_t xfr_body_len(const uint8_t *body)
+{
+	return 10u + ((size_t)body[8] << 8 | body[9]);
+}
