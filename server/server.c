@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
+#include "server/dns/notify.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/stats.h"
@@ -140,7 +141,11 @@ static void commit_pump(struct server *srv)
 	if (persist_batch_busy(srv->persist)) {
 		return; /* the next batch collects meanwhile */
 	}
+	uint64_t revision = store_revision(srv->store);
 	int submitted = persist_batch_submit(srv->persist);
+	if (submitted) {
+		srv->batch_revision = revision;
+	}
 	if (srv->api != NULL) {
 		api_seal(srv->api);
 		if (!submitted) {
@@ -167,6 +172,11 @@ static void commit_done_cb(const struct persist_result *r, void *ud)
 				     "was refused (raise --map-max)",
 					(unsigned long long)(persist_map_max(srv->persist) >> 20));
 		}
+	}
+	if (r->rc == 0) {
+		/* The secondaries hear of a serial once it is on disk: a failed
+		 * commit reloads the store, and its revisions are made again. */
+		notify_zone_changed(srv->notify, (uint32_t)srv->batch_revision);
 	}
 	if (srv->api != NULL) {
 		api_flush(srv->api, r->rc);
@@ -334,6 +344,44 @@ static int http_open(struct server *srv, char *err, size_t errsz)
 	return http_start(&ctx, &srv->http, err, errsz);
 }
 
+/* NOTIFY to --notify targets (none: no module). The SOA it carries is the
+ * answer engine's (answer.c builds it from the same settings). */
+static int notify_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	if (cfg->nnotify == 0) {
+		return 0;
+	}
+	char rname[RS_NAME_TEXT_MAX + 16];
+	snprintf(rname, sizeof(rname), "hostmaster.%s", cfg->domain);
+	const struct notify_config nc = {
+			.zone = cfg->zone,
+			.mname = cfg->ns[0],
+			.rname = rname,
+			.ttl = cfg->ttl,
+			.refresh = ANSWER_SOA_REFRESH,
+			.retry = ANSWER_SOA_RETRY,
+			.expire = ANSWER_SOA_EXPIRE,
+			.minimum = cfg->negative_ttl,
+			.targets = cfg->notify,
+			.ntargets = cfg->nnotify,
+			.interval_ms = cfg->notify_interval_ms,
+	};
+	int rc = notify_new(&nc, &srv->notify, err, errsz);
+	if (rc == 0) {
+		rc = notify_start(srv->notify, srv->loop, NULL, err, errsz);
+	}
+	if (rc == 0) {
+		rs_log_info("notify: %zu secondar%s, at most one NOTIFY each per %u ms",
+				cfg->nnotify, cfg->nnotify == 1 ? "y" : "ies",
+				cfg->notify_interval_ms);
+		/* As BIND does on load: the secondaries learn the serial now
+		 * (after a restart they may be behind). */
+		notify_zone_changed(srv->notify, (uint32_t)store_revision(srv->store));
+	}
+	return rc;
+}
+
 void server_limits_reload(struct server *srv)
 {
 	store_set_limits(srv->store, &srv->cfg.limits);
@@ -367,6 +415,9 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (rc == 0) {
 		rc = http_open(srv, err, errsz);
 	}
+	if (rc == 0) {
+		rc = notify_open(srv, err, errsz);
+	}
 	return rc;
 }
 
@@ -392,6 +443,7 @@ void server_stop(struct server *srv)
 	/* In reverse of the start order; the API last, so that every write is
 	 * committed (the batch in flight, then what is pending) and every reply
 	 * sent, each once its batch committed (commit_done_cb). */
+	notify_stop(srv->notify); /* freed by server_close() */
 	http_stop(srv->http);
 	srv->http = NULL;
 	dnsio_stop(srv->dnsio);
@@ -420,6 +472,8 @@ void server_close(struct server *srv)
 		rs_log_error("store: final commit failed: %s", rs_strerror(rc));
 	}
 	srv->persist = NULL;
+	notify_free(srv->notify);
+	srv->notify = NULL;
 	store_free(srv->store);
 	srv->store = NULL;
 }
@@ -494,5 +548,10 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 	}
 	if (srv->http != NULL) {
 		stats_http_collect(srv->http, &out->http);
+	}
+	if (srv->notify != NULL) {
+		struct notify_counters nc;
+		notify_counters_get(srv->notify, &nc);
+		out->notify = (struct stats_notify){true, nc.sent, nc.retried, nc.acked, nc.failed};
 	}
 }

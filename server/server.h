@@ -45,6 +45,7 @@
 struct api;
 struct dnsio;
 struct http;
+struct notify;
 struct stats_snapshot;
 
 struct server {
@@ -55,6 +56,9 @@ struct server {
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
+	struct notify *notify;   /**< NULL without --notify */
+	uint64_t batch_revision; /**< the store's revision when the batch in flight was handed over
+				  */
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

@@ -61,6 +61,12 @@ struct answer;
 struct cookie_secrets;
 struct rs_prefix;
 
+/** The SOA timers of the services zone, s (answer_build.c explains them;
+ * NOTIFY's SOA carries them too, server/dns/notify.h). */
+#define ANSWER_SOA_REFRESH 60u
+#define ANSWER_SOA_RETRY 30u
+#define ANSWER_SOA_EXPIRE 604800u
+
 /** Settings of the engine (copied by answer_new()). */
 struct answer_config {
 	const char *zone;      /**< "services.<site>.<domain>." */
