@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/name.h"
@@ -47,7 +48,7 @@ struct notify_target {
 	uint32_t attempts; /* transmissions of it after the first */
 	uint64_t retry_at;
 	bool ever_sent;
-	uint64_t last_send; /* uv_now() of the last transmission */
+	uint64_t last_send; /* rs_clock_mono_ms() of the last transmission */
 	bool has_last;
 	uint32_t last_serial; /* of the last message made, whatever came of it */
 	uint8_t mac[NOTIFY_MAC_MAX];
@@ -221,6 +222,13 @@ void notify_counters_get(const struct notify *n, struct notify_counters *out)
 
 /* ---- state changes worth a log line --------------------------------------- */
 
+static const char *rcode_name(int rcode)
+{
+	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+			"REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"};
+	return rcode >= 0 && (size_t)rcode < sizeof(names) / sizeof(names[0]) ? names[rcode] : "?";
+}
+
 static void mood_set(struct notify_target *t, enum notify_mood mood, int detail, int rc)
 {
 	if (t->mood == mood && t->mood_detail == detail) {
@@ -241,9 +249,9 @@ static void mood_set(struct notify_target *t, enum notify_mood mood, int detail,
 				t->text, t->serial, t->attempts + 1, t->n->retry_max_ms);
 		break;
 	case MOOD_REFUSING:
-		rs_log_warning("notify: %s answered NOTIFY for serial %u with rcode %d; not "
-			       "retried until the next serial",
-				t->text, t->serial, detail);
+		rs_log_warning("notify: %s answered NOTIFY for serial %u with %s (rcode %d); "
+			       "not retried until the next serial",
+				t->text, t->serial, rcode_name(detail), detail);
 		break;
 	case MOOD_BADSIG:
 		rs_log_warning("notify: %s sent a reply that fails verification: %s; ignored",
@@ -342,7 +350,9 @@ static void target_run(struct notify_target *t)
 		return;
 	}
 	for (;;) {
-		uint64_t now = uv_now(n->loop);
+		/* The clock, not uv_now(): the loop's time is that of the
+		 * iteration's start, and the interval is a promise. */
+		uint64_t now = rs_clock_mono_ms();
 		uint64_t gate = t->ever_sent ? t->last_send + n->interval_ms : 0;
 		uint64_t due;
 		if (t->pending) {
