@@ -24,7 +24,8 @@
  *       supersedes it: a new message, and the schedule restarts. A retry
  *       also waits out the interval. Compare: NSD resends every few seconds
  *       and gives up after 5 tries, BIND tries 3 times over 15 s (then over
- *       TCP), Knot tries once per event with its remote I/O timeout. rosterd
+ *       TCP), Knot waits its remote I/O timeout for each (and recent
+ *       versions try failed ones again later, at a zone timer). rosterd
  *       starts sooner (its zone changes in milliseconds, and the target is
  *       usually one hop away) and never gives up (a secondary that comes
  *       back learns of the newest serial within the cap, 30 s, without
