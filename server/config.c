@@ -21,8 +21,9 @@ enum opt_type {
 	OPT_LABEL, /* one DNS label, lower-cased */
 	OPT_NAME,  /* a domain name, canonical */
 	OPT_NAME_LIST,
-	OPT_LISTEN,      /* address:port, repeatable */
-	OPT_PREFIX_LIST, /* CIDR[,CIDR]..., repeatable */
+	OPT_LISTEN,        /* address:port, repeatable */
+	OPT_PREFIX_LIST,   /* CIDR[,CIDR]..., repeatable */
+	OPT_ENDPOINT_LIST, /* ADDR[:PORT][,...], port 53 by default, repeatable */
 	OPT_PATH,
 	OPT_U32,
 	OPT_U64_BYTES, /* with K/M/G suffixes */
@@ -63,6 +64,10 @@ static const struct opt opts[] = {
 				"same TCP subset per client address until the set changes"},
 		{"xfr-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(xfr_allow),
 				"sources allowed zone transfers, CIDR[,CIDR]... (repeatable)"},
+		{"notify", OPT_ENDPOINT_LIST, false, 0, 0, OFF(notify),
+				"secondaries to NOTIFY of changes, ADDR[:PORT][,...] (repeatable)"},
+		{"notify-interval", OPT_MS, false, 1, 3600000, OFF(notify_interval_ms),
+				"at most one NOTIFY per secondary per interval"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},
@@ -152,6 +157,7 @@ void config_defaults(struct server_config *cfg)
 	cfg->dns_tcp_max_per_source = 100;
 	cfg->report_rate = 50;
 	cfg->report_log_max = 16u << 20;
+	cfg->notify_interval_ms = 50;
 	cfg->api_max_conns = 10000;
 	cfg->api_max_per_source = 1024;
 	cfg->api_max_frame = 1u << 20;
@@ -377,6 +383,46 @@ static int set_prefixes(struct apply_state *st, const struct opt *o, const char 
 	}
 }
 
+/* OPT_ENDPOINT_LIST (--notify): comma-separated addresses, each with an
+ * optional port (53 by default; an IPv6 address with a port in brackets),
+ * appended. */
+static int set_endpoints(struct apply_state *st, const struct opt *o, const char *v)
+{
+	struct server_config *cfg = st->cfg;
+	size_t idx = (size_t)(o - opts);
+	if (!st->cleared[idx]) {
+		cfg->nnotify = 0;
+		st->cleared[idx] = true;
+	}
+	for (const char *p = v;; p++) {
+		size_t n = strcspn(p, ",");
+		char one[RS_ADDR_TEXT_MAX];
+		if (n == 0 || n >= sizeof(one)) {
+			return fail(st->err, st->errsz,
+					"%s: invalid %s '%s' (want ADDR[:PORT][,...], e.g. "
+					"192.0.2.1:5300 or [2001:db8::1]:53)",
+					st->where, o->name, v);
+		}
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (cfg->nnotify == CONFIG_MAX_NOTIFY) {
+			return fail(st->err, st->errsz, "%s: at most %d %s targets", st->where,
+					CONFIG_MAX_NOTIFY, o->name);
+		}
+		if (rs_endpoint_parse(one, 53, &cfg->notify[cfg->nnotify]) < 0) {
+			return fail(st->err, st->errsz,
+					"%s: invalid %s target '%s' (want ADDR[:PORT][,...], e.g. "
+					"192.0.2.1:5300 or [2001:db8::1]:53)",
+					st->where, o->name, one);
+		}
+		cfg->nnotify++;
+		p += n;
+		if (*p == '\0') {
+			return 0;
+		}
+	}
+}
+
 static int set_path(struct apply_state *st, const struct opt *o, const char *v)
 {
 	size_t n = strlen(v);
@@ -464,6 +510,7 @@ static int apply(struct apply_state *st, const struct opt *o, const char *v)
 			[OPT_NAME_LIST] = set_name,
 			[OPT_LISTEN] = set_listen,
 			[OPT_PREFIX_LIST] = set_prefixes,
+			[OPT_ENDPOINT_LIST] = set_endpoints,
 			[OPT_PATH] = set_path,
 			[OPT_U32] = set_number,
 			[OPT_U64_BYTES] = set_number,
@@ -543,6 +590,12 @@ static int finish(struct server_config *cfg, char *err, size_t errsz)
 	if (cfg->map_max < cfg->map_size) {
 		cfg->map_max = cfg->map_size;
 	}
+	if (cfg->nnotify > 0 && cfg->nxfr_allow == 0) {
+		/* A NOTIFY asks the secondary to transfer, which only --xfr-allow
+		 * lets it do; and without it no zone versions are published. */
+		return fail(err, errsz, "--notify needs --xfr-allow: the secondaries it names "
+					"must be allowed to transfer the zone");
+	}
 	return 0;
 }
 
@@ -616,6 +669,7 @@ static void opt_default_format(
 		list_format(o, def, v, sizeof(v));
 		break;
 	case OPT_PREFIX_LIST:
+	case OPT_ENDPOINT_LIST:
 		break; /* none by default */
 	case OPT_U32:
 		snprintf(v, sizeof(v), "%u",

@@ -21,6 +21,7 @@
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_NS 8
 #define CONFIG_MAX_XFR_ALLOW 64
+#define CONFIG_MAX_NOTIFY 64
 
 struct config_listen {
 	struct sockaddr_storage addrs[CONFIG_MAX_LISTEN];
@@ -61,6 +62,10 @@ struct server_config {
 	/** --xfr-allow: sources allowed to transfer the zone; none by default. */
 	struct rs_prefix xfr_allow[CONFIG_MAX_XFR_ALLOW];
 	size_t nxfr_allow;
+	/** --notify: secondaries told of each new serial (RFC 1996); none by default. */
+	struct sockaddr_storage notify[CONFIG_MAX_NOTIFY];
+	size_t nnotify;
+	uint32_t notify_interval_ms; /**< --notify-interval; default 50 ms */
 
 	/* API limits (reloadable). */
 	uint32_t api_max_conns;      /**< default 10,000 */

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
+#include "server/dns/notify.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/stats.h"
@@ -283,6 +284,14 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 	return api_start(&ctx, &srv->api, err, errsz);
 }
 
+/* A new zone version (server/dns/xfr_publish.h): the secondaries hear of
+ * it. At most one per --notify-interval, so NOTIFY coalesces nothing more. */
+static void version_cb(uint32_t serial, void *ud)
+{
+	struct server *srv = ud;
+	notify_zone_changed(srv->notify, serial);
+}
+
 static int dnsio_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct server_config *cfg = &srv->cfg;
@@ -316,6 +325,9 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 							.data_dir = cfg->data_dir,
 							.threads = cfg->dns_threads,
 							.limits = dnsio_limits_of(cfg),
+							.xfr_interval_ms = cfg->notify_interval_ms,
+							.on_version = version_cb,
+							.on_version_ud = srv,
 					},
 	};
 	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
@@ -332,6 +344,44 @@ static int http_open(struct server *srv, char *err, size_t errsz)
 			.owner = srv,
 	};
 	return http_start(&ctx, &srv->http, err, errsz);
+}
+
+/* NOTIFY to --notify targets (none: no module). The SOA it carries is the
+ * answer engine's (answer.c builds it from the same settings). */
+static int notify_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	if (cfg->nnotify == 0) {
+		return 0;
+	}
+	char rname[RS_NAME_TEXT_MAX + 16];
+	snprintf(rname, sizeof(rname), "hostmaster.%s", cfg->domain);
+	const struct notify_config nc = {
+			.zone = cfg->zone,
+			.mname = cfg->ns[0],
+			.rname = rname,
+			.ttl = cfg->ttl,
+			.refresh = ANSWER_SOA_REFRESH,
+			.retry = ANSWER_SOA_RETRY,
+			.expire = ANSWER_SOA_EXPIRE,
+			.minimum = cfg->negative_ttl,
+			.targets = cfg->notify,
+			.ntargets = cfg->nnotify,
+			.interval_ms = cfg->notify_interval_ms,
+	};
+	int rc = notify_new(&nc, &srv->notify, err, errsz);
+	if (rc == 0) {
+		rc = notify_start(srv->notify, srv->loop, NULL, err, errsz);
+	}
+	if (rc == 0) {
+		rs_log_info("notify: %zu secondar%s, at most one NOTIFY each per %u ms",
+				cfg->nnotify, cfg->nnotify == 1 ? "y" : "ies",
+				cfg->notify_interval_ms);
+		/* As BIND does on load: the secondaries learn the serial now
+		 * (after a restart they may be behind). */
+		notify_zone_changed(srv->notify, dnsio_zone_serial(srv->dnsio));
+	}
+	return rc;
 }
 
 void server_limits_reload(struct server *srv)
@@ -367,6 +417,9 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (rc == 0) {
 		rc = http_open(srv, err, errsz);
 	}
+	if (rc == 0) {
+		rc = notify_open(srv, err, errsz);
+	}
 	return rc;
 }
 
@@ -392,6 +445,7 @@ void server_stop(struct server *srv)
 	/* In reverse of the start order; the API last, so that every write is
 	 * committed (the batch in flight, then what is pending) and every reply
 	 * sent, each once its batch committed (commit_done_cb). */
+	notify_stop(srv->notify); /* freed by server_close() */
 	http_stop(srv->http);
 	srv->http = NULL;
 	dnsio_stop(srv->dnsio);
@@ -420,6 +474,8 @@ void server_close(struct server *srv)
 		rs_log_error("store: final commit failed: %s", rs_strerror(rc));
 	}
 	srv->persist = NULL;
+	notify_free(srv->notify);
+	srv->notify = NULL;
 	store_free(srv->store);
 	srv->store = NULL;
 }
@@ -495,5 +551,10 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 	}
 	if (srv->http != NULL) {
 		stats_http_collect(srv->http, &out->http);
+	}
+	if (srv->notify != NULL) {
+		struct notify_counters nc;
+		notify_counters_get(srv->notify, &nc);
+		out->notify = (struct stats_notify){true, nc.sent, nc.retried, nc.acked, nc.failed};
 	}
 }

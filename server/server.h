@@ -4,8 +4,8 @@
  *
  * Owns: the store and its LMDB persistence, the expiry tick, the per-
  * iteration group commit, and the fan-out of store changes to the API
- * (watchers) and DNS. Modules start in order (persist, store, api, dns,
- * http) and stop in reverse.
+ * (watchers) and DNS, and of committed serials to NOTIFY. Modules start in
+ * order (persist, store, api, dns, http, notify) and stop in reverse.
  *
  * Group commit: modules write through the store during an iteration; once
  * per iteration a uv_check handle hands the pending batch to persist's
@@ -45,6 +45,7 @@
 struct api;
 struct dnsio;
 struct http;
+struct notify;
 struct stats_snapshot;
 
 struct server {
@@ -55,6 +56,7 @@ struct server {
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
+	struct notify *notify;   /**< NULL without --notify */
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;
@@ -79,7 +81,7 @@ __attribute__((warn_unused_result)) int server_open(struct server *srv, char *er
 
 /**
  * Start the tick and the commit handle, then the modules in order: the API,
- * DNS, HTTP (server_stop() stops them in reverse).
+ * DNS, HTTP, NOTIFY with --notify (server_stop() stops them in reverse).
  * @return 0, or a negative code with @p err set (e.g. address in use).
  */
 __attribute__((warn_unused_result)) int server_start(struct server *srv, char *err, size_t errsz);

@@ -102,6 +102,15 @@ struct stats_http {
 	size_t nresponses;
 };
 
+/** NOTIFY to the secondaries (a copy of struct notify_counters). */
+struct stats_notify {
+	bool running; /**< false: no --notify target (the rest is zero) */
+	uint64_t sent;
+	uint64_t retried;
+	uint64_t acked;
+	uint64_t failed;
+};
+
 /** Every figure rosterd shows, copied at one instant. */
 struct stats_snapshot {
 	char site[RS_LABEL_MAX + 1];
@@ -114,4 +123,5 @@ struct stats_snapshot {
 	struct api_counters api; /**< zero without an API module */
 	struct stats_dns dns;
 	struct stats_http http;
+	struct stats_notify notify;
 };

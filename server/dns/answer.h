@@ -61,6 +61,12 @@ struct answer;
 struct cookie_secrets;
 struct rs_prefix;
 
+/** The SOA timers of the services zone, s (answer_build.c explains them;
+ * NOTIFY's SOA carries them too, server/dns/notify.h). */
+#define ANSWER_SOA_REFRESH 60u
+#define ANSWER_SOA_RETRY 30u
+#define ANSWER_SOA_EXPIRE 604800u
+
 /**
  * The serial of the published zone version (server/dns/xfr_zone.h), which
  * its owner writes on the store's thread and the engine reads on each query

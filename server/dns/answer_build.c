@@ -19,9 +19,9 @@
 /* SOA timers of the services zone. Refresh and retry are short because the
  * zone changes every few seconds; expire is long (robustness-catalogue 4.8:
  * secondaries should keep answering through a partition). */
-#define SOA_REFRESH 60u
-#define SOA_RETRY 30u
-#define SOA_EXPIRE 604800u
+#define SOA_REFRESH ANSWER_SOA_REFRESH
+#define SOA_RETRY ANSWER_SOA_RETRY
+#define SOA_EXPIRE ANSWER_SOA_EXPIRE
 /* The _ring TXT record is one RR; keep it well inside one TCP message. */
 #define RING_RDATA_MAX 60000u
 /* Offset of an SRV target in an RR body (type, class, TTL, RDLENGTH,

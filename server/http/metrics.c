@@ -424,6 +424,19 @@ static void prom_http(struct rs_buf *t, const struct stats_snapshot *snap)
 			"HTTP connections answered 503 at --http-max-connections.", h->rejected);
 }
 
+/* NOTIFY to the secondaries: announced always, samples with --notify. */
+static void prom_notify(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	const struct stats_notify *n = &snap->notify;
+	const struct prom_sample results[] = {{"sent", n->sent}, {"retried", n->retried},
+			{"acked", n->acked}, {"failed", n->failed}};
+	prom_labelled_family(t, "roster_dns_notify_total", "counter",
+			"NOTIFY messages to --notify secondaries: sent (a new serial), retried "
+			"(sent again, unacknowledged), acked (NOERROR), failed (another rcode, "
+			"or not sent).",
+			"result", results, n->running ? ARRAY_LEN(results) : 0);
+}
+
 int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *out)
 {
 	prom_dns(out, snap);
@@ -431,6 +444,7 @@ int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *
 	prom_api(out, snap);
 	prom_persist(out, snap);
 	prom_http(out, snap);
+	prom_notify(out, snap);
 	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
 			snap->uptime_ms / 1000u);
 	prom_family(out, "roster_build_info", "gauge",

@@ -9,6 +9,7 @@ import dns.message
 import dns.query
 
 import harness
+from nsd_helpers import nsd_conf  # noqa: F401 (zonegen_checkers' NSD)
 
 
 def zonegen_bin():
@@ -90,25 +91,3 @@ def query_until_answered(name, rdtype, port, tcp=False, timeout=30.0):
     except AssertionError:
         pass  # the caller asserts on the answer, and names what it lacks
     return last[0]
-
-
-def nsd_conf(d, port, rest, verbosity=1):
-    """An nsd.conf for a private NSD on 127.0.0.1:port with its state in
-    directory d, followed by @rest (zones or an include)."""
-    return f"""server:
-    ip-address: 127.0.0.1
-    port: {port}
-    zonesdir: "{d}"
-    database: ""
-    pidfile: "{d}/nsd.pid"
-    xfrdfile: "{d}/xfrd.state"
-    zonelistfile: "{d}/zone.list"
-    xfrdir: "{d}"
-    username: ""
-    chroot: ""
-    verbosity: {verbosity}
-    logfile: "{d}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-{rest}"""

@@ -20,7 +20,7 @@ import dns.rrset
 import pytest
 
 import harness
-import zonegen_common as zc
+import nsd_helpers
 from dns_helpers import wait_dns
 from harness import Rosterd, run, wait_until
 
@@ -93,23 +93,7 @@ def answer_set(port, name, rdtype, tcp=True):
 
 
 def start_nsd(tmp_path, port, primary_port):
-    d = tmp_path / "nsd"
-    d.mkdir()
-    conf = d / "nsd.conf"
-    conf.write_text(zc.nsd_conf(d, port, f"""zone:
-    name: "{ZONE}"
-    zonefile: "{d}/secondary.zone"
-    request-xfr: 127.0.0.1@{primary_port} NOKEY
-    allow-notify: 127.0.0.1 NOKEY
-    min-refresh-time: 3600
-    max-retry-time: 1
-    min-retry-time: 1
-""", verbosity=2))
-    chk = run(["nsd-checkconf", str(conf)])
-    assert chk.returncode == 0, chk.stdout + chk.stderr
-    proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
-    return proc, d / "nsd.log"
+    return nsd_helpers.start_secondary(tmp_path, port, ZONE, primary_port)
 
 
 def stop(proc):

@@ -6,38 +6,22 @@ NOTIFY can make it ask within the test."""
 import os
 import subprocess
 
-import dns.exception
 import dns.message
 import dns.query
-import dns.rcode
 
 import harness
+import nsd_helpers
 import zonegen_common as zc
 
 ZONE = "s00.example.net."
 
 
 def soa_serial_at(port, zone=ZONE):
-    """The zone's SOA serial at 127.0.0.1:@p port, or the rcode's name when
-    the answer has none (SERVFAIL while the zone loads, say). No answer at
-    all raises dns.exception.Timeout; any other error propagates."""
-    q = dns.message.make_query(zone, "SOA")
-    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=1)
-    if r.rcode() != 0 or not r.answer:
-        return dns.rcode.to_text(r.rcode()) + (" without an answer" if r.rcode() == 0 else "")
-    return r.answer[0][0].serial
+    return nsd_helpers.soa_serial_at(port, zone)
 
 
 def wait_serial(port, serial, timeout, procs=()):
-    """Wait until 127.0.0.1:@p port serves @p serial (while every process
-    of @p procs runs); the serial. A timeout names what was last seen: a
-    serial, an rcode, or the exception."""
-    def serial_now():
-        for p in procs:
-            assert p.poll() is None, f"{p.args[0]} exited"
-        return soa_serial_at(port)
-    return harness.wait_until(serial_now, timeout, f"serial {serial} at 127.0.0.1:{port}",
-                              interval=0.1, ignore=(dns.exception.Timeout,), want=serial)
+    return nsd_helpers.wait_serial(port, ZONE, serial, timeout, procs)
 
 
 def start_knot(tmp_path, out, port):
@@ -74,23 +58,7 @@ include: "{os.path.join(out, 'roster.knot.conf')}"
 
 
 def start_nsd(tmp_path, port, primary_port):
-    d = tmp_path / "nsd"
-    d.mkdir()
-    conf = d / "nsd.conf"
-    conf.write_text(zc.nsd_conf(d, port, f"""zone:
-    name: "{ZONE}"
-    zonefile: "{d}/secondary.zone"
-    request-xfr: AXFR 127.0.0.1@{primary_port} NOKEY
-    allow-notify: 127.0.0.1 NOKEY
-    min-refresh-time: 3600
-    max-retry-time: 1
-    min-retry-time: 1
-""", verbosity=2))
-    chk = harness.run(["nsd-checkconf", str(conf)])
-    assert chk.returncode == 0, chk.stdout + chk.stderr
-    proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
-    return proc, d / "nsd.log"
+    return nsd_helpers.start_secondary(tmp_path, port, ZONE, primary_port, axfr_only=True)
 
 
 def stop(proc):

@@ -112,6 +112,25 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --keep-last false", "unexpected argument 'false'"},
 			{"--site a --domain b --help=x", "option '--help' takes no value"},
 			{"--site a --domain b -x", "unknown option '-x'"},
+			{"--site a --domain b --notify localhost",
+					"invalid notify target 'localhost'"},
+			{"--site a --domain b --notify 192.0.2.1:99999", "'192.0.2.1:99999'"},
+			{"--site a --domain b --notify 192.0.2.1:0", "'192.0.2.1:0'"},
+			{"--site a --domain b --notify 192.0.2.1:", "'192.0.2.1:'"},
+			{"--site a --domain b --notify 192.0.2.1,", "invalid notify '192.0.2.1,'"},
+			{"--site a --domain b --notify ,192.0.2.1", "invalid notify ',192.0.2.1'"},
+			{"--site a --domain b --notify 192.0.2.1,,::1", "invalid notify"},
+			{"--site a --domain b --notify [::1", "'[::1'"},
+			{"--site a --domain b --notify [::1]x", "'[::1]x'"},
+			{"--site a --domain b --notify 192.0.2.0/24", "'192.0.2.0/24'"},
+			{"--site a --domain b --notify 10.1.2", "'10.1.2'"},
+			{"--site a --domain b --notify", "option '--notify' needs a value"},
+			{"--site a --domain b --notify-interval 0", "invalid notify-interval '0'"},
+			{"--site a --domain b --notify-interval 5x",
+					"invalid notify-interval '5x'"},
+			{"--site a --domain b --notify-interval 2h",
+					"invalid notify-interval '2h'"},
+			{"--site a --domain b --notify-interval -1ms", "notify-interval"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -125,6 +144,48 @@ ParameterizedTest(struct bad_flag *c, config, bad_flags_name_the_problem)
 	cr_expect(strstr(err, c->word) != NULL, "'%s' -> '%s' does not name '%s'", c->line, err,
 			c->word);
 	cr_expect(strchr(err, '\n') == NULL, "one line");
+}
+
+Test(config, notify_targets_and_interval)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.nnotify, 0, "no NOTIFY target by default");
+	cr_expect_eq(cfg.notify_interval_ms, 50);
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b --xfr-allow 192.0.2.0/24 "
+				     "--notify 192.0.2.1,[2001:db8::1]:5300,::1 "
+				     "--notify 192.0.2.2:5301 --notify-interval 200ms",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_assert_eq(cfg.nnotify, 4);
+	const char *want[] = {"192.0.2.1:53", "[2001:db8::1]:5300", "[::1]:53", "192.0.2.2:5301"};
+	for (size_t k = 0; k < 4; k++) {
+		char text[RS_ADDR_TEXT_MAX];
+		rs_endpoint_format((const struct sockaddr *)&cfg.notify[k], text);
+		cr_expect_str_eq(text, want[k]);
+	}
+	cr_expect_eq(cfg.notify_interval_ms, 200);
+	cr_assert_eq(parse(&cfg, "--site a --domain b --notify-interval 1s", err, sizeof(err)), 0);
+	cr_expect_eq(cfg.notify_interval_ms, 1000, "the duration syntax of every other flag");
+
+	char path[] = "/tmp/rosterd-conf-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char *text = "site = a\ndomain = b\nnotify = 127.0.0.1:5300\nnotify = [::1]\n"
+			   "notify-interval = 100ms\nxfr-allow = 127.0.0.1\n";
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	char line[300];
+	snprintf(line, sizeof(line), "--config %s", path);
+	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.nnotify, 2, "the config keys notify and notify-interval");
+	cr_expect_eq(cfg.notify_interval_ms, 100);
+	unlink(path);
+	cr_expect_lt(parse(&cfg, "--site a --domain b --notify 192.0.2.1", err, sizeof(err)), 0,
+			"--notify without --xfr-allow");
+	cr_expect(strstr(err, "--notify needs --xfr-allow") != NULL, "%s", err);
 }
 
 /* getopt_long's rules, which rosterd has always followed: an unambiguous
@@ -232,6 +293,7 @@ ParameterizedTestParameters(config, help_shows_each_default_in_its_flag_syntax)
 			{"--report-log-max VALUE", "(default 16M)"},
 			{"--preserve-fraction VALUE", "(default 15%)"},
 			{"--log-level VALUE", "(default info)"},
+			{"--notify-interval VALUE", "(default 50ms)"},
 	};
 	return cr_make_param_array(struct help_default, cases, sizeof(cases) / sizeof(cases[0]));
 }
