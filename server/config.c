@@ -63,6 +63,10 @@ static const struct opt opts[] = {
 				"same TCP subset per client address until the set changes"},
 		{"xfr-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(xfr_allow),
 				"sources allowed zone transfers, CIDR[,CIDR]... (repeatable)"},
+		{"tsig-keyfile", OPT_PATH, false, 0, 0, OFF(tsig_keyfile),
+				"TSIG keys, BIND's key \"name\" { algorithm ...; secret ...; }; syntax"},
+		{"xfr-key", OPT_NAME, false, 0, 0, OFF(xfr_key),
+				"TSIG key (of --tsig-keyfile) transfers must be signed with"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},
@@ -297,7 +301,9 @@ static int set_name(struct apply_state *st, const struct opt *o, const char *v)
 {
 	struct server_config *cfg = st->cfg;
 	char canon[RS_NAME_TEXT_MAX];
-	int rc = rs_name_canonical(v, 0, canon);
+	/* A TSIG key name may hold '_' (BIND, NSD and Knot accept it). */
+	unsigned flags = o->offset == OFF(xfr_key) ? RS_NAME_UNDERSCORE | RS_NAME_NUMERIC_TOP : 0;
+	int rc = rs_name_canonical(v, flags, canon);
 	if (rc < 0) {
 		return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name, v,
 				rs_strerror(rc));

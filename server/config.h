@@ -61,6 +61,10 @@ struct server_config {
 	/** --xfr-allow: sources allowed to transfer the zone; none by default. */
 	struct rs_prefix xfr_allow[CONFIG_MAX_XFR_ALLOW];
 	size_t nxfr_allow;
+	/** --tsig-keyfile: TSIG keys (server/dns/tsig.h); "": none. */
+	char tsig_keyfile[4096];
+	/** --xfr-key: the key transfers must be signed with, canonical; "": none. */
+	char xfr_key[RS_NAME_TEXT_MAX];
 
 	/* API limits (reloadable). */
 	uint32_t api_max_conns;      /**< default 10,000 */

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
+#include "server/dns/tsig.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/stats.h"
@@ -24,9 +25,34 @@ static void store_changed_cb(const struct store_change *change, void *ud)
 	}
 }
 
+/* --tsig-keyfile and --xfr-key: the keys, checked before anything opens. */
+static int tsig_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	if (cfg->tsig_keyfile[0] != '\0') {
+		char why[1400];
+		int rc = tsig_keyring_load(cfg->tsig_keyfile, &srv->tsig, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errsz, "--tsig-keyfile: %s", why);
+			return rc;
+		}
+		rs_log_info("TSIG: %zu keys from %s", srv->tsig->n, cfg->tsig_keyfile);
+	}
+	if (cfg->xfr_key[0] != '\0' && tsig_keyring_find(srv->tsig, cfg->xfr_key) == NULL) {
+		return rs_error_printf(err, errsz, RS_ECONF, "--xfr-key %s: %s", cfg->xfr_key,
+				srv->tsig == NULL ? "no --tsig-keyfile given"
+						  : "no such key in the --tsig-keyfile");
+	}
+	return 0;
+}
+
 int server_open(struct server *srv, char *err, size_t errsz)
 {
-	int rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
+	int rc = tsig_open(srv, err, errsz);
+	if (rc < 0) {
+		return rc;
+	}
+	rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
 			err, errsz);
 	if (rc < 0) {
 		return rc;
@@ -310,7 +336,11 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 									.stable_subsets =
 											cfg->stable_subsets,
 									.xfr_allow = cfg->xfr_allow,
-									.nxfr_allow = cfg->nxfr_allow},
+									.nxfr_allow = cfg->nxfr_allow,
+									.tsig_keys = srv->tsig,
+									.xfr_key = tsig_keyring_find(
+											srv->tsig,
+											cfg->xfr_key)},
 							.cookies = !cfg->dns_cookies_off,
 							.cookie_secret = cfg->dns_cookie_secret,
 							.data_dir = cfg->data_dir,
@@ -422,6 +452,8 @@ void server_close(struct server *srv)
 	srv->persist = NULL;
 	store_free(srv->store);
 	srv->store = NULL;
+	tsig_keyring_free(srv->tsig);
+	srv->tsig = NULL;
 }
 
 /* ---- the stats snapshot ------------------------------------------------------ */

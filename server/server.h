@@ -55,6 +55,7 @@ struct server {
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
+	struct tsig_keyring *tsig; /**< --tsig-keyfile's keys, or NULL */
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

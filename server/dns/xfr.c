@@ -44,9 +44,12 @@ static void msg_end(struct xfr_msg *m)
 	if (rs_buf_error(m->out) != 0) {
 		return;
 	}
-	uint8_t *p = (uint8_t *)m->out->data + m->start;
-	dnswire_set16(p, (uint16_t)msg_len(m));
-	dnswire_set16(p + 2 + 6, m->an);
+	dnswire_set16((uint8_t *)m->out->data + m->start + 2 + 6, m->an);
+	if (m->a->tsig_sign) { /* RFC 8945 5.3.1: every message signed */
+		int rc = answer_tsig_sign_framed(m->a, m->out, m->start);
+		m->rc = m->rc != 0 ? m->rc : rc;
+	}
+	dnswire_set16((uint8_t *)m->out->data + m->start, (uint16_t)msg_len(m));
 	m->res->messages++;
 }
 
@@ -267,7 +270,8 @@ int xfr_write(struct answer *a, const uint8_t *msg, size_t msg_max, struct rs_bu
 		rc = RS_EINVAL; /* not what answer_process() left: a caller's bug */
 		goto fail;
 	}
-	struct xfr_msg m = {a, z, msg, out, msg_max, 0, 0, 0, true, res, 0};
+	/* a->tsig_room: the TSIG RR each message carries when signed. */
+	struct xfr_msg m = {a, z, msg, out, msg_max - a->tsig_room, 0, 0, 0, true, res, 0};
 	msg_begin(&m);
 	static const uint8_t apex[1] = {0};
 	rrset_put(&m, &z->soa, apex, 0);
