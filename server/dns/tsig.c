@@ -271,6 +271,9 @@ static int key_body(struct lex *x, struct tsig_key *k)
 static int key_statement(struct lex *x, struct tsig_keyring *kr)
 {
 	enum tok_kind t = lex_next(x);
+	if (t == TOK_BAD) {
+		return lex_fail(x, "%s", x->tok);
+	}
 	if (t != TOK_WORD && t != TOK_STRING) {
 		return lex_fail(x, "expected a key name after 'key', found %s",
 				t == TOK_END ? "the end of the file" : x->tok);
