@@ -415,7 +415,7 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 	answer_query(a, msg, qlen, c, now_ms, out, outcap, res);
 	/* Only a signed query pays for this (RFC 8945 5.3). */
 	if (a->tsig_sign && res->action == ANSWER_SEND) {
-		answer_tsig_sign(a, out, outcap, res);
+		answer_tsig_sign(a, out, outcap, c, res);
 	}
 }
 

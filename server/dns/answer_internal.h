@@ -222,11 +222,13 @@ bool answer_tsig_check(struct answer *a, const uint8_t *msg, size_t len, bool tr
 		struct answer_result *res);
 
 /**
- * Sign the reply of res->len octets in @p out (a->tsig_sign). When the TSIG
- * RR does not fit, the reply becomes the question alone with TC=1, signed
+ * Sign the reply of res->len octets in @p out (a->tsig_sign), within
+ * @p outcap and, over UDP, the client's payload size. When the TSIG RR does
+ * not fit, the reply becomes the question alone with TC=1, signed
  * (RFC 8945 5.3); when even that does not fit, it is dropped.
  */
-void answer_tsig_sign(struct answer *a, uint8_t *out, size_t outcap, struct answer_result *res);
+void answer_tsig_sign(struct answer *a, uint8_t *out, size_t outcap, const struct answer_client *c,
+		struct answer_result *res);
 
 /**
  * Sign one message of a transfer in place (a->tsig_sign): the message after

@@ -63,8 +63,18 @@ bool answer_tsig_check(struct answer *a, const uint8_t *msg, size_t len, bool tr
 	return false;
 }
 
-void answer_tsig_sign(struct answer *a, uint8_t *out, size_t outcap, struct answer_result *res)
+void answer_tsig_sign(struct answer *a, uint8_t *out, size_t outcap, const struct answer_client *c,
+		struct answer_result *res)
 {
+	const struct dnswire_query *q = &a->q;
+	if (c->transport == ANSWER_UDP) {
+		/* The UDP size the writers kept to (RFC 6891 6.2.5), TSIG included. */
+		size_t limit = 512;
+		if (q->opt_ok && q->edns_udp > 512) {
+			limit = q->edns_udp < a->udp_max ? q->edns_udp : a->udp_max;
+		}
+		outcap = limit < outcap ? limit : outcap;
+	}
 	size_t len = res->len;
 	if (tsig_response_sign(&a->tsig, out, &len, outcap, a->tsig_now) == 0) {
 		res->len = len;
@@ -72,7 +82,7 @@ void answer_tsig_sign(struct answer *a, uint8_t *out, size_t outcap, struct answ
 	}
 	/* RFC 8945 5.3: the signature must go out; the records need not. The
 	 * header and the question, TC=1, no records. */
-	len = a->q.question_end;
+	len = q->question_end;
 	uint16_t flags = dnswire_get16(out + 2);
 	dnswire_set16(out + 2, (uint16_t)(flags | DNSWIRE_TC));
 	memset(out + 6, 0, 6);
