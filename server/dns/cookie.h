@@ -30,7 +30,8 @@
  *   Servers that share an anycast address share the file.
  *
  * One of the two files that include <sodium.h> (here SipHash-2-4, a
- * constant-time compare, the random secret; tsig.c is the other). cookie_check() is pure and thread-safe.
+ * constant-time compare, the random secret; tsig.c is the other). cookie_check() is pure and
+ * thread-safe.
  */
 #pragma once
 

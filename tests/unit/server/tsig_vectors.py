@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Write tsig_vectors.h: TSIG-signed messages made by dnspython (dns.tsig),
 which test_tsig.c checks rosterd's TSIG against (an independent
-implementation of RFC 8945). Run: /usr/bin/python3 tsig_vectors.py > tsig_vectors.h
+implementation of RFC 8945). Run:
+    /usr/bin/python3 tsig_vectors.py > tsig_vectors.h && clang-format-14 -i tsig_vectors.h
 """
 import base64
 
@@ -32,7 +33,6 @@ def vectors(alg):
     q.use_tsig(key, fudge=300)
     q.request_mac = b""
     # dnspython signs at time.time(): pin it to TIME.
-    orig = dns.tsig.time.time if hasattr(dns.tsig, "time") else None
     import time as _t
     real = _t.time
     _t.time = lambda: TIME
