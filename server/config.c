@@ -68,6 +68,10 @@ static const struct opt opts[] = {
 				"secondaries to NOTIFY of changes, ADDR[:PORT][,...] (repeatable)"},
 		{"notify-interval", OPT_MS, false, 1, 3600000, OFF(notify_interval_ms),
 				"at most one NOTIFY per secondary per interval"},
+		{"tsig-keyfile", OPT_PATH, false, 0, 0, OFF(tsig_keyfile),
+				"TSIG keys, BIND's key \"name\" { algorithm ...; secret ...; }; syntax"},
+		{"xfr-key", OPT_NAME, false, 0, 0, OFF(xfr_key),
+				"TSIG key (of --tsig-keyfile) transfers must be signed with"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},
@@ -303,7 +307,9 @@ static int set_name(struct apply_state *st, const struct opt *o, const char *v)
 {
 	struct server_config *cfg = st->cfg;
 	char canon[RS_NAME_TEXT_MAX];
-	int rc = rs_name_canonical(v, 0, canon);
+	/* A TSIG key name may hold '_' (BIND, NSD and Knot accept it). */
+	unsigned flags = o->offset == OFF(xfr_key) ? RS_NAME_UNDERSCORE | RS_NAME_NUMERIC_TOP : 0;
+	int rc = rs_name_canonical(v, flags, canon);
 	if (rc < 0) {
 		return fail(st->err, st->errsz, "%s: invalid %s '%s': %s", st->where, o->name, v,
 				rs_strerror(rc));
@@ -593,8 +599,9 @@ static int finish(struct server_config *cfg, char *err, size_t errsz)
 	if (cfg->nnotify > 0 && cfg->nxfr_allow == 0) {
 		/* A NOTIFY asks the secondary to transfer, which only --xfr-allow
 		 * lets it do; and without it no zone versions are published. */
-		return fail(err, errsz, "--notify needs --xfr-allow: the secondaries it names "
-					"must be allowed to transfer the zone");
+		return fail(err, errsz,
+				"--notify needs --xfr-allow: the secondaries it names "
+				"must be allowed to transfer the zone");
 	}
 	return 0;
 }

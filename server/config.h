@@ -66,6 +66,10 @@ struct server_config {
 	struct sockaddr_storage notify[CONFIG_MAX_NOTIFY];
 	size_t nnotify;
 	uint32_t notify_interval_ms; /**< --notify-interval; default 50 ms */
+	/** --tsig-keyfile: TSIG keys (server/dns/tsig.h); "": none. */
+	char tsig_keyfile[4096];
+	/** --xfr-key: the key transfers must be signed with, canonical; "": none. */
+	char xfr_key[RS_NAME_TEXT_MAX];
 
 	/* API limits (reloadable). */
 	uint32_t api_max_conns;      /**< default 10,000 */

@@ -10,6 +10,7 @@
 #include "server/api/api.h"
 #include "server/dns/dnsio.h"
 #include "server/dns/notify.h"
+#include "server/dns/tsig.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/stats.h"
@@ -25,9 +26,34 @@ static void store_changed_cb(const struct store_change *change, void *ud)
 	}
 }
 
+/* --tsig-keyfile and --xfr-key: the keys, checked before anything opens. */
+static int tsig_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	if (cfg->tsig_keyfile[0] != '\0') {
+		char why[1400];
+		int rc = tsig_keyring_load(cfg->tsig_keyfile, &srv->tsig, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errsz, "--tsig-keyfile: %s", why);
+			return rc;
+		}
+		rs_log_info("TSIG: %zu keys from %s", srv->tsig->n, cfg->tsig_keyfile);
+	}
+	if (cfg->xfr_key[0] != '\0' && tsig_keyring_find(srv->tsig, cfg->xfr_key) == NULL) {
+		return rs_error_printf(err, errsz, RS_ECONF, "--xfr-key %s: %s", cfg->xfr_key,
+				srv->tsig == NULL ? "no --tsig-keyfile given"
+						  : "no such key in the --tsig-keyfile");
+	}
+	return 0;
+}
+
 int server_open(struct server *srv, char *err, size_t errsz)
 {
-	int rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
+	int rc = tsig_open(srv, err, errsz);
+	if (rc < 0) {
+		return rc;
+	}
+	rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
 			err, errsz);
 	if (rc < 0) {
 		return rc;
@@ -319,7 +345,11 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 									.stable_subsets =
 											cfg->stable_subsets,
 									.xfr_allow = cfg->xfr_allow,
-									.nxfr_allow = cfg->nxfr_allow},
+									.nxfr_allow = cfg->nxfr_allow,
+									.tsig_keys = srv->tsig,
+									.xfr_key = tsig_keyring_find(
+											srv->tsig,
+											cfg->xfr_key)},
 							.cookies = !cfg->dns_cookies_off,
 							.cookie_secret = cfg->dns_cookie_secret,
 							.data_dir = cfg->data_dir,
@@ -348,6 +378,34 @@ static int http_open(struct server *srv, char *err, size_t errsz)
 
 /* NOTIFY to --notify targets (none: no module). The SOA it carries is the
  * answer engine's (answer.c builds it from the same settings). */
+/* NOTIFY signed with --xfr-key (RFC 8945 through server/dns/tsig.h): the
+ * module keeps each message's request MAC, which is all the answer's
+ * verification needs beside the key. */
+static int notify_sign_cb(
+		void *ctx, uint8_t *msg, size_t *len, size_t cap, uint8_t *mac, size_t *mac_len)
+{
+	struct tsig_state st;
+	int rc = tsig_request_sign(ctx, &st, msg, len, cap, rs_clock_wall_ms() / 1000);
+	if (rc == 0) {
+		memcpy(mac, st.mac, st.mac_len);
+		*mac_len = st.mac_len;
+	}
+	return rc;
+}
+
+static int notify_verify_cb(
+		void *ctx, const uint8_t *msg, size_t len, const uint8_t *mac, size_t mac_len)
+{
+	struct tsig_state st = {.key = ctx, .mac_len = (uint16_t)mac_len};
+	if (mac_len > sizeof(st.mac)) {
+		return RS_EINVAL;
+	}
+	memcpy(st.mac, mac, mac_len);
+	return tsig_response_verify(&st, msg, len, rs_clock_wall_ms() / 1000) == TSIG_OK
+			       ? 0
+			       : RS_EINVAL;
+}
+
 static int notify_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct server_config *cfg = &srv->cfg;
@@ -371,7 +429,12 @@ static int notify_open(struct server *srv, char *err, size_t errsz)
 	};
 	int rc = notify_new(&nc, &srv->notify, err, errsz);
 	if (rc == 0) {
-		rc = notify_start(srv->notify, srv->loop, NULL, err, errsz);
+		const struct tsig_key *key =
+				srv->tsig != NULL && cfg->xfr_key[0] != '\0'
+						? tsig_keyring_find(srv->tsig, cfg->xfr_key)
+						: NULL;
+		const struct notify_signer signer = {notify_sign_cb, notify_verify_cb, (void *)key};
+		rc = notify_start(srv->notify, srv->loop, key != NULL ? &signer : NULL, err, errsz);
 	}
 	if (rc == 0) {
 		rs_log_info("notify: %zu secondar%s, at most one NOTIFY each per %u ms",
@@ -478,6 +541,8 @@ void server_close(struct server *srv)
 	srv->notify = NULL;
 	store_free(srv->store);
 	srv->store = NULL;
+	tsig_keyring_free(srv->tsig);
+	srv->tsig = NULL;
 }
 
 /* ---- the stats snapshot ------------------------------------------------------ */

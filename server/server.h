@@ -56,7 +56,8 @@ struct server {
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
-	struct notify *notify;   /**< NULL without --notify */
+	struct notify *notify;     /**< NULL without --notify */
+	struct tsig_keyring *tsig; /**< --tsig-keyfile's keys, or NULL */
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

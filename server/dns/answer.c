@@ -302,9 +302,6 @@ static void answer_refuse(struct answer *a, const uint8_t *msg, enum answer_kind
 	case ANSWER_KIND_BADVERS: /* RFC 6891 6.1.3 */
 		answer_write_error(a, msg, out, outcap, DNSWIRE_BADVERS, question, res);
 		break;
-	case ANSWER_KIND_TSIG: /* we hold no TSIG keys: RFC 8945 5.2 "key not known" */
-		answer_write_error(a, msg, out, outcap, DNSWIRE_NOTAUTH, question, res);
-		break;
 	case ANSWER_KIND_COOKIE_ONLY: /* RFC 7873 5.4: it learns the server cookie */
 		answer_write_error(a, msg, out, outcap, DNSWIRE_NOERROR, false, res);
 		break;
@@ -340,9 +337,21 @@ static size_t udp_limit(const struct answer *a, size_t outcap)
 	return lim < outcap ? lim : outcap;
 }
 
+/* A refused transfer: counted by reason, and said in @p res for the log. */
+static void transfer_refuse(struct answer *a, const uint8_t *msg, enum answer_xfr_result why,
+		uint8_t *out, size_t outcap, struct answer_result *res)
+{
+	bool ixfr = a->q.qtype == DNSWIRE_IXFR;
+	a->counters.transfers[ixfr ? ANSWER_XFR_IXFR : ANSWER_XFR_AXFR][why]++;
+	answer_write_error(a, msg, out, outcap, DNSWIRE_REFUSED, true, res);
+	res->xfr_refused = true;
+	res->xfr_reason = (uint8_t)why;
+	res->xfr_type = a->q.qtype;
+}
+
 /* AXFR and IXFR of zone @p z: refused, or our SOA alone (an IXFR that is up
  * to date, or over UDP: RFC 1995 2 and 4), or handed to xfr_write() by the
- * caller (ANSWER_TRANSFER). */
+ * caller (ANSWER_TRANSFER). A TSIG that failed was answered before. */
 static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_zone *z,
 		const struct answer_client *c, uint8_t *out, size_t outcap,
 		struct answer_result *res)
@@ -355,9 +364,20 @@ static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_
 		answer_write_error(a, msg, out, outcap, DNSWIRE_FORMERR, true, res);
 		return;
 	}
-	if (z->report || q->nlabels != z->nlabels || !xfr_allowed(a, c->addr)) {
-		count[ANSWER_XFR_REFUSED]++;
-		answer_write_error(a, msg, out, outcap, DNSWIRE_REFUSED, true, res);
+	if (z->report || q->nlabels != z->nlabels) {
+		transfer_refuse(a, msg, ANSWER_XFR_REFUSED, out, outcap, res);
+		return;
+	}
+	if (!xfr_allowed(a, c->addr)) {
+		transfer_refuse(a, msg, ANSWER_XFR_REFUSED_ACL, out, outcap, res);
+		return;
+	}
+	if (a->xfr_key != NULL && !a->tsig_sign) {
+		transfer_refuse(a, msg, ANSWER_XFR_REFUSED_UNSIGNED, out, outcap, res);
+		return;
+	}
+	if (a->xfr_key != NULL && a->tsig.key != a->xfr_key) {
+		transfer_refuse(a, msg, ANSWER_XFR_REFUSED_KEY, out, outcap, res);
 		return;
 	}
 	soa_refresh(a, z);
@@ -369,7 +389,7 @@ static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_
 	bool older = serial_newer((uint32_t)z->soa.tag_rev, q->ixfr_serial);
 	if (ixfr && older && c->transport == ANSWER_UDP && a->ixfr_udp != NULL) {
 		/* RFC 1995 2: the difference when it fits one datagram */
-		size_t cap = udp_limit(a, outcap);
+		size_t cap = udp_limit(a, outcap) - a->tsig_room; /* signed: room for it */
 		size_t len = a->ixfr_udp(a->ixfr_udp_ud, a, msg, out, cap);
 		if (len > 0) {
 			count[ANSWER_XFR_INCREMENTAL]++;
@@ -388,12 +408,11 @@ static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_
 	res->action = ANSWER_TRANSFER; /* xfr_write() counts the outcome */
 }
 
-void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
+/* answer_process() but for the signature of a signed reply. */
+static void answer_query(struct answer *a, const uint8_t *msg, size_t qlen,
 		const struct answer_client *c, uint64_t now_ms, uint8_t *out, size_t outcap,
 		struct answer_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	a->cookie_send = false;
 	enum dnswire_verdict v = dnswire_query_check(msg, qlen, &a->q);
 	const struct answer_zone *z;
 	enum answer_kind k = answer_classify(a, v, &z);
@@ -413,7 +432,13 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		return;
 	}
 	query_accept(a, msg, c);
-	if (k == ANSWER_KIND_TRANSFER) {
+	bool transfer = k == ANSWER_KIND_TRANSFER;
+	if (a->q.has_tsig && !answer_tsig_check(a, msg, qlen, transfer,
+					     transfer && !xfr_allowed(a, c->addr), c, out, outcap,
+					     res)) {
+		return;
+	}
+	if (transfer) {
 		answer_transfer(a, msg, (struct answer_zone *)z, c, out, outcap, res);
 		return;
 	}
@@ -423,6 +448,21 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 	}
 	/* The classifier only reads the zone; answering may rebuild its SOA. */
 	answer_zone(a, msg, k, (struct answer_zone *)z, c, now_ms, out, outcap, res);
+}
+
+void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
+		const struct answer_client *c, uint64_t now_ms, uint8_t *out, size_t outcap,
+		struct answer_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	a->cookie_send = false;
+	a->tsig_sign = false;
+	a->tsig_room = 0;
+	answer_query(a, msg, qlen, c, now_ms, out, outcap, res);
+	/* Only a signed query pays for this (RFC 8945 5.3). */
+	if (a->tsig_sign && res->action == ANSWER_SEND) {
+		answer_tsig_sign(a, out, outcap, c, res);
+	}
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -476,6 +516,8 @@ int answer_new(const struct answer_config *cfg, const struct store *store, struc
 	a->published = cfg->published;
 	a->ixfr_udp = cfg->ixfr_udp;
 	a->ixfr_udp_ud = cfg->ixfr_udp_ud;
+	a->tsig_keys = cfg->tsig_keys;
+	a->xfr_key = cfg->xfr_key;
 	a->err_tokens = ERROR_RATE;
 	if (getrandom(&a->rng, sizeof(a->rng), 0) != sizeof(a->rng)) {
 		a->rng = (uint64_t)(uintptr_t)a ^ 0x2545f4914f6cdd1du;
@@ -536,10 +578,19 @@ void answer_free(struct answer *a)
 	free(a->order);
 	free(a->xfr_allow);
 	explicit_bzero(&a->cookie_secrets, sizeof(a->cookie_secrets));
+	explicit_bzero(&a->tsig, sizeof(a->tsig));
 	free(a);
 }
 
 const struct answer_counters *answer_counters_get(const struct answer *a)
 {
 	return &a->counters;
+}
+
+const char *answer_xfr_result_name(unsigned r)
+{
+	static const char *const names[ANSWER_XFR_RESULTS] = {"full", "incremental", "soa",
+			"refused", "formerr", "failed", "refused_acl", "refused_unsigned",
+			"refused_key", "badkey", "badsig", "badtime", "badtrunc"};
+	return r < ANSWER_XFR_RESULTS ? names[r] : "?";
 }

@@ -60,6 +60,8 @@ struct store;
 struct answer;
 struct cookie_secrets;
 struct rs_prefix;
+struct tsig_key;
+struct tsig_keyring;
 
 /** The SOA timers of the services zone, s (answer_build.c explains them;
  * NOTIFY's SOA carries them too, server/dns/notify.h). */
@@ -112,6 +114,13 @@ struct answer_config {
 	/** IXFR over UDP with a difference; NULL: our SOA alone. */
 	answer_ixfr_udp_cb ixfr_udp;
 	void *ixfr_udp_ud;
+	/** TSIG keys (--tsig-keyfile, server/dns/tsig.h): borrowed for the
+	 * engine's life. A query signed with one of them is answered signed;
+	 * NULL: no keys (a signed query is answered NOTAUTH, BADKEY). */
+	const struct tsig_keyring *tsig_keys;
+	/** --xfr-key: a key of tsig_keys that transfers must be signed with,
+	 * besides coming from an --xfr-allow source; NULL: the ACL alone. */
+	const struct tsig_key *xfr_key;
 };
 
 enum answer_transport {
@@ -140,12 +149,19 @@ enum answer_xfr_type {
 };
 
 enum answer_xfr_result {
-	ANSWER_XFR_FULL = 0,    /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
-	ANSWER_XFR_INCREMENTAL, /**< IXFR: the condensed difference (RFC 1995 4) */
-	ANSWER_XFR_SOA,         /**< IXFR answered with our SOA alone (up to date, or UDP) */
-	ANSWER_XFR_REFUSED, /**< not from an --xfr-allow source, not the apex, the report zone */
-	ANSWER_XFR_FORMERR, /**< AXFR over UDP (RFC 5936 4.2) */
-	ANSWER_XFR_FAILED,  /**< out of memory: SERVFAIL */
+	ANSWER_XFR_FULL = 0,         /**< the whole zone, SOA to SOA (server/dns/xfr.h) */
+	ANSWER_XFR_INCREMENTAL,      /**< IXFR: the condensed difference (RFC 1995 4) */
+	ANSWER_XFR_SOA,              /**< IXFR answered with our SOA alone (up to date, or UDP) */
+	ANSWER_XFR_REFUSED,          /**< not the apex, the report zone */
+	ANSWER_XFR_FORMERR,          /**< AXFR over UDP (RFC 5936 4.2), a malformed TSIG */
+	ANSWER_XFR_FAILED,           /**< out of memory: SERVFAIL */
+	ANSWER_XFR_REFUSED_ACL,      /**< not from an --xfr-allow source: REFUSED */
+	ANSWER_XFR_REFUSED_UNSIGNED, /**< --xfr-key set, the request unsigned: REFUSED */
+	ANSWER_XFR_REFUSED_KEY,      /**< signed with a key other than --xfr-key: REFUSED */
+	ANSWER_XFR_BADKEY,           /**< TSIG with an unknown key: NOTAUTH, BADKEY */
+	ANSWER_XFR_BADSIG,           /**< TSIG MAC wrong: NOTAUTH, BADSIG */
+	ANSWER_XFR_BADTIME,          /**< TSIG time outside the fudge: NOTAUTH, BADTIME */
+	ANSWER_XFR_BADTRUNC,         /**< TSIG MAC truncated: NOTAUTH, BADTRUNC */
 	ANSWER_XFR_RESULTS,
 };
 
@@ -193,6 +209,11 @@ struct answer_result {
 	uint16_t rcode; /**< (extended) rcode sent */
 	bool truncated;
 	bool partial;
+	/** A transfer refused (REFUSED or NOTAUTH): log it with the source
+	 * (docs/dns.md); @c xfr_reason is the enum answer_xfr_result counted. */
+	bool xfr_refused;
+	uint8_t xfr_reason;
+	uint16_t xfr_type;           /**< its QTYPE (AXFR or IXFR) */
 	bool report;                 /**< a client report to log: see @c fields */
 	struct report_fields fields; /**< valid until the next answer_process() */
 };
@@ -239,3 +260,7 @@ void answer_process(struct answer *a, const uint8_t *q, size_t qlen,
 
 /** The engine's counters (borrowed; updated in place by answer_process()). */
 const struct answer_counters *answer_counters_get(const struct answer *a);
+
+/** The label of a transfer result in roster_dns_transfers_total{result}
+ * and in the log ("full", "refused_acl", "badsig"...); "?" out of range. */
+const char *answer_xfr_result_name(unsigned r);

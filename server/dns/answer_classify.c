@@ -110,9 +110,6 @@ enum answer_kind answer_classify(
 	if (q->opt_ok && q->edns_version > 0) {
 		return ANSWER_KIND_BADVERS;
 	}
-	if (q->has_tsig) {
-		return ANSWER_KIND_TSIG;
-	}
 	if (v == DNSWIRE_COOKIE_ONLY) {
 		return ANSWER_KIND_COOKIE_ONLY;
 	}

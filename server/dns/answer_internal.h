@@ -50,6 +50,7 @@
 #include "server/dns/answer.h"
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
+#include "server/dns/tsig.h"
 
 struct store_service;
 
@@ -156,6 +157,15 @@ struct answer {
 	const struct answer_published *published;
 	answer_ixfr_udp_cb ixfr_udp;
 	void *ixfr_udp_ud;
+	/* TSIG (answer_tsig.c): the keys (borrowed), and this query's exchange:
+	 * when tsig_sign, the reply (each message of a transfer) is signed at
+	 * tsig_now, and the writers keep tsig_room octets free for it. */
+	const struct tsig_keyring *tsig_keys;
+	const struct tsig_key *xfr_key;
+	struct tsig_state tsig;
+	bool tsig_sign;
+	size_t tsig_room;
+	uint64_t tsig_now;
 };
 
 /** The wire offset of label @p i of the checked question's lower-cased name. */
@@ -176,7 +186,6 @@ enum answer_kind {
 	ANSWER_KIND_MALFORMED,   /**< FORMERR, header only (rate-limited) */
 	ANSWER_KIND_NOTIMP,      /**< an opcode other than QUERY (rate-limited) */
 	ANSWER_KIND_BADVERS,     /**< EDNS version above 0 (RFC 6891 6.1.3) */
-	ANSWER_KIND_TSIG,        /**< signed, and we hold no keys (RFC 8945 5.2) */
 	ANSWER_KIND_COOKIE_ONLY, /**< no question, a COOKIE (RFC 7873 5.4) */
 	ANSWER_KIND_REFUSED,     /**< outside our zones, or a class other than IN */
 	ANSWER_KIND_TRANSFER,    /**< AXFR or IXFR */
@@ -208,6 +217,39 @@ enum answer_kind answer_classify(
  * @param l a label in wire form (length octet first), lower-cased.
  */
 uint32_t answer_ring_shard_label(const uint8_t *l);
+
+/* ---- answer_tsig.c -------------------------------------------------------- */
+
+/**
+ * Verify the TSIG of a signed query (a->q.has_tsig; RFC 8945 5.2). On
+ * success the reply will be signed (a->tsig_sign, a->tsig_room). On a
+ * failure, the reply is written into @p out: FORMERR, or NOTAUTH with the
+ * TSIG error (signed for BADTIME), counted for a transfer; except for a
+ * transfer from a source outside --xfr-allow (@p outsider), which goes on
+ * unsigned to be REFUSED like any other.
+ * @return true to go on answering, false when @p res holds the reply.
+ */
+bool answer_tsig_check(struct answer *a, const uint8_t *msg, size_t len, bool transfer,
+		bool outsider, const struct answer_client *c, uint8_t *out, size_t outcap,
+		struct answer_result *res);
+
+/**
+ * Sign the reply of res->len octets in @p out (a->tsig_sign), within
+ * @p outcap and, over UDP, the client's payload size. When the TSIG RR does
+ * not fit, the reply becomes the question alone with TC=1, signed
+ * (RFC 8945 5.3); when even that does not fit, it is dropped.
+ */
+void answer_tsig_sign(struct answer *a, uint8_t *out, size_t outcap, const struct answer_client *c,
+		struct answer_result *res);
+
+/**
+ * Sign one message of a transfer in place (a->tsig_sign): the message after
+ * the 2-octet length prefix at @p start in @p out, up to its end; the TSIG
+ * RR is appended (the prefix is the caller's to write).
+ * @return 0, or the buffer's error (RS_ENOMEM).
+ */
+__attribute__((warn_unused_result)) int answer_tsig_sign_framed(
+		struct answer *a, struct rs_buf *out, size_t start);
 
 /* ---- answer_cache.c ------------------------------------------------------- */
 

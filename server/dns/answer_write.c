@@ -174,6 +174,7 @@ static void reply_start(struct answer *a, struct reply *r, const uint8_t *msg, u
 	if (limit > outcap) {
 		limit = outcap;
 	}
+	limit -= a->tsig_room; /* a signed reply: room for the TSIG RR (answer_tsig.c) */
 	reply_begin(a, r, msg, out, limit, true, true);
 	r->opt = q->opt_ok;
 	r->rcode = DNSWIRE_NOERROR;

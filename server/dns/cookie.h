@@ -29,8 +29,9 @@
  *   previous secret, still accepted when checking: the RFC 9018 roll-over.
  *   Servers that share an anycast address share the file.
  *
- * The only file that includes <sodium.h> (SipHash-2-4, constant-time compare,
- * the random secret). cookie_check() is pure and thread-safe.
+ * One of the two files that include <sodium.h> (here SipHash-2-4, a
+ * constant-time compare, the random secret; tsig.c is the other). cookie_check() is pure and
+ * thread-safe.
  */
 #pragma once
 

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
+#include "server/dns/refusal.h"
 #include "server/dns/xfr.h"
 #include "server/dns/xfr_publish.h"
 #include "server/dns/xfr_zone.h"
@@ -125,6 +126,7 @@ struct dnsio {
 	struct cookie_secrets cookie_secrets; /* copied into each engine */
 	struct answer *answer;                /* the main thread's: TCP, and UDP without workers */
 	struct report report;
+	struct refusal_log refusals; /* which refused transfers to log */
 	struct dnsio_counters counters;
 	struct dns_udp udp[DNSIO_LISTEN_MAX];
 	size_t nudp;
@@ -192,6 +194,7 @@ static void io_free(struct dnsio *io)
 		pthread_rwlock_destroy(&io->lock);
 	}
 	report_log_close(&io->report);
+	refusal_deinit(&io->refusals);
 	answer_free(io->answer);
 	xfr_zone_free(io->zone);
 	rs_buf_deinit(&io->xbuf);
@@ -213,6 +216,23 @@ static void dnsio_refresh(struct dnsio *io)
 	answer_store_set(io->answer, io->store, store_reloads(io->store));
 	io->report.rate = io->limits.report_rate;
 	io->report.log_max = io->limits.report_log_max;
+}
+
+/* A refused transfer: logged with its source, at most once a minute per
+ * source and reason (server/dns/refusal.h); always counted by the engine. */
+static void refusal_note(
+		struct refusal_log *rl, const struct answer_result *res, const struct sockaddr *sa)
+{
+	if (!res->xfr_refused || !refusal_admit(rl, sa, res->xfr_reason, rs_clock_mono_ms())) {
+		return;
+	}
+	char text[RS_ADDR_TEXT_MAX];
+	if (rs_endpoint_format(sa, text) < 0) {
+		snprintf(text, sizeof(text), "?");
+	}
+	rs_log_warning("dns: %s from %s refused: %s (logged once a minute per source and reason)",
+			res->xfr_type == DNSWIRE_IXFR ? "IXFR" : "AXFR", text,
+			answer_xfr_result_name(res->xfr_reason));
 }
 
 /* ---- UDP ---------------------------------------------------------------- */
@@ -318,8 +338,9 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
  * whatever the engine needs (the store lock with workers).
  */
 static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, struct answer *a,
-		struct report *rep, uint64_t now, struct dnsio_counters *ctr, int *nsend)
+		struct dnsio *io, uint64_t now, struct dnsio_counters *ctr, int *nsend)
 {
+	struct report *rep = &io->report;
 	*nsend = 0;
 	if (b->armed != us) {
 		for (int i = 0; i < UDP_BATCH; i++) {
@@ -356,6 +377,9 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
 		if (res.report) {
 			report_log_write(rep, &res.fields, c.addr, rs_clock_wall_ms());
+		}
+		if (res.xfr_refused) {
+			refusal_note(&io->refusals, &res, c.addr);
 		}
 		if (res.action != ANSWER_SEND) {
 			continue;
@@ -406,8 +430,7 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
-		int n = udp_batch_answer(
-				&io->batch, &u->s, io->answer, &io->report, now, &io->counters, &k);
+		int n = udp_batch_answer(&io->batch, &u->s, io->answer, io, now, &io->counters, &k);
 		udp_batch_send(&io->batch, u->s.fd, k, &io->counters);
 		if (n < UDP_BATCH) {
 			return;
@@ -426,8 +449,8 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 			return;
 		}
 		answer_store_set(w->answer, io->store, store_reloads(io->store));
-		int n = udp_batch_answer(&w->batch, us, w->answer, &io->report, rs_clock_mono_ms(),
-				&w->counters, &k);
+		int n = udp_batch_answer(
+				&w->batch, us, w->answer, io, rs_clock_mono_ms(), &w->counters, &k);
 		pthread_rwlock_unlock(&io->lock);
 		/* Responses are plain bytes now: send without holding the lock. */
 		udp_batch_send(&w->batch, us->fd, k, &w->counters);
@@ -586,6 +609,9 @@ static void tcp_process(struct net_tcp_conn *tc)
 		if (res.report) {
 			report_log_write(&io->report, &res.fields, cl.addr, rs_clock_wall_ms());
 		}
+		if (res.xfr_refused) {
+			refusal_note(&io->refusals, &res, cl.addr);
+		}
 		if (res.action == ANSWER_TRANSFER) {
 			tcp_transfer(io, tc, c->rbuf + off - qlen);
 			continue;
@@ -694,6 +720,7 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	io->limits = cfg->limits;
 	io->stop_fd = -1;
 	report_init(&io->report, cfg->limits.report_rate);
+	refusal_init(&io->refusals);
 	io->acfg = cfg->answer;
 	for (size_t i = 0; i < cfg->answer.nns; i++) {
 		io->ns[i] = cfg->answer.ns[i];

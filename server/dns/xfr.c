@@ -43,9 +43,12 @@ static void msg_end(struct xfr_msg *m)
 	if (rs_buf_error(m->out) != 0) {
 		return;
 	}
-	uint8_t *p = (uint8_t *)m->out->data + m->start;
-	dnswire_set16(p, (uint16_t)msg_len(m));
-	dnswire_set16(p + 2 + 6, m->an);
+	dnswire_set16((uint8_t *)m->out->data + m->start + 2 + 6, m->an);
+	if (m->a->tsig_sign) { /* RFC 8945 5.3.1: every message signed */
+		int rc = answer_tsig_sign_framed(m->a, m->out, m->start);
+		m->rc = m->rc != 0 ? m->rc : rc;
+	}
+	dnswire_set16((uint8_t *)m->out->data + m->start, (uint16_t)msg_len(m));
 	m->res->messages++;
 }
 
@@ -234,7 +237,7 @@ int xfr_write(struct answer *a, const struct xfr_zone *zone, const uint8_t *msg,
 			.z = z,
 			.query = msg,
 			.out = out,
-			.max = msg_max,
+			.max = msg_max - a->tsig_room, /* signed: each message carries it */
 			.first = true,
 			.res = res};
 	msg_begin(&m);

@@ -171,18 +171,17 @@ static void prom_dns_zone(struct rs_buf *t, const struct stats_dns *dns)
 static void prom_dns_transfers(struct rs_buf *t, const struct answer_counters *a)
 {
 	static const char *const types[ANSWER_XFR_TYPES] = {"axfr", "ixfr"};
-	static const char *const results[ANSWER_XFR_RESULTS] = {
-			"full", "incremental", "soa", "refused", "formerr", "failed"};
 	prom_family(t, "roster_dns_transfers_total", "counter",
 			"Zone transfer requests, by type and result (full: the whole zone; "
-			"incremental: an IXFR difference; soa: our SOA alone, an IXFR up to date "
-			"or over UDP).");
+			"incremental: an IXFR difference; soa: our SOA alone, an IXFR up to date or over UDP; refused_*, bad*: refusals "
+			"by reason, docs/dns.md).");
 	for (size_t k = 0; a != NULL && k < ANSWER_XFR_TYPES; k++) {
 		for (size_t r = 0; r < ANSWER_XFR_RESULTS; r++) {
 			rs_buf_printf(t,
 					"roster_dns_transfers_total{type=\"%s\",result=\"%s\"} "
 					"%" PRIu64 "\n",
-					types[k], results[r], a->transfers[k][r]);
+					types[k], answer_xfr_result_name((unsigned)r),
+					a->transfers[k][r]);
 		}
 	}
 	prom_family(t, "roster_dns_transfer_partial_rrsets_total", "counter",

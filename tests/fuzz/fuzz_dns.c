@@ -19,6 +19,15 @@
  * xfr_write(); every framed message of a transfer is checked like a
  * response (within the limit, the query's ID, parsed by ldns).
  *
+ * TSIG: the engines hold the key "fuzz-key." (hmac-sha256, FUZZ_TSIG_SECRET
+ * below, which gen_corpus.py signs its seeds with at WALL_BASE), so a signed
+ * query reaches tsig_request_verify() and its answer (each message of a
+ * transfer) is signed. A query whose ID has its top bit set goes to a
+ * second engine over the same store that also requires --xfr-key fuzz-key.
+ * for transfers (the refusals by reason); the others to one with the ACL
+ * alone (so unsigned transfers still reach xfr_write()). Every signed
+ * answer to a query that verified is verified back as a client would.
+ *
  * Invariants checked on every response (abort() = a finding):
  *   - it never exceeds the cap given, nor the UDP payload size we may send;
  *   - a sent response has QR=1, the query's ID and at least a header;
@@ -37,6 +46,7 @@
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
 #include "server/dns/report.h"
+#include "server/dns/tsig.h"
 #include "server/dns/xfr.h"
 #include "server/registry/store.h"
 #include "tests/engine_fixture.h"
@@ -46,7 +56,11 @@
 #define UDP_MAX ENGINE_UDP_MAX
 #define WALL_BASE 1700000000u
 
+#define FUZZ_TSIG_SECRET "ZnV6ei1rZXktc2VjcmV0LWZvci1yb3N0ZXJkLXRzaWc="
+
 static struct engine_fixture fx;
+static struct answer *keyed; /* --xfr-key fuzz-key.: IDs with the top bit set */
+static struct tsig_keyring *keys;
 static uint64_t now_ms = 1000;
 static bool verbose; /* FUZZ_VERBOSE=1: one line per response */
 
@@ -106,7 +120,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	cfg.xfr_allow = allow;
 	cfg.nxfr_allow = 2;
+	static const char keyfile[] =
+			"key \"fuzz-key.\" { algorithm hmac-sha256; secret \"" FUZZ_TSIG_SECRET
+			"\"; };\nkey other. { algorithm hmac-sha512; secret \"AAEC\"; };";
+	char err[256];
+	if (tsig_keyring_parse(keyfile, sizeof(keyfile) - 1, "fuzz", &keys, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fuzz_dns: %s\n", err);
+		abort();
+	}
+	cfg.tsig_keys = keys;
 	if (engine_fixture_open(&fx, &cfg, false) < 0) {
+		abort();
+	}
+	cfg.xfr_key = &keys->keys[0];
+	if (answer_new(&cfg, fx.st, &fx.rep, &keyed) < 0) {
 		abort();
 	}
 	static const struct store_meta meta[] = {{"path", "/v1"}, {"zone", "a"}};
@@ -164,12 +191,15 @@ static bool response_cookie(const ldns_pkt *p, uint8_t out[COOKIE_SERVER_LEN])
 
 /* A transfer's framed messages: each within the limit, with the query's
  * ID, parsed by ldns; SOA first. */
-static void check_transfer(const uint8_t *q)
+static void check_transfer(struct answer *an, const uint8_t *q, size_t qlen, uint32_t wall_s)
 {
 	struct rs_buf b;
 	rs_buf_init(&b);
 	struct xfr_result xr;
-	int rc = xfr_write(fx.an, fx.zone, q, XFR_MSG_MAX, &b, &xr);
+	int rc = xfr_write(an, fx.zone, q, XFR_MSG_MAX, &b, &xr);
+	/* A signed request: every message verifies, as a secondary checks it. */
+	struct tsig_state cl;
+	bool tsig = tsig_request_verify(keys, q, qlen, wall_s, &cl) == TSIG_OK;
 	CHECK(rs_buf_error(&b) == 0);
 	size_t n = 0;
 	for (size_t off = 0; off < b.len; n++) {
@@ -178,6 +208,7 @@ static void check_transfer(const uint8_t *q)
 		size_t len = dnswire_get16(m - 2);
 		CHECK(len >= DNSWIRE_HEADER && off + 2 + len <= b.len);
 		CHECK(m[0] == q[0] && m[1] == q[1]);
+		CHECK(rc != 0 || !tsig || tsig_response_verify(&cl, m, len, wall_s) == TSIG_OK);
 		ldns_pkt *p = NULL;
 		if (ldns_wire2pkt(&p, m, len) != LDNS_STATUS_OK) {
 			fprintf(stderr, "fuzz_dns: transfer message %zu does not parse\n", n);
@@ -213,11 +244,20 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 	/* Ten seconds between queries: the error and report rate limits never
 	 * carry over from one input to the next. */
 	now_ms += 10000;
-	answer_process(fx.an, q, qlen, &client, now_ms, out, cap, &res);
+	struct answer *an = qlen >= 1 && (q[0] & 0x80) ? keyed : fx.an;
+	answer_process(an, q, qlen, &client, now_ms, out, cap, &res);
 	ldns_pkt *p = NULL;
 	if (res.action == ANSWER_TRANSFER) {
 		CHECK(t == ANSWER_TCP);
-		check_transfer(q);
+		check_transfer(an, q, qlen, wall_s);
+	}
+	struct tsig_state cl;
+	struct dnswire_query vq;
+	enum dnswire_verdict vv = dnswire_query_check(q, qlen, &vq);
+	if (res.action == ANSWER_SEND && (vv == DNSWIRE_OK || vv == DNSWIRE_COOKIE_ONLY) &&
+			tsig_request_verify(keys, q, qlen, wall_s, &cl) == TSIG_OK) {
+		/* A query that verifies gets an answer that verifies. */
+		CHECK(tsig_response_verify(&cl, out, res.len, wall_s) == TSIG_OK);
 	}
 	if (res.action == ANSWER_SEND) {
 		CHECK(res.len <= cap);

@@ -5,6 +5,9 @@ A handful of valid inputs per target, built by hand (no protobuf or DNS
 library needed). The output is committed; run this again after changing it:
     python3 tests/fuzz/gen_corpus.py
 """
+import base64
+import hashlib
+import hmac
 import os
 import shutil
 import struct
@@ -42,6 +45,28 @@ def ixfr(serial):
     q[9] = 1  # NSCOUNT
     rdata = name("ns1.example.net.") + b"\xc0\x0c" + struct.pack(">IIIII", serial, 60, 30, 9, 5)
     return bytes(q) + b"\xc0\x0c" + struct.pack(">HHIH", 6, 1, 0, len(rdata)) + rdata
+
+
+# TSIG (RFC 8945 4.3.3), signed as fuzz_dns.c's engines verify it: the key
+# fuzz-key. (hmac-sha256, FUZZ_TSIG_SECRET there) at its WALL_BASE.
+WALL_BASE = 1700000000
+FUZZ_KEY = ("fuzz-key.", "ZnV6ei1rZXktc2VjcmV0LWZvci1yb3N0ZXJkLXRzaWc=", "hmac-sha256")
+OTHER_KEY = ("other.", "AAEC", "hmac-sha512")   # known, not --xfr-key
+UNKNOWN_KEY = ("nobody.", "AAEC", "hmac-sha256")
+
+
+def tsig(msg, key=FUZZ_KEY, when=WALL_BASE, fudge=300):
+    """@p msg with a TSIG RR appended and ARCOUNT counted."""
+    kname, secret, alg = key
+    digest = hashlib.sha512 if alg == "hmac-sha512" else hashlib.sha256
+    variables = (name(kname) + struct.pack(">HI", 255, 0) + name(alg) +
+                 struct.pack(">HIHHH", when >> 32, when & 0xffffffff, fudge, 0, 0))
+    mac = hmac.new(base64.b64decode(secret), msg + variables, digest).digest()
+    rdata = (name(alg) + struct.pack(">HIHH", when >> 32, when & 0xffffffff, fudge, len(mac)) +
+             mac + msg[:2] + struct.pack(">HH", 0, 0))
+    ar = struct.unpack(">H", msg[10:12])[0] + 1
+    return (msg[:10] + struct.pack(">H", ar) + msg[12:] + name(kname) +
+            struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata)
 
 
 CLIENT = bytes(range(1, 9))
@@ -87,6 +112,31 @@ def dns_seeds():
     s["padding_ecs"] = bytes([UDP]) + query(ZONE, 6, opt(
         options=option(12, bytes(8)) + option(8, bytes([0, 1, 24, 0, 192, 0, 2]))))
     s["notimp_opcode"] = bytes([UDP]) + query(ZONE, 6, flags=0x2800)
+    # TSIG. An ID with the top bit set asks the engine that requires
+    # --xfr-key fuzz-key. for transfers (fuzz_dns.c).
+    keyed = 0x9234
+    s["tsig_soa_udp"] = bytes([UDP]) + tsig(query(ZONE, 6, opt()))
+    s["tsig_srv_big_udp"] = bytes([UDP]) + tsig(query("_big._tcp." + ZONE, 33))
+    s["tsig_other_key_tcp"] = bytes([TCP]) + tsig(query(ZONE, 6), OTHER_KEY)
+    s["tsig_axfr_tcp"] = bytes([TCP]) + tsig(query(ZONE, 252, opt()))
+    s["tsig_axfr_keyed"] = bytes([TCP]) + tsig(query(ZONE, 252, qid=keyed))
+    s["tsig_axfr_keyed_unsigned"] = bytes([TCP]) + query(ZONE, 252, qid=keyed)
+    s["tsig_axfr_keyed_other"] = bytes([TCP]) + tsig(query(ZONE, 252, qid=keyed), OTHER_KEY)
+    s["tsig_axfr_keyed_badkey"] = bytes([TCP]) + tsig(query(ZONE, 252, qid=keyed),
+                                                      UNKNOWN_KEY)
+    s["tsig_axfr_keyed_stale"] = bytes([TCP]) + tsig(query(ZONE, 252, qid=keyed),
+                                                     when=WALL_BASE - 1000)
+    bad = bytearray(tsig(query(ZONE, 252, qid=keyed)))
+    bad[-10] ^= 1  # a MAC octet
+    s["tsig_axfr_keyed_badsig"] = bytes([TCP]) + bytes(bad)
+    s["tsig_axfr_keyed_outside"] = bytes([TCP | NOADDR]) + tsig(query(ZONE, 252, qid=keyed))
+    ix = bytearray(ixfr(1))
+    ix[0] = keyed >> 8
+    s["tsig_ixfr_keyed_tcp"] = bytes([TCP]) + tsig(bytes(ix))
+    s["tsig_ixfr_keyed_udp"] = bytes([UDP]) + tsig(bytes(ix))
+    # The harness asks again aged by the high nibble: BADTIME from 300 s on.
+    s["tsig_cookie_aged"] = bytes([UDP | ROUNDTRIP | 2 << 4]) + tsig(
+        query(ZONE, 6, opt(options=option(10, CLIENT + srvc))))
     return s
 
 

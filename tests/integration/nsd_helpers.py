@@ -83,3 +83,19 @@ def wait_serial(port, zone, serial, timeout, procs=()):
         return soa_serial_at(port, zone)
     return harness.wait_until(serial_now, timeout, f"serial {serial} at 127.0.0.1:{port}",
                               interval=0.02, ignore=(dns.exception.Timeout,), want=serial)
+
+
+def settled_serial(port, zone, timeout=10):
+    """A primary's serial once the version holding every change made so far
+    is published (docs/dns.md "Zone versions and serials": at most one
+    version per --notify-interval, 50 ms by default): the same serial twice,
+    0.2 s apart."""
+    prev = [None]
+
+    def same():
+        s = soa_serial_at(port, zone)
+        ok = isinstance(s, int) and s == prev[0]
+        prev[0] = s
+        return s if ok else None
+    return harness.wait_until(same, timeout, f"a settled serial on port {port}", interval=0.2,
+                              ignore=(dns.exception.Timeout,))

@@ -252,8 +252,8 @@ def test_transfers_refused_outside_the_acl(tmp_path, extra):
         # Queries are answered as ever.
         assert answer_set(s.dns_port, "web." + ZONE, "A") == ["10.0.0.1"]
         m = metrics(s)
-        assert metric(m, "roster_dns_transfers_total", type="axfr", result="refused") == 2
-        assert metric(m, "roster_dns_transfers_total", type="ixfr", result="refused") == 2
+        assert metric(m, "roster_dns_transfers_total", type="axfr", result="refused_acl") == 2
+        assert metric(m, "roster_dns_transfers_total", type="ixfr", result="refused_acl") == 2
 
 
 @pytest.mark.parametrize("bad", ["10.0.0.0/33", "10.1.2.3/8", "example.net/8", "10.0.0.0/8,,::1",

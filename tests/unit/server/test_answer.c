@@ -865,10 +865,26 @@ ParameterizedTestParameters(answer, malformed_table)
 					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0xc0, 12, 0, 1, 0, 1,
 							0, 0, 0, 0, 0, 0},
 					12 + 31 + 12, 0},
-			{"TSIG alone: no key known",
+			{"TSIG with an empty RDATA",
 					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 255, 0,
 							0, 0, 0, 0, 0},
-					12 + 31 + 11, 9},
+					12 + 31 + 11, 1},
+			{"TSIG RDATA cut short",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 255, 0,
+							0, 0, 0, 0, 13, 11, 'h', 'm', 'a', 'c', '-',
+							's', 'h', 'a', '2', '5', '6', 0},
+					12 + 31 + 11 + 13, 1},
+			{"TSIG class IN",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 1, 0, 0,
+							0, 0, 0, 0},
+					12 + 31 + 11, 1},
+			/* Well formed, a key we do not hold: RFC 8945 5.2.1 BADKEY. */
+			{"TSIG of an unknown key",
+					{HDR(1, 0, 0, 1), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 255, 0,
+							0, 0, 0, 0, 29, 11, 'h', 'm', 'a', 'c', '-',
+							's', 'h', 'a', '2', '5', '6', 0, 0, 0, 0, 0,
+							0, 0, 1, 44, 0, 0, 0xab, 0xcd, 0, 0, 0, 0},
+					12 + 31 + 11 + 29, 9},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

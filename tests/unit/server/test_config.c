@@ -355,3 +355,23 @@ Test(config, help_defaults_parse_back_to_the_defaults)
 	cr_expect_geq(checked, 25, "only %d defaults shown", checked);
 	free(text);
 }
+
+/* --tsig-keyfile is a path; --xfr-key a key name (canonical, '_' allowed as
+ * BIND, NSD and Knot allow it); the key file itself is read at start. */
+Test(config, tsig_keyfile_and_xfr_key)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.tsig_keyfile, "");
+	cr_expect_str_eq(cfg.xfr_key, "");
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b --tsig-keyfile /etc/roster/xfr.key "
+				     "--xfr-key Roster_XFR",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_str_eq(cfg.tsig_keyfile, "/etc/roster/xfr.key");
+	cr_expect_str_eq(cfg.xfr_key, "roster_xfr.");
+	cr_expect_neq(parse(&cfg, "--site a --domain b --xfr-key a..b", err, sizeof(err)), 0);
+	cr_expect(strstr(err, "xfr-key") != NULL, "%s", err);
+}

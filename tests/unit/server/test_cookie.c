@@ -522,13 +522,15 @@ Test(cookie_engine, cookie_only_query_with_tsig_is_notauth, .init = engine_setup
 {
 	uint8_t q[512], cc[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	size_t n = mkq(q, false, cc, 8, 0);
-	/* A TSIG record (empty: we hold no keys, so its contents never matter). */
-	static const uint8_t tsig[] = {0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0};
+	/* A well-formed TSIG record of a key we do not hold (no MAC). */
+	static const uint8_t tsig[] = {0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 29, 11, 'h', 'm', 'a', 'c',
+			'-', 's', 'h', 'a', '2', '5', '6', 0, 0, 0, 0, 0, 0, 0, 1, 44, 0, 0, 0xab,
+			0xcd, 0, 0, 0, 0};
 	memcpy(q + n, tsig, sizeof(tsig));
 	n += sizeof(tsig);
 	q[11] = 2;
 	ask(q, n, "192.0.2.1", 1000);
 	cr_assert_eq(res.action, ANSWER_SEND);
-	cr_assert_eq(rcode_of(), 9, "NOTAUTH, as for any query with a TSIG");
+	cr_assert_eq(rcode_of(), 9, "NOTAUTH (BADKEY), as for any query with an unknown key");
 	cr_assert_eq(get16(out + 4), 0, "no question");
 }

@@ -354,10 +354,11 @@ Test(xfr, acl_transports_and_ixfr)
 	free_pkts(m, n);
 	rs_buf_deinit(&b);
 	const struct answer_counters *c = answer_counters_get(fx.an);
-	cr_expect_eq(c->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_REFUSED], 3);
+	cr_expect_eq(c->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_REFUSED], 2);
+	cr_expect_eq(c->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_REFUSED_ACL], 1);
 	cr_expect_eq(c->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_FORMERR], 1);
 	cr_expect_eq(c->transfers[ANSWER_XFR_IXFR][ANSWER_XFR_SOA], 3);
-	cr_expect_eq(c->transfers[ANSWER_XFR_IXFR][ANSWER_XFR_REFUSED], 1);
+	cr_expect_eq(c->transfers[ANSWER_XFR_IXFR][ANSWER_XFR_REFUSED_ACL], 1);
 	cr_expect_eq(c->transfers[ANSWER_XFR_IXFR][ANSWER_XFR_FULL], 1);
 }
 
