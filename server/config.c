@@ -12,10 +12,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/name.h"
-
-#ifndef ROSTER_VERSION
-#define ROSTER_VERSION "dev"
-#endif
+#include "roster/version.h"
 
 enum opt_type {
 	OPT_LABEL, /* one DNS label, lower-cased */

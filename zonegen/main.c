@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/flags.h"
 #include "common/name.h"
+#include "roster/version.h"
 #include "zonegen/run.h"
 
 /* The flags as given; finish() checks the names and fills cfg. */
@@ -20,7 +21,7 @@ struct zg_args {
 	const char *ns[ZG_LIST_MAX];
 	size_t nns;
 	uint64_t serial; /* UINT64_MAX: not given */
-	bool help;
+	bool help, version;
 };
 
 /* 1..@p max letters, digits, '-', '_', '.' and the characters of @p more:
@@ -156,6 +157,8 @@ static const struct rs_flag zg_flags[] = {
 		{"quiet", 0, RS_FLAG_SWITCH, ARG(cfg.quiet), .help = "no summary on stdout"},
 		/* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
 		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help), .help = "this text"},
+		{"version", 0, RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(version),
+				.help = "print the version and exit"},
 };
 
 /* getopt_long's rules, which roster-zonegen has always had: --ns for --ns,
@@ -170,7 +173,7 @@ static const char synopsis[] =
 		"         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
 		"         [--max-drop 10] [--force] [--check] [--shard-large]\n"
 		"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
-		"         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n\n";
+		"         [--nsd-pattern NAME] [--knot-template ID] [--quiet] [--version]\n\n";
 
 static void usage(FILE *out)
 {
@@ -250,7 +253,11 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc = rs_flags_parse(&zg_spec, argc - 1, argv + 1, &g, err, sizeof(err));
 	if (rc == 1) {
-		usage(stdout);
+		if (g.version) {
+			printf("roster-zonegen %s\n", ROSTER_VERSION);
+		} else {
+			usage(stdout);
+		}
 		return ZG_EXIT_OK;
 	}
 	if (rc < 0) {

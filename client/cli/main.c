@@ -470,8 +470,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (cli.a.cmd == ARGS_HELP) {
-		fputs(args_usage(), stdout);
-		return EXIT_OK;
+		if (cli.a.version) {
+			printf("roster %s\n", ROSTER_VERSION);
+		} else {
+			args_command_usage(stdout, cli.a.help_cmd);
+		}
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_SERVER;
 	}
 	const char *sites = getenv("ROSTER_SITES");
 	if (sites_resolve(&cli.a, getenv("ROSTER_SERVER"),

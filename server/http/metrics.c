@@ -9,6 +9,7 @@
 
 #include "common/addr.h"
 #include "common/error.h"
+#include "roster/version.h"
 #include "server/dns/answer.h"
 #include "server/registry/store.h"
 #include "server/stats.h"
