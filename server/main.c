@@ -7,11 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#ifdef ROSTER_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
 #include "server/server.h"
+
+/* Tell the service manager (Type=notify) about a state change; nothing
+ * without NOTIFY_SOCKET or without libsystemd. A failed notification is
+ * not an error of ours: systemd then times the start out and says so. */
+static void notify(const char *state)
+{
+#ifdef ROSTER_SYSTEMD
+	if (sd_notify(0, state) < 0) {
+		rs_log_warning("sd_notify: cannot reach NOTIFY_SOCKET");
+	}
+#else
+	(void)state;
+#endif
+}
 
 struct daemon {
 	struct server srv;
@@ -29,6 +46,7 @@ static void sigterm_cb(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 	rs_log_notice("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	notify("STOPPING=1");
 	signals_close(d);
 	server_stop(&d->srv);
 }
@@ -38,14 +56,17 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	(void)signum;
 	struct daemon *d = h->data;
 	char err[512];
+	notify("RELOADING=1");
 	if (config_reload(&d->srv.cfg, err, sizeof(err)) < 0) {
 		rs_log_error("SIGHUP: config not reloaded: %s", err);
+		notify("READY=1");
 		return;
 	}
 	rs_log_set_level((enum rs_log_level)d->srv.cfg.log_level);
 	server_limits_reload(&d->srv);
 	rs_log_notice("SIGHUP: limits and log level reloaded%s",
 			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
+	notify("READY=1");
 }
 
 int main(int argc, char **argv)
@@ -116,6 +137,9 @@ int main(int argc, char **argv)
 	rs_log_release(RS_LOG_DEBUG);
 	rs_log_notice("rosterd serving %s (site %s): api, dns and http started", d.srv.cfg.zone,
 			d.srv.cfg.site);
+	/* Every listener is bound and listening (server_start() returned): a
+	 * unit ordered after rosterd (Type=notify) can connect from here. */
+	notify("READY=1\nSTATUS=serving");
 
 	server_run(&d.srv);
 

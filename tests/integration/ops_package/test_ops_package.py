@@ -48,7 +48,7 @@ def test_install_holds_every_file(destdir):
         "include/roster/client.h", "include/roster/version.h",
         f"{build_option('libdir')}/libroster.so.{project_version()}",
         f"{build_option('libdir')}/pkgconfig/roster.pc",
-        "lib/systemd/system/rosterd.service",
+        "lib/systemd/system/rosterd.service", "lib/systemd/system/roster-register@.service",
         "lib/sysusers.d/roster.conf", "lib/tmpfiles.d/roster.conf",
         f"{sysconf}/roster/rosterd.conf",
         "share/doc/roster/examples/rosterd.conf", "share/doc/roster/examples/sites.conf",
