@@ -30,6 +30,17 @@ static void notify(const char *state)
 #endif
 }
 
+/* A failed start's one line: "rosterd: ..." on a terminal or in a file;
+ * an error record (priority 3, or a JSON object) for a log collector. */
+static void start_failed(const char *what)
+{
+	if (rs_log_get_format() == RS_LOG_FORMAT_TEXT) {
+		fprintf(stderr, "rosterd: %s\n", what);
+	} else {
+		rs_log_error("%s", what);
+	}
+}
+
 struct daemon {
 	struct server srv;
 	uv_signal_t sigterm, sigint, sighup;
@@ -79,10 +90,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "rosterd: %s\n", err);
+		start_failed(err);
 		return 2;
 	}
 	rs_log_set_level((enum rs_log_level)d.srv.cfg.log_level);
+	rs_log_set_format((enum rs_log_format)d.srv.cfg.log_format);
 	/* What start-up opened (the store, each listener) is told once every
 	 * listener is bound: a start that fails is one error line naming the
 	 * problem (SPEC), not a report of what worked before it. */
@@ -104,7 +116,7 @@ int main(int argc, char **argv)
 		server_close(&d.srv);
 		uv_loop_close(&loop);
 		rs_log_release(RS_LOG_WARNING);
-		fprintf(stderr, "rosterd: %s\n", err);
+		start_failed(err);
 		return 2;
 	}
 	/* Signals before listeners: a SIGTERM that arrives as soon as a port
@@ -131,7 +143,7 @@ int main(int argc, char **argv)
 		server_close(&d.srv);
 		uv_loop_close(&loop);
 		rs_log_release(RS_LOG_WARNING); /* the listeners that did open: not news */
-		fprintf(stderr, "rosterd: %s\n", err);
+		start_failed(err);
 		return 2;
 	}
 	rs_log_release(RS_LOG_DEBUG);
