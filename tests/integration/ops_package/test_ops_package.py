@@ -52,6 +52,8 @@ def test_install_holds_every_file(destdir):
         "lib/sysusers.d/roster.conf", "lib/tmpfiles.d/roster.conf",
         f"{sysconf}/roster/rosterd.conf",
         "share/doc/roster/examples/rosterd.conf", "share/doc/roster/examples/sites.conf",
+        "share/man/man8/rosterd.8", "share/man/man1/roster.1", "share/man/man1/roster-zonegen.1",
+        "share/man/man3/libroster.3", "share/bash-completion/completions/roster",
     ]
     missing = [w for w in want if not os.path.exists(prefixed(destdir, w))]
     assert missing == [], missing
