@@ -43,7 +43,7 @@ BUILD_PKGS=(build-essential pkg-config meson ninja-build
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
 	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils
 	lmdb-utils faketime iproute2 procps python3-prometheus-client chromium systemd
-	clang-format bash-completion groff-base)
+	clang-format bash-completion groff-base prometheus)
 # The fuzz build: clang, and libclang-rt-14-dev for libFuzzer and the
 # sanitizer runtimes of Debian 12's clang 14.
 FUZZ_PKGS=(clang libclang-rt-14-dev)
