@@ -37,7 +37,7 @@ const char *args_usage(void)
 {
 	return "usage: roster [--server HOST:PORT | -s SITE] [--json] [--timeout MS]\n"
 	       "              [--cache FILE] [--max-stale SECONDS] COMMAND ...\n"
-	       "  query --service NAME [--protocol P] [--all]\n"
+	       "  query [--service] NAME [--protocol P] [--all]\n"
 	       "  register --service NAME --protocol P --host FQDN --port N [--address IP]...\n"
 	       "           [--ttl S | --permanent] [--weight W] [--priority P] [--meta K=V]...\n"
 	       "           [--starting]\n"
@@ -59,9 +59,10 @@ const char *args_usage(void)
 static const struct {
 	const char *synopsis, *what;
 } cmd_help[] = {
-		[ARGS_QUERY] = {"query --service NAME [--protocol P] [--all]",
-				"Print the service's UP endpoints (--all: DOWN and STARTING too).\n"
-				"exit: 0 some endpoint UP, 1 none"},
+		[ARGS_QUERY] = {"query [--service] NAME [--protocol P] [--all]",
+				"Print the service's UP endpoints (--all: DOWN and STARTING too) in "
+				"columns:\nhost:port, status, weight, priority, addresses, metadata.\n"
+				"exit: 0 some endpoint UP (--all: any endpoint), 1 none"},
 		[ARGS_REGISTER] = {"register --service NAME --protocol P --host FQDN --port N "
 				   "[--address IP]...\n"
 				   "           [--ttl S | --permanent] [--weight W] [--priority P] "
@@ -164,6 +165,15 @@ static int set_host(void *t, const struct rs_flag *f, const char *v, char *err, 
 	if (rs_name_check(v, 0) != 0) {
 		return usage_err(err, errsz, "invalid --host '%s': not a valid host name", v);
 	}
+	/* The host is the SRV target, absolute: "web1" would be published as
+	 * "web1.", which no resolver finds. */
+	const char *dot = strchr(v, '.');
+	if (dot == NULL || dot[1] == '\0') {
+		return usage_err(err, errsz,
+				"invalid --host '%s': a single label is not a fully qualified "
+				"name; give the FQDN (e.g. %.*s.lon6.example.net)",
+				v, (int)strcspn(v, "."), v);
+	}
 	*field(t, f) = v;
 	return 0;
 }
@@ -222,7 +232,8 @@ static const struct rs_flag cli_flags[] = {
 		{"site", 's', RS_FLAG_CALL, ARG(site), .set = set_site, .value_name = "SITE",
 				.help = "the registries of SITE in /etc/roster/sites.conf "
 					"(ROSTER_SITES: another file)"},
-		{"json", 0, RS_FLAG_SWITCH, ARG(json), .help = "JSON output instead of text"},
+		{"json", 0, RS_FLAG_SWITCH, ARG(json),
+				.help = "JSON output instead of text (64-bit ids as strings)"},
 		{"timeout", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, timeout_ms), .min = 1,
 				.max = 600000, .hint = "1-600000 ms", .value_name = "MS",
 				.help = "per-request and connect timeout (default 2000)"},
@@ -334,6 +345,13 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 				"no command (query, register, deregister, status, "
 				"list, watch, ring, reports, stats)");
 	}
+	if (a->service_arg != NULL) {
+		if (a->service != NULL && strcmp(a->service, a->service_arg) != 0) {
+			return usage_err(err, errsz, "two services: '%s' and --service '%s'",
+					a->service_arg, a->service);
+		}
+		a->service = a->service_arg;
+	}
 	if ((mask & (IDENT | C(ARGS_QUERY) | C(ARGS_RING))) && a->service == NULL) {
 		return usage_err(err, errsz, "%s needs --service", args_cmd_name(a->cmd));
 	}
@@ -382,6 +400,17 @@ static int positional(void *t, const char *arg, char *err, size_t errsz)
 	}
 	if (a->cmd == ARGS_STATUS && a->status == ROSTER_STATUS_UNSPECIFIED) {
 		return parse_status_word(a, arg, err, errsz);
+	}
+	if (a->cmd == ARGS_QUERY && a->service_arg == NULL) {
+		/* roster query web: the service, as --service gives it. */
+		if (rs_label_check(arg, strlen(arg), 0) != 0) {
+			return usage_err(err, errsz,
+					"invalid service '%s': a DNS label of letters, digits and "
+					"hyphens, without underscore, at most 63 characters",
+					arg);
+		}
+		a->service_arg = arg;
+		return 0;
 	}
 	return usage_err(err, errsz, "unexpected argument '%s'", arg);
 }

@@ -47,6 +47,7 @@ struct args {
 	/* command */
 	enum args_cmd cmd;
 	const char *service, *protocol, *host, *key;
+	const char *service_arg; /**< query's positional service, before it is checked */
 	uint16_t port;
 	const char *addresses[ARGS_MAX_ADDRESSES];
 	size_t n_addresses;
