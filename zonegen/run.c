@@ -346,7 +346,9 @@ static int run_read(struct run *r)
 			.ttl = a->ttl,
 			.v4_prefix = a->v4_prefix,
 			.v6_prefix = a->v6_prefix,
-			.shard_large = a->shard_large};
+			.shard_large = a->shard_large,
+			.services_ns = a->services_ns,
+			.nservices_ns = a->nservices_ns};
 	return zg_gen_build(&r->g, &r->opt, &r->inv, &r->recs, &r->diag);
 }
 
