@@ -146,10 +146,15 @@ class DelegatedRosterd(Rosterd):
         return a
 
     def wait_ready(self):
-        harness.wait_port(self.api_port, proc=self.proc)
-        harness.wait_port(53, host=self.addr, proc=self.proc)
-        harness.wait_port(self.http_port, proc=self.proc)
-        wait_until(lambda: "rosterd serving" in self.logs(), 10, "rosterd serving")
+        try:
+            harness.wait_port(self.api_port, proc=self.proc)
+            harness.wait_port(53, host=self.addr, proc=self.proc)
+            harness.wait_port(self.http_port, proc=self.proc)
+            wait_until(lambda: "rosterd serving" in self.logs(), 10, "rosterd serving")
+        except AssertionError:
+            self.proc.kill()  # `with` never entered: stop it here
+            self.proc.wait()
+            raise
 
 
 def test_unbound_follows_the_delegation_to_rosterd(tmp_path):
