@@ -8,6 +8,12 @@
 
 #include "client/inst.h"
 #include "common/error.h"
+#include "roster/version.h"
+
+const char *roster_version(void)
+{
+	return ROSTER_VERSION;
+}
 
 const char *roster_strerror(int err)
 {

@@ -1,5 +1,8 @@
 #include "client/jsonify.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,16 +31,43 @@ json_t *jsonify_instance(const struct roster_instance *inst)
 		json_object_set_new(
 				meta, inst->metadata[i].key, json_string(inst->metadata[i].value));
 	}
-	/* "o" steals the references, also on failure. */
-	return json_pack("{s:s, s:s, s:s, s:i, s:o*, s:i, s:i, s:o*, s:s, s:I, s:I, s:s, s:I, s:b}",
+	/* "o" steals the references, also on failure. The lease id is a random
+	 * 64-bit number: as a JSON number it would be negative past 2^63 and
+	 * rounded past 2^53 by most readers (jq, JavaScript), so it is a
+	 * decimal string. */
+	char lease[24];
+	snprintf(lease, sizeof(lease), "%" PRIu64, inst->lease);
+	return json_pack("{s:s, s:s, s:s, s:i, s:o*, s:i, s:i, s:o*, s:s, s:I, s:I, s:s, s:s, s:b}",
 			"service", inst->service, "protocol", inst->protocol, "host", inst->host,
 			"port", (int)inst->port, "addresses", addrs, "priority",
 			(int)inst->priority, "weight", (int)inst->weight, "metadata", meta,
 			"status", roster_status_name(inst->status), "registered_at_ms",
 			(json_int_t)inst->registered_at_ms, "status_since_ms",
 			(json_int_t)inst->status_since_ms, "expiry",
-			jsonify_expiry_name(inst->expiry), "lease", (json_int_t)inst->lease,
-			"stale", (int)inst->stale);
+			jsonify_expiry_name(inst->expiry), "lease", lease, "stale",
+			(int)inst->stale);
+}
+
+/* A lease id: a decimal string (what jsonify_instance() writes), or a
+ * JSON integer (cache files written before). */
+static int lease_parse(const json_t *v, uint64_t *out)
+{
+	if (json_is_integer(v)) {
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	const char *t = json_string_value(v);
+	if (t == NULL || t[0] < '0' || t[0] > '9' || strlen(t) > 20) {
+		return ROSTER_EPROTO;
+	}
+	char *end = NULL;
+	errno = 0;
+	unsigned long long n = strtoull(t, &end, 10);
+	if (errno != 0 || *end != '\0') {
+		return ROSTER_EPROTO;
+	}
+	*out = n;
+	return 0;
 }
 
 static enum roster_status status_from_name(const char *s)
@@ -54,19 +84,20 @@ int jsonify_parse_instance(const json_t *obj, struct roster_instance *out)
 {
 	const char *service, *protocol, *host, *status, *expiry;
 	int port, priority, weight, stale;
-	json_int_t reg_at, since, lease;
-	json_t *addrs, *meta;
+	json_int_t reg_at, since;
+	uint64_t lease = 0;
+	json_t *addrs, *meta, *lease_v;
 	json_error_t err;
 	memset(out, 0, sizeof(*out));
 	if (json_unpack_ex((json_t *)obj, &err, 0,
-			    "{s:s, s:s, s:s, s:i, s:o, s:i, s:i, s:o, s:s, s:I, s:I, s:s, s:I, s:b}",
+			    "{s:s, s:s, s:s, s:i, s:o, s:i, s:i, s:o, s:s, s:I, s:I, s:s, s:o, s:b}",
 			    "service", &service, "protocol", &protocol, "host", &host, "port",
 			    &port, "addresses", &addrs, "priority", &priority, "weight", &weight,
 			    "metadata", &meta, "status", &status, "registered_at_ms", &reg_at,
-			    "status_since_ms", &since, "expiry", &expiry, "lease", &lease, "stale",
-			    &stale) != 0 ||
-			!json_is_array(addrs) || !json_is_object(meta) || port < 1 ||
-			port > 65535) {
+			    "status_since_ms", &since, "expiry", &expiry, "lease", &lease_v,
+			    "stale", &stale) != 0 ||
+			lease_parse(lease_v, &lease) != 0 || !json_is_array(addrs) ||
+			!json_is_object(meta) || port < 1 || port > 65535) {
 		return ROSTER_EPROTO;
 	}
 	size_t na = json_array_size(addrs), nm = json_object_size(meta);
@@ -112,7 +143,7 @@ int jsonify_parse_instance(const json_t *obj, struct roster_instance *out)
 			.expiry = strcmp(expiry, "TIMED") == 0   ? ROSTER_TIMED
 				  : strcmp(expiry, "NEVER") == 0 ? ROSTER_NEVER
 								 : ROSTER_EXPIRY_UNSPECIFIED,
-			.lease = (uint64_t)lease,
+			.lease = lease,
 			.stale = stale != 0,
 	};
 	rc = inst_pack(out, &view);

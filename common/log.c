@@ -5,7 +5,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include "common/error.h"
 
 static _Atomic int log_level = RS_LOG_INFO;
+static _Atomic int log_format = RS_LOG_FORMAT_TEXT;
 
 /* rs_log_hold()'s lines, in order: the text in held_text, each line's level
  * and extent in held_lines. */
@@ -44,6 +47,51 @@ const char *rs_log_level_name(int level)
 		return "?";
 	}
 	return level_names[level];
+}
+
+static const char *const format_names[] = {"auto", "text", "journal", "json"};
+
+int rs_log_format_parse(const char *text)
+{
+	for (int i = 0; i <= RS_LOG_FORMAT_JSON; i++) {
+		if (strcmp(text, format_names[i]) == 0) {
+			return i;
+		}
+	}
+	return RS_EINVAL;
+}
+
+const char *rs_log_format_name(int format)
+{
+	if (format < 0 || format > RS_LOG_FORMAT_JSON) {
+		return "?";
+	}
+	return format_names[format];
+}
+
+int rs_log_stderr_is_journal(const char *journal_stream)
+{
+	unsigned long long dev = 0, ino = 0;
+	struct stat st;
+	if (journal_stream == NULL || sscanf(journal_stream, "%llu:%llu", &dev, &ino) != 2 ||
+			fstat(STDERR_FILENO, &st) < 0) {
+		return 0;
+	}
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void rs_log_set_format(enum rs_log_format format)
+{
+	if (format == RS_LOG_FORMAT_AUTO) {
+		format = rs_log_stderr_is_journal(getenv("JOURNAL_STREAM")) ? RS_LOG_FORMAT_JOURNAL
+									    : RS_LOG_FORMAT_TEXT;
+	}
+	atomic_store(&log_format, (int)format);
+}
+
+enum rs_log_format rs_log_get_format(void)
+{
+	return (enum rs_log_format)atomic_load(&log_format);
 }
 
 void rs_log_set_level(enum rs_log_level level)
@@ -109,29 +157,84 @@ void rs_log_release(enum rs_log_level most_verbose)
 	pthread_mutex_unlock(&hold_mu);
 }
 
+/* syslog(3) priorities of our levels: err, warning, notice, info, debug. */
+static const int level_priority[] = {3, 4, 5, 6, 7};
+
+/* @p msg as the body of a JSON string into @p out (at most @p cap bytes, no
+ * NUL); returns the length written. A character that does not fit whole is
+ * dropped with the rest. */
+static size_t json_escape(char *out, size_t cap, const char *msg)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++) {
+		char esc[8];
+		size_t k;
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\', esc[1] = (char)*p, k = 2;
+		} else if (*p == '\n') {
+			esc[0] = '\\', esc[1] = 'n', k = 2;
+		} else if (*p < 0x20) {
+			k = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p);
+		} else {
+			esc[0] = (char)*p, k = 1;
+		}
+		if (n + k > cap) {
+			break;
+		}
+		memcpy(out + n, esc, k);
+		n += k;
+	}
+	return n;
+}
+
+/* The line's prefix in @p line (timestamp and level, or priority); its length. */
+static size_t line_prefix(char *line, size_t cap, int format, enum rs_log_level level)
+{
+	if (format == RS_LOG_FORMAT_JOURNAL) {
+		return (size_t)snprintf(line, cap, "<%d>", level_priority[level]);
+	}
+	uint64_t now_ms = rs_clock_wall_ms();
+	time_t secs = (time_t)(now_ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char ts[32];
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (format == RS_LOG_FORMAT_JSON) {
+		return (size_t)snprintf(line, cap,
+				"{\"ts\":\"%s.%03uZ\",\"level\":\"%s\",\"msg\":\"", ts,
+				(unsigned)(now_ms % 1000), level_names[level]);
+	}
+	return (size_t)snprintf(line, cap, "%s.%03uZ %-7s ", ts, (unsigned)(now_ms % 1000),
+			level_names[level]);
+}
+
 void rs_log(enum rs_log_level level, const char *fmt, ...)
 {
 	if (!rs_log_enabled(level)) {
 		return;
 	}
-	char line[2048];
-	uint64_t now_ms = rs_clock_wall_ms();
-	time_t secs = (time_t)(now_ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03uZ %-7s ", (unsigned)(now_ms % 1000),
-			level_names[level]);
+	char line[2048], msg[1536];
+	int format = atomic_load(&log_format);
+	size_t n = line_prefix(line, sizeof(line), format, level);
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (m < 0) {
-		m = 0;
+		msg[0] = '\0';
 	}
-	n += (size_t)m;
-	if (n > sizeof(line) - 2) {
-		n = sizeof(line) - 2; /* truncated message */
+	if (format == RS_LOG_FORMAT_JSON) {
+		n += json_escape(line + n, sizeof(line) - n - 4, msg);
+		line[n++] = '"';
+		line[n++] = '}';
+	} else {
+		/* One line per event: a newline inside the message (a peer's
+		 * text) would split it, and journald would take the rest as a
+		 * line of its own at the default priority. */
+		size_t k = strnlen(msg, sizeof(msg));
+		for (size_t i = 0; i < k && n < sizeof(line) - 2; i++) {
+			line[n++] = msg[i] == '\n' ? ' ' : msg[i];
+		}
 	}
 	line[n++] = '\n';
 	if (atomic_load(&holding) && hold_line(level, line, n)) {

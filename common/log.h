@@ -1,7 +1,11 @@
 /*
  * common/log.h - one line per event on stderr, with a level.
  *
- * Format: "2026-11-26T00:58:07.123Z info  <message>". Lines are written with
+ * Formats (rs_log_set_format()): text, "2026-11-26T00:58:07.123Z info  <message>";
+ * journal, "<6><message>" (sd-daemon(3) syslog priority prefix, no timestamp:
+ * journald stamps the line itself and `journalctl -p err` filters on it);
+ * json, one object a line: {"ts":"2026-...Z","level":"info","msg":"..."}.
+ * Lines are written with
  * a single write(2) so that concurrent threads never interleave inside one.
  * The level is process-wide state (the one exception to "no globals outside
  * main.c": every module logs, and threading a logger through library-like
@@ -25,6 +29,39 @@ int rs_log_level_parse(const char *text);
 
 /** The name rs_log_level_parse() accepts for @p level ("info"); "?" when out of range. */
 const char *rs_log_level_name(int level);
+
+enum rs_log_format {
+	RS_LOG_FORMAT_AUTO = 0, /**< journal when stderr is journald's stream, else text */
+	RS_LOG_FORMAT_TEXT,
+	RS_LOG_FORMAT_JOURNAL,
+	RS_LOG_FORMAT_JSON,
+};
+
+/**
+ * Parse "auto", "text", "journal" or "json".
+ * @return the format, or RS_EINVAL.
+ */
+int rs_log_format_parse(const char *text);
+
+/** The name rs_log_format_parse() accepts for @p format; "?" when out of range. */
+const char *rs_log_format_name(int format);
+
+/**
+ * Is stderr the journal's stream? systemd sets JOURNAL_STREAM to the
+ * "DEVICE:INODE" of the stream it connects to stderr; a stderr redirected
+ * elsewhere (a file, a pipe) by the service itself does not match it.
+ * @param journal_stream the variable's value, or NULL.
+ */
+int rs_log_stderr_is_journal(const char *journal_stream);
+
+/**
+ * Choose the line format. RS_LOG_FORMAT_AUTO resolves here, once, from the
+ * environment's JOURNAL_STREAM (rs_log_stderr_is_journal()). Default text.
+ */
+void rs_log_set_format(enum rs_log_format format);
+
+/** The format in use (never RS_LOG_FORMAT_AUTO). */
+enum rs_log_format rs_log_get_format(void);
 
 /** Set the most verbose level that is written. Default RS_LOG_INFO. */
 void rs_log_set_level(enum rs_log_level level);

@@ -12,10 +12,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/name.h"
-
-#ifndef ROSTER_VERSION
-#define ROSTER_VERSION "dev"
-#endif
+#include "roster/version.h"
 
 enum opt_type {
 	OPT_LABEL, /* one DNS label, lower-cased */
@@ -31,6 +28,7 @@ enum opt_type {
 	OPT_FRACTION,  /* 0 < x <= 1, or a percentage "15%" */
 	OPT_BOOL,
 	OPT_LOGLEVEL,
+	OPT_LOGFORMAT,
 };
 
 struct opt {
@@ -132,6 +130,8 @@ static const struct opt opts[] = {
 				"largest LMDB map size the store grows to"},
 		{"log-level", OPT_LOGLEVEL, true, 0, 0, OFF(log_level),
 				"error, warning, notice, info or debug"},
+		{"log-format", OPT_LOGFORMAT, false, 0, 0, OFF(log_format),
+				"auto (journal under journald, else text), text, journal or json"},
 		{"config", OPT_PATH, false, 0, 0, OFF(config_file),
 				"config file (key = value lines)"},
 };
@@ -507,6 +507,19 @@ static int set_log_level(struct apply_state *st, const struct opt *o, const char
 	return 0;
 }
 
+static int set_log_format(struct apply_state *st, const struct opt *o, const char *v)
+{
+	(void)o;
+	int rc = rs_log_format_parse(v);
+	if (rc < 0) {
+		return fail(st->err, st->errsz,
+				"%s: invalid log-format '%s' (auto, text, journal, json)",
+				st->where, v);
+	}
+	st->cfg->log_format = rc;
+	return 0;
+}
+
 /* One setting, from the command line or the file (st->from_cli). */
 static int apply(struct apply_state *st, const struct opt *o, const char *v)
 {
@@ -524,6 +537,7 @@ static int apply(struct apply_state *st, const struct opt *o, const char *v)
 			[OPT_FRACTION] = set_fraction,
 			[OPT_BOOL] = set_bool,
 			[OPT_LOGLEVEL] = set_log_level,
+			[OPT_LOGFORMAT] = set_log_format,
 	};
 	if (st->only_reloadable && !o->reloadable) {
 		return 0;
@@ -707,6 +721,9 @@ static void opt_default_format(
 	}
 	case OPT_LOGLEVEL:
 		snprintf(v, sizeof(v), "%s", rs_log_level_name(def->log_level));
+		break;
+	case OPT_LOGFORMAT:
+		snprintf(v, sizeof(v), "%s", rs_log_format_name(def->log_format));
 		break;
 	}
 	if (v[0] != '\0') {

@@ -41,7 +41,8 @@ struct server_config {
 
 	char data_dir[4096]; /**< default ./roster-data */
 	char config_file[4096];
-	int log_level; /**< enum rs_log_level */
+	int log_level;  /**< enum rs_log_level */
+	int log_format; /**< enum rs_log_format; RS_LOG_FORMAT_AUTO by default */
 
 	/* DNS. */
 	uint32_t ttl;                             /**< answer TTL, s; default 5 */

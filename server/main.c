@@ -7,11 +7,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#ifdef ROSTER_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
 #include "server/server.h"
+
+/* Tell the service manager (Type=notify) about a state change; nothing
+ * without NOTIFY_SOCKET or without libsystemd. A failed notification is
+ * not an error of ours: systemd then times the start out and says so. */
+static void notify(const char *state)
+{
+#ifdef ROSTER_SYSTEMD
+	if (sd_notify(0, state) < 0) {
+		rs_log_warning("sd_notify: cannot reach NOTIFY_SOCKET");
+	}
+#else
+	(void)state;
+#endif
+}
+
+/* A failed start's one line: "rosterd: ..." on a terminal or in a file;
+ * an error record (priority 3, or a JSON object) for a log collector. */
+static void start_failed(const char *what)
+{
+	if (rs_log_get_format() == RS_LOG_FORMAT_TEXT) {
+		fprintf(stderr, "rosterd: %s\n", what);
+	} else {
+		rs_log_error("%s", what);
+	}
+}
 
 struct daemon {
 	struct server srv;
@@ -29,6 +57,7 @@ static void sigterm_cb(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 	rs_log_notice("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	notify("STOPPING=1");
 	signals_close(d);
 	server_stop(&d->srv);
 }
@@ -38,14 +67,17 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	(void)signum;
 	struct daemon *d = h->data;
 	char err[512];
+	notify("RELOADING=1");
 	if (config_reload(&d->srv.cfg, err, sizeof(err)) < 0) {
 		rs_log_error("SIGHUP: config not reloaded: %s", err);
+		notify("READY=1");
 		return;
 	}
 	rs_log_set_level((enum rs_log_level)d->srv.cfg.log_level);
 	server_limits_reload(&d->srv);
 	rs_log_notice("SIGHUP: limits and log level reloaded%s",
 			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
+	notify("READY=1");
 }
 
 int main(int argc, char **argv)
@@ -58,10 +90,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "rosterd: %s\n", err);
+		start_failed(err);
 		return 2;
 	}
 	rs_log_set_level((enum rs_log_level)d.srv.cfg.log_level);
+	rs_log_set_format((enum rs_log_format)d.srv.cfg.log_format);
 	/* What start-up opened (the store, each listener) is told once every
 	 * listener is bound: a start that fails is one error line naming the
 	 * problem (SPEC), not a report of what worked before it. */
@@ -83,7 +116,7 @@ int main(int argc, char **argv)
 		server_close(&d.srv);
 		uv_loop_close(&loop);
 		rs_log_release(RS_LOG_WARNING);
-		fprintf(stderr, "rosterd: %s\n", err);
+		start_failed(err);
 		return 2;
 	}
 	/* Signals before listeners: a SIGTERM that arrives as soon as a port
@@ -110,12 +143,15 @@ int main(int argc, char **argv)
 		server_close(&d.srv);
 		uv_loop_close(&loop);
 		rs_log_release(RS_LOG_WARNING); /* the listeners that did open: not news */
-		fprintf(stderr, "rosterd: %s\n", err);
+		start_failed(err);
 		return 2;
 	}
 	rs_log_release(RS_LOG_DEBUG);
 	rs_log_notice("rosterd serving %s (site %s): api, dns and http started", d.srv.cfg.zone,
 			d.srv.cfg.site);
+	/* Every listener is bound and listening (server_start() returned): a
+	 * unit ordered after rosterd (Type=notify) can connect from here. */
+	notify("READY=1\nSTATUS=serving");
 
 	server_run(&d.srv);
 

@@ -167,11 +167,15 @@ static void commit_pump(struct server *srv)
 	if (persist_batch_busy(srv->persist)) {
 		return; /* the next batch collects meanwhile */
 	}
+	uint64_t t = rs_clock_mono_ns();
 	int submitted = persist_batch_submit(srv->persist);
 	if (srv->api != NULL) {
-		api_seal(srv->api);
+		size_t writes = api_seal(srv->api);
 		if (!submitted) {
 			api_flush(srv->api, 0);
+		} else if (persist_batch_busy(srv->persist)) {
+			srv->ack_start_ns = t; /* timed in commit_done_cb */
+			srv->ack_writes = writes;
 		}
 	}
 }
@@ -197,6 +201,11 @@ static void commit_done_cb(const struct persist_result *r, void *ud)
 	}
 	if (srv->api != NULL) {
 		api_flush(srv->api, r->rc);
+		if (r->rc == 0 && srv->ack_writes > 0) {
+			rs_hist_observe(&srv->ack_time, rs_clock_mono_ns() - srv->ack_start_ns,
+					srv->ack_writes);
+		}
+		srv->ack_writes = 0;
 		if (r->rc < 0) {
 			/* The batch collected behind it was discarded with it. */
 			api_seal(srv->api);
@@ -566,6 +575,7 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 	t->tcp_idle_closed = d.tcp_idle_closed;
 	t->tcp_bad_length = d.tcp_bad_length;
 	t->tcp_read_paused = d.tcp_read_paused;
+	t->udp_answer_time = d.udp_answer_time;
 	report_counters_get(dnsio_report(io), &out->reports);
 	dnsio_zone_counters(io, &out->zone);
 }
@@ -606,8 +616,11 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 		out->persist.bytes = persist_bytes(srv->persist);
 		out->persist.map_bytes = persist_map_size(srv->persist);
 		out->persist.commits = persist_commits(srv->persist);
+		out->persist.map_max = persist_map_max(srv->persist);
 	}
 	out->persist.commit_failures = srv->commit_failures;
+	out->persist.ack_time = srv->ack_time;
+	rs_procstat_read(&out->process);
 	if (srv->api != NULL) {
 		out->api = *api_counters_get(srv->api);
 	}

@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hist.h"
 #include "server/config.h"
 #include "server/registry/persist.h"
 #include "server/registry/store.h"
@@ -67,6 +68,9 @@ struct server {
 	bool stopping;
 	bool preserving_logged; /**< last self-preservation state we logged */
 	uint64_t commit_failures;
+	struct rs_hist ack_time;  /**< writes: batch handed to the writer -> replies sent */
+	uint64_t ack_start_ns;    /**< when the batch in flight went to the writer */
+	size_t ack_writes;        /**< its writes; 0: none in flight */
 	uint64_t refusals_logged; /**< persist_refusals() when we last said the map is full */
 	uint64_t full_logged_mono;
 	int exit_code;

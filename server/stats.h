@@ -34,7 +34,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "common/name.h"
+#include "common/procstat.h"
 #include "server/api/counters.h"
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
@@ -56,6 +58,8 @@ struct stats_persist {
 	uint64_t map_bytes; /**< the map's size; 0 without LMDB */
 	uint64_t commits;
 	uint64_t commit_failures; /**< group commits that failed */
+	uint64_t map_max;         /**< --map-max: the largest the map grows to */
+	struct rs_hist ack_time;  /**< writes: handed to the writer to acknowledged */
 };
 
 /** The DNS transport's counters (a copy of struct dnsio_counters, summed
@@ -71,6 +75,7 @@ struct stats_dns_transport {
 	uint64_t tcp_idle_closed;
 	uint64_t tcp_bad_length;
 	uint64_t tcp_read_paused;
+	struct rs_hist udp_answer_time; /**< per UDP answer, read to send */
 };
 
 /** DNS: the answer engines, the transport and the client reports. */
@@ -124,4 +129,5 @@ struct stats_snapshot {
 	struct stats_dns dns;
 	struct stats_http http;
 	struct stats_notify notify;
+	struct rs_procstat process; /**< the process_* figures, read at collection */
 };

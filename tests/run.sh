@@ -18,6 +18,11 @@
 # coverage per directory (gcovr; docs/testing.md keeps the figures), and
 # ends with the same "N passed, M failed" line.
 #
+# ./tests/run.sh --packages instead builds the Debian packages
+# (deploy/debian-build.sh: dpkg-buildpackage, lintian, the packaged binaries
+# run from the unpacked packages; a few minutes, so not in the default run)
+# and ends with the same "N passed, M failed" line.
+#
 # ./tests/run.sh --mutants instead runs the standing mutation check
 # (tests/mutants/run.py: each mutant on a scratch copy against the tests
 # that should kill it; about 10 minutes here) and ends with its score.
@@ -26,24 +31,27 @@ cd "$(dirname "$0")/.."
 
 coverage=false
 mutants=false
+packages=false
 case "${1:-}" in
 "") ;;
 --coverage) coverage=true ;;
 --mutants) mutants=true ;;
+--packages) packages=true ;;
 *)
-	echo "usage: $0 [--coverage | --mutants]" >&2
+	echo "usage: $0 [--coverage | --mutants | --packages]" >&2
 	exit 2
 	;;
 esac
 
 BUILD_PKGS=(build-essential pkg-config meson ninja-build
 	libuv1-dev libldns-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler
-	libjansson-dev libsodium-dev libcriterion-dev)
+	libjansson-dev libsodium-dev libcriterion-dev libsystemd-dev scdoc)
 # The real peers and tools of the integration tests.
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
 	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils
 	lmdb-utils faketime iproute2 procps python3-prometheus-client chromium systemd
-	clang-format python3-setuptools python3-pip python3-venv)
+	clang-format python3-setuptools python3-pip python3-venv bash-completion groff-base
+	prometheus)
 # The fuzz build: clang, and libclang-rt-14-dev for libFuzzer and the
 # sanitizer runtimes of Debian 12's clang 14.
 FUZZ_PKGS=(clang libclang-rt-14-dev)
@@ -95,6 +103,16 @@ run_suite() { # dir
 
 if $mutants; then
 	exec python3 tests/mutants/run.py
+fi
+
+if $packages; then
+	if deploy/debian-build.sh build-deb; then
+		echo "1 passed, 0 failed"
+	else
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	exit 0
 fi
 
 if $coverage; then

@@ -33,7 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/addr.h"
 #include "common/buf.h"
+#include "common/name.h"
 #include "zonegen/diag.h"
 #include "zonegen/inventory.h"
 #include "zonegen/records.h"
@@ -49,6 +51,12 @@
 #define ZG_SOA_EXPIRE 1209600
 #define ZG_SOA_MINIMUM 300
 
+/** --services-ns: a registry of a site, as NS of services.<site>.<domain>. */
+struct zg_services_ns {
+	char name[RS_NAME_TEXT_MAX]; /**< canonical; inside <site>.<domain> */
+	struct rs_addr addr;         /**< its glue */
+};
+
 struct zg_options {
 	const char *domain;    /**< canonical */
 	const char *const *ns; /**< canonical NS names, at least one; the first is the SOA MNAME */
@@ -59,6 +67,8 @@ struct zg_options {
 	unsigned v4_prefix;     /**< 8, 16 or 24 */
 	unsigned v6_prefix;     /**< a multiple of 4, 4..124 */
 	bool shard_large;
+	const struct zg_services_ns *services_ns; /**< delegations of services.<site> */
+	size_t nservices_ns;
 };
 
 enum zg_zone_kind {

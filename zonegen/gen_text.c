@@ -62,6 +62,45 @@ static void count_addrs(struct zg_counts *c, uint64_t n4, uint64_t n6)
 	zg_counts_add(c, T_AAAA, "AAAA", n6);
 }
 
+/* The length of @p name relative to zone @p zone ("ns1.services" of
+ * "ns1.services.lon6.example.net." in "lon6.example.net."), or 0 when it
+ * is not strictly below it. */
+static size_t relative_len(const char *name, const char *zone)
+{
+	size_t n = strlen(name), zl = strlen(zone);
+	if (n <= zl + 1 || name[n - zl - 1] != '.' || strcmp(name + n - zl, zone) != 0) {
+		return 0;
+	}
+	return n - zl - 1;
+}
+
+/* --services-ns: services.<site> delegated to the site's registries (NS
+ * once per name, in the order given), with their addresses as glue. */
+static void services_delegation(const struct zg_gen *g, const struct zg_zone *z, struct rs_buf *b,
+		struct zg_counts *c)
+{
+	const struct zg_services_ns *s = g->opt->services_ns;
+	for (size_t i = 0; i < g->opt->nservices_ns; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i; k++) {
+			seen = seen || strcmp(s[k].name, s[i].name) == 0;
+		}
+		if (!seen && relative_len(s[i].name, z->name) > 0) {
+			line(b, "services", 8, "\tIN\tNS\t");
+			rs_buf_str(b, s[i].name);
+			rs_buf_chr(b, '\n');
+			zg_counts_add(c, T_NS, "NS", 1);
+		}
+	}
+	for (size_t i = 0; i < g->opt->nservices_ns; i++) {
+		size_t rl = relative_len(s[i].name, z->name);
+		if (rl > 0) {
+			addr_line(b, s[i].name, rl, &s[i].addr);
+			count_addrs(c, s[i].addr.family == AF_INET, s[i].addr.family != AF_INET);
+		}
+	}
+}
+
 static void body_host(const struct zg_gen *g, const struct zg_zone *z, struct rs_buf *b,
 		struct zg_counts *c)
 {
@@ -70,6 +109,7 @@ static void body_host(const struct zg_gen *g, const struct zg_zone *z, struct rs
 		ns_lines(g, "roles", b);
 		zg_counts_add(c, T_NS, "NS", g->opt->nns);
 	}
+	services_delegation(g, z, b, c);
 	for (size_t i = z->first; i < z->first + z->count; i++) {
 		const struct zg_host *h = &g->inv->hosts[i];
 		size_t nl = strlen(h->name);

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/flags.h"
 #include "common/name.h"
+#include "roster/version.h"
 #include "zonegen/run.h"
 
 /* The flags as given; finish() checks the names and fills cfg. */
@@ -19,8 +20,10 @@ struct zg_args {
 	const char *domain, *hostmaster;
 	const char *ns[ZG_LIST_MAX];
 	size_t nns;
+	const char *services_ns[ZG_LIST_MAX]; /* NAME=ADDR, as given */
+	size_t nservices_ns;
 	uint64_t serial; /* UINT64_MAX: not given */
-	bool help;
+	bool help, version;
 };
 
 /* 1..@p max letters, digits, '-', '_', '.' and the characters of @p more:
@@ -153,9 +156,16 @@ static const struct rs_flag zg_flags[] = {
 		{"knot-template", 0, RS_FLAG_CALL, ARG(cfg.knot_template), .set = set_include_token,
 				.hint = "use 1-64 letters, digits and -_.", .value_name = "ID",
 				.help = "template of every zone in the Knot include"},
+		{"services-ns", 0, RS_FLAG_LIST,
+				RS_FLAG_ARRAY(struct zg_args, services_ns, nservices_ns),
+				.value_name = "NAME=ADDR",
+				.help = "delegate services.SITE.DOMAIN to the registry NAME (in "
+					"SITE.DOMAIN) with glue ADDR; repeatable"},
 		{"quiet", 0, RS_FLAG_SWITCH, ARG(cfg.quiet), .help = "no summary on stdout"},
 		/* "-h" as well as --help: like rosterd and roster, help is not a usage error. */
 		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help), .help = "this text"},
+		{"version", 0, RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(version),
+				.help = "print the version and exit"},
 };
 
 /* getopt_long's rules, which roster-zonegen has always had: --ns for --ns,
@@ -170,7 +180,8 @@ static const char synopsis[] =
 		"         [--reverse-prefix 16] [--reverse6-prefix 48] [--serial N]\n"
 		"         [--max-drop 10] [--force] [--check] [--shard-large]\n"
 		"         [--notify HOST:PORT]... [--metrics FILE] [--zone-path DIR]\n"
-		"         [--nsd-pattern NAME] [--knot-template ID] [--quiet]\n\n";
+		"         [--nsd-pattern NAME] [--knot-template ID] [--services-ns NAME=ADDR]...\n"
+		"         [--quiet] [--version]\n\n";
 
 static void usage(FILE *out)
 {
@@ -205,6 +216,42 @@ static bool prefixed(char out[RS_NAME_TEXT_MAX], const char *label, const char *
 	return true;
 }
 
+/* --services-ns NAME=ADDR: NAME canonical, at least two labels below
+ * --domain (a host of a site: the first label above the domain is the
+ * site), ADDR an IP address. Returns -1 to go on, or an exit code. */
+static int services_ns_parse(const char *v, const char *domain, struct zg_services_ns *out)
+{
+	const char *eq = strchr(v, '=');
+	char name[RS_NAME_TEXT_MAX];
+	size_t nl = eq != NULL ? (size_t)(eq - v) : 0;
+	if (eq == NULL || nl == 0 || nl >= sizeof(name)) {
+		return usage_error("--services-ns '%s': expected NAME=ADDRESS", v);
+	}
+	memcpy(name, v, nl);
+	name[nl] = '\0';
+	int rc = rs_name_canonical(name, 0, out->name);
+	if (rc < 0) {
+		return usage_error("--services-ns '%s': %s", v, rs_strerror(rc));
+	}
+	if (rs_addr_parse(eq + 1, &out->addr) != 0) {
+		return usage_error("--services-ns '%s': '%s' is not an IP address", v, eq + 1);
+	}
+	size_t n = strlen(out->name), dl = strlen(domain);
+	const char *site = out->name + n - dl - 1;
+	bool below = n > dl + 1 && strcmp(out->name + n - dl, domain) == 0 && *site == '.';
+	if (below) {
+		while (site > out->name && site[-1] != '.') {
+			site--; /* to the start of the site label */
+		}
+	}
+	if (!below || site == out->name) {
+		return usage_error("--services-ns '%s': NAME must be a host of a site zone "
+				   "(e.g. roster1.lon6.%s)",
+				v, domain);
+	}
+	return -1;
+}
+
 /* The names canonical, and their defaults. Returns -1 to go on, or an exit code. */
 static int finish(struct zg_args *g)
 {
@@ -234,6 +281,13 @@ static int finish(struct zg_args *g)
 		return usage_error(
 				"--domain '%s' is too long for a default --hostmaster", g->domain);
 	}
+	for (size_t i = 0; i < g->nservices_ns; i++) {
+		int ex = services_ns_parse(g->services_ns[i], a->domain, &a->services_ns[i]);
+		if (ex >= 0) {
+			return ex;
+		}
+	}
+	a->nservices_ns = g->nservices_ns;
 	a->serial_given = g->serial != UINT64_MAX;
 	a->serial = (uint32_t)g->serial;
 	return -1;
@@ -250,7 +304,11 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc = rs_flags_parse(&zg_spec, argc - 1, argv + 1, &g, err, sizeof(err));
 	if (rc == 1) {
-		usage(stdout);
+		if (g.version) {
+			printf("roster-zonegen %s\n", ROSTER_VERSION);
+		} else {
+			usage(stdout);
+		}
 		return ZG_EXIT_OK;
 	}
 	if (rc < 0) {

@@ -114,6 +114,8 @@ int zg_prev_load(const char *path, struct zg_prev *p)
 		const char *e = memchr(p->data + off, '\n', p->len - off);
 		size_t n = e != NULL ? (size_t)(e - (p->data + off)) : p->len - off;
 		p->records += is_record_line(p->data + off, n);
+		p->deploy += n >= sizeof(DEPLOY_MARK) - 1 &&
+			     memcmp(p->data + off, DEPLOY_MARK, sizeof(DEPLOY_MARK) - 1) == 0;
 		off += n + 1;
 	}
 	return 0;

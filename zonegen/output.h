@@ -29,6 +29,7 @@ struct zg_prev {
 	bool ours;   /**< it is one of our zone files, with a readable SOA */
 	uint32_t serial;
 	uint64_t records; /**< record lines, SOA included */
+	uint64_t deploy;  /**< of which _deploy TXT lines (--commit's) */
 	char *data;       /**< the whole file; NULL when none */
 	size_t len;
 };

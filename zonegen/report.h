@@ -24,6 +24,7 @@ struct zg_zone_result {
 	enum zg_zone_state state;
 	uint32_t serial;
 	uint64_t prev_records; /**< 0 when there was no previous file */
+	uint64_t prev_deploy;  /**< of which _deploy TXT (not inventory records) */
 	uint64_t added, removed;
 	struct zg_counts counts;
 };

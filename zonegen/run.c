@@ -109,31 +109,34 @@ static int stale_cmp(const void *a, const void *b)
 	return strcmp(((const struct stale *)a)->file, ((const struct stale *)b)->file);
 }
 
-/* The record-drop guard: true when the zone may lose what it loses. */
+/* The record-drop guard: true when the zone may lose what it loses. The
+ * _deploy TXT is left out on both sides: only --commit adds it, so a run
+ * without --commit after one with it loses no inventory record. */
 static bool drop_ok(
 		const struct zg_run_config *a, const struct zg_zone_result *r, struct zg_diag *diag)
 {
-	if (r->prev_records == 0 || r->counts.total >= r->prev_records) {
+	uint64_t prev = r->prev_records - r->prev_deploy;
+	uint64_t now = r->counts.total - (a->commit != NULL && r->counts.total > 0 ? 1 : 0);
+	if (prev == 0 || now >= prev) {
 		return true;
 	}
-	uint64_t lost = r->prev_records - r->counts.total;
-	if (lost * 100 <= (uint64_t)a->max_drop * r->prev_records) {
+	uint64_t lost = prev - now;
+	if (lost * 100 <= (uint64_t)a->max_drop * prev) {
 		return true;
 	}
 	if (a->force) {
 		zg_diag_warn(diag,
 				"zone %s loses %llu of %llu records (%.1f%%, over --max-drop "
 				"%u%%): written anyway (--force)",
-				r->name, (unsigned long long)lost,
-				(unsigned long long)r->prev_records,
-				100.0 * (double)lost / (double)r->prev_records, a->max_drop);
+				r->name, (unsigned long long)lost, (unsigned long long)prev,
+				100.0 * (double)lost / (double)prev, a->max_drop);
 		return true;
 	}
 	zg_diag_error(diag,
 			"zone %s would lose %llu of %llu records (%.1f%%, over --max-drop %u%%): "
 			"refused; the inventory source probably failed (--force to accept)",
-			r->name, (unsigned long long)lost, (unsigned long long)r->prev_records,
-			100.0 * (double)lost / (double)r->prev_records, a->max_drop);
+			r->name, (unsigned long long)lost, (unsigned long long)prev,
+			100.0 * (double)lost / (double)prev, a->max_drop);
 	return false;
 }
 
@@ -343,7 +346,9 @@ static int run_read(struct run *r)
 			.ttl = a->ttl,
 			.v4_prefix = a->v4_prefix,
 			.v6_prefix = a->v6_prefix,
-			.shard_large = a->shard_large};
+			.shard_large = a->shard_large,
+			.services_ns = a->services_ns,
+			.nservices_ns = a->nservices_ns};
 	return zg_gen_build(&r->g, &r->opt, &r->inv, &r->recs, &r->diag);
 }
 
@@ -381,6 +386,7 @@ static int plan_zone(struct run *r, size_t i, uint32_t first_serial)
 	z->serial = first_serial;
 	if (p.ours) {
 		z->prev_records = p.records;
+		z->prev_deploy = p.deploy;
 		zg_gen_head(&r->g, i, p.serial, &w->head);
 		if (zg_prev_same(&p, &w->head, &w->body)) {
 			z->state = ZG_STATE_UNCHANGED;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "common/name.h"
+#include "zonegen/gen.h"
 
 /** At most this many --inventory, --ns and --notify. */
 #define ZG_LIST_MAX 64
@@ -52,6 +53,8 @@ struct zg_run_config {
 	const char *zone_path;     /**< --zone-path; NULL: the absolute path of out */
 	const char *nsd_pattern;   /**< --nsd-pattern; NULL when none */
 	const char *knot_template; /**< --knot-template; NULL when none */
+	struct zg_services_ns services_ns[ZG_LIST_MAX]; /**< --services-ns NAME=ADDR */
+	size_t nservices_ns;
 };
 
 /**

@@ -37,7 +37,7 @@ const char *args_usage(void)
 {
 	return "usage: roster [--server HOST:PORT | -s SITE] [--json] [--timeout MS]\n"
 	       "              [--cache FILE] [--max-stale SECONDS] COMMAND ...\n"
-	       "  query --service NAME [--protocol P] [--all]\n"
+	       "  query [--service] NAME [--protocol P] [--all]\n"
 	       "  register --service NAME --protocol P --host FQDN --port N [--address IP]...\n"
 	       "           [--ttl S | --permanent] [--weight W] [--priority P] [--meta K=V]...\n"
 	       "           [--starting]\n"
@@ -54,6 +54,39 @@ const char *args_usage(void)
 	       "exit: 0 ok, 1 not found or no UP endpoint, 2 usage, 3 registry unreachable or "
 	       "error\n";
 }
+
+/* Each command's synopsis (as in args_usage()) and what it does. */
+static const struct {
+	const char *synopsis, *what;
+} cmd_help[] = {
+		[ARGS_QUERY] = {"query [--service] NAME [--protocol P] [--all]",
+				"Print the service's UP endpoints (--all: DOWN and STARTING too) in "
+				"columns:\nhost:port, status, weight, priority, addresses, metadata.\n"
+				"exit: 0 some endpoint UP (--all: any endpoint), 1 none"},
+		[ARGS_REGISTER] = {"register --service NAME --protocol P --host FQDN --port N "
+				   "[--address IP]...\n"
+				   "           [--ttl S | --permanent] [--weight W] [--priority P] "
+				   "[--meta K=V]...\n"
+				   "           [--starting]",
+				"Register an endpoint. With a TTL (the default) hold its lease with "
+				"heartbeats\nuntil SIGINT/SIGTERM, then deregister it; "
+				"--permanent returns at once."},
+		[ARGS_DEREGISTER] = {"deregister --service NAME --protocol P --host FQDN --port N",
+				"Remove an endpoint from every registry."},
+		[ARGS_STATUS] = {"status --service NAME --protocol P --host FQDN --port N "
+				 "up|down|starting",
+				"Mark an endpoint UP (served), DOWN (draining, not served) or STARTING."},
+		[ARGS_LIST] = {"list", "Every service with its UP/DOWN/STARTING/stale counts."},
+		[ARGS_WATCH] = {"watch [--service NAME]",
+				"Print changes as they happen, until interrupted."},
+		[ARGS_RING] = {"ring --service NAME --protocol P --key KEY",
+				"The UP endpoint that owns KEY on the service's consistent-hash ring."},
+		[ARGS_REPORTS] = {"reports",
+				"The client error reports the registry received over DNS, by code."},
+		[ARGS_STATS] = {"stats",
+				"The registry's zone, revision, leases, instances and mode."},
+		[ARGS_HELP] = {"help [COMMAND]", "This text, or COMMAND's."},
+};
 
 /* A usage error: the message in err, RS_EINVAL (args_parse() exits 2). */
 #define usage_err(err, errsz, ...) rs_error_printf(err, errsz, RS_EINVAL, __VA_ARGS__)
@@ -132,6 +165,15 @@ static int set_host(void *t, const struct rs_flag *f, const char *v, char *err, 
 	if (rs_name_check(v, 0) != 0) {
 		return usage_err(err, errsz, "invalid --host '%s': not a valid host name", v);
 	}
+	/* The host is the SRV target, absolute: "web1" would be published as
+	 * "web1.", which no resolver finds. */
+	const char *dot = strchr(v, '.');
+	if (dot == NULL || dot[1] == '\0') {
+		return usage_err(err, errsz,
+				"invalid --host '%s': a single label is not a fully qualified "
+				"name; give the FQDN (e.g. %.*s.lon6.example.net)",
+				v, (int)strcspn(v, "."), v);
+	}
 	*field(t, f) = v;
 	return 0;
 }
@@ -184,35 +226,98 @@ static int set_key(void *t, const struct rs_flag *f, const char *v, char *err, s
 #define ARG(f) .offset = offsetof(struct args, f)
 
 static const struct rs_flag cli_flags[] = {
-		{"server", 0, RS_FLAG_CALL, .set = add_servers},
-		{"site", 's', RS_FLAG_CALL, ARG(site), .set = set_site},
-		{"json", 0, RS_FLAG_SWITCH, ARG(json)},
+		{"server", 0, RS_FLAG_CALL, .set = add_servers, .value_name = "HOST:PORT",
+				.help = "a registry; repeatable or comma-separated (default "
+					"ROSTER_SERVER, else 127.0.0.1:7600)"},
+		{"site", 's', RS_FLAG_CALL, ARG(site), .set = set_site, .value_name = "SITE",
+				.help = "the registries of SITE in /etc/roster/sites.conf "
+					"(ROSTER_SITES: another file)"},
+		{"json", 0, RS_FLAG_SWITCH, ARG(json),
+				.help = "JSON output instead of text (64-bit ids as strings)"},
 		{"timeout", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, timeout_ms), .min = 1,
-				.max = 600000, .hint = "1-600000 ms"},
-		{"cache", 0, RS_FLAG_STRING, ARG(cache)},
+				.max = 600000, .hint = "1-600000 ms", .value_name = "MS",
+				.help = "per-request and connect timeout (default 2000)"},
+		{"cache", 0, RS_FLAG_STRING, ARG(cache), .value_name = "FILE",
+				.help = "last-known-good copy of query answers (default "
+					"ROSTER_CACHE, else none)"},
 		{"max-stale", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, max_stale), .min = 1,
-				.max = 30u * 86400u, .hint = "1-2592000 s"},
-		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help)},
+				.max = 30u * 86400u, .hint = "1-2592000 s", .value_name = "SECONDS",
+				.help = "how long a stale cached answer is served (default 3600)"},
+		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help),
+				.help = "this text; roster COMMAND --help: that command's"},
+		{"version", 0, RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(version),
+				.help = "print the version and exit"},
 		{"service", 0, RS_FLAG_CALL, ARG(service), .set = set_label,
-				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_WATCH) | C(ARGS_RING)},
+				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_WATCH) | C(ARGS_RING),
+				.value_name = "NAME",
+				.help = "the service: a DNS label, no underscore (watch: default "
+					"every service)"},
 		{"protocol", 0, RS_FLAG_CALL, ARG(protocol), .set = set_label,
-				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_RING)},
-		{"host", 0, RS_FLAG_CALL, ARG(host), .set = set_host, .groups = IDENT},
+				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_RING), .value_name = "P",
+				.help = "the protocol label (query: default every protocol)"},
+		{"host", 0, RS_FLAG_CALL, ARG(host), .set = set_host, .groups = IDENT,
+				.value_name = "FQDN",
+				.help = "the endpoint's fully qualified host name (the SRV target)"},
 		{"port", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, port), .min = 1, .max = 65535,
-				.groups = IDENT},
-		{"address", 0, RS_FLAG_CALL, .set = add_address, .groups = C(ARGS_REGISTER)},
+				.groups = IDENT, .value_name = "N",
+				.help = "the endpoint's port, 1-65535"},
+		{"address", 0, RS_FLAG_CALL, .set = add_address, .groups = C(ARGS_REGISTER),
+				.value_name = "IP",
+				.help = "an IPv4 or IPv6 address served as A/AAAA; repeatable "
+					"(default none)"},
 		{"ttl", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, ttl), .min = 1, .max = 3600,
-				.hint = "1-3600 seconds", .groups = C(ARGS_REGISTER)},
-		{"permanent", 0, RS_FLAG_SWITCH, ARG(permanent), .groups = C(ARGS_REGISTER)},
+				.hint = "1-3600 seconds", .groups = C(ARGS_REGISTER),
+				.value_name = "S",
+				.help = "lease TTL, 1-3600 s: held with heartbeats until interrupted, "
+					"then deregistered (default 10)"},
+		{"permanent", 0, RS_FLAG_SWITCH, ARG(permanent), .groups = C(ARGS_REGISTER),
+				.help = "register without a lease, until deregistered; returns at "
+					"once (default: a lease)"},
 		{"weight", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, weight), .max = 65535,
-				.groups = C(ARGS_REGISTER)},
+				.groups = C(ARGS_REGISTER), .value_name = "W",
+				.help = "SRV weight, also weights A/AAAA shuffles, 0-65535 (default 0)"},
 		{"priority", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, priority), .max = 65535,
-				.groups = C(ARGS_REGISTER)},
-		{"meta", 0, RS_FLAG_CALL, .set = add_meta, .groups = C(ARGS_REGISTER)},
-		{"starting", 0, RS_FLAG_SWITCH, ARG(starting), .groups = C(ARGS_REGISTER)},
-		{"all", 0, RS_FLAG_SWITCH, ARG(all), .groups = C(ARGS_QUERY)},
-		{"key", 0, RS_FLAG_CALL, ARG(key), .set = set_key, .groups = C(ARGS_RING)},
+				.groups = C(ARGS_REGISTER), .value_name = "P",
+				.help = "SRV priority, lower is preferred, 0-65535 (default 0)"},
+		{"meta", 0, RS_FLAG_CALL, .set = add_meta, .groups = C(ARGS_REGISTER),
+				.value_name = "K=V",
+				.help = "a metadata entry (TXT and the API); repeatable (default "
+					"none)"},
+		{"starting", 0, RS_FLAG_SWITCH, ARG(starting), .groups = C(ARGS_REGISTER),
+				.help = "register as STARTING, not served until `roster status ... "
+					"up` (default UP)"},
+		{"all", 0, RS_FLAG_SWITCH, ARG(all), .groups = C(ARGS_QUERY),
+				.help = "also show DOWN and STARTING endpoints (default UP only)"},
+		{"key", 0, RS_FLAG_CALL, ARG(key), .set = set_key, .groups = C(ARGS_RING),
+				.value_name = "KEY", .help = "the key to place on the hash ring"},
 };
+
+void args_command_usage(FILE *out, enum args_cmd cmd)
+{
+	if (cmd <= ARGS_NONE || cmd > ARGS_HELP) {
+		fputs(args_usage(), out);
+		return;
+	}
+	fprintf(out, "usage: roster [GLOBAL OPTIONS] %s\n\n%s\n", cmd_help[cmd].synopsis,
+			cmd_help[cmd].what);
+	/* The command's own options, then the global ones, each from the table. */
+	struct rs_flag own[sizeof(cli_flags) / sizeof(cli_flags[0])];
+	struct rs_flag global[sizeof(cli_flags) / sizeof(cli_flags[0])];
+	size_t n_own = 0, n_global = 0;
+	for (size_t k = 0; k < sizeof(cli_flags) / sizeof(cli_flags[0]); k++) {
+		if (cli_flags[k].groups == 0) {
+			global[n_global++] = cli_flags[k];
+		} else if (cli_flags[k].groups & C(cmd)) {
+			own[n_own++] = cli_flags[k];
+		}
+	}
+	if (n_own > 0) {
+		fputs("\noptions:\n", out);
+		rs_flags_help(out, &(struct rs_flags){own, n_own}, NULL, NULL);
+	}
+	fputs("\nglobal options:\n", out);
+	rs_flags_help(out, &(struct rs_flags){global, n_global}, NULL, NULL);
+}
 
 static int parse_status_word(struct args *a, const char *w, char *err, size_t errsz)
 {
@@ -239,6 +344,13 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 		return usage_err(err, errsz,
 				"no command (query, register, deregister, status, "
 				"list, watch, ring, reports, stats)");
+	}
+	if (a->service_arg != NULL) {
+		if (a->service != NULL && strcmp(a->service, a->service_arg) != 0) {
+			return usage_err(err, errsz, "two services: '%s' and --service '%s'",
+					a->service_arg, a->service);
+		}
+		a->service = a->service_arg;
 	}
 	if ((mask & (IDENT | C(ARGS_QUERY) | C(ARGS_RING))) && a->service == NULL) {
 		return usage_err(err, errsz, "%s needs --service", args_cmd_name(a->cmd));
@@ -268,6 +380,15 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 static int positional(void *t, const char *arg, char *err, size_t errsz)
 {
 	struct args *a = t;
+	if (a->cmd == ARGS_HELP && a->help_cmd == ARGS_NONE) {
+		for (int c = ARGS_QUERY; c <= ARGS_HELP; c++) {
+			if (strcmp(arg, cmd_names[c]) == 0) {
+				a->help_cmd = (enum args_cmd)c; /* roster help COMMAND */
+				return 0;
+			}
+		}
+		return usage_err(err, errsz, "unknown command '%s'", arg);
+	}
 	if (a->cmd == ARGS_NONE) {
 		for (int c = ARGS_QUERY; c <= ARGS_HELP; c++) {
 			if (strcmp(arg, cmd_names[c]) == 0) {
@@ -279,6 +400,17 @@ static int positional(void *t, const char *arg, char *err, size_t errsz)
 	}
 	if (a->cmd == ARGS_STATUS && a->status == ROSTER_STATUS_UNSPECIFIED) {
 		return parse_status_word(a, arg, err, errsz);
+	}
+	if (a->cmd == ARGS_QUERY && a->service_arg == NULL) {
+		/* roster query web: the service, as --service gives it. */
+		if (rs_label_check(arg, strlen(arg), 0) != 0) {
+			return usage_err(err, errsz,
+					"invalid service '%s': a DNS label of letters, digits and "
+					"hyphens, without underscore, at most 63 characters",
+					arg);
+		}
+		a->service_arg = arg;
+		return 0;
 	}
 	return usage_err(err, errsz, "unexpected argument '%s'", arg);
 }
@@ -304,7 +436,12 @@ int args_parse(int argc, char *const argv[], struct args *out, char *err, size_t
 	memset(out, 0, sizeof(*out));
 	int rc = rs_flags_parse(&cli_spec, argc, argv, out, err, errsz);
 	if (rc == 1) {
-		out->cmd = ARGS_HELP; /* -h or --help, wherever it is */
+		/* -h, --help or --version, wherever it is; after a command word,
+		 * that command's help. */
+		if (out->help_cmd == ARGS_NONE && out->cmd != ARGS_HELP) {
+			out->help_cmd = out->cmd;
+		}
+		out->cmd = ARGS_HELP;
 		err[0] = '\0';
 		return 0;
 	}

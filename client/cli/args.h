@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "roster/client.h"
 
@@ -46,6 +47,7 @@ struct args {
 	/* command */
 	enum args_cmd cmd;
 	const char *service, *protocol, *host, *key;
+	const char *service_arg; /**< query's positional service, before it is checked */
 	uint16_t port;
 	const char *addresses[ARGS_MAX_ADDRESSES];
 	size_t n_addresses;
@@ -57,6 +59,9 @@ struct args {
 	uint16_t weight, priority;
 	enum roster_status status; /**< the status command's argument */
 	bool help;                 /**< -h or --help was given (cmd is then ARGS_HELP) */
+	bool version;              /**< --version was given (cmd is then ARGS_HELP) */
+	enum args_cmd help_cmd;    /**< ARGS_HELP: the command whose help is asked; NONE:
+				    * the general usage */
 };
 
 /**
@@ -69,6 +74,13 @@ __attribute__((warn_unused_result)) int args_parse(
 
 /** The usage text. */
 const char *args_usage(void);
+
+/**
+ * Print @p cmd's help: its synopsis, what it does, its own options with
+ * their meaning and default, then the global options.
+ * @param cmd ARGS_NONE: the general usage (args_usage()).
+ */
+void args_command_usage(FILE *out, enum args_cmd cmd);
 
 /** The command's name ("query"...). */
 const char *args_cmd_name(enum args_cmd cmd);

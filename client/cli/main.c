@@ -34,6 +34,7 @@ struct cli {
 	/* register: what the engine reported */
 	pthread_mutex_t mu;
 	uint64_t revision;
+	uint64_t lease; /**< the first registry's lease, for --json */
 	char first_server[64];
 	int registered;
 	char refusal[300]; /**< why a registry refused the endpoint, before it was registered */
@@ -66,6 +67,22 @@ static int fail_lib(const struct cli *cli, int rc)
 	}
 	/* Bad input the registry refused (our own checks passed) counts as a
 	 * registry error: only the argument checks give usage errors. */
+	return report(cli, rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER, msg);
+}
+
+/* fail_lib() for a call the command makes on its own behalf (register and
+ * watch first ask for the registry's stats): the library names that call
+ * ("stats: no registry answered"), which is not what the user asked for. */
+static int fail_step(const struct cli *cli, int rc)
+{
+	const char *msg = roster_errmsg();
+	const char *colon = strstr(msg, ": ");
+	if (strncmp(msg, "stats: ", 7) == 0 && colon != NULL) {
+		msg = colon + 2;
+	}
+	if (msg[0] == '\0') {
+		msg = roster_strerror(rc);
+	}
 	return report(cli, rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER, msg);
 }
 
@@ -136,13 +153,14 @@ static int cmd_query(struct cli *cli)
 	}
 	output_query(stdout, a->json, a->service, a->protocol, r, rs_clock_wall_ms(),
 			roster_errmsg());
-	size_t up = 0;
+	size_t up = 0, n = r->n_instances;
 	for (size_t i = 0; i < r->n_instances; i++) {
 		up += r->instances[i].status == ROSTER_UP ? 1 : 0;
 	}
 	roster_result_free(r);
-	if (up == 0) {
-		return report(cli, EXIT_NOTFOUND, "no UP endpoint");
+	/* --all asks for every endpoint: finding one, UP or not, is success. */
+	if (a->all ? n == 0 : up == 0) {
+		return report(cli, EXIT_NOTFOUND, a->all ? "no endpoint" : "no UP endpoint");
 	}
 	return EXIT_OK;
 }
@@ -234,6 +252,7 @@ static void register_event_cb(const struct roster_event *ev, void *ud)
 		if (!cli->registered) {
 			cli->registered = 1;
 			cli->revision = ev->revision;
+			cli->lease = ev->lease;
 			snprintf(cli->first_server, sizeof(cli->first_server), "%s", ev->server);
 		} else {
 			fprintf(stderr, "roster: register: registered at %s revision %llu\n",
@@ -360,9 +379,9 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	struct roster_instance shown = inst;
 	shown.host = identity_shown(a, host).host;
 	struct roster_stats s;
-	int rc = roster_stats(cli->client, &s);
+	int rc = roster_stats(cli->client, &s); /* the zone, for the first line */
 	if (rc != 0) {
-		return fail_lib(cli, rc);
+		return fail_step(cli, rc);
 	}
 	if (a->permanent) {
 		uint64_t revision = 0;
@@ -397,7 +416,7 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	}
 	pthread_mutex_lock(&cli->mu);
 	int ok = cli->registered;
-	uint64_t revision = cli->revision;
+	uint64_t revision = cli->revision, lease = cli->lease;
 	char server[64];
 	snprintf(server, sizeof(server), "%s", cli->first_server);
 	char refusal[sizeof(cli->refusal)];
@@ -411,7 +430,7 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 		roster_client_free(engine);
 		return code;
 	}
-	output_registered(stdout, a->json, &shown, s.zone, revision, server, false, 0);
+	output_registered(stdout, a->json, &shown, s.zone, revision, server, false, lease);
 	if (!a->json) {
 		fprintf(stderr,
 				"roster: register: holding the lease (TTL %u s); interrupt to "
@@ -435,7 +454,7 @@ static int cmd_watch(struct cli *cli)
 	struct roster_stats s;
 	int rc = roster_stats(cli->client, &s); /* fail fast when unreachable */
 	if (rc != 0) {
-		return fail_lib(cli, rc);
+		return fail_step(cli, rc);
 	}
 	sigset_t set;
 	block_signals(&set);
@@ -470,8 +489,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (cli.a.cmd == ARGS_HELP) {
-		fputs(args_usage(), stdout);
-		return EXIT_OK;
+		if (cli.a.version) {
+			printf("roster %s\n", ROSTER_VERSION);
+		} else {
+			args_command_usage(stdout, cli.a.help_cmd);
+		}
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_SERVER;
 	}
 	const char *sites = getenv("ROSTER_SITES");
 	if (sites_resolve(&cli.a, getenv("ROSTER_SERVER"),

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -42,6 +43,70 @@ void output_instance_line(FILE *f, const struct roster_instance *inst, bool show
 			show_protocol ? inst->protocol : "");
 }
 
+/* The columns of one instance row: "host.:port", "(UP since ..., expires
+ * TIMED)", "weight:W", "priority:P", "addresses:A,B", "meta:k=v,k=v". */
+struct row {
+	char cols[6][512];
+};
+
+static void row_fill(struct row *r, const struct roster_instance *inst, bool show_protocol)
+{
+	char since[32];
+	output_time(inst->status_since_ms != 0 ? inst->status_since_ms : inst->registered_at_ms,
+			since);
+	snprintf(r->cols[0], sizeof(r->cols[0]), "%s:%u", inst->host, inst->port);
+	snprintf(r->cols[1], sizeof(r->cols[1]), "(%s since %s, expires %s%s%s%s)",
+			roster_status_name(inst->status), since, jsonify_expiry_name(inst->expiry),
+			inst->stale ? ", stale" : "", show_protocol ? ", protocol:" : "",
+			show_protocol ? inst->protocol : "");
+	snprintf(r->cols[2], sizeof(r->cols[2]), "weight:%u", inst->weight);
+	snprintf(r->cols[3], sizeof(r->cols[3]), "priority:%u", inst->priority);
+	for (int c = 4; c < 6; c++) {
+		const char *label = c == 4 ? "addresses:" : "meta:";
+		size_t n = (size_t)snprintf(r->cols[c], sizeof(r->cols[c]), "%s", label);
+		size_t count = c == 4 ? inst->n_addresses : inst->n_metadata;
+		for (size_t i = 0; i < count && n < sizeof(r->cols[c]); i++) {
+			n += (size_t)(c == 4 ? snprintf(r->cols[c] + n, sizeof(r->cols[c]) - n,
+							       "%s%s", i > 0 ? "," : "",
+							       inst->addresses[i])
+					     : snprintf(r->cols[c] + n, sizeof(r->cols[c]) - n,
+							       "%s%s=%s", i > 0 ? "," : "",
+							       inst->metadata[i].key,
+							       inst->metadata[i].value));
+		}
+		if (count == 0) {
+			snprintf(r->cols[c] + n, sizeof(r->cols[c]) - n, "-");
+		}
+	}
+}
+
+/* The instances in aligned columns (two spaces between, none trailing). */
+static void instance_table(FILE *f, const struct roster_result *r, bool show_protocol)
+{
+	struct row *rows = calloc(r->n_instances > 0 ? r->n_instances : 1, sizeof(*rows));
+	if (rows == NULL) {
+		for (size_t i = 0; i < r->n_instances; i++) {
+			output_instance_line(f, &r->instances[i], show_protocol);
+		}
+		return;
+	}
+	int width[6] = {0};
+	for (size_t i = 0; i < r->n_instances; i++) {
+		row_fill(&rows[i], &r->instances[i], show_protocol);
+		for (int c = 0; c < 6; c++) {
+			int w = (int)strlen(rows[i].cols[c]);
+			width[c] = w > width[c] ? w : width[c];
+		}
+	}
+	for (size_t i = 0; i < r->n_instances; i++) {
+		for (int c = 0; c < 5; c++) {
+			fprintf(f, "%-*s  ", width[c], rows[i].cols[c]);
+		}
+		fprintf(f, "%s\n", rows[i].cols[5]);
+	}
+	free(rows);
+}
+
 /* The protocol to name in a header: the one asked, the only one present, or "*". */
 static const char *header_protocol(const char *asked, const struct roster_result *r)
 {
@@ -80,8 +145,18 @@ void output_query(FILE *f, bool json, const char *service, const char *protocol,
 		return;
 	}
 	const char *proto = header_protocol(protocol, r);
-	fprintf(f, "query: service:%s, protocol:%s (%zu endpoints)\n", service, proto,
-			r->n_instances);
+	size_t by_status[4] = {0};
+	for (size_t i = 0; i < r->n_instances; i++) {
+		by_status[r->instances[i].status & 3]++;
+	}
+	fprintf(f, "query: service:%s, protocol:%s (%zu endpoint%s", service, proto, r->n_instances,
+			r->n_instances == 1 ? "" : "s");
+	if (by_status[ROSTER_DOWN] + by_status[ROSTER_STARTING] > 0) {
+		/* --all: say how many of them are served. */
+		fprintf(f, ": %zu UP, %zu DOWN, %zu STARTING", by_status[ROSTER_UP],
+				by_status[ROSTER_DOWN], by_status[ROSTER_STARTING]);
+	}
+	fputs(")\n", f);
 	if (r->stale) {
 		char when[32];
 		output_time(r->fetched_at_ms, when);
@@ -94,10 +169,7 @@ void output_query(FILE *f, bool json, const char *service, const char *protocol,
 		fprintf(f, "note: the registry is in self-preservation: expired endpoints are kept\n");
 	}
 	fputc('\n', f);
-	bool mixed = strcmp(proto, "*") == 0;
-	for (size_t i = 0; i < r->n_instances; i++) {
-		output_instance_line(f, &r->instances[i], mixed);
-	}
+	instance_table(f, r, strcmp(proto, "*") == 0);
 }
 
 void output_list(FILE *f, bool json, const struct roster_list *l)
@@ -118,10 +190,17 @@ void output_list(FILE *f, bool json, const struct roster_list *l)
 		return;
 	}
 	fprintf(f, "list: %zu services (revision %" PRIu64 ")\n\n", l->n_services, l->revision);
+	int width = 0;
+	for (size_t i = 0; i < l->n_services; i++) {
+		int w = (int)(strlen(l->services[i].service) + strlen(l->services[i].protocol));
+		width = w > width ? w : width;
+	}
 	for (size_t i = 0; i < l->n_services; i++) {
 		const struct roster_service *s = &l->services[i];
-		fprintf(f, "service:%s, protocol:%s  (%u UP, %u DOWN, %u STARTING, %u stale)\n",
-				s->service, s->protocol, s->up, s->down, s->starting, s->stale);
+		int pad = width - (int)(strlen(s->service) + strlen(s->protocol));
+		fprintf(f, "service:%s, protocol:%s%*s  %4u UP  %4u DOWN  %4u STARTING  %4u stale\n",
+				s->service, s->protocol, pad, "", s->up, s->down, s->starting,
+				s->stale);
 	}
 }
 
@@ -271,12 +350,14 @@ void output_registered(FILE *f, bool json, const struct roster_instance *inst, c
 	snprintf(name, sizeof(name), "_%s._%s.%.*s", inst->service, inst->protocol,
 			(int)(zl > 0 && zone[zl - 1] == '.' ? zl - 1 : zl), zone);
 	if (json) {
-		emit_json(f, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s, s:b, s:I}", "event",
+		char lease_text[24]; /* a 64-bit id: a string (see jsonify_instance()) */
+		snprintf(lease_text, sizeof(lease_text), "%" PRIu64, lease);
+		emit_json(f, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s, s:b, s:s}", "event",
 					     "registered", "host", inst->host, "port",
 					     (int)inst->port, "service", inst->service, "name",
 					     name, "revision", (json_int_t)revision, "server",
 					     server, "permanent", (int)permanent, "lease",
-					     (json_int_t)lease));
+					     lease_text));
 		fflush(f);
 		return;
 	}

@@ -215,13 +215,16 @@ static void conn_fail_sealed(struct conn *c, int commit_rc)
 	free(held);
 }
 
-void api_seal(struct api *api)
+size_t api_seal(struct api *api)
 {
+	size_t writes = 0;
 	for (struct conn *c = api->dirty; c != NULL; c = c->dirty_next) {
 		c->sealed_len = c->out.len;
 		c->nsealed_ids = c->nwrite_ids;
 		c->sealed_answered = c->answered;
+		writes += c->nsealed_ids;
 	}
+	return writes;
 }
 
 void api_flush(struct api *api, int commit_rc)

@@ -103,8 +103,10 @@ void api_stop(struct api *api);
  * handed to the writer (or, when nothing is to commit, to none). Replies
  * collected later form the next generation. Sealing again before a flush
  * merges the two.
+ * @return the writes whose replies are sealed now (for the owner's
+ *         acknowledgement-time histogram).
  */
-void api_seal(struct api *api);
+size_t api_seal(struct api *api);
 
 /**
  * Write every connection's sealed replies (the oldest generation held);

@@ -418,6 +418,18 @@ static void udp_batch_send(struct udp_batch *b, int fd, int k, struct dnsio_coun
 	}
 }
 
+/* Count a sent batch of @p k answers begun at @p t0 (ns); returns the clock
+ * now, or @p t0 when nothing was answered (no read at all then). */
+static uint64_t udp_answer_timed(struct dnsio_counters *ctr, uint64_t t0, int k)
+{
+	if (k <= 0) {
+		return t0;
+	}
+	uint64_t t1 = rs_clock_mono_ns();
+	rs_hist_observe(&ctr->udp_answer_time, t1 - t0, (uint64_t)k);
+	return t1;
+}
+
 static void udp_readable_cb(uv_poll_t *h, int status, int events)
 {
 	struct dns_udp *u = h->data;
@@ -428,10 +440,14 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	}
 	uint64_t now = uv_now(io->loop);
 	dnsio_refresh(io);
+	/* Answer time: one clock read per batch answered (its end is the next
+	 * batch's start), shared by the batch's queries. */
+	uint64_t t0 = rs_clock_mono_ns();
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
 		int n = udp_batch_answer(&io->batch, &u->s, io->answer, io, now, &io->counters, &k);
 		udp_batch_send(&io->batch, u->s.fd, k, &io->counters);
+		t0 = udp_answer_timed(&io->counters, t0, k);
 		if (n < UDP_BATCH) {
 			return;
 		}
@@ -449,11 +465,13 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 			return;
 		}
 		answer_store_set(w->answer, io->store, store_reloads(io->store));
+		uint64_t t0 = rs_clock_mono_ns();
 		int n = udp_batch_answer(
-				&w->batch, us, w->answer, io, rs_clock_mono_ms(), &w->counters, &k);
+				&w->batch, us, w->answer, io, t0 / 1000000u, &w->counters, &k);
 		pthread_rwlock_unlock(&io->lock);
 		/* Responses are plain bytes now: send without holding the lock. */
 		udp_batch_send(&w->batch, us->fd, k, &w->counters);
+		udp_answer_timed(&w->counters, t0, k);
 		if (n < UDP_BATCH) {
 			return;
 		}
@@ -917,6 +935,7 @@ void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 		out->bytes_in[ANSWER_UDP] += w->bytes_in[ANSWER_UDP];
 		out->bytes_out[ANSWER_UDP] += w->bytes_out[ANSWER_UDP];
 		out->udp_send_dropped += w->udp_send_dropped;
+		rs_hist_add(&out->udp_answer_time, &w->udp_answer_time);
 	}
 }
 

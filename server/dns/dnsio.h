@@ -52,6 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hist.h"
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
 #include "server/dns/xfr_zone.h"
@@ -120,8 +121,9 @@ struct dnsio_counters {
 	uint64_t tcp_rejected;        /**< over the connection limit */
 	uint64_t tcp_rejected_source; /**< over the per-source connection limit */
 	uint64_t tcp_idle_closed;
-	uint64_t tcp_bad_length;  /**< closed for a bad length prefix */
-	uint64_t tcp_read_paused; /**< times a slow reader was paused */
+	uint64_t tcp_bad_length;        /**< closed for a bad length prefix */
+	uint64_t tcp_read_paused;       /**< times a slow reader was paused */
+	struct rs_hist udp_answer_time; /**< UDP: from a batch's read to its send, per query */
 };
 
 /**

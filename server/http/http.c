@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "roster/version.h"
 #include "server/net/tcp.h"
 
 /* How long a closing connection drains what the client still sends. */

@@ -9,6 +9,7 @@
 
 #include "common/addr.h"
 #include "common/error.h"
+#include "roster/version.h"
 #include "server/dns/answer.h"
 #include "server/registry/store.h"
 #include "server/stats.h"
@@ -436,8 +437,74 @@ static void prom_notify(struct rs_buf *t, const struct stats_snapshot *snap)
 			"result", results, n->running ? ARRAY_LEN(results) : 0);
 }
 
+/* A histogram of ns observations, in seconds: cumulative buckets, sum, count. */
+static void prom_histogram(
+		struct rs_buf *t, const char *name, const char *help, const struct rs_hist *h)
+{
+	prom_family(t, name, "histogram", help);
+	uint64_t cum = 0;
+	for (unsigned i = 0; i <= RS_HIST_NBOUNDS; i++) {
+		cum += h->buckets[i];
+		if (i < RS_HIST_NBOUNDS) {
+			rs_buf_printf(t, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+					(double)rs_hist_bound(i) / 1e9, cum);
+		} else {
+			rs_buf_printf(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+		}
+	}
+	rs_buf_printf(t, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name, (double)h->sum_ns / 1e9, name,
+			h->count);
+}
+
+static void prom_double(
+		struct rs_buf *t, const char *name, const char *type, const char *help, double v)
+{
+	prom_family(t, name, type, help);
+	rs_buf_printf(t, "%s %.6f\n", name, v);
+}
+
+/* The standard process_* families (Prometheus client conventions). */
+static void prom_process(struct rs_buf *t, const struct rs_procstat *p)
+{
+	if (p->ok) {
+		prom_double(t, "process_cpu_seconds_total", "counter",
+				"Total user and system CPU time spent in seconds.", p->cpu_seconds);
+		prom_one(t, "process_resident_memory_bytes", "gauge",
+				"Resident memory size in bytes.", p->resident_bytes);
+		prom_one(t, "process_virtual_memory_bytes", "gauge",
+				"Virtual memory size in bytes.", p->virtual_bytes);
+		if (p->start_time_seconds > 0) {
+			prom_double(t, "process_start_time_seconds", "gauge",
+					"Start time of the process since unix epoch in seconds.",
+					p->start_time_seconds);
+		}
+	}
+	if (p->fds_ok) {
+		prom_one(t, "process_open_fds", "gauge", "Number of open file descriptors.",
+				p->open_fds);
+		prom_one(t, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+				p->max_fds);
+	}
+}
+
+static void prom_latency(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	prom_histogram(t, "roster_dns_answer_duration_seconds",
+			"UDP DNS answer time, from reading a batch of queries to sending its "
+			"answers, counted once per answer.",
+			&snap->dns.transport.udp_answer_time);
+	prom_histogram(t, "roster_api_write_ack_duration_seconds",
+			"Write acknowledgement time, from handing a group commit to the LMDB "
+			"writer to sending its replies, counted once per write.",
+			&snap->persist.ack_time);
+	prom_one(t, "roster_store_map_max_bytes", "gauge",
+			"The largest the LMDB map grows to (--map-max).", snap->persist.map_max);
+}
+
 int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *out)
 {
+	prom_latency(out, snap);
+	prom_process(out, &snap->process);
 	prom_dns(out, snap);
 	prom_store(out, snap);
 	prom_api(out, snap);

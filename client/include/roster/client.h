@@ -97,6 +97,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <roster/version.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -226,6 +228,13 @@ struct roster_config {
 
 struct roster_client;
 struct uv_loop_s;
+
+/**
+ * The version of the library the program runs with, "MAJOR.MINOR.PATCH";
+ * ROSTER_VERSION (roster/version.h) is the one it was compiled against.
+ * @return a static string.
+ */
+ROSTER_API const char *roster_version(void);
 
 /**
  * A human-readable description of a code.

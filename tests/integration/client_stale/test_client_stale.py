@@ -76,7 +76,7 @@ def test_cli_cache_file_serves_stale_copy_across_processes(tmp_path):
     r = roster("query", "--service", "db", env=env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "query: service:db, protocol:tcp (1 endpoints)"
+    assert lines[0] == "query: service:db, protocol:tcp (1 endpoint)"
     assert lines[1].startswith("stale: no registry answered; last known copy from ")
     assert "db1.lon6.example.net.:5432  (UP since " in r.stdout
     assert "registry unreachable" in r.stderr and "last known copy" in r.stderr

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from harness import SOURCE, Rosterd, binary, run, wait_port
+from harness import BUILD, SOURCE, Rosterd, binary, run, wait_port
 
 DEPLOY = os.path.join(SOURCE, "deploy")
 
@@ -19,9 +19,12 @@ def deploy_file(rel):
 
 
 def test_systemd_unit_verifies_cleanly_and_is_hardened(tmp_path):
-    unit = deploy_file("systemd/rosterd.service")
+    # The unit as meson configures it (deploy/systemd/rosterd.service.in).
+    with open(os.path.join(BUILD, "deploy", "rosterd.service")) as f:
+        unit = f.read()
     # verify checks that ExecStart exists: point it at this build's binary.
-    unit = unit.replace("/usr/local/sbin/rosterd", os.path.abspath(binary("server/rosterd")))
+    exe = os.path.abspath(binary("server/rosterd"))
+    unit = re.sub(r"^ExecStart=\S+/rosterd ", f"ExecStart={exe} ", unit, flags=re.M)
     path = tmp_path / "rosterd.service"
     path.write_text(unit)
     r = run(["systemd-analyze", "verify", str(path)])

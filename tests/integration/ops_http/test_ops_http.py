@@ -75,17 +75,20 @@ def scrape(srv):
         elif line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
             assert name in helped and name not in typed, line
-            assert kind in ("counter", "gauge")
+            assert kind in ("counter", "gauge", "histogram")
             typed[name] = kind
             current = name
         else:
-            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\d+)$', line)
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\d+|\d+\.\d+)$', line)
             assert m, f"bad sample line: {line!r}"
-            assert m.group(1) == current, f"{m.group(1)} outside its family ({current})"
+            # A histogram's samples are its _bucket, _sum and _count series.
+            own = {current} if typed[current] != "histogram" else {
+                current + "_bucket", current + "_sum", current + "_count"}
+            assert m.group(1) in own, f"{m.group(1)} outside its family ({current})"
             labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
             key = (m.group(1), labels)
             assert key not in samples, f"duplicate sample {line}"
-            samples[key] = int(m.group(3))
+            samples[key] = float(m.group(3)) if "." in m.group(3) else int(m.group(3))
     assert all(name_re.match(n) for n in typed)
     for name, kind in SPEC_FAMILIES.items():
         assert typed.get(name) == kind, f"{name}: {typed.get(name)}"

@@ -258,3 +258,19 @@ def test_files_a_killed_run_staged_are_removed(tmp_path):
     names = set(os.listdir(out))
     assert not names & set(left), names
     assert {".keep.tmp", "notes.tmp"} <= names, "only zonegen's own files are removed"
+
+
+def test_run_without_commit_after_one_with_it_loses_nothing(tmp_path):
+    """The _deploy TXT only --commit adds is no lost record for --max-drop:
+    a small zone (6 records, one of them _deploy) is not refused when a run
+    without --commit drops it (issue 16)."""
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", [H("lon6-web-a1", "10.0.0.1"),
+                                                  H("lon6-web-a2", "10.0.0.2")])
+    out = str(tmp_path / "out")
+    zc.run(out, [inv], "--commit", "abc", check=0)
+    r = zc.run(out, [inv], check=0)
+    assert "would lose" not in r.stderr and "error" not in r.stderr, r.stderr
+    # A real loss is still refused: one host of two.
+    one = zc.write_jsonl(tmp_path / "one.jsonl", [H("lon6-web-a1", "10.0.0.1")])
+    r = zc.run(out, [one], check=1)
+    assert "zone lon6.example.net. would lose 1 of 5 records" in r.stderr, r.stderr

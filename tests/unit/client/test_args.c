@@ -28,7 +28,12 @@ ParameterizedTestParameters(args, bad_input_table)
 			{"list --service web", "option '--service' does not apply to list"},
 			{"query --service web --bogus", "unknown option '--bogus'"},
 			{"query --service web -x", "unknown option '-x'"},
-			{"query --service web extra", "unexpected argument 'extra'"},
+			{"query --service web extra", "two services: 'extra' and --service 'web'"},
+			{"query web extra", "unexpected argument 'extra'"},
+			{"register --service w --protocol p --host web1 --port 1",
+					"invalid --host 'web1': a single label"},
+			{"register --service w --protocol p --host web1. --port 1",
+					"invalid --host 'web1.': a single label"},
 			{"query --service web --all=yes", "option '--all' takes no value"},
 			{"register --service w --protocol p --host h.example.net",
 					"register needs --port"},
@@ -88,7 +93,7 @@ ParameterizedTestParameters(args, bad_input_table)
 			{"query --service web -hx", "option '--help' takes no value"},
 			{"query --service web --timeout 600001",
 					"invalid --timeout '600001' (1-600000 ms)"},
-			{"query -- --service web", "unexpected argument '--service'"},
+			{"query -- --service web", "invalid service '--service'"},
 			{"query --serv web", "unknown option '--serv'"},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));

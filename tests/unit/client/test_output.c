@@ -52,9 +52,9 @@ Test(output, query_is_spnameless)
 			"query: service:metadata, protocol:hm (2 endpoints)\n"
 			"\n"
 			"lon6-metadataproxy-a133t.lon6.example.net.:1234  (UP since 2026-11-25 "
-			"00:58:07, expires TIMED)\n"
+			"00:58:07, expires TIMED)  weight:0  priority:0  addresses:-  meta:-\n"
 			"lon6-metadataproxy-af00l.lon6.example.net.:1234  (UP since 2026-11-25 "
-			"00:58:18, expires TIMED)\n");
+			"00:58:18, expires TIMED)  weight:0  priority:0  addresses:-  meta:-\n");
 	roster_result_free(r);
 }
 
