@@ -1,5 +1,7 @@
 #include "server/dns/dnsio.h"
 
+#include "server/dns/dnsio_internal.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -28,41 +30,10 @@
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
-#define UDP_BATCH 32
-#define UDP_QUERY_MAX 4096
-#define UDP_OUT_MAX 4096
 /* Batches per readable callback: bounded so timers and TCP get their turn. */
 #define UDP_ROUNDS 8
 /* A worker's epoll data for stop_fd; a UDP socket's is its index in io->udp. */
 #define WORKER_STOP UINT32_MAX
-
-/* A UDP socket and what its replies need. */
-struct udp_sock {
-	int fd;
-	/* Bound to a wildcard address: queries carry their destination in an
-	 * IP_PKTINFO / IPV6_PKTINFO control message, and replies are sent from
-	 * it (a multi-homed host would otherwise answer from the address of the
-	 * route back, which the client does not accept). */
-	bool pktinfo;
-};
-
-struct dns_udp {
-	uv_poll_t poll;
-	struct udp_sock s;
-	struct dnsio *io;
-};
-
-/* A TCP connection's state (net_tcp_conn_data()): the queries read so far. */
-struct dns_conn {
-	size_t rlen;
-	uint8_t rbuf[2 + DNSIO_TCP_QUERY_MAX];
-};
-
-/* Room for the one control message a wildcard socket receives and sends. */
-union udp_cmsg {
-	struct cmsghdr align;
-	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-};
 
 /* recvmmsg(2) and sendmmsg(2) without glibc's cancellation-point wrapper.
  * Once the process has a second thread (the LMDB writer, the DNS workers),
@@ -80,82 +51,6 @@ static int udp_sendmmsg(int fd, struct mmsghdr *v, unsigned n)
 {
 	return (int)syscall(SYS_sendmmsg, fd, v, n, MSG_DONTWAIT);
 }
-
-/* One batch of UDP queries and their responses (recvmmsg/sendmmsg). A
- * response's control message is the query's, sent back as received. */
-struct udp_batch {
-	struct mmsghdr rmsg[UDP_BATCH];
-	struct iovec riov[UDP_BATCH];
-	struct sockaddr_storage raddr[UDP_BATCH];
-	union udp_cmsg rctl[UDP_BATCH];
-	uint8_t rbuf[UDP_BATCH][UDP_QUERY_MAX];
-	/* The socket rmsg[] is set up for, and how many entries the last
-	 * recvmmsg filled: only those need their lengths reset (the kernel
-	 * writes msg_namelen, msg_controllen and msg_flags back), so a batch of
-	 * one does not rewrite all UDP_BATCH headers. */
-	const struct udp_sock *armed;
-	int used;
-	struct mmsghdr smsg[UDP_BATCH];
-	struct iovec siov[UDP_BATCH];
-	uint8_t sbuf[UDP_BATCH][UDP_OUT_MAX];
-};
-
-/* A UDP worker thread: its own answer engine and buffers, the shared
- * sockets. It reads the store only under the read side of dnsio's lock.
- * It sleeps in its own epoll set, where the sockets are registered with
- * EPOLLEXCLUSIVE: a datagram arriving while every worker sleeps wakes one
- * of them, not all (with poll() each wake-up of N workers found work for
- * one), and whichever worker runs drains the one queue. */
-struct dns_worker {
-	pthread_t thread;
-	struct dnsio *io;
-	struct answer *answer;
-	struct dnsio_counters counters; /* its UDP bytes and drops */
-	bool started;
-	int epfd;
-	struct udp_batch batch;
-};
-
-struct dnsio {
-	uv_loop_t *loop;
-	struct store *store; /* the owner's; reloads in place (store_reloads()) */
-	struct dnsio_config cfg;
-	struct dnsio_limits limits;
-	struct answer_config acfg;
-	const char *ns[DNSIO_NS_MAX];         /* acfg.ns */
-	struct cookie_secrets cookie_secrets; /* copied into each engine */
-	struct answer *answer;                /* the main thread's: TCP, and UDP without workers */
-	struct report report;
-	struct refusal_log refusals; /* which refused transfers to log */
-	struct dnsio_counters counters;
-	struct dns_udp udp[DNSIO_LISTEN_MAX];
-	size_t nudp;
-	struct net_tcp *tcp; /* DNS over TCP (server/net/tcp.h) */
-	int handles;         /* open handles (the TCP set is one); the last frees */
-	bool stopping;
-	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
-	 * side of @c lock whenever it runs, and lets go of it only while it
-	 * waits for events (dnsio_wait()), so workers never see the store
-	 * change under them. */
-	struct dns_worker **workers;
-	size_t nworkers;
-	pthread_rwlock_t lock;
-	bool lock_init;
-	bool locked;            /* by the main thread */
-	int stop_fd;            /* eventfd: workers exit */
-	struct udp_batch batch; /* the main thread's */
-	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
-	uint8_t tbuf[2 + 65535];
-	/* A zone transfer's framed messages (xfr_write()), between building and
-	 * net_tcp_conn_send(); its memory is kept up to XFR_KEEP. */
-	struct rs_buf xbuf;
-	/* The published zone and its publisher (with --xfr-allow only). */
-	struct xfr_zone *zone;
-	struct xfr_publish *publish;
-};
-
-/* Transfer scratch kept between transfers; a larger one is freed. */
-#define XFR_KEEP (1u << 20)
 
 static void workers_stop(struct dnsio *io)
 {
@@ -207,32 +102,6 @@ static void handle_closed(struct dnsio *io)
 	if (--io->handles == 0 && io->stopping) {
 		io_free(io);
 	}
-}
-
-/* Follow what may change under us between batches: the store's content
- * (reloaded in place after a failed commit) and the limits SIGHUP reloads. */
-static void dnsio_refresh(struct dnsio *io)
-{
-	answer_store_set(io->answer, io->store, store_reloads(io->store));
-	io->report.rate = io->limits.report_rate;
-	io->report.log_max = io->limits.report_log_max;
-}
-
-/* A refused transfer: logged with its source, at most once a minute per
- * source and reason (server/dns/refusal.h); always counted by the engine. */
-static void refusal_note(
-		struct refusal_log *rl, const struct answer_result *res, const struct sockaddr *sa)
-{
-	if (!res->xfr_refused || !refusal_admit(rl, sa, res->xfr_reason, rs_clock_mono_ms())) {
-		return;
-	}
-	char text[RS_ADDR_TEXT_MAX];
-	if (rs_endpoint_format(sa, text) < 0) {
-		snprintf(text, sizeof(text), "?");
-	}
-	rs_log_warning("dns: %s from %s refused: %s (logged once a minute per source and reason)",
-			res->xfr_type == DNSWIRE_IXFR ? "IXFR" : "AXFR", text,
-			answer_xfr_result_name(res->xfr_reason));
 }
 
 /* ---- UDP ---------------------------------------------------------------- */
@@ -379,7 +248,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 			report_log_write(rep, &res.fields, c.addr, rs_clock_wall_ms());
 		}
 		if (res.xfr_refused) {
-			refusal_note(&io->refusals, &res, c.addr);
+			dnsio_refusal_note(&io->refusals, &res, c.addr);
 		}
 		if (res.action != ANSWER_SEND) {
 			continue;
@@ -567,151 +436,12 @@ static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp 
 	return uv_poll_start(&u->poll, UV_READABLE, udp_readable_cb);
 }
 
-/* ---- TCP (the connection machine is server/net/tcp.c's) ------------------ */
-
-static void tcp_alloc(struct net_tcp_conn *tc, char **base, size_t *len)
-{
-	struct dns_conn *c = net_tcp_conn_data(tc);
-	*base = (char *)c->rbuf + c->rlen;
-	*len = sizeof(c->rbuf) - c->rlen;
-}
-
-/* A zone transfer (server/dns/xfr.h): the whole zone is built at once (a
- * snapshot at one serial) and handed to the connection in one send. The
- * DNS listener's overflow policy is PAUSE, so a transfer larger than
- * DNSIO_TCP_OUTQ_MAX is queued whole, never dropped: reading from this
- * connection stops until the queue drains to half, and the transfer must be
- * read within the TCP idle time (docs/dns.md "Zone transfers"). */
-static void tcp_transfer(struct dnsio *io, struct net_tcp_conn *tc, const uint8_t *query)
-{
-	struct xfr_result xr;
-	rs_buf_reset(&io->xbuf);
-	/* SERVFAIL in xbuf on failure, and without a zone (not allowed then) */
-	(void)!xfr_write(io->answer, io->zone, query, XFR_MSG_MAX, &io->xbuf, &xr);
-	io->counters.bytes_out[ANSWER_TCP] += io->xbuf.len;
-	(void)net_tcp_conn_send(tc, io->xbuf.data, io->xbuf.len); /* a failure closes it */
-	if (io->xbuf.cap > XFR_KEEP) {
-		rs_buf_deinit(&io->xbuf);
-	}
-}
-
-/* Answer every whole query in the buffer, in order (RFC 7766 6.2.1.1:
- * pipelined queries; we answer them in the order received), until the
- * connection's queue is too long (reading paused: the rest waits). */
-static void tcp_process(struct net_tcp_conn *tc)
-{
-	struct dnsio *io = net_tcp_conn_user(tc);
-	struct dns_conn *c = net_tcp_conn_data(tc);
-	dnsio_refresh(io);
-	uint32_t units = io->limits.tcp_idle_ms / 100;
-	struct answer_client cl = {ANSWER_TCP, net_tcp_conn_peer(tc),
-			(uint16_t)(units > UINT16_MAX ? UINT16_MAX : units), (uint32_t)time(NULL)};
-	size_t off = 0;
-	bool got = false;
-	while (c->rlen - off >= 2 && !net_tcp_conn_closing(tc) && !net_tcp_conn_backlogged(tc)) {
-		size_t qlen = dnswire_get16(c->rbuf + off);
-		if (qlen < DNSWIRE_HEADER || qlen > DNSIO_TCP_QUERY_MAX) {
-			/* RFC 7766 8 and catalogue 2.24: nothing sensible follows. */
-			io->counters.tcp_bad_length++;
-			net_tcp_conn_close(tc);
-			return;
-		}
-		if (c->rlen - off < 2 + qlen) {
-			break;
-		}
-		struct answer_result res;
-		answer_process(io->answer, c->rbuf + off + 2, qlen, &cl, uv_now(io->loop),
-				io->tbuf + 2, sizeof(io->tbuf) - 2, &res);
-		off += 2 + qlen;
-		got = true;
-		if (res.report) {
-			report_log_write(&io->report, &res.fields, cl.addr, rs_clock_wall_ms());
-		}
-		if (res.xfr_refused) {
-			refusal_note(&io->refusals, &res, cl.addr);
-		}
-		if (res.action == ANSWER_TRANSFER) {
-			tcp_transfer(io, tc, c->rbuf + off - qlen);
-			continue;
-		}
-		if (res.action != ANSWER_SEND) {
-			/* Catalogue 2.1/2.2: garbage or a response closes the connection. */
-			net_tcp_conn_close(tc);
-			return;
-		}
-		dnswire_set16(io->tbuf, (uint16_t)res.len);
-		io->counters.bytes_out[ANSWER_TCP] += res.len + 2;
-		(void)net_tcp_conn_send(tc, io->tbuf, res.len + 2); /* a failure closes it */
-	}
-	if (off > 0) {
-		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-		c->rlen -= off;
-	}
-	/* The deadline restarts only on a whole query: a client that trickles
-	 * bytes or stalls mid-message is closed after the idle time. */
-	if (got) {
-		net_tcp_conn_frame_done(tc);
-	}
-}
-
-static void tcp_read(struct net_tcp_conn *tc, const char *data, size_t len)
-{
-	(void)data; /* it is at rbuf + rlen, where tcp_alloc() put it */
-	struct dnsio *io = net_tcp_conn_user(tc);
-	struct dns_conn *c = net_tcp_conn_data(tc);
-	c->rlen += len;
-	io->counters.bytes_in[ANSWER_TCP] += len;
-	tcp_process(tc);
-}
-
-/* Over a cap: accept and close without a word (NSD tcp-reject-overflow),
- * so ops->refused is NULL. An expired connection closes (ops->expired
- * NULL). After a backpressure pause, the queries read before it. */
-static const struct net_tcp_ops dns_tcp_ops = {
-		.alloc = tcp_alloc,
-		.read = tcp_read,
-		.resumed = tcp_process,
-};
-
-static struct net_tcp_limits tcp_limits(const struct dnsio_limits *lim)
-{
-	return (struct net_tcp_limits){.max_conns = lim->tcp_max_conns,
-			.max_per_source = lim->tcp_max_per_source,
-			.idle_ms = lim->tcp_idle_ms,
-			.max_outbuf = DNSIO_TCP_OUTQ_MAX};
-}
-
+/* The TCP server has closed (dnsio_tcp_open()). */
 static void tcp_stopped(void *user)
 {
 	struct dnsio *io = user;
 	io->tcp = NULL;
 	handle_closed(io);
-}
-
-static int tcp_open(struct dnsio *io, char *err, size_t errsz)
-{
-	const char *rz = io->cfg.answer.report_zone != NULL ? io->cfg.answer.report_zone : "";
-	char note[2 * RS_NAME_TEXT_MAX + 32];
-	snprintf(note, sizeof(note), "(udp, tcp) for %s%s%s", io->cfg.answer.zone,
-			rz[0] != '\0' ? " and " : "", rz);
-	const struct net_tcp_config tc = {
-			.name = "dns",
-			.note = note,
-			.addrs = io->cfg.listen,
-			.naddrs = io->cfg.nlisten,
-			.backlog = 1024,
-			.limits = tcp_limits(&io->limits),
-			.overflow = NET_TCP_OVERFLOW_PAUSE,
-			.conn_size = sizeof(struct dns_conn),
-			.ops = &dns_tcp_ops,
-			.user = io,
-			.stopped = tcp_stopped,
-	};
-	int rc = net_tcp_start(io->loop, &tc, &io->tcp, err, errsz);
-	if (io->tcp != NULL) {
-		io->handles++;
-	}
-	return rc;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -829,7 +559,8 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 			return rc;
 		}
 	}
-	rc = tcp_open(io, err, errsz); /* it logs each address, UDP's bound before */
+	rc = dnsio_tcp_open(
+			io, tcp_stopped, err, errsz); /* it logs each address, UDP's bound before */
 	if (rc < 0) {
 		return rc;
 	}
@@ -879,7 +610,7 @@ void dnsio_limits_set(struct dnsio *io, const struct dnsio_limits *lim)
 	}
 	io->limits = *lim; /* the report's rate and cap: at the next dnsio_refresh() */
 	if (io->tcp != NULL) {
-		struct net_tcp_limits tl = tcp_limits(lim);
+		struct net_tcp_limits tl = dnsio_tcp_limits(lim);
 		net_tcp_limits_set(io->tcp, &tl);
 	}
 }
