@@ -156,7 +156,9 @@ static void rrset_diff(struct xfr_zone *z, const struct xfr_rrset *old, const st
 static int rrset_set(struct xfr_zone *z, const uint8_t *owner, size_t olen, uint16_t type,
 		struct body *v, size_t n, bool partial, struct rs_buf *cs)
 {
-	qsort(v, n, sizeof(*v), body_cmp);
+	if (n > 0) { /* v is NULL for a deletion */
+		qsort(v, n, sizeof(*v), body_cmp);
+	}
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (m == 0 || body_cmp(&v[m - 1], &v[i]) != 0) {
