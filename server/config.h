@@ -22,6 +22,12 @@
 #define CONFIG_MAX_NS 8
 #define CONFIG_MAX_XFR_ALLOW 64
 
+/** A list of prefixes (--api-allow, --dns-allow, --http-allow). */
+struct config_prefixes {
+	struct rs_prefix p[CONFIG_MAX_XFR_ALLOW];
+	size_t n;
+};
+
 struct config_listen {
 	struct sockaddr_storage addrs[CONFIG_MAX_LISTEN];
 	size_t n;
@@ -73,6 +79,12 @@ struct server_config {
 	/* HTTP limits (reloadable). */
 	uint32_t http_max_conns; /**< default 256 */
 	uint32_t http_idle_ms;   /**< default 10,000 */
+
+	/* Access control and abuse limits (not reloadable). */
+	struct config_prefixes api_allow;  /**< sources the API serves; none: all */
+	struct config_prefixes dns_allow;  /**< sources DNS (UDP, TCP) answers; none: all */
+	struct config_prefixes http_allow; /**< sources HTTP serves; none: all */
+	bool acl_dry_run;                  /**< serve what the ACLs refuse; log, count it */
 
 	/* Store. */
 	uint64_t map_size; /**< initial LMDB map; default 64 MiB */

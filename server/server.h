@@ -42,6 +42,7 @@
 #include "server/registry/persist.h"
 #include "server/registry/store.h"
 
+struct acl;
 struct api;
 struct dnsio;
 struct http;
@@ -55,6 +56,9 @@ struct server {
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
+	/** The address ACLs, [enum stats_listener]; NULL: that listener has
+	 * none (--api-allow, --dns-allow, --http-allow). */
+	struct acl *acl[3];
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

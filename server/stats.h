@@ -100,6 +100,20 @@ struct stats_http {
 	size_t nresponses;
 };
 
+/** The listeners with an address ACL (server/net/acl.h), in label order. */
+enum stats_listener {
+	STATS_LISTENER_API = 0,
+	STATS_LISTENER_DNS,
+	STATS_LISTENER_HTTP,
+	STATS_LISTENERS,
+};
+
+/** The address ACLs' counters, per listener (zero without an ACL). */
+struct stats_acl {
+	uint64_t refused[STATS_LISTENERS]; /**< refused sources (connections, datagrams) */
+	uint64_t dry_run[STATS_LISTENERS]; /**< would have been refused, served (--acl-dry-run) */
+};
+
 /** Every figure rosterd shows, copied at one instant. */
 struct stats_snapshot {
 	char site[RS_LABEL_MAX + 1];
@@ -112,4 +126,5 @@ struct stats_snapshot {
 	struct api_counters api; /**< zero without an API module */
 	struct stats_dns dns;
 	struct stats_http http;
+	struct stats_acl acl;
 };

@@ -380,6 +380,11 @@ void answer_process(struct answer *a, const uint8_t *msg, size_t qlen,
 		return;
 	}
 	query_accept(a, msg, c);
+	if (c->refused) { /* --dns-allow, BIND's allow-query: REFUSED */
+		answer_write_error(a, msg, out, outcap, DNSWIRE_REFUSED, v != DNSWIRE_COOKIE_ONLY,
+				res);
+		return;
+	}
 	if (k == ANSWER_KIND_TRANSFER) {
 		answer_transfer(a, msg, (struct answer_zone *)z, c, out, outcap, res);
 		return;

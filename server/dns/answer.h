@@ -139,6 +139,9 @@ struct answer_client {
 	uint16_t keepalive;
 	/** Wall clock, seconds since the epoch: the timestamps of DNS cookies. */
 	uint32_t wall_s;
+	/** The source is outside the listener's ACL (--dns-allow): a valid
+	 * query is answered REFUSED, whatever it asks; garbage is dropped. */
+	bool refused;
 };
 
 enum answer_action {

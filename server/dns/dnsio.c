@@ -22,6 +22,7 @@
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
 #include "server/dns/xfr.h"
+#include "server/net/acl.h"
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
@@ -312,7 +313,7 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
  * whatever the engine needs (the store lock with workers).
  */
 static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, struct answer *a,
-		struct report *rep, uint64_t now, struct dnsio_counters *ctr, int *nsend)
+		struct dnsio *io, uint64_t now, struct dnsio_counters *ctr, int *nsend)
 {
 	*nsend = 0;
 	if (b->armed != us) {
@@ -346,10 +347,13 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 			continue; /* over 4 KiB: no query of ours is that large */
 		}
 		c.addr = (const struct sockaddr *)&b->raddr[i];
+		/* --dns-allow: a refused source is answered REFUSED (BIND's allow-query). */
+		c.refused = io->cfg.acl != NULL &&
+			    acl_check(io->cfg.acl, c.addr, now) == ACL_REFUSE;
 		struct answer_result res;
 		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
 		if (res.report) {
-			report_log_write(rep, &res.fields, c.addr, rs_clock_wall_ms());
+			report_log_write(&io->report, &res.fields, c.addr, rs_clock_wall_ms());
 		}
 		if (res.action != ANSWER_SEND) {
 			continue;
@@ -400,8 +404,7 @@ static void udp_readable_cb(uv_poll_t *h, int status, int events)
 	dnsio_refresh(io);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
-		int n = udp_batch_answer(
-				&io->batch, &u->s, io->answer, &io->report, now, &io->counters, &k);
+		int n = udp_batch_answer(&io->batch, &u->s, io->answer, io, now, &io->counters, &k);
 		udp_batch_send(&io->batch, u->s.fd, k, &io->counters);
 		if (n < UDP_BATCH) {
 			return;
@@ -420,8 +423,8 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 			return;
 		}
 		answer_store_set(w->answer, io->store, store_reloads(io->store));
-		int n = udp_batch_answer(&w->batch, us, w->answer, &io->report, rs_clock_mono_ms(),
-				&w->counters, &k);
+		int n = udp_batch_answer(
+				&w->batch, us, w->answer, io, rs_clock_mono_ms(), &w->counters, &k);
 		pthread_rwlock_unlock(&io->lock);
 		/* Responses are plain bytes now: send without holding the lock. */
 		udp_batch_send(&w->batch, us->fd, k, &w->counters);
@@ -654,6 +657,8 @@ static int tcp_open(struct dnsio *io, char *err, size_t errsz)
 			.conn_size = sizeof(struct dns_conn),
 			.ops = &dns_tcp_ops,
 			.user = io,
+			.admit = io->cfg.acl != NULL ? acl_admit : NULL,
+			.admit_user = io->cfg.acl,
 			.stopped = tcp_stopped,
 	};
 	int rc = net_tcp_start(io->loop, &tc, &io->tcp, err, errsz);
@@ -709,6 +714,7 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	}
 	int rc = answer_new(&io->acfg, io->store, &io->report, &io->answer);
 	if (rc < 0) {
+		answer_free(io->answer);
 		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->answer.zone,
 				rs_strerror(rc));

@@ -55,6 +55,7 @@
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
 
+struct acl;
 struct dnsio;
 struct sockaddr_storage;
 struct store;
@@ -88,6 +89,11 @@ struct dnsio_config {
 	const char *data_dir;      /**< the report log's directory */
 	uint32_t threads;          /**< UDP worker threads; 0: the loop thread */
 	struct dnsio_limits limits;
+	/** --dns-allow (server/net/acl.h), borrowed for the module's life;
+	 * NULL: every source is answered. A refused TCP connection is closed at
+	 * accept; a UDP query from a refused source is answered REFUSED (BIND's
+	 * allow-query), the answer then rate limited like any other. */
+	struct acl *acl;
 };
 
 /** What the DNS module is given at start. */

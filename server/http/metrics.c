@@ -273,6 +273,25 @@ static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
 			"reason", rejected, ARRAY_LEN(rejected));
 }
 
+/* The address ACLs: every listener, zero where it has none. */
+static void prom_acl(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	static const char *const names[STATS_LISTENERS] = {"api", "dns", "http"};
+	struct prom_sample refused[STATS_LISTENERS], dry[STATS_LISTENERS];
+	for (size_t k = 0; k < STATS_LISTENERS; k++) {
+		refused[k] = (struct prom_sample){names[k], snap->acl.refused[k]};
+		dry[k] = (struct prom_sample){names[k], snap->acl.dry_run[k]};
+	}
+	prom_labelled_family(t, "roster_acl_refused_total", "counter",
+			"Sources refused by a listener's address ACL (--api-allow, --dns-allow, "
+			"--http-allow): TCP connections closed at accept, UDP queries answered "
+			"REFUSED.",
+			"listener", refused, STATS_LISTENERS);
+	prom_labelled_family(t, "roster_acl_dry_run_total", "counter",
+			"Sources an address ACL would have refused, served under --acl-dry-run.",
+			"listener", dry, STATS_LISTENERS);
+}
+
 static void prom_store(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	const struct store_sizes sz = snap->store.sizes;
@@ -401,6 +420,7 @@ int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *
 	prom_api(out, snap);
 	prom_persist(out, snap);
 	prom_http(out, snap);
+	prom_acl(out, snap);
 	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
 			snap->uptime_ms / 1000u);
 	prom_family(out, "roster_build_info", "gauge",

@@ -78,6 +78,27 @@ Test(config, several_listeners_and_ns)
 	cr_expect_eq(cfg.limits.preserve_window_ms, 30000);
 }
 
+Test(config, acl_defaults_and_flags)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.api_allow.n + cfg.dns_allow.n + cfg.http_allow.n, 0, "all allowed");
+	cr_expect(!cfg.acl_dry_run);
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b --dns-allow 10.0.0.0/8,2001:db8::/32 "
+				     "--dns-allow 127.0.0.1 --api-allow 192.0.2.0/24 --acl-dry-run",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_eq(cfg.dns_allow.n, 3, "a repeated list flag appends");
+	cr_expect_eq(cfg.dns_allow.p[1].len, 32);
+	cr_expect_eq(cfg.dns_allow.p[2].len, 32, "an address alone is a host prefix");
+	cr_expect_eq(cfg.api_allow.n, 1);
+	cr_expect_eq(cfg.http_allow.n, 0);
+	cr_expect_eq(cfg.nxfr_allow, 0, "the lists are separate");
+	cr_expect(cfg.acl_dry_run);
+}
+
 struct bad_flag {
 	char line[200];
 	char word[40];
@@ -112,6 +133,14 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --keep-last false", "unexpected argument 'false'"},
 			{"--site a --domain b --help=x", "option '--help' takes no value"},
 			{"--site a --domain b -x", "unknown option '-x'"},
+			{"--site a --domain b --dns-allow 10.0.0.1/8",
+					"dns-allow prefix '10.0.0.1/8'"},
+			{"--site a --domain b --dns-allow localhost",
+					"dns-allow prefix 'localhost'"},
+			{"--site a --domain b --api-allow 10.0.0.0/33", "api-allow prefix"},
+			{"--site a --domain b --http-allow ,10.0.0.0/8", "invalid http-allow"},
+			{"--site a --domain b --http-allow 10.0.0.0/8,", "invalid http-allow"},
+			{"--site a --domain b --acl-dry-run=maybe", "invalid acl-dry-run 'maybe'"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
