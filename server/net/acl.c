@@ -105,7 +105,8 @@ static bool source_of(const struct sockaddr *sa, struct rs_addr *out)
 	return true;
 }
 
-static size_t slot_index(const struct acl *acl, const struct rs_addr *a)
+/* The first slot of @p a's set of ACL_LOG_WAYS. */
+static size_t set_index(const struct acl *acl, const struct rs_addr *a)
 {
 	uint64_t h = acl->seed ^ a->family;
 	for (size_t i = 0; i < 16; i += 8) {
@@ -114,21 +115,41 @@ static size_t slot_index(const struct acl *acl, const struct rs_addr *a)
 		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
 		h ^= h >> 29;
 	}
-	return (size_t)(h & (ACL_LOG_SLOTS - 1));
+	return (size_t)(h & (ACL_LOG_SLOTS / ACL_LOG_WAYS - 1)) * ACL_LOG_WAYS;
+}
+
+/* @p a's slot in its set, or the one it takes: an empty one, else the one
+ * logged longest ago. *@p same: it was @p a's already. */
+static struct acl_slot *slot_of(struct acl *acl, const struct rs_addr *a, bool *same)
+{
+	struct acl_slot *set = &acl->slots[set_index(acl, a)];
+	struct acl_slot *victim = &set[0];
+	for (size_t w = 0; w < ACL_LOG_WAYS; w++) {
+		if (set[w].used && rs_addr_cmp(&set[w].addr, a) == 0) {
+			*same = true;
+			return &set[w];
+		}
+		if (victim->used && (!set[w].used || set[w].logged_ms < victim->logged_ms)) {
+			victim = &set[w];
+		}
+	}
+	*same = false;
+	return victim;
 }
 
 /* Under the lock: should this refusal of @p a be logged now? Fills the
- * counts the line reports. */
+ * counts the line reports. A clock that went back (another thread's older
+ * reading) counts as no time passed. */
 static bool log_due(struct acl *acl, const struct rs_addr *a, uint64_t now_ms, uint64_t *since,
 		uint64_t *unlogged)
 {
-	struct acl_slot *s = &acl->slots[slot_index(acl, a)];
-	bool same = s->used && rs_addr_cmp(&s->addr, a) == 0;
-	if (same && now_ms - s->logged_ms < ACL_LOG_INTERVAL_MS) {
+	bool same;
+	struct acl_slot *s = slot_of(acl, a, &same);
+	if (same && (now_ms < s->logged_ms || now_ms - s->logged_ms < ACL_LOG_INTERVAL_MS)) {
 		s->since++;
 		return false;
 	}
-	if (now_ms / 1000 != acl->second) {
+	if (now_ms / 1000 > acl->second) {
 		acl->second = now_ms / 1000;
 		acl->lines = 0;
 	}

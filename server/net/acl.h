@@ -15,9 +15,10 @@
  *
  *   Each refusal (or dry-run match) is counted, and logged with its source
  *   address at most once per source per ACL_LOG_INTERVAL_MS. The memory of
- *   what was logged is a fixed table of ACL_LOG_SLOTS entries indexed by a
- *   seeded hash of the address: a flood of spoofed sources overwrites
- *   entries (a source may then be logged again sooner) but never grows it.
+ *   what was logged is a fixed table of ACL_LOG_SLOTS entries, 4-way set
+ *   associative by a seeded hash of the address: a flood of spoofed
+ *   sources recycles entries (the one logged longest ago goes, and its
+ *   source may then be logged again sooner) but never grows it.
  *   On top of that, at most ACL_LOG_BURST lines a second per ACL are
  *   written; the refusals past them are counted (log_suppressed) and the
  *   next line says how many there were.
@@ -47,8 +48,9 @@ struct rs_prefix;
 
 /** How long a source's refusals stay quiet after one was logged. */
 #define ACL_LOG_INTERVAL_MS 60000u
-/** Entries of the log table (a power of two). */
+/** Entries of the log table (a power of two), in sets of ACL_LOG_WAYS. */
 #define ACL_LOG_SLOTS 1024u
+#define ACL_LOG_WAYS 4u
 /** Lines an ACL writes per second at most; the rest are counted. */
 #define ACL_LOG_BURST 20u
 

@@ -208,6 +208,8 @@ Test(acl, counts_are_exact_from_several_threads)
 	struct acl_counters c;
 	acl_counters_get(acl, &c);
 	cr_expect_eq(c.refused, 80000);
-	cr_expect_leq(c.logged, 4 * 300, "each source at most once in the minute");
+	/* 1,200 sources over ms 1000..2999 (three seconds, the threads' clocks
+	 * interleaved): the line budget holds whatever the order. */
+	cr_expect_leq(c.logged, 3 * ACL_LOG_BURST);
 	acl_free(acl);
 }
