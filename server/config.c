@@ -71,6 +71,12 @@ static const struct opt opts[] = {
 				"sources HTTP serves, CIDR[,CIDR]... (repeatable; unset: every source)"},
 		{"acl-dry-run", OPT_BOOL, false, 0, 0, OFF(acl_dry_run),
 				"serve what the --*-allow lists would refuse; log and count it"},
+		{"rrl-rate", OPT_U32, false, 0, 1000000, OFF(rrl_rate),
+				"DNS UDP responses per second per /24 or /56 and answer (0: off)"},
+		{"rrl-slip", OPT_U32, false, 0, 100, OFF(rrl_slip),
+				"every Nth rate-limited response goes out truncated (0: none)"},
+		{"rrl-exempt", OPT_PREFIX_LIST, false, 0, 0, OFF(rrl_exempt),
+				"sources never rate limited, CIDR[,CIDR]... (repeatable)"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},
@@ -160,6 +166,7 @@ void config_defaults(struct server_config *cfg)
 	cfg->dns_tcp_max_per_source = 100;
 	cfg->report_rate = 50;
 	cfg->report_log_max = 16u << 20;
+	cfg->rrl_slip = 2;
 	cfg->api_max_conns = 10000;
 	cfg->api_max_per_source = 1024;
 	cfg->api_max_frame = 1u << 20;

@@ -22,7 +22,7 @@
 #define CONFIG_MAX_NS 8
 #define CONFIG_MAX_XFR_ALLOW 64
 
-/** A list of prefixes (--api-allow, --dns-allow, --http-allow). */
+/** A list of prefixes (--api-allow, --dns-allow, --http-allow, --rrl-exempt). */
 struct config_prefixes {
 	struct rs_prefix p[CONFIG_MAX_XFR_ALLOW];
 	size_t n;
@@ -85,6 +85,9 @@ struct server_config {
 	struct config_prefixes dns_allow;  /**< sources DNS (UDP, TCP) answers; none: all */
 	struct config_prefixes http_allow; /**< sources HTTP serves; none: all */
 	bool acl_dry_run;                  /**< serve what the ACLs refuse; log, count it */
+	uint32_t rrl_rate;                 /**< UDP responses/s per bucket; 0 (default): off */
+	uint32_t rrl_slip;                 /**< every Nth limited one truncated; default 2 */
+	struct config_prefixes rrl_exempt; /**< sources never rate limited */
 
 	/* Store. */
 	uint64_t map_size; /**< initial LMDB map; default 64 MiB */

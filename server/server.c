@@ -320,6 +320,10 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 							.threads = cfg->dns_threads,
 							.limits = dnsio_limits_of(cfg),
 							.acl = srv->acl[STATS_LISTENER_DNS],
+							.rrl = {.rate = cfg->rrl_rate,
+									.slip = cfg->rrl_slip,
+									.exempt = cfg->rrl_exempt.p,
+									.nexempt = cfg->rrl_exempt.n},
 					},
 	};
 	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
@@ -373,6 +377,12 @@ static int acls_open(struct server *srv, char *err, size_t errsz)
 	if (cfg->acl_dry_run && cfg->api_allow.n + cfg->dns_allow.n + cfg->http_allow.n == 0) {
 		rs_log_warning("acl: --acl-dry-run without --api-allow, --dns-allow or "
 			       "--http-allow: nothing to check");
+	}
+	if (cfg->rrl_rate > 0) {
+		rs_log_info("dns: response rate limit %u/s per /24 or /56 and answer over UDP, "
+			    "slip %u, %zu exempt prefix%s",
+				cfg->rrl_rate, cfg->rrl_slip, cfg->rrl_exempt.n,
+				cfg->rrl_exempt.n == 1 ? "" : "es");
 	}
 	return 0;
 }
@@ -495,6 +505,8 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 	t->tcp_idle_closed = d.tcp_idle_closed;
 	t->tcp_bad_length = d.tcp_bad_length;
 	t->tcp_read_paused = d.tcp_read_paused;
+	t->rrl_dropped = d.rrl_dropped;
+	t->rrl_slipped = d.rrl_slipped;
 	report_counters_get(dnsio_report(io), &out->reports);
 }
 

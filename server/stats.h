@@ -70,6 +70,8 @@ struct stats_dns_transport {
 	uint64_t tcp_idle_closed;
 	uint64_t tcp_bad_length;
 	uint64_t tcp_read_paused;
+	uint64_t rrl_dropped; /**< UDP responses dropped by --rrl-rate */
+	uint64_t rrl_slipped; /**< UDP responses sent truncated by --rrl-rate (--rrl-slip) */
 };
 
 /** DNS: the answer engines, the transport and the client reports. */

@@ -160,6 +160,7 @@ struct answer_result {
 	uint16_t rcode; /**< (extended) rcode sent */
 	bool truncated;
 	bool partial;
+	bool cookie_good;            /**< the query carried our valid server cookie */
 	bool report;                 /**< a client report to log: see @c fields */
 	struct report_fields fields; /**< valid until the next answer_process() */
 };

@@ -124,6 +124,7 @@ struct dnsio {
 	struct cookie_secrets cookie_secrets; /* copied into each engine */
 	struct answer *answer;                /* the main thread's: TCP, and UDP without workers */
 	struct report report;
+	struct rrl *rrl; /* NULL: no response rate limiting */
 	struct dnsio_counters counters;
 	struct dns_udp udp[DNSIO_LISTEN_MAX];
 	size_t nudp;
@@ -188,6 +189,7 @@ static void io_free(struct dnsio *io)
 		pthread_rwlock_destroy(&io->lock);
 	}
 	report_log_close(&io->report);
+	rrl_free(io->rrl);
 	answer_free(io->answer);
 	rs_buf_deinit(&io->xbuf);
 	explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
@@ -307,6 +309,29 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	return 0;
 }
 
+/* Response rate limiting (server/dns/rrl.h) of one UDP answer: false when
+ * it is dropped; a slipped one goes out shortened, TC=1. Not applied when
+ * off, nor to a query that carried our valid server cookie (its source is
+ * not forged: RFC 7873 5.3, BIND does the same). */
+static bool udp_rrl(struct dnsio *io, const struct sockaddr *src, struct answer_result *res,
+		uint8_t *resp, uint64_t now, struct dnsio_counters *ctr)
+{
+	if (io->rrl == NULL || res->cookie_good) {
+		return true;
+	}
+	switch (rrl_apply(io->rrl, src, resp, &res->len, now)) {
+	case RRL_SEND:
+		return true;
+	case RRL_SLIP:
+		ctr->rrl_slipped++;
+		return true;
+	case RRL_DROP:
+		break;
+	}
+	ctr->rrl_dropped++;
+	return false;
+}
+
 /*
  * Read one batch from @p fd and answer it into @p b; returns the number of
  * datagrams read (0 when drained) and sets *@p nsend. The caller holds
@@ -355,7 +380,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		if (res.report) {
 			report_log_write(&io->report, &res.fields, c.addr, rs_clock_wall_ms());
 		}
-		if (res.action != ANSWER_SEND) {
+		if (res.action != ANSWER_SEND || !udp_rrl(io, c.addr, &res, b->sbuf[k], now, ctr)) {
 			continue;
 		}
 		ctr->bytes_out[ANSWER_UDP] += res.len;
@@ -713,6 +738,9 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 		}
 	}
 	int rc = answer_new(&io->acfg, io->store, &io->report, &io->answer);
+	if (rc == 0 && cfg->rrl.rate > 0) {
+		rc = rrl_new(&cfg->rrl, &io->rrl);
+	}
 	if (rc < 0) {
 		answer_free(io->answer);
 		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
@@ -862,6 +890,8 @@ void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 		out->bytes_in[ANSWER_UDP] += w->bytes_in[ANSWER_UDP];
 		out->bytes_out[ANSWER_UDP] += w->bytes_out[ANSWER_UDP];
 		out->udp_send_dropped += w->udp_send_dropped;
+		out->rrl_dropped += w->rrl_dropped;
+		out->rrl_slipped += w->rrl_slipped;
 	}
 }
 

@@ -54,6 +54,7 @@
 
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
+#include "server/dns/rrl.h"
 
 struct acl;
 struct dnsio;
@@ -94,6 +95,9 @@ struct dnsio_config {
 	 * accept; a UDP query from a refused source is answered REFUSED (BIND's
 	 * allow-query), the answer then rate limited like any other. */
 	struct acl *acl;
+	/** Response rate limiting of UDP answers (server/dns/rrl.h): rate 0
+	 * (the default) is off, and costs nothing. Its exempt list is copied. */
+	struct rrl_config rrl;
 };
 
 /** What the DNS module is given at start. */
@@ -118,6 +122,8 @@ struct dnsio_counters {
 	uint64_t tcp_idle_closed;
 	uint64_t tcp_bad_length;  /**< closed for a bad length prefix */
 	uint64_t tcp_read_paused; /**< times a slow reader was paused */
+	uint64_t rrl_dropped;     /**< UDP responses dropped by the rate limit */
+	uint64_t rrl_slipped;     /**< UDP responses sent truncated by the rate limit */
 };
 
 /**

@@ -273,6 +273,20 @@ static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
 			"reason", rejected, ARRAY_LEN(rejected));
 }
 
+/* Response rate limiting (--rrl-rate): announced with no sample without DNS. */
+static void prom_dns_rrl(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	const struct stats_dns_transport *d = &snap->dns.transport;
+	const struct prom_sample rrl[] = {
+			{"dropped", d->rrl_dropped},
+			{"slipped", d->rrl_slipped},
+	};
+	prom_labelled_family(t, "roster_dns_rrl_total", "counter",
+			"UDP responses over --rrl-rate, by what became of them (dropped; slipped: "
+			"sent truncated, TC=1, every --rrl-slip-th).",
+			"action", rrl, snap->dns.running ? ARRAY_LEN(rrl) : 0);
+}
+
 /* The address ACLs: every listener, zero where it has none. */
 static void prom_acl(struct rs_buf *t, const struct stats_snapshot *snap)
 {
@@ -416,6 +430,7 @@ static void prom_http(struct rs_buf *t, const struct stats_snapshot *snap)
 int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *out)
 {
 	prom_dns(out, snap);
+	prom_dns_rrl(out, snap);
 	prom_store(out, snap);
 	prom_api(out, snap);
 	prom_persist(out, snap);
