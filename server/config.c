@@ -70,6 +70,20 @@ static const struct opt opts[] = {
 				"TSIG keys, BIND's key \"name\" { algorithm ...; secret ...; }; syntax"},
 		{"xfr-key", OPT_NAME, false, 0, 0, OFF(xfr_key),
 				"TSIG key (of --tsig-keyfile) transfers must be signed with"},
+		{"api-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(api_allow),
+				"sources the API serves, CIDR[,CIDR]... (repeatable; unset: every source)"},
+		{"dns-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(dns_allow),
+				"sources DNS answers over UDP and TCP, CIDR[,CIDR]... (unset: every source)"},
+		{"http-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(http_allow),
+				"sources HTTP serves, CIDR[,CIDR]... (repeatable; unset: every source)"},
+		{"acl-dry-run", OPT_BOOL, false, 0, 0, OFF(acl_dry_run),
+				"serve what the --*-allow lists would refuse; log and count it"},
+		{"rrl-rate", OPT_U32, false, 0, 1000000, OFF(rrl_rate),
+				"DNS UDP responses per second per /24 or /56 and answer (0: off)"},
+		{"rrl-slip", OPT_U32, false, 0, 100, OFF(rrl_slip),
+				"every Nth rate-limited response goes out truncated (0: none)"},
+		{"rrl-exempt", OPT_PREFIX_LIST, false, 0, 0, OFF(rrl_exempt),
+				"sources never rate limited, CIDR[,CIDR]... (repeatable)"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},
@@ -162,6 +176,7 @@ void config_defaults(struct server_config *cfg)
 	cfg->report_rate = 50;
 	cfg->report_log_max = 16u << 20;
 	cfg->notify_interval_ms = 50;
+	cfg->rrl_slip = 2;
 	cfg->api_max_conns = 10000;
 	cfg->api_max_per_source = 1024;
 	cfg->api_max_frame = 1u << 20;
@@ -352,13 +367,26 @@ static int set_listen(struct apply_state *st, const struct opt *o, const char *v
 	return 0;
 }
 
-/* OPT_PREFIX_LIST (--xfr-allow): comma-separated prefixes, appended. */
+/* The list an OPT_PREFIX_LIST option fills, and its count. */
+static struct rs_prefix *prefix_list(struct server_config *cfg, const struct opt *o, size_t **n)
+{
+	if (o->offset == OFF(xfr_allow)) {
+		*n = &cfg->nxfr_allow;
+		return cfg->xfr_allow;
+	}
+	struct config_prefixes *l = (struct config_prefixes *)((char *)cfg + o->offset);
+	*n = &l->n;
+	return l->p;
+}
+
+/* OPT_PREFIX_LIST (--xfr-allow, --api-allow...): comma-separated prefixes, appended. */
 static int set_prefixes(struct apply_state *st, const struct opt *o, const char *v)
 {
-	struct server_config *cfg = st->cfg;
+	size_t *count;
+	struct rs_prefix *list = prefix_list(st->cfg, o, &count);
 	size_t idx = (size_t)(o - opts);
 	if (!st->cleared[idx]) {
-		cfg->nxfr_allow = 0;
+		*count = 0;
 		st->cleared[idx] = true;
 	}
 	const char *p = v;
@@ -372,16 +400,16 @@ static int set_prefixes(struct apply_state *st, const struct opt *o, const char 
 		}
 		memcpy(one, p, n);
 		one[n] = '\0';
-		if (cfg->nxfr_allow == CONFIG_MAX_XFR_ALLOW) {
+		if (*count == CONFIG_MAX_XFR_ALLOW) {
 			return fail(st->err, st->errsz, "%s: at most %d %s prefixes", st->where,
 					CONFIG_MAX_XFR_ALLOW, o->name);
 		}
-		if (rs_prefix_parse(one, &cfg->xfr_allow[cfg->nxfr_allow]) < 0) {
+		if (rs_prefix_parse(one, &list[*count]) < 0) {
 			return fail(st->err, st->errsz,
 					"%s: invalid %s prefix '%s' (want CIDR[,CIDR]..., e.g. 192.0.2.0/24)",
 					st->where, o->name, one);
 		}
-		cfg->nxfr_allow++;
+		(*count)++;
 		if (p[n] == '\0') {
 			return 0;
 		}

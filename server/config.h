@@ -23,6 +23,12 @@
 #define CONFIG_MAX_XFR_ALLOW 64
 #define CONFIG_MAX_NOTIFY 64
 
+/** A list of prefixes (--api-allow, --dns-allow, --http-allow, --rrl-exempt). */
+struct config_prefixes {
+	struct rs_prefix p[CONFIG_MAX_XFR_ALLOW];
+	size_t n;
+};
+
 struct config_listen {
 	struct sockaddr_storage addrs[CONFIG_MAX_LISTEN];
 	size_t n;
@@ -83,6 +89,15 @@ struct server_config {
 	/* HTTP limits (reloadable). */
 	uint32_t http_max_conns; /**< default 256 */
 	uint32_t http_idle_ms;   /**< default 10,000 */
+
+	/* Access control and abuse limits (not reloadable). */
+	struct config_prefixes api_allow;  /**< sources the API serves; none: all */
+	struct config_prefixes dns_allow;  /**< sources DNS (UDP, TCP) answers; none: all */
+	struct config_prefixes http_allow; /**< sources HTTP serves; none: all */
+	bool acl_dry_run;                  /**< serve what the ACLs refuse; log, count it */
+	uint32_t rrl_rate;                 /**< UDP responses/s per bucket; 0 (default): off */
+	uint32_t rrl_slip;                 /**< every Nth limited one truncated; default 2 */
+	struct config_prefixes rrl_exempt; /**< sources never rate limited */
 
 	/* Store. */
 	uint64_t map_size; /**< initial LMDB map; default 64 MiB */

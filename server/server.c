@@ -13,6 +13,7 @@
 #include "server/dns/tsig.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
+#include "server/net/acl.h"
 #include "server/stats.h"
 
 /* How often the tick clears dead readers' LMDB slots: once a minute. */
@@ -315,6 +316,8 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 			.limits = api_limits_of(cfg),
 			.stats = api_stats_cb,
 			.stats_ud = srv,
+			.admit = srv->acl[STATS_LISTENER_API] != NULL ? acl_admit : NULL,
+			.admit_user = srv->acl[STATS_LISTENER_API],
 	};
 	return api_start(&ctx, &srv->api, err, errsz);
 }
@@ -367,6 +370,11 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 							.xfr_interval_ms = cfg->notify_interval_ms,
 							.on_version = version_cb,
 							.on_version_ud = srv,
+							.acl = srv->acl[STATS_LISTENER_DNS],
+							.rrl = {.rate = cfg->rrl_rate,
+									.slip = cfg->rrl_slip,
+									.exempt = cfg->rrl_exempt.p,
+									.nexempt = cfg->rrl_exempt.n},
 					},
 	};
 	return dnsio_start(&ctx, &srv->dnsio, err, errsz);
@@ -381,6 +389,8 @@ static int http_open(struct server *srv, char *err, size_t errsz)
 			.limits = http_limits_of(&srv->cfg),
 			.render = http_render_cb,
 			.owner = srv,
+			.admit = srv->acl[STATS_LISTENER_HTTP] != NULL ? acl_admit : NULL,
+			.admit_user = srv->acl[STATS_LISTENER_HTTP],
 	};
 	return http_start(&ctx, &srv->http, err, errsz);
 }
@@ -456,6 +466,49 @@ static int notify_open(struct server *srv, char *err, size_t errsz)
 	return rc;
 }
 
+_Static_assert(sizeof(((struct server *)0)->acl) / sizeof(struct acl *) == STATS_LISTENERS,
+		"one ACL per listener");
+
+/* The address ACLs of the listeners that have a list (none: no ACL, no
+ * cost); said once at start, so that a dry run is never forgotten. */
+static int acls_open(struct server *srv, char *err, size_t errsz)
+{
+	const struct server_config *cfg = &srv->cfg;
+	static const char *const names[STATS_LISTENERS] = {"api", "dns", "http"};
+	static const char *const flags[STATS_LISTENERS] = {
+			"--api-allow", "--dns-allow", "--http-allow"};
+	const struct config_prefixes *lists[STATS_LISTENERS] = {
+			&cfg->api_allow, &cfg->dns_allow, &cfg->http_allow};
+	for (size_t k = 0; k < STATS_LISTENERS; k++) {
+		if (lists[k]->n == 0) {
+			continue;
+		}
+		int rc = acl_new(names[k], flags[k], lists[k]->p, lists[k]->n, cfg->acl_dry_run,
+				&srv->acl[k]);
+		if (rc < 0) {
+			snprintf(err, errsz, "acl %s: %s", names[k], rs_strerror(rc));
+			return rc;
+		}
+		rs_log_info("acl: %s serves %zu prefix%s of %s%s", names[k], lists[k]->n,
+				lists[k]->n == 1 ? "" : "es", flags[k],
+				cfg->acl_dry_run
+						? " (--acl-dry-run: what it would refuse is served, "
+						  "logged and counted)"
+						: "");
+	}
+	if (cfg->acl_dry_run && cfg->api_allow.n + cfg->dns_allow.n + cfg->http_allow.n == 0) {
+		rs_log_warning("acl: --acl-dry-run without --api-allow, --dns-allow or "
+			       "--http-allow: nothing to check");
+	}
+	if (cfg->rrl_rate > 0) {
+		rs_log_info("dns: response rate limit %u/s per /24 or /56 and answer over UDP, "
+			    "slip %u, %zu exempt prefix%s",
+				cfg->rrl_rate, cfg->rrl_slip, cfg->rrl_exempt.n,
+				cfg->rrl_exempt.n == 1 ? "" : "es");
+	}
+	return 0;
+}
+
 void server_limits_reload(struct server *srv)
 {
 	store_set_limits(srv->store, &srv->cfg.limits);
@@ -482,7 +535,10 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		snprintf(err, errsz, "store: cannot start the writer thread: %s", rs_strerror(rc));
 		return rc;
 	}
-	rc = api_open(srv, err, errsz);
+	rc = acls_open(srv, err, errsz);
+	if (rc == 0) {
+		rc = api_open(srv, err, errsz);
+	}
 	if (rc == 0) {
 		rc = dnsio_open(srv, err, errsz);
 	}
@@ -548,6 +604,10 @@ void server_close(struct server *srv)
 	srv->persist = NULL;
 	notify_free(srv->notify);
 	srv->notify = NULL;
+	for (size_t k = 0; k < STATS_LISTENERS; k++) {
+		acl_free(srv->acl[k]);
+		srv->acl[k] = NULL;
+	}
 	store_free(srv->store);
 	srv->store = NULL;
 	tsig_keyring_free(srv->tsig);
@@ -576,6 +636,8 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 	t->tcp_bad_length = d.tcp_bad_length;
 	t->tcp_read_paused = d.tcp_read_paused;
 	t->udp_answer_time = d.udp_answer_time;
+	t->rrl_dropped = d.rrl_dropped;
+	t->rrl_slipped = d.rrl_slipped;
 	report_counters_get(dnsio_report(io), &out->reports);
 	dnsio_zone_counters(io, &out->zone);
 }
@@ -634,5 +696,13 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 		struct notify_counters nc;
 		notify_counters_get(srv->notify, &nc);
 		out->notify = (struct stats_notify){true, nc.sent, nc.retried, nc.acked, nc.failed};
+	}
+	for (size_t k = 0; k < STATS_LISTENERS; k++) {
+		if (srv->acl[k] != NULL) {
+			struct acl_counters c;
+			acl_counters_get(srv->acl[k], &c);
+			out->acl.refused[k] = c.refused;
+			out->acl.dry_run[k] = c.dry_run;
+		}
 	}
 }

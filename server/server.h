@@ -43,6 +43,7 @@
 #include "server/registry/persist.h"
 #include "server/registry/store.h"
 
+struct acl;
 struct api;
 struct dnsio;
 struct http;
@@ -59,6 +60,9 @@ struct server {
 	struct http *http;
 	struct notify *notify;     /**< NULL without --notify */
 	struct tsig_keyring *tsig; /**< --tsig-keyfile's keys, or NULL */
+	/** The address ACLs, [enum stats_listener]; NULL: that listener has
+	 * none (--api-allow, --dns-allow, --http-allow). */
+	struct acl *acl[3];
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

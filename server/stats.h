@@ -76,6 +76,8 @@ struct stats_dns_transport {
 	uint64_t tcp_bad_length;
 	uint64_t tcp_read_paused;
 	struct rs_hist udp_answer_time; /**< per UDP answer, read to send */
+	uint64_t rrl_dropped;           /**< UDP responses dropped by --rrl-rate */
+	uint64_t rrl_slipped; /**< UDP responses sent truncated by --rrl-rate (--rrl-slip) */
 };
 
 /** DNS: the answer engines, the transport and the client reports. */
@@ -116,6 +118,20 @@ struct stats_notify {
 	uint64_t failed;
 };
 
+/** The listeners with an address ACL (server/net/acl.h), in label order. */
+enum stats_listener {
+	STATS_LISTENER_API = 0,
+	STATS_LISTENER_DNS,
+	STATS_LISTENER_HTTP,
+	STATS_LISTENERS,
+};
+
+/** The address ACLs' counters, per listener (zero without an ACL). */
+struct stats_acl {
+	uint64_t refused[STATS_LISTENERS]; /**< refused sources (connections, datagrams) */
+	uint64_t dry_run[STATS_LISTENERS]; /**< would have been refused, served (--acl-dry-run) */
+};
+
 /** Every figure rosterd shows, copied at one instant. */
 struct stats_snapshot {
 	char site[RS_LABEL_MAX + 1];
@@ -130,4 +146,5 @@ struct stats_snapshot {
 	struct stats_http http;
 	struct stats_notify notify;
 	struct rs_procstat process; /**< the process_* figures, read at collection */
+	struct stats_acl acl;
 };

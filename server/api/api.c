@@ -504,6 +504,8 @@ int api_start(const struct api_context *ctx, struct api **out, char *err, size_t
 			.conn_size = sizeof(struct conn),
 			.ops = &api_tcp_ops,
 			.user = api,
+			.admit = ctx->admit,
+			.admit_user = ctx->admit_user,
 			.stopped = api_tcp_stopped,
 	};
 	int rc = net_tcp_start(ctx->loop, &tc, &api->tcp, err, errsz);

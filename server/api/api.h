@@ -78,6 +78,11 @@ struct api_context {
 	 * on the loop thread. NULL: Stats is UNSUPPORTED. */
 	api_ops_stats_cb stats;
 	void *stats_ud;
+	/** Consulted at each accept (--api-allow, server/net/acl.h's
+	 * acl_admit()); false refuses the connection: an UNAVAILABLE frame
+	 * "not admitted", then close. NULL: every source is served. */
+	bool (*admit)(void *admit_user, const struct sockaddr *peer);
+	void *admit_user;
 };
 
 /**

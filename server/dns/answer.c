@@ -279,18 +279,22 @@ static bool error_admit(struct answer *a, uint64_t now_ms)
 }
 
 /* Count a query that will be answered, and check its DNS cookie: every
- * reply from here on carries the cookie (RFC 7873 5.2). */
-static void query_accept(struct answer *a, const uint8_t *msg, const struct answer_client *c)
+ * reply from here on carries the cookie (RFC 7873 5.2). True when it
+ * carried our valid server cookie: its source is not forged. */
+static bool query_accept(struct answer *a, const uint8_t *msg, const struct answer_client *c)
 {
 	const struct dnswire_query *q = &a->q;
 	a->counters.queries[qtype_bucket(q->qtype)][c->transport]++;
+	bool good = false;
 	if (q->opt_ok && q->cookie_len > 0 && a->cookies) {
 		memcpy(a->cookie_client, msg + q->cookie_off, COOKIE_CLIENT_LEN);
 		enum cookie_result cr = cookie_check(&a->cookie_secrets, msg + q->cookie_off,
 				q->cookie_len, c->addr, c->wall_s, a->cookie);
 		a->counters.cookies[cr]++;
 		a->cookie_send = true;
+		good = cr == COOKIE_GOOD;
 	}
+	return good;
 }
 
 /* The replies that carry no data: an rcode, the question, the OPT. */
@@ -431,7 +435,12 @@ static void answer_query(struct answer *a, const uint8_t *msg, size_t qlen,
 		answer_write_error(a, msg, out, outcap, rcode, false, res);
 		return;
 	}
-	query_accept(a, msg, c);
+	res->cookie_good = query_accept(a, msg, c);
+	if (c->refused) { /* --dns-allow, BIND's allow-query: REFUSED */
+		answer_write_error(a, msg, out, outcap, DNSWIRE_REFUSED, v != DNSWIRE_COOKIE_ONLY,
+				res);
+		return;
+	}
 	bool transfer = k == ANSWER_KIND_TRANSFER;
 	if (a->q.has_tsig && !answer_tsig_check(a, msg, qlen, transfer,
 					     transfer && !xfr_allowed(a, c->addr), c, out, outcap,

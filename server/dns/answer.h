@@ -191,6 +191,9 @@ struct answer_client {
 	uint16_t keepalive;
 	/** Wall clock, seconds since the epoch: the timestamps of DNS cookies. */
 	uint32_t wall_s;
+	/** The source is outside the listener's ACL (--dns-allow): a valid
+	 * query is answered REFUSED, whatever it asks; garbage is dropped. */
+	bool refused;
 };
 
 enum answer_action {
@@ -214,6 +217,7 @@ struct answer_result {
 	bool xfr_refused;
 	uint8_t xfr_reason;
 	uint16_t xfr_type;           /**< its QTYPE (AXFR or IXFR) */
+	bool cookie_good;            /**< the query carried our valid server cookie */
 	bool report;                 /**< a client report to log: see @c fields */
 	struct report_fields fields; /**< valid until the next answer_process() */
 };

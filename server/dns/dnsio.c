@@ -27,6 +27,7 @@
 #include "server/dns/xfr.h"
 #include "server/dns/xfr_publish.h"
 #include "server/dns/xfr_zone.h"
+#include "server/net/acl.h"
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
@@ -89,6 +90,7 @@ static void io_free(struct dnsio *io)
 		pthread_rwlock_destroy(&io->lock);
 	}
 	report_log_close(&io->report);
+	rrl_free(io->rrl);
 	refusal_deinit(&io->refusals);
 	answer_free(io->answer);
 	xfr_zone_free(io->zone);
@@ -201,6 +203,29 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	return 0;
 }
 
+/* Response rate limiting (server/dns/rrl.h) of one UDP answer: false when
+ * it is dropped; a slipped one goes out shortened, TC=1. Not applied when
+ * off, nor to a query that carried our valid server cookie (its source is
+ * not forged: RFC 7873 5.3, BIND does the same). */
+static bool udp_rrl(struct dnsio *io, const struct sockaddr *src, struct answer_result *res,
+		uint8_t *resp, uint64_t now, struct dnsio_counters *ctr)
+{
+	if (io->rrl == NULL || res->cookie_good) {
+		return true;
+	}
+	switch (rrl_apply(io->rrl, src, resp, &res->len, now)) {
+	case RRL_SEND:
+		return true;
+	case RRL_SLIP:
+		ctr->rrl_slipped++;
+		return true;
+	case RRL_DROP:
+		break;
+	}
+	ctr->rrl_dropped++;
+	return false;
+}
+
 /*
  * Read one batch from @p fd and answer it into @p b; returns the number of
  * datagrams read (0 when drained) and sets *@p nsend. The caller holds
@@ -242,6 +267,9 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 			continue; /* over 4 KiB: no query of ours is that large */
 		}
 		c.addr = (const struct sockaddr *)&b->raddr[i];
+		/* --dns-allow: a refused source is answered REFUSED (BIND's allow-query). */
+		c.refused = io->cfg.acl != NULL &&
+			    acl_check(io->cfg.acl, c.addr, now) == ACL_REFUSE;
 		struct answer_result res;
 		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
 		if (res.report) {
@@ -250,7 +278,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		if (res.xfr_refused) {
 			dnsio_refusal_note(&io->refusals, &res, c.addr);
 		}
-		if (res.action != ANSWER_SEND) {
+		if (res.action != ANSWER_SEND || !udp_rrl(io, c.addr, &res, b->sbuf[k], now, ctr)) {
 			continue;
 		}
 		ctr->bytes_out[ANSWER_UDP] += res.len;
@@ -504,7 +532,11 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	if (rc == 0) {
 		rc = answer_new(&io->acfg, io->store, &io->report, &io->answer);
 	}
+	if (rc == 0 && cfg->rrl.rate > 0) {
+		rc = rrl_new(&cfg->rrl, &io->rrl);
+	}
 	if (rc < 0) {
+		answer_free(io->answer);
 		xfr_zone_free(io->zone);
 		explicit_bzero(&io->cookie_secrets, sizeof(io->cookie_secrets));
 		snprintf(err, errsz, "dns: cannot serve zone %s: %s", cfg->answer.zone,
@@ -666,6 +698,8 @@ void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 		out->bytes_in[ANSWER_UDP] += w->bytes_in[ANSWER_UDP];
 		out->bytes_out[ANSWER_UDP] += w->bytes_out[ANSWER_UDP];
 		out->udp_send_dropped += w->udp_send_dropped;
+		out->rrl_dropped += w->rrl_dropped;
+		out->rrl_slipped += w->rrl_slipped;
 		rs_hist_add(&out->udp_answer_time, &w->udp_answer_time);
 	}
 }

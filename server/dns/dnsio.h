@@ -56,7 +56,9 @@
 #include "server/dns/answer.h"
 #include "server/dns/report.h"
 #include "server/dns/xfr_zone.h"
+#include "server/dns/rrl.h"
 
+struct acl;
 struct dnsio;
 struct sockaddr_storage;
 struct store;
@@ -99,6 +101,14 @@ struct dnsio_config {
 	 * serial (NOTIFY). */
 	void (*on_version)(uint32_t serial, void *ud);
 	void *on_version_ud;
+	/** --dns-allow (server/net/acl.h), borrowed for the module's life;
+	 * NULL: every source is answered. A refused TCP connection is closed at
+	 * accept; a UDP query from a refused source is answered REFUSED (BIND's
+	 * allow-query), the answer then rate limited like any other. */
+	struct acl *acl;
+	/** Response rate limiting of UDP answers (server/dns/rrl.h): rate 0
+	 * (the default) is off, and costs nothing. Its exempt list is copied. */
+	struct rrl_config rrl;
 };
 
 /** What the DNS module is given at start. */
@@ -124,6 +134,8 @@ struct dnsio_counters {
 	uint64_t tcp_bad_length;        /**< closed for a bad length prefix */
 	uint64_t tcp_read_paused;       /**< times a slow reader was paused */
 	struct rs_hist udp_answer_time; /**< UDP: from a batch's read to its send, per query */
+	uint64_t rrl_dropped;           /**< UDP responses dropped by the rate limit */
+	uint64_t rrl_slipped;           /**< UDP responses sent truncated by the rate limit */
 };
 
 /**

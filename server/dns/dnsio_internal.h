@@ -24,6 +24,7 @@
 #include "server/dns/dnsio.h"
 #include "server/dns/refusal.h"
 #include "server/dns/report.h"
+#include "server/dns/rrl.h"
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
@@ -104,6 +105,7 @@ struct dnsio {
 	struct cookie_secrets cookie_secrets; /* copied into each engine */
 	struct answer *answer;                /* the main thread's: TCP, and UDP without workers */
 	struct report report;
+	struct rrl *rrl;             /* NULL: no response rate limiting */
 	struct refusal_log refusals; /* which refused transfers to log */
 	struct dnsio_counters counters;
 	struct dns_udp udp[DNSIO_LISTEN_MAX];

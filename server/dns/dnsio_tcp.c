@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "server/dns/dnswire.h"
 #include "server/dns/xfr.h"
+#include "server/net/acl.h"
 
 /* ---- TCP (the connection machine is server/net/tcp.c's) ------------------ */
 
@@ -145,6 +146,8 @@ int dnsio_tcp_open(struct dnsio *io, void (*stopped)(void *), char *err, size_t 
 			.conn_size = sizeof(struct dns_conn),
 			.ops = &dns_tcp_ops,
 			.user = io,
+			.admit = io->cfg.acl != NULL ? acl_admit : NULL,
+			.admit_user = io->cfg.acl,
 			.stopped = stopped,
 	};
 	int rc = net_tcp_start(io->loop, &tc, &io->tcp, err, errsz);

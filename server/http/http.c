@@ -527,7 +527,9 @@ static int conn_opened(struct net_tcp_conn *tc)
 
 static void conn_refused(struct net_tcp_conn *tc, enum net_tcp_refusal why)
 {
-	(void)why;
+	if (why == NET_TCP_REFUSED_DENIED) {
+		return; /* outside --http-allow: closed without a word */
+	}
 	conn_respond_text(tc, NULL, HTTP_STATUS_UNAVAILABLE, "too many connections\n", true);
 }
 
@@ -606,6 +608,8 @@ int http_start(const struct http_context *ctx, struct http **out, char *err, siz
 			.conn_size = sizeof(struct http_conn),
 			.ops = &http_tcp_ops,
 			.user = http,
+			.admit = ctx->admit,
+			.admit_user = ctx->admit_user,
 			.stopped = http_tcp_stopped,
 	};
 	int rc = net_tcp_start(ctx->loop, &tc, &http->tcp, err, errsz);

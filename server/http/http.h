@@ -47,6 +47,7 @@
 #include <stdint.h>
 
 struct http;
+struct sockaddr;
 struct sockaddr_storage;
 struct uv_loop_s;
 
@@ -146,6 +147,11 @@ struct http_context {
 	 */
 	int (*render)(void *owner, enum http_page page, char **body, size_t *len);
 	void *owner;
+	/** Consulted at each accept (--http-allow, server/net/acl.h's
+	 * acl_admit()); false closes the connection without a word. NULL:
+	 * every source is served. */
+	bool (*admit)(void *admit_user, const struct sockaddr *peer);
+	void *admit_user;
 };
 
 /**

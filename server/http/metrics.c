@@ -303,6 +303,39 @@ static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
 			"reason", rejected, ARRAY_LEN(rejected));
 }
 
+/* Response rate limiting (--rrl-rate): announced with no sample without DNS. */
+static void prom_dns_rrl(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	const struct stats_dns_transport *d = &snap->dns.transport;
+	const struct prom_sample rrl[] = {
+			{"dropped", d->rrl_dropped},
+			{"slipped", d->rrl_slipped},
+	};
+	prom_labelled_family(t, "roster_dns_rrl_total", "counter",
+			"UDP responses over --rrl-rate, by what became of them (dropped; slipped: "
+			"sent truncated, TC=1, every --rrl-slip-th).",
+			"action", rrl, snap->dns.running ? ARRAY_LEN(rrl) : 0);
+}
+
+/* The address ACLs: every listener, zero where it has none. */
+static void prom_acl(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	static const char *const names[STATS_LISTENERS] = {"api", "dns", "http"};
+	struct prom_sample refused[STATS_LISTENERS], dry[STATS_LISTENERS];
+	for (size_t k = 0; k < STATS_LISTENERS; k++) {
+		refused[k] = (struct prom_sample){names[k], snap->acl.refused[k]};
+		dry[k] = (struct prom_sample){names[k], snap->acl.dry_run[k]};
+	}
+	prom_labelled_family(t, "roster_acl_refused_total", "counter",
+			"Sources refused by a listener's address ACL (--api-allow, --dns-allow, "
+			"--http-allow): TCP connections closed at accept, UDP queries answered "
+			"REFUSED.",
+			"listener", refused, STATS_LISTENERS);
+	prom_labelled_family(t, "roster_acl_dry_run_total", "counter",
+			"Sources an address ACL would have refused, served under --acl-dry-run.",
+			"listener", dry, STATS_LISTENERS);
+}
+
 static void prom_store(struct rs_buf *t, const struct stats_snapshot *snap)
 {
 	const struct store_sizes sz = snap->store.sizes;
@@ -506,11 +539,13 @@ int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *
 	prom_latency(out, snap);
 	prom_process(out, &snap->process);
 	prom_dns(out, snap);
+	prom_dns_rrl(out, snap);
 	prom_store(out, snap);
 	prom_api(out, snap);
 	prom_persist(out, snap);
 	prom_http(out, snap);
 	prom_notify(out, snap);
+	prom_acl(out, snap);
 	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
 			snap->uptime_ms / 1000u);
 	prom_family(out, "roster_build_info", "gauge",

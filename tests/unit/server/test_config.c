@@ -78,6 +78,33 @@ Test(config, several_listeners_and_ns)
 	cr_expect_eq(cfg.limits.preserve_window_ms, 30000);
 }
 
+Test(config, acl_and_rrl_defaults_and_flags)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.api_allow.n + cfg.dns_allow.n + cfg.http_allow.n, 0, "all allowed");
+	cr_expect(!cfg.acl_dry_run);
+	cr_expect_eq(cfg.rrl_rate, 0, "off");
+	cr_expect_eq(cfg.rrl_slip, 2);
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b --dns-allow 10.0.0.0/8,2001:db8::/32 "
+				     "--dns-allow 127.0.0.1 --api-allow 192.0.2.0/24 --acl-dry-run "
+				     "--rrl-rate 20 --rrl-slip 0 --rrl-exempt 10.1.0.0/16",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_eq(cfg.dns_allow.n, 3, "a repeated list flag appends");
+	cr_expect_eq(cfg.dns_allow.p[1].len, 32);
+	cr_expect_eq(cfg.dns_allow.p[2].len, 32, "an address alone is a host prefix");
+	cr_expect_eq(cfg.api_allow.n, 1);
+	cr_expect_eq(cfg.http_allow.n, 0);
+	cr_expect_eq(cfg.nxfr_allow, 0, "the lists are separate");
+	cr_expect(cfg.acl_dry_run);
+	cr_expect_eq(cfg.rrl_rate, 20);
+	cr_expect_eq(cfg.rrl_slip, 0);
+	cr_expect_eq(cfg.rrl_exempt.n, 1);
+}
+
 struct bad_flag {
 	char line[200];
 	char word[40];
@@ -131,6 +158,20 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --notify-interval 2h",
 					"invalid notify-interval '2h'"},
 			{"--site a --domain b --notify-interval -1ms", "notify-interval"},
+			{"--site a --domain b --dns-allow 10.0.0.1/8",
+					"dns-allow prefix '10.0.0.1/8'"},
+			{"--site a --domain b --dns-allow localhost",
+					"dns-allow prefix 'localhost'"},
+			{"--site a --domain b --api-allow 10.0.0.0/33", "api-allow prefix"},
+			{"--site a --domain b --http-allow ,10.0.0.0/8", "invalid http-allow"},
+			{"--site a --domain b --http-allow 10.0.0.0/8,", "invalid http-allow"},
+			{"--site a --domain b --rrl-exempt 300.1.1.1", "rrl-exempt prefix"},
+			{"--site a --domain b --rrl-exempt 2001:db8::/129", "rrl-exempt prefix"},
+			{"--site a --domain b --rrl-rate -1", "invalid rrl-rate '-1'"},
+			{"--site a --domain b --rrl-rate 2000000", "invalid rrl-rate"},
+			{"--site a --domain b --rrl-rate 5/s", "invalid rrl-rate"},
+			{"--site a --domain b --rrl-slip 101", "invalid rrl-slip"},
+			{"--site a --domain b --acl-dry-run=maybe", "invalid acl-dry-run 'maybe'"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
