@@ -1,7 +1,7 @@
 """Real NSD, Knot and BIND secondaries of rosterd's services zone, each
 configured from its deploy/ snippet (docs/operations.md "The secondary
-chain") with the test's ports, directories and TSIG key filled in. Shared
-by dns_secondaries and dns_tsig.
+chain") with the test's ports, directories and TSIG key filled in. Used
+by dns_secondaries.
 
     key = make_key(tmp_path)                     # tsig-keygen, as operators do
     sec = start_secondary("knot", tmp_path / "s1", port, [p1, p2], key)
