@@ -36,6 +36,8 @@ int wire_error_from_code(int code)
 		return ROSTER_EAGAIN;
 	case ROSTER__V1__ERROR_CODE__UNSUPPORTED:
 		return ROSTER_ENOTSUP;
+	case ROSTER__V1__ERROR_CODE__PERMISSION_DENIED:
+		return ROSTER_EPERM;
 	default:
 		return ROSTER_ESERVER;
 	}
@@ -139,6 +141,9 @@ static int build_deregister_instance(struct req_msg *m, const struct wire_reques
 	id_view(&m->id, rq->inst);
 	m->dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
 	m->dereg.instance = &m->id;
+	/* The lease it is registered under: rosterd changes an instance of a
+	 * lease only through that lease. */
+	m->dereg.owner_lease = rq->lease;
 	m->req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
 	m->req.deregister = &m->dereg;
 	return 0;
@@ -158,6 +163,7 @@ static int build_set_status(struct req_msg *m, const struct wire_request *rq)
 	id_view(&m->id, rq->inst);
 	m->st.instance = &m->id;
 	m->st.status = (Roster__V1__Status)rq->status;
+	m->st.lease = rq->lease;
 	m->req.op_case = ROSTER__V1__REQUEST__OP_SET_STATUS;
 	m->req.set_status = &m->st;
 	return 0;

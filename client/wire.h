@@ -32,8 +32,9 @@ enum wire_op {
 struct wire_request {
 	uint64_t id;
 	enum wire_op op;
-	uint32_t ttl_seconds;               /**< OPEN_LEASE */
-	uint64_t lease;                     /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE */
+	uint32_t ttl_seconds; /**< OPEN_LEASE */
+	uint64_t lease;       /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE; DEREGISTER_INSTANCE and
+			       * SET_STATUS: the lease the instance is under (0: permanent) */
 	const struct roster_instance *inst; /**< REGISTER; identity for DEREGISTER_INSTANCE,
 					     * SET_STATUS */
 	enum roster_status status;          /**< SET_STATUS */

@@ -117,6 +117,8 @@ enum roster_error {
 	ROSTER_ETIMEDOUT = -ETIMEDOUT, /**< a registry did not answer in time */
 	ROSTER_EAGAIN = -EAGAIN,       /**< the registry is shutting down or overloaded */
 	ROSTER_ENOTSUP = -ENOTSUP,     /**< the registry does not know the operation */
+	ROSTER_EPERM = -EPERM,         /**< refused: no token, a token outside its scopes,
+					    or another lease's instance (final: do not retry) */
 	ROSTER_ENAME = -1000,          /**< a service, protocol or host name is invalid */
 	ROSTER_EADDR = -1010,          /**< not an IPv4 or IPv6 address */
 	ROSTER_EPORT = -1011,          /**< a port outside 1..65535 */
