@@ -72,6 +72,7 @@ struct req_msg {
 	Roster__V1__WatchRequest w;
 	Roster__V1__StatsRequest stats;
 	Roster__V1__CancelWatchRequest cw;
+	Roster__V1__AuthenticateRequest auth;
 	Roster__V1__Instance__MetadataEntry *meta, **meta_ptrs; /**< REGISTER: owned */
 };
 
@@ -212,6 +213,14 @@ static int build_cancel_watch(struct req_msg *m, const struct wire_request *rq)
 	return 0;
 }
 
+static int build_authenticate(struct req_msg *m, const struct wire_request *rq)
+{
+	m->auth.token = (char *)(rq->token != NULL ? rq->token : "");
+	m->req.op_case = ROSTER__V1__REQUEST__OP_AUTHENTICATE;
+	m->req.authenticate = &m->auth;
+	return 0;
+}
+
 /* The builder of each request kind, by enum wire_op. */
 static int (*const request_builders[])(struct req_msg *, const struct wire_request *) = {
 		[WIRE_OPEN_LEASE] = build_open_lease,
@@ -225,6 +234,7 @@ static int (*const request_builders[])(struct req_msg *, const struct wire_reque
 		[WIRE_WATCH] = build_watch,
 		[WIRE_STATS] = build_stats,
 		[WIRE_CANCEL_WATCH] = build_cancel_watch,
+		[WIRE_AUTHENTICATE] = build_authenticate,
 };
 
 /* Pack @p req as one frame, or only size it when @p frame is NULL. */
@@ -268,6 +278,7 @@ int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *
 			.w = ROSTER__V1__WATCH_REQUEST__INIT,
 			.stats = ROSTER__V1__STATS_REQUEST__INIT,
 			.cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT,
+			.auth = ROSTER__V1__AUTHENTICATE_REQUEST__INIT,
 	};
 	m.req.id = rq->id;
 	int rc = request_builders[rq->op](&m, rq);

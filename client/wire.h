@@ -26,6 +26,7 @@ enum wire_op {
 	WIRE_WATCH,
 	WIRE_STATS,
 	WIRE_CANCEL_WATCH,
+	WIRE_AUTHENTICATE,
 };
 
 /** A request; pointers are borrowed for the call of wire_request_encode(). */
@@ -43,6 +44,7 @@ struct wire_request {
 	int include_down;                   /**< QUERY */
 	uint64_t since_revision;            /**< WATCH */
 	uint64_t watch_id;                  /**< CANCEL_WATCH */
+	const char *token;                  /**< AUTHENTICATE */
 };
 
 /**

@@ -224,6 +224,12 @@ struct roster_config {
 	const char *cache_path;     /**< file for the last-known-good copies, or NULL */
 	roster_event_cb event_cb;   /**< optional */
 	void *event_ud;
+	/** The API token for registries started with --api-tokens, or NULL;
+	 * copied. Sent as Authenticate, the first request of every connection
+	 * (the engine's and each one-shot call's). A registry that refuses it
+	 * answers PERMISSION_DENIED (ROSTER_EPERM) to what follows; one
+	 * without tokens accepts any. */
+	const char *token;
 };
 
 struct roster_client;

@@ -369,3 +369,102 @@ def test_bytes_outside_the_grammar_are_refused(tmp_path, field, value, code):
         r = c.request(register=pb().RegisterRequest(instance=pb().Instance(**kw)))
         assert r.error == code, r
         assert list(c.request(list=pb().ListRequest()).list.services) == []
+
+
+# ---- the CLI and libroster ------------------------------------------------------------
+
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
+from clientkit import interrupt, roster, running  # noqa: E402
+
+IDENT = ["--host", "h1.lon6.example.net", "--port", "80", "--protocol", "tcp"]
+
+
+def cli_env(srv, token=None):
+    env = {"ROSTER_SERVER": f"127.0.0.1:{srv.api_port}"}
+    if token is not None:
+        env["ROSTER_TOKEN"] = token
+    return env
+
+
+def test_cli_scopes_through_roster_token_and_token_file(srv, tmp_path):
+    # No token: refused, exit 3, the reason said.
+    r = roster("list", env=cli_env(srv))
+    assert r.returncode == 3 and "permission denied" in r.stderr.lower(), r.stderr
+    # read: list yes, register no.
+    assert roster("list", env=cli_env(srv, "r-secret-1")).returncode == 0
+    r = roster("register", "--service", "web", *IDENT, "--permanent",
+               env=cli_env(srv, "r-secret-1"))
+    assert r.returncode == 3 and "may not write service 'web'" in r.stderr, r.stderr
+    # write:web* from a token file (first line, blanks cut) wins over ROSTER_TOKEN.
+    tf = tmp_path / "tok"
+    tf.write_text("  w-secret-2 \nignored\n")
+    env = cli_env(srv, "r-secret-1")
+    r = roster("--token-file", str(tf), "register", "--service", "web", *IDENT, "--permanent",
+               env=env)
+    assert r.returncode == 0, r.stderr
+    r = roster("--token-file", str(tf), "register", "--service", "db", *IDENT, "--permanent",
+               env=env)
+    assert r.returncode == 3 and "permission denied" in r.stderr.lower()
+    r = roster("--token-file", str(tf), "status", "--service", "web", *IDENT, "down", env=env)
+    assert r.returncode == 0, r.stderr
+    # A wrong token.
+    r = roster("list", env=cli_env(srv, "nope"))
+    assert r.returncode == 3 and "token refused" in r.stderr, r.stderr
+    # A token file without a token is a usage error.
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    r = roster("--token-file", str(empty), "list", env=cli_env(srv))
+    assert r.returncode == 2 and "no token" in r.stderr
+
+
+def test_libroster_engine_authenticates_and_owns_its_lease(srv):
+    cmd = [binary("client/roster"), "register", "--service", "web", *IDENT, "--ttl", "5"]
+    with running(cmd, env=cli_env(srv, "w-secret-2")) as p:
+        first = p.stdout.readline()
+        assert first.startswith("registered h1.lon6.example.net.:80"), first
+        # A second client with the same scopes cannot take it over or drain it.
+        other = cli_env(srv, "w-secret-2")
+        r = roster("status", "--service", "web", *IDENT, "down", env=other)
+        assert r.returncode == 3 and "registered under lease" in r.stderr, r.stderr
+        r = roster("register", "--service", "web", *IDENT, "--permanent",
+                   "--address", "10.6.6.6", env=other)
+        assert r.returncode == 3
+        r = roster("deregister", "--service", "web", *IDENT, env=other)
+        assert r.returncode == 3
+        # An admin can.
+        r = roster("status", "--service", "web", *IDENT, "down", env=cli_env(srv, "a-secret-4"))
+        assert r.returncode == 0, r.stderr
+        rc, out, err = interrupt(p)
+        assert rc == 0, err
+        assert out.startswith("deregistered h1.lon6.example.net.:80")
+    with srv.client() as c:
+        assert auth(c, "a-secret-4").error == OK
+        assert list(c.query("web", include_down=True).query.instances) == []
+
+
+def test_libroster_engine_out_of_scope_fails_with_the_reason(srv):
+    cmd = [binary("client/roster"), "register", "--service", "db", *IDENT, "--ttl", "5",
+           "--timeout", "2000"]
+    r = subprocess.run(cmd, env=cli_env(srv, "w-secret-2"), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert "permission denied" in r.stderr.lower(), r.stderr
+
+
+def test_a_restarted_process_gets_its_identity_back_when_the_old_lease_expires(tmp_path):
+    # The old owner died without deregistering: its lease holds the
+    # identity for one TTL, and the new process's registration is refused
+    # until then; libroster retries and takes it once the lease is gone.
+    with Rosterd(tmp_path) as s, s.client() as old:
+        lease = old.open_lease(ttl=2)
+        assert old.register("web", "tcp", "h1.lon6.example.net", 80, lease=lease).error == OK
+        cmd = [binary("client/roster"), "register", "--service", "web", *IDENT, "--ttl", "2"]
+        with running(cmd, env=cli_env(s)) as p:
+            def mine():
+                with s.client() as c:
+                    got = c.query("web").query.instances
+                return got and got[0].lease != lease
+            wait_until(mine, 15, "the new process's lease holds the identity")
+            interrupt(p)
