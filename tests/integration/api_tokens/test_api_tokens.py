@@ -8,13 +8,11 @@ import hashlib
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 
 import pytest
 
-from harness import (ApiClient, Rosterd, binary, free_port, pb, run, wait_until)
+from harness import (ApiClient, Rosterd, binary, free_port, pb, wait_until)
 
 OK = 0
 INVALID_ARGUMENT = 1
