@@ -129,6 +129,8 @@ static const struct opt opts[] = {
 				"API token file (<name> sha256:<hex> <scopes>), reread on SIGHUP"},
 		{"api-open", OPT_BOOL, false, 0, 0, OFF(api_open),
 				"serve an API without tokens on a non-loopback address"},
+		{"api-tokens-dry-run", OPT_BOOL, true, 0, 0, OFF(api_tokens_dry_run),
+				"serve what the tokens would refuse, counted and audited"},
 		{"audit-log", OPT_PATH, false, 0, 0, OFF(audit_log),
 				"JSON Lines log of every accepted or refused API write"},
 		{"audit-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(audit_log_max),

@@ -255,6 +255,7 @@ static struct api_limits api_limits_of(const struct server_config *cfg)
 			.max_inflight = cfg->api_max_inflight,
 			.registration = cfg->limits,
 			.audit_max = cfg->audit_log_max,
+			.tokens_dry_run = cfg->api_tokens_dry_run,
 	};
 }
 

@@ -355,6 +355,7 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 			.nwatches = c->nwatches,
 			.strikes = (unsigned)c->strikes,
 			.tokens = api->tokens,
+			.tokens_dry_run = api->lim.tokens_dry_run,
 			.token = c->token,
 	};
 	struct api_ops_result res;

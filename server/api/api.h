@@ -70,6 +70,9 @@ struct api_limits {
 	 * addresses and metadata entries per instance). */
 	struct store_limits registration;
 	uint64_t audit_max; /**< bytes of --audit-log before rotation (0: 16 MiB) */
+	/** --api-tokens-dry-run: what the tokens would refuse is served,
+	 * counted and audited as a refusal that was not made. */
+	bool tokens_dry_run;
 };
 
 /** What the API is given at start. Pointers are borrowed for its life,

@@ -78,7 +78,8 @@ bool api_audit_write(struct rs_linelog *log, uint64_t wall_ms, const char *sourc
 			line + off, sizeof(line) - off, "\",\"result\":\"%s\"", result_name(a->rc));
 	const char *why = refusal_name(a->refusal);
 	if (why != NULL) {
-		off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"reason\":\"%s\"", why);
+		off += (size_t)snprintf(line + off, sizeof(line) - off, ",\"%s\":\"%s\"",
+				a->dry_run ? "would_refuse" : "reason", why);
 	}
 	off += (size_t)snprintf(line + off, sizeof(line) - off, "}\n");
 	if (off >= sizeof(line)) {

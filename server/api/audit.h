@@ -8,9 +8,10 @@
  *    "result":"PERMISSION_DENIED","reason":"owner"}
  * "token" is null on a connection without one (an open API, or before
  * Authenticate); "reason" is there for refusals only (unauthenticated,
- * scope, owner, bad_token). Accepted heartbeats are not logged: they are
- * the hot path and change nothing an operator audits. Strings from
- * clients are escaped (\uXXXX for bytes outside printable ASCII).
+ * scope, owner, bad_token); under --api-tokens-dry-run a refusal that was
+ * not made is "would_refuse" instead, with the result the request got. Accepted heartbeats are not
+ * logged: they are the hot path and change nothing an operator audits. Strings from clients are
+ * escaped (\uXXXX for bytes outside printable ASCII).
  *
  * The file is common/linelog.h's, as the client report log: whole lines
  * in one append each, a size cap with one rotated file (<file>.1), errors

@@ -79,6 +79,9 @@ struct api_ops_ctx {
 	/** The connection's token (a view into @c tokens); NULL: it has not
 	 * authenticated (or its token was revoked by a reload). */
 	const struct api_token *token;
+	/** Serve what the tokens would refuse (ownership still holds); the
+	 * refusal is counted and audited with api_ops_audit.dry_run. */
+	bool tokens_dry_run;
 };
 
 /** What the transport must do after a dispatch (bits of api_ops_result.flags). */
@@ -118,6 +121,7 @@ struct api_ops_audit {
 	char target[384]; /**< "_svc._proto host:port", "lease <hex>", or "" */
 	int rc;           /**< 0: accepted; else the error answered */
 	enum api_ops_refusal refusal;
+	bool dry_run; /**< the refusal was not made (--api-tokens-dry-run) */
 };
 
 /** The outcome of one dispatch. */

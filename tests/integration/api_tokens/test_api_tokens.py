@@ -466,3 +466,35 @@ def test_a_restarted_process_gets_its_identity_back_when_the_old_lease_expires(t
                 return got and got[0].lease != lease
             wait_until(mine, 15, "the new process's lease holds the identity")
             interrupt(p)
+
+
+def test_dry_run_serves_what_tokens_would_refuse_and_says_so(tmp_path):
+    tf = token_file(str(tmp_path / "tokens"))
+    audit = str(tmp_path / "audit.log")
+    with Rosterd(tmp_path, extra=["--api-tokens", tf, "--api-tokens-dry-run",
+                                  "--audit-log", audit]) as s:
+        with s.client() as anon, s.client() as reader, s.client() as owner:
+            # A wrong token: answered as an open API would.
+            r = auth(anon, "wrong")
+            assert r.error == OK and r.authenticate.name == ""
+            assert anon.register("web", "tcp", "h1.lon6.example.net", 80).error == OK
+            assert auth(reader, "r-secret-1").error == OK
+            assert reader.register("db", "tcp", "h1.lon6.example.net", 80).error == OK
+            # Ownership is not a token matter: enforced in dry run too.
+            assert auth(owner, "w-secret-2").error == OK
+            lease = owner.open_lease()
+            assert owner.register("web", "tcp", "h9.lon6.example.net", 80,
+                                  lease=lease).error == OK
+            assert set_status(reader, "web", pb().DOWN, host="h9.lon6.example.net").error \
+                == PERMISSION_DENIED
+        assert s.metric("roster_api_refused_total", reason="bad_token") == 1
+        assert s.metric("roster_api_refused_total", reason="unauthenticated") == 1
+        # The reader's SetStatus: outside its scopes (served in dry run),
+        # then another lease's instance (refused).
+        assert s.metric("roster_api_refused_total", reason="scope") == 2
+        assert s.metric("roster_api_refused_total", reason="owner") == 1
+    lines = audit_lines(audit)
+    would = [(l["op"], l["result"], l["would_refuse"]) for l in lines if "would_refuse" in l]
+    assert would == [("authenticate", "OK", "bad_token"), ("register", "OK", "unauthenticated"),
+                     ("register", "OK", "scope")]
+    assert [l["reason"] for l in lines if "reason" in l] == ["owner"]
