@@ -63,6 +63,7 @@ struct api {
 	struct api_tokens *tokens; /* NULL: an open API */
 	uint64_t tokens_gen;       /* bumped by each reload */
 	struct rs_linelog audit;   /* --audit-log (closed: none) */
+	uint64_t held_closed;      /* closed for holding over max_outbuf of replies */
 	uint8_t rbuf[65536];       /* every read lands here and is consumed at once */
 };
 
@@ -116,6 +117,26 @@ static void watchers_remove(struct conn *c)
 		c->watch_next->watch_prev = c->watch_prev;
 	}
 	c->watch_prev = c->watch_next = NULL;
+}
+
+/* Replies held for a connection count against --max-outbuf with what the
+ * TCP layer queued: many Watch snapshots answered in one read, or a
+ * watcher's events within one iteration, must not pile up in memory before
+ * the layer sees a byte of them. Over the cap the connection is closed at
+ * once and what it held dropped. @return true when it was closed. */
+static bool conn_outbuf_check(struct conn *c)
+{
+	uint64_t held = c->out.len + net_tcp_conn_queued(c->tcp);
+	if (held <= c->api->lim.tcp.max_outbuf || net_tcp_conn_closing(c->tcp)) {
+		return false;
+	}
+	c->api->held_closed++;
+	rs_log_notice("api %s: %llu reply bytes held and queued, over --max-outbuf %llu: "
+		      "not reading its replies, closing",
+			c->peer, (unsigned long long)held,
+			(unsigned long long)c->api->lim.tcp.max_outbuf);
+	net_tcp_conn_close(c->tcp);
+	return true;
 }
 
 /* ---- connection life cycle (the TCP layer's callbacks) --------------------- */
@@ -327,6 +348,7 @@ void api_on_change(struct api *api, const struct store_change *ch)
 			}
 			conn_mark_dirty(c);
 		}
+		(void)conn_outbuf_check(c);
 	}
 }
 
@@ -431,6 +453,9 @@ static size_t conn_read(struct conn *c, const uint8_t *p, size_t left)
 			dispatch(c, frame, flen);
 			c->answered++;
 			frames++;
+			if (conn_outbuf_check(c)) {
+				break;
+			}
 		}
 	}
 	return frames;
@@ -645,7 +670,7 @@ const struct api_counters *api_counters_get(struct api *api)
 	api->counters.rejected = t->rejected + t->denied;
 	api->counters.rejected_source = t->rejected_source;
 	api->counters.idle_closed = t->timed_out;
-	api->counters.slow_closed = t->slow_closed;
+	api->counters.slow_closed = t->slow_closed + api->held_closed;
 	api->counters.tokens = api->tokens != NULL ? api->tokens->n : 0;
 	api->counters.audit_errors = api->audit.errors;
 	return &api->counters;

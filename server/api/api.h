@@ -15,7 +15,11 @@
  * The connections are server/net/tcp.h's: listening, admission against the
  * caps in all and per source (a refused client gets one UNAVAILABLE frame
  * saying which cap), the deadline, the bounded write queue (a client that
- * does not read its replies is cut off past max_outbuf) and close.
+ * does not read its replies is cut off past max_outbuf) and close. The
+ * replies this file holds for a connection (until their batch commits)
+ * count against max_outbuf with what the layer queued: a hundred Watch
+ * snapshots answered in one read close the connection as soon as they
+ * pass it, before they pile up (counted as slow_reader).
  *
  * Access control: with a token file (struct api_context.tokens_path) a
  * connection runs each request with the token its Authenticate presented
