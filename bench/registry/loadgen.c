@@ -710,7 +710,8 @@ static void auth_sync(int fd, const char *token)
 		}
 		got += (size_t)r;
 		if (got == RS_FRAME_HEADER && want == RS_FRAME_HEADER) {
-			want += (size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 | buf[3];
+			want += (size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 |
+				buf[3];
 			if (want > sizeof(buf)) {
 				die("%s", "Authenticate: answer too long");
 			}
@@ -722,7 +723,8 @@ static void auth_sync(int fd, const char *token)
 	if (pb_response_head(buf + RS_FRAME_HEADER, want - RS_FRAME_HEADER, &id, &error, &msg,
 			    &msg_len) < 0 ||
 			error != 0) {
-		die("Authenticate refused: %.*s", (int)msg_len, msg != NULL ? (const char *)msg : "");
+		die("Authenticate refused: %.*s", (int)msg_len,
+				msg != NULL ? (const char *)msg : "");
 	}
 }
 

@@ -118,7 +118,7 @@ enum api_ops_refusal {
 /** What the audit log records of a write, or of any refused request. */
 struct api_ops_audit {
 	const char *op;   /**< "register", "deregister", ... (static) */
-	char target[384]; /**< "_svc._proto host:port", "lease <hex>", or "" */
+	char target[400]; /**< "_svc._proto host:port", "lease <hex>", or "" */
 	int rc;           /**< 0: accepted; else the error answered */
 	enum api_ops_refusal refusal;
 	bool dry_run; /**< the refusal was not made (--api-tokens-dry-run) */
