@@ -197,30 +197,44 @@ tokens_phase() {
 		--api-tokens "$t/file" >/dev/null
 	ONPID=$(cat "$t/on.pid"); PIDS+=("$ONPID")
 	: >"$t/hb.off"; : >"$t/hb.on"; : >"$t/reg.off"; : >"$t/reg.on"
-	tok_round() { # WHICH PORT ROUND [--token T]
-		local which=$1 port=$2 round=$3
-		shift 3
-		"$LOADGEN" heartbeat --server "127.0.0.1:$port" --conns $HB_CONNS --window $HB_WINDOW \
-			--leases $HB_LEASES --duration $HB_SECS "$@" | grep 'mode=heartbeat' >>"$t/hb.$which"
-		"$LOADGEN" register --server "127.0.0.1:$port" --conns $REG_CONNS --window $REG_WINDOW \
-			--duration $REG_SECS --id-base $((700000000 + round * 10000000)) \
-			--services $SERVICES "$@" >>"$t/reg.$which"
+	tok_round() { # WHICH PORT PID ROUND [--token T]; the server's CPU ticks per phase too
+		local which=$1 port=$2 pid=$3 round=$4 c0 line
+		shift 4
+		c0=$(cpu_ticks "$pid")
+		line=$("$LOADGEN" heartbeat --server "127.0.0.1:$port" --conns $HB_CONNS \
+			--window $HB_WINDOW --leases $HB_LEASES --duration $HB_SECS "$@" |
+			grep 'mode=heartbeat')
+		echo "$line cpu=$(( $(cpu_ticks "$pid") - c0 ))" >>"$t/hb.$which"
+		c0=$(cpu_ticks "$pid")
+		line=$("$LOADGEN" register --server "127.0.0.1:$port" --conns $REG_CONNS \
+			--window $REG_WINDOW --duration $REG_SECS \
+			--id-base $((700000000 + round * 10000000)) --services $SERVICES "$@")
+		echo "$line cpu=$(( $(cpu_ticks "$pid") - c0 ))" >>"$t/reg.$which"
 		echo "   round $round tokens $which: $(tail -1 "$t/hb.$which" | field rate) heartbeats/s," \
 			"$(tail -1 "$t/reg.$which" | field rate) registrations/s" >&2
 	}
 	log "access control: heartbeats and registrations, tokens off beside on, $ROUNDS rounds"
 	for r in $(seq $ROUNDS); do
 		if [ $((r % 2)) = 1 ]; then
-			tok_round off "$API" "$r"; tok_round on "$A2" "$r" --token bench-token
+			tok_round off "$API" "$OFFPID" "$r"
+			tok_round on "$A2" "$ONPID" "$r" --token bench-token
 		else
-			tok_round on "$A2" "$r" --token bench-token; tok_round off "$API" "$r"
+			tok_round on "$A2" "$ONPID" "$r" --token bench-token
+			tok_round off "$API" "$OFFPID" "$r"
 		fi
 	done
 	stop_pid "$OFFPID"; stop_pid "$ONPID"
-	local hoff hon roff ron
+	local hoff hon roff ron choff chon croff cron
 	hoff=$(field rate <"$t/hb.off" | median); hon=$(field rate <"$t/hb.on" | median)
 	roff=$(field rate <"$t/reg.off" | median); ron=$(field rate <"$t/reg.on" | median)
-	awk -v hoff="$hoff" -v hon="$hon" -v roff="$roff" -v ron="$ron" -v rounds="$ROUNDS" '
+	# Server CPU per operation (us), per round, then the median: steadier
+	# than rates on a machine shared with other work.
+	per_op() { awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		print v["cpu"] * 1e6 / '"$(getconf CLK_TCK)"' / v["ops"] }' "$1" | median; }
+	choff=$(per_op "$t/hb.off"); chon=$(per_op "$t/hb.on")
+	croff=$(per_op "$t/reg.off"); cron=$(per_op "$t/reg.on")
+	awk -v hoff="$hoff" -v hon="$hon" -v roff="$roff" -v ron="$ron" -v rounds="$ROUNDS" \
+		-v choff="$choff" -v chon="$chon" -v croff="$croff" -v cron="$cron" '
 	function row(m, a, b, c, d) { printf "| %-30s | %12s | %12s | %8s | %-8s |\n", m, a, b, c, d }
 	BEGIN {
 		printf "\nAccess control cost (--api-tokens, 100 tokens, Authenticate per connection), median of %d interleaved rounds\n\n", rounds
@@ -228,6 +242,8 @@ tokens_phase() {
 		row("---", "---", "---", "---", "---")
 		row("heartbeats/s", sprintf("%.0f", hoff), sprintf("%.0f", hon), sprintf("%.3f", hon / hoff), ">= 0.95")
 		row("durable registrations/s", sprintf("%.0f", roff), sprintf("%.0f", ron), sprintf("%.3f", ron / roff), ">= 0.95")
+		row("  server CPU per heartbeat (us)", sprintf("%.2f", choff), sprintf("%.2f", chon), sprintf("%.3f", chon / choff), "<= 1.05")
+		row("  server CPU per registration (us)", sprintf("%.1f", croff), sprintf("%.1f", cron), sprintf("%.3f", cron / croff), "<= 1.05")
 	}'
 }
 if [ $TOKENS_ONLY = 1 ]; then
