@@ -112,6 +112,14 @@ int roster_client_new(const struct roster_config *cfg, struct roster_client **ou
 		}
 	}
 	c->cfg.cache_path = c->cache_path;
+	if (cfg->token != NULL) {
+		c->token = strdup(cfg->token);
+		if (c->token == NULL) {
+			rc = ROSTER_ENOMEM;
+			goto fail;
+		}
+	}
+	c->cfg.token = c->token;
 	*out = c;
 	return 0;
 fail:
@@ -154,6 +162,10 @@ void roster_client_free(struct roster_client *c)
 	free(c->servers);
 	free(c->addrs);
 	free(c->cache_path);
+	if (c->token != NULL) {
+		memset(c->token, 0, strlen(c->token));
+		free(c->token);
+	}
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->cache_mu);
@@ -401,7 +413,7 @@ static int call_first(struct roster_client *c, struct wire_request *rq, enum wir
 	char unreachable[256] = "";
 	for (size_t i = 0; i < c->n_servers; i++) {
 		rq->id = next_sync_id(c);
-		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, rs);
+		int rc = sync_call(&c->addrs[i], rq, c->cfg.token, c->cfg.timeout_ms, rs);
 		if (rc == 0 && rs->error == 0 && rs->result != want) {
 			wire_response_deinit(rs);
 			return fail(ROSTER_EPROTO, "%s: registry %s: answer without a result", what,
@@ -552,7 +564,7 @@ static int call_all(struct roster_client *c, struct wire_request *rq, const char
 		struct roster_outcome o = {0};
 		struct wire_response rs;
 		rq->id = next_sync_id(c);
-		int rc = sync_call(&c->addrs[i], rq, c->cfg.timeout_ms, &rs);
+		int rc = sync_call(&c->addrs[i], rq, c->cfg.token, c->cfg.timeout_ms, &rs);
 		if (rc == 0) {
 			o.kind = rs.error == 0               ? ROSTER_OUTCOME_APPLIED
 				 : rs.error == ROSTER_ENOENT ? ROSTER_OUTCOME_NOT_FOUND

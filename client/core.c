@@ -34,6 +34,9 @@ const char *roster_strerror(int err)
 		return "registry unavailable (shutting down or overloaded)";
 	case ROSTER_EPARTIAL:
 		return "applied at some registries only";
+	case ROSTER_EPERM:
+		return "permission denied (token missing, refused or outside its scopes, or "
+		       "another lease's instance)";
 	default:
 		return rs_strerror(err);
 	}

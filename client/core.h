@@ -60,6 +60,7 @@ struct roster_client {
 	struct sockaddr_storage *addrs;
 	size_t n_servers;
 	char *cache_path;
+	char *token; /**< cfg.token's copy, or NULL */
 
 	/* The last-known-good cache (cache.h), only client.c's queries use
 	 * it. It has its own lock: a query writing the cache file must not

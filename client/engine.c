@@ -92,6 +92,13 @@ static void engine_reg_response(struct reg *r, struct wire_response *rs)
 			break;
 		}
 		break;
+	case WIRE_AUTHENTICATE:
+		/* UNSUPPORTED: a registry from before tokens, open. A refusal
+		 * is said once here; each request after it fails on its own. */
+		if (rs->error != 0 && rs->error != ROSTER_ENOTSUP) {
+			reg_emit(r, ROSTER_EVENT_REGISTER_FAILED, rs->error, rs->message, NULL, 0);
+		}
+		break;
 	case WIRE_DEREGISTER_LEASE:
 		if (lease_on_deregister(r, rs) && --e->draining == 0) {
 			engine_close_all(e);

@@ -36,11 +36,16 @@ void eps_sync(struct reg *r)
 	}
 }
 
-/* Errors a later retry may cure; anything else is the endpoint's fault. */
+/* Errors a later retry may cure; anything else is the endpoint's fault.
+ * PERMISSION_DENIED is retried too: a process that restarted registers its
+ * identity under a new lease while its old lease still holds it, and is
+ * refused until that lease expires (within its TTL); the retry on the next
+ * heartbeat then takes it. A token outside its scopes is refused at every
+ * retry, each one said by an event. */
 static bool error_transient(int err)
 {
 	return err == ROSTER_EAGAIN || err == ROSTER_ESTORE || err == ROSTER_ESERVER ||
-	       err == ROSTER_ETIMEDOUT;
+	       err == ROSTER_ETIMEDOUT || err == ROSTER_EPERM;
 }
 
 enum eps_ack eps_on_ack(struct reg *r, const struct pending *p, const struct wire_response *rs)

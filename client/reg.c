@@ -320,7 +320,17 @@ static void connect_cb(uv_connect_t *req, int status)
 		reg_fail(r, ROSTER_EUNREACHABLE, uv_strerror(rc));
 		goto out;
 	}
-	r->e->ops->connected(r);
+	if (c->cfg.token != NULL) {
+		/* First on the connection; what the engine sends next is
+		 * pipelined behind it and runs with its scopes. */
+		struct wire_request rq = {.op = WIRE_AUTHENTICATE, .token = c->cfg.token};
+		if (reg_send(r, &rq, 0, 0) != 0) {
+			goto out; /* the connection failed with it */
+		}
+	}
+	if (r->state == REG_CONNECTED) {
+		r->e->ops->connected(r);
+	}
 	if (r->state == REG_CONNECTED) {
 		reg_heartbeat_restart(r);
 	}

@@ -165,13 +165,34 @@ out:
 	return rc;
 }
 
-int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq,
+/* Authenticate on @p fd, before the request: its answer must be read
+ * whole before the request's (recv_response() keeps no bytes past the
+ * frame it returns). @return as recv_response(); out holds the answer. */
+static int auth_call(
+		int fd, const char *token, uint64_t id, int64_t deadline, struct wire_response *out)
+{
+	struct wire_request auth = {.id = id, .op = WIRE_AUTHENTICATE, .token = token};
+	uint8_t *frame = NULL;
+	size_t flen = 0;
+	int rc = wire_request_encode(&auth, &frame, &flen);
+	if (rc == 0) {
+		rc = send_all(fd, frame, flen, deadline);
+		if (rc == -EPIPE || rc == -ECONNRESET) {
+			rc = ROSTER_EUNREACHABLE;
+		}
+	}
+	free(frame);
+	return rc == 0 ? recv_response(fd, id, deadline, out) : rc;
+}
+
+int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq, const char *token,
 		uint32_t timeout_ms, struct wire_response *out)
 {
 	int64_t deadline = (int64_t)rs_clock_mono_ms() + timeout_ms;
 	uint8_t *frame = NULL;
 	size_t flen = 0;
 	int fd = -1;
+	uint64_t auth_id = rq->id | (1ull << 63);
 	int rc = wire_request_encode(rq, &frame, &flen);
 	if (rc == ROSTER_ELIMIT) {
 		/* The registry would refuse it unread: give the verdict it
@@ -191,6 +212,17 @@ int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq
 	rc = connect_deadline(addr, deadline, &fd);
 	if (rc != 0) {
 		goto out;
+	}
+	if (token != NULL) {
+		rc = auth_call(fd, token, auth_id, deadline, out);
+		if (rc != 0) {
+			goto out;
+		}
+		if (out->error != 0 && out->error != ROSTER_ENOTSUP) {
+			out->id = rq->id; /* the token was refused: that is the answer */
+			goto out;
+		}
+		wire_response_deinit(out);
 	}
 	rc = send_all(fd, frame, flen, deadline);
 	if (rc == -EPIPE || rc == -ECONNRESET) {

@@ -18,6 +18,9 @@
 /**
  * @param addr the registry.
  * @param rq the request; its id is used to match the response.
+ * @param token NULL, or sent first as Authenticate (its answer awaited); a
+ *        refusal (any error but UNSUPPORTED, an older registry) is returned
+ *        in @p out as the request's answer, with the request's id.
  * @param timeout_ms the deadline for the whole exchange.
  * @param out the response (release with wire_response_deinit()) when 0 is
  *        returned; its error field carries the registry's verdict. That is
@@ -30,4 +33,5 @@
  *         negated errno of a failed read/write.
  */
 __attribute__((warn_unused_result)) int sync_call(const struct sockaddr_storage *addr,
-		const struct wire_request *rq, uint32_t timeout_ms, struct wire_response *out);
+		const struct wire_request *rq, const char *token, uint32_t timeout_ms,
+		struct wire_response *out);

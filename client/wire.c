@@ -36,6 +36,8 @@ int wire_error_from_code(int code)
 		return ROSTER_EAGAIN;
 	case ROSTER__V1__ERROR_CODE__UNSUPPORTED:
 		return ROSTER_ENOTSUP;
+	case ROSTER__V1__ERROR_CODE__PERMISSION_DENIED:
+		return ROSTER_EPERM;
 	default:
 		return ROSTER_ESERVER;
 	}
@@ -70,6 +72,7 @@ struct req_msg {
 	Roster__V1__WatchRequest w;
 	Roster__V1__StatsRequest stats;
 	Roster__V1__CancelWatchRequest cw;
+	Roster__V1__AuthenticateRequest auth;
 	Roster__V1__Instance__MetadataEntry *meta, **meta_ptrs; /**< REGISTER: owned */
 };
 
@@ -139,6 +142,9 @@ static int build_deregister_instance(struct req_msg *m, const struct wire_reques
 	id_view(&m->id, rq->inst);
 	m->dereg.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE;
 	m->dereg.instance = &m->id;
+	/* The lease it is registered under: rosterd changes an instance of a
+	 * lease only through that lease. */
+	m->dereg.owner_lease = rq->lease;
 	m->req.op_case = ROSTER__V1__REQUEST__OP_DEREGISTER;
 	m->req.deregister = &m->dereg;
 	return 0;
@@ -158,6 +164,7 @@ static int build_set_status(struct req_msg *m, const struct wire_request *rq)
 	id_view(&m->id, rq->inst);
 	m->st.instance = &m->id;
 	m->st.status = (Roster__V1__Status)rq->status;
+	m->st.lease = rq->lease;
 	m->req.op_case = ROSTER__V1__REQUEST__OP_SET_STATUS;
 	m->req.set_status = &m->st;
 	return 0;
@@ -206,6 +213,14 @@ static int build_cancel_watch(struct req_msg *m, const struct wire_request *rq)
 	return 0;
 }
 
+static int build_authenticate(struct req_msg *m, const struct wire_request *rq)
+{
+	m->auth.token = (char *)(rq->token != NULL ? rq->token : "");
+	m->req.op_case = ROSTER__V1__REQUEST__OP_AUTHENTICATE;
+	m->req.authenticate = &m->auth;
+	return 0;
+}
+
 /* The builder of each request kind, by enum wire_op. */
 static int (*const request_builders[])(struct req_msg *, const struct wire_request *) = {
 		[WIRE_OPEN_LEASE] = build_open_lease,
@@ -219,6 +234,7 @@ static int (*const request_builders[])(struct req_msg *, const struct wire_reque
 		[WIRE_WATCH] = build_watch,
 		[WIRE_STATS] = build_stats,
 		[WIRE_CANCEL_WATCH] = build_cancel_watch,
+		[WIRE_AUTHENTICATE] = build_authenticate,
 };
 
 /* Pack @p req as one frame, or only size it when @p frame is NULL. */
@@ -262,6 +278,7 @@ int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *
 			.w = ROSTER__V1__WATCH_REQUEST__INIT,
 			.stats = ROSTER__V1__STATS_REQUEST__INIT,
 			.cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT,
+			.auth = ROSTER__V1__AUTHENTICATE_REQUEST__INIT,
 	};
 	m.req.id = rq->id;
 	int rc = request_builders[rq->op](&m, rq);

@@ -26,14 +26,16 @@ enum wire_op {
 	WIRE_WATCH,
 	WIRE_STATS,
 	WIRE_CANCEL_WATCH,
+	WIRE_AUTHENTICATE,
 };
 
 /** A request; pointers are borrowed for the call of wire_request_encode(). */
 struct wire_request {
 	uint64_t id;
 	enum wire_op op;
-	uint32_t ttl_seconds;               /**< OPEN_LEASE */
-	uint64_t lease;                     /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE */
+	uint32_t ttl_seconds; /**< OPEN_LEASE */
+	uint64_t lease;       /**< HEARTBEAT, REGISTER, DEREGISTER_LEASE; DEREGISTER_INSTANCE and
+			       * SET_STATUS: the lease the instance is under (0: permanent) */
 	const struct roster_instance *inst; /**< REGISTER; identity for DEREGISTER_INSTANCE,
 					     * SET_STATUS */
 	enum roster_status status;          /**< SET_STATUS */
@@ -42,6 +44,7 @@ struct wire_request {
 	int include_down;                   /**< QUERY */
 	uint64_t since_revision;            /**< WATCH */
 	uint64_t watch_id;                  /**< CANCEL_WATCH */
+	const char *token;                  /**< AUTHENTICATE */
 };
 
 /**

@@ -28,6 +28,7 @@ enum rs_error {
 	RS_ENOTSUP = -ENOTSUP,
 	RS_ECONNREFUSED = -ECONNREFUSED,
 	RS_ETIMEDOUT = -ETIMEDOUT,
+	RS_EPERM = -EPERM, /**< no token, a token outside its scopes, another's instance */
 
 	/* Names and labels (RFC 1035 2.3.4, RFC 1123 2.1). */
 	RS_ENAME_EMPTY = -1000,      /**< empty name or empty label ("a..b") */

@@ -148,6 +148,16 @@ static const struct opt opts[] = {
 				"auto (journal under journald, else text), text, journal or json"},
 		{"config", OPT_PATH, false, 0, 0, OFF(config_file),
 				"config file (key = value lines)"},
+		{"api-tokens", OPT_PATH, false, 0, 0, OFF(api_tokens),
+				"API token file (<name> sha256:<hex> <scopes>), reread on SIGHUP"},
+		{"api-open", OPT_BOOL, false, 0, 0, OFF(api_open),
+				"serve an API without tokens on a non-loopback address"},
+		{"api-tokens-dry-run", OPT_BOOL, true, 0, 0, OFF(api_tokens_dry_run),
+				"serve what the tokens would refuse, counted and audited"},
+		{"audit-log", OPT_PATH, false, 0, 0, OFF(audit_log),
+				"JSON Lines log of every accepted or refused API write"},
+		{"audit-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(audit_log_max),
+				"size cap of the audit log (then .1)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -177,6 +187,7 @@ void config_defaults(struct server_config *cfg)
 	cfg->report_log_max = 16u << 20;
 	cfg->notify_interval_ms = 50;
 	cfg->rrl_slip = 2;
+	cfg->audit_log_max = 64u << 20;
 	cfg->api_max_conns = 10000;
 	cfg->api_max_per_source = 1024;
 	cfg->api_max_frame = 1u << 20;
@@ -612,6 +623,40 @@ static int load_file(struct apply_state *st)
 	return rc < 0 ? RS_ECONF : 0;
 }
 
+static bool addr_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+	if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+		return a->sin6_addr.s6_addr[12] == 127;
+	}
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+}
+
+/* SPEC: without --api-tokens the API is open, so it listens on loopback
+ * only unless the operator says otherwise (--api-open). */
+static int api_guard_check(const struct server_config *cfg, char *err, size_t errsz)
+{
+	if (cfg->api_tokens[0] != '\0' || cfg->api_open) {
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->api.n; i++) {
+		if (!addr_loopback(&cfg->api.addrs[i])) {
+			char text[RS_ADDR_TEXT_MAX + 8];
+			rs_endpoint_format((const struct sockaddr *)&cfg->api.addrs[i], text);
+			return fail(err, errsz,
+					"--api %s is not a loopback address and the API has no "
+					"tokens: give --api-tokens FILE, or --api-open to let "
+					"anyone who reaches it write",
+					text);
+		}
+	}
+	return 0;
+}
+
 static int finish(struct server_config *cfg, char *err, size_t errsz)
 {
 	if (cfg->site[0] == '\0') {
@@ -645,7 +690,7 @@ static int finish(struct server_config *cfg, char *err, size_t errsz)
 				"--notify needs --xfr-allow: the secondaries it names "
 				"must be allowed to transfer the zone");
 	}
-	return 0;
+	return api_guard_check(cfg, err, errsz);
 }
 
 /* A number in the syntax its flag accepts, with the largest unit that

@@ -86,6 +86,14 @@ struct server_config {
 	uint32_t api_max_inflight; /**< unanswered requests per connection; default 1,024 */
 	uint64_t api_max_outbuf;   /**< queued reply bytes per connection; default 8 MiB */
 
+	/* API access control (SPEC "Access control and abuse limits"). */
+	char api_tokens[4096];   /**< --api-tokens FILE, "" for an open API; reread on SIGHUP */
+	bool api_open;           /**< --api-open: an open API on a non-loopback address */
+	bool api_tokens_dry_run; /**< serve what tokens would refuse; log and count it (reloadable)
+				  */
+	char audit_log[4096];    /**< --audit-log FILE, or "" */
+	uint64_t audit_log_max;  /**< bytes before rotation; default 64 MiB (reloadable) */
+
 	/* HTTP limits (reloadable). */
 	uint32_t http_max_conns; /**< default 256 */
 	uint32_t http_idle_ms;   /**< default 10,000 */

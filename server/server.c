@@ -291,6 +291,8 @@ static struct api_limits api_limits_of(const struct server_config *cfg)
 			.max_frame = cfg->api_max_frame,
 			.max_inflight = cfg->api_max_inflight,
 			.registration = cfg->limits,
+			.audit_max = cfg->audit_log_max,
+			.tokens_dry_run = cfg->api_tokens_dry_run,
 	};
 }
 
@@ -318,6 +320,8 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 			.stats_ud = srv,
 			.admit = srv->acl[STATS_LISTENER_API] != NULL ? acl_admit : NULL,
 			.admit_user = srv->acl[STATS_LISTENER_API],
+			.tokens_path = cfg->api_tokens,
+			.audit_path = cfg->audit_log,
 	};
 	return api_start(&ctx, &srv->api, err, errsz);
 }
@@ -514,6 +518,11 @@ void server_limits_reload(struct server *srv)
 	store_set_limits(srv->store, &srv->cfg.limits);
 	struct api_limits al = api_limits_of(&srv->cfg);
 	api_limits_set(srv->api, &al);
+	char err[768];
+	if (api_tokens_reload(srv->api, err, sizeof(err)) < 0) {
+		/* The old tokens stay in force (roster_api_token_reload_failures_total). */
+		rs_log_error("SIGHUP: tokens not reloaded, the old ones stay: %s", err);
+	}
 	struct dnsio_limits dl = dnsio_limits_of(&srv->cfg);
 	dnsio_limits_set(srv->dnsio, &dl);
 	struct http_limits hl = http_limits_of(&srv->cfg);

@@ -100,6 +100,7 @@ struct options {
 	const char *log;
 	int pid;
 	char **cmd;
+	const char *token; /* --token: Authenticate first on every connection */
 };
 
 struct gen {
@@ -681,15 +682,65 @@ static void conn_read(struct gen *g, struct lconn *c)
 	}
 }
 
+/* Authenticate on a blocking connection, before the load starts: one
+ * exchange, its answer read whole (the load's reader never sees it). */
+static void auth_sync(int fd, const char *token)
+{
+	Roster__V1__AuthenticateRequest a = ROSTER__V1__AUTHENTICATE_REQUEST__INIT;
+	a.token = (char *)token;
+	Roster__V1__Request q = ROSTER__V1__REQUEST__INIT;
+	q.id = 1;
+	q.op_case = ROSTER__V1__REQUEST__OP_AUTHENTICATE;
+	q.authenticate = &a;
+	uint8_t buf[4096];
+	size_t n = roster__v1__request__get_packed_size(&q);
+	if (n + RS_FRAME_HEADER > sizeof(buf)) {
+		die("%s", "token too long");
+	}
+	rs_frame_header_write(buf, (uint32_t)n);
+	roster__v1__request__pack(&q, buf + RS_FRAME_HEADER);
+	if (write(fd, buf, n + RS_FRAME_HEADER) != (ssize_t)(n + RS_FRAME_HEADER)) {
+		die("%s", "Authenticate: write failed");
+	}
+	size_t got = 0, want = RS_FRAME_HEADER;
+	while (got < want) {
+		ssize_t r = read(fd, buf + got, want - got);
+		if (r <= 0) {
+			die("%s", "Authenticate: no answer");
+		}
+		got += (size_t)r;
+		if (got == RS_FRAME_HEADER && want == RS_FRAME_HEADER) {
+			want += (size_t)buf[0] << 24 | (size_t)buf[1] << 16 | (size_t)buf[2] << 8 |
+				buf[3];
+			if (want > sizeof(buf)) {
+				die("%s", "Authenticate: answer too long");
+			}
+		}
+	}
+	uint64_t id, error;
+	const uint8_t *msg;
+	size_t msg_len;
+	if (pb_response_head(buf + RS_FRAME_HEADER, want - RS_FRAME_HEADER, &id, &error, &msg,
+			    &msg_len) < 0 ||
+			error != 0) {
+		die("Authenticate refused: %.*s", (int)msg_len,
+				msg != NULL ? (const char *)msg : "");
+	}
+}
+
 static void gen_connect(struct gen *g)
 {
 	g->ep = epoll_create1(EPOLL_CLOEXEC);
 	for (uint32_t k = 0; k < g->nconns; k++) {
 		struct lconn *c = &g->conns[k];
 		c->index = k;
-		c->fd = tcp_connect(g->o->server, true);
+		c->fd = tcp_connect(g->o->server, g->o->token == NULL);
 		if (c->fd < 0) {
 			die("cannot connect to %s", g->o->server);
+		}
+		if (g->o->token != NULL) {
+			auth_sync(c->fd, g->o->token);
+			fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
 		}
 		c->in = malloc(IN_CAP);
 		c->sent_ns = calloc(SLOTS, sizeof(uint64_t));
@@ -837,11 +888,14 @@ static int mode_dnsupdate(struct gen *g)
 
 /* One blocking Query (service bench0, protocol tcp); the number of
  * instances it returned, or -1 when the server does not answer yet. */
-static long query_once(const char *server)
+static long query_once(const char *server, const char *token)
 {
 	int fd = tcp_connect(server, false);
 	if (fd < 0) {
 		return -1;
+	}
+	if (token != NULL) {
+		auth_sync(fd, token);
 	}
 	struct timeval tv = {2, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -934,7 +988,7 @@ static int mode_startup(struct options *o)
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			die("%s", "the server exited during startup");
 		}
-		n = query_once(o->server);
+		n = query_once(o->server, o->token);
 		if (n >= 0 && t_listen == 0) {
 			t_listen = now_ns();
 		}
@@ -1045,7 +1099,8 @@ static void usage(FILE *out)
 		     "  --zone NAME          dnsupdate: the peer's zone (default example.net)\n"
 		     "  --pidfile F --log F  startup: where to write the child's pid and output\n"
 		     "                       (--count N: serving = a Query returns >= N instances)\n"
-		     "  --pid PID            rss: the process\n");
+		     "  --pid PID            rss: the process\n"
+		     "  --token T            send Authenticate(T) first on every connection\n");
 }
 
 static void on_sigint(int sig)
@@ -1078,6 +1133,7 @@ int main(int argc, char **argv)
 			{"pidfile", required_argument, NULL, 'p'},
 			{"log", required_argument, NULL, 'o'},
 			{"pid", required_argument, NULL, 'P'},
+			{"token", required_argument, NULL, 'T'},
 			{"help", no_argument, NULL, 'h'},
 			{NULL, 0, NULL, 0},
 	};
@@ -1107,6 +1163,9 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			o.leases = strtoull(optarg, NULL, 10);
+			break;
+		case 'T':
+			o.token = optarg;
 			break;
 		case 'b':
 			o.id_base = strtoull(optarg, NULL, 10);

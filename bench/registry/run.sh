@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/registry/run.sh - the registry benchmark (issue 3), one command.
 #
-#   bench/registry/run.sh [--quick] [--build DIR] [--keep]
+#   bench/registry/run.sh [--quick] [--tokens] [--build DIR] [--keep]
 #
 # Builds rosterd and the load generator (release), starts rosterd and Knot
 # on loopback with their own temp dirs and kernel-chosen ports, and prints:
@@ -12,7 +12,11 @@
 #   instances after a restart; DNS latency p50/p99 while a stream of
 #   sequential registrations runs, beside the same without it, for rosterd
 #   and for Knot under a stream of RFC 2136 UPDATEs.
+# Last, the cost of access control: heartbeats/s and registrations/s against
+# a rosterd with --api-tokens (every connection authenticated with a
+# write:* token) beside one without, rounds interleaved (target: within 5 %).
 # --quick: short phases and N = 100,000 (under a minute). Full: N = 1,000,000.
+# --tokens: the access-control phase alone.
 # Everything started here is stopped, and the temp dir removed, on exit.
 set -euo pipefail
 
@@ -20,12 +24,14 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$ROOT/build-bench
 QUICK=0
 KEEP=0
+TOKENS_ONLY=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--build) BUILD=$2; shift ;;
 	--keep) KEEP=1 ;;
-	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+	--tokens) TOKENS_ONLY=1 ;;
+	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -165,6 +171,86 @@ EOF
 	cat "$k/knotd.log" >&2
 	exit 1
 }
+
+# ---- the access-control phase: tokens on beside off ----------------------------------
+# Two rosterd, same settings, one with --api-tokens (a file of 100 tokens,
+# the loadgen's a write:* one among them, so the lookup compares them all);
+# each round measures heartbeats then registrations on one, then the
+# other, alternating which goes first; medians.
+tokens_phase() {
+	local t=$TMP/tokens r first second
+	mkdir -p "$t"
+	: >"$t/file"
+	for r in $(seq 99); do
+		echo "svc$r sha256:$(printf 'secret-%d' "$r" | sha256sum | cut -d' ' -f1) write:svc$r" >>"$t/file"
+	done
+	echo "bench sha256:$(printf 'bench-token' | sha256sum | cut -d' ' -f1) write:*" >>"$t/file"
+	read -r A2 D2 H2 < <("$LOADGEN" ports --count 3 | tr "\n" " "; echo)
+	# shellcheck disable=SC2046
+	"$LOADGEN" startup --server "127.0.0.1:$API" --count 0 --pidfile "$t/off.pid" \
+		--log "$t/off.log" -- $(rosterd_args "$t/off") >/dev/null
+	OFFPID=$(cat "$t/off.pid"); PIDS+=("$OFFPID")
+	# shellcheck disable=SC2046
+	"$LOADGEN" startup --server "127.0.0.1:$A2" --count 0 --pidfile "$t/on.pid" \
+		--token bench-token --log "$t/on.log" -- \
+		$(rosterd_args "$t/on" | sed "s/:$API /:$A2 /; s/:$DNS /:$D2 /; s/:$HTTP /:$H2 /") \
+		--api-tokens "$t/file" >/dev/null
+	ONPID=$(cat "$t/on.pid"); PIDS+=("$ONPID")
+	: >"$t/hb.off"; : >"$t/hb.on"; : >"$t/reg.off"; : >"$t/reg.on"
+	tok_round() { # WHICH PORT PID ROUND [--token T]; the server's CPU ticks per phase too
+		local which=$1 port=$2 pid=$3 round=$4 c0 line
+		shift 4
+		c0=$(cpu_ticks "$pid")
+		line=$("$LOADGEN" heartbeat --server "127.0.0.1:$port" --conns $HB_CONNS \
+			--window $HB_WINDOW --leases $HB_LEASES --duration $HB_SECS "$@" |
+			grep 'mode=heartbeat')
+		echo "$line cpu=$(( $(cpu_ticks "$pid") - c0 ))" >>"$t/hb.$which"
+		c0=$(cpu_ticks "$pid")
+		line=$("$LOADGEN" register --server "127.0.0.1:$port" --conns $REG_CONNS \
+			--window $REG_WINDOW --duration $REG_SECS \
+			--id-base $((700000000 + round * 10000000)) --services $SERVICES "$@")
+		echo "$line cpu=$(( $(cpu_ticks "$pid") - c0 ))" >>"$t/reg.$which"
+		echo "   round $round tokens $which: $(tail -1 "$t/hb.$which" | field rate) heartbeats/s," \
+			"$(tail -1 "$t/reg.$which" | field rate) registrations/s" >&2
+	}
+	log "access control: heartbeats and registrations, tokens off beside on, $ROUNDS rounds"
+	for r in $(seq $ROUNDS); do
+		if [ $((r % 2)) = 1 ]; then
+			tok_round off "$API" "$OFFPID" "$r"
+			tok_round on "$A2" "$ONPID" "$r" --token bench-token
+		else
+			tok_round on "$A2" "$ONPID" "$r" --token bench-token
+			tok_round off "$API" "$OFFPID" "$r"
+		fi
+	done
+	stop_pid "$OFFPID"; stop_pid "$ONPID"
+	local hoff hon roff ron choff chon croff cron
+	hoff=$(field rate <"$t/hb.off" | median); hon=$(field rate <"$t/hb.on" | median)
+	roff=$(field rate <"$t/reg.off" | median); ron=$(field rate <"$t/reg.on" | median)
+	# Server CPU per operation (us), per round, then the median: steadier
+	# than rates on a machine shared with other work.
+	per_op() { awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		print v["cpu"] * 1e6 / '"$(getconf CLK_TCK)"' / v["ops"] }' "$1" | median; }
+	choff=$(per_op "$t/hb.off"); chon=$(per_op "$t/hb.on")
+	croff=$(per_op "$t/reg.off"); cron=$(per_op "$t/reg.on")
+	awk -v hoff="$hoff" -v hon="$hon" -v roff="$roff" -v ron="$ron" -v rounds="$ROUNDS" \
+		-v choff="$choff" -v chon="$chon" -v croff="$croff" -v cron="$cron" '
+	function row(m, a, b, c, d) { printf "| %-30s | %12s | %12s | %8s | %-8s |\n", m, a, b, c, d }
+	BEGIN {
+		printf "\nAccess control cost (--api-tokens, 100 tokens, Authenticate per connection), median of %d interleaved rounds\n\n", rounds
+		row("metric", "tokens off", "tokens on", "on/off", "target")
+		row("---", "---", "---", "---", "---")
+		row("heartbeats/s", sprintf("%.0f", hoff), sprintf("%.0f", hon), sprintf("%.3f", hon / hoff), ">= 0.95")
+		row("durable registrations/s", sprintf("%.0f", roff), sprintf("%.0f", ron), sprintf("%.3f", ron / roff), ">= 0.95")
+		row("  server CPU per heartbeat (us)", sprintf("%.2f", choff), sprintf("%.2f", chon), sprintf("%.3f", chon / choff), "<= 1.05")
+		row("  server CPU per registration (us)", sprintf("%.1f", croff), sprintf("%.1f", cron), sprintf("%.3f", cron / croff), "<= 1.05")
+	}'
+}
+if [ $TOKENS_ONLY = 1 ]; then
+	log "build: $BUILD; temp: $TMP; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	tokens_phase
+	exit 0
+fi
 
 # ---- phase 1: heartbeats and registrations, rosterd beside Knot ---------------------
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -335,3 +421,5 @@ BEGIN {
 	printf "RSS: VmRSS of rosterd minus its VmRSS when empty; live = right after the load (includes the change journal, default 100,000 entries), restart = after loading from LMDB.\n"
 	printf "ratio: rosterd / knot for rates, knot / rosterd for latencies (above 1 = rosterd better).\n"
 }'
+
+tokens_phase

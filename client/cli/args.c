@@ -36,7 +36,7 @@ const char *args_cmd_name(enum args_cmd cmd)
 const char *args_usage(void)
 {
 	return "usage: roster [--server HOST:PORT | -s SITE] [--json] [--timeout MS]\n"
-	       "              [--cache FILE] [--max-stale SECONDS] COMMAND ...\n"
+	       "              [--cache FILE] [--max-stale SECONDS] [--token-file FILE] COMMAND ...\n"
 	       "  query [--service] NAME [--protocol P] [--all]\n"
 	       "  register --service NAME --protocol P --host FQDN --port N [--address IP]...\n"
 	       "           [--ttl S | --permanent] [--weight W] [--priority P] [--meta K=V]...\n"
@@ -51,6 +51,8 @@ const char *args_usage(void)
 	       "--server (repeatable, or comma-separated) and ROSTER_SERVER win over -s SITE,\n"
 	       "which reads /etc/roster/sites.conf (ROSTER_SITES overrides the path);\n"
 	       "the default is 127.0.0.1:7600. ROSTER_CACHE sets --cache.\n"
+	       "--token-file: the API token (its first line) for registries with --api-tokens;\n"
+	       "ROSTER_TOKEN gives the token itself.\n"
 	       "exit: 0 ok, 1 not found or no UP endpoint, 2 usage, 3 registry unreachable or "
 	       "error\n";
 }
@@ -240,6 +242,8 @@ static const struct rs_flag cli_flags[] = {
 		{"cache", 0, RS_FLAG_STRING, ARG(cache), .value_name = "FILE",
 				.help = "last-known-good copy of query answers (default "
 					"ROSTER_CACHE, else none)"},
+		{"token-file", 0, RS_FLAG_STRING, ARG(token_file), .value_name = "FILE",
+				.help = "the API token, the file's first line (default ROSTER_TOKEN)"},
 		{"max-stale", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, max_stale), .min = 1,
 				.max = 30u * 86400u, .hint = "1-2592000 s", .value_name = "SECONDS",
 				.help = "how long a stale cached answer is served (default 3600)"},

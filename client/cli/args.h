@@ -41,9 +41,10 @@ struct args {
 	size_t n_servers;
 	const char *site;
 	bool json;
-	uint32_t timeout_ms; /**< 0: the library's default */
-	const char *cache;   /**< --cache FILE */
-	uint32_t max_stale;  /**< --max-stale SECONDS; 0: default */
+	uint32_t timeout_ms;    /**< 0: the library's default */
+	const char *cache;      /**< --cache FILE */
+	const char *token_file; /**< --token-file FILE (ROSTER_TOKEN otherwise) */
+	uint32_t max_stale;     /**< --max-stale SECONDS; 0: default */
 	/* command */
 	enum args_cmd cmd;
 	const char *service, *protocol, *host, *key;

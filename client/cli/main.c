@@ -5,6 +5,7 @@
  * Exit codes (SPEC): 0 ok, 1 not found or no UP endpoint, 2 usage,
  * 3 registry unreachable or error.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -478,6 +479,44 @@ static int cmd_watch(struct cli *cli)
 	return EXIT_OK;
 }
 
+/* The API token: the first line of --token-file (surrounding blanks cut),
+ * else ROSTER_TOKEN, else none (*out NULL). A file that gives no token is a
+ * usage error: a typo must not quietly run unauthenticated. */
+static int token_get(const char *path, char *buf, size_t bufsz, const char **out, char *err,
+		size_t errsz)
+{
+	*out = NULL;
+	if (path == NULL) {
+		const char *env = getenv("ROSTER_TOKEN");
+		*out = env != NULL && env[0] != '\0' ? env : NULL;
+		return 0;
+	}
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(err, errsz, "--token-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	size_t n = 0;
+	if (fgets(buf, (int)bufsz, f) != NULL) {
+		n = strcspn(buf, "\r\n");
+	}
+	fclose(f);
+	size_t start = 0;
+	while (start < n && (buf[start] == ' ' || buf[start] == '\t')) {
+		start++;
+	}
+	while (n > start && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
+		n--;
+	}
+	buf[n] = '\0';
+	if (n == start) {
+		snprintf(err, errsz, "--token-file %s: no token on its first line", path);
+		return -1;
+	}
+	*out = buf + start;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -507,12 +546,18 @@ int main(int argc, char **argv)
 		servers[i] = cli.servers[i];
 	}
 	const char *cache = cli.a.cache != NULL ? cli.a.cache : getenv("ROSTER_CACHE");
+	char token[4096];
+	const char *tok = NULL;
+	if (token_get(cli.a.token_file, token, sizeof(token), &tok, err, sizeof(err)) != 0) {
+		return report(&cli, EXIT_USAGE, err);
+	}
 	struct roster_config cfg = {
 			.servers = servers,
 			.n_servers = cli.n_servers,
 			.timeout_ms = cli.a.timeout_ms,
 			.max_stale_seconds = cli.a.max_stale,
 			.cache_path = cache != NULL && cache[0] != '\0' ? cache : NULL,
+			.token = tok,
 	};
 	int rc = roster_client_new(&cfg, &cli.client);
 	if (rc != 0) {
@@ -552,6 +597,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	roster_client_free(cli.client);
+	memset(token, 0, sizeof(token));
 	pthread_mutex_destroy(&cli.mu);
 	if (fflush(stdout) != 0 && code == EXIT_OK) {
 		code = EXIT_SERVER;

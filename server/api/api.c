@@ -11,7 +11,9 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "proto/frame.h"
+#include "server/api/audit.h"
 #include "server/api/ops.h"
+#include "server/api/tokens.h"
 #include "server/api/watch.h"
 #include "server/net/tcp.h"
 
@@ -41,6 +43,12 @@ struct conn {
 	int strikes;
 	uint32_t answered; /* requests answered and not yet flushed */
 	bool paused;       /* reading stopped until a flush brings answered down */
+	/* Authenticate: the token's digest, kept to find it again in a
+	 * reloaded set (tokens_gen tells when to), and the view into the set. */
+	bool authed;
+	uint8_t digest[API_TOKEN_DIGEST];
+	uint64_t tokens_gen;
+	const struct api_token *token;
 };
 
 struct api {
@@ -50,9 +58,13 @@ struct api {
 	struct conn *watchers; /* connections with at least one watch */
 	struct conn *dirty;
 	struct api_counters counters;
-	struct rs_arena scratch; /* per-response encoding scratch */
-	bool stopping;           /* api_stop(): the server committed everything */
-	uint8_t rbuf[65536];     /* every read lands here and is consumed at once */
+	struct rs_arena scratch;   /* per-response encoding scratch */
+	bool stopping;             /* api_stop(): the server committed everything */
+	struct api_tokens *tokens; /* NULL: an open API */
+	uint64_t tokens_gen;       /* bumped by each reload */
+	struct rs_linelog audit;   /* --audit-log (closed: none) */
+	uint64_t held_closed;      /* closed for holding over max_outbuf of replies */
+	uint8_t rbuf[65536];       /* every read lands here and is consumed at once */
 };
 
 /* ---- output ---------------------------------------------------------------- */
@@ -105,6 +117,26 @@ static void watchers_remove(struct conn *c)
 		c->watch_next->watch_prev = c->watch_prev;
 	}
 	c->watch_prev = c->watch_next = NULL;
+}
+
+/* Replies held for a connection count against --max-outbuf with what the
+ * TCP layer queued: many Watch snapshots answered in one read, or a
+ * watcher's events within one iteration, must not pile up in memory before
+ * the layer sees a byte of them. Over the cap the connection is closed at
+ * once and what it held dropped. @return true when it was closed. */
+static bool conn_outbuf_check(struct conn *c)
+{
+	uint64_t held = c->out.len + net_tcp_conn_queued(c->tcp);
+	if (held <= c->api->lim.tcp.max_outbuf || net_tcp_conn_closing(c->tcp)) {
+		return false;
+	}
+	c->api->held_closed++;
+	rs_log_notice("api %s: %llu reply bytes held and queued, over --max-outbuf %llu: "
+		      "not reading its replies, closing",
+			c->peer, (unsigned long long)held,
+			(unsigned long long)c->api->lim.tcp.max_outbuf);
+	net_tcp_conn_close(c->tcp);
+	return true;
 }
 
 /* ---- connection life cycle (the TCP layer's callbacks) --------------------- */
@@ -319,6 +351,7 @@ void api_on_change(struct api *api, const struct store_change *ch)
 			}
 			conn_mark_dirty(c);
 		}
+		(void)conn_outbuf_check(c);
 	}
 }
 
@@ -329,6 +362,11 @@ void api_on_change(struct api *api, const struct store_change *ch)
 static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct api *api = c->api;
+	if (c->tokens_gen != api->tokens_gen) {
+		/* The set was reloaded: the same token, looked up again. */
+		c->token = c->authed ? api_tokens_find(api->tokens, c->digest) : NULL;
+		c->tokens_gen = api->tokens_gen;
+	}
 	const struct api_ops_ctx ctx = {
 			.store = api->ctx.store,
 			.limits = &api->lim.registration,
@@ -341,6 +379,9 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 			.watches = c->watches,
 			.nwatches = c->nwatches,
 			.strikes = (unsigned)c->strikes,
+			.tokens = api->tokens,
+			.tokens_dry_run = api->lim.tokens_dry_run,
+			.token = c->token,
 	};
 	struct api_ops_result res;
 	size_t before = c->out.len;
@@ -355,6 +396,19 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 	}
 	if (res.flags & API_OPS_MALFORMED) {
 		c->strikes++;
+	}
+	if (res.flags & API_OPS_AUTH) {
+		c->authed = res.token != NULL;
+		c->token = res.token;
+		if (res.token != NULL) {
+			memcpy(c->digest, res.token->digest, sizeof(c->digest));
+		}
+	}
+	if (res.flags & API_OPS_AUDIT) {
+		const char *name = c->token != NULL ? c->token->name : NULL;
+		if (api_audit_write(&api->audit, ctx.wall_ms, c->peer, name, &res.audit)) {
+			api->counters.audit_lines++;
+		}
 	}
 	if (res.flags & API_OPS_WATCH_START) {
 		conn_watch_add(c, &res.watch);
@@ -402,6 +456,9 @@ static size_t conn_read(struct conn *c, const uint8_t *p, size_t left)
 			dispatch(c, frame, flen);
 			c->answered++;
 			frames++;
+			if (conn_outbuf_check(c)) {
+				break;
+			}
 		}
 	}
 	return frames;
@@ -445,6 +502,7 @@ static int conn_opened(struct net_tcp_conn *tc)
 	c->tcp = tc;
 	c->api = net_tcp_conn_user(tc);
 	c->peer = net_tcp_conn_peer_text(tc);
+	c->tokens_gen = c->api->tokens_gen;
 	rs_frame_decoder_init(&c->dec, c->api->lim.max_frame);
 	return 0;
 }
@@ -480,7 +538,52 @@ static void api_tcp_stopped(void *user)
 {
 	struct api *api = user;
 	rs_arena_deinit(&api->scratch);
+	api_tokens_free(api->tokens);
+	rs_linelog_close(&api->audit);
 	free(api);
+}
+
+/* The token file and the audit log, before any listener: a start that
+ * cannot enforce what it was asked to does not serve. */
+static int api_access_open(struct api *api, char *err, size_t errsz)
+{
+	const struct api_context *ctx = &api->ctx;
+	if (ctx->tokens_path != NULL && ctx->tokens_path[0] != '\0') {
+		char msg[512];
+		int rc = api_tokens_load(ctx->tokens_path, &api->tokens, msg, sizeof(msg));
+		if (rc < 0) {
+			snprintf(err, errsz, "--api-tokens %s", msg);
+			return rc;
+		}
+	}
+	if (ctx->audit_path != NULL && ctx->audit_path[0] != '\0') {
+		int rc = rs_linelog_open(&api->audit, ctx->audit_path, api->lim.audit_max);
+		if (rc < 0) {
+			snprintf(err, errsz, "--audit-log %s: %s", ctx->audit_path,
+					rs_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int api_tokens_reload(struct api *api, char *err, size_t errsz)
+{
+	if (api == NULL || api->tokens == NULL) {
+		return 0;
+	}
+	struct api_tokens *t = NULL;
+	char msg[512];
+	int rc = api_tokens_load(api->ctx.tokens_path, &t, msg, sizeof(msg));
+	if (rc < 0) {
+		api->counters.tokens_reload_failures++;
+		snprintf(err, errsz, "--api-tokens %s", msg);
+		return rc;
+	}
+	api_tokens_free(api->tokens);
+	api->tokens = t;
+	api->tokens_gen++;
+	return 0;
 }
 
 int api_start(const struct api_context *ctx, struct api **out, char *err, size_t errsz)
@@ -494,6 +597,12 @@ int api_start(const struct api_context *ctx, struct api **out, char *err, size_t
 	api->ctx = *ctx;
 	api->lim = ctx->limits;
 	rs_arena_init(&api->scratch, 64 * 1024);
+	rs_linelog_init(&api->audit);
+	int arc = api_access_open(api, err, errsz);
+	if (arc < 0) {
+		api_tcp_stopped(api);
+		return arc;
+	}
 	const struct net_tcp_config tc = {
 			.name = "api",
 			.addrs = ctx->listen,
@@ -553,6 +662,7 @@ void api_limits_set(struct api *api, const struct api_limits *lim)
 		return;
 	}
 	api->lim = *lim;
+	rs_linelog_set_max(&api->audit, lim->audit_max);
 	net_tcp_limits_set(api->tcp, &lim->tcp);
 	net_tcp_foreach(api->tcp, conn_limits_apply, &api->lim.max_frame);
 }
@@ -565,6 +675,8 @@ const struct api_counters *api_counters_get(struct api *api)
 	api->counters.rejected = t->rejected + t->denied;
 	api->counters.rejected_source = t->rejected_source;
 	api->counters.idle_closed = t->timed_out;
-	api->counters.slow_closed = t->slow_closed;
+	api->counters.slow_closed = t->slow_closed + api->held_closed;
+	api->counters.tokens = api->tokens != NULL ? api->tokens->n : 0;
+	api->counters.audit_errors = api->audit.errors;
 	return &api->counters;
 }

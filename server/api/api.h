@@ -15,7 +15,18 @@
  * The connections are server/net/tcp.h's: listening, admission against the
  * caps in all and per source (a refused client gets one UNAVAILABLE frame
  * saying which cap), the deadline, the bounded write queue (a client that
- * does not read its replies is cut off past max_outbuf) and close.
+ * does not read its replies is cut off past max_outbuf) and close. The
+ * replies this file holds for a connection (until their batch commits)
+ * count against max_outbuf with what the layer queued: a hundred Watch
+ * snapshots answered in one read close the connection as soon as they
+ * pass it, before they pile up (counted as slow_reader).
+ *
+ * Access control: with a token file (struct api_context.tokens_path) a
+ * connection runs each request with the token its Authenticate presented
+ * (server/api/tokens.h; ops.c refuses what the token does not cover).
+ * The connection keeps its token's digest; after a reload it is looked up
+ * again in the new set. Every write and every refusal goes to the audit
+ * log when there is one (server/api/audit.h).
  *
  * Deadline: a connection that sends nothing is closed after idle_ms, and so
  * is one whose frame does not arrive whole within idle_ms: the deadline
@@ -62,6 +73,10 @@ struct api_limits {
 	/** What a registration is checked against (api_ops_ctx.limits:
 	 * addresses and metadata entries per instance). */
 	struct store_limits registration;
+	uint64_t audit_max; /**< bytes of --audit-log before rotation (0: 16 MiB) */
+	/** --api-tokens-dry-run: what the tokens would refuse is served,
+	 * counted and audited as a refusal that was not made. */
+	bool tokens_dry_run;
 };
 
 /** What the API is given at start. Pointers are borrowed for its life,
@@ -83,6 +98,11 @@ struct api_context {
 	 * "not admitted", then close. NULL: every source is served. */
 	bool (*admit)(void *admit_user, const struct sockaddr *peer);
 	void *admit_user;
+	/** --api-tokens: the token file (read at start and by
+	 * api_tokens_reload()); NULL or "": an open API. */
+	const char *tokens_path;
+	/** --audit-log: the audit log's path; NULL or "": none. */
+	const char *audit_path;
 };
 
 /**
@@ -132,6 +152,17 @@ void api_on_change(struct api *api, const struct store_change *change);
  * connection, the caps to the next connection, the idle time to the next
  * deadline start. NULL-safe. */
 void api_limits_set(struct api *api, const struct api_limits *lim);
+
+/**
+ * Read the token file again (SIGHUP). On success the new set applies to
+ * every later request, on every connection: a connection whose token is
+ * gone from the file is unauthenticated from its next request on. On
+ * failure the old set stays in force and tokens_reload_failures counts it.
+ * @param err one line naming the file and line at fault.
+ * @return 0 (also when the API has no token file: nothing to do), or the
+ *         api_tokens_load() error.
+ */
+__attribute__((warn_unused_result)) int api_tokens_reload(struct api *api, char *err, size_t errsz);
 
 /** Counters, refreshed from the listeners' at each call (borrowed, struct
  * in server/api/counters.h; valid until the next call or api_stop()). */

@@ -52,6 +52,8 @@ Roster__V1__ErrorCode api_convert_error_code(int rc)
 		return ROSTER__V1__ERROR_CODE__UNAVAILABLE;
 	case RS_ENOTSUP:
 		return ROSTER__V1__ERROR_CODE__UNSUPPORTED;
+	case RS_EPERM:
+		return ROSTER__V1__ERROR_CODE__PERMISSION_DENIED;
 	default:
 		return ROSTER__V1__ERROR_CODE__INTERNAL;
 	}
@@ -196,6 +198,10 @@ int api_convert_registration(const Roster__V1__Instance *pb, uint64_t lease,
 	for (size_t k = 0; k < pb->n_metadata; k++) {
 		meta[k].key = pb->metadata[k]->key;
 		meta[k].value = pb->metadata[k]->value;
+		int rc = api_convert_meta_check(meta[k].key, meta[k].value, msg, msgsz);
+		if (rc < 0) {
+			return rc;
+		}
 	}
 	reg->meta = meta;
 	reg->nmeta = pb->n_metadata;
@@ -259,4 +265,108 @@ void api_convert_request_free(struct api_convert_request *r)
 		roster__v1__request__free_unpacked(r->q, &r->alloc);
 		r->q = NULL;
 	}
+}
+
+/* ---- names refused byte for byte ------------------------------------------ */
+
+static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p >= end) {
+			return RS_EPROTO;
+		}
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			return 0;
+		}
+	}
+	return RS_EPROTO;
+}
+
+/* Walk one message's fields; @p path names it for the message. */
+static int strings_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
+		const char *path, int depth, char *msg, size_t msgsz)
+{
+	while (p < end) {
+		uint64_t key, n;
+		if (wire_varint(&p, end, &key) < 0) {
+			return 0; /* it unpacked: nothing of ours to say */
+		}
+		switch (key & 7) {
+		case 0:
+			if (wire_varint(&p, end, &n) < 0) {
+				return 0;
+			}
+			continue;
+		case 1:
+			p += 8;
+			continue;
+		case 5:
+			p += 4;
+			continue;
+		case 2:
+			break;
+		default:
+			return 0;
+		}
+		if (wire_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p)) {
+			return 0;
+		}
+		const ProtobufCFieldDescriptor *f =
+				protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+		if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, n) != NULL) {
+			snprintf(msg, msgsz, "a NUL byte in %s%s%s: refused, not cut short", path,
+					path[0] != '\0' ? "." : "", f->name);
+			return RS_ENAME_CHAR;
+		}
+		if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8) {
+			char sub[128];
+			snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] != '\0' ? "." : "",
+					f->name);
+			int rc = strings_check(f->descriptor, p, p + n, sub, depth + 1, msg, msgsz);
+			if (rc < 0) {
+				return rc;
+			}
+		}
+		p += n;
+	}
+	return 0;
+}
+
+int api_convert_request_strings_check(const uint8_t *frame, size_t len, char *msg, size_t msgsz)
+{
+	/* The envelope's op fields are named after the operation; the path
+	 * starts below it ("instance.host", "metadata.key"). */
+	return strings_check(
+			&roster__v1__request__descriptor, frame, frame + len, "", 0, msg, msgsz);
+}
+
+int api_convert_meta_check(const char *key, const char *value, char *msg, size_t msgsz)
+{
+	size_t kl = strlen(key);
+	if (kl == 0 || kl > 255) {
+		snprintf(msg, msgsz, "metadata key of %zu bytes (1-255)", kl);
+		return RS_EINVAL;
+	}
+	for (size_t k = 0; k < kl; k++) {
+		uint8_t c = (uint8_t)key[k];
+		if (c < 0x21 || c > 0x7e || c == '=') {
+			snprintf(msg, msgsz,
+					"metadata key '%.64s': byte 0x%02x at %zu (printable ASCII, "
+					"no space or '=')",
+					key, c, k);
+			return RS_EINVAL;
+		}
+	}
+	for (size_t k = 0; value[k] != '\0'; k++) {
+		uint8_t c = (uint8_t)value[k];
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(msg, msgsz, "metadata '%.64s': control byte 0x%02x in its value",
+					key, c);
+			return RS_EINVAL;
+		}
+	}
+	return 0;
 }

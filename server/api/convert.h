@@ -40,6 +40,26 @@ struct api_convert_request {
  */
 void api_convert_request_unpack(struct api_convert_request *r, const uint8_t *frame, size_t len);
 
+/**
+ * Check every string field of a Request frame that unpacked (any depth:
+ * the instance, its metadata map, the identity...) for a NUL byte, which
+ * protobuf-c's unpacked C strings would silently end at: "web\0x" would
+ * become "web". Walks the wire form with the message descriptors.
+ * @param msg names the field at fault ("instance.host").
+ * @return 0, or RS_ENAME_CHAR with @p msg set.
+ */
+__attribute__((warn_unused_result)) int api_convert_request_strings_check(
+		const uint8_t *frame, size_t len, char *msg, size_t msgsz);
+
+/**
+ * Check a metadata entry against its grammar: a key is 1..255 printable
+ * ASCII bytes (0x21..0x7e) other than '='; a value has no control bytes
+ * (0x00..0x1f, 0x7f).
+ * @return 0, or RS_EINVAL with @p msg naming the entry and the byte.
+ */
+__attribute__((warn_unused_result)) int api_convert_meta_check(
+		const char *key, const char *value, char *msg, size_t msgsz);
+
 /** Free what api_convert_request_unpack() allocated. NULL-safe for r->q. */
 void api_convert_request_free(struct api_convert_request *r);
 

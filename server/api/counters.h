@@ -27,4 +27,13 @@ struct api_counters {
 	uint64_t idle_closed; /**< closed at the deadline (idle, or a frame too slow) */
 	uint64_t slow_closed; /**< readers too slow for their output */
 	uint64_t watch_events;
+	/* Access control (roster_api_refused_total{reason}). */
+	uint64_t refused_unauthenticated; /**< no Authenticate before the request */
+	uint64_t refused_scope;           /**< outside the token's scopes */
+	uint64_t refused_owner;           /**< another lease's instance */
+	uint64_t refused_bad_token;       /**< Authenticate with an unknown token */
+	uint64_t tokens;                  /**< tokens loaded now */
+	uint64_t tokens_reload_failures;  /**< SIGHUPs whose token file was refused */
+	uint64_t audit_lines;             /**< lines written to --audit-log */
+	uint64_t audit_errors;            /**< lines lost (full disk, failed rotation) */
 };

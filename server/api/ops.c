@@ -24,6 +24,10 @@ struct op {
 	struct api_ops_out *out;
 	struct api_ops_result *res;
 	uint64_t id;
+	int rc;          /* the last error answered, 0 if none */
+	bool write;      /* a write: audited whatever its outcome */
+	bool quiet;      /* an accepted heartbeat: not audited (the hot path) */
+	size_t dry_mark; /* out->len before the request: a dry-run refusal undone */
 };
 
 int api_ops_error_append(struct api_ops_out *out, uint64_t id, int rc, const char *msg)
@@ -46,6 +50,7 @@ static void op_error(struct op *o, int rc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	o->ctx->counters->errors++;
+	o->rc = rc;
 	if (api_ops_error_append(o->out, o->id, rc, msg) < 0) {
 		o->res->flags |= API_OPS_CLOSE;
 	}
@@ -147,6 +152,188 @@ static void op_limit_error(struct op *o, const struct store_limit_hit *hit,
 	op_error(o, RS_ELIMIT, "limit exceeded");
 }
 
+/* ---- access control (SPEC "Access control and abuse limits") ------------------ */
+
+/* What the audit log names as the request's target. */
+static void audit_instance(struct op *o, const char *op, const char *service, const char *protocol,
+		const char *host, uint32_t port)
+{
+	struct api_ops_audit *a = &o->res->audit;
+	a->op = op;
+	snprintf(a->target, sizeof(a->target), "_%.63s._%.63s %.255s:%u", service ? service : "",
+			protocol ? protocol : "", host ? host : "", port);
+}
+
+static void audit_lease(struct op *o, const char *op, uint64_t lease)
+{
+	struct api_ops_audit *a = &o->res->audit;
+	a->op = op;
+	if (lease != 0) {
+		/* The first half only: a lease id is the capability to renew it, and
+		 * the audit log is for reading, not for taking leases over. */
+		snprintf(a->target, sizeof(a->target), "lease %08llx...",
+				(unsigned long long)(lease >> 32));
+	}
+}
+
+static void op_refuse(struct op *o, enum api_ops_refusal why, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+
+/* PERMISSION_DENIED: counted by reason, audited, nothing changed. */
+static void op_refuse(struct op *o, enum api_ops_refusal why, const char *fmt, ...)
+{
+	struct api_counters *c = o->ctx->counters;
+	switch (why) {
+	case API_OPS_REFUSED_UNAUTHENTICATED:
+		c->refused_unauthenticated++;
+		break;
+	case API_OPS_REFUSED_SCOPE:
+		c->refused_scope++;
+		break;
+	case API_OPS_REFUSED_OWNER:
+		c->refused_owner++;
+		break;
+	default:
+		c->refused_bad_token++;
+		break;
+	}
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->res->audit.refusal = why;
+	o->res->audit.dry_run = false; /* made, unless op_refusal_undo() says otherwise */
+	op_error(o, RS_EPERM, "permission denied: %s", msg);
+}
+
+static bool op_token_check(struct op *o, bool write, const char *service);
+
+/* A refusal the dry run does not make: the error appended is taken back,
+ * the client gets the operation's own answer; counters and audit keep it. */
+static void op_refusal_undo(struct op *o)
+{
+	o->out->len = o->dry_mark;
+	o->ctx->counters->errors--;
+	o->rc = 0;
+	o->res->audit.dry_run = true;
+}
+
+/* May the connection's token do this? @p write false: a read; @p service
+ * NULL: a write on a lease (any write scope). Refuses when not, unless in
+ * dry run. */
+static bool op_allowed(struct op *o, bool write, const char *service)
+{
+	if (op_token_check(o, write, service)) {
+		return true;
+	}
+	if (!o->ctx->tokens_dry_run) {
+		return false;
+	}
+	op_refusal_undo(o);
+	return true;
+}
+
+static bool op_token_check(struct op *o, bool write, const char *service)
+{
+	const struct api_ops_ctx *c = o->ctx;
+	if (c->tokens == NULL) {
+		return true;
+	}
+	if (c->token == NULL) {
+		op_refuse(o, API_OPS_REFUSED_UNAUTHENTICATED,
+				"not authenticated: send Authenticate with a token first");
+		return false;
+	}
+	if (!write) {
+		if (api_token_can_read(c->token)) {
+			return true;
+		}
+		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' has no read scope", c->token->name);
+		return false;
+	}
+	if (api_token_can_write(c->token, service)) {
+		return true;
+	}
+	if (service == NULL) {
+		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' has no write scope",
+				c->token->name);
+	} else {
+		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' may not write service '%.63s'",
+				c->token->name, service);
+	}
+	return false;
+}
+
+/* Ownership: an instance of a lease changes only through that lease, or
+ * with an admin token (even with an open API: a takeover is never right). */
+static bool op_owner_ok(struct op *o, const struct store_key *key, uint64_t lease)
+{
+	if (api_token_is_admin(o->ctx->token)) {
+		return true;
+	}
+	uint64_t owner = 0;
+	if (store_owner_check(o->ctx->store, key, lease, &owner) != RS_EPERM) {
+		return true; /* a bad name is the operation's own error to give */
+	}
+	op_refuse(o, API_OPS_REFUSED_OWNER,
+			"_%.63s._%.63s %.255s:%u is registered under lease %016llx: change it "
+			"through that lease%s",
+			key->service, key->protocol, key->host, key->port,
+			(unsigned long long)owner,
+			o->ctx->tokens != NULL ? " or with an admin token" : "");
+	return false;
+}
+
+static void op_authenticate(struct op *o, const Roster__V1__AuthenticateRequest *q)
+{
+	o->res->audit.op = "authenticate";
+	const struct api_tokens *set = o->ctx->tokens;
+	Roster__V1__AuthenticateResponse ar = ROSTER__V1__AUTHENTICATE_RESPONSE__INIT;
+	if (set == NULL) {
+		/* An open API: nothing to check, every request allowed. */
+		o->res->flags |= API_OPS_AUTH;
+		o->res->token = NULL;
+		op_result(o, AUTHENTICATE, authenticate, &ar);
+		return;
+	}
+	const char *token = q != NULL && q->token != NULL ? q->token : "";
+	uint8_t digest[API_TOKEN_DIGEST];
+	api_tokens_digest(token, strlen(token), digest);
+	const struct api_token *tok = api_tokens_find(set, digest);
+	if (tok == NULL) {
+		o->write = true; /* audited: someone tried a token */
+		op_refuse(o, API_OPS_REFUSED_BAD_TOKEN, "token refused");
+		if (o->ctx->tokens_dry_run) {
+			/* Answered as an open API would: unauthenticated, served. */
+			op_refusal_undo(o);
+			o->res->flags |= API_OPS_AUTH;
+			o->res->token = NULL;
+			op_result(o, AUTHENTICATE, authenticate, &ar);
+		}
+		return;
+	}
+	o->res->flags |= API_OPS_AUTH;
+	o->res->token = tok;
+	char *scopes[2 + 64];
+	char buf[64][RS_LABEL_MAX + 8];
+	size_t n = 0;
+	if (tok->scopes & API_SCOPE_ADMIN) {
+		scopes[n++] = "admin";
+	}
+	if (tok->scopes & API_SCOPE_READ) {
+		scopes[n++] = "read";
+	}
+	for (size_t g = 0; g < tok->nglobs && g < 64; g++) {
+		snprintf(buf[g], sizeof(buf[g]), "write:%s", tok->globs[g]);
+		scopes[n++] = buf[g];
+	}
+	ar.name = (char *)tok->name;
+	ar.scopes = scopes;
+	ar.n_scopes = n;
+	op_result(o, AUTHENTICATE, authenticate, &ar);
+}
+
 /* ---- writes ------------------------------------------------------------------ */
 
 static uint64_t lease_id_random(void)
@@ -167,6 +354,11 @@ static void op_open_lease(struct op *o, const Roster__V1__OpenLeaseRequest *q)
 	uint32_t ttl = q != NULL ? q->ttl_seconds : 0;
 	const struct store_lease *l = NULL;
 	int rc = RS_EEXIST;
+	o->write = true;
+	audit_lease(o, "open_lease", 0);
+	if (!op_allowed(o, true, NULL)) {
+		return;
+	}
 	/* A random id that is taken already: draw again. */
 	for (int tries = 0; tries < 4 && rc == RS_EEXIST; tries++) {
 		rc = store_lease_open(o->ctx->store, ttl, lease_id_random(), o->ctx->now_ms, &l);
@@ -181,6 +373,7 @@ static void op_open_lease(struct op *o, const Roster__V1__OpenLeaseRequest *q)
 		return;
 	}
 	op_wrote(o);
+	audit_lease(o, "open_lease", l->id);
 	Roster__V1__OpenLeaseResponse ol = ROSTER__V1__OPEN_LEASE_RESPONSE__INIT;
 	ol.lease = l->id;
 	ol.ttl_seconds = l->ttl_ms / 1000;
@@ -191,6 +384,12 @@ static void op_heartbeat(struct op *o, const Roster__V1__HeartbeatRequest *q)
 {
 	const struct store_lease *l = NULL;
 	uint64_t lease = q != NULL ? q->lease : 0;
+	o->write = true;
+	o->res->audit.op = "heartbeat";
+	if (!op_allowed(o, true, NULL)) {
+		audit_lease(o, "heartbeat", lease);
+		return;
+	}
 	int rc = store_lease_renew(o->ctx->store, lease, o->ctx->now_ms, &l);
 	if (rc < 0) {
 		op_error(o, rc,
@@ -199,6 +398,7 @@ static void op_heartbeat(struct op *o, const Roster__V1__HeartbeatRequest *q)
 				(unsigned long long)lease);
 		return;
 	}
+	o->quiet = true; /* heartbeats are the hot path: only refusals are audited */
 	Roster__V1__HeartbeatResponse hb = ROSTER__V1__HEARTBEAT_RESPONSE__INIT;
 	hb.ttl_seconds = l->ttl_ms / 1000;
 	hb.instances = l->ninstances;
@@ -207,8 +407,19 @@ static void op_heartbeat(struct op *o, const Roster__V1__HeartbeatRequest *q)
 
 static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 {
+	o->write = true;
+	o->res->audit.op = "register";
 	if (q == NULL || q->instance == NULL) {
 		op_error(o, RS_EINVAL, "register: missing instance");
+		return;
+	}
+	const PbInstance *pi = q->instance;
+	audit_instance(o, "register", pi->service, pi->protocol, pi->host, pi->port);
+	if (!op_allowed(o, true, pi->service)) {
+		return;
+	}
+	struct store_key key = {pi->service, pi->protocol, pi->host, pi->port};
+	if (!op_owner_ok(o, &key, q->lease)) {
 		return;
 	}
 	struct store_registration reg;
@@ -247,11 +458,17 @@ static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 {
 	uint32_t removed = 0;
+	o->write = true;
+	o->res->audit.op = "deregister";
 	if (q == NULL || q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET__NOT_SET) {
 		op_error(o, RS_EINVAL, "deregister: give an instance or a lease");
 		return;
 	}
 	if (q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
+		audit_lease(o, "deregister", q->lease);
+		if (!op_allowed(o, true, NULL)) {
+			return;
+		}
 		int rc = store_lease_close(o->ctx->store, q->lease, &removed);
 		if (rc < 0) {
 			op_error(o, rc, "lease %016llx: %s", (unsigned long long)q->lease,
@@ -261,6 +478,10 @@ static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 	} else {
 		const Roster__V1__InstanceId *k = q->instance;
 		struct store_key key = {k->service, k->protocol, k->host, k->port};
+		audit_instance(o, "deregister", k->service, k->protocol, k->host, k->port);
+		if (!op_allowed(o, true, k->service) || !op_owner_ok(o, &key, q->owner_lease)) {
+			return;
+		}
 		uint64_t rev = 0;
 		int rc = store_deregister(o->ctx->store, &key, &rev);
 		if (rc < 0) {
@@ -280,8 +501,16 @@ static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 
 static void op_set_status(struct op *o, const Roster__V1__SetStatusRequest *q)
 {
+	o->write = true;
+	o->res->audit.op = "set_status";
 	if (q == NULL || q->instance == NULL) {
 		op_error(o, RS_EINVAL, "set_status: missing instance");
+		return;
+	}
+	const Roster__V1__InstanceId *k = q->instance;
+	struct store_key key = {k->service, k->protocol, k->host, k->port};
+	audit_instance(o, "set_status", k->service, k->protocol, k->host, k->port);
+	if (!op_allowed(o, true, k->service) || !op_owner_ok(o, &key, q->lease)) {
 		return;
 	}
 	enum store_status st;
@@ -299,8 +528,6 @@ static void op_set_status(struct op *o, const Roster__V1__SetStatusRequest *q)
 		op_error(o, RS_ESTATUS, "status must be STARTING, UP or DOWN");
 		return;
 	}
-	const Roster__V1__InstanceId *k = q->instance;
-	struct store_key key = {k->service, k->protocol, k->host, k->port};
 	uint64_t rev = 0;
 	int rc = store_status_set(o->ctx->store, &key, st, o->ctx->wall_ms, &rev);
 	if (rc < 0) {
@@ -566,9 +793,31 @@ static void op_cancel_watch(struct op *o, const Roster__V1__CancelWatchRequest *
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
+/* Operations that read: each needs a read scope (any scope implies it). */
+static bool op_reads(int op_case)
+{
+	switch (op_case) {
+	case ROSTER__V1__REQUEST__OP_QUERY:
+	case ROSTER__V1__REQUEST__OP_LIST:
+	case ROSTER__V1__REQUEST__OP_WATCH:
+	case ROSTER__V1__REQUEST__OP_STATS:
+	case ROSTER__V1__REQUEST__OP_CANCEL_WATCH:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void op_run(struct op *o, const Request *q)
 {
+	if (op_reads(q->op_case) && !op_allowed(o, false, NULL)) {
+		o->res->audit.op = "read";
+		return;
+	}
 	switch (q->op_case) {
+	case ROSTER__V1__REQUEST__OP_AUTHENTICATE:
+		op_authenticate(o, q->authenticate);
+		break;
 	case ROSTER__V1__REQUEST__OP_OPEN_LEASE:
 		op_open_lease(o, q->open_lease);
 		break;
@@ -610,8 +859,9 @@ void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_
 		struct api_ops_out *out, struct api_ops_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	struct op o = {ctx, out, res, 0};
+	struct op o = {ctx, out, res, 0, 0, false, false, out->len};
 	struct api_convert_request req;
+	char msg[160];
 	api_convert_request_unpack(&req, frame, len);
 	ctx->counters->requests++;
 	if (req.q == NULL) {
@@ -622,10 +872,22 @@ void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_
 		if (ctx->strikes + 1 >= API_OPS_STRIKES) {
 			res->flags |= API_OPS_CLOSE;
 		}
+	} else if (api_convert_request_strings_check(frame, len, msg, sizeof(msg)) < 0) {
+		/* protobuf-c ends strings at their first NUL: refuse it here,
+		 * before a name is cut short (SPEC: refused, never cut). */
+		o.id = res->id = req.q->id;
+		op_error(&o, RS_ENAME_CHAR, "%s", msg);
 	} else {
 		o.id = res->id = req.q->id;
 		op_run(&o, req.q);
 		rs_arena_reset(ctx->scratch);
 	}
 	api_convert_request_free(&req);
+	if ((o.write && !o.quiet) || res->audit.refusal != API_OPS_REFUSED_NONE) {
+		res->flags |= API_OPS_AUDIT;
+		res->audit.rc = o.rc;
+		if (res->audit.op == NULL) {
+			res->audit.op = "request";
+		}
+	}
 }

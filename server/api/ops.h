@@ -45,6 +45,7 @@
 #include "common/name.h"
 #include "server/api/counters.h"
 #include "server/api/ops_out.h"
+#include "server/api/tokens.h"
 #include "server/api/watch.h"
 #include "server/registry/store.h"
 
@@ -72,6 +73,15 @@ struct api_ops_ctx {
 	const struct api_watch *watches; /**< the connection's watches (CancelWatch, the cap) */
 	size_t nwatches;
 	unsigned strikes; /**< malformed frames the connection sent so far */
+	/** The token set (--api-tokens); NULL: the API is open, every
+	 * request allowed but takeovers of another lease's instances. */
+	const struct api_tokens *tokens;
+	/** The connection's token (a view into @c tokens); NULL: it has not
+	 * authenticated (or its token was revoked by a reload). */
+	const struct api_token *token;
+	/** Serve what the tokens would refuse (ownership still holds); the
+	 * refusal is counted and audited with api_ops_audit.dry_run. */
+	bool tokens_dry_run;
 };
 
 /** What the transport must do after a dispatch (bits of api_ops_result.flags). */
@@ -89,14 +99,39 @@ enum api_ops_flag {
 	API_OPS_WATCH_START = 1u << 3,
 	/** Remove the connection's watch whose id is api_ops_result.cancel_id. */
 	API_OPS_WATCH_CANCEL = 1u << 4,
+	/** Authenticate succeeded: the connection's token is now
+	 * api_ops_result.token (NULL with an open API). */
+	API_OPS_AUTH = 1u << 5,
+	/** Write api_ops_result.audit to the audit log. */
+	API_OPS_AUDIT = 1u << 6,
+};
+
+/** Why a request was refused with PERMISSION_DENIED (counters, audit). */
+enum api_ops_refusal {
+	API_OPS_REFUSED_NONE = 0,
+	API_OPS_REFUSED_UNAUTHENTICATED, /**< tokens configured, none presented */
+	API_OPS_REFUSED_SCOPE,           /**< the token's scopes do not cover it */
+	API_OPS_REFUSED_OWNER,           /**< another lease's instance */
+	API_OPS_REFUSED_BAD_TOKEN,       /**< Authenticate with an unknown token */
+};
+
+/** What the audit log records of a write, or of any refused request. */
+struct api_ops_audit {
+	const char *op;   /**< "register", "deregister", ... (static) */
+	char target[400]; /**< "_svc._proto host:port", "lease <hex>", or "" */
+	int rc;           /**< 0: accepted; else the error answered */
+	enum api_ops_refusal refusal;
+	bool dry_run; /**< the refusal was not made (--api-tokens-dry-run) */
 };
 
 /** The outcome of one dispatch. */
 struct api_ops_result {
-	unsigned flags;         /**< enum api_ops_flag bits */
-	uint64_t id;            /**< the request's id (0 for a malformed frame) */
-	struct api_watch watch; /**< with API_OPS_WATCH_START */
-	uint64_t cancel_id;     /**< with API_OPS_WATCH_CANCEL */
+	unsigned flags;                /**< enum api_ops_flag bits */
+	uint64_t id;                   /**< the request's id (0 for a malformed frame) */
+	struct api_watch watch;        /**< with API_OPS_WATCH_START */
+	uint64_t cancel_id;            /**< with API_OPS_WATCH_CANCEL */
+	const struct api_token *token; /**< with API_OPS_AUTH */
+	struct api_ops_audit audit;    /**< with API_OPS_AUDIT */
 };
 
 /**

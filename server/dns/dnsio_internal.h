@@ -146,7 +146,7 @@ static inline void dnsio_refresh(struct dnsio *io)
 {
 	answer_store_set(io->answer, io->store, store_reloads(io->store));
 	io->report.rate = io->limits.report_rate;
-	io->report.log_max = io->limits.report_log_max;
+	rs_linelog_set_max(&io->report.log, io->limits.report_log_max);
 }
 
 /* A refused transfer: logged with its source, at most once a minute per

@@ -18,7 +18,7 @@ void report_init(struct report *r, uint32_t rate)
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->mu, NULL);
 	r->rate = rate;
-	r->fd = -1;
+	rs_linelog_init(&r->log);
 }
 
 /* The source prefix: /24 for IPv4, /56 for IPv6 (SPEC). */
@@ -114,39 +114,18 @@ void report_count_malformed(struct report *r)
 
 int report_log_open(struct report *r, const char *dir, uint64_t max_bytes)
 {
-	int n = snprintf(r->path, sizeof(r->path), "%s/client-reports.log", dir);
-	if (n < 0 || (size_t)n >= sizeof(r->path)) {
+	char path[sizeof(r->log.path)];
+	int n = snprintf(path, sizeof(path), "%s/client-reports.log", dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
 		return RS_ERANGE;
 	}
-	r->log_max = max_bytes ? max_bytes : 16u << 20;
-	r->fd = open(r->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (r->fd < 0) {
-		return -errno;
-	}
-	struct stat st;
-	r->log_size = fstat(r->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	return 0;
-}
-
-static void log_rotate(struct report *r)
-{
-	char old[sizeof(r->path) + 2];
-	snprintf(old, sizeof(old), "%s.1", r->path);
-	close(r->fd);
-	if (rename(r->path, old) != 0) {
-		r->log_errors++;
-	}
-	r->fd = open(r->path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0640);
-	r->log_size = 0;
-	if (r->fd < 0) {
-		r->log_errors++;
-	}
+	return rs_linelog_open(&r->log, path, max_bytes);
 }
 
 static void log_write(struct report *r, const struct report_fields *f, const struct sockaddr *src,
 		uint64_t wall_ms)
 {
-	if (r->fd < 0) {
+	if (r->log.fd < 0) {
 		return;
 	}
 	char addr[RS_ADDR_TEXT_MAX] = "";
@@ -167,28 +146,10 @@ static void log_write(struct report *r, const struct report_fields *f, const str
 			(const char *)f->label[0], f->len[1], (const char *)f->label[1], f->len[2],
 			(const char *)f->label[2], f->len[3], (const char *)f->label[3], f->qtype);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
-		r->log_errors++;
+		r->log.errors++;
 		return;
 	}
-	if (r->log_size + (uint64_t)n > r->log_max) {
-		log_rotate(r);
-		if (r->fd < 0) {
-			return;
-		}
-	}
-	ssize_t w = write(r->fd, line, (size_t)n);
-	if (w != n) {
-		/* A full disk: no half line for a JSON Lines reader to trip on.
-		 * The file's own size, not ours: someone may have cut it. */
-		struct stat st;
-		if (w > 0 && (fstat(r->fd, &st) < 0 || st.st_size < w ||
-					     ftruncate(r->fd, st.st_size - w) < 0)) {
-			r->log_errors++; /* the half line stays: counted twice */
-		}
-		r->log_errors++;
-		return;
-	}
-	r->log_size += (uint64_t)n;
+	rs_linelog_write(&r->log, line, (size_t)n);
 }
 
 void report_log_write(struct report *r, const struct report_fields *f, const struct sockaddr *src,
@@ -201,10 +162,7 @@ void report_log_write(struct report *r, const struct report_fields *f, const str
 
 void report_log_close(struct report *r)
 {
-	if (r->fd >= 0) {
-		close(r->fd);
-		r->fd = -1;
-	}
+	rs_linelog_close(&r->log);
 }
 
 void report_counters_get(const struct report *r, struct report_counters *out)
@@ -219,6 +177,6 @@ void report_counters_get(const struct report *r, struct report_counters *out)
 	out->other = r->other;
 	out->malformed = r->malformed;
 	out->limited = r->limited;
-	out->log_errors = r->log_errors;
+	out->log_errors = r->log.errors;
 	pthread_mutex_unlock(mu);
 }

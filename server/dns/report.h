@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/linelog.h"
+
 #define REPORT_MAX_CODES 64
 #define REPORT_LIMIT_SLOTS 4096
 
@@ -55,12 +57,8 @@ struct report {
 	uint64_t malformed;
 	uint64_t limited; /**< reports dropped by the rate limit */
 	struct report_bucket buckets[REPORT_LIMIT_SLOTS];
-	/* The log. */
-	int fd; /**< -1 when closed */
-	char path[4200];
-	uint64_t log_max;
-	uint64_t log_size;
-	uint64_t log_errors;
+	/* The log (common/linelog.h: capped, whole lines). */
+	struct rs_linelog log;
 };
 
 /**

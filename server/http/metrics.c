@@ -397,6 +397,22 @@ static void prom_api(struct rs_buf *t, const struct stats_snapshot *snap)
 					a->requests},
 			{"roster_api_errors_total", "counter", "Registration API error responses.",
 					a->errors},
+			{"roster_api_tokens", "gauge", "API tokens loaded (--api-tokens).",
+					a->tokens},
+			{"roster_api_token_reload_failures_total", "counter",
+					"SIGHUPs whose token file was refused (the old tokens stay).",
+					a->tokens_reload_failures},
+			{"roster_api_audit_lines_total", "counter", "Lines written to --audit-log.",
+					a->audit_lines},
+			{"roster_api_audit_errors_total", "counter",
+					"Audit lines lost (a full disk, a failed rotation).",
+					a->audit_errors},
+	};
+	const struct prom_sample refused[] = {
+			{"unauthenticated", a->refused_unauthenticated},
+			{"scope", a->refused_scope},
+			{"owner", a->refused_owner},
+			{"bad_token", a->refused_bad_token},
 	};
 	const struct prom_sample closed[] = {
 			{"idle", a->idle_closed},
@@ -417,6 +433,10 @@ static void prom_api(struct rs_buf *t, const struct stats_snapshot *snap)
 	prom_labelled_family(t, "roster_api_closed_total", "counter",
 			"Registration API connections closed by the server, by reason.", "reason",
 			closed, ARRAY_LEN(closed));
+	prom_labelled_family(t, "roster_api_refused_total", "counter",
+			"API requests answered PERMISSION_DENIED, by reason (unauthenticated, "
+			"scope, owner, bad_token).",
+			"reason", refused, ARRAY_LEN(refused));
 }
 
 static void prom_persist(struct rs_buf *t, const struct stats_snapshot *snap)

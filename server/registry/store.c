@@ -491,6 +491,26 @@ const struct store_instance *store_instance_find(const struct store *s, const st
 	return i;
 }
 
+int store_owner_check(
+		const struct store *s, const struct store_key *key, uint64_t lease, uint64_t *owner)
+{
+	struct store_instance *i = NULL;
+	int rc = key_find((struct store *)s, key, &i);
+	if (rc == RS_ENOENT) {
+		return 0;
+	}
+	if (rc < 0) {
+		return rc;
+	}
+	if (i->lease == NULL || i->lease->id == lease || i->lease->overdue) {
+		return 0;
+	}
+	if (owner != NULL) {
+		*owner = i->lease->id;
+	}
+	return RS_EPERM;
+}
+
 const struct store_lease *store_lease_find(const struct store *s, uint64_t id)
 {
 	return store_lease_lookup(s, id);

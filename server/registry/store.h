@@ -442,6 +442,21 @@ const struct store_service *store_service_find_name(
 const struct store_instance *store_instance_find(
 		const struct store *s, const struct store_key *key);
 
+/**
+ * May a write that presents @p lease change the instance @p key (SPEC:
+ * "Ownership")? An instance registered under a lease is changed only
+ * through that lease; a permanent instance (or a stale one kept without
+ * its lease), an absent one, or one whose lease is overdue (past its
+ * deadline, held only by self-preservation: its owner is gone) may be
+ * written by anyone the caller's own checks allow.
+ * @param lease the lease the write presents (0: none, a permanent write).
+ * @param owner NULL, or set to the owning lease's id when refused.
+ * @return 0; RS_EPERM (another lease's instance); RS_ENAME_*, RS_EPORT for
+ *         a key that cannot exist.
+ */
+__attribute__((warn_unused_result)) int store_owner_check(const struct store *s,
+		const struct store_key *key, uint64_t lease, uint64_t *owner);
+
 /** Find a lease. @return a borrowed view, or NULL. */
 const struct store_lease *store_lease_find(const struct store *s, uint64_t id);
 

@@ -33,6 +33,14 @@
  * never holds more than API_OPS_MAX_WATCHES watches, and only a watch it
  * holds is cancelled.
  *
+ * Access control: when the first octet's top bit is set the input runs
+ * against a token set (api_tokens_parse(), three tokens: "read-token"
+ * read, "web-token" write:web*, "admin-token" admin; the harness keeps
+ * the token an Authenticate gave, as the transport does), else against an
+ * open API. Invariants: a PERMISSION_DENIED answer changed nothing (the
+ * store's revision and sizes are what they were); without a token, or
+ * with the read token, no write is acknowledged.
+ *
  * Not covered: the transport (server/api/api.c: accepting, reading,
  * writing and closing on a real socket, the idle timer, pausing a
  * pipelining client, api_flush() and the failed-commit path).
@@ -48,6 +56,7 @@
 #include "proto/frame.h"
 #include "roster.pb-c.h"
 #include "server/api/ops.h"
+#include "server/api/tokens.h"
 #include "server/api/watch.h"
 #include "server/config.h"
 #include "server/registry/persist.h"
@@ -65,6 +74,9 @@ static struct api_counters counters;
 static struct api_ops_out out;
 static struct api_watch watches[API_OPS_MAX_WATCHES];
 static size_t nwatches;
+static struct api_tokens *tokens;       /* the fixture's token set */
+static const struct api_tokens *active; /* tokens, or NULL for an open API */
+static const struct api_token *token;   /* the connection's */
 
 /* Deterministic "random" lease ids: 1, 2, 3... per input. */
 ssize_t getrandom(void *buf, size_t len, unsigned int flags)
@@ -90,6 +102,7 @@ static void cleanup(void)
 	nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	rs_arena_deinit(&scratch);
 	api_ops_out_deinit(&out);
+	api_tokens_free(tokens);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -115,6 +128,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	rs_arena_init(&scratch, 64 * 1024);
+	/* sha256 of read-token, web-token, admin-token. */
+	static const char file[] =
+			"reader sha256:"
+			"0328587016f9e316b9c31c94f944a2c453e1494a564062b5eab68039c75b58bf read\n"
+			"web sha256:"
+			"671391faf68e509ca4ec48ccb0690453e9b82c2fa48273703233d60b52b9640d write:web*\n"
+			"ops sha256:"
+			"10a4c7c9fc5206d6f36dc6944a81bb6f4a3cb0e25014ae3b12e6c3e52712292a admin\n";
+	CHECK(api_tokens_parse(file, sizeof(file) - 1, &tokens, err, sizeof(err)) == 0);
 	atexit(cleanup);
 	return 0;
 }
@@ -146,8 +168,20 @@ static bool watch_held(uint64_t id)
 	return false;
 }
 
+/* What a refused request must have left as it was. */
+struct store_view {
+	uint64_t revision;
+	struct store_sizes sizes;
+};
+
+static void store_view_get(struct store_view *v)
+{
+	v->revision = store_revision(srv.store);
+	store_sizes_get(srv.store, &v->sizes);
+}
+
 /* Check and drop what one dispatch appended. */
-static void replies_check(const struct api_ops_result *res)
+static void replies_check(const struct api_ops_result *res, const struct store_view *before)
 {
 	size_t answers = 0;
 	size_t off = 0;
@@ -165,6 +199,15 @@ static void replies_check(const struct api_ops_result *res)
 		} else {
 			answers++;
 			CHECK(r->id == res->id);
+			if (r->error == ROSTER__V1__ERROR_CODE__PERMISSION_DENIED) {
+				struct store_view now;
+				store_view_get(&now);
+				CHECK(now.revision == before->revision);
+				CHECK(memcmp(&now.sizes, &before->sizes, sizeof(now.sizes)) == 0);
+			}
+			/* No token, or a read token: nothing written. */
+			CHECK(!(res->flags & API_OPS_WRITE) || active == NULL ||
+					(token != NULL && (token->scopes & ~API_SCOPE_READ)));
 			CHECK(!(res->flags & API_OPS_WRITE) ||
 					r->error == ROSTER__V1__ERROR_CODE__OK);
 		}
@@ -182,6 +225,10 @@ static bool result_apply(const struct api_ops_result *res, unsigned *strikes)
 		++*strikes;
 	}
 	CHECK(*strikes < API_OPS_STRIKES || (res->flags & API_OPS_CLOSE));
+	if (res->flags & API_OPS_AUTH) {
+		CHECK(active != NULL || res->token == NULL);
+		token = res->token;
+	}
 	if (res->flags & API_OPS_WATCH_START) {
 		CHECK(nwatches < API_OPS_MAX_WATCHES);
 		watches[nwatches++] = res->watch;
@@ -223,10 +270,14 @@ static bool read_one(struct rs_frame_decoder *dec, const uint8_t *p, size_t left
 					.watches = watches,
 					.nwatches = nwatches,
 					.strikes = *strikes,
+					.tokens = active,
+					.token = token,
 			};
 			struct api_ops_result res;
+			struct store_view before;
+			store_view_get(&before);
 			api_ops_dispatch(&ctx, frame, flen, &out, &res);
-			replies_check(&res);
+			replies_check(&res, &before);
 			if (!result_apply(&res, strikes)) {
 				return false;
 			}
@@ -241,6 +292,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	uint32_t rng = (uint32_t)data[0] << 8 | data[1];
+	active = (data[0] & 0x80) ? tokens : NULL;
+	token = NULL;
 	data += 2;
 	size -= 2;
 	next_random = 0;

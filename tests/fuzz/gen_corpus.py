@@ -220,6 +220,34 @@ def api_seeds():
     s["malformed_then_ok"] = b"\x01\x00" + frame(b"\xff\xff\xff") + frame(stats)
     s["empty_frame"] = b"\x00\x01" + frame(list_) + b"\0\0\0\0"
     s["oversized"] = b"\x00\x02" + struct.pack(">I", 0x7FFFFFFF) + b"xx"
+    # Access control (fuzz_api.c: a first octet with its top bit set runs
+    # against the fixture's tokens): unauthenticated, a wrong token, a read
+    # token writing, a write:web* token outside its glob, then admin.
+    def auth(rid, token):
+        return request(rid, 20, f_bytes(1, token))
+    s["tokens"] = b"\x80\x00" + b"".join(frame(m) for m in (
+        list_, open_lease, auth(20, "wrong"), reg_perm, auth(21, "read-token"), query_,
+        open_lease, auth(22, "web-token"), open_lease, reg_leased, reg_perm, set_status,
+        auth(23, "admin-token"), reg_perm, set_status, dereg, close_lease))
+    # Ownership: a second lease's takeover and a permanent re-registration of
+    # a leased instance, then the owner's own change (owner_lease, lease).
+    other_reg = request(31, 12, f_bytes(1, web) + f_varint(2, 2))
+    perm_over = request(32, 12, f_bytes(1, web))
+    owner_status = request(33, 14, f_bytes(1, instance_id("web", "tcp", "web1.lon6.example.net",
+                                                          8080)) + f_varint(2, 3) +
+                           f_varint(3, 1))
+    owner_dereg = request(34, 13, f_bytes(1, instance_id("web", "tcp", "web1.lon6.example.net",
+                                                         8080)) + f_varint(3, 1))
+    s["ownership"] = b"\x00\x03" + b"".join(frame(m) for m in (
+        open_lease, reg_leased, open_lease, other_reg, perm_over, set_status, owner_status,
+        owner_dereg))
+    # NUL bytes inside names and metadata.
+    s["nul_names"] = b"\x00\x04" + b"".join(frame(m) for m in (
+        request(41, 12, f_bytes(1, instance("web\0x", "tcp", "h.example.net", 80))),
+        request(42, 12, f_bytes(1, instance("web", "tcp", "evil.example.net\0.good", 80))),
+        request(43, 12, f_bytes(1, instance("web", "tcp", "h.example.net", 80,
+                                            meta=[("k\0", "v")]))),
+        request(44, 15, f_bytes(1, "web\0"))))
     return s
 
 

@@ -119,6 +119,8 @@ enum roster_error {
 	ROSTER_ETIMEDOUT = -ETIMEDOUT, /**< a registry did not answer in time */
 	ROSTER_EAGAIN = -EAGAIN,       /**< the registry is shutting down or overloaded */
 	ROSTER_ENOTSUP = -ENOTSUP,     /**< the registry does not know the operation */
+	ROSTER_EPERM = -EPERM,         /**< refused: no token, a token outside its scopes,
+					    or another lease's instance (final: do not retry) */
 	ROSTER_ENAME = -1000,          /**< a service, protocol or host name is invalid */
 	ROSTER_EADDR = -1010,          /**< not an IPv4 or IPv6 address */
 	ROSTER_EPORT = -1011,          /**< a port outside 1..65535 */
@@ -224,6 +226,12 @@ struct roster_config {
 	const char *cache_path;     /**< file for the last-known-good copies, or NULL */
 	roster_event_cb event_cb;   /**< optional */
 	void *event_ud;
+	/** The API token for registries started with --api-tokens, or NULL;
+	 * copied. Sent as Authenticate, the first request of every connection
+	 * (the engine's and each one-shot call's). A registry that refuses it
+	 * answers PERMISSION_DENIED (ROSTER_EPERM) to what follows; one
+	 * without tokens accepts any. */
+	const char *token;
 };
 
 struct roster_client;

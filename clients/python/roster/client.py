@@ -88,6 +88,9 @@ class Client:
     cache_path: a file for the query copies (libroster's format), or None.
     on_event: called with every engine Event, on the engine thread, under
     the client's lock: it must not block nor call close().
+    token: the API token for registries started with --api-tokens (sent
+    as Authenticate first on every connection); a refusal raises
+    PermissionDenied from the calls it affects. Default: ROSTER_TOKEN.
 
     One client holds one lease per registry for all its endpoints: create
     one per process (roster.register() shares one for you).
@@ -97,7 +100,8 @@ class Client:
                  sites_path: Optional[str] = None, ttl: int = 10, timeout: float = 2.0,
                  backoff_min: float = 0.1, backoff_max: float = 10.0,
                  max_stale: float = 3600.0, cache_path: Optional[str] = None,
-                 on_event: Optional[Callable[[Event], None]] = None) -> None:
+                 on_event: Optional[Callable[[Event], None]] = None,
+                 token: Optional[str] = None) -> None:
         if not isinstance(ttl, int) or not 1 <= ttl <= 3600:
             raise E.InvalidArgument(f"lease TTL {ttl!r} s out of range (1-3600)")
         if timeout <= 0 or backoff_min <= 0 or backoff_max <= 0 or max_stale <= 0:
@@ -107,6 +111,12 @@ class Client:
         self.ttl, self.timeout = ttl, float(timeout)
         self.backoff_min, self.backoff_max = float(backoff_min), float(backoff_max)
         self.on_event = on_event
+        if token is None:
+            token = os.environ.get("ROSTER_TOKEN") or None
+        if token is not None and (not isinstance(token, str) or token == ""
+                                  or "\0" in token):
+            raise E.InvalidArgument("token must be a non-empty string without NUL")
+        self.token: Optional[str] = token
         self.cache = Cache(cache_path, max_stale)
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
@@ -272,7 +282,7 @@ class Client:
         why = []
         for name, addr in zip(self.servers, self.addrs):
             try:
-                rs = call(addr, make(next(self._ids)), self.timeout)
+                rs = call(addr, make(next(self._ids)), self.timeout, self.token)
             except E.Unreachable as e:
                 why.append(e.message)
                 continue
@@ -342,7 +352,7 @@ class Client:
         outs: List[Outcome] = []
         for name, addr in zip(self.servers, self.addrs):
             try:
-                rs = call(addr, make(next(self._ids)), self.timeout)
+                rs = call(addr, make(next(self._ids)), self.timeout, self.token)
             except E.LimitExceeded as e:
                 outs.append(Outcome(name, OutcomeKind.REFUSED, 0, e))
                 continue

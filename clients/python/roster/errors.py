@@ -169,8 +169,11 @@ _BY_CODE: Dict[int, Type[RosterError]] = {
 
 # Codes a later retry may cure (libroster's error_transient()): the engine
 # tries an endpoint again at the next heartbeat tick; others are final
-# until the endpoint changes.
-TRANSIENT_CODES = frozenset({UNAVAILABLE, STORAGE_ERROR, STORAGE_FULL, INTERNAL})
+# until the endpoint changes. PERMISSION_DENIED too, as in libroster: a
+# restarted process is refused its identity while its old lease holds it,
+# and gets it at the first retry after that lease expired.
+TRANSIENT_CODES = frozenset({UNAVAILABLE, STORAGE_ERROR, STORAGE_FULL, INTERNAL,
+                             PERMISSION_DENIED})
 
 
 def error_for_code(code: int, message: str, server: Optional[str] = None) -> RosterError:

@@ -234,7 +234,7 @@ def instance_to_json(i: Instance) -> Dict[str, Any]:
             "metadata": dict(i.metadata), "status": Status(i.status).name,
             "registered_at_ms": _i64(i.registered_at_ms),
             "status_since_ms": _i64(i.status_since_ms), "expiry": Expiry(i.expiry).name,
-            "lease": _i64(i.lease), "stale": i.stale}
+            "lease": str(i.lease), "stale": i.stale}  # a decimal string, as jsonify.c
 
 
 def instance_from_json(d: Mapping[str, Any]) -> Instance:

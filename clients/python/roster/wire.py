@@ -90,7 +90,7 @@ def connect(addr: Tuple[str, int], deadline: float) -> socket.socket:
     return s
 
 
-def call(addr: Tuple[str, int], req: Any, timeout: float) -> Any:
+def call(addr: Tuple[str, int], req: Any, timeout: float, token: Optional[str] = None) -> Any:
     """One request on a short connection: connect, send, read frames until
     the Response with req.id, all within @p timeout seconds.
 
@@ -99,9 +99,17 @@ def call(addr: Tuple[str, int], req: Any, timeout: float) -> Any:
     before it closes: FRAME_TOO_LARGE answers this request; any other
     (connection cap, shutting down) raises Unreachable, so the caller moves
     to the next registry. Raises LimitExceeded (not sent), Unreachable,
-    Timeout, ProtocolError."""
+    Timeout, ProtocolError.
+
+    With @p token, Authenticate goes first in the same write; its refusal
+    (any error but UNSUPPORTED, a registry from before tokens) is the
+    answer, with req.id."""
     deadline = time.monotonic() + timeout
     frame = encode(req)
+    auth_id = req.id | (1 << 63)
+    if token is not None:
+        frame = encode(pb.Request(id=auth_id, authenticate=pb.AuthenticateRequest(
+            token=token))) + frame
     name = f"{addr[0]}:{addr[1]}"
     s = connect(addr, deadline)
     dec = FrameDecoder()
@@ -116,6 +124,11 @@ def call(addr: Tuple[str, int], req: Any, timeout: float) -> Any:
             if not data:
                 raise Unreachable(f"{name}: connection closed by the registry")
             for r in dec.feed(data):
+                if r.id == auth_id and token is not None:
+                    if r.error not in (0, pb.UNSUPPORTED):
+                        r.id = req.id
+                        return r
+                    continue
                 if r.id == req.id:
                     return r
                 if r.id == 0 and r.error == pb.FRAME_TOO_LARGE:

@@ -1,8 +1,8 @@
 """The Python client beside libroster on the same registry: the same
 instances for the same queries and the same ring owner for the same keys
 (the CLI is libroster through its public API); the package installs
-offline with pip from Debian's packages; what docs/protocol.md says about
-Authenticate holds for today's rosterd."""
+offline with pip from Debian's packages; an operation rosterd does not know
+is UNSUPPORTED and leaves the connection usable."""
 import json
 import os
 import shutil
@@ -129,13 +129,13 @@ def test_pip_install_offline(tmp_path):
     assert r.returncode == 0 and str(venv) in r.stdout, r.stderr
 
 
-def test_authenticate_today_is_unsupported(srv):
-    """docs/protocol.md: until the access-control issue lands, a Request
-    carrying an operation rosterd does not know (as Authenticate will be) is
-    answered UNSUPPORTED with its id, and the connection stays usable."""
+def test_an_unknown_operation_is_unsupported(srv):
+    """docs/protocol.md: a Request carrying an operation rosterd does not
+    know (one of a newer client) is answered UNSUPPORTED with its id, and the
+    connection stays usable."""
     api = srv.client()
-    # Request{id: 7, <field 20>: {token: "abc"}}: an operation field unknown here.
-    body = b"\x08\x07" + b"\xa2\x01" + b"\x05\x0a\x03abc"
+    # Request{id: 7, <field 99>: {token: "abc"}}: an operation field unknown here.
+    body = b"\x08\x07" + b"\x9a\x06" + b"\x05\x0a\x03abc"
     api.send_raw(struct.pack(">I", len(body)) + body)
     r = api.recv()
     assert (r.id, r.error) == (7, roster.wire.pb.UNSUPPORTED)

@@ -382,3 +382,47 @@ def test_site_with_a_registry_down(tmp_path, monkeypatch):
             assert server_hosts(up.api_port, "web") == []
         finally:
             down.close()
+
+
+def _tokens(tmp_path):
+    import hashlib
+    path = tmp_path / "tokens"
+    lines = [f"{name} sha256:{hashlib.sha256(secret.encode()).hexdigest()} {scopes}"
+             for name, secret, scopes in (("api", "api-secret", "write:api"),
+                                          ("ro", "ro-secret", "read"),
+                                          ("ops", "ops-secret", "admin"))]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_token_registers_and_queries_with_its_scopes(tmp_path):
+    with Rosterd(tmp_path, extra=["--api-tokens", _tokens(tmp_path)]) as srv:
+        rec = Recorder()
+        c = client([srv], rec, token="api-secret")
+        c.wait(10)
+        ro = roster.Client([f"127.0.0.1:{srv.api_port}"], timeout=2, token="ro-secret")
+        assert hosts(ro.query("api", use_cache=False)) == WANT
+        with pytest.raises(roster.PermissionDenied):
+            ro.register_permanent(roster.Instance(service="api", protocol="grpc",
+                                                  host="api9.example.net", port=9009))
+        c.close()
+
+
+def test_token_refused(tmp_path):
+    with Rosterd(tmp_path, extra=["--api-tokens", _tokens(tmp_path)]) as srv:
+        server = f"127.0.0.1:{srv.api_port}"
+        for token in ("wrong", None):
+            q = roster.Client([server], timeout=2, token=token)
+            with pytest.raises(roster.PermissionDenied) as e:
+                q.query("api", use_cache=False)
+            assert ("token refused" if token else "Authenticate") in e.value.message
+        # The engine: every registration refused, said by an event, nothing held.
+        rec = Recorder()
+        c = client([srv], rec, token="wrong")
+        failed = rec.wait(K.REGISTER_FAILED)
+        assert isinstance(failed[0].error, roster.PermissionDenied)
+        c.close()
+        admin = roster.Client([server], timeout=2, token="ops-secret")
+        assert hosts(admin.query("api", use_cache=False)) == []
+        with pytest.raises(roster.InvalidArgument):
+            roster.Client([server], token="a\0b")

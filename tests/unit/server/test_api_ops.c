@@ -977,7 +977,8 @@ ParameterizedTestParameters(api_ops, errors_map_to_their_codes)
 			{RS_EEXIST, ROSTER__V1__ERROR_CODE__INTERNAL},
 			{RS_EFRAME_TRUNC, ROSTER__V1__ERROR_CODE__INTERNAL},
 			{RS_ECONF, ROSTER__V1__ERROR_CODE__INTERNAL},
-			{-1, ROSTER__V1__ERROR_CODE__INTERNAL},
+			{RS_EPERM, ROSTER__V1__ERROR_CODE__PERMISSION_DENIED},
+			{-9999, ROSTER__V1__ERROR_CODE__INTERNAL},
 	};
 	return cr_make_param_array(struct code_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

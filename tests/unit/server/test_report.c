@@ -95,7 +95,7 @@ Test(report, log_lines_and_rotation)
 			"{\"time\":\"2026-11-26T00:00:00.123Z\",\"source\":\"192.0.2.1:5300\","
 			"\"code\":\"e503\",\"version\":\"v1-2\",\"platform\":\"android\","
 			"\"nonce\":\"n0nce\",\"qtype\":1}\n");
-	cr_expect_eq(rep.log_errors, 0);
+	cr_expect_eq(rep.log.errors, 0);
 	char cmd[160];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
