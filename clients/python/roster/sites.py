@@ -43,6 +43,9 @@ def load_site(site: str, path: Optional[str] = None) -> List[str]:
             except InvalidArgument:
                 raise InvalidArgument(f"{path}:{n}: invalid registry address "
                                       f"{fields[1]!r} (expected ADDRESS:PORT)") from None
+            if fields[1] in out:
+                raise InvalidArgument(f"{path}:{n}: registry {fields[1]} is listed twice "
+                                      f"for site {site!r}")
             out.append(fields[1])
     if not out:
         raise InvalidArgument(f"unknown site {site!r} (not in {path})")
