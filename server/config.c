@@ -70,6 +70,9 @@ static const struct opt opts[] = {
 				"TSIG keys, BIND's key \"name\" { algorithm ...; secret ...; }; syntax"},
 		{"xfr-key", OPT_NAME, false, 0, 0, OFF(xfr_key),
 				"TSIG key (of --tsig-keyfile) transfers must be signed with"},
+		{"static", OPT_PATH, true, 0, 0, OFF(static_file),
+				"static instances, JSON Lines of Register fields (read again on "
+				"SIGHUP)"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},

@@ -144,8 +144,9 @@ enum roster_status {
 /** How an instance ends. */
 enum roster_expiry {
 	ROSTER_EXPIRY_UNSPECIFIED = 0,
-	ROSTER_TIMED = 1, /**< lives while its lease is renewed */
-	ROSTER_NEVER = 2, /**< permanent until deregistered */
+	ROSTER_TIMED = 1,  /**< lives while its lease is renewed */
+	ROSTER_NEVER = 2,  /**< permanent until deregistered */
+	ROSTER_STATIC = 3, /**< from the registry's --static file; not changed through the API */
 };
 
 /** One metadata entry. */
