@@ -18,6 +18,15 @@
 #define SITES_DEFAULT "/etc/roster/sites.conf"
 #define SITES_MAX 64
 
+void sites_where_free(char *(*where)[2], size_t n)
+{
+	for (size_t i = 0; where != NULL && i < n; i++) {
+		free(where[i][0]);
+		free(where[i][1]);
+	}
+	free(where);
+}
+
 void sites_free(char **servers, size_t n)
 {
 	for (size_t i = 0; servers != NULL && i < n; i++) {
@@ -28,8 +37,8 @@ void sites_free(char **servers, size_t n)
 
 /* One "SITE ADDRESS:PORT" line (comments already cut). 0: not this site or
  * added; else an error with the message written. */
-static int line_take(char *line, const char *site, const char *origin, char **out, size_t *n,
-		char *err, size_t errsz)
+static int line_take(char *line, const char *site, const char *origin, char **out,
+		char *(*extra)[2], size_t *n, char *err, size_t errsz)
 {
 	char *save = NULL;
 	char *name = strtok_r(line, " \t\r\n", &save);
@@ -37,9 +46,22 @@ static int line_take(char *line, const char *site, const char *origin, char **ou
 		return 0;
 	}
 	char *addr = strtok_r(NULL, " \t\r\n", &save);
-	if (addr == NULL || strtok_r(NULL, " \t\r\n", &save) != NULL) {
+	if (addr == NULL) {
 		return rs_error_printf(err, errsz, ROSTER_EINVAL,
 				"%s: expected 'SITE ADDRESS:PORT'", origin);
+	}
+	/* Optional: where roster doctor finds the registry's DNS and HTTP. */
+	char *where[2] = {NULL, NULL};
+	for (char *kv; (kv = strtok_r(NULL, " \t\r\n", &save)) != NULL;) {
+		int k = strncmp(kv, "dns=", 4) == 0 ? 0 : strncmp(kv, "http=", 5) == 0 ? 1 : -1;
+		struct sockaddr_storage probe;
+		if (k < 0 || rs_endpoint_parse(strchr(kv, '=') + 1, 0, &probe) != 0) {
+			return rs_error_printf(err, errsz, ROSTER_EINVAL,
+					"%s: expected 'SITE ADDRESS:PORT [dns=ADDRESS:PORT] "
+					"[http=ADDRESS:PORT]', not '%s'",
+					origin, kv);
+		}
+		where[k] = strchr(kv, '=') + 1;
 	}
 	if (strcmp(name, site) != 0) {
 		return 0;
@@ -67,11 +89,20 @@ static int line_take(char *line, const char *site, const char *origin, char **ou
 	if (out[*n] == NULL) {
 		return rs_error_printf(err, errsz, ROSTER_ENOMEM, "out of memory");
 	}
+	for (int k = 0; k < 2 && extra != NULL; k++) {
+		extra[*n][k] = where[k] != NULL ? strdup(where[k]) : NULL;
+	}
 	(*n)++;
 	return 0;
 }
 
 int sites_read(const char *site, const char *path, char ***out, size_t *n, char *err, size_t errsz)
+{
+	return sites_read_where(site, path, out, NULL, n, err, errsz);
+}
+
+int sites_read_where(const char *site, const char *path, char ***out, char *(**where)[2], size_t *n,
+		char *err, size_t errsz)
 {
 	*out = NULL;
 	*n = 0;
@@ -92,7 +123,10 @@ int sites_read(const char *site, const char *path, char ***out, size_t *n, char 
 				site, path, strerror(errno));
 	}
 	char **list = calloc(SITES_MAX, sizeof(*list));
-	int rc = list == NULL ? rs_error_printf(err, errsz, ROSTER_ENOMEM, "out of memory") : 0;
+	char *(*extra)[2] = where != NULL ? calloc(SITES_MAX, sizeof(*extra)) : NULL;
+	int rc = list == NULL || (where != NULL && extra == NULL)
+				 ? rs_error_printf(err, errsz, ROSTER_ENOMEM, "out of memory")
+				 : 0;
 	char line[1024];
 	unsigned lineno = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
@@ -103,7 +137,7 @@ int sites_read(const char *site, const char *path, char ***out, size_t *n, char 
 		}
 		char origin[300];
 		snprintf(origin, sizeof(origin), "%s:%u", path, lineno);
-		rc = line_take(line, site, origin, list, n, err, errsz);
+		rc = line_take(line, site, origin, list, extra, n, err, errsz);
 	}
 	fclose(f);
 	if (rc == 0 && *n == 0) {
@@ -111,10 +145,14 @@ int sites_read(const char *site, const char *path, char ***out, size_t *n, char 
 				site, path);
 	}
 	if (rc != 0) {
+		sites_where_free(extra, *n);
 		sites_free(list, *n);
 		*n = 0;
 		return rc;
 	}
 	*out = list;
+	if (where != NULL) {
+		*where = extra;
+	}
 	return 0;
 }

@@ -3,8 +3,8 @@
  * has (roster_site_servers() and the roster CLI's -s SITE).
  *
  * The file (ROSTER_SITES, else /etc/roster/sites.conf) has one registry per
- * line, "SITE ADDRESS:PORT"; '#' starts a comment, blank lines are ignored;
- * a site on several lines has several registries, in file order. A registry
+ * line, "SITE ADDRESS:PORT [dns=ADDRESS:PORT] [http=ADDRESS:PORT]"; '#' starts a comment, blank
+ * lines are ignored; a site on several lines has several registries, in file order. A registry
  * listed twice for one site is an error: it would hold two leases there and
  * count twice in every partial-failure verdict.
  *
@@ -27,6 +27,21 @@
  */
 __attribute__((warn_unused_result)) int sites_read(const char *site, const char *path, char ***out,
 		size_t *n, char *err, size_t errsz);
+
+/**
+ * sites_read(), and where roster doctor finds each registry's DNS and HTTP
+ * listeners: optional "dns=ADDRESS:PORT" and "http=ADDRESS:PORT" fields
+ * after the registry's address (libroster and the other commands ignore
+ * them).
+ * @param where NULL, or set to @p n pairs {dns, http}, each NULL when the
+ *        line has none; free with sites_where_free().
+ * @return as sites_read(); ROSTER_EINVAL also for another field.
+ */
+__attribute__((warn_unused_result)) int sites_read_where(const char *site, const char *path,
+		char ***out, char *(**where)[2], size_t *n, char *err, size_t errsz);
+
+/** Free what sites_read_where() returned in @p where. NULL-safe. */
+void sites_where_free(char *(*where)[2], size_t n);
 
 /** Free what sites_read() returned. NULL-safe. */
 void sites_free(char **servers, size_t n);
