@@ -393,7 +393,9 @@ static char *instance_set(struct roster_client *c, char *why, size_t whysz)
 	}
 	roster_list_free(l);
 	char *out = failed ? NULL : calloc(1, bytes);
-	qsort(lines, n, sizeof(*lines), cmp_str);
+	if (n > 0) {
+		qsort(lines, n, sizeof(*lines), cmp_str);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (out != NULL) {
 			strcat(out, lines[i]);
