@@ -15,6 +15,7 @@
 #include "client/core.h"
 #include "client/engine.h"
 #include "client/inst.h"
+#include "client/sites.h"
 #include "client/sync.h"
 #include "client/wire.h"
 #include "common/addr.h"
@@ -35,6 +36,16 @@ static __thread char errmsg_buf[512];
 const char *roster_errmsg(void)
 {
 	return errmsg_buf;
+}
+
+int roster_site_servers(const char *site, const char *path, char ***out, size_t *n)
+{
+	return sites_read(site, path, out, n, errmsg_buf, sizeof(errmsg_buf));
+}
+
+void roster_site_servers_free(char **servers, size_t n)
+{
+	sites_free(servers, n);
 }
 
 /* ---- construction ------------------------------------------------------- */

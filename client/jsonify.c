@@ -15,6 +15,8 @@ const char *jsonify_expiry_name(enum roster_expiry e)
 		return "TIMED";
 	case ROSTER_NEVER:
 		return "NEVER";
+	case ROSTER_STATIC:
+		return "STATIC";
 	default:
 		return "UNSPECIFIED";
 	}
@@ -140,9 +142,10 @@ int jsonify_parse_instance(const json_t *obj, struct roster_instance *out)
 			.status = status_from_name(status),
 			.registered_at_ms = (uint64_t)reg_at,
 			.status_since_ms = (uint64_t)since,
-			.expiry = strcmp(expiry, "TIMED") == 0   ? ROSTER_TIMED
-				  : strcmp(expiry, "NEVER") == 0 ? ROSTER_NEVER
-								 : ROSTER_EXPIRY_UNSPECIFIED,
+			.expiry = strcmp(expiry, "TIMED") == 0    ? ROSTER_TIMED
+				  : strcmp(expiry, "NEVER") == 0  ? ROSTER_NEVER
+				  : strcmp(expiry, "STATIC") == 0 ? ROSTER_STATIC
+								  : ROSTER_EXPIRY_UNSPECIFIED,
 			.lease = lease,
 			.stale = stale != 0,
 	};

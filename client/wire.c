@@ -328,7 +328,7 @@ static int instance_from_pb(struct roster_instance *dst, const Roster__V1__Insta
 						  : ROSTER_STATUS_UNSPECIFIED,
 			.registered_at_ms = pb->registered_at_ms,
 			.status_since_ms = pb->status_since_ms,
-			.expiry = (int)pb->expiry >= 0 && (int)pb->expiry <= (int)ROSTER_NEVER
+			.expiry = (int)pb->expiry >= 0 && (int)pb->expiry <= (int)ROSTER_STATIC
 						  ? (enum roster_expiry)pb->expiry
 						  : ROSTER_EXPIRY_UNSPECIFIED,
 			.lease = pb->lease,

@@ -41,6 +41,8 @@ const char *rs_strerror(int err)
 		return "TTL out of range";
 	case RS_ESTATUS:
 		return "invalid status";
+	case RS_EFIXED:
+		return "static instance (from --static): change the file and reload";
 	case RS_ESTORE_FULL:
 		return "store full";
 	case RS_ESTORE:

@@ -53,6 +53,7 @@ enum rs_error {
 	RS_ELIMIT = -1031,  /**< a configured limit was reached */
 	RS_ETTL = -1032,    /**< a TTL outside the allowed range */
 	RS_ESTATUS = -1033, /**< a status value that cannot be set */
+	RS_EFIXED = -1034,  /**< the instance is static (--static): not changed by the API */
 
 	/* Storage. */
 	RS_ESTORE_FULL = -1040,  /**< the store's map is full and cannot grow */

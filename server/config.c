@@ -84,6 +84,9 @@ static const struct opt opts[] = {
 				"every Nth rate-limited response goes out truncated (0: none)"},
 		{"rrl-exempt", OPT_PREFIX_LIST, false, 0, 0, OFF(rrl_exempt),
 				"sources never rate limited, CIDR[,CIDR]... (repeatable)"},
+		{"static", OPT_PATH, true, 0, 0, OFF(static_file),
+				"static instances, JSON Lines of Register fields (read again on "
+				"SIGHUP)"},
 		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
 		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
 				"DNS TCP idle timeout"},

@@ -77,6 +77,9 @@ struct server_config {
 	char tsig_keyfile[4096];
 	/** --xfr-key: the key transfers must be signed with, canonical; "": none. */
 	char xfr_key[RS_NAME_TEXT_MAX];
+	/** --static: static instances, JSON Lines (server/registry/static.h);
+	 * read at start and on SIGHUP; "": none. */
+	char static_file[4096];
 
 	/* API limits (reloadable). */
 	uint32_t api_max_conns;      /**< default 10,000 */

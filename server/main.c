@@ -75,6 +75,7 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	}
 	rs_log_set_level((enum rs_log_level)d->srv.cfg.log_level);
 	server_limits_reload(&d->srv);
+	(void)server_static_load(&d->srv); /* it logs its outcome */
 	rs_log_notice("SIGHUP: limits and log level reloaded%s",
 			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
 	notify("READY=1");

@@ -14,6 +14,7 @@
 #include "server/http/http.h"
 #include "server/http/metrics.h"
 #include "server/net/acl.h"
+#include "server/registry/static.h"
 #include "server/stats.h"
 
 /* How often the tick clears dead readers' LMDB slots: once a minute. */
@@ -546,6 +547,11 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	}
 	rc = acls_open(srv, err, errsz);
 	if (rc == 0) {
+		/* Before the listeners: the first answer already has them. A bad
+		 * file does not stop the registry (its leased instances matter
+		 * more): it starts without static instances, says so, and counts
+		 * it. */
+		(void)server_static_load(srv);
 		rc = api_open(srv, err, errsz);
 	}
 	if (rc == 0) {
@@ -612,6 +618,8 @@ void server_close(struct server *srv)
 	}
 	srv->persist = NULL;
 	notify_free(srv->notify);
+	static_set_free(srv->statics);
+	srv->statics = NULL;
 	srv->notify = NULL;
 	for (size_t k = 0; k < STATS_LISTENERS; k++) {
 		acl_free(srv->acl[k]);
@@ -714,4 +722,43 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 			out->acl.dry_run[k] = c.dry_run;
 		}
 	}
+	out->statics = (struct stats_static){srv->cfg.static_file[0] != '\0', srv->static_ok,
+			static_set_count(srv->statics), srv->static_loads, srv->static_load_errors};
+}
+
+int server_static_load(struct server *srv)
+{
+	const char *path = srv->cfg.static_file;
+	char err[512];
+	struct static_set *set = NULL;
+	int rc = 0;
+	if (path[0] != '\0') {
+		rc = static_set_read(path, &srv->cfg.limits, &set, err, sizeof(err));
+		if (rc < 0) {
+			srv->static_ok = false;
+			srv->static_load_errors++;
+			rs_log_error("static: %s; still serving the %zu static instances read before",
+					err, static_set_count(srv->statics));
+			return rc;
+		}
+	} else if (srv->statics == NULL) {
+		return 0;
+	}
+	size_t changed = 0;
+	rc = static_set_apply(srv->store, set, uv_now(srv->loop), rs_clock_wall_ms(), &changed, err,
+			sizeof(err));
+	/* Even a partly applied set is the one to serve: applying it again
+	 * (the next SIGHUP) completes it. */
+	static_set_free(srv->statics);
+	srv->statics = set;
+	srv->static_ok = rc == 0;
+	if (rc < 0) {
+		srv->static_load_errors++;
+		rs_log_error("static: %s: not every instance applied: %s", path, err);
+		return rc;
+	}
+	srv->static_loads++;
+	rs_log_notice("static: %s: %zu static instances, %zu added, changed or removed",
+			path[0] != '\0' ? path : "(none)", static_set_count(set), changed);
+	return 0;
 }

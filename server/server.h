@@ -49,6 +49,7 @@ struct dnsio;
 struct http;
 struct notify;
 struct stats_snapshot;
+struct static_set;
 
 struct server {
 	uv_loop_t *loop;
@@ -78,6 +79,10 @@ struct server {
 	uint64_t refusals_logged; /**< persist_refusals() when we last said the map is full */
 	uint64_t full_logged_mono;
 	int exit_code;
+	struct static_set *statics;  /**< --static: the set served, or NULL */
+	bool static_ok;              /**< the last read of --static was good */
+	uint64_t static_loads;       /**< good reads applied */
+	uint64_t static_load_errors; /**< refused reads (the set served stayed) */
 };
 
 /**
@@ -110,6 +115,15 @@ void server_stop(struct server *srv);
 
 /** After the loop has ended: close LMDB, free everything. NULL-safe parts. */
 void server_close(struct server *srv);
+
+/**
+ * Read --static (srv->cfg.static_file) and make the store's static
+ * instances its set; logs the outcome (one line naming the file's bad line
+ * when it is refused). A refused file leaves the set being served as it
+ * was; counted in srv->static_loads and static_load_errors. A no-op without --static.
+ * @return 0, or the error that refused the file.
+ */
+int server_static_load(struct server *srv);
 
 /**
  * Apply the reloaded settings in srv->cfg (SIGHUP): the store's limits and

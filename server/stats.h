@@ -132,6 +132,15 @@ struct stats_acl {
 	uint64_t dry_run[STATS_LISTENERS]; /**< would have been refused, served (--acl-dry-run) */
 };
 
+/** Static instances (--static, server/registry/static.h). */
+struct stats_static {
+	bool configured;      /**< --static was given */
+	bool ok;              /**< the last read of the file was good */
+	uint64_t instances;   /**< in the set being served */
+	uint64_t loads;       /**< good reads applied, at start and on SIGHUP */
+	uint64_t load_errors; /**< reads refused (the previous set stayed) */
+};
+
 /** Every figure rosterd shows, copied at one instant. */
 struct stats_snapshot {
 	char site[RS_LABEL_MAX + 1];
@@ -147,4 +156,5 @@ struct stats_snapshot {
 	struct stats_notify notify;
 	struct rs_procstat process; /**< the process_* figures, read at collection */
 	struct stats_acl acl;
+	struct stats_static statics;
 };

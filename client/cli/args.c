@@ -22,6 +22,7 @@ static const char *const cmd_names[] = {
 		[ARGS_RING] = "ring",
 		[ARGS_REPORTS] = "reports",
 		[ARGS_STATS] = "stats",
+		[ARGS_DOCTOR] = "doctor",
 		[ARGS_HELP] = "help",
 };
 
@@ -48,6 +49,7 @@ const char *args_usage(void)
 	       "  ring --service NAME --protocol P --key KEY\n"
 	       "  reports\n"
 	       "  stats\n"
+	       "  doctor [--secondary ADDR:PORT]... [--max-lag MS]\n"
 	       "--server (repeatable, or comma-separated) and ROSTER_SERVER win over -s SITE,\n"
 	       "which reads /etc/roster/sites.conf (ROSTER_SITES overrides the path);\n"
 	       "the default is 127.0.0.1:7600. ROSTER_CACHE sets --cache.\n"
@@ -87,6 +89,14 @@ static const struct {
 				"The client error reports the registry received over DNS, by code."},
 		[ARGS_STATS] = {"stats",
 				"The registry's zone, revision, leases, instances and mode."},
+		[ARGS_DOCTOR] = {"doctor [--secondary ADDR:PORT]... [--max-lag MS]",
+				"Check every registry of the site from the outside, one line per "
+				"check:\nits API, DNS over UDP and TCP, HTTP; that they hold the same "
+				"instances,\nserve clock-based serials and an NS RRset naming them; "
+				"that each secondary\nserves the newest serial. sites.conf may give "
+				"dns=ADDR:PORT and http=ADDR:PORT\nafter a registry (default: its "
+				"address, ports 53 and 7680).\nexit: 0 every check passed, 1 one "
+				"failed"},
 		[ARGS_HELP] = {"help [COMMAND]", "This text, or COMMAND's."},
 };
 
@@ -216,6 +226,21 @@ static int add_meta(void *t, const struct rs_flag *f, const char *v, char *err, 
 	return 0;
 }
 
+static int add_secondary(void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
+{
+	struct args *a = t;
+	struct sockaddr_storage ss;
+	(void)f;
+	if (rs_endpoint_parse(v, 0, &ss) != 0) {
+		return usage_err(err, errsz, "invalid --secondary '%s' (expected ADDRESS:PORT)", v);
+	}
+	if (a->n_secondaries == ARGS_MAX_SERVERS) {
+		return usage_err(err, errsz, "too many --secondary (at most %d)", ARGS_MAX_SERVERS);
+	}
+	a->secondaries[a->n_secondaries++] = v;
+	return 0;
+}
+
 static int set_key(void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
 {
 	if (v[0] == '\0') {
@@ -294,6 +319,15 @@ static const struct rs_flag cli_flags[] = {
 				.help = "also show DOWN and STARTING endpoints (default UP only)"},
 		{"key", 0, RS_FLAG_CALL, ARG(key), .set = set_key, .groups = C(ARGS_RING),
 				.value_name = "KEY", .help = "the key to place on the hash ring"},
+		{"secondary", 0, RS_FLAG_CALL, .set = add_secondary, .groups = C(ARGS_DOCTOR),
+				.value_name = "ADDR:PORT",
+				.help = "a secondary that must serve the newest serial; repeatable "
+					"(default none)"},
+		{"max-lag", 0, RS_FLAG_UINT, RS_FLAG_FIELD(struct args, max_lag_ms), .min = 1,
+				.max = 86400000, .hint = "1-86400000 ms", .groups = C(ARGS_DOCTOR),
+				.value_name = "MS",
+				.help = "how far behind the registries' serial a secondary may be "
+					"(default 5000)"},
 };
 
 void args_command_usage(FILE *out, enum args_cmd cmd)

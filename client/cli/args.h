@@ -32,6 +32,7 @@ enum args_cmd {
 	ARGS_RING,
 	ARGS_REPORTS,
 	ARGS_STATS,
+	ARGS_DOCTOR,
 	ARGS_HELP,
 };
 
@@ -58,11 +59,14 @@ struct args {
 	uint32_t ttl; /**< 0: not given */
 	bool permanent, starting, all;
 	uint16_t weight, priority;
-	enum roster_status status; /**< the status command's argument */
-	bool help;                 /**< -h or --help was given (cmd is then ARGS_HELP) */
-	bool version;              /**< --version was given (cmd is then ARGS_HELP) */
-	enum args_cmd help_cmd;    /**< ARGS_HELP: the command whose help is asked; NONE:
-				    * the general usage */
+	enum roster_status status;                 /**< the status command's argument */
+	const char *secondaries[ARGS_MAX_SERVERS]; /**< doctor --secondary ADDR:PORT */
+	size_t n_secondaries;
+	uint32_t max_lag_ms;    /**< doctor --max-lag; 0: 5000 */
+	bool help;              /**< -h or --help was given (cmd is then ARGS_HELP) */
+	bool version;           /**< --version was given (cmd is then ARGS_HELP) */
+	enum args_cmd help_cmd; /**< ARGS_HELP: the command whose help is asked; NONE:
+				 * the general usage */
 };
 
 /**

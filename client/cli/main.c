@@ -13,11 +13,13 @@
 #include <string.h>
 
 #include "client/cli/args.h"
+#include "client/cli/doctor.h"
 #include "client/cli/output.h"
 #include "client/cli/ringowner.h"
 #include "client/cli/sites.h"
 #include "common/clock.h"
 #include "common/name.h"
+#include "client/sites.h"
 #include "roster/client.h"
 
 enum {
@@ -517,6 +519,45 @@ static int token_get(const char *path, char *buf, size_t bufsz, const char **out
 	return 0;
 }
 
+/* roster doctor: the site's registries with their DNS and HTTP addresses
+ * (sites.conf's dns= and http=, else the registry's address on 53 and
+ * 7680). */
+static int cmd_doctor(struct cli *cli, const char *sites)
+{
+	struct doctor_registry regs[ARGS_MAX_SERVERS];
+	char **list = NULL, *(*where)[2] = NULL;
+	size_t n = 0;
+	char err[512];
+	bool from_file = cli->a.site != NULL && cli->a.n_servers == 0 &&
+			 (getenv("ROSTER_SERVER") == NULL || getenv("ROSTER_SERVER")[0] == '\0');
+	if (from_file && sites_read_where(cli->a.site, sites, &list, &where, &n, err,
+					 sizeof(err)) != 0) {
+		return report(cli, EXIT_USAGE, err);
+	}
+	if (!from_file) {
+		n = cli->n_servers;
+	}
+	for (size_t i = 0; i < n && i < ARGS_MAX_SERVERS; i++) {
+		struct doctor_registry *r = &regs[i];
+		snprintf(r->api, sizeof(r->api), "%.63s", cli->servers[i]);
+		char host[RS_ADDR_TEXT_MAX];
+		snprintf(host, sizeof(host), "%.63s", cli->servers[i]);
+		char *colon = strrchr(host, ':');
+		if (colon != NULL) {
+			*colon = '\0';
+		}
+		const char *dns = where != NULL ? where[i][0] : NULL;
+		const char *http = where != NULL ? where[i][1] : NULL;
+		snprintf(r->dns, sizeof(r->dns), "%.63s%s", dns != NULL ? dns : host,
+				dns != NULL ? "" : ":53");
+		snprintf(r->http, sizeof(r->http), "%.63s%s", http != NULL ? http : host,
+				http != NULL ? "" : ":7680");
+	}
+	sites_where_free(where, n);
+	sites_free(list, n);
+	return doctor_run(&cli->a, regs, n < ARGS_MAX_SERVERS ? n : ARGS_MAX_SERVERS, stdout);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -591,6 +632,10 @@ int main(int argc, char **argv)
 		break;
 	case ARGS_STATS:
 		code = cmd_stats(&cli, false);
+		break;
+	case ARGS_DOCTOR:
+		code = cmd_doctor(&cli,
+				sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH);
 		break;
 	default:
 		code = report(&cli, EXIT_USAGE, "no command");

@@ -1,6 +1,7 @@
 #include "client/cli/sites.h"
 
-#include <errno.h>
+#include "client/sites.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -46,48 +47,21 @@ static int add_list(const char *list, char out[][RS_ADDR_TEXT_MAX], size_t *n, c
 	return 0;
 }
 
+/* The site's registries from the file, read by libroster's parser so that
+ * the CLI and roster_site_servers() agree on every line. */
 static int from_file(const char *site, const char *path, char out[][RS_ADDR_TEXT_MAX], size_t *n,
 		char *err, size_t errsz)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errsz,
-				"unknown site '%s': cannot read %s: %s (set ROSTER_SITES or use "
-				"--server)",
-				site, path, strerror(errno));
+	char **list = NULL;
+	size_t len = 0;
+	if (sites_read(site, path, &list, &len, err, errsz) != 0) {
 		return 2;
 	}
-	char line[1024];
-	unsigned lineno = 0;
 	int rc = 0;
-	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
-		lineno++;
-		char *hash = strchr(line, '#');
-		if (hash != NULL) {
-			*hash = '\0';
-		}
-		char *save = NULL;
-		char *name = strtok_r(line, " \t\r\n", &save);
-		if (name == NULL) {
-			continue;
-		}
-		char *addr = strtok_r(NULL, " \t\r\n", &save);
-		char origin[300];
-		snprintf(origin, sizeof(origin), "%s:%u", path, lineno);
-		if (addr == NULL || strtok_r(NULL, " \t\r\n", &save) != NULL) {
-			snprintf(err, errsz, "%s: expected 'SITE ADDRESS:PORT'", origin);
-			rc = 2;
-			break;
-		}
-		if (strcmp(name, site) == 0) {
-			rc = add(addr, strlen(addr), out, n, origin, err, errsz);
-		}
+	for (size_t i = 0; i < len && rc == 0; i++) {
+		rc = add(list[i], strlen(list[i]), out, n, path, err, errsz);
 	}
-	fclose(f);
-	if (rc == 0 && *n == 0) {
-		snprintf(err, errsz, "unknown site '%s' (not in %s)", site, path);
-		rc = 2;
-	}
+	sites_free(list, len);
 	return rc;
 }
 

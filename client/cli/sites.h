@@ -9,6 +9,8 @@
  *     lon6    [2001:db8::5]:7600
  * A site listed on several lines has several registries (the client
  * registers with each). '#' starts a comment; blank lines are ignored.
+ * The file is parsed by libroster (client/sites.h), the parser behind
+ * roster_site_servers().
  *
  * Synchronous; reads the file with stdio.
  */

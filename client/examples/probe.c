@@ -12,7 +12,8 @@
  *   roster-probe many  [common] --clients N --seconds S
  *       N clients, each with its own lease and connection, on one loop for
  *       S seconds; prints heartbeat counts and the client-side CPU cost.
- * common: --server A (repeatable) --ttl S --service S --protocol P
+ * common: --server A (repeatable) | --site S (its registries from the sites
+ *         file, ROSTER_SITES: roster_site_servers()) --ttl S --service S --protocol P
  *         --host-prefix H --port-base P --max-stale S --cache FILE
  *         --backoff-max MS --timeout MS
  */
@@ -28,6 +29,8 @@
 struct opts {
 	const char *servers[8];
 	size_t n_servers;
+	char **site_servers; /**< --site: roster_site_servers()' list */
+	size_t n_site_servers;
 	unsigned ttl, endpoints, clients, seconds, port_base, max_stale, backoff_max, timeout;
 	const char *service, *protocol, *host_prefix, *cache;
 	int loop;
@@ -318,6 +321,14 @@ int main(int argc, char **argv)
 		i++;
 		if (strcmp(k, "--server") == 0 && o.n_servers < 8) {
 			o.servers[o.n_servers++] = v;
+		} else if (strcmp(k, "--site") == 0 && o.site_servers == NULL) {
+			if (roster_site_servers(v, NULL, &o.site_servers, &o.n_site_servers) != 0) {
+				fprintf(stderr, "roster-probe: %s\n", roster_errmsg());
+				return 2;
+			}
+			for (size_t j = 0; j < o.n_site_servers && o.n_servers < 8; j++) {
+				o.servers[o.n_servers++] = o.site_servers[j];
+			}
 		} else if (strcmp(k, "--ttl") == 0) {
 			o.ttl = (unsigned)atoi(v);
 		} else if (strcmp(k, "--endpoints") == 0) {
@@ -347,15 +358,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	int rc = 2;
 	if (strcmp(argv[1], "hold") == 0) {
-		return cmd_hold(&o);
+		rc = cmd_hold(&o);
+	} else if (strcmp(argv[1], "query") == 0) {
+		rc = cmd_query(&o);
+	} else if (strcmp(argv[1], "many") == 0) {
+		rc = cmd_many(&o);
+	} else {
+		fprintf(stderr, "roster-probe: unknown mode %s\n", argv[1]);
 	}
-	if (strcmp(argv[1], "query") == 0) {
-		return cmd_query(&o);
-	}
-	if (strcmp(argv[1], "many") == 0) {
-		return cmd_many(&o);
-	}
-	fprintf(stderr, "roster-probe: unknown mode %s\n", argv[1]);
-	return 2;
+	roster_site_servers_free(o.site_servers, o.n_site_servers);
+	return rc;
 }

@@ -28,6 +28,8 @@ Roster__V1__ErrorCode api_convert_error_code(int rc)
 	case RS_ETTL:
 	case RS_ESTATUS:
 	case RS_EADDR:
+	case RS_EFIXED: /* no PERMISSION_DENIED in the protocol for this: the
+			 * message says the instance is static */
 		return ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT;
 	case RS_ELEASE:
 		return ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE;
@@ -95,6 +97,7 @@ int api_convert_instance_to_pb(struct rs_arena *a, const char *service, const ch
 	pb->registered_at_ms = i->registered_at_ms;
 	pb->status_since_ms = i->status_since_ms;
 	pb->expiry = i->lease != NULL ? ROSTER__V1__EXPIRY_KIND__TIMED
+		     : i->fixed       ? ROSTER__V1__EXPIRY_KIND__STATIC
 				      : ROSTER__V1__EXPIRY_KIND__NEVER;
 	pb->lease = i->lease != NULL ? i->lease->id : 0;
 	pb->stale = i->stale;

@@ -97,6 +97,13 @@ static void op_store_error(struct op *o, int rc, const char *service, const char
 		op_error(o, rc, "no instance _%.63s._%.63s %.255s:%u", service, protocol, host,
 				port);
 		return;
+	case RS_EFIXED:
+		op_error(o, rc,
+				"_%.63s._%.63s %.255s:%u is static (this registry's --static file): "
+				"not changed through the API; change the file on every registry "
+				"of the site and reload them (SIGHUP)",
+				service, protocol, host, port);
+		return;
 	case RS_ELIMIT:
 		op_error(o, rc, "limit exceeded");
 		return;

@@ -490,6 +490,24 @@ static void prom_notify(struct rs_buf *t, const struct stats_snapshot *snap)
 			"result", results, n->running ? ARRAY_LEN(results) : 0);
 }
 
+/* --static: announced always, so an alert can watch roster_static_ok. */
+static void prom_static(struct rs_buf *t, const struct stats_snapshot *snap)
+{
+	const struct stats_static *s = &snap->statics;
+	const struct prom_scalar scalars[] = {
+			{"roster_static_ok", "gauge",
+					"1 when the last read of the --static file was good (or there "
+					"is none); 0 when it was refused and the previous set stayed.",
+					!s->configured || s->ok ? 1 : 0},
+			{"roster_static_instances", "gauge",
+					"Static instances served (from --static).", s->instances},
+			{"roster_static_load_errors_total", "counter",
+					"Reads of the --static file refused (a bad line, unreadable).",
+					s->load_errors},
+	};
+	prom_scalars(t, scalars, ARRAY_LEN(scalars));
+}
+
 /* A histogram of ns observations, in seconds: cumulative buckets, sum, count. */
 static void prom_histogram(
 		struct rs_buf *t, const char *name, const char *help, const struct rs_hist *h)
@@ -566,6 +584,7 @@ int metrics_prometheus_render(const struct stats_snapshot *snap, struct rs_buf *
 	prom_http(out, snap);
 	prom_notify(out, snap);
 	prom_acl(out, snap);
+	prom_static(out, snap);
 	prom_one(out, "roster_uptime_seconds", "gauge", "Seconds since rosterd started.",
 			snap->uptime_ms / 1000u);
 	prom_family(out, "roster_build_info", "gauge",
@@ -614,8 +633,10 @@ static json_t *instance_json(const struct store_instance *i)
 			i->host, "port", (int)i->port, "addresses", addrs, "priority",
 			(int)i->priority, "weight", (int)i->weight, "status",
 			status_name(i->status), "stale", (int)i->stale, "expiry",
-			i->lease != NULL ? "TIMED" : "NEVER", "registered_at_ms",
-			(json_int_t)i->registered_at_ms, "status_since_ms",
+			i->lease != NULL ? "TIMED"
+			: i->fixed       ? "STATIC"
+					 : "NEVER",
+			"registered_at_ms", (json_int_t)i->registered_at_ms, "status_since_ms",
 			(json_int_t)i->status_since_ms, "revision", (json_int_t)i->revision,
 			"metadata", meta);
 }
@@ -857,8 +878,10 @@ static int page_service_detail(const struct store_service *s, void *ud)
 				"<td class=\"n\">%u</td><td class=\"n\">%u</td><td>%s</td></tr>\n",
 				status_name(i->status), status_name(i->status),
 				i->stale ? " <span class=\"stale\">(stale)</span>" : "",
-				i->lease != NULL ? "TIMED" : "NEVER", i->priority, i->weight,
-				since);
+				i->lease != NULL ? "TIMED"
+				: i->fixed       ? "STATIC"
+						 : "NEVER",
+				i->priority, i->weight, since);
 	}
 	rs_buf_str(t, "</table>\n");
 	if (shown < s->ninstances) {

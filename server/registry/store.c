@@ -106,7 +106,13 @@ int store_write_instance(struct store *s, struct store_instance *i, bool remove)
 	if (rc < 0) {
 		return rc;
 	}
-	rc = remove ? OP(s, instance_del, i) : OP(s, instance_put, i);
+	if (i->fixed) {
+		/* The --static file is a static instance's record: only a record
+		 * left from before it became static (rec) leaves the disk. */
+		rc = i->rec != 0 ? OP(s, instance_del, i) : 0;
+	} else {
+		rc = remove ? OP(s, instance_del, i) : OP(s, instance_put, i);
+	}
 	if (rc == 0) {
 		rc = OP(s, revision_put, s->revision + 1);
 	}
@@ -309,6 +315,9 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 	}
 	struct store_service *svc;
 	struct store_instance *old = instance_of(s, &n, &svc);
+	if ((old != NULL && old->fixed && !reg->fixed) || (reg->fixed && l != NULL)) {
+		return RS_EFIXED;
+	}
 	if (l != NULL && (old == NULL || old->lease != l) &&
 			l->ninstances >= s->limits.max_instances_per_lease) {
 		return store_limit_exceeded(hit, STORE_LIMIT_INSTANCES_PER_LEASE,
@@ -326,7 +335,8 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 		i->rec = old->rec; /* the same record is overwritten */
 		i->registered_at_ms = old->registered_at_ms;
 		i->status_since_ms = old->status == i->status ? old->status_since_ms : now_wall;
-		if (old->lease == l && !old->stale && same_content(old, i)) {
+		if (old->lease == l && !old->stale && old->fixed == reg->fixed &&
+				same_content(old, i)) {
 			/* An identical re-registration (a client retrying, or
 			 * re-registering after a reconnect): nothing changes. */
 			*created = false;
@@ -348,8 +358,12 @@ int store_register_ex(struct store *s, const struct store_registration *reg, uin
 	}
 	i->service = svc; /* persist keys the record by service and protocol */
 	i->lease = l;     /* and records the lease id */
+	i->fixed = reg->fixed;
 	rc = store_write_instance(s, i, false);
 	i->lease = NULL;
+	if (i->fixed) {
+		i->rec = 0; /* its old record, if any, is gone */
+	}
 	if (rc < 0) {
 		free(i);
 		store_service_release(s, svc); /* only if it was created for this call */
@@ -410,7 +424,9 @@ static void pending_key_forget(struct store *s, const struct store_key *key)
 	}
 }
 
-int store_deregister(struct store *s, const struct store_key *key, uint64_t *revision)
+/* store_deregister() (fixed false: refuses a static instance) and
+ * store_fixed_remove() (fixed true: only a static one). */
+static int deregister(struct store *s, const struct store_key *key, bool fixed, uint64_t *revision)
 {
 	struct store_instance *i;
 	int rc = key_find(s, key, &i);
@@ -420,6 +436,9 @@ int store_deregister(struct store *s, const struct store_key *key, uint64_t *rev
 	if (rc < 0) {
 		return rc;
 	}
+	if ((bool)i->fixed != fixed) {
+		return fixed ? RS_ENOENT : RS_EFIXED;
+	}
 	rc = store_write_instance(s, i, true);
 	if (rc < 0) {
 		return rc;
@@ -428,6 +447,16 @@ int store_deregister(struct store *s, const struct store_key *key, uint64_t *rev
 	s->counters.deregistrations++;
 	*revision = s->revision;
 	return 0;
+}
+
+int store_deregister(struct store *s, const struct store_key *key, uint64_t *revision)
+{
+	return deregister(s, key, false, revision);
+}
+
+int store_fixed_remove(struct store *s, const struct store_key *key, uint64_t *revision)
+{
+	return deregister(s, key, true, revision);
 }
 
 int store_status_set(struct store *s, const struct store_key *key, enum store_status status,
@@ -441,6 +470,9 @@ int store_status_set(struct store *s, const struct store_key *key, enum store_st
 	int rc = key_find(s, key, &i);
 	if (rc < 0) {
 		return rc;
+	}
+	if (i->fixed) {
+		return RS_EFIXED;
 	}
 	if (i->status == status) {
 		*revision = i->revision;

@@ -94,6 +94,9 @@ struct store_instance {
 	uint8_t stale;   /**< kept by self-preservation or keep-last */
 	uint8_t kept;    /**< kept by --keep-last after its lease expired */
 	uint8_t pending; /**< store-internal: expired, held for keep-last */
+	uint8_t fixed;   /**< static (--static, server/registry/static.h): never written to
+			  * disk, not changed by store_register() without .fixed,
+			  * store_deregister() or store_status_set() */
 	uint8_t naddrs;
 	uint8_t nmeta;
 	uint8_t host_len; /**< strlen(host) */
@@ -161,6 +164,7 @@ struct store_registration {
 	enum store_status status; /**< STARTING or UP; 0 means UP */
 	uint64_t lease;           /**< 0: permanent */
 	bool kept;                /**< loading only: held stale by --keep-last */
+	bool fixed;               /**< a static instance (--static); lease must be 0 */
 	uint64_t rec;             /**< loading only: the record number on disk */
 };
 
@@ -381,7 +385,11 @@ struct store_limit_hit {
  * @return 0; RS_ENAME_* for bad names; RS_EPORT; RS_EINVAL (priority or
  *         weight over 65535, bad status); RS_ELEASE (unknown lease); RS_ELIMIT
  *         (instances per lease, metadata, addresses, store size); RS_ENOMEM;
- *         or a persist error (RS_ESTORE_FULL, RS_ESTORE, RS_ESTORE_PANIC).
+ *         RS_EFIXED (the identity is static and @p reg is not, or @p reg is
+ *         static with a lease); or a persist error (RS_ESTORE_FULL,
+ *         RS_ESTORE, RS_ESTORE_PANIC). A static registration (.fixed) over
+ *         an instance from the API takes its place, and its record leaves
+ *         the disk.
  */
 __attribute__((warn_unused_result)) int store_register(struct store *s,
 		const struct store_registration *reg, uint64_t now_mono, uint64_t now_wall,
@@ -398,14 +406,24 @@ __attribute__((warn_unused_result)) int store_register_ex(struct store *s,
 
 /**
  * Remove one instance.
- * @return 0, RS_ENOENT, RS_ENAME_*, RS_EPORT, or a persist error.
+ * @return 0, RS_ENOENT, RS_EFIXED (a static instance), RS_ENAME_*, RS_EPORT,
+ *         or a persist error.
  */
 __attribute__((warn_unused_result)) int store_deregister(
 		struct store *s, const struct store_key *key, uint64_t *revision);
 
 /**
+ * Remove one static instance (the --static file no longer lists it).
+ * @return 0, RS_ENOENT (no static instance of that identity), RS_ENAME_*,
+ *         RS_EPORT, or a persist error (only the revision is written).
+ */
+__attribute__((warn_unused_result)) int store_fixed_remove(
+		struct store *s, const struct store_key *key, uint64_t *revision);
+
+/**
  * Change an instance's status.
- * @return 0, RS_ENOENT, RS_ESTATUS, RS_ENAME_*, RS_EPORT, or a persist error.
+ * @return 0, RS_ENOENT, RS_ESTATUS, RS_EFIXED (a static instance),
+ *         RS_ENAME_*, RS_EPORT, or a persist error.
  */
 __attribute__((warn_unused_result)) int store_status_set(struct store *s,
 		const struct store_key *key, enum store_status status, uint64_t now_wall,

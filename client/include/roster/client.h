@@ -146,8 +146,9 @@ enum roster_status {
 /** How an instance ends. */
 enum roster_expiry {
 	ROSTER_EXPIRY_UNSPECIFIED = 0,
-	ROSTER_TIMED = 1, /**< lives while its lease is renewed */
-	ROSTER_NEVER = 2, /**< permanent until deregistered */
+	ROSTER_TIMED = 1,  /**< lives while its lease is renewed */
+	ROSTER_NEVER = 2,  /**< permanent until deregistered */
+	ROSTER_STATIC = 3, /**< from the registry's --static file; not changed through the API */
 };
 
 /** One metadata entry. */
@@ -568,6 +569,28 @@ ROSTER_API ROSTER_WUR int roster_watch_start(struct roster_client *c, const char
  * NULL-safe.
  */
 ROSTER_API void roster_watch_cancel(struct roster_client *c, struct roster_watch *w);
+
+/**
+ * The registries of a site, from the sites file the roster CLI reads
+ * (SITE ADDRESS:PORT lines, '#' comments; a site on several lines has
+ * several registries, in file order). Pass them as cfg.servers so the
+ * program registers with every registry of its site, as `roster -s SITE`
+ * does.
+ * @param site the site ("lon6").
+ * @param path the file; NULL: $ROSTER_SITES, else /etc/roster/sites.conf.
+ * @param out set to an array of @p n "ADDRESS:PORT" strings; free it with
+ *        roster_site_servers_free().
+ * @return 0; ROSTER_ENOENT (the site is not in the file), ROSTER_EINVAL (a
+ *         malformed line, or one registry listed twice for the site),
+ *         ROSTER_EADDR, ROSTER_ELIMIT (over 64 registries), ROSTER_ENOMEM,
+ *         or a negated errno (the file cannot be read); roster_errmsg()
+ *         names the file and line.
+ */
+ROSTER_API ROSTER_WUR int roster_site_servers(
+		const char *site, const char *path, char ***out, size_t *n);
+
+/** Free what roster_site_servers() returned. NULL-safe. */
+ROSTER_API void roster_site_servers_free(char **servers, size_t n);
 
 /** "STARTING", "UP", "DOWN" or "UNSPECIFIED". */
 ROSTER_API const char *roster_status_name(enum roster_status status);

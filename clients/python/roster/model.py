@@ -24,6 +24,7 @@ class Expiry(enum.IntEnum):
     UNSPECIFIED = 0
     TIMED = 1  # lives while its lease is renewed
     NEVER = 2  # permanent until deregistered
+    STATIC = 3  # from the registry's --static file; not changed through the API
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ def load_site(site: str, path: Optional[str] = None) -> List[str]:
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
-        if len(fields) != 2:
+        # dns=/http= fields after the address are for `roster doctor`.
+        if len(fields) < 2 or any(not f.startswith(("dns=", "http=")) for f in fields[2:]):
             raise InvalidArgument(f"{path}:{n}: expected 'SITE ADDRESS:PORT'")
         if fields[0] == site:
             try:
@@ -43,6 +44,9 @@ def load_site(site: str, path: Optional[str] = None) -> List[str]:
             except InvalidArgument:
                 raise InvalidArgument(f"{path}:{n}: invalid registry address "
                                       f"{fields[1]!r} (expected ADDRESS:PORT)") from None
+            if fields[1] in out:
+                raise InvalidArgument(f"{path}:{n}: registry {fields[1]} is listed twice "
+                                      f"for site {site!r}")
             out.append(fields[1])
     if not out:
         raise InvalidArgument(f"unknown site {site!r} (not in {path})")

@@ -1,9 +1,11 @@
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "client/cli/sites.h"
+#include "roster/client.h"
 
 static char path[64];
 
@@ -79,4 +81,66 @@ Test(sites, errors_are_one_line_and_name_the_problem, .fini = cleanup)
 	a.site = NULL;
 	cr_expect_eq(sites_resolve(&a, "nonsense", path, out, &n, err, sizeof(err)), 2);
 	cr_expect(strstr(err, "ROSTER_SERVER: invalid registry address 'nonsense'") != NULL);
+}
+
+Test(sites, a_registry_listed_twice_for_a_site_is_refused_naming_the_line, .fini = cleanup)
+{
+	write_sites("lon6 10.0.0.5:7600\nash2 10.0.0.5:7600\nlon6 10.0.0.5:7600\n");
+	char out[ARGS_MAX_SERVERS][RS_ADDR_TEXT_MAX], err[256];
+	size_t n;
+	struct args a = {.site = "lon6"};
+	cr_expect_eq(sites_resolve(&a, NULL, path, out, &n, err, sizeof(err)), 2);
+	char want[200];
+	snprintf(want, sizeof(want), "%s:3: registry 10.0.0.5:7600 is listed twice for site 'lon6'",
+			path);
+	cr_expect_str_eq(err, want);
+	a.site = "ash2"; /* the same address at another site is another site's business */
+	cr_expect_eq(sites_resolve(&a, NULL, path, out, &n, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(n, 1);
+}
+
+Test(sites, more_registries_than_the_cli_holds_is_an_error, .fini = cleanup)
+{
+	char text[1024] = "";
+	for (int i = 0; i < ARGS_MAX_SERVERS + 1; i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "lon6 10.0.0.%d:7600\n", i + 1);
+		strcat(text, line);
+	}
+	write_sites(text);
+	char out[ARGS_MAX_SERVERS][RS_ADDR_TEXT_MAX], err[256];
+	size_t n;
+	struct args a = {.site = "lon6"};
+	cr_expect_eq(sites_resolve(&a, NULL, path, out, &n, err, sizeof(err)), 2);
+	cr_expect(strstr(err, "more than 8 registries") != NULL, "%s", err);
+}
+
+Test(sites, libroster_reads_the_same_list_as_the_cli, .fini = cleanup)
+{
+	write_sites("lon6 127.0.0.1:7600 # first\nash2 10.1.0.5:7600\nlon6 [::1]:7601\n");
+	char **list = NULL;
+	size_t n = 0;
+	cr_assert_eq(roster_site_servers("lon6", path, &list, &n), 0, "%s", roster_errmsg());
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(list[0], "127.0.0.1:7600");
+	cr_expect_str_eq(list[1], "[::1]:7601");
+	/* The list goes straight into a client's configuration. */
+	struct roster_config cfg = {.servers = (const char *const *)list, .n_servers = n};
+	struct roster_client *c = NULL;
+	cr_expect_eq(roster_client_new(&cfg, &c), 0, "%s", roster_errmsg());
+	roster_client_free(c);
+	roster_site_servers_free(list, n);
+
+	cr_expect_eq(roster_site_servers("fra1", path, &list, &n), ROSTER_ENOENT);
+	cr_expect(strstr(roster_errmsg(), "unknown site 'fra1'") != NULL, "%s", roster_errmsg());
+	cr_expect_null(list);
+	cr_expect_eq(n, 0);
+	setenv("ROSTER_SITES", path, 1);
+	cr_expect_eq(roster_site_servers("ash2", NULL, &list, &n), 0,
+			"ROSTER_SITES is the default");
+	cr_expect_eq(n, 1);
+	roster_site_servers_free(list, n);
+	unsetenv("ROSTER_SITES");
+	cr_expect_lt(roster_site_servers("lon6", "/nonexistent/sites.conf", &list, &n), 0);
+	cr_expect(strstr(roster_errmsg(), "cannot read /nonexistent/sites.conf") != NULL);
 }
