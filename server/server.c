@@ -26,10 +26,19 @@ static void store_changed_cb(const struct store_change *change, void *ud)
 
 int server_open(struct server *srv, char *err, size_t errsz)
 {
-	int rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
-			err, errsz);
+	int rc = persist_open_flags(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max,
+			srv->cfg.reset_store ? PERSIST_OPEN_RESET : 0, &srv->persist, err, errsz);
 	if (rc < 0) {
 		return rc;
+	}
+	if (persist_open_note(srv->persist)[0] != '\0') {
+		rs_log_warning("store %s: %s", srv->cfg.data_dir, persist_open_note(srv->persist));
+	}
+	struct persist_check_stats chk = persist_open_check(srv->persist);
+	if (chk.file_bytes > 0) {
+		rs_log_info("store %s: damage check passed: %llu records, %llu MiB in %.1f ms",
+				srv->cfg.data_dir, (unsigned long long)chk.entries,
+				(unsigned long long)(chk.file_bytes >> 20), chk.ms);
 	}
 	uint64_t now = uv_now(srv->loop);
 	srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist, now);
@@ -163,9 +172,9 @@ static void commit_done_cb(const struct persist_result *r, void *ud)
 		srv->commit_failures++;
 		rs_log_error("store commit failed: %s", rs_strerror(r->rc));
 		if (r->rc == RS_ESTORE_FULL) {
-			rs_log_error("store: full at its maximum of %llu MiB (--map-max): a batch "
-				     "was refused (raise --map-max)",
-					(unsigned long long)(persist_map_max(srv->persist) >> 20));
+			rs_log_error("store: full: %s: a batch was refused (raise --map-max, or "
+				     "free disk space)",
+					r->why != NULL && r->why[0] != '\0' ? r->why : "no room");
 		}
 	}
 	if (srv->api != NULL) {

@@ -10,6 +10,8 @@
  *   persist.c         open and close, the store hooks (encoding into the
  *                     pending batch), handing batches to the writer
  *   persist_load.c    loading the store from disk
+ *   persist_check.c   the damage check (the meta pages, a child's walk)
+ *   persist_files.c   backup, restore, reset
  *
  * Threads: the loop thread owns everything but the fields marked "writer";
  * the two meet under persist.lock (the batch handed over and its result).
@@ -76,6 +78,7 @@ struct persist_batch {
 	uint64_t used_bytes; /* the map's pages in use after the commit */
 	uint64_t map_before; /* the map's size before and after this batch */
 	uint64_t map_after;
+	char why[160]; /* a refusal for room: the limit met */
 };
 
 struct persist {
@@ -85,6 +88,11 @@ struct persist {
 	uint64_t map_max;
 	size_t psize;    /* the page size */
 	char path[4096]; /* the data directory */
+	char note[1024]; /* what opening did (persist_open_note()) */
+	struct persist_check_stats check;
+	/* Held for reading by a backup (its copy reads through the map), for
+	 * writing by a map resize (which remaps it). */
+	pthread_rwlock_t map_lock;
 
 	/* Loop thread. */
 	struct persist_batch batches[2];
