@@ -531,6 +531,9 @@ static int load_file(struct apply_state *st)
 
 static int finish(struct server_config *cfg, char *err, size_t errsz)
 {
+	if (cfg->restore_file[0] != '\0') {
+		return 0; /* offline: only --data and --restore matter */
+	}
 	if (cfg->site[0] == '\0') {
 		return fail(err, errsz, "missing --site (e.g. --site lon6)");
 	}

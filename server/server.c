@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/api/api.h"
+#include "server/backup.h"
 #include "server/dns/dnsio.h"
 #include "server/http/http.h"
 #include "server/http/metrics.h"
@@ -277,6 +278,20 @@ static struct http_limits http_limits_of(const struct server_config *cfg)
 	return (struct http_limits){cfg->http_max_conns, cfg->http_idle_ms};
 }
 
+static void backup_api_done_cb(
+		int rc, uint64_t bytes, uint64_t duration_ms, const char *msg, void *ud)
+{
+	struct server *srv = ud;
+	api_backup_done(srv->api, rc, bytes, duration_ms, msg);
+}
+
+/* The API's Backup: a hot backup whose end answers the request. */
+static int api_backup_cb(const char *path, void *ud)
+{
+	struct server *srv = ud;
+	return backup_run(srv->backup, path, backup_api_done_cb, srv);
+}
+
 static int api_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct server_config *cfg = &srv->cfg;
@@ -288,6 +303,8 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 			.limits = api_limits_of(cfg),
 			.stats = api_stats_cb,
 			.stats_ud = srv,
+			.backup = api_backup_cb,
+			.backup_ud = srv,
 	};
 	return api_start(&ctx, &srv->api, err, errsz);
 }
@@ -369,7 +386,11 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		snprintf(err, errsz, "store: cannot start the writer thread: %s", rs_strerror(rc));
 		return rc;
 	}
-	rc = api_open(srv, err, errsz);
+	rc = backup_start(srv->loop, srv->persist, srv->cfg.backup_dir, srv->cfg.backup_interval_ms,
+			srv->cfg.backup_keep, &srv->backup, err, errsz);
+	if (rc == 0) {
+		rc = api_open(srv, err, errsz);
+	}
 	if (rc == 0) {
 		rc = dnsio_open(srv, err, errsz);
 	}
@@ -403,6 +424,8 @@ void server_stop(struct server *srv)
 	 * sent, each once its batch committed (commit_done_cb). */
 	http_stop(srv->http);
 	srv->http = NULL;
+	backup_stop(srv->backup); /* one that runs finishes as the loop drains */
+	srv->backup = NULL;
 	dnsio_stop(srv->dnsio);
 	srv->dnsio = NULL;
 	commit_pump(srv);
@@ -495,6 +518,12 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 		out->persist.commits = persist_commits(srv->persist);
 	}
 	out->persist.commit_failures = srv->commit_failures;
+	struct backup_counters bc = backup_counters_get(srv->backup);
+	out->persist.backups = bc.done;
+	out->persist.backup_failures = bc.failures;
+	out->persist.backup_last_wall_ms = bc.last_wall_ms;
+	out->persist.backup_last_duration_ms = bc.last_duration_ms;
+	out->persist.backup_last_bytes = bc.last_bytes;
 	if (srv->api != NULL) {
 		out->api = *api_counters_get(srv->api);
 	}

@@ -55,6 +55,7 @@ struct server {
 	struct api *api;
 	struct dnsio *dnsio;
 	struct http *http;
+	struct backup *backup; /**< hot backups (server/backup.h) */
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

@@ -55,6 +55,11 @@ struct stats_persist {
 	uint64_t map_bytes; /**< the map's size; 0 without LMDB */
 	uint64_t commits;
 	uint64_t commit_failures; /**< group commits that failed */
+	uint64_t backups;         /**< hot backups written (server/backup.h) */
+	uint64_t backup_failures;
+	uint64_t backup_last_wall_ms; /**< end of the last backup, ms since the epoch; 0: none */
+	uint64_t backup_last_duration_ms;
+	uint64_t backup_last_bytes;
 };
 
 /** The DNS transport's counters (a copy of struct dnsio_counters, summed
