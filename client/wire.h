@@ -26,6 +26,7 @@ enum wire_op {
 	WIRE_WATCH,
 	WIRE_STATS,
 	WIRE_CANCEL_WATCH,
+	WIRE_BACKUP,
 };
 
 /** A request; pointers are borrowed for the call of wire_request_encode(). */
@@ -42,6 +43,7 @@ struct wire_request {
 	int include_down;                   /**< QUERY */
 	uint64_t since_revision;            /**< WATCH */
 	uint64_t watch_id;                  /**< CANCEL_WATCH */
+	const char *path;                   /**< BACKUP */
 };
 
 /**
@@ -73,6 +75,7 @@ enum wire_result {
 	WIRE_RESULT_WATCH_EVENT,
 	WIRE_RESULT_STATS,
 	WIRE_RESULT_CANCEL_WATCH,
+	WIRE_RESULT_BACKUP,
 };
 
 /** A decoded response. Release with wire_response_deinit(). */
@@ -90,6 +93,8 @@ struct wire_response {
 	struct roster_result *query;       /**< QUERY: owned */
 	struct roster_list *list;          /**< LIST: owned */
 	struct roster_stats stats;         /**< STATS */
+	uint64_t backup_bytes;             /**< BACKUP */
+	uint64_t backup_ms;                /**< BACKUP */
 	enum roster_watch_kind watch_kind; /**< WATCH_EVENT */
 	struct roster_instance watch_inst; /**< WATCH_EVENT: packed when set */
 	char reason[32];                   /**< WATCH_EVENT */

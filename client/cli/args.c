@@ -22,6 +22,7 @@ static const char *const cmd_names[] = {
 		[ARGS_RING] = "ring",
 		[ARGS_REPORTS] = "reports",
 		[ARGS_STATS] = "stats",
+		[ARGS_BACKUP] = "backup",
 		[ARGS_HELP] = "help",
 };
 
@@ -48,6 +49,7 @@ const char *args_usage(void)
 	       "  ring --service NAME --protocol P --key KEY\n"
 	       "  reports\n"
 	       "  stats\n"
+	       "  backup FILE   (a hot backup of the first --server's store, FILE on its host)\n"
 	       "--server (repeatable, or comma-separated) and ROSTER_SERVER win over -s SITE,\n"
 	       "which reads /etc/roster/sites.conf (ROSTER_SITES overrides the path);\n"
 	       "the default is 127.0.0.1:7600. ROSTER_CACHE sets --cache.\n"
@@ -238,7 +240,7 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 	if (a->cmd == ARGS_NONE) {
 		return usage_err(err, errsz,
 				"no command (query, register, deregister, status, "
-				"list, watch, ring, reports, stats)");
+				"list, watch, ring, reports, stats, backup)");
 	}
 	if ((mask & (IDENT | C(ARGS_QUERY) | C(ARGS_RING))) && a->service == NULL) {
 		return usage_err(err, errsz, "%s needs --service", args_cmd_name(a->cmd));
@@ -251,6 +253,9 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 	}
 	if ((mask & IDENT) && a->port == 0) {
 		return usage_err(err, errsz, "%s needs --port", args_cmd_name(a->cmd));
+	}
+	if (a->cmd == ARGS_BACKUP && a->file == NULL) {
+		return usage_err(err, errsz, "backup needs a FILE");
 	}
 	if (a->cmd == ARGS_RING && a->key == NULL) {
 		return usage_err(err, errsz, "ring needs --key");
@@ -279,6 +284,10 @@ static int positional(void *t, const char *arg, char *err, size_t errsz)
 	}
 	if (a->cmd == ARGS_STATUS && a->status == ROSTER_STATUS_UNSPECIFIED) {
 		return parse_status_word(a, arg, err, errsz);
+	}
+	if (a->cmd == ARGS_BACKUP && a->file == NULL) {
+		a->file = arg;
+		return 0;
 	}
 	return usage_err(err, errsz, "unexpected argument '%s'", arg);
 }

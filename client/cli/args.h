@@ -31,6 +31,7 @@ enum args_cmd {
 	ARGS_RING,
 	ARGS_REPORTS,
 	ARGS_STATS,
+	ARGS_BACKUP,
 	ARGS_HELP,
 };
 
@@ -46,6 +47,7 @@ struct args {
 	/* command */
 	enum args_cmd cmd;
 	const char *service, *protocol, *host, *key;
+	const char *file; /**< backup FILE */
 	uint16_t port;
 	const char *addresses[ARGS_MAX_ADDRESSES];
 	size_t n_addresses;

@@ -131,3 +131,27 @@ def test_scheduled_backups_keep_the_newest(tmp_path):
     files = sorted(glob.glob(str(bdir / "roster-backup-*.mdb")))
     rc, out = restore(str(tmp_path / "r"), files[-1])
     assert rc == 0, out
+
+
+def test_roster_backup_cli_writes_the_file_and_names_errors(tmp_path):
+    with Rosterd(tmp_path) as s:
+        with s.client() as c:
+            assert c.register("perm", "tcp", "p.example.net", 81).error == 0
+        server = f"127.0.0.1:{s.api_port}"
+        p = subprocess.run([binary("client/roster"), "--server", server, "backup", "cli.mdb"],
+                           capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+        assert p.returncode == 0, p.stderr
+        path = str(tmp_path / "cli.mdb")  # relative: from the CLI's directory
+        assert p.stdout.startswith(f"backup {path}: ") and os.path.getsize(path) > 0
+        p = subprocess.run([binary("client/roster"), "--server", server, "--json", "backup",
+                            str(tmp_path / "j.mdb")], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and '"bytes":' in p.stdout, p.stdout + p.stderr
+        p = subprocess.run([binary("client/roster"), "--server", server, "backup",
+                            str(tmp_path / "nodir" / "x.mdb")], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode != 0 and "nodir" in p.stderr, p.stdout + p.stderr
+        p = subprocess.run([binary("client/roster"), "--server", server, "backup"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and "backup needs a FILE" in p.stderr
+    rc, out = restore(str(tmp_path / "r"), path)
+    assert rc == 0, out
