@@ -372,8 +372,14 @@ static int walk_in_child(const char *file, struct persist_check_stats *st, char 
 		return -e;
 	}
 	if (pid == 0) {
-		/* LMDB's assertion messages go to stderr: into the pipe too. */
+		/* LMDB's assertion messages go to stderr: into the pipe too.
+		 * A damaged page must end the child by its signal, whoever
+		 * handled it before (a sanitizer would turn it into a report). */
 		close(pfd[0]);
+		static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+		for (size_t k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++) {
+			signal(sigs[k], SIG_DFL);
+		}
 		dup2(pfd[1], STDERR_FILENO);
 		char msg[512] = "";
 		uint64_t n = 0;
