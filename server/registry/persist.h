@@ -97,6 +97,7 @@ typedef void (*persist_done_cb)(const struct persist_result *r, void *ud);
 struct persist_check_stats {
 	uint64_t file_bytes; /**< the data file's size */
 	uint64_t pages;      /**< pages in use, as its meta page says */
+	uint64_t psize;      /**< its page size */
 	uint64_t entries;    /**< records walked, in every database with the free list */
 	double ms;           /**< how long the check took */
 };

@@ -10,6 +10,7 @@
  *   persist.c         open and close, the store hooks (encoding into the
  *                     pending batch), handing batches to the writer
  *   persist_load.c    loading the store from disk
+ *   persist_walk.c    the damage check's walk of every page of a mapped file
  *   persist_check.c   the damage check (the meta pages, a child's walk)
  *   persist_files.c   backup, restore, reset
  *
@@ -140,6 +141,15 @@ uint64_t persist_used_bytes(const struct persist *p);
 /* Commit @p b in one write transaction on the calling thread, growing the
  * map on MDB_MAP_FULL up to map_max and redoing it; sets its result. */
 void persist_writer_run(struct persist *p, struct persist_batch *b);
+
+/* ---- persist_walk.c ------------------------------------------------------- */
+
+/* Check every page of every B-tree of a mapped LMDB file of @p npages pages
+ * of @p psize bytes, from meta page @p meta (0 or 1, the newer), before any
+ * of it is used. Only in the damage check's child: it reads @p map. Returns
+ * 0 with @p records set, or -1 with @p msg naming the damage. */
+int persist_walk_pages(const uint8_t *map, uint64_t psize, uint64_t npages, unsigned meta,
+		uint64_t *records, char *msg, size_t msgsz);
 
 /* Start and stop the writer thread. */
 int persist_writer_start(struct persist *p);

@@ -142,6 +142,28 @@ static void zero_leaf(const char *file)
 	overwrite(file, 4096 * 10, zero, sizeof(zero));
 }
 
+/* A leaf's first node claims a value larger than its page: reads look fine,
+ * a delete of that record would move memory past the page. */
+static void node_size(const char *file)
+{
+	int fd = open(file, O_RDWR);
+	cr_assert_geq(fd, 0);
+	for (off_t pg = 10; pg < 200; pg++) {
+		uint8_t hdr[18];
+		cr_assert_eq(pread(fd, hdr, sizeof(hdr), pg * 4096), (ssize_t)sizeof(hdr));
+		uint16_t flags, ptr;
+		memcpy(&flags, hdr + 10, 2);
+		memcpy(&ptr, hdr + 16, 2);
+		if (flags == 0x02) { /* a plain leaf */
+			uint16_t big = 0x7fff;
+			cr_assert_eq(pwrite(fd, &big, 2, pg * 4096 + ptr), 2);
+			close(fd);
+			return;
+		}
+	}
+	cr_assert_fail("no leaf page found");
+}
+
 static void tiny(const char *file)
 {
 	cr_assert_eq(truncate(file, 100), 0);
@@ -153,6 +175,7 @@ static const struct damage cases[] = {
 		{"meta page 1 version", meta1_version, "meta page 1"},
 		{"4 KiB of random bytes", random_block, ""},
 		{"a page zeroed", zero_leaf, ""},
+		{"a node's size past its page", node_size, "runs past its page"},
 		{"100 bytes", tiny, "meta page 0"},
 };
 
