@@ -39,10 +39,11 @@
  * the last commit) and at the maximum fails synchronously with
  * RS_ESTORE_FULL once that passes 90 % of it. Deletes are always accepted.
  *
- * Damage (persist_check.c): persist_open() checks the data file before LMDB
- * maps it for serving (the meta pages against the file's size, then every
- * B-tree walked in a child process, so that a damaged page kills the child,
- * not rosterd), and refuses a damaged store with RS_ESTORE_DAMAGED and one
+ * Damage (persist_check.c, persist_walk.c): persist_open() checks the data
+ * file before LMDB maps it for serving (the meta pages against the file's
+ * size, then in a child process every page of every B-tree checked as the
+ * writer will trust it, then LMDB's own read of every record; a damaged
+ * page kills the child, not rosterd), and refuses a damaged store with RS_ESTORE_DAMAGED and one
  * line naming the file and the damage. A data file that is empty or missing
  * where a store existed (the marker file "roster-store" or LMDB's lock file
  * is there) is damage, not a new store. A damaged lock file is moved aside
@@ -114,9 +115,11 @@ enum persist_open_flag {
 
 /**
  * Check one LMDB data file without letting a damaged page reach this
- * process: its meta pages (read, not mapped) against its size, then a walk
- * of every B-tree in a forked child (keys in order, values read whole,
- * counts, the free list's page numbers). Blocks for the walk (about a
+ * process: its meta pages (read, not mapped) against its size, then in a
+ * forked child every page of every B-tree (persist_walk.c: page numbers,
+ * types, depths, node offsets and sizes, overflow pages, pages reached once,
+ * free pages not in use, the recorded counts), then every record read
+ * through LMDB (keys in order, values read whole). Blocks for the walk (about a
  * second per 10 million records; a walk that does not end is stopped).
  * @param file the data file (a store's data.mdb, or a backup).
  * @param st filled in (also on failure, as far as it got).
