@@ -173,8 +173,7 @@ static void commit_done_cb(const struct persist_result *r, void *ud)
 		srv->commit_failures++;
 		rs_log_error("store commit failed: %s", rs_strerror(r->rc));
 		if (r->rc == RS_ESTORE_FULL) {
-			rs_log_error("store: full: %s: a batch was refused (raise --map-max, or "
-				     "free disk space)",
+			rs_log_error("store: full: %s; a batch was refused",
 					r->why != NULL && r->why[0] != '\0' ? r->why : "no room");
 		}
 	}

@@ -79,7 +79,7 @@ struct persist_batch {
 	uint64_t used_bytes; /* the map's pages in use after the commit */
 	uint64_t map_before; /* the map's size before and after this batch */
 	uint64_t map_after;
-	char why[160]; /* a refusal for room: the limit met */
+	char why[256]; /* a refusal for room: the limit met */
 };
 
 struct persist {

@@ -122,11 +122,13 @@ static void full_why(struct persist *p, struct persist_batch *b, int lmdb_rc, in
 		snprintf(b->why, sizeof(b->why),
 				"the batch touches more pages than one LMDB transaction may");
 	} else if (p->w_map_size >= p->map_max) {
-		snprintf(b->why, sizeof(b->why), "the map is at --map-max, %llu MiB",
+		snprintf(b->why, sizeof(b->why),
+				"the map is at --map-max, %llu MiB (raise --map-max)",
 				(unsigned long long)(p->map_max >> 20));
 	} else {
 		snprintf(b->why, sizeof(b->why),
-				"the map cannot grow past %llu MiB (--map-max is %llu MiB): %s",
+				"the map cannot grow past %llu MiB (--map-max is %llu MiB): %s "
+				"(free memory or disk space)",
 				(unsigned long long)(p->w_map_size >> 20),
 				(unsigned long long)(p->map_max >> 20), mdb_strerror(grow_rc));
 	}
