@@ -112,6 +112,8 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --keep-last false", "unexpected argument 'false'"},
 			{"--site a --domain b --help=x", "option '--help' takes no value"},
 			{"--site a --domain b -x", "unknown option '-x'"},
+			{"--site a --domain b --backup-interval 10ms", "backup-interval"},
+			{"--site a --domain b --backup-keep 0", "backup-keep"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -125,6 +127,29 @@ ParameterizedTest(struct bad_flag *c, config, bad_flags_name_the_problem)
 	cr_expect(strstr(err, c->word) != NULL, "'%s' -> '%s' does not name '%s'", c->line, err,
 			c->word);
 	cr_expect(strchr(err, '\n') == NULL, "one line");
+}
+
+Test(config, store_file_flags)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.backup_interval_ms, 3600000);
+	cr_expect_eq(cfg.backup_keep, 7);
+	cr_expect_not(cfg.reset_store);
+	cr_expect_str_empty(cfg.backup_dir);
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b --backup-dir /b --backup-interval 15m "
+				     "--backup-keep 3 --reset-store",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_str_eq(cfg.backup_dir, "/b");
+	cr_expect_eq(cfg.backup_interval_ms, 900000);
+	cr_expect_eq(cfg.backup_keep, 3);
+	cr_expect(cfg.reset_store);
+	/* --restore is offline: no site or domain needed. */
+	cr_assert_eq(parse(&cfg, "--data /d --restore /b/x.mdb", err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.restore_file, "/b/x.mdb");
 }
 
 /* getopt_long's rules, which rosterd has always followed: an unambiguous
