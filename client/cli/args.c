@@ -49,7 +49,7 @@ const char *args_usage(void)
 	       "  ring --service NAME --protocol P --key KEY\n"
 	       "  reports\n"
 	       "  stats\n"
-	       "  backup FILE   (a hot backup of the first --server's store, FILE on its host)\n"
+	       "  backup FILE\n"
 	       "--server (repeatable, or comma-separated) and ROSTER_SERVER win over -s SITE,\n"
 	       "which reads /etc/roster/sites.conf (ROSTER_SITES overrides the path);\n"
 	       "the default is 127.0.0.1:7600. ROSTER_CACHE sets --cache.\n"
