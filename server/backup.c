@@ -1,6 +1,7 @@
 #include "server/backup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ struct backup {
 	struct persist *persist;
 	uv_timer_t timer;
 	uv_work_t work;
-	char dir[4096];
+	char dir[PATH_MAX];
 	uint32_t keep;
 	bool scheduled; /* the running backup is the schedule's */
 	bool stopping;
@@ -134,11 +135,13 @@ int backup_start(uv_loop_t *loop, struct persist *p, const char *dir, uint32_t i
 	b->loop = loop;
 	b->persist = p;
 	b->keep = keep;
-	snprintf(b->dir, sizeof(b->dir), "%s", dir);
 	if (dir[0] != '\0') {
+		/* Made absolute once: a backup's path must be (backup_run()). */
 		struct stat st;
+		errno = 0;
 		if ((stat(dir, &st) != 0 && mkdir(dir, 0750) != 0) ||
-				(stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))) {
+				(stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) ||
+				realpath(dir, b->dir) == NULL) {
 			int e = errno != 0 ? errno : ENOTDIR;
 			snprintf(err, errsz, "backup-dir %s: %s", dir, strerror(e));
 			free(b);

@@ -120,8 +120,10 @@ def test_backup_refuses_a_relative_path_and_a_running_rosterd_refuses_restore(tm
 
 def test_scheduled_backups_keep_the_newest(tmp_path):
     bdir = tmp_path / "backups"
-    with Rosterd(tmp_path, extra=["--backup-dir", str(bdir), "--backup-interval", "1s",
-                                  "--backup-keep", "2"]) as s:
+    # Relative, as a config file may say: taken from rosterd's directory
+    # (the test's, which it inherits).
+    with Rosterd(tmp_path, extra=["--backup-dir", os.path.relpath(bdir), "--backup-interval",
+                                  "1s", "--backup-keep", "2"]) as s:
         with s.client() as c:
             assert c.register("perm", "tcp", "p.example.net", 81).error == 0
         wait_until(lambda: s.metric("roster_backups_total") >= 3, 30, "three backups")
