@@ -540,6 +540,40 @@ int roster_stats(struct roster_client *c, struct roster_stats *out)
 	return 0;
 }
 
+int roster_backup(struct roster_client *c, const char *path, uint64_t *bytes, uint64_t *duration_ms)
+{
+	if (path == NULL || path[0] == '\0') {
+		return fail(ROSTER_EINVAL, "backup: no file named");
+	}
+	struct wire_request rq = {.op = WIRE_BACKUP, .path = path, .id = next_sync_id(c)};
+	struct wire_response rs;
+	uint32_t timeout = c->cfg.timeout_ms > ROSTER_BACKUP_TIMEOUT_MS ? c->cfg.timeout_ms
+									: ROSTER_BACKUP_TIMEOUT_MS;
+	int rc = sync_call(&c->addrs[0], &rq, c->cfg.token, timeout, &rs);
+	if (rc != 0) {
+		return fail(rc, "backup: registry %s: %s", c->servers[0], roster_strerror(rc));
+	}
+	if (rs.error != 0) {
+		rc = fail(rs.error, "backup: registry %s: %s", c->servers[0],
+				reason(rs.error, &rs));
+		wire_response_deinit(&rs);
+		return rc;
+	}
+	if (rs.result != WIRE_RESULT_BACKUP) {
+		wire_response_deinit(&rs);
+		return fail(ROSTER_EPROTO, "backup: registry %s: answer without a result",
+				c->servers[0]);
+	}
+	if (bytes != NULL) {
+		*bytes = rs.backup_bytes;
+	}
+	if (duration_ms != NULL) {
+		*duration_ms = rs.backup_ms;
+	}
+	wire_response_deinit(&rs);
+	return 0;
+}
+
 /* Per registry, what the last one-shot write on this thread did
  * (roster_write_outcomes()). */
 static __thread struct roster_outcome outcomes_buf[ROSTER_OUTCOMES_MAX];

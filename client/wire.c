@@ -73,6 +73,7 @@ struct req_msg {
 	Roster__V1__StatsRequest stats;
 	Roster__V1__CancelWatchRequest cw;
 	Roster__V1__AuthenticateRequest auth;
+	Roster__V1__BackupRequest backup;
 	Roster__V1__Instance__MetadataEntry *meta, **meta_ptrs; /**< REGISTER: owned */
 };
 
@@ -221,6 +222,14 @@ static int build_authenticate(struct req_msg *m, const struct wire_request *rq)
 	return 0;
 }
 
+static int build_backup(struct req_msg *m, const struct wire_request *rq)
+{
+	m->backup.path = (char *)(rq->path != NULL ? rq->path : "");
+	m->req.op_case = ROSTER__V1__REQUEST__OP_BACKUP;
+	m->req.backup = &m->backup;
+	return 0;
+}
+
 /* The builder of each request kind, by enum wire_op. */
 static int (*const request_builders[])(struct req_msg *, const struct wire_request *) = {
 		[WIRE_OPEN_LEASE] = build_open_lease,
@@ -235,6 +244,7 @@ static int (*const request_builders[])(struct req_msg *, const struct wire_reque
 		[WIRE_STATS] = build_stats,
 		[WIRE_CANCEL_WATCH] = build_cancel_watch,
 		[WIRE_AUTHENTICATE] = build_authenticate,
+		[WIRE_BACKUP] = build_backup,
 };
 
 /* Pack @p req as one frame, or only size it when @p frame is NULL. */
@@ -279,6 +289,7 @@ int wire_request_encode(const struct wire_request *rq, uint8_t **frame, size_t *
 			.stats = ROSTER__V1__STATS_REQUEST__INIT,
 			.cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT,
 			.auth = ROSTER__V1__AUTHENTICATE_REQUEST__INIT,
+			.backup = ROSTER__V1__BACKUP_REQUEST__INIT,
 	};
 	m.req.id = rq->id;
 	int rc = request_builders[rq->op](&m, rq);
@@ -560,6 +571,11 @@ int wire_response_decode(const uint8_t *buf, size_t len, struct wire_response *o
 		break;
 	case ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH:
 		out->result = WIRE_RESULT_CANCEL_WATCH;
+		break;
+	case ROSTER__V1__RESPONSE__RESULT_BACKUP:
+		out->result = WIRE_RESULT_BACKUP;
+		out->backup_bytes = m->backup->bytes;
+		out->backup_ms = m->backup->duration_ms;
 		break;
 	default:
 		out->result = WIRE_RESULT_NONE;

@@ -27,6 +27,7 @@ enum wire_op {
 	WIRE_STATS,
 	WIRE_CANCEL_WATCH,
 	WIRE_AUTHENTICATE,
+	WIRE_BACKUP,
 };
 
 /** A request; pointers are borrowed for the call of wire_request_encode(). */
@@ -45,6 +46,7 @@ struct wire_request {
 	uint64_t since_revision;            /**< WATCH */
 	uint64_t watch_id;                  /**< CANCEL_WATCH */
 	const char *token;                  /**< AUTHENTICATE */
+	const char *path;                   /**< BACKUP */
 };
 
 /**
@@ -76,6 +78,7 @@ enum wire_result {
 	WIRE_RESULT_WATCH_EVENT,
 	WIRE_RESULT_STATS,
 	WIRE_RESULT_CANCEL_WATCH,
+	WIRE_RESULT_BACKUP,
 };
 
 /** A decoded response. Release with wire_response_deinit(). */
@@ -93,6 +96,8 @@ struct wire_response {
 	struct roster_result *query;       /**< QUERY: owned */
 	struct roster_list *list;          /**< LIST: owned */
 	struct roster_stats stats;         /**< STATS */
+	uint64_t backup_bytes;             /**< BACKUP */
+	uint64_t backup_ms;                /**< BACKUP */
 	enum roster_watch_kind watch_kind; /**< WATCH_EVENT */
 	struct roster_instance watch_inst; /**< WATCH_EVENT: packed when set */
 	char reason[32];                   /**< WATCH_EVENT */

@@ -49,6 +49,8 @@ const char *rs_strerror(int err)
 		return "storage error";
 	case RS_ESTORE_PANIC:
 		return "storage failed fatally";
+	case RS_ESTORE_DAMAGED:
+		return "store damaged";
 	case RS_ECONF:
 		return "invalid configuration";
 	default:

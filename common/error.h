@@ -56,9 +56,10 @@ enum rs_error {
 	RS_EFIXED = -1034,  /**< the instance is static (--static): not changed by the API */
 
 	/* Storage. */
-	RS_ESTORE_FULL = -1040,  /**< the store's map is full and cannot grow */
-	RS_ESTORE = -1041,       /**< any other storage failure */
-	RS_ESTORE_PANIC = -1042, /**< the store is unusable; the process must restart */
+	RS_ESTORE_FULL = -1040,    /**< the store's map is full and cannot grow */
+	RS_ESTORE = -1041,         /**< any other storage failure */
+	RS_ESTORE_PANIC = -1042,   /**< the store is unusable; the process must restart */
+	RS_ESTORE_DAMAGED = -1043, /**< the store's files are damaged: restore or reset */
 
 	/* Configuration. */
 	RS_ECONF = -1050, /**< a bad configuration line or value */

@@ -145,6 +145,16 @@ static const struct opt opts[] = {
 				"initial LMDB map size"},
 		{"map-max", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_max),
 				"largest LMDB map size the store grows to"},
+		{"reset-store", OPT_BOOL, false, 0, 0, OFF(reset_store),
+				"start with an empty store on purpose (the old files are moved aside)"},
+		{"restore", OPT_PATH, false, 0, 0, OFF(restore_file),
+				"install this backup as the store (checked first), then exit"},
+		{"backup-dir", OPT_PATH, false, 0, 0, OFF(backup_dir),
+				"directory of scheduled hot backups (none by default)"},
+		{"backup-interval", OPT_MS, false, 1000, 30u * 86400000u, OFF(backup_interval_ms),
+				"time between scheduled backups"},
+		{"backup-keep", OPT_U32, false, 1, 100000, OFF(backup_keep),
+				"scheduled backups kept (the oldest are deleted)"},
 		{"log-level", OPT_LOGLEVEL, true, 0, 0, OFF(log_level),
 				"error, warning, notice, info or debug"},
 		{"log-format", OPT_LOGFORMAT, false, 0, 0, OFF(log_format),
@@ -201,6 +211,8 @@ void config_defaults(struct server_config *cfg)
 	cfg->http_idle_ms = 10000;
 	cfg->map_size = 64u << 20;
 	cfg->map_max = 64ULL << 30;
+	cfg->backup_interval_ms = 3600000;
+	cfg->backup_keep = 7;
 	store_limits_default(&cfg->limits);
 	/* Listeners too, so that --help shows them; the first --dns, --api or
 	 * --http (flag or file line) replaces the default, as for every list. */
@@ -662,6 +674,9 @@ static int api_guard_check(const struct server_config *cfg, char *err, size_t er
 
 static int finish(struct server_config *cfg, char *err, size_t errsz)
 {
+	if (cfg->restore_file[0] != '\0') {
+		return 0; /* offline: only --data and --restore matter */
+	}
 	if (cfg->site[0] == '\0') {
 		return fail(err, errsz, "missing --site (e.g. --site lon6)");
 	}

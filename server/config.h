@@ -114,6 +114,13 @@ struct server_config {
 	uint64_t map_size; /**< initial LMDB map; default 64 MiB */
 	uint64_t map_max;  /**< growth limit; default 64 GiB */
 	struct store_limits limits;
+
+	/* Store files (docs/operations.md: backup, restore, damage). */
+	bool reset_store;            /**< --reset-store: start empty, old files aside */
+	char restore_file[4096];     /**< --restore FILE: install it and exit ("": none) */
+	char backup_dir[4096];       /**< --backup-dir: scheduled backups ("": none) */
+	uint32_t backup_interval_ms; /**< --backup-interval; default 1 h */
+	uint32_t backup_keep;        /**< --backup-keep: newest kept; default 7 */
 };
 
 /**

@@ -96,6 +96,15 @@ int main(int argc, char **argv)
 	}
 	rs_log_set_level((enum rs_log_level)d.srv.cfg.log_level);
 	rs_log_set_format((enum rs_log_format)d.srv.cfg.log_format);
+	if (d.srv.cfg.restore_file[0] != '\0') {
+		/* Offline: install the checked backup and exit, so that a
+		 * supervisor restarting us never restores it twice. */
+		char note[1024];
+		rc = persist_restore(d.srv.cfg.data_dir, d.srv.cfg.restore_file, note, sizeof(note),
+				err, sizeof(err));
+		fprintf(rc < 0 ? stderr : stdout, "rosterd: %s\n", rc < 0 ? err : note);
+		return rc < 0 ? 2 : 0;
+	}
 	/* What start-up opened (the store, each listener) is told once every
 	 * listener is bound: a start that fails is one error line naming the
 	 * problem (SPEC), not a report of what worked before it. */

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/api/api.h"
+#include "server/backup.h"
 #include "server/dns/dnsio.h"
 #include "server/dns/notify.h"
 #include "server/dns/tsig.h"
@@ -55,10 +56,19 @@ int server_open(struct server *srv, char *err, size_t errsz)
 	if (rc < 0) {
 		return rc;
 	}
-	rc = persist_open(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max, &srv->persist,
-			err, errsz);
+	rc = persist_open_flags(srv->cfg.data_dir, srv->cfg.map_size, srv->cfg.map_max,
+			srv->cfg.reset_store ? PERSIST_OPEN_RESET : 0, &srv->persist, err, errsz);
 	if (rc < 0) {
 		return rc;
+	}
+	if (persist_open_note(srv->persist)[0] != '\0') {
+		rs_log_warning("store %s: %s", srv->cfg.data_dir, persist_open_note(srv->persist));
+	}
+	struct persist_check_stats chk = persist_open_check(srv->persist);
+	if (chk.file_bytes > 0) {
+		rs_log_info("store %s: damage check passed: %llu records, %llu MiB in %.1f ms",
+				srv->cfg.data_dir, (unsigned long long)chk.entries,
+				(unsigned long long)(chk.file_bytes >> 20), chk.ms);
 	}
 	uint64_t now = uv_now(srv->loop);
 	srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist, now);
@@ -196,9 +206,8 @@ static void commit_done_cb(const struct persist_result *r, void *ud)
 		srv->commit_failures++;
 		rs_log_error("store commit failed: %s", rs_strerror(r->rc));
 		if (r->rc == RS_ESTORE_FULL) {
-			rs_log_error("store: full at its maximum of %llu MiB (--map-max): a batch "
-				     "was refused (raise --map-max)",
-					(unsigned long long)(persist_map_max(srv->persist) >> 20));
+			rs_log_error("store: full: %s; a batch was refused",
+					r->why != NULL && r->why[0] != '\0' ? r->why : "no room");
 		}
 	}
 	if (srv->api != NULL) {
@@ -308,6 +317,20 @@ static struct http_limits http_limits_of(const struct server_config *cfg)
 	return (struct http_limits){cfg->http_max_conns, cfg->http_idle_ms};
 }
 
+static void backup_api_done_cb(
+		int rc, uint64_t bytes, uint64_t duration_ms, const char *msg, void *ud)
+{
+	struct server *srv = ud;
+	api_backup_done(srv->api, rc, bytes, duration_ms, msg);
+}
+
+/* The API's Backup: a hot backup whose end answers the request. */
+static int api_backup_cb(const char *path, void *ud)
+{
+	struct server *srv = ud;
+	return backup_run(srv->backup, path, backup_api_done_cb, srv);
+}
+
 static int api_open(struct server *srv, char *err, size_t errsz)
 {
 	const struct server_config *cfg = &srv->cfg;
@@ -323,6 +346,8 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 			.admit_user = srv->acl[STATS_LISTENER_API],
 			.tokens_path = cfg->api_tokens,
 			.audit_path = cfg->audit_log,
+			.backup = api_backup_cb,
+			.backup_ud = srv,
 	};
 	return api_start(&ctx, &srv->api, err, errsz);
 }
@@ -547,6 +572,11 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	}
 	rc = acls_open(srv, err, errsz);
 	if (rc == 0) {
+		rc = backup_start(srv->loop, srv->persist, srv->cfg.backup_dir,
+				srv->cfg.backup_interval_ms, srv->cfg.backup_keep, &srv->backup,
+				err, errsz);
+	}
+	if (rc == 0) {
 		/* Before the listeners: the first answer already has them. A bad
 		 * file does not stop the registry (its leased instances matter
 		 * more): it starts without static instances, says so, and counts
@@ -591,6 +621,8 @@ void server_stop(struct server *srv)
 	notify_stop(srv->notify); /* freed by server_close() */
 	http_stop(srv->http);
 	srv->http = NULL;
+	backup_stop(srv->backup); /* one that runs finishes as the loop drains */
+	srv->backup = NULL;
 	dnsio_stop(srv->dnsio);
 	srv->dnsio = NULL;
 	commit_pump(srv);
@@ -700,6 +732,12 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 	out->persist.commit_failures = srv->commit_failures;
 	out->persist.ack_time = srv->ack_time;
 	rs_procstat_read(&out->process);
+	struct backup_counters bc = backup_counters_get(srv->backup);
+	out->persist.backups = bc.done;
+	out->persist.backup_failures = bc.failures;
+	out->persist.backup_last_wall_ms = bc.last_wall_ms;
+	out->persist.backup_last_duration_ms = bc.last_duration_ms;
+	out->persist.backup_last_bytes = bc.last_bytes;
 	if (srv->api != NULL) {
 		out->api = *api_counters_get(srv->api);
 	}

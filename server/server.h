@@ -64,6 +64,7 @@ struct server {
 	/** The address ACLs, [enum stats_listener]; NULL: that listener has
 	 * none (--api-allow, --dns-allow, --http-allow). */
 	struct acl *acl[3];
+	struct backup *backup; /**< hot backups (server/backup.h) */
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

@@ -60,6 +60,11 @@ struct stats_persist {
 	uint64_t commit_failures; /**< group commits that failed */
 	uint64_t map_max;         /**< --map-max: the largest the map grows to */
 	struct rs_hist ack_time;  /**< writes: handed to the writer to acknowledged */
+	uint64_t backups;         /**< hot backups written (server/backup.h) */
+	uint64_t backup_failures;
+	uint64_t backup_last_wall_ms; /**< end of the last backup, ms since the epoch; 0: none */
+	uint64_t backup_last_duration_ms;
+	uint64_t backup_last_bytes;
 };
 
 /** The DNS transport's counters (a copy of struct dnsio_counters, summed

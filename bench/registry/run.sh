@@ -11,7 +11,10 @@
 #   with N permanent instances; time from exec to serving N persisted
 #   instances after a restart; DNS latency p50/p99 while a stream of
 #   sequential registrations runs, beside the same without it, for rosterd
-#   and for Knot under a stream of RFC 2136 UPDATEs.
+#   and for Knot under a stream of RFC 2136 UPDATEs; with N instances, the
+#   damage check's share of the restart, a hot backup's time and size
+#   (roster backup), and registrations/s and ack p99 while backups run
+#   back to back beside them, against the same without.
 # Last, the cost of access control: heartbeats/s and registrations/s against
 # a rosterd with --api-tokens (every connection authenticated with a
 # write:* token) beside one without, rounds interleaved (target: within 5 %).
@@ -59,8 +62,9 @@ done
 if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Dtests=disabled >/dev/null
 fi
-ninja -C "$BUILD" -j2 server/rosterd bench/registry/loadgen >/dev/null
+ninja -C "$BUILD" -j2 server/rosterd bench/registry/loadgen client/roster >/dev/null
 ROSTERD=$BUILD/server/rosterd
+ROSTER=$BUILD/client/roster
 LOADGEN=$BUILD/bench/registry/loadgen
 
 TMP=$(mktemp -d /tmp/roster-bench.XXXXXX)
@@ -300,7 +304,35 @@ START=$(cat "$TMP/startup")
 echo "   $START" >&2
 RSS2=$("$LOADGEN" rss --pid "$RPID")
 LOADED=$(grep -o 'loaded [0-9]* instances.* in [0-9.]* ms' "$TMP/rosterd.log" | tail -1)
+CHECK_MS=$(grep -o 'damage check passed: .* in [0-9.]* ms' "$TMP/rosterd.log" | tail -1 |
+	sed 's/.* in \([0-9.]*\) ms/\1/')
 DBSIZE=$(stat -c %s "$TMP/data2/data.mdb")
+
+# ---- phase 2b: hot backups of the N instances, and registrations beside them --------
+log "hot backup of $BULK_N instances (roster backup)"
+BK=$("$ROSTER" --server "127.0.0.1:$API" --json backup "$TMP/backup0.mdb")
+echo "   $BK" >&2
+BK_MS=$(echo "$BK" | sed 's/.*"duration_ms":\([0-9]*\).*/\1/')
+BK_BYTES=$(echo "$BK" | sed 's/.*"bytes":\([0-9]*\).*/\1/')
+: >"$TMP/reg-plain"; : >"$TMP/reg-backup"; : >"$TMP/backups"
+# backups_loop: back-to-back backups until $TMP/stop-backups exists.
+backups_loop() {
+	while [ ! -e "$TMP/stop-backups" ]; do
+		"$ROSTER" --server "127.0.0.1:$API" --json backup "$TMP/backup1.mdb" >>"$TMP/backups"
+	done
+}
+for r in $(seq $ROUNDS); do
+	measure "$RPID" register "127.0.0.1:$API" $((700000000 + r * 10000000)) "$TMP/reg-plain" \
+		"no backup    "
+	rm -f "$TMP/stop-backups"
+	backups_loop &
+	BKL=$!
+	measure "$RPID" register "127.0.0.1:$API" $((800000000 + r * 10000000)) "$TMP/reg-backup" \
+		"beside backup"
+	touch "$TMP/stop-backups"
+	wait "$BKL"
+done
+N_BACKUPS=$(wc -l <"$TMP/backups")
 stop_pid "$RPID"
 
 # ---- phase 3: DNS latency while registrations stream in ------------------------------
@@ -376,6 +408,8 @@ ll50=$(col 1 "$TMP/lat-ours-load"); ll99=$(col 2 "$TMP/lat-ours-load")
 kq50=$(col 1 "$TMP/lat-peer-quiet"); kq99=$(col 2 "$TMP/lat-peer-quiet")
 kl50=$(col 1 "$TMP/lat-peer-load"); kl99=$(col 2 "$TMP/lat-peer-load")
 o_stream=$(field rate <"$TMP/stream.register" | median)
+b_rate=$(med rate "$TMP/reg-plain"); b_p99=$(med p99_us "$TMP/reg-plain")
+bb_rate=$(med rate "$TMP/reg-backup"); bb_p99=$(med p99_us "$TMP/reg-backup")
 p_stream=$(field rate <"$TMP/stream.dnsupdate" | median)
 
 awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v pp50="$p_p50" \
@@ -387,7 +421,9 @@ awk -v hb="$hb_rate" -v orate="$o_rate" -v prate="$p_rate" -v op50="$o_p50" -v p
 	-v db="$DBSIZE" -v load0="$LOAD0" -v ncpu="$(nproc)" -v load1="$(cut -d' ' -f1-3 /proc/loadavg)" \
 	-v lq50="$lq50" -v lq99="$lq99" -v ll50="$ll50" -v ll99="$ll99" -v kq50="$kq50" \
 	-v kq99="$kq99" -v kl50="$kl50" -v kl99="$kl99" -v ostream="$o_stream" -v pstream="$p_stream" \
-	-v latrate="$LAT_RATE" \
+	-v latrate="$LAT_RATE" -v checkms="$CHECK_MS" -v bkms="$BK_MS" -v bkbytes="$BK_BYTES" \
+	-v brate="$b_rate" -v bp99="$b_p99" -v bbrate="$bb_rate" -v bbp99="$bb_p99" \
+	-v nbackups="$N_BACKUPS" \
 	-v bulk="$(echo "$BULK" | field rate)" -v rounds="$ROUNDS" -v inflight="$((REG_CONNS * REG_WINDOW))" '
 function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
 function row(m, o, p, r, t) { printf "| %-50s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
@@ -412,6 +448,13 @@ BEGIN {
 	row("  of which anonymous memory (bytes)", sprintf("%.0f", (anon2 - anon0) / n), "-", "-", "")
 	row(sprintf("restart to serving %d instances (ms)", n), sprintf("%.0f", serving), "-", "-", "< 3000")
 	row("  CPU time rosterd used until serving (ms)", sprintf("%.0f", servcpu), "-", "-", "")
+	row("  of which the damage check (ms)", sprintf("%.0f", checkms), "-", "-", "")
+	row(sprintf("hot backup of %d instances (ms)", n), sprintf("%.0f", bkms), "-", "-", "")
+	row("  backup size (MB)", sprintf("%.1f", bkbytes / 1e6), "-", "-", "")
+	row(sprintf("registrations/s into %d, no backup", n), sprintf("%.0f", brate), "-", "-", "")
+	row("  ack latency p99 (ms)", sprintf("%.2f", bp99 / 1000), "-", "-", "")
+	row(sprintf("  the same beside %d back-to-back backups", nbackups), sprintf("%.0f", bbrate), "-", ratio(bbrate, brate), "")
+	row("  ack latency p99 beside backups (ms)", sprintf("%.2f", bbp99 / 1000), "-", ratio(bbp99, bp99), "")
 	row(sprintf("DNS latency p50, quiet (ms, %d qps)", latrate), sprintf("%.3f", lq50 / 1000), sprintf("%.3f", kq50 / 1000), ratio(kq50, lq50), "")
 	row("DNS latency p99, quiet (ms)", sprintf("%.3f", lq99 / 1000), sprintf("%.3f", kq99 / 1000), ratio(kq99, lq99), "")
 	row("DNS latency p50, under a registration stream (ms)", sprintf("%.3f", ll50 / 1000), sprintf("%.3f", kl50 / 1000), ratio(kl50, ll50), "")

@@ -23,6 +23,7 @@ static const char *const cmd_names[] = {
 		[ARGS_REPORTS] = "reports",
 		[ARGS_STATS] = "stats",
 		[ARGS_DOCTOR] = "doctor",
+		[ARGS_BACKUP] = "backup",
 		[ARGS_HELP] = "help",
 };
 
@@ -50,6 +51,7 @@ const char *args_usage(void)
 	       "  reports\n"
 	       "  stats\n"
 	       "  doctor [--secondary ADDR:PORT]... [--max-lag MS]\n"
+	       "  backup FILE\n"
 	       "--server (repeatable, or comma-separated) and ROSTER_SERVER win over -s SITE,\n"
 	       "which reads /etc/roster/sites.conf (ROSTER_SITES overrides the path);\n"
 	       "the default is 127.0.0.1:7600. ROSTER_CACHE sets --cache.\n"
@@ -381,7 +383,7 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 	if (a->cmd == ARGS_NONE) {
 		return usage_err(err, errsz,
 				"no command (query, register, deregister, status, "
-				"list, watch, ring, reports, stats)");
+				"list, watch, ring, reports, stats, backup)");
 	}
 	if (a->service_arg != NULL) {
 		if (a->service != NULL && strcmp(a->service, a->service_arg) != 0) {
@@ -401,6 +403,9 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 	}
 	if ((mask & IDENT) && a->port == 0) {
 		return usage_err(err, errsz, "%s needs --port", args_cmd_name(a->cmd));
+	}
+	if (a->cmd == ARGS_BACKUP && a->file == NULL) {
+		return usage_err(err, errsz, "backup needs a FILE");
 	}
 	if (a->cmd == ARGS_RING && a->key == NULL) {
 		return usage_err(err, errsz, "ring needs --key");
@@ -438,6 +443,10 @@ static int positional(void *t, const char *arg, char *err, size_t errsz)
 	}
 	if (a->cmd == ARGS_STATUS && a->status == ROSTER_STATUS_UNSPECIFIED) {
 		return parse_status_word(a, arg, err, errsz);
+	}
+	if (a->cmd == ARGS_BACKUP && a->file == NULL) {
+		a->file = arg;
+		return 0;
 	}
 	if (a->cmd == ARGS_QUERY && a->service_arg == NULL) {
 		/* roster query web: the service, as --service gives it. */

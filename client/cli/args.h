@@ -33,6 +33,7 @@ enum args_cmd {
 	ARGS_REPORTS,
 	ARGS_STATS,
 	ARGS_DOCTOR,
+	ARGS_BACKUP,
 	ARGS_HELP,
 };
 
@@ -50,6 +51,7 @@ struct args {
 	enum args_cmd cmd;
 	const char *service, *protocol, *host, *key;
 	const char *service_arg; /**< query's positional service, before it is checked */
+	const char *file;        /**< backup FILE */
 	uint16_t port;
 	const char *addresses[ARGS_MAX_ADDRESSES];
 	size_t n_addresses;

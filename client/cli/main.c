@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client/cli/args.h"
 #include "client/cli/doctor.h"
@@ -192,6 +193,31 @@ static int cmd_stats(struct cli *cli, bool reports)
 	} else {
 		output_stats(stdout, cli->a.json, &s);
 	}
+	return EXIT_OK;
+}
+
+/* FILE is on the registry's host; a relative one is taken from our working
+ * directory (right when the registry runs here). */
+static int cmd_backup(struct cli *cli)
+{
+	char path[4096];
+	const char *file = cli->a.file;
+	if (file[0] != '/') {
+		char cwd[3072];
+		if (getcwd(cwd, sizeof(cwd)) == NULL ||
+				(size_t)snprintf(path, sizeof(path), "%s/%s", cwd, file) >=
+						sizeof(path)) {
+			return report(cli, EXIT_USAGE,
+					"backup: cannot make the FILE path absolute");
+		}
+		file = path;
+	}
+	uint64_t bytes = 0, ms = 0;
+	int rc = roster_backup(cli->client, file, &bytes, &ms);
+	if (rc != 0) {
+		return fail_lib(cli, rc);
+	}
+	output_backup(stdout, cli->a.json, file, bytes, ms);
 	return EXIT_OK;
 }
 
@@ -636,6 +662,9 @@ int main(int argc, char **argv)
 	case ARGS_DOCTOR:
 		code = cmd_doctor(&cli,
 				sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH);
+		break;
+	case ARGS_BACKUP:
+		code = cmd_backup(&cli);
 		break;
 	default:
 		code = report(&cli, EXIT_USAGE, "no command");

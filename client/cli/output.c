@@ -204,6 +204,17 @@ void output_list(FILE *f, bool json, const struct roster_list *l)
 	}
 }
 
+void output_backup(FILE *f, bool json, const char *file, uint64_t bytes, uint64_t ms)
+{
+	if (json) {
+		emit_json(f, json_pack("{s:s, s:I, s:I}", "file", file, "bytes", (json_int_t)bytes,
+					     "duration_ms", (json_int_t)ms));
+		return;
+	}
+	fprintf(f, "backup %s: %llu bytes in %llu ms\n", file, (unsigned long long)bytes,
+			(unsigned long long)ms);
+}
+
 void output_stats(FILE *f, bool json, const struct roster_stats *s)
 {
 	if (json) {

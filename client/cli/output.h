@@ -38,6 +38,9 @@ void output_list(FILE *f, bool json, const struct roster_list *l);
 /** A registry's statistics. */
 void output_stats(FILE *f, bool json, const struct roster_stats *s);
 
+/** A backup written: its file, size and duration. */
+void output_backup(FILE *f, bool json, const char *file, uint64_t bytes, uint64_t ms);
+
 /** The client error reports counted by a registry (from its statistics). */
 void output_reports(FILE *f, bool json, const struct roster_stats *s);
 

@@ -64,7 +64,9 @@ struct api {
 	uint64_t tokens_gen;       /* bumped by each reload */
 	struct rs_linelog audit;   /* --audit-log (closed: none) */
 	uint64_t held_closed;      /* closed for holding over max_outbuf of replies */
-	uint8_t rbuf[65536];       /* every read lands here and is consumed at once */
+	struct conn *backup_conn;  /* the connection whose Backup runs, or NULL */
+	uint64_t backup_id;
+	uint8_t rbuf[65536]; /* every read lands here and is consumed at once */
 };
 
 /* ---- output ---------------------------------------------------------------- */
@@ -160,6 +162,9 @@ static void conn_closed(struct net_tcp_conn *tc, enum net_tcp_close_reason why)
 	}
 	if (c->nwatches > 0) {
 		watchers_remove(c);
+	}
+	if (api->backup_conn == c) {
+		api->backup_conn = NULL; /* the backup goes on; nobody to tell */
 	}
 	rs_frame_decoder_deinit(&c->dec);
 	api_ops_out_deinit(&c->out);
@@ -374,6 +379,8 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 			.wall_ms = rs_clock_wall_ms(),
 			.stats = api->ctx.stats,
 			.stats_ud = api->ctx.stats_ud,
+			.backup = api->ctx.backup,
+			.backup_ud = api->ctx.backup_ud,
 			.scratch = &api->scratch,
 			.counters = &api->counters,
 			.watches = c->watches,
@@ -415,6 +422,10 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 	}
 	if (res.flags & API_OPS_WATCH_CANCEL) {
 		conn_watch_cancel(c, res.cancel_id);
+	}
+	if (res.flags & API_OPS_DEFERRED) {
+		c->api->backup_conn = c;
+		c->api->backup_id = res.id;
 	}
 	if (res.flags & API_OPS_CLOSE) {
 		if (res.flags & API_OPS_MALFORMED) {
@@ -679,4 +690,20 @@ const struct api_counters *api_counters_get(struct api *api)
 	api->counters.tokens = api->tokens != NULL ? api->tokens->n : 0;
 	api->counters.audit_errors = api->audit.errors;
 	return &api->counters;
+}
+
+void api_backup_done(struct api *api, int rc, uint64_t bytes, uint64_t duration_ms, const char *msg)
+{
+	if (api == NULL || api->backup_conn == NULL) {
+		return;
+	}
+	struct conn *c = api->backup_conn;
+	api->backup_conn = NULL;
+	if (rc < 0) {
+		api->counters.errors++;
+	}
+	if (api_ops_backup_append(&c->out, api->backup_id, rc, bytes, duration_ms, msg) < 0) {
+		c->close_after_flush = true;
+	}
+	conn_mark_dirty(c);
 }

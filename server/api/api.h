@@ -103,6 +103,10 @@ struct api_context {
 	const char *tokens_path;
 	/** --audit-log: the audit log's path; NULL or "": none. */
 	const char *audit_path;
+	/** Starts a backup for Backup; its end is told with api_backup_done().
+	 * NULL: Backup is UNSUPPORTED. */
+	api_ops_backup_cb backup;
+	void *backup_ud;
 };
 
 /**
@@ -144,6 +148,15 @@ size_t api_seal(struct api *api);
  *        streams are closed once what they hold is out.
  */
 void api_flush(struct api *api, int commit_rc);
+
+/**
+ * The backup a Backup request started has ended: its reply is queued for
+ * the connection that asked (sent with the next flush), unless that
+ * connection is gone. NULL-safe.
+ * @param rc 0, or the failure with @p msg naming it.
+ */
+void api_backup_done(
+		struct api *api, int rc, uint64_t bytes, uint64_t duration_ms, const char *msg);
 
 /** The store's change listener: feeds Watch streams. */
 void api_on_change(struct api *api, const struct store_change *change);

@@ -51,6 +51,7 @@ Roster__V1__ErrorCode api_convert_error_code(int rc)
 		return ROSTER__V1__ERROR_CODE__STORAGE_ERROR;
 	case RS_ENOMEM:
 	case RS_EAGAIN:
+	case RS_EBUSY: /* a backup runs already */
 		return ROSTER__V1__ERROR_CODE__UNAVAILABLE;
 	case RS_ENOTSUP:
 		return ROSTER__V1__ERROR_CODE__UNSUPPORTED;

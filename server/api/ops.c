@@ -798,6 +798,69 @@ static void op_cancel_watch(struct op *o, const Roster__V1__CancelWatchRequest *
 	op_error(o, RS_ENOENT, "no watch with id %llu", (unsigned long long)wid);
 }
 
+/* ---- backup ------------------------------------------------------------------ */
+
+/* An admin operation (Backup): with --api-tokens only an admin token. */
+static bool op_admin_allowed(struct op *o)
+{
+	const struct api_ops_ctx *c = o->ctx;
+	if (c->tokens == NULL || api_token_is_admin(c->token)) {
+		return true;
+	}
+	if (c->token == NULL) {
+		op_refuse(o, API_OPS_REFUSED_UNAUTHENTICATED,
+				"not authenticated: send Authenticate with a token first");
+	} else {
+		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' is not an admin token",
+				c->token->name);
+	}
+	if (!c->tokens_dry_run) {
+		return false;
+	}
+	op_refusal_undo(o);
+	return true;
+}
+
+static void op_backup(struct op *o, const Roster__V1__BackupRequest *q)
+{
+	o->res->audit.op = "backup";
+	if (!op_admin_allowed(o)) {
+		return;
+	}
+	if (o->ctx->backup == NULL) {
+		op_error(o, RS_ENOTSUP, "backups are not available here");
+		return;
+	}
+	const char *path = q != NULL && q->path != NULL ? q->path : "";
+	if (path[0] != '/') {
+		op_error(o, RS_EINVAL,
+				"backup: the path must be absolute (a file on the registry's "
+				"host), not '%s'",
+				path);
+		return;
+	}
+	int rc = o->ctx->backup(path, o->ctx->backup_ud);
+	if (rc == RS_EBUSY) {
+		op_error(o, rc, "backup: another backup is running; try again when it is done");
+	} else if (rc < 0) {
+		op_error(o, rc, "backup %s: cannot start: %s", path, rs_strerror(rc));
+	} else {
+		o->res->flags |= API_OPS_DEFERRED;
+	}
+}
+
+int api_ops_backup_append(struct api_ops_out *out, uint64_t id, int rc, uint64_t bytes,
+		uint64_t duration_ms, const char *msg)
+{
+	if (rc < 0) {
+		return api_ops_error_append(out, id, rc, msg);
+	}
+	Roster__V1__BackupResponse br = ROSTER__V1__BACKUP_RESPONSE__INIT;
+	br.bytes = bytes;
+	br.duration_ms = duration_ms;
+	return API_CONVERT_RESULT_APPEND(out, id, BACKUP, backup, &br);
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 /* Operations that read: each needs a read scope (any scope implies it). */
@@ -854,6 +917,9 @@ static void op_run(struct op *o, const Request *q)
 		break;
 	case ROSTER__V1__REQUEST__OP_CANCEL_WATCH:
 		op_cancel_watch(o, q->cancel_watch);
+		break;
+	case ROSTER__V1__REQUEST__OP_BACKUP:
+		op_backup(o, q->backup);
 		break;
 	default:
 		/* An empty envelope or an operation from a newer client. */

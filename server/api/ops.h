@@ -60,6 +60,10 @@ struct stats_snapshot;
 /** Fills @p out with a snapshot of the server's counters (server/stats.h). */
 typedef void (*api_ops_stats_cb)(struct stats_snapshot *out, void *ud);
 
+/** Start a backup to @p path for the request @p id (api_backup_done() answers
+ * it later). @return 0 (started), RS_EBUSY, RS_EINVAL, or another code. */
+typedef int (*api_ops_backup_cb)(const char *path, void *ud);
+
 /** What the operations may read and count. Borrowed for one call. */
 struct api_ops_ctx {
 	struct store *store;
@@ -68,6 +72,8 @@ struct api_ops_ctx {
 	uint64_t wall_ms;                  /**< wall clock, ms since the epoch: shown times */
 	api_ops_stats_cb stats;            /**< for Stats; NULL: Stats is UNSUPPORTED */
 	void *stats_ud;
+	api_ops_backup_cb backup; /**< for Backup; NULL: Backup is UNSUPPORTED */
+	void *backup_ud;
 	struct rs_arena *scratch;        /**< per-response memory; reset before return */
 	struct api_counters *counters;   /**< requests, errors, malformed, watch_events */
 	const struct api_watch *watches; /**< the connection's watches (CancelWatch, the cap) */
@@ -104,6 +110,9 @@ enum api_ops_flag {
 	API_OPS_AUTH = 1u << 5,
 	/** Write api_ops_result.audit to the audit log. */
 	API_OPS_AUDIT = 1u << 6,
+	/** A backup started: its reply comes later (api_ops_backup_append()),
+	 * for api_ops_result.id. */
+	API_OPS_DEFERRED = 1u << 7,
 };
 
 /** Why a request was refused with PERMISSION_DENIED (counters, audit). */
@@ -158,3 +167,11 @@ void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_
  */
 __attribute__((warn_unused_result)) int api_ops_error_append(
 		struct api_ops_out *out, uint64_t id, int rc, const char *msg);
+
+/**
+ * Append the answer to a Backup request: a BackupResponse when @p rc is 0,
+ * else the error @p rc maps to with @p msg.
+ * @return 0, or RS_ENOMEM (the output could not grow).
+ */
+__attribute__((warn_unused_result)) int api_ops_backup_append(struct api_ops_out *out, uint64_t id,
+		int rc, uint64_t bytes, uint64_t duration_ms, const char *msg);

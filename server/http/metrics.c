@@ -452,6 +452,18 @@ static void prom_persist(struct rs_buf *t, const struct stats_snapshot *snap)
 			{"roster_store_commit_failures_total", "counter",
 					"LMDB group commits that failed (their writes were refused).",
 					p->commit_failures},
+			{"roster_backups_total", "counter", "Hot backups of the store written.",
+					p->backups},
+			{"roster_backup_failures_total", "counter", "Hot backups that failed.",
+					p->backup_failures},
+			{"roster_backup_last_timestamp_seconds", "gauge",
+					"When the last backup was written (Unix time; 0: none yet).",
+					p->backup_last_wall_ms / 1000},
+			{"roster_backup_last_duration_ms", "gauge",
+					"How long the last backup took, ms.",
+					p->backup_last_duration_ms},
+			{"roster_backup_last_bytes", "gauge", "Size of the last backup, bytes.",
+					p->backup_last_bytes},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 }

@@ -218,7 +218,9 @@ const struct store_persist_ops *persist_ops(void)
 /* A batch is back from the writer: note what it did, and tell the owner. */
 static void batch_finish(struct persist *p, struct persist_batch *b)
 {
-	struct persist_result r = {b->rc, b->map_before, b->map_after};
+	char why[sizeof(b->why)];
+	memcpy(why, b->why, sizeof(why));
+	struct persist_result r = {b->rc, b->map_before, b->map_after, why};
 	p->inflight = NULL;
 	p->inflight_bytes = 0;
 	p->commits++;
@@ -430,7 +432,24 @@ static int dir_check(const char *dir, char *err, size_t errsz)
 		snprintf(err, errsz, "data dir %s: %s", dir, strerror(e));
 		return -e;
 	}
-	int rc = lock_file_prealloc(dir);
+	return 0;
+}
+
+/* Before LMDB opens the store, with the directory locked: a reset, the
+ * damage check, the lock file's blocks. */
+static int store_prepare(struct persist *p, unsigned flags, char *err, size_t errsz)
+{
+	const char *dir = p->path;
+	int rc = 0;
+	if (flags & PERSIST_OPEN_RESET) {
+		rc = persist_reset(dir, p->note, sizeof(p->note), err, errsz);
+	} else {
+		rc = persist_check_dir(dir, &p->check, p->note, sizeof(p->note), err, errsz);
+	}
+	if (rc < 0) {
+		return rc;
+	}
+	rc = lock_file_prealloc(dir);
 	if (rc < 0) {
 		snprintf(err, errsz, "data dir %s: cannot allocate the LMDB lock file: %s", dir,
 				rs_strerror(rc));
@@ -500,6 +519,12 @@ static int env_open(struct persist *p, uint64_t map_size, const char **what)
 int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct persist **out,
 		char *err, size_t errsz)
 {
+	return persist_open_flags(dir, map_size, map_max, 0, out, err, errsz);
+}
+
+int persist_open_flags(const char *dir, uint64_t map_size, uint64_t map_max, unsigned flags,
+		struct persist **out, char *err, size_t errsz)
+{
 	int rc = dir_check(dir, err, errsz);
 	if (rc < 0) {
 		return rc;
@@ -524,6 +549,12 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 		free(p);
 		return rc;
 	}
+	rc = store_prepare(p, flags, err, errsz);
+	if (rc < 0) {
+		close(p->lock_fd);
+		free(p);
+		return rc;
+	}
 	const char *what;
 	rc = env_open(p, map_size, &what);
 	if (rc != 0) {
@@ -533,6 +564,16 @@ int persist_open(const char *dir, uint64_t map_size, uint64_t map_max, struct pe
 		free(p);
 		return persist_map_err(rc);
 	}
+	rc = persist_marker_write(dir);
+	if (rc < 0) {
+		snprintf(err, errsz, "data dir %s: cannot write the store marker: %s", dir,
+				rs_strerror(rc));
+		mdb_env_close(p->env);
+		close(p->lock_fd);
+		free(p);
+		return rc;
+	}
+	pthread_rwlock_init(&p->map_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work_cond, NULL);
 	pthread_cond_init(&p->done_cond, NULL);
@@ -562,6 +603,7 @@ int persist_close(struct persist *p)
 	}
 	free(p->vbuf);
 	pthread_mutex_destroy(&p->lock);
+	pthread_rwlock_destroy(&p->map_lock);
 	pthread_cond_destroy(&p->work_cond);
 	pthread_cond_destroy(&p->done_cond);
 	free(p);
@@ -595,6 +637,16 @@ uint64_t persist_map_max(const struct persist *p)
 uint64_t persist_commits(const struct persist *p)
 {
 	return p->commits;
+}
+
+const char *persist_open_note(const struct persist *p)
+{
+	return p->note;
+}
+
+struct persist_check_stats persist_open_check(const struct persist *p)
+{
+	return p->check;
 }
 
 uint64_t persist_refusals(const struct persist *p)

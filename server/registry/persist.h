@@ -39,7 +39,24 @@
  * the last commit) and at the maximum fails synchronously with
  * RS_ESTORE_FULL once that passes 90 % of it. Deletes are always accepted.
  *
- * Threads: everything here is called on the loop thread. The writer thread
+ * Damage (persist_check.c, persist_walk.c): persist_open() checks the data
+ * file before LMDB maps it for serving (the meta pages against the file's
+ * size, then in a child process every page of every B-tree checked as the
+ * writer will trust it, then LMDB's own read of every record; a damaged
+ * page kills the child, not rosterd), and refuses a damaged store with RS_ESTORE_DAMAGED and one
+ * line naming the file and the damage. A data file that is empty or missing
+ * where a store existed (the marker file "roster-store" or LMDB's lock file
+ * is there) is damage, not a new store. A damaged lock file is moved aside
+ * and rebuilt when no other process uses the store (LMDB itself
+ * reinitialises it then), and refused when one does.
+ *
+ * Files (persist_files.c): a hot backup (persist_backup(), a compacted copy
+ * made in its own read transaction, off the loop thread, renamed into
+ * place), a restore (persist_restore(), offline) and a reset
+ * (PERSIST_OPEN_RESET: the old files moved aside).
+ *
+ * Threads: everything here is called on the loop thread, but
+ * persist_backup(), which runs on a thread of its own. The writer thread
  * owns every write transaction from persist_start() to persist_stop(); a
  * transaction begins and commits on one thread. Before persist_start() and
  * after persist_stop(), persist_batch_commit() and persist_load() run their
@@ -62,6 +79,10 @@ struct persist_result {
 	int rc;              /**< 0, or the commit's error (see persist_batch_commit()) */
 	uint64_t map_before; /**< the map's size before the batch, bytes */
 	uint64_t map_after;  /**< and after: larger when it grew for (or after) the batch */
+	/** With RS_ESTORE_FULL: the limit that was met ("the map is at
+	 * --map-max, 64 MiB", "the map cannot grow past ..."); else "".
+	 * Valid during the callback. */
+	const char *why;
 };
 
 /**
@@ -72,6 +93,116 @@ struct persist_result {
  * and persist_batch_commit().
  */
 typedef void (*persist_done_cb)(const struct persist_result *r, void *ud);
+
+/** What the damage check found (persist_check_file()). */
+struct persist_check_stats {
+	uint64_t file_bytes; /**< the data file's size */
+	uint64_t pages;      /**< pages in use, as its meta page says */
+	uint64_t psize;      /**< its page size */
+	uint64_t entries;    /**< records walked, in every database with the free list */
+	double ms;           /**< how long the check took */
+};
+
+/** Flags of persist_open_flags(). */
+enum persist_open_flag {
+	/** Move the existing data file aside (data.mdb.reset-<time>) and start
+	 * empty, even when it is damaged (--reset-store). */
+	PERSIST_OPEN_RESET = 1u << 0,
+};
+
+/** Scheduled backups are named <dir>/roster-backup-<UTC time>.mdb. */
+#define PERSIST_BACKUP_PREFIX "roster-backup-"
+
+/**
+ * Check one LMDB data file without letting a damaged page reach this
+ * process: its meta pages (read, not mapped) against its size, then in a
+ * forked child every page of every B-tree (persist_walk.c: page numbers,
+ * types, depths, node offsets and sizes, overflow pages, pages reached once,
+ * free pages not in use, the recorded counts), then every record read
+ * through LMDB (keys in order, values read whole). Blocks for the walk (about a
+ * second per 10 million records; a walk that does not end is stopped).
+ * @param file the data file (a store's data.mdb, or a backup).
+ * @param st filled in (also on failure, as far as it got).
+ * @param err the damage, without the file's name ("truncated: ...").
+ * @return 0; RS_ESTORE_DAMAGED; RS_ENOENT (no such file); another errno
+ *         code (cannot read it, cannot fork).
+ */
+__attribute__((warn_unused_result)) int persist_check_file(
+		const char *file, struct persist_check_stats *st, char *err, size_t errsz);
+
+/**
+ * The damage rules of a data directory, before LMDB opens it: a missing or
+ * empty data.mdb where a store existed is damage; a data file is checked
+ * with persist_check_file(); a damaged lock file is moved aside when no other
+ * process uses it (@p note then says so), refused when one does. Call with
+ * the directory locked (persist_open() does).
+ * @param note set to a line to log, or "" (what was done about the lock file).
+ * @param err one line: the file, what is wrong, and the way out (restore,
+ *        --reset-store; docs/operations.md).
+ * @return 0 (also for a new store), RS_ESTORE_DAMAGED, or an errno code.
+ */
+__attribute__((warn_unused_result)) int persist_check_dir(const char *dir,
+		struct persist_check_stats *st, char *note, size_t notesz, char *err, size_t errsz);
+
+/**
+ * Write the marker that says a store lives in @p dir (once; persist_open()
+ * does it after its first open). Its presence makes a missing or empty
+ * data file damage.
+ * @return 0 or an errno code.
+ */
+__attribute__((warn_unused_result)) int persist_marker_write(const char *dir);
+
+/**
+ * Install @p file (a backup) as the store of @p dir, offline: the file is
+ * checked (persist_check_file()), the directory locked (no rosterd may run
+ * on it), the file copied in and fsync'd, the current data file moved aside
+ * as data.mdb.before-restore-<time>, the copy renamed into place, and the
+ * lock file dropped. Nothing is changed when the file is damaged.
+ * @param note set to the line to print on success.
+ * @return 0, RS_ESTORE_DAMAGED (the file), RS_EBUSY (a process uses the
+ *         store), or an errno code; @p err names the problem.
+ */
+__attribute__((warn_unused_result)) int persist_restore(const char *dir, const char *file,
+		char *note, size_t notesz, char *err, size_t errsz);
+
+/**
+ * Move the store of @p dir aside (data.mdb.reset-<time>) and drop its lock
+ * file; persist_open_flags() with PERSIST_OPEN_RESET calls it with the
+ * directory locked.
+ * @return 0, RS_EBUSY (another process uses the store), or an errno code.
+ */
+__attribute__((warn_unused_result)) int persist_reset(
+		const char *dir, char *note, size_t notesz, char *err, size_t errsz);
+
+/**
+ * Write a consistent, compacted copy of the store to @p path: to
+ * @p path.tmp-<pid> in the copy's own read transaction (a snapshot of the
+ * last commit before it began; writes go on meanwhile), fsync'd, renamed
+ * to @p path, and the directory fsync'd. The map does not grow while it runs
+ * (a batch that needs room waits for it).
+ * @note Blocks for the copy: call it on a thread other than the loop's; at
+ *       most one at a time per handle is expected but several are safe.
+ * @param bytes set to the copy's size.
+ * @return 0 or a negative code (an errno code such as -ENOSPC or -EACCES, or
+ *         RS_ESTORE); @p err names the file and the problem.
+ */
+__attribute__((warn_unused_result)) int persist_backup(
+		struct persist *p, const char *path, uint64_t *bytes, char *err, size_t errsz);
+
+/**
+ * A scheduled backup's file name in @p dir (PERSIST_BACKUP_PREFIX, the UTC
+ * time to the second, ".mdb").
+ * @return 0 or RS_ERANGE.
+ */
+__attribute__((warn_unused_result)) int persist_backup_name(
+		char *out, size_t outsz, const char *dir);
+
+/**
+ * Delete the oldest scheduled backups of @p dir beyond the newest @p keep
+ * (files named by persist_backup_name(); nothing else is touched).
+ * @return the number deleted, or a negative code.
+ */
+int persist_backup_prune(const char *dir, unsigned keep);
 
 /**
  * Open (creating if needed) the store in @p dir. No thread is started.
@@ -85,6 +216,24 @@ typedef void (*persist_done_cb)(const struct persist_result *r, void *ud);
  */
 __attribute__((warn_unused_result)) int persist_open(const char *dir, uint64_t map_size,
 		uint64_t map_max, struct persist **out, char *err, size_t errsz);
+
+/**
+ * persist_open() with @p flags (enum persist_open_flag). Before LMDB opens
+ * the store, the directory is locked and checked (persist_check_dir()).
+ * @return as persist_open(), and RS_ESTORE_DAMAGED (not opened: @p err is
+ *         the one line to print; exit 2).
+ */
+__attribute__((warn_unused_result)) int persist_open_flags(const char *dir, uint64_t map_size,
+		uint64_t map_max, unsigned flags, struct persist **out, char *err, size_t errsz);
+
+/**
+ * What opening did that the operator should read (a reset, a lock file
+ * rebuilt), or "". Valid until persist_close().
+ */
+const char *persist_open_note(const struct persist *p);
+
+/** The damage check's figures from opening (zero for a new store). */
+struct persist_check_stats persist_open_check(const struct persist *p);
 
 /**
  * Start the writer thread and attach its "done" handle to @p loop. Call

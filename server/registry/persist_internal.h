@@ -10,6 +10,9 @@
  *   persist.c         open and close, the store hooks (encoding into the
  *                     pending batch), handing batches to the writer
  *   persist_load.c    loading the store from disk
+ *   persist_walk.c    the damage check's walk of every page of a mapped file
+ *   persist_check.c   the damage check (the meta pages, a child's walk)
+ *   persist_files.c   backup, restore, reset
  *
  * Threads: the loop thread owns everything but the fields marked "writer";
  * the two meet under persist.lock (the batch handed over and its result).
@@ -76,6 +79,7 @@ struct persist_batch {
 	uint64_t used_bytes; /* the map's pages in use after the commit */
 	uint64_t map_before; /* the map's size before and after this batch */
 	uint64_t map_after;
+	char why[256]; /* a refusal for room: the limit met */
 };
 
 struct persist {
@@ -85,6 +89,11 @@ struct persist {
 	uint64_t map_max;
 	size_t psize;    /* the page size */
 	char path[4096]; /* the data directory */
+	char note[1024]; /* what opening did (persist_open_note()) */
+	struct persist_check_stats check;
+	/* Held for reading by a backup (its copy reads through the map), for
+	 * writing by a map resize (which remaps it). */
+	pthread_rwlock_t map_lock;
 
 	/* Loop thread. */
 	struct persist_batch batches[2];
@@ -132,6 +141,15 @@ uint64_t persist_used_bytes(const struct persist *p);
 /* Commit @p b in one write transaction on the calling thread, growing the
  * map on MDB_MAP_FULL up to map_max and redoing it; sets its result. */
 void persist_writer_run(struct persist *p, struct persist_batch *b);
+
+/* ---- persist_walk.c ------------------------------------------------------- */
+
+/* Check every page of every B-tree of a mapped LMDB file of @p npages pages
+ * of @p psize bytes, from meta page @p meta (0 or 1, the newer), before any
+ * of it is used. Only in the damage check's child: it reads @p map. Returns
+ * 0 with @p records set, or -1 with @p msg naming the damage. */
+int persist_walk_pages(const uint8_t *map, uint64_t psize, uint64_t npages, unsigned meta,
+		uint64_t *records, char *msg, size_t msgsz);
 
 /* Start and stop the writer thread. */
 int persist_writer_start(struct persist *p);

@@ -8,6 +8,7 @@
 #include "server/registry/persist_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -92,37 +93,72 @@ static int batch_commit_once(struct persist *p, const struct persist_batch *b)
 	return mdb_txn_commit(txn);
 }
 
-/* No transaction is open in the process when this runs (the writer's is
- * over, and the loop thread opens none while a batch is in flight): the
- * one moment LMDB allows a resize. */
-static int map_grow(struct persist *p)
+/* No write transaction is open in the process when this runs (the
+ * writer's is over, and the loop thread opens none while a batch is in
+ * flight). A resize unmaps and maps the file again, so no read may be
+ * under way either: a backup's copy holds map_lock for reading. @p wait:
+ * wait for a backup to finish (the batch needs the room); else grow later. */
+static int map_grow(struct persist *p, bool wait)
 {
 	uint64_t next = p->w_map_size * 2;
 	next = next > p->map_max ? p->map_max : next;
+	if (wait) {
+		pthread_rwlock_wrlock(&p->map_lock);
+	} else if (pthread_rwlock_trywrlock(&p->map_lock) != 0) {
+		return EBUSY;
+	}
 	int rc = mdb_env_set_mapsize(p->env, next);
+	pthread_rwlock_unlock(&p->map_lock);
 	if (rc == 0) {
 		p->w_map_size = next;
 	}
 	return rc;
 }
 
+/* Why a batch was refused for room, naming the limit that was met. */
+static void full_why(struct persist *p, struct persist_batch *b, int lmdb_rc, int grow_rc)
+{
+	if (lmdb_rc == MDB_TXN_FULL) {
+		snprintf(b->why, sizeof(b->why),
+				"the batch touches more pages than one LMDB transaction may");
+	} else if (p->w_map_size >= p->map_max) {
+		snprintf(b->why, sizeof(b->why),
+				"the map is at --map-max, %llu MiB (raise --map-max)",
+				(unsigned long long)(p->map_max >> 20));
+	} else {
+		snprintf(b->why, sizeof(b->why),
+				"the map cannot grow past %llu MiB (--map-max is %llu MiB): %s "
+				"(free memory or disk space)",
+				(unsigned long long)(p->w_map_size >> 20),
+				(unsigned long long)(p->map_max >> 20), mdb_strerror(grow_rc));
+	}
+}
+
 void persist_writer_run(struct persist *p, struct persist_batch *b)
 {
 	b->map_before = p->w_map_size;
-	int rc;
+	b->why[0] = '\0';
+	int rc, grow_rc = 0;
 	for (;;) {
 		rc = batch_commit_once(p, b);
 		/* Full: grow and apply the whole batch again (it still has
 		 * every write). A store reopened with a map smaller than its
-		 * data starts at exactly the data's size and comes here first. */
-		if (rc != MDB_MAP_FULL || p->w_map_size >= p->map_max || map_grow(p) != 0) {
+		 * data starts at exactly the data's size and comes here first.
+		 * Nothing is lost meanwhile: the batch is retried here, and the
+		 * loop never sees the failure it recovered from. */
+		if (rc != MDB_MAP_FULL || p->w_map_size >= p->map_max ||
+				(grow_rc = map_grow(p, true)) != 0) {
 			break;
 		}
 	}
 	uint64_t used = persist_used_bytes(p);
 	if (rc == 0 && p->w_map_size < p->map_max && used * 100 > p->w_map_size * GROW_AT_PCT) {
-		/* Grow ahead, so that the next batch rarely meets a full map. */
-		(void)map_grow(p);
+		/* Grow ahead, so that the next batch rarely meets a full map
+		 * (not while a backup reads: the next batch grows it then). */
+		(void)map_grow(p, false);
+	}
+	if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
+		full_why(p, b, rc, grow_rc);
 	}
 	b->rc = persist_map_err(rc);
 	b->used_bytes = used;

@@ -449,6 +449,26 @@ struct roster_stats {
  */
 ROSTER_API ROSTER_WUR int roster_stats(struct roster_client *c, struct roster_stats *out);
 
+/**
+ * Ask the first configured registry (not the first that answers: a backup
+ * is of one registry's store) for a hot backup of its store to @p path, a
+ * file on the registry's host (absolute). Returns once the file is on disk.
+ * Waits at least ROSTER_BACKUP_TIMEOUT_MS, or the client's timeout if
+ * longer: a large store takes seconds to copy.
+ * @param bytes set to the backup's size; @p duration_ms to how long it took
+ *        (either may be NULL).
+ * @return 0; ROSTER_EUNREACHABLE, ROSTER_ETIMEDOUT; or the registry's
+ *         error (ROSTER_EINVAL for a relative path, ROSTER_EAGAIN when a
+ *         backup runs, ROSTER_ENOTSUP from a registry without backups,
+ *         ROSTER_ENOENT for a missing directory, ROSTER_ESERVER for another
+ *         file error); roster_errmsg() names it.
+ */
+ROSTER_API ROSTER_WUR int roster_backup(
+		struct roster_client *c, const char *path, uint64_t *bytes, uint64_t *duration_ms);
+
+/** The least time roster_backup() waits for its answer. */
+#define ROSTER_BACKUP_TIMEOUT_MS 600000u
+
 /** What one registry did with a one-shot write (roster_write_outcomes()). */
 enum roster_outcome_kind {
 	ROSTER_OUTCOME_APPLIED = 1, /**< it made the change */

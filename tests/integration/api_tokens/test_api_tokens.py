@@ -117,6 +117,24 @@ def test_read_scope_reads_and_writes_nothing(srv):
         assert c.wait(rid).error == OK
 
 
+def test_backup_needs_an_admin_token(srv, tmp_path):
+    """Backup (an admin operation, docs/operations.md "Backup") is refused to
+    every other scope, and unauthenticated; an admin token gets the file."""
+    path = str(tmp_path / "now.mdb")
+    for secret in (None, "r-secret-1", "w-secret-2"):
+        with srv.client() as c:
+            if secret:
+                assert auth(c, secret).error == OK
+            r = c.request(backup=pb().BackupRequest(path=path))
+            assert r.error == PERMISSION_DENIED, (secret, r.message)
+            assert not os.path.exists(path)
+    with srv.client() as c:
+        assert auth(c, "a-secret-4").error == OK
+        r = c.request(backup=pb().BackupRequest(path=path))
+        assert r.error == OK, r.message
+        assert os.path.getsize(path) == r.backup.bytes > 0
+
+
 def test_write_glob_covers_its_services_only(srv):
     with srv.client() as c:
         r = auth(c, "w-secret-2")

@@ -172,6 +172,8 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --rrl-rate 5/s", "invalid rrl-rate"},
 			{"--site a --domain b --rrl-slip 101", "invalid rrl-slip"},
 			{"--site a --domain b --acl-dry-run=maybe", "invalid acl-dry-run 'maybe'"},
+			{"--site a --domain b --backup-interval 10ms", "backup-interval"},
+			{"--site a --domain b --backup-keep 0", "backup-keep"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -415,4 +417,27 @@ Test(config, tsig_keyfile_and_xfr_key)
 	cr_expect_str_eq(cfg.xfr_key, "roster_xfr.");
 	cr_expect_neq(parse(&cfg, "--site a --domain b --xfr-key a..b", err, sizeof(err)), 0);
 	cr_expect(strstr(err, "xfr-key") != NULL, "%s", err);
+}
+
+Test(config, store_file_flags)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b", err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.backup_interval_ms, 3600000);
+	cr_expect_eq(cfg.backup_keep, 7);
+	cr_expect_not(cfg.reset_store);
+	cr_expect_str_empty(cfg.backup_dir);
+	cr_assert_eq(parse(&cfg,
+				     "--site a --domain b --backup-dir /b --backup-interval 15m "
+				     "--backup-keep 3 --reset-store",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_str_eq(cfg.backup_dir, "/b");
+	cr_expect_eq(cfg.backup_interval_ms, 900000);
+	cr_expect_eq(cfg.backup_keep, 3);
+	cr_expect(cfg.reset_store);
+	/* --restore is offline: no site or domain needed. */
+	cr_assert_eq(parse(&cfg, "--data /d --restore /b/x.mdb", err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(cfg.restore_file, "/b/x.mdb");
 }
