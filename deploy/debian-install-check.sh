@@ -108,21 +108,32 @@ say "mirror $mirror${security:+, security $security}"
 # --- a fresh Debian 12 root ---------------------------------------------------
 "$root/deploy/install-deps.sh" debootstrap debian-archive-keyring dnsutils python3
 mkdir -p "$cache"
+remove_root() { # dir: unmount what is mounted under it, then remove it
+	awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+		xargs -r umount -l
+	# Never remove a tree with the host's /dev or /proc still under it.
+	if grep -q " $1/" /proc/mounts; then
+		say "still mounted under $1, not removed:" >&2
+		grep " $1/" /proc/mounts >&2
+		return 1
+	fi
+	rm -rf --one-file-system "$1"
+}
 if [ -z "$(find "$tarball" -mtime -30 2>/dev/null)" ]; then
 	say "debootstrap --variant=minbase $suite (cached in $tarball)"
 	boot=$(mktemp -d /var/tmp/roster-debootstrap.XXXXXX)
+	trap 'rc=$?; rm -f "$tarball.new"; remove_root "$boot"; exit $rc' EXIT
+	trap 'exit 130' INT TERM HUP
 	if ! debootstrap --variant=minbase --arch="$arch" "$suite" "$boot" "$mirror" \
 		>"$cache/debootstrap.log" 2>&1; then
 		tail -30 "$cache/debootstrap.log" >&2
-		awk -v d="$boot/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-			xargs -r umount -l
-		grep -q " $boot/" /proc/mounts || rm -rf --one-file-system "$boot"
 		die "debootstrap failed (log: $cache/debootstrap.log)"
 	fi
 	chmod 755 "$boot"
 	tar -C "$boot" --numeric-owner -czf "$tarball.new" .
 	mv "$tarball.new" "$tarball"
-	grep -q " $boot/" /proc/mounts || rm -rf --one-file-system "$boot"
+	remove_root "$boot"
+	trap - EXIT
 	phase debootstrap
 fi
 
@@ -140,14 +151,10 @@ cleanup() {
 		m=${mounts[i]}
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
-	if grep -q " $chroot_dir/" /proc/mounts; then
-		# Never remove a tree with the host's /dev or /proc still under it.
-		say "still mounted under $chroot_dir, not removed:" >&2
-		grep " $chroot_dir/" /proc/mounts >&2
-	elif [ "${ROSTER_KEEP_ROOT:-0}" = 1 ]; then
+	if [ "${ROSTER_KEEP_ROOT:-0}" = 1 ] && ! grep -q " $chroot_dir/" /proc/mounts; then
 		say "kept the root in $chroot_dir"
 	else
-		rm -rf --one-file-system "$chroot_dir"
+		remove_root "$chroot_dir" || true
 	fi
 	exit "$rc"
 }
@@ -264,7 +271,7 @@ while True:
         pass'
 }
 serve() {
-	local dns api http data soa= i rc rosterd_pid
+	local dns api http data soa='' i rc rosterd_pid
 	dns=$(free_port) api=$(free_port) http=$(free_port)
 	data=$(in_root mktemp -d /tmp/rosterd-data.XXXXXX)
 	in_root chown roster:roster "$data"
