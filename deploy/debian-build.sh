@@ -6,8 +6,9 @@
 #
 #   deploy/debian-build.sh [OUTDIR]     # the .debs land in OUTDIR (default build-deb/)
 #
-# ./tests/run.sh --packages runs it; it is not part of the default run
-# (a release build from scratch: a few minutes here).
+# ./tests/run.sh --packages runs it, then deploy/debian-install-check.sh
+# (the packages installed into a fresh Debian 12); it is not part of the
+# default run (a release build from scratch: about a minute here).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build-deb}
@@ -49,5 +50,9 @@ PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$work/root" \
 	pkg-config --modversion roster
 
 mkdir -p "$out"
+# Only this build's packages in OUTDIR (deploy/debian-install-check.sh
+# installs what it finds there).
+rm -f "$out"/roster_*.changes "$out"/{rosterd,roster,roster-zonegen,libroster0,libroster-dev}_*.deb \
+	"$out"/{rosterd,roster,roster-zonegen,libroster0}-dbgsym_*.deb
 cp "$work"/*.deb "$changes" "$out/"
 ls "$out"/*.deb

@@ -20,8 +20,11 @@
 #
 # ./tests/run.sh --packages instead builds the Debian packages
 # (deploy/debian-build.sh: dpkg-buildpackage, lintian, the packaged binaries
-# run from the unpacked packages; a few minutes, so not in the default run)
-# and ends with the same "N passed, M failed" line.
+# run from the unpacked packages), then installs them into a fresh Debian 12
+# (deploy/debian-install-check.sh: debootstrap, apt-get install, the
+# binaries, files and a running rosterd checked there; root, the Debian
+# archive and about 1 GB). A few minutes, so not in the default run; it
+# ends with the same "N passed, M failed" line.
 #
 # ./tests/run.sh --mutants instead runs the standing mutation check
 # (tests/mutants/run.py: each mutant on a scratch copy against the tests
@@ -106,13 +109,18 @@ if $mutants; then
 fi
 
 if $packages; then
+	# The build and lintian, then the install into a fresh Debian 12 (only
+	# when there are packages to install).
 	if deploy/debian-build.sh build-deb; then
-		echo "1 passed, 0 failed"
+		if deploy/debian-install-check.sh --debs build-deb; then
+			echo "2 passed, 0 failed"
+			exit 0
+		fi
+		echo "1 passed, 1 failed"
 	else
-		echo "0 passed, 1 failed"
-		exit 1
+		echo "0 passed, 2 failed"
 	fi
-	exit 0
+	exit 1
 fi
 
 if $coverage; then
