@@ -160,16 +160,19 @@ SYSCALLS = ("recvmmsg", "sendmmsg", "recvfrom", "sendto", "recvmsg", "sendmsg", 
 
 
 def proc_pids(pid):
-    """@pid and its children (NSD's forked server processes)."""
-    out = [pid]
+    """@pid and its descendants (NSD's main process becomes xfrd; the
+    servers are its grandchildren)."""
+    parent = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 pass
+    out = [pid]
+    for p in out:
+        out += [c for c, pp in parent.items() if pp == p and c not in out]
     return out
 
 

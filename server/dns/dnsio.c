@@ -117,43 +117,6 @@ static void udp_close_cb(uv_handle_t *h)
 	handle_closed(u->io);
 }
 
-/* The control message to send a reply to query @p m with: the query's
- * IP_PKTINFO or IPV6_PKTINFO as received. For IPv4 the kernel takes the
- * source from ipi_spec_dst, which it set to the query's destination (a local
- * unicast address; a local address of the interface for a broadcast), and
- * ignores ipi_addr; for IPv6 ipi6_addr is the destination, also a v4-mapped
- * one on a dual-stack socket, which the kernel's IPv4 path accepts. The
- * interface index is cleared (except for an IPv6 link-local destination,
- * which needs it): kept, it would force the reply out of the interface the
- * query came in on, past the routing table, and asymmetric routing (anycast,
- * several uplinks) would lose it. Returns the length, 0 when there is none. */
-size_t dnsio_reply_cmsg(struct msghdr *m)
-{
-	if (m->msg_controllen < sizeof(struct cmsghdr) || (m->msg_flags & MSG_CTRUNC)) {
-		return 0;
-	}
-	struct cmsghdr *c = CMSG_FIRSTHDR(m);
-	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
-			c->cmsg_len == CMSG_LEN(sizeof(struct in_pktinfo))) {
-		struct in_pktinfo pi;
-		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-		pi.ipi_ifindex = 0;
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(struct in_pktinfo));
-	}
-	if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
-			c->cmsg_len == CMSG_LEN(sizeof(struct in6_pktinfo))) {
-		struct in6_pktinfo pi;
-		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-		if (!IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr)) {
-			pi.ipi6_ifindex = 0;
-			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		}
-		return CMSG_SPACE(sizeof(struct in6_pktinfo));
-	}
-	return 0;
-}
-
 static bool addr_is_wildcard(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET6) {
@@ -202,50 +165,6 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	}
 	us->fd = fd;
 	return 0;
-}
-
-/* Response rate limiting (server/dns/rrl.h) of one UDP answer: false when
- * it is dropped; a slipped one goes out shortened, TC=1. Not applied when
- * off, nor to a query that carried our valid server cookie (its source is
- * not forged: RFC 7873 5.3, BIND does the same). */
-static bool udp_rrl(struct dnsio *io, const struct sockaddr *src, struct answer_result *res,
-		uint8_t *resp, uint64_t now, struct dnsio_counters *ctr)
-{
-	if (io->rrl == NULL || res->cookie_good) {
-		return true;
-	}
-	switch (rrl_apply(io->rrl, src, resp, &res->len, now)) {
-	case RRL_SEND:
-		return true;
-	case RRL_SLIP:
-		ctr->rrl_slipped++;
-		return true;
-	case RRL_DROP:
-		break;
-	}
-	ctr->rrl_dropped++;
-	return false;
-}
-
-size_t dnsio_udp_answer(struct dnsio *io, struct answer *a, const uint8_t *q, size_t len,
-		const struct sockaddr *src, uint64_t now, uint32_t wall, uint8_t *out,
-		struct dnsio_counters *ctr)
-{
-	struct answer_client c = {ANSWER_UDP, src, 0, wall};
-	/* --dns-allow: a refused source is answered REFUSED (BIND's allow-query). */
-	c.refused = io->cfg.acl != NULL && acl_check(io->cfg.acl, src, now) == ACL_REFUSE;
-	struct answer_result res;
-	answer_process(a, q, len, &c, now, out, UDP_OUT_MAX, &res);
-	if (res.report) {
-		report_log_write(&io->report, &res.fields, src, rs_clock_wall_ms());
-	}
-	if (res.xfr_refused) {
-		dnsio_refusal_note(&io->refusals, &res, src);
-	}
-	if (res.action != ANSWER_SEND || !udp_rrl(io, src, &res, out, now, ctr)) {
-		return 0;
-	}
-	return res.len;
 }
 
 /*
@@ -454,7 +373,8 @@ static int workers_start(struct dnsio *io, size_t count)
 		w->epfd = -1;
 		int rc = answer_new(&io->acfg, io->store, &io->report, &w->answer);
 		if (rc == 0) {
-			rc = io->io_used == DNSIO_IO_URING ? dnsio_uring_new(w) : worker_epoll(io, w);
+			rc = io->io_used == DNSIO_IO_URING ? dnsio_uring_new(w)
+							   : worker_epoll(io, w);
 		}
 		if (rc < 0) {
 			return rc;

@@ -212,7 +212,7 @@ struct dnsio_recv {
 	uint8_t *control; /**< NULL when none or truncated */
 	size_t controllen;
 	const uint8_t *payload;
-	size_t len; /**< as received (may exceed what the buffer holds) */
+	size_t len;     /**< as received (may exceed what the buffer holds) */
 	bool truncated; /**< the payload did not fit: not answered */
 };
 
@@ -220,7 +220,7 @@ struct dnsio_recv {
  * packet-info control message and a UDP_QUERY_MAX query. */
 #define DNSIO_RECV_NAME ((uint32_t)sizeof(struct sockaddr_storage))
 #define DNSIO_RECV_CONTROL ((uint32_t)sizeof(union udp_cmsg))
-#define DNSIO_RECV_BUF \
+#define DNSIO_RECV_BUF                                                                             \
 	(sizeof(struct dnsio_recv_out) + DNSIO_RECV_NAME + DNSIO_RECV_CONTROL + UDP_QUERY_MAX)
 
 /** Parse a multishot recvmsg completion of @p len octets (the CQE's result)

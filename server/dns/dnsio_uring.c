@@ -119,11 +119,13 @@ struct dns_uring {
 	struct io_uring ring;
 	bool ring_init;
 	struct io_uring_buf_ring *br;
-	uint8_t *bufs; /* RECV_BUFS x RECV_STRIDE */
+	uint8_t *bufs;      /* RECV_BUFS x RECV_STRIDE */
 	struct msghdr tmpl; /* the recvmsg request: the areas' sizes */
 	bool rearm[DNSIO_LISTEN_MAX];
-	struct uring_query q[UDP_BATCH];
-	int nq;
+	/* Datagrams received and not answered yet, oldest first: a ring as
+	 * large as the buffer ring, since each holds a buffer. */
+	struct uring_query q[RECV_BUFS];
+	unsigned qhead, nq;
 	uint16_t free[SEND_SLOTS];
 	int nfree;
 	uint8_t scratch[UDP_OUT_MAX]; /* an answer with no slot to go in */
@@ -291,9 +293,9 @@ static void send_queue(struct dns_uring *u, const struct udp_sock *us, int s,
 	io_uring_sqe_set_data64(sqe, TAG(TAG_SEND, s));
 }
 
-/* Answer the batch of queries waiting in @p u, queue the replies, hand the
- * buffers back. The store lock is held only while answering. */
-static void batch_answer(struct dns_worker *w, struct dns_uring *u)
+/* Answer the oldest @p n queries waiting in @p u, queue the replies, hand
+ * the buffers back. The store lock is held only while answering. */
+static void batch_answer(struct dns_worker *w, struct dns_uring *u, unsigned n)
 {
 	struct dnsio *io = w->io;
 	struct dnsio_counters *ctr = &w->counters;
@@ -302,8 +304,8 @@ static void batch_answer(struct dns_worker *w, struct dns_uring *u)
 	int sent = 0;
 	pthread_rwlock_rdlock(&io->lock);
 	answer_store_set(w->answer, io->store, store_reloads(io->store));
-	for (int i = 0; i < u->nq && !io->stopping; i++) {
-		const struct uring_query *q = &u->q[i];
+	for (unsigned i = 0; i < n && !io->stopping; i++) {
+		const struct uring_query *q = &u->q[(u->qhead + i) % RECV_BUFS];
 		ctr->bytes_in[ANSWER_UDP] += q->rx.len;
 		if (q->rx.truncated) {
 			continue; /* over 4 KiB: no query of ours is that large */
@@ -326,13 +328,14 @@ static void batch_answer(struct dns_worker *w, struct dns_uring *u)
 	}
 	pthread_rwlock_unlock(&io->lock);
 	int mask = io_uring_buf_ring_mask(RECV_BUFS);
-	for (int i = 0; i < u->nq; i++) {
-		uint16_t bid = u->q[i].bid;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t bid = u->q[(u->qhead + i) % RECV_BUFS].bid;
 		io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * RECV_STRIDE, RECV_STRIDE, bid,
-				mask, i);
+				mask, (int)i);
 	}
-	io_uring_buf_ring_advance(u->br, u->nq);
-	u->nq = 0;
+	io_uring_buf_ring_advance(u->br, (int)n);
+	u->qhead = (u->qhead + n) % RECV_BUFS;
+	u->nq -= n;
 	/* The replies leave with the next io_uring_enter(), at once: the
 	 * histogram's end is when they are queued. */
 	if (sent > 0) {
@@ -352,8 +355,10 @@ static void recv_done(struct dns_uring *u, const struct io_uring_cqe *cqe)
 		return;
 	}
 	uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-	struct uring_query *q = &u->q[u->nq];
-	if (dnsio_recv_parse(u->bufs + (size_t)bid * RECV_STRIDE, (size_t)cqe->res, &q->rx) < 0) {
+	/* Never full: each entry holds one of the RECV_BUFS buffers. */
+	struct uring_query *q = &u->q[(u->qhead + u->nq) % RECV_BUFS];
+	if (u->nq == RECV_BUFS || dnsio_recv_parse(u->bufs + (size_t)bid * RECV_STRIDE,
+						  (size_t)cqe->res, &q->rx) < 0) {
 		int mask = io_uring_buf_ring_mask(RECV_BUFS);
 		io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * RECV_STRIDE, RECV_STRIDE, bid,
 				mask, 0);
@@ -365,9 +370,9 @@ static void recv_done(struct dns_uring *u, const struct io_uring_cqe *cqe)
 	u->nq++;
 }
 
-/* Every completion there is, answered in batches of UDP_BATCH; false when
- * the worker is to stop. */
-static bool drain(struct dns_worker *w, struct dns_uring *u)
+/* Take every completion there is: sends free their slots, datagrams join
+ * the queue; false when the worker is to stop. */
+static bool reap(struct dns_uring *u, struct dnsio_counters *ctr)
 {
 	struct io_uring_cqe *cqe;
 	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
@@ -378,19 +383,33 @@ static bool drain(struct dns_worker *w, struct dns_uring *u)
 		if (kind == TAG_SEND) {
 			u->free[u->nfree++] = (uint16_t)cqe->user_data;
 			if (cqe->res < 0) {
-				w->counters.udp_send_dropped++;
+				ctr->udp_send_dropped++;
 			}
 		} else if (kind == TAG_RECV) {
 			recv_done(u, cqe);
 		}
 		io_uring_cqe_seen(&u->ring, cqe);
-		if (u->nq == UDP_BATCH) {
-			batch_answer(w, u);
-			io_uring_submit(&u->ring);
-		}
 	}
-	if (u->nq > 0) {
-		batch_answer(w, u);
+	return true;
+}
+
+/* Answer what arrived, in batches of UDP_BATCH; false when the worker is
+ * to stop. */
+static bool drain(struct dns_worker *w, struct dns_uring *u)
+{
+	if (!reap(u, &w->counters)) {
+		return false;
+	}
+	while (u->nq > 0) {
+		batch_answer(w, u, u->nq < UDP_BATCH ? u->nq : UDP_BATCH);
+		if (u->nq > 0) {
+			/* This batch's replies now: their completions free the
+			 * slots the next batch needs. */
+			io_uring_submit(&u->ring);
+			if (!reap(u, &w->counters)) {
+				return false;
+			}
+		}
 	}
 	for (size_t k = 0; k < w->io->nudp; k++) {
 		if (u->rearm[k]) {
@@ -434,8 +453,13 @@ void dnsio_uring_run(struct dns_worker *w)
 		return;
 	}
 	for (;;) {
-		/* Submits the replies queued by the last batch and waits. */
-		int rc = io_uring_submit_and_wait(&u->ring, 1);
+		/* Submits the replies queued by the last batch and waits for
+		 * their completions and one more: the sends complete as they are
+		 * submitted (MSG_DONTWAIT), so waiting for them alone would
+		 * return at once and cost a second io_uring_enter() per wake-up;
+		 * this sleeps until the next datagram. */
+		unsigned inflight = (unsigned)(SEND_SLOTS - u->nfree);
+		int rc = io_uring_submit_and_wait(&u->ring, inflight + 1);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
 			rs_log_error("dns: io_uring worker: %s; it stops", strerror(-rc));
 			return;
