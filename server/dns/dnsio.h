@@ -44,6 +44,9 @@
  * never changes under a worker, and a change is visible to every worker by
  * the time the main thread next waits, i.e. before the registration's reply
  * is written out.
+ * cfg.io chooses the workers' I/O at start: io_uring (multishot recvmsg,
+ * dnsio_uring.c) where the kernel allows it, else the epoll/recvmmsg path
+ * above (docs/dns.md "UDP I/O").
  * TCP stays on the main thread. See docs/dns.md for the measurements.
  */
 #pragma once
