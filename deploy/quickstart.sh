@@ -88,7 +88,7 @@ fi
 say "Installing missing build dependencies"
 "$root/deploy/install-deps.sh" build-essential pkg-config meson ninja-build \
 	libuv1-dev libldns-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler \
-	libjansson-dev libsodium-dev libsystemd-dev dnsutils
+	libjansson-dev libsodium-dev libsystemd-dev liburing-dev dnsutils
 echo "ok"
 
 say "Building into build/"

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/name.h"
 #include "roster/version.h"
+#include "server/dns/dnsio.h"
 
 enum opt_type {
 	OPT_LABEL, /* one DNS label, lower-cased */
@@ -29,6 +30,7 @@ enum opt_type {
 	OPT_BOOL,
 	OPT_LOGLEVEL,
 	OPT_LOGFORMAT,
+	OPT_DNSIO, /* auto, uring, mmsg */
 };
 
 struct opt {
@@ -101,6 +103,8 @@ static const struct opt opts[] = {
 				"DNS TCP connections from one IPv4 address or IPv6 /64"},
 		{"dns-threads", OPT_U32, false, 0, 64, OFF(dns_threads),
 				"DNS UDP worker threads (0: on the main loop)"},
+		{"dns-io", OPT_DNSIO, false, 0, 0, OFF(dns_io),
+				"the UDP workers' I/O: auto (io_uring if the kernel allows), uring, mmsg"},
 		{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
 				"client reports per second per /24 or /56"},
 		{"report-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(report_log_max),
@@ -574,6 +578,19 @@ static int set_log_format(struct apply_state *st, const struct opt *o, const cha
 	return 0;
 }
 
+static int set_dns_io(struct apply_state *st, const struct opt *o, const char *v)
+{
+	(void)o;
+	for (int i = DNSIO_IO_AUTO; i <= DNSIO_IO_MMSG; i++) {
+		if (strcmp(v, dnsio_io_name((enum dnsio_io)i)) == 0) {
+			st->cfg->dns_io = i;
+			return 0;
+		}
+	}
+	return fail(st->err, st->errsz, "%s: invalid dns-io '%s' (auto, uring, mmsg)", st->where,
+			v);
+}
+
 /* One setting, from the command line or the file (st->from_cli). */
 static int apply(struct apply_state *st, const struct opt *o, const char *v)
 {
@@ -592,6 +609,7 @@ static int apply(struct apply_state *st, const struct opt *o, const char *v)
 			[OPT_BOOL] = set_bool,
 			[OPT_LOGLEVEL] = set_log_level,
 			[OPT_LOGFORMAT] = set_log_format,
+			[OPT_DNSIO] = set_dns_io,
 	};
 	if (st->only_reloadable && !o->reloadable) {
 		return 0;
@@ -815,6 +833,9 @@ static void opt_default_format(
 		break;
 	case OPT_LOGFORMAT:
 		snprintf(v, sizeof(v), "%s", rs_log_format_name(def->log_format));
+		break;
+	case OPT_DNSIO:
+		snprintf(v, sizeof(v), "%s", dnsio_io_name((enum dnsio_io)def->dns_io));
 		break;
 	}
 	if (v[0] != '\0') {

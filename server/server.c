@@ -396,6 +396,7 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 							.cookie_secret = cfg->dns_cookie_secret,
 							.data_dir = cfg->data_dir,
 							.threads = cfg->dns_threads,
+							.io = (enum dnsio_io)cfg->dns_io,
 							.limits = dnsio_limits_of(cfg),
 							.xfr_interval_ms = cfg->notify_interval_ms,
 							.on_version = version_cb,

@@ -48,7 +48,7 @@ esac
 
 BUILD_PKGS=(build-essential pkg-config meson ninja-build
 	libuv1-dev libldns-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler
-	libjansson-dev libsodium-dev libcriterion-dev libsystemd-dev scdoc)
+	libjansson-dev libsodium-dev libcriterion-dev libsystemd-dev scdoc liburing-dev)
 # The real peers and tools of the integration tests.
 PEER_PKGS=(python3 python3-pytest python3-dnspython python3-protobuf protobuf-compiler
 	dnsutils knot-dnsutils knot-dnssecutils ldnsutils unbound nsd knot bind9 bind9-utils

@@ -13,7 +13,13 @@ One command:  ./bench/dns/bench.py [--build build] [--seconds 3] [--rounds 2]
    full speed for QPS, then at a fixed rate (--rate) with per-query output for
    the latency percentiles. Queries carry EDNS (1232-octet answers, like the
    resolvers of 2020 on), so 75-endpoint SRV answers come back TC=1 from both.
-3. The registration-to-answer latency: register an instance, then as soon as
+3. CPU per query (user and system, from /proc/PID/stat), system calls and
+   context switches per query (perf stat: raw_syscalls:sys_enter, the network
+   calls by name, context-switches) at fixed rates (--cost-rates), rosterd
+   with 0 and 1 UDP workers (--dns-io as given, else the default: io_uring
+   where the kernel allows) beside NSD in the same run; --cost-only prints
+   just that table, for every rate given.
+4. The registration-to-answer latency: register an instance, then as soon as
    the acknowledgement arrives ask rosterd over UDP until the answer holds it;
    median and p99 over --samples registrations.
 
@@ -155,6 +161,85 @@ def dnsperf_fixed(port, qfile, seconds, rate):
     return int(re.search(r"Queries completed:\s+(\d+)", r.stdout).group(1))
 
 
+SYSCALLS = ("recvmmsg", "sendmmsg", "recvfrom", "sendto", "recvmsg", "sendmsg", "epoll_wait",
+            "epoll_pwait", "io_uring_enter", "poll", "futex")
+
+
+def proc_pids(pid):
+    """@pid and its descendants (NSD's main process becomes xfrd; the
+    servers are its grandchildren)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out = [pid]
+    for p in out:
+        out += [c for c, pp in parent.items() if pp == p and c not in out]
+    return out
+
+
+def proc_cpu(pids):
+    """(user, system) seconds used so far by @pids (every thread)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    u = s = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        u, s = u + int(fields[11]), s + int(fields[12])
+    return u / tick, s / tick
+
+
+def server_cost(pid, port, qfile, seconds, rate):
+    """What one fixed-rate dnsperf run costs the server @pid (and its
+    children): a dict of per-query figures: user and system CPU (us, from
+    /proc/PID/stat), system calls (perf's raw_syscalls:sys_enter, and the
+    network ones by name), context switches (perf's software event), and the
+    queries answered. Counts, unlike times, do not move with the machine's
+    load."""
+    dnsperf_warm(port, qfile)
+    pids = proc_pids(pid)
+    events = ["raw_syscalls:sys_enter", "context-switches"] + [
+        f"syscalls:sys_enter_{n}" for n in SYSCALLS]
+    out = tempfile.NamedTemporaryFile(prefix="perf-", suffix=".txt", delete=False).name
+    perf = None
+    if shutil.which("perf"):
+        perf = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events),
+                                 "-p", ",".join(map(str, pids))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # perf attaches before the run starts
+    cpu0 = proc_cpu(pids)
+    done = dnsperf_fixed(port, qfile, seconds, rate)
+    cpu1 = proc_cpu(pids)
+    counts = {}
+    if perf is not None:
+        perf.send_signal(2)
+        perf.wait(timeout=30)
+        with open(out) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) > 2 and parts[0].isdigit():
+                    counts[parts[2]] = int(parts[0])
+    os.unlink(out)
+    n = max(done, 1)
+    r = {"queries": done, "user_us": (cpu1[0] - cpu0[0]) * 1e6 / n,
+         "sys_us": (cpu1[1] - cpu0[1]) * 1e6 / n,
+         "syscalls": counts.get("raw_syscalls:sys_enter", 0) / n,
+         "cswitch": counts.get("context-switches", 0) / n}
+    r["by_call"] = {c: counts.get(f"syscalls:sys_enter_{c}", 0) / n for c in SYSCALLS
+                    if counts.get(f"syscalls:sys_enter_{c}", 0)}
+    return r
+
+
+def cost_line(who, rate, r):
+    calls = " ".join(f"{c} {v:.2f}" for c, v in sorted(r["by_call"].items()))
+    return (f"{who:<26}{rate:>7}{r['user_us']:>8.2f}{r['sys_us']:>8.2f}"
+            f"{r['user_us'] + r['sys_us']:>8.2f}{r['syscalls']:>9.2f}{r['cswitch']:>8.2f}  {calls}")
+
+
 def callgrind_sum(outdir, names=None):
     """The sum of the instruction totals of the callgrind files in @outdir."""
     total = 0
@@ -200,6 +285,13 @@ def main():
     ap.add_argument("--dns-threads", type=int, action="append",
                     help="rosterd --dns-threads values to try (default: 0 and 2; the better "
                          "on the SRV mix is used, as NSD's server-count is tuned)")
+    ap.add_argument("--dns-io", action="append",
+                    help="rosterd --dns-io values for the cost table (default: the default only)")
+    ap.add_argument("--cost-rates", default="30000,60000",
+                    help="fixed rates (qps) of the CPU and system calls per query table")
+    ap.add_argument("--cost-seconds", type=int, default=4)
+    ap.add_argument("--cost-only", action="store_true",
+                    help="only the CPU and system calls per query table")
     args = ap.parse_args()
     os.environ["ROSTER_BUILD_DIR"] = os.path.abspath(args.build)
     os.environ["ROSTER_SOURCE_DIR"] = SOURCE
@@ -212,13 +304,16 @@ def main():
     svcs = services()
     started = []
     try:
-        def rosterd_start(threads, wrap=()):
+        def rosterd_start(threads, wrap=(), io=None):
             class Wrapped(Rosterd):
                 def args(self):
                     return list(wrap) + super().args()
 
-            rd = Wrapped(os.path.join(tmp, f"rosterd-{threads}{'-cg' if wrap else ''}"),
-                         extra=["--log-level", "notice", "--dns-threads", str(threads)])
+            extra = ["--log-level", "notice", "--dns-threads", str(threads)]
+            if io:
+                extra += ["--dns-io", io]
+            rd = Wrapped(os.path.join(tmp, f"rosterd-{threads}{'-cg' if wrap else ''}-{io}"),
+                         extra=extra)
             os.makedirs(rd.tmpdir, exist_ok=True)
             rd.start()
             started.append(rd)
@@ -292,6 +387,36 @@ def main():
                                  f"{rd_ipq:.0f} ({rd_n} q) | nsd (server-count 1) {nsd_ipq:.0f} "
                                  f"({nsd_n} q) | ratio {rd_ipq / nsd_ipq:.2f}x")
             return lines
+
+        def cost_table(threads_list, nsd_counts):
+            """CPU, system calls and context switches per query at fixed
+            rates, SRV mix, every rosterd variant and NSD in the same run,
+            interleaved rate by rate."""
+            rates = [int(r) for r in args.cost_rates.split(",") if r]
+            rows = []
+            variants = [(t, io) for t in threads_list for io in (args.dns_io or [None])]
+            rds = {v: rosterd_start(v[0], io=v[1]) for v in variants}
+            for rate in rates:
+                for (t, io), rd in rds.items():
+                    who = f"rosterd -t{t}" + (f" {io}" if io else "")
+                    rows.append(cost_line(who, rate, server_cost(
+                        rd.proc.pid, rd.dns_port, qfiles["SRV"], args.cost_seconds, rate)))
+                for count in nsd_counts:
+                    p = nsd_start(count)
+                    rows.append(cost_line(f"nsd server-count {count}", rate, server_cost(
+                        p.pid, nsd_port, qfiles["SRV"], args.cost_seconds, rate)))
+                    p.terminate()
+                    p.wait(timeout=10)
+            for rd in rds.values():
+                rd.stop()
+            head = (f"{'server':<26}{'qps':>7}{'user':>8}{'sys':>8}{'cpu':>8}{'calls':>9}"
+                    f"{'cswch':>8}  (per query: CPU us, system calls, context switches; SRV mix, "
+                    f"{args.cost_seconds} s per rate)")
+            return [head] + rows
+
+        if args.cost_only:
+            print("\n".join(cost_table(args.dns_threads or [0, 1], [1, 2])))
+            return
 
         if args.callgrind_only:
             print("\n".join(callgrind_line(args.dns_threads or [0, 2])))
@@ -372,6 +497,8 @@ def main():
             ratio = max(r["rosterd"]) / max(r["nsd"])
             print(f"{mix:<5}{'ratio':<9}{ratio:>11.2f}x"
                   f"{'':>9}{pct(lat['rosterd'], .99) / pct(lat['nsd'], .99):>8.2f}x")
+        for line in cost_table(sorted({0, 1, rd_threads}), [nsd_count]):
+            print(line)
         for line in callgrind_line([rd_threads]):
             print(line)
         print(f"registration ack -> first DNS answer ({len(reg_lat)} samples): "

@@ -79,6 +79,7 @@ static void io_free(struct dnsio *io)
 		if (w->epfd >= 0) {
 			close(w->epfd);
 		}
+		dnsio_uring_free(w);
 		answer_free(w->answer);
 		free(w);
 	}
@@ -116,43 +117,6 @@ static void udp_close_cb(uv_handle_t *h)
 	handle_closed(u->io);
 }
 
-/* The control message to send a reply to query @p m with: the query's
- * IP_PKTINFO or IPV6_PKTINFO as received. For IPv4 the kernel takes the
- * source from ipi_spec_dst, which it set to the query's destination (a local
- * unicast address; a local address of the interface for a broadcast), and
- * ignores ipi_addr; for IPv6 ipi6_addr is the destination, also a v4-mapped
- * one on a dual-stack socket, which the kernel's IPv4 path accepts. The
- * interface index is cleared (except for an IPv6 link-local destination,
- * which needs it): kept, it would force the reply out of the interface the
- * query came in on, past the routing table, and asymmetric routing (anycast,
- * several uplinks) would lose it. Returns the length, 0 when there is none. */
-static size_t udp_reply_cmsg(struct msghdr *m)
-{
-	if (m->msg_controllen < sizeof(struct cmsghdr) || (m->msg_flags & MSG_CTRUNC)) {
-		return 0;
-	}
-	struct cmsghdr *c = CMSG_FIRSTHDR(m);
-	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
-			c->cmsg_len == CMSG_LEN(sizeof(struct in_pktinfo))) {
-		struct in_pktinfo pi;
-		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-		pi.ipi_ifindex = 0;
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(struct in_pktinfo));
-	}
-	if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
-			c->cmsg_len == CMSG_LEN(sizeof(struct in6_pktinfo))) {
-		struct in6_pktinfo pi;
-		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-		if (!IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr)) {
-			pi.ipi6_ifindex = 0;
-			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		}
-		return CMSG_SPACE(sizeof(struct in6_pktinfo));
-	}
-	return 0;
-}
-
 static bool addr_is_wildcard(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET6) {
@@ -173,7 +137,7 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	int one = 1;
 	if (sa->sa_family == AF_INET6) {
 		/* IPv4 has sockets of its own (--dns 0.0.0.0:53 beside [::]:53), so
-		 * no v4-mapped traffic arrives here; udp_reply_cmsg() would handle
+		 * no v4-mapped traffic arrives here; dnsio_reply_cmsg() would handle
 		 * it anyway. */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
@@ -203,29 +167,6 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	return 0;
 }
 
-/* Response rate limiting (server/dns/rrl.h) of one UDP answer: false when
- * it is dropped; a slipped one goes out shortened, TC=1. Not applied when
- * off, nor to a query that carried our valid server cookie (its source is
- * not forged: RFC 7873 5.3, BIND does the same). */
-static bool udp_rrl(struct dnsio *io, const struct sockaddr *src, struct answer_result *res,
-		uint8_t *resp, uint64_t now, struct dnsio_counters *ctr)
-{
-	if (io->rrl == NULL || res->cookie_good) {
-		return true;
-	}
-	switch (rrl_apply(io->rrl, src, resp, &res->len, now)) {
-	case RRL_SEND:
-		return true;
-	case RRL_SLIP:
-		ctr->rrl_slipped++;
-		return true;
-	case RRL_DROP:
-		break;
-	}
-	ctr->rrl_dropped++;
-	return false;
-}
-
 /*
  * Read one batch from @p fd and answer it into @p b; returns the number of
  * datagrams read (0 when drained) and sets *@p nsend. The caller holds
@@ -234,7 +175,6 @@ static bool udp_rrl(struct dnsio *io, const struct sockaddr *src, struct answer_
 static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, struct answer *a,
 		struct dnsio *io, uint64_t now, struct dnsio_counters *ctr, int *nsend)
 {
-	struct report *rep = &io->report;
 	*nsend = 0;
 	if (b->armed != us) {
 		for (int i = 0; i < UDP_BATCH; i++) {
@@ -258,7 +198,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 	if (n <= 0) {
 		return 0; /* EAGAIN: drained; other errors (ICMP-induced) too */
 	}
-	struct answer_client c = {ANSWER_UDP, NULL, 0, (uint32_t)time(NULL)};
+	uint32_t wall = (uint32_t)time(NULL);
 	int k = 0;
 	for (int i = 0; i < n; i++) {
 		size_t len = b->rmsg[i].msg_len;
@@ -266,23 +206,13 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 		if (b->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			continue; /* over 4 KiB: no query of ours is that large */
 		}
-		c.addr = (const struct sockaddr *)&b->raddr[i];
-		/* --dns-allow: a refused source is answered REFUSED (BIND's allow-query). */
-		c.refused = io->cfg.acl != NULL &&
-			    acl_check(io->cfg.acl, c.addr, now) == ACL_REFUSE;
-		struct answer_result res;
-		answer_process(a, b->rbuf[i], len, &c, now, b->sbuf[k], UDP_OUT_MAX, &res);
-		if (res.report) {
-			report_log_write(rep, &res.fields, c.addr, rs_clock_wall_ms());
-		}
-		if (res.xfr_refused) {
-			dnsio_refusal_note(&io->refusals, &res, c.addr);
-		}
-		if (res.action != ANSWER_SEND || !udp_rrl(io, c.addr, &res, b->sbuf[k], now, ctr)) {
+		size_t rlen = dnsio_udp_answer(io, a, b->rbuf[i], len,
+				(const struct sockaddr *)&b->raddr[i], now, wall, b->sbuf[k], ctr);
+		if (rlen == 0) {
 			continue;
 		}
-		ctr->bytes_out[ANSWER_UDP] += res.len;
-		b->siov[k] = (struct iovec){b->sbuf[k], res.len};
+		ctr->bytes_out[ANSWER_UDP] += rlen;
+		b->siov[k] = (struct iovec){b->sbuf[k], rlen};
 		b->smsg[k].msg_hdr = (struct msghdr){
 				.msg_name = &b->raddr[i],
 				.msg_namelen = b->rmsg[i].msg_hdr.msg_namelen,
@@ -290,7 +220,7 @@ static int udp_batch_answer(struct udp_batch *b, const struct udp_sock *us, stru
 				.msg_iovlen = 1,
 		};
 		if (us->pktinfo) {
-			size_t cl = udp_reply_cmsg(&b->rmsg[i].msg_hdr);
+			size_t cl = dnsio_reply_cmsg(&b->rmsg[i].msg_hdr);
 			b->smsg[k].msg_hdr.msg_control = cl ? b->rctl[i].buf : NULL;
 			b->smsg[k].msg_hdr.msg_controllen = cl;
 		}
@@ -379,6 +309,10 @@ static void *worker_main(void *arg)
 {
 	struct dns_worker *w = arg;
 	struct dnsio *io = w->io;
+	if (w->uring != NULL) {
+		dnsio_uring_run(w);
+		return NULL;
+	}
 	struct epoll_event ev[DNSIO_LISTEN_MAX + 1];
 	for (;;) {
 		int n = epoll_wait(w->epfd, ev, DNSIO_LISTEN_MAX + 1, -1);
@@ -400,6 +334,29 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Worker @p w's epoll set (the recvmmsg path). */
+static int worker_epoll(struct dnsio *io, struct dns_worker *w)
+{
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		return -errno;
+	}
+	for (size_t k = 0; k < io->nudp; k++) {
+		struct epoll_event ev = {EPOLLIN | EPOLLEXCLUSIVE, {.u32 = (uint32_t)k}};
+		/* Kernels before 4.5 ignore the flag: every worker wakes, and
+		 * they still work. */
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev) != 0) {
+			return -errno;
+		}
+	}
+	/* Not exclusive: every worker must see it. */
+	struct epoll_event stop = {EPOLLIN, {.u32 = WORKER_STOP}};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->stop_fd, &stop) != 0) {
+		return -errno;
+	}
+	return 0;
+}
+
 static int workers_start(struct dnsio *io, size_t count)
 {
 	io->workers = calloc(count, sizeof(*io->workers));
@@ -413,24 +370,12 @@ static int workers_start(struct dnsio *io, size_t count)
 		}
 		io->workers[io->nworkers++] = w;
 		w->io = io;
-		w->epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (w->epfd < 0) {
-			return -errno;
-		}
-		for (size_t k = 0; k < io->nudp; k++) {
-			struct epoll_event ev = {EPOLLIN | EPOLLEXCLUSIVE, {.u32 = (uint32_t)k}};
-			/* Kernels before 4.5 ignore the flag: every worker wakes,
-			 * and they still work. */
-			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev) != 0) {
-				return -errno;
-			}
-		}
-		/* Not exclusive: every worker must see it. */
-		struct epoll_event stop = {EPOLLIN, {.u32 = WORKER_STOP}};
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->stop_fd, &stop) != 0) {
-			return -errno;
-		}
+		w->epfd = -1;
 		int rc = answer_new(&io->acfg, io->store, &io->report, &w->answer);
+		if (rc == 0) {
+			rc = io->io_used == DNSIO_IO_URING ? dnsio_uring_new(w)
+							   : worker_epoll(io, w);
+		}
 		if (rc < 0) {
 			return rc;
 		}
@@ -548,6 +493,30 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 	return 0;
 }
 
+/* What the workers read and send with (--dns-io), chosen once and logged:
+ * io_uring when asked or allowed and the kernel takes it, else recvmmsg. */
+static int io_choose(struct dnsio *io, char *err, size_t errsz)
+{
+	io->io_used = DNSIO_IO_MMSG;
+	if (io->cfg.io == DNSIO_IO_MMSG) {
+		return 0;
+	}
+	int rc = dnsio_uring_probe();
+	if (rc == 0) {
+		io->io_used = DNSIO_IO_URING;
+		return 0;
+	}
+	if (io->cfg.io == DNSIO_IO_URING) {
+		snprintf(err, errsz, "dns: --dns-io uring: io_uring refused: %s",
+				rc == -ENOTSUP ? "rosterd was built without liburing"
+					       : strerror(-rc));
+		return rc;
+	}
+	rs_log_notice("dns: io_uring refused (%s): the UDP workers use recvmmsg/sendmmsg",
+			rc == -ENOTSUP ? "built without liburing" : strerror(-rc));
+	return 0;
+}
+
 /* The store lock for worker threads, the report log, the sockets, the
  * workers. On failure the caller stops @p io. */
 static int io_open(struct dnsio *io, char *err, size_t errsz)
@@ -607,13 +576,18 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 		}
 	}
 	if (cfg->threads > 0) {
-		rc = workers_start(io, cfg->threads);
+		rc = io_choose(io, err, errsz);
 		if (rc < 0) {
-			snprintf(err, errsz, "dns: cannot start %u worker threads: %s",
-					cfg->threads, rs_strerror(rc));
 			return rc;
 		}
-		rs_log_info("dns: %u UDP worker threads", cfg->threads);
+		rc = workers_start(io, cfg->threads);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: cannot start %u worker threads (%s): %s",
+					cfg->threads, dnsio_io_name(io->io_used), rs_strerror(rc));
+			return rc;
+		}
+		rs_log_info("dns: %u UDP worker threads on %s", cfg->threads,
+				io->io_used == DNSIO_IO_URING ? "io_uring" : "recvmmsg/sendmmsg");
 	}
 	return 0;
 }
@@ -645,6 +619,24 @@ void dnsio_limits_set(struct dnsio *io, const struct dnsio_limits *lim)
 		struct net_tcp_limits tl = dnsio_tcp_limits(lim);
 		net_tcp_limits_set(io->tcp, &tl);
 	}
+}
+
+enum dnsio_io dnsio_io_used(const struct dnsio *io)
+{
+	return io->nworkers > 0 ? io->io_used : DNSIO_IO_AUTO;
+}
+
+const char *dnsio_io_name(enum dnsio_io v)
+{
+	switch (v) {
+	case DNSIO_IO_AUTO:
+		return "auto";
+	case DNSIO_IO_URING:
+		return "uring";
+	case DNSIO_IO_MMSG:
+		return "mmsg";
+	}
+	return "?";
 }
 
 bool dnsio_threaded(const struct dnsio *io)

@@ -44,6 +44,9 @@
  * never changes under a worker, and a change is visible to every worker by
  * the time the main thread next waits, i.e. before the registration's reply
  * is written out.
+ * cfg.io chooses the workers' I/O at start: io_uring (multishot recvmsg,
+ * dnsio_uring.c) where the kernel allows it, else the epoll/recvmmsg path
+ * above (docs/dns.md "UDP I/O").
  * TCP stays on the main thread. See docs/dns.md for the measurements.
  */
 #pragma once
@@ -69,6 +72,13 @@ struct uv_loop_s;
 #define DNSIO_LISTEN_MAX 8
 #define DNSIO_NS_MAX 8
 
+/** How the UDP worker threads read and send (--dns-io). */
+enum dnsio_io {
+	DNSIO_IO_AUTO,  /**< io_uring where the kernel allows it, else mmsg */
+	DNSIO_IO_URING, /**< io_uring, or dnsio_start() fails */
+	DNSIO_IO_MMSG,  /**< recvmmsg/sendmmsg woken by epoll */
+};
+
 /** The DNS limits SIGHUP reloads (dnsio_limits_set()). */
 struct dnsio_limits {
 	uint32_t tcp_max_conns;      /**< TCP connections in all */
@@ -91,6 +101,7 @@ struct dnsio_config {
 	const char *cookie_secret; /**< its file; "": <data_dir>/dns-cookie-secret */
 	const char *data_dir;      /**< the report log's directory */
 	uint32_t threads;          /**< UDP worker threads; 0: the loop thread */
+	enum dnsio_io io;          /**< the workers' UDP I/O (no effect without workers) */
 	struct dnsio_limits limits;
 	/* Zone versions (server/dns/xfr_zone.h), published only when transfers
 	 * are allowed (answer.nxfr_allow > 0): without, the SOA serial is the
@@ -172,6 +183,14 @@ void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out);
 /** The answer engines' counters (queries, rcodes, truncated, partial),
  * summed over the main thread and the workers. Main thread only. */
 void dnsio_answer_counters(const struct dnsio *io, struct answer_counters *out);
+
+/** What the UDP workers use: DNSIO_IO_URING or DNSIO_IO_MMSG as chosen at
+ * start; DNSIO_IO_AUTO when there are no workers (UDP is on the main loop,
+ * with recvmmsg/sendmmsg). */
+enum dnsio_io dnsio_io_used(const struct dnsio *io);
+
+/** "auto", "uring" or "mmsg" for @p v ("?" when out of range). */
+const char *dnsio_io_name(enum dnsio_io v);
 
 /** Does DNS run UDP worker threads (cfg.dns_threads > 0) that are not stopped? */
 bool dnsio_threaded(const struct dnsio *io);

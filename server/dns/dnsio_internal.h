@@ -87,6 +87,7 @@ struct udp_batch {
  * one), and whichever worker runs drains the one queue. */
 struct dns_worker {
 	pthread_t thread;
+	struct dns_uring *uring; /* NULL: recvmmsg/sendmmsg on epoll (dnsio_uring.c) */
 	struct dnsio *io;
 	struct answer *answer;
 	struct dnsio_counters counters; /* its UDP bytes and drops */
@@ -123,6 +124,7 @@ struct dnsio {
 	bool lock_init;
 	bool locked;            /* by the main thread */
 	int stop_fd;            /* eventfd: workers exit */
+	enum dnsio_io io_used;  /* what the workers use (DNSIO_IO_AUTO: no workers) */
 	struct udp_batch batch; /* the main thread's */
 	/* TCP response scratch: 2-octet length, then up to 65,535 octets. */
 	uint8_t tbuf[2 + 65535];
@@ -133,9 +135,6 @@ struct dnsio {
 	struct xfr_zone *zone;
 	struct xfr_publish *publish;
 };
-
-/* Transfer scratch kept between transfers; a larger one is freed. */
-#define XFR_KEEP (1u << 20)
 
 /* Transfer scratch kept between transfers; a larger one is freed. */
 #define XFR_KEEP (1u << 20)
@@ -173,3 +172,77 @@ struct net_tcp_limits dnsio_tcp_limits(const struct dnsio_limits *lim);
  * is called with @p io once the TCP server has closed after dnsio_stop().
  * @return 0, or a negative error code with @p err set. */
 int dnsio_tcp_open(struct dnsio *io, void (*stopped)(void *), char *err, size_t errsz);
+
+/** Answer one UDP query @p q of @p len octets from @p src into @p out
+ * (UDP_OUT_MAX octets): the access list, the engine, the report log, the
+ * refused-transfer log and rate limiting, as every UDP path does it.
+ * @p now: the loop's milliseconds; @p wall: seconds since the epoch.
+ * @return the response's length, 0 when nothing is to be sent. */
+size_t dnsio_udp_answer(struct dnsio *io, struct answer *a, const uint8_t *q, size_t len,
+		const struct sockaddr *src, uint64_t now, uint32_t wall, uint8_t *out,
+		struct dnsio_counters *ctr);
+
+/** The control message to send a reply to query @p m with: the query's
+ * IP_PKTINFO or IPV6_PKTINFO as received, rewritten in place. For IPv4 the
+ * kernel takes the source from ipi_spec_dst, which it set to the query's
+ * destination, and ignores ipi_addr; for IPv6 ipi6_addr is the destination.
+ * The interface index is cleared (except for an IPv6 link-local
+ * destination, which needs it): kept, it would force the reply out of the
+ * interface the query came in on, past the routing table, and asymmetric
+ * routing (anycast, several uplinks) would lose it.
+ * @return its length, 0 when there is none (or it was truncated). */
+size_t dnsio_reply_cmsg(struct msghdr *m);
+
+/* ---- io_uring (dnsio_uring.c) ------------------------------------------ */
+
+/** What the kernel writes at the start of a multishot recvmsg buffer
+ * (struct io_uring_recvmsg_out), then the name, the control messages and
+ * the payload, each area as large as the request's msghdr asked. */
+struct dnsio_recv_out {
+	uint32_t namelen;
+	uint32_t controllen;
+	uint32_t payloadlen;
+	uint32_t flags;
+};
+
+/** One datagram as parsed from a provided buffer (pointers into it). */
+struct dnsio_recv {
+	const struct sockaddr *addr;
+	socklen_t addrlen;
+	uint8_t *control; /**< NULL when none or truncated */
+	size_t controllen;
+	const uint8_t *payload;
+	size_t len;     /**< as received (may exceed what the buffer holds) */
+	bool truncated; /**< the payload did not fit: not answered */
+};
+
+/** The areas of every provided buffer: room for a sockaddr_storage, one
+ * packet-info control message and a UDP_QUERY_MAX query. */
+#define DNSIO_RECV_NAME ((uint32_t)sizeof(struct sockaddr_storage))
+#define DNSIO_RECV_CONTROL ((uint32_t)sizeof(union udp_cmsg))
+#define DNSIO_RECV_BUF                                                                             \
+	(sizeof(struct dnsio_recv_out) + DNSIO_RECV_NAME + DNSIO_RECV_CONTROL + UDP_QUERY_MAX)
+
+/** Parse a multishot recvmsg completion of @p len octets (the CQE's result)
+ * in buffer @p buf, whose request asked for DNSIO_RECV_NAME octets of name
+ * and DNSIO_RECV_CONTROL of control. Checks every length the kernel wrote
+ * against the buffer. @return 0, or RS_EINVAL for a malformed buffer. */
+int dnsio_recv_parse(uint8_t *buf, size_t len, struct dnsio_recv *out);
+
+/** Is io_uring usable here for the UDP workers (the features they need:
+ * single issuer, deferred task work, a provided-buffer ring, multishot
+ * recvmsg)? Sets up and tears down a small ring. @return 0, or the negative
+ * errno of what was refused (-ENOSYS: no io_uring or seccomp; -EPERM:
+ * kernel.io_uring_disabled; -EINVAL: too old a kernel). -ENOTSUP when
+ * rosterd was built without liburing. */
+int dnsio_uring_probe(void);
+
+/** Set up worker @p w's ring: a multishot recvmsg on each UDP socket and a
+ * poll on the stop eventfd. @return 0, or a negative errno. */
+int dnsio_uring_new(struct dns_worker *w);
+
+/** Worker @p w's loop on its ring, until the stop eventfd is written. */
+void dnsio_uring_run(struct dns_worker *w);
+
+/** Free worker @p w's ring (NULL-safe on w->uring). */
+void dnsio_uring_free(struct dns_worker *w);

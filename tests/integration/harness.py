@@ -266,6 +266,16 @@ class ApiClient:
         return self.request(stats=pb().StatsRequest()).stats
 
 
+def dns_io_args(extra):
+    """ROSTER_DNS_IO=uring|mmsg (the DNS tests' second and third runs, see
+    meson.build): rosterd's UDP workers use that I/O path, forced, with one
+    worker when the test asked for none (the path is the workers')."""
+    io = os.environ.get("ROSTER_DNS_IO")
+    if not io:
+        return []
+    return ["--dns-io", io] + ([] if "--dns-threads" in extra else ["--dns-threads", "1"])
+
+
 class Rosterd:
     """A real rosterd on loopback with its own data dir and ports."""
 
@@ -284,7 +294,7 @@ class Rosterd:
         return [binary("server/rosterd"), "--site", self.site, "--domain", self.domain,
                 "--data", self.data, "--api", f"127.0.0.1:{self.api_port}",
                 "--dns", f"127.0.0.1:{self.dns_port}", "--http", f"127.0.0.1:{self.http_port}",
-                "--log-level", "debug"] + self.extra
+                "--log-level", "debug"] + self.extra + dns_io_args(self.extra)
 
     def env(self):
         """The environment rosterd runs with (None: the test's own)."""

@@ -1,0 +1,334 @@
+/*
+ * The UDP workers' two I/O paths (server/dns/dnsio_uring.c, dnsio.c):
+ * the parser of the buffers a multishot recvmsg fills (every length the
+ * kernel writes checked against the buffer), the choice at start (io_uring
+ * where the kernel takes it; where it is refused, here by a seccomp filter,
+ * auto falls back to recvmmsg and uring fails with a clear error), and
+ * queries answered by worker threads on each path.
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/addr.h"
+#include "common/error.h"
+#include "server/config.h"
+#include "server/dns/dnsio.h"
+#include "server/dns/dnsio_internal.h"
+#include "server/dns/dnswire.h"
+#include "server/registry/store.h"
+
+/* ---- the buffer parser ---------------------------------------------------- */
+
+#define HEAD (sizeof(struct dnsio_recv_out) + DNSIO_RECV_NAME + DNSIO_RECV_CONTROL)
+
+static uint8_t buf[DNSIO_RECV_BUF];
+
+/* A buffer as the kernel fills it: header, name, control, payload. */
+static size_t fill(uint32_t namelen, uint32_t controllen, uint32_t payloadlen, uint32_t flags,
+		size_t stored)
+{
+	memset(buf, 0, sizeof(buf));
+	struct dnsio_recv_out o = {namelen, controllen, payloadlen, flags};
+	memcpy(buf, &o, sizeof(o));
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5353)};
+	inet_pton(AF_INET, "127.0.0.9", &sin.sin_addr);
+	memcpy(buf + sizeof(o), &sin, sizeof(sin));
+	struct cmsghdr c = {.cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo)),
+			.cmsg_level = IPPROTO_IP,
+			.cmsg_type = IP_PKTINFO};
+	memcpy(buf + sizeof(o) + DNSIO_RECV_NAME, &c, sizeof(c));
+	memset(buf + HEAD, 0xAB, stored);
+	return HEAD + stored;
+}
+
+Test(dnsio_recv, a_query_with_its_packet_info)
+{
+	size_t len = fill(sizeof(struct sockaddr_in), CMSG_SPACE(sizeof(struct in_pktinfo)), 40, 0,
+			40);
+	struct dnsio_recv rx;
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect_eq(rx.addr->sa_family, AF_INET);
+	cr_expect_eq(rx.addrlen, sizeof(struct sockaddr_in));
+	cr_expect_eq(ntohs(((const struct sockaddr_in *)rx.addr)->sin_port), 5353);
+	cr_assert_not_null(rx.control);
+	cr_expect_eq(rx.controllen, CMSG_SPACE(sizeof(struct in_pktinfo)));
+	cr_expect_eq(rx.payload, buf + HEAD);
+	cr_expect_eq(rx.len, 40);
+	cr_expect_not(rx.truncated);
+}
+
+Test(dnsio_recv, no_control_and_an_empty_payload)
+{
+	size_t len = fill(sizeof(struct sockaddr_in6), 0, 0, 0, 0);
+	struct dnsio_recv rx;
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect_null(rx.control);
+	cr_expect_eq(rx.len, 0);
+	cr_expect_not(rx.truncated);
+}
+
+Test(dnsio_recv, truncated_control_is_not_trusted)
+{
+	struct dnsio_recv rx;
+	size_t len = fill(16, CMSG_SPACE(sizeof(struct in_pktinfo)), 12, MSG_CTRUNC, 12);
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect_null(rx.control, "MSG_CTRUNC");
+	len = fill(16, DNSIO_RECV_CONTROL + 8, 12, 0, 12);
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect_null(rx.control, "longer than its area");
+	len = fill(16, sizeof(struct cmsghdr) - 1, 12, 0, 12);
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect_null(rx.control, "shorter than a header");
+}
+
+Test(dnsio_recv, truncated_payload_is_marked)
+{
+	struct dnsio_recv rx;
+	size_t len = fill(16, 0, UDP_QUERY_MAX + 100, MSG_TRUNC, UDP_QUERY_MAX);
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect(rx.truncated, "MSG_TRUNC");
+	len = fill(16, 0, 100, 0, 50);
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect(rx.truncated, "more than the buffer holds, without the flag");
+	len = fill(16, 0, 50, 0, 50);
+	cr_assert_eq(dnsio_recv_parse(buf, len, &rx), 0);
+	cr_expect_not(rx.truncated, "exactly what was stored");
+}
+
+Test(dnsio_recv, malformed_buffers_refused)
+{
+	struct dnsio_recv rx;
+	fill(16, 0, 0, 0, 0);
+	cr_expect_eq(dnsio_recv_parse(buf, HEAD - 1, &rx), RS_EINVAL, "shorter than the areas");
+	cr_expect_eq(dnsio_recv_parse(buf, 0, &rx), RS_EINVAL, "empty");
+	cr_expect_eq(dnsio_recv_parse(buf, DNSIO_RECV_BUF + 1, &rx), RS_EINVAL, "past the buffer");
+	size_t len = fill(DNSIO_RECV_NAME + 1, 0, 0, 0, 0);
+	cr_expect_eq(dnsio_recv_parse(buf, len, &rx), RS_EINVAL, "name longer than its area");
+	len = fill(sizeof(struct sockaddr_in) - 1, 0, 0, 0, 0);
+	cr_expect_eq(dnsio_recv_parse(buf, len, &rx), RS_EINVAL, "name shorter than an address");
+	len = fill(0, 0, 0, 0, 0);
+	cr_expect_eq(dnsio_recv_parse(buf, len, &rx), RS_EINVAL, "no name");
+}
+
+/* ---- the choice at start and the workers ---------------------------------- */
+
+static uv_loop_t loop;
+static struct server_config cfg;
+static struct store *store;
+static char datadir[64];
+
+/* A DNS module on 127.0.0.1:@p port with @p threads workers on @p io. */
+static int start(uint16_t port, uint32_t threads, enum dnsio_io io, struct dnsio **out, char *err,
+		size_t errsz)
+{
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	snprintf(datadir, sizeof(datadir), "/tmp/roster-dnsio-uring-XXXXXX");
+	cr_assert_not_null(mkdtemp(datadir));
+	char dns[64];
+	snprintf(dns, sizeof(dns), "127.0.0.1:%u", port);
+	char *argv[] = {"rosterd", "--site", "lon6", "--domain", "example.net", "--dns", dns,
+			"--data", datadir, NULL};
+	config_defaults(&cfg);
+	cr_assert_eq(config_parse(&cfg, 9, argv, err, errsz), 0, "%s", err);
+	store = store_new(&cfg.limits, NULL, NULL, 0);
+	struct rs_addr ad;
+	cr_assert_eq(rs_addr_parse("10.0.0.1", &ad), 0);
+	struct store_registration r = {.service = "web",
+			.protocol = "tcp",
+			.host = "web1.lon6.example.net",
+			.port = 80,
+			.addrs = &ad,
+			.naddrs = 1};
+	bool created;
+	uint64_t rev;
+	cr_assert_eq(store_register(store, &r, 0, 0, &created, &rev), 0);
+	static const char *ns[1];
+	ns[0] = cfg.ns[0];
+	const struct dnsio_context ctx = {
+			.loop = &loop,
+			.store = store,
+			.cfg = {.listen = cfg.dns.addrs,
+					.nlisten = cfg.dns.n,
+					.answer = {.zone = cfg.zone,
+							.domain = cfg.domain,
+							.ns = ns,
+							.nns = 1,
+							.ttl = cfg.ttl,
+							.negative_ttl = cfg.negative_ttl,
+							.udp_max = cfg.udp_max},
+					.data_dir = cfg.data_dir,
+					.threads = threads,
+					.io = io,
+					.limits = {cfg.dns_tcp_max_conns,
+							cfg.dns_tcp_max_per_source,
+							cfg.dns_tcp_idle_ms, cfg.report_rate,
+							cfg.report_log_max}},
+	};
+	return dnsio_start(&ctx, out, err, errsz);
+}
+
+static void stop(struct dnsio *d)
+{
+	dnsio_stop(d);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+	store_free(store);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", datadir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+static uint16_t free_udp_port(void)
+{
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	socklen_t len = sizeof(sin);
+	cr_assert_eq(bind(u, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(u, (struct sockaddr *)&sin, &len), 0);
+	close(u);
+	return ntohs(sin.sin_port);
+}
+
+/* @p n SOA queries sent at once, answered by the workers while the main
+ * thread waits as rosterd's does (dnsio_wait()); how many answers came. */
+static int ask(struct dnsio *d, uint16_t port, int n)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	static const uint8_t name[] = "\x08services\x04lon6\x07"
+				      "example\x03net";
+	for (int i = 0; i < n; i++) {
+		uint8_t q[64] = {(uint8_t)(i >> 8), (uint8_t)i, 0, 0, 0, 1};
+		memcpy(q + 12, name, sizeof(name));
+		size_t len = 12 + sizeof(name);
+		q[len++] = 0;
+		q[len++] = DNSWIRE_SOA;
+		q[len++] = 0;
+		q[len++] = 1;
+		cr_assert_eq(sendto(s, q, len, 0, (struct sockaddr *)&to, sizeof(to)),
+				(ssize_t)len);
+	}
+	int got = 0;
+	bool seen[256] = {false};
+	for (int spins = 0; got < n && spins < 4000; spins++) {
+		dnsio_wait(d, uv_backend_fd(&loop), 1);
+		uint8_t r[512];
+		ssize_t k;
+		while ((k = recv(s, r, sizeof(r), MSG_DONTWAIT)) > 12) {
+			uint16_t id = dnswire_get16(r);
+			cr_expect_eq(dnswire_get16(r + 6), 1, "one SOA");
+			cr_expect_not(seen[id % 256], "answered once");
+			seen[id % 256] = true;
+			got++;
+		}
+	}
+	close(s);
+	return got;
+}
+
+Test(dnsio_io, workers_answer_on_each_path)
+{
+	enum dnsio_io paths[] = {DNSIO_IO_MMSG, DNSIO_IO_URING};
+	for (size_t p = 0; p < 2; p++) {
+		if (paths[p] == DNSIO_IO_URING && dnsio_uring_probe() != 0) {
+			continue; /* the refused case: refused_io_uring_falls_back */
+		}
+		uint16_t port = free_udp_port();
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(port, 2, paths[p], &d, err, sizeof(err)), 0, "%s", err);
+		cr_expect_eq(dnsio_io_used(d), paths[p]);
+		cr_expect_eq(ask(d, port, 200), 200, "%s", dnsio_io_name(paths[p]));
+		cr_expect_eq(dnsio_queries_total(d), 200);
+		struct dnsio_counters c;
+		dnsio_counters_get(d, &c);
+		cr_expect_eq(c.bytes_in[ANSWER_UDP], 200 * 43u);
+		cr_expect_eq(c.udp_send_dropped, 0);
+		stop(d);
+	}
+}
+
+Test(dnsio_io, no_workers_no_path)
+{
+	uint16_t port = free_udp_port();
+	struct dnsio *d;
+	char err[256];
+	cr_assert_eq(start(port, 0, DNSIO_IO_URING, &d, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(dnsio_io_used(d), DNSIO_IO_AUTO, "UDP is the main loop's");
+	stop(d);
+}
+
+/* io_uring_setup(2) fails with ENOSYS from here on, as under a container's
+ * seccomp profile. */
+static void refuse_io_uring(void)
+{
+	struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+	cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+/* In a child under the filter: auto falls back and answers, uring fails
+ * with an error naming the refusal. The child's exit code is what failed. */
+static int refused_child(void)
+{
+	refuse_io_uring();
+	if (dnsio_uring_probe() != -ENOSYS && dnsio_uring_probe() != -ENOTSUP) {
+		return 1;
+	}
+	uint16_t port = free_udp_port();
+	struct dnsio *d;
+	char err[256];
+	if (start(port, 1, DNSIO_IO_AUTO, &d, err, sizeof(err)) != 0) {
+		return 2;
+	}
+	if (dnsio_io_used(d) != DNSIO_IO_MMSG) {
+		return 3;
+	}
+	if (ask(d, port, 50) != 50) {
+		return 4;
+	}
+	stop(d);
+	int rc = start(free_udp_port(), 1, DNSIO_IO_URING, &d, err, sizeof(err));
+	if (rc == 0 || d != NULL || strstr(err, "--dns-io uring: io_uring refused") == NULL) {
+		return 5;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	store_free(store);
+	return 0;
+}
+
+Test(dnsio_io, refused_io_uring_falls_back)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		_exit(refused_child());
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "the child died");
+	cr_expect_eq(WEXITSTATUS(status), 0, "step %d failed", WEXITSTATUS(status));
+}
