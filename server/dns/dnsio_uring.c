@@ -104,8 +104,10 @@ struct uring_send {
 	struct msghdr msg;
 	struct iovec iov;
 	struct sockaddr_storage addr;
-	union udp_cmsg ctl;
 	uint8_t buf[UDP_OUT_MAX];
+	/* Last: clang takes CMSG_SPACE() for a variable size (a GNU extension
+	 * anywhere but at the end). */
+	union udp_cmsg ctl;
 };
 
 /* A received datagram waiting in the current batch. */
