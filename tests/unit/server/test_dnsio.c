@@ -20,6 +20,7 @@
 #include "server/dns/dnsio.h"
 #include "server/dns/dnswire.h"
 #include "server/registry/store.h"
+#include "tests/unit/server/free_port.h"
 
 /* What rosterd's composition root would hold: the config, the store, and
  * the DNS module given its context. */
@@ -32,35 +33,13 @@ static struct {
 static char datadir[64];
 static uint16_t port;
 
-/* A port free for both TCP and UDP on 127.0.0.1 (the kernel picks it). */
-static uint16_t free_port(void)
-{
-	for (int tries = 0; tries < 100; tries++) {
-		int t = socket(AF_INET, SOCK_STREAM, 0);
-		int u = socket(AF_INET, SOCK_DGRAM, 0);
-		struct sockaddr_in sin = {.sin_family = AF_INET};
-		inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-		socklen_t len = sizeof(sin);
-		bool ok = bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-			  getsockname(t, (struct sockaddr *)&sin, &len) == 0 &&
-			  bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-		close(t);
-		close(u);
-		if (ok) {
-			return ntohs(sin.sin_port);
-		}
-	}
-	cr_assert_fail("no free port");
-	return 0;
-}
-
 static void setup(void)
 {
 	cr_assert_eq(uv_loop_init(&loop), 0);
 	memset(&srv, 0, sizeof(srv));
 	snprintf(datadir, sizeof(datadir), "/tmp/roster-dnsio-XXXXXX");
 	cr_assert_not_null(mkdtemp(datadir));
-	port = free_port();
+	port = test_free_port();
 	char dns[64];
 	snprintf(dns, sizeof(dns), "127.0.0.1:%u", port);
 	char *argv[] = {"rosterd", "--site", "lon6", "--domain", "example.net", "--dns", dns,

@@ -31,6 +31,7 @@
 #include "server/dns/dnsio_internal.h"
 #include "server/dns/dnswire.h"
 #include "server/registry/store.h"
+#include "tests/unit/server/free_port.h"
 
 /* ---- the buffer parser ---------------------------------------------------- */
 
@@ -193,18 +194,6 @@ static void stop(struct dnsio *d)
 	cr_expect_eq(system(cmd), 0);
 }
 
-static uint16_t free_udp_port(void)
-{
-	int u = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	socklen_t len = sizeof(sin);
-	cr_assert_eq(bind(u, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(getsockname(u, (struct sockaddr *)&sin, &len), 0);
-	close(u);
-	return ntohs(sin.sin_port);
-}
-
 /* @p n SOA queries sent at once, answered by the workers while the main
  * thread waits as rosterd's does (dnsio_wait()); how many answers came. */
 static int ask(struct dnsio *d, uint16_t port, int n)
@@ -250,7 +239,7 @@ Test(dnsio_io, workers_answer_on_each_path)
 		if (paths[p] == DNSIO_IO_URING && dnsio_uring_probe() != 0) {
 			continue; /* the refused case: refused_io_uring_falls_back */
 		}
-		uint16_t port = free_udp_port();
+		uint16_t port = test_free_port();
 		struct dnsio *d;
 		char err[256];
 		cr_assert_eq(start(port, 2, paths[p], &d, err, sizeof(err)), 0, "%s", err);
@@ -267,7 +256,7 @@ Test(dnsio_io, workers_answer_on_each_path)
 
 Test(dnsio_io, no_workers_no_path)
 {
-	uint16_t port = free_udp_port();
+	uint16_t port = test_free_port();
 	struct dnsio *d;
 	char err[256];
 	cr_assert_eq(start(port, 0, DNSIO_IO_URING, &d, err, sizeof(err)), 0, "%s", err);
@@ -298,7 +287,7 @@ static int refused_child(void)
 	if (dnsio_uring_probe() != -ENOSYS && dnsio_uring_probe() != -ENOTSUP) {
 		return 1;
 	}
-	uint16_t port = free_udp_port();
+	uint16_t port = test_free_port();
 	struct dnsio *d;
 	char err[256];
 	if (start(port, 1, DNSIO_IO_AUTO, &d, err, sizeof(err)) != 0) {
@@ -311,7 +300,7 @@ static int refused_child(void)
 		return 4;
 	}
 	stop(d);
-	int rc = start(free_udp_port(), 1, DNSIO_IO_URING, &d, err, sizeof(err));
+	int rc = start(test_free_port(), 1, DNSIO_IO_URING, &d, err, sizeof(err));
 	if (rc == 0 || d != NULL || strstr(err, "--dns-io uring: io_uring refused") == NULL) {
 		return 5;
 	}
