@@ -25,12 +25,18 @@ def unbound_conf(tmp_path, rosterd_dns, port, server_extra=""):
     """deploy/unbound/roster-stub.conf.in, the snippet operators install,
     with rosterd's address (Unbound syntax, address@port) filled in and
     included from a minimal unbound.conf that only ever talks to 127.0.0.1.
+    @p rosterd_dns: one address, or a list for a stub-addr line each.
     @p server_extra: more `server:` lines (indented with a tab)."""
     import os
     from harness import SOURCE
     with open(os.path.join(SOURCE, "deploy/unbound/roster-stub.conf.in")) as f:
         template = f.read()
     assert template.count("@ROSTERD_DNS@") >= 1
+    if isinstance(rosterd_dns, (list, tuple)):  # several registries: the line repeated
+        line = "\tstub-addr: @ROSTERD_DNS@\n"
+        assert line in template
+        template = template.replace(line, "".join(f"\tstub-addr: {a}\n" for a in rosterd_dns))
+        rosterd_dns = rosterd_dns[0]
     snippet = tmp_path / "roster.conf"
     snippet.write_text(template.replace("@ROSTERD_DNS@", rosterd_dns))
     conf = tmp_path / "unbound.conf"
