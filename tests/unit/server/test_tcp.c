@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "allocfail.h"
 #include "common/error.h"
 #include "server/net/tcp.h"
 
@@ -670,4 +671,113 @@ Test(tcp, a_failed_bind_names_the_address_and_stops_cleanly)
 	pump(20); /* the first still listens: the loop would not end */
 	cr_expect_eq(n.stopped, 1);
 	n.stopped = 0; /* the first one's stop is counted by the teardown */
+}
+
+/* ---- out of memory (tests/faults/allocfail.h) -------------------------------- */
+
+/* A client whose connect the kernel completed (its backlog), not yet
+ * accepted by the server. */
+static int client_unaccepted(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
+	return fd;
+}
+
+/* Run the loop until @p want connections were accepted; false after @p ms. */
+static bool pump_accepted(uint64_t want, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	} while (counters()->accepted < want && now_ms() < end);
+	return counters()->accepted >= want;
+}
+
+/* The connection's own allocation fails: it is not served then, but the
+ * listener must go on accepting once memory is back. */
+Test(tcp, a_connection_that_cannot_be_allocated_does_not_stop_the_listener)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	allocfail_arm_from(1);
+	int a = client_unaccepted();
+	pump(30);
+	bool struck = allocfail_struck();
+	allocfail_disarm();
+	cr_assert(struck, "the accept tried to allocate");
+	cr_expect_eq(counters()->accepted, 0);
+	cr_expect_eq(n.opened, 0);
+	int b = client_unaccepted();
+	bool both = pump_accepted(2, 1000);
+	/* Known bug, held like a strict xfail: libuv stops watching a listener
+	 * whose connection callback did not call uv_accept() (the fd it took
+	 * waits for that call), so after one failed allocation the listener
+	 * never accepts again (docs/testing.md, "Found on the way"). This
+	 * expectation fails once the bug is fixed: then assert both accepted,
+	 * served in order ("a" then "b" answered). */
+	cr_expect_not(both, "the listener accepts again: turn this into an assertion");
+	cr_expect_eq(n.opened, 0, "stuck: nothing more is accepted");
+	close(a);
+	close(b);
+}
+
+/* The per-source table cannot grow: the connection is refused with the
+ * protocol's word for it, counted, and the next one is served. */
+Test(tcp, a_source_that_cannot_be_counted_is_refused_as_out_of_memory)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int refused = 0;
+	int fds[8];
+	int nfds = 0;
+	/* The connection's own allocation is the 1st; the cap's come after. */
+	for (size_t k = 2; k < 6 && refused == 0; k++) {
+		allocfail_arm(k);
+		int fd = client(NULL);
+		allocfail_disarm();
+		fds[nfds++] = fd;
+		pump(5);
+		refused = n.refused[NET_TCP_REFUSED_MEMORY];
+		if (refused > 0) {
+			char buf[64];
+			bool eof;
+			hear(fd, buf, sizeof(buf), 100, &eof);
+			cr_expect_str_eq(buf, "no memory\n");
+			cr_expect(eof, "closed after the word");
+		}
+	}
+	cr_assert_eq(refused, 1, "no allocation of the admission failed it");
+	cr_expect_geq(counters()->rejected, 1);
+	int ok = client(NULL);
+	say(ok, "hello\n");
+	char buf[64];
+	bool eof;
+	hear(ok, buf, sizeof(buf), 6, &eof);
+	cr_expect_str_eq(buf, "hello\n");
+	close(ok);
+	for (int k = 0; k < nfds; k++) {
+		close(fds[k]);
+	}
+}
+
+/* A send whose write request cannot be allocated closes the connection
+ * (a reply cannot be dropped from the middle of a stream) and says so. */
+Test(tcp, a_send_that_cannot_queue_closes_the_connection)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	/* Fill the socket so that sends must queue, then fail every queueing. */
+	say(a, "BIG\n");
+	pump(20);
+	cr_assert(net_tcp_counters_get(tcp)->open == 1);
+	allocfail_arm_from(1);
+	say(a, "echo me\n");
+	bool closed = closed_by_server(a, 500);
+	bool struck = allocfail_struck();
+	allocfail_disarm();
+	cr_assert(struck, "the echo had to queue");
+	cr_expect(closed);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_ERROR], 1, "closed as an error");
+	close(a);
 }
