@@ -11,7 +11,8 @@
  * The protocol: lines ending in '\n'. Each whole line is a frame
  * (net_tcp_conn_frame_done()); "BIG" queues 4 MiB, "QUIT" closes (twice,
  * then gracefully: close-once), "BYE" answers "bye" and closes gracefully,
- * "KEEP" makes the deadline keep the connection; any other line is echoed.
+ * "KEEP" makes the deadline keep the connection, "LATE" makes it answer
+ * "late" and close gracefully; any other line is echoed.
  * A refused connection gets "no <why>\n".
  */
 #include <criterion/criterion.h>
@@ -36,6 +37,7 @@
 
 struct line_conn {
 	bool keep; /* expired says: keep it */
+	bool late; /* expired answers "late" and closes gracefully */
 	size_t len;
 	char buf[256];
 };
@@ -122,6 +124,8 @@ static void line_serve(struct net_tcp_conn *c, const char *line, size_t len)
 		net_tcp_conn_close_graceful(c);
 	} else if (len == 4 && memcmp(line, "KEEP", 4) == 0) {
 		lc->keep = true;
+	} else if (len == 4 && memcmp(line, "LATE", 4) == 0) {
+		lc->late = true;
 	} else {
 		struct iovec v[2] = {{(void *)line, len}, {"\n", 1}};
 		(void)net_tcp_conn_sendv(c, v, 2);
@@ -155,6 +159,10 @@ static bool line_expired(struct net_tcp_conn *c)
 {
 	struct line_conn *lc = net_tcp_conn_data(c);
 	n.expired++;
+	if (lc->late) {
+		cr_expect_eq(net_tcp_conn_send(c, "late\n", 5), 0);
+		net_tcp_conn_close_graceful(c);
+	}
 	return !lc->keep;
 }
 
@@ -779,5 +787,52 @@ Test(tcp, a_send_that_cannot_queue_closes_the_connection)
 	cr_assert(struck, "the echo had to queue");
 	cr_expect(closed);
 	cr_expect_eq(n.closed[NET_TCP_CLOSE_ERROR], 1, "closed as an error");
+	close(a);
+}
+
+/* A graceful close waits for its answer to be written, but no longer than
+ * the idle time: a client that never reads is then closed as timed out. */
+Test(tcp, a_graceful_close_to_a_client_that_never_reads_times_out)
+{
+	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	uint64_t t0 = now_ms();
+	say(a, "BIG\nBYE\n");
+	for (int i = 0; i < 3000 && n.closed_total == 0; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	uint64_t took = now_ms() - t0;
+	cr_assert_eq(n.closed_total, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1, "closed as timed out");
+	cr_expect_eq(n.lines, 2, "BIG and BYE were read");
+	cr_expect_eq(counters()->timed_out, 1);
+	cr_expect_geq(took, 290, "not before the idle time: %llu ms", (unsigned long long)took);
+	close(a);
+}
+
+/* The deadline's callback answers and closes gracefully while earlier
+ * answers still wait: the idle time then bounds that write too, and the
+ * connection is closed once. */
+Test(tcp, an_answer_at_the_deadline_is_bounded_by_the_idle_time_too)
+{
+	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	uint64_t t0 = now_ms();
+	say(a, "BIG\nLATE\n");
+	for (int i = 0; i < 3000 && n.closed_total == 0; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	uint64_t took = now_ms() - t0;
+	cr_assert_eq(n.closed_total, 1);
+	cr_expect_eq(n.expired, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1);
+	cr_expect_geq(took, 590, "two idle times: %llu ms", (unsigned long long)took);
+	/* Known bug, held like a strict xfail: the deadline counts the
+	 * connection when its callback answers, and again when that answer's
+	 * write times out (docs/testing.md, "Found on the way"). Fails once it
+	 * is fixed: then expect 1. */
+	cr_expect_eq(counters()->timed_out, 2, "counted once now: expect 1 here");
 	close(a);
 }
