@@ -44,7 +44,11 @@ MUTANTS = [
          find="bad = true; /* RFC 8945 5.1: TSIG must be the last record */",
          replace="(void)0; /* mutant */",
          tests=["server/answer", "server/dnsio"],
-         what="a record after TSIG accepted (RFC 8945 5.1)"),
+         what="a record after TSIG accepted (RFC 8945 5.1)",
+         equivalent="a second guard answers the same: tsig_request_verify() takes the "
+                    "message's last record as its TSIG and returns TSIG_FORMERR when it is "
+                    "not one, so a record after the TSIG is still FORMERR (test_answer's "
+                    "\"a well-formed TSIG not last\" holds the outcome)"),
     dict(id="dnswire_meta_qtype",
          find="q->qtype == DNSWIRE_OPT || q->qtype == DNSWIRE_TSIG",
          replace="q->qtype == DNSWIRE_TSIG",
@@ -118,8 +122,8 @@ MUTANTS = [
          what="a snapshot UPSERT's own revision taken as the resume point of a cut snapshot"),
     # ---- server/dns/answer*.c: the answer engine ------------------------------------
     dict(id="answer_udp_min_512",
-         find="if (q->opt_ok && q->edns_udp > 512) {",
-         replace="if (q->opt_ok && q->edns_udp > 0) {",
+         find="\t\tlimit = 512;\n\t\tif (q->opt_ok && q->edns_udp > 512) {",
+         replace="\t\tlimit = 512;\n\t\tif (q->opt_ok && q->edns_udp > 0) {",
          tests=["server/answer", "server/answer_write", "integration/dns_answers"],
          what="an EDNS UDP size under 512 taken as the limit (RFC 6891 6.2.5: 512 then)"),
     dict(id="answer_tc_udp_only",
