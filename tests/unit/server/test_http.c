@@ -691,3 +691,80 @@ Test(http_loop, pipelined_requests_behind_a_big_response_are_answered_in_order)
 	cr_assert_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
 	fixture_deinit(&f);
 }
+
+/* A page that cannot be rendered is a 500 that says why, and the
+ * connection closes; the next connection is served. HTTP/1.0 keep-alive is
+ * answered in kind. */
+static size_t json_calls_loop;
+
+static void *json_failing_always(size_t n)
+{
+	(void)n;
+	json_calls_loop++;
+	return NULL;
+}
+
+Test(http_loop, a_page_that_cannot_be_rendered_is_a_500)
+{
+	struct fixture f;
+	fixture_init(&f);
+	register_one(&f, "web", "web1.lon6.example.net", 80, STORE_STATUS_UP);
+	server_up(&f, 8, 2000);
+	static const char req[] = "GET /v1/services HTTP/1.1\r\nHost: a\r\n\r\n"
+				  "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct client c;
+	client_start(&f, &c, req, sizeof(req) - 1);
+	json_set_alloc_funcs(json_failing_always, free);
+	uint64_t end = uv_hrtime() / 1000000u + 3000;
+	while (c.eof == 0 && uv_hrtime() / 1000000u < end) {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	json_set_alloc_funcs(malloc, free);
+	cr_assert_eq(c.eof, 1, "closed after the 500");
+	cr_expect_gt(json_calls_loop, 0);
+	cr_expect_not_null(strstr(c.got, "HTTP/1.1 500 "), "%s", c.got);
+	cr_expect_not_null(strstr(c.got, "out of memory\n"), "%s", c.got);
+	cr_expect_eq(count(c.got, "HTTP/1.1 "), 1, "nothing after it: %s", c.got);
+	struct client d;
+	static const char ten[] = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+	client_start(&f, &d, ten, sizeof(ten) - 1);
+	end = uv_hrtime() / 1000000u + 3000;
+	while (strstr(d.got, "\r\n\r\n") == NULL && uv_hrtime() / 1000000u < end) {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+		d.got[d.got_len] = '\0';
+	}
+	cr_expect_not_null(strstr(d.got, " 200 OK\r\n"), "%s", d.got);
+	cr_expect_not_null(strstr(d.got, "Connection: keep-alive\r\n"), "%s", d.got);
+	cr_expect_eq(d.eof, 0, "kept open");
+	uv_close((uv_handle_t *)&d.tcp, NULL);
+	http_stop(f.http);
+	cr_assert_eq(uv_run(&f.loop, UV_RUN_DEFAULT), 0);
+	fixture_deinit(&f);
+}
+
+Test(http_loop, a_server_that_cannot_be_allocated_says_so)
+{
+	struct fixture f;
+	fixture_init(&f);
+	uv_ip4_addr("127.0.0.1", port_free(), (struct sockaddr_in *)&f.addr);
+	const struct http_context ctx = {
+			.loop = &f.loop,
+			.listen = &f.addr,
+			.nlisten = 1,
+			.limits = {.max_conns = 8, .idle_ms = 1000},
+			.render = fixture_render,
+			.owner = &f,
+	};
+	char err[256] = "";
+	struct http *h = NULL;
+	allocfail_arm(1);
+	int rc = http_start(&ctx, &h, err, sizeof(err));
+	allocfail_disarm();
+	cr_expect_eq(rc, RS_ENOMEM);
+	cr_expect_str_eq(err, "http: out of memory");
+	cr_expect_null(h);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	fixture_deinit(&f);
+}
