@@ -1150,3 +1150,62 @@ Test(store, an_update_changing_one_metadata_entry_or_address_is_a_change)
 	cr_expect_eq(store_revision(s), rev);
 	store_free(s);
 }
+
+/* ---- expiry when the disk refuses: nothing changes, the next tick retries -- */
+
+Test(store, an_expiry_the_disk_refuses_is_retried_on_the_next_tick)
+{
+	struct store_limits l = limits();
+	l.preserve_enabled = false;
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t lease = must_lease(s, 1, 7, 0);
+	must_register(s, reg("web", "h1.example.net", 80, lease), 0);
+	must_register(s, reg("web", "h2.example.net", 80, lease), 0);
+	uint64_t rev0 = store_revision(s);
+	/* Fail the 1st write (a delete), the 2nd, the lease's: each time the
+	 * tick fails and nothing changes. */
+	for (int fail_at = 1; fail_at <= 3; fail_at++) {
+		d.fail_after = d.writes + fail_at;
+		d.fail_code = RS_ESTORE;
+		uint32_t n = 99;
+		cr_expect_eq(store_tick(s, 1200 + (uint64_t)fail_at * 100, &n), RS_ESTORE,
+				"write %d", fail_at);
+		cr_expect_eq(n, 0);
+		cr_expect_not_null(
+				store_lease_find(s, lease), "write %d: the lease stays", fail_at);
+		cr_expect_eq(count(s, "web"), 2, "write %d: its instances too", fail_at);
+		cr_expect_eq(store_revision(s), rev0);
+	}
+	d.fail_after = 0;
+	cr_expect_eq(tick(s, 2000), 1, "expired once the disk takes it");
+	cr_expect_null(store_lease_find(s, lease));
+	cr_expect_eq(count(s, "web"), 0);
+	cr_expect_eq(store_revision(s), rev0 + 2);
+	store_free(s);
+}
+
+Test(store, a_kept_instance_the_disk_cannot_age_out_stays_until_it_can)
+{
+	struct store_limits l = limits();
+	l.keep_last = true;
+	l.keep_last_max_ms = 5000;
+	l.preserve_enabled = false;
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t lease = must_lease(s, 1, 7, 0);
+	must_register(s, reg("web", "h1.example.net", 80, lease), 0);
+	cr_expect_eq(tick(s, 1200), 1);
+	struct store_key k = {"web", "tcp", "h1.example.net", 80};
+	cr_assert_not_null(store_instance_find(s, &k));
+	cr_expect(store_instance_find(s, &k)->stale, "kept, stale");
+	d.fail_after = d.writes + 1;
+	d.fail_code = RS_ESTORE_FULL;
+	uint32_t n;
+	cr_expect_eq(store_tick(s, 7000, &n), RS_ESTORE_FULL);
+	cr_expect_not_null(store_instance_find(s, &k), "still kept");
+	d.fail_after = 0;
+	cr_expect_eq(tick(s, 7100), 0);
+	cr_expect_null(store_instance_find(s, &k), "aged out once the disk takes it");
+	store_free(s);
+}
