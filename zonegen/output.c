@@ -132,7 +132,10 @@ void zg_prev_deinit(struct zg_prev *p)
 
 bool zg_prev_same(const struct zg_prev *p, const struct rs_buf *head, const struct rs_buf *body)
 {
-	if (!p->ours || p->len < head->len || memcmp(p->data, head->data, head->len) != 0) {
+	/* An empty buffer (one whose growth failed) has no data pointer, and
+	 * memcmp() must not be given NULL even for no bytes (C11 7.24.1). */
+	if (!p->ours || p->len < head->len ||
+			(head->len > 0 && memcmp(p->data, head->data, head->len) != 0)) {
 		return false;
 	}
 	const char *rest = p->data + head->len;
@@ -146,7 +149,7 @@ bool zg_prev_same(const struct zg_prev *p, const struct rs_buf *head, const stru
 		left -= (size_t)(nl + 1 - rest);
 		rest = nl + 1;
 	}
-	return left == body->len && memcmp(rest, body->data, left) == 0;
+	return left == body->len && (left == 0 || memcmp(rest, body->data, left) == 0);
 }
 
 /* FNV-1a 64 of a line: collisions among a zone's lines are negligible for

@@ -66,7 +66,10 @@ def locate(root, text):
 
 def scratch_copy(dest):
     def ignore(d, names):
-        return [n for n in names if n in SKIP_DIRS or n.startswith("build")]
+        # Build directories sit at the top (build, build-asan, build-cov...);
+        # deeper names starting with "build" are sources (build_tree.py).
+        top = os.path.samefile(d, SOURCE)
+        return [n for n in names if n in SKIP_DIRS or (top and n.startswith("build"))]
     shutil.copytree(SOURCE, dest, ignore=ignore, symlinks=True)
 
 

@@ -1,7 +1,13 @@
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/cache.h"
@@ -138,4 +144,87 @@ Test(cache, missing_or_corrupt_files_are_reported)
 	close(fd);
 	unlink(path);
 	cr_expect_neq(cache_save(&c, "/nonexistent/dir/cache.json"), 0);
+}
+
+/* Files in @p dir whose name starts with @p prefix. */
+static int files_like(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	int n = 0;
+	for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A save that fails leaves the old file, no temporary file, and the cache
+ * still dirty (it is tried again later). */
+Test(cache, a_failed_save_keeps_the_old_file_and_stays_dirty)
+{
+	char dir[] = "/tmp/roster-cache-fail.XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/cache.json", dir);
+	struct cache c = {0};
+	struct roster_result *r = result(1000000, "db1.example.net.");
+	cr_assert_eq(cache_put(&c, "db", "tcp", 0, r), 0);
+	cr_assert_eq(cache_save(&c, path), 0);
+	struct stat before;
+	cr_assert_eq(stat(path, &before), 0);
+	struct roster_result *r2 = result(2000000, "db2.example.net.");
+	cr_assert_eq(cache_put(&c, "db", "tcp", 0, r2), 0);
+	cr_assert(c.dirty);
+
+	/* Its directory is gone. */
+	char missing[PATH_MAX];
+	snprintf(missing, sizeof(missing), "%s/no/cache.json", dir);
+	cr_expect_eq(cache_save(&c, missing), -ENOENT);
+	/* The name is too long for the temporary file. */
+	char longp[4200];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	cr_expect_eq(cache_save(&c, longp), -ENAMETOOLONG);
+	/* The write is cut short (the file size limit, as a full disk would). */
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	struct rlimit small = {16, rl.rlim_max};
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	cr_expect_eq(cache_save(&c, path), -EFBIG);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	/* The rename cannot replace a directory. */
+	char asdir[PATH_MAX];
+	snprintf(asdir, sizeof(asdir), "%s/sub", dir);
+	cr_assert_eq(mkdir(asdir, 0755), 0);
+	char inner[PATH_MAX];
+	snprintf(inner, sizeof(inner), "%s/sub/x", dir);
+	FILE *f = fopen(inner, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_expect_eq(cache_save(&c, asdir), -EISDIR);
+
+	cr_expect(c.dirty, "still to be written");
+	cr_expect_eq(files_like(dir, "cache.json.tmp"), 0, "no temporary file left");
+	cr_expect_eq(files_like(dir, "sub.tmp"), 0);
+	struct stat after;
+	cr_assert_eq(stat(path, &after), 0);
+	cr_expect_eq(after.st_size, before.st_size, "the old file as it was");
+	struct cache back = {0};
+	cr_assert_eq(cache_load(&back, path), 0);
+	struct roster_result *got = NULL;
+	cr_assert_eq(cache_get(&back, "db", "tcp", 0, 1000000, 3600000, &got), 0);
+	cr_expect_str_eq(got->instances[0].host, "db1.example.net.");
+	roster_result_free(got);
+	/* Once it can, the save goes through and the cache is clean. */
+	cr_expect_eq(cache_save(&c, path), 0);
+	cr_expect_not(c.dirty);
+	cache_deinit(&back);
+	cache_deinit(&c);
+	roster_result_free(r);
+	roster_result_free(r2);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
 }

@@ -140,3 +140,53 @@ Test(engine, bad_configurations_are_refused)
 	roster_client_free(c);
 	roster_client_free(NULL);
 }
+
+/* A registry that answers with bytes that are not what it should send:
+ * the client drops that connection naming why, reconnects, and registers
+ * again once the registry behaves. */
+struct garbage {
+	const uint8_t *bytes;
+	size_t len;
+	unsigned sent;
+};
+
+static int garbage_request(struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
+{
+	struct garbage *g = ud;
+	if (rq->op_case != ROSTER__V1__REQUEST__OP_REGISTER || g->sent > 0) {
+		return 0;
+	}
+	g->sent++;
+	uv_buf_t b = uv_buf_init((char *)g->bytes, (unsigned)g->len);
+	cr_assert_eq(uv_try_write((uv_stream_t *)&mc->tcp, &b, 1), (int)g->len);
+	return 1;
+}
+
+static void expect_garbage_dropped(const uint8_t *bytes, size_t len, const char *why)
+{
+	struct garbage g = {bytes, len, 0};
+	const struct mock_registry_ops ops = {.request = garbage_request};
+	struct client_fixture f;
+	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &ops, .ud = &g});
+	mock_run_until(&f.loop, &f.n.disconnected, 1, 3000);
+	cr_expect_not_null(strstr(f.n.disconnect_msg, why), "'%s' not in '%s'", why,
+			f.n.disconnect_msg);
+	cr_expect_eq(f.n.registered, 0, "nothing was registered by the garbage");
+	mock_run_until(&f.loop, &f.n.registered, 1, 3000);
+	cr_expect_eq(f.n.connected, 2);
+	cr_expect_eq(g.sent, 1);
+	client_fixture_stop(&f);
+}
+
+Test(engine, a_zero_length_frame_from_the_registry_drops_the_connection)
+{
+	static const uint8_t empty[] = {0, 0, 0, 0};
+	expect_garbage_dropped(empty, sizeof(empty), "bad frame from the registry");
+}
+
+Test(engine, a_frame_that_is_not_a_response_drops_the_connection)
+{
+	/* A frame of three bytes: field 1 with wire type 7, no protobuf. */
+	static const uint8_t junk[] = {0, 0, 0, 3, 0x0f, 0xff, 0xff};
+	expect_garbage_dropped(junk, sizeof(junk), "malformed response from the registry");
+}

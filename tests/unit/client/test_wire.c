@@ -418,3 +418,111 @@ Test(wire, free_text_reaches_people_without_control_characters_or_broken_utf8)
 	cr_expect_str_eq(out.message, "line one?line two");
 	wire_response_deinit(&out);
 }
+
+Test(wire, an_instance_with_many_metadata_entries_keeps_them_all)
+{
+	Roster__V1__Instance__MetadataEntry me[40], *mes[40];
+	char keys[40][8], values[40][8];
+	for (int k = 0; k < 40; k++) {
+		roster__v1__instance__metadata_entry__init(&me[k]);
+		snprintf(keys[k], sizeof(keys[k]), "k%02d", k);
+		snprintf(values[k], sizeof(values[k]), "v%d", k);
+		me[k].key = keys[k];
+		me[k].value = values[k];
+		mes[k] = &me[k];
+	}
+	Roster__V1__Instance i1 = ROSTER__V1__INSTANCE__INIT;
+	i1.service = "web";
+	i1.protocol = "http";
+	i1.host = "web1.example.net.";
+	i1.port = 80;
+	i1.n_metadata = 40;
+	i1.metadata = mes;
+	Roster__V1__Instance *is[] = {&i1};
+	Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
+	q.n_instances = 1;
+	q.instances = is;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
+	r.query = &q;
+	struct wire_response out;
+	decode(&r, &out);
+	cr_assert_eq(out.query->instances[0].n_metadata, 40);
+	cr_expect_str_eq(out.query->instances[0].metadata[0].key, "k00");
+	cr_expect_str_eq(out.query->instances[0].metadata[39].value, "v39");
+	wire_response_deinit(&out);
+}
+
+/* More client error reports than a Stats answer holds: the largest counts
+ * are kept, whatever their order on the wire. */
+Test(wire, stats_keep_the_largest_report_counts)
+{
+	enum { N = ROSTER_STATS_MAX_REPORTS + 36 };
+	Roster__V1__StatsResponse__ClientReportsEntry e[N], *es[N];
+	char keys[N][8];
+	for (int k = 0; k < N; k++) {
+		roster__v1__stats_response__client_reports_entry__init(&e[k]);
+		snprintf(keys[k], sizeof(keys[k]), "E%d", k);
+		e[k].key = keys[k];
+		/* Counts 1..N, shuffled by a stride coprime with N. */
+		e[k].value = (uint64_t)((k * 37) % N) + 1;
+		es[k] = &e[k];
+	}
+	Roster__V1__StatsResponse s = ROSTER__V1__STATS_RESPONSE__INIT;
+	s.n_client_reports = N;
+	s.client_reports = es;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;
+	r.stats = &s;
+	struct wire_response out;
+	decode(&r, &out);
+	cr_assert_eq(out.stats.n_reports, ROSTER_STATS_MAX_REPORTS);
+	uint64_t min = UINT64_MAX;
+	for (size_t k = 0; k < out.stats.n_reports; k++) {
+		min = out.stats.reports[k].count < min ? out.stats.reports[k].count : min;
+	}
+	cr_expect_eq(min, N - ROSTER_STATS_MAX_REPORTS + 1, "only the largest counts stay");
+	wire_response_deinit(&out);
+}
+
+Test(wire, a_watch_event_of_an_unknown_kind_is_eproto_and_cancel_is_decoded)
+{
+	Roster__V1__WatchEvent we = ROSTER__V1__WATCH_EVENT__INIT;
+	we.kind = (Roster__V1__WatchEvent__Kind)99;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = 3;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_WATCH_EVENT;
+	r.watch_event = &we;
+	struct wire_response out;
+	cr_expect_eq(decode_rc(&r, &out), ROSTER_EPROTO);
+	wire_response_deinit(&out);
+	Roster__V1__CancelWatchResponse cw = ROSTER__V1__CANCEL_WATCH_RESPONSE__INIT;
+	Roster__V1__Response r2 = ROSTER__V1__RESPONSE__INIT;
+	r2.id = 4;
+	r2.result_case = ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH;
+	r2.cancel_watch = &cw;
+	decode(&r2, &out);
+	cr_expect_eq(out.result, WIRE_RESULT_CANCEL_WATCH);
+	cr_expect_eq(out.id, 4);
+	wire_response_deinit(&out);
+}
+
+/* Every octet of a malformed UTF-8 sequence becomes a "?"; valid ones stay. */
+Test(wire, free_text_replaces_every_malformed_utf8_sequence)
+{
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.error = ROSTER__V1__ERROR_CODE__INTERNAL;
+	r.message = "a\xe0\x80\x80"     /* overlong 3 octets */
+		    "b\xed\xa0\x80"     /* a surrogate */
+		    "c\xf4\x90\x80\x80" /* past U+10FFFF */
+		    "d\xf0\x9f\x98\x80" /* U+1F600, valid */
+		    "e\x7f"             /* DEL */
+		    "f\xe2\x82";        /* cut short at the end */
+	struct wire_response out;
+	decode(&r, &out);
+	cr_expect_str_eq(out.message,
+			"a???b???c????d\xf0\x9f\x98\x80"
+			"e?f??",
+			"%s", out.message);
+	wire_response_deinit(&out);
+}

@@ -885,6 +885,16 @@ ParameterizedTestParameters(answer, malformed_table)
 							's', 'h', 'a', '2', '5', '6', 0, 0, 0, 0, 0,
 							0, 0, 1, 44, 0, 0, 0xab, 0xcd, 0, 0, 0, 0},
 					12 + 31 + 11 + 29, 9},
+			/* The same TSIG with an OPT after it: RFC 8945 5.1 says
+			 * FORMERR, not the unknown key's NOTAUTH (the row "TSIG
+			 * not last" is FORMERR for its empty RDATA alone). */
+			{"a well-formed TSIG not last",
+					{HDR(1, 0, 0, 2), Q_ZONE, 0, 6, 0, 1, 0, 0, 250, 0, 255, 0,
+							0, 0, 0, 0, 29, 11, 'h', 'm', 'a', 'c', '-',
+							's', 'h', 'a', '2', '5', '6', 0, 0, 0, 0, 0,
+							0, 0, 1, 44, 0, 0, 0xab, 0xcd, 0, 0, 0, 0,
+							0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0},
+					12 + 31 + 11 + 29 + 11, 1},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocfail.h"
 #include "common/arena.h"
 #include "common/error.h"
 #include "proto/frame.h"
@@ -164,12 +165,12 @@ static void ask_bytes(const uint8_t *frame, size_t len)
 
 static void ask(const Request *q)
 {
+	/* Not on the heap: allocations may be failing (allocfail.h). */
+	static uint8_t buf[1 << 20];
 	size_t n = roster__v1__request__get_packed_size(q);
-	uint8_t *buf = malloc(n + 1);
-	cr_assert_not_null(buf);
+	cr_assert_leq(n, sizeof(buf));
 	roster__v1__request__pack(q, buf);
 	ask_bytes(buf, n);
-	free(buf);
 }
 
 /* Ask a request whose oneof op is @p field (case @p CASE) pointing at @p msg_. */
@@ -992,4 +993,270 @@ ParameterizedTest(struct code_case *c, api_ops, errors_map_to_their_codes)
 	cr_expect_eq(r->error, c->code, "%s (%d): code %d, want %d", rs_strerror(c->rc), c->rc,
 			r->error, c->code);
 	cr_expect_str_eq(r->message, "why");
+}
+
+/* ---- limits per instance, statuses, removal reasons ------------------------- */
+
+/* Checked while converting the request, before the store sees it (so the
+ * store's own STORE_LIMIT_ADDRESSES and _METADATA_ENTRIES refusals are
+ * never what the API answers). */
+Test(api_ops, a_registration_over_the_address_or_metadata_limit_names_it)
+{
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	for (int k = 0; k < 5; k++) {
+		char addr[32];
+		snprintf(addr, sizeof(addr), "192.0.2.%d", k + 1);
+		reg_address(&a, addr);
+	}
+	ask_register(&a, 11);
+	expect_error(11, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+			"5 addresses on one instance (limit 4)");
+	a.naddrs = 4;
+	a.nmeta = 5;
+	ask_register(&a, 12);
+	expect_error(12, ROSTER__V1__ERROR_CODE__LIMIT_EXCEEDED,
+			"5 metadata entries on one instance (limit 4)");
+	a.nmeta = 4;
+	must_register(&a);
+	const struct store_key key = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_eq(store_instance_find(F.store, &key)->naddrs, 4);
+	cr_expect_eq(store_instance_find(F.store, &key)->nmeta, 4);
+}
+
+Test(api_ops, set_status_to_starting_and_without_an_instance)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	ask_set_status("w1.example.net", ROSTER__V1__STATUS__STARTING);
+	ok_reply(ROSTER__V1__RESPONSE__RESULT_SET_STATUS);
+	const struct store_key key = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_eq(store_instance_find(F.store, &key)->status, STORE_STATUS_STARTING);
+	Roster__V1__SetStatusRequest ss = ROSTER__V1__SET_STATUS_REQUEST__INIT;
+	ss.status = ROSTER__V1__STATUS__UP;
+	ASK(13, SET_STATUS, set_status, &ss);
+	expect_error(13, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "set_status: missing instance");
+	cr_expect_eq(store_instance_find(F.store, &key)->status, STORE_STATUS_STARTING);
+}
+
+/* A watcher is told why an instance went: its lease closed, or expired. */
+Test(api_ops, watch_events_name_the_reason_of_a_removal)
+{
+	uint64_t closed = open_lease(5);
+	uint64_t expiring = open_lease(1);
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	a.lease = closed;
+	must_register(&a);
+	struct reg b = reg_of("web", "w2.example.net", 80);
+	b.lease = expiring;
+	must_register(&b);
+	ask_watch(40, "web", store_revision(F.store));
+	cr_assert_eq(F.nreplies, 0, "nothing to replay");
+	Roster__V1__DeregisterRequest dr = ROSTER__V1__DEREGISTER_REQUEST__INIT;
+	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
+	dr.lease = closed;
+	ASK(41, DEREGISTER, deregister, &dr);
+	cr_assert_eq(F.nreplies, 2, "the event, then the answer");
+	cr_expect_eq(event(0, 40)->kind, ROSTER__V1__WATCH_EVENT__KIND__REMOVE);
+	cr_expect_str_eq(event(0, 40)->reason, "lease-closed");
+	cr_expect_str_eq(event(0, 40)->instance->host, "w1.example.net.");
+	uint32_t n = 0;
+	cr_assert_eq(store_tick(F.store, F.now_ms + 1200, &n), 0);
+	cr_assert_eq(n, 1);
+	replies_parse();
+	cr_assert_eq(F.nreplies, 1);
+	cr_expect_eq(event(0, 40)->kind, ROSTER__V1__WATCH_EVENT__KIND__REMOVE);
+	cr_expect_str_eq(event(0, 40)->reason, "expired");
+	cr_expect_str_eq(event(0, 40)->instance->host, "w2.example.net.");
+}
+
+/* ---- out of memory (tests/faults/allocfail.h) ------------------------------- */
+
+/* What one dispatch under an allocation failure answered: a whole reply,
+ * one UNAVAILABLE error, or no reply and the connection closed. Never a
+ * part of a reply. @return the reply's result case, or -1 (error), or -2
+ * (closed). */
+static int outcome_under_failure(size_t k, void (*ask_fn)(void))
+{
+	api_ops_out_deinit(&F.out); /* the reply's buffer is allocated anew */
+	F.strikes = 0;              /* each try as on a fresh connection */
+	allocfail_arm(k);
+	ask_fn();
+	allocfail_disarm();
+	if (F.res.flags & API_OPS_CLOSE) {
+		cr_assert_eq(F.nreplies, 0,
+				"allocation %zu: closed after a partial reply: %d %d %s", k,
+				F.replies[0]->error, F.replies[0]->result_case,
+				F.replies[0]->message);
+		return -2;
+	}
+	if (F.nreplies == 1 && F.replies[0]->error == ROSTER__V1__ERROR_CODE__MALFORMED) {
+		/* An allocation of protobuf-c's unpack failed: today the frame is
+		 * answered as not a Request, and counts as a strike
+		 * (docs/testing.md, "Found on the way"). Nothing is applied. */
+		cr_assert(strncmp(F.replies[0]->message, "malformed request (", 19) == 0, "%s",
+				F.replies[0]->message);
+		cr_assert(F.res.flags & API_OPS_MALFORMED);
+		return -3;
+	}
+	if (F.nreplies == 1 && F.replies[0]->error != ROSTER__V1__ERROR_CODE__OK) {
+		cr_assert_eq(F.replies[0]->error, ROSTER__V1__ERROR_CODE__UNAVAILABLE,
+				"allocation %zu: %s", k, F.replies[0]->message);
+		cr_assert(strstr(F.replies[0]->message, "memory") != NULL, "%s",
+				F.replies[0]->message);
+		return -1;
+	}
+	return 0;
+}
+
+static void ask_big_query(void)
+{
+	ask_query("web", "tcp", false);
+}
+
+Test(api_ops, a_query_without_memory_is_refused_whole)
+{
+	/* Enough instances for the answer to outgrow the scratch arena. */
+	for (int h = 0; h < 600; h++) {
+		char host[64];
+		snprintf(host, sizeof(host), "node-%04d.rack-%02d.example.net", h, h % 40);
+		struct reg a = reg_of("web", host, 443);
+		reg_address(&a, "192.0.2.1");
+		reg_address(&a, "2001:db8::1");
+		a.nmeta = 4;
+		must_register(&a);
+	}
+	uint64_t rev = store_revision(F.store);
+	int refused = 0, closed = 0;
+	for (size_t k = 1;; k++) {
+		cr_assert_lt(k, 200);
+		int got = outcome_under_failure(k, ask_big_query);
+		bool struck = allocfail_struck();
+		if (!struck) {
+			const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY);
+			cr_expect_eq(r->query->n_instances, 600);
+			break;
+		}
+		refused += got == -1 || got == -3;
+		closed += got == -2;
+		cr_assert(got < 0, "allocation %zu failed, yet a whole answer came", k);
+	}
+	cr_expect_geq(refused + closed, 2, "the arena's blocks and the reply buffer");
+	cr_expect_eq(store_revision(F.store), rev);
+}
+
+static void ask_a_registration(void)
+{
+	struct reg a = reg_of("web", "new.example.net", 8080);
+	reg_address(&a, "192.0.2.9");
+	a.nmeta = 2;
+	ask_register(&a, 14);
+}
+
+Test(api_ops, a_registration_without_memory_is_refused_and_not_applied)
+{
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80});
+	uint64_t rev = store_revision(F.store);
+	const struct store_key key = {"web", "tcp", "new.example.net", 8080};
+	int refused = 0;
+	for (size_t k = 1;; k++) {
+		cr_assert_lt(k, 200);
+		int got = outcome_under_failure(k, ask_a_registration);
+		if (!allocfail_struck()) {
+			ok_reply(ROSTER__V1__RESPONSE__RESULT_REGISTER);
+			cr_expect_eq(store_revision(F.store), rev + 1);
+			break;
+		}
+		if (got == -1 || got == -3) {
+			refused++;
+			cr_expect_eq(F.res.flags & API_OPS_WRITE, 0);
+		}
+		if (got < 0 && store_instance_find(F.store, &key) == NULL) {
+			cr_assert_eq(store_revision(F.store), rev, "allocation %zu", k);
+			continue;
+		}
+		/* Applied, but its answer could not be built: the connection
+		 * closes (the client retries, and an identical registration
+		 * changes nothing), or the journal alone fell behind. */
+		cr_assert(got == -2 || got == 0, "allocation %zu: applied and refused", k);
+		cr_assert_eq(store_revision(F.store), rev + 1);
+		break;
+	}
+	cr_expect_geq(refused, 1);
+}
+
+static void ask_list_now(void)
+{
+	ask_list(15);
+}
+
+static void ask_watch_all(void)
+{
+	ask_watch(16, NULL, 0);
+}
+
+/* Known bug, held like a strict xfail: store_service_foreach() visits
+ * nothing when it cannot allocate its sorted array, and its callers cannot
+ * tell that from an empty registry, so List answers OK with fewer services
+ * than there are, and a Watch snapshot starts a stream that lacks them
+ * (docs/testing.md, "Found on the way"). Every other outcome is asserted
+ * as the contract says; the last expectation fails once the bug is fixed,
+ * so that this test is then turned into a plain "refused whole". */
+Test(api_ops, list_and_watch_snapshots_without_memory_are_refused_whole)
+{
+	for (int v = 0; v < 40; v++) {
+		char svc[16];
+		snprintf(svc, sizeof(svc), "svc%d", v);
+		struct reg a = reg_of(svc, "h.example.net", 80);
+		must_register(&a);
+	}
+	int failed = 0, short_lists = 0;
+	for (size_t k = 1;; k++) {
+		cr_assert_lt(k, 200);
+		int got = outcome_under_failure(k, ask_list_now);
+		if (!allocfail_struck()) {
+			cr_expect_eq(ok_reply(ROSTER__V1__RESPONSE__RESULT_LIST)->list->n_services,
+					40);
+			break;
+		}
+		if (got == 0) {
+			const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_LIST);
+			cr_assert_lt(r->list->n_services, 40, "allocation %zu: a whole list", k);
+			short_lists++;
+			continue;
+		}
+		failed++;
+	}
+	cr_expect_geq(failed, 1);
+	int short_snapshots = 0;
+	failed = 0;
+	for (size_t k = 1;; k++) {
+		cr_assert_lt(k, 200);
+		F.nwatches = 0;
+		F.strikes = 0;
+		api_ops_out_deinit(&F.out);
+		allocfail_arm(k);
+		ask_watch_all();
+		allocfail_disarm();
+		if (!allocfail_struck()) {
+			cr_expect_eq(F.res.flags, API_OPS_WATCH_START);
+			cr_expect_eq(F.nreplies, 42, "begin, 40 instances, end");
+			break;
+		}
+		if (F.res.flags & API_OPS_MALFORMED) {
+			failed++; /* the unpack's allocation (see outcome_under_failure()) */
+			continue;
+		}
+		if (F.res.flags & API_OPS_WATCH_START) {
+			cr_assert_lt(F.nreplies, 42, "allocation %zu", k);
+			short_snapshots++;
+			continue;
+		}
+		/* A snapshot that cannot be sent whole must not start a stream
+		 * with a gap: the connection closes. */
+		cr_assert(F.res.flags & API_OPS_CLOSE, "allocation %zu: flags %x", k, F.res.flags);
+		failed++;
+	}
+	cr_expect_geq(failed, 1);
+	cr_expect_gt(short_lists + short_snapshots, 0,
+			"store_service_foreach() reports its failure now: assert \"refused "
+			"whole\" here");
 }

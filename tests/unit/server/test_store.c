@@ -995,3 +995,217 @@ Test(store, reload_replaces_the_content_in_place)
 	cr_expect_eq(count(s, "mem"), 1);
 	store_free(s);
 }
+
+/* ---- malformed registrations (beyond register_rejects_bad_values), refused
+ * with nothing changed; their keys find, change and remove nothing -------- */
+
+/* A registration as a table row holds it: by value, with what to break. */
+struct malformed_reg {
+	char what[48];
+	char service[80], protocol[80], host[80];
+	uint32_t port, priority, weight;
+	int status;
+	int naddrs;      /* good addresses, or -1: one of family AF_UNIX */
+	int nmeta;       /* entries "kN"="v" */
+	int meta_break;  /* 1: a NULL key, 2: a NULL value, 3: an empty key */
+	bool null_field; /* the service pointer NULL */
+	int want;
+	enum store_limit limit; /* for RS_ELIMIT */
+};
+
+static struct malformed_reg malformed_regs[] = {
+		{"service NULL", "web", "tcp", "h.example", 80, 0, 0, 0, 0, 0, 0, true,
+				RS_ENAME_EMPTY, 0},
+		{"protocol with a dot", "web", "t.cp", "h.example", 80, 0, 0, 0, 0, 0, 0, false,
+				RS_ENAME_CHAR, 0},
+		{"host with a space", "web", "tcp", "h example", 80, 0, 0, 0, 0, 0, 0, false,
+				RS_ENAME_CHAR, 0},
+		{"priority 65536", "web", "tcp", "h.example", 80, 65536, 0, 0, 0, 0, 0, false,
+				RS_EINVAL, 0},
+		{"status 4", "web", "tcp", "h.example", 80, 0, 0, 4, 0, 0, 0, false, RS_ESTATUS, 0},
+		{"status -1", "web", "tcp", "h.example", 80, 0, 0, -1, 0, 0, 0, false, RS_ESTATUS,
+				0},
+		{"17 addresses", "web", "tcp", "h.example", 80, 0, 0, 0, 17, 0, 0, false, RS_ELIMIT,
+				STORE_LIMIT_ADDRESSES},
+		{"an AF_UNIX address", "web", "tcp", "h.example", 80, 0, 0, 0, -1, 0, 0, false,
+				RS_EINVAL, 0},
+		{"65 metadata entries", "web", "tcp", "h.example", 80, 0, 0, 0, 0, 65, 0, false,
+				RS_ELIMIT, STORE_LIMIT_METADATA_ENTRIES},
+		{"a NULL metadata key", "web", "tcp", "h.example", 80, 0, 0, 0, 0, 2, 1, false,
+				RS_EINVAL, 0},
+		{"a NULL metadata value", "web", "tcp", "h.example", 80, 0, 0, 0, 0, 2, 2, false,
+				RS_EINVAL, 0},
+		{"an empty metadata key", "web", "tcp", "h.example", 80, 0, 0, 0, 0, 2, 3, false,
+				RS_EINVAL, 0},
+};
+
+ParameterizedTestParameters(store, malformed_registrations_name_their_fault_and_change_nothing)
+{
+	return cr_make_param_array(struct malformed_reg, malformed_regs,
+			sizeof(malformed_regs) / sizeof(malformed_regs[0]));
+}
+
+ParameterizedTest(struct malformed_reg *b, store,
+		malformed_registrations_name_their_fault_and_change_nothing)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	cr_assert_not_null(s);
+	struct rs_addr addrs[20];
+	memset(addrs, 0, sizeof(addrs));
+	for (int k = 0; k < 20; k++) {
+		addrs[k].family = AF_INET;
+		addrs[k].bytes[0] = 10;
+		addrs[k].bytes[3] = (uint8_t)(k + 1);
+	}
+	if (b->naddrs < 0) {
+		addrs[0].family = AF_UNIX;
+	}
+	static char keys[70][8];
+	struct store_meta meta[70];
+	for (int k = 0; k < 70; k++) {
+		snprintf(keys[k], sizeof(keys[k]), "k%d", k);
+		meta[k] = (struct store_meta){keys[k], "v"};
+	}
+	if (b->meta_break == 1) {
+		meta[1].key = NULL;
+	} else if (b->meta_break == 2) {
+		meta[1].value = NULL;
+	} else if (b->meta_break == 3) {
+		meta[1].key = "";
+	}
+	struct store_registration r = {.service = b->null_field ? NULL : b->service,
+			.protocol = b->protocol,
+			.host = b->host,
+			.port = b->port,
+			.addrs = addrs,
+			.naddrs = b->naddrs < 0 ? 1 : (size_t)b->naddrs,
+			.priority = b->priority,
+			.weight = b->weight,
+			.meta = meta,
+			.nmeta = (size_t)b->nmeta,
+			.status = (enum store_status)b->status};
+	bool created = true;
+	uint64_t rev = 77;
+	struct store_limit_hit hit = {0};
+	int rc = store_register_ex(s, &r, 0, 1000, &created, &rev, &hit);
+	cr_expect_eq(rc, b->want, "%s: %s", b->what, rs_strerror(rc));
+	cr_expect_eq(hit.kind, b->limit, "%s", b->what);
+	if (b->limit == STORE_LIMIT_ADDRESSES) {
+		cr_expect_eq(hit.value, 17);
+		cr_expect_eq(hit.max, 16);
+	} else if (b->limit == STORE_LIMIT_METADATA_ENTRIES) {
+		cr_expect_eq(hit.value, 65);
+		cr_expect_eq(hit.max, 64);
+	}
+	cr_expect_eq(rev, 77, "%s: nothing answered", b->what);
+	cr_expect_eq(store_revision(s), 0, "%s", b->what);
+	struct store_sizes z;
+	store_sizes_get(s, &z);
+	cr_expect_eq(z.instances + z.services, 0, "%s", b->what);
+	/* A key with the same fault finds, changes and removes nothing. */
+	struct store_key key = {r.service, r.protocol, r.host, r.port};
+	if (b->want != RS_EINVAL && b->want != RS_ESTATUS && b->want != RS_ELIMIT) {
+		cr_expect_eq(store_deregister(s, &key, &rev), b->want, "%s", b->what);
+		cr_expect_eq(store_status_set(s, &key, STORE_STATUS_DOWN, 1, &rev), b->want, "%s",
+				b->what);
+		cr_expect_null(store_instance_find(s, &key));
+	}
+	store_free(s);
+}
+
+/* An update whose only change is one metadata key or value, or one
+ * address, is a change (a new revision); the identical one is not. */
+Test(store, an_update_changing_one_metadata_entry_or_address_is_a_change)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	struct rs_addr a[2] = {{.family = AF_INET, .bytes = {10, 0, 0, 1}},
+			{.family = AF_INET, .bytes = {10, 0, 0, 2}}};
+	struct store_meta m[2] = {{"zone", "a"}, {"ver", "1"}};
+	struct store_registration r = reg("web", "h.example", 80, 0);
+	r.addrs = a;
+	r.naddrs = 2;
+	r.meta = m;
+	r.nmeta = 2;
+	must_register(s, r, 0);
+	uint64_t rev = store_revision(s);
+	must_register(s, r, 0);
+	cr_expect_eq(store_revision(s), rev, "identical: no change");
+	m[1].value = "2";
+	must_register(s, r, 0);
+	cr_expect_eq(store_revision(s), ++rev, "a metadata value");
+	m[1].key = "version";
+	must_register(s, r, 0);
+	cr_expect_eq(store_revision(s), ++rev, "a metadata key");
+	a[1].bytes[3] = 3;
+	must_register(s, r, 0);
+	cr_expect_eq(store_revision(s), ++rev, "an address");
+	must_register(s, r, 0);
+	cr_expect_eq(store_revision(s), rev, "identical again");
+	struct store_key key = {"web", "tcp", "h.example", 80};
+	uint64_t r2;
+	cr_expect_eq(store_status_set(s, &key, (enum store_status)0, 1, &r2), RS_ESTATUS);
+	cr_expect_eq(store_status_set(s, &key, (enum store_status)9, 1, &r2), RS_ESTATUS);
+	cr_expect_eq(store_revision(s), rev);
+	store_free(s);
+}
+
+/* ---- expiry when the disk refuses: nothing changes, the next tick retries -- */
+
+Test(store, an_expiry_the_disk_refuses_is_retried_on_the_next_tick)
+{
+	struct store_limits l = limits();
+	l.preserve_enabled = false;
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t lease = must_lease(s, 1, 7, 0);
+	must_register(s, reg("web", "h1.example.net", 80, lease), 0);
+	must_register(s, reg("web", "h2.example.net", 80, lease), 0);
+	uint64_t rev0 = store_revision(s);
+	/* Fail the 1st write (a delete), the 2nd, the lease's: each time the
+	 * tick fails and nothing changes. */
+	for (int fail_at = 1; fail_at <= 3; fail_at++) {
+		d.fail_after = d.writes + fail_at;
+		d.fail_code = RS_ESTORE;
+		uint32_t n = 99;
+		cr_expect_eq(store_tick(s, 1200 + (uint64_t)fail_at * 100, &n), RS_ESTORE,
+				"write %d", fail_at);
+		cr_expect_eq(n, 0);
+		cr_expect_not_null(
+				store_lease_find(s, lease), "write %d: the lease stays", fail_at);
+		cr_expect_eq(count(s, "web"), 2, "write %d: its instances too", fail_at);
+		cr_expect_eq(store_revision(s), rev0);
+	}
+	d.fail_after = 0;
+	cr_expect_eq(tick(s, 2000), 1, "expired once the disk takes it");
+	cr_expect_null(store_lease_find(s, lease));
+	cr_expect_eq(count(s, "web"), 0);
+	cr_expect_eq(store_revision(s), rev0 + 2);
+	store_free(s);
+}
+
+Test(store, a_kept_instance_the_disk_cannot_age_out_stays_until_it_can)
+{
+	struct store_limits l = limits();
+	l.keep_last = true;
+	l.keep_last_max_ms = 5000;
+	l.preserve_enabled = false;
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t lease = must_lease(s, 1, 7, 0);
+	must_register(s, reg("web", "h1.example.net", 80, lease), 0);
+	cr_expect_eq(tick(s, 1200), 1);
+	struct store_key k = {"web", "tcp", "h1.example.net", 80};
+	cr_assert_not_null(store_instance_find(s, &k));
+	cr_expect(store_instance_find(s, &k)->stale, "kept, stale");
+	d.fail_after = d.writes + 1;
+	d.fail_code = RS_ESTORE_FULL;
+	uint32_t n;
+	cr_expect_eq(store_tick(s, 7000, &n), RS_ESTORE_FULL);
+	cr_expect_not_null(store_instance_find(s, &k), "still kept");
+	d.fail_after = 0;
+	cr_expect_eq(tick(s, 7100), 0);
+	cr_expect_null(store_instance_find(s, &k), "aged out once the disk takes it");
+	store_free(s);
+}

@@ -11,7 +11,8 @@
  * The protocol: lines ending in '\n'. Each whole line is a frame
  * (net_tcp_conn_frame_done()); "BIG" queues 4 MiB, "QUIT" closes (twice,
  * then gracefully: close-once), "BYE" answers "bye" and closes gracefully,
- * "KEEP" makes the deadline keep the connection; any other line is echoed.
+ * "KEEP" makes the deadline keep the connection, "LATE" makes it answer
+ * "late" and close gracefully; any other line is echoed.
  * A refused connection gets "no <why>\n".
  */
 #include <criterion/criterion.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "allocfail.h"
 #include "common/error.h"
 #include "server/net/tcp.h"
 
@@ -35,6 +37,7 @@
 
 struct line_conn {
 	bool keep; /* expired says: keep it */
+	bool late; /* expired answers "late" and closes gracefully */
 	size_t len;
 	char buf[256];
 };
@@ -121,6 +124,8 @@ static void line_serve(struct net_tcp_conn *c, const char *line, size_t len)
 		net_tcp_conn_close_graceful(c);
 	} else if (len == 4 && memcmp(line, "KEEP", 4) == 0) {
 		lc->keep = true;
+	} else if (len == 4 && memcmp(line, "LATE", 4) == 0) {
+		lc->late = true;
 	} else {
 		struct iovec v[2] = {{(void *)line, len}, {"\n", 1}};
 		(void)net_tcp_conn_sendv(c, v, 2);
@@ -154,6 +159,10 @@ static bool line_expired(struct net_tcp_conn *c)
 {
 	struct line_conn *lc = net_tcp_conn_data(c);
 	n.expired++;
+	if (lc->late) {
+		cr_expect_eq(net_tcp_conn_send(c, "late\n", 5), 0);
+		net_tcp_conn_close_graceful(c);
+	}
 	return !lc->keep;
 }
 
@@ -670,4 +679,160 @@ Test(tcp, a_failed_bind_names_the_address_and_stops_cleanly)
 	pump(20); /* the first still listens: the loop would not end */
 	cr_expect_eq(n.stopped, 1);
 	n.stopped = 0; /* the first one's stop is counted by the teardown */
+}
+
+/* ---- out of memory (tests/faults/allocfail.h) -------------------------------- */
+
+/* A client whose connect the kernel completed (its backlog), not yet
+ * accepted by the server. */
+static int client_unaccepted(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
+	return fd;
+}
+
+/* Run the loop until @p want connections were accepted; false after @p ms. */
+static bool pump_accepted(uint64_t want, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	} while (counters()->accepted < want && now_ms() < end);
+	return counters()->accepted >= want;
+}
+
+/* The connection's own allocation fails: it is not served then, but the
+ * listener must go on accepting once memory is back. */
+Test(tcp, a_connection_that_cannot_be_allocated_does_not_stop_the_listener)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	allocfail_arm_from(1);
+	int a = client_unaccepted();
+	pump(30);
+	bool struck = allocfail_struck();
+	allocfail_disarm();
+	cr_assert(struck, "the accept tried to allocate");
+	cr_expect_eq(counters()->accepted, 0);
+	cr_expect_eq(n.opened, 0);
+	int b = client_unaccepted();
+	bool both = pump_accepted(2, 300); /* loopback accepts in well under 1 ms */
+	/* Known bug, held like a strict xfail: libuv stops watching a listener
+	 * whose connection callback did not call uv_accept() (the fd it took
+	 * waits for that call), so after one failed allocation the listener
+	 * never accepts again (docs/testing.md, "Found on the way"). This
+	 * expectation fails once the bug is fixed: then assert both accepted,
+	 * served in order ("a" then "b" answered). */
+	cr_expect_not(both, "the listener accepts again: turn this into an assertion");
+	cr_expect_eq(n.opened, 0, "stuck: nothing more is accepted");
+	close(a);
+	close(b);
+}
+
+/* The per-source table cannot grow: the connection is refused with the
+ * protocol's word for it, counted, and the next one is served. */
+Test(tcp, a_source_that_cannot_be_counted_is_refused_as_out_of_memory)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int refused = 0;
+	int fds[8];
+	int nfds = 0;
+	/* The connection's own allocation is the 1st; the cap's come after. */
+	for (size_t k = 2; k < 6 && refused == 0; k++) {
+		allocfail_arm(k);
+		int fd = client(NULL);
+		allocfail_disarm();
+		fds[nfds++] = fd;
+		pump(5);
+		refused = n.refused[NET_TCP_REFUSED_MEMORY];
+		if (refused > 0) {
+			char buf[64];
+			bool eof;
+			hear(fd, buf, sizeof(buf), 100, &eof);
+			cr_expect_str_eq(buf, "no memory\n");
+			cr_expect(eof, "closed after the word");
+		}
+	}
+	cr_assert_eq(refused, 1, "no allocation of the admission failed it");
+	cr_expect_geq(counters()->rejected, 1);
+	int ok = client(NULL);
+	say(ok, "hello\n");
+	char buf[64];
+	bool eof;
+	hear(ok, buf, sizeof(buf), 6, &eof);
+	cr_expect_str_eq(buf, "hello\n");
+	close(ok);
+	for (int k = 0; k < nfds; k++) {
+		close(fds[k]);
+	}
+}
+
+/* A send whose write request cannot be allocated closes the connection
+ * (a reply cannot be dropped from the middle of a stream) and says so. */
+Test(tcp, a_send_that_cannot_queue_closes_the_connection)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	/* Fill the socket so that sends must queue, then fail every queueing. */
+	say(a, "BIG\n");
+	pump(20);
+	cr_assert(net_tcp_counters_get(tcp)->open == 1);
+	allocfail_arm_from(1);
+	say(a, "echo me\n");
+	bool closed = closed_by_server(a, 500);
+	bool struck = allocfail_struck();
+	allocfail_disarm();
+	cr_assert(struck, "the echo had to queue");
+	cr_expect(closed);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_ERROR], 1, "closed as an error");
+	close(a);
+}
+
+/* A graceful close waits for its answer to be written, but no longer than
+ * the idle time: a client that never reads is then closed as timed out. */
+Test(tcp, a_graceful_close_to_a_client_that_never_reads_times_out)
+{
+	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	uint64_t t0 = now_ms();
+	say(a, "BIG\nBYE\n");
+	for (int i = 0; i < 3000 && n.closed_total == 0; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	uint64_t took = now_ms() - t0;
+	cr_assert_eq(n.closed_total, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1, "closed as timed out");
+	cr_expect_eq(n.lines, 2, "BIG and BYE were read");
+	cr_expect_eq(counters()->timed_out, 1);
+	cr_expect_geq(took, 290, "not before the idle time: %llu ms", (unsigned long long)took);
+	close(a);
+}
+
+/* The deadline's callback answers and closes gracefully while earlier
+ * answers still wait: the idle time then bounds that write too, and the
+ * connection is closed once. */
+Test(tcp, an_answer_at_the_deadline_is_bounded_by_the_idle_time_too)
+{
+	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
+	int a = client(NULL);
+	uint64_t t0 = now_ms();
+	say(a, "BIG\nLATE\n");
+	for (int i = 0; i < 3000 && n.closed_total == 0; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	uint64_t took = now_ms() - t0;
+	cr_assert_eq(n.closed_total, 1);
+	cr_expect_eq(n.expired, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1);
+	cr_expect_geq(took, 590, "two idle times: %llu ms", (unsigned long long)took);
+	/* Known bug, held like a strict xfail: the deadline counts the
+	 * connection when its callback answers, and again when that answer's
+	 * write times out (docs/testing.md, "Found on the way"). Fails once it
+	 * is fixed: then expect 1. */
+	cr_expect_eq(counters()->timed_out, 2, "counted once now: expect 1 here");
+	close(a);
 }

@@ -112,6 +112,20 @@ ParameterizedTestParameters(inventory, bad_lines)
 			{"{\"name\": \"web1.ash2.example.net\", \"site\": \"lon6\", \"ipv4\": "
 			 "\"10.0.0.1\"}",
 					"does not match its FQDN"},
+			{"{}", "fleet.jsonl:2: missing or non-string \"name\""},
+			{" { } ", "fleet.jsonl:2: missing or non-string \"name\""},
+			{"{\"name\" \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"w\": 1e}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"w\": 2e+}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": [\"10.0.0.1\" \"10.0.0.2\"]}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": [\"10.0.0.1\",]}",
+					"fleet.jsonl:2: malformed JSON"},
+			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"note\": \"a\tb\"}",
+					"fleet.jsonl:2: malformed JSON"},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -151,6 +165,11 @@ Test(inventory, fast_path_reads_lines_as_jansson_does)
 			"\"site\": \"lon6\"}",
 			"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"role\": \"db\", "
 			"\"pool\": \"z\"}",
+			"{\"name\":\"ash2-web-a1\",\"ipv4\":\"10.0.0.1\",\"n\":12,\"t\":true}",
+			"{\"name\": \"ash2-web-a1\",\t\"ipv4\": [ ],\r \"ipv6\": [\"2001:db8::1\"], "
+			"\"w\": 1e5, \"z\": -1.25e-3, \"q\": 7E-1}",
+			"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"source\": \"vm\", "
+			"\"tags\": null}",
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		char esc[300];
@@ -179,5 +198,49 @@ Test(inventory, fast_path_reads_lines_as_jansson_does)
 		cr_expect_eq(memcmp(x->addrs, y->addrs, x->naddr * sizeof(*x->addrs)), 0);
 		zg_inventory_deinit(&a);
 		zg_inventory_deinit(&b);
+	}
+}
+
+/* 64 addresses at most per host, whichever way they are split between
+ * ipv4 and ipv6, and whichever parser reads the line. */
+Test(inventory, more_than_64_addresses_are_refused)
+{
+	for (int n4 = 0; n4 <= 65; n4 += 13) {
+		for (int extra = 0; extra < 2; extra++) {
+			int total = 64 + extra, n6 = total - n4 < 0 ? 0 : total - n4;
+			if (n4 > total) {
+				continue;
+			}
+			char line[8192];
+			int o = snprintf(line, sizeof(line),
+					"{\"name\": \"ash2-web-a1\", \"ipv4\": [");
+			for (int k = 0; k < n4; k++) {
+				o += snprintf(line + o, sizeof(line) - (size_t)o,
+						"%s\"10.0.%d.%d\"", k ? ", " : "", k / 200,
+						k % 200 + 1);
+			}
+			o += snprintf(line + o, sizeof(line) - (size_t)o, "], \"ipv6\": [");
+			for (int k = 0; k < n6; k++) {
+				o += snprintf(line + o, sizeof(line) - (size_t)o,
+						"%s\"2001:db8::%x\"", k ? ", " : "", k + 1);
+			}
+			snprintf(line + o, sizeof(line) - (size_t)o, "]}");
+			struct zg_inventory inv;
+			struct zg_diag d;
+			cr_assert_eq(load(&inv, &d, line), 0);
+			if (extra == 0) {
+				cr_expect_eq(d.errors, 0, "%d+%d: %s", n4, n6, d.first);
+				cr_expect_eq(inv.nhosts, 1);
+				cr_expect_eq(inv.nhosts == 1 ? inv.hosts[0].naddr : 0, 64);
+			} else {
+				cr_expect_eq(d.errors, 1, "%d+%d", n4, n6);
+				cr_expect_eq(inv.nhosts, 0);
+				cr_expect(strstr(d.first, "more than 64 addresses") != NULL ||
+								strstr(d.first, "must be a string or a "
+										"list") != NULL,
+						"%d+%d: %s", n4, n6, d.first);
+			}
+			zg_inventory_deinit(&inv);
+		}
 	}
 }
