@@ -666,7 +666,10 @@ static void op_list(struct op *o)
 		op_error(o, RS_ENOMEM, "out of memory");
 		return;
 	}
-	store_service_foreach(o->ctx->store, list_one, &l);
+	if (store_service_foreach(o->ctx->store, list_one, &l) != 0) {
+		op_error(o, RS_ENOMEM, "out of memory"); /* never a shorter list */
+		return;
+	}
 	Roster__V1__ListResponse lr = ROSTER__V1__LIST_RESPONSE__INIT;
 	lr.services = l.items;
 	lr.n_services = l.n;

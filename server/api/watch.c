@@ -103,7 +103,8 @@ int api_watch_open(const struct store *store, const struct api_watch *w, uint64_
 	r.rc = event_append(sink, w->id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_BEGIN, rev, NULL,
 			NULL, NULL, NULL);
 	if (r.rc == 0) {
-		store_service_foreach(store, snapshot_one, &r);
+		int rc = store_service_foreach(store, snapshot_one, &r);
+		r.rc = rc != 0 ? rc : r.rc; /* never a snapshot without some services */
 	}
 	if (r.rc == 0) {
 		r.rc = event_append(sink, w->id, ROSTER__V1__WATCH_EVENT__KIND__SNAPSHOT_END, rev,

@@ -43,8 +43,8 @@ static bool proto_exists(const struct answer *a, const uint8_t *label)
 	if (label[0] < 2) {
 		return false;
 	}
-	store_service_foreach(a->store, proto_find_cb, &f);
-	return f.found;
+	/* Out of memory: say it exists (NODATA), never deny names below it. */
+	return store_service_foreach(a->store, proto_find_cb, &f) != 0 || f.found;
 }
 
 /* The SOA serial: the published version's (xfr_zone.h), or the store

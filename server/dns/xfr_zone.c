@@ -450,8 +450,8 @@ static int rebuild_all(struct xfr_zone *z, struct rs_buf *cs)
 	int rc = rrset_set(z, apex, 0, DNSWIRE_NS, v, n, false, cs);
 	struct all_walk w = {z, cs, 0};
 	if (rc == 0) {
-		store_service_foreach(z->store, all_service_cb, &w);
-		rc = w.rc;
+		rc = store_service_foreach(z->store, all_service_cb, &w);
+		rc = rc != 0 ? rc : w.rc; /* never a version without some services */
 	}
 	for (size_t i = 0; rc == 0 && i < z->nbuckets; i++) {
 		for (struct xfr_rrset *r = z->buckets[i], *next; r != NULL; r = next) {

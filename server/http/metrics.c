@@ -716,8 +716,8 @@ int metrics_services_json(
 	int rc = root != NULL && list != NULL ? 0 : RS_ENOMEM;
 	if (rc == 0) {
 		struct json_walk w = {list, 0};
-		store_service_foreach(store, services_json_one, &w);
-		rc = w.rc;
+		rc = store_service_foreach(store, services_json_one, &w);
+		rc = rc != 0 ? rc : w.rc;
 	}
 	if (rc == 0) {
 		rc = json_put(root, "services", list);
@@ -919,10 +919,15 @@ int metrics_status_html(
 				"<th class=\"n\">instances</th><th class=\"n\">up</th>"
 				"<th class=\"n\">down</th><th class=\"n\">starting</th>"
 				"<th class=\"n\">stale</th></tr>\n");
-		store_service_foreach(store, page_service_row, out);
+		int rc = store_service_foreach(store, page_service_row, out);
 		rs_buf_str(out, "</table>\n");
 		struct page_ctx ctx = {out, snap->zone};
-		store_service_foreach(store, page_service_detail, &ctx);
+		if (rc == 0) {
+			rc = store_service_foreach(store, page_service_detail, &ctx);
+		}
+		if (rc != 0) {
+			return rc; /* never a page that lists fewer services than there are */
+		}
 	}
 	rs_buf_str(out, "<p class=\"none\"><a href=\"/metrics\">/metrics</a> &middot; "
 			"<a href=\"/v1/services\">/v1/services</a> &middot; "

@@ -18,6 +18,7 @@
 struct net_tcp_listener {
 	uv_tcp_t tcp;
 	struct net_tcp *t;
+	bool pending; /* a connection waits for memory (listener_connection_cb()) */
 };
 
 struct net_tcp {
@@ -25,7 +26,10 @@ struct net_tcp {
 	struct net_tcp_config cfg;
 	struct net_tcp_listener *listeners;
 	size_t nlisteners;
-	int handles; /* open listener handles */
+	int handles; /* open listener handles, and the retry timer */
+	/* Retries the accepts that found no memory (listener_connection_cb()). */
+	uv_timer_t retry;
+	uint64_t retry_ms;
 	struct net_tcp_conn *conns;
 	struct conncap cap;
 	struct net_tcp_counters counters;
@@ -62,7 +66,12 @@ struct net_tcp_wreq {
 	char bytes[];
 };
 
+/* Retrying an accept that found no memory: from 10 ms, doubling, to 1 s. */
+#define ACCEPT_RETRY_MIN_MS 10u
+#define ACCEPT_RETRY_MAX_MS 1000u
+
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void accept_retry_cb(uv_timer_t *h);
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- the set ------------------------------------------------------------- */
@@ -527,8 +536,19 @@ static void listener_connection_cb(uv_stream_t *server, int status)
 	}
 	struct net_tcp_conn *c = calloc(1, sizeof(*c) + t->cfg.conn_size);
 	if (c == NULL) {
-		return; /* the connection waits in the backlog; retried on the next one */
+		/* libuv took the connection's fd and stops watching the listener
+		 * until uv_accept() takes it: retry soon, with backoff, or the
+		 * listener would never accept again. The client just waits. */
+		l->pending = true;
+		if (!t->stopping && !uv_is_active((uv_handle_t *)&t->retry)) {
+			t->retry_ms = t->retry_ms == 0                        ? ACCEPT_RETRY_MIN_MS
+				      : t->retry_ms * 2 > ACCEPT_RETRY_MAX_MS ? ACCEPT_RETRY_MAX_MS
+									      : t->retry_ms * 2;
+			uv_timer_start(&t->retry, accept_retry_cb, t->retry_ms, 0);
+		}
+		return;
 	}
+	t->retry_ms = 0;
 	c->t = t;
 	uv_tcp_init(t->loop, &c->tcp);
 	uv_timer_init(t->loop, &c->timer);
@@ -571,6 +591,26 @@ static void listener_connection_cb(uv_stream_t *server, int status)
 
 /* ---- start / stop ------------------------------------------------------------- */
 
+/* The accepts that found no memory, again (listener_connection_cb()). */
+static void accept_retry_cb(uv_timer_t *h)
+{
+	struct net_tcp *t = h->data;
+	for (size_t k = 0; k < t->nlisteners && !t->stopping; k++) {
+		struct net_tcp_listener *l = &t->listeners[k];
+		if (l->pending) {
+			l->pending = false;
+			listener_connection_cb((uv_stream_t *)&l->tcp, 0);
+		}
+	}
+}
+
+static void retry_close_cb(uv_handle_t *h)
+{
+	struct net_tcp *t = h->data;
+	t->handles--;
+	tcp_maybe_free(t);
+}
+
 static void listener_close_cb(uv_handle_t *h)
 {
 	struct net_tcp_listener *l = h->data;
@@ -594,6 +634,9 @@ int net_tcp_start(struct uv_loop_s *loop, const struct net_tcp_config *cfg, stru
 	t->cfg = *cfg;
 	t->listeners = ls;
 	conncap_init(&t->cap);
+	uv_timer_init(loop, &t->retry);
+	t->retry.data = t;
+	t->handles++;
 	*out = t;
 	for (size_t k = 0; k < cfg->naddrs; k++) {
 		struct net_tcp_listener *l = &t->listeners[k];
@@ -631,6 +674,7 @@ void net_tcp_stop(struct net_tcp *t)
 		return;
 	}
 	t->stopping = true;
+	uv_close((uv_handle_t *)&t->retry, retry_close_cb);
 	for (size_t k = 0; k < t->nlisteners; k++) {
 		uv_close((uv_handle_t *)&t->listeners[k].tcp, listener_close_cb);
 	}

@@ -413,8 +413,8 @@ static int remove_unlisted(struct store *s, const struct static_set *set, size_t
 		char *err, size_t errsz)
 {
 	struct gone g = {.set = set};
-	store_service_foreach(s, gone_collect_cb, &g);
-	int rc = g.rc;
+	int rc = store_service_foreach(s, gone_collect_cb, &g);
+	rc = rc != 0 ? rc : g.rc;
 	for (size_t k = 0; rc == 0 && k < g.n; k++) {
 		const struct static_entry *e = &g.v[k];
 		struct store_key key = {e->service, e->protocol, e->host, e->port};

@@ -556,16 +556,16 @@ static int cmp_service(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->protocol, y->protocol);
 }
 
-void store_service_foreach(const struct store *s,
+int store_service_foreach(const struct store *s,
 		int (*cb)(const struct store_service *svc, void *ud), void *ud)
 {
 	size_t n = s->services.count;
 	if (n == 0) {
-		return;
+		return 0;
 	}
 	const struct store_service **all = malloc(n * sizeof(*all));
 	if (all == NULL) {
-		return;
+		return RS_ENOMEM; /* never a silent empty walk: callers refuse */
 	}
 	size_t k = 0;
 	for (size_t b = 0; b < s->services.nbuckets; b++) {
@@ -581,6 +581,7 @@ void store_service_foreach(const struct store *s,
 		}
 	}
 	free(all);
+	return 0;
 }
 
 uint64_t store_revision(const struct store *s)

@@ -481,8 +481,11 @@ const struct store_lease *store_lease_find(const struct store *s, uint64_t id);
 /**
  * Iterate over services in a stable order (sorted by name, then protocol).
  * @param cb return non-zero to stop.
+ * @return 0 (every service visited, or @p cb stopped it); RS_ENOMEM (the
+ *         sorted view could not be made: nothing was visited, and the caller
+ *         must not take that for an empty registry).
  */
-void store_service_foreach(const struct store *s,
+__attribute__((warn_unused_result)) int store_service_foreach(const struct store *s,
 		int (*cb)(const struct store_service *svc, void *ud), void *ud);
 
 /** The current revision. */

@@ -118,7 +118,9 @@ static void fingerprint(const struct store *s, struct text *t, bool journal)
 					(unsigned long long)l->expires_mono);
 		}
 	}
-	store_service_foreach(s, put_service, t);
+	if (store_service_foreach(s, put_service, t) != 0) {
+		put(t, "(services: out of memory)\n");
+	}
 	if (journal) {
 		put(t, "journal from %llu\n", (unsigned long long)store_journal_first(s));
 		if (store_journal_foreach(s, 0, put_entry, t) == RS_ERANGE) {
