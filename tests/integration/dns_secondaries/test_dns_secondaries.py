@@ -233,7 +233,10 @@ def test_secondary_follows_two_registries(tmp_path, kind):
         chain.sec = sh.start_secondary(kind, tmp_path / "s1", sec_port,
                                        [p1.dns_port, p2.dns_port], key)
         want = max(settled, key=lambda s: (s - settled[0]) % 2**32)
-        wait_until(chain.sec.serial, 30, f"{kind} at serial {want}", want=want)
+        try:
+            wait_until(chain.sec.serial, 60, f"{kind} at serial {want}", want=want)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{kind}'s log:\n{chain.sec.log_tail()}") from None
         chain.lags.append(("first transfer, 2,500 + 3 endpoints", time.monotonic() - t0))
         chain.serials.append(want)
         n_srv, n_a, shards = check_big(sec_port, p1.dns_port)
