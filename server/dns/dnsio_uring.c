@@ -185,7 +185,8 @@ static void uring_release(struct dns_uring *u)
 	free(u);
 }
 
-int dnsio_uring_probe(void)
+/* A ring and its receive buffers, as a worker uses them. */
+static int uring_open(struct dns_uring **out)
 {
 	struct dns_uring *u = calloc(1, sizeof(*u));
 	if (u == NULL) {
@@ -200,7 +201,21 @@ int dnsio_uring_probe(void)
 		u->bufs = malloc(RECV_BUFS * RECV_STRIDE);
 		rc = u->bufs == NULL ? RS_ENOMEM : bufs_setup(u);
 	}
-	uring_release(u);
+	if (rc < 0) {
+		uring_release(u);
+		return rc;
+	}
+	*out = u;
+	return 0;
+}
+
+int dnsio_uring_probe(void)
+{
+	struct dns_uring *u;
+	int rc = uring_open(&u);
+	if (rc == 0) {
+		uring_release(u);
+	}
 	return rc;
 }
 
@@ -232,18 +247,9 @@ static int recv_arm(struct dns_uring *u, const struct udp_sock *us, size_t k)
 
 int dnsio_uring_new(struct dns_worker *w)
 {
-	struct dns_uring *u = calloc(1, sizeof(*u));
-	if (u == NULL) {
-		return RS_ENOMEM;
-	}
-	int rc = ring_setup(&u->ring);
-	u->ring_init = rc == 0;
-	if (rc == 0) {
-		u->bufs = malloc(RECV_BUFS * RECV_STRIDE);
-		rc = u->bufs == NULL ? RS_ENOMEM : bufs_setup(u);
-	}
+	struct dns_uring *u;
+	int rc = uring_open(&u);
 	if (rc < 0) {
-		uring_release(u);
 		return rc;
 	}
 	u->tmpl.msg_namelen = DNSIO_RECV_NAME;

@@ -65,20 +65,6 @@
 
 #define MARKER_NAME "roster-store"
 
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
 struct meta {
 	uint64_t txnid, last_pg, free_root, main_root;
 	uint32_t psize;
@@ -99,24 +85,24 @@ static int meta_read(int fd, int n, off_t off, struct meta *m, char *err, size_t
 				(long long)(off + got));
 		return RS_ESTORE_DAMAGED;
 	}
-	if (get32(b + OFF_MAGIC) != META_MAGIC) {
+	if (persist_rd32(b + OFF_MAGIC) != META_MAGIC) {
 		snprintf(err, errsz,
 				"meta page %d is damaged (magic 0x%08x, not an LMDB meta page)", n,
-				get32(b + OFF_MAGIC));
+				persist_rd32(b + OFF_MAGIC));
 		return RS_ESTORE_DAMAGED;
 	}
 	uint16_t flags;
 	memcpy(&flags, b + OFF_FLAGS, 2);
-	if (get32(b + OFF_VERSION) != META_VERSION || (flags & P_META) == 0) {
+	if (persist_rd32(b + OFF_VERSION) != META_VERSION || (flags & P_META) == 0) {
 		snprintf(err, errsz, "meta page %d is damaged (version %u, flags 0x%x)", n,
-				get32(b + OFF_VERSION), flags);
+				persist_rd32(b + OFF_VERSION), flags);
 		return RS_ESTORE_DAMAGED;
 	}
-	m->psize = get32(b + OFF_PSIZE);
-	m->free_root = get64(b + OFF_FREE_ROOT);
-	m->main_root = get64(b + OFF_MAIN_ROOT);
-	m->last_pg = get64(b + OFF_LAST_PG);
-	m->txnid = get64(b + OFF_TXNID);
+	m->psize = persist_rd32(b + OFF_PSIZE);
+	m->free_root = persist_rd64(b + OFF_FREE_ROOT);
+	m->main_root = persist_rd64(b + OFF_MAIN_ROOT);
+	m->last_pg = persist_rd64(b + OFF_LAST_PG);
+	m->txnid = persist_rd64(b + OFF_TXNID);
 	if (m->psize < 512 || m->psize > 65536 || (m->psize & (m->psize - 1)) != 0) {
 		snprintf(err, errsz, "meta page %d is damaged (page size %u)", n, m->psize);
 		return RS_ESTORE_DAMAGED;
@@ -185,13 +171,14 @@ static int metas_check(const char *file, struct persist_check_stats *st, unsigne
 /* A free-list record: a count, then that many page numbers. */
 static int free_entry_check(const MDB_val *v, uint64_t last_pg, char *msg, size_t msgsz)
 {
-	if (v->mv_size < 8 || v->mv_size % 8 != 0 || get64(v->mv_data) != v->mv_size / 8 - 1) {
+	if (v->mv_size < 8 || v->mv_size % 8 != 0 ||
+			persist_rd64(v->mv_data) != v->mv_size / 8 - 1) {
 		snprintf(msg, msgsz, "a free-list record is damaged (%zu bytes)", v->mv_size);
 		return -1;
 	}
 	const uint8_t *p = v->mv_data;
 	for (size_t k = 1; k < v->mv_size / 8; k++) {
-		uint64_t pg = get64(p + 8 * k);
+		uint64_t pg = persist_rd64(p + 8 * k);
 		if (pg < 2 || pg > last_pg) {
 			snprintf(msg, msgsz, "the free list names page %llu, outside pages 2-%llu",
 					(unsigned long long)pg, (unsigned long long)last_pg);
@@ -206,7 +193,7 @@ static int free_entry_check(const MDB_val *v, uint64_t last_pg, char *msg, size_
 static int key_cmp(MDB_dbi dbi, const MDB_val *a, const MDB_val *b)
 {
 	if (dbi == 0 && a->mv_size == 8 && b->mv_size == 8) {
-		uint64_t x = get64(a->mv_data), y = get64(b->mv_data);
+		uint64_t x = persist_rd64(a->mv_data), y = persist_rd64(b->mv_data);
 		return x < y ? -1 : x > y;
 	}
 	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
@@ -488,7 +475,7 @@ static int lock_file_check(const char *dir, char *note, size_t notesz, char *err
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	int lk = fcntl(fd, F_GETLK, &fl);
 	close(fd); /* we held no lock on it: closing releases nothing */
-	uint32_t magic = get32(b);
+	uint32_t magic = persist_rd32(b);
 	bool in_use = lk == 0 && fl.l_type != F_UNLCK;
 	if (got == 4 && (magic == LOCK_MAGIC || (magic == 0 && !in_use))) {
 		return 0; /* sound, or never initialised (a new, zero-filled file) */

@@ -19,6 +19,9 @@
  */
 #pragma once
 
+#include <stdint.h>
+#include <string.h>
+
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -154,3 +157,28 @@ int persist_walk_pages(const uint8_t *map, uint64_t psize, uint64_t npages, unsi
 /* Start and stop the writer thread. */
 int persist_writer_start(struct persist *p);
 void persist_writer_stop(struct persist *p);
+
+/* ---- the data file's own numbers (persist_check.c, persist_walk.c) -------- */
+
+/* LMDB writes its meta and page headers in the host's byte order; these read
+ * them from a mapped or read copy of the file, at any alignment. */
+static inline uint16_t persist_rd16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static inline uint32_t persist_rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint64_t persist_rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}

@@ -63,36 +63,15 @@ struct found {
 	uint64_t branch, leaf, overflow, entries;
 };
 
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
 static void db_rec_read(const uint8_t *p, struct db_rec *d)
 {
-	d->flags = rd16(p + 4);
-	d->depth = rd16(p + 6);
-	d->branch = rd64(p + 8);
-	d->leaf = rd64(p + 16);
-	d->overflow = rd64(p + 24);
-	d->entries = rd64(p + 32);
-	d->root = rd64(p + 40);
+	d->flags = persist_rd16(p + 4);
+	d->depth = persist_rd16(p + 6);
+	d->branch = persist_rd64(p + 8);
+	d->leaf = persist_rd64(p + 16);
+	d->overflow = persist_rd64(p + 24);
+	d->entries = persist_rd64(p + 32);
+	d->root = persist_rd64(p + 40);
 }
 
 static int damage(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -118,7 +97,7 @@ static int page_claim(struct walk *w, const struct found *f, uint64_t pg)
 				f->name, (unsigned long long)pg);
 	}
 	w->seen[pg / 8] |= (uint8_t)(1u << (pg % 8));
-	uint64_t hdr = rd64(w->map + pg * w->psize);
+	uint64_t hdr = persist_rd64(w->map + pg * w->psize);
 	if (hdr != pg) {
 		return damage(w, "page %llu of database %s is damaged (its header says page %llu)",
 				(unsigned long long)pg, f->name, (unsigned long long)hdr);
@@ -130,7 +109,7 @@ static int key_order(const struct found *f, const uint8_t *a, uint16_t alen, con
 		uint16_t blen)
 {
 	if (f->free_db && alen == 8 && blen == 8) {
-		uint64_t x = rd64(a), y = rd64(b);
+		uint64_t x = persist_rd64(a), y = persist_rd64(b);
 		return x < y ? -1 : x > y;
 	}
 	size_t n = alen < blen ? alen : blen;
@@ -140,12 +119,12 @@ static int key_order(const struct found *f, const uint8_t *a, uint16_t alen, con
 
 static int free_pages_add(struct walk *w, const uint8_t *v, uint64_t len)
 {
-	if (len < 8 || len % 8 != 0 || rd64(v) != len / 8 - 1) {
+	if (len < 8 || len % 8 != 0 || persist_rd64(v) != len / 8 - 1) {
 		return damage(w, "a free-list record is damaged (%llu bytes)",
 				(unsigned long long)len);
 	}
 	for (uint64_t k = 1; k < len / 8; k++) {
-		uint64_t pg = rd64(v + 8 * k);
+		uint64_t pg = persist_rd64(v + 8 * k);
 		if (pg < 2 || pg >= w->npages) {
 			return damage(w, "the free list names page %llu, outside pages 2-%llu",
 					(unsigned long long)pg,
@@ -184,13 +163,13 @@ static int leaf_value(struct walk *w, struct found *f, const uint8_t *node, uint
 		if (NODEHDR + ksize + 8u > room) {
 			return damage(w, "database %s: a node runs past its page", f->name);
 		}
-		uint64_t pg = rd64(v);
+		uint64_t pg = persist_rd64(v);
 		if (page_claim(w, f, pg) < 0) {
 			return -1;
 		}
 		const uint8_t *op = w->map + pg * w->psize;
 		uint64_t want = (PAGEHDR - 1 + dsize) / w->psize + 1;
-		if (!(rd16(op + 10) & P_OVERFLOW) || rd32(op + 12) != want ||
+		if (!(persist_rd16(op + 10) & P_OVERFLOW) || persist_rd32(op + 12) != want ||
 				pg + want > w->npages) {
 			return damage(w, "overflow page %llu of database %s is damaged",
 					(unsigned long long)pg, f->name);
@@ -228,7 +207,8 @@ static int page_walk(struct walk *w, struct found *f, uint64_t pg, unsigned dept
 					 : -1;
 	}
 	const uint8_t *p = w->map + pg * w->psize;
-	uint16_t flags = rd16(p + 10), lower = rd16(p + 12), upper = rd16(p + 14);
+	uint16_t flags = persist_rd16(p + 10), lower = persist_rd16(p + 12),
+		 upper = persist_rd16(p + 14);
 	bool branch = (flags & (P_BRANCH | P_LEAF | P_OVERFLOW | P_LEAF2)) == P_BRANCH;
 	bool leaf = (flags & (P_BRANCH | P_LEAF | P_OVERFLOW | P_LEAF2)) == P_LEAF;
 	if ((!branch && !leaf) || (leaf && depth != f->depth) || (branch && depth >= f->depth)) {
@@ -244,7 +224,7 @@ static int page_walk(struct walk *w, struct found *f, uint64_t pg, unsigned dept
 	const uint8_t *pk = NULL;
 	uint16_t pklen = 0;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t off = rd16(p + PAGEHDR + 2 * i);
+		uint16_t off = persist_rd16(p + PAGEHDR + 2 * i);
 		if (off < upper || off % 2 || (uint64_t)off + NODEHDR > w->psize) {
 			return damage(w,
 					"page %llu of database %s: node %u at offset %u, outside "
@@ -253,8 +233,9 @@ static int page_walk(struct walk *w, struct found *f, uint64_t pg, unsigned dept
 					(unsigned long long)w->psize);
 		}
 		const uint8_t *node = p + off;
-		uint16_t lo = rd16(node), hi = rd16(node + 2), nflags = rd16(node + 4);
-		uint16_t ksize = rd16(node + 6);
+		uint16_t lo = persist_rd16(node), hi = persist_rd16(node + 2),
+			 nflags = persist_rd16(node + 4);
+		uint16_t ksize = persist_rd16(node + 6);
 		uint32_t room = (uint32_t)(w->psize - off);
 		if (NODEHDR + ksize > room) {
 			return damage(w, "page %llu of database %s: a key runs past the page",
