@@ -599,14 +599,6 @@ int server_start(struct server *srv, char *err, size_t errsz)
 
 void server_run(struct server *srv)
 {
-	/* The libuv embedding pattern: wait on the backend fd ourselves, then
-	 * run one non-blocking iteration. */
-	while (dnsio_threaded(srv->dnsio)) {
-		dnsio_wait(srv->dnsio, uv_backend_fd(srv->loop), uv_backend_timeout(srv->loop));
-		if (uv_run(srv->loop, UV_RUN_NOWAIT) == 0) {
-			return;
-		}
-	}
 	uv_run(srv->loop, UV_RUN_DEFAULT);
 }
 

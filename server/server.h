@@ -101,11 +101,7 @@ __attribute__((warn_unused_result)) int server_open(struct server *srv, char *er
  */
 __attribute__((warn_unused_result)) int server_start(struct server *srv, char *err, size_t errsz);
 
-/**
- * Run the loop until no handle is left (uv_run(UV_RUN_DEFAULT)); with DNS
- * worker threads, through dnsio_wait(), which lets the workers read the
- * store while this thread waits for events.
- */
+/** Run the loop until no handle is left (uv_run(UV_RUN_DEFAULT)). */
 void server_run(struct server *srv);
 
 /**

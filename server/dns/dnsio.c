@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +58,18 @@ static void workers_stop(struct dnsio *io)
 		uint64_t one = 1;
 		(void)!write(io->stop_fd, &one, sizeof(one));
 	}
-	if (io->locked) {
-		io->locked = false;
-		pthread_rwlock_unlock(&io->lock);
-	}
 	for (size_t i = 0; i < io->nworkers; i++) {
 		if (io->workers[i]->started) {
 			pthread_join(io->workers[i]->thread, NULL);
 			io->workers[i]->started = false;
+		}
+	}
+	if (io->lock_init) {
+		/* No reader is left: the store and the zone change unlocked again
+		 * (the store outlives us: the API commits what is pending). */
+		store_set_lock(io->store, NULL);
+		if (io->zone != NULL) {
+			xfr_zone_set_lock(io->zone, NULL);
 		}
 	}
 }
@@ -532,8 +535,13 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 		pthread_rwlock_init(&io->lock, &attr);
 		pthread_rwlockattr_destroy(&attr);
 		io->lock_init = true;
-		pthread_rwlock_wrlock(&io->lock);
-		io->locked = true;
+		/* Each change to what the workers read takes the write side for
+		 * its own duration only: the main thread never holds it while it
+		 * waits, answers TCP or commits. */
+		store_set_lock(io->store, &io->lock);
+		if (io->zone != NULL) {
+			xfr_zone_set_lock(io->zone, &io->lock);
+		}
 		io->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (io->stop_fd < 0) {
 			rc = -errno;
@@ -614,7 +622,8 @@ void dnsio_limits_set(struct dnsio *io, const struct dnsio_limits *lim)
 	if (io == NULL) {
 		return;
 	}
-	io->limits = *lim; /* the report's rate and cap: at the next dnsio_refresh() */
+	io->limits = *lim;
+	report_limits_set(&io->report, lim->report_rate, lim->report_log_max);
 	if (io->tcp != NULL) {
 		struct net_tcp_limits tl = dnsio_tcp_limits(lim);
 		net_tcp_limits_set(io->tcp, &tl);
@@ -639,28 +648,18 @@ const char *dnsio_io_name(enum dnsio_io v)
 	return "?";
 }
 
-bool dnsio_threaded(const struct dnsio *io)
-{
-	return io != NULL && io->nworkers > 0 && !io->stopping;
-}
-
-void dnsio_wait(struct dnsio *io, int fd, int timeout_ms)
-{
-	dnsio_refresh(io);
-	io->locked = false;
-	pthread_rwlock_unlock(&io->lock);
-	struct pollfd p = {fd, POLLIN, 0};
-	(void)poll(&p, 1, timeout_ms);
-	pthread_rwlock_wrlock(&io->lock);
-	io->locked = true;
-}
-
 void dnsio_stop(struct dnsio *io)
 {
 	if (io == NULL || io->stopping) {
 		return;
 	}
-	io->stopping = true;
+	if (io->lock_init) {
+		pthread_rwlock_wrlock(&io->lock); /* the workers read it under the lock */
+		io->stopping = true;
+		pthread_rwlock_unlock(&io->lock);
+	} else {
+		io->stopping = true;
+	}
 	io->handles++; /* held while stopping: a close callback may run inside net_tcp_stop() */
 	workers_stop(io);
 	xfr_publish_stop(io->publish);

@@ -38,12 +38,13 @@
  * > 0, N worker threads answer UDP instead, each with its own answer engine
  * and buffers, reading from the same sockets (each sleeps in its own epoll
  * set with EPOLLEXCLUSIVE: one datagram wakes one worker, not all). They
- * read the store under the read side of a writer-preferring rwlock whose
- * write side the main thread holds whenever it runs, letting go only while
- * it waits for events (dnsio_wait(), called by its owner's run loop); so the store
- * never changes under a worker, and a change is visible to every worker by
- * the time the main thread next waits, i.e. before the registration's reply
- * is written out.
+ * read the store and the published zone under the read side of a
+ * writer-preferring rwlock, once per batch; each mutation of the store or
+ * the zone takes the write side for its own duration (store_set_lock(),
+ * xfr_zone_set_lock()). So the store never changes under a worker, a change
+ * is visible to every worker as soon as its call returns (before the
+ * registration's reply is written out), and the main thread never holds the
+ * lock while it waits, answers TCP or hands a commit to the writer.
  * cfg.io chooses the workers' I/O at start: io_uring (multishot recvmsg,
  * dnsio_uring.c) where the kernel allows it, else the epoll/recvmmsg path
  * above (docs/dns.md "UDP I/O").
@@ -191,18 +192,6 @@ enum dnsio_io dnsio_io_used(const struct dnsio *io);
 
 /** "auto", "uring" or "mmsg" for @p v ("?" when out of range). */
 const char *dnsio_io_name(enum dnsio_io v);
-
-/** Does DNS run UDP worker threads (cfg.dns_threads > 0) that are not stopped? */
-bool dnsio_threaded(const struct dnsio *io);
-
-/**
- * With worker threads: let go of the store lock, wait until @p fd (the
- * loop's backend fd) is readable or @p timeout_ms passes, take the lock
- * back. The main thread calls it instead of letting uv_run() block
- * (its owner's run loop), so workers read the store only while the main thread
- * waits for events, and never see it change under them.
- */
-void dnsio_wait(struct dnsio *io, int fd, int timeout_ms);
 
 /** The published zone's counters (versions, serial, journal and zone
  * octets); all zero when no zone is published. Main thread only. */

@@ -114,15 +114,15 @@ struct dnsio {
 	struct net_tcp *tcp; /* DNS over TCP (server/net/tcp.h) */
 	int handles;         /* open handles (the TCP set is one); the last frees */
 	bool stopping;
-	/* Worker threads (cfg.dns_threads > 0). The main thread holds the write
-	 * side of @c lock whenever it runs, and lets go of it only while it
-	 * waits for events (dnsio_wait()), so workers never see the store
-	 * change under them. */
+	/* Worker threads (cfg.dns_threads > 0). They read the store and the
+	 * published zone under the read side of @c lock; the store's and the
+	 * zone's mutations take its write side, each for its own duration
+	 * (store_set_lock(), xfr_zone_set_lock()), so workers never see one
+	 * half done. */
 	struct dns_worker **workers;
 	size_t nworkers;
 	pthread_rwlock_t lock;
 	bool lock_init;
-	bool locked;            /* by the main thread */
 	int stop_fd;            /* eventfd: workers exit */
 	enum dnsio_io io_used;  /* what the workers use (DNSIO_IO_AUTO: no workers) */
 	struct udp_batch batch; /* the main thread's */
@@ -139,13 +139,11 @@ struct dnsio {
 /* Transfer scratch kept between transfers; a larger one is freed. */
 #define XFR_KEEP (1u << 20)
 
-/* Follow what may change under us between batches: the store's content
- * (reloaded in place after a failed commit) and the limits SIGHUP reloads. */
+/* Follow the store's content between batches of the main thread's engine
+ * (it is reloaded in place after a failed commit). */
 static inline void dnsio_refresh(struct dnsio *io)
 {
 	answer_store_set(io->answer, io->store, store_reloads(io->store));
-	io->report.rate = io->limits.report_rate;
-	rs_linelog_set_max(&io->report.log, io->limits.report_log_max);
 }
 
 /* A refused transfer: logged with its source, at most once a minute per

@@ -98,6 +98,14 @@ bool report_admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
 	return ok;
 }
 
+void report_limits_set(struct report *r, uint32_t rate, uint64_t log_max)
+{
+	pthread_mutex_lock(&r->mu);
+	r->rate = rate;
+	rs_linelog_set_max(&r->log, log_max);
+	pthread_mutex_unlock(&r->mu);
+}
+
 void report_count(struct report *r, const struct report_fields *f)
 {
 	pthread_mutex_lock(&r->mu);

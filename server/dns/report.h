@@ -75,6 +75,12 @@ void report_init(struct report *r, uint32_t rate);
  */
 bool report_admit(struct report *r, const struct sockaddr *src, uint64_t now_ms);
 
+/**
+ * Change the rate limit (as report_init()'s @p rate) and the log's size cap
+ * (as report_log_open()'s @p max_bytes) of a running report (SIGHUP).
+ */
+void report_limits_set(struct report *r, uint32_t rate, uint64_t log_max);
+
 /** Count a well-formed report under its code. */
 void report_count(struct report *r, const struct report_fields *f);
 

@@ -35,6 +35,7 @@ struct xfr_zone {
 	size_t soa_serial_off;
 	struct xfr_journal journal;
 	struct xfr_zone_counters counters;
+	pthread_rwlock_t *lock; /* xfr_zone_set_lock() */
 };
 
 /* A service key the store's journal named. */
@@ -546,7 +547,7 @@ bool xfr_zone_stale(const struct xfr_zone *z)
 	return !z->have || z->rev != store_revision(z->store) || z->gen != store_reloads(z->store);
 }
 
-int xfr_zone_publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
+static int publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 {
 	*published = false;
 	if (!xfr_zone_stale(z)) {
@@ -587,6 +588,23 @@ int xfr_zone_publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 	z->counters.journal_bytes = z->journal.bytes;
 	*published = true;
 	return rc;
+}
+
+int xfr_zone_publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
+{
+	if (z->lock != NULL) {
+		pthread_rwlock_wrlock(z->lock);
+	}
+	int rc = publish(z, wall_ms, published);
+	if (z->lock != NULL) {
+		pthread_rwlock_unlock(z->lock);
+	}
+	return rc;
+}
+
+void xfr_zone_set_lock(struct xfr_zone *z, pthread_rwlock_t *lock)
+{
+	z->lock = lock;
 }
 
 /* ---- life cycle and reads ------------------------------------------------------ */

@@ -33,8 +33,9 @@
  *
  * Threads
  *   The store's (the loop thread). The answer engines of DNS worker threads
- *   read the published serial (xfr_zone_published()) under dnsio's store
- *   lock, as they read the store.
+ *   read the published serial (xfr_zone_published()) and the journal (IXFR
+ *   over UDP) under the read side of dnsio's store lock, as they read the
+ *   store; xfr_zone_publish() takes its write side (xfr_zone_set_lock()).
  *
  * Must not
  *   Open sockets, read clocks (the caller passes the wall clock), log; name
@@ -42,6 +43,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,6 +118,12 @@ bool xfr_zone_stale(const struct xfr_zone *z);
  */
 __attribute__((warn_unused_result)) int xfr_zone_publish(
 		struct xfr_zone *z, uint64_t wall_ms, bool *published);
+
+/**
+ * Take the write side of @p lock around each later xfr_zone_publish(), for
+ * threads that read the zone under its read side; NULL: none (the default).
+ */
+void xfr_zone_set_lock(struct xfr_zone *z, pthread_rwlock_t *lock);
 
 /** The published serial. */
 uint32_t xfr_zone_serial(const struct xfr_zone *z);

@@ -69,14 +69,21 @@ void store_set_listener(struct store *s, store_change_cb cb, void *ud)
 	s->listener_ud = ud;
 }
 
+void store_set_lock(struct store *s, pthread_rwlock_t *lock)
+{
+	s->lock = lock;
+}
+
 void store_set_limits(struct store *s, const struct store_limits *limits)
 {
+	store_write_lock(s);
 	uint32_t journal_max = s->limits.journal_max;
 	s->limits = *limits;
 	s->limits.journal_max = journal_max; /* the ring is sized at creation */
 	/* The window's buckets may have changed size: start counting afresh. */
 	memset(s->window_counts, 0, sizeof(s->window_counts));
 	s->window_bucket = s->now_mono / store_bucket_ms(s);
+	store_write_unlock(s);
 }
 
 /* ---- persistence helpers ----------------------------------------------- */
@@ -162,7 +169,7 @@ void store_instance_remove(
 
 /* ---- public: mutations ------------------------------------------------- */
 
-int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_mono,
+static int lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_mono,
 		const struct store_lease **out)
 {
 	if (ttl_s == 0) {
@@ -193,7 +200,7 @@ int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_
 	return 0;
 }
 
-int store_lease_renew(
+static int lease_renew(
 		struct store *s, uint64_t id, uint64_t now_mono, const struct store_lease **out)
 {
 	struct store_lease *l = store_lease_lookup(s, id);
@@ -221,7 +228,7 @@ int store_lease_renew(
 	return 0;
 }
 
-int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)
+static int lease_close(struct store *s, uint64_t id, uint32_t *removed)
 {
 	struct store_lease *l = store_lease_lookup(s, id);
 	if (l == NULL) {
@@ -303,7 +310,7 @@ int store_register(struct store *s, const struct store_registration *reg, uint64
 	return store_register_ex(s, reg, now_mono, now_wall, created, revision, NULL);
 }
 
-int store_register_ex(struct store *s, const struct store_registration *reg, uint64_t now_mono,
+static int register_ex(struct store *s, const struct store_registration *reg, uint64_t now_mono,
 		uint64_t now_wall, bool *created, uint64_t *revision, struct store_limit_hit *hit)
 {
 	(void)now_mono;
@@ -449,17 +456,7 @@ static int deregister(struct store *s, const struct store_key *key, bool fixed, 
 	return 0;
 }
 
-int store_deregister(struct store *s, const struct store_key *key, uint64_t *revision)
-{
-	return deregister(s, key, false, revision);
-}
-
-int store_fixed_remove(struct store *s, const struct store_key *key, uint64_t *revision)
-{
-	return deregister(s, key, true, revision);
-}
-
-int store_status_set(struct store *s, const struct store_key *key, enum store_status status,
+static int status_set(struct store *s, const struct store_key *key, enum store_status status,
 		uint64_t now_wall, uint64_t *revision)
 {
 	if (status != STORE_STATUS_STARTING && status != STORE_STATUS_UP &&
@@ -498,6 +495,68 @@ int store_status_set(struct store *s, const struct store_key *key, enum store_st
 	store_notify(s, STORE_CHANGE_UPSERT, 0, i);
 	*revision = s->revision;
 	return 0;
+}
+
+/* ---- public: mutations, each under the write lock (store_set_lock()) ---- */
+
+int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_mono,
+		const struct store_lease **out)
+{
+	store_write_lock(s);
+	int rc = lease_open(s, ttl_s, id, now_mono, out);
+	store_write_unlock(s);
+	return rc;
+}
+
+int store_lease_renew(
+		struct store *s, uint64_t id, uint64_t now_mono, const struct store_lease **out)
+{
+	store_write_lock(s);
+	int rc = lease_renew(s, id, now_mono, out);
+	store_write_unlock(s);
+	return rc;
+}
+
+int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)
+{
+	store_write_lock(s);
+	int rc = lease_close(s, id, removed);
+	store_write_unlock(s);
+	return rc;
+}
+
+int store_register_ex(struct store *s, const struct store_registration *reg, uint64_t now_mono,
+		uint64_t now_wall, bool *created, uint64_t *revision, struct store_limit_hit *hit)
+{
+	store_write_lock(s);
+	int rc = register_ex(s, reg, now_mono, now_wall, created, revision, hit);
+	store_write_unlock(s);
+	return rc;
+}
+
+int store_deregister(struct store *s, const struct store_key *key, uint64_t *revision)
+{
+	store_write_lock(s);
+	int rc = deregister(s, key, false, revision);
+	store_write_unlock(s);
+	return rc;
+}
+
+int store_fixed_remove(struct store *s, const struct store_key *key, uint64_t *revision)
+{
+	store_write_lock(s);
+	int rc = deregister(s, key, true, revision);
+	store_write_unlock(s);
+	return rc;
+}
+
+int store_status_set(struct store *s, const struct store_key *key, enum store_status status,
+		uint64_t now_wall, uint64_t *revision)
+{
+	store_write_lock(s);
+	int rc = status_set(s, key, status, now_wall, revision);
+	store_write_unlock(s);
+	return rc;
 }
 
 /* ---- reads -------------------------------------------------------------- */

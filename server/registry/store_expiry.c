@@ -282,7 +282,7 @@ static int preserve_leave(struct store *s, uint64_t now_mono, uint32_t *expired)
 	return 0;
 }
 
-int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
+static int tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
 {
 	*expired_leases = 0;
 	s->now_mono = now_mono;
@@ -358,4 +358,12 @@ int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
 		s->counters.expirations++;
 	}
 	return 0;
+}
+
+int store_tick(struct store *s, uint64_t now_mono, uint32_t *expired_leases)
+{
+	store_write_lock(s);
+	int rc = tick(s, now_mono, expired_leases);
+	store_write_unlock(s);
+	return rc;
 }

@@ -81,7 +81,24 @@ struct store {
 
 	struct journal journal;
 	uint64_t reloads; /* store_reload() calls */
+
+	pthread_rwlock_t *lock; /* store_set_lock(): readers on other threads */
 };
+
+/* The write side of store_set_lock()'s lock, around one public mutation. */
+static inline void store_write_lock(struct store *s)
+{
+	if (s->lock != NULL) {
+		pthread_rwlock_wrlock(s->lock);
+	}
+}
+
+static inline void store_write_unlock(struct store *s)
+{
+	if (s->lock != NULL) {
+		pthread_rwlock_unlock(s->lock);
+	}
+}
 
 #define OP(s, name, ...)                                                                           \
 	((s)->ops != NULL && (s)->ops->name != NULL ? (s)->ops->name((s)->ops_ctx, __VA_ARGS__) : 0)

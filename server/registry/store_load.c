@@ -101,9 +101,14 @@ static int store_empty(struct store *s, uint64_t now_mono)
 
 int store_reload(struct store *s, uint64_t now_mono, store_load_cb load, void *ud)
 {
+	store_write_lock(s);
 	s->reloads++;
 	int rc = store_empty(s, now_mono);
-	return rc < 0 ? rc : load(s, now_mono, ud);
+	if (rc == 0) {
+		rc = load(s, now_mono, ud);
+	}
+	store_write_unlock(s);
+	return rc;
 }
 
 uint64_t store_reloads(const struct store *s)
