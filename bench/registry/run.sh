@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/registry/run.sh - the registry benchmark (issue 3), one command.
 #
-#   bench/registry/run.sh [--quick] [--tokens] [--build DIR] [--keep]
+#   bench/registry/run.sh [--quick] [--tokens] [--latency] [--dns-threads N]
+#                         [--build DIR] [--keep]
 #
 # Builds rosterd and the load generator (release), starts rosterd and Knot
 # on loopback with their own temp dirs and kernel-chosen ports, and prints:
@@ -20,6 +21,8 @@
 # write:* token) beside one without, rounds interleaved (target: within 5 %).
 # --quick: short phases and N = 100,000 (under a minute). Full: N = 1,000,000.
 # --tokens: the access-control phase alone.
+# --latency: the DNS-latency-under-a-registration-stream phase alone.
+# --dns-threads N: rosterd answers UDP on N worker threads (default: its own).
 # Everything started here is stopped, and the temp dir removed, on exit.
 set -euo pipefail
 
@@ -28,13 +31,17 @@ BUILD=$ROOT/build-bench
 QUICK=0
 KEEP=0
 TOKENS_ONLY=0
+LATENCY_ONLY=0
+DNS_THREADS=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--build) BUILD=$2; shift ;;
 	--keep) KEEP=1 ;;
 	--tokens) TOKENS_ONLY=1 ;;
-	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+	--latency) LATENCY_ONLY=1 ;;
+	--dns-threads) DNS_THREADS=$2; shift ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -105,7 +112,7 @@ read -r API DNS HTTP KNOT_PORT < <("$LOADGEN" ports --count 4 | tr "\n" " "; ech
 rosterd_args() {
 	echo "$ROSTERD --site lon6 --domain example.net --data $1 --api 127.0.0.1:$API \
 		--dns 127.0.0.1:$DNS --http 127.0.0.1:$HTTP --max-instances-per-lease 10000000 \
-		--map-size 4G --log-level info"
+		--map-size 4G --log-level info${DNS_THREADS:+ --dns-threads $DNS_THREADS}"
 }
 # start_rosterd DATA MIN_INSTANCES: sets RPID; the startup RESULT line goes
 # to $TMP/startup (not a $(...) subshell: RPID and PIDS must survive).
@@ -250,6 +257,82 @@ tokens_phase() {
 		row("  server CPU per registration (us)", sprintf("%.1f", croff), sprintf("%.1f", cron), sprintf("%.3f", cron / croff), "<= 1.05")
 	}'
 }
+# ---- phase 3: DNS latency while registrations stream in ------------------------------
+# One writer, one registration at a time (each sent when the last is
+# acknowledged: the steady trickle of a fleet's deploys), while dnsperf asks
+# at a fixed rate; the same without the writer. Knot gets the same writer as
+# RFC 2136 UPDATEs and the same dnsperf load on a name of its zone. Rounds
+# interleave quiet and loaded runs of both; medians.
+# dns_lat PORT QFILE OUT: appends "p50_us p99_us answered" of one run.
+dns_lat() {
+	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$LAT_SECS" -Q "$LAT_RATE" -c 4 -v 2>/dev/null |
+		awk '/^> /{print $NF * 1e6}' | sort -g |
+		awk '{v[NR] = $1} END {if (NR == 0) print "nan nan 0";
+			else print v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], NR}' >>"$3"
+}
+# with_stream MODE ENDPOINT BASE CMD...: CMD while one writer streams; the
+# writer's RESULT line goes to $TMP/stream.
+with_stream() {
+	local mode=$1 ep=$2 base=$3
+	shift 3
+	"$LOADGEN" "$mode" --server "$ep" --conns 1 --window 1 --duration $((LAT_SECS + 1)) \
+		--id-base "$base" --services 100 >>"$TMP/stream.$mode" &
+	local lg=$!
+	"$@"
+	wait "$lg"
+}
+latency_phase() {
+	log "DNS latency at $LAT_RATE qps, ${LAT_SECS}s per run, quiet and under a registration stream"
+	start_rosterd "$TMP/data3" 0
+	"$LOADGEN" register --server "127.0.0.1:$API" --conns 1 --window 64 --count 1000 \
+		--services 100 --id-base 500000000 >/dev/null
+	start_knot
+	for i in $(seq 0 99); do echo "_bench$i._tcp.services.lon6.example.net SRV"; done >"$TMP/q-ours"
+	echo "ns1.example.net A" >"$TMP/q-peer"
+	: >"$TMP/lat-ours-quiet"; : >"$TMP/lat-ours-load"; : >"$TMP/lat-peer-quiet"; : >"$TMP/lat-peer-load"
+	: >"$TMP/stream.register"; : >"$TMP/stream.dnsupdate"
+	dnsperf -s 127.0.0.1 -p "$DNS" -d "$TMP/q-ours" -n 1 >/dev/null 2>&1 # prepared answers
+	for r in $(seq $ROUNDS); do
+		dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-quiet"
+		with_stream register "127.0.0.1:$API" $((600000000 + r * 1000000)) \
+			dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-load"
+		dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-quiet"
+		with_stream dnsupdate "127.0.0.1:$KNOT_PORT" $((600000000 + r * 1000000)) \
+			dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-load"
+		echo "   round $r: rosterd quiet $(tail -1 "$TMP/lat-ours-quiet"), loaded" \
+			"$(tail -1 "$TMP/lat-ours-load"); knot quiet $(tail -1 "$TMP/lat-peer-quiet")," \
+			"loaded $(tail -1 "$TMP/lat-peer-load") (p50 us, p99 us, answers)" >&2
+	done
+	stop_pid "$RPID"
+	stop_pid "$KPID"
+}
+
+# --latency: phase 3 alone, with its own table.
+if [ $LATENCY_ONLY = 1 ]; then
+	log "build: $BUILD; temp: $TMP; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)${DNS_THREADS:+; --dns-threads $DNS_THREADS}"
+	latency_phase
+	col() { awk -v c="$1" '{print $c}' "$2" | median; }
+	awk -v lq50="$(col 1 "$TMP/lat-ours-quiet")" -v lq99="$(col 2 "$TMP/lat-ours-quiet")" \
+		-v ll50="$(col 1 "$TMP/lat-ours-load")" -v ll99="$(col 2 "$TMP/lat-ours-load")" \
+		-v kq50="$(col 1 "$TMP/lat-peer-quiet")" -v kq99="$(col 2 "$TMP/lat-peer-quiet")" \
+		-v kl50="$(col 1 "$TMP/lat-peer-load")" -v kl99="$(col 2 "$TMP/lat-peer-load")" \
+		-v ostream="$(field rate <"$TMP/stream.register" | median)" \
+		-v pstream="$(field rate <"$TMP/stream.dnsupdate" | median)" -v latrate="$LAT_RATE" \
+		-v rounds="$ROUNDS" -v load1="$(cut -d' ' -f1-3 /proc/loadavg)" '
+	function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+	function row(m, o, p, r, t) { printf "| %-50s | %12s | %12s | %7s | %-10s |\n", m, o, p, r, t }
+	BEGIN {
+		printf "\nDNS latency under a registration stream, median of %d rounds; load average at the end %s\n\n", rounds, load1
+		row("metric", "rosterd", "knot", "ratio", "target")
+		row("---", "---", "---", "---", "---")
+		row(sprintf("DNS latency p50, quiet (ms, %d qps)", latrate), sprintf("%.3f", lq50 / 1000), sprintf("%.3f", kq50 / 1000), ratio(kq50, lq50), "")
+		row("DNS latency p99, quiet (ms)", sprintf("%.3f", lq99 / 1000), sprintf("%.3f", kq99 / 1000), ratio(kq99, lq99), "")
+		row("DNS latency p50, under a registration stream (ms)", sprintf("%.3f", ll50 / 1000), sprintf("%.3f", kl50 / 1000), ratio(kl50, ll50), "")
+		row("DNS latency p99, under a registration stream (ms)", sprintf("%.3f", ll99 / 1000), sprintf("%.3f", kl99 / 1000), ratio(kl99, ll99), sprintf("< %.3f", (2 * lq99 + 200) / 1000))
+		row("  the stream: sequential registrations/s", sprintf("%.0f", ostream), sprintf("%.0f", pstream), ratio(ostream, pstream), "")
+	}'
+	exit 0
+fi
 if [ $TOKENS_ONLY = 1 ]; then
 	log "build: $BUILD; temp: $TMP; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	tokens_phase
@@ -335,53 +418,7 @@ done
 N_BACKUPS=$(wc -l <"$TMP/backups")
 stop_pid "$RPID"
 
-# ---- phase 3: DNS latency while registrations stream in ------------------------------
-# One writer, one registration at a time (each sent when the last is
-# acknowledged: the steady trickle of a fleet's deploys), while dnsperf asks
-# at a fixed rate; the same without the writer. Knot gets the same writer as
-# RFC 2136 UPDATEs and the same dnsperf load on a name of its zone. Rounds
-# interleave quiet and loaded runs of both; medians.
-# dns_lat PORT QFILE OUT: appends "p50_us p99_us answered" of one run.
-dns_lat() {
-	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$LAT_SECS" -Q "$LAT_RATE" -c 4 -v 2>/dev/null |
-		awk '/^> /{print $NF * 1e6}' | sort -g |
-		awk '{v[NR] = $1} END {if (NR == 0) print "nan nan 0";
-			else print v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], NR}' >>"$3"
-}
-# with_stream MODE ENDPOINT BASE CMD...: CMD while one writer streams; the
-# writer's RESULT line goes to $TMP/stream.
-with_stream() {
-	local mode=$1 ep=$2 base=$3
-	shift 3
-	"$LOADGEN" "$mode" --server "$ep" --conns 1 --window 1 --duration $((LAT_SECS + 1)) \
-		--id-base "$base" --services 100 >>"$TMP/stream.$mode" &
-	local lg=$!
-	"$@"
-	wait "$lg"
-}
-log "DNS latency at $LAT_RATE qps, ${LAT_SECS}s per run, quiet and under a registration stream"
-start_rosterd "$TMP/data3" 0
-"$LOADGEN" register --server "127.0.0.1:$API" --conns 1 --window 64 --count 1000 \
-	--services 100 --id-base 500000000 >/dev/null
-start_knot
-for i in $(seq 0 99); do echo "_bench$i._tcp.services.lon6.example.net SRV"; done >"$TMP/q-ours"
-echo "ns1.example.net A" >"$TMP/q-peer"
-: >"$TMP/lat-ours-quiet"; : >"$TMP/lat-ours-load"; : >"$TMP/lat-peer-quiet"; : >"$TMP/lat-peer-load"
-: >"$TMP/stream.register"; : >"$TMP/stream.dnsupdate"
-dnsperf -s 127.0.0.1 -p "$DNS" -d "$TMP/q-ours" -n 1 >/dev/null 2>&1 # prepared answers
-for r in $(seq $ROUNDS); do
-	dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-quiet"
-	with_stream register "127.0.0.1:$API" $((600000000 + r * 1000000)) \
-		dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-load"
-	dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-quiet"
-	with_stream dnsupdate "127.0.0.1:$KNOT_PORT" $((600000000 + r * 1000000)) \
-		dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-load"
-	echo "   round $r: rosterd quiet $(tail -1 "$TMP/lat-ours-quiet"), loaded" \
-		"$(tail -1 "$TMP/lat-ours-load"); knot quiet $(tail -1 "$TMP/lat-peer-quiet")," \
-		"loaded $(tail -1 "$TMP/lat-peer-load") (p50 us, p99 us, answers)" >&2
-done
-stop_pid "$RPID"
-stop_pid "$KPID"
+latency_phase
 
 # ---- the table ---------------------------------------------------------------------
 med() { field "$1" <"$2" | median; }
