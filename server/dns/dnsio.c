@@ -90,9 +90,7 @@ static void io_free(struct dnsio *io)
 	if (io->stop_fd >= 0) {
 		close(io->stop_fd);
 	}
-	if (io->lock_init) {
-		pthread_rwlock_destroy(&io->lock);
-	}
+	rs_lockset_destroy(&io->lock);
 	report_log_close(&io->report);
 	rrl_free(io->rrl);
 	refusal_deinit(&io->refusals);
@@ -289,16 +287,16 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 	struct dnsio *io = w->io;
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		int k;
-		pthread_rwlock_rdlock(&io->lock);
+		rs_lockset_read_lock(&io->lock, w->slot);
 		if (io->stopping) {
-			pthread_rwlock_unlock(&io->lock);
+			rs_lockset_read_unlock(&io->lock, w->slot);
 			return;
 		}
 		answer_store_set(w->answer, io->store, store_reloads(io->store));
 		uint64_t t0 = rs_clock_mono_ns();
 		int n = udp_batch_answer(
 				&w->batch, us, w->answer, io, t0 / 1000000u, &w->counters, &k);
-		pthread_rwlock_unlock(&io->lock);
+		rs_lockset_read_unlock(&io->lock, w->slot);
 		/* Responses are plain bytes now: send without holding the lock. */
 		udp_batch_send(&w->batch, us->fd, k, &w->counters);
 		udp_answer_timed(&w->counters, t0, k);
@@ -371,6 +369,7 @@ static int workers_start(struct dnsio *io, size_t count)
 		if (w == NULL) {
 			return RS_ENOMEM;
 		}
+		w->slot = io->nworkers;
 		io->workers[io->nworkers++] = w;
 		w->io = io;
 		w->epfd = -1;
@@ -527,13 +526,13 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 	const struct dnsio_config *cfg = &io->cfg;
 	int rc;
 	if (cfg->threads > 0) {
-		/* Writers first: a registration must not wait behind a stream of
-		 * worker batches. */
-		pthread_rwlockattr_t attr;
-		pthread_rwlockattr_init(&attr);
-		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-		pthread_rwlock_init(&io->lock, &attr);
-		pthread_rwlockattr_destroy(&attr);
+		/* A reader slot per worker: a batch writes no cache line another
+		 * worker writes (common/lockset.h). */
+		rc = rs_lockset_init(&io->lock, cfg->threads);
+		if (rc < 0) {
+			snprintf(err, errsz, "dns: out of memory");
+			return rc;
+		}
 		io->lock_init = true;
 		/* Each change to what the workers read takes the write side for
 		 * its own duration only: the main thread never holds it while it
@@ -654,9 +653,9 @@ void dnsio_stop(struct dnsio *io)
 		return;
 	}
 	if (io->lock_init) {
-		pthread_rwlock_wrlock(&io->lock); /* the workers read it under the lock */
+		rs_lockset_write_lock(&io->lock); /* the workers read it under the lock */
 		io->stopping = true;
-		pthread_rwlock_unlock(&io->lock);
+		rs_lockset_write_unlock(&io->lock);
 	} else {
 		io->stopping = true;
 	}

@@ -38,8 +38,8 @@
  * > 0, N worker threads answer UDP instead, each with its own answer engine
  * and buffers, reading from the same sockets (each sleeps in its own epoll
  * set with EPOLLEXCLUSIVE: one datagram wakes one worker, not all). They
- * read the store and the published zone under the read side of a
- * writer-preferring rwlock, once per batch; each mutation of the store or
+ * read the store and the published zone under a lock with a slot per
+ * worker (common/lockset.h), once per batch; each mutation of the store or
  * the zone takes the write side for its own duration (store_set_lock(),
  * xfr_zone_set_lock()). So the store never changes under a worker, a change
  * is visible to every worker as soon as its call returns (before the

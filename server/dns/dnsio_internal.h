@@ -80,7 +80,7 @@ struct udp_batch {
 };
 
 /* A UDP worker thread: its own answer engine and buffers, the shared
- * sockets. It reads the store only under the read side of dnsio's lock.
+ * sockets. It reads the store only in its slot of dnsio's lock.
  * It sleeps in its own epoll set, where the sockets are registered with
  * EPOLLEXCLUSIVE: a datagram arriving while every worker sleeps wakes one
  * of them, not all (with poll() each wake-up of N workers found work for
@@ -89,6 +89,7 @@ struct dns_worker {
 	pthread_t thread;
 	struct dns_uring *uring; /* NULL: recvmmsg/sendmmsg on epoll (dnsio_uring.c) */
 	struct dnsio *io;
+	size_t slot; /* its reader slot in io->lock */
 	struct answer *answer;
 	struct dnsio_counters counters; /* its UDP bytes and drops */
 	bool started;
@@ -115,13 +116,13 @@ struct dnsio {
 	int handles;         /* open handles (the TCP set is one); the last frees */
 	bool stopping;
 	/* Worker threads (cfg.dns_threads > 0). They read the store and the
-	 * published zone under the read side of @c lock; the store's and the
+	 * published zone in their reader slot of @c lock; the store's and the
 	 * zone's mutations take its write side, each for its own duration
 	 * (store_set_lock(), xfr_zone_set_lock()), so workers never see one
 	 * half done. */
 	struct dns_worker **workers;
 	size_t nworkers;
-	pthread_rwlock_t lock;
+	struct rs_lockset lock; /* a reader slot per worker (dns_worker.slot) */
 	bool lock_init;
 	int stop_fd;            /* eventfd: workers exit */
 	enum dnsio_io io_used;  /* what the workers use (DNSIO_IO_AUTO: no workers) */

@@ -310,7 +310,7 @@ static void batch_answer(struct dns_worker *w, struct dns_uring *u, unsigned n)
 	uint64_t t0 = rs_clock_mono_ns();
 	uint32_t wall = (uint32_t)time(NULL);
 	int sent = 0;
-	pthread_rwlock_rdlock(&io->lock);
+	rs_lockset_read_lock(&io->lock, w->slot);
 	answer_store_set(w->answer, io->store, store_reloads(io->store));
 	for (unsigned i = 0; i < n && !io->stopping; i++) {
 		const struct uring_query *q = &u->q[(u->qhead + i) % RECV_BUFS];
@@ -334,7 +334,7 @@ static void batch_answer(struct dns_worker *w, struct dns_uring *u, unsigned n)
 		send_queue(u, &io->udp[q->sock].s, s, q, len, ctr);
 		sent++;
 	}
-	pthread_rwlock_unlock(&io->lock);
+	rs_lockset_read_unlock(&io->lock, w->slot);
 	int mask = io_uring_buf_ring_mask(RECV_BUFS);
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t bid = u->q[(u->qhead + i) % RECV_BUFS].bid;

@@ -35,7 +35,7 @@ struct xfr_zone {
 	size_t soa_serial_off;
 	struct xfr_journal journal;
 	struct xfr_zone_counters counters;
-	pthread_rwlock_t *lock; /* xfr_zone_set_lock() */
+	struct rs_lockset *lock; /* xfr_zone_set_lock() */
 };
 
 /* A service key the store's journal named. */
@@ -593,16 +593,16 @@ static int publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 int xfr_zone_publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 {
 	if (z->lock != NULL) {
-		pthread_rwlock_wrlock(z->lock);
+		rs_lockset_write_lock(z->lock);
 	}
 	int rc = publish(z, wall_ms, published);
 	if (z->lock != NULL) {
-		pthread_rwlock_unlock(z->lock);
+		rs_lockset_write_unlock(z->lock);
 	}
 	return rc;
 }
 
-void xfr_zone_set_lock(struct xfr_zone *z, pthread_rwlock_t *lock)
+void xfr_zone_set_lock(struct xfr_zone *z, struct rs_lockset *lock)
 {
 	z->lock = lock;
 }

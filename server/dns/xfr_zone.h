@@ -34,8 +34,8 @@
  * Threads
  *   The store's (the loop thread). The answer engines of DNS worker threads
  *   read the published serial (xfr_zone_published()) and the journal (IXFR
- *   over UDP) under the read side of dnsio's store lock, as they read the
- *   store; xfr_zone_publish() takes its write side (xfr_zone_set_lock()).
+ *   over UDP) under dnsio's store lock, each in its reader slot, as they
+ *   read the store; xfr_zone_publish() takes its write side (xfr_zone_set_lock()).
  *
  * Must not
  *   Open sockets, read clocks (the caller passes the wall clock), log; name
@@ -43,12 +43,12 @@
  */
 #pragma once
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/lockset.h"
 #include "common/name.h"
 #include "server/dns/answer.h"
 #include "server/dns/xfr_journal.h"
@@ -121,9 +121,9 @@ __attribute__((warn_unused_result)) int xfr_zone_publish(
 
 /**
  * Take the write side of @p lock around each later xfr_zone_publish(), for
- * threads that read the zone under its read side; NULL: none (the default).
+ * threads that read the zone in its reader slots; NULL: none (the default).
  */
-void xfr_zone_set_lock(struct xfr_zone *z, pthread_rwlock_t *lock);
+void xfr_zone_set_lock(struct xfr_zone *z, struct rs_lockset *lock);
 
 /** The published serial. */
 uint32_t xfr_zone_serial(const struct xfr_zone *z);

@@ -69,7 +69,7 @@ void store_set_listener(struct store *s, store_change_cb cb, void *ud)
 	s->listener_ud = ud;
 }
 
-void store_set_lock(struct store *s, pthread_rwlock_t *lock)
+void store_set_lock(struct store *s, struct rs_lockset *lock)
 {
 	s->lock = lock;
 }

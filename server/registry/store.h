@@ -40,7 +40,7 @@
  * Threads
  *   Owned by one thread (the main loop's), which alone mutates it and reads
  *   it without locking. Other threads (the DNS workers) may read it under
- *   the read side of a rwlock handed over with store_set_lock(): every
+ *   the read side of a lock handed over with store_set_lock(): every
  *   public mutation then takes the write side for its own duration only, so
  *   a reader never sees one half done and sees each one as soon as its call
  *   returns. Views returned by lookup functions (struct store_instance *,
@@ -49,12 +49,12 @@
  */
 #pragma once
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "common/lockset.h"
 #include "common/name.h"
 
 /** Granularity of the expiry wheel: a lease expires at most this late. */
@@ -285,12 +285,12 @@ void store_set_limits(struct store *s, const struct store_limits *limits);
 /**
  * Take the write side of @p lock around every later mutation (the store_*
  * calls under "mutations", store_set_limits(), store_reload()), for other
- * threads that read the store under its read side; NULL: no lock (the
- * default). Set it before those readers start and clear it after they
+ * threads that read the store in its reader slots (common/lockset.h);
+ * NULL: no lock (the default). Set it before those readers start and clear it after they
  * stop. The loading calls (store_load_*, store_reserve()) take no lock:
  * they run before readers start, or inside store_reload(), which holds it.
  */
-void store_set_lock(struct store *s, pthread_rwlock_t *lock);
+void store_set_lock(struct store *s, struct rs_lockset *lock);
 
 /* ---- loading (start-up) ------------------------------------------------ */
 

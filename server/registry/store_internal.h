@@ -82,21 +82,21 @@ struct store {
 	struct journal journal;
 	uint64_t reloads; /* store_reload() calls */
 
-	pthread_rwlock_t *lock; /* store_set_lock(): readers on other threads */
+	struct rs_lockset *lock; /* store_set_lock(): readers on other threads */
 };
 
 /* The write side of store_set_lock()'s lock, around one public mutation. */
 static inline void store_write_lock(struct store *s)
 {
 	if (s->lock != NULL) {
-		pthread_rwlock_wrlock(s->lock);
+		rs_lockset_write_lock(s->lock);
 	}
 }
 
 static inline void store_write_unlock(struct store *s)
 {
 	if (s->lock != NULL) {
-		pthread_rwlock_unlock(s->lock);
+		rs_lockset_write_unlock(s->lock);
 	}
 }
 
