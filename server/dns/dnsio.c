@@ -74,6 +74,25 @@ static void workers_stop(struct dnsio *io)
 	}
 }
 
+/* The sockets that only worker @p w reads (SO_REUSEPORT), closed when it
+ * exits: the kernel then spreads their flows over the other workers'
+ * sockets, so a worker that stopped on an error loses no queries. Its ring
+ * goes first (a pending receive holds a reference to each socket). */
+static void worker_socks_close(struct dns_worker *w)
+{
+	dnsio_uring_free(w);
+	if (!w->io->reuseport) {
+		return;
+	}
+	for (size_t k = 0; k < w->io->nudp; k++) {
+		struct udp_sock *us = dnsio_worker_sock(w, k);
+		if (us->fd >= 0) {
+			close(us->fd);
+			us->fd = -1;
+		}
+	}
+}
+
 static void io_free(struct dnsio *io)
 {
 	workers_stop(io);
@@ -82,11 +101,21 @@ static void io_free(struct dnsio *io)
 		if (w->epfd >= 0) {
 			close(w->epfd);
 		}
+		for (size_t k = 0; k < w->nsock; k++) {
+			if (w->sock[k].fd >= 0) {
+				close(w->sock[k].fd);
+			}
+		}
 		dnsio_uring_free(w);
 		answer_free(w->answer);
 		free(w);
 	}
 	free(io->workers);
+	for (size_t k = 0; io->cfg.threads > 0 && k < io->nudp; k++) {
+		if (io->udp[k].s.fd >= 0) {
+			close(io->udp[k].s.fd); /* the workers' (no poll handle) */
+		}
+	}
 	if (io->stop_fd >= 0) {
 		close(io->stop_fd);
 	}
@@ -126,8 +155,9 @@ static bool addr_is_wildcard(const struct sockaddr *sa)
 	return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
-/* Open and bind the UDP socket of listen address @p sa. */
-static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
+/* Open and bind a UDP socket to listen address @p sa; with @p reuseport,
+ * one of a group that shares it (SO_REUSEPORT). */
+static int udp_socket_open(const struct sockaddr *sa, bool reuseport, struct udp_sock *us)
 {
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -157,6 +187,11 @@ static int udp_socket_open(const struct sockaddr *sa, struct udp_sock *us)
 	/* A burst of queries should wait in the socket, not be dropped. */
 	int rcv = 4 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
 	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						  : sizeof(struct sockaddr_in);
 	if (bind(fd, sa, len) != 0) {
@@ -306,14 +341,9 @@ static void worker_serve(struct dns_worker *w, const struct udp_sock *us)
 	}
 }
 
-static void *worker_main(void *arg)
+/* The recvmmsg path's loop, until stop_fd is written or epoll fails. */
+static void worker_epoll_run(struct dns_worker *w)
 {
-	struct dns_worker *w = arg;
-	struct dnsio *io = w->io;
-	if (w->uring != NULL) {
-		dnsio_uring_run(w);
-		return NULL;
-	}
 	struct epoll_event ev[DNSIO_LISTEN_MAX + 1];
 	for (;;) {
 		int n = epoll_wait(w->epfd, ev, DNSIO_LISTEN_MAX + 1, -1);
@@ -321,17 +351,29 @@ static void *worker_main(void *arg)
 			if (errno == EINTR) {
 				continue;
 			}
-			break;
+			rs_log_error("dns: worker: epoll_wait: %s; it stops", strerror(errno));
+			return;
 		}
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u32 == WORKER_STOP) {
-				return NULL;
+				return;
 			}
 		}
 		for (int i = 0; i < n; i++) {
-			worker_serve(w, &io->udp[ev[i].data.u32].s);
+			worker_serve(w, dnsio_worker_sock(w, ev[i].data.u32));
 		}
 	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct dns_worker *w = arg;
+	if (w->uring != NULL) {
+		dnsio_uring_run(w);
+	} else {
+		worker_epoll_run(w);
+	}
+	worker_socks_close(w);
 	return NULL;
 }
 
@@ -346,7 +388,7 @@ static int worker_epoll(struct dnsio *io, struct dns_worker *w)
 		struct epoll_event ev = {EPOLLIN | EPOLLEXCLUSIVE, {.u32 = (uint32_t)k}};
 		/* Kernels before 4.5 ignore the flag: every worker wakes, and
 		 * they still work. */
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->udp[k].s.fd, &ev) != 0) {
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, dnsio_worker_sock(w, k)->fd, &ev) != 0) {
 			return -errno;
 		}
 	}
@@ -354,6 +396,25 @@ static int worker_epoll(struct dnsio *io, struct dns_worker *w)
 	struct epoll_event stop = {EPOLLIN, {.u32 = WORKER_STOP}};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->stop_fd, &stop) != 0) {
 		return -errno;
+	}
+	return 0;
+}
+
+/* Worker @p w's own sockets (with io->reuseport), bound where io->udp's
+ * are (a port 0 of the configuration is the one the kernel chose). */
+static int worker_socks_open(struct dnsio *io, struct dns_worker *w)
+{
+	for (size_t k = 0; k < io->nudp; k++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		if (getsockname(io->udp[k].s.fd, (struct sockaddr *)&ss, &len) != 0) {
+			return -errno;
+		}
+		int rc = udp_socket_open((const struct sockaddr *)&ss, true, &w->sock[k]);
+		if (rc < 0) {
+			return rc;
+		}
+		w->nsock++;
 	}
 	return 0;
 }
@@ -373,7 +434,10 @@ static int workers_start(struct dnsio *io, size_t count)
 		io->workers[io->nworkers++] = w;
 		w->io = io;
 		w->epfd = -1;
-		int rc = answer_new(&io->acfg, io->store, &io->report, &w->answer);
+		int rc = i > 0 && io->reuseport ? worker_socks_open(io, w) : 0;
+		if (rc == 0) {
+			rc = answer_new(&io->acfg, io->store, &io->report, &w->answer);
+		}
 		if (rc == 0) {
 			rc = io->io_used == DNSIO_IO_URING ? dnsio_uring_new(w)
 							   : worker_epoll(io, w);
@@ -390,24 +454,42 @@ static int workers_start(struct dnsio *io, size_t count)
 	return 0;
 }
 
+/* Is @p sa free? With SO_REUSEPORT, a second rosterd (or anything of the
+ * same user) could join our group and take a share of the queries
+ * silently; a plain bind first makes "address in use" the answer, as
+ * without workers. */
+static int udp_probe(const struct sockaddr *sa)
+{
+	struct udp_sock probe;
+	int rc = udp_socket_open(sa, false, &probe);
+	if (rc == 0) {
+		close(probe.fd);
+	}
+	return rc;
+}
+
 static int udp_open(struct dnsio *io, const struct sockaddr *sa, struct dns_udp *u)
 {
-	int rc = udp_socket_open(sa, &u->s);
+	int rc = io->reuseport ? udp_probe(sa) : 0;
+	if (rc == 0) {
+		rc = udp_socket_open(sa, io->reuseport, &u->s);
+	}
 	if (rc < 0) {
 		return rc;
+	}
+	u->io = io;
+	if (io->cfg.threads > 0) {
+		io->nudp++;
+		return 0; /* the workers read it; io_free() closes it */
 	}
 	rc = uv_poll_init_socket(io->loop, &u->poll, u->s.fd);
 	if (rc < 0) {
 		close(u->s.fd);
 		return rc;
 	}
-	u->io = io;
 	u->poll.data = u;
 	io->handles++;
 	io->nudp++;
-	if (io->cfg.threads > 0) {
-		return 0; /* the workers read it */
-	}
 	return uv_poll_start(&u->poll, UV_READABLE, udp_readable_cb);
 }
 
@@ -525,6 +607,7 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 {
 	const struct dnsio_config *cfg = &io->cfg;
 	int rc;
+	io->reuseport = cfg->threads > 1;
 	if (cfg->threads > 0) {
 		/* A reader slot per worker: a batch writes no cache line another
 		 * worker writes (common/lockset.h). */
@@ -663,7 +746,7 @@ void dnsio_stop(struct dnsio *io)
 	workers_stop(io);
 	xfr_publish_stop(io->publish);
 	io->publish = NULL;
-	for (size_t i = 0; i < io->nudp; i++) {
+	for (size_t i = 0; io->cfg.threads == 0 && i < io->nudp; i++) {
 		uv_poll_stop(&io->udp[i].poll);
 		uv_close((uv_handle_t *)&io->udp[i].poll, udp_close_cb);
 	}

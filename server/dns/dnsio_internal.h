@@ -90,6 +90,10 @@ struct dns_worker {
 	struct dns_uring *uring; /* NULL: recvmmsg/sendmmsg on epoll (dnsio_uring.c) */
 	struct dnsio *io;
 	size_t slot; /* its reader slot in io->lock */
+	/* With io->reuseport, the sockets it alone reads, one per listen
+	 * address (worker 0's are io->udp's); nsock 0: it reads io->udp's. */
+	struct udp_sock sock[DNSIO_LISTEN_MAX];
+	size_t nsock;
 	struct answer *answer;
 	struct dnsio_counters counters; /* its UDP bytes and drops */
 	bool started;
@@ -110,8 +114,12 @@ struct dnsio {
 	struct rrl *rrl;             /* NULL: no response rate limiting */
 	struct refusal_log refusals; /* which refused transfers to log */
 	struct dnsio_counters counters;
-	struct dns_udp udp[DNSIO_LISTEN_MAX];
+	struct dns_udp udp[DNSIO_LISTEN_MAX]; /* with workers: no poll handle */
 	size_t nudp;
+	/* More than one worker: each reads sockets of its own, bound to the
+	 * same addresses with SO_REUSEPORT, so the kernel spreads the queries
+	 * by flow and no socket's queue is written by two cores. */
+	bool reuseport;
 	struct net_tcp *tcp; /* DNS over TCP (server/net/tcp.h) */
 	int handles;         /* open handles (the TCP set is one); the last frees */
 	bool stopping;
@@ -139,6 +147,12 @@ struct dnsio {
 
 /* Transfer scratch kept between transfers; a larger one is freed. */
 #define XFR_KEEP (1u << 20)
+
+/* Worker @p w's socket for listen address @p k. */
+static inline struct udp_sock *dnsio_worker_sock(struct dns_worker *w, size_t k)
+{
+	return w->nsock > 0 ? &w->sock[k] : &w->io->udp[k].s;
+}
 
 /* Follow the store's content between batches of the main thread's engine
  * (it is reloaded in place after a failed commit). */

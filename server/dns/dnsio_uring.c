@@ -331,7 +331,7 @@ static void batch_answer(struct dns_worker *w, struct dns_uring *u, unsigned n)
 			continue;
 		}
 		ctr->bytes_out[ANSWER_UDP] += len;
-		send_queue(u, &io->udp[q->sock].s, s, q, len, ctr);
+		send_queue(u, dnsio_worker_sock(w, q->sock), s, q, len, ctr);
 		sent++;
 	}
 	rs_lockset_read_unlock(&io->lock, w->slot);
@@ -421,7 +421,7 @@ static bool drain(struct dns_worker *w, struct dns_uring *u)
 	}
 	for (size_t k = 0; k < w->io->nudp; k++) {
 		if (u->rearm[k]) {
-			(void)recv_arm(u, &w->io->udp[k].s, k);
+			(void)recv_arm(u, dnsio_worker_sock(w, k), k);
 		}
 	}
 	return true;
@@ -437,7 +437,7 @@ static int uring_arm(struct dns_worker *w, struct dns_uring *u)
 			NULL, 0);
 	rc = rc < 0 ? -errno : 0;
 	for (size_t k = 0; rc == 0 && k < io->nudp; k++) {
-		rc = recv_arm(u, &io->udp[k].s, k);
+		rc = recv_arm(u, dnsio_worker_sock(w, k), k);
 	}
 	struct io_uring_sqe *sqe = NULL;
 	if (rc == 0) {

@@ -371,6 +371,81 @@ Test(dnsio_io, workers_see_each_change_as_it_returns)
 	}
 }
 
+/* With two workers each reads sockets of its own (SO_REUSEPORT): queries
+ * from 64 source ports are all answered, and both workers answer some. */
+Test(dnsio_io, each_worker_reads_its_own_socket)
+{
+	enum dnsio_io paths[] = {DNSIO_IO_MMSG, DNSIO_IO_URING};
+	for (size_t p = 0; p < 2; p++) {
+		if (paths[p] == DNSIO_IO_URING && dnsio_uring_probe() != 0) {
+			continue;
+		}
+		uint16_t port = test_free_port();
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(port, 2, paths[p], &d, err, sizeof(err)), 0, "%s", err);
+		cr_assert(d->reuseport);
+		cr_expect_eq(d->workers[0]->nsock, 0, "worker 0 reads the first sockets");
+		cr_expect_eq(d->workers[1]->nsock, 1, "worker 1 has its own");
+		cr_expect_neq(d->workers[1]->sock[0].fd, d->udp[0].s.fd);
+		int answered = 0;
+		for (int i = 0; i < 64; i++) {
+			answered += srv_count(port) == 1;
+		}
+		cr_expect_eq(answered, 64, "%s", dnsio_io_name(paths[p]));
+		for (size_t k = 0; k < 2; k++) {
+			cr_expect_gt(d->workers[k]->counters.bytes_in[ANSWER_UDP], 0,
+					"worker %zu answered nothing (%s)", k,
+					dnsio_io_name(paths[p]));
+		}
+		stop(d);
+	}
+}
+
+/* SO_REUSEPORT must not let a second server share the port silently: a
+ * port taken, by another rosterd with workers or by a plain socket, is
+ * "address in use". The second DNS module starts in a child, with its own
+ * loop and store; its exit code is what failed. */
+static int second_start_child(uint16_t port)
+{
+	struct dnsio *d2 = NULL;
+	char err[256];
+	int rc = start(port, 2, DNSIO_IO_MMSG, &d2, err, sizeof(err));
+	if (rc != -EADDRINUSE || d2 != NULL) {
+		return 1;
+	}
+	return strstr(err, "(udp)") != NULL && strstr(err, "in use") != NULL ? 0 : 2;
+}
+
+static int second_start(uint16_t port)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		_exit(second_start_child(port));
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+Test(dnsio_io, reuseport_still_refuses_a_taken_port)
+{
+	uint16_t port = test_free_port();
+	struct dnsio *d;
+	char err[256];
+	cr_assert_eq(start(port, 2, DNSIO_IO_MMSG, &d, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(second_start(port), 0, "a rosterd with workers holds the port");
+	stop(d);
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	cr_assert_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_expect_eq(second_start(port), 0, "a plain socket holds the port");
+	close(s);
+}
+
 Test(dnsio_io, no_workers_no_path)
 {
 	uint16_t port = test_free_port();
