@@ -682,7 +682,8 @@ Test(tsig_engine, truncated_macs, .init = engine_setup, .fini = engine_teardown)
 			/* our TSIG RR carries the error (5.2.2: BADTRUNC signed,
 			 * BADSIG without a MAC) */
 			cr_expect_eq(dnswire_get16(out + 10), 2, "case %zu: OPT and TSIG", i);
-			cr_expect_eq(dnswire_get16(out + r.len - 4), cases[i].tsig_error, "case %zu", i);
+			cr_expect_eq(dnswire_get16(out + r.len - 4), cases[i].tsig_error,
+					"case %zu", i);
 		}
 	}
 	cr_expect_str_eq(answer_xfr_result_name(ANSWER_XFR_BADTRUNC), "badtrunc");
@@ -750,7 +751,8 @@ Test(tsig_engine, signed_reply_too_large_for_udp_truncated_or_dropped)
 		cr_assert_eq(r.action, ANSWER_SEND, "slack %d", slack);
 		cr_expect_leq(r.len, 512u, "slack %d", slack);
 		cr_expect_eq(dnswire_get16(out + 2) & 0xf, DNSWIRE_REFUSED);
-		cr_expect_eq(tsig_response_verify(&cl, out, r.len, NOW), TSIG_OK, "slack %d", slack);
+		cr_expect_eq(tsig_response_verify(&cl, out, r.len, NOW), TSIG_OK, "slack %d",
+				slack);
 		bool whole = slack >= 11;
 		cr_expect_eq(r.truncated, !whole, "slack %d", slack);
 		cr_expect_eq(!!(dnswire_get16(out + 2) & DNSWIRE_TC), !whole, "slack %d", slack);
