@@ -567,7 +567,9 @@ static int publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 	/* Even a failed rebuild left the table changed: it becomes a version
 	 * of its own serial (never two contents under one serial), without a
 	 * changeset (IXFR from before it answers in full), and the next one
-	 * rebuilds everything. */
+	 * rebuilds everything. That version is not the store's: the zone stays
+	 * stale (rev and gen kept), so the publisher tries again without
+	 * waiting for another change of the store. */
 	z->need_all = rc != 0;
 	if (rc != 0) {
 		z->counters.failures++;
@@ -581,8 +583,10 @@ static int publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 	z->have = true;
 	z->pub.serial = serial;
 	z->pub.valid = true;
-	z->rev = store_revision(z->store);
-	z->gen = store_reloads(z->store);
+	if (rc == 0) {
+		z->rev = store_revision(z->store);
+		z->gen = store_reloads(z->store);
+	}
 	z->counters.versions++;
 	z->counters.serial = serial;
 	z->counters.journal_bytes = z->journal.bytes;
@@ -625,8 +629,9 @@ int xfr_zone_new(const struct answer_config *cfg, const struct store *store, siz
 	xfr_journal_init(&z->journal, journal_max);
 	int rc = answer_new(&c, store, NULL, &z->b);
 	if (rc == 0) {
-		z->nbuckets = BUCKETS_MIN;
-		z->buckets = calloc(z->nbuckets, sizeof(*z->buckets));
+		/* nbuckets only with the table: xfr_zone_free() walks it */
+		z->buckets = calloc(BUCKETS_MIN, sizeof(*z->buckets));
+		z->nbuckets = z->buckets != NULL ? BUCKETS_MIN : 0;
 		rc = z->buckets != NULL ? answer_build_soa(z->b, &z->b->zones[0], 0) : RS_ENOMEM;
 	}
 	if (rc == 0) {

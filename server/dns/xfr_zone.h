@@ -112,9 +112,12 @@ bool xfr_zone_stale(const struct xfr_zone *z);
  * Publish a new version if the store changed (xfr_zone_stale()).
  * @param wall_ms the wall clock, ms since the epoch.
  * @param published set to whether a version was published.
- * @return 0, or RS_ENOMEM: the version stays the previous one (its journal
- *         emptied when a changeset could not be kept); the next call
- *         rebuilds every service.
+ * @return 0, or RS_ENOMEM: a version of what was rebuilt is still
+ *         published under a new serial (the table changed, and one serial
+ *         never names two contents), without a changeset (the journal is
+ *         emptied, so IXFR from before it answers in full); the zone stays
+ *         stale (xfr_zone_stale()), and the next call rebuilds every
+ *         service.
  */
 __attribute__((warn_unused_result)) int xfr_zone_publish(
 		struct xfr_zone *z, uint64_t wall_ms, bool *published);

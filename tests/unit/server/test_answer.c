@@ -1170,3 +1170,77 @@ Test(answer, qname_lowered_like_ascii_lower_for_every_octet)
 		cr_assert_eq(memcmp(q.qname_lower, want, n), 0, "shift %u", shift);
 	}
 }
+
+/* An instance whose ring strings cannot be character-strings (a host name
+ * near 253 octets) is left out of the ring: the answer is partial, and says
+ * so in an EDE "Other" (RFC 8914 4.1) when the query has EDNS. */
+Test(answer, ring_without_an_instance_says_so_in_an_ede)
+{
+	char host[260] = "";
+	for (int i = 0; i < 4; i++) {
+		strcat(host, "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh."); /* 63 */
+	}
+	strcat(host, "example"); /* 259 characters is too long: keep 250 */
+	host[250] = '\0';
+	if (host[249] == '.') {
+		host[249] = 'x';
+	}
+	reg("c", "tcp", host, 11211, NULL);
+	reg("c", "tcp", "c1.lon6.example.net", 11211, NULL);
+	for (int edns = 0; edns < 2; edns++) {
+		ldns_pkt *p = ask("_ring._c._tcp." ZONE, DNSWIRE_TXT, edns ? 1232 : 0, ANSWER_TCP);
+		cr_assert_not_null(p);
+		cr_expect(res.partial, "a ring without an instance is partial");
+		cr_assert_eq(ldns_pkt_ancount(p), 1);
+		ldns_rr *rr = section_rr(p, LDNS_SECTION_ANSWER, 0);
+		cr_expect_eq(ldns_rr_rd_count(rr), RS_RING_VNODES, "the other instance's strings");
+		ldns_pkt_free(p);
+		/* The EDE in the raw OPT: code 0 and its text. */
+		const char *text = "ring of 1 of 2 instances; the whole ring is in the API";
+		size_t tl = strlen(text);
+		bool found = false;
+		for (size_t i = 0; i + 6 + tl <= res.len; i++) {
+			if (dnswire_get16(out + i) == DNSWIRE_OPT_EDE &&
+					dnswire_get16(out + i + 2) == 2 + tl &&
+					dnswire_get16(out + i + 4) == 0 &&
+					memcmp(out + i + 6, text, tl) == 0) {
+				found = true;
+			}
+		}
+		cr_expect_eq(found, edns == 1, "EDE present only with EDNS (edns %d)", edns);
+	}
+	const struct answer_counters *ctr = answer_counters_get(fx.an);
+	cr_expect_geq(ctr->partial, 2);
+}
+
+/* A worker's engine handed another store (a reload, dnsio's store lock)
+ * forgets every prepared answer: the new store's answers at once. */
+Test(answer, store_set_flushes_prepared_answers)
+{
+	reg("web", "tcp", "a.lon6.example.net", 80, "192.0.2.1");
+	ldns_pkt *p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+	struct store_limits lim;
+	store_limits_default(&lim);
+	struct store *other = store_new(&lim, NULL, NULL, ENGINE_T0_MS);
+	cr_assert_not_null(other);
+	answer_test_register(other, "web", "tcp", "b.lon6.example.net", 80, "192.0.2.2", 1,
+			STORE_STATUS_UP, 0);
+	answer_test_register(other, "web", "tcp", "c.lon6.example.net", 80, "192.0.2.3", 1,
+			STORE_STATUS_UP, 0);
+	answer_store_set(fx.an, other, 1);
+	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 2, "the other store's instances");
+	ldns_pkt_free(p);
+	/* The same store and generation again: nothing to do. */
+	answer_store_set(fx.an, other, 1);
+	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 2);
+	ldns_pkt_free(p);
+	answer_store_set(fx.an, fx.st, 2);
+	p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_ancount(p), 1, "back to the first store");
+	ldns_pkt_free(p);
+	store_free(other);
+}

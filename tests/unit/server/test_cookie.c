@@ -282,6 +282,45 @@ Test(cookie_file, unreadable_directory_is_an_error, .init = dir_setup, .fini = d
 	cr_assert(strstr(err, "missing/dir") != NULL, "%s", err);
 }
 
+/* Paths that are no file: a directory (read fails: EISDIR), a file under
+ * a regular file (ENOTDIR), a name ending in '/' (no file name to create),
+ * upper-case and CRLF secrets read back, and a relative name created in
+ * the working directory. */
+Test(cookie_file, paths_that_are_no_file, .init = dir_setup, .fini = dir_teardown)
+{
+	char path[160], err[256] = "";
+	struct cookie_secrets s;
+	cr_expect_eq(cookie_secrets_load(dir, &s, err, sizeof(err)), -EISDIR, "%s", err);
+	cr_expect(strstr(err, "cannot read cookie secret") != NULL, "%s", err);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	write_file(path, "x");
+	snprintf(path, sizeof(path), "%s/file/secret", dir);
+	cr_expect_eq(cookie_secrets_load(path, &s, err, sizeof(err)), -ENOTDIR, "%s", err);
+	snprintf(path, sizeof(path), "%s/newdir/", dir);
+	cr_expect_eq(cookie_secrets_load(path, &s, err, sizeof(err)), RS_EINVAL, "%s", err);
+	cr_expect(strstr(err, "not a file name") != NULL, "%s", err);
+	snprintf(path, sizeof(path), "%s/crlf", dir);
+	write_file(path, "445536BCD2513298075A5D379663C962\r\n");
+	cr_expect_eq(cookie_secrets_load(path, &s, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(s.current[0], 0x44);
+	cr_expect_not(s.has_previous);
+	char cwd[4096];
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_eq(chdir(dir), 0);
+	int rc = cookie_secrets_load("relative-secret", &s, err, sizeof(err));
+	cr_assert_eq(chdir(cwd), 0);
+	cr_expect_eq(rc, 0, "%s", err);
+	snprintf(path, sizeof(path), "%s/relative-secret", dir);
+	cr_expect_eq(access(path, R_OK), 0, "created in the working directory");
+	if (getuid() != 0) {
+		snprintf(path, sizeof(path), "%s/ro", dir);
+		cr_assert_eq(mkdir(path, 0500), 0);
+		snprintf(path, sizeof(path), "%s/ro/secret", dir);
+		cr_expect_eq(cookie_secrets_load(path, &s, err, sizeof(err)), -EACCES, "%s", err);
+		cr_expect(strstr(err, "cannot write cookie secret") != NULL, "%s", err);
+	}
+}
+
 /* ---- the answer engine with cookies ---------------------------------------- */
 
 #define ZONE ENGINE_ZONE

@@ -100,3 +100,50 @@ Test(report, log_lines_and_rotation)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 }
+
+/* IPv6 sources share a bucket per /56; a source without an address (a
+ * test's, or one that could not be read) shares one with the others like
+ * it; a rate of 0 admits everything. */
+Test(report, ipv6_prefixes_and_no_source)
+{
+	report_init(&rep, 3);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6}, b = a, c = a;
+	inet_pton(AF_INET6, "2001:db8:0:100::1", &a.sin6_addr);
+	inet_pton(AF_INET6, "2001:db8:0:1ff::2", &b.sin6_addr); /* same /56 */
+	inet_pton(AF_INET6, "2001:db8:0:200::1", &c.sin6_addr); /* another /56 */
+	int ok = 0;
+	for (int i = 0; i < 6; i++) {
+		ok += report_admit(&rep, (struct sockaddr *)(i % 2 ? &a : &b), 1000);
+	}
+	cr_expect_eq(ok, 3, "one /56, one bucket");
+	cr_expect(report_admit(&rep, (struct sockaddr *)&c, 1000));
+	ok = 0;
+	for (int i = 0; i < 5; i++) {
+		ok += report_admit(&rep, NULL, 0);
+	}
+	cr_expect_eq(ok, 3, "no source: one bucket, at time 0 too");
+	struct report_counters rc;
+	report_counters_get(&rep, &rc);
+	cr_expect_eq(rc.limited, 5);
+
+	report_init(&rep, 0);
+	for (int i = 0; i < 100; i++) {
+		cr_expect(report_admit(&rep, (struct sockaddr *)&a, 1000));
+	}
+	/* A log that is not open: nothing written, no error. */
+	struct report_fields f = fields("e1");
+	report_log_write(&rep, &f, NULL, 1000);
+	report_counters_get(&rep, &rc);
+	cr_expect_eq(rc.log_errors, 0);
+	cr_expect_eq(rc.limited, 0);
+}
+
+Test(report, log_dir_name_too_long)
+{
+	char dir[5000];
+	memset(dir, 'd', sizeof(dir) - 1);
+	dir[0] = '/';
+	dir[sizeof(dir) - 1] = '\0';
+	report_init(&rep, 0);
+	cr_expect_lt(report_log_open(&rep, dir, 600), 0);
+}

@@ -625,3 +625,140 @@ Test(tsig_engine, every_message_of_a_transfer_is_signed, .init = engine_setup,
 	cr_expect_eq(dnswire_get16(out + 6), 1);
 	cr_expect_eq(tsig_response_verify(&cl, out, r.len, NOW), TSIG_OK);
 }
+
+/* Cut the MAC of a signed message @p q of @p *len octets (signed with
+ * @p alg, the last record its TSIG RR, no Other Data) to @p keep octets,
+ * as a client truncating its MAC (RFC 8945 5.2.2.1) would send it. */
+static void mac_cut(uint8_t *q, size_t *len, enum tsig_alg alg, size_t keep)
+{
+	size_t full = alg == TSIG_HMAC_SHA256 ? 32 : 64;
+	size_t alg_wire = 13; /* hmac-sha256. and hmac-sha512. */
+	size_t rdata = *len - (alg_wire + 10 + full + 6);
+	size_t mac = *len - 6 - full;
+	cr_assert_eq(dnswire_get16(q + mac - 2), full, "the MAC length where it should be");
+	dnswire_set16(q + mac - 2, (uint16_t)keep);
+	memmove(q + mac + keep, q + mac + full, 6);
+	dnswire_set16(q + rdata - 2, (uint16_t)(dnswire_get16(q + rdata - 2) - (full - keep)));
+	*len -= full - keep;
+}
+
+/* A transfer signed with a truncated MAC: a valid truncation that is not
+ * the full MAC is BADTRUNC (we accept only full MACs, RFC 8945 5.2.4), one
+ * shorter than half the MAC and 10 octets is FORMERR (5.2.2.1); each is
+ * counted by its own reason. A truncated MAC that is wrong is BADSIG. */
+Test(tsig_engine, truncated_macs, .init = engine_setup, .fini = engine_teardown)
+{
+	const struct tsig_key *k = &keys->keys[0]; /* the transfer key, SHA-256 */
+	struct {
+		size_t keep;
+		bool spoil;
+		uint16_t rcode;
+		enum answer_xfr_result why;
+		uint16_t tsig_error;
+	} cases[] = {
+			{16, false, DNSWIRE_NOTAUTH, ANSWER_XFR_BADTRUNC, TSIG_BADTRUNC},
+			{31, false, DNSWIRE_NOTAUTH, ANSWER_XFR_BADTRUNC, TSIG_BADTRUNC},
+			{16, true, DNSWIRE_NOTAUTH, ANSWER_XFR_BADSIG, TSIG_BADSIG},
+			{15, false, DNSWIRE_FORMERR, ANSWER_XFR_FORMERR, 0},
+			{8, false, DNSWIRE_FORMERR, ANSWER_XFR_FORMERR, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t q[600], out[4096];
+		struct tsig_state cl;
+		size_t len = signed_query(q, ENGINE_ZONE, DNSWIRE_AXFR, k, NOW, &cl);
+		mac_cut(q, &len, k->alg, cases[i].keep);
+		if (cases[i].spoil) {
+			q[len - 7] ^= 1; /* the last octet of the MAC kept */
+		}
+		uint64_t before = xfr_count(cases[i].why);
+		struct answer_result r = ask(q, len, ANSWER_TCP, "192.0.2.1", out, sizeof(out));
+		cr_assert_eq(r.action, ANSWER_SEND, "case %zu", i);
+		cr_expect_eq(r.rcode, cases[i].rcode, "case %zu: rcode %u", i, r.rcode);
+		cr_expect(r.xfr_refused, "case %zu", i);
+		cr_expect_eq(r.xfr_reason, cases[i].why, "case %zu: reason %u", i, r.xfr_reason);
+		cr_expect_eq(xfr_count(cases[i].why), before + 1, "case %zu: counted", i);
+		cr_expect_eq(dnswire_get16(out + 6), 0, "case %zu: no records", i);
+		if (cases[i].tsig_error != 0) {
+			/* our TSIG RR carries the error (5.2.2: BADTRUNC signed,
+			 * BADSIG without a MAC) */
+			cr_expect_eq(dnswire_get16(out + 10), 2, "case %zu: OPT and TSIG", i);
+			cr_expect_eq(dnswire_get16(out + r.len - 4), cases[i].tsig_error,
+					"case %zu", i);
+		}
+	}
+	cr_expect_str_eq(answer_xfr_result_name(ANSWER_XFR_BADTRUNC), "badtrunc");
+	cr_expect_str_eq(answer_xfr_result_name(ANSWER_XFR_RESULTS), "?");
+}
+
+/* A signed reply that passes the client's UDP size once the TSIG RR is on
+ * it (a long key name and SHA-512 make that RR 300 octets) is sent as the
+ * header and the question with TC=1, signed (RFC 8945 5.3); when even that
+ * does not fit, nothing is sent and the drop is counted. */
+Test(tsig_engine, signed_reply_too_large_for_udp_truncated_or_dropped)
+{
+	char name[256] = "";
+	for (int i = 0; i < 4; i++) {
+		strcat(name, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk."); /* 48 */
+	}
+	strcat(name, "example"); /* 199 octets in wire form, 200 with the root */
+	char text[512];
+	snprintf(text, sizeof(text), "key \"%s\" { algorithm hmac-sha512; secret \"c2VjcmV0\"; };",
+			name);
+	char err[256];
+	int rc;
+	keys = parse(text, err, sizeof(err), &rc);
+	cr_assert_eq(rc, 0, "%s", err);
+	strange = NULL;
+	struct answer_config cfg;
+	engine_fixture_config(&cfg);
+	cfg.tsig_keys = keys;
+	cr_assert_eq(engine_fixture_open(&fx, &cfg, false), 0);
+	const struct tsig_key *k = &keys->keys[0];
+	size_t tsig_rr = k->wire_len + 103u; /* name, fixed part, SHA-512 RDATA */
+	cr_assert_gt(tsig_rr, 290u);
+	/* Questions outside our zones (REFUSED: header, question, an OPT of
+	 * 11 octets; the query's OPT says 512), @p slack octets under 512
+	 * without the reply's OPT. */
+	static const int slacks[] = {40, 11, 10, 1, 0, -1, -30};
+	for (size_t i = 0; i < sizeof(slacks) / sizeof(slacks[0]); i++) {
+		int slack = slacks[i];
+		size_t qwire = (size_t)(512 - (int)tsig_rr - 16 - slack);
+		char qname[300] = "";
+		size_t w = 1; /* the root */
+		while (w < qwire) {
+			size_t rem = qwire - w;
+			size_t l = rem - 1 > 40 ? 40 : rem - 1;
+			if (rem - 1 - l == 1) {
+				l--; /* never leave room for a label of nothing */
+			}
+			strncat(qname, "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", l);
+			strcat(qname, ".");
+			w += 1 + l;
+		}
+		cr_assert_eq(w, qwire, "slack %d", slack);
+		uint8_t q[1024], out[4096];
+		struct tsig_state cl;
+		size_t len = answer_test_query(q, qname, DNSWIRE_A, 512);
+		size_t question_end = 12 + qwire + 4;
+		cr_assert_eq(tsig_request_sign(k, &cl, q, &len, sizeof(q), NOW), 0);
+		uint64_t dropped = answer_counters_get(fx.an)->dropped;
+		struct answer_result r = ask(q, len, ANSWER_UDP, "192.0.2.1", out, sizeof(out));
+		if (slack < 0) {
+			cr_expect_eq(r.action, ANSWER_DROP, "slack %d", slack);
+			cr_expect_eq(answer_counters_get(fx.an)->dropped, dropped + 1);
+			continue;
+		}
+		cr_assert_eq(r.action, ANSWER_SEND, "slack %d", slack);
+		cr_expect_leq(r.len, 512u, "slack %d", slack);
+		cr_expect_eq(dnswire_get16(out + 2) & 0xf, DNSWIRE_REFUSED);
+		cr_expect_eq(tsig_response_verify(&cl, out, r.len, NOW), TSIG_OK, "slack %d",
+				slack);
+		bool whole = slack >= 11;
+		cr_expect_eq(r.truncated, !whole, "slack %d", slack);
+		cr_expect_eq(!!(dnswire_get16(out + 2) & DNSWIRE_TC), !whole, "slack %d", slack);
+		cr_expect_eq(r.len, question_end + tsig_rr + (whole ? 11u : 0u), "slack %d", slack);
+		cr_expect_eq(dnswire_get16(out + 4), 1, "slack %d: the question stays", slack);
+	}
+	engine_fixture_close(&fx);
+	tsig_keyring_free(keys);
+}
