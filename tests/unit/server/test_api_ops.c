@@ -44,6 +44,9 @@ static struct {
 	uint64_t now_ms;
 	struct stats_snapshot snap; /* what the Stats callback hands out */
 	bool no_stats;
+	api_ops_backup_cb backup; /* NULL: Backup is not available */
+	int backup_rc;            /* what the backup callback answers */
+	char backup_path[256];    /* the path it was given */
 	struct api_ops_result res;
 	Response *replies[MAX_REPLIES];
 	size_t nreplies;
@@ -153,6 +156,8 @@ static void ask_bytes(const uint8_t *frame, size_t len)
 			.wall_ms = WALL_MS,
 			.stats = F.no_stats ? NULL : stats_cb,
 			.stats_ud = &F,
+			.backup = F.backup,
+			.backup_ud = &F,
 			.scratch = &F.scratch,
 			.counters = &F.counters,
 			.watches = F.watches,
@@ -1341,4 +1346,59 @@ Test(api_ops, the_id_is_read_off_the_wire_of_any_frame)
 		cr_expect_eq(api_convert_request_id(cases[k].bytes, cases[k].len), cases[k].id,
 				"case %zu", k);
 	}
+}
+
+/* ---- Backup ----------------------------------------------------------------- */
+
+static int backup_cb(const char *path, void *ud)
+{
+	cr_assert_eq(ud, &F);
+	snprintf(F.backup_path, sizeof(F.backup_path), "%s", path);
+	return F.backup_rc;
+}
+
+static void ask_backup(uint64_t id, const char *path)
+{
+	Roster__V1__BackupRequest b = ROSTER__V1__BACKUP_REQUEST__INIT;
+	b.path = (char *)path;
+	ASK(id, BACKUP, backup, &b);
+}
+
+/* Backup is answered later (deferred) when it starts; refused at once,
+ * naming why, when it cannot: not available in this process, a relative
+ * path, one already running, or a start that failed. Its later answer is
+ * the result or the error with the request's id. */
+Test(api_ops, backup_starts_deferred_or_is_refused_naming_why)
+{
+	ask_backup(60, "/var/backups/r.mdb");
+	expect_error(60, ROSTER__V1__ERROR_CODE__UNSUPPORTED, "not available");
+	F.backup = backup_cb;
+	ask_backup(61, "r.mdb");
+	expect_error(61, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "must be absolute");
+	ask_backup(62, NULL);
+	expect_error(62, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "not ''");
+	cr_expect_eq(F.backup_path[0], '\0', "refused before the callback");
+	F.backup_rc = RS_EBUSY;
+	ask_backup(63, "/var/backups/r.mdb");
+	expect_error(63, ROSTER__V1__ERROR_CODE__UNAVAILABLE, "another backup is running");
+	F.backup_rc = RS_EIO;
+	ask_backup(64, "/var/backups/r.mdb");
+	expect_error(64, ROSTER__V1__ERROR_CODE__STORAGE_ERROR, "cannot start");
+	F.backup_rc = 0;
+	ask_backup(65, "/var/backups/r.mdb");
+	cr_expect_eq(F.nreplies, 0, "answered when it ends");
+	cr_expect(F.res.flags & API_OPS_DEFERRED);
+	cr_expect_eq(F.res.id, 65);
+	cr_expect_str_eq(F.backup_path, "/var/backups/r.mdb");
+	cr_assert_eq(api_ops_backup_append(&F.out, 65, 0, 4096, 12, ""), 0);
+	replies_parse();
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_BACKUP);
+	cr_expect_eq(r->id, 65);
+	cr_expect_eq(r->backup->bytes, 4096);
+	cr_expect_eq(r->backup->duration_ms, 12);
+	cr_assert_eq(api_ops_backup_append(&F.out, 66, RS_ENOSPC, 0, 3, "backup /x: disk full"), 0);
+	replies_parse();
+	cr_expect_eq(reply()->id, 66);
+	cr_expect_eq(reply()->error, ROSTER__V1__ERROR_CODE__STORAGE_FULL);
+	cr_expect_str_eq(reply()->message, "backup /x: disk full");
 }
