@@ -156,8 +156,8 @@ static void log_line(const char *call, const char *what)
 	if (S.log[0] == '\0') {
 		return;
 	}
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, S.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-			0644);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, S.log,
+			O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		return;
 	}

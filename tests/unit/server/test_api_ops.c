@@ -1278,7 +1278,8 @@ Test(api_ops, a_request_that_cannot_be_unpacked_for_memory_is_unavailable_not_ma
 		if (!allocfail_struck()) {
 			break;
 		}
-		cr_assert_eq(F.counters.malformed, malformed, "allocation %zu counted malformed", k);
+		cr_assert_eq(F.counters.malformed, malformed, "allocation %zu counted malformed",
+				k);
 		cr_assert_eq(F.strikes, 0, "allocation %zu: a strike", k);
 		if (F.nreplies != 1 || strstr(F.replies[0]->message, "unpacking") == NULL) {
 			/* A later allocation (the store, the reply): other tests. */
@@ -1336,11 +1337,11 @@ Test(api_ops, the_id_is_read_off_the_wire_of_any_frame)
 			{{0x08, 0x80, 0x01}, 3, 128},                        /* two-byte varint */
 			{{0x08}, 1, 0},                                      /* cut inside */
 			{{0x08, 0x80}, 2, 0},                                /* cut varint */
-			{{0x7a, 0x05, 0x08}, 3, 0},                          /* length past the end */
-			{{0x7a}, 1, 0},                                      /* no length */
-			{{0x0b, 0x08, 0x01}, 3, 0},                          /* a group: unknown */
-			{{0x80}, 1, 0},                                      /* key cut */
-			{{0}, 0, 0},                                         /* empty */
+			{{0x7a, 0x05, 0x08}, 3, 0}, /* length past the end */
+			{{0x7a}, 1, 0},             /* no length */
+			{{0x0b, 0x08, 0x01}, 3, 0}, /* a group: unknown */
+			{{0x80}, 1, 0},             /* key cut */
+			{{0}, 0, 0},                /* empty */
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		cr_expect_eq(api_convert_request_id(cases[k].bytes, cases[k].len), cases[k].id,

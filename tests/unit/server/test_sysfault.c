@@ -114,10 +114,8 @@ struct file_fault {
 ParameterizedTestParameters(sysfault, a_backup_meeting_a_failed_call_fails_whole)
 {
 	static struct file_fault cases[] = {
-			{"open", "b.mdb.tmp", 1, false},
-			{"fsync", "b.mdb.tmp", 1, false},
-			{"fstat", "b.mdb.tmp", 1, false},
-			{"close", "b.mdb.tmp", 1, false},
+			{"open", "b.mdb.tmp", 1, false}, {"fsync", "b.mdb.tmp", 1, false},
+			{"fstat", "b.mdb.tmp", 1, false}, {"close", "b.mdb.tmp", 1, false},
 			{"rename", "b.mdb.tmp", 1, false},
 			{"fsync", "/roster-sysfault-", 2, true}, /* the file, then its directory */
 	};
@@ -139,9 +137,8 @@ ParameterizedTest(struct file_fault *f, sysfault, a_backup_meeting_a_failed_call
 	fault_set("", NULL, 0, EIO);
 	cr_assert_eq(struck, 1, "%s: the fault did not strike", f->call);
 	cr_expect_eq(rc, -EIO, "%s: rc %d", f->call, rc);
-	cr_expect_not_null(strstr(err, "backup ") != NULL && strstr(err, "b.mdb") != NULL
-					   ? err
-					   : NULL,
+	cr_expect_not_null(
+			strstr(err, "backup ") != NULL && strstr(err, "b.mdb") != NULL ? err : NULL,
 			"%s: %s", f->call, err);
 	cr_expect_eq(files_with(dir, ".tmp-"), 0, "%s: a temporary file was left", f->call);
 	cr_expect_eq(access(bk, F_OK) == 0, f->renamed, "%s: a backup that failed is in place",
@@ -178,8 +175,7 @@ ParameterizedTestParameters(sysfault, a_restore_meeting_a_failed_call_leaves_the
 			{"close", "restore-tmp", 1, "cannot copy", false},
 			{"rename", "restore-tmp", 1, "cannot install", true},
 	};
-	return cr_make_param_array(
-			struct restore_fault, cases, sizeof(cases) / sizeof(cases[0]));
+	return cr_make_param_array(struct restore_fault, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 ParameterizedTest(
@@ -348,12 +344,12 @@ Test(sysfault, a_backup_dir_that_cannot_be_made_is_refused_by_name)
 	struct backup *b = NULL;
 	fault_set("mkdir", "/backups", 1, EACCES);
 	cr_expect_eq(backup_start(&loop, NULL, sub, 1000, 2, &b, err, sizeof(err)), -EACCES);
-	cr_expect_not_null(strstr(err, "backup-dir") != NULL && strstr(err, sub) != NULL ? err
-											 : NULL,
+	cr_expect_not_null(
+			strstr(err, "backup-dir") != NULL && strstr(err, sub) != NULL ? err : NULL,
 			"%s", err);
 	fault_set("realpath", "/backups", 1, ENOMEM);
-	cr_expect_eq(backup_start(&loop, NULL, sub, 1000, 2, &b, err, sizeof(err)), -ENOMEM,
-			"%s", err);
+	cr_expect_eq(backup_start(&loop, NULL, sub, 1000, 2, &b, err, sizeof(err)), -ENOMEM, "%s",
+			err);
 	fault_set("", NULL, 0, EIO);
 	cr_expect_eq(backup_start(&loop, NULL, file, 1000, 2, &b, err, sizeof(err)), -ENOTDIR);
 	cr_expect_not_null(strstr(err, "plain"), "%s", err);
@@ -384,8 +380,7 @@ Test(sysfault, scheduled_backups_are_pruned_and_a_failed_one_is_counted)
 	uv_loop_t loop;
 	cr_assert_eq(uv_loop_init(&loop), 0);
 	struct persist *p;
-	cr_assert_eq(persist_open(data_dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s",
-			err);
+	cr_assert_eq(persist_open(data_dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(mkdir(bdir, 0750), 0);
 	/* Two old ones from the schedule, a stranger's file kept. */
 	const char *old[] = {"roster-backup-20200101T000000Z.mdb",
