@@ -229,38 +229,46 @@ int api_convert_append(struct api_ops_out *out, const ProtobufCMessage *msg)
 
 static void *budget_alloc(void *data, size_t size)
 {
-	size_t *left = data;
-	if (size > *left) {
+	struct api_convert_request *r = data;
+	if (size > r->budget_left) {
 		return NULL;
 	}
 	size_t *p = malloc(size + sizeof(size_t));
 	if (p == NULL) {
+		r->nomem = true; /* the server's memory, not the frame, is at fault */
 		return NULL;
 	}
-	*left -= size;
+	r->budget_left -= size;
 	p[0] = size;
 	return p + 1;
 }
 
 static void budget_free(void *data, void *ptr)
 {
-	size_t *left = data;
+	struct api_convert_request *r = data;
 	if (ptr == NULL) {
 		return;
 	}
 	size_t *p = (size_t *)ptr - 1;
-	*left += p[0];
+	r->budget_left += p[0];
 	free(p);
 }
 
-void api_convert_request_unpack(struct api_convert_request *r, const uint8_t *frame, size_t len)
+int api_convert_request_unpack(struct api_convert_request *r, const uint8_t *frame, size_t len)
 {
 	r->budget_left = len * UNPACK_BUDGET_FACTOR;
 	if (r->budget_left < UNPACK_BUDGET_MIN) {
 		r->budget_left = UNPACK_BUDGET_MIN;
 	}
-	r->alloc = (ProtobufCAllocator){budget_alloc, budget_free, &r->budget_left};
+	r->nomem = false;
+	r->alloc = (ProtobufCAllocator){budget_alloc, budget_free, r};
 	r->q = roster__v1__request__unpack(&r->alloc, len, frame);
+	if (r->q != NULL) {
+		return 0;
+	}
+	/* protobuf-c's NULL means both "not a Request" and "an allocation
+	 * failed": only the allocator knows which. */
+	return r->nomem ? RS_ENOMEM : RS_EPROTO;
 }
 
 void api_convert_request_free(struct api_convert_request *r)
@@ -337,6 +345,46 @@ static int strings_check(const ProtobufCMessageDescriptor *d, const uint8_t *p, 
 		p += n;
 	}
 	return 0;
+}
+
+uint64_t api_convert_request_id(const uint8_t *frame, size_t len)
+{
+	const uint8_t *p = frame, *end = frame + len;
+	uint64_t id = 0;
+	while (p < end) {
+		uint64_t key, v;
+		if (wire_varint(&p, end, &key) < 0) {
+			return 0;
+		}
+		switch (key & 7) {
+		case 0:
+			if (wire_varint(&p, end, &v) < 0) {
+				return 0;
+			}
+			if (key >> 3 == 1) {
+				id = v; /* the last one wins, as in protobuf */
+			}
+			continue;
+		case 1:
+			v = 8;
+			break;
+		case 5:
+			v = 4;
+			break;
+		case 2:
+			if (wire_varint(&p, end, &v) < 0) {
+				return 0;
+			}
+			break;
+		default:
+			return 0;
+		}
+		if (v > (uint64_t)(end - p)) {
+			return 0;
+		}
+		p += v;
+	}
+	return id;
 }
 
 int api_convert_request_strings_check(const uint8_t *frame, size_t len, char *msg, size_t msgsz)

@@ -15,6 +15,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@
 struct api_convert_request {
 	Roster__V1__Request *q; /**< NULL: not a valid Request, or over its budget */
 	size_t budget_left;     /**< bytes protobuf-c may still allocate */
+	bool nomem;             /**< an allocation failed for lack of memory */
 	ProtobufCAllocator alloc;
 };
 
@@ -37,8 +39,20 @@ struct api_convert_request {
  * is not a Request (r->q NULL).
  * @param r the caller's storage; it must not move until
  *        api_convert_request_free(), which the caller calls either way.
+ * @return 0 (r->q set); RS_EPROTO when the frame is not a Request or would
+ *         pass its budget; RS_ENOMEM when the server ran out of memory
+ *         while unpacking it (the frame may well be valid: say so, and do
+ *         not count it against the client).
  */
-void api_convert_request_unpack(struct api_convert_request *r, const uint8_t *frame, size_t len);
+__attribute__((warn_unused_result)) int api_convert_request_unpack(
+		struct api_convert_request *r, const uint8_t *frame, size_t len);
+
+/**
+ * The id of a Request frame read off its wire form (field 1, the last one
+ * wins), for answering a frame that could not be unpacked.
+ * @return the id, or 0 when there is none or the frame ends inside a field.
+ */
+uint64_t api_convert_request_id(const uint8_t *frame, size_t len);
 
 /**
  * Check every string field of a Request frame that unpacked (any depth:

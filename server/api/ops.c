@@ -938,9 +938,14 @@ void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_
 	struct op o = {ctx, out, res, 0, 0, false, false, out->len};
 	struct api_convert_request req;
 	char msg[160];
-	api_convert_request_unpack(&req, frame, len);
+	int urc = api_convert_request_unpack(&req, frame, len);
 	ctx->counters->requests++;
-	if (req.q == NULL) {
+	if (urc == RS_ENOMEM) {
+		/* Not the client's fault and not a strike: nothing was run, the
+		 * request may be sent again (UNAVAILABLE). */
+		o.id = res->id = api_convert_request_id(frame, len);
+		op_error(&o, RS_ENOMEM, "out of memory unpacking the request: not run");
+	} else if (urc < 0) {
 		ctx->counters->malformed++;
 		res->flags |= API_OPS_MALFORMED;
 		op_error(&o, RS_EPROTO, "malformed request (%zu bytes): not a roster.v1.Request",

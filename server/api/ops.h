@@ -146,7 +146,10 @@ struct api_ops_result {
 /**
  * Answer one request frame.
  * @param frame one frame's payload (without its length prefix): a
- *        roster.v1.Request; anything else is answered MALFORMED.
+ *        roster.v1.Request; anything else is answered MALFORMED (a strike,
+ *        API_OPS_MALFORMED). A frame that could not be unpacked for lack of
+ *        memory is answered UNAVAILABLE with its id, runs nothing, and is
+ *        no strike.
  * @param out the response frames are appended (a Response for the request,
  *        an error Response, or a Watch's events).
  * @param res overwritten.

@@ -56,6 +56,7 @@ struct net_tcp_conn {
 	bool user_paused; /* net_tcp_conn_read_pause() */
 	bool backlogged;  /* NET_TCP_OVERFLOW_PAUSE: reading stopped */
 	bool reading;
+	bool timed_out; /* counted in timed_out: once per connection */
 	alignas(max_align_t) unsigned char data[];
 };
 
@@ -165,6 +166,16 @@ static void conn_read_update(struct net_tcp_conn *c)
 
 static void conn_timer_cb(uv_timer_t *h);
 
+/* One connection is one timeout in the counters, however many deadlines it
+ * met (an answer at the deadline, then that answer's write not taken). */
+static void conn_timeout_count(struct net_tcp_conn *c)
+{
+	if (!c->timed_out) {
+		c->timed_out = true;
+		c->t->counters.timed_out++;
+	}
+}
+
 static void conn_deadline_start(struct net_tcp_conn *c, uint64_t ms)
 {
 	uv_timer_start(&c->timer, conn_timer_cb, ms, 0);
@@ -179,23 +190,23 @@ static void conn_timer_cb(uv_timer_t *h)
 		return;
 	}
 	if (c->graceful) {
-		/* Its last answer was not taken within the idle time. */
-		t->counters.timed_out++;
+		/* Its last answer was not taken within the idle time: counted,
+		 * unless the deadline that answered counted it already. */
+		conn_timeout_count(c);
 		conn_close_now(c, NET_TCP_CLOSE_TIMEOUT);
 		return;
 	}
 	bool counted = !c->opened || t->cfg.ops->expired == NULL || t->cfg.ops->expired(c);
-	if (c->closing || c->lingering) {
-		if (counted) {
-			t->counters.timed_out++;
-		}
-		return;
-	}
-	if (!counted) {
+	if (!counted && !c->closing && !c->lingering) {
 		conn_deadline_start(c, t->cfg.limits.idle_ms);
 		return;
 	}
-	t->counters.timed_out++;
+	if (counted) {
+		conn_timeout_count(c);
+	}
+	if (c->closing || c->lingering) {
+		return;
+	}
 	if (c->graceful) {
 		conn_deadline_start(c, t->cfg.limits.idle_ms); /* bounds the answer's write */
 		return;

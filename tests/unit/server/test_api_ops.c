@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "proto/frame.h"
 #include "roster.pb-c.h"
+#include "server/api/convert.h"
 #include "server/api/ops.h"
 #include "server/api/watch.h"
 #include "server/registry/store.h"
@@ -43,6 +44,9 @@ static struct {
 	uint64_t now_ms;
 	struct stats_snapshot snap; /* what the Stats callback hands out */
 	bool no_stats;
+	api_ops_backup_cb backup; /* NULL: Backup is not available */
+	int backup_rc;            /* what the backup callback answers */
+	char backup_path[256];    /* the path it was given */
 	struct api_ops_result res;
 	Response *replies[MAX_REPLIES];
 	size_t nreplies;
@@ -152,6 +156,8 @@ static void ask_bytes(const uint8_t *frame, size_t len)
 			.wall_ms = WALL_MS,
 			.stats = F.no_stats ? NULL : stats_cb,
 			.stats_ud = &F,
+			.backup = F.backup,
+			.backup_ud = &F,
 			.scratch = &F.scratch,
 			.counters = &F.counters,
 			.watches = F.watches,
@@ -1088,15 +1094,9 @@ static int outcome_under_failure(size_t k, void (*ask_fn)(void))
 				F.replies[0]->message);
 		return -2;
 	}
-	if (F.nreplies == 1 && F.replies[0]->error == ROSTER__V1__ERROR_CODE__MALFORMED) {
-		/* An allocation of protobuf-c's unpack failed: today the frame is
-		 * answered as not a Request, and counts as a strike
-		 * (docs/testing.md, "Found on the way"). Nothing is applied. */
-		cr_assert(strncmp(F.replies[0]->message, "malformed request (", 19) == 0, "%s",
-				F.replies[0]->message);
-		cr_assert(F.res.flags & API_OPS_MALFORMED);
-		return -3;
-	}
+	/* Never MALFORMED: a request the server lacked the memory to unpack is
+	 * UNAVAILABLE like every other refusal for memory, and no strike. */
+	cr_assert_eq(F.res.flags & API_OPS_MALFORMED, 0, "allocation %zu: a strike", k);
 	if (F.nreplies == 1 && F.replies[0]->error != ROSTER__V1__ERROR_CODE__OK) {
 		cr_assert_eq(F.replies[0]->error, ROSTER__V1__ERROR_CODE__UNAVAILABLE,
 				"allocation %zu: %s", k, F.replies[0]->message);
@@ -1135,7 +1135,7 @@ Test(api_ops, a_query_without_memory_is_refused_whole)
 			cr_expect_eq(r->query->n_instances, 600);
 			break;
 		}
-		refused += got == -1 || got == -3;
+		refused += got == -1;
 		closed += got == -2;
 		cr_assert(got < 0, "allocation %zu failed, yet a whole answer came", k);
 	}
@@ -1165,7 +1165,7 @@ Test(api_ops, a_registration_without_memory_is_refused_and_not_applied)
 			cr_expect_eq(store_revision(F.store), rev + 1);
 			break;
 		}
-		if (got == -1 || got == -3) {
+		if (got == -1) {
 			refused++;
 			cr_expect_eq(F.res.flags & API_OPS_WRITE, 0);
 		}
@@ -1236,8 +1236,10 @@ Test(api_ops, list_and_watch_snapshots_without_memory_are_refused_whole)
 			cr_expect_eq(F.nreplies, 42, "begin, 40 instances, end");
 			break;
 		}
-		if (F.res.flags & API_OPS_MALFORMED) {
-			failed++; /* the unpack's allocation (see outcome_under_failure()) */
+		cr_assert_eq(F.res.flags & API_OPS_MALFORMED, 0, "allocation %zu", k);
+		if (F.nreplies == 1 && F.replies[0]->error == ROSTER__V1__ERROR_CODE__UNAVAILABLE) {
+			cr_assert_eq(F.res.flags, 0, "allocation %zu: flags %x", k, F.res.flags);
+			failed++; /* refused before it ran: the unpack's allocation */
 			continue;
 		}
 		cr_assert_not(F.res.flags & API_OPS_WATCH_START,
@@ -1249,4 +1251,155 @@ Test(api_ops, list_and_watch_snapshots_without_memory_are_refused_whole)
 		failed++;
 	}
 	cr_expect_geq(failed, 1);
+}
+
+/* protobuf-c's unpack returns NULL both for bytes that are not a Request
+ * and for an allocation that failed. The second is the server's trouble,
+ * not the client's: UNAVAILABLE with the request's own id (so that its
+ * client retries that request), nothing run, no strike, and the same
+ * request sent again is applied. (It was once answered MALFORMED with id 0
+ * and counted as a strike: three of them closed a healthy connection.) */
+Test(api_ops, a_request_that_cannot_be_unpacked_for_memory_is_unavailable_not_malformed)
+{
+	struct reg a = reg_of("web", "new.example.net", 8080);
+	reg_address(&a, "192.0.2.9");
+	reg_address(&a, "2001:db8::9");
+	a.nmeta = 3;
+	const struct store_key key = {"web", "tcp", "new.example.net", 8080};
+	uint64_t rev = store_revision(F.store);
+	size_t unpack_failures = 0;
+	for (size_t k = 1;; k++) {
+		cr_assert_lt(k, 200);
+		api_ops_out_deinit(&F.out);
+		uint64_t malformed = F.counters.malformed;
+		allocfail_arm(k);
+		ask_register(&a, 4242);
+		allocfail_disarm();
+		if (!allocfail_struck()) {
+			break;
+		}
+		cr_assert_eq(F.counters.malformed, malformed, "allocation %zu counted malformed",
+				k);
+		cr_assert_eq(F.strikes, 0, "allocation %zu: a strike", k);
+		if (F.nreplies != 1 || strstr(F.replies[0]->message, "unpacking") == NULL) {
+			/* A later allocation (the store, the reply): other tests. */
+			if (store_instance_find(F.store, &key) != NULL) {
+				break;
+			}
+			continue;
+		}
+		unpack_failures++;
+		cr_assert_eq(F.replies[0]->error, ROSTER__V1__ERROR_CODE__UNAVAILABLE,
+				"allocation %zu: error %d: %s", k, F.replies[0]->error,
+				F.replies[0]->message);
+		cr_assert_eq(F.replies[0]->id, 4242, "the request's own id, so it is retried");
+		cr_assert_eq(F.res.flags, 0, "allocation %zu: flags %x", k, F.res.flags);
+		cr_assert_eq(store_revision(F.store), rev, "nothing was run");
+		cr_assert_null(store_instance_find(F.store, &key));
+		/* Sent again with memory back: applied, nothing was lost. */
+		ask_register(&a, 4243);
+		const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_REGISTER);
+		cr_assert_eq(r->id, 4243);
+		cr_assert_not_null(store_instance_find(F.store, &key));
+		cr_assert_eq(store_revision(F.store), rev + 1);
+		/* Undo, for the next k. */
+		ask_deregister_instance("web", "new.example.net", 8080);
+		cr_assert_null(store_instance_find(F.store, &key));
+		rev = store_revision(F.store);
+	}
+	cr_expect_geq(unpack_failures, 3, "the envelope, the instance, its strings and lists");
+	/* Three in a row on one connection: never closed for it. */
+	for (int round = 0; round < 3; round++) {
+		api_ops_out_deinit(&F.out);
+		allocfail_arm(1);
+		ask_register(&a, 77);
+		allocfail_disarm();
+		cr_assert(allocfail_struck());
+		cr_assert_eq(reply()->error, ROSTER__V1__ERROR_CODE__UNAVAILABLE);
+		cr_assert_eq(F.res.flags & API_OPS_CLOSE, 0);
+	}
+	cr_expect_eq(F.strikes, 0);
+}
+
+/* The id of a frame that could not be unpacked, read off its wire form. */
+Test(api_ops, the_id_is_read_off_the_wire_of_any_frame)
+{
+	static const struct {
+		uint8_t bytes[24];
+		size_t len;
+		uint64_t id;
+	} cases[] = {
+			{{0x08, 0x2a}, 2, 42},                               /* id alone */
+			{{0x08, 0x01, 0x08, 0x02}, 4, 2},                    /* the last wins */
+			{{0x7a, 0x02, 0x08, 0x09, 0x08, 0x05}, 6, 5},        /* after a message */
+			{{0x11, 1, 2, 3, 4, 5, 6, 7, 8, 0x08, 0x07}, 11, 7}, /* after a fixed64 */
+			{{0x15, 1, 2, 3, 4, 0x08, 0x03}, 7, 3},              /* after a fixed32 */
+			{{0x08, 0x80, 0x01}, 3, 128},                        /* two-byte varint */
+			{{0x08}, 1, 0},                                      /* cut inside */
+			{{0x08, 0x80}, 2, 0},                                /* cut varint */
+			{{0x7a, 0x05, 0x08}, 3, 0}, /* length past the end */
+			{{0x7a}, 1, 0},             /* no length */
+			{{0x0b, 0x08, 0x01}, 3, 0}, /* a group: unknown */
+			{{0x80}, 1, 0},             /* key cut */
+			{{0}, 0, 0},                /* empty */
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		cr_expect_eq(api_convert_request_id(cases[k].bytes, cases[k].len), cases[k].id,
+				"case %zu", k);
+	}
+}
+
+/* ---- Backup ----------------------------------------------------------------- */
+
+static int backup_cb(const char *path, void *ud)
+{
+	cr_assert_eq(ud, &F);
+	snprintf(F.backup_path, sizeof(F.backup_path), "%s", path);
+	return F.backup_rc;
+}
+
+static void ask_backup(uint64_t id, const char *path)
+{
+	Roster__V1__BackupRequest b = ROSTER__V1__BACKUP_REQUEST__INIT;
+	b.path = (char *)path;
+	ASK(id, BACKUP, backup, &b);
+}
+
+/* Backup is answered later (deferred) when it starts; refused at once,
+ * naming why, when it cannot: not available in this process, a relative
+ * path, one already running, or a start that failed. Its later answer is
+ * the result or the error with the request's id. */
+Test(api_ops, backup_starts_deferred_or_is_refused_naming_why)
+{
+	ask_backup(60, "/var/backups/r.mdb");
+	expect_error(60, ROSTER__V1__ERROR_CODE__UNSUPPORTED, "not available");
+	F.backup = backup_cb;
+	ask_backup(61, "r.mdb");
+	expect_error(61, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "must be absolute");
+	ask_backup(62, NULL);
+	expect_error(62, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, "not ''");
+	cr_expect_eq(F.backup_path[0], '\0', "refused before the callback");
+	F.backup_rc = RS_EBUSY;
+	ask_backup(63, "/var/backups/r.mdb");
+	expect_error(63, ROSTER__V1__ERROR_CODE__UNAVAILABLE, "another backup is running");
+	F.backup_rc = RS_EIO;
+	ask_backup(64, "/var/backups/r.mdb");
+	expect_error(64, ROSTER__V1__ERROR_CODE__STORAGE_ERROR, "cannot start");
+	F.backup_rc = 0;
+	ask_backup(65, "/var/backups/r.mdb");
+	cr_expect_eq(F.nreplies, 0, "answered when it ends");
+	cr_expect(F.res.flags & API_OPS_DEFERRED);
+	cr_expect_eq(F.res.id, 65);
+	cr_expect_str_eq(F.backup_path, "/var/backups/r.mdb");
+	cr_assert_eq(api_ops_backup_append(&F.out, 65, 0, 4096, 12, ""), 0);
+	replies_parse();
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_BACKUP);
+	cr_expect_eq(r->id, 65);
+	cr_expect_eq(r->backup->bytes, 4096);
+	cr_expect_eq(r->backup->duration_ms, 12);
+	cr_assert_eq(api_ops_backup_append(&F.out, 66, RS_ENOSPC, 0, 3, "backup /x: disk full"), 0);
+	replies_parse();
+	cr_expect_eq(reply()->id, 66);
+	cr_expect_eq(reply()->error, ROSTER__V1__ERROR_CODE__STORAGE_FULL);
+	cr_expect_str_eq(reply()->message, "backup /x: disk full");
 }

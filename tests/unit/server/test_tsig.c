@@ -731,8 +731,10 @@ Test(tsig_engine, signed_reply_too_large_for_udp_truncated_or_dropped)
 			if (rem - 1 - l == 1) {
 				l--; /* never leave room for a label of nothing */
 			}
-			strncat(qname, "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", l);
-			strcat(qname, ".");
+			size_t at = strlen(qname);
+			memset(qname + at, 'q', l);
+			qname[at + l] = '.';
+			qname[at + l + 1] = '\0';
 			w += 1 + l;
 		}
 		cr_assert_eq(w, qwire, "slack %d", slack);

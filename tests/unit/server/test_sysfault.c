@@ -1,0 +1,448 @@
+/*
+ * The store's files, backups and the modules' system calls when a libc call
+ * fails that never fails on a healthy disk or on loopback: fsync(), close(),
+ * fstat() of an open file, a rename, a copy's read or write, getrandom(),
+ * a thread that cannot start. Run under tests/faults/sysfault.c
+ * (LD_PRELOAD, set by meson); each test arms one failure at a time through
+ * sysfault_set() and checks the outcome a caller is promised: a clear error
+ * naming the file, no temporary file left behind, nothing acknowledged
+ * lost, and the same operation succeeding once the call works again.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "server/backup.h"
+#include "server/net/conncap.h"
+#include "server/registry/persist.h"
+#include "server/registry/store.h"
+
+typedef void (*sysfault_set_fn)(const char *calls, const char *path, unsigned long nth, int err);
+typedef unsigned long (*sysfault_struck_fn)(void);
+
+static sysfault_set_fn fault_set;
+static sysfault_struck_fn fault_struck;
+
+static void setup(void)
+{
+	fault_set = (sysfault_set_fn)dlsym(RTLD_DEFAULT, "sysfault_set");
+	fault_struck = (sysfault_struck_fn)dlsym(RTLD_DEFAULT, "sysfault_struck");
+	cr_assert_not_null(fault_set, "run under tests/faults/sysfault.c (LD_PRELOAD)");
+	cr_assert_not_null(fault_struck);
+	fault_set("", NULL, 0, EIO);
+}
+
+static void teardown(void)
+{
+	fault_set("", NULL, 0, EIO);
+}
+
+TestSuite(sysfault, .init = setup, .fini = teardown);
+
+static char *tmpdir(void)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/roster-sysfault-XXXXXX");
+	cr_assert_not_null(mkdtemp(path));
+	return path;
+}
+
+static void rmrf(const char *dir)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* How many entries of @p dir contain @p part. */
+static int files_with(const char *dir, const char *part)
+{
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		n += strstr(e->d_name, part) != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A store of @p n instances written through persist and the store. */
+static void store_make(const char *dir, int n)
+{
+	struct persist *p;
+	char err[512];
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	struct store_limits lim;
+	store_limits_default(&lim);
+	struct store *s = store_new(&lim, persist_ops(), p, 1000);
+	cr_assert_not_null(s);
+	for (int k = 0; k < n; k++) {
+		char host[64];
+		snprintf(host, sizeof(host), "h%d.example.net.", k);
+		struct store_registration r = {
+				.service = "web", .protocol = "tcp", .host = host, .port = 80};
+		bool created;
+		uint64_t rev;
+		cr_assert_eq(store_register(s, &r, 1000, 0, &created, &rev), 0);
+	}
+	cr_assert_eq(persist_batch_commit(p), 0);
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+}
+
+/* ---- hot backups ----------------------------------------------------------- */
+
+struct file_fault {
+	char call[16];
+	char path[24]; /* the part of the path the failure is bound to */
+	unsigned long nth;
+	bool renamed; /* the backup is in place, only the directory's sync failed */
+};
+
+ParameterizedTestParameters(sysfault, a_backup_meeting_a_failed_call_fails_whole)
+{
+	static struct file_fault cases[] = {
+			{"open", "b.mdb.tmp", 1, false}, {"fsync", "b.mdb.tmp", 1, false},
+			{"fstat", "b.mdb.tmp", 1, false}, {"close", "b.mdb.tmp", 1, false},
+			{"rename", "b.mdb.tmp", 1, false},
+			{"fsync", "/roster-sysfault-", 2, true}, /* the file, then its directory */
+	};
+	return cr_make_param_array(struct file_fault, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct file_fault *f, sysfault, a_backup_meeting_a_failed_call_fails_whole)
+{
+	char *dir = tmpdir();
+	store_make(dir, 50);
+	struct persist *p;
+	char err[1024], bk[128];
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	snprintf(bk, sizeof(bk), "%s/b.mdb", dir);
+	uint64_t bytes = 0;
+	fault_set(f->call, f->path, f->nth, EIO);
+	int rc = persist_backup(p, bk, &bytes, err, sizeof(err));
+	unsigned long struck = fault_struck();
+	fault_set("", NULL, 0, EIO);
+	cr_assert_eq(struck, 1, "%s: the fault did not strike", f->call);
+	cr_expect_eq(rc, -EIO, "%s: rc %d", f->call, rc);
+	cr_expect_not_null(
+			strstr(err, "backup ") != NULL && strstr(err, "b.mdb") != NULL ? err : NULL,
+			"%s: %s", f->call, err);
+	cr_expect_eq(files_with(dir, ".tmp-"), 0, "%s: a temporary file was left", f->call);
+	cr_expect_eq(access(bk, F_OK) == 0, f->renamed, "%s: a backup that failed is in place",
+			f->call);
+	/* The call works again: the same backup succeeds, checked whole. */
+	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(persist_close(p), 0);
+	struct persist_check_stats st;
+	cr_assert_eq(persist_check_file(bk, &st, err, sizeof(err)), 0, "%s", err);
+	cr_expect_geq(st.entries, 50);
+	rmrf(dir);
+}
+
+/* ---- restores -------------------------------------------------------------- */
+
+struct restore_fault {
+	char call[16];
+	char path[24];
+	unsigned long nth;
+	char word[32]; /* in the message */
+	bool moved;    /* the old data file was moved aside before the failure */
+};
+
+ParameterizedTestParameters(sysfault, a_restore_meeting_a_failed_call_leaves_the_store)
+{
+	static struct restore_fault cases[] = {
+			/* The check's open; its second one is in a child of its own, and
+			 * the copy's source open is the same branch as its read's. */
+			{"open", "bk.mdb", 1, "is unusable", false},
+			{"read", "bk.mdb", 1, "cannot copy", false},
+			{"open", "restore-tmp", 1, "cannot copy", false},
+			{"write", "restore-tmp", 1, "cannot copy", false},
+			{"fsync", "restore-tmp", 1, "cannot copy", false},
+			{"close", "restore-tmp", 1, "cannot copy", false},
+			{"rename", "restore-tmp", 1, "cannot install", true},
+	};
+	return cr_make_param_array(struct restore_fault, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(
+		struct restore_fault *f, sysfault, a_restore_meeting_a_failed_call_leaves_the_store)
+{
+	char *dir = tmpdir();
+	char data_dir[128], bk[128], data[160], err[1024], note[1024];
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	snprintf(bk, sizeof(bk), "%s/bk.mdb", dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", data_dir);
+	store_make(data_dir, 7); /* what the operator has */
+	struct persist *p;
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	uint64_t bytes;
+	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(persist_close(p), 0);
+	struct stat before;
+	cr_assert_eq(stat(data, &before), 0);
+	fault_set(f->call, f->path, f->nth, EIO);
+	int rc = persist_restore(data_dir, bk, note, sizeof(note), err, sizeof(err));
+	unsigned long struck = fault_struck();
+	fault_set("", NULL, 0, EIO);
+	cr_assert_eq(struck, 1, "%s %s: the fault did not strike", f->call, f->path);
+	cr_expect_eq(rc, -EIO, "%s %s: rc %d", f->call, f->path, rc);
+	cr_expect_not_null(strstr(err, f->word), "%s %s: %s", f->call, f->path, err);
+	cr_expect_eq(files_with(data_dir, "restore-tmp"), 0, "a temporary copy was left");
+	struct persist_check_stats st;
+	if (f->moved) {
+		/* The old data file is kept aside, whole, and says where. */
+		cr_expect_eq(files_with(data_dir, "before-restore"), 1);
+	} else {
+		struct stat after;
+		cr_assert_eq(stat(data, &after), 0, "the store's data file is gone");
+		cr_expect_eq(after.st_ino, before.st_ino, "the store's data file was replaced");
+		cr_assert_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	}
+	/* Once the call works: the restore succeeds. */
+	cr_assert_eq(persist_restore(data_dir, bk, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	cr_assert_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	rmrf(dir);
+}
+
+/* The lock file's blocks are given before LMDB maps it (persist.c): an open
+ * or fstat of it that fails stops the open with a message naming the data
+ * dir, and the next open succeeds on the same store. */
+Test(sysfault, the_lock_file_failing_at_open_is_a_clear_error)
+{
+	char *dir = tmpdir();
+	store_make(dir, 3);
+	static const char *const calls[] = {"open", "fstat"};
+	for (size_t k = 0; k < 2; k++) {
+		int refused = 0;
+		for (unsigned long nth = 1;; nth++) {
+			cr_assert_lt(nth, 20);
+			struct persist *p = NULL;
+			char err[1024] = "";
+			fault_set(calls[k], "lock.mdb", nth, EIO);
+			int rc = persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err));
+			unsigned long struck = fault_struck();
+			fault_set("", NULL, 0, EIO);
+			if (struck == 0) {
+				cr_assert_eq(rc, 0, "%s", err);
+				cr_assert_eq(persist_close(p), 0);
+				break;
+			}
+			if (rc == 0) {
+				cr_assert_eq(persist_close(p), 0); /* a look that may fail */
+				continue;
+			}
+			refused++;
+			cr_expect_null(p);
+			cr_expect_not_null(strstr(err, dir), "%s #%lu: %s", calls[k], nth, err);
+		}
+		cr_expect_geq(refused, 1, "%s of the lock file never refused the open", calls[k]);
+	}
+	rmrf(dir);
+}
+
+/* ---- the backup module (server/backup.c) ------------------------------------ */
+
+static struct {
+	int calls;
+	int rc;
+	char msg[1024];
+} done;
+
+static void done_cb(int rc, uint64_t bytes, uint64_t ms, const char *msg, void *ud)
+{
+	(void)bytes;
+	(void)ms;
+	cr_expect_eq(ud, &done);
+	done.calls++;
+	done.rc = rc;
+	snprintf(done.msg, sizeof(done.msg), "%s", msg);
+}
+
+static void run_until(uv_loop_t *loop, int calls)
+{
+	for (int i = 0; i < 20000 && done.calls < calls; i++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		usleep(500);
+	}
+	cr_assert_eq(done.calls, calls, "the backup did not end");
+}
+
+/* A backup that fails is answered with the error and counted; one asked
+ * while another runs is EBUSY; a relative path is refused; the next one
+ * works. */
+Test(sysfault, a_failed_backup_is_answered_and_counted_and_the_next_works)
+{
+	memset(&done, 0, sizeof(done));
+	char *dir = tmpdir();
+	store_make(dir, 20);
+	uv_loop_t loop;
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	struct persist *p;
+	char err[1024], bk[128];
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	struct backup *b = NULL;
+	cr_assert_eq(backup_start(&loop, p, "", 1000, 2, &b, err, sizeof(err)), 0, "%s", err);
+	snprintf(bk, sizeof(bk), "%s/api.mdb", dir);
+	cr_expect_eq(backup_run(b, "relative.mdb", done_cb, &done), RS_EINVAL);
+	fault_set("fsync", "api.mdb", 1, ENOSPC);
+	cr_assert_eq(backup_run(b, bk, done_cb, &done), 0);
+	cr_expect_eq(backup_run(b, bk, done_cb, &done), RS_EBUSY, "one at a time");
+	cr_expect(backup_counters_get(b).running);
+	run_until(&loop, 1);
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(done.rc, -ENOSPC);
+	cr_expect_not_null(strstr(done.msg, "api.mdb"), "%s", done.msg);
+	struct backup_counters c = backup_counters_get(b);
+	cr_expect_eq(c.failures, 1);
+	cr_expect_eq(c.done, 0);
+	cr_expect_not(c.running);
+	cr_expect_eq(access(bk, F_OK), -1, "no backup in place");
+	cr_assert_eq(backup_run(b, bk, done_cb, &done), 0);
+	run_until(&loop, 2);
+	cr_expect_eq(done.rc, 0, "%s", done.msg);
+	c = backup_counters_get(b);
+	cr_expect_eq(c.done, 1);
+	cr_expect_gt(c.last_bytes, 0);
+	backup_stop(b);
+	backup_stop(b);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&loop), 0);
+	cr_assert_eq(persist_close(p), 0);
+	struct backup_counters zero = backup_counters_get(NULL);
+	cr_expect_eq(zero.done, 0);
+	rmrf(dir);
+}
+
+/* The schedule's directory: made absolute once, created one level deep;
+ * one that cannot be made or resolved stops the start with its name. */
+Test(sysfault, a_backup_dir_that_cannot_be_made_is_refused_by_name)
+{
+	char *dir = tmpdir();
+	uv_loop_t loop;
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	char sub[128], file[128], err[1024];
+	snprintf(sub, sizeof(sub), "%s/backups", dir);
+	snprintf(file, sizeof(file), "%s/plain", dir);
+	FILE *fp = fopen(file, "w");
+	cr_assert_not_null(fp);
+	fclose(fp);
+	struct backup *b = NULL;
+	fault_set("mkdir", "/backups", 1, EACCES);
+	cr_expect_eq(backup_start(&loop, NULL, sub, 1000, 2, &b, err, sizeof(err)), -EACCES);
+	cr_expect_not_null(
+			strstr(err, "backup-dir") != NULL && strstr(err, sub) != NULL ? err : NULL,
+			"%s", err);
+	fault_set("realpath", "/backups", 1, ENOMEM);
+	cr_expect_eq(backup_start(&loop, NULL, sub, 1000, 2, &b, err, sizeof(err)), -ENOMEM, "%s",
+			err);
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(backup_start(&loop, NULL, file, 1000, 2, &b, err, sizeof(err)), -ENOTDIR);
+	cr_expect_not_null(strstr(err, "plain"), "%s", err);
+	cr_assert_eq(backup_start(&loop, NULL, sub, 1000, 2, &b, err, sizeof(err)), 0, "%s", err);
+	struct stat st;
+	cr_expect_eq(stat(sub, &st), 0);
+	backup_stop(b);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&loop), 0);
+	rmrf(dir);
+}
+
+static void keep_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* The schedule: a backup each interval into the directory, the oldest
+ * pruned to --backup-keep; a scheduled backup that fails is counted and the
+ * next one goes on. */
+Test(sysfault, scheduled_backups_are_pruned_and_a_failed_one_is_counted)
+{
+	char *dir = tmpdir();
+	char data_dir[128], bdir[128], err[1024];
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bk", dir);
+	store_make(data_dir, 5);
+	uv_loop_t loop;
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	struct persist *p;
+	cr_assert_eq(persist_open(data_dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mkdir(bdir, 0750), 0);
+	/* Two old ones from the schedule, a stranger's file kept. */
+	const char *old[] = {"roster-backup-20200101T000000Z.mdb",
+			"roster-backup-20200102T000000Z.mdb", "mine.mdb"};
+	for (size_t k = 0; k < 3; k++) {
+		char f[256];
+		snprintf(f, sizeof(f), "%s/%s", bdir, old[k]);
+		FILE *fp = fopen(f, "w");
+		cr_assert_not_null(fp);
+		fclose(fp);
+	}
+	struct backup *b = NULL;
+	cr_assert_eq(backup_start(&loop, p, bdir, 30, 2, &b, err, sizeof(err)), 0, "%s", err);
+	fault_set("open", "/bk/roster-backup-", 1, EIO);
+	/* The schedule's timer does not keep a loop alive: this one does. */
+	uv_timer_t keep;
+	cr_assert_eq(uv_timer_init(&loop, &keep), 0);
+	cr_assert_eq(uv_timer_start(&keep, keep_cb, 5, 5), 0);
+	struct backup_counters c = {0};
+	for (int i = 0; i < 20000 && (c.failures < 1 || c.done < 1); i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(500);
+		c = backup_counters_get(b);
+	}
+	fault_set("", NULL, 0, EIO);
+	uv_close((uv_handle_t *)&keep, NULL);
+	cr_assert_geq(c.failures, 1, "the first scheduled backup failed (%lu struck, %llu done)",
+			fault_struck(), (unsigned long long)c.done);
+	cr_assert_geq(c.done, 1, "a later one succeeded");
+	backup_stop(b);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&loop), 0);
+	cr_expect_eq(files_with(bdir, "roster-backup-"), 2, "pruned to --backup-keep");
+	cr_expect_eq(files_with(bdir, "20200101"), 0, "the oldest went first");
+	cr_expect_eq(files_with(bdir, "mine.mdb"), 1, "not the schedule's: kept");
+	cr_expect_eq(files_with(bdir, ".tmp-"), 0);
+	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
+}
+
+/* ---- getrandom() ------------------------------------------------------------ */
+
+/* The admission table's hash key falls back to the clock: admission works
+ * the same, per source. */
+Test(sysfault, conncap_without_getrandom_still_caps_per_source)
+{
+	fault_set("getrandom", NULL, 0, ENOSYS);
+	struct conncap cap;
+	conncap_init(&cap);
+	unsigned long struck = fault_struck();
+	fault_set("", NULL, 0, EIO);
+	cr_assert_geq(struck, 1);
+	const struct conncap_limits lim = {10, 2};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201)};
+	struct sockaddr_in b = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000202)};
+	struct conncap_ticket t[4];
+	cr_expect_eq(conncap_admit(&cap, (struct sockaddr *)&a, &lim, &t[0]), CONNCAP_ADMIT);
+	cr_expect_eq(conncap_admit(&cap, (struct sockaddr *)&a, &lim, &t[1]), CONNCAP_ADMIT);
+	cr_expect_eq(conncap_admit(&cap, (struct sockaddr *)&a, &lim, &t[2]), CONNCAP_OVER_SOURCE);
+	cr_expect_eq(conncap_admit(&cap, (struct sockaddr *)&b, &lim, &t[3]), CONNCAP_ADMIT);
+	conncap_release(&cap, &t[0]);
+	conncap_release(&cap, &t[1]);
+	conncap_release(&cap, &t[3]);
+	conncap_deinit(&cap);
+}
