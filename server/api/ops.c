@@ -214,7 +214,14 @@ static void op_refuse(struct op *o, enum api_ops_refusal why, const char *fmt, .
 	op_error(o, RS_EPERM, "permission denied: %s", msg);
 }
 
-static bool op_token_check(struct op *o, bool write, const char *service);
+/* What an operation needs of the connection's token. */
+enum op_need {
+	OP_READ,  /**< the read scope */
+	OP_WRITE, /**< a write scope (for the service, when one is named) */
+	OP_ADMIN, /**< an admin token (Backup) */
+};
+
+static bool op_token_check(struct op *o, enum op_need need, const char *service);
 
 /* A refusal the dry run does not make: the error appended is taken back,
  * the client gets the operation's own answer; counters and audit keep it. */
@@ -226,12 +233,12 @@ static void op_refusal_undo(struct op *o)
 	o->res->audit.dry_run = true;
 }
 
-/* May the connection's token do this? @p write false: a read; @p service
- * NULL: a write on a lease (any write scope). Refuses when not, unless in
- * dry run. */
-static bool op_allowed(struct op *o, bool write, const char *service)
+/* May the connection's token do this? @p service: the service an OP_WRITE
+ * changes, NULL for a write on a lease (any write scope). Refuses when not,
+ * unless in dry run. Without --api-tokens everything is allowed. */
+static bool op_allowed(struct op *o, enum op_need need, const char *service)
 {
-	if (op_token_check(o, write, service)) {
+	if (op_token_check(o, need, service)) {
 		return true;
 	}
 	if (!o->ctx->tokens_dry_run) {
@@ -241,7 +248,7 @@ static bool op_allowed(struct op *o, bool write, const char *service)
 	return true;
 }
 
-static bool op_token_check(struct op *o, bool write, const char *service)
+static bool op_token_check(struct op *o, enum op_need need, const char *service)
 {
 	const struct api_ops_ctx *c = o->ctx;
 	if (c->tokens == NULL) {
@@ -252,7 +259,15 @@ static bool op_token_check(struct op *o, bool write, const char *service)
 				"not authenticated: send Authenticate with a token first");
 		return false;
 	}
-	if (!write) {
+	if (need == OP_ADMIN) {
+		if (api_token_is_admin(c->token)) {
+			return true;
+		}
+		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' is not an admin token",
+				c->token->name);
+		return false;
+	}
+	if (need == OP_READ) {
 		if (api_token_can_read(c->token)) {
 			return true;
 		}
@@ -363,7 +378,7 @@ static void op_open_lease(struct op *o, const Roster__V1__OpenLeaseRequest *q)
 	int rc = RS_EEXIST;
 	o->write = true;
 	audit_lease(o, "open_lease", 0);
-	if (!op_allowed(o, true, NULL)) {
+	if (!op_allowed(o, OP_WRITE, NULL)) {
 		return;
 	}
 	/* A random id that is taken already: draw again. */
@@ -393,7 +408,7 @@ static void op_heartbeat(struct op *o, const Roster__V1__HeartbeatRequest *q)
 	uint64_t lease = q != NULL ? q->lease : 0;
 	o->write = true;
 	o->res->audit.op = "heartbeat";
-	if (!op_allowed(o, true, NULL)) {
+	if (!op_allowed(o, OP_WRITE, NULL)) {
 		audit_lease(o, "heartbeat", lease);
 		return;
 	}
@@ -422,7 +437,7 @@ static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 	}
 	const PbInstance *pi = q->instance;
 	audit_instance(o, "register", pi->service, pi->protocol, pi->host, pi->port);
-	if (!op_allowed(o, true, pi->service)) {
+	if (!op_allowed(o, OP_WRITE, pi->service)) {
 		return;
 	}
 	struct store_key key = {pi->service, pi->protocol, pi->host, pi->port};
@@ -473,7 +488,7 @@ static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 	}
 	if (q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
 		audit_lease(o, "deregister", q->lease);
-		if (!op_allowed(o, true, NULL)) {
+		if (!op_allowed(o, OP_WRITE, NULL)) {
 			return;
 		}
 		int rc = store_lease_close(o->ctx->store, q->lease, &removed);
@@ -486,7 +501,7 @@ static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 		const Roster__V1__InstanceId *k = q->instance;
 		struct store_key key = {k->service, k->protocol, k->host, k->port};
 		audit_instance(o, "deregister", k->service, k->protocol, k->host, k->port);
-		if (!op_allowed(o, true, k->service) || !op_owner_ok(o, &key, q->owner_lease)) {
+		if (!op_allowed(o, OP_WRITE, k->service) || !op_owner_ok(o, &key, q->owner_lease)) {
 			return;
 		}
 		uint64_t rev = 0;
@@ -517,7 +532,7 @@ static void op_set_status(struct op *o, const Roster__V1__SetStatusRequest *q)
 	const Roster__V1__InstanceId *k = q->instance;
 	struct store_key key = {k->service, k->protocol, k->host, k->port};
 	audit_instance(o, "set_status", k->service, k->protocol, k->host, k->port);
-	if (!op_allowed(o, true, k->service) || !op_owner_ok(o, &key, q->lease)) {
+	if (!op_allowed(o, OP_WRITE, k->service) || !op_owner_ok(o, &key, q->lease)) {
 		return;
 	}
 	enum store_status st;
@@ -803,31 +818,10 @@ static void op_cancel_watch(struct op *o, const Roster__V1__CancelWatchRequest *
 
 /* ---- backup ------------------------------------------------------------------ */
 
-/* An admin operation (Backup): with --api-tokens only an admin token. */
-static bool op_admin_allowed(struct op *o)
-{
-	const struct api_ops_ctx *c = o->ctx;
-	if (c->tokens == NULL || api_token_is_admin(c->token)) {
-		return true;
-	}
-	if (c->token == NULL) {
-		op_refuse(o, API_OPS_REFUSED_UNAUTHENTICATED,
-				"not authenticated: send Authenticate with a token first");
-	} else {
-		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' is not an admin token",
-				c->token->name);
-	}
-	if (!c->tokens_dry_run) {
-		return false;
-	}
-	op_refusal_undo(o);
-	return true;
-}
-
 static void op_backup(struct op *o, const Roster__V1__BackupRequest *q)
 {
 	o->res->audit.op = "backup";
-	if (!op_admin_allowed(o)) {
+	if (!op_allowed(o, OP_ADMIN, NULL)) {
 		return;
 	}
 	if (o->ctx->backup == NULL) {
@@ -883,7 +877,7 @@ static bool op_reads(int op_case)
 
 static void op_run(struct op *o, const Request *q)
 {
-	if (op_reads(q->op_case) && !op_allowed(o, false, NULL)) {
+	if (op_reads(q->op_case) && !op_allowed(o, OP_READ, NULL)) {
 		o->res->audit.op = "read";
 		return;
 	}
