@@ -215,7 +215,9 @@ static int cmd_backup(struct cli *cli)
 	uint64_t bytes = 0, ms = 0;
 	int rc = roster_backup(cli->client, file, &bytes, &ms);
 	if (rc != 0) {
-		return fail_lib(cli, rc);
+		/* ENOENT here is the registry's directory, not an endpoint: exit 3
+		 * like every other failure of the registry's backup. */
+		return fail_lib(cli, rc == ROSTER_ENOENT ? ROSTER_ESERVER : rc);
 	}
 	output_backup(stdout, cli->a.json, file, bytes, ms);
 	return EXIT_OK;
