@@ -5,6 +5,7 @@ binary (against a real rosterd where a registry is needed).
 SPEC: "Exit codes: 0 ok, 1 not found or no UP endpoint, 2 usage, 3 server
 unreachable or error". A usage error is one line on stderr, "roster: ...
 (roster --help for usage)", nothing on stdout, exit 2, and nothing sent."""
+import hashlib
 import json
 import os
 import shutil
@@ -235,3 +236,28 @@ def test_register_reports_what_happens_while_it_holds_the_lease(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_refused_token_is_the_answer_and_a_registered_lease_reports_it(tmp_path):
+    """A registry with --api-tokens: the one-shot calls get the refusal of
+    the token as their answer (exit 3, the registry's words), and so does
+    `register`, whose engine says it once as the endpoint's refusal."""
+    secret = "r-secret"
+    tf = tmp_path / "tokens"
+    tf.write_text(f"ro sha256:{hashlib.sha256(secret.encode()).hexdigest()} read\n")
+    with Rosterd(tmp_path, extra=["--api-tokens", str(tf)]) as s:
+        env = {"ROSTER_SERVER": f"127.0.0.1:{s.api_port}"}
+        assert roster("list", env={**env, "ROSTER_TOKEN": secret}).returncode == 0
+        r = roster("list", env={**env, "ROSTER_TOKEN": "wrong"})
+        assert r.returncode == 3 and r.stderr.startswith("roster: list: registry "), r.stderr
+        r = roster("register", *IDENT, "--ttl", "5", "--timeout", "500",
+                   env={**env, "ROSTER_TOKEN": secret})
+        # read scope: the stats call passes, the engine's writes are refused.
+        assert r.returncode == 3 and "registry 127.0.0.1:" in r.stderr, r.stderr
+
+
+def test_a_registry_address_no_route_reaches_fails_at_once():
+    # A multicast address: connect() fails at once (ENETUNREACH), for the
+    # one-shot calls and for register's engine alike.
+    r = roster("--server", "224.0.0.1:7600", "--timeout", "5000", "list")
+    assert r.returncode == 3 and "224.0.0.1:7600 (registry unreachable)" in r.stderr, r.stderr
