@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 
@@ -261,3 +262,49 @@ def test_a_registry_address_no_route_reaches_fails_at_once():
     # one-shot calls and for register's engine alike.
     r = roster("--server", "224.0.0.1:7600", "--timeout", "5000", "list")
     assert r.returncode == 3 and "224.0.0.1:7600 (registry unreachable)" in r.stderr, r.stderr
+
+
+def test_output_that_cannot_be_written_is_an_error(srv):
+    """stdout on a full device: the answer is lost, so exit 3, not 0."""
+    env = {"ROSTER_SERVER": f"127.0.0.1:{srv.api_port}"}
+    for args in (["--help"], ["list"], ["--json", "stats"]):
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([binary("client/roster"), *args], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=30,
+                               env={**os.environ, **env})
+        assert p.returncode == 3, (args, p.returncode, p.stderr)
+
+
+def test_query_ring_and_watch_paths(srv, dead):
+    env = {"ROSTER_SERVER": f"127.0.0.1:{srv.api_port}", "ROSTER_CACHE": "",
+           "ROSTER_SITES": ""}
+    r = roster("query", "web", "--all", env=env)
+    assert r.returncode == 1 and r.stderr.strip() == "roster: query: no endpoint", r
+    r = roster("ring", "--service", "web", "--protocol", "http", "--key", "k",
+               env={"ROSTER_SERVER": f"127.0.0.1:{dead}"})
+    # The query is ring's own step: not named (as register's stats are not).
+    assert r.returncode == 3 and r.stderr.startswith("roster: ring: no registry answered"), r
+    assert "query" not in r.stderr, r.stderr
+    for extra, what in (([], "every service"), (["--service", "web"], "service:web")):
+        with running([binary("client/roster"), "watch", *extra], env=env) as p:
+            line = p.stderr.readline()
+            assert line.startswith(f"roster: watch: watching {what} at 127.0.0.1:"), line
+            p.send_signal(signal.SIGINT)
+            assert p.wait(timeout=10) == 0
+
+
+def test_doctor_addresses_from_the_sites_file_or_the_servers(tmp_path, srv):
+    # A sites line without dns= and http=: the registry's address, ports 53
+    # and 7680. ROSTER_SERVER wins over the file, as for every command.
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{srv.api_port}\n")
+    r = roster("-s", "lon6", "--timeout", "300", "doctor", env={"ROSTER_SITES": str(sites)})
+    assert r.returncode == 1, r
+    assert "127.0.0.1:53 dns-udp" in r.stdout and "127.0.0.1:7680 http" in r.stdout, r.stdout
+    r = roster("-s", "lon6", "--timeout", "300", "--json", "doctor",
+               env={"ROSTER_SITES": str(sites),
+                    "ROSTER_SERVER": f"127.0.0.1:{srv.api_port}"})
+    doc = json.loads(r.stdout)
+    assert r.returncode == 1 and doc["ok"] is False, r
+    assert any(c["check"] == f"127.0.0.1:{srv.api_port} api" and c["ok"]
+               for c in doc["checks"]), doc
