@@ -320,3 +320,40 @@ Test(conn_faults, start_without_a_thread_fails_and_can_be_retried)
 	cr_expect_eq(roster_client_start(c), 0, "started once threads can be made");
 	roster_client_free(c);
 }
+
+/* ---- a response larger than one read ------------------------------------------ */
+
+static int big_heartbeat_hook(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
+{
+	char *msg = ud;
+	if (rq->op_case != ROSTER__V1__REQUEST__OP_HEARTBEAT) {
+		return 0;
+	}
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	Roster__V1__HeartbeatResponse hb = ROSTER__V1__HEARTBEAT_RESPONSE__INIT;
+	r.id = rq->id;
+	hb.ttl_seconds = 1;
+	hb.instances = 1;
+	r.result_case = ROSTER__V1__RESPONSE__RESULT_HEARTBEAT;
+	r.heartbeat = &hb;
+	r.message = msg; /* 100 KiB: the frame spans several 16 KiB reads */
+	mock_registry_send(mc, &r);
+	return 1;
+}
+
+Test(conn_faults, a_response_spanning_several_reads_is_put_back_together)
+{
+	size_t len = 100 * 1024;
+	char *msg = malloc(len + 1);
+	cr_assert_not_null(msg);
+	memset(msg, 'm', len);
+	msg[len] = '\0';
+	struct mock_registry_ops ops = {.request = big_heartbeat_hook};
+	struct client_fixture f;
+	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &ops, .ud = msg});
+	mock_run_until(&f.loop, &f.n.heartbeat, 3, 3000);
+	cr_expect_eq(f.n.disconnected, 0);
+	client_fixture_stop(&f);
+	free(msg);
+}
