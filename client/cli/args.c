@@ -99,6 +99,10 @@ static const struct {
 				"dns=ADDR:PORT and http=ADDR:PORT\nafter a registry (default: its "
 				"address, ports 53 and 7680).\nexit: 0 every check passed, 1 one "
 				"failed"},
+		[ARGS_BACKUP] = {"backup FILE",
+				"Have the registry write a consistent copy of its store to FILE, on "
+				"its own host\n(a relative FILE is taken from this directory); "
+				"rosterd --restore FILE puts it back."},
 		[ARGS_HELP] = {"help [COMMAND]", "This text, or COMMAND's."},
 };
 

@@ -319,14 +319,14 @@ static int http_metrics(
 		struct doctor *d, const char *endpoint, int *static_ok, char *why, size_t whysz)
 {
 	uint64_t deadline = rs_clock_mono_ms() + d->timeout_ms;
-	int fd;
+	int fd = -1; /* dial() sets it only when it connects */
 	int rc = dial(endpoint, SOCK_STREAM, deadline, &fd);
 	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: roster-doctor\r\n\r\n";
 	rc = rc == 0 ? send_all(fd, req, sizeof(req) - 1, deadline) : rc;
 	size_t cap = 4u << 20;
 	char *body = rc == 0 ? malloc(cap + 1) : NULL;
 	ssize_t got = body != NULL ? recv_upto(fd, body, cap, true, deadline) : rc;
-	if (rc == 0 || fd >= 0) {
+	if (fd >= 0) {
 		close(fd);
 	}
 	if (got < 0) {

@@ -75,14 +75,15 @@ static int fail_lib(const struct cli *cli, int rc)
 }
 
 /* fail_lib() for a call the command makes on its own behalf (register and
- * watch first ask for the registry's stats): the library names that call
- * ("stats: no registry answered"), which is not what the user asked for. */
-static int fail_step(const struct cli *cli, int rc)
+ * watch first ask for the registry's stats, ring queries): the library
+ * names that call ("stats: no registry answered"), which is not what the
+ * user asked for. @p step is the call's name. */
+static int fail_step(const struct cli *cli, int rc, const char *step)
 {
 	const char *msg = roster_errmsg();
-	const char *colon = strstr(msg, ": ");
-	if (strncmp(msg, "stats: ", 7) == 0 && colon != NULL) {
-		msg = colon + 2;
+	size_t n = strlen(step);
+	if (strncmp(msg, step, n) == 0 && strncmp(msg + n, ": ", 2) == 0) {
+		msg += n + 2;
 	}
 	if (msg[0] == '\0') {
 		msg = roster_strerror(rc);
@@ -215,7 +216,9 @@ static int cmd_backup(struct cli *cli)
 	uint64_t bytes = 0, ms = 0;
 	int rc = roster_backup(cli->client, file, &bytes, &ms);
 	if (rc != 0) {
-		return fail_lib(cli, rc);
+		/* ENOENT here is the registry's directory, not an endpoint: exit 3
+		 * like every other failure of the registry's backup. */
+		return fail_lib(cli, rc == ROSTER_ENOENT ? ROSTER_ESERVER : rc);
 	}
 	output_backup(stdout, cli->a.json, file, bytes, ms);
 	return EXIT_OK;
@@ -256,7 +259,7 @@ static int cmd_ring(struct cli *cli)
 	struct roster_result *r = NULL;
 	int rc = roster_query(cli->client, a->service, a->protocol, 0, &r);
 	if (rc != 0) {
-		return fail_lib(cli, rc);
+		return fail_step(cli, rc, "query");
 	}
 	struct ringowner o;
 	rc = ringowner_find(r, a->key, &o);
@@ -410,7 +413,7 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	struct roster_stats s;
 	int rc = roster_stats(cli->client, &s); /* the zone, for the first line */
 	if (rc != 0) {
-		return fail_step(cli, rc);
+		return fail_step(cli, rc, "stats");
 	}
 	if (a->permanent) {
 		uint64_t revision = 0;
@@ -483,7 +486,7 @@ static int cmd_watch(struct cli *cli)
 	struct roster_stats s;
 	int rc = roster_stats(cli->client, &s); /* fail fast when unreachable */
 	if (rc != 0) {
-		return fail_step(cli, rc);
+		return fail_step(cli, rc, "stats");
 	}
 	sigset_t set;
 	block_signals(&set);

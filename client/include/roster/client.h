@@ -207,9 +207,11 @@ struct roster_event {
 	const char *server; /**< cfg.servers[registry] */
 	uint64_t lease;
 	uint64_t revision; /**< REGISTERED: DNS serves the endpoint from here */
-	const struct roster_instance *endpoint; /**< REGISTERED, REGISTER_FAILED */
-	int error;                              /**< DISCONNECTED, REGISTER_FAILED, LEASE_LOST */
-	const char *message;                    /**< the registry's explanation, or "" */
+	/** REGISTERED, REGISTER_FAILED; NULL for the REGISTER_FAILED that says
+	 * a registry refused the token (cfg.token), which is no one endpoint's */
+	const struct roster_instance *endpoint;
+	int error;           /**< DISCONNECTED, REGISTER_FAILED, LEASE_LOST */
+	const char *message; /**< the registry's explanation, or "" */
 };
 
 /** Engine event callback; runs on the engine's loop thread. */

@@ -20,7 +20,9 @@ static void count_cb(const struct roster_event *ev, void *ud)
 	case ROSTER_EVENT_REGISTER_FAILED:
 		c->failed++;
 		c->failed_error = ev->error;
-		snprintf(c->failed_host, sizeof(c->failed_host), "%s", ev->endpoint->host);
+		/* No endpoint: the registry refused the token. */
+		snprintf(c->failed_host, sizeof(c->failed_host), "%s",
+				ev->endpoint != NULL ? ev->endpoint->host : "");
 		break;
 	case ROSTER_EVENT_LEASE:
 		c->lease++;
@@ -73,7 +75,8 @@ void client_fixture_start(struct client_fixture *f, const struct client_fixture_
 			.backoff_max_ms = o != NULL && o->backoff_max_ms ? o->backoff_max_ms : 50,
 			.timeout_ms = o != NULL && o->timeout_ms ? o->timeout_ms : 500,
 			.event_cb = count_cb,
-			.event_ud = f};
+			.event_ud = f,
+			.token = o != NULL ? o->token : NULL};
 	cr_assert_eq(roster_client_new(&cfg, &f->c), 0);
 	struct roster_instance ep = {.service = "web",
 			.protocol = "http",

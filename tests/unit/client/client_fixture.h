@@ -58,6 +58,7 @@ struct client_fixture_opts {
 	void *ud;                            /**< their @p ud */
 	roster_event_cb on_event;            /**< called for every event, after counting */
 	void *on_event_ud;
+	const char *token; /**< the API token (cfg.token), or NULL */
 };
 
 /** Start the mock and the client on f->loop. @p o may be NULL. */
