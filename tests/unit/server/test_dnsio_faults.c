@@ -300,6 +300,8 @@ Test(dnsio_faults, failed_sockets_and_threads_refuse_the_start)
 					"(udp): Operation not permitted"},
 			{"::", 0, DNSIO_IO_AUTO, "setsockopt", "udp6 IPV6_RECVPKTINFO", 0, EPERM,
 					"(udp): Operation not permitted"},
+			{"::1", 0, DNSIO_IO_AUTO, "bind", "udp6 [::1]", 0, EADDRNOTAVAIL,
+					"(udp): Cannot assign requested address"},
 			/* libuv's poll handle checks the socket with epoll_ctl(). */
 			{"127.0.0.1", 0, DNSIO_IO_AUTO, "epoll_ctl", "udp4", 0, ENOMEM, "(udp): "},
 			{"127.0.0.1", 0, DNSIO_IO_AUTO, "socket", "tcp4", 0, EMFILE,
@@ -485,6 +487,35 @@ static void worker_stop_run(enum dnsio_io io, const char *call, const char *path
 	cr_expect_eq(ask_each(64), 64, "%s: the other worker answers every flow", call);
 	finish(d); /* joins the worker that stopped, too */
 	cr_expect(logged(line), "%s: no '%s' logged", call, line);
+}
+
+/* A wait interrupted or refused for a moment (EINTR; io_uring's EAGAIN,
+ * EBUSY, ETIME) is waited again: the worker goes on answering and logs
+ * nothing. */
+static void worker_wait_retried(enum dnsio_io io, const char *call, const char *path, int err)
+{
+	env_init("127.0.0.1");
+	fault_set(call, path, 1, err);
+	struct dnsio *d;
+	char msg[256];
+	cr_assert_eq(start(1, io, &d, msg, sizeof(msg)), 0, "%s", msg);
+	unsigned long one = 1;
+	cr_assert(wait_for(struck_cond, &one, 5000), "%s never failed", call);
+	cr_expect_eq(ask_each(4), 4, "%s: %s, and the worker goes on", call, strerror(err));
+	finish(d);
+	cr_expect_not(logged("it stops"), "%s: %s stopped the worker", call, strerror(err));
+}
+
+Test(dnsio_faults, a_wait_interrupted_is_waited_again)
+{
+	worker_wait_retried(DNSIO_IO_MMSG, "epoll_wait", "udp4", EINTR);
+	if (dnsio_uring_probe() != 0) {
+		return;
+	}
+	const int errs[] = {EINTR, EAGAIN, EBUSY, ETIME};
+	for (size_t k = 0; k < sizeof(errs) / sizeof(errs[0]); k++) {
+		worker_wait_retried(DNSIO_IO_URING, "io_uring_submit_and_wait", NULL, errs[k]);
+	}
 }
 
 Test(dnsio_faults, a_worker_that_stops_loses_no_queries)

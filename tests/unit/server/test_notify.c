@@ -658,3 +658,16 @@ Test(notify, changes_outside_its_life_are_ignored)
 	cr_expect_eq(nseen, 0);
 	cr_expect_eq(counters().sent, 0);
 }
+
+/* A signer without its verify half signs nothing: the messages go out
+ * unsigned and a plain reply acknowledges them. */
+Test(notify, a_signer_without_verify_is_not_used)
+{
+	struct notify_signer s = {fake_sign, NULL, NULL};
+	signatures = 0;
+	start(10, 40, 1000, &s);
+	notify_zone_changed(n, 2);
+	cr_assert(run_until(acked_once, 5000));
+	cr_expect_eq(signatures, 0);
+	cr_expect_eq(seen[0].arcount, 0, "unsigned");
+}
