@@ -413,6 +413,43 @@ Test(tsig, request_and_multi_message_answer_round_trip)
 	tsig_keyring_free(kr);
 }
 
+/* What the client checks before the MAC: a state without a key or a
+ * reply without a TSIG RR is FORMERR, another key's name or algorithm is
+ * BADKEY; a message shorter than a header, or longer than its room, is
+ * not signed. */
+Test(tsig, response_checks_before_the_mac)
+{
+	struct tsig_keyring *kr = ring2();
+	uint8_t q[512];
+	size_t qlen = answer_test_query(q, ENGINE_ZONE, DNSWIRE_SOA, 0);
+	struct tsig_state cl, sv;
+	cr_assert_eq(tsig_request_sign(&kr->keys[0], &cl, q, &qlen, sizeof(q), 5000), 0);
+	cr_assert_eq(tsig_request_verify(kr, q, qlen, 5000, &sv), TSIG_OK);
+	uint8_t a[600];
+	memcpy(a, q, 12);
+	a[2] |= 0x80;
+	memset(a + 4, 0, 8);
+	size_t al = 12;
+	cr_assert_eq(tsig_response_sign(&sv, a, &al, sizeof(a), 5000), 0);
+	struct tsig_state none = cl;
+	none.key = NULL;
+	cr_expect_eq(tsig_response_verify(&none, a, al, 5000), TSIG_FORMERR);
+	struct tsig_state other = cl;
+	other.key = &kr->keys[1];
+	cr_expect_eq(tsig_response_verify(&other, a, al, 5000), TSIG_FAIL);
+	cr_expect_eq(other.error, TSIG_BADKEY);
+	struct tsig_state plain = cl;
+	cr_expect_eq(tsig_response_verify(&plain, a, 12, 5000), TSIG_FORMERR, "no TSIG RR");
+	cr_expect_eq(tsig_response_verify(&cl, a, al, 5000), TSIG_OK, "the reply as sent");
+	size_t l = 11;
+	cr_expect_eq(tsig_response_sign(&sv, a, &l, sizeof(a), 5000), RS_ENOSPC, "no header");
+	l = 40;
+	cr_expect_eq(tsig_response_sign(&sv, a, &l, 30, 5000), RS_ENOSPC, "past its room");
+	l = 11;
+	cr_expect_eq(tsig_request_sign(&kr->keys[0], &cl, q, &l, sizeof(q), 1), RS_ENOSPC);
+	tsig_keyring_free(kr);
+}
+
 /* No room for the TSIG RR: RS_ENOSPC, the message unchanged. */
 Test(tsig, no_room_is_enospc)
 {
