@@ -430,16 +430,18 @@ static int second_start_child(uint16_t port)
 	return strstr(err, "(udp)") != NULL && strstr(err, "in use") != NULL ? 0 : 2;
 }
 
-/* A forked child's end: in a coverage build its counters are written
- * first (_exit() skips that, and what only the child ran would show as
- * never run). */
-extern void __gcov_dump(void) __attribute__((weak));
+/* A forked child's end: in a coverage build (ROSTER_COVERAGE) its
+ * counters are written first (_exit() skips that, and what only the child
+ * ran would show as never run). */
+#ifdef ROSTER_COVERAGE
+void __gcov_dump(void);
+#endif
 
 static void child_exit(int code)
 {
-	if (__gcov_dump != NULL) {
-		__gcov_dump();
-	}
+#ifdef ROSTER_COVERAGE
+	__gcov_dump();
+#endif
 	_exit(code);
 }
 
