@@ -445,7 +445,13 @@ static int workers_start(struct dnsio *io, size_t count)
 		if (rc < 0) {
 			return rc;
 		}
-		rc = pthread_create(&w->thread, NULL, worker_main, w);
+	}
+	/* Every worker is ready before one runs: a worker that stops at once
+	 * (its wait failed) closes its sockets, and worker 0's are the ones the
+	 * others' are bound beside (worker_socks_open()). */
+	for (size_t i = 0; i < count; i++) {
+		struct dns_worker *w = io->workers[i];
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc != 0) {
 			return -rc;
 		}
@@ -845,11 +851,4 @@ void dnsio_zone_counters(const struct dnsio *io, struct xfr_zone_counters *out)
 uint32_t dnsio_zone_serial(const struct dnsio *io)
 {
 	return io != NULL && io->zone != NULL ? xfr_zone_serial(io->zone) : 0;
-}
-
-void dnsio_zone_flush(struct dnsio *io)
-{
-	if (io != NULL) {
-		xfr_publish_flush(io->publish);
-	}
 }

@@ -200,10 +200,6 @@ void dnsio_zone_counters(const struct dnsio *io, struct xfr_zone_counters *out);
 /** The published serial (0 when no zone is published). Main thread only. */
 uint32_t dnsio_zone_serial(const struct dnsio *io);
 
-/** Publish a version now if the store changed since the last one (tests).
- * NULL-safe. */
-void dnsio_zone_flush(struct dnsio *io);
-
 /** Queries answered or refused (not dropped garbage), both transports;
  * 0 for NULL (Stats' dns_queries_total). */
 uint64_t dnsio_queries_total(const struct dnsio *io);

@@ -467,7 +467,15 @@ void dnsio_uring_run(struct dns_worker *w)
 		 * return at once and cost a second io_uring_enter() per wake-up;
 		 * this sleeps until the next datagram. */
 		unsigned inflight = (unsigned)(SEND_SLOTS - u->nfree);
-		int rc = io_uring_submit_and_wait(&u->ring, inflight + 1);
+		/* A receive that could not be re-armed (no submission entry: the
+		 * queue was full and io_uring_submit() failed) is retried after
+		 * this wait, which must then not wait for a datagram: none would
+		 * come, and the worker would sleep while its socket fills. */
+		bool armed = true;
+		for (size_t k = 0; k < w->io->nudp; k++) {
+			armed = armed && !u->rearm[k];
+		}
+		int rc = io_uring_submit_and_wait(&u->ring, inflight + (armed ? 1u : 0u));
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
 			rs_log_error("dns: io_uring worker: %s; it stops", strerror(-rc));
 			return;

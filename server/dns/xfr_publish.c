@@ -86,14 +86,6 @@ int xfr_publish_start(struct uv_loop_s *loop, struct xfr_zone *zone, uint32_t in
 	return 0;
 }
 
-void xfr_publish_flush(struct xfr_publish *p)
-{
-	if (p != NULL && xfr_zone_stale(p->zone)) {
-		uv_timer_stop(&p->timer);
-		publish_now(p);
-	}
-}
-
 static void close_cb(uv_handle_t *h)
 {
 	struct xfr_publish *p = h->data;

@@ -46,9 +46,6 @@ __attribute__((warn_unused_result)) int xfr_publish_start(struct uv_loop_s *loop
 		struct xfr_zone *zone, uint32_t interval_ms, xfr_version_cb on_version, void *ud,
 		struct xfr_publish **out);
 
-/** Publish now if the store changed (tests, shutdown). NULL-safe. */
-void xfr_publish_flush(struct xfr_publish *p);
-
 /** Stop: close the handles; the struct is freed by their close callbacks.
  * NULL-safe. */
 void xfr_publish_stop(struct xfr_publish *p);

@@ -29,7 +29,6 @@ struct xfr_zone {
 	struct xfr_rrset **buckets;
 	size_t nbuckets; /* a power of two */
 	size_t nrrsets;
-	uint32_t npartial;
 	uint8_t soa[2 * RS_NAME_WIRE_MAX + 40];
 	size_t soa_len;
 	size_t soa_serial_off;
@@ -192,13 +191,11 @@ static int rrset_set(struct xfr_zone *z, const uint8_t *owner, size_t olen, uint
 	}
 	rrset_diff(z, r, v, m, owner, olen, cs);
 	if (r != NULL) {
-		z->npartial -= r->partial;
 		*pp = r->next;
 		rrset_free(r);
 		z->nrrsets--;
 	}
 	if (nr != NULL) {
-		z->npartial += nr->partial;
 		nr->next = *pp;
 		*pp = nr;
 		z->nrrsets++;
@@ -704,11 +701,6 @@ void xfr_zone_foreach(
 size_t xfr_zone_bytes(const struct xfr_zone *z)
 {
 	return z->counters.zone_bytes;
-}
-
-uint32_t xfr_zone_partial(const struct xfr_zone *z)
-{
-	return z->npartial;
 }
 
 const struct xfr_journal *xfr_zone_journal(const struct xfr_zone *z)

@@ -151,9 +151,6 @@ void xfr_zone_foreach(
 /** The zone's size in the unit of struct xfr_diff's bytes. */
 size_t xfr_zone_bytes(const struct xfr_zone *z);
 
-/** RRsets of the current version that are a subset. */
-uint32_t xfr_zone_partial(const struct xfr_zone *z);
-
 /** The journal of differences (borrowed: xfr_journal_diff() from it). */
 const struct xfr_journal *xfr_zone_journal(const struct xfr_zone *z);
 

@@ -12,12 +12,28 @@
  *   SYSFAULT_CALL   one name, or several separated by commas: open, close,
  *                   fsync, fstat, read, write, rename, unlink, mkdir,
  *                   opendir, realpath, fopen, getrandom, getpeername,
- *                   pthread_create, gmtime_r
+ *                   pthread_create, gmtime_r; sockets and their waits:
+ *                   socket, setsockopt, bind, getsockname, sendmsg,
+ *                   sendmmsg, recvmmsg (the libc functions, and syscall()
+ *                   with SYS_sendmmsg or SYS_recvmmsg), epoll_create1,
+ *                   epoll_ctl, epoll_wait, eventfd; liburing's
+ *                   io_uring_queue_init_params, io_uring_register_buf_ring,
+ *                   io_uring_submit, io_uring_submit_and_wait (-errno),
+ *                   and io_uring_register (a syscall()); io_uring_get_sqe
+ *                   is inline in liburing's header, out of reach
  *   SYSFAULT_ERRNO  EIO (default), ENOSPC, EACCES, EMFILE, ENOMEM, EAGAIN,
  *                   ENOTCONN, EPERM, EROFS or a number
  *   SYSFAULT_PATH   only calls on a path containing this text, or on a file
  *                   descriptor opened (by open) from such a path; without
- *                   it, every call counts
+ *                   it, every call counts. The socket calls match it
+ *                   against what they act on instead: the socket's kind
+ *                   ("udp4", "udp6", "tcp4", "tcp6", "unix", "eventfd",
+ *                   "fd"), then for setsockopt the option's name
+ *                   ("udp4 SO_REUSEPORT"), for bind the address
+ *                   ("udp4 127.0.0.1:5353"); epoll_ctl matches the kind of
+ *                   the descriptor it adds, epoll_wait the kind of the first
+ *                   one its set was given (so "udp" leaves the test
+ *                   runner's own sockets and epoll sets alone)
  *   SYSFAULT_NTH    only the Nth matching call (1-based)
  *   SYSFAULT_AFTER  every matching call after the first N
  *                   (neither: every matching call)
@@ -27,8 +43,9 @@
  *   SYSFAULT_LOG    one line per injected failure is appended to this file
  *
  * A failed call does what the real one does on that failure: it returns
- * -1 (NULL for opendir, realpath, fopen and gmtime_r; the error number for
- * pthread_create) with errno set, and leaves nothing behind: a failed
+ * -1 (NULL for opendir, realpath, fopen and gmtime_r;
+ * the error number for pthread_create; its negation for liburing's
+ * functions) with errno set, and leaves nothing behind: a failed
  * close() still closes the descriptor (as Linux does), a failed open()
  * opens nothing.
  */
@@ -53,6 +70,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -393,4 +414,257 @@ struct tm *gmtime_r(const time_t *t, struct tm *out)
 {
 	REAL(gmtime_r);
 	return strike("gmtime_r", true, NULL) ? NULL : real_gmtime_r(t, out);
+}
+
+/* ---- sockets, their waits, io_uring ------------------------------------- */
+
+/* Descriptors made by eventfd(), and the kind of the first descriptor each
+ * epoll set was given (0: none yet), for the text the calls match. */
+static atomic_uchar fd_eventfd[MAX_FDS];
+static char epoll_first[MAX_FDS][16];
+
+/* What @p fd is: "udp4", "tcp6", "unix", "eventfd", or "fd". */
+static void fd_kind(int fd, char *out, size_t outsz)
+{
+	if (fd >= 0 && fd < MAX_FDS && atomic_load(&fd_eventfd[fd])) {
+		snprintf(out, outsz, "eventfd");
+		return;
+	}
+	int dom = 0, type = 0;
+	socklen_t l1 = sizeof(dom), l2 = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l1) != 0 ||
+			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) != 0) {
+		snprintf(out, outsz, "fd");
+		return;
+	}
+	if (dom == AF_UNIX) {
+		snprintf(out, outsz, "unix");
+		return;
+	}
+	snprintf(out, outsz, "%s%s", type == SOCK_DGRAM ? "udp" : "tcp",
+			dom == AF_INET6 ? "6" : "4");
+}
+
+static void sock_kind(int domain, int type, char *out, size_t outsz)
+{
+	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (domain != AF_INET && domain != AF_INET6) {
+		snprintf(out, outsz, domain == AF_UNIX ? "unix" : "fd");
+		return;
+	}
+	snprintf(out, outsz, "%s%s", type == SOCK_DGRAM ? "udp" : "tcp",
+			domain == AF_INET6 ? "6" : "4");
+}
+
+int socket(int domain, int type, int protocol)
+{
+	REAL(socket);
+	char what[16];
+	sock_kind(domain, type, what, sizeof(what));
+	return strike("socket", path_matches(what), what) ? -1
+							  : real_socket(domain, type, protocol);
+}
+
+static const char *opt_name(int level, int name)
+{
+	static const struct {
+		int level, name;
+		const char *text;
+	} opts[] = {{SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT"},
+			{SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR"},
+			{SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF"}, {SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF"},
+			{IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO"},
+			{IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO"},
+			{IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"}};
+	for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+		if (opts[k].level == level && opts[k].name == name) {
+			return opts[k].text;
+		}
+	}
+	return "opt";
+}
+
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	REAL(setsockopt);
+	char kind[16], what[64];
+	fd_kind(fd, kind, sizeof(kind));
+	snprintf(what, sizeof(what), "%s %s", kind, opt_name(level, name));
+	return strike("setsockopt", path_matches(what), what)
+			       ? -1
+			       : real_setsockopt(fd, level, name, val, len);
+}
+
+int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	REAL(bind);
+	char kind[16], host[INET6_ADDRSTRLEN] = "?", what[96];
+	fd_kind(fd, kind, sizeof(kind));
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(what, sizeof(what), "%s %s:%u", kind, host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(what, sizeof(what), "%s [%s]:%u", kind, host, port);
+	} else {
+		snprintf(what, sizeof(what), "%s", kind);
+	}
+	return strike("bind", path_matches(what), what) ? -1 : real_bind(fd, sa, len);
+}
+
+int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	REAL(getsockname);
+	char what[16];
+	fd_kind(fd, what, sizeof(what));
+	return strike("getsockname", path_matches(what), what) ? -1 : real_getsockname(fd, sa, len);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	REAL(sendmsg);
+	char what[16];
+	fd_kind(fd, what, sizeof(what));
+	return strike("sendmsg", path_matches(what), what) ? -1 : real_sendmsg(fd, m, flags);
+}
+
+int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	REAL(sendmmsg);
+	char what[16];
+	fd_kind(fd, what, sizeof(what));
+	return strike("sendmmsg", path_matches(what), what) ? -1 : real_sendmmsg(fd, v, n, flags);
+}
+
+int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
+{
+	REAL(recvmmsg);
+	char what[16];
+	fd_kind(fd, what, sizeof(what));
+	return strike("recvmmsg", path_matches(what), what) ? -1
+							    : real_recvmmsg(fd, v, n, flags, t);
+}
+
+/* syscall(2): SYS_sendmmsg, SYS_recvmmsg and io_uring_register can fail;
+ * every other number goes through (its six arguments as they came). */
+long syscall(long nr, ...)
+{
+	REAL(syscall);
+	va_list ap;
+	va_start(ap, nr);
+	long a[6];
+	for (int k = 0; k < 6; k++) {
+		a[k] = va_arg(ap, long);
+	}
+	va_end(ap);
+	const char *call = nr == SYS_sendmmsg            ? "sendmmsg"
+			   : nr == SYS_recvmmsg          ? "recvmmsg"
+			   : nr == SYS_io_uring_register ? "io_uring_register"
+							 : NULL;
+	if (call != NULL) {
+		char what[16] = "";
+		if (nr != SYS_io_uring_register) {
+			fd_kind((int)a[0], what, sizeof(what));
+		}
+		if (strike(call, nr == SYS_io_uring_register || path_matches(what), what)) {
+			return -1;
+		}
+	}
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+int epoll_create1(int flags)
+{
+	REAL(epoll_create1);
+	if (strike("epoll_create1", true, NULL)) {
+		return -1;
+	}
+	int fd = real_epoll_create1(flags);
+	if (fd >= 0 && fd < MAX_FDS) {
+		epoll_first[fd][0] = '\0';
+	}
+	return fd;
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	REAL(epoll_ctl);
+	char what[16];
+	fd_kind(fd, what, sizeof(what));
+	if (strike("epoll_ctl", path_matches(what), what)) {
+		return -1;
+	}
+	int rc = real_epoll_ctl(epfd, op, fd, ev);
+	if (rc == 0 && op == EPOLL_CTL_ADD && epfd >= 0 && epfd < MAX_FDS &&
+			epoll_first[epfd][0] == '\0') {
+		snprintf(epoll_first[epfd], sizeof(epoll_first[epfd]), "%s", what);
+	}
+	return rc;
+}
+
+int epoll_wait(int epfd, struct epoll_event *ev, int n, int timeout)
+{
+	REAL(epoll_wait);
+	const char *what = epfd >= 0 && epfd < MAX_FDS ? epoll_first[epfd] : "";
+	return strike("epoll_wait", what[0] != '\0' && path_matches(what), what)
+			       ? -1
+			       : real_epoll_wait(epfd, ev, n, timeout);
+}
+
+int eventfd(unsigned int initval, int flags)
+{
+	REAL(eventfd);
+	if (strike("eventfd", true, NULL)) {
+		return -1;
+	}
+	int fd = real_eventfd(initval, flags);
+	if (fd >= 0 && fd < MAX_FDS) {
+		atomic_store(&fd_eventfd[fd], true);
+	}
+	return fd;
+}
+
+/* liburing's, declared here without its header (the shim does not link it;
+ * it is found in the process that calls them). */
+struct io_uring;
+struct io_uring_params;
+struct io_uring_buf_reg;
+int io_uring_queue_init_params(unsigned entries, struct io_uring *ring, struct io_uring_params *p);
+int io_uring_register_buf_ring(struct io_uring *ring, struct io_uring_buf_reg *reg, unsigned f);
+int io_uring_submit(struct io_uring *ring);
+int io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr);
+
+int io_uring_queue_init_params(unsigned entries, struct io_uring *ring, struct io_uring_params *p)
+{
+	REAL(io_uring_queue_init_params);
+	return strike("io_uring_queue_init_params", true, NULL)
+			       ? -S.err
+			       : real_io_uring_queue_init_params(entries, ring, p);
+}
+
+int io_uring_register_buf_ring(struct io_uring *ring, struct io_uring_buf_reg *reg, unsigned f)
+{
+	REAL(io_uring_register_buf_ring);
+	return strike("io_uring_register_buf_ring", true, NULL)
+			       ? -S.err
+			       : real_io_uring_register_buf_ring(ring, reg, f);
+}
+
+int io_uring_submit(struct io_uring *ring)
+{
+	REAL(io_uring_submit);
+	return strike("io_uring_submit", true, NULL) ? -S.err : real_io_uring_submit(ring);
+}
+
+int io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr)
+{
+	REAL(io_uring_submit_and_wait);
+	return strike("io_uring_submit_and_wait", true, NULL)
+			       ? -S.err
+			       : real_io_uring_submit_and_wait(ring, wait_nr);
 }

@@ -217,3 +217,76 @@ Test(dnsio, tcp_connection_limit_and_bad_prefix)
 	close(b);
 	close(c);
 }
+
+/* SIGHUP's new limits (dnsio_limits_set()) apply to the next connection:
+ * one connection allowed, then three. */
+Test(dnsio, new_limits_apply_to_the_next_connection)
+{
+	dnsio_limits_set(NULL, &(struct dnsio_limits){0}); /* NULL-safe */
+	struct dnsio_limits lim = {
+			1, 1, srv.cfg.dns_tcp_idle_ms, srv.cfg.report_rate, srv.cfg.report_log_max};
+	dnsio_limits_set(srv.dnsio, &lim);
+	int a = tcp_connect(), b = tcp_connect();
+	cr_assert(pump_until_readable(b));
+	uint8_t x[16];
+	cr_expect_leq(recv(b, x, sizeof(x), 0), 0, "over the new limit of 1: closed");
+	struct dnsio_counters ctr;
+	dnsio_counters_get(srv.dnsio, &ctr);
+	cr_expect_eq(ctr.tcp_rejected + ctr.tcp_rejected_source, 1);
+	close(b);
+	lim.tcp_max_conns = 3;
+	lim.tcp_max_per_source = 3;
+	dnsio_limits_set(srv.dnsio, &lim);
+	int c = tcp_connect(), d = tcp_connect();
+	uint8_t q[512];
+	size_t n = query(q + 2, 9, "services.lon6.example.net.", DNSWIRE_SOA);
+	dnswire_set16(q, (uint16_t)n);
+	cr_assert_eq(send(d, q, n + 2, 0), (ssize_t)(n + 2));
+	cr_assert(pump_until_readable(d));
+	uint8_t r[1024];
+	cr_expect_gt(recv(d, r, sizeof(r), 0), 14, "the third connection is answered");
+	dnsio_counters_get(srv.dnsio, &ctr);
+	cr_expect_eq(ctr.tcp_rejected + ctr.tcp_rejected_source, 1, "none refused under 3");
+	cr_expect_eq(ctr.tcp_connections, 3);
+	close(a);
+	close(c);
+	close(d);
+}
+
+/* A datagram over the 4 KiB buffer (MSG_TRUNC) is not answered and not a
+ * query; the next one is. */
+Test(dnsio, oversized_datagram_is_not_answered)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	static uint8_t big[5000];
+	size_t n = query(big, 3, "services.lon6.example.net.", DNSWIRE_SOA);
+	(void)n;
+	cr_assert_eq(sendto(s, big, sizeof(big), 0, (struct sockaddr *)&to, sizeof(to)),
+			(ssize_t)sizeof(big));
+	uint8_t q[512], r[1024];
+	n = query(q, 4, "services.lon6.example.net.", DNSWIRE_SOA);
+	cr_assert_eq(sendto(s, q, n, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)n);
+	cr_assert(pump_until_readable(s));
+	cr_assert_gt(recv(s, r, sizeof(r), 0), 12);
+	cr_expect_eq(dnswire_get16(r), 4, "the first answer is the second query's");
+	cr_expect_eq(dnsio_queries_total(srv.dnsio), 1);
+	close(s);
+}
+
+/* The NULL-safe and out-of-range accessors. */
+Test(dnsio, accessors_without_a_module)
+{
+	cr_expect_eq(dnsio_queries_total(NULL), 0);
+	cr_expect_eq(dnsio_zone_serial(NULL), 0);
+	cr_expect_eq(dnsio_zone_serial(srv.dnsio), 0, "no zone without --xfr-allow");
+	struct xfr_zone_counters zc;
+	dnsio_zone_counters(NULL, &zc);
+	cr_expect_eq(zc.versions, 0);
+	dnsio_zone_counters(srv.dnsio, &zc);
+	cr_expect_eq(zc.serial, 0);
+	cr_expect_str_eq(dnsio_io_name((enum dnsio_io)7), "?");
+	cr_expect_str_eq(dnsio_io_name(DNSIO_IO_AUTO), "auto");
+	cr_expect_str_eq(dnsio_io_name(DNSIO_IO_MMSG), "mmsg");
+}

@@ -31,6 +31,7 @@
 #include "server/dns/dnsio.h"
 #include "server/dns/dnsio_internal.h"
 #include "server/dns/dnswire.h"
+#include "server/net/acl.h"
 #include "server/registry/store.h"
 #include "tests/unit/server/free_port.h"
 
@@ -133,6 +134,9 @@ static uv_loop_t loop;
 static struct server_config cfg;
 static struct store *store;
 static char datadir[64];
+/* --dns-allow and response rate limiting for the next start() (none: off). */
+static struct acl *start_acl;
+static struct rrl_config start_rrl;
 
 /* A DNS module on 127.0.0.1:@p port with @p threads workers on @p io. */
 static int start(uint16_t port, uint32_t threads, enum dnsio_io io, struct dnsio **out, char *err,
@@ -176,6 +180,8 @@ static int start(uint16_t port, uint32_t threads, enum dnsio_io io, struct dnsio
 					.data_dir = cfg.data_dir,
 					.threads = threads,
 					.io = io,
+					.acl = start_acl,
+					.rrl = start_rrl,
 					.limits = {cfg.dns_tcp_max_conns,
 							cfg.dns_tcp_max_per_source,
 							cfg.dns_tcp_idle_ms, cfg.report_rate,
@@ -364,6 +370,13 @@ Test(dnsio_io, workers_see_each_change_as_it_returns)
 						dnsio_io_name(paths[p]));
 			}
 		}
+		/* The changes can all be made before the stream's first answer
+		 * (a fast main thread): wait for one, bounded. */
+		for (int spins = 0;
+				spins < 2000 && __atomic_load_n(&h.answered, __ATOMIC_RELAXED) == 0;
+				spins++) {
+			(void)poll(NULL, 0, 1);
+		}
 		h.stop = 1;
 		pthread_join(t, NULL);
 		cr_expect_gt(h.answered, 0, "the stream was answered");
@@ -417,12 +430,27 @@ static int second_start_child(uint16_t port)
 	return strstr(err, "(udp)") != NULL && strstr(err, "in use") != NULL ? 0 : 2;
 }
 
+/* A forked child's end: in a coverage build (ROSTER_COVERAGE) its
+ * counters are written first (_exit() skips that, and what only the child
+ * ran would show as never run). */
+#ifdef ROSTER_COVERAGE
+void __gcov_dump(void);
+#endif
+
+static void child_exit(int code)
+{
+#ifdef ROSTER_COVERAGE
+	__gcov_dump();
+#endif
+	_exit(code);
+}
+
 static int second_start(uint16_t port)
 {
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		_exit(second_start_child(port));
+		child_exit(second_start_child(port));
 	}
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -506,10 +534,237 @@ Test(dnsio_io, refused_io_uring_falls_back)
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		_exit(refused_child());
+		child_exit(refused_child());
 	}
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status), "the child died");
 	cr_expect_eq(WEXITSTATUS(status), 0, "step %d failed", WEXITSTATUS(status));
+}
+
+/* ---- the reply's control message ------------------------------------------- */
+
+union cmsg_room {
+	struct cmsghdr align;
+	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
+
+/* A received message with one control message of @p level, @p type and
+ * @p datalen octets of @p data. */
+static void cmsg_fill(struct msghdr *m, union cmsg_room *room, int level, int type,
+		const void *data, size_t datalen)
+{
+	memset(m, 0, sizeof(*m));
+	memset(room, 0, sizeof(*room));
+	m->msg_control = room->buf;
+	m->msg_controllen = CMSG_SPACE(datalen);
+	struct cmsghdr *c = CMSG_FIRSTHDR(m);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(datalen);
+	memcpy(CMSG_DATA(c), data, datalen);
+}
+
+Test(dnsio_cmsg, ipv4_keeps_the_destination_and_drops_the_interface)
+{
+	struct in_pktinfo pi = {.ipi_ifindex = 3};
+	inet_pton(AF_INET, "192.0.2.7", &pi.ipi_spec_dst);
+	struct msghdr m;
+	union cmsg_room room;
+	cmsg_fill(&m, &room, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	cr_assert_eq(dnsio_reply_cmsg(&m), CMSG_SPACE(sizeof(pi)));
+	struct in_pktinfo out;
+	memcpy(&out, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(out));
+	cr_expect_eq(out.ipi_ifindex, 0);
+	cr_expect_eq(out.ipi_spec_dst.s_addr, pi.ipi_spec_dst.s_addr);
+}
+
+Test(dnsio_cmsg, ipv6_drops_the_interface_unless_link_local)
+{
+	struct in6_pktinfo pi = {.ipi6_ifindex = 4};
+	inet_pton(AF_INET6, "2001:db8::53", &pi.ipi6_addr);
+	struct msghdr m;
+	union cmsg_room room;
+	cmsg_fill(&m, &room, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	cr_assert_eq(dnsio_reply_cmsg(&m), CMSG_SPACE(sizeof(pi)));
+	struct in6_pktinfo out;
+	memcpy(&out, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(out));
+	cr_expect_eq(out.ipi6_ifindex, 0, "a global destination: routed back");
+	inet_pton(AF_INET6, "fe80::1", &pi.ipi6_addr);
+	cmsg_fill(&m, &room, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	cr_assert_eq(dnsio_reply_cmsg(&m), CMSG_SPACE(sizeof(pi)));
+	memcpy(&out, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(out));
+	cr_expect_eq(out.ipi6_ifindex, 4, "link-local needs its interface");
+}
+
+Test(dnsio_cmsg, anything_else_is_no_control_message)
+{
+	struct msghdr m;
+	union cmsg_room room;
+	struct in_pktinfo pi4 = {.ipi_ifindex = 1};
+	struct in6_pktinfo pi6 = {.ipi6_ifindex = 1};
+	int hops = 64;
+	cmsg_fill(&m, &room, IPPROTO_IP, IP_PKTINFO, &pi4, sizeof(pi4));
+	m.msg_flags = MSG_CTRUNC;
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "cut short");
+	cmsg_fill(&m, &room, IPPROTO_IP, IP_PKTINFO, &pi4, sizeof(pi4));
+	m.msg_controllen = sizeof(struct cmsghdr) - 1;
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "shorter than a header");
+	cmsg_fill(&m, &room, IPPROTO_IP, IP_PKTINFO, &pi4, sizeof(pi4) - 4);
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "IPv4 of the wrong length");
+	cmsg_fill(&m, &room, IPPROTO_IP, IP_TTL, &hops, sizeof(hops));
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "IPv4, another type");
+	cmsg_fill(&m, &room, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof(pi6) - 4);
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "IPv6 of the wrong length");
+	cmsg_fill(&m, &room, IPPROTO_IPV6, IPV6_HOPLIMIT, &hops, sizeof(hops));
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "IPv6, another type");
+	cmsg_fill(&m, &room, SOL_SOCKET, SCM_RIGHTS, &hops, sizeof(hops));
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "another level");
+}
+
+/* ---- the access list, rate limiting and oversized datagrams on workers ------ */
+
+/* One SOA query from its own socket; the reply's rcode and TC bit, or -1
+ * when none came within 500 ms. */
+static int ask_rcode(uint16_t port, bool *tc)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	uint8_t q[128], r[1500];
+	size_t len = srv_query(q, 0x0a0b);
+	int rcode = -1;
+	cr_assert_eq(sendto(s, q, len, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)len);
+	for (int spins = 0; spins < 500 && rcode < 0; spins++) {
+		struct pollfd p = {s, POLLIN, 0};
+		(void)poll(&p, 1, 1);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		if (recv(s, r, sizeof(r), MSG_DONTWAIT) > 12 && dnswire_get16(r) == 0x0a0b) {
+			rcode = r[3] & 0xf;
+			*tc = (r[2] & 0x02) != 0;
+		}
+	}
+	close(s);
+	return rcode;
+}
+
+static const enum dnsio_io all_paths[] = {DNSIO_IO_MMSG, DNSIO_IO_URING};
+static const uint32_t all_threads[] = {0, 1, 1};
+
+/* --dns-allow on every UDP path (the main loop, each worker path): a source
+ * outside is answered REFUSED and counted by the ACL. */
+Test(dnsio_io, acl_refuses_on_every_path)
+{
+	struct rs_prefix p;
+	cr_assert_eq(rs_prefix_parse("192.0.2.0/24", &p), 0);
+	for (size_t k = 0; k < 3; k++) {
+		enum dnsio_io io = k == 0 ? DNSIO_IO_AUTO : all_paths[k - 1];
+		if (io == DNSIO_IO_URING && dnsio_uring_probe() != 0) {
+			continue;
+		}
+		cr_assert_eq(acl_new("dns", "--dns-allow", &p, 1, false, &start_acl), 0);
+		uint16_t port = test_free_port();
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(port, all_threads[k], io, &d, err, sizeof(err)), 0, "%s", err);
+		bool tc = false;
+		cr_expect_eq(ask_rcode(port, &tc), DNSWIRE_REFUSED, "%s", dnsio_io_name(io));
+		struct acl_counters ac;
+		acl_counters_get(start_acl, &ac);
+		cr_expect_eq(ac.refused, 1);
+		stop(d);
+		acl_free(start_acl);
+		start_acl = NULL;
+	}
+}
+
+/* Response rate limiting on every UDP path: at 1 a second with slip 2,
+ * a burst from one source is answered once, then slipped (TC=1) or
+ * dropped, and each is counted. */
+Test(dnsio_io, rrl_limits_on_every_path)
+{
+	for (size_t k = 0; k < 3; k++) {
+		enum dnsio_io io = k == 0 ? DNSIO_IO_AUTO : all_paths[k - 1];
+		if (io == DNSIO_IO_URING && dnsio_uring_probe() != 0) {
+			continue;
+		}
+		start_rrl = (struct rrl_config){.rate = 1, .slip = 2, .seed = 1};
+		uint16_t port = test_free_port();
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(port, all_threads[k], io, &d, err, sizeof(err)), 0, "%s", err);
+		int answered = 0, slipped = 0;
+		for (int i = 0; i < 8; i++) {
+			bool tc = false;
+			int rc = ask_rcode(port, &tc);
+			answered += rc == 0 && !tc;
+			slipped += rc == 0 && tc;
+		}
+		struct dnsio_counters c;
+		dnsio_counters_get(d, &c);
+		cr_expect_geq(answered, 1, "%s", dnsio_io_name(io));
+		cr_expect_lt(answered, 8, "%s: limited", dnsio_io_name(io));
+		cr_expect_eq(c.rrl_slipped, (uint64_t)slipped, "%s", dnsio_io_name(io));
+		cr_expect_gt(c.rrl_dropped, 0, "%s", dnsio_io_name(io));
+		cr_expect_eq(answered + slipped + (int)c.rrl_dropped, 8, "%s", dnsio_io_name(io));
+		stop(d);
+		start_rrl = (struct rrl_config){0};
+	}
+}
+
+/* A datagram over the 4 KiB buffer is not answered on either worker path;
+ * the next query is. */
+Test(dnsio_io, oversized_datagram_is_not_answered_by_workers)
+{
+	for (size_t p = 0; p < 2; p++) {
+		if (all_paths[p] == DNSIO_IO_URING && dnsio_uring_probe() != 0) {
+			continue;
+		}
+		uint16_t port = test_free_port();
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(port, 1, all_paths[p], &d, err, sizeof(err)), 0, "%s", err);
+		int s = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+		inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+		static uint8_t big[6000];
+		size_t len = srv_query(big, 1);
+		(void)len;
+		cr_assert_eq(sendto(s, big, sizeof(big), 0, (struct sockaddr *)&to, sizeof(to)),
+				(ssize_t)sizeof(big));
+		close(s);
+		bool tc = false;
+		cr_expect_eq(ask_rcode(port, &tc), 0, "%s", dnsio_io_name(all_paths[p]));
+		cr_expect_eq(dnsio_queries_total(d), 1, "%s: the large one is no query",
+				dnsio_io_name(all_paths[p]));
+		stop(d);
+	}
+}
+
+/* More listen addresses or NS names than the module holds: refused at
+ * start with the limits named. */
+Test(dnsio_io, too_many_addresses_or_names)
+{
+	uv_loop_t l;
+	cr_assert_eq(uv_loop_init(&l), 0);
+	static const char *ns[DNSIO_NS_MAX + 1];
+	struct sockaddr_storage listen[DNSIO_LISTEN_MAX + 1];
+	memset(listen, 0, sizeof(listen));
+	for (size_t k = 0; k < 2; k++) {
+		struct dnsio_context ctx = {
+				.loop = &l,
+				.cfg = {.listen = listen,
+						.nlisten = k == 0 ? DNSIO_LISTEN_MAX + 1 : 1,
+						.answer = {.zone = "services.lon6.example.net.",
+								.ns = ns,
+								.nns = k == 1 ? DNSIO_NS_MAX + 1
+									      : 1}},
+		};
+		struct dnsio *d = (struct dnsio *)1;
+		char err[256] = "";
+		cr_expect_eq(dnsio_start(&ctx, &d, err, sizeof(err)), RS_EINVAL);
+		cr_expect_null(d);
+		cr_expect_str_eq(err, "dns: at most 8 addresses and 8 NS names");
+	}
+	cr_expect_eq(uv_loop_close(&l), 0);
 }

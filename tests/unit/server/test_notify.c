@@ -41,6 +41,7 @@ static unsigned drop_first;      /* NOTIFYs not answered at first */
 static int answer_rcode;         /* the rcode of an answer */
 static bool answer_wrong_first;  /* first a reply that must not match */
 static bool answer_badsig_first; /* first a reply that fails verify */
+static bool answer_odd_first;    /* first a short datagram and a QUERY reply */
 static bool parse_ok = true;     /* every NOTIFY was well formed */
 static char parse_fault[200] = "";
 static struct notify *n;
@@ -167,6 +168,17 @@ static void target_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		cr_assert_geq(uv_udp_try_send(h, &b, 1, addr), 0);
 		return;
 	}
+	if (answer_odd_first) {
+		answer_odd_first = false;
+		uv_buf_t b = uv_buf_init((char *)m, 5);
+		cr_assert_geq(uv_udp_try_send(h, &b, 1, addr), 0);
+		uint8_t q[600];
+		memcpy(q, m, (size_t)nread);
+		rs_wire_store_u16(q + 2, (uint16_t)(DNSWIRE_QR | DNSWIRE_AA)); /* opcode QUERY */
+		b = uv_buf_init((char *)q, (unsigned)nread);
+		cr_assert_geq(uv_udp_try_send(h, &b, 1, addr), 0);
+		return;
+	}
 	if (answer_badsig_first) {
 		answer_badsig_first = false;
 		reply(h, m, (size_t)nread, addr, s->id, 0, mac ^ 0x55);
@@ -194,7 +206,7 @@ static void setup(void)
 	nseen = 0;
 	drop_first = 0;
 	answer_rcode = DNSWIRE_NOERROR;
-	answer_wrong_first = answer_badsig_first = false;
+	answer_wrong_first = answer_badsig_first = answer_odd_first = false;
 	parse_ok = true;
 	parse_fault[0] = '\0';
 	n = NULL;
@@ -563,4 +575,99 @@ ParameterizedTest(struct bad_config *bc, notify, bad_configs_are_refused_with_a_
 	cr_expect_lt(notify_new(&c, &x, err, sizeof(err)), 0);
 	cr_expect_null(x);
 	cr_expect(strstr(err, bc->word) != NULL, "'%s' does not say '%s'", err, bc->word);
+}
+
+/* A signer that fails (its error, or a message or MAC longer than the
+ * room it was given) makes the transmission unsendable: counted as failed,
+ * retried, and acknowledged once the signer works. */
+static unsigned sign_failures;
+
+static int failing_sign(
+		void *ctx, uint8_t *msg, size_t *len, size_t cap, uint8_t *mac, size_t *mac_len)
+{
+	switch (sign_failures++) {
+	case 0:
+		return RS_ENOMEM;
+	case 1:
+		*len = cap + 1; /* longer than the scratch */
+		return 0;
+	case 2:
+		*mac_len = NOTIFY_MAC_MAX + 1;
+		return 0;
+	default:
+		return fake_sign(ctx, msg, len, cap, mac, mac_len);
+	}
+}
+
+static bool failed_three_times(void)
+{
+	return counters().failed >= 3;
+}
+
+Test(notify, a_signer_that_fails_is_retried_until_it_signs)
+{
+	struct notify_signer s = {failing_sign, fake_verify, NULL};
+	sign_failures = 0;
+	signatures = 0;
+	start(10, 20, 40, &s);
+	notify_zone_changed(n, 4);
+	cr_assert(run_until(failed_three_times, 5000));
+	cr_assert(run_until(acked_once, 5000), "acknowledged once signed");
+	cr_expect_eq(nseen, 1, "nothing went out unsigned");
+	struct notify_counters c = counters();
+	cr_expect_eq(c.failed, 3);
+	cr_expect_eq(c.sent, 0, "the first transmission failed");
+	cr_expect_eq(c.retried, 1);
+}
+
+/* An rcode past the names (12) still fails it. */
+Test(notify, an_rcode_without_a_name_fails_it)
+{
+	answer_rcode = 12;
+	start(10, 1000, 1000, NULL);
+	notify_zone_changed(n, 8);
+	cr_assert(run_until(failed_once, 5000));
+	struct notify_counters c = counters();
+	cr_expect_eq(c.acked, 0);
+	cr_expect_eq(c.failed, 1);
+}
+
+/* A datagram too short for a header, and a reply with the right ID but
+ * opcode QUERY, acknowledge nothing: the retry's reply does. */
+Test(notify, short_and_other_opcode_replies_are_ignored)
+{
+	answer_odd_first = true;
+	start(10, 40, 1000, NULL);
+	notify_zone_changed(n, 9);
+	cr_assert(run_until(acked_once, 5000));
+	cr_expect_eq(nseen, 2);
+	struct notify_counters c = counters();
+	cr_expect(c.sent == 1 && c.retried == 1 && c.acked == 1 && c.failed == 0);
+}
+
+/* notify_zone_changed() before notify_start() and after notify_stop() does
+ * nothing; retry_max below retry_first is raised to it. */
+Test(notify, changes_outside_its_life_are_ignored)
+{
+	struct notify_config c = config_of(&target_addr, 10, 50, 10);
+	char err[200];
+	cr_assert_eq(notify_new(&c, &n, err, sizeof(err)), 0, "%s", err);
+	notify_zone_changed(n, 1); /* not started */
+	cr_assert_eq(notify_start(n, &loop, NULL, err, sizeof(err)), 0, "%s", err);
+	run_for(50);
+	cr_expect_eq(nseen, 0);
+	cr_expect_eq(counters().sent, 0);
+}
+
+/* A signer without its verify half signs nothing: the messages go out
+ * unsigned and a plain reply acknowledges them. */
+Test(notify, a_signer_without_verify_is_not_used)
+{
+	struct notify_signer s = {fake_sign, NULL, NULL};
+	signatures = 0;
+	start(10, 40, 1000, &s);
+	notify_zone_changed(n, 2);
+	cr_assert(run_until(acked_once, 5000));
+	cr_expect_eq(signatures, 0);
+	cr_expect_eq(seen[0].arcount, 0, "unsigned");
 }

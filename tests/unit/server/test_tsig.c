@@ -10,7 +10,9 @@
 #include <criterion/parameterized.h>
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/addr.h"
 #include "common/buf.h"
@@ -124,6 +126,26 @@ ParameterizedTestParameters(tsig, keyfile_bad)
 					"keys.conf:1: unexpected character '@'"},
 			{"end inside a key", "key k { algorithm hmac-sha256;",
 					"keys.conf:1: key k.: expected algorithm or secret, found the end"},
+			{"end after key", "key",
+					"keys.conf:1: expected a key name after 'key', found the end"},
+			{"stray character as the name", "key @",
+					"keys.conf:1: unexpected character '@'"},
+			{"stray character for a brace", "key k @",
+					"keys.conf:1: unexpected character '@'"},
+			{"stray character inside a key", "key k { @",
+					"keys.conf:1: unexpected character '@'"},
+			{"algorithm without a name", "key k { algorithm { };",
+					"keys.conf:1: key k.: algorithm without a name"},
+			{"secret without a value", "key k { algorithm hmac-sha256; secret ; };",
+					"keys.conf:1: key k.: secret without a value"},
+			{"a clause that is no word", "key k { \"algorithm\" hmac-sha256; };",
+					"keys.conf:1: key k.: expected algorithm or secret, found algorithm"},
+			{"algorithm name over 31",
+					"key k { algorithm hmac-sha256-and-a-good-deal-more; };",
+					"keys.conf:1: unsupported algorithm 'hmac-sha256-and-a-good-deal-more'"},
+			{"multi-line comment counts lines",
+					"/* one\ntwo\n*/\r\n\tkey k { algorithm x; };",
+					"keys.conf:4: unsupported algorithm 'x'"},
 	};
 	return cr_make_param_array(struct bad_file, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -146,6 +168,72 @@ Test(tsig, keyfile_load_names_a_missing_file)
 	cr_expect_eq(tsig_keyring_load("/nonexistent/keys.conf", &kr, err, sizeof(err)), RS_ECONF);
 	cr_expect_null(kr);
 	cr_expect(strstr(err, "/nonexistent/keys.conf") != NULL, "%s", err);
+}
+
+/* Upper case, '+', '/' and '=' in words, an algorithm written as Knot
+ * writes it (trailing dot), and a secret that is a word. */
+Test(tsig, keyfile_words_as_other_servers_write_them)
+{
+	char err[512] = "";
+	int rc;
+	struct tsig_keyring *kr = parse("KEY Xfr.Key { Algorithm HMAC-SHA512.; Secret AbC+/w==; };",
+			err, sizeof(err), &rc);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(kr->n, 1);
+	cr_expect_eq(kr->keys[0].alg, TSIG_HMAC_SHA512);
+	cr_expect_eq(kr->keys[0].secret_len, 4);
+	cr_expect_not_null(tsig_keyring_find(kr, "xfr.key."));
+	cr_expect_null(tsig_keyring_find(kr, "bad..name"), "an invalid name finds nothing");
+	tsig_keyring_free(kr);
+}
+
+/* A token over 1,023 characters, quoted or not, is refused by name. */
+Test(tsig, keyfile_tokens_over_the_limit)
+{
+	static char text[1200];
+	char err[512] = "";
+	int rc;
+	memset(text, 'a', sizeof(text) - 1);
+	memcpy(text, "key ", 4);
+	cr_expect_null(parse(text, err, sizeof(err), &rc));
+	cr_expect_eq(rc, RS_ECONF);
+	cr_expect_str_eq(err, "keys.conf:1: word too long");
+	memcpy(text, "key \"", 5);
+	cr_expect_null(parse(text, err, sizeof(err), &rc));
+	cr_expect_str_eq(err, "keys.conf:1: string too long");
+}
+
+/* A key file that cannot be read (a directory) or passes 1 MiB: refused,
+ * naming the file and the reason. */
+Test(tsig, keyfile_load_refuses_unreadable_and_oversize_files)
+{
+	char dir[] = "/tmp/roster-tsig-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	struct tsig_keyring *kr = NULL;
+	char err[512] = "";
+	cr_expect_eq(tsig_keyring_load(dir, &kr, err, sizeof(err)), RS_ECONF);
+	cr_expect_null(kr);
+	cr_expect(strstr(err, dir) != NULL && strstr(err, "read error") != NULL, "%s", err);
+	char path[64];
+	snprintf(path, sizeof(path), "%s/keys.conf", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("key k { algorithm hmac-sha256; secret AAEC; };\n", f);
+	for (int i = 0; i < (1 << 20) / 16; i++) {
+		fputs("# padding......\n", f);
+	}
+	fclose(f);
+	cr_expect_eq(tsig_keyring_load(path, &kr, err, sizeof(err)), RS_ECONF);
+	cr_expect_null(kr);
+	cr_expect(strstr(err, "larger than 1048576 octets") != NULL, "%s", err);
+	f = fopen(path, "w");
+	fputs("key k { algorithm hmac-sha256; secret AAEC; };\n", f);
+	fclose(f);
+	cr_expect_eq(tsig_keyring_load(path, &kr, err, sizeof(err)), 0, "%s", err);
+	cr_expect_not_null(kr);
+	tsig_keyring_free(kr);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* ---- against dnspython ------------------------------------------------------ */
@@ -322,6 +410,43 @@ Test(tsig, request_and_multi_message_answer_round_trip)
 		cr_expect_eq(tsig_response_verify(&c2, a, al, 5000 + 301), TSIG_FAIL);
 		cr_expect_eq(c2.error, TSIG_BADTIME);
 	}
+	tsig_keyring_free(kr);
+}
+
+/* What the client checks before the MAC: a state without a key or a
+ * reply without a TSIG RR is FORMERR, another key's name or algorithm is
+ * BADKEY; a message shorter than a header, or longer than its room, is
+ * not signed. */
+Test(tsig, response_checks_before_the_mac)
+{
+	struct tsig_keyring *kr = ring2();
+	uint8_t q[512];
+	size_t qlen = answer_test_query(q, ENGINE_ZONE, DNSWIRE_SOA, 0);
+	struct tsig_state cl, sv;
+	cr_assert_eq(tsig_request_sign(&kr->keys[0], &cl, q, &qlen, sizeof(q), 5000), 0);
+	cr_assert_eq(tsig_request_verify(kr, q, qlen, 5000, &sv), TSIG_OK);
+	uint8_t a[600];
+	memcpy(a, q, 12);
+	a[2] |= 0x80;
+	memset(a + 4, 0, 8);
+	size_t al = 12;
+	cr_assert_eq(tsig_response_sign(&sv, a, &al, sizeof(a), 5000), 0);
+	struct tsig_state none = cl;
+	none.key = NULL;
+	cr_expect_eq(tsig_response_verify(&none, a, al, 5000), TSIG_FORMERR);
+	struct tsig_state other = cl;
+	other.key = &kr->keys[1];
+	cr_expect_eq(tsig_response_verify(&other, a, al, 5000), TSIG_FAIL);
+	cr_expect_eq(other.error, TSIG_BADKEY);
+	struct tsig_state plain = cl;
+	cr_expect_eq(tsig_response_verify(&plain, a, 12, 5000), TSIG_FORMERR, "no TSIG RR");
+	cr_expect_eq(tsig_response_verify(&cl, a, al, 5000), TSIG_OK, "the reply as sent");
+	size_t l = 11;
+	cr_expect_eq(tsig_response_sign(&sv, a, &l, sizeof(a), 5000), RS_ENOSPC, "no header");
+	l = 40;
+	cr_expect_eq(tsig_response_sign(&sv, a, &l, 30, 5000), RS_ENOSPC, "past its room");
+	l = 11;
+	cr_expect_eq(tsig_request_sign(&kr->keys[0], &cl, q, &l, sizeof(q), 1), RS_ENOSPC);
 	tsig_keyring_free(kr);
 }
 

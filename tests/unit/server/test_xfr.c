@@ -430,3 +430,40 @@ Test(xfr, huge_rrset_subset_moves_little_on_a_change)
 	free_pkts(p, n);
 	rs_buf_deinit(&b);
 }
+
+/* xfr_write() called against its contract (no zone, a message size out of
+ * 512..XFR_MSG_MAX, a zone published after answer_process() chose the
+ * serial): RS_EINVAL, a SERVFAIL written instead, counted as failed. */
+Test(xfr, a_callers_bug_is_a_servfail)
+{
+	reg("web", "http", "web-1.example.net", 80, "10.0.0.1", 10);
+	uint8_t q[512], out[65535];
+	size_t len = answer_test_query(q, ZONE, DNSWIRE_AXFR, 0);
+	publish();
+	struct answer_result res = ask(q, len, ANSWER_TCP, "192.0.2.7", out);
+	cr_assert_eq(res.action, ANSWER_TRANSFER);
+	const struct {
+		bool zone;
+		size_t msg_max;
+	} bad[] = {{false, XFR_MSG_MAX}, {true, 511}, {true, XFR_MSG_MAX + 1}};
+	for (size_t k = 0; k <= sizeof(bad) / sizeof(bad[0]); k++) {
+		if (k == sizeof(bad) / sizeof(bad[0])) {
+			/* A newer version than the one the SOA was built at. */
+			reg("web", "http", "web-2.example.net", 81, "10.0.0.2", 10);
+			cr_assert(publish());
+		}
+		struct rs_buf b;
+		rs_buf_init(&b);
+		struct xfr_result xr;
+		bool last = k == sizeof(bad) / sizeof(bad[0]);
+		int rc = xfr_write(fx.an, last || bad[k].zone ? fx.zone : NULL, q,
+				last ? XFR_MSG_MAX : bad[k].msg_max, &b, &xr);
+		cr_expect_eq(rc, RS_EINVAL, "case %zu", k);
+		cr_assert_geq(b.len, 2 + DNSWIRE_HEADER, "case %zu: a framed reply", k);
+		const uint8_t *m = (const uint8_t *)b.data + 2;
+		cr_expect_eq(m[3] & 0xf, DNSWIRE_SERVFAIL, "case %zu", k);
+		cr_expect_eq(xr.messages, 0);
+		rs_buf_deinit(&b);
+	}
+	cr_expect_eq(answer_counters_get(fx.an)->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_FAILED], 4);
+}
