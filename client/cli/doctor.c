@@ -750,6 +750,10 @@ static void check_secondaries(struct doctor *d, uint32_t newest, bool known, con
 	for (size_t i = 0; i < d->a->n_secondaries; i++) {
 		const char *sec = d->a->secondaries[i];
 		snprintf(name, sizeof(name), "%s secondary", sec);
+		if (zone[0] == '\0') {
+			record(d, false, name, "zone unknown: no registry's API answered");
+			continue;
+		}
 		int64_t serial = soa_serial(d, sec, false, zone, why, sizeof(why));
 		if (serial < 0) {
 			record(d, false, name, "%s", why);

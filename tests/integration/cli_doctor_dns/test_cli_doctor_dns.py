@@ -6,18 +6,20 @@ question for another type, an SOA too short for a serial, another id, a
 connection closed, reset or silent mid-answer, glue of the wrong length)
 or relays them to a real rosterd. Each problem must fail its check with a
 line naming it, exit 1, and never crash nor take a spoof for the answer."""
+import json
 import os
 import socket
 import struct
 import sys
 import threading
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client_support"))
 from clientkit import roster  # noqa: E402
 from dns_helpers import ZONE, wait_dns  # noqa: E402
-from harness import Rosterd, free_port  # noqa: E402
+from harness import Rosterd, dead_port, free_port, serve_connections  # noqa: E402
 
 SOA, NS, A, AAAA = 6, 2, 1, 28
 
@@ -320,3 +322,147 @@ def test_a_malformed_ns_answer_is_named(tmp_path, reg, fakes):
     r = doctor(tmp_path, reg, [f2.addr])
     assert "(no NS record in the answer)" in line(r, "ns"), r.stdout
     assert r.returncode == 1
+
+
+# ---- what the doctor makes of the rest ------------------------------------------
+
+def forwarder(port):
+    """A TCP listener on 127.0.0.1 relaying each connection to @p port (the
+    same registry under a second API address); its port."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+
+    def pump(a, b):
+        try:
+            while (data := a.recv(65536)):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle(c):
+        up = socket.create_connection(("127.0.0.1", port))
+        threading.Thread(target=pump, args=(up, c), daemon=True).start()
+        pump(c, up)
+    serve_connections(lst, handle)
+    return lst
+
+
+def http_page(text):
+    """A fake HTTP server answering every request with @p text; its socket."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+
+    def handle(c):
+        with c:
+            c.recv(4096)
+            c.sendall(text.encode())
+    serve_connections(lst, handle)
+    return lst
+
+
+def test_registries_serving_other_ns_are_named_and_json_stays_valid(tmp_path, reg, fakes):
+    fwd = forwarder(reg.api_port)
+    odd = b"\x07a\"b\\c\x01d\0"  # a name with a quote, a backslash and a control octet
+    other = fakes(udp=ns_hook(b"", b"", ns_answer=lambda q: answer(q, [(b"\xc0\x0c", NS, odd)])),
+                  relay=reg.dns_port)
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{reg.api_port} dns=127.0.0.1:{reg.dns_port} "
+                     f"http=127.0.0.1:{reg.http_port}\n"
+                     f"lon6 127.0.0.1:{fwd.getsockname()[1]} dns={other.addr} "
+                     f"http=127.0.0.1:{reg.http_port}\n")
+    try:
+        r = roster("-s", "lon6", "--timeout", "1000", "--json", "doctor",
+                   env={"ROSTER_SITES": str(sites)}, timeout=60)
+    finally:
+        fwd.close()
+    doc = json.loads(r.stdout)
+    assert r.returncode == 1 and doc["ok"] is False, r.stdout
+    ns = [c for c in doc["checks"] if c["check"] == "ns"]
+    assert len(ns) == 1 and not ns[0]["ok"], r.stdout
+    assert ns[0]["detail"] == (f"127.0.0.1:{reg.dns_port} serves NS localhost. ; "
+                               f"{other.addr} serves a\"b\\c d. "), ns[0]
+    agree = [c for c in doc["checks"] if c["check"] == "agree instances"]
+    assert agree and agree[0]["ok"], r.stdout
+
+
+def test_a_serial_ahead_of_the_clock_and_bad_metrics_are_named(tmp_path, reg, fakes):
+    ahead = (int(time.time() * 1000) + 600_000) % 2**32
+
+    def soa(q):
+        return answer(q, [(b"\xc0\x0c", SOA, soa_rdata(ahead))])
+    f = fakes(udp=only_soa(soa), tcp=lambda q: (lambda a: struct.pack("!H", len(a)) + a)(soa(q)),
+              relay=reg.dns_port)
+    page = http_page("HTTP/1.0 404 Not Found\r\n\r\nnothing here\n")
+    port = page.getsockname()[1]
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{reg.api_port} dns={f.addr} http=127.0.0.1:{port}\n")
+    try:
+        r = roster("-s", "lon6", "--timeout", "1000", "doctor",
+                   env={"ROSTER_SITES": str(sites)}, timeout=60)
+    finally:
+        page.close()
+    assert r.returncode == 1, r.stdout
+    got = line(r, "agree serials")
+    assert got.startswith("FAIL ") and f"serves serial {ahead}, 600" in got \
+        and "ahead of this clock" in got, got
+    got = line(r, f"127.0.0.1:{port} http")
+    assert got.startswith("FAIL ") and "not a 200 with roster_build_info" in got, got
+
+
+def test_a_refused_static_file_is_named(tmp_path, reg):
+    page = http_page("HTTP/1.0 200 OK\r\n\r\nroster_build_info{version=\"x\"} 1\n"
+                     "roster_static_ok 0\n")
+    sites = tmp_path / "sites.conf"
+    port = page.getsockname()[1]
+    sites.write_text(f"lon6 127.0.0.1:{reg.api_port} dns=127.0.0.1:{reg.dns_port} "
+                     f"http=127.0.0.1:{port}\n")
+    try:
+        r = roster("-s", "lon6", "--timeout", "1000", "doctor",
+                   env={"ROSTER_SITES": str(sites)}, timeout=60)
+    finally:
+        page.close()
+    assert r.returncode == 1, r.stdout
+    assert line(r, f"127.0.0.1:{port} http").startswith("ok "), r.stdout
+    got = line(r, f"127.0.0.1:{port} static")
+    assert got.startswith("FAIL ") and "roster_static_ok 0" in got, got
+
+
+def test_no_registry_answering_leaves_the_zone_unknown(tmp_path, fakes):
+    api = dead_port()
+    sec = fakes(udp=lambda q: [answer(q, [(b"\xc0\x0c", SOA, soa_rdata(7))])])
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{api.getsockname()[1]} dns={sec.addr} "
+                     f"http=127.0.0.1:{api.getsockname()[1]}\n")
+    try:
+        r = roster("-s", "lon6", "--timeout", "1000", "doctor", "--secondary", sec.addr,
+                   env={"ROSTER_SITES": str(sites)}, timeout=60)
+    finally:
+        api.close()
+    assert r.returncode == 1, r.stdout
+    for check, want in ((f"{sec.addr} dns-udp", "zone unknown: no registry's API answered"),
+                        (f"{sec.addr} dns-tcp", "zone unknown"),
+                        ("agree instances", "no registry listed its instances"),
+                        (f"{sec.addr} secondary", "zone unknown: no registry's API answered")):
+        got = line(r, check)
+        assert got.startswith("FAIL ") and want in got, (check, got)
+    assert " ns: " not in r.stdout and "agree serials" not in r.stdout, r.stdout
+
+
+def test_a_secondary_with_no_registry_serial_to_compare(tmp_path, reg, fakes):
+    refusing = fakes(udp=only_soa(lambda q: answer(q, rcode=5)),
+                     tcp=lambda q: (lambda a: struct.pack("!H", len(a)) + a)(answer(q, rcode=5)),
+                     relay=reg.dns_port)
+    sec = fakes(udp=lambda q: [answer(q, [(b"\xc0\x0c", SOA, soa_rdata(7))])])
+    r = doctor(tmp_path, reg, [refusing.addr], "--secondary", sec.addr)
+    assert r.returncode == 1, r.stdout
+    for tr in ("udp", "tcp"):
+        assert "rcode 5 (REFUSED)" in line(r, f"{refusing.addr} dns-{tr}"), r.stdout
+    got = line(r, f"{sec.addr} secondary")
+    assert got.startswith("FAIL ") and "serial 7, and no registry's serial to compare" in got, got
