@@ -200,8 +200,10 @@ static int dns_ask(const char *endpoint, bool tcp, const char *name, uint16_t qt
 		}
 	}
 	close(fd);
-	if (rc == 0 && (ans->len < 12 || ans->msg[0] != q[0] || ans->msg[1] != q[1])) {
-		rc = -EPROTO;
+	if (rc == 0 && ans->len < 12) {
+		rc = -EBADMSG; /* TCP only: UDP waits on past a short datagram */
+	} else if (rc == 0 && (ans->msg[0] != q[0] || ans->msg[1] != q[1])) {
+		rc = -EPROTO; /* TCP only: UDP waits on past another id (a spoof) */
 	}
 	return rc;
 }
@@ -242,31 +244,56 @@ static long name_read(const struct dns_answer *a, size_t off, char *text, size_t
 	return -1;
 }
 
-/* Walk the answer section: calls @p cb with each record of @p type. */
+static const char *const rcode_names[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+		"REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"};
+
+/* Walk the answer section: calls @p cb with each record of @p type; the
+ * count of them, or -1 with @p why (may be NULL) saying what is wrong: the
+ * rcode, a question for another type, or a name or record running past
+ * the end (a compression loop too). */
 static int answers_of(const struct dns_answer *a, uint16_t type,
 		void (*cb)(const struct dns_answer *a, size_t rdata, uint16_t rdlen, void *ud),
-		void *ud)
+		void *ud, char *why, size_t whysz)
 {
-	if ((a->msg[3] & 0x0f) != 0) {
-		return -(a->msg[3] & 0x0f); /* the rcode, negated */
-	}
-	unsigned qd = (unsigned)a->msg[4] << 8 | a->msg[5],
+	char dummy[1];
+	why = why != NULL ? why : dummy;
+	whysz = why != dummy ? whysz : sizeof(dummy);
+	unsigned rcode = a->msg[3] & 0x0f, qd = (unsigned)a->msg[4] << 8 | a->msg[5],
 		 an = (unsigned)a->msg[6] << 8 | a->msg[7];
+	if (rcode != 0) {
+		snprintf(why, whysz, "rcode %u (%s)", rcode,
+				rcode_names[rcode] != NULL ? rcode_names[rcode] : "unassigned");
+		return -1;
+	}
 	long off = 12;
-	for (unsigned i = 0; i < qd && off >= 0; i++) {
+	for (unsigned i = 0; i < qd; i++) {
 		off = name_read(a, (size_t)off, NULL, 0);
-		off = off >= 0 ? off + 4 : off;
+		if (off < 0 || (size_t)off + 4 > a->len) {
+			snprintf(why, whysz, "malformed answer: question %u runs past its end",
+					i + 1);
+			return -1;
+		}
+		uint16_t qt = (uint16_t)(a->msg[off] << 8 | a->msg[off + 1]);
+		if (i == 0 && qt != type) {
+			snprintf(why, whysz, "the answer is to another question (type %u)", qt);
+			return -1;
+		}
+		off += 4;
 	}
 	int found = 0;
-	for (unsigned i = 0; i < an && off >= 0; i++) {
+	for (unsigned i = 0; i < an; i++) {
 		off = name_read(a, (size_t)off, NULL, 0);
-		if (off < 0 || (size_t)off + 10 > a->len) {
-			return -100;
-		}
-		const uint8_t *p = a->msg + off;
+		bool fits = off >= 0 && (size_t)off + 10 <= a->len;
+		const uint8_t *p = fits ? a->msg + off : a->msg;
 		uint16_t t = (uint16_t)(p[0] << 8 | p[1]), rdlen = (uint16_t)(p[8] << 8 | p[9]);
-		if ((size_t)off + 10 + rdlen > a->len) {
-			return -100;
+		const char *bad = off < 0 ? "its owner name is cut short or loops"
+				  : !fits ? "its type, class, TTL or length is cut short"
+				  : (size_t)off + 10 + rdlen > a->len ? "its data runs past the end"
+								      : NULL;
+		if (bad != NULL) {
+			snprintf(why, whysz, "malformed answer: record %u of %u: %s", i + 1, an,
+					bad);
+			return -1;
 		}
 		if (t == type) {
 			cb(a, (size_t)off + 10, rdlen, ud);
@@ -274,7 +301,7 @@ static int answers_of(const struct dns_answer *a, uint16_t type,
 		}
 		off += 10 + rdlen;
 	}
-	return off < 0 ? -100 : found;
+	return found;
 }
 
 static void soa_serial_cb(const struct dns_answer *a, size_t rdata, uint16_t rdlen, void *ud)
@@ -299,14 +326,22 @@ static int64_t soa_serial(struct doctor *d, const char *endpoint, bool tcp, cons
 	}
 	int64_t serial = -1;
 	int rc = dns_ask(endpoint, tcp, zone, 6 /* SOA */, rs_clock_mono_ms() + d->timeout_ms, ans);
+	char bad[160];
 	if (rc == -ETIMEDOUT) {
 		snprintf(why, whysz, "no answer in %u ms (packets dropped, or nothing listens)",
 				d->timeout_ms);
+	} else if (rc == -EBADMSG || rc == -EPROTO || rc == -ECONNRESET) {
+		snprintf(why, whysz, "%s",
+				rc == -EBADMSG  ? "malformed answer: shorter than a DNS header"
+				: rc == -EPROTO ? "the answer's id is not the query's"
+						: "the connection was closed or reset mid-answer");
 	} else if (rc < 0) {
 		snprintf(why, whysz, "%s", strerror(-rc));
-	} else if ((rc = answers_of(ans, 6, soa_serial_cb, &serial)) <= 0 || serial < 0) {
-		snprintf(why, whysz, "no SOA for %s (rcode %d)", zone, rc < 0 ? -rc : 0);
-		serial = -1;
+	} else if ((rc = answers_of(ans, 6, soa_serial_cb, &serial, bad, sizeof(bad))) < 0) {
+		snprintf(why, whysz, "no SOA for %s: %s", zone, bad);
+	} else if (serial < 0) {
+		snprintf(why, whysz, "no SOA for %s in the answer%s", zone,
+				rc > 0 ? " (its record is too short for a serial)" : "");
 	}
 	free(ans);
 	return serial;
@@ -325,6 +360,7 @@ static int http_metrics(
 	rc = rc == 0 ? send_all(fd, req, sizeof(req) - 1, deadline) : rc;
 	size_t cap = 4u << 20;
 	char *body = rc == 0 ? malloc(cap + 1) : NULL;
+	rc = rc == 0 && body == NULL ? -ENOMEM : rc;
 	ssize_t got = body != NULL ? recv_upto(fd, body, cap, true, deadline) : rc;
 	if (fd >= 0) {
 		close(fd);
@@ -387,12 +423,21 @@ static char *instance_set(struct roster_client *c, char *why, size_t whysz)
 			if (!failed && (lines[n] = strdup(line)) != NULL) {
 				bytes += strlen(line) + 1;
 				n++;
+			} else if (!failed) {
+				failed = true; /* an instance left out would read as a disagreement
+						*/
+			}
+			if (failed) {
+				snprintf(why, whysz, "out of memory");
 			}
 		}
 		roster_result_free(r);
 	}
 	roster_list_free(l);
 	char *out = failed ? NULL : calloc(1, bytes);
+	if (!failed && out == NULL) {
+		snprintf(why, whysz, "out of memory");
+	}
 	if (n > 0) {
 		qsort(lines, n, sizeof(*lines), cmp_str);
 	}
@@ -420,11 +465,21 @@ static void ns_name_cb(const struct dns_answer *a, size_t rdata, uint16_t rdlen,
 	}
 }
 
+/* An A (4 octets) or AAAA (16) record's address; one of another length is
+ * not an address, whichever type it came as. */
+struct addr_ud {
+	char *set;
+	uint16_t type;
+};
+
 static void addr_cb(const struct dns_answer *a, size_t rdata, uint16_t rdlen, void *ud)
 {
+	const struct addr_ud *u = ud;
 	char text[INET6_ADDRSTRLEN];
-	if (inet_ntop(rdlen == 4 ? AF_INET : AF_INET6, a->msg + rdata, text, sizeof(text))) {
-		char *set = ud;
+	if (rdlen == (u->type == 1 ? 4 : 16) &&
+			inet_ntop(rdlen == 4 ? AF_INET : AF_INET6, a->msg + rdata, text,
+					sizeof(text))) {
+		char *set = u->set;
 		if (strlen(set) + strlen(text) + 2 < 2048) {
 			strcat(set, text);
 			strcat(set, " ");
@@ -444,7 +499,8 @@ static void ns_addresses(
 			uint16_t t = k == 0 ? 1 : 28;
 			if (dns_ask(dns, false, ns, t, rs_clock_mono_ms() + d->timeout_ms, ans) ==
 					0) {
-				(void)answers_of(ans, t, addr_cb, set);
+				struct addr_ud u = {set, t};
+				(void)answers_of(ans, t, addr_cb, &u, NULL, 0);
 			}
 		}
 		free(ans);
@@ -498,15 +554,20 @@ static void endpoint_host(const char *ep, char *out, size_t outsz)
 static void check_ns(
 		struct doctor *d, const struct doctor_registry *regs, size_t n, const char *zone)
 {
-	char first[2048] = "", addrs[2048] = "";
+	char first[2048] = "", addrs[2048] = "", bad[160] = "";
 	bool same = true, got = false;
 	struct dns_answer *ans = malloc(sizeof(*ans));
+	snprintf(bad, sizeof(bad), "%s", ans != NULL ? "" : ": out of memory");
 	for (size_t i = 0; ans != NULL && i < n; i++) {
-		char set[2048] = "";
-		if (dns_ask(regs[i].dns, false, zone, 2, rs_clock_mono_ms() + d->timeout_ms, ans) !=
-						0 ||
-				answers_of(ans, 2, ns_name_cb, set) <= 0) {
+		char set[2048] = "", why[150] = "no NS record in the answer";
+		int rc = dns_ask(regs[i].dns, false, zone, 2, rs_clock_mono_ms() + d->timeout_ms,
+				ans);
+		if (rc != 0) {
 			continue; /* the DNS checks already failed it */
+		}
+		if (answers_of(ans, 2, ns_name_cb, set, why, sizeof(why)) <= 0) {
+			snprintf(bad, sizeof(bad), " (%s)", why);
+			continue;
 		}
 		if (!got) {
 			snprintf(first, sizeof(first), "%s", set);
@@ -525,7 +586,7 @@ static void check_ns(
 	}
 	free(ans);
 	if (!got) {
-		record(d, false, "ns", "no registry answered NS for %s", zone);
+		record(d, false, "ns", "no registry answered NS for %s%s", zone, bad);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -689,6 +750,10 @@ static void check_secondaries(struct doctor *d, uint32_t newest, bool known, con
 	for (size_t i = 0; i < d->a->n_secondaries; i++) {
 		const char *sec = d->a->secondaries[i];
 		snprintf(name, sizeof(name), "%s secondary", sec);
+		if (zone[0] == '\0') {
+			record(d, false, name, "zone unknown: no registry's API answered");
+			continue;
+		}
 		int64_t serial = soa_serial(d, sec, false, zone, why, sizeof(why));
 		if (serial < 0) {
 			record(d, false, name, "%s", why);

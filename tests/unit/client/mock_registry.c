@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef MOCK_UNWRAPPED_ALLOC
+/* Built into a test linked with allocfail (ld --wrap=malloc): the mock's own
+ * allocations go to the real allocator, so that only the client's fail. */
+void *__real_malloc(size_t n);
+#define malloc __real_malloc
+#endif
+
 static void write_done_cb(uv_write_t *w, int status)
 {
 	(void)status;
