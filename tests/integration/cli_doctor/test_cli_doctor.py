@@ -92,11 +92,20 @@ def test_a_registry_down_is_named(site):
 def test_a_dns_listener_that_drops_packets_is_named(site):
     tmp_path, regs, sites = site
     # Bound, never answering: UDP queries vanish, TCP connects but hears nothing.
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    port = udp.getsockname()[1]
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", port))
+    # A UDP port the kernel chose may be taken on TCP: try again until both bind.
+    for _ in range(100):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            udp.close()
+            tcp.close()
+    else:
+        raise AssertionError("no port free on both UDP and TCP in 100 tries")
     tcp.listen(8)
     try:
         sites.write_text(sites_line(regs[0]) + sites_line(regs[1], dns=f"127.0.0.1:{port}"))
