@@ -169,6 +169,38 @@ static void tiny(const char *file)
 	cr_assert_eq(truncate(file, 100), 0);
 }
 
+/* Both meta pages alike, so that whichever is current holds the damage. */
+static void both_metas(const char *file, off_t at, const void *bytes, size_t len)
+{
+	overwrite(file, at, bytes, len);
+	overwrite(file, 4096 + at, bytes, len);
+}
+
+static void meta_page_size(const char *file)
+{
+	both_metas(file, 40, "\xe8\x03\0\0", 4); /* 1000: not a power of two */
+}
+
+static void meta_flags(const char *file)
+{
+	overwrite(file, 10, "\x01\0", 2); /* a branch page's flags on meta page 0 */
+}
+
+static void meta_last_page(const char *file)
+{
+	both_metas(file, 136, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
+}
+
+static void meta_root(const char *file)
+{
+	both_metas(file, 128, "\x01\0\0\0\0\0\0\0", 8); /* page 1: a meta page */
+}
+
+static void meta1_cut(const char *file)
+{
+	cr_assert_eq(truncate(file, 4096 + 100), 0);
+}
+
 static const struct damage cases[] = {
 		{"truncated to half", truncate_half, "truncated"},
 		{"meta page 0 magic", meta0_magic, "meta page 0"},
@@ -177,6 +209,11 @@ static const struct damage cases[] = {
 		{"a page zeroed", zero_leaf, ""},
 		{"a node's size past its page", node_size, "runs past its page"},
 		{"100 bytes", tiny, "meta page 0"},
+		{"a page size of 1000", meta_page_size, "page size 1000"},
+		{"meta page 0 flags", meta_flags, "flags 0x1"},
+		{"a last page past any file", meta_last_page, "last page"},
+		{"a root on a meta page", meta_root, "root page 1"},
+		{"meta page 1 cut off", meta1_cut, "meta page 1 is cut off"},
 };
 
 /* The parameter is an index: criterion may run a test in a fresh process
@@ -300,5 +337,44 @@ Test(persist_check, backup_is_checked_and_restored_and_prune_keeps_the_newest)
 		snprintf(f, sizeof(f), "%s/%s", dir, names[k]);
 		cr_expect_eq(access(f, F_OK), 0, "%s", names[k]);
 	}
+	rmrf(dir);
+}
+
+Test(persist_check, a_file_that_cannot_be_read_is_named_not_called_damaged)
+{
+	char *dir = tmpdir();
+	char data[128], err[1024], note[256];
+	struct persist_check_stats st;
+	/* No file: ENOENT, for the caller to decide. */
+	path_of(data, sizeof(data), dir, "data.mdb");
+	cr_expect_eq(persist_check_file(data, &st, err, sizeof(err)), RS_ENOENT);
+	cr_expect_not_null(strstr(err, "cannot open"), "%s", err);
+	/* A directory where the data file should be: its read fails. */
+	cr_assert_eq(mkdir(data, 0750), 0);
+	int rc = persist_check_file(data, &st, err, sizeof(err));
+	cr_expect_eq(rc, -EISDIR, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot read meta page 0"), "%s", err);
+	rc = persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err));
+	cr_expect_eq(rc, -EISDIR);
+	cr_expect_not_null(strstr(err, "cannot check"), "%s", err);
+	cr_assert_eq(rmdir(data), 0);
+	/* A path too long for the files in it. */
+	char deep[4200];
+	memset(deep, 'd', sizeof(deep) - 1);
+	deep[0] = '/';
+	deep[sizeof(deep) - 1] = '\0';
+	char long_err[4400];
+	cr_expect_eq(persist_check_dir(deep, &st, note, sizeof(note), long_err, sizeof(long_err)),
+			RS_ERANGE);
+	cr_expect_not_null(strstr(long_err, "path too long"));
+	cr_expect_eq(persist_marker_write(deep), RS_ERANGE);
+	/* An empty lock file nobody uses: LMDB sizes it. */
+	make_store(dir, 10);
+	char lock[128];
+	path_of(lock, sizeof(lock), dir, "lock.mdb");
+	cr_assert_eq(truncate(lock, 0), 0);
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	cr_expect_str_empty(note);
 	rmrf(dir);
 }
