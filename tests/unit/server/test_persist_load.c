@@ -350,3 +350,74 @@ Test(persist_load, a_load_without_memory_fails_whole_and_deletes_nothing)
 		make_damaged_store();
 	}
 }
+
+/* ---- the store hooks and open, without memory ------------------------------------- */
+
+Test(persist_load, a_write_without_memory_for_its_record_is_refused_and_never_half_written)
+{
+	struct persist *p;
+	char err[512];
+	cr_assert_eq(persist_open(dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), 0, "%s", err);
+	struct store_limits l;
+	store_limits_default(&l);
+	struct store *s = store_new(&l, persist_ops(), p, 1000);
+	cr_assert_not_null(s);
+	/* Large metadata: the record buffer must grow for it. */
+	static char big[600];
+	memset(big, 'v', sizeof(big) - 1);
+	const struct store_meta meta[2] = {{"a", big}, {"b", big}};
+	size_t ok = 0;
+	for (size_t k = 1;; k++) {
+		char host[64];
+		snprintf(host, sizeof(host), "h%zu.example.net", k);
+		struct store_registration r = {.service = "web",
+				.protocol = "tcp",
+				.host = host,
+				.port = 1,
+				.meta = meta,
+				.nmeta = 2};
+		bool created;
+		uint64_t rev;
+		allocfail_arm(k);
+		int rc = store_register(s, &r, 1000, 1, &created, &rev);
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		cr_expect(rc == 0 || rc == RS_ENOMEM, "k=%zu: %s", k, rs_strerror(rc));
+		cr_expect(rc == 0 || struck, "k=%zu", k);
+		ok += rc == 0;
+		cr_assert_eq(persist_batch_commit(p), 0);
+		if (!struck) {
+			break;
+		}
+	}
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	/* What was acknowledged is on disk, whole; nothing else. */
+	struct loaded a = load();
+	cr_assert_eq(a.rc, 0);
+	cr_expect_eq(a.ninst, ok);
+	cr_expect_eq(a.dropped, 0, "a half-written record");
+}
+
+Test(persist_load, an_open_without_memory_or_on_a_file_is_refused_by_name)
+{
+	struct persist *p = NULL;
+	char err[512];
+	allocfail_arm(1);
+	cr_expect_eq(persist_open(dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), RS_ENOMEM);
+	allocfail_disarm();
+	cr_expect_null(p);
+	cr_expect_str_eq(err, "out of memory");
+	char file[96];
+	snprintf(file, sizeof(file), "%s/file", dir);
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_expect_eq(persist_open(file, 1 << 20, 64 << 20, &p, err, sizeof(err)), -ENOTDIR);
+	cr_expect_not_null(strstr(err, "not a directory"), "%s", err);
+	char deep[128];
+	snprintf(deep, sizeof(deep), "%s/no/such", dir);
+	cr_expect_eq(persist_open(deep, 1 << 20, 64 << 20, &p, err, sizeof(err)), -ENOENT);
+	cr_expect_not_null(strstr(err, deep), "%s", err);
+	cr_expect_eq(persist_close(NULL), 0);
+}
