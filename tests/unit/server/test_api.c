@@ -34,6 +34,7 @@
 #include "proto/frame.h"
 #include "roster.pb-c.h"
 #include "server/api/api.h"
+#include "server/api/tokens.h"
 #include "server/registry/store.h"
 
 typedef Roster__V1__Request Request;
@@ -1179,4 +1180,91 @@ Test(api, a_connection_whose_peer_cannot_be_named_is_served)
 	close(r);
 	PUMP_UNTIL(counters()->connections == 0);
 	cr_expect_eq(counters()->connections, 0);
+}
+
+/* ---- the token file: memory and reads ------------------------------------------------ */
+
+/* Nine tokens (past the first size of the set), upper-case hex, tabs, a
+ * CRLF line, every glob character. */
+static const char many_tokens[] =
+		"# the operators\n"
+		"t1 sha256:EA77193CC4E6F18656F3130E296203880C4B9B3772AFC855211B82FDD46E9185 "
+		"write:Web-?[ab]!*,read\n"
+		"t2\tsha256:0000000000000000000000000000000000000000000000000000000000000002\tadmin\r\n"
+		"  # an indented comment\n"
+		"t3 sha256:0000000000000000000000000000000000000000000000000000000000000003 "
+		"write:a,write:b\n"
+		"t4 sha256:0000000000000000000000000000000000000000000000000000000000000004 read\n"
+		"t5 sha256:0000000000000000000000000000000000000000000000000000000000000005 read\n"
+		"t6 sha256:0000000000000000000000000000000000000000000000000000000000000006 read\n"
+		"t7 sha256:0000000000000000000000000000000000000000000000000000000000000007 read\n"
+		"t8 sha256:0000000000000000000000000000000000000000000000000000000000000008 read\n"
+		"t.9_x sha256:00000000000000000000000000000000000000000000000000000000000000f9 "
+		"read\n";
+
+Test(api, a_token_file_without_memory_is_refused_whole)
+{
+	for (size_t k = 1;; k++) {
+		struct api_tokens *t = NULL;
+		char err[256] = "";
+		allocfail_arm(k);
+		int rc = api_tokens_parse(many_tokens, strlen(many_tokens), &t, err, sizeof(err));
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (rc == 0) {
+			cr_expect_not(struck, "k=%zu: parsed with a failure", k);
+			cr_assert_eq(t->n, 9);
+			cr_expect_str_eq(t->v[0].name, "t1");
+			cr_expect_eq(t->v[0].digest[0], 0xea);
+			cr_assert_eq(t->v[0].nglobs, 1);
+			cr_expect_str_eq(t->v[0].globs[0], "web-?[ab]!*");
+			cr_expect_eq(t->v[2].nglobs, 2);
+			cr_expect_str_eq(t->v[8].name, "t.9_x");
+			api_tokens_free(t);
+			break;
+		}
+		cr_expect(struck, "k=%zu: %s", k, err);
+		cr_expect_eq(rc, RS_ENOMEM, "k=%zu: %s", k, err);
+		cr_expect_not_null(strstr(err, "out of memory"), "k=%zu: %s", k, err);
+		cr_expect_null(t);
+	}
+}
+
+Test(api, a_token_file_that_cannot_be_read_is_refused_by_name)
+{
+	struct api_tokens *t = NULL;
+	char err[512] = "";
+	/* Missing. */
+	cr_expect_eq(api_tokens_load(F.tokens, &t, err, sizeof(err)), -ENOENT);
+	cr_expect_not_null(strstr(err, F.tokens), "%s", err);
+	/* A read that fails. */
+	write_file(F.tokens, many_tokens);
+	fault_set()("read", "tokens", 0, EIO);
+	int rc = api_tokens_load(F.tokens, &t, err, sizeof(err));
+	unsigned long struck = fault_struck();
+	fault_set()("", NULL, 0, EIO);
+	cr_expect_eq(rc, -EIO);
+	cr_expect_geq(struck, 1);
+	cr_expect_not_null(strstr(err, F.tokens), "%s", err);
+	cr_expect_null(t);
+	/* Its buffer without memory. */
+	allocfail_arm(1);
+	rc = api_tokens_load(F.tokens, &t, err, sizeof(err));
+	allocfail_disarm();
+	cr_expect_eq(rc, RS_ENOMEM);
+	cr_expect_not_null(strstr(err, "out of memory"), "%s", err);
+	/* Larger than 1 MiB. */
+	FILE *f = fopen(F.tokens, "w");
+	cr_assert_not_null(f);
+	for (int k = 0; k < (1 << 20) / 62 + 1; k++) { /* 62 bytes each */
+		fputs("# padding padding padding padding padding padding padding pad\n", f);
+	}
+	cr_assert_eq(fclose(f), 0);
+	cr_expect_eq(api_tokens_load(F.tokens, &t, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "larger than"), "%s", err);
+	/* And a good one loads. */
+	write_file(F.tokens, many_tokens);
+	cr_assert_eq(api_tokens_load(F.tokens, &t, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(t->n, 9);
+	api_tokens_free(t);
 }
