@@ -85,12 +85,13 @@ TestSuite(server, .init = setup, .fini = teardown);
 /* Configure from flags (after the data dir and the three listeners). */
 static void configure(const char *extra)
 {
-	char full[1024], buf[1024];
+	char full[512], buf[512];
 	char *argv[ARGV_SPLIT_MAX + 1];
-	snprintf(full, sizeof(full),
+	int n = snprintf(full, sizeof(full),
 			"rosterd --data %s --api 127.0.0.1:%u --dns 127.0.0.1:%u --http 127.0.0.1:%u "
 			"--site test --domain example.org %s",
 			F.dir, F.api, F.dns, F.http, extra);
+	cr_assert(n > 0 && (size_t)n < sizeof(full), "flags too long");
 	int argc = argv_split(full, buf, argv);
 	config_defaults(&F.srv.cfg);
 	char err[512];
@@ -174,10 +175,16 @@ Test(server, starts_counts_reloads_and_stops_cleanly)
 	server_stop(&F.srv);
 	server_stop(&F.srv);
 	uv_run(&F.loop, UV_RUN_DEFAULT);
+	/* A module not running leaves its part of the snapshot zero. */
+	server_stats_collect(&F.srv, &snap);
+	cr_expect_not(snap.dns.running);
+	cr_expect_not(snap.http.running);
+	cr_expect_eq(snap.api.accepted, 0);
+	cr_expect_eq(snap.persist.backups, 0);
+	cr_expect_eq(snap.store.sizes.instances, 0);
 	server_close(&F.srv);
 	F.opened = false;
 	cr_expect_eq(F.srv.exit_code, 0);
-	/* A module not running leaves its part of the snapshot zero. */
 	cr_expect_null(F.srv.api);
 }
 
