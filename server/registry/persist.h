@@ -160,7 +160,10 @@ __attribute__((warn_unused_result)) int persist_marker_write(const char *dir);
  * checked (persist_check_file()), the directory locked (no rosterd may run
  * on it), the file copied in and fsync'd, the current data file moved aside
  * as data.mdb.before-restore-<time>, the copy renamed into place, and the
- * lock file dropped. Nothing is changed when the file is damaged.
+ * lock file dropped. Nothing is changed when the file is damaged; a
+ * restore that fails after moving the old file aside puts it back (the
+ * message says "the store is left as it was", or names the file when even
+ * that failed).
  * @param note set to the line to print on success.
  * @return 0, RS_ESTORE_DAMAGED (the file), RS_EBUSY (a process uses the
  *         store), or an errno code; @p err names the problem.
@@ -171,7 +174,9 @@ __attribute__((warn_unused_result)) int persist_restore(const char *dir, const c
 /**
  * Move the store of @p dir aside (data.mdb.reset-<time>) and drop its lock
  * file; persist_open_flags() with PERSIST_OPEN_RESET calls it with the
- * directory locked.
+ * directory locked. When dropping the lock file or syncing the directory
+ * fails after the move, the data file is moved back: a failed reset leaves
+ * the store as it was.
  * @return 0, RS_EBUSY (another process uses the store), or an errno code.
  */
 __attribute__((warn_unused_result)) int persist_reset(
