@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -376,5 +377,77 @@ Test(persist_check, a_file_that_cannot_be_read_is_named_not_called_damaged)
 	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
 			err);
 	cr_expect_str_empty(note);
+	rmrf(dir);
+}
+
+/* Another process holding LMDB's lock file (a shared lock on its first
+ * byte, as a reader does): a reset and a restore are refused naming it, and
+ * so is a damaged lock file, which cannot be rebuilt under it. */
+Test(persist_check, a_store_another_process_uses_is_not_reset_restored_or_rebuilt)
+{
+	char *dir = tmpdir();
+	make_store(dir, 10);
+	char lock[128], bk[160], err[1024], note[1024];
+	path_of(lock, sizeof(lock), dir, "lock.mdb");
+	snprintf(bk, sizeof(bk), "%s.bk.mdb", dir);
+	struct persist *p;
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	uint64_t bytes;
+	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(persist_close(p), 0);
+	int ready[2], stop[2];
+	cr_assert_eq(pipe(ready), 0);
+	cr_assert_eq(pipe(stop), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(stop[1]);
+		int fd = open(lock, O_RDONLY);
+		struct flock fl = {
+				.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+		char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+		(void)!write(ready[1], &c, 1);
+		(void)!read(stop[0], &c, 1); /* until the parent closes it */
+		_exit(0);
+	}
+	close(stop[0]);
+	char c = 0;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	cr_assert_eq(c, 'y', "the child holds the lock");
+	char want[32];
+	snprintf(want, sizeof(want), "process %d", (int)pid);
+	cr_expect_eq(persist_reset(dir, note, sizeof(note), err, sizeof(err)), RS_EBUSY);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	cr_expect_eq(persist_restore(dir, bk, note, sizeof(note), err, sizeof(err)), RS_EBUSY);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	overwrite(lock, 0, "garbage!", 8);
+	struct persist_check_stats st;
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	close(stop[1]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+	/* Nobody uses it any more: the damaged lock file is moved aside. */
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	cr_expect_not_null(strstr(note, "was damaged"), "%s", note);
+	unlink(bk);
+	rmrf(dir);
+}
+
+Test(persist_check, an_empty_data_file_in_a_new_directory_is_a_new_store)
+{
+	char *dir = tmpdir();
+	char data[128], err[1024], note[256];
+	path_of(data, sizeof(data), dir, "data.mdb");
+	FILE *f = fopen(data, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	struct persist_check_stats st;
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
 	rmrf(dir);
 }
