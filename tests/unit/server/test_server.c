@@ -296,3 +296,111 @@ Test(server, missing_tsig_keys_or_an_unusable_data_dir_refuse_the_open)
 	server_close(&F.srv);
 	F.opened = false;
 }
+
+/* ---- failed commits (tests/faults/lmdbfault.c, preloaded too) ------------------------ */
+
+static void store_add(const char *host)
+{
+	struct store_registration r = {
+			.service = "web", .protocol = "tcp", .host = host, .port = 80};
+	bool created;
+	uint64_t rev;
+	cr_assert_eq(store_register(F.srv.store, &r, uv_now(&F.loop), 1, &created, &rev), 0);
+}
+
+static size_t instances(void)
+{
+	struct store_sizes sz;
+	store_sizes_get(F.srv.store, &sz);
+	return (size_t)sz.instances;
+}
+
+/* Run the loop until the commits failed reach @p n (or the server stops). */
+static void pump_until_failures(uint64_t n)
+{
+	for (int i = 0; i < 3000 && F.srv.commit_failures < n && !F.srv.stopping; i++) {
+		uv_run(&F.loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+}
+
+/* Commits fail while a marker file exists, with @p error. */
+static void commits_fail_with(const char *error, char *marker, size_t markersz)
+{
+	snprintf(marker, markersz, "%s.fail", F.dir);
+	cr_assert_eq(setenv("LMDBFAULT_CALL", "commit", 1), 0);
+	cr_assert_eq(setenv("LMDBFAULT_ERROR", error, 1), 0);
+	cr_assert_eq(setenv("LMDBFAULT_TXN", "top", 1), 0);
+	cr_assert_eq(setenv("LMDBFAULT_WHILE", marker, 1), 0);
+}
+
+static void marker(const char *path, bool on)
+{
+	if (on) {
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f, "run under tests/faults/lmdbfault.c (LD_PRELOAD)");
+		fclose(f);
+	} else {
+		cr_assert_eq(unlink(path), 0);
+	}
+}
+
+ParameterizedTestParameters(server, a_failed_commit_is_undone_in_memory_and_the_server_goes_on)
+{
+	static const char errors[][10] = {"EIO", "ENOSPC", "MAP_FULL"};
+	return cr_make_param_array(char[10], errors, 3);
+}
+
+ParameterizedTest(char (*error)[10], server,
+		a_failed_commit_is_undone_in_memory_and_the_server_goes_on)
+{
+	char fail[128];
+	commits_fail_with(*error, fail, sizeof(fail));
+	configure("");
+	start_server();
+	store_add("w1.example.org");
+	pump(20);
+	cr_assert_eq(instances(), 1);
+	marker(fail, true);
+	store_add("w2.example.org");
+	cr_expect_eq(instances(), 2, "applied in memory before its commit");
+	pump_until_failures(1);
+	marker(fail, false);
+	cr_assert_eq(F.srv.commit_failures, 1, "%s: the commit did not fail", *error);
+	cr_expect_not(F.srv.stopping);
+	cr_expect_eq(instances(), 1, "%s: the store was not reloaded from the disk", *error);
+	struct stats_snapshot snap;
+	server_stats_collect(&F.srv, &snap);
+	cr_expect_eq(snap.persist.commit_failures, 1);
+	/* The next write commits. */
+	store_add("w3.example.org");
+	pump(30);
+	cr_expect_eq(instances(), 2);
+	shut();
+	F.opened = false;
+	/* What was committed is what a restart serves. */
+	unsetenv("LMDBFAULT_CALL");
+	memset(&F.srv, 0, sizeof(F.srv));
+	configure("");
+	start_server();
+	cr_expect_eq(instances(), 2);
+}
+
+Test(server, a_panic_at_a_commit_stops_the_server_with_exit_code_1)
+{
+	char fail[128];
+	commits_fail_with("PANIC", fail, sizeof(fail));
+	configure("");
+	start_server();
+	marker(fail, true);
+	store_add("w1.example.org");
+	pump_until_failures(1);
+	cr_assert_eq(F.srv.commit_failures, 1);
+	cr_expect(F.srv.stopping, "the server stops");
+	cr_expect_eq(F.srv.exit_code, 1);
+	/* Its handles close: the loop ends by itself (main.c then exits 1). */
+	uv_run(&F.loop, UV_RUN_DEFAULT);
+	server_close(&F.srv);
+	F.opened = false;
+	marker(fail, false);
+}
