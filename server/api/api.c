@@ -17,6 +17,19 @@
 #include "server/api/watch.h"
 #include "server/net/tcp.h"
 
+/* A request answered and not yet flushed, in the order answered. */
+enum held_kind {
+	HELD_WRITE, /* acknowledges a write: an error if its batch fails */
+	HELD_READ,  /* answered from the state the batch built: ask again if it fails */
+	HELD_KEEP,  /* does not depend on the batch (a backup's end): kept as it is */
+};
+
+struct held_reply {
+	uint64_t id;
+	enum held_kind kind;
+	size_t start, end; /* HELD_KEEP: its bytes in out */
+};
+
 /* A connection's state (net_tcp_conn_data()). */
 struct conn {
 	struct net_tcp_conn *tcp;
@@ -30,12 +43,13 @@ struct conn {
 	/* Replies held until the batch holding their writes has committed: a
 	 * sealed generation first (api_seal(): its batch is being committed),
 	 * then the one still being collected. Each counts its bytes of out,
-	 * its writes (ids in write_ids) and its requests (of answered). */
+	 * its replies (in held) and its requests (of answered). */
 	struct api_ops_out out;
-	uint64_t *write_ids; /* write requests answered and not yet flushed */
-	size_t nwrite_ids, write_ids_cap;
+	struct held_reply *held; /* replies not yet flushed */
+	size_t nheld, held_cap;
 	size_t sealed_len;
-	size_t nsealed_ids;
+	size_t nsealed;        /* held[0..nsealed) are the sealed generation's */
+	size_t nsealed_writes; /* of which writes */
 	uint32_t sealed_answered;
 	struct api_watch *watches;
 	size_t nwatches;
@@ -168,7 +182,7 @@ static void conn_closed(struct net_tcp_conn *tc, enum net_tcp_close_reason why)
 	}
 	rs_frame_decoder_deinit(&c->dec);
 	api_ops_out_deinit(&c->out);
-	free(c->write_ids);
+	free(c->held);
 	free(c->watches);
 }
 
@@ -183,7 +197,7 @@ static bool conn_expired(struct net_tcp_conn *tc)
 }
 
 /* Write the first @p len bytes held, which answered @p nanswered requests,
- * @p nids of them writes, and forget them. The TCP layer writes what the
+ * with the first @p nids replies of held, and forget them. The TCP layer writes what the
  * socket takes and copies the rest into its queue; past max_outbuf queued it
  * cuts a client that does not read its replies off (catalogue 3.12). */
 static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswered)
@@ -204,11 +218,15 @@ static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswere
 		}
 	}
 	if (nids > 0) {
-		c->nwrite_ids -= nids;
-		memmove(c->write_ids, c->write_ids + nids, c->nwrite_ids * sizeof(*c->write_ids));
+		c->nheld -= nids;
+		memmove(c->held, c->held + nids, c->nheld * sizeof(*c->held));
+	}
+	for (size_t k = 0; k < c->nheld; k++) {
+		c->held[k].start -= len; /* only HELD_KEEP's are read */
+		c->held[k].end -= len;
 	}
 	c->answered -= nanswered;
-	c->sealed_len = c->nsealed_ids = 0;
+	c->sealed_len = c->nsealed = c->nsealed_writes = 0;
 	c->sealed_answered = 0;
 	if ((c->close_after_flush && c->out.len == 0) || c->close_after_sealed) {
 		/* A watcher of a lost batch goes now, not when its output runs
@@ -226,21 +244,43 @@ static void conn_send(struct conn *c, size_t len, size_t nids, uint32_t nanswere
 /* Everything held goes: for a connection that waits for no commit. */
 static void conn_flush(struct conn *c)
 {
-	conn_send(c, c->out.len, c->nwrite_ids, c->answered);
+	conn_send(c, c->out.len, c->nheld, c->answered);
 }
 
 /* The sealed generation's batch did not reach the disk: none of its replies
- * may be acknowledged. Each of its writers gets an error instead; what was
- * collected after it stays held. */
+ * may be acknowledged. Each of its writes gets an error instead, and each
+ * read of it (answered from a state that included the lost writes) an
+ * UNAVAILABLE to ask again: every request still gets its one reply. What
+ * was collected after it stays held. */
 static void conn_fail_sealed(struct conn *c, int commit_rc)
 {
 	uint8_t *held = c->out.data;
 	size_t held_len = c->out.len, tail = c->out.len - c->sealed_len;
 	c->out.data = NULL;
 	c->out.len = c->out.cap = 0;
-	for (size_t k = 0; k < c->nsealed_ids; k++) {
-		send_error(c, c->write_ids[k], commit_rc, "store commit failed: %s",
-				rs_strerror(commit_rc));
+	for (size_t k = 0; k < c->nsealed; k++) {
+		struct held_reply *h = &c->held[k];
+		size_t start = c->out.len;
+		if (h->kind == HELD_WRITE) {
+			send_error(c, h->id, commit_rc, "store commit failed: %s",
+					rs_strerror(commit_rc));
+		} else if (h->kind == HELD_READ) {
+			send_error(c, h->id, RS_EAGAIN,
+					"not answered: a write before it in the same batch was "
+					"not committed (%s); ask again",
+					rs_strerror(commit_rc));
+		} else if (api_ops_out_reserve(&c->out, c->out.len + h->end - h->start) == 0) {
+			memcpy(c->out.data + c->out.len, held + h->start, h->end - h->start);
+			c->out.len += h->end - h->start;
+		} else {
+			c->close_after_flush = true; /* out of memory: it cannot be told */
+		}
+		h->start = start;
+		h->end = c->out.len;
+	}
+	for (size_t k = c->nsealed; k < c->nheld; k++) {
+		c->held[k].start = c->held[k].start - c->sealed_len + c->out.len;
+		c->held[k].end = c->held[k].end - c->sealed_len + c->out.len;
 	}
 	c->sealed_len = c->out.len;
 	if (tail > 0 && api_ops_out_reserve(&c->out, c->out.len + tail) == 0) {
@@ -257,9 +297,13 @@ size_t api_seal(struct api *api)
 	size_t writes = 0;
 	for (struct conn *c = api->dirty; c != NULL; c = c->dirty_next) {
 		c->sealed_len = c->out.len;
-		c->nsealed_ids = c->nwrite_ids;
+		c->nsealed = c->nheld;
+		c->nsealed_writes = 0;
+		for (size_t k = 0; k < c->nheld; k++) {
+			c->nsealed_writes += c->held[k].kind == HELD_WRITE;
+		}
 		c->sealed_answered = c->answered;
-		writes += c->nsealed_ids;
+		writes += c->nsealed_writes;
 	}
 	return writes;
 }
@@ -272,7 +316,7 @@ void api_flush(struct api *api, int commit_rc)
 		struct conn *next = c->dirty_next;
 		c->dirty = false;
 		c->dirty_next = NULL;
-		if (commit_rc < 0 && c->nsealed_ids > 0) {
+		if (commit_rc < 0 && c->nsealed_writes > 0) {
 			conn_fail_sealed(c, commit_rc);
 		}
 		if (commit_rc < 0 && c->nwatches > 0) {
@@ -283,7 +327,7 @@ void api_flush(struct api *api, int commit_rc)
 		if (api->stopping) {
 			conn_flush(c); /* the server committed everything before */
 		} else {
-			conn_send(c, c->sealed_len, c->nsealed_ids, c->sealed_answered);
+			conn_send(c, c->sealed_len, c->nsealed, c->sealed_answered);
 		}
 		if (!net_tcp_conn_closing(c->tcp) && (c->out.len > 0 || c->paused)) {
 			conn_mark_dirty(c); /* a later generation is still held */
@@ -294,18 +338,23 @@ void api_flush(struct api *api, int commit_rc)
 
 /* ---- what an answer asks of the connection ----------------------------------- */
 
-static void conn_note_write(struct conn *c, uint64_t id)
+/* Note a reply held (the kind says what a failed commit makes of it). When
+ * it cannot be noted, the connection closes after its flush: a failed
+ * commit would otherwise leave that request without a reply for ever. */
+static void conn_note(struct conn *c, uint64_t id, enum held_kind kind, size_t start)
 {
-	if (c->nwrite_ids == c->write_ids_cap) {
-		size_t cap = c->write_ids_cap == 0 ? 16 : c->write_ids_cap * 2;
-		uint64_t *n = realloc(c->write_ids, cap * sizeof(*n));
+	if (c->nheld == c->held_cap) {
+		size_t cap = c->held_cap == 0 ? 16 : c->held_cap * 2;
+		struct held_reply *n = realloc(c->held, cap * sizeof(*n));
 		if (n == NULL) {
-			return; /* worst case: one writer is not told of a failed commit */
+			c->close_after_flush = true;
+			conn_mark_dirty(c);
+			return;
 		}
-		c->write_ids = n;
-		c->write_ids_cap = cap;
+		c->held = n;
+		c->held_cap = cap;
 	}
-	c->write_ids[c->nwrite_ids++] = id;
+	c->held[c->nheld++] = (struct held_reply){id, kind, start, c->out.len};
 }
 
 /* The watches live in the connection; the operations say when one starts
@@ -398,8 +447,9 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 	if (c->out.len != before) {
 		conn_mark_dirty(c);
 	}
-	if (res.flags & API_OPS_WRITE) {
-		conn_note_write(c, res.id);
+	if (!(res.flags & API_OPS_DEFERRED)) {
+		/* Every request but a backup that started has its reply held. */
+		conn_note(c, res.id, (res.flags & API_OPS_WRITE) ? HELD_WRITE : HELD_READ, before);
 	}
 	if (res.flags & API_OPS_MALFORMED) {
 		c->strikes++;
@@ -702,8 +752,11 @@ void api_backup_done(struct api *api, int rc, uint64_t bytes, uint64_t duration_
 	if (rc < 0) {
 		api->counters.errors++;
 	}
+	size_t start = c->out.len;
 	if (api_ops_backup_append(&c->out, api->backup_id, rc, bytes, duration_ms, msg) < 0) {
 		c->close_after_flush = true;
+	} else {
+		conn_note(c, api->backup_id, HELD_KEEP, start);
 	}
 	conn_mark_dirty(c);
 }

@@ -144,8 +144,11 @@ size_t api_seal(struct api *api);
  * commit.
  * @param commit_rc the commit's result: on failure, every reply of a write
  *        in the sealed generation is replaced by the error it maps to
- *        (STORAGE_FULL for a full disk, else STORAGE_ERROR), and watch
- *        streams are closed once what they hold is out.
+ *        (STORAGE_FULL for a full disk, else STORAGE_ERROR), every other
+ *        reply of that connection's sealed generation (answered from a
+ *        state holding the lost writes) by UNAVAILABLE "ask again", except
+ *        a backup's end, which is kept; every request keeps exactly one
+ *        reply. Watch streams are closed once what they hold is out.
  */
 void api_flush(struct api *api, int commit_rc);
 

@@ -125,7 +125,10 @@ enum persist_open_flag {
  * @param st filled in (also on failure, as far as it got).
  * @param err the damage, without the file's name ("truncated: ...").
  * @return 0; RS_ESTORE_DAMAGED; RS_ENOENT (no such file); another errno
- *         code (cannot read it, cannot fork).
+ *         code (cannot read it, cannot fork); RS_EIO when the walk could not
+ *         run for a reason of the system, not of the file (no descriptor,
+ *         no permission, a failed read or map in the child, its verdict
+ *         lost): no verdict, the store is not called damaged.
  */
 __attribute__((warn_unused_result)) int persist_check_file(
 		const char *file, struct persist_check_stats *st, char *err, size_t errsz);
@@ -157,7 +160,10 @@ __attribute__((warn_unused_result)) int persist_marker_write(const char *dir);
  * checked (persist_check_file()), the directory locked (no rosterd may run
  * on it), the file copied in and fsync'd, the current data file moved aside
  * as data.mdb.before-restore-<time>, the copy renamed into place, and the
- * lock file dropped. Nothing is changed when the file is damaged.
+ * lock file dropped. Nothing is changed when the file is damaged; a
+ * restore that fails after moving the old file aside puts it back (the
+ * message says "the store is left as it was", or names the file when even
+ * that failed).
  * @param note set to the line to print on success.
  * @return 0, RS_ESTORE_DAMAGED (the file), RS_EBUSY (a process uses the
  *         store), or an errno code; @p err names the problem.
@@ -168,7 +174,9 @@ __attribute__((warn_unused_result)) int persist_restore(const char *dir, const c
 /**
  * Move the store of @p dir aside (data.mdb.reset-<time>) and drop its lock
  * file; persist_open_flags() with PERSIST_OPEN_RESET calls it with the
- * directory locked.
+ * directory locked. When dropping the lock file or syncing the directory
+ * fails after the move, the data file is moved back: a failed reset leaves
+ * the store as it was.
  * @return 0, RS_EBUSY (another process uses the store), or an errno code.
  */
 __attribute__((warn_unused_result)) int persist_reset(

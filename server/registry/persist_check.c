@@ -62,6 +62,7 @@
 /* Exit codes of the child. */
 #define CHILD_OK 0
 #define CHILD_DAMAGED 3
+#define CHILD_ERROR 4 /* the check could not run (memory, descriptors, I/O): no verdict */
 
 #define MARKER_NAME "roster-store"
 
@@ -258,6 +259,17 @@ static int db_walk(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t last_pg
 	return ret;
 }
 
+/* An error of the system, not of the file: the check could not run (no
+ * descriptor, no permission, a failed read), and the store must not be
+ * called damaged, nor a restore or a reset advised. LMDB's own codes, and
+ * the errnos a damaged file can cause (ENOMEM or EINVAL mapping a meta
+ * page's garbage map size), are damage. */
+static bool system_error(int rc)
+{
+	return rc == EMFILE || rc == ENFILE || rc == EACCES || rc == EPERM || rc == EIO ||
+	       rc == EAGAIN || rc == EINTR;
+}
+
 /* The child's work: returns its exit code, with @p msg set on damage. */
 static int child_walk(const char *file, const struct persist_check_stats *st, unsigned meta,
 		uint64_t *entries, char *msg, size_t msgsz)
@@ -277,7 +289,7 @@ static int child_walk(const char *file, const struct persist_check_stats *st, un
 	}
 	if (rc != 0) {
 		snprintf(msg, msgsz, "LMDB cannot open it: %s", mdb_strerror(rc));
-		return CHILD_DAMAGED;
+		return system_error(rc) ? CHILD_ERROR : CHILD_DAMAGED;
 	}
 	/* First every page as LMDB's writer will trust it, then LMDB's own
 	 * reads (which check what the walk does not: the order across pages).
@@ -288,7 +300,7 @@ static int child_walk(const char *file, const struct persist_check_stats *st, un
 	const uint8_t *map = fd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		snprintf(msg, msgsz, "cannot map it: %s", strerror(errno));
-		return CHILD_DAMAGED;
+		return CHILD_ERROR;
 	}
 	uint64_t records = 0;
 	if (persist_walk_pages(map, st->psize, st->pages, meta, &records, msg, msgsz) < 0) {
@@ -401,7 +413,7 @@ static int walk_in_child(const char *file, struct persist_check_stats *st, unsig
 							     (unsigned long long)n)
 					   : snprintf(out, sizeof(out), "%s\n", msg);
 		if (write(pfd[1], out, (size_t)len) < 0) {
-			code = CHILD_DAMAGED;
+			code = CHILD_ERROR; /* its verdict is lost: no verdict */
 		}
 #ifdef ROSTER_COVERAGE
 		/* _exit() skips gcov's exit hook: the walk's counters would be lost
@@ -433,6 +445,11 @@ static int walk_in_child(const char *file, struct persist_check_stats *st, unsig
 				WTERMSIG(status), strsignal(WTERMSIG(status)),
 				line[0] != '\0' ? ": " : "", line);
 		return RS_ESTORE_DAMAGED;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_ERROR) {
+		snprintf(err, errsz, "%s",
+				line[0] != '\0' ? line : "the B-tree walk could not run");
+		return RS_EIO;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != CHILD_OK) {
 		snprintf(err, errsz, "%s", line[0] != '\0' ? line : "the B-tree walk failed");

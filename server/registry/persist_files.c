@@ -173,7 +173,8 @@ static int lock_file_user(const char *dir)
 
 /* Move @p dir/data.mdb aside as data.mdb.<why>-<time>, and drop the lock
  * file (it holds no data; LMDB makes a new one). @p aside gets the new name
- * ("" when there was no data file). */
+ * ("" when there was no data file, or when a failure after the move put it
+ * back). */
 static int store_move_aside(const char *dir, const char *why, char *aside, size_t asidesz)
 {
 	char data[PATH_MAX], lock[PATH_MAX], ts[32];
@@ -189,10 +190,14 @@ static int store_move_aside(const char *dir, const char *why, char *aside, size_
 			return -errno;
 		}
 	}
-	if (unlink(lock) < 0 && errno != ENOENT) {
-		return -errno;
+	int rc = unlink(lock) < 0 && errno != ENOENT ? -errno : 0;
+	if (rc == 0) {
+		rc = dir_sync_of(data);
 	}
-	return dir_sync_of(data);
+	if (rc < 0 && aside[0] != '\0' && rename(aside, data) == 0) {
+		aside[0] = '\0'; /* failed: the data file is back where it was */
+	}
+	return rc;
 }
 
 int persist_reset(const char *dir, char *note, size_t notesz, char *err, size_t errsz)
@@ -322,16 +327,29 @@ static int restore_install(const char *dir, const char *file, const struct persi
 		return rc;
 	}
 	rc = store_move_aside(dir, "before-restore", aside, sizeof(aside));
+	bool installed = false;
 	if (rc == 0 && rename(tmp, data) < 0) {
 		rc = -errno;
-	}
-	if (rc == 0) {
+	} else if (rc == 0) {
+		installed = true;
 		rc = dir_sync_of(data);
 	}
 	if (rc < 0) {
 		unlink(tmp);
-		snprintf(err, errsz, "--restore: cannot install %s as %s: %s", file, data,
-				rs_strerror(rc));
+		/* Not installed: the old data file goes back in place, so that a
+		 * failed restore leaves the store as it was (not a store that
+		 * refuses to start, its file under another name). */
+		char what[sizeof(aside) + 64] = "";
+		if (!installed && aside[0] != '\0' && access(data, F_OK) != 0) {
+			if (rename(aside, data) == 0) {
+				snprintf(what, sizeof(what), "; the store is left as it was");
+			} else {
+				snprintf(what, sizeof(what),
+						"; the previous data file is kept as %s", aside);
+			}
+		}
+		snprintf(err, errsz, "--restore: cannot install %s as %s: %s%s", file, data,
+				rs_strerror(rc), what);
 		return rc;
 	}
 	rc = persist_marker_write(dir);

@@ -49,7 +49,10 @@ static void release_map(const struct persist *p)
 	fclose(f);
 }
 
-/* Every lease, each with a full TTL from @p now_mono. Returns an LMDB code. */
+/* Every lease, each with a full TTL from @p now_mono. Returns an LMDB code
+ * (ENOMEM when out of memory: a lease that could not be held in memory is
+ * not one that no longer makes sense, and must not be deleted, nor its
+ * instances with it). */
 static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_t now_mono,
 		uint64_t *nleases, uint64_t *dropped)
 {
@@ -62,9 +65,15 @@ static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint32_t ttl = 0;
-		if (k.mv_size < 8 || persist_lease_decode(v.mv_data, v.mv_size, &ttl) < 0 ||
-				store_load_lease(s, persist_key_value(k.mv_data), ttl, now_mono) <
-						0) {
+		int lrc = k.mv_size < 8 || persist_lease_decode(v.mv_data, v.mv_size, &ttl) < 0
+					  ? RS_EPROTO
+					  : store_load_lease(s, persist_key_value(k.mv_data), ttl,
+							    now_mono);
+		if (lrc == RS_ENOMEM) {
+			rc = ENOMEM;
+			break;
+		}
+		if (lrc < 0) {
 			mdb_cursor_del(cur, 0);
 			(*dropped)++;
 			continue;

@@ -1403,3 +1403,98 @@ Test(api_ops, backup_starts_deferred_or_is_refused_naming_why)
 	cr_expect_eq(reply()->error, ROSTER__V1__ERROR_CODE__STORAGE_FULL);
 	cr_expect_str_eq(reply()->message, "backup /x: disk full");
 }
+
+/* ---- bytes the conversion must look at itself ---------------------------------- */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static size_t put_bytes(uint8_t *p, unsigned field, const void *b, size_t len)
+{
+	size_t n = put_varint(p, (uint64_t)field << 3 | 2);
+	n += put_varint(p + n, len);
+	memcpy(p + n, b, len);
+	return n + len;
+}
+
+/* A Query carrying fields this server does not know (a newer client's), of
+ * every wire type: still unpacked and answered, and a NUL byte in one of
+ * its strings is still found, past the unknown ones. */
+static size_t query_with_unknown_fields(uint8_t *out, const char *service, size_t slen)
+{
+	uint8_t q[128];
+	size_t ql = 0;
+	ql += put_varint(q + ql, 99 << 3 | 1); /* fixed64 */
+	memset(q + ql, 0xab, 8);
+	ql += 8;
+	ql += put_varint(q + ql, 98 << 3 | 5); /* fixed32 */
+	memset(q + ql, 0xcd, 4);
+	ql += 4;
+	ql += put_varint(q + ql, 97 << 3 | 0); /* varint */
+	ql += put_varint(q + ql, 300);
+	ql += put_bytes(q + ql, 96, "\0opaque", 7); /* unknown bytes may hold a NUL */
+	ql += put_bytes(q + ql, 1, service, slen);
+	ql += put_bytes(q + ql, 2, "tcp", 3);
+	size_t n = 0;
+	n += put_varint(out + n, 1 << 3 | 0);
+	n += put_varint(out + n, 77);
+	n += put_bytes(out + n, 15, q, ql);
+	return n;
+}
+
+Test(api_ops, unknown_fields_of_every_wire_type_are_skipped_and_a_nul_still_found)
+{
+	uint8_t frame[256];
+	size_t n = query_with_unknown_fields(frame, "web", 3);
+	ask_bytes(frame, n);
+	cr_expect_eq(reply()->id, 77);
+	ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY);
+	n = query_with_unknown_fields(frame, "we\0b", 4);
+	ask_bytes(frame, n);
+	expect_error(77, ROSTER__V1__ERROR_CODE__INVALID_NAME, "a NUL byte in query.service");
+	cr_expect_eq(F.strikes, 0, "refused, not a malformed frame");
+}
+
+/* Metadata keys and values against the grammar, each refused by name. */
+Test(api_ops, metadata_outside_the_grammar_is_refused_naming_it)
+{
+	static char long_key[300];
+	memset(long_key, 'k', 256);
+	struct {
+		const char *key, *value, *want;
+	} cases[] = {
+			{"", "v", "metadata key of 0 bytes"},
+			{long_key, "v", "metadata key of 256 bytes"},
+			{"a=b", "v", "byte 0x3d at 1"},
+			{"a b", "v", "byte 0x20 at 1"},
+			{"k", "v\x7f", "control byte 0x7f"},
+			{"k", "v\x01", "control byte 0x01"},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		Roster__V1__Instance in = ROSTER__V1__INSTANCE__INIT;
+		in.service = "web";
+		in.protocol = "tcp";
+		in.host = "w1.example.net";
+		in.port = 80;
+		Roster__V1__Instance__MetadataEntry e = ROSTER__V1__INSTANCE__METADATA_ENTRY__INIT;
+		Roster__V1__Instance__MetadataEntry *pe = &e;
+		e.key = (char *)cases[c].key;
+		e.value = (char *)cases[c].value;
+		in.metadata = &pe;
+		in.n_metadata = 1;
+		Roster__V1__RegisterRequest rr = ROSTER__V1__REGISTER_REQUEST__INIT;
+		rr.instance = &in;
+		ASK(9, REGISTER, register_, &rr);
+		expect_error(9, ROSTER__V1__ERROR_CODE__INVALID_ARGUMENT, cases[c].want);
+	}
+	ask_query("web", "tcp", true);
+	cr_expect_eq(ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY)->query->n_instances, 0);
+}

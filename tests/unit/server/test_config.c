@@ -106,7 +106,7 @@ Test(config, acl_and_rrl_defaults_and_flags)
 }
 
 struct bad_flag {
-	char line[200];
+	char line[400];
 	char word[40];
 };
 
@@ -174,6 +174,30 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --acl-dry-run=maybe", "invalid acl-dry-run 'maybe'"},
 			{"--site a --domain b --backup-interval 10ms", "backup-interval"},
 			{"--site a --domain b --backup-keep 0", "backup-keep"},
+			{"--site a --domain b --map-size x", "map-size"},
+			{"--site a --domain b --map-size 99999999999999999999", "map-size"},
+			{"--site a --domain b --map-size 1X", "map-size"},
+			{"--site a --domain b --map-size 1GiBx", "map-size"},
+			{"--site a --domain b --map-size 18446744073709551615G", "map-size"},
+			{"--site a --domain b --idle-timeout x", "idle-timeout"},
+			{"--site a --domain b --idle-timeout 1e999", "idle-timeout"},
+			{"--site a --domain b --idle-timeout 5d", "idle-timeout"},
+			{"--site a --domain b --idle-timeout 999999999999h", "idle-timeout"},
+			{"--site a --domain b --preserve-fraction abc", "preserve-fraction"},
+			{"--site a --domain b --preserve-fraction 50%x", "preserve-fraction"},
+			{"--site a --domain b --log-format fancy", "log-format"},
+			{"--site a --domain b --dns-io magic", "dns-io"},
+			{"--site a --domain b --xfr-allow ,", "invalid xfr-allow"},
+			{"--site a --domain b --notify 192.0.2.1", "--notify needs --xfr-allow"},
+			{"--site a --domain b --ns a.b --ns c.d --ns e.f --ns g.h --ns i.j --ns k.l "
+			 "--ns m.n --ns o.p --ns q.r",
+					"at most 8 ns names"},
+			{"--site a --domain b --api 127.0.0.1:1 --api 127.0.0.1:2 --api 127.0.0.1:3 "
+			 "--api 127.0.0.1:4 --api 127.0.0.1:5 --api 127.0.0.1:6 --api 127.0.0.1:7 "
+			 "--api 127.0.0.1:8 --api 127.0.0.1:9",
+					"at most 8 api addresses"},
+			{"--site a --domain aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+					"is not a valid DNS name (too long?)"},
 	};
 	return cr_make_param_array(struct bad_flag, cases, sizeof(cases) / sizeof(cases[0]));
 }

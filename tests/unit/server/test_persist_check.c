@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -169,6 +170,38 @@ static void tiny(const char *file)
 	cr_assert_eq(truncate(file, 100), 0);
 }
 
+/* Both meta pages alike, so that whichever is current holds the damage. */
+static void both_metas(const char *file, off_t at, const void *bytes, size_t len)
+{
+	overwrite(file, at, bytes, len);
+	overwrite(file, 4096 + at, bytes, len);
+}
+
+static void meta_page_size(const char *file)
+{
+	both_metas(file, 40, "\xe8\x03\0\0", 4); /* 1000: not a power of two */
+}
+
+static void meta_flags(const char *file)
+{
+	overwrite(file, 10, "\x01\0", 2); /* a branch page's flags on meta page 0 */
+}
+
+static void meta_last_page(const char *file)
+{
+	both_metas(file, 136, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
+}
+
+static void meta_root(const char *file)
+{
+	both_metas(file, 128, "\x01\0\0\0\0\0\0\0", 8); /* page 1: a meta page */
+}
+
+static void meta1_cut(const char *file)
+{
+	cr_assert_eq(truncate(file, 4096 + 100), 0);
+}
+
 static const struct damage cases[] = {
 		{"truncated to half", truncate_half, "truncated"},
 		{"meta page 0 magic", meta0_magic, "meta page 0"},
@@ -177,6 +210,11 @@ static const struct damage cases[] = {
 		{"a page zeroed", zero_leaf, ""},
 		{"a node's size past its page", node_size, "runs past its page"},
 		{"100 bytes", tiny, "meta page 0"},
+		{"a page size of 1000", meta_page_size, "page size 1000"},
+		{"meta page 0 flags", meta_flags, "flags 0x1"},
+		{"a last page past any file", meta_last_page, "last page"},
+		{"a root on a meta page", meta_root, "root page 1"},
+		{"meta page 1 cut off", meta1_cut, "meta page 1 is cut off"},
 };
 
 /* The parameter is an index: criterion may run a test in a fresh process
@@ -300,5 +338,116 @@ Test(persist_check, backup_is_checked_and_restored_and_prune_keeps_the_newest)
 		snprintf(f, sizeof(f), "%s/%s", dir, names[k]);
 		cr_expect_eq(access(f, F_OK), 0, "%s", names[k]);
 	}
+	rmrf(dir);
+}
+
+Test(persist_check, a_file_that_cannot_be_read_is_named_not_called_damaged)
+{
+	char *dir = tmpdir();
+	char data[128], err[1024], note[256];
+	struct persist_check_stats st;
+	/* No file: ENOENT, for the caller to decide. */
+	path_of(data, sizeof(data), dir, "data.mdb");
+	cr_expect_eq(persist_check_file(data, &st, err, sizeof(err)), RS_ENOENT);
+	cr_expect_not_null(strstr(err, "cannot open"), "%s", err);
+	/* A directory where the data file should be: its read fails. */
+	cr_assert_eq(mkdir(data, 0750), 0);
+	int rc = persist_check_file(data, &st, err, sizeof(err));
+	cr_expect_eq(rc, -EISDIR, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot read meta page 0"), "%s", err);
+	rc = persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err));
+	cr_expect_eq(rc, -EISDIR);
+	cr_expect_not_null(strstr(err, "cannot check"), "%s", err);
+	cr_assert_eq(rmdir(data), 0);
+	/* A path too long for the files in it. */
+	char deep[4200];
+	memset(deep, 'd', sizeof(deep) - 1);
+	deep[0] = '/';
+	deep[sizeof(deep) - 1] = '\0';
+	char long_err[4400];
+	cr_expect_eq(persist_check_dir(deep, &st, note, sizeof(note), long_err, sizeof(long_err)),
+			RS_ERANGE);
+	cr_expect_not_null(strstr(long_err, "path too long"));
+	cr_expect_eq(persist_marker_write(deep), RS_ERANGE);
+	/* An empty lock file nobody uses: LMDB sizes it. */
+	make_store(dir, 10);
+	char lock[128];
+	path_of(lock, sizeof(lock), dir, "lock.mdb");
+	cr_assert_eq(truncate(lock, 0), 0);
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	cr_expect_str_empty(note);
+	rmrf(dir);
+}
+
+/* Another process holding LMDB's lock file (a shared lock on its first
+ * byte, as a reader does): a reset and a restore are refused naming it, and
+ * so is a damaged lock file, which cannot be rebuilt under it. */
+Test(persist_check, a_store_another_process_uses_is_not_reset_restored_or_rebuilt)
+{
+	char *dir = tmpdir();
+	make_store(dir, 10);
+	char lock[128], bk[160], err[1024], note[1024];
+	path_of(lock, sizeof(lock), dir, "lock.mdb");
+	snprintf(bk, sizeof(bk), "%s.bk.mdb", dir);
+	struct persist *p;
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	uint64_t bytes;
+	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(persist_close(p), 0);
+	int ready[2], stop[2];
+	cr_assert_eq(pipe(ready), 0);
+	cr_assert_eq(pipe(stop), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(stop[1]);
+		int fd = open(lock, O_RDONLY);
+		struct flock fl = {
+				.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+		char c = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+		(void)!write(ready[1], &c, 1);
+		(void)!read(stop[0], &c, 1); /* until the parent closes it */
+		_exit(0);
+	}
+	close(stop[0]);
+	char c = 0;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	cr_assert_eq(c, 'y', "the child holds the lock");
+	char want[32];
+	snprintf(want, sizeof(want), "process %d", (int)pid);
+	cr_expect_eq(persist_reset(dir, note, sizeof(note), err, sizeof(err)), RS_EBUSY);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	cr_expect_eq(persist_restore(dir, bk, note, sizeof(note), err, sizeof(err)), RS_EBUSY);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	overwrite(lock, 0, "garbage!", 8);
+	struct persist_check_stats st;
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	close(stop[1]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+	/* Nobody uses it any more: the damaged lock file is moved aside. */
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	cr_expect_not_null(strstr(note, "was damaged"), "%s", note);
+	unlink(bk);
+	rmrf(dir);
+}
+
+Test(persist_check, an_empty_data_file_in_a_new_directory_is_a_new_store)
+{
+	char *dir = tmpdir();
+	char data[128], err[1024], note[256];
+	path_of(data, sizeof(data), dir, "data.mdb");
+	FILE *f = fopen(data, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	struct persist_check_stats st;
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
 	rmrf(dir);
 }

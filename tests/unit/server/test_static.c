@@ -232,6 +232,25 @@ static struct bad bad_cases[] = {
 		{"{\"service\":\"web\",\"service\":\"db\",\"protocol\":\"http\",\"host\":\"a.example.net\","
 		 "\"port\":1}\n",
 				1, "not a JSON object"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"metadata\":[\"k\"]}\n",
+				1, "\"metadata\" must be an object of strings"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"metadata\":{\"\":\"v\"}}\n",
+				1, "must be a string with a name"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"status\":2}\n",
+				1, "\"status\" must be"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"addresses\":[5]}\n",
+				1, "address 1 is not"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\"}\n", 1,
+				"\"port\" must be"},
+		{"{\"service\":\"web\",\"protocol\":\"\",\"host\":\"a.example.net\",\"port\":1}\n",
+				1, "\"protocol\" is missing or not a string"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":7,\"port\":1}\n", 1,
+				"\"host\" is missing or not a string"},
+		{"[1,2]\n", 1, "not a JSON object"},
 		{WEB1 "# same identity, other case\n"
 		      "{\"service\":\"WEB\",\"protocol\":\"http\",\"host\":\"w1.lon6.example.net.\","
 		      "\"port\":80}\n",
@@ -270,6 +289,19 @@ Test(static, limits_and_an_unreadable_file)
 	char err[512];
 	cr_expect_eq(static_set_read(path, &l, &set, err, sizeof(err)), RS_ECONF);
 	cr_expect(strstr(err, ":1: 2 addresses (limit 1)") != NULL, "%s", err);
+	cleanup();
+	l.max_metadata_entries = 1;
+	write_file("{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		   "\"metadata\":{\"a\":\"1\",\"b\":\"2\"}}\n");
+	cr_expect_eq(static_set_read(path, &l, &set, err, sizeof(err)), RS_ECONF);
+	cr_expect(strstr(err, ":1: 2 metadata entries (limit 1)") != NULL, "%s", err);
+	cleanup();
+	store_limits_default(&l);
+	l.max_metadata_bytes = 4;
+	write_file("{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		   "\"metadata\":{\"key\":\"value\"}}\n");
+	cr_expect_eq(static_set_read(path, &l, &set, err, sizeof(err)), RS_ECONF);
+	cr_expect(strstr(err, ":1: 8 metadata bytes (limit 4)") != NULL, "%s", err);
 	cleanup();
 	cr_expect_eq(static_set_read("/nonexistent/static.jsonl", &l, &set, err, sizeof(err)),
 			-ENOENT);

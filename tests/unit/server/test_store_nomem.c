@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "allocfail.h"
 #include "common/error.h"
+#include "server/registry/static.h"
 #include "server/registry/store.h"
 
 /* ---- the store's observable state, as text ------------------------------ */
@@ -736,4 +738,101 @@ Test(store_nomem, a_loaded_instance_twice_or_without_its_lease_is_refused)
 	cr_expect_eq(z.instances, 2);
 	cr_expect_eq(z.stale, 0);
 	store_free(s);
+}
+
+/* ---- static instances (--static) ------------------------------------------ */
+
+/* Twenty lines (past the set's first size), each with addresses and
+ * metadata. */
+static void static_file(char *path, size_t pathsz)
+{
+	snprintf(path, pathsz, "/tmp/roster-static-nomem-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	for (int k = 0; k < 20; k++) {
+		fprintf(f,
+				"{\"service\":\"web\",\"protocol\":\"tcp\",\"host\":\"s%d.example.net\","
+				"\"port\":80,\"addresses\":[\"192.0.2.%d\",\"2001:db8::%d\"],"
+				"\"metadata\":{\"zone\":\"eu-%d\",\"az\":\"b\"},\"status\":\"DOWN\"}\n",
+				k, k + 1, k + 1, k);
+	}
+	cr_assert_eq(fclose(f), 0);
+}
+
+Test(store_nomem, a_static_file_read_without_memory_is_refused_whole)
+{
+	char path[64];
+	static_file(path, sizeof(path));
+	struct store_limits l;
+	store_limits_default(&l);
+	for (size_t k = 1;; k++) {
+		struct static_set *set = NULL;
+		char err[512] = "";
+		allocfail_arm(k);
+		int rc = static_set_read(path, &l, &set, err, sizeof(err));
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (rc == 0) {
+			cr_expect_eq(static_set_count(set), 20, "k=%zu", k);
+			static_set_free(set);
+			if (!struck) {
+				break;
+			}
+			continue; /* jansson's own allocations are not ours to fail */
+		}
+		cr_expect(struck, "k=%zu: %s", k, err);
+		cr_expect_null(set);
+		cr_expect_not_null(strstr(err, path), "k=%zu: %s", k, err);
+	}
+	unlink(path);
+}
+
+Test(store_nomem, a_static_set_applied_without_memory_completes_on_the_next_apply)
+{
+	char path[64];
+	static_file(path, sizeof(path));
+	struct store_limits l;
+	store_limits_default(&l);
+	struct static_set *set = NULL;
+	char err[512];
+	cr_assert_eq(static_set_read(path, &l, &set, err, sizeof(err)), 0, "%s", err);
+	struct text clean, now;
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	cr_assert_not_null(s);
+	size_t changed = 0;
+	cr_assert_eq(static_set_apply(s, set, 0, 1, &changed, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(changed, 20);
+	fingerprint(s, &clean, false);
+	store_free(s);
+	for (size_t k = 1;; k++) {
+		s = store_new(&l, NULL, NULL, 0);
+		cr_assert_not_null(s);
+		allocfail_arm(k);
+		int rc = static_set_apply(s, set, 0, 1, &changed, err, sizeof(err));
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (rc < 0) {
+			cr_expect(struck, "k=%zu: %s", k, err);
+			cr_expect_eq(rc, RS_ENOMEM, "k=%zu: %s", k, err);
+			/* Applying the same set again completes it. */
+			cr_assert_eq(static_set_apply(s, set, 0, 1, &changed, err, sizeof(err)), 0,
+					"%s", err);
+		}
+		fingerprint(s, &now, false);
+		cr_expect_str_eq(now.buf, clean.buf, "k=%zu", k);
+		store_free(s);
+		if (!struck) {
+			break;
+		}
+	}
+	/* An empty set removes them all. */
+	s = store_new(&l, NULL, NULL, 0);
+	cr_assert_eq(static_set_apply(s, set, 0, 1, &changed, err, sizeof(err)), 0);
+	cr_assert_eq(static_set_apply(s, NULL, 0, 1, &changed, err, sizeof(err)), 0);
+	cr_expect_eq(changed, 20);
+	store_free(s);
+	static_set_free(set);
+	unlink(path);
 }
