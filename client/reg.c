@@ -288,8 +288,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			break;
 		}
 		struct wire_response rs;
-		if (wire_response_decode(frame, flen, &rs) != 0) {
-			reg_fail(r, ROSTER_EPROTO, "malformed response from the registry");
+		int rc = wire_response_decode(frame, flen, &rs);
+		if (rc != 0) {
+			/* Our own shortage is no fault of the registry's. */
+			reg_fail(r, rc, rc == ROSTER_ENOMEM ? "out of memory"
+							    : "malformed response from the registry");
 			break;
 		}
 		r->e->ops->response(r, &rs);
