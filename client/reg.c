@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "common/buf.h"
+#include "common/error.h"
 
 static void timer_cb(uv_timer_t *t);
 
@@ -279,7 +280,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		size_t flen;
 		int d = rs_frame_decode(&r->dec, p, left, &used, &frame, &flen);
 		if (d < 0) {
-			reg_fail(r, ROSTER_EPROTO, "bad frame from the registry");
+			reg_fail(r, d == RS_ENOMEM ? ROSTER_ENOMEM : ROSTER_EPROTO,
+					d == RS_ENOMEM ? "out of memory" : "bad frame from the registry");
 			break;
 		}
 		p += used;

@@ -111,8 +111,11 @@ static void send_event(struct mock_registry_conn *mc, uint64_t id,
 	char *addrs[] = {"192.0.2.1", "2001:db8::1"};
 	Roster__V1__Instance__MetadataEntry kv = ROSTER__V1__INSTANCE__METADATA_ENTRY__INIT;
 	Roster__V1__Instance__MetadataEntry *meta[] = {&kv};
-	kv.key = "zone";
-	kv.value = "a";
+	/* Over one 16 KiB read: the frame decoder allocates its buffer too. */
+	static char big[20001];
+	memset(big, 'v', sizeof(big) - 1);
+	kv.key = "blob";
+	kv.value = big;
 	r.id = id;
 	ev.kind = kind;
 	ev.revision = revision;
