@@ -281,7 +281,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		int d = rs_frame_decode(&r->dec, p, left, &used, &frame, &flen);
 		if (d < 0) {
 			reg_fail(r, d == RS_ENOMEM ? ROSTER_ENOMEM : ROSTER_EPROTO,
-					d == RS_ENOMEM ? "out of memory" : "bad frame from the registry");
+					d == RS_ENOMEM ? "out of memory"
+						       : "bad frame from the registry");
 			break;
 		}
 		p += used;
@@ -293,8 +294,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		int rc = wire_response_decode(frame, flen, &rs);
 		if (rc != 0) {
 			/* Our own shortage is no fault of the registry's. */
-			reg_fail(r, rc, rc == ROSTER_ENOMEM ? "out of memory"
-							    : "malformed response from the registry");
+			reg_fail(r, rc,
+					rc == ROSTER_ENOMEM
+							? "out of memory"
+							: "malformed response from the registry");
 			break;
 		}
 		r->e->ops->response(r, &rs);

@@ -193,7 +193,8 @@ Test(engine_nomem, a_watch_stream_survives_each_failed_allocation)
 		struct watch_seen seen = {0};
 		struct client_fixture f;
 		struct roster_watch *w = NULL;
-		client_fixture_start(&f, &(struct client_fixture_opts){.ops = &watch_ops, .ud = &ws});
+		client_fixture_start(
+				&f, &(struct client_fixture_opts){.ops = &watch_ops, .ud = &ws});
 		mock_run_until(&f.loop, &f.n.registered, 1, 2000);
 		unsigned dc = f.n.disconnected;
 		cr_assert_eq(roster_watch_start(f.c, "", watch_seen_cb, &seen, &w), 0);

@@ -76,8 +76,8 @@ static void answer(int fd, const Roster__V1__Request *rq)
 	Roster__V1__Instance__MetadataEntry kv = ROSTER__V1__INSTANCE__METADATA_ENTRY__INIT;
 	Roster__V1__Instance__MetadataEntry *meta[] = {&kv};
 	Roster__V1__ListResponse l = ROSTER__V1__LIST_RESPONSE__INIT;
-	Roster__V1__ServiceSummary sv[2] = {ROSTER__V1__SERVICE_SUMMARY__INIT,
-			ROSTER__V1__SERVICE_SUMMARY__INIT};
+	Roster__V1__ServiceSummary sv[2] = {
+			ROSTER__V1__SERVICE_SUMMARY__INIT, ROSTER__V1__SERVICE_SUMMARY__INIT};
 	Roster__V1__ServiceSummary *svs[] = {&sv[0], &sv[1]};
 	Roster__V1__StatsResponse st = ROSTER__V1__STATS_RESPONSE__INIT;
 	r.id = rq->id;
@@ -145,7 +145,8 @@ static void serve_conn(int fd)
 	static uint8_t body[65536];
 	uint8_t hdr[4];
 	while (read_all(fd, hdr, 4)) {
-		size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+		size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 |
+			   hdr[3];
 		if (n > sizeof(body) || !read_all(fd, body, n)) {
 			break;
 		}
