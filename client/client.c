@@ -416,7 +416,8 @@ static const char *reason(int rc, const struct wire_response *rs)
  * Send @p rq to the registries in list order until one answers.
  * @return 0 with @p rs filled (rs->error == 0, rs->result == @p want), the
  *         registry's error (rs released), ROSTER_EPROTO for an answer of
- *         the wrong kind, or ROSTER_EUNREACHABLE when none answered.
+ *         the wrong kind, ROSTER_ENOMEM when we ran out of memory, or
+ *         ROSTER_EUNREACHABLE when none answered.
  */
 static int call_first(struct roster_client *c, struct wire_request *rq, enum wire_result want,
 		const char *what, struct wire_response *rs, size_t *which)
@@ -439,6 +440,11 @@ static int call_first(struct roster_client *c, struct wire_request *rq, enum wir
 					reason(rs->error, rs));
 			wire_response_deinit(rs);
 			return rc;
+		}
+		if (rc == ROSTER_ENOMEM) {
+			/* Our own shortage: no registry is to blame, and no other
+			 * one (nor a stale copy) would be served any better. */
+			return fail(rc, "%s: out of memory", what);
 		}
 		snprintf(unreachable + strlen(unreachable),
 				sizeof(unreachable) - strlen(unreachable), "%s%s (%s)",

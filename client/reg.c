@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "common/buf.h"
+#include "common/error.h"
 
 static void timer_cb(uv_timer_t *t);
 
@@ -279,7 +280,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		size_t flen;
 		int d = rs_frame_decode(&r->dec, p, left, &used, &frame, &flen);
 		if (d < 0) {
-			reg_fail(r, ROSTER_EPROTO, "bad frame from the registry");
+			reg_fail(r, d == RS_ENOMEM ? ROSTER_ENOMEM : ROSTER_EPROTO,
+					d == RS_ENOMEM ? "out of memory"
+						       : "bad frame from the registry");
 			break;
 		}
 		p += used;
@@ -288,8 +291,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			break;
 		}
 		struct wire_response rs;
-		if (wire_response_decode(frame, flen, &rs) != 0) {
-			reg_fail(r, ROSTER_EPROTO, "malformed response from the registry");
+		int rc = wire_response_decode(frame, flen, &rs);
+		if (rc != 0) {
+			/* Our own shortage is no fault of the registry's. */
+			reg_fail(r, rc,
+					rc == ROSTER_ENOMEM
+							? "out of memory"
+							: "malformed response from the registry");
 			break;
 		}
 		r->e->ops->response(r, &rs);

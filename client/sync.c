@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "proto/frame.h"
 
 /* Wait for @p events until @p deadline; 0, ROSTER_ETIMEDOUT or -errno. */
@@ -128,7 +129,7 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 			size_t flen;
 			int d = rs_frame_decode(&dec, p, left, &used, &frame, &flen);
 			if (d < 0) {
-				rc = ROSTER_EPROTO;
+				rc = d == RS_ENOMEM ? ROSTER_ENOMEM : ROSTER_EPROTO;
 				goto out;
 			}
 			p += used;

@@ -154,3 +154,43 @@ Test(output, time_is_utc_and_zero_is_a_dash)
 	output_time(0, t);
 	cr_expect_str_eq(t, "-");
 }
+
+/* jansson short of memory (its allocator is ours to set): every --json
+ * printer still writes one line of valid JSON naming the problem, never a
+ * half document or a crash. */
+static void *no_json_memory(size_t n)
+{
+	(void)n;
+	return NULL;
+}
+
+Test(output, json_short_of_memory_is_one_valid_error_line)
+{
+	struct roster_result *r = two(true);
+	struct roster_list l = {.n_services = 0, .revision = 3};
+	struct roster_stats s = {.revision = 3};
+	struct roster_instance id = {.service = "web", .protocol = "http", .host = "h.", .port = 1};
+	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT,
+			.instance = &r->instances[0],
+			.server = "127.0.0.1:7600"};
+	json_set_alloc_funcs(no_json_memory, free);
+	FILE *f = capture();
+	output_query(f, true, "metadata", NULL, r, T0, "down");
+	output_list(f, true, &l);
+	output_stats(f, true, &s);
+	output_reports(f, true, &s);
+	output_backup(f, true, "/tmp/b", 1, 2);
+	output_watch_event(f, true, &ev);
+	output_registered(f, true, &id, "services.example.net.", 4, "127.0.0.1:7600", false, 9);
+	output_change(f, true, "status", &id, "DOWN", 5);
+	fclose(f);
+	json_set_alloc_funcs(malloc, free);
+	const char *line = "{\"error\":\"out of memory\"}\n";
+	size_t n = strlen(line);
+	cr_assert_eq(capture_len, 8 * n, "%s", capture_buf);
+	for (size_t i = 0; i < 8; i++) {
+		cr_expect_eq(memcmp(capture_buf + i * n, line, n), 0, "line %zu: %s", i,
+				capture_buf);
+	}
+	roster_result_free(r);
+}

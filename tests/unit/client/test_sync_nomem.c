@@ -1,0 +1,330 @@
+/*
+ * libroster's one-shot calls (client/sync.c behind roster_query(),
+ * roster_list(), roster_stats()) under allocation failures
+ * (tests/faults/allocfail.h), against a registry that answers: each
+ * allocation from the request's frame to the answer's last string fails
+ * once in turn. The call must give ROSTER_ENOMEM naming the shortage, not
+ * blame the registry ("no registry answered", a protocol error) nor serve
+ * a stale copy in its place, leak nothing (ASan), and succeed whole once
+ * memory returns. A Query's answer is larger than one read, so the frame
+ * decoder's own buffer is among the allocations.
+ *
+ * The registry is a plain blocking thread in this process: it answers each
+ * request from protobuf-c's own allocator and the stack, never through the
+ * wrapped malloc(), so only the client's allocations count.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "allocfail.h"
+#include "proto/roster.pb-c.h"
+#include "roster/client.h"
+
+#define MAX_K 600
+#define N_INSTANCES 24
+#define BIG_VALUE 1200 /* 24 x 1.2 KiB: an answer over one 16 KiB read */
+
+struct registry {
+	int lfd, stop[2], port;
+	pthread_t th;
+};
+
+static bool read_all(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r <= 0) {
+			return false;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0) {
+			return false;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static char big_value[BIG_VALUE + 1];
+
+static void answer(int fd, const Roster__V1__Request *rq)
+{
+	static uint8_t out[65536];
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	Roster__V1__QueryResponse q = ROSTER__V1__QUERY_RESPONSE__INIT;
+	Roster__V1__Instance in[N_INSTANCES], *ins[N_INSTANCES];
+	char hosts[N_INSTANCES][32];
+	char *addrs[] = {"192.0.2.1", "2001:db8::1"};
+	Roster__V1__Instance__MetadataEntry kv = ROSTER__V1__INSTANCE__METADATA_ENTRY__INIT;
+	Roster__V1__Instance__MetadataEntry *meta[] = {&kv};
+	Roster__V1__ListResponse l = ROSTER__V1__LIST_RESPONSE__INIT;
+	Roster__V1__ServiceSummary sv[2] = {
+			ROSTER__V1__SERVICE_SUMMARY__INIT, ROSTER__V1__SERVICE_SUMMARY__INIT};
+	Roster__V1__ServiceSummary *svs[] = {&sv[0], &sv[1]};
+	Roster__V1__StatsResponse st = ROSTER__V1__STATS_RESPONSE__INIT;
+	r.id = rq->id;
+	switch (rq->op_case) {
+	case ROSTER__V1__REQUEST__OP_QUERY:
+		kv.key = "blob";
+		kv.value = big_value;
+		for (size_t i = 0; i < N_INSTANCES; i++) {
+			in[i] = (Roster__V1__Instance)ROSTER__V1__INSTANCE__INIT;
+			snprintf(hosts[i], sizeof(hosts[i]), "web%zu.example.net.", i);
+			in[i].service = "web";
+			in[i].protocol = "http";
+			in[i].host = hosts[i];
+			in[i].port = 80;
+			in[i].status = ROSTER__V1__STATUS__UP;
+			in[i].n_addresses = 2;
+			in[i].addresses = addrs;
+			in[i].n_metadata = 1;
+			in[i].metadata = meta;
+			ins[i] = &in[i];
+		}
+		q.n_instances = N_INSTANCES;
+		q.instances = ins;
+		q.revision = 42;
+		r.result_case = ROSTER__V1__RESPONSE__RESULT_QUERY;
+		r.query = &q;
+		break;
+	case ROSTER__V1__REQUEST__OP_LIST:
+		sv[0].service = "web";
+		sv[0].protocol = "http";
+		sv[0].up = 3;
+		sv[1].service = "db";
+		sv[1].protocol = "tcp";
+		sv[1].down = 1;
+		l.n_services = 2;
+		l.services = svs;
+		l.revision = 42;
+		r.result_case = ROSTER__V1__RESPONSE__RESULT_LIST;
+		r.list = &l;
+		break;
+	case ROSTER__V1__REQUEST__OP_STATS:
+		st.revision = 42;
+		st.site = "lon6";
+		st.domain = "example.net";
+		st.zone = "services.lon6.example.net.";
+		r.result_case = ROSTER__V1__RESPONSE__RESULT_STATS;
+		r.stats = &st;
+		break;
+	default:
+		r.error = ROSTER__V1__ERROR_CODE__UNSUPPORTED;
+		break;
+	}
+	size_t n = roster__v1__response__get_packed_size(&r);
+	cr_assert_leq(n + 4, sizeof(out));
+	out[0] = (uint8_t)(n >> 24);
+	out[1] = (uint8_t)(n >> 16);
+	out[2] = (uint8_t)(n >> 8);
+	out[3] = (uint8_t)n;
+	roster__v1__response__pack(&r, out + 4);
+	(void)write_all(fd, out, n + 4);
+}
+
+static void serve_conn(int fd)
+{
+	static uint8_t body[65536];
+	uint8_t hdr[4];
+	while (read_all(fd, hdr, 4)) {
+		size_t n = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 |
+			   hdr[3];
+		if (n > sizeof(body) || !read_all(fd, body, n)) {
+			break;
+		}
+		Roster__V1__Request *rq = roster__v1__request__unpack(NULL, n, body);
+		if (rq == NULL) {
+			break;
+		}
+		answer(fd, rq);
+		roster__v1__request__free_unpacked(rq, NULL);
+	}
+	close(fd);
+}
+
+static void *registry_main(void *arg)
+{
+	struct registry *g = arg;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = g->lfd, .events = POLLIN},
+				{.fd = g->stop[0], .events = POLLIN}};
+		if (poll(p, 2, -1) < 0 || p[1].revents != 0) {
+			return NULL;
+		}
+		int fd = accept(g->lfd, NULL, NULL);
+		if (fd >= 0) {
+			serve_conn(fd);
+		}
+	}
+}
+
+static void registry_start(struct registry *g)
+{
+	memset(big_value, 'x', BIG_VALUE);
+	g->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(g->lfd, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	cr_assert_eq(bind(g->lfd, (struct sockaddr *)&sa, len), 0);
+	cr_assert_eq(listen(g->lfd, 8), 0);
+	cr_assert_eq(getsockname(g->lfd, (struct sockaddr *)&sa, &len), 0);
+	g->port = ntohs(sa.sin_port);
+	cr_assert_eq(pipe(g->stop), 0);
+	cr_assert_eq(pthread_create(&g->th, NULL, registry_main, g), 0);
+}
+
+static void registry_stop(struct registry *g)
+{
+	cr_assert_eq(write(g->stop[1], "x", 1), 1);
+	pthread_join(g->th, NULL);
+	close(g->lfd);
+	close(g->stop[0]);
+	close(g->stop[1]);
+}
+
+static struct registry reg;
+static struct roster_client *client;
+static char server[32];
+
+static void setup(void)
+{
+	registry_start(&reg);
+	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
+	const char *servers[] = {server};
+	struct roster_config cfg = {.servers = servers, .n_servers = 1, .timeout_ms = 3000};
+	cr_assert_eq(roster_client_new(&cfg, &client), 0);
+}
+
+static void teardown(void)
+{
+	roster_client_free(client);
+	registry_stop(&reg);
+}
+
+static void expect_query(const struct roster_result *r, size_t k)
+{
+	cr_assert_eq(r->n_instances, N_INSTANCES, "k=%zu", k);
+	cr_expect_eq(r->revision, 42, "k=%zu", k);
+	cr_expect_not(r->stale, "k=%zu", k);
+	for (size_t i = 0; i < r->n_instances; i++) {
+		const struct roster_instance *in = &r->instances[i];
+		cr_expect_eq(in->n_addresses, 2, "k=%zu", k);
+		cr_assert_eq(in->n_metadata, 1, "k=%zu", k);
+		cr_expect_eq(strlen(in->metadata[0].value), BIG_VALUE, "k=%zu", k);
+	}
+}
+
+/* A failed call: ENOMEM, the shortage named, nothing handed out. */
+static void expect_enomem(int rc, const char *what, size_t k)
+{
+	cr_expect_eq(rc, ROSTER_ENOMEM, "%s k=%zu: rc %d (%s)", what, k, rc, roster_errmsg());
+	cr_expect(strstr(roster_errmsg(), "out of memory") != NULL, "%s k=%zu: %s", what, k,
+			roster_errmsg());
+}
+
+Test(sync_nomem, a_query_fails_whole_for_want_of_memory, .init = setup, .fini = teardown)
+{
+	size_t k, failed = 0;
+	/* A copy in the cache first: a call short of memory must not serve it. */
+	struct roster_result *r = NULL;
+	cr_assert_eq(roster_query(client, "web", "http", 0, &r), 0);
+	roster_result_free(r);
+	for (k = 1; k < MAX_K; k++) {
+		r = NULL;
+		allocfail_arm(k);
+		int rc = roster_query(client, "web", "http", 0, &r);
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (rc == 0) {
+			/* Only the cache's own copy may be short: best effort. */
+			expect_query(r, k);
+		} else {
+			failed++;
+			expect_enomem(rc, "query", k);
+			cr_expect_null(r, "k=%zu", k);
+		}
+		roster_result_free(r);
+		r = NULL;
+		cr_assert_eq(roster_query(client, "web", "http", 0, &r), 0, "k=%zu: recovers", k);
+		expect_query(r, k);
+		roster_result_free(r);
+		if (!struck) {
+			break;
+		}
+	}
+	cr_assert_lt(k, MAX_K);
+	cr_expect_gt(failed, N_INSTANCES, "the answer allocates per instance: %zu", failed);
+}
+
+Test(sync_nomem, a_list_fails_whole_for_want_of_memory, .init = setup, .fini = teardown)
+{
+	size_t k;
+	for (k = 1; k < MAX_K; k++) {
+		struct roster_list *l = NULL;
+		allocfail_arm(k);
+		int rc = roster_list(client, &l);
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (struck) {
+			expect_enomem(rc, "list", k);
+			cr_expect_null(l, "k=%zu", k);
+		} else {
+			cr_assert_eq(rc, 0, "%s", roster_errmsg());
+		}
+		roster_list_free(l);
+		l = NULL;
+		cr_assert_eq(roster_list(client, &l), 0, "k=%zu: recovers", k);
+		cr_assert_eq(l->n_services, 2);
+		cr_expect_str_eq(l->services[1].service, "db");
+		cr_expect_str_eq(l->server, server);
+		roster_list_free(l);
+		if (!struck) {
+			break;
+		}
+	}
+	cr_assert_lt(k, MAX_K);
+	cr_expect_gt(k, 2, "a list allocates: %zu", k);
+}
+
+Test(sync_nomem, stats_fail_whole_for_want_of_memory, .init = setup, .fini = teardown)
+{
+	size_t k;
+	for (k = 1; k < MAX_K; k++) {
+		struct roster_stats s;
+		allocfail_arm(k);
+		int rc = roster_stats(client, &s);
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (struck) {
+			expect_enomem(rc, "stats", k);
+		} else {
+			cr_assert_eq(rc, 0, "%s", roster_errmsg());
+		}
+		cr_assert_eq(roster_stats(client, &s), 0, "k=%zu: recovers", k);
+		cr_expect_str_eq(s.zone, "services.lon6.example.net.");
+		cr_expect_eq(s.revision, 42);
+		if (!struck) {
+			break;
+		}
+	}
+	cr_assert_lt(k, MAX_K);
+	cr_expect_gt(k, 1, "stats allocate: %zu", k);
+}
