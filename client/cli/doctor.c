@@ -255,9 +255,11 @@ static int answers_of(const struct dns_answer *a, uint16_t type,
 		void (*cb)(const struct dns_answer *a, size_t rdata, uint16_t rdlen, void *ud),
 		void *ud, char *why, size_t whysz)
 {
-	char dummy[1];
-	why = why != NULL ? why : dummy;
-	whysz = why != dummy ? whysz : sizeof(dummy);
+	char unused[160]; /* the reason, when the caller does not want it */
+	if (why == NULL) {
+		why = unused;
+		whysz = sizeof(unused);
+	}
 	unsigned rcode = a->msg[3] & 0x0f, qd = (unsigned)a->msg[4] << 8 | a->msg[5],
 		 an = (unsigned)a->msg[6] << 8 | a->msg[7];
 	if (rcode != 0) {
