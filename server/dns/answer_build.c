@@ -204,17 +204,81 @@ static bool served(const struct store_instance *i)
 	return i->status == STORE_STATUS_UP;
 }
 
-static int cmp_host(const void *x, const void *y)
+/* FNV-1a of a host name (the canonical text: lower case, trailing dot). */
+static uint32_t host_hash(const struct store_instance *in)
 {
-	const struct store_instance *const *a = x, *const *b = y;
-	int c = strcmp((*a)->host, (*b)->host);
-	return c ? c : (*a < *b ? -1 : *a > *b);
+	uint32_t h = 2166136261u;
+	for (uint8_t i = 0; i < in->host_len; i++) {
+		h = (h ^ (uint8_t)in->host[i]) * 16777619u;
+	}
+	return h;
+}
+
+static bool same_host(const struct store_instance *a, const struct store_instance *b)
+{
+	return a->host_len == b->host_len && memcmp(a->host, b->host, a->host_len) == 0;
+}
+
+/*
+ * Reorder @p up (@p n instances) so that the instances of one host are
+ * adjacent, hosts in the order of their first instance, in O(n): a
+ * rebuild runs on the query path, once per change of a busy service, and
+ * a sort by name (n log n string compares) was half of it for services of
+ * hundreds of instances. @p scratch holds cap + 2 * n uint32_t (cap a
+ * power of two >= 2 * n, so that the probe always ends), then n pointers
+ * (the offset is even: they are aligned as @p up is).
+ */
+static void group_by_host(
+		const struct store_instance **up, uint32_t n, uint32_t *scratch, uint32_t cap)
+{
+	const uint32_t none = UINT32_MAX;
+	uint32_t *head = scratch;    /* [cap]: a host's first instance */
+	uint32_t *next = head + cap; /* [n]: the same host's next instance */
+	uint32_t *tail = next + n;   /* [n]: a first instance's host's last one */
+	const struct store_instance **out = (const struct store_instance **)(tail + n);
+	for (uint32_t k = 0; k < cap; k++) {
+		head[k] = none;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		next[k] = none;
+		uint32_t slot = host_hash(up[k]) & (cap - 1);
+		while (head[slot] != none && !same_host(up[head[slot]], up[k])) {
+			slot = (slot + 1) & (cap - 1);
+		}
+		if (head[slot] == none) {
+			head[slot] = k;
+			tail[k] = k;
+		} else {
+			uint32_t first = head[slot];
+			next[tail[first]] = k;
+			tail[first] = k;
+			tail[k] = none; /* not a first instance */
+		}
+	}
+	uint32_t w = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		if (tail[k] == none) {
+			continue; /* emitted with its host's first */
+		}
+		for (uint32_t j = k; j != none; j = next[j]) {
+			out[w++] = up[j];
+		}
+	}
+	memcpy(up, out, n * sizeof(*up));
 }
 
 static int build_srv(struct answer *a, struct answer_prep *p, const struct store_service *svc)
 {
 	uint32_t n = 0;
-	const struct store_instance **up = malloc((svc->ninstances + 1) * sizeof(*up));
+	uint32_t cap = 2;
+	while (cap < 2 * (svc->ninstances + 1)) {
+		cap *= 2;
+	}
+	/* up[ninstances + 1], then group_by_host()'s scratch. */
+	size_t nptr = svc->ninstances + 1;
+	size_t bytes = nptr * sizeof(struct store_instance *) +
+		       (2 * nptr + cap) * sizeof(uint32_t) + nptr * sizeof(struct store_instance *);
+	const struct store_instance **up = malloc(bytes);
 	if (up == NULL) {
 		return RS_ENOMEM;
 	}
@@ -225,7 +289,7 @@ static int build_srv(struct answer *a, struct answer_prep *p, const struct store
 	}
 	/* Grouped by host so that each target's addresses go into the additional
 	 * section once, attached to the first SRV of that host. */
-	qsort(up, n, sizeof(*up), cmp_host);
+	group_by_host(up, n, (uint32_t *)(up + nptr), cap);
 	int rc = 0;
 	for (uint32_t k = 0; k < n && rc == 0; k++) {
 		const struct store_instance *in = up[k];
@@ -246,7 +310,7 @@ static int build_srv(struct answer *a, struct answer_prep *p, const struct store
 		rr->target = SRV_TARGET_OFF;
 		rr->target_len = in->host_wire_len;
 		p->stale |= in->stale != 0;
-		if (k > 0 && strcmp(up[k - 1]->host, in->host) == 0) {
+		if (k > 0 && same_host(up[k - 1], in)) {
 			continue;
 		}
 		size_t add = p->data.len;

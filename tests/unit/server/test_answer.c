@@ -117,6 +117,38 @@ Test(answer, srv_with_additional_addresses)
 	ldns_pkt_free(p);
 }
 
+/* Instances of one host registered apart (interleaved with other hosts'):
+ * each host's address goes into the additional section once. */
+Test(answer, srv_glue_once_per_host_whatever_the_registration_order)
+{
+	static const char *hosts[] = {"a.lon6.example.net", "b.lon6.example.net",
+			"c.lon6.example.net", "d.lon6.example.net"};
+	static const char *addrs[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"};
+	for (int k = 0; k < 12; k++) {
+		reg("web", "tcp", hosts[(k * 3) % 4], (uint16_t)(8000 + k), addrs[(k * 3) % 4]);
+	}
+	for (int round = 0; round < 20; round++) {
+		ldns_pkt *p = ask("_web._tcp." ZONE, DNSWIRE_SRV, 4096, ANSWER_TCP);
+		cr_assert_eq(ldns_pkt_ancount(p), 12);
+		cr_assert_eq(ldns_pkt_arcount(p), 4, "one A per host (ldns keeps the OPT apart)");
+		bool seen[4] = {false};
+		for (size_t i = 0; i < 4; i++) {
+			ldns_rr *add = section_rr(p, LDNS_SECTION_ADDITIONAL, i);
+			cr_assert_eq(ldns_rr_get_type(add), LDNS_RR_TYPE_A);
+			char *owner = ldns_rdf2str(ldns_rr_owner(add));
+			char *a = ldns_rdf2str(ldns_rr_rdf(add, 0));
+			int h = owner[0] - 'a';
+			cr_assert(h >= 0 && h < 4, "%s", owner);
+			cr_expect_not(seen[h], "%s twice", owner);
+			seen[h] = true;
+			cr_expect_str_eq(a, addrs[h], "%s", owner);
+			free(owner);
+			free(a);
+		}
+		ldns_pkt_free(p);
+	}
+}
+
 Test(answer, srv_targets_uncompressed_owners_compressed)
 {
 	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
