@@ -32,8 +32,16 @@
 #define BIG_VALUE 1200 /* 24 x 1.2 KiB: an answer over one 16 KiB read */
 #define WRITE_REVISION 43
 
+/* How a registry thread treats each connection. */
+enum registry_mode {
+	SERVE,         /* answer every request */
+	TURN_AWAY,     /* rosterd over its caps: an error of id 0, then close */
+	HANG_UP_TOKEN, /* close on reading an Authenticate, unanswered */
+};
+
 struct registry {
 	int lfd, stop[2], port;
+	enum registry_mode mode;
 	pthread_t th;
 };
 
@@ -159,7 +167,21 @@ static void answer(int fd, const Roster__V1__Request *rq)
 	(void)write_all(fd, out, n + 4);
 }
 
-static void serve_conn(int fd)
+static void turn_away(int fd)
+{
+	uint8_t out[256];
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.error = ROSTER__V1__ERROR_CODE__UNAVAILABLE;
+	r.message = "too many connections";
+	size_t n = roster__v1__response__get_packed_size(&r);
+	cr_assert_leq(n + 4, sizeof(out));
+	out[0] = out[1] = out[2] = 0;
+	out[3] = (uint8_t)n;
+	roster__v1__response__pack(&r, out + 4);
+	(void)write_all(fd, out, n + 4);
+}
+
+static void serve_conn(const struct registry *g, int fd)
 {
 	static uint8_t body[65536];
 	uint8_t hdr[4];
@@ -171,6 +193,15 @@ static void serve_conn(int fd)
 		}
 		Roster__V1__Request *rq = roster__v1__request__unpack(NULL, n, body);
 		if (rq == NULL) {
+			break;
+		}
+		if (g->mode == TURN_AWAY ||
+				(g->mode == HANG_UP_TOKEN &&
+						rq->op_case == ROSTER__V1__REQUEST__OP_AUTHENTICATE)) {
+			if (g->mode == TURN_AWAY) {
+				turn_away(fd);
+			}
+			roster__v1__request__free_unpacked(rq, NULL);
 			break;
 		}
 		answer(fd, rq);
@@ -190,7 +221,7 @@ static void *registry_main(void *arg)
 		}
 		int fd = accept(g->lfd, NULL, NULL);
 		if (fd >= 0) {
-			serve_conn(fd);
+			serve_conn(g, fd);
 		}
 	}
 }
@@ -499,4 +530,91 @@ Test(sync_nomem, a_write_to_one_registry_short_of_memory_is_unreachable, .init =
 	}
 	cr_assert_lt(k, MAX_K);
 	cr_expect_gt(k, 1, "a write allocates: %zu", k);
+}
+
+/*
+ * Registries that do not answer the call: one turns every connection away
+ * (an error of id 0, as rosterd over its caps), one hangs up on a token.
+ */
+static void start_two(enum registry_mode first, const char *token)
+{
+	reg.mode = first;
+	reg2.mode = SERVE;
+	registry_start(&reg);
+	registry_start(&reg2);
+	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
+	snprintf(server2, sizeof(server2), "127.0.0.1:%d", reg2.port);
+	const char *servers[] = {server, server2};
+	struct roster_config cfg = {
+			.servers = servers, .n_servers = 2, .timeout_ms = 3000, .token = token};
+	cr_assert_eq(roster_client_new(&cfg, &client), 0);
+}
+
+Test(sync_nomem, a_registry_turning_the_call_away_passes_it_to_the_next, .fini = teardown2)
+{
+	start_two(TURN_AWAY, NULL);
+	struct roster_stats s;
+	cr_assert_eq(roster_stats(client, &s), 0, "%s", roster_errmsg());
+	cr_expect_str_eq(s.zone, "services.lon6.example.net.");
+	struct roster_list *l = NULL;
+	cr_assert_eq(roster_list(client, &l), 0, "%s", roster_errmsg());
+	cr_expect_str_eq(l->server, server2, "answered by the second");
+	roster_list_free(l);
+	/* A write: not applied where it was turned away, nor said applied. */
+	uint64_t rev = 0;
+	cr_expect_eq(do_write(W_STATUS, &rev), ROSTER_EPARTIAL, "%s", roster_errmsg());
+	cr_expect_eq(rev, WRITE_REVISION);
+	const struct roster_outcome *o = NULL;
+	cr_assert_eq(roster_write_outcomes(&o), 2);
+	cr_expect_eq(o[0].kind, ROSTER_OUTCOME_UNREACHABLE);
+	cr_expect_eq(o[0].error, ROSTER_EUNREACHABLE);
+	cr_expect_eq(o[1].kind, ROSTER_OUTCOME_APPLIED);
+}
+
+Test(sync_nomem, a_registry_hanging_up_on_the_token_passes_it_to_the_next, .fini = teardown2)
+{
+	start_two(HANG_UP_TOKEN, "s3cret");
+	struct roster_stats s;
+	/* The second registry knows no Authenticate (UNSUPPORTED): no bar. */
+	cr_assert_eq(roster_stats(client, &s), 0, "%s", roster_errmsg());
+	cr_expect_eq(s.revision, 42);
+	uint64_t rev = 0;
+	cr_expect_eq(do_write(W_DEREGISTER, &rev), ROSTER_EPARTIAL, "%s", roster_errmsg());
+	const struct roster_outcome *o = NULL;
+	cr_assert_eq(roster_write_outcomes(&o), 2);
+	cr_expect_eq(o[0].kind, ROSTER_OUTCOME_UNREACHABLE);
+	cr_expect_eq(o[1].kind, ROSTER_OUTCOME_APPLIED);
+}
+
+/* With a token, the Authenticate's own frame is among the allocations. */
+Test(sync_nomem, stats_with_a_token_fail_whole_for_want_of_memory, .fini = teardown)
+{
+	reg.mode = SERVE;
+	registry_start(&reg);
+	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
+	const char *servers[] = {server};
+	struct roster_config cfg = {
+			.servers = servers, .n_servers = 1, .timeout_ms = 3000, .token = "s3cret"};
+	cr_assert_eq(roster_client_new(&cfg, &client), 0);
+	size_t k;
+	for (k = 1; k < MAX_K; k++) {
+		struct roster_stats s;
+		allocfail_arm(k);
+		int rc = roster_stats(client, &s);
+		bool struck = allocfail_struck();
+		allocfail_disarm();
+		if (struck) {
+			expect_enomem(rc, "stats", k);
+		} else {
+			cr_assert_eq(rc, 0, "%s", roster_errmsg());
+		}
+		cr_assert_eq(roster_stats(client, &s), 0, "k=%zu: recovers: %s", k,
+				roster_errmsg());
+		cr_expect_eq(s.revision, 42);
+		if (!struck) {
+			break;
+		}
+	}
+	cr_assert_lt(k, MAX_K);
+	cr_expect_gt(k, 2, "the token's frame allocates too: %zu", k);
 }
