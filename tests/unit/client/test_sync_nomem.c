@@ -37,6 +37,7 @@ enum registry_mode {
 	SERVE,         /* answer every request */
 	TURN_AWAY,     /* rosterd over its caps: an error of id 0, then close */
 	HANG_UP_TOKEN, /* close on reading an Authenticate, unanswered */
+	STRAY_FIRST,   /* a frame of id 0 and no error before each answer */
 };
 
 struct registry {
@@ -167,12 +168,17 @@ static void answer(int fd, const Roster__V1__Request *rq)
 	(void)write_all(fd, out, n + 4);
 }
 
-static void turn_away(int fd)
+/* An error of id 0 (@p stray: none, only the id). */
+static void send_id_zero(int fd, bool stray)
 {
 	uint8_t out[256];
 	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
-	r.error = ROSTER__V1__ERROR_CODE__UNAVAILABLE;
-	r.message = "too many connections";
+	if (!stray) {
+		r.error = ROSTER__V1__ERROR_CODE__UNAVAILABLE;
+		r.message = "too many connections";
+	} else {
+		r.message = "stray";
+	}
 	size_t n = roster__v1__response__get_packed_size(&r);
 	cr_assert_leq(n + 4, sizeof(out));
 	out[0] = out[1] = out[2] = 0;
@@ -199,10 +205,13 @@ static void serve_conn(const struct registry *g, int fd)
 				(g->mode == HANG_UP_TOKEN &&
 						rq->op_case == ROSTER__V1__REQUEST__OP_AUTHENTICATE)) {
 			if (g->mode == TURN_AWAY) {
-				turn_away(fd);
+				send_id_zero(fd, false);
 			}
 			roster__v1__request__free_unpacked(rq, NULL);
 			break;
+		}
+		if (g->mode == STRAY_FIRST) {
+			send_id_zero(fd, true);
 		}
 		answer(fd, rq);
 		roster__v1__request__free_unpacked(rq, NULL);
@@ -617,4 +626,18 @@ Test(sync_nomem, stats_with_a_token_fail_whole_for_want_of_memory, .fini = teard
 	}
 	cr_assert_lt(k, MAX_K);
 	cr_expect_gt(k, 2, "the token's frame allocates too: %zu", k);
+}
+
+/* A frame of id 0 that carries no error is a stray, not a verdict: skipped. */
+Test(sync_nomem, a_stray_frame_of_id_zero_is_skipped, .fini = teardown2)
+{
+	start_two(STRAY_FIRST, NULL);
+	struct roster_list *l = NULL;
+	cr_assert_eq(roster_list(client, &l), 0, "%s", roster_errmsg());
+	cr_expect_str_eq(l->server, server, "answered by the first");
+	cr_expect_eq(l->n_services, 2);
+	roster_list_free(l);
+	uint64_t rev = 0;
+	cr_expect_eq(do_write(W_STATUS, &rev), 0, "%s", roster_errmsg());
+	cr_expect_eq(rev, WRITE_REVISION);
 }
