@@ -3,7 +3,9 @@
  * that, as rosterd, answers an oversized frame with an error of id 0 and
  * closes: the registry's verdict is reported, the oversized endpoint is
  * refused, and the connection does not flap for the other endpoints. An
- * endpoint over the default 1 MiB limit is refused when it is added.
+ * endpoint over the default 1 MiB limit is refused when it is added. A
+ * verdict held back (->hold_verdict) while the endpoint changes, one with
+ * no Register in flight, and another error of id 0 blame no endpoint.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
