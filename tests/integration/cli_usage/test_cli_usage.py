@@ -308,3 +308,38 @@ def test_doctor_addresses_from_the_sites_file_or_the_servers(tmp_path, srv):
     assert r.returncode == 1 and doc["ok"] is False, r
     assert any(c["check"] == f"127.0.0.1:{srv.api_port} api" and c["ok"]
                for c in doc["checks"]), doc
+
+
+def test_token_blanks_and_an_empty_token_variable(tmp_path):
+    """A registry with --api-tokens: a token file whose token ends in a tab
+    is cut and accepted; ROSTER_TOKEN set but empty is no token at all,
+    refused exactly as a call without one."""
+    secret = "t-secret"
+    tf = tmp_path / "tokens"
+    tf.write_text(f"ro sha256:{hashlib.sha256(secret.encode()).hexdigest()} read\n")
+    tok = tmp_path / "tok"
+    tok.write_text(f"{secret}\t\t\n")
+    with Rosterd(tmp_path, extra=["--api-tokens", str(tf)]) as s:
+        env = {"ROSTER_SERVER": f"127.0.0.1:{s.api_port}"}
+        r = roster("--token-file", tok, "list", env=env)
+        assert r.returncode == 0, r
+        bare = roster("list", env=env)
+        empty = roster("list", env={**env, "ROSTER_TOKEN": ""})
+        assert bare.returncode == 3, bare
+        assert (empty.returncode, empty.stdout, empty.stderr) == \
+            (bare.returncode, bare.stdout, bare.stderr)
+
+
+def test_doctor_takes_roster_server_over_the_site_file_and_the_default_path(tmp_path, srv):
+    """`doctor -s SITE` reads the sites file only when no registry is given:
+    ROSTER_SERVER wins (the file named by ROSTER_SITES does not exist and is
+    never opened); ROSTER_SITES empty means the default path."""
+    missing = tmp_path / "no-sites.conf"
+    r = roster("-s", "lon6", "--timeout", "500", "doctor",
+               env={"ROSTER_SERVER": f"127.0.0.1:{srv.api_port}",
+                    "ROSTER_SITES": str(missing)})
+    assert r.returncode == 1, r
+    assert f"ok   127.0.0.1:{srv.api_port} api" in r.stdout, r.stdout
+    assert str(missing) not in r.stderr, r.stderr
+    r = roster("-s", "lon6", "doctor", env={"ROSTER_SITES": ""})
+    assert r.returncode == 2 and "/etc/roster/sites.conf" in r.stderr, r

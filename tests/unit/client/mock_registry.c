@@ -311,7 +311,7 @@ static void conn_close_after_flush(struct mock_registry_conn *mc)
 }
 
 /* As rosterd: the verdict with id 0, then close. */
-static void conn_frame_refuse(struct mock_registry_conn *mc)
+static void conn_verdict_send(struct mock_registry_conn *mc)
 {
 	char msg[64];
 	snprintf(msg, sizeof(msg), "frame larger than the %u-byte limit",
@@ -320,8 +320,29 @@ static void conn_frame_refuse(struct mock_registry_conn *mc)
 	r.error = ROSTER__V1__ERROR_CODE__FRAME_TOO_LARGE;
 	r.message = msg;
 	mock_registry_send(mc, &r);
-	mc->m->oversized++;
 	conn_close_after_flush(mc);
+}
+
+static void conn_frame_refuse(struct mock_registry_conn *mc)
+{
+	mc->m->oversized++;
+	if (mc->m->hold_verdict) {
+		uv_read_stop((uv_stream_t *)&mc->tcp); /* mock_registry_verdict() answers */
+		return;
+	}
+	conn_verdict_send(mc);
+}
+
+unsigned mock_registry_verdict(struct mock_registry *m)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < MOCK_REGISTRY_MAX_CONNS; i++) {
+		if (m->conns[i].open == 1) {
+			conn_verdict_send(&m->conns[i]);
+			n++;
+		}
+	}
+	return n;
 }
 
 static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)

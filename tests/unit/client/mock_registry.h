@@ -124,6 +124,10 @@ struct mock_registry {
 	 * declined them, are kept unanswered (and uncounted) until
 	 * mock_registry_unpark(): a registry slow to answer them. */
 	unsigned park;
+	/** With max_frame: an oversized frame is counted and read no further,
+	 * but its verdict is held back until mock_registry_verdict(): a
+	 * registry slow to refuse, while the client changes its endpoints. */
+	int hold_verdict;
 	uint32_t grant_ttl; /**< 0: OpenLease grants the TTL asked for; N: N s */
 
 	/* Registry state. */
@@ -177,6 +181,14 @@ void mock_registry_send(struct mock_registry_conn *mc, Roster__V1__Response *r);
  * ->park first to stop parking.
  */
 void mock_registry_unpark(struct mock_registry *m);
+
+/**
+ * Send FRAME_TOO_LARGE of id 0 on every open connection, then close each
+ * once it is written, as rosterd refusing an oversized frame: the verdicts
+ * held by ->hold_verdict, or (none held) a verdict out of the blue.
+ * @return the number of connections given the verdict.
+ */
+unsigned mock_registry_verdict(struct mock_registry *m);
 
 /**
  * The instance of this identity the registry holds, or NULL.

@@ -299,3 +299,43 @@ Test(eps, register_answered_unknown_lease_reopens_the_lease)
 	cr_expect_eq(f.n.leases_seen[0], f.m.leases[0], "registered under the new lease");
 	client_fixture_stop(&f);
 }
+
+/* A removal the registry refused (its store failed) is not done: the
+ * Deregister is sent again, and the endpoint is gone once it is applied. */
+static int refuse_first_deregister_cb(
+		struct mock_registry_conn *mc, const Roster__V1__Request *rq, void *ud)
+{
+	unsigned *refused = ud;
+	if (rq->op_case != ROSTER__V1__REQUEST__OP_DEREGISTER || *refused > 0 ||
+			rq->deregister->target_case !=
+					ROSTER__V1__DEREGISTER_REQUEST__TARGET_INSTANCE) {
+		return 0;
+	}
+	(*refused)++;
+	Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+	r.id = rq->id;
+	r.error = ROSTER__V1__ERROR_CODE__STORAGE_ERROR;
+	r.message = "refused by the test";
+	mock_registry_send(mc, &r);
+	return 1;
+}
+
+Test(eps, removal_refused_by_the_registry_is_sent_again)
+{
+	static const struct mock_registry_ops ops = {.request = refuse_first_deregister_cb};
+	unsigned refused = 0;
+	struct client_fixture f;
+	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &ops, .ud = &refused});
+	mock_run_until(&f.loop, &f.n.registered, 1, 2000);
+	cr_assert_eq(roster_endpoint_remove(f.c, &web1), 0);
+	mock_run_until(&f.loop, &refused, 1, 2000);
+	cr_expect_not_null(mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80),
+			"the refused removal left it registered");
+	mock_run_until(&f.loop, &f.m.instance_deregs, 1, 3000);
+	cr_expect_null(mock_registry_instance_find(&f.m, "web", "http", "web1.example.net", 80));
+	run_three_heartbeats(&f);
+	cr_expect_eq(f.m.instance_deregs, 1, "applied once, then done: %u", f.m.instance_deregs);
+	cr_expect_eq(f.m.registers, 1, "the removed endpoint was registered again");
+	cr_expect_eq(roster_endpoint_remove(f.c, &web1), ROSTER_ENOENT);
+	client_fixture_stop(&f);
+}

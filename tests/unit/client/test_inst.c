@@ -160,3 +160,37 @@ Test(inst, result_dup_is_deep)
 	roster_result_free(d);
 	roster_result_free(NULL);
 }
+
+Test(inst, check_names_a_missing_host_address_or_value)
+{
+	const char *what = NULL;
+	struct roster_instance in = {.service = "web", .protocol = "http", .port = 80};
+	cr_expect_eq(inst_check(&in, 0, &what), ROSTER_ENAME, "no host");
+	cr_expect_str_eq(what, "host");
+	const char *addrs[] = {NULL};
+	in.host = "web1.example.net";
+	in.addresses = addrs;
+	in.n_addresses = 1;
+	cr_expect_eq(inst_check(&in, 0, &what), ROSTER_EADDR, "a NULL address");
+	in.n_addresses = 0;
+	struct roster_meta meta[] = {{"k", NULL}};
+	in.metadata = meta;
+	in.n_metadata = 1;
+	cr_expect_eq(inst_check(&in, 0, NULL), ROSTER_EINVAL, "a NULL metadata value");
+}
+
+Test(inst, identity_ignores_the_trailing_dot_on_either_side)
+{
+	struct roster_instance a = {.service = "web",
+			.protocol = "http",
+			.host = "web1.example.net.",
+			.port = 80};
+	struct roster_instance b = {.service = "web",
+			.protocol = "http",
+			.host = "web1.example.net",
+			.port = 80};
+	cr_expect(inst_same_identity(&a, &b));
+	cr_expect(inst_same_identity(&b, &a));
+	b.host = "web1.example.net..";
+	cr_expect_not(inst_same_identity(&a, &b));
+}

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "client/cli/sites.h"
+#include "client/sites.h"
 #include "roster/client.h"
 
 static char path[64];
@@ -143,4 +144,34 @@ Test(sites, libroster_reads_the_same_list_as_the_cli, .fini = cleanup)
 	unsetenv("ROSTER_SITES");
 	cr_expect_lt(roster_site_servers("lon6", "/nonexistent/sites.conf", &list, &n), 0);
 	cr_expect(strstr(roster_errmsg(), "cannot read /nonexistent/sites.conf") != NULL);
+}
+
+Test(sites, where_fields_other_than_dns_and_http_are_refused, .fini = cleanup)
+{
+	write_sites("lon6 10.0.0.5:7600 dns=10.0.0.5:53 http=10.0.0.5:7680\n"
+		    "lon6 10.0.0.6:7600 smtp=10.0.0.6:25\n");
+	char **list = NULL, err[256];
+	char *(*where)[2] = NULL;
+	size_t n = 9;
+	cr_expect_eq(sites_read_where("lon6", path, &list, &where, &n, err, sizeof(err)),
+			ROSTER_EINVAL);
+	cr_expect(strstr(err, ":2: expected 'SITE ADDRESS:PORT [dns=ADDRESS:PORT] "
+			      "[http=ADDRESS:PORT]', not 'smtp=10.0.0.6:25'") != NULL,
+			"%s", err);
+	cr_expect_null(list);
+	cr_expect_eq(n, 0);
+	sites_where_free(where, n);
+}
+
+Test(sites, no_site_is_an_error_and_an_empty_path_is_the_default, .fini = cleanup)
+{
+	char **list = NULL, err[256];
+	size_t n = 9;
+	cr_expect_eq(sites_read("", "/nonexistent", &list, &n, err, sizeof(err)), ROSTER_EINVAL);
+	cr_expect_str_eq(err, "no site named");
+	cr_expect_eq(sites_read(NULL, "/nonexistent", &list, &n, err, sizeof(err)), ROSTER_EINVAL);
+	/* No /etc/roster/sites.conf on a test machine: the error names it. */
+	cr_expect_neq(sites_read("lon6", "", &list, &n, err, sizeof(err)), 0);
+	cr_expect(strstr(err, "cannot read /etc/roster/sites.conf") != NULL, "%s", err);
+	cr_expect_null(list);
 }

@@ -29,6 +29,7 @@ struct mock_watches {
 	uint64_t last_since; /* since_revision of the last one */
 	unsigned cancels;
 	unsigned cut_snapshots; /* snapshots still to send without their END */
+	unsigned refuse;        /* Watch requests still to refuse (UNAVAILABLE) */
 };
 
 static size_t conn_slot(const struct mock_registry_conn *mc)
@@ -88,6 +89,15 @@ static int watches_request_cb(
 	case ROSTER__V1__REQUEST__OP_WATCH: {
 		uint64_t since = rq->watch->since_revision;
 		mw->watches++;
+		if (mw->refuse > 0) {
+			mw->refuse--;
+			Roster__V1__Response r = ROSTER__V1__RESPONSE__INIT;
+			r.id = rq->id;
+			r.error = ROSTER__V1__ERROR_CODE__UNAVAILABLE;
+			r.message = "refused by the test";
+			mock_registry_send(mc, &r);
+			return 1;
+		}
 		mw->last_since = since;
 		cr_assert_lt(mw->n_ids[slot], MAX_WATCHES);
 		mw->ids[slot][mw->n_ids[slot]++] = rq->id;
@@ -359,5 +369,66 @@ Test(watch, quiet_stream_is_not_an_unanswered_request)
 	cr_expect_eq(q.resyncs, 0);
 	cr_expect_eq(mw.watches, 1, "%u Watch requests", mw.watches);
 	roster_watch_cancel(f.c, w);
+	client_fixture_stop(&f);
+}
+
+/* The registry refuses a Watch (it is busy): the watch is asked for again,
+ * from a snapshot, at a later heartbeat tick, on the same connection; its
+ * callback hears nothing of the refusal. */
+Test(watch, refused_watch_is_asked_for_again)
+{
+	struct mock_watches mw = {.refuse = 1};
+	struct client_fixture f;
+	struct quiet q = {0};
+	struct roster_watch *w = NULL;
+	mw.m = &f.m;
+	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &watches_ops, .ud = &mw});
+	f.m.revision = 4;
+	cr_assert_eq(roster_watch_start(f.c, "", quiet_cb, &q, &w), 0);
+	mock_run_until(&f.loop, &mw.watches, 2, 3000);
+	mock_run_until(&f.loop, &q.ends, 1, 2000);
+	cr_expect_eq(mw.last_since, 0, "asked again from a snapshot");
+	cr_expect_eq(f.n.disconnected, 0, "left the registry: %s", f.n.disconnect_msg);
+	cr_expect_eq(q.resyncs, 0);
+	roster_watch_cancel(f.c, w);
+	client_fixture_stop(&f);
+}
+
+/* Two watches, one cancelled: the CancelWatch's answer and the events for
+ * the cancelled one pass the other watch by; it alone hears the change. */
+struct heard {
+	unsigned ends, upserts;
+};
+
+static void heard_cb(const struct roster_watch_event *ev, void *ud)
+{
+	struct heard *h = ud;
+	h->ends += ev->kind == ROSTER_WATCH_SNAPSHOT_END ? 1 : 0;
+	h->upserts += ev->kind == ROSTER_WATCH_UPSERT ? 1 : 0;
+}
+
+Test(watch, cancelled_watch_hears_nothing_and_the_other_goes_on)
+{
+	struct mock_watches mw = {0};
+	struct client_fixture f;
+	struct heard ha = {0}, hb = {0};
+	struct roster_watch *wa = NULL, *wb = NULL;
+	mw.m = &f.m;
+	client_fixture_start(&f, &(struct client_fixture_opts){.ops = &watches_ops, .ud = &mw});
+	cr_assert_eq(roster_watch_start(f.c, "", heard_cb, &ha, &wa), 0);
+	cr_assert_eq(roster_watch_start(f.c, "", heard_cb, &hb, &wb), 0);
+	mock_run_until(&f.loop, &ha.ends, 1, 2000);
+	mock_run_until(&f.loop, &hb.ends, 1, 2000);
+	roster_watch_cancel(f.c, wa);
+	mock_run_until(&f.loop, &mw.cancels, 1, 2000);
+	/* The mock still sends to both ids: the cancelled one's is a stray. */
+	mock_change(&mw, "q1.example.net");
+	mock_run_until(&f.loop, &hb.upserts, 1, 2000);
+	unsigned beats = f.n.heartbeat;
+	mock_run_until(&f.loop, &f.n.heartbeat, beats + 1, 2000);
+	cr_expect_eq(ha.upserts, 0, "the cancelled watch heard a change");
+	cr_expect_eq(hb.upserts, 1);
+	cr_expect_eq(f.n.disconnected, 0, "left the registry: %s", f.n.disconnect_msg);
+	roster_watch_cancel(f.c, wb);
 	client_fixture_stop(&f);
 }
