@@ -73,7 +73,8 @@ Test(audit, no_token_is_null_and_no_op_is_request)
 	a.refusal = API_OPS_REFUSED_UNAUTHENTICATED;
 	cr_assert(api_audit_write(&g_log, 0, "[::1]:1", NULL, &a));
 	const char *t = log_text();
-	cr_expect_not_null(strstr(t, "\"token\":null,\"op\":\"request\",\"instance\":\"\""), "%s", t);
+	cr_expect_not_null(
+			strstr(t, "\"token\":null,\"op\":\"request\",\"instance\":\"\""), "%s", t);
 	cr_expect_not_null(strstr(t, "\"reason\":\"unauthenticated\"}\n"), "%s", t);
 	cr_expect_null(strstr(t, "\"result\":\"OK\""), "%s", t);
 }
@@ -91,7 +92,8 @@ Test(audit, each_refusal_has_its_reason_and_a_dry_run_would_refuse)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		for (int dry = 0; dry < 2; dry++) {
-			struct api_ops_audit a = audit_of("deregister", "lease 00ff", dry ? 0 : RS_EPERM);
+			struct api_ops_audit a =
+					audit_of("deregister", "lease 00ff", dry ? 0 : RS_EPERM);
 			a.refusal = cases[i].r;
 			a.dry_run = dry != 0;
 			cr_assert(api_audit_write(&g_log, 0, "src", "t", &a));
