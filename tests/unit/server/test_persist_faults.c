@@ -4,9 +4,14 @@
  * MAP_FULL grow the map to --map-max and then refuse the batch naming the
  * limit; a map that cannot grow (mdb_env_set_mapsize() failing) refuses
  * the batch naming the size it is stuck at and the reason. In both, what
- * was committed before is all a reopened store loads.
+ * was committed before is all a reopened store loads. A panic at a commit
+ * refuses every later write; an open whose map cannot be set or whose
+ * store marker cannot be written (sysfault.c, also
+ * preloaded) is refused naming the data dir, and the next open works.
  */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,5 +174,74 @@ Test(persist_faults, a_map_that_cannot_grow_refuses_the_batch_naming_why)
 	cr_expect_gt(committed, 100);
 	close_stopped(s, p);
 	cr_expect_eq(loaded_instances(), committed, "every committed write, nothing else");
+	cleanup();
+}
+
+Test(persist_faults, after_a_panic_every_write_is_refused_and_none_reaches_the_disk)
+{
+	fail_while_marked("commit", "PANIC");
+	struct persist *p;
+	struct store *s = open_started(1 << 20, 4 << 20, &p);
+	cr_assert_eq(add(s, 0), 0);
+	cr_assert_eq(persist_batch_commit(p), 0);
+	marker(true);
+	cr_assert_eq(add(s, 1), 0);
+	cr_expect_eq(persist_batch_commit(p), RS_ESTORE_PANIC);
+	marker(false);
+	cr_expect_eq(g_last.rc, RS_ESTORE_PANIC);
+	/* The environment is unusable: no later write is taken. */
+	cr_expect_eq(add(s, 2), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_batch_commit(p), 0, "nothing pending");
+	uint64_t commits = persist_commits(p);
+	cr_expect_eq(persist_batch_submit(p), 0);
+	cr_expect_eq(persist_commits(p), commits);
+	close_stopped(s, p);
+	cr_expect_eq(loaded_instances(), 1, "only what was committed before the panic");
+	cleanup();
+}
+
+Test(persist_faults, an_open_whose_map_cannot_be_set_is_refused_naming_the_dir)
+{
+	fail_while_marked("mapsize", "EIO");
+	marker(true);
+	struct persist *p = NULL;
+	char err[512] = "";
+	cr_expect_lt(persist_open(g_dir, 1 << 20, 4 << 20, &p, err, sizeof(err)), 0);
+	cr_expect_null(p);
+	cr_expect_not_null(strstr(err, g_dir), "%s", err);
+	cr_expect_not_null(strstr(err, "cannot open the store"), "%s", err);
+	marker(false);
+	cr_expect_eq(loaded_instances(), 0, "the next open works");
+	cleanup();
+}
+
+typedef void (*sysfault_set_fn)(const char *calls, const char *path, unsigned long nth, int err);
+
+Test(persist_faults, a_store_marker_that_cannot_be_written_refuses_the_open)
+{
+	sysfault_set_fn fault_set = (sysfault_set_fn)dlsym(RTLD_DEFAULT, "sysfault_set");
+	cr_assert_not_null(fault_set, "run under tests/faults/sysfault.c (LD_PRELOAD)");
+	fail_while_marked("mapsize", "EIO"); /* not armed: no marker */
+	static const char *const calls[] = {"open", "write", "fsync"};
+	for (size_t k = 0; k < sizeof(calls) / sizeof(calls[0]); k++) {
+		fault_set(calls[k], "roster-store", 0, ENOSPC);
+		struct persist *p = NULL;
+		char err[512] = "";
+		int rc = persist_open(g_dir, 1 << 20, 4 << 20, &p, err, sizeof(err));
+		fault_set("", NULL, 0, 0);
+		cr_expect_lt(rc, 0, "%s", calls[k]);
+		cr_expect_null(p);
+		cr_expect_not_null(strstr(err, "cannot write the store marker"), "%s: %s", calls[k],
+				err);
+		cr_expect_not_null(strstr(err, g_dir), "%s", err);
+		/* No marker half written: the next open writes it whole. */
+		char path[160];
+		snprintf(path, sizeof(path), "%s/roster-store", g_dir);
+		unlink(path);
+	}
+	cr_expect_eq(loaded_instances(), 0, "the next open works");
+	char path[160];
+	snprintf(path, sizeof(path), "%s/roster-store", g_dir);
+	cr_expect_eq(access(path, F_OK), 0, "and writes the marker");
 	cleanup();
 }
