@@ -144,10 +144,27 @@ Test(audit, a_line_too_long_is_refused_whole_and_counted)
 	free(token);
 	cr_expect_eq(g_log.errors, 1);
 	cr_expect_str_eq(log_text(), "", "nothing of a cut line is written");
+	/* A source past the line: the same. A target at its room (399 bytes,
+	 * each escaped to six) still fits. */
+	char *source = malloc(3100);
+	cr_assert_not_null(source);
+	memset(source, 's', 3099);
+	source[3099] = '\0';
+	cr_expect_not(api_audit_write(&g_log, 0, source, NULL, &a));
+	free(source);
+	struct api_ops_audit big = audit_of("register", "", 0);
+	memset(big.target, 0x7f, sizeof(big.target) - 1);
+	big.target[sizeof(big.target) - 1] = '\0';
+	cr_expect(api_audit_write(&g_log, 0, "src", "t", &big), "399 bytes escaped still fit");
+	cr_expect_eq(g_log.errors, 2);
+	cr_expect_not_null(strstr(log_text(), "\\u007f\",\"result\""), "%s", log_text());
 	/* The log goes on. */
 	cr_expect(api_audit_write(&g_log, 0, "src", "t", &a));
-	cr_expect_eq(g_log.errors, 1);
-	cr_expect_not_null(strstr(log_text(), "\"token\":\"t\""));
+	cr_expect_eq(g_log.errors, 2);
+	cr_expect_not_null(
+			strstr(log_text(),
+					"\"token\":\"t\",\"op\":\"register\",\"instance\":\"x\""),
+			"%s", log_text());
 }
 
 Test(audit, a_closed_log_writes_nothing)
