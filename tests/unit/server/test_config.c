@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <criterion/redirect.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,4 +465,197 @@ Test(config, store_file_flags)
 	/* --restore is offline: no site or domain needed. */
 	cr_assert_eq(parse(&cfg, "--data /d --restore /b/x.mdb", err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(cfg.restore_file, "/b/x.mdb");
+}
+
+/* Write @p text to a new temporary file named in @p path (its template). */
+static void write_file(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void rewrite_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fputs(text, f) >= 0, true);
+	fclose(f);
+}
+
+Test(config, reload_applies_the_reloadable_settings_only)
+{
+	char path[] = "/tmp/rosterd-conf-XXXXXX";
+	write_file(path, "max-connections = 7\nttl = 60\n");
+	struct server_config cfg;
+	char err[512], line[300];
+	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
+	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.api_max_conns, 7);
+	cr_expect_eq(cfg.ttl, 60);
+	rewrite_file(path, "max-connections = 9\nttl = 99\nsite = other\n");
+	cr_assert_eq(config_reload(&cfg, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.api_max_conns, 9, "a limit is reloaded");
+	cr_expect_eq(cfg.ttl, 60, "the TTL is not reloadable");
+	cr_expect_str_eq(cfg.site, "a", "nor the site");
+	unlink(path);
+}
+
+Test(config, reload_of_a_bad_or_missing_file_keeps_the_settings)
+{
+	char path[] = "/tmp/rosterd-conf-XXXXXX";
+	write_file(path, "max-connections = 7\n");
+	struct server_config cfg;
+	char err[512], line[300];
+	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
+	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
+	struct server_config before = cfg;
+
+	/* A value out of range after one that is fine: neither applied. */
+	rewrite_file(path, "max-inflight = 3\nmax-connections = 0\n");
+	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), RS_ECONF);
+	cr_expect(strstr(err, ":2:") != NULL && strstr(err, "max-connections") != NULL, "%s", err);
+	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "nothing applied");
+
+	/* An unknown setting. */
+	rewrite_file(path, "max-connections = 8\nwhatever = 1\n");
+	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "whatever"), "%s", err);
+	cr_expect_eq(cfg.api_max_conns, 7);
+
+	/* The file gone: its name and the reason. */
+	unlink(path);
+	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(strncmp(err, "config ", 7), 0, "%s", err);
+	cr_expect_not_null(strstr(err, path), "%s", err);
+	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "nothing applied");
+}
+
+Test(config, reload_without_a_config_file_changes_nothing)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b.net --max-connections 5", err, sizeof(err)),
+			0, "%s", err);
+	struct server_config before = cfg;
+	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), 0);
+	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+}
+
+Test(config, a_missing_config_file_or_config_inside_one_is_refused)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_expect_eq(parse(&cfg, "--site a --domain b.net --config /nonexistent/roster.conf", err,
+				     sizeof(err)),
+			RS_ECONF);
+	cr_expect_eq(strncmp(err, "config ", 7), 0, "%s", err);
+	cr_expect_not_null(strstr(err, "/nonexistent/roster.conf"), "%s", err);
+
+	char path[] = "/tmp/rosterd-conf-XXXXXX";
+	write_file(path, "config = /etc/other.conf\n");
+	char line[300];
+	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
+	cr_expect_eq(parse(&cfg, line, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "'config' cannot be set inside a config file"), "%s", err);
+	cr_expect_not_null(strstr(err, ":1:"), "%s", err);
+	unlink(path);
+}
+
+struct api_guard_case {
+	char args[120];
+	bool ok;
+};
+
+ParameterizedTestParameters(config, an_open_api_listens_on_loopback_only)
+{
+	static struct api_guard_case cases[] = {
+			{"--api 127.0.0.2:7600", true},
+			{"--api [::1]:7600", true},
+			{"--api [::ffff:127.0.0.1]:7600", true},
+			{"--api 10.0.0.1:7600", false},
+			{"--api [::ffff:10.0.0.1]:7600", false},
+			{"--api [2001:db8::1]:7600", false},
+			{"--api 127.0.0.1:7600 --api 192.0.2.1:7600", false},
+			{"--api 10.0.0.1:7600 --api-open", true},
+			{"--api [2001:db8::1]:7600 --api-tokens /etc/roster/tokens", true},
+	};
+	return cr_make_param_array(struct api_guard_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct api_guard_case *c, config, an_open_api_listens_on_loopback_only)
+{
+	struct server_config cfg;
+	char err[512] = "", line[300];
+	snprintf(line, sizeof(line), "--site a --domain b.net %s", c->args);
+	int rc = parse(&cfg, line, err, sizeof(err));
+	if (c->ok) {
+		cr_expect_eq(rc, 0, "%s: %s", c->args, err);
+	} else {
+		cr_expect_eq(rc, RS_ECONF, "%s", c->args);
+		cr_expect_not_null(strstr(err, "is not a loopback address"), "%s", err);
+		cr_expect_not_null(strstr(err, "--api-open"), "%s", err);
+	}
+}
+
+Test(config, byte_units_durations_and_fractions)
+{
+	static const struct {
+		const char *arg;
+		uint64_t map_size;
+	} sizes[] = {
+			{"2M", 2ULL << 20},
+			{"2MiB", 2ULL << 20},
+			{"2MB", 2ULL << 20},
+			{"2Mi", 2ULL << 20},
+			{"3g", 3ULL << 30},
+			{"2048k", 2ULL << 20},
+			{"2097152", 2ULL << 20},
+	};
+	struct server_config cfg;
+	char err[512], line[300];
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		snprintf(line, sizeof(line), "--site a --domain b.net --map-size %s", sizes[i].arg);
+		cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s: %s", sizes[i].arg, err);
+		cr_expect_eq(cfg.map_size, sizes[i].map_size, "%s", sizes[i].arg);
+	}
+	static const char *bad[] = {"--map-size 2X", "--map-size 2MiBB", "--map-size 2MBi",
+			"--map-size 99999999999999999G", "--map-size 99999999999999999999999",
+			"--idle-timeout 1e999", "--idle-timeout -5", "--idle-timeout 5x",
+			"--preserve-fraction 0", "--preserve-fraction 150%",
+			"--preserve-fraction %"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "--site a --domain b.net %s", bad[i]);
+		cr_expect_eq(parse(&cfg, line, err, sizeof(err)), RS_ECONF, "%s", bad[i]);
+		char flag[40];
+		sscanf(bad[i], "%39s", flag);
+		cr_expect_not_null(strstr(err, flag + 2), "%s: %s", bad[i], err);
+	}
+	cr_assert_eq(parse(&cfg, "--site a --domain b.net --preserve-fraction 50% --idle-timeout 1.5",
+				     err, sizeof(err)),
+			0, "%s", err);
+	cr_expect_float_eq(cfg.limits.preserve_fraction, 0.5, 1e-9);
+	cr_expect_eq(cfg.api_idle_ms, 1500);
+}
+
+Test(config, a_map_limit_below_the_map_size_is_raised_to_it)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_assert_eq(parse(&cfg, "--site a --domain b.net --map-size 8M --map-max 2M", err,
+				     sizeof(err)),
+			0, "%s", err);
+	cr_expect_eq(cfg.map_size, 8ULL << 20);
+	cr_expect_eq(cfg.map_max, 8ULL << 20);
+}
+
+Test(config, version_and_help_end_the_parse, .init = cr_redirect_stdout)
+{
+	struct server_config cfg;
+	char err[512];
+	cr_expect_eq(parse(&cfg, "--version", err, sizeof(err)), 1);
+	cr_expect_eq(parse(&cfg, "--help", err, sizeof(err)), 1);
+	fflush(stdout);
+	cr_expect_stdout_neq_str("");
 }

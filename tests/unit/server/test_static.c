@@ -250,6 +250,26 @@ static struct bad bad_cases[] = {
 				1, "\"protocol\" is missing or not a string"},
 		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":7,\"port\":1}\n", 1,
 				"\"host\" is missing or not a string"},
+		{"{\"service\":\"wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\","
+		 "\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1}\n",
+				1, "\"service\" is not a DNS label"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":65536}\n",
+				1, "\"port\" must be an integer from 1 to 65535"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"weight\":\"5\"}\n",
+				1, "\"weight\" must be an integer from 0 to 65535"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"weight\":1.5}\n",
+				1, "\"weight\" must be an integer"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"status\":\"STOPPED\"}\n",
+				1, "\"status\" must be"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"metadata\":{\"a\":\"1\",\"b\":null}}\n",
+				1, "metadata \"b\" must be a string"},
+		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\",\"port\":1,"
+		 "\"addresses\":[\"10.0.0.1\",\"::1\",\"fe80::zz\"]}\n",
+				1, "address 3 is not an IPv4 or IPv6 address"},
 		{"[1,2]\n", 1, "not a JSON object"},
 		{WEB1 "# same identity, other case\n"
 		      "{\"service\":\"WEB\",\"protocol\":\"http\",\"host\":\"w1.lon6.example.net.\","
@@ -306,4 +326,42 @@ Test(static, limits_and_an_unreadable_file)
 	cr_expect_eq(static_set_read("/nonexistent/static.jsonl", &l, &set, err, sizeof(err)),
 			-ENOENT);
 	cr_expect(strstr(err, "/nonexistent/static.jsonl: No such file") != NULL, "%s", err);
+}
+
+/* Entries that differ in one part of the identity only (port, protocol,
+ * service, host) are distinct; each status is taken. */
+Test(static, entries_differing_in_one_part_of_the_identity_are_distinct)
+{
+	struct static_set *set = read_ok(
+			"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\","
+			"\"port\":1}\n"
+			"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\","
+			"\"port\":2,\"status\":\"DOWN\"}\n"
+			"{\"service\":\"web\",\"protocol\":\"tcp\",\"host\":\"a.example.net\","
+			"\"port\":1,\"status\":\"STARTING\"}\n"
+			"{\"service\":\"db\",\"protocol\":\"http\",\"host\":\"a.example.net\","
+			"\"port\":1,\"status\":\"UP\"}\n"
+			"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"b.example.net\","
+			"\"port\":1,\"weight\":0,\"priority\":65535,\"metadata\":{}}\n");
+	cr_expect_eq(static_set_count(set), 5);
+	struct store *s = store_make();
+	char err[512] = "";
+	size_t changed = 0;
+	cr_assert_eq(static_set_apply(s, set, 1000, 5, &changed, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(changed, 5);
+	const struct store_instance *i = find(s, "web", "http", "a.example.net.", 2);
+	cr_assert_not_null(i);
+	cr_expect_eq(i->status, STORE_STATUS_DOWN);
+	i = find(s, "web", "tcp", "a.example.net.", 1);
+	cr_assert_not_null(i);
+	cr_expect_eq(i->status, STORE_STATUS_STARTING);
+	i = find(s, "db", "http", "a.example.net.", 1);
+	cr_assert_not_null(i);
+	cr_expect_eq(i->status, STORE_STATUS_UP);
+	i = find(s, "web", "http", "b.example.net.", 1);
+	cr_assert_not_null(i);
+	cr_expect_eq(i->weight, 0);
+	cr_expect_eq(i->priority, 65535);
+	static_set_free(set);
+	store_free(s);
 }

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -616,4 +617,122 @@ Test(sysfault, each_call_of_backup_prune_reset_restore_failing_loses_nothing)
 	}
 	rmrf(dir);
 	rmrf(bdir);
+}
+
+/* ---- the backup module with its one worker held busy ----------------------- */
+
+/* A work item that holds libuv's only pool thread until released, so that a
+ * backup queued behind it stays running for as long as the test wants. */
+static atomic_bool g_release;
+
+static void hold_work_cb(uv_work_t *w)
+{
+	(void)w;
+	while (!atomic_load(&g_release)) {
+		usleep(1000);
+	}
+}
+
+static void hold_after_cb(uv_work_t *w, int status)
+{
+	(void)w;
+	(void)status;
+}
+
+static void hold_pool(uv_loop_t *loop, uv_work_t *w)
+{
+	/* One pool thread (read at the pool's first use, in this process). */
+	cr_assert_eq(setenv("UV_THREADPOOL_SIZE", "1", 1), 0);
+	atomic_store(&g_release, false);
+	cr_assert_eq(uv_queue_work(loop, w, hold_work_cb, hold_after_cb), 0);
+}
+
+/* A scheduled backup that meets one running is skipped, not counted as a
+ * failure; the schedule goes on once it ended. */
+Test(sysfault, a_scheduled_backup_meeting_one_that_runs_is_skipped_not_failed)
+{
+	memset(&done, 0, sizeof(done));
+	char *dir = tmpdir();
+	char data_dir[128], bdir[128], bk[160], err[1024];
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bk", dir);
+	snprintf(bk, sizeof(bk), "%s/asked.mdb", dir);
+	store_make(data_dir, 5);
+	uv_loop_t loop;
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	uv_work_t hold;
+	hold_pool(&loop, &hold);
+	struct persist *p;
+	cr_assert_eq(persist_open(data_dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	struct backup *b = NULL;
+	cr_assert_eq(backup_start(&loop, p, bdir, 5, 2, &b, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(backup_run(b, bk, done_cb, &done), 0);
+	/* Ticks of the schedule while the asked one waits for the pool. */
+	uint64_t t0 = uv_now(&loop);
+	uv_timer_t keep;
+	cr_assert_eq(uv_timer_init(&loop, &keep), 0);
+	cr_assert_eq(uv_timer_start(&keep, keep_cb, 5, 5), 0);
+	while (uv_now(&loop) - t0 < 60) {
+		uv_run(&loop, UV_RUN_ONCE);
+	}
+	struct backup_counters c = backup_counters_get(b);
+	cr_expect(c.running);
+	cr_expect_eq(c.failures, 0, "a skipped scheduled backup is no failure");
+	cr_expect_eq(c.done, 0);
+	cr_expect_eq(files_with(bdir, "roster-backup-"), 0, "none started");
+	atomic_store(&g_release, true);
+	run_until(&loop, 1);
+	cr_expect_eq(done.rc, 0, "%s", done.msg);
+	/* Then the schedule's own run. */
+	for (int i = 0; i < 20000 && backup_counters_get(b).done < 2; i++) {
+		uv_run(&loop, UV_RUN_ONCE);
+	}
+	c = backup_counters_get(b);
+	cr_expect_geq(c.done, 2);
+	cr_expect_eq(c.failures, 0);
+	cr_expect_eq(done.calls, 1, "the asked backup answered once");
+	uv_close((uv_handle_t *)&keep, NULL);
+	backup_stop(b);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(uv_loop_close(&loop), 0);
+	cr_expect_geq(files_with(bdir, "roster-backup-"), 1);
+	cr_assert_eq(persist_close(p), 0);
+	rmrf(dir);
+}
+
+/* Stopped while a backup runs: its callback is not called, the module is
+ * freed once the backup ended (ASan sees no leak), the backup is whole. */
+Test(sysfault, a_backup_stopped_while_it_runs_ends_without_its_callback)
+{
+	memset(&done, 0, sizeof(done));
+	char *dir = tmpdir();
+	char data_dir[128], bk[160], err[1024];
+	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
+	snprintf(bk, sizeof(bk), "%s/asked.mdb", dir);
+	store_make(data_dir, 5);
+	uv_loop_t loop;
+	cr_assert_eq(uv_loop_init(&loop), 0);
+	uv_work_t hold;
+	hold_pool(&loop, &hold);
+	struct persist *p;
+	cr_assert_eq(persist_open(data_dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	struct backup *b = NULL;
+	cr_assert_eq(backup_start(&loop, p, "", 1000, 2, &b, err, sizeof(err)), 0, "%s", err);
+	/* A path too long for the module is refused before anything runs. */
+	char longpath[5000];
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	cr_expect_eq(backup_run(b, longpath, done_cb, &done), RS_EINVAL);
+	cr_expect_not(backup_counters_get(b).running);
+	cr_assert_eq(backup_run(b, bk, done_cb, &done), 0);
+	backup_stop(b);
+	uv_run(&loop, UV_RUN_NOWAIT); /* the timer closes; the backup still runs */
+	atomic_store(&g_release, true);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_expect_eq(done.calls, 0, "no callback after the stop");
+	cr_expect_eq(uv_loop_close(&loop), 0);
+	cr_assert_eq(persist_close(p), 0);
+	cr_expect_eq(access(bk, F_OK), 0, "the backup ran to its end");
+	rmrf(dir);
 }

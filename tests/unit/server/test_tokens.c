@@ -189,3 +189,72 @@ Test(tokens, load_names_the_file_and_line)
 	cr_expect_lt(api_tokens_load(path, &t, err, sizeof(err)), 0);
 	cr_expect(strstr(err, "No such file") != NULL, "%s", err);
 }
+
+/* Every character a name, a digest and a glob may hold is taken; the ones
+ * next to them in ASCII are refused with their line. */
+Test(tokens, each_character_class_of_names_digests_and_globs)
+{
+	struct api_tokens *t =
+			parse_ok("Ci.deploy_09-Z sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B"
+				 "2B0B822CD15D6C15B0F00A08 write:Web-0*?[!0-9],write:x \t \n");
+	cr_assert_eq(t->n, 1);
+	const struct api_token *tok = lookup(t, "test");
+	cr_assert_not_null(tok, "upper-case hex is the same digest");
+	cr_expect_str_eq(tok->name, "Ci.deploy_09-Z");
+	cr_expect_str_eq(tok->globs[0], "web-0*?[!0-9]");
+	cr_expect(api_token_can_write(tok, "WEB-07q"), "the service is lower-cased to match");
+	cr_expect_not(api_token_can_write(tok, "web-0xx1"));
+	cr_expect_not(api_token_can_write(tok, "db"));
+	cr_expect(api_token_can_write(tok, NULL), "a lease operation: any write scope");
+	char longsvc[80];
+	memset(longsvc, 'x', sizeof(longsvc) - 1);
+	longsvc[sizeof(longsvc) - 1] = '\0';
+	cr_expect_not(api_token_can_write(tok, longsvc), "longer than a label: no match");
+	api_tokens_free(t);
+	cr_expect_null(api_tokens_find(NULL, (const uint8_t[API_TOKEN_DIGEST]){0}));
+
+	static const struct {
+		const char *text;
+		const char *want;
+	} bad[] = {
+			{"a@ sha256:" HEX64 " read", "bad character 0x40 in the token name"},
+			{"a` sha256:" HEX64 " read", "bad character 0x60 in the token name"},
+			{"a{ sha256:" HEX64 " read", "bad character 0x7b in the token name"},
+			{"a[ sha256:" HEX64 " read", "bad character 0x5b in the token name"},
+			{"a: sha256:" HEX64 " read", "bad character 0x3a in the token name"},
+			{"a/ sha256:" HEX64 " read", "bad character 0x2f in the token name"},
+			{"a sha256:" HEX64 " write:", "unknown scope 'write:'"},
+			{"a sha256:" HEX64 " write:a.b", "bad character 0x2e in service glob"},
+			{"a sha256:" HEX64 " write:a_b", "bad character 0x5f in service glob"},
+			{"a sha256:" HEX64 " write:a{", "bad character 0x7b in service glob"},
+			{"a sha256:" HEX64 " write:a@", "bad character 0x40 in service glob"},
+			{"a sha256:" HEX64 " write:a`", "bad character 0x60 in service glob"},
+			{"a sha256:" HEX64 " admins", "unknown scope 'admins'"},
+			{"a sha256:" HEX64
+			 " write:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+					"service glob longer than 63 characters"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct api_tokens *b = NULL;
+		char err[256] = "";
+		cr_expect_eq(api_tokens_parse(bad[i].text, strlen(bad[i].text), &b, err,
+					     sizeof(err)),
+				RS_ECONF, "%s", bad[i].text);
+		cr_expect_null(b);
+		cr_expect_not_null(strstr(err, bad[i].want), "'%s': got '%s'", bad[i].text, err);
+	}
+	/* A digit past 'f', one before '0', one between '9' and 'A', in each
+	 * half of a byte. */
+	static const char *const digests[] = {
+			"g0", "0g", "G0", "0G", "/0", "0/", ":0", "0:", "@0", "0@", "`0", "0`"};
+	for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]); i++) {
+		char text[200];
+		snprintf(text, sizeof(text), "a sha256:%s%.62s read", digests[i], HEX64 + 2);
+		struct api_tokens *b = NULL;
+		char err[256] = "";
+		cr_expect_eq(api_tokens_parse(text, strlen(text), &b, err, sizeof(err)), RS_ECONF,
+				"%s", text);
+		cr_expect_not_null(strstr(err, "the second field must be sha256"), "%s: %s", text,
+				err);
+	}
+}
