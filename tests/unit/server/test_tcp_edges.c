@@ -38,7 +38,6 @@ static struct {
 	int opened;
 	int closed[NET_TCP_CLOSE_STOP + 1];
 	int closed_total;
-	int drained;
 	int stopped;
 	bool refuse_open;
 } n;
@@ -80,9 +79,21 @@ static void edge_serve(struct net_tcp_conn *c, const char *line, size_t len)
 		edge_big(c);
 		cr_expect_gt(net_tcp_conn_queued(c), 0, "the answer is still queued");
 		net_tcp_conn_close_graceful(c);
+		net_tcp_conn_close_graceful(c); /* once */
+		net_tcp_conn_frame_done(c);     /* no new deadline once closing */
+		cr_expect_eq(net_tcp_conn_send(c, "x", 1), RS_EIO, "nothing after a close");
 	} else if (len == 3 && memcmp(line, "BYE", 3) == 0) {
 		cr_expect_eq(net_tcp_conn_send(c, "bye\n", 4), 0);
 		net_tcp_conn_close_graceful(c);
+	} else if (len == 4 && memcmp(line, "MANY", 4) == 0) {
+		/* More buffers than one try_write takes: queued whole, in order. */
+		static char digits[] = "0123456789";
+		struct iovec v[11];
+		for (size_t k = 0; k < 10; k++) {
+			v[k] = (struct iovec){digits + k, 1};
+		}
+		v[10] = (struct iovec){"\n", 1};
+		cr_expect_eq(net_tcp_conn_sendv(c, v, 11), 0);
 	} else if (len == 4 && memcmp(line, "ZERO", 4) == 0) {
 		struct iovec none[2] = {{big, 0}, {big, 0}};
 		cr_expect_eq(net_tcp_conn_sendv(c, none, 2), 0);
@@ -111,12 +122,6 @@ static void edge_read(struct net_tcp_conn *c, const char *data, size_t len)
 	ec->len -= off;
 }
 
-static void edge_drained(struct net_tcp_conn *c)
-{
-	(void)c;
-	n.drained++;
-}
-
 static void edge_closed(struct net_tcp_conn *c, enum net_tcp_close_reason why)
 {
 	(void)c;
@@ -130,12 +135,12 @@ static void edge_stopped(void *user)
 	n.stopped++;
 }
 
-/* No expired hook: the deadline closes, and counts, on its own. */
+/* No expired, drained or resumed hook: the deadline closes, and counts, on
+ * its own; a paused connection resumes reading on its own. */
 static const struct net_tcp_ops edge_ops = {
 		.opened = edge_opened,
 		.alloc = edge_alloc,
 		.read = edge_read,
-		.drained = edge_drained,
 		.closed = edge_closed,
 };
 
@@ -340,7 +345,6 @@ Test(tcp_edges, a_graceful_close_behind_a_queued_answer_sends_it_all_first)
 	close(fd);
 	cr_assert(pump_until(one_closed, 3000));
 	cr_expect_eq(n.closed[NET_TCP_CLOSE_LOCAL], 1, "our close, after their FIN");
-	cr_expect_eq(n.drained, 0, "a closing connection is not drained to its protocol");
 }
 
 Test(tcp_edges, a_peer_that_never_sends_its_fin_is_cut_at_the_linger_bound)
@@ -408,4 +412,76 @@ Test(tcp_edges, a_failed_accept_is_logged_and_the_listener_keeps_accepting)
 	cr_expect_eq(memcmp(b, "ping\n", 5), 0);
 	close(fd);
 	cr_assert(pump_until(one_closed, 3000));
+}
+
+Test(tcp_edges, a_paused_slow_reader_resumes_without_hooks_once_it_reads)
+{
+	struct net_tcp_limits lim = roomy;
+	lim.max_outbuf = 128u << 10;
+	start(lim, NET_TCP_OVERFLOW_PAUSE, 2000);
+	int fd = client(4096);
+	say(fd, "BIG\n");
+	cr_assert(pump_until(paused, 3000), "the slow reader was paused");
+	static char b[1 << 16];
+	size_t got = 0;
+	while (got < BIG_CHUNK * 2 && pump_readable(fd, 3000)) {
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		got += r > 0 ? (size_t)r : 0;
+	}
+	cr_assert_geq(got, BIG_CHUNK * 2, "the answer arrives");
+	/* Everything queued arrives; then a new line is served again. */
+	uint64_t end = now_ms() + 5000;
+	while (now_ms() < end && pump_readable(fd, 200)) {
+		(void)recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	}
+	say(fd, "ping\n");
+	cr_assert(pump_readable(fd, 3000), "served after the resume");
+	ssize_t r = recv(fd, b, sizeof(b), 0);
+	cr_expect_eq(r, 5);
+	cr_expect_eq(memcmp(b, "ping\n", 5), 0);
+	cr_expect_eq(n.closed_total, 0);
+	close(fd);
+	cr_assert(pump_until(one_closed, 3000));
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_EOF], 1);
+}
+
+Test(tcp_edges, more_buffers_than_one_write_takes_go_out_in_order)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, 2000);
+	int fd = client(0);
+	say(fd, "MANY\nMANY\n");
+	char b[64];
+	size_t have = 0;
+	while (have < 22 && pump_readable(fd, 3000)) {
+		ssize_t r = recv(fd, b + have, sizeof(b) - 1 - have, MSG_DONTWAIT);
+		have += r > 0 ? (size_t)r : 0;
+	}
+	b[have] = '\0';
+	cr_expect_str_eq(b, "0123456789\n0123456789\n");
+	close(fd);
+	cr_assert(pump_until(one_closed, 3000));
+}
+
+static bool stopped(void)
+{
+	return n.stopped == 1;
+}
+
+Test(tcp_edges, a_set_without_addresses_starts_and_stops)
+{
+	const struct net_tcp_config cfg = {
+			.name = "none",
+			.naddrs = 0,
+			.limits = roomy,
+			.ops = &edge_ops,
+			.user = &n,
+			.stopped = edge_stopped,
+	};
+	char err[64];
+	cr_assert_eq(net_tcp_start(&loop, &cfg, &tcp, err, sizeof(err)), 0, "%s", err);
+	struct sockaddr_storage a;
+	cr_expect_eq(net_tcp_address(tcp, 0, &a), RS_ERANGE);
+	net_tcp_stop(tcp);
+	tcp = NULL;
+	cr_expect(pump_until(stopped, 3000));
 }
