@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "allocfail.h"
 #include "common/error.h"
 #include "server/net/tcp.h"
 
@@ -484,4 +485,131 @@ Test(tcp_edges, a_set_without_addresses_starts_and_stops)
 	net_tcp_stop(tcp);
 	tcp = NULL;
 	cr_expect(pump_until(stopped, 3000));
+}
+
+/* ---- accepts without memory, over two listeners (tests/faults/allocfail.h) */
+
+static struct sockaddr_storage addrs2[2];
+
+static void start2(void)
+{
+	for (int k = 0; k < 2; k++) {
+		memset(&addrs2[k], 0, sizeof(addrs2[k]));
+		struct sockaddr_in *sin = (struct sockaddr_in *)&addrs2[k];
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	const struct net_tcp_config cfg = {
+			.name = "two",
+			.addrs = addrs2,
+			.naddrs = 2,
+			.backlog = 16,
+			.limits = roomy,
+			.linger_ms = 2000,
+			.conn_size = sizeof(struct edge_conn),
+			.ops = &edge_ops,
+			.user = &n,
+			.stopped = edge_stopped,
+	};
+	char err[256];
+	cr_assert_eq(net_tcp_start(&loop, &cfg, &tcp, err, sizeof(err)), 0, "%s", err);
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(net_tcp_address(tcp, (size_t)k, &addrs2[k]), 0);
+	}
+}
+
+static int connect_to(const struct sockaddr_storage *a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (const struct sockaddr *)a, sizeof(struct sockaddr_in)), 0);
+	return fd;
+}
+
+static bool two_opened(void)
+{
+	return n.opened == 2;
+}
+
+Test(tcp_edges, accepts_without_memory_on_two_listeners_are_both_retried)
+{
+	start2();
+	allocfail_arm_from(1);
+	int a = connect_to(&addrs2[0]);
+	int b = connect_to(&addrs2[1]);
+	/* Both listeners meet the failure; one retry timer serves them. */
+	uint64_t end = now_ms() + 200;
+	while (now_ms() < end) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	bool struck = allocfail_struck();
+	allocfail_disarm();
+	cr_expect(struck);
+	cr_expect_eq(n.opened, 0, "nothing opened without memory");
+	cr_assert(pump_until(two_opened, 3000), "both accepted once memory is back");
+	cr_expect_eq(counters()->accepted, 2);
+	close(a);
+	close(b);
+	uint64_t end2 = now_ms() + 3000;
+	while (n.closed_total < 2 && now_ms() < end2) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_EOF], 2);
+}
+
+Test(tcp_edges, a_stop_while_an_accept_waits_for_memory_ends_cleanly)
+{
+	start2();
+	allocfail_arm_from(1);
+	int a = connect_to(&addrs2[0]);
+	uint64_t end = now_ms() + 100;
+	while (now_ms() < end) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		poll(NULL, 0, 1);
+	}
+	bool struck = allocfail_struck();
+	allocfail_disarm();
+	cr_expect(struck);
+	net_tcp_stop(tcp);
+	tcp = NULL;
+	cr_expect(pump_until(stopped, 3000), "stopped with an accept pending");
+	cr_expect_eq(n.opened, 0);
+	close(a);
+}
+
+/* ---- foreach skips what is not open ---------------------------------------- */
+
+static void count_each(struct net_tcp_conn *c, void *arg)
+{
+	(void)c;
+	++*(int *)arg;
+}
+
+static bool one_refused_open(void)
+{
+	return n.opened >= 1 && n.closed_total >= 1;
+}
+
+Test(tcp_edges, foreach_skips_lingering_and_refused_connections)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, 5000);
+	n.refuse_open = true;
+	int r = client(0);
+	cr_assert(pump_until(one_refused_open, 3000));
+	n.refuse_open = false;
+	int g = client(0);
+	say(g, "BYE\n");
+	char b[8];
+	cr_assert(pump_readable(g, 3000));
+	cr_expect_eq(recv(g, b, sizeof(b), 0), 4);
+	int o = client(0);
+	int seen = 0;
+	net_tcp_foreach(tcp, count_each, &seen);
+	cr_expect_eq(seen, 1, "only the open one; not the lingering nor the refused");
+	cr_expect_eq(counters()->open, 2, "the lingering one is still counted open");
+	close(r);
+	close(g);
+	close(o);
 }
