@@ -613,3 +613,15 @@ Test(tcp_edges, foreach_skips_lingering_and_refused_connections)
 	close(g);
 	close(o);
 }
+
+Test(tcp_edges, a_reset_right_behind_a_request_closes_once_as_an_error)
+{
+	start(roomy, NET_TCP_OVERFLOW_CLOSE, 2000);
+	int fd = client(0);
+	say(fd, "ping\nping\nping\n");
+	reset(fd); /* the answers meet a reset socket, or the read does */
+	cr_assert(pump_until(one_closed, 3000));
+	cr_expect_eq(n.closed_total, 1);
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_EOF], 0, "a reset is no EOF");
+	cr_expect_eq(n.closed[NET_TCP_CLOSE_ERROR], 1);
+}
