@@ -13,6 +13,7 @@
  *                   fsync, fstat, read, write, rename, unlink, mkdir,
  *                   opendir, realpath, fopen, getrandom, getpeername,
  *                   pthread_create, gmtime_r; sockets and their waits:
+ *                   accept4 (matched like the other socket calls),
  *                   socket, setsockopt, bind, getsockname, sendmsg,
  *                   sendmmsg, recvmmsg (the libc functions, and syscall()
  *                   with SYS_sendmmsg or SYS_recvmmsg), epoll_create1,
@@ -667,4 +668,13 @@ int io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr)
 	return strike("io_uring_submit_and_wait", true, NULL)
 			       ? -S.err
 			       : real_io_uring_submit_and_wait(ring, wait_nr);
+}
+
+/* accept4(2), as libuv's accept loop calls it: the socket's kind ("tcp4"). */
+int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	REAL(accept4);
+	char what[16];
+	fd_kind(fd, what, sizeof(what));
+	return strike("accept4", path_matches(what), what) ? -1 : real_accept4(fd, sa, len, flags);
 }

@@ -5,9 +5,11 @@
  * sources, exact counts from several threads.
  */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/addr.h"
@@ -211,5 +213,127 @@ Test(acl, counts_are_exact_from_several_threads)
 	/* 1,200 sources over ms 1000..2999 (three seconds, the threads' clocks
 	 * interleaved): the line budget holds whatever the order. */
 	cr_expect_leq(c.logged, 3 * ACL_LOG_BURST);
+	acl_free(acl);
+}
+
+/* ---- edges: prefixes refused at parse, other families, a clock going back --- */
+
+Test(acl, prefix_typos_are_refused_at_parse)
+{
+	static const char *const bad[] = {"10.1.2.3/8", "10.0.0.0/33", "2001:db8::/129",
+			"2001:db8::1/64", "10.0.0.0/", "10.0.0.0/8x", "/8", "", "host.example",
+			"10.0.0.0/-1", "10.0.0.256"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rs_prefix p;
+		cr_expect_eq(rs_prefix_parse(bad[i], &p), RS_EADDR, "\"%s\" parsed", bad[i]);
+	}
+	struct rs_prefix p;
+	cr_assert_eq(rs_prefix_parse("0.0.0.0/0", &p), 0);
+	cr_expect_eq(p.len, 0);
+	cr_assert_eq(rs_prefix_parse("::/0", &p), 0);
+	cr_expect_eq(p.len, 0);
+	cr_assert_eq(rs_prefix_parse("2001:db8::", &p), 0);
+	cr_expect_eq(p.len, 128, "an address alone is a host prefix");
+}
+
+Test(acl, a_peer_of_another_family_is_refused_and_counted)
+{
+	const char *allow[] = {"0.0.0.0/0", "::/0"};
+	struct acl *acl = acl_of(allow, 2, false);
+	struct sockaddr_storage un;
+	memset(&un, 0, sizeof(un));
+	un.ss_family = AF_UNIX;
+	cr_expect_eq(acl_check(acl, (struct sockaddr *)&un, 1000), ACL_REFUSE,
+			"not inside any IP prefix");
+	cr_expect_eq(acl_check(acl, (struct sockaddr *)&un, 2000), ACL_REFUSE);
+	struct acl_counters c;
+	acl_counters_get(acl, &c);
+	cr_expect_eq(c.refused, 2);
+	cr_expect_eq(c.logged, 1, "the unknown source is one source");
+	cr_expect_not(acl_admit(acl, (struct sockaddr *)&un));
+	acl_free(acl);
+	/* IPv6 sources near the IPv4-mapped form are IPv6 ones. */
+	const char *v4only[] = {"0.0.0.0/0"};
+	acl = acl_of(v4only, 1, false);
+	cr_expect_eq(check(acl, "::1", 1000), ACL_REFUSE);
+	cr_expect_eq(check(acl, "0:0:1::", 1000), ACL_REFUSE);
+	cr_expect_eq(check(acl, "::fffe:10.0.0.1", 1000), ACL_REFUSE);
+	cr_expect_eq(check(acl, "::ffff:10.0.0.1", 1000), ACL_ALLOW);
+	acl_free(acl);
+}
+
+Test(acl, a_clock_that_goes_back_counts_as_no_time_passed)
+{
+	const char *allow[] = {"127.0.0.1"};
+	struct acl *acl = acl_of(allow, 1, false);
+	uint64_t t0 = 10u * ACL_LOG_INTERVAL_MS;
+	check(acl, "127.0.0.2", t0);
+	check(acl, "127.0.0.2", t0 - 5000); /* another thread's older reading */
+	check(acl, "127.0.0.2", t0 - ACL_LOG_INTERVAL_MS);
+	struct acl_counters c;
+	acl_counters_get(acl, &c);
+	cr_expect_eq(c.refused, 3);
+	cr_expect_eq(c.logged, 1, "an earlier time never logs the source again");
+	check(acl, "127.0.0.2", t0 + ACL_LOG_INTERVAL_MS);
+	acl_counters_get(acl, &c);
+	cr_expect_eq(c.logged, 2);
+	acl_free(acl);
+}
+
+/* ---- the lines themselves (stderr, captured) -------------------------------- */
+
+static void loud(void)
+{
+	rs_log_set_level(RS_LOG_NOTICE);
+	cr_redirect_stderr();
+}
+
+TestSuite(acl_lines, .init = loud);
+
+/* Everything written to stderr so far. */
+static char *stderr_text(void)
+{
+	static char text[8192];
+	fflush(stderr);
+	FILE *f = cr_get_redirected_stderr();
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	return text;
+}
+
+Test(acl_lines, a_refusal_line_names_the_listener_source_and_flag)
+{
+	const char *allow[] = {"127.0.0.1"};
+	struct acl *acl = acl_of(allow, 1, false);
+	uint64_t t0 = 5000000;
+	check(acl, "192.0.2.7", t0);
+	for (int i = 1; i <= 4; i++) {
+		check(acl, "192.0.2.7", t0 + (uint64_t)i * 1000);
+	}
+	check(acl, "192.0.2.7", t0 + ACL_LOG_INTERVAL_MS);
+	const char *text = stderr_text();
+	cr_expect(strstr(text, "acl: dns refused 192.0.2.7 (outside --dns-allow)") != NULL, "%s",
+			text);
+	cr_expect(strstr(text, "; 4 more from it, 0 from sources not logged") != NULL,
+			"the second line counts the refusals it stood for: %s", text);
+	cr_expect(strstr(text, "would refuse") == NULL);
+	acl_free(acl);
+}
+
+Test(acl_lines, a_dry_run_line_says_it_served)
+{
+	const char *allow[] = {"10.0.0.0/8"};
+	struct acl *acl = acl_of(allow, 1, true);
+	cr_expect_eq(check(acl, "2001:db8::9", 1000), ACL_DRY_RUN);
+	struct sockaddr_storage un;
+	memset(&un, 0, sizeof(un));
+	un.ss_family = AF_UNIX;
+	cr_expect_eq(acl_check(acl, (struct sockaddr *)&un, 1000), ACL_DRY_RUN);
+	const char *text = stderr_text();
+	cr_expect(strstr(text, "acl: dns would refuse 2001:db8::9 (outside --dns-allow; "
+			       "--acl-dry-run: served)") != NULL,
+			"%s", text);
+	cr_expect(strstr(text, "would refuse ? (outside") != NULL, "an unknown source: %s", text);
+	cr_expect(strstr(text, " refused ") == NULL, "a dry run never says refused");
 	acl_free(acl);
 }
