@@ -343,3 +343,46 @@ def test_doctor_takes_roster_server_over_the_site_file_and_the_default_path(tmp_
     assert str(missing) not in r.stderr, r.stderr
     r = roster("-s", "lon6", "doctor", env={"ROSTER_SITES": ""})
     assert r.returncode == 2 and "/etc/roster/sites.conf" in r.stderr, r
+
+
+def test_backup_relative_file_too_long_to_make_absolute(dead):
+    r = roster("backup", "b" * 4090, env={"ROSTER_SERVER": f"127.0.0.1:{dead}"})
+    usage_error(r, "backup: cannot make the FILE path absolute")
+
+
+def test_register_held_lease_lost_with_its_registry_fails_the_interrupt(tmp_path, dead):
+    """Two registries, one never reached: it holds no lease, so says
+    nothing at the interrupt. The other is gone (killed) by then: its
+    lease was not deregistered, so the endpoint stays in DNS until the
+    lease ends and the command fails (exit 3), naming the default TTL."""
+    a = Rosterd(tmp_path / "a")
+    os.makedirs(a.tmpdir, exist_ok=True)
+    a.start()
+    try:
+        servers = f"127.0.0.1:{a.api_port},127.0.0.1:{dead}"
+        with running([binary("client/roster"), "--server", servers, "--timeout", "1000",
+                      "register", *IDENT]) as p:
+            first = p.stdout.readline()
+            assert first.startswith("registered w1.lon6.example.net.:80"), first
+            err = []
+            reader = threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, "")),
+                                      daemon=True)
+            reader.start()
+
+            def said(word):
+                return any(word in line for line in list(err))
+            wait_until(lambda: said("holding the lease (TTL 10 s)"), 10, "the banner")
+            a.kill9()
+            wait_until(lambda: said(f"registry 127.0.0.1:{a.api_port}: connection lost"), 15,
+                       "the lost connection on stderr")
+            p.send_signal(signal.SIGINT)
+            out = p.stdout.read()
+            p.wait(timeout=30)
+            reader.join(timeout=10)
+            assert p.returncode == 3, (out, err)
+            assert out == "", out
+            assert said(f"not deregistered at 127.0.0.1:{a.api_port} ("), err
+            assert said("the endpoint stays until its lease expires (TTL 10 s)"), err
+            assert not said(f"not deregistered at 127.0.0.1:{dead}"), err
+    finally:
+        a.stop()

@@ -194,3 +194,79 @@ Test(output, json_short_of_memory_is_one_valid_error_line)
 	}
 	roster_result_free(r);
 }
+
+/* The rarer lines of the text printers: a time from the registration when
+ * the status never changed, a stale instance, a removal without a reason,
+ * a resync, a registry in self-preservation, a stale ring, a zone given
+ * without its trailing dot. */
+Test(output, rarer_text_lines)
+{
+	struct roster_instance in = {.service = "web",
+			.protocol = "http",
+			.host = "h.",
+			.port = 1,
+			.status = ROSTER_UP,
+			.registered_at_ms = T0,
+			.expiry = ROSTER_NEVER,
+			.stale = true};
+	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT,
+			.revision = 5,
+			.instance = &in,
+			.reason = "",
+			.server = "s"};
+	FILE *f = capture();
+	output_watch_event(f, false, &ev);
+	ev.kind = ROSTER_WATCH_REMOVE;
+	output_watch_event(f, false, &ev);
+	struct roster_watch_event resync = {
+			.kind = ROSTER_WATCH_RESYNC, .revision = 6, .reason = "", .server = "s:1"};
+	output_watch_event(f, false, &resync);
+	fclose(f);
+	cr_expect_str_eq(capture_buf,
+			"revision 5  UPSERT  service:web, protocol:http  h.:1  (UP since 2026-11-25 "
+			"00:58:07, expires NEVER, stale)\n"
+			"revision 5  REMOVE  service:web, protocol:http  h.:1  (removed)\n"
+			"revision 6  RESYNC  (connection to s:1 lost; resuming)\n");
+
+	struct roster_result *r = two(false);
+	r->preserving = true;
+	((struct roster_instance *)&r->instances[0])->status_since_ms = 0;
+	((struct roster_instance *)&r->instances[0])->registered_at_ms = T0 + 60000;
+	f = capture();
+	output_query(f, false, "metadata", "hm", r, T0, "");
+	fclose(f);
+	cr_expect(strstr(capture_buf, "note: the registry is in self-preservation: expired "
+				      "endpoints are kept\n") != NULL,
+			"%s", capture_buf);
+	cr_expect(strstr(capture_buf, "a133t.lon6.example.net.:1234  (UP since 2026-11-25 "
+				      "00:59:07, expires TIMED)") != NULL,
+			"%s", capture_buf);
+
+	r->stale = true;
+	struct ringowner o = {.key_token = 1, .token = 2, .vnode = 3, .instance = 0, .points = 4};
+	snprintf(o.host, sizeof(o.host), "h.");
+	f = capture();
+	output_ring(f, false, "metadata", "hm", "k", r, &o);
+	fclose(f);
+	cr_expect_str_eq(capture_buf,
+			"ring: service:metadata, protocol:hm, key:k (token 00000001, 4 points)\n"
+			"stale: no registry answered; computed from the last known copy\n"
+			"\nh.:1234  (owner: point 3, token 00000002)\n");
+	roster_result_free(r);
+
+	struct roster_stats s = {.revision = 3, .preserving = true};
+	snprintf(s.server, sizeof(s.server), "s:1");
+	snprintf(s.zone, sizeof(s.zone), "services.lon6.example.net.");
+	f = capture();
+	output_stats(f, false, &s);
+	fclose(f);
+	cr_expect(strstr(capture_buf, "stats: registry s:1, zone services.lon6.example.net. "
+				      "(mode preserving)\n") == capture_buf,
+			"%s", capture_buf);
+
+	f = capture();
+	output_registered(f, false, &in, "services.lon6.example.net", 9, "s", false, 0);
+	fclose(f);
+	cr_expect_str_eq(capture_buf, "registered h.:1 as _web._http.services.lon6.example.net "
+				      "revision 9\n");
+}
