@@ -1209,3 +1209,49 @@ Test(store, a_kept_instance_the_disk_cannot_age_out_stays_until_it_can)
 	cr_expect_null(store_instance_find(s, &k), "aged out once the disk takes it");
 	store_free(s);
 }
+
+/* A store whose hooks are all absent (a set of NULLs, as a caller that
+ * persists nothing may pass) behaves as one without hooks: every change of
+ * the lifecycle applies, nothing is written. */
+Test(store, a_store_with_empty_hooks_runs_every_change)
+{
+	static const struct store_persist_ops none = {0};
+	struct store_limits l = limits();
+	l.keep_last = true;
+	l.keep_last_max_ms = 60000;
+	l.preserve_enabled = false;
+	struct store *s = store_new(&l, &none, NULL, 0);
+	cr_assert_not_null(s);
+	const struct store_lease *lp;
+	cr_expect_eq(store_lease_open(s, STORE_TTL_MAX_S + 1, 9, 0, &lp), RS_ETTL);
+	cr_expect_eq(store_lease_open(s, 1, 0, 0, &lp), RS_EEXIST, "lease id 0");
+	uint64_t a = must_lease(s, 1, 1, 0), b = must_lease(s, 1, 2, 0),
+		 c = must_lease(s, 10, 3, 0);
+	cr_expect_eq(store_lease_open(s, 1, 1, 0, &lp), RS_EEXIST, "lease id taken");
+	must_register(s, reg("solo", "s1.example.net", 80, a), 0);
+	must_register(s, reg("pair", "p1.example.net", 80, b), 0);
+	must_register(s, reg("pair", "p2.example.net", 80, 0), 0);
+	must_register(s, reg("pair", "p3.example.net", 80, c), 0);
+	must_register(s, reg("pair", "p4.example.net", 80, c), 0);
+	uint64_t rev = 0;
+	struct store_key k3 = {"pair", "tcp", "p3.example.net", 80};
+	cr_expect_eq(store_status_set(s, &k3, STORE_STATUS_DOWN, 1000, &rev), 0);
+	struct store_key k2 = {"pair", "tcp", "p2.example.net", 80};
+	cr_expect_eq(store_deregister(s, &k2, &rev), 0);
+	uint32_t removed = 0;
+	cr_expect_eq(store_lease_close(s, c, &removed), 0);
+	cr_expect_eq(removed, 2);
+	cr_expect_eq(count(s, "pair"), 1);
+	tick(s, 5000);
+	const struct store_service *solo = store_service_find(s, "solo", 4, "tcp", 3);
+	cr_assert_not_null(solo, "the last instance of solo is kept");
+	cr_expect(solo->instances[0]->stale);
+	cr_expect_eq(count(s, "pair"), 1, "pair's last one kept too");
+	must_register(s, reg("solo", "s1.example.net", 80, 0), 5000);
+	cr_expect(!store_service_find(s, "solo", 4, "tcp", 3)->instances[0]->stale);
+	tick(s, 5000 + 60000);
+	cr_expect_eq(count(s, "pair"), 0, "aged out after the maximum stale age");
+	cr_expect_eq(count(s, "solo"), 1, "fresh again: stays");
+	cr_expect_gt(store_revision(s), 0);
+	store_free(s);
+}
