@@ -1255,3 +1255,26 @@ Test(store, a_store_with_empty_hooks_runs_every_change)
 	cr_expect_gt(store_revision(s), 0);
 	store_free(s);
 }
+
+/* Two pending instances whose holds end apart (each its own lease's TTL):
+ * the sweep that forgets the first keeps the second until its own end. */
+Test(store, keep_last_pending_holds_end_each_at_its_own_time)
+{
+	struct store_limits l = keep_limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 1, 1, 0), c = must_lease(s, 2, 3, 0), b = must_lease(s, 1, 2, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	must_register(s, reg("web", "w3.example.net", 80, c), 0);
+	must_register(s, reg("web", "w2.example.net", 80, b), 0);
+	uint64_t renew[] = {b, 0};
+	run(s, &now, 2100, renew); /* w1 pending until ~2.1 s, w3 until ~4.1 s */
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 2);
+	run(s, &now, 3500, renew);
+	cr_expect_eq(sizes(s).pending, 1, "w1's hold (1 s) ended, w3's (2 s) not");
+	run(s, &now, 5500, renew);
+	cr_expect_eq(sizes(s).pending, 0, "w3's hold ended too");
+	cr_expect_eq(count(s, "web"), 1);
+	store_free(s);
+}
