@@ -445,3 +445,21 @@ Test(persist_load, a_dir_below_a_file_is_refused_and_a_low_map_limit_is_raised)
 	cr_expect_eq(persist_map_max(p), 8 << 20, "raised to the map size");
 	cr_expect_eq(persist_close(p), 0);
 }
+
+/* LMDB's codes and errnos as the store's errors. */
+Test(persist_load, lmdb_codes_map_to_the_store_errors)
+{
+	cr_expect_eq(persist_map_err(MDB_SUCCESS), 0);
+	cr_expect_eq(persist_map_err(MDB_MAP_FULL), RS_ESTORE_FULL);
+	cr_expect_eq(persist_map_err(MDB_TXN_FULL), RS_ESTORE_FULL);
+	cr_expect_eq(persist_map_err(MDB_PANIC), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_CORRUPTED), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_VERSION_MISMATCH), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_INVALID), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_NOTFOUND), RS_ENOENT);
+	cr_expect_eq(persist_map_err(ENOMEM), RS_ENOMEM);
+	cr_expect_eq(persist_map_err(ENOSPC), RS_ENOSPC);
+	cr_expect_eq(persist_map_err(EIO), -EIO, "another errno as itself");
+	cr_expect_eq(persist_map_err(MDB_KEYEXIST), RS_ESTORE, "another LMDB code");
+	cr_expect_eq(persist_map_err(5000), RS_ESTORE, "no errno that large");
+}
