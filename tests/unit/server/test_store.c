@@ -1278,3 +1278,47 @@ Test(store, keep_last_pending_holds_end_each_at_its_own_time)
 	cr_expect_eq(count(s, "web"), 1);
 	store_free(s);
 }
+
+/* Hooks that refuse every write, with no begin, commit or abort: a lease
+ * open and a lease close are refused with the hook's error and change
+ * nothing in memory. */
+static int refuse_lease_put(void *ctx, const struct store_lease *l)
+{
+	(void)ctx;
+	(void)l;
+	return RS_ESTORE_FULL;
+}
+static int refuse_instance_del(void *ctx, const struct store_instance *i)
+{
+	(void)ctx;
+	(void)i;
+	return RS_ESTORE;
+}
+
+Test(store, refused_writes_without_an_abort_hook_change_nothing)
+{
+	static const struct store_persist_ops refusing = {
+			.lease_put = refuse_lease_put, .instance_del = refuse_instance_del};
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, &refusing, NULL, 0);
+	const struct store_lease *lp;
+	cr_expect_eq(store_lease_open(s, 5, 1, 0, &lp), RS_ESTORE_FULL);
+	cr_expect_eq(store_lease_renew(s, 1, 0, NULL), RS_ELEASE, "not opened");
+	store_free(s);
+
+	static const struct store_persist_ops no_del = {.instance_del = refuse_instance_del};
+	s = store_new(&l, &no_del, NULL, 0);
+	uint64_t a = must_lease(s, 5, 1, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	uint64_t rev = store_revision(s);
+	uint32_t removed = 99;
+	cr_expect_eq(store_lease_close(s, a, &removed), RS_ESTORE);
+	cr_expect_eq(removed, 99, "not set on failure");
+	cr_expect_eq(store_lease_renew(s, a, 0, NULL), 0, "the lease stays");
+	cr_expect_eq(count(s, "web"), 1, "its instance stays");
+	cr_expect_eq(store_revision(s), rev);
+	struct store_key k = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_eq(store_deregister(s, &k, &rev), RS_ESTORE);
+	cr_expect_eq(count(s, "web"), 1);
+	store_free(s);
+}
