@@ -659,3 +659,62 @@ Test(config, version_and_help_end_the_parse, .init = cr_redirect_stdout)
 	fflush(stdout);
 	cr_expect_stdout_neq_str("");
 }
+
+/* The list flags hold at most 64 entries, each within an address's length;
+ * a path is neither empty nor longer than PATH_MAX. Arguments built here:
+ * parse()'s line is too short for them. */
+static int parse_argv(struct server_config *cfg, const char *flag, const char *value, char *err,
+		size_t errsz)
+{
+	char *argv[] = {"rosterd", "--site", "a", "--domain", "b.net", "--xfr-allow", "10.0.0.0/8",
+			(char *)flag, (char *)value, NULL};
+	config_defaults(cfg);
+	err[0] = '\0';
+	return config_parse(cfg, 9, argv, err, errsz);
+}
+
+Test(config, list_and_path_limits_are_refused)
+{
+	static struct server_config cfg;
+	char err[512];
+	static char list[65 * 20], big[5000];
+	list[0] = '\0';
+	for (int k = 0; k < 64; k++) {
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s10.0.%d.0/24",
+				k > 0 ? "," : "", k);
+	}
+	cr_assert_eq(parse_argv(&cfg, "--api-allow", list, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.api_allow.n, 64, "64 prefixes fit");
+	strcat(list, ",10.1.0.0/16");
+	cr_expect_eq(parse_argv(&cfg, "--api-allow", list, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "at most 64 api-allow prefixes"), "%s", err);
+
+	memset(big, '1', 100);
+	big[100] = '\0';
+	cr_expect_eq(parse_argv(&cfg, "--api-allow", big, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "invalid api-allow"), "%s", err);
+	cr_expect_eq(parse_argv(&cfg, "--notify", big, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "invalid notify"), "%s", err);
+
+	list[0] = '\0';
+	for (int k = 0; k < 64; k++) {
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s10.0.0.%d",
+				k > 0 ? "," : "", k + 1);
+	}
+	cr_assert_eq(parse_argv(&cfg, "--notify", list, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.nnotify, 64, "64 targets fit");
+	strcat(list, ",10.0.1.1");
+	cr_expect_eq(parse_argv(&cfg, "--notify", list, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "at most 64 notify targets"), "%s", err);
+
+	cr_expect_eq(parse_argv(&cfg, "--api-tokens", "", err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "invalid api-tokens path"), "%s", err);
+	memset(big, 'p', 4096);
+	big[0] = '/';
+	big[4096] = '\0';
+	cr_expect_eq(parse_argv(&cfg, "--api-tokens", big, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "invalid api-tokens path"), "%s", err);
+	big[4095] = '\0';
+	cr_expect_eq(parse_argv(&cfg, "--api-tokens", big, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(strlen(cfg.api_tokens), 4095, "a path of 4095 octets fits");
+}

@@ -451,3 +451,31 @@ Test(persist_check, an_empty_data_file_in_a_new_directory_is_a_new_store)
 			err);
 	rmrf(dir);
 }
+
+/* A prune over more backups than its first array holds (16) keeps the
+ * newest; one it cannot delete (a directory of that name) is not counted;
+ * a directory that does not exist is its errno. */
+Test(persist_check, prune_of_many_backups_keeps_the_newest_and_counts_deletions)
+{
+	char *dir = tmpdir();
+	char f[256];
+	for (int k = 1; k <= 20; k++) {
+		snprintf(f, sizeof(f), "%s/roster-backup-202601%02dT000000Z.mdb", dir, k);
+		FILE *fp = fopen(f, "w");
+		cr_assert_not_null(fp);
+		fclose(fp);
+	}
+	/* The oldest is a directory: unlink() refuses it. */
+	snprintf(f, sizeof(f), "%s/roster-backup-20251231T000000Z.mdb", dir);
+	cr_assert_eq(mkdir(f, 0700), 0);
+	cr_expect_eq(persist_backup_prune(dir, 3), 17, "20 files and a directory, 3 kept");
+	cr_expect_eq(access(f, F_OK), 0, "the directory stays");
+	for (int k = 1; k <= 20; k++) {
+		snprintf(f, sizeof(f), "%s/roster-backup-202601%02dT000000Z.mdb", dir, k);
+		cr_expect_eq(access(f, F_OK) == 0, k >= 18, "day %d", k);
+	}
+	cr_expect_eq(persist_backup_prune(dir, 3), 0, "nothing more to delete");
+	snprintf(f, sizeof(f), "%s/nonexistent", dir);
+	cr_expect_eq(persist_backup_prune(f, 3), -ENOENT);
+	rmrf(dir);
+}

@@ -421,3 +421,45 @@ Test(persist_load, an_open_without_memory_or_on_a_file_is_refused_by_name)
 	cr_expect_not_null(strstr(err, deep), "%s", err);
 	cr_expect_eq(persist_close(NULL), 0);
 }
+
+/* A data dir below a file is refused with stat()'s errno (not ENOENT: no
+ * directory is made); a map limit below the map size is raised to it. */
+Test(persist_load, a_dir_below_a_file_is_refused_and_a_low_map_limit_is_raised)
+{
+	struct persist *p = NULL;
+	char err[512];
+	char file[96], below[128];
+	snprintf(file, sizeof(file), "%s/file", dir);
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	snprintf(below, sizeof(below), "%s/data", file);
+	cr_expect_eq(persist_open(below, 1 << 20, 64 << 20, &p, err, sizeof(err)), -ENOTDIR);
+	cr_expect_null(p);
+	cr_expect_not_null(strstr(err, "data dir "), "%s", err);
+	cr_expect_not_null(strstr(err, below), "%s", err);
+	char store[96];
+	snprintf(store, sizeof(store), "%s/store", dir);
+	cr_assert_eq(persist_open(store, 8 << 20, 1 << 20, &p, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(persist_map_size(p), 8 << 20);
+	cr_expect_eq(persist_map_max(p), 8 << 20, "raised to the map size");
+	cr_expect_eq(persist_close(p), 0);
+}
+
+/* LMDB's codes and errnos as the store's errors. */
+Test(persist_load, lmdb_codes_map_to_the_store_errors)
+{
+	cr_expect_eq(persist_map_err(MDB_SUCCESS), 0);
+	cr_expect_eq(persist_map_err(MDB_MAP_FULL), RS_ESTORE_FULL);
+	cr_expect_eq(persist_map_err(MDB_TXN_FULL), RS_ESTORE_FULL);
+	cr_expect_eq(persist_map_err(MDB_PANIC), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_CORRUPTED), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_VERSION_MISMATCH), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_INVALID), RS_ESTORE_PANIC);
+	cr_expect_eq(persist_map_err(MDB_NOTFOUND), RS_ENOENT);
+	cr_expect_eq(persist_map_err(ENOMEM), RS_ENOMEM);
+	cr_expect_eq(persist_map_err(ENOSPC), RS_ENOSPC);
+	cr_expect_eq(persist_map_err(EIO), -EIO, "another errno as itself");
+	cr_expect_eq(persist_map_err(MDB_KEYEXIST), RS_ESTORE, "another LMDB code");
+	cr_expect_eq(persist_map_err(5000), RS_ESTORE, "no errno that large");
+}

@@ -365,3 +365,30 @@ Test(static, entries_differing_in_one_part_of_the_identity_are_distinct)
 	static_set_free(set);
 	store_free(s);
 }
+
+/* A static instance that differs only in its number of addresses, or only
+ * in its number of metadata entries, is changed. */
+Test(static, a_change_of_address_or_metadata_count_alone_is_applied)
+{
+	struct store *s = store_make();
+	char err[256];
+	size_t changed = 0;
+	struct static_set *set = read_ok(WEB1);
+	cr_assert_eq(static_set_apply(s, set, 1000, 5, &changed, err, sizeof(err)), 0, "%s", err);
+	static_set_free(set);
+	set = read_ok("{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"W1.lon6.example.net\","
+		      "\"port\":80,\"addresses\":[\"10.0.0.1\"],\"weight\":5,\"priority\":1,"
+		      "\"metadata\":{\"zone\":\"a\",\"az\":\"1\"}}\n");
+	cr_assert_eq(static_set_apply(s, set, 1000, 6, &changed, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(changed, 1, "one address fewer");
+	cr_expect_eq(find(s, "web", "http", "w1.lon6.example.net.", 80)->naddrs, 1);
+	static_set_free(set);
+	set = read_ok("{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"W1.lon6.example.net\","
+		      "\"port\":80,\"addresses\":[\"10.0.0.1\"],\"weight\":5,\"priority\":1,"
+		      "\"metadata\":{\"zone\":\"a\"}}\n");
+	cr_assert_eq(static_set_apply(s, set, 1000, 7, &changed, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(changed, 1, "one metadata entry fewer");
+	cr_expect_eq(find(s, "web", "http", "w1.lon6.example.net.", 80)->nmeta, 1);
+	static_set_free(set);
+	store_free(s);
+}

@@ -1209,3 +1209,116 @@ Test(store, a_kept_instance_the_disk_cannot_age_out_stays_until_it_can)
 	cr_expect_null(store_instance_find(s, &k), "aged out once the disk takes it");
 	store_free(s);
 }
+
+/* A store whose hooks are all absent (a set of NULLs, as a caller that
+ * persists nothing may pass) behaves as one without hooks: every change of
+ * the lifecycle applies, nothing is written. */
+Test(store, a_store_with_empty_hooks_runs_every_change)
+{
+	static const struct store_persist_ops none = {0};
+	struct store_limits l = limits();
+	l.keep_last = true;
+	l.keep_last_max_ms = 60000;
+	l.preserve_enabled = false;
+	struct store *s = store_new(&l, &none, NULL, 0);
+	cr_assert_not_null(s);
+	const struct store_lease *lp;
+	cr_expect_eq(store_lease_open(s, STORE_TTL_MAX_S + 1, 9, 0, &lp), RS_ETTL);
+	cr_expect_eq(store_lease_open(s, 1, 0, 0, &lp), RS_EEXIST, "lease id 0");
+	uint64_t a = must_lease(s, 1, 1, 0), b = must_lease(s, 1, 2, 0),
+		 c = must_lease(s, 10, 3, 0);
+	cr_expect_eq(store_lease_open(s, 1, 1, 0, &lp), RS_EEXIST, "lease id taken");
+	must_register(s, reg("solo", "s1.example.net", 80, a), 0);
+	must_register(s, reg("pair", "p1.example.net", 80, b), 0);
+	must_register(s, reg("pair", "p2.example.net", 80, 0), 0);
+	must_register(s, reg("pair", "p3.example.net", 80, c), 0);
+	must_register(s, reg("pair", "p4.example.net", 80, c), 0);
+	uint64_t rev = 0;
+	struct store_key k3 = {"pair", "tcp", "p3.example.net", 80};
+	cr_expect_eq(store_status_set(s, &k3, STORE_STATUS_DOWN, 1000, &rev), 0);
+	struct store_key k2 = {"pair", "tcp", "p2.example.net", 80};
+	cr_expect_eq(store_deregister(s, &k2, &rev), 0);
+	uint32_t removed = 0;
+	cr_expect_eq(store_lease_close(s, c, &removed), 0);
+	cr_expect_eq(removed, 2);
+	cr_expect_eq(count(s, "pair"), 1);
+	tick(s, 5000);
+	const struct store_service *solo = store_service_find(s, "solo", 4, "tcp", 3);
+	cr_assert_not_null(solo, "the last instance of solo is kept");
+	cr_expect(solo->instances[0]->stale);
+	cr_expect_eq(count(s, "pair"), 1, "pair's last one kept too");
+	must_register(s, reg("solo", "s1.example.net", 80, 0), 5000);
+	cr_expect(!store_service_find(s, "solo", 4, "tcp", 3)->instances[0]->stale);
+	tick(s, 5000 + 60000);
+	cr_expect_eq(count(s, "pair"), 0, "aged out after the maximum stale age");
+	cr_expect_eq(count(s, "solo"), 1, "fresh again: stays");
+	cr_expect_gt(store_revision(s), 0);
+	store_free(s);
+}
+
+/* Two pending instances whose holds end apart (each its own lease's TTL):
+ * the sweep that forgets the first keeps the second until its own end. */
+Test(store, keep_last_pending_holds_end_each_at_its_own_time)
+{
+	struct store_limits l = keep_limits();
+	struct store *s = store_new(&l, NULL, NULL, 0);
+	uint64_t now = 0;
+	uint64_t a = must_lease(s, 1, 1, 0), c = must_lease(s, 2, 3, 0), b = must_lease(s, 1, 2, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	must_register(s, reg("web", "w3.example.net", 80, c), 0);
+	must_register(s, reg("web", "w2.example.net", 80, b), 0);
+	uint64_t renew[] = {b, 0};
+	run(s, &now, 2100, renew); /* w1 pending until ~2.1 s, w3 until ~4.1 s */
+	cr_expect_eq(count(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 2);
+	run(s, &now, 3500, renew);
+	cr_expect_eq(sizes(s).pending, 1, "w1's hold (1 s) ended, w3's (2 s) not");
+	run(s, &now, 5500, renew);
+	cr_expect_eq(sizes(s).pending, 0, "w3's hold ended too");
+	cr_expect_eq(count(s, "web"), 1);
+	store_free(s);
+}
+
+/* Hooks that refuse every write, with no begin, commit or abort: a lease
+ * open and a lease close are refused with the hook's error and change
+ * nothing in memory. */
+static int refuse_lease_put(void *ctx, const struct store_lease *l)
+{
+	(void)ctx;
+	(void)l;
+	return RS_ESTORE_FULL;
+}
+static int refuse_instance_del(void *ctx, const struct store_instance *i)
+{
+	(void)ctx;
+	(void)i;
+	return RS_ESTORE;
+}
+
+Test(store, refused_writes_without_an_abort_hook_change_nothing)
+{
+	static const struct store_persist_ops refusing = {
+			.lease_put = refuse_lease_put, .instance_del = refuse_instance_del};
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, &refusing, NULL, 0);
+	const struct store_lease *lp;
+	cr_expect_eq(store_lease_open(s, 5, 1, 0, &lp), RS_ESTORE_FULL);
+	cr_expect_eq(store_lease_renew(s, 1, 0, NULL), RS_ELEASE, "not opened");
+	store_free(s);
+
+	static const struct store_persist_ops no_del = {.instance_del = refuse_instance_del};
+	s = store_new(&l, &no_del, NULL, 0);
+	uint64_t a = must_lease(s, 5, 1, 0);
+	must_register(s, reg("web", "w1.example.net", 80, a), 0);
+	uint64_t rev = store_revision(s);
+	uint32_t removed = 99;
+	cr_expect_eq(store_lease_close(s, a, &removed), RS_ESTORE);
+	cr_expect_eq(removed, 99, "not set on failure");
+	cr_expect_eq(store_lease_renew(s, a, 0, NULL), 0, "the lease stays");
+	cr_expect_eq(count(s, "web"), 1, "its instance stays");
+	cr_expect_eq(store_revision(s), rev);
+	struct store_key k = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_eq(store_deregister(s, &k, &rev), RS_ESTORE);
+	cr_expect_eq(count(s, "web"), 1);
+	store_free(s);
+}
