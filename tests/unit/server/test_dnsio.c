@@ -20,6 +20,7 @@
 #include "server/dns/dnsio.h"
 #include "server/dns/dnswire.h"
 #include "server/registry/store.h"
+#include "tests/unit/server/dnsio_fixture.h"
 #include "tests/unit/server/free_port.h"
 
 /* What rosterd's composition root would hold: the config, the store, and
@@ -62,27 +63,13 @@ static void setup(void)
 	cr_assert_eq(store_register(srv.store, &r, 0, 0, &created, &rev), 0);
 	const struct server_config *cfg = &srv.cfg;
 	const char *ns[] = {cfg->ns[0]};
-	const struct dnsio_context ctx = {
+	struct dnsio_context ctx = {
 			.loop = &loop,
 			.store = srv.store,
-			.cfg = {.listen = cfg->dns.addrs,
-					.nlisten = cfg->dns.n,
-					.answer = {.zone = cfg->zone,
-							.domain = cfg->domain,
-							.ns = ns,
-							.nns = 1,
-							.report_zone = cfg->report_zone,
-							.ttl = cfg->ttl,
-							.negative_ttl = cfg->negative_ttl,
-							.udp_max = cfg->udp_max},
-					.cookies = true,
-					.cookie_secret = "",
-					.data_dir = cfg->data_dir,
-					.limits = {cfg->dns_tcp_max_conns,
-							cfg->dns_tcp_max_per_source,
-							cfg->dns_tcp_idle_ms, cfg->report_rate,
-							cfg->report_log_max}},
+			.cfg = dnsio_fixture_config(cfg, ns, 0, DNSIO_IO_AUTO),
 	};
+	ctx.cfg.cookies = true;
+	ctx.cfg.cookie_secret = "";
 	cr_assert_eq(dnsio_start(&ctx, &srv.dnsio, err, sizeof(err)), 0, "%s", err);
 }
 

@@ -34,6 +34,7 @@
 #include "server/dns/dnswire.h"
 #include "server/dns/notify.h"
 #include "server/registry/store.h"
+#include "tests/unit/server/dnsio_fixture.h"
 #include "tests/unit/server/free_port.h"
 
 typedef void (*sysfault_set_fn)(const char *calls, const char *path, unsigned long nth, int err);
@@ -128,27 +129,10 @@ static void env_init(const char *host)
 static int start(uint32_t threads, enum dnsio_io io, struct dnsio **out, char *err, size_t errsz)
 {
 	static const char *ns[1];
-	ns[0] = cfg.ns[0];
 	const struct dnsio_context ctx = {
 			.loop = &loop,
 			.store = store,
-			.cfg = {.listen = cfg.dns.addrs,
-					.nlisten = cfg.dns.n,
-					.answer = {.zone = cfg.zone,
-							.domain = cfg.domain,
-							.ns = ns,
-							.nns = 1,
-							.report_zone = cfg.report_zone,
-							.ttl = cfg.ttl,
-							.negative_ttl = cfg.negative_ttl,
-							.udp_max = cfg.udp_max},
-					.data_dir = cfg.data_dir,
-					.threads = threads,
-					.io = io,
-					.limits = {cfg.dns_tcp_max_conns,
-							cfg.dns_tcp_max_per_source,
-							cfg.dns_tcp_idle_ms, cfg.report_rate,
-							cfg.report_log_max}},
+			.cfg = dnsio_fixture_config(&cfg, ns, threads, io),
 	};
 	return dnsio_start(&ctx, out, err, errsz);
 }

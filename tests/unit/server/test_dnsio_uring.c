@@ -33,6 +33,7 @@
 #include "server/dns/dnswire.h"
 #include "server/net/acl.h"
 #include "server/registry/store.h"
+#include "tests/unit/server/dnsio_fixture.h"
 #include "tests/unit/server/free_port.h"
 
 /* ---- the buffer parser ---------------------------------------------------- */
@@ -164,29 +165,13 @@ static int start(uint16_t port, uint32_t threads, enum dnsio_io io, struct dnsio
 	uint64_t rev;
 	cr_assert_eq(store_register(store, &r, 0, 0, &created, &rev), 0);
 	static const char *ns[1];
-	ns[0] = cfg.ns[0];
-	const struct dnsio_context ctx = {
+	struct dnsio_context ctx = {
 			.loop = &loop,
 			.store = store,
-			.cfg = {.listen = cfg.dns.addrs,
-					.nlisten = cfg.dns.n,
-					.answer = {.zone = cfg.zone,
-							.domain = cfg.domain,
-							.ns = ns,
-							.nns = 1,
-							.ttl = cfg.ttl,
-							.negative_ttl = cfg.negative_ttl,
-							.udp_max = cfg.udp_max},
-					.data_dir = cfg.data_dir,
-					.threads = threads,
-					.io = io,
-					.acl = start_acl,
-					.rrl = start_rrl,
-					.limits = {cfg.dns_tcp_max_conns,
-							cfg.dns_tcp_max_per_source,
-							cfg.dns_tcp_idle_ms, cfg.report_rate,
-							cfg.report_log_max}},
+			.cfg = dnsio_fixture_config(&cfg, ns, threads, io),
 	};
+	ctx.cfg.acl = start_acl;
+	ctx.cfg.rrl = start_rrl;
 	return dnsio_start(&ctx, out, err, errsz);
 }
 
