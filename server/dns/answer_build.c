@@ -204,16 +204,6 @@ static bool served(const struct store_instance *i)
 	return i->status == STORE_STATUS_UP;
 }
 
-/* FNV-1a of a host name (the canonical text: lower case, trailing dot). */
-static uint32_t host_hash(const struct store_instance *in)
-{
-	uint32_t h = 2166136261u;
-	for (uint8_t i = 0; i < in->host_len; i++) {
-		h = (h ^ (uint8_t)in->host[i]) * 16777619u;
-	}
-	return h;
-}
-
 static bool same_host(const struct store_instance *a, const struct store_instance *b)
 {
 	return a->host_len == b->host_len && memcmp(a->host, b->host, a->host_len) == 0;
@@ -241,7 +231,7 @@ static void group_by_host(
 	}
 	for (uint32_t k = 0; k < n; k++) {
 		next[k] = none;
-		uint32_t slot = host_hash(up[k]) & (cap - 1);
+		uint32_t slot = rs_ring_hash(up[k]->host, up[k]->host_len) & (cap - 1);
 		while (head[slot] != none && !same_host(up[head[slot]], up[k])) {
 			slot = (slot + 1) & (cap - 1);
 		}
