@@ -101,6 +101,7 @@ struct options {
 	int pid;
 	char **cmd;
 	const char *token; /* --token: Authenticate first on every connection */
+	double rate;       /* --rate: at most this many requests a second (0: no cap) */
 };
 
 struct gen {
@@ -520,9 +521,17 @@ static void conn_watch(struct gen *g, struct lconn *c, bool want_out)
 	epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* --rate: may request number g->sent go out at @p now? */
+static bool pace_allows(const struct gen *g, uint64_t now)
+{
+	return g->o->rate <= 0 ||
+	       (double)g->sent < (double)(now - g->t_start) * g->o->rate / 1e9 + 1;
+}
+
 static void conn_fill(struct gen *g, struct lconn *c, uint64_t now)
 {
-	while (c->inflight < g->o->window && g->to_send > 0 && !g->stopping) {
+	while (c->inflight < g->o->window && g->to_send > 0 && !g->stopping &&
+			pace_allows(g, now)) {
 		uint64_t seq = c->seq++;
 		/* The id carries the connection, so a stray answer is noticed. */
 		uint64_t id = (uint64_t)c->index << 48 | seq;
@@ -784,7 +793,7 @@ static void gen_phase(struct gen *g, enum kind kind, double duration, uint64_t c
 		if (g->stopping && (g->sent == g->done || now >= drain_deadline)) {
 			break;
 		}
-		int n = epoll_wait(g->ep, evs, MAX_CONNS, 50);
+		int n = epoll_wait(g->ep, evs, MAX_CONNS, g->o->rate > 0 ? 1 : 50);
 		for (int k = 0; k < n; k++) {
 			struct lconn *c = &g->conns[evs[k].data.u32];
 			if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
@@ -792,6 +801,13 @@ static void gen_phase(struct gen *g, enum kind kind, double duration, uint64_t c
 			}
 			if (evs[k].events & EPOLLOUT) {
 				conn_write(g, c);
+			}
+		}
+		if (g->o->rate > 0) { /* paced: send what has come due */
+			now = now_ns();
+			for (uint32_t k = 0; k < g->nconns; k++) {
+				conn_fill(g, &g->conns[k], now);
+				conn_write(g, &g->conns[k]);
 			}
 		}
 	}
@@ -1100,7 +1116,8 @@ static void usage(FILE *out)
 		     "  --pidfile F --log F  startup: where to write the child's pid and output\n"
 		     "                       (--count N: serving = a Query returns >= N instances)\n"
 		     "  --pid PID            rss: the process\n"
-		     "  --token T            send Authenticate(T) first on every connection\n");
+		     "  --token T            send Authenticate(T) first on every connection\n"
+		     "  --rate R             at most R requests a second, evenly spaced\n");
 }
 
 static void on_sigint(int sig)
@@ -1134,6 +1151,7 @@ int main(int argc, char **argv)
 			{"log", required_argument, NULL, 'o'},
 			{"pid", required_argument, NULL, 'P'},
 			{"token", required_argument, NULL, 'T'},
+			{"rate", required_argument, NULL, 'R'},
 			{"help", no_argument, NULL, 'h'},
 			{NULL, 0, NULL, 0},
 	};
@@ -1166,6 +1184,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			o.token = optarg;
+			break;
+		case 'R':
+			o.rate = strtod(optarg, NULL);
 			break;
 		case 'b':
 			o.id_base = strtoull(optarg, NULL, 10);
