@@ -47,6 +47,9 @@ struct cli {
 	int dereg[ARGS_MAX_SERVERS]; /**< 0 no answer, 1 confirmed, 2 lease gone, -1 refused */
 	uint64_t dereg_revision[ARGS_MAX_SERVERS];
 	char dereg_why[ARGS_MAX_SERVERS][160]; /**< the refusal, when dereg is -1 */
+	/* watch: the thread in sigwait, and why the events could not be written */
+	pthread_t main_thread;
+	int watch_errno;
 };
 
 /* One line on stderr, "roster: <command>: <message>", and the exit code. */
@@ -475,10 +478,22 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	return report_deregistered(cli, &shown, cfg.ttl_seconds);
 }
 
+/* On the engine's thread. An event that cannot be written (a full disk, a
+ * reader gone: `roster watch | head -1`) ends the watch: the main thread is
+ * woken from its sigwait, once. */
 static void watch_cb(const struct roster_watch_event *ev, void *ud)
 {
 	struct cli *cli = ud;
-	output_watch_event(stdout, cli->a.json, ev);
+	if (output_watch_event(stdout, cli->a.json, ev)) {
+		return;
+	}
+	int err = errno != 0 ? errno : EIO;
+	pthread_mutex_lock(&cli->mu);
+	if (cli->watch_errno == 0) {
+		cli->watch_errno = err;
+		pthread_kill(cli->main_thread, SIGTERM);
+	}
+	pthread_mutex_unlock(&cli->mu);
 }
 
 static int cmd_watch(struct cli *cli)
@@ -490,6 +505,7 @@ static int cmd_watch(struct cli *cli)
 	}
 	sigset_t set;
 	block_signals(&set);
+	cli->main_thread = pthread_self();
 	struct roster_watch *w = NULL;
 	rc = roster_watch_start(cli->client, cli->a.service, watch_cb, cli, &w);
 	if (rc == 0) {
@@ -507,6 +523,17 @@ static int cmd_watch(struct cli *cli)
 	sigwait(&set, &sig);
 	roster_client_stop(cli->client);
 	roster_watch_cancel(cli->client, w);
+	pthread_mutex_lock(&cli->mu);
+	int err = cli->watch_errno;
+	pthread_mutex_unlock(&cli->mu);
+	if (err == EPIPE) {
+		return EXIT_SERVER; /* the reader went away: nobody to tell */
+	}
+	if (err != 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "cannot write the events: %s", strerror(err));
+		return report(cli, EXIT_SERVER, msg);
+	}
 	return EXIT_OK;
 }
 

@@ -296,7 +296,7 @@ static const char *watch_kind_name(enum roster_watch_kind k)
 	return "UNKNOWN";
 }
 
-void output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev)
+bool output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev)
 {
 	if (json) {
 		json_t *doc = json_pack("{s:s, s:I, s:s}", "event", watch_kind_name(ev->kind),
@@ -308,8 +308,7 @@ void output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev)
 			json_object_set_new(doc, "reason", json_string(ev->reason));
 		}
 		emit_json(f, doc);
-		fflush(f);
-		return;
+		return fflush(f) == 0 && !ferror(f);
 	}
 	fprintf(f, "revision %" PRIu64 "  %s", ev->revision, watch_kind_name(ev->kind));
 	if (ev->instance != NULL) {
@@ -326,7 +325,7 @@ void output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev)
 	} else {
 		fputc('\n', f);
 	}
-	fflush(f);
+	return fflush(f) == 0 && !ferror(f);
 }
 
 void output_ring(FILE *f, bool json, const char *service, const char *protocol, const char *key,

@@ -44,8 +44,12 @@ void output_backup(FILE *f, bool json, const char *file, uint64_t bytes, uint64_
 /** The client error reports counted by a registry (from its statistics). */
 void output_reports(FILE *f, bool json, const struct roster_stats *s);
 
-/** One watch event. */
-void output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev);
+/**
+ * One watch event, flushed at once (a watcher reads events as they come).
+ * @return true, or false when the stream could not be written (errno says
+ *         why: ENOSPC, EPIPE when the reader went away...).
+ */
+bool output_watch_event(FILE *f, bool json, const struct roster_watch_event *ev);
 
 /** The owner of a key on a ring. */
 void output_ring(FILE *f, bool json, const char *service, const char *protocol, const char *key,

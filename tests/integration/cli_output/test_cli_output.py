@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -309,6 +310,52 @@ def test_watch_prints_changes_until_interrupted(env, srv):
                    if e["event"] in ("UPSERT", "REMOVE")]
         assert changes == [("UPSERT", "w1.lon6.example.net."), ("REMOVE", "w1.lon6.example.net.")]
         assert interrupt(p)[0] == 0
+
+
+def watch_into(env, stdout):
+    """`roster watch` with its events going to @p stdout (a file or a pipe's
+    write end); its stderr piped."""
+    e = dict(os.environ)
+    for k in ("ROSTER_SERVER", "ROSTER_SITES", "ROSTER_CACHE"):
+        e.pop(k, None)
+    e.update(env)
+    return subprocess.Popen([str(binary("client/roster")), "watch"], env=e, stdout=stdout,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_watch_to_a_full_device_stops_with_the_reason(env, srv):
+    """Events that cannot be written end the watch with the reason (exit 3)
+    instead of being dropped while it carries on."""
+    with open("/dev/full", "w") as full:
+        p = watch_into(env, full)
+    try:
+        reg(env, "w1.lon6.example.net", 80, service="web", protocol="http")
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 3
+    assert "roster: watch: cannot write the events: No space left on device" in err
+
+
+def test_watch_stops_when_its_reader_goes_away(env, srv):
+    """`roster watch | head -1`: once the reader is gone the watch ends, and
+    says nothing (nobody is left to read it)."""
+    r, w = os.pipe()
+    p = watch_into(env, w)
+    os.close(w)
+    try:
+        with os.fdopen(r) as reader:
+            assert reader.readline().startswith("revision ")
+        reg(env, "w2.lon6.example.net", 80, service="web", protocol="http")
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 3
+    assert "cannot write" not in err
 
 
 def test_registered_revision_is_served_by_dns(env, srv):
