@@ -360,14 +360,16 @@ enum answer_body {
 };
 
 /** The longest _status TXT record body answer_status_body() writes. */
-#define ANSWER_STATUS_BODY_MAX (10u + 6u * 64u)
+#define ANSWER_STATUS_BODY_MAX (10u + 7u * 64u)
 
 /**
  * The _status TXT record without its owner (type, class, TTL 0, RDLENGTH,
- * the strings of docs/dns.md) from the store's state now, into @p out
- * (ANSWER_STATUS_BODY_MAX octets). @return its length.
+ * the strings of docs/dns.md) from the state of @p st now, into @p out
+ * (ANSWER_STATUS_BODY_MAX octets). @p serial: a published version's serial,
+ * given after the mode (the transferred zone's record), or NULL (the one
+ * answered live). @return its length.
  */
-size_t answer_status_body(const struct answer *a, uint8_t *out);
+size_t answer_status_body(const struct store *st, const uint32_t *serial, uint8_t *out);
 
 /**
  * Write a whole error reply into @p out: the header, the question when

@@ -307,22 +307,33 @@ static void write_negative(struct answer *a, struct reply *r, const struct answe
 	}
 }
 
-size_t answer_status_body(const struct answer *a, uint8_t *out)
+size_t answer_status_body(const struct store *st, const uint32_t *serial, uint8_t *out)
 {
 	struct store_sizes sz;
-	store_sizes_get(a->store, &sz);
-	char s[6][64];
-	int n[6];
-	n[0] = snprintf(s[0], sizeof(s[0]), "mode=%s",
-			store_preserving(a->store) ? "preserving" : "normal");
-	n[1] = snprintf(s[1], sizeof(s[1]), "revision=%llu",
-			(unsigned long long)store_revision(a->store));
-	n[2] = snprintf(s[2], sizeof(s[2]), "leases=%llu", (unsigned long long)sz.leases);
-	n[3] = snprintf(s[3], sizeof(s[3]), "instances=%llu", (unsigned long long)sz.instances);
-	n[4] = snprintf(s[4], sizeof(s[4]), "up=%llu", (unsigned long long)sz.up);
-	n[5] = snprintf(s[5], sizeof(s[5]), "stale=%llu", (unsigned long long)sz.stale);
+	store_sizes_get(st, &sz);
+	char s[7][64];
+	int n[7];
+	int k = 0;
+	n[k] = snprintf(s[k], sizeof(s[k]), "mode=%s",
+			store_preserving(st) ? "preserving" : "normal");
+	k++;
+	if (serial != NULL) {
+		n[k] = snprintf(s[k], sizeof(s[k]), "serial=%u", *serial);
+		k++;
+	}
+	n[k] = snprintf(s[k], sizeof(s[k]), "revision=%llu",
+			(unsigned long long)store_revision(st));
+	k++;
+	n[k] = snprintf(s[k], sizeof(s[k]), "leases=%llu", (unsigned long long)sz.leases);
+	k++;
+	n[k] = snprintf(s[k], sizeof(s[k]), "instances=%llu", (unsigned long long)sz.instances);
+	k++;
+	n[k] = snprintf(s[k], sizeof(s[k]), "up=%llu", (unsigned long long)sz.up);
+	k++;
+	n[k] = snprintf(s[k], sizeof(s[k]), "stale=%llu", (unsigned long long)sz.stale);
+	k++;
 	size_t len = 10;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < k; i++) {
 		out[len] = (uint8_t)n[i];
 		memcpy(out + len + 1, s[i], (size_t)n[i]);
 		len += 1u + (size_t)n[i];
@@ -338,7 +349,7 @@ size_t answer_status_body(const struct answer *a, uint8_t *out)
 static void write_status(struct answer *a, struct reply *r)
 {
 	uint8_t body[ANSWER_STATUS_BODY_MAX];
-	size_t len = answer_status_body(a, body);
+	size_t len = answer_status_body(a->store, NULL, body);
 	dnswire_put16(&r->w, QNAME_PTR);
 	dnswire_put(&r->w, body, len);
 	r->an = 1;

@@ -385,30 +385,8 @@ static int name_rebuild(struct xfr_zone *z, const char *name, struct rs_buf *cs)
 static int status_rebuild(struct xfr_zone *z, uint32_t serial, struct rs_buf *cs)
 {
 	static const uint8_t rel[] = {7, '_', 's', 't', 'a', 't', 'u', 's'};
-	struct store_sizes sz;
-	store_sizes_get(z->store, &sz);
-	char s[7][64];
-	int n[7];
-	n[0] = snprintf(s[0], sizeof(s[0]), "mode=%s",
-			store_preserving(z->store) ? "preserving" : "normal");
-	n[1] = snprintf(s[1], sizeof(s[1]), "serial=%u", serial);
-	n[2] = snprintf(s[2], sizeof(s[2]), "revision=%llu",
-			(unsigned long long)store_revision(z->store));
-	n[3] = snprintf(s[3], sizeof(s[3]), "leases=%llu", (unsigned long long)sz.leases);
-	n[4] = snprintf(s[4], sizeof(s[4]), "instances=%llu", (unsigned long long)sz.instances);
-	n[5] = snprintf(s[5], sizeof(s[5]), "up=%llu", (unsigned long long)sz.up);
-	n[6] = snprintf(s[6], sizeof(s[6]), "stale=%llu", (unsigned long long)sz.stale);
-	uint8_t out[10 + 7 * 64];
-	size_t len = 10;
-	for (int i = 0; i < 7; i++) {
-		out[len] = (uint8_t)n[i];
-		memcpy(out + len + 1, s[i], (size_t)n[i]);
-		len += 1u + (size_t)n[i];
-	}
-	rs_wire_store_u16(out, DNSWIRE_TXT);
-	rs_wire_store_u16(out + 2, 1);
-	rs_wire_store_u32(out + 4, 0);
-	rs_wire_store_u16(out + 8, (uint16_t)(len - 10));
+	uint8_t out[ANSWER_STATUS_BODY_MAX];
+	size_t len = answer_status_body(z->store, &serial, out);
 	struct body b = {out, len};
 	return rrset_set(z, rel, sizeof(rel), DNSWIRE_TXT, &b, 1, false, cs);
 }
