@@ -117,7 +117,10 @@ class FakeDns:
     def _conn(self, c):
         with c:
             c.settimeout(5)
-            n = struct.unpack("!H", c.recv(2))[0]
+            head = c.recv(2)
+            if len(head) < 2:
+                return  # the client gave up before its query
+            n = struct.unpack("!H", head)[0]
             q = b""
             while len(q) < n:
                 q += c.recv(n - len(q))
@@ -620,3 +623,91 @@ def test_a_metrics_page_without_build_info_or_not_http_is_named(tmp_path, reg, p
     got = line(r, f"127.0.0.1:{port} http")
     assert got.startswith("FAIL ") and "not a 200 with roster_build_info" in got, got
     assert r.returncode == 1
+
+
+# ---- the doctor's own socket calls failing (tests/faults/sysfault.c) ------------------
+
+SHIM = os.path.join(os.environ.get("ROSTER_BUILD_DIR", ""), "tests", "faults", "libsysfault.so")
+
+
+def doctor_faulty(tmp_path, reg, dns, call, err, path, nth=None, log=True):
+    """The doctor with @p call failing with @p err on the sockets matching
+    @p path (e.g. "udp4 127.0.0.1:PORT"), every one or the @p nth; (the
+    result, the failures injected)."""
+    logf = tmp_path / "sysfault.log"
+    if logf.exists():
+        logf.unlink()
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{reg.api_port} dns={dns} http=127.0.0.1:{reg.http_port}\n")
+    env = {"ROSTER_SITES": str(sites), "LD_PRELOAD": SHIM, "SYSFAULT_CALL": call,
+           "SYSFAULT_ERRNO": err, "SYSFAULT_PATH": path,
+           "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1:verify_asan_link_order=0"}
+    if log:
+        env["SYSFAULT_LOG"] = str(logf)
+    if nth is not None:
+        env["SYSFAULT_NTH"] = str(nth)
+    r = roster("-s", "lon6", "--timeout", "1000", "doctor", env=env, timeout=120)
+    return r, logf.read_text().count("\n") if logf.exists() else 0
+
+
+# (call, errno, transport, nth, what the check says: None for "ok")
+RETRIED = [("send", "EINTR", "udp", 1), ("send", "EAGAIN", "udp", 1),
+           ("recv", "EINTR", "udp", 1), ("recv", "EINTR", "tcp", 1)]
+NAMED = [("send", "EIO", "udp", None, "Input/output error"),
+         ("recv", "EIO", "udp", None, "Input/output error"),
+         ("send", "EPIPE", "tcp", 1, "Broken pipe"),  # the length
+         ("send", "EPIPE", "tcp", 2, "Broken pipe"),  # the query
+         ("recv", "EIO", "tcp", None, "Input/output error"),
+         # a connect() said in progress and never made: the socket is
+         # writable with no error, and unconnected
+         ("connect", "EINPROGRESS", "udp", None, "Destination address required")]
+
+
+@pytest.mark.parametrize("call,err,tr,nth", RETRIED)
+def test_the_doctors_interrupted_calls_are_made_again(tmp_path, reg, fakes, call, err, tr, nth):
+    f = fakes(relay=reg.dns_port)
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, call, err, f"{tr}4 {f.addr}", nth)
+    assert struck == 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}").startswith("ok "), r.stdout
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("call,err,tr,nth,want", NAMED)
+def test_the_doctors_failed_calls_are_named(tmp_path, reg, fakes, call, err, tr, nth, want):
+    f = fakes(relay=reg.dns_port)
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, call, err, f"{tr}4 {f.addr}", nth)
+    assert struck >= 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: {want}", r.stdout
+    other = "tcp" if tr == "udp" else "udp"
+    assert line(r, f"{f.addr} dns-{other}").startswith("ok "), r.stdout
+    assert r.returncode == 1
+
+
+def test_the_doctor_without_a_socket_names_it(tmp_path, reg, fakes):
+    f = fakes(relay=reg.dns_port)
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, "socket", "EMFILE", "udp4")
+    assert struck >= 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-udp") == f"FAIL {f.addr} dns-udp: Too many open files", r.stdout
+    assert line(r, f"{f.addr} dns-tcp").startswith("ok "), r.stdout
+
+
+def test_a_send_that_would_block_forever_ends_at_the_timeout(tmp_path, reg, fakes):
+    f = fakes(relay=reg.dns_port)
+    t0 = time.monotonic()
+    r, _ = doctor_faulty(tmp_path, reg, f.addr, "send", "EAGAIN", f"udp4 {f.addr}", log=False)
+    assert line(r, f"{f.addr} dns-udp").startswith(
+        f"FAIL {f.addr} dns-udp: no answer in 1000 ms"), r.stdout
+    assert time.monotonic() - t0 >= 1.0
+
+
+@pytest.mark.parametrize("tr", ["udp", "tcp"])
+def test_the_doctors_waits_interrupted_or_failed(tmp_path, reg, fakes, tr):
+    # a server that never answers: the doctor must wait, in poll()
+    f = fakes(udp=lambda q: [], tcp=lambda q: "hold")
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, "poll", "EINTR", f"{tr}4 {f.addr}", 1)
+    assert struck == 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: no answer in 1000 ms " \
+        "(packets dropped, or nothing listens)", r.stdout
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, "poll", "EIO", f"{tr}4 {f.addr}")
+    assert struck >= 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: Input/output error", r.stdout
