@@ -711,3 +711,18 @@ def test_the_doctors_waits_interrupted_or_failed(tmp_path, reg, fakes, tr):
     r, struck = doctor_faulty(tmp_path, reg, f.addr, "poll", "EIO", f"{tr}4 {f.addr}")
     assert struck >= 1, r.stdout + r.stderr
     assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: Input/output error", r.stdout
+
+
+@pytest.mark.parametrize("nth,step", [(2, "list"), (3, "query")])
+def test_a_registry_lost_between_its_stats_and_its_listing(tmp_path, reg, nth, step):
+    # the doctor's calls to the API: stats, list, then a query per service;
+    # the connect() of the nth is refused
+    api = f"127.0.0.1:{reg.api_port}"
+    r, struck = doctor_faulty(tmp_path, reg, f"127.0.0.1:{reg.dns_port}", "connect", "111",
+                              f"tcp4 {api}", nth)
+    assert struck == 1, r.stdout + r.stderr
+    assert line(r, f"{api} api") == (
+        f"FAIL {api} api: site lon6, revision 1, 1 instances; listing failed: {step}: "
+        f"no registry answered: {api} (registry unreachable)"), r.stdout
+    assert line(r, "agree instances") == "FAIL agree instances: no registry listed its instances"
+    assert r.returncode == 1
