@@ -225,6 +225,9 @@ static long name_read(const struct dns_answer *a, size_t off, char *text, size_t
 			continue;
 		}
 		if (l == 0) {
+			if (text != NULL && out == 0 && textsz > 1) {
+				text[out++] = '.'; /* the root */
+			}
 			if (text != NULL) {
 				text[out < textsz ? out : textsz - 1] = '\0';
 			}

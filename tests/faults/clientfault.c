@@ -8,6 +8,8 @@
 
 int __real_fsync(int fd);
 int __real_close(int fd);
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
 int __wrap_fsync(int fd);
 int __wrap_close(int fd);
 
@@ -67,4 +69,16 @@ int __wrap_close(int fd)
 		return -1;
 	}
 	return __real_close(fd);
+}
+
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+	if (strikes(CLIENTFAULT_WRITE, fd)) {
+		if (armed_err == 0) {
+			return 0; /* nothing written, no error */
+		}
+		errno = armed_err;
+		return -1;
+	}
+	return __real_write(fd, buf, n);
 }

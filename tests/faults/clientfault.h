@@ -1,9 +1,9 @@
 /*
- * tests/faults/clientfault.h - make fsync() or close() of a chosen file fail,
+ * tests/faults/clientfault.h - make fsync(), close() or write() of a chosen file fail,
  * for libroster's unit tests (the cache file's write, client/cache.c).
  *
  * Model: a test executable linked with clientfault_link_args (meson) has
- * every call to fsync() and close() made by the objects linked into it
+ * every call to fsync(), close() and write() made by the objects linked into it
  * routed through these wrappers (ld --wrap), as allocfail.h does for
  * allocations; calls made inside shared libraries are not. A disarmed
  * wrapper passes the call through. Armed, the next call on a descriptor
@@ -21,6 +21,7 @@
 enum clientfault_call {
 	CLIENTFAULT_FSYNC = 1,
 	CLIENTFAULT_CLOSE,
+	CLIENTFAULT_WRITE, /**< fails with the errno; with 0, writes nothing and returns 0 */
 };
 
 /** Fail the next @p call on a file whose path contains @p path_part, with

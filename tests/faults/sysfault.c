@@ -13,6 +13,8 @@
  *                   fsync, fstat, read, write, rename, unlink, mkdir,
  *                   opendir, realpath, fopen, getrandom, getpeername,
  *                   pthread_create, gmtime_r; sockets and their waits:
+ *                   connect, send, recv, poll (the kind and the peer,
+ *                   "tcp4 127.0.0.1:5300"; poll: of its first descriptor),
  *                   accept4 (matched like the other socket calls),
  *                   socket, setsockopt, bind, getsockname, sendmsg,
  *                   sendmmsg, recvmmsg (the libc functions, and syscall()
@@ -23,7 +25,8 @@
  *                   and io_uring_register (a syscall()); io_uring_get_sqe
  *                   is inline in liburing's header, out of reach
  *   SYSFAULT_ERRNO  EIO (default), ENOSPC, EACCES, EMFILE, ENOMEM, EAGAIN,
- *                   ENOTCONN, EPERM, EROFS or a number
+ *                   ENOTCONN, EPERM, EROFS, EOVERFLOW, EINTR, EINPROGRESS,
+ *                   EPIPE, ECONNRESET or a number
  *   SYSFAULT_PATH   only calls on a path containing this text, or on a file
  *                   descriptor opened (by open) from such a path; without
  *                   it, every call counts. The socket calls match it
@@ -60,6 +63,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -100,7 +104,9 @@ static int errno_of(const char *v)
 		int e;
 	} names[] = {{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EACCES", EACCES}, {"EMFILE", EMFILE},
 			{"ENOMEM", ENOMEM}, {"EAGAIN", EAGAIN}, {"ENOTCONN", ENOTCONN},
-			{"EPERM", EPERM}, {"EROFS", EROFS}, {"EOVERFLOW", EOVERFLOW}};
+			{"EPERM", EPERM}, {"EROFS", EROFS}, {"EOVERFLOW", EOVERFLOW},
+			{"EINTR", EINTR}, {"EINPROGRESS", EINPROGRESS}, {"EPIPE", EPIPE},
+			{"ECONNRESET", ECONNRESET}};
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		if (strcmp(v, names[k].name) == 0) {
 			return names[k].e;
@@ -677,4 +683,70 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 	char what[16];
 	fd_kind(fd, what, sizeof(what));
 	return strike("accept4", path_matches(what), what) ? -1 : real_accept4(fd, sa, len, flags);
+}
+
+/* The client's blocking calls (libroster's one-shot calls, roster doctor):
+ * connect(2), send(2), recv(2) and poll(2) (its first descriptor), matched
+ * by the socket's kind and its peer, "tcp4 127.0.0.1:5300" ("udp6
+ * [::1]:53"; the kind alone while unconnected), so that one peer's calls
+ * can fail while the others' pass. A connect() failed with EINPROGRESS has
+ * not connected: the socket stays unconnected, as one whose handshake has
+ * not been started. */
+static void peer_text(int fd, const struct sockaddr *sa, char *out, size_t outsz)
+{
+	char kind[16], host[INET6_ADDRSTRLEN] = "";
+	fd_kind(fd, kind, sizeof(kind));
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (sa == NULL) {
+		REAL(getpeername);
+		sa = real_getpeername(fd, (struct sockaddr *)&ss, &len) == 0
+				     ? (struct sockaddr *)&ss
+				     : NULL;
+	}
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(out, outsz, "%s %s:%u", kind, host, ntohs(s4->sin_port));
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(out, outsz, "%s [%s]:%u", kind, host, ntohs(s6->sin6_port));
+	} else {
+		snprintf(out, outsz, "%s", kind);
+	}
+}
+
+int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	REAL(connect);
+	char what[96];
+	peer_text(fd, sa, what, sizeof(what));
+	return strike("connect", path_matches(what), what) ? -1 : real_connect(fd, sa, len);
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	REAL(send);
+	char what[96];
+	peer_text(fd, NULL, what, sizeof(what));
+	return strike("send", path_matches(what), what) ? -1 : real_send(fd, buf, n, flags);
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	REAL(recv);
+	char what[96];
+	peer_text(fd, NULL, what, sizeof(what));
+	return strike("recv", path_matches(what), what) ? -1 : real_recv(fd, buf, n, flags);
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	REAL(poll);
+	char what[96] = "";
+	if (n > 0) {
+		peer_text(fds[0].fd, NULL, what, sizeof(what));
+	}
+	return strike("poll", n > 0 && path_matches(what), what) ? -1 : real_poll(fds, n, timeout);
 }

@@ -173,3 +173,28 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     sites.write_text("lon6 127.0.0.1:7600 dns=x\n")
     r = roster("-s", "lon6", "doctor", env={"ROSTER_SITES": str(sites)})
     assert r.returncode == 2 and ":1: expected 'SITE ADDRESS:PORT [dns=" in r.stderr, r.stderr
+
+
+def test_disagreements_past_the_first_line_are_named(site):
+    # 66 instances both registries hold (the listing grows past its first
+    # 64 lines), then one each that the other lacks
+    _, regs, sites = site
+    for r in regs:
+        c = r.client()
+        for i in range(66):
+            assert c.register("web", "http", f"h{i:02d}.lon6.example.net", 80).error == 0
+    assert regs[0].client().register("web", "http", "x1.lon6.example.net", 80).error == 0
+    assert regs[1].client().register("web", "http", "x2.lon6.example.net", 80).error == 0
+    r = doctor(sites)
+    assert r.returncode == 1, r.stdout
+    fail = lines(r, "agree instances")
+    assert len(fail) == 1 and fail[0].endswith(
+        "(first difference: web/http x1.lon6.example.net.:80 UP)"), r.stdout
+    assert f"127.0.0.1:{regs[0].api_port} api: site lon6, revision 67, 67 instances" in r.stdout
+    # the first registry's listing a prefix of the second's: the line is
+    # one only the second has
+    assert regs[1].client().register("web", "http", "x1.lon6.example.net", 80).error == 0
+    r = doctor(sites)
+    fail = lines(r, "agree instances")
+    assert len(fail) == 1 and fail[0].endswith(
+        "(first difference: an instance only the second has)"), r.stdout

@@ -117,7 +117,10 @@ class FakeDns:
     def _conn(self, c):
         with c:
             c.settimeout(5)
-            n = struct.unpack("!H", c.recv(2))[0]
+            head = c.recv(2)
+            if len(head) < 2:
+                return  # the client gave up before its query
+            n = struct.unpack("!H", head)[0]
             q = b""
             while len(q) < n:
                 q += c.recv(n - len(q))
@@ -466,3 +469,260 @@ def test_a_secondary_with_no_registry_serial_to_compare(tmp_path, reg, fakes):
         assert "rcode 5 (REFUSED)" in line(r, f"{refusing.addr} dns-{tr}"), r.stdout
     got = line(r, f"{sec.addr} secondary")
     assert got.startswith("FAIL ") and "serial 7, and no registry's serial to compare" in got, got
+
+
+# ---- ids, questions and SOA data, once more --------------------------------------
+
+def soa_bad_mname(q):
+    # the SOA's first name points past the end of the message
+    return answer(q, [(b"\xc0\x0c", SOA, b"\xc0\xff" + bytes(22))])
+
+
+def two_questions(q):
+    # a second question of another type: only the first one must match
+    qid, qname, _ = question(q)
+    return (header(qid, qd=2, an=1) + qname + struct.pack("!HH", SOA, 1) + qname +
+            struct.pack("!HH", A, 1) + rr(b"\xc0\x0c", SOA, soa_rdata(7)))
+
+
+def test_questions_ids_and_soa_names_are_checked(tmp_path, reg, fakes):
+    def spoof_low(q):  # the id's first octet right, its second wrong: still a spoof
+        real = FakeDns._relay(low, q)
+        return [real[:1] + bytes([q[1] ^ 0xff]) + real[2:], real]
+    low = fakes(udp=spoof_low, relay=reg.dns_port)
+    cut_qtype = fakes(udp=only_soa(lambda q: header(question(q)[0], an=0) + question(q)[1] +
+                                   b"\0"), relay=reg.dns_port)
+    bad_mname = fakes(udp=only_soa(soa_bad_mname), relay=reg.dns_port)
+    second = fakes(udp=only_soa(two_questions), relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [f"127.0.0.1:{reg.dns_port}"],
+               *[a for s in (low, cut_qtype, bad_mname, second) for a in ("--secondary", s.addr)])
+    assert line(r, f"{low.addr} secondary").startswith("ok "), r.stdout
+    got = line(r, f"{cut_qtype.addr} secondary")
+    assert got.startswith("FAIL ") and "malformed answer: question 1 runs past its end" in got, got
+    got = line(r, f"{bad_mname.addr} secondary")
+    assert got.startswith("FAIL ") and f"no SOA for {ZONE} in the answer (its record is too " \
+        "short for a serial)" in got, got
+    got = line(r, f"{second.addr} secondary")
+    assert got.startswith("FAIL ") and "serial 7, " in got and "behind" in got, got
+    assert r.returncode == 1
+
+
+def test_a_tcp_answer_with_the_ids_second_octet_wrong_is_named(tmp_path, reg, fakes):
+    fake = fakes(tcp=lambda q: (lambda a: struct.pack("!H", len(a)) + a)(
+        answer(q)[:1] + bytes([q[1] ^ 0xff]) + answer(q)[2:]), relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [fake.addr])
+    got = line(r, f"{fake.addr} dns-tcp")
+    assert got.startswith("FAIL ") and "the answer's id is not the query's" in got, got
+    assert r.returncode == 1
+
+
+# ---- NS names the doctor cannot use as they come ------------------------------------
+
+def labels(prefix_len):
+    """Labels of 63 octets and one shorter, @p prefix_len octets of text
+    with their dots: the part of a name before the zone."""
+    out, left = b"", prefix_len
+    while left > 0:
+        n = min(63, left - 1)
+        out += bytes([n]) + b"x" * n
+        left -= n + 1
+    return out
+
+
+def test_ns_names_too_long_empty_or_cut_give_no_address(tmp_path, reg, fakes):
+    zone_wire = wire(ZONE)
+    # 256 octets of text: fits the doctor's buffer, but no query can carry
+    # it (255 octets of wire at most), so it has no glue
+    in_zone_long = labels(256 - len(ZONE)) + zone_wire
+    # longer than any name: cut to the buffer, not a name of the zone
+    too_long = labels(300) + b"\0"
+    # the root, a pointer past the end (left out), then the long ones
+    names = [b"\0", b"\xc0\xff", too_long, in_zone_long]
+
+    def ns(q):
+        return answer(q, [(b"\xc0\x0c", NS, n) for n in names])
+    f = fakes(udp=ns_hook(b"", b"", ns_answer=ns), relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [f.addr])
+    got = line(r, "ns")
+    assert got.startswith("FAIL "), got
+    assert f"registry 127.0.0.1:{reg.api_port} (DNS {f.addr}) is not an address of the NS " \
+        f"of {ZONE} (. " + ("x" * 63 + ".") * 3 in got, got
+    assert r.returncode == 1
+
+
+def test_a_numeric_ns_name_is_its_address(tmp_path, reg, fakes):
+    f = fakes(udp=ns_hook(b"", b"", ns_answer=lambda q: answer(q, [(b"\xc0\x0c", NS,
+                                                                      b"\x03::1\0")])),
+              relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [f.addr])
+    got = line(r, "ns")
+    assert got.startswith("FAIL ") and got.endswith(f"of {ZONE} (::1. -> ::1 )"), got
+    assert r.returncode == 1
+
+
+def test_a_registry_on_ipv6_named_by_a_numeric_ns(tmp_path, reg, fakes):
+    f = fakes(udp=ns_hook(b"", b"", ns_answer=lambda q: answer(q, [(b"\xc0\x0c", NS,
+                                                                      b"\x03::1\0")])),
+              relay=reg.dns_port, host="::1")
+    r = doctor(tmp_path, reg, [f.addr])
+    assert line(r, "ns").startswith("ok "), r.stdout
+    assert r.returncode == 0, r.stdout
+
+
+def test_many_ns_names_and_glue_addresses_are_bounded(tmp_path, reg, fakes):
+    many = [wire(f"n{i:02d}-{'y' * 50}.example.org") for i in range(40)]
+    f = fakes(udp=ns_hook(b"", b"", ns_answer=lambda q: answer(
+        q, [(b"\xc0\x0c", NS, n) for n in many])), relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [f.addr])
+    got = line(r, "ns")
+    assert got.startswith("FAIL ") and f"(n00-{'y' * 50}.example.org. n01-" in got, got
+    assert r.returncode == 1
+    # an NS of the zone with 200 AAAA glue records: the registry's A first
+
+    def glue(q):
+        t = question(q)[2]
+        if t == NS:
+            return [answer(q, [(b"\xc0\x0c", NS, wire("ns1." + ZONE))])]
+        if t == A:
+            return [answer(q, [(b"\xc0\x0c", A, b"\x7f\0\0\1")])]
+        if t == AAAA:
+            return [answer(q, [(b"\xc0\x0c", AAAA, struct.pack(
+                "!HHHHHHHH", 0x2001, 0xdb8, 1, 2, 3, 4, 5, i)) for i in range(200)])]
+        return None
+    g = fakes(udp=glue, relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [g.addr])
+    assert line(r, "ns").startswith("ok "), r.stdout
+    assert r.returncode == 0, r.stdout
+
+
+def test_glue_never_answered_is_no_address(tmp_path, reg, fakes):
+    def hook(q):
+        t = question(q)[2]
+        if t == NS:
+            return [answer(q, [(b"\xc0\x0c", NS, wire("ns1." + ZONE))])]
+        return [] if t in (A, AAAA) else None  # glue: nothing, ever
+    f = fakes(udp=hook, relay=reg.dns_port)
+    r = doctor(tmp_path, reg, [f.addr])
+    got = line(r, "ns")
+    assert got.startswith("FAIL ") and f"(ns1.{ZONE} -> no address)" in got, got
+
+
+@pytest.mark.parametrize("page", ["HTTP/1.0 200 OK\r\n\r\nno build info here\n",
+                                  "SSH-2.0-OpenSSH\r\n"])
+def test_a_metrics_page_without_build_info_or_not_http_is_named(tmp_path, reg, page):
+    srv = http_page(page)
+    port = srv.getsockname()[1]
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{reg.api_port} dns=127.0.0.1:{reg.dns_port} "
+                     f"http=127.0.0.1:{port}\n")
+    try:
+        r = roster("-s", "lon6", "--timeout", "1000", "doctor",
+                   env={"ROSTER_SITES": str(sites)}, timeout=60)
+    finally:
+        srv.close()
+    got = line(r, f"127.0.0.1:{port} http")
+    assert got.startswith("FAIL ") and "not a 200 with roster_build_info" in got, got
+    assert r.returncode == 1
+
+
+# ---- the doctor's own socket calls failing (tests/faults/sysfault.c) ------------------
+
+SHIM = os.path.join(os.environ.get("ROSTER_BUILD_DIR", ""), "tests", "faults", "libsysfault.so")
+
+
+def doctor_faulty(tmp_path, reg, dns, call, err, path, nth=None, log=True):
+    """The doctor with @p call failing with @p err on the sockets matching
+    @p path (e.g. "udp4 127.0.0.1:PORT"), every one or the @p nth; (the
+    result, the failures injected)."""
+    logf = tmp_path / "sysfault.log"
+    if logf.exists():
+        logf.unlink()
+    sites = tmp_path / "sites.conf"
+    sites.write_text(f"lon6 127.0.0.1:{reg.api_port} dns={dns} http=127.0.0.1:{reg.http_port}\n")
+    env = {"ROSTER_SITES": str(sites), "LD_PRELOAD": SHIM, "SYSFAULT_CALL": call,
+           "SYSFAULT_ERRNO": err, "SYSFAULT_PATH": path,
+           "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1:verify_asan_link_order=0"}
+    if log:
+        env["SYSFAULT_LOG"] = str(logf)
+    if nth is not None:
+        env["SYSFAULT_NTH"] = str(nth)
+    r = roster("-s", "lon6", "--timeout", "1000", "doctor", env=env, timeout=120)
+    return r, logf.read_text().count("\n") if logf.exists() else 0
+
+
+# (call, errno, transport, nth, what the check says: None for "ok")
+RETRIED = [("send", "EINTR", "udp", 1), ("send", "EAGAIN", "udp", 1),
+           ("recv", "EINTR", "udp", 1), ("recv", "EINTR", "tcp", 1)]
+NAMED = [("send", "EIO", "udp", None, "Input/output error"),
+         ("recv", "EIO", "udp", None, "Input/output error"),
+         ("send", "EPIPE", "tcp", 1, "Broken pipe"),  # the length
+         ("send", "EPIPE", "tcp", 2, "Broken pipe"),  # the query
+         ("recv", "EIO", "tcp", None, "Input/output error"),
+         # a connect() said in progress and never made: the socket is
+         # writable with no error, and unconnected
+         ("connect", "EINPROGRESS", "udp", None, "Destination address required")]
+
+
+@pytest.mark.parametrize("call,err,tr,nth", RETRIED)
+def test_the_doctors_interrupted_calls_are_made_again(tmp_path, reg, fakes, call, err, tr, nth):
+    f = fakes(relay=reg.dns_port)
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, call, err, f"{tr}4 {f.addr}", nth)
+    assert struck == 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}").startswith("ok "), r.stdout
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("call,err,tr,nth,want", NAMED)
+def test_the_doctors_failed_calls_are_named(tmp_path, reg, fakes, call, err, tr, nth, want):
+    f = fakes(relay=reg.dns_port)
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, call, err, f"{tr}4 {f.addr}", nth)
+    assert struck >= 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: {want}", r.stdout
+    other = "tcp" if tr == "udp" else "udp"
+    assert line(r, f"{f.addr} dns-{other}").startswith("ok "), r.stdout
+    assert r.returncode == 1
+
+
+def test_the_doctor_without_a_socket_names_it(tmp_path, reg, fakes):
+    f = fakes(relay=reg.dns_port)
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, "socket", "EMFILE", "udp4")
+    assert struck >= 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-udp") == f"FAIL {f.addr} dns-udp: Too many open files", r.stdout
+    assert line(r, f"{f.addr} dns-tcp").startswith("ok "), r.stdout
+
+
+def test_a_send_that_would_block_forever_ends_at_the_timeout(tmp_path, reg, fakes):
+    f = fakes(relay=reg.dns_port)
+    t0 = time.monotonic()
+    r, _ = doctor_faulty(tmp_path, reg, f.addr, "send", "EAGAIN", f"udp4 {f.addr}", log=False)
+    assert line(r, f"{f.addr} dns-udp").startswith(
+        f"FAIL {f.addr} dns-udp: no answer in 1000 ms"), r.stdout
+    assert time.monotonic() - t0 >= 1.0
+
+
+@pytest.mark.parametrize("tr", ["udp", "tcp"])
+def test_the_doctors_waits_interrupted_or_failed(tmp_path, reg, fakes, tr):
+    # a server that never answers: the doctor must wait, in poll()
+    f = fakes(udp=lambda q: [], tcp=lambda q: "hold")
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, "poll", "EINTR", f"{tr}4 {f.addr}", 1)
+    assert struck == 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: no answer in 1000 ms " \
+        "(packets dropped, or nothing listens)", r.stdout
+    r, struck = doctor_faulty(tmp_path, reg, f.addr, "poll", "EIO", f"{tr}4 {f.addr}")
+    assert struck >= 1, r.stdout + r.stderr
+    assert line(r, f"{f.addr} dns-{tr}") == f"FAIL {f.addr} dns-{tr}: Input/output error", r.stdout
+
+
+@pytest.mark.parametrize("nth,step", [(2, "list"), (3, "query")])
+def test_a_registry_lost_between_its_stats_and_its_listing(tmp_path, reg, nth, step):
+    # the doctor's calls to the API: stats, list, then a query per service;
+    # the connect() of the nth is refused
+    api = f"127.0.0.1:{reg.api_port}"
+    r, struck = doctor_faulty(tmp_path, reg, f"127.0.0.1:{reg.dns_port}", "connect", "111",
+                              f"tcp4 {api}", nth)
+    assert struck == 1, r.stdout + r.stderr
+    assert line(r, f"{api} api") == (
+        f"FAIL {api} api: site lon6, revision 1, 1 instances; listing failed: {step}: "
+        f"no registry answered: {api} (registry unreachable)"), r.stdout
+    assert line(r, "agree instances") == "FAIL agree instances: no registry listed its instances"
+    assert r.returncode == 1

@@ -133,7 +133,11 @@ Test(cache, missing_or_corrupt_files_are_reported)
 	const char *docs[] = {"{not json", "[]", "{\"version\":2,\"entries\":[]}",
 			"{\"version\":1,\"entries\":[{\"service\":\"a\"}]}",
 			"{\"version\":1,\"entries\":[{\"service\":\"a\",\"protocol\":\"\",\"all\":false,"
-			"\"result\":{\"revision\":1}}]}"};
+			"\"result\":{\"revision\":1}}]}",
+			"{\"version\":1,\"entries\":{}}", "{\"version\":\"1\",\"entries\":[]}",
+			"{\"version\":1,\"entries\":[{\"service\":\"a\",\"protocol\":\"\",\"all\":false,"
+			"\"result\":{\"revision\":1,\"preserving\":false,\"stale\":false,"
+			"\"fetched_at_ms\":5,\"server\":\"x:1\",\"instances\":{}}}]}"};
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		FILE *f = fopen(path, "w");
 		fputs(docs[i], f);

@@ -1,6 +1,6 @@
 /*
  * The cache file when the disk fails under it (tests/faults/clientfault.h:
- * fsync() or close() of the temporary file fails): the save is refused with
+ * fsync(), close() or write() of the temporary file fails): the save is refused with
  * the errno, the temporary file is removed, the file keeps its last good
  * copy, the entries stay due, and the next save that works writes them.
  * roster_client_free()'s last save failing the same way leaves the file as
@@ -67,7 +67,8 @@ static size_t temporaries(const char *path)
 	return n;
 }
 
-static void a_failed_save_keeps_the_last_good_copy(enum clientfault_call call, int err)
+/* @p want: what cache_save() returns (-err for a failed call). */
+static void failed_save_keeps_the_last_good_copy(enum clientfault_call call, int err, int want)
 {
 	char path[] = "/tmp/roster-cachefault-XXXXXX";
 	int fd = mkstemp(path);
@@ -79,7 +80,7 @@ static void a_failed_save_keeps_the_last_good_copy(enum clientfault_call call, i
 	put(&c, 11);
 	cr_assert(cache_save_due(&c, 60000));
 	clientfault_arm(call, ".tmp.", err);
-	cr_expect_eq(cache_save(&c, path), -err);
+	cr_expect_eq(cache_save(&c, path), want);
 	cr_expect(clientfault_struck(), "the fault struck the temporary file");
 	cr_expect_eq(temporaries(path), 0, "the temporary file was removed");
 	cr_expect_eq(file_revision(path), 10, "the file keeps its last good copy");
@@ -89,6 +90,11 @@ static void a_failed_save_keeps_the_last_good_copy(enum clientfault_call call, i
 	cr_expect_not(cache_save_due(&c, 60000));
 	cache_deinit(&c);
 	unlink(path);
+}
+
+static void a_failed_save_keeps_the_last_good_copy(enum clientfault_call call, int err)
+{
+	failed_save_keeps_the_last_good_copy(call, err, -err);
 }
 
 Test(cachefault, fsync_failing_refuses_the_save)
@@ -128,5 +134,34 @@ Test(cachefault, the_last_save_at_free_failing_leaves_the_file_as_it_was)
 	put(cl->cache, 12);
 	roster_client_free(cl);
 	cr_expect_eq(file_revision(path), 12);
+	unlink(path);
+}
+
+Test(cachefault, write_failing_refuses_the_save)
+{
+	a_failed_save_keeps_the_last_good_copy(CLIENTFAULT_WRITE, ENOSPC);
+}
+
+Test(cachefault, a_write_that_writes_nothing_is_an_io_error)
+{
+	/* write() returning 0 for a count above 0: no progress, no errno. */
+	failed_save_keeps_the_last_good_copy(CLIENTFAULT_WRITE, 0, -EIO);
+}
+
+Test(cachefault, an_interrupted_write_is_made_again)
+{
+	char path[] = "/tmp/roster-cachefault-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	struct cache c = {0};
+	put(&c, 10);
+	clientfault_arm(CLIENTFAULT_WRITE, ".tmp.", EINTR);
+	cr_expect_eq(cache_save(&c, path), 0);
+	cr_expect(clientfault_struck(), "the write was interrupted once");
+	cr_expect_eq(file_revision(path), 10, "and written whole after");
+	cr_expect_not(cache_save_due(&c, 60000));
+	cr_expect_eq(temporaries(path), 0);
+	cache_deinit(&c);
 	unlink(path);
 }

@@ -136,3 +136,67 @@ Test(cachefile, a_file_copy_dated_in_the_future_is_replaced)
 	cache_deinit(&m);
 	unlink(path);
 }
+
+Test(cachefile, another_instance_count_or_preservation_is_a_change)
+{
+	char path[] = "/tmp/roster-cachefile-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	struct cache c = {0};
+	put(&c, 1000000, 10, "db1.example.net.");
+	cr_assert_eq(cache_save(&c, path), 0);
+	/* The same revision with a second instance (a registry that lost a
+	 * write and got it back): a change. */
+	struct roster_result *r = inst_result_new(2);
+	struct roster_instance in = {.service = "db",
+			.protocol = "tcp",
+			.host = "db1.example.net.",
+			.port = 5432,
+			.status = ROSTER_UP,
+			.expiry = ROSTER_TIMED,
+			.lease = 77};
+	cr_assert_eq(inst_pack(&r->instances[0], &in), 0);
+	in.host = "db2.example.net.";
+	cr_assert_eq(inst_pack(&r->instances[1], &in), 0);
+	r->n_instances = 2;
+	r->revision = 10;
+	r->fetched_at_ms = 1001000;
+	snprintf(r->server, sizeof(r->server), "127.0.0.1:7600");
+	cr_assert_eq(cache_put(&c, "db", "tcp", 0, r), 0);
+	roster_result_free(r);
+	cr_expect(cache_save_due(&c, 60000), "instance count changed");
+	cr_assert_eq(cache_save(&c, path), 0);
+	/* One instance again, the registry now preserving: a change too. */
+	r = result(1002000, 10, "db1.example.net.");
+	cr_assert_eq(cache_put(&c, "db", "tcp", 0, r), 0);
+	cr_assert_eq(cache_save(&c, path), 0);
+	r->preserving = true;
+	r->fetched_at_ms = 1003000;
+	cr_assert_eq(cache_put(&c, "db", "tcp", 0, r), 0);
+	roster_result_free(r);
+	cr_expect(cache_save_due(&c, 60000), "self-preservation changed");
+	cache_deinit(&c);
+	unlink(path);
+}
+
+Test(cachefile, a_file_copy_a_little_ahead_is_kept)
+{
+	char path[] = "/tmp/roster-cachefile-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	uint64_t now = 1700000000000ull;
+	struct cache c = {0};
+	put(&c, now + 1000, 10, "db1.example.net."); /* a clock 1 s ahead wrote it */
+	cr_assert_eq(cache_save(&c, path), 0);
+	cache_deinit(&c);
+	struct cache l = {0};
+	cr_assert_eq(cache_load(&l, path), 0);
+	put(&l, now, 10, "db1.example.net.");
+	cr_expect_not(cache_save_due(&l, 60000), "1 s ahead is within the refresh interval");
+	put(&l, now + 30000, 10, "db1.example.net.");
+	cr_expect_not(cache_save_due(&l, 60000), "29 s behind is too");
+	cache_deinit(&l);
+	unlink(path);
+}

@@ -34,6 +34,7 @@ static struct bad_json bad[] = {
 		{"{" BASE_HEAD "\"port\":80,\"lease\":\"123456789012345678901\"," GOOD_TAIL "}"},
 		{"{" BASE_HEAD "\"port\":80,\"lease\":\"99999999999999999999\"," GOOD_TAIL "}"},
 		{"{" BASE_HEAD "\"port\":80,\"lease\":null," GOOD_TAIL "}"},
+		{"{" BASE_HEAD "\"port\":80,\"lease\":\"x7\"," GOOD_TAIL "}"},
 		{"{" BASE_HEAD "\"port\":80,\"lease\":1.5," GOOD_TAIL "}"},
 		{"{" BASE_HEAD "\"port\":80,\"lease\":\"7\",\"addresses\":\"10.0.0.1\","
 		 "\"metadata\":{},\"status\":\"UP\",\"expiry\":\"TIMED\",\"stale\":false}"},
@@ -105,6 +106,15 @@ Test(jsonify, lease_as_integer_or_string_and_unknown_names)
 	cr_expect_eq(in.port, 65535);
 	cr_expect_eq(in.status, ROSTER_STARTING);
 	cr_expect_eq(in.expiry, ROSTER_NEVER);
+	inst_release(&in);
+	cr_assert_eq(parse("{" BASE_HEAD "\"port\":1,\"lease\":\"0\",\"addresses\":[],"
+			   "\"metadata\":{},\"status\":\"DOWN\",\"expiry\":\"STATIC\","
+			   "\"stale\":false}",
+				     &in),
+			0);
+	cr_expect_eq(in.expiry, ROSTER_STATIC);
+	cr_expect_eq(in.status, ROSTER_DOWN);
+	cr_expect_eq(in.lease, 0);
 	inst_release(&in);
 }
 
