@@ -724,3 +724,53 @@ Test(persist_check, the_data_directorys_rarer_cases)
 	cr_expect_eq(persist_marker_write(missing), -ENOENT);
 	rmrf(dir);
 }
+
+/* Backups and restores refused before they touch anything: a backup path
+ * too long for its temporary name, a schedule's name that does not fit, a
+ * damaged backup, a data directory that cannot be made, and one a running
+ * rosterd holds. Each leaves the store as it was. */
+Test(persist_check, backups_and_restores_refused_leave_the_store_as_it_was)
+{
+	char *dir = tmpdir();
+	make_store(dir, 100);
+	struct persist *p;
+	char err[1024], note[1024], bk[160];
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	static char longpath[PATH_MAX];
+	memset(longpath, 'b', sizeof(longpath) - 8);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 8] = '\0';
+	uint64_t bytes = 0;
+	static char long_err[PATH_MAX + 64];
+	cr_expect_eq(persist_backup(p, longpath, &bytes, long_err, sizeof(long_err)), RS_ERANGE);
+	cr_expect_not_null(strstr(long_err, "path too long"), "%.100s", long_err);
+	char small[24];
+	cr_expect_eq(persist_backup_name(small, sizeof(small), dir), RS_ERANGE);
+	char name[256];
+	cr_assert_eq(persist_backup_name(name, sizeof(name), dir), 0);
+	cr_expect_not_null(strstr(name, "/roster-backup-"), "%s", name);
+	snprintf(bk, sizeof(bk), "%s.bk.mdb", dir);
+	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+	/* The store is open (its directory locked): a restore into it is refused. */
+	cr_expect_eq(persist_restore(dir, bk, note, sizeof(note), err, sizeof(err)), RS_EBUSY);
+	cr_expect_not_null(strstr(err, "in use by a running rosterd"), "%s", err);
+	cr_assert_eq(persist_close(p), 0);
+	/* Into a directory whose parent does not exist. */
+	char nowhere[200];
+	snprintf(nowhere, sizeof(nowhere), "%s/no/such", dir);
+	cr_expect_eq(persist_restore(nowhere, bk, note, sizeof(note), err, sizeof(err)), -ENOENT);
+	cr_expect_not_null(strstr(err, "data dir"), "%s", err);
+	/* A damaged backup. */
+	cr_assert_eq(truncate(bk, 4096 * 2 + 100), 0);
+	cr_expect_eq(persist_restore(dir, bk, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, "is damaged"), "%s", err);
+	cr_expect_not_null(strstr(err, "left as it was"), "%s", err);
+	char data[128];
+	path_of(data, sizeof(data), dir, "data.mdb");
+	struct persist_check_stats st;
+	cr_expect_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	cr_expect_geq(st.entries, 100);
+	unlink(bk);
+	rmrf(dir);
+}

@@ -871,3 +871,51 @@ Test(sysfault, a_damaged_lock_file_that_cannot_be_moved_aside_is_named)
 	cr_expect_not_null(strstr(note, "was damaged"), "%s", note);
 	rmrf(dir);
 }
+
+/* A restore whose copy is interrupted by signals (a read, then a write
+ * failing with EINTR) is done again, whole; one whose directory cannot be
+ * locked, or whose marker cannot be written, says so. */
+Test(sysfault, a_restore_copies_through_interruptions_and_names_what_failed)
+{
+	char data[128], bk[160], err[1024], note[1024];
+	char *dir = checked_store(data, sizeof(data));
+	/* not under the directory's name: the failures below are bound to it */
+	snprintf(bk, sizeof(bk), "/tmp/roster-restore-src-%d.bk.mdb", (int)getpid());
+	{
+		struct persist *p;
+		cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s",
+				err);
+		uint64_t bytes;
+		cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(persist_close(p), 0);
+	}
+	static const struct {
+		const char *call, *path;
+	} interrupted[] = {{"read", ".bk.mdb"}, {"write", "restore-tmp"}};
+	for (size_t k = 0; k < 2; k++) {
+		fault_set(interrupted[k].call, interrupted[k].path, 1, EINTR);
+		int rc = persist_restore(dir, bk, note, sizeof(note), err, sizeof(err));
+		unsigned long struck = fault_struck();
+		fault_set("", NULL, 0, EIO);
+		cr_expect_eq(struck, 1, "%s", interrupted[k].call);
+		cr_expect_eq(rc, 0, "%s: %s", interrupted[k].call, err);
+		cr_expect_eq(open_and_load(dir, err, sizeof(err)), 200, "%s: %s",
+				interrupted[k].call, err);
+	}
+	/* The data directory itself cannot be opened for its lock. */
+	fault_set("open", dir, 1, EMFILE);
+	int rc = persist_restore(dir, bk, note, sizeof(note), err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, -EMFILE, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot be locked"), "%s", err);
+	/* Into a new directory, whose marker cannot be written. */
+	char fresh[160];
+	snprintf(fresh, sizeof(fresh), "%s/fresh", dir);
+	fault_set("open", "roster-store", 1, ENOSPC);
+	rc = persist_restore(fresh, bk, note, sizeof(note), err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, -ENOSPC, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot write the store marker"), "%s", err);
+	unlink(bk);
+	rmrf(dir);
+}
