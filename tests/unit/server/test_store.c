@@ -1416,3 +1416,33 @@ Test(store, leaving_self_preservation_the_disk_refuses_is_retried)
 	cr_expect_eq(sz.stale, 0);
 	store_free(s);
 }
+
+/* --keep-last: the last fresh instance of a service expires and is kept,
+ * but the disk refuses the write that would keep the one that went a tick
+ * before it (pending): that one stays pending, not served, and goes when
+ * its hold ends; nothing half-written is served. */
+Test(store, keep_last_a_pending_instance_the_disk_refuses_stays_pending)
+{
+	struct store_limits l = keep_limits();
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t now = 0;
+	two_leases_a_tick_apart(s, &now);
+	run(s, &now, 1100, NULL); /* lease 1 expired; lease 2 is still fresh */
+	cr_assert_eq(sizes(s).pending, 1);
+	/* Lease 2's expiry writes w2 kept and deletes the lease (two writes),
+	 * then the revival writes w1: that third write fails. */
+	d.fail_after = d.writes + 3;
+	d.fail_code = RS_ESTORE_FULL;
+	run(s, &now, 1200, NULL);
+	cr_expect_eq(count(s, "web"), 1, "w2 kept, w1 not revived");
+	cr_expect_eq(nstale(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 1, "w1 still pending");
+	struct store_key k1 = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_null(store_instance_find(s, &k1));
+	d.fail_after = 0;
+	run(s, &now, 3000, NULL); /* w1's hold (its TTL, 1 s) ended */
+	cr_expect_eq(sizes(s).pending, 0);
+	cr_expect_eq(count(s, "web"), 1);
+	store_free(s);
+}
