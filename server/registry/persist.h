@@ -125,7 +125,8 @@ enum persist_open_flag {
  * @param st filled in (also on failure, as far as it got).
  * @param err the damage, without the file's name ("truncated: ...").
  * @return 0; RS_ESTORE_DAMAGED; RS_ENOENT (no such file); another errno
- *         code (cannot read it, cannot fork); RS_EIO when the walk could not
+ *         code (cannot read it, cannot fork, cannot read the walk's
+ *         verdict); RS_EIO when the walk could not
  *         run for a reason of the system, not of the file (no descriptor,
  *         no permission, a failed read or map in the child, its verdict
  *         lost): no verdict, the store is not called damaged.

@@ -338,8 +338,10 @@ static void first_line(const char *in, char *out, size_t outsz)
 }
 
 /* Read everything the child writes until it closes its end or @p timeout_ms
- * passes. Returns false on timeout. */
-static bool child_read(int fd, char *buf, size_t bufsz, int timeout_ms)
+ * passes. Returns 0, -ETIMEDOUT on timeout, or -errno when the pipe cannot
+ * be read (no verdict: not damage, and the child is not to be waited on
+ * while it may still write). */
+static int child_read(int fd, char *buf, size_t bufsz, int timeout_ms)
 {
 	size_t len = 0;
 	struct timespec t0, t1;
@@ -349,7 +351,7 @@ static bool child_read(int fd, char *buf, size_t bufsz, int timeout_ms)
 		long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 		if (spent >= timeout_ms) {
 			buf[len] = '\0';
-			return false;
+			return -ETIMEDOUT;
 		}
 		struct pollfd pfd = {fd, POLLIN, 0};
 		int r = poll(&pfd, 1, (int)(timeout_ms - spent));
@@ -366,7 +368,7 @@ static bool child_read(int fd, char *buf, size_t bufsz, int timeout_ms)
 		}
 		if (got <= 0) {
 			buf[len] = '\0';
-			return true;
+			return got < 0 ? -errno : 0;
 		}
 		size_t take = (size_t)got < bufsz - 1 - len ? (size_t)got : bufsz - 1 - len;
 		memcpy(buf + len, tmp, take);
@@ -425,9 +427,9 @@ static int walk_in_child(const char *file, struct persist_check_stats *st, unsig
 	close(pfd[1]);
 	char buf[1024];
 	uint64_t limit_s = CHILD_MIN_S + st->file_bytes / (10u << 20) * CHILD_S_PER_10MB;
-	bool done = child_read(pfd[0], buf, sizeof(buf), (int)(limit_s * 1000));
+	int rd = child_read(pfd[0], buf, sizeof(buf), (int)(limit_s * 1000));
 	close(pfd[0]);
-	if (!done) {
+	if (rd < 0) {
 		kill(pid, SIGKILL);
 	}
 	int status;
@@ -435,10 +437,14 @@ static int walk_in_child(const char *file, struct persist_check_stats *st, unsig
 	}
 	char line[512];
 	first_line(buf, line, sizeof(line));
-	if (!done) {
+	if (rd == -ETIMEDOUT) {
 		snprintf(err, errsz, "the B-tree walk did not finish in %llu s (a loop of pages?)",
 				(unsigned long long)limit_s);
 		return RS_ESTORE_DAMAGED;
+	}
+	if (rd < 0) {
+		snprintf(err, errsz, "cannot read the B-tree walk's verdict: %s", strerror(-rd));
+		return rd;
 	}
 	if (WIFSIGNALED(status)) {
 		snprintf(err, errsz, "a damaged page: the B-tree walk died by signal %d (%s)%s%s",

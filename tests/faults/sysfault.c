@@ -12,9 +12,10 @@
  *   SYSFAULT_CALL   one name, or several separated by commas: open, close,
  *                   fsync, fstat, read, write, rename, unlink, mkdir,
  *                   opendir, realpath, fopen, getrandom, getpeername,
- *                   pthread_create, gmtime_r; sockets and their waits:
- *                   connect, send, recv, poll (the kind and the peer,
- *                   "tcp4 127.0.0.1:5300"; poll: of its first descriptor),
+ *                   pthread_create, gmtime_r, pipe2, fork; sockets and
+ *                   their waits: connect, send, recv, poll (the kind and
+ *                   the peer, "tcp4 127.0.0.1:5300"; poll: of its first
+ *                   descriptor),
  *                   accept4 (matched like the other socket calls),
  *                   socket, setsockopt, bind, getsockname, sendmsg,
  *                   sendmmsg, recvmmsg (the libc functions, and syscall()
@@ -415,6 +416,18 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 		return S.err;
 	}
 	return real_pthread_create(t, attr, fn, arg);
+}
+
+int pipe2(int fds[2], int flags)
+{
+	REAL(pipe2);
+	return strike("pipe2", true, NULL) ? -1 : real_pipe2(fds, flags);
+}
+
+pid_t fork(void)
+{
+	REAL(fork);
+	return strike("fork", true, NULL) ? -1 : real_fork();
 }
 
 struct tm *gmtime_r(const time_t *t, struct tm *out)

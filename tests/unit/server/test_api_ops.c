@@ -1498,3 +1498,165 @@ Test(api_ops, metadata_outside_the_grammar_is_refused_naming_it)
 	ask_query("web", "tcp", true);
 	cr_expect_eq(ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY)->query->n_instances, 0);
 }
+
+/* ---- replies that cannot be built ------------------------------------------- */
+
+/* Each operation's reply, built under every allocation failing in turn
+ * (the reply's buffer is allocated anew each time): the whole reply, an
+ * UNAVAILABLE refusal, or no reply at all and the connection closed (its
+ * client would wait forever for a reply that never comes), never a part.
+ * Each operation meets at least one failure that closes: its reply's. */
+static uint64_t g_lease;
+
+static void prepare_lease(void)
+{
+	g_lease = open_lease(10);
+	must_register(&(struct reg){"web", "tcp", "w1.example.net", 80, .lease = g_lease});
+	F.out.len = 0;
+}
+
+static void ask_open_lease_now(void)
+{
+	Roster__V1__OpenLeaseRequest ol = ROSTER__V1__OPEN_LEASE_REQUEST__INIT;
+	ol.ttl_seconds = 10;
+	ASK(21, OPEN_LEASE, open_lease, &ol);
+}
+
+static void ask_heartbeat_now(void)
+{
+	Roster__V1__HeartbeatRequest hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT;
+	hb.lease = g_lease;
+	ASK(22, HEARTBEAT, heartbeat, &hb);
+}
+
+static void ask_heartbeat_unknown(void)
+{
+	Roster__V1__HeartbeatRequest hb = ROSTER__V1__HEARTBEAT_REQUEST__INIT;
+	hb.lease = 0x5eed;
+	ASK(23, HEARTBEAT, heartbeat, &hb);
+}
+
+static void ask_set_status_now(void)
+{
+	Roster__V1__InstanceId k = ROSTER__V1__INSTANCE_ID__INIT;
+	k.service = "web";
+	k.protocol = "tcp";
+	k.host = "w1.example.net";
+	k.port = 80;
+	Roster__V1__SetStatusRequest ss = ROSTER__V1__SET_STATUS_REQUEST__INIT;
+	ss.instance = &k;
+	ss.lease = g_lease;
+	ss.status = ROSTER__V1__STATUS__DOWN;
+	ASK(24, SET_STATUS, set_status, &ss);
+}
+
+static void ask_deregister_now(void)
+{
+	Roster__V1__DeregisterRequest dr = ROSTER__V1__DEREGISTER_REQUEST__INIT;
+	dr.target_case = ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE;
+	dr.lease = g_lease;
+	ASK(25, DEREGISTER, deregister, &dr);
+}
+
+static void ask_stats_now(void)
+{
+	ask_stats(26);
+}
+
+static void ask_authenticate_now(void)
+{
+	Roster__V1__AuthenticateRequest ar = ROSTER__V1__AUTHENTICATE_REQUEST__INIT;
+	ar.token = "anything";
+	ASK(27, AUTHENTICATE, authenticate, &ar);
+}
+
+static void prepare_watch(void)
+{
+	prepare_lease();
+	F.nwatches = 0;
+	ask_watch(28, "web", 0);
+	cr_assert_eq(F.nwatches, 1);
+	F.out.len = 0;
+}
+
+static void ask_cancel_watch_now(void)
+{
+	Roster__V1__CancelWatchRequest cw = ROSTER__V1__CANCEL_WATCH_REQUEST__INIT;
+	cw.watch_id = F.watches[0].id;
+	ASK(29, CANCEL_WATCH, cancel_watch, &cw);
+}
+
+struct reply_case {
+	const char *name;
+	void (*prepare)(void);
+	void (*ask)(void);
+	int want; /* the result case of a whole reply, or -1: an error reply */
+};
+
+static const struct reply_case reply_cases[] = {
+		{"OpenLease", prepare_lease, ask_open_lease_now,
+				ROSTER__V1__RESPONSE__RESULT_OPEN_LEASE},
+		{"Heartbeat", prepare_lease, ask_heartbeat_now,
+				ROSTER__V1__RESPONSE__RESULT_HEARTBEAT},
+		{"Heartbeat of an unknown lease", prepare_lease, ask_heartbeat_unknown, -1},
+		{"SetStatus", prepare_lease, ask_set_status_now,
+				ROSTER__V1__RESPONSE__RESULT_SET_STATUS},
+		{"Deregister", prepare_lease, ask_deregister_now,
+				ROSTER__V1__RESPONSE__RESULT_DEREGISTER},
+		{"Stats", prepare_lease, ask_stats_now, ROSTER__V1__RESPONSE__RESULT_STATS},
+		{"Authenticate (an open API)", prepare_lease, ask_authenticate_now,
+				ROSTER__V1__RESPONSE__RESULT_AUTHENTICATE},
+		{"CancelWatch", prepare_watch, ask_cancel_watch_now,
+				ROSTER__V1__RESPONSE__RESULT_CANCEL_WATCH},
+};
+
+#define NREPLY_CASES (sizeof(reply_cases) / sizeof(reply_cases[0]))
+
+ParameterizedTestParameters(api_ops, a_reply_that_cannot_be_built_closes_never_half_sent)
+{
+	static int idx[NREPLY_CASES];
+	for (size_t k = 0; k < NREPLY_CASES; k++) {
+		idx[k] = (int)k;
+	}
+	return cr_make_param_array(int, idx, NREPLY_CASES);
+}
+
+ParameterizedTest(int *i, api_ops, a_reply_that_cannot_be_built_closes_never_half_sent)
+{
+	const struct reply_case *c = &reply_cases[*i];
+	int closed = 0;
+	for (size_t k = 1;; k++) {
+		cr_assert_lt(k, 100, "%s: no end", c->name);
+		/* A fresh store each time: every try meets the same state. */
+		store_open(NULL, NULL);
+		F.nwatches = 0;
+		c->prepare();
+		api_ops_out_deinit(&F.out); /* the reply's buffer is allocated anew */
+		F.strikes = 0;
+		allocfail_arm(k);
+		c->ask();
+		allocfail_disarm();
+		bool struck = allocfail_struck();
+		cr_assert_eq(F.res.flags & API_OPS_MALFORMED, 0, "%s #%zu: a strike", c->name, k);
+		if (F.res.flags & API_OPS_CLOSE) {
+			cr_assert_eq(F.nreplies, 0, "%s #%zu: closed after a reply", c->name, k);
+			cr_assert(struck, "%s #%zu: closed without a failure", c->name, k);
+			closed++;
+			continue;
+		}
+		const Response *r = reply();
+		if (r->error == ROSTER__V1__ERROR_CODE__UNAVAILABLE) {
+			cr_assert(struck, "%s #%zu", c->name, k);
+			cr_expect_not_null(strstr(r->message, "memory"), "%s", r->message);
+		} else if (c->want < 0) {
+			cr_expect_eq(r->error, ROSTER__V1__ERROR_CODE__UNKNOWN_LEASE, "%s #%zu: %s",
+					c->name, k, r->message);
+		} else {
+			ok_reply((Roster__V1__Response__ResultCase)c->want);
+		}
+		if (!struck) {
+			break;
+		}
+	}
+	cr_expect_geq(closed, 1, "%s: a reply that could not be built closed nothing", c->name);
+}

@@ -2,7 +2,9 @@
  * restore and reset on real LMDB files. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +204,138 @@ static void meta1_cut(const char *file)
 	cr_assert_eq(truncate(file, 4096 + 100), 0);
 }
 
+static void meta_page_size_small(const char *file)
+{
+	both_metas(file, 40, "\0\x01\0\0", 4); /* 256: a power of two, too small */
+}
+
+static void meta_page_size_large(const char *file)
+{
+	both_metas(file, 40, "\0\0\x02\0", 4); /* 131072: too large */
+}
+
+static void meta_root_past_last(const char *file)
+{
+	both_metas(file, 128, "\0\0\0\x10\0\0\0\0", 8); /* page 2^28 */
+}
+
+/* ---- damage only LMDB's own reads find (the page walk passes it) ---- */
+
+/* The data file in memory: read whole, changed, written back. */
+struct image {
+	uint8_t *b;
+	size_t len;
+	uint64_t meta; /* the current meta page */
+};
+
+static void image_load(const char *file, struct image *im)
+{
+	struct stat sb;
+	cr_assert_eq(stat(file, &sb), 0);
+	im->len = (size_t)sb.st_size;
+	im->b = malloc(im->len);
+	cr_assert_not_null(im->b);
+	int fd = open(file, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, im->b, im->len, 0), (ssize_t)im->len);
+	close(fd);
+	uint64_t t0, t1;
+	memcpy(&t0, im->b + 144, 8);
+	memcpy(&t1, im->b + 4096 + 144, 8);
+	im->meta = t1 > t0 ? 1 : 0;
+}
+
+static void image_store(const char *file, struct image *im)
+{
+	overwrite(file, 0, im->b, im->len);
+	free(im->b);
+}
+
+static uint16_t im16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static uint8_t *im_node(struct image *im, uint64_t pg, unsigned i)
+{
+	uint8_t *page = im->b + pg * 4096;
+	return page + im16(page + 16 + 2 * i);
+}
+
+static unsigned im_nodes(struct image *im, uint64_t pg)
+{
+	return (im16(im->b + pg * 4096 + 12) - 16u) / 2u;
+}
+
+/* A leaf page of instances (8-byte keys, 100-byte values) that is not the
+ * first (its first key is not 1). */
+static uint64_t im_inst_leaf(struct image *im)
+{
+	for (uint64_t pg = 2; pg < im->len / 4096; pg++) {
+		if (im16(im->b + pg * 4096 + 10) != 0x02 || im_nodes(im, pg) < 2) {
+			continue;
+		}
+		uint8_t *n = im_node(im, pg, 0);
+		if (im16(n + 6) == 8 && im16(n) == 100 && n[15] != 1) {
+			return pg;
+		}
+	}
+	cr_assert_fail("no leaf of instances");
+	return 0;
+}
+
+/* The first key of a later leaf made smaller than every key before it:
+ * each page is in order, the order across pages is not. */
+static void keys_across_pages(const char *file)
+{
+	struct image im;
+	image_load(file, &im);
+	memset(im_node(&im, im_inst_leaf(&im), 0) + 8, 0, 8);
+	image_store(file, &im);
+}
+
+/* The node at the lowest offset of a leaf, its key run on to 600 bytes
+ * into its value and past it (inside the page, in order: its first eight
+ * bytes stay). LMDB's keys are at most 511 bytes. */
+static void key_too_long(const char *file)
+{
+	struct image im;
+	image_load(file, &im);
+	uint64_t pg = im_inst_leaf(&im);
+	unsigned low = 0;
+	for (unsigned i = 1; i < im_nodes(&im, pg); i++) {
+		if (im_node(&im, pg, i) < im_node(&im, pg, low)) {
+			low = i;
+		}
+	}
+	uint8_t *n = im_node(&im, pg, low);
+	cr_assert_geq(im.b + (pg + 1) * 4096 - n, 8 + 600 + 100, "room for the key");
+	uint16_t big = 600;
+	memcpy(n + 6, &big, 2);
+	image_store(file, &im);
+}
+
+/* The main database's node of "instances" without its sub-database flag:
+ * a plain record to the walk, a database LMDB will not open as one. */
+static void subdb_flag_cleared(const char *file)
+{
+	struct image im;
+	image_load(file, &im);
+	uint64_t root;
+	memcpy(&root, im.b + im.meta * 4096 + 128, 8);
+	for (unsigned i = 0; i < im_nodes(&im, root); i++) {
+		uint8_t *n = im_node(&im, root, i);
+		if (im16(n + 6) == 9 && memcmp(n + 8, "instances", 9) == 0) {
+			n[4] &= (uint8_t)~0x02;
+			image_store(file, &im);
+			return;
+		}
+	}
+	cr_assert_fail("no node of instances");
+}
+
 static const struct damage cases[] = {
 		{"truncated to half", truncate_half, "truncated"},
 		{"meta page 0 magic", meta0_magic, "meta page 0"},
@@ -215,6 +349,14 @@ static const struct damage cases[] = {
 		{"a last page past any file", meta_last_page, "last page"},
 		{"a root on a meta page", meta_root, "root page 1"},
 		{"meta page 1 cut off", meta1_cut, "meta page 1 is cut off"},
+		{"a page size of 256", meta_page_size_small, "page size 256"},
+		{"a page size of 131072", meta_page_size_large, "page size 131072"},
+		{"a root past the last page", meta_root_past_last, "root page 268435456"},
+		{"keys out of order across pages", keys_across_pages,
+				"keys out of order at record"},
+		{"a key of 600 bytes", key_too_long, "keys out of order at record"},
+		{"a sub-database node without its flag", subdb_flag_cleared,
+				"database instances: MDB_INCOMPATIBLE"},
 };
 
 /* The parameter is an index: criterion may run a test in a fresh process
@@ -425,6 +567,17 @@ Test(persist_check, a_store_another_process_uses_is_not_reset_restored_or_rebuil
 	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)),
 			RS_ESTORE_DAMAGED);
 	cr_expect_not_null(strstr(err, want), "%s", err);
+	/* Zeros where LMDB's magic is, or nothing at all, are a new lock file
+	 * only when nobody holds it: here the holder's mutexes would be gone. */
+	overwrite(lock, 0, "\0\0\0\0", 4);
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, "magic 0x00000000"), "%s", err);
+	cr_assert_eq(truncate(lock, 0), 0);
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, want), "%s", err);
+	overwrite(lock, 0, "garbage!", 8);
 	close(stop[1]);
 	int status;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -477,5 +630,147 @@ Test(persist_check, prune_of_many_backups_keeps_the_newest_and_counts_deletions)
 	cr_expect_eq(persist_backup_prune(dir, 3), 0, "nothing more to delete");
 	snprintf(f, sizeof(f), "%s/nonexistent", dir);
 	cr_expect_eq(persist_backup_prune(f, 3), -ENOENT);
+	rmrf(dir);
+}
+
+/* A store LMDB's own way: only the instances database (no leases, no meta:
+ * a store before its first commit of those), keys where one begins the
+ * next, an empty value, and a free list of several records (a reader held
+ * across the commits keeps their pages from being reused). It passes, every
+ * record counted. */
+Test(persist_check, a_sound_store_of_rarer_shapes_passes)
+{
+	char *dir = tmpdir();
+	MDB_env *env;
+	MDB_txn *rd, *txn;
+	MDB_dbi dbi;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 4), 0);
+	cr_assert_eq(mdb_env_set_mapsize(env, 64 << 20), 0);
+	cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS, 0640), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "instances", MDB_CREATE, &dbi), 0);
+	static const char *const keys[] = {"a", "ab", "abc", "b"};
+	for (size_t k = 0; k < 4; k++) {
+		MDB_val kv = {strlen(keys[k]), (void *)keys[k]}, vv = {k == 0 ? 0 : 4, "vvvv"};
+		cr_assert_eq(mdb_put(txn, dbi, &kv, &vv, 0), 0);
+	}
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &rd), 0);
+	for (int round = 0; round < 3; round++) {
+		cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+		MDB_val kv = {1, "b"}, vv = {4, &round};
+		cr_assert_eq(mdb_put(txn, dbi, &kv, &vv, 0), 0);
+		cr_assert_eq(mdb_txn_commit(txn), 0);
+	}
+	mdb_txn_abort(rd);
+	MDB_stat fs;
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &rd), 0);
+	cr_assert_eq(mdb_stat(rd, 0, &fs), 0);
+	cr_assert_geq(fs.ms_entries, 2, "a free list of %zu records", fs.ms_entries);
+	mdb_txn_abort(rd);
+	mdb_env_close(env);
+	char data[128], err[1024];
+	path_of(data, sizeof(data), dir, "data.mdb");
+	struct persist_check_stats st;
+	cr_assert_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	/* the four records, the one database in main, the free list's */
+	cr_expect_eq(st.entries, 4 + 1 + fs.ms_entries, "%llu", (unsigned long long)st.entries);
+	rmrf(dir);
+}
+
+/* The data directory's rarer cases: a path where the data file fits but
+ * the marker's name does not; a data directory that is a file (no store
+ * there to check: LMDB names the error); an empty data file next to a lock
+ * file but no marker (a store existed: the lock file says so); the marker
+ * written into a directory that does not exist. */
+Test(persist_check, the_data_directorys_rarer_cases)
+{
+	char note[256], err[1024];
+	struct persist_check_stats st;
+	static char deep[PATH_MAX];
+	/* "/data.mdb" fits in PATH_MAX, "/roster-store" does not */
+	size_t dlen = PATH_MAX - 12;
+	memset(deep, 'd', dlen);
+	deep[0] = '/';
+	deep[dlen] = '\0';
+	static char long_err[PATH_MAX + 256];
+	cr_expect_eq(persist_check_dir(deep, &st, note, sizeof(note), long_err, sizeof(long_err)),
+			RS_ERANGE);
+	cr_expect_not_null(strstr(long_err, "path too long"), "%.80s", long_err);
+	char *dir = tmpdir();
+	char file[160];
+	path_of(file, sizeof(file), dir, "plain");
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_expect_eq(persist_check_dir(file, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	char data[128], lock[128];
+	path_of(data, sizeof(data), dir, "data.mdb");
+	path_of(lock, sizeof(lock), dir, "lock.mdb");
+	f = fopen(data, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	f = fopen(lock, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, "empty (0 bytes)"), "%s", err);
+	cr_expect_not_null(strstr(err, lock), "the lock file is named: %s", err);
+	char missing[160];
+	path_of(missing, sizeof(missing), dir, "no/such");
+	cr_expect_eq(persist_marker_write(missing), -ENOENT);
+	rmrf(dir);
+}
+
+/* Backups and restores refused before they touch anything: a backup path
+ * too long for its temporary name, a schedule's name that does not fit, a
+ * damaged backup, a data directory that cannot be made, and one a running
+ * rosterd holds. Each leaves the store as it was. */
+Test(persist_check, backups_and_restores_refused_leave_the_store_as_it_was)
+{
+	char *dir = tmpdir();
+	make_store(dir, 100);
+	struct persist *p;
+	char err[1024], note[1024], bk[160];
+	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
+	static char longpath[PATH_MAX];
+	memset(longpath, 'b', sizeof(longpath) - 8);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 8] = '\0';
+	uint64_t bytes = 0;
+	static char long_err[PATH_MAX + 64];
+	cr_expect_eq(persist_backup(p, longpath, &bytes, long_err, sizeof(long_err)), RS_ERANGE);
+	cr_expect_not_null(strstr(long_err, "path too long"), "%.100s", long_err);
+	char small[24];
+	cr_expect_eq(persist_backup_name(small, sizeof(small), dir), RS_ERANGE);
+	char name[256];
+	cr_assert_eq(persist_backup_name(name, sizeof(name), dir), 0);
+	cr_expect_not_null(strstr(name, "/roster-backup-"), "%s", name);
+	snprintf(bk, sizeof(bk), "%s.bk.mdb", dir);
+	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+	/* The store is open (its directory locked): a restore into it is refused. */
+	cr_expect_eq(persist_restore(dir, bk, note, sizeof(note), err, sizeof(err)), RS_EBUSY);
+	cr_expect_not_null(strstr(err, "in use by a running rosterd"), "%s", err);
+	cr_assert_eq(persist_close(p), 0);
+	/* Into a directory whose parent does not exist. */
+	char nowhere[200];
+	snprintf(nowhere, sizeof(nowhere), "%s/no/such", dir);
+	cr_expect_eq(persist_restore(nowhere, bk, note, sizeof(note), err, sizeof(err)), -ENOENT);
+	cr_expect_not_null(strstr(err, "data dir"), "%s", err);
+	/* A damaged backup. */
+	cr_assert_eq(truncate(bk, 4096 * 2 + 100), 0);
+	cr_expect_eq(persist_restore(dir, bk, note, sizeof(note), err, sizeof(err)),
+			RS_ESTORE_DAMAGED);
+	cr_expect_not_null(strstr(err, "is damaged"), "%s", err);
+	cr_expect_not_null(strstr(err, "left as it was"), "%s", err);
+	char data[128];
+	path_of(data, sizeof(data), dir, "data.mdb");
+	struct persist_check_stats st;
+	cr_expect_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	cr_expect_geq(st.entries, 100);
+	unlink(bk);
 	rmrf(dir);
 }

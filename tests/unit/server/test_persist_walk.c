@@ -396,6 +396,128 @@ static void free_no_root(void)
 	wr16(r + 6, 0);
 }
 
+static void child_page_zero(void)
+{
+	uint8_t *n = node(inst_page(0x01), 1);
+	wr16(n, 0);
+	wr16(n + 2, 0);
+}
+
+static void free_space_header(void)
+{
+	wr16(page(inst_page(0x02)) + 12, 16); /* no room for even one node */
+}
+
+static void free_space_past_page(void)
+{
+	wr16(page(inst_page(0x02)) + 14, PS + 8);
+}
+
+static void free_space_odd(void)
+{
+	uint8_t *p = page(inst_page(0x02));
+	wr16(p + 12, (uint16_t)(rd16(p + 12) - 1));
+}
+
+static void node_offset_low(void)
+{
+	uint8_t *p = page(inst_page(0x02));
+	wr16(p + 16, (uint16_t)(rd16(p + 14) - 2)); /* in the free space */
+}
+
+static void node_offset_end(void)
+{
+	wr16(page(inst_page(0x02)) + 16, PS - 4); /* no room for its header */
+}
+
+static void overflow_past_file(void)
+{
+	/* A value so large that its overflow pages, counted right, run past
+	 * the file's last page. */
+	uint8_t *n = big_node();
+	uint64_t opg = rd64(n + 8 + rd16(n + 6));
+	uint32_t dsize = (uint32_t)(S.npages * PS);
+	wr16(n, (uint16_t)dsize);
+	wr16(n + 2, (uint16_t)(dsize >> 16));
+	uint32_t want = (uint32_t)((16 - 1 + dsize) / PS + 1);
+	memcpy(page(opg) + 12, &want, 4);
+}
+
+static void subdb_outside_main(void)
+{
+	uint8_t *n = node(inst_page(0x02), 0);
+	wr16(n + 4, 0x02);
+}
+
+static void subdb_empty_name(void)
+{
+	/* The main database's first node: no key before it to be out of
+	 * order with. */
+	uint64_t root = rd64(meta_db(1) + 40);
+	wr16(node(root, 0) + 6, 0);
+}
+
+static void subdb_long_name(void)
+{
+	/* The node with the most room after it, its name run on into the
+	 * bytes after it (still in order: its first letters stay). */
+	uint64_t root = rd64(meta_db(1) + 40);
+	unsigned low = 0;
+	for (unsigned i = 1; i < nodes(root); i++) {
+		if (rd16(page(root) + 16 + 2 * i) < rd16(page(root) + 16 + 2 * low)) {
+			low = i;
+		}
+	}
+	cr_assert_gt(PS - rd16(page(root) + 16 + 2 * low), 8 + 70 + 48, "room for the name");
+	wr16(node(root, low) + 6, 70);
+}
+
+static void subdb_no_root_depth(void)
+{
+	uint8_t *r = sub_rec("meta");
+	wr64(r + 40, UINT64_MAX);
+	wr64(r + 32, 0); /* no entries, but still a depth */
+}
+
+static void subdb_leaf_count(void)
+{
+	uint8_t *r = sub_rec("leases");
+	wr64(r + 16, rd64(r + 16) + 1);
+}
+
+static void subdb_branch_count(void)
+{
+	uint8_t *r = sub_rec("instances");
+	wr64(r + 8, rd64(r + 8) + 1);
+}
+
+static void subdb_overflow_count(void)
+{
+	uint8_t *r = sub_rec("instances");
+	wr64(r + 24, rd64(r + 24) - 1);
+}
+
+static void free_record_short(void)
+{
+	uint8_t *n = free_node();
+	wr16(n, 4);
+	wr16(n + 2, 0);
+}
+
+static void free_record_odd(void)
+{
+	uint8_t *n = free_node();
+	wr16(n, 12);
+	wr16(n + 2, 0);
+}
+
+static void free_page_meta(void)
+{
+	uint8_t *n = free_node();
+	uint8_t *v = n + 8 + rd16(n + 6);
+	wr64(v + 8, 1);
+}
+
 struct damage {
 	const char *name;
 	void (*apply)(void);
@@ -427,6 +549,24 @@ static const struct damage cases[] = {
 		{"a free page outside the file", free_page_outside, "the free list names page"},
 		{"a page in use and free", free_page_in_use, "in use and in the free list"},
 		{"a free list without root, with pages", free_no_root, "no root"},
+		{"a child page 0", child_page_zero, "outside pages"},
+		{"free space inside the header", free_space_header, "free space"},
+		{"free space past the page", free_space_past_page, "free space"},
+		{"an odd end of the node offsets", free_space_odd, "free space"},
+		{"a node in the free space", node_offset_low, "node 0 at offset"},
+		{"a node at the page's last bytes", node_offset_end, "node 0 at offset"},
+		{"overflow pages past the file", overflow_past_file, "overflow page"},
+		{"a sub-database node in instances", subdb_outside_main, "sub-database node"},
+		{"a sub-database without a name", subdb_empty_name, "sub-database node"},
+		{"a sub-database name of 70 bytes", subdb_long_name, "sub-database node"},
+		{"a sub-database without root, with a depth", subdb_no_root_depth, "no root"},
+		{"a sub-database's count of leaves", subdb_leaf_count, "records, recorded"},
+		{"a sub-database's count of branches", subdb_branch_count, "records, recorded"},
+		{"a sub-database's count of overflow pages", subdb_overflow_count,
+				"records, recorded"},
+		{"a free-list record of 4 bytes", free_record_short, "free-list record is damaged"},
+		{"a free-list record of 12 bytes", free_record_odd, "free-list record is damaged"},
+		{"a free page that is a meta page", free_page_meta, "the free list names page 1,"},
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -459,6 +599,23 @@ ParameterizedTest(int *i, persist_walk, each_damage_is_named)
 	uint64_t records;
 	cr_assert_eq(walk(msg, sizeof(msg), &records), -1, "%s: passed", d->name);
 	cr_expect_not_null(strstr(msg, d->word), "%s: '%s' not in '%s'", d->name, d->word, msg);
+}
+
+/* The shorter of two keys that begin alike comes first (LMDB's order:
+ * bytes, then length): a sound page, not damage. */
+Test(persist_walk, a_key_that_prefixes_the_next_is_in_order)
+{
+	uint64_t pg = inst_page(0x02);
+	uint8_t *n0 = node(pg, 0), *n1 = node(pg, 1);
+	cr_assert_eq(memcmp(n0 + 8, n1 + 8, 7), 0, "neighbours share their first 7 bytes");
+	wr16(n0 + 6, 7);
+	char msg[512];
+	uint64_t records = 0;
+	cr_expect_eq(walk(msg, sizeof(msg), &records), 0, "%s", msg);
+	wr16(n0 + 6, 8);
+	wr16(n1 + 6, 7); /* the longer first: out of order */
+	cr_expect_eq(walk(msg, sizeof(msg), &records), -1);
+	cr_expect_not_null(strstr(msg, "keys out of order"), "%s", msg);
 }
 
 Test(persist_walk, without_memory_the_walk_fails_and_says_so)

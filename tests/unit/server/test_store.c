@@ -1322,3 +1322,127 @@ Test(store, refused_writes_without_an_abort_hook_change_nothing)
 	cr_expect_eq(count(s, "web"), 1);
 	store_free(s);
 }
+
+/* 100 leases, leases 1-30 stop renewing at 0: self-preservation holds 15
+ * of them (the first 15 expired). */
+static struct store *preserving_store(const struct store_persist_ops *ops, void *ctx, uint64_t *t)
+{
+	struct store_limits l = limits();
+	l.preserve_window_ms = 5000;
+	struct store *s = store_new(&l, ops, ctx, 0);
+	cr_assert_not_null(s);
+	for (uint64_t id = 1; id <= 100; id++) {
+		must_lease(s, 1, id, 0);
+		char host[64];
+		snprintf(host, sizeof(host), "h%lu.example.net", (unsigned long)id);
+		must_register(s, reg("web", host, 80, id), 0);
+	}
+	for (*t = 0; *t <= 4000; *t += 100) {
+		for (uint64_t id = 31; id <= 100; id++) {
+			cr_assert_eq(store_lease_renew(s, id, *t, NULL), 0);
+		}
+		tick(s, *t);
+	}
+	cr_assert(store_preserving(s));
+	return s;
+}
+
+/* Every held lease comes back (the partition healed): self-preservation
+ * ends at the next tick with nothing expired, nothing stale. */
+Test(store, self_preservation_ends_when_every_held_lease_comes_back)
+{
+	uint64_t t;
+	struct store *s = preserving_store(NULL, NULL, &t);
+	struct store_sizes sz;
+	store_sizes_get(s, &sz);
+	cr_assert_eq(sz.stale, 15);
+	for (; t <= 6000; t += 100) {
+		for (uint64_t id = 1; id <= 100; id++) {
+			if (store_lease_find(s, id) != NULL) {
+				cr_assert_eq(store_lease_renew(s, id, t, NULL), 0);
+			}
+		}
+		tick(s, t);
+		if (!store_preserving(s)) {
+			break;
+		}
+	}
+	cr_expect(!store_preserving(s), "left as soon as nothing was held");
+	cr_expect_leq(t, 4200, "at the first tick after the renewals (%llu)",
+			(unsigned long long)t);
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.instances, 85);
+	cr_expect_eq(sz.stale, 0);
+	store_free(s);
+}
+
+/* Renewals recovered, but the disk refuses the expiry of the held leases
+ * when self-preservation is left: the tick says so, nothing is removed,
+ * and it is left at a later tick, once the disk takes it. */
+Test(store, leaving_self_preservation_the_disk_refuses_is_retried)
+{
+	struct fake_disk d = {0};
+	uint64_t t;
+	struct store *s = preserving_store(&fake_ops, &d, &t);
+	d.fail_after = d.writes + 1;
+	d.fail_code = RS_ESTORE_FULL;
+	int failed = 0;
+	for (; t <= 12000 && failed == 0; t += 100) {
+		for (uint64_t id = 31; id <= 100; id++) {
+			cr_assert_eq(store_lease_renew(s, id, t, NULL), 0);
+		}
+		uint32_t n = 0;
+		int rc = store_tick(s, t, &n);
+		if (rc < 0) {
+			cr_expect_eq(rc, RS_ESTORE_FULL);
+			failed++;
+		}
+	}
+	cr_assert_eq(failed, 1, "leaving met the disk's refusal");
+	cr_expect(store_preserving(s), "still preserving");
+	struct store_sizes sz;
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.instances, 85, "nothing removed");
+	d.fail_after = 0;
+	for (; t <= 14000 && store_preserving(s); t += 100) {
+		for (uint64_t id = 31; id <= 100; id++) {
+			cr_assert_eq(store_lease_renew(s, id, t, NULL), 0);
+		}
+		tick(s, t);
+	}
+	cr_expect(!store_preserving(s), "left once the disk takes it");
+	store_sizes_get(s, &sz);
+	cr_expect_eq(sz.instances, 70);
+	cr_expect_eq(sz.stale, 0);
+	store_free(s);
+}
+
+/* --keep-last: the last fresh instance of a service expires and is kept,
+ * but the disk refuses the write that would keep the one that went a tick
+ * before it (pending): that one stays pending, not served, and goes when
+ * its hold ends; nothing half-written is served. */
+Test(store, keep_last_a_pending_instance_the_disk_refuses_stays_pending)
+{
+	struct store_limits l = keep_limits();
+	struct fake_disk d = {0};
+	struct store *s = store_new(&l, &fake_ops, &d, 0);
+	uint64_t now = 0;
+	two_leases_a_tick_apart(s, &now);
+	run(s, &now, 1100, NULL); /* lease 1 expired; lease 2 is still fresh */
+	cr_assert_eq(sizes(s).pending, 1);
+	/* Lease 2's expiry writes w2 kept and deletes the lease (two writes),
+	 * then the revival writes w1: that third write fails. */
+	d.fail_after = d.writes + 3;
+	d.fail_code = RS_ESTORE_FULL;
+	run(s, &now, 1200, NULL);
+	cr_expect_eq(count(s, "web"), 1, "w2 kept, w1 not revived");
+	cr_expect_eq(nstale(s, "web"), 1);
+	cr_expect_eq(sizes(s).pending, 1, "w1 still pending");
+	struct store_key k1 = {"web", "tcp", "w1.example.net", 80};
+	cr_expect_null(store_instance_find(s, &k1));
+	d.fail_after = 0;
+	run(s, &now, 3000, NULL); /* w1's hold (its TTL, 1 s) ended */
+	cr_expect_eq(sizes(s).pending, 0);
+	cr_expect_eq(count(s, "web"), 1);
+	store_free(s);
+}

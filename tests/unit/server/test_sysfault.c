@@ -736,3 +736,186 @@ Test(sysfault, a_backup_stopped_while_it_runs_ends_without_its_callback)
 	cr_expect_eq(access(bk, F_OK), 0, "the backup ran to its end");
 	rmrf(dir);
 }
+
+/* ---- the damage check (persist_check.c) ------------------------------------ */
+
+/* A store of 200 instances in a new directory; @p data gets its data file. */
+static char *checked_store(char *data, size_t datasz)
+{
+	char *dir = tmpdir();
+	store_make(dir, 200);
+	snprintf(data, datasz, "%s/data.mdb", dir);
+	return dir;
+}
+
+/* The check's child opens the data file through LMDB (the second open of
+ * it: the meta pages are read first). An errno of the system there is no
+ * verdict on the file (RS_EIO, "cannot open", never "damaged"); any other
+ * is LMDB refusing the file, which is damage. */
+ParameterizedTestParameters(sysfault, the_checks_open_failing_is_no_verdict_unless_lmdb_refuses)
+{
+	static int errs[] = {EMFILE, ENFILE, EACCES, EPERM, EIO, EAGAIN, EINTR, EINVAL};
+	return cr_make_param_array(int, errs, sizeof(errs) / sizeof(errs[0]));
+}
+
+ParameterizedTest(int *e, sysfault, the_checks_open_failing_is_no_verdict_unless_lmdb_refuses)
+{
+	char data[128], err[1024];
+	char *dir = checked_store(data, sizeof(data));
+	struct persist_check_stats st;
+	fault_set("open", "data.mdb", 2, *e);
+	int rc = persist_check_file(data, &st, err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_not_null(strstr(err, "LMDB cannot open it"), "%s", err);
+	cr_expect_not_null(strstr(err, strerror(*e)), "%s", err);
+	if (*e == EINVAL) {
+		cr_expect_eq(rc, RS_ESTORE_DAMAGED, "%d: %s", rc, err);
+	} else {
+		cr_expect_eq(rc, RS_EIO, "errno %d: %d: %s", *e, rc, err);
+	}
+	/* The call works again: the same file passes. */
+	cr_expect_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	cr_expect_geq(st.entries, 200);
+	rmrf(dir);
+}
+
+/* Each step of running the check failing in turn: no verdict (the store is
+ * not called damaged, no reset advised), the errno or RS_EIO, a message
+ * naming the step. */
+struct check_fault {
+	char call[8];
+	char path[16];
+	unsigned long nth;
+	int err;
+	int rc;
+	char word[40];
+};
+
+ParameterizedTestParameters(sysfault, the_check_that_cannot_run_is_no_verdict)
+{
+	static struct check_fault cases[] = {
+			{"pipe2", "", 1, EMFILE, -EMFILE, "cannot start the check"},
+			{"fork", "", 1, EAGAIN, -EAGAIN, "cannot start the check"},
+			/* the third open: the walk's own mapping of the file */
+			{"open", "data.mdb", 3, EMFILE, RS_EIO, "cannot map it"},
+			/* the child's one write, its verdict */
+			{"write", "", 1, EIO, RS_EIO, "could not run"},
+			/* the parent's read of the verdict */
+			{"read", "", 1, EIO, -EIO, "cannot read the B-tree walk's verdict"},
+	};
+	return cr_make_param_array(struct check_fault, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct check_fault *f, sysfault, the_check_that_cannot_run_is_no_verdict)
+{
+	char data[128], err[1024], note[256];
+	char *dir = checked_store(data, sizeof(data));
+	struct persist_check_stats st;
+	fault_set(f->call, f->path[0] != '\0' ? f->path : NULL, f->nth, f->err);
+	int rc = persist_check_file(data, &st, err, sizeof(err));
+	unsigned long struck = fault_struck();
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, f->rc, "%s: %d: %s", f->call, rc, err);
+	cr_expect_not_null(strstr(err, f->word), "%s: %s", f->call, err);
+	cr_expect_null(strstr(err, "damaged"), "%s: %s", f->call, err);
+	/* The child's failures (its open and write) are counted in the child. */
+	cr_expect_eq(struck, f->nth == 3 || strcmp(f->call, "write") == 0 ? 0 : 1, "%s", f->call);
+	/* persist_check_dir() says the check could not run, and no reset. */
+	fault_set(f->call, f->path[0] != '\0' ? f->path : NULL, f->nth, f->err);
+	rc = persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, f->rc, "%s: %d: %s", f->call, rc, err);
+	cr_expect_not_null(strstr(err, "cannot check"), "%s: %s", f->call, err);
+	cr_expect_null(strstr(err, "--reset-store"), "%s: %s", f->call, err);
+	cr_expect_eq(persist_check_file(data, &st, err, sizeof(err)), 0, "%s", err);
+	rmrf(dir);
+}
+
+/* A read of the verdict interrupted by a signal is read again. */
+Test(sysfault, the_checks_interrupted_read_is_read_again)
+{
+	char data[128], err[1024];
+	char *dir = checked_store(data, sizeof(data));
+	struct persist_check_stats st;
+	fault_set("read", NULL, 1, EINTR);
+	int rc = persist_check_file(data, &st, err, sizeof(err));
+	unsigned long struck = fault_struck();
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(struck, 1);
+	cr_expect_eq(rc, 0, "%s", err);
+	cr_expect_geq(st.entries, 200);
+	rmrf(dir);
+}
+
+/* A damaged lock file nobody uses that cannot be moved aside: its errno,
+ * naming the file, and the file left where it was. */
+Test(sysfault, a_damaged_lock_file_that_cannot_be_moved_aside_is_named)
+{
+	char data[128], lock[160], err[1024], note[256];
+	char *dir = checked_store(data, sizeof(data));
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", dir);
+	FILE *f = fopen(lock, "r+");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite("garbage!", 1, 8, f), 8);
+	fclose(f);
+	struct persist_check_stats st;
+	fault_set("rename", "lock.mdb", 1, EROFS);
+	int rc = persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, -EROFS, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot be moved aside"), "%s", err);
+	cr_expect_not_null(strstr(err, lock), "%s", err);
+	cr_expect_eq(access(lock, F_OK), 0);
+	cr_expect_eq(persist_check_dir(dir, &st, note, sizeof(note), err, sizeof(err)), 0, "%s",
+			err);
+	cr_expect_not_null(strstr(note, "was damaged"), "%s", note);
+	rmrf(dir);
+}
+
+/* A restore whose copy is interrupted by signals (a read, then a write
+ * failing with EINTR) is done again, whole; one whose directory cannot be
+ * locked, or whose marker cannot be written, says so. */
+Test(sysfault, a_restore_copies_through_interruptions_and_names_what_failed)
+{
+	char data[128], bk[160], err[1024], note[1024];
+	char *dir = checked_store(data, sizeof(data));
+	/* not under the directory's name: the failures below are bound to it */
+	snprintf(bk, sizeof(bk), "/tmp/roster-restore-src-%d.bk.mdb", (int)getpid());
+	{
+		struct persist *p;
+		cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s",
+				err);
+		uint64_t bytes;
+		cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(persist_close(p), 0);
+	}
+	static const struct {
+		const char *call, *path;
+	} interrupted[] = {{"read", ".bk.mdb"}, {"write", "restore-tmp"}};
+	for (size_t k = 0; k < 2; k++) {
+		fault_set(interrupted[k].call, interrupted[k].path, 1, EINTR);
+		int rc = persist_restore(dir, bk, note, sizeof(note), err, sizeof(err));
+		unsigned long struck = fault_struck();
+		fault_set("", NULL, 0, EIO);
+		cr_expect_eq(struck, 1, "%s", interrupted[k].call);
+		cr_expect_eq(rc, 0, "%s: %s", interrupted[k].call, err);
+		cr_expect_eq(open_and_load(dir, err, sizeof(err)), 200, "%s: %s",
+				interrupted[k].call, err);
+	}
+	/* The data directory itself cannot be opened for its lock. */
+	fault_set("open", dir, 1, EMFILE);
+	int rc = persist_restore(dir, bk, note, sizeof(note), err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, -EMFILE, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot be locked"), "%s", err);
+	/* Into a new directory, whose marker cannot be written. */
+	char fresh[160];
+	snprintf(fresh, sizeof(fresh), "%s/fresh", dir);
+	fault_set("open", "roster-store", 1, ENOSPC);
+	rc = persist_restore(fresh, bk, note, sizeof(note), err, sizeof(err));
+	fault_set("", NULL, 0, EIO);
+	cr_expect_eq(rc, -ENOSPC, "%d: %s", rc, err);
+	cr_expect_not_null(strstr(err, "cannot write the store marker"), "%s", err);
+	unlink(bk);
+	rmrf(dir);
+}

@@ -146,6 +146,17 @@ ParameterizedTestParameters(tsig, keyfile_bad)
 			{"multi-line comment counts lines",
 					"/* one\ntwo\n*/\r\n\tkey k { algorithm x; };",
 					"keys.conf:4: unsupported algorithm 'x'"},
+			{"a string cut by the line's end", "key \"k\n\" { };",
+					"keys.conf:1: unterminated string"},
+			{"a slash that starts no comment", "/x key k { };",
+					"keys.conf:1: unknown statement '/x'"},
+			{"a statement that is no word", "; key k { };",
+					"keys.conf:1: unknown statement ';'"},
+			{"an empty algorithm", "key k { algorithm \"\"; secret AAEC; };",
+					"keys.conf:1: unsupported algorithm ''"},
+			{"bytes after base64 padding",
+					"key k { algorithm hmac-sha256; secret \"AA==AA\"; };",
+					"keys.conf:1: key k.: the secret is not base64"},
 	};
 	return cr_make_param_array(struct bad_file, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -159,6 +170,36 @@ ParameterizedTest(struct bad_file *c, tsig, keyfile_bad)
 	cr_expect_null(kr);
 	cr_expect(strncmp(err, c->msg, strlen(c->msg)) == 0, "%s: got '%s', want '%s...'", c->what,
 			err, c->msg);
+}
+
+/* Comments as they end a file or hold a lone '*', and a caller that wants
+ * no message (no room for one): the keys are read all the same. */
+Test(tsig, keyfile_comments_at_the_edges_and_no_room_for_a_message)
+{
+	static const char *const texts[] = {
+			"/* a * in here */ key k { algorithm hmac-sha256; secret AAEC; };",
+			"key k { algorithm hmac-sha256; secret AAEC; }; # no newline after",
+			"key k { algorithm hmac-sha256; secret AAEC; }; // nor here",
+	};
+	for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+		char err[256] = "";
+		int rc;
+		struct tsig_keyring *kr = parse(texts[k], err, sizeof(err), &rc);
+		cr_assert_eq(rc, 0, "%s: %s", texts[k], err);
+		cr_expect_eq(kr->n, 1);
+		cr_expect_eq(kr->keys[0].alg, TSIG_HMAC_SHA256);
+		cr_expect_str_eq(tsig_alg_name(kr->keys[0].alg), "hmac-sha256.");
+		tsig_keyring_free(kr);
+	}
+	struct tsig_keyring *kr = NULL;
+	char none = 'x';
+	cr_expect_eq(tsig_keyring_parse(texts[0], strlen(texts[0]), "keys.conf", &kr, &none, 0), 0);
+	cr_expect_not_null(kr);
+	cr_expect_eq(none, 'x', "nothing written where there is no room");
+	tsig_keyring_free(kr);
+	cr_expect_eq(tsig_keyring_parse("bad", 3, "keys.conf", &kr, &none, 0), RS_ECONF);
+	cr_expect_null(kr);
+	cr_expect_eq(none, 'x');
 }
 
 Test(tsig, keyfile_load_names_a_missing_file)
