@@ -206,7 +206,8 @@ static bool served(const struct store_instance *i)
 
 static bool same_host(const struct store_instance *a, const struct store_instance *b)
 {
-	return a->host_len == b->host_len && memcmp(a->host, b->host, a->host_len) == 0;
+	return a->host_hash == b->host_hash && a->host_len == b->host_len &&
+	       memcmp(a->host, b->host, a->host_len) == 0;
 }
 
 /*
@@ -231,7 +232,7 @@ static void group_by_host(
 	}
 	for (uint32_t k = 0; k < n; k++) {
 		next[k] = none;
-		uint32_t slot = rs_ring_hash(up[k]->host, up[k]->host_len) & (cap - 1);
+		uint32_t slot = up[k]->host_hash & (cap - 1);
 		while (head[slot] != none && !same_host(up[head[slot]], up[k])) {
 			slot = (slot + 1) & (cap - 1);
 		}

@@ -106,6 +106,8 @@ struct store_instance {
 	uint8_t nmeta;
 	uint8_t host_len; /**< strlen(host) */
 	uint8_t host_wire_len;
+	uint32_t host_hash;        /**< rs_ring_hash(host): the DNS engine groups an SRV
+				    * answer's instances by host with it (in what was padding) */
 	uint64_t registered_at_ms; /**< wall clock */
 	uint64_t status_since_ms;  /**< wall clock */
 	union {

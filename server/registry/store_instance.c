@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/ring.h"
 
 /* One allocation per instance: the struct, then host text, host wire form,
  * addresses, the metadata array and its strings. Keeps RSS per instance
@@ -64,6 +65,7 @@ struct store_instance *store_instance_alloc(const char *host, size_t host_len, c
 	h[host_len] = '\0';
 	inst->host = h;
 	inst->host_len = (uint8_t)host_len;
+	inst->host_hash = rs_ring_hash(h, host_len);
 	uint8_t *w = block + wire_off;
 	memcpy(w, wire, wire_len);
 	inst->host_wire = w;
