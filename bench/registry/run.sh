@@ -270,8 +270,9 @@ tokens_phase() {
 # loaded runs; medians. The controls, because a stream of commits is a
 # stream of fdatasyncs and this machine's disk flushes stall every process
 # on it (docs/benchmarks.md):
-#  - Knot answering beside rosterd's stream (Knot itself writes nothing):
-#    the floor the machine sets for any server under that disk load;
+#  - Knot answering beside the same stream into a third rosterd, its store
+#    on the same disk (Knot itself writes nothing): the floor the machine
+#    sets for any server under that disk load;
 #  - Knot under its own stream of RFC 2136 UPDATEs (its own write path);
 #  - a second rosterd with its store on tmpfs (/dev/shm) under a stream
 #    paced to the rate the disk allowed: the server's own cost of that
@@ -297,10 +298,19 @@ with_stream() {
 }
 latency_phase() {
 	log "DNS latency at $LAT_RATE qps, ${LAT_SECS}s per run, quiet and under a registration stream"
-	local mem="" mpid="" r
+	local mem="" mpid="" bpid r
 	start_rosterd "$TMP/data3" 0
 	"$LOADGEN" register --server "127.0.0.1:$API" --conns 1 --window 64 --count 1000 \
 		--services 100 --id-base 500000000 >/dev/null
+	# The stream Knot answers beside goes to a rosterd of its own (its store
+	# on the same disk), so that the measured ones grow alike: one stream a
+	# round each.
+	read -r BAPI BDNS BHTTP < <("$LOADGEN" ports --count 3 | tr "\n" " "; echo)
+	# shellcheck disable=SC2046
+	"$LOADGEN" startup --server "127.0.0.1:$BAPI" --count 0 --pidfile "$TMP/beside.pid" \
+		--log "$TMP/beside.log" -- $(rosterd_args "$TMP/data-beside" |
+		sed "s/:$API /:$BAPI /; s/:$DNS /:$BDNS /; s/:$HTTP /:$BHTTP /") >/dev/null
+	bpid=$(cat "$TMP/beside.pid"); PIDS+=("$bpid")
 	read -r MAPI MDNS MHTTP < <("$LOADGEN" ports --count 3 | tr "\n" " "; echo)
 	if [ -d /dev/shm ] && mem=$(mktemp -d /dev/shm/roster-bench.XXXXXX); then
 		SHM=$mem
@@ -329,7 +339,7 @@ latency_phase() {
 		with_stream register "127.0.0.1:$API" $base "$TMP/stream.register" 0 \
 			dns_lat "$DNS" "$TMP/q-ours" "$TMP/lat-ours-load"
 		dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-quiet"
-		with_stream register "127.0.0.1:$API" $((base + 3000000)) "$TMP/stream.beside" 0 \
+		with_stream register "127.0.0.1:$BAPI" $base "$TMP/stream.beside" 0 \
 			dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-beside"
 		with_stream dnsupdate "127.0.0.1:$KNOT_PORT" $base "$TMP/stream.dnsupdate" 0 \
 			dns_lat "$KNOT_PORT" "$TMP/q-peer" "$TMP/lat-peer-load"
@@ -346,6 +356,7 @@ latency_phase() {
 	done
 	stop_pid "$RPID"
 	stop_pid "$KPID"
+	stop_pid "$bpid"
 	if [ -n "$mpid" ]; then
 		stop_pid "$mpid"
 	fi
