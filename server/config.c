@@ -690,6 +690,14 @@ static int api_guard_check(const struct server_config *cfg, char *err, size_t er
 	return 0;
 }
 
+/* Is canonical @p name (trailing dot, not the root: OPT_NAME refuses it)
+ * @p zone or a name below it? */
+static bool name_at_or_below(const char *name, const char *zone)
+{
+	size_t n = strlen(name), z = strlen(zone);
+	return n >= z && strcmp(name + n - z, zone) == 0 && (n == z || name[n - z - 1] == '.');
+}
+
 static int finish(struct server_config *cfg, char *err, size_t errsz)
 {
 	if (cfg->restore_file[0] != '\0') {
@@ -706,6 +714,16 @@ static int finish(struct server_config *cfg, char *err, size_t errsz)
 	if (rs_name_canonical(zone, 0, cfg->zone) < 0) {
 		return fail(err, errsz, "services.%s.%s is not a valid DNS name (too long?)",
 				cfg->site, cfg->domain);
+	}
+	if (cfg->report_zone[0] != '\0' &&
+			(name_at_or_below(cfg->zone, cfg->report_zone) ||
+					name_at_or_below(cfg->report_zone, cfg->zone))) {
+		/* One would shadow the other: reports answered as services, or
+		 * every name of the services zone (or the domain) NXDOMAIN. */
+		return fail(err, errsz,
+				"--report-zone %s overlaps the services zone %s; give it a zone of "
+				"its own (e.g. errors.%s)",
+				cfg->report_zone, cfg->zone, cfg->domain);
 	}
 	if (cfg->nns == 0) {
 		char ns[RS_NAME_TEXT_MAX + 8];

@@ -190,6 +190,14 @@ ParameterizedTestParameters(config, bad_flags_name_the_problem)
 			{"--site a --domain b --dns-io magic", "dns-io"},
 			{"--site a --domain b --xfr-allow ,", "invalid xfr-allow"},
 			{"--site a --domain b --notify 192.0.2.1", "--notify needs --xfr-allow"},
+			{"--site a --domain b --report-zone services.a.b",
+					"overlaps the services zone"},
+			{"--site a --domain b --report-zone Services.A.B.",
+					"overlaps the services zone"},
+			{"--site a --domain b --report-zone b", "--report-zone b. overlaps"},
+			{"--site a --domain b --report-zone .", "invalid report-zone"},
+			{"--site a --domain b --report-zone x.services.a.b",
+					"overlaps the services zone"},
 			{"--site a --domain b --ns a.b --ns c.d --ns e.f --ns g.h --ns i.j --ns k.l "
 			 "--ns m.n --ns o.p --ns q.r",
 					"at most 8 ns names"},
@@ -212,6 +220,19 @@ ParameterizedTest(struct bad_flag *c, config, bad_flags_name_the_problem)
 	cr_expect(strstr(err, c->word) != NULL, "'%s' -> '%s' does not name '%s'", c->line, err,
 			c->word);
 	cr_expect(strchr(err, '\n') == NULL, "one line");
+}
+
+Test(config, report_zone_beside_the_services_zone)
+{
+	struct server_config cfg;
+	char err[512];
+	/* A sibling, a name that only ends in the same letters, another domain. */
+	const char *ok[] = {"errors.a.b", "errors.b", "xservices.a.b", "reports.example.org"};
+	for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
+		char line[128];
+		snprintf(line, sizeof(line), "--site a --domain b --report-zone %s", ok[k]);
+		cr_expect_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s: %s", ok[k], err);
+	}
 }
 
 Test(config, notify_targets_and_interval)
