@@ -163,7 +163,10 @@ static int service_lookup(
 	}
 	*exists = s != NULL;
 	uint16_t want = srv ? DNSWIRE_SRV : DNSWIRE_TXT;
-	if (s == NULL || (q->qtype != want && q->qtype != DNSWIRE_ANY)) {
+	bool typed = q->qtype == want || q->qtype == DNSWIRE_ANY;
+	/* Whether a shard's name exists is the ring's to say, for every type
+	 * alike: another type is NODATA or NXDOMAIN as TXT would be. */
+	if (s == NULL || (!typed && shard == 0)) {
 		return 0;
 	}
 	enum answer_prep_kind kind = srv ? ANSWER_PREP_SRV : ANSWER_PREP_RING;
@@ -173,6 +176,9 @@ static int service_lookup(
 	}
 	if (shard > (*out)->ring_shards) {
 		*exists = false; /* a shard the ring does not have: no such name */
+	}
+	if (!typed) {
+		*out = NULL;
 	}
 	return 0;
 }

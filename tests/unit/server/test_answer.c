@@ -327,11 +327,42 @@ Test(answer, large_ring_is_whole_over_shards)
 	snprintf(none[0], sizeof(none[0]), "0._ring._c._tcp." ZONE);
 	snprintf(none[1], sizeof(none[1]), "%u._ring._c._tcp." ZONE, shards + 1);
 	snprintf(none[2], sizeof(none[2]), "01._ring._c._tcp." ZONE);
-	for (int i = 0; i < 3; i++) {
-		p = ask(none[i], DNSWIRE_TXT, 0, ANSWER_TCP);
-		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN, "%s", none[i]);
+	/* One name, one existence, whatever the type: a shard is NODATA for
+	 * other types, a missing one NXDOMAIN for all. */
+	const uint16_t types[] = {
+			DNSWIRE_TXT, DNSWIRE_ANY, DNSWIRE_A, DNSWIRE_AAAA, DNSWIRE_SRV, DNSWIRE_NS};
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+		for (int i = 0; i < 3; i++) {
+			p = ask(none[i], types[ti], 0, ANSWER_TCP);
+			cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN, "%s type %u",
+					none[i], types[ti]);
+			ldns_pkt_free(p);
+		}
+		if (types[ti] == DNSWIRE_TXT || types[ti] == DNSWIRE_ANY) {
+			continue;
+		}
+		p = ask("1._ring._c._tcp." ZONE, types[ti], 0, ANSWER_TCP);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR, "shard 1, type %u",
+				types[ti]);
+		cr_expect_eq(ldns_pkt_ancount(p), 0, "shard 1, type %u: no data", types[ti]);
 		ldns_pkt_free(p);
 	}
+}
+
+/* A ring small enough for one RR has no shard names, for any type. */
+Test(answer, unsharded_ring_has_no_shard_names)
+{
+	reg("web", "tcp", "web1.lon6.example.net", 8080, NULL);
+	const uint16_t types[] = {DNSWIRE_TXT, DNSWIRE_A, DNSWIRE_AAAA, DNSWIRE_SRV};
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		ldns_pkt *p = ask("1._ring._web._tcp." ZONE, types[t], 0, ANSWER_UDP);
+		cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN, "type %u", types[t]);
+		ldns_pkt_free(p);
+	}
+	ldns_pkt *p = ask("_ring._web._tcp." ZONE, DNSWIRE_A, 0, ANSWER_UDP);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR, "_ring itself exists");
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
 }
 
 Test(answer, status_txt)
