@@ -385,9 +385,14 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 		return 0;
 	}
 	if (a->cmd == ARGS_NONE) {
-		return usage_err(err, errsz,
-				"no command (query, register, deregister, status, "
-				"list, watch, ring, reports, stats, backup)");
+		char names[256] = "";
+		size_t len = 0;
+		for (int c = ARGS_NONE + 1; c < ARGS_HELP && len < sizeof(names); c++) {
+			/* from the table, so that a new command is never left out */
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+					len > 0 ? ", " : "", cmd_names[c]);
+		}
+		return usage_err(err, errsz, "no command (%s)", names);
 	}
 	if (a->service_arg != NULL) {
 		if (a->service != NULL && strcmp(a->service, a->service_arg) != 0) {

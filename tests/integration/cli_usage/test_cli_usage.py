@@ -8,6 +8,7 @@ unreachable or error". A usage error is one line on stderr, "roster: ...
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -101,6 +102,15 @@ def dead():
 ])
 def test_usage_errors_exit_2_with_one_line(args, words, dead):
     usage_error(roster(*args, env={"ROSTER_SERVER": f"127.0.0.1:{dead}"}), *words)
+
+
+def test_no_command_lists_every_command_of_help(dead):
+    """The hint names every command --help documents (doctor was missing)."""
+    r = roster(env={"ROSTER_SERVER": f"127.0.0.1:{dead}"})
+    listed = r.stderr.split("no command (", 1)[1].split(")", 1)[0].split(", ")
+    helped = roster("--help").stdout
+    commands = re.findall(r"^  ([a-z]+)\b", helped, re.M)
+    assert commands and set(commands) <= set(listed) | {"help"}, (commands, listed)
 
 
 def test_help_for_a_command_after_options_and_version():
