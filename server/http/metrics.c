@@ -101,6 +101,13 @@ static void prom_scalars(struct rs_buf *t, const struct prom_scalar *m, size_t n
 	}
 }
 
+static void prom_double(
+		struct rs_buf *t, const char *name, const char *type, const char *help, double v)
+{
+	prom_family(t, name, type, help);
+	rs_buf_printf(t, "%s %.6f\n", name, v);
+}
+
 /* A sample of a family with one label. */
 struct prom_sample {
 	const char *label_value;
@@ -459,13 +466,14 @@ static void prom_persist(struct rs_buf *t, const struct stats_snapshot *snap)
 			{"roster_backup_last_timestamp_seconds", "gauge",
 					"When the last backup was written (Unix time; 0: none yet).",
 					p->backup_last_wall_ms / 1000},
-			{"roster_backup_last_duration_ms", "gauge",
-					"How long the last backup took, ms.",
-					p->backup_last_duration_ms},
 			{"roster_backup_last_bytes", "gauge", "Size of the last backup, bytes.",
 					p->backup_last_bytes},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
+	/* In seconds, as Prometheus names units (promtool check metrics). */
+	prom_double(t, "roster_backup_last_duration_seconds", "gauge",
+			"How long the last backup took, s.",
+			(double)p->backup_last_duration_ms / 1000.0);
 }
 
 static void prom_http(struct rs_buf *t, const struct stats_snapshot *snap)
@@ -537,13 +545,6 @@ static void prom_histogram(
 	}
 	rs_buf_printf(t, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name, (double)h->sum_ns / 1e9, name,
 			h->count);
-}
-
-static void prom_double(
-		struct rs_buf *t, const char *name, const char *type, const char *help, double v)
-{
-	prom_family(t, name, type, help);
-	rs_buf_printf(t, "%s %.6f\n", name, v);
 }
 
 /* The standard process_* families (Prometheus client conventions). */

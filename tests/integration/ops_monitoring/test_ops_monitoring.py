@@ -6,6 +6,7 @@ of docs/operations.md naming every family rosterd exposes."""
 import json
 import os
 import re
+import subprocess
 import time
 
 import dns.message
@@ -112,6 +113,14 @@ def test_rules_pass_promtool_and_name_only_real_metrics(srv):
     for e in exprs:
         missing = named_metrics(e) - live
         assert missing == set(), f"{e}: {missing} not on /metrics"
+
+
+def test_metrics_pass_promtool_check_metrics(srv):
+    """promtool's lint of the exposition: types, help, and units in base
+    form (a backup's duration in _ms failed it)."""
+    r = subprocess.run(["promtool", "check", "metrics"], input=srv.metrics(), text=True,
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_dashboard_names_only_real_metrics(srv):
