@@ -298,11 +298,14 @@ static bool op_owner_ok(struct op *o, const struct store_key *key, uint64_t leas
 	if (store_owner_check(o->ctx->store, key, lease, &owner) != RS_EPERM) {
 		return true; /* a bad name is the operation's own error to give */
 	}
+	/* The first half of the lease only, as in the audit log: the id is the
+	 * capability to act through the lease, and a refusal must not hand it to
+	 * the writer it refuses. */
 	op_refuse(o, API_OPS_REFUSED_OWNER,
-			"_%.63s._%.63s %.255s:%u is registered under lease %016llx: change it "
+			"_%.63s._%.63s %.255s:%u is registered under lease %08llx...: change it "
 			"through that lease%s",
 			key->service, key->protocol, key->host, key->port,
-			(unsigned long long)owner,
+			(unsigned long long)(owner >> 32),
 			o->ctx->tokens != NULL ? " or with an admin token" : "");
 	return false;
 }

@@ -189,6 +189,9 @@ def test_a_leased_instance_changes_only_through_its_lease_or_admin(srv):
                                addresses=["10.6.6.6"])
             assert r.error == PERMISSION_DENIED, lease
             assert "registered under lease" in r.message
+            # The refusal names the lease without handing its id over.
+            assert str(mine) not in r.message and f"{mine:016x}" not in r.message
+            assert f"{mine >> 32:08x}..." in r.message
         assert set_status(other, "web", pb().DOWN).error == PERMISSION_DENIED
         assert set_status(other, "web", pb().DOWN, lease=theirs).error == PERMISSION_DENIED
         assert deregister(other, "web").error == PERMISSION_DENIED
