@@ -1,4 +1,4 @@
-#include "server/api/ops.h"
+#include "server/api/ops_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,44 +17,6 @@ typedef Roster__V1__Response Response;
 typedef Roster__V1__Instance PbInstance;
 
 /* ---- answering ----------------------------------------------------------- */
-
-/* One request being answered. */
-struct op {
-	const struct api_ops_ctx *ctx;
-	struct api_ops_out *out;
-	struct api_ops_result *res;
-	uint64_t id;
-	int rc;          /* the last error answered, 0 if none */
-	bool write;      /* a write: audited whatever its outcome */
-	bool quiet;      /* an accepted heartbeat: not audited (the hot path) */
-	size_t dry_mark; /* out->len before the request: a dry-run refusal undone */
-};
-
-int api_ops_error_append(struct api_ops_out *out, uint64_t id, int rc, const char *msg)
-{
-	Response r = ROSTER__V1__RESPONSE__INIT;
-	r.id = id;
-	r.error = api_convert_error_code(rc);
-	r.message = (char *)msg;
-	return api_convert_append(out, &r.base);
-}
-
-static void op_error(struct op *o, int rc, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
-
-static void op_error(struct op *o, int rc, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->ctx->counters->errors++;
-	o->rc = rc;
-	if (api_ops_error_append(o->out, o->id, rc, msg) < 0) {
-		o->res->flags |= API_OPS_CLOSE;
-	}
-}
 
 /* Answer with a result (see API_CONVERT_RESULT_APPEND); a reply that cannot
  * be built closes the connection: its client would wait for it forever. */
@@ -85,30 +47,30 @@ static void op_store_error(struct op *o, int rc, const char *service, const char
 			which = "protocol";
 			value = protocol;
 		}
-		op_error(o, rc, "invalid %s name '%.80s': %s", which, value != NULL ? value : "",
-				rs_strerror(rc));
+		api_op_error(o, rc, "invalid %s name '%.80s': %s", which,
+				value != NULL ? value : "", rs_strerror(rc));
 		return;
 	}
 	switch (rc) {
 	case RS_EPORT:
-		op_error(o, rc, "invalid port %u (1-65535)", port);
+		api_op_error(o, rc, "invalid port %u (1-65535)", port);
 		return;
 	case RS_ENOENT:
-		op_error(o, rc, "no instance _%.63s._%.63s %.255s:%u", service, protocol, host,
+		api_op_error(o, rc, "no instance _%.63s._%.63s %.255s:%u", service, protocol, host,
 				port);
 		return;
 	case RS_EFIXED:
-		op_error(o, rc,
+		api_op_error(o, rc,
 				"_%.63s._%.63s %.255s:%u is static (this registry's --static file): "
 				"not changed through the API; change the file on every registry "
 				"of the site and reload them (SIGHUP)",
 				service, protocol, host, port);
 		return;
 	case RS_ELIMIT:
-		op_error(o, rc, "limit exceeded");
+		api_op_error(o, rc, "limit exceeded");
 		return;
 	default:
-		op_error(o, rc, "%s", rs_strerror(rc));
+		api_op_error(o, rc, "%s", rs_strerror(rc));
 		return;
 	}
 }
@@ -124,31 +86,31 @@ static void op_limit_error(struct op *o, const struct store_limit_hit *hit,
 	const char *host = reg->host != NULL ? reg->host : "";
 	switch (hit->kind) {
 	case STORE_LIMIT_INSTANCES_PER_LEASE:
-		op_error(o, RS_ELIMIT,
+		api_op_error(o, RS_ELIMIT,
 				"limit exceeded: %llu instances under lease %016llx "
 				"(max-instances-per-lease %llu)",
 				value, (unsigned long long)reg->lease, max);
 		return;
 	case STORE_LIMIT_INSTANCES:
-		op_error(o, RS_ELIMIT,
+		api_op_error(o, RS_ELIMIT,
 				"limit exceeded: %llu instances in the registry "
 				"(max-instances %llu)",
 				value, max);
 		return;
 	case STORE_LIMIT_METADATA_BYTES:
-		op_error(o, RS_ELIMIT,
+		api_op_error(o, RS_ELIMIT,
 				"limit exceeded: %llu metadata bytes on _%.63s._%.63s %.255s:%u "
 				"(max-metadata %llu)",
 				value, svc, proto, host, reg->port, max);
 		return;
 	case STORE_LIMIT_METADATA_ENTRIES:
-		op_error(o, RS_ELIMIT,
+		api_op_error(o, RS_ELIMIT,
 				"limit exceeded: %llu metadata entries on _%.63s._%.63s %.255s:%u "
 				"(limit %llu)",
 				value, svc, proto, host, reg->port, max);
 		return;
 	case STORE_LIMIT_ADDRESSES:
-		op_error(o, RS_ELIMIT,
+		api_op_error(o, RS_ELIMIT,
 				"limit exceeded: %llu addresses on _%.63s._%.63s %.255s:%u "
 				"(limit %llu)",
 				value, svc, proto, host, reg->port, max);
@@ -156,7 +118,7 @@ static void op_limit_error(struct op *o, const struct store_limit_hit *hit,
 	case STORE_LIMIT_NONE:
 		break;
 	}
-	op_error(o, RS_ELIMIT, "limit exceeded");
+	api_op_error(o, RS_ELIMIT, "limit exceeded");
 }
 
 /* ---- access control (SPEC "Access control and abuse limits") ------------------ */
@@ -183,133 +145,6 @@ static void audit_lease(struct op *o, const char *op, uint64_t lease)
 	}
 }
 
-static void op_refuse(struct op *o, enum api_ops_refusal why, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
-
-/* PERMISSION_DENIED: counted by reason, audited, nothing changed. */
-static void op_refuse(struct op *o, enum api_ops_refusal why, const char *fmt, ...)
-{
-	struct api_counters *c = o->ctx->counters;
-	switch (why) {
-	case API_OPS_REFUSED_UNAUTHENTICATED:
-		c->refused_unauthenticated++;
-		break;
-	case API_OPS_REFUSED_SCOPE:
-		c->refused_scope++;
-		break;
-	case API_OPS_REFUSED_OWNER:
-		c->refused_owner++;
-		break;
-	default:
-		c->refused_bad_token++;
-		break;
-	}
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->res->audit.refusal = why;
-	o->res->audit.dry_run = false; /* made, unless op_refusal_undo() says otherwise */
-	op_error(o, RS_EPERM, "permission denied: %s", msg);
-}
-
-/* What an operation needs of the connection's token. */
-enum op_need {
-	OP_READ,  /**< the read scope */
-	OP_WRITE, /**< a write scope (for the service, when one is named) */
-	OP_ADMIN, /**< an admin token (Backup) */
-};
-
-static bool op_token_check(struct op *o, enum op_need need, const char *service);
-
-/* A refusal the dry run does not make: the error appended is taken back,
- * the client gets the operation's own answer; counters and audit keep it. */
-static void op_refusal_undo(struct op *o)
-{
-	o->out->len = o->dry_mark;
-	o->ctx->counters->errors--;
-	o->rc = 0;
-	o->res->audit.dry_run = true;
-}
-
-/* May the connection's token do this? @p service: the service an OP_WRITE
- * changes, NULL for a write on a lease (any write scope). Refuses when not,
- * unless in dry run. Without --api-tokens everything is allowed. */
-static bool op_allowed(struct op *o, enum op_need need, const char *service)
-{
-	if (op_token_check(o, need, service)) {
-		return true;
-	}
-	if (!o->ctx->tokens_dry_run) {
-		return false;
-	}
-	op_refusal_undo(o);
-	return true;
-}
-
-static bool op_token_check(struct op *o, enum op_need need, const char *service)
-{
-	const struct api_ops_ctx *c = o->ctx;
-	if (c->tokens == NULL) {
-		return true;
-	}
-	if (c->token == NULL) {
-		op_refuse(o, API_OPS_REFUSED_UNAUTHENTICATED,
-				"not authenticated: send Authenticate with a token first");
-		return false;
-	}
-	if (need == OP_ADMIN) {
-		if (api_token_is_admin(c->token)) {
-			return true;
-		}
-		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' is not an admin token",
-				c->token->name);
-		return false;
-	}
-	if (need == OP_READ) {
-		if (api_token_can_read(c->token)) {
-			return true;
-		}
-		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' has no read scope", c->token->name);
-		return false;
-	}
-	if (api_token_can_write(c->token, service)) {
-		return true;
-	}
-	if (service == NULL) {
-		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' has no write scope",
-				c->token->name);
-	} else {
-		op_refuse(o, API_OPS_REFUSED_SCOPE, "token '%s' may not write service '%.63s'",
-				c->token->name, service);
-	}
-	return false;
-}
-
-/* Ownership: an instance of a lease changes only through that lease, or
- * with an admin token (even with an open API: a takeover is never right). */
-static bool op_owner_ok(struct op *o, const struct store_key *key, uint64_t lease)
-{
-	if (api_token_is_admin(o->ctx->token)) {
-		return true;
-	}
-	uint64_t owner = 0;
-	if (store_owner_check(o->ctx->store, key, lease, &owner) != RS_EPERM) {
-		return true; /* a bad name is the operation's own error to give */
-	}
-	/* The first half of the lease only, as in the audit log: the id is the
-	 * capability to act through the lease, and a refusal must not hand it to
-	 * the writer it refuses. */
-	op_refuse(o, API_OPS_REFUSED_OWNER,
-			"_%.63s._%.63s %.255s:%u is registered under lease %08llx...: change it "
-			"through that lease%s",
-			key->service, key->protocol, key->host, key->port,
-			(unsigned long long)(owner >> 32),
-			o->ctx->tokens != NULL ? " or with an admin token" : "");
-	return false;
-}
-
 static void op_authenticate(struct op *o, const Roster__V1__AuthenticateRequest *q)
 {
 	o->res->audit.op = "authenticate";
@@ -328,10 +163,10 @@ static void op_authenticate(struct op *o, const Roster__V1__AuthenticateRequest 
 	const struct api_token *tok = api_tokens_find(set, digest);
 	if (tok == NULL) {
 		o->write = true; /* audited: someone tried a token */
-		op_refuse(o, API_OPS_REFUSED_BAD_TOKEN, "token refused");
+		api_op_refuse(o, API_OPS_REFUSED_BAD_TOKEN, "token refused");
 		if (o->ctx->tokens_dry_run) {
 			/* Answered as an open API would: unauthenticated, served. */
-			op_refusal_undo(o);
+			api_op_refusal_undo(o);
 			o->res->flags |= API_OPS_AUTH;
 			o->res->token = NULL;
 			op_result(o, AUTHENTICATE, authenticate, &ar);
@@ -381,7 +216,7 @@ static void op_open_lease(struct op *o, const Roster__V1__OpenLeaseRequest *q)
 	int rc = RS_EEXIST;
 	o->write = true;
 	audit_lease(o, "open_lease", 0);
-	if (!op_allowed(o, OP_WRITE, NULL)) {
+	if (!api_op_allowed(o, OP_WRITE, NULL)) {
 		return;
 	}
 	/* A random id that is taken already: draw again. */
@@ -390,13 +225,14 @@ static void op_open_lease(struct op *o, const Roster__V1__OpenLeaseRequest *q)
 	}
 	if (rc < 0) {
 		if (rc == RS_ETTL) {
-			op_error(o, rc, "lease TTL %u s out of range (%u-%u)", ttl, STORE_TTL_MIN_S,
-					STORE_TTL_MAX_S);
+			api_op_error(o, rc, "lease TTL %u s out of range (%u-%u)", ttl,
+					STORE_TTL_MIN_S, STORE_TTL_MAX_S);
 		} else {
-			op_error(o, rc, "cannot open lease: %s", rs_strerror(rc));
+			api_op_error(o, rc, "cannot open lease: %s", rs_strerror(rc));
 		}
 		return;
 	}
+	store_lease_set_owner(o->ctx->store, l->id, api_op_token_tag(o));
 	op_wrote(o);
 	audit_lease(o, "open_lease", l->id);
 	Roster__V1__OpenLeaseResponse ol = ROSTER__V1__OPEN_LEASE_RESPONSE__INIT;
@@ -411,13 +247,13 @@ static void op_heartbeat(struct op *o, const Roster__V1__HeartbeatRequest *q)
 	uint64_t lease = q != NULL ? q->lease : 0;
 	o->write = true;
 	o->res->audit.op = "heartbeat";
-	if (!op_allowed(o, OP_WRITE, NULL)) {
+	if (!api_op_allowed(o, OP_WRITE, NULL) || !api_op_lease_ok(o, lease)) {
 		audit_lease(o, "heartbeat", lease);
 		return;
 	}
 	int rc = store_lease_renew(o->ctx->store, lease, o->ctx->now_ms, &l);
 	if (rc < 0) {
-		op_error(o, rc,
+		api_op_error(o, rc,
 				"lease %016llx is unknown or expired: open a new one and register "
 				"again",
 				(unsigned long long)lease);
@@ -435,16 +271,16 @@ static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 	o->write = true;
 	o->res->audit.op = "register";
 	if (q == NULL || q->instance == NULL) {
-		op_error(o, RS_EINVAL, "register: missing instance");
+		api_op_error(o, RS_EINVAL, "register: missing instance");
 		return;
 	}
 	const PbInstance *pi = q->instance;
 	audit_instance(o, "register", pi->service, pi->protocol, pi->host, pi->port);
-	if (!op_allowed(o, OP_WRITE, pi->service)) {
+	if (!api_op_allowed(o, OP_WRITE, pi->service)) {
 		return;
 	}
 	struct store_key key = {pi->service, pi->protocol, pi->host, pi->port};
-	if (!op_owner_ok(o, &key, q->lease)) {
+	if (!api_op_owner_ok(o, &key, q->lease) || !api_op_lease_ok(o, q->lease)) {
 		return;
 	}
 	struct store_registration reg;
@@ -452,7 +288,7 @@ static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 	int rc = api_convert_registration(q->instance, q->lease, o->ctx->limits, o->ctx->scratch,
 			&reg, msg, sizeof(msg));
 	if (rc < 0) {
-		op_error(o, rc, "%s", msg);
+		api_op_error(o, rc, "%s", msg);
 		return;
 	}
 	bool created = false;
@@ -465,7 +301,7 @@ static void op_register(struct op *o, const Roster__V1__RegisterRequest *q)
 		return;
 	}
 	if (rc == RS_ELEASE) {
-		op_error(o, rc, "lease %016llx is unknown or expired",
+		api_op_error(o, rc, "lease %016llx is unknown or expired",
 				(unsigned long long)q->lease);
 		return;
 	}
@@ -486,17 +322,17 @@ static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 	o->write = true;
 	o->res->audit.op = "deregister";
 	if (q == NULL || q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET__NOT_SET) {
-		op_error(o, RS_EINVAL, "deregister: give an instance or a lease");
+		api_op_error(o, RS_EINVAL, "deregister: give an instance or a lease");
 		return;
 	}
 	if (q->target_case == ROSTER__V1__DEREGISTER_REQUEST__TARGET_LEASE) {
 		audit_lease(o, "deregister", q->lease);
-		if (!op_allowed(o, OP_WRITE, NULL)) {
+		if (!api_op_allowed(o, OP_WRITE, NULL) || !api_op_lease_ok(o, q->lease)) {
 			return;
 		}
 		int rc = store_lease_close(o->ctx->store, q->lease, &removed);
 		if (rc < 0) {
-			op_error(o, rc, "lease %016llx: %s", (unsigned long long)q->lease,
+			api_op_error(o, rc, "lease %016llx: %s", (unsigned long long)q->lease,
 					rs_strerror(rc));
 			return;
 		}
@@ -504,7 +340,9 @@ static void op_deregister(struct op *o, const Roster__V1__DeregisterRequest *q)
 		const Roster__V1__InstanceId *k = q->instance;
 		struct store_key key = {k->service, k->protocol, k->host, k->port};
 		audit_instance(o, "deregister", k->service, k->protocol, k->host, k->port);
-		if (!op_allowed(o, OP_WRITE, k->service) || !op_owner_ok(o, &key, q->owner_lease)) {
+		if (!api_op_allowed(o, OP_WRITE, k->service) ||
+				!api_op_owner_ok(o, &key, q->owner_lease) ||
+				!api_op_lease_ok(o, q->owner_lease)) {
 			return;
 		}
 		uint64_t rev = 0;
@@ -529,13 +367,14 @@ static void op_set_status(struct op *o, const Roster__V1__SetStatusRequest *q)
 	o->write = true;
 	o->res->audit.op = "set_status";
 	if (q == NULL || q->instance == NULL) {
-		op_error(o, RS_EINVAL, "set_status: missing instance");
+		api_op_error(o, RS_EINVAL, "set_status: missing instance");
 		return;
 	}
 	const Roster__V1__InstanceId *k = q->instance;
 	struct store_key key = {k->service, k->protocol, k->host, k->port};
 	audit_instance(o, "set_status", k->service, k->protocol, k->host, k->port);
-	if (!op_allowed(o, OP_WRITE, k->service) || !op_owner_ok(o, &key, q->lease)) {
+	if (!api_op_allowed(o, OP_WRITE, k->service) || !api_op_owner_ok(o, &key, q->lease) ||
+			!api_op_lease_ok(o, q->lease)) {
 		return;
 	}
 	enum store_status st;
@@ -550,7 +389,7 @@ static void op_set_status(struct op *o, const Roster__V1__SetStatusRequest *q)
 		st = STORE_STATUS_DOWN;
 		break;
 	default:
-		op_error(o, RS_ESTATUS, "status must be STARTING, UP or DOWN");
+		api_op_error(o, RS_ESTATUS, "status must be STARTING, UP or DOWN");
 		return;
 	}
 	uint64_t rev = 0;
@@ -593,7 +432,7 @@ static void op_query(struct op *o, const Roster__V1__QueryRequest *q)
 {
 	struct rs_arena *a = o->ctx->scratch;
 	if (q == NULL || !has_text(q->service)) {
-		op_error(o, RS_EINVAL, "query: missing service");
+		api_op_error(o, RS_EINVAL, "query: missing service");
 		return;
 	}
 	/* The server checks the names itself: a client that does not is
@@ -604,7 +443,7 @@ static void op_query(struct op *o, const Roster__V1__QueryRequest *q)
 		rc = rs_label_check(q->protocol, strlen(q->protocol), 0);
 	}
 	if (rc < 0) {
-		op_error(o, rc, "invalid service or protocol name: %s", rs_strerror(rc));
+		api_op_error(o, rc, "invalid service or protocol name: %s", rs_strerror(rc));
 		return;
 	}
 	const struct store_service *first = query_first(o->ctx->store, q, one);
@@ -615,7 +454,7 @@ static void op_query(struct op *o, const Roster__V1__QueryRequest *q)
 	PbInstance **list = rs_arena_alloc(a, (n + 1) * sizeof(*list));
 	PbInstance *pbs = rs_arena_alloc(a, (n + 1) * sizeof(*pbs));
 	if (list == NULL || pbs == NULL) {
-		op_error(o, RS_ENOMEM, "out of memory");
+		api_op_error(o, RS_ENOMEM, "out of memory");
 		return;
 	}
 	size_t k = 0;
@@ -626,7 +465,7 @@ static void op_query(struct op *o, const Roster__V1__QueryRequest *q)
 				continue;
 			}
 			if (api_convert_instance_to_pb(a, s->name, s->protocol, i, &pbs[k]) < 0) {
-				op_error(o, RS_ENOMEM, "out of memory");
+				api_op_error(o, RS_ENOMEM, "out of memory");
 				return;
 			}
 			list[k] = &pbs[k];
@@ -640,7 +479,7 @@ static void op_query(struct op *o, const Roster__V1__QueryRequest *q)
 	qr.preserving = store_preserving(o->ctx->store);
 	if (API_CONVERT_RESULT_APPEND(o->out, o->id, QUERY, query, &qr) < 0) {
 		/* A large answer may not fit where a short error does. */
-		op_error(o, RS_ENOMEM, "out of memory");
+		api_op_error(o, RS_ENOMEM, "out of memory");
 	}
 }
 
@@ -681,11 +520,11 @@ static void op_list(struct op *o)
 	struct list_ctx l = {o->ctx->scratch, NULL, 0, sz.services};
 	l.items = rs_arena_alloc(l.a, (l.cap + 1) * sizeof(*l.items));
 	if (l.items == NULL) {
-		op_error(o, RS_ENOMEM, "out of memory");
+		api_op_error(o, RS_ENOMEM, "out of memory");
 		return;
 	}
 	if (store_service_foreach(o->ctx->store, list_one, &l) != 0) {
-		op_error(o, RS_ENOMEM, "out of memory"); /* never a shorter list */
+		api_op_error(o, RS_ENOMEM, "out of memory"); /* never a shorter list */
 		return;
 	}
 	Roster__V1__ListResponse lr = ROSTER__V1__LIST_RESPONSE__INIT;
@@ -742,7 +581,7 @@ static uint64_t dns_queries_total(const struct stats_snapshot *snap)
 static void op_stats(struct op *o)
 {
 	if (o->ctx->stats == NULL) {
-		op_error(o, RS_ENOTSUP, "stats are not available here");
+		api_op_error(o, RS_ENOTSUP, "stats are not available here");
 		return;
 	}
 	struct stats_snapshot snap;
@@ -768,7 +607,7 @@ static void op_stats(struct op *o)
 	st.journal_first_revision = store->journal_first;
 	st.dns_queries_total = dns_queries_total(&snap);
 	if (stats_reports(o->ctx->scratch, &snap, &st) < 0) {
-		op_error(o, RS_ENOMEM, "out of memory");
+		api_op_error(o, RS_ENOMEM, "out of memory");
 		return;
 	}
 	op_result(o, STATS, stats, &st);
@@ -783,7 +622,7 @@ static void op_watch(struct op *o, const Roster__V1__WatchRequest *q)
 		size_t n = strlen(q->service);
 		int rc = rs_label_check(q->service, n, 0);
 		if (rc < 0) {
-			op_error(o, rc, "invalid service name: %s", rs_strerror(rc));
+			api_op_error(o, rc, "invalid service name: %s", rs_strerror(rc));
 			return;
 		}
 		for (size_t k = 0; k <= n; k++) {
@@ -791,7 +630,8 @@ static void op_watch(struct op *o, const Roster__V1__WatchRequest *q)
 		}
 	}
 	if (o->ctx->nwatches >= API_OPS_MAX_WATCHES) {
-		op_error(o, RS_ELIMIT, "at most %d watches per connection", API_OPS_MAX_WATCHES);
+		api_op_error(o, RS_ELIMIT, "at most %d watches per connection",
+				API_OPS_MAX_WATCHES);
 		return;
 	}
 	struct api_watch_sink sink = {o->out, o->ctx->scratch, &o->ctx->counters->watch_events};
@@ -816,7 +656,7 @@ static void op_cancel_watch(struct op *o, const Roster__V1__CancelWatchRequest *
 			return;
 		}
 	}
-	op_error(o, RS_ENOENT, "no watch with id %llu", (unsigned long long)wid);
+	api_op_error(o, RS_ENOENT, "no watch with id %llu", (unsigned long long)wid);
 }
 
 /* ---- backup ------------------------------------------------------------------ */
@@ -824,16 +664,16 @@ static void op_cancel_watch(struct op *o, const Roster__V1__CancelWatchRequest *
 static void op_backup(struct op *o, const Roster__V1__BackupRequest *q)
 {
 	o->res->audit.op = "backup";
-	if (!op_allowed(o, OP_ADMIN, NULL)) {
+	if (!api_op_allowed(o, OP_ADMIN, NULL)) {
 		return;
 	}
 	if (o->ctx->backup == NULL) {
-		op_error(o, RS_ENOTSUP, "backups are not available here");
+		api_op_error(o, RS_ENOTSUP, "backups are not available here");
 		return;
 	}
 	const char *path = q != NULL && q->path != NULL ? q->path : "";
 	if (path[0] != '/') {
-		op_error(o, RS_EINVAL,
+		api_op_error(o, RS_EINVAL,
 				"backup: the path must be absolute (a file on the registry's "
 				"host), not '%s'",
 				path);
@@ -841,9 +681,9 @@ static void op_backup(struct op *o, const Roster__V1__BackupRequest *q)
 	}
 	int rc = o->ctx->backup(path, o->ctx->backup_ud);
 	if (rc == RS_EBUSY) {
-		op_error(o, rc, "backup: another backup is running; try again when it is done");
+		api_op_error(o, rc, "backup: another backup is running; try again when it is done");
 	} else if (rc < 0) {
-		op_error(o, rc, "backup %s: cannot start: %s", path, rs_strerror(rc));
+		api_op_error(o, rc, "backup %s: cannot start: %s", path, rs_strerror(rc));
 	} else {
 		o->res->flags |= API_OPS_DEFERRED;
 	}
@@ -880,7 +720,7 @@ static bool op_reads(int op_case)
 
 static void op_run(struct op *o, const Request *q)
 {
-	if (op_reads(q->op_case) && !op_allowed(o, OP_READ, NULL)) {
+	if (op_reads(q->op_case) && !api_op_allowed(o, OP_READ, NULL)) {
 		o->res->audit.op = "read";
 		return;
 	}
@@ -923,7 +763,7 @@ static void op_run(struct op *o, const Request *q)
 		break;
 	default:
 		/* An empty envelope or an operation from a newer client. */
-		op_error(o, RS_ENOTSUP, "unsupported or missing operation");
+		api_op_error(o, RS_ENOTSUP, "unsupported or missing operation");
 		break;
 	}
 }
@@ -941,12 +781,12 @@ void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_
 		/* Not the client's fault and not a strike: nothing was run, the
 		 * request may be sent again (UNAVAILABLE). */
 		o.id = res->id = api_convert_request_id(frame, len);
-		op_error(&o, RS_ENOMEM, "out of memory unpacking the request: not run");
+		api_op_error(&o, RS_ENOMEM, "out of memory unpacking the request: not run");
 	} else if (urc < 0) {
 		ctx->counters->malformed++;
 		res->flags |= API_OPS_MALFORMED;
-		op_error(&o, RS_EPROTO, "malformed request (%zu bytes): not a roster.v1.Request",
-				len);
+		api_op_error(&o, RS_EPROTO,
+				"malformed request (%zu bytes): not a roster.v1.Request", len);
 		if (ctx->strikes + 1 >= API_OPS_STRIKES) {
 			res->flags |= API_OPS_CLOSE;
 		}
@@ -954,7 +794,7 @@ void api_ops_dispatch(const struct api_ops_ctx *ctx, const uint8_t *frame, size_
 		/* protobuf-c ends strings at their first NUL: refuse it here,
 		 * before a name is cut short (SPEC: refused, never cut). */
 		o.id = res->id = req.q->id;
-		op_error(&o, RS_ENAME_CHAR, "%s", msg);
+		api_op_error(&o, RS_ENAME_CHAR, "%s", msg);
 	} else {
 		o.id = res->id = req.q->id;
 		op_run(&o, req.q);

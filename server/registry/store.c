@@ -607,6 +607,14 @@ const struct store_lease *store_lease_find(const struct store *s, uint64_t id)
 	return store_lease_lookup(s, id);
 }
 
+void store_lease_set_owner(struct store *s, uint64_t id, uint64_t tag)
+{
+	struct store_lease *l = store_lease_lookup(s, id);
+	if (l != NULL) {
+		l->owner_tag = tag;
+	}
+}
+
 static int cmp_service(const void *a, const void *b)
 {
 	const struct store_service *x = *(const struct store_service *const *)a;

@@ -154,6 +154,10 @@ struct store_lease {
 	uint32_t wheel_slot;
 	bool overdue; /**< past its deadline, held by self-preservation */
 	bool in_wheel;
+	/** The API's, not the store's: who may act through the lease (a hash of
+	 * the token name that opened it; server/api/ops.c); 0: anyone (an open
+	 * API, or a lease loaded at start and not yet claimed). */
+	uint64_t owner_tag;
 };
 
 /** What a registration asks for (borrowed input). */
@@ -494,6 +498,13 @@ __attribute__((warn_unused_result)) int store_owner_check(const struct store *s,
 
 /** Find a lease. @return a borrowed view, or NULL. */
 const struct store_lease *store_lease_find(const struct store *s, uint64_t id);
+
+/**
+ * Set a lease's owner_tag (the API's: see struct store_lease). Not a
+ * change of the registry: nothing is written, no revision moves, and DNS
+ * never reads it. No-op for an unknown lease.
+ */
+void store_lease_set_owner(struct store *s, uint64_t id, uint64_t tag);
 
 /**
  * Iterate over services in a stable order (sorted by name, then protocol).

@@ -207,6 +207,48 @@ def test_a_leased_instance_changes_only_through_its_lease_or_admin(srv):
     assert srv.metric("roster_api_refused_total", reason="owner") == 5
 
 
+def test_a_lease_is_its_openers_token_s(tmp_path):
+    """With tokens, a lease is acted through only with the token that opened
+    it (or an admin one): another token with the same scope that learns the
+    id (Query carries it) can neither renew, close nor write through it. A
+    lease loaded after a restart is claimed by the first token that uses it."""
+    tokens = {"web-a": ("wa-secret", "write:web*"), "web-b": ("wb-secret", "write:web*"),
+              "ops": ("a-secret-4", "admin")}
+    tf = token_file(str(tmp_path / "tokens"), tokens)
+    with Rosterd(tmp_path, extra=["--api-tokens", tf]) as s:
+        with s.client() as a, s.client() as b, s.client() as admin:
+            assert auth(a, "wa-secret").error == OK
+            assert auth(b, "wb-secret").error == OK
+            assert auth(admin, "a-secret-4").error == OK
+            lease = a.open_lease()
+            assert a.register("web", "tcp", "h1.lon6.example.net", 80, lease=lease).error == OK
+            assert b.query("web").query.instances[0].lease == lease  # b can learn it
+            refused = [
+                b.request(heartbeat=pb().HeartbeatRequest(lease=lease)),
+                b.register("web", "tcp", "h2.lon6.example.net", 80, lease=lease),
+                set_status(b, "web", pb().DOWN, lease=lease),
+                deregister(b, "web", owner_lease=lease),
+                b.request(deregister=pb().DeregisterRequest(lease=lease)),
+            ]
+            for r in refused:
+                assert r.error == PERMISSION_DENIED, r
+                assert "opened with another token" in r.message, r.message
+                assert str(lease) not in r.message and f"{lease:016x}" not in r.message
+            got = a.query("web").query.instances
+            assert [(i.host, i.status) for i in got] == [("h1.lon6.example.net.", pb().UP)]
+            assert a.heartbeat(lease).heartbeat.instances == 1
+            assert admin.heartbeat(lease).heartbeat.instances == 1  # an admin may
+        s.stop()
+        s.start()
+        with s.client() as a, s.client() as b:
+            assert auth(a, "wa-secret").error == OK
+            assert auth(b, "wb-secret").error == OK
+            assert a.heartbeat(lease).heartbeat.instances == 1  # claims it again
+            r = b.request(deregister=pb().DeregisterRequest(lease=lease))
+            assert r.error == PERMISSION_DENIED, r
+            assert a.heartbeat(lease).heartbeat.instances == 1
+
+
 def test_ownership_holds_without_tokens(tmp_path):
     # The issue's defect: a re-registration moved a leased instance out of
     # its owner's lease, and its heartbeat then held 0 instances.
