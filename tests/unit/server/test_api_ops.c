@@ -641,6 +641,24 @@ Test(api_ops, set_status_changes_the_status_and_refuses_the_unsettable)
 
 /* ---- query and list --------------------------------------------------------- */
 
+/* An address given twice, in any spelling, is kept once, in first order. */
+Test(api_ops, an_address_given_twice_is_kept_once)
+{
+	struct reg a = reg_of("web", "w1.example.net", 80);
+	reg_address(&a, "2001:db8::1");
+	reg_address(&a, "192.0.2.1");
+	reg_address(&a, "2001:DB8:0::1");
+	reg_address(&a, "192.0.2.1");
+	must_register(&a);
+	ask_query("web", "tcp", false);
+	const Response *r = ok_reply(ROSTER__V1__RESPONSE__RESULT_QUERY);
+	cr_assert_eq(r->query->n_instances, 1);
+	const Roster__V1__Instance *i = r->query->instances[0];
+	cr_assert_eq(i->n_addresses, 2);
+	cr_expect_str_eq(i->addresses[0], "2001:db8::1");
+	cr_expect_str_eq(i->addresses[1], "192.0.2.1");
+}
+
 Test(api_ops, query_answers_the_served_instances)
 {
 	struct reg a = reg_of("web", "w1.example.net", 80);
