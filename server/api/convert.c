@@ -179,21 +179,15 @@ int api_convert_registration(const Roster__V1__Instance *pb, uint64_t lease,
 		snprintf(msg, msgsz, "out of memory");
 		return RS_ENOMEM;
 	}
-	size_t n = 0;
 	for (size_t k = 0; k < pb->n_addresses; k++) {
-		if (rs_addr_parse(pb->addresses[k], &addrs[n]) < 0) {
+		if (rs_addr_parse(pb->addresses[k], &addrs[k]) < 0) {
 			snprintf(msg, msgsz, "address '%.64s' is not an IPv4 or IPv6 address",
 					pb->addresses[k]);
 			return RS_EADDR;
 		}
-		size_t j = 0;
-		while (j < n && rs_addr_cmp(&addrs[j], &addrs[n]) != 0) {
-			j++;
-		}
-		n += j == n; /* an address given twice is one (DNS has it once) */
 	}
 	reg->addrs = addrs;
-	reg->naddrs = n;
+	reg->naddrs = pb->n_addresses; /* a repeat is folded by the store */
 	if (pb->n_metadata > limits->max_metadata_entries) {
 		snprintf(msg, msgsz,
 				"limit exceeded: %zu metadata entries on one instance (limit %u)",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/ring.h"
 #include "server/api/convert.h"
 
 typedef Roster__V1__Response Response;
@@ -156,18 +157,14 @@ bool api_op_owner_ok(struct op *o, const struct store_key *key, uint64_t lease)
 
 /* The owner tag of a lease opened with this connection's token: a hash of
  * the token's name (names outlive a reload of the token file); 0 with an
- * open API. FNV-1a, 64 bits, never 0. */
+ * open API, never 0 otherwise. */
 uint64_t api_op_token_tag(const struct op *o)
 {
 	const struct api_token *t = o->ctx->token;
 	if (o->ctx->tokens == NULL || t == NULL) {
 		return 0;
 	}
-	uint64_t h = 0xcbf29ce484222325u;
-	for (const char *p = t->name; *p != '\0'; p++) {
-		h = (h ^ (uint8_t)*p) * 0x100000001b3u;
-	}
-	return h != 0 ? h : 1;
+	return (uint64_t)rs_ring_hash(t->name, strlen(t->name)) << 1 | 1;
 }
 
 /*

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/error.h"
 #include "common/ring.h"
 
@@ -41,11 +42,18 @@ struct store_instance *store_instance_alloc(const char *host, size_t host_len, c
 	struct store_instance *inst = (struct store_instance *)block;
 	memset(inst, 0, sizeof(*inst));
 	struct rs_addr *a = (struct rs_addr *)(block + addr_off);
-	if (naddrs > 0) {
-		memcpy(a, addrs, naddrs * sizeof(*a));
+	size_t kept = 0;
+	for (size_t k = 0; k < naddrs; k++) {
+		size_t j = 0;
+		while (j < kept && rs_addr_cmp(&a[j], &addrs[k]) != 0) {
+			j++;
+		}
+		if (j == kept) { /* an address given twice is one (DNS has it once) */
+			a[kept++] = addrs[k];
+		}
 	}
 	inst->addrs = a;
-	inst->naddrs = (uint8_t)naddrs;
+	inst->naddrs = (uint8_t)kept;
 	struct store_meta *m = (struct store_meta *)(block + meta_off);
 	char *strs = (char *)(block + strs_off);
 	for (size_t i = 0; i < nmeta; i++) {
