@@ -120,6 +120,7 @@ struct uring_query {
 struct dns_uring {
 	struct io_uring ring;
 	bool ring_init;
+	bool fixed; /* the sockets are the ring's registered files 0..nudp-1 */
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;      /* RECV_BUFS x RECV_STRIDE */
 	struct msghdr tmpl; /* the recvmsg request: the areas' sizes */
@@ -237,8 +238,8 @@ static int recv_arm(struct dns_uring *u, const struct udp_sock *us, size_t k)
 	if (rc < 0) {
 		return rc;
 	}
-	io_uring_prep_recvmsg_multishot(sqe, us->fd, &u->tmpl, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
+	io_uring_prep_recvmsg_multishot(sqe, u->fixed ? (int)k : us->fd, &u->tmpl, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT | (u->fixed ? IOSQE_FIXED_FILE : 0);
 	sqe->buf_group = RECV_GROUP;
 	io_uring_sqe_set_data64(sqe, TAG(TAG_RECV, k));
 	u->rearm[k] = false;
@@ -297,7 +298,19 @@ static void send_queue(struct dns_uring *u, const struct udp_sock *us, int s,
 		u->free[u->nfree++] = (uint16_t)s;
 		return;
 	}
-	io_uring_prep_sendmsg(sqe, us->fd, &m->msg, MSG_DONTWAIT);
+	int fd = u->fixed ? (int)q->sock : us->fd;
+	if (m->msg.msg_control == NULL) {
+		/* A send with an address (Linux 6.1, as the ring's flags): the
+		 * kernel copies no msghdr or iovec in. */
+		io_uring_prep_send(sqe, fd, m->buf, len, MSG_DONTWAIT);
+		io_uring_prep_send_set_addr(
+				sqe, (const struct sockaddr *)&m->addr, (uint16_t)q->rx.addrlen);
+	} else {
+		io_uring_prep_sendmsg(sqe, fd, &m->msg, MSG_DONTWAIT);
+	}
+	if (u->fixed) {
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
 	io_uring_sqe_set_data64(sqe, TAG(TAG_SEND, s));
 }
 
@@ -427,6 +440,21 @@ static bool drain(struct dns_worker *w, struct dns_uring *u)
 	return true;
 }
 
+/* The worker's sockets as the ring's registered files, and the ring's own
+ * fd registered with the worker's thread: a request then takes no
+ * reference on its socket's file, nor io_uring_enter() on the ring's. Both
+ * are optional: without them the requests name the fds. */
+static void files_register(struct dns_worker *w, struct dns_uring *u)
+{
+	int fds[DNSIO_LISTEN_MAX];
+	size_t n = w->io->nudp < DNSIO_LISTEN_MAX ? w->io->nudp : DNSIO_LISTEN_MAX;
+	for (size_t k = 0; k < n; k++) {
+		fds[k] = dnsio_worker_sock(w, k)->fd;
+	}
+	u->fixed = n == w->io->nudp && io_uring_register_files(&u->ring, fds, (unsigned)n) == 0;
+	(void)io_uring_register_ring_fd(&u->ring);
+}
+
 /* On the worker's thread: the ring becomes its own, then a multishot
  * recvmsg on each socket and a poll on the stop eventfd. */
 static int uring_arm(struct dns_worker *w, struct dns_uring *u)
@@ -436,6 +464,9 @@ static int uring_arm(struct dns_worker *w, struct dns_uring *u)
 	int rc = (int)syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
 			NULL, 0);
 	rc = rc < 0 ? -errno : 0;
+	if (rc == 0) {
+		files_register(w, u);
+	}
 	for (size_t k = 0; rc == 0 && k < io->nudp; k++) {
 		rc = recv_arm(u, dnsio_worker_sock(w, k), k);
 	}
@@ -452,14 +483,9 @@ static int uring_arm(struct dns_worker *w, struct dns_uring *u)
 	return rc;
 }
 
-void dnsio_uring_run(struct dns_worker *w)
+/* The worker's loop: answers until it is told to stop or its wait fails. */
+static void uring_loop(struct dns_worker *w, struct dns_uring *u)
 {
-	struct dns_uring *u = w->uring;
-	int arm = uring_arm(w, u);
-	if (arm < 0) {
-		rs_log_error("dns: io_uring worker cannot start: %s", strerror(-arm));
-		return;
-	}
 	for (;;) {
 		/* Submits the replies queued by the last batch and waits for
 		 * their completions and one more: the sends complete as they are
@@ -483,6 +509,24 @@ void dnsio_uring_run(struct dns_worker *w)
 		if (!drain(w, u)) {
 			return;
 		}
+	}
+}
+
+void dnsio_uring_run(struct dns_worker *w)
+{
+	struct dns_uring *u = w->uring;
+	int arm = uring_arm(w, u);
+	if (arm < 0) {
+		rs_log_error("dns: io_uring worker cannot start: %s", strerror(-arm));
+	} else {
+		uring_loop(w, u);
+	}
+	if (u->fixed) {
+		/* The ring holds its own references to the sockets: a worker that
+		 * stops closes them (dnsio.c), and until the ring lets go too the
+		 * kernel would keep handing them their share of the flows. */
+		(void)io_uring_unregister_files(&u->ring);
+		u->fixed = false;
 	}
 }
 
