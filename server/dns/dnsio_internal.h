@@ -203,7 +203,8 @@ size_t dnsio_udp_answer(struct dnsio *io, struct answer *a, const uint8_t *q, si
  * destination, which needs it): kept, it would force the reply out of the
  * interface the query came in on, past the routing table, and asymmetric
  * routing (anycast, several uplinks) would lose it.
- * @return its length, 0 when there is none (or it was truncated). */
+ * @return its length, 0 when there is none (or it was truncated, or its
+ * cmsg_len runs past msg_controllen). */
 size_t dnsio_reply_cmsg(struct msghdr *m);
 
 /* ---- io_uring (dnsio_uring.c) ------------------------------------------ */

@@ -16,6 +16,11 @@ size_t dnsio_reply_cmsg(struct msghdr *m)
 		return 0;
 	}
 	struct cmsghdr *c = CMSG_FIRSTHDR(m);
+	/* A message longer than what was received would be read, and sent
+	 * back, partly from whatever the buffer held before (fuzz_recv). */
+	if (c->cmsg_len > m->msg_controllen) {
+		return 0;
+	}
 	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
 			c->cmsg_len == CMSG_LEN(sizeof(struct in_pktinfo))) {
 		struct in_pktinfo pi;

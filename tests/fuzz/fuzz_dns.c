@@ -51,6 +51,7 @@
 #include "server/registry/store.h"
 #include "tests/engine_fixture.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_answer.h"
 
 #define ZONE ENGINE_ZONE
 #define UDP_MAX ENGINE_UDP_MAX
@@ -68,32 +69,7 @@ static void reg(const char *svc, const char *proto, const char *host, unsigned p
 		const char *addr, enum store_status status, const struct store_meta *meta,
 		size_t nmeta)
 {
-	struct rs_addr ad[1];
-	size_t n = 0;
-	if (addr != NULL) {
-		if (rs_addr_parse(addr, &ad[0]) < 0) {
-			abort();
-		}
-		n = 1;
-	}
-	struct store_registration r = {
-			.service = svc,
-			.protocol = proto,
-			.host = host,
-			.port = port,
-			.addrs = ad,
-			.naddrs = n,
-			.weight = 10,
-			.status = status,
-			.meta = meta,
-			.nmeta = nmeta,
-	};
-	bool created;
-	uint64_t rev;
-	if (store_register(fx.st, &r, 1000, 0, &created, &rev) < 0) {
-		fprintf(stderr, "fuzz_dns: cannot register %s %s:%u\n", svc, host, port);
-		abort();
-	}
+	fuzz_register(fx.st, svc, proto, host, port, addr, status, meta, nmeta);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -246,7 +222,6 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 	now_ms += 10000;
 	struct answer *an = qlen >= 1 && (q[0] & 0x80) ? keyed : fx.an;
 	answer_process(an, q, qlen, &client, now_ms, out, cap, &res);
-	ldns_pkt *p = NULL;
 	if (res.action == ANSWER_TRANSFER) {
 		CHECK(t == ANSWER_TCP);
 		check_transfer(an, q, qlen, wall_s);
@@ -259,35 +234,8 @@ static ldns_pkt *ask(const uint8_t *q, size_t qlen, enum answer_transport t,
 		/* A query that verifies gets an answer that verifies. */
 		CHECK(tsig_response_verify(&cl, out, res.len, wall_s) == TSIG_OK);
 	}
-	if (res.action == ANSWER_SEND) {
-		CHECK(res.len <= cap);
-		CHECK(res.len >= DNSWIRE_HEADER);
-		CHECK(qlen >= DNSWIRE_HEADER);
-		CHECK(out[0] == q[0] && out[1] == q[1]);
-		CHECK((dnswire_get16(out + 2) & DNSWIRE_QR) != 0);
-		if (t == ANSWER_UDP) {
-			/* Never more than we may send: 512 without EDNS, the
-			 * requestor's size (at least 512) capped at ours with it. */
-			struct dnswire_query dq;
-			enum dnswire_verdict v = dnswire_query_check(q, qlen, &dq);
-			size_t limit = UDP_MAX;
-			if ((v == DNSWIRE_OK || v == DNSWIRE_COOKIE_ONLY) && dq.has_opt &&
-					dq.opt_ok) {
-				size_t want = dq.edns_udp < 512 ? 512 : dq.edns_udp;
-				limit = want < UDP_MAX ? want : UDP_MAX;
-			} else if (v == DNSWIRE_OK && !dq.has_opt) {
-				limit = 512;
-			}
-			CHECK(res.len <= limit);
-		} else {
-			CHECK(!res.truncated);
-		}
-		ldns_status s = ldns_wire2pkt(&p, out, res.len);
-		if (s != LDNS_STATUS_OK) {
-			fprintf(stderr, "fuzz_dns: response does not parse: %s\n",
-					ldns_get_errorstr_by_id(s));
-			abort();
-		}
+	ldns_pkt *p = fuzz_response_check(q, qlen, t, out, cap, &res);
+	if (p != NULL) {
 		if (verbose) {
 			fprintf(stderr, "fuzz_dns: %s rcode %u, %zu octets, an %u ns %u ar %u%s%s\n",
 					t == ANSWER_TCP ? "tcp" : "udp", res.rcode, res.len,

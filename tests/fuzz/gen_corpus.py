@@ -3,14 +3,18 @@
 
 A handful of valid inputs per target, built by hand (no protobuf or DNS
 library needed). The output is committed; run this again after changing it:
-    python3 tests/fuzz/gen_corpus.py
+    python3 tests/fuzz/gen_corpus.py [TARGET...]
+(only the targets named, every one without a name: a target's directory is
+written anew, so inputs added to it by hand go).
 """
 import base64
 import hashlib
 import hmac
 import os
 import shutil
+import socket
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZONE = "services.lon6.example.net."
@@ -137,6 +141,74 @@ def dns_seeds():
     # The harness asks again aged by the high nibble: BADTIME from 300 s on.
     s["tsig_cookie_aged"] = bytes([UDP | ROUNDTRIP | 2 << 4]) + tsig(
         query(ZONE, 6, opt(options=option(10, CLIENT + srvc))))
+    return s
+
+
+# ---- io_uring receive buffers: one control octet (fuzz_recv.c), then a
+# provided buffer as a multishot recvmsg fills it (struct dnsio_recv_out,
+# then the name, control and payload areas; x86-64 Linux layouts) ----
+RECV_NAME, RECV_CONTROL = 128, 40  # sockaddr_storage, CMSG_SPACE(in6_pktinfo)
+MSG_CTRUNC, MSG_TRUNC = 0x08, 0x20
+AS_IS, AS_SAID, SHORTER, PAST = 0, 1, 2, 3  # the CQE's result (fuzz_recv.c)
+
+
+def sin(addr, port=5353):
+    return struct.pack("<H", 2) + struct.pack(">H", port) + socket.inet_pton(
+        socket.AF_INET, addr) + bytes(8)
+
+
+def sin6(addr, port=5353):
+    return (struct.pack("<H", 10) + struct.pack(">HI", port, 0) +
+            socket.inet_pton(socket.AF_INET6, addr) + struct.pack("<I", 0))
+
+
+def cmsg(level, ctype, data):
+    """One control message as the kernel writes it, padded to CMSG_SPACE."""
+    msg = struct.pack("<Qii", 16 + len(data), level, ctype) + data
+    return msg + bytes(-len(msg) % 8)
+
+
+def pktinfo(dst, ifindex=2):
+    addr = socket.inet_pton(socket.AF_INET, dst)
+    return cmsg(0, 8, struct.pack("<i", ifindex) + addr + addr)  # IPPROTO_IP, IP_PKTINFO
+
+
+def pktinfo6(dst, ifindex=2):
+    data = socket.inet_pton(socket.AF_INET6, dst) + struct.pack("<I", ifindex)
+    return cmsg(41, 50, data)  # IPPROTO_IPV6, IPV6_PKTINFO
+
+
+def recv_buf(sa, control, payload, flags=0, payloadlen=None, mode=AS_IS):
+    """The buffer: the header's lengths are the ones received (payloadlen
+    may claim more than the payload area holds)."""
+    plen = len(payload) if payloadlen is None else payloadlen
+    head = struct.pack("<IIII", len(sa), len(control), plen, flags)
+    return (bytes([mode]) + head + sa + bytes(RECV_NAME - len(sa)) + control +
+            bytes(RECV_CONTROL - len(control)) + payload)
+
+
+def recv_seeds():
+    srv = query("_web._tcp." + ZONE, 33, opt())
+    v4, v6 = sin("192.0.2.7"), sin6("2001:db8::7")
+    s = {}
+    s["v4_pktinfo_srv"] = recv_buf(v4, pktinfo("192.0.2.1"), srv)
+    s["v6_pktinfo_srv"] = recv_buf(v6, pktinfo6("2001:db8::1"), srv)
+    s["v6_linklocal_pktinfo"] = recv_buf(sin6("fe80::7"), pktinfo6("fe80::1", 3),
+                                         query(ZONE, 6, opt()))
+    s["v4_no_control"] = recv_buf(v4, b"", query("_web._tcp." + ZONE, 33))
+    s["v6_no_control_cookie"] = recv_buf(v6, b"", query(ZONE, 6, opt(
+        options=option(10, CLIENT))))
+    s["v4_big_subset"] = recv_buf(v4, pktinfo("192.0.2.1"), query("_big._tcp." + ZONE, 33))
+    s["v4_header_says"] = recv_buf(v4, pktinfo("192.0.2.1"), srv, mode=AS_SAID)
+    # A datagram larger than the payload area: MSG_TRUNC, and the CQE's
+    # result the whole buffer (the input is zero-padded to it).
+    s["msg_trunc"] = recv_buf(v4, b"", srv, MSG_TRUNC, 5000, AS_SAID)
+    # The payload cut short by the CQE's result, without the flag.
+    s["payload_short"] = recv_buf(v6, b"", srv, mode=SHORTER | 3 << 2)
+    # The control area cut short: the message is not used, the query answered.
+    s["msg_ctrunc"] = recv_buf(v6, pktinfo6("2001:db8::1")[:24], srv, MSG_CTRUNC)
+    s["past_buffer"] = recv_buf(v4, b"", srv, mode=PAST)
+    s["no_name"] = recv_buf(b"", b"", srv)
     return s
 
 
@@ -332,9 +404,14 @@ def http_seeds():
 
 
 def main():
-    for target, seeds in (("dns", dns_seeds()), ("api", api_seeds()),
-                          ("frame", frame_seeds()), ("http", http_seeds()),
-                          ("client", client_seeds())):
+    targets = {"dns": dns_seeds, "api": api_seeds, "frame": frame_seeds, "http": http_seeds,
+               "client": client_seeds, "recv": recv_seeds}
+    chosen = sys.argv[1:] or list(targets)
+    for target in chosen:
+        if target not in targets:
+            sys.exit("gen_corpus.py: no target %r (%s)" % (target, ", ".join(targets)))
+    for target in chosen:
+        seeds = targets[target]()
         d = os.path.join(HERE, "corpus", target)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)

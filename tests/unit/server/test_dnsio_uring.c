@@ -595,6 +595,9 @@ Test(dnsio_cmsg, anything_else_is_no_control_message)
 	cmsg_fill(&m, &room, IPPROTO_IP, IP_PKTINFO, &pi4, sizeof(pi4));
 	m.msg_controllen = sizeof(struct cmsghdr) - 1;
 	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "shorter than a header");
+	cmsg_fill(&m, &room, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof(pi6));
+	m.msg_controllen = CMSG_LEN(sizeof(pi6)) - 12;
+	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "longer than what was received");
 	cmsg_fill(&m, &room, IPPROTO_IP, IP_PKTINFO, &pi4, sizeof(pi4) - 4);
 	cr_expect_eq(dnsio_reply_cmsg(&m), 0, "IPv4 of the wrong length");
 	cmsg_fill(&m, &room, IPPROTO_IP, IP_TTL, &hops, sizeof(hops));
