@@ -87,6 +87,9 @@ _Static_assert(sizeof(struct dnsio_recv_out) == sizeof(struct io_uring_recvmsg_o
 /* Provided buffers per worker (a power of two): a wake-up finds at most
  * this many datagrams before they are handed back. */
 #define RECV_BUFS 128
+/* Buffers start 64 octets apart; each is handed to the kernel as
+ * DNSIO_RECV_BUF octets, never its padding, so a datagram over the query's
+ * room comes back cut and flagged (MSG_TRUNC), not over the parser's bound. */
 #define RECV_STRIDE ((DNSIO_RECV_BUF + 63) & ~(size_t)63)
 #define RECV_GROUP 0
 /* Replies in flight: sends complete as they are submitted (MSG_DONTWAIT:
@@ -167,7 +170,7 @@ static int bufs_setup(struct dns_uring *u)
 	io_uring_buf_ring_init(u->br);
 	int mask = io_uring_buf_ring_mask(RECV_BUFS);
 	for (int i = 0; i < RECV_BUFS; i++) {
-		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * RECV_STRIDE, RECV_STRIDE,
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * RECV_STRIDE, DNSIO_RECV_BUF,
 				(unsigned short)i, mask, i);
 	}
 	io_uring_buf_ring_advance(u->br, RECV_BUFS);
@@ -351,8 +354,8 @@ static void batch_answer(struct dns_worker *w, struct dns_uring *u, unsigned n)
 	int mask = io_uring_buf_ring_mask(RECV_BUFS);
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t bid = u->q[(u->qhead + i) % RECV_BUFS].bid;
-		io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * RECV_STRIDE, RECV_STRIDE, bid,
-				mask, (int)i);
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * RECV_STRIDE, DNSIO_RECV_BUF,
+				bid, mask, (int)i);
 	}
 	io_uring_buf_ring_advance(u->br, (int)n);
 	u->qhead = (u->qhead + n) % RECV_BUFS;
@@ -381,8 +384,8 @@ static void recv_done(struct dns_uring *u, const struct io_uring_cqe *cqe)
 	if (u->nq == RECV_BUFS || dnsio_recv_parse(u->bufs + (size_t)bid * RECV_STRIDE,
 						  (size_t)cqe->res, &q->rx) < 0) {
 		int mask = io_uring_buf_ring_mask(RECV_BUFS);
-		io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * RECV_STRIDE, RECV_STRIDE, bid,
-				mask, 0);
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * RECV_STRIDE, DNSIO_RECV_BUF,
+				bid, mask, 0);
 		io_uring_buf_ring_advance(u->br, 1);
 		return;
 	}

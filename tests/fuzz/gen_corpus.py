@@ -5,7 +5,8 @@ A handful of valid inputs per target, built by hand (no protobuf or DNS
 library needed). The output is committed; run this again after changing it:
     python3 tests/fuzz/gen_corpus.py [TARGET...]
 (only the targets named, every one without a name: a target's directory is
-written anew, so inputs added to it by hand go).
+written anew, so an input worth keeping, such as one the fuzzer found, goes
+into its target's function here).
 """
 import base64
 import hashlib
@@ -375,6 +376,15 @@ def client_seeds():
     s["watch_remove"] = b"\x00" + response(12, 17, f_varint(1, 4) + f_varint(2, 45) + f_bytes(
         3, instance_id("web", "tcp", "web2.lon6.example.net.", 8080)) + f_bytes(4, "expired"))
     s["open_lease"] = b"\x00" + response(1, 10, f_varint(1, 7) + f_varint(2, 10))
+    # Inputs the fuzzer found (commit 73b7692: a STATIC expiry, an
+    # Authenticate result), kept as regression seeds.
+    s["static-expiry"] = bytes.fromhex(
+        "0008077ab9010a6c0a0377656212037463701a16776500080c8a010408011028616d706c652e6e65742e2090"
+        "3f2a0831302e302e302e712a0b323030313a6462383a3a31380a420b0a047061746812032f763142090a047a"
+        "6f6e65120161480230015080bcd9f29e3458e090ddf29e32600168070a470a0377656212037463701a167765"
+        "62322e6c6f6e362e6578616d706c652e6e65742e20903f2a0831302e302e302e323877480330015080bcd9f2"
+        "9e3458e090ddf29e3460036807102a")
+    s["authenticate-result"] = bytes.fromhex("0ca201000828")
     s["error"] = b"\x00" + f_varint(1, 2) + f_varint(2, 3) + f_bytes(3, "unknown lease 7")
     return s
 
