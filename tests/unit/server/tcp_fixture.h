@@ -3,7 +3,8 @@
  * 127.0.0.1 (the kernel picks the port), as test_tcp.c and test_tcp_edges.c
  * set it up: the loop, the set, its address, a zeroed 64 KiB chunk for the
  * protocols' big answers, and the client side (connect, wait for the
- * accept, send, pump the loop until something holds).
+ * accept, send, pump the loop until something holds), and the line
+ * splitting of their line protocols.
  *
  * One test file includes it: the state is that file's own (static). The
  * names are short as the tests use them everywhere. The file keeps its
@@ -163,6 +164,25 @@ static inline int tcp_fixture_accepted(int fd)
 	cr_assert(pump_accepted(accepted + 1, 3000), "the server accepted it");
 	cr_assert_eq(counters()->accepted, accepted + 1, "the server accepted it, once");
 	return fd;
+}
+
+/* The protocols' reading: each whole line ('\n' ended) of the @p *len
+ * bytes at @p buf to @p serve (without its '\n') while @p c is neither
+ * closing nor backlogged; what is left moves to the front, @p *len counts
+ * it. */
+static inline void tcp_fixture_lines(struct net_tcp_conn *c, char *buf, size_t *len,
+		void (*serve)(struct net_tcp_conn *c, const char *line, size_t len))
+{
+	size_t off = 0;
+	char *nl;
+	while (!net_tcp_conn_closing(c) && !net_tcp_conn_backlogged(c) &&
+			(nl = memchr(buf + off, '\n', *len - off)) != NULL) {
+		size_t l = (size_t)(nl - (buf + off));
+		serve(c, buf + off, l);
+		off += l + 1;
+	}
+	memmove(buf, buf + off, *len - off);
+	*len -= off;
 }
 
 static inline void say(int fd, const char *text)

@@ -104,16 +104,7 @@ static void edge_read(struct net_tcp_conn *c, const char *data, size_t len)
 	(void)data;
 	struct edge_conn *ec = net_tcp_conn_data(c);
 	ec->len += len;
-	size_t off = 0;
-	char *nl;
-	while (!net_tcp_conn_closing(c) && !net_tcp_conn_backlogged(c) &&
-			(nl = memchr(ec->buf + off, '\n', ec->len - off)) != NULL) {
-		size_t l = (size_t)(nl - (ec->buf + off));
-		edge_serve(c, ec->buf + off, l);
-		off += l + 1;
-	}
-	memmove(ec->buf, ec->buf + off, ec->len - off);
-	ec->len -= off;
+	tcp_fixture_lines(c, ec->buf, &ec->len, edge_serve);
 }
 
 static void edge_closed(struct net_tcp_conn *c, enum net_tcp_close_reason why)
