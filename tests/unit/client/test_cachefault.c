@@ -14,34 +14,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache_fixture.h"
 #include "client/cache.h"
 #include "client/core.h"
 #include "client/inst.h"
 #include "clientfault.h"
 
-static struct roster_result *result(uint64_t revision)
-{
-	struct roster_result *r = inst_result_new(1);
-	struct roster_instance in = {.service = "db",
-			.protocol = "tcp",
-			.host = "db1.example.net.",
-			.port = 5432,
-			.status = ROSTER_UP,
-			.expiry = ROSTER_TIMED,
-			.lease = 77};
-	cr_assert_eq(inst_pack(&r->instances[0], &in), 0);
-	r->n_instances = 1;
-	r->revision = revision;
-	r->fetched_at_ms = 1000000 + revision;
-	snprintf(r->server, sizeof(r->server), "127.0.0.1:7600");
-	return r;
-}
-
+/* Revision @p revision of db1.example.net., fetched at 1000000 + @p revision. */
 static void put(struct cache *c, uint64_t revision)
 {
-	struct roster_result *r = result(revision);
-	cr_assert_eq(cache_put(c, "db", "tcp", 0, r), 0);
-	roster_result_free(r);
+	cache_fixture_put(c, 1000000 + revision, revision, "db1.example.net.");
 }
 
 /* The revision the file holds, as a new process would load it. */
@@ -71,9 +53,7 @@ static size_t temporaries(const char *path)
 static void failed_save_keeps_the_last_good_copy(enum clientfault_call call, int err, int want)
 {
 	char path[] = "/tmp/roster-cachefault-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	cache_fixture_file(path);
 	struct cache c = {0};
 	put(&c, 10);
 	cr_assert_eq(cache_save(&c, path), 0);
@@ -111,9 +91,7 @@ Test(cachefault, close_failing_refuses_the_save)
 Test(cachefault, the_last_save_at_free_failing_leaves_the_file_as_it_was)
 {
 	char path[] = "/tmp/roster-cachefault-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	cache_fixture_file(path);
 	struct cache c = {0};
 	put(&c, 10);
 	cr_assert_eq(cache_save(&c, path), 0);
@@ -151,9 +129,7 @@ Test(cachefault, a_write_that_writes_nothing_is_an_io_error)
 Test(cachefault, an_interrupted_write_is_made_again)
 {
 	char path[] = "/tmp/roster-cachefault-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	cache_fixture_file(path);
 	struct cache c = {0};
 	put(&c, 10);
 	clientfault_arm(CLIENTFAULT_WRITE, ".tmp.", EINTR);

@@ -114,20 +114,32 @@ Test(output, registered_line)
 				      "_web._http.services.lon6.example.net revision 42\n");
 }
 
-Test(output, watch_events)
+/* web/http on h.:1, up, never expiring: the watch tests' instance. */
+static struct roster_instance web_h1(void)
 {
-	struct roster_instance in = {.service = "web",
+	return (struct roster_instance){.service = "web",
 			.protocol = "http",
 			.host = "h.",
 			.port = 1,
 			.status = ROSTER_UP,
-			.status_since_ms = T0,
 			.expiry = ROSTER_NEVER};
-	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT,
+}
+
+/* An UPSERT of @p in at revision 5 from registry "s", without a reason. */
+static struct roster_watch_event upsert(const struct roster_instance *in)
+{
+	return (struct roster_watch_event){.kind = ROSTER_WATCH_UPSERT,
 			.revision = 5,
-			.instance = &in,
+			.instance = in,
 			.reason = "",
 			.server = "s"};
+}
+
+Test(output, watch_events)
+{
+	struct roster_instance in = web_h1();
+	in.status_since_ms = T0;
+	struct roster_watch_event ev = upsert(&in);
 	FILE *f = capture();
 	output_watch_event(f, false, &ev);
 	ev.kind = ROSTER_WATCH_REMOVE;
@@ -201,19 +213,10 @@ Test(output, json_short_of_memory_is_one_valid_error_line)
  * without its trailing dot. */
 Test(output, rarer_text_lines)
 {
-	struct roster_instance in = {.service = "web",
-			.protocol = "http",
-			.host = "h.",
-			.port = 1,
-			.status = ROSTER_UP,
-			.registered_at_ms = T0,
-			.expiry = ROSTER_NEVER,
-			.stale = true};
-	struct roster_watch_event ev = {.kind = ROSTER_WATCH_UPSERT,
-			.revision = 5,
-			.instance = &in,
-			.reason = "",
-			.server = "s"};
+	struct roster_instance in = web_h1();
+	in.registered_at_ms = T0;
+	in.stale = true;
+	struct roster_watch_event ev = upsert(&in);
 	FILE *f = capture();
 	output_watch_event(f, false, &ev);
 	ev.kind = ROSTER_WATCH_REMOVE;

@@ -259,17 +259,29 @@ static void registry_stop(struct registry *g)
 	close(g->stop[1]);
 }
 
-static struct registry reg;
+static struct registry reg, reg2;
 static struct roster_client *client;
-static char server[32];
+static char server[32], server2[32];
 
-static void setup(void)
+/* reg (and reg2 when @p nregs is 2) started in the modes they hold, and a
+ * client of them, in that order, with @p token (or none). */
+static void start_client(size_t nregs, const char *token)
 {
 	registry_start(&reg);
 	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
-	const char *servers[] = {server};
-	struct roster_config cfg = {.servers = servers, .n_servers = 1, .timeout_ms = 3000};
+	if (nregs == 2) {
+		registry_start(&reg2);
+		snprintf(server2, sizeof(server2), "127.0.0.1:%d", reg2.port);
+	}
+	const char *servers[] = {server, server2};
+	struct roster_config cfg = {
+			.servers = servers, .n_servers = nregs, .timeout_ms = 3000, .token = token};
 	cr_assert_eq(roster_client_new(&cfg, &client), 0);
+}
+
+static void setup(void)
+{
+	start_client(1, NULL);
 }
 
 static void teardown(void)
@@ -363,7 +375,9 @@ Test(sync_nomem, a_list_fails_whole_for_want_of_memory, .init = setup, .fini = t
 	cr_expect_gt(k, 2, "a list allocates: %zu", k);
 }
 
-Test(sync_nomem, stats_fail_whole_for_want_of_memory, .init = setup, .fini = teardown)
+/* roster_stats() with each allocation failing once in turn: ENOMEM when
+ * one failed, whole after each. The number of allocations + 1. */
+static size_t stats_under_failures(void)
 {
 	size_t k;
 	for (k = 1; k < MAX_K; k++) {
@@ -377,7 +391,8 @@ Test(sync_nomem, stats_fail_whole_for_want_of_memory, .init = setup, .fini = tea
 		} else {
 			cr_assert_eq(rc, 0, "%s", roster_errmsg());
 		}
-		cr_assert_eq(roster_stats(client, &s), 0, "k=%zu: recovers", k);
+		cr_assert_eq(roster_stats(client, &s), 0, "k=%zu: recovers: %s", k,
+				roster_errmsg());
 		cr_expect_str_eq(s.zone, "services.lon6.example.net.");
 		cr_expect_eq(s.revision, 42);
 		if (!struck) {
@@ -385,6 +400,12 @@ Test(sync_nomem, stats_fail_whole_for_want_of_memory, .init = setup, .fini = tea
 		}
 	}
 	cr_assert_lt(k, MAX_K);
+	return k;
+}
+
+Test(sync_nomem, stats_fail_whole_for_want_of_memory, .init = setup, .fini = teardown)
+{
+	size_t k = stats_under_failures();
 	cr_expect_gt(k, 1, "stats allocate: %zu", k);
 }
 
@@ -397,18 +418,9 @@ Test(sync_nomem, stats_fail_whole_for_want_of_memory, .init = setup, .fini = tea
  * shortage before any registry is asked is ROSTER_ENOMEM with no outcome.
  * Each time the same write succeeds whole after.
  */
-static struct registry reg2;
-static char server2[32];
-
 static void setup2(void)
 {
-	registry_start(&reg);
-	registry_start(&reg2);
-	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
-	snprintf(server2, sizeof(server2), "127.0.0.1:%d", reg2.port);
-	const char *servers[] = {server, server2};
-	struct roster_config cfg = {.servers = servers, .n_servers = 2, .timeout_ms = 3000};
-	cr_assert_eq(roster_client_new(&cfg, &client), 0);
+	start_client(2, NULL);
 }
 
 static void teardown2(void)
@@ -450,44 +462,59 @@ static void expect_short_outcome(const struct roster_outcome *o, size_t k)
 	cr_expect_str_eq(o->message, roster_strerror(ROSTER_ENOMEM), "k=%zu", k);
 }
 
+/* One write made with the @p k-th allocation failing. */
+struct short_write {
+	int rc;
+	bool struck;  /* the allocation was made (and failed) */
+	uint64_t rev; /* the revision it gave */
+	const struct roster_outcome *o;
+	size_t n; /* outcomes in o */
+};
+
+static struct short_write write_failing_at(enum write_op op, size_t k)
+{
+	struct short_write w = {.rev = 0};
+	allocfail_arm(k);
+	w.rc = do_write(op, &w.rev);
+	w.struck = allocfail_struck();
+	allocfail_disarm();
+	w.n = roster_write_outcomes(&w.o);
+	return w;
+}
+
 static void write_under_failures(enum write_op op, const char *what)
 {
 	size_t k, partial = 0;
 	for (k = 1; k < MAX_K; k++) {
-		uint64_t rev = 0;
-		allocfail_arm(k);
-		int rc = do_write(op, &rev);
-		bool struck = allocfail_struck();
-		allocfail_disarm();
-		const struct roster_outcome *o = NULL;
-		size_t n = roster_write_outcomes(&o);
-		if (rc == ROSTER_EPARTIAL) {
+		struct short_write w = write_failing_at(op, k);
+		if (w.rc == ROSTER_EPARTIAL) {
 			partial++;
-			cr_assert_eq(n, 2, "%s k=%zu", what, k);
-			cr_expect_eq(rev, WRITE_REVISION, "%s k=%zu", what, k);
-			int bad = o[0].kind == ROSTER_OUTCOME_APPLIED ? 1 : 0;
-			cr_expect_eq(o[1 - bad].kind, ROSTER_OUTCOME_APPLIED, "%s k=%zu", what, k);
-			cr_expect_eq(o[1 - bad].revision, WRITE_REVISION, "%s k=%zu", what, k);
-			expect_short_outcome(&o[bad], k);
+			cr_assert_eq(w.n, 2, "%s k=%zu", what, k);
+			cr_expect_eq(w.rev, WRITE_REVISION, "%s k=%zu", what, k);
+			int bad = w.o[0].kind == ROSTER_OUTCOME_APPLIED ? 1 : 0;
+			cr_expect_eq(w.o[1 - bad].kind, ROSTER_OUTCOME_APPLIED, "%s k=%zu", what,
+					k);
+			cr_expect_eq(w.o[1 - bad].revision, WRITE_REVISION, "%s k=%zu", what, k);
+			expect_short_outcome(&w.o[bad], k);
 			cr_expect(strstr(roster_errmsg(), roster_strerror(ROSTER_ENOMEM)) != NULL,
 					"%s k=%zu: %s", what, k, roster_errmsg());
 			cr_expect(strstr(roster_errmsg(), bad == 0 ? server : server2) != NULL,
 					"%s k=%zu: names the registry: %s", what, k,
 					roster_errmsg());
-		} else if (rc != 0) {
+		} else if (w.rc != 0) {
 			/* Short before any registry was asked (the frame check). */
-			expect_enomem(rc, what, k);
-			cr_expect_eq(n, 0, "%s k=%zu", what, k);
+			expect_enomem(w.rc, what, k);
+			cr_expect_eq(w.n, 0, "%s k=%zu", what, k);
 		} else {
-			cr_assert(!struck, "%s k=%zu: a shortage passed for success", what, k);
-			cr_assert_eq(n, 2);
-			cr_expect_eq(rev, WRITE_REVISION);
+			cr_assert(!w.struck, "%s k=%zu: a shortage passed for success", what, k);
+			cr_assert_eq(w.n, 2);
+			cr_expect_eq(w.rev, WRITE_REVISION);
 		}
 		uint64_t again = 0;
 		cr_assert_eq(do_write(op, &again), 0, "%s k=%zu: recovers: %s", what, k,
 				roster_errmsg());
 		cr_expect_eq(again, WRITE_REVISION);
-		if (!struck) {
+		if (!w.struck) {
 			break;
 		}
 	}
@@ -516,24 +543,18 @@ Test(sync_nomem, a_write_to_one_registry_short_of_memory_is_unreachable, .init =
 {
 	size_t k;
 	for (k = 1; k < MAX_K; k++) {
-		uint64_t rev = 0;
-		allocfail_arm(k);
-		int rc = do_write(W_STATUS, &rev);
-		bool struck = allocfail_struck();
-		allocfail_disarm();
-		const struct roster_outcome *o = NULL;
-		size_t n = roster_write_outcomes(&o);
-		if (struck) {
-			cr_expect_eq(rc, ROSTER_EUNREACHABLE, "k=%zu: %d (%s)", k, rc,
+		struct short_write w = write_failing_at(W_STATUS, k);
+		if (w.struck) {
+			cr_expect_eq(w.rc, ROSTER_EUNREACHABLE, "k=%zu: %d (%s)", k, w.rc,
 					roster_errmsg());
-			cr_assert_eq(n, 1, "k=%zu", k);
-			expect_short_outcome(&o[0], k);
-			cr_expect_eq(rev, 0, "k=%zu: no revision without an applied write", k);
+			cr_assert_eq(w.n, 1, "k=%zu", k);
+			expect_short_outcome(&w.o[0], k);
+			cr_expect_eq(w.rev, 0, "k=%zu: no revision without an applied write", k);
 		} else {
-			cr_assert_eq(rc, 0, "%s", roster_errmsg());
+			cr_assert_eq(w.rc, 0, "%s", roster_errmsg());
 		}
-		cr_assert_eq(do_write(W_STATUS, &rev), 0, "k=%zu: recovers", k);
-		if (!struck) {
+		cr_assert_eq(do_write(W_STATUS, &w.rev), 0, "k=%zu: recovers", k);
+		if (!w.struck) {
 			break;
 		}
 	}
@@ -549,14 +570,7 @@ static void start_two(enum registry_mode first, const char *token)
 {
 	reg.mode = first;
 	reg2.mode = SERVE;
-	registry_start(&reg);
-	registry_start(&reg2);
-	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
-	snprintf(server2, sizeof(server2), "127.0.0.1:%d", reg2.port);
-	const char *servers[] = {server, server2};
-	struct roster_config cfg = {
-			.servers = servers, .n_servers = 2, .timeout_ms = 3000, .token = token};
-	cr_assert_eq(roster_client_new(&cfg, &client), 0);
+	start_client(2, token);
 }
 
 Test(sync_nomem, a_registry_turning_the_call_away_passes_it_to_the_next, .fini = teardown2)
@@ -599,32 +613,8 @@ Test(sync_nomem, a_registry_hanging_up_on_the_token_passes_it_to_the_next, .fini
 Test(sync_nomem, stats_with_a_token_fail_whole_for_want_of_memory, .fini = teardown)
 {
 	reg.mode = SERVE;
-	registry_start(&reg);
-	snprintf(server, sizeof(server), "127.0.0.1:%d", reg.port);
-	const char *servers[] = {server};
-	struct roster_config cfg = {
-			.servers = servers, .n_servers = 1, .timeout_ms = 3000, .token = "s3cret"};
-	cr_assert_eq(roster_client_new(&cfg, &client), 0);
-	size_t k;
-	for (k = 1; k < MAX_K; k++) {
-		struct roster_stats s;
-		allocfail_arm(k);
-		int rc = roster_stats(client, &s);
-		bool struck = allocfail_struck();
-		allocfail_disarm();
-		if (struck) {
-			expect_enomem(rc, "stats", k);
-		} else {
-			cr_assert_eq(rc, 0, "%s", roster_errmsg());
-		}
-		cr_assert_eq(roster_stats(client, &s), 0, "k=%zu: recovers: %s", k,
-				roster_errmsg());
-		cr_expect_eq(s.revision, 42);
-		if (!struck) {
-			break;
-		}
-	}
-	cr_assert_lt(k, MAX_K);
+	start_client(1, "s3cret");
+	size_t k = stats_under_failures();
 	cr_expect_gt(k, 2, "the token's frame allocates too: %zu", k);
 }
 

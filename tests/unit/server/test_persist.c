@@ -8,40 +8,15 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "persist_fixture.h"
 #include "server/registry/persist.h"
 #include "server/registry/store.h"
 
-static char *tmpdir(void)
-{
-	static char path[64];
-	snprintf(path, sizeof(path), "/tmp/roster-persist-XXXXXX");
-	cr_assert_not_null(mkdtemp(path));
-	return path;
-}
-
-static void rmrf(const char *dir)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-static struct store *open_store(const char *dir, uint64_t map, uint64_t max, struct persist **p)
-{
-	char err[256];
-	cr_assert_eq(persist_open(dir, map, max, p, err, sizeof(err)), 0, "%s", err);
-	struct store_limits l;
-	store_limits_default(&l);
-	struct store *s = store_new(&l, persist_ops(), *p, 0);
-	cr_assert_not_null(s);
-	return s;
-}
-
 Test(persist, round_trip_of_instances_leases_and_revision)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 24, &p);
 	const struct store_lease *l;
 	cr_assert_eq(store_lease_open(s, 30, 0x1122334455667788ULL, 0, &l), 0);
 	struct rs_addr addrs[2];
@@ -71,7 +46,7 @@ Test(persist, round_trip_of_instances_leases_and_revision)
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 
-	s = open_store(dir, 1 << 20, 1 << 24, &p);
+	s = persist_fixture_open(dir, 1 << 20, 1 << 24, &p);
 	uint64_t ni, nl, nd;
 	cr_assert_eq(persist_load(p, s, 5000, &ni, &nl, &nd), 0);
 	cr_expect_eq(ni, 2);
@@ -93,14 +68,14 @@ Test(persist, round_trip_of_instances_leases_and_revision)
 	cr_expect_eq(i->lease->expires_mono, 5000 + 30000, "a full TTL from the load");
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 Test(persist, writes_wait_in_one_batch_until_commit)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 24, &p);
 	cr_expect(!persist_batch_open(p));
 	char host[64];
 	for (int k = 0; k < 100; k++) {
@@ -120,7 +95,7 @@ Test(persist, writes_wait_in_one_batch_until_commit)
 	cr_expect_eq(persist_commits(p), 1);
 	store_free(s);
 	persist_close(p);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 /* The map grows inside persist, without the caller's help; only at the
@@ -128,28 +103,14 @@ Test(persist, writes_wait_in_one_batch_until_commit)
  * no commit fails. */
 Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p;
 	/* 1 MiB map that may grow to 2 MiB. */
-	struct store *s = open_store(dir, 1 << 20, 2 << 20, &p);
-	char host[64];
-	char value[1000];
-	memset(value, 'v', sizeof(value) - 1);
-	value[sizeof(value) - 1] = '\0';
-	struct store_meta meta = {"blob", value};
+	struct store *s = persist_fixture_open(dir, 1 << 20, 2 << 20, &p);
 	int full = 0;
 	uint32_t acked = 0;
 	for (uint32_t k = 0; k < 5000 && !full; k++) {
-		snprintf(host, sizeof(host), "h%u.example.net", k);
-		struct store_registration r = {.service = "a",
-				.protocol = "tcp",
-				.host = host,
-				.port = 1,
-				.meta = &meta,
-				.nmeta = 1};
-		bool created;
-		uint64_t rev;
-		int rc = store_register(s, &r, 0, 0, &created, &rev);
+		int rc = persist_fixture_add(s, "a", k, persist_fixture_blob());
 		if (rc == RS_ESTORE_FULL) {
 			full = 1;
 			continue;
@@ -173,13 +134,9 @@ Test(persist, map_full_grows_then_refuses_and_keeps_what_was_acknowledged)
 	store_free(s);
 	persist_close(p);
 
-	s = open_store(dir, 1 << 20, 2 << 20, &p);
-	uint64_t ni, nl, nd;
-	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
-	cr_expect_eq(ni, acked - 1, "every acknowledged registration is there");
-	store_free(s);
-	persist_close(p);
-	rmrf(dir);
+	cr_expect_eq(persist_fixture_loaded(dir, 1 << 20, 2 << 20), acked - 1,
+			"every acknowledged registration is there");
+	persist_fixture_rmrf(dir);
 }
 
 Test(persist, unusable_dir_is_a_clear_error)
@@ -196,9 +153,9 @@ Test(persist, unusable_dir_is_a_clear_error)
  * while the first holds it, and allowed once it is closed. */
 Test(persist, data_dir_in_use_is_refused)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p, *q;
-	struct store *s = open_store(dir, 1 << 20, 1 << 22, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 22, &p);
 	char err[256] = "";
 	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 22, &q, err, sizeof(err)), RS_EBUSY);
 	cr_assert(strstr(err, "in use by another rosterd") != NULL, "%s", err);
@@ -207,7 +164,7 @@ Test(persist, data_dir_in_use_is_refused)
 	cr_assert_eq(persist_close(p), 0);
 	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 22, &q, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(persist_close(q), 0);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 /* A process that dies inside a read transaction leaves its reader slot
@@ -215,9 +172,9 @@ Test(persist, data_dir_in_use_is_refused)
  * forked child with its own environment handle, like an `mdb_stat` run. */
 Test(persist, dead_readers_slots_are_cleared)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 22, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 22, &p);
 	cr_assert_eq(persist_readers_check(p), 0, "no dead reader at first");
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
@@ -238,24 +195,14 @@ Test(persist, dead_readers_slots_are_cleared)
 	cr_assert_eq(persist_readers_check(p), 0, "and only once");
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 /* ---- the writer thread and map growth ------------------------------------ */
 
 static void must_add(struct store *s, const char *svc, uint32_t k, const struct store_meta *meta)
 {
-	char host[64];
-	snprintf(host, sizeof(host), "h%u.example.net", k);
-	struct store_registration r = {.service = svc,
-			.protocol = "tcp",
-			.host = host,
-			.port = 1,
-			.meta = meta,
-			.nmeta = meta != NULL};
-	bool created;
-	uint64_t rev;
-	int rc = store_register(s, &r, 0, 0, &created, &rev);
+	int rc = persist_fixture_add(s, svc, k, meta);
 	cr_assert_eq(rc, 0, "%s k=%u: %s", svc, k, rs_strerror(rc));
 }
 
@@ -339,10 +286,10 @@ static void writer_stop(uv_loop_t *loop, struct persist *p)
  * loop; each is reported done only once it is on disk, in order. */
 Test(persist, a_batch_collects_while_the_previous_one_commits)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	uv_loop_t loop;
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 24, &p);
 	struct done_log d = {.p = p, .dir = dir};
 	writer_start(&loop, p, &d);
 
@@ -372,17 +319,17 @@ Test(persist, a_batch_collects_while_the_previous_one_commits)
 	writer_stop(&loop, p);
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 /* Shutdown: the batch in flight is waited for (its callback runs), what is
  * pending is committed by persist_close(). */
 Test(persist, stop_waits_for_the_batch_in_flight_and_close_commits_the_rest)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	uv_loop_t loop;
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 24, &p);
 	struct done_log d = {.p = p, .hold = true};
 	writer_start(&loop, p, &d);
 	must_add(s, "a", 1, NULL);
@@ -395,7 +342,7 @@ Test(persist, stop_waits_for_the_batch_in_flight_and_close_commits_the_rest)
 	cr_assert_eq(persist_close(p), 0);
 	cr_expect_eq(d.n, 1, "no callback after persist_stop()");
 	cr_expect_eq(disk_instances(dir), 2);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 /* Issue 14: a store whose data is larger than --map-size is mapped at
@@ -403,15 +350,12 @@ Test(persist, stop_waits_for_the_batch_in_flight_and_close_commits_the_rest)
  * map, not be refused as "full" far below --map-max. */
 Test(persist, a_store_reopened_at_its_data_size_grows_instead_of_refusing)
 {
-	char *dir = tmpdir();
-	char value[1000];
-	memset(value, 'v', sizeof(value) - 1);
-	value[sizeof(value) - 1] = '\0';
-	struct store_meta meta = {"blob", value};
+	const char *dir = persist_fixture_dir("roster-persist");
+	const struct store_meta *meta = persist_fixture_blob();
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 26, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 26, &p);
 	for (uint32_t k = 0; k < 2000; k++) {
-		must_add(s, "a", k, &meta);
+		must_add(s, "a", k, meta);
 		if (k % 100 == 99) {
 			cr_assert_eq(persist_batch_commit(p), 0);
 		}
@@ -420,7 +364,7 @@ Test(persist, a_store_reopened_at_its_data_size_grows_instead_of_refusing)
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 
-	s = open_store(dir, 1 << 20, 1 << 26, &p);
+	s = persist_fixture_open(dir, 1 << 20, 1 << 26, &p);
 	uint64_t data = persist_bytes(p);
 	cr_assert_gt(data, 2 << 20);
 	cr_assert_eq(persist_map_size(p), data, "LMDB maps exactly the data: no room left");
@@ -432,7 +376,7 @@ Test(persist, a_store_reopened_at_its_data_size_grows_instead_of_refusing)
 	struct done_log d = {.p = p};
 	writer_start(&loop, p, &d);
 	for (uint32_t k = 0; k < 400; k++) {
-		must_add(s, "b", k, &meta); /* ~500 KiB in one batch */
+		must_add(s, "b", k, meta); /* ~500 KiB in one batch */
 	}
 	cr_expect_eq(persist_refusals(p), 0, "nothing refused far below --map-max");
 	cr_assert_eq(persist_batch_submit(p), 1);
@@ -445,12 +389,9 @@ Test(persist, a_store_reopened_at_its_data_size_grows_instead_of_refusing)
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 
-	s = open_store(dir, 1 << 20, 1 << 26, &p);
-	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
-	cr_expect_eq(ni, 2400, "every acknowledged registration is there");
-	store_free(s);
-	cr_assert_eq(persist_close(p), 0);
-	rmrf(dir);
+	cr_expect_eq(persist_fixture_loaded(dir, 1 << 20, 1 << 26), 2400,
+			"every acknowledged registration is there");
+	persist_fixture_rmrf(dir);
 }
 
 /* The store's address never changes: after a failed commit the server
@@ -463,9 +404,9 @@ static int load_cb(struct store *s, uint64_t now_mono, void *ud)
 
 Test(persist, reload_in_place_keeps_the_address_and_loads_the_disk)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p;
-	struct store *s = open_store(dir, 1 << 20, 1 << 24, &p);
+	struct store *s = persist_fixture_open(dir, 1 << 20, 1 << 24, &p);
 	for (uint32_t k = 0; k < 5; k++) {
 		must_add(s, "a", k, NULL);
 	}
@@ -485,7 +426,7 @@ Test(persist, reload_in_place_keeps_the_address_and_loads_the_disk)
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 	cr_expect_eq(disk_instances(dir), 6);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }
 
 /* A mutation refused part-way leaves none of its writes in the batch. A
@@ -496,7 +437,7 @@ Test(persist, reload_in_place_keeps_the_address_and_loads_the_disk)
  * next commit, or a restart loses an instance the registry still serves. */
 Test(persist, an_expiry_refused_part_way_leaves_no_write_behind)
 {
-	char *dir = tmpdir();
+	const char *dir = persist_fixture_dir("roster-persist");
 	struct persist *p;
 	char err[256];
 	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 20, &p, err, sizeof(err)), 0, "%s", err);
@@ -557,7 +498,7 @@ Test(persist, an_expiry_refused_part_way_leaves_no_write_behind)
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
 
-	s = open_store(dir, 1 << 20, 1 << 20, &p);
+	s = persist_fixture_open(dir, 1 << 20, 1 << 20, &p);
 	uint64_t ni, nl, nd;
 	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
 	cr_expect_not_null(store_instance_find(s, &x), "deleted on disk by the refused expiry");
@@ -565,5 +506,5 @@ Test(persist, an_expiry_refused_part_way_leaves_no_write_behind)
 	cr_expect_eq(nl, 1);
 	store_free(s);
 	cr_assert_eq(persist_close(p), 0);
-	rmrf(dir);
+	persist_fixture_rmrf(dir);
 }

@@ -19,10 +19,11 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "persist_fixture.h"
 #include "server/registry/persist.h"
 #include "server/registry/store.h"
 
-static char g_dir[64];
+static const char *g_dir;
 static char g_marker[96];
 static uv_loop_t g_loop;
 static struct persist_result g_last;
@@ -40,8 +41,7 @@ static void done_cb(const struct persist_result *r, void *ud)
 /* Calls of @p call fail with @p error while the marker exists. */
 static void fail_while_marked(const char *call, const char *error)
 {
-	snprintf(g_dir, sizeof(g_dir), "/tmp/roster-pfault-XXXXXX");
-	cr_assert_not_null(mkdtemp(g_dir));
+	g_dir = persist_fixture_dir("roster-pfault");
 	snprintf(g_marker, sizeof(g_marker), "%s.fail", g_dir);
 	cr_assert_eq(setenv("LMDBFAULT_CALL", call, 1), 0);
 	cr_assert_eq(setenv("LMDBFAULT_ERROR", error, 1), 0);
@@ -62,12 +62,7 @@ static void marker(bool on)
 
 static struct store *open_started(uint64_t map, uint64_t max, struct persist **p)
 {
-	char err[256];
-	cr_assert_eq(persist_open(g_dir, map, max, p, err, sizeof(err)), 0, "%s", err);
-	struct store_limits l;
-	store_limits_default(&l);
-	struct store *s = store_new(&l, persist_ops(), *p, 0);
-	cr_assert_not_null(s);
+	struct store *s = persist_fixture_open(g_dir, map, max, p);
 	cr_assert_eq(persist_start(*p, &g_loop, done_cb, NULL), 0);
 	return s;
 }
@@ -83,43 +78,18 @@ static void close_stopped(struct store *s, struct persist *p)
 /* Instances a fresh open of the store loads (no fault armed). */
 static uint64_t loaded_instances(void)
 {
-	struct persist *p;
-	char err[256];
-	cr_assert_eq(persist_open(g_dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), 0, "%s", err);
-	struct store_limits l;
-	store_limits_default(&l);
-	struct store *s = store_new(&l, persist_ops(), p, 0);
-	cr_assert_not_null(s);
-	uint64_t ni, nl, nd;
-	cr_assert_eq(persist_load(p, s, 0, &ni, &nl, &nd), 0);
-	store_free(s);
-	persist_close(p);
-	return ni;
+	return persist_fixture_loaded(g_dir, 1 << 20, 64 << 20);
 }
 
+/* h<@p k>.example.net with 1 KB of metadata. */
 static int add(struct store *s, uint32_t k)
 {
-	static char value[1000];
-	memset(value, 'v', sizeof(value) - 1);
-	struct store_meta meta = {"blob", value};
-	char host[64];
-	snprintf(host, sizeof(host), "h%u.example.net", k);
-	struct store_registration r = {.service = "a",
-			.protocol = "tcp",
-			.host = host,
-			.port = 1,
-			.meta = &meta,
-			.nmeta = 1};
-	bool created;
-	uint64_t rev;
-	return store_register(s, &r, 0, 0, &created, &rev);
+	return persist_fixture_add(s, "a", k, persist_fixture_blob());
 }
 
 static void cleanup(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-	cr_expect_eq(system(cmd), 0);
+	persist_fixture_rmrf(g_dir);
 	uv_loop_close(&g_loop);
 }
 

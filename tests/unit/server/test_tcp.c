@@ -18,7 +18,6 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -31,9 +30,7 @@
 #include "allocfail.h"
 #include "common/error.h"
 #include "server/net/tcp.h"
-
-#define BIG_BYTES (4u << 20)
-#define BIG_CHUNK (64u << 10)
+#include "tcp_fixture.h"
 
 struct line_conn {
 	bool keep; /* expired says: keep it */
@@ -60,11 +57,6 @@ static struct {
 	bool in_read;
 	bool deny_all;
 } n;
-
-static uv_loop_t loop;
-static struct net_tcp *tcp;
-static struct sockaddr_storage addr;
-static char *big;
 
 static int line_opened(struct net_tcp_conn *c)
 {
@@ -139,16 +131,7 @@ static void line_read(struct net_tcp_conn *c, const char *data, size_t len)
 	n.reads++;
 	n.in_read = true;
 	lc->len += len;
-	size_t off = 0;
-	char *nl;
-	while (!net_tcp_conn_closing(c) && !net_tcp_conn_backlogged(c) &&
-			(nl = memchr(lc->buf + off, '\n', lc->len - off)) != NULL) {
-		size_t l = (size_t)(nl - (lc->buf + off));
-		line_serve(c, lc->buf + off, l);
-		off += l + 1;
-	}
-	memmove(lc->buf, lc->buf + off, lc->len - off);
-	lc->len -= off;
+	tcp_fixture_lines(c, lc->buf, &lc->len, line_serve);
 	if (lc->len == sizeof(lc->buf)) {
 		net_tcp_conn_close(c); /* a line too long */
 	}
@@ -217,9 +200,7 @@ static bool admit_hook(void *user, const struct sockaddr *peer)
 static void setup(void)
 {
 	memset(&n, 0, sizeof(n));
-	cr_assert_eq(uv_loop_init(&loop), 0);
-	big = calloc(1, BIG_CHUNK);
-	cr_assert_not_null(big);
+	tcp_fixture_init();
 }
 
 static void teardown(void)
@@ -231,22 +212,15 @@ static void teardown(void)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	cr_expect_eq(n.stopped, 1, "stopped runs once");
 	cr_expect_eq(n.closed_inside_read, 0, "a connection is freed in its close callback");
-	cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
-	free(big);
+	tcp_fixture_fini();
 }
 
 TestSuite(tcp, .init = setup, .fini = teardown);
 
 static void start(struct net_tcp_limits lim, enum net_tcp_overflow overflow, bool with_hook)
 {
-	memset(&addr, 0, sizeof(addr));
-	struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* port 0: the kernel picks */
-	const struct net_tcp_config cfg = {
+	tcp_fixture_start((struct net_tcp_config){
 			.name = "test",
-			.addrs = &addr,
-			.naddrs = 1,
 			.backlog = 16,
 			.limits = lim,
 			.overflow = overflow,
@@ -256,73 +230,19 @@ static void start(struct net_tcp_limits lim, enum net_tcp_overflow overflow, boo
 			.user = &n,
 			.admit = with_hook ? admit_hook : NULL,
 			.stopped = line_stopped,
-	};
-	char err[256];
-	cr_assert_eq(net_tcp_start(&loop, &cfg, &tcp, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(net_tcp_address(tcp, 0, &addr), 0);
-	cr_assert_neq(((struct sockaddr_in *)&addr)->sin_port, 0);
-	cr_expect_eq(net_tcp_address(tcp, 1, &(struct sockaddr_storage){0}), RS_ERANGE);
-}
-
-static const struct net_tcp_limits roomy = {100, 100, 5000, UINT64_MAX};
-
-static const struct net_tcp_counters *counters(void)
-{
-	return net_tcp_counters_get(tcp);
-}
-
-static uint64_t now_ms(void)
-{
-	return uv_hrtime() / 1000000u;
-}
-
-/* Run the loop for about @p ms. */
-static void pump(unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	do {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	} while (now_ms() < end);
-}
-
-/* Run the loop until @p fd is readable (data or EOF); false after @p ms. */
-static bool pump_readable(int fd, unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	do {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		struct pollfd p = {fd, POLLIN, 0};
-		if (poll(&p, 1, 1) > 0) {
-			return true;
-		}
-	} while (now_ms() < end);
-	return false;
+	});
 }
 
 /* A client from @p source (NULL: 127.0.0.1), connected and accepted. */
 static int client(const char *source)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
+	int fd = tcp_fixture_socket(0);
 	if (source != NULL) {
 		struct sockaddr_in from = {.sin_family = AF_INET};
 		inet_pton(AF_INET, source, &from.sin_addr);
 		cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
 	}
-	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
-	uint64_t accepted = counters()->accepted;
-	for (int i = 0; i < 2000 && counters()->accepted == accepted; i++) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
-	cr_assert_eq(counters()->accepted, accepted + 1, "the server accepted it");
-	return fd;
-}
-
-static void say(int fd, const char *text)
-{
-	cr_assert_eq(send(fd, text, strlen(text), 0), (ssize_t)strlen(text));
+	return tcp_fixture_accepted(fd);
 }
 
 /* Read until @p want bytes or EOF; returns the bytes read, NUL-terminated. */
@@ -543,10 +463,7 @@ Test(tcp, expired_may_keep_a_connection)
 /* A client with a small receive buffer that does not read. */
 static int slow_client(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int small = 4096;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
+	int fd = tcp_fixture_connect(tcp_fixture_socket(4096), &addr);
 	pump(20);
 	return fd;
 }
@@ -687,21 +604,12 @@ Test(tcp, a_failed_bind_names_the_address_and_stops_cleanly)
  * accepted by the server. */
 static int client_unaccepted(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
-	return fd;
+	return tcp_fixture_connect(tcp_fixture_socket(0), &addr);
 }
 
-/* Run the loop until @p want connections were accepted; false after @p ms. */
-static bool pump_accepted(uint64_t want, unsigned ms)
+static bool one_closed(void)
 {
-	uint64_t end = now_ms() + ms;
-	do {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	} while (counters()->accepted < want && now_ms() < end);
-	return counters()->accepted >= want;
+	return n.closed_total >= 1;
 }
 
 /* The connection's own allocation fails: it is not served then, but the
@@ -788,23 +696,30 @@ Test(tcp, a_send_that_cannot_queue_closes_the_connection)
 
 /* A graceful close waits for its answer to be written, but no longer than
  * the idle time: a client that never reads is then closed as timed out. */
-Test(tcp, a_graceful_close_to_a_client_that_never_reads_times_out)
+/* @p lines said by a client that never reads to a server whose idle time
+ * is 300 ms: its connection is closed once, as timed out, and counted
+ * once. The ms from the saying to the close. */
+static uint64_t timed_out_after(const char *lines)
 {
 	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
 	int a = client(NULL);
 	uint64_t t0 = now_ms();
-	say(a, "BIG\nBYE\n");
-	for (int i = 0; i < 3000 && n.closed_total == 0; i++) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
+	say(a, lines);
+	pump_until(one_closed, 3000);
 	uint64_t took = now_ms() - t0;
 	cr_assert_eq(n.closed_total, 1);
 	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1, "closed as timed out");
-	cr_expect_eq(n.lines, 2, "BIG and BYE were read");
-	cr_expect_eq(counters()->timed_out, 1);
-	cr_expect_geq(took, 290, "not before the idle time: %llu ms", (unsigned long long)took);
+	cr_expect_eq(counters()->timed_out, 1, "one connection counted %llu times",
+			(unsigned long long)counters()->timed_out);
 	close(a);
+	return took;
+}
+
+Test(tcp, a_graceful_close_to_a_client_that_never_reads_times_out)
+{
+	uint64_t took = timed_out_after("BIG\nBYE\n");
+	cr_expect_eq(n.lines, 2, "BIG and BYE were read");
+	cr_expect_geq(took, 290, "not before the idle time: %llu ms", (unsigned long long)took);
 }
 
 /* The deadline's callback answers and closes gracefully while earlier
@@ -812,25 +727,12 @@ Test(tcp, a_graceful_close_to_a_client_that_never_reads_times_out)
  * connection is closed once. */
 Test(tcp, an_answer_at_the_deadline_is_bounded_by_the_idle_time_too)
 {
-	start((struct net_tcp_limits){100, 100, 300, UINT64_MAX}, NET_TCP_OVERFLOW_CLOSE, false);
-	int a = client(NULL);
-	uint64_t t0 = now_ms();
-	say(a, "BIG\nLATE\n");
-	for (int i = 0; i < 3000 && n.closed_total == 0; i++) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
-	uint64_t took = now_ms() - t0;
-	cr_assert_eq(n.closed_total, 1);
+	/* One connection, one timeout (timed_out_after() checks it): the
+	 * deadline that answered counts it, the answer's write timing out does
+	 * not count it again (it once did: docs/testing.md, "Found on the way"). */
+	uint64_t took = timed_out_after("BIG\nLATE\n");
 	cr_expect_eq(n.expired, 1);
-	cr_expect_eq(n.closed[NET_TCP_CLOSE_TIMEOUT], 1);
 	cr_expect_geq(took, 590, "two idle times: %llu ms", (unsigned long long)took);
-	/* One connection, one timeout: the deadline that answered counts it,
-	 * the answer's write timing out does not count it again (it once did:
-	 * docs/testing.md, "Found on the way"). */
-	cr_expect_eq(counters()->timed_out, 1, "one connection counted %llu times",
-			(unsigned long long)counters()->timed_out);
-	close(a);
 }
 
 /* ---- starting and walking the set --------------------------------------------- */
@@ -854,10 +756,8 @@ static struct net_tcp_config config_at(struct sockaddr_storage *a, void (*stoppe
  * set to stop, one line naming it); the next start works. */
 Test(tcp, a_listener_set_without_memory_is_refused_whole)
 {
-	struct sockaddr_storage a = {0};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&a;
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct sockaddr_storage a;
+	tcp_fixture_loopback(&a);
 	const struct net_tcp_config cfg = config_at(&a, line_stopped);
 	for (size_t k = 1; k <= 2; k++) {
 		struct net_tcp *t = NULL;

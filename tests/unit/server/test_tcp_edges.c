@@ -26,9 +26,7 @@
 #include "allocfail.h"
 #include "common/error.h"
 #include "server/net/tcp.h"
-
-#define BIG_BYTES (4u << 20)
-#define BIG_CHUNK (64u << 10)
+#include "tcp_fixture.h"
 
 struct edge_conn {
 	size_t len;
@@ -42,11 +40,6 @@ static struct {
 	int stopped;
 	bool refuse_open;
 } n;
-
-static uv_loop_t loop;
-static struct net_tcp *tcp;
-static struct sockaddr_storage addr;
-static char *big;
 
 static int edge_opened(struct net_tcp_conn *c)
 {
@@ -111,16 +104,7 @@ static void edge_read(struct net_tcp_conn *c, const char *data, size_t len)
 	(void)data;
 	struct edge_conn *ec = net_tcp_conn_data(c);
 	ec->len += len;
-	size_t off = 0;
-	char *nl;
-	while (!net_tcp_conn_closing(c) && !net_tcp_conn_backlogged(c) &&
-			(nl = memchr(ec->buf + off, '\n', ec->len - off)) != NULL) {
-		size_t l = (size_t)(nl - (ec->buf + off));
-		edge_serve(c, ec->buf + off, l);
-		off += l + 1;
-	}
-	memmove(ec->buf, ec->buf + off, ec->len - off);
-	ec->len -= off;
+	tcp_fixture_lines(c, ec->buf, &ec->len, edge_serve);
 }
 
 static void edge_closed(struct net_tcp_conn *c, enum net_tcp_close_reason why)
@@ -148,9 +132,7 @@ static const struct net_tcp_ops edge_ops = {
 static void setup(void)
 {
 	memset(&n, 0, sizeof(n));
-	cr_assert_eq(uv_loop_init(&loop), 0);
-	big = calloc(1, BIG_CHUNK);
-	cr_assert_not_null(big);
+	tcp_fixture_init();
 }
 
 static void teardown(void)
@@ -161,23 +143,16 @@ static void teardown(void)
 	net_tcp_stop(NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	cr_expect_eq(n.stopped, 1, "stopped runs once");
-	cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
-	free(big);
+	tcp_fixture_fini();
 }
 
 TestSuite(tcp_edges, .init = setup, .fini = teardown);
 
 static void start(struct net_tcp_limits lim, enum net_tcp_overflow overflow, uint32_t linger_ms)
 {
-	memset(&addr, 0, sizeof(addr));
-	struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	const struct net_tcp_config cfg = {
+	tcp_fixture_start((struct net_tcp_config){
 			.name = "edge",
 			.note = "(test)",
-			.addrs = &addr,
-			.naddrs = 1,
 			.backlog = 16,
 			.limits = lim,
 			.overflow = overflow,
@@ -186,46 +161,7 @@ static void start(struct net_tcp_limits lim, enum net_tcp_overflow overflow, uin
 			.ops = &edge_ops,
 			.user = &n,
 			.stopped = edge_stopped,
-	};
-	char err[256];
-	cr_assert_eq(net_tcp_start(&loop, &cfg, &tcp, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(net_tcp_address(tcp, 0, &addr), 0);
-}
-
-static const struct net_tcp_limits roomy = {100, 100, 5000, UINT64_MAX};
-
-static const struct net_tcp_counters *counters(void)
-{
-	return net_tcp_counters_get(tcp);
-}
-
-static uint64_t now_ms(void)
-{
-	return uv_hrtime() / 1000000u;
-}
-
-/* Run the loop until @p done() or @p ms passed; its last answer. */
-static bool pump_until(bool (*done)(void), unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	while (!done() && now_ms() < end) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
-	return done();
-}
-
-static bool pump_readable(int fd, unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	do {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		struct pollfd p = {fd, POLLIN, 0};
-		if (poll(&p, 1, 1) > 0) {
-			return true;
-		}
-	} while (now_ms() < end);
-	return false;
+	});
 }
 
 static bool paused(void)
@@ -238,31 +174,11 @@ static bool one_closed(void)
 	return n.closed_total >= 1;
 }
 
-static uint64_t accepted_want;
-
-static bool accepted_enough(void)
-{
-	return counters()->accepted >= accepted_want;
-}
-
 /* A client, connected and accepted; @p rcvbuf > 0 shrinks its receive
  * buffer first (a slow reader). */
 static int client(int rcvbuf)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	if (rcvbuf > 0) {
-		cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-	}
-	cr_assert_eq(connect(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)), 0);
-	accepted_want = counters()->accepted + 1;
-	cr_assert(pump_until(accepted_enough, 3000), "the server accepted it");
-	return fd;
-}
-
-static void say(int fd, const char *text)
-{
-	cr_assert_eq(send(fd, text, strlen(text), 0), (ssize_t)strlen(text));
+	return tcp_fixture_accepted(tcp_fixture_socket(rcvbuf));
 }
 
 /* Close @p fd with a reset (SO_LINGER 0) instead of a FIN. */
@@ -494,10 +410,7 @@ static struct sockaddr_storage addrs2[2];
 static void start2(void)
 {
 	for (int k = 0; k < 2; k++) {
-		memset(&addrs2[k], 0, sizeof(addrs2[k]));
-		struct sockaddr_in *sin = (struct sockaddr_in *)&addrs2[k];
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		tcp_fixture_loopback(&addrs2[k]);
 	}
 	const struct net_tcp_config cfg = {
 			.name = "two",
@@ -520,15 +433,17 @@ static void start2(void)
 
 static int connect_to(const struct sockaddr_storage *a)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (const struct sockaddr *)a, sizeof(struct sockaddr_in)), 0);
-	return fd;
+	return tcp_fixture_connect(tcp_fixture_socket(0), a);
 }
 
 static bool two_opened(void)
 {
 	return n.opened == 2;
+}
+
+static bool two_closed(void)
+{
+	return n.closed_total >= 2;
 }
 
 Test(tcp_edges, accepts_without_memory_on_two_listeners_are_both_retried)
@@ -538,11 +453,7 @@ Test(tcp_edges, accepts_without_memory_on_two_listeners_are_both_retried)
 	int a = connect_to(&addrs2[0]);
 	int b = connect_to(&addrs2[1]);
 	/* Both listeners meet the failure; one retry timer serves them. */
-	uint64_t end = now_ms() + 200;
-	while (now_ms() < end) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
+	pump(200);
 	bool struck = allocfail_struck();
 	allocfail_disarm();
 	cr_expect(struck);
@@ -551,11 +462,7 @@ Test(tcp_edges, accepts_without_memory_on_two_listeners_are_both_retried)
 	cr_expect_eq(counters()->accepted, 2);
 	close(a);
 	close(b);
-	uint64_t end2 = now_ms() + 3000;
-	while (n.closed_total < 2 && now_ms() < end2) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
+	pump_until(two_closed, 3000);
 	cr_expect_eq(n.closed[NET_TCP_CLOSE_EOF], 2);
 }
 
@@ -564,11 +471,7 @@ Test(tcp_edges, a_stop_while_an_accept_waits_for_memory_ends_cleanly)
 	start2();
 	allocfail_arm_from(1);
 	int a = connect_to(&addrs2[0]);
-	uint64_t end = now_ms() + 100;
-	while (now_ms() < end) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		poll(NULL, 0, 1);
-	}
+	pump(100);
 	bool struck = allocfail_struck();
 	allocfail_disarm();
 	cr_expect(struck);
