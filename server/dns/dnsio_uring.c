@@ -446,7 +446,10 @@ static bool drain(struct dns_worker *w, struct dns_uring *u)
 /* The worker's sockets as the ring's registered files, and the ring's own
  * fd registered with the worker's thread: a request then takes no
  * reference on its socket's file, nor io_uring_enter() on the ring's. Both
- * are optional: without them the requests name the fds. */
+ * are optional: without them the requests name the fds. The files go
+ * through syscall(2), as enabling the ring does, where the tests' fault
+ * shim reaches them (liburing's wrappers are system call instructions of
+ * their own). */
 static void files_register(struct dns_worker *w, struct dns_uring *u)
 {
 	int fds[DNSIO_LISTEN_MAX];
@@ -454,7 +457,9 @@ static void files_register(struct dns_worker *w, struct dns_uring *u)
 	for (size_t k = 0; k < n; k++) {
 		fds[k] = dnsio_worker_sock(w, k)->fd;
 	}
-	u->fixed = n == w->io->nudp && io_uring_register_files(&u->ring, fds, (unsigned)n) == 0;
+	u->fixed = n == w->io->nudp &&
+		   syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_FILES, fds,
+				   (unsigned)n) == 0;
 	(void)io_uring_register_ring_fd(&u->ring);
 }
 
@@ -528,7 +533,8 @@ void dnsio_uring_run(struct dns_worker *w)
 		/* The ring holds its own references to the sockets: a worker that
 		 * stops closes them (dnsio.c), and until the ring lets go too the
 		 * kernel would keep handing them their share of the flows. */
-		(void)io_uring_unregister_files(&u->ring);
+		(void)syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_UNREGISTER_FILES,
+				NULL, 0u);
 		u->fixed = false;
 	}
 }

@@ -515,6 +515,33 @@ Test(dnsio_faults, a_worker_that_stops_loses_no_queries)
 			"dns: io_uring worker cannot start: Input/output error");
 }
 
+/* Sockets the ring cannot take as registered files (the second
+ * io_uring_register of a lone worker, after enabling its ring) are named by
+ * their descriptors: the worker answers on a loopback address (sends with
+ * an address) and on a wildcard one (sendmsg with the packet-info back),
+ * and when told to stop it has nothing to unregister. */
+Test(dnsio_faults, sockets_the_ring_cannot_register_are_used_by_fd)
+{
+	if (dnsio_uring_probe() != 0) {
+		return;
+	}
+	static const char *hosts[] = {"127.0.0.1", "0.0.0.0"};
+	for (size_t h = 0; h < 2; h++) {
+		env_init(hosts[h]);
+		fault_set("io_uring_register", NULL, 2, EIO);
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(1, DNSIO_IO_URING, &d, err, sizeof(err)), 0, "%s", err);
+		unsigned long one = 1;
+		cr_assert(wait_for(struck_cond, &one, 5000), "%s: the registration never failed",
+				hosts[h]);
+		fault_set("", NULL, 0, EIO);
+		cr_expect_eq(ask_each(4), 4, "%s: answered through the descriptors", hosts[h]);
+		finish(d);
+		cr_expect_not(logged("io_uring worker"), "%s: nothing to say about it", hosts[h]);
+	}
+}
+
 /* ---- NOTIFY ----------------------------------------------------------------- */
 
 static struct notify *notify_make(const char *target)
