@@ -544,7 +544,7 @@ def main():
             ratio = max(r["rosterd"]) / max(r["nsd"])
             print(f"{mix:<5}{'ratio':<9}{ratio:>11.2f}x"
                   f"{'':>9}{pct(lat['rosterd'], .99) / pct(lat['nsd'], .99):>8.2f}x")
-        for line in cost_table(sorted({0, 1, rd_threads}), [nsd_count]):
+        for line in cost_table(sorted({0, 1, rd_threads}), [1, 2]):
             print(line)
         for line in callgrind_line([rd_threads]):
             print(line)
