@@ -2,20 +2,11 @@
 
 #include <stdio.h>
 
+#include "common/hash.h"
+
 uint32_t rs_ring_hash(const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return (uint32_t)(h >> 32);
+	return (uint32_t)(rs_hash64(data, len) >> 32);
 }
 
 uint32_t rs_ring_token(const char *host, uint16_t port, unsigned vnode)

@@ -15,7 +15,8 @@
  *   token = h64 >> 32                 (the upper 32 bits)
  *
  * FNV-1a alone mixes its last input bytes poorly into the upper bits; the
- * finaliser fixes that at the cost of three multiplications.
+ * finaliser fixes that at the cost of three multiplications. The token is
+ * rs_hash64() >> 32 (common/hash.h), the one implementation of both steps.
  *
  * Every instance owns RS_RING_VNODES points; point i of an instance has the
  * token of the text "<host>:<port>#<i>", host in canonical form (lower case,

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/hash.h"
 
 static const char SOA_MARK[] = "\n@\tIN\tSOA\t";
 static const char DEPLOY_MARK[] = "_deploy\tIN\tTXT\t";
@@ -156,12 +157,7 @@ bool zg_prev_same(const struct zg_prev *p, const struct rs_buf *head, const stru
  * a count shown to operators. */
 static uint64_t line_hash(const char *p, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return rs_fnv1a64(RS_FNV1A64_BASIS, p, n);
 }
 
 static int u64_cmp(const void *a, const void *b)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 
 /* Below this many RRs a weighted order is drawn position by position
  * (O(n^2) additions, no logarithms): cheaper for the common small sets. */
@@ -143,15 +144,14 @@ static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_
 	if (!a->stable || c->addr == NULL) {
 		return pick_fit(a, p, room, &a->rng);
 	}
-	uint64_t seed = stable_seed(p);
 	const uint8_t *b = (const uint8_t *)c->addr;
 	/* the address bytes only: a new connection has a new port */
 	size_t from = c->addr->sa_family == AF_INET6 ? offsetof(struct sockaddr_in6, sin6_addr)
 						     : offsetof(struct sockaddr_in, sin_addr);
-	size_t to = c->addr->sa_family == AF_INET6 ? from + 16 : from + 4;
-	for (size_t i = from; i < to; i++) {
-		seed = (seed ^ b[i]) * 0x100000001b3u;
-	}
+	size_t len = c->addr->sa_family == AF_INET6 ? 16 : 4;
+	/* FNV-1a from the revision's seed, no finaliser: the subset a client
+	 * sees depends on it, so it stays as it was. */
+	uint64_t seed = rs_fnv1a64(stable_seed(p), b + from, len);
 	return pick_fit(a, p, room, &seed);
 }
 

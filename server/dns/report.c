@@ -12,6 +12,7 @@
 
 #include "common/addr.h"
 #include "common/error.h"
+#include "common/hash.h"
 
 void report_init(struct report *r, uint32_t rate)
 {
@@ -46,11 +47,8 @@ static bool admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
 	}
 	uint8_t p[8];
 	prefix_of(src, p);
-	uint64_t h = 0xcbf29ce484222325u;
-	for (int i = 0; i < 8; i++) {
-		h = (h ^ p[i]) * 0x100000001b3u;
-	}
-	struct report_bucket *b = &r->buckets[(h ^ (h >> 29)) % REPORT_LIMIT_SLOTS];
+	/* Only a slot in this table: the value never leaves the process. */
+	struct report_bucket *b = &r->buckets[rs_hash64(p, sizeof(p)) % REPORT_LIMIT_SLOTS];
 	if (memcmp(b->prefix, p, 8) != 0 || b->last_ms == 0) {
 		memcpy(b->prefix, p, 8);
 		b->tokens = r->rate;

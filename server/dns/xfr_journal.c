@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 
 void xfr_journal_init(struct xfr_journal *j, size_t max_bytes)
 {
@@ -126,19 +127,10 @@ static size_t key_len(const uint8_t *r)
 	return 3 + xfr_rec_owner_len(r) + xfr_rec_body_len(r);
 }
 
-static uint64_t key_hash(const uint8_t *r, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ r[i]) * 0x100000001b3u;
-	}
-	return h;
-}
-
 static struct slot *slot_find(struct rrset_hash *t, const uint8_t *r)
 {
 	size_t n = key_len(r);
-	for (size_t i = key_hash(r, n) & t->mask;; i = (i + 1) & t->mask) {
+	for (size_t i = rs_hash64(r, n) & t->mask;; i = (i + 1) & t->mask) {
 		struct slot *s = &t->s[i];
 		if (s->state == SLOT_EMPTY || (key_len(s->rec) == n && memcmp(s->rec, r, n) == 0)) {
 			if (s->state == SLOT_EMPTY) {

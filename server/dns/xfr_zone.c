@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/wire.h"
 #include "server/dns/answer_internal.h"
 #include "server/registry/store.h"
@@ -51,13 +52,12 @@ struct body {
 
 /* ---- the table ------------------------------------------------------------- */
 
+/* The bucket of an RRset. Kept as it was (FNV-1a seeded with the type, no
+ * finaliser) although only a table index: xfr_zone_foreach() walks the
+ * buckets in order, so it decides the order of RRsets in an AXFR. */
 static uint64_t rrset_hash(const uint8_t *owner, size_t len, uint16_t type)
 {
-	uint64_t h = 0xcbf29ce484222325u ^ type;
-	for (size_t i = 0; i < len; i++) {
-		h = (h ^ owner[i]) * 0x100000001b3u;
-	}
-	return h;
+	return rs_fnv1a64(RS_FNV1A64_BASIS ^ type, owner, len);
 }
 
 static struct xfr_rrset **rrset_slot(
@@ -256,13 +256,9 @@ static long subset_pick(const struct answer_prep *p, size_t room, struct body *v
 	}
 	for (uint32_t i = 0; i < p->n; i++) {
 		const uint8_t *b = (const uint8_t *)p->data.data + p->rr[i].off;
-		uint64_t h = 0xcbf29ce484222325u; /* FNV-1a, then a 64-bit finaliser */
-		for (size_t j = 0; j < p->rr[i].len; j++) {
-			h = (h ^ b[j]) * 0x100000001b3u;
-		}
-		h ^= h >> 33;
-		h *= 0xff51afd7ed558ccdu;
-		h ^= h >> 33;
+		/* FNV-1a, then half of fmix64: every secondary gets this subset,
+		 * so the values must not change (common/hash.h). */
+		uint64_t h = rs_fmix64_half(rs_fnv1a64(RS_FNV1A64_BASIS, b, p->rr[i].len));
 		double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
 		k[i] = (struct keyed){-log(u) / p->rr[i].weight, i};
 	}
