@@ -463,7 +463,8 @@ def main():
             for rd in rds.values():
                 rd.stop()
             head = (f"{'server':<26}{'qps':>7}{'user':>8}{'sys':>8}{'cpu':>8}{'calls':>9}"
-                    f"{'cswch':>8}  (per query: CPU us, system calls, context switches; SRV mix, "
+                    f"{'cswch':>8}  (per query: CPU us, its user/sys split rough (the kernel's 4 ms "
+                    f"ticks), system calls, context switches; SRV mix, "
                     f"{args.cost_seconds} s per rate, median of {args.cost_rounds} rounds)")
             return [head] + rows
 
