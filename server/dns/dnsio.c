@@ -157,6 +157,28 @@ static bool addr_is_wildcard(const struct sockaddr *sa)
 
 /* Open and bind a UDP socket to listen address @p sa; with @p reuseport,
  * one of a group that shares it (SO_REUSEPORT). */
+/* How long a UDP address in use is waited for at start: the kernel lets go
+ * of the sockets of a process's io_uring rings only after the process has
+ * gone (in a worker of its own: about 35 ms here, after an exit or a
+ * kill -9 alike), so a rosterd restarted at once would find its own
+ * predecessor's port still bound. A port another server holds is still
+ * "address in use", a second later. */
+#define BIND_WAIT_MS 1000
+
+static int udp_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	for (int waited = 0;; waited += 10) {
+		if (bind(fd, sa, len) == 0) {
+			return 0;
+		}
+		if (errno != EADDRINUSE || waited >= BIND_WAIT_MS) {
+			return -errno;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int udp_socket_open(const struct sockaddr *sa, bool reuseport, struct udp_sock *us)
 {
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -194,10 +216,10 @@ static int udp_socket_open(const struct sockaddr *sa, bool reuseport, struct udp
 	}
 	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						  : sizeof(struct sockaddr_in);
-	if (bind(fd, sa, len) != 0) {
-		int e = -errno;
+	int rc = udp_bind(fd, sa, len);
+	if (rc != 0) {
 		close(fd);
-		return e;
+		return rc;
 	}
 	us->fd = fd;
 	return 0;

@@ -304,7 +304,7 @@ Test(dnsio_faults, failed_sockets_and_threads_refuse_the_start)
 			 * it, then the bind (the probe's, the first socket's, its). */
 			{"127.0.0.1", 2, DNSIO_IO_MMSG, "getsockname", "udp4", 0, ENOBUFS,
 					"cannot start 2 worker threads (mmsg)"},
-			{"127.0.0.1", 2, DNSIO_IO_MMSG, "bind", "udp4", 3, EADDRINUSE,
+			{"127.0.0.1", 2, DNSIO_IO_MMSG, "bind", "udp4", 3, EACCES,
 					"cannot start 2 worker threads (mmsg)"},
 			/* The first worker runs, the second does not start: the first
 			 * is stopped and joined. */
@@ -313,6 +313,32 @@ Test(dnsio_faults, failed_sockets_and_threads_refuse_the_start)
 	};
 	for (size_t k = 0; k < sizeof(faults) / sizeof(faults[0]); k++) {
 		start_fault_run(&faults[k]);
+	}
+}
+
+/* An address in use for a moment (a predecessor's io_uring sockets, which
+ * the kernel lets go of after the process has gone) is waited for: the
+ * first bind of the main loop's socket, or a second worker's own socket,
+ * refused once, and the start goes on and answers. (Refused for good, it
+ * is "address in use" a second later: failed_sockets_and_threads_...) */
+Test(dnsio_faults, an_address_in_use_for_a_moment_is_waited_for)
+{
+	static const struct {
+		uint32_t threads;
+		unsigned long nth;
+	} cases[] = {{0, 1}, {1, 1}, {2, 3}};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		env_init("127.0.0.1");
+		fault_set("bind", "udp4", cases[k].nth, EADDRINUSE);
+		struct dnsio *d;
+		char err[256] = "";
+		int rc = start(cases[k].threads, DNSIO_IO_MMSG, &d, err, sizeof(err));
+		unsigned long struck = fault_struck();
+		fault_set("", NULL, 0, EIO);
+		cr_assert_eq(rc, 0, "%u threads: %s", cases[k].threads, err);
+		cr_expect_eq(struck, 1, "%u threads: the bind was refused once", cases[k].threads);
+		cr_expect(ask_one(2000), "%u threads: not answered", cases[k].threads);
+		finish(d);
 	}
 }
 
