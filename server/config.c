@@ -197,6 +197,7 @@ void config_defaults(struct server_config *cfg)
 	cfg->ttl = 5;
 	cfg->negative_ttl = 5;
 	cfg->udp_max = 1232;
+	cfg->dns_threads = 1; /* docs/dns.md "Threads": why one worker */
 	cfg->dns_tcp_idle_ms = 10000;
 	cfg->dns_tcp_max_conns = 1000;
 	cfg->dns_tcp_max_per_source = 100;

@@ -63,7 +63,7 @@ struct server_config {
 	bool dns_cookies_off;            /**< --no-dns-cookies */
 	char dns_cookie_secret[4096];    /**< "": <data_dir>/dns-cookie-secret */
 	uint32_t dns_tcp_max_per_source; /**< per IPv4 /32 or IPv6 /64; default 100 */
-	uint32_t dns_threads;            /**< UDP worker threads; 0 (default): the main loop */
+	uint32_t dns_threads;            /**< UDP worker threads (default 1); 0: the main loop */
 	int dns_io;                      /**< enum dnsio_io: the workers' UDP I/O (--dns-io) */
 	uint32_t report_rate;            /**< reports per second per /24 or /56; default 50 */
 	uint64_t report_log_max;         /**< bytes of report log; default 16 MiB */

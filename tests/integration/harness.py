@@ -267,12 +267,16 @@ class ApiClient:
 
 
 def dns_io_args(extra):
-    """ROSTER_DNS_IO=uring|mmsg (the DNS tests' second and third runs, see
+    """ROSTER_DNS_IO=uring|mmsg|main (the DNS tests' further runs, see
     meson.build): rosterd's UDP workers use that I/O path, forced, with one
-    worker when the test asked for none (the path is the workers')."""
+    worker when the test asked for none (the path is the workers'); main
+    answers UDP on the main loop (--dns-threads 0) where the test did not
+    choose."""
     io = os.environ.get("ROSTER_DNS_IO")
     if not io:
         return []
+    if io == "main":
+        return [] if "--dns-threads" in extra else ["--dns-threads", "0"]
     return ["--dns-io", io] + ([] if "--dns-threads" in extra else ["--dns-threads", "1"])
 
 
