@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "common/ring.h"
+#include "common/hash.h"
 #include "server/api/convert.h"
 
 typedef Roster__V1__Response Response;
@@ -164,7 +164,7 @@ uint64_t api_op_token_tag(const struct op *o)
 	if (o->ctx->tokens == NULL || t == NULL) {
 		return 0;
 	}
-	return (uint64_t)rs_ring_hash(t->name, strlen(t->name)) << 1 | 1;
+	return rs_hash64(t->name, strlen(t->name)) | 1;
 }
 
 /*
