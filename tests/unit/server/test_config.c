@@ -37,6 +37,10 @@ Test(config, defaults_and_derived_fields)
 	cr_expect_eq(cfg.dns.n, 1);
 	cr_expect_eq(cfg.api.n, 1);
 	cr_expect_str_eq(cfg.data_dir, "./roster-data");
+	cr_expect_eq(cfg.dns_threads, 1, "UDP on one worker thread by default");
+	cr_assert_eq(parse(&cfg, "--site a --domain b --dns-threads 0", err, sizeof(err)), 0, "%s",
+			err);
+	cr_expect_eq(cfg.dns_threads, 0, "--dns-threads 0: the main loop");
 }
 
 Test(config, connection_caps_defaults_and_flags)
