@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/rseq.h"
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
 #include "server/dns/refusal.h"
@@ -390,6 +391,13 @@ static void worker_epoll_run(struct dns_worker *w)
 static void *worker_main(void *arg)
 {
 	struct dns_worker *w = arg;
+	/* A worker sleeps and wakes about once per two queries at moderate
+	 * rates; each wake-up would pay the kernel's update of glibc's rseq
+	 * area (common/rseq.h), about 4 % of the worker's CPU. */
+	int rc = rs_rseq_unregister();
+	if (rc < 0) {
+		rs_log_debug("dns: a worker keeps its rseq registration: %s", strerror(-rc));
+	}
 	if (w->uring != NULL) {
 		dnsio_uring_run(w);
 	} else {

@@ -134,6 +134,9 @@ struct dns_uring {
 	unsigned qhead, nq;
 	uint16_t free[SEND_SLOTS];
 	int nfree;
+	/* Slots whose sends are queued and not yet taken by the kernel. */
+	uint16_t queued[SEND_SLOTS];
+	int nqueued;
 	uint8_t scratch[UDP_OUT_MAX]; /* an answer with no slot to go in */
 	struct uring_send send[SEND_SLOTS];
 };
@@ -223,11 +226,26 @@ int dnsio_uring_probe(void)
 	return rc;
 }
 
+/* After a submission: once the kernel has taken every queued request, the
+ * queued sends are done (MSG_DONTWAIT: a send completes as it is issued,
+ * never later; only a failure posts a completion, IOSQE_CQE_SKIP_SUCCESS)
+ * and their slots free. A submission that left requests behind frees none:
+ * a later one that takes them all frees them together. */
+static void sends_settle(struct dns_uring *u)
+{
+	if (io_uring_sq_ready(&u->ring) == 0) {
+		while (u->nqueued > 0) {
+			u->free[u->nfree++] = u->queued[--u->nqueued];
+		}
+	}
+}
+
 static int sqe_get(struct dns_uring *u, struct io_uring_sqe **out)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	if (sqe == NULL) {
 		io_uring_submit(&u->ring); /* full: send what is queued first */
+		sends_settle(u);
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	*out = sqe;
@@ -311,10 +329,13 @@ static void send_queue(struct dns_uring *u, const struct udp_sock *us, int s,
 	} else {
 		io_uring_prep_sendmsg(sqe, fd, &m->msg, MSG_DONTWAIT);
 	}
+	/* A send that succeeds posts no completion: nothing to reap for it. */
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	if (u->fixed) {
 		sqe->flags |= IOSQE_FIXED_FILE;
 	}
 	io_uring_sqe_set_data64(sqe, TAG(TAG_SEND, s));
+	u->queued[u->nqueued++] = (uint16_t)s;
 }
 
 /* Answer the oldest @p n queries waiting in @p u, queue the replies, hand
@@ -405,10 +426,7 @@ static bool reap(struct dns_uring *u, struct dnsio_counters *ctr)
 			return false;
 		}
 		if (kind == TAG_SEND) {
-			u->free[u->nfree++] = (uint16_t)cqe->user_data;
-			if (cqe->res < 0) {
-				ctr->udp_send_dropped++;
-			}
+			ctr->udp_send_dropped++; /* only a failed send completes */
 		} else if (kind == TAG_RECV) {
 			recv_done(u, cqe);
 		}
@@ -430,6 +448,7 @@ static bool drain(struct dns_worker *w, struct dns_uring *u)
 			/* This batch's replies now: their completions free the
 			 * slots the next batch needs. */
 			io_uring_submit(&u->ring);
+			sends_settle(u);
 			if (!reap(u, &w->counters)) {
 				return false;
 			}
@@ -495,13 +514,9 @@ static int uring_arm(struct dns_worker *w, struct dns_uring *u)
 static void uring_loop(struct dns_worker *w, struct dns_uring *u)
 {
 	for (;;) {
-		/* Submits the replies queued by the last batch and waits for
-		 * their completions and one more: the sends complete as they are
-		 * submitted (MSG_DONTWAIT), so waiting for them alone would
-		 * return at once and cost a second io_uring_enter() per wake-up;
-		 * this sleeps until the next datagram. */
-		unsigned inflight = (unsigned)(SEND_SLOTS - u->nfree);
-		/* A receive that could not be re-armed (no submission entry: the
+		/* Submits the replies queued by the last batch (they are sent
+		 * before the call returns) and sleeps until the next datagram. A
+		 * receive that could not be re-armed (no submission entry: the
 		 * queue was full and io_uring_submit() failed) is retried after
 		 * this wait, which must then not wait for a datagram: none would
 		 * come, and the worker would sleep while its socket fills. */
@@ -509,7 +524,8 @@ static void uring_loop(struct dns_worker *w, struct dns_uring *u)
 		for (size_t k = 0; k < w->io->nudp; k++) {
 			armed = armed && !u->rearm[k];
 		}
-		int rc = io_uring_submit_and_wait(&u->ring, inflight + (armed ? 1u : 0u));
+		int rc = io_uring_submit_and_wait(&u->ring, armed ? 1u : 0u);
+		sends_settle(u);
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
 			rs_log_error("dns: io_uring worker: %s; it stops", strerror(-rc));
 			return;
