@@ -6,10 +6,8 @@
 #include "server/api/ops_internal.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "common/error.h"
-#include "common/hash.h"
 #include "server/api/convert.h"
 
 typedef Roster__V1__Response Response;
@@ -155,16 +153,15 @@ bool api_op_owner_ok(struct op *o, const struct store_key *key, uint64_t lease)
 	return false;
 }
 
-/* The owner tag of a lease opened with this connection's token: a hash of
- * the token's name (names outlive a reload of the token file); 0 with an
- * open API, never 0 otherwise. */
+/* The owner tag of a lease opened with this connection's token (struct
+ * api_token's tag); 0 with an open API, never 0 otherwise. */
 uint64_t api_op_token_tag(const struct op *o)
 {
 	const struct api_token *t = o->ctx->token;
 	if (o->ctx->tokens == NULL || t == NULL) {
 		return 0;
 	}
-	return rs_hash64(t->name, strlen(t->name)) | 1;
+	return t->tag;
 }
 
 /*

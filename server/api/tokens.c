@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/name.h"
 
 /* A token file larger than this is a mistake, not a fleet's tokens. */
@@ -247,6 +248,7 @@ static int parse_line(struct api_token *tok, const char *line, size_t len, char 
 	}
 	memcpy(tok->name, f[0], fl[0]);
 	tok->name[fl[0]] = '\0';
+	tok->tag = rs_hash64(tok->name, fl[0]) | 1;
 	rc = parse_digest(tok, f[1], fl[1], err, errsz);
 	const char *s = f[2], *end = f[2] + fl[2];
 	while (rc == 0) {

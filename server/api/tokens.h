@@ -46,6 +46,9 @@ enum api_token_scope {
 /** One line of the file. */
 struct api_token {
 	char name[API_TOKEN_NAME_MAX + 1];
+	/** Owner tag of the leases opened with it: a hash of the name (names
+	 * outlive a reload of the file), never 0 (0 is "no owner"). */
+	uint64_t tag;
 	uint8_t digest[API_TOKEN_DIGEST]; /**< SHA-256 of the token */
 	unsigned scopes;                  /**< enum api_token_scope bits */
 	char **globs;                     /**< the write:<glob> patterns, lower case */

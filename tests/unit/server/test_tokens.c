@@ -108,6 +108,27 @@ Test(tokens, a_good_file_parses_and_tokens_are_found_by_their_hash)
 	api_tokens_free(t);
 }
 
+/* A lease's owner is its token's tag: never 0 (no owner), one per name,
+ * the same for the same name whatever its hash or scopes, so a reloaded
+ * file keeps the leases its tokens opened. */
+Test(tokens, owner_tags_follow_names)
+{
+	struct api_tokens *t = parse_ok("ci sha256:" HEX64 " read\n"
+					"root sha256:" HEX64_OTHER " admin");
+	struct api_tokens *again = parse_ok("root sha256:" HEX64 " read\n"
+					    "ci sha256:" HEX64_OTHER " admin");
+	const struct api_token *ci = lookup(t, "test");
+	const struct api_token *root = lookup(t, "admin-secret");
+	cr_assert(ci != NULL && root != NULL);
+	cr_expect_neq(ci->tag, 0u);
+	cr_expect_neq(root->tag, 0u);
+	cr_expect_neq(ci->tag, root->tag);
+	cr_expect_eq(lookup(again, "admin-secret")->tag, ci->tag, "the name, not the hash");
+	cr_expect_eq(lookup(again, "test")->tag, root->tag);
+	api_tokens_free(t);
+	api_tokens_free(again);
+}
+
 Test(tokens, an_empty_file_is_an_empty_set)
 {
 	struct api_tokens *t = parse_ok("# nobody yet\n");
