@@ -180,6 +180,25 @@ static int udp_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 }
 
+/*
+ * No path MTU discovery on the answers (RFC 9715 R1; NSD and Knot do the
+ * same): a forged ICMP "fragmentation needed" cannot make the kernel cut
+ * our answers into fragments an off-path attacker could replace, and IPv4
+ * answers go without DF. IP_PMTUDISC_OMIT is Linux 3.15; before it, _DONT.
+ * Answers are at most --udp-max octets (1232 unless raised), which fits
+ * IPv6's minimum MTU. Best effort: a socket without it still answers.
+ */
+static void udp_pmtu_off(int fd, int family)
+{
+	int level = family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int name = family == AF_INET6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER;
+	int omit = family == AF_INET6 ? IPV6_PMTUDISC_OMIT : IP_PMTUDISC_OMIT;
+	int dont = family == AF_INET6 ? IPV6_PMTUDISC_DONT : IP_PMTUDISC_DONT;
+	if (setsockopt(fd, level, name, &omit, sizeof(omit)) != 0) {
+		(void)setsockopt(fd, level, name, &dont, sizeof(dont));
+	}
+}
+
 static int udp_socket_open(const struct sockaddr *sa, bool reuseport, struct udp_sock *us)
 {
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -195,6 +214,7 @@ static int udp_socket_open(const struct sockaddr *sa, bool reuseport, struct udp
 		 * it anyway. */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
+	udp_pmtu_off(fd, sa->sa_family);
 	us->pktinfo = addr_is_wildcard(sa);
 	if (us->pktinfo) {
 		int rc = sa->sa_family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO,

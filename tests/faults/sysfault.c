@@ -495,7 +495,9 @@ static const char *opt_name(int level, int name)
 			{SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF"}, {SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF"},
 			{IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO"},
 			{IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO"},
-			{IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"}};
+			{IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"},
+			{IPPROTO_IP, IP_MTU_DISCOVER, "IP_MTU_DISCOVER"},
+			{IPPROTO_IPV6, IPV6_MTU_DISCOVER, "IPV6_MTU_DISCOVER"}};
 	for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
 		if (opts[k].level == level && opts[k].name == name) {
 			return opts[k].text;

@@ -369,6 +369,64 @@ Test(dnsio_faults, worker_ring_that_cannot_be_set_up_refuses_the_start)
 	}
 }
 
+/* ---- path MTU ---------------------------------------------------------------- */
+
+/* The path MTU discovery setting of UDP socket @p fd (of the test's family). */
+static int pmtu_of(int fd)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	int level = family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int name = family == AF_INET6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER;
+	cr_assert_eq(getsockopt(fd, level, name, &v, &l), 0, "%s", strerror(errno));
+	return v;
+}
+
+/* Every UDP socket, the main loop's and a worker's own, IPv4 and IPv6,
+ * ignores path MTU updates (RFC 9715 R1): IP_PMTUDISC_OMIT, or _DONT where
+ * the kernel refuses OMIT; where it refuses both, the socket still answers. */
+Test(dnsio_faults, udp_sockets_ignore_path_mtu_updates)
+{
+	const char *hosts[] = {"127.0.0.1", "::1"};
+	for (size_t h = 0; h < 2; h++) {
+		for (uint32_t threads = 0; threads <= 2; threads += 2) {
+			env_init(hosts[h]);
+			struct dnsio *d;
+			char err[256];
+			cr_assert_eq(start(threads, DNSIO_IO_AUTO, &d, err, sizeof(err)), 0, "%s",
+					err);
+			cr_expect_eq(pmtu_of(d->udp[0].s.fd), IP_PMTUDISC_OMIT, "%s -t%u", hosts[h],
+					threads);
+			if (threads == 2) {
+				cr_expect_eq(pmtu_of(d->workers[1]->sock[0].fd), IP_PMTUDISC_OMIT,
+						"%s: a worker's own socket", hosts[h]);
+			}
+			cr_expect(ask_one(2000), "%s -t%u answered", hosts[h], threads);
+			finish(d);
+		}
+		const char *what = h == 0 ? "udp4 IP_MTU_DISCOVER" : "udp6 IPV6_MTU_DISCOVER";
+		/* The first attempt refused: the fallback. */
+		env_init(hosts[h]);
+		fault_set("setsockopt", what, 1, EINVAL);
+		struct dnsio *d;
+		char err[256];
+		cr_assert_eq(start(0, DNSIO_IO_AUTO, &d, err, sizeof(err)), 0, "%s", err);
+		fault_set("", NULL, 0, EIO);
+		cr_expect_eq(pmtu_of(d->udp[0].s.fd), IP_PMTUDISC_DONT, "%s: OMIT refused",
+				hosts[h]);
+		cr_expect(ask_one(2000));
+		finish(d);
+		/* Every attempt refused: the socket keeps the kernel's default. */
+		env_init(hosts[h]);
+		fault_set("setsockopt", what, 0, EINVAL);
+		cr_assert_eq(start(0, DNSIO_IO_AUTO, &d, err, sizeof(err)), 0, "%s", err);
+		cr_expect_eq(fault_struck(), 2, "both settings tried");
+		fault_set("", NULL, 0, EIO);
+		cr_expect(ask_one(2000), "%s: answers without it", hosts[h]);
+		finish(d);
+	}
+}
+
 /* ---- failures while running ---------------------------------------------------- */
 
 struct dropped {
