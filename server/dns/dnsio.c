@@ -413,7 +413,7 @@ static void *worker_main(void *arg)
 	struct dns_worker *w = arg;
 	/* A worker sleeps and wakes about once per two queries at moderate
 	 * rates; each wake-up would pay the kernel's update of glibc's rseq
-	 * area (common/rseq.h), about 4 % of the worker's CPU. */
+	 * area (common/rseq.h): 2-4 % of the worker's CPU at 30,000 qps. */
 	int rc = rs_rseq_unregister();
 	if (rc < 0) {
 		rs_log_debug("dns: a worker keeps its rseq registration: %s", strerror(-rc));

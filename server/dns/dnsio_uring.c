@@ -1,9 +1,10 @@
 /*
  * The UDP workers on io_uring (--dns-io, docs/dns.md "UDP I/O"): one ring
  * per worker, a multishot recvmsg per socket filling buffers from a
- * provided-buffer ring, and the replies as sendmsg requests submitted with
- * the next wait. A worker makes one system call (io_uring_enter) per
- * wake-up, against epoll_wait, recvmmsg and sendmmsg on the fallback path.
+ * provided-buffer ring, and the replies as send requests submitted with
+ * the next wait (a send that succeeds posts no completion). A worker makes
+ * one system call (io_uring_enter) per wake-up, against epoll_wait,
+ * recvmmsg and sendmmsg on the fallback path.
  * The ring is set up with IORING_SETUP_SINGLE_ISSUER and
  * IORING_SETUP_DEFER_TASKRUN: receives run in the worker's own context
  * when it waits, never as an interrupt of it. Nothing is allocated per
@@ -445,8 +446,8 @@ static bool drain(struct dns_worker *w, struct dns_uring *u)
 	while (u->nq > 0) {
 		batch_answer(w, u, u->nq < UDP_BATCH ? u->nq : UDP_BATCH);
 		if (u->nq > 0) {
-			/* This batch's replies now: their completions free the
-			 * slots the next batch needs. */
+			/* This batch's replies now: once the kernel has taken
+			 * them, their slots are free for the next batch. */
 			io_uring_submit(&u->ring);
 			sends_settle(u);
 			if (!reap(u, &w->counters)) {
