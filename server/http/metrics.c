@@ -207,6 +207,54 @@ static void prom_dns_transfers(struct rs_buf *t, const struct answer_counters *a
 	}
 }
 
+/* The DNS answers' and transport's scalar counters and the TCP
+ * connections closed or refused (with a DNS module only). */
+static void prom_dns_transport(struct rs_buf *t, const struct answer_counters *a,
+		const struct stats_dns_transport *d)
+{
+	const struct prom_scalar scalars[] = {
+			{"roster_dns_dropped_total", "counter",
+					"DNS messages not answered: garbage, responses, rate-limited.",
+					a->dropped},
+			{"roster_dns_stale_answers_total", "counter",
+					"Answers carrying EDE Stale Answer (kept by self-preservation).",
+					a->stale},
+			{"roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
+					d->tcp_connections},
+			{"roster_dns_tcp_connections_accepted_total", "counter",
+					"DNS TCP connections accepted (and not closed at once by a cap).",
+					d->tcp_accepted},
+			{"roster_dns_tcp_read_pauses_total", "counter",
+					"Times a DNS TCP connection's reading paused until the client read "
+					"its answers.",
+					d->tcp_read_paused},
+			{"roster_dns_udp_send_errors_total", "counter",
+					"UDP answers built and not sent: the kernel refused them (a full "
+					"send buffer, a destination such as a broadcast address) or no send "
+					"slot was free.",
+					d->udp_send_dropped},
+	};
+	prom_scalars(t, scalars, ARRAY_LEN(scalars));
+	const struct prom_sample closed[] = {
+			{"idle", d->tcp_idle_closed},
+			{"malformed", d->tcp_bad_length},
+	};
+	prom_labelled_family(t, "roster_dns_tcp_closed_total", "counter",
+			"DNS TCP connections we closed, by why (idle: the --tcp-idle-timeout "
+			"deadline passed: an idle, stalled or never-reading client; malformed: a "
+			"length prefix no query has).",
+			"reason", closed, ARRAY_LEN(closed));
+	const struct prom_sample rejected[] = {
+			{"limit", d->tcp_rejected},
+			{"per_source", d->tcp_rejected_source},
+	};
+	prom_labelled_family(t, "roster_dns_tcp_rejected_total", "counter",
+			"DNS TCP connections accepted and closed at once, by the cap they hit "
+			"(limit: --tcp-max-connections; per_source: "
+			"--tcp-max-connections-per-source).",
+			"reason", rejected, ARRAY_LEN(rejected));
+}
+
 /* The DNS families: announced always, so dashboards and alerts can be
  * written before the first query; the samples come from the DNS module. */
 static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
@@ -289,25 +337,9 @@ static void prom_dns(struct rs_buf *t, const struct stats_snapshot *snap)
 			{"roster_client_reports_log_errors_total", "counter",
 					"Client reports counted but not logged: the log could not be written.",
 					r->log_errors},
-			{"roster_dns_dropped_total", "counter",
-					"DNS messages not answered: garbage, responses, rate-limited.",
-					a->dropped},
-			{"roster_dns_stale_answers_total", "counter",
-					"Answers carrying EDE Stale Answer (kept by self-preservation).",
-					a->stale},
-			{"roster_dns_tcp_connections", "gauge", "Open DNS TCP connections.",
-					d->tcp_connections},
 	};
 	prom_scalars(t, extra, ARRAY_LEN(extra));
-	const struct prom_sample rejected[] = {
-			{"limit", d->tcp_rejected},
-			{"per_source", d->tcp_rejected_source},
-	};
-	prom_labelled_family(t, "roster_dns_tcp_rejected_total", "counter",
-			"DNS TCP connections accepted and closed at once, by the cap they hit "
-			"(limit: --tcp-max-connections; per_source: "
-			"--tcp-max-connections-per-source).",
-			"reason", rejected, ARRAY_LEN(rejected));
+	prom_dns_transport(t, a, d);
 }
 
 /* Response rate limiting (--rrl-rate): announced with no sample without DNS. */

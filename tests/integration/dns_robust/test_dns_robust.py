@@ -152,12 +152,16 @@ def closed(s, within=3.0):
 
 
 def test_tcp_length_prefix_zero_or_short_closes(srv):
+    accepted = srv.metric("roster_dns_tcp_connections_accepted_total")
     for prefix in (b"\0\0", b"\0\x05", b"\x7f\x7f"):
         s = tcp_conn(srv)
         s.sendall(prefix + b"\0" * 5)
         assert closed(s, 3.0)
         s.close()
     alive(srv)
+    assert srv.metric("roster_dns_tcp_closed_total", reason="malformed") == 3
+    assert srv.metric("roster_dns_tcp_closed_total", reason="idle") == 0
+    assert srv.metric("roster_dns_tcp_connections_accepted_total") - accepted == 3
 
 
 def test_tcp_stalled_message_and_idle_closed(srv):
@@ -168,6 +172,8 @@ def test_tcp_stalled_message_and_idle_closed(srv):
     assert closed(s, 3.0) and closed(idle, 3.0)
     assert time.monotonic() - t0 < 2.5
     alive(srv)
+    assert srv.metric("roster_dns_tcp_closed_total", reason="idle") == 2
+    assert srv.metric("roster_dns_tcp_closed_total", reason="malformed") == 0
 
 
 def test_tcp_trickle_is_closed_by_the_idle_timer(srv):

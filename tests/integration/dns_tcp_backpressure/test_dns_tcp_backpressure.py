@@ -133,6 +133,7 @@ def test_slow_reader_is_paused_others_are_served_and_it_gets_every_answer_in_ord
     sent, queries, blocked = push_until_blocked(a)
     assert blocked, f"rosterd kept reading an unread connection's queries ({sent} bytes)"
     assert queries > 200, "blocked before the output bound could even be reached"
+    assert srv.metric("roster_dns_tcp_read_pauses_total") >= 1, "counted as a pause"
     # Everybody else is answered at once, while the slow reader stays paused.
     others_are_served(srv)
     _, still, _ = select.select([], [a], [], 0.5)
