@@ -556,6 +556,9 @@ static void prom_static(struct rs_buf *t, const struct stats_snapshot *snap)
 			{"roster_static_load_errors_total", "counter",
 					"Reads of the --static file refused (a bad line, unreadable).",
 					s->load_errors},
+			{"roster_static_loads_total", "counter",
+					"Reads of the --static file applied (at start and on SIGHUP).",
+					s->loads},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 }

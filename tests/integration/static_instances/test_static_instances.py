@@ -150,6 +150,8 @@ def test_sighup_reads_the_file_again(pair):
 def test_a_bad_file_keeps_the_old_set_names_the_line_and_says_so(pair):
     regs, static = pair
     r = regs[0]
+    loads = r.metric("roster_static_loads_total")
+    assert loads >= 1, "the read at start"
     write(static, WEB1, raw=['{"service":"web","protocol":"http","host":"w9.example.net",'
                              '"port":99999}\n', json.dumps(WEB2) + "\n"])
     r.proc.send_signal(signal.SIGHUP)
@@ -171,6 +173,7 @@ def test_a_bad_file_keeps_the_old_set_names_the_line_and_says_so(pair):
     wait_until(lambda: r.metric("roster_static_ok") == 1, 10, "the fixed file read")
     assert query_hosts(r.api_port, "web") == ["w1.lon6.example.net.:80"]
     assert r.metric("roster_static_load_errors_total") == 1
+    assert r.metric("roster_static_loads_total") == loads + 1, "the refused read is no load"
 
 
 def test_not_persisted_the_file_is_the_record(tmp_path):
@@ -213,4 +216,5 @@ def test_a_bad_file_at_start_starts_without_static_instances(tmp_path):
         assert query_hosts(r.api_port, "web") == []
         assert r.metric("roster_static_ok") == 0
         assert r.metric("roster_static_load_errors_total") == 1
+        assert r.metric("roster_static_loads_total") == 0
         assert f"{static}:2: not a JSON object" in r.logs()
