@@ -1,6 +1,7 @@
 #include "common/procstat.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -81,4 +82,43 @@ void rs_procstat_read(struct rs_procstat *out)
 	memset(out, 0, sizeof(*out));
 	read_stat(out);
 	read_fds(out);
+}
+
+/* One table of proc(5) /proc/net/udp{,6}: after a header line, one socket
+ * a line, "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref
+ * pointer drops". @return 0, or -errno when the file cannot be opened. */
+static int udp_table_drops(const char *path, const uint64_t *inodes, size_t n, uint64_t *sum)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		return -errno;
+	}
+	char line[512];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long long inode, drops;
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %*s %*s %llu", &inode,
+				    &drops) != 2) {
+			continue; /* the header, or a line we do not know */
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (inodes[k] != 0 && inodes[k] == inode) {
+				*sum += drops;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+int rs_procstat_udp_drops(const uint64_t *inodes, size_t n, uint64_t *drops)
+{
+	uint64_t sum = 0;
+	int r4 = udp_table_drops("/proc/net/udp", inodes, n, &sum);
+	int r6 = udp_table_drops("/proc/net/udp6", inodes, n, &sum);
+	if (r4 < 0 && r6 < 0) {
+		return r4;
+	}
+	*drops = sum;
+	return 0;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct rs_procstat {
@@ -28,3 +29,13 @@ struct rs_procstat {
 
 /** Read the figures of the calling process into @p out (see the header). */
 void rs_procstat_read(struct rs_procstat *out);
+
+/**
+ * Datagrams the kernel dropped at the UDP sockets whose inodes are @p inodes
+ * (a full receive buffer, a bad checksum): the "drops" column of
+ * /proc/net/udp and /proc/net/udp6 (this network namespace's), summed.
+ * @param inodes @p n socket inodes (fstat()'s st_ino); 0s are skipped.
+ * @param drops set on success.
+ * @return 0, or a negative errno when neither file could be read.
+ */
+int rs_procstat_udp_drops(const uint64_t *inodes, size_t n, uint64_t *drops);

@@ -73,7 +73,8 @@ struct stats_dns_transport {
 	uint64_t bytes_in[2]; /**< [enum answer_transport] */
 	uint64_t bytes_out[2];
 	uint64_t udp_send_dropped;
-	uint64_t tcp_connections; /**< open now */
+	uint64_t udp_receive_drops; /**< the kernel's, at our sockets (/proc/net/udp) */
+	uint64_t tcp_connections;   /**< open now */
 	uint64_t tcp_accepted;
 	uint64_t tcp_rejected;
 	uint64_t tcp_rejected_source;

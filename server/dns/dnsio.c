@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/rseq.h"
 #include "server/dns/cookie.h"
 #include "server/dns/dnswire.h"
@@ -810,9 +812,37 @@ void dnsio_stop(struct dnsio *io)
 	handle_closed(io);
 }
 
+/* The inode of socket @p fd; 0 when it is not open. */
+static uint64_t fd_inode(int fd)
+{
+	struct stat st;
+	return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* The kernel's drops at every UDP socket of ours: io->udp's and each
+ * worker's own. A worker's fd goes -1 when it stops (its thread closes it). */
+static uint64_t udp_receive_drops(const struct dnsio *io)
+{
+	/* io->udp's and up to 64 workers' (config.c's bound on --dns-threads). */
+	uint64_t inodes[DNSIO_LISTEN_MAX * 65];
+	size_t n = 0;
+	for (size_t i = 0; i < io->nudp; i++) {
+		inodes[n++] = fd_inode(__atomic_load_n(&io->udp[i].s.fd, __ATOMIC_ACQUIRE));
+	}
+	for (size_t w = 0; w < io->nworkers; w++) {
+		const struct dns_worker *wk = io->workers[w];
+		for (size_t k = 0; k < wk->nsock && n < sizeof(inodes) / sizeof(inodes[0]); k++) {
+			inodes[n++] = fd_inode(__atomic_load_n(&wk->sock[k].fd, __ATOMIC_ACQUIRE));
+		}
+	}
+	uint64_t drops = 0;
+	return rs_procstat_udp_drops(inodes, n, &drops) == 0 ? drops : 0;
+}
+
 void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 {
 	*out = io->counters;
+	out->udp_receive_drops = udp_receive_drops(io);
 	if (io->tcp != NULL) {
 		const struct net_tcp_counters *t = net_tcp_counters_get(io->tcp);
 		out->tcp_connections = t->open;

@@ -138,7 +138,10 @@ struct dnsio_counters {
 	uint64_t bytes_in[2]; /**< [enum answer_transport] */
 	uint64_t bytes_out[2];
 	uint64_t udp_send_dropped; /**< responses the socket did not take */
-	uint64_t tcp_connections;  /**< open now */
+	/** queries the kernel dropped at our UDP sockets before we read them
+	 * (a full receive buffer): /proc/net/udp's drops, read when asked */
+	uint64_t udp_receive_drops;
+	uint64_t tcp_connections; /**< open now */
 	uint64_t tcp_accepted;
 	uint64_t tcp_rejected;        /**< over the connection limit */
 	uint64_t tcp_rejected_source; /**< over the per-source connection limit */

@@ -233,6 +233,10 @@ static void prom_dns_transport(struct rs_buf *t, const struct answer_counters *a
 					"send buffer, a destination such as a broadcast address) or no send "
 					"slot was free.",
 					d->udp_send_dropped},
+			{"roster_dns_udp_receive_drops_total", "counter",
+					"UDP queries the kernel dropped at rosterd's sockets before they "
+					"were read (a full receive buffer): /proc/net/udp's drops.",
+					d->udp_receive_drops},
 	};
 	prom_scalars(t, scalars, ARRAY_LEN(scalars));
 	const struct prom_sample closed[] = {

@@ -7,8 +7,10 @@ length prefixes, stalled messages, too many connections and a reader that
 never reads. After each, a good query must still be answered at once: none
 crashes or stalls the server, each gets the right rcode or is dropped.
 """
+import os
 import random
 import select
+import signal
 import socket
 import struct
 import time
@@ -18,7 +20,7 @@ import dns.query
 import pytest
 
 from dns_helpers import wait_dns
-from harness import Rosterd, wait_until
+from harness import Rosterd, metric_sample, wait_until
 
 ZONE = "services.lon6.example.net."
 
@@ -239,3 +241,33 @@ def test_slow_reader_does_not_block_others(srv):
         assert time.monotonic() - t0 < 0.5
     alive(srv)
     slow.close()
+
+
+def test_queries_a_full_socket_dropped_are_counted(srv):
+    """While rosterd is stopped (SIGSTOP), queries overflow its socket's
+    receive buffer and the kernel drops them: once it runs again, every
+    query sent is either answered or counted in
+    roster_dns_udp_receive_drops_total (the kernel's own count, read from
+    /proc/net/udp), on every UDP path."""
+    def counted():
+        text = srv.metrics()
+        return (metric_sample(text, "roster_dns_queries_total", qtype="SOA", transport="udp"),
+                metric_sample(text, "roster_dns_udp_receive_drops_total"))
+
+    alive(srv)
+    q0, d0 = counted()
+    assert d0 == 0
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    query = dns.message.make_query(ZONE, "SOA").to_wire()
+    sent = 20000
+    os.kill(srv.proc.pid, signal.SIGSTOP)
+    try:
+        for _ in range(sent):
+            s.sendto(query, ("127.0.0.1", srv.dns_port))
+    finally:
+        os.kill(srv.proc.pid, signal.SIGCONT)
+    s.close()
+    wait_until(lambda: sum(counted()) - q0 - d0, 20,
+               "every query answered or counted as dropped", want=sent)
+    assert counted()[1] - d0 > 0, "the buffer overflowed"
+    alive(srv)
