@@ -670,7 +670,7 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 		t->bytes_out[k] = d.bytes_out[k];
 	}
 	t->udp_send_dropped = d.udp_send_dropped;
-	t->udp_receive_drops = d.udp_receive_drops;
+	t->udp_receive_drops = dnsio_udp_receive_drops(io);
 	t->tcp_connections = d.tcp_connections;
 	t->tcp_accepted = d.tcp_accepted;
 	t->tcp_rejected = d.tcp_rejected;

@@ -819,9 +819,8 @@ static uint64_t fd_inode(int fd)
 	return fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* The kernel's drops at every UDP socket of ours: io->udp's and each
- * worker's own. A worker's fd goes -1 when it stops (its thread closes it). */
-static uint64_t udp_receive_drops(const struct dnsio *io)
+/* A worker's fd goes -1 when it stops (its thread closes it). */
+uint64_t dnsio_udp_receive_drops(const struct dnsio *io)
 {
 	/* io->udp's and up to 64 workers' (config.c's bound on --dns-threads). */
 	uint64_t inodes[DNSIO_LISTEN_MAX * 65];
@@ -842,7 +841,6 @@ static uint64_t udp_receive_drops(const struct dnsio *io)
 void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)
 {
 	*out = io->counters;
-	out->udp_receive_drops = udp_receive_drops(io);
 	if (io->tcp != NULL) {
 		const struct net_tcp_counters *t = net_tcp_counters_get(io->tcp);
 		out->tcp_connections = t->open;

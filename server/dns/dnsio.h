@@ -138,10 +138,7 @@ struct dnsio_counters {
 	uint64_t bytes_in[2]; /**< [enum answer_transport] */
 	uint64_t bytes_out[2];
 	uint64_t udp_send_dropped; /**< responses the socket did not take */
-	/** queries the kernel dropped at our UDP sockets before we read them
-	 * (a full receive buffer): /proc/net/udp's drops, read when asked */
-	uint64_t udp_receive_drops;
-	uint64_t tcp_connections; /**< open now */
+	uint64_t tcp_connections;  /**< open now */
 	uint64_t tcp_accepted;
 	uint64_t tcp_rejected;        /**< over the connection limit */
 	uint64_t tcp_rejected_source; /**< over the per-source connection limit */
@@ -183,6 +180,15 @@ void dnsio_limits_set(struct dnsio *io, const struct dnsio_limits *lim);
  * @note Main thread only (it holds the lock the workers count under).
  */
 void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out);
+
+/**
+ * Queries the kernel dropped at our UDP sockets (io->udp's and each
+ * worker's own) before they were read, a full receive buffer mostly: the
+ * sockets' drops in /proc/net/udp and udp6. Reads those files: for a stats
+ * snapshot, not a loop. 0 when they cannot be read.
+ * @note Main thread only.
+ */
+uint64_t dnsio_udp_receive_drops(const struct dnsio *io);
 
 /** The answer engines' counters (queries, rcodes, truncated, partial),
  * summed over the main thread and the workers. Main thread only. */
