@@ -275,6 +275,7 @@ static int http_render_cb(void *owner, enum http_page page, char **body, size_t 
 	int rc;
 	switch (page) {
 	case HTTP_PAGE_METRICS:
+		server_stats_collect_os(srv, &snap);
 		rc = metrics_prometheus_render(&snap, &out);
 		break;
 	case HTTP_PAGE_SERVICES:
@@ -670,7 +671,6 @@ static void stats_dns_collect(const struct dnsio *io, struct stats_dns *out)
 		t->bytes_out[k] = d.bytes_out[k];
 	}
 	t->udp_send_dropped = d.udp_send_dropped;
-	t->udp_receive_drops = dnsio_udp_receive_drops(io);
 	t->tcp_connections = d.tcp_connections;
 	t->tcp_accepted = d.tcp_accepted;
 	t->tcp_rejected = d.tcp_rejected;
@@ -725,7 +725,6 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 	}
 	out->persist.commit_failures = srv->commit_failures;
 	out->persist.ack_time = srv->ack_time;
-	rs_procstat_read(&out->process);
 	struct backup_counters bc = backup_counters_get(srv->backup);
 	out->persist.backups = bc.done;
 	out->persist.backup_failures = bc.failures;
@@ -756,6 +755,14 @@ void server_stats_collect(const struct server *srv, struct stats_snapshot *out)
 	}
 	out->statics = (struct stats_static){srv->cfg.static_file[0] != '\0', srv->static_ok,
 			static_set_count(srv->statics), srv->static_loads, srv->static_load_errors};
+}
+
+void server_stats_collect_os(const struct server *srv, struct stats_snapshot *out)
+{
+	rs_procstat_read(&out->process);
+	if (srv->dnsio != NULL) {
+		out->dns.transport.udp_receive_drops = dnsio_udp_receive_drops(srv->dnsio);
+	}
 }
 
 int server_static_load(struct server *srv)

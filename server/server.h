@@ -136,8 +136,20 @@ void server_limits_reload(struct server *srv);
  * A module that is not running (srv->api, srv->dnsio, srv->http or
  * srv->persist NULL) leaves its part zero, and stats_dns.running or
  * stats_http.running false. The renderers read only the snapshot
- * (server/stats.h).
+ * (server/stats.h). Reads no file: the kernel's figures, which cost a
+ * walk of /proc, are server_stats_collect_os()'s.
  * @param srv srv->store must be open.
  * @param out overwritten.
  */
 void server_stats_collect(const struct server *srv, struct stats_snapshot *out);
+
+/**
+ * Add what the kernel keeps of us to a snapshot server_stats_collect()
+ * filled: the process figures (/proc/self: CPU, memory, open descriptors,
+ * one directory entry each) and the queries dropped at our UDP sockets
+ * (/proc/net/udp and udp6, one line per socket on the host). Only the
+ * pages that show them pay for the reads (/metrics); the API's Stats, the
+ * status page and the services list do not.
+ * @note Main thread only.
+ */
+void server_stats_collect_os(const struct server *srv, struct stats_snapshot *out);

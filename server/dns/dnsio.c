@@ -820,7 +820,7 @@ static uint64_t fd_inode(int fd)
 }
 
 /* A worker's fd goes -1 when it stops (its thread closes it). */
-uint64_t dnsio_udp_receive_drops(const struct dnsio *io)
+uint64_t dnsio_udp_receive_drops(struct dnsio *io)
 {
 	/* io->udp's and up to 64 workers' (config.c's bound on --dns-threads). */
 	uint64_t inodes[DNSIO_LISTEN_MAX * 65];
@@ -835,7 +835,10 @@ uint64_t dnsio_udp_receive_drops(const struct dnsio *io)
 		}
 	}
 	uint64_t drops = 0;
-	return rs_procstat_udp_drops(inodes, n, &drops) == 0 ? drops : 0;
+	if (rs_procstat_udp_drops(inodes, n, &drops) == 0 && drops > io->udp_drops_seen) {
+		io->udp_drops_seen = drops;
+	}
+	return io->udp_drops_seen;
 }
 
 void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out)

@@ -185,10 +185,12 @@ void dnsio_counters_get(const struct dnsio *io, struct dnsio_counters *out);
  * Queries the kernel dropped at our UDP sockets (io->udp's and each
  * worker's own) before they were read, a full receive buffer mostly: the
  * sockets' drops in /proc/net/udp and udp6. Reads those files: for a stats
- * snapshot, not a loop. 0 when they cannot be read.
+ * snapshot, not a loop. A counter: never less than an earlier return, so a
+ * read that fails (or finds one of the two files unreadable) gives the
+ * last count, not a fall a scraper would take for a restart.
  * @note Main thread only.
  */
-uint64_t dnsio_udp_receive_drops(const struct dnsio *io);
+uint64_t dnsio_udp_receive_drops(struct dnsio *io);
 
 /** The answer engines' counters (queries, rcodes, truncated, partial),
  * summed over the main thread and the workers. Main thread only. */

@@ -114,6 +114,9 @@ struct dnsio {
 	struct rrl *rrl;             /* NULL: no response rate limiting */
 	struct refusal_log refusals; /* which refused transfers to log */
 	struct dnsio_counters counters;
+	/* The most of the kernel's drops at our sockets read so far
+	 * (dnsio_udp_receive_drops(), main thread): a counter never goes back. */
+	uint64_t udp_drops_seen;
 	struct dns_udp udp[DNSIO_LISTEN_MAX]; /* with workers: no poll handle */
 	size_t nudp;
 	/* More than one worker: each reads sockets of its own, bound to the

@@ -380,6 +380,40 @@ class Rosterd:
         assert rc in (0, None), f"rosterd exited {rc}\n{self.logs()[-3000:]}"
 
 
+class ProcFaultRosterd(Rosterd):
+    """rosterd with tests/faults/sysfault.c preloaded: while the file
+    self.watch exists, each fopen() and opendir() of a path under /proc/
+    fails (EIO) and is logged, so a test sees which requests read /proc
+    and what rosterd does when it cannot."""
+
+    def __init__(self, tmpdir, **kw):
+        super().__init__(tmpdir, **kw)
+        self.watch = os.path.join(self.tmpdir, "proc-fails")
+        self.fault_log = os.path.join(self.tmpdir, "proc-reads.log")
+
+    def env(self):
+        # The shim comes before ASan's runtime in an ASan build: let it.
+        asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                      "verify_asan_link_order=0"]))
+        return dict(os.environ, LD_PRELOAD=binary("tests/faults/libsysfault.so"),
+                    SYSFAULT_CALL="fopen,opendir", SYSFAULT_PATH="/proc/",
+                    SYSFAULT_WHILE=self.watch, SYSFAULT_LOG=self.fault_log,
+                    ASAN_OPTIONS=asan)
+
+    def proc_fails(self, on):
+        if on:
+            open(self.watch, "w").close()
+        elif os.path.exists(self.watch):
+            os.unlink(self.watch)
+
+    def proc_reads(self):
+        """The /proc reads that failed so far, a line each."""
+        if not os.path.exists(self.fault_log):
+            return ""
+        with open(self.fault_log) as f:
+            return f.read()
+
+
 def metric_sample(text, name, **labels):
     """The value of the sample @p name{@p labels} in Prometheus text (an
     integer); AssertionError when it is not there."""

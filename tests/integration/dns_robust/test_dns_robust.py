@@ -20,15 +20,14 @@ import dns.query
 import pytest
 
 from dns_helpers import wait_dns
-from harness import Rosterd, metric_sample, wait_until
+from harness import ProcFaultRosterd, Rosterd, metric_sample, wait_until
 
 ZONE = "services.lon6.example.net."
 
 
-@pytest.fixture
-def srv(tmp_path):
-    with Rosterd(tmp_path, extra=["--tcp-idle-timeout", "700ms",
-                                  "--tcp-max-connections", "20"]) as s:
+def serve(rosterd):
+    """Started with 60 instances of _big._tcp."""
+    with rosterd as s:
         wait_dns(s)
         with s.client() as c:
             for i in range(60):
@@ -36,6 +35,20 @@ def srv(tmp_path):
                                addresses=[f"10.1.0.{i + 1}"])
                 assert r.error == 0
         yield s
+
+
+ARGS = ["--tcp-idle-timeout", "700ms", "--tcp-max-connections", "20"]
+
+
+@pytest.fixture
+def srv(tmp_path):
+    yield from serve(Rosterd(tmp_path, extra=ARGS))
+
+
+@pytest.fixture
+def psrv(tmp_path):
+    """One whose reads of /proc can be made to fail (ProcFaultRosterd)."""
+    yield from serve(ProcFaultRosterd(tmp_path, extra=ARGS))
 
 
 def wire_name(name):
@@ -243,12 +256,15 @@ def test_slow_reader_does_not_block_others(srv):
     slow.close()
 
 
-def test_queries_a_full_socket_dropped_are_counted(srv):
+def test_queries_a_full_socket_dropped_are_counted(psrv):
     """While rosterd is stopped (SIGSTOP), queries overflow its socket's
     receive buffer and the kernel drops them: once it runs again, every
     query sent is either answered or counted in
     roster_dns_udp_receive_drops_total (the kernel's own count, read from
-    /proc/net/udp), on every UDP path."""
+    /proc/net/udp), on every UDP path. The count is a counter: while
+    /proc/net/udp cannot be read it stays, it does not fall to 0 (which a
+    scraper would take for a restart, and an alert for new drops)."""
+    srv = psrv
     def counted():
         text = srv.metrics()
         return (metric_sample(text, "roster_dns_queries_total", qtype="SOA", transport="udp"),
@@ -269,5 +285,11 @@ def test_queries_a_full_socket_dropped_are_counted(srv):
     s.close()
     wait_until(lambda: sum(counted()) - q0 - d0, 20,
                "every query answered or counted as dropped", want=sent)
-    assert counted()[1] - d0 > 0, "the buffer overflowed"
+    q1, d1 = counted()
+    assert d1 - d0 > 0, "the buffer overflowed"
     alive(srv)
+    srv.proc_fails(True)
+    assert counted()[1] == d1
+    assert "/proc/net/udp" in srv.proc_reads()
+    srv.proc_fails(False)
+    assert counted()[1] == d1

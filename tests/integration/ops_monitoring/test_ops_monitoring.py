@@ -2,7 +2,8 @@
 process_* families, the --map-max gauge and the latency histograms on a live
 /metrics; deploy/prometheus/roster.rules.yml valid for promtool and naming
 only metrics that exist; the Grafana dashboard likewise; the metrics table
-of docs/operations.md naming every family rosterd exposes."""
+of docs/operations.md naming every family rosterd exposes; /proc read for
+/metrics alone."""
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import dns.query
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import SOURCE, Rosterd, run
+from harness import SOURCE, ProcFaultRosterd, Rosterd, run
 
 RULES = os.path.join(SOURCE, "deploy", "prometheus", "roster.rules.yml")
 DASHBOARD = os.path.join(SOURCE, "deploy", "grafana", "roster-dashboard.json")
@@ -151,3 +152,28 @@ def test_metrics_table_documents_every_family(srv):
         if f"`{name}" not in table and (short is None or f"`{short}`" not in table):
             missing.append(name)
     assert missing == [], f"docs/operations.md's metrics table lacks {missing}"
+
+
+def test_only_the_metrics_page_reads_proc(tmp_path):
+    """The process figures and the kernel's UDP drops cost a walk of /proc
+    (one entry per open descriptor, one line per UDP socket on the host):
+    /metrics reads them; the status page, the services list, /healthz and
+    the API's Stats (roster stats, the doctor) do not. While the reads
+    fail, /metrics still renders."""
+    import urllib.request
+    with ProcFaultRosterd(tmp_path) as srv:
+        srv.proc_fails(True)
+        base = f"http://127.0.0.1:{srv.http_port}"
+        for path in ("/", "/v1/services", "/healthz"):
+            with urllib.request.urlopen(base + path, timeout=5) as r:
+                assert r.status == 200
+        with srv.client() as c:
+            assert c.stats().site == "lon6"
+        assert srv.proc_reads() == ""
+        fams = families(srv)
+        reads = srv.proc_reads()
+        for f in ("/proc/self/stat", "/proc/self/fd", "/proc/net/udp"):
+            assert f in reads, (f, reads)
+        assert value(fams, "roster_dns_udp_receive_drops", "_total") == 0
+        srv.proc_fails(False)
+        assert value(families(srv), "process_open_fds") > 0
