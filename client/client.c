@@ -412,6 +412,17 @@ static const char *reason(int rc, const struct wire_response *rs)
 	return roster_strerror(rc);
 }
 
+/* Why sync_call() got no answer (@p rc), into @p buf: the registry's own
+ * word when it turned the connection away ("turned away: not admitted"). */
+static const char *no_answer(int rc, const struct wire_response *rs, char *buf, size_t n)
+{
+	if (rc == ROSTER_EUNREACHABLE && rs->message[0] != '\0') {
+		snprintf(buf, n, "turned away: %.200s", rs->message);
+		return buf;
+	}
+	return roster_strerror(rc);
+}
+
 /*
  * Send @p rq to the registries in list order until one answers.
  * @return 0 with @p rs filled (rs->error == 0, rs->result == @p want), the
@@ -422,7 +433,7 @@ static const char *reason(int rc, const struct wire_response *rs)
 static int call_first(struct roster_client *c, struct wire_request *rq, enum wire_result want,
 		const char *what, struct wire_response *rs, size_t *which)
 {
-	char unreachable[256] = "";
+	char unreachable[1024] = "";
 	for (size_t i = 0; i < c->n_servers; i++) {
 		rq->id = next_sync_id(c);
 		int rc = sync_call(&c->addrs[i], rq, c->cfg.token, c->cfg.timeout_ms, rs);
@@ -446,9 +457,11 @@ static int call_first(struct roster_client *c, struct wire_request *rq, enum wir
 			 * one (nor a stale copy) would be served any better. */
 			return fail(rc, "%s: out of memory", what);
 		}
+		char why[224];
 		snprintf(unreachable + strlen(unreachable),
 				sizeof(unreachable) - strlen(unreachable), "%s%s (%s)",
-				i > 0 ? ", " : "", c->servers[i], roster_strerror(rc));
+				i > 0 ? ", " : "", c->servers[i],
+				no_answer(rc, rs, why, sizeof(why)));
 	}
 	return fail(ROSTER_EUNREACHABLE, "%s: no registry answered: %s", what, unreachable);
 }
@@ -557,7 +570,9 @@ int roster_backup(struct roster_client *c, const char *path, uint64_t *bytes, ui
 									: ROSTER_BACKUP_TIMEOUT_MS;
 	int rc = sync_call(&c->addrs[0], &rq, c->cfg.token, timeout, &rs);
 	if (rc != 0) {
-		return fail(rc, "backup: registry %s: %s", c->servers[0], roster_strerror(rc));
+		char why[224];
+		return fail(rc, "backup: registry %s: %s", c->servers[0],
+				no_answer(rc, &rs, why, sizeof(why)));
 	}
 	if (rs.error != 0) {
 		rc = fail(rs.error, "backup: registry %s: %s", c->servers[0],
@@ -628,9 +643,11 @@ static int call_all(struct roster_client *c, struct wire_request *rq, const char
 		} else {
 			/* No answer (refused connection, timeout, a bad frame): the
 			 * registry may or may not hold the change. */
+			char why[224];
 			o.kind = ROSTER_OUTCOME_UNREACHABLE;
 			o.error = rc;
-			snprintf(o.message, sizeof(o.message), "%s", roster_strerror(rc));
+			snprintf(o.message, sizeof(o.message), "%s",
+					no_answer(rc, &rs, why, sizeof(why)));
 		}
 		if (count[o.kind]++ == 0) {
 			first[o.kind] = o;

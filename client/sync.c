@@ -150,7 +150,12 @@ static int recv_response(int fd, uint64_t id, int64_t deadline, struct wire_resp
 				goto out;
 			}
 			if (out->id == 0 && out->error != 0) {
+				/* Turned away: unreachable, with the registry's word. */
+				char why[sizeof(out->message)];
+				memcpy(why, out->message, sizeof(why));
 				wire_response_deinit(out);
+				memset(out, 0, sizeof(*out));
+				memcpy(out->message, why, sizeof(why));
 				rc = ROSTER_EUNREACHABLE;
 				goto out;
 			}
@@ -194,6 +199,7 @@ int sync_call(const struct sockaddr_storage *addr, const struct wire_request *rq
 	size_t flen = 0;
 	int fd = -1;
 	uint64_t auth_id = rq->id | (1ull << 63);
+	out->message[0] = '\0'; /* the registry's reason, when it turns us away */
 	int rc = wire_request_encode(rq, &frame, &flen);
 	if (rc == ROSTER_ELIMIT) {
 		/* The registry would refuse it unread: give the verdict it

@@ -24,11 +24,14 @@
  * @param timeout_ms the deadline for the whole exchange.
  * @param out the response (release with wire_response_deinit()) when 0 is
  *        returned; its error field carries the registry's verdict. That is
- *        also the case for a connection-level error the registry sent with
- *        id 0 instead of an answer (out->id is then 0), and for a request
+ *        also the case for our frame over the registry's limit, which it
+ *        answers with id 0 before it closes (out->id is then 0), and for a request
  *        over the registry's frame limit, which is not sent (out->error
  *        ROSTER_ELIMIT, out->too_large set).
- * @return 0 when a response arrived; ROSTER_EUNREACHABLE (connect failed),
+ * @return 0 when a response arrived; ROSTER_EUNREACHABLE (connect failed,
+ *         or the registry turned the connection away: its connection limit,
+ *         its address list, a shutdown; then out->message holds its reason,
+ *         else it is empty, and nothing in @p out needs releasing),
  *         ROSTER_ETIMEDOUT, ROSTER_EPROTO (a bad frame), ROSTER_ENOMEM, or a
  *         negated errno of a failed read/write.
  */

@@ -575,7 +575,7 @@ static void conn_refused(struct net_tcp_conn *tc, enum net_tcp_refusal why)
 	struct api *api = net_tcp_conn_user(tc);
 	struct api_ops_out out = {0};
 	const char *msg = why == NET_TCP_REFUSED_SOURCE   ? "per-source connection limit reached"
-			  : why == NET_TCP_REFUSED_DENIED ? "not admitted"
+			  : why == NET_TCP_REFUSED_DENIED ? API_NOT_ADMITTED
 							  : "connection limit reached";
 	api->counters.errors++;
 	if (api_ops_error_append(&out, 0, RS_EAGAIN, msg) == 0) {

@@ -60,6 +60,10 @@
 #include "server/net/tcp.h"
 #include "server/registry/store.h"
 
+/** What a source refused by the address list is told, in the UNAVAILABLE
+ * frame (id 0) sent before the close. */
+#define API_NOT_ADMITTED "not admitted: this address is not in the registry's --api-allow"
+
 struct api;
 struct sockaddr_storage;
 struct uv_loop_s;
@@ -95,7 +99,7 @@ struct api_context {
 	void *stats_ud;
 	/** Consulted at each accept (--api-allow, server/net/acl.h's
 	 * acl_admit()); false refuses the connection: an UNAVAILABLE frame
-	 * "not admitted", then close. NULL: every source is served. */
+	 * API_NOT_ADMITTED, then close. NULL: every source is served. */
 	bool (*admit)(void *admit_user, const struct sockaddr *peer);
 	void *admit_user;
 	/** --api-tokens: the token file (read at start and by

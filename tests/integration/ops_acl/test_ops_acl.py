@@ -16,7 +16,7 @@ import dns.rcode
 import pytest
 
 from dns_helpers import ZONE, wait_dns
-from harness import ApiClient, Rosterd, metric_sample, wait_until
+from harness import ApiClient, Rosterd, binary, metric_sample, run, wait_until
 
 ALLOW = ["--api-allow", "127.0.0.1", "--dns-allow", "127.0.0.1/32,::1",
          "--http-allow", "127.0.0.1"]
@@ -148,6 +148,23 @@ def test_without_lists_every_source_is_served_and_nothing_counted(tmp_path):
         assert counters(srv, "roster_acl_refused_total") == {"api": 0, "dns": 0, "http": 0}
         assert counters(srv, "roster_acl_dry_run_total") == {"api": 0, "dns": 0, "http": 0}
         assert "acl:" not in srv.logs()
+
+
+def test_the_cli_says_it_was_not_admitted(tmp_path):
+    """A refused source is told why, and `roster` passes it on instead of
+    the "registry unreachable" of a dead host: the operator of the
+    article's Docker upgrade looks at the address list, not the network."""
+    with Rosterd(tmp_path, extra=["--api-allow", "127.0.0.2"]) as srv:
+        r = run([binary("client/roster"), "--server", f"127.0.0.1:{srv.api_port}", "list"])
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert (f"no registry answered: 127.0.0.1:{srv.api_port} (turned away: not admitted: "
+                "this address is not in the registry's --api-allow)") in r.stderr, r.stderr
+        r = run([binary("client/roster"), "--server", f"127.0.0.1:{srv.api_port}", "register",
+                 "--service", "web", "--protocol", "tcp", "--host", "w1.lon6.example.net",
+                 "--port", "80", "--permanent"])
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert "turned away: not admitted" in r.stderr, r.stderr
+        assert counters(srv, "roster_acl_refused_total")["api"] >= 2
 
 
 def test_dns_workers_apply_the_acl_to_udp(tmp_path):

@@ -991,7 +991,7 @@ Test(api, a_source_the_admit_hook_refuses_is_told_then_closed)
 	start();
 	F.deny = true;
 	int c = client();
-	hear_reply(c, 0, ROSTER__V1__ERROR_CODE__UNAVAILABLE, "not admitted");
+	hear_reply(c, 0, ROSTER__V1__ERROR_CODE__UNAVAILABLE, API_NOT_ADMITTED);
 	cr_expect(closed_by_server(c));
 	cr_expect_eq(counters()->rejected, 1);
 	close(c);
