@@ -316,8 +316,8 @@ static const struct rs_flag cli_flags[] = {
 				.help = "SRV priority, lower is preferred, 0-65535 (default 0)"},
 		{"meta", 0, RS_FLAG_CALL, .set = add_meta, .groups = C(ARGS_REGISTER),
 				.value_name = "K=V",
-				.help = "a metadata entry (TXT and the API); repeatable (default "
-					"none)"},
+				.help = "a metadata entry, shown by query and the API (not served in "
+					"DNS); repeatable (default none)"},
 		{"starting", 0, RS_FLAG_SWITCH, ARG(starting), .groups = C(ARGS_REGISTER),
 				.help = "register as STARTING, not served until `roster status ... "
 					"up` (default UP)"},
