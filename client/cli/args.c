@@ -75,8 +75,9 @@ static const struct {
 				   "[--meta K=V]...\n"
 				   "           [--starting]",
 				"Register an endpoint. With a TTL (the default) hold its lease with "
-				"heartbeats\nuntil SIGINT/SIGTERM, then deregister it; "
-				"--permanent returns at once."},
+				"heartbeats\nuntil SIGINT/SIGTERM, then deregister it; meanwhile "
+				"SIGUSR1 marks it UP\n(ready, after --starting) and SIGUSR2 DOWN "
+				"(draining). --permanent returns at once."},
 		[ARGS_DEREGISTER] = {"deregister --service NAME --protocol P --host FQDN --port N",
 				"Remove an endpoint from every registry."},
 		[ARGS_STATUS] = {"status --service NAME --protocol P --host FQDN --port N "
@@ -319,8 +320,9 @@ static const struct rs_flag cli_flags[] = {
 				.help = "a metadata entry, shown by query and the API (not served in "
 					"DNS); repeatable (default none)"},
 		{"starting", 0, RS_FLAG_SWITCH, ARG(starting), .groups = C(ARGS_REGISTER),
-				.help = "register as STARTING, not served until `roster status ... "
-					"up` (default UP)"},
+				.help = "register as STARTING, not served until marked UP (SIGUSR1 "
+					"with --ttl, `roster status ... up` with --permanent) (default "
+					"UP)"},
 		{"all", 0, RS_FLAG_SWITCH, ARG(all), .groups = C(ARGS_QUERY),
 				.help = "also show DOWN and STARTING endpoints (default UP only)"},
 		{"key", 0, RS_FLAG_CALL, ARG(key), .set = set_key, .groups = C(ARGS_RING),

@@ -247,7 +247,14 @@ static int cmd_status(struct cli *cli)
 	uint64_t revision = 0;
 	int rc = roster_instance_set_status(cli->client, &id, cli->a.status, &revision);
 	if (rc != 0 && rc != ROSTER_EPARTIAL) {
-		return write_result(cli, rc);
+		int code = write_result(cli, rc);
+		if (rc == ROSTER_EPERM && cli->a.status != ROSTER_STARTING) {
+			fprintf(stderr,
+					"roster: status: an endpoint held by `roster register --ttl` "
+					"changes through that process: kill -%s PID\n",
+					cli->a.status == ROSTER_UP ? "USR1" : "USR2");
+		}
+		return code;
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
@@ -388,14 +395,49 @@ static uint32_t register_wait_ms(uint32_t timeout_ms)
 	return timeout_ms * 2 + 1000;
 }
 
-/* Block the stop signals in every thread; main waits for them with sigwait. */
-static void block_signals(sigset_t *set)
+/* Block the stop signals in every thread; main waits for them with
+ * sigwait. @p status_signals: SIGUSR1 and SIGUSR2 too (a held lease's
+ * endpoint marked UP or DOWN, hold_lease()). */
+static void block_signals(sigset_t *set, bool status_signals)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
+	if (status_signals) {
+		sigaddset(set, SIGUSR1);
+		sigaddset(set, SIGUSR2);
+	}
 	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+/*
+ * Hold the lease of `register --ttl` until SIGINT, SIGTERM or SIGHUP. The
+ * endpoint is this lease's, so another `roster status` may not change it
+ * (SPEC's ownership): SIGUSR1 marks it UP (the service is ready, after
+ * --starting), SIGUSR2 DOWN (draining), through the lease, at every
+ * registry; the registry's answer is reported like any re-registration.
+ */
+static void hold_lease(struct cli *cli, struct roster_client *engine,
+		const struct roster_instance *inst, const sigset_t *set)
+{
+	for (;;) {
+		int sig = 0;
+		sigwait(set, &sig);
+		if (sig != SIGUSR1 && sig != SIGUSR2) {
+			return;
+		}
+		enum roster_status st = sig == SIGUSR1 ? ROSTER_UP : ROSTER_DOWN;
+		int rc = roster_endpoint_set_status(engine, inst, st);
+		if (rc != 0) {
+			fprintf(stderr, "roster: register: cannot mark the endpoint %s: %s\n",
+					roster_status_name(st), roster_strerror(rc));
+		} else if (!cli->a.json) {
+			fprintf(stderr, "roster: register: %s: marking the endpoint %s\n",
+					sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2",
+					roster_status_name(st));
+		}
+	}
 }
 
 static int cmd_register(struct cli *cli, const struct roster_config *base)
@@ -431,7 +473,7 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	/* A lease: hold it until interrupted. The engine gets its own client so
 	 * that its thread starts with the signals already blocked. */
 	sigset_t set;
-	block_signals(&set);
+	block_signals(&set, true);
 	struct roster_config cfg = *base;
 	cfg.ttl_seconds = a->ttl > 0 ? a->ttl : 10;
 	cfg.event_cb = register_event_cb;
@@ -469,11 +511,10 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 	if (!a->json) {
 		fprintf(stderr,
 				"roster: register: holding the lease (TTL %u s); interrupt to "
-				"deregister\n",
-				cfg.ttl_seconds);
+				"deregister; SIGUSR1 marks it UP, SIGUSR2 DOWN (pid %ld)\n",
+				cfg.ttl_seconds, (long)getpid());
 	}
-	int sig = 0;
-	sigwait(&set, &sig);
+	hold_lease(cli, engine, &inst, &set);
 	roster_client_free(engine); /* deregisters the lease at every connected registry */
 	return report_deregistered(cli, &shown, cfg.ttl_seconds);
 }
@@ -504,7 +545,7 @@ static int cmd_watch(struct cli *cli)
 		return fail_step(cli, rc, "stats");
 	}
 	sigset_t set;
-	block_signals(&set);
+	block_signals(&set, false);
 	cli->main_thread = pthread_self();
 	struct roster_watch *w = NULL;
 	rc = roster_watch_start(cli->client, cli->a.service, watch_cb, cli, &w);

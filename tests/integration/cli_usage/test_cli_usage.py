@@ -396,3 +396,47 @@ def test_register_held_lease_lost_with_its_registry_fails_the_interrupt(tmp_path
             assert not said(f"not deregistered at 127.0.0.1:{dead}"), err
     finally:
         a.stop()
+
+
+def test_a_held_lease_is_marked_up_and_down_by_signals(tmp_path):
+    """`register --ttl --starting`: the endpoint is the lease's, so another
+    `roster status` is refused (SPEC's ownership) and says how to change
+    it; SIGUSR1 to the holding process marks it UP (served in DNS), SIGUSR2
+    DOWN, each through the lease; SIGINT still deregisters."""
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+    with Rosterd(tmp_path) as s:
+        env = {"ROSTER_SERVER": f"127.0.0.1:{s.api_port}"}
+        name = "_web._http.services.lon6.example.net."
+
+        def status():
+            r = roster("--json", "query", "--service", "web", "--all", env=env)
+            eps = json.loads(r.stdout)["instances"] if r.returncode in (0, 1) else []
+            return eps[0]["status"] if eps else None
+
+        def srv_answers():
+            q = dns.message.make_query(name, dns.rdatatype.SRV)
+            return len(dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=5).answer)
+
+        with running([binary("client/roster"), "register", *IDENT, "--ttl", "5",
+                      "--starting"], env=env) as p:
+            assert p.stdout.readline().startswith("registered w1.lon6.example.net.:80")
+            held = p.stderr.readline()
+            assert "SIGUSR1 marks it UP, SIGUSR2 DOWN" in held, held
+            assert f"(pid {p.pid})" in held, held
+            assert status() == "STARTING" and srv_answers() == 0
+            r = roster("status", *IDENT, "up", env=env)
+            assert r.returncode == 3, r
+            assert "registered under lease" in r.stderr, r.stderr
+            assert "changes through that process: kill -USR1 PID" in r.stderr, r.stderr
+            p.send_signal(signal.SIGUSR1)
+            assert "SIGUSR1: marking the endpoint UP" in p.stderr.readline()
+            wait_until(status, 10, "UP through the lease", want="UP")
+            assert srv_answers() == 1
+            p.send_signal(signal.SIGUSR2)
+            wait_until(status, 10, "DOWN through the lease", want="DOWN")
+            assert srv_answers() == 0
+            p.send_signal(signal.SIGINT)
+            assert p.wait(timeout=20) == 0
+        assert status() is None
