@@ -21,6 +21,9 @@ const char *rs_strerror(int err)
 		return "label starts or ends with a hyphen";
 	case RS_ENAME_NUMERIC:
 		return "all-numeric top-level label";
+	case RS_ENAME_SINGLE:
+		return "a single label is not a fully qualified host name (an SRV target is "
+		       "absolute: give the FQDN)";
 	case RS_EADDR:
 		return "not an IPv4 or IPv6 address";
 	case RS_EPORT:

@@ -37,6 +37,7 @@ enum rs_error {
 	RS_ENAME_CHAR = -1003,       /**< a character outside letters, digits, hyphen */
 	RS_ENAME_HYPHEN = -1004,     /**< a label starting or ending with a hyphen */
 	RS_ENAME_NUMERIC = -1005,    /**< an all-numeric top label (RFC 1123 2.1) */
+	RS_ENAME_SINGLE = -1006,     /**< a host of one label: an SRV target is absolute */
 
 	/* Addresses and endpoints. */
 	RS_EADDR = -1010, /**< not an IPv4 or IPv6 address */

@@ -22,6 +22,7 @@ Roster__V1__ErrorCode api_convert_error_code(int rc)
 	case RS_ENAME_CHAR:
 	case RS_ENAME_HYPHEN:
 	case RS_ENAME_NUMERIC:
+	case RS_ENAME_SINGLE:
 		return ROSTER__V1__ERROR_CODE__INVALID_NAME;
 	case RS_EPORT:
 	case RS_EINVAL:

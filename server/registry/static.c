@@ -216,8 +216,14 @@ static int identity_take(json_t *obj, struct static_entry *e, char *why, size_t 
 				bad);
 		return RS_ECONF;
 	}
-	if (rs_name_canonical(text[2], 0, e->host) < 0) {
+	int hl = rs_name_canonical(text[2], 0, e->host);
+	if (hl < 0) {
 		snprintf(why, whysz, "\"host\" '%.100s' is not a valid host name", text[2]);
+		return RS_ECONF;
+	}
+	if (strchr(e->host, '.') == e->host + hl - 1) {
+		snprintf(why, whysz, "\"host\" '%.100s': %s", text[2],
+				rs_strerror(RS_ENAME_SINGLE));
 		return RS_ECONF;
 	}
 	json_t *port = json_object_get(obj, "port");

@@ -320,6 +320,11 @@ static int register_ex(struct store *s, const struct store_registration *reg, ui
 	if (rc < 0) {
 		return rc;
 	}
+	if (strchr(n.host, '.') == n.host + n.host_len - 1) {
+		/* "web1." would be published as an SRV target no resolver finds.
+		 * New registrations only: a record loaded from disk is kept. */
+		return RS_ENAME_SINGLE;
+	}
 	struct store_service *svc;
 	struct store_instance *old = instance_of(s, &n, &svc);
 	if ((old != NULL && old->fixed && !reg->fixed) || (reg->fixed && l != NULL)) {

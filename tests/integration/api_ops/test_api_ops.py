@@ -136,6 +136,7 @@ def test_list_and_stats(srv):
     ("host", ".".join(["abcdefghi"] * 26), "INVALID_NAME", "host"),
     ("host", "10.1.2.3", "INVALID_NAME", "host"),
     ("host", "h;rm -rf.example.net", "INVALID_NAME", "host"),
+    ("host", "web1", "INVALID_NAME", "a single label is not a fully qualified host name"),
     ("port", 0, "INVALID_ARGUMENT", "port"),
     ("port", 65536, "INVALID_ARGUMENT", "port"),
     ("weight", 70000, "INVALID_ARGUMENT", ""),

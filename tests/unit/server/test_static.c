@@ -203,6 +203,8 @@ static struct bad bad_cases[] = {
 				1, "\"protocol\" is not a DNS label"},
 		{"{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a..net\",\"port\":1}\n", 1,
 				"\"host\" 'a..net' is not a valid host name"},
+		{WEB1 "{\"service\":\"dns\",\"protocol\":\"udp\",\"host\":\"ns-c\",\"port\":53}\n",
+				2, "\"host\" 'ns-c': a single label is not a fully qualified"},
 		{"\n" WEB1 "{\"service\":\"web\",\"protocol\":\"http\",\"host\":\"a.example.net\","
 		 "\"port\":0}\n",
 				3, "\"port\" must be an integer from 1 to 65535"},

@@ -301,6 +301,8 @@ ParameterizedTestParameters(store, register_rejects_bad_values)
 			{"web", "-x", "h.example.net", 80, 0, RS_ENAME_HYPHEN},
 			{"web", "tcp", "h..example.net", 80, 0, RS_ENAME_EMPTY},
 			{"web", "tcp", "10.0.0.1", 80, 0, RS_ENAME_NUMERIC},
+			{"web", "tcp", "web1", 80, 0, RS_ENAME_SINGLE},
+			{"web", "tcp", "web1.", 80, 0, RS_ENAME_SINGLE},
 			{"web", "tcp", "h.example.net", 0, 0, RS_EPORT},
 			{"web", "tcp", "h.example.net", 65536, 0, RS_EPORT},
 			{"web", "tcp", "h.example.net", 80, 65536, RS_EINVAL},
