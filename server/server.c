@@ -469,7 +469,7 @@ static int notify_open(struct server *srv, char *err, size_t errsz)
 			.zone = cfg->zone,
 			.mname = cfg->ns[0],
 			.rname = rname,
-			.ttl = cfg->ttl,
+			.ttl = answer_soa_ttl(cfg->ttl, cfg->negative_ttl),
 			.refresh = ANSWER_SOA_REFRESH,
 			.retry = ANSWER_SOA_RETRY,
 			.expire = ANSWER_SOA_EXPIRE,

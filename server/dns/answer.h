@@ -70,6 +70,18 @@ struct tsig_keyring;
 #define ANSWER_SOA_EXPIRE 604800u
 
 /**
+ * The TTL of the SOA record itself: the larger of --ttl and --negative-ttl.
+ * A negative answer's SOA carries the smaller of the record's TTL and its
+ * MINIMUM (RFC 2308 3), and MINIMUM is --negative-ttl: so negative answers
+ * are cached --negative-ttl (SPEC), also above --ttl, here and at every
+ * secondary that computes it from the transferred SOA.
+ */
+static inline uint32_t answer_soa_ttl(uint32_t ttl, uint32_t negative_ttl)
+{
+	return ttl > negative_ttl ? ttl : negative_ttl;
+}
+
+/**
  * The serial of the published zone version (server/dns/xfr_zone.h), which
  * its owner writes on the store's thread and the engine reads on each query
  * (under dnsio's store lock on a worker thread).

@@ -168,7 +168,8 @@ int answer_build_soa(struct answer *a, struct answer_zone *z, uint64_t revision)
 			ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, SOA_EXPIRE),
 			ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, z->neg_ttl),
 	};
-	int rc = rr_append(&z->soa.data, LDNS_RR_TYPE_SOA, a->ttl, r, 7);
+	int rc = rr_append(
+			&z->soa.data, LDNS_RR_TYPE_SOA, answer_soa_ttl(a->ttl, z->neg_ttl), r, 7);
 	if (rc == 0) {
 		rc = prep_rr_add(&z->soa, 0, 1);
 	}

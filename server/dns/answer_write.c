@@ -301,8 +301,9 @@ static void write_negative(struct answer *a, struct reply *r, const struct answe
 	dnswire_put16(&r->w, (uint16_t)(0xc000u | apex));
 	dnswire_put(&r->w, z->soa.data.data, z->soa.data.len);
 	if (!r->w.overflow) {
-		/* RFC 2308 3: the smaller of the SOA's MINIMUM and its own TTL. */
-		rs_wire_store_u32(r->w.buf + at + 2 + 4, z->neg_ttl < a->ttl ? z->neg_ttl : a->ttl);
+		/* RFC 2308 3: the smaller of the SOA's MINIMUM and its own TTL,
+		 * which answer_soa_ttl() keeps at or above MINIMUM. */
+		rs_wire_store_u32(r->w.buf + at + 2 + 4, z->neg_ttl);
 		r->ns = 1;
 	}
 }
