@@ -37,14 +37,14 @@ void zg_report_summary(FILE *out, const struct zg_zone_result *zones, size_t n)
 		const struct zg_zone_result *z = &zones[i];
 		struct zg_type_count t[ZG_COUNT_TYPES_MAX];
 		sorted(&z->counts, t);
-		fprintf(out, "zone %s serial %u %s: %llu records (", z->name, z->serial,
+		fprintf(out, "zone %s serial %u %s: %llu records", z->name, z->serial,
 				zg_state_name(z->state), (unsigned long long)z->counts.total);
 		for (size_t k = 0; k < z->counts.ntypes; k++) {
-			fprintf(out, "%s%s %llu", k == 0 ? "" : ", ", t[k].name,
+			fprintf(out, "%s%s %llu", k == 0 ? " (" : ", ", t[k].name,
 					(unsigned long long)t[k].n);
 		}
-		fprintf(out, "), +%llu -%llu\n", (unsigned long long)z->added,
-				(unsigned long long)z->removed);
+		fprintf(out, "%s, +%llu -%llu\n", z->counts.ntypes > 0 ? ")" : "",
+				(unsigned long long)z->added, (unsigned long long)z->removed);
 	}
 }
 

@@ -92,10 +92,11 @@ static int find_stale(const char *dir, const struct zg_gen *g, struct stale **ou
 			memset(s, 0, sizeof(*s));
 			snprintf(s->file, sizeof(s->file), "%s", e->d_name);
 			snprintf(s->name, sizeof(s->name), "%.*s", (int)(l - 4), e->d_name);
-			s->res.name = s->name;
+			/* s->res.name is set once the array is sorted: the struct moves. */
 			s->res.state = ZG_STATE_REMOVED;
 			s->res.serial = p.serial;
 			s->res.prev_records = p.records;
+			s->res.prev_deploy = p.deploy;
 			s->res.removed = p.records;
 		}
 		zg_prev_deinit(&p);
@@ -443,6 +444,7 @@ static int run_plan(struct run *r)
 		qsort(r->stale, r->nstale, sizeof(*r->stale), stale_cmp);
 	}
 	for (size_t i = 0; i < r->nstale; i++) {
+		r->stale[i].res.name = r->stale[i].name;
 		(void)drop_ok(a, &r->stale[i].res, &r->diag);
 	}
 	return 0;

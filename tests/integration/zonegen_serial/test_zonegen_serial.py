@@ -105,6 +105,33 @@ def test_vanished_site_is_a_drop_and_force_removes_it(tmp_path):
     assert "lon6" not in open(os.path.join(out, "roster.nsd.conf")).read()
 
 
+def test_each_vanishing_zone_is_named_with_its_own_count(tmp_path):
+    """Every zone vanishes (an empty inventory): each refusal names a zone
+    with that zone's own record count (the count the on-call weighs before
+    --force), the _deploy TXT left out as for a zone that shrinks, and the
+    forced run's summary says "removed: 0 records, +0 -N"."""
+    import re
+    inv = zc.write_jsonl(tmp_path / "inv.jsonl", fleet(tmp_path, 30))
+    out = str(tmp_path / "out")
+    zc.run(out, [inv], "--serial", "1", "--commit", "c1", check=0)
+    records = {}
+    for f in zc.zone_files(out):
+        lines = [l for l in open(f).read().splitlines()
+                 if l.strip() and not l.startswith((";", "$"))]
+        records[zc.zone_name(f)] = (len(lines), sum("_deploy" in l for l in lines))
+    assert len(set(n for n, _ in records.values())) > 2, "zones of different sizes"
+    zc.write_jsonl(inv, [])
+    r = zc.run(out, [inv], check=1)
+    said = dict((m.group(1), (int(m.group(2)), int(m.group(3)))) for m in re.finditer(
+        r"zone (\S+) would lose (\d+) of (\d+) records", r.stderr))
+    assert set(said) == set(records), (said, records)
+    for zone, (n, deploy) in records.items():
+        assert said[zone] == (n - deploy, n - deploy), (zone, said[zone], n, deploy)
+    r = zc.run(out, [inv], "--force", check=0)
+    for zone, (n, _) in records.items():
+        assert f"zone {zone} serial 1 removed: 0 records, +0 -{n}" in r.stdout, r.stdout
+
+
 def test_check_writes_nothing(tmp_path):
     inv = zc.write_jsonl(tmp_path / "inv.jsonl", fleet(tmp_path, 10))
     out = tmp_path / "out"
