@@ -170,6 +170,14 @@ int api_convert_registration(const Roster__V1__Instance *pb, uint64_t lease,
 		snprintf(msg, msgsz, "unknown status %d", pb->status);
 		return RS_ESTATUS;
 	}
+	if (pb->weight > UINT16_MAX || pb->priority > UINT16_MAX) {
+		/* Both are 16-bit SRV fields (RFC 2782); the store refuses them
+		 * too, without naming the field. */
+		bool w = pb->weight > UINT16_MAX;
+		snprintf(msg, msgsz, "invalid %s %u (0-65535)", w ? "weight" : "priority",
+				w ? pb->weight : pb->priority);
+		return RS_EINVAL;
+	}
 	if (pb->n_addresses > limits->max_addresses) {
 		snprintf(msg, msgsz, "limit exceeded: %zu addresses on one instance (limit %u)",
 				pb->n_addresses, limits->max_addresses);

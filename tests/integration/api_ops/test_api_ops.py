@@ -139,7 +139,8 @@ def test_list_and_stats(srv):
     ("host", "web1", "INVALID_NAME", "a single label is not a fully qualified host name"),
     ("port", 0, "INVALID_ARGUMENT", "port"),
     ("port", 65536, "INVALID_ARGUMENT", "port"),
-    ("weight", 70000, "INVALID_ARGUMENT", ""),
+    ("weight", 70000, "INVALID_ARGUMENT", "invalid weight 70000 (0-65535)"),
+    ("priority", 65536, "INVALID_ARGUMENT", "invalid priority 65536 (0-65535)"),
     ("addresses", ["10.0.0.300"], "INVALID_ARGUMENT", "address"),
     ("addresses", ["host.example.net"], "INVALID_ARGUMENT", "address"),
 ])
