@@ -67,6 +67,14 @@ def test_install_holds_every_file(destdir):
     prefix = build_option("prefix")
     assert f"ExecStart={prefix}/sbin/rosterd --config " in unit
     assert re.findall(r"@[a-z]+@", unit) == []  # every placeholder filled
+    # roster-register@ reads the services.d that the tmpfiles snippet makes.
+    reg = open(prefixed(destdir, "lib/systemd/system/roster-register@.service")).read()
+    tmpfiles = open(prefixed(destdir, "lib/tmpfiles.d/roster.conf")).read()
+    made = re.search(r"^d (\S+/services\.d) ", tmpfiles, re.M).group(1)
+    assert f"EnvironmentFile={made}/%i.conf" in reg, (made, reg)
+    sysconf = build_option("sysconfdir")
+    assert made == (sysconf if sysconf.startswith("/") else f"{prefix}/{sysconf}") + \
+        "/roster/services.d", made
     # Nothing but roster_* leaves the library.
     r = run(["nm", "-D", "--defined-only", so])
     syms = [l.split()[-1] for l in r.stdout.splitlines()]
