@@ -184,17 +184,23 @@ static int set_host(void *t, const struct rs_flag *f, const char *v, char *err, 
 	if (rs_name_check(v, 0) != 0) {
 		return usage_err(err, errsz, "invalid --host '%s': not a valid host name", v);
 	}
-	/* The host is the SRV target, absolute: "web1" would be published as
-	 * "web1.", which no resolver finds. */
-	const char *dot = strchr(v, '.');
-	if (dot == NULL || dot[1] == '\0') {
-		return usage_err(err, errsz,
-				"invalid --host '%s': a single label is not a fully qualified "
-				"name; give the FQDN (e.g. %.*s.lon6.example.net)",
-				v, (int)strcspn(v, "."), v);
-	}
 	*field(t, f) = v;
 	return 0;
+}
+
+/* The host is the SRV target, absolute: "web1" would be published as
+ * "web1.", which no resolver finds, so register refuses it (as the registry
+ * does). deregister and status take it: an older registry may hold one. */
+static int register_host_check(const struct args *a, char *err, size_t errsz)
+{
+	const char *dot = strchr(a->host, '.');
+	if (dot != NULL && dot[1] != '\0') {
+		return 0;
+	}
+	return usage_err(err, errsz,
+			"invalid --host '%s': a single label is not a fully qualified name; give "
+			"the FQDN (e.g. %.*s.lon6.example.net)",
+			a->host, (int)strcspn(a->host, "."), a->host);
 }
 
 static int add_address(void *t, const struct rs_flag *f, const char *v, char *err, size_t errsz)
@@ -414,6 +420,12 @@ static int check_complete(struct args *a, char *err, size_t errsz)
 	}
 	if ((mask & IDENT) && a->port == 0) {
 		return usage_err(err, errsz, "%s needs --port", args_cmd_name(a->cmd));
+	}
+	if (a->cmd == ARGS_REGISTER) {
+		int rc = register_host_check(a, err, errsz);
+		if (rc != 0) {
+			return rc;
+		}
 	}
 	if (a->cmd == ARGS_BACKUP && a->file == NULL) {
 		return usage_err(err, errsz, "backup needs a FILE");

@@ -58,6 +58,12 @@ def test_single_label_host_is_refused(env, srv):
         assert list(c.query("web", "http").query.instances) == []  # nothing published
     assert roster("register", "--service", "web", "--protocol", "http", "--host", "web1.",
                   "--port", 80, "--permanent", env=env).returncode == 2
+    # deregister and status pass it on (a registry of an older version may
+    # hold one, which the operator must be able to remove): not found here.
+    for cmd in (["deregister"], ["status"]):
+        r = roster(*cmd, "--service", "web", "--protocol", "http", "--host", "web1",
+                   "--port", 80, *(["down"] if cmd == ["status"] else []), env=env)
+        assert r.returncode == 1 and "no instance" in r.stderr, (cmd, r.stderr)
 
 
 def test_query_takes_the_service_positionally(env):
