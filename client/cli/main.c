@@ -123,6 +123,21 @@ static int write_result(const struct cli *cli, int rc)
 	return rc == ROSTER_ENOENT ? EXIT_NOTFOUND : EXIT_SERVER;
 }
 
+/* The last one-shot write's outcomes, for --json; @p names is scratch. */
+static struct output_outcomes write_outcomes(
+		const struct cli *cli, const char *names[ROSTER_OUTCOMES_MAX])
+{
+	struct output_outcomes oc = {.servers = names};
+	oc.n = roster_write_outcomes(&oc.o);
+	if (oc.n > cli->n_servers) {
+		oc.n = cli->n_servers;
+	}
+	for (size_t i = 0; i < oc.n; i++) {
+		names[i] = cli->servers[i];
+	}
+	return oc;
+}
+
 static struct roster_instance identity(const struct args *a)
 {
 	struct roster_instance id = {
@@ -237,7 +252,9 @@ static int cmd_deregister(struct cli *cli)
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
-	output_change(stdout, cli->a.json, "deregistered", &shown, NULL, revision);
+	const char *names[ROSTER_OUTCOMES_MAX];
+	struct output_outcomes oc = write_outcomes(cli, names);
+	output_change(stdout, cli->a.json, "deregistered", &shown, NULL, revision, &oc);
 	return write_result(cli, rc);
 }
 
@@ -258,8 +275,10 @@ static int cmd_status(struct cli *cli)
 	}
 	char host[RS_NAME_TEXT_MAX];
 	struct roster_instance shown = identity_shown(&cli->a, host);
+	const char *names[ROSTER_OUTCOMES_MAX];
+	struct output_outcomes oc = write_outcomes(cli, names);
 	output_change(stdout, cli->a.json, "status", &shown, roster_status_name(cli->a.status),
-			revision);
+			revision, &oc);
 	return write_result(cli, rc);
 }
 
@@ -362,7 +381,7 @@ static int report_deregistered(struct cli *cli, const struct roster_instance *sh
 	for (size_t i = 0; i < cli->n_servers && i < ARGS_MAX_SERVERS; i++) {
 		if (cli->dereg[i] == 1 && !printed) {
 			output_change(stdout, cli->a.json, "deregistered", shown, NULL,
-					cli->dereg_revision[i]);
+					cli->dereg_revision[i], NULL);
 			printed = 1;
 		} else if (cli->dereg[i] == 1) {
 			fprintf(stderr, "roster: register: deregistered at %s revision %llu\n",
@@ -466,7 +485,10 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 		if (rc != 0 && rc != ROSTER_EPARTIAL) {
 			return write_result(cli, rc);
 		}
-		output_registered(stdout, a->json, &shown, s.zone, revision, s.server, true, 0);
+		const char *names[ROSTER_OUTCOMES_MAX];
+		struct output_outcomes oc = write_outcomes(cli, names);
+		output_registered(
+				stdout, a->json, &shown, s.zone, revision, s.server, true, 0, &oc);
 		return write_result(cli, rc);
 	}
 
@@ -507,7 +529,7 @@ static int cmd_register(struct cli *cli, const struct roster_config *base)
 		roster_client_free(engine);
 		return code;
 	}
-	output_registered(stdout, a->json, &shown, s.zone, revision, server, false, lease);
+	output_registered(stdout, a->json, &shown, s.zone, revision, server, false, lease, NULL);
 	if (!a->json) {
 		fprintf(stderr,
 				"roster: register: holding the lease (TTL %u s); interrupt to "

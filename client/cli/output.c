@@ -352,8 +352,41 @@ void output_ring(FILE *f, bool json, const char *service, const char *protocol, 
 	fprintf(f, "\n%s:%u  (owner: point %u, token %s)\n", o->host, in->port, o->vnode, token);
 }
 
+/* "outcomes": one object per registry, added to @p doc (NULL: none). */
+static json_t *with_outcomes(json_t *doc, const struct output_outcomes *oc)
+{
+	if (doc == NULL || oc == NULL) {
+		return doc;
+	}
+	static const char *const kinds[] = {[ROSTER_OUTCOME_APPLIED] = "applied",
+			[ROSTER_OUTCOME_NOT_FOUND] = "not_found",
+			[ROSTER_OUTCOME_UNREACHABLE] = "unreachable",
+			[ROSTER_OUTCOME_REFUSED] = "refused"};
+	json_t *arr = json_array();
+	for (size_t i = 0; arr != NULL && i < oc->n; i++) {
+		const struct roster_outcome *o = &oc->o[i];
+		bool applied = o->kind == ROSTER_OUTCOME_APPLIED;
+		json_t *one = applied ? json_pack("{s:s, s:s, s:I}", "server", oc->servers[i],
+							"result", kinds[o->kind], "revision",
+							(json_int_t)o->revision)
+				      : json_pack("{s:s, s:s, s:s}", "server", oc->servers[i],
+							"result", kinds[o->kind], "error",
+							o->message);
+		if (one == NULL || json_array_append_new(arr, one) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	if (arr == NULL || json_object_set_new(doc, "outcomes", arr) != 0) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
 void output_registered(FILE *f, bool json, const struct roster_instance *inst, const char *zone,
-		uint64_t revision, const char *server, bool permanent, uint64_t lease)
+		uint64_t revision, const char *server, bool permanent, uint64_t lease,
+		const struct output_outcomes *oc)
 {
 	char name[600];
 	size_t zl = strlen(zone);
@@ -362,12 +395,14 @@ void output_registered(FILE *f, bool json, const struct roster_instance *inst, c
 	if (json) {
 		char lease_text[24]; /* a 64-bit id: a string (see jsonify_instance()) */
 		snprintf(lease_text, sizeof(lease_text), "%" PRIu64, lease);
-		emit_json(f, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s, s:b, s:s}", "event",
-					     "registered", "host", inst->host, "port",
-					     (int)inst->port, "service", inst->service, "name",
-					     name, "revision", (json_int_t)revision, "server",
-					     server, "permanent", (int)permanent, "lease",
-					     lease_text));
+		emit_json(f, with_outcomes(json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s, s:b, s:s}",
+							   "event", "registered", "host",
+							   inst->host, "port", (int)inst->port,
+							   "service", inst->service, "name", name,
+							   "revision", (json_int_t)revision,
+							   "server", server, "permanent",
+							   (int)permanent, "lease", lease_text),
+					     oc));
 		fflush(f);
 		return;
 	}
@@ -377,13 +412,16 @@ void output_registered(FILE *f, bool json, const struct roster_instance *inst, c
 }
 
 void output_change(FILE *f, bool json, const char *verb, const struct roster_instance *id,
-		const char *status, uint64_t revision)
+		const char *status, uint64_t revision, const struct output_outcomes *oc)
 {
 	if (json) {
-		emit_json(f, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s*, s:I}", "event", verb,
-					     "service", id->service, "protocol", id->protocol,
-					     "host", id->host, "port", (int)id->port, "status",
-					     status, "revision", (json_int_t)revision));
+		emit_json(f, with_outcomes(json_pack("{s:s, s:s, s:s, s:s, s:i, s:s*, s:I}",
+							   "event", verb, "service", id->service,
+							   "protocol", id->protocol, "host",
+							   id->host, "port", (int)id->port,
+							   "status", status, "revision",
+							   (json_int_t)revision),
+					     oc));
 		return;
 	}
 	fprintf(f, "%s %s:%u of service:%s, protocol:%s%s%s revision %" PRIu64 "\n", verb, id->host,

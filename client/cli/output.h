@@ -56,14 +56,26 @@ void output_ring(FILE *f, bool json, const char *service, const char *protocol, 
 		const struct roster_result *r, const struct ringowner *o);
 
 /**
+ * What each registry did with a one-shot write (roster_write_outcomes()),
+ * in --server order: JSON output lists them as "outcomes" (the human lines
+ * name only the ones that did not apply it, on stderr).
+ */
+struct output_outcomes {
+	const struct roster_outcome *o;
+	size_t n;
+	const char *const *servers; /**< n names */
+};
+
+/**
  * The first line of `register`: "registered <host>:<port> as
  * _<service>._<protocol>.services.<site>.<domain> revision <N>".
  * @param zone the registry's zone ("services.lon6.example.net."), trailing
  *        dot optional.
  */
 void output_registered(FILE *f, bool json, const struct roster_instance *inst, const char *zone,
-		uint64_t revision, const char *server, bool permanent, uint64_t lease);
+		uint64_t revision, const char *server, bool permanent, uint64_t lease,
+		const struct output_outcomes *oc);
 
 /** A write's outcome: "deregistered ..." or "status ... UP ...". */
 void output_change(FILE *f, bool json, const char *verb, const struct roster_instance *id,
-		const char *status, uint64_t revision);
+		const char *status, uint64_t revision, const struct output_outcomes *oc);

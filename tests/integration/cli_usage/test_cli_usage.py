@@ -440,3 +440,26 @@ def test_a_held_lease_is_marked_up_and_down_by_signals(tmp_path):
             p.send_signal(signal.SIGINT)
             assert p.wait(timeout=20) == 0
         assert status() is None
+
+
+def test_json_writes_say_what_each_registry_did(tmp_path, dead):
+    """A one-shot write to two registries, one of them down: --json's line
+    carries one outcome per registry, in --server order (the exit code
+    alone says only that one did not apply it)."""
+    with Rosterd(tmp_path) as s:
+        servers = f"127.0.0.1:{s.api_port},127.0.0.1:{dead}"
+        r = roster("--server", servers, "--json", "--timeout", "500", "register", *IDENT,
+                   "--permanent")
+        assert r.returncode == 3, r
+        doc = json.loads(r.stdout)
+        out = doc["outcomes"]
+        assert [o["server"] for o in out] == [f"127.0.0.1:{s.api_port}", f"127.0.0.1:{dead}"]
+        assert out[0]["result"] == "applied" and out[0]["revision"] == doc["revision"] > 0
+        assert out[1]["result"] == "unreachable" and out[1]["error"], out
+        r = roster("--server", servers, "--json", "--timeout", "500", "status", *IDENT, "down")
+        assert r.returncode == 3, r
+        assert [o["result"] for o in json.loads(r.stdout)["outcomes"]] == ["applied",
+                                                                           "unreachable"]
+        r = roster("--server", servers, "--json", "--timeout", "500", "deregister", *IDENT)
+        out = json.loads(r.stdout)["outcomes"]
+        assert [o["result"] for o in out] == ["applied", "unreachable"], out

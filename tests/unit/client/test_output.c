@@ -108,10 +108,31 @@ Test(output, registered_line)
 			.host = "web1.lon6.example.net.",
 			.port = 8080};
 	FILE *f = capture();
-	output_registered(f, false, &in, "services.lon6.example.net.", 42, "s", false, 0);
+	output_registered(f, false, &in, "services.lon6.example.net.", 42, "s", false, 0, NULL);
 	fclose(f);
 	cr_expect_str_eq(capture_buf, "registered web1.lon6.example.net.:8080 as "
 				      "_web._http.services.lon6.example.net revision 42\n");
+}
+
+Test(output, json_writes_list_each_registry_outcome)
+{
+	struct roster_instance id = {.service = "web", .protocol = "http", .host = "h.", .port = 1};
+	struct roster_outcome o[2] = {{.kind = ROSTER_OUTCOME_APPLIED, .revision = 7},
+			{.kind = ROSTER_OUTCOME_UNREACHABLE, .message = "Connection timed out"}};
+	const char *names[] = {"127.0.0.1:7600", "127.0.0.1:7601"};
+	struct output_outcomes oc = {o, 2, names};
+	FILE *f = capture();
+	output_change(f, true, "deregistered", &id, NULL, 7, &oc);
+	output_registered(f, true, &id, "services.example.net.", 7, "127.0.0.1:7600", true, 0, &oc);
+	fclose(f);
+	const char *want = "\"outcomes\":[{\"server\":\"127.0.0.1:7600\",\"result\":\"applied\","
+			   "\"revision\":7},{\"server\":\"127.0.0.1:7601\",\"result\":"
+			   "\"unreachable\",\"error\":\"Connection timed out\"}]}";
+	char *second = strchr(capture_buf, '\n');
+	cr_assert(second != NULL, "%s", capture_buf);
+	cr_expect(strstr(capture_buf, want) != NULL && strstr(capture_buf, want) < second, "%s",
+			capture_buf);
+	cr_expect(strstr(second, want) != NULL, "%s", capture_buf);
 }
 
 /* web/http on h.:1, up, never expiring: the watch tests' instance. */
@@ -193,8 +214,12 @@ Test(output, json_short_of_memory_is_one_valid_error_line)
 	output_reports(f, true, &s);
 	output_backup(f, true, "/tmp/b", 1, 2);
 	output_watch_event(f, true, &ev);
-	output_registered(f, true, &id, "services.example.net.", 4, "127.0.0.1:7600", false, 9);
-	output_change(f, true, "status", &id, "DOWN", 5);
+	struct roster_outcome o = {.kind = ROSTER_OUTCOME_APPLIED, .revision = 5};
+	const char *names[] = {"127.0.0.1:7600"};
+	struct output_outcomes oc = {&o, 1, names};
+	output_registered(
+			f, true, &id, "services.example.net.", 4, "127.0.0.1:7600", false, 9, NULL);
+	output_change(f, true, "status", &id, "DOWN", 5, &oc);
 	fclose(f);
 	json_set_alloc_funcs(malloc, free);
 	const char *line = "{\"error\":\"out of memory\"}\n";
@@ -268,7 +293,7 @@ Test(output, rarer_text_lines)
 			"%s", capture_buf);
 
 	f = capture();
-	output_registered(f, false, &in, "services.lon6.example.net", 9, "s", false, 0);
+	output_registered(f, false, &in, "services.lon6.example.net", 9, "s", false, 0, NULL);
 	fclose(f);
 	cr_expect_str_eq(capture_buf, "registered h.:1 as _web._http.services.lon6.example.net "
 				      "revision 9\n");
