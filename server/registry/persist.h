@@ -192,8 +192,10 @@ __attribute__((warn_unused_result)) int persist_reset(
  * @note Blocks for the copy: call it on a thread other than the loop's; at
  *       most one at a time per handle is expected but several are safe.
  * @param bytes set to the copy's size.
- * @return 0 or a negative code (an errno code such as -ENOSPC or -EACCES, or
- *         RS_ESTORE); @p err names the file and the problem.
+ * @return 0 or a negative code (an errno code such as -ENOSPC or -EACCES,
+ *         RS_ESTORE, or RS_EINVAL for a @p path in the store's own
+ *         directory or linked to its data.mdb, which the copy would replace);
+ *         @p err names the file and the problem.
  */
 __attribute__((warn_unused_result)) int persist_backup(
 		struct persist *p, const char *path, uint64_t *bytes, char *err, size_t errsz);

@@ -46,12 +46,46 @@ static void stamp(char *out, size_t outsz)
 
 /* ---- backup ------------------------------------------------------------------ */
 
+/* Whether @p a and @p b name the same file (or directory). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/*
+ * A backup must not land among the store's own files: renamed over
+ * data.mdb it would unlink the file the running environment writes to, and
+ * every write acknowledged after it would be gone at the next start. Any
+ * name in the data directory is refused (its files are the store's), and a
+ * hard link to data.mdb elsewhere too.
+ */
+static int backup_target_check(const struct persist *p, const char *path, char *err, size_t errsz)
+{
+	char dir[PATH_MAX], data[sizeof(p->path) + 16];
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(data, sizeof(data), "%s/data.mdb", p->path);
+	if (same_file(dirname(dir), p->path) || same_file(path, data)) {
+		snprintf(err, errsz,
+				"backup %s: in the store's own directory %s (the copy would replace "
+				"its files and lose every later write); write it elsewhere",
+				path, p->path);
+		return RS_EINVAL;
+	}
+	return 0;
+}
+
 int persist_backup(struct persist *p, const char *path, uint64_t *bytes, char *err, size_t errsz)
 {
 	char tmp[PATH_MAX];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) >= sizeof(tmp)) {
 		snprintf(err, errsz, "backup %s: path too long", path);
 		return RS_ERANGE;
+	}
+	int crc = backup_target_check(p, path, err, errsz);
+	if (crc < 0) {
+		return crc;
 	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0) {

@@ -118,6 +118,34 @@ def test_backup_refuses_a_relative_path_and_a_running_rosterd_refuses_restore(tm
         assert rc == 2 and "in use by a running rosterd" in out, out
 
 
+def test_a_backup_onto_the_store_itself_is_refused_and_loses_nothing(tmp_path):
+    """`roster backup /var/lib/roster/data.mdb`: renamed over the live file,
+    the copy would have unlinked the file LMDB writes to, and every write
+    acknowledged after it would be gone at the next start. Any name in the
+    data directory is refused, and a hard link to data.mdb elsewhere."""
+    s = Rosterd(tmp_path)
+    os.makedirs(s.tmpdir, exist_ok=True)
+    s.start()
+    try:
+        link = str(tmp_path / "link.mdb")
+        os.link(os.path.join(s.data, "data.mdb"), link)
+        for target in (os.path.join(s.data, "data.mdb"), os.path.join(s.data, "copy.mdb"),
+                       os.path.join(s.data, ".", "data.mdb"), link):
+            r = backup(s.api_port, target)
+            assert r.error == pb().INVALID_ARGUMENT, (target, r)
+            assert "in the store's own directory" in r.message, r.message
+        assert not os.path.exists(os.path.join(s.data, "copy.mdb"))
+        with s.client() as c:
+            assert c.register("after", "tcp", "af.example.net", 1).error == 0
+        s.stop()
+        s.start()
+        with s.client() as c:
+            assert [i.host for i in c.query("after", "tcp").query.instances] == [
+                "af.example.net."]
+    finally:
+        s.stop()
+
+
 def test_scheduled_backups_keep_the_newest(tmp_path):
     bdir = tmp_path / "backups"
     # Relative, as a config file may say: taken from rosterd's directory
