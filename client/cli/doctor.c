@@ -28,6 +28,7 @@ struct check {
 
 struct doctor {
 	const struct args *a;
+	const char *token; /* NULL: none */
 	uint32_t timeout_ms;
 	struct check checks[DOCTOR_MAX_CHECKS];
 	size_t n;
@@ -632,8 +633,10 @@ static void check_registry(struct doctor *d, const struct doctor_registry *r, ch
 {
 	char name[96], why[300];
 	const char *servers[] = {r->api};
-	struct roster_config cfg = {
-			.servers = servers, .n_servers = 1, .timeout_ms = d->timeout_ms};
+	struct roster_config cfg = {.servers = servers,
+			.n_servers = 1,
+			.timeout_ms = d->timeout_ms,
+			.token = d->token};
 	struct roster_client *c = NULL;
 	struct roster_stats s;
 	snprintf(name, sizeof(name), "%s api", r->api);
@@ -808,7 +811,8 @@ static void print(const struct doctor *d, FILE *out)
 	fprintf(out, "],\"ok\":%s}\n", all ? "true" : "false");
 }
 
-int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t n, FILE *out)
+int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t n,
+		const char *token, FILE *out)
 {
 	struct doctor *d = calloc(1, sizeof(*d));
 	struct reg_state *st = calloc(n + 1, sizeof(*st));
@@ -819,6 +823,7 @@ int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t 
 		return 1;
 	}
 	d->a = a;
+	d->token = token;
 	d->timeout_ms = a->timeout_ms != 0 ? a->timeout_ms : 2000;
 	char zone[RS_NAME_TEXT_MAX + 2] = "";
 	for (size_t i = 0; i < n; i++) {

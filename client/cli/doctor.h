@@ -35,6 +35,9 @@ struct doctor_registry {
  * Run every check and print one line each ("ok   CHECK  detail" or
  * "FAIL CHECK  detail"), or a JSON document with --json.
  * @param regs the site's registries.
+ * @param token the API token (--token-file, ROSTER_TOKEN) sent to each
+ *        registry's API; NULL: none.
  * @return 0 when every check passed, 1 when one failed.
  */
-int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t n, FILE *out);
+int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t n,
+		const char *token, FILE *out);

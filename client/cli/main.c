@@ -641,7 +641,7 @@ static int token_get(const char *path, char *buf, size_t bufsz, const char **out
 /* roster doctor: the site's registries with their DNS and HTTP addresses
  * (sites.conf's dns= and http=, else the registry's address on 53 and
  * 7680). */
-static int cmd_doctor(struct cli *cli, const char *sites)
+static int cmd_doctor(struct cli *cli, const char *sites, const char *token)
 {
 	struct doctor_registry regs[ARGS_MAX_SERVERS];
 	char **list = NULL, *(*where)[2] = NULL;
@@ -674,7 +674,8 @@ static int cmd_doctor(struct cli *cli, const char *sites)
 	}
 	sites_where_free(where, n);
 	sites_free(list, n);
-	return doctor_run(&cli->a, regs, n < ARGS_MAX_SERVERS ? n : ARGS_MAX_SERVERS, stdout);
+	return doctor_run(
+			&cli->a, regs, n < ARGS_MAX_SERVERS ? n : ARGS_MAX_SERVERS, token, stdout);
 }
 
 int main(int argc, char **argv)
@@ -754,7 +755,8 @@ int main(int argc, char **argv)
 		break;
 	case ARGS_DOCTOR:
 		code = cmd_doctor(&cli,
-				sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH);
+				sites != NULL && sites[0] != '\0' ? sites : SITES_DEFAULT_PATH,
+				tok);
 		break;
 	case ARGS_BACKUP:
 		code = cmd_backup(&cli);

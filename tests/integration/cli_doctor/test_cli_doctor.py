@@ -198,3 +198,31 @@ def test_disagreements_past_the_first_line_are_named(site):
     fail = lines(r, "agree instances")
     assert len(fail) == 1 and fail[0].endswith(
         "(first difference: an instance only the second has)"), r.stdout
+
+
+def test_the_api_checks_use_the_token(tmp_path):
+    """A site with --api-tokens (the production setup): the doctor sends the
+    token of --token-file or ROSTER_TOKEN, as every other command does, and
+    passes; without one its API checks are refused and say so."""
+    import hashlib
+    secret = "doctor-read"
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"mon sha256:{hashlib.sha256(secret.encode()).hexdigest()} read\n")
+    regs = [registry(tmp_path, n, REG + ["--api-tokens", str(tokens)]) for n in ("a", "b")]
+    try:
+        sites = tmp_path / "sites.conf"
+        sites.write_text("".join(sites_line(r) for r in regs))
+        tf = tmp_path / "token"
+        tf.write_text(secret + "\n")
+        r = doctor(sites, "--token-file", str(tf))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert sum(" api" in l and l.startswith("ok ") for l in r.stdout.splitlines()) == 2
+        r = roster("-s", "lon6", "--timeout", "1000", "doctor",
+                   env={"ROSTER_SITES": str(sites), "ROSTER_TOKEN": secret}, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = doctor(sites)
+        assert r.returncode == 1
+        assert len([l for l in lines(r, " api") if "permission denied" in l]) == 2, r.stdout
+    finally:
+        for x in regs:
+            x.stop()

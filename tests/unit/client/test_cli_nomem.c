@@ -82,7 +82,7 @@ Test(cli_nomem, doctor_names_a_shortage_and_never_crashes)
 		FILE *out = open_memstream(&text, &len);
 		cr_assert_not_null(out);
 		allocfail_arm(k);
-		int rc = doctor_run(&a, &reg, 1, out);
+		int rc = doctor_run(&a, &reg, 1, NULL, out);
 		bool struck = allocfail_struck();
 		allocfail_disarm();
 		fclose(out);
