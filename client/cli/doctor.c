@@ -356,8 +356,11 @@ static int64_t soa_serial(struct doctor *d, const char *endpoint, bool tcp, cons
 /* ---- the checks ----------------------------------------------------------- */
 
 /* GET /metrics; @p static_ok set from roster_static_ok (-1: absent). */
-static int http_metrics(
-		struct doctor *d, const char *endpoint, int *static_ok, char *why, size_t whysz)
+/* GET /metrics: 0 when it is rosterd's; @p static_ok gets roster_static_ok
+ * (-1: absent), @p published roster_dns_zone_serial (0: no zone versions,
+ * i.e. no --xfr-allow; -1: absent). */
+static int http_metrics(struct doctor *d, const char *endpoint, int *static_ok, int64_t *published,
+		char *why, size_t whysz)
 {
 	uint64_t deadline = rs_clock_mono_ms() + d->timeout_ms;
 	int fd = -1; /* dial() sets it only when it connects */
@@ -386,6 +389,8 @@ static int http_metrics(
 	}
 	const char *st = strstr(body, "\nroster_static_ok ");
 	*static_ok = st != NULL ? atoi(st + 18) : -1;
+	const char *zs = strstr(body, "\nroster_dns_zone_serial ");
+	*published = zs != NULL ? strtoll(zs + 24, NULL, 10) : -1;
 	free(body);
 	return rc;
 }
@@ -626,6 +631,10 @@ struct reg_state {
 	bool api_ok;
 	char *set;
 	int64_t serial;
+	/* Its serial scheme (docs/dns.md "Zone versions"): 1 the clock's (it
+	 * publishes versions, --xfr-allow), 0 the store revision's, -1 unknown
+	 * (no /metrics). */
+	int clock_scheme;
 };
 
 static void check_registry(struct doctor *d, const struct doctor_registry *r, char *zone,
@@ -678,7 +687,10 @@ static void check_dns_http(struct doctor *d, const struct doctor_registry *r, co
 	}
 	snprintf(name, sizeof(name), "%s http", r->http);
 	int static_ok = -1;
-	if (http_metrics(d, r->http, &static_ok, why, sizeof(why)) == 0) {
+	int64_t published = -1;
+	st->clock_scheme = -1;
+	if (http_metrics(d, r->http, &static_ok, &published, why, sizeof(why)) == 0) {
+		st->clock_scheme = published < 0 ? -1 : published > 0;
 		record(d, true, name, "GET /metrics: 200");
 		if (static_ok == 0) {
 			snprintf(name, sizeof(name), "%s static", r->http);
@@ -692,7 +704,7 @@ static void check_dns_http(struct doctor *d, const struct doctor_registry *r, co
 }
 
 static void check_agreement(struct doctor *d, const struct doctor_registry *regs,
-		const struct reg_state *st, size_t n, uint32_t *newest)
+		const struct reg_state *st, size_t n)
 {
 	size_t ref = n;
 	bool agree = true;
@@ -726,19 +738,43 @@ static void check_agreement(struct doctor *d, const struct doctor_registry *regs
 		record(d, true, "agree instances",
 				"every registry that answered holds the same instances");
 	}
-	/* Serials: the clock scheme (docs/dns.md), so none ahead of our clock. */
-	uint32_t now = (uint32_t)rs_clock_wall_ms();
-	bool ok = true, any = false;
+}
+
+/*
+ * Serials (docs/dns.md "Zone versions"): one scheme for the whole site, as
+ * each registry's /metrics says (roster_dns_zone_serial 0: no versions,
+ * the store revision's serial), and on the clock's none ahead of our
+ * clock. A registry that forgot --xfr-allow serves small revision serials
+ * beside its peers' clock ones, and a secondary listing both never follows
+ * it. @return 1 the clock's, 0 the revision's, -1 mixed or unknown.
+ */
+static int check_serials(struct doctor *d, const struct doctor_registry *regs,
+		const struct reg_state *st, size_t n, uint32_t *newest)
+{
+	size_t clock = n, rev = n;
+	bool any = false;
 	for (size_t i = 0; i < n; i++) {
-		if (st[i].serial < 0) {
-			continue;
+		clock = st[i].clock_scheme == 1 && clock == n ? i : clock;
+		rev = st[i].clock_scheme == 0 && rev == n ? i : rev;
+		if (st[i].serial >= 0 &&
+				(!any || serial_diff((uint32_t)st[i].serial, *newest) > 0)) {
+			*newest = (uint32_t)st[i].serial;
 		}
+		any = any || st[i].serial >= 0;
+	}
+	if (clock < n && rev < n) {
+		record(d, false, "agree serials",
+				"%s publishes clock serials (--xfr-allow) but %s serves its store "
+				"revision (no --xfr-allow): a secondary listing both never follows "
+				"the second",
+				regs[clock].dns, regs[rev].dns);
+		return -1;
+	}
+	uint32_t now = (uint32_t)rs_clock_wall_ms();
+	bool ok = any;
+	for (size_t i = 0; i < n && rev == n; i++) {
 		uint32_t s = (uint32_t)st[i].serial;
-		if (!any || serial_diff(s, *newest) > 0) {
-			*newest = s;
-		}
-		any = true;
-		if (serial_diff(s, now) > (int64_t)DOCTOR_SKEW_MS) {
+		if (st[i].serial >= 0 && serial_diff(s, now) > (int64_t)DOCTOR_SKEW_MS) {
 			ok = false;
 			record(d, false, "agree serials",
 					"%s serves serial %u, %.1f s ahead of this clock: "
@@ -746,15 +782,21 @@ static void check_agreement(struct doctor *d, const struct doctor_registry *regs
 					regs[i].dns, s, (double)serial_diff(s, now) / 1000);
 		}
 	}
-	if (any && ok) {
-		/* What was checked, no more: a store revision (no --xfr-allow) is
-		 * never ahead of the clock either. */
-		record(d, true, "agree serials", "no serial is ahead of this clock; newest %u",
+	if (ok && rev < n) {
+		record(d, true, "agree serials",
+				"every registry serves its store revision (no --xfr-allow: no zone to "
+				"transfer); newest %u",
 				*newest);
+	} else if (ok) {
+		record(d, true, "agree serials",
+				"clock serials%s, none ahead of this clock; newest %u",
+				clock < n ? " (--xfr-allow)" : "", *newest);
 	}
+	return rev < n ? 0 : clock < n ? 1 : -1;
 }
 
-static void check_secondaries(struct doctor *d, uint32_t newest, bool known, const char *zone)
+static void check_secondaries(
+		struct doctor *d, uint32_t newest, bool known, int scheme, const char *zone)
 {
 	char name[96], why[300];
 	for (size_t i = 0; i < d->a->n_secondaries; i++) {
@@ -767,6 +809,13 @@ static void check_secondaries(struct doctor *d, uint32_t newest, bool known, con
 		int64_t serial = soa_serial(d, sec, false, zone, why, sizeof(why));
 		if (serial < 0) {
 			record(d, false, name, "%s", why);
+		} else if (scheme == 0) {
+			/* Revision serials are no times, and nothing is published. */
+			record(d, false, name,
+					"serial %" PRId64
+					", but the registries publish no zone (no "
+					"--xfr-allow): it cannot follow them",
+					serial);
 		} else if (!known) {
 			record(d, false, name,
 					"serial %" PRId64 ", and no registry's serial to compare",
@@ -833,7 +882,8 @@ int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t 
 		check_dns_http(d, &regs[i], zone, &st[i]);
 	}
 	uint32_t newest = 0;
-	check_agreement(d, regs, st, n, &newest);
+	check_agreement(d, regs, st, n);
+	int scheme = check_serials(d, regs, st, n, &newest);
 	bool known = false;
 	for (size_t i = 0; i < n; i++) {
 		known = known || st[i].serial >= 0;
@@ -841,7 +891,7 @@ int doctor_run(const struct args *a, const struct doctor_registry *regs, size_t 
 	if (zone[0] != '\0') {
 		check_ns(d, regs, n, zone);
 	}
-	check_secondaries(d, newest, known, zone);
+	check_secondaries(d, newest, known, scheme, zone);
 	print(d, out);
 	int rc = 0;
 	for (size_t i = 0; i < d->n; i++) {

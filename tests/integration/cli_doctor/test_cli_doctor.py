@@ -226,3 +226,31 @@ def test_the_api_checks_use_the_token(tmp_path):
     finally:
         for x in regs:
             x.stop()
+
+
+def test_registries_on_two_serial_schemes_are_named(tmp_path):
+    """One registry of the site forgot --xfr-allow: it serves its store
+    revision (1, 2, ...) as serial beside its peer's clock serials, which
+    is never ahead of the clock, so only the scheme tells (/metrics'
+    roster_dns_zone_serial 0). A site on revision serials alone passes
+    that check, and a secondary of it is told it cannot follow."""
+    a = registry(tmp_path, "a")
+    b = registry(tmp_path, "b", ["--ns", "localhost"])
+    try:
+        sites = tmp_path / "sites.conf"
+        sites.write_text(sites_line(a) + sites_line(b))
+        r = doctor(sites)
+        assert r.returncode == 1
+        fail = lines(r, "agree serials")
+        assert len(fail) == 1 and f"127.0.0.1:{a.dns_port} publishes clock serials" in fail[0] \
+            and f"127.0.0.1:{b.dns_port} serves its store revision" in fail[0], r.stdout
+        sites.write_text(sites_line(b))
+        # Any server of the zone will do as the "secondary": b itself.
+        r = doctor(sites, "--secondary", f"127.0.0.1:{b.dns_port}")
+        assert "ok   agree serials: every registry serves its store revision" in r.stdout, \
+            r.stdout
+        assert r.returncode == 1 and "cannot follow them" in "".join(lines(r, "secondary")), \
+            r.stdout
+    finally:
+        a.stop()
+        b.stop()
