@@ -263,6 +263,20 @@ class Client:
                     raise E.Timeout(f"endpoints not registered within {timeout:g} s")
                 self.cond.wait(left)
 
+    def _refusal(self, inst: Instance) -> Optional[E.RosterError]:
+        """Why no registry holds @p inst: the first registry's refusal of it,
+        else of the token or the lease; None when one holds it or none said
+        why (not answered yet, unreachable)."""
+        with self.lock:
+            ep = self._find(inst)
+            if ep is None or self._engine is None or any(a == ep.gen for a in ep.acked):
+                return None
+            for i, r in enumerate(self._engine.regs):
+                err = ep.refusal[i] or r.refusal
+                if err is not None:
+                    return err
+            return None
+
     def _settled(self) -> bool:
         return all(any(a == e.gen or f == e.gen for a, f in zip(e.acked, e.failed))
                    for e in self._eps if not e.removed)
@@ -487,8 +501,10 @@ def register(service: str, protocol: str, host: str, port: int, *,
     Every call in a process shares one Client (one lease per registry, one
     heartbeat for all the endpoints); a call naming other registries or
     another TTL than the first is refused with StateError (make a Client
-    for that). wait: seconds to wait for the first acknowledgement
-    (Timeout if none), None to return at once."""
+    for that). wait: seconds to wait for the first acknowledgement, None to
+    return at once; when no registry acknowledged it, the refusal of the
+    registries that answered is raised (InvalidName, LimitExceeded,
+    PermissionDenied...), else Timeout."""
     global _shared
     inst = make_instance(service, protocol, host, port, addresses=addresses,
                          priority=priority, weight=weight, metadata=metadata, status=status)
@@ -505,8 +521,26 @@ def register(service: str, protocol: str, host: str, port: int, *,
     reg = Registration(client, inst)
     if wait is not None:
         try:
-            client.wait(wait)
+            _wait_registered(client, inst, wait)
         except BaseException:
             reg.close()
             raise
     return reg
+
+
+def _wait_registered(client: Client, inst: Instance, wait: float) -> None:
+    """Until a registry holds @p inst. A refusal by every registry that
+    answered is raised as the registry said it (InvalidName, LimitExceeded,
+    PermissionDenied...), not taken for success, nor left as a bare Timeout:
+    the service must not believe itself discoverable."""
+    try:
+        client.wait(wait)
+    except E.Timeout as t:
+        err = client._refusal(inst)
+        if err is None:
+            raise
+        raise type(err)(f"not registered within {wait:g} s: {err.message}", code=err.code,
+                        server=err.server) from t
+    err = client._refusal(inst)
+    if err is not None:
+        raise err

@@ -36,7 +36,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from . import errors as E
 from .model import (Event, EventKind, Instance, WatchEvent, WatchKind, identity_to_pb,
@@ -54,14 +54,15 @@ NEVER = float("inf")
 
 class Ep:
     """A wanted endpoint and, per registry, its acknowledged, in-flight and
-    refused generations."""
-    __slots__ = ("uid", "inst", "gen", "removed", "acked", "sent", "failed")
+    refused generations, and the last refusal (register(wait=) raises it)."""
+    __slots__ = ("uid", "inst", "gen", "removed", "acked", "sent", "failed", "refusal")
 
     def __init__(self, uid: int, inst: Instance, n: int) -> None:
         self.uid, self.inst, self.gen, self.removed = uid, inst, 1, False
         self.acked = [0] * n
         self.sent = [0] * n
         self.failed = [0] * n
+        self.refusal: List[Optional[E.RosterError]] = [None] * n
 
 
 class WatchState:
@@ -105,6 +106,9 @@ class Reg:
         self.hb_id = 0
         self.dereg_id = 0
         self.timer_at = 0.0  # connect at once
+        # The registry's last refusal of the token or of a lease (cleared by
+        # a lease it grants): why nothing registers there.
+        self.refusal: Optional[E.RosterError] = None
 
 
 class Engine:
@@ -411,6 +415,7 @@ class Engine:
                     ep.sent[i] = ep.gen
             except E.LimitExceeded as e:
                 ep.failed[i] = ep.gen  # this generation can never be sent
+                ep.refusal[i] = e
                 self.emit(r, EventKind.REGISTER_FAILED, e, ep.inst)
                 self.c.cond.notify_all()
 
@@ -429,8 +434,10 @@ class Engine:
         err = E.error_for_code(rs.error, rs.message, r.name) if rs.error else None
         if op == OP_OPEN:
             if err is not None:
+                r.refusal = err
                 self._fail(r, err)
                 return
+            r.refusal = None
             r.lease, r.ttl = rs.open_lease.lease, rs.open_lease.ttl_seconds
             r.lease_state = LEASE_OK
             r.backoff.attempt = 0  # only a working lease proves the registry healthy
@@ -445,6 +452,7 @@ class Engine:
             # Said once, as libroster does; every request after it is
             # refused on its own (UNSUPPORTED: a registry before tokens).
             if err is not None and not isinstance(err, E.Unsupported):
+                r.refusal = err
                 self.emit(r, EventKind.REGISTER_FAILED, err)
         elif op == OP_DEREG_LEASE:
             r.dereg_id = 0
@@ -502,10 +510,12 @@ class Engine:
             return
         if err is None:
             ep.acked[i] = ep.gen
+            ep.refusal[i] = None
             self.emit(r, EventKind.REGISTERED, ep=ep.inst, revision=rs.register.revision)
         else:
             if err.code not in E.TRANSIENT_CODES:
                 ep.failed[i] = ep.gen
+            ep.refusal[i] = err
             self.emit(r, EventKind.REGISTER_FAILED, err, ep.inst)
         self.c.cond.notify_all()
 
@@ -520,8 +530,8 @@ class Engine:
         ep = self.c._ep_by_uid(culprit[1]) if culprit else None
         if ep is not None and culprit is not None and ep.gen == culprit[2] and not ep.removed:
             ep.failed[r.idx] = ep.gen
-            self.emit(r, EventKind.REGISTER_FAILED,
-                      E.LimitExceeded(err.message, server=r.name), ep.inst)
+            ep.refusal[r.idx] = E.LimitExceeded(err.message, server=r.name)
+            self.emit(r, EventKind.REGISTER_FAILED, ep.refusal[r.idx], ep.inst)
             self.c.cond.notify_all()
 
     def _lease_lost(self, r: Reg, err: E.RosterError) -> None:

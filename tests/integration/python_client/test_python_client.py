@@ -426,3 +426,27 @@ def test_token_refused(tmp_path):
         assert hosts(admin.query("api", use_cache=False)) == []
         with pytest.raises(roster.InvalidArgument):
             roster.Client([server], token="a\0b")
+
+
+def test_register_wait_raises_the_refusal_not_success(tmp_path):
+    """`with roster.register(..., wait=N):` must not start serving when no
+    registry holds the endpoint: a refusal of it (a limit) is raised as the
+    registry said it, at once; a token without write scope, whose refusal
+    is retried (tokens reload on SIGHUP), as PermissionDenied when the wait
+    ends, not as a bare Timeout."""
+    with Rosterd(tmp_path, extra=["--api-tokens", _tokens(tmp_path),
+                                  "--max-metadata", "64"]) as srv:
+        server = f"127.0.0.1:{srv.api_port}"
+        t0 = time.monotonic()
+        with pytest.raises(roster.LimitExceeded) as e:
+            roster.register("api", "grpc", "api0.example.net", 9000, servers=[server],
+                            token="api-secret", ttl=5, wait=10, metadata={"k": "v" * 200})
+        assert "metadata" in e.value.message and time.monotonic() - t0 < 5, e.value.message
+        with pytest.raises(roster.PermissionDenied) as e:
+            roster.register("api", "grpc", "api0.example.net", 9000, servers=[server],
+                            token="ro-secret", ttl=5, wait=1)
+        assert "not registered within 1 s" in e.value.message, e.value.message
+        with roster.register("api", "grpc", "api0.example.net", 9000, servers=[server],
+                             token="api-secret", ttl=5, wait=10):
+            admin = roster.Client([server], timeout=2, token="ops-secret")
+            assert hosts(admin.query("api", use_cache=False)) == ["api0.example.net.:9000"]
