@@ -340,8 +340,12 @@ void rs_flags_help(FILE *out, const struct rs_flags *spec, rs_flag_default_cb df
 		if (f->help == NULL) {
 			continue;
 		}
-		char left[96], d[1024] = "";
-		snprintf(left, sizeof(left), "--%s%s%s", f->name, takes_value(f) ? " " : "",
+		char left[96], d[1024] = "", alias[8] = "";
+		if (f->short_name != 0) {
+			snprintf(alias, sizeof(alias), "-%c, ", f->short_name);
+		}
+		snprintf(left, sizeof(left), "%s--%s%s%s", alias, f->name,
+				takes_value(f) ? " " : "",
 				!takes_value(f)         ? ""
 				: f->value_name != NULL ? f->value_name
 							: "VALUE");

@@ -286,17 +286,19 @@ static const struct rs_flag cli_flags[] = {
 				.max = 30u * 86400u, .hint = "1-2592000 s", .value_name = "SECONDS",
 				.help = "how long a stale cached answer is served (default 3600)"},
 		{"help", 'h', RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(help),
-				.help = "this text; roster COMMAND --help: that command's"},
+				.help = "this text; `roster COMMAND --help` lists a command's own "
+					"flags"},
 		{"version", 0, RS_FLAG_SWITCH, RS_FLAG_STOP, ARG(version),
 				.help = "print the version and exit"},
 		{"service", 0, RS_FLAG_CALL, ARG(service), .set = set_label,
 				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_WATCH) | C(ARGS_RING),
 				.value_name = "NAME",
-				.help = "the service: a DNS label, no underscore (watch: default "
-					"every service)"},
+				.help = "the service: a DNS label, no underscore (required but by "
+					"watch, which watches every service without it)"},
 		{"protocol", 0, RS_FLAG_CALL, ARG(protocol), .set = set_label,
 				.groups = IDENT | C(ARGS_QUERY) | C(ARGS_RING), .value_name = "P",
-				.help = "the protocol label (query: default every protocol)"},
+				.help = "the protocol label (required but by query, which shows "
+					"every protocol without it)"},
 		{"host", 0, RS_FLAG_CALL, ARG(host), .set = set_host, .groups = IDENT,
 				.value_name = "FQDN",
 				.help = "the endpoint's fully qualified host name (the SRV target)"},

@@ -33,7 +33,7 @@ def option_lines(text, section):
         if line.endswith(":") and not line.startswith(" "):
             inside = line == section
             continue
-        m = re.match(r"^  --([a-z-]+)", line)
+        m = re.match(r"^  (?:-[a-zA-Z], )?--([a-z-]+)", line)
         if inside and m:
             out[m.group(1)] = line
     return out

@@ -25,7 +25,7 @@ def rendered(page):
 
 
 def flags_of(help_text):
-    return set(re.findall(r"^\s+(--[a-z0-9-]+)", help_text, re.M))
+    return set(re.findall(r"^\s+(?:-[a-zA-Z], )?(--[a-z0-9-]+)", help_text, re.M))
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
