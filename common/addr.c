@@ -217,3 +217,16 @@ bool rs_prefix_match(const struct rs_prefix *p, const struct sockaddr *sa)
 	uint8_t mask = (uint8_t)(0xffu << (8 - rest));
 	return (b[whole] & mask) == p->addr.bytes[whole];
 }
+
+bool rs_sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+	if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+		return a->sin6_addr.s6_addr[12] == 127;
+	}
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+}

@@ -61,6 +61,12 @@ __attribute__((warn_unused_result)) int rs_endpoint_parse(
 int rs_endpoint_format(const struct sockaddr *sa, char out[RS_ADDR_TEXT_MAX]);
 
 /**
+ * Whether a socket address is on loopback: 127.0.0.0/8, ::1, or
+ * ::ffff:127.0.0.0/104.
+ */
+bool rs_sockaddr_is_loopback(const struct sockaddr_storage *ss);
+
+/**
  * Parse a decimal port 1..65535 with nothing around it.
  * @return the port, or RS_EPORT.
  */

@@ -657,19 +657,6 @@ static int load_file(struct apply_state *st)
 	return rc < 0 ? RS_ECONF : 0;
 }
 
-static bool addr_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-	}
-	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-	if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-		return a->sin6_addr.s6_addr[12] == 127;
-	}
-	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-}
-
 /* SPEC: without --api-tokens the API is open, so it listens on loopback
  * only unless the operator says otherwise (--api-open). */
 static int api_guard_check(const struct server_config *cfg, char *err, size_t errsz)
@@ -678,7 +665,7 @@ static int api_guard_check(const struct server_config *cfg, char *err, size_t er
 		return 0;
 	}
 	for (size_t i = 0; i < cfg->api.n; i++) {
-		if (!addr_loopback(&cfg->api.addrs[i])) {
+		if (!rs_sockaddr_is_loopback(&cfg->api.addrs[i])) {
 			char text[RS_ADDR_TEXT_MAX + 8];
 			rs_endpoint_format((const struct sockaddr *)&cfg->api.addrs[i], text);
 			return fail(err, errsz,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -350,7 +351,19 @@ static int api_open(struct server *srv, char *err, size_t errsz)
 			.backup = api_backup_cb,
 			.backup_ud = srv,
 	};
-	return api_start(&ctx, &srv->api, err, errsz);
+	int rc = api_start(&ctx, &srv->api, err, errsz);
+	for (size_t i = 0; rc == 0 && cfg->api_tokens[0] == '\0' && i < cfg->api.n; i++) {
+		if (!rs_sockaddr_is_loopback(&cfg->api.addrs[i])) {
+			/* --api-open: said once, where an operator reading the log
+			 * at start looks. */
+			char text[RS_ADDR_TEXT_MAX];
+			rs_endpoint_format((const struct sockaddr *)&cfg->api.addrs[i], text);
+			rs_log_warning("api: %s is open (--api-open, no --api-tokens): whoever "
+				       "reaches it can register, change and remove any endpoint",
+					text);
+		}
+	}
+	return rc;
 }
 
 /* A new zone version (server/dns/xfr_publish.h): the secondaries hear of

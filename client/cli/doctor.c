@@ -656,8 +656,8 @@ static void check_registry(struct doctor *d, const struct doctor_registry *r, ch
 		}
 		st->set = instance_set(c, why, sizeof(why));
 		record(d, st->set != NULL, name,
-				"site %s, revision %" PRIu64 ", %" PRIu64 " instances%s%s", s.site,
-				s.revision, s.instances,
+				"site %s, revision %" PRIu64 ", %" PRIu64 " instance%s%s%s", s.site,
+				s.revision, s.instances, s.instances == 1 ? "" : "s",
 				st->set != NULL ? "" : "; listing failed: ",
 				st->set != NULL ? "" : why);
 	} else {

@@ -375,6 +375,9 @@ def test_api_open_and_tokens_each_lift_the_guard(tmp_path):
             with ApiClient(s.api_port) as c:
                 r = c.request(list=pb().ListRequest())
                 assert r.error == (OK if extra == ["--api-open"] else PERMISSION_DENIED)
+            # An open API past loopback is said once at start, as a warning.
+            warned = f"api: 0.0.0.0:{s.api_port} is open (--api-open, no --api-tokens)"
+            assert (s.logs().count(warned) == 1) == (extra == ["--api-open"]), s.logs()
 
 
 # ---- names refused byte for byte -------------------------------------------------------

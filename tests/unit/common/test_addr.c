@@ -167,3 +167,20 @@ Test(addr, prefix_parse_and_match)
 	cr_expect(rs_prefix_match(&host, (struct sockaddr *)&b), "IPv4-mapped");
 	cr_expect(!rs_prefix_match(&host, NULL));
 }
+
+Test(addr, loopback_socket_addresses)
+{
+	static const char *const yes[] = {
+			"127.0.0.1:53", "127.255.0.9:53", "[::1]:53", "[::ffff:127.0.0.2]:53"};
+	static const char *const no[] = {"10.0.0.1:53", "0.0.0.0:53", "[::]:53", "[2001:db8::1]:53",
+			"[::ffff:10.0.0.1]:53", "128.0.0.1:53"};
+	struct sockaddr_storage ss;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		cr_assert_eq(rs_endpoint_parse(yes[i], 53, &ss), 0, "%s", yes[i]);
+		cr_expect(rs_sockaddr_is_loopback(&ss), "%s", yes[i]);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		cr_assert_eq(rs_endpoint_parse(no[i], 53, &ss), 0, "%s", no[i]);
+		cr_expect(!rs_sockaddr_is_loopback(&ss), "%s", no[i]);
+	}
+}
