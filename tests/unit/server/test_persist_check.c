@@ -442,8 +442,18 @@ Test(persist_check, backup_is_checked_and_restored_and_prune_keeps_the_newest)
 	struct persist *p;
 	char err[1024], note[1024], bk[128];
 	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
-	path_of(bk, sizeof(bk), dir, "b.mdb");
 	uint64_t bytes = 0;
+	/* Not among the store's own files: refused, nothing written. */
+	path_of(bk, sizeof(bk), dir, "b.mdb");
+	cr_expect_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), RS_EINVAL);
+	cr_expect_not_null(strstr(err, "in the store's own directory"), "%s", err);
+	cr_expect_neq(access(bk, F_OK), 0);
+	path_of(bk, sizeof(bk), dir, "data.mdb");
+	cr_expect_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), RS_EINVAL);
+	/* A directory of its own (here below the store's, which is allowed). */
+	path_of(bk, sizeof(bk), dir, "bk");
+	cr_assert_eq(mkdir(bk, 0700), 0);
+	path_of(bk, sizeof(bk), dir, "bk/b.mdb");
 	cr_assert_eq(persist_backup(p, bk, &bytes, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(persist_close(p), 0);
 	struct stat sb;

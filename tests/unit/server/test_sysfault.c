@@ -130,7 +130,10 @@ ParameterizedTest(struct file_fault *f, sysfault, a_backup_meeting_a_failed_call
 	struct persist *p;
 	char err[1024], bk[128];
 	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
-	snprintf(bk, sizeof(bk), "%s/b.mdb", dir);
+	char bkdir[96]; /* not the store's own directory, which is refused */
+	snprintf(bkdir, sizeof(bkdir), "%s/bk", dir);
+	cr_assert_eq(mkdir(bkdir, 0700), 0);
+	snprintf(bk, sizeof(bk), "%s/b.mdb", bkdir);
 	uint64_t bytes = 0;
 	fault_set(f->call, f->path, f->nth, EIO);
 	int rc = persist_backup(p, bk, &bytes, err, sizeof(err));
@@ -141,7 +144,7 @@ ParameterizedTest(struct file_fault *f, sysfault, a_backup_meeting_a_failed_call
 	cr_expect_not_null(
 			strstr(err, "backup ") != NULL && strstr(err, "b.mdb") != NULL ? err : NULL,
 			"%s: %s", f->call, err);
-	cr_expect_eq(files_with(dir, ".tmp-"), 0, "%s: a temporary file was left", f->call);
+	cr_expect_eq(files_with(bkdir, ".tmp-"), 0, "%s: a temporary file was left", f->call);
 	cr_expect_eq(access(bk, F_OK) == 0, f->renamed, "%s: a backup that failed is in place",
 			f->call);
 	/* The call works again: the same backup succeeds, checked whole. */
@@ -185,7 +188,9 @@ ParameterizedTest(
 	char *dir = tmpdir();
 	char data_dir[128], bk[128], data[160], err[1024], note[1024];
 	snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-	snprintf(bk, sizeof(bk), "%s/bk.mdb", dir);
+	snprintf(bk, sizeof(bk), "%s/bk", dir); /* not the backed-up store's own directory */
+	cr_assert_eq(mkdir(bk, 0700), 0);
+	snprintf(bk, sizeof(bk), "%s/bk/bk.mdb", dir);
 	snprintf(data, sizeof(data), "%s/data.mdb", data_dir);
 	store_make(data_dir, 7); /* what the operator has */
 	struct persist *p;
@@ -300,7 +305,9 @@ Test(sysfault, a_failed_backup_is_answered_and_counted_and_the_next_works)
 	cr_assert_eq(persist_open(dir, 1 << 20, 1 << 26, &p, err, sizeof(err)), 0, "%s", err);
 	struct backup *b = NULL;
 	cr_assert_eq(backup_start(&loop, p, "", 1000, 2, &b, err, sizeof(err)), 0, "%s", err);
-	snprintf(bk, sizeof(bk), "%s/api.mdb", dir);
+	snprintf(bk, sizeof(bk), "%s/bk", dir); /* not the store's own directory */
+	cr_assert_eq(mkdir(bk, 0700), 0);
+	snprintf(bk, sizeof(bk), "%s/bk/api.mdb", dir);
 	cr_expect_eq(backup_run(b, "relative.mdb", done_cb, &done), RS_EINVAL);
 	fault_set("fsync", "api.mdb", 1, ENOSPC);
 	cr_assert_eq(backup_run(b, bk, done_cb, &done), 0);
