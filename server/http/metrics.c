@@ -139,15 +139,18 @@ static const char *const qtype_names[ANSWER_Q_COUNT] = {
 
 static const char *const transport_names[2] = {[ANSWER_UDP] = "udp", [ANSWER_TCP] = "tcp"};
 
-/* RFC 6895 2.3: the rcodes rosterd sends by name, the rest by number. */
+/* RFC 6895 2.3: rcodes by their names (rosterd sends 0-5, NOTAUTH for TSIG,
+ * BADVERS and BADCOOKIE), any other by number. */
 static void rcode_name(unsigned rcode, char out[16])
 {
-	static const char *const names[] = {
-			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+	static const char *const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+			"REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"};
 	if (rcode < sizeof(names) / sizeof(names[0])) {
 		snprintf(out, 16, "%s", names[rcode]);
 	} else if (rcode == 16) {
 		snprintf(out, 16, "BADVERS");
+	} else if (rcode == 23) {
+		snprintf(out, 16, "BADCOOKIE");
 	} else {
 		snprintf(out, 16, "%u", rcode);
 	}

@@ -722,7 +722,7 @@ def test_a_registry_lost_between_its_stats_and_its_listing(tmp_path, reg, nth, s
                               f"tcp4 {api}", nth)
     assert struck == 1, r.stdout + r.stderr
     assert line(r, f"{api} api") == (
-        f"FAIL {api} api: site lon6, revision 1, 1 instances; listing failed: {step}: "
+        f"FAIL {api} api: site lon6, revision 1, 1 instance; listing failed: {step}: "
         f"no registry answered: {api} (registry unreachable)"), r.stdout
     assert line(r, "agree instances") == "FAIL agree instances: no registry listed its instances"
     assert r.returncode == 1

@@ -140,6 +140,8 @@ def test_kdig_signed_axfr_and_every_refusal(tmp_path, primary):
     assert reply[3] & 0xf == dns.rcode.NOTAUTH
     with pytest.raises(dns.tsig.PeerBadTime):  # dnspython checks it is ours, signed
         dns.message.from_wire(reply, keyring=q.keyring, request_mac=q.mac)
+    # BADKEY, BADSIG twice, BADKEY, BADTIME: five NOTAUTH, counted by name.
+    assert primary.metric("roster_dns_responses_total", rcode="NOTAUTH") == 5
     # IXFR signed and unsigned, over TCP and UDP.
     serial = serial_at(p)
     r = kdig(p, f"IXFR={serial}", ZONE)
