@@ -259,6 +259,40 @@ static void group_by_host(
 	memcpy(up, out, n * sizeof(*up));
 }
 
+/* A host's addresses in the additional section at most: past this many, a
+ * UDP answer has no room for them anyway, and a TCP one need not carry
+ * them all. */
+#define HOST_ADDRS_MAX 32
+
+/*
+ * The A/AAAA of one SRV target: the union of the addresses of its served
+ * instances (@p same, the first @p n of which may be of this host, grouped
+ * by group_by_host()), each once, in the order first registered. Each
+ * instance's own set would leave out an address or a family another
+ * instance of the host registered (a multi-homed host registered per port).
+ */
+static int put_host_addrs(struct answer *a, struct answer_prep *p,
+		const struct store_instance *const *same, uint32_t n)
+{
+	struct rs_addr seen[HOST_ADDRS_MAX];
+	size_t nseen = 0;
+	int rc = 0;
+	for (uint32_t h = 0; h < n && same_host(same[h], same[0]) && rc == 0; h++) {
+		for (uint8_t j = 0; j < same[h]->naddrs && nseen < HOST_ADDRS_MAX && rc == 0; j++) {
+			const struct rs_addr *ad = &same[h]->addrs[j];
+			size_t i = 0;
+			while (i < nseen && rs_addr_cmp(&seen[i], ad) != 0) {
+				i++;
+			}
+			if (i == nseen) {
+				seen[nseen++] = *ad;
+				rc = rr_put_addr(&p->data, a->ttl, ad);
+			}
+		}
+	}
+	return rc;
+}
+
 static int build_srv(struct answer *a, struct answer_prep *p, const struct store_service *svc)
 {
 	uint32_t n = 0;
@@ -306,9 +340,7 @@ static int build_srv(struct answer *a, struct answer_prep *p, const struct store
 			continue;
 		}
 		size_t add = p->data.len;
-		for (uint8_t j = 0; j < in->naddrs && rc == 0; j++) {
-			rc = rr_put_addr(&p->data, a->ttl, &in->addrs[j]);
-		}
+		rc = rc == 0 ? put_host_addrs(a, p, up + k, n - k) : rc;
 		rr = &p->rr[p->n - 1]; /* unchanged by rr_put_addr, but be explicit */
 		rr->add_off = (uint32_t)add;
 		rr->add_len = (uint32_t)(p->data.len - add);

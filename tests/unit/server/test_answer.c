@@ -117,6 +117,35 @@ Test(answer, srv_with_additional_addresses)
 	ldns_pkt_free(p);
 }
 
+/* A host whose instances registered different addresses (a multi-homed
+ * host registered per port, or one port without an address): its SRV
+ * target gets the union, each address once, whichever instance comes
+ * first in the answer. */
+Test(answer, srv_glue_is_the_union_of_a_hosts_addresses)
+{
+	reg("dup", "tcp", "same.lon6.example.net", 1, NULL);
+	reg("dup", "tcp", "same.lon6.example.net", 2, "10.0.0.10");
+	reg("dup", "tcp", "same.lon6.example.net", 3, "10.0.0.11");
+	reg("dup", "tcp", "same.lon6.example.net", 4, "10.0.0.10");
+	reg("dup", "tcp", "same.lon6.example.net", 5, "2001:db8::13");
+	for (int round = 0; round < 10; round++) {
+		ldns_pkt *p = ask("_dup._tcp." ZONE, DNSWIRE_SRV, 0, ANSWER_UDP);
+		cr_assert_eq(ldns_pkt_ancount(p), 5);
+		cr_assert_eq(ldns_pkt_arcount(p), 3);
+		char got[3][64];
+		for (size_t i = 0; i < 3; i++) {
+			char *a = ldns_rdf2str(
+					ldns_rr_rdf(section_rr(p, LDNS_SECTION_ADDITIONAL, i), 0));
+			snprintf(got[i], sizeof(got[i]), "%s", a);
+			free(a);
+		}
+		cr_expect_str_eq(got[0], "10.0.0.10");
+		cr_expect_str_eq(got[1], "10.0.0.11");
+		cr_expect_str_eq(got[2], "2001:db8::13");
+		ldns_pkt_free(p);
+	}
+}
+
 /* Instances of one host registered apart (interleaved with other hosts'):
  * each host's address goes into the additional section once. */
 Test(answer, srv_glue_once_per_host_whatever_the_registration_order)
