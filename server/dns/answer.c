@@ -75,7 +75,12 @@ static bool report_query(struct answer *a, const struct answer_zone *z,
 	const struct dnswire_query *q = &a->q;
 	unsigned nrel = q->nlabels - z->nlabels;
 	if (a->report != NULL && !report_admit(a->report, c->addr, now_ms)) {
-		return false;
+		/* Over the limit: dropped over UDP (no amplification), answered
+		 * over TCP but neither logged nor counted as a report. TCP cannot
+		 * amplify, and a drop there closes the connection, with every
+		 * query pipelined behind it (a resolver multiplexes its clients'). */
+		res->report = false;
+		return c->transport == ANSWER_TCP;
 	}
 	bool ok = nrel == 4;
 	for (unsigned i = 0; ok && i < 4; i++) {

@@ -318,6 +318,34 @@ def test_report_zone(srv):
         pass
     s.close()
     assert 20 <= answered <= 100, answered
+    # Over TCP a report over the limit is answered, not logged: a drop would
+    # close the connection, and the queries pipelined behind it with it.
+    logged = len(open(log).readlines())
+    t = socket.create_connection(("127.0.0.1", srv.dns_port), timeout=5)
+    wire = b""
+    for i in range(70):
+        m = dns.message.make_query(f"e1.v1.linux.t{i}.errors.example.net.", "A")
+        m.id = i
+        wire += len(m.to_wire()).to_bytes(2, "big") + m.to_wire()
+    last = dns.message.make_query(ZONE, "SOA")
+    last.id = 999
+    wire += len(last.to_wire()).to_bytes(2, "big") + last.to_wire()
+    t.sendall(wire)
+    replies = []
+    buf = b""
+    while len(replies) < 71:
+        chunk = t.recv(65536)
+        assert chunk, f"closed after {len(replies)} answers"
+        buf += chunk
+        while len(buf) >= 2 and len(buf) >= 2 + int.from_bytes(buf[:2], "big"):
+            n = int.from_bytes(buf[:2], "big")
+            replies.append(dns.message.from_wire(buf[2:2 + n]))
+            buf = buf[2 + n:]
+    t.close()
+    assert [r.id for r in replies] == list(range(70)) + [999]
+    assert all(r.rcode() == dns.rcode.NXDOMAIN for r in replies[:70])
+    assert replies[70].rcode() == dns.rcode.NOERROR and replies[70].answer
+    assert len(open(log).readlines()) - logged <= 50, "the limit still bounds the log"
 
 
 def test_ipv4_and_ipv6_listeners(tmp_path):
