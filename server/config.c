@@ -68,6 +68,9 @@ static const struct opt opts[] = {
 				"secondaries to NOTIFY of changes, ADDR[:PORT][,...] (repeatable)"},
 		{"notify-interval", OPT_MS, false, 1, 3600000, OFF(notify_interval_ms),
 				"at most one NOTIFY per secondary per interval"},
+		{"xfr-warmup", OPT_MS, false, 0, 3600000, OFF(xfr_warmup_ms),
+				"after a start with an empty store, no zone version for the "
+				"secondaries for this long (0: none)"},
 		{"tsig-keyfile", OPT_PATH, false, 0, 0, OFF(tsig_keyfile),
 				"TSIG keys, BIND's key \"name\" { algorithm ...; secret ...; }; syntax"},
 		{"xfr-key", OPT_NAME, false, 0, 0, OFF(xfr_key),
@@ -204,6 +207,7 @@ void config_defaults(struct server_config *cfg)
 	cfg->report_rate = 50;
 	cfg->report_log_max = 16u << 20;
 	cfg->notify_interval_ms = 50;
+	cfg->xfr_warmup_ms = 60000;
 	cfg->rrl_slip = 2;
 	cfg->audit_log_max = 64u << 20;
 	cfg->api_max_conns = 10000;

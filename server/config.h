@@ -74,6 +74,7 @@ struct server_config {
 	struct sockaddr_storage notify[CONFIG_MAX_NOTIFY];
 	size_t nnotify;
 	uint32_t notify_interval_ms; /**< --notify-interval; default 50 ms */
+	uint32_t xfr_warmup_ms;      /**< --xfr-warmup; default 60 s */
 	/** --tsig-keyfile: TSIG keys (server/dns/tsig.h); "": none. */
 	char tsig_keyfile[4096];
 	/** --xfr-key: the key transfers must be signed with, canonical; "": none. */

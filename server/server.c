@@ -413,6 +413,7 @@ static int dnsio_open(struct server *srv, char *err, size_t errsz)
 							.io = (enum dnsio_io)cfg->dns_io,
 							.limits = dnsio_limits_of(cfg),
 							.xfr_interval_ms = cfg->notify_interval_ms,
+							.xfr_hold_ms = srv->xfr_hold_ms,
 							.on_version = version_cb,
 							.on_version_ud = srv,
 							.acl = srv->acl[STATS_LISTENER_DNS],
@@ -505,8 +506,11 @@ static int notify_open(struct server *srv, char *err, size_t errsz)
 				cfg->nnotify, cfg->nnotify == 1 ? "y" : "ies",
 				cfg->notify_interval_ms);
 		/* As BIND does on load: the secondaries learn the serial now
-		 * (after a restart they may be behind). */
-		notify_zone_changed(srv->notify, dnsio_zone_serial(srv->dnsio));
+		 * (after a restart they may be behind); a held zone has none to
+		 * give, its first version will say it. */
+		if (srv->xfr_hold_ms == 0) {
+			notify_zone_changed(srv->notify, dnsio_zone_serial(srv->dnsio));
+		}
 	}
 	return rc;
 }
@@ -596,11 +600,22 @@ int server_start(struct server *srv, char *err, size_t errsz)
 		 * file does not stop the registry (its leased instances matter
 		 * more): it starts without static instances, says so, and counts
 		 * it. */
+		struct store_sizes sz;
+		store_sizes_get(srv->store, &sz);
+		if (srv->cfg.nxfr_allow > 0 && sz.instances == 0 && sz.leases == 0) {
+			srv->xfr_hold_ms = srv->cfg.xfr_warmup_ms;
+		}
 		(void)server_static_load(srv);
 		rc = api_open(srv, err, errsz);
 	}
 	if (rc == 0) {
 		rc = dnsio_open(srv, err, errsz);
+	}
+	if (rc == 0 && srv->xfr_hold_ms > 0) {
+		rs_log_notice("dns: the store started empty: the secondaries get no zone version "
+			      "from this registry for --xfr-warmup %u ms, and keep following the "
+			      "site's others while its clients register again",
+				srv->xfr_hold_ms);
 	}
 	if (rc == 0) {
 		rc = http_open(srv, err, errsz);

@@ -65,6 +65,10 @@ struct server {
 	 * none (--api-allow, --dns-allow, --http-allow). */
 	struct acl *acl[3];
 	struct backup *backup; /**< hot backups (server/backup.h) */
+	/** With --xfr-allow and --xfr-warmup: the store held no lease and no
+	 * instance at start (a new or wiped data dir), so the first zone
+	 * version waits (docs/dns.md "Zone versions"). */
+	uint32_t xfr_hold_ms;
 
 	uv_timer_t tick; /**< expiry, every STORE_TICK_MS */
 	uint64_t ticks;

@@ -395,6 +395,12 @@ static void answer_transfer(struct answer *a, const uint8_t *msg, struct answer_
 		transfer_refuse(a, msg, ANSWER_XFR_REFUSED_KEY, out, outcap, res);
 		return;
 	}
+	if (a->published != NULL && a->published->warming) {
+		/* No version yet: the secondaries keep the copy they have, from
+		 * the site's other registries (docs/dns.md "Zone versions"). */
+		transfer_refuse(a, msg, ANSWER_XFR_REFUSED_WARMUP, out, outcap, res);
+		return;
+	}
 	soa_refresh(a, z);
 	if (!z->soa_built) {
 		count[ANSWER_XFR_FAILED]++;
@@ -611,6 +617,6 @@ const char *answer_xfr_result_name(unsigned r)
 {
 	static const char *const names[ANSWER_XFR_RESULTS] = {"full", "incremental", "soa",
 			"refused", "formerr", "failed", "refused_acl", "refused_unsigned",
-			"refused_key", "badkey", "badsig", "badtime", "badtrunc"};
+			"refused_key", "badkey", "badsig", "badtime", "badtrunc", "refused_warmup"};
 	return r < ANSWER_XFR_RESULTS ? names[r] : "?";
 }

@@ -89,6 +89,10 @@ static inline uint32_t answer_soa_ttl(uint32_t ttl, uint32_t negative_ttl)
 struct answer_published {
 	uint32_t serial;
 	bool valid; /**< false: no version yet (the store revision's low 32 bits) */
+	/** Held after a start with an empty store (--xfr-warmup): no version
+	 * yet, transfers refused, and @c serial one the site's secondaries take
+	 * for older than any of the last 24 days (xfr_zone_new()). */
+	bool warming;
 };
 
 /**
@@ -174,6 +178,7 @@ enum answer_xfr_result {
 	ANSWER_XFR_BADSIG,           /**< TSIG MAC wrong: NOTAUTH, BADSIG */
 	ANSWER_XFR_BADTIME,          /**< TSIG time outside the fudge: NOTAUTH, BADTIME */
 	ANSWER_XFR_BADTRUNC,         /**< TSIG MAC truncated: NOTAUTH, BADTRUNC */
+	ANSWER_XFR_REFUSED_WARMUP,   /**< no version yet (--xfr-warmup): REFUSED */
 	ANSWER_XFR_RESULTS,
 };
 

@@ -609,7 +609,7 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 		rc = xfr_zone_new(&io->acfg, io->store,
 				cfg->xfr_journal_max ? cfg->xfr_journal_max
 						     : XFR_JOURNAL_MAX_DEFAULT,
-				rs_clock_wall_ms(), &io->zone);
+				rs_clock_wall_ms(), cfg->xfr_hold_ms > 0, &io->zone);
 	}
 	if (io->zone != NULL) {
 		io->acfg.published = xfr_zone_published(io->zone);
@@ -716,8 +716,8 @@ static int io_open(struct dnsio *io, char *err, size_t errsz)
 	if (io->zone != NULL) {
 		uint32_t iv = cfg->xfr_interval_ms ? cfg->xfr_interval_ms
 						   : XFR_PUBLISH_INTERVAL_DEFAULT_MS;
-		rc = xfr_publish_start(io->loop, io->zone, iv, cfg->on_version, cfg->on_version_ud,
-				&io->publish);
+		rc = xfr_publish_start(io->loop, io->zone, iv, cfg->xfr_hold_ms, cfg->on_version,
+				cfg->on_version_ud, &io->publish);
 		if (rc < 0) {
 			snprintf(err, errsz, "dns: cannot publish the zone: %s", rs_strerror(rc));
 			return rc;

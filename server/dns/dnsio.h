@@ -108,7 +108,10 @@ struct dnsio_config {
 	 * are allowed (answer.nxfr_allow > 0): without, the SOA serial is the
 	 * store revision's low 32 bits and nothing is kept. */
 	uint32_t xfr_interval_ms; /**< between versions; 0: XFR_PUBLISH_INTERVAL_DEFAULT_MS */
-	size_t xfr_journal_max;   /**< octets of differences; 0: XFR_JOURNAL_MAX_DEFAULT */
+	/** > 0: publish no zone version for this long after the start (the
+	 * store started empty, --xfr-warmup; xfr_zone_new()'s hold). */
+	uint32_t xfr_hold_ms;
+	size_t xfr_journal_max; /**< octets of differences; 0: XFR_JOURNAL_MAX_DEFAULT */
 	/** NULL, or called on the loop thread after each new version with its
 	 * serial (NOTIFY). */
 	void (*on_version)(uint32_t serial, void *ud);

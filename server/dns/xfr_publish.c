@@ -21,6 +21,7 @@ struct xfr_publish {
 	xfr_version_cb on_version;
 	void *ud;
 	uint64_t last_ms; /* uv_now() of the last version */
+	uint64_t hold_ms; /* uv_now() before which nothing is published */
 	int open;         /* handles not yet closed */
 };
 
@@ -55,6 +56,7 @@ static void prepare_cb(uv_prepare_t *h)
 	}
 	uint64_t now = uv_now(h->loop);
 	uint64_t due = p->last_ms + p->interval_ms;
+	due = due > p->hold_ms ? due : p->hold_ms;
 	if (now >= due) {
 		publish_now(p);
 	} else {
@@ -63,7 +65,7 @@ static void prepare_cb(uv_prepare_t *h)
 }
 
 int xfr_publish_start(struct uv_loop_s *loop, struct xfr_zone *zone, uint32_t interval_ms,
-		xfr_version_cb on_version, void *ud, struct xfr_publish **out)
+		uint32_t hold_ms, xfr_version_cb on_version, void *ud, struct xfr_publish **out)
 {
 	*out = NULL;
 	struct xfr_publish *p = calloc(1, sizeof(*p));
@@ -79,6 +81,7 @@ int xfr_publish_start(struct uv_loop_s *loop, struct xfr_zone *zone, uint32_t in
 	p->prepare.data = p->timer.data = p;
 	p->open = 2;
 	p->last_ms = uv_now(loop);
+	p->hold_ms = p->last_ms + hold_ms;
 	uv_prepare_start(&p->prepare, prepare_cb);
 	/* The prepare handle must not keep the loop alive on its own. */
 	uv_unref((uv_handle_t *)&p->prepare);

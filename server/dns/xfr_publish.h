@@ -37,14 +37,17 @@ typedef void (*xfr_version_cb)(uint32_t serial, void *ud);
  * @param zone borrowed until xfr_publish_stop().
  * @param interval_ms at least 1 (0 is taken as 1): versions are at least
  *        this far apart.
+ * @param hold_ms a zone xfr_zone_new() held: its first version is published
+ *        this long after the start (--xfr-warmup), whatever changes before;
+ *        0 for a zone with its first version.
  * @param on_version NULL, or called on the loop thread after each version
- *        (not for the first one, published by xfr_zone_new()).
+ *        (not for a first one published by xfr_zone_new()).
  * @param out set to the publisher.
  * @return 0, RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int xfr_publish_start(struct uv_loop_s *loop,
-		struct xfr_zone *zone, uint32_t interval_ms, xfr_version_cb on_version, void *ud,
-		struct xfr_publish **out);
+		struct xfr_zone *zone, uint32_t interval_ms, uint32_t hold_ms,
+		xfr_version_cb on_version, void *ud, struct xfr_publish **out);
 
 /** Stop: close the handles; the struct is freed by their close callbacks.
  * NULL-safe. */

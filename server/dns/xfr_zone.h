@@ -89,7 +89,14 @@ struct xfr_zone_counters {
 };
 
 /**
- * Create the publisher over @p store, and publish the first version.
+ * Create the publisher over @p store, and publish the first version, or
+ * hold it (@p hold: a registry that started with an empty store, a new or
+ * wiped data dir, while its site's other registries may hold the site's
+ * instances). Held, the zone has no version: transfers are refused, and
+ * the SOA serial (xfr_zone_published()) is @p wall_ms - (2^31 - 1), which
+ * RFC 1982 makes older than every clock serial of the last 24.8 days, so
+ * that secondaries listing several registries keep following the others
+ * until the first xfr_zone_publish() (docs/dns.md "Zone versions").
  * @param cfg the answer engine's settings (copied into a private engine
  *        that builds the RRsets; its published and ixfr_udp are ignored).
  * @param store borrowed for the zone's life.
@@ -99,7 +106,7 @@ struct xfr_zone_counters {
  * @return 0, RS_EINVAL (cfg), RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int xfr_zone_new(const struct answer_config *cfg,
-		const struct store *store, size_t journal_max, uint64_t wall_ms,
+		const struct store *store, size_t journal_max, uint64_t wall_ms, bool hold,
 		struct xfr_zone **out);
 
 /** Free the zone, its versions and journal. NULL-safe. */

@@ -162,7 +162,7 @@ static void prom_dns_zone(struct rs_buf *t, const struct stats_dns *dns)
 	const struct xfr_zone_counters *z = dns->running ? &dns->zone : NULL;
 	prom_family(t, "roster_dns_zone_serial", "gauge",
 			"SOA serial of the published zone version (0: no versions without "
-			"--xfr-allow).");
+			"--xfr-allow; during --xfr-warmup, the older placeholder its SOA carries).");
 	if (z != NULL) {
 		prom_value(t, "roster_dns_zone_serial", z->serial);
 	}

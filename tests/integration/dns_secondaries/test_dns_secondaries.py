@@ -30,8 +30,8 @@ import pytest
 import harness
 import secondary_helpers as sh
 from dns_helpers import wait_dns
-from harness import Rosterd, pb, wait_until
-from nsd_helpers import settled_serial
+from harness import Rosterd, hold_for, pb, wait_until
+from nsd_helpers import settled_serial, soa_serial_at
 
 ZONE = sh.ZONE
 WEB_SRV = "_web._http." + ZONE
@@ -264,18 +264,29 @@ def test_secondary_follows_two_registries(tmp_path, kind):
         chain.stop(p2)
         chain.start(p2)
         chain.follow("registration after a restart", lambda c: deregister(c, 3))
-        # Its data dir is wiped: an empty registry, and a newer serial.
+        # Its data dir is wiped: an empty store holds its zone for
+        # --xfr-warmup, with an SOA serial older than the secondary's, which
+        # keeps serving what it has (the site's clients would register
+        # again meanwhile); then the empty zone, under a newer serial.
         chain.stop(p2)
         shutil.rmtree(p2.data)
+        before, held = web_view(sec_port), chain.serials[-1]
+        assert before[0], before
+        p2.extra = p2.extra + ["--xfr-warmup", "3s"]
         chain.start(p2)
+        assert "the store started empty" in p2.logs()
+        assert newer(held, soa_serial_at(p2.dns_port, ZONE)), "the held registry's serial is older"
+        hold_for(2.0, lambda: web_view(sec_port) == before and chain.sec.serial() == held,
+                 f"{kind} keeping its copy while the wiped registry warms up")
         wait_until(lambda: web_view(sec_port) == (frozenset(), frozenset()), FOLLOW_S,
                    f"{kind} serving the wiped registry's empty zone")
         chain.serial_went_up("wiped")
         chain.follow("registration after a wipe", lambda c: register(c, 6))
         assert p2.metric("roster_dns_notify_total", result="failed") == 0
         done = transfers(p2)
-        assert not {k: n for k, n in done.items() if n and k[1] not in ("full", "incremental", "soa")}, \
-            done  # every transfer the secondary asked for was signed and allowed
+        assert not {k: n for k, n in done.items() if n and k[1] not in (
+            "full", "incremental", "soa", "refused_warmup")}, \
+            done  # every transfer the secondary asked for was signed and allowed (or held)
 
         # A second secondary started now (the first registry still dead)
         # catches up with everything.

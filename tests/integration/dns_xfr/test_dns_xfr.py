@@ -268,7 +268,7 @@ def test_a_bad_prefix_exits_2_naming_the_flag(tmp_path, bad):
 
 def test_config_file_key(tmp_path):
     conf = tmp_path / "rosterd.conf"
-    conf.write_text("xfr-allow = 127.0.0.1/32\n")
+    conf.write_text("xfr-allow = 127.0.0.1/32\nxfr-warmup = 0\n")
     with Rosterd(tmp_path, extra=["--config", str(conf)]) as s:
         wait_dns(s)
         q = dns.message.make_query(ZONE, "AXFR")

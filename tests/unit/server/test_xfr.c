@@ -467,3 +467,58 @@ Test(xfr, a_callers_bug_is_a_servfail)
 	}
 	cr_expect_eq(answer_counters_get(fx.an)->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_FAILED], 4);
 }
+
+/* A zone held after a start with an empty store (--xfr-warmup): no version,
+ * transfers refused, and an SOA serial that RFC 1982 puts before every clock
+ * serial of the last 24.8 days, so that secondaries keep following the
+ * site's other registries; its first version then has the clock's serial. */
+Test(xfr, a_held_zone_refuses_transfers_and_is_older_than_its_peers)
+{
+	struct answer_config cfg;
+	engine_fixture_config(&cfg);
+	cfg.xfr_allow = allow;
+	cfg.nxfr_allow = 2;
+	struct xfr_zone *z = NULL;
+	cr_assert_eq(xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, WALL0, true, &z), 0);
+	const struct answer_published *pub = xfr_zone_published(z);
+	cr_expect(pub->valid && pub->warming);
+	uint32_t held = pub->serial;
+	cr_expect_eq(held, (uint32_t)WALL0 - 0x7fffffffu);
+	/* Older than a peer's serial of a day ago, and of a second ago. */
+	for (uint64_t ago = 1000; ago <= 86400000ull * 24; ago *= 10) {
+		uint32_t peer = (uint32_t)(WALL0 - ago);
+		cr_expect((int32_t)(held - peer) < 0, "%llu ms ago", (unsigned long long)ago);
+	}
+	cr_expect(xfr_zone_stale(z), "its first version is due");
+	cfg.published = pub;
+	struct answer *an = NULL;
+	cr_assert_eq(answer_new(&cfg, fx.st, &fx.rep, &an), 0);
+	reg("web", "http", "web-1.example.net", 80, "10.0.0.1", 10);
+	uint8_t q[512], out[65535];
+	size_t len = answer_test_query(q, ZONE, DNSWIRE_AXFR, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5353)};
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	struct answer_client c = {ANSWER_TCP, (struct sockaddr *)&sin, 0, 0};
+	struct answer_result r;
+	answer_process(an, q, len, &c, 5000, out, sizeof(out), &r);
+	cr_expect_eq(r.rcode, DNSWIRE_REFUSED);
+	cr_expect_eq(answer_counters_get(an)->transfers[ANSWER_XFR_AXFR][ANSWER_XFR_REFUSED_WARMUP],
+			1);
+	len = answer_test_query(q, ZONE, DNSWIRE_SOA, 0);
+	c.transport = ANSWER_UDP;
+	answer_process(an, q, len, &c, 5000, out, sizeof(out), &r);
+	ldns_pkt *p;
+	cr_assert_eq(ldns_wire2pkt(&p, out, r.len), LDNS_STATUS_OK);
+	cr_expect_eq(ldns_rdf2native_int32(ldns_rr_rdf(first_rr(p), 2)), held);
+	ldns_pkt_free(p);
+	bool published = false;
+	cr_assert_eq(xfr_zone_publish(z, WALL0 + 60000, &published), 0);
+	cr_expect(published && !pub->warming);
+	cr_expect_eq(pub->serial, (uint32_t)(WALL0 + 60000));
+	len = answer_test_query(q, ZONE, DNSWIRE_AXFR, 0);
+	c.transport = ANSWER_TCP;
+	answer_process(an, q, len, &c, 5000, out, sizeof(out), &r);
+	cr_expect_eq(r.action, ANSWER_TRANSFER, "a version: transferred");
+	answer_free(an);
+	xfr_zone_free(z);
+}
