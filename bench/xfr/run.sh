@@ -176,7 +176,7 @@ EOF
 log "rosterd (primary, NOTIFY to NSD on $NSD_OURS), BIND (primary, NOTIFY to NSD on $NSD_PEER)"
 mkdir -p "$TMP/data"
 "$ROSTERD" --site lon6 --domain example.net --data "$TMP/data" --api 127.0.0.1:$API \
-	--dns 127.0.0.1:$DNS --http 127.0.0.1:$HTTP --xfr-allow 127.0.0.1 \
+	--dns 127.0.0.1:$DNS --http 127.0.0.1:$HTTP --xfr-allow 127.0.0.1 --xfr-warmup 0 \
 	--notify 127.0.0.1:$NSD_OURS --log-level notice 2>"$TMP/rosterd.log" &
 PIDS+=($!)
 start_bind
