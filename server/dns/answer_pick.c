@@ -129,6 +129,27 @@ static uint32_t pick_fit(struct answer *a, const struct answer_prep *p, size_t r
 	return k;
 }
 
+/* A new order for the @p k RRs already chosen in @p o (a stable subset):
+ * shuffled per query as a whole answer is (weighted for weighted A/AAAA
+ * sets), so that the subset is the client's but its first RR is not. */
+static void reorder_chosen(
+		struct answer_order *o, uint32_t k, const struct answer_prep *p, uint64_t *rng)
+{
+	if (p->weighted && !p->uniform) {
+		for (uint32_t i = 0; i < k; i++) {
+			o[i].key = -log(rng_unit(rng)) / p->rr[o[i].idx].weight;
+		}
+		order_sort(o, k);
+		return;
+	}
+	for (uint32_t i = k; i > 1; i--) {
+		uint32_t j = (uint32_t)(((rng_next(rng) >> 32) * i) >> 32);
+		uint32_t t = o[i - 1].idx;
+		o[i - 1].idx = o[j].idx;
+		o[j].idx = t;
+	}
+}
+
 /* The stable seed of a set: its revision. */
 static uint64_t stable_seed(const struct answer_prep *p)
 {
@@ -137,7 +158,8 @@ static uint64_t stable_seed(const struct answer_prep *p)
 
 /* A weighted random subset of whole RRs that fits in @p room; with stable
  * subsets, seeded by the client address and the revision of the set, so a
- * client sees the same subset until the set changes. */
+ * client sees the same subset until the set changes, in an order of each
+ * query's (SPEC: the same subset, the SRV order shuffled). */
 static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_t room,
 		const struct answer_client *c)
 {
@@ -152,7 +174,9 @@ static uint32_t pick_subset(struct answer *a, const struct answer_prep *p, size_
 	/* FNV-1a from the revision's seed, no finaliser: the subset a client
 	 * sees depends on it, so it stays as it was. */
 	uint64_t seed = rs_fnv1a64(stable_seed(p), b + from, len);
-	return pick_fit(a, p, room, &seed);
+	uint32_t k = pick_fit(a, p, room, &seed);
+	reorder_chosen(a->order, k, p, &a->rng);
+	return k;
 }
 
 uint32_t answer_pick_order(struct answer *a, const struct answer_prep *p, size_t room,
