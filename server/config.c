@@ -690,6 +690,11 @@ static bool name_at_or_below(const char *name, const char *zone)
 	return n >= z && strcmp(name + n - z, zone) == 0 && (n == z || name[n - z - 1] == '.');
 }
 
+bool config_ns_in_zone(const struct server_config *cfg, size_t i)
+{
+	return i < cfg->nns && name_at_or_below(cfg->ns[i], cfg->zone);
+}
+
 static int finish(struct server_config *cfg, char *err, size_t errsz)
 {
 	if (cfg->restore_file[0] != '\0') {

@@ -150,3 +150,10 @@ __attribute__((warn_unused_result)) int config_reload(
 
 /** The usage text. */
 void config_usage(FILE *out);
+
+/**
+ * Whether NS name @p i (cfg->ns) lies inside the zone it serves: it then
+ * resolves only through an address of its own in that zone (no glue is
+ * served), which start-up warns about.
+ */
+bool config_ns_in_zone(const struct server_config *cfg, size_t i);

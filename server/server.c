@@ -611,6 +611,14 @@ int server_start(struct server *srv, char *err, size_t errsz)
 	if (rc == 0) {
 		rc = dnsio_open(srv, err, errsz);
 	}
+	for (size_t i = 0; rc == 0 && i < srv->cfg.nns; i++) {
+		if (config_ns_in_zone(&srv->cfg, i)) {
+			rs_log_warning("dns: NS %s is inside %s, which serves no glue: resolvers "
+				       "find its address only if a service of that name is registered "
+				       "with the registries' addresses",
+					srv->cfg.ns[i], srv->cfg.zone);
+		}
+	}
 	if (rc == 0 && srv->xfr_hold_ms > 0) {
 		rs_log_notice("dns: the store started empty: the secondaries get no zone version "
 			      "from this registry for --xfr-warmup %u ms, and keep following the "

@@ -368,3 +368,14 @@ def test_ipv4_and_ipv6_listeners(tmp_path):
             assert [rr.address for rr in r.answer[0]] == ["2001:db8::1"]
         r = run(["dig", "@::1", "-p", str(port), "+short", "web." + ZONE, "AAAA"])
         assert r.stdout.split() == ["2001:db8::1"]
+
+
+def test_an_ns_inside_the_zone_is_warned_about(tmp_path):
+    """An --ns name inside the services zone has no glue: start-up says so
+    once, naming it (and not an NS outside the zone)."""
+    with Rosterd(tmp_path, extra=["--ns", "ns1.services.lon6.example.net",
+                                  "--ns", "ns2.example.net"]) as s:
+        wait_dns(s)
+        logs = s.logs()
+        assert logs.count("NS ns1.services.lon6.example.net. is inside") == 1, logs
+        assert "NS ns2.example.net. is inside" not in logs
