@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -801,6 +802,29 @@ void server_stats_collect_os(const struct server *srv, struct stats_snapshot *ou
 	}
 }
 
+/* The --static file that loaded last, kept in the data dir: a start that
+ * finds the file bad serves it, as SIGHUP keeps the old set. */
+#define STATIC_LAST_GOOD "static-last-good.jsonl"
+
+/* At a start with a bad --static file: the last good copy, if any. */
+static struct static_set *static_last_good(struct server *srv, const char *why)
+{
+	char path[sizeof(srv->cfg.data_dir) + sizeof(STATIC_LAST_GOOD) + 1];
+	snprintf(path, sizeof(path), "%s/%s", srv->cfg.data_dir, STATIC_LAST_GOOD);
+	struct static_set *set = NULL;
+	char err[512];
+	if (access(path, F_OK) != 0 ||
+			static_set_read(path, &srv->cfg.limits, &set, err, sizeof(err)) < 0) {
+		rs_log_error("static: %s; no static instances are served (no good copy of an "
+			     "earlier one in the data dir)",
+				why);
+		return NULL;
+	}
+	rs_log_error("static: %s; serving the %zu static instances of the last good copy, %s", why,
+			static_set_count(set), path);
+	return set;
+}
+
 int server_static_load(struct server *srv)
 {
 	const char *path = srv->cfg.static_file;
@@ -812,8 +836,19 @@ int server_static_load(struct server *srv)
 		if (rc < 0) {
 			srv->static_ok = false;
 			srv->static_load_errors++;
-			rs_log_error("static: %s; still serving the %zu static instances read before",
-					err, static_set_count(srv->statics));
+			if (srv->statics == NULL && (set = static_last_good(srv, err)) != NULL) {
+				size_t changed = 0;
+				/* Applied as any set; still counted as refused. */
+				int arc = static_set_apply(srv->store, set, uv_now(srv->loop),
+						rs_clock_wall_ms(), &changed, err, sizeof(err));
+				srv->statics = set;
+				return arc < 0 ? arc : rc;
+			}
+			if (srv->statics != NULL) {
+				rs_log_error("static: %s; still serving the %zu static instances read "
+					     "before",
+						err, static_set_count(srv->statics));
+			}
 			return rc;
 		}
 	} else if (srv->statics == NULL) {
@@ -835,5 +870,10 @@ int server_static_load(struct server *srv)
 	srv->static_loads++;
 	rs_log_notice("static: %s: %zu static instances, %zu added, changed or removed",
 			path[0] != '\0' ? path : "(none)", static_set_count(set), changed);
+	if (set != NULL && (rc = static_set_save(set, srv->cfg.data_dir, STATIC_LAST_GOOD)) < 0) {
+		rs_log_warning("static: cannot keep a copy of %s in %s: %s (a start that finds the "
+			       "file bad would serve none)",
+				path, srv->cfg.data_dir, rs_strerror(rc));
+	}
 	return 0;
 }

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "common/buf.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "common/name.h"
 
 struct static_entry {
@@ -31,6 +33,7 @@ struct static_entry {
 struct static_set {
 	struct static_entry *v;
 	size_t n, cap;
+	struct rs_buf raw; /* the file as read (static_set_save()) */
 };
 
 static void entry_deinit(struct static_entry *e)
@@ -52,7 +55,17 @@ void static_set_free(struct static_set *set)
 		entry_deinit(&set->v[i]);
 	}
 	free(set->v);
+	rs_buf_deinit(&set->raw);
 	free(set);
+}
+
+int static_set_save(const struct static_set *set, const char *dir, const char *name)
+{
+	if (rs_buf_error(&set->raw) != 0) {
+		return RS_ENOMEM;
+	}
+	struct iovec part = {set->raw.data, set->raw.len};
+	return rs_file_replace(dir, name, &part, 1, 0600);
 }
 
 size_t static_set_count(const struct static_set *set)
@@ -335,8 +348,10 @@ int static_set_read(const char *path, const struct store_limits *limits, struct 
 	char *line = NULL;
 	size_t linecap = 0;
 	unsigned lineno = 0;
-	while (rc == 0 && getline(&line, &linecap, f) >= 0) {
+	ssize_t got;
+	while (rc == 0 && (got = getline(&line, &linecap, f)) >= 0) {
 		lineno++;
+		rs_buf_add(&set->raw, line, (size_t)got);
 		const char *p = line + strspn(line, " \t\r\n");
 		if (*p == '\0' || *p == '#') {
 			continue;

@@ -44,6 +44,16 @@ __attribute__((warn_unused_result)) int static_set_read(const char *path,
 		const struct store_limits *limits, struct static_set **out, char *err,
 		size_t errsz);
 
+/**
+ * Write the file @p set was read from, as read, to @p dir/@p name (crash-
+ * safe: rs_file_replace()): rosterd keeps the last good --static file in
+ * its data dir, to serve at a start that finds the file bad.
+ * @return 0, RS_ENOMEM (the copy in memory is incomplete), RS_ERANGE or a
+ *         negated errno.
+ */
+__attribute__((warn_unused_result)) int static_set_save(
+		const struct static_set *set, const char *dir, const char *name);
+
 /** How many instances the set lists. */
 size_t static_set_count(const struct static_set *set);
 

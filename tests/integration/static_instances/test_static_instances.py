@@ -218,3 +218,34 @@ def test_a_bad_file_at_start_starts_without_static_instances(tmp_path):
         assert r.metric("roster_static_load_errors_total") == 1
         assert r.metric("roster_static_loads_total") == 0
         assert f"{static}:2: not a JSON object" in r.logs()
+
+
+def test_a_restart_with_a_bad_file_serves_the_last_good_one(tmp_path):
+    """SPEC: a bad file keeps the old set. SIGHUP does; so does a restart
+    (a rolling upgrade after config management shipped one bad line): the
+    last file that loaded is kept in the data dir and served, the refusal
+    still logged with its line and counted."""
+    static = tmp_path / "static.jsonl"
+    write(static, WEB1, WEB2)
+    (tmp_path / "a").mkdir()
+    r = Rosterd(tmp_path / "a", extra=["--static", str(static)])
+    r.start()
+    try:
+        assert query_hosts(r.api_port, "web") == ["w1.lon6.example.net.:80",
+                                                  "w2.lon6.example.net.:80"]
+        r.stop()
+        write(static, WEB1, raw=["not json\n"])
+        r.start()
+        assert query_hosts(r.api_port, "web") == ["w1.lon6.example.net.:80",
+                                                  "w2.lon6.example.net.:80"]
+        assert r.metric("roster_static_ok") == 0
+        assert r.metric("roster_static_load_errors_total") == 1
+        line = [l for l in r.logs().splitlines() if "last good copy" in l]
+        assert len(line) == 1 and f"{static}:3: not a JSON object" in line[0], line
+        # Mended: the new file is served and becomes the last good one.
+        write(static, WEB2)
+        r.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: r.metric("roster_static_ok") == 1, 10, "the mended file read")
+        assert query_hosts(r.api_port, "web") == ["w2.lon6.example.net.:80"]
+    finally:
+        r.stop()
