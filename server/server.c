@@ -72,6 +72,15 @@ int server_open(struct server *srv, char *err, size_t errsz)
 				srv->cfg.data_dir, (unsigned long long)chk.entries,
 				(unsigned long long)(chk.file_bytes >> 20), chk.ms);
 	}
+	char why[600];
+	rc = persist_zone_claim(srv->persist, srv->cfg.zone, why, sizeof(why));
+	if (rc < 0) {
+		snprintf(err, errsz, "%s", why);
+		return rc;
+	}
+	if (rc > 0) {
+		rs_log_warning("store %s: %s", srv->cfg.data_dir, why);
+	}
 	uint64_t now = uv_now(srv->loop);
 	srv->store = store_new(&srv->cfg.limits, persist_ops(), srv->persist, now);
 	if (srv->store == NULL) {

@@ -276,6 +276,22 @@ int persist_close(struct persist *p);
 const struct store_persist_ops *persist_ops(void);
 
 /**
+ * Claim the store for @p zone (the services zone it serves): the first
+ * open of a store records the zone in its meta table; a later one with
+ * another zone is refused, so that a data dir or a restored backup of one
+ * site is never served as another's (a copied unit with the wrong --site,
+ * the wrong site's backup). A store from before the zone was recorded is
+ * claimed by its next open. Runs its own write transaction on the calling
+ * thread: before persist_start().
+ * @return 0; 1 when the zone could not be recorded (a full map or disk:
+ *         @p err says it, the store is served all the same); RS_ECONF
+ *         (another zone's store; @p err names both), or a negative code
+ *         (@p err says it).
+ */
+__attribute__((warn_unused_result)) int persist_zone_claim(
+		struct persist *p, const char *zone, char *err, size_t errsz);
+
+/**
  * Load everything into an empty store: leases (each given a full TTL from
  * @p now_mono), instances, and the revision. Records that no longer make
  * sense (an instance of a lease that is gone, an undecodable record) are

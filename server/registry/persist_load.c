@@ -153,6 +153,41 @@ static int load_instances(struct persist *p, MDB_txn *txn, struct store *s, uint
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int persist_zone_claim(struct persist *p, const char *zone, char *err, size_t errsz)
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(p->env, NULL, 0, &txn);
+	if (rc != 0) {
+		snprintf(err, errsz, "cannot read the store: %s", mdb_strerror(rc));
+		return persist_map_err(rc);
+	}
+	MDB_val k = {4, "zone"};
+	MDB_val v;
+	size_t zl = strlen(zone);
+	rc = mdb_get(txn, p->dbi[PERSIST_DB_META], &k, &v);
+	if (rc == 0 && (v.mv_size != zl || memcmp(v.mv_data, zone, zl) != 0)) {
+		snprintf(err, errsz,
+				"the store in %s is the one of %.*s, not of %s: check --site and "
+				"--domain, or restore this site's backup",
+				p->path, (int)(v.mv_size < 256 ? v.mv_size : 256),
+				(const char *)v.mv_data, zone);
+		mdb_txn_abort(txn);
+		return RS_ECONF;
+	}
+	if (rc == MDB_NOTFOUND) {
+		rc = mdb_put(txn, p->dbi[PERSIST_DB_META], &k, &(MDB_val){zl, (void *)zone}, 0);
+	}
+	rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	if (rc != 0) {
+		/* A full map or disk: serving what it holds matters more; the
+		 * next open records it. */
+		snprintf(err, errsz, "cannot record the zone in the store yet: %s",
+				mdb_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
 int persist_load(struct persist *p, struct store *s, uint64_t now_mono, uint64_t *ninstances,
 		uint64_t *nleases, uint64_t *dropped)
 {

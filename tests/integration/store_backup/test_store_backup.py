@@ -9,7 +9,7 @@ import os
 import subprocess
 import threading
 
-from harness import ApiClient, Rosterd, binary, pb, wait_until
+from harness import ApiClient, Rosterd, binary, pb, run, wait_until
 
 
 def backup(port, path):
@@ -236,3 +236,33 @@ def test_backups_while_the_map_grows_lose_nothing_and_fail_nothing(tmp_path):
             # backup holds at least what was acked before it began.)
             n = c.stats().instances
     assert len(results[-1][0]) <= n <= len(acked)
+
+
+def test_a_store_is_never_served_as_another_sites(tmp_path):
+    """The store records the zone it serves at its first open: the same data
+    dir, or a restored backup of it, started for another site (a copied unit
+    with the wrong --site, the wrong site's backup) is refused with one line
+    naming both zones, exit 2; started for its own, it serves as before."""
+    s = Rosterd(tmp_path)
+    os.makedirs(s.tmpdir, exist_ok=True)
+    s.start()
+    with s.client() as c:
+        assert c.register("perm", "tcp", "p.lon6.example.net", 81).error == 0
+    assert backup(s.api_port, str(tmp_path / "lon6.mdb")).error == 0
+    s.stop()
+    other = Rosterd(tmp_path / "x", site="ams1", data=s.data)
+    r = run(other.args(), timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "services.lon6.example.net." in lines[0] and \
+        "services.ams1.example.net." in lines[0] and "--site" in lines[0], r.stderr
+    rc, out = restore(str(tmp_path / "restored"), str(tmp_path / "lon6.mdb"))
+    assert rc == 0, out
+    r = run(Rosterd(tmp_path / "y", domain="example.org",
+                    data=str(tmp_path / "restored")).args(), timeout=30)
+    assert r.returncode == 2 and "services.lon6.example.org." in r.stderr, r.stderr
+    again = Rosterd(tmp_path / "z", data=str(tmp_path / "restored"))
+    os.makedirs(again.tmpdir, exist_ok=True)
+    with again:
+        with again.client() as c:
+            assert served_hosts(c, "perm") == {"p.lon6.example.net"}
