@@ -646,8 +646,11 @@ static int slow_line(struct zg_inventory *inv, const char *line, size_t len, str
 	json_error_t jerr;
 	json_t *obj = json_loadb(line, len, JSON_DECODE_ANY, &jerr);
 	if (obj == NULL) {
+		/* jansson names its flag for a \u0000: say what is wrong instead. */
+		bool nul = strstr(jerr.text, "JSON_ALLOW_NUL") != NULL;
 		zg_diag_error(c->diag, "%s:%u: malformed JSON: %s (column %d)", c->file, c->line,
-				jerr.text, jerr.column);
+				nul ? "a NUL character (\\u0000) in a string" : jerr.text,
+				jerr.column);
 		return 0;
 	}
 	int rc = 0;
@@ -674,7 +677,9 @@ int zg_inventory_parse(struct zg_inventory *inv, const char *file, const char *t
 	}
 	memcpy(fcopy, file, flen + 1);
 	struct line_ctx c = {.file = fcopy, .line = 0, .name = "", .diag = diag};
-	size_t off = 0;
+	/* RFC 8259 8.1: a byte order mark may be ignored (editors on Windows
+	 * write one). */
+	size_t off = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 	int rc = 0;
 	/* the fast path NUL-terminates strings in a copy of the line */
 	char *scratch = malloc(len + 1);

@@ -23,7 +23,8 @@ static int read_all(int fd, char **out, size_t *len)
 		return -errno;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		return RS_EINVAL;
+		/* A directory says so; a FIFO or a device: not a file to read whole. */
+		return S_ISDIR(st.st_mode) ? -EISDIR : RS_EINVAL;
 	}
 	size_t n = (size_t)st.st_size;
 	char *data = malloc(n + 1);

@@ -208,6 +208,9 @@ def test_malformed_json_names_file_and_line(tmp_path):
     inv.write_text('{"name": "ash2-web-a1", "ipv4": "10.2.0.1"}\n{"name": \n')
     r = zc.run(str(tmp_path / "out"), [str(inv)], check=1)
     assert f"{inv}:2: malformed JSON" in r.stderr
+    # A directory given as an inventory is named as one.
+    r = zc.run(str(tmp_path / "out"), [str(tmp_path)], check=1)
+    assert f"--inventory {tmp_path}: Is a directory" in r.stderr, r.stderr
 
 
 USAGE = [

@@ -126,6 +126,9 @@ ParameterizedTestParameters(inventory, bad_lines)
 					"fleet.jsonl:2: malformed JSON"},
 			{"{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\", \"note\": \"a\tb\"}",
 					"fleet.jsonl:2: malformed JSON"},
+			/* jansson's words name its flag: ours name the fault. */
+			{"{\"name\": \"ash2-w\\u0000b\", \"ipv4\": \"10.0.0.1\"}",
+					"malformed JSON: a NUL character (\\u0000) in a string"},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -145,6 +148,22 @@ ParameterizedTest(struct bad_case *c, inventory, bad_lines)
 	cr_expect_not_null(strstr(d.first, c->message), "'%s' not in '%s'", c->message, d.first);
 	cr_expect_not_null(strstr(d.first, "fleet.jsonl:2"), "'%s' lacks the line", d.first);
 	cr_expect_eq(inv.nhosts, 2);
+	zg_inventory_deinit(&inv);
+}
+
+/* RFC 8259 8.1: a byte order mark at the start (an editor on Windows) is
+ * skipped, not a malformed first line; one elsewhere is still malformed. */
+Test(inventory, a_leading_byte_order_mark_is_skipped)
+{
+	struct zg_inventory inv;
+	struct zg_diag d;
+	cr_assert_eq(load(&inv, &d,
+				     "\xef\xbb\xbf{\"name\": \"ash2-web-a1\", \"ipv4\": \"10.0.0.1\"}\n"
+				     "\xef\xbb\xbf{\"name\": \"ash2-web-a2\", \"ipv4\": \"10.0.0.2\"}"),
+			0);
+	cr_expect_eq(inv.nhosts, 1);
+	cr_expect_eq(d.errors, 1, "a mark inside the file is a fault");
+	cr_expect_not_null(strstr(d.first, "fleet.jsonl:2: malformed JSON"), "%s", d.first);
 	zg_inventory_deinit(&inv);
 }
 
