@@ -600,6 +600,25 @@ static int cmd_watch(struct cli *cli)
 	return EXIT_OK;
 }
 
+/* A --cache (or ROSTER_CACHE) whose directory cannot be written keeps no
+ * copy for an outage, silently in libroster (only a cache): said here. */
+static void cache_writable_check(const char *cache)
+{
+	if (cache == NULL || cache[0] == '\0') {
+		return;
+	}
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", cache);
+	char *slash = strrchr(dir, '/');
+	const char *d = slash == NULL ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+	if (access(d, W_OK) != 0) {
+		fprintf(stderr,
+				"roster: warning: --cache %s: cannot write in %s (%s): no copy is kept "
+				"for when no registry answers\n",
+				cache, d, strerror(errno));
+	}
+}
+
 /* The API token: the first line of --token-file (surrounding blanks cut),
  * else ROSTER_TOKEN, else none (*out NULL). A file that gives no token is a
  * usage error: a typo must not quietly run unauthenticated. */
@@ -707,6 +726,7 @@ int main(int argc, char **argv)
 		servers[i] = cli.servers[i];
 	}
 	const char *cache = cli.a.cache != NULL ? cli.a.cache : getenv("ROSTER_CACHE");
+	cache_writable_check(cache);
 	char token[4096];
 	const char *tok = NULL;
 	if (token_get(cli.a.token_file, token, sizeof(token), &tok, err, sizeof(err)) != 0) {

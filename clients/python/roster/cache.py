@@ -14,6 +14,7 @@ of max_stale): an unchanged answer costs no disk write.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from dataclasses import replace
@@ -78,8 +79,16 @@ class Cache:
             if self.path and self._save_due():
                 try:
                     self._save()
-                except OSError:
-                    pass  # only a cache: the next answer tries again
+                    self.warned = False
+                except OSError as e:
+                    # Only a cache: the next answer tries again. Said once
+                    # (until a save works), since a path that cannot be
+                    # written turns the outage fallback off.
+                    if not getattr(self, "warned", False):
+                        self.warned = True
+                        logging.getLogger("roster").warning(
+                            "cannot write the query cache %s (%s): no copy is kept for "
+                            "when no registry answers", self.path, e.strerror or e)
 
     def get(self, key: Key, now_ms: int) -> Optional[QueryResult]:
         """The copy for @p key marked stale, if young enough to serve."""

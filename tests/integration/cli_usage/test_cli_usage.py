@@ -463,3 +463,18 @@ def test_json_writes_say_what_each_registry_did(tmp_path, dead):
         r = roster("--server", servers, "--json", "--timeout", "500", "deregister", *IDENT)
         out = json.loads(r.stdout)["outcomes"]
         assert [o["result"] for o in out] == ["applied", "unreachable"], out
+
+
+def test_a_cache_that_cannot_be_written_is_said(tmp_path):
+    """--cache FILE in a directory that does not exist (a typo in a unit)
+    would keep no copy for an outage, and nothing would say so until the
+    outage: the CLI warns on stderr, and answers all the same."""
+    with Rosterd(tmp_path) as s:
+        env = {"ROSTER_SERVER": f"127.0.0.1:{s.api_port}"}
+        assert s.client().register("web", "http", "w1.lon6.example.net", 80).error == 0
+        r = roster("--cache", str(tmp_path / "nodir" / "cache"), "query", "web", env=env)
+        assert r.returncode == 0, r.stderr
+        assert "warning: --cache" in r.stderr and "no copy is kept" in r.stderr, r.stderr
+        r = roster("--cache", str(tmp_path / "cache"), "query", "web", env=env)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        assert os.path.exists(tmp_path / "cache")

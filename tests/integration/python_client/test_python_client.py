@@ -450,3 +450,15 @@ def test_register_wait_raises_the_refusal_not_success(tmp_path):
                              token="api-secret", ttl=5, wait=10):
             admin = roster.Client([server], timeout=2, token="ops-secret")
             assert hosts(admin.query("api", use_cache=False)) == ["api0.example.net.:9000"]
+
+
+def test_a_cache_that_cannot_be_written_is_logged_once(tmp_path, caplog):
+    with Rosterd(tmp_path) as srv:
+        assert srv.client().register("api", "grpc", "api0.example.net", 9000).error == 0
+        c = roster.Client([f"127.0.0.1:{srv.api_port}"], timeout=2,
+                          cache_path=str(tmp_path / "nodir" / "cache"))
+        with caplog.at_level("WARNING", logger="roster"):
+            for _ in range(3):
+                assert hosts(c.query("api")) == ["api0.example.net.:9000"]
+        said = [r for r in caplog.records if "cannot write the query cache" in r.getMessage()]
+        assert len(said) == 1, [r.getMessage() for r in caplog.records]
