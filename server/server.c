@@ -26,6 +26,12 @@
 static void store_changed_cb(const struct store_change *change, void *ud)
 {
 	struct server *srv = ud;
+	if (change->kind == STORE_CHANGE_REMOVE && change->reason == STORE_REMOVED_STALE_AGED) {
+		/* Served stale until now (--keep-last): its going is news. */
+		const struct store_instance *i = change->instance;
+		rs_log_notice("keep-last: removed _%s._%s %s:%u, stale for --keep-last-max-age",
+				i->service->name, i->service->protocol, i->host, i->port);
+	}
 	if (srv->api != NULL) {
 		api_on_change(srv->api, change);
 	}

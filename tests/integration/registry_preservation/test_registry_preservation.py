@@ -111,6 +111,8 @@ def test_keep_last_keeps_every_lease_that_stops_together(tmp_path):
                    "the kept instances dropped at --keep-last-max-age", interval=0.1)
         r = dns.query.udp(q, "127.0.0.1", port=s.dns_port, timeout=5)
         assert r.rcode() == dns.rcode.NXDOMAIN
+        for host in ("k1", "k2"):  # served stale until now: their going is logged
+            assert s.logs().count(f"keep-last: removed _kl._tcp {host}.example.net.:80") == 1
 
 
 def test_keep_last_drops_an_instance_while_others_renew(tmp_path):
