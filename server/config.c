@@ -10,6 +10,7 @@
 #include "common/conf.h"
 #include "common/error.h"
 #include "common/flags.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/name.h"
 #include "roster/version.h"
@@ -181,6 +182,7 @@ static const struct opt opts[] = {
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+_Static_assert(NOPTS <= CONFIG_MAX_SETTINGS, "file_sig holds every setting");
 
 static void listen_loopback(struct config_listen *l, uint16_t port)
 {
@@ -636,6 +638,9 @@ static int file_cb(const char *key, const char *value, unsigned line, void *ud)
 		fail(st->err, st->errsz, "%s: unknown setting '%s'", where, key);
 		return RS_ECONF;
 	}
+	uint64_t *sig = &st->cfg->file_sig[o - opts];
+	*sig = rs_fnv1a64(*sig != 0 ? *sig : RS_FNV1A64_BASIS, (const uint8_t *)value,
+			strlen(value) + 1);
 	if (strcmp(key, "config") == 0) {
 		fail(st->err, st->errsz, "%s: 'config' cannot be set inside a config file", where);
 		return RS_ECONF;
@@ -969,22 +974,26 @@ int config_parse(struct server_config *cfg, int argc, char **argv, char *err, si
 	return finish(cfg, err, errsz);
 }
 
-int config_reload(struct server_config *cfg, char *err, size_t errsz)
+int config_reload(struct server_config *cfg, char *unapplied, size_t unappliedsz, char *err,
+		size_t errsz)
 {
+	unapplied[0] = '\0';
 	if (cfg->config_file[0] == '\0') {
 		return 0;
 	}
-	struct server_config copy = *cfg;
-	struct apply_state st = {.cfg = &copy,
-			.from_cli = false,
-			.only_reloadable = true,
-			.err = err,
-			.errsz = errsz};
+	struct server_config copy = *cfg; /* its file_sig: the file as it is now */
+	memset(copy.file_sig, 0, sizeof(copy.file_sig));
+	struct apply_state st = {&copy, false, true, .err = err, .errsz = errsz};
 	err[0] = '\0';
 	int rc = load_file(&st);
-	if (rc < 0) {
-		return rc;
+	for (size_t k = 0, len = 0; rc == 0 && k < NOPTS && len < unappliedsz; k++) {
+		if (!opts[k].reloadable && copy.file_sig[k] != cfg->file_sig[k]) {
+			len += (size_t)snprintf(unapplied + len, unappliedsz - len, "%s%s",
+					len > 0 ? ", " : "", opts[k].name);
+		}
 	}
-	*cfg = copy;
-	return 0;
+	if (rc == 0) {
+		*cfg = copy;
+	}
+	return rc;
 }

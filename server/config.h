@@ -19,6 +19,7 @@
 #include "server/registry/store.h"
 
 #define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_SETTINGS 128 /* at least the table of config.c */
 #define CONFIG_MAX_NS 8
 #define CONFIG_MAX_XFR_ALLOW 64
 #define CONFIG_MAX_NOTIFY 64
@@ -47,6 +48,10 @@ struct server_config {
 
 	char data_dir[4096]; /**< default ./roster-data */
 	char config_file[4096];
+	/** Per setting, a hash of the values the config file gave it (0: none),
+	 * so that SIGHUP can name the settings changed in the file that only a
+	 * restart applies (config_reload()). Indexed like the settings table. */
+	uint64_t file_sig[CONFIG_MAX_SETTINGS];
 	int log_level;  /**< enum rs_log_level */
 	int log_format; /**< enum rs_log_format; RS_LOG_FORMAT_AUTO by default */
 
@@ -143,10 +148,12 @@ __attribute__((warn_unused_result)) int config_parse(
 /**
  * Re-read the config file for SIGHUP: only the reloadable settings (limits,
  * log level) change in @p cfg.
+ * @param unapplied set to the names of the settings whose values changed in
+ *        the file but take effect at a restart only ("site, dns"), or "".
  * @return 0, or a negative code with @p err set (cfg unchanged).
  */
-__attribute__((warn_unused_result)) int config_reload(
-		struct server_config *cfg, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int config_reload(struct server_config *cfg, char *unapplied,
+		size_t unappliedsz, char *err, size_t errsz);
 
 /** The usage text. */
 void config_usage(FILE *out);

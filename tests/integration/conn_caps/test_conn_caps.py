@@ -212,6 +212,12 @@ def test_dns_per_source_cap_reloads_on_sighup(tmp_path):
         assert dns_ask(d, qid=5) is None
         for x in (a, c, d):
             x.close()
+        assert "applied at a restart only" not in s.logs()
+        # A setting only a restart applies (the site): said, by name.
+        conf.write_text("tcp-max-connections-per-source = 2\nsite = ams1\n")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: changed in the config file, applied at a restart only: "
+                   "site" in s.logs(), 5, "the unapplied setting named", interval=0.05)
 
 
 def http_get(sock, path="/healthz"):

@@ -514,16 +514,20 @@ Test(config, reload_applies_the_reloadable_settings_only)
 	char path[] = "/tmp/rosterd-conf-XXXXXX";
 	write_file(path, "max-connections = 7\nttl = 60\n");
 	struct server_config cfg;
-	char err[512], line[300];
+	char err[512], line[300], un[512];
 	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
 	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(cfg.api_max_conns, 7);
 	cr_expect_eq(cfg.ttl, 60);
 	rewrite_file(path, "max-connections = 9\nttl = 99\nsite = other\n");
-	cr_assert_eq(config_reload(&cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(cfg.api_max_conns, 9, "a limit is reloaded");
 	cr_expect_eq(cfg.ttl, 60, "the TTL is not reloadable");
 	cr_expect_str_eq(cfg.site, "a", "nor the site");
+	/* What a restart alone applies is named: changed or new, not a limit. */
+	cr_expect_str_eq(un, "site, ttl");
+	cr_assert_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(un, "", "the same file again: nothing new to say");
 	unlink(path);
 }
 
@@ -532,26 +536,26 @@ Test(config, reload_of_a_bad_or_missing_file_keeps_the_settings)
 	char path[] = "/tmp/rosterd-conf-XXXXXX";
 	write_file(path, "max-connections = 7\n");
 	struct server_config cfg;
-	char err[512], line[300];
+	char err[512], line[300], un[512];
 	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
 	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
 	struct server_config before = cfg;
 
 	/* A value out of range after one that is fine: neither applied. */
 	rewrite_file(path, "max-inflight = 3\nmax-connections = 0\n");
-	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), RS_ECONF);
 	cr_expect(strstr(err, ":2:") != NULL && strstr(err, "max-connections") != NULL, "%s", err);
 	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "nothing applied");
 
 	/* An unknown setting. */
 	rewrite_file(path, "max-connections = 8\nwhatever = 1\n");
-	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), RS_ECONF);
 	cr_expect_not_null(strstr(err, "whatever"), "%s", err);
 	cr_expect_eq(cfg.api_max_conns, 7);
 
 	/* The file gone: its name and the reason. */
 	unlink(path);
-	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), RS_ECONF);
 	cr_expect_eq(strncmp(err, "config ", 7), 0, "%s", err);
 	cr_expect_not_null(strstr(err, path), "%s", err);
 	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "nothing applied");
@@ -560,11 +564,11 @@ Test(config, reload_of_a_bad_or_missing_file_keeps_the_settings)
 Test(config, reload_without_a_config_file_changes_nothing)
 {
 	struct server_config cfg;
-	char err[512];
+	char err[512], un[64];
 	cr_assert_eq(parse(&cfg, "--site a --domain b.net --max-connections 5", err, sizeof(err)),
 			0, "%s", err);
 	struct server_config before = cfg;
-	cr_expect_eq(config_reload(&cfg, err, sizeof(err)), 0);
+	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), 0);
 	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
 }
 
