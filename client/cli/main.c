@@ -265,7 +265,13 @@ static int cmd_status(struct cli *cli)
 	int rc = roster_instance_set_status(cli->client, &id, cli->a.status, &revision);
 	if (rc != 0 && rc != ROSTER_EPARTIAL) {
 		int code = write_result(cli, rc);
-		if (rc == ROSTER_EPERM && cli->a.status != ROSTER_STARTING) {
+		const struct roster_outcome *o = NULL;
+		size_t n = roster_write_outcomes(&o);
+		bool leased = false; /* refused for the lease, not the token's scope */
+		for (size_t i = 0; i < n; i++) {
+			leased = leased || strstr(o[i].message, "under lease") != NULL;
+		}
+		if (rc == ROSTER_EPERM && leased && cli->a.status != ROSTER_STARTING) {
 			fprintf(stderr,
 					"roster: status: an endpoint held by `roster register --ttl` "
 					"changes through that process: kill -%s PID\n",
