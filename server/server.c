@@ -856,6 +856,11 @@ int server_static_load(struct server *srv)
 				/* Applied as any set; still counted as refused. */
 				int arc = static_set_apply(srv->store, set, uv_now(srv->loop),
 						rs_clock_wall_ms(), &changed, err, sizeof(err));
+				if (arc < 0) {
+					rs_log_error("static: the last good copy: not every instance "
+						     "applied: %s",
+							err);
+				}
 				srv->statics = set;
 				return arc < 0 ? arc : rc;
 			}
