@@ -463,9 +463,9 @@ static void stats_check(struct wire_response *rs, const Roster__V1__StatsRespons
 	/* `roster register --permanent` names the instance in the stats' zone. */
 	struct roster_instance me = {
 			.service = "web", .protocol = "tcp", .host = "h.example.", .port = 80};
-	output_registered(sink_open(&s), false, &me, st->zone, 7, st->server, true, 0);
+	output_registered(sink_open(&s), false, &me, st->zone, 7, st->server, true, 0, NULL);
 	sink_drop(&s);
-	output_registered(sink_open(&s), true, &me, st->zone, 7, st->server, true, 0);
+	output_registered(sink_open(&s), true, &me, st->zone, 7, st->server, true, 0, NULL);
 	json_decref(sink_json(&s));
 }
 
