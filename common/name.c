@@ -198,3 +198,9 @@ int rs_name_wire_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 	}
 	return 1;
 }
+
+bool rs_name_single_label(const char *text)
+{
+	const char *dot = strchr(text, '.');
+	return dot == NULL || dot[1] == '\0';
+}

@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,13 @@ __attribute__((warn_unused_result)) int rs_label_check(
  * @return 0 or one of the RS_ENAME_* codes for the first fault found.
  */
 __attribute__((warn_unused_result)) int rs_name_check(const char *text, unsigned flags);
+
+/**
+ * Whether a name in text form is a single label ("web1" or "web1."): as
+ * an SRV target it would be the absolute "web1.", which no resolver finds,
+ * so hosts of one label are refused (RS_ENAME_SINGLE).
+ */
+bool rs_name_single_label(const char *text);
 
 /**
  * Check a name and write its canonical text form: lower case, with exactly

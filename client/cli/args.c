@@ -193,8 +193,7 @@ static int set_host(void *t, const struct rs_flag *f, const char *v, char *err, 
  * does). deregister and status take it: an older registry may hold one. */
 static int register_host_check(const struct args *a, char *err, size_t errsz)
 {
-	const char *dot = strchr(a->host, '.');
-	if (dot != NULL && dot[1] != '\0') {
+	if (!rs_name_single_label(a->host)) {
 		return 0;
 	}
 	return usage_err(err, errsz,

@@ -234,7 +234,7 @@ static int identity_take(json_t *obj, struct static_entry *e, char *why, size_t 
 		snprintf(why, whysz, "\"host\" '%.100s' is not a valid host name", text[2]);
 		return RS_ECONF;
 	}
-	if (strchr(e->host, '.') == e->host + hl - 1) {
+	if (rs_name_single_label(e->host)) {
 		snprintf(why, whysz, "\"host\" '%.100s': %s", text[2],
 				rs_strerror(RS_ENAME_SINGLE));
 		return RS_ECONF;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/name.h"
 
 /* ---- public: life cycle ------------------------------------------------- */
 
@@ -320,7 +321,7 @@ static int register_ex(struct store *s, const struct store_registration *reg, ui
 	if (rc < 0) {
 		return rc;
 	}
-	if (strchr(n.host, '.') == n.host + n.host_len - 1) {
+	if (rs_name_single_label(n.host)) {
 		/* "web1." would be published as an SRV target no resolver finds.
 		 * New registrations only: a record loaded from disk is kept. */
 		return RS_ENAME_SINGLE;

@@ -183,3 +183,11 @@ Test(name, wire_equal_ignores_case)
 			(const uint8_t *)"\3abd\0", 5, (const uint8_t *)"\3abc\0", 5));
 	cr_expect(!rs_name_wire_equal((const uint8_t *)"\2ab\0", 4, (const uint8_t *)"\3abc\0", 5));
 }
+
+Test(name, single_label)
+{
+	cr_expect(rs_name_single_label("web1"));
+	cr_expect(rs_name_single_label("web1."));
+	cr_expect(!rs_name_single_label("web1.lon6"));
+	cr_expect(!rs_name_single_label("web1.lon6.example.net."));
+}
