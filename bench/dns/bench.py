@@ -20,7 +20,12 @@ One command:  ./bench/dns/bench.py [--build build] [--seconds 3] [--rounds 2]
    context-switches) at fixed rates (--cost-rates), rosterd
    with 0 and 1 UDP workers (--dns-io as given, else the default: io_uring
    where the kernel allows) beside NSD in the same run; --cost-only prints
-   just that table, for every rate given.
+   just that table, for every rate given. Beside them, when it is built
+   (liburing), the I/O floor: bench/dns/floor.c, rosterd's io_uring loop
+   with no DNS work, answering with replies as long as rosterd's; what it
+   spends a query is the kernel's part, which no answer engine removes.
+   Ratios are given twice: of the medians, and round by round (each run
+   against the NSD run beside it), the figure that drifts least.
 4. The registration-to-answer latency: register an instance, then as soon as
    the acknowledgement arrives ask rosterd over UDP until the answer holds it;
    median and p99 over --samples registrations.
@@ -161,6 +166,26 @@ def dnsperf_fixed(port, qfile, seconds, rate):
                         str(seconds), "-e", "-c", "8", "-Q", str(rate)],
                        capture_output=True, text=True, timeout=seconds + 60)
     return int(re.search(r"Queries completed:\s+(\d+)", r.stdout).group(1))
+
+
+def mean_reply(port, qfile):
+    """The mean length of the server's UDP answers to @qfile's queries, asked
+    with EDNS as dnsperf -e asks (bench/dns/floor's reply length)."""
+    sizes = []
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    with open(qfile) as f:
+        for i, line in enumerate(f):
+            name, qtype = line.split()
+            q = struct.pack(">HHHHHH", i, 0, 1, 0, 0, 1)
+            for label in name.rstrip(".").split("."):
+                q += bytes([len(label)]) + label.encode()
+            q += b"\0" + struct.pack(">HH", {"SRV": 33, "A": 1}[qtype], 1)
+            q += b"\0" + struct.pack(">HHIH", 41, 4096, 0, 0)
+            s.sendto(q, ("127.0.0.1", port))
+            sizes.append(len(s.recv(65535)))
+    s.close()
+    return round(statistics.mean(sizes))
 
 
 SYSCALLS = ("recvmmsg", "sendmmsg", "recvfrom", "sendto", "recvmsg", "sendmsg", "epoll_wait",
@@ -334,6 +359,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="roster-bench-dns-")
     svcs = services()
     started = []
+    started_procs = []
     try:
         def rosterd_start(threads, wrap=(), io=None):
             class Wrapped(Rosterd):
@@ -433,6 +459,16 @@ def main():
             rows = []
             variants = [(t, io) for t in threads_list for io in (args.dns_io or [None])]
             rds = {v: rosterd_start(v[0], io=v[1]) for v in variants}
+            # The I/O floor: rosterd's io_uring loop with no DNS work, its
+            # replies as long as rosterd's on average (bench/dns/floor.c).
+            floor_exe = os.path.join(args.build, "bench", "floor")
+            floor = None
+            if os.path.exists(floor_exe):
+                size = mean_reply(next(iter(rds.values())).dns_port, qfiles["SRV"])
+                floor_port = free_port(socket.SOCK_DGRAM)
+                floor = subprocess.Popen([floor_exe, "-p", str(floor_port), "-s", str(size)])
+                started_procs.append(floor)
+                wait_udp(floor_port)
             for rate in rates:
                 # Rounds interleaved (every server once, then again): the
                 # median CPU of each, the counts of its first round.
@@ -442,6 +478,10 @@ def main():
                         who = f"rosterd -t{t}" + (f" {io}" if io else "")
                         got.setdefault(who, []).append(server_cost(
                             rd.proc.pid, rd.dns_port, qfiles["SRV"], args.cost_seconds, rate,
+                            counts=rnd == 0))
+                    if floor is not None:
+                        got.setdefault("floor (I/O only)", []).append(server_cost(
+                            floor.pid, floor_port, qfiles["SRV"], args.cost_seconds, rate,
                             counts=rnd == 0))
                     for count in nsd_counts:
                         p = nsd_start(count)
@@ -458,10 +498,26 @@ def main():
                     rows.append(cost_line(who, rate, r) + "  rounds " + " ".join(
                         f"{x['user_us'] + x['sys_us']:.2f}" for x in runs))
                 nsd_best = min(v for k, v in cpu.items() if k.startswith("nsd"))
+                ours = [k for k in cpu if not k.startswith("nsd")]
                 rows.append(f"{'':<26}{rate:>7}  CPU per query against NSD's better: " + ", ".join(
-                    f"{k} {v / nsd_best:.2f}x" for k, v in cpu.items() if k.startswith("rosterd")))
+                    f"{k} {cpu[k] / nsd_best:.2f}x" for k in ours))
+                # The same, round by round: each server against the NSD run
+                # beside it, so that a drift of the machine's speed over the
+                # run (NSD's rounds above span 10-20 %) cancels out.
+                def us(k, i):
+                    return got[k][i]["user_us"] + got[k][i]["sys_us"]
+
+                def paired(k):
+                    r = sorted(us(k, i) / min(us(n, i) for n in got if n.startswith("nsd"))
+                               for i in range(args.cost_rounds))
+                    return f"{k} {r[len(r) // 2]:.2f}x ({r[0]:.2f}-{r[-1]:.2f})"
+                rows.append(f"{'':<26}{rate:>7}  round by round, median (range): " +
+                            ", ".join(paired(k) for k in ours))
             for rd in rds.values():
                 rd.stop()
+            if floor is not None:
+                floor.terminate()
+                floor.wait(timeout=10)
             head = (f"{'server':<26}{'qps':>7}{'user':>8}{'sys':>8}{'cpu':>8}{'calls':>9}"
                     f"{'cswch':>8}  (per query: CPU us, its user/sys split rough (the kernel's 4 ms "
                     f"ticks), system calls, context switches; SRV mix, "
@@ -563,6 +619,10 @@ def main():
             if r.proc is not None:
                 r.proc.kill()
                 r.stop()
+        for p in started_procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
