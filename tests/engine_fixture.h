@@ -76,7 +76,7 @@ static inline int engine_fixture_open(
 static inline int engine_fixture_zone(
 		struct engine_fixture *f, struct answer_config *cfg, uint64_t wall_ms)
 {
-	int rc = xfr_zone_new(cfg, f->st, XFR_JOURNAL_MAX_DEFAULT, wall_ms, false, &f->zone);
+	int rc = xfr_zone_new(cfg, f->st, XFR_JOURNAL_MAX_DEFAULT, wall_ms, 0, &f->zone);
 	if (rc < 0) {
 		return rc;
 	}

@@ -355,11 +355,27 @@ static int64_t soa_serial(struct doctor *d, const char *endpoint, bool tcp, cons
 
 /* ---- the checks ----------------------------------------------------------- */
 
-/* GET /metrics; @p static_ok set from roster_static_ok (-1: absent). */
-/* GET /metrics: 0 when it is rosterd's; @p static_ok gets roster_static_ok
- * (-1: absent), @p published roster_dns_zone_serial (0: no zone versions,
- * i.e. no --xfr-allow; -1: absent). */
-static int http_metrics(struct doctor *d, const char *endpoint, int *static_ok, int64_t *published,
+/* What the doctor reads in a registry's /metrics; -1 where it is absent. */
+struct metrics_seen {
+	int static_ok;     /* roster_static_ok */
+	int64_t published; /* roster_dns_zone_serial (0: no zone versions, no --xfr-allow) */
+	int warming;       /* roster_dns_zone_warming (--xfr-warmup) */
+};
+
+/* The value of the sample @p name (no labels) in @p body, or -1. */
+static int64_t metric_value(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = strstr(body, name); p != NULL; p = strstr(p + n, name)) {
+		if (p > body && p[-1] == '\n' && p[n] == ' ') {
+			return strtoll(p + n + 1, NULL, 10);
+		}
+	}
+	return -1;
+}
+
+/* GET /metrics: 0 when it is rosterd's, with what it says in @p seen. */
+static int http_metrics(struct doctor *d, const char *endpoint, struct metrics_seen *seen,
 		char *why, size_t whysz)
 {
 	uint64_t deadline = rs_clock_mono_ms() + d->timeout_ms;
@@ -387,10 +403,9 @@ static int http_metrics(struct doctor *d, const char *endpoint, int *static_ok, 
 		snprintf(why, whysz, "GET /metrics: not a 200 with roster_build_info");
 		rc = -1;
 	}
-	const char *st = strstr(body, "\nroster_static_ok ");
-	*static_ok = st != NULL ? atoi(st + 18) : -1;
-	const char *zs = strstr(body, "\nroster_dns_zone_serial ");
-	*published = zs != NULL ? strtoll(zs + 24, NULL, 10) : -1;
+	seen->static_ok = (int)metric_value(body, "roster_static_ok");
+	seen->published = metric_value(body, "roster_dns_zone_serial");
+	seen->warming = (int)metric_value(body, "roster_dns_zone_warming");
 	free(body);
 	return rc;
 }
@@ -686,17 +701,25 @@ static void check_dns_http(struct doctor *d, const struct doctor_registry *r, co
 		}
 	}
 	snprintf(name, sizeof(name), "%s http", r->http);
-	int static_ok = -1;
-	int64_t published = -1;
+	struct metrics_seen seen;
 	st->clock_scheme = -1;
-	if (http_metrics(d, r->http, &static_ok, &published, why, sizeof(why)) == 0) {
-		st->clock_scheme = published < 0 ? -1 : published > 0;
+	if (http_metrics(d, r->http, &seen, why, sizeof(why)) == 0) {
+		st->clock_scheme = seen.published < 0 ? -1 : seen.published > 0;
 		record(d, true, name, "GET /metrics: 200");
-		if (static_ok == 0) {
+		if (seen.static_ok == 0) {
 			snprintf(name, sizeof(name), "%s static", r->http);
 			record(d, false, name,
 					"roster_static_ok 0: the --static file was refused "
 					"(its log names the line)");
+		}
+		if (seen.warming == 1) {
+			snprintf(name, sizeof(name), "%s warm-up", r->http);
+			record(d, false, name,
+					"roster_dns_zone_warming 1: it started with an empty store and "
+					"holds its first zone version for --xfr-warmup (transfers "
+					"refused, no NOTIFY; its SOA serial %" PRId64
+					" is a placeholder older than its peers')",
+					seen.published);
 		}
 	} else {
 		record(d, false, name, "%s", why);

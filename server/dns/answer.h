@@ -91,7 +91,7 @@ struct answer_published {
 	bool valid; /**< false: no version yet (the store revision's low 32 bits) */
 	/** Held after a start with an empty store (--xfr-warmup): no version
 	 * yet, transfers refused, and @c serial one the site's secondaries take
-	 * for older than any of the last 24 days (xfr_zone_new()). */
+	 * for older than their own and the site's other registries' (xfr_zone_new()). */
 	bool warming;
 };
 

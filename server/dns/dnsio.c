@@ -609,7 +609,7 @@ static int io_new(const struct dnsio_context *ctx, struct dnsio **out, char *err
 		rc = xfr_zone_new(&io->acfg, io->store,
 				cfg->xfr_journal_max ? cfg->xfr_journal_max
 						     : XFR_JOURNAL_MAX_DEFAULT,
-				rs_clock_wall_ms(), cfg->xfr_hold_ms > 0, &io->zone);
+				rs_clock_wall_ms(), cfg->xfr_hold_ms, &io->zone);
 	}
 	if (io->zone != NULL) {
 		io->acfg.published = xfr_zone_published(io->zone);

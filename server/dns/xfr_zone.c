@@ -555,6 +555,7 @@ static int publish(struct xfr_zone *z, uint64_t wall_ms, bool *published)
 	z->pub.serial = serial;
 	z->pub.valid = true;
 	z->pub.warming = false;
+	z->counters.warming = false;
 	if (rc == 0) {
 		z->rev = store_revision(z->store);
 		z->gen = store_reloads(z->store);
@@ -586,7 +587,7 @@ void xfr_zone_set_lock(struct xfr_zone *z, struct rs_lockset *lock)
 /* ---- life cycle and reads ------------------------------------------------------ */
 
 int xfr_zone_new(const struct answer_config *cfg, const struct store *store, size_t journal_max,
-		uint64_t wall_ms, bool hold, struct xfr_zone **out)
+		uint64_t wall_ms, uint32_t hold_ms, struct xfr_zone **out)
 {
 	*out = NULL;
 	struct xfr_zone *z = calloc(1, sizeof(*z));
@@ -612,11 +613,12 @@ int xfr_zone_new(const struct answer_config *cfg, const struct store *store, siz
 		memcpy(z->soa, soa->data.data + soa->rr[0].off, z->soa_len);
 		z->soa_serial_off = 10 + z->b->mname_len + z->b->rname_len;
 		bool published;
-		rc = hold ? 0 : xfr_zone_publish(z, wall_ms, &published);
+		rc = hold_ms > 0 ? 0 : xfr_zone_publish(z, wall_ms, &published);
 	}
-	if (rc == 0 && hold) {
-		z->pub = (struct answer_published){(uint32_t)wall_ms - 0x7fffffffu, true, true};
+	if (rc == 0 && hold_ms > 0) {
+		z->pub = (struct answer_published){XFR_HELD_SERIAL(wall_ms, hold_ms), true, true};
 		z->counters.serial = z->pub.serial;
+		z->counters.warming = true;
 	}
 	if (rc != 0) {
 		xfr_zone_free(z);

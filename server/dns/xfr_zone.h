@@ -86,28 +86,42 @@ struct xfr_zone_counters {
 	uint64_t journal_bytes; /**< now */
 	uint64_t zone_bytes;    /**< now: the RRs of the version, owners as 2 octets */
 	uint32_t serial;        /**< now (roster_dns_zone_serial) */
+	bool warming; /**< the first version held (--xfr-warmup; roster_dns_zone_warming) */
 };
 
 /**
  * Create the publisher over @p store, and publish the first version, or
- * hold it (@p hold: a registry that started with an empty store, a new or
- * wiped data dir, while its site's other registries may hold the site's
- * instances). Held, the zone has no version: transfers are refused, and
- * the SOA serial (xfr_zone_published()) is @p wall_ms - (2^31 - 1), which
- * RFC 1982 makes older than every clock serial of the last 24.8 days, so
- * that secondaries listing several registries keep following the others
- * until the first xfr_zone_publish() (docs/dns.md "Zone versions").
+ * hold it for @p hold_ms (a registry that started with an empty store, a
+ * new or wiped data dir, while its site's other registries may hold the
+ * site's instances). Held, the zone has no version: transfers are refused,
+ * and the SOA serial (xfr_zone_published()) is XFR_HELD_SERIAL(): RFC 1982
+ * makes it older than every clock serial from 24.8 days before the start
+ * to an hour past the hold, the versions the site's other registries
+ * publish meanwhile included, even on a clock an hour ahead of ours; so
+ * secondaries listing several registries keep following the others until
+ * the first xfr_zone_publish() (docs/dns.md "Zone versions").
  * @param cfg the answer engine's settings (copied into a private engine
  *        that builds the RRsets; its published and ixfr_udp are ignored).
  * @param store borrowed for the zone's life.
  * @param journal_max octets of changesets kept (XFR_JOURNAL_MAX_DEFAULT).
  * @param wall_ms the wall clock, ms since the epoch (the first serial).
+ * @param hold_ms 0: publish now; else the --xfr-warmup the publisher
+ *        (xfr_publish_start()) holds the first version for.
  * @param out set to the zone.
  * @return 0, RS_EINVAL (cfg), RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int xfr_zone_new(const struct answer_config *cfg,
-		const struct store *store, size_t journal_max, uint64_t wall_ms, bool hold,
+		const struct store *store, size_t journal_max, uint64_t wall_ms, uint32_t hold_ms,
 		struct xfr_zone **out);
+
+/** How far past the end of a hold the held serial stays older than a
+ * peer's clock serial: the clock skew between registries it tolerates. */
+#define XFR_HELD_SKEW_MS 3600000u
+
+/** The SOA serial of a zone held at @p wall_ms for @p hold_ms (RFC 1982:
+ * 2^31 - 1 behind the hold's end plus XFR_HELD_SKEW_MS). */
+#define XFR_HELD_SERIAL(wall_ms, hold_ms)                                                          \
+	((uint32_t)((wall_ms) + (hold_ms) + XFR_HELD_SKEW_MS) - 0x7fffffffu)
 
 /** Free the zone, its versions and journal. NULL-safe. */
 void xfr_zone_free(struct xfr_zone *z);

@@ -166,6 +166,12 @@ static void prom_dns_zone(struct rs_buf *t, const struct stats_dns *dns)
 	if (z != NULL) {
 		prom_value(t, "roster_dns_zone_serial", z->serial);
 	}
+	prom_family(t, "roster_dns_zone_warming", "gauge",
+			"1 while --xfr-warmup holds the first zone version (a start with an "
+			"empty store): transfers refused, no NOTIFY.");
+	if (z != NULL) {
+		prom_value(t, "roster_dns_zone_warming", z->warming ? 1 : 0);
+	}
 	prom_family(t, "roster_dns_zone_versions_total", "counter",
 			"Zone versions published (at most one per --notify-interval).");
 	if (z != NULL) {

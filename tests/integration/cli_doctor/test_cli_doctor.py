@@ -254,3 +254,29 @@ def test_registries_on_two_serial_schemes_are_named(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_registry_warming_up_is_named(tmp_path):
+    """A registry that started with an empty store holds its first zone
+    version for --xfr-warmup: secondaries cannot transfer from it, and its
+    SOA serial is a placeholder far behind its peer's. The doctor says so
+    (roster_dns_zone_warming), and does not take the placeholder for a
+    second serial scheme or a clock gone wrong."""
+    a = registry(tmp_path, "a")
+    b = registry(tmp_path, "b", REG + ["--xfr-warmup", "600"])
+    try:
+        sites = tmp_path / "sites.conf"
+        sites.write_text(sites_line(a) + sites_line(b))
+        r = doctor(sites)
+        assert r.returncode == 1, r.stdout
+        fail = [l for l in r.stdout.splitlines() if l.startswith("FAIL")]
+        assert len(fail) == 1 and f"127.0.0.1:{b.http_port} warm-up" in fail[0] \
+            and "roster_dns_zone_warming 1" in fail[0], r.stdout
+        assert "ok   agree serials: clock serials (--xfr-allow)" in r.stdout, r.stdout
+        # A peer out of its warm-up is not named.
+        sites.write_text(sites_line(a))
+        r = doctor(sites)
+        assert r.returncode == 0 and "warm-up" not in r.stdout, r.stdout
+    finally:
+        a.stop()
+        b.stop()

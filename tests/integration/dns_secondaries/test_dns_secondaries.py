@@ -276,10 +276,12 @@ def test_secondary_follows_two_registries(tmp_path, kind):
         chain.start(p2)
         assert "the store started empty" in p2.logs()
         assert newer(held, soa_serial_at(p2.dns_port, ZONE)), "the held registry's serial is older"
+        assert p2.metric("roster_dns_zone_warming") == 1
         hold_for(2.0, lambda: web_view(sec_port) == before and chain.sec.serial() == held,
                  f"{kind} keeping its copy while the wiped registry warms up")
         wait_until(lambda: web_view(sec_port) == (frozenset(), frozenset()), FOLLOW_S,
                    f"{kind} serving the wiped registry's empty zone")
+        assert p2.metric("roster_dns_zone_warming") == 0
         chain.serial_went_up("wiped")
         chain.follow("registration after a wipe", lambda c: register(c, 6))
         assert p2.metric("roster_dns_notify_total", result="failed") == 0

@@ -257,7 +257,7 @@ Test(answer_nomem, zone_versions_fail_cleanly)
 	for (k = 1; k < SWEEP_MAX; k++) {
 		struct xfr_zone *z = NULL;
 		allocfail_arm(k);
-		int rc = xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, 1000, false, &z);
+		int rc = xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, 1000, 0, &z);
 		bool struck = allocfail_struck();
 		allocfail_disarm();
 		if (!struck) {
@@ -271,7 +271,7 @@ Test(answer_nomem, zone_versions_fail_cleanly)
 	cr_expect_lt(k, SWEEP_MAX);
 
 	struct xfr_zone *z;
-	cr_assert_eq(xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, 1000, false, &z), 0);
+	cr_assert_eq(xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, 1000, 0, &z), 0);
 	uint64_t wall = 2000;
 	unsigned failures = 0;
 	for (k = 1; k < SWEEP_MAX; k++) {

@@ -470,8 +470,9 @@ Test(xfr, a_callers_bug_is_a_servfail)
 
 /* A zone held after a start with an empty store (--xfr-warmup): no version,
  * transfers refused, and an SOA serial that RFC 1982 puts before every clock
- * serial of the last 24.8 days, so that secondaries keep following the
- * site's other registries; its first version then has the clock's serial. */
+ * serial of the last 24 days and every one the site's other registries
+ * publish during the hold, so that secondaries keep following them; its
+ * first version then has the clock's serial. */
 Test(xfr, a_held_zone_refuses_transfers_and_is_older_than_its_peers)
 {
 	struct answer_config cfg;
@@ -479,15 +480,25 @@ Test(xfr, a_held_zone_refuses_transfers_and_is_older_than_its_peers)
 	cfg.xfr_allow = allow;
 	cfg.nxfr_allow = 2;
 	struct xfr_zone *z = NULL;
-	cr_assert_eq(xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, WALL0, true, &z), 0);
+	const uint32_t hold = 600000;
+	cr_assert_eq(xfr_zone_new(&cfg, fx.st, XFR_JOURNAL_MAX_DEFAULT, WALL0, hold, &z), 0);
 	const struct answer_published *pub = xfr_zone_published(z);
 	cr_expect(pub->valid && pub->warming);
 	uint32_t held = pub->serial;
-	cr_expect_eq(held, (uint32_t)WALL0 - 0x7fffffffu);
-	/* Older than a peer's serial of a day ago, and of a second ago. */
+	cr_expect_eq(xfr_zone_counters_get(z)->warming, true);
+	/* Older than a peer's serial of 24 days before the start, of a second
+	 * before it, ... */
 	for (uint64_t ago = 1000; ago <= 86400000ull * 24; ago *= 10) {
 		uint32_t peer = (uint32_t)(WALL0 - ago);
 		cr_expect((int32_t)(held - peer) < 0, "%llu ms ago", (unsigned long long)ago);
+	}
+	/* ... and than the versions a peer publishes during the hold, on a
+	 * clock up to an hour ahead of ours (which the doctor would take for a
+	 * serial ahead of the clock otherwise). */
+	for (uint64_t after = 1; after < hold + XFR_HELD_SKEW_MS; after += 60000) {
+		uint32_t peer = (uint32_t)(WALL0 + after);
+		cr_expect((int32_t)(held - peer) < 0, "%llu ms after the start",
+				(unsigned long long)after);
 	}
 	cr_expect(xfr_zone_stale(z), "its first version is due");
 	cfg.published = pub;
@@ -513,7 +524,7 @@ Test(xfr, a_held_zone_refuses_transfers_and_is_older_than_its_peers)
 	ldns_pkt_free(p);
 	bool published = false;
 	cr_assert_eq(xfr_zone_publish(z, WALL0 + 60000, &published), 0);
-	cr_expect(published && !pub->warming);
+	cr_expect(published && !pub->warming && !xfr_zone_counters_get(z)->warming);
 	cr_expect_eq(pub->serial, (uint32_t)(WALL0 + 60000));
 	len = answer_test_query(q, ZONE, DNSWIRE_AXFR, 0);
 	c.transport = ANSWER_TCP;

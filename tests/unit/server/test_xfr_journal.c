@@ -163,7 +163,7 @@ Test(xfr_zone, serial_follows_the_clock_and_never_goes_back)
 	struct store_limits lim;
 	store_limits_default(&lim);
 	struct store *empty = store_new(&lim, NULL, NULL, 0);
-	cr_assert_eq(xfr_zone_new(&cfg, empty, 1 << 20, WALL0 + 1000, false, &z2), 0);
+	cr_assert_eq(xfr_zone_new(&cfg, empty, 1 << 20, WALL0 + 1000, 0, &z2), 0);
 	uint32_t s2 = xfr_zone_serial(z2);
 	cr_expect(s2 != xfr_zone_serial(fx.zone) &&
 					(uint32_t)(s2 - xfr_zone_serial(fx.zone)) < 0x80000000u,
