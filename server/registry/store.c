@@ -201,13 +201,8 @@ static int lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now
 	return 0;
 }
 
-static int lease_renew(
-		struct store *s, uint64_t id, uint64_t now_mono, const struct store_lease **out)
+static void lease_renew(struct store *s, struct store_lease *l, uint64_t now_mono)
 {
-	struct store_lease *l = store_lease_lookup(s, id);
-	if (l == NULL) {
-		return RS_ELEASE;
-	}
 	l->expires_mono = now_mono + l->ttl_ms;
 	s->counters.heartbeats++;
 	if (l->overdue) {
@@ -223,10 +218,6 @@ static int lease_renew(
 	/* Not re-filed in the wheel otherwise: when its old slot comes round,
 	 * the tick sees the later deadline and moves it then (one move per TTL
 	 * instead of one per heartbeat). */
-	if (out != NULL) {
-		*out = l;
-	}
-	return 0;
 }
 
 static int lease_close(struct store *s, uint64_t id, uint32_t *removed)
@@ -517,10 +508,21 @@ int store_lease_open(struct store *s, uint32_t ttl_s, uint64_t id, uint64_t now_
 int store_lease_renew(
 		struct store *s, uint64_t id, uint64_t now_mono, const struct store_lease **out)
 {
-	store_write_lock(s);
-	int rc = lease_renew(s, id, now_mono, out);
-	store_write_unlock(s);
-	return rc;
+	struct store_lease *l = store_lease_lookup(s, id);
+	if (l == NULL) {
+		return RS_ELEASE;
+	}
+	if (l->overdue) {
+		store_write_lock(s);
+		lease_renew(s, l, now_mono);
+		store_write_unlock(s);
+	} else {
+		lease_renew(s, l, now_mono); /* the deadline and a counter: no reader sees them */
+	}
+	if (out != NULL) {
+		*out = l;
+	}
+	return 0;
 }
 
 int store_lease_close(struct store *s, uint64_t id, uint32_t *removed)

@@ -43,8 +43,12 @@
  *   the read side of a lock handed over with store_set_lock(): every
  *   public mutation then takes the write side for its own duration only, so
  *   a reader never sees one half done and sees each one as soon as its call
- *   returns. Views returned by lookup functions (struct store_instance *,
- *   struct store_service *) are borrowed and valid until the store is next
+ *   returns. Leases (their table, deadlines, owners) and the counters are
+ *   the main thread's alone: the readers never look at them, so what
+ *   changes only those, a heartbeat of a lease that is not overdue above
+ *   all, takes no lock (the writer would otherwise stop every DNS worker
+ *   once per heartbeat, a fleet's most frequent write). Views returned by lookup functions (struct
+ * store_instance *, struct store_service *) are borrowed and valid until the store is next
  *   modified; never keep one across a callback.
  */
 #pragma once
@@ -368,7 +372,9 @@ __attribute__((warn_unused_result)) int store_lease_open(struct store *s, uint32
 /**
  * Renew a lease and so every instance under it. Writes nothing to disk
  * (SPEC: heartbeats need not be written). A lease held overdue by
- * self-preservation comes back to life and its instances stop being stale.
+ * self-preservation comes back to life and its instances stop being stale:
+ * only then is the lock (store_set_lock()) taken, since only then does
+ * something the readers see change.
  * @return 0, or RS_ELEASE if the lease is unknown or expired.
  */
 __attribute__((warn_unused_result)) int store_lease_renew(

@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -163,6 +164,68 @@ Test(store, lease_expires_not_before_ttl_and_within_a_tick_after)
 		cr_expect_eq(store_counters_get(s)->expirations, 1);
 		store_free(s);
 	}
+}
+
+/* A reader (a DNS worker) inside its slot of the store's lock, until told
+ * to leave. */
+struct slot_holder {
+	struct rs_lockset *lock;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool in, leave;
+};
+
+static void *hold_slot(void *arg)
+{
+	struct slot_holder *h = arg;
+	rs_lockset_read_lock(h->lock, 0);
+	pthread_mutex_lock(&h->mu);
+	h->in = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->leave) {
+		pthread_cond_wait(&h->cv, &h->mu);
+	}
+	pthread_mutex_unlock(&h->mu);
+	rs_lockset_read_unlock(h->lock, 0);
+	return NULL;
+}
+
+/* Heartbeats are a fleet's most frequent write and change nothing a reader
+ * sees (the deadline, a counter): one renews while a reader is inside its
+ * slot, where a mutation would wait for the reader to leave (the test then
+ * hangs until its timeout). */
+Test(store, a_heartbeat_does_not_wait_for_the_readers, .timeout = 20)
+{
+	struct store_limits l = limits();
+	struct store *s = store_new(&l, NULL, NULL, 1000);
+	struct rs_lockset lock;
+	cr_assert_eq(rs_lockset_init(&lock, 1), 0);
+	store_set_lock(s, &lock);
+	uint64_t lease = must_lease(s, 10, 42, 1000);
+	must_register(s, reg("web", "w1.example.net", 80, lease), 1000);
+	struct slot_holder h = {.lock = &lock};
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, hold_slot, &h), 0);
+	pthread_mutex_lock(&h.mu);
+	while (!h.in) {
+		pthread_cond_wait(&h.cv, &h.mu);
+	}
+	pthread_mutex_unlock(&h.mu);
+	const struct store_lease *sl = NULL;
+	cr_expect_eq(store_lease_renew(s, lease, 5000, &sl), 0);
+	cr_expect(sl != NULL && sl->expires_mono == 15000);
+	cr_expect_eq(store_counters_get(s)->heartbeats, 1);
+	cr_expect_eq(store_lease_renew(s, 7, 5000, NULL), RS_ELEASE);
+	pthread_mutex_lock(&h.mu);
+	h.leave = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(t, NULL);
+	store_set_lock(s, NULL);
+	store_free(s);
+	rs_lockset_destroy(&lock);
 }
 
 /* A heartbeat renews the lease for its whole TTL, from the heartbeat: alive
