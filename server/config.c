@@ -14,175 +14,8 @@
 #include "common/log.h"
 #include "common/name.h"
 #include "roster/version.h"
+#include "server/config_internal.h"
 #include "server/dns/dnsio.h"
-
-enum opt_type {
-	OPT_LABEL, /* one DNS label, lower-cased */
-	OPT_NAME,  /* a domain name, canonical */
-	OPT_NAME_LIST,
-	OPT_LISTEN,        /* address:port, repeatable */
-	OPT_PREFIX_LIST,   /* CIDR[,CIDR]..., repeatable */
-	OPT_ENDPOINT_LIST, /* ADDR[:PORT][,...], port 53 by default, repeatable */
-	OPT_PATH,
-	OPT_U32,
-	OPT_U64_BYTES, /* with K/M/G suffixes */
-	OPT_MS,        /* a duration: 500ms, 10s, 5m, 1h; plain numbers are seconds */
-	OPT_FRACTION,  /* 0 < x <= 1, or a percentage "15%" */
-	OPT_BOOL,
-	OPT_LOGLEVEL,
-	OPT_LOGFORMAT,
-	OPT_DNSIO, /* auto, uring, mmsg */
-};
-
-struct opt {
-	const char *name;
-	enum opt_type type;
-	bool reloadable;
-	uint64_t min, max; /* for numbers */
-	size_t offset;     /* into struct server_config */
-	const char *help;
-};
-
-#define OFF(f) offsetof(struct server_config, f)
-
-static const struct opt opts[] = {
-		{"site", OPT_LABEL, false, 0, 0, OFF(site), "site name (a DNS label), e.g. lon6"},
-		{"domain", OPT_NAME, false, 0, 0, OFF(domain), "fleet domain, e.g. example.net"},
-		{"dns", OPT_LISTEN, false, 0, 0, OFF(dns), "DNS listener, UDP+TCP (repeatable)"},
-		{"api", OPT_LISTEN, false, 0, 0, OFF(api),
-				"registration API listener (repeatable)"},
-		{"http", OPT_LISTEN, false, 0, 0, OFF(http),
-				"HTTP metrics/status listener (repeatable)"},
-		{"data", OPT_PATH, false, 0, 0, OFF(data_dir), "data directory (LMDB store)"},
-		{"ttl", OPT_U32, false, 0, 86400, OFF(ttl), "TTL of DNS answers, seconds"},
-		{"negative-ttl", OPT_U32, false, 0, 86400, OFF(negative_ttl),
-				"TTL of NXDOMAIN/NODATA answers, seconds"},
-		{"ns", OPT_NAME_LIST, false, 0, 0, OFF(ns),
-				"NS name of the zone (repeatable) (default ns1.DOMAIN)"},
-		{"report-zone", OPT_NAME, false, 0, 0, OFF(report_zone),
-				"zone for client error reports over DNS"},
-		{"stable-subsets", OPT_BOOL, false, 0, 0, OFF(stable_subsets),
-				"same TCP subset per client address until the set changes"},
-		{"xfr-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(xfr_allow),
-				"sources allowed zone transfers, CIDR[,CIDR]... (repeatable)"},
-		{"notify", OPT_ENDPOINT_LIST, false, 0, 0, OFF(notify),
-				"secondaries to NOTIFY of changes, ADDR[:PORT][,...] (repeatable)"},
-		{"notify-interval", OPT_MS, false, 1, 3600000, OFF(notify_interval_ms),
-				"at most one NOTIFY per secondary per interval"},
-		{"xfr-warmup", OPT_MS, false, 0, 3600000, OFF(xfr_warmup_ms),
-				"after a start with an empty store, no zone version for the "
-				"secondaries for this long (0: none)"},
-		{"tsig-keyfile", OPT_PATH, false, 0, 0, OFF(tsig_keyfile),
-				"TSIG keys, BIND's key \"name\" { algorithm ...; secret ...; }; syntax"},
-		{"xfr-key", OPT_NAME, false, 0, 0, OFF(xfr_key),
-				"TSIG key (of --tsig-keyfile) transfers must be signed with"},
-		{"api-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(api_allow),
-				"sources the API serves, CIDR[,CIDR]... (repeatable; unset: every source)"},
-		{"dns-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(dns_allow),
-				"sources DNS answers over UDP and TCP, CIDR[,CIDR]... (unset: every source)"},
-		{"http-allow", OPT_PREFIX_LIST, false, 0, 0, OFF(http_allow),
-				"sources HTTP serves, CIDR[,CIDR]... (repeatable; unset: every source)"},
-		{"acl-dry-run", OPT_BOOL, false, 0, 0, OFF(acl_dry_run),
-				"serve what the --*-allow lists would refuse; log and count it"},
-		{"rrl-rate", OPT_U32, false, 0, 1000000, OFF(rrl_rate),
-				"DNS UDP responses per second per /24 or /56 and answer (0: off)"},
-		{"rrl-slip", OPT_U32, false, 0, 100, OFF(rrl_slip),
-				"every Nth rate-limited response goes out truncated (0: none)"},
-		{"rrl-exempt", OPT_PREFIX_LIST, false, 0, 0, OFF(rrl_exempt),
-				"sources never rate limited, CIDR[,CIDR]... (repeatable)"},
-		{"static", OPT_PATH, true, 0, 0, OFF(static_file),
-				"static instances, JSON Lines of Register fields (read again on "
-				"SIGHUP)"},
-		{"udp-max", OPT_U32, false, 512, 4096, OFF(udp_max), "largest UDP answer, bytes"},
-		{"tcp-idle-timeout", OPT_MS, true, 100, 3600000, OFF(dns_tcp_idle_ms),
-				"DNS TCP idle timeout"},
-		{"tcp-max-connections", OPT_U32, true, 1, 1000000, OFF(dns_tcp_max_conns),
-				"DNS TCP connection limit"},
-		{"no-dns-cookies", OPT_BOOL, false, 0, 0, OFF(dns_cookies_off),
-				"do not answer DNS Cookies (RFC 7873)"},
-		{"dns-cookie-secret", OPT_PATH, false, 0, 0, OFF(dns_cookie_secret),
-				"file of the DNS Cookie secret (default DATA/dns-cookie-secret)"},
-		{"tcp-max-connections-per-source", OPT_U32, true, 1, 1000000,
-				OFF(dns_tcp_max_per_source),
-				"DNS TCP connections from one IPv4 address or IPv6 /64"},
-		{"dns-threads", OPT_U32, false, 0, 64, OFF(dns_threads),
-				"DNS UDP worker threads (0: on the main loop)"},
-		{"dns-io", OPT_DNSIO, false, 0, 0, OFF(dns_io),
-				"the UDP workers' I/O: auto (io_uring if the kernel allows), uring, mmsg"},
-		{"report-rate", OPT_U32, true, 1, 1000000, OFF(report_rate),
-				"client reports per second per /24 or /56"},
-		{"report-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(report_log_max),
-				"size cap of the client report log"},
-		{"max-connections", OPT_U32, true, 1, 1000000, OFF(api_max_conns),
-				"API connection limit"},
-		{"max-connections-per-source", OPT_U32, true, 1, 1000000, OFF(api_max_per_source),
-				"API connections from one IPv4 address or IPv6 /64"},
-		{"max-frame", OPT_U32, true, 64, 64u << 20, OFF(api_max_frame),
-				"API frame size limit"},
-		{"idle-timeout", OPT_MS, true, 1000, 86400000, OFF(api_idle_ms),
-				"API idle connection timeout"},
-		{"max-inflight", OPT_U32, true, 1, 1000000, OFF(api_max_inflight),
-				"unanswered API requests per connection"},
-		{"max-outbuf", OPT_U64_BYTES, true, 65536, 1ULL << 34, OFF(api_max_outbuf),
-				"queued reply bytes per API connection before it is dropped"},
-		{"http-max-connections", OPT_U32, true, 1, 1000000, OFF(http_max_conns),
-				"HTTP connection limit"},
-		{"http-idle-timeout", OPT_MS, true, 100, 3600000, OFF(http_idle_ms),
-				"HTTP request, response and keep-alive timeout"},
-		{"max-instances-per-lease", OPT_U32, true, 1, 10000000,
-				OFF(limits.max_instances_per_lease), "instances under one lease"},
-		{"max-metadata", OPT_U32, true, 0, 1u << 20, OFF(limits.max_metadata_bytes),
-				"metadata bytes per instance"},
-		{"max-instances", OPT_U64_BYTES, true, 1, 1ULL << 40, OFF(limits.max_instances),
-				"instances in the whole registry"},
-		{"preserve-fraction", OPT_FRACTION, true, 0, 0, OFF(limits.preserve_fraction),
-				"expiries per window that trigger self-preservation (0.15 or 15%)"},
-		{"preserve-min", OPT_U32, true, 1, 100000000, OFF(limits.preserve_min),
-				"minimum expiries per window to trigger self-preservation"},
-		{"preserve-window", OPT_MS, true, 1000, 86400000, OFF(limits.preserve_window_ms),
-				"self-preservation window"},
-		{"no-self-preservation", OPT_BOOL, true, 0, 0, 0, "never hold expiring leases"},
-		{"keep-last", OPT_BOOL, true, 0, 0, OFF(limits.keep_last),
-				"never let expiry alone empty a service"},
-		{"keep-last-max-age", OPT_MS, true, 1000, 30ULL * 86400000,
-				OFF(limits.keep_last_max_ms),
-				"how long --keep-last keeps stale instances"},
-		{"journal", OPT_U32, false, 0, 100000000, OFF(limits.journal_max),
-				"changes kept for Watch and IXFR"},
-		{"map-size", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_size),
-				"initial LMDB map size"},
-		{"map-max", OPT_U64_BYTES, false, 1 << 20, 1ULL << 46, OFF(map_max),
-				"largest LMDB map size the store grows to"},
-		{"reset-store", OPT_BOOL, false, 0, 0, OFF(reset_store),
-				"start with an empty store on purpose (the old files are moved aside)"},
-		{"restore", OPT_PATH, false, 0, 0, OFF(restore_file),
-				"install this backup as the store (checked first), then exit"},
-		{"backup-dir", OPT_PATH, false, 0, 0, OFF(backup_dir),
-				"directory of scheduled hot backups (none by default)"},
-		{"backup-interval", OPT_MS, false, 1000, 30u * 86400000u, OFF(backup_interval_ms),
-				"time between scheduled backups"},
-		{"backup-keep", OPT_U32, false, 1, 100000, OFF(backup_keep),
-				"scheduled backups kept (the oldest are deleted)"},
-		{"log-level", OPT_LOGLEVEL, true, 0, 0, OFF(log_level),
-				"error, warning, notice, info or debug"},
-		{"log-format", OPT_LOGFORMAT, false, 0, 0, OFF(log_format),
-				"auto (journal under journald, else text), text, journal or json"},
-		{"config", OPT_PATH, false, 0, 0, OFF(config_file),
-				"config file (key = value lines)"},
-		{"api-tokens", OPT_PATH, false, 0, 0, OFF(api_tokens),
-				"API token file (<name> sha256:<hex> <scopes>), reread on SIGHUP"},
-		{"api-open", OPT_BOOL, false, 0, 0, OFF(api_open),
-				"serve an API without tokens on a non-loopback address"},
-		{"api-tokens-dry-run", OPT_BOOL, true, 0, 0, OFF(api_tokens_dry_run),
-				"serve what the tokens would refuse, counted and audited"},
-		{"audit-log", OPT_PATH, false, 0, 0, OFF(audit_log),
-				"JSON Lines log of every accepted or refused API write"},
-		{"audit-log-max", OPT_U64_BYTES, true, 4096, 1ULL << 40, OFF(audit_log_max),
-				"size cap of the audit log (then .1)"},
-};
-
-#define NOPTS (sizeof(opts) / sizeof(opts[0]))
-_Static_assert(NOPTS <= CONFIG_MAX_SETTINGS, "file_sig holds every setting");
 
 static void listen_loopback(struct config_listen *l, uint16_t port)
 {
@@ -315,11 +148,10 @@ static int parse_ms(const char *v, uint64_t *out)
 struct apply_state {
 	struct server_config *cfg;
 	bool from_cli;
-	bool only_reloadable;
 	bool cli_seen[NOPTS];
 	bool cleared[NOPTS];
 	bool help, version;          /* --help, --version (the flags' STOP switches) */
-	const struct rs_flag *flags; /* the command line's: flags[k] is opts[k] */
+	const struct rs_flag *flags; /* the command line's: flags[k] is config_opts[k] */
 	char *err;
 	size_t errsz;
 	const char *where; /* "--flag" or "file:line" prefix for messages */
@@ -328,8 +160,8 @@ struct apply_state {
 static const struct opt *opt_find(const char *name)
 {
 	for (size_t k = 0; k < NOPTS; k++) {
-		if (strcmp(opts[k].name, name) == 0) {
-			return &opts[k];
+		if (strcmp(config_opts[k].name, name) == 0) {
+			return &config_opts[k];
 		}
 	}
 	return NULL;
@@ -370,7 +202,7 @@ static int set_name(struct apply_state *st, const struct opt *o, const char *v)
 		memcpy((char *)cfg + o->offset, canon, (size_t)rc + 1);
 		return 0;
 	}
-	size_t idx = (size_t)(o - opts);
+	size_t idx = (size_t)(o - config_opts);
 	if (!st->cleared[idx]) {
 		cfg->nns = 0;
 		st->cleared[idx] = true;
@@ -386,7 +218,7 @@ static int set_name(struct apply_state *st, const struct opt *o, const char *v)
 static int set_listen(struct apply_state *st, const struct opt *o, const char *v)
 {
 	struct config_listen *l = (struct config_listen *)((char *)st->cfg + o->offset);
-	size_t idx = (size_t)(o - opts);
+	size_t idx = (size_t)(o - config_opts);
 	if (!st->cleared[idx]) {
 		l->n = 0;
 		st->cleared[idx] = true;
@@ -421,7 +253,7 @@ static int set_prefixes(struct apply_state *st, const struct opt *o, const char 
 {
 	size_t *count;
 	struct rs_prefix *list = prefix_list(st->cfg, o, &count);
-	size_t idx = (size_t)(o - opts);
+	size_t idx = (size_t)(o - config_opts);
 	if (!st->cleared[idx]) {
 		*count = 0;
 		st->cleared[idx] = true;
@@ -460,7 +292,7 @@ static int set_prefixes(struct apply_state *st, const struct opt *o, const char 
 static int set_endpoints(struct apply_state *st, const struct opt *o, const char *v)
 {
 	struct server_config *cfg = st->cfg;
-	size_t idx = (size_t)(o - opts);
+	size_t idx = (size_t)(o - config_opts);
 	if (!st->cleared[idx]) {
 		cfg->nnotify = 0;
 		st->cleared[idx] = true;
@@ -504,6 +336,31 @@ static int set_path(struct apply_state *st, const struct opt *o, const char *v)
 	return 0;
 }
 
+/* The octets of a reloadable setting's field (0: not one kept as a plain
+ * field: no-self-preservation, which sets limits.preserve_enabled). */
+static size_t opt_width(const struct opt *o)
+{
+	switch (o->type) {
+	case OPT_PATH:
+		return 4096;
+	case OPT_U32:
+		return o->offset == OFF(udp_max) ? sizeof(uint16_t) : sizeof(uint32_t);
+	case OPT_MS:
+		return o->offset == OFF(limits.keep_last_max_ms) ? sizeof(uint64_t)
+								 : sizeof(uint32_t);
+	case OPT_U64_BYTES:
+		return sizeof(uint64_t);
+	case OPT_FRACTION:
+		return sizeof(double);
+	case OPT_BOOL:
+		return o->offset != 0 ? sizeof(bool) : 0;
+	case OPT_LOGLEVEL:
+		return sizeof(int);
+	default:
+		return 0;
+	}
+}
+
 /* OPT_U32, OPT_U64_BYTES, OPT_MS: a number in [min, max], stored at the
  * width of its field. */
 static int set_number(struct apply_state *st, const struct opt *o, const char *v)
@@ -516,10 +373,10 @@ static int set_number(struct apply_state *st, const struct opt *o, const char *v
 				(unsigned long long)o->max, o->type == OPT_MS ? " ms" : "");
 	}
 	char *field = (char *)st->cfg + o->offset;
-	if (o->type == OPT_U32 && o->offset == OFF(udp_max)) {
-		st->cfg->udp_max = (uint16_t)n;
-	} else if (o->type == OPT_U32 ||
-			(o->type == OPT_MS && o->offset != OFF(limits.keep_last_max_ms))) {
+	size_t w = opt_width(o);
+	if (w == sizeof(uint16_t)) {
+		*(uint16_t *)field = (uint16_t)n;
+	} else if (w == sizeof(uint32_t)) {
 		*(uint32_t *)field = (uint32_t)n;
 	} else {
 		*(uint64_t *)field = n;
@@ -618,11 +475,18 @@ static int apply(struct apply_state *st, const struct opt *o, const char *v)
 			[OPT_LOGFORMAT] = set_log_format,
 			[OPT_DNSIO] = set_dns_io,
 	};
-	if (st->only_reloadable && !o->reloadable) {
-		return 0;
-	}
-	if (!st->from_cli && st->cli_seen[o - opts]) {
-		return 0; /* the command line wins */
+	if (!st->from_cli && st->cli_seen[o - config_opts]) {
+		/* The command line wins, but a bad line is a bad file all the
+		 * same: checked on a scratch copy. */
+		struct apply_state scratch = *st;
+		scratch.cfg = malloc(sizeof(*scratch.cfg));
+		if (scratch.cfg == NULL) {
+			return fail(st->err, st->errsz, "out of memory");
+		}
+		config_defaults(scratch.cfg);
+		int rc = setters[o->type](&scratch, o, v);
+		free(scratch.cfg);
+		return rc;
 	}
 	return setters[o->type](st, o, v);
 }
@@ -638,7 +502,7 @@ static int file_cb(const char *key, const char *value, unsigned line, void *ud)
 		fail(st->err, st->errsz, "%s: unknown setting '%s'", where, key);
 		return RS_ECONF;
 	}
-	uint64_t *sig = &st->cfg->file_sig[o - opts];
+	uint64_t *sig = &st->cfg->file_sig[o - config_opts];
 	*sig = rs_fnv1a64(*sig != 0 ? *sig : RS_FNV1A64_BASIS, (const uint8_t *)value,
 			strlen(value) + 1);
 	if (strcmp(key, "config") == 0) {
@@ -873,19 +737,20 @@ static int flag_set(void *target, const struct rs_flag *f, const char *v, char *
 	struct apply_state *st = target;
 	size_t k = (size_t)(f - st->flags);
 	char where[80];
-	snprintf(where, sizeof(where), "--%s", opts[k].name);
+	snprintf(where, sizeof(where), "--%s", config_opts[k].name);
 	st->where = where;
 	st->cli_seen[k] = true;
-	return apply(st, &opts[k], v);
+	return apply(st, &config_opts[k], v);
 }
 
 static void flags_build(struct rs_flag flags[NFLAGS])
 {
 	for (size_t k = 0; k < NOPTS; k++) {
-		flags[k] = (struct rs_flag){.name = opts[k].name,
-				.kind = opts[k].type == OPT_BOOL ? RS_FLAG_CALL_OPT : RS_FLAG_CALL,
+		flags[k] = (struct rs_flag){.name = config_opts[k].name,
+				.kind = config_opts[k].type == OPT_BOOL ? RS_FLAG_CALL_OPT
+									: RS_FLAG_CALL,
 				.set = flag_set,
-				.help = opts[k].help};
+				.help = config_opts[k].help};
 	}
 	flags[NOPTS] = (struct rs_flag){.name = "help",
 			.short_name = 'h',
@@ -913,7 +778,7 @@ static void flag_default(const struct rs_flag *f, const void *ud, char *out, siz
 	size_t k = (size_t)(f - u->flags);
 	out[0] = '\0';
 	if (k < NOPTS && u->def != NULL) {
-		opt_default_format(&opts[k], u->def, out, outsz);
+		opt_default_format(&config_opts[k], u->def, out, outsz);
 	}
 }
 
@@ -938,6 +803,8 @@ void config_usage(FILE *out)
 
 int config_parse(struct server_config *cfg, int argc, char **argv, char *err, size_t errsz)
 {
+	cfg->argc = argc;
+	cfg->argv = argv;
 	struct rs_flag flags[NFLAGS];
 	flags_build(flags);
 	/* getopt_long's rules, which rosterd has always had: --dom for --domain. */
@@ -974,26 +841,52 @@ int config_parse(struct server_config *cfg, int argc, char **argv, char *err, si
 	return finish(cfg, err, errsz);
 }
 
-int config_reload(struct server_config *cfg, char *unapplied, size_t unappliedsz, char *err,
-		size_t errsz)
+/* Append @p name to the comma-separated list in @p out. */
+static void list_add(char *out, size_t outsz, const char *name)
 {
-	unapplied[0] = '\0';
+	size_t len = strlen(out);
+	snprintf(out + len, outsz - len, "%s%s", len > 0 ? ", " : "", name);
+}
+
+int config_reload(struct server_config *cfg, char *changed, size_t changedsz, char *unapplied,
+		size_t unappliedsz, char *err, size_t errsz)
+{
+	changed[0] = unapplied[0] = '\0';
 	if (cfg->config_file[0] == '\0') {
 		return 0;
 	}
-	struct server_config copy = *cfg; /* its file_sig: the file as it is now */
-	memset(copy.file_sig, 0, sizeof(copy.file_sig));
-	struct apply_state st = {&copy, false, true, .err = err, .errsz = errsz};
+	struct server_config *now = malloc(sizeof(*now));
+	if (now == NULL) {
+		return fail(err, errsz, "out of memory");
+	}
+	config_defaults(now);
 	err[0] = '\0';
-	int rc = load_file(&st);
-	for (size_t k = 0, len = 0; rc == 0 && k < NOPTS && len < unappliedsz; k++) {
-		if (!opts[k].reloadable && copy.file_sig[k] != cfg->file_sig[k]) {
-			len += (size_t)snprintf(unapplied + len, unappliedsz - len, "%s%s",
-					len > 0 ? ", " : "", opts[k].name);
+	int rc = config_parse(now, cfg->argc, cfg->argv, err, errsz);
+	for (size_t k = 0; rc == 0 && k < NOPTS; k++) {
+		const struct opt *o = &config_opts[k];
+		size_t w = opt_width(o);
+		const char *was = (const char *)cfg + o->offset,
+			   *is = (const char *)now + o->offset;
+		if (!o->reloadable) {
+			if (now->file_sig[k] != cfg->file_sig[k]) {
+				list_add(unapplied, unappliedsz, o->name);
+			}
+		} else if (w > 0 ? memcmp(was, is, w) != 0
+				 : cfg->limits.preserve_enabled != now->limits.preserve_enabled) {
+			list_add(changed, changedsz, o->name);
+		}
+	}
+	for (size_t k = 0; rc == 0 && k < NOPTS; k++) {
+		const struct opt *o = &config_opts[k];
+		if (o->reloadable) {
+			memcpy((char *)cfg + o->offset, (const char *)now + o->offset,
+					opt_width(o));
 		}
 	}
 	if (rc == 0) {
-		*cfg = copy;
+		cfg->limits.preserve_enabled = now->limits.preserve_enabled;
+		memcpy(cfg->file_sig, now->file_sig, sizeof(cfg->file_sig));
 	}
-	return rc;
+	free(now);
+	return rc < 0 ? rc : 0;
 }

@@ -48,6 +48,10 @@ struct server_config {
 
 	char data_dir[4096]; /**< default ./roster-data */
 	char config_file[4096];
+	/** The command line config_parse() read (main()'s argv, which outlives
+	 * it): SIGHUP parses it again, so that it still wins over the file. */
+	int argc;
+	char **argv;
 	/** Per setting, a hash of the values the config file gave it (0: none),
 	 * so that SIGHUP can name the settings changed in the file that only a
 	 * restart applies (config_reload()). Indexed like the settings table. */
@@ -146,14 +150,18 @@ __attribute__((warn_unused_result)) int config_parse(
 		struct server_config *cfg, int argc, char **argv, char *err, size_t errsz);
 
 /**
- * Re-read the config file for SIGHUP: only the reloadable settings (limits,
- * log level) change in @p cfg.
+ * Re-read the config file for SIGHUP: the settings are parsed again as at
+ * the start (defaults, then the file, then the command line over it), and
+ * only the reloadable ones (limits, log level) change in @p cfg. A setting
+ * taken out of the file goes back to its default (or its flag's value).
+ * @param changed set to the names of the reloadable settings whose values
+ *        changed ("max-connections, api-tokens-dry-run"), or "".
  * @param unapplied set to the names of the settings whose values changed in
  *        the file but take effect at a restart only ("site, dns"), or "".
  * @return 0, or a negative code with @p err set (cfg unchanged).
  */
-__attribute__((warn_unused_result)) int config_reload(struct server_config *cfg, char *unapplied,
-		size_t unappliedsz, char *err, size_t errsz);
+__attribute__((warn_unused_result)) int config_reload(struct server_config *cfg, char *changed,
+		size_t changedsz, char *unapplied, size_t unappliedsz, char *err, size_t errsz);
 
 /** The usage text. */
 void config_usage(FILE *out);

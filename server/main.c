@@ -66,9 +66,10 @@ static void sighup_cb(uv_signal_t *h, int signum)
 {
 	(void)signum;
 	struct daemon *d = h->data;
-	char err[512], unapplied[512];
+	char err[512], changed[512], unapplied[512];
 	notify("RELOADING=1");
-	if (config_reload(&d->srv.cfg, unapplied, sizeof(unapplied), err, sizeof(err)) < 0) {
+	if (config_reload(&d->srv.cfg, changed, sizeof(changed), unapplied, sizeof(unapplied), err,
+			    sizeof(err)) < 0) {
 		rs_log_error("SIGHUP: config not reloaded: %s", err);
 		notify("READY=1");
 		return;
@@ -76,8 +77,9 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	rs_log_set_level((enum rs_log_level)d->srv.cfg.log_level);
 	server_limits_reload(&d->srv);
 	(void)server_static_load(&d->srv); /* it logs its outcome */
-	rs_log_notice("SIGHUP: limits and log level reloaded%s",
-			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "");
+	rs_log_notice("SIGHUP: limits and log level reloaded%s%s%s",
+			d->srv.cfg.config_file[0] != '\0' ? " from the config file" : "",
+			changed[0] != '\0' ? "; changed: " : "", changed);
 	if (unapplied[0] != '\0') {
 		rs_log_warning("SIGHUP: changed in the config file, applied at a restart only: %s",
 				unapplied);

@@ -641,6 +641,9 @@ int api_tokens_reload(struct api *api, char *err, size_t errsz)
 		snprintf(err, errsz, "--api-tokens %s", msg);
 		return rc;
 	}
+	if (t->n != api->tokens->n) {
+		rs_log_notice("--api-tokens: %zu tokens (were %zu)", t->n, api->tokens->n);
+	}
 	api_tokens_free(api->tokens);
 	api->tokens = t;
 	api->tokens_gen++;

@@ -343,6 +343,15 @@ int api_tokens_parse(const char *text, size_t len, struct api_tokens **out, char
 		api_tokens_free(t);
 		return rc;
 	}
+	if (t->n == 0) {
+		/* Truncated by a bad config push, most likely: in force, it would
+		 * refuse every request, heartbeats too, and empty the site. */
+		snprintf(err, errsz,
+				"no token in the file: every request would be refused "
+				"(for an open API, go without --api-tokens)");
+		api_tokens_free(t);
+		return RS_ECONF;
+	}
 	*out = t;
 	return 0;
 }

@@ -67,7 +67,8 @@ struct api_tokens {
  *        an error).
  * @param out set to a new set (free with api_tokens_free()) on success.
  * @param err one line naming the line number and the fault.
- * @return 0; RS_ECONF (a bad line; @p err says which); RS_ENOMEM.
+ * @return 0; RS_ECONF (a bad line, or no token at all: @p err says which);
+ *         RS_ENOMEM.
  */
 __attribute__((warn_unused_result)) int api_tokens_parse(
 		const char *text, size_t len, struct api_tokens **out, char *err, size_t errsz);

@@ -338,6 +338,32 @@ def test_sighup_reloads_tokens_and_a_bad_file_keeps_the_old_set(srv):
         with srv.client() as n:
             assert auth(n, "n-secret-5").error == OK
             assert auth(n, "r-secret-1").error == PERMISSION_DENIED
+        # A file with no token left (a truncating config push): refused
+        # too, since in force it would refuse every heartbeat of the site.
+        with open(srv.token_path, "w") as f:
+            f.write("# emptied\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "no token in the file" in srv.logs(), 10, "the error line")
+        assert srv.metric("roster_api_token_reload_failures_total") == 2
+        with srv.client() as n:
+            assert auth(n, "n-secret-5").error == OK
+
+
+def test_dropping_dry_run_from_the_config_file_enforces_the_tokens(tmp_path):
+    """docs/operations.md "Rolling tokens out": drop api-tokens-dry-run from
+    the config file and send SIGHUP. A setting the file no longer names goes
+    back to its default, as at a start, and the notice names it."""
+    tf = token_file(str(tmp_path / "tokens"))
+    conf = tmp_path / "rosterd.conf"
+    conf.write_text("api-tokens-dry-run = true\nmax-inflight = 64\n")
+    with Rosterd(tmp_path, extra=["--api-tokens", tf, "--config", str(conf)]) as s:
+        with s.client() as anon:
+            assert anon.request(list=pb().ListRequest()).error == OK  # dry run: served
+        conf.write_text("max-inflight = 64\n")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "changed: api-tokens-dry-run" in s.logs(), 10, "the reload's notice")
+        with s.client() as anon:
+            assert anon.request(list=pb().ListRequest()).error == PERMISSION_DENIED
 
 
 def test_a_bad_token_file_stops_the_start(tmp_path):

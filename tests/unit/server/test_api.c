@@ -43,6 +43,8 @@ typedef Roster__V1__Response Response;
 /* sha256("secret-one"): the token file's digest of the one token used. */
 #define TOKEN "secret-one"
 #define TOKEN_SHA "ea77193cc4e6f18656f3130e296203880c4b9b3772afc855211b82fdd46e9185"
+/* SHA-256 of "secret-two": a token no test client sends. */
+#define OTHER_SHA "cebdf378f2d2bd60d3e3693349e8f20f329daf11a276f849996f0a6377e2155b"
 
 typedef void (*sysfault_set_fn)(const char *calls, const char *path, unsigned long nth, int err);
 typedef unsigned long (*sysfault_struck_fn)(void);
@@ -1116,10 +1118,15 @@ Test(api, a_reloaded_token_file_applies_to_open_connections)
 	hear_reply(r, 4, ROSTER__V1__ERROR_CODE__PERMISSION_DENIED, NULL);
 	ask_query(r, 5, "web");
 	hear_reply(r, 5, ROSTER__V1__ERROR_CODE__OK, NULL);
-	/* Gone from the file: unauthenticated from the next request on. */
+	/* A file with no token left is refused: the old set stays. */
 	write_file(F.tokens, "# nobody\n");
+	cr_expect_lt(api_tokens_reload(F.api, err, sizeof(err)), 0);
+	cr_expect_not_null(strstr(err, "no token in the file"), "%s", err);
+	cr_expect_eq(counters()->tokens, 1);
+	/* Gone from the file: unauthenticated from the next request on. */
+	write_file(F.tokens, "other sha256:" OTHER_SHA " read\n");
 	cr_expect_eq(api_tokens_reload(F.api, err, sizeof(err)), 0, "%s", err);
-	cr_expect_eq(counters()->tokens, 0);
+	cr_expect_eq(counters()->tokens, 1);
 	ask_query(r, 6, "web");
 	hear_reply(r, 6, ROSTER__V1__ERROR_CODE__PERMISSION_DENIED, NULL);
 	close(r);

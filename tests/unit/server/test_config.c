@@ -13,8 +13,9 @@
 
 static int parse(struct server_config *cfg, const char *line, char *err, size_t errsz)
 {
-	char full[512], buf[512];
-	char *argv[ARGV_SPLIT_MAX + 1];
+	/* Static: the config keeps argv for config_reload(). */
+	static char full[512], buf[512];
+	static char *argv[ARGV_SPLIT_MAX + 1];
 	snprintf(full, sizeof(full), "rosterd %s", line);
 	int argc = argv_split(full, buf, argv);
 	config_defaults(cfg);
@@ -442,6 +443,7 @@ Test(config, help_defaults_parse_back_to_the_defaults)
 		char line[400];
 		snprintf(line, sizeof(line), "--site a --domain b.c %s %s", flag, value);
 		cr_assert_eq(parse(&got, line, err, sizeof(err)), 0, "%s: %s", line, err);
+		got.argc = want.argc; /* the command line itself, kept for SIGHUP */
 		cr_expect(memcmp(&got, &want, sizeof(got)) == 0, "%s is not the default", line);
 		checked++;
 	}
@@ -514,20 +516,56 @@ Test(config, reload_applies_the_reloadable_settings_only)
 	char path[] = "/tmp/rosterd-conf-XXXXXX";
 	write_file(path, "max-connections = 7\nttl = 60\n");
 	struct server_config cfg;
-	char err[512], line[300], un[512];
+	char err[512], line[300], un[512], ch[512];
 	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
 	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(cfg.api_max_conns, 7);
 	cr_expect_eq(cfg.ttl, 60);
 	rewrite_file(path, "max-connections = 9\nttl = 99\nsite = other\n");
-	cr_assert_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)), 0, "%s",
+			err);
 	cr_expect_eq(cfg.api_max_conns, 9, "a limit is reloaded");
 	cr_expect_eq(cfg.ttl, 60, "the TTL is not reloadable");
 	cr_expect_str_eq(cfg.site, "a", "nor the site");
 	/* What a restart alone applies is named: changed or new, not a limit. */
 	cr_expect_str_eq(un, "site, ttl");
-	cr_assert_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), 0, "%s", err);
+	cr_expect_str_eq(ch, "max-connections");
+	cr_assert_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)), 0, "%s",
+			err);
 	cr_expect_str_eq(un, "", "the same file again: nothing new to say");
+	cr_expect_str_eq(ch, "");
+	unlink(path);
+}
+
+/* SIGHUP parses the settings as the start did: a setting taken out of the
+ * file goes back to its default (the documented way to end
+ * api-tokens-dry-run is to drop it from the file), and a flag on the
+ * command line still wins over the file. */
+Test(config, reload_reverts_what_the_file_no_longer_says)
+{
+	char path[] = "/tmp/rosterd-conf-XXXXXX";
+	write_file(path, "api-tokens-dry-run = true\nmax-connections-per-source = 2\n"
+			 "no-self-preservation = true\nmax-inflight = 9\nlog-level = debug\n");
+	struct server_config cfg;
+	char err[512], line[300], un[512], ch[512];
+	snprintf(line, sizeof(line), "--site a --domain b.net --max-inflight 5 --config %s", path);
+	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
+	cr_expect(cfg.api_tokens_dry_run && !cfg.limits.preserve_enabled);
+	cr_expect_eq(cfg.api_max_per_source, 2);
+	cr_expect_eq(cfg.api_max_inflight, 5, "the flag wins");
+	rewrite_file(path, "max-inflight = 11\n");
+	cr_assert_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)), 0, "%s",
+			err);
+	struct server_config def;
+	config_defaults(&def);
+	cr_expect(!cfg.api_tokens_dry_run, "dry run ended");
+	cr_expect(cfg.limits.preserve_enabled, "self-preservation back on");
+	cr_expect_eq(cfg.api_max_per_source, def.api_max_per_source);
+	cr_expect_eq(cfg.log_level, def.log_level);
+	cr_expect_eq(cfg.api_max_inflight, 5, "the flag still wins");
+	cr_expect_str_eq(ch, "max-connections-per-source, no-self-preservation, log-level, "
+			     "api-tokens-dry-run");
+	cr_expect_str_eq(un, "");
 	unlink(path);
 }
 
@@ -536,26 +574,29 @@ Test(config, reload_of_a_bad_or_missing_file_keeps_the_settings)
 	char path[] = "/tmp/rosterd-conf-XXXXXX";
 	write_file(path, "max-connections = 7\n");
 	struct server_config cfg;
-	char err[512], line[300], un[512];
+	char err[512], line[300], un[512], ch[512];
 	snprintf(line, sizeof(line), "--site a --domain b.net --config %s", path);
 	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
 	struct server_config before = cfg;
 
 	/* A value out of range after one that is fine: neither applied. */
 	rewrite_file(path, "max-inflight = 3\nmax-connections = 0\n");
-	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)),
+			RS_ECONF);
 	cr_expect(strstr(err, ":2:") != NULL && strstr(err, "max-connections") != NULL, "%s", err);
 	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "nothing applied");
 
 	/* An unknown setting. */
 	rewrite_file(path, "max-connections = 8\nwhatever = 1\n");
-	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)),
+			RS_ECONF);
 	cr_expect_not_null(strstr(err, "whatever"), "%s", err);
 	cr_expect_eq(cfg.api_max_conns, 7);
 
 	/* The file gone: its name and the reason. */
 	unlink(path);
-	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), RS_ECONF);
+	cr_expect_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)),
+			RS_ECONF);
 	cr_expect_eq(strncmp(err, "config ", 7), 0, "%s", err);
 	cr_expect_not_null(strstr(err, path), "%s", err);
 	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "nothing applied");
@@ -564,11 +605,11 @@ Test(config, reload_of_a_bad_or_missing_file_keeps_the_settings)
 Test(config, reload_without_a_config_file_changes_nothing)
 {
 	struct server_config cfg;
-	char err[512], un[64];
+	char err[512], un[64], ch[64];
 	cr_assert_eq(parse(&cfg, "--site a --domain b.net --max-connections 5", err, sizeof(err)),
 			0, "%s", err);
 	struct server_config before = cfg;
-	cr_expect_eq(config_reload(&cfg, un, sizeof(un), err, sizeof(err)), 0);
+	cr_expect_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)), 0);
 	cr_expect_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
 }
 
@@ -746,4 +787,25 @@ Test(config, list_and_path_limits_are_refused)
 	big[4095] = '\0';
 	cr_expect_eq(parse_argv(&cfg, "--api-tokens", big, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(strlen(cfg.api_tokens), 4095, "a path of 4095 octets fits");
+}
+
+/* The command line wins over the file, but a bad line is a bad file all
+ * the same: at start and on SIGHUP. */
+Test(config, a_bad_line_is_refused_where_the_command_line_wins)
+{
+	char path[] = "/tmp/rosterd-conf-XXXXXX";
+	write_file(path, "max-inflight = lots\n");
+	struct server_config cfg;
+	char err[512], line[300], un[512], ch[512];
+	snprintf(line, sizeof(line), "--site a --domain b.net --max-inflight 5 --config %s", path);
+	cr_expect_eq(parse(&cfg, line, err, sizeof(err)), RS_ECONF);
+	cr_expect_not_null(strstr(err, "invalid max-inflight 'lots'"), "%s", err);
+	rewrite_file(path, "max-inflight = 7\n");
+	cr_assert_eq(parse(&cfg, line, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(cfg.api_max_inflight, 5);
+	rewrite_file(path, "max-inflight = lots\n");
+	cr_expect_eq(config_reload(&cfg, ch, sizeof(ch), un, sizeof(un), err, sizeof(err)),
+			RS_ECONF);
+	cr_expect_eq(cfg.api_max_inflight, 5);
+	unlink(path);
 }

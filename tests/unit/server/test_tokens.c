@@ -129,12 +129,19 @@ Test(tokens, owner_tags_follow_names)
 	api_tokens_free(again);
 }
 
-Test(tokens, an_empty_file_is_an_empty_set)
+/* A file with no token (empty, comments only: a config push that truncated
+ * it) is refused, at start and on SIGHUP (the old tokens then stay): in
+ * force it would refuse every request, heartbeats too, and empty the site. */
+Test(tokens, a_file_without_a_token_is_refused)
 {
-	struct api_tokens *t = parse_ok("# nobody yet\n");
-	cr_expect_eq(t->n, 0);
-	cr_expect_null(lookup(t, "test"));
-	api_tokens_free(t);
+	static const char *const texts[] = {"", "# nobody yet\n", "\n\n   \n# a\n"};
+	for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+		struct api_tokens *t = (struct api_tokens *)1;
+		char err[256] = "";
+		cr_expect_eq(api_tokens_parse(texts[k], strlen(texts[k]), &t, err, sizeof(err)),
+				RS_ECONF, "text %zu", k);
+		cr_expect_not_null(strstr(err, "no token in the file"), "%s", err);
+	}
 	api_tokens_free(NULL);
 }
 
