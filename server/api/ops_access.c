@@ -167,9 +167,12 @@ uint64_t api_op_token_tag(const struct op *o)
 /*
  * Acting through lease @p id (Heartbeat, Register and SetStatus under it,
  * Deregister of it or through it): with tokens, a lease is its opener's
- * token's, or an admin's. A lease with no owner yet (loaded at start) is
- * claimed by the first token that acts through it. An unknown lease is
- * the operation's own error to give. Refuses unless in dry run.
+ * token's, or an admin's. A lease with no owner yet (loaded at start, or
+ * reloaded after a failed commit: owners are not written) is claimed by the
+ * first token that acts through it and may write every service it holds:
+ * lease ids are visible to any reader, and a token scoped to one service
+ * must not take another's instances with them. An unknown lease is the
+ * operation's own error to give. Refuses unless in dry run.
  */
 bool api_op_lease_ok(struct op *o, uint64_t id)
 {
@@ -181,14 +184,28 @@ bool api_op_lease_ok(struct op *o, uint64_t id)
 	if (l == NULL || l->owner_tag == tag) {
 		return true;
 	}
-	if (l->owner_tag == 0) {
+	const struct store_instance *out = NULL;
+	for (const struct store_instance *i = l->instances; i != NULL && out == NULL;
+			i = i->lease_next) {
+		out = api_token_can_write(o->ctx->token, i->service->name) ? NULL : i;
+	}
+	if (l->owner_tag == 0 && out == NULL) {
 		store_lease_set_owner(o->ctx->store, id, tag);
 		return true;
 	}
-	api_op_refuse(o, API_OPS_REFUSED_OWNER,
-			"lease %08llx... was opened with another token: act through it with that "
-			"token or an admin token",
-			(unsigned long long)(id >> 32));
+	if (out != NULL) {
+		api_op_refuse(o, API_OPS_REFUSED_OWNER,
+				"lease %08llx... holds an instance of service '%s', which token "
+				"'%s' may not write: act through it with its own token or an admin "
+				"token",
+				(unsigned long long)(id >> 32), out->service->name,
+				o->ctx->token->name);
+	} else {
+		api_op_refuse(o, API_OPS_REFUSED_OWNER,
+				"lease %08llx... was opened with another token: act through it with "
+				"that token or an admin token",
+				(unsigned long long)(id >> 32));
+	}
 	if (!o->ctx->tokens_dry_run) {
 		return false;
 	}

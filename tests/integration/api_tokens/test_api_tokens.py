@@ -213,7 +213,7 @@ def test_a_lease_is_its_openers_token_s(tmp_path):
     id (Query carries it) can neither renew, close nor write through it. A
     lease loaded after a restart is claimed by the first token that uses it."""
     tokens = {"web-a": ("wa-secret", "write:web*"), "web-b": ("wb-secret", "write:web*"),
-              "ops": ("a-secret-4", "admin")}
+              "db": ("db-secret", "read,write:db*"), "ops": ("a-secret-4", "admin")}
     tf = token_file(str(tmp_path / "tokens"), tokens)
     with Rosterd(tmp_path, extra=["--api-tokens", tf]) as s:
         with s.client() as a, s.client() as b, s.client() as admin:
@@ -240,9 +240,19 @@ def test_a_lease_is_its_openers_token_s(tmp_path):
             assert admin.heartbeat(lease).heartbeat.instances == 1  # an admin may
         s.stop()
         s.start()
-        with s.client() as a, s.client() as b:
+        with s.client() as a, s.client() as b, s.client() as d:
             assert auth(a, "wa-secret").error == OK
             assert auth(b, "wb-secret").error == OK
+            # Unowned after the restart, but not for a token that may not
+            # write what it holds: "db" reads the id and cannot take the
+            # lease, nor the web instance with it.
+            assert auth(d, "db-secret").error == OK
+            assert d.query("web").query.instances[0].lease == lease
+            for r in (d.request(heartbeat=pb().HeartbeatRequest(lease=lease)),
+                      d.request(deregister=pb().DeregisterRequest(lease=lease))):
+                assert r.error == PERMISSION_DENIED, r
+                assert "holds an instance of service 'web'" in r.message, r.message
+            assert len(a.query("web").query.instances) == 1
             assert a.heartbeat(lease).heartbeat.instances == 1  # claims it again
             r = b.request(deregister=pb().DeregisterRequest(lease=lease))
             assert r.error == PERMISSION_DENIED, r
