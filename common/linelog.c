@@ -80,6 +80,24 @@ void rs_linelog_write(struct rs_linelog *l, const char *line, size_t n)
 	l->size += (uint64_t)n;
 }
 
+int rs_linelog_reopen(struct rs_linelog *l)
+{
+	if (l->path[0] == '\0') {
+		return 0;
+	}
+	int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (l->fd >= 0) {
+		close(l->fd);
+	}
+	l->fd = fd;
+	struct stat st;
+	l->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	return 0;
+}
+
 void rs_linelog_close(struct rs_linelog *l)
 {
 	if (l->fd >= 0) {

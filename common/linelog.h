@@ -49,5 +49,13 @@ void rs_linelog_set_max(struct rs_linelog *l, uint64_t max_bytes);
  */
 void rs_linelog_write(struct rs_linelog *l, const char *line, size_t n);
 
+/**
+ * Open the log's path again and write there from now on (SIGHUP, after
+ * logrotate renamed the file): a log that was never opened stays closed.
+ * On failure the old descriptor stays.
+ * @return 0, or a negative errno.
+ */
+__attribute__((warn_unused_result)) int rs_linelog_reopen(struct rs_linelog *l);
+
 /** Close the log. Safe to call twice. */
 void rs_linelog_close(struct rs_linelog *l);

@@ -727,6 +727,9 @@ void api_limits_set(struct api *api, const struct api_limits *lim)
 	}
 	api->lim = *lim;
 	rs_linelog_set_max(&api->audit, lim->audit_max);
+	if (rs_linelog_reopen(&api->audit) < 0) {
+		api->audit.errors++; /* the old file goes on */
+	}
 	net_tcp_limits_set(api->tcp, &lim->tcp);
 	net_tcp_foreach(api->tcp, conn_limits_apply, &api->lim.max_frame);
 }

@@ -170,7 +170,8 @@ void api_on_change(struct api *api, const struct store_change *change);
 
 /** New limits (SIGHUP): copied; the frame size applies at once to every
  * connection, the caps to the next connection, the idle time to the next
- * deadline start. NULL-safe. */
+ * deadline start; the audit log's file is opened again (after logrotate
+ * renamed it). NULL-safe. */
 void api_limits_set(struct api *api, const struct api_limits *lim);
 
 /**

@@ -101,6 +101,9 @@ void report_limits_set(struct report *r, uint32_t rate, uint64_t log_max)
 	pthread_mutex_lock(&r->mu);
 	r->rate = rate;
 	rs_linelog_set_max(&r->log, log_max);
+	if (rs_linelog_reopen(&r->log) < 0) {
+		r->log.errors++; /* the old file goes on */
+	}
 	pthread_mutex_unlock(&r->mu);
 }
 

@@ -77,7 +77,8 @@ bool report_admit(struct report *r, const struct sockaddr *src, uint64_t now_ms)
 
 /**
  * Change the rate limit (as report_init()'s @p rate) and the log's size cap
- * (as report_log_open()'s @p max_bytes) of a running report (SIGHUP).
+ * (as report_log_open()'s @p max_bytes) of a running report, and open the
+ * log's file again (SIGHUP: after logrotate renamed it).
  */
 void report_limits_set(struct report *r, uint32_t rate, uint64_t log_max);
 

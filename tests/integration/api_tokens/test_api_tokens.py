@@ -309,6 +309,35 @@ def test_audit_lines_for_accepted_and_refused_writes(srv):
     assert srv.metric("roster_api_audit_lines_total") == 4
 
 
+def test_sighup_reopens_the_logs_after_logrotate(tmp_path):
+    """SPEC: SIGHUP reopens logs. logrotate renames the audit log and the
+    client-report log, then reloads rosterd: the next lines go to new files
+    under the old names, none to the renamed ones."""
+    audit = str(tmp_path / "audit.log")
+    with Rosterd(tmp_path, extra=["--audit-log", audit,
+                                  "--report-zone", "errors.example.net"]) as s, s.client() as c:
+        reports = os.path.join(s.data, "client-reports.log")
+
+        def report(code):
+            subprocess.run(["dig", "@127.0.0.1", "-p", str(s.dns_port), "+tries=1",
+                            f"{code}.v1.linux.n1.errors.example.net.", "A"],
+                           capture_output=True, timeout=10, check=True)
+
+        assert c.register("web", "tcp", "h1.lon6.example.net", 80).error == OK
+        report("e1")
+        os.rename(audit, audit + ".rot")
+        os.rename(reports, reports + ".rot")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: limits" in s.logs(), 10, "SIGHUP handled")
+        assert c.register("web", "tcp", "h2.lon6.example.net", 80).error == OK
+        report("e2")
+        assert [l["instance"] for l in audit_lines(audit)] == ["_web._tcp h2.lon6.example.net:80"]
+        assert [l["instance"] for l in audit_lines(audit + ".rot")] == \
+            ["_web._tcp h1.lon6.example.net:80"]
+        assert [json.loads(l)["code"] for l in open(reports)] == ["e2"]
+        assert [json.loads(l)["code"] for l in open(reports + ".rot")] == ["e1"]
+
+
 def test_audit_log_is_capped_and_rotated(tmp_path):
     audit = str(tmp_path / "audit.log")
     with Rosterd(tmp_path, extra=["--audit-log", audit, "--audit-log-max", "4096"]) as s, \
