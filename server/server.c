@@ -96,6 +96,15 @@ int server_open(struct server *srv, char *err, size_t errsz)
 	uint64_t t0 = uv_hrtime();
 	uint64_t ninst, nleases, dropped;
 	rc = persist_load(srv->persist, srv->store, now, &ninst, &nleases, &dropped);
+	if (rc == RS_ENOTSUP) {
+		snprintf(err, errsz,
+				"data dir %s: the store holds records of format %u, written by a newer "
+				"rosterd (this one writes format %u): run that version, or restore a "
+				"backup this one wrote; nothing was changed",
+				srv->cfg.data_dir, persist_newer_record(srv->persist),
+				persist_record_version());
+		return RS_ECONF;
+	}
 	if (rc < 0) {
 		snprintf(err, errsz, "data dir %s: cannot load the store: %s", srv->cfg.data_dir,
 				rs_strerror(rc));
@@ -108,8 +117,12 @@ int server_open(struct server *srv, char *err, size_t errsz)
 			(double)(uv_hrtime() - t0) / 1e6,
 			nleases > 0 ? "; every lease has a full TTL of grace" : "");
 	if (dropped > 0) {
-		rs_log_warning("store %s: dropped %llu records that no longer made sense",
-				srv->cfg.data_dir, (unsigned long long)dropped);
+		const char *kept = persist_dropped_path(srv->persist);
+		rs_log_warning("store %s: dropped %llu records that no longer made sense; %s%s%s",
+				srv->cfg.data_dir, (unsigned long long)dropped,
+				kept[0] != '\0' ? "kept in " : "", kept,
+				kept[0] != '\0' ? " (mdb_load -f restores them into a copy)"
+						: "they stay in data.mdb (no copy could be written)");
 	}
 	store_set_listener(srv->store, store_changed_cb, srv);
 	return 0;

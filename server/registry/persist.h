@@ -295,13 +295,27 @@ __attribute__((warn_unused_result)) int persist_zone_claim(
  * Load everything into an empty store: leases (each given a full TTL from
  * @p now_mono), instances, and the revision. Records that no longer make
  * sense (an instance of a lease that is gone, an undecodable record) are
- * deleted and counted in @p dropped. Runs its own transaction on the
- * calling thread: only while no batch is in flight (at open, or from the
- * done callback of a failed batch).
- * @return 0 or a negative code.
+ * counted in @p dropped, written to a file of the data dir in mdb_dump's
+ * format (persist_dropped_path()) and then deleted; one that cannot be
+ * written there stays. A record of a later format than this rosterd's
+ * (a downgrade) stops the load with nothing deleted. Runs its own
+ * transaction on the calling thread: only while no batch is in flight (at
+ * open, or from the done callback of a failed batch).
+ * @return 0; RS_ENOTSUP (a newer record: persist_newer_record()); or a
+ *         negative code.
  */
 __attribute__((warn_unused_result)) int persist_load(struct persist *p, struct store *s,
 		uint64_t now_mono, uint64_t *instances, uint64_t *leases, uint64_t *dropped);
+
+/** After persist_load(): the file that holds the records it dropped, or "". */
+const char *persist_dropped_path(const struct persist *p);
+
+/** After persist_load() returned RS_ENOTSUP: the record version it found
+ * (this rosterd writes persist_record_version()). */
+unsigned persist_newer_record(const struct persist *p);
+
+/** The record version this rosterd writes. */
+unsigned persist_record_version(void);
 
 /** Are writes pending (collected, not yet handed to the writer)? */
 int persist_batch_open(const struct persist *p);

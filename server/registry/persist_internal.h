@@ -112,7 +112,9 @@ struct persist {
 	int last_rc;       /* the last batch done */
 	uint64_t refusals; /* puts refused at --map-max */
 	bool panic;
-	uint8_t *vbuf; /* encoding scratch, grown to the largest record */
+	uint8_t newer_record;    /* the record version the last load refused, or 0 */
+	char dropped_path[4200]; /* where the last load kept what it dropped, or "" */
+	uint8_t *vbuf;           /* encoding scratch, grown to the largest record */
 	size_t vcap;
 	persist_done_cb done_cb;
 	void *done_ud;

@@ -9,8 +9,64 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "common/error.h"
+#include "server/registry/persist_record.h"
+
+/* Where the records loading drops go before they are deleted:
+ * DATA/records-dropped-<time>.txt, in mdb_dump's format (mdb_load -f puts
+ * them back into a store), opened at the first one. A record that cannot
+ * be written there stays in data.mdb. */
+struct dropped_file {
+	FILE *f;
+	const char *db; /* the section being written */
+	char path[4200];
+	bool failed;
+};
+
+static void hex_line(FILE *f, const MDB_val *v)
+{
+	fputc(' ', f);
+	for (size_t i = 0; i < v->mv_size; i++) {
+		fprintf(f, "%02x", ((const uint8_t *)v->mv_data)[i]);
+	}
+	fputc('\n', f);
+}
+
+/* Keep @p k/@p v of database @p db; false when it could not be kept. */
+static bool dropped_keep(struct dropped_file *d, const char *dir, const char *db, const MDB_val *k,
+		const MDB_val *v)
+{
+	if (d->f == NULL && !d->failed) {
+		snprintf(d->path, sizeof(d->path), "%s/records-dropped-%lld.txt", dir,
+				(long long)time(NULL));
+		d->f = fopen(d->path, "a");
+		d->failed = d->f == NULL;
+	}
+	if (d->f == NULL) {
+		return false;
+	}
+	if (d->db != db) {
+		if (d->db != NULL) {
+			fputs("DATA=END\n", d->f);
+		}
+		fprintf(d->f, "VERSION=3\nformat=bytevalue\ndatabase=%s\ntype=btree\nHEADER=END\n",
+				db);
+		d->db = db;
+	}
+	hex_line(d->f, k);
+	hex_line(d->f, v);
+	return fflush(d->f) == 0 && !ferror(d->f);
+}
+
+/* A record of a later format than this rosterd writes (REC_VERSION): one
+ * that a newer rosterd wrote, and that this one must not take for garbage
+ * (a downgrade would otherwise delete every record). */
+static bool record_newer(const MDB_val *v)
+{
+	return v->mv_size > 0 && ((const uint8_t *)v->mv_data)[0] > REC_VERSION;
+}
 
 /* Everything is in memory after loading: let the kernel take back the
  * pages of data.mdb that loading touched, which would otherwise stay in our
@@ -54,7 +110,7 @@ static void release_map(const struct persist *p)
  * not one that no longer makes sense, and must not be deleted, nor its
  * instances with it). */
 static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_t now_mono,
-		uint64_t *nleases, uint64_t *dropped)
+		uint64_t *nleases, uint64_t *dropped, struct dropped_file *df)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -65,6 +121,11 @@ static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		uint32_t ttl = 0;
+		if (record_newer(&v)) {
+			p->newer_record = ((const uint8_t *)v.mv_data)[0];
+			rc = MDB_INCOMPATIBLE;
+			break;
+		}
 		int lrc = k.mv_size < 8 || persist_lease_decode(v.mv_data, v.mv_size, &ttl) < 0
 					  ? RS_EPROTO
 					  : store_load_lease(s, persist_key_value(k.mv_data), ttl,
@@ -74,7 +135,9 @@ static int load_leases(struct persist *p, MDB_txn *txn, struct store *s, uint64_
 			break;
 		}
 		if (lrc < 0) {
-			mdb_cursor_del(cur, 0);
+			if (dropped_keep(df, p->path, "leases", &k, &v)) {
+				mdb_cursor_del(cur, 0);
+			}
 			(*dropped)++;
 			continue;
 		}
@@ -116,7 +179,7 @@ static int load_instance(struct store *s, const MDB_val *k, const MDB_val *v,
 
 /* Every instance. Returns an LMDB code (ENOMEM when out of memory). */
 static int load_instances(struct persist *p, MDB_txn *txn, struct store *s, uint64_t now_mono,
-		uint64_t nleases, uint64_t *ninstances, uint64_t *dropped)
+		uint64_t nleases, uint64_t *ninstances, uint64_t *dropped, struct dropped_file *df)
 {
 	MDB_stat st;
 	if (mdb_stat(txn, p->dbi[PERSIST_DB_INSTANCES], &st) == 0) {
@@ -135,13 +198,20 @@ static int load_instances(struct persist *p, MDB_txn *txn, struct store *s, uint
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (record_newer(&v)) {
+			p->newer_record = ((const uint8_t *)v.mv_data)[0];
+			rc = MDB_INCOMPATIBLE;
+			break;
+		}
 		int drc = load_instance(s, &k, &v, d, now_mono);
 		if (drc == RS_ENOMEM) {
 			rc = ENOMEM;
 			break;
 		}
 		if (drc < 0) {
-			mdb_cursor_del(cur, 0);
+			if (dropped_keep(df, p->path, "instances", &k, &v)) {
+				mdb_cursor_del(cur, 0);
+			}
 			(*dropped)++;
 			continue;
 		}
@@ -151,6 +221,21 @@ static int load_instances(struct persist *p, MDB_txn *txn, struct store *s, uint
 	free(d->strs);
 	free(d);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+const char *persist_dropped_path(const struct persist *p)
+{
+	return p->dropped_path;
+}
+
+unsigned persist_newer_record(const struct persist *p)
+{
+	return p->newer_record;
+}
+
+unsigned persist_record_version(void)
+{
+	return REC_VERSION;
 }
 
 int persist_zone_claim(struct persist *p, const char *zone, char *err, size_t errsz)
@@ -202,14 +287,30 @@ int persist_load(struct persist *p, struct store *s, uint64_t now_mono, uint64_t
 	if (rc == 0 && v.mv_size == 8) {
 		store_load_revision(s, persist_key_value(v.mv_data));
 	}
-	rc = load_leases(p, txn, s, now_mono, nleases, dropped);
+	struct dropped_file df = {0};
+	p->newer_record = 0;
+	p->dropped_path[0] = '\0';
+	rc = load_leases(p, txn, s, now_mono, nleases, dropped, &df);
 	if (rc == 0) {
-		rc = load_instances(p, txn, s, now_mono, *nleases, ninstances, dropped);
+		rc = load_instances(p, txn, s, now_mono, *nleases, ninstances, dropped, &df);
 	}
-	if (rc == 0) {
+	bool kept = true;
+	if (df.f != NULL) {
+		if (df.db != NULL) {
+			fputs("DATA=END\n", df.f);
+		}
+		kept = fclose(df.f) == 0;
+		snprintf(p->dropped_path, sizeof(p->dropped_path), "%s", df.path);
+	}
+	if (rc == 0 && kept) {
 		rc = mdb_txn_commit(txn);
 	} else {
+		/* Not loaded, or their copy not safely written: the records
+		 * dropped stay in data.mdb (the store holds the others). */
 		mdb_txn_abort(txn);
+	}
+	if (rc == MDB_INCOMPATIBLE && p->newer_record != 0) {
+		return RS_ENOTSUP; /* persist_newer_record() says which */
 	}
 	if (rc == 0) {
 		release_map(p);

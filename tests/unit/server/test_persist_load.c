@@ -311,6 +311,85 @@ Test(persist_load, records_that_no_longer_make_sense_are_dropped_from_the_disk)
 	cr_expect_eq(b.dropped, 0);
 }
 
+/* What a load drops is kept first, in mdb_dump's format: mdb_load puts the
+ * 3 leases and 3 instances back into a store of their own. */
+Test(persist_load, dropped_records_are_kept_in_a_file_mdb_load_reads)
+{
+	make_damaged_store();
+	struct persist *p;
+	char err[512];
+	cr_assert_eq(persist_open(dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), 0, "%s", err);
+	struct store_limits l;
+	store_limits_default(&l);
+	struct store *s = store_new(&l, persist_ops(), p, 1000);
+	uint64_t ninst, nleases, dropped;
+	cr_assert_eq(persist_load(p, s, 1000, &ninst, &nleases, &dropped), 0);
+	char kept[4200];
+	snprintf(kept, sizeof(kept), "%s", persist_dropped_path(p));
+	store_free(s);
+	cr_assert_eq(persist_close(p), 0);
+	cr_assert_eq(strncmp(kept, dir, strlen(dir)), 0, "in the data dir: %s", kept);
+	char cmd[9000], out[256];
+	snprintf(cmd, sizeof(cmd),
+			"d=$(mktemp -d) && mdb_load -f '%s' \"$d\" && "
+			"mdb_stat -s leases \"$d\" | grep Entries && "
+			"mdb_stat -s instances \"$d\" | grep Entries; rm -rf \"$d\"",
+			kept);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	pclose(f);
+	cr_expect_str_eq(out, "  Entries: 3\n  Entries: 3\n");
+	unlink(kept);
+}
+
+/* A record of a later format (a downgrade after an upgrade): the load
+ * stops, names the format, and deletes nothing. */
+Test(persist_load, a_record_of_a_newer_format_stops_the_load_and_deletes_nothing)
+{
+	make_damaged_store();
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi inst;
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 4), 0);
+	cr_assert_eq(mdb_env_open(env, dir, 0, 0640), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "instances", 0, &inst), 0);
+	uint8_t k[8];
+	persist_key(9, k);
+	uint8_t v[] = {REC_VERSION + 1, 1, 2, 3};
+	raw_put(txn, inst, k, 8, v, sizeof(v));
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	for (int round = 0; round < 2; round++) {
+		struct persist *p;
+		char err[512];
+		cr_assert_eq(persist_open(dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), 0, "%s",
+				err);
+		struct store_limits l;
+		store_limits_default(&l);
+		struct store *s = store_new(&l, persist_ops(), p, 1000);
+		uint64_t ninst, nleases, dropped;
+		cr_expect_eq(persist_load(p, s, 1000, &ninst, &nleases, &dropped), RS_ENOTSUP);
+		cr_expect_eq(persist_newer_record(p), REC_VERSION + 1);
+		store_free(s);
+		cr_assert_eq(persist_close(p), 0);
+	}
+	/* Nothing deleted: the sound records and the damaged ones are all there. */
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 4), 0);
+	cr_assert_eq(mdb_env_open(env, dir, MDB_RDONLY, 0640), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "instances", 0, &inst), 0);
+	MDB_stat st;
+	cr_assert_eq(mdb_stat(txn, inst, &st), 0);
+	cr_expect_eq(st.ms_entries, 6);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
 Test(persist_load, a_load_without_memory_fails_whole_and_deletes_nothing)
 {
 	make_damaged_store();
