@@ -163,6 +163,30 @@ def test_scheduled_backups_keep_the_newest(tmp_path):
     assert rc == 0, out
 
 
+def test_a_backup_replaces_an_older_backup_and_no_other_file(tmp_path):
+    """Backup (open without tokens) must not be a way to replace any file
+    rosterd can write: an existing file is replaced only when it is a copy
+    of a store; anything else, and a symbolic link, is refused unchanged."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    target = tmp_path / "target.txt"
+    target.write_text("x" * 4096)
+    link = tmp_path / "link.mdb"
+    os.symlink(str(target), str(link))
+    with Rosterd(tmp_path) as s:
+        for path in (victim, link, tmp_path):
+            r = backup(s.api_port, str(path))
+            assert r.error != 0 and "is not a copy of a store" in r.message, (path, r)
+        assert victim.read_text() == "precious\n" and target.read_text() == "x" * 4096
+        first = str(tmp_path / "b.mdb")
+        assert backup(s.api_port, first).error == 0
+        with s.client() as c:
+            assert c.register("later", "tcp", "l.example.net", 1).error == 0
+        assert backup(s.api_port, first).error == 0, "an older backup is replaced"
+    rc, out = restore(str(tmp_path / "r"), first)
+    assert rc == 0, out  # the replaced file is a sound store
+
+
 def test_roster_backup_cli_writes_the_file_and_names_errors(tmp_path):
     with Rosterd(tmp_path) as s:
         with s.client() as c:
