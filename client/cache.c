@@ -47,16 +47,19 @@ static json_t *content_of(const struct roster_result *r)
 	if (j != NULL) {
 		json_object_del(j, "fetched_at_ms");
 		json_object_del(j, "stale");
+		json_object_del(j, "revision");
 	}
 	return j;
 }
 
-/* Same answer (revision, server, every instance field)? When unsure (no
- * memory), say no: a needless write is cheaper than a lost change. */
+/* Same answer (server, every instance field)? Not the revision: it is the
+ * registry's, which any write anywhere in the site moves, so comparing it
+ * would rewrite the file at almost every query of a busy site. When unsure
+ * (no memory), say no: a needless write is cheaper than a lost change. */
 static bool same_content(const struct roster_result *a, const struct roster_result *b)
 {
-	if (a->revision != b->revision || a->n_instances != b->n_instances ||
-			a->preserving != b->preserving || strcmp(a->server, b->server) != 0) {
+	if (a->n_instances != b->n_instances || a->preserving != b->preserving ||
+			strcmp(a->server, b->server) != 0) {
 		return false;
 	}
 	json_t *ja = content_of(a), *jb = content_of(b);

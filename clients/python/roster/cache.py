@@ -28,7 +28,9 @@ Key = Tuple[str, str, bool]
 
 
 def _content(r: QueryResult) -> Any:
-    return (r.revision, r.preserving, r.server, [instance_to_json(i) for i in r.instances])
+    # Not the revision: the registry's, which any write in the site moves
+    # (client/cache.c's same_content()).
+    return (r.preserving, r.server, [instance_to_json(i) for i in r.instances])
 
 
 def _result_to_json(r: QueryResult) -> Dict[str, Any]:

@@ -83,6 +83,28 @@ Test(cache, put_replaces_the_entry_of_a_key)
 	cache_deinit(NULL);
 }
 
+/* A busy site moves the registry's revision at every write anywhere: an
+ * answer that differs only in it is not a change to write to disk (the
+ * file would be rewritten and fsync'ed at nearly every query); one whose
+ * instances changed is. */
+Test(cache, only_a_changed_answer_makes_the_file_dirty)
+{
+	struct cache c = {0};
+	struct roster_result *a = result(1, "a.example.net."), *b = result(2, "a.example.net."),
+			     *d = result(3, "d.example.net.");
+	b->revision = a->revision + 500;
+	cr_assert_eq(cache_put(&c, "db", NULL, 0, a), 0);
+	c.dirty = false;
+	cr_assert_eq(cache_put(&c, "db", NULL, 0, b), 0);
+	cr_expect_not(c.dirty, "only the registry's revision moved");
+	cr_assert_eq(cache_put(&c, "db", NULL, 0, d), 0);
+	cr_expect(c.dirty, "an instance changed");
+	roster_result_free(a);
+	roster_result_free(b);
+	roster_result_free(d);
+	cache_deinit(&c);
+}
+
 Test(cache, file_roundtrip_is_atomic_and_complete)
 {
 	char dir[] = "/tmp/roster-cache-XXXXXX";

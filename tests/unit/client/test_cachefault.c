@@ -20,10 +20,14 @@
 #include "client/inst.h"
 #include "clientfault.h"
 
-/* Revision @p revision of db1.example.net., fetched at 1000000 + @p revision. */
+/* Revision @p revision, instance db<revision>.example.net., fetched at
+ * 1000000 + @p revision. */
 static void put(struct cache *c, uint64_t revision)
 {
-	cache_fixture_put(c, 1000000 + revision, revision, "db1.example.net.");
+	/* A host per revision: a revision alone is not a change to write. */
+	char host[64];
+	snprintf(host, sizeof(host), "db%llu.example.net.", (unsigned long long)revision);
+	cache_fixture_put(c, 1000000 + revision, revision, host);
 }
 
 /* The revision the file holds, as a new process would load it. */
