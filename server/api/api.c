@@ -55,6 +55,7 @@ struct conn {
 	size_t nwatches;
 	struct conn *watch_prev, *watch_next; /* api->watchers, while nwatches > 0 */
 	int strikes;
+	uint32_t refusals; /* requests refused PERMISSION_DENIED (API_REFUSALS_MAX) */
 	uint32_t answered; /* requests answered and not yet flushed */
 	bool paused;       /* reading stopped until a flush brings answered down */
 	/* Authenticate: the token's digest, kept to find it again in a
@@ -476,6 +477,13 @@ static void dispatch(struct conn *c, const uint8_t *frame, size_t len)
 	if (res.flags & API_OPS_DEFERRED) {
 		c->api->backup_conn = c;
 		c->api->backup_id = res.id;
+	}
+	if (res.audit.refusal != API_OPS_REFUSED_NONE && !res.audit.dry_run &&
+			++c->refusals == API_REFUSALS_MAX) {
+		/* Each refusal is an audit line: a client that keeps asking what it
+		 * may not do would otherwise rotate the audit history away. */
+		rs_log_notice("api %s: %u requests refused, closing", c->peer, c->refusals);
+		res.flags |= API_OPS_CLOSE;
 	}
 	if (res.flags & API_OPS_CLOSE) {
 		if (res.flags & API_OPS_MALFORMED) {

@@ -64,6 +64,12 @@
  * frame (id 0) sent before the close. */
 #define API_NOT_ADMITTED "not admitted: this address is not in the registry's --api-allow"
 
+/** Requests one connection may have refused (PERMISSION_DENIED) before it
+ * is closed after their replies: each is an audit line, and a client that
+ * keeps asking what it may not do must not rotate the audit history away.
+ * A client that reconnects starts again (and logs a line each time). */
+#define API_REFUSALS_MAX 16u
+
 struct api;
 struct sockaddr_storage;
 struct uv_loop_s;

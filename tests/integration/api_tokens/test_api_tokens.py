@@ -90,6 +90,29 @@ def test_unauthenticated_requests_are_refused_and_change_nothing(srv):
     assert srv.metric("roster_api_refused_total", reason="unauthenticated") == 5
 
 
+def test_a_connection_that_keeps_being_refused_is_closed(srv):
+    """Each refusal is an audit line: a client pipelining requests it may
+    not make is closed after 16 refusals (their replies sent), so that it
+    cannot rotate the audit history away on one connection."""
+    with srv.client() as c:
+        for _ in range(200):
+            c.send(list=pb().ListRequest())
+        replies = []
+        while True:
+            try:
+                r = c.recv()
+            except ConnectionResetError:
+                r = None
+            if r is None:
+                break
+            replies.append(r.error)
+    assert replies == [PERMISSION_DENIED] * 16, replies
+    wait_until(lambda: "16 requests refused, closing" in srv.logs(), 10, "the notice")
+    assert len(audit_lines(srv.audit)) == 16
+    with srv.client() as c:  # a new connection is served as before
+        assert auth(c, "r-secret-1").error == OK
+
+
 def test_a_wrong_token_is_refused_and_the_connection_stays_unauthenticated(srv):
     with srv.client() as c:
         r = auth(c, "not-a-token")
