@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 #ifdef ROSTER_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -87,6 +88,35 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	notify("READY=1");
 }
 
+/* Descriptors for every connection the caps admit: the soft limit is
+ * raised to the hard one, and a limit still below the caps is said once at
+ * start (past it, accept() fails and connections go unanswered, with no
+ * UNAVAILABLE frame to explain it). 64 for the store, the log, the
+ * listeners and the loop's own. */
+static void fd_limit_check(const struct server_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = {rl.rlim_max, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+			rl = up;
+		}
+	}
+	uint64_t need = (uint64_t)cfg->api_max_conns + cfg->dns_tcp_max_conns +
+			cfg->http_max_conns + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rs_log_warning("file descriptors: the limit is %llu, under the %llu the connection "
+			       "caps need (--max-connections %u, --tcp-max-connections %u, "
+			       "--http-max-connections %u, and 64): past it connections go "
+			       "unanswered; raise LimitNOFILE (ulimit -n) or lower the caps",
+				(unsigned long long)rl.rlim_cur, (unsigned long long)need,
+				cfg->api_max_conns, cfg->dns_tcp_max_conns, cfg->http_max_conns);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d; /* large (config paths): not on the stack */
@@ -117,6 +147,7 @@ int main(int argc, char **argv)
 	rs_log_hold();
 	/* A write to a client that went away must not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
+	fd_limit_check(&d.srv.cfg);
 
 	uv_loop_t loop;
 	rc = uv_loop_init(&loop);

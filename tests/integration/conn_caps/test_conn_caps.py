@@ -259,3 +259,40 @@ def test_http_connection_cap_is_a_flag(tmp_path):
         text = wait_until(lambda: s.metrics(), 5, "/metrics served", interval=0.05,
                           ignore=(OSError,))
         assert sample(text, "roster_http_connections_rejected_total") >= 1
+
+
+class NofileRosterd(Rosterd):
+    """rosterd started under prlimit with a given RLIMIT_NOFILE."""
+
+    def __init__(self, tmp_path, soft, hard, **kw):
+        super().__init__(tmp_path, **kw)
+        self.nofile = (soft, hard)
+
+    def args(self):
+        return ["prlimit", f"--nofile={self.nofile[0]}:{self.nofile[1]}", "--"] + super().args()
+
+
+def open_files_limit(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    return line.split()[3]
+
+
+def test_the_descriptor_limit_is_raised_or_named(tmp_path):
+    """The connection caps (10,000 API + 1,000 DNS TCP + 256 HTTP by
+    default) need descriptors: rosterd raises its soft limit to the hard
+    one, and says at start when even that is short, since past it
+    connections go unanswered with no frame to explain why."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    for d in ("raised", "short"):
+        (tmp_path / d).mkdir()
+    with NofileRosterd(tmp_path / "raised", 256, hard) as s:
+        assert open_files_limit(s.proc.pid) == str(hard)
+        if hard >= 11320:
+            assert "file descriptors: the limit is" not in s.logs()
+    with NofileRosterd(tmp_path / "short", 256, 256) as s:
+        assert open_files_limit(s.proc.pid) == "256"
+        wait_until(lambda: "file descriptors: the limit is 256, under the 11320" in s.logs(),
+                   10, "the warning")
