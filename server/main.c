@@ -117,6 +117,14 @@ static void fd_limit_check(const struct server_config *cfg)
 	}
 }
 
+/* The process's settings before anything opens. */
+static void process_prepare(const struct server_config *cfg)
+{
+	/* A write to a client that went away must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	fd_limit_check(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d; /* large (config paths): not on the stack */
@@ -145,9 +153,7 @@ int main(int argc, char **argv)
 	 * listener is bound: a start that fails is one error line naming the
 	 * problem (SPEC), not a report of what worked before it. */
 	rs_log_hold();
-	/* A write to a client that went away must not kill the process. */
-	signal(SIGPIPE, SIG_IGN);
-	fd_limit_check(&d.srv.cfg);
+	process_prepare(&d.srv.cfg);
 
 	uv_loop_t loop;
 	rc = uv_loop_init(&loop);
