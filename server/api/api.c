@@ -636,6 +636,32 @@ static int api_access_open(struct api *api, char *err, size_t errsz)
 	return 0;
 }
 
+/* After a token reload: a Watch is one request, and its stream would go
+ * on for a token that was removed or lost its read scope. Each such watch
+ * ends PERMISSION_DENIED and its connection closes after the replies. */
+static void watches_revoke(struct api *api)
+{
+	if (api->lim.tokens_dry_run) {
+		return;
+	}
+	for (struct conn *c = api->watchers; c != NULL; c = c->watch_next) {
+		const struct api_token *t =
+				c->authed ? api_tokens_find(api->tokens, c->digest) : NULL;
+		if (net_tcp_conn_closing(c->tcp) || (t != NULL && api_token_can_read(t))) {
+			continue;
+		}
+		rs_log_notice("api %s: its token was removed or lost its read scope: its %zu "
+			      "watch%s end",
+				c->peer, c->nwatches, c->nwatches == 1 ? "" : "es");
+		for (size_t k = 0; k < c->nwatches; k++) {
+			send_error(c, c->watches[k].id, RS_EPERM,
+					"permission denied: the token was revoked (or lost its read "
+					"scope): the watch ends");
+		}
+		c->close_after_flush = true;
+	}
+}
+
 int api_tokens_reload(struct api *api, char *err, size_t errsz)
 {
 	if (api == NULL || api->tokens == NULL) {
@@ -655,6 +681,7 @@ int api_tokens_reload(struct api *api, char *err, size_t errsz)
 	api_tokens_free(api->tokens);
 	api->tokens = t;
 	api->tokens_gen++;
+	watches_revoke(api);
 	return 0;
 }
 

@@ -428,6 +428,31 @@ def test_dropping_dry_run_from_the_config_file_enforces_the_tokens(tmp_path):
             assert anon.request(list=pb().ListRequest()).error == PERMISSION_DENIED
 
 
+def test_a_revoked_tokens_watch_ends(srv):
+    """A Watch is one request: after a SIGHUP that removes its token, the
+    stream ends PERMISSION_DENIED and the connection closes, instead of
+    carrying every later change to a revoked reader."""
+    with srv.client() as w:
+        assert auth(w, "r-secret-1").error == OK
+        wid = w.send(watch=pb().WatchRequest(service="web"))
+        tokens = dict(TOKENS)
+        del tokens["reader"]
+        token_file(srv.token_path, tokens)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "its token was removed" in srv.logs(), 10, "the notice")
+        with srv.client() as a:
+            assert auth(a, "w-secret-2").error == OK
+            assert a.register("web", "tcp", "after.lon6.example.net", 80).error == OK
+        seen = []
+        while True:
+            r = w.recv()
+            if r is None:
+                break
+            seen.append(r)
+        assert seen and seen[-1].id == wid and seen[-1].error == PERMISSION_DENIED, seen
+        assert not any("after.lon6" in str(r) for r in seen), "no change after the revocation"
+
+
 def test_a_bad_token_file_stops_the_start(tmp_path):
     bad = tmp_path / "tokens"
     bad.write_text("ops sha256:" + "0" * 64 + " admin,root\n")
