@@ -55,9 +55,10 @@ struct conn {
 	size_t nwatches;
 	struct conn *watch_prev, *watch_next; /* api->watchers, while nwatches > 0 */
 	int strikes;
-	uint32_t refusals; /* requests refused PERMISSION_DENIED (API_REFUSALS_MAX) */
-	uint32_t answered; /* requests answered and not yet flushed */
-	bool paused;       /* reading stopped until a flush brings answered down */
+	uint32_t refusals;      /* requests refused PERMISSION_DENIED (API_REFUSALS_MAX) */
+	uint64_t partial_since; /* uv_now() when the frame being read began; 0: none */
+	uint32_t answered;      /* requests answered and not yet flushed */
+	bool paused;            /* reading stopped until a flush brings answered down */
 	/* Authenticate: the token's digest, kept to find it again in a
 	 * reloaded set (tokens_gen tells when to), and the view into the set. */
 	bool authed;
@@ -190,8 +191,13 @@ static void conn_closed(struct net_tcp_conn *tc, enum net_tcp_close_reason why)
 static bool conn_expired(struct net_tcp_conn *tc)
 {
 	struct conn *c = net_tcp_conn_data(tc);
-	if (c->nwatches > 0) {
-		return false; /* a watcher is silent by nature */
+	if (c->nwatches > 0 &&
+			(c->partial_since == 0 || uv_now(c->api->ctx.loop) - c->partial_since <
+								  c->api->lim.tcp.idle_ms)) {
+		/* A watcher is silent by nature, but a frame it began must still
+		 * arrive whole within the idle time (checked at each deadline:
+		 * within twice that), or its buffer is held for nothing. */
+		return false;
 	}
 	rs_log_debug("api %s: no whole frame for %u ms, closing", c->peer, c->api->lim.tcp.idle_ms);
 	return true;
@@ -550,6 +556,12 @@ static void conn_read_op(struct net_tcp_conn *tc, const char *data, size_t len)
 	 * within the idle time, however its bytes are spread. */
 	if (conn_read(c, (const uint8_t *)data, len) > 0) {
 		net_tcp_conn_frame_done(tc);
+		c->partial_since = 0; /* what is left began now */
+	}
+	if (rs_frame_decoder_idle(&c->dec)) {
+		c->partial_since = 0;
+	} else if (c->partial_since == 0) {
+		c->partial_since = uv_now(c->api->ctx.loop);
 	}
 	/* A client pipelining without bound gets at most --max-inflight
 	 * requests answered per batch (plus what its last read already held):

@@ -221,3 +221,25 @@ def test_unbounded_pipelining_is_paced_not_dropped(tmp_path):
         assert got == 3000
         healthy(s)
     assert "reading paused" in s.logs()
+
+
+def test_a_watcher_is_kept_but_not_its_half_sent_frame(srv):
+    """Watchers are exempt from the idle timeout (a stream is silent by
+    nature), but a frame one begins must still arrive whole within it
+    (checked at each deadline: within twice it, --idle-timeout 2s here),
+    else a watcher holds --max-frame of buffer for nothing."""
+    quiet, half = srv.client(), srv.client()
+    for c in (quiet, half):
+        c.send(watch=pb().WatchRequest(service="web"))
+    half.send_raw(struct.pack(">I", 60000) + b"\x08")  # 5 octets of a 60,004
+    start = time.monotonic()
+    half.sock.settimeout(10)
+    data, closed = read_all(half.sock, timeout=10)
+    assert closed, "the half-sent frame is still held"
+    assert time.monotonic() - start <= 6.5
+    # The quiet watcher stays, past two more deadlines.
+    data, closed = read_all(quiet.sock, timeout=4.5)
+    assert not closed, "the quiet watcher was closed"
+    quiet.close()
+    half.close()
+    healthy(srv)
