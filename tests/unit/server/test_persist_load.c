@@ -270,6 +270,8 @@ struct loaded {
 	int rc;
 	uint64_t ninst, nleases, dropped, revision;
 	size_t instances;
+	char kept[4200]; /* persist_dropped_path() */
+	unsigned newer;  /* persist_newer_record() */
 };
 
 static struct loaded load(void)
@@ -283,6 +285,8 @@ static struct loaded load(void)
 	cr_assert_not_null(s);
 	struct loaded out = {0};
 	out.rc = persist_load(p, s, 1000, &out.ninst, &out.nleases, &out.dropped);
+	snprintf(out.kept, sizeof(out.kept), "%s", persist_dropped_path(p));
+	out.newer = persist_newer_record(p);
 	out.revision = store_revision(s);
 	struct store_sizes sz;
 	store_sizes_get(s, &sz);
@@ -316,18 +320,9 @@ Test(persist_load, records_that_no_longer_make_sense_are_dropped_from_the_disk)
 Test(persist_load, dropped_records_are_kept_in_a_file_mdb_load_reads)
 {
 	make_damaged_store();
-	struct persist *p;
-	char err[512];
-	cr_assert_eq(persist_open(dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), 0, "%s", err);
-	struct store_limits l;
-	store_limits_default(&l);
-	struct store *s = store_new(&l, persist_ops(), p, 1000);
-	uint64_t ninst, nleases, dropped;
-	cr_assert_eq(persist_load(p, s, 1000, &ninst, &nleases, &dropped), 0);
-	char kept[4200];
-	snprintf(kept, sizeof(kept), "%s", persist_dropped_path(p));
-	store_free(s);
-	cr_assert_eq(persist_close(p), 0);
+	struct loaded a = load();
+	cr_assert_eq(a.rc, 0);
+	const char *kept = a.kept;
 	cr_assert_eq(strncmp(kept, dir, strlen(dir)), 0, "in the data dir: %s", kept);
 	char cmd[9000], out[256];
 	snprintf(cmd, sizeof(cmd),
@@ -364,18 +359,9 @@ Test(persist_load, a_record_of_a_newer_format_stops_the_load_and_deletes_nothing
 	cr_assert_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	for (int round = 0; round < 2; round++) {
-		struct persist *p;
-		char err[512];
-		cr_assert_eq(persist_open(dir, 1 << 20, 64 << 20, &p, err, sizeof(err)), 0, "%s",
-				err);
-		struct store_limits l;
-		store_limits_default(&l);
-		struct store *s = store_new(&l, persist_ops(), p, 1000);
-		uint64_t ninst, nleases, dropped;
-		cr_expect_eq(persist_load(p, s, 1000, &ninst, &nleases, &dropped), RS_ENOTSUP);
-		cr_expect_eq(persist_newer_record(p), REC_VERSION + 1);
-		store_free(s);
-		cr_assert_eq(persist_close(p), 0);
+		struct loaded a = load();
+		cr_expect_eq(a.rc, RS_ENOTSUP);
+		cr_expect_eq(a.newer, REC_VERSION + 1);
 	}
 	/* Nothing deleted: the sound records and the damaged ones are all there. */
 	cr_assert_eq(mdb_env_create(&env), 0);
