@@ -18,6 +18,23 @@ void rs_linelog_init(struct rs_linelog *l)
 	l->max = LINELOG_MAX_DEFAULT;
 }
 
+/* Open (append to) the log's path in place of its descriptor, if any; on
+ * failure the old one stays. */
+static int linelog_open_path(struct rs_linelog *l)
+{
+	int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (l->fd >= 0) {
+		close(l->fd);
+	}
+	l->fd = fd;
+	struct stat st;
+	l->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	return 0;
+}
+
 int rs_linelog_open(struct rs_linelog *l, const char *path, uint64_t max_bytes)
 {
 	int n = snprintf(l->path, sizeof(l->path), "%s", path);
@@ -25,13 +42,7 @@ int rs_linelog_open(struct rs_linelog *l, const char *path, uint64_t max_bytes)
 		return RS_ERANGE;
 	}
 	rs_linelog_set_max(l, max_bytes);
-	l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (l->fd < 0) {
-		return -errno;
-	}
-	struct stat st;
-	l->size = fstat(l->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	return 0;
+	return linelog_open_path(l);
 }
 
 void rs_linelog_set_max(struct rs_linelog *l, uint64_t max_bytes)
@@ -82,20 +93,7 @@ void rs_linelog_write(struct rs_linelog *l, const char *line, size_t n)
 
 int rs_linelog_reopen(struct rs_linelog *l)
 {
-	if (l->path[0] == '\0') {
-		return 0;
-	}
-	int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		return -errno;
-	}
-	if (l->fd >= 0) {
-		close(l->fd);
-	}
-	l->fd = fd;
-	struct stat st;
-	l->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	return 0;
+	return l->path[0] != '\0' ? linelog_open_path(l) : 0;
 }
 
 void rs_linelog_close(struct rs_linelog *l)

@@ -480,6 +480,21 @@ int persist_check_file(const char *file, struct persist_check_stats *st, char *e
 	return rc;
 }
 
+bool persist_file_is_lmdb(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		return false;
+	}
+	struct stat st;
+	uint8_t b[OFF_MAGIC + 4];
+	bool lmdb = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    pread(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) &&
+		    persist_rd32(b + OFF_MAGIC) == META_MAGIC;
+	close(fd);
+	return lmdb;
+}
+
 /* ---- the data directory ------------------------------------------------------ */
 
 static int path_in(char *out, size_t outsz, const char *dir, const char *name)

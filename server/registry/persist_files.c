@@ -75,24 +75,14 @@ static int backup_target_check(const struct persist *p, const char *path, char *
 	}
 	/* An existing file is replaced only by a newer copy of a store: the
 	 * API's Backup (admin-only with tokens, open without) must not be a
-	 * way to replace any file rosterd can write. LMDB's meta page holds
-	 * its magic number after the 16-octet page header. */
+	 * way to replace any file rosterd can write. */
 	struct stat st;
-	if (lstat(path, &st) == 0) {
-		uint32_t magic = 0;
-		int fd = S_ISREG(st.st_mode) ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-		bool store = fd >= 0 && pread(fd, &magic, sizeof(magic), 16) == sizeof(magic) &&
-			     magic == 0xBEEFC0DEu;
-		if (fd >= 0) {
-			close(fd);
-		}
-		if (!store) {
-			snprintf(err, errsz,
-					"backup %s: exists and is not a copy of a store (only an older "
-					"backup is replaced); choose a new name or remove it first",
-					path);
-			return RS_EEXIST;
-		}
+	if (lstat(path, &st) == 0 && !persist_file_is_lmdb(path)) {
+		snprintf(err, errsz,
+				"backup %s: exists and is not a copy of a store (only an older backup "
+				"is replaced); choose a new name or remove it first",
+				path);
+		return RS_EEXIST;
 	}
 	return 0;
 }

@@ -162,6 +162,10 @@ void persist_writer_stop(struct persist *p);
 
 /* ---- the data file's own numbers (persist_check.c, persist_walk.c) -------- */
 
+/* Is @p path a regular file (not followed through a symbolic link) whose
+ * first meta page carries LMDB's magic: a store, or a copy of one? */
+bool persist_file_is_lmdb(const char *path);
+
 /* LMDB writes its meta and page headers in the host's byte order; these read
  * them from a mapped or read copy of the file, at any alignment. */
 static inline uint16_t persist_rd16(const uint8_t *p)
